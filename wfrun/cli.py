@@ -1,0 +1,137 @@
+"""The ``wfrun`` command line. Commands only parse arguments, call the layers, and map
+outcomes to exit codes: 0 ok, 1 the workflow has problems, 2 usage or environment.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from wfrun import __version__
+from wfrun.diagnostics import Severity, has_errors
+from wfrun.formats.document import FormatError, dumps, load
+from wfrun.graph import CheckOptions, build
+from wfrun.models.paths import ModelRoots
+from wfrun.render import graph_to_api, graph_to_dot, graph_to_json, graph_to_text
+from wfrun.validate import FileResult, validate_file
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="wfrun")
+def main() -> None:
+    """Read, migrate, validate and run ComfyUI video workflows without ComfyUI."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="text for people, json for tools, github for Actions annotations")
+@click.option("--models", "models_dir", type=click.Path(file_okay=False),
+              help="ComfyUI models folder: also check that every model file the workflow names exists")
+@click.option("--strict", is_flag=True, help="treat warnings as problems (exit 1)")
+def validate(files: tuple[str, ...], fmt: str, models_dir: str | None, strict: bool) -> None:
+    """Check workflow FILES: JSON, schema, links, types, values, Wan frame/size rules."""
+    if models_dir is not None and not Path(models_dir).is_dir():
+        raise click.UsageError(f"--models {models_dir}: no such folder")
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise click.UsageError(f"no such file: {', '.join(missing)}")
+    options = CheckOptions(models=ModelRoots.from_options(models_dir) if models_dir else None)
+    results = [validate_file(path, options) for path in files]
+    _print_results(results, fmt)
+    failed = any(has_errors(r.diagnostics, strict) for r in results)
+    sys.exit(EXIT_PROBLEMS if failed else EXIT_OK)
+
+
+def _print_results(results: list[FileResult], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps({"files": [
+            {"file": r.path, "ok": not has_errors(r.diagnostics),
+             "errors": r.count(Severity.ERROR), "warnings": r.count(Severity.WARNING),
+             "diagnostics": [d.to_json() for d in r.diagnostics]} for r in results]}, indent=1))
+        return
+    for result in results:
+        for diag in result.diagnostics:
+            click.echo(diag.github() if fmt == "github" else diag.text())
+        errors, warnings = result.count(Severity.ERROR), result.count(Severity.WARNING)
+        if fmt == "text":
+            status = "ok" if not errors and not warnings else f"{errors} error(s), {warnings} warning(s)"
+            click.echo(f"{result.path}: {status}")
+    if fmt == "text" and len(results) > 1:
+        bad = sum(1 for r in results if has_errors(r.diagnostics))
+        click.echo(f"{len(results)} file(s) checked, {bad} with errors")
+
+
+def _load_or_exit(path: str):
+    try:
+        return load(path)
+    except FormatError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    except OSError as err:
+        raise click.UsageError(f"cannot read {path}: {err.strerror}") from None
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "dot", "json"]), default="text",
+              show_default=True)
+def graph(file: str, fmt: str) -> None:
+    """Print the resolved DAG of FILE in execution order."""
+    built = build(_load_or_exit(file))
+    render = {"text": graph_to_text, "dot": graph_to_dot, "json": graph_to_json}[fmt]
+    click.echo(render(built), nl=False)
+    for problem in built.problems:
+        click.echo(problem.text(), err=True)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--to", "target", type=click.Choice(["api"]), required=True,
+              help="api: the prompt the ComfyUI frontend would queue")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write here instead of stdout")
+def convert(file: str, target: str, output: str | None) -> None:
+    """Convert FILE to another format."""
+    built = build(_load_or_exit(file))
+    text = dumps(graph_to_api(built))
+    if output:
+        if Path(output).exists():
+            raise click.UsageError(f"{output} exists; wfrun never overwrites a file it did not make")
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    for problem in built.problems:
+        click.echo(problem.text(), err=True)
+
+
+@main.group()
+def specs() -> None:
+    """Node specs: regenerate a pack's input signatures from its git history."""
+
+
+@specs.command("extract")
+@click.argument("git_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--pack", required=True, help="pack name, e.g. ComfyUI-WanVideoWrapper")
+@click.option("--cnr-id", help="registry id saved in workflows as properties.cnr_id")
+@click.option("--repo", help="owner/name, recorded as the source")
+@click.option("--head-only", is_flag=True, help="only the newest commit, no history")
+@click.option("--since", help="first commit date to walk (YYYY-MM-DD)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
+def specs_extract(git_dir: str, pack: str, cnr_id: str | None, repo: str | None, head_only: bool,
+                  since: str | None, output: str) -> None:
+    """Extract every node's input signatures over GIT_DIR's history into OUTPUT."""
+    from wfrun.nodes.extract import extract_pack, write_pack
+
+    specs_ = extract_pack(git_dir, pack, cnr_id=cnr_id, repo=repo, head_only=head_only, since=since)
+    write_pack(specs_, output)
+    total = sum(len(n.signatures) for n in specs_.nodes.values())
+    click.echo(f"{output}: {len(specs_.nodes)} nodes, {total} signatures")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Reading and writing workflow files: detect the format, parse, and report errors well.
+
+Errors a user can cause (bad JSON, a field of the wrong shape) become :class:`FormatError`
+with the file, a line/column or a JSON path, and what was expected, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from wfrun.formats.api import ApiPrompt
+from wfrun.formats.ui import UIWorkflow
+
+Kind = Literal["ui", "api"]
+
+
+@dataclass
+class FormatProblem:
+    """One reason a file is not a readable workflow."""
+
+    code: str  # "invalid-json" | "schema" | "unknown-format"
+    message: str
+    path: str = ""  # JSON path like ``nodes[3].inputs[0].link``
+    line: int | None = None
+    column: int | None = None
+
+
+class FormatError(Exception):
+    def __init__(self, source: str, problems: list[FormatProblem]):
+        self.source = source
+        self.problems = problems
+        first = problems[0]
+        where = f":{first.line}:{first.column}" if first.line else ""
+        at = f" at {first.path}" if first.path else ""
+        super().__init__(f"{source}{where}: {first.message}{at}")
+
+
+@dataclass
+class Document:
+    """A parsed workflow file and where it came from."""
+
+    kind: Kind
+    model: UIWorkflow | ApiPrompt
+    source: str = "<memory>"
+
+    @property
+    def ui(self) -> UIWorkflow:
+        assert isinstance(self.model, UIWorkflow)
+        return self.model
+
+    @property
+    def api(self) -> ApiPrompt:
+        assert isinstance(self.model, ApiPrompt)
+        return self.model
+
+    def dump(self) -> Any:
+        return self.model.dump()
+
+
+def detect_kind(data: Any) -> Kind | None:
+    """UI files have a ``nodes`` list; API prompts map ids to ``class_type`` objects."""
+    if isinstance(data, dict) and isinstance(data.get("nodes"), list):
+        return "ui"
+    if isinstance(data, dict) and data and all(
+        isinstance(v, dict) and "class_type" in v for v in data.values()
+    ):
+        return "api"
+    return None
+
+
+def parse_json(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise FormatError(source, [FormatProblem(
+            "invalid-json", f"not valid JSON: {err.msg}", line=err.lineno, column=err.colno)]) from None
+
+
+def from_data(data: Any, source: str = "<memory>") -> Document:
+    """Validate an already-parsed JSON value as a workflow document."""
+    kind = detect_kind(data)
+    if kind is None:
+        raise FormatError(source, [FormatProblem(
+            "unknown-format",
+            "not a ComfyUI workflow: expected a UI workflow (an object with a 'nodes' list) "
+            "or an API prompt (an object of nodes with 'class_type')")])
+    try:
+        model = UIWorkflow.model_validate(data) if kind == "ui" else ApiPrompt.model_validate(data)
+    except ValidationError as err:
+        raise FormatError(source, [_problem_from_pydantic(e) for e in err.errors()]) from None
+    return Document(kind, model, source)
+
+
+def load_text(text: str, source: str = "<memory>") -> Document:
+    return from_data(parse_json(text, source), source)
+
+
+def load(path: str | os.PathLike[str]) -> Document:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise FormatError(str(path), [FormatProblem(
+            "invalid-json", f"not UTF-8 text (byte {err.start})")]) from None
+    return load_text(text, str(path))
+
+
+def json_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _problem_from_pydantic(error: dict[str, Any]) -> FormatProblem:
+    # Drop pydantic's union-branch labels (e.g. 'list[...]', 'function-after[...]') from paths.
+    loc = tuple(p for p in error["loc"] if isinstance(p, int) or not _is_branch_label(p))
+    found = error.get("input")
+    shown = json.dumps(found)[:60] if _jsonable(found) else type(found).__name__
+    return FormatProblem("schema", f"{error['msg']} (found {shown})", json_path(loc))
+
+
+def _is_branch_label(part: str) -> bool:
+    return any(ch in part for ch in "[]()") or part in {"int", "str", "float", "dict", "list"}
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def dumps(doc: Document | Any) -> str:
+    """Serialise like the frontend does (indent 2, UTF-8 kept)."""
+    value = doc.dump() if isinstance(doc, Document) else doc
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write via a temporary file and rename, so a crash never leaves half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

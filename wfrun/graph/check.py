@@ -1,0 +1,288 @@
+"""Semantic checks of a built workflow graph: each returns diagnostics, none raises.
+
+The checks read node specs (never hard-coded input lists), so they hold for any pack we
+have specs for. Wan-specific rules (4n+1 frames, sizes in multiples of 16, I2V/T2V embeds)
+are checked where a node's input has the name and meaning the Wan nodes give it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import networkx as nx
+
+from wfrun.diagnostics import Diagnostic, Severity
+from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
+from wfrun.graph.types import compatible
+from wfrun.graph.widgets import value_kind_fits
+from wfrun.models.paths import ModelPathError, ModelRoots, find_model
+from wfrun.nodes.registry import probable_pack
+from wfrun.nodes.spec import InputSpec
+
+#: Inputs holding a Wan frame count (latent frames = (N - 1) / 4 + 1).
+FRAME_INPUTS = frozenset({"num_frames", "length", "frame_num"})
+#: Inputs holding a Wan pixel size (VAE /8, then 2x2 patches).
+SIZE_INPUTS = frozenset({"width", "height"})
+#: Node types whose image embeds are image-to-video conditioning.
+I2V_EMBED_NODES = frozenset({"WanVideoImageToVideoEncode", "WanVideoImageClipEncode"})
+T2V_EMBED_NODES = frozenset({"WanVideoEmptyEmbeds"})
+
+
+@dataclass
+class CheckOptions:
+    models: ModelRoots | None = None
+
+
+def check(graph: WorkflowGraph, options: CheckOptions | None = None) -> list[Diagnostic]:
+    options = options or CheckOptions()
+    found = list(graph.problems)
+    found += list(_cycles(graph))
+    for node in graph.nodes():
+        found += list(_node_checks(graph, node, options))
+    found += list(_embeds_mismatch(graph, options))
+    return found
+
+
+def _diag(graph: WorkflowGraph, node: NodeInstance, code: str, severity: Severity, message: str,
+          **kw: Any) -> Diagnostic:
+    return Diagnostic(code, severity, message, file=graph.source, node_id=node.id,
+                      node_title=node.title, class_type=node.class_type, **kw)
+
+
+def _cycles(graph: WorkflowGraph) -> Iterator[Diagnostic]:
+    try:
+        cycle = nx.find_cycle(graph.graph)
+    except nx.NetworkXNoCycle:
+        return
+    ids = [edge[0] for edge in cycle]
+    node = graph.node(ids[0])
+    yield _diag(graph, node, "cycle", Severity.ERROR,
+                f"links form a loop through nodes {' → '.join(ids + [ids[0]])}",
+                hint="ComfyUI cannot run a loop: remove one of these links")
+
+
+def _node_checks(graph: WorkflowGraph, node: NodeInstance, options: CheckOptions) -> Iterator[Diagnostic]:
+    if node.spec is None:
+        pack = probable_pack(node.class_type, node.properties)
+        where = f" (it probably comes from {pack})" if pack else ""
+        yield _diag(graph, node, "unknown-node", Severity.ERROR,
+                    f"wfrun has no spec for node type '{node.class_type}'{where}",
+                    found=node.class_type,
+                    hint="add the pack's specs with `wfrun specs extract`, or remove the node")
+        return
+    yield from _widget_shape(graph, node)
+    signature = node.signature
+    assert signature is not None
+    for spec in signature.inputs:
+        if spec.section == "hidden":
+            continue
+        value = node.inputs.get(spec.name, _MISSING)
+        if value is _MISSING:
+            if spec.section == "required":
+                yield _missing(graph, node, spec)
+            continue
+        if isinstance(value, LinkRef):
+            yield from _link_type(graph, node, spec, value)
+            continue
+        yield from _value_checks(graph, node, spec, value, options)
+
+
+_MISSING = object()
+
+
+def _missing(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec) -> Diagnostic:
+    why = node.cut_inputs.get(spec.name)
+    message = f"required input '{spec.name}' ({spec.type}) is not connected"
+    if why:
+        message += f": its link leads nowhere ({why})"
+    return _diag(graph, node, "missing-input", Severity.ERROR, message, input=spec.name,
+                 expected=spec.type, hint=f"connect an output of type {spec.type} to '{spec.name}'")
+
+
+def _widget_shape(graph: WorkflowGraph, node: NodeInstance) -> Iterator[Diagnostic]:
+    binding = node.binding
+    if binding is None or isinstance(node.saved_widgets, dict):
+        return
+    if not binding.exact or binding.unbound:
+        count = len(node.saved_widgets or [])
+        sig = binding.signature
+        yield _diag(graph, node, "widget-mismatch", Severity.ERROR,
+                    f"the {count} saved widget values fit no signature this node ever had; "
+                    f"they were read with the signature of {sig.date or 'unknown date'}"
+                    f" ({(sig.first_commit or '')[:7]}), so values may be in the wrong inputs",
+                    found=node.saved_widgets, expected=[w.name for w in sig.widgets],
+                    hint="run `wfrun migrate` on the file, or re-create the node in ComfyUI")
+
+
+def _link_type(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, ref: LinkRef) -> Iterator[Diagnostic]:
+    source_type = _source_output_type(graph, ref)
+    expected = spec.type
+    if spec.type == "COMBO":
+        expected = "COMBO"
+    if not compatible(source_type, expected):
+        source = graph.node(ref.node_id) if ref.node_id in graph.graph else None
+        label = f"node {ref.node_id} '{source.label}'" if source else f"node {ref.node_id}"
+        yield _diag(graph, node, "type-mismatch", Severity.ERROR,
+                    f"input '{spec.name}' gets {source_type} from {label} output {ref.slot}",
+                    input=spec.name, found=source_type, expected=spec.type,
+                    hint=f"connect an output of type {spec.type}")
+
+
+def _source_output_type(graph: WorkflowGraph, ref: LinkRef) -> Any:
+    if ref.node_id in graph.graph:
+        source = graph.node(ref.node_id)
+        if source.spec is not None and 0 <= ref.slot < len(source.output_types):
+            return source.output_types[ref.slot]
+    return ref.type
+
+
+def _value_checks(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: Any,
+                  options: CheckOptions) -> Iterator[Diagnostic]:
+    if spec.type not in {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}:
+        return  # a socket input holding a constant from a primitive: nothing to check
+    if not value_kind_fits(spec, value):
+        yield _diag(graph, node, "wrong-value-type", Severity.ERROR,
+                    f"'{spec.name}' should be {_kind_words(spec)}, found {type(value).__name__}",
+                    input=spec.name, found=value, expected=spec.type,
+                    hint="run `wfrun migrate` if the node changed since the file was saved")
+        return
+    if spec.type == "COMBO":
+        yield from _combo(graph, node, spec, value, options)
+    elif spec.type in ("INT", "FLOAT"):
+        yield from _range(graph, node, spec, value)
+        yield from _wan_shape(graph, node, spec, value)
+
+
+def _kind_words(spec: InputSpec) -> str:
+    return {"INT": "a whole number", "FLOAT": "a number", "BOOLEAN": "true or false",
+            "STRING": "text", "COMBO": "one of the listed options"}[spec.type]
+
+
+def _combo(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: Any,
+           options: CheckOptions) -> Iterator[Diagnostic]:
+    if spec.options_from:
+        if options.models is not None and spec.options_from and isinstance(value, str):
+            if spec.options and value in spec.options:
+                return
+            try:
+                find_model(options.models, spec.options_from, value)
+            except ModelPathError as err:
+                yield _diag(graph, node, "missing-model", Severity.ERROR, str(err), input=spec.name,
+                            found=value, expected=f"a file in models/{spec.options_from}",
+                            hint=f"put the file under <models>/{spec.options_from}/ or pick another")
+        return
+    if spec.options_dynamic or not spec.options or value in spec.options:
+        return
+    close = difflib.get_close_matches(str(value), [str(o) for o in spec.options], n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}?" if close else f"pick one of {spec.options}"
+    yield _diag(graph, node, "combo-value", Severity.ERROR,
+                f"'{spec.name}' is {value!r}, which is not one of its options",
+                input=spec.name, found=value, expected=spec.options, hint=hint)
+
+
+def _range(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: float) -> Iterator[Diagnostic]:
+    low, high = spec.min, spec.max
+    if (low is not None and value < low) or (high is not None and value > high):
+        yield _diag(graph, node, "out-of-range", Severity.ERROR,
+                    f"'{spec.name}' is {value}, outside {_fmt(low)}..{_fmt(high)}",
+                    input=spec.name, found=value, expected=[low, high],
+                    hint=f"use a value between {_fmt(low)} and {_fmt(high)}")
+
+
+def _fmt(bound: float | None) -> str:
+    if bound is None:
+        return "∞"
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+
+def _is_wan_node(node: NodeInstance) -> bool:
+    return node.class_type.startswith("Wan") or "WanVideo" in node.class_type
+
+
+def _wan_shape(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: float) -> Iterator[Diagnostic]:
+    if not _is_wan_node(node) or spec.type != "INT":
+        return
+    if spec.name in FRAME_INPUTS and (value - 1) % 4 != 0:
+        lower = int(value - 1) // 4 * 4 + 1
+        yield _diag(graph, node, "frame-count", Severity.ERROR,
+                    f"'{spec.name}' is {value}, not 4n+1: the Wan VAE keeps the first frame and "
+                    "compresses every 4 following frames into one latent frame",
+                    input=spec.name, found=value, expected="4n+1 (…, 77, 81, 85, …)",
+                    hint=f"use {lower} or {lower + 4}")
+    if spec.name in SIZE_INPUTS and value % 16 != 0:
+        lower = int(value) // 16 * 16
+        yield _diag(graph, node, "size-multiple", Severity.ERROR,
+                    f"'{spec.name}' is {value}, not a multiple of 16: the Wan VAE downsamples by 8 "
+                    "and the transformer groups latents in 2x2 patches",
+                    input=spec.name, found=value, expected="a multiple of 16",
+                    hint=f"use {lower} or {lower + 16}")
+
+
+# --- image-to-video vs text-to-video --------------------------------------------------
+
+def _embeds_mismatch(graph: WorkflowGraph, options: CheckOptions) -> Iterator[Diagnostic]:
+    for node in graph.nodes():
+        embeds = node.inputs.get("image_embeds")
+        model = node.inputs.get("model")
+        if not (isinstance(embeds, LinkRef) and isinstance(model, LinkRef)):
+            continue
+        embeds_kind = _embeds_kind(graph, embeds)
+        model_kind, how = _model_kind(graph, model.node_id, options)
+        if embeds_kind is None or model_kind is None or embeds_kind == model_kind:
+            continue
+        severity = Severity.ERROR if how == "weights" else Severity.WARNING
+        yield _diag(graph, node, "embeds-mismatch", severity,
+                    f"a {model_kind.upper()} model (by its {how}) is given {embeds_kind.upper()} "
+                    "image embeds",
+                    input="image_embeds", found=embeds_kind.upper(), expected=model_kind.upper(),
+                    hint="use WanVideoImageToVideoEncode with an I2V model, WanVideoEmptyEmbeds with a T2V model")
+
+
+def _embeds_kind(graph: WorkflowGraph, ref: LinkRef) -> str | None:
+    source = graph.node(ref.node_id)
+    if source.class_type in I2V_EMBED_NODES:
+        return "i2v"
+    if source.class_type in T2V_EMBED_NODES and "control_embeds" not in source.inputs:
+        return "t2v"
+    return None
+
+
+def _model_kind(graph: WorkflowGraph, node_id: str, options: CheckOptions,
+                _seen: frozenset = frozenset()) -> tuple[str | None, str]:
+    """Follow ``model`` links back to a loader and tell I2V from T2V."""
+    if node_id in _seen:
+        return None, ""
+    node = graph.node(node_id)
+    name = node.inputs.get("model")
+    if isinstance(name, LinkRef):
+        return _model_kind(graph, name.node_id, options, _seen | {node_id})
+    if not isinstance(name, str) or "Loader" not in node.class_type:
+        return None, ""
+    if options.models is not None:
+        kind = _kind_from_weights(options.models, name)
+        if kind is not None:
+            return kind, "weights"
+    lowered = name.lower().replace("\\", "/").rsplit("/", 1)[-1]
+    if "i2v" in lowered or "flf2v" in lowered:
+        return "i2v", "file name"
+    if "t2v" in lowered and "fun" not in lowered and "vace" not in lowered:
+        return "t2v", "file name"
+    return None, ""
+
+
+def _kind_from_weights(roots: ModelRoots, name: str) -> str | None:
+    """T2V transformers take 16 latent channels; I2V ones 36 (16 noise + 4 mask + 16 image)."""
+    from wfrun.models.header import read_header  # local: only needed with --models
+
+    try:
+        path = find_model(roots, "diffusion_models", name)
+        header = read_header(path)
+    except (ModelPathError, ValueError, OSError):
+        return None
+    for key, info in header.items():
+        if key.endswith("patch_embedding.weight") and len(info.get("shape", [])) == 5:
+            return {16: "t2v", 36: "i2v"}.get(info["shape"][1])
+    return None
+

@@ -1,0 +1,92 @@
+"""The resolved workflow: executable nodes with named inputs, and typed links.
+
+This is what every later stage (check, plan, run) reads. Frontend-only constructs are
+gone by now; only nodes that would be queued to ComfyUI remain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import networkx as nx
+
+from wfrun.diagnostics import Diagnostic
+from wfrun.nodes.spec import NodeSpec, Signature
+
+
+@dataclass(frozen=True)
+class LinkRef:
+    """An input fed by another node's output."""
+
+    node_id: str
+    slot: int
+    type: Any = None
+
+
+@dataclass
+class NodeInstance:
+    """One executable node: what it is, and its inputs by *name*."""
+
+    id: str
+    class_type: str
+    title: str | None = None
+    spec: NodeSpec | None = None
+    signature: Signature | None = None
+    #: Input name → constant value or :class:`LinkRef`.
+    inputs: dict[str, Any] = field(default_factory=dict)
+    #: Widget values that could not be bound to any input (reported, never dropped).
+    unbound_widgets: list[Any] = field(default_factory=list)
+    #: Output types by slot, from the spec or the file.
+    output_types: list[Any] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)
+    #: The raw ``widgets_values`` as saved (kept for checks and for unknown node types).
+    saved_widgets: Any = None
+    #: How the saved widgets were bound (signature choice, exact fit), when a spec exists.
+    binding: Any = None
+    #: Names of UI inputs whose link resolved to nothing (muted source, unconnected reroute).
+    cut_inputs: dict[str, str] = field(default_factory=dict)
+    #: The id path in the file, e.g. ``["12", "5"]`` for node 5 inside subgraph instance 12.
+    source_path: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.title or self.class_type
+
+    def links(self) -> Iterator[tuple[str, LinkRef]]:
+        for name, value in self.inputs.items():
+            if isinstance(value, LinkRef):
+                yield name, value
+
+
+@dataclass
+class WorkflowGraph:
+    """A ``networkx.MultiDiGraph`` (a ``DiGraph`` whose edges are keyed by input name).
+
+    Vertices are node ids with attribute ``node`` (a :class:`NodeInstance`); each edge
+    ``source → target`` carries ``slot`` (output slot), ``input`` (input name) and
+    ``type``. ``problems`` holds what was found while building (never raised).
+    """
+
+    graph: nx.MultiDiGraph
+    source: str = "<memory>"
+    kind: str = "ui"
+    problems: list[Diagnostic] = field(default_factory=list)
+
+    def node(self, node_id: str) -> NodeInstance:
+        return self.graph.nodes[node_id]["node"]
+
+    def nodes(self) -> Iterator[NodeInstance]:
+        for node_id in self.graph.nodes:
+            yield self.graph.nodes[node_id]["node"]
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+    def order(self) -> list[str]:
+        """Node ids in a deterministic topological order (ties broken by id)."""
+        return list(nx.lexicographical_topological_sort(self.graph, key=_id_key))
+
+
+def _id_key(node_id: str) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in node_id.split(":"))

@@ -1,0 +1,1 @@
+"""Finding and reading model files (ComfyUI folder layout, safetensors only)."""

@@ -1,0 +1,139 @@
+"""The Python files of one pack at one commit, as modules the interpreter can import.
+
+Imports are resolved against the whole tree (not only the files scanned for nodes), so
+``from .utils import scheduler_list`` or ComfyUI's ``comfy.samplers.KSampler.SAMPLERS``
+evaluate to their real lists. A custom-node pack is a package (it has a root
+``__init__.py``); its modules are named under a private prefix so that an absolute
+``import nodes`` still means ComfyUI's ``nodes``, which is outside the tree. ComfyUI
+itself has no root package and keeps plain module names.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .static_eval import ExternalRef, Interpreter, ModuleCtx
+
+#: The dotted name under which a pack's root package is imported.
+PACK_ROOT = "__pack__"
+
+#: Names from ComfyUI (or Python) that packs import and that have one known value.
+KNOWN_EXTERNALS: dict[str, Any] = {
+    "nodes.MAX_RESOLUTION": 16384,
+    "comfy.nodes.MAX_RESOLUTION": 16384,
+    "sys.maxsize": 2**63 - 1,
+    "math.pi": 3.141592653589793,
+    "math.e": 2.718281828459045,
+}
+
+#: ComfyUI's ``comfy.comfy_types.IO`` string enum, for packs that use ``IO.ANY`` etc.
+_COMFY_IO_SPECIAL = {
+    "ANY": "*",
+    "NUMBER": "FLOAT,INT",
+    "PRIMITIVE": "STRING,FLOAT,INT,BOOLEAN",
+}
+
+
+def _external_resolver(path: str) -> Any:
+    parts = path.split(".")
+    if len(parts) >= 2 and parts[-2] == "IO" and parts[0] == "comfy" and "comfy_types" in parts:
+        name = parts[-1]
+        if name.isupper() or "_" in name:
+            return _COMFY_IO_SPECIAL.get(name, name)
+    return NotImplemented
+
+
+@dataclass
+class ParsedFile:
+    """One parsed source file; cached by blob id across commits."""
+
+    tree: ast.Module | None
+    text: str
+
+    @classmethod
+    def parse(cls, source: bytes | str, path: str = "<pack>") -> ParsedFile:
+        text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+        try:
+            tree = ast.parse(text, filename=path)
+        except (SyntaxError, ValueError):
+            tree = None
+        return cls(tree, text)
+
+
+def module_name(path: str, is_pack: bool) -> tuple[str, bool]:
+    """``a/b/c.py`` -> (``a.b.c``, False); ``a/__init__.py`` -> (``a``, True)."""
+    parts = path[:-3].split("/")
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    if is_pack:
+        parts = [PACK_ROOT, *parts]
+    return ".".join(parts), is_package
+
+
+class Project:
+    """Modules of one snapshot; each runs its top level at most once, on first import.
+
+    ``files`` maps repository paths of ``.py`` files to an opaque key (the blob id);
+    ``load(path)`` returns the :class:`ParsedFile` for a path. ``used`` collects the
+    paths whose code was read, so the history walk knows which later changes matter.
+    """
+
+    def __init__(self, files: Mapping[str, Any], load: Callable[[str], ParsedFile | None]):
+        self.files = files
+        self.load = load
+        self.is_pack = "__init__.py" in files
+        self.paths_by_module: dict[str, str] = {}
+        self.namespaces: set[str] = set()
+        for path in files:
+            if not path.endswith(".py"):
+                continue
+            name, _ = module_name(path, self.is_pack)
+            if not all(p.isidentifier() for p in name.split(".")):
+                continue
+            self.paths_by_module[name] = path
+            parts = name.split(".")
+            for i in range(1, len(parts)):
+                self.namespaces.add(".".join(parts[:i]))
+        self.modules: dict[str, ModuleCtx] = {}
+        self.used: set[str] = set()
+        self.interp = Interpreter(self.resolve_module, externals=dict(KNOWN_EXTERNALS),
+                                  external_resolver=_external_resolver)
+
+    @property
+    def root_module(self) -> str | None:
+        return PACK_ROOT if self.is_pack else None
+
+    def module_for_path(self, path: str) -> ModuleCtx | None:
+        name, _ = module_name(path, self.is_pack)
+        return self.resolve_module(name)
+
+    def resolve_module(self, name: str) -> ModuleCtx | None:
+        ctx = self.modules.get(name)
+        if ctx is not None:
+            return ctx
+        path = self.paths_by_module.get(name)
+        if path is None:
+            if name in self.namespaces:
+                ctx = ModuleCtx(name, name.replace(".", "/"), True, None)
+                self.modules[name] = ctx
+                self.interp.run_module(ctx)
+                return ctx
+            return None
+        parsed = self.load(path)
+        self.used.add(path)
+        _, is_package = module_name(path, self.is_pack)
+        ctx = ModuleCtx(name, path, is_package, parsed.tree if parsed is not None else None)
+        self.modules[name] = ctx
+        self.interp.run_module(ctx)
+        return ctx
+
+    def text(self, path: str) -> str:
+        parsed = self.load(path)
+        return parsed.text if parsed is not None else ""
+
+
+def is_external(value: Any, *fragments: str) -> bool:
+    return isinstance(value, ExternalRef) and any(f in value.path for f in fragments)

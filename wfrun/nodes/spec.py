@@ -1,0 +1,117 @@
+"""What a node *is*, as data: the shape of ComfyUI's ``/object_info``, with history.
+
+A workflow file stores widget values by position, so to read one we must know the exact
+input signature the node had when the file was saved. Each node therefore keeps every
+signature it had over its pack's history (``signatures``, oldest first), each tagged with
+the pack commit and date where it first appeared. Specs live as JSON in
+``schemas/nodes/<pack>.json`` so a node can be checked and migrated even where wfrun
+cannot run it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Input types that the frontend draws as widgets (values stored in ``widgets_values``).
+WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+
+Section = Literal["required", "optional", "hidden"]
+
+
+class InputSpec(BaseModel):
+    """One input of one signature, in declaration order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    section: Section
+    #: ``INT``/``FLOAT``/``STRING``/``BOOLEAN``/``COMBO`` for widgets, else a link type
+    #: such as ``IMAGE`` or ``WANVIDEOMODEL``; ``*`` accepts anything.
+    type: str
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    #: Fixed combo options, in order.
+    options: list[Any] | None = None
+    #: Combo filled at run time from a model folder (``folder_paths.get_filename_list``),
+    #: e.g. ``diffusion_models``; any file name is accepted then.
+    options_from: str | None = None
+    #: Combo whose options the extractor could not evaluate statically.
+    options_dynamic: bool = False
+    multiline: bool = False
+    #: ``forceInput``: a widget type drawn as a socket, so no ``widgets_values`` slot.
+    force_input: bool = False
+    #: The frontend adds a hidden ``control_after_generate`` widget value after it.
+    control_after_generate: bool = False
+    #: LoadImage-style upload button, which stores one extra widget value after it.
+    image_upload: bool = False
+    #: ``lazy`` inputs are evaluated only when the node asks for them.
+    lazy: bool = False
+
+    @property
+    def is_widget(self) -> bool:
+        """Whether this input stores a value in ``widgets_values`` when not linked."""
+        return self.type in WIDGET_TYPES and not self.force_input and self.section != "hidden"
+
+
+class OutputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    name: str | None = None
+    is_list: bool = False
+
+
+class Signature(BaseModel):
+    """The inputs and outputs a node had from ``first_commit`` until the next signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_commit: str | None = None
+    date: str | None = None
+    inputs: list[InputSpec]
+    outputs: list[OutputSpec] = Field(default_factory=list)
+    output_node: bool = False
+
+    def input(self, name: str) -> InputSpec | None:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        return None
+
+    @property
+    def widgets(self) -> list[InputSpec]:
+        return [i for i in self.inputs if i.is_widget]
+
+
+class NodeSpec(BaseModel):
+    """Every signature one node type had, oldest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    class_type: str
+    pack: str
+    display_name: str | None = None
+    category: str | None = None
+    deprecated: bool = False
+    signatures: list[Signature]
+
+    @property
+    def latest(self) -> Signature:
+        return self.signatures[-1]
+
+
+class PackSpecs(BaseModel):
+    """The contents of one ``schemas/nodes/<pack>.json`` file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pack: str
+    #: The Comfy registry id that ``properties.cnr_id`` carries in saved files.
+    cnr_id: str | None = None
+    #: Where the specs were extracted from (repository, commit range, tool).
+    source: dict[str, Any] = Field(default_factory=dict)
+    nodes: dict[str, NodeSpec]
