@@ -42,7 +42,7 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
 
 def schema_problems(data: Any, source: str) -> list[Diagnostic]:
     """JSON Schema violations, each with the JSON path of the bad field."""
-    kind = detect_kind(data)
+    kind = detect_kind(data) or ("ui" if isinstance(data, dict) and "nodes" in data else None)
     if kind is None:
         return []
     out = []

@@ -34,17 +34,18 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
     scopes = expand(workflow)
     result = WorkflowGraph(nx.MultiDiGraph(), source, "ui")
 
+    unexpandable = {id(n) for _, n in scopes.missing + scopes.too_deep}
+
     def is_executable(node: UINode) -> bool:
-        return node.type not in FRONTEND_ONLY
+        return node.type not in FRONTEND_ONLY and id(node) not in unexpandable
 
     resolver = Resolver(scopes, is_executable)
     _report_scope_problems(scopes, result)
-    unexpandable = {full_id(s, n.id) for s, n in scopes.missing + scopes.too_deep}
 
     for scope in scopes.by_id.values():
         for local_id, node in scope.nodes.items():
             node_id = full_id(scope.id, local_id)
-            if node.type in FRONTEND_ONLY or node_id in scopes.by_id or node_id in unexpandable:
+            if node_id in scopes.by_id or not is_executable(node):
                 continue
             if resolver.mode(scope, node) in (MUTED, BYPASSED):
                 continue

@@ -28,6 +28,8 @@ SIZE_INPUTS = frozenset({"width", "height"})
 #: Node types whose image embeds are image-to-video conditioning.
 I2V_EMBED_NODES = frozenset({"WanVideoImageToVideoEncode", "WanVideoImageClipEncode"})
 T2V_EMBED_NODES = frozenset({"WanVideoEmptyEmbeds"})
+#: File combos that list user files, not models (LoadImage lists ``input``).
+NON_MODEL_FOLDERS = frozenset({"input", "output", "temp"})
 
 
 @dataclass
@@ -163,7 +165,8 @@ def _kind_words(spec: InputSpec) -> str:
 def _combo(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: Any,
            options: CheckOptions) -> Iterator[Diagnostic]:
     if spec.options_from:
-        if options.models is not None and spec.options_from and isinstance(value, str):
+        is_model = spec.options_from not in NON_MODEL_FOLDERS
+        if options.models is not None and is_model and isinstance(value, str):
             if spec.options and value in spec.options:
                 return
             try:

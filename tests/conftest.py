@@ -1,0 +1,47 @@
+"""Shared test data: the real corpus beside the checkout and the official templates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "corpus"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def corpus_files() -> list[Path]:
+    files = sorted(p for p in CORPUS.glob("*/*.json") if p.name != "manifest.json")
+    if not files:
+        raise RuntimeError(f"no corpus files under {CORPUS}: the shared/ folder must sit beside the checkout")
+    return files
+
+
+def template_files() -> list[Path]:
+    import comfyui_workflow_templates_json as templates
+
+    folder = Path(templates.__file__).parent / "templates"
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("nodes"), list):
+            out.append(path)
+    return out
+
+
+def all_workflow_files() -> list[Path]:
+    return corpus_files() + template_files()
+
+
+def wan_manifest() -> list[dict]:
+    return json.loads((CORPUS / "wanvideowrapper" / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def registry():
+    from wfrun.nodes.registry import default_registry
+
+    return default_registry()

@@ -1,0 +1,151 @@
+"""Every diagnostic code has a workflow that triggers it and a fixed one that does not."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Callable
+
+import pytest
+
+from specs_for_tests import inp, node, out, test_registry, workflow
+from wfrun.diagnostics import CODES, Diagnostic, Severity
+from wfrun.graph import CheckOptions
+from wfrun.models.paths import ModelRoots
+from wfrun.validate import validate_text
+
+
+def base() -> dict:
+    """A clean workflow: LoadImg → Filter → Sampler → Save, plus Wan embeds to a sampler."""
+    return workflow([
+        node(1, "LoadImg", ["a.png", "image"], outputs=[out("IMAGE", "IMAGE", [1]), out("MASK", "MASK")]),
+        node(2, "Filter", [1.0], inputs=[inp("image", "IMAGE", 1)], outputs=[out("IMAGE", "IMAGE", [2])]),
+        node(3, "Sampler", [7, "fixed", 20, "unipc", 6.0], inputs=[inp("image", "IMAGE", 2)],
+             outputs=[out("LATENT", "LATENT", [3])]),
+        node(4, "Save", ["out"], inputs=[inp("samples", "LATENT", 3)]),
+        node(5, "WanVideoEmptyEmbeds", [832, 480, 81], outputs=[out("image_embeds", "WANVIDIMAGE_EMBEDS", [4])]),
+        node(6, "WanVideoModelLoader", ["wan2.1_t2v_1.3B_bf16.safetensors"],
+             outputs=[out("model", "WANVIDEOMODEL", [5])]),
+        node(7, "WanVideoSampler", [], inputs=[inp("model", "WANVIDEOMODEL", 5),
+                                               inp("image_embeds", "WANVIDIMAGE_EMBEDS", 4)]),
+    ], [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"], [3, 3, 0, 4, 0, "LATENT"],
+        [4, 5, 0, 7, 1, "WANVIDIMAGE_EMBEDS"], [5, 6, 0, 7, 0, "WANVIDEOMODEL"]])
+
+
+def run(data: dict | str, models: ModelRoots | None = None) -> list[Diagnostic]:
+    text = data if isinstance(data, str) else json.dumps(data)
+    return validate_text(text, "wf.json", CheckOptions(models=models), test_registry()).diagnostics
+
+
+def widget(data: dict, node_id: int, index: int, value) -> dict:
+    data = copy.deepcopy(data)
+    next(n for n in data["nodes"] if n["id"] == node_id)["widgets_values"][index] = value
+    return data
+
+
+def edit(fn: Callable[[dict], None]) -> dict:
+    data = base()
+    fn(data)
+    return data
+
+
+def _node(data: dict, node_id: int) -> dict:
+    return next(n for n in data["nodes"] if n["id"] == node_id)
+
+
+def _set_link_table_type(data: dict, link_id: int, new_type: str) -> None:
+    next(l for l in data["links"] if l[0] == link_id)[5] = new_type
+
+
+# code → (bad workflow, a fixed version of it). "base" means the clean workflow fixes it.
+CASES: dict[str, tuple] = {
+    "invalid-json": ('{"nodes": [', "base"),
+    "schema": (edit(lambda d: _node(d, 2).update(mode="4")), "base"),
+    "unknown-format": ('{"hello": []}', "base"),
+    "dangling-link": (edit(lambda d: _node(d, 2)["inputs"][0].update(link=99)), "base"),
+    "duplicate-link": (edit(lambda d: d["links"].append([1, 1, 0, 2, 0, "IMAGE"])), "base"),
+    "cycle": (edit(lambda d: (
+        _node(d, 2)["inputs"].append(inp("amount", "FLOAT", 6, widget="amount")),
+        d["links"].append([6, 3, 0, 2, 1, "FLOAT"]))), "base"),
+    "unknown-node": (edit(lambda d: d["nodes"].append(node(50, "MysteryNode+", [1]))), "base"),
+    "type-mismatch": (edit(lambda d: (_node(d, 4)["inputs"][0].update(link=6),
+                                      d["links"].append([6, 1, 1, 4, 0, "MASK"]))), "base"),
+    "missing-input": (edit(lambda d: _node(d, 2)["inputs"][0].update(link=None)), "base"),
+    "combo-value": (widget(base(), 3, 3, "unipcc"), "base"),
+    "out-of-range": (widget(base(), 3, 2, 500), "base"),
+    "wrong-value-type": (widget(base(), 3, 4, "six"), "base"),
+    "widget-mismatch": (edit(lambda d: _node(d, 3).update(widgets_values=[7, "fixed", 20, "unipc", 6.0, 1, 2])), "base"),
+    "frame-count": (widget(base(), 5, 2, 80), "base"),
+    "size-multiple": (widget(base(), 5, 0, 830), "base"),
+    "embeds-mismatch": (widget(base(), 6, 0, "Wan2_1-I2V-14B-480P_fp8.safetensors"), "base"),
+    "missing-subgraph": (edit(lambda d: d["nodes"].append(
+        node(60, "11111111-2222-3333-4444-555555555555", []))), "base"),
+}
+
+
+def test_every_code_has_a_case():
+    assert set(CASES) | {"missing-model"} == set(CODES)
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_code_fires_on_the_bad_file_and_not_on_the_good_one(code):
+    bad, good = CASES[code]
+    found = run(bad)
+    assert code in [d.code for d in found], [d.text() for d in found]
+    fixed = run(base() if good == "base" else good)
+    assert fixed == [], [d.text() for d in fixed]
+
+
+def test_messages_name_node_title_input_found_expected_and_hint():
+    (diag,) = run(widget(base(), 3, 3, "unipcc"))
+    text = diag.text()
+    assert "node 3 'My Sampler' (Sampler)" in text and "input 'scheduler'" in text
+    assert "found 'unipcc'" in text and "did you mean 'unipc'?" in text
+    assert diag.severity is Severity.ERROR
+
+
+def test_frame_and_size_messages_say_why_and_suggest_values():
+    diags = run(widget(widget(base(), 5, 2, 80), 5, 0, 830))
+    frame = next(d for d in diags if d.code == "frame-count")
+    assert "compresses every 4" in frame.message and "use 77 or 81" in frame.hint
+    size = next(d for d in diags if d.code == "size-multiple")
+    assert "multiple of 16" in size.message and "use 816 or 832" in size.hint
+
+
+def test_missing_model_only_with_models_dir(tmp_path):
+    assert [d.code for d in run(base())] == []
+    (tmp_path / "diffusion_models").mkdir()
+    diags = run(base(), ModelRoots((tmp_path,)))
+    assert [d.code for d in diags] == ["missing-model"]
+    assert "wan2.1_t2v_1.3B_bf16.safetensors" in diags[0].message
+    (tmp_path / "diffusion_models" / "wan2.1_t2v_1.3B_bf16.safetensors").write_bytes(b"x")
+    assert run(base(), ModelRoots((tmp_path,))) == []
+
+
+def test_missing_model_finds_windows_separators_and_the_unet_alias(tmp_path):
+    data = widget(base(), 6, 0, "WanVideo\\wan2.1_t2v_1.3B_bf16.safetensors")
+    (tmp_path / "unet" / "WanVideo").mkdir(parents=True)
+    (tmp_path / "unet" / "WanVideo" / "wan2.1_t2v_1.3B_bf16.safetensors").write_bytes(b"x")
+    assert run(data, ModelRoots((tmp_path,))) == []
+
+
+def test_model_names_cannot_escape_the_models_folder(tmp_path):
+    (tmp_path / "diffusion_models").mkdir()
+    (tmp_path / "secret.safetensors").write_bytes(b"x")
+    diags = run(widget(base(), 6, 0, "../secret.safetensors"), ModelRoots((tmp_path,)))
+    assert [d.code for d in diags] == ["missing-model"]
+    assert "not a plain relative file name" in diags[0].message
+
+
+def test_embeds_mismatch_from_weights_is_an_error(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "diffusion_models"
+    folder.mkdir()
+    # A file named like T2V whose weights say I2V (36 input channels): the weights win.
+    save_file({"patch_embedding.weight": torch.zeros(4, 36, 1, 2, 2)},
+              str(folder / "wan2.1_t2v_1.3B_bf16.safetensors"))
+    diags = run(base(), ModelRoots((tmp_path,)))
+    (diag,) = [d for d in diags if d.code == "embeds-mismatch"]
+    assert diag.severity is Severity.ERROR and "by its weights" in diag.message
