@@ -1,0 +1,145 @@
+"""Executing a plan: resolve inputs, run or reuse each node, free values after last use.
+
+Like ComfyUI's executor with its classic cache, a value is held only until its last
+consumer ran, and a process-wide :class:`OutputCache` keeps the outputs of the latest run
+by fingerprint, so re-running with one widget changed recomputes only what depends on it.
+Ctrl-C stops between nodes (and between sampler steps, which call
+``ctx.check_interrupt``) and the result says what was already written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wfrun.engine.fingerprint import fingerprint
+from wfrun.engine.plan import Plan, is_output_node
+from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
+from wfrun.nodes.executor import ExecContext, get_executor
+
+
+class NodeInputError(ValueError):
+    """Raised by an executor for a bad input value; the runner adds the node's identity."""
+
+    def __init__(self, input_name: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.input_name = input_name
+        self.hint = hint
+
+
+class NodeError(Exception):
+    """A node failed in a way the user can act on; names the node and input."""
+
+    def __init__(self, node: NodeInstance, message: str, input_name: str | None = None,
+                 hint: str | None = None):
+        where = f"node {node.id} '{node.label}' ({node.class_type})"
+        if input_name:
+            where += f", input '{input_name}'"
+        text = f"{where}: {message}" + (f"\n    hint: {hint}" if hint else "")
+        super().__init__(text)
+        self.node = node
+        self.input_name = input_name
+
+
+class OutputCache:
+    """Outputs by fingerprint, kept for the nodes of the latest run only."""
+
+    def __init__(self) -> None:
+        self._store: dict[str, tuple] = {}
+
+    def get(self, key: str) -> tuple | None:
+        return self._store.get(key)
+
+    def put(self, key: str, outputs: tuple) -> None:
+        self._store[key] = outputs
+
+    def retain(self, keys: set[str]) -> None:
+        self._store = {k: v for k, v in self._store.items() if k in keys}
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+@dataclass
+class RunResult:
+    outputs: dict[str, tuple] = field(default_factory=dict)
+    executed: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    interrupted: bool = False
+    #: Most node outputs held at once (what freeing after last use bounds).
+    peak_live_values: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _with_defaults(node: NodeInstance) -> dict[str, Any]:
+    """Inputs as saved, plus spec defaults for widget inputs the file does not set."""
+    inputs = dict(node.inputs)
+    if node.signature is not None:
+        for spec in node.signature.inputs:
+            if spec.name not in inputs and spec.is_widget and spec.default is not None:
+                inputs[spec.name] = spec.default
+    return inputs
+
+
+def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext,
+             cache: OutputCache | None = None) -> RunResult:
+    result = RunResult()
+    values: dict[str, tuple] = {}
+    prints: dict[str, str] = {}
+    keep = set(plan.outputs)
+    try:
+        for node_id in plan.order:
+            node = graph.node(node_id)
+            fn = get_executor(node.class_type)
+            if fn is None:
+                raise NodeError(node, "wfrun cannot run this node type yet")
+            inputs = _with_defaults(node)
+            key = fingerprint(node, inputs, prints)
+            prints[node_id] = key
+            volatile = is_output_node(graph, node_id) or getattr(fn, "volatile", False)
+            outputs = None if (cache is None or volatile) else cache.get(key)
+            if outputs is not None:
+                result.cached.append(node_id)
+                if ctx.progress:
+                    ctx.progress.node_finished(node_id, node.label, 0.0, True)
+            else:
+                outputs = _execute(node, fn, inputs, values, ctx, result)
+                if cache is not None and not volatile:
+                    cache.put(key, outputs)
+            values[node_id] = outputs
+            result.peak_live_values = max(result.peak_live_values, len(values))
+            for source in plan.free_after.get(node_id, []):
+                if source not in keep:
+                    values.pop(source, None)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    if cache is not None and not result.interrupted:
+        cache.retain(set(prints.values()))
+    result.outputs = {k: v for k, v in values.items() if k in keep}
+    result.written = list(ctx.written)
+    return result
+
+
+def _execute(node: NodeInstance, fn: Any, inputs: dict[str, Any], values: dict[str, tuple],
+             ctx: ExecContext, result: RunResult) -> tuple:
+    kwargs = {name: values[v.node_id][v.slot] if isinstance(v, LinkRef) else v
+              for name, v in inputs.items()}
+    ctx.node_id, ctx.node_title = node.id, node.label
+    if ctx.progress:
+        ctx.progress.node_started(node.id, node.label)
+    start = time.perf_counter()
+    try:
+        outputs = fn(ctx, **kwargs)
+    except NodeInputError as err:
+        raise NodeError(node, str(err), err.input_name, err.hint) from None
+    if not isinstance(outputs, tuple):
+        raise TypeError(f"executor of {node.class_type} returned {type(outputs).__name__}, not a tuple")
+    seconds = time.perf_counter() - start
+    result.seconds[node.id] = seconds
+    result.executed.append(node.id)
+    if ctx.progress:
+        ctx.progress.node_finished(node.id, node.label, seconds, False)
+    return outputs

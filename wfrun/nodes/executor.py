@@ -1,0 +1,87 @@
+"""How a node runs: executors registered by ``class_type``, beside their pack's specs.
+
+An executor is a function ``(ctx, **inputs) -> tuple`` returning the node's outputs in
+slot order. Inputs arrive by *name*, exactly as the node's spec declares them (one place
+for one fact: the executor does not repeat defaults or ranges; the spec fills defaults).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+ExecutorFn = Callable[..., tuple]
+
+_EXECUTORS: dict[str, ExecutorFn] = {}
+
+
+def executor(*class_types: str) -> Callable[[ExecutorFn], ExecutorFn]:
+    """Register a function as the executor of one or more node types."""
+
+    def register(fn: ExecutorFn) -> ExecutorFn:
+        for class_type in class_types:
+            if class_type in _EXECUTORS and _EXECUTORS[class_type] is not fn:
+                raise ValueError(f"two executors for {class_type}")
+            _EXECUTORS[class_type] = fn
+        return fn
+
+    return register
+
+
+def get_executor(class_type: str) -> ExecutorFn | None:
+    _load_packs()
+    return _EXECUTORS.get(class_type)
+
+
+def supported_types() -> list[str]:
+    _load_packs()
+    return sorted(_EXECUTORS)
+
+
+_PACKS_LOADED = False
+
+
+def _load_packs() -> None:
+    """Import the executor modules once; registration happens at import."""
+    global _PACKS_LOADED
+    if _PACKS_LOADED:
+        return
+    _PACKS_LOADED = True
+    import importlib
+    import pkgutil
+
+    import wfrun.nodes.packs as packs
+
+    for module in pkgutil.walk_packages(packs.__path__, packs.__name__ + "."):
+        importlib.import_module(module.name)
+
+
+class Progress(Protocol):
+    """Where executors report progress (a bar per sampler, a line per node)."""
+
+    def node_started(self, node_id: str, label: str) -> None: ...
+    def node_finished(self, node_id: str, label: str, seconds: float, cached: bool) -> None: ...
+    def steps(self, total: int, description: str) -> Any: ...
+    def wrote(self, path: Path) -> None: ...
+
+
+@dataclass
+class ExecContext:
+    """What every executor may use: devices, folders, progress, interruption."""
+
+    device: str = "cpu"
+    offload_device: str = "cpu"
+    output_dir: Path = Path("output")
+    input_dir: Path = Path("input")
+    models: Any = None
+    progress: Progress | None = None
+    node_id: str = ""
+    node_title: str = ""
+    workflow_json: Any = None
+    written: list[Path] = field(default_factory=list)
+    interrupted: bool = False
+
+    def check_interrupt(self) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
