@@ -42,6 +42,12 @@ PACK = {
         "Save": {"class_type": "Save", "pack": "testpack", "signatures": [{
             "inputs": [_i("samples", "LATENT"), _i("prefix", "STRING", default="out")],
             "outputs": [], "output_node": True}]},
+        "Resize": {"class_type": "Resize", "pack": "testpack", "signatures": [{
+            "inputs": [_i("image", "IMAGE"), _i("width", "INT", default=512, min=0, max=8192),
+                       _i("height", "INT", default=512, min=0, max=8192),
+                       _i("width_input", "INT", "optional", force_input=True),
+                       _i("keep", "BOOLEAN", "optional", default=False)],
+            "outputs": [{"type": "IMAGE"}]}]},
         "IntOut": {"class_type": "IntOut", "pack": "testpack", "signatures": [{
             "inputs": [_i("value", "INT", default=0, min=0, max=100000)], "outputs": [{"type": "INT"}]}]},
         "WanVideoEmptyEmbeds": {"class_type": "WanVideoEmptyEmbeds", "pack": "testpack", "signatures": [{

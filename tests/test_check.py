@@ -149,3 +149,14 @@ def test_embeds_mismatch_from_weights_is_an_error(tmp_path):
     diags = run(base(), ModelRoots((tmp_path,)))
     (diag,) = [d for d in diags if d.code == "embeds-mismatch"]
     assert diag.severity is Severity.ERROR and "by its weights" in diag.message
+
+
+@pytest.mark.parametrize("text,severity", [("", Severity.WARNING), ("true", Severity.WARNING),
+                                           ("false", Severity.ERROR)])
+def test_text_in_a_boolean_slot_says_how_comfyui_reads_it(text, severity):
+    data = edit(lambda d: d["nodes"].append(node(70, "Resize", [512, 512, text],
+                                                 inputs=[inp("image", "IMAGE", 7)])) or
+                d["links"].append([7, 1, 0, 70, 0, "IMAGE"]))
+    (diag,) = run(data)
+    assert diag.code == "wrong-value-type" and diag.severity is severity
+    assert ("reads it as false" if text == "" else "reads it as true") in diag.message

@@ -177,3 +177,18 @@ def test_links_to_missing_nodes_never_raise():
     data = chain([], [[1, 1, 0, 9, 0, "IMAGE"], [5, 77, 0, 9, 0, "IMAGE"]], 5)
     g = built(data)
     assert "dangling-link" in [p.code for p in g.problems]
+
+
+def test_legacy_force_input_slots_and_display_only_values():
+    """Old frontends saved a value for forceInput widgets; packs add HTML info widgets."""
+    def resize(values):
+        data = workflow([node(1, "LoadImg", ["a.png", "image"], outputs=[out("IMAGE", "IMAGE", [1])]),
+                         node(2, "Resize", values, inputs=[inp("image", "IMAGE", 1)])],
+                        [[1, 1, 0, 2, 0, "IMAGE"]])
+        return built(data).node("2")
+
+    new = resize([640, 480, True, "<tr><td>Output: 1 x 640 x 480</td></tr>"])
+    assert (new.inputs["width"], new.inputs["keep"], new.binding.fit) == (640, True, "exact")
+    old = resize([640, 480, 0, True, None])
+    assert old.binding.legacy_force_input and old.binding.fit == "exact"
+    assert old.inputs["keep"] is True and "width_input" in old.inputs

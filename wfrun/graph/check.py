@@ -19,7 +19,7 @@ from wfrun.graph.types import compatible
 from wfrun.graph.widgets import value_kind_fits
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
 from wfrun.nodes.registry import probable_pack
-from wfrun.nodes.spec import InputSpec
+from wfrun.nodes.spec import DYNAMIC_INPUT_PREFIXES, InputSpec
 
 #: Inputs holding a Wan frame count (latent frames = (N - 1) / 4 + 1).
 FRAME_INPUTS = frozenset({"num_frames", "length", "frame_num"})
@@ -82,16 +82,26 @@ def _node_checks(graph: WorkflowGraph, node: NodeInstance, options: CheckOptions
             continue
         value = node.inputs.get(spec.name, _MISSING)
         if value is _MISSING:
-            if spec.section == "required":
+            if spec.section == "required" and not _is_dynamic(spec) and not _short_binding(node, spec):
                 yield _missing(graph, node, spec)
             continue
         if isinstance(value, LinkRef):
             yield from _link_type(graph, node, spec, value)
             continue
-        yield from _value_checks(graph, node, spec, value, options)
+        if node.binding is None or node.binding.fit != "mismatch":
+            yield from _value_checks(graph, node, spec, value, options)
 
 
 _MISSING = object()
+
+
+def _is_dynamic(spec: InputSpec) -> bool:
+    return spec.type.startswith(DYNAMIC_INPUT_PREFIXES)
+
+
+def _short_binding(node: NodeInstance, spec: InputSpec) -> bool:
+    """A widget added after the file was saved: the frontend fills in its default."""
+    return bool(node.binding is not None and node.binding.fit == "short" and spec.is_widget)
 
 
 def _missing(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec) -> Diagnostic:
@@ -105,17 +115,23 @@ def _missing(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec) -> Diagn
 
 def _widget_shape(graph: WorkflowGraph, node: NodeInstance) -> Iterator[Diagnostic]:
     binding = node.binding
-    if binding is None or isinstance(node.saved_widgets, dict):
+    if binding is None or isinstance(node.saved_widgets, dict) or binding.fit in ("exact", "kinds"):
+        return  # "kinds": each wrong value is reported on its own input
+    sig = binding.signature
+    saved = list(node.saved_widgets or [])
+    names = [w.name for w in sig.widgets]
+    when = f"{sig.date or 'unknown date'} ({(sig.first_commit or '')[:7]})"
+    if binding.fit == "short":
+        added = [n for n in names if n not in binding.values]
+        yield _diag(graph, node, "widget-mismatch", Severity.WARNING,
+                    f"saved before input(s) {', '.join(added)} existed; ComfyUI will use their defaults",
+                    found=saved, expected=names, hint="run `wfrun migrate` to write the defaults into the file")
         return
-    if not binding.exact or binding.unbound:
-        count = len(node.saved_widgets or [])
-        sig = binding.signature
-        yield _diag(graph, node, "widget-mismatch", Severity.ERROR,
-                    f"the {count} saved widget values fit no signature this node ever had; "
-                    f"they were read with the signature of {sig.date or 'unknown date'}"
-                    f" ({(sig.first_commit or '')[:7]}), so values may be in the wrong inputs",
-                    found=node.saved_widgets, expected=[w.name for w in sig.widgets],
-                    hint="run `wfrun migrate` on the file, or re-create the node in ComfyUI")
+    yield _diag(graph, node, "widget-mismatch", Severity.ERROR,
+                f"the {len(saved)} saved widget values fit no signature this node ever had; "
+                f"they were read with the signature of {when}, so values may be in the wrong inputs",
+                found=saved, expected=names,
+                hint="run `wfrun migrate` on the file, or re-create the node in ComfyUI")
 
 
 def _link_type(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, ref: LinkRef) -> Iterator[Diagnostic]:
@@ -129,7 +145,8 @@ def _link_type(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, ref: L
         yield _diag(graph, node, "type-mismatch", Severity.ERROR,
                     f"input '{spec.name}' gets {source_type} from {label} output {ref.slot}",
                     input=spec.name, found=source_type, expected=spec.type,
-                    hint=f"connect an output of type {spec.type}")
+                    hint=f"connect an output of type {spec.type}; if the file is older than the "
+                    "node pack, `wfrun migrate` may repair it")
 
 
 def _source_output_type(graph: WorkflowGraph, ref: LinkRef) -> Any:
@@ -145,6 +162,15 @@ def _value_checks(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, val
     if spec.type not in {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}:
         return  # a socket input holding a constant from a primitive: nothing to check
     if not value_kind_fits(spec, value):
+        read_as = _comfy_reads_bool_as(spec, value)
+        if read_as is not None:
+            harmless = read_as == (value.strip().lower() == "true")
+            yield _diag(graph, node, "wrong-value-type", Severity.WARNING if harmless else Severity.ERROR,
+                        f"'{spec.name}' is the text {value!r}, not true/false; ComfyUI reads it as "
+                        f"{str(read_as).lower()}" + ("" if harmless else ", which is probably not what was meant"),
+                        input=spec.name, found=value, expected=spec.type,
+                        hint="run `wfrun migrate` to write a real boolean")
+            return
         yield _diag(graph, node, "wrong-value-type", Severity.ERROR,
                     f"'{spec.name}' should be {_kind_words(spec)}, found {type(value).__name__}",
                     input=spec.name, found=value, expected=spec.type,
@@ -155,6 +181,14 @@ def _value_checks(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, val
     elif spec.type in ("INT", "FLOAT"):
         yield from _range(graph, node, spec, value)
         yield from _wan_shape(graph, node, spec, value)
+
+
+def _comfy_reads_bool_as(spec: InputSpec, value: Any) -> bool | None:
+    """ComfyUI converts BOOLEAN inputs with ``bool(value)``: ``""`` is false, any other
+    text (``"false"`` too) is true. ``None`` when the value is not text in a BOOLEAN."""
+    if spec.type == "BOOLEAN" and isinstance(value, str):
+        return bool(value)
+    return None
 
 
 def _kind_words(spec: InputSpec) -> str:

@@ -139,11 +139,17 @@ class Resolver:
     def _from_instance_input(self, scope: Scope, slot: int, want_type: Any,
                              seen: frozenset) -> Origin:
         instance = scope.instance
-        assert instance is not None and scope.parent is not None
+        assert instance is not None and scope.parent is not None and scope.definition is not None
         inputs = instance.inputs or []
-        if slot >= len(inputs) or inputs[slot].link is None:
-            return Origin(why_none=f"subgraph input {slot} is not connected")
-        return self.from_link(scope.parent, inputs[slot].link, want_type, instance, seen)
+        # The instance's sockets are matched to the definition's inputs by name: the
+        # instance may list them in another order (widget sockets, later edits).
+        wanted = scope.definition.inputs[slot].name if slot < len(scope.definition.inputs) else None
+        match = next((i for i in inputs if i.name == wanted), None)
+        if match is None and slot < len(inputs) and wanted is None:
+            match = inputs[slot]
+        if match is None or match.link is None:
+            return Origin(why_none=f"subgraph input {wanted or slot} is not connected")
+        return self.from_link(scope.parent, match.link, want_type, instance, seen)
 
     def _from_instance_output(self, child: Scope, slot: int, want_type: Any,
                               seen: frozenset) -> Origin:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from wfrun.nodes.spec import InputSpec, NodeSpec, Signature
+from wfrun.nodes.spec import WIDGET_TYPES, InputSpec, NodeSpec, Signature
 
 CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
 
@@ -30,11 +30,18 @@ class WidgetSlot:
     input: InputSpec
 
 
-def widget_slots(signature: Signature) -> list[WidgetSlot]:
-    """The positions ``widgets_values`` has for a node saved with ``signature``."""
+def widget_slots(signature: Signature, legacy_force_input: bool = False) -> list[WidgetSlot]:
+    """The positions ``widgets_values`` has for a node saved with ``signature``.
+
+    Frontends before mid-2025 drew ``forceInput`` widgets as widgets converted to
+    sockets, so their values were saved too (``legacy_force_input``); later ones save
+    nothing for them. Files of both eras exist.
+    """
     slots: list[WidgetSlot] = []
     for spec in signature.inputs:
-        if not spec.is_widget:
+        forced = legacy_force_input and spec.force_input and spec.section != "hidden" \
+            and spec.type in WIDGET_TYPES
+        if not spec.is_widget and not forced:
             continue
         slots.append(WidgetSlot("value", spec))
         if spec.control_after_generate:
@@ -81,30 +88,69 @@ def slot_fits(slot: WidgetSlot, value: Any) -> bool:
     return value_kind_fits(slot.input, value)
 
 
+def _is_display_only(value: Any) -> bool:
+    """Values of widgets that only show something: buttons (``null``), empty
+    placeholders (``""``), and HTML info panels some packs add in JavaScript (KJNodes'
+    resize info, WanVideoWrapper's LoRA metadata)."""
+    return value in ("", None) or (isinstance(value, str) and value.lstrip().startswith("<"))
+
+
+def trim_trailing_empties(values: list[Any], slot_count: int) -> list[Any]:
+    """Drop display-only values past the last slot.
+
+    The frontend assigns saved values to widgets by position and ignores extras, and the
+    pack author's own files have such values at the end, so they say nothing about the
+    signature.
+    """
+    end = len(values)
+    while end > slot_count and _is_display_only(values[end - 1]):
+        end -= 1
+    return values[:end]
+
+
 @dataclass
 class Fit:
     """How well a list of saved values fits one signature."""
 
     signature: Signature
     index: int
-    exact_length: bool
+    #: saved value count (after trimming trailing empties) minus the slot count
+    surplus: int
     kind_matches: int
     option_matches: int
-    total: int
+    compared: int
+    legacy: bool = False
+
+    @property
+    def kinds_ok(self) -> bool:
+        return self.kind_matches == self.compared
 
     @property
     def perfect(self) -> bool:
-        return self.exact_length and self.kind_matches == self.total
+        return self.surplus == 0 and self.kinds_ok
+
+    @property
+    def short(self) -> bool:
+        """Fewer values than slots, all of the right kind: saved before inputs were added
+        at the end; the frontend gives the new widgets their defaults."""
+        return self.surplus < 0 and self.kinds_ok
 
     def score(self) -> tuple:
-        return (self.perfect, self.exact_length, self.kind_matches, self.option_matches)
+        return (self.perfect, self.surplus == 0, self.short, self.kind_matches - abs(self.surplus),
+                self.option_matches)
 
 
-def fit(signature: Signature, index: int, values: list[Any]) -> Fit:
-    slots = widget_slots(signature)
-    kinds = sum(1 for s, v in zip(slots, values) if slot_fits(s, v))
-    options = sum(1 for s, v in zip(slots, values) if s.kind == "value" and value_in_options(s.input, v))
-    return Fit(signature, index, len(slots) == len(values), kinds, options, max(len(slots), len(values)))
+def has_forced_widgets(signature: Signature) -> bool:
+    return any(i.force_input and i.type in WIDGET_TYPES for i in signature.inputs)
+
+
+def fit(signature: Signature, index: int, values: list[Any], legacy: bool = False) -> Fit:
+    slots = widget_slots(signature, legacy)
+    values = trim_trailing_empties(values, len(slots))
+    pairs = list(zip(slots, values))
+    kinds = sum(1 for s, v in pairs if slot_fits(s, v))
+    options = sum(1 for s, v in pairs if s.kind == "value" and value_in_options(s.input, v))
+    return Fit(signature, index, len(values) - len(slots), kinds, options, len(pairs), legacy)
 
 
 @dataclass
@@ -114,10 +160,25 @@ class Binding:
     signature: Signature
     values: dict[str, Any] = field(default_factory=dict)
     unbound: list[Any] = field(default_factory=list)
-    #: True when the saved values fit the chosen signature exactly (count and kinds).
-    exact: bool = True
-    #: How the signature was chosen: "ver", "shape", "names" or "latest".
+    #: How the saved values fit the chosen signature: "exact", "kinds" (right count, some
+    #: values of the wrong kind), "short" (inputs added since), or "mismatch".
+    fit: str = "exact"
+
+    @property
+    def exact(self) -> bool:
+        return self.fit == "exact"
+    #: How the signature was chosen (see :class:`Choice`).
     chosen_by: str = "latest"
+    legacy_force_input: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which signature (and slot layout) a node's saved values are read with."""
+
+    index: int
+    how: str  # "ver", "shape", "names", "latest" or "best-effort"
+    legacy_force_input: bool = False
 
 
 def choose_signature(
@@ -125,56 +186,64 @@ def choose_signature(
     values: list[Any] | dict[str, Any] | None,
     ver_index: int | None = None,
     commit_index: dict[str, int] | None = None,
-) -> tuple[int, str]:
-    """Index of the signature a node was saved with, and how it was decided.
+) -> Choice:
+    """The signature a node was saved with, and how it was decided.
 
     ``properties.ver`` (a pack commit) decides when we know that commit's place in the
     pack's history and the values fit; otherwise the newest signature whose widget count
-    and value kinds fit best.
+    and value kinds fit best. Each signature is tried in both slot layouts (with and
+    without legacy ``forceInput`` slots, see :func:`widget_slots`).
     """
     sigs = spec.signatures
     if isinstance(values, dict):
-        return _choose_by_names(sigs, values), "names"
+        return Choice(_choose_by_names(sigs, values), "names")
     values = values or []
+    fits = [fit(sig, i, values, legacy) for i, sig in enumerate(sigs) for legacy in (False, True)
+            if not legacy or has_forced_widgets(sig)]
     if ver_index is not None and commit_index:
         candidate = None
         for i, sig in enumerate(sigs):
             first = commit_index.get(sig.first_commit or "")
             if first is not None and first <= ver_index:
                 candidate = i
-        if candidate is not None and fit(sigs[candidate], candidate, values).perfect:
-            return candidate, "ver"
-    fits = [fit(sig, i, values) for i, sig in enumerate(sigs)]
-    best = max(fits, key=lambda f: (f.score(), f.index))
-    if not best.perfect and not values and not widget_slots(sigs[-1]):
-        return len(sigs) - 1, "latest"
-    return best.index, "shape" if best.perfect else "latest-best-effort"
+        for f in fits:
+            if f.index == candidate and f.perfect:
+                return Choice(f.index, "ver", f.legacy)
+    best = max(fits, key=lambda f: (f.score(), f.index, not f.legacy))
+    if best.perfect:
+        return Choice(best.index, "shape", best.legacy)
+    if not values and not widget_slots(sigs[-1]):
+        return Choice(len(sigs) - 1, "latest")
+    return Choice(best.index, "best-effort", best.legacy)
 
 
 def _choose_by_names(sigs: list[Signature], values: dict[str, Any]) -> int:
+    """Newest signature missing the fewest saved names (extra keys are dynamic widgets)."""
     best, best_score = len(sigs) - 1, None
     for i, sig in enumerate(sigs):
         names = {w.name for w in sig.widgets}
-        score = (len(names & values.keys()), -len(names ^ values.keys()), i)
+        score = (-len(names - values.keys()), len(names & values.keys()), i)
         if best_score is None or score > best_score:
             best, best_score = i, score
     return best
 
 
-def bind(spec: NodeSpec, values: list[Any] | dict[str, Any] | None, index: int, how: str) -> Binding:
-    """Bind saved widget values to input names using signature ``index``."""
-    signature = spec.signatures[index]
-    binding = Binding(signature, chosen_by=how)
+def bind(spec: NodeSpec, values: list[Any] | dict[str, Any] | None, choice: Choice) -> Binding:
+    """Bind saved widget values to input names as ``choice`` says."""
+    signature = spec.signatures[choice.index]
+    binding = Binding(signature, chosen_by=choice.how, legacy_force_input=choice.legacy_force_input)
     if isinstance(values, dict):
         # VideoHelperSuite saves a dict; format-specific widgets (crf, pix_fmt, …) are
         # added at run time by the frontend and are real inputs of the queued prompt.
         binding.values = {k: v for k, v in values.items() if k not in DICT_UI_ONLY_KEYS}
         return binding
-    values = list(values or [])
-    slots = widget_slots(signature)
+    slots = widget_slots(signature, choice.legacy_force_input)
+    values = trim_trailing_empties(list(values or []), len(slots))
     for slot, value in zip(slots, values):
         if slot.kind == "value":
             binding.values[slot.input.name] = value
     binding.unbound = values[len(slots):]
-    binding.exact = fit(signature, index, values).perfect
+    how_well = fit(signature, choice.index, values, choice.legacy_force_input)
+    binding.fit = ("exact" if how_well.perfect else "short" if how_well.short
+                   else "kinds" if how_well.surplus == 0 else "mismatch")
     return binding

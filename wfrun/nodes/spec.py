@@ -15,7 +15,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 #: Input types that the frontend draws as widgets (values stored in ``widgets_values``).
-WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "COLOR"})
+
+#: ComfyUI "V3" input types that stand for a group of dynamically added inputs.
+DYNAMIC_INPUT_PREFIXES = ("COMFY_AUTOGROW", "COMFY_DYNAMIC", "COMFY_MATCHTYPE")
 
 Section = Literal["required", "optional", "hidden"]
 
