@@ -11,7 +11,7 @@ itself has no root package and keeps plain module names.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import re
 from typing import Any, Callable, Mapping
 
 from .static_eval import ExternalRef, Interpreter, ModuleCtx
@@ -45,21 +45,81 @@ def _external_resolver(path: str) -> Any:
     return NotImplemented
 
 
-@dataclass
-class ParsedFile:
-    """One parsed source file; cached by blob id across commits."""
+_SPLIT = re.compile(r"^(?:@|class\s|def\s|async\s+def\s)", re.M)
 
-    tree: ast.Module | None
-    text: str
+
+class ChunkParser:
+    """``ast.parse`` that reuses the statements of unchanged top-level blocks.
+
+    Most commits to a pack edit one class of a 5000-line ``nodes.py``; parsing the whole
+    file again for each of hundreds of commits would dominate the history walk. The
+    source is cut before each top-level ``class``/``def``/decorator line and each piece
+    is parsed (and cached) on its own. A cut that falls inside a string or bracket
+    leaves the piece before it unterminated, which fails to parse, and then the whole
+    file is parsed the ordinary way, so the result always equals ``ast.parse``'s
+    (line numbers aside, which nothing here uses).
+    """
+
+    def __init__(self) -> None:
+        self.cache: dict[str, list[ast.stmt]] = {}
+
+    def parse(self, text: str, path: str = "<pack>") -> ast.Module | None:
+        starts = [m.start() for m in _SPLIT.finditer(text)]
+        cuts = [0]
+        for pos in starts:
+            if pos == 0:
+                continue
+            prev_line_start = text.rfind("\n", 0, pos - 1) + 1
+            if text.startswith("@", prev_line_start):
+                continue  # keep decorators with what they decorate
+            cuts.append(pos)
+        cuts.append(len(text))
+        body: list[ast.stmt] = []
+        for a, b in zip(cuts, cuts[1:]):
+            chunk = text[a:b]
+            stmts = self.cache.get(chunk)
+            if stmts is None:
+                try:
+                    stmts = ast.parse(chunk, filename=path).body
+                except (SyntaxError, ValueError):
+                    return _parse_whole(text, path)
+                self.cache[chunk] = stmts
+            body.extend(stmts)
+        return ast.Module(body=body, type_ignores=[])
+
+
+def _parse_whole(text: str, path: str) -> ast.Module | None:
+    try:
+        return ast.parse(text, filename=path)
+    except (SyntaxError, ValueError):
+        return None
+
+
+class ParsedFile:
+    """One source file: its text at once, its syntax tree on first use."""
+
+    __slots__ = ("text", "path", "_tree", "_parse", "_parsed")
+
+    def __init__(self, text: str, path: str = "<pack>",
+                 parse: "Callable[[str, str], ast.Module | None] | None" = None):
+        self.text = text
+        self.path = path
+        self._parse = parse or _parse_whole
+        self._tree: ast.Module | None = None
+        self._parsed = False
 
     @classmethod
-    def parse(cls, source: bytes | str, path: str = "<pack>") -> ParsedFile:
+    def from_bytes(cls, source: bytes | str, path: str = "<pack>",
+                   parse: "Callable[[str, str], ast.Module | None] | None" = None) -> ParsedFile:
         text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
-        try:
-            tree = ast.parse(text, filename=path)
-        except (SyntaxError, ValueError):
-            tree = None
-        return cls(tree, text)
+        return cls(text, path, parse)
+
+    @property
+    def tree(self) -> ast.Module | None:
+        if not self._parsed:
+            self._tree = self._parse(self.text, self.path)
+            self._parsed = True
+        return self._tree
 
 
 def module_name(path: str, is_pack: bool) -> tuple[str, bool]:

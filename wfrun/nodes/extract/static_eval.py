@@ -57,16 +57,23 @@ class Unknown:
 UNKNOWN = Unknown()
 
 
-@dataclass(frozen=True)
+@dataclass
 class FolderList:
-    """``folder_paths.get_filename_list(folder)`` and lists derived from it.
+    """``folder_paths.get_filename_list(folder)`` and lists derived from it; with no
+    ``folders``, a list of which only the ``fixed`` part is known.
 
     ``folders`` are the model folders concatenated in order; ``fixed`` are literal
-    options added around them (``["none"] + get_filename_list("loras")``).
+    options added around them (``["none"] + get_filename_list("loras")``, or
+    ``.append("pixel_space")``); ``dynamic`` is set when further options were added
+    that could not be worked out (a loop over the folder's files).
     """
 
     folders: tuple[str, ...]
-    fixed: tuple[Any, ...] = ()
+    fixed: list[Any] = field(default_factory=list)
+    dynamic: bool = False
+
+    def copy(self) -> FolderList:
+        return FolderList(self.folders, list(self.fixed), self.dynamic)
 
 
 @dataclass(frozen=True)
@@ -195,11 +202,15 @@ class ClassInfo:
             if self._evaluating:
                 return {}
             self._evaluating = True
+            body_scope = Scope(self.scope.module, parent=self.scope, kind="class")
             try:
-                body_scope = Scope(self.scope.module, parent=self.scope, kind="class")
-                self.interp.exec_block(self.node.body, body_scope, owner=self)
-                self._attrs = body_scope.vars
+                for stmt in self.node.body:
+                    try:
+                        self.interp.exec_stmt(stmt, body_scope, owner=self)
+                    except (_Abort, _Return, _Break, _Continue):
+                        continue
             finally:
+                self._attrs = body_scope.vars
                 self._evaluating = False
         return self._attrs
 
@@ -233,7 +244,10 @@ class ClassInfo:
 
     @property
     def is_str_subclass(self) -> bool:
-        return any("str" in c.base_names() for c in self.mro())
+        return self.is_subclass_of("str")
+
+    def is_subclass_of(self, builtin_name: str) -> bool:
+        return any(builtin_name in c.base_names() for c in self.mro())
 
 
 class _Return(Exception):
@@ -426,7 +440,7 @@ class Interpreter:
         except (_Return, _Break, _Continue, _Abort):
             raise
         except RecursionError:
-            raise _Abort("recursion")
+            raise _Abort("recursion") from None
         except Exception:
             return UNKNOWN
         if not _size_ok(value):
@@ -465,6 +479,25 @@ class Interpreter:
                 if value.kind == "property":
                     return UNKNOWN
             return value
+        if isinstance(base, _Super):
+            cls = base.target if isinstance(base.target, ClassInfo) else base.target.cls \
+                if isinstance(base.target, Instance) else None
+            if cls is None:
+                return UNKNOWN
+            mro = cls.mro()
+            after = mro[mro.index(base.owner) + 1:] if base.owner in mro else []
+            for c in after:
+                attrs = c.attrs()
+                if attr in attrs:
+                    value = attrs[attr]
+                    if isinstance(value, FunctionRef):
+                        if value.kind == "staticmethod":
+                            return value
+                        if value.kind == "classmethod":
+                            return BoundMethod(value, cls)
+                        return BoundMethod(value, base.target)
+                    return value
+            return UNKNOWN
         if isinstance(base, Instance):
             value = base.cls.lookup(attr)
             if isinstance(value, FunctionRef):
@@ -477,6 +510,8 @@ class Interpreter:
         if isinstance(base, _PLAIN) and attr in ("value", "name") and not isinstance(base, bool):
             # Members of a scanned ``Enum`` evaluate to their raw value; ``.value`` keeps it.
             return base if attr == "value" else UNKNOWN
+        if isinstance(base, FolderList) and attr in _FOLDER_METHODS:
+            return BuiltinMethod(base, attr)
         for typ, names in _SAFE_METHODS.items():
             if type(base) is typ and attr in names:
                 return BuiltinMethod(base, attr)
@@ -503,6 +538,11 @@ class Interpreter:
 
     def binop(self, op: ast.operator, left: Any, right: Any) -> Any:
         if isinstance(op, ast.Add) and (isinstance(left, FolderList) or isinstance(right, FolderList)):
+            return _concat_folder(left, right)
+        if isinstance(op, ast.Add) and (
+            (isinstance(left, list) and right is UNKNOWN) or (left is UNKNOWN and isinstance(right, list))
+        ):
+            # ``["image/gif", "image/webp"] + ffmpeg_formats``: keep the literal options
             return _concat_folder(left, right)
         if left is UNKNOWN or right is UNKNOWN:
             return UNKNOWN
@@ -580,12 +620,10 @@ class Interpreter:
 
     def _seq(self, elts: list[ast.expr], scope: Scope) -> Any:
         out: list[Any] = []
-        folder: FolderList | None = None
         for e in elts:
             if isinstance(e, ast.Starred):
                 v = self.eval(e.value, scope)
                 if isinstance(v, FolderList):
-                    folder = _concat_folder(folder or FolderList(()), _concat_folder(out, v)) if False else None
                     # [*a, *get_filename_list(x)]: keep the folder, literal items as fixed
                     return _concat_folder(out, v)
                 items = self.iterate(v)
@@ -620,7 +658,7 @@ class Interpreter:
             hi = self.eval(node.slice.upper, scope)
             st = self.eval(node.slice.step, scope)
             if isinstance(base, FolderList):
-                return base
+                return base.copy()
             if isinstance(base, (list, tuple, str)) and all(
                 x is None or isinstance(x, int) for x in (lo, hi, st)
             ):
@@ -681,7 +719,7 @@ class Interpreter:
         inner = Scope(scope.module, parent=scope, kind="function")
         first = self.eval(generators[0].iter, scope)
         if isinstance(first, FolderList):
-            return first
+            return first.copy()
         count = [0]
 
         def run(level: int, iterable: Any) -> None:
@@ -739,7 +777,7 @@ class Interpreter:
             try:
                 out[k] = self.eval(node.value, s)
             except TypeError:
-                raise _Unknowable()
+                raise _Unknowable() from None
 
         r = self._comprehension(node.generators, scope, emit)
         if isinstance(r, FolderList):
@@ -764,11 +802,14 @@ class Interpreter:
         if isinstance(value, _DictView):
             return value.items()
         if isinstance(value, ClassInfo) and value.is_enum:
-            return [v for k, v in value.attrs().items() if not k.startswith("_") and not isinstance(v, (FunctionRef, ClassInfo))]
+            return [v for k, v in value.attrs().items()
+                    if not k.startswith("_") and not isinstance(v, (FunctionRef, ClassInfo))]
         return None
 
     # calls
     def _eval_Call(self, node: ast.Call, scope: Scope) -> Any:
+        if isinstance(node.func, ast.Name) and node.func.id == "super" and not node.args:
+            return self._super(scope)
         func = self.eval(node.func, scope)
         args: list[Any] = []
         for a in node.args:
@@ -789,6 +830,15 @@ class Interpreter:
             kwargs[kw.arg] = self.eval(kw.value, scope)
         return self._hooked(func, args, kwargs, node, scope)
 
+    def _super(self, scope: Scope) -> Any:
+        """Zero-argument ``super()`` inside a method: the owner class and the first
+        argument (``cls`` or ``self``) are kept in the call's scope."""
+        owner = scope.vars.get("__class__")
+        target = scope.vars.get("__self__")
+        if not isinstance(owner, ClassInfo) or target is None:
+            return UNKNOWN
+        return _Super(owner, target)
+
     def _hooked(self, func: Any, args: list | None, kwargs: dict | None, node: ast.Call, scope: Scope) -> Any:
         for hook in self.call_hooks:
             value = hook(self, func, args, kwargs, node, scope)
@@ -808,12 +858,22 @@ class Interpreter:
         if isinstance(func, BoundMethod):
             return self.call_function(func.func, [func.self_value, *args], kwargs)
         if isinstance(func, FunctionRef):
+            if func.owner is None and func.scope.module.name.rsplit(".", 1)[-1] == "folder_paths":
+                # ComfyUI's own folder_paths.py is in its tree; its answers depend on the
+                # disk, so treat it as the outside API it is.
+                return self._call_external(ExternalRef(f"folder_paths.{func.name}"), args, kwargs)
             if func.kind == "classmethod" and func.owner is not None:
                 return self.call_function(func, [func.owner, *args], kwargs)
             return self.call_function(func, args, kwargs)
         if isinstance(func, ClassInfo):
-            if func.is_str_subclass and len(args) == 1 and isinstance(args[0], str):
+            # ``AnyType("*")``, ``MultiInput("IMAGE", [...])``: str subclasses used as
+            # type names evaluate to the string itself; ``ContainsAll({...})`` and other
+            # dict/list subclasses to the data they wrap.
+            if func.is_str_subclass and args and isinstance(args[0], str):
                 return args[0]
+            for base, typ in (("dict", dict), ("list", list)):
+                if func.is_subclass_of(base) and len(args) == 1 and isinstance(args[0], typ):
+                    return typ(args[0])
             return Instance(func, tuple(args))
         return UNKNOWN
 
@@ -825,6 +885,8 @@ class Interpreter:
 
     def _call_method(self, m: BuiltinMethod, args: list[Any], kwargs: dict[str, Any]) -> Any:
         target = m.target
+        if isinstance(target, FolderList):
+            return _folder_method(target, m.name, args)
         mutating = m.name in {"append", "extend", "insert", "pop", "remove", "sort", "reverse", "clear",
                               "update", "setdefault", "add", "discard"}
         if not mutating and not (is_known(args) and is_known(kwargs)):
@@ -888,6 +950,9 @@ class Interpreter:
                 local.vars[p.arg] = self.eval(d, func.scope) if d is not None else UNKNOWN
         if params.kwarg is not None:
             local.vars[params.kwarg.arg] = dict(kwargs)
+        if func.owner is not None and positional:
+            local.vars["__class__"] = func.owner
+            local.vars["__self__"] = local.vars.get(positional[0].arg)
         self.depth += 1
         try:
             if isinstance(node, ast.Lambda):
@@ -953,9 +1018,14 @@ class Interpreter:
                 self.assign(stmt.target, self.eval(stmt.value, scope), scope)
         elif isinstance(stmt, ast.AugAssign):
             if isinstance(stmt.target, (ast.Name, ast.Subscript)):
-                current = self.eval(stmt.target, scope) if not isinstance(stmt.target, ast.Name) else self.lookup(stmt.target.id, scope)
+                if isinstance(stmt.target, ast.Name):
+                    current = self.lookup(stmt.target.id, scope)
+                else:
+                    current = self.eval(stmt.target, scope)
                 value = self.eval(stmt.value, scope)
-                if isinstance(current, list) and isinstance(stmt.op, ast.Add) and not isinstance(value, FolderList):
+                if isinstance(current, FolderList) and isinstance(stmt.op, ast.Add):
+                    result = _concat_folder(current, value)
+                elif isinstance(current, list) and isinstance(stmt.op, ast.Add) and not isinstance(value, FolderList):
                     items = self.iterate(value)
                     current.extend(items if items is not None else [UNKNOWN])
                     result = current
@@ -971,12 +1041,18 @@ class Interpreter:
             raise _Return(self.eval(stmt.value, scope) if stmt.value is not None else None)
         elif isinstance(stmt, ast.If):
             truth = _truth(self.eval(stmt.test, scope))
-            # An undecidable condition (a library probe, a platform check) most often
-            # guards an optional feature; take the branch that declares it.
-            self.exec_block(stmt.body if truth is None or truth else stmt.orelse, scope, owner)
+            if truth is None:
+                # An undecidable condition (a library probe, a platform check) most often
+                # guards an optional feature: take the branch that declares it, unless
+                # that branch only bails out (``if not ok: raise ...``).
+                truth = not _bails_out(stmt.body)
+            self.exec_block(stmt.body if truth else stmt.orelse, scope, owner)
+        elif isinstance(stmt, ast.While):
+            _taint(stmt, scope)
         elif isinstance(stmt, ast.For):
             items = self.iterate(self.eval(stmt.iter, scope))
             if items is None or len(items) > _MAX_ITER:
+                _taint(stmt, scope)
                 return
             broke = False
             for item in items:
@@ -1110,6 +1186,12 @@ def _method_scope(scope: Scope) -> Scope:
 
 
 @dataclass(eq=False)
+class _Super:
+    owner: ClassInfo
+    target: Any
+
+
+@dataclass(eq=False)
 class _DictView:
     target: dict
     kind: str
@@ -1139,15 +1221,96 @@ def _truth(value: Any) -> bool | None:
 def _concat_folder(left: Any, right: Any) -> Any:
     folders: list[str] = []
     fixed: list[Any] = []
+    dynamic = False
     for part in (left, right):
         if isinstance(part, FolderList):
             folders.extend(f for f in part.folders if f not in folders)
             fixed.extend(part.fixed)
+            dynamic |= part.dynamic
         elif isinstance(part, (list, tuple)) and is_known(part):
             fixed.extend(part)
+        elif part is UNKNOWN or isinstance(part, (list, tuple)):
+            dynamic = True
         else:
             return UNKNOWN
-    return FolderList(tuple(folders), tuple(fixed))
+    return FolderList(tuple(folders), fixed, dynamic)
+
+
+_FOLDER_METHODS = frozenset({"append", "extend", "insert", "copy", "sort", "reverse"})
+
+
+def _folder_method(target: FolderList, name: str, args: list[Any]) -> Any:
+    """List methods on a folder listing: literal additions become fixed options."""
+    if name == "copy":
+        return target.copy()
+    if name in ("sort", "reverse"):
+        return None
+    value = args[-1] if args else UNKNOWN
+    if name == "extend":
+        if isinstance(value, (list, tuple)) and is_known(value):
+            target.fixed.extend(value)
+        elif isinstance(value, FolderList):
+            target.folders = tuple([*target.folders, *(f for f in value.folders if f not in target.folders)])
+            target.fixed.extend(value.fixed)
+            target.dynamic |= value.dynamic
+        else:
+            target.dynamic = True
+        return None
+    if isinstance(value, (str, int, float, bool)):
+        target.fixed.append(value)
+    else:
+        target.dynamic = True
+    return None
+
+
+_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "update", "setdefault", "add",
+                       "discard", "clear", "sort", "reverse"})
+
+
+def _taint(stmt: ast.stmt, scope: Scope) -> None:
+    """A loop we cannot run: whatever it assigns or mutates is no longer known.
+
+    Folder listings stay folder listings (with ``dynamic`` set), because a loop that
+    appends a few extra names to ``get_filename_list("vae")`` still leaves a combo over
+    that folder."""
+    names: set[str] = set()  # assigned: local to this scope
+    mutated: set[str] = set()  # mutated in place: wherever the name lives
+    for node in ast.walk(stmt):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.NamedExpr)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for sub in ast.walk(t):
+                    if isinstance(sub, ast.Name):
+                        names.add(sub.id)
+                    elif isinstance(sub, ast.Subscript):
+                        base = sub.value
+                        while isinstance(base, ast.Subscript):
+                            base = base.value
+                        if isinstance(base, ast.Name):
+                            names.add(base.id)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS:
+            base = node.func.value
+            while isinstance(base, (ast.Subscript, ast.Attribute)):
+                base = base.value
+            if isinstance(base, ast.Name):
+                mutated.add(base.id)
+    for name in names | mutated:
+        target = scope
+        if name in mutated and name not in scope.vars:
+            s: Scope | None = scope.parent
+            while s is not None and name not in s.vars:
+                s = s.parent
+            target = s if s is not None else scope
+        current = target.vars.get(name)
+        if isinstance(current, FolderList):
+            current.dynamic = True
+        else:
+            target.vars[name] = UNKNOWN
+
+
+def _bails_out(body: list[ast.stmt]) -> bool:
+    """A block that ends by raising (a guard clause)."""
+    return bool(body) and isinstance(body[-1], ast.Raise)
 
 
 # ---------------------------------------------------------------------- builtins
@@ -1191,7 +1354,7 @@ def _listify(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _enum_or(fn: Callable[..., Any]):
-    base = _pure(fn, folder=lambda f: f)
+    base = _pure(fn, folder=FolderList.copy)
 
     def call(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if len(args) == 1 and isinstance(args[0], ClassInfo) and args[0].is_enum:
@@ -1200,6 +1363,26 @@ def _enum_or(fn: Callable[..., Any]):
         return base(interp, args, kwargs)
 
     return call
+
+
+def _dict_builtin(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """``dict(...)``: values may be anything (classes in a registry), keys must be known."""
+    out: dict[Any, Any] = {}
+    if args:
+        src = args[0]
+        if isinstance(src, _DictView):
+            src = src.items()
+        if isinstance(src, dict):
+            out.update(src)
+        elif isinstance(src, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in src):
+            try:
+                out.update(src)
+            except TypeError:
+                return UNKNOWN
+        else:
+            return UNKNOWN
+    out.update(kwargs)
+    return out
 
 
 def _getattr(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -1228,11 +1411,11 @@ _BUILTINS: dict[str, _Builtin] = {
         "bool": _pure(bool),
         "list": _enum_or(list),
         "tuple": _enum_or(tuple),
-        "sorted": _pure(sorted, folder=lambda f: f),
+        "sorted": _pure(sorted, folder=FolderList.copy),
         "reversed": _pure(_listify(reversed)),
         "set": _pure(set),
         "frozenset": _pure(frozenset),
-        "dict": _pure(dict),
+        "dict": _dict_builtin,
         "min": _pure(min),
         "max": _pure(max),
         "abs": _pure(abs),
