@@ -4,6 +4,13 @@ Workflows name models as ComfyUI lists them: relative to a models sub-folder, of
 Windows separators (``WanVideo\\\\Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors``). A name is
 untrusted input, so it is resolved only *inside* a models folder: absolute paths and
 ``..`` segments are refused.
+
+Users who keep models outside ComfyUI list them in ComfyUI's ``extra_model_paths.yaml``;
+wfrun reads that file the way ComfyUI does (``utils/extra_config.py``): named sections,
+each with an optional ``base_path`` (``~`` and ``$VARS`` expanded, relative to the YAML
+file's folder) and ``is_default`` (its folders are searched *first*), and folder keys whose
+values are one or more paths, one per line, relative to ``base_path``. The legacy keys
+``unet`` and ``clip`` mean ``diffusion_models`` and ``text_encoders``, as in ComfyUI.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Iterable, Sequence
 
 #: ComfyUI's folder names, with the older names it still reads.
 FOLDER_ALIASES: dict[str, tuple[str, ...]] = {
@@ -27,6 +35,9 @@ FOLDER_ALIASES: dict[str, tuple[str, ...]] = {
 
 MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin")
 
+#: ComfyUI's ``folder_paths.map_legacy``: old folder keys in extra_model_paths.yaml.
+LEGACY_FOLDERS = {"unet": "diffusion_models", "clip": "text_encoders"}
+
 
 class ModelPathError(ValueError):
     """A model name that cannot be resolved; the message says where we looked."""
@@ -34,28 +45,104 @@ class ModelPathError(ValueError):
 
 @dataclass(frozen=True)
 class ModelRoots:
-    """The models folders to search, in order."""
+    """The models folders to search, in order.
 
-    roots: tuple[Path, ...]
+    ``roots`` are models folders holding ComfyUI's sub-folders (``diffusion_models/``, ...);
+    ``extra`` are ``(folder, path, is_default)`` entries from extra_model_paths.yaml, each a
+    folder of one kind: default ones are searched before ``roots``, the others after.
+    """
+
+    roots: tuple[Path, ...] = ()
+    extra: tuple[tuple[str, Path, bool], ...] = ()
 
     @classmethod
-    def from_options(cls, models_dir: str | os.PathLike[str] | None = None) -> "ModelRoots":
+    def from_options(cls, models_dir: str | os.PathLike[str] | None = None,
+                     extra_paths_yaml: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+                     ) -> "ModelRoots":
+        """``models_dir``, then the ``WFRUN_MODELS`` entries (``os.pathsep``-separated models
+        folders, or extra_model_paths.yaml files), plus the given YAML file(s)."""
         roots: list[Path] = []
+        yamls: list[Path] = []
         if models_dir:
             roots.append(Path(models_dir))
-        env = os.environ.get("WFRUN_MODELS")
-        if env:
-            roots.extend(Path(p) for p in env.split(os.pathsep) if p)
-        return cls(tuple(roots))
+        for entry in filter(None, os.environ.get("WFRUN_MODELS", "").split(os.pathsep)):
+            (yamls if entry.lower().endswith((".yaml", ".yml")) else roots).append(Path(entry))
+        if extra_paths_yaml:
+            given = [extra_paths_yaml] if isinstance(extra_paths_yaml, (str, os.PathLike)) else extra_paths_yaml
+            yamls.extend(Path(p) for p in given)
+        extra: list[tuple[str, Path, bool]] = []
+        for path in yamls:
+            extra.extend(read_extra_model_paths(path))
+        return cls(tuple(roots), tuple(extra))
 
     def folders(self, folder: str) -> list[Path]:
-        return [root / name for root in self.roots for name in FOLDER_ALIASES.get(folder, (folder,))]
+        """Where files of ``folder`` (any alias) are searched, in order."""
+        aliases = FOLDER_ALIASES.get(folder, (folder,))
+        kinds = {LEGACY_FOLDERS.get(a, a) for a in (folder, *aliases)}
+        first = [p for kind, p, default in self.extra if default and kind in kinds]
+        last = [p for kind, p, default in self.extra if not default and kind in kinds]
+        middle = [Path(root) / name for root in self.roots for name in aliases]
+        return list(dict.fromkeys(first + middle + last))
+
+    def search_lists(self) -> dict[str, list[Path]]:
+        """Every folder kind wfrun or the YAML knows, with its search list."""
+        kinds = [k for k in FOLDER_ALIASES if k not in LEGACY_FOLDERS]
+        kinds += [kind for kind, _, _ in self.extra if kind not in kinds]
+        return {kind: self.folders(kind) for kind in dict.fromkeys(kinds)}
+
+
+def read_extra_model_paths(path: str | os.PathLike[str]) -> list[tuple[str, Path, bool]]:
+    """``(folder, path, is_default)`` entries of a ComfyUI extra_model_paths.yaml."""
+    import yaml
+
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ModelPathError(f"{path}: cannot be read ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ModelPathError(f"{path}: not valid YAML{where}") from None
+    if config is None:
+        return []
+    if not isinstance(config, dict):
+        raise ModelPathError(f"{path}: expected named sections (a mapping) at the top level")
+    here = path.resolve().parent
+    entries: list[tuple[str, Path, bool]] = []
+    for section, conf in config.items():
+        if conf is None:
+            continue
+        if not isinstance(conf, dict):
+            raise ModelPathError(f"{path}: section {section!r} is not a mapping of folder names to paths")
+        conf = dict(conf)
+        base = conf.pop("base_path", None)
+        if base is not None:
+            base = os.path.expandvars(os.path.expanduser(str(base)))
+            if not os.path.isabs(base):
+                base = os.path.join(here, base)
+        default = bool(conf.pop("is_default", False))
+        for key, value in conf.items():
+            for line in _lines(value):
+                full = os.path.join(base, line) if base is not None else (
+                    line if os.path.isabs(line) else os.path.join(here, line))
+                entries.append((LEGACY_FOLDERS.get(str(key), str(key)), Path(os.path.normpath(full)), default))
+    return entries
+
+
+def _lines(value: object) -> Iterable[str]:
+    """A folder value: one path per line (YAML ``|`` blocks), or a list of paths."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else str(value).split("\n")
+    return [str(item).strip() for item in items if str(item).strip()]
 
 
 def safe_relative(name: str) -> PurePosixPath:
     """The model name as a relative path, refusing anything that could escape a folder."""
     rel = PurePosixPath(name.replace("\\", "/"))
-    if not name or rel.is_absolute() or ":" in rel.parts[0] or ".." in rel.parts:
+    if (not name or "\0" in name or not rel.parts or rel.is_absolute() or ":" in rel.parts[0]
+            or ".." in rel.parts):
         raise ModelPathError(
             f"model name {name!r} is not a plain relative file name inside a models folder")
     return rel

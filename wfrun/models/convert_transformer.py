@@ -1,0 +1,96 @@
+"""Wan 2.1 transformer: original key names (Kijai's files, ComfyUI's under a prefix) → diffusers.
+
+The renames follow the structure of the two implementations: Wan's ``WanAttentionBlock``
+applies ``norm1`` (self-attention), ``norm3`` (the affine cross-attention norm) and
+``norm2`` (feed-forward), while diffusers' ``WanTransformerBlock`` numbers them in order of
+use, so Wan's ``norm3`` is diffusers' ``norm2``. The image projection ``img_emb.proj`` is a
+``Sequential(LayerNorm, Linear, GELU, Linear, LayerNorm)``; its FLF2V position table
+``img_emb.emb_pos`` becomes ``image_embedder.pos_embed`` (diffusers' own single-file
+converter, as of 0.42.1, leaves that one key unmapped).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from wfrun.models.detect import ModelInfo
+from wfrun.models.header import CheckpointError
+from wfrun.models.mapping import UNKNOWN, bundled_config
+
+LABEL = "a diffusers WanTransformer3DModel"
+
+_TOP = {
+    "patch_embedding": "patch_embedding",
+    "text_embedding.0": "condition_embedder.text_embedder.linear_1",
+    "text_embedding.2": "condition_embedder.text_embedder.linear_2",
+    "time_embedding.0": "condition_embedder.time_embedder.linear_1",
+    "time_embedding.2": "condition_embedder.time_embedder.linear_2",
+    "time_projection.1": "condition_embedder.time_proj",
+    "head.head": "proj_out",
+    "img_emb.proj.0": "condition_embedder.image_embedder.norm1",
+    "img_emb.proj.1": "condition_embedder.image_embedder.ff.net.0.proj",
+    "img_emb.proj.3": "condition_embedder.image_embedder.ff.net.2",
+    "img_emb.proj.4": "condition_embedder.image_embedder.norm2",
+}
+_TOP_PARAMS = {"head.modulation": "scale_shift_table",
+               "img_emb.emb_pos": "condition_embedder.image_embedder.pos_embed"}
+_BLOCK = {
+    "self_attn.q": "attn1.to_q", "self_attn.k": "attn1.to_k", "self_attn.v": "attn1.to_v",
+    "self_attn.o": "attn1.to_out.0", "self_attn.norm_q": "attn1.norm_q", "self_attn.norm_k": "attn1.norm_k",
+    "cross_attn.q": "attn2.to_q", "cross_attn.k": "attn2.to_k", "cross_attn.v": "attn2.to_v",
+    "cross_attn.o": "attn2.to_out.0", "cross_attn.norm_q": "attn2.norm_q", "cross_attn.norm_k": "attn2.norm_k",
+    "cross_attn.k_img": "attn2.add_k_proj", "cross_attn.v_img": "attn2.add_v_proj",
+    "cross_attn.norm_k_img": "attn2.norm_added_k",
+    "norm3": "norm2",
+    "ffn.0": "ffn.net.0.proj", "ffn.2": "ffn.net.2",
+}
+_BLOCK_KEY = re.compile(r"blocks\.(\d+)\.(.+)\.(weight|bias)$")
+
+#: Linear layers whose weights may stay in fp8: everything inside the transformer blocks.
+FP8_MODULES = re.compile(r"^blocks\.\d+\.(attn1|attn2|ffn)\.")
+
+
+def rename(key: str) -> Any:
+    """One original Wan key (prefix removed) → its diffusers name, or ``UNKNOWN``."""
+    if key in _TOP_PARAMS:
+        return _TOP_PARAMS[key]
+    if key.startswith("blocks."):
+        if m := re.fullmatch(r"blocks\.(\d+)\.modulation", key):
+            return f"blocks.{m.group(1)}.scale_shift_table"
+        if m := _BLOCK_KEY.fullmatch(key):
+            target = _BLOCK.get(m.group(2))
+            return f"blocks.{m.group(1)}.{target}.{m.group(3)}" if target else UNKNOWN
+        return UNKNOWN
+    module, _, leaf = key.rpartition(".")
+    if module in _TOP and leaf in ("weight", "bias"):
+        return f"{_TOP[module]}.{leaf}"
+    return UNKNOWN
+
+
+def diffusers_config(info: ModelInfo, num_heads: int | None = None) -> dict[str, Any]:
+    """The WanTransformer3DModel config for this file: the bundled one, with its dims."""
+    c = info.config
+    heads = num_heads or c.get("num_heads")
+    if not heads:
+        raise CheckpointError(
+            f"{info.path}: cannot tell the number of attention heads (dim {c['dim']} is not a multiple "
+            "of Wan's 128-wide heads); pass num_heads=")
+    if c["dim"] % heads:
+        raise CheckpointError(f"{info.path}: dim {c['dim']} does not split into {heads} attention heads")
+    config = bundled_config("wan2.1_transformer.json")
+    config.update(
+        patch_size=list(c["patch_size"]), num_attention_heads=heads, attention_head_dim=c["dim"] // heads,
+        in_channels=c["in_dim"], out_channels=c["out_dim"], text_dim=c["text_dim"], freq_dim=c["freq_dim"],
+        ffn_dim=c["ffn_dim"], num_layers=c["num_layers"], cross_attn_norm=c["cross_attn_norm"],
+        qk_norm="rms_norm_across_heads" if c["qk_norm"] else None,
+        image_dim=c["image_dim"], added_kv_proj_dim=c["dim"] if c["image_dim"] else None,
+        pos_embed_seq_len=c["pos_embed_seq_len"],
+    )
+    return config
+
+
+def build(config: dict[str, Any]):
+    from diffusers import WanTransformer3DModel
+
+    return WanTransformer3DModel(**config)

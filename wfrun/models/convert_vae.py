@@ -1,0 +1,87 @@
+"""Wan 2.1 VAE: original key names (Kijai's and ComfyUI's files alike) → diffusers AutoencoderKLWan.
+
+Wan's encoder keeps its residual blocks and resamplers in one flat ``downsamples`` list, and
+diffusers keeps the same flat order in ``down_blocks``, so only the inner names change.
+The decoder's flat ``upsamples`` list is grouped by diffusers into stages of
+``num_res_blocks + 1`` residual blocks followed by one upsampler (none after the last
+stage). A residual block is ``Sequential(RMS_norm, SiLU, conv, RMS_norm, SiLU, Dropout,
+conv)``, hence indices 0, 2, 3 and 6.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from wfrun.models.detect import ModelInfo
+from wfrun.models.header import CheckpointError
+from wfrun.models.mapping import UNKNOWN, bundled_config
+
+LABEL = "a diffusers AutoencoderKLWan"
+
+_RESIDUAL = {"residual.0": "norm1", "residual.2": "conv1", "residual.3": "norm2", "residual.6": "conv2",
+             "shortcut": "conv_shortcut"}
+_SIMPLE = {
+    "encoder.conv1": "encoder.conv_in", "decoder.conv1": "decoder.conv_in",
+    "conv1": "quant_conv", "conv2": "post_quant_conv",
+    "encoder.head.0": "encoder.norm_out", "encoder.head.2": "encoder.conv_out",
+    "decoder.head.0": "decoder.norm_out", "decoder.head.2": "decoder.conv_out",
+}
+_LEAF = re.compile(r"(.+)\.(weight|bias|gamma)$")
+
+
+def _inner(rest: str) -> str | None:
+    """Names inside one residual block, attention block or resampler."""
+    for old, new in _RESIDUAL.items():
+        if rest == old or rest.startswith(old + "."):
+            return new + rest[len(old):]
+    if rest.split(".")[0] in ("resample", "time_conv", "norm", "to_qkv", "proj"):
+        return rest
+    return None
+
+
+def rename_for(info: ModelInfo, keys=()) -> Callable[[str], Any]:
+    per_stage = info.config["num_res_blocks"] + 2  # residual blocks + 1, then one upsampler
+
+    def rename(key: str) -> Any:
+        m = _LEAF.fullmatch(key)
+        if not m:
+            return UNKNOWN
+        module, leaf = m.groups()
+        if module in _SIMPLE:
+            return f"{_SIMPLE[module]}.{leaf}"
+        if m2 := re.fullmatch(r"(encoder|decoder)\.middle\.(\d)\.(.+)", module):
+            part, index, rest = m2.group(1), int(m2.group(2)), m2.group(3)
+            where = "attentions.0" if index == 1 else f"resnets.{index // 2}"
+            inner = _inner(rest)
+            return f"{part}.mid_block.{where}.{inner}.{leaf}" if inner else UNKNOWN
+        if m2 := re.fullmatch(r"encoder\.downsamples\.(\d+)\.(.+)", module):
+            inner = _inner(m2.group(2))
+            return f"encoder.down_blocks.{m2.group(1)}.{inner}.{leaf}" if inner else UNKNOWN
+        if m2 := re.fullmatch(r"decoder\.upsamples\.(\d+)\.(.+)", module):
+            stage, slot = divmod(int(m2.group(1)), per_stage)
+            inner = _inner(m2.group(2))
+            if not inner:
+                return UNKNOWN
+            where = "upsamplers.0" if slot == per_stage - 1 else f"resnets.{slot}"
+            return f"decoder.up_blocks.{stage}.{where}.{inner}.{leaf}"
+        return UNKNOWN
+
+    return rename
+
+
+def diffusers_config(info: ModelInfo) -> dict[str, Any]:
+    c = info.config
+    config = bundled_config("wan2.1_vae.json")
+    if c["z_dim"] != len(config["latents_mean"]):
+        raise CheckpointError(
+            f"{info.path}: has {c['z_dim']} latent channels; the Wan 2.1 VAE has {len(config['latents_mean'])}")
+    config.update(base_dim=c["dim"], z_dim=c["z_dim"], dim_mult=list(c["dim_mult"]),
+                  num_res_blocks=c["num_res_blocks"], temperal_downsample=list(c["temperal_downsample"]))
+    return config
+
+
+def build(config: dict[str, Any]):
+    from diffusers import AutoencoderKLWan
+
+    return AutoencoderKLWan(**config)

@@ -1,0 +1,363 @@
+"""Telling what a checkpoint is from its key names and shapes alone.
+
+Users' folders mix files from Kijai's WanVideoWrapper (the original Wan key names), from
+ComfyUI's repackaged releases (the same names under ``model.diffusion_model.``, or the
+transformers names for UMT5 and CLIP vision) and others. A loader handed the wrong file
+must say so in one line ("X is a Wan VAE, not a Wan 2.1 transformer"), never fail with a
+shape traceback, so every loader starts here. Only the header is read: detection of a
+30 GB file takes milliseconds.
+
+Facts the detection rests on (from the Wan 2.1, ComfyUI and WanVideoWrapper sources):
+
+- transformer: ``patch_embedding.weight`` is ``[dim, in_dim, 1, 2, 2]``; T2V has 16 input
+  channels, I2V/FLF2V/Fun-InP 36 (16 noise + 4 mask + 16 image latents), Fun-Control 48;
+  image-conditioned models carry ``img_emb.proj.*`` (the CLIP projection) and
+  ``cross_attn.k_img``; FLF2V adds ``img_emb.emb_pos`` (two images' tokens). 480P and 720P
+  I2V models have identical shapes, so the resolution can only come from the file name.
+  Attention heads are 128 wide in every released Wan 2.1 model.
+- UMT5 has a relative position table in *every* block; T5 v1.1 (Flux/SD3) only in block 0.
+- fp8 "scaled" files mark themselves with a ``scaled_fp8`` tensor and carry one
+  ``<layer>.scale_weight`` (ComfyUI) or ``<layer>.weight_scale`` per quantized layer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from wfrun.models.header import CheckpointError, TensorInfo
+
+KIND_LABELS = {
+    "wan_transformer": "a Wan 2.1 transformer (diffusion model)",
+    "wan_vae": "a Wan VAE",
+    "umt5": "a UMT5-XXL text encoder",
+    "t5": "a T5 text encoder (not the UMT5-XXL that Wan uses)",
+    "clip_vision": "a CLIP vision encoder",
+    "lora": "a LoRA",
+    "unknown": "not a model file wfrun recognises",
+}
+
+#: The ComfyUI models folder each kind belongs in (for hints in error messages).
+KIND_FOLDERS = {
+    "wan_transformer": "diffusion_models", "wan_vae": "vae", "umt5": "text_encoders",
+    "t5": "text_encoders", "clip_vision": "clip_vision", "lora": "loras",
+}
+
+STORAGE_NAMES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8_e4m3fn",
+                 "F8_E5M2": "fp8_e5m2", "F64": "fp64"}
+
+#: Suffixes of the per-layer scale tensors of fp8 "scaled" files, and of tensors we drop.
+SCALE_SUFFIXES = (".scale_weight", ".weight_scale")
+DROPPED_SUFFIXES = (".scale_input", ".input_scale", ".comfy_quant")
+MARKER_KEYS = ("scaled_fp8",)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a checkpoint is. ``config`` holds its dimensions in the original Wan names."""
+
+    path: Path
+    kind: str
+    variant: str
+    layout: str
+    dtype: str
+    scaled: bool = False
+    config: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    prefix: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind)
+
+    def describe(self) -> str:
+        scaled = " scaled" if self.scaled else ""
+        return f"{self.path.name}: {self.label}, {self.variant}, {self.layout} layout, {self.dtype}{scaled}"
+
+
+class WrongModelError(CheckpointError):
+    """A file of one kind handed to the loader of another."""
+
+
+def require_kind(info: ModelInfo, kind: str) -> None:
+    """Raise a one-line error when ``info`` is not of ``kind``, saying what it is instead."""
+    if info.kind == kind:
+        return
+    wanted = KIND_LABELS[kind]
+    if info.kind == "unknown":
+        raise WrongModelError(f"{info.path}: {KIND_LABELS['unknown']} ({info.variant}); expected {wanted}")
+    folder = KIND_FOLDERS.get(info.kind)
+    where = f"; it belongs in models/{folder}" if folder else ""
+    raise WrongModelError(f"{info.path}: this is {info.label}, not {wanted}{where}")
+
+
+def detect(path: str | Path, *, allow_pickle: bool = False) -> ModelInfo:
+    """Read the header of ``path`` and tell what it is."""
+    from wfrun.models.reader import open_checkpoint
+
+    with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
+        return identify(reader.path, reader.tensors, reader.metadata)
+
+
+def identify(path: Path, tensors: Mapping[str, TensorInfo], metadata: Mapping[str, str] | None = None) -> ModelInfo:
+    """Tell what a checkpoint is from its tensor names, dtypes and shapes."""
+    metadata = metadata or {}
+    keys = list(tensors)
+    for kind, finder in _FINDERS:
+        found = finder(path, tensors, keys, metadata)
+        if found is not None:
+            return found
+    if any(re.search(r"lora_(down|up|A|B)\b|\.lora\.|\.alpha$", k) for k in keys):
+        return ModelInfo(path, "lora", "lora", "", _storage(tensors), False)
+    sample = ", ".join(keys[:3]) or "no tensors"
+    return ModelInfo(path, "unknown", f"first keys: {sample}", "", _storage(tensors), False)
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _find_prefix(keys: list[str], signature: str) -> str | None:
+    """The prefix under which ``signature`` appears as a whole dotted name, if it does."""
+    for key in keys:
+        if key == signature:
+            return ""
+        if key.endswith("." + signature):
+            return key[: -len(signature)]
+    return None
+
+
+def _storage(tensors: Mapping[str, TensorInfo], prefix: str = "") -> str:
+    """The dtype holding most of the weights (matrices and kernels; norms and scales excluded)."""
+    counts: Counter[str] = Counter()
+    for name, info in tensors.items():
+        if len(info.shape) >= 2 and not name.endswith(SCALE_SUFFIXES):
+            counts[info.dtype] += info.numel
+    if not counts:
+        counts.update(info.dtype for info in tensors.values())
+    if not counts:
+        return "empty"
+    dtype = counts.most_common(1)[0][0]
+    return STORAGE_NAMES.get(dtype, dtype.lower())
+
+
+def _scaled(tensors: Mapping[str, TensorInfo], prefix: str) -> bool:
+    return f"{prefix}scaled_fp8" in tensors or "scaled_fp8" in tensors or any(
+        k.endswith(SCALE_SUFFIXES) for k in tensors)
+
+
+def _count(keys: list[str], pattern: str) -> int:
+    """How many distinct integers fill ``{}`` in ``pattern`` among ``keys``."""
+    regex = re.compile(re.escape(pattern).replace(r"\{\}", r"(\d+)"))
+    return len({m.group(1) for k in keys if (m := regex.match(k))})
+
+
+def _metadata_int(metadata: Mapping[str, str], name: str) -> int | None:
+    """An integer from the file's metadata: ``wfrun.<name>``, or a ``config`` JSON entry."""
+    value: Any = metadata.get(f"wfrun.{name}")
+    if value is None and "config" in metadata:
+        try:
+            config = json.loads(metadata["config"])
+            if isinstance(config, dict):
+                value = config.get("transformer", config).get(name)
+        except (ValueError, AttributeError):
+            value = None
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _shape(tensors: Mapping[str, TensorInfo], key: str) -> tuple[int, ...]:
+    return tensors[key].shape
+
+
+# --- Wan transformer -----------------------------------------------------------------
+
+
+def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
+    prefix = _find_prefix(keys, "head.modulation")
+    if prefix is None or f"{prefix}patch_embedding.weight" not in tensors:
+        if _find_prefix(keys, "condition_embedder.time_proj.weight") is not None:
+            return ModelInfo(path, "wan_transformer", "unknown", "diffusers", _storage(tensors),
+                             notes=("diffusers folder layout",))
+        return None
+    p = prefix
+    patch = _shape(tensors, f"{p}patch_embedding.weight")
+    dim, in_dim = patch[0], patch[1]
+    patch_size = tuple(patch[2:])
+    num_layers = _count(keys, f"{p}blocks.{{}}.")
+    head = _shape(tensors, f"{p}head.head.weight")
+    image = f"{p}img_emb.proj.0.weight" in tensors
+    emb_pos = tensors.get(f"{p}img_emb.emb_pos")
+    heads = dim // 128 if dim % 128 == 0 else _metadata_int(metadata, "num_heads")
+    config = {
+        "dim": dim, "in_dim": in_dim, "patch_size": patch_size,
+        "out_dim": head[0] // max(1, patch_size[0] * patch_size[1] * patch_size[2]),
+        "ffn_dim": _shape(tensors, f"{p}blocks.0.ffn.0.weight")[0],
+        "text_dim": _shape(tensors, f"{p}text_embedding.0.weight")[1],
+        "freq_dim": _shape(tensors, f"{p}time_embedding.0.weight")[1],
+        "num_layers": num_layers, "num_heads": heads,
+        "qk_norm": f"{p}blocks.0.self_attn.norm_q.weight" in tensors,
+        "cross_attn_norm": f"{p}blocks.0.norm3.weight" in tensors,
+        "image_dim": _shape(tensors, f"{p}img_emb.proj.0.weight")[0] if image else None,
+        "pos_embed_seq_len": emb_pos.shape[1] if emb_pos is not None else None,
+    }
+    notes: list[str] = []
+    extras = sorted({k[len(p):].split(".")[0] for k in keys if k.startswith(p)} - _WAN_TOP_LEVEL)
+    if extras:
+        notes.append("unsupported parts: " + ", ".join(extras))
+    name = path.name.lower()
+    if in_dim == 16 and not image:
+        task = "vace" if "vace_blocks" in extras else "t2v"
+    elif in_dim == 36 and image:
+        if emb_pos is not None:
+            task = "flf2v"
+        elif dim == 1536 or ("fun" in name and "inp" in name):
+            task = "fun-inp"
+        else:
+            task = "i2v"
+    elif in_dim == 48 and image:
+        task = "fun-control"
+    elif in_dim == 32:
+        task = "fun-camera"
+    else:
+        task = f"in{in_dim}" + ("-image" if image else "")
+    parts = [task]
+    size = {1536: "1.3B", 5120: "14B"}.get(dim)
+    if size:
+        parts.append(size)
+    if image and task in ("i2v", "flf2v", "fun-inp"):
+        resolution = "720P" if "720" in name else "480P" if "480" in name else None
+        if resolution:
+            parts.append(resolution)
+            notes.append("480P and 720P models have the same shapes: resolution taken from the file name")
+    layout = "comfyui" if prefix == "model.diffusion_model." else "original"
+    return ModelInfo(path, "wan_transformer", "-".join(parts), layout, _storage(tensors), _scaled(tensors, p),
+                     config, prefix, tuple(notes))
+
+
+_WAN_TOP_LEVEL = {"patch_embedding", "text_embedding", "time_embedding", "time_projection", "blocks",
+                  "head", "img_emb", "scaled_fp8"}
+
+
+# --- Wan VAE -------------------------------------------------------------------------
+
+
+def _wan_vae(path, tensors, keys, metadata) -> ModelInfo | None:
+    prefix = _find_prefix(keys, "decoder.middle.0.residual.0.gamma")
+    if prefix is None:
+        if _find_prefix(keys, "decoder.mid_block.resnets.0.norm1.gamma") is not None:
+            return ModelInfo(path, "wan_vae", "wan2.1", "diffusers", _storage(tensors),
+                             notes=("diffusers folder layout",))
+        return None
+    p = prefix
+    if f"{p}encoder.downsamples.0.downsamples.0.residual.0.gamma" in tensors:
+        return ModelInfo(path, "wan_vae", "wan2.2", "original", _storage(tensors), prefix=p,
+                         notes=("the Wan 2.2 VAE (48 latent channels) is not supported",))
+    base = _shape(tensors, f"{p}encoder.conv1.weight")[0]
+    z_dim = _shape(tensors, f"{p}conv2.weight")[0]
+    blocks = _count(keys, f"{p}encoder.downsamples.{{}}.")
+    resamples = sorted(int(m.group(1)) for k in keys
+                       if (m := re.match(re.escape(p) + r"encoder\.downsamples\.(\d+)\.resample\.1\.weight$", k)))
+    num_res = (resamples[0] if resamples else blocks)
+    stages = len(resamples) + 1
+    dim_mult = []
+    for stage in range(stages):
+        first = stage * (num_res + 1)
+        dim_mult.append(_shape(tensors, f"{p}encoder.downsamples.{first}.residual.2.weight")[0] // base)
+    temporal = [f"{p}encoder.downsamples.{i}.time_conv.weight" in tensors for i in resamples]
+    config = {"dim": base, "z_dim": z_dim, "dim_mult": dim_mult, "num_res_blocks": num_res,
+              "temperal_downsample": temporal,
+              "attn_scales": []}
+    return ModelInfo(path, "wan_vae", "wan2.1", "original", _storage(tensors), _scaled(tensors, p), config, p)
+
+
+# --- UMT5 ----------------------------------------------------------------------------
+
+
+def _umt5(path, tensors, keys, metadata) -> ModelInfo | None:
+    prefix = _find_prefix(keys, "blocks.0.attn.q.weight")
+    if prefix is not None and f"{prefix}token_embedding.weight" in tensors:
+        p, layout = prefix, "original"
+        per_block = f"{p}blocks.0.pos_embedding.embedding.weight" in tensors
+        emb = _shape(tensors, f"{p}token_embedding.weight")
+        q = _shape(tensors, f"{p}blocks.0.attn.q.weight")
+        rel_key = f"{p}blocks.0.pos_embedding.embedding.weight" if per_block else f"{p}pos_embedding.embedding.weight"
+        ffn = _shape(tensors, f"{p}blocks.0.ffn.fc1.weight")
+        layers = _count(keys, f"{p}blocks.{{}}.")
+    else:
+        prefix = _find_prefix(keys, "encoder.block.0.layer.0.SelfAttention.q.weight")
+        if prefix is None:
+            return None
+        p, layout = prefix, "transformers"
+        layers = _count(keys, f"{p}encoder.block.{{}}.")
+        rel = "layer.0.SelfAttention.relative_attention_bias.weight"
+        per_block = layers < 2 or f"{p}encoder.block.1.{rel}" in tensors
+        emb_key = f"{p}shared.weight" if f"{p}shared.weight" in tensors else f"{p}encoder.embed_tokens.weight"
+        if emb_key not in tensors:
+            return None
+        emb = _shape(tensors, emb_key)
+        q = _shape(tensors, f"{p}encoder.block.0.layer.0.SelfAttention.q.weight")
+        rel_key = f"{p}encoder.block.0.{rel}"
+        wi = f"{p}encoder.block.0.layer.1.DenseReluDense.wi_1.weight"
+        if wi not in tensors:
+            return ModelInfo(path, "t5", "t5 (not gated)", layout, _storage(tensors), prefix=p)
+        ffn = _shape(tensors, wi)
+    heads = _shape(tensors, rel_key)[1] if rel_key in tensors else None
+    config = {"vocab": emb[0], "dim": emb[1], "dim_attn": q[0], "dim_ffn": ffn[0], "num_heads": heads,
+              "num_layers": layers,
+              "num_buckets": _shape(tensors, rel_key)[0] if rel_key in tensors else None}
+    notes = ("carries its sentencepiece tokenizer",) if "spiece_model" in tensors else ()
+    if not per_block:
+        return ModelInfo(path, "t5", "t5-v1.1", layout, _storage(tensors), _scaled(tensors, p), config, p, notes)
+    variant = "umt5-xxl" if (emb[1], layers) == (4096, 24) else "umt5"
+    return ModelInfo(path, "umt5", variant, layout, _storage(tensors), _scaled(tensors, p), config, p, notes)
+
+
+# --- CLIP vision ---------------------------------------------------------------------
+
+_KNOWN_CLIP_HEADS = {1280: 16, 1024: 16, 768: 12, 1664: 16}
+
+
+def _clip_vision(path, tensors, keys, metadata) -> ModelInfo | None:
+    layouts = (
+        ("original", "visual.transformer.0.attn.to_qkv.weight", "visual.patch_embedding.weight",
+         "visual.pos_embedding", "visual.transformer.{}.", "visual.transformer.0.mlp.0.weight", "visual.head"),
+        ("open_clip", "visual.transformer.resblocks.0.attn.in_proj_weight", "visual.conv1.weight",
+         "visual.positional_embedding", "visual.transformer.resblocks.{}.", "visual.transformer.resblocks.0.mlp.c_fc.weight",
+         "visual.proj"),
+        ("transformers", "vision_model.encoder.layers.0.self_attn.q_proj.weight",
+         "vision_model.embeddings.patch_embedding.weight", "vision_model.embeddings.position_embedding.weight",
+         "vision_model.encoder.layers.{}.", "vision_model.encoder.layers.0.mlp.fc1.weight", "visual_projection.weight"),
+    )
+    for layout, signature, patch_key, pos_key, layer_pattern, fc1_key, proj_key in layouts:
+        prefix = _find_prefix(keys, signature)
+        if prefix is None:
+            continue
+        # The signature may sit under "visual." already; strip back to the model's own prefix.
+        p = prefix
+        patch = _shape(tensors, p + patch_key)
+        positions = _shape(tensors, p + pos_key)[-2]
+        dim, patch_size = patch[0], patch[2]
+        grid = round((positions - 1) ** 0.5)
+        proj = tensors.get(p + proj_key)
+        projection = (proj.shape[0] if layout == "transformers" else proj.shape[1]) if proj is not None else None
+        heads = _KNOWN_CLIP_HEADS.get(dim) or _metadata_int(metadata, "num_heads")
+        layers = _count(keys, p + layer_pattern)
+        config = {"dim": dim, "patch_size": patch_size, "image_size": grid * patch_size, "num_layers": layers,
+                  "mlp_dim": _shape(tensors, p + fc1_key)[0], "num_heads": heads, "projection_dim": projection}
+        variant = "vit-h-14" if (dim, layers, patch_size) == (1280, 32, 14) else f"vit-{dim}d-{layers}l"
+        return ModelInfo(path, "clip_vision", variant, layout, _storage(tensors), _scaled(tensors, p), config, p)
+    return None
+
+
+_FINDERS = (
+    ("wan_transformer", _wan_transformer),
+    ("wan_vae", _wan_vae),
+    ("umt5", _umt5),
+    ("clip_vision", _clip_vision),
+)

@@ -1,0 +1,267 @@
+"""Loading single-file checkpoints into diffusers and transformers modules, offline.
+
+Every loader does the same five steps, so they share one implementation:
+
+1. detect what the file is from its header (``detect``), refusing the wrong kind;
+2. build the module's config from the bundled JSON and the dimensions in the header;
+3. create the module on the ``meta`` device (no memory), and plan where every tensor of
+   the file goes, checking names and shapes before reading any weight;
+4. swap in ``Fp8Linear`` where fp8 weights stay fp8;
+5. read the file one tensor at a time, straight to ``device``, convert it, and *assign* it
+   as the parameter (no copy into a pre-allocated module, no full fp32 copy anywhere).
+
+Parameter dtypes follow the libraries' own ``from_pretrained`` rules, so a loaded module
+is the one diffusers/transformers would give for the same weights: diffusers keeps the
+``_keep_in_fp32_modules`` of a model (Wan: norms, time embedder, modulation tables) in
+fp32 for any lower dtype; transformers does so for ``_keep_in_fp32_modules`` only in fp16
+(UMT5: ``wo``) and for ``_keep_in_fp32_modules_strict`` in fp16 and bf16.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from wfrun.models import convert_clip, convert_t5, convert_transformer, convert_vae
+from wfrun.models.detect import ModelInfo, identify, require_kind
+from wfrun.models.fp8 import FP8_DTYPES, quantize, swap_in
+from wfrun.models.header import CheckpointError
+from wfrun.models.mapping import Plan, build_plan, check_plan
+from wfrun.models.reader import TORCH_DTYPES, CheckpointReader, open_checkpoint
+
+DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+          "fp16_fast": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+_STORED = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = "auto",
+                     num_heads: int | None = None, allow_pickle: bool = False):
+    """A Wan 2.1 transformer file (any variant, Kijai's or ComfyUI's layout) as a diffusers ``WanTransformer3DModel``.
+
+    ``dtype`` is the compute dtype (default: the file's, or bf16 for fp8 files).
+    ``quantization``: ``"auto"`` keeps fp8 weights as stored; ``"fp8_e4m3fn"``/``"fp8_e5m2"``
+    stores the block linears in that format; ``"none"`` up-casts everything.
+    """
+    with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
+        info = _identify(reader, "wan_transformer")
+        if info.layout == "diffusers":
+            raise CheckpointError(f"{info.path}: is a diffusers-format file; load its folder with "
+                                  "WanTransformer3DModel.from_pretrained")
+        unsupported = [n for n in info.notes if n.startswith("unsupported parts")]
+        if unsupported:
+            raise CheckpointError(f"{info.path}: {info.variant} model with {unsupported[0]} — diffusers' "
+                                  "WanTransformer3DModel cannot run it")
+        config = convert_transformer.diffusers_config(info, num_heads)
+        return _load(reader, info, lambda: convert_transformer.build(config), convert_transformer.rename,
+                     convert_transformer.LABEL, convert_transformer.FP8_MODULES, dtype, device, quantization)
+
+
+def load_vae(path: str | Path, *, dtype: Any = None, device: Any = "cpu", allow_pickle: bool = False):
+    """A Wan 2.1 VAE file as a diffusers ``AutoencoderKLWan``."""
+    with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
+        info = _identify(reader, "wan_vae")
+        if info.variant != "wan2.1" or info.layout != "original":
+            why = info.notes[0] if info.notes else f"{info.variant} in {info.layout} layout"
+            raise CheckpointError(f"{info.path}: cannot be loaded as the Wan 2.1 VAE ({why})")
+        config = convert_vae.diffusers_config(info)
+        return _load(reader, info, lambda: convert_vae.build(config), convert_vae.rename_for(info, reader.tensors),
+                     convert_vae.LABEL, None, dtype, device, "none")
+
+
+def load_text_encoder(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = "auto",
+                      allow_pickle: bool = False):
+    """A UMT5-XXL encoder file (Kijai's Wan names or ComfyUI's transformers names) as ``UMT5EncoderModel``."""
+    with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
+        info = _identify(reader, "umt5")
+        config = convert_t5.transformers_config(info)
+        return _load(reader, info, lambda: convert_t5.build(config), convert_t5.rename_for(info, reader.tensors),
+                     convert_t5.LABEL, convert_t5.FP8_MODULES, dtype, device, quantization)
+
+
+def load_clip_vision(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = "auto",
+                     allow_pickle: bool = False):
+    """A CLIP vision file (Wan/Kijai, open_clip or ComfyUI layout) as ``CLIPVisionModelWithProjection``."""
+    with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
+        info = _identify(reader, "clip_vision")
+        config = convert_clip.transformers_config(info)
+        projection = info.config["projection_dim"] is not None
+        return _load(reader, info, lambda: convert_clip.build(config, projection), convert_clip.rename_for(info),
+                     convert_clip.LABEL, convert_clip.FP8_MODULES, dtype, device, quantization)
+
+
+LOADERS: dict[str, Callable[..., Any]] = {
+    "wan_transformer": load_transformer, "wan_vae": load_vae, "umt5": load_text_encoder,
+    "clip_vision": load_clip_vision,
+}
+
+
+def load_model(path: str | Path, *, kind: str | None = None, allow_pickle: bool = False, **options):
+    """Load whatever ``path`` is (or insist on ``kind``), with the matching loader."""
+    if kind is None:
+        with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
+            kind = identify(reader.path, reader.tensors, reader.metadata).kind
+    loader = LOADERS.get(kind)
+    if loader is None:
+        with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
+            require_kind(identify(reader.path, reader.tensors, reader.metadata), "wan_transformer")
+    return loader(path, allow_pickle=allow_pickle, **options)
+
+
+# --- the shared implementation ------------------------------------------------------
+
+
+def _identify(reader: CheckpointReader, kind: str) -> ModelInfo:
+    info = identify(reader.path, reader.tensors, reader.metadata)
+    require_kind(info, kind)
+    return info
+
+
+def compute_dtype(dtype: Any, info: ModelInfo) -> torch.dtype:
+    if dtype is None:
+        return _STORED.get(info.dtype, torch.bfloat16)
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of bf16, fp16, fp32") from None
+
+
+def _storage_policy(quantization: str | None) -> str | torch.dtype | None:
+    """``"auto"`` (keep fp8 as stored), ``None`` (no fp8), or an fp8 dtype to store in."""
+    q = (quantization or "none").lower()
+    if q in ("auto", "disabled") or q.endswith("_scaled"):
+        return "auto"
+    if q in ("none", "upcast", "off"):
+        return None
+    for name, torch_dtype in FP8_DTYPES.items():
+        if q.startswith(name):
+            return torch_dtype
+    raise ValueError(f"unknown quantization {quantization!r}; use auto, none, fp8_e4m3fn or fp8_e5m2")
+
+
+def _fp32_matcher(model: nn.Module, dtype: torch.dtype) -> Callable[[str], bool]:
+    """Which parameter names the library itself would keep in fp32 at this dtype."""
+    if dtype == torch.float32:
+        return lambda name: False
+    from diffusers.models.modeling_utils import ModelMixin
+
+    if isinstance(model, ModelMixin):
+        keep = set(model._keep_in_fp32_modules or ())
+        return lambda name: bool(keep.intersection(name.split(".")))
+    patterns = list(getattr(model, "_keep_in_fp32_modules_strict", None) or ())
+    if dtype == torch.float16:
+        patterns += list(getattr(model, "_keep_in_fp32_modules", None) or ())
+    regex = re.compile("|".join(patterns)) if patterns else None
+    return lambda name: bool(regex and regex.search(name))
+
+
+def _load(reader: CheckpointReader, info: ModelInfo, build: Callable[[], nn.Module], rename, label: str,
+          fp8_modules: re.Pattern | None, dtype: Any, device: Any, quantization: str | None) -> nn.Module:
+    from accelerate import init_empty_weights
+
+    path, tensors = reader.path, reader.tensors
+    dtype = compute_dtype(dtype, info)
+    device = torch.device(device)
+    policy = _storage_policy(quantization)
+    plan = build_plan(path, tensors, info.prefix, rename, label=label)
+    with init_empty_weights(include_buffers=False):
+        model = build()
+    tied = dict(getattr(model, "_tied_weights_keys", None) or {}) if isinstance(
+        getattr(model, "_tied_weights_keys", None), dict) else {}
+    expected = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
+    check_plan(path, plan, tensors, expected, label=label, optional=tied)
+
+    fp8 = _fp8_targets(model, plan, tensors, fp8_modules, policy)
+    swap_in(model, {t.rpartition(".")[0]: (storage, keep_scale) for t, (storage, keep_scale) in fp8.items()})
+    keep_fp32 = _fp32_matcher(model, dtype)
+
+    scales = {target: reader.read(source, "cpu").float() for target, (source, _) in plan.scales.items()}
+    by_source: dict[str, list] = defaultdict(list)
+    for take in plan.takes.values():
+        by_source[take.source].append(take)
+    for source, takes in by_source.items():
+        raw = reader.read(source, device)
+        for take in takes:
+            tensor = take.apply(raw)
+            scale = _scale_for(scales, plan, take, device)
+            if take.target in fp8:
+                storage, keep_scale = fp8[take.target]
+                if keep_scale:
+                    _assign(model, take.target.rpartition(".")[0] + ".weight_scale", scale)
+                elif tensor.dtype != storage or scale is not None:
+                    tensor = quantize(_dequantize(tensor, scale, torch.float32), storage)
+            elif tensor.is_floating_point():
+                tensor = _dequantize(tensor, scale, torch.float32 if keep_fp32(take.target) else dtype)
+            _assign(model, take.target, tensor)
+        del raw
+    if tied and hasattr(model, "tie_weights"):
+        model.tie_weights()
+    _finish(model, path, device)
+    return model
+
+
+def _fp8_targets(model: nn.Module, plan: Plan, tensors, fp8_modules, policy) -> dict[str, tuple[torch.dtype, bool]]:
+    """Weight targets to keep in fp8: target → (storage dtype, whether its scale is kept)."""
+    if fp8_modules is None or policy is None:
+        return {}
+    out: dict[str, tuple[torch.dtype, bool]] = {}
+    for target, take in plan.takes.items():
+        module_name, _, leaf = target.rpartition(".")
+        if leaf != "weight" or not fp8_modules.search(module_name):
+            continue
+        if not isinstance(model.get_submodule(module_name), nn.Linear):
+            continue
+        stored = TORCH_DTYPES.get(tensors[take.source].dtype)
+        if policy == "auto":
+            if stored in FP8_DTYPES.values():
+                out[target] = (stored, target in plan.scales)
+        elif stored == policy:
+            out[target] = (policy, target in plan.scales)
+        else:
+            out[target] = (policy, False)
+    return out
+
+
+def _scale_for(scales: dict, plan: Plan, take, device) -> torch.Tensor | None:
+    scale = scales.get(take.target)
+    if scale is None:
+        return None
+    if scale.numel() > 1 and take.op == "chunk":
+        scale = scale.reshape(-1).chunk(take.parts)[take.index]
+    return (scale.reshape(()) if scale.numel() == 1 else scale).to(device)
+
+
+def _dequantize(tensor: torch.Tensor, scale: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+    if scale is None:
+        return tensor.to(dtype)
+    if scale.ndim == 1 and tensor.ndim >= 2:
+        scale = scale.reshape(-1, *([1] * (tensor.ndim - 1)))
+    return (tensor.float() * scale).to(dtype)
+
+
+def _assign(model: nn.Module, name: str, tensor: torch.Tensor) -> None:
+    module_name, _, leaf = name.rpartition(".")
+    module = model.get_submodule(module_name) if module_name else model
+    if leaf in module._parameters:
+        module._parameters[leaf] = nn.Parameter(tensor, requires_grad=False)
+    else:
+        module._buffers[leaf] = tensor
+
+
+def _finish(model: nn.Module, path: Path, device: torch.device) -> None:
+    """Nothing left on ``meta``; unsaved buffers (rope tables, position ids) moved to ``device``."""
+    left = [n for n, p in model.named_parameters() if p.is_meta] + [n for n, b in model.named_buffers() if b.is_meta]
+    if left:
+        raise CheckpointError(f"{path}: lacks tensors for {', '.join(left[:4])}")
+    for module in model.modules():
+        for name, buffer in list(module._buffers.items()):
+            if buffer is not None and buffer.device != device:
+                module._buffers[name] = buffer.to(device)
+    model.eval()
+    model.requires_grad_(False)

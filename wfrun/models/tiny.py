@@ -1,0 +1,572 @@
+"""Tiny random checkpoints in the real key layouts, so the real loading code runs offline.
+
+No weights can be downloaded where the tests and demos run, so wfrun writes its own: the
+same tensor names, nesting and dtypes as the files users have (Kijai's original Wan names,
+ComfyUI's prefixed and transformers names, bf16/fp16/fp32, fp8 and fp8 "scaled"), with
+dimensions small enough that the whole set is a few MB and a forward pass takes
+milliseconds. Files are named like the real ones with ``_tiny`` added, in a folder laid
+out like ComfyUI's ``models`` folder. Everything is seeded: the same version of this module
+writes byte-identical files.
+
+The key structures are written out here from the original model definitions (Wan's
+``WanModel``, ``WanVAE``, ``T5Encoder`` and ``XLMRobertaCLIP``), not derived from the
+converters, so the tests compare two independent descriptions of each layout.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+#: Bump when the files change, so cached copies are rebuilt.
+TINY_VERSION = "1"
+
+# Transformer: dim 32 = 2 heads x 16; the text width equals the tiny UMT5's d_model and the
+# image width the tiny CLIP's hidden size, as 4096 and 1280 do for the real models.
+TRANSFORMER = dict(dim=32, heads=2, ffn=64, layers=2, freq=16, text_dim=32, image_dim=32, image_tokens=5, out=16)
+T5 = dict(vocab=128, dim=32, heads=4, dim_attn=32, ffn=64, layers=2, buckets=32)
+CLIP = dict(dim=32, heads=2, layers=2, mlp=128, patch=14, image=28, proj=16)
+VAE = dict(dim=4, z=16, dim_mult=(1, 2, 4, 4), num_res=2, temporal=(False, True, True))
+
+#: The real sizes, for shape-only (meta) state dicts: detection tests and the GPU benchmark.
+TRANSFORMER_14B = dict(dim=5120, heads=40, ffn=13824, layers=40, freq=256, text_dim=4096, image_dim=1280,
+                       image_tokens=257, out=16)
+TRANSFORMER_1_3B = dict(TRANSFORMER_14B, dim=1536, heads=12, ffn=8960, layers=30)
+UMT5_XXL = dict(vocab=256384, dim=4096, heads=64, dim_attn=4096, ffn=10240, layers=24, buckets=32)
+CLIP_VIT_H = dict(dim=1280, heads=16, layers=32, mlp=5120, patch=14, image=224, proj=1024)
+VAE_WAN21 = dict(VAE, dim=96)
+
+FP8 = {"fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
+FLOATS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+IN_DIMS = {"t2v": 16, "i2v": 36, "flf2v": 36, "fun-inp": 36, "fun-control": 48}
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    """One tiny file: where it goes, what it is, and how it is stored."""
+
+    folder: str
+    name: str
+    kind: str       # wan_transformer | wan_vae | umt5 | clip_vision
+    task: str       # transformer task; "" for the others
+    layout: str     # original | comfyui | transformers | open_clip
+    precision: str  # bf16 | fp16 | fp32 | fp8_e4m3fn | fp8_e5m2 | fp8_e4m3fn_scaled
+    rest: str = "bf16"  # dtype of what is not fp8 in an fp8 file
+
+    @property
+    def seed(self) -> int:
+        return zlib.crc32(self.name.encode())
+
+    @property
+    def relpath(self) -> str:
+        return f"{self.folder}/{self.name}"
+
+
+SPECS: tuple[TinySpec, ...] = (
+    TinySpec("diffusion_models", "Wan2_1-T2V-1_3B_tiny_bf16.safetensors", "wan_transformer", "t2v", "original", "bf16"),
+    TinySpec("diffusion_models", "Wan2_1-T2V-14B_tiny_fp8_e4m3fn_scaled_KJ.safetensors", "wan_transformer", "t2v",
+             "original", "fp8_e4m3fn_scaled"),
+    TinySpec("diffusion_models", "Wan2_1-I2V-14B-480P_tiny_fp8_e4m3fn.safetensors", "wan_transformer", "i2v",
+             "original", "fp8_e4m3fn"),
+    TinySpec("diffusion_models", "Wan2_1-I2V-14B-720P_tiny_fp8_e5m2.safetensors", "wan_transformer", "i2v",
+             "original", "fp8_e5m2"),
+    TinySpec("diffusion_models", "Wan2_1-FLF2V-14B-720P_tiny_fp16.safetensors", "wan_transformer", "flf2v",
+             "original", "fp16"),
+    TinySpec("diffusion_models", "Wan2.1-Fun-1.3B-Control_tiny_bf16.safetensors", "wan_transformer", "fun-control",
+             "original", "bf16"),
+    TinySpec("diffusion_models", "wan2.1_t2v_1.3B_tiny_bf16.safetensors", "wan_transformer", "t2v", "comfyui", "bf16"),
+    TinySpec("diffusion_models", "wan2.1_i2v_480p_14B_tiny_fp8_scaled.safetensors", "wan_transformer", "i2v",
+             "comfyui", "fp8_e4m3fn_scaled", rest="fp16"),
+    TinySpec("diffusion_models", "wan2.1_flf2v_720p_14B_tiny_fp16.safetensors", "wan_transformer", "flf2v",
+             "comfyui", "fp16"),
+    TinySpec("diffusion_models", "wan2.1_fun_control_1.3B_tiny_bf16.safetensors", "wan_transformer", "fun-control",
+             "comfyui", "bf16"),
+    TinySpec("diffusion_models", "wan2.1_fun_inp_1.3B_tiny_bf16.safetensors", "wan_transformer", "fun-inp",
+             "comfyui", "bf16"),
+    TinySpec("vae", "Wan2_1_VAE_tiny_bf16.safetensors", "wan_vae", "", "original", "bf16"),
+    TinySpec("vae", "Wan2_1_VAE_tiny_fp32.safetensors", "wan_vae", "", "original", "fp32"),
+    TinySpec("vae", "wan_2.1_vae_tiny.safetensors", "wan_vae", "", "original", "fp16"),
+    TinySpec("text_encoders", "umt5-xxl-enc-tiny-bf16.safetensors", "umt5", "", "original", "bf16"),
+    TinySpec("text_encoders", "umt5-xxl-enc-tiny-fp8_e4m3fn.safetensors", "umt5", "", "original", "fp8_e4m3fn"),
+    TinySpec("text_encoders", "umt5_xxl_tiny_fp16.safetensors", "umt5", "", "transformers", "fp16"),
+    TinySpec("text_encoders", "umt5_xxl_tiny_fp8_e4m3fn_scaled.safetensors", "umt5", "", "transformers",
+             "fp8_e4m3fn_scaled", rest="fp16"),
+    TinySpec("clip_vision", "open-clip-xlm-roberta-large-vit-huge-14_visual_tiny_fp16.safetensors", "clip_vision", "",
+             "original", "fp16"),
+    TinySpec("clip_vision", "clip_vision_h_tiny.safetensors", "clip_vision", "", "transformers", "fp16"),
+    TinySpec("clip_vision", "open_clip_vit_h_14_tiny_fp32.safetensors", "clip_vision", "", "open_clip", "fp32"),
+)
+
+#: Where the tiny UMT5 tokenizer goes, for the files that do not carry one themselves.
+TOKENIZER_DIR = "text_encoders/umt5-xxl"
+
+
+# --- random tensors -------------------------------------------------------------------
+
+
+class _Random:
+    """Seeded tensors with sensible scales: linear weights ~ 1/sqrt(fan_in), norms near 1."""
+
+    def __init__(self, seed: int, meta: bool = False):
+        self.gen = torch.Generator().manual_seed(seed)
+        self.meta = meta  # shapes only: tensors on the meta device, no memory
+
+    def normal(self, *shape: int, std: float = 1.0) -> torch.Tensor:
+        if self.meta:
+            return torch.empty(*shape, device="meta")
+        return torch.randn(*shape, generator=self.gen) * std
+
+    def linear(self, out: int, fan_in: int, *kernel: int) -> torch.Tensor:
+        fan = fan_in
+        for k in kernel:
+            fan *= k
+        return self.normal(out, fan_in, *kernel, std=fan ** -0.5)
+
+    def norm(self, *shape: int) -> torch.Tensor:
+        return 1.0 + self.normal(*shape, std=0.1)
+
+    def bias(self, n: int) -> torch.Tensor:
+        return self.normal(n, std=0.02)
+
+
+def _linear(sd: dict, r: _Random, name: str, out: int, fan_in: int, bias: bool = True) -> None:
+    sd[f"{name}.weight"] = r.linear(out, fan_in)
+    if bias:
+        sd[f"{name}.bias"] = r.bias(out)
+
+
+# --- master weights in the original layouts (float32) ----------------------------------
+
+
+def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bool = False) -> dict[str, torch.Tensor]:
+    """A Wan 2.1 ``WanModel`` state dict in its original key names (tiny unless ``dims`` say otherwise)."""
+    c = dims or TRANSFORMER
+    dim, ffn, image_dim = c["dim"], c["ffn"], c["image_dim"]
+    r, sd = _Random(seed, meta), {}
+    image = task != "t2v"
+    sd["patch_embedding.weight"] = r.linear(dim, IN_DIMS[task], 1, 2, 2)
+    sd["patch_embedding.bias"] = r.bias(dim)
+    _linear(sd, r, "text_embedding.0", dim, c["text_dim"])
+    _linear(sd, r, "text_embedding.2", dim, dim)
+    _linear(sd, r, "time_embedding.0", dim, c["freq"])
+    _linear(sd, r, "time_embedding.2", dim, dim)
+    _linear(sd, r, "time_projection.1", dim * 6, dim)
+    for i in range(c["layers"]):
+        b = f"blocks.{i}"
+        for attn in ("self_attn", "cross_attn"):
+            for proj in "qkvo":
+                _linear(sd, r, f"{b}.{attn}.{proj}", dim, dim)
+            sd[f"{b}.{attn}.norm_q.weight"] = r.norm(dim)
+            sd[f"{b}.{attn}.norm_k.weight"] = r.norm(dim)
+        if image:
+            _linear(sd, r, f"{b}.cross_attn.k_img", dim, dim)
+            _linear(sd, r, f"{b}.cross_attn.v_img", dim, dim)
+            sd[f"{b}.cross_attn.norm_k_img.weight"] = r.norm(dim)
+        sd[f"{b}.norm3.weight"] = r.norm(dim)
+        sd[f"{b}.norm3.bias"] = r.bias(dim)
+        _linear(sd, r, f"{b}.ffn.0", ffn, dim)
+        _linear(sd, r, f"{b}.ffn.2", dim, ffn)
+        sd[f"{b}.modulation"] = r.normal(1, 6, dim, std=dim ** -0.5)
+    _linear(sd, r, "head.head", c["out"] * 4, dim)
+    sd["head.modulation"] = r.normal(1, 2, dim, std=dim ** -0.5)
+    if image:
+        sd["img_emb.proj.0.weight"], sd["img_emb.proj.0.bias"] = r.norm(image_dim), r.bias(image_dim)
+        _linear(sd, r, "img_emb.proj.1", image_dim, image_dim)
+        _linear(sd, r, "img_emb.proj.3", dim, image_dim)
+        sd["img_emb.proj.4.weight"], sd["img_emb.proj.4.bias"] = r.norm(dim), r.bias(dim)
+        if task == "flf2v":
+            sd["img_emb.emb_pos"] = r.normal(1, 2 * c["image_tokens"], image_dim, std=0.02)
+    return sd
+
+
+def vae_weights(seed: int, dims: dict | None = None, meta: bool = False) -> dict[str, torch.Tensor]:
+    """A Wan 2.1 ``WanVAE`` state dict in its original key names."""
+    c = dims or VAE
+    r, sd = _Random(seed, meta), {}
+    base, z, mult, nrb = c["dim"], c["z"], c["dim_mult"], c["num_res"]
+
+    def conv3d(name, out, cin, k=3, t=None):
+        sd[f"{name}.weight"] = r.linear(out, cin, t or k, k, k)
+        sd[f"{name}.bias"] = r.bias(out)
+
+    def residual(name, cin, out):
+        sd[f"{name}.residual.0.gamma"] = r.norm(cin, 1, 1, 1)
+        conv3d(f"{name}.residual.2", out, cin)
+        sd[f"{name}.residual.3.gamma"] = r.norm(out, 1, 1, 1)
+        conv3d(f"{name}.residual.6", out, out)
+        if cin != out:
+            conv3d(f"{name}.shortcut", out, cin, k=1)
+
+    def attention(name, ch):
+        sd[f"{name}.norm.gamma"] = r.norm(ch, 1, 1)
+        sd[f"{name}.to_qkv.weight"], sd[f"{name}.to_qkv.bias"] = r.linear(ch * 3, ch, 1, 1), r.bias(ch * 3)
+        sd[f"{name}.proj.weight"], sd[f"{name}.proj.bias"] = r.linear(ch, ch, 1, 1), r.bias(ch)
+
+    def resample(name, ch, out, temporal_in, temporal_out):
+        sd[f"{name}.resample.1.weight"], sd[f"{name}.resample.1.bias"] = r.linear(out, ch, 3, 3), r.bias(out)
+        if temporal_in or temporal_out:
+            t_out = ch * 2 if temporal_out else ch
+            sd[f"{name}.time_conv.weight"] = r.linear(t_out, ch, 3, 1, 1)
+            sd[f"{name}.time_conv.bias"] = r.bias(t_out)
+
+    dims = [base * m for m in (1, *mult)]
+    conv3d("encoder.conv1", dims[0], 3)
+    index = 0
+    for stage, (cin, out) in enumerate(zip(dims[:-1], dims[1:])):
+        for _ in range(nrb):
+            residual(f"encoder.downsamples.{index}", cin, out)
+            cin, index = out, index + 1
+        if stage != len(mult) - 1:
+            resample(f"encoder.downsamples.{index}", out, out, c["temporal"][stage], False)
+            index += 1
+    top = dims[-1]
+    residual("encoder.middle.0", top, top)
+    attention("encoder.middle.1", top)
+    residual("encoder.middle.2", top, top)
+    sd["encoder.head.0.gamma"] = r.norm(top, 1, 1, 1)
+    conv3d("encoder.head.2", z * 2, top)
+    conv3d("conv1", z * 2, z * 2, k=1)
+    conv3d("conv2", z, z, k=1)
+
+    dims = [base * m for m in (mult[-1], *reversed(mult))]
+    temporal_up = tuple(reversed(c["temporal"]))
+    conv3d("decoder.conv1", dims[0], z)
+    residual("decoder.middle.0", dims[0], dims[0])
+    attention("decoder.middle.1", dims[0])
+    residual("decoder.middle.2", dims[0], dims[0])
+    index = 0
+    for stage, (cin, out) in enumerate(zip(dims[:-1], dims[1:])):
+        if stage > 0:
+            cin //= 2  # the previous upsampler halved the channels
+        for _ in range(nrb + 1):
+            residual(f"decoder.upsamples.{index}", cin, out)
+            cin, index = out, index + 1
+        if stage != len(mult) - 1:
+            resample(f"decoder.upsamples.{index}", out, out // 2, False, temporal_up[stage])
+            index += 1
+    sd["decoder.head.0.gamma"] = r.norm(dims[-1], 1, 1, 1)
+    conv3d("decoder.head.2", 3, dims[-1])
+    return sd
+
+
+def t5_weights(seed: int, dims: dict | None = None, meta: bool = False) -> dict[str, torch.Tensor]:
+    """A UMT5 encoder in Wan's own ``T5Encoder`` names (each block has its position table)."""
+    r, sd, c = _Random(seed, meta), {}, dims or T5
+    sd["token_embedding.weight"] = r.normal(c["vocab"], c["dim"])
+    for i in range(c["layers"]):
+        b = f"blocks.{i}"
+        sd[f"{b}.norm1.weight"] = r.norm(c["dim"])
+        for proj in "qkv":
+            sd[f"{b}.attn.{proj}.weight"] = r.linear(c["dim_attn"], c["dim"])
+        sd[f"{b}.attn.o.weight"] = r.linear(c["dim"], c["dim_attn"])
+        sd[f"{b}.norm2.weight"] = r.norm(c["dim"])
+        sd[f"{b}.ffn.gate.0.weight"] = r.linear(c["ffn"], c["dim"])
+        sd[f"{b}.ffn.fc1.weight"] = r.linear(c["ffn"], c["dim"])
+        sd[f"{b}.ffn.fc2.weight"] = r.linear(c["dim"], c["ffn"])
+        sd[f"{b}.pos_embedding.embedding.weight"] = r.normal(c["buckets"], c["heads"], std=0.5)
+    sd["norm.weight"] = r.norm(c["dim"])
+    return sd
+
+
+def t5_to_transformers_names(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The same weights under the names ComfyUI's ``umt5_xxl_*`` files use (transformers')."""
+    block = {"norm1": "layer.0.layer_norm", "attn.q": "layer.0.SelfAttention.q", "attn.k": "layer.0.SelfAttention.k",
+             "attn.v": "layer.0.SelfAttention.v", "attn.o": "layer.0.SelfAttention.o",
+             "pos_embedding.embedding": "layer.0.SelfAttention.relative_attention_bias",
+             "norm2": "layer.1.layer_norm", "ffn.gate.0": "layer.1.DenseReluDense.wi_0",
+             "ffn.fc1": "layer.1.DenseReluDense.wi_1", "ffn.fc2": "layer.1.DenseReluDense.wo"}
+    out = {}
+    for key, value in sd.items():
+        if key == "token_embedding.weight":
+            out["shared.weight"] = value
+        elif key == "norm.weight":
+            out["encoder.final_layer_norm.weight"] = value
+        else:
+            m = re.fullmatch(r"blocks\.(\d+)\.(.+)\.weight", key)
+            out[f"encoder.block.{m.group(1)}.{block[m.group(2)]}.weight"] = value
+    return out
+
+
+def clip_weights(seed: int, dims: dict | None = None, meta: bool = False) -> dict[str, torch.Tensor]:
+    """A vision tower in the Wan repo's ``XLMRobertaCLIP`` names (``visual.*``, ``log_scale``)."""
+    r, sd, c = _Random(seed, meta), {}, dims or CLIP
+    d = c["dim"]
+    tokens = (c["image"] // c["patch"]) ** 2 + 1
+    sd["visual.patch_embedding.weight"] = r.linear(d, 3, c["patch"], c["patch"])
+    sd["visual.cls_embedding"] = r.normal(1, 1, d, std=d ** -0.5)
+    sd["visual.pos_embedding"] = r.normal(1, tokens, d, std=d ** -0.5)
+    sd["visual.pre_norm.weight"], sd["visual.pre_norm.bias"] = r.norm(d), r.bias(d)
+    for i in range(c["layers"]):
+        b = f"visual.transformer.{i}"
+        sd[f"{b}.norm1.weight"], sd[f"{b}.norm1.bias"] = r.norm(d), r.bias(d)
+        _linear(sd, r, f"{b}.attn.to_qkv", 3 * d, d)
+        _linear(sd, r, f"{b}.attn.proj", d, d)
+        sd[f"{b}.norm2.weight"], sd[f"{b}.norm2.bias"] = r.norm(d), r.bias(d)
+        _linear(sd, r, f"{b}.mlp.0", c["mlp"], d)
+        _linear(sd, r, f"{b}.mlp.2", d, c["mlp"])
+    sd["visual.post_norm.weight"], sd["visual.post_norm.bias"] = r.norm(d), r.bias(d)
+    sd["visual.head"] = r.normal(d, c["proj"], std=d ** -0.5)
+    sd["log_scale"] = torch.empty((), device="meta") if meta else torch.tensor(4.6052)
+    return sd
+
+
+def clip_to_layout(sd: dict[str, torch.Tensor], layout: str) -> dict[str, torch.Tensor]:
+    """The Wan-named vision tower under open_clip's or transformers' names."""
+    if layout == "original":
+        return dict(sd)
+    d, out = sd["visual.patch_embedding.weight"].shape[0], {}
+    tokens = sd["visual.pos_embedding"].shape[1]
+    if layout == "open_clip":
+        names = {"norm1": "ln_1", "norm2": "ln_2", "attn.proj": "attn.out_proj", "mlp.0": "mlp.c_fc",
+                 "mlp.2": "mlp.c_proj"}
+        for key, value in sd.items():
+            if m := re.fullmatch(r"visual\.transformer\.(\d+)\.(.+)\.(weight|bias)", key):
+                layer, module, leaf = m.groups()
+                if module == "attn.to_qkv":
+                    out[f"visual.transformer.resblocks.{layer}.attn.in_proj_{leaf}"] = value
+                else:
+                    out[f"visual.transformer.resblocks.{layer}.{names[module]}.{leaf}"] = value
+        out["visual.conv1.weight"] = sd["visual.patch_embedding.weight"]
+        out["visual.class_embedding"] = sd["visual.cls_embedding"].reshape(d)
+        out["visual.positional_embedding"] = sd["visual.pos_embedding"].reshape(tokens, d)
+        for wan, oc in (("pre_norm", "ln_pre"), ("post_norm", "ln_post")):
+            out[f"visual.{oc}.weight"], out[f"visual.{oc}.bias"] = sd[f"visual.{wan}.weight"], sd[f"visual.{wan}.bias"]
+        out["visual.proj"] = sd["visual.head"]
+        out["logit_scale"] = sd["log_scale"]
+        return out
+    e, L = "vision_model.embeddings.", "vision_model.encoder.layers."
+    names = {"norm1": "layer_norm1", "norm2": "layer_norm2", "attn.proj": "self_attn.out_proj", "mlp.0": "mlp.fc1",
+             "mlp.2": "mlp.fc2"}
+    for key, value in sd.items():
+        if m := re.fullmatch(r"visual\.transformer\.(\d+)\.(.+)\.(weight|bias)", key):
+            layer, module, leaf = m.groups()
+            if module == "attn.to_qkv":
+                for part, chunk in zip("qkv", value.chunk(3)):
+                    out[f"{L}{layer}.self_attn.{part}_proj.{leaf}"] = chunk.clone()
+            else:
+                out[f"{L}{layer}.{names[module]}.{leaf}"] = value
+    out[f"{e}patch_embedding.weight"] = sd["visual.patch_embedding.weight"]
+    out[f"{e}class_embedding"] = sd["visual.cls_embedding"].reshape(d)
+    out[f"{e}position_embedding.weight"] = sd["visual.pos_embedding"].reshape(tokens, d)
+    for wan, hf in (("pre_norm", "vision_model.pre_layrnorm"), ("post_norm", "vision_model.post_layernorm")):
+        out[f"{hf}.weight"], out[f"{hf}.bias"] = sd[f"visual.{wan}.weight"], sd[f"visual.{wan}.bias"]
+    out["visual_projection.weight"] = sd["visual.head"].t().contiguous()
+    return out
+
+
+def master_weights(spec: TinySpec) -> dict[str, torch.Tensor]:
+    """The float32 weights of a tiny file, in the file's own names, before its dtype is applied."""
+    if spec.kind == "wan_transformer":
+        return transformer_weights(spec.task, spec.seed)
+    if spec.kind == "wan_vae":
+        return vae_weights(spec.seed)
+    if spec.kind == "umt5":
+        sd = t5_weights(spec.seed)
+        return sd if spec.layout == "original" else t5_to_transformers_names(sd)
+    return clip_to_layout(clip_weights(spec.seed), spec.layout)
+
+
+# --- precision and layout -------------------------------------------------------------
+
+_FP8_ELIGIBLE = re.compile(
+    r"blocks\.\d+\.(self_attn|cross_attn)\.(q|k|v|o|k_img|v_img)\.weight|blocks\.\d+\.ffn\.[02]\.weight"  # Wan
+    r"|blocks\.\d+\.(attn\.[qkvo]|ffn\.(gate\.0|fc1|fc2))\.weight"  # Wan's T5
+    r"|encoder\.block\.\d+\.layer\.\d\.(SelfAttention\.[qkvo]|DenseReluDense\.(wi_0|wi_1|wo))\.weight")  # transformers
+
+
+def apply_precision(sd: dict[str, torch.Tensor], precision: str, rest: str = "bf16") -> dict[str, torch.Tensor]:
+    """Cast as the real files are: fp8 files quantize the block linears only, and "scaled"
+    ones store ``weight / scale`` with a per-tensor ``scale_weight`` and a ``scaled_fp8`` marker."""
+    if precision in FLOATS:
+        return {k: v.to(FLOATS[precision]) for k, v in sd.items()}
+    fp8_name = precision.removesuffix("_scaled")
+    fp8, scaled = FP8[fp8_name], precision.endswith("_scaled")
+    limit = torch.finfo(fp8).max
+    out = {}
+    for key, value in sd.items():
+        if _FP8_ELIGIBLE.fullmatch(key):
+            if scaled:
+                scale = value.abs().max().float() / limit
+                out[key] = (value / scale).clamp(-limit, limit).to(fp8)
+                out[key.removesuffix("weight") + "scale_weight"] = scale.reshape(())
+            else:
+                out[key] = value.clamp(-limit, limit).to(fp8)
+        else:
+            out[key] = value.to(FLOATS[rest])
+    if scaled:
+        out["scaled_fp8"] = torch.empty(0, dtype=fp8)
+    return out
+
+
+def file_tensors(spec: TinySpec) -> dict[str, torch.Tensor]:
+    """Exactly what the tiny file holds: master weights, precision, prefix, extras."""
+    sd = apply_precision(master_weights(spec), spec.precision, spec.rest)
+    if spec.kind == "wan_transformer" and spec.layout == "comfyui":
+        sd = {f"model.diffusion_model.{k}": v for k, v in sd.items()}
+    if spec.kind == "umt5" and spec.layout == "transformers":
+        sd["spiece_model"] = torch.frombuffer(bytearray(tiny_spiece_model()), dtype=torch.uint8)
+    return sd
+
+
+def file_metadata(spec: TinySpec) -> dict[str, str]:
+    """Real files need no metadata; tiny ones record what their shapes cannot say (head counts)."""
+    meta = {"format": "pt", "wfrun.tiny": TINY_VERSION}
+    if spec.kind == "wan_transformer":
+        meta["wfrun.num_heads"] = str(TRANSFORMER["heads"])
+    if spec.kind == "clip_vision":
+        meta["wfrun.num_heads"] = str(CLIP["heads"])
+    return meta
+
+
+def write_safetensors_streaming(path: str | Path, entries, metadata: dict[str, str] | None = None) -> Path:
+    """Write a safetensors file one tensor at a time, so a file larger than RAM can be made.
+
+    ``entries`` are ``(name, dtype, shape, make)`` with ``make()`` returning that tensor; only
+    one of them exists in memory at a time (``safetensors.save_file`` needs them all).
+    """
+    import struct
+
+    from wfrun.models.reader import DTYPE_NAMES
+
+    entries = list(entries)
+    header: dict = {}
+    offset = 0
+    for name, dtype, shape, _ in entries:
+        nbytes = torch.empty((), dtype=dtype).element_size()
+        for n in shape:
+            nbytes *= n
+        header[name] = {"dtype": DTYPE_NAMES[dtype], "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    if metadata:
+        header["__metadata__"] = metadata
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    path = Path(path)
+    with path.open("wb") as handle:
+        handle.write(struct.pack("<Q", len(raw)))
+        handle.write(raw)
+        for name, dtype, shape, make in entries:
+            tensor = make()
+            if tensor.dtype != dtype or tuple(tensor.shape) != tuple(shape):
+                raise ValueError(f"{name}: made {tensor.dtype} {list(tensor.shape)}, declared {dtype} {list(shape)}")
+            handle.write(memoryview(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()))
+    return path
+
+
+def write_file(spec: TinySpec, root: Path) -> Path:
+    from safetensors.torch import save_file
+
+    path = Path(root) / spec.folder / spec.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(file_tensors(spec), str(path), metadata=file_metadata(spec))
+    return path
+
+
+# --- tokenizer ------------------------------------------------------------------------
+
+_WORDS = ("a the red blue green small large fox dog cat bird river mountain city street camera slowly pans "
+          "zooms across over under near at dawn dusk night light rain snow wind walks runs jumps flies "
+          "sits video frame cinematic shot close wide of in on with and").split()
+
+
+def tiny_spiece_model() -> bytes:
+    """A sentencepiece model laid out like UMT5's (pad 0, eos 1, bos 2, unk 3), trained on the fly."""
+    import random
+
+    import sentencepiece as spm
+
+    rng = random.Random(7)
+    lines = [" ".join(rng.choice(_WORDS) for _ in range(10)) for _ in range(300)]
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=buffer, vocab_size=96, model_type="unigram",
+        pad_id=0, eos_id=1, bos_id=2, unk_id=3, num_threads=1, character_coverage=1.0, hard_vocab_limit=False,
+        minloglevel=2)
+    return buffer.getvalue()
+
+
+def write_tokenizer(folder: Path, *, tokenizer_json: bool = True) -> Path:
+    """``spiece.model`` (and a ``tokenizer.json`` built from it) in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = tiny_spiece_model()
+    (folder / "spiece.model").write_bytes(model)
+    if tokenizer_json:
+        _spiece_to_tokenizer_json(model).save(str(folder / "tokenizer.json"))
+    return folder
+
+
+def _spiece_to_tokenizer_json(model: bytes):
+    """A ``tokenizers`` Unigram tokenizer with the pieces and scores of a sentencepiece model."""
+    import sentencepiece as spm
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors
+    from tokenizers.models import Unigram
+
+    sp = spm.SentencePieceProcessor(model_proto=model)
+    vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+    tok = Tokenizer(Unigram(vocab, unk_id=sp.unk_id(), byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    eos = sp.id_to_piece(sp.eos_id())
+    tok.post_processor = processors.TemplateProcessing(single=f"$A {eos}", pair=f"$A {eos} $B {eos}",
+                                                       special_tokens=[(eos, sp.eos_id())])
+    from tokenizers import AddedToken
+
+    tok.add_special_tokens([AddedToken(sp.id_to_piece(i), special=True) for i in (0, 1, 2, 3)])
+    return tok
+
+
+# --- the whole folder -----------------------------------------------------------------
+
+
+def write_tiny_models(root: str | Path) -> Path:
+    """Write every tiny file, the tokenizer and a ``manifest.json`` into ``root``."""
+    root = Path(root)
+    for spec in SPECS:
+        write_file(spec, root)
+    write_tokenizer(root / TOKENIZER_DIR)
+    manifest = {"version": TINY_VERSION, "files": [
+        {"path": s.relpath, "kind": s.kind, "task": s.task, "layout": s.layout, "precision": s.precision}
+        for s in SPECS]}
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return root
+
+
+def default_cache_root() -> Path:
+    cache = os.environ.get("WFRUN_CACHE")
+    return Path(cache) / "tiny-models" if cache else Path.home() / ".cache" / "wfrun" / "tiny-models"
+
+
+def ensure_tiny_models(root: str | Path | None = None) -> Path:
+    """The tiny models folder, written once (atomically) and reused while its version matches."""
+    root = Path(root) if root is not None else default_cache_root()
+    manifest = root / "manifest.json"
+    if manifest.is_file():
+        try:
+            if json.loads(manifest.read_text(encoding="utf-8")).get("version") == TINY_VERSION:
+                return root
+        except ValueError:
+            pass
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=root.parent))
+    try:
+        write_tiny_models(staging)
+        if root.exists():
+            shutil.rmtree(root, ignore_errors=True)
+        try:
+            os.replace(staging, root)
+        except OSError:
+            if not (root / "manifest.json").is_file():  # nobody else finished it either
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return root
