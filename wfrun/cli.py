@@ -120,14 +120,26 @@ def specs() -> None:
 @click.option("--cnr-id", help="registry id saved in workflows as properties.cnr_id")
 @click.option("--repo", help="owner/name, recorded as the source")
 @click.option("--head-only", is_flag=True, help="only the newest commit, no history")
-@click.option("--since", help="first commit date to walk (YYYY-MM-DD)")
+@click.option("--since", help="first commit to walk (YYYY-MM-DD or commit)")
+@click.option("--until", help="last commit to walk (YYYY-MM-DD or commit)")
+@click.option("--rev", default="HEAD", show_default=True, help="newest commit to read")
+@click.option("--all-commits", is_flag=True,
+              help="walk side branches too, so every properties.ver a file may carry is known")
+@click.option("--note", help="free text kept in the output's source (e.g. which fork was read)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
 def specs_extract(git_dir: str, pack: str, cnr_id: str | None, repo: str | None, head_only: bool,
-                  since: str | None, output: str) -> None:
-    """Extract every node's input signatures over GIT_DIR's history into OUTPUT."""
+                  since: str | None, until: str | None, rev: str, all_commits: bool, note: str | None,
+                  output: str) -> None:
+    """Extract every node's input signatures over GIT_DIR's history into OUTPUT.
+
+    The committed WanVideoWrapper specs were made with:
+    wfrun specs extract REPO --pack ComfyUI-WanVideoWrapper --cnr-id ComfyUI-WanVideoWrapper
+    --repo ykk648/ComfyUI-WanVideoWrapper --all-commits -o schemas/nodes/ComfyUI-WanVideoWrapper.json
+    """
     from wfrun.nodes.extract import extract_pack, write_pack
 
-    specs_ = extract_pack(git_dir, pack, cnr_id=cnr_id, repo=repo, head_only=head_only, since=since)
+    specs_ = extract_pack(git_dir, pack, cnr_id=cnr_id, repo=repo, head_only=head_only, since=since,
+                          until=until, rev=rev, all_commits=all_commits, note=note)
     write_pack(specs_, output)
     total = sum(len(n.signatures) for n in specs_.nodes.values())
     click.echo(f"{output}: {len(specs_.nodes)} nodes, {total} signatures")

@@ -30,12 +30,14 @@ class WidgetSlot:
     input: InputSpec
 
 
-def widget_slots(signature: Signature, legacy_force_input: bool = False) -> list[WidgetSlot]:
+def widget_slots(signature: Signature, legacy_force_input: bool = False,
+                 values: list[Any] | None = None) -> list[WidgetSlot]:
     """The positions ``widgets_values`` has for a node saved with ``signature``.
 
     Frontends before mid-2025 drew ``forceInput`` widgets as widgets converted to
     sockets, so their values were saved too (``legacy_force_input``); later ones save
-    nothing for them. Files of both eras exist.
+    nothing for them. Files of both eras exist. A ``DynamicCombo``'s nested widgets
+    follow it, for the option the saved ``values`` chose.
     """
     slots: list[WidgetSlot] = []
     for spec in signature.inputs:
@@ -43,12 +45,22 @@ def widget_slots(signature: Signature, legacy_force_input: bool = False) -> list
             and spec.type in WIDGET_TYPES
         if not spec.is_widget and not forced:
             continue
-        slots.append(WidgetSlot("value", spec))
-        if spec.control_after_generate:
-            slots.append(WidgetSlot("control", spec))
-        if spec.image_upload:
-            slots.append(WidgetSlot("upload", spec))
+        _add_slots(slots, spec, values)
     return slots
+
+
+def _add_slots(slots: list[WidgetSlot], spec: InputSpec, values: list[Any] | None) -> None:
+    position = len(slots)
+    slots.append(WidgetSlot("value", spec))
+    if spec.control_after_generate:
+        slots.append(WidgetSlot("control", spec))
+    if spec.image_upload:
+        slots.append(WidgetSlot("upload", spec))
+    if spec.dynamic and values is not None and position < len(values):
+        chosen = values[position]
+        for nested in spec.dynamic.get(chosen, []) if isinstance(chosen, str) else []:
+            if nested.is_widget:
+                _add_slots(slots, nested.model_copy(update={"name": f"{spec.name}.{nested.name}"}), values)
 
 
 def value_kind_fits(spec: InputSpec, value: Any) -> bool:
@@ -145,7 +157,7 @@ def has_forced_widgets(signature: Signature) -> bool:
 
 
 def fit(signature: Signature, index: int, values: list[Any], legacy: bool = False) -> Fit:
-    slots = widget_slots(signature, legacy)
+    slots = widget_slots(signature, legacy, values)
     values = trim_trailing_empties(values, len(slots))
     pairs = list(zip(slots, values))
     kinds = sum(1 for s, v in pairs if slot_fits(s, v))
@@ -237,7 +249,7 @@ def bind(spec: NodeSpec, values: list[Any] | dict[str, Any] | None, choice: Choi
         # added at run time by the frontend and are real inputs of the queued prompt.
         binding.values = {k: v for k, v in values.items() if k not in DICT_UI_ONLY_KEYS}
         return binding
-    slots = widget_slots(signature, choice.legacy_force_input)
+    slots = widget_slots(signature, choice.legacy_force_input, list(values or []))
     values = trim_trailing_empties(list(values or []), len(slots))
     for slot, value in zip(slots, values):
         if slot.kind == "value":

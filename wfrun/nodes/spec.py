@@ -53,6 +53,10 @@ class InputSpec(BaseModel):
     image_upload: bool = False
     #: ``lazy`` inputs are evaluated only when the node asks for them.
     lazy: bool = False
+    #: A V3 ``DynamicCombo``: the inputs each option adds right after the combo (the
+    #: frontend draws them when the option is chosen, saves their values next, and
+    #: queues them as ``<combo>.<input>``).
+    dynamic: dict[str, list["InputSpec"]] | None = None
 
     @property
     def is_widget(self) -> bool:

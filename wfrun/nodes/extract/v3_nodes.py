@@ -231,19 +231,26 @@ def _input_spec(inp: V3Input, interp: Interpreter) -> InputSpec | None:
             options = interp.iterate(options)
         fields["type"] = "COMBO"
         fields.update(combo_fields(options) or {"options_dynamic": True})
-        upload = _enum_value(kw.get("upload"))
-        if upload in ("image", "image_upload"):
+        # Any upload button (image, video, audio) saves one more widget value.
+        if kw.get("upload") is not None:
             fields["image_upload"] = True
     elif kind == "DynamicCombo" or io_type == "COMFY_DYNAMICCOMBO_V3":
         # A combo whose choice adds nested inputs; only the combo itself is modelled.
         options = _arg(inp, 1, "options", UNKNOWN)
         keys = []
+        nested: dict[str, list[InputSpec]] = {}
         if isinstance(options, (list, tuple)):
             for o in options:
-                key = _arg(o, 0, "key") if isinstance(o, V3Aux) else UNKNOWN
+                key = _enum_value(_arg(o, 0, "key")) if isinstance(o, V3Aux) else UNKNOWN
                 keys.append(key)
+                inner = _arg(o, 1, "inputs", []) if isinstance(o, V3Aux) else []
+                if isinstance(key, str) and isinstance(inner, (list, tuple)):
+                    specs = [_input_spec(i, interp) for i in inner if isinstance(i, V3Input)]
+                    nested[key] = [spec for spec in specs if spec is not None]
         fields["type"] = "COMBO"
         fields.update(combo_fields(keys) if keys else {"options_dynamic": True})
+        if any(nested.values()):
+            fields["dynamic"] = nested
     elif kind == "MatchType" or io_type == "COMFY_MATCHTYPE_V3":
         fields["type"] = "*"
     elif kind == "MultiType" or io_type == "COMFY_MULTITYPED_V3":
@@ -272,7 +279,9 @@ def _input_spec(inp: V3Input, interp: Interpreter) -> InputSpec | None:
         fields["force_input"] = True
     if kw.get("lazy") is True:
         fields["lazy"] = True
-    if kw.get("control_after_generate") is True or (fields["type"] == "INT" and name in SEED_NAMES):
+    # ``True`` or, in newer ComfyUI, an ``io.ControlAfterGenerate`` member (its start mode).
+    control = kw.get("control_after_generate")
+    if (control is not None and control is not False) or (fields["type"] == "INT" and name in SEED_NAMES):
         fields["control_after_generate"] = True
     return InputSpec(**fields)
 
