@@ -1,0 +1,1 @@
+"""Executors and value types of Kijai's ComfyUI-WanVideoWrapper."""
