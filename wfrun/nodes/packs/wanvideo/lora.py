@@ -1,0 +1,105 @@
+"""Merge Wan LoRA files into a loaded diffusers transformer (WanVideoLoraSelect → loader).
+
+LoRAs for Wan 2.1 come in a few key layouts, all naming the *original* Wan modules:
+``diffusion_model.blocks.0.self_attn.q.lora_down.weight`` / ``.lora_up.weight`` / ``.alpha``
+(Kijai, kohya-style), ``lora_unet_blocks_0_self_attn_q.lora_down.weight`` (kohya with
+underscores), and ``…lora_A.weight`` / ``…lora_B.weight`` (PEFT, diffusers-trained). Each
+pair becomes ``W += strength · (alpha / rank) · up @ down`` on the matching diffusers linear,
+found through the same key map the checkpoint loader uses (``convert_transformer.rename``).
+
+Like the pack's default (``merge_loras=True``), weights are merged once at load time. An
+fp8-stored layer is up-cast, merged and stored back in its fp8 format (the pack merges
+into fp8 weights the same way).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from wfrun.engine.run import NodeInputError
+from wfrun.models import convert_transformer
+from wfrun.models.reader import open_checkpoint
+
+_PREFIXES = ("diffusion_model.", "model.diffusion_model.", "transformer.", "base_model.model.")
+_PART = re.compile(r"^(?P<module>.+?)\.(?P<kind>lora_down|lora_up|lora_A|lora_B|alpha)(?:\.weight)?$")
+_KOHYA_MODULE = re.compile(r"^lora_unet_blocks_(\d+)_(self_attn|cross_attn)_(q|k|v|o|k_img|v_img)$")
+_KOHYA_FFN = re.compile(r"^lora_unet_blocks_(\d+)_ffn_(\d)$")
+
+
+def _original_module(name: str) -> str:
+    """The original Wan module name of a LoRA key's module part."""
+    for prefix in _PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if m := _KOHYA_MODULE.match(name):
+        return f"blocks.{m.group(1)}.{m.group(2)}.{m.group(3)}"
+    if m := _KOHYA_FFN.match(name):
+        return f"blocks.{m.group(1)}.ffn.{m.group(2)}"
+    return name
+
+
+def read_lora(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """LoRA pairs by original module name: {"down", "up", "alpha"?}."""
+    pairs: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+    with open_checkpoint(path) as reader:
+        for key in reader.tensors:
+            m = _PART.match(key)
+            if not m:
+                continue
+            kind = {"lora_down": "down", "lora_A": "down", "lora_up": "up", "lora_B": "up"}.get(m["kind"], "alpha")
+            pairs[_original_module(m["module"])][kind] = reader.read(key, "cpu")
+    return dict(pairs)
+
+
+def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
+    """Merge every LoRA of the chain into ``transformer``; returns the layers changed."""
+    changed = 0
+    modules = dict(transformer.named_modules())
+    for spec in loras:
+        pairs = read_lora(spec.path)
+        if not pairs:
+            raise NodeInputError("lora", f"{spec.path}: no LoRA weights (lora_down/lora_up or lora_A/lora_B) found")
+        unknown = []
+        for original, parts in pairs.items():
+            if "down" not in parts or "up" not in parts:
+                continue
+            if spec.blocks is not None and not any(original.startswith(f"{b}.") or original == b for b in spec.blocks):
+                continue
+            target = convert_transformer.rename(f"{original}.weight")
+            module = modules.get(str(target).rpartition(".")[0]) if isinstance(target, str) else None
+            if module is None:
+                unknown.append(original)
+                continue
+            _merge(module, parts, spec.strength)
+            changed += 1
+        if unknown and changed == 0:
+            raise NodeInputError("lora", f"{spec.path}: none of its {len(unknown)} layers match this model "
+                                 f"(first: {unknown[0]})", "is it a LoRA for another model family?")
+    return changed
+
+
+def _merge(module: Any, parts: dict[str, torch.Tensor], strength: float) -> None:
+    down = parts["down"].float()
+    up = parts["up"].float()
+    rank = down.shape[0]
+    alpha = float(parts["alpha"]) if "alpha" in parts else float(rank)
+    delta = (up.flatten(1) @ down.flatten(1)) * (strength * alpha / rank)
+    weight = module.weight
+    storage = getattr(module, "storage", None)
+    if storage is not None:  # an Fp8Linear: merge in fp32, store back in fp8
+        from wfrun.models.fp8 import quantize
+
+        full = module.dequantized_weight(torch.float32) + delta.to(weight.device)
+        if module.weight_scale is not None:
+            full = full / module.weight_scale.float()
+        module.weight = torch.nn.Parameter(quantize(full, storage), requires_grad=False)
+        return
+    if delta.shape != weight.shape:
+        raise NodeInputError("lora", f"LoRA layer shape {tuple(delta.shape)} does not fit weight {tuple(weight.shape)}")
+    module.weight = torch.nn.Parameter((weight.float() + delta.to(weight.device)).to(weight.dtype),
+                                       requires_grad=False)
