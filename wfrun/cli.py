@@ -27,6 +27,11 @@ def main() -> None:
     """Read, migrate, validate and run ComfyUI video workflows without ComfyUI."""
 
 
+from wfrun.cli_run import run as _run_command  # noqa: E402 - the run command lives in its own module
+
+main.add_command(_run_command)
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",

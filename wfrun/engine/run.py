@@ -92,6 +92,7 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext,
     keep = set(plan.outputs)
     try:
         for node_id in plan.order:
+            ctx.check_interrupt()
             node = graph.node(node_id)
             fn = get_executor(node.class_type)
             if fn is None:

@@ -32,6 +32,22 @@ T2V_EMBED_NODES = frozenset({"WanVideoEmptyEmbeds"})
 NON_MODEL_FOLDERS = frozenset({"input", "output", "temp"})
 
 
+def find_in_folders(roots: ModelRoots, folders: str, name: str):
+    """``find_model`` for a spec's ``options_from``, which may list several folders joined by
+    commas (WanVideoModelLoader lists ``unet_gguf,diffusion_models``); the error names all."""
+    kinds = [k for k in folders.split(",") if k] or [folders]
+    first: ModelPathError | None = None
+    for kind in reversed(kinds) if len(kinds) > 1 else kinds:
+        try:
+            return find_model(roots, kind, name)
+        except ModelPathError as err:
+            first = first or err
+    if len(kinds) > 1:
+        searched = [str(p) for k in kinds for p in roots.folders(k)]
+        raise ModelPathError(f"{name!r} not found in {', '.join(searched) or '(no models folder given)'}")
+    raise first
+
+
 @dataclass
 class CheckOptions:
     models: ModelRoots | None = None
@@ -204,11 +220,11 @@ def _combo(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: Any
             if spec.options and value in spec.options:
                 return
             try:
-                find_model(options.models, spec.options_from, value)
+                find_in_folders(options.models, spec.options_from, value)
             except ModelPathError as err:
                 yield _diag(graph, node, "missing-model", Severity.ERROR, str(err), input=spec.name,
-                            found=value, expected=f"a file in models/{spec.options_from}",
-                            hint=f"put the file under <models>/{spec.options_from}/ or pick another")
+                            found=value, expected=f"a file in models/{spec.options_from.split(',')[-1]}",
+                            hint=f"put the file under <models>/{spec.options_from.split(',')[-1]}/ or pick another")
         return
     if spec.options_dynamic or not spec.options or value in spec.options:
         return

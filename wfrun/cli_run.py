@@ -1,0 +1,107 @@
+"""``wfrun run``: argument parsing and printing only; the work is in ``wfrun.engine.job``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from wfrun.engine.job import EXIT_OK, EXIT_PROBLEMS, JobError, JobReport, RunOptions, execute, prepare
+
+
+@click.command("run")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--models", "models_dir", type=click.Path(file_okay=False),
+              help="ComfyUI models folder (default: WFRUN_MODELS, extra_model_paths.yaml in it)")
+@click.option("--tiny-models", is_flag=True,
+              help="use wfrun's built-in tiny random models (written on first use to ~/.cache/wfrun)")
+@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), default="output",
+              show_default=True, help="where outputs are written (never overwriting earlier ones)")
+@click.option("--input", "input_dir", type=click.Path(file_okay=False),
+              help="where LoadImage/LoadVideo look (default: input/ beside the workflow)")
+@click.option("--set", "overrides", multiple=True, metavar="NODE.INPUT=VALUE",
+              help="change a widget value for this run (node id or title); repeatable")
+@click.option("--seed", type=int, help="set every seed widget")
+@click.option("--device", type=click.Choice(["cuda", "cpu"]), help="main device (default: cuda if available)")
+@click.option("--dry-run", is_flag=True, help="check, plan and list model files and memory; load nothing")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def run(file: str, models_dir: str | None, tiny_models: bool, output_dir: str, input_dir: str | None,
+        overrides: tuple[str, ...], seed: int | None, device: str | None, dry_run: bool, fmt: str) -> None:
+    """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed."""
+    from wfrun.engine.progress import ConsoleProgress, QuietProgress
+
+    if not Path(file).is_file():
+        raise click.UsageError(f"no such file: {file}")
+    if tiny_models and models_dir:
+        raise click.UsageError("--tiny-models and --models cannot be combined")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.UsageError("--device cuda: no CUDA device is available here")
+    options = RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
+                         input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides), seed=seed,
+                         device=device, dry_run=dry_run)
+    try:
+        prepared = prepare(file, options)
+        say = (lambda text: click.echo(text, err=True)) if fmt == "json" else click.echo
+        _print_plan(prepared, say)
+        if dry_run:
+            report = JobReport(prepared, None, 0.0, device or "auto")
+        else:
+            progress = ConsoleProgress() if fmt == "text" else QuietProgress()
+            report = execute(prepared, options, progress)
+    except JobError as err:
+        _print_error(err, fmt)
+        sys.exit(err.exit_code)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2, default=str))
+    else:
+        _print_summary(report)
+    sys.exit(EXIT_PROBLEMS if report.result is not None and report.result.interrupted else EXIT_OK)
+
+
+def _print_plan(prepared, say) -> None:
+    for line in prepared.migrated:
+        say(f"migrated in memory (file unchanged; `wfrun migrate` fixes it): {line}")
+    for line in prepared.changes:
+        say(f"set {line}")
+    for diag in prepared.warnings:
+        say(diag.text())
+    graph, plan = prepared.graph, prepared.plan
+    say(f"plan: {len(plan.order)} node(s) to run, {len(plan.pruned)} pruned, outputs: "
+        + ", ".join(f"{i} {graph.node(i).label}" for i in plan.outputs))
+    for i, node_id in enumerate(plan.order, 1):
+        node = graph.node(node_id)
+        say(f"  {i:>2}. node {node_id} {node.label} ({node.class_type})")
+    from wfrun.engine.job import memory_estimate
+
+    for model in prepared.models:
+        say(f"  model: node {model.node_id} {model.input} = {model.path} ({model.bytes / 2**20:.1f} MiB)")
+    est = memory_estimate(prepared)
+    say(f"  weights {est['weights_gib']} GiB as stored; largest sampling job {est['max_tokens']} tokens")
+
+
+def _print_summary(report: JobReport) -> None:
+    result = report.result
+    if result is None:
+        click.echo("dry run: nothing loaded, nothing written")
+        return
+    if result.interrupted:
+        click.echo(f"interrupted after {len(result.executed)} node(s); written so far:")
+    for path in result.written:
+        click.echo(f"wrote {path}")
+    if not result.written and not result.interrupted:
+        click.echo("finished; no files written (preview outputs only)")
+    click.echo(f"done in {report.seconds:.1f} s on {report.device}")
+
+
+def _print_error(err: JobError, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps({"error": str(err), "diagnostics": [d.to_json() for d in err.diagnostics]}, indent=2))
+        return
+    click.echo(f"error: {err}", err=True)
+    for diag in err.diagnostics:
+        click.echo(diag.text(), err=True)

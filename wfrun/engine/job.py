@@ -1,0 +1,244 @@
+"""One ``wfrun run``: read, migrate in memory, apply overrides, check, plan, then execute.
+
+Everything that can be found wrong is found before a single weight is loaded: JSON and
+schema problems, node API breaks (migrated in memory, and said so), graph errors, bad
+``--set`` values, missing model files, and every node type wfrun cannot run (listed all
+at once). Only then does the runner start. ``--dry-run`` stops there and reports the plan,
+the model files and an estimate of memory.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wfrun.diagnostics import Diagnostic, Severity
+from wfrun.engine.overrides import Override, OverrideError, apply_overrides
+from wfrun.engine.plan import Plan, PlanError, make_plan
+from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
+from wfrun.formats.document import Document, FormatError, from_data, parse_json
+from wfrun.graph import CheckOptions, WorkflowGraph, build, check
+from wfrun.graph.check import NON_MODEL_FOLDERS, find_in_folders
+from wfrun.graph.model import LinkRef
+from wfrun.models.paths import ModelPathError, ModelRoots
+from wfrun.nodes.executor import ExecContext
+from wfrun.nodes.registry import Registry, default_registry
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class JobError(Exception):
+    """The workflow cannot run as given; ``diagnostics`` say why (exit code 1 or 2)."""
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None, exit_code: int = EXIT_PROBLEMS):
+        super().__init__(message)
+        self.diagnostics = diagnostics or []
+        self.exit_code = exit_code
+
+
+@dataclass
+class RunOptions:
+    models_dir: str | None = None
+    tiny_models: bool = False
+    output_dir: Path = Path("output")
+    input_dir: Path | None = None
+    overrides: list[str] = field(default_factory=list)
+    seed: int | None = None
+    device: str | None = None
+    offload_device: str = "cpu"
+    dry_run: bool = False
+
+
+@dataclass
+class ModelFile:
+    node_id: str
+    node_label: str
+    input: str
+    name: str
+    path: Path
+    bytes: int
+
+
+@dataclass
+class Prepared:
+    path: Path
+    data: Any
+    graph: WorkflowGraph
+    plan: Plan
+    roots: ModelRoots
+    migrated: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+    models: list[ModelFile] = field(default_factory=list)
+
+
+@dataclass
+class JobReport:
+    prepared: Prepared
+    result: RunResult | None = None
+    seconds: float = 0.0
+    device: str = "cpu"
+
+    def to_json(self) -> dict[str, Any]:
+        p = self.prepared
+        out: dict[str, Any] = {
+            "file": str(p.path), "device": self.device, "migrated": p.migrated, "overrides": p.changes,
+            "warnings": [d.to_json() for d in p.warnings],
+            "plan": {"order": [{"id": i, "type": p.graph.node(i).class_type, "title": p.graph.node(i).label}
+                               for i in p.plan.order],
+                     "outputs": p.plan.outputs, "pruned": p.plan.pruned},
+            "models": [{"node": m.node_id, "input": m.input, "name": m.name, "path": str(m.path), "bytes": m.bytes}
+                       for m in p.models],
+            "estimate": memory_estimate(p),
+        }
+        if self.result is not None:
+            out.update(written=[str(w) for w in self.result.written], executed=self.result.executed,
+                       cached=self.result.cached, interrupted=self.result.interrupted,
+                       seconds=round(self.seconds, 3),
+                       node_seconds={k: round(v, 3) for k, v in self.result.seconds.items()})
+        return out
+
+
+def model_roots(options: RunOptions) -> ModelRoots:
+    if options.tiny_models:
+        from wfrun.models.tiny import ensure_tiny_models
+
+        return ModelRoots.from_options(ensure_tiny_models())
+    if options.models_dir is not None and not Path(options.models_dir).is_dir():
+        raise JobError(f"--models {options.models_dir}: no such folder", exit_code=EXIT_USAGE)
+    return ModelRoots.from_options(options.models_dir)
+
+
+def _migrate(document: Document, registry: Registry) -> tuple[Document, list[str]]:
+    """Repair node API breaks in memory (the file is not touched)."""
+    try:
+        from wfrun.migrate import migrate_document
+    except ImportError:
+        return document, []
+    result = migrate_document(document, registry=registry)
+    if not getattr(result, "changed", False):
+        return document, []
+    lines = [str(line) for line in getattr(result, "summary_lines", lambda: [])()] or ["migrated"]
+    return result.document, lines
+
+
+def prepare(path: str | Path, options: RunOptions, registry: Registry | None = None) -> Prepared:
+    """Everything short of loading weights; raises JobError listing what is wrong."""
+    from wfrun.validate import schema_problems
+
+    path = Path(path)
+    registry = registry or default_registry()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise JobError(f"cannot read {path}: {err.strerror}", exit_code=EXIT_USAGE) from None
+    try:
+        data = parse_json(text, str(path))
+        problems = schema_problems(data, str(path))
+        if problems:
+            raise JobError(f"{path}: the file does not match the workflow schema", problems)
+        document = from_data(data, str(path))
+    except FormatError as err:
+        raise JobError(str(err)) from None
+    document, migrated = _migrate(document, registry)
+    graph = build(document, registry)
+    try:
+        changes = apply_overrides(graph, [Override.parse(s) for s in options.overrides], options.seed)
+    except OverrideError as err:
+        raise JobError(str(err), exit_code=EXIT_USAGE) from None
+    roots = model_roots(options)
+    try:
+        plan = make_plan(graph)
+    except PlanError as err:
+        raise JobError(f"{path}: {err}") from None
+    needed = set(plan.order)
+    diagnostics = [d for d in check(graph, CheckOptions(models=roots))
+                   if d.node_id is None or d.node_id in needed]
+    errors = [d for d in diagnostics if d.severity == Severity.ERROR]
+    if errors:
+        raise JobError(f"{path}: {len(errors)} problem(s) must be fixed before running", errors)
+    if plan.unsupported:
+        lines = "\n".join(f"  node {i} '{graph.node(i).label}' ({graph.node(i).class_type})"
+                          for i in plan.unsupported)
+        raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
+                       f"(nothing was loaded):\n{lines}\n  hint: bypass or remove them in ComfyUI if the "
+                       "output does not need them")
+    prepared = Prepared(path, data, graph, plan, roots, migrated, changes,
+                        [d for d in diagnostics if d.severity != Severity.ERROR])
+    prepared.models = _model_files(prepared)
+    return prepared
+
+
+def _model_files(p: Prepared) -> list[ModelFile]:
+    out = []
+    for node_id in p.plan.order:
+        node = p.graph.node(node_id)
+        for spec in node.signature.inputs if node.signature else []:
+            value = node.inputs.get(spec.name)
+            if not spec.options_from or spec.options_from in NON_MODEL_FOLDERS or not isinstance(value, str):
+                continue
+            try:
+                path = find_in_folders(p.roots, spec.options_from, value)
+            except ModelPathError:
+                continue
+            out.append(ModelFile(node_id, node.label, spec.name, value, path, path.stat().st_size))
+    return out
+
+
+def memory_estimate(p: Prepared) -> dict[str, Any]:
+    """Weights as stored (what wfrun keeps in memory: fp8 stays fp8) and the sampler's tokens."""
+    weights = sum(m.bytes for m in p.models)
+    tokens = 0
+    for node_id in p.plan.order:
+        inputs = p.graph.node(node_id).inputs
+        w, h, n = inputs.get("width"), inputs.get("height"), inputs.get("num_frames")
+        if all(isinstance(v, int) for v in (w, h, n)):
+            tokens = max(tokens, ((n - 1) // 4 + 1) * (h // 16) * (w // 16))
+    return {"weights_bytes": weights, "weights_gib": round(weights / 2**30, 3), "max_tokens": tokens}
+
+
+def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: OutputCache | None = None) -> JobReport:
+    import torch
+
+    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    input_dir = options.input_dir or (p.path.parent / "input")
+    ctx = ExecContext(device=device, offload_device=options.offload_device, output_dir=Path(options.output_dir),
+                      input_dir=Path(input_dir), models=p.roots, progress=progress, workflow_json=p.data)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def stop(signum: int, frame: Any) -> None:  # first Ctrl-C: stop between steps
+        ctx.interrupted = True
+        signal.signal(signal.SIGINT, previous)
+
+    try:
+        signal.signal(signal.SIGINT, stop)
+    except ValueError:  # not the main thread
+        pass
+    start = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            result = run_plan(p.graph, p.plan, ctx, cache)
+    except NodeError as err:
+        raise JobError(str(err)) from None
+    finally:
+        try:
+            signal.signal(signal.SIGINT, previous)
+        except ValueError:
+            pass
+    return JobReport(p, result, time.perf_counter() - start, device)
+
+
+def run_file(path: str | Path, options: RunOptions, progress: Any = None,
+             cache: OutputCache | None = None) -> JobReport:
+    prepared = prepare(path, options)
+    if options.dry_run:
+        return JobReport(prepared, None, 0.0, options.device or "auto")
+    return execute(prepared, options, progress, cache)
+
+
+def dumps_report(report: JobReport) -> str:
+    return json.dumps(report.to_json(), indent=2, default=str)

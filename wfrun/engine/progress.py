@@ -1,0 +1,82 @@
+"""What a run tells the person watching: a line per node, a bar per sampler, files written.
+
+Text goes to stderr (stdout stays clean for ``--format json``). The bar is tqdm's, which
+shows steps, elapsed time and s/it. ``QuietProgress`` records the same events for tests and
+for the JSON report.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+
+@dataclass
+class QuietProgress:
+    """Records events; used as the base of the console progress and by tests."""
+
+    events: list[tuple[str, str]] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    step_counts: list[int] = field(default_factory=list)
+
+    def node_started(self, node_id: str, label: str) -> None:
+        self.events.append(("start", node_id))
+
+    def node_finished(self, node_id: str, label: str, seconds: float, cached: bool) -> None:
+        self.events.append(("cached" if cached else "done", node_id))
+
+    def steps(self, total: int, description: str) -> Any:
+        self.step_counts.append(int(total))
+        return _NullBar()
+
+    def wrote(self, path: Path) -> None:
+        self.written.append(Path(path))
+
+
+class _NullBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "_NullBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class ConsoleProgress(QuietProgress):
+    """A line per node (with seconds, or 'cached'), tqdm bars for sampler steps."""
+
+    def __init__(self, stream: TextIO | None = None):
+        super().__init__()
+        self.stream = stream or sys.stderr
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def node_started(self, node_id: str, label: str) -> None:
+        super().node_started(node_id, label)
+        self._say(f"▶ node {node_id} {label}")
+
+    def node_finished(self, node_id: str, label: str, seconds: float, cached: bool) -> None:
+        super().node_finished(node_id, label, seconds, cached)
+        self._say(f"  node {node_id} {label}: cached" if cached else f"  node {node_id} {label}: {seconds:.2f} s")
+
+    def steps(self, total: int, description: str) -> Any:
+        from tqdm import tqdm
+
+        self.step_counts.append(int(total))
+        return tqdm(total=int(total), desc=description, unit="step", file=self.stream, leave=True,
+                    dynamic_ncols=True)
+
+    def wrote(self, path: Path) -> None:
+        super().wrote(path)
+        self._say(f"  wrote {path}")
