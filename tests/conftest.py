@@ -45,3 +45,11 @@ def registry():
     from wfrun.nodes.registry import default_registry
 
     return default_registry()
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """wfrun's tiny random checkpoints in ComfyUI's folder layout, written once per session."""
+    from wfrun.models.tiny import write_tiny_models
+
+    return write_tiny_models(tmp_path_factory.mktemp("tiny-models"))

@@ -46,14 +46,12 @@ def place_transformer(transformer: nn.Module, device: str, offload_device: str,
         offloaded.append(embedder.image_embedder)
     offloaded_ids = {id(m) for m in offloaded}
     _move_except(transformer, device, offloaded_ids)
-    same = torch.device(device) == torch.device(offload_device)
     for module in offloaded:
         module.to(offload_device)
-        if not same:
-            apply_group_offloading(module, onload_device=torch.device(device),
-                                   offload_device=torch.device(offload_device), offload_type="block_level",
-                                   num_blocks_per_group=1, non_blocking=non_blocking,
-                                   use_stream=non_blocking and torch.cuda.is_available())
+        apply_group_offloading(module, onload_device=torch.device(device),
+                               offload_device=torch.device(offload_device), offload_type="block_level",
+                               num_blocks_per_group=1, non_blocking=non_blocking,
+                               use_stream=non_blocking and torch.device(device).type == "cuda")
     setattr(transformer, _HOOKED, True)
     return transformer
 

@@ -1,0 +1,96 @@
+"""``wfrun run`` before any weight loads: overrides, checks, unsupported nodes, dry run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from wfrun.cli import main
+from wfrun.engine.job import JobError, RunOptions, prepare
+from wfrun.engine.overrides import Override, OverrideError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "workflows" / "wan_t2v_tiny.json"
+
+
+def options(tiny_models, **kw) -> RunOptions:
+    return RunOptions(models_dir=str(tiny_models), **kw)
+
+
+def test_override_parsing():
+    assert Override.parse("27.steps=8") == Override("27", "steps", 8)
+    assert Override.parse("WanVideo Sampler.cfg=2.5") == Override("WanVideo Sampler", "cfg", 2.5)
+    assert Override.parse("16.positive_prompt=a cat").value == "a cat"
+    with pytest.raises(OverrideError):
+        Override.parse("steps=8")
+
+
+def test_overrides_by_id_and_title_are_typed_and_checked(tiny_models):
+    data = json.loads(DEMO.read_text())
+    sampler = next(n for n in data["nodes"] if n["type"] == "WanVideoSampler")
+    p = prepare(DEMO, options(tiny_models, overrides=[f"{sampler['id']}.steps=3", "WanVideo Sampler.cfg=2"],
+                              seed=7))
+    node = p.graph.node(str(sampler["id"]))
+    assert node.inputs["steps"] == 3 and node.inputs["cfg"] == 2.0 and isinstance(node.inputs["cfg"], float)
+    assert node.inputs["seed"] == 7
+    assert any("steps = 3" in line for line in p.changes)
+    with pytest.raises(JobError) as err:
+        prepare(DEMO, options(tiny_models, overrides=[f"{sampler['id']}.steps=many"]))
+    assert "steps" in str(err.value) and "INT" in str(err.value)
+    with pytest.raises(JobError) as err:
+        prepare(DEMO, options(tiny_models, overrides=[f"{sampler['id']}.nosuch=1"]))
+    assert "has no input 'nosuch'" in str(err.value)
+    with pytest.raises(JobError) as err:  # checked like a saved value: out of range
+        prepare(DEMO, options(tiny_models, overrides=[f"{sampler['id']}.cfg=99"]))
+    assert any(d.code == "out-of-range" for d in err.value.diagnostics)
+
+
+def test_frame_count_problem_stops_before_loading(tiny_models):
+    data = json.loads(DEMO.read_text())
+    embeds = next(n for n in data["nodes"] if n["type"] == "WanVideoEmptyEmbeds")
+    with pytest.raises(JobError) as err:
+        prepare(DEMO, options(tiny_models, overrides=[f"{embeds['id']}.num_frames=18"]))
+    assert [d.code for d in err.value.diagnostics] == ["frame-count"]
+
+
+def test_missing_models_folder_lists_every_missing_file(tmp_path):
+    (tmp_path / "models").mkdir()
+    with pytest.raises(JobError) as err:
+        prepare(DEMO, RunOptions(models_dir=str(tmp_path / "models")))
+    missing = [d for d in err.value.diagnostics if d.code == "missing-model"]
+    assert {d.input for d in missing} >= {"model", "model_name"} and len(missing) >= 3
+
+
+def test_unsupported_nodes_are_listed_together(tiny_models, tmp_path):
+    data = json.loads(DEMO.read_text())
+    sampler = next(n for n in data["nodes"] if n["type"] == "WanVideoSampler")
+    sampler["type"] = "WanVideoSamplerNotReal"
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(JobError):
+        prepare(path, options(tiny_models))
+
+
+def test_dry_run_cli_lists_plan_models_and_estimate(tiny_models):
+    result = CliRunner().invoke(main, ["run", str(DEMO), "--models", str(tiny_models), "--dry-run",
+                                       "--format", "json"])
+    if result.exit_code != 0:
+        pytest.fail(result.output)
+    report = json.loads(result.stdout)
+    types = [n["type"] for n in report["plan"]["order"]]
+    assert types.index("WanVideoModelLoader") < types.index("WanVideoSampler") < types.index("WanVideoDecode")
+    assert {m["input"] for m in report["models"]} >= {"model", "model_name"}
+    assert all(Path(m["path"]).is_file() for m in report["models"])
+    assert report["estimate"]["weights_bytes"] == sum(m["bytes"] for m in report["models"])
+    assert report["estimate"]["max_tokens"] == ((17 - 1) // 4 + 1) * (192 // 16) * (320 // 16)
+    assert "written" not in report
+
+
+def test_run_cli_usage_errors(tmp_path):
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2
+    result = CliRunner().invoke(main, ["run", str(DEMO), "--models", str(tmp_path / "nope")])
+    assert result.exit_code == 2
