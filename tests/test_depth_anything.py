@@ -19,6 +19,7 @@ from wfrun.engine.run import NodeInputError
 from wfrun.nodes.executor import ExecContext, get_executor
 from wfrun.nodes.packs.depthanything import convert, tiny
 from wfrun.nodes.packs.depthanything.load import load_depth_anything
+from wfrun.nodes.packs.depthanything.nodes import depth_anything_v2, load_depth_anything_v2
 from wfrun.nodes.packs.depthanything.types import DepthAnythingModel
 
 TINY_LAYERS = [0, 1, 2, 3]  # the original's intermediate_layer_idx for the tiny model
@@ -197,8 +198,8 @@ def test_real_sizes_are_detected_and_convert_completely(name, embed, depth, feat
     assert set(converted) == set(expected)
 
 
-def test_transformers_4x_names():
-    shapes = tiny.original_layout(1536, 2, 16, (8, 16, 32, 32), swiglu=True)
+def test_swiglu_split_and_transformers_4x_names():
+    shapes = tiny.original_layout(48, 2, 16, (8, 16, 32, 32), swiglu=True)
     names = convert.rename("pretrained.blocks.1.attn.qkv.bias", legacy=True)
     assert names == tuple(f"backbone.encoder.layer.1.attention.attention.{p}.bias" for p in ("query", "key", "value"))
     assert convert.rename("pretrained.blocks.0.mlp.w12.weight", legacy=True) == ("backbone.encoder.layer.0.mlp.weights_in.weight",)
@@ -206,8 +207,13 @@ def test_transformers_4x_names():
         "backbone.encoder.layer.0.attention.output.dense.weight"
     expected_4x = {"backbone.encoder.layer.0.attention.attention.query.weight": (1536, 1536)}
     assert convert.uses_4x_names(expected_4x)
-    converted = convert.convert_state_dict({"pretrained.blocks.0.mlp.w12.weight": torch.empty(shapes["pretrained.blocks.0.mlp.w12.weight"], device="meta")})
-    assert set(converted) == {"backbone.encoder.layer.0.mlp.gate_proj.weight", "backbone.encoder.layer.0.mlp.up_proj.weight"}
+    w12 = torch.arange(float(math.prod(shapes["pretrained.blocks.0.mlp.w12.weight"])))
+    w12 = w12.reshape(shapes["pretrained.blocks.0.mlp.w12.weight"])
+    converted = convert.convert_state_dict({"pretrained.blocks.0.mlp.w12.weight": w12})
+    gate = converted["backbone.encoder.layer.0.mlp.gate_proj.weight"]
+    up = converted["backbone.encoder.layer.0.mlp.up_proj.weight"]
+    # the original computes silu(first half) * second half
+    assert torch.equal(gate, w12[: w12.shape[0] // 2]) and torch.equal(up, w12[w12.shape[0] // 2:])
 
 
 def test_detection_uses_weights_not_name(models_dir, tmp_path):
@@ -217,7 +223,6 @@ def test_detection_uses_weights_not_name(models_dir, tmp_path):
     with pytest.raises(convert.NotDepthAnythingError, match="embedding width 100"):
         convert.detect({"pretrained.cls_token": (1, 1, 100), "depth_head.x.weight": (1,)})
     shapes = tiny.original_layout(384, 12, 64, (48, 96, 192, 384))
-    del shapes["pretrained.blocks.11.norm1.weight"], shapes["pretrained.blocks.11.norm1.bias"]
     shapes = {k: v for k, v in shapes.items() if not k.startswith("pretrained.blocks.11.")}
     with pytest.raises(convert.NotDepthAnythingError, match="has 11 transformer blocks"):
         convert.detect(shapes)
@@ -228,11 +233,11 @@ def test_detection_uses_weights_not_name(models_dir, tmp_path):
 @pytest.mark.parametrize("hw", [(42, 70), (56, 56), (518, 518)])
 def test_converted_model_matches_original_forward(models_dir, tiny_sd, hw):
     model, _ = load_depth_anything(models_dir / "depthanything" / VITL)
-    x = torch.randn(2, 3, *hw, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(2 if hw[0] < 100 else 1, 3, *hw, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         got = model(pixel_values=x).predicted_depth
         want = reference_depth(tiny_sd, x, TINY_LAYERS, TINY_HEADS)
-    assert got.shape == (2, *hw)
+    assert got.shape == (x.shape[0], *hw)
     assert want.std() > 1e-3  # a degenerate map would prove nothing
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
@@ -260,17 +265,20 @@ def test_a_wrong_mapping_would_be_caught(models_dir, tiny_sd):
 
 # --- nodes ---------------------------------------------------------------------------------
 
+def test_executors_are_registered():
+    assert get_executor("DownloadAndLoadDepthAnythingV2Model") is load_depth_anything_v2
+    assert get_executor("DepthAnything_V2") is depth_anything_v2
+
+
 def _load(models_dir, name=VITL, **kw):
-    loader = get_executor("DownloadAndLoadDepthAnythingV2Model")
-    return loader(ExecContext(models=models_dir), model=name, **{"precision": "auto", **kw})[0]
+    return load_depth_anything_v2(ExecContext(models=models_dir), model=name, **{"precision": "auto", **kw})[0]
 
 
 def test_nodes_end_to_end_match_the_pack(models_dir, tiny_sd):
     da = _load(models_dir)
     assert isinstance(da, DepthAnythingModel) and da.dtype == torch.float32 and not da.is_metric
     images = torch.rand(3, 50, 77, 3, generator=torch.Generator().manual_seed(4))
-    node = get_executor("DepthAnything_V2")
-    (depth,) = node(ExecContext(models=models_dir), da_model=da, images=images)
+    (depth,) = depth_anything_v2(ExecContext(models=models_dir), da_model=da, images=images)
     assert depth.dtype == torch.float32
     assert depth.shape == (3, 50, 76, 3)  # the pack rounds sides down to even numbers
     assert depth.min() == 0 and depth.max() == 1
@@ -284,7 +292,7 @@ def test_node_keeps_an_even_input_size_and_inverts_metric(models_dir, tiny_sd, t
     da = _load(tmp_path, metric)
     assert da.is_metric and da.model.config.max_depth == 20
     images = torch.rand(2, 64, 48, 3, generator=torch.Generator().manual_seed(5))
-    (depth,) = get_executor("DepthAnything_V2")(ExecContext(), da_model=da, images=images)
+    (depth,) = depth_anything_v2(ExecContext(), da_model=da, images=images)
     assert depth.shape == (2, 64, 48, 3)
     assert 0 <= depth.min() and depth.max() <= 1
     torch.testing.assert_close(depth, reference_node(tiny_sd, images, 20.0), rtol=1e-4, atol=1e-4)
@@ -298,13 +306,13 @@ def test_precision(models_dir, tmp_path):
     assert da.dtype == torch.float16  # auto follows the name, as in the pack
     assert next(da.model.parameters()).dtype == torch.float32  # weights up-cast, as in the pack
     images = torch.rand(1, 28, 28, 3)
-    (depth,) = get_executor("DepthAnything_V2")(ExecContext(), da_model=_load(models_dir, precision="bf16"), images=images)
+    (depth,) = depth_anything_v2(ExecContext(), da_model=_load(models_dir, precision="bf16"), images=images)
     assert depth.shape == (1, 28, 28, 3) and torch.isfinite(depth).all()
 
 
 def test_bad_images_are_refused(models_dir):
     da = _load(models_dir)
-    node = get_executor("DepthAnything_V2")
+    node = depth_anything_v2
     with pytest.raises(NodeInputError) as err:
         node(ExecContext(), da_model=da, images=torch.rand(1, 10, 40, 3))
     assert err.value.input_name == "images" and "14" in str(err.value)

@@ -6,8 +6,9 @@ assigned to it, so no random initialisation runs and nothing is fetched from the
 One behaviour of the original is restored on top of transformers: the DINOv2 position
 embeddings. The original (``dinov2.py``, ``interpolate_offset=0.1``) resizes the 37x37 grid
 with a *scale factor* of ``(patches + 0.1) / 37`` per side; transformers resizes to the
-target *size*. The two differ slightly for every input other than 518x518 (about 1e-3 in the
-embeddings), so :func:`original_position_embeddings` replaces the model's method.
+target *size*. The sampling positions differ for every input but 518x518 (on the tiny random
+test model the depth maps differ by as much as the depth itself), so
+:func:`original_position_embeddings` replaces the model's method.
 """
 
 from __future__ import annotations

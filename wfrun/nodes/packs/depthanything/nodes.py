@@ -53,6 +53,9 @@ def load_depth_anything_v2(ctx: ExecContext, model: str, precision: str = "auto"
       renamed file still loads; the name still decides ``precision="auto"`` (fp16 when the
       name says fp16), metric vs relative head and ``max_depth`` (20 hypersim, 80 otherwise),
       exactly as in the pack.
+    - Before 2025-06-16 (no ``precision`` input) the pack cast the weights of an fp16-named
+      file to fp16; wfrun keeps fp32 weights and computes under fp16 autocast, as the pack does
+      since then.
     - The pack loads with ``strict=False``, so a file missing tensors runs with random weights;
       wfrun refuses a file that does not hold every tensor of the model, and anything else.
     """
@@ -97,6 +100,10 @@ def depth_anything_v2(ctx: ExecContext, da_model: DepthAnythingModel, images: to
     depth min-max normalised; the result resized (bilinear) to the input size rounded down to
     even sides; then normalised to 0..1 over the whole batch; metric models inverted
     (``1 - depth``). Computation runs under autocast in the loader's dtype when not fp32.
+
+    This is the pack's behaviour since 2024-06-25 (commit 15f3c93, up to the 2026-03 head).
+    The first versions (2024-06-14 to 06-24) resized with bicubic instead of bilinear and did
+    not normalise over the whole batch; that is not reproduced.
 
     Differences from the pack, all for inputs the pack fails on or returns NaN for:
 
