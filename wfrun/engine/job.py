@@ -82,6 +82,8 @@ class JobReport:
     result: RunResult | None = None
     seconds: float = 0.0
     device: str = "cpu"
+    step_seconds: list[list[float]] = field(default_factory=list)
+    peak_gpu_bytes: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         p = self.prepared
@@ -99,7 +101,9 @@ class JobReport:
             out.update(written=[str(w) for w in self.result.written], executed=self.result.executed,
                        cached=self.result.cached, interrupted=self.result.interrupted,
                        seconds=round(self.seconds, 3),
-                       node_seconds={k: round(v, 3) for k, v in self.result.seconds.items()})
+                       node_seconds={k: round(v, 3) for k, v in self.result.seconds.items()},
+                       step_seconds=[[round(x, 4) for x in bar] for bar in self.step_seconds],
+                       peak_gpu_gib=None if self.peak_gpu_bytes is None else round(self.peak_gpu_bytes / 2**30, 3))
         return out
 
 
@@ -218,6 +222,9 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
         signal.signal(signal.SIGINT, stop)
     except ValueError:  # not the main thread
         pass
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     try:
         with torch.inference_mode():
@@ -229,7 +236,9 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
             signal.signal(signal.SIGINT, previous)
         except ValueError:
             pass
-    return JobReport(p, result, time.perf_counter() - start, device)
+    return JobReport(p, result, time.perf_counter() - start, device,
+                     [list(bar) for bar in getattr(progress, "step_seconds", [])],
+                     torch.cuda.max_memory_allocated() if cuda else None)
 
 
 def run_file(path: str | Path, options: RunOptions, progress: Any = None,

@@ -20,6 +20,8 @@ class QuietProgress:
     events: list[tuple[str, str]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     step_counts: list[int] = field(default_factory=list)
+    #: Seconds of each sampler step, one list per bar (benchmarks read these).
+    step_seconds: list[list[float]] = field(default_factory=list)
 
     def node_started(self, node_id: str, label: str) -> None:
         self.events.append(("start", node_id))
@@ -29,10 +31,52 @@ class QuietProgress:
 
     def steps(self, total: int, description: str) -> Any:
         self.step_counts.append(int(total))
-        return _NullBar()
+        self.step_seconds.append([])
+        return _TimingBar(self.step_seconds[-1])
 
     def wrote(self, path: Path) -> None:
         self.written.append(Path(path))
+
+
+class _TimingBar:
+    """Records the time between updates (synchronising CUDA so GPU work is counted)."""
+
+    def __init__(self, into: list[float], inner: Any = None):
+        import time
+
+        self._clock = time.perf_counter
+        self._into = into
+        self._inner = inner
+        self._last = self._clock()
+
+    def update(self, n: int = 1) -> None:
+        _sync()
+        now = self._clock()
+        self._into.append(now - self._last)
+        self._last = now
+        if self._inner is not None:
+            self._inner.update(n)
+
+    def set_postfix_str(self, text: str) -> None:
+        if self._inner is not None:
+            self._inner.set_postfix_str(text)
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+
+    def __enter__(self) -> "_TimingBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 class _NullBar:
@@ -74,8 +118,9 @@ class ConsoleProgress(QuietProgress):
         from tqdm import tqdm
 
         self.step_counts.append(int(total))
-        return tqdm(total=int(total), desc=description, unit="step", file=self.stream, leave=True,
-                    dynamic_ncols=True)
+        self.step_seconds.append([])
+        bar = tqdm(total=int(total), desc=description, unit="step", file=self.stream, leave=True, dynamic_ncols=True)
+        return _TimingBar(self.step_seconds[-1], bar)
 
     def wrote(self, path: Path) -> None:
         super().wrote(path)
