@@ -97,7 +97,7 @@ def evict_from_page_cache(path: Path) -> bool:
     return True
 
 
-def measure(path: Path, device: str, frames: int, height: int, width: int) -> dict:
+def measure(path: Path, device: str, frames: int, height: int, width: int, forward: bool = True) -> dict:
     """Runs in a fresh process: import, load onto ``device``, one forward. Returns the numbers."""
     import torch
 
@@ -110,6 +110,13 @@ def measure(path: Path, device: str, frames: int, height: int, width: int) -> di
         torch.cuda.init()
         torch.empty(1, device=device)  # CUDA context before the baseline
         torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    import accelerate  # noqa: F401 - imported here so the load time below is the load alone
+    import diffusers
+    import transformers
+    from diffusers import WanTransformer3DModel  # noqa: F401
+
+    import_s = time.perf_counter() - start
     before = _rss_gib()
     info = detect(path)
     start = time.perf_counter()
@@ -119,6 +126,9 @@ def measure(path: Path, device: str, frames: int, height: int, width: int) -> di
     load_s = time.perf_counter() - start
     after_load = _rss_gib()
     result = {
+        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
+                     "transformers": transformers.__version__, "python": sys.version.split()[0]},
+        "import_s": round(import_s, 2),
         "detected": info.describe(),
         "load_s": round(load_s, 2),
         "load_gib_per_s": round(path.stat().st_size / 2**30 / load_s, 2),
@@ -132,6 +142,8 @@ def measure(path: Path, device: str, frames: int, height: int, width: int) -> di
     if cuda:
         result["gpu_peak_allocated_after_load_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
         torch.cuda.reset_peak_memory_stats()
+    if not forward:
+        return result
     latent_t = (frames - 1) // 4 + 1
     gen = torch.Generator(device=device).manual_seed(0)
     shape = (1, 36, latent_t, height // 8, width // 8)
@@ -170,11 +182,15 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the checkpoint afterwards")
     parser.add_argument("--warm", action="store_true", help="leave the file in the page cache")
     parser.add_argument("--small", action="store_true", help="a small model of the same layout (smoke test)")
+    parser.add_argument("--warm-too", action="store_true",
+                        help="after the cold load, load again with the file in the page cache (no forward)")
+    parser.add_argument("--no-forward", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
 
     if args.measure:
-        print(json.dumps(measure(args.measure, args.device, args.frames, args.height, args.width)))
+        print(json.dumps(measure(args.measure, args.device, args.frames, args.height, args.width,
+                                 forward=not args.no_forward)))
         return
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -187,14 +203,16 @@ def main() -> None:
         report["write"] = write_checkpoint(path, gen_device, args.seed, args.small)
         report["write"]["writer_peak_rss_gib"] = _rss_gib()["peak_rss_gib"]
     report["page_cache_evicted"] = False if args.warm else evict_from_page_cache(path)
-    child = subprocess.run(
-        [sys.executable, __file__, "--out", str(args.out), "--measure", str(path), "--device", args.device,
-         "--frames", str(args.frames), "--height", str(args.height), "--width", str(args.width)],
-        capture_output=True, text=True)
-    if child.returncode != 0:
-        report["error"] = child.stderr.strip().splitlines()[-20:]
-    else:
-        report["load"] = json.loads(child.stdout.strip().splitlines()[-1])
+    runs = [("load", [])] + ([("load_warm", ["--no-forward"])] if args.warm_too else [])
+    for key, extra in runs:
+        child = subprocess.run(
+            [sys.executable, __file__, "--out", str(args.out), "--measure", str(path), "--device", args.device,
+             "--frames", str(args.frames), "--height", str(args.height), "--width", str(args.width), *extra],
+            capture_output=True, text=True)
+        if child.returncode != 0:
+            report["error"] = child.stderr.strip().splitlines()[-20:]
+            break
+        report[key] = json.loads(child.stdout.strip().splitlines()[-1])
     if not args.keep:
         path.unlink(missing_ok=True)
     print(json.dumps(report, indent=1))
