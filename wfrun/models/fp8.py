@@ -49,17 +49,42 @@ class Fp8Linear(nn.Linear):
         return F.linear(x, self.dequantized_weight(x.dtype), bias)
 
     def _apply(self, fn, recurse=True):
-        """``.to(dtype)`` on the model moves this layer but keeps its weight in fp8."""
-        super()._apply(fn, recurse)
-        if self.weight.dtype != self.storage and self.weight.device.type != "meta":
-            self.weight = nn.Parameter(self.weight.to(self.storage), requires_grad=False)
-        if self.weight_scale is not None and self.weight_scale.dtype != torch.float32:
-            self.weight_scale = self.weight_scale.float()
+        """``.to(device, dtype)`` on the model moves this layer's weight and scale but keeps
+        their dtypes: the weight stays fp8 (no bf16 copy of it is ever made) and the fp32
+        scale is not rounded through the model's dtype. Only the bias follows ``fn``."""
+        kept = {"weight": self._parameters.pop("weight")}
+        if "weight_scale" in self._buffers:
+            kept["weight_scale"] = self._buffers.pop("weight_scale")
+        try:
+            super()._apply(fn, recurse)
+        finally:
+            self._parameters["weight"] = kept["weight"]
+            if "weight_scale" in kept:
+                self._buffers["weight_scale"] = kept["weight_scale"]
+        weight = kept["weight"]
+        if weight is not None:
+            moved = _moved(weight, fn)
+            if moved is not weight:
+                self._parameters["weight"] = nn.Parameter(moved, requires_grad=False)
+        if kept.get("weight_scale") is not None:
+            self._buffers["weight_scale"] = _moved(kept["weight_scale"], fn)
         return self
 
     def extra_repr(self) -> str:
         scaled = ", scaled" if self.weight_scale is not None else ""
         return f"{super().extra_repr()}, storage={str(self.storage).removeprefix('torch.')}{scaled}"
+
+
+def _moved(tensor: torch.Tensor, fn) -> torch.Tensor:
+    """``tensor`` on the device ``fn`` would send it to, in its own dtype.
+
+    ``fn`` is what ``Module._apply`` received (a ``.to``/``.cuda``/``.half`` closure); asking
+    it about an empty tensor of the same dtype and device tells where it goes without
+    converting the real one."""
+    probe = fn(torch.empty(0, dtype=tensor.dtype, device=tensor.device))
+    if probe.device == tensor.device:
+        return tensor
+    return tensor.to(probe.device)
 
 
 def swap_in(model: nn.Module, names: dict[str, tuple[torch.dtype, bool]]) -> None:

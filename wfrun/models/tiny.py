@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 #: Bump when the files change, so cached copies are rebuilt.
-TINY_VERSION = "1"
+TINY_VERSION = "2"
 
 # Transformer: dim 32 = 2 heads x 16; the text width equals the tiny UMT5's d_model and the
 # image width the tiny CLIP's hidden size, as 4096 and 1280 do for the real models.
@@ -463,12 +463,12 @@ def write_safetensors_streaming(path: str | Path, entries, metadata: dict[str, s
 
 
 def write_file(spec: TinySpec, root: Path) -> Path:
-    from safetensors.torch import save_file
-
+    """One tiny file. Written by ``write_safetensors_streaming`` rather than safetensors'
+    ``save_file``, whose metadata order varies from run to run: the bytes stay reproducible."""
     path = Path(root) / spec.folder / spec.name
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(file_tensors(spec), str(path), metadata=file_metadata(spec))
-    return path
+    entries = [(name, t.dtype, tuple(t.shape), lambda t=t: t) for name, t in file_tensors(spec).items()]
+    return write_safetensors_streaming(path, entries, metadata=file_metadata(spec))
 
 
 # --- tokenizer ------------------------------------------------------------------------
