@@ -63,7 +63,7 @@ def _read_raw(path: Path) -> tuple[dict[str, Any], int, int]:
             (size,) = struct.unpack("<Q", prefix)
             file_size = path.stat().st_size
             if size > MAX_HEADER_BYTES or size > file_size - 8:
-                raise CheckpointError(f"{path}: not a safetensors file (header size {size} is impossible)")
+                raise CheckpointError(f"{path}: not a safetensors file ({_what_it_is(prefix + handle.read(56))})")
             raw = handle.read(size)
     except OSError as err:
         raise CheckpointError(f"{path}: cannot be read ({err.strerror})") from None
@@ -74,6 +74,22 @@ def _read_raw(path: Path) -> tuple[dict[str, Any], int, int]:
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupt safetensors header (not an object)")
     return header, 8 + size, file_size
+
+
+def _what_it_is(start: bytes) -> str:
+    """A guess at what a file that is no safetensors file is, from its first bytes."""
+    text = start.lstrip().lower()
+    if text.startswith(b"version https://git-lfs"):
+        return "it is a Git LFS pointer, not the model: fetch the real file with git lfs pull or download it again"
+    if text.startswith((b"<!doctype", b"<html", b"<?xml")):
+        return "it is a web page, not the model: the download failed; download it again"
+    if start.startswith(b"PK\x03\x04"):
+        return "it is a zip archive, e.g. a PyTorch .pt file renamed; use a real .safetensors file"
+    if start.startswith(b"\x80"):
+        return "it is a Python pickle, e.g. a .ckpt file renamed; use a real .safetensors file"
+    if start.startswith(b"GGUF"):
+        return "it is a GGUF file; wfrun reads .safetensors files only"
+    return "its header length is impossible"
 
 
 def read_header(path: str | Path) -> dict[str, Any]:
