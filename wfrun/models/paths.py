@@ -10,7 +10,12 @@ wfrun reads that file the way ComfyUI does (``utils/extra_config.py``): named se
 each with an optional ``base_path`` (``~`` and ``$VARS`` expanded, relative to the YAML
 file's folder) and ``is_default`` (its folders are searched *first*), and folder keys whose
 values are one or more paths, one per line, relative to ``base_path``. The legacy keys
-``unet`` and ``clip`` mean ``diffusion_models`` and ``text_encoders``, as in ComfyUI.
+``unet`` and ``clip`` mean ``diffusion_models`` and ``text_encoders``, as in ComfyUI. A
+folder key at the top level (no section) is read as a one-entry section, as recent ComfyUI
+versions do.
+
+A name that matches no file exactly may still match one file but for case: workflows saved
+on Windows name files as that file system shows them.
 """
 
 from __future__ import annotations
@@ -39,6 +44,17 @@ MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin
 LEGACY_FOLDERS = {"unet": "diffusion_models", "clip": "text_encoders"}
 
 
+EXTRA_PATHS_FILE = "extra_model_paths.yaml"
+
+
+def _models_folder(path: Path) -> Path:
+    """``path``, or its ``models`` sub-folder when ``path`` is a ComfyUI folder rather than
+    its models folder (it has ``models/`` and none of the model sub-folders itself)."""
+    if (path / "models").is_dir() and not any((path / name).is_dir() for name in FOLDER_ALIASES):
+        return path / "models"
+    return path
+
+
 class ModelPathError(ValueError):
     """A model name that cannot be resolved; the message says where we looked."""
 
@@ -60,20 +76,29 @@ class ModelRoots:
                      extra_paths_yaml: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
                      ) -> "ModelRoots":
         """``models_dir``, then the ``WFRUN_MODELS`` entries (``os.pathsep``-separated models
-        folders, or extra_model_paths.yaml files), plus the given YAML file(s)."""
+        folders, or extra_model_paths.yaml files), plus the given YAML file(s).
+
+        A models folder may also be given as the ComfyUI folder holding it. ComfyUI reads the
+        ``extra_model_paths.yaml`` in its own folder at start-up, so wfrun reads the one beside
+        a ``models`` folder (or in it) too."""
         roots: list[Path] = []
         yamls: list[Path] = []
         if models_dir:
             roots.append(Path(models_dir))
         for entry in filter(None, os.environ.get("WFRUN_MODELS", "").split(os.pathsep)):
             (yamls if entry.lower().endswith((".yaml", ".yml")) else roots).append(Path(entry))
+        roots = [_models_folder(root) for root in roots]
+        for root in roots:
+            for candidate in (root / EXTRA_PATHS_FILE, root.parent / EXTRA_PATHS_FILE):
+                if candidate.is_file() and candidate not in yamls:
+                    yamls.append(candidate)
         if extra_paths_yaml:
             given = [extra_paths_yaml] if isinstance(extra_paths_yaml, (str, os.PathLike)) else extra_paths_yaml
             yamls.extend(Path(p) for p in given)
         extra: list[tuple[str, Path, bool]] = []
-        for path in yamls:
+        for path in dict.fromkeys(yamls):
             extra.extend(read_extra_model_paths(path))
-        return cls(tuple(roots), tuple(extra))
+        return cls(tuple(dict.fromkeys(roots)), tuple(extra))
 
     def folders(self, folder: str) -> list[Path]:
         """Where files of ``folder`` (any alias) are searched, in order."""
@@ -113,8 +138,8 @@ def read_extra_model_paths(path: str | os.PathLike[str]) -> list[tuple[str, Path
     for section, conf in config.items():
         if conf is None:
             continue
-        if not isinstance(conf, dict):
-            raise ModelPathError(f"{path}: section {section!r} is not a mapping of folder names to paths")
+        if not isinstance(conf, dict):  # a folder key at the top level, without a section
+            conf = {section: conf}
         conf = dict(conf)
         base = conf.pop("base_path", None)
         if base is not None:
@@ -124,7 +149,7 @@ def read_extra_model_paths(path: str | os.PathLike[str]) -> list[tuple[str, Path
         default = bool(conf.pop("is_default", False))
         for key, value in conf.items():
             for line in _lines(value):
-                full = os.path.join(base, line) if base is not None else (
+                full = os.path.join(base, line) if base else (
                     line if os.path.isabs(line) else os.path.join(here, line))
                 entries.append((LEGACY_FOLDERS.get(str(key), str(key)), Path(os.path.normpath(full)), default))
     return entries
@@ -156,10 +181,28 @@ def find_model(roots: ModelRoots, folder: str, name: str) -> Path:
         candidate = base.joinpath(*rel.parts)
         if candidate.is_file():
             return candidate
+    for base in searched:  # saved on Windows or macOS, where names ignore case
+        candidate = _case_insensitive(base, rel.parts)
+        if candidate is not None:
+            return candidate
     close = closest_names(searched, str(rel))
-    where = ", ".join(str(p) for p in searched) or "(no models folder given: use --models DIR)"
-    hint = f"; closest: {', '.join(close)}" if close else ""
-    raise ModelPathError(f"{name!r} not found in {where}{hint}")
+    if not searched:
+        raise ModelPathError(f"{name!r}: no models folder to look in; give one with --models DIR, the WFRUN_MODELS "
+                             "variable or an extra_model_paths.yaml")
+    where = ", ".join(str(p) for p in searched)
+    hint = f"; closest names there: {', '.join(close)}" if close else ""
+    raise ModelPathError(f"{name!r} not found in the {folder} folders searched: {where}{hint}")
+
+
+def _case_insensitive(base: Path, parts: tuple[str, ...]) -> Path | None:
+    """The one file under ``base`` whose path equals ``parts`` but for case, if exactly one does."""
+    current = [base]
+    for part in parts:
+        wanted = part.casefold()
+        current = [child for folder in current if folder.is_dir()
+                   for child in folder.iterdir() if child.name.casefold() == wanted]
+    files = [path for path in current if path.is_file()]
+    return files[0] if len(files) == 1 else None
 
 
 def list_models(searched: list[Path]) -> list[str]:
@@ -173,4 +216,20 @@ def list_models(searched: list[Path]) -> list[str]:
 
 
 def closest_names(searched: list[Path], wanted: str, limit: int = 3) -> list[str]:
-    return difflib.get_close_matches(wanted, list_models(searched), n=limit, cutoff=0.4)
+    """Files in ``searched`` whose names look like ``wanted``: compared without the file
+    suffix (every candidate shares ``.safetensors``) and case, by whole relative path or by
+    file name alone (the same file in another sub-folder is the usual mistake)."""
+    def key(name: str) -> tuple[str, str]:
+        path = PurePosixPath(name.lower())
+        stem = str(path.with_suffix("")) if path.suffix in MODEL_SUFFIXES else str(path)
+        return stem, PurePosixPath(stem).name
+
+    full, base = key(wanted)
+    scored = []
+    for name in dict.fromkeys(list_models(searched)):
+        other_full, other_base = key(name)
+        score = max(difflib.SequenceMatcher(None, full, other_full).ratio(),
+                    difflib.SequenceMatcher(None, base, other_base).ratio())
+        if score >= 0.6:
+            scored.append((-score, name))
+    return [name for _, name in sorted(scored)[:limit]]
