@@ -1,0 +1,278 @@
+"""Image files and resampling the way ComfyUI does them.
+
+* :func:`resolve_inside` turns a user-given file name into a path inside a folder, refusing
+  absolute names, ``..`` and symlinks that lead out (workflows come from the internet).
+* :func:`save_target` is ComfyUI's ``folder_paths.get_save_image_path``: ``%width%``/``%date%``
+  style variables, sub-folders kept inside the output folder, and the next free counter.
+* :func:`load_image_file` is ComfyUI's ``LoadImage`` (Pillow path): every frame of the file of
+  the first frame's size, EXIF orientation applied, ``mask = 1 - alpha`` (64x64 zeros
+  without alpha).
+* :func:`write_png` writes with ``tEXt`` chunks (``prompt``/``workflow`` as JSON) and never
+  replaces an existing file.
+* :func:`common_upscale` / :func:`lanczos` are ``comfy.utils``'s: ``torch`` interpolation for
+  the usual modes, Pillow per image for lanczos (8-bit, values truncated like ComfyUI), and
+  the optional centre crop to the target aspect first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class MediaPathError(ValueError):
+    """A file name that is unsafe or missing; the message says what and where."""
+
+
+# ---------------------------------------------------------------------------- paths
+
+def split_annotation(name: str) -> tuple[str, str | None]:
+    """ComfyUI's ``"name [input]"`` / ``"[output]"`` / ``"[temp]"`` suffixes."""
+    for tag in ("output", "input", "temp"):
+        suffix = f"[{tag}]"
+        if name.endswith(suffix):
+            return name[: -len(suffix)].rstrip(" "), tag
+    return name, None
+
+
+def resolve_inside(base: str | os.PathLike[str], name: str, what: str = "file") -> Path:
+    """``name`` as a path inside ``base``; refuses anything that could leave it.
+
+    Refused: empty names, NUL bytes, absolute paths (``/x``, ``C:\\x``, ``\\\\server``), any ``..``
+    part, and names whose real path (after following symlinks) is outside ``base``.
+    """
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise MediaPathError(f"{what} name {name!r} is empty or not text")
+    rel = PurePosixPath(name.replace("\\", "/"))
+    if rel.is_absolute() or not rel.parts or ":" in rel.parts[0] or ".." in rel.parts:
+        raise MediaPathError(
+            f"{what} name {name!r} must be a plain relative name inside {base} "
+            "(absolute paths and '..' are refused)")
+    root = Path(base).resolve()
+    real = root.joinpath(*rel.parts).resolve()
+    if real != root and root not in real.parents:
+        raise MediaPathError(f"{what} {name!r} leads outside {root} (through a symlink); refused")
+    return real
+
+
+def existing_inside(base: str | os.PathLike[str], name: str, what: str = "file") -> Path:
+    """:func:`resolve_inside` for a file that must exist, with a helpful error otherwise."""
+    path = resolve_inside(base, name, what)
+    if not path.is_file():
+        near = _near_names(Path(base), name)
+        hint = f"; files there include: {', '.join(near)}" if near else ""
+        raise MediaPathError(f"{what} {name!r} not found in {Path(base).resolve()}{hint}")
+    return path
+
+
+def _near_names(base: Path, name: str, limit: int = 5) -> list[str]:
+    import difflib
+
+    try:
+        names = sorted(p.name for p in base.iterdir() if p.is_file())
+    except OSError:
+        return []
+    close = difflib.get_close_matches(PurePosixPath(name.replace("\\", "/")).name, names, n=limit, cutoff=0.3)
+    return close or names[:limit]
+
+
+@dataclass(frozen=True)
+class SaveTarget:
+    """Where numbered outputs go: ``folder/filename_{counter:05}…``."""
+
+    folder: Path
+    filename: str
+    counter: int
+    subfolder: str
+
+
+def _compute_vars(prefix: str, width: int, height: int) -> str:
+    now = time.localtime()
+    for key, value in (("%width%", str(width)), ("%height%", str(height)), ("%year%", str(now.tm_year)),
+                       ("%month%", f"{now.tm_mon:02}"), ("%day%", f"{now.tm_mday:02}"),
+                       ("%hour%", f"{now.tm_hour:02}"), ("%minute%", f"{now.tm_min:02}"),
+                       ("%second%", f"{now.tm_sec:02}")):
+        prefix = prefix.replace(key, value)
+    return prefix
+
+
+def save_target(output_dir: str | os.PathLike[str], filename_prefix: str,
+                width: int = 0, height: int = 0) -> SaveTarget:
+    """ComfyUI's ``get_save_image_path``: the folder (created), base name and next counter.
+
+    The counter is one more than the largest ``<name>_<digits>…`` among the folder's files, so
+    earlier outputs are never reused. A prefix leading outside ``output_dir`` is refused.
+    """
+    if "%" in filename_prefix:
+        filename_prefix = _compute_vars(filename_prefix, width, height)
+    norm = os.path.normpath(filename_prefix.replace("\\", "/"))
+    subfolder, filename = os.path.dirname(norm), os.path.basename(norm)
+    root = Path(output_dir).resolve()
+    if os.path.isabs(norm) or ".." in PurePosixPath(norm).parts or not filename or filename in (".", ".."):
+        raise MediaPathError(f"filename_prefix {filename_prefix!r} would save outside the output folder {root}")
+    folder = (root / subfolder) if subfolder else root
+    folder.mkdir(parents=True, exist_ok=True)
+    real = folder.resolve()
+    if real != root and root not in real.parents:
+        raise MediaPathError(f"filename_prefix {filename_prefix!r} leads outside {root} (through a symlink)")
+    counter = 1
+    wanted = os.path.normcase(filename)
+    for entry in os.listdir(real):
+        prefix, digits = entry[: len(filename) + 1], 0
+        try:
+            digits = int(entry[len(filename) + 1:].split(".")[0].split("_")[0])
+        except ValueError:
+            digits = 0
+        if os.path.normcase(prefix[:-1]) == wanted and prefix[-1:] == "_":
+            counter = max(counter, digits + 1)
+    return SaveTarget(real, filename, counter, subfolder)
+
+
+def workflow_metadata(workflow_json: Any, prompt: Any = None) -> dict[str, Any]:
+    """What ComfyUI embeds: ``prompt`` (API format) and ``workflow`` (UI format), when known."""
+    out: dict[str, Any] = {}
+    data = workflow_json
+    if isinstance(data, dict) and isinstance(data.get("nodes"), list):
+        out["workflow"] = data
+    elif isinstance(data, dict) and data and all(isinstance(v, dict) and "class_type" in v for v in data.values()):
+        prompt = prompt if prompt is not None else data
+    if prompt is not None:
+        out = {"prompt": prompt, **out}
+    return out
+
+
+# ---------------------------------------------------------------------------- tensors
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """ComfyUI's conversion for saving: ``clip(255 * x, 0, 255)`` truncated to 8 bits."""
+    array = 255.0 * image.detach().float().cpu().numpy()
+    return np.clip(array, 0, 255).astype(np.uint8)
+
+
+def lanczos(samples: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """``comfy.utils.lanczos``: Pillow LANCZOS per image on 8-bit data; [B, C, H, W] in and out."""
+    from PIL import Image
+
+    out = []
+    for image in samples:
+        single = image.shape[0] == 1
+        array = to_uint8(image[0] if single else image.movedim(0, -1))
+        pil = Image.fromarray(array).resize((width, height), resample=Image.Resampling.LANCZOS)
+        back = torch.from_numpy(np.asarray(pil).astype(np.float32) / 255.0)
+        out.append(back.unsqueeze(0) if back.ndim == 2 else back.movedim(-1, 0))
+    return torch.stack(out).to(samples.device, samples.dtype)
+
+
+UPSCALE_METHODS = ("nearest-exact", "bilinear", "area", "bicubic", "lanczos", "nearest")
+
+
+def common_upscale(samples: torch.Tensor, width: int, height: int, method: str,
+                   crop: str = "disabled") -> torch.Tensor:
+    """``comfy.utils.common_upscale`` for [B, C, H, W]: optional centre crop, then resample."""
+    if crop == "center":
+        old_w, old_h = samples.shape[-1], samples.shape[-2]
+        old_aspect, new_aspect = old_w / old_h, width / height
+        x = y = 0
+        if old_aspect > new_aspect:
+            x = round((old_w - old_w * (new_aspect / old_aspect)) / 2)
+        elif old_aspect < new_aspect:
+            y = round((old_h - old_h * (old_aspect / new_aspect)) / 2)
+        samples = samples.narrow(-2, y, old_h - y * 2).narrow(-1, x, old_w - x * 2)
+    if method == "lanczos":
+        return lanczos(samples, width, height)
+    if method not in UPSCALE_METHODS:
+        raise ValueError(f"unknown resampling method {method!r}; known: {', '.join(UPSCALE_METHODS)}")
+    return F.interpolate(samples, size=(height, width), mode=method)
+
+
+def upscale_image(image: torch.Tensor, width: int, height: int, method: str, crop: str = "disabled") -> torch.Tensor:
+    """:func:`common_upscale` for an IMAGE [B, H, W, C]."""
+    return common_upscale(image.movedim(-1, 1), width, height, method, crop).movedim(1, -1)
+
+
+# ---------------------------------------------------------------------------- files
+
+def load_image_file(path: str | os.PathLike[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """IMAGE [N, H, W, 3] and MASK [N, h, w] from an image file, as ComfyUI's LoadImage.
+
+    Every frame (animated GIF/WebP/APNG, multi-page TIFF) of the first frame's size is kept;
+    others are skipped. The mask is ``1 - alpha``; a frame without alpha (also a palette
+    image with a transparent colour, as ComfyUI's earlier code and its PyAV path treat it)
+    gets a 64x64 zero mask. 16-bit grey (mode ``I``) is scaled to 8 bits first.
+    """
+    from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+
+    try:
+        img = Image.open(path)
+    except (UnidentifiedImageError, OSError) as err:
+        raise MediaPathError(f"{Path(path).name}: not an image Pillow can read ({err})") from None
+    images, masks = [], []
+    size = None
+    with img:
+        for frame in ImageSequence.Iterator(img):
+            frame = ImageOps.exif_transpose(frame) or frame
+            if frame.mode == "I":
+                frame = frame.point(lambda v: v * (1 / 255))
+            rgb = frame.convert("RGB")
+            if size is None:
+                size = rgb.size
+            if rgb.size != size:
+                continue
+            images.append(torch.from_numpy(np.asarray(rgb).astype(np.float32) / 255.0))
+            if "A" in frame.getbands():
+                alpha = np.asarray(frame.getchannel("A")).astype(np.float32) / 255.0
+                masks.append(1.0 - torch.from_numpy(alpha))
+            elif frame.mode == "P" and "transparency" in frame.info:
+                alpha = np.asarray(frame.convert("RGBA").getchannel("A")).astype(np.float32) / 255.0
+                masks.append(1.0 - torch.from_numpy(alpha))
+            else:
+                masks.append(torch.zeros((64, 64), dtype=torch.float32))
+    if not images:
+        raise MediaPathError(f"{Path(path).name}: the file holds no image")
+    if len({tuple(m.shape) for m in masks}) > 1:  # mixed alpha/no-alpha frames: expand to image size
+        h, w = images[0].shape[:2]
+        masks = [m if tuple(m.shape) == (h, w) else torch.zeros((h, w)) for m in masks]
+    return torch.stack(images), torch.stack(masks)
+
+
+def write_png(path: str | os.PathLike[str], array: np.ndarray, text: Mapping[str, Any] | None = None,
+              compress_level: int = 4) -> Path:
+    """Write ``array`` (uint8 HxWx{3,4} or HxW) as PNG with JSON ``tEXt`` chunks.
+
+    ``text`` values that are not strings are stored as JSON, as ComfyUI stores ``prompt`` and
+    ``workflow``. Raises :class:`FileExistsError` instead of replacing a file.
+    """
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = None
+    if text:
+        info = PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value if isinstance(value, str) else json.dumps(value))
+    path = Path(path)
+    with open(path, "xb") as handle:
+        try:
+            Image.fromarray(array).save(handle, format="PNG", pnginfo=info, compress_level=compress_level)
+        except BaseException:
+            handle.close()
+            path.unlink(missing_ok=True)
+            raise
+    return path
+
+
+def read_png_text(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The text chunks of a PNG (what :func:`write_png` stored)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()
+        return dict(getattr(img, "text", {}) or {})
