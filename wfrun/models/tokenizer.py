@@ -14,7 +14,12 @@ of these places, searched in this order:
    itself, or ``custom_nodes/*WanVideoWrapper*`` of a ComfyUI folder, or a ``custom_nodes``
    folder named in extra_model_paths.yaml;
 5. the Hugging Face cache (``google/umt5-xxl``, or the ``tokenizer/`` of a Wan diffusers
-   repo), read as plain files: nothing is downloaded.
+   repo), read as plain files;
+6. only where allowed (``download=True`` or ``WFRUN_ALLOW_DOWNLOAD=1``, and not
+   ``HF_HUB_OFFLINE``): fetched from ``google/umt5-xxl`` into the Hugging Face cache.
+
+A ComfyUI install is found from ``comfyui_dir=``, the ``WFRUN_COMFYUI`` variable, or a models
+folder named ``models`` (its parent is taken for the ComfyUI folder).
 
 A folder with ``tokenizer.json`` gives transformers' fast tokenizer (what diffusers and Wan
 use); a bare ``spiece.model`` (or the embedded bytes) gives ``SentencePieceTokenizer``, which
@@ -71,10 +76,14 @@ def candidate_folders(text_encoder: Path | None = None, *, roots: ModelRoots | N
             folders += [base / sub for sub in SUBFOLDERS]
     if wrapper_dir is not None:
         folders.append(Path(wrapper_dir) / "configs" / "T5_tokenizer")
-    custom = [Path(comfyui_dir) / "custom_nodes"] if comfyui_dir is not None else []
+    comfy_dirs = [Path(comfyui_dir)] if comfyui_dir is not None else []
+    comfy_dirs += [Path(p) for p in os.environ.get("WFRUN_COMFYUI", "").split(os.pathsep) if p]
+    if roots is not None:  # a models folder inside a ComfyUI install: that install's custom nodes
+        comfy_dirs += [root.parent for root in roots.roots if root.name == "models"]
+    custom = [folder / "custom_nodes" for folder in comfy_dirs]
     if roots is not None:
         custom += roots.folders("custom_nodes")
-    for base in custom:
+    for base in dict.fromkeys(custom):
         for wrapper in sorted(base.glob("*")):
             if "wanvideowrapper" in wrapper.name.lower():
                 folders.append(wrapper / "configs" / "T5_tokenizer")
@@ -86,8 +95,38 @@ def candidate_folders(text_encoder: Path | None = None, *, roots: ModelRoots | N
     return list(dict.fromkeys(folders))
 
 
-def find_umt5_tokenizer(text_encoder: str | Path | None = None, **where: Any) -> TokenizerSource:
-    """The first UMT5 tokenizer found (see the module docstring for the order)."""
+#: The Hugging Face repository the UMT5 tokenizer is fetched from, where fetching is allowed.
+HF_REPO = "google/umt5-xxl"
+
+
+def download_allowed(download: bool | None) -> bool:
+    """Fetching is opt-in (``download=True`` or ``WFRUN_ALLOW_DOWNLOAD=1``) and never
+    happens when huggingface_hub is told to stay offline."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    if download is not None:
+        return download
+    return os.environ.get("WFRUN_ALLOW_DOWNLOAD", "").lower() in ("1", "true", "yes")
+
+
+def fetch_umt5_tokenizer(hf_cache: str | Path | None = None) -> TokenizerSource:
+    """``tokenizer.json`` (else ``spiece.model``) of google/umt5-xxl into the Hugging Face cache."""
+    from huggingface_hub import hf_hub_download
+
+    failures = []
+    for name in ("tokenizer.json", "spiece.model"):
+        try:
+            path = hf_hub_download(HF_REPO, name, cache_dir=str(hf_cache) if hf_cache is not None else None)
+            return TokenizerSource(name, Path(path))
+        except Exception as err:  # noqa: BLE001 - no network, no such file, a proxy: all the same to the user
+            failures.append(f"{name}: {type(err).__name__}")
+    raise TokenizerError(f"could not fetch the UMT5 tokenizer from {HF_REPO} ({'; '.join(failures)})")
+
+
+def find_umt5_tokenizer(text_encoder: str | Path | None = None, *, download: bool | None = None,
+                        **where: Any) -> TokenizerSource:
+    """The first UMT5 tokenizer found (see the module docstring for the order); fetched from
+    the hub only where ``download_allowed``."""
     text_encoder = Path(text_encoder) if text_encoder is not None else None
     if text_encoder is not None and text_encoder.suffix.lower() in (".safetensors", ".sft") and text_encoder.is_file():
         from wfrun.models.header import read_header
@@ -102,6 +141,14 @@ def find_umt5_tokenizer(text_encoder: str | Path | None = None, **where: Any) ->
         for name in ("tokenizer.json", "spiece.model"):
             if (folder / name).is_file():
                 return TokenizerSource(name, folder / name)
+    fetched = ""
+    if download_allowed(download):
+        try:
+            return fetch_umt5_tokenizer(where.get("hf_cache"))
+        except TokenizerError as err:
+            fetched = f"; {err}"
+    else:
+        fetched = "; set WFRUN_ALLOW_DOWNLOAD=1 to fetch it from the Hugging Face hub where there is network"
     shown = ", ".join(str(p) for p in searched[:3]) + (f" and {len(searched) - 3} more" if len(searched) > 3 else "")
     roots = where.get("roots")
     models = roots.folders("text_encoders")[0] if roots is not None and roots.folders("text_encoders") else None
@@ -109,12 +156,13 @@ def find_umt5_tokenizer(text_encoder: str | Path | None = None, **where: Any) ->
     owner = f" for {text_encoder}" if text_encoder is not None else ""
     raise TokenizerError(
         f"no UMT5 tokenizer found{owner} (looked in {shown or 'no folders'}); put spiece.model or tokenizer.json "
-        f"of google/umt5-xxl (ComfyUI-WanVideoWrapper ships them in configs/T5_tokenizer/) into {target}")
+        f"of google/umt5-xxl (ComfyUI-WanVideoWrapper ships them in configs/T5_tokenizer/) into {target}{fetched}")
 
 
-def load_umt5_tokenizer(text_encoder: str | Path | None = None, *, vocab_size: int | None = None, **where: Any):
+def load_umt5_tokenizer(text_encoder: str | Path | None = None, *, vocab_size: int | None = None,
+                        download: bool | None = None, **where: Any):
     """Find and load the UMT5 tokenizer; ``vocab_size`` (embedding rows) catches a wrong vocabulary."""
-    source = find_umt5_tokenizer(text_encoder, **where)
+    source = find_umt5_tokenizer(text_encoder, download=download, **where)
     tokenizer = tokenizer_from(source)
     if vocab_size is None and text_encoder is not None and Path(text_encoder).suffix.lower() in (".safetensors", ".sft"):
         vocab_size = _embedding_rows(Path(text_encoder))
@@ -258,4 +306,5 @@ def clip_image_processor(image_size: int = 224, *, crop: bool = True):
 
 
 __all__ = ["SentencePieceTokenizer", "TokenizerError", "TokenizerSource", "candidate_folders", "clip_image_processor",
-           "find_umt5_tokenizer", "hf_hub_cache", "load_umt5_tokenizer", "tokenizer_from"]
+           "download_allowed", "fetch_umt5_tokenizer", "find_umt5_tokenizer", "hf_hub_cache", "load_umt5_tokenizer",
+           "tokenizer_from"]
