@@ -52,9 +52,12 @@ class Fp8Linear(nn.Linear):
         """``.to(device, dtype)`` on the model moves this layer's weight and scale but keeps
         their dtypes: the weight stays fp8 (no bf16 copy of it is ever made) and the fp32
         scale is not rounded through the model's dtype. Only the bias follows ``fn``."""
-        kept = {"weight": self._parameters.pop("weight")}
+        # None entries are skipped by Module._apply and keep their place in the state dict
+        kept = {"weight": self._parameters["weight"]}
+        self._parameters["weight"] = None
         if "weight_scale" in self._buffers:
-            kept["weight_scale"] = self._buffers.pop("weight_scale")
+            kept["weight_scale"] = self._buffers["weight_scale"]
+            self._buffers["weight_scale"] = None
         try:
             super()._apply(fn, recurse)
         finally:
