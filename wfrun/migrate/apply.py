@@ -1,0 +1,195 @@
+"""Migrating a whole document: for each node, find what it was saved with, re-bind its
+values by name, apply the pack's rules, write the newest layout.
+
+This is the one entry point (``migrate_document``) that both ``wfrun migrate`` and
+``wfrun run`` (in memory) call. It works on a copy of the file's JSON value, so the input
+document is never modified and everything it does not touch is kept as it was. A node
+whose values already sit where the newest signature wants them is left byte-for-byte
+alone; a node that is rewritten gets ``properties.ver`` set to the pack commit its values
+now match, so a second run reads it with that signature and changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from wfrun.formats.document import Document, dumps, from_data, load, write_atomic
+from wfrun.migrate.history import PackClock, Saved, saved_signatures
+from wfrun.migrate.rebind import Bound, bind_saved, introduction_default, write
+from wfrun.migrate.replace import replace_node
+from wfrun.migrate.report import Change, MigrationResult, NodeReport
+from wfrun.migrate.rule import MigrationRule, ReplaceNode
+from wfrun.migrate.rules import apply_structure_edits, apply_value_edits, load_rules, matches, rules_for
+from wfrun.migrate.scope import Scope, scopes
+from wfrun.nodes.registry import Registry, default_registry
+from wfrun.nodes.spec import NodeSpec
+
+
+def migrate_document(document: Document, registry: Registry | None = None,
+                     rules: list[MigrationRule] | None = None) -> MigrationResult:
+    """Repair node API breaks in ``document``; returns a new document and a report.
+
+    API prompts name their inputs already, so they come back unchanged.
+    """
+    registry = registry or default_registry()
+    rules = load_rules() if rules is None else rules
+    if document.kind != "ui":
+        return MigrationResult(document, [])
+    data = copy.deepcopy(document.dump())
+    clocks = {pack: PackClock(registry, pack) for pack in registry.packs}
+    reports: list[NodeReport] = []
+    for scope in scopes(data):
+        reports += _migrate_scope(scope, registry, rules, clocks)
+    result = MigrationResult(document, reports)
+    if result.changed:
+        result.document = from_data(data, document.source)
+    return result
+
+
+def _migrate_scope(scope: Scope, registry: Registry, rules: list[MigrationRule],
+                   clocks: dict[str, PackClock]) -> list[NodeReport]:
+    saved_map = saved_signatures(scope.nodes, registry)
+    reports = []
+    for node in list(scope.nodes):
+        if not isinstance(node, dict):
+            continue
+        class_type = str(node.get("type"))
+        spec = registry.get(class_type)
+        own_rules = rules_for(rules, class_type)
+        if spec is None and not own_rules:
+            continue
+        clock = clocks.get(spec.pack) if spec else None
+        report = NodeReport(node.get("id"), class_type, node.get("title") or (spec.display_name if spec else None),
+                            scope.path)
+        saved = saved_map.get(id(node))
+        active = [r for r in own_rules if clock is None or matches(r, node, saved, clock)]
+        if spec is not None and id(node) in saved_map:
+            if saved is None:
+                report.problem = (f"its {len(node.get('widgets_values') or [])} saved widget values fit no "
+                                  "signature this node ever had; left as it was")
+            else:
+                report.saved_commit, report.saved_date = saved.signature.first_commit, saved.signature.date
+                report.saved_how, report.saved_fit = saved.how, saved.fit
+                replaced = _migrate_values(node, scope, spec, saved, active, registry, clocks, report)
+                if replaced:
+                    reports.append(report)
+                    continue
+        for rule in active:
+            report.changes += apply_structure_edits(rule, node, scope, spec.latest if spec else None)
+        if report.changed or report.problem:
+            reports.append(report)
+    return reports
+
+
+def _migrate_values(node: dict[str, Any], scope: Scope, spec: NodeSpec, saved: Saved,
+                    active: list[MigrationRule], registry: Registry, clocks: dict[str, PackClock],
+                    report: NodeReport) -> bool:
+    """Re-bind one node's widget values; True when a rule replaced the node."""
+    original = list(node.get("widgets_values") or [])
+    bound = bind_saved(saved.signature, original, saved.legacy)
+    named = dict(bound.values)
+    rule_changes: list[Change] = []
+    for rule in active:
+        rule_changes += apply_value_edits(rule, named, node, scope)
+    for rule in active:
+        for edit in rule.edits:
+            if isinstance(edit, ReplaceNode):
+                versions = {p: c.last_commit if c.position else None for p, c in clocks.items()}
+                ids, changes = replace_node(node, scope, named, edit, registry, rule.id, versions)
+                report.replaced_by = ids
+                report.changes += rule_changes + changes + _extras(bound)
+                return True
+
+    def default(target: Any) -> Any:
+        return introduction_default(spec, saved.index, target.name, target)
+
+    written = write(spec.latest, bound, named, saved.legacy, default=default)
+    kept = original[:len(original) - len(bound.trailing)]
+    if _same(written.values, kept) and ("widgets_values" in node or not original):
+        # Already in the newest layout; display-only values past the end stay as saved.
+        report.changes += [c for c in rule_changes if c.what == "renamed"]
+        return False
+    node["widgets_values"] = written.values
+    _record_version(node, clocks.get(spec.pack))
+    report.changes += rule_changes
+    report.changes += _moves(bound, spec, saved, written.values, named)
+    report.changes += [Change("filled", name, None, value) for name, value in written.filled.items()
+                       if name not in written.rejected]
+    report.changes += [Change("rejected", name, value, written.filled[name], None,
+                              f"the input is now {spec.latest.input(name).type if spec.latest.input(name) else '?'}; "
+                              f"default {written.filled[name]!r} used")
+                       for name, value in written.rejected.items()]
+    report.changes += [Change("unplaced", name, value, None, None, "the input no longer exists")
+                       for name, value in written.unplaced.items()]
+    report.changes += _extras(bound)
+    if not report.changes:
+        report.changes.append(Change("moved", None, original, written.values))
+    return False
+
+
+def _extras(bound: Bound) -> list[Change]:
+    out = [Change("unplaced", None, value, None, None, "saved past the last input")
+           for value in bound.extras]
+    if bound.trailing:
+        out.append(Change("trailing", None, bound.trailing, None, None,
+                          "not carried: the frontend would put it into the next input the pack adds"))
+    return out
+
+
+def _moves(bound: Bound, spec: NodeSpec, saved: Saved, new_values: list[Any],
+           named: dict[str, Any]) -> list[Change]:
+    from wfrun.migrate.rebind import target_slots
+
+    new_positions = {s.input.name: i for i, s in enumerate(target_slots(spec.latest, saved.legacy, named))
+                     if s.kind == "value"}
+    out = []
+    for name, old in bound.positions.items():
+        new = new_positions.get(name)
+        if new is not None and new != old:
+            out.append(Change("moved", name, old, new))
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON (so ``1`` ≠ ``1.0`` ≠ ``true``)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _record_version(node: dict[str, Any], clock: PackClock | None) -> None:
+    """Mark a rewritten node with the pack commit its values now match."""
+    if clock is None or not clock.last_commit or clock.last_commit not in clock.position:
+        return
+    props = node.get("properties")
+    if props is None:
+        props = node["properties"] = {}
+    if not isinstance(props, dict):
+        return
+    cnr = props.get("cnr_id")
+    if cnr is None or str(cnr).lower() in clock.names:
+        props["ver"] = clock.last_commit
+
+
+# --- files ------------------------------------------------------------------------------------
+
+def migrate_file(path: str | Path, output: str | Path | None = None, in_place: bool = False,
+                 backup: bool = True, registry: Registry | None = None) -> tuple[MigrationResult, str]:
+    """Migrate the file at ``path``; return the result and the migrated JSON text.
+
+    With ``output`` the text is written there, with ``in_place`` over ``path`` (atomically,
+    keeping ``path.bak`` unless ``backup`` is false); otherwise nothing is written. An
+    unchanged file is never rewritten.
+    """
+    document = load(path)
+    result = migrate_document(document, registry=registry)
+    text = dumps(result.document) if result.changed else Path(path).read_text(encoding="utf-8")
+    if in_place and result.changed:
+        if backup:
+            shutil.copy2(path, f"{path}.bak")
+        write_atomic(path, text)
+    elif output is not None:
+        write_atomic(output, text)
+    return result, text
