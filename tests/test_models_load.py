@@ -252,3 +252,48 @@ def test_tiny_models_are_deterministic_and_small(tiny, tmp_path):
         assert path.read_bytes() == twin.read_bytes(), path.name
         total += path.stat().st_size
     assert total < 8 * 2**20
+
+
+_PEAK_PROBE = """
+import json, sys
+from pathlib import Path
+import accelerate, diffusers, transformers  # imported before the baseline
+from diffusers import WanTransformer3DModel
+from wfrun.models.load import load_transformer
+
+def status():
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            out[line.split(":")[0]] = int(line.split()[1]) * 1024
+    return out
+
+Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+before = status()["VmRSS"]
+model = load_transformer(sys.argv[1], dtype=sys.argv[2])
+params = sum(p.numel() * p.element_size() for p in model.parameters())
+print(json.dumps({"before": before, "peak": status()["VmHWM"], "params": params}))
+"""
+
+
+def test_host_memory_peak_is_the_model_plus_one_tensor(tmp_path):
+    """Loading a 53 MB bf16 file at bf16 in a fresh process: the resident-memory peak grows by
+    the model and little more, never by a second copy of the file or an fp32 copy of it."""
+    import json
+    import subprocess
+    import sys
+
+    from wfrun.models.tiny import transformer_weights, write_safetensors_streaming
+
+    dims = dict(dim=512, heads=4, ffn=2048, layers=6, freq=256, text_dim=512, image_dim=512, image_tokens=5, out=16)
+    weights = transformer_weights("t2v", 1, dims)
+    path = write_safetensors_streaming(tmp_path / "medium.safetensors", [
+        (name, BF16, tuple(value.shape), lambda value=value: value.to(BF16)) for name, value in weights.items()])
+    size = path.stat().st_size
+    run = subprocess.run([sys.executable, "-c", _PEAK_PROBE, str(path), "bf16"], capture_output=True, text=True,
+                         check=True)
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    grown = result["peak"] - result["before"]
+    assert size * 0.95 < result["params"] < size * 1.1
+    # a whole-file read or an fp32 copy would add at least another `size`
+    assert grown < result["params"] + 0.6 * size, (grown, size)
