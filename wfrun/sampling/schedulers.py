@@ -1,0 +1,376 @@
+"""WanVideoSampler's ``scheduler`` options: sigmas, timesteps and step functions.
+
+Reproduces ``get_scheduler`` of ComfyUI-WanVideoWrapper (``wanvideo/schedulers/__init__.py``
+at 2025-07, commit 069ebf7; before the schedulers moved there the same code lived in
+``nodes.py``). Options over the pack's history::
+
+    unipc  unipc/beta  dpm++  dpm++/beta  dpm++_sde  dpm++_sde/beta  euler  euler/beta
+    euler/accvideo  deis  lcm  lcm/beta  res_multistep  flowmatch_causvid
+    flowmatch_distill  flowmatch_pusa  multitalk
+
+``multitalk`` is refused (it only exists for the pack's MultiTalk long-video loop, which
+wfrun does not run). Every other option is implemented.
+
+How each one is built, and where wfrun uses diffusers or its own code:
+
+- ``unipc``/``dpm++``/``dpm++_sde`` (+ ``/beta``): the pack's ``FlowUniPCMultistepScheduler``
+  and ``FlowDPMSolverMultistepScheduler`` (copied from the official Wan code) compute
+  sigmas in a way diffusers does not: the 1000 training sigmas are shifted once at
+  construction, ``linspace(sigma_max, sigma_min, steps + 1)[:-1]`` of those is shifted
+  *again* (``sigma' = shift*s / (1 + (shift-1)*s)``), optionally mapped to a beta schedule
+  (Lee et al. 2024, alpha = beta = 0.6), timesteps are ``int64(sigma*1000)`` and a final 0
+  is appended. wfrun computes that schedule itself (:func:`pack_flow_sigmas`) and steps
+  with diffusers' ``UniPCMultistepScheduler``/``DPMSolverMultistepScheduler`` configured
+  for flow prediction (``use_flow_sigmas``), with the sigmas and timesteps replaced by the
+  pack's. The update formulas are the same (the pack's classes are copies of diffusers'
+  with flow sigmas).
+- ``euler``/``euler/beta``: diffusers' ``FlowMatchEulerDiscreteScheduler`` exactly as the
+  pack uses it. ``euler/accvideo`` (in the pack from 2025-04 to 2025-06): 50 steps of that
+  schedule, keeping every 5th sigma (10 real steps).
+- ``deis``: diffusers' ``DEISMultistepScheduler`` with flow sigmas, last sigma set to 1e-6.
+- ``lcm``/``lcm/beta``: the pack's ``FlowMatchLCMScheduler`` is diffusers'
+  ``FlowMatchLCMScheduler`` (same schedule as Euler; the step re-noises the x0 prediction).
+- ``flowmatch_causvid``, ``flowmatch_distill``, ``flowmatch_pusa``: DiffSynth-style
+  ``FlowMatchScheduler`` (linspace from 1 to 0 over steps + 1 points, last dropped,
+  shifted; the step finds the current timestep by nearest value and moves to the next
+  sigma, 0 after the last). CausVid and distill use fixed timestep lists. wfrun's own
+  small implementation (:class:`FlowMatchNearest`).
+- ``res_multistep``: the pack's ``FlowMatchSchedulerResMultistep`` (sigmas picked from a
+  1000-point linspace, shifted; a second-order exponential-integrator step); wfrun's own
+  implementation (:class:`ResMultistep`).
+
+Custom ``sigmas`` (the SIGMAS input) are used as the pack uses them: taken as the schedule
+for unipc/dpm++ (timesteps ``int64(sigmas[:-1]*1000)``), passed to diffusers' set_timesteps
+for euler/lcm (which shifts them), ignored by the others.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+SCHEDULERS: tuple[str, ...] = (
+    "unipc", "unipc/beta",
+    "dpm++", "dpm++/beta",
+    "dpm++_sde", "dpm++_sde/beta",
+    "euler", "euler/beta",
+    "euler/accvideo",
+    "deis",
+    "lcm", "lcm/beta",
+    "res_multistep",
+    "flowmatch_causvid",
+    "flowmatch_distill",
+    "flowmatch_pusa",
+)
+UNSUPPORTED: dict[str, str] = {
+    "multitalk": "the 'multitalk' scheduler only works inside the pack's MultiTalk long-video loop "
+                 "(WanVideoImageToVideoMultiTalk), which wfrun does not run",
+}
+#: Accepted spelling of the spec's odd default (the pack's combo default is "uni_pc",
+#: which is not in its list; ComfyUI then shows the first option, "unipc").
+ALIASES = {"uni_pc": "unipc"}
+
+
+class SchedulerError(ValueError):
+    """A scheduler name or setting the pack would not accept (the executor names the input)."""
+
+    def __init__(self, message: str, hint: str | None = None, input_name: str = "scheduler"):
+        super().__init__(message)
+        self.hint = hint
+        self.input_name = input_name
+
+
+def time_shift(sigmas: Any, shift: float) -> Any:
+    """The flow-matching time shift ``shift*s / (1 + (shift-1)*s)`` (numpy or torch)."""
+    return shift * sigmas / (1 + (shift - 1) * sigmas)
+
+
+def beta_sigmas(in_sigmas: np.ndarray, steps: int, alpha: float = 0.6, beta: float = 0.6) -> np.ndarray:
+    """Beta schedule between the first and last of ``in_sigmas`` (Lee et al. 2024)."""
+    import scipy.stats
+
+    lo, hi = float(in_sigmas[-1]), float(in_sigmas[0])
+    ppf = scipy.stats.beta.ppf(1 - np.linspace(0, 1, steps), alpha, beta)
+    return np.array([lo + p * (hi - lo) for p in ppf])
+
+
+def pack_flow_sigmas(steps: int, shift: float, use_beta: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sigmas (float32, with the final 0) and int64 timesteps of the pack's Flow UniPC/DPM.
+
+    The training schedule ``1 - linspace(1, 1/1000, 1000)[::-1]`` is shifted in float32 at
+    construction; its first value is ``sigma_max`` (the last, ``sigma_min``, is 0). The
+    inference sigmas are ``linspace(sigma_max, 0, steps+1)[:-1]`` shifted once more.
+    """
+    train = torch.from_numpy(1.0 - np.linspace(1, 1 / 1000, 1000)[::-1].copy()).to(torch.float32)
+    train = time_shift(train, shift)
+    sigma_max, sigma_min = train[0].item(), train[-1].item()
+    sigmas = np.linspace(sigma_max, sigma_min, steps + 1).copy()[:-1]
+    sigmas = time_shift(sigmas, shift)
+    if use_beta:
+        sigmas = beta_sigmas(sigmas, steps)
+    timesteps = torch.from_numpy(sigmas * 1000).to(torch.int64)
+    return torch.from_numpy(np.concatenate([sigmas, [0.0]]).astype(np.float32)), timesteps
+
+
+# --- steppers -------------------------------------------------------------------------
+
+class Stepper:
+    """What the loop needs: ``timesteps``, ``sigmas`` and ``step(model_output, t, sample)``.
+
+    ``step`` takes batched tensors (``[1, C, T, H, W]``) and returns the previous sample
+    with the same shape, like the pack's ``sample_scheduler.step(...)[0]`` calls.
+    """
+
+    timesteps: torch.Tensor
+    sigmas: torch.Tensor
+
+    def step(self, model_output: torch.Tensor, timestep: torch.Tensor, sample: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class DiffusersStepper(Stepper):
+    """A diffusers scheduler; ``generator`` is passed when its ``step`` takes one."""
+
+    def __init__(self, scheduler: Any):
+        self.scheduler = scheduler
+        self._takes_generator = "generator" in inspect.signature(scheduler.step).parameters
+
+    @property
+    def timesteps(self) -> torch.Tensor:  # type: ignore[override]
+        return self.scheduler.timesteps
+
+    @property
+    def sigmas(self) -> torch.Tensor:  # type: ignore[override]
+        return self.scheduler.sigmas
+
+    def step(self, model_output, timestep, sample, generator=None):
+        kwargs = {"generator": generator} if self._takes_generator else {}
+        out = self.scheduler.step(model_output, timestep, sample, return_dict=False, **kwargs)
+        return out[0]
+
+
+class FlowMatchNearest(Stepper):
+    """DiffSynth's ``FlowMatchScheduler`` step (pack: ``basic_flowmatch.py``, ``flowmatch_pusa.py``).
+
+    The current sigma is the one whose timestep is nearest to ``timestep``; the sample
+    moves along the velocity to the next sigma (0 after the last):
+    ``x + v * (sigma_next - sigma)``. A per-frame timestep ``[1, F]`` (Pusa) gives one
+    sigma per latent frame; frames with timestep 0 use sigma 0 as the pack does.
+    """
+
+    def __init__(self, timesteps: torch.Tensor, sigmas: torch.Tensor):
+        self.timesteps = timesteps.float()
+        self.sigmas = sigmas.float()  # one per timestep (no final 0 needed)
+
+    def step(self, model_output, timestep, sample, generator=None):
+        ts = self.timesteps.to(model_output.device)
+        sig = self.sigmas.to(model_output.device)
+        timestep = torch.as_tensor(timestep, device=model_output.device).float()
+        if timestep.ndim == 2:  # [1, F] per-frame timesteps (flowmatch_pusa)
+            t = timestep[0]
+            ids = torch.argmin((ts.unsqueeze(1) - t).abs(), dim=0)
+            sigma = sig[ids].clone()
+            nxt = torch.where(ids + 1 < len(ts), sig[torch.clamp(ids + 1, max=len(ts) - 1)],
+                              torch.zeros_like(sigma))
+            sigma[t == 0] = 0
+            shape = (1, 1, -1, 1, 1)
+            return sample + model_output * (nxt.view(shape) - sigma.view(shape))
+        idx = int(torch.argmin((ts - timestep.flatten()[0]).abs()))
+        sigma = sig[idx]
+        nxt = sig[idx + 1] if idx + 1 < len(ts) else torch.zeros((), device=sig.device)
+        return sample + model_output * (nxt - sigma)
+
+
+class ResMultistep(Stepper):
+    """The pack's ``FlowMatchSchedulerResMultistep`` (``flowmatch_res_multistep.py``).
+
+    Sigmas: ``steps`` values picked at ``round(i * 1000/steps)`` from
+    ``linspace(1, 0.003/1.002, 1000)``, then 0, all shifted. Step: Euler on the first
+    step and into sigma 0; otherwise the second-order RES update with
+    ``phi1(-h)``, ``phi2(-h)`` in log-sigma time using the previous x0 prediction.
+    """
+
+    def __init__(self, steps: int, shift: float, sigma_max: float = 1.0, sigma_min: float = 0.003 / 1.002):
+        full = torch.linspace(sigma_max, sigma_min, 1000)
+        every = 1000 / steps
+        picked = [float(full[int(round(i * every))]) for i in range(steps)] + [0.0]
+        self.sigmas = time_shift(torch.tensor(picked, dtype=torch.float32), shift)
+        self.timesteps = self.sigmas * 1000
+        self._prev_x0: torch.Tensor | None = None
+        self._old_sigma_next: torch.Tensor | None = None
+
+    def step(self, model_output, timestep, sample, generator=None):
+        ts = self.timesteps.to(model_output.device)
+        sig = self.sigmas.to(model_output.device)
+        timestep = torch.as_tensor(timestep, device=model_output.device).float().flatten()[0]
+        idx = int(torch.argmin((ts - timestep).abs()))
+        sigma = sig[idx]
+        sigma_prev = sig[idx - 1] if idx > 0 else sigma
+        sigma_next = sig[idx + 1] if idx + 1 < len(ts) else torch.zeros((), device=sig.device)
+        x0 = sample - sigma * model_output
+        if float(sigma_next) == 0.0 or self._prev_x0 is None:
+            out = sample + model_output * (sigma_next - sigma)
+        else:
+            def lt(s):  # log-sigma time
+                return -torch.log(s)
+
+            h = lt(sigma_next) - lt(sigma)
+            c2 = (lt(sigma_prev) - lt(self._old_sigma_next)) / h
+            phi1 = torch.expm1(-h) / -h
+            phi2 = (phi1 - 1.0) / -h
+            b1 = torch.nan_to_num(phi1 - phi2 / c2, nan=0.0)
+            b2 = torch.nan_to_num(phi2 / c2, nan=0.0)
+            out = torch.exp(-h) * sample + h * (b1 * x0 + b2 * self._prev_x0)
+        self._old_sigma_next = sigma_next
+        self._prev_x0 = x0
+        return out
+
+
+# --- building -------------------------------------------------------------------------
+
+@dataclass
+class Schedule:
+    """A scheduler ready to run: its stepper and the timesteps the loop walks."""
+
+    name: str
+    stepper: Stepper
+    timesteps: torch.Tensor
+    #: Steps after the pack's ``denoise_strength`` adjustments (what the progress bar shows).
+    steps: int
+    per_frame_timesteps: bool = False
+
+
+def normalize_name(name: str) -> str:
+    name = ALIASES.get(str(name), str(name))
+    if name in UNSUPPORTED:
+        raise SchedulerError(f"scheduler '{name}' is not supported: {UNSUPPORTED[name]}",
+                             hint="choose one of: " + ", ".join(SCHEDULERS))
+    if name not in SCHEDULERS:
+        raise SchedulerError(f"unknown scheduler '{name}'", hint="choose one of: " + ", ".join(SCHEDULERS))
+    return name
+
+
+def _flow_multistep(kind: str, steps: int, shift: float, use_beta: bool, sigmas: torch.Tensor | None,
+                    algorithm_type: str = "dpmsolver++") -> DiffusersStepper:
+    from diffusers import DPMSolverMultistepScheduler, UniPCMultistepScheduler
+
+    common = dict(num_train_timesteps=1000, prediction_type="flow_prediction", use_flow_sigmas=True,
+                  flow_shift=shift, solver_order=2, lower_order_final=True, final_sigmas_type="zero")
+    if kind == "unipc":
+        sched = UniPCMultistepScheduler(**common, predict_x0=True, solver_type="bh2")
+    else:
+        sched = DPMSolverMultistepScheduler(**common, algorithm_type=algorithm_type, solver_type="midpoint",
+                                            euler_at_final=False)
+    n = steps if sigmas is None else max(len(sigmas) - 1, 1)
+    sched.set_timesteps(n)  # resets the solver state; the schedule is replaced below
+    if sigmas is None:
+        s, t = pack_flow_sigmas(steps, shift, use_beta)
+    else:
+        s = sigmas.detach().float().cpu()
+        t = (s[:-1] * 1000).to(torch.int64)
+    sched.sigmas = s
+    sched.timesteps = t
+    sched.num_inference_steps = len(t)
+    return DiffusersStepper(sched)
+
+
+def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength: float = 1.0,
+                   sigmas: torch.Tensor | Sequence[float] | None = None, transformer_dim: int = 1536,
+                   device: str | torch.device = "cpu") -> Schedule:
+    """The pack's ``get_scheduler`` plus WanVideoSampler's step arithmetic around it.
+
+    As the pack: ``steps = int(steps / denoise_strength)`` before building the schedule; with
+    ``denoise_strength < 1`` the loop then runs ``timesteps[-(int(steps*denoise)+1):]``
+    (one more timestep than the reduced step count, exactly as the pack slices).
+    """
+    name = normalize_name(scheduler)
+    if denoise_strength <= 0:
+        raise SchedulerError("denoise_strength must be above 0 (the pack divides the steps by it)",
+                             input_name="denoise_strength")
+    steps = int(int(steps) / float(denoise_strength))
+    if steps < 1:
+        raise SchedulerError("steps must be at least 1", input_name="steps")
+    if sigmas is not None and not isinstance(sigmas, torch.Tensor):
+        sigmas = torch.tensor(list(sigmas), dtype=torch.float32)
+    stepper, timesteps, per_frame = _build(name, steps, float(shift), float(denoise_strength), sigmas,
+                                           int(transformer_dim), device)
+    if timesteps is None:
+        timesteps = stepper.timesteps
+    run_steps = steps
+    if denoise_strength < 1.0:
+        run_steps = int(steps * denoise_strength)
+        timesteps = timesteps[-(run_steps + 1):]
+    return Schedule(name=name, stepper=stepper, timesteps=timesteps, steps=run_steps, per_frame_timesteps=per_frame)
+
+
+def _build(name: str, steps: int, shift: float, denoise: float, sigmas: torch.Tensor | None, dim: int,
+           device: Any) -> tuple[Stepper, torch.Tensor | None, bool]:
+    use_beta = name.endswith("/beta")
+    if name.startswith("unipc"):
+        return _flow_multistep("unipc", steps, shift, use_beta, sigmas), None, False
+    if name.startswith("dpm++"):
+        algo = "sde-dpmsolver++" if "sde" in name else "dpmsolver++"
+        return _flow_multistep("dpm", steps, shift, use_beta, sigmas, algo), None, False
+    if name in ("euler", "euler/beta", "euler/accvideo"):
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        if name == "euler/accvideo" and steps != 50:
+            raise SchedulerError("euler/accvideo needs steps = 50 (it runs 10 of them, as AccVideo)",
+                                 input_name="steps")
+        sched = FlowMatchEulerDiscreteScheduler(shift=shift, use_beta_sigmas=(name == "euler/beta"))
+        _set_timesteps_with_sigmas(sched, steps, sigmas)
+        if name == "euler/accvideo":
+            keep = [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
+            sched.sigmas = sched.sigmas[keep]
+            sched.timesteps = sched.timesteps[keep[:-1]]
+        return DiffusersStepper(sched), None, False
+    if name == "deis":
+        from diffusers import DEISMultistepScheduler
+
+        sched = DEISMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=shift)
+        sched.set_timesteps(steps)
+        sched.sigmas[-1] = 1e-6
+        return DiffusersStepper(sched), None, False
+    if name.startswith("lcm"):
+        from diffusers import FlowMatchLCMScheduler
+
+        sched = FlowMatchLCMScheduler(shift=shift, use_beta_sigmas=(name == "lcm/beta"))
+        _set_timesteps_with_sigmas(sched, steps, sigmas)
+        return DiffusersStepper(sched), None, False
+    if name == "flowmatch_causvid":
+        if dim == 5120:
+            listed = [999, 934, 862, 756, 603, 410, 250, 140, 74]
+        else:
+            if steps != 4:
+                raise SchedulerError("the CausVid schedule of the 1.3B model is only for 4 steps", input_name="steps")
+            listed = [1000, 750, 500, 250]
+        ts = torch.tensor(listed, dtype=torch.float32)[:steps]
+        return FlowMatchNearest(ts, ts / 1000), ts.to(torch.int64), False
+    if name == "flowmatch_distill":
+        if steps != 4:
+            raise SchedulerError("flowmatch_distill is only for 4 steps", input_name="steps")
+        # 1000 training timesteps (DiffSynth, extra_one_step, sigma_min 0), then 0; pick 999, 750, 500, 250.
+        train = time_shift(torch.linspace(1.0, 0.0, 1001)[:-1], shift) * 1000
+        train = torch.cat([train, torch.tensor([0.0])])
+        ts = train[1000 - torch.tensor([999, 750, 500, 250])]
+        return FlowMatchNearest(ts, ts / 1000), ts, False
+    if name == "flowmatch_pusa":
+        s = time_shift(torch.linspace(denoise, 0.0, steps + 1)[:-1], shift)
+        return FlowMatchNearest(s * 1000, s), None, True
+    if name == "res_multistep":
+        r = ResMultistep(steps, shift)
+        return r, r.timesteps, False
+    raise AssertionError(name)
+
+
+def _set_timesteps_with_sigmas(sched: Any, steps: int, sigmas: torch.Tensor | None) -> None:
+    try:
+        sched.set_timesteps(steps, sigmas=sigmas.tolist() if sigmas is not None else None)
+    except ValueError as err:  # diffusers: custom sigmas must number `steps`
+        raise SchedulerError(f"the sigmas do not fit this scheduler: {err}", input_name="sigmas",
+                             hint=f"give {steps} sigmas (one per step, without the final 0)") from None
