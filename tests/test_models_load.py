@@ -297,3 +297,13 @@ def test_host_memory_peak_is_the_model_plus_one_tensor(tmp_path):
     assert size * 0.95 < result["params"] < size * 1.1
     # a whole-file read or an fp32 copy would add at least another `size`
     assert grown < result["params"] + 0.6 * size, (grown, size)
+
+
+@pytest.mark.parametrize("relpath", [
+    "diffusion_models/Wan2_1-I2V-14B-480P_tiny_fp8_e4m3fn.safetensors", "vae/Wan2_1_VAE_tiny_bf16.safetensors",
+    "text_encoders/umt5_xxl_tiny_fp8_e4m3fn_scaled.safetensors", "clip_vision/clip_vision_h_tiny.safetensors"])
+def test_load_model_takes_the_same_options_for_every_kind(tiny, relpath):
+    model = load_model(tiny / relpath, dtype="bf16", device="cpu", quantization="auto")
+    assert all(p.dtype in (BF16, FP32, E4M3) for p in model.parameters())
+    model = load_model(tiny / relpath, dtype="fp32", device=torch.device("cpu"), quantization="none")
+    assert all(p.dtype == FP32 for p in model.parameters())

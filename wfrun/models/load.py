@@ -61,8 +61,13 @@ def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu"
                      convert_transformer.LABEL, convert_transformer.FP8_MODULES, dtype, device, quantization)
 
 
-def load_vae(path: str | Path, *, dtype: Any = None, device: Any = "cpu", allow_pickle: bool = False):
-    """A Wan 2.1 VAE file as a diffusers ``AutoencoderKLWan``."""
+def load_vae(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = None,
+             allow_pickle: bool = False):
+    """A Wan 2.1 VAE file as a diffusers ``AutoencoderKLWan``.
+
+    ``quantization`` is accepted so every loader takes the same options, and checked, but a
+    VAE is always computed from up-cast weights (fp8 VAE files are up-cast on load)."""
+    _storage_policy(quantization)
     with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
         info = _identify(reader, "wan_vae")
         if info.variant != "wan2.1" or info.layout != "original":
