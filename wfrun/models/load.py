@@ -177,8 +177,8 @@ def _load(reader: CheckpointReader, info: ModelInfo, build: Callable[[], nn.Modu
     plan = build_plan(path, tensors, info.prefix, rename, label=label)
     with init_empty_weights(include_buffers=False):
         model = build()
-    tied = dict(getattr(model, "_tied_weights_keys", None) or {}) if isinstance(
-        getattr(model, "_tied_weights_keys", None), dict) else {}
+    # names the library fills by tying (transformers 5: {target: source}; 4.x: a list of targets)
+    tied = set(getattr(model, "_tied_weights_keys", None) or ())
     expected = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
     check_plan(path, plan, tensors, expected, label=label, optional=tied)
 
