@@ -114,6 +114,24 @@ def convert(file: str, target: str, output: str | None) -> None:
         click.echo(problem.text(), err=True)
 
 
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the migrated file here")
+@click.option("--in-place", is_flag=True, help="rewrite FILE atomically (keeps FILE.bak)")
+@click.option("--no-backup", is_flag=True, help="with --in-place: do not keep FILE.bak")
+@click.option("--check", is_flag=True, help="write nothing; exit 1 when a migration is needed")
+@click.option("--diff", is_flag=True, help="print a unified diff of the changes")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="the report: text for people, json for tools")
+def migrate(file: str, output: str | None, in_place: bool, no_backup: bool, check: bool, diff: bool,
+            fmt: str) -> None:
+    """Repair FILE's nodes after node-pack updates (prints the result unless -o/--in-place)."""
+    from wfrun.migrate.command import run_migrate
+
+    _load_or_exit(file)
+    sys.exit(run_migrate(file, output, in_place, check, diff, fmt, backup=not no_backup))
+
+
 @main.group()
 def specs() -> None:
     """Node specs: regenerate a pack's input signatures from its git history."""
