@@ -288,3 +288,21 @@ def test_load_model_refuses_lora_and_unknown(tmp_path):
     other = write_header_only(tmp_path / "other.safetensors", {"foo.weight": (4, 4)})
     with pytest.raises(WrongModelError, match="not a model file wfrun recognises"):
         load_model(other)
+
+
+def test_diffusers_format_and_unsupported_variants_are_named(tmp_path):
+    shard = write_header_only(tmp_path / "diffusion_pytorch_model.safetensors", {
+        "condition_embedder.time_proj.weight": (30720, 5120), "blocks.0.attn1.to_q.weight": (5120, 5120)})
+    with pytest.raises(Exception) as err:
+        load_transformer(shard)
+    assert "diffusers-format" in str(err.value) and "from_pretrained" in str(err.value)
+    shapes = shapes_of(tiny_module.transformer_weights("t2v", 0, tiny_module.TRANSFORMER_1_3B, meta=True))
+    shapes["vace_blocks.0.before_proj.weight"] = (1536, 1536)
+    shapes["vace_patch_embedding.weight"] = (1536, 96, 1, 2, 2)
+    vace = write_header_only(tmp_path / "Wan2_1-VACE_module_1_3B_bf16.safetensors", shapes)
+    info = detect(vace)
+    assert info.variant == "vace-1.3B"
+    with pytest.raises(Exception) as err:
+        load_transformer(vace)
+    message = str(err.value)
+    assert "vace_blocks" in message and "cannot run it" in message and "\n" not in message
