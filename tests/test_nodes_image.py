@@ -449,3 +449,16 @@ def test_engine_names_node_for_bad_image_name(ctx):
     graph = build(from_data(prompt, "p.json"))
     with pytest.raises(NodeError, match=r"node 1 .*input 'image'"):
         run_plan(graph, make_plan(graph), ctx)
+
+
+def test_small_core_nodes():
+    a, b = torch.zeros(2, 4, 4, 3), torch.ones(1, 8, 8, 4)
+    (batch,) = run("ImageBatch", image1=a, image2=b)
+    assert batch.shape == (3, 4, 4, 4) and batch[0, ..., 3].min() == 1 and batch[2].min() == 1
+    imgs = ramp(2, 2, frames=5)
+    (got,) = run("ImageFromBatch", image=imgs, batch_index=-2, length=5)
+    assert got.shape[0] == 2 and abs(float(got[0, 0, 0, 0]) - 0.3) < 1e-6
+    (got,) = run("ImageFromBatch", image=imgs, batch_index=99, length=1)
+    assert abs(float(got[0, 0, 0, 0]) - 0.4) < 1e-6
+    assert run("GetImageSize", image=torch.zeros(3, 5, 7, 3)) == (7, 5, 3)
+    assert run("PrimitiveInt", value=81) == (81,) and run("PrimitiveStringMultiline", value="a\nb") == ("a\nb",)
