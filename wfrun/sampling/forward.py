@@ -1,0 +1,386 @@
+"""A block-by-block forward of diffusers' ``WanTransformer3DModel`` with the pack's extras.
+
+The pack (ComfyUI-WanVideoWrapper ``wanvideo/modules/model.py``, ``WanModel.forward`` at
+2025-07, commit 069ebf7) runs its own copy of the Wan model; wfrun runs diffusers' module
+and reuses its submodules in the same order as ``WanTransformer3DModel.forward``
+(``rope``, ``patch_embedding``, ``condition_embedder``, ``blocks``, ``norm_out``,
+``proj_out``), calling each block as a module so offloading hooks keep working. Around
+that it adds what the pack's forward does:
+
+- **TeaCache** (:class:`TeaCache`): on each step inside ``[start_step, end_step]`` the
+  relative L1 change of the time embedding (``e``, the ``time_embedder`` output, or
+  ``e0``, the ``time_proj`` output) since the last *computed* step is accumulated — through
+  the pack's polynomial for the model (``use_coefficients``; then ``e`` or ``e0`` per
+  ``mode``) or raw on ``e0`` — and while it stays below ``rel_l1_thresh`` the blocks are
+  skipped and the residual of the last computed step is added instead. One state per
+  prediction (cond, uncond, each context window), as the pack's ``pred_id``.
+- **SLG**: blocks in ``SLGArgs.blocks`` are skipped in the *uncond* pass while the step
+  percentage is inside ``[start_percent, end_percent]``. As in the pack, SLG does not apply
+  to batched cfg (the batched call is not marked uncond).
+- **Enhance-A-Video** (FETA): self-attention output (after its output projection) is
+  multiplied by the pack's score: mean off-diagonal cross-frame attention of q and k
+  (after q/k norm, before RoPE), times ``frames + weight``, clamped at 1. The pack reshapes
+  tokens as ``(spatial, frames)``; wfrun does the same, so scores match the pack's.
+- **RIFLEx**: the temporal RoPE frequency ``k-1`` becomes ``0.9 * 2π / L`` (``L`` = latent
+  frames of the whole video), as the pack's ``rope_params``/``rope_riflex``.
+- **Multiple prompts over the video**: with several positive prompts and batch 1, each
+  frame segment cross-attends to its own prompt (``frames // prompts`` frames each, the
+  last one takes the rest) and, on the steps listed in ExperimentalArgs'
+  ``video_attention_split_steps``, self-attention runs separately within frame chunks —
+  the pack's ``split_cross_attn_ffn`` / ``forward_split``.
+- I2V / Fun conditioning is concatenated channel-wise by the caller (``y``); CLIP context
+  goes through the module's ``image_embedder`` like diffusers' forward.
+- Per-frame timesteps ``[B, F]`` (flowmatch_pusa) give each frame its own modulation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from wfrun.nodes.packs.wanvideo.types import SLGArgs, TeaCacheArgs
+
+#: TeaCache polynomials by model variant (the pack's ``teacache_coefficients_map`` in
+#: nodes_model_loading.py, from ali-vilab/TeaCache4Wan2.1).
+TEACACHE_COEFFICIENTS: dict[str, dict[str, list[float]]] = {
+    "1_3B": {
+        "e": [2.39676752e+03, -1.31110545e+03, 2.01331979e+02, -8.29855975e+00, 1.37887774e-01],
+        "e0": [-5.21862437e+04, 9.23041404e+03, -5.28275948e+02, 1.36987616e+01, -4.99875664e-02],
+    },
+    "14B": {
+        "e": [-5784.54975374, 5449.50911966, -1811.16591783, 256.27178429, -13.02252404],
+        "e0": [-3.03318725e+05, 4.90537029e+04, -2.65530556e+03, 5.87365115e+01, -3.15583525e-01],
+    },
+    "i2v_480": {
+        "e": [-3.02331670e+02, 2.23948934e+02, -5.25463970e+01, 5.87348440e+00, -2.01973289e-01],
+        "e0": [2.57151496e+05, -3.54229917e+04, 1.40286849e+03, -1.35890334e+01, 1.32517977e-01],
+    },
+    "i2v_720": {
+        "e": [-114.36346466, 65.26524496, -18.82220707, 4.91518089, -0.23412683],
+        "e0": [8.10705460e+03, 2.13393892e+03, -3.72934672e+02, 1.66203073e+01, -4.17769401e-02],
+    },
+}
+
+
+def teacache_variant(model_type: str, file_name: str, dim: int) -> str:
+    """The pack's guess of the coefficient set: by task and file name, 1.3B by width."""
+    variant = "14B"
+    name = file_name.lower()
+    if model_type in ("i2v", "fl2v", "fun_inp", "fun_control"):
+        if "480" in name or "fun" in name or "a2" in name or "540" in name:
+            variant = "i2v_480"
+        elif "720" in name:
+            variant = "i2v_720"
+    if dim == 1536:
+        variant = "1_3B"
+    return variant
+
+
+@dataclass
+class TeaCache:
+    """TeaCache state for one sampling run (all predictions)."""
+
+    args: TeaCacheArgs
+    coefficients: dict[str, list[float]]
+    end_step: int
+    cache_device: str | torch.device = "cpu"
+    states: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, args: TeaCacheArgs, num_timesteps: int, variant: str, cache_device: Any) -> "TeaCache":
+        end = num_timesteps - 1 if int(args.end_step) == -1 else int(args.end_step)
+        return cls(args=args, coefficients=TEACACHE_COEFFICIENTS[variant], end_step=end, cache_device=cache_device)
+
+    def active(self, step: int) -> bool:
+        return int(self.args.start_step) <= step <= self.end_step
+
+    def new_prediction(self) -> int:
+        pred_id = len(self.states)
+        self.states[pred_id] = {"previous_residual": None, "accumulated": 0.0,
+                                "previous_modulated_input": None, "skipped_steps": []}
+        return pred_id
+
+    def skipped_steps(self) -> dict[int, list[int]]:
+        return {k: list(v["skipped_steps"]) for k, v in self.states.items()}
+
+
+@dataclass
+class ForwardOptions:
+    """Per-call settings of :func:`transformer_forward` (what the pack passes as kwargs)."""
+
+    step: int = 0
+    step_percent: float = 0.0
+    is_uncond: bool = False
+    slg: SLGArgs | None = None
+    feta_weight: float | None = None
+    feta_frames: int = 0
+    riflex_k: int = 0
+    riflex_frames: int = 0
+    split_attn_steps: tuple[int, ...] = ()
+    teacache: TeaCache | None = None
+    pred_id: int | None = None
+    #: Called with the block index before each block runs (tests count calls here).
+    on_block: Any = None
+
+
+# --- rope -----------------------------------------------------------------------------
+
+def rotary_embedding(transformer: Any, frames: int, height: int, width: int, riflex_k: int = 0,
+                     riflex_frames: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoPE cos/sin as diffusers' ``WanRotaryPosEmbed`` (patched sizes), with RIFLEx.
+
+    With ``riflex_k > 0`` the temporal frequency ``k-1`` is replaced by
+    ``0.9 * 2π / riflex_frames`` as the pack's ``rope_params(L_test, k)``.
+    """
+    rope = transformer.rope
+    p_t, p_h, p_w = rope.patch_size
+    ppf, pph, ppw = frames // p_t, height // p_h, width // p_w
+    cos, sin = rope.freqs_cos, rope.freqs_sin
+    if riflex_k > 0 and riflex_frames:
+        t_dim = rope.t_dim
+        if riflex_k > t_dim // 2:
+            raise ValueError(f"riflex_freq_index {riflex_k} is above the {t_dim // 2} temporal frequencies")
+        omega = 0.9 * 2 * math.pi / riflex_frames
+        pos = torch.arange(cos.shape[0], dtype=torch.float64) * omega
+        cos, sin = cos.clone(), sin.clone()
+        col = 2 * (riflex_k - 1)
+        for c in (col, col + 1):
+            cos[:, c] = torch.cos(pos).to(cos)
+            sin[:, c] = torch.sin(pos).to(sin)
+    sizes = [rope.t_dim, rope.h_dim, rope.w_dim]
+    out = []
+    for table in (cos, sin):
+        f, h, w = table.split(sizes, dim=1)
+        full = torch.cat([f[:ppf].view(ppf, 1, 1, -1).expand(ppf, pph, ppw, -1),
+                          h[:pph].view(1, pph, 1, -1).expand(ppf, pph, ppw, -1),
+                          w[:ppw].view(1, 1, ppw, -1).expand(ppf, pph, ppw, -1)], dim=-1)
+        out.append(full.reshape(1, ppf * pph * ppw, 1, -1))
+    return out[0], out[1]
+
+
+# --- attention processors for FETA and split prompts -----------------------------------
+
+def feta_score(query: torch.Tensor, key: torch.Tensor, num_frames: int, weight: float) -> torch.Tensor:
+    """Enhance-A-Video score of the pack (``enhance_a_video/enhance.py``), q/k ``[B, S, N, C]``."""
+    b, s, n, c = query.shape
+    spatial = s // num_frames
+    q = query.reshape(b, spatial, num_frames, n, c).permute(0, 1, 3, 2, 4).reshape(b * spatial, n, num_frames, c)
+    k = key.reshape(b, spatial, num_frames, n, c).permute(0, 1, 3, 2, 4).reshape(b * spatial, n, num_frames, c)
+    attn = ((q * c ** -0.5) @ k.transpose(-2, -1)).to(torch.float32).softmax(dim=-1)
+    attn = attn.reshape(-1, num_frames, num_frames)
+    diag = torch.eye(num_frames, device=attn.device, dtype=torch.bool)
+    off = attn.masked_fill(diag, 0)
+    mean_scores = off.sum(dim=(1, 2)) / (num_frames * num_frames - num_frames)
+    return (mean_scores.mean() * (num_frames + weight)).clamp(min=1)
+
+
+class _SelfAttnProcessor:
+    """Self-attention as diffusers' ``WanAttnProcessor`` plus FETA and frame-chunked attention."""
+
+    def __init__(self, base: Any, feta: tuple[int, float] | None, chunks: list[tuple[int, int]] | None):
+        self._attention_backend = getattr(base, "_attention_backend", None)
+        self.feta = feta
+        self.chunks = chunks
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
+        from diffusers.models.attention_dispatch import dispatch_attention_fn
+        from diffusers.models.transformers.transformer_wan import _get_qkv_projections
+
+        query, key, value = _get_qkv_projections(attn, hidden_states, None)
+        query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
+        key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
+        value = value.unflatten(2, (attn.heads, -1))
+        score = feta_score(query, key, *self.feta) if self.feta else None
+        if rotary_emb is not None:
+            query = _apply_rotary(query, *rotary_emb)
+            key = _apply_rotary(key, *rotary_emb)
+        spans = self.chunks or [(0, query.shape[1])]
+        outs = [dispatch_attention_fn(query[:, a:b], key[:, a:b], value[:, a:b], attn_mask=attention_mask,
+                                      dropout_p=0.0, is_causal=False, backend=self._attention_backend)
+                for a, b in spans]
+        out = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
+        out = out.flatten(2, 3).type_as(query)
+        out = attn.to_out[1](attn.to_out[0](out))
+        if score is not None:
+            out = out * score.to(out.dtype)
+        return out
+
+
+def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
+    c, s = cos[..., 0::2], sin[..., 1::2]
+    out = torch.empty_like(x)
+    out[..., 0::2] = x1 * c - x2 * s
+    out[..., 1::2] = x1 * s + x2 * c
+    return out.type_as(x)
+
+
+class _SplitCrossAttnProcessor:
+    """Cross-attention where each token segment attends to its own prompt (batch 1)."""
+
+    def __init__(self, base: Any, segments: list[tuple[int, int, int]]):
+        self.base = base
+        self.segments = segments
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
+        out = torch.zeros_like(hidden_states)
+        for a, b, p in self.segments:
+            out[:, a:b] = self.base(attn, hidden_states[:, a:b], encoder_hidden_states[p:p + 1],
+                                    attention_mask, rotary_emb).to(out.dtype)
+        return out
+
+
+@contextlib.contextmanager
+def _processors(blocks: Any, self_proc: Any = None, cross_segments: list | None = None) -> Iterator[None]:
+    saved = []
+    try:
+        for block in blocks:
+            saved.append((block.attn1.processor, block.attn2.processor))
+            if self_proc is not None:
+                block.attn1.processor = _SelfAttnProcessor(block.attn1.processor, *self_proc)
+            if cross_segments is not None:
+                block.attn2.processor = _SplitCrossAttnProcessor(block.attn2.processor, cross_segments)
+        yield
+    finally:
+        for block, (p1, p2) in zip(blocks, saved):
+            block.attn1.processor, block.attn2.processor = p1, p2
+
+
+def _cross_segments(frames: int, tokens_per_frame: int, prompts: int) -> list[tuple[int, int, int]]:
+    per = max(1, frames // prompts)
+    out = []
+    for i in range(prompts):
+        start = i * per
+        end = min((i + 1) * per, frames) if i < prompts - 1 else frames
+        if end > start:
+            out.append((start * tokens_per_frame, end * tokens_per_frame, i % prompts))
+    return out
+
+
+def _frame_chunks(frames: int, tokens_per_frame: int, chunks: int) -> list[tuple[int, int]]:
+    chunks = min(chunks, frames)
+    base, extra = divmod(frames, chunks)
+    out, start = [], 0
+    for i in range(chunks):
+        end = start + base + (1 if i < extra else 0)
+        out.append((start * tokens_per_frame, end * tokens_per_frame))
+        start = end
+    return out
+
+
+# --- the forward ------------------------------------------------------------------------
+
+def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep: torch.Tensor,
+                        encoder_hidden_states: torch.Tensor, encoder_hidden_states_image: torch.Tensor | None = None,
+                        options: ForwardOptions | None = None) -> tuple[torch.Tensor, int | None]:
+    """One transformer call; returns ``(output [B, C_out, F, H, W], pred_id)``.
+
+    ``hidden_states`` is ``[B, C_in, F, H, W]`` (latents with any ``y`` already concatenated),
+    ``timestep`` ``[B]`` or ``[B, F]`` (per frame), ``encoder_hidden_states`` ``[B, 512, 4096]``
+    — or ``[P, 512, 4096]`` with ``B == 1`` for P prompts spread over the video.
+    """
+    opt = options or ForwardOptions()
+    batch, _, frames, height, width = hidden_states.shape
+    p_t, p_h, p_w = transformer.config.patch_size
+    ppf, pph, ppw = frames // p_t, height // p_h, width // p_w
+    tokens_per_frame = pph * ppw
+
+    if opt.riflex_k > 0:
+        rotary_emb = rotary_embedding(transformer, frames, height, width, opt.riflex_k, opt.riflex_frames)
+        rotary_emb = tuple(r.to(transformer.rope.freqs_cos.device) for r in rotary_emb)
+    else:
+        rotary_emb = transformer.rope(hidden_states)
+
+    x = transformer.patch_embedding(hidden_states).flatten(2).transpose(1, 2).contiguous()
+
+    per_frame = timestep.ndim == 2
+    if per_frame:  # [B, F]: embed per frame, then give every token its frame's embedding
+        temb, proj, context, context_img = transformer.condition_embedder(
+            timestep.flatten(), encoder_hidden_states, encoder_hidden_states_image, timestep_seq_len=timestep.shape[1])
+        temb = temb.repeat_interleave(tokens_per_frame, dim=1)
+        proj = proj.repeat_interleave(tokens_per_frame, dim=1).unflatten(2, (6, -1))
+    else:
+        temb, proj, context, context_img = transformer.condition_embedder(
+            timestep, encoder_hidden_states, encoder_hidden_states_image)
+        proj = proj.unflatten(1, (6, -1))
+    if context_img is not None:
+        if context_img.shape[0] != context.shape[0]:
+            context_img = context_img.expand(context.shape[0], -1, -1)
+        context = torch.cat([context_img, context], dim=1)
+
+    should_calc = True
+    cache = opt.teacache
+    pred_id = opt.pred_id
+    cache_on = cache is not None and cache.active(opt.step)
+    if cache_on:
+        should_calc, pred_id, current = _teacache_decide(cache, pred_id, temb, proj)
+        if not should_calc:
+            state = cache.states[pred_id]
+            x = x.to(state["previous_residual"].dtype) + state["previous_residual"].to(x.device)
+            state["skipped_steps"].append(opt.step)
+
+    if should_calc:
+        original = x.to(cache.cache_device).clone() if cache_on else None
+        multi_prompt = context.shape[0] > 1 and batch == 1
+        feta = (int(opt.feta_frames), float(opt.feta_weight)) if opt.feta_weight is not None and opt.feta_frames > 1 else None
+        chunks = None
+        if multi_prompt and opt.step in opt.split_attn_steps:
+            chunks = _frame_chunks(ppf, tokens_per_frame, context.shape[0])
+        self_proc = (feta, chunks) if (feta or chunks) else None
+        segments = _cross_segments(ppf, tokens_per_frame, context.shape[0]) if multi_prompt else None
+        skip = set()
+        if opt.slg is not None and opt.is_uncond and opt.slg.start_percent <= opt.step_percent <= opt.slg.end_percent:
+            skip = set(int(b) for b in opt.slg.blocks)
+        with _processors(transformer.blocks, self_proc, segments):
+            for index, block in enumerate(transformer.blocks):
+                if index in skip:
+                    continue
+                if opt.on_block is not None:
+                    opt.on_block(index)
+                x = block(x, context, proj, rotary_emb)
+        if cache_on:
+            state = cache.states[pred_id]
+            state["previous_residual"] = x.to(original.device) - original
+            state["previous_modulated_input"] = current
+
+    if temb.ndim == 3:
+        shift, scale = (transformer.scale_shift_table.unsqueeze(0).to(temb.device) + temb.unsqueeze(2)).chunk(2, dim=2)
+        shift, scale = shift.squeeze(2), scale.squeeze(2)
+    else:
+        shift, scale = (transformer.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
+    shift, scale = shift.to(x.device), scale.to(x.device)
+    x = (transformer.norm_out(x.float()) * (1 + scale) + shift).type_as(x)
+    x = transformer.proj_out(x)
+    x = x.reshape(batch, ppf, pph, ppw, p_t, p_h, p_w, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
+    out = x.flatten(6, 7).flatten(4, 5).flatten(2, 3)
+    return out, pred_id
+
+
+def _teacache_decide(cache: TeaCache, pred_id: int | None, temb: torch.Tensor,
+                     proj: torch.Tensor) -> tuple[bool, int, torch.Tensor]:
+    """The pack's TeaCache decision; returns (compute?, pred_id, embedding to remember)."""
+    args = cache.args
+    use_e = bool(args.use_coefficients) and args.mode == "e"
+    current = (temb if use_e else proj).to(cache.cache_device).clone()
+    if pred_id is None or pred_id not in cache.states:
+        return True, cache.new_prediction(), current
+    state = cache.states[pred_id]
+    previous = state["previous_modulated_input"]
+    if previous is None:
+        return True, pred_id, current
+    previous = previous.to(temb.device)
+    probe = temb if (args.use_coefficients and args.mode == "e") else proj
+    rel = ((probe - previous).abs().mean() / previous.abs().mean()).float().cpu().item()
+    if args.use_coefficients:
+        rel = float(np.poly1d(cache.coefficients[args.mode])(rel))
+    accumulated = state["accumulated"] + rel
+    if accumulated < float(args.rel_l1_thresh):
+        state["accumulated"] = accumulated
+        return False, pred_id, current
+    state["accumulated"] = 0.0
+    return True, pred_id, current
