@@ -281,18 +281,20 @@ def _flow_multistep(kind: str, steps: int, shift: float, use_beta: bool, sigmas:
 
 def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength: float = 1.0,
                    sigmas: torch.Tensor | Sequence[float] | None = None, transformer_dim: int = 1536,
-                   device: str | torch.device = "cpu") -> Schedule:
+                   device: str | torch.device = "cpu", steps_divided: bool = False) -> Schedule:
     """The pack's ``get_scheduler`` plus WanVideoSampler's step arithmetic around it.
 
     As the pack: ``steps = int(steps / denoise_strength)`` before building the schedule; with
     ``denoise_strength < 1`` the loop then runs ``timesteps[-(int(steps*denoise)+1):]``
     (one more timestep than the reduced step count, exactly as the pack slices).
+    ``steps_divided``: ``steps`` is already ``int(steps / denoise_strength)`` (the sampler
+    divides first, then lets a cfg list override the count, as the pack does).
     """
     name = normalize_name(scheduler)
     if denoise_strength <= 0:
         raise SchedulerError("denoise_strength must be above 0 (the pack divides the steps by it)",
                              input_name="denoise_strength")
-    steps = int(int(steps) / float(denoise_strength))
+    steps = int(steps) if steps_divided else int(int(steps) / float(denoise_strength))
     if steps < 1:
         raise SchedulerError("steps must be at least 1", input_name="steps")
     if sigmas is not None and not isinstance(sigmas, torch.Tensor):

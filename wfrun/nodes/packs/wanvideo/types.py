@@ -246,6 +246,15 @@ class ExperimentalArgs:
 
 
 @dataclass(frozen=True)
+class LoopArgs:
+    """LOOPARGS from WanVideoLoopArgs: Mobius-style latent shift for looping videos."""
+
+    shift_skip: int = 6
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+
+
+@dataclass(frozen=True)
 class SamplerOptions:
     """Everything optional a WanVideoSampler receives, gathered for the sampling loop."""
 
@@ -257,4 +266,5 @@ class SamplerOptions:
     batched_cfg: bool = False
     rope_function: str = "default"
     riflex_freq_index: int = 0
+    loop: LoopArgs | None = None
     extra: dict[str, Any] = field(default_factory=dict)

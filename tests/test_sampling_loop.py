@@ -1,0 +1,234 @@
+"""The WanVideoSampler loop and executors on tiny transformers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import WanTransformer3DModel
+
+from wfrun.engine.progress import QuietProgress
+from wfrun.engine.run import NodeInputError
+from wfrun.nodes.executor import ExecContext
+from wfrun.nodes.packs.wanvideo.sampler import wanvideo_sampler
+from wfrun.nodes.packs.wanvideo.sampler_args import (wanvideo_context_options, wanvideo_experimental_args,
+                                                     wanvideo_slg, wanvideo_teacache)
+from wfrun.nodes.packs.wanvideo.types import (ContextOptions, ControlEmbeds, ImageEmbeds, SamplerOptions, TextEmbeds,
+                                              WanVideoModel)
+from wfrun.sampling import context as cw
+from wfrun.sampling.loop import SamplingRequest, sample
+
+
+def tiny(in_channels=16, image=False, layers=2):
+    torch.manual_seed(0)
+    return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16,
+                                 in_channels=in_channels, out_channels=16, text_dim=24, freq_dim=16, ffn_dim=48,
+                                 num_layers=layers, cross_attn_norm=True, image_dim=20 if image else None,
+                                 added_kv_proj_dim=32 if image else None).eval()
+
+
+def text(dim=24, prompts=1):
+    g = torch.Generator().manual_seed(3)
+    return TextEmbeds(prompt_embeds=tuple(torch.randn(7, dim, generator=g) for _ in range(prompts)),
+                      negative_prompt_embeds=(torch.randn(5, dim, generator=g),))
+
+
+def t2v_embeds(frames=9, h=32, w=32):
+    return ImageEmbeds(num_frames=frames, target_shape=(16, (frames - 1) // 4 + 1, h // 8, w // 8))
+
+
+def request(model, **kw):
+    calls = []
+    base = dict(transformer=model, image_embeds=t2v_embeds(), text_embeds=text(), steps=4, cfg=5.0, shift=5.0, seed=1,
+                scheduler="unipc", on_block=calls.append)
+    base.update(kw)
+    return SamplingRequest(**base), calls
+
+
+@torch.no_grad()
+def test_t2v_sample_shape_and_determinism():
+    model = tiny()
+    req, calls = request(model)
+    out = sample(req)
+    assert out["samples"].shape == (1, 16, 3, 4, 4) and torch.isfinite(out["samples"]).all()
+    assert len(calls) == 4 * 2 * 2  # steps x (cond+uncond) x blocks
+    again = sample(request(model)[0])["samples"]
+    torch.testing.assert_close(out["samples"], again, rtol=0, atol=0)
+
+
+@torch.no_grad()
+def test_noise_is_the_packs_cpu_generator_draw():
+    # With zero steps of change (cfg 0 and a zero model output is not available), check the
+    # first draw instead: noise = randn([16, T, h, w]) from Generator('cpu').manual_seed(seed).
+    g = torch.Generator("cpu").manual_seed(1)
+    expected = torch.randn(16, 3, 4, 4, dtype=torch.float32, generator=g)
+    model = tiny()
+    req, _ = request(model, steps=1, denoise_strength=1.0, scheduler="euler")
+    seen = {}
+    orig = sample.__globals__["transformer_forward"]
+
+    def spy(tr, x, *a, **k):
+        seen.setdefault("x", x[0, :16].clone())
+        return orig(tr, x, *a, **k)
+
+    sample.__globals__["transformer_forward"] = spy
+    try:
+        sample(req)
+    finally:
+        sample.__globals__["transformer_forward"] = orig
+    torch.testing.assert_close(seen["x"], expected)
+
+
+@torch.no_grad()
+def test_cfg_list_applied_per_step():
+    model = tiny()
+    req, calls = request(model, cfg=[1.0, 5.0, 1.0, 5.0, 1.0])
+    out = sample(req)
+    # a cfg list sets the step count to its length (5); uncond runs only where cfg != 1
+    assert len(calls) == (5 + 2) * 2
+    assert torch.isfinite(out["samples"]).all()
+
+
+@torch.no_grad()
+def test_denoise_strength_with_samples():
+    model = tiny()
+    init = {"samples": torch.randn(1, 16, 3, 4, 4)}
+    req, calls = request(model, steps=4, cfg=1.0, denoise_strength=0.5, samples=init)
+    progress = QuietProgress()
+    req.progress = progress
+    out = sample(req)
+    # steps -> int(4/0.5) = 8 scheduled, the last int(8*0.5)+1 = 5 run
+    assert len(calls) == 5 * 2 and progress.step_counts == [5]
+    full = sample(request(model, steps=4, cfg=1.0, samples=init)[0])["samples"]
+    assert not torch.allclose(out["samples"], full)
+    # closer to the input than a full denoise from noise
+    assert (out["samples"] - init["samples"]).abs().mean() < (full - init["samples"]).abs().mean()
+
+
+@torch.no_grad()
+def test_batched_cfg_equals_separate():
+    model = tiny()
+    a = sample(request(model)[0])["samples"]
+    b = sample(request(model, options=SamplerOptions(batched_cfg=True))[0])["samples"]
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@torch.no_grad()
+def test_teacache_and_slg_and_experimental_in_loop():
+    model = tiny(layers=3)
+    ctx = ExecContext()
+    tea = wanvideo_teacache(ctx, rel_l1_thresh=100.0, start_step=1, end_step=-1, use_coefficients=False, mode="e")[0]
+    req, calls = request(model, steps=6, options=SamplerOptions(teacache=tea))
+    out = sample(req)
+    assert out["teacache_skipped"] == {0: [2, 3, 4, 5], 1: [2, 3, 4, 5]}
+    assert len(calls) == 2 * 2 * 3  # steps 0 and 1 computed, cond and uncond, 3 blocks
+    slg = wanvideo_slg(ctx, blocks="1", start_percent=0.0, end_percent=1.0)[0]
+    req, calls = request(model, steps=2, options=SamplerOptions(slg=slg))
+    sample(req)
+    assert calls.count(1) == 2 and calls.count(0) == 4  # block 1 skipped in both uncond passes
+    exp = wanvideo_experimental_args(ctx, cfg_zero_star=True, use_zero_init=True, zero_star_steps=0,
+                                     use_fresca=True)[0]
+    req, calls = request(model, steps=3, options=SamplerOptions(experimental=exp))
+    out = sample(req)
+    assert torch.isfinite(out["samples"]).all() and len(calls) == 2 * 2 * 3  # step 0 zero-initialised
+
+
+@pytest.mark.parametrize("schedule", ["uniform_standard", "uniform_looped", "static_standard"])
+@pytest.mark.parametrize("frames,size,overlap", [(21, 9, 3), (13, 5, 2), (31, 21, 4), (8, 8, 2)])
+@pytest.mark.parametrize("method", ["linear", "pyramid"])
+def test_context_windows_cover_and_fuse(schedule, frames, size, overlap, method):
+    fn = cw.SCHEDULES[schedule]
+    for step in range(4):
+        windows = fn(step, 4, frames, size, 1, overlap)
+        assert set(f for w in windows for f in w) == set(range(frames))
+        assert all(len(w) == min(size, frames) for w in windows)
+        total = torch.zeros(frames)
+        weighted = torch.zeros(frames)
+        for w in windows:
+            m = cw.window_mask(torch.ones(1, len(w), 1, 1), w, frames, overlap, looped=schedule == "uniform_looped",
+                               method=method)[0, :, 0, 0]
+            assert (m >= 0).all() and (m <= 1).all()
+            total[w] += m
+            weighted[w] += m * 3.0
+        assert (total > 0).all()
+        torch.testing.assert_close(weighted / total, torch.full((frames,), 3.0))
+
+
+def test_static_windows_match_pack_example():
+    assert cw.static_standard(0, 1, 10, 4, 1, 1) == [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7, 8, 9]]
+    assert cw.ordered_halving(1) == 0.5 and cw.ordered_halving(2) == 0.25
+
+
+@torch.no_grad()
+def test_context_window_sampling_and_prompts():
+    model = tiny()
+    co = wanvideo_context_options(ExecContext(), context_schedule="uniform_standard", context_frames=9,
+                                  context_stride=4, context_overlap=4, freenoise=True)[0]
+    req, calls = request(model, image_embeds=t2v_embeds(frames=25), text_embeds=text(prompts=2),
+                         options=SamplerOptions(context=co), steps=2)
+    out = sample(req)
+    assert out["samples"].shape == (1, 16, 7, 4, 4) and torch.isfinite(out["samples"]).all()
+    # several prompts without windows: split over frames
+    out2 = sample(request(model, image_embeds=t2v_embeds(frames=25), text_embeds=text(prompts=2), steps=2)[0])
+    assert torch.isfinite(out2["samples"]).all()
+
+
+# --- the executor on the tiny checkpoints ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_files(tmp_path_factory):
+    from wfrun.models.tiny import write_tiny_models
+
+    return write_tiny_models(tmp_path_factory.mktemp("tiny"))
+
+
+def load(root, name, model_type):
+    from wfrun.models.load import load_transformer
+
+    path = root / "diffusion_models" / name
+    tr = load_transformer(path, dtype=torch.float32, quantization="none")
+    return WanVideoModel(transformer=tr, model_type=model_type, path=path, base_dtype=torch.float32)
+
+
+@torch.no_grad()
+def test_executor_t2v_end_to_end(tiny_files):
+    model = load(tiny_files, "Wan2_1-T2V-1_3B_tiny_bf16.safetensors", "t2v")
+    progress = QuietProgress()
+    ctx = ExecContext(progress=progress)
+    (latent,) = wanvideo_sampler(ctx, model=model, image_embeds=t2v_embeds(), text_embeds=text(dim=32), steps=3,
+                                 cfg=6.0, shift=5.0, seed=0, scheduler="unipc", riflex_freq_index=1,
+                                 rope_function="comfy", force_offload=True)
+    assert latent["samples"].shape == (1, 16, 3, 4, 4) and torch.isfinite(latent["samples"]).all()
+    assert progress.step_counts == [3]
+
+
+@torch.no_grad()
+def test_executor_i2v_end_to_end(tiny_files):
+    model = load(tiny_files, "Wan2_1-I2V-14B-480P_tiny_fp8_e4m3fn.safetensors", "i2v")
+    g = torch.Generator().manual_seed(0)
+    emb = ImageEmbeds(num_frames=9, image_embeds=torch.randn(20, 3, 4, 4, generator=g), lat_h=4, lat_w=4,
+                      max_seq_len=12, clip_context=torch.randn(1, 5, 32, generator=g))
+    (latent,) = wanvideo_sampler(ExecContext(), model=model, image_embeds=emb, text_embeds=text(dim=32), steps=2,
+                                 cfg=4.0, shift=3.0, seed=2, scheduler="euler", riflex_freq_index=0,
+                                 teacache_args=wanvideo_teacache(ExecContext(), start_step=0)[0])
+    assert latent["samples"].shape == (1, 16, 3, 4, 4) and torch.isfinite(latent["samples"]).all()
+
+
+def test_executor_rejects_wrong_embeds_before_sampling(tiny_files):
+    t2v = load(tiny_files, "Wan2_1-T2V-1_3B_tiny_bf16.safetensors", "t2v")
+    i2v = load(tiny_files, "Wan2_1-I2V-14B-480P_tiny_fp8_e4m3fn.safetensors", "i2v")
+    ctl = load(tiny_files, "Wan2.1-Fun-1.3B-Control_tiny_bf16.safetensors", "fun_control")
+    image = ImageEmbeds(num_frames=9, image_embeds=torch.zeros(20, 3, 4, 4), lat_h=4, lat_w=4, max_seq_len=12)
+    control = ImageEmbeds(num_frames=9, target_shape=(16, 3, 4, 4),
+                          control_embeds=ControlEmbeds(control_images=torch.zeros(16, 3, 4, 4)))
+    common = dict(text_embeds=text(dim=32), steps=2, cfg=1.0, shift=5.0, seed=0, scheduler="unipc",
+                  riflex_freq_index=0)
+    for model, emb, words in [(t2v, image, "text-to-video"), (t2v, control, "text-to-video"),
+                              (i2v, t2v_embeds(), "needs an image"), (ctl, t2v_embeds(), "control embeds")]:
+        with pytest.raises(NodeInputError) as err:
+            wanvideo_sampler(ExecContext(), model=model, image_embeds=emb, **common)
+        assert err.value.input_name == "image_embeds" and words in str(err.value) and err.value.hint
+    with pytest.raises(NodeInputError, match="multitalk"):
+        wanvideo_sampler(ExecContext(), model=t2v, image_embeds=t2v_embeds(), **{**common, "scheduler": "multitalk"})
+    # Fun control with control embeds samples.
+    (latent,) = wanvideo_sampler(ExecContext(), model=ctl, image_embeds=control, **common)
+    assert latent["samples"].shape == (1, 16, 3, 4, 4) and torch.isfinite(latent["samples"]).all()
