@@ -29,7 +29,7 @@ SIZE_INPUTS = frozenset({"width", "height"})
 I2V_EMBED_NODES = frozenset({"WanVideoImageToVideoEncode", "WanVideoImageClipEncode"})
 T2V_EMBED_NODES = frozenset({"WanVideoEmptyEmbeds"})
 #: File combos that list user files, not models (LoadImage lists ``input``).
-NON_MODEL_FOLDERS = frozenset({"input", "output", "temp"})
+NON_MODEL_FOLDERS = frozenset({"input", "output", "temp", "kjnodes_fonts"})
 
 
 def find_in_folders(roots: ModelRoots, folders: str, name: str):
