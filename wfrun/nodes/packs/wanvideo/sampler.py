@@ -11,8 +11,8 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
 - ``rope_function`` ``default``/``comfy``/``comfy_chunked`` are the same rotary embedding
   numerically (the pack's variants differ in speed and memory only), so all are accepted;
 - the transformer is used where the loader put it (hooks own block swap); only a model
-  left whole on the CPU is moved to its ``load_device``; ``force_offload`` sends it back
-  to the offload device afterwards;
+  left whole on the CPU (``load_device: offload_device``) is moved to the main device for
+  sampling, as the pack does; ``force_offload`` sends it back afterwards;
 - inputs the pack uses for other model families (FlowEdit, UniAnimate, FantasyTalking,
   Uni3C, MultiTalk, FreeInit) raise a clear error when connected.
 """
@@ -96,7 +96,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     cache = cache_args if cache_args is not None else teacache_args
 
     transformer = model.transformer
-    device = model.load_device or ctx.device
+    device = ctx.device  # the pack samples on the main device whatever the initial load_device
     if not placement.is_hooked(transformer):
         current = next(transformer.parameters()).device
         if current.type == "cpu" and torch.device(device).type != "cpu":
