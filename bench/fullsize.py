@@ -40,7 +40,7 @@ def _init(name: str, shape: tuple[int, ...]) -> tuple[float, float]:
 
 
 def write_random(path: Path, shapes: dict[str, torch.Tensor], precision: str, device: str, seed: int,
-                 rest: str = "bf16") -> Path:
+                 rest: str = "bf16", metadata: dict[str, str] | None = None) -> Path:
     """Stream random tensors of ``shapes`` (meta tensors) to ``path`` in ``precision``."""
     gen = torch.Generator(device=device).manual_seed(seed)
     entries = []
@@ -55,7 +55,7 @@ def write_random(path: Path, shapes: dict[str, torch.Tensor], precision: str, de
 
         entries.append((name, dtype, tuple(meta.shape), make))
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tiny.write_safetensors_streaming(path, entries, metadata={"format": "pt"})
+    return tiny.write_safetensors_streaming(path, entries, metadata={"format": "pt", **(metadata or {})})
 
 
 def write_transformer(path: Path, task: str, size: str, precision: str, device: str, small: bool = False) -> Path:
@@ -85,4 +85,7 @@ def write_text_encoder(folder: Path, name: str, device: str, small: bool = False
 
 def write_clip(path: Path, device: str, small: bool = False) -> Path:
     dims = tiny.CLIP if small else tiny.CLIP_VIT_H
-    return write_random(path, tiny.clip_weights(0, dims, meta=True), "fp16", device, seed=4, rest="fp16")
+    # real widths tell the head count; the tiny width needs it written down, as tiny files do
+    meta = {"wfrun.num_heads": str(tiny.CLIP["heads"])} if small else None
+    return write_random(path, tiny.clip_weights(0, dims, meta=True), "fp16", device, seed=4, rest="fp16",
+                        metadata=meta)

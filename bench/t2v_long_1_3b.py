@@ -56,6 +56,9 @@ def bench_workflow(data: dict, bypass_teacache: bool) -> dict:
     for node in data["nodes"]:
         if node["type"] == "WanVideoTeaCache" and bypass_teacache:
             node["mode"] = 4
+        if node["type"] == "VHS_VideoCombine" and os.environ.get("BENCH_VIDEO_FORMAT"):
+            # the GPU image has no ffmpeg binary (imageio-ffmpeg's wheel is too big to carry)
+            node["widgets_values"]["format"] = os.environ["BENCH_VIDEO_FORMAT"]
     return data
 
 

@@ -1,0 +1,140 @@
+"""GPU benchmark (issue 6): the pack's I2V end-frame workflow with a full-size 14B I2V model.
+
+Runs ``wanvideo_480p_I2V_endframe_example_01`` (latest corpus version, given with
+--workflow) through ``wfrun run`` at 81 frames 480x832, with the 14B I2V 480P transformer
+written with random weights in Kijai's layout, once per precision:
+
+- ``fp8``: ``Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors`` loaded as the workflow says
+  (base fp16, quantization fp8_e4m3fn: weights stay fp8, up-cast per layer);
+- ``bf16``: a bf16 file, base_precision bf16, quantization disabled.
+
+Block swap (20 blocks, as saved) stays on unless --no-block-swap; TeaCache is bypassed so
+every step does the same work. Start/end images are drawn by ``wfrun.media.samples``.
+Prints one JSON object with time per step, node times and peak GPU memory.
+
+    python bench/i2v_endframe_14b.py --workflow W.json --out /tmp/b [--steps 3] [--small --device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+MODEL_FILES = {"fp8": "Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors", "bf16": "Wan2_1-I2V-14B-480P_bf16.safetensors"}
+
+
+def node(data: dict, node_type: str) -> dict:
+    return next(n for n in data["nodes"] if n["type"] == node_type and n.get("mode", 0) == 0)
+
+
+def prepare_workflow(data: dict, precision: str, block_swap: bool) -> dict:
+    data = json.loads(json.dumps(data))
+    for n in data["nodes"]:
+        if n["type"] == "WanVideoTeaCache":
+            n["mode"] = 4
+        if n["type"] == "WanVideoBlockSwap" and not block_swap:
+            n["mode"] = 4
+        if n["type"] == "VHS_VideoCombine" and os.environ.get("BENCH_VIDEO_FORMAT"):
+            n["widgets_values"]["format"] = os.environ["BENCH_VIDEO_FORMAT"]
+        if n["type"] == "LoadImage" and n.get("mode", 0) == 0:
+            n["widgets_values"][0] = "start.png" if "oldman" in str(n["widgets_values"][0]) else "end.png"
+    loader = node(data, "WanVideoModelLoader")
+    loader["widgets_values"][0] = "WanVideo\\" + MODEL_FILES[precision]
+    if precision == "bf16":
+        loader["widgets_values"][1:3] = ["bf16", "disabled"]
+    return data
+
+
+def write_models(models: Path, data: dict, device: str, small: bool) -> dict:
+    import fullsize
+
+    names = {n["type"]: n["widgets_values"][0].replace("\\", "/") for n in data["nodes"]
+             if n["type"] in ("WanVideoVAELoader", "LoadWanVideoT5TextEncoder", "LoadWanVideoClipTextEncoder")}
+    start = time.perf_counter()
+    fullsize.write_vae(models / "vae" / names["WanVideoVAELoader"], device, small)
+    fullsize.write_text_encoder(models / "text_encoders", names["LoadWanVideoT5TextEncoder"], device, small)
+    fullsize.write_clip(models / "clip_vision" / names["LoadWanVideoClipTextEncoder"], device, small)
+    return {"write_s": round(time.perf_counter() - start, 1)}
+
+
+def run_one(workflow: Path, models: Path, out: Path, args, data: dict) -> dict:
+    i2v, sampler, resize = node(data, "WanVideoImageToVideoEncode"), node(data, "WanVideoSampler"), None
+    resize = next(n for n in data["nodes"] if n["type"] == "ImageResize+" and any(
+        o.get("links") for o in n["outputs"][1:]))
+    cmd = [sys.executable, "-m", "wfrun.cli", "run", str(workflow), "--models", str(models), "--format", "json",
+           "-o", str(out / "output"), "--input", str(out / "input"), "--device", args.device,
+           "--set", f"{i2v['id']}.num_frames={args.frames}", "--set", f"{resize['id']}.width={args.width}",
+           "--set", f"{resize['id']}.height={args.height}", "--set", f"{sampler['id']}.steps={args.steps}"]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        return {"error": done.stderr[-3000:] + done.stdout[-2000:]}
+    report = json.loads(done.stdout)
+    steps = report["step_seconds"][0] if report.get("step_seconds") else []
+    names = {str(n["id"]): n["type"] for n in data["nodes"]}
+    return {"wall_s": round(wall, 2), "written": report["written"],
+            "node_seconds": {f"{k} {names.get(k, '')}": v for k, v in report["node_seconds"].items()},
+            "step_seconds": steps, "s_per_step_median": round(statistics.median(steps[1:] or steps), 3)
+            if steps else None, "peak_gpu_gib": report.get("peak_gpu_gib")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workflow", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument("--width", type=int, default=832)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--precisions", default="fp8,bf16")
+    parser.add_argument("--no-block-swap", action="store_true")
+    parser.add_argument("--small", action="store_true", help="tiny widths, for a CPU smoke run")
+    args = parser.parse_args()
+    import diffusers
+    import torch
+    import transformers
+
+    import fullsize
+    from wfrun.media.samples import write_start_end_images
+
+    data = json.loads(args.workflow.read_text())
+    models = args.out / "models"
+    write_start_end_images(args.out / "input", args.width, args.height)
+    result: dict = {"date": time.strftime("%Y-%m-%d"), "steps": args.steps, "frames": args.frames,
+                    "size": f"{args.width}x{args.height}", "block_swap": not args.no_block_swap,
+                    "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+                    "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
+                                 "transformers": transformers.__version__}}
+    result["models"] = write_models(models, data, args.device, args.small)
+    for precision in args.precisions.split(","):
+        folder = models / "diffusion_models" / "WanVideo"
+        path = folder / MODEL_FILES[precision]
+        start = time.perf_counter()
+        fullsize.write_transformer(path, "i2v", "14B", "fp8_e4m3fn" if precision == "fp8" else "bf16",
+                                   args.device, args.small)
+        written_s = time.perf_counter() - start
+        workflow = args.out / f"i2v_{precision}.json"
+        workflow.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap)))
+        result[precision] = run_one(workflow, models, args.out, args, data)
+        result[precision]["checkpoint_write_s"] = round(written_s, 1)
+        result[precision]["checkpoint_gib"] = round(path.stat().st_size / 2**30, 2)
+        print(json.dumps({precision: result[precision]}), file=sys.stderr, flush=True)
+        shutil.rmtree(folder)  # disk: the two 14B files need not exist at once
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
