@@ -77,10 +77,12 @@ def run_one(workflow: Path, models: Path, out: Path, args, data: dict) -> dict:
            "--set", f"{i2v['id']}.num_frames={args.frames}", "--set", f"{resize['id']}.width={args.width}",
            "--set", f"{resize['id']}.height={args.height}", "--set", f"{sampler['id']}.steps={args.steps}"]
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    log = (args.log_dir or out) / f"{workflow.stem}.stderr.log"
+    with log.open("w") as stderr:  # streamed to a file, so a killed run still shows how far it got
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
     wall = time.perf_counter() - start
     if done.returncode != 0:
-        return {"error": done.stderr[-3000:] + done.stdout[-2000:]}
+        return {"error": log.read_text()[-3000:] + done.stdout[-2000:]}
     report = json.loads(done.stdout)
     steps = report["step_seconds"][0] if report.get("step_seconds") else []
     names = {str(n["id"]): n["type"] for n in data["nodes"]}
@@ -102,6 +104,7 @@ def main() -> None:
     parser.add_argument("--precisions", default="fp8,bf16")
     parser.add_argument("--no-block-swap", action="store_true")
     parser.add_argument("--small", action="store_true", help="tiny widths, for a CPU smoke run")
+    parser.add_argument("--log-dir", type=Path, help="where each run's stderr is streamed")
     args = parser.parse_args()
     import diffusers
     import torch
@@ -119,6 +122,7 @@ def main() -> None:
                     "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                                  "transformers": transformers.__version__}}
     result["models"] = write_models(models, data, args.device, args.small)
+    print(json.dumps({"models": result["models"]}), file=sys.stderr, flush=True)
     for precision in args.precisions.split(","):
         folder = models / "diffusion_models" / "WanVideo"
         path = folder / MODEL_FILES[precision]
@@ -126,6 +130,7 @@ def main() -> None:
         fullsize.write_transformer(path, "i2v", "14B", "fp8_e4m3fn" if precision == "fp8" else "bf16",
                                    args.device, args.small)
         written_s = time.perf_counter() - start
+        print(f"{precision}: checkpoint written in {written_s:.1f} s", file=sys.stderr, flush=True)
         workflow = args.out / f"i2v_{precision}.json"
         workflow.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap)))
         result[precision] = run_one(workflow, models, args.out, args, data)
