@@ -30,7 +30,7 @@ from wfrun.engine.job import EXIT_OK, EXIT_PROBLEMS, JobError, JobReport, RunOpt
 def run(file: str, models_dir: str | None, tiny_models: bool, output_dir: str, input_dir: str | None,
         overrides: tuple[str, ...], seed: int | None, device: str | None, dry_run: bool, fmt: str) -> None:
     """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed."""
-    from wfrun.engine.progress import ConsoleProgress, QuietProgress
+    from wfrun.engine.progress import ConsoleProgress
 
     if not Path(file).is_file():
         raise click.UsageError(f"no such file: {file}")
@@ -51,7 +51,7 @@ def run(file: str, models_dir: str | None, tiny_models: bool, output_dir: str, i
         if dry_run:
             report = JobReport(prepared, None, 0.0, device or "auto")
         else:
-            progress = ConsoleProgress() if fmt == "text" else QuietProgress()
+            progress = ConsoleProgress()  # on stderr: stdout stays clean for --format json
             report = execute(prepared, options, progress)
     except JobError as err:
         _print_error(err, fmt)
