@@ -160,8 +160,8 @@ def sample(req: SamplingRequest) -> dict:
             raise SamplingError("image_embeds", "image embeds without latent size (lat_h/lat_w)")
         frames = (int(emb.num_frames) - 1) // 4 + (2 if end_image is not None and not fun_or_fl2v else 1)
         noise = torch.randn(16, frames, emb.lat_h, emb.lat_w, dtype=torch.float32, generator=seed_g, device="cpu")
-        clip_fea = emb.clip_context.to(dtype) if emb.clip_context is not None else None
-        clip_neg = emb.negative_clip_context.to(dtype) if emb.negative_clip_context is not None else None
+        clip_fea = emb.clip_context.to(device, dtype) if emb.clip_context is not None else None
+        clip_neg = emb.negative_clip_context.to(device, dtype) if emb.negative_clip_context is not None else None
         if control is not None:
             if in_ch not in (48, 32):
                 raise SamplingError("image_embeds", "control embeds only work with a Wan-Fun control model",
