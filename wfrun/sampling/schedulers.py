@@ -46,6 +46,7 @@ for euler/lcm (which shifts them), ignored by the others.
 
 from __future__ import annotations
 
+import abc
 import inspect
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -118,7 +119,7 @@ def pack_flow_sigmas(steps: int, shift: float, use_beta: bool = False) -> tuple[
 
 # --- steppers -------------------------------------------------------------------------
 
-class Stepper:
+class Stepper(abc.ABC):
     """What the loop needs: ``timesteps``, ``sigmas`` and ``step(model_output, t, sample)``.
 
     ``step`` takes batched tensors (``[1, C, T, H, W]``) and returns the previous sample
@@ -128,9 +129,10 @@ class Stepper:
     timesteps: torch.Tensor
     sigmas: torch.Tensor
 
+    @abc.abstractmethod
     def step(self, model_output: torch.Tensor, timestep: torch.Tensor, sample: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        """The previous sample (one solver step from ``timestep``)."""
 
 
 class DiffusersStepper(Stepper):

@@ -23,6 +23,9 @@ from wfrun.engine.run import NodeInputError
 from wfrun.media.image import lanczos
 from wfrun.nodes.executor import ExecContext, executor
 
+#: torch interpolate modes the node offers besides lanczos (which goes through Pillow).
+INTERPOLATIONS = frozenset({"nearest", "bilinear", "bicubic", "area", "nearest-exact"})
+
 MAX_RESOLUTION = 16384
 
 
@@ -86,10 +89,10 @@ def image_resize_plus(ctx: ExecContext, image: torch.Tensor, width: int, height:
         if interpolation == "lanczos":
             out = lanczos(out, width, height)
         else:
-            try:
-                out = F.interpolate(out, size=(height, width), mode=interpolation)
-            except (NotImplementedError, ValueError) as err:
-                raise NodeInputError("interpolation", f"unknown interpolation {interpolation!r}: {err}") from None
+            if interpolation not in INTERPOLATIONS:
+                raise NodeInputError("interpolation", f"unknown interpolation {interpolation!r}",
+                                     f"use one of {', '.join(sorted(INTERPOLATIONS | {'lanczos'}))}")
+            out = F.interpolate(out, size=(height, width), mode=interpolation)
         if method == "pad" and (pad_left > 0 or pad_right > 0 or pad_top > 0 or pad_bottom > 0):
             out = F.pad(out, (pad_left, pad_right, pad_top, pad_bottom), value=0)
         out = out.permute(0, 2, 3, 1)
