@@ -100,8 +100,8 @@ def _print_summary(report: JobReport) -> None:
 
 def _print_error(err: JobError, fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps({"error": str(err), "diagnostics": [d.to_json() for d in err.diagnostics]}, indent=2))
+        click.echo(json.dumps({"error": err.message, "diagnostics": [d.to_json() for d in err.diagnostics]}, indent=2))
         return
-    click.echo(f"error: {err}", err=True)
+    click.echo(f"error: {err.message}", err=True)
     for diag in err.diagnostics:
         click.echo(diag.text(), err=True)

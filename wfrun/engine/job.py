@@ -36,8 +36,13 @@ class JobError(Exception):
 
     def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None, exit_code: int = EXIT_PROBLEMS):
         super().__init__(message)
+        self.message = message
         self.diagnostics = diagnostics or []
         self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        """The message and each problem, so a caller of the Python API sees what the CLI prints."""
+        return "\n".join([super().__str__()] + [d.text() for d in self.diagnostics])
 
 
 @dataclass

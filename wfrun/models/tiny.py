@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 #: Bump when the files change, so cached copies are rebuilt.
-TINY_VERSION = "2"
+TINY_VERSION = "3"
 
 # Transformer: dim 32 = 2 heads x 16; the text width equals the tiny UMT5's d_model and the
 # image width the tiny CLIP's hidden size, as 4096 and 1280 do for the real models.
@@ -534,11 +534,30 @@ def write_tiny_models(root: str | Path) -> Path:
     for spec in SPECS:
         write_file(spec, root)
     write_tokenizer(root / TOKENIZER_DIR)
-    manifest = {"version": TINY_VERSION, "files": [
-        {"path": s.relpath, "kind": s.kind, "task": s.task, "layout": s.layout, "precision": s.precision}
-        for s in SPECS]}
+    files = [{"path": s.relpath, "kind": s.kind, "task": s.task, "layout": s.layout, "precision": s.precision}
+             for s in SPECS]
+    files += _write_depth_models(root)
+    manifest = {"version": TINY_VERSION, "files": files}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return root
+
+
+#: Depth Anything V2 files of the Fun-control example, in both precisions it is saved with.
+DEPTH_FILES = {"depth_anything_v2_vitl_tiny_fp32.safetensors": torch.float32,
+               "depth_anything_v2_vitl_tiny_fp16.safetensors": torch.float16}
+
+
+def _write_depth_models(root: Path) -> list[dict]:
+    """The pack's depth estimator, which control workflows run before the video model; its
+    writer lives with its executor (``nodes/packs/depthanything``) and is only called here."""
+    from wfrun.nodes.packs.depthanything.tiny import write_tiny_depth_anything
+
+    out = []
+    for name, dtype in DEPTH_FILES.items():
+        path = write_tiny_depth_anything(root, name, dtype=dtype)
+        out.append({"path": path.relative_to(root).as_posix(), "kind": "depth_anything_v2", "task": "",
+                    "layout": "original", "precision": next(k for k, v in FLOATS.items() if v == dtype)})
+    return out
 
 
 def default_cache_root() -> Path:
