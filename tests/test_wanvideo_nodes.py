@@ -66,22 +66,25 @@ def test_model_loader_refuses_a_vae_file(ctx, tiny_models):
     assert "Traceback" not in str(err.value) and "size mismatch" not in str(err.value)
 
 
-def test_block_swap_hooks_exactly_the_first_blocks_and_output_is_unchanged(ctx):
+def test_block_swap_is_set_up_by_the_sampler_and_changes_nothing(ctx, t5):
+    """The loader leaves a block-swap model unhooked on the offload device; the sampler hooks
+    exactly the first blocks on the main device (as the pack) and samples the same latent."""
     plain = run("WanVideoModelLoader", ctx, model="Wan2_1-T2V-1_3B_tiny_bf16.safetensors", base_precision="fp32")[0]
     swap = run("WanVideoBlockSwap", ctx, blocks_to_swap=1, use_non_blocking=False)[0]
     model = run("WanVideoModelLoader", ctx, model="Wan2_1-T2V-1_3B_tiny_bf16.safetensors", base_precision="fp32",
-                block_swap_args=swap)[0]
-    hooked = [getattr(b, "_diffusers_hook", None) is not None for b in model.transformer.blocks]
-    assert hooked[0] and not any(hooked[1:])
-    config = model.transformer.config
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(1, config.in_channels, 2, 4, 4, generator=g)
-    text = torch.randn(1, 5, config.text_dim, generator=g)
-    t = torch.tensor([500.0])
-    with torch.no_grad():
-        expected = plain.transformer(x, t, text, return_dict=False)[0]
-        got = model.transformer(x, t, text, return_dict=False)[0]
+                block_swap_args=swap, load_device="main_device")[0]
+    assert getattr(model.transformer, "_wfrun_block_streamer", None) is None
+    assert model.load_device == ctx.offload_device
+    embeds = run("WanVideoEmptyEmbeds", ctx, width=64, height=64, num_frames=5)[0]
+    text = run("WanVideoTextEncode", ctx, positive_prompt="a red fox", negative_prompt="", t5=t5)[0]
+    settings = dict(image_embeds=embeds, text_embeds=text, steps=2, cfg=1.0, shift=5.0, seed=3, scheduler="unipc",
+                    force_offload=True)
+    expected = run("WanVideoSampler", ctx, model=plain, **settings)[0]["samples"]
+    got = run("WanVideoSampler", ctx, model=model, **settings)[0]["samples"]
+    assert model.transformer._wfrun_block_streamer.modules == [model.transformer.blocks[0]]
     torch.testing.assert_close(got, expected)
+    again = run("WanVideoSampler", ctx, model=model, **settings)[0]["samples"]  # hooks are set up once
+    torch.testing.assert_close(again, expected)
 
 
 def test_text_encode_cuts_each_prompt_to_its_tokens_and_applies_weights(ctx, t5):

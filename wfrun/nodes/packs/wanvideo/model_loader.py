@@ -127,9 +127,8 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str = "b
     if base_precision == "fp16_fast" and hasattr(torch.backends.cuda.matmul, "allow_fp16_accumulation"):
         torch.backends.cuda.matmul.allow_fp16_accumulation = True
     target = placement.node_device(load_device, ctx)
-    wants_swap = bool((block_swap_args is not None and block_swap_args.blocks_to_swap > 0)
-                      or (vram_management_args is not None and vram_management_args.offload_percent > 0))
-    # Load straight to the target unless blocks must stay on the offload device.
+    wants_swap = placement.blocks_to_swap(block_swap_args, vram_management_args, 1) > 0
+    # With block swap the model waits on the offload device; the sampler places it (placement.py).
     first_device = ctx.offload_device if wants_swap else target
     try:
         with open_checkpoint(path) as reader:
@@ -138,13 +137,6 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str = "b
     except (CheckpointError, ValueError) as err:
         raise loading_error("model", err) from None
     transformer.eval().requires_grad_(False)
-    swap = _blocks_to_swap(block_swap_args, vram_management_args, len(transformer.blocks))
-    if swap:
-        swap_args = block_swap_args or BlockSwapArgs(blocks_to_swap=swap)
-        placement.place_transformer(transformer, target, ctx.offload_device, swap_blocks=swap,
-                                    non_blocking=swap_args.use_non_blocking,
-                                    offload_img_emb=swap_args.offload_img_emb,
-                                    offload_txt_emb=swap_args.offload_txt_emb)
     backend = attention_backend(attention_mode, ctx.device)
     if backend != "native":
         transformer.set_attention_backend(backend)
@@ -157,16 +149,8 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str = "b
         apply_loras(transformer, loras)
     return (WanVideoModel(transformer=transformer, model_type=MODEL_TYPES.get(variant, variant), path=path,
                           base_dtype=dtype, quantization=quantization, attention_backend=backend,
-                          load_device=target, offload_device=ctx.offload_device, block_swap=block_swap_args,
+                          load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
                           vram_management=vram_management_args, compile_args=compile_args, loras=loras),)
-
-
-def _blocks_to_swap(block_swap: BlockSwapArgs | None, vram: VRAMManagementArgs | None, blocks: int) -> int:
-    if block_swap is not None:
-        return min(block_swap.blocks_to_swap, blocks)
-    if vram is not None and vram.offload_percent > 0:
-        return max(1, round(vram.offload_percent * blocks))
-    return 0
 
 
 def _compile(transformer: Any, args: CompileArgs, device: str) -> None:

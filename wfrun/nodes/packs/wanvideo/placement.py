@@ -3,8 +3,14 @@
 The pack keeps every model on the offload device (CPU) until a node needs it, moves it to
 the main device (GPU) for the work, and back when the node's ``force_offload`` is set.
 Block swap keeps the first ``blocks_to_swap`` transformer blocks on the offload device and
-streams each one in for its own forward; wfrun does that with diffusers' group offloading
-hooks on those blocks (one group per block), so the rest of the model stays resident.
+streams each one in for its own forward (``block_stream.BlockStreamer``: pinned host copies,
+the next block prefetched on a side stream), so the rest of the model stays resident.
+
+As in the pack, the swap is set up when sampling starts, on the *main* device, whatever the
+loader's ``load_device``: a model loaded to the offload device keeps the GPU free for the
+text and image encoders, then samples on the GPU with only its swapped blocks streaming.
+(Placing it at load time on the load device would leave the resident blocks on the CPU and
+sample there, minutes per step for a 14B model.)
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-#: Marks a module whose parameters are managed by offloading hooks (never ``.to()`` it whole).
+#: On a module with offloading hooks: the ids of its hooked sub-modules (never ``.to()`` it
+#: whole: the hooks own where those parameters are).
 _HOOKED = "_wfrun_offload_hooks"
 
 
@@ -27,32 +34,45 @@ def is_hooked(module: nn.Module) -> bool:
     return bool(getattr(module, _HOOKED, False))
 
 
+def blocks_to_swap(block_swap: Any, vram: Any, blocks: int) -> int:
+    """How many of ``blocks`` transformer blocks stay on the offload device while sampling,
+    from the BlockSwap args or else VRAMManagement's ``offload_percent``."""
+    if block_swap is not None:
+        return min(block_swap.blocks_to_swap, blocks)
+    if vram is not None and vram.offload_percent > 0:
+        return max(1, round(vram.offload_percent * blocks))
+    return 0
+
+
 def place_transformer(transformer: nn.Module, device: str, offload_device: str,
                       swap_blocks: int = 0, non_blocking: bool = False,
                       offload_img_emb: bool = False, offload_txt_emb: bool = False) -> nn.Module:
     """Put ``transformer`` on ``device`` except its first ``swap_blocks`` blocks (and the
-    optional embedders), which stay on ``offload_device`` and stream in per forward."""
-    from diffusers.hooks import apply_group_offloading
+    optional embedders), which stay in host memory and stream in per forward (the pack's
+    ``offload_device`` is the CPU; another one is refused). ``non_blocking`` (the node's
+    ``use_non_blocking``) prefetches the next block while one computes."""
+    from wfrun.nodes.packs.wanvideo.block_stream import BlockStreamer
 
     blocks = list(transformer.blocks)
     swap_blocks = max(0, min(swap_blocks, len(blocks)))
+    if is_hooked(transformer):
+        raise RuntimeError("block swap is already set up on this model")
+    if torch.device(offload_device).type != "cpu":
+        raise ValueError(f"block swap keeps blocks in CPU memory, not on {offload_device}")
     if swap_blocks == 0 and not (offload_img_emb or offload_txt_emb):
         return transformer.to(device)
-    offloaded: list[nn.Module] = list(blocks[:swap_blocks])
     embedder = transformer.condition_embedder
+    streamed: list[nn.Module] = []  # in call order: the embedders run before the blocks
     if offload_txt_emb:
-        offloaded.append(embedder.text_embedder)
+        streamed.append(embedder.text_embedder)
     if offload_img_emb and getattr(embedder, "image_embedder", None) is not None:
-        offloaded.append(embedder.image_embedder)
-    offloaded_ids = {id(m) for m in offloaded}
-    _move_except(transformer, device, offloaded_ids)
-    for module in offloaded:
-        module.to(offload_device)
-        apply_group_offloading(module, onload_device=torch.device(device),
-                               offload_device=torch.device(offload_device), offload_type="block_level",
-                               num_blocks_per_group=1, non_blocking=non_blocking,
-                               use_stream=non_blocking and torch.device(device).type == "cuda")
-    setattr(transformer, _HOOKED, True)
+        streamed.append(embedder.image_embedder)
+    streamed += blocks[:swap_blocks]
+    streamed_ids = {id(m) for m in streamed}
+    _move_except(transformer, device, streamed_ids)
+    streamer = BlockStreamer(streamed, device, prefetch=non_blocking)
+    setattr(transformer, _HOOKED, frozenset(streamed_ids))
+    transformer._wfrun_block_streamer = streamer
     return transformer
 
 
@@ -74,14 +94,19 @@ def _move_except(module: nn.Module, device: str, skip: set[int]) -> None:
 
 
 def onload(module: nn.Module, device: str) -> None:
-    """Bring a model to ``device`` for work, unless hooks already stream it."""
-    if not is_hooked(module):
+    """Bring a model to ``device`` for work; with block swap, its resident part only."""
+    if is_hooked(module):
+        _move_except(module, device, getattr(module, _HOOKED))
+    else:
         module.to(device)
 
 
 def offload(module: nn.Module, offload_device: str) -> None:
-    """Send a model back after work (the pack's ``force_offload``), freeing GPU cache."""
-    if not is_hooked(module):
+    """Send a model back after work (the pack's ``force_offload``), freeing GPU cache; the
+    swapped blocks are already there between forwards."""
+    if is_hooked(module):
+        _move_except(module, offload_device, getattr(module, _HOOKED))
+    else:
         module.to(offload_device)
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -27,7 +27,7 @@ import torch
 from wfrun.engine.run import NodeInputError
 from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.packs.wanvideo import placement
-from wfrun.nodes.packs.wanvideo.types import (ContextOptions, ExperimentalArgs, FetaArgs, ImageEmbeds, LoopArgs,
+from wfrun.nodes.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs, ImageEmbeds, LoopArgs,
                                               SamplerOptions, SLGArgs, TeaCacheArgs, TextEmbeds, WanVideoModel)
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
@@ -97,10 +97,15 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
 
     transformer = model.transformer
     device = ctx.device  # the pack samples on the main device whatever the initial load_device
-    if not placement.is_hooked(transformer):
-        current = next(transformer.parameters()).device
-        if current.type == "cpu" and torch.device(device).type != "cpu":
-            transformer.to(device)
+    swap = placement.blocks_to_swap(model.block_swap, model.vram_management, len(transformer.blocks))
+    if swap and not placement.is_hooked(transformer):
+        swap_args = model.block_swap or BlockSwapArgs(blocks_to_swap=swap)
+        placement.place_transformer(transformer, device, model.offload_device, swap_blocks=swap,
+                                    non_blocking=swap_args.use_non_blocking,
+                                    offload_img_emb=swap_args.offload_img_emb,
+                                    offload_txt_emb=swap_args.offload_txt_emb)
+    else:
+        placement.onload(transformer, device)
     exec_device = next(transformer.patch_embedding.parameters()).device
 
     options = SamplerOptions(teacache=cache, slg=slg_args, feta=feta_args, context=context_options,
