@@ -22,7 +22,7 @@ from wfrun.engine.plan import Plan, PlanError, make_plan
 from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
 from wfrun.formats.document import Document, FormatError, from_data, parse_json
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
-from wfrun.graph.check import NON_MODEL_FOLDERS, find_in_folders
+from wfrun.graph.check import find_in_folders, model_folders
 from wfrun.graph.model import LinkRef
 from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.nodes.executor import ExecContext
@@ -188,10 +188,11 @@ def _model_files(p: Prepared) -> list[ModelFile]:
         node = p.graph.node(node_id)
         for spec in node.signature.inputs if node.signature else []:
             value = node.inputs.get(spec.name)
-            if not spec.options_from or spec.options_from in NON_MODEL_FOLDERS or not isinstance(value, str):
+            folders = model_folders(node, spec)
+            if not folders or not isinstance(value, str):
                 continue
             try:
-                path = find_in_folders(p.roots, spec.options_from, value)
+                path = find_in_folders(p.roots, folders, value)
             except ModelPathError:
                 continue
             out.append(ModelFile(node_id, node.label, spec.name, value, path, path.stat().st_size))

@@ -30,6 +30,17 @@ I2V_EMBED_NODES = frozenset({"WanVideoImageToVideoEncode", "WanVideoImageClipEnc
 T2V_EMBED_NODES = frozenset({"WanVideoEmptyEmbeds"})
 #: File combos that list user files, not models (LoadImage lists ``input``).
 NON_MODEL_FOLDERS = frozenset({"input", "output", "temp", "kjnodes_fonts"})
+#: Model inputs whose node offers a fixed list of names, downloaded on first use into a
+#: models sub-folder: the signature cannot say where the file lives, so this does. wfrun
+#: never downloads; the file must already be in that folder.
+DOWNLOADED_MODEL_INPUTS = {("DownloadAndLoadDepthAnythingV2Model", "model"): "depthanything"}
+
+
+def model_folders(node: NodeInstance, spec: InputSpec) -> str | None:
+    """The models sub-folder(s) (comma-joined) an input names a file in, or None."""
+    if spec.options_from:
+        return None if spec.options_from in NON_MODEL_FOLDERS else spec.options_from
+    return DOWNLOADED_MODEL_INPUTS.get((node.class_type, spec.name))
 
 
 def find_in_folders(roots: ModelRoots, folders: str, name: str):
@@ -227,6 +238,14 @@ def _combo(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: Any
                             hint=f"put the file under <models>/{spec.options_from.split(',')[-1]}/ or pick another")
         return
     if spec.options_dynamic or not spec.options or value in spec.options:
+        folder = model_folders(node, spec)
+        if folder and options.models is not None and isinstance(value, str):
+            try:
+                find_in_folders(options.models, folder, value)
+            except ModelPathError as err:
+                yield _diag(graph, node, "missing-model", Severity.ERROR, str(err), input=spec.name,
+                            found=value, expected=f"a file in models/{folder}",
+                            hint=f"put the file under <models>/{folder}/ (wfrun never downloads it)")
         return
     close = difflib.get_close_matches(str(value), [str(o) for o in spec.options], n=1, cutoff=0.5)
     hint = f"did you mean {close[0]!r}?" if close else f"pick one of {spec.options}"
@@ -287,8 +306,8 @@ def _embeds_mismatch(graph: WorkflowGraph, options: CheckOptions) -> Iterator[Di
             continue
         severity = Severity.ERROR if how == "weights" else Severity.WARNING
         yield _diag(graph, node, "embeds-mismatch", severity,
-                    f"a {model_kind.upper()} model (by its {how}) is given {embeds_kind.upper()} "
-                    "image embeds",
+                    f"{'an' if model_kind.lower() == 'i2v' else 'a'} {model_kind.upper()} model (by its {how}) "
+                    f"is given {embeds_kind.upper()} image embeds",
                     input="image_embeds", found=embeds_kind.upper(), expected=model_kind.upper(),
                     hint="use WanVideoImageToVideoEncode with an I2V model, WanVideoEmptyEmbeds with a T2V model")
 

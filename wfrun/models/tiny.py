@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 #: Bump when the files change, so cached copies are rebuilt.
-TINY_VERSION = "3"
+TINY_VERSION = "4"
 
 # Transformer: dim 32 = 2 heads x 16; the text width equals the tiny UMT5's d_model and the
 # image width the tiny CLIP's hidden size, as 4096 and 1280 do for the real models.
@@ -543,8 +543,10 @@ def write_tiny_models(root: str | Path) -> Path:
 
 
 #: Depth Anything V2 files of the Fun-control example, in both precisions it is saved with.
-DEPTH_FILES = {"depth_anything_v2_vitl_tiny_fp32.safetensors": torch.float32,
-               "depth_anything_v2_vitl_tiny_fp16.safetensors": torch.float16}
+#: Unlike the other tiny files these keep the real names: the node offers a fixed list of
+#: them (the pack downloads by name), so a ``_tiny`` name would not be a valid choice.
+DEPTH_FILES = {"depth_anything_v2_vitl_fp32.safetensors": torch.float32,
+               "depth_anything_v2_vitl_fp16.safetensors": torch.float16}
 
 
 def _write_depth_models(root: Path) -> list[dict]:
