@@ -63,9 +63,13 @@ def _check(class_type, old, new, values):
 @st.composite
 def saved_node(draw):
     class_type, old, new = draw(st.sampled_from(PAIRS))
-    spec = default_registry().get(class_type)
-    slots = widget_slots(spec.signatures[old], False, None)
-    return class_type, old, new, [_value_for(slot, draw) for slot in slots]
+    signature = default_registry().get(class_type).signatures[old]
+    # Slot by slot: a DynamicCombo's nested widgets follow it for the option drawn for it, so
+    # the list is as a frontend saves it (values for the chosen option's widgets included).
+    values: list = []
+    while len(values) < len(slots := widget_slots(signature, False, values)):
+        values.append(_value_for(slots[len(values)], draw))
+    return class_type, old, new, values[:len(slots)]
 
 
 @settings(max_examples=400, deadline=None)

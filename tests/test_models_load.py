@@ -66,9 +66,13 @@ def _assert_same_dtypes(model, reference, fp8_storage):
 
 
 def test_every_tiny_file_is_covered(tiny):
-    names = {p.name for p in tiny.rglob("*.safetensors")}
+    from wfrun.models.tiny import DEPTH_FILES
+
+    names = {p.name for p in tiny.rglob("*.safetensors") if p.parent.name != "depthanything"}
     listed = {row[0] for row in TRANSFORMERS + VAES + T5S + CLIPS}
     assert names == listed
+    # Depth Anything files are loaded by the Fun-control tests (tests/test_run_i2v_fun_examples.py)
+    assert {p.name for p in (tiny / "depthanything").iterdir()} == set(DEPTH_FILES)
 
 
 @pytest.mark.parametrize("name,task,dtype,fp8,scaled", TRANSFORMERS, ids=[row[0] for row in TRANSFORMERS])
@@ -233,7 +237,7 @@ def test_ensure_tiny_models_writes_once_and_reuses(tmp_path, monkeypatch):
     root = tiny_module.ensure_tiny_models()
     assert root == tmp_path / "cache" / "tiny-models"
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.safetensors"))
-    assert len(files) == len(tiny_module.SPECS)
+    assert len(files) == len(tiny_module.SPECS) + len(tiny_module.DEPTH_FILES)
     assert (root / "text_encoders" / "umt5-xxl" / "spiece.model").is_file()
     stamp = (root / "manifest.json").stat().st_mtime_ns
     calls = []
