@@ -97,3 +97,14 @@ def test_truncated_files_give_an_invalid_json_diagnostic(data):
     result = validate_text(text[:cut], "cut.json")
     codes = {d.code for d in result.diagnostics}
     assert codes and codes <= {"invalid-json", "schema", "unknown-format"}
+
+
+def test_unhashable_saved_values_do_not_crash_slot_matching():
+    """Found by the mutation test above: a ``{}`` saved where a seed's control value goes."""
+    from wfrun.graph.widgets import WidgetSlot, slot_fits
+    from wfrun.nodes.spec import InputSpec
+
+    seed = InputSpec(name="seed", section="required", type="INT", default=0, control_after_generate=True)
+    assert not slot_fits(WidgetSlot("control", seed), {})
+    assert not slot_fits(WidgetSlot("control", seed), [1])
+    assert slot_fits(WidgetSlot("control", seed), "randomize")

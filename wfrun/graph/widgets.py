@@ -94,7 +94,7 @@ def _is_number(value: Any) -> bool:
 
 def slot_fits(slot: WidgetSlot, value: Any) -> bool:
     if slot.kind == "control":
-        return value in CONTROL_VALUES or value is None
+        return value is None or (isinstance(value, str) and value in CONTROL_VALUES)
     if slot.kind == "upload":
         return value is None or isinstance(value, str)
     return value_kind_fits(slot.input, value)
