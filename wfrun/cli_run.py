@@ -81,7 +81,8 @@ def _print_plan(prepared, say) -> None:
     for model in prepared.models:
         say(f"  model: node {model.node_id} {model.input} = {model.path} ({model.bytes / 2**20:.1f} MiB)")
     est = memory_estimate(prepared)
-    say(f"  weights {est['weights_gib']} GiB as stored; largest sampling job {est['max_tokens']} tokens")
+    job = f"{est['max_tokens']} tokens" if est["max_tokens"] is not None else "sized at run time by other nodes"
+    say(f"  weights {est['weights_gib']} GiB as stored; largest sampling job {job}")
 
 
 def _print_summary(report: JobReport) -> None:

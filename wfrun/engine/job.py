@@ -202,13 +202,17 @@ def _model_files(p: Prepared) -> list[ModelFile]:
 def memory_estimate(p: Prepared) -> dict[str, Any]:
     """Weights as stored (what wfrun keeps in memory: fp8 stays fp8) and the sampler's tokens."""
     weights = sum(m.bytes for m in p.models)
-    tokens = 0
+    tokens, linked = 0, False
     for node_id in p.plan.order:
         inputs = p.graph.node(node_id).inputs
         w, h, n = inputs.get("width"), inputs.get("height"), inputs.get("num_frames")
         if all(isinstance(v, int) for v in (w, h, n)):
             tokens = max(tokens, ((n - 1) // 4 + 1) * (h // 16) * (w // 16))
-    return {"weights_bytes": weights, "weights_gib": round(weights / 2**30, 3), "max_tokens": tokens}
+        elif n is not None:  # a size or count that another node computes at run time
+            linked = True
+    # None: only known once the nodes that compute the size have run
+    return {"weights_bytes": weights, "weights_gib": round(weights / 2**30, 3),
+            "max_tokens": None if linked and not tokens else tokens}
 
 
 def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: OutputCache | None = None) -> JobReport:
