@@ -32,7 +32,6 @@ class BlockStreamer:
         self.tensors: list[list[torch.Tensor]] = []
         self.host: list[list[torch.Tensor]] = []
         self.pending: dict[int, tuple[list[torch.Tensor], torch.cuda.Event | None]] = {}
-        self.handles = []
         for index, module in enumerate(self.modules):
             tensors = [*module.parameters(), *module.buffers()]
             host = [t.data.to("cpu") for t in tensors]
@@ -42,8 +41,8 @@ class BlockStreamer:
                 tensor.data = copy
             self.tensors.append(tensors)
             self.host.append(host)
-            self.handles.append(module.register_forward_pre_hook(self._before(index)))
-            self.handles.append(module.register_forward_hook(self._after(index)))
+            module.register_forward_pre_hook(self._before(index))
+            module.register_forward_hook(self._after(index))
 
     def _load(self, index: int) -> None:
         """Start copying module ``index`` to the device (on the side stream when there is one)."""
@@ -79,10 +78,3 @@ class BlockStreamer:
                 tensor.data = copy
             return output
         return hook
-
-    def remove(self) -> None:
-        """Drop the hooks; the modules stay on the host."""
-        for handle in self.handles:
-            handle.remove()
-        self.handles.clear()
-        self.pending.clear()

@@ -27,8 +27,9 @@ import torch
 from wfrun.engine.run import NodeInputError
 from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.packs.wanvideo import placement
-from wfrun.nodes.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs, ImageEmbeds, LoopArgs,
-                                              SamplerOptions, SLGArgs, TeaCacheArgs, TextEmbeds, WanVideoModel)
+from wfrun.nodes.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs,
+                                              ImageEmbeds, LoopArgs, SamplerOptions, SLGArgs, TeaCacheArgs,
+                                              TextEmbeds, WanVideoModel)
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
