@@ -23,7 +23,6 @@ from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
 from wfrun.formats.document import Document, FormatError, from_data, parse_json
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
 from wfrun.graph.check import find_in_folders, model_folders
-from wfrun.graph.model import LinkRef
 from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.nodes.executor import ExecContext
 from wfrun.nodes.registry import Registry, default_registry
