@@ -278,7 +278,6 @@ def video_combine(ctx: ExecContext, frame_rate: float, loop_count: int = 0, imag
         if video_format is None:
             raise NodeInputError("format", f"unknown format {format!r}", f"use one of {', '.join(supported_formats())}")
 
-    num_frames = images.shape[0]
     first = images[0]
     folder = ctx.output_dir if save_output else temp_dir(ctx)
     try:
