@@ -195,11 +195,18 @@ def _build_api(prompt: ApiPrompt, source: str, registry: Registry) -> WorkflowGr
 
 
 def _api_signature(spec: Any, inputs: dict[str, Any]) -> Any:
-    """The newest signature whose inputs cover the names the prompt uses."""
+    """The signature the prompt was made for: ComfyUI only queues prompts that give every
+    required input, so one with none missing is preferred; among those, the one covering
+    the most of the prompt's names (packs like VideoHelperSuite add format-dependent inputs
+    that no signature lists), then the newest."""
     names = set(inputs)
-    best = max(range(len(spec.signatures)), key=lambda i: (
-        len(names & {x.name for x in spec.signatures[i].inputs}), i))
-    return spec.signatures[best]
+
+    def key(i: int) -> tuple[int, int, int]:
+        signature = spec.signatures[i]
+        missing = sum(1 for x in signature.inputs if x.section == "required" and x.name not in names)
+        return (-missing, len(names & {x.name for x in signature.inputs}), i)
+
+    return spec.signatures[max(range(len(spec.signatures)), key=key)]
 
 
 def _output_type(prompt: ApiPrompt, registry: Registry, node_id: str, slot: int) -> Any:

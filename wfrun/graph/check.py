@@ -28,8 +28,9 @@ SIZE_INPUTS = frozenset({"width", "height"})
 #: Node types whose image embeds are image-to-video conditioning.
 I2V_EMBED_NODES = frozenset({"WanVideoImageToVideoEncode", "WanVideoImageClipEncode"})
 T2V_EMBED_NODES = frozenset({"WanVideoEmptyEmbeds"})
-#: File combos that list user files, not models (LoadImage lists ``input``).
-NON_MODEL_FOLDERS = frozenset({"input", "output", "temp", "kjnodes_fonts"})
+#: File combos that list user files or pack data, not models (LoadImage lists ``input``,
+#: VideoHelperSuite its own ``video_formats`` definitions).
+NON_MODEL_FOLDERS = frozenset({"input", "output", "temp", "kjnodes_fonts", "video_formats"})
 #: Model inputs whose node offers a fixed list of names, downloaded on first use into a
 #: models sub-folder: the signature cannot say where the file lives, so this does. wfrun
 #: never downloads; the file must already be in that folder.
