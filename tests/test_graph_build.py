@@ -149,6 +149,10 @@ def test_signature_chosen_by_widget_shape_then_by_ver():
     assert new.node("9").binding.chosen_by == "shape"
     data["nodes"][-1]["properties"] = {"cnr_id": "testpack", "ver": "b" * 40}
     assert built(data).node("9").binding.chosen_by == "ver"
+    data["nodes"][-1]["properties"]["cnr_id"] = "TestPack"  # repository spelling, other case
+    assert built(data).node("9").binding.chosen_by == "ver"
+    data["nodes"][-1]["properties"]["cnr_id"] = "another-pack"  # a ver of some other pack
+    assert built(data).node("9").binding.chosen_by == "shape"
 
 
 def test_dict_widgets_values_bind_by_name_without_ui_only_keys():

@@ -87,7 +87,7 @@ def _instance_from_ui(node: UINode, node_id: str, registry: Registry) -> NodeIns
     )
     if spec is not None:
         commits = registry.commit_index(spec.pack)
-        ver = props.get("ver") if props.get("cnr_id") in (None, registry.packs[spec.pack].cnr_id) else None
+        ver = props.get("ver") if registry.saved_by(spec.pack, props.get("cnr_id")) else None
         choice = choose_signature(spec, node.widgets_values, commits.get(ver or ""), commits)
         binding = bind(spec, node.widgets_values, choice)
         instance.signature = binding.signature

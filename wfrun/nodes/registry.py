@@ -11,6 +11,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from wfrun.nodes.spec import NodeSpec, PackSpecs
 
@@ -57,6 +58,15 @@ class Registry:
 
     def get(self, class_type: str) -> NodeSpec | None:
         return self._nodes.get(class_type)
+
+    def saved_by(self, pack: str, cnr_id: Any) -> bool:
+        """Whether a node's saved ``properties.cnr_id`` names ``pack``. Files spell it as
+        the registry id (``comfyui-wanvideowrapper``) or the repository name
+        (``ComfyUI-WanVideoWrapper``), in any case; a node without one is taken as the pack's."""
+        if cnr_id is None:
+            return True
+        spec = self.packs.get(pack)
+        return str(cnr_id).lower() in {n.lower() for n in (pack, spec.cnr_id if spec else None) if n}
 
     def __contains__(self, class_type: str) -> bool:
         return class_type in self._nodes
