@@ -8,7 +8,8 @@ written with random weights in Kijai's layout, once per precision:
   (base fp16, quantization fp8_e4m3fn: weights stay fp8, up-cast per layer);
 - ``bf16``: a bf16 file, base_precision bf16, quantization disabled.
 
-Block swap (20 blocks, as saved) stays on unless --no-block-swap; TeaCache is bypassed so
+Block swap (20 blocks, as saved) stays on unless --no-block-swap; --compile links the
+workflow's torch.compile settings to the loader; TeaCache is bypassed so
 every step does the same work. Start/end images are drawn by ``wfrun.media.samples``.
 Prints one JSON object with time per step, node times and peak GPU memory.
 
@@ -38,8 +39,12 @@ def node(data: dict, node_type: str) -> dict:
     return next(n for n in data["nodes"] if n["type"] == node_type and n.get("mode", 0) == 0)
 
 
-def prepare_workflow(data: dict, precision: str, block_swap: bool) -> dict:
+def prepare_workflow(data: dict, precision: str, block_swap: bool, compile_model: bool = False) -> dict:
     data = json.loads(json.dumps(data))
+    if compile_model:
+        from workflow_edits import link_compile_settings
+
+        link_compile_settings(data)
     for n in data["nodes"]:
         if n["type"] == "WanVideoTeaCache":
             n["mode"] = 4
@@ -103,6 +108,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--precisions", default="fp8,bf16")
     parser.add_argument("--no-block-swap", action="store_true")
+    parser.add_argument("--compile", action="store_true",
+                        help="link the workflow's WanVideoTorchCompileSettings (as saved) to the model loader")
     parser.add_argument("--small", action="store_true", help="tiny widths, for a CPU smoke run")
     parser.add_argument("--log-dir", type=Path, help="where each run's stderr is streamed")
     args = parser.parse_args()
@@ -117,7 +124,7 @@ def main() -> None:
     models = args.out / "models"
     write_start_end_images(args.out / "input", args.width, args.height)
     result: dict = {"date": time.strftime("%Y-%m-%d"), "steps": args.steps, "frames": args.frames,
-                    "size": f"{args.width}x{args.height}", "block_swap": not args.no_block_swap,
+                    "size": f"{args.width}x{args.height}", "block_swap": not args.no_block_swap, "compile": args.compile,
                     "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
                     "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                                  "transformers": transformers.__version__}}
@@ -132,7 +139,7 @@ def main() -> None:
         written_s = time.perf_counter() - start
         print(f"{precision}: checkpoint written in {written_s:.1f} s", file=sys.stderr, flush=True)
         workflow = args.out / f"i2v_{precision}.json"
-        workflow.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap)))
+        workflow.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap, args.compile)))
         result[precision] = run_one(workflow, models, args.out, args, data)
         result[precision]["checkpoint_write_s"] = round(written_s, 1)
         result[precision]["checkpoint_gib"] = round(path.stat().st_size / 2**30, 2)

@@ -10,6 +10,8 @@
 3. Runs diffusers' ``WanPipeline`` on the same transformer file (loaded by wfrun), the same
    VAE, random 4096-wide prompt embeddings, UniPC flow (shift 5), cfg 6, same size/steps,
    timing each step with ``callback_on_step_end``.
+4. With ``--variants ...,compiled``: wfrun again with the workflow's WanVideoTorchCompileSettings
+   (inductor, transformer blocks only, as saved) linked to the model loader.
 Prints one JSON object; bench/RESULTS.md records it.
 
     python bench/t2v_long_1_3b.py --workflow W.json --out /tmp/b [--steps 10] [--small --device cpu]
@@ -51,8 +53,12 @@ def write_models(models: Path, data: dict, device: str, small: bool) -> dict:
     return {"write_s": round(time.perf_counter() - start, 1), "files": {k: str(v) for k, v in rel.items()}}
 
 
-def bench_workflow(data: dict, bypass_teacache: bool) -> dict:
+def bench_workflow(data: dict, bypass_teacache: bool, compile_model: bool = False) -> dict:
     data = json.loads(json.dumps(data))
+    if compile_model:
+        from workflow_edits import link_compile_settings
+
+        link_compile_settings(data)
     for node in data["nodes"]:
         if node["type"] == "WanVideoTeaCache" and bypass_teacache:
             node["mode"] = 4
@@ -134,6 +140,9 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--small", action="store_true", help="tiny widths, for a CPU smoke run")
     parser.add_argument("--only", choices=["wfrun", "diffusers", "both"], default="both")
+    parser.add_argument("--variants", default="bypassed,as_saved",
+                        help="wfrun runs, comma-separated: bypassed (TeaCache off), as_saved, compiled "
+                             "(TeaCache off, the workflow's torch.compile settings linked to the loader)")
     args = parser.parse_args()
     import diffusers
     import torch
@@ -149,9 +158,12 @@ def main() -> None:
     result["models"] = write_models(models, data, args.device, args.small)
     files = result["models"]["files"]
     if args.only in ("wfrun", "both"):
-        for label, bypass in (("wfrun_teacache_bypassed", True), ("wfrun_as_saved", False)):
+        variants = {"bypassed": ("wfrun_teacache_bypassed", True, False),
+                    "as_saved": ("wfrun_as_saved", False, False),
+                    "compiled": ("wfrun_compiled_teacache_bypassed", True, True)}
+        for label, bypass, compiled in (variants[v] for v in args.variants.split(",")):
             path = args.out / f"{label}.json"
-            path.write_text(json.dumps(bench_workflow(data, bypass)))
+            path.write_text(json.dumps(bench_workflow(data, bypass, compiled)))
             result[label] = run_wfrun(path, models, args.out / "output", args, data)
             print(json.dumps({label: result[label]}), file=sys.stderr, flush=True)
     if args.only in ("diffusers", "both"):

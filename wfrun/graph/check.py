@@ -38,10 +38,19 @@ DOWNLOADED_MODEL_INPUTS = {("DownloadAndLoadDepthAnythingV2Model", "model"): "de
 
 
 def model_folders(node: NodeInstance, spec: InputSpec) -> str | None:
-    """The models sub-folder(s) (comma-joined) an input names a file in, or None."""
-    if spec.options_from:
-        return None if spec.options_from in NON_MODEL_FOLDERS else spec.options_from
-    return DOWNLOADED_MODEL_INPUTS.get((node.class_type, spec.name))
+    """The models sub-folder(s) (comma-joined) an input names a file in, or None.
+
+    The folders the pack searches *now* come first: a file saved when the node listed
+    ``text_encoders`` only is run by a pack that also looks in ``clip_vision``
+    (LoadWanVideoClipTextEncoder, 2025-03-31). The saved signature's folders follow."""
+    if not spec.options_from:
+        return DOWNLOADED_MODEL_INPUTS.get((node.class_type, spec.name))
+    if spec.options_from in NON_MODEL_FOLDERS:
+        return None
+    newest = next((i.options_from for sig in reversed(node.spec.signatures) for i in sig.inputs
+                   if i.name == spec.name and i.options_from), None) if node.spec else None
+    folders = [f for group in (newest, spec.options_from) if group for f in group.split(",")]
+    return ",".join(dict.fromkeys(f for f in folders if f not in NON_MODEL_FOLDERS)) or None
 
 
 def find_in_folders(roots: ModelRoots, folders: str, name: str):
@@ -227,16 +236,17 @@ def _kind_words(spec: InputSpec) -> str:
 def _combo(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: Any,
            options: CheckOptions) -> Iterator[Diagnostic]:
     if spec.options_from:
-        is_model = spec.options_from not in NON_MODEL_FOLDERS
-        if options.models is not None and is_model and isinstance(value, str):
+        folders = model_folders(node, spec)
+        if options.models is not None and folders and isinstance(value, str):
             if spec.options and value in spec.options:
                 return
             try:
-                find_in_folders(options.models, spec.options_from, value)
+                find_in_folders(options.models, folders, value)
             except ModelPathError as err:
+                main = folders.split(",")[-1]
                 yield _diag(graph, node, "missing-model", Severity.ERROR, str(err), input=spec.name,
-                            found=value, expected=f"a file in models/{spec.options_from.split(',')[-1]}",
-                            hint=f"put the file under <models>/{spec.options_from.split(',')[-1]}/ or pick another")
+                            found=value, expected=f"a file in models/{main}",
+                            hint=f"put the file under <models>/{main}/ or pick another")
         return
     if spec.options_dynamic or not spec.options or value in spec.options:
         folder = model_folders(node, spec)
