@@ -18,6 +18,7 @@ the final norm: with transformers that is ``hidden_states[-2]`` of a forward wit
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from wfrun.models.detect import ModelInfo
@@ -30,12 +31,40 @@ _L = "vision_model.encoder.layers."
 
 FP8_MODULES = re.compile(r"^vision_model\.encoder\.layers\.\d+\.(self_attn|mlp)\.")
 
-_ORIGINAL_LAYER = {"norm1": "layer_norm1", "norm2": "layer_norm2", "attn.proj": "self_attn.out_proj",
-                   "mlp.0": "mlp.fc1", "mlp.2": "mlp.fc2"}
-_OPEN_CLIP_LAYER = {"ln_1": "layer_norm1", "ln_2": "layer_norm2", "attn.out_proj": "self_attn.out_proj",
-                    "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
-_NORMS = {"pre_norm": "vision_model.pre_layrnorm", "post_norm": "vision_model.post_layernorm",
-          "ln_pre": "vision_model.pre_layrnorm", "ln_post": "vision_model.post_layernorm"}
+@dataclass(frozen=True)
+class _VisionNames:
+    """Where one layout keeps each part of the vision tower (the two differ only in names)."""
+
+    keeps: Callable[[str], bool]  # keys of the vision tower; the rest (text tower, scales) is dropped
+    patch: str
+    cls: str
+    pos: str
+    head: str
+    norms: str  # regex: (norm name, leaf)
+    qkv: str    # regex: (layer, leaf) of the fused q/k/v projection
+    layer: str  # regex: (layer, module, leaf)
+    modules: dict[str, str]  # layer module -> transformers module
+    norm_targets: dict[str, str]
+
+
+_ORIGINAL = _VisionNames(
+    keeps=lambda k: not (k == "log_scale" or k.startswith("textual.")),
+    patch="visual.patch_embedding.weight", cls="visual.cls_embedding", pos="visual.pos_embedding",
+    head="visual.head", norms=r"visual\.(pre_norm|post_norm)\.(weight|bias)",
+    qkv=r"visual\.transformer\.(\d+)\.attn\.to_qkv\.(weight|bias)",
+    layer=r"visual\.transformer\.(\d+)\.(.+)\.(weight|bias)",
+    modules={"norm1": "layer_norm1", "norm2": "layer_norm2", "attn.proj": "self_attn.out_proj",
+             "mlp.0": "mlp.fc1", "mlp.2": "mlp.fc2"},
+    norm_targets={"pre_norm": "vision_model.pre_layrnorm", "post_norm": "vision_model.post_layernorm"})
+_OPEN_CLIP = _VisionNames(
+    keeps=lambda k: k.startswith("visual."),
+    patch="visual.conv1.weight", cls="visual.class_embedding", pos="visual.positional_embedding",
+    head="visual.proj", norms=r"visual\.(ln_pre|ln_post)\.(weight|bias)",
+    qkv=r"visual\.transformer\.resblocks\.(\d+)\.attn\.in_proj_(weight|bias)",
+    layer=r"visual\.transformer\.resblocks\.(\d+)\.(.+)\.(weight|bias)",
+    modules={"ln_1": "layer_norm1", "ln_2": "layer_norm2", "attn.out_proj": "self_attn.out_proj",
+             "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"},
+    norm_targets={"ln_pre": "vision_model.pre_layrnorm", "ln_post": "vision_model.post_layernorm"})
 
 
 def _qkv(layer: str, leaf: str) -> list[Take]:
@@ -46,47 +75,28 @@ def rename_for(info: ModelInfo, keys=()) -> Callable[[str], Any]:
     c = info.config
     dim, positions = c["dim"], (c["image_size"] // c["patch_size"]) ** 2 + 1
 
-    def original(key: str) -> Any:
-        if key == "log_scale" or key.startswith("textual."):
-            return None
-        if key == "visual.patch_embedding.weight":
-            return f"{_E}patch_embedding.weight"
-        if key == "visual.cls_embedding":
-            return Take(f"{_E}class_embedding", "", "reshape", shape=(dim,))
-        if key == "visual.pos_embedding":
-            return Take(f"{_E}position_embedding.weight", "", "reshape", shape=(positions, dim))
-        if key == "visual.head":
-            return Take("visual_projection.weight", "", "transpose")
-        if m := re.fullmatch(r"visual\.(pre_norm|post_norm)\.(weight|bias)", key):
-            return f"{_NORMS[m.group(1)]}.{m.group(2)}"
-        if m := re.fullmatch(r"visual\.transformer\.(\d+)\.(.+)\.(weight|bias)", key):
-            layer, module, leaf = m.groups()
-            if module == "attn.to_qkv":
-                return _qkv(layer, leaf)
-            target = _ORIGINAL_LAYER.get(module)
-            return f"{_L}{layer}.{target}.{leaf}" if target else UNKNOWN
-        return UNKNOWN
+    def vision_tower(names: _VisionNames) -> Callable[[str], Any]:
+        fixed = {names.patch: f"{_E}patch_embedding.weight",
+                 names.cls: Take(f"{_E}class_embedding", "", "reshape", shape=(dim,)),
+                 names.pos: Take(f"{_E}position_embedding.weight", "", "reshape", shape=(positions, dim)),
+                 names.head: Take("visual_projection.weight", "", "transpose")}
 
-    def open_clip(key: str) -> Any:
-        if not key.startswith("visual."):
-            return None  # the text tower, logit_scale
-        if key == "visual.conv1.weight":
-            return f"{_E}patch_embedding.weight"
-        if key == "visual.class_embedding":
-            return Take(f"{_E}class_embedding", "", "reshape", shape=(dim,))
-        if key == "visual.positional_embedding":
-            return Take(f"{_E}position_embedding.weight", "", "reshape", shape=(positions, dim))
-        if key == "visual.proj":
-            return Take("visual_projection.weight", "", "transpose")
-        if m := re.fullmatch(r"visual\.(ln_pre|ln_post)\.(weight|bias)", key):
-            return f"{_NORMS[m.group(1)]}.{m.group(2)}"
-        if m := re.fullmatch(r"visual\.transformer\.resblocks\.(\d+)\.attn\.in_proj_(weight|bias)", key):
-            return _qkv(m.group(1), m.group(2))
-        if m := re.fullmatch(r"visual\.transformer\.resblocks\.(\d+)\.(.+)\.(weight|bias)", key):
-            layer, module, leaf = m.groups()
-            target = _OPEN_CLIP_LAYER.get(module)
-            return f"{_L}{layer}.{target}.{leaf}" if target else UNKNOWN
-        return UNKNOWN
+        def rename(key: str) -> Any:
+            if not names.keeps(key):
+                return None
+            if key in fixed:
+                return fixed[key]
+            if m := re.fullmatch(names.norms, key):
+                return f"{names.norm_targets[m.group(1)]}.{m.group(2)}"
+            if m := re.fullmatch(names.qkv, key):
+                return _qkv(m.group(1), m.group(2))
+            if m := re.fullmatch(names.layer, key):
+                layer, module, leaf = m.groups()
+                target = names.modules.get(module)
+                return f"{_L}{layer}.{target}.{leaf}" if target else UNKNOWN
+            return UNKNOWN
+
+        return rename
 
     def transformers(key: str) -> Any:
         if key.startswith(("text_model.", "text_projection", "logit_scale")) or key.endswith("position_ids"):
@@ -95,7 +105,9 @@ def rename_for(info: ModelInfo, keys=()) -> Callable[[str], Any]:
             return key
         return UNKNOWN
 
-    return {"original": original, "open_clip": open_clip, "transformers": transformers}[info.layout]
+    if info.layout == "transformers":
+        return transformers
+    return vision_tower({"original": _ORIGINAL, "open_clip": _OPEN_CLIP}[info.layout])
 
 
 def transformers_config(info: ModelInfo):
