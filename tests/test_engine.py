@@ -93,6 +93,31 @@ def test_input_error_names_node_and_input():
     assert "node 2 'Filter' (Filter), input 'amount': too strong" in str(info.value)
 
 
+def test_out_of_memory_names_the_node_and_its_advice(monkeypatch):
+    import torch
+
+    def hungry_sampler(ctx, image, seed, steps, scheduler="unipc", cfg=6.0):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    hungry_sampler.oom_hint = "swap some blocks"
+    monkeypatch.setitem(registry_module._EXECUTORS, "Sampler", hungry_sampler)
+    graph = graph_for()
+    with pytest.raises(NodeError) as info:
+        run_plan(graph, make_plan(graph), ExecContext())
+    text = str(info.value)
+    assert text.startswith("node 3 'My Sampler' (Sampler): ran out of memory (CUDA out of memory.") and "hint: swap some blocks" in text
+    assert "Traceback" not in text
+
+    def hungry_save(ctx, samples, prefix):
+        raise MemoryError()
+
+    monkeypatch.setitem(registry_module._EXECUTORS, "Save", hungry_save)
+    monkeypatch.setitem(registry_module._EXECUTORS, "Sampler", lambda ctx, **kw: ("latent",))
+    with pytest.raises(NodeError) as info:
+        run_plan(graph, make_plan(graph), ExecContext())
+    assert "(Save): ran out of memory" in str(info.value) and "smaller size or fewer frames" in str(info.value)
+
+
 def test_interrupt_stops_cleanly():
     graph = graph_for()
 

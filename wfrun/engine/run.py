@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from wfrun.engine.fingerprint import fingerprint
 from wfrun.engine.plan import Plan, is_output_node
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
@@ -84,6 +86,16 @@ def _with_defaults(node: NodeInstance) -> dict[str, Any]:
     return inputs
 
 
+def _out_of_memory(err: BaseException) -> str:
+    """What ran out, in numbers: a user's first question is how far off they are."""
+    if isinstance(err, torch.OutOfMemoryError) and torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        used = torch.cuda.max_memory_allocated() / 2**30
+        return (f"ran out of GPU memory (peak {used:.1f} GiB allocated by this run, "
+                f"{free / 2**30:.1f} of {total / 2**30:.1f} GiB free now)")
+    return "ran out of memory" + (f" ({str(err).splitlines()[0]})" if str(err) else "")
+
+
 def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext,
              cache: OutputCache | None = None) -> RunResult:
     result = RunResult()
@@ -136,6 +148,9 @@ def _execute(node: NodeInstance, fn: Any, inputs: dict[str, Any], values: dict[s
         outputs = fn(ctx, **kwargs)
     except NodeInputError as err:
         raise NodeError(node, str(err), err.input_name, err.hint) from None
+    except (torch.OutOfMemoryError, MemoryError) as err:
+        raise NodeError(node, _out_of_memory(err), hint=getattr(fn, "oom_hint", None)
+                        or "use a smaller size or fewer frames, or run on a device with more memory") from None
     if not isinstance(outputs, tuple):
         raise TypeError(f"executor of {node.class_type} returned {type(outputs).__name__}, not a tuple")
     seconds = time.perf_counter() - start

@@ -131,3 +131,9 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
             placement.offload(transformer, model.offload_device)
     latent.pop("teacache_skipped", None)
     return (latent,)
+
+
+wanvideo_sampler.oom_hint = (  # type: ignore[attr-defined]  # read by the engine on out-of-memory
+    "keep transformer blocks on the CPU (a WanVideoBlockSwap node into the model loader's block_swap_args; "
+    "about 0.4 GiB per 14B block in fp8), load the model with quantization fp8_e4m3fn, or make fewer frames "
+    "or a smaller size")

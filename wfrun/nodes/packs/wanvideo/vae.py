@@ -125,6 +125,9 @@ def wanvideo_decode(ctx: ExecContext, vae: WanVAE, samples: dict, enable_vae_til
     return (images.clamp(0, 1).permute(1, 2, 3, 0).float().contiguous(),)
 
 
+wanvideo_decode.oom_hint = "set enable_vae_tiling to true: tiles use less memory"  # type: ignore[attr-defined]
+
+
 def add_noise_to_reference(video: torch.Tensor, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """The pack's ``add_noise_to_reference_video``: Gaussian noise of std ``ratio`` (per
     sample), black (-1) pixels left black."""
@@ -165,6 +168,9 @@ def wanvideo_encode(ctx: ExecContext, vae: WanVAE, image: torch.Tensor, enable_v
                           align_corners=False).squeeze(0)
         latent_mask = m.unsqueeze(0).repeat(1, latents.shape[1], 1, 1, 1)
     return ({"samples": latents.cpu(), "mask": latent_mask, "empty_latent_indices": empty_latents},)
+
+
+wanvideo_encode.oom_hint = "set enable_vae_tiling to true: tiles use less memory"  # type: ignore[attr-defined]
 
 
 def _empty_latent_indices(empty_frames: list[int], frames: int) -> list[int]:
