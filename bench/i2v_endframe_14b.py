@@ -39,7 +39,8 @@ def node(data: dict, node_type: str) -> dict:
     return next(n for n in data["nodes"] if n["type"] == node_type and n.get("mode", 0) == 0)
 
 
-def prepare_workflow(data: dict, precision: str, block_swap: bool, compile_model: bool = False) -> dict:
+def prepare_workflow(data: dict, precision: str, block_swap: bool, compile_model: bool = False,
+                     swap_blocks: int | None = None) -> dict:
     data = json.loads(json.dumps(data))
     if compile_model:
         from workflow_edits import link_compile_settings
@@ -50,6 +51,8 @@ def prepare_workflow(data: dict, precision: str, block_swap: bool, compile_model
             n["mode"] = 4
         if n["type"] == "WanVideoBlockSwap" and not block_swap:
             n["mode"] = 4
+        if n["type"] == "WanVideoBlockSwap" and swap_blocks is not None:
+            n["widgets_values"][0] = swap_blocks
         if n["type"] == "VHS_VideoCombine" and os.environ.get("BENCH_VIDEO_FORMAT"):
             n["widgets_values"]["format"] = os.environ["BENCH_VIDEO_FORMAT"]
         if n["type"] == "LoadImage" and n.get("mode", 0) == 0:
@@ -108,6 +111,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--precisions", default="fp8,bf16")
     parser.add_argument("--no-block-swap", action="store_true")
+    parser.add_argument("--swap", type=int, help="blocks_to_swap instead of the saved 20")
     parser.add_argument("--compile", action="store_true",
                         help="link the workflow's WanVideoTorchCompileSettings (as saved) to the model loader")
     parser.add_argument("--small", action="store_true", help="tiny widths, for a CPU smoke run")
@@ -124,7 +128,8 @@ def main() -> None:
     models = args.out / "models"
     write_start_end_images(args.out / "input", args.width, args.height)
     result: dict = {"date": time.strftime("%Y-%m-%d"), "steps": args.steps, "frames": args.frames,
-                    "size": f"{args.width}x{args.height}", "block_swap": not args.no_block_swap, "compile": args.compile,
+                    "size": f"{args.width}x{args.height}", "block_swap": not args.no_block_swap, "swap": args.swap,
+                    "compile": args.compile,
                     "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
                     "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                                  "transformers": transformers.__version__}}
@@ -139,7 +144,8 @@ def main() -> None:
         written_s = time.perf_counter() - start
         print(f"{precision}: checkpoint written in {written_s:.1f} s", file=sys.stderr, flush=True)
         workflow = args.out / f"i2v_{precision}.json"
-        workflow.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap, args.compile)))
+        workflow.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap, args.compile,
+                                                              args.swap)))
         result[precision] = run_one(workflow, models, args.out, args, data)
         result[precision]["checkpoint_write_s"] = round(written_s, 1)
         result[precision]["checkpoint_gib"] = round(path.stat().st_size / 2**30, 2)
