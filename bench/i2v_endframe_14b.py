@@ -43,7 +43,7 @@ def prepare_workflow(data: dict, precision: str, block_swap: bool, compile_model
                      swap_blocks: int | None = None) -> dict:
     data = json.loads(json.dumps(data))
     if compile_model:
-        from workflow_edits import link_compile_settings
+        from bench_common import link_compile_settings
 
         link_compile_settings(data)
     for n in data["nodes"]:
@@ -101,20 +101,15 @@ def run_one(workflow: Path, models: Path, out: Path, args, data: dict) -> dict:
 
 
 def main() -> None:
+    from bench_common import add_job_arguments
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("--workflow", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--frames", type=int, default=81)
-    parser.add_argument("--width", type=int, default=832)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--device", default="cuda")
+    add_job_arguments(parser, steps=3)
     parser.add_argument("--precisions", default="fp8,bf16")
     parser.add_argument("--no-block-swap", action="store_true")
     parser.add_argument("--swap", type=int, help="blocks_to_swap instead of the saved 20")
     parser.add_argument("--compile", action="store_true",
                         help="link the workflow's WanVideoTorchCompileSettings (as saved) to the model loader")
-    parser.add_argument("--small", action="store_true", help="tiny widths, for a CPU smoke run")
     parser.add_argument("--log-dir", type=Path, help="where each run's stderr is streamed")
     args = parser.parse_args()
     import diffusers

@@ -56,7 +56,7 @@ def write_models(models: Path, data: dict, device: str, small: bool) -> dict:
 def bench_workflow(data: dict, bypass_teacache: bool, compile_model: bool = False) -> dict:
     data = json.loads(json.dumps(data))
     if compile_model:
-        from workflow_edits import link_compile_settings
+        from bench_common import link_compile_settings
 
         link_compile_settings(data)
     for node in data["nodes"]:
@@ -130,15 +130,10 @@ def run_diffusers(models: Path, files: dict, args) -> dict:
 
 
 def main() -> None:
+    from bench_common import add_job_arguments
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("--workflow", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--frames", type=int, default=81)
-    parser.add_argument("--width", type=int, default=832)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--small", action="store_true", help="tiny widths, for a CPU smoke run")
+    add_job_arguments(parser, steps=10)
     parser.add_argument("--only", choices=["wfrun", "diffusers", "both"], default="both")
     parser.add_argument("--variants", default="bypassed,as_saved",
                         help="wfrun runs, comma-separated: bypassed (TeaCache off), as_saved, compiled "
