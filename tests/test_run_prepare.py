@@ -64,6 +64,22 @@ def test_missing_models_folder_lists_every_missing_file(tmp_path):
     assert {d.input for d in missing} >= {"model", "model_name"} and len(missing) >= 3
 
 
+def test_missing_input_images_and_videos_stop_before_loading(tiny_models, tmp_path):
+    workflows = ROOT / "workflows"
+    for name in ("wan_i2v_endframe_tiny.json", "wan_fun_control_tiny.json"):  # their bundled inputs are found
+        prepare(workflows / name, options(tiny_models))
+    with pytest.raises(JobError) as err:
+        prepare(workflows / "wan_i2v_endframe_tiny.json", options(tiny_models, input_dir=tmp_path))
+    problems = sorted((d.node_id, d.input, d.found) for d in err.value.diagnostics)
+    assert problems == [("58", "image", "start.png"), ("63", "image", "end.png")]
+    assert all(d.code == "missing-input-file" and "--input" in d.hint for d in err.value.diagnostics)
+    with pytest.raises(JobError) as err:  # VHS names are stripped of quotes, as the node does
+        prepare(workflows / "wan_fun_control_tiny.json",
+                options(tiny_models, input_dir=tmp_path, overrides=['71.video="../control.mp4"']))
+    [problem] = err.value.diagnostics
+    assert problem.input == "video" and "'..' are refused" in problem.message
+
+
 def test_unsupported_nodes_are_listed_together(tiny_models, tmp_path):
     data = json.loads(DEMO.read_text())
     sampler = next(n for n in data["nodes"] if n["type"] == "WanVideoSampler")

@@ -23,8 +23,9 @@ from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
 from wfrun.formats.document import Document, FormatError, from_data, parse_json
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
 from wfrun.graph.check import find_in_folders, model_folders
+from wfrun.media.image import MediaPathError, find_input_file
 from wfrun.models.paths import ModelPathError, ModelRoots
-from wfrun.nodes.executor import ExecContext
+from wfrun.nodes.executor import ExecContext, get_executor
 from wfrun.nodes.registry import Registry, default_registry
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -166,6 +167,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     needed = set(plan.order)
     diagnostics = [d for d in check(graph, CheckOptions(models=roots))
                    if d.node_id is None or d.node_id in needed]
+    diagnostics += _input_file_problems(graph, plan, options, path)
     errors = [d for d in diagnostics if d.severity == Severity.ERROR]
     if errors:
         raise JobError(f"{path}: {len(errors)} problem(s) must be fixed before running", errors)
@@ -179,6 +181,35 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
                         [d for d in diagnostics if d.severity != Severity.ERROR])
     prepared.models = _model_files(prepared)
     return prepared
+
+
+def input_dir_for(path: Path, options: RunOptions) -> Path:
+    """Where loader nodes read images and videos: --input, else ``input/`` beside the workflow."""
+    return Path(options.input_dir) if options.input_dir else Path(path).parent / "input"
+
+
+def _input_file_problems(graph: WorkflowGraph, plan: Plan, options: RunOptions, path: Path) -> list[Diagnostic]:
+    """Images and videos the run will read, found (or not) before any model loads: a missing
+    start frame should not cost the minute a 14B model takes to load. Each loader executor
+    says which files its inputs name (``input_files``)."""
+    input_dir = input_dir_for(path, options)
+    output_dir = Path(options.output_dir)
+    problems = []
+    for node_id in plan.order:
+        node = graph.node(node_id)
+        names = getattr(get_executor(node.class_type), "input_files", None)
+        for input_name, (name, what) in (names(node.inputs) if names else {}).items():
+            if not isinstance(name, str):
+                continue  # linked, or not text: the executor says so
+            try:
+                find_input_file(name, input_dir, output_dir, output_dir / "temp", what)
+            except MediaPathError as err:
+                problems.append(Diagnostic(
+                    "missing-input-file", Severity.ERROR, str(err), file=str(path), node_id=node.id,
+                    node_title=node.title, class_type=node.class_type, input=input_name, found=name,
+                    expected=f"a {what} in {input_dir.resolve()}",
+                    hint=f"put the {what} in {input_dir} (or pass --input DIR) and name it relative to that folder"))
+    return problems
 
 
 def _model_files(p: Prepared) -> list[ModelFile]:
@@ -218,7 +249,7 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     import torch
 
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    input_dir = options.input_dir or (p.path.parent / "input")
+    input_dir = input_dir_for(p.path, options)
     ctx = ExecContext(device=device, offload_device=options.offload_device, output_dir=Path(options.output_dir),
                       input_dir=Path(input_dir), models=p.roots, progress=progress, workflow_json=p.data)
     previous = signal.getsignal(signal.SIGINT)

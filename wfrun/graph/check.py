@@ -63,9 +63,9 @@ def find_in_folders(roots: ModelRoots, folders: str, name: str):
             return find_model(roots, kind, name)
         except ModelPathError as err:
             first = first or err
-    if len(kinds) > 1:
-        searched = [str(p) for k in kinds for p in roots.folders(k)]
-        raise ModelPathError(f"{name!r} not found in {', '.join(searched) or '(no models folder given)'}")
+    searched = [str(p) for k in kinds for p in roots.folders(k)]
+    if len(kinds) > 1 and searched:
+        raise ModelPathError(f"{name!r} not found in {', '.join(searched)}")
     raise first
 
 

@@ -73,6 +73,15 @@ def existing_inside(base: str | os.PathLike[str], name: str, what: str = "file")
     return path
 
 
+def find_input_file(name: str, input_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str],
+                    temp_dir: str | os.PathLike[str], what: str = "file") -> Path:
+    """The file a loader widget names (``"x.png"``, ``"sub/x.png"``, ``"x.png [output]"``), in
+    the folder its annotation says (input by default); MediaPathError when unsafe or missing."""
+    plain, tag = split_annotation(name)
+    base = {"output": output_dir, "temp": temp_dir}.get(tag or "", input_dir)
+    return existing_inside(base, plain, what)
+
+
 def _near_names(base: Path, name: str, limit: int = 5) -> list[str]:
     import difflib
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wfrun.engine.run import NodeInputError
-from wfrun.media.image import MediaPathError, existing_inside, split_annotation
+from wfrun.media.image import MediaPathError, find_input_file
 from wfrun.nodes.executor import ExecContext
 
 
@@ -25,14 +25,14 @@ def input_file(ctx: ExecContext, name: str, input_name: str, what: str) -> Path:
     folder, or a NodeInputError saying why not."""
     if not isinstance(name, str):
         raise NodeInputError(input_name, f"expected a file name, found {type(name).__name__}")
-    plain, tag = split_annotation(name)
-    base = {"output": Path(ctx.output_dir), "temp": temp_dir(ctx)}.get(tag or "", Path(ctx.input_dir))
     try:
-        return existing_inside(base, plain, what)
+        return find_input_file(name, ctx.input_dir, ctx.output_dir, temp_dir(ctx), what)
     except MediaPathError as err:
-        raise NodeInputError(input_name, str(err),
-                             f"put the {what} in {base} (or pass --input DIR) and name it relative to that folder"
-                             ) from None
+        raise NodeInputError(input_name, str(err), input_file_hint(what, ctx.input_dir)) from None
+
+
+def input_file_hint(what: str, input_dir: Path) -> str:
+    return f"put the {what} in {input_dir} (or pass --input DIR) and name it relative to that folder"
 
 
 def record(ctx: ExecContext, path: Path) -> None:
