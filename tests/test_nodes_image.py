@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -462,3 +463,31 @@ def test_small_core_nodes():
     assert abs(float(got[0, 0, 0, 0]) - 0.4) < 1e-6
     assert run("GetImageSize", image=torch.zeros(3, 5, 7, 3)) == (7, 5, 3)
     assert run("PrimitiveInt", value=81) == (81,) and run("PrimitiveStringMultiline", value="a\nb") == ("a\nb",)
+
+
+def test_image_blur_is_comfyuis_gaussian_with_reflected_edges():
+    from wfrun.nodes.packs.comfy_core.postprocessing import image_blur
+
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 7, 9, 3, generator=g)
+    radius, sigma = 2, 0.8
+    [blurred] = image_blur(None, image, blur_radius=radius, sigma=sigma)
+    assert blurred.shape == image.shape
+    # the formula, written out: taps at -1..1, weights exp(-d^2 / 2 sigma^2) / sum, reflect indexing
+    taps = [-1 + 2 * i / (2 * radius) for i in range(2 * radius + 1)]
+    weights = torch.tensor([[math.exp(-(a * a + b * b) / (2 * sigma * sigma)) for b in taps] for a in taps])
+    weights /= weights.sum()
+
+    def reflect(i, n):
+        return -i if i < 0 else (2 * (n - 1) - i if i >= n else i)
+
+    for f, y, x in [(0, 0, 0), (1, 3, 4), (0, 6, 8), (1, 1, 7)]:
+        expected = sum(weights[dy + radius, dx + radius] * image[f, reflect(y + dy, 7), reflect(x + dx, 9)]
+                       for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1))
+        torch.testing.assert_close(blurred[f, y, x], expected)
+    flat = torch.full((1, 6, 6, 3), 0.4)
+    torch.testing.assert_close(image_blur(None, flat, blur_radius=3, sigma=2.0)[0], flat)  # edges stay bright
+    assert image_blur(None, image, blur_radius=0, sigma=1.0)[0] is image
+    with pytest.raises(NodeInputError) as err:
+        image_blur(None, image, blur_radius=7, sigma=1.0)
+    assert err.value.input_name == "blur_radius"
