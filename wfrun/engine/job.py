@@ -23,7 +23,7 @@ from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
 from wfrun.formats.document import Document, FormatError, from_data, parse_json
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
 from wfrun.graph.check import find_in_folders, model_folders
-from wfrun.media.image import MediaPathError, find_input_file
+from wfrun.media.image import MediaPathError, find_input_file, input_file_hint
 from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.nodes.executor import ExecContext, get_executor
 from wfrun.nodes.registry import Registry, default_registry
@@ -208,7 +208,7 @@ def _input_file_problems(graph: WorkflowGraph, plan: Plan, options: RunOptions, 
                     "missing-input-file", Severity.ERROR, str(err), file=str(path), node_id=node.id,
                     node_title=node.title, class_type=node.class_type, input=input_name, found=name,
                     expected=f"a {what} in {input_dir.resolve()}",
-                    hint=f"put the {what} in {input_dir} (or pass --input DIR) and name it relative to that folder"))
+                    hint=input_file_hint(what, input_dir)))
     return problems
 
 

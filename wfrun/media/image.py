@@ -82,6 +82,11 @@ def find_input_file(name: str, input_dir: str | os.PathLike[str], output_dir: st
     return existing_inside(base, plain, what)
 
 
+def input_file_hint(what: str, input_dir: str | os.PathLike[str]) -> str:
+    """What to do about a loader's missing file (the run checks early, the node again)."""
+    return f"put the {what} in {input_dir} (or pass --input DIR) and name it relative to that folder"
+
+
 def _near_names(base: Path, name: str, limit: int = 5) -> list[str]:
     import difflib
 

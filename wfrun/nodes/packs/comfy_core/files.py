@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wfrun.engine.run import NodeInputError
-from wfrun.media.image import MediaPathError, find_input_file
+from wfrun.media.image import MediaPathError, find_input_file, input_file_hint
 from wfrun.nodes.executor import ExecContext
 
 
@@ -30,9 +30,6 @@ def input_file(ctx: ExecContext, name: str, input_name: str, what: str) -> Path:
     except MediaPathError as err:
         raise NodeInputError(input_name, str(err), input_file_hint(what, ctx.input_dir)) from None
 
-
-def input_file_hint(what: str, input_dir: Path) -> str:
-    return f"put the {what} in {input_dir} (or pass --input DIR) and name it relative to that folder"
 
 
 def record(ctx: ExecContext, path: Path) -> None:
