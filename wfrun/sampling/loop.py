@@ -121,6 +121,7 @@ def sample(req: SamplingRequest) -> dict:
     device = torch.device(req.device)
     dtype = req.dtype
     in_ch = int(tr.config.in_channels)
+    control_lora = getattr(tr, "_wfrun_control_lora", None)  # nodes/packs/wanvideo/control_lora.py
     denoise = float(req.denoise_strength)
     if req.text_embeds is None or not req.text_embeds.prompt_embeds:
         raise SamplingError("text_embeds", "no text embeds given",
@@ -164,8 +165,9 @@ def sample(req: SamplingRequest) -> dict:
         clip_neg = emb.negative_clip_context.to(device, dtype) if emb.negative_clip_context is not None else None
         if control is not None:
             if in_ch not in (48, 32):
-                raise SamplingError("image_embeds", "control embeds only work with a Wan-Fun control model",
-                                    f"this model has {in_ch} input channels")
+                raise SamplingError("image_embeds", "control embeds only work with a Wan-Fun control model "
+                                    "or a model with a control LoRA",
+                                    f"this model has {in_ch} input channels and no control LoRA")
             control_latents = control.control_images
     else:
         if emb.target_shape is None:
@@ -173,10 +175,13 @@ def sample(req: SamplingRequest) -> dict:
                                 "use WanVideoEmptyEmbeds for text-to-video")
         c, t, h, w = emb.target_shape
         noise = torch.randn(c, t + 1 if has_ref else t, h, w, dtype=torch.float32, device="cpu", generator=seed_g)
-        if control is not None:
+        if control is not None and control_lora is not None:
+            control_latents = control.control_images  # the model input's second half, in the window
+        elif control is not None:
             if in_ch not in (48, 32):
-                raise SamplingError("image_embeds", "control embeds only work with a Wan-Fun control model",
-                                    f"this model has {in_ch} input channels")
+                raise SamplingError("image_embeds", "control embeds only work with a Wan-Fun control model "
+                                    "or a model with a control LoRA",
+                                    f"this model has {in_ch} input channels and no control LoRA")
             control_latents = control.control_images
             image_cond = torch.zeros_like(noise)
             clip_fea = None
@@ -297,7 +302,11 @@ def sample(req: SamplingRequest) -> dict:
             return torch.zeros_like(z, dtype=torch.float32)
         pct = idx / len(timesteps)
         y = cond
-        if ctl is not None:
+        if ctl is not None and control_lora is not None:  # inside the window: LoRA on, control appended
+            inside = _in_window(control.start_percent, control.end_percent, pct, idx)
+            control_lora.set(inside)
+            y = ctl.to(z) if inside else None
+        elif ctl is not None:
             y = torch.cat([ctl.to(z) if _in_window(control.start_percent, control.end_percent, pct, idx)
                            else torch.zeros_like(ctl, dtype=z.dtype), cond.to(z)])
         zin = torch.cat([z, y.to(z)]) if y is not None else z
@@ -369,8 +378,8 @@ def sample(req: SamplingRequest) -> dict:
                             w_cond[:, 0] = torch.cat([image_cond[:4, 0], first]) if first.shape[0] + 4 == w_cond.shape[0] else first
                         else:
                             w_cond[:, 0] = image_cond[:, 0]
-                        if control_latents is not None:
-                            w_ctl = control_latents[:, window]
+                    if control_latents is not None:
+                        w_ctl = control_latents[:, window]
                     wt = timestep[:, window] if timestep.ndim == 2 else timestep
                     pred = predict(model_in[:, window], cfg[idx], pos, wt, idx, w_cond, w_ctl, state, feta_on)
                     mask = ctxwin.window_mask(pred, window, latent_len, ctx_overlap, looped=is_looped,
@@ -390,6 +399,8 @@ def sample(req: SamplingRequest) -> dict:
     finally:
         if bar is not None:
             bar.close()
+        if control_lora is not None:
+            control_lora.set(False)  # a cached model is reused as loaded
 
     return {
         "samples": latent.unsqueeze(0).cpu(),

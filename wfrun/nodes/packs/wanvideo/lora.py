@@ -24,9 +24,10 @@ import torch
 from wfrun.engine.run import NodeInputError
 from wfrun.models import convert_transformer
 from wfrun.models.reader import open_checkpoint
+from wfrun.nodes.packs.wanvideo.control_lora import add_delta as _add_delta
 
 _PREFIXES = ("diffusion_model.", "model.diffusion_model.", "transformer.", "base_model.model.")
-_PART = re.compile(r"^(?P<module>.+?)\.(?P<kind>lora_down|lora_up|lora_A|lora_B|alpha)(?:\.weight)?$")
+_PART = re.compile(r"^(?P<module>.+?)\.(?P<kind>lora_down|lora_up|lora_A|lora_B|alpha|diff_b)(?:\.weight)?$")
 _KOHYA_MODULE = re.compile(r"^lora_unet_blocks_(\d+)_(self_attn|cross_attn)_(q|k|v|o|k_img|v_img)$")
 _KOHYA_FFN = re.compile(r"^lora_unet_blocks_(\d+)_ffn_(\d)$")
 
@@ -51,22 +52,30 @@ def read_lora(path: Path) -> dict[str, dict[str, torch.Tensor]]:
             m = _PART.match(key)
             if not m:
                 continue
-            kind = {"lora_down": "down", "lora_A": "down", "lora_up": "up", "lora_B": "up"}.get(m["kind"], "alpha")
+            kind = {"lora_down": "down", "lora_A": "down", "lora_up": "up", "lora_B": "up",
+                    "diff_b": "diff_b"}.get(m["kind"], "alpha")
             pairs[_original_module(m["module"])][kind] = reader.read(key, "cpu")
     return dict(pairs)
 
 
 def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
-    """Merge every LoRA of the chain into ``transformer``; returns the layers changed."""
+    """Merge every LoRA of the chain into ``transformer``; returns the layers changed.
+
+    A control LoRA (control_lora.py) is not merged here: it is attached to the transformer
+    as ``_wfrun_control_lora`` and the sampler merges it only inside its control window."""
+    from wfrun.nodes.packs.wanvideo.control_lora import PATCH, ControlLora, is_control_lora
+
     changed = 0
     modules = dict(transformer.named_modules())
     for spec in loras:
         pairs = read_lora(spec.path)
         if not pairs:
             raise NodeInputError("lora", f"{spec.path}: no LoRA weights (lora_down/lora_up or lora_A/lora_B) found")
+        control = is_control_lora(pairs, int(transformer.config.in_channels))
+        deltas: dict[Any, torch.Tensor] = {}
         unknown = []
         for original, parts in pairs.items():
-            if "down" not in parts or "up" not in parts:
+            if "down" not in parts or "up" not in parts or (control and original == PATCH):
                 continue
             if spec.blocks is not None and not any(original.startswith(f"{b}.") or original == b for b in spec.blocks):
                 continue
@@ -75,31 +84,37 @@ def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
             if module is None:
                 unknown.append(original)
                 continue
-            _merge(module, parts, spec.strength)
-            changed += 1
-        if unknown and changed == 0:
+            deltas[module] = _delta(module, parts, spec.strength)
+        if unknown and not deltas:
             raise NodeInputError("lora", f"{spec.path}: none of its {len(unknown)} layers match this model "
                                  f"(first: {unknown[0]})", "is it a LoRA for another model family?")
+        if control:
+            if getattr(transformer, "_wfrun_control_lora", None) is not None:
+                raise NodeInputError("lora", f"{spec.path}: a second control LoRA", "chain one control LoRA only")
+            patch = pairs[PATCH]
+            wide = (patch["down"].shape[1],) + tuple(transformer.patch_embedding.weight.shape[2:])
+            patch_delta = _scaled(patch, spec.strength).reshape(transformer.patch_embedding.out_channels, *wide)
+            transformer._wfrun_control_lora = ControlLora(transformer, deltas, patch_delta,
+                                                          patch.get("diff_b", None))
+        else:
+            for module, delta in deltas.items():
+                _add_delta(module, delta)
+        changed += len(deltas)
     return changed
 
 
-def _merge(module: Any, parts: dict[str, torch.Tensor], strength: float) -> None:
+def _scaled(parts: dict[str, torch.Tensor], strength: float) -> torch.Tensor:
+    """``strength · (alpha / rank) · up @ down``, flattened to [out, in · kernel]."""
     down = parts["down"].float()
     up = parts["up"].float()
     rank = down.shape[0]
     alpha = float(parts["alpha"]) if "alpha" in parts else float(rank)
-    delta = (up.flatten(1) @ down.flatten(1)) * (strength * alpha / rank)
-    weight = module.weight
-    storage = getattr(module, "storage", None)
-    if storage is not None:  # an Fp8Linear: merge in fp32, store back in fp8
-        from wfrun.models.fp8 import quantize
+    return (up.flatten(1) @ down.flatten(1)) * (strength * alpha / rank)
 
-        full = module.dequantized_weight(torch.float32) + delta.to(weight.device)
-        if module.weight_scale is not None:
-            full = full / module.weight_scale.float()
-        module.weight = torch.nn.Parameter(quantize(full, storage), requires_grad=False)
-        return
-    if delta.shape != weight.shape:
-        raise NodeInputError("lora", f"LoRA layer shape {tuple(delta.shape)} does not fit weight {tuple(weight.shape)}")
-    module.weight = torch.nn.Parameter((weight.float() + delta.to(weight.device)).to(weight.dtype),
-                                       requires_grad=False)
+
+def _delta(module: Any, parts: dict[str, torch.Tensor], strength: float) -> torch.Tensor:
+    delta = _scaled(parts, strength)
+    if delta.numel() != module.weight.numel():
+        raise NodeInputError("lora", f"LoRA layer shape {tuple(delta.shape)} does not fit weight "
+                             f"{tuple(module.weight.shape)}")
+    return delta.reshape(module.weight.shape)

@@ -5,7 +5,8 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
 
 - the conditioning must fit the model *before* any sampling: an I2V/FLF2V (36 channels) or
   Fun-control (48) model needs image embeds (WanVideoImageToVideoEncode) or control embeds;
-  a text-to-video model (16 channels) must not get them. A Fun-InP model may run from
+  a text-to-video model (16 channels) must not get them, unless it has a control LoRA
+  (control_lora.py), which takes control embeds. A Fun-InP model may run from
   WanVideoEmptyEmbeds (the pack gives it zero conditioning then).
 - ``cache_args`` is also accepted under its older name ``teacache_args``;
 - ``rope_function`` ``default``/``comfy``/``comfy_chunked`` are the same rotary embedding
@@ -48,10 +49,12 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
     has_image = image_embeds.image_embeds is not None
     has_control = image_embeds.control_embeds is not None
     name = Path(str(model.path)).name
-    if in_ch == 16 and (has_image or has_control):
+    control_lora = getattr(model.transformer, "_wfrun_control_lora", None) is not None
+    if in_ch == 16 and (has_image or (has_control and not control_lora)):
         what = "image embeds (from WanVideoImageToVideoEncode)" if has_image else "control embeds"
         raise NodeInputError("image_embeds", f"the text-to-video model {name} cannot use {what}",
-                             "load an image-to-video (or Wan-Fun control) model, or use WanVideoEmptyEmbeds")
+                             "load an image-to-video or Wan-Fun control model, give this one a control LoRA "
+                             "(WanVideoLoraSelect), or use WanVideoEmptyEmbeds")
     if in_ch == 48 and not has_control:
         raise NodeInputError("image_embeds", f"the Wan-Fun control model {name} needs control embeds",
                              "connect WanVideoControlEmbeds (through WanVideoEmptyEmbeds or "
@@ -99,6 +102,10 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     transformer = model.transformer
     device = ctx.device  # the pack samples on the main device whatever the initial load_device
     swap = placement.blocks_to_swap(model.block_swap, model.vram_management, len(transformer.blocks))
+    if swap and getattr(transformer, "_wfrun_control_lora", None) is not None:
+        raise NodeInputError("model", "block swap together with a control LoRA is not supported: the LoRA is "
+                             "merged and removed during sampling, which the streamed blocks would miss",
+                             "remove the WanVideoBlockSwap / WanVideoVRAMManagement link from the model loader")
     if swap and not placement.is_hooked(transformer):
         swap_args = model.block_swap or BlockSwapArgs(blocks_to_swap=swap)
         placement.place_transformer(transformer, device, model.offload_device, swap_blocks=swap,
