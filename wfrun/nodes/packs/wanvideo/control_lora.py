@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from wfrun.nodes.packs.wanvideo.lora_delta import add_delta, lora_delta
+
 #: The module key of the patch embedding's LoRA, in original Wan names.
 PATCH = "patch_embedding"
 
@@ -36,10 +38,11 @@ def is_control_lora(pairs: dict[str, dict[str, torch.Tensor]], in_channels: int)
 class ControlLora:
     """The two states of a model with a control LoRA, and the switch between them."""
 
-    def __init__(self, transformer: Any, layers: dict[nn.Module, torch.Tensor], patch_delta: torch.Tensor,
-                 patch_bias_delta: torch.Tensor | None = None):
+    def __init__(self, transformer: Any, layers: dict[nn.Module, dict[str, torch.Tensor]], strength: float,
+                 patch_delta: torch.Tensor, patch_bias_delta: torch.Tensor | None = None):
         self.transformer = transformer
-        self.layers = layers  # module -> weight delta (already scaled), merged while enabled
+        self.layers = layers  # module -> its LoRA factors; the delta is made when merged (no
+        self.strength = strength  # full-size copy of every layer is kept)
         self.original_patch = transformer.patch_embedding
         self.wide_patch = self._wide_patch(self.original_patch, patch_delta, patch_bias_delta)
         self.enabled = False
@@ -69,9 +72,9 @@ class ControlLora:
             return
         with torch.no_grad():
             if enabled:
-                for module, delta in self.layers.items():
+                for module, parts in self.layers.items():
                     self._backup[module] = module.weight.detach().clone()
-                    add_delta(module, delta)
+                    add_delta(module, lora_delta(parts, self.strength, module.weight.shape))
                 self.wide_patch.to(self.original_patch.weight.device)
                 self.transformer.patch_embedding = self.wide_patch
             else:
@@ -80,18 +83,3 @@ class ControlLora:
                 self._backup.clear()
                 self.transformer.patch_embedding = self.original_patch
         self.enabled = enabled
-
-
-def add_delta(module: nn.Module, delta: torch.Tensor) -> None:
-    """``weight += delta`` in fp32, stored back in the weight's own format (fp8 included)."""
-    weight = module.weight
-    storage = getattr(module, "storage", None)
-    if storage is not None:  # an Fp8Linear
-        from wfrun.models.fp8 import quantize
-
-        full = module.dequantized_weight(torch.float32) + delta.to(weight.device)
-        if module.weight_scale is not None:
-            full = full / module.weight_scale.float()
-        module.weight = nn.Parameter(quantize(full, storage), requires_grad=False)
-        return
-    module.weight = nn.Parameter((weight.float() + delta.to(weight.device)).to(weight.dtype), requires_grad=False)

@@ -24,7 +24,8 @@ import torch
 from wfrun.engine.run import NodeInputError
 from wfrun.models import convert_transformer
 from wfrun.models.reader import open_checkpoint
-from wfrun.nodes.packs.wanvideo.control_lora import add_delta as _add_delta
+from wfrun.nodes.packs.wanvideo.control_lora import PATCH, ControlLora, is_control_lora
+from wfrun.nodes.packs.wanvideo.lora_delta import add_delta, lora_delta
 
 _PREFIXES = ("diffusion_model.", "model.diffusion_model.", "transformer.", "base_model.model.")
 _PART = re.compile(r"^(?P<module>.+?)\.(?P<kind>lora_down|lora_up|lora_A|lora_B|alpha|diff_b)(?:\.weight)?$")
@@ -63,8 +64,6 @@ def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
 
     A control LoRA (control_lora.py) is not merged here: it is attached to the transformer
     as ``_wfrun_control_lora`` and the sampler merges it only inside its control window."""
-    from wfrun.nodes.packs.wanvideo.control_lora import PATCH, ControlLora, is_control_lora
-
     changed = 0
     modules = dict(transformer.named_modules())
     for spec in loras:
@@ -72,7 +71,8 @@ def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
         if not pairs:
             raise NodeInputError("lora", f"{spec.path}: no LoRA weights (lora_down/lora_up or lora_A/lora_B) found")
         control = is_control_lora(pairs, int(transformer.config.in_channels))
-        deltas: dict[Any, torch.Tensor] = {}
+        held: dict[Any, dict[str, torch.Tensor]] = {}  # a control LoRA's layers, merged later
+        matched = 0
         unknown = []
         for original, parts in pairs.items():
             if "down" not in parts or "up" not in parts or (control and original == PATCH):
@@ -84,8 +84,13 @@ def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
             if module is None:
                 unknown.append(original)
                 continue
-            deltas[module] = _delta(module, parts, spec.strength)
-        if unknown and not deltas:
+            matched += 1
+            if control:
+                lora_delta(parts, spec.strength, module.weight.shape)  # the shapes must fit now
+                held[module] = parts
+            else:  # merged one layer at a time: no full-size copy of the model is made
+                add_delta(module, lora_delta(parts, spec.strength, module.weight.shape))
+        if unknown and not matched:
             raise NodeInputError("lora", f"{spec.path}: none of its {len(unknown)} layers match this model "
                                  f"(first: {unknown[0]})", "is it a LoRA for another model family?")
         if control:
@@ -93,28 +98,8 @@ def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
                 raise NodeInputError("lora", f"{spec.path}: a second control LoRA", "chain one control LoRA only")
             patch = pairs[PATCH]
             wide = (patch["down"].shape[1],) + tuple(transformer.patch_embedding.weight.shape[2:])
-            patch_delta = _scaled(patch, spec.strength).reshape(transformer.patch_embedding.out_channels, *wide)
-            transformer._wfrun_control_lora = ControlLora(transformer, deltas, patch_delta,
+            patch_delta = lora_delta(patch, spec.strength, (transformer.patch_embedding.out_channels, *wide))
+            transformer._wfrun_control_lora = ControlLora(transformer, held, spec.strength, patch_delta,
                                                           patch.get("diff_b", None))
-        else:
-            for module, delta in deltas.items():
-                _add_delta(module, delta)
-        changed += len(deltas)
+        changed += matched
     return changed
-
-
-def _scaled(parts: dict[str, torch.Tensor], strength: float) -> torch.Tensor:
-    """``strength · (alpha / rank) · up @ down``, flattened to [out, in · kernel]."""
-    down = parts["down"].float()
-    up = parts["up"].float()
-    rank = down.shape[0]
-    alpha = float(parts["alpha"]) if "alpha" in parts else float(rank)
-    return (up.flatten(1) @ down.flatten(1)) * (strength * alpha / rank)
-
-
-def _delta(module: Any, parts: dict[str, torch.Tensor], strength: float) -> torch.Tensor:
-    delta = _scaled(parts, strength)
-    if delta.numel() != module.weight.numel():
-        raise NodeInputError("lora", f"LoRA layer shape {tuple(delta.shape)} does not fit weight "
-                             f"{tuple(module.weight.shape)}")
-    return delta.reshape(module.weight.shape)
