@@ -14,6 +14,8 @@ then the LoRA is merged into it), and in the sampler, per step:
   the model runs as plain text-to-video on the latents alone.
 
 ``ControlLora.set`` switches between the two; the restore is exact (a copy, not a subtraction).
+The wide patch embedding is stored in the dtype of the model's own, as wfrun keeps it
+(diffusers' choice); the pack keeps both patch embeddings in fp32.
 """
 
 from __future__ import annotations
