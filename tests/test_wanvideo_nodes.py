@@ -225,3 +225,25 @@ def test_lora_merge_matches_formula(ctx, tiny_models):
     expected = layer.weight.float() + 0.5 * (2.0 / 4) * (up @ down)
     torch.testing.assert_close(merged.transformer.blocks[0].attn1.to_q.weight.float(), expected)
     torch.testing.assert_close(merged.transformer.blocks[1].attn1.to_q.weight, base.transformer.blocks[1].attn1.to_q.weight)
+
+
+def test_lora_merges_into_fp8_layers_and_they_stay_fp8(ctx, tiny_models):
+    from wfrun.models.fp8 import quantize
+
+    name = "Wan2_1-I2V-14B-480P_tiny_fp8_e4m3fn.safetensors"
+    base = run("WanVideoModelLoader", ctx, model=name, base_precision="fp32", quantization="fp8_e4m3fn")[0]
+    layer = base.transformer.blocks[0].attn1.to_q
+    assert layer.weight.dtype == torch.float8_e4m3fn
+    out_features, in_features = layer.weight.shape
+    g = torch.Generator().manual_seed(3)
+    down, up = torch.randn(2, in_features, generator=g), torch.randn(out_features, 2, generator=g)
+    lora_dir = tiny_models / "loras"
+    lora_dir.mkdir(exist_ok=True)
+    save_file({"diffusion_model.blocks.0.self_attn.q.lora_A.weight": down,
+               "diffusion_model.blocks.0.self_attn.q.lora_B.weight": up}, str(lora_dir / "tiny_fp8_lora.safetensors"))
+    chain = run("WanVideoLoraSelect", ctx, lora="tiny_fp8_lora.safetensors", strength=1.0)[0]
+    merged = run("WanVideoModelLoader", ctx, model=name, base_precision="fp32", quantization="fp8_e4m3fn",
+                 lora=chain)[0].transformer.blocks[0].attn1.to_q
+    expected = quantize(layer.dequantized_weight(torch.float32) + up @ down, torch.float8_e4m3fn)
+    assert merged.weight.dtype == torch.float8_e4m3fn
+    assert torch.equal(merged.weight.view(torch.uint8), expected.view(torch.uint8))
