@@ -28,6 +28,24 @@ def corpus_files() -> list[Path]:
     return files
 
 
+def is_api_prompt(path: Path) -> bool:
+    """An API-format prompt (node ids to {class_type, inputs}) rather than a UI workflow."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return isinstance(data, dict) and "nodes" not in data and all(
+        isinstance(v, dict) and "class_type" in v for v in data.values())
+
+
+def ui_corpus_files() -> list[Path]:
+    """The corpus files saved by the ComfyUI frontend (the real-world set also holds API prompts)."""
+    return [p for p in corpus_files() if not is_api_prompt(p)]
+
+
+def curated_corpus_files() -> list[Path]:
+    """The pack author's examples and ComfyUI's templates, saved by the node versions wfrun's
+    specs cover (the real-world set by other people reaches beyond them)."""
+    return [p for p in corpus_files() if p.parent.name != "realworld"]
+
+
 def template_files() -> list[Path]:
     import comfyui_workflow_templates_json as templates
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import all_workflow_files, corpus_files, template_files
+from conftest import all_workflow_files, corpus_files, is_api_prompt, template_files
 from wfrun.formats import FormatError, load, load_text
 from wfrun.formats.document import dumps
 
@@ -20,7 +20,7 @@ def test_there_is_real_data():
 def test_round_trip_gives_back_the_same_json_in_the_same_key_order(path):
     original = json.loads(path.read_text(encoding="utf-8"))
     doc = load(path)
-    assert doc.kind == "ui"
+    assert doc.kind == ("api" if is_api_prompt(path) else "ui")
     assert doc.dump() == original
     assert json.dumps(doc.dump()) == json.dumps(original)  # key order too
 

@@ -8,11 +8,11 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import corpus_files
+from conftest import ui_corpus_files
 from wfrun.diagnostics import Diagnostic
 from wfrun.validate import validate_text
 
-FILES = corpus_files()
+FILES = ui_corpus_files()
 JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=False),
                  st.text(max_size=8), st.lists(st.integers(-3, 3), max_size=7), st.just({}))
 

@@ -114,3 +114,22 @@ def test_deprecated_imageclip_encode_file_runs_after_migration(models, tmp_path)
     assert {"WanVideoClipVisionEncode", "WanVideoImageToVideoEncode"} <= types
     assert "WanVideoImageClipEncode" not in types
     assert list(videos(report).values()) == [(9, 96, 64)]
+
+
+def test_phantom_example_makes_the_video_without_its_reference_frames(tiny_models, tmp_path):
+    from PIL import Image
+
+    models = linked_models(tiny_models, tmp_path / "models", {
+        "diffusion_models/WanVideo\\Phantom-Wan-1_3B_fp16.safetensors":
+            "diffusion_models/Wan2_1-T2V-1_3B_tiny_bf16.safetensors",  # Phantom-Wan is a T2V network
+        "vae/wanvideo\\Wan2_1_VAE_bf16.safetensors": "vae/Wan2_1_VAE_tiny_bf16.safetensors",
+        "text_encoders/umt5-xxl-enc-bf16.safetensors": "text_encoders/umt5-xxl-enc-tiny-bf16.safetensors",
+    })
+    start, end = write_start_end_images(tmp_path / "input", 80, 64, names=("oldman_upscaled.png", "end.png"))
+    Image.open(end).save(tmp_path / "input" / "anya.webp")
+    # 61/62 INTConstants give the size, 74 Phantom embeds the frames; two references
+    report = run_workflow(CORPUS_WAN / "2025-06-13_ad43eed_wanvideo_phantom_subject2vid_example_01.json", models,
+                          tmp_path, ["61.value=64", "62.value=64", "74.num_frames=9", "27.steps=2",
+                                     "38.precision=fp32"], input_dir=tmp_path / "input")
+    # the preview stacks the 9-frame video over the (padded) reference image
+    assert list(videos(report).values()) == [(9, 64, 128)]

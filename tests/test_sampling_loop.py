@@ -232,3 +232,47 @@ def test_executor_rejects_wrong_embeds_before_sampling(tiny_files):
     # Fun control with control embeds samples.
     (latent,) = wanvideo_sampler(ExecContext(), model=ctl, image_embeds=control, **common)
     assert latent["samples"].shape == (1, 16, 3, 4, 4) and torch.isfinite(latent["samples"]).all()
+
+
+@torch.no_grad()
+def test_phantom_reference_frames_passes_and_guidance():
+    """Phantom: the last T latent frames carry the reference latents in the cond and the extra
+    pass, zeros in the uncond one; noise = u + pcfg (p - u) + cfg (c - p); frames trimmed."""
+    from wfrun.nodes.packs.wanvideo.types import PhantomArgs
+
+    refs = torch.full((16, 2, 4, 4), 0.25)
+    model = tiny()
+    prompts = text()
+    seen = []
+
+    def fake_forward(tr, z, tt, ctx, clip, fo):
+        tail = z[0, :16, -2:]
+        kind = "ref" if torch.equal(tail, refs.to(tail)) else ("zeros" if not tail.abs().any() else "noisy")
+        positive = torch.equal(ctx[0, :7].float(), prompts.prompt_embeds[0].float())
+        seen.append((kind, positive))
+        value = {(True, "ref"): 1.0, (False, "zeros"): 0.0, (False, "ref"): 0.5}.get((positive, kind), 0.0)
+        return torch.full((z.shape[0], 16, *z.shape[2:]), value), None
+
+    def run(pcfg, start=0.0):
+        embeds = ImageEmbeds(num_frames=9, target_shape=(16, 3 + 2, 4, 4),
+                             phantom=PhantomArgs(refs, pcfg, start, 1.0))
+        req, _ = request(model, image_embeds=embeds, text_embeds=prompts, steps=1, cfg=5.0, scheduler="euler")
+        orig = sample.__globals__["transformer_forward"]
+        sample.__globals__["transformer_forward"] = fake_forward
+        try:
+            return sample(req)["samples"][0]
+        finally:
+            sample.__globals__["transformer_forward"] = orig
+
+    with_extra = run(3.0)
+    assert seen == [("ref", True), ("zeros", False), ("ref", False)]
+    assert with_extra.shape == (16, 3, 4, 4)  # the 2 reference frames are dropped
+    seen.clear()
+    plain_cfg = run(1.0)  # pcfg 1: no extra pass, ordinary cfg between cond and uncond
+    assert seen == [("ref", True), ("zeros", False)]
+    noise = torch.randn(16, 5, 4, 4, generator=torch.Generator("cpu").manual_seed(1))[:, :3]
+    # one Euler step is linear in the prediction: 5 * (1 - 0) vs 0 + 3 (0.5 - 0) + 5 (1 - 0.5)
+    torch.testing.assert_close((noise - plain_cfg) / (noise - with_extra), torch.full_like(noise, 5.0 / 4.0))
+    seen.clear()
+    run(3.0, start=0.5)  # outside the window: the noisy frames stay, two ordinary passes
+    assert seen == [("noisy", True), ("noisy", False)]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, all_workflow_files, corpus_files
+from conftest import ROOT, all_workflow_files, is_api_prompt, ui_corpus_files
 from wfrun.formats.document import FormatError, from_data
 from wfrun.formats.schema_export import SCHEMAS, generate, render
 from wfrun.validate import schema_problems
@@ -33,9 +33,11 @@ def test_schemas_are_valid_draft_2020_12(name):
 
 
 def test_every_corpus_and_template_file_passes_the_schema():
-    validator = jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / "workflow-ui.schema.json").read_text()))
+    validators = {kind: jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / f"workflow-{kind}.schema.json")
+                                                                   .read_text())) for kind in ("ui", "api")}
     failures = []
     for path in all_workflow_files():
+        validator = validators["api" if is_api_prompt(path) else "ui"]
         errors = list(validator.iter_errors(json.loads(path.read_text(encoding="utf-8"))))
         if errors:
             failures.append((path.name, errors[0].message))
@@ -51,7 +53,7 @@ def test_node_spec_files_pass_their_schema():
 
 
 def test_malformed_files_fail_with_a_path_to_the_bad_field():
-    data = json.loads(corpus_files()[0].read_text())
+    data = json.loads(ui_corpus_files()[0].read_text())
     data["nodes"][2]["inputs"] = [{"name": "x", "type": "INT", "link": "seven"}]
     data["links"][1] = data["links"][1][:3]
     paths = {d.path for d in schema_problems(data, "f.json")}
@@ -75,7 +77,7 @@ def _pointers(value, prefix=()):
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_schema_and_models_agree_on_damaged_files(data):
-    path = data.draw(st.sampled_from(corpus_files()[::7]))
+    path = data.draw(st.sampled_from(ui_corpus_files()[::7]))
     doc = json.loads(path.read_text())
     pointers = [p for p in _pointers(doc) if p and p[0] in ("nodes", "links", "version")]
     pointer = data.draw(st.sampled_from(pointers))

@@ -54,6 +54,7 @@ def _migrate_scope(scope: Scope, registry: Registry, rules: list[MigrationRule],
                    clocks: dict[str, PackClock]) -> list[NodeReport]:
     saved_map = saved_signatures(scope.nodes, registry)
     reports = []
+    followers: dict[Any, list[Change]] = {}  # changes made to a node by another node's rule
     for node in list(scope.nodes):
         if not isinstance(node, dict):
             continue
@@ -78,10 +79,27 @@ def _migrate_scope(scope: Scope, registry: Registry, rules: list[MigrationRule],
                 if replaced:
                     reports.append(report)
                     continue
-        for rule in active:
-            report.changes += apply_structure_edits(rule, node, scope, spec.latest if spec else None)
+        structure = [c for rule in active
+                     for c in apply_structure_edits(rule, node, scope, spec.latest if spec else None, followers)]
+        if structure and spec is not None:
+            _record_version(node, clock)  # its sockets are the newest now, whatever its values were
+        report.changes += structure
         if report.changed or report.problem:
             reports.append(report)
+    return _with_followers(reports, followers, scope)
+
+
+def _with_followers(reports: list[NodeReport], followers: dict[Any, list[Change]], scope: Scope) -> list[NodeReport]:
+    """Add the changes other nodes' rules made to a node to its report (a new one if it has none)."""
+    by_id = {str(r.id): r for r in reports}
+    for node_id, changes in followers.items():
+        report = by_id.get(str(node_id))
+        if report is None:
+            node = scope.node(node_id) or {}
+            report = NodeReport(node_id, str(node.get("type")), node.get("title"), scope.path)
+            reports.append(report)
+            by_id[str(node_id)] = report
+        report.changes += changes
     return reports
 
 

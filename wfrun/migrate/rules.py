@@ -162,17 +162,20 @@ def _rename(edit: RenameInput, values: dict[str, Any], node: dict[str, Any], sco
 
 
 def apply_structure_edits(rule: MigrationRule, node: dict[str, Any], scope: Scope,
-                          latest: Signature | None) -> list[Change]:
+                          latest: Signature | None, followers: dict[Any, list[Change]]) -> list[Change]:
+    """Edit ``node``'s sockets; changes this makes to other nodes (an input socket whose type
+    follows a retyped link) are added to ``followers`` by node id, so they are reported too."""
     out: list[Change] = []
     for edit in rule.edits:
         if isinstance(edit, RetypeOutput):
-            out += _retype(edit, node, scope, rule.id)
+            out += _retype(edit, node, scope, rule.id, followers)
         elif isinstance(edit, ReorderSockets) and latest is not None:
             out += reorder_sockets(node, scope, latest, rule.id)
     return out
 
 
-def _retype(edit: RetypeOutput, node: dict[str, Any], scope: Scope, rule_id: str) -> list[Change]:
+def _retype(edit: RetypeOutput, node: dict[str, Any], scope: Scope, rule_id: str,
+            followers: dict[Any, list[Change]]) -> list[Change]:
     changed = False
     outputs = node.get("outputs") or []
     if edit.slot < len(outputs) and isinstance(outputs[edit.slot], dict):
@@ -183,17 +186,47 @@ def _retype(edit: RetypeOutput, node: dict[str, Any], scope: Scope, rule_id: str
         if edit.name and output.get("name") != edit.name:
             output["name"] = edit.name
             changed = True
-    for link in scope.links_out_of(node.get("id")):
-        if link.origin_slot != edit.slot or link.type != edit.old_type:
-            continue
-        link.type = edit.type
-        changed = True
-        target = scope.node(link.target_id)
-        inputs = (target or {}).get("inputs") or []
-        if 0 <= link.target_slot < len(inputs) and isinstance(inputs[link.target_slot], dict):
-            if inputs[link.target_slot].get("type") == edit.old_type:
+    # the links out of the output, and on through reroutes (which pass the type along)
+    pending = [(node, edit.slot)]
+    seen: set[Any] = set()
+    while pending:
+        origin, slot = pending.pop()
+        for link in scope.links_out_of(origin.get("id")):
+            if link.origin_slot != slot or link.id in seen or link.type not in (edit.old_type, "*"):
+                continue
+            seen.add(link.id)
+            target = scope.node(link.target_id) or {}
+            for passer in _passed_on_by(target, scope):
+                outputs = passer.get("outputs") or []
+                if outputs and isinstance(outputs[0], dict) and outputs[0].get("type") == edit.old_type:
+                    outputs[0]["type"] = edit.type
+                    followers.setdefault(passer.get("id"), []).append(Change(
+                        "retyped", "output 0", edit.old_type, edit.type, rule_id,
+                        f"passes on the output of node {node.get('id')}"))
+                pending.append((passer, 0))
+            if link.type == edit.old_type:
+                link.type = edit.type
+                changed = True
+            inputs = target.get("inputs") or []
+            if 0 <= link.target_slot < len(inputs) and isinstance(inputs[link.target_slot], dict) \
+                    and inputs[link.target_slot].get("type") == edit.old_type:
                 inputs[link.target_slot]["type"] = edit.type
+                followers.setdefault(link.target_id, []).append(Change(
+                    "retyped", f"input {inputs[link.target_slot].get('name')}", edit.old_type, edit.type,
+                    rule_id, f"follows the link from node {node.get('id')}"))
     return [Change("retyped", f"output {edit.slot}", edit.old_type, edit.type, rule_id)] if changed else []
+
+
+def _passed_on_by(node: dict[str, Any], scope: Scope) -> list[dict[str, Any]]:
+    """The nodes whose output 0 carries what flows into ``node``: a Reroute itself, and for a
+    KJNodes SetNode every GetNode of the same name (the frontend types them alike)."""
+    if node.get("type") == "Reroute":
+        return [node]
+    if node.get("type") == "SetNode":
+        name = (node.get("widgets_values") or [None])[0]
+        return [n for n in scope.nodes if isinstance(n, dict) and n.get("type") == "GetNode"
+                and (n.get("widgets_values") or [None])[0] == name]
+    return []
 
 
 def reorder_sockets(node: dict[str, Any], scope: Scope, latest: Signature, rule_id: str | None) -> list[Change]:

@@ -198,6 +198,11 @@ def sample(req: SamplingRequest) -> dict:
         image_cond = image_cond.to(device)
     if control_latents is not None:
         control_latents = control_latents.to(device)
+    phantom = emb.phantom
+    phantom_latents = phantom.latents.to(device) if phantom is not None else None
+    if phantom is not None and opts.context is not None:
+        raise SamplingError("context_options", "context windows with Phantom reference frames are not supported",
+                            "disconnect context_options")
     latent_len = noise.shape[1]
 
     # --- text ---------------------------------------------------------------------------
@@ -309,18 +314,32 @@ def sample(req: SamplingRequest) -> dict:
         elif ctl is not None:
             y = torch.cat([ctl.to(z) if _in_window(control.start_percent, control.end_percent, pct, idx)
                            else torch.zeros_like(ctl, dtype=z.dtype), cond.to(z)])
-        zin = torch.cat([z, y.to(z)]) if y is not None else z
-        zin = zin.unsqueeze(0)
-        if not opts.batched_cfg:
+        z_neg = z
+        with_phantom = phantom is not None and _in_window(phantom.start_percent, phantom.end_percent, pct, idx)
+        if with_phantom:  # the last frames become the references (cond) or zeros (uncond)
+            n = phantom_latents.shape[1]
+            z = torch.cat([z[:, :-n], phantom_latents.to(z)], dim=1)
+            z_neg = torch.cat([z[:, :-n], torch.zeros_like(phantom_latents, dtype=z.dtype)], dim=1)
+        zin = (torch.cat([z, y.to(z)]) if y is not None else z).unsqueeze(0)
+        zin_neg = (torch.cat([z_neg, y.to(z)]) if y is not None else z_neg).unsqueeze(0)
+        if not opts.batched_cfg or with_phantom:  # the pack's Phantom pass is unbatched
             c_out, cache_state[0] = run(zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on)
             c_out = c_out[0]
             if math.isclose(cfg_scale, 1.0):
                 return filt(c_out) if fresca else c_out
             if neg_ctx is None:
                 raise SamplingError("text_embeds", "cfg is not 1.0 but there is no negative prompt embedding")
-            u_out, cache_state[1] = run(zin, t, neg_ctx, clip_neg if clip_neg is not None else clip_fea, idx, pct,
-                                        True, cache_state[1], feta_on)
+            u_out, cache_state[1] = run(zin_neg, t, neg_ctx, clip_neg if clip_neg is not None else clip_fea, idx,
+                                        pct, True, cache_state[1], feta_on)
             u_out = u_out[0]
+            scales = phantom.cfg_scale if with_phantom else 1.0
+            phantom_cfg = float(scales[min(idx, len(scales) - 1)]) if isinstance(scales, tuple) else float(scales)
+            if with_phantom and not math.isclose(phantom_cfg, 1.0):
+                # references with the negative prompt: guidance toward the subject, then the text
+                p_out, cache_state[2] = run(zin, t, neg_ctx, clip_neg if clip_neg is not None else clip_fea, idx,
+                                            pct, True, cache_state[2], feta_on)
+                p_out = p_out[0]
+                return u_out + phantom_cfg * (p_out - u_out) + cfg_scale * (c_out - p_out)
         else:
             both, cache_state[0] = run(torch.cat([zin, zin]), t, torch.cat([pos, neg_ctx]), clip_fea, idx, pct,
                                        False, cache_state[0], feta_on)
@@ -335,7 +354,7 @@ def sample(req: SamplingRequest) -> dict:
 
     # --- the loop -----------------------------------------------------------------------------
     bar = req.progress.steps(len(timesteps), "WanVideoSampler") if req.progress is not None else None
-    cache_state: list = [None, None]
+    cache_state: list = [None, None, None]  # cond, uncond, Phantom's reference pass
     tracker = ctxwin.WindowTracker()
     section = latent_len / num_prompts
     stepper = schedule.stepper
@@ -402,6 +421,8 @@ def sample(req: SamplingRequest) -> dict:
         if control_lora is not None:
             control_lora.set(False)  # a cached model is reused as loaded
 
+    if phantom_latents is not None:  # the reference frames are not part of the video
+        latent = latent[:, :-phantom_latents.shape[1]]
     return {
         "samples": latent.unsqueeze(0).cpu(),
         "looped": is_looped,

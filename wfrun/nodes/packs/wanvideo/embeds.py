@@ -30,7 +30,7 @@ from wfrun.engine.run import NodeInputError
 from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.packs.wanvideo import placement
 from wfrun.nodes.packs.wanvideo.image_ops import common_upscale
-from wfrun.nodes.packs.wanvideo.types import ClipEmbeds, ControlEmbeds, ImageEmbeds, WanVAE
+from wfrun.nodes.packs.wanvideo.types import ClipEmbeds, ControlEmbeds, ImageEmbeds, PhantomArgs, WanVAE
 from wfrun.nodes.packs.wanvideo.vae import add_noise_to_reference, encode_video, set_tiling
 
 VAE_STRIDE = (4, 8, 8)
@@ -60,6 +60,40 @@ def wanvideo_control_embeds(ctx: ExecContext, latents: dict, start_percent: floa
                             end_percent=float(end_percent), fun_ref_image=ref)
     return (ImageEmbeds(num_frames=num_frames, target_shape=tuple(samples.shape), max_seq_len=seq_len,
                         control_embeds=control),)
+
+
+@executor("WanVideoPhantomEmbeds")
+def wanvideo_phantom_embeds(ctx: ExecContext, num_frames: int, phantom_cfg_scale: Any = 5.0,
+                            phantom_start_percent: float = 0.0, phantom_end_percent: float = 1.0,
+                            phantom_latent_1: dict | None = None, phantom_latent_2: dict | None = None,
+                            phantom_latent_3: dict | None = None, phantom_latent_4: dict | None = None,
+                            vace_embeds: Any = None, **_: Any) -> tuple:
+    """Phantom (subject to video): the reference images' latents, joined along time, follow
+    the video's latent frames; the video's size is theirs (as the pack: nodes.py, 2025-06)."""
+    if vace_embeds is not None:
+        raise NodeInputError("vace_embeds", "VACE is not supported by wfrun yet", "disconnect vace_embeds")
+    given = [(f"phantom_latent_{i}", lat) for i, lat in enumerate(
+        (phantom_latent_1, phantom_latent_2, phantom_latent_3, phantom_latent_4), start=1) if lat is not None]
+    if not given:
+        raise NodeInputError("phantom_latent_1", "no reference latents", "connect WanVideoEncode of a reference image")
+    parts = []
+    for name, latent in given:
+        if not isinstance(latent, dict) or "samples" not in latent:
+            raise NodeInputError(name, "expected a LATENT (from WanVideoEncode)")
+        samples = latent["samples"].squeeze(0)
+        if parts and samples.shape[-2:] != parts[0].shape[-2:]:
+            raise NodeInputError(name, f"latent size {tuple(samples.shape[-2:])} differs from phantom_latent_1's "
+                                 f"{tuple(parts[0].shape[-2:])}", "resize the reference images to the same size")
+        parts.append(samples)
+    samples = torch.cat(parts, dim=1)
+    _c, t, h, w = samples.shape
+    frames = (int(num_frames) - 1) // 4 + 1 + t
+    cfg = tuple(float(c) for c in phantom_cfg_scale) if isinstance(phantom_cfg_scale, (list, tuple)) \
+        else float(phantom_cfg_scale)
+    return (ImageEmbeds(num_frames=int(num_frames), target_shape=(16, frames, h, w),
+                        max_seq_len=math.ceil(h * w / 4 * frames),
+                        phantom=PhantomArgs(samples, cfg, float(phantom_start_percent),
+                                            float(phantom_end_percent))),)
 
 
 def _to_video(image: torch.Tensor, width: int, height: int) -> torch.Tensor:

@@ -155,6 +155,17 @@ class ControlEmbeds:
 
 
 @dataclass(frozen=True)
+class PhantomArgs:
+    """From WanVideoPhantomEmbeds: reference-image latents the Phantom model sees after the
+    video's own frames, with the guidance scale of the extra pass and its step window."""
+
+    latents: torch.Tensor  # [16, T, H/8, W/8], T reference frames
+    cfg_scale: float | tuple[float, ...] = 5.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+
+
+@dataclass(frozen=True)
 class ImageEmbeds:
     """WANVIDIMAGE_EMBEDS: what the sampler needs to know about the video to make.
 
@@ -162,7 +173,8 @@ class ImageEmbeds:
     From WanVideoImageToVideoEncode (I2V, FLF2V, Fun): ``image_embeds`` is the pack's
     ``y`` (mask channels + VAE latents, ``[20, T, H/8, W/8]``, or 16 channels when
     ``control_embeds`` is given), with ``clip_context``, ``max_seq_len``, ``lat_h``,
-    ``lat_w``. From WanVideoControlEmbeds: ``target_shape`` and ``control_embeds``.
+    ``lat_w``. From WanVideoControlEmbeds: ``target_shape`` and ``control_embeds``. From
+    WanVideoPhantomEmbeds: ``target_shape`` (video frames plus reference frames) and ``phantom``.
     """
 
     num_frames: int
@@ -178,6 +190,7 @@ class ImageEmbeds:
     fun_or_fl2v_model: bool = False
     has_ref: bool = False
     extra_latents: Any = None
+    phantom: PhantomArgs | None = None
 
     @property
     def is_image_conditioned(self) -> bool:
