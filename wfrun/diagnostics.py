@@ -40,6 +40,13 @@ CODES: dict[str, str] = {
     "missing-input-file": "an image or video a loader node reads is not in the input folder",
     "embeds-mismatch": "image-to-video embeds fed to a text-to-video model, or the reverse",
     "missing-subgraph": "a subgraph instance names a definition the file does not have",
+    "bad-link": "a link slot is negative or absurdly large, or an API input is a list but not [node id, slot]",
+    "duplicate-node-id": "two nodes of one graph (or of one subgraph definition) share an id",
+    "too-many-nodes": "the file, or its subgraphs once expanded, has more nodes than wfrun reads",
+    "too-many-links": "the file has more links than wfrun reads",
+    "subgraph-too-deep": "subgraphs are nested deeper than wfrun expands",
+    "value-too-large": "a count the run loops over (steps, frames, batch size) is above wfrun's limit",
+    "needs-migration": "a node's saved widget values are in an older layout of the node; `wfrun migrate` fixes it",
 }
 
 

@@ -1,4 +1,9 @@
-"""Showing a built graph: as text, Graphviz dot, JSON, or the API prompt ComfyUI queues."""
+"""Showing a built graph: as text, Graphviz dot, JSON, or the API prompt ComfyUI queues.
+
+A graph whose links loop has no execution order; it is still shown (listed by node id,
+and said so), since seeing the loop is how a user finds it. The build's ``cycle``
+diagnostic names the nodes on it.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,10 @@ def _value_text(value: Any) -> str:
 
 
 def graph_to_text(graph: WorkflowGraph) -> str:
-    lines = [f"# {graph.source}: {len(graph)} nodes, in execution order"]
-    for step, node_id in enumerate(graph.order(), 1):
+    cyclic = graph.has_cycle()
+    how = "links form a loop, so there is no execution order; listed by id" if cyclic else "in execution order"
+    lines = [f"# {graph.source}: {len(graph)} nodes, {how}"]
+    for step, node_id in enumerate(graph.display_order(), 1):
         node = graph.node(node_id)
         title = f" '{node.title}'" if node.title and node.title != node.class_type else ""
         lines.append(f"{step:3}. [{node_id}] {node.class_type}{title}")
@@ -32,7 +39,7 @@ def _dot_quote(text: str) -> str:
 
 def graph_to_dot(graph: WorkflowGraph) -> str:
     lines = ["digraph workflow {", "  rankdir=LR;", "  node [shape=box];"]
-    for node_id in graph.order():
+    for node_id in graph.display_order():
         node = graph.node(node_id)
         lines.append(f"  {_dot_quote(node_id)} [label={_dot_quote(f'{node_id}: {node.label}')}];")
     for source, target, data in graph.graph.edges(data=True):
@@ -61,10 +68,11 @@ def node_json(node: NodeInstance) -> dict[str, Any]:
 
 
 def graph_to_json(graph: WorkflowGraph) -> str:
+    order = graph.display_order()
     data = {
         "source": graph.source,
-        "order": graph.order(),
-        "nodes": [node_json(graph.node(i)) for i in graph.order()],
+        "order": None if graph.has_cycle() else order,
+        "nodes": [node_json(graph.node(i)) for i in order],
         "edges": [{"from": s, "to": t, "slot": d["slot"], "input": d["input"], "type": d["type"]}
                   for s, t, d in graph.graph.edges(data=True)],
     }
@@ -74,7 +82,7 @@ def graph_to_json(graph: WorkflowGraph) -> str:
 def graph_to_api(graph: WorkflowGraph) -> dict[str, Any]:
     """The prompt the frontend would queue: named inputs, links as ``[id, slot]``."""
     prompt: dict[str, Any] = {}
-    for node_id in graph.order():
+    for node_id in graph.display_order():
         node = graph.node(node_id)
         inputs = {name: [value.node_id, value.slot] if isinstance(value, LinkRef) else value
                   for name, value in node.inputs.items()}

@@ -1,7 +1,15 @@
-"""Validate one workflow file end to end: JSON, JSON Schema, graph, semantic checks.
+"""Validate one workflow file end to end: JSON, JSON Schema, graph, semantic checks, and
+whether ``wfrun migrate`` would change it.
 
 The single entry point ``validate_file`` is what ``wfrun validate`` calls per file. It
 never raises for a bad workflow; every problem is a diagnostic.
+
+A node saved in an older layout of its widgets is a ``needs-migration`` warning, so
+``validate --strict`` and ``migrate --check`` agree on every file. The decision is the
+migrate machinery's own (the same ``migrate_document`` the two other commands run), not
+a second guess from the graph's widget binding: signature choice by date, the packs'
+rules and re-typed links all count. This module combines the two layers; ``graph``
+stays below ``migrate`` and never imports it.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from typing import Any
 import jsonschema
 
 from wfrun.diagnostics import Diagnostic, Severity
-from wfrun.formats.document import FormatError, detect_kind, from_data, json_path, parse_json
+from wfrun.formats.document import Document, FormatError, detect_kind, from_data, json_path, parse_json
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
 from wfrun.nodes.registry import Registry, default_registry, schemas_dir
 
@@ -85,10 +93,61 @@ def validate_text(text: str, source: str, options: CheckOptions | None = None,
     except FormatError as err:
         result.diagnostics = schema_problems(data, source) or _format_error(err)
         return result
-    graph = build(doc, registry or default_registry())
+    registry = registry or default_registry()
+    graph = build(doc, registry)
     result.graph = graph
     result.diagnostics.extend(check(graph, options))
+    told = {d.node_id for d in result.diagnostics if d.code in _SAY_MIGRATE}
+    result.diagnostics.extend(d for d in migration_warnings(doc, graph, registry) if d.node_id not in told)
     return result
+
+
+#: Build problems after which the file is not read further (it was not fully built).
+_TOO_LARGE = frozenset({"too-many-nodes", "too-many-links"})
+#: Checks whose diagnostics already send the user to `wfrun migrate` for their node (a
+#: text where a boolean belongs, values that fit no signature): no second warning.
+_SAY_MIGRATE = frozenset({"wrong-value-type", "widget-mismatch"})
+#: Changes listed in a needs-migration message before "…".
+_SHOWN_CHANGES = 3
+
+
+def migration_warnings(doc: Document, graph: WorkflowGraph, registry: Registry) -> list[Diagnostic]:
+    """A ``needs-migration`` warning per node ``wfrun migrate`` would rewrite."""
+    if doc.kind != "ui" or any(d.code in _TOO_LARGE for d in graph.problems):
+        return []
+    from wfrun.migrate import migrate_document
+
+    outcome = migrate_document(doc, registry=registry)
+    index = {sg.id: i for i, sg in reversed(list(enumerate(doc.ui.subgraphs)))}
+    out = []
+    for report in outcome.nodes:
+        if not report.changed:
+            continue
+        changes = [c.text() for c in report.changes]
+        listed = "; ".join(changes[:_SHOWN_CHANGES]) + ("; …" if len(changes) > _SHOWN_CHANGES else "")
+        spec = registry.get(report.class_type)
+        latest = spec.latest if spec is not None else None
+        older = bool(report.saved_commit and latest is not None and report.saved_commit != latest.first_commit)
+        what = ("the saved widget values are in an older layout of this node" if older
+                else "the node pack changed this node since the file was saved")
+        where, node_id, path = "", str(report.id), None
+        if report.scope:
+            first = graph.first_instances.get(report.scope)
+            node_id = f"{first}:{report.id}" if first else str(report.id)
+            where = " (in its subgraph definition)" if first else " (in a subgraph definition no instance uses)"
+            path = f"definitions.subgraphs[{index[report.scope]}]" if report.scope in index else None
+        out.append(Diagnostic(
+            "needs-migration", Severity.WARNING, f"{what}{where}; `wfrun migrate` would change: {listed}",
+            file=doc.source, node_id=node_id, node_title=report.title, class_type=report.class_type, path=path,
+            found=_layout(report.saved_date, report.saved_commit) if report.saved_date else None,
+            expected=_layout(latest.date, latest.first_commit) if older and latest is not None else None,
+            hint=f"run `wfrun migrate {doc.source}` to see the changes, "
+            "and add `--in-place` to write them (the original is kept as .bak)"))
+    return out
+
+
+def _layout(date: str | None, commit: str | None) -> str:
+    return f"the layout of {date or 'an unknown date'} ({(commit or '?')[:7]})"
 
 
 def validate_file(path: str | Path, options: CheckOptions | None = None,

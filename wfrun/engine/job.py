@@ -163,7 +163,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     try:
         plan = make_plan(graph)
     except PlanError as err:
-        raise JobError(f"{path}: {err}") from None
+        raise JobError(f"{path}: {err}", err.diagnostics) from None
     needed = set(plan.order)
     diagnostics = [d for d in check(graph, CheckOptions(models=roots))
                    if d.node_id is None or d.node_id in needed]

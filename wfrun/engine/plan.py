@@ -3,6 +3,12 @@
 Pure graph work, independent of the nodes (like ComfyUI's ``comfy_execution/graph.py``):
 pick the output nodes, prune everything they do not need, order the rest topologically,
 and record each value's last consumer so the runner can drop it right after.
+
+A graph the build found no sound way to read is refused here, with the build's own
+diagnostics: links that loop (no order exists), node ids used twice (links cannot say
+which node they mean), and files over wfrun's size limits (the graph is incomplete).
+So is a link to an output slot the node does not have: the runner would fail on it only
+after the models were loaded.
 """
 
 from __future__ import annotations
@@ -11,8 +17,12 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from wfrun.graph.model import WorkflowGraph
+from wfrun.diagnostics import Diagnostic, Severity
+from wfrun.graph.model import CycleError, WorkflowGraph
 from wfrun.nodes.executor import get_executor
+
+#: Build problems that leave no sound graph to run (see the module docstring).
+REFUSED = frozenset({"cycle", "duplicate-node-id", "too-many-nodes", "too-many-links", "subgraph-too-deep"})
 
 
 @dataclass
@@ -27,7 +37,12 @@ class Plan:
 
 
 class PlanError(Exception):
-    """The workflow cannot be planned (nothing to output, or a loop)."""
+    """The workflow cannot be planned (nothing to output, a loop, …); ``diagnostics`` say
+    which nodes, when known."""
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None):
+        super().__init__(message)
+        self.diagnostics = diagnostics or []
 
 
 def is_output_node(graph: WorkflowGraph, node_id: str) -> bool:
@@ -36,17 +51,25 @@ def is_output_node(graph: WorkflowGraph, node_id: str) -> bool:
 
 
 def make_plan(graph: WorkflowGraph, outputs: list[str] | None = None) -> Plan:
-    outputs = outputs or sorted((i for i in graph.graph.nodes if is_output_node(graph, i)),
-                                key=graph.order().index)
+    refused = [d for d in graph.problems if d.code in REFUSED and d.severity == Severity.ERROR]
+    if refused:
+        codes = ", ".join(sorted({d.code for d in refused}))
+        raise PlanError(f"the workflow cannot be run as saved ({codes})", refused)
+    try:
+        full_order = graph.order()
+    except CycleError as err:  # a graph not made by build: no diagnostic names the loop
+        raise PlanError(str(err)) from None
+    position = {node_id: i for i, node_id in enumerate(full_order)}
+    outputs = outputs or sorted((i for i in graph.graph.nodes if is_output_node(graph, i)), key=position.__getitem__)
     if not outputs:
         raise PlanError("the workflow has no output node (VHS_VideoCombine, SaveImage, PreviewImage, …)")
     needed: set[str] = set(outputs)
     for node_id in outputs:
         needed |= nx.ancestors(graph.graph, node_id)
-    try:
-        order = [i for i in graph.order() if i in needed]
-    except nx.NetworkXUnfeasible:
-        raise PlanError("the workflow's links form a loop") from None
+    order = [i for i in full_order if i in needed]
+    missing_slots = _missing_output_slots(graph, order)
+    if missing_slots:
+        raise PlanError(f"{len(missing_slots)} link(s) use an output the node does not have", missing_slots)
     last_use: dict[str, str] = {}
     for node_id in order:
         for source in graph.graph.predecessors(node_id):
@@ -57,3 +80,28 @@ def make_plan(graph: WorkflowGraph, outputs: list[str] | None = None) -> Plan:
     unsupported = [i for i in order if get_executor(graph.node(i).class_type) is None]
     pruned = [i for i in graph.graph.nodes if i not in needed]
     return Plan(order, outputs, free_after, unsupported, pruned)
+
+
+def _missing_output_slots(graph: WorkflowGraph, order: list[str]) -> list[Diagnostic]:
+    """Links into planned nodes from an output slot that no version of the source node has.
+
+    Every signature counts (a newer pack may have added the output), so only a slot past
+    the most outputs the node ever had is refused; nodes without a spec are not judged."""
+    found = []
+    for node_id in order:
+        node = graph.node(node_id)
+        for name, ref in node.links():
+            source = graph.node(ref.node_id)
+            if source.spec is None:
+                continue
+            most = max(len(sig.outputs) for sig in source.spec.signatures)
+            if ref.slot < most:
+                continue
+            found.append(Diagnostic(
+                "bad-link", Severity.ERROR,
+                f"input '{name}' is linked to output {ref.slot} of node {source.id} '{source.label}', "
+                f"which has {most} output(s) in every version wfrun knows",
+                file=graph.source, node_id=node.id, node_title=node.title, class_type=node.class_type,
+                input=name, found=ref.slot, expected=f"an output slot below {most}",
+                hint=f"reconnect '{name}' to an output of node {source.id} in ComfyUI and save again"))
+    return found

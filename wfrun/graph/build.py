@@ -3,7 +3,9 @@
 Everything the frontend resolves before queueing (reroutes, primitives, Set/Get, bypass,
 mute, subgraphs, positional widgets) is resolved here, once, so later stages see only
 executable nodes with named inputs. Building never raises on a bad workflow: problems
-go to ``WorkflowGraph.problems``.
+go to ``WorkflowGraph.problems``. The size limits of :mod:`wfrun.graph.limits` are
+checked first, before any work that grows with the file, and loops are found here, so
+nothing later has to order a graph that has no order.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.formats.api import ApiPrompt, is_link
 from wfrun.formats.document import Document
 from wfrun.formats.ui import UINode, UIWorkflow
-from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
+from wfrun.graph.limits import MAX_EXPANDED_NODES, MAX_FILE_LINKS, MAX_FILE_NODES, MAX_SLOT, MAX_SUBGRAPH_DEPTH
+from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph, id_key
 from wfrun.graph.resolve import BYPASSED, MUTED, Resolver
-from wfrun.graph.scopes import Scopes, expand, full_id
+from wfrun.graph.scopes import ROOT, Scopes, Table, expand, full_id, slot_ok
 from wfrun.graph.widgets import bind, choose_signature
 from wfrun.nodes.registry import FRONTEND_ONLY, Registry, default_registry
+
+#: Loops reported per file (each names its nodes); one is enough to refuse a run.
+MAX_CYCLES_REPORTED = 10
 
 
 def build(doc: Document, registry: Registry | None = None) -> WorkflowGraph:
@@ -30,17 +36,28 @@ def build(doc: Document, registry: Registry | None = None) -> WorkflowGraph:
     return _build_ui(doc.ui, doc.source, registry)
 
 
-def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> WorkflowGraph:
-    scopes = expand(workflow)
-    result = WorkflowGraph(nx.MultiDiGraph(), source, "ui")
+def _error(result: WorkflowGraph, code: str, message: str, node: UINode | None = None,
+           node_id: str | None = None, **kw: Any) -> None:
+    result.problems.append(Diagnostic(
+        code, Severity.ERROR, message, file=result.source,
+        node_id=node_id if node_id is not None else (str(node.id) if node is not None else None),
+        node_title=node.title if node is not None else None,
+        class_type=node.type if node is not None else None, **kw))
 
-    unexpandable = {id(n) for _, n in scopes.missing + scopes.too_deep}
+
+def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> WorkflowGraph:
+    result = WorkflowGraph(nx.MultiDiGraph(), source, "ui")
+    if not _ui_file_within_limits(workflow, result):
+        return result
+    scopes = expand(workflow)
+
+    unexpandable = {id(n) for _, n in scopes.unexpanded()}
 
     def is_executable(node: UINode) -> bool:
         return node.type not in FRONTEND_ONLY and id(node) not in unexpandable
 
     resolver = Resolver(scopes, is_executable)
-    _report_scope_problems(scopes, result)
+    _report_scope_problems(workflow, scopes, result)
 
     for scope in scopes.by_id.values():
         for local_id, node in scope.nodes.items():
@@ -48,6 +65,13 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
             if node_id in scopes.by_id or not is_executable(node):
                 continue
             if resolver.mode(scope, node) in (MUTED, BYPASSED):
+                continue
+            if node_id in result.graph:
+                _error(result, "duplicate-node-id",
+                       f"node id {node_id} is used twice once subgraphs are expanded "
+                       "(an id with ':' in it clashes with a node inside a subgraph)",
+                       node, node_id, found=node_id, expected="unique node ids",
+                       hint="give the node a plain numeric id, or re-save the workflow in ComfyUI")
                 continue
             instance = _instance_from_ui(node, node_id, registry)
             for ui_input in node.inputs or []:
@@ -65,16 +89,43 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
 
     for problem in resolver.problems:
         node = problem.node
-        result.problems.append(Diagnostic(
-            problem.code, Severity.ERROR, problem.message, file=source,
-            node_id=full_id(problem.scope, node.id) if node is not None else None,
-            node_title=node.title if node is not None else None,
-            class_type=node.type if node is not None else None,
-            hint="reconnect the input in ComfyUI and save again" if problem.code == "dangling-link"
-            else "remove one of the links that close the loop"))
-    _check_link_table(workflow, scopes, result)
+        hint = {"dangling-link": "reconnect the input in ComfyUI and save again",
+                "cycle": "remove one of the links that close the loop",
+                "too-many-links": "the file is not a workflow ComfyUI saved; re-export it"}[problem.code]
+        _error(result, problem.code, problem.message, node,
+               full_id(problem.scope, node.id) if node is not None else None,
+               found=problem.loop or None, hint=hint)
+    _check_link_tables(workflow, scopes, result)
     _add_edges(result)
+    _find_cycles(result)
+    _titles_from_specs(result)
+    result.first_instances = _Places(workflow, scopes).first
     return result
+
+
+def _titles_from_specs(result: WorkflowGraph) -> None:
+    """Problems found on the file's nodes name them by saved title; an untitled node is
+    shown by its display name, as in the frontend and in every later diagnostic."""
+    for problem in result.problems:
+        if problem.node_title is None and problem.node_id in result.graph:
+            instance = result.node(problem.node_id)
+            if instance.class_type == problem.class_type:
+                problem.node_title = instance.title
+
+
+def _ui_file_within_limits(workflow: UIWorkflow, result: WorkflowGraph) -> bool:
+    """Count what the file holds before anything is built from it."""
+    nodes = len(workflow.nodes) + sum(len(sg.nodes) for sg in workflow.subgraphs)
+    links = len(workflow.links) + sum(len(sg.links) for sg in workflow.subgraphs)
+    if nodes > MAX_FILE_NODES:
+        _error(result, "too-many-nodes", f"the file has {nodes:,} nodes; wfrun reads at most {MAX_FILE_NODES:,}",
+               found=nodes, expected=f"at most {MAX_FILE_NODES}",
+               hint="this is far beyond any real workflow; check where the file came from")
+    if links > MAX_FILE_LINKS:
+        _error(result, "too-many-links", f"the file has {links:,} links; wfrun reads at most {MAX_FILE_LINKS:,}",
+               found=links, expected=f"at most {MAX_FILE_LINKS}",
+               hint="this is far beyond any real workflow; check where the file came from")
+    return nodes <= MAX_FILE_NODES and links <= MAX_FILE_LINKS
 
 
 def _instance_from_ui(node: UINode, node_id: str, registry: Registry) -> NodeInstance:
@@ -102,55 +153,136 @@ def _instance_from_ui(node: UINode, node_id: str, registry: Registry) -> NodeIns
     return instance
 
 
-def _report_scope_problems(scopes: Scopes, result: WorkflowGraph) -> None:
+def _report_scope_problems(workflow: UIWorkflow, scopes: Scopes, result: WorkflowGraph) -> None:
     for scope_id, node in scopes.missing:
-        result.problems.append(Diagnostic(
-            "missing-subgraph", Severity.ERROR,
-            "this node is a subgraph instance, but the file has no subgraph definition with its id",
-            file=result.source, node_id=full_id(scope_id, node.id), node_title=node.title,
-            class_type=node.type, found=node.type, expected="an id listed in definitions.subgraphs",
-            hint="the subgraph definition was lost; re-export the workflow from ComfyUI"))
+        _error(result, "missing-subgraph",
+               "this node is a subgraph instance, but the file has no subgraph definition with its id",
+               node, full_id(scope_id, node.id), found=node.type,
+               expected="an id listed in definitions.subgraphs",
+               hint="the subgraph definition was lost; re-export the workflow from ComfyUI")
+    for scope_id, node in scopes.recursive:
+        _error(result, "cycle", f"subgraph {node.type} contains an instance of itself, so it never ends",
+               node, full_id(scope_id, node.id), found=node.type,
+               hint="a subgraph must not contain an instance of itself (directly or through other subgraphs)")
     for scope_id, node in scopes.too_deep:
+        _error(result, "subgraph-too-deep",
+               f"subgraphs are nested more than {MAX_SUBGRAPH_DEPTH} deep here; wfrun does not expand this one",
+               node, full_id(scope_id, node.id), found=scope_id.count(":") + 2,
+               expected=f"at most {MAX_SUBGRAPH_DEPTH} levels",
+               hint="flatten some of the nested subgraphs (ComfyUI: right click → Unpack Subgraph)")
+    if scopes.skipped:
+        scope_id, node = scopes.skipped[0]
+        _error(result, "too-many-nodes",
+               f"expanding the subgraphs would give more than {MAX_EXPANDED_NODES:,} nodes; "
+               f"wfrun stopped at this instance ({len(scopes.skipped):,} instance(s) left unexpanded)",
+               node, full_id(scope_id, node.id), found=f"more than {MAX_EXPANDED_NODES}",
+               expected=f"at most {MAX_EXPANDED_NODES} nodes after expansion",
+               hint="the subgraphs hold instances of each other many times over; unpack or remove some")
+    for scope_id, node in scopes.clashing:
+        _error(result, "duplicate-node-id",
+               f"subgraph instance {full_id(scope_id, node.id)} has the full id of another subgraph instance",
+               node, full_id(scope_id, node.id), found=full_id(scope_id, node.id), expected="unique node ids",
+               hint="give the node a plain numeric id, or re-save the workflow in ComfyUI")
+    place = _Places(workflow, scopes)
+    for key, table in scopes.tables.items():
+        where, prefix, path = place(key)
+        for node in table.duplicate_nodes:
+            first = table.nodes[str(node.id)]
+            _error(result, "duplicate-node-id",
+                   f"node id {node.id}{where} is used by two nodes: {first.type}"
+                   f"{_titled(first)} and {node.type}{_titled(node)}; links cannot tell them apart",
+                   node, full_id(prefix, node.id), found=[first.type, node.type], expected="unique node ids",
+                   path=path, hint="give one of them a new id (re-create it in ComfyUI), then reconnect its links")
+
+
+def _titled(node: UINode) -> str:
+    return f" '{node.title}'" if node.title else ""
+
+
+class _Places:
+    """Words, node-id prefix and JSON path for the root table and each definition's
+    (a definition is named by its first instance, if any)."""
+
+    def __init__(self, workflow: UIWorkflow, scopes: Scopes):
+        self.index = {}
+        for i, sg in enumerate(workflow.subgraphs):
+            self.index.setdefault(sg.id, i)
+        self.names = {sg.id: sg.name or sg.id for sg in workflow.subgraphs}
+        self.first: dict[str, str] = {}
+        for scope in scopes.by_id.values():
+            if scope.definition is not None:
+                self.first.setdefault(scope.definition.id, scope.id)
+
+    def __call__(self, key: str) -> tuple[str, str, str | None]:
+        if key == ROOT:
+            return "", ROOT, None
+        first = self.first.get(key)
+        where = f" inside subgraph '{self.names[key]}'" + (f" (instance {first})" if first else " (not used)")
+        return where, first or ROOT, f"definitions.subgraphs[{self.index[key]}]"
+
+
+def _check_link_tables(workflow: UIWorkflow, scopes: Scopes, result: WorkflowGraph) -> None:
+    """Links the frontend would ignore or choke on: duplicate ids, bad slots, missing ends.
+
+    Each table is checked once, whatever the number of instances of a definition."""
+    place = _Places(workflow, scopes)
+    for key, table in scopes.tables.items():
+        where, prefix, path = place(key)
+        if key != ROOT and prefix == ROOT:
+            continue  # a definition no instance uses: nothing follows its links
+        _check_table(table, where, prefix, path, result)
+
+
+def _check_table(table: Table, where: str, prefix: str, path: str | None, result: WorkflowGraph) -> None:
+    for link_id in table.duplicate_link_ids:
         result.problems.append(Diagnostic(
-            "cycle", Severity.ERROR, "subgraphs are nested too deeply (a subgraph contains itself?)",
-            file=result.source, node_id=full_id(scope_id, node.id), class_type=node.type,
-            hint="a subgraph must not contain an instance of itself"))
-
-
-def _check_link_table(workflow: UIWorkflow, scopes: Scopes, result: WorkflowGraph) -> None:
-    """Links the frontend would ignore or choke on: duplicate ids, missing endpoints."""
-    for scope in scopes.by_id.values():
-        where = f" inside subgraph instance {scope.id}" if scope.id else ""
-        for link_id in scope.duplicate_link_ids:
+            "duplicate-link", Severity.ERROR, f"link id {link_id} is used by two links{where}",
+            file=result.source, found=link_id, expected="unique link ids", path=path,
+            hint="open and re-save the workflow in ComfyUI, or delete one of the links"))
+    for link in table.bad_links.values():
+        target = table.nodes.get(str(link.target_id))
+        bad = [f"{end} slot {slot}" for end, slot in (("origin", link.origin_slot), ("target", link.target_slot))
+               if not slot_ok(slot)]
+        name = _input_name(target, link.target_slot)
+        _error(result, "bad-link",
+               f"link {link.id}{where} has {' and '.join(bad)}; a slot is a position from 0 to {MAX_SLOT}",
+               target, full_id(prefix, target.id) if target is not None else None,
+               input=name, found=[link.origin_id, link.origin_slot, link.target_id, link.target_slot],
+               expected=f"slots from 0 to {MAX_SLOT}", path=path,
+               hint="the file was damaged or hand-edited: reconnect this input in ComfyUI and save again")
+    fed: dict[tuple[str, int], int] = {}
+    for link in table.links.values():
+        if link.target_id in (-20,) or link.origin_id in (-10,):
+            continue
+        target = table.nodes.get(str(link.target_id))
+        if target is None:
             result.problems.append(Diagnostic(
-                "duplicate-link", Severity.ERROR, f"link id {link_id} is used by two links{where}",
-                file=result.source, found=link_id, expected="unique link ids",
-                hint="open and re-save the workflow in ComfyUI, or delete one of the links"))
-        fed: dict[tuple[str, int], int] = {}
-        for link in scope.links.values():
-            if link.target_id in (-20,) or link.origin_id in (-10,):
+                "dangling-link", Severity.WARNING,
+                f"link {link.id}{where} goes to node {link.target_id}, which does not exist",
+                file=result.source, found=link.target_id, path=path,
+                hint="harmless to ComfyUI, but re-saving the workflow removes it"))
+            continue
+        key = (str(link.target_id), link.target_slot)
+        if key in fed and fed[key] != link.id:
+            inputs = target.inputs or []
+            uses = inputs[link.target_slot].link if link.target_slot < len(inputs) else None
+            if uses not in (fed[key], link.id):
                 continue
-            target = scope.nodes.get(str(link.target_id))
-            if target is None:
-                result.problems.append(Diagnostic(
-                    "dangling-link", Severity.WARNING,
-                    f"link {link.id}{where} goes to node {link.target_id}, which does not exist",
-                    file=result.source, found=link.target_id,
-                    hint="harmless to ComfyUI, but re-saving the workflow removes it"))
-                continue
-            key = (str(link.target_id), link.target_slot)
-            if key in fed and fed[key] != link.id:
-                inputs = target.inputs or []
-                uses = inputs[link.target_slot].link if link.target_slot < len(inputs) else None
-                if uses not in (fed[key], link.id):
-                    continue
-                result.problems.append(Diagnostic(
-                    "duplicate-link", Severity.WARNING,
-                    f"links {fed[key]} and {link.id} both feed input slot {link.target_slot}{where}",
-                    file=result.source, node_id=full_id(scope.id, target.id), node_title=target.title,
-                    class_type=target.type, found=[fed[key], link.id],
-                    hint=f"the frontend uses link {uses}; re-save the workflow to drop the other"))
-            fed[key] = link.id
+            result.problems.append(Diagnostic(
+                "duplicate-link", Severity.WARNING,
+                f"links {fed[key]} and {link.id} both feed input slot {link.target_slot}{where}",
+                file=result.source, node_id=full_id(prefix, target.id), node_title=target.title,
+                class_type=target.type, found=[fed[key], link.id],
+                hint=f"the frontend uses link {uses}; re-save the workflow to drop the other"))
+        fed[key] = link.id
+
+
+def _input_name(node: UINode | None, slot: int) -> str | None:
+    inputs = (node.inputs or []) if node is not None else []
+    if not 0 <= slot < len(inputs):
+        return None
+    ui_input = inputs[slot]
+    return ui_input.widget.name if ui_input.widget else ui_input.name
 
 
 def _add_edges(result: WorkflowGraph) -> None:
@@ -170,28 +302,89 @@ def _add_edges(result: WorkflowGraph) -> None:
             graph.add_edge(ref.node_id, node_id, key=name, slot=ref.slot, input=name, type=ref.type)
 
 
+def _find_cycles(result: WorkflowGraph) -> None:
+    """Report each loop of links among executable nodes, naming its nodes in order.
+
+    A strongly connected component with more than one node (or a node linked to itself)
+    holds at least one loop; one loop per component is named, which is what a user must
+    break. networkx finds components and cycles without recursion."""
+    graph = result.graph
+    reported = 0
+    for component in nx.strongly_connected_components(graph):
+        if len(component) == 1:
+            (only,) = component
+            if not graph.has_edge(only, only):
+                continue
+        if reported == MAX_CYCLES_REPORTED:
+            break
+        reported += 1
+        cycle = nx.find_cycle(graph.subgraph(component))
+        ids = [edge[0] for edge in cycle]
+        start = min(range(len(ids)), key=lambda i: id_key(ids[i]))
+        ids = ids[start:] + ids[:start]
+        node = result.node(ids[0])
+        result.problems.append(Diagnostic(
+            "cycle", Severity.ERROR, f"links form a loop through nodes {' → '.join(ids + [ids[0]])}",
+            file=result.source, node_id=node.id, node_title=node.title, class_type=node.class_type,
+            found=ids, hint="ComfyUI cannot run a loop: remove one of these links"))
+
+
+# --- API prompts ----------------------------------------------------------------------
+
 def _build_api(prompt: ApiPrompt, source: str, registry: Registry) -> WorkflowGraph:
     result = WorkflowGraph(nx.MultiDiGraph(), source, "api")
+    if not _api_within_limits(prompt, result):
+        return result
     for node_id, api_node in prompt.root.items():
         spec = registry.get(api_node.class_type)
         meta = (api_node.model_extra or {}).get("_meta") or {}
         instance = NodeInstance(
             id=str(node_id), class_type=api_node.class_type,
-            title=meta.get("title") if isinstance(meta, dict) else None,
+            title=meta.get("title") if isinstance(meta, dict) and isinstance(meta.get("title"), str) else None,
             spec=spec, source_path=(str(node_id),),
         )
         if spec is not None:
             instance.signature = _api_signature(spec, api_node.inputs)
             instance.output_types = [o.type for o in instance.signature.outputs]
         for name, value in api_node.inputs.items():
-            if is_link(value):
+            if not isinstance(value, list):
+                instance.inputs[name] = value
+            elif is_link(value) and slot_ok(value[1]):
                 out_type = _output_type(prompt, registry, str(value[0]), value[1])
                 instance.inputs[name] = LinkRef(str(value[0]), value[1], out_type)
             else:
-                instance.inputs[name] = value
+                _bad_api_link(result, instance, name, value)
         result.graph.add_node(instance.id, node=instance)
     _add_edges(result)
+    _find_cycles(result)
     return result
+
+
+def _bad_api_link(result: WorkflowGraph, node: NodeInstance, name: str, value: list) -> None:
+    """ComfyUI reads every list in a prompt's inputs as a link ``[node id, output slot]``."""
+    if is_link(value):
+        what = f"output slot {value[1]}, which is not a position from 0 to {MAX_SLOT}"
+    else:
+        what = f"a list of {len(value)} item(s) that is not [node id, output slot]"
+    result.problems.append(Diagnostic(
+        "bad-link", Severity.ERROR, f"input '{name}' is a malformed link: {what}",
+        file=result.source, node_id=node.id, node_title=node.title, class_type=node.class_type,
+        input=name, found=value, expected='["<node id>", <slot from 0>]',
+        hint="ComfyUI reads every list in a prompt as a link; fix the reference or export the prompt again"))
+
+
+def _api_within_limits(prompt: ApiPrompt, result: WorkflowGraph) -> bool:
+    nodes = len(prompt.root)
+    links = sum(1 for n in prompt.root.values() for v in n.inputs.values() if isinstance(v, list))
+    if nodes > MAX_FILE_NODES:
+        _error(result, "too-many-nodes", f"the prompt has {nodes:,} nodes; wfrun reads at most {MAX_FILE_NODES:,}",
+               found=nodes, expected=f"at most {MAX_FILE_NODES}",
+               hint="this is far beyond any real workflow; check where the file came from")
+    if links > MAX_FILE_LINKS:
+        _error(result, "too-many-links", f"the prompt has {links:,} links; wfrun reads at most {MAX_FILE_LINKS:,}",
+               found=links, expected=f"at most {MAX_FILE_LINKS}",
+               hint="this is far beyond any real workflow; check where the file came from")
+    return nodes <= MAX_FILE_NODES and links <= MAX_FILE_LINKS
 
 
 def _api_signature(spec: Any, inputs: dict[str, Any]) -> Any:

@@ -8,13 +8,14 @@ are checked where a node's input has the name and meaning the Wan nodes give it.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-import networkx as nx
-
 from wfrun.diagnostics import Diagnostic, Severity
+from wfrun.graph.limits import count_limit
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
+from wfrun.graph.numbers import shown, spec_bound
 from wfrun.graph.types import compatible
 from wfrun.graph.widgets import value_kind_fits
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
@@ -75,9 +76,9 @@ class CheckOptions:
 
 
 def check(graph: WorkflowGraph, options: CheckOptions | None = None) -> list[Diagnostic]:
+    """The build's problems (loops among them), then each node's, then cross-node ones."""
     options = options or CheckOptions()
     found = list(graph.problems)
-    found += list(_cycles(graph))
     for node in graph.nodes():
         found += list(_node_checks(graph, node, options))
     found += list(_embeds_mismatch(graph, options))
@@ -88,18 +89,6 @@ def _diag(graph: WorkflowGraph, node: NodeInstance, code: str, severity: Severit
           **kw: Any) -> Diagnostic:
     return Diagnostic(code, severity, message, file=graph.source, node_id=node.id,
                       node_title=node.title, class_type=node.class_type, **kw)
-
-
-def _cycles(graph: WorkflowGraph) -> Iterator[Diagnostic]:
-    try:
-        cycle = nx.find_cycle(graph.graph)
-    except nx.NetworkXNoCycle:
-        return
-    ids = [edge[0] for edge in cycle]
-    node = graph.node(ids[0])
-    yield _diag(graph, node, "cycle", Severity.ERROR,
-                f"links form a loop through nodes {' → '.join(ids + [ids[0]])}",
-                hint="ComfyUI cannot run a loop: remove one of these links")
 
 
 def _node_checks(graph: WorkflowGraph, node: NodeInstance, options: CheckOptions) -> Iterator[Diagnostic]:
@@ -216,8 +205,11 @@ def _value_checks(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, val
     if spec.type == "COMBO":
         yield from _combo(graph, node, spec, value, options)
     elif spec.type in ("INT", "FLOAT"):
-        yield from _range(graph, node, spec, value)
-        yield from _wan_shape(graph, node, spec, value)
+        in_range = list(_range(graph, node, spec, value))
+        yield from in_range
+        if not in_range:
+            yield from _count_limit(graph, node, spec, value)
+            yield from _wan_shape(graph, node, spec, value)
 
 
 def _comfy_reads_bool_as(spec: InputSpec, value: Any) -> bool | None:
@@ -266,18 +258,42 @@ def _combo(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: Any
 
 
 def _range(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: float) -> Iterator[Diagnostic]:
-    low, high = spec.min, spec.max
+    if isinstance(value, float) and not math.isfinite(value):
+        yield _diag(graph, node, "out-of-range", Severity.ERROR,
+                    f"'{spec.name}' is {shown(value)}, which is not a finite number",
+                    input=spec.name, found=shown(value), expected="a finite number",
+                    hint=f"use a number{_between(spec)}")
+        return
+    low, high = spec_bound(spec.min, spec.type, upper=False), spec_bound(spec.max, spec.type, upper=True)
     if (low is not None and value < low) or (high is not None and value > high):
         yield _diag(graph, node, "out-of-range", Severity.ERROR,
-                    f"'{spec.name}' is {value}, outside {_fmt(low)}..{_fmt(high)}",
+                    f"'{spec.name}' is {shown(value)}, outside {_fmt(low, '-∞')}..{_fmt(high, '∞')}",
                     input=spec.name, found=value, expected=[low, high],
-                    hint=f"use a value between {_fmt(low)} and {_fmt(high)}")
+                    hint=f"use a value{_between(spec)}")
 
 
-def _fmt(bound: float | None) -> str:
-    if bound is None:
-        return "∞"
-    return str(int(bound)) if float(bound).is_integer() else str(bound)
+def _between(spec: InputSpec) -> str:
+    low, high = spec_bound(spec.min, spec.type, upper=False), spec_bound(spec.max, spec.type, upper=True)
+    if low is None and high is None:
+        return ""
+    return f" between {_fmt(low, '-∞')} and {_fmt(high, '∞')}"
+
+
+def _fmt(bound: float | None, unbounded: str) -> str:
+    return unbounded if bound is None else shown(bound)
+
+
+def _count_limit(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: float) -> Iterator[Diagnostic]:
+    """Counts a node loops over (steps, frames, batch size) have a ceiling whatever the
+    spec says: a spec without a max (the wrapper's ``steps``) would let 10**7 through."""
+    limit = count_limit(spec.name)
+    if limit is None or spec.type != "INT" or value <= limit:
+        return
+    yield _diag(graph, node, "value-too-large", Severity.ERROR,
+                f"'{spec.name}' is {shown(value)}; wfrun runs at most {limit:,} "
+                f"(the most ComfyUI's own nodes accept for a '{spec.name}')",
+                input=spec.name, found=value, expected=f"at most {limit}",
+                hint=f"use a '{spec.name}' of at most {limit}")
 
 
 def _is_wan_node(node: NodeInstance) -> bool:
@@ -332,15 +348,19 @@ def _embeds_kind(graph: WorkflowGraph, ref: LinkRef) -> str | None:
     return None
 
 
-def _model_kind(graph: WorkflowGraph, node_id: str, options: CheckOptions,
-                _seen: frozenset = frozenset()) -> tuple[str | None, str]:
-    """Follow ``model`` links back to a loader and tell I2V from T2V."""
-    if node_id in _seen:
+def _model_kind(graph: WorkflowGraph, node_id: str, options: CheckOptions) -> tuple[str | None, str]:
+    """Follow ``model`` links back to a loader and tell I2V from T2V (a loop, not a
+    recursion: a chain of thousands of LoRA or patch nodes is one step each)."""
+    seen: set[str] = set()
+    while node_id not in seen:
+        seen.add(node_id)
+        node = graph.node(node_id)
+        name = node.inputs.get("model")
+        if not isinstance(name, LinkRef):
+            break
+        node_id = name.node_id
+    else:
         return None, ""
-    node = graph.node(node_id)
-    name = node.inputs.get("model")
-    if isinstance(name, LinkRef):
-        return _model_kind(graph, name.node_id, options, _seen | {node_id})
     if not isinstance(name, str) or "Loader" not in node.class_type:
         return None, ""
     if options.models is not None:

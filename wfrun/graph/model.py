@@ -72,6 +72,9 @@ class WorkflowGraph:
     source: str = "<memory>"
     kind: str = "ui"
     problems: list[Diagnostic] = field(default_factory=list)
+    #: Subgraph definition id → the full id of its first instance (to name the nodes of
+    #: a definition the way the graph does, e.g. ``"12:5"``).
+    first_instances: dict[str, str] = field(default_factory=dict)
 
     def node(self, node_id: str) -> NodeInstance:
         return self.graph.nodes[node_id]["node"]
@@ -84,9 +87,39 @@ class WorkflowGraph:
         return self.graph.number_of_nodes()
 
     def order(self) -> list[str]:
-        """Node ids in a deterministic topological order (ties broken by id)."""
-        return list(nx.lexicographical_topological_sort(self.graph, key=_id_key))
+        """Node ids in a deterministic topological order (ties broken by id).
+
+        Raises :class:`CycleError` when links form a loop: there is no such order. The
+        build has already reported each loop as a ``cycle`` diagnostic naming its nodes."""
+        try:
+            return list(nx.lexicographical_topological_sort(self.graph, key=id_key))
+        except nx.NetworkXUnfeasible:
+            raise CycleError(f"{self.source}: links form a loop, so the nodes have no order to run in") from None
+
+    def has_cycle(self) -> bool:
+        return not nx.is_directed_acyclic_graph(self.graph)
+
+    def display_order(self) -> list[str]:
+        """The topological order, or, when links loop, every node by id (for showing)."""
+        if self.has_cycle():
+            return sorted(self.graph.nodes, key=id_key)
+        return self.order()
 
 
-def _id_key(node_id: str) -> tuple:
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in node_id.split(":"))
+class CycleError(ValueError):
+    """The graph's links form a loop (see the ``cycle`` diagnostics of the build)."""
+
+
+def id_key(node_id: str) -> tuple:
+    """Sort key for ids like ``"12"`` and ``"12:5"``: numbers by value, other text after.
+
+    Only ASCII digits count as numbers, compared by length then text: ``int()`` would
+    refuse other Unicode digits and numbers of thousands of digits, both valid in a file."""
+    key = []
+    for part in node_id.split(":"):
+        if part.isascii() and part.isdigit():
+            digits = part.lstrip("0")
+            key.append((0, len(digits), digits, part))
+        else:
+            key.append((1, 0, part, part))
+    return tuple(key)

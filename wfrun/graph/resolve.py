@@ -10,6 +10,12 @@ does when it turns a workflow into an API prompt:
 - a bypassed node (mode 4) passes through the first of its inputs whose type equals
   the consumer input's type, trying the input at the same slot index first;
 - subgraph boundaries are crossed in both directions (see :mod:`wfrun.graph.scopes`).
+
+A walk is a loop, not a recursion: 10,000 chained reroutes (or Set/Get pairs, bypassed
+nodes, subgraph boundaries) are 10,000 turns of it, not 30,000 Python frames. Each output
+reached is remembered with its answer, so many consumers of one long chain walk it once,
+and a walk that comes back to an output it already passed is a loop, reported with the
+nodes on it. ``MAX_HOPS`` bounds the work of all walks together, whatever the file.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from wfrun.graph.scopes import Scope, Scopes, full_id
 
 MUTED, BYPASSED = 2, 4
 PASS_THROUGH = frozenset({"Reroute", "SetNode"})
+#: Links followed by all walks of one build together (a real file needs a few hundred).
+MAX_HOPS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -42,11 +50,33 @@ class Origin:
 
 @dataclass
 class LinkProblem:
-    code: str  # dangling-link | cycle
+    code: str  # dangling-link | cycle | too-many-links
     scope: str
     node: UINode | None
     message: str
     link_id: int | None = None
+    #: Full ids of the nodes on a loop, in order.
+    loop: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Hop:
+    """One step of a walk: the output ``origin_id``/``slot`` in ``scope_id``, reached by
+    ``link_id`` from ``consumer`` (the node holding that link in an input)."""
+
+    scope_id: str
+    origin_id: int | str
+    slot: int
+    link_type: Any
+    want_type: Any
+    consumer: UINode | None
+    link_id: int | None
+
+    def key(self) -> tuple:
+        return (self.scope_id, str(self.origin_id), self.slot, _frozen(self.link_type), _frozen(self.want_type))
+
+
+Step = Origin | _Hop
 
 
 @dataclass
@@ -54,90 +84,125 @@ class Resolver:
     scopes: Scopes
     is_executable: Callable[[UINode], bool]
     problems: list[LinkProblem] = field(default_factory=list)
+    hops: int = 0
+    _known: dict[tuple, Origin] = field(default_factory=dict)
+    _setters: dict[str, dict[Any, UINode]] = field(default_factory=dict)
 
     def mode(self, scope: Scope, node: UINode) -> int:
         return node.mode if node.mode in (MUTED, BYPASSED) else scope.inherited_mode
 
-    def from_link(self, scope_id: str, link_id: int, want_type: Any,
-                  consumer: UINode | None = None, seen: frozenset = frozenset()) -> Origin:
+    def from_link(self, scope_id: str, link_id: int, want_type: Any, consumer: UINode | None = None) -> Origin:
+        """What feeds the input of ``consumer`` that holds ``link_id``."""
+        return self._walk(self._link(scope_id, link_id, want_type, consumer))
+
+    # --- the walk -----------------------------------------------------------------------
+
+    def _walk(self, step: Step) -> Origin:
+        path: list[tuple[tuple, _Hop]] = []
+        on_path: dict[tuple, int] = {}
+        while isinstance(step, _Hop):
+            key = step.key()
+            known = self._known.get(key)
+            if known is not None:
+                step = known
+                break
+            if key in on_path:
+                step = self._loop([hop for _, hop in path[on_path[key]:]], step)
+                break
+            if self.hops >= MAX_HOPS:
+                step = self._exhausted(step)
+                break
+            self.hops += 1
+            on_path[key] = len(path)
+            path.append((key, step))
+            step = self._step(step)
+        for key, _ in path:
+            self._known[key] = step
+        return step
+
+    def _loop(self, hops: list[_Hop], closing: _Hop) -> Origin:
+        ids = [full_id(h.scope_id, h.origin_id) for h in hops]
+        self.problems.append(LinkProblem(
+            "cycle", closing.scope_id, closing.consumer,
+            f"links loop back: following link {closing.link_id} returns to node {ids[0]} "
+            f"(through {' → '.join(ids + [ids[0]])})", closing.link_id, ids))
+        return Origin(why_none="its links loop back")
+
+    def _exhausted(self, hop: _Hop) -> Origin:
+        if not any(p.code == "too-many-links" for p in self.problems):
+            self.problems.append(LinkProblem(
+                "too-many-links", hop.scope_id, hop.consumer,
+                f"following the links of this file took more than {MAX_HOPS:,} steps; "
+                "wfrun stopped resolving them", hop.link_id))
+        return Origin(why_none="too many links to follow")
+
+    def _link(self, scope_id: str, link_id: int, want_type: Any, consumer: UINode | None) -> Step:
         scope = self.scopes.by_id[scope_id]
         link = scope.links.get(link_id)
-        if link is None:
-            self.problems.append(LinkProblem(
-                "dangling-link", scope_id, consumer,
-                f"input uses link {link_id}, which is not in the file's link list", link_id))
-            return Origin(why_none=f"link {link_id} does not exist")
-        return self.from_output(scope_id, link.origin_id, link.origin_slot, link.type, want_type,
-                                consumer, link_id, seen)
+        if link is not None:
+            return _Hop(scope_id, link.origin_id, link.origin_slot, link.type, want_type, consumer, link_id)
+        if link_id in scope.table.bad_links:  # reported once, by the link table check
+            return Origin(why_none=f"link {link_id} has a bad slot")
+        self.problems.append(LinkProblem(
+            "dangling-link", scope_id, consumer,
+            f"input uses link {link_id}, which is not in the file's link list", link_id))
+        return Origin(why_none=f"link {link_id} does not exist")
 
-    def from_output(self, scope_id: str, origin_id: int | str, slot: int, link_type: Any,
-                    want_type: Any, consumer: UINode | None, link_id: int | None,
-                    seen: frozenset) -> Origin:
-        key = (scope_id, str(origin_id), slot)
-        if key in seen:
-            self.problems.append(LinkProblem(
-                "cycle", scope_id, consumer,
-                f"following link {link_id} loops back through node {origin_id}", link_id))
-            return Origin(why_none="loop")
-        seen = seen | {key}
-        scope = self.scopes.by_id[scope_id]
+    def _step(self, hop: _Hop) -> Step:
+        scope = self.scopes.by_id[hop.scope_id]
+        if hop.origin_id == SUBGRAPH_INPUT_NODE_ID and scope.instance is not None:
+            return self._from_instance_input(scope, hop.slot, hop.want_type)
 
-        if origin_id == SUBGRAPH_INPUT_NODE_ID and scope.instance is not None:
-            return self._from_instance_input(scope, slot, want_type, seen)
-
-        node = scope.nodes.get(str(origin_id))
+        node = scope.nodes.get(str(hop.origin_id))
         if node is None:
             self.problems.append(LinkProblem(
-                "dangling-link", scope_id, consumer,
-                f"link {link_id} comes from node {origin_id}, which does not exist", link_id))
-            return Origin(why_none=f"node {origin_id} does not exist")
+                "dangling-link", hop.scope_id, hop.consumer,
+                f"link {hop.link_id} comes from node {hop.origin_id}, which does not exist", hop.link_id))
+            return Origin(why_none=f"node {hop.origin_id} does not exist")
 
-        child = self.scopes.by_id.get(full_id(scope_id, node.id))
+        child = self.scopes.by_id.get(full_id(hop.scope_id, node.id))
         if child is not None and child.instance is node:
-            return self._from_instance_output(child, slot, want_type, seen)
+            return self._from_instance_output(child, hop.slot, hop.want_type)
 
         mode = self.mode(scope, node)
         if mode == MUTED:
             return Origin(why_none=f"node {node.id} is muted")
         if node.type in PASS_THROUGH:
-            return self._follow_input(scope_id, node, 0, want_type, seen)
+            return self._follow_input(hop.scope_id, node, 0, hop.want_type)
         if node.type == "GetNode":
-            setter = self._find_setter(scope_id, node)
+            setter = self._find_setter(hop.scope_id, node)
             if setter is None:
                 name = _first_widget(node)
                 self.problems.append(LinkProblem(
-                    "dangling-link", scope_id, node,
+                    "dangling-link", hop.scope_id, node,
                     f"GetNode reads '{name}', but no SetNode of that name exists"))
                 return Origin(why_none=f"no SetNode named {name!r}")
-            return self._follow_input(setter[0], setter[1], 0, want_type, seen)
+            return self._follow_input(setter[0], setter[1], 0, hop.want_type)
         if node.type == "PrimitiveNode":
             values = node.widgets_values if isinstance(node.widgets_values, list) else []
             if not values:
                 return Origin(why_none=f"PrimitiveNode {node.id} has no value")
             return Origin(constant=values[0], has_constant=True)
         if mode == BYPASSED:
-            return self._through_bypassed(scope_id, node, slot, want_type or link_type, seen)
+            return self._through_bypassed(hop.scope_id, node, hop.slot, hop.want_type or hop.link_type)
         if not self.is_executable(node):
             return Origin(why_none=f"node {node.id} ({node.type}) has no outputs to run")
-        return Origin(ref=LinkRef(full_id(scope_id, node.id), slot, link_type))
+        return Origin(ref=LinkRef(full_id(hop.scope_id, node.id), hop.slot, hop.link_type))
 
-    def _follow_input(self, scope_id: str, node: UINode, index: int, want_type: Any,
-                      seen: frozenset) -> Origin:
+    def _follow_input(self, scope_id: str, node: UINode, index: int, want_type: Any) -> Step:
         inputs = node.inputs or []
         if index >= len(inputs) or inputs[index].link is None:
             return Origin(why_none=f"{node.type} {node.id} has nothing connected")
-        return self.from_link(scope_id, inputs[index].link, want_type, node, seen)
+        return self._link(scope_id, inputs[index].link, want_type, node)
 
-    def _through_bypassed(self, scope_id: str, node: UINode, slot: int, want_type: Any,
-                          seen: frozenset) -> Origin:
+    def _through_bypassed(self, scope_id: str, node: UINode, slot: int, want_type: Any) -> Step:
         inputs = node.inputs or []
         for index in [slot, *range(len(inputs))]:
             if index < len(inputs) and _same_type(inputs[index].type, want_type):
-                return self._follow_input(scope_id, node, index, want_type, seen)
+                return self._follow_input(scope_id, node, index, want_type)
         return Origin(why_none=f"bypassed node {node.id} has no input of type {want_type}")
 
-    def _from_instance_input(self, scope: Scope, slot: int, want_type: Any,
-                             seen: frozenset) -> Origin:
+    def _from_instance_input(self, scope: Scope, slot: int, want_type: Any) -> Step:
         instance = scope.instance
         assert instance is not None and scope.parent is not None and scope.definition is not None
         inputs = instance.inputs or []
@@ -149,25 +214,29 @@ class Resolver:
             match = inputs[slot]
         if match is None or match.link is None:
             return Origin(why_none=f"subgraph input {wanted or slot} is not connected")
-        return self.from_link(scope.parent, match.link, want_type, instance, seen)
+        return self._link(scope.parent, match.link, want_type, instance)
 
-    def _from_instance_output(self, child: Scope, slot: int, want_type: Any,
-                              seen: frozenset) -> Origin:
+    def _from_instance_output(self, child: Scope, slot: int, want_type: Any) -> Step:
         if child.inherited_mode == MUTED:
             return Origin(why_none="subgraph is muted")
         for link in child.links.values():
             if link.target_id == SUBGRAPH_OUTPUT_NODE_ID and link.target_slot == slot:
-                return self.from_output(child.id, link.origin_id, link.origin_slot, link.type,
-                                        want_type, child.instance, link.id, seen)
+                return _Hop(child.id, link.origin_id, link.origin_slot, link.type, want_type,
+                            child.instance, link.id)
         return Origin(why_none=f"subgraph output {slot} is not connected inside")
 
     def _find_setter(self, scope_id: str | None, getter: UINode) -> tuple[str, UINode] | None:
-        name = _first_widget(getter)
+        name = _frozen(_first_widget(getter))
         while scope_id is not None:
+            setters = self._setters.get(scope_id)
             scope = self.scopes.by_id[scope_id]
-            for node in scope.nodes.values():
-                if node.type == "SetNode" and _first_widget(node) == name:
-                    return scope_id, node
+            if setters is None:  # the first SetNode of each name, as a linear scan finds it
+                setters = self._setters[scope_id] = {}
+                for node in scope.nodes.values():
+                    if node.type == "SetNode":
+                        setters.setdefault(_frozen(_first_widget(node)), node)
+            if name in setters:
+                return scope_id, setters[name]
             scope_id = scope.parent
         return None
 
@@ -175,6 +244,15 @@ class Resolver:
 def _first_widget(node: UINode) -> Any:
     values = node.widgets_values
     return values[0] if isinstance(values, list) and values else None
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` if it can be a dict key, else its repr (types and names come from the file)."""
+    try:
+        hash(value)
+    except TypeError:
+        return ("unhashable", repr(value))
+    return value
 
 
 def _same_type(a: Any, b: Any) -> bool:

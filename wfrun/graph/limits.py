@@ -1,0 +1,42 @@
+"""How big a workflow wfrun agrees to read, and how large a loop count it agrees to run.
+
+Workflows are files from the internet. A 23 KB file of subgraphs nested nine deep, each
+holding three instances of the next, expands to half a million nodes; a link slot of
+10**30 or a ``steps`` of 10**7 is one edit away. Each limit below sits far above anything
+a real workflow uses (the largest file in the corpus has 230 nodes and 425 links) and is
+checked *before* the work it guards is done, so a hostile file costs milliseconds and
+gets a diagnostic with a named code, never a hang, a RecursionError or a crash.
+"""
+
+from __future__ import annotations
+
+#: Nodes in a UI file (root graph plus every subgraph definition), or in an API prompt.
+MAX_FILE_NODES = 20_000
+#: Links in a UI file (root graph plus every subgraph definition), or link inputs in an
+#: API prompt.
+MAX_FILE_LINKS = 100_000
+#: Nodes after every subgraph instance is expanded (checked while expanding).
+MAX_EXPANDED_NODES = 20_000
+#: Subgraphs inside subgraphs: the frontend's own nesting never comes near this.
+MAX_SUBGRAPH_DEPTH = 32
+#: A link slot is an index into a node's inputs or outputs; no node has thousands.
+MAX_SLOT = 1_000
+
+#: Counts a node loops over, by input name, and the largest value wfrun runs. Each limit
+#: is the largest value ComfyUI's own nodes accept for an input of that name (KSampler's
+#: ``steps``, the Wan nodes' ``length``, EmptyLatentImage's ``batch_size``), so no
+#: workflow ComfyUI runs is refused, while a value a thousand times that is.
+COUNT_LIMITS: dict[str, int] = {
+    "steps": 10_000,
+    "num_frames": 16_384,
+    "length": 16_384,
+    "frames": 16_384,
+    "frame_count": 16_384,
+    "video_frames": 16_384,
+    "batch_size": 4_096,
+}
+
+
+def count_limit(input_name: str) -> int | None:
+    """The upper bound for a loop count input, or None when the input is not one."""
+    return COUNT_LIMITS.get(input_name)
