@@ -87,12 +87,13 @@ def _load_or_exit(path: str):
 @click.option("--format", "fmt", type=click.Choice(["text", "dot", "json"]), default="text",
               show_default=True)
 def graph(file: str, fmt: str) -> None:
-    """Print the resolved DAG of FILE in execution order."""
+    """Print the resolved DAG of FILE in execution order (exit 1 if links loop or are broken)."""
     built = build(_load_or_exit(file))
     render = {"text": graph_to_text, "dot": graph_to_dot, "json": graph_to_json}[fmt]
     click.echo(render(built), nl=False)
     for problem in built.problems:
         click.echo(problem.text(), err=True)
+    sys.exit(EXIT_PROBLEMS if has_errors(built.problems) else EXIT_OK)
 
 
 @main.command()

@@ -1,21 +1,31 @@
 """``--set NODE.INPUT=VALUE`` and ``--seed N``: change widget values for one run.
 
 NODE is a node id (``12``, or ``12:5`` for node 5 inside subgraph instance 12) or a node
-title (unique in the workflow). VALUE is read as JSON when it parses (``5``, ``2.5``,
-``true``, ``"text"``) and as plain text otherwise, then converted to the input's type from
-the node's spec, so ``--set 27.steps=8`` sets an INT. The graph is checked *after* the
-overrides, so an out-of-range value is reported like one saved in the file.
+title (unique in the workflow; matched exactly first, then ignoring case, since a title
+typed in a shell rarely has the capitals the workflow author chose). VALUE is read as
+JSON when it parses (``5``, ``2.5``, ``true``, ``"text"``) and as plain text otherwise,
+then converted to the input's type from the node's spec, so ``--set 27.steps=8`` sets an
+INT. The graph is checked *after* the overrides, so an out-of-range value is reported
+like one saved in the file. Numbers in messages are shown as a user writes them
+(:mod:`wfrun.graph.numbers`).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
+from wfrun.graph.numbers import shown, spec_bound
+from wfrun.nodes.spec import InputSpec
 
 SEED_INPUTS = ("seed", "noise_seed")
+#: Candidates listed when a title matches several nodes or none.
+_LISTED = 8
 
 
 class OverrideError(ValueError):
@@ -36,22 +46,45 @@ class Override:
             raise OverrideError(f"--set {text!r}: expected NODE.INPUT=VALUE, e.g. --set 27.steps=8")
         try:
             value = json.loads(raw)
-        except ValueError:
+        except ValueError:  # also numbers too long to convert: kept as text, refused later
             value = raw
         return cls(node, name, value)
 
 
+def _describe(nodes: list[NodeInstance]) -> str:
+    shown_nodes = ", ".join(f"{n.id} '{n.label}'" for n in nodes[:_LISTED])
+    return shown_nodes + (f", … ({len(nodes) - _LISTED} more)" if len(nodes) > _LISTED else "")
+
+
 def find_node(graph: WorkflowGraph, ref: str) -> NodeInstance:
-    ids = {n.id: n for n in graph.nodes()}
+    """The node ``ref`` names: its id, else its exact title (or type, when untitled),
+    else its title or type ignoring case. Several matches at one level are an error."""
+    nodes = list(graph.nodes())
+    ids = {n.id: n for n in nodes}
     if ref in ids:
         return ids[ref]
-    by_title = [n for n in graph.nodes() if n.title == ref or (n.title is None and n.class_type == ref)]
-    if len(by_title) == 1:
-        return by_title[0]
-    if len(by_title) > 1:
-        raise OverrideError(f"--set: {len(by_title)} nodes are titled {ref!r} "
-                            f"(ids {', '.join(n.id for n in by_title)}); use the node id")
-    raise OverrideError(f"--set: no node with id or title {ref!r}")
+    folded = ref.casefold()
+    for matches in ([n for n in nodes if n.title == ref or (n.title is None and n.class_type == ref)],
+                    [n for n in nodes if n.label.casefold() == folded or n.class_type.casefold() == folded]):
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise OverrideError(f"--set: {len(matches)} nodes match {ref!r} ({_describe(matches)}); "
+                                "use the node id")
+    labels = sorted({n.label for n in nodes})
+    close = difflib.get_close_matches(ref, labels, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; `wfrun graph FILE` lists them"
+    raise OverrideError(f"--set: no node has the id or title {ref!r}{hint}")
+
+
+def _expected(spec: InputSpec) -> str:
+    """What the input takes, in words, with its range as the user would type it."""
+    words = {"INT": "a whole number", "FLOAT": "a number", "BOOLEAN": "true or false",
+             "STRING": "text"}.get(spec.type, spec.type)
+    low, high = spec_bound(spec.min, spec.type, upper=False), spec_bound(spec.max, spec.type, upper=True)
+    if spec.type in ("INT", "FLOAT") and (low is not None or high is not None):
+        words += f" from {'-∞' if low is None else shown(low)} to {'∞' if high is None else shown(high)}"
+    return f"{words} ({spec.type})"
 
 
 def _coerce(node: NodeInstance, name: str, value: Any) -> Any:
@@ -62,12 +95,8 @@ def _coerce(node: NodeInstance, name: str, value: Any) -> Any:
     if not spec.is_widget:
         raise OverrideError(f"--set: input {name!r} of node {node.id} '{node.label}' takes a link, not a value")
     try:
-        if spec.type == "INT":
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        if spec.type == "FLOAT":
-            return float(value)
+        if spec.type in ("INT", "FLOAT"):
+            return _number(spec.type, value)
         if spec.type == "BOOLEAN":
             if isinstance(value, bool):
                 return value
@@ -76,9 +105,35 @@ def _coerce(node: NodeInstance, name: str, value: Any) -> Any:
             raise ValueError
         if spec.type == "STRING":
             return value if isinstance(value, str) else json.dumps(value)
-    except (TypeError, ValueError):
-        raise OverrideError(f"--set {node.id}.{name}: {value!r} is not {spec.type}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise OverrideError(f"--set {node.id}.{name}: node {node.id} '{node.label}' input {name!r} "
+                            f"takes {_expected(spec)}, not {_quoted(value)}") from None
     return value
+
+
+def _number(kind: str, value: Any) -> int | float:
+    """A finite INT or FLOAT: no booleans (``true`` is not 1 steps), no NaN or infinity.
+    Text that is a number (``08``, which is not JSON) counts as that number."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if kind == "INT" and text.lstrip("+-").isdigit() else float(text)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError
+    if kind == "FLOAT":
+        return float(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError
+        # through the shortest decimal form: 1e30 is 10**30, as typed, not the binary
+        # neighbour int(1e30) = 1000000000000000019884624838656
+        return int(Decimal(repr(value)))
+    return int(value)
+
+
+def _quoted(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else shown(value)
 
 
 def apply_overrides(graph: WorkflowGraph, overrides: list[Override], seed: int | None = None) -> list[str]:
@@ -90,7 +145,7 @@ def apply_overrides(graph: WorkflowGraph, overrides: list[Override], seed: int |
         if isinstance(node.inputs.get(item.input), LinkRef):
             raise OverrideError(f"--set {node.id}.{item.input}: this input is fed by a link in the workflow")
         node.inputs[item.input] = value
-        changes.append(f"node {node.id} '{node.label}': {item.input} = {value!r}")
+        changes.append(f"node {node.id} '{node.label}': {item.input} = {_quoted(value)}")
     if seed is not None:
         for node in graph.nodes():
             for name in SEED_INPUTS:

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.graph.limits import count_limit
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
-from wfrun.graph.numbers import shown, spec_bound
+from wfrun.graph.numbers import plain, shown, spec_bound
 from wfrun.graph.types import compatible
 from wfrun.graph.widgets import value_kind_fits
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
@@ -268,7 +268,7 @@ def _range(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: flo
     if (low is not None and value < low) or (high is not None and value > high):
         yield _diag(graph, node, "out-of-range", Severity.ERROR,
                     f"'{spec.name}' is {shown(value)}, outside {_fmt(low, '-∞')}..{_fmt(high, '∞')}",
-                    input=spec.name, found=value, expected=[low, high],
+                    input=spec.name, found=plain(value), expected=[plain(low), plain(high)],
                     hint=f"use a value{_between(spec)}")
 
 

@@ -22,10 +22,12 @@ MAX_SUBGRAPH_DEPTH = 32
 #: A link slot is an index into a node's inputs or outputs; no node has thousands.
 MAX_SLOT = 1_000
 
-#: Counts a node loops over, by input name, and the largest value wfrun runs. Each limit
-#: is the largest value ComfyUI's own nodes accept for an input of that name (KSampler's
-#: ``steps``, the Wan nodes' ``length``, EmptyLatentImage's ``batch_size``), so no
-#: workflow ComfyUI runs is refused, while a value a thousand times that is.
+#: Counts a node loops over, by input name, and the largest value wfrun runs: what
+#: ComfyUI's own sampling and Wan nodes accept (KSampler ``steps`` ≤ 10,000,
+#: WanImageToVideo ``length`` ≤ 16,384, EmptyLatentImage ``batch_size`` ≤ 4,096). The
+#: wrapper's sampler has no max at all, so without this ``steps: 10000000`` passes every
+#: check. A few nodes wfrun does not run allow more (LoRA training, a context-window
+#: visualiser); the check applies to every node with such an input.
 COUNT_LIMITS: dict[str, int] = {
     "steps": 10_000,
     "num_frames": 16_384,

@@ -45,6 +45,16 @@ def clean_float(value: float) -> float:
     return float(f"{value:.15g}")
 
 
+def plain(value: Any) -> Any:
+    """A number as a JSON value the way a user writes it (``30`` for ``30.0``, ``0.3``
+    for ``0.30000000000000004``), for the found/expected fields of a diagnostic; JSON
+    has one number type, so nothing is lost. Anything else comes back unchanged."""
+    if isinstance(value, float) and math.isfinite(value):
+        cleaned = clean_float(value)
+        return int(cleaned) if cleaned.is_integer() and abs(cleaned) < _EXACT else cleaned
+    return value
+
+
 def shown(value: Any) -> str:
     """A number as the user would write it: ``5`` not ``5.0``, ``0.3`` not
     ``0.30000000000000004``, ``true`` for a boolean; anything else as JSON would show it."""
