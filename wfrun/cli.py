@@ -117,7 +117,9 @@ def convert(file: str, target: str, output: str | None) -> None:
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the migrated file here")
-@click.option("--in-place", is_flag=True, help="rewrite FILE atomically (keeps FILE.bak)")
+@click.option("--in-place", is_flag=True,
+              help="rewrite FILE atomically (keeps FILE.bak); for a PNG/WebP/video FILE, write its workflow "
+                   "as JSON beside it instead (clip.json, or clip.1.json... if taken): a media file is never changed")
 @click.option("--no-backup", is_flag=True, help="with --in-place: do not keep FILE.bak")
 @click.option("--check", is_flag=True, help="write nothing; exit 1 when a migration is needed")
 @click.option("--diff", is_flag=True, help="print a unified diff of the changes")
@@ -125,7 +127,11 @@ def convert(file: str, target: str, output: str | None) -> None:
               help="the report: text for people, json for tools")
 def migrate(file: str, output: str | None, in_place: bool, no_backup: bool, check: bool, diff: bool,
             fmt: str) -> None:
-    """Repair FILE's nodes after node-pack updates (prints the result unless -o/--in-place)."""
+    """Repair FILE's nodes after node-pack updates (prints the result unless -o/--in-place).
+
+    FILE is a workflow JSON file, or an image or video with the workflow embedded (PNG, WebP,
+    JPEG, GIF, MP4, MOV, WebM, MKV); the result is always JSON.
+    """
     from wfrun.migrate.command import run_migrate
 
     _load_or_exit(file)
