@@ -88,7 +88,10 @@ def parse(text: str, source: str, what: str = "the file", positions: bool = True
         raise FormatError(source, [_non_finite(text, err.literal, what, positions)]) from None
     except ValueError as err:  # the int-from-string digit limit of Python >= 3.11
         raise FormatError(source, [_huge_int(text, what, positions, str(err))]) from None
-    check_shape(value, source, what)
+    try:
+        _check_shape(value, source, what)
+    except _HugeInt as err:
+        raise FormatError(source, [_huge_int(text, what, positions, str(err))]) from None
     return value
 
 
@@ -103,8 +106,20 @@ def _finite_float(literal: str) -> float:
     return value
 
 
+class _HugeInt(ValueError):
+    """An integer beyond :data:`MAX_INT`, found after parsing."""
+
+
 def check_shape(value: Any, source: str, what: str) -> None:
-    """Nesting depth and integer size, in one pass over the containers (no recursion)."""
+    """Nesting depth and integer size of an already-parsed value (e.g. one a caller parsed)."""
+    try:
+        _check_shape(value, source, what)
+    except _HugeInt as err:
+        raise FormatError(source, [_huge_int("", what, False, str(err))]) from None
+
+
+def _check_shape(value: Any, source: str, what: str) -> None:
+    """Depth and integers in one pass over the containers, with a stack (no recursion)."""
     stack = [(value, 1)] if isinstance(value, (dict, list)) else []
     while stack:
         container, depth = stack.pop()
@@ -115,10 +130,7 @@ def check_shape(value: Any, source: str, what: str) -> None:
             if kind is dict or kind is list:
                 stack.append((item, depth + 1))
             elif kind is int and not -MAX_INT < item < MAX_INT:
-                raise FormatError(source, [FormatProblem(
-                    "bad-number", f"{what} holds an integer of {len(str(abs(item)))} digits, beyond the range of "
-                    "a JSON number as ComfyUI reads it (a double, up to about 1.8e308); "
-                    "the file was damaged or made by a tool: replace the value")])
+                raise _HugeInt(f"{len(str(abs(item)))} digits")
 
 
 def _too_deep(what: str) -> FormatProblem:
@@ -135,7 +147,7 @@ def too_large(size: int, what: str) -> FormatProblem:
 # Strings are skipped so that a "NaN" or a long run of digits inside a string is not taken.
 _STRING = r'"(?:[^"\\]|\\.)*"'
 _CONSTANT_RE = re.compile(_STRING + r"|(-?(?:NaN|Infinity)|-?\d+(?:\.\d+)?[eE][+-]?\d+)", re.S)
-_LONG_INT_RE = re.compile(_STRING + r"|(-?\d{4301,})", re.S)
+_LONG_INT_RE = re.compile(_STRING + r"|(-?\d{309,})", re.S)  # MAX_INT has 309 digits
 
 
 def _first(pattern: re.Pattern[str], text: str, accept=lambda token: True) -> tuple[int, str] | None:
@@ -160,16 +172,21 @@ def _non_finite(text: str, literal: str, what: str, positions: bool) -> FormatPr
 
 
 def _huge_int(text: str, what: str, positions: bool, detail: str) -> FormatProblem:
-    found = _first(_LONG_INT_RE, text)
-    digits = f"{len(found[1].lstrip('-'))} digits" if found else "too many digits"
+    found = _first(_LONG_INT_RE, text, _beyond) if text else None
+    digits = (f"{len(found[1].lstrip('-'))} digits" if found
+              else detail if detail.endswith(" digits") else "too many digits")
     problem = FormatProblem(
         "bad-number", f"{what} holds an integer of {digits}, beyond the range of a JSON number as "
         "ComfyUI reads it (a double, up to about 1.8e308); the file was damaged or made by a tool: "
-        "replace the value" + ("" if found else f" ({detail.split(':')[0]})"))
+        "replace the value")
     if found:
         line, column = _line_column(text, found[0])
         return _at(problem, line, column, positions)
     return problem
+
+
+def _beyond(token: str) -> bool:
+    return len(token.lstrip("-")) > 309 or not -MAX_INT < int(token) < MAX_INT
 
 
 def _line_column(text: str, offset: int) -> tuple[int, int]:

@@ -59,11 +59,12 @@ def read_workflow(path: str | os.PathLike[str]) -> Loaded:
         raise FormatError(source, [jsontext.too_large(len(raw), "the file")])
     try:
         text = jsontext.decode(raw, source)
-    except FormatError:
-        if looks_binary(head) and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return Loaded(jsontext.parse(text, source), text, source)
+    except FormatError as err:
+        if err.problems[0].code == "invalid-json" and looks_binary(head) and not head.startswith(
+                (b"\xff\xfe", b"\xfe\xff")):
             raise FormatError(source, [FormatProblem("invalid-json", _not_a_workflow_file(head))]) from None
         raise
-    return Loaded(jsontext.parse(text, source), text, source)
 
 
 def _not_a_workflow_file(head: bytes) -> str:
