@@ -47,7 +47,10 @@ def validate(files: tuple[str, ...], fmt: str, models_dir: str | None, strict: b
     if missing:
         raise click.UsageError(f"no such file: {', '.join(missing)}")
     options = CheckOptions(models=ModelRoots.from_options(models_dir) if models_dir else None)
-    results = [validate_file(path, options) for path in files]
+    try:
+        results = [validate_file(path, options) for path in files]
+    except OSError as err:  # unreadable, or ffmpeg missing for a video: this machine, not the workflow
+        raise click.UsageError(f"cannot read {err.filename or 'a file'}: {err.strerror or err}") from None
     _print_results(results, fmt)
     failed = any(has_errors(r.diagnostics, strict) for r in results)
     sys.exit(EXIT_PROBLEMS if failed else EXIT_OK)

@@ -36,8 +36,8 @@ class FormatError(Exception):
 class ToolError(OSError):
     """A program wfrun needs to read the file could not be run (exit 2, not the file's fault)."""
 
-    def __init__(self, message: str):
-        super().__init__(errno.ENOENT, message)
+    def __init__(self, message: str, filename: str | None = None):
+        super().__init__(errno.ENOENT, message, filename)
         self.message = message
 
     def __str__(self) -> str:

@@ -37,26 +37,28 @@ class MetadataError(ValueError):
     """ffmpeg could not read the file's metadata; the message says why, in ffmpeg's words."""
 
 
-def ffmpeg_exe() -> str:
+def ffmpeg_exe(path: str | None = None) -> str:
     try:
         import imageio_ffmpeg
     except ImportError:  # pragma: no cover - a declared dependency
-        raise ToolError("reading a workflow from a video needs ffmpeg: pip install imageio-ffmpeg") from None
+        raise ToolError("reading a workflow from a video needs ffmpeg: pip install imageio-ffmpeg", path) from None
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as err:  # pragma: no cover - the wheel ships a binary
         raise ToolError(f"reading a workflow from a video needs ffmpeg, and none was found ({err}); "
-                        "set IMAGEIO_FFMPEG_EXE to an ffmpeg binary") from None
+                        "set IMAGEIO_FFMPEG_EXE to an ffmpeg binary", path) from None
 
 
 def read_tags(path: str | Path) -> dict[str, str]:
     """The container's global tags; :class:`MetadataError` when ffmpeg cannot read the file."""
-    command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", "-i", str(path), "-f", "ffmetadata", "-"]
+    command = [ffmpeg_exe(str(path)), "-nostdin", "-hide_banner", "-v", "error", "-i", str(path), "-f", "ffmetadata", "-"]
     with tempfile.TemporaryFile() as errors:
         try:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
         except OSError as err:
-            raise ToolError(f"cannot run ffmpeg ({command[0]}): {err.strerror or err}") from None
+            raise ToolError(f"reading a workflow from a video needs ffmpeg, and {command[0]} cannot be run "
+                            f"({err.strerror or err}); install imageio-ffmpeg again, or set IMAGEIO_FFMPEG_EXE "
+                            "to an ffmpeg binary", str(path)) from None
         chunks: list[bytes] = []
         reader = threading.Thread(target=_read_bounded, args=(proc.stdout, chunks), daemon=True)
         reader.start()
