@@ -54,7 +54,7 @@ def find_candidates(fp: BinaryIO, path: Path, container: str, label: str) -> tup
 
     cut = video_truncation(fp, container)
     try:
-        found = video_candidates(read_tags(path), label)
+        found = video_candidates(read_tags(path, container), label)
     except MetadataError as err:
         return [], f"{err}" + (f"; {cut}" if cut else "; the file is damaged or truncated")
     return found, cut and f"{cut} (an interrupted download or copy?)"

@@ -49,9 +49,19 @@ def ffmpeg_exe(path: str | None = None) -> str:
                         "set IMAGEIO_FFMPEG_EXE to an ffmpeg binary", path) from None
 
 
-def read_tags(path: str | Path) -> dict[str, str]:
-    """The container's global tags; :class:`MetadataError` when ffmpeg cannot read the file."""
-    command = [ffmpeg_exe(str(path)), "-nostdin", "-hide_banner", "-v", "error", "-i", str(path), "-f", "ffmetadata", "-"]
+DEMUXERS = {"mp4": "mov", "mov": "mov", "webm": "matroska", "mkv": "matroska"}
+
+
+def read_tags(path: str | Path, container: str) -> dict[str, str]:
+    """The container's global tags; :class:`MetadataError` when ffmpeg cannot read the file.
+
+    The file is untrusted, so ffmpeg is held to it: the demuxer that its magic bytes named
+    (no probing into playlists or other formats that fetch more), and the ``file``
+    protocol only (a name with a colon is never taken for a protocol, nothing else is read).
+    """
+    command = [ffmpeg_exe(str(path)), "-nostdin", "-hide_banner", "-v", "error",
+               "-protocol_whitelist", "file", "-f", DEMUXERS[container], "-i", f"file:{Path(path).resolve()}",
+               "-f", "ffmetadata", "-"]
     with tempfile.TemporaryFile() as errors:
         try:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
