@@ -62,6 +62,8 @@ CASES: dict[str, tuple] = {
     "invalid-json": ('{"nodes": [', "base"),
     "schema": (edit(lambda d: _node(d, 2).update(mode="4")), "base"),
     "unknown-format": ('{"hello": []}', "base"),
+    "too-deep": ('{"nodes": [], "links": [], "extra": ' + "[" * 300 + "]" * 300 + "}", "base"),
+    "bad-number": ('{"nodes": [], "links": [], "extra": {"x": NaN}}', "base"),
     "dangling-link": (edit(lambda d: _node(d, 2)["inputs"][0].update(link=99)), "base"),
     "duplicate-link": (edit(lambda d: d["links"].append([1, 1, 0, 2, 0, "IMAGE"])), "base"),
     "cycle": (edit(lambda d: (
@@ -90,8 +92,11 @@ HOSTILE_CODES = {"too-many-nodes", "too-many-links", "subgraph-too-deep", "value
 
 def test_every_code_has_a_case():
     # missing-model needs a models folder (tests/test_cli.py, tests/test_run_prepare.py);
-    # missing-input-file is found when a run is prepared (tests/test_run_prepare.py)
-    assert set(CASES) | {"missing-model", "missing-input-file"} | HOSTILE_CODES == set(CODES)
+    # missing-input-file is found when a run is prepared (tests/test_run_prepare.py);
+    # too-large, no-workflow and bad-media are about files (tests/test_hostile_formats.py,
+    # tests/test_media_workflows.py)
+    files = {"too-large", "no-workflow", "bad-media"}
+    assert set(CASES) | {"missing-model", "missing-input-file"} | files | HOSTILE_CODES == set(CODES)
 
 
 @pytest.mark.parametrize("code", sorted(CASES))

@@ -47,7 +47,10 @@ def validate(files: tuple[str, ...], fmt: str, models_dir: str | None, strict: b
     if missing:
         raise click.UsageError(f"no such file: {', '.join(missing)}")
     options = CheckOptions(models=ModelRoots.from_options(models_dir) if models_dir else None)
-    results = [validate_file(path, options) for path in files]
+    try:
+        results = [validate_file(path, options) for path in files]
+    except OSError as err:  # unreadable, or ffmpeg missing for a video: this machine, not the workflow
+        raise click.UsageError(f"cannot read {err.filename or 'a file'}: {err.strerror or err}") from None
     _print_results(results, fmt)
     failed = any(has_errors(r.diagnostics, strict) for r in results)
     sys.exit(EXIT_PROBLEMS if failed else EXIT_OK)
@@ -118,7 +121,9 @@ def convert(file: str, target: str, output: str | None) -> None:
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the migrated file here")
-@click.option("--in-place", is_flag=True, help="rewrite FILE atomically (keeps FILE.bak)")
+@click.option("--in-place", is_flag=True,
+              help="rewrite FILE atomically (keeps FILE.bak); for a PNG/WebP/video FILE, write its workflow "
+                   "as JSON beside it instead (clip.json, or clip.1.json... if taken): a media file is never changed")
 @click.option("--no-backup", is_flag=True, help="with --in-place: do not keep FILE.bak")
 @click.option("--check", is_flag=True, help="write nothing; exit 1 when a migration is needed")
 @click.option("--diff", is_flag=True, help="print a unified diff of the changes")
@@ -126,7 +131,11 @@ def convert(file: str, target: str, output: str | None) -> None:
               help="the report: text for people, json for tools")
 def migrate(file: str, output: str | None, in_place: bool, no_backup: bool, check: bool, diff: bool,
             fmt: str) -> None:
-    """Repair FILE's nodes after node-pack updates (prints the result unless -o/--in-place)."""
+    """Repair FILE's nodes after node-pack updates (prints the result unless -o/--in-place).
+
+    FILE is a workflow JSON file, or an image or video with the workflow embedded (PNG, WebP,
+    JPEG, GIF, MP4, MOV, WebM, MKV); the result is always JSON.
+    """
     from wfrun.migrate.command import run_migrate
 
     _load_or_exit(file)

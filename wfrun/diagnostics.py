@@ -22,6 +22,11 @@ class Severity(str, Enum):
 #: Every code wfrun emits, with a one-line meaning (used by docs and ``--format json``).
 CODES: dict[str, str] = {
     "invalid-json": "the file is not valid JSON",
+    "too-large": "the file (or the workflow in it) is over wfrun's size limit, so it was not read",
+    "too-deep": "the JSON nests arrays or objects deeper than wfrun's limit",
+    "bad-number": "a number JSON cannot hold (NaN, Infinity) or that is out of range",
+    "no-workflow": "an image or video holds no ComfyUI workflow",
+    "bad-media": "an image or video is damaged or truncated, so no workflow could be read from it",
     "schema": "a field does not have the shape of a ComfyUI workflow",
     "unknown-format": "the JSON is neither a UI workflow nor an API prompt",
     "dangling-link": "a link points to a node, slot or link that does not exist",

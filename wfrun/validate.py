@@ -24,6 +24,7 @@ import jsonschema
 
 from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.formats.document import Document, FormatError, detect_kind, from_data, json_path, parse_json
+from wfrun.formats.source import read_workflow
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
 from wfrun.nodes.registry import Registry, default_registry, schemas_dir
 
@@ -154,8 +155,11 @@ def validate_file(path: str | Path, options: CheckOptions | None = None,
                   registry: Registry | None = None) -> FileResult:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        return FileResult(str(path), [Diagnostic("invalid-json", Severity.ERROR,
-                                                 f"not UTF-8 text (byte {err.start})", file=str(path))])
-    return validate_text(text, str(path), options, registry)
+        loaded = read_workflow(path)  # JSON, or the workflow embedded in an image or video
+    except FormatError as err:
+        return FileResult(str(path), _format_error(err))
+    result = validate_text(loaded.text, str(path), options, registry)
+    result.diagnostics[:0] = [  # a damaged UI workflow passed over for the API prompt: say so
+        Diagnostic(p.code, Severity.WARNING, f"{p.message}; the {loaded.origin} was read instead", file=str(path))
+        for p in loaded.passed_over]
+    return result

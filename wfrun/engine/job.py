@@ -20,7 +20,8 @@ from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.engine.overrides import Override, OverrideError, apply_overrides
 from wfrun.engine.plan import Plan, PlanError, make_plan
 from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
-from wfrun.formats.document import Document, FormatError, from_data, parse_json
+from wfrun.formats.document import Document, FormatError, from_data
+from wfrun.formats.source import read_workflow
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
 from wfrun.graph.check import find_in_folders, model_folders
 from wfrun.media.image import MediaPathError, find_input_file, input_file_hint
@@ -142,17 +143,15 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     path = Path(path)
     registry = registry or default_registry()
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise JobError(f"cannot read {path}: {err.strerror}", exit_code=EXIT_USAGE) from None
-    try:
-        data = parse_json(text, str(path))
+        data = read_workflow(path).data  # the shared reader: JSON, or embedded in an image or video
         problems = schema_problems(data, str(path))
         if problems:
             raise JobError(f"{path}: the file does not match the workflow schema", problems)
         document = from_data(data, str(path))
     except FormatError as err:
         raise JobError(str(err)) from None
+    except OSError as err:
+        raise JobError(f"cannot read {path}: {err.strerror or err}", exit_code=EXIT_USAGE) from None
     document, migrated = _migrate(document, registry)
     graph = build(document, registry)
     try:

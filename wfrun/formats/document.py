@@ -11,35 +11,19 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
+from wfrun.formats import jsontext
 from wfrun.formats.api import ApiPrompt
+from wfrun.formats.errors import FormatError, FormatProblem
+from wfrun.formats.kinds import EXPECTED, Kind, describe, detect_kind
+from wfrun.formats.source import read_workflow
 from wfrun.formats.ui import UIWorkflow
 
-Kind = Literal["ui", "api"]
-
-
-@dataclass
-class FormatProblem:
-    """One reason a file is not a readable workflow."""
-
-    code: str  # "invalid-json" | "schema" | "unknown-format"
-    message: str
-    path: str = ""  # JSON path like ``nodes[3].inputs[0].link``
-    line: int | None = None
-    column: int | None = None
-
-
-class FormatError(Exception):
-    def __init__(self, source: str, problems: list[FormatProblem]):
-        self.source = source
-        self.problems = problems
-        first = problems[0]
-        where = f":{first.line}:{first.column}" if first.line else ""
-        at = f" at {first.path}" if first.path else ""
-        super().__init__(f"{source}{where}: {first.message}{at}")
+__all__ = ["Document", "FormatError", "FormatProblem", "Kind", "detect_kind", "dumps", "from_data",
+           "load", "load_text", "parse_json", "write_atomic"]
 
 
 @dataclass
@@ -64,23 +48,9 @@ class Document:
         return self.model.dump()
 
 
-def detect_kind(data: Any) -> Kind | None:
-    """UI files have a ``nodes`` list; API prompts map ids to ``class_type`` objects."""
-    if isinstance(data, dict) and isinstance(data.get("nodes"), list):
-        return "ui"
-    if isinstance(data, dict) and data and all(
-        isinstance(v, dict) and "class_type" in v for v in data.values()
-    ):
-        return "api"
-    return None
-
-
 def parse_json(text: str, source: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise FormatError(source, [FormatProblem(
-            "invalid-json", f"not valid JSON: {err.msg}", line=err.lineno, column=err.colno)]) from None
+    """JSON text to a value, with wfrun's limits (depth, size, finite numbers)."""
+    return jsontext.parse(text, source)
 
 
 def from_data(data: Any, source: str = "<memory>") -> Document:
@@ -88,9 +58,7 @@ def from_data(data: Any, source: str = "<memory>") -> Document:
     kind = detect_kind(data)
     if kind is None:
         raise FormatError(source, [FormatProblem(
-            "unknown-format",
-            "not a ComfyUI workflow: expected a UI workflow (an object with a 'nodes' list) "
-            "or an API prompt (an object of nodes with 'class_type')")])
+            "unknown-format", f"not a ComfyUI workflow: {EXPECTED}; found {describe(data)} at the top level")])
     try:
         model = UIWorkflow.model_validate(data) if kind == "ui" else ApiPrompt.model_validate(data)
     except ValidationError as err:
@@ -103,13 +71,9 @@ def load_text(text: str, source: str = "<memory>") -> Document:
 
 
 def load(path: str | os.PathLike[str]) -> Document:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise FormatError(str(path), [FormatProblem(
-            "invalid-json", f"not UTF-8 text (byte {err.start})")]) from None
-    return load_text(text, str(path))
+    """The workflow of a JSON file, or the one embedded in a PNG/WebP/video (see ``source``)."""
+    loaded = read_workflow(path)
+    return from_data(loaded.data, loaded.source)
 
 
 def json_path(loc: tuple[Any, ...]) -> str:
@@ -143,9 +107,8 @@ def _jsonable(value: Any) -> bool:
 
 
 def dumps(doc: Document | Any) -> str:
-    """Serialise like the frontend does (indent 2, UTF-8 kept)."""
-    value = doc.dump() if isinstance(doc, Document) else doc
-    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    """Serialise like the frontend does (indent 2, UTF-8 kept); never writes NaN/Infinity."""
+    return jsontext.dump(doc.dump() if isinstance(doc, Document) else doc)
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:

@@ -17,7 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from wfrun.formats.document import Document, dumps, from_data, load, write_atomic
+from wfrun.formats.document import Document, dumps, from_data, write_atomic
+from wfrun.formats.source import read_workflow
 from wfrun.migrate.history import PackClock, Saved, saved_signatures
 from wfrun.migrate.rebind import Bound, bind_saved, introduction_default, write
 from wfrun.migrate.replace import replace_node
@@ -201,9 +202,11 @@ def migrate_file(path: str | Path, output: str | Path | None = None, in_place: b
     keeping ``path.bak`` unless ``backup`` is false); otherwise nothing is written. An
     unchanged file is never rewritten.
     """
-    document = load(path)
-    result = migrate_document(document, registry=registry)
-    text = dumps(result.document) if result.changed else Path(path).read_text(encoding="utf-8")
+    loaded = read_workflow(path)  # JSON, or the workflow embedded in an image or video
+    if in_place and loaded.embedded:
+        raise ValueError(f"{path}: a workflow inside a {loaded.container} file is never rewritten in place")
+    result = migrate_document(from_data(loaded.data, loaded.source), registry=registry)
+    text = dumps(result.document) if result.changed else loaded.text
     if in_place and result.changed:
         if backup:
             shutil.copy2(path, f"{path}.bak")

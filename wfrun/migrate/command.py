@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from wfrun.formats.source import container_of, json_beside, read_workflow
 from wfrun.migrate.apply import migrate_file
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -27,6 +28,13 @@ def run_migrate(file: str, output: str | None, in_place: bool, check: bool, diff
                                "(use --in-place to migrate a file where it is)")
     if output and Path(output).resolve() == Path(file).resolve():
         output, in_place = None, True
+    media = container_of(file) is not None
+    if media and in_place and not check:  # the workflow goes beside the image or video, never into it
+        try:
+            output, in_place = str(json_beside(file)), False
+        except FileExistsError as err:
+            raise click.UsageError(str(err)) from None
+        click.echo(f"{file} is a media file, which wfrun never rewrites: writing its workflow to {output}", err=True)
     writes = not check and (output is not None or in_place)
     result, text = migrate_file(file, output=output if writes else None, in_place=in_place and writes,
                                 backup=backup)
@@ -35,7 +43,10 @@ def run_migrate(file: str, output: str | None, in_place: bool, check: bool, diff
               if fmt == "json" else result.text(file))
     if diff:
         original = Path(f"{file}.bak" if in_place and writes and backup and result.changed else file)
-        before = original.read_text(encoding="utf-8") if original.exists() else ""
+        if media:
+            before = read_workflow(file).text
+        else:
+            before = original.read_text(encoding="utf-8") if original.exists() else ""
         click.echo("".join(difflib.unified_diff(before.splitlines(True), text.splitlines(True),
                                                 fromfile=file, tofile=output or file)), nl=False)
     if to_stdout:
