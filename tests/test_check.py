@@ -85,8 +85,9 @@ CASES: dict[str, tuple] = {
 
 def test_every_code_has_a_case():
     # missing-model needs a models folder (tests/test_cli.py, tests/test_run_prepare.py);
-    # missing-input-file is found when a run is prepared (tests/test_run_prepare.py)
-    assert set(CASES) | {"missing-model", "missing-input-file"} == set(CODES)
+    # missing-input-file is found when a run is prepared (tests/test_run_prepare.py);
+    # bad-model-file and wrong-model too, from model headers (tests/test_hostile_models.py)
+    assert set(CASES) | {"missing-model", "missing-input-file", "bad-model-file", "wrong-model"} == set(CODES)
 
 
 @pytest.mark.parametrize("code", sorted(CASES))
