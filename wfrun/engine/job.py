@@ -30,7 +30,7 @@ from wfrun.models.detect import KIND_LABELS, WrongModelError
 from wfrun.models.header import CheckpointError
 from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.models.preflight import check_model_file, expected_kinds
-from wfrun.models.reader import pickle_files_allowed
+from wfrun.models.reader import PickleRefused, pickle_files_allowed
 from wfrun.nodes.executor import ExecContext, get_executor
 from wfrun.nodes.registry import Registry, default_registry
 
@@ -73,7 +73,8 @@ class ModelFile:
     name: str
     path: Path
     bytes: int
-    detected: str | None = None  # what the header says the file is, where wfrun knows the family
+    kind: str | None = None  # the family the header shows (wfrun.models.detect), where wfrun knows it
+    detected: str | None = None  # the same in words, with variant, layout and storage dtype
 
 
 @dataclass
@@ -107,7 +108,7 @@ class JobReport:
                                for i in p.plan.order],
                      "outputs": p.plan.outputs, "pruned": p.plan.pruned},
             "models": [{"node": m.node_id, "input": m.input, "name": m.name, "path": str(m.path), "bytes": m.bytes,
-                        "detected": m.detected} for m in p.models],
+                        "kind": m.kind, "detected": m.detected} for m in p.models],
             "estimate": memory_estimate(p),
         }
         if self.result is not None:
@@ -250,8 +251,9 @@ def _model_files(graph: WorkflowGraph, plan: Plan, roots: ModelRoots, path: Path
             except CheckpointError as err:
                 problems.append(_model_problem(path, node, spec.name, value, folders, err))
                 continue
-            detected = info.describe() if info.kind != "unknown" else None
-            files.append(ModelFile(node_id, node.label, spec.name, value, found, size, detected))
+            known = info.kind != "unknown"
+            files.append(ModelFile(node_id, node.label, spec.name, value, found, size,
+                                   info.kind if known else None, info.describe() if known else None))
     return files, problems
 
 
@@ -260,8 +262,12 @@ def _model_problem(path: Path, node: Any, input_name: str, value: str, folders: 
     wanted = " or ".join(KIND_LABELS[k] for k in sorted(expected_kinds(folders))) or f"a model file for {folders}"
     if isinstance(err, WrongModelError):
         code, hint = "wrong-model", "pick the right file for this input (the file itself may be fine)"
+    elif isinstance(err, PickleRefused):
+        code, wanted = "bad-model-file", f"a .safetensors file: {wanted}"
+        hint = "use the model's .safetensors version, or rerun with --allow-pickle if you trust this file"
     else:
-        code, hint = "bad-model-file", "replace the file (download it again, or use its .safetensors version)"
+        code, wanted = "bad-model-file", f"a complete, valid .safetensors file: {wanted}"
+        hint = "replace the file: download it again"
     return Diagnostic(code, Severity.ERROR, str(err), file=str(path), node_id=node.id, node_title=node.title,
                       class_type=node.class_type, input=input_name, found=value, expected=wanted, hint=hint)
 

@@ -61,6 +61,10 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
 DTYPE_NAMES = {v: k for k, v in TORCH_DTYPES.items()}
 
 
+class PickleRefused(CheckpointError):
+    """A pickle file the user has not opted into reading."""
+
+
 class CheckpointReader:
     """Tensor names, dtypes and shapes of one checkpoint, and reads of single tensors."""
 
@@ -172,10 +176,10 @@ def open_checkpoint(path: str | Path, *, allow_pickle: bool | None = None) -> Ch
     if not pickled:
         return CheckpointReader(read_checkpoint_header(path))
     if not allow_pickle:
-        what = (f"{suffix} files are Python pickles" if suffix in PICKLE_SUFFIXES else
+        what = (f"{suffix} files are Python pickles and" if suffix in PICKLE_SUFFIXES else
                 f"this is a Python pickle ({'a PyTorch zip archive' if content == 'zip' else 'pickle data'}) "
                 f"under a {suffix or 'bare'} name; pickles")
-        raise CheckpointError(
+        raise PickleRefused(
             f"{path}: {what} can run code when loaded; use the .safetensors version of this model, or, if "
             f"you trust this file, opt in with `wfrun run --allow-pickle`, {ALLOW_PICKLE_ENV}=1 or "
             "allow_pickle=True (it is then read with torch.load(weights_only=True))")
