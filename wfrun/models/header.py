@@ -133,7 +133,8 @@ def _read_raw(path: Path) -> tuple[dict[str, Any], int, int]:
     try:
         header = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise CheckpointError(f"{path}: corrupt safetensors header (not JSON), not even UTF-8 text; {_DAMAGED}") from None
+        raise CheckpointError(
+            f"{path}: corrupt safetensors header (not JSON), not even UTF-8 text; {_DAMAGED}") from None
     except (json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"{path}: corrupt safetensors header (not JSON); {_DAMAGED}") from None
     if not isinstance(header, dict):

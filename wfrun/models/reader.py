@@ -143,7 +143,9 @@ class PickleReader(CheckpointReader):
             # zip files (torch.save's format since 1.6) are memory-mapped; older pickles cannot be
             data = torch.load(path, map_location="cpu", weights_only=True, mmap=sniff(path) == "zip")
         except Exception as err:  # noqa: BLE001 - any unpickling failure is the file's fault
-            raise CheckpointError(f"{path}: cannot be read as a weights-only torch file ({type(err).__name__})") from None
+            raise CheckpointError(
+                f"{path}: cannot be read as a weights-only torch file ({type(err).__name__}): it holds more than "
+                "tensors, or is damaged; use the .safetensors version of this model") from None
         if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
             data = data["state_dict"]
         if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
