@@ -94,8 +94,9 @@ def test_every_code_has_a_case():
     # missing-model needs a models folder (tests/test_cli.py, tests/test_run_prepare.py);
     # missing-input-file is found when a run is prepared (tests/test_run_prepare.py);
     # too-large, no-workflow and bad-media are about files (tests/test_hostile_formats.py,
-    # tests/test_media_workflows.py)
-    files = {"too-large", "no-workflow", "bad-media"}
+    # tests/test_media_workflows.py); bad-model-file and wrong-model come from model headers
+    # (tests/test_hostile_models.py)
+    files = {"too-large", "no-workflow", "bad-media", "bad-model-file", "wrong-model"}
     assert set(CASES) | {"missing-model", "missing-input-file"} | files | HOSTILE_CODES == set(CODES)
 
 

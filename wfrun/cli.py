@@ -14,7 +14,7 @@ from wfrun import __version__
 from wfrun.diagnostics import Severity, has_errors
 from wfrun.formats.document import FormatError, dumps, load
 from wfrun.graph import CheckOptions, build
-from wfrun.models.paths import ModelRoots
+from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.render import graph_to_api, graph_to_dot, graph_to_json, graph_to_text
 from wfrun.validate import FileResult, validate_file
 
@@ -46,7 +46,10 @@ def validate(files: tuple[str, ...], fmt: str, models_dir: str | None, strict: b
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise click.UsageError(f"no such file: {', '.join(missing)}")
-    options = CheckOptions(models=ModelRoots.from_options(models_dir) if models_dir else None)
+    try:
+        options = CheckOptions(models=ModelRoots.from_options(models_dir) if models_dir else None)
+    except ModelPathError as err:  # a broken extra_model_paths.yaml
+        raise click.UsageError(str(err)) from None
     try:
         results = [validate_file(path, options) for path in files]
     except OSError as err:  # unreadable, or ffmpeg missing for a video: this machine, not the workflow
@@ -169,11 +172,19 @@ def specs_extract(git_dir: str, pack: str, cnr_id: str | None, repo: str | None,
     wfrun specs extract REPO --pack ComfyUI-WanVideoWrapper --cnr-id ComfyUI-WanVideoWrapper
     --repo ykk648/ComfyUI-WanVideoWrapper --all-commits -o schemas/nodes/ComfyUI-WanVideoWrapper.json
     """
-    from wfrun.nodes.extract import extract_pack, write_pack
+    from wfrun.nodes.extract import ExtractArgumentError, GitError, extract_pack, write_pack
 
-    specs_ = extract_pack(git_dir, pack, cnr_id=cnr_id, repo=repo, head_only=head_only, since=since,
-                          until=until, rev=rev, all_commits=all_commits, note=note)
-    write_pack(specs_, output)
+    try:
+        specs_ = extract_pack(git_dir, pack, cnr_id=cnr_id, repo=repo, head_only=head_only, since=since,
+                              until=until, rev=rev, all_commits=all_commits, note=note)
+        write_pack(specs_, output)
+    except ExtractArgumentError as err:
+        raise click.UsageError(str(err)) from None
+    except GitError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_USAGE)
+    except OSError as err:
+        raise click.UsageError(f"-o {output}: cannot be written ({err.strerror})") from None
     total = sum(len(n.signatures) for n in specs_.nodes.values())
     click.echo(f"{output}: {len(specs_.nodes)} nodes, {total} signatures")
 

@@ -26,9 +26,12 @@ from wfrun.engine.job import EXIT_OK, EXIT_PROBLEMS, JobError, JobReport, RunOpt
 @click.option("--seed", type=int, help="set every seed widget")
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), help="main device (default: cuda if available)")
 @click.option("--dry-run", is_flag=True, help="check, plan and list model files and memory; load nothing")
+@click.option("--allow-pickle", is_flag=True,
+              help="also read .ckpt/.pt/.bin pickle files (weights only); only for files you trust")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def run(file: str, models_dir: str | None, tiny_models: bool, output_dir: str, input_dir: str | None,
-        overrides: tuple[str, ...], seed: int | None, device: str | None, dry_run: bool, fmt: str) -> None:
+        overrides: tuple[str, ...], seed: int | None, device: str | None, dry_run: bool, allow_pickle: bool,
+        fmt: str) -> None:
     """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed."""
     from wfrun.engine.progress import ConsoleProgress
 
@@ -43,7 +46,7 @@ def run(file: str, models_dir: str | None, tiny_models: bool, output_dir: str, i
             raise click.UsageError("--device cuda: no CUDA device is available here")
     options = RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
                          input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides), seed=seed,
-                         device=device, dry_run=dry_run)
+                         device=device, dry_run=dry_run, allow_pickle=allow_pickle)
     try:
         prepared = prepare(file, options)
         say = (lambda text: click.echo(text, err=True)) if fmt == "json" else click.echo
@@ -79,7 +82,8 @@ def _print_plan(prepared, say) -> None:
     from wfrun.engine.job import memory_estimate
 
     for model in prepared.models:
-        say(f"  model: node {model.node_id} {model.input} = {model.path} ({model.bytes / 2**20:.1f} MiB)")
+        what = f": {model.detected.partition(': ')[2]}" if model.detected else ""
+        say(f"  model: node {model.node_id} {model.input} = {model.path} ({model.bytes / 2**20:.1f} MiB){what}")
     est = memory_estimate(prepared)
     job = f"{est['max_tokens']} tokens" if est["max_tokens"] is not None else "sized at run time by other nodes"
     say(f"  weights {est['weights_gib']} GiB as stored; largest sampling job {job}")

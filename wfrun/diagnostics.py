@@ -42,6 +42,8 @@ CODES: dict[str, str] = {
     "frame-count": "a frame count is not 4n+1",
     "size-multiple": "a width or height is not a multiple of 16",
     "missing-model": "a model file named by the workflow is not in the models folder",
+    "bad-model-file": "a model file is corrupt, cut short, not safetensors, or a pickle not opted into",
+    "wrong-model": "a model file is of another family than the node loads (a VAE given as the transformer…)",
     "missing-input-file": "an image or video a loader node reads is not in the input folder",
     "embeds-mismatch": "image-to-video embeds fed to a text-to-video model, or the reverse",
     "missing-subgraph": "a subgraph instance names a definition the file does not have",

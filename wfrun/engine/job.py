@@ -2,9 +2,11 @@
 
 Everything that can be found wrong is found before a single weight is loaded: JSON and
 schema problems, node API breaks (migrated in memory, and said so), graph errors, bad
-``--set`` values, missing model files, and every node type wfrun cannot run (listed all
-at once). Only then does the runner start. ``--dry-run`` stops there and reports the plan,
-the model files and an estimate of memory.
+``--set`` values, missing model files, model files that their loader would refuse (corrupt
+or cut-short headers, pickles without ``--allow-pickle``, a file of the wrong family: only
+headers are read), and every node type wfrun cannot run (listed all at once). Only then
+does the runner start. ``--dry-run`` stops there and reports the plan, the model files
+(with what each is) and an estimate of memory.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ from wfrun.formats.source import read_workflow
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
 from wfrun.graph.check import find_in_folders, model_folders
 from wfrun.media.image import MediaPathError, find_input_file, input_file_hint
+from wfrun.models.detect import KIND_LABELS, WrongModelError
+from wfrun.models.header import CheckpointError
 from wfrun.models.paths import ModelPathError, ModelRoots
+from wfrun.models.preflight import check_model_file, expected_kinds
+from wfrun.models.reader import PickleRefused, pickle_files_allowed
 from wfrun.nodes.executor import ExecContext, get_executor
 from wfrun.nodes.registry import Registry, default_registry
 
@@ -57,6 +63,7 @@ class RunOptions:
     device: str | None = None
     offload_device: str = "cpu"
     dry_run: bool = False
+    allow_pickle: bool = False  # read .ckpt/.pt files (weights only); also WFRUN_ALLOW_PICKLE=1
 
 
 @dataclass
@@ -67,6 +74,8 @@ class ModelFile:
     name: str
     path: Path
     bytes: int
+    kind: str | None = None  # the family the header shows (wfrun.models.detect), where wfrun knows it
+    detected: str | None = None  # the same in words, with variant, layout and storage dtype
 
 
 @dataclass
@@ -99,8 +108,8 @@ class JobReport:
             "plan": {"order": [{"id": i, "type": p.graph.node(i).class_type, "title": p.graph.node(i).label}
                                for i in p.plan.order],
                      "outputs": p.plan.outputs, "pruned": p.plan.pruned},
-            "models": [{"node": m.node_id, "input": m.input, "name": m.name, "path": str(m.path), "bytes": m.bytes}
-                       for m in p.models],
+            "models": [{"node": m.node_id, "input": m.input, "name": m.name, "path": str(m.path), "bytes": m.bytes,
+                        "kind": m.kind, "detected": m.detected} for m in p.models],
             "estimate": memory_estimate(p),
         }
         if self.result is not None:
@@ -114,13 +123,19 @@ class JobReport:
 
 
 def model_roots(options: RunOptions) -> ModelRoots:
+    """The models folders of this run; a broken extra_model_paths.yaml is a usage error (exit 2)."""
     if options.tiny_models:
         from wfrun.models.tiny import ensure_tiny_models
 
-        return ModelRoots.from_options(ensure_tiny_models())
-    if options.models_dir is not None and not Path(options.models_dir).is_dir():
-        raise JobError(f"--models {options.models_dir}: no such folder", exit_code=EXIT_USAGE)
-    return ModelRoots.from_options(options.models_dir)
+        folder: str | Path | None = ensure_tiny_models()
+    else:
+        folder = options.models_dir
+        if folder is not None and not Path(folder).is_dir():
+            raise JobError(f"--models {folder}: no such folder", exit_code=EXIT_USAGE)
+    try:
+        return ModelRoots.from_options(folder)
+    except ModelPathError as err:
+        raise JobError(str(err), exit_code=EXIT_USAGE) from None
 
 
 def _migrate(document: Document, registry: Registry) -> tuple[Document, list[str]]:
@@ -167,6 +182,8 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     diagnostics = [d for d in check(graph, CheckOptions(models=roots))
                    if d.node_id is None or d.node_id in needed]
     diagnostics += _input_file_problems(graph, plan, options, path)
+    models, model_problems = _model_files(graph, plan, roots, path, options.allow_pickle)
+    diagnostics += model_problems
     errors = [d for d in diagnostics if d.severity == Severity.ERROR]
     if errors:
         raise JobError(f"{path}: {len(errors)} problem(s) must be fixed before running", errors)
@@ -176,10 +193,8 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
                        f"(nothing was loaded):\n{lines}\n  hint: bypass or remove them in ComfyUI if the "
                        "output does not need them")
-    prepared = Prepared(path, data, graph, plan, roots, migrated, changes,
-                        [d for d in diagnostics if d.severity != Severity.ERROR])
-    prepared.models = _model_files(prepared)
-    return prepared
+    return Prepared(path, data, graph, plan, roots, migrated, changes,
+                    [d for d in diagnostics if d.severity != Severity.ERROR], models)
 
 
 def input_dir_for(path: Path, options: RunOptions) -> Path:
@@ -211,21 +226,49 @@ def _input_file_problems(graph: WorkflowGraph, plan: Plan, options: RunOptions, 
     return problems
 
 
-def _model_files(p: Prepared) -> list[ModelFile]:
-    out = []
-    for node_id in p.plan.order:
-        node = p.graph.node(node_id)
+def _model_files(graph: WorkflowGraph, plan: Plan, roots: ModelRoots, path: Path,
+                 allow_pickle: bool) -> tuple[list[ModelFile], list[Diagnostic]]:
+    """Every model file the run will load, each checked as its loader will check it (header,
+    format, family: ``models.preflight``), with a diagnostic for each that would fail. Files
+    that cannot be found are left to ``check`` (``missing-model``)."""
+    files: list[ModelFile] = []
+    problems: list[Diagnostic] = []
+    for node_id in plan.order:
+        node = graph.node(node_id)
         for spec in node.signature.inputs if node.signature else []:
             value = node.inputs.get(spec.name)
             folders = model_folders(node, spec)
             if not folders or not isinstance(value, str):
                 continue
             try:
-                path = find_in_folders(p.roots, folders, value)
-            except ModelPathError:
+                found = find_in_folders(roots, folders, value)
+                size = found.stat().st_size
+            except (ModelPathError, OSError):
                 continue
-            out.append(ModelFile(node_id, node.label, spec.name, value, path, path.stat().st_size))
-    return out
+            try:
+                info = check_model_file(found, folders, allow_pickle=True if allow_pickle else None)
+            except CheckpointError as err:
+                problems.append(_model_problem(path, node, spec.name, value, folders, err))
+                continue
+            known = info.kind != "unknown"
+            files.append(ModelFile(node_id, node.label, spec.name, value, found, size,
+                                   info.kind if known else None, info.describe() if known else None))
+    return files, problems
+
+
+def _model_problem(path: Path, node: Any, input_name: str, value: str, folders: str,
+                   err: CheckpointError) -> Diagnostic:
+    wanted = " or ".join(KIND_LABELS[k] for k in sorted(expected_kinds(folders))) or f"a model file for {folders}"
+    if isinstance(err, WrongModelError):
+        code, hint = "wrong-model", "pick the right file for this input (the file itself may be fine)"
+    elif isinstance(err, PickleRefused):
+        code, wanted = "bad-model-file", f"a .safetensors file: {wanted}"
+        hint = "use the model's .safetensors version, or rerun with --allow-pickle if you trust this file"
+    else:
+        code, wanted = "bad-model-file", f"a complete, valid .safetensors file: {wanted}"
+        hint = "replace the file: download it again"
+    return Diagnostic(code, Severity.ERROR, str(err), file=str(path), node_id=node.id, node_title=node.title,
+                      class_type=node.class_type, input=input_name, found=value, expected=wanted, hint=hint)
 
 
 def memory_estimate(p: Prepared) -> dict[str, Any]:
@@ -266,7 +309,7 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), pickle_files_allowed(options.allow_pickle):
             result = run_plan(p.graph, p.plan, ctx, cache)
     except NodeError as err:
         raise JobError(str(err)) from None

@@ -27,7 +27,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from wfrun.models.header import CheckpointError, TensorInfo
 
@@ -46,6 +46,16 @@ KIND_FOLDERS = {
     "wan_transformer": "diffusion_models", "wan_vae": "vae", "umt5": "text_encoders",
     "t5": "text_encoders", "clip_vision": "clip_vision", "lora": "loras",
 }
+
+#: What the loader reading from each models folder takes (the inverse of ``KIND_FOLDERS``).
+FOLDER_KINDS = {
+    "diffusion_models": "wan_transformer", "unet": "wan_transformer", "vae": "wan_vae",
+    "text_encoders": "umt5", "clip": "umt5", "clip_vision": "clip_vision", "loras": "lora",
+}
+
+#: Kinds whose loaders take nothing else (``require_kind``). A LoRA folder is looser: LoRAs
+#: come in more layouts than detection names, so only a whole model there is refused.
+STRICT_KINDS = frozenset({"wan_transformer", "wan_vae", "umt5", "clip_vision"})
 
 STORAGE_NAMES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8_e4m3fn",
                  "F8_E5M2": "fp8_e5m2", "F64": "fp64"}
@@ -83,11 +93,13 @@ class WrongModelError(CheckpointError):
     """A file of one kind handed to the loader of another."""
 
 
-def require_kind(info: ModelInfo, kind: str) -> None:
-    """Raise a one-line error when ``info`` is not of ``kind``, saying what it is instead."""
-    if info.kind == kind:
+def require_kind(info: ModelInfo, kind: str | Iterable[str]) -> None:
+    """Raise a one-line error when ``info`` is not of ``kind`` (or of any of several kinds),
+    saying what it is instead."""
+    kinds = [kind] if isinstance(kind, str) else sorted(kind)
+    if info.kind in kinds:
         return
-    wanted = KIND_LABELS[kind]
+    wanted = " or ".join(KIND_LABELS.get(k, k) for k in kinds)
     if info.kind == "unknown":
         raise WrongModelError(f"{info.path}: {KIND_LABELS['unknown']} ({info.variant}); expected {wanted}")
     folder = KIND_FOLDERS.get(info.kind)
@@ -95,7 +107,7 @@ def require_kind(info: ModelInfo, kind: str) -> None:
     raise WrongModelError(f"{info.path}: this is {info.label}, not {wanted}{where}")
 
 
-def detect(path: str | Path, *, allow_pickle: bool = False) -> ModelInfo:
+def detect(path: str | Path, *, allow_pickle: bool | None = None) -> ModelInfo:
     """Read the header of ``path`` and tell what it is."""
     from wfrun.models.reader import open_checkpoint
 

@@ -40,7 +40,7 @@ _STORED = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = "auto",
-                     num_heads: int | None = None, allow_pickle: bool = False):
+                     num_heads: int | None = None, allow_pickle: bool | None = None):
     """A Wan 2.1 transformer file (any variant, Kijai's or ComfyUI's layout) as a diffusers ``WanTransformer3DModel``.
 
     ``dtype`` is the compute dtype (default: the file's, or bf16 for fp8 files).
@@ -49,20 +49,13 @@ def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu"
     """
     with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
         info = _identify(reader, "wan_transformer")
-        if info.layout == "diffusers":
-            raise CheckpointError(f"{info.path}: is a diffusers-format file; load its folder with "
-                                  "WanTransformer3DModel.from_pretrained")
-        unsupported = [n for n in info.notes if n.startswith("unsupported parts")]
-        if unsupported:
-            raise CheckpointError(f"{info.path}: {info.variant} model with {unsupported[0]} — diffusers' "
-                                  "WanTransformer3DModel cannot run it")
-        config = convert_transformer.diffusers_config(info, num_heads)
+        config = loadable_config(info, num_heads)
         return _load(reader, info, lambda: convert_transformer.build(config), convert_transformer.rename,
                      convert_transformer.LABEL, convert_transformer.FP8_MODULES, dtype, device, quantization)
 
 
 def load_vae(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = None,
-             allow_pickle: bool = False):
+             allow_pickle: bool | None = None):
     """A Wan 2.1 VAE file as a diffusers ``AutoencoderKLWan``.
 
     ``quantization`` is accepted so every loader takes the same options, and checked, but a
@@ -70,16 +63,13 @@ def load_vae(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quanti
     _storage_policy(quantization)
     with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
         info = _identify(reader, "wan_vae")
-        if info.variant != "wan2.1" or info.layout != "original":
-            why = info.notes[0] if info.notes else f"{info.variant} in {info.layout} layout"
-            raise CheckpointError(f"{info.path}: cannot be loaded as the Wan 2.1 VAE ({why})")
-        config = convert_vae.diffusers_config(info)
+        config = loadable_config(info)
         return _load(reader, info, lambda: convert_vae.build(config), convert_vae.rename_for(info, reader.tensors),
                      convert_vae.LABEL, None, dtype, device, "none")
 
 
 def load_text_encoder(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = "auto",
-                      allow_pickle: bool = False):
+                      allow_pickle: bool | None = None):
     """A UMT5-XXL encoder file (Kijai's Wan names or ComfyUI's transformers names) as ``UMT5EncoderModel``."""
     with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
         info = _identify(reader, "umt5")
@@ -89,7 +79,7 @@ def load_text_encoder(path: str | Path, *, dtype: Any = None, device: Any = "cpu
 
 
 def load_clip_vision(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = "auto",
-                     allow_pickle: bool = False):
+                     allow_pickle: bool | None = None):
     """A CLIP vision file (Wan/Kijai, open_clip or ComfyUI layout) as ``CLIPVisionModelWithProjection``."""
     with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
         info = _identify(reader, "clip_vision")
@@ -105,7 +95,7 @@ LOADERS: dict[str, Callable[..., Any]] = {
 }
 
 
-def load_model(path: str | Path, *, kind: str | None = None, allow_pickle: bool = False, **options):
+def load_model(path: str | Path, *, kind: str | None = None, allow_pickle: bool | None = None, **options):
     """Load whatever ``path`` is (or insist on ``kind``), with the matching loader."""
     if kind is None:
         with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
@@ -115,6 +105,30 @@ def load_model(path: str | Path, *, kind: str | None = None, allow_pickle: bool 
         with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
             require_kind(identify(reader.path, reader.tensors, reader.metadata), "wan_transformer")
     return loader(path, allow_pickle=allow_pickle, **options)
+
+
+def loadable_config(info: ModelInfo, num_heads: int | None = None) -> dict[str, Any] | None:
+    """Refuse, from the header alone, a file of the right kind that its loader still cannot
+    load; return the module config where building it is cheap (no library import).
+
+    The loaders call this, and so does the dry run (``wfrun.models.preflight``), so both
+    refuse the same files with the same words. UMT5 and CLIP configs need ``transformers``
+    imported, which a dry run should not pay for: ``None`` for those kinds."""
+    if info.kind == "wan_transformer":
+        if info.layout == "diffusers":
+            raise CheckpointError(f"{info.path}: is a diffusers-format file; load its folder with "
+                                  "WanTransformer3DModel.from_pretrained")
+        unsupported = [n for n in info.notes if n.startswith("unsupported parts")]
+        if unsupported:
+            raise CheckpointError(f"{info.path}: {info.variant} model with {unsupported[0]} — diffusers' "
+                                  "WanTransformer3DModel cannot run it")
+        return convert_transformer.diffusers_config(info, num_heads)
+    if info.kind == "wan_vae":
+        if info.variant != "wan2.1" or info.layout != "original":
+            why = info.notes[0] if info.notes else f"{info.variant} in {info.layout} layout"
+            raise CheckpointError(f"{info.path}: cannot be loaded as the Wan 2.1 VAE ({why})")
+        return convert_vae.diffusers_config(info)
+    return None
 
 
 # --- the shared implementation ------------------------------------------------------

@@ -24,7 +24,7 @@ import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Sequence
+from typing import Any, Sequence
 
 #: ComfyUI's folder names, with the older names it still reads.
 FOLDER_ALIASES: dict[str, tuple[str, ...]] = {
@@ -116,51 +116,200 @@ class ModelRoots:
         return {kind: self.folders(kind) for kind in dict.fromkeys(kinds)}
 
 
-def read_extra_model_paths(path: str | os.PathLike[str]) -> list[tuple[str, Path, bool]]:
-    """``(folder, path, is_default)`` entries of a ComfyUI extra_model_paths.yaml."""
-    import yaml
+#: Limits for extra_model_paths.yaml, an untrusted file like any other: real ones are a few
+#: kilobytes and a few dozen values. YAML aliases may repeat a node any number of times,
+#: so a small file can stand for billions of values ("billion laughs"); the parser counts
+#: values as if every alias were written out and stops at MAX_YAML_VALUES.
+MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_VALUES = 100_000
+MAX_YAML_DEPTH = 32
 
+
+def read_extra_model_paths(path: str | os.PathLike[str]) -> list[tuple[str, Path, bool]]:
+    """``(folder, path, is_default)`` entries of a ComfyUI extra_model_paths.yaml.
+
+    Anything wrong with the file is one :class:`ModelPathError` naming it, the line where
+    the YAML parser or the value says, what was found and what belongs there."""
     path = Path(path)
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ModelPathError(f"{path}: cannot be read ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ModelPathError(f"{path}: not valid YAML{where}") from None
+    root, config = _parse_yaml(path, _read_text(path))
     if config is None:
         return []
     if not isinstance(config, dict):
-        raise ModelPathError(f"{path}: expected named sections (a mapping) at the top level")
+        raise ModelPathError(f"{path}: expected named sections (a mapping) at the top level, found {_kind(config)}")
+    lines = _key_lines(root)
     here = path.resolve().parent
     entries: list[tuple[str, Path, bool]] = []
     for section, conf in config.items():
         if conf is None:
             continue
-        if not isinstance(conf, dict):  # a folder key at the top level, without a section
+        where = _where(path, lines, section)
+        if isinstance(conf, (str, list)):  # a folder key at the top level, without a section
             conf = {section: conf}
+        elif not isinstance(conf, dict):
+            raise ModelPathError(
+                f"{where}: {section!r} is {_kind(conf)}; expected a section (folder names with their paths) "
+                "or the path(s) of one folder")
         conf = dict(conf)
         base = conf.pop("base_path", None)
         if base is not None:
-            base = os.path.expandvars(os.path.expanduser(str(base)))
+            if not isinstance(base, str):
+                raise ModelPathError(f"{_where(path, lines, section, 'base_path')}: base_path of {section!r} is "
+                                     f"{_kind(base)}; expected a folder path (quote it if YAML reads it otherwise)")
+            base = os.path.expandvars(os.path.expanduser(base))
             if not os.path.isabs(base):
                 base = os.path.join(here, base)
-        default = bool(conf.pop("is_default", False))
+        default = conf.pop("is_default", False)
+        if not isinstance(default, bool):
+            raise ModelPathError(f"{_where(path, lines, section, 'is_default')}: is_default of {section!r} is "
+                                 f"{_kind(default)}; expected true or false")
         for key, value in conf.items():
-            for line in _lines(value):
+            if not isinstance(key, str):
+                raise ModelPathError(f"{_where(path, lines, section, key)}: a folder name in {section!r} is "
+                                     f"{_kind(key)}; expected a name "
+                                     "such as diffusion_models, vae or loras")
+            for line in _lines(value, f"{_where(path, lines, section, key)}: {key!r} in {section!r}"):
                 full = os.path.join(base, line) if base else (
                     line if os.path.isabs(line) else os.path.join(here, line))
-                entries.append((LEGACY_FOLDERS.get(str(key), str(key)), Path(os.path.normpath(full)), default))
+                entries.append((LEGACY_FOLDERS.get(key, key), Path(os.path.normpath(full)), default))
     return entries
 
 
-def _lines(value: object) -> Iterable[str]:
+def _read_text(path: Path) -> str:
+    """The file as text: at most MAX_YAML_BYTES, UTF-8 (a byte-order mark is allowed)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_YAML_BYTES + 1)
+    except OSError as err:
+        raise ModelPathError(f"{path}: cannot be read ({err.strerror})") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise ModelPathError(f"{path}: larger than {MAX_YAML_BYTES // 1024} KiB; an extra_model_paths.yaml lists "
+                             "folders and is a few kilobytes: is this the right file?")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ModelPathError(f"{path}: not UTF-8 text (byte {err.start} on line {line}); save it as UTF-8") from None
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[Any, Any]:
+    """The composed root node (for line numbers) and the data, or one clear error."""
+    import yaml
+
+    loader = _bounded_loader()(text)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        why = f": {err.problem}" if err.problem else ""
+        raise ModelPathError(f"{path}: not valid YAML{where}{why}") from None
+    except yaml.YAMLError as err:
+        raise ModelPathError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    except RecursionError:
+        raise ModelPathError(f"{path}: not valid YAML (nested too deeply)") from None
+    finally:
+        loader.dispose()
+
+
+_LOADER: type | None = None
+
+
+def _bounded_loader() -> type:
+    """yaml.SafeLoader that counts each node as if every alias in it were written out,
+    refusing a document above MAX_YAML_VALUES values, nested deeper than MAX_YAML_DEPTH, or
+    with an alias inside the node it names (a loop). Composition stays linear in the file."""
+    global _LOADER
+    if _LOADER is not None:
+        return _LOADER
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        def __init__(self, stream: str):
+            super().__init__(stream)
+            self._sizes: dict[int, int] = {}
+            self._depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent):
+                target = self.anchors.get(event.anchor)
+                if target is not None and id(target) not in self._sizes:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"alias *{event.anchor} is used inside the node it names (a loop)",
+                        event.start_mark)
+                return super().compose_node(parent, index)
+            self._depth += 1
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                                  event.start_mark)
+            node = super().compose_node(parent, index)
+            self._depth -= 1
+            children = node.value if isinstance(node, yaml.SequenceNode) else (
+                [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+            size = 1 + sum(self._sizes[id(child)] for child in children)
+            if size > MAX_YAML_VALUES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"its aliases expand to more than {MAX_YAML_VALUES:,} values", node.start_mark)
+            self._sizes[id(node)] = size
+            return node
+
+    _LOADER = BoundedLoader
+    return _LOADER
+
+
+def _key_lines(root: Any) -> dict[tuple[str, ...], int]:
+    """1-based line of each top-level key and each key one level below, for messages."""
+    import yaml
+
+    lines: dict[tuple[str, ...], int] = {}
+    if not isinstance(root, yaml.MappingNode):
+        return lines
+    for key, value in root.value:
+        if isinstance(key, yaml.ScalarNode):
+            lines[(key.value,)] = key.start_mark.line + 1
+            if isinstance(value, yaml.MappingNode):
+                for inner, _ in value.value:
+                    if isinstance(inner, yaml.ScalarNode):
+                        lines[(key.value, inner.value)] = inner.start_mark.line + 1
+    return lines
+
+
+def _where(path: Path, lines: dict[tuple[str, ...], int], *keys: Any) -> str:
+    line = lines.get(tuple(str(k) for k in keys))
+    return f"{path}, line {line}" if line is not None else str(path)
+
+
+def _kind(value: object) -> str:
+    """How a YAML value reads to a person: 'a number (5)', 'a list', ..."""
+    if isinstance(value, bool):
+        return f"true/false ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"text ({value[:60]!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__} value"
+
+
+def _lines(value: object, what: str) -> list[str]:
     """A folder value: one path per line (YAML ``|`` blocks), or a list of paths."""
     if value is None:
         return []
-    items = value if isinstance(value, list) else str(value).split("\n")
-    return [str(item).strip() for item in items if str(item).strip()]
+    if isinstance(value, str):
+        items = value.split("\n")
+    elif isinstance(value, list):
+        items = value
+        for number, item in enumerate(items, 1):
+            if not isinstance(item, str):
+                raise ModelPathError(f"{what}: item {number} is {_kind(item)}; expected a folder path")
+    else:
+        raise ModelPathError(f"{what} is {_kind(value)}; expected a folder path, several on separate lines, "
+                             "or a list of them")
+    return [item.strip() for item in items if item.strip()]
 
 
 def safe_relative(name: str) -> PurePosixPath:

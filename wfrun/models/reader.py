@@ -7,22 +7,49 @@ into one buffer keeps host memory at one tensor at a time, and a file that ends 
 reported with its name instead of a bus error. The header is validated first
 (``header.read_checkpoint_header``), so every read below is in bounds.
 
-Pickle-based files (``.ckpt``, ``.pt``, ``.pth``, ``.bin``) can run code when unpickled; they
-are refused unless the caller opts in with ``allow_pickle=True``, and even then only
-``torch.load(weights_only=True)`` touches them.
+Pickle-based files (``.ckpt``, ``.pt``, ``.pth``, ``.bin``, or a pickle renamed to
+``.safetensors``: the content decides) can run code when unpickled; they are refused unless
+the user opts in, and even then only ``torch.load(weights_only=True)`` touches them. The
+opt-in is ``allow_pickle=True`` for one call, or, for the loaders that node executors call
+without that argument, the user's choice for the whole run: ``wfrun run --allow-pickle``
+(:func:`pickle_files_allowed` around the run) or ``WFRUN_ALLOW_PICKLE=1``. A context
+variable carries it so that no executor has to pass it along.
 """
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
-from wfrun.models.header import CheckpointError, CheckpointHeader, TensorInfo, read_checkpoint_header
+from wfrun.models.header import CheckpointError, CheckpointHeader, TensorInfo, read_checkpoint_header, sniff
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+
+#: The environment variable that opts a whole session into reading pickle files.
+ALLOW_PICKLE_ENV = "WFRUN_ALLOW_PICKLE"
+_ALLOW_PICKLE: ContextVar[bool] = ContextVar("wfrun_allow_pickle", default=False)
+
+
+def pickle_allowed() -> bool:
+    """Whether the user opted into pickle files for this run (or session)."""
+    flag = os.environ.get(ALLOW_PICKLE_ENV, "").strip().lower()
+    return _ALLOW_PICKLE.get() or flag in ("1", "true", "yes", "on")
+
+
+@contextmanager
+def pickle_files_allowed(allow: bool = True) -> Iterator[None]:
+    """Within this block, ``open_checkpoint`` calls that do not say otherwise follow ``allow``."""
+    token = _ALLOW_PICKLE.set(bool(allow))
+    try:
+        yield
+    finally:
+        _ALLOW_PICKLE.reset(token)
 
 #: safetensors dtype names → torch dtypes (and back, for files read through torch.load).
 TORCH_DTYPES: dict[str, torch.dtype] = {
@@ -32,6 +59,10 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
     "U8": torch.uint8, "BOOL": torch.bool,
 }
 DTYPE_NAMES = {v: k for k, v in TORCH_DTYPES.items()}
+
+
+class PickleRefused(CheckpointError):
+    """A pickle file the user has not opted into reading."""
 
 
 class CheckpointReader:
@@ -109,9 +140,12 @@ class PickleReader(CheckpointReader):
 
     def __init__(self, path: Path):
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            # zip files (torch.save's format since 1.6) are memory-mapped; older pickles cannot be
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=sniff(path) == "zip")
         except Exception as err:  # noqa: BLE001 - any unpickling failure is the file's fault
-            raise CheckpointError(f"{path}: cannot be read as a weights-only torch file ({type(err).__name__})") from None
+            raise CheckpointError(
+                f"{path}: cannot be read as a weights-only torch file ({type(err).__name__}): it holds more than "
+                "tensors, or is damaged; use the .safetensors version of this model") from None
         if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
             data = data["state_dict"]
         if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
@@ -127,19 +161,30 @@ class PickleReader(CheckpointReader):
         self._data = {}
 
 
-def open_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> CheckpointReader:
-    """A reader for ``path``; refuses pickle files without opt-in, and GGUF."""
+def open_checkpoint(path: str | Path, *, allow_pickle: bool | None = None) -> CheckpointReader:
+    """A reader for ``path``: a checked safetensors header, or, only if the user opted in
+    (``allow_pickle``, else :func:`pickle_allowed`), a weights-only pickle; GGUF is refused.
+
+    The content decides the format, not the name: a pickle renamed ``.safetensors`` is
+    still refused, and a ``.bin`` that is really a safetensors file is read safely."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in PICKLE_SUFFIXES:
-        if not allow_pickle:
-            raise CheckpointError(
-                f"{path}: {suffix} files are Python pickles and can run code when loaded; "
-                "use the .safetensors version of this model, or opt in with allow_pickle=True "
-                "(then it is read with torch.load(weights_only=True))")
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no such file")
-        return PickleReader(path)
-    if suffix == ".gguf":
+    if allow_pickle is None:
+        allow_pickle = pickle_allowed()
+    content = sniff(path)
+    if suffix == ".gguf" or content == "gguf":
         raise CheckpointError(f"{path}: GGUF checkpoints are not supported; use a .safetensors version")
-    return CheckpointReader(read_checkpoint_header(path))
+    pickled = content in ("zip", "pickle") or (suffix in PICKLE_SUFFIXES and content != "safetensors")
+    if not pickled:
+        return CheckpointReader(read_checkpoint_header(path))
+    if not allow_pickle:
+        what = (f"{suffix} files are Python pickles and" if suffix in PICKLE_SUFFIXES else
+                f"this is a Python pickle ({'a PyTorch zip archive' if content == 'zip' else 'pickle data'}) "
+                f"under a {suffix or 'bare'} name; pickles")
+        raise PickleRefused(
+            f"{path}: {what} can run code when loaded; use the .safetensors version of this model, or, if "
+            f"you trust this file, opt in with `wfrun run --allow-pickle`, {ALLOW_PICKLE_ENV}=1 or "
+            "allow_pickle=True (it is then read with torch.load(weights_only=True))")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    return PickleReader(path)

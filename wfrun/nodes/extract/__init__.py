@@ -11,6 +11,7 @@ history, statically: the pack's code is parsed with ``ast`` and never imported o
 Command line: ``python -m wfrun.nodes.extract --git-dir DIR --pack NAME -o FILE``.
 """
 
+from .gitrepo import ExtractArgumentError, GitError
 from .history import extract_pack, write_pack
 
-__all__ = ["extract_pack", "write_pack"]
+__all__ = ["ExtractArgumentError", "GitError", "extract_pack", "write_pack"]

@@ -14,7 +14,12 @@ from pathlib import Path
 
 
 class GitError(RuntimeError):
-    pass
+    """git failed, or is missing; the message says which command and why."""
+
+
+class ExtractArgumentError(ValueError):
+    """A bad argument to the extractor (not a git repository, a revision or date that names
+    no commit): a usage error, reported in one line without a traceback."""
 
 
 @dataclass
@@ -32,19 +37,42 @@ class GitRepo:
             path = path / ".git"
         self.git_dir = str(path)
         self._cat: subprocess.Popen[bytes] | None = None
+        self._given = str(Path(git_dir).absolute())
 
     def _git(self, *args: str) -> str:
-        proc = subprocess.run(
-            ["git", "--git-dir", self.git_dir, *args],
-            capture_output=True,
-            check=False,
-        )
+        try:
+            proc = subprocess.run(
+                ["git", "--git-dir", self.git_dir, *args],
+                capture_output=True,
+                check=False,
+            )
+        except OSError as err:
+            raise GitError(f"cannot run git ({err.strerror}); install git and put it on PATH") from None
         if proc.returncode != 0:
             raise GitError(f"git {' '.join(args)}: {proc.stderr.decode(errors='replace').strip()}")
         return proc.stdout.decode("utf-8", "surrogateescape")
 
-    def resolve(self, rev: str) -> str:
-        return self._git("rev-parse", "--verify", f"{rev}^{{commit}}").strip()
+    def check(self) -> None:
+        """Raise ExtractArgumentError unless the folder is a git repository (checkout or bare)."""
+        try:
+            self._git("rev-parse", "--git-dir")
+        except GitError as err:
+            if "not a git repository" not in str(err):
+                raise
+            raise ExtractArgumentError(
+                f"{self._given}: not a git repository; give a clone of the node pack (a checkout or a bare "
+                "repository)") from None
+
+    def resolve(self, rev: str, option: str = "--rev") -> str:
+        """The commit id ``rev`` names; ExtractArgumentError (naming ``option``) if none."""
+        if not rev or rev.startswith("-") or any(c in rev for c in "\0\n"):
+            raise ExtractArgumentError(f"{option} {rev!r}: not a revision; give a branch, tag or commit id")
+        try:
+            return self._git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}").strip()
+        except GitError:
+            raise ExtractArgumentError(
+                f"{option} {rev!r}: names no commit in {self._given}; give a branch, tag or commit id "
+                "(`git log --oneline` lists them)") from None
 
     def first_parent_log(self, rev: str = "HEAD") -> list[Commit]:
         """Commits on the first-parent line of ``rev``, oldest first, with their changes

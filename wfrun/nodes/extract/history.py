@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from typing import Any, Callable, Iterable
 
 from wfrun.nodes.spec import NodeSpec, PackSpecs, Signature
 
-from .gitrepo import Commit, GitRepo
+from .gitrepo import Commit, ExtractArgumentError, GitRepo
 from .project import ChunkParser, ParsedFile, Project
 from .snapshot import NodeState, Snapshot, extract_snapshot, match_paths
 
@@ -83,22 +84,38 @@ def _may_register(text: str) -> bool:
 
 def _select_commits(commits: list[Commit], since: str | None, until: str | None) -> list[Commit]:
     """Keep commits from ``since`` to ``until`` (each a YYYY-MM-DD date or a commit id
-    prefix, both ends included)."""
+    prefix, both ends included); a bad bound or an empty range is an ExtractArgumentError."""
 
-    def index(ref: str, default: int, after: bool) -> int:
+    def index(ref: str, after: bool) -> int:
+        option = "--since" if after else "--until"
         if _is_date(ref):
             idx = [i for i, c in enumerate(commits) if (c.date >= ref if after else c.date <= ref)]
             if not idx:
                 return len(commits) if after else -1
             return idx[0] if after else idx[-1]
-        for i, c in enumerate(commits):
-            if c.sha.startswith(ref):
-                return i
-        raise ValueError(f"commit {ref!r} is not on the first-parent history")
+        if not _COMMIT_PREFIX.fullmatch(ref):
+            raise ExtractArgumentError(f"{option} {ref!r}: not a date (YYYY-MM-DD) or a commit id (4 to 40 hex digits)")
+        matches = [i for i, c in enumerate(commits) if c.sha.startswith(ref.lower())]
+        if len(matches) > 1:
+            raise ExtractArgumentError(f"{option} {ref!r}: names {len(matches)} commits; give more digits")
+        if not matches:
+            raise ExtractArgumentError(f"{option} {ref!r}: no such commit on the walked history "
+                                       f"({commits[0].date} to {commits[-1].date})" if commits else
+                                       f"{option} {ref!r}: the history is empty")
+        return matches[0]
 
-    lo = index(since, 0, True) if since else 0
-    hi = index(until, len(commits) - 1, False) if until else len(commits) - 1
+    lo = index(since, True) if since else 0
+    hi = index(until, False) if until else len(commits) - 1
+    if lo > hi and commits:
+        given = " and ".join(f"{option} {value!r}" for option, value in (("--since", since), ("--until", until))
+                             if value)
+        raise ExtractArgumentError(
+            f"{given}: no commit in that range (the history runs from {commits[0].date} to {commits[-1].date}); "
+            "widen the range")
     return commits[lo: hi + 1]
+
+
+_COMMIT_PREFIX = re.compile(r"[0-9a-fA-F]{4,40}")
 
 
 def _is_date(ref: str) -> bool:
@@ -159,6 +176,7 @@ def extract_pack(
     started = time.monotonic()
     wanted = _read_only_nodes(only_nodes)
     with GitRepo(git_dir) as git:
+        git.check()
         head = git.resolve(rev)
         if head_only:
             commits = [Commit(head, _commit_date(git, head))]
@@ -166,7 +184,7 @@ def extract_pack(
             log = git.all_commits_log(head) if all_commits else git.first_parent_log(head)
             commits = _select_commits(log, since, until)
             if not commits:
-                raise ValueError("no commits selected")
+                raise ExtractArgumentError(f"{rev!r} has no commits to read")
         cache = _BlobCache(git)
         tree: dict[str, str] = {p: b for p, b in git.ls_tree(commits[0].sha).items() if p.endswith(".py")}
         histories: dict[str, _NodeHistory] = {}

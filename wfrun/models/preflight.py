@@ -1,0 +1,50 @@
+"""Checking a model file the way its loader will, before any weight is loaded.
+
+A 14B transformer takes a minute to load; a file that was never going to load (cut short,
+corrupt, a pickle, a VAE where the transformer belongs) should cost milliseconds and be
+reported with every other problem of the workflow, before the run starts. So ``wfrun run``
+(with or without ``--dry-run``) hands each model file a workflow names to
+:func:`check_model_file`, which uses the same pieces the loaders use: ``open_checkpoint``
+(the one header check of ``header.read_checkpoint_header``, or the pickle refusal),
+``detect.identify`` and ``require_kind`` for the family, and ``load.loadable_config`` for
+what the loader refuses of the right family. Only headers are read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from wfrun.models.detect import DROPPED_SUFFIXES, FOLDER_KINDS, STRICT_KINDS, ModelInfo, identify, require_kind
+from wfrun.models.header import CheckpointError
+from wfrun.models.load import loadable_config
+from wfrun.models.reader import TORCH_DTYPES, open_checkpoint
+
+
+def expected_kinds(folders: str | Iterable[str] | None) -> frozenset[str]:
+    """The model kinds a node reading from these models folders (comma-joined or a list)
+    can load; empty where wfrun has no family for the folder (its files are only checked)."""
+    if folders is None:
+        return frozenset()
+    names = folders.split(",") if isinstance(folders, str) else list(folders)
+    return frozenset(FOLDER_KINDS[name] for name in names if name in FOLDER_KINDS)
+
+
+def check_model_file(path: str | Path, folders: str | Iterable[str] | None = None, *,
+                     allow_pickle: bool | None = None) -> ModelInfo:
+    """What the file at ``path`` is, or a one-line :class:`CheckpointError` naming it: an
+    unreadable or corrupt file, a refused pickle, a tensor dtype wfrun cannot read, a file of
+    another family than the folders' loader takes, or one that loader cannot load."""
+    with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
+        info = identify(reader.path, reader.tensors, reader.metadata)
+        for name, tensor in reader.tensors.items():
+            if tensor.dtype not in TORCH_DTYPES and not name.endswith(DROPPED_SUFFIXES):
+                raise CheckpointError(
+                    f"{reader.path}: tensor {name!r} has dtype {tensor.dtype}, which wfrun cannot read; "
+                    "use a version of this model stored in bf16, fp16, fp32 or fp8")
+    wanted = expected_kinds(folders)
+    if wanted and info.kind not in wanted and (info.kind != "unknown" or wanted & STRICT_KINDS):
+        require_kind(info, wanted)
+    if info.kind in wanted:
+        loadable_config(info)
+    return info
