@@ -174,7 +174,7 @@ def wanvideo_image_to_video_encode(
 
     placement.onload(vae.vae, device)
     set_tiling(vae.vae, bool(tiled_vae))
-    y = encode_video(vae, video, device, end_=end_mode)
+    y = encode_video(vae, video, device, end_=end_mode, ctx=ctx)
     has_ref = False
     if extra_latents is not None:
         samples = extra_latents["samples"].squeeze(0).to(y)
