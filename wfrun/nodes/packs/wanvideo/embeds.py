@@ -109,7 +109,7 @@ def wanvideo_image_to_video_encode(
         noise_aug_strength: float = 0.0, start_latent_strength: float = 1.0, end_latent_strength: float = 1.0,
         force_offload: bool = True, clip_embeds: ClipEmbeds | None = None, start_image: torch.Tensor | None = None,
         end_image: torch.Tensor | None = None, control_embeds: ImageEmbeds | None = None,
-        fun_or_fl2v_model: bool = False, temporal_mask: torch.Tensor | None = None, extra_latents: dict | None = None,
+        fun_or_fl2v_model: bool = True, temporal_mask: torch.Tensor | None = None, extra_latents: dict | None = None,
         tiled_vae: bool = False, add_cond_latents: Any = None, **_: Any) -> tuple:
     if add_cond_latents is not None:
         raise NodeInputError("add_cond_latents", "additional cond latents (WIP in the pack) are not supported")
