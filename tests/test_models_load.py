@@ -13,6 +13,8 @@ from test_models_support import (
     reference_vae,
     tiny_models_root,
     transformer_inputs,
+    umt5_parameter_names,
+    wan_t5_name,
 )
 
 from wfrun.models.fp8 import Fp8Linear
@@ -168,6 +170,39 @@ def test_text_encoder_matches_transformers(tiny, tmp_path, name, dtype, fp8):
         expected = reference(input_ids=ids, attention_mask=mask).last_hidden_state
     assert out.shape == (2, 7, 32) and torch.isfinite(out).all()
     assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("name", ["umt5-xxl-enc-tiny-bf16.safetensors", "umt5_xxl_tiny_fp16.safetensors"])
+def test_t5_converter_fills_every_umt5_parameter_from_its_source(tiny, name):
+    """Names from transformers' own UMT5EncoderModel, sources from the model definitions
+    (``wan_t5_name``), values straight from the file: nothing of wfrun's key table."""
+    path = tiny / "text_encoders" / name
+    loaded = load_text_encoder(path).state_dict()
+    expected = umt5_parameter_names()
+    assert sorted(loaded) == sorted(expected)
+    stored = plain_fp32_state_dict(path)
+    wan_layout = "token_embedding.weight" in stored
+    for target in expected:
+        source = wan_t5_name(target) if wan_layout else target
+        if source not in stored and target == "encoder.embed_tokens.weight":
+            source = "shared.weight"  # ComfyUI's files store the tied embedding once
+        assert torch.equal(loaded[target].float(), stored[source]), f"{target} is not {source} of {name}"
+
+
+def test_t5_ffn_gate_is_the_gelu_branch(tiny):
+    """Wan's T5 feed-forward, ``fc2(fc1(x) * gelu_tanh(gate(x)))``, computed from the file's
+    tensors, equals the loaded layer: the converter puts ``gate`` and ``fc1`` where the
+    formula needs them (names alone cannot tell the two branches apart)."""
+    path = tiny / "text_encoders" / "umt5-xxl-enc-tiny-bf16.safetensors"
+    stored = plain_fp32_state_dict(path)
+    model = load_text_encoder(path, dtype=FP32)
+    x = torch.randn(1, 5, 32, generator=torch.Generator().manual_seed(0))
+    for block in range(2):
+        gate, fc1, fc2 = (stored[f"blocks.{block}.ffn.{k}.weight"] for k in ("gate.0", "fc1", "fc2"))
+        wan = (x @ fc1.T * torch.nn.functional.gelu(x @ gate.T, approximate="tanh")) @ fc2.T
+        with torch.no_grad():
+            out = model.encoder.block[block].layer[1].DenseReluDense(x)
+        torch.testing.assert_close(out, wan, rtol=1e-5, atol=1e-5)
 
 
 def test_text_encoder_fp16_keeps_wo_in_fp32_like_transformers(tiny):

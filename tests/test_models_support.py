@@ -123,19 +123,45 @@ def reference_vae(path: Path, dtype: torch.dtype, tmp: Path):
 
 # --- UMT5 -------------------------------------------------------------------------------
 
-#: Wan's T5Encoder names → transformers' UMT5 names, one block (from the two model sources).
-WAN_T5_BLOCK = {
-    "norm1.weight": "layer.0.layer_norm.weight",
-    "attn.q.weight": "layer.0.SelfAttention.q.weight",
-    "attn.k.weight": "layer.0.SelfAttention.k.weight",
-    "attn.v.weight": "layer.0.SelfAttention.v.weight",
-    "attn.o.weight": "layer.0.SelfAttention.o.weight",
-    "pos_embedding.embedding.weight": "layer.0.SelfAttention.relative_attention_bias.weight",
-    "norm2.weight": "layer.1.layer_norm.weight",
-    "ffn.gate.0.weight": "layer.1.DenseReluDense.wi_0.weight",
-    "ffn.fc1.weight": "layer.1.DenseReluDense.wi_1.weight",
-    "ffn.fc2.weight": "layer.1.DenseReluDense.wo.weight",
-}
+def wan_t5_name(name: str) -> str:
+    """The tensor of Wan's ``T5Encoder`` (Kijai's files) that fills transformers' UMT5 ``name``.
+
+    Written from the two model definitions, keyed by transformers' own parameter names (the
+    tests list them from a fresh ``UMT5EncoderModel``), never from wfrun's table:
+
+    - the token embedding is ``shared`` (and the encoder's tied ``embed_tokens``);
+    - each Wan block is norm → attention (with its own relative position table) → norm →
+      FFN, as each UMT5 block's ``layer.0`` (T5LayerSelfAttention) and ``layer.1`` (T5LayerFF);
+    - Wan's FFN is ``fc2(fc1(x) * gelu(gate(x)))`` and transformers' gated-gelu
+      ``wo(gelu(wi_0(x)) * wi_1(x))``: the gelu branch ``wi_0`` is ``gate.0``, the linear one
+      ``wi_1`` is ``fc1`` (``test_t5_ffn_gate_is_the_gelu_branch`` checks it numerically).
+    """
+    if name in ("shared.weight", "encoder.embed_tokens.weight"):
+        return "token_embedding.weight"
+    if name == "encoder.final_layer_norm.weight":
+        return "norm.weight"
+    m = re.fullmatch(r"encoder\.block\.(\d+)\.layer\.([01])\.(.+)\.weight", name)
+    if m is None:
+        raise KeyError(name)
+    block, sub, module = m.groups()
+    if module == "layer_norm":
+        wan = "norm1" if sub == "0" else "norm2"
+    elif module == "SelfAttention.relative_attention_bias":
+        wan = "pos_embedding.embedding"
+    elif module.startswith("SelfAttention."):
+        wan = "attn." + module.rsplit(".", 1)[1]  # q, k, v, o keep their letters
+    else:
+        wan = {"DenseReluDense.wi_0": "ffn.gate.0", "DenseReluDense.wi_1": "ffn.fc1",
+               "DenseReluDense.wo": "ffn.fc2"}[module]
+    return f"blocks.{block}.{wan}.weight"
+
+
+def umt5_parameter_names() -> list[str]:
+    """transformers' names for a UMT5 encoder of the tiny files' size."""
+    from transformers import UMT5EncoderModel
+
+    with torch.device("meta"):
+        return list(UMT5EncoderModel(t5_config()).state_dict())
 
 
 def t5_config():
@@ -151,17 +177,13 @@ def reference_t5(path: Path, dtype: torch.dtype, tmp: Path):
     from transformers import UMT5EncoderModel
 
     sd = plain_fp32_state_dict(path)
+    wan_layout = "token_embedding.weight" in sd
     converted = {}
-    for key, value in sd.items():
-        if key == "token_embedding.weight":
-            converted["shared.weight"] = value
-        elif key == "norm.weight":
-            converted["encoder.final_layer_norm.weight"] = value
-        elif m := re.fullmatch(r"blocks\.(\d+)\.(.+)", key):
-            converted[f"encoder.block.{m.group(1)}.{WAN_T5_BLOCK[m.group(2)]}"] = value
-        else:  # already transformers' names (ComfyUI's files)
-            converted[key] = value
-    converted["encoder.embed_tokens.weight"] = converted["shared.weight"]
+    for name in umt5_parameter_names():
+        source = wan_t5_name(name) if wan_layout else name
+        if source not in sd and name == "encoder.embed_tokens.weight":
+            source = "shared.weight"  # ComfyUI's files keep one copy of the tied embedding
+        converted[name] = sd[source]
     model = UMT5EncoderModel(t5_config())
     model.load_state_dict(converted, strict=True)
     return through_pretrained(model, UMT5EncoderModel, dtype, tmp)

@@ -1,5 +1,8 @@
 """What a run tells the person watching: a line per node, a bar per sampler, files written.
 
+VAE encode/decode report their chunks on bars of their own (``chunks``), kept apart from
+the sampler's ``steps`` so ``step_seconds`` stays sampler steps only (benchmarks read it).
+
 Text goes to stderr (stdout stays clean for ``--format json``). The bar is tqdm's, which
 shows steps, elapsed time and s/it. ``QuietProgress`` records the same events for tests and
 for the JSON report.
@@ -22,6 +25,8 @@ class QuietProgress:
     step_counts: list[int] = field(default_factory=list)
     #: Seconds of each sampler step, one list per bar (benchmarks read these).
     step_seconds: list[list[float]] = field(default_factory=list)
+    #: One ``[description, total, done]`` per chunk bar (VAE encode/decode).
+    chunk_bars: list[list] = field(default_factory=list)
 
     def node_started(self, node_id: str, label: str) -> None:
         self.events.append(("start", node_id))
@@ -34,8 +39,33 @@ class QuietProgress:
         self.step_seconds.append([])
         return _TimingBar(self.step_seconds[-1])
 
+    def chunks(self, total: int, description: str) -> Any:
+        self.chunk_bars.append([description, int(total), 0])
+        return _CountingBar(self.chunk_bars[-1])
+
     def wrote(self, path: Path) -> None:
         self.written.append(Path(path))
+
+
+class _CountingBar:
+    """Counts updates into ``entry[2]`` (and forwards them to a console bar, if any)."""
+
+    def __init__(self, entry: list, inner: Any = None):
+        self._entry = entry
+        self._inner = inner
+
+    def update(self, n: int = 1) -> None:
+        self._entry[2] += n
+        if self._inner is not None:
+            self._inner.update(n)
+
+    def set_postfix_str(self, text: str) -> None:
+        if self._inner is not None:
+            self._inner.set_postfix_str(text)
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
 
 
 class _TimingBar:
@@ -121,6 +151,13 @@ class ConsoleProgress(QuietProgress):
         self.step_seconds.append([])
         bar = tqdm(total=int(total), desc=description, unit="step", file=self.stream, leave=True, dynamic_ncols=True)
         return _TimingBar(self.step_seconds[-1], bar)
+
+    def chunks(self, total: int, description: str) -> Any:
+        from tqdm import tqdm
+
+        self.chunk_bars.append([description, int(total), 0])
+        bar = tqdm(total=int(total), desc=description, unit="chunk", file=self.stream, leave=False, dynamic_ncols=True)
+        return _CountingBar(self.chunk_bars[-1], bar)
 
     def wrote(self, path: Path) -> None:
         super().wrote(path)

@@ -109,7 +109,7 @@ def wanvideo_image_to_video_encode(
         noise_aug_strength: float = 0.0, start_latent_strength: float = 1.0, end_latent_strength: float = 1.0,
         force_offload: bool = True, clip_embeds: ClipEmbeds | None = None, start_image: torch.Tensor | None = None,
         end_image: torch.Tensor | None = None, control_embeds: ImageEmbeds | None = None,
-        fun_or_fl2v_model: bool = False, temporal_mask: torch.Tensor | None = None, extra_latents: dict | None = None,
+        fun_or_fl2v_model: bool = True, temporal_mask: torch.Tensor | None = None, extra_latents: dict | None = None,
         tiled_vae: bool = False, add_cond_latents: Any = None, **_: Any) -> tuple:
     if add_cond_latents is not None:
         raise NodeInputError("add_cond_latents", "additional cond latents (WIP in the pack) are not supported")
@@ -174,7 +174,7 @@ def wanvideo_image_to_video_encode(
 
     placement.onload(vae.vae, device)
     set_tiling(vae.vae, bool(tiled_vae))
-    y = encode_video(vae, video, device, end_=end_mode)
+    y = encode_video(vae, video, device, end_=end_mode, ctx=ctx)
     has_ref = False
     if extra_latents is not None:
         samples = extra_latents["samples"].squeeze(0).to(y)

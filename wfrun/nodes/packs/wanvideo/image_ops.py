@@ -1,43 +1,28 @@
-"""Image resampling as ComfyUI's ``comfy.utils.common_upscale`` does it (no cropping).
+"""Image resampling as the pack gets it from ComfyUI's ``comfy.utils.common_upscale``.
 
-The pack resizes start/end images with ``common_upscale(..., "lanczos", "disabled")``;
-ComfyUI implements lanczos with Pillow per image (after clamping to 0..1 and rounding
-to 8 bits), and the other modes with ``torch.nn.functional.interpolate``. Same here.
+The pack resizes start/end images and odd-sized videos with
+``common_upscale(..., "lanczos", "disabled")``. ComfyUI's lanczos goes through Pillow on
+8-bit images made by ``clip(255 * x, 0, 255).astype(uint8)`` — the values are *truncated*,
+not rounded — and it converts even when the image already has the requested size, so an
+image that needs no resizing still comes back quantised down to 8 bits. ``media.image``
+holds that conversion once for every pack; this module only keeps the pack's calling
+convention (no crop, ``bislerp`` read as ``bilinear``, which wfrun does not implement and
+the pack never asks for).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-import torch.nn.functional as F
+
+from wfrun.media.image import common_upscale as _comfy_common_upscale
 
 
 def common_upscale(samples: torch.Tensor, width: int, height: int, method: str = "bilinear") -> torch.Tensor:
-    """``samples`` [B, C, H, W] → [B, C, height, width]."""
-    if samples.shape[-1] == width and samples.shape[-2] == height:
-        return samples
-    if method == "lanczos":
-        return _lanczos(samples, width, height)
+    """``samples`` [B, C, H, W] → [B, C, height, width], never cropped.
+
+    No shortcut when the size already fits: ComfyUI has none, and for lanczos the 8-bit
+    round trip changes the values even then.
+    """
     if method == "bislerp":
         method = "bilinear"
-    kwargs = {"antialias": True} if method == "area" else {}
-    if method in ("bilinear", "bicubic"):
-        kwargs["align_corners"] = False
-    return F.interpolate(samples, size=(height, width), mode=method if method != "nearest-exact" else "nearest-exact",
-                         **({} if method == "area" else kwargs))
-
-
-def _lanczos(samples: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    from PIL import Image
-
-    out = []
-    for image in samples:
-        array = (image.movedim(0, -1).float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-        mode = "RGB" if array.shape[-1] == 3 else None
-        pil = Image.fromarray(array if mode else array[..., 0])
-        pil = pil.resize((width, height), resample=Image.LANCZOS)
-        back = torch.from_numpy(np.asarray(pil).astype(np.float32) / 255.0)
-        if back.ndim == 2:
-            back = back.unsqueeze(-1)
-        out.append(back.movedim(-1, 0))
-    return torch.stack(out).to(device=samples.device, dtype=samples.dtype)
+    return _comfy_common_upscale(samples, width, height, method, "disabled")

@@ -70,7 +70,7 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
 
 @executor("WanVideoSampler")
 def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: ImageEmbeds, steps: int = 30,
-                     cfg: Any = 6.0, shift: float = 5.0, seed: int = 0, scheduler: str = "unipc",
+                     cfg: Any = 6.0, shift: float = 5.0, seed: int = 0, scheduler: str = "uni_pc",
                      riflex_freq_index: int = 0, text_embeds: TextEmbeds | None = None, force_offload: bool = True,
                      samples: dict | None = None, denoise_strength: float = 1.0, feta_args: FetaArgs | None = None,
                      context_options: ContextOptions | None = None, cache_args: TeaCacheArgs | None = None,

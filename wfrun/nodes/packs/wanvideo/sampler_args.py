@@ -3,9 +3,11 @@
 WanVideoTeaCache, WanVideoSLG, WanVideoEnhanceAVideo, WanVideoContextOptions,
 WanVideoExperimentalArgs and WanVideoLoopArgs pass their widgets on as dicts in the pack
 (nodes.py / cache_methods/nodes_cache.py, 2025-07); wfrun checks them here, so a bad value
-names this node rather than the sampler. Older signatures lack some inputs; their values
-then are what those versions did (TeaCache before ``use_coefficients``: raw relative L1,
-before ``mode``: ``e``).
+names this node rather than the sampler. Keyword defaults are the latest spec's. A node
+saved before an input existed is migrated first (``wfrun run`` does it in memory), which
+gives it the value the input had when it was introduced; only an unmigrated old node (an
+API prompt of an old pack version) reaches these defaults, e.g. TeaCache's
+``use_coefficients`` true where versions before it computed the raw relative L1.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from wfrun.sampling.context import SCHEDULES
 
 @executor("WanVideoTeaCache")
 def wanvideo_teacache(ctx: ExecContext, rel_l1_thresh: float = 0.3, start_step: int = 1, end_step: int = -1,
-                      cache_device: str = "offload_device", use_coefficients: bool = False, mode: str = "e",
+                      cache_device: str = "offload_device", use_coefficients: bool = True, mode: str = "e",
                       **_: Any) -> tuple:
     if mode not in ("e", "e0"):
         raise NodeInputError("mode", f"unknown TeaCache mode '{mode}'", "use 'e' or 'e0'")

@@ -10,6 +10,18 @@ first frame, then appends that latent; decoding does the mirror image (the last 
 decoded alone, giving one frame). With diffusers this is two encode/decode calls whose
 caches start empty — the same computation as the pack's ``encode_2``/``decode_2``, whose
 fresh ``feat_cache`` pads causally with zeros exactly like an empty cache.
+
+Looped videos (the sampler's ``looped``: a ``uniform_looped`` context schedule or loop
+args) decode as the pack's WanVideoDecode does: the whole video once, then the last 3
+latents followed by the first 2 again, so the first frames are decoded with the end of the
+video as their causal past. That second decode is min-max normalised on its own (whatever
+``normalization`` says), and its frames from index 9 on (the first two latents, 8 frames)
+replace the first 5 frames of the video: N latents give 4N frames (5 give 20, not 17), a
+video whose last frame runs into its first. One deviation: a looped single latent frame
+decodes as a plain one (the pack's slicing would leave no frame at all).
+
+Each encode/decode ticks a bar per chunk (a latent frame, or 4 video frames) and stops
+within a chunk on Ctrl-C (see :mod:`.vae_progress`).
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.packs.wanvideo import placement
 from wfrun.nodes.packs.wanvideo.model_loader import loading_error, resolve
 from wfrun.nodes.packs.wanvideo.types import WanVAE
+from wfrun.nodes.packs.wanvideo.vae_progress import chunk_progress, decode_calls, encode_calls
 
 VAE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -62,35 +75,48 @@ def set_tiling(vae: Any, tiled: bool, tile: tuple[int, int] = (272, 272), stride
 
 
 @torch.no_grad()
-def encode_video(wan_vae: WanVAE, video: torch.Tensor, device: str, end_: bool = False) -> torch.Tensor:
-    """``video`` [3, T, H, W] in -1..1 → normalised latents [16, T', H/8, W/8] (float32)."""
+def encode_video(wan_vae: WanVAE, video: torch.Tensor, device: str, end_: bool = False,
+                 ctx: ExecContext | None = None) -> torch.Tensor:
+    """``video`` [3, T, H, W] in -1..1 → normalised latents [16, T', H/8, W/8] (float32).
+
+    With ``ctx``: a bar per encoder chunk and Ctrl-C checked between chunks."""
     vae = wan_vae.vae
     x = video.unsqueeze(0).to(device=device, dtype=wan_vae.dtype)
-    if end_:
-        head = vae.encode(x[:, :, :-1]).latent_dist.mode()
-        tail = vae.encode(x[:, :, -1:]).latent_dist.mode()
-        mu = torch.cat([head, tail], dim=2)
-    else:
-        mu = vae.encode(x).latent_dist.mode()
+    _, _, frames, height, width = x.shape
+    parts = [x[:, :, :-1], x[:, :, -1:]] if end_ else [x]
+    total = sum(encode_calls(vae, p.shape[2], height, width) for p in parts)
+    with chunk_progress(ctx, vae.encoder, total, "VAE encode"):
+        mu = torch.cat([vae.encode(p).latent_dist.mode() for p in parts], dim=2)
     mu = mu.float()
     mean, std = _stats(vae, mu)
     return ((mu - mean) / std)[0]
 
 
 @torch.no_grad()
-def decode_latents(wan_vae: WanVAE, latents: torch.Tensor, device: str, end_: bool = False) -> torch.Tensor:
-    """Normalised latents [16, T, h, w] → video [3, T', H, W] clamped to -1..1 (float32)."""
+def decode_latents(wan_vae: WanVAE, latents: torch.Tensor, device: str, end_: bool = False,
+                   ctx: ExecContext | None = None, description: str = "VAE decode") -> torch.Tensor:
+    """Normalised latents [16, T, h, w] → video [3, T', H, W] clamped to -1..1 (float32).
+
+    With ``ctx``: a bar per decoder chunk and Ctrl-C checked between chunks."""
     vae = wan_vae.vae
     z = latents.unsqueeze(0).to(device=device, dtype=torch.float32)
     mean, std = _stats(vae, z)
     z = (z * std + mean).to(wan_vae.dtype)
-    if end_:
-        head = vae.decode(z[:, :, :-1]).sample
-        tail = vae.decode(z[:, :, -1:]).sample
-        video = torch.cat([head, tail], dim=2)
-    else:
-        video = vae.decode(z).sample
+    parts = [z[:, :, :-1], z[:, :, -1:]] if end_ else [z]
+    total = sum(decode_calls(vae, p.shape[2], p.shape[3], p.shape[4]) for p in parts)
+    with chunk_progress(ctx, vae.decoder, total, description):
+        video = torch.cat([vae.decode(p).sample for p in parts], dim=2)
     return video[0].float().clamp(-1, 1)
+
+
+def loop_seam(wan_vae: WanVAE, latents: torch.Tensor, device: str, end_: bool = False,
+              ctx: ExecContext | None = None) -> torch.Tensor:
+    """The pack's looped-video seam: the last 3 latents then the first 2, decoded together
+    and min-max normalised to 0..1; its frames from 9 on are the video's new first 8."""
+    seam = torch.cat([latents[:, -3:], latents[:, :2]], dim=1)
+    frames = decode_latents(wan_vae, seam, device, end_=end_, ctx=ctx, description="VAE decode (loop seam)")
+    low, high = frames.min(), frames.max()
+    return (frames - low) / (high - low if high > low else 1.0)
 
 
 @executor("WanVideoDecode")
@@ -114,12 +140,18 @@ def wanvideo_decode(ctx: ExecContext, vae: WanVAE, samples: dict, enable_vae_til
     tiled = bool(enable_vae_tiling) and end_image is None
     placement.onload(vae.vae, ctx.device)
     set_tiling(vae.vae, tiled, (tile_x, tile_y), (tile_stride_x, tile_stride_y))
-    images = decode_latents(vae, latents, ctx.device, end_=end_image is not None).cpu()
-    placement.offload(vae.vae, ctx.offload_device)
+    looped = bool(samples.get("looped")) and latents.shape[1] > 1
+    try:
+        images = decode_latents(vae, latents, ctx.device, end_=end_image is not None, ctx=ctx).cpu()
+        seam = loop_seam(vae, latents, ctx.device, end_image is not None, ctx).cpu() if looped else None
+    finally:
+        placement.offload(vae.vae, ctx.offload_device)
     if normalization == "minmax":
         images = (images - images.min()) / (images.max() - images.min())
     else:
         images = (images.clamp(-1, 1) + 1.0) / 2.0
+    if seam is not None:
+        images = torch.cat([seam[:, 9:], images[:, 5:]], dim=1)
     if end_image is not None:
         images = images[:, :-1]
     return (images.clamp(0, 1).permute(1, 2, 3, 0).float().contiguous(),)
@@ -157,8 +189,10 @@ def wanvideo_encode(ctx: ExecContext, vae: WanVAE, image: torch.Tensor, enable_v
         video = add_noise_to_reference(video, noise_aug_strength)
     placement.onload(vae.vae, ctx.device)
     set_tiling(vae.vae, bool(enable_vae_tiling), (tile_x, tile_y), (tile_stride_x, tile_stride_y))
-    latents = encode_video(vae, video * 2.0 - 1.0, ctx.device).unsqueeze(0)
-    placement.offload(vae.vae, ctx.offload_device)
+    try:
+        latents = encode_video(vae, video * 2.0 - 1.0, ctx.device, ctx=ctx).unsqueeze(0)
+    finally:
+        placement.offload(vae.vae, ctx.offload_device)
     if latent_strength != 1.0:
         latents = latents * latent_strength
     empty_latents = _empty_latent_indices(empty, frames)
