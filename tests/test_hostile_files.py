@@ -357,12 +357,12 @@ def test_output_file_under_a_file_is_a_clear_error(tmp_path):
 
 
 def test_ctrl_c_before_the_run_exits_130(monkeypatch, tmp_path):
-    import wfrun.cli_run as cli_run
+    from wfrun.engine import job
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_run, "prepare", interrupted)
+    monkeypatch.setattr(job, "prepare", interrupted)
     result = cli("run", image_prompt(tmp_path), "-o", tmp_path / "out")
     assert result.exit_code == 130 and "interrupted" in result.stderr
     assert "done" not in result.output and "Aborted" not in result.output

@@ -1,4 +1,5 @@
-"""What a run tells the person watching: a line per node, a bar per sampler, files written.
+"""What a run tells the person watching: a line per node, a bar per sampler and per video
+being written, and one ``wrote`` line per file, printed when the file is complete.
 
 Text goes to stderr (stdout stays clean for ``--format json``). The bar is tqdm's, which
 shows steps, elapsed time and s/it. ``QuietProgress`` records the same events for tests and
@@ -22,6 +23,8 @@ class QuietProgress:
     step_counts: list[int] = field(default_factory=list)
     #: Seconds of each sampler step, one list per bar (benchmarks read these).
     step_seconds: list[list[float]] = field(default_factory=list)
+    #: Frames handed to each file writer (a video), one count per file.
+    frame_counts: list[int] = field(default_factory=list)
 
     def node_started(self, node_id: str, label: str) -> None:
         self.events.append(("start", node_id))
@@ -36,6 +39,34 @@ class QuietProgress:
 
     def wrote(self, path: Path) -> None:
         self.written.append(Path(path))
+
+    def writing(self, total: int, description: str) -> Any:
+        """A bar for the frames of one file being written (not a sampler: not timed)."""
+        self.frame_counts.append(0)
+        return _CountingBar(self.frame_counts)
+
+
+class _CountingBar:
+    """Counts a writer's frames into the last entry of ``into``."""
+
+    def __init__(self, into: list[int], inner: Any = None):
+        self._into = into
+        self._inner = inner
+
+    def update(self, n: int = 1) -> None:
+        self._into[-1] += n
+        if self._inner is not None:
+            self._inner.update(n)
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+
+    def __enter__(self) -> "_CountingBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 class _TimingBar:
@@ -121,6 +152,13 @@ class ConsoleProgress(QuietProgress):
         self.step_seconds.append([])
         bar = tqdm(total=int(total), desc=description, unit="step", file=self.stream, leave=True, dynamic_ncols=True)
         return _TimingBar(self.step_seconds[-1], bar)
+
+    def writing(self, total: int, description: str) -> Any:
+        from tqdm import tqdm
+
+        self.frame_counts.append(0)
+        bar = tqdm(total=int(total), desc=description, unit="frame", file=self.stream, leave=True, dynamic_ncols=True)
+        return _CountingBar(self.frame_counts, bar)
 
     def wrote(self, path: Path) -> None:
         super().wrote(path)
