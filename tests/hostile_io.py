@@ -4,7 +4,10 @@ Every write that Python code sends to a file under a chosen folder is counted: f
 with ``open``/``io.open``/``os.fdopen``/``Path.open`` in a writing mode, and ``os.sendfile``
 (shutil's fast copy). Once ``budget`` bytes went through, the next write either raises
 ``OSError(ENOSPC)`` like a full disk (after writing what still fitted, as the kernel does)
-or kills the process with SIGKILL. Writes by other processes (ffmpeg) are not seen.
+or kills the process with SIGKILL. With ``action="readonly"`` the folder acts as a
+read-only mount instead (which root cannot get from chmod): creating or opening a file for
+writing in it fails with EROFS, also through ``os.open`` (``tempfile``). Writes by other
+processes (ffmpeg) are not seen.
 
 The wrapped file objects are real buffered files over the real descriptor, so the error
 surfaces where it does on a real full disk: often only at ``flush``/``close``.
@@ -26,7 +29,7 @@ from typing import Any, Callable
 class Disk:
     folder: Path
     budget: int
-    action: str = "enospc"  # or "kill"
+    action: str = "enospc"  # or "kill", or "readonly"
     #: called before every counted write (the tests check the final names there)
     watch: Callable[[], None] | None = None
     written: int = 0
@@ -89,7 +92,17 @@ _FLAGS = {"w": os.O_CREAT | os.O_TRUNC | os.O_WRONLY, "x": os.O_CREAT | os.O_EXC
 def install(disk: Disk, setattr_: Callable[[Any, str, Any], None]) -> None:
     """Route writes under ``disk.folder`` through ``disk``; ``setattr_`` is pytest's
     ``monkeypatch.setattr`` (undone after the test) or plain ``setattr`` in a child process."""
-    real_open, real_sendfile = io.open, os.sendfile
+    real_open, real_sendfile, real_os_open = io.open, os.sendfile, os.open
+
+    def refuse(file: Any) -> None:
+        disk.refused.append(os.fsdecode(file) if not isinstance(file, int) else str(file))
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), file)
+
+    def fake_os_open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: Any = None) -> int:
+        writes = flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        if disk.action == "readonly" and writes and disk.covers(path):
+            refuse(path)
+        return real_os_open(path, flags, mode, dir_fd=dir_fd)
 
     def fake_open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None,
                   errors: str | None = None, newline: str | None = None, closefd: bool = True,
@@ -97,6 +110,8 @@ def install(disk: Disk, setattr_: Callable[[Any, str, Any], None]) -> None:
         kind = mode.replace("b", "").replace("t", "")
         if kind not in _FLAGS or not disk.covers(file):
             return real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
+        if disk.action == "readonly":
+            refuse(file)
         fd = file if isinstance(file, int) else os.open(file, _FLAGS[kind], 0o666)
         buffered = io.BufferedWriter(_Raw(fd, disk, closefd if isinstance(file, int) else True, file))
         if "b" in mode:
@@ -113,3 +128,4 @@ def install(disk: Disk, setattr_: Callable[[Any, str, Any], None]) -> None:
     setattr_(builtins, "open", fake_open)
     setattr_(io, "open", fake_open)
     setattr_(os, "sendfile", fake_sendfile)
+    setattr_(os, "open", fake_os_open)

@@ -112,6 +112,19 @@ def test_in_place_on_a_full_disk_leaves_everything_as_it_was(tmp_path, monkeypat
     assert sorted(os.listdir(tmp_path)) == ["old.json"]
 
 
+def test_in_place_in_a_read_only_folder_is_a_clear_error(tmp_path, monkeypatch):
+    path = old_copy(tmp_path)
+    disk = hostile_io.Disk(tmp_path, budget=10**9, action="readonly")
+    hostile_io.install(disk, monkeypatch.setattr)
+    result = cli("migrate", path, "--in-place")
+    monkeypatch.undo()
+    assert disk.refused
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {path}: Read-only file system")
+    assert "Traceback" not in result.output
+    assert sorted(os.listdir(tmp_path)) == ["old.json"] and path.read_bytes() == OLD.read_bytes()
+
+
 def test_no_final_name_ever_holds_a_partial_file(tmp_path, monkeypatch):
     """At every write wfrun makes, the names the user sees hold complete files only."""
     path = old_copy(tmp_path)
@@ -269,6 +282,31 @@ def test_ctrl_c_while_the_video_is_written(tmp_path, monkeypatch):
     assert result.output.count("wrote") == 1 and "interrupted" in result.stderr
 
 
+def test_ctrl_c_from_a_terminal_while_the_video_is_written(tmp_path):
+    """As a terminal does it: SIGINT to the whole process group (wfrun and its ffmpeg), after
+    three frames. ffmpeg must not finish a truncated file under the video's name."""
+    out = tmp_path / "out"
+    script = (
+        "import os, signal, sys\n"
+        "from wfrun.nodes.packs.vhs import video_nodes\n"
+        "real = video_nodes.frames_to_bytes\n"
+        "def then_ctrl_c(frames, bits=8):\n"
+        "    for i, data in enumerate(real(frames, bits)):\n"
+        "        if i == 3:\n"
+        "            os.killpg(0, signal.SIGINT)\n"
+        "        yield data\n"
+        "video_nodes.frames_to_bytes = then_ctrl_c\n"
+        "sys.argv = ['wfrun', 'run', sys.argv[1], '-o', sys.argv[2]]\n"
+        "from wfrun.__main__ import main\n"
+        "main()\n")
+    prompt = image_prompt(tmp_path, frames=9, video=True, prefix="vid")
+    done = subprocess.run([sys.executable, "-c", script, str(prompt), str(out)], capture_output=True, text=True,
+                          timeout=300, start_new_session=True)  # its own group: the signal reaches nothing else
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "done" not in done.stdout and "Traceback" not in done.stderr
+    assert sorted(os.listdir(out)) == ["vid_00001.png"]
+
+
 def test_video_writing_shows_progress_and_one_wrote_line_per_file(tmp_path):
     out = tmp_path / "out"
     result = cli("run", image_prompt(tmp_path, frames=9, video=True, prefix="vid"), "-o", out)
@@ -321,6 +359,20 @@ def test_unwritable_output_folder_is_found_before_the_run(tmp_path):
         assert "plan:" not in result.output and "node 2" not in result.output
         assert "Traceback" not in result.output
     assert blocker.read_text() == "a file where the output folder should be"
+
+
+def test_read_only_output_folder_is_found_before_the_run(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    prompt = image_prompt(tmp_path)
+    hostile_io.install(hostile_io.Disk(out, budget=10**9, action="readonly"), monkeypatch.setattr)
+    for args in (["-o", out], ["-o", out / "sub" / "folder"], ["-o", out, "--dry-run"]):
+        result = cli("run", prompt, *args)
+        assert result.exit_code == 2, result.output
+        assert f"cannot write outputs to {args[1]}: Read-only file system" in result.stderr
+        assert "plan:" not in result.output and "Traceback" not in result.output
+    monkeypatch.undo()
+    assert os.listdir(out) == []
 
 
 def test_bad_save_names_in_a_workflow_name_the_node(tmp_path):
@@ -387,6 +439,30 @@ def test_stdout_to_a_full_device_in_process(tmp_path, monkeypatch):
         assert info.value.code == 2, (args, err.getvalue())
         assert "error: cannot write to standard output" in err.getvalue()
         assert "No space left on device" in err.getvalue() and "Traceback" not in err.getvalue()
+
+
+def test_output_left_in_the_stdout_buffer_is_checked_before_exit(monkeypatch):
+    """A command that writes without flushing: the failure shows when the guard flushes."""
+    import io
+
+    from wfrun.cli_guard import GuardedGroup
+
+    group = GuardedGroup()
+
+    @group.command()
+    def quiet() -> None:
+        sys.stdout.write("buffered, never flushed by the command\n")
+
+    err = io.StringIO()
+    full = open("/dev/full", "w")
+    monkeypatch.setattr(sys, "stdout", full)
+    monkeypatch.setattr(sys, "stderr", err)
+    with pytest.raises(SystemExit) as info:
+        group.main(["quiet"], prog_name="wfrun")
+    monkeypatch.undo()
+    full.close()  # nothing left to fail: the guard pointed it at /dev/null
+    assert info.value.code == 2
+    assert err.getvalue().startswith("error: cannot write to standard output (/dev/full): No space left on device")
 
 
 def test_stdout_to_dev_full_and_a_closed_pipe_from_a_shell(tmp_path):

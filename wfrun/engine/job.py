@@ -205,8 +205,10 @@ def check_output_folder(folder: Path) -> None:
             raise JobError(f"cannot write outputs to {folder}: {probe_in} is a file, not a folder{hint}",
                            exit_code=EXIT_USAGE)
         fd, probe = tempfile.mkstemp(prefix=".wfrun-probe-", dir=probe_in)
-        os.close(fd)
-        os.unlink(probe)
+        try:
+            os.close(fd)
+        finally:
+            os.unlink(probe)
     except OSError as err:
         raise JobError(f"cannot write outputs to {folder}: {err.strerror} ({err.filename or probe_in}){hint}",
                        exit_code=EXIT_USAGE) from None
