@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -35,14 +37,23 @@ def test_readme_has_exactly_two_setup_commands():
 
 
 def test_readme_main_command_runs(tmp_path):
-    """Run the README's main command after its install step (the package is installed)."""
+    """Run the README's main command after its install step (the package is installed).
+
+    It runs as ``python -m wfrun`` (no reliance on PATH) from a folder in tmp_path, with the
+    checkout's files named by absolute path and the cache (``WFRUN_CACHE``) in tmp_path, so
+    the output and the tiny models land there and the checkout stays clean."""
     install_and_run = readme_commands()[0]
     steps = [s.strip() for s in install_and_run.split("&&")]
     wfrun_steps = [s for s in steps if s.startswith("wfrun ")]
     assert wfrun_steps, install_and_run
+    env = dict(os.environ, WFRUN_CACHE=str(tmp_path / "cache"))
     for step in wfrun_steps:
-        done = subprocess.run(step, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        args = [str(ROOT / a) if (ROOT / a).is_file() else a for a in shlex.split(step)[1:]]
+        done = subprocess.run([sys.executable, "-m", "wfrun", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{step}\n{done.stdout}\n{done.stderr}"
+    promised = re.search(r"writes (output/\S+?\.mp4)", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert promised and (tmp_path / promised.group(1)).is_file(), sorted(tmp_path.rglob("*"))
 
 
 def test_ci_script_runs_the_readme_test_command():
@@ -178,3 +189,10 @@ def test_convert_to_api_round_trips_through_build(tmp_path):
 def test_entry_point_is_installed():
     done = subprocess.run([sys.executable, "-m", "wfrun.cli", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and "wfrun" in done.stdout
+
+
+def test_python_m_wfrun_runs_the_cli(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "wfrun", "validate", str(DEMO)], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{DEMO}: ok"

@@ -270,7 +270,7 @@ def test_ensure_tiny_models_writes_once_and_reuses(tmp_path, monkeypatch):
 
     monkeypatch.setenv("WFRUN_CACHE", str(tmp_path / "cache"))
     root = tiny_module.ensure_tiny_models()
-    assert root == tmp_path / "cache" / "tiny-models"
+    assert root == tmp_path / "cache" / "tiny-models" / f"v{tiny_module.TINY_VERSION}"
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.safetensors"))
     assert len(files) == len(tiny_module.SPECS) + len(tiny_module.DEPTH_FILES)
     assert (root / "text_encoders" / "umt5-xxl" / "spiece.model").is_file()

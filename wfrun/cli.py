@@ -1,18 +1,22 @@
 """The ``wfrun`` command line. Commands only parse arguments, call the layers, and map
-outcomes to exit codes: 0 ok, 1 the workflow has problems, 2 usage or environment.
+outcomes to exit codes: 0 ok, 1 the workflow has problems, 2 usage or environment, 130
+interrupted (Ctrl-C). Write errors and Ctrl-C are handled once, for every command, by
+:mod:`wfrun.cli_guard`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from wfrun import __version__
+from wfrun.cli_guard import GuardedGroup, SafePath
 from wfrun.diagnostics import Severity, has_errors
-from wfrun.formats.document import FormatError, dumps, load
+from wfrun.formats.document import FormatError, dumps, load, write_atomic
 from wfrun.graph import CheckOptions, build
 from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.render import graph_to_api, graph_to_dot, graph_to_json, graph_to_text
@@ -21,7 +25,7 @@ from wfrun.validate import FileResult, validate_file
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="wfrun")
 def main() -> None:
     """Read, migrate, validate and run ComfyUI video workflows without ComfyUI."""
@@ -33,10 +37,10 @@ main.add_command(_run_command)
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=SafePath(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="text for people, json for tools, github for Actions annotations")
-@click.option("--models", "models_dir", type=click.Path(file_okay=False),
+@click.option("--models", "models_dir", type=SafePath(file_okay=False),
               help="ComfyUI models folder: also check that every model file the workflow names exists")
 @click.option("--strict", is_flag=True, help="treat warnings as problems (exit 1)")
 def validate(files: tuple[str, ...], fmt: str, models_dir: str | None, strict: bool) -> None:
@@ -89,7 +93,7 @@ def _load_or_exit(path: str):
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=SafePath(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "dot", "json"]), default="text",
               show_default=True)
 def graph(file: str, fmt: str) -> None:
@@ -103,18 +107,18 @@ def graph(file: str, fmt: str) -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=SafePath(exists=True, dir_okay=False))
 @click.option("--to", "target", type=click.Choice(["api"]), required=True,
               help="api: the prompt the ComfyUI frontend would queue")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write here instead of stdout")
+@click.option("-o", "--output", type=SafePath(dir_okay=False), help="write here instead of stdout")
 def convert(file: str, target: str, output: str | None) -> None:
     """Convert FILE to another format."""
     built = build(_load_or_exit(file))
     text = dumps(graph_to_api(built))
     if output:
-        if Path(output).exists():
+        if os.path.lexists(output):
             raise click.UsageError(f"{output} exists; wfrun never overwrites a file it did not make")
-        Path(output).write_text(text, encoding="utf-8")
+        write_atomic(output, text, replace=False)
     else:
         click.echo(text, nl=False)
     for problem in built.problems:
@@ -122,11 +126,13 @@ def convert(file: str, target: str, output: str | None) -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the migrated file here")
+@click.argument("file", type=SafePath(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=SafePath(dir_okay=False), help="write the migrated file here")
 @click.option("--in-place", is_flag=True,
-              help="rewrite FILE atomically (keeps FILE.bak); for a PNG/WebP/video FILE, write its workflow "
-                   "as JSON beside it instead (clip.json, or clip.1.json... if taken): a media file is never changed")
+              help="rewrite FILE atomically, keeping its mode; a symlink's target is rewritten and the link "
+                   "kept; the original is kept as FILE.bak (FILE.bak.1, .2, … when that exists); for a "
+                   "PNG/WebP/video FILE, write its workflow as JSON beside it instead (clip.json, or "
+                   "clip.1.json... if taken): a media file is never changed")
 @click.option("--no-backup", is_flag=True, help="with --in-place: do not keep FILE.bak")
 @click.option("--check", is_flag=True, help="write nothing; exit 1 when a migration is needed")
 @click.option("--diff", is_flag=True, help="print a unified diff of the changes")
@@ -151,7 +157,7 @@ def specs() -> None:
 
 
 @specs.command("extract")
-@click.argument("git_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("git_dir", type=SafePath(exists=True, file_okay=False))
 @click.option("--pack", required=True, help="pack name, e.g. ComfyUI-WanVideoWrapper")
 @click.option("--cnr-id", help="registry id saved in workflows as properties.cnr_id")
 @click.option("--repo", help="owner/name, recorded as the source")
@@ -162,7 +168,7 @@ def specs() -> None:
 @click.option("--all-commits", is_flag=True,
               help="walk side branches too, so every properties.ver a file may carry is known")
 @click.option("--note", help="free text kept in the output's source (e.g. which fork was read)")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
+@click.option("-o", "--output", type=SafePath(dir_okay=False), required=True)
 def specs_extract(git_dir: str, pack: str, cnr_id: str | None, repo: str | None, head_only: bool,
                   since: str | None, until: str | None, rev: str, all_commits: bool, note: str | None,
                   output: str) -> None:

@@ -1,25 +1,35 @@
-"""``wfrun run``: argument parsing and printing only; the work is in ``wfrun.engine.job``."""
+"""``wfrun run``: argument parsing and printing only; the work is in ``wfrun.engine.job``.
+
+Each file written gets one ``wrote`` line, printed by the progress (on stderr) the moment
+it is complete, so files written before an error or Ctrl-C are listed too. An interrupted
+run exits 130 and never prints ``done``. The engine (and torch with it) is imported only
+when a run starts, so the other commands start in a fraction of the time."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from wfrun.engine.job import EXIT_OK, EXIT_PROBLEMS, JobError, JobReport, RunOptions, execute, prepare
+from wfrun.cli_guard import EXIT_INTERRUPTED, SafePath
+
+if TYPE_CHECKING:
+    from wfrun.engine.job import JobError, JobReport
 
 
 @click.command("run")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--models", "models_dir", type=click.Path(file_okay=False),
+@click.argument("file", type=SafePath(dir_okay=False))
+@click.option("--models", "models_dir", type=SafePath(file_okay=False),
               help="ComfyUI models folder (default: WFRUN_MODELS, extra_model_paths.yaml in it)")
 @click.option("--tiny-models", is_flag=True,
-              help="use wfrun's built-in tiny random models (written on first use to ~/.cache/wfrun)")
-@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), default="output",
+              help="use wfrun's built-in tiny random models (written on first use to "
+                   "~/.cache/wfrun/tiny-models/, or under WFRUN_CACHE)")
+@click.option("-o", "--output", "output_dir", type=SafePath(file_okay=False), default="output",
               show_default=True, help="where outputs are written (never overwriting earlier ones)")
-@click.option("--input", "input_dir", type=click.Path(file_okay=False),
+@click.option("--input", "input_dir", type=SafePath(file_okay=False),
               help="where LoadImage/LoadVideo look (default: input/ beside the workflow)")
 @click.option("--set", "overrides", multiple=True, metavar="NODE.INPUT=VALUE",
               help="change a widget value for this run (node id or title); repeatable")
@@ -33,6 +43,7 @@ def run(file: str, models_dir: str | None, tiny_models: bool, output_dir: str, i
         overrides: tuple[str, ...], seed: int | None, device: str | None, dry_run: bool, allow_pickle: bool,
         fmt: str) -> None:
     """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed."""
+    from wfrun.engine import job
     from wfrun.engine.progress import ConsoleProgress
 
     if not Path(file).is_file():
@@ -44,26 +55,26 @@ def run(file: str, models_dir: str | None, tiny_models: bool, output_dir: str, i
 
         if not torch.cuda.is_available():
             raise click.UsageError("--device cuda: no CUDA device is available here")
-    options = RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
-                         input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides), seed=seed,
-                         device=device, dry_run=dry_run, allow_pickle=allow_pickle)
+    options = job.RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
+                             input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides),
+                             seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle)
     try:
-        prepared = prepare(file, options)
+        prepared = job.prepare(file, options)
         say = (lambda text: click.echo(text, err=True)) if fmt == "json" else click.echo
         _print_plan(prepared, say)
         if dry_run:
-            report = JobReport(prepared, None, 0.0, device or "auto")
+            report = job.JobReport(prepared, None, 0.0, device or "auto")
         else:
             progress = ConsoleProgress()  # on stderr: stdout stays clean for --format json
-            report = execute(prepared, options, progress)
-    except JobError as err:
+            report = job.execute(prepared, options, progress)
+    except job.JobError as err:
         _print_error(err, fmt)
         sys.exit(err.exit_code)
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2, default=str))
     else:
         _print_summary(report)
-    sys.exit(EXIT_PROBLEMS if report.result is not None and report.result.interrupted else EXIT_OK)
+    sys.exit(EXIT_INTERRUPTED if report.result is not None and report.result.interrupted else job.EXIT_OK)
 
 
 def _print_plan(prepared, say) -> None:
@@ -94,13 +105,13 @@ def _print_summary(report: JobReport) -> None:
     if result is None:
         click.echo("dry run: nothing loaded, nothing written")
         return
+    files = f"{len(result.written)} file(s) written" if result.written else "no files written"
     if result.interrupted:
-        click.echo(f"interrupted after {len(result.executed)} node(s); written so far:")
-    for path in result.written:
-        click.echo(f"wrote {path}")
-    if not result.written and not result.interrupted:
+        click.echo(f"interrupted after {len(result.executed)} node(s); {files}", err=True)
+        return
+    if not result.written:
         click.echo("finished; no files written (preview outputs only)")
-    click.echo(f"done in {report.seconds:.1f} s on {report.device}")
+    click.echo(f"done in {report.seconds:.1f} s on {report.device}: {files}")
 
 
 def _print_error(err: JobError, fmt: str) -> None:

@@ -12,7 +12,9 @@ does the runner start. ``--dry-run`` stops there and reports the plan, the model
 from __future__ import annotations
 
 import json
+import os
 import signal
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +175,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         changes = apply_overrides(graph, [Override.parse(s) for s in options.overrides], options.seed)
     except OverrideError as err:
         raise JobError(str(err), exit_code=EXIT_USAGE) from None
+    check_output_folder(Path(options.output_dir))
     roots = model_roots(options)
     try:
         plan = make_plan(graph)
@@ -195,6 +198,42 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
                        "output does not need them")
     return Prepared(path, data, graph, plan, roots, migrated, changes,
                     [d for d in diagnostics if d.severity != Severity.ERROR], models)
+
+
+def check_output_folder(folder: Path) -> None:
+    """Find an output folder the run could not write before any weight loads, not after
+    the whole run: the folder, or the nearest folder above it that exists, must be a folder
+    in which a file can be created (one is, and removed at once).
+
+    Nothing is created here, so ``--dry-run`` and callers that only prepare leave no empty
+    folder behind; :func:`execute` creates it before the first node runs."""
+    text = str(folder)
+    hint = "\n  hint: choose a folder you can write to with -o/--output"
+    if "\0" in text:
+        raise JobError(f"output folder {text!r} contains a NUL byte{hint}", exit_code=EXIT_USAGE)
+    probe_in = folder
+    try:
+        while not os.path.lexists(probe_in) and probe_in.parent != probe_in:
+            probe_in = probe_in.parent
+        if not probe_in.is_dir():
+            raise JobError(f"cannot write outputs to {folder}: {probe_in} is a file, not a folder{hint}",
+                           exit_code=EXIT_USAGE)
+        fd, probe = tempfile.mkstemp(prefix=".wfrun-probe-", dir=probe_in)
+        try:
+            os.close(fd)
+        finally:
+            os.unlink(probe)
+    except OSError as err:
+        raise JobError(f"cannot write outputs to {folder}: {err.strerror} ({err.filename or probe_in}){hint}",
+                       exit_code=EXIT_USAGE) from None
+
+
+def _make_output_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise JobError(f"cannot create the output folder {folder}: {err.strerror} ({err.filename or folder})"
+                       "\n  hint: choose a folder you can write to with -o/--output", exit_code=EXIT_USAGE) from None
 
 
 def input_dir_for(path: Path, options: RunOptions) -> Path:
@@ -291,12 +330,14 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     import torch
 
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    _make_output_folder(Path(options.output_dir))
     input_dir = input_dir_for(p.path, options)
     ctx = ExecContext(device=device, offload_device=options.offload_device, output_dir=Path(options.output_dir),
                       input_dir=Path(input_dir), models=p.roots, progress=progress, workflow_json=p.data)
-    previous = signal.getsignal(signal.SIGINT)
+    # None: a handler set outside Python; restoring the default one is the nearest thing
+    previous = signal.getsignal(signal.SIGINT) or signal.default_int_handler
 
-    def stop(signum: int, frame: Any) -> None:  # first Ctrl-C: stop between steps
+    def stop(signum: int, frame: Any) -> None:  # first Ctrl-C: stop between steps (and frames)
         ctx.interrupted = True
         signal.signal(signal.SIGINT, previous)
 

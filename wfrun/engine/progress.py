@@ -1,4 +1,5 @@
-"""What a run tells the person watching: a line per node, a bar per sampler, files written.
+"""What a run tells the person watching: a line per node, a bar per sampler and per video
+being written, and one ``wrote`` line per file, printed when the file is complete.
 
 VAE encode/decode report their chunks on bars of their own (``chunks``), kept apart from
 the sampler's ``steps`` so ``step_seconds`` stays sampler steps only (benchmarks read it).
@@ -27,6 +28,8 @@ class QuietProgress:
     step_seconds: list[list[float]] = field(default_factory=list)
     #: One ``[description, total, done]`` per chunk bar (VAE encode/decode).
     chunk_bars: list[list] = field(default_factory=list)
+    #: Frames handed to each file writer (a video), one count per file.
+    frame_counts: list[int] = field(default_factory=list)
 
     def node_started(self, node_id: str, label: str) -> None:
         self.events.append(("start", node_id))
@@ -39,23 +42,30 @@ class QuietProgress:
         self.step_seconds.append([])
         return _TimingBar(self.step_seconds[-1])
 
-    def chunks(self, total: int, description: str) -> Any:
-        self.chunk_bars.append([description, int(total), 0])
-        return _CountingBar(self.chunk_bars[-1])
-
     def wrote(self, path: Path) -> None:
         self.written.append(Path(path))
 
+    def writing(self, total: int, description: str) -> Any:
+        """A bar for the frames of one file being written (not a sampler: not timed)."""
+        self.frame_counts.append(0)
+        return _CountingBar(self.frame_counts, len(self.frame_counts) - 1)
+
+    def chunks(self, total: int, description: str) -> Any:
+        """A bar for the chunks of a VAE encode/decode (not a sampler: not timed)."""
+        self.chunk_bars.append([description, int(total), 0])
+        return _CountingBar(self.chunk_bars[-1], 2)
+
 
 class _CountingBar:
-    """Counts updates into ``entry[2]`` (and forwards them to a console bar, if any)."""
+    """Counts updates into ``counts[index]`` (and forwards them to a console bar, if any)."""
 
-    def __init__(self, entry: list, inner: Any = None):
-        self._entry = entry
+    def __init__(self, counts: list, index: int, inner: Any = None):
+        self._counts = counts
+        self._index = index
         self._inner = inner
 
     def update(self, n: int = 1) -> None:
-        self._entry[2] += n
+        self._counts[self._index] += n
         if self._inner is not None:
             self._inner.update(n)
 
@@ -66,6 +76,12 @@ class _CountingBar:
     def close(self) -> None:
         if self._inner is not None:
             self._inner.close()
+
+    def __enter__(self) -> "_CountingBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 class _TimingBar:
@@ -157,7 +173,14 @@ class ConsoleProgress(QuietProgress):
 
         self.chunk_bars.append([description, int(total), 0])
         bar = tqdm(total=int(total), desc=description, unit="chunk", file=self.stream, leave=False, dynamic_ncols=True)
-        return _CountingBar(self.chunk_bars[-1], bar)
+        return _CountingBar(self.chunk_bars[-1], 2, bar)
+
+    def writing(self, total: int, description: str) -> Any:
+        from tqdm import tqdm
+
+        self.frame_counts.append(0)
+        bar = tqdm(total=int(total), desc=description, unit="frame", file=self.stream, leave=True, dynamic_ncols=True)
+        return _CountingBar(self.frame_counts, len(self.frame_counts) - 1, bar)
 
     def wrote(self, path: Path) -> None:
         super().wrote(path)

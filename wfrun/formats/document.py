@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from wfrun.atomic import write_bytes
 from wfrun.formats import jsontext
 from wfrun.formats.api import ApiPrompt
 from wfrun.formats.errors import FormatError, FormatProblem
@@ -111,17 +111,18 @@ def dumps(doc: Document | Any) -> str:
     return jsontext.dump(doc.dump() if isinstance(doc, Document) else doc)
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half a file."""
+def write_atomic(path: str | os.PathLike[str], text: str, *, replace: bool = True) -> Path:
+    """Write ``text`` (UTF-8) as ``path`` so a crash, a full disk or Ctrl-C never leaves half
+    a file: through a synced temporary file in the same folder, renamed into place, and
+    removed on any failure (:mod:`wfrun.atomic`).
+
+    Replacing an existing file keeps its mode (and owner where allowed), and a symlink is
+    followed: its target is rewritten and the link kept. ``replace=False`` refuses an
+    existing name with :class:`FileExistsError` instead; a new file gets the usual mode
+    (``0o666`` less the umask)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    like = None
+    if replace and os.path.lexists(path):
+        path = Path(os.path.realpath(path))
+        like = path if path.exists() else None
+    return write_bytes(path, text.encode("utf-8"), replace=replace, like=like)

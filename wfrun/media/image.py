@@ -7,8 +7,8 @@
 * :func:`load_image_file` is ComfyUI's ``LoadImage`` (Pillow path): every frame of the file of
   the first frame's size, EXIF orientation applied, ``mask = 1 - alpha`` (64x64 zeros
   without alpha).
-* :func:`write_png` writes with ``tEXt`` chunks (``prompt``/``workflow`` as JSON) and never
-  replaces an existing file.
+* :func:`write_png` writes with ``tEXt`` chunks (``prompt``/``workflow`` as JSON), under a
+  temporary name renamed when complete (:mod:`wfrun.atomic`), and never replaces a file.
 * :func:`common_upscale` / :func:`lanczos` are ``comfy.utils``'s: ``torch`` interpolation for
   the usual modes, Pillow per image for lanczos (8-bit, values truncated like ComfyUI), and
   the optional centre crop to the target aspect first.
@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -26,6 +27,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from wfrun.atomic import writing
 
 
 class MediaPathError(ValueError):
@@ -98,6 +101,11 @@ def _near_names(base: Path, name: str, limit: int = 5) -> list[str]:
     return close or names[:limit]
 
 
+#: Longest file name (bytes) on the usual file systems, and what a saver adds to a prefix
+#: (``_00001_.png``, ``_00001-audio.webm``, a larger counter).
+NAME_MAX, NAME_ROOM = 255, 32
+
+
 @dataclass(frozen=True)
 class SaveTarget:
     """Where numbered outputs go: ``folder/filename_{counter:05}…``."""
@@ -125,6 +133,8 @@ def save_target(output_dir: str | os.PathLike[str], filename_prefix: str,
     The counter is one more than the largest ``<name>_<digits>…`` among the folder's files, so
     earlier outputs are never reused. A prefix leading outside ``output_dir`` is refused.
     """
+    if not isinstance(filename_prefix, str) or "\0" in filename_prefix:
+        raise MediaPathError(f"filename_prefix {filename_prefix!r} is not a file name (no text, or a NUL byte)")
     if "%" in filename_prefix:
         filename_prefix = _compute_vars(filename_prefix, width, height)
     norm = os.path.normpath(filename_prefix.replace("\\", "/"))
@@ -132,6 +142,12 @@ def save_target(output_dir: str | os.PathLike[str], filename_prefix: str,
     root = Path(output_dir).resolve()
     if os.path.isabs(norm) or ".." in PurePosixPath(norm).parts or not filename or filename in (".", ".."):
         raise MediaPathError(f"filename_prefix {filename_prefix!r} would save outside the output folder {root}")
+    parts = PurePosixPath(norm).parts
+    for i, part in enumerate(parts):
+        room = NAME_MAX - (NAME_ROOM if i == len(parts) - 1 else 0)
+        if len(os.fsencode(part)) > room:
+            raise MediaPathError(f"filename_prefix part {part[:24]!r}… is {len(os.fsencode(part))} bytes long; file "
+                                 f"names may have {NAME_MAX} bytes, and the counter and extension need {NAME_ROOM}")
     folder = (root / subfolder) if subfolder else root
     folder.mkdir(parents=True, exist_ok=True)
     real = folder.resolve()
@@ -262,7 +278,8 @@ def write_png(path: str | os.PathLike[str], array: np.ndarray, text: Mapping[str
     """Write ``array`` (uint8 HxWx{3,4} or HxW) as PNG with JSON ``tEXt`` chunks.
 
     ``text`` values that are not strings are stored as JSON, as ComfyUI stores ``prompt`` and
-    ``workflow``. Raises :class:`FileExistsError` instead of replacing a file.
+    ``workflow``. Raises :class:`FileExistsError` instead of replacing a file. A full disk or
+    Ctrl-C leaves no file at all, never a 0-byte or partial one.
     """
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
@@ -273,13 +290,11 @@ def write_png(path: str | os.PathLike[str], array: np.ndarray, text: Mapping[str
         for key, value in text.items():
             info.add_text(key, value if isinstance(value, str) else json.dumps(value))
     path = Path(path)
-    with open(path, "xb") as handle:
-        try:
+    if os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+    with writing(path) as temp:  # complete under its name, or not there at all
+        with open(temp, "xb") as handle:
             Image.fromarray(array).save(handle, format="PNG", pnginfo=info, compress_level=compress_level)
-        except BaseException:
-            handle.close()
-            path.unlink(missing_ok=True)
-            raise
     return path
 
 

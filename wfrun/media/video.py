@@ -10,15 +10,18 @@ Set ``IMAGEIO_FFMPEG_EXE`` to use another ffmpeg binary.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+
+from wfrun.atomic import writing
 
 ENCODE_ARGS = ("utf-8", "backslashreplace")
 
@@ -181,16 +184,24 @@ def merge_filter_args(args: list[str], flag: str = "-vf") -> None:
 def encode(frames: Iterable[bytes], path: str | os.PathLike[str], *, width: int, height: int,
            frame_rate: float, output_args: Sequence[str], input_pix_fmt: str = "rgb24",
            fake_trc: str = "iec61966-2-1", pre_output_args: Sequence[str] = (),
-           metadata: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> int:
+           metadata: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
+           on_frame: Callable[[int], None] | None = None) -> int:
     """Pipe raw frames into ffmpeg and write ``path``; returns the number of frames sent.
 
     ``output_args`` are the format's codec arguments (they should contain ``-n`` so ffmpeg
     refuses to replace a file). With ``metadata`` the tags are embedded; if ffmpeg fails on
     them and wrote nothing, the file is written again without them (as VHS does).
+
+    ffmpeg writes a temporary file beside ``path`` that takes the name only when complete
+    (:mod:`wfrun.atomic`); on any failure, or an exception from ``on_frame`` (called with the
+    count after each frame: the caller's progress and Ctrl-C check), ffmpeg is stopped and
+    the temporary removed, so no truncated video ever has the name. ffmpeg runs in its own
+    session, so a Ctrl-C in the terminal reaches wfrun only, which decides. Failures that
+    are the disk's (full, read-only, quota) are raised as ``OSError`` naming ``path``.
     """
     path = Path(path)
-    if path.exists():  # ffmpeg's -n exits with status 0 on some builds, so check here too
-        raise FileExistsError(f"{path} already exists; wfrun never replaces an output")
+    if os.path.lexists(path):  # ffmpeg's -n exits with status 0 on some builds, so check here too
+        raise FileExistsError(errno.EEXIST, "already exists; wfrun never replaces an output", str(path))
     args = [ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", input_pix_fmt,
             "-color_range", "pc", "-colorspace", "rgb", "-color_primaries", "bt709",
             "-color_trc", fake_trc, "-s", f"{width}x{height}", "-r", str(frame_rate), "-i", "-",
@@ -198,30 +209,46 @@ def encode(frames: Iterable[bytes], path: str | os.PathLike[str], *, width: int,
     merge_filter_args(args)
     full_env = dict(os.environ, **(env or {}))
     frames = iter(frames)
-    if metadata:
-        with tempfile.TemporaryDirectory(prefix="wfrun-meta-") as tmp:
-            meta_path = Path(tmp) / "metadata.txt"
-            meta_path.write_text(ffmetadata_document(metadata), encoding="utf-8")
-            with_meta = args[:1] + ["-i", str(meta_path)] + args[1:] + [
-                "-metadata", "creation_time=now", "-movflags", "use_metadata_tags"]
-            buffered: list[bytes] = []
-            ok, sent, err = _run(with_meta + [str(path)], frames, full_env, keep=buffered)
-        if ok:
-            return sent
-        if path.exists():
-            raise VideoError(f"ffmpeg failed writing {path.name}:\n{err}")
-        frames = iter(buffered + list(frames))
-    ok, sent, err = _run(args + [str(path)], frames, full_env)
-    if not ok:
-        raise VideoError(f"ffmpeg failed writing {path.name}:\n{err}")
+    with writing(path) as temp:
+        if metadata:
+            with tempfile.TemporaryDirectory(prefix="wfrun-meta-") as tmp:
+                meta_path = Path(tmp) / "metadata.txt"
+                meta_path.write_text(ffmetadata_document(metadata), encoding="utf-8")
+                with_meta = args[:1] + ["-i", str(meta_path)] + args[1:] + [
+                    "-metadata", "creation_time=now", "-movflags", "use_metadata_tags"]
+                buffered: list[bytes] = []
+                ok, sent, err = _run(with_meta + [str(temp)], frames, full_env, keep=buffered, on_frame=on_frame)
+            if ok:
+                return sent
+            if temp.exists():
+                _fail(path, f"ffmpeg failed writing {path.name}", err)
+            frames = iter(buffered + list(frames))
+        ok, sent, err = _run(args + [str(temp)], frames, full_env, on_frame=on_frame)
+        if not ok:
+            _fail(path, f"ffmpeg failed writing {path.name}", err)
     return sent
 
 
+#: ffmpeg's words for failures of the disk rather than of the video.
+_DISK_ERRORS = {"No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT,
+                "Read-only file system": errno.EROFS, "Permission denied": errno.EACCES,
+                "File name too long": errno.ENAMETOOLONG}
+
+
+def _fail(path: Path, what: str, err: str) -> None:
+    """Raise OSError (naming ``path``) for a disk failure, else VideoError with ffmpeg's words."""
+    for words, code in _DISK_ERRORS.items():
+        if words in err:
+            raise OSError(code, os.strerror(code), str(path))
+    raise VideoError(f"{what}:\n{err}")
+
+
 def _run(cmd: list[str], frames: Iterator[bytes], env: Mapping[str, str],
-         keep: list[bytes] | None = None) -> tuple[bool, int, str]:
+         keep: list[bytes] | None = None, on_frame: Callable[[int], None] | None = None) -> tuple[bool, int, str]:
     sent = 0
     with tempfile.TemporaryFile() as errfile:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errfile, env=dict(env))
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errfile, env=dict(env),
+                                start_new_session=os.name == "posix")
         assert proc.stdin is not None
         try:
             for data in frames:
@@ -229,9 +256,14 @@ def _run(cmd: list[str], frames: Iterator[bytes], env: Mapping[str, str],
                     keep.append(data)
                 proc.stdin.write(data)
                 sent += 1
+                if on_frame is not None:
+                    on_frame(sent)
             proc.stdin.close()
         except BrokenPipeError:
             pass
+        except BaseException:  # Ctrl-C or an error making frames: stop ffmpeg, keep nothing
+            proc.kill()
+            raise
         finally:
             if not proc.stdin.closed:
                 try:
@@ -252,10 +284,11 @@ def mux_audio(video: str | os.PathLike[str], out: str | os.PathLike[str], wavefo
     """Copy the video stream of ``video`` and add ``waveform`` ([1, channels, samples] float) as audio.
 
     ``pad_to_seconds`` pads the audio with silence to at least that long (VHS: video length
-    + 1 s, unless trim_to_audio); ``-shortest`` then ends the file with the video.
+    + 1 s, unless trim_to_audio); ``-shortest`` then ends the file with the video. Written
+    like :func:`encode`: complete under its name, or not there at all.
     """
-    if Path(out).exists():
-        raise FileExistsError(f"{out} already exists; wfrun never replaces an output")
+    if os.path.lexists(out):
+        raise FileExistsError(errno.EEXIST, "already exists; wfrun never replaces an output", str(out))
     array = waveform.detach().float().cpu().numpy() if hasattr(waveform, "detach") else np.asarray(waveform, np.float32)
     if array.ndim == 3:
         array = array[0]
@@ -266,11 +299,13 @@ def mux_audio(video: str | os.PathLike[str], out: str | os.PathLike[str], wavefo
     if pad_to_seconds is not None:
         args += ["-af", f"apad=whole_dur={pad_to_seconds}"]
     merge_filter_args(args, "-af")
-    args += ["-shortest", str(out)]
-    result = subprocess.run(args, input=data, capture_output=True, env=dict(os.environ, **(env or {})))
-    if result.returncode != 0:
-        raise VideoError(f"ffmpeg failed adding audio to {Path(video).name}:\n"
-                         f"{result.stderr.decode(*ENCODE_ARGS).strip()}")
+    with writing(out) as temp:
+        args += ["-shortest", str(temp)]
+        result = subprocess.run(args, input=data, capture_output=True, env=dict(os.environ, **(env or {})),
+                                start_new_session=os.name == "posix")
+        if result.returncode != 0:
+            _fail(Path(out), f"ffmpeg failed adding audio to {Path(video).name}",
+                  result.stderr.decode(*ENCODE_ARGS).strip())
     return Path(out)
 
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from wfrun.atomic import (copy_owner_and_mode, name_the_file, publish_first_free, remove_quietly, temp_beside,
+                          writing)
 from wfrun.formats.document import Document, dumps, from_data, write_atomic
 from wfrun.formats.source import read_workflow
 from wfrun.migrate.history import PackClock, Saved, saved_signatures
@@ -194,13 +197,17 @@ def _record_version(node: dict[str, Any], clock: PackClock | None) -> None:
 
 # --- files ------------------------------------------------------------------------------------
 
+#: How many numbered backups (``FILE.bak.1`` …) may pile up before wfrun refuses to add one.
+MAX_BACKUPS = 999
+
+
 def migrate_file(path: str | Path, output: str | Path | None = None, in_place: bool = False,
                  backup: bool = True, registry: Registry | None = None) -> tuple[MigrationResult, str]:
     """Migrate the file at ``path``; return the result and the migrated JSON text.
 
-    With ``output`` the text is written there, with ``in_place`` over ``path`` (atomically,
-    keeping ``path.bak`` unless ``backup`` is false); otherwise nothing is written. An
-    unchanged file is never rewritten.
+    With ``output`` the text is written there (never over an existing file), with
+    ``in_place`` over ``path`` (see :func:`rewrite_in_place`); otherwise nothing is written.
+    An unchanged file is never rewritten.
     """
     loaded = read_workflow(path)  # JSON, or the workflow embedded in an image or video
     if in_place and loaded.embedded:
@@ -208,9 +215,73 @@ def migrate_file(path: str | Path, output: str | Path | None = None, in_place: b
     result = migrate_document(from_data(loaded.data, loaded.source), registry=registry)
     text = dumps(result.document) if result.changed else loaded.text
     if in_place and result.changed:
-        if backup:
-            shutil.copy2(path, f"{path}.bak")
-        write_atomic(path, text)
+        rewrite_in_place(path, text, backup=backup)
     elif output is not None:
-        write_atomic(output, text)
+        write_atomic(output, text, replace=False)
     return result, text
+
+
+def rewrite_in_place(path: str | Path, text: str, backup: bool = True) -> Path | None:
+    """Replace the workflow at ``path`` by ``text``; return the backup's path (None without).
+
+    Nothing the user had is lost, whatever happens:
+
+    * the backup is a complete copy of the old bytes (mode and times kept) beside ``path``,
+      under the first free name of ``FILE.bak``, ``FILE.bak.1``, ``FILE.bak.2`` … up to
+      ``FILE.bak.999``: an existing backup, or anything else of that name, is never replaced;
+    * a symlink is followed: its target is rewritten and the link stays a link;
+    * the rewritten file keeps the old one's mode (and owner where allowed);
+    * the new text and the backup are both written to synced temporary files first; only then
+      does the backup take its name and the new file replace the old one. A full disk or any
+      error before that leaves the folder exactly as it was; SIGKILL can leave only a hidden
+      ``.FILE.….part`` temporary, never a partial file under a real name.
+    """
+    path = Path(path)
+    target = Path(os.path.realpath(path))
+    old = target.read_bytes()
+    made: Path | None = None
+    try:
+        with writing(target, replace=True, like=target) as temp:
+            _write_synced(temp, text.encode("utf-8"))
+            if backup:
+                made = _write_backup(path, old, like=target)
+    except BaseException:
+        if made is not None and _holds(target, old):  # the rewrite failed after the backup
+            remove_quietly(made)
+        raise
+    return made
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False  # unsure: keep the backup
+
+
+def backup_names(path: Path) -> list[Path]:
+    """``FILE.bak``, then ``FILE.bak.1`` … ``FILE.bak.999``, in the order they are tried."""
+    return [path.with_name(f"{path.name}.bak")] + [path.with_name(f"{path.name}.bak.{i}")
+                                                   for i in range(1, MAX_BACKUPS + 1)]
+
+
+def _write_backup(path: Path, data: bytes, like: Path) -> Path:
+    names = backup_names(path)
+    temp = temp_beside(names[0])
+    try:
+        _write_synced(temp, data)
+        shutil.copystat(like, temp)
+        copy_owner_and_mode(like, temp)
+        return publish_first_free(temp, names)
+    except OSError as err:
+        raise name_the_file(err, names[0], temp)
+    finally:
+        remove_quietly(temp)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    """Create ``path`` (it must not exist) holding ``data``, on the disk when this returns."""
+    with open(path, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -568,26 +568,36 @@ def default_cache_root() -> Path:
 
 
 def ensure_tiny_models(root: str | Path | None = None) -> Path:
-    """The tiny models folder, written once (atomically) and reused while its version matches."""
-    root = Path(root) if root is not None else default_cache_root()
-    manifest = root / "manifest.json"
-    if manifest.is_file():
+    """The tiny models folder ``<root>/v<TINY_VERSION>``, written once and reused.
+
+    A new set is written into a fresh temporary folder under ``root`` and renamed into its
+    versioned place in one step, so a half-written set never has that name. wfrun deletes
+    nothing it did not make: other versions and any files of the user's under ``root`` stay
+    as they are, and a foreign folder holding the versioned name is refused, not replaced.
+    """
+    base = Path(root) if root is not None else default_cache_root()
+    final = base / f"v{TINY_VERSION}"
+
+    def complete() -> bool:
         try:
-            if json.loads(manifest.read_text(encoding="utf-8")).get("version") == TINY_VERSION:
-                return root
-        except ValueError:
-            pass
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=root.parent))
+            return json.loads((final / "manifest.json").read_text(encoding="utf-8")).get("version") == TINY_VERSION
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    if complete():
+        return final
+    base.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".v{TINY_VERSION}-", suffix=".partial", dir=base))
     try:
         write_tiny_models(staging)
-        if root.exists():
-            shutil.rmtree(root, ignore_errors=True)
+        os.chmod(staging, 0o755)  # mkdtemp's folder is private; the set is not
         try:
-            os.replace(staging, root)
-        except OSError:
-            if not (root / "manifest.json").is_file():  # nobody else finished it either
-                raise
+            os.rename(staging, final)  # replaces an empty folder, never one holding files
+        except OSError as err:
+            if not complete():  # nor did another process just finish the same set
+                raise OSError(err.errno, f"{err.strerror}: it is not a complete set of wfrun's tiny models "
+                              f"v{TINY_VERSION}, and wfrun never deletes what it did not make; move it away",
+                              str(final)) from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return root
+        shutil.rmtree(staging, ignore_errors=True)  # our own temporary folder, if still there
+    return final

@@ -7,8 +7,9 @@ Differences from ComfyUI, on purpose:
   and anything leading out of it (absolute, ``..``, symlink) is refused.
 * SaveImage/PreviewImage embed what wfrun knows of the workflow: the UI document as
   ``workflow`` when the file was a UI workflow, the API prompt as ``prompt`` when it was one
-  (ComfyUI embeds both because its frontend sends both). Files are opened exclusively, so
-  an existing file is never replaced even if another process took the counter.
+  (ComfyUI embeds both because its frontend sends both). Each file is written under a
+  temporary name and takes its own only when complete, never replacing an existing file
+  even if another process took the counter; a full disk or Ctrl-C leaves no partial image.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def save_images(ctx: ExecContext, images: torch.Tensor, filename_prefix: str, fo
     counter = target.counter
     saved = []
     for batch_number, image in enumerate(images):
+        ctx.check_interrupt()  # between images: Ctrl-C stops a long batch, each file complete or absent
         stem = target.filename.replace("%batch_num%", str(batch_number))
         array = to_uint8(image)
         while True:

@@ -32,6 +32,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import torch
 
+from wfrun.atomic import writing
 from wfrun.engine.run import NodeInputError
 from wfrun.media.image import (MediaPathError, common_upscale, save_target, workflow_metadata, write_png)
 from wfrun.media.video import VideoError, encode, frames_to_bytes, iter_frames, mux_audio, probe
@@ -308,25 +309,28 @@ def video_combine(ctx: ExecContext, frame_rate: float, loop_count: int = 0, imag
         output_files.append(png)
 
     file_path = target.folder / f"{filename}_{counter:05}.{ext}"
-    if video_format is None:
-        _save_pillow(images, file_path, format_ext, frame_rate, loop_count, pingpong, kwargs)
-        record(ctx, file_path)
-        output_files.append(file_path)
-    else:
-        frames, count = _encode_video(images, file_path, video_format, frame_rate, loop_count, pingpong,
-                                      metadata, kwargs)
-        record(ctx, file_path)
-        output_files.append(file_path)
+    total = images.shape[0] + (max(0, images.shape[0] - 2) if pingpong else 0)
+    with _FrameWatch(ctx, total, file_path.name) as watch:
+        if video_format is None:
+            _save_pillow(images, file_path, format_ext, frame_rate, loop_count, pingpong, kwargs, watch)
+        else:
+            frames, count = _encode_video(images, file_path, video_format, frame_rate, loop_count, pingpong,
+                                          metadata, kwargs, watch)
+    record(ctx, file_path)
+    output_files.append(file_path)
+    if video_format is not None:
         waveform = audio.get("waveform") if isinstance(audio, dict) else None
         if waveform is not None:
             with_audio = target.folder / f"{filename}_{counter:05}-audio.{ext}"
             values = video_format.values(kwargs)
             audio_args = list(video_format.audio_args or ("-c:a", "libopus"))
             pad = None if video_format.trim_to_audio(values) else frames / frame_rate + 1
+            ctx.check_interrupt()
             try:
                 mux_audio(file_path, with_audio, waveform, int(audio["sample_rate"]), audio_args, pad,
                           env=video_format.env)
             except (VideoError, KeyError) as err:
+                ctx.check_interrupt()  # ffmpeg stopped by the Ctrl-C: that is the news, not ffmpeg's words
                 raise NodeInputError("audio", f"cannot add the audio: {err}") from None
             record(ctx, with_audio)
             output_files.append(with_audio)
@@ -338,8 +342,34 @@ def video_combine(ctx: ExecContext, frame_rate: float, loop_count: int = 0, imag
     return ((save_output, [str(p) for p in output_files]),)
 
 
+class _FrameWatch:
+    """Between frames of a file being written: a progress line (the run's progress, when it
+    has a ``writing`` bar) and the Ctrl-C check, so an interrupt stops the writer, whose
+    partial file is then removed, instead of finishing or truncating it under its name."""
+
+    def __init__(self, ctx: ExecContext, total: int, name: str):
+        self._ctx = ctx
+        opener = getattr(ctx.progress, "writing", None) if ctx.progress is not None else None
+        self._bar = opener(total, f"writing {name}") if opener is not None else None
+        self._shown = 0
+
+    def __call__(self, sent: int) -> None:
+        self._ctx.check_interrupt()
+        if self._bar is not None and sent > self._shown:  # a retry re-sends frames: count once
+            self._bar.update(sent - self._shown)
+            self._shown = sent
+
+    def __enter__(self) -> "_FrameWatch":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 def _save_pillow(images: torch.Tensor, path: Path, ext: str, frame_rate: float, loop_count: int, pingpong: bool,
-                 kwargs: dict[str, Any]) -> None:
+                 kwargs: dict[str, Any], on_frame: Any = None) -> None:
+    """An animated GIF/WebP through Pillow, written like every output (:mod:`wfrun.atomic`)."""
     from PIL import ExifTags, Image
 
     options: dict[str, Any] = {}
@@ -351,21 +381,25 @@ def _save_pillow(images: torch.Tensor, path: Path, ext: str, frame_rate: float, 
         options["exif"] = exif
         options["lossless"] = bool(kwargs.get("lossless", True))
     frames = to_pingpong(images) if pingpong else iter(images)
-    pictures = (Image.fromarray(np.clip(f.detach().float().cpu().numpy() * 255 + 0.5, 0, 255).astype(np.uint8))
-                for f in frames)
-    first = next(pictures)
-    with open(path, "xb") as handle:
-        try:
-            first.save(handle, format=ext.upper(), save_all=True, append_images=pictures,
-                       duration=round(1000 / frame_rate), loop=loop_count, compress_level=4, **options)
-        except BaseException:
-            handle.close()
-            path.unlink(missing_ok=True)
-            raise
+
+    def pictures() -> Iterator[Any]:
+        for i, f in enumerate(frames, 1):
+            yield Image.fromarray(np.clip(f.detach().float().cpu().numpy() * 255 + 0.5, 0, 255).astype(np.uint8))
+            if on_frame is not None:
+                on_frame(i)
+
+    pics = pictures()
+    first = next(pics)
+    if os.path.lexists(path):
+        raise NodeInputError("filename_prefix", f"{path} already exists; wfrun never replaces an output")
+    with writing(path) as temp, open(temp, "xb") as handle:
+        first.save(handle, format=ext.upper(), save_all=True, append_images=pics,
+                   duration=round(1000 / frame_rate), loop=loop_count, compress_level=4, **options)
 
 
 def _encode_video(images: torch.Tensor, path: Path, video_format: Any, frame_rate: float, loop_count: int,
-                  pingpong: bool, metadata: dict[str, Any], kwargs: dict[str, Any]) -> tuple[int, int]:
+                  pingpong: bool, metadata: dict[str, Any], kwargs: dict[str, Any],
+                  watch: _FrameWatch) -> tuple[int, int]:
     given = dict(kwargs)
     first = images[0]
     has_alpha = first.shape[-1] == 4
@@ -394,7 +428,8 @@ def _encode_video(images: torch.Tensor, path: Path, video_format: Any, frame_rat
                       frame_rate=frame_rate, output_args=output_args, input_pix_fmt=pix_in,
                       fake_trc=video_format.fake_trc, pre_output_args=loop_args,
                       metadata=metadata if (metadata and video_format.save_metadata(values)) else None,
-                      env=video_format.env)
+                      env=video_format.env, on_frame=watch)
     except (VideoError, FileExistsError) as err:
+        watch(0)  # ffmpeg stopped by the Ctrl-C: that is the news, not ffmpeg's words
         raise NodeInputError("format", str(err)) from None
     return sent, num_frames
