@@ -28,6 +28,7 @@ from wfrun.engine.overrides import Override, apply_overrides
 from wfrun.graph import LinkRef, build, check
 from wfrun.graph.numbers import plain, shown, spec_bound
 from wfrun.nodes.registry import default_registry
+from wfrun.validate import validate_text
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "workflows" / "wan_t2v_tiny.json"
@@ -458,6 +459,17 @@ def test_needs_migration_names_the_old_and_new_layout(tmp_path):
     assert "found 'the layout of 2025-" in line
     assert f"wfrun migrate {path}" in result.output
     assert cli("validate", str(path)).exit_code == 0  # a warning: only --strict fails
+
+
+def test_needs_migration_inside_a_subgraph_names_the_first_instance():
+    data = nested(1)
+    data["definitions"]["subgraphs"][0]["nodes"][0].update(
+        type="Sampler", widgets_values=[7, "fixed", 20], outputs=[out("LATENT", "LATENT", [2])])
+    data["nodes"][-1]["widgets_values"] = [7, "fixed", 20, "unipc", 6.0]  # the outer sampler is current
+    result = validate_text(json.dumps(data), "sub.json", registry=test_registry())
+    (old,) = [d for d in result.diagnostics if d.code == "needs-migration"]
+    assert (old.node_id, old.class_type, old.path) == ("7:1", "Sampler", "definitions.subgraphs[0]")
+    assert old.severity is Severity.WARNING and "scheduler" in old.message
 
 
 # --- 6. --set ---------------------------------------------------------------------------

@@ -8,8 +8,10 @@ A node saved in an older layout of its widgets is a ``needs-migration`` warning,
 ``validate --strict`` and ``migrate --check`` agree on every file. The decision is the
 migrate machinery's own (the same ``migrate_document`` the two other commands run), not
 a second guess from the graph's widget binding: signature choice by date, the packs'
-rules and re-typed links all count. This module combines the two layers; ``graph``
-stays below ``migrate`` and never imports it.
+rules and re-typed links all count. A node whose own diagnostic already sends the
+user to ``wfrun migrate`` (a text where a boolean belongs, values fitting no signature)
+gets no second warning. This module combines the two layers; ``graph`` stays below
+``migrate`` and never imports it.
 """
 
 from __future__ import annotations

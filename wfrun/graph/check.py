@@ -290,9 +290,9 @@ def _count_limit(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, valu
     if limit is None or spec.type != "INT" or value <= limit:
         return
     yield _diag(graph, node, "value-too-large", Severity.ERROR,
-                f"'{spec.name}' is {shown(value)}; wfrun runs at most {limit:,} "
-                f"(the most ComfyUI's own nodes accept for a '{spec.name}')",
-                input=spec.name, found=value, expected=f"at most {limit}",
+                f"'{spec.name}' is {shown(value)}, above the {limit:,} wfrun runs "
+                "(as much as ComfyUI's own sampler and Wan nodes accept)",
+                input=spec.name, found=plain(value), expected=f"at most {limit}",
                 hint=f"use a '{spec.name}' of at most {limit}")
 
 

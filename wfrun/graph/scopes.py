@@ -7,7 +7,7 @@ scope; crossing a boundary (the definition's input node ``-10`` or output node `
 is done while resolving a link's origin (see :mod:`wfrun.graph.resolve`).
 
 Expansion is where a small hostile file becomes a huge graph (each definition holding
-three instances of the next, nine deep, is half a million nodes), so the limits of
+three instances of the next, twelve deep, is 531,441 nodes), so the limits of
 :mod:`wfrun.graph.limits` are checked here, *before* each copy is made: a definition that
 contains itself, nesting deeper than ``MAX_SUBGRAPH_DEPTH``, and expansion past
 ``MAX_EXPANDED_NODES`` each stop expansion at the instance that would cross the line.
