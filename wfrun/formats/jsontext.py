@@ -161,10 +161,14 @@ def _first(pattern: re.Pattern[str], text: str, accept=lambda token: True) -> tu
 def _non_finite(text: str, literal: str, what: str, positions: bool) -> FormatProblem:
     found = _first(_CONSTANT_RE, text, lambda token: not math.isfinite(float(token)))
     shown = found[1] if found else literal
+    if shown.lstrip("-") in ("NaN", "Infinity"):
+        why = ("which is not JSON (JSON has no NaN or Infinity; Python's json module writes them for values "
+               "that are not finite)")
+    else:
+        why = "a number beyond the range of a double (up to about 1.8e308), which every reader takes as infinity"
     problem = FormatProblem(
-        "bad-number", f"{what} holds {shown}, which is not a JSON number (Python writes it for a "
-        "value that is not finite; JSON has no NaN or Infinity): replace it with a number, "
-        "or re-export the workflow from ComfyUI")
+        "bad-number", f"{what} holds {shown}, {why}: replace it with a number, or re-export the workflow "
+        "from ComfyUI")
     if found:
         line, column = _line_column(text, found[0])
         return _at(problem, line, column, positions)
