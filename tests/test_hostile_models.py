@@ -182,6 +182,19 @@ def test_header_order_is_not_data_order(tmp_path):
         assert torch.equal(reader.read("a"), load_file(str(path))["a"])
 
 
+def test_a_header_length_that_looks_like_a_pickle_opcode_is_still_safetensors(tmp_path):
+    """Control: a header of 640 bytes gives a length prefix starting 0x80 0x02, the bytes a
+    pickle starts with; the content after it decides."""
+    source = small_file(tmp_path / "good.safetensors")
+    header, body = split(source)
+    raw = json.dumps(header).encode()
+    raw += b" " * (640 - len(raw))
+    path = join(tmp_path / "640.safetensors", raw, body)
+    assert path.read_bytes()[:2] == b"\x80\x02" and not library_refuses(path)
+    with open_checkpoint(path) as reader:
+        assert torch.equal(reader.read("a"), load_file(str(path))["a"])
+
+
 def test_the_loader_refuses_overlapping_tensors(tiny, tmp_path):
     """Two same-sized tensors made to share bytes: before, the loader read both from the
     same place and built a model with one weight silently copied into another."""

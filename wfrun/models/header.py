@@ -80,6 +80,9 @@ def sniff(path: str | Path) -> str:
     except OSError:
         return "unknown"  # the reader names the file and the reason
     text = start.lstrip().lower()
+    # first: a length prefix can begin with any bytes (0x80 0x02 is a length of 640 + ...)
+    if len(start) > 8 and start[8:].lstrip()[:1] == b"{":
+        return "safetensors"
     if start.startswith(b"PK\x03\x04"):
         return "zip"
     if start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
@@ -90,8 +93,6 @@ def sniff(path: str | Path) -> str:
         return "lfs"
     if text.startswith((b"<!doctype", b"<html", b"<?xml")):
         return "html"
-    if len(start) > 8 and start[8:].lstrip()[:1] == b"{":
-        return "safetensors"
     return "unknown"
 
 
