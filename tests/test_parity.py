@@ -98,16 +98,15 @@ def pack_looped_decode(vae, latents: torch.Tensor, normalization: str) -> torch.
     return images.clamp(0, 1).permute(1, 2, 3, 0)
 
 
-@pytest.mark.parametrize("latent_frames", [3, 5])
-@pytest.mark.parametrize("normalization", ["default", "minmax"])
+@pytest.mark.parametrize("latent_frames, normalization", [(5, "default"), (3, "minmax")])
 def test_looped_decode_stitches_the_seam_like_the_pack(vae, latent_frames, normalization):
     g = torch.Generator().manual_seed(latent_frames)
-    latents = torch.randn(16, latent_frames, 4, 6, generator=g)
+    latents = torch.randn(16, latent_frames, 2, 3, generator=g)
     ctx = ExecContext()
     (images,) = get_executor("WanVideoDecode")(ctx, vae=vae, samples={"samples": latents[None], "looped": True},
                                                normalization=normalization)
     # the pack's count: 8 seam frames + the video's 4N-3 frames without its first 5 = 4N
-    assert images.shape == (4 * latent_frames, 32, 48, 3)
+    assert images.shape == (4 * latent_frames, 16, 24, 3)
     torch.testing.assert_close(images, pack_looped_decode(vae, latents, normalization), rtol=1e-5, atol=1e-5)
     # the order: the seam's frames 9.. first (latents 0 and 1 decoded after the video's end),
     # then the plain decode from frame 5 on
@@ -120,9 +119,9 @@ def test_looped_decode_stitches_the_seam_like_the_pack(vae, latent_frames, norma
 
 def test_looped_single_latent_decodes_plainly(vae):
     """The pack's slicing leaves no frame for one latent; wfrun decodes it as unlooped."""
-    latents = torch.randn(16, 1, 4, 6, generator=torch.Generator().manual_seed(9))
+    latents = torch.randn(16, 1, 2, 3, generator=torch.Generator().manual_seed(9))
     ctx = ExecContext()
     looped = get_executor("WanVideoDecode")(ctx, vae=vae, samples={"samples": latents[None], "looped": True})[0]
     expected = ((reference_decode(vae, latents) + 1) / 2).clamp(0, 1).permute(1, 2, 3, 0)
-    assert looped.shape == (1, 32, 48, 3)
+    assert looped.shape == (1, 16, 24, 3)
     torch.testing.assert_close(looped, expected, rtol=1e-5, atol=1e-5)

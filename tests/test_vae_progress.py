@@ -22,7 +22,7 @@ def vae(tiny_models):
     return get_executor("WanVideoVAELoader")(ctx, model_name="Wan2_1_VAE_tiny_fp32.safetensors", precision="fp32")[0]
 
 
-def frames(n: int, h: int = 64, w: int = 96) -> torch.Tensor:
+def frames(n: int, h: int = 16, w: int = 32) -> torch.Tensor:
     return torch.rand(n, h, w, 3, generator=torch.Generator().manual_seed(n))
 
 
@@ -42,11 +42,11 @@ def test_encode_and_decode_tick_once_per_chunk(vae):
 def test_tiled_decode_ticks_per_tile_and_frame(vae):
     progress = QuietProgress()
     ctx = ExecContext(progress=progress)
-    latents = {"samples": torch.randn(1, 16, 2, 8, 12, generator=torch.Generator().manual_seed(0))}
+    latents = {"samples": torch.randn(1, 16, 2, 6, 10, generator=torch.Generator().manual_seed(0))}
     hooks = list(vae.vae.decoder._forward_hooks)
-    get_executor("WanVideoDecode")(ctx, vae=vae, samples=latents, enable_vae_tiling=True, tile_x=48, tile_y=48,
+    get_executor("WanVideoDecode")(ctx, vae=vae, samples=latents, enable_vae_tiling=True, tile_x=40, tile_y=40,
                                    tile_stride_x=32, tile_stride_y=32)
-    # latent tiles of 6 every 4: rows at 0, 4 of 8, columns at 0, 4, 8 of 12 → 6 tiles × 2 frames
+    # latent tiles of 5 every 4: rows at 0, 4 of 6, columns at 0, 4, 8 of 10 → 6 tiles × 2 frames
     assert progress.chunk_bars == [["VAE decode", 12, 12]]
     assert list(vae.vae.decoder._forward_hooks) == hooks  # the hooks are gone again
 
@@ -54,7 +54,7 @@ def test_tiled_decode_ticks_per_tile_and_frame(vae):
 def test_i2v_encode_reports_its_chunks(vae):
     progress = QuietProgress()
     ctx = ExecContext(progress=progress)
-    get_executor("WanVideoImageToVideoEncode")(ctx, vae=vae, width=96, height=64, num_frames=9, start_image=frames(1),
+    get_executor("WanVideoImageToVideoEncode")(ctx, vae=vae, width=32, height=16, num_frames=9, start_image=frames(1),
                                                end_image=frames(1), fun_or_fl2v_model=False)
     # end-frame mode: 9 frames encoded as usual (3 chunks), the end frame alone (1 chunk)
     assert progress.chunk_bars == [["VAE encode", 4, 4]]
@@ -90,7 +90,7 @@ def test_ctrl_c_stops_within_one_chunk(vae, node):
     pre_hooks, hooks = list(module._forward_pre_hooks), list(module._forward_hooks)
     calls: list = []
     counter = module.register_forward_hook(lambda *_: calls.append(1))
-    inputs = ({"samples": {"samples": torch.randn(1, 16, 6, 8, 12)}} if node == "WanVideoDecode"
+    inputs = ({"samples": {"samples": torch.randn(1, 16, 6, 2, 4)}} if node == "WanVideoDecode"
               else {"image": frames(21)})
     try:
         with pytest.raises(KeyboardInterrupt):
