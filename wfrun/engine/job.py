@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from wfrun.diagnostics import Diagnostic, Severity
-from wfrun.engine.overrides import Override, OverrideError, apply_overrides
+from wfrun.engine.overrides import Override, OverrideError, apply_overrides, find_node
 from wfrun.engine.plan import Plan, PlanError, make_plan
 from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
+from wfrun.engine.smoke import apply_smoke_caps
+from wfrun.engine.standins import StandinWriteError, stand_in_inputs, tiny_model_roots
 from wfrun.formats.document import Document, FormatError, from_data, parse_json
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
 from wfrun.graph.check import find_in_folders, model_folders
@@ -56,6 +58,13 @@ class RunOptions:
     device: str | None = None
     offload_device: str = "cpu"
     dry_run: bool = False
+    #: Tiny models, stand-in inputs and small sizes, frames and steps (engine/smoke.py).
+    smoke: bool = False
+
+    @property
+    def tiny(self) -> bool:
+        """Whether tiny models stand in for every model file (``--tiny-models``, ``--smoke``)."""
+        return self.tiny_models or self.smoke
 
 
 @dataclass
@@ -79,6 +88,8 @@ class Prepared:
     changes: list[str] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
     models: list[ModelFile] = field(default_factory=list)
+    #: What stands in for missing models and inputs (``--tiny-models``, ``--smoke``).
+    standins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -94,6 +105,7 @@ class JobReport:
         p = self.prepared
         out: dict[str, Any] = {
             "file": str(p.path), "device": self.device, "migrated": p.migrated, "overrides": p.changes,
+            "standins": p.standins,
             "warnings": [d.to_json() for d in p.warnings],
             "plan": {"order": [{"id": i, "type": p.graph.node(i).class_type, "title": p.graph.node(i).label}
                                for i in p.plan.order],
@@ -113,7 +125,9 @@ class JobReport:
 
 
 def model_roots(options: RunOptions) -> ModelRoots:
-    if options.tiny_models:
+    """The models folders of a run; with tiny models, wfrun's own (see ``tiny_model_roots``
+    for the stand-ins of the files a workflow names)."""
+    if options.tiny:
         from wfrun.models.tiny import ensure_tiny_models
 
         return ModelRoots.from_options(ensure_tiny_models())
@@ -156,31 +170,61 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     document, migrated = _migrate(document, registry)
     graph = build(document, registry)
     try:
-        changes = apply_overrides(graph, [Override.parse(s) for s in options.overrides], options.seed)
+        overrides = [Override.parse(s) for s in options.overrides]
+        changes = apply_overrides(graph, overrides, options.seed)
     except OverrideError as err:
         raise JobError(str(err), exit_code=EXIT_USAGE) from None
-    roots = model_roots(options)
+    roots = None if options.tiny else model_roots(options)
     try:
         plan = make_plan(graph)
     except PlanError as err:
         raise JobError(f"{path}: {err}") from None
+    standins: list[str] = []
+    standin_problems: list[Diagnostic] = []
+    if options.smoke:  # say what cannot run before writing or loading anything
+        _refuse_unsupported(path, graph, plan)
+        kept = {(find_node(graph, o.node).id, o.input) for o in overrides}
+        changes += apply_smoke_caps(graph, plan, kept)
+    if options.tiny:
+        roots, standins, standin_problems = _tiny_roots(graph, plan, path)
+    if options.smoke:
+        try:
+            standins += stand_in_inputs(graph, plan, input_dir_for(path, options), Path(options.output_dir))
+        except StandinWriteError as err:
+            raise JobError(str(err), exit_code=EXIT_USAGE) from None
     needed = set(plan.order)
+    no_standin = {(d.node_id, d.input) for d in standin_problems}
     diagnostics = [d for d in check(graph, CheckOptions(models=roots))
-                   if d.node_id is None or d.node_id in needed]
+                   if (d.node_id is None or d.node_id in needed)
+                   and not (d.code == "missing-model" and (d.node_id, d.input) in no_standin)]
+    diagnostics += standin_problems
     diagnostics += _input_file_problems(graph, plan, options, path)
     errors = [d for d in diagnostics if d.severity == Severity.ERROR]
     if errors:
         raise JobError(f"{path}: {len(errors)} problem(s) must be fixed before running", errors)
-    if plan.unsupported:
-        lines = "\n".join(f"  node {i} '{graph.node(i).label}' ({graph.node(i).class_type})"
-                          for i in plan.unsupported)
-        raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
-                       f"(nothing was loaded):\n{lines}\n  hint: bypass or remove them in ComfyUI if the "
-                       "output does not need them")
+    _refuse_unsupported(path, graph, plan)
     prepared = Prepared(path, data, graph, plan, roots, migrated, changes,
-                        [d for d in diagnostics if d.severity != Severity.ERROR])
+                        [d for d in diagnostics if d.severity != Severity.ERROR], standins=standins)
     prepared.models = _model_files(prepared)
     return prepared
+
+
+def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
+    """One error listing every planned node wfrun cannot run (none is loaded first)."""
+    if not plan.unsupported:
+        return
+    lines = "\n".join(f"  node {i} '{graph.node(i).label}' ({graph.node(i).class_type})" for i in plan.unsupported)
+    raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
+                   f"(nothing was loaded):\n{lines}\n  hint: bypass or remove them in ComfyUI if the "
+                   "output does not need them")
+
+
+def _tiny_roots(graph: WorkflowGraph, plan: Plan, path: Path) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
+    """wfrun's tiny models, and a tiny stand-in for every other model file the plan names."""
+    try:
+        return tiny_model_roots(graph, plan, str(path))
+    except StandinWriteError as err:
+        raise JobError(str(err), exit_code=EXIT_USAGE) from None
 
 
 def input_dir_for(path: Path, options: RunOptions) -> Path:
