@@ -187,18 +187,21 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         changes += apply_smoke_caps(graph, plan, kept)
     if options.tiny:
         roots, standins, standin_problems = _tiny_roots(graph, plan, path)
+    stood_in: set[tuple[str, str]] = set()
     if options.smoke:
         try:
-            standins += stand_in_inputs(graph, plan, input_dir_for(path, options), Path(options.output_dir))
+            lines, stood_in = stand_in_inputs(graph, plan, input_dir_for(path, options), Path(options.output_dir),
+                                              write=not options.dry_run)
         except StandinWriteError as err:
             raise JobError(str(err), exit_code=EXIT_USAGE) from None
+        standins += lines
     needed = set(plan.order)
     no_standin = {(d.node_id, d.input) for d in standin_problems}
     diagnostics = [d for d in check(graph, CheckOptions(models=roots))
                    if (d.node_id is None or d.node_id in needed)
                    and not (d.code == "missing-model" and (d.node_id, d.input) in no_standin)]
     diagnostics += standin_problems
-    diagnostics += _input_file_problems(graph, plan, options, path)
+    diagnostics += [d for d in _input_file_problems(graph, plan, options, path) if (d.node_id, d.input) not in stood_in]
     errors = [d for d in diagnostics if d.severity == Severity.ERROR]
     if errors:
         raise JobError(f"{path}: {len(errors)} problem(s) must be fixed before running", errors)

@@ -89,13 +89,17 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str) -> tuple[Mod
     return ModelRoots((tiny_root, folder)), lines, problems
 
 
-def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_dir: Path) -> list[str]:
+def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_dir: Path,
+                    write: bool = True) -> tuple[list[str], set[tuple[str, str]]]:
     """Draw a stand-in for each missing file a planned loader reads, and point the loader at
-    it (in memory); a line per stand-in. Unsafe names are left for the checks to report."""
-    from wfrun.media.standins import HEIGHT, KINDS, WIDTH, write_standin
+    it (in memory); a line per stand-in, and the ``(node id, input)`` pairs stood in for.
+    Unsafe names are left for the checks to report. With ``write`` false (a dry run) nothing
+    is drawn or changed: the lines say what would be."""
+    from wfrun.media.standins import HEIGHT, KINDS, WIDTH, standin_name, write_standin
 
     temp = Path(output_dir) / "temp"
-    lines = []
+    lines: list[str] = []
+    covered: set[tuple[str, str]] = set()
     for node_id in plan.order:
         node = graph.node(node_id)
         declared = getattr(get_executor(node.class_type), "input_files", None)
@@ -110,15 +114,21 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
             except MediaPathError:
                 continue
             frames = frames_to_draw(node.inputs) if what == "video" else 1
+            covered.add((node.id, input_name))
+            size = f"{WIDTH}x{HEIGHT}" + (f", {frames} frames" if what == "video" else "") if what != "audio" else "1 s"
+            if not write:
+                path = temp / INPUTS_DIR / standin_name(plain, what, WIDTH, HEIGHT, frames)
+                lines.append(f"node {node.id} '{node.label}' {input_name} {name!r} is missing: "
+                             f"a stand-in {what} ({size}) would be drawn, {path}")
+                continue
             try:
                 path = write_standin(temp / INPUTS_DIR, plain, what, frames=frames)
             except OSError as err:
                 raise StandinWriteError(f"cannot write a stand-in {what} into {temp / INPUTS_DIR}: {err}") from None
             node.inputs[input_name] = f"{INPUTS_DIR}/{path.name} [temp]"
-            size = f"{WIDTH}x{HEIGHT}" + (f", {frames} frames" if what == "video" else "") if what != "audio" else "1 s"
             lines.append(f"node {node.id} '{node.label}' {input_name} {name!r} is missing: "
                          f"a stand-in {what} ({size}), {path}")
-    return lines
+    return lines, covered
 
 
 def frames_to_draw(inputs: dict[str, Any]) -> int:
@@ -128,11 +138,11 @@ def frames_to_draw(inputs: dict[str, Any]) -> int:
         value = inputs.get(name, default)
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
-    from wfrun.media.standins import FPS
+    from wfrun.media.standins import FPS, MAX_FRAMES as MAX_DRAWN
 
     cap = max(0, int(number("frame_load_cap", 0))) or MAX_FRAMES
     nth = max(1, int(number("select_every_nth", 1)))
     skip = max(0, int(number("skip_first_frames", 0)))
     rate = number("force_rate", 0.0)
     stretch = math.ceil(FPS / rate) if 0 < rate < FPS else 1
-    return (skip + cap * nth) * stretch
+    return min(MAX_DRAWN, (skip + cap * nth) * stretch)
