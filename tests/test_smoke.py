@@ -331,3 +331,53 @@ def test_the_same_stand_ins_are_written_once_and_reused(tmp_path, tiny_models):
     other = write_standins([family_for("WanVideoVAELoader", "model_name", "vae", "Wan2_1_VAE_fp32.safetensors")],
                            tiny_models, tmp_path)
     assert other != first and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_overlong_names_get_no_stand_in():
+    with pytest.raises(NoStandin, match="longer"):
+        family_for("WanVideoVAELoader", "model_name", "vae", "x" * 300 + ".safetensors")
+
+
+def test_a_model_without_stand_in_is_one_clear_problem_before_loading(tmp_path, cache):
+    path = latest_examples()["wanvideo_T2V_example_02"]
+    result = smoke(path, tmp_path / "out", cache, "--set", "22.model=wan2.1-v2-vace-14b-q6_k.gguf")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    diagnostics = json.loads(result.stdout)["diagnostics"]
+    assert [(d["code"], d["node_id"], d["input"]) for d in diagnostics] == [("missing-model", "22", "model")]
+    assert "GGUF" in diagnostics[0]["message"] and diagnostics[0]["hint"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_unsafe_names_are_refused_not_stood_in(tmp_path, cache):
+    path = latest_examples()["wanvideo_vid2vid_example_01"]
+    result = smoke(path, tmp_path / "out", cache, "--set", "38.model_name=../../outside.safetensors",
+                   "--set", "43.video=../../../secret.mp4")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    found = {(d["code"], d["node_id"]) for d in json.loads(result.stdout)["diagnostics"]}
+    assert found == {("missing-model", "38"), ("missing-input-file", "43")}
+    assert not list(tmp_path.rglob("*.mp4")) and not list(cache.rglob("outside.safetensors"))
+
+
+def test_flf2v_adds_its_position_table_to_the_packs_concatenated_clip_tokens(tiny_models):
+    """The pack gives FLF2V both images' CLIP tokens concatenated and its ``MLPProj`` adds the
+    position table to them as they are (``image_embeds + emb_pos``, then LayerNorm, Linear,
+    GELU, Linear, LayerNorm), which diffusers' embedder must match."""
+    import torch
+    import torch.nn.functional as F
+    from safetensors.torch import load_file
+
+    from wfrun.models.load import load_transformer
+    from wfrun.sampling.forward import _flf2v_image_tokens
+
+    path = tiny_models / "diffusion_models" / "Wan2_1-FLF2V-14B-720P_tiny_fp16.safetensors"
+    model = load_transformer(path, dtype=torch.float32)
+    sd = {k: v.float() for k, v in load_file(str(path)).items() if k.startswith("img_emb.")}
+    tokens = torch.randn(1, *sd["img_emb.emb_pos"].shape[1:], generator=torch.Generator().manual_seed(0))
+    x = tokens + sd["img_emb.emb_pos"]
+    x = F.layer_norm(x, x.shape[-1:], sd["img_emb.proj.0.weight"], sd["img_emb.proj.0.bias"])
+    x = F.gelu(F.linear(x, sd["img_emb.proj.1.weight"], sd["img_emb.proj.1.bias"]))
+    x = F.linear(x, sd["img_emb.proj.3.weight"], sd["img_emb.proj.3.bias"])
+    expected = F.layer_norm(x, x.shape[-1:], sd["img_emb.proj.4.weight"], sd["img_emb.proj.4.bias"])
+    with torch.no_grad():
+        got = model.condition_embedder.image_embedder(_flf2v_image_tokens(model, tokens))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

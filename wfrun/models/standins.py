@@ -41,6 +41,8 @@ STANDIN_VERSION = "1"
 
 #: More model inputs than any real workflow has; a file asking for more is refused.
 MAX_STANDINS = 64
+#: Longest name part and whole name written (file systems allow 255 bytes per part).
+MAX_PART_BYTES, MAX_NAME_BYTES = 200, 1000
 
 #: Loader inputs whose kind (and default key layout) the node type decides; other inputs
 #: are known by the models folder they list (``FOLDER_KINDS``).
@@ -130,7 +132,10 @@ def family_for(class_type: str, input_name: str, folders: str, name: str) -> Sta
 
     Raises :class:`NoStandin` when wfrun has no tiny model of that family, and
     ``ModelPathError`` when the name is not a safe relative file name."""
-    safe_relative(name)
+    rel = safe_relative(name)
+    if len(name.encode()) > MAX_NAME_BYTES or any(len(p.encode()) > MAX_PART_BYTES for p in rel.parts):
+        raise NoStandin(f"the name is longer than wfrun writes stand-ins for ({MAX_PART_BYTES} bytes a part, "
+                        f"{MAX_NAME_BYTES} in all)")
     folder = [f for f in folders.split(",") if f][-1]
     suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
     if suffix == ".gguf":
@@ -250,7 +255,9 @@ def write_standins(standins: Iterable[Standin], tiny_root: str | Path, cache: st
     same folder, written once (atomically: a finished folder is never half-written)."""
     from wfrun.models.tiny import TINY_VERSION
 
-    unique = {s.relpath: s for s in standins}
+    unique: dict[str, Standin] = {}
+    for standin in standins:  # two loaders naming one file: the first one's family is written
+        unique.setdefault(standin.relpath, standin)
     if len(unique) > MAX_STANDINS:
         raise NoStandin(f"the workflow names {len(unique)} model files; tiny stand-ins are made for at most "
                         f"{MAX_STANDINS}")
