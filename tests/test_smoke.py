@@ -238,19 +238,20 @@ def test_tiny_models_alone_serve_any_workflow_but_not_its_inputs(tmp_path, cache
 
 # --- families: the stand-in is what its name and loader say -------------------------------
 
+WAN = "unet_gguf,diffusion_models"  # WanVideoModelLoader's folders
 FAMILIES = [
     # loader, input, folders, name → what wfrun's header detection makes of the stand-in
-    ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "WanVideo\\Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors",
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors",
      ("wan_transformer", "i2v-480P", "original", "fp8_e4m3fn", False)),
-    ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "WanVideo\\wan2.1_t2v_1.3B_fp16.safetensors",
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\wan2.1_t2v_1.3B_fp16.safetensors",
      ("wan_transformer", "t2v", "comfyui", "fp16", False)),
-    ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "WanVideo\\Wan2_1-FLF2V-14B-720P_fp8_e4m3fn.safetensors",
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\Wan2_1-FLF2V-14B-720P_fp8_e4m3fn.safetensors",
      ("wan_transformer", "flf2v-720P", "original", "fp8_e4m3fn", False)),
-    ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "WanVideo\\wan2.1_fun_control_1.3B_bf16.safetensors",
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\wan2.1_fun_control_1.3B_bf16.safetensors",
      ("wan_transformer", "fun-control", "comfyui", "bf16", False)),
-    ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "WanVideo\\Phantom-Wan-1_3B_fp16.safetensors",
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\Phantom-Wan-1_3B_fp16.safetensors",
      ("wan_transformer", "t2v", "original", "fp16", False)),
-    ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "Wan2_1-T2V-14B_fp8_e5m2.safetensors",
+    ("WanVideoModelLoader", "model", WAN, "Wan2_1-T2V-14B_fp8_e5m2.safetensors",
      ("wan_transformer", "t2v", "original", "fp8_e5m2", False)),
     ("UNETLoader", "unet_name", "diffusion_models", "wan2.1_i2v_480p_14B_fp8_scaled.safetensors",
      ("wan_transformer", "i2v-480P", "comfyui", "fp8_e4m3fn", True)),
@@ -265,8 +266,10 @@ FAMILIES = [
     ("CLIPVisionLoader", "clip_name", "clip_vision", "clip_vision_h.safetensors",
      ("clip_vision", None, "transformers", "fp16", False)),
     ("LoadWanVideoClipTextEncoder", "model_name", "clip_vision,text_encoders",
-     "open-clip-xlm-roberta-large-vit-huge-14_visual_fp16.safetensors", ("clip_vision", None, "original", "fp16", False)),
-    ("WanVideoLoraSelect", "lora", "loras", "WanVideo\\Lightx2v\\lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors",
+     "open-clip-xlm-roberta-large-vit-huge-14_visual_fp16.safetensors",
+     ("clip_vision", None, "original", "fp16", False)),
+    ("WanVideoLoraSelect", "lora", "loras",
+     "WanVideo\\Lightx2v\\lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors",
      ("lora", "lora", "", "bf16", False)),
 ]
 
@@ -306,7 +309,7 @@ def test_a_name_with_no_clue_gets_the_loaders_default_with_a_notice():
 @pytest.mark.parametrize("class_type, input_name, folders, name, reason", [
     ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "wan2.1-v2-vace-14b-q6_k.gguf", "GGUF"),
     ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "old_model.ckpt", "pickle"),
-    ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "WanVideo\\vace_preview_fp32.safetensors", "VACE"),
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\vace_preview_fp32.safetensors", "VACE"),
     ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "wan2.2_ti2v_5B_fp16.safetensors", "Wan 2.2"),
     ("VAELoader", "vae_name", "vae", "wan2.2_vae.safetensors", "Wan 2.2 VAE"),
     ("WanVideoUni3C_ControlnetLoader", "model", "controlnet", "Wan21_Uni3C_controlnet_fp16.safetensors", "controlnet"),
