@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 @click.option("--tiny-models", is_flag=True,
               help="use wfrun's built-in tiny random models (written on first use to "
                    "~/.cache/wfrun/tiny-models/, or under WFRUN_CACHE)")
+@click.option("--smoke", is_flag=True,
+              help="prove the workflow runs, in seconds: tiny models, stand-ins for missing inputs, "
+                   "sizes capped at 64 px, 9 frames, 2 steps (the file is not changed)")
 @click.option("-o", "--output", "output_dir", type=SafePath(file_okay=False), default="output",
               show_default=True, help="where outputs are written (never overwriting earlier ones)")
 @click.option("--input", "input_dir", type=SafePath(file_okay=False),
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
 @click.option("--allow-pickle", is_flag=True,
               help="also read .ckpt/.pt/.bin pickle files (weights only); only for files you trust")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def run(file: str, models_dir: str | None, tiny_models: bool, output_dir: str, input_dir: str | None,
+def run(file: str, models_dir: str | None, tiny_models: bool, smoke: bool, output_dir: str, input_dir: str | None,
         overrides: tuple[str, ...], seed: int | None, device: str | None, dry_run: bool, allow_pickle: bool,
         fmt: str) -> None:
     """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed."""
@@ -50,6 +53,8 @@ def run(file: str, models_dir: str | None, tiny_models: bool, output_dir: str, i
         raise click.UsageError(f"no such file: {file}")
     if tiny_models and models_dir:
         raise click.UsageError("--tiny-models and --models cannot be combined")
+    if smoke and models_dir:
+        raise click.UsageError("--smoke runs on tiny models; it cannot be combined with --models")
     if device == "cuda":
         import torch
 
@@ -57,7 +62,7 @@ def run(file: str, models_dir: str | None, tiny_models: bool, output_dir: str, i
             raise click.UsageError("--device cuda: no CUDA device is available here")
     options = job.RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
                              input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides),
-                             seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle)
+                             seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle, smoke=smoke)
     try:
         prepared = job.prepare(file, options)
         say = (lambda text: click.echo(text, err=True)) if fmt == "json" else click.echo
@@ -82,6 +87,8 @@ def _print_plan(prepared, say) -> None:
         say(f"migrated in memory (file unchanged; `wfrun migrate` fixes it): {line}")
     for line in prepared.changes:
         say(f"set {line}")
+    for line in prepared.standins:
+        say(f"stand-in: {line}")
     for diag in prepared.warnings:
         say(diag.text())
     graph, plan = prepared.graph, prepared.plan

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from wfrun.diagnostics import Diagnostic, Severity
-from wfrun.engine.overrides import Override, OverrideError, apply_overrides
+from wfrun.engine.overrides import Override, OverrideError, apply_overrides, find_node
 from wfrun.engine.plan import Plan, PlanError, make_plan
 from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
+from wfrun.engine.smoke import apply_smoke_caps
+from wfrun.engine.standins import StandinWriteError, stand_in_inputs, tiny_model_roots
 from wfrun.formats.document import Document, FormatError, from_data
 from wfrun.formats.source import read_workflow
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
@@ -66,6 +68,13 @@ class RunOptions:
     offload_device: str = "cpu"
     dry_run: bool = False
     allow_pickle: bool = False  # read .ckpt/.pt files (weights only); also WFRUN_ALLOW_PICKLE=1
+    #: Tiny models, stand-in inputs and small sizes, frames and steps (engine/smoke.py).
+    smoke: bool = False
+
+    @property
+    def tiny(self) -> bool:
+        """Whether tiny models stand in for every model file (``--tiny-models``, ``--smoke``)."""
+        return self.tiny_models or self.smoke
 
 
 @dataclass
@@ -91,6 +100,8 @@ class Prepared:
     changes: list[str] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
     models: list[ModelFile] = field(default_factory=list)
+    #: What stands in for missing models and inputs (``--tiny-models``, ``--smoke``).
+    standins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,6 +117,7 @@ class JobReport:
         p = self.prepared
         out: dict[str, Any] = {
             "file": str(p.path), "device": self.device, "migrated": p.migrated, "overrides": p.changes,
+            "standins": p.standins,
             "warnings": [d.to_json() for d in p.warnings],
             "plan": {"order": [{"id": i, "type": p.graph.node(i).class_type, "title": p.graph.node(i).label}
                                for i in p.plan.order],
@@ -125,8 +137,10 @@ class JobReport:
 
 
 def model_roots(options: RunOptions) -> ModelRoots:
-    """The models folders of this run; a broken extra_model_paths.yaml is a usage error (exit 2)."""
-    if options.tiny_models:
+    """The models folders of this run; a broken extra_model_paths.yaml is a usage error (exit 2).
+    With tiny models, wfrun's own (see ``tiny_model_roots`` for the stand-ins of the files a
+    workflow names)."""
+    if options.tiny:
         from wfrun.models.tiny import ensure_tiny_models
 
         folder: str | Path | None = ensure_tiny_models()
@@ -172,32 +186,47 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     document, migrated = _migrate(document, registry)
     graph = build(document, registry)
     try:
-        changes = apply_overrides(graph, [Override.parse(s) for s in options.overrides], options.seed)
+        overrides = [Override.parse(s) for s in options.overrides]
+        changes = apply_overrides(graph, overrides, options.seed)
     except OverrideError as err:
         raise JobError(str(err), exit_code=EXIT_USAGE) from None
     check_output_folder(Path(options.output_dir))
-    roots = model_roots(options)
+    roots = None if options.tiny else model_roots(options)
     try:
         plan = make_plan(graph)
     except PlanError as err:
         raise JobError(f"{path}: {err}", err.diagnostics) from None
+    standins: list[str] = []
+    standin_problems: list[Diagnostic] = []
+    if options.smoke:  # say what cannot run before writing or loading anything
+        _refuse_unsupported(path, graph, plan)
+        kept = {(find_node(graph, o.node).id, o.input) for o in overrides}
+        changes += apply_smoke_caps(graph, plan, kept)
+    if options.tiny:
+        roots, standins, standin_problems = _tiny_roots(graph, plan, path)
+    stood_in: set[tuple[str, str]] = set()
+    if options.smoke:
+        try:
+            lines, stood_in = stand_in_inputs(graph, plan, input_dir_for(path, options), Path(options.output_dir),
+                                              write=not options.dry_run)
+        except StandinWriteError as err:
+            raise JobError(str(err), exit_code=EXIT_USAGE) from None
+        standins += lines
     needed = set(plan.order)
+    no_standin = {(d.node_id, d.input) for d in standin_problems}
     diagnostics = [d for d in check(graph, CheckOptions(models=roots))
-                   if d.node_id is None or d.node_id in needed]
-    diagnostics += _input_file_problems(graph, plan, options, path)
+                   if (d.node_id is None or d.node_id in needed)
+                   and not (d.code == "missing-model" and (d.node_id, d.input) in no_standin)]
+    diagnostics += standin_problems
+    diagnostics += [d for d in _input_file_problems(graph, plan, options, path) if (d.node_id, d.input) not in stood_in]
     models, model_problems = _model_files(graph, plan, roots, path, options.allow_pickle)
     diagnostics += model_problems
     errors = [d for d in diagnostics if d.severity == Severity.ERROR]
     if errors:
         raise JobError(f"{path}: {len(errors)} problem(s) must be fixed before running", errors)
-    if plan.unsupported:
-        lines = "\n".join(f"  node {i} '{graph.node(i).label}' ({graph.node(i).class_type})"
-                          for i in plan.unsupported)
-        raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
-                       f"(nothing was loaded):\n{lines}\n  hint: bypass or remove them in ComfyUI if the "
-                       "output does not need them")
+    _refuse_unsupported(path, graph, plan)
     return Prepared(path, data, graph, plan, roots, migrated, changes,
-                    [d for d in diagnostics if d.severity != Severity.ERROR], models)
+                    [d for d in diagnostics if d.severity != Severity.ERROR], models, standins=standins)
 
 
 def check_output_folder(folder: Path) -> None:
@@ -234,6 +263,24 @@ def _make_output_folder(folder: Path) -> None:
     except OSError as err:
         raise JobError(f"cannot create the output folder {folder}: {err.strerror} ({err.filename or folder})"
                        "\n  hint: choose a folder you can write to with -o/--output", exit_code=EXIT_USAGE) from None
+
+
+def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
+    """One error listing every planned node wfrun cannot run (none is loaded first)."""
+    if not plan.unsupported:
+        return
+    lines = "\n".join(f"  node {i} '{graph.node(i).label}' ({graph.node(i).class_type})" for i in plan.unsupported)
+    raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
+                   f"(nothing was loaded):\n{lines}\n  hint: bypass or remove them in ComfyUI if the "
+                   "output does not need them")
+
+
+def _tiny_roots(graph: WorkflowGraph, plan: Plan, path: Path) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
+    """wfrun's tiny models, and a tiny stand-in for every other model file the plan names."""
+    try:
+        return tiny_model_roots(graph, plan, str(path))
+    except StandinWriteError as err:
+        raise JobError(str(err), exit_code=EXIT_USAGE) from None
 
 
 def input_dir_for(path: Path, options: RunOptions) -> Path:

@@ -56,7 +56,7 @@ class TinySpec:
 
     folder: str
     name: str
-    kind: str       # wan_transformer | wan_vae | umt5 | clip_vision
+    kind: str       # wan_transformer | wan_vae | umt5 | clip_vision | lora | control_lora
     task: str       # transformer task; "" for the others
     layout: str     # original | comfyui | transformers | open_clip
     precision: str  # bf16 | fp16 | fp32 | fp8_e4m3fn | fp8_e5m2 | fp8_e4m3fn_scaled
@@ -363,6 +363,48 @@ def clip_to_layout(sd: dict[str, torch.Tensor], layout: str) -> dict[str, torch.
     return out
 
 
+#: Rank of the tiny LoRAs (real ones are 16 to 512; the tiny model is only 32 wide).
+LORA_RANK = 4
+
+
+def lora_weights(seed: int, dims: dict | None = None, rank: int = LORA_RANK) -> dict[str, torch.Tensor]:
+    """A LoRA for the tiny transformer in the layout of Kijai's and lightx2v's files:
+    ``diffusion_model.<module>.lora_down.weight`` / ``.lora_up.weight`` / ``.alpha`` on every
+    block's self- and cross-attention q/k/v/o and feed-forward linears (the modules every
+    Wan 2.1 task has, so one LoRA fits T2V and I2V models alike)."""
+    c = dims or TRANSFORMER
+    dim, ffn = c["dim"], c["ffn"]
+    r, sd = _Random(seed), {}
+
+    def pair(module: str, out: int, fan_in: int) -> None:
+        sd[f"diffusion_model.{module}.lora_down.weight"] = r.linear(rank, fan_in)
+        sd[f"diffusion_model.{module}.lora_up.weight"] = r.normal(out, rank, std=0.02)
+        sd[f"diffusion_model.{module}.alpha"] = torch.tensor(float(rank))
+
+    for i in range(c["layers"]):
+        for attn in ("self_attn", "cross_attn"):
+            for proj in "qkvo":
+                pair(f"blocks.{i}.{attn}.{proj}", dim, dim)
+        pair(f"blocks.{i}.ffn.0", ffn, dim)
+        pair(f"blocks.{i}.ffn.2", dim, ffn)
+    return sd
+
+
+def control_lora_weights(seed: int, dims: dict | None = None, rank: int = LORA_RANK) -> dict[str, torch.Tensor]:
+    """A control LoRA in the layout of spacepxl's released file (PEFT ``lora_A``/``lora_B``
+    under ``diffusion_model.``): the patch embedding widened to twice the T2V input channels
+    (noisy latents, then control latents) and every block's self-attention query."""
+    c = dims or TRANSFORMER
+    dim, channels = c["dim"], 2 * IN_DIMS["t2v"]
+    r, sd = _Random(seed), {}
+    sd["diffusion_model.patch_embedding.lora_A.weight"] = r.linear(rank, channels, 1, 2, 2)
+    sd["diffusion_model.patch_embedding.lora_B.weight"] = r.normal(dim, rank, 1, 1, 1, std=0.02)
+    for i in range(c["layers"]):
+        sd[f"diffusion_model.blocks.{i}.self_attn.q.lora_A.weight"] = r.linear(rank, dim)
+        sd[f"diffusion_model.blocks.{i}.self_attn.q.lora_B.weight"] = r.normal(dim, rank, std=0.02)
+    return sd
+
+
 def master_weights(spec: TinySpec) -> dict[str, torch.Tensor]:
     """The float32 weights of a tiny file, in the file's own names, before its dtype is applied."""
     if spec.kind == "wan_transformer":
@@ -372,6 +414,10 @@ def master_weights(spec: TinySpec) -> dict[str, torch.Tensor]:
     if spec.kind == "umt5":
         sd = t5_weights(spec.seed)
         return sd if spec.layout == "original" else t5_to_transformers_names(sd)
+    if spec.kind == "lora":
+        return lora_weights(spec.seed)
+    if spec.kind == "control_lora":
+        return control_lora_weights(spec.seed)
     return clip_to_layout(clip_weights(spec.seed), spec.layout)
 
 

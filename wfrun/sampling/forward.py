@@ -275,6 +275,21 @@ def _frame_chunks(frames: int, tokens_per_frame: int, chunks: int) -> list[tuple
 
 # --- the forward ------------------------------------------------------------------------
 
+def _flf2v_image_tokens(transformer: Any, image: torch.Tensor | None) -> torch.Tensor | None:
+    """FLF2V's two images' CLIP tokens as diffusers' image embedder takes them.
+
+    The pack hands an FLF2V model both images' tokens concatenated (``[B, 2 x 257, 1280]``,
+    WanVideoClipVisionEncode ``concat``) and adds the model's position table to them as they
+    are; diffusers' ``WanImageEmbedding`` takes them stacked (``[2B, 257, 1280]``) and views
+    them into that shape first. Concatenated tokens are split back, so both add the table to
+    the same tokens."""
+    embedder = getattr(getattr(transformer, "condition_embedder", None), "image_embedder", None)
+    pos = getattr(embedder, "pos_embed", None)
+    if image is None or pos is None or image.ndim != 3 or image.shape[1] != pos.shape[1]:
+        return image
+    return image.reshape(image.shape[0] * 2, image.shape[1] // 2, image.shape[2])
+
+
 def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep: torch.Tensor,
                         encoder_hidden_states: torch.Tensor, encoder_hidden_states_image: torch.Tensor | None = None,
                         options: ForwardOptions | None = None) -> tuple[torch.Tensor, int | None]:
@@ -297,6 +312,7 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         rotary_emb = transformer.rope(hidden_states)
 
     x = transformer.patch_embedding(hidden_states).flatten(2).transpose(1, 2).contiguous()
+    encoder_hidden_states_image = _flf2v_image_tokens(transformer, encoder_hidden_states_image)
 
     per_frame = timestep.ndim == 2
     if per_frame:  # [B, F]: embed per frame, then give every token its frame's embedding

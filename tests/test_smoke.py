@@ -1,0 +1,386 @@
+"""``wfrun run F --smoke``: any workflow end to end in seconds, on tiny models and stand-ins.
+
+The pack's examples (the latest saved version of each, from the corpus manifest) and the
+bundled workflows run through the CLI in-process, unchanged on disk: every model they name
+is served by a tiny file of its family, missing inputs by drawn ones, and sizes, frames and
+steps are capped. The sizes expected here are worked out from each workflow's saved values
+with the cap's rule written below (``fit``), independently of wfrun's code; the videos are
+decoded to check them. Examples with nodes wfrun cannot run are refused in one message.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import wan_manifest
+from run_helpers import CORPUS_WAN, ROOT
+from wfrun.cli import main
+from wfrun.media.video import iter_frames
+from wfrun.models.detect import detect
+from wfrun.models.paths import ModelPathError
+from wfrun.models.standins import NoStandin, family_for, write_standins
+from wfrun.nodes.executor import supported_types
+
+WORKFLOWS = ROOT / "workflows"
+FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode", "SetNode", "GetNode"}
+
+
+def fit(width: int, height: int, low: int = 0) -> tuple[int, int]:
+    """The smoke size cap: the longer side to 64, the aspect kept, each side rounded to a
+    multiple of 16 (at least 16, and at least the input's minimum ``low``)."""
+    if max(width, height) <= 64:
+        return width, height
+    return tuple(max(16, low, 16 * round(v * 64 / max(width, height) / 16)) for v in (width, height))
+
+
+def preview_width(main_w: int, main_h: int, column_w: int, column_h: int) -> int:
+    """The end-frame examples' preview: the video | an 8 px spacer | start and end frames
+    stacked (each under a 48 px label), scaled to the video's height (``int(w * h1 / h)``);
+    the mp4 writer pads an odd width to even."""
+    width = main_w + 8 + int(column_w * main_h / column_h)
+    return width + width % 2
+
+
+def latest_examples() -> dict[str, Path]:
+    """The latest saved version of each example in the corpus, by its path in the pack."""
+    latest: dict[str, dict] = {}
+    for entry in wan_manifest():
+        known = latest.get(entry["path"])
+        if known is None or (entry["date"], entry["file"]) > (known["date"], known["file"]):
+            latest[entry["path"]] = entry
+    return {Path(e["path"]).stem: CORPUS_WAN / e["file"] for e in latest.values()}
+
+
+# Per example: the mp4 files written and their (frames, width, height). Frames: every
+# example makes more than 9, so 9. Sizes: from the node that sets them, with ``fit``.
+# Wan's embeds nodes take at least 64 px; the stand-in input video is 64x48.
+I2V_64 = fit(720, 720)                      # ImageResizeKJ(v2) 624/640/720 square → 64x64
+ENDFRAME = fit(480, 832)                    # node 76 ImageResize+ 480x832 (portrait) → 32x64
+EXPECTED: dict[str, dict[str, tuple[int, int, int]]] = {
+    # 37 EmptyEmbeds 832x480 (min 64)
+    "wanvideo_T2V_example_02": {"WanVideo2_1_T2V_00001.mp4": (9, *fit(832, 480, 64))},
+    "wanvideo_long_T2V_example_01": {"WanVideo2_1_T2V_00001.mp4": (9, *fit(832, 480, 64))},
+    # 71 ImageResizeKJv2 720x720; the embeds take the size by link
+    "wanvideo_14B_pusa_I2V_example_01": {"WanVideoWrapper_I2V_00001.mp4": (9, *I2V_64)},
+    # 40 ImageToVideoEncode 832x480 (min 64)
+    "wanvideo_480p_I2V_example_01": {"WanVideo2_1_00001.mp4": (9, *fit(832, 480, 64))},
+    "wanvideo_480p_I2V_example_02": {"WanVideoWrapper_I2V_00001.mp4": (9, *fit(624, 624))},
+    "wanvideo_480p_I2V_example_03": {"WanVideoWrapper_I2V_00001.mp4": (9, *fit(624, 624))},
+    # the control video (the 64x48 stand-in, not resized) beside the result of its size
+    "wanvideo_1_3B_control_example_01": {"WanVideoWrapper_I2V_00001.mp4": (9, 2 * 64, 48)},
+    "wanvideo_1_3B_control_lora_example_01": {"WanVideoWrapper_I2V_00001.mp4": (9, 2 * 64, 48)},
+    "wanvideo_480p_I2V_endframe_example_01": {"WanVideoWrapper_I2V_endframe_00001.mp4": (
+        9, preview_width(*ENDFRAME, ENDFRAME[0], 2 * (ENDFRAME[1] + 48)), ENDFRAME[1])},
+    # 76 ImageResize+ 768x768 / 107 ImageResizeKJv2 640x640, then the end-frame preview
+    "wanvideo_FLF2V_720P_example_01": {"WanVideoWrapper_I2V_endframe_00001.mp4": (
+        9, preview_width(*fit(768, 768), 64, 2 * (64 + 48)), 64)},
+    "wanvideo_FLF2V_720P_example_02": {"WanVideoWrapper_I2V_endframe_00001.mp4": (
+        9, preview_width(*fit(640, 640), 64, 2 * (64 + 48)), 64)},
+    # 75 ImageResizeKJ 640x640: the depth video, then depth | result
+    "wanvideo_Fun_control_example_01": {"control_00001.mp4": (9, *fit(640, 640)),
+                                        "WanVideoWrapper_FunControl_00001.mp4": (9, 2 * 64, 64)},
+    # 44 ImageResizeKJ 512x512: the input | the result
+    "wanvideo_vid2vid_example_01": {"WanVideoWrapperV2V_00001.mp4": (9, 2 * 64, 64)},
+    # INTConstants 832 and 480 size the reference (ImageResizeKJ + ImagePadKJ): the result
+    # above the padded reference, each 64x32
+    "wanvideo_phantom_subject2vid_example_01": {"WanVideo21_Phantom_00001.mp4": (9, 64, 2 * fit(832, 480)[1])},
+}
+BUNDLED: dict[str, dict[str, tuple[int, int, int]]] = {
+    "wan_t2v_tiny.json": {"wfrun_t2v_tiny_00001.mp4": (9, *fit(320, 192, 64))},
+    "wan_fun_control_tiny.json": {"control_00001.mp4": (9, *fit(320, 192)),
+                                  "WanVideoWrapper_FunControl_00001.mp4": (9, 2 * fit(320, 192)[0], fit(320, 192)[1])},
+    "wan_i2v_endframe_tiny.json": {"WanVideoWrapper_I2V_endframe_00001.mp4": (
+        9, preview_width(*fit(320, 192), fit(320, 192)[0], 2 * (fit(320, 192)[1] + 48)), fit(320, 192)[1])},
+}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """One WFRUN_CACHE for the module: the tiny models are written once."""
+    return tmp_path_factory.mktemp("wfrun-cache")
+
+
+def smoke(path: Path, out: Path, cache: Path, *extra: str):
+    return CliRunner().invoke(main, ["run", str(path), "--smoke", "-o", str(out), "--device", "cpu",
+                                     "--format", "json", *extra], env={"WFRUN_CACHE": str(cache)})
+
+
+def decoded(path: Path) -> tuple[int, int, int]:
+    frames = list(iter_frames(path))
+    return len(frames), frames[0].shape[1], frames[0].shape[0]
+
+
+def check_run(path: Path, expected: dict[str, tuple[int, int, int]], tmp_path: Path, cache: Path) -> dict:
+    before = path.read_bytes()
+    result = smoke(path, tmp_path / "out", cache)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    videos = {Path(p).name: decoded(Path(p)) for p in report["written"] if p.endswith(".mp4")}
+    assert videos == expected
+    assert path.read_bytes() == before  # the workflow file is not touched
+    return report
+
+
+@pytest.mark.parametrize("example", sorted(EXPECTED))
+def test_smoke_runs_the_pack_example(example, tmp_path, cache):
+    report = check_run(latest_examples()[example], EXPECTED[example], tmp_path, cache)
+    assert any("a tiny Wan 2.1" in line for line in report["standins"])  # the real names were served
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_smoke_runs_the_bundled_workflow(name, tmp_path, cache):
+    report = check_run(WORKFLOWS / name, BUNDLED[name], tmp_path, cache)
+    # they name wfrun's own tiny files and ship their inputs: nothing stands in for them
+    assert report["standins"] == []
+
+
+def test_every_other_example_is_refused_in_one_message_before_anything_loads(tmp_path, cache):
+    others = {k: v for k, v in latest_examples().items() if k not in EXPECTED}
+    assert len(others) + len(EXPECTED) == len(latest_examples()) and others
+    runnable = set(supported_types()) | FRONTEND_ONLY
+    fresh_cache = tmp_path / "cache"
+    for name, path in others.items():
+        result = smoke(path, tmp_path / name, fresh_cache)
+        assert result.exit_code == 1, (name, result.output)
+        assert isinstance(result.exception, SystemExit)  # no traceback
+        error = json.loads(result.stdout)["error"]
+        assert "wfrun cannot run" in error and "nothing was loaded" in error
+        nodes = [n for n in json.loads(path.read_text())["nodes"] if n["type"] not in runnable]
+        listed = [line for line in error.splitlines() if line.startswith("  node ")]
+        assert listed and all(any(f"node {n['id']} " in line and f"({n['type']})" in line for n in nodes)
+                              for line in listed), (name, error)
+        assert not (tmp_path / name).exists()  # nothing written
+    assert not fresh_cache.exists()  # not even the tiny models
+
+
+def test_unsupported_example_message_names_each_node_it_cannot_run(tmp_path, cache):
+    path = latest_examples()["wanvideo_multitalk_test_02"]
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "-o", str(tmp_path / "out")],
+                                env={"WFRUN_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    # the nodes of the file whose types no pack of wfrun runs, read from the file itself
+    nodes = [n for n in json.loads(path.read_text())["nodes"]
+             if n["type"] not in set(supported_types()) | FRONTEND_ONLY]
+    assert {n["type"] for n in nodes} >= {"MultiTalkModelLoader", "LoadAudio", "AudioSeparation"}
+    assert result.output.count("error:") == 1
+    assert f"wfrun cannot run {len(nodes)} node(s)" in result.output
+    lines = result.output.splitlines()
+    for node in nodes:  # id, title (or the node's display name) and type
+        title = node.get("title")
+        assert any(line.startswith(f"  node {node['id']} '{title or ''}") and line.endswith(f"({node['type']})")
+                   for line in lines), node
+    assert "Traceback" not in result.output
+
+
+def test_smoke_caps_in_memory_and_keeps_what_the_user_sets(tmp_path, cache):
+    path = latest_examples()["wanvideo_long_T2V_example_01"]
+    result = smoke(path, tmp_path / "out", cache, "--dry-run", "--set", "27.steps=3")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    changes = "\n".join(report["overrides"])
+    assert "node 27 'WanVideo Sampler': steps = 3" in changes and "steps = 2" not in changes  # --set wins
+    width, height = fit(832, 480, 64)
+    for expected in (f"num_frames = 9 (--smoke, was 257)", f"width = {width} (--smoke, was 832)",
+                     f"height = {height} (--smoke, was 480)",
+                     # 5 frames (2 latents) overlapping by 4 (1 latent): several windows over 9 frames
+                     "context_frames = 5 (--smoke, was 81)", "context_overlap = 4 (--smoke, was 16)"):
+        assert expected in changes
+    assert report["estimate"]["max_tokens"] == 3 * (height // 16) * (width // 16)
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing, stand-in inputs included
+
+
+def test_smoke_caps_a_size_held_by_constant_nodes(tmp_path, cache):
+    path = latest_examples()["wanvideo_phantom_subject2vid_example_01"]
+    data = json.loads(path.read_text())
+    constants = {str(n["id"]): n for n in data["nodes"] if n["type"] == "INTConstant"}
+    result = smoke(path, tmp_path / "out", cache, "--dry-run")
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.stdout)["overrides"]
+    # 61 and 62 feed the reference's resize and pad as width and height
+    width, height = fit(constants["61"]["widgets_values"][0], constants["62"]["widgets_values"][0])
+    for node_id, value in (("61", width), ("62", height)):
+        start = f"node {node_id} '{constants[node_id]['title']}': value = {value} (--smoke, was "
+        assert any(line.startswith(start) for line in changes), changes
+
+
+def test_missing_inputs_get_stand_ins_and_present_ones_are_used(tmp_path, cache):
+    path = latest_examples()["wanvideo_vid2vid_example_01"]
+    result = smoke(path, tmp_path / "out", cache, "--dry-run")
+    report = json.loads(result.stdout)
+    line = next(s for s in report["standins"] if "'wolf_interpolated.mp4' is missing" in s)
+    assert "would be drawn" in line
+    # with the user's own video in the input folder, it is read instead
+    own = tmp_path / "input" / "wolf_interpolated.mp4"
+    from wfrun.media.samples import write_control_video
+
+    write_control_video(own, 64, 64, frames=12)
+    result = smoke(path, tmp_path / "out", cache, "--dry-run", "--input", str(tmp_path / "input"))
+    assert result.exit_code == 0, result.output
+    assert not any("is missing" in s for s in json.loads(result.stdout)["standins"])
+
+
+def test_smoke_refuses_models_folder(tmp_path, cache):
+    result = smoke(WORKFLOWS / "wan_t2v_tiny.json", tmp_path / "out", cache, "--models", str(tmp_path))
+    assert result.exit_code == 2 and "--smoke" in result.output
+
+
+def test_tiny_models_alone_serve_any_workflow_but_not_its_inputs(tmp_path, cache):
+    path = latest_examples()["wanvideo_480p_I2V_example_02"]
+    result = CliRunner().invoke(main, ["run", str(path), "--tiny-models", "--dry-run", "-o", str(tmp_path / "out")],
+                                env={"WFRUN_CACHE": str(cache)})
+    assert result.exit_code == 1
+    assert "missing-input-file" in result.output and "missing-model" not in result.output
+
+
+# --- families: the stand-in is what its name and loader say -------------------------------
+
+WAN = "unet_gguf,diffusion_models"  # WanVideoModelLoader's folders
+FAMILIES = [
+    # loader, input, folders, name → what wfrun's header detection makes of the stand-in
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors",
+     ("wan_transformer", "i2v-480P", "original", "fp8_e4m3fn", False)),
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\wan2.1_t2v_1.3B_fp16.safetensors",
+     ("wan_transformer", "t2v", "comfyui", "fp16", False)),
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\Wan2_1-FLF2V-14B-720P_fp8_e4m3fn.safetensors",
+     ("wan_transformer", "flf2v-720P", "original", "fp8_e4m3fn", False)),
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\wan2.1_fun_control_1.3B_bf16.safetensors",
+     ("wan_transformer", "fun-control", "comfyui", "bf16", False)),
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\Phantom-Wan-1_3B_fp16.safetensors",
+     ("wan_transformer", "t2v", "original", "fp16", False)),
+    ("WanVideoModelLoader", "model", WAN, "Wan2_1-T2V-14B_fp8_e5m2.safetensors",
+     ("wan_transformer", "t2v", "original", "fp8_e5m2", False)),
+    ("UNETLoader", "unet_name", "diffusion_models", "wan2.1_i2v_480p_14B_fp8_scaled.safetensors",
+     ("wan_transformer", "i2v-480P", "comfyui", "fp8_e4m3fn", True)),
+    ("UNETLoader", "unet_name", "diffusion_models", "wan2.1_fun_inp_1.3B_bf16.safetensors",
+     ("wan_transformer", "fun-inp", "comfyui", "bf16", False)),
+    ("WanVideoVAELoader", "model_name", "vae", "wanvideo\\Wan2_1_VAE_fp32.safetensors",
+     ("wan_vae", "wan2.1", "original", "fp32", False)),
+    ("LoadWanVideoT5TextEncoder", "model_name", "text_encoders", "umt5-xxl-enc-fp8_e4m3fn.safetensors",
+     ("umt5", "umt5", "original", "fp8_e4m3fn", False)),
+    ("CLIPLoader", "clip_name", "text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+     ("umt5", "umt5", "transformers", "fp8_e4m3fn", True)),
+    ("CLIPVisionLoader", "clip_name", "clip_vision", "clip_vision_h.safetensors",
+     ("clip_vision", None, "transformers", "fp16", False)),
+    ("LoadWanVideoClipTextEncoder", "model_name", "clip_vision,text_encoders",
+     "open-clip-xlm-roberta-large-vit-huge-14_visual_fp16.safetensors",
+     ("clip_vision", None, "original", "fp16", False)),
+    ("WanVideoLoraSelect", "lora", "loras",
+     "WanVideo\\Lightx2v\\lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors",
+     ("lora", "lora", "", "bf16", False)),
+]
+
+
+@pytest.mark.parametrize("class_type, input_name, folders, name, expected", FAMILIES,
+                         ids=[f[3].split("\\")[-1] for f in FAMILIES])
+def test_stand_in_is_detected_as_the_family_its_name_says(class_type, input_name, folders, name, expected, tmp_path,
+                                                          tiny_models):
+    standin = family_for(class_type, input_name, folders, name)
+    assert standin.notice is None
+    root = write_standins([standin], tiny_models, tmp_path)
+    # written under the very name, in the folder the loader searches last (so it finds it)
+    path = root / folders.split(",")[-1] / Path(*name.split("\\"))
+    info = detect(path)
+    kind, variant, layout, dtype, scaled = expected
+    assert (info.kind, info.layout, info.dtype, info.scaled) == (kind, layout, dtype, scaled)
+    if variant is not None:
+        assert info.variant == variant
+
+
+def test_control_lora_stand_in_widens_the_t2v_patch_embedding(tmp_path, tiny_models):
+    from safetensors import safe_open
+
+    name = "WanVid\\wan2.1-1.3b-control-lora-tile-v0.1_comfy.safetensors"
+    root = write_standins([family_for("WanVideoLoraSelect", "lora", "loras", name)], tiny_models, tmp_path)
+    with safe_open(str(root / "loras" / "WanVid" / "wan2.1-1.3b-control-lora-tile-v0.1_comfy.safetensors"), "pt") as f:
+        # noisy latents and control latents: twice the 16 input channels of a T2V model
+        assert f.get_slice("diffusion_model.patch_embedding.lora_A.weight").get_shape()[1] == 2 * 16
+
+
+def test_a_name_with_no_clue_gets_the_loaders_default_with_a_notice():
+    standin = family_for("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "my_finetune_v3.safetensors")
+    assert standin.family.kind == "wan_transformer" and standin.family.task == "t2v"
+    assert "T2V" in standin.notice
+
+
+@pytest.mark.parametrize("class_type, input_name, folders, name, reason", [
+    ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "wan2.1-v2-vace-14b-q6_k.gguf", "GGUF"),
+    ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "old_model.ckpt", "pickle"),
+    ("WanVideoModelLoader", "model", WAN, "WanVideo\\vace_preview_fp32.safetensors", "VACE"),
+    ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "wan2.2_ti2v_5B_fp16.safetensors", "Wan 2.2"),
+    ("VAELoader", "vae_name", "vae", "wan2.2_vae.safetensors", "Wan 2.2 VAE"),
+    ("WanVideoUni3C_ControlnetLoader", "model", "controlnet", "Wan21_Uni3C_controlnet_fp16.safetensors", "controlnet"),
+])
+def test_models_wfrun_cannot_run_get_no_stand_in_and_say_why(class_type, input_name, folders, name, reason):
+    with pytest.raises(NoStandin, match=reason):
+        family_for(class_type, input_name, folders, name)
+
+
+def test_unsafe_names_get_no_stand_in():
+    for name in ("../escape.safetensors", "/etc/passwd.safetensors", "C:\\models\\x.safetensors"):
+        with pytest.raises(ModelPathError):
+            family_for("WanVideoVAELoader", "model_name", "vae", name)
+
+
+def test_the_same_stand_ins_are_written_once_and_reused(tmp_path, tiny_models):
+    standins = [family_for("WanVideoVAELoader", "model_name", "vae", "wanvideo\\Wan2_1_VAE_bf16.safetensors")]
+    first = write_standins(standins, tiny_models, tmp_path)
+    stamp = (first / "vae" / "wanvideo" / "Wan2_1_VAE_bf16.safetensors").stat().st_mtime_ns
+    assert write_standins(standins, tiny_models, tmp_path) == first
+    assert (first / "vae" / "wanvideo" / "Wan2_1_VAE_bf16.safetensors").stat().st_mtime_ns == stamp
+    other = write_standins([family_for("WanVideoVAELoader", "model_name", "vae", "Wan2_1_VAE_fp32.safetensors")],
+                           tiny_models, tmp_path)
+    assert other != first and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_overlong_names_get_no_stand_in():
+    with pytest.raises(NoStandin, match="longer"):
+        family_for("WanVideoVAELoader", "model_name", "vae", "x" * 300 + ".safetensors")
+
+
+def test_a_model_without_stand_in_is_one_clear_problem_before_loading(tmp_path, cache):
+    path = latest_examples()["wanvideo_T2V_example_02"]
+    result = smoke(path, tmp_path / "out", cache, "--set", "22.model=wan2.1-v2-vace-14b-q6_k.gguf")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    diagnostics = json.loads(result.stdout)["diagnostics"]
+    assert [(d["code"], d["node_id"], d["input"]) for d in diagnostics] == [("missing-model", "22", "model")]
+    assert "GGUF" in diagnostics[0]["message"] and diagnostics[0]["hint"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_unsafe_names_are_refused_not_stood_in(tmp_path, cache):
+    path = latest_examples()["wanvideo_vid2vid_example_01"]
+    result = smoke(path, tmp_path / "out", cache, "--set", "38.model_name=../../outside.safetensors",
+                   "--set", "43.video=../../../secret.mp4")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    found = {(d["code"], d["node_id"]) for d in json.loads(result.stdout)["diagnostics"]}
+    assert found == {("missing-model", "38"), ("missing-input-file", "43")}
+    assert not list(tmp_path.rglob("*.mp4")) and not list(cache.rglob("outside.safetensors"))
+
+
+def test_flf2v_adds_its_position_table_to_the_packs_concatenated_clip_tokens(tiny_models):
+    """The pack gives FLF2V both images' CLIP tokens concatenated and its ``MLPProj`` adds the
+    position table to them as they are (``image_embeds + emb_pos``, then LayerNorm, Linear,
+    GELU, Linear, LayerNorm), which diffusers' embedder must match."""
+    import torch
+    import torch.nn.functional as F
+    from safetensors.torch import load_file
+
+    from wfrun.models.load import load_transformer
+    from wfrun.sampling.forward import _flf2v_image_tokens
+
+    path = tiny_models / "diffusion_models" / "Wan2_1-FLF2V-14B-720P_tiny_fp16.safetensors"
+    model = load_transformer(path, dtype=torch.float32)
+    sd = {k: v.float() for k, v in load_file(str(path)).items() if k.startswith("img_emb.")}
+    tokens = torch.randn(1, *sd["img_emb.emb_pos"].shape[1:], generator=torch.Generator().manual_seed(0))
+    x = tokens + sd["img_emb.emb_pos"]
+    x = F.layer_norm(x, x.shape[-1:], sd["img_emb.proj.0.weight"], sd["img_emb.proj.0.bias"])
+    x = F.gelu(F.linear(x, sd["img_emb.proj.1.weight"], sd["img_emb.proj.1.bias"]))
+    x = F.linear(x, sd["img_emb.proj.3.weight"], sd["img_emb.proj.3.bias"])
+    expected = F.layer_norm(x, x.shape[-1:], sd["img_emb.proj.4.weight"], sd["img_emb.proj.4.bias"])
+    with torch.no_grad():
+        got = model.condition_embedder.image_embedder(_flf2v_image_tokens(model, tokens))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

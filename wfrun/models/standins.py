@@ -1,0 +1,301 @@
+"""Tiny stand-ins for the models a workflow names, so ``--tiny-models`` runs any workflow.
+
+A real workflow's loaders name real files (``WanVideo\\Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors``,
+``umt5-xxl-enc-bf16.safetensors``, LoRAs, Depth Anything, …). With tiny models on, each of
+those names is served by a tiny random checkpoint of the same *family*:
+
+- the kind follows the loader (which input of which node type; else the models folder the
+  input lists files from): transformer, VAE, UMT5, CLIP vision, LoRA, Depth Anything;
+- the task, key layout and storage follow the name, as Wan's, Kijai's and ComfyUI's
+  releases spell them: T2V/I2V/FLF2V/Fun-Control/Fun-InP, Kijai's ``Wan2_1-…`` original
+  keys or ComfyUI's repackaged ``wan2.1_…`` / ``umt5_xxl_…`` / ``clip_vision_h``,
+  bf16/fp16/fp32/fp8 (``_scaled``). Sizes (1.3B/14B) change nothing: every tiny
+  transformer is 32 wide.
+
+The stand-in is written under the very name the workflow uses, so the loaders, the checks
+and every choice made from a file name (480P/720P, Fun-InP, fp16 Depth Anything) see what
+they would see with the real file: the user's own workflow runs unchanged. A name that gives
+no clue gets the loader's default family, with a notice; a model wfrun cannot run (GGUF,
+pickles, VACE, Wan 2.2 TI2V/I2V) gets none, with the reason (:class:`NoStandin`).
+
+Stand-ins are written once per distinct set, into a folder named by a hash of the set
+(``$WFRUN_CACHE/tiny-standins/<hash>/``, beside the tiny models), atomically, and reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterable
+
+from wfrun.models.paths import safe_relative
+
+#: Bump when what a family's stand-in holds changes, so cached stand-ins are rebuilt.
+STANDIN_VERSION = "1"
+
+#: More model inputs than any real workflow has; a file asking for more is refused.
+MAX_STANDINS = 64
+#: Longest name part and whole name written (file systems allow 255 bytes per part).
+MAX_PART_BYTES, MAX_NAME_BYTES = 200, 1000
+
+#: Loader inputs whose kind (and default key layout) the node type decides; other inputs
+#: are known by the models folder they list (``FOLDER_KINDS``).
+LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
+    ("WanVideoModelLoader", "model"): ("wan_transformer", "original"),
+    ("UNETLoader", "unet_name"): ("wan_transformer", "comfyui"),
+    ("WanVideoVAELoader", "model_name"): ("wan_vae", "original"),
+    ("VAELoader", "vae_name"): ("wan_vae", "original"),
+    ("LoadWanVideoT5TextEncoder", "model_name"): ("umt5", "original"),
+    ("CLIPLoader", "clip_name"): ("umt5", "transformers"),
+    ("LoadWanVideoClipTextEncoder", "model_name"): ("clip_vision", "original"),
+    ("CLIPVisionLoader", "clip_name"): ("clip_vision", "transformers"),
+    ("WanVideoLoraSelect", "lora"): ("lora", ""),
+    ("LoraLoaderModelOnly", "lora_name"): ("lora", ""),
+    ("LoraLoader", "lora_name"): ("lora", ""),
+    ("DownloadAndLoadDepthAnythingV2Model", "model"): ("depth_anything_v2", ""),
+}
+
+#: What a models folder holds, for loaders not listed above, with the layout of its files.
+FOLDER_KINDS: dict[str, tuple[str, str]] = {
+    "diffusion_models": ("wan_transformer", "original"), "unet": ("wan_transformer", "original"),
+    "vae": ("wan_vae", "original"), "text_encoders": ("umt5", "original"), "clip": ("umt5", "original"),
+    "clip_vision": ("clip_vision", "transformers"), "loras": ("lora", ""),
+    "depthanything": ("depth_anything_v2", ""),
+}
+
+#: The default storage of each kind when the name does not say.
+DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
+                     "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32"}
+
+TASK_LABELS = {"t2v": "T2V", "i2v": "I2V", "flf2v": "FLF2V", "fun-control": "Fun-Control", "fun-inp": "Fun-InP"}
+KIND_LABELS = {"wan_vae": "Wan 2.1 VAE", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
+               "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
+               "depth_anything_v2": "Depth Anything V2 model"}
+
+_PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
+
+
+class NoStandin(ValueError):
+    """wfrun has no tiny model of the family a name asks for; the message says why."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a stand-in is: the kind and task, the key layout and the storage."""
+
+    kind: str
+    task: str = ""
+    layout: str = ""
+    precision: str = "bf16"
+    rest: str = "bf16"  # dtype of what an fp8 file does not store in fp8
+
+    @property
+    def key(self) -> str:
+        return "-".join(p for p in (self.kind, self.task, self.layout, self.precision, self.rest) if p)
+
+    def describe(self) -> str:
+        """``a tiny Wan 2.1 I2V transformer (original layout, fp8_e4m3fn)``."""
+        if self.kind == "wan_transformer":
+            what = f"Wan 2.1 {TASK_LABELS.get(self.task, self.task)} transformer"
+        else:
+            what = KIND_LABELS.get(self.kind, self.kind)
+        details = ", ".join(p for p in (f"{self.layout} layout" if self.layout else "", self.precision) if p)
+        return f"a tiny {what} ({details})"
+
+
+@dataclass(frozen=True)
+class Standin:
+    """One requested model and the tiny family that stands in for it."""
+
+    folder: str  # the models sub-folder the stand-in is written in
+    name: str    # the name as the workflow gives it
+    family: Family
+    notice: str | None = None  # set when the name gave no clue and a default was taken
+
+    @property
+    def relpath(self) -> str:
+        return PurePosixPath(self.folder, safe_relative(self.name)).as_posix()
+
+
+# --- from loader and name to family -----------------------------------------------------
+
+
+def family_for(class_type: str, input_name: str, folders: str, name: str) -> Standin:
+    """The stand-in for the file ``name`` that input ``input_name`` of a ``class_type`` node
+    lists from ``folders`` (comma-separated, searched in order; the last is written to).
+
+    Raises :class:`NoStandin` when wfrun has no tiny model of that family, and
+    ``ModelPathError`` when the name is not a safe relative file name."""
+    rel = safe_relative(name)
+    if len(name.encode()) > MAX_NAME_BYTES or any(len(p.encode()) > MAX_PART_BYTES for p in rel.parts):
+        raise NoStandin(f"the name is longer than wfrun writes stand-ins for ({MAX_PART_BYTES} bytes a part, "
+                        f"{MAX_NAME_BYTES} in all)")
+    folder = [f for f in folders.split(",") if f][-1]
+    suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
+    if suffix == ".gguf":
+        raise NoStandin("GGUF files are not supported by wfrun, so no tiny model stands in for them; "
+                        "use the .safetensors release of this model")
+    if suffix in _PICKLES:
+        raise NoStandin(f"{suffix} files are Python pickles, which wfrun refuses to load; "
+                        "use the .safetensors release of this model")
+    kind, layout = LOADER_KINDS.get((class_type, input_name)) or FOLDER_KINDS.get(folder, (None, ""))
+    if kind is None:
+        raise NoStandin(f"wfrun has no tiny model for the '{folder}' folder ({class_type} input '{input_name}')")
+    lowered = name.replace("\\", "/").lower()
+    base = PurePosixPath(lowered).name
+    family, notice = _FAMILIES[kind](lowered, base, layout)
+    return Standin(folder, name, family, notice)
+
+
+def _precision(name: str, default: str, fp8: bool = True) -> str:
+    """The storage a release name states (``fp8_e4m3fn_scaled``, ``bf16``, …), else ``default``."""
+    if fp8 and re.search(r"fp8|e4m3|e5m2", name):
+        fmt = "fp8_e5m2" if "e5m2" in name else "fp8_e4m3fn"
+        return fmt + ("_scaled" if "scaled" in name else "")
+    for tag in ("bf16", "fp16", "fp32"):
+        if tag in name:
+            return tag
+    return default
+
+
+def _is_wan22(name: str) -> bool:
+    return re.search(r"wan[-_. ]?2[-_. ]?2|wan22", name) is not None
+
+
+def _transformer(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    if "vace" in name:
+        raise NoStandin("no tiny VACE model: wfrun cannot run VACE yet")
+    task = None
+    if "flf2v" in name or "fl2v" in name:
+        task = "flf2v"
+    elif "fun" in name and "camera" in name:
+        raise NoStandin("no tiny Fun-Control-Camera model: wfrun cannot run it yet")
+    elif "fun" in name and "control" in name:
+        task = "fun-control"
+    elif "fun" in name and "inp" in name:
+        task = "fun-inp"
+    elif "i2v" in name or re.search(r"skyreels[-_ ]?a2", name):
+        task = "i2v"
+    elif re.search(r"t2v|phantom|recammaster|skyreels", name):
+        task = "t2v"
+    if _is_wan22(name) and (task not in (None, "t2v") or re.search(r"ti2v|5b", name)):
+        raise NoStandin("no tiny Wan 2.2 model of this kind: wfrun's tiny transformers are Wan 2.1 ones "
+                        "(Wan 2.2 T2V A14B shares their shape; its I2V, TI2V-5B and Fun models do not)")
+    notice = None
+    if task is None:
+        task = "t2v"
+        notice = "the name says no task (T2V, I2V, FLF2V, Fun-Control, Fun-InP): the loader's default, T2V, was taken"
+    if re.match(r"wan2[._]\d_", base):  # ComfyUI's repackaged files
+        layout = "comfyui"
+    precision = _precision(name, DEFAULT_PRECISION["wan_transformer"])
+    rest = "fp16" if layout == "comfyui" and precision.endswith("_scaled") else "bf16"
+    return Family("wan_transformer", task, layout, precision, rest), notice
+
+
+def _vae(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    if _is_wan22(base):
+        raise NoStandin("no tiny Wan 2.2 VAE: wfrun runs the Wan 2.1 VAE only")
+    if "taew" in base or "taehv" in base:
+        raise NoStandin("no tiny TAEW (tiny autoencoder) model: wfrun cannot run it yet")
+    return Family("wan_vae", "", "original", _precision(name, DEFAULT_PRECISION["wan_vae"], fp8=False)), None
+
+
+def _umt5(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    if re.search(r"umt5[-_]?xxl[-_]enc", base):
+        layout = "original"  # Kijai's encoder-only file
+    elif re.search(r"umt5_?xxl", base):
+        layout = "transformers"  # ComfyUI's repackaged file, with its tokenizer inside
+    precision = _precision(name, DEFAULT_PRECISION["umt5"])
+    rest = "fp16" if layout == "transformers" and precision.endswith("_scaled") else "bf16"
+    return Family("umt5", "", layout or "original", precision, rest), None
+
+
+def _clip_vision(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    if "xlm-roberta" in base or "xlm_roberta" in base:
+        layout = "original"  # Kijai's open-clip-xlm-roberta-large-vit-huge-14(_visual)
+    elif "open_clip" in base or "open-clip" in base:
+        layout = "open_clip"
+    elif "clip_vision_h" in base:
+        layout = "transformers"
+    return Family("clip_vision", "", layout or "transformers",
+                  _precision(name, DEFAULT_PRECISION["clip_vision"], fp8=False)), None
+
+
+def _lora(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    control = re.search(r"control[-_ ]?lora", base) is not None
+    kind = "control_lora" if control else "lora"
+    return Family(kind, "", "", _precision(name, DEFAULT_PRECISION[kind], fp8=False)), None
+
+
+def _depth(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    return Family("depth_anything_v2", "", "", "fp16" if "fp16" in base else "fp32"), None
+
+
+_FAMILIES = {"wan_transformer": _transformer, "wan_vae": _vae, "umt5": _umt5, "clip_vision": _clip_vision,
+             "lora": _lora, "depth_anything_v2": _depth}
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def standin_cache_root() -> Path:
+    """``$WFRUN_CACHE/tiny-standins``, else ``~/.cache/wfrun/tiny-standins``."""
+    cache = os.environ.get("WFRUN_CACHE")
+    return Path(cache) / "tiny-standins" if cache else Path.home() / ".cache" / "wfrun" / "tiny-standins"
+
+
+def write_standins(standins: Iterable[Standin], tiny_root: str | Path, cache: str | Path | None = None) -> Path:
+    """A models folder holding each stand-in under its requested name; the same set gives the
+    same folder, written once (atomically: a finished folder is never half-written)."""
+    from wfrun.models.tiny import TINY_VERSION
+
+    unique: dict[str, Standin] = {}
+    for standin in standins:  # two loaders naming one file: the first one's family is written
+        unique.setdefault(standin.relpath, standin)
+    if len(unique) > MAX_STANDINS:
+        raise NoStandin(f"the workflow names {len(unique)} model files; tiny stand-ins are made for at most "
+                        f"{MAX_STANDINS}")
+    entries = sorted((rel, s.family.key) for rel, s in unique.items())
+    digest = hashlib.sha256(json.dumps([TINY_VERSION, STANDIN_VERSION, entries]).encode()).hexdigest()[:16]
+    cache = Path(cache) if cache is not None else standin_cache_root()
+    root = cache / digest
+    if (root / "standins.json").is_file():
+        return root
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".standins-", dir=cache))
+    try:
+        for standin in unique.values():
+            _write(standin, staging, Path(tiny_root))
+        listing = [{"path": rel, "family": key} for rel, key in entries]
+        (staging / "standins.json").write_text(json.dumps(listing, indent=1) + "\n", encoding="utf-8")
+        try:
+            os.replace(staging, root)
+        except OSError:
+            if not (root / "standins.json").is_file():  # nobody else finished it either
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # our own staging folder only
+    return root
+
+
+def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
+    from wfrun.models.tiny import DEPTH_FILES, TinySpec, write_file
+
+    family = standin.family
+    target = root / standin.relpath
+    if family.kind == "depth_anything_v2":
+        # Depth Anything's writer lives with its executor; the tiny folder holds both precisions.
+        source = next(tiny_root / "depthanything" / name for name in DEPTH_FILES if family.precision in name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return target
+    rel = PurePosixPath(standin.relpath)
+    spec = TinySpec(rel.parts[0], "/".join(rel.parts[1:]), family.kind, family.task, family.layout or "original",
+                    family.precision, family.rest)
+    return write_file(spec, root)
