@@ -100,6 +100,17 @@ def test_a_link_loop_is_named_at_build_and_planning_refuses_it():
     assert [d.code for d in err.value.diagnostics] == ["cycle"]
 
 
+def test_a_loop_in_an_api_prompt_is_named_too():
+    prompt = {"2": {"class_type": "Filter", "inputs": {"image": ["3", 0], "amount": 1.0}},
+              "3": {"class_type": "Filter", "inputs": {"image": ["2", 0], "amount": 1.0}},
+              "4": {"class_type": "Sampler", "inputs": {"image": ["3", 0], "seed": 1, "steps": 2}}}
+    g = built(prompt)
+    (loop,) = g.problems
+    assert loop.code == "cycle" and loop.found == ["2", "3"]
+    with pytest.raises(PlanError):
+        make_plan(g)
+
+
 def test_a_reroute_loop_is_found_while_resolving():
     data = workflow([
         node(2, "Reroute", inputs=[inp("", "*", 2)], outputs=[out("", "IMAGE", [1, 3])]),
@@ -363,6 +374,7 @@ def test_subgraphs_expanding_past_the_node_limit_stop_before_the_work_is_done():
     with pytest.raises(PlanError) as err:
         make_plan(g)
     assert [d.code for d in err.value.diagnostics] == ["too-many-nodes"]
+    assert [d.code for d in check(g)] == ["too-many-nodes"]  # not one per half-read node
 
 
 def test_files_over_the_node_and_link_limits_are_not_built(monkeypatch):

@@ -183,12 +183,13 @@ def specs_extract(git_dir: str, pack: str, cnr_id: str | None, repo: str | None,
     try:
         specs_ = extract_pack(git_dir, pack, cnr_id=cnr_id, repo=repo, head_only=head_only, since=since,
                               until=until, rev=rev, all_commits=all_commits, note=note)
-        write_pack(specs_, output)
     except ExtractArgumentError as err:
         raise click.UsageError(str(err)) from None
     except GitError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_USAGE)
+    try:
+        write_pack(specs_, output)
     except OSError as err:
         raise click.UsageError(f"-o {output}: cannot be written ({err.strerror})") from None
     total = sum(len(n.signatures) for n in specs_.nodes.values())

@@ -28,6 +28,7 @@ from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.formats.document import Document, FormatError, detect_kind, from_data, json_path, parse_json
 from wfrun.formats.source import read_workflow
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
+from wfrun.graph.limits import TRUNCATING_CODES
 from wfrun.nodes.registry import Registry, default_registry, schemas_dir
 
 SCHEMA_FILES = {"ui": "workflow-ui.schema.json", "api": "workflow-api.schema.json"}
@@ -105,8 +106,6 @@ def validate_text(text: str, source: str, options: CheckOptions | None = None,
     return result
 
 
-#: Build problems after which the file is not read further (it was not fully built).
-_TOO_LARGE = frozenset({"too-many-nodes", "too-many-links"})
 #: Checks whose diagnostics already send the user to `wfrun migrate` for their node (a
 #: text where a boolean belongs, values that fit no signature): no second warning.
 _SAY_MIGRATE = frozenset({"wrong-value-type", "widget-mismatch"})
@@ -116,7 +115,7 @@ _SHOWN_CHANGES = 3
 
 def migration_warnings(doc: Document, graph: WorkflowGraph, registry: Registry) -> list[Diagnostic]:
     """A ``needs-migration`` warning per node ``wfrun migrate`` would rewrite."""
-    if doc.kind != "ui" or any(d.code in _TOO_LARGE for d in graph.problems):
+    if doc.kind != "ui" or any(d.code in TRUNCATING_CODES for d in graph.problems):
         return []
     from wfrun.migrate import migrate_document
 

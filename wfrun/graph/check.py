@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from wfrun.diagnostics import Diagnostic, Severity
-from wfrun.graph.limits import count_limit
+from wfrun.graph.limits import TRUNCATING_CODES, count_limit
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
 from wfrun.graph.numbers import plain, shown, spec_bound
 from wfrun.graph.types import compatible
@@ -76,9 +76,12 @@ class CheckOptions:
 
 
 def check(graph: WorkflowGraph, options: CheckOptions | None = None) -> list[Diagnostic]:
-    """The build's problems (loops among them), then each node's, then cross-node ones."""
+    """The build's problems (loops among them), then each node's, then cross-node ones;
+    only the build's when it stopped reading at a size limit (``TRUNCATING_CODES``)."""
     options = options or CheckOptions()
     found = list(graph.problems)
+    if any(p.code in TRUNCATING_CODES for p in graph.problems):
+        return found
     for node in graph.nodes():
         found += list(_node_checks(graph, node, options))
     found += list(_embeds_mismatch(graph, options))

@@ -23,6 +23,11 @@ MAX_SUBGRAPH_DEPTH = 32
 #: A link slot is an index into a node's inputs or outputs; no node has thousands.
 MAX_SLOT = 1_000
 
+#: Build problems after which the graph is incomplete (reading stopped at a limit): no
+#: further checks run on it, since thousands of follow-on diagnostics about the nodes
+#: left half-read would bury the one that matters.
+TRUNCATING_CODES = frozenset({"too-many-nodes", "too-many-links"})
+
 #: Counts a node loops over, by input name, and the largest value wfrun runs: what
 #: ComfyUI's own sampling and Wan nodes accept (KSampler ``steps`` ≤ 10,000,
 #: WanImageToVideo ``length`` ≤ 16,384, EmptyLatentImage ``batch_size`` ≤ 4,096). The

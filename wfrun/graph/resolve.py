@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from wfrun.formats.ui import SUBGRAPH_INPUT_NODE_ID, SUBGRAPH_OUTPUT_NODE_ID, UINode
+from wfrun.formats.ui import SUBGRAPH_INPUT_NODE_ID, UINode
 from wfrun.graph.model import LinkRef
 from wfrun.graph.scopes import Scope, Scopes, full_id
 
@@ -219,11 +219,10 @@ class Resolver:
     def _from_instance_output(self, child: Scope, slot: int, want_type: Any) -> Step:
         if child.inherited_mode == MUTED:
             return Origin(why_none="subgraph is muted")
-        for link in child.links.values():
-            if link.target_id == SUBGRAPH_OUTPUT_NODE_ID and link.target_slot == slot:
-                return _Hop(child.id, link.origin_id, link.origin_slot, link.type, want_type,
-                            child.instance, link.id)
-        return Origin(why_none=f"subgraph output {slot} is not connected inside")
+        link = child.table.to_output.get(slot)
+        if link is None:
+            return Origin(why_none=f"subgraph output {slot} is not connected inside")
+        return _Hop(child.id, link.origin_id, link.origin_slot, link.type, want_type, child.instance, link.id)
 
     def _find_setter(self, scope_id: str | None, getter: UINode) -> tuple[str, UINode] | None:
         name = _frozen(_first_widget(getter))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from wfrun.formats.ui import Link, Subgraph, UINode, UIWorkflow, normalise_links
+from wfrun.formats.ui import SUBGRAPH_OUTPUT_NODE_ID, Link, Subgraph, UINode, UIWorkflow, normalise_links
 from wfrun.graph.limits import MAX_EXPANDED_NODES, MAX_SLOT, MAX_SUBGRAPH_DEPTH
 
 ROOT = ""
@@ -50,6 +50,8 @@ class Table:
     duplicate_nodes: list[UINode] = field(default_factory=list)
     #: Links with a negative or absurd slot, by id; they feed nothing.
     bad_links: dict[int, Link] = field(default_factory=dict)
+    #: In a definition, the first link into each output slot of the boundary node (-20).
+    to_output: dict[int, Link] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,6 +128,8 @@ def make_table(nodes: list[UINode], links: list) -> Table:
             table.bad_links[link.id] = link
         else:
             table.links[link.id] = link
+            if link.target_id == SUBGRAPH_OUTPUT_NODE_ID:
+                table.to_output.setdefault(link.target_slot, link)
     return table
 
 
