@@ -43,7 +43,7 @@ def load(path: Path, device: str):
 
 
 def place(model, variant: str, device: str, swap: int):
-    from wfrun.nodes.packs.wanvideo.placement import place_transformer
+    from wfrun.models.placement import place_transformer
 
     if variant == "resident":
         return model.to(device)
@@ -51,7 +51,7 @@ def place(model, variant: str, device: str, swap: int):
         return place_transformer(model, device, "cpu", swap_blocks=swap, non_blocking=variant == "wfrun_stream")
     from diffusers.hooks import apply_group_offloading
 
-    from wfrun.nodes.packs.wanvideo.placement import _move_except
+    from wfrun.models.placement import _move_except
 
     blocks = list(model.blocks[:swap])
     _move_except(model, device, {id(b) for b in blocks})

@@ -22,8 +22,8 @@ from conftest import all_workflow_files  # noqa: E402
 def main() -> None:
     files = all_workflow_files()
     start = time.perf_counter()
-    from wfrun.nodes.registry import default_registry
-    from wfrun.validate import validate_file
+    from wfrun.specs.registry import default_registry
+    from wfrun.jobs.validate import validate_file
 
     registry = default_registry()
     loaded = time.perf_counter()

@@ -68,7 +68,7 @@ def wan_manifest() -> list[dict]:
 
 @pytest.fixture(scope="session")
 def registry():
-    from wfrun.nodes.registry import default_registry
+    from wfrun.specs.registry import default_registry
 
     return default_registry()
 

@@ -22,7 +22,7 @@ from wfrun.formats.document import load
 from wfrun.migrate import migrate_document
 from wfrun.migrate.history import PackClock, saved_signatures
 from wfrun.migrate.rebind import bind_saved
-from wfrun.nodes.registry import default_registry
+from wfrun.specs.registry import default_registry
 
 WAN = CORPUS / "wanvideowrapper"
 

@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from wfrun.engine.job import RunOptions, run_file
+from wfrun.jobs.run import RunOptions, run_file
 from wfrun.media.video import probe
 from wfrun.models.tiny import TOKENIZER_DIR
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wfrun.nodes.registry import Registry
-from wfrun.nodes.spec import PackSpecs
+from wfrun.specs.registry import Registry
+from wfrun.specs.spec import PackSpecs
 
 
 def _i(name: str, type_: str, section: str = "required", **kw: Any) -> dict:

@@ -12,7 +12,7 @@ from specs_for_tests import inp, node, out, test_registry, workflow
 from wfrun.diagnostics import CODES, Diagnostic, Severity
 from wfrun.graph import CheckOptions
 from wfrun.models.paths import ModelRoots
-from wfrun.validate import validate_text
+from wfrun.jobs.validate import validate_text
 
 
 def base() -> dict:

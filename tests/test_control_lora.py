@@ -12,8 +12,9 @@ from safetensors.torch import save_file
 from run_helpers import CORPUS_WAN, linked_models, run_workflow, videos
 from wfrun.media.samples import write_control_video
 from wfrun.models.tiny import TRANSFORMER
-from wfrun.nodes.executor import ExecContext, get_executor
-from wfrun.nodes.packs.wanvideo.control_lora import ControlLora
+from wfrun.nodes.executor import ExecContext
+from wfrun.engine.executors import get_executor
+from wfrun.packs.wanvideo.control_lora import ControlLora
 
 EXAMPLE = CORPUS_WAN / "2025-06-13_ad43eed_wanvideo_1_3B_control_lora_example_01.json"
 RANK = 4
@@ -74,7 +75,7 @@ def test_switch_merges_inside_the_window_and_restores_exactly(tiny_models, tmp_p
 
 
 def test_control_embeds_without_fun_model_or_control_lora_is_a_clear_error(tiny_models):
-    from wfrun.engine.run import NodeInputError
+    from wfrun.nodes.executor import NodeInputError
     from wfrun.models.paths import ModelRoots
 
     ctx = ExecContext(models=ModelRoots.from_options(str(tiny_models)), device="cpu", offload_device="cpu")
@@ -115,7 +116,7 @@ def test_control_lora_example_runs_with_the_lora_on_for_the_first_70_percent(tin
 
 
 def test_block_swap_with_a_control_lora_is_refused_before_sampling(tiny_models):
-    from wfrun.engine.run import NodeInputError
+    from wfrun.nodes.executor import NodeInputError
     from wfrun.models.paths import ModelRoots
 
     write_control_lora(tiny_models / "loras" / "control_tiny.safetensors")

@@ -15,12 +15,14 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from wfrun.engine.run import NodeInputError
-from wfrun.nodes.executor import ExecContext, get_executor
-from wfrun.nodes.packs.depthanything import convert, tiny
-from wfrun.nodes.packs.depthanything.load import load_depth_anything
-from wfrun.nodes.packs.depthanything.nodes import depth_anything_v2, load_depth_anything_v2
-from wfrun.nodes.packs.depthanything.types import DepthAnythingModel
+from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext
+from wfrun.engine.executors import get_executor
+from wfrun.models import tiny_depth_anything as tiny
+from wfrun.packs.depthanything import convert
+from wfrun.packs.depthanything.load import load_depth_anything
+from wfrun.packs.depthanything.nodes import depth_anything_v2, load_depth_anything_v2
+from wfrun.packs.depthanything.types import DepthAnythingModel
 
 TINY_LAYERS = [0, 1, 2, 3]  # the original's intermediate_layer_idx for the tiny model
 TINY_HEADS = 2

@@ -14,7 +14,7 @@ import inspect
 
 import pytest
 
-from wfrun.nodes.executor import get_executor, supported_types
+from wfrun.engine.executors import get_executor, supported_types
 
 
 def keyword_defaults(fn) -> dict:

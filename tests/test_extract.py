@@ -1,4 +1,4 @@
-"""The spec extractor (wfrun.nodes.extract) and the spec files it generated.
+"""The spec extractor (wfrun.specs.extract) and the spec files it generated.
 
 The fake pack below is built as a real git repository over a few commits, so the whole
 path is exercised: git plumbing, the static interpreter, V1 and V3 nodes, registration
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from wfrun.nodes.extract import extract_pack
-from wfrun.nodes.extract.project import ParsedFile, Project
-from wfrun.nodes.extract.snapshot import extract_snapshot
-from wfrun.nodes.spec import InputSpec, NodeSpec, OutputSpec, PackSpecs, Signature
+from wfrun.specs.extract import extract_pack
+from wfrun.specs.extract.project import ParsedFile, Project
+from wfrun.specs.extract.snapshot import extract_snapshot
+from wfrun.specs.spec import InputSpec, NodeSpec, OutputSpec, PackSpecs, Signature
 
 REPO_ROOT = Path(__file__).parents[1]
 SCHEMAS = REPO_ROOT / "schemas" / "nodes"
@@ -282,7 +282,7 @@ def test_head_only_since_and_only_nodes(fake_pack):
 
 
 def test_output_file_round_trip(fake_pack, tmp_path):
-    from wfrun.nodes.extract.__main__ import main
+    from wfrun.specs.extract.__main__ import main
 
     repo, _ = fake_pack
     out = tmp_path / "fake.json"

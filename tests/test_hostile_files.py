@@ -263,7 +263,7 @@ def test_a_run_on_a_full_disk_leaves_no_partial_outputs(tmp_path, monkeypatch):
 def test_ctrl_c_while_the_video_is_written(tmp_path, monkeypatch):
     """SIGINT arrives after three frames went to ffmpeg: exit 130, no 'done', and no video,
     neither truncated under its name nor as a temporary; the first-frame PNG is complete."""
-    from wfrun.nodes.packs.vhs import video_nodes
+    from wfrun.packs.vhs import video_nodes
 
     real = video_nodes.frames_to_bytes
 
@@ -288,7 +288,7 @@ def test_ctrl_c_from_a_terminal_while_the_video_is_written(tmp_path):
     out = tmp_path / "out"
     script = (
         "import os, signal, sys\n"
-        "from wfrun.nodes.packs.vhs import video_nodes\n"
+        "from wfrun.packs.vhs import video_nodes\n"
         "real = video_nodes.frames_to_bytes\n"
         "def then_ctrl_c(frames, bits=8):\n"
         "    for i, data in enumerate(real(frames, bits)):\n"
@@ -409,7 +409,7 @@ def test_output_file_under_a_file_is_a_clear_error(tmp_path):
 
 
 def test_ctrl_c_before_the_run_exits_130(monkeypatch, tmp_path):
-    from wfrun.engine import job
+    from wfrun.jobs import run as job
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -445,7 +445,7 @@ def test_output_left_in_the_stdout_buffer_is_checked_before_exit(monkeypatch):
     """A command that writes without flushing: the failure shows when the guard flushes."""
     import io
 
-    from wfrun.cli_guard import GuardedGroup
+    from wfrun.cli.guard import GuardedGroup
 
     group = GuardedGroup()
 

@@ -27,8 +27,8 @@ from wfrun.formats.document import FormatError, from_data
 from wfrun.engine.overrides import Override, apply_overrides
 from wfrun.graph import LinkRef, build, check
 from wfrun.graph.numbers import plain, shown, spec_bound
-from wfrun.nodes.registry import default_registry
-from wfrun.validate import validate_text
+from wfrun.specs.registry import default_registry
+from wfrun.jobs.validate import validate_text
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "workflows" / "wan_t2v_tiny.json"
@@ -411,8 +411,8 @@ def test_count_limits_hold_at_the_ceiling_and_trip_above_it():
 
 
 def _limit_codes(prompt: dict) -> list[str]:
-    from wfrun.nodes.registry import Registry
-    from wfrun.nodes.spec import PackSpecs
+    from wfrun.specs.registry import Registry
+    from wfrun.specs.spec import PackSpecs
 
     name = next(iter(prompt["2"]["inputs"]))
     pack = {"pack": "nomax", "nodes": {"NoMax": {"class_type": "NoMax", "pack": "nomax", "signatures": [{

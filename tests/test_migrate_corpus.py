@@ -12,8 +12,8 @@ from conftest import corpus_files, curated_corpus_files
 from migrate_pairs import differences, resave_pairs
 from wfrun.formats.document import dumps, load
 from wfrun.migrate import migrate_document
-from wfrun.nodes.registry import default_registry
-from wfrun.validate import validate_text
+from wfrun.specs.registry import default_registry
+from wfrun.jobs.validate import validate_text
 
 #: Where the migrated older file differs from the author's newer save because the author
 #: changed a setting while re-saving; no rule can know these. (pair, node, input) → why.

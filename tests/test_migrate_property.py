@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from wfrun.graph.widgets import slot_fits, value_kind_fits, widget_slots
 from wfrun.migrate.rebind import bind_saved, default_of, target_slots, write
-from wfrun.nodes.registry import default_registry
+from wfrun.specs.registry import default_registry
 
 
 def _pairs():

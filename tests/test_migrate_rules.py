@@ -15,7 +15,7 @@ from wfrun.formats.document import from_data, load
 from wfrun.migrate import migrate_document
 from wfrun.migrate.rules import load_rules, migrations_dir
 from wfrun.migrate.scope import LinkView, scopes
-from wfrun.nodes.registry import default_registry, schemas_dir
+from wfrun.specs.registry import default_registry, schemas_dir
 
 RULE_FILES = sorted(migrations_dir().glob("*/*.yaml"))
 WAN = CORPUS / "wanvideowrapper"

@@ -36,9 +36,10 @@ from wfrun.engine.run import run_plan
 from wfrun.formats.document import from_data
 from wfrun.graph import build
 from wfrun.models.paths import ModelRoots
-from wfrun.nodes.executor import ExecContext, get_executor
-from wfrun.nodes.packs.wanvideo.types import ContextOptions, ExperimentalArgs, ImageEmbeds, SamplerOptions, TextEmbeds
-from wfrun.nodes.registry import schemas_dir
+from wfrun.nodes.executor import ExecContext
+from wfrun.engine.executors import get_executor
+from wfrun.packs.wanvideo.types import ContextOptions, ExperimentalArgs, ImageEmbeds, SamplerOptions, TextEmbeds
+from wfrun.specs.registry import schemas_dir
 from wfrun.sampling import loop
 from wfrun.sampling.loop import SamplingRequest, sample
 

@@ -15,7 +15,8 @@ from wfrun.engine.run import NodeError, NodeInputError, run_plan
 from wfrun.formats.document import from_data
 from wfrun.graph import build
 from wfrun.media.image import read_png_text
-from wfrun.nodes.executor import ExecContext, get_executor
+from wfrun.nodes.executor import ExecContext
+from wfrun.engine.executors import get_executor
 
 
 def run(class_type, ctx=None, **inputs):
@@ -320,7 +321,7 @@ def test_add_label_uses_font_from_kjnodes_fonts_folder(ctx, tmp_path):
     from PIL import ImageFont
 
     from wfrun.models.paths import ModelRoots
-    from wfrun.nodes.packs.kjnodes.text_nodes import find_font
+    from wfrun.packs.kjnodes.text_nodes import find_font
 
     fonts = tmp_path / "models" / "kjnodes_fonts"
     fonts.mkdir(parents=True)
@@ -466,7 +467,7 @@ def test_small_core_nodes():
 
 
 def test_image_blur_is_comfyuis_gaussian_with_reflected_edges():
-    from wfrun.nodes.packs.comfy_core.postprocessing import image_blur
+    from wfrun.packs.comfy_core.postprocessing import image_blur
 
     g = torch.Generator().manual_seed(0)
     image = torch.rand(2, 7, 9, 3, generator=g)

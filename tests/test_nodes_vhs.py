@@ -10,13 +10,15 @@ import torch
 from PIL import Image
 
 from wfrun.engine.plan import make_plan
-from wfrun.engine.run import NodeInputError, run_plan
+from wfrun.engine.run import run_plan
+from wfrun.nodes.executor import NodeInputError
 from wfrun.formats.document import from_data
 from wfrun.graph import build
 from wfrun.media import video as mv
 from wfrun.media.image import read_png_text
-from wfrun.nodes.executor import ExecContext, get_executor
-from wfrun.nodes.packs.vhs.video_nodes import select_frames, target_size, to_pingpong
+from wfrun.nodes.executor import ExecContext
+from wfrun.engine.executors import get_executor
+from wfrun.packs.vhs.video_nodes import select_frames, target_size, to_pingpong
 
 WORKFLOW = {"nodes": [{"id": 1, "type": "VHS_VideoCombine"}], "links": [], "extra": {"note": "a=b;#"}}
 H264 = {"format": "video/h264-mp4", "pix_fmt": "yuv420p", "crf": 19, "save_metadata": True,

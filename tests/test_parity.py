@@ -17,9 +17,10 @@ import torch
 from PIL import Image
 
 from wfrun.models.paths import ModelRoots
-from wfrun.nodes.executor import ExecContext, get_executor
-from wfrun.nodes.packs.wanvideo.image_ops import common_upscale
-from wfrun.nodes.packs.wanvideo.vae import resize_images
+from wfrun.nodes.executor import ExecContext
+from wfrun.engine.executors import get_executor
+from wfrun.packs.wanvideo.image_ops import common_upscale
+from wfrun.packs.wanvideo.vae import resize_images
 
 
 def comfy_lanczos(samples: torch.Tensor, width: int, height: int) -> torch.Tensor:

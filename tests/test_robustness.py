@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import ui_corpus_files
 from wfrun.diagnostics import Diagnostic
-from wfrun.validate import validate_text
+from wfrun.jobs.validate import validate_text
 
 FILES = ui_corpus_files()
 JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=False),
@@ -102,7 +102,7 @@ def test_truncated_files_give_an_invalid_json_diagnostic(data):
 def test_unhashable_saved_values_do_not_crash_slot_matching():
     """Found by the mutation test above: a ``{}`` saved where a seed's control value goes."""
     from wfrun.graph.widgets import WidgetSlot, slot_fits
-    from wfrun.nodes.spec import InputSpec
+    from wfrun.specs.spec import InputSpec
 
     seed = InputSpec(name="seed", section="required", type="INT", default=0, control_after_generate=True)
     assert not slot_fits(WidgetSlot("control", seed), {})

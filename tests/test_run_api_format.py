@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from wfrun.cli import main
-from wfrun.engine.job import RunOptions, run_file
+from wfrun.jobs.run import RunOptions, run_file
 from wfrun.media.video import iter_frames
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wfrun.engine.job import RunOptions, execute, prepare
+from wfrun.jobs.run import RunOptions, execute, prepare
 from wfrun.engine.run import OutputCache
 from wfrun.nodes import executor as executors
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from run_helpers import CORPUS_WAN, ROOT, linked_models, run_workflow, videos
 from wfrun.cli import main
-from wfrun.engine.job import JobError, RunOptions, prepare
+from wfrun.jobs.run import JobError, RunOptions, prepare
 from wfrun.media.samples import write_control_video, write_start_end_images
 from wfrun.media.video import probe
 

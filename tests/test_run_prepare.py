@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from wfrun.cli import main
-from wfrun.engine.job import JobError, RunOptions, prepare
+from wfrun.jobs.run import JobError, RunOptions, prepare
 from wfrun.engine.overrides import Override, OverrideError
 
 ROOT = Path(__file__).resolve().parents[1]

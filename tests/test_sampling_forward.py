@@ -8,7 +8,7 @@ import pytest
 import torch
 from diffusers import WanTransformer3DModel
 
-from wfrun.nodes.packs.wanvideo.types import SLGArgs, TeaCacheArgs
+from wfrun.packs.wanvideo.types import SLGArgs, TeaCacheArgs
 from wfrun.sampling.forward import (ForwardOptions, TeaCache, feta_score, rotary_embedding,
                                     transformer_forward)
 

@@ -7,12 +7,12 @@ import torch
 from diffusers import WanTransformer3DModel
 
 from wfrun.engine.progress import QuietProgress
-from wfrun.engine.run import NodeInputError
+from wfrun.nodes.executor import NodeInputError
 from wfrun.nodes.executor import ExecContext
-from wfrun.nodes.packs.wanvideo.sampler import wanvideo_sampler
-from wfrun.nodes.packs.wanvideo.sampler_args import (wanvideo_context_options, wanvideo_experimental_args,
+from wfrun.packs.wanvideo.sampler import wanvideo_sampler
+from wfrun.packs.wanvideo.sampler_args import (wanvideo_context_options, wanvideo_experimental_args,
                                                      wanvideo_slg, wanvideo_teacache)
-from wfrun.nodes.packs.wanvideo.types import (ContextOptions, ControlEmbeds, ImageEmbeds, SamplerOptions, TextEmbeds,
+from wfrun.packs.wanvideo.types import (ContextOptions, ControlEmbeds, ImageEmbeds, SamplerOptions, TextEmbeds,
                                               WanVideoModel)
 from wfrun.sampling import context as cw
 from wfrun.sampling.loop import SamplingRequest, sample
@@ -238,7 +238,7 @@ def test_executor_rejects_wrong_embeds_before_sampling(tiny_files):
 def test_phantom_reference_frames_passes_and_guidance():
     """Phantom: the last T latent frames carry the reference latents in the cond and the extra
     pass, zeros in the uncond one; noise = u + pcfg (p - u) + cfg (c - p); frames trimmed."""
-    from wfrun.nodes.packs.wanvideo.types import PhantomArgs
+    from wfrun.packs.wanvideo.types import PhantomArgs
 
     refs = torch.full((16, 2, 4, 4), 0.25)
     model = tiny()

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from conftest import ROOT, all_workflow_files, is_api_prompt, ui_corpus_files
 from wfrun.formats.document import FormatError, from_data
-from wfrun.formats.schema_export import SCHEMAS, generate, render
-from wfrun.validate import schema_problems
+from wfrun.jobs.schema_export import SCHEMAS, generate, render
+from wfrun.jobs.validate import schema_problems
 
 SCHEMA_DIR = ROOT / "schemas"
 
@@ -22,7 +22,7 @@ def test_committed_schema_equals_generated(name):
     model, title = SCHEMAS[name]
     committed = (SCHEMA_DIR / name).read_text(encoding="utf-8")
     assert committed == render(generate(model, title, name)), (
-        f"schemas/{name} is stale: run `python -m wfrun.formats.schema_export`")
+        f"schemas/{name} is stale: run `python -m wfrun.jobs.schema_export`")
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))

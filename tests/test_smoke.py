@@ -23,7 +23,7 @@ from wfrun.media.video import iter_frames
 from wfrun.models.detect import detect
 from wfrun.models.paths import ModelPathError
 from wfrun.models.standins import NoStandin, family_for, write_standins
-from wfrun.nodes.executor import supported_types
+from wfrun.engine.executors import supported_types
 
 WORKFLOWS = ROOT / "workflows"
 FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode", "SetNode", "GetNode"}

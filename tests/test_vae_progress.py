@@ -13,7 +13,8 @@ import torch
 
 from wfrun.engine.progress import QuietProgress
 from wfrun.models.paths import ModelRoots
-from wfrun.nodes.executor import ExecContext, get_executor
+from wfrun.nodes.executor import ExecContext
+from wfrun.engine.executors import get_executor
 
 
 @pytest.fixture(scope="module")

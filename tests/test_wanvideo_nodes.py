@@ -6,10 +6,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from wfrun.engine.run import NodeInputError
+from wfrun.nodes.executor import NodeInputError
 from wfrun.models.paths import ModelRoots
-from wfrun.nodes.executor import ExecContext, get_executor
-from wfrun.nodes.packs.wanvideo.types import ImageEmbeds
+from wfrun.nodes.executor import ExecContext
+from wfrun.engine.executors import get_executor
+from wfrun.packs.wanvideo.types import ImageEmbeds
 
 
 def run(class_type: str, ctx: ExecContext, **inputs):

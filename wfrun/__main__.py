@@ -1,6 +1,6 @@
 """``python -m wfrun`` and the installed ``wfrun`` command: the process around the CLI.
 
-The commands' own guard (:mod:`wfrun.cli_guard`) turns errors and Ctrl-C into messages and
+The commands' own guard (:mod:`wfrun.cli.guard`) turns errors and Ctrl-C into messages and
 exit codes. This wrapper covers the two moments outside any command: Ctrl-C while the CLI
 is still being imported (torch takes a few seconds), and Ctrl-C after the command has
 finished and printed its result, while the interpreter shuts down. Both would otherwise end

@@ -21,7 +21,7 @@ from typing import Any
 
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
 from wfrun.graph.numbers import shown, spec_bound
-from wfrun.nodes.spec import InputSpec
+from wfrun.specs.spec import InputSpec
 
 SEED_INPUTS = ("seed", "noise_seed")
 #: Candidates listed when a title matches several nodes or none.

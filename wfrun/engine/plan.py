@@ -19,7 +19,7 @@ import networkx as nx
 
 from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.graph.model import CycleError, WorkflowGraph
-from wfrun.nodes.executor import get_executor
+from wfrun.engine.executors import get_executor
 
 #: Build problems that leave no sound graph to run (see the module docstring).
 REFUSED = frozenset({"cycle", "duplicate-node-id", "too-many-nodes", "too-many-links", "subgraph-too-deep"})

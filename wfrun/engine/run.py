@@ -19,16 +19,8 @@ import torch
 from wfrun.engine.fingerprint import fingerprint
 from wfrun.engine.plan import Plan, is_output_node
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
-from wfrun.nodes.executor import ExecContext, get_executor
-
-
-class NodeInputError(ValueError):
-    """Raised by an executor for a bad input value; the runner adds the node's identity."""
-
-    def __init__(self, input_name: str, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.input_name = input_name
-        self.hint = hint
+from wfrun.engine.executors import get_executor
+from wfrun.nodes.executor import ExecContext, NodeInputError
 
 
 class NodeError(Exception):

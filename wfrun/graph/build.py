@@ -23,7 +23,7 @@ from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph, id_key
 from wfrun.graph.resolve import BYPASSED, MUTED, Resolver
 from wfrun.graph.scopes import ROOT, Scopes, Table, expand, full_id, slot_ok
 from wfrun.graph.widgets import bind, choose_signature
-from wfrun.nodes.registry import FRONTEND_ONLY, Registry, default_registry
+from wfrun.specs.registry import FRONTEND_ONLY, Registry, default_registry
 
 #: Loops reported per file (each names its nodes); one is enough to refuse a run.
 MAX_CYCLES_REPORTED = 10

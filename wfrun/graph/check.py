@@ -19,8 +19,8 @@ from wfrun.graph.numbers import plain, shown, spec_bound
 from wfrun.graph.types import compatible
 from wfrun.graph.widgets import value_kind_fits
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
-from wfrun.nodes.registry import probable_pack
-from wfrun.nodes.spec import DYNAMIC_INPUT_PREFIXES, InputSpec
+from wfrun.specs.registry import probable_pack
+from wfrun.specs.spec import DYNAMIC_INPUT_PREFIXES, InputSpec
 
 #: Inputs holding a Wan frame count (latent frames = (N - 1) / 4 + 1).
 FRAME_INPUTS = frozenset({"num_frames", "length", "frame_num"})

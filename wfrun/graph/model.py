@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import networkx as nx
 
 from wfrun.diagnostics import Diagnostic
-from wfrun.nodes.spec import NodeSpec, Signature
+from wfrun.specs.spec import NodeSpec, Signature
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from wfrun.nodes.spec import WIDGET_TYPES, InputSpec, NodeSpec, Signature
+from wfrun.specs.spec import WIDGET_TYPES, InputSpec, NodeSpec, Signature
 
 CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
 

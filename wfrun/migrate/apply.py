@@ -29,8 +29,8 @@ from wfrun.migrate.report import Change, MigrationResult, NodeReport
 from wfrun.migrate.rule import MigrationRule, ReplaceNode
 from wfrun.migrate.rules import apply_structure_edits, apply_value_edits, load_rules, matches, rules_for
 from wfrun.migrate.scope import Scope, scopes
-from wfrun.nodes.registry import Registry, default_registry
-from wfrun.nodes.spec import NodeSpec
+from wfrun.specs.registry import Registry, default_registry
+from wfrun.specs.spec import NodeSpec
 
 
 def migrate_document(document: Document, registry: Registry | None = None,

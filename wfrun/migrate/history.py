@@ -22,8 +22,8 @@ from datetime import date
 from typing import Any
 
 from wfrun.graph.widgets import has_forced_widgets, slot_fits, trim_trailing_empties, widget_slots
-from wfrun.nodes.registry import Registry
-from wfrun.nodes.spec import NodeSpec, Signature
+from wfrun.specs.registry import Registry
+from wfrun.specs.spec import NodeSpec, Signature
 
 EXACT, SHORT, LENIENT, LENIENT_SHORT = 0, 1, 2, 3
 TIER_NAMES = {EXACT: "exact", SHORT: "short", LENIENT: "lenient", LENIENT_SHORT: "lenient-short"}

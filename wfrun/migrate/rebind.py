@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wfrun.graph.widgets import WidgetSlot, trim_trailing_empties, value_kind_fits, widget_slots
-from wfrun.nodes.spec import WIDGET_TYPES, InputSpec, NodeSpec, Signature
+from wfrun.specs.spec import WIDGET_TYPES, InputSpec, NodeSpec, Signature
 
 #: The frontend's value for a new seed widget's ``control_after_generate``.
 DEFAULT_CONTROL = "randomize"

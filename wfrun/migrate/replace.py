@@ -15,7 +15,7 @@ from wfrun.migrate.rebind import Bound, default_of, write
 from wfrun.migrate.report import Change
 from wfrun.migrate.rule import ReplaceNode
 from wfrun.migrate.scope import Scope
-from wfrun.nodes.registry import Registry
+from wfrun.specs.registry import Registry
 
 #: Vertical gap between the nodes of a split, in canvas units.
 _GAP = 40

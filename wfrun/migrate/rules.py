@@ -21,7 +21,7 @@ from wfrun.migrate.report import Change
 from wfrun.migrate.rule import (CopyValue, DropWidget, InsertWidget, MapValues, MigrationRule, RenameInput,
                                 ReorderSockets, RetypeOutput, ToBool, ToNumber)
 from wfrun.migrate.scope import Scope
-from wfrun.nodes.spec import Signature
+from wfrun.specs.spec import Signature
 
 
 class RuleError(Exception):

@@ -13,6 +13,16 @@ from typing import Any, Callable, Protocol
 
 ExecutorFn = Callable[..., tuple]
 
+
+class NodeInputError(ValueError):
+    """Raised by an executor for a bad input value; the runner adds the node's identity."""
+
+    def __init__(self, input_name: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.input_name = input_name
+        self.hint = hint
+
+
 _EXECUTORS: dict[str, ExecutorFn] = {}
 
 
@@ -29,32 +39,14 @@ def executor(*class_types: str) -> Callable[[ExecutorFn], ExecutorFn]:
     return register
 
 
-def get_executor(class_type: str) -> ExecutorFn | None:
-    _load_packs()
+def registered(class_type: str) -> ExecutorFn | None:
+    """The executor registered for ``class_type`` so far (packs register when imported;
+    ``wfrun.engine.executors`` imports them all before looking one up)."""
     return _EXECUTORS.get(class_type)
 
 
-def supported_types() -> list[str]:
-    _load_packs()
+def registered_types() -> list[str]:
     return sorted(_EXECUTORS)
-
-
-_PACKS_LOADED = False
-
-
-def _load_packs() -> None:
-    """Import the executor modules once; registration happens at import."""
-    global _PACKS_LOADED
-    if _PACKS_LOADED:
-        return
-    _PACKS_LOADED = True
-    import importlib
-    import pkgutil
-
-    import wfrun.nodes.packs as packs
-
-    for module in pkgutil.walk_packages(packs.__path__, packs.__name__ + "."):
-        importlib.import_module(module.name)
 
 
 class Progress(Protocol):

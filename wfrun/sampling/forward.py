@@ -43,7 +43,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from wfrun.nodes.packs.wanvideo.types import SLGArgs, TeaCacheArgs
+from wfrun.sampling.conditioning import SLGArgs, TeaCacheArgs
 
 #: TeaCache polynomials by model variant (the pack's ``teacache_coefficients_map`` in
 #: nodes_model_loading.py, from ali-vilab/TeaCache4Wan2.1).

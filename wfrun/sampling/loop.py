@@ -46,7 +46,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from wfrun.nodes.packs.wanvideo.types import ImageEmbeds, SamplerOptions, TextEmbeds
+from wfrun.sampling.conditioning import ImageEmbeds, SamplerOptions, TextEmbeds
 from wfrun.sampling import context as ctxwin
 from wfrun.sampling.forward import ForwardOptions, TeaCache, transformer_forward
 from wfrun.sampling.schedulers import Schedule, build_schedule
@@ -121,7 +121,7 @@ def sample(req: SamplingRequest) -> dict:
     device = torch.device(req.device)
     dtype = req.dtype
     in_ch = int(tr.config.in_channels)
-    control_lora = getattr(tr, "_wfrun_control_lora", None)  # nodes/packs/wanvideo/control_lora.py
+    control_lora = getattr(tr, "_wfrun_control_lora", None)  # packs/wanvideo/control_lora.py
     denoise = float(req.denoise_strength)
     if req.text_embeds is None or not req.text_embeds.prompt_embeds:
         raise SamplingError("text_embeds", "no text embeds given",

@@ -1,0 +1,130 @@
+"""``wfrun run``: argument parsing and printing only; the work is in ``wfrun.jobs.run``.
+
+Each file written gets one ``wrote`` line, printed by the progress (on stderr) the moment
+it is complete, so files written before an error or Ctrl-C are listed too. An interrupted
+run exits 130 and never prints ``done``. The engine (and torch with it) is imported only
+when a run starts, so the other commands start in a fraction of the time."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from wfrun.cli.guard import EXIT_INTERRUPTED, SafePath
+
+if TYPE_CHECKING:
+    from wfrun.jobs.run import JobError, JobReport
+
+
+@click.command("run")
+@click.argument("file", type=SafePath(dir_okay=False))
+@click.option("--models", "models_dir", type=SafePath(file_okay=False),
+              help="ComfyUI models folder (default: WFRUN_MODELS, extra_model_paths.yaml in it)")
+@click.option("--tiny-models", is_flag=True,
+              help="use wfrun's built-in tiny random models (written on first use to "
+                   "~/.cache/wfrun/tiny-models/, or under WFRUN_CACHE)")
+@click.option("--smoke", is_flag=True,
+              help="prove the workflow runs, in seconds: tiny models, stand-ins for missing inputs, "
+                   "sizes capped at 64 px, 9 frames, 2 steps (the file is not changed)")
+@click.option("-o", "--output", "output_dir", type=SafePath(file_okay=False), default="output",
+              show_default=True, help="where outputs are written (never overwriting earlier ones)")
+@click.option("--input", "input_dir", type=SafePath(file_okay=False),
+              help="where LoadImage/LoadVideo look (default: input/ beside the workflow)")
+@click.option("--set", "overrides", multiple=True, metavar="NODE.INPUT=VALUE",
+              help="change a widget value for this run (node id or title); repeatable")
+@click.option("--seed", type=int, help="set every seed widget")
+@click.option("--device", type=click.Choice(["cuda", "cpu"]), help="main device (default: cuda if available)")
+@click.option("--dry-run", is_flag=True, help="check, plan and list model files and memory; load nothing")
+@click.option("--allow-pickle", is_flag=True,
+              help="also read .ckpt/.pt/.bin pickle files (weights only); only for files you trust")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def run(file: str, models_dir: str | None, tiny_models: bool, smoke: bool, output_dir: str, input_dir: str | None,
+        overrides: tuple[str, ...], seed: int | None, device: str | None, dry_run: bool, allow_pickle: bool,
+        fmt: str) -> None:
+    """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed."""
+    from wfrun.jobs import run as job
+    from wfrun.engine.progress import ConsoleProgress
+
+    if not Path(file).is_file():
+        raise click.UsageError(f"no such file: {file}")
+    if tiny_models and models_dir:
+        raise click.UsageError("--tiny-models and --models cannot be combined")
+    if smoke and models_dir:
+        raise click.UsageError("--smoke runs on tiny models; it cannot be combined with --models")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.UsageError("--device cuda: no CUDA device is available here")
+    options = job.RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
+                             input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides),
+                             seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle, smoke=smoke)
+    try:
+        prepared = job.prepare(file, options)
+        say = (lambda text: click.echo(text, err=True)) if fmt == "json" else click.echo
+        _print_plan(prepared, say)
+        if dry_run:
+            report = job.JobReport(prepared, None, 0.0, device or "auto")
+        else:
+            progress = ConsoleProgress()  # on stderr: stdout stays clean for --format json
+            report = job.execute(prepared, options, progress)
+    except job.JobError as err:
+        _print_error(err, fmt)
+        sys.exit(err.exit_code)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2, default=str))
+    else:
+        _print_summary(report)
+    sys.exit(EXIT_INTERRUPTED if report.result is not None and report.result.interrupted else job.EXIT_OK)
+
+
+def _print_plan(prepared, say) -> None:
+    for line in prepared.migrated:
+        say(f"migrated in memory (file unchanged; `wfrun migrate` fixes it): {line}")
+    for line in prepared.changes:
+        say(f"set {line}")
+    for line in prepared.standins:
+        say(f"stand-in: {line}")
+    for diag in prepared.warnings:
+        say(diag.text())
+    graph, plan = prepared.graph, prepared.plan
+    say(f"plan: {len(plan.order)} node(s) to run, {len(plan.pruned)} pruned, outputs: "
+        + ", ".join(f"{i} {graph.node(i).label}" for i in plan.outputs))
+    for i, node_id in enumerate(plan.order, 1):
+        node = graph.node(node_id)
+        say(f"  {i:>2}. node {node_id} {node.label} ({node.class_type})")
+    from wfrun.jobs.run import memory_estimate
+
+    for model in prepared.models:
+        what = f": {model.detected.partition(': ')[2]}" if model.detected else ""
+        say(f"  model: node {model.node_id} {model.input} = {model.path} ({model.bytes / 2**20:.1f} MiB){what}")
+    est = memory_estimate(prepared)
+    job = f"{est['max_tokens']} tokens" if est["max_tokens"] is not None else "sized at run time by other nodes"
+    say(f"  weights {est['weights_gib']} GiB as stored; largest sampling job {job}")
+
+
+def _print_summary(report: JobReport) -> None:
+    result = report.result
+    if result is None:
+        click.echo("dry run: nothing loaded, nothing written")
+        return
+    files = f"{len(result.written)} file(s) written" if result.written else "no files written"
+    if result.interrupted:
+        click.echo(f"interrupted after {len(result.executed)} node(s); {files}", err=True)
+        return
+    if not result.written:
+        click.echo("finished; no files written (preview outputs only)")
+    click.echo(f"done in {report.seconds:.1f} s on {report.device}: {files}")
+
+
+def _print_error(err: JobError, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps({"error": err.message, "diagnostics": [d.to_json() for d in err.diagnostics]}, indent=2))
+        return
+    click.echo(f"error: {err.message}", err=True)
+    for diag in err.diagnostics:
+        click.echo(diag.text(), err=True)

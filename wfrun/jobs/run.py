@@ -1,0 +1,424 @@
+"""One ``wfrun run``: read, migrate in memory, apply overrides, check, plan, then execute.
+
+Everything that can be found wrong is found before a single weight is loaded: JSON and
+schema problems, node API breaks (migrated in memory, and said so), graph errors, bad
+``--set`` values, missing model files, model files that their loader would refuse (corrupt
+or cut-short headers, pickles without ``--allow-pickle``, a file of the wrong family: only
+headers are read), and every node type wfrun cannot run (listed all at once). Only then
+does the runner start. ``--dry-run`` stops there and reports the plan, the model files
+(with what each is) and an estimate of memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wfrun.diagnostics import Diagnostic, Severity
+from wfrun.engine.overrides import Override, OverrideError, apply_overrides, find_node
+from wfrun.engine.plan import Plan, PlanError, make_plan
+from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
+from wfrun.jobs.smoke import apply_smoke_caps
+from wfrun.jobs.standins import StandinWriteError, stand_in_inputs, tiny_model_roots
+from wfrun.formats.document import Document, FormatError, from_data
+from wfrun.formats.source import read_workflow
+from wfrun.graph import CheckOptions, WorkflowGraph, build, check
+from wfrun.graph.check import find_in_folders, model_folders
+from wfrun.media.image import MediaPathError, find_input_file, input_file_hint
+from wfrun.models.detect import KIND_LABELS, WrongModelError
+from wfrun.models.header import CheckpointError
+from wfrun.models.paths import ModelPathError, ModelRoots
+from wfrun.models.preflight import check_model_file, expected_kinds
+from wfrun.models.reader import PickleRefused, pickle_files_allowed
+from wfrun.nodes.executor import ExecContext
+from wfrun.engine.executors import get_executor
+from wfrun.specs.registry import Registry, default_registry
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class JobError(Exception):
+    """The workflow cannot run as given; ``diagnostics`` say why (exit code 1 or 2)."""
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None, exit_code: int = EXIT_PROBLEMS):
+        super().__init__(message)
+        self.message = message
+        self.diagnostics = diagnostics or []
+        self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        """The message and each problem, so a caller of the Python API sees what the CLI prints."""
+        return "\n".join([super().__str__()] + [d.text() for d in self.diagnostics])
+
+
+@dataclass
+class RunOptions:
+    models_dir: str | None = None
+    tiny_models: bool = False
+    output_dir: Path = Path("output")
+    input_dir: Path | None = None
+    overrides: list[str] = field(default_factory=list)
+    seed: int | None = None
+    device: str | None = None
+    offload_device: str = "cpu"
+    dry_run: bool = False
+    allow_pickle: bool = False  # read .ckpt/.pt files (weights only); also WFRUN_ALLOW_PICKLE=1
+    #: Tiny models, stand-in inputs and small sizes, frames and steps (engine/smoke.py).
+    smoke: bool = False
+
+    @property
+    def tiny(self) -> bool:
+        """Whether tiny models stand in for every model file (``--tiny-models``, ``--smoke``)."""
+        return self.tiny_models or self.smoke
+
+
+@dataclass
+class ModelFile:
+    node_id: str
+    node_label: str
+    input: str
+    name: str
+    path: Path
+    bytes: int
+    kind: str | None = None  # the family the header shows (wfrun.models.detect), where wfrun knows it
+    detected: str | None = None  # the same in words, with variant, layout and storage dtype
+
+
+@dataclass
+class Prepared:
+    path: Path
+    data: Any
+    graph: WorkflowGraph
+    plan: Plan
+    roots: ModelRoots
+    migrated: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+    models: list[ModelFile] = field(default_factory=list)
+    #: What stands in for missing models and inputs (``--tiny-models``, ``--smoke``).
+    standins: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JobReport:
+    prepared: Prepared
+    result: RunResult | None = None
+    seconds: float = 0.0
+    device: str = "cpu"
+    step_seconds: list[list[float]] = field(default_factory=list)
+    peak_gpu_bytes: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        p = self.prepared
+        out: dict[str, Any] = {
+            "file": str(p.path), "device": self.device, "migrated": p.migrated, "overrides": p.changes,
+            "standins": p.standins,
+            "warnings": [d.to_json() for d in p.warnings],
+            "plan": {"order": [{"id": i, "type": p.graph.node(i).class_type, "title": p.graph.node(i).label}
+                               for i in p.plan.order],
+                     "outputs": p.plan.outputs, "pruned": p.plan.pruned},
+            "models": [{"node": m.node_id, "input": m.input, "name": m.name, "path": str(m.path), "bytes": m.bytes,
+                        "kind": m.kind, "detected": m.detected} for m in p.models],
+            "estimate": memory_estimate(p),
+        }
+        if self.result is not None:
+            out.update(written=[str(w) for w in self.result.written], executed=self.result.executed,
+                       cached=self.result.cached, interrupted=self.result.interrupted,
+                       seconds=round(self.seconds, 3),
+                       node_seconds={k: round(v, 3) for k, v in self.result.seconds.items()},
+                       step_seconds=[[round(x, 4) for x in bar] for bar in self.step_seconds],
+                       peak_gpu_gib=None if self.peak_gpu_bytes is None else round(self.peak_gpu_bytes / 2**30, 3))
+        return out
+
+
+def model_roots(options: RunOptions) -> ModelRoots:
+    """The models folders of this run; a broken extra_model_paths.yaml is a usage error (exit 2).
+    With tiny models, wfrun's own (see ``tiny_model_roots`` for the stand-ins of the files a
+    workflow names)."""
+    if options.tiny:
+        from wfrun.models.tiny import ensure_tiny_models
+
+        folder: str | Path | None = ensure_tiny_models()
+    else:
+        folder = options.models_dir
+        if folder is not None and not Path(folder).is_dir():
+            raise JobError(f"--models {folder}: no such folder", exit_code=EXIT_USAGE)
+    try:
+        return ModelRoots.from_options(folder)
+    except ModelPathError as err:
+        raise JobError(str(err), exit_code=EXIT_USAGE) from None
+
+
+def _migrate(document: Document, registry: Registry) -> tuple[Document, list[str]]:
+    """Repair node API breaks in memory (the file is not touched)."""
+    try:
+        from wfrun.migrate import migrate_document
+    except ImportError:
+        return document, []
+    result = migrate_document(document, registry=registry)
+    if not getattr(result, "changed", False):
+        return document, []
+    lines = [str(line) for line in getattr(result, "summary_lines", lambda: [])()] or ["migrated"]
+    return result.document, lines
+
+
+def prepare(path: str | Path, options: RunOptions, registry: Registry | None = None) -> Prepared:
+    """Everything short of loading weights; raises JobError listing what is wrong."""
+    from wfrun.jobs.validate import schema_problems
+
+    path = Path(path)
+    registry = registry or default_registry()
+    try:
+        data = read_workflow(path).data  # the shared reader: JSON, or embedded in an image or video
+        problems = schema_problems(data, str(path))
+        if problems:
+            raise JobError(f"{path}: the file does not match the workflow schema", problems)
+        document = from_data(data, str(path))
+    except FormatError as err:
+        raise JobError(str(err)) from None
+    except OSError as err:
+        raise JobError(f"cannot read {path}: {err.strerror or err}", exit_code=EXIT_USAGE) from None
+    document, migrated = _migrate(document, registry)
+    graph = build(document, registry)
+    try:
+        overrides = [Override.parse(s) for s in options.overrides]
+        changes = apply_overrides(graph, overrides, options.seed)
+    except OverrideError as err:
+        raise JobError(str(err), exit_code=EXIT_USAGE) from None
+    check_output_folder(Path(options.output_dir))
+    roots = None if options.tiny else model_roots(options)
+    try:
+        plan = make_plan(graph)
+    except PlanError as err:
+        raise JobError(f"{path}: {err}", err.diagnostics) from None
+    standins: list[str] = []
+    standin_problems: list[Diagnostic] = []
+    if options.smoke:  # say what cannot run before writing or loading anything
+        _refuse_unsupported(path, graph, plan)
+        kept = {(find_node(graph, o.node).id, o.input) for o in overrides}
+        changes += apply_smoke_caps(graph, plan, kept)
+    if options.tiny:
+        roots, standins, standin_problems = _tiny_roots(graph, plan, path)
+    stood_in: set[tuple[str, str]] = set()
+    if options.smoke:
+        try:
+            lines, stood_in = stand_in_inputs(graph, plan, input_dir_for(path, options), Path(options.output_dir),
+                                              write=not options.dry_run)
+        except StandinWriteError as err:
+            raise JobError(str(err), exit_code=EXIT_USAGE) from None
+        standins += lines
+    needed = set(plan.order)
+    no_standin = {(d.node_id, d.input) for d in standin_problems}
+    diagnostics = [d for d in check(graph, CheckOptions(models=roots))
+                   if (d.node_id is None or d.node_id in needed)
+                   and not (d.code == "missing-model" and (d.node_id, d.input) in no_standin)]
+    diagnostics += standin_problems
+    diagnostics += [d for d in _input_file_problems(graph, plan, options, path) if (d.node_id, d.input) not in stood_in]
+    models, model_problems = _model_files(graph, plan, roots, path, options.allow_pickle)
+    diagnostics += model_problems
+    errors = [d for d in diagnostics if d.severity == Severity.ERROR]
+    if errors:
+        raise JobError(f"{path}: {len(errors)} problem(s) must be fixed before running", errors)
+    _refuse_unsupported(path, graph, plan)
+    return Prepared(path, data, graph, plan, roots, migrated, changes,
+                    [d for d in diagnostics if d.severity != Severity.ERROR], models, standins=standins)
+
+
+def check_output_folder(folder: Path) -> None:
+    """Find an output folder the run could not write before any weight loads, not after
+    the whole run: the folder, or the nearest folder above it that exists, must be a folder
+    in which a file can be created (one is, and removed at once).
+
+    Nothing is created here, so ``--dry-run`` and callers that only prepare leave no empty
+    folder behind; :func:`execute` creates it before the first node runs."""
+    text = str(folder)
+    hint = "\n  hint: choose a folder you can write to with -o/--output"
+    if "\0" in text:
+        raise JobError(f"output folder {text!r} contains a NUL byte{hint}", exit_code=EXIT_USAGE)
+    probe_in = folder
+    try:
+        while not os.path.lexists(probe_in) and probe_in.parent != probe_in:
+            probe_in = probe_in.parent
+        if not probe_in.is_dir():
+            raise JobError(f"cannot write outputs to {folder}: {probe_in} is a file, not a folder{hint}",
+                           exit_code=EXIT_USAGE)
+        fd, probe = tempfile.mkstemp(prefix=".wfrun-probe-", dir=probe_in)
+        try:
+            os.close(fd)
+        finally:
+            os.unlink(probe)
+    except OSError as err:
+        raise JobError(f"cannot write outputs to {folder}: {err.strerror} ({err.filename or probe_in}){hint}",
+                       exit_code=EXIT_USAGE) from None
+
+
+def _make_output_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise JobError(f"cannot create the output folder {folder}: {err.strerror} ({err.filename or folder})"
+                       "\n  hint: choose a folder you can write to with -o/--output", exit_code=EXIT_USAGE) from None
+
+
+def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
+    """One error listing every planned node wfrun cannot run (none is loaded first)."""
+    if not plan.unsupported:
+        return
+    lines = "\n".join(f"  node {i} '{graph.node(i).label}' ({graph.node(i).class_type})" for i in plan.unsupported)
+    raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
+                   f"(nothing was loaded):\n{lines}\n  hint: bypass or remove them in ComfyUI if the "
+                   "output does not need them")
+
+
+def _tiny_roots(graph: WorkflowGraph, plan: Plan, path: Path) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
+    """wfrun's tiny models, and a tiny stand-in for every other model file the plan names."""
+    try:
+        return tiny_model_roots(graph, plan, str(path))
+    except StandinWriteError as err:
+        raise JobError(str(err), exit_code=EXIT_USAGE) from None
+
+
+def input_dir_for(path: Path, options: RunOptions) -> Path:
+    """Where loader nodes read images and videos: --input, else ``input/`` beside the workflow."""
+    return Path(options.input_dir) if options.input_dir else Path(path).parent / "input"
+
+
+def _input_file_problems(graph: WorkflowGraph, plan: Plan, options: RunOptions, path: Path) -> list[Diagnostic]:
+    """Images and videos the run will read, found (or not) before any model loads: a missing
+    start frame should not cost the minute a 14B model takes to load. Each loader executor
+    says which files its inputs name (``input_files``)."""
+    input_dir = input_dir_for(path, options)
+    output_dir = Path(options.output_dir)
+    problems = []
+    for node_id in plan.order:
+        node = graph.node(node_id)
+        names = getattr(get_executor(node.class_type), "input_files", None)
+        for input_name, (name, what) in (names(node.inputs) if names else {}).items():
+            if not isinstance(name, str):
+                continue  # linked, or not text: the executor says so
+            try:
+                find_input_file(name, input_dir, output_dir, output_dir / "temp", what)
+            except MediaPathError as err:
+                problems.append(Diagnostic(
+                    "missing-input-file", Severity.ERROR, str(err), file=str(path), node_id=node.id,
+                    node_title=node.title, class_type=node.class_type, input=input_name, found=name,
+                    expected=f"a {what} in {input_dir.resolve()}",
+                    hint=input_file_hint(what, input_dir)))
+    return problems
+
+
+def _model_files(graph: WorkflowGraph, plan: Plan, roots: ModelRoots, path: Path,
+                 allow_pickle: bool) -> tuple[list[ModelFile], list[Diagnostic]]:
+    """Every model file the run will load, each checked as its loader will check it (header,
+    format, family: ``models.preflight``), with a diagnostic for each that would fail. Files
+    that cannot be found are left to ``check`` (``missing-model``)."""
+    files: list[ModelFile] = []
+    problems: list[Diagnostic] = []
+    for node_id in plan.order:
+        node = graph.node(node_id)
+        for spec in node.signature.inputs if node.signature else []:
+            value = node.inputs.get(spec.name)
+            folders = model_folders(node, spec)
+            if not folders or not isinstance(value, str):
+                continue
+            try:
+                found = find_in_folders(roots, folders, value)
+                size = found.stat().st_size
+            except (ModelPathError, OSError):
+                continue
+            try:
+                info = check_model_file(found, folders, allow_pickle=True if allow_pickle else None)
+            except CheckpointError as err:
+                problems.append(_model_problem(path, node, spec.name, value, folders, err))
+                continue
+            known = info.kind != "unknown"
+            files.append(ModelFile(node_id, node.label, spec.name, value, found, size,
+                                   info.kind if known else None, info.describe() if known else None))
+    return files, problems
+
+
+def _model_problem(path: Path, node: Any, input_name: str, value: str, folders: str,
+                   err: CheckpointError) -> Diagnostic:
+    wanted = " or ".join(KIND_LABELS[k] for k in sorted(expected_kinds(folders))) or f"a model file for {folders}"
+    if isinstance(err, WrongModelError):
+        code, hint = "wrong-model", "pick the right file for this input (the file itself may be fine)"
+    elif isinstance(err, PickleRefused):
+        code, wanted = "bad-model-file", f"a .safetensors file: {wanted}"
+        hint = "use the model's .safetensors version, or rerun with --allow-pickle if you trust this file"
+    else:
+        code, wanted = "bad-model-file", f"a complete, valid .safetensors file: {wanted}"
+        hint = "replace the file: download it again"
+    return Diagnostic(code, Severity.ERROR, str(err), file=str(path), node_id=node.id, node_title=node.title,
+                      class_type=node.class_type, input=input_name, found=value, expected=wanted, hint=hint)
+
+
+def memory_estimate(p: Prepared) -> dict[str, Any]:
+    """Weights as stored (what wfrun keeps in memory: fp8 stays fp8) and the sampler's tokens."""
+    weights = sum(m.bytes for m in p.models)
+    tokens, linked = 0, False
+    for node_id in p.plan.order:
+        inputs = p.graph.node(node_id).inputs
+        w, h, n = inputs.get("width"), inputs.get("height"), inputs.get("num_frames")
+        if all(isinstance(v, int) for v in (w, h, n)):
+            tokens = max(tokens, ((n - 1) // 4 + 1) * (h // 16) * (w // 16))
+        elif n is not None:  # a size or count that another node computes at run time
+            linked = True
+    # None: only known once the nodes that compute the size have run
+    return {"weights_bytes": weights, "weights_gib": round(weights / 2**30, 3),
+            "max_tokens": None if linked and not tokens else tokens}
+
+
+def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: OutputCache | None = None) -> JobReport:
+    import torch
+
+    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    _make_output_folder(Path(options.output_dir))
+    input_dir = input_dir_for(p.path, options)
+    ctx = ExecContext(device=device, offload_device=options.offload_device, output_dir=Path(options.output_dir),
+                      input_dir=Path(input_dir), models=p.roots, progress=progress, workflow_json=p.data)
+    # None: a handler set outside Python; restoring the default one is the nearest thing
+    previous = signal.getsignal(signal.SIGINT) or signal.default_int_handler
+
+    def stop(signum: int, frame: Any) -> None:  # first Ctrl-C: stop between steps (and frames)
+        ctx.interrupted = True
+        signal.signal(signal.SIGINT, previous)
+
+    try:
+        signal.signal(signal.SIGINT, stop)
+    except ValueError:  # not the main thread
+        pass
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    try:
+        with torch.inference_mode(), pickle_files_allowed(options.allow_pickle):
+            result = run_plan(p.graph, p.plan, ctx, cache)
+    except NodeError as err:
+        raise JobError(str(err)) from None
+    finally:
+        try:
+            signal.signal(signal.SIGINT, previous)
+        except ValueError:
+            pass
+    return JobReport(p, result, time.perf_counter() - start, device,
+                     [list(bar) for bar in getattr(progress, "step_seconds", [])],
+                     torch.cuda.max_memory_allocated() if cuda else None)
+
+
+def run_file(path: str | Path, options: RunOptions, progress: Any = None,
+             cache: OutputCache | None = None) -> JobReport:
+    prepared = prepare(path, options)
+    if options.dry_run:
+        return JobReport(prepared, None, 0.0, options.device or "auto")
+    return execute(prepared, options, progress, cache)
+
+
+def dumps_report(report: JobReport) -> str:
+    return json.dumps(report.to_json(), indent=2, default=str)

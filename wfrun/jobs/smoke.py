@@ -1,0 +1,163 @@
+"""``--smoke``: shrink a workflow so it runs end to end in seconds, to prove it executes.
+
+CI wants to know that a workflow *runs* (every node, every link, the real loaders and the
+real sampler) without a GPU or the real weights. Together with the tiny models and stand-in
+inputs (``jobs/standins.py``), ``--smoke`` caps the work, in memory only like ``--set``
+(the file is never touched), on inputs found by their spec (INT inputs, by name), not per
+file:
+
+- sizes: the ``width``/``height`` pair of a node (``custom_width``/``custom_height``, any
+  ``<x>_width``/``<x>_height``; a lone one too) is scaled to fit in 64 px keeping its
+  aspect, each side a multiple of 16 and at least 16 (Wan's VAE and patch sizes). Values
+  that already fit (an 8 px spacer, a 48 px label) and 0 ("keep the input's size") stay;
+- frame counts (``num_frames``, ``length``, ``frame_num``, and ``frame_load_cap`` where 0
+  means "all") at most 9, a 4n+1 count (3 latent frames);
+- sampler ``steps`` at most 2;
+- context windows at most 5 frames overlapping by 4 (2 latent frames, 1 shared), so the 9
+  frames still take several windows and the blending runs.
+
+A value fed by a constant node (``INTConstant``, ``PrimitiveInt``: one number widget, one
+INT output, no links in) is capped at that node. Inputs the user set with ``--set`` keep
+the value given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from wfrun.engine.plan import Plan
+from wfrun.graph.check import FRAME_INPUTS
+from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
+
+MAX_SIDE = 16 * 4
+SIZE_MULTIPLE = 16
+MAX_FRAMES = 9
+MAX_STEPS = 2
+#: Frame-count inputs where 0 means "no limit" (VideoHelperSuite's load cap).
+ZERO_MEANS_ALL = frozenset({"frame_load_cap"})
+FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL
+STEP_INPUTS = frozenset({"steps"})
+CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a capped value lives: an input of a node, or the widget of the constant node feeding it."""
+
+    node: NodeInstance
+    input: str
+    via: NodeInstance | None = None  # the consumer, when the value sits in a constant node
+    low: int = 0  # the smallest value the input (and the constant node) accepts
+
+    @property
+    def value(self) -> Any:
+        return self.node.inputs.get(self.input)
+
+
+def capped_pair(width: int, height: int, low: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+    """``width`` x ``height`` scaled to fit ``MAX_SIDE``, aspect kept, sides multiples of 16;
+    a side is never made smaller than its input's minimum (``low``: Wan's embeds take 64)."""
+    if max(width, height) <= MAX_SIDE:
+        return width, height
+    scale = MAX_SIDE / max(width, height)
+
+    def side(v: int, floor: int) -> int:
+        if v <= 0:
+            return v  # 0: the node keeps its input's size along this side
+        return max(SIZE_MULTIPLE, floor, round(v * scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+
+    return side(width, low[0]), side(height, low[1])
+
+
+def capped_frames(name: str, value: int) -> int:
+    if value > MAX_FRAMES or (value == 0 and name in ZERO_MEANS_ALL):
+        return MAX_FRAMES
+    return value
+
+
+def apply_smoke_caps(graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """Cap sizes, frames, steps and context windows of the planned nodes; a line per change."""
+    keep = set(keep)
+    changes: list[str] = []
+    done: set[tuple[str, str]] = set()
+
+    def write(slot: Slot, new: int) -> None:
+        key = (slot.node.id, slot.input)
+        if key in done or key in keep or (slot.via is not None and (slot.via.id, slot.input) in keep):
+            return
+        done.add(key)
+        old = slot.value
+        new = max(new, slot.low) if new > 0 else new
+        if new == old:
+            return
+        slot.node.inputs[slot.input] = new
+        fed = f", feeds node {slot.via.id} '{slot.via.label}'" if slot.via is not None else ""
+        changes.append(f"node {slot.node.id} '{slot.node.label}': {slot.input} = {new!r} (--smoke, was {old!r}{fed})")
+
+    for node_id in plan.order:
+        node = graph.node(node_id)
+        ints = _int_slots(graph, node)
+        for name, slot in ints.items():
+            if name in FRAME_COUNT_INPUTS:
+                write(slot, capped_frames(name, slot.value))
+            elif name in STEP_INPUTS:
+                write(slot, min(slot.value, MAX_STEPS))
+            elif name in CONTEXT_CAPS:
+                write(slot, min(slot.value, CONTEXT_CAPS[name]))
+        for width_name, height_name in _size_pairs(ints):
+            w = ints.get(width_name)
+            h = ints.get(height_name)
+            if w is not None and h is not None:
+                new_w, new_h = capped_pair(w.value, h.value, (w.low, h.low))
+                write(w, new_w)
+                write(h, new_h)
+            else:
+                lone = w or h
+                write(lone, capped_pair(lone.value, 0, (lone.low, 0))[0])
+    return changes
+
+
+def _size_pairs(ints: dict[str, Slot]) -> list[tuple[str, str]]:
+    """``(…width, …height)`` name pairs among a node's INT inputs (either may be absent)."""
+    prefixes = {name[: -len(side)] for name in ints for side in ("width", "height") if name.endswith(side)}
+    return [(p + "width", p + "height") for p in sorted(prefixes) if p == "" or p.endswith("_")]
+
+
+def _int_slots(graph: WorkflowGraph, node: NodeInstance) -> dict[str, Slot]:
+    """Each INT input of ``node`` with a known whole-number value: its own, or a constant node's."""
+    out: dict[str, Slot] = {}
+    for spec in node.signature.inputs if node.signature else []:
+        if spec.type != "INT":
+            continue
+        value = node.inputs.get(spec.name)
+        low = int(spec.min) if spec.min is not None and spec.min > 0 else 0
+        if isinstance(value, LinkRef):
+            source = _constant_source(graph, value)
+            if source is not None:
+                widget, low_there = source[1], source[2]
+                out[spec.name] = Slot(source[0], widget, via=node, low=max(low, low_there))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            out[spec.name] = Slot(node, spec.name, low=low)
+    return out
+
+
+def _constant_source(graph: WorkflowGraph, link: LinkRef) -> tuple[NodeInstance, str, int] | None:
+    """The node and widget holding a linked whole number (and the widget's minimum), when the
+    source is a constant node."""
+    if link.node_id not in graph.graph:
+        return None
+    source = graph.node(link.node_id)
+    signature = source.signature
+    if signature is None or len(signature.outputs) != 1 or signature.outputs[0].type != "INT":
+        return None
+    if any(isinstance(v, LinkRef) for v in source.inputs.values()):
+        return None
+    widgets = [s for s in signature.inputs if s.is_widget]
+    if len(widgets) != 1 or widgets[0].type != "INT":
+        return None
+    value = source.inputs.get(widgets[0].name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    low = widgets[0].min
+    return source, widgets[0].name, int(low) if low is not None and low > 0 else 0

@@ -1,0 +1,148 @@
+"""Stand-ins for what a run needs and the machine lacks: tiny models, missing input files.
+
+``--tiny-models`` serves every model file the planned nodes name with a tiny random one of
+the same family (``wfrun.models.standins`` decides the family from the loader and the name,
+and writes the files); the names themselves stay as the workflow has them. A file of that
+name among wfrun's own tiny models (the bundled workflows name those) is used as it is.
+
+``--smoke`` also stands in for images, videos, masks and sounds that loader nodes name
+(each loader executor declares them in ``input_files``) but that are not there: a small
+project-made file is drawn into ``<output>/temp/smoke-inputs/`` and the node reads it
+through ComfyUI's ``[temp]`` annotation. Files that are there are used as they are. Every
+stand-in is listed in the run's report.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from wfrun.diagnostics import Diagnostic, Severity
+from wfrun.engine.plan import Plan
+from wfrun.jobs.smoke import MAX_FRAMES
+from wfrun.graph.check import find_in_folders, model_folders
+from wfrun.graph.model import WorkflowGraph
+from wfrun.media.image import MediaPathError, resolve_inside, split_annotation
+from wfrun.models.paths import ModelPathError, ModelRoots
+from wfrun.engine.executors import get_executor
+
+#: Where stand-in inputs go, inside the run's temp folder (``<output>/temp``).
+INPUTS_DIR = "smoke-inputs"
+
+
+class StandinWriteError(OSError):
+    """The stand-ins could not be written (disk full, no permission): an environment problem."""
+
+
+def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
+    """The tiny models folder plus a folder of stand-ins for every other model file the
+    planned nodes name; a line per stand-in, and a problem per model that has none."""
+    from wfrun.models.standins import NoStandin, family_for, write_standins
+    from wfrun.models.tiny import ensure_tiny_models
+
+    tiny_root = ensure_tiny_models()
+    tiny_only = ModelRoots((tiny_root,))
+    wanted, problems = [], []
+    for node_id in plan.order:
+        node = graph.node(node_id)
+        if node.signature is None or get_executor(node.class_type) is None:
+            continue  # a node wfrun cannot run is reported as such
+        for spec in node.signature.inputs:
+            value = node.inputs.get(spec.name)
+            folders = model_folders(node, spec)
+            if not folders or not isinstance(value, str) or not value:
+                continue
+            if spec.options_from and spec.options and value in spec.options:
+                continue  # a fixed choice such as "none", not a file
+            try:
+                find_in_folders(tiny_only, folders, value)
+                continue  # one of wfrun's own tiny files
+            except ModelPathError:
+                pass
+            try:
+                standin = family_for(node.class_type, spec.name, folders, value)
+            except ModelPathError:
+                continue  # not a plain relative name: the checks report it
+            except NoStandin as err:
+                problems.append(Diagnostic(
+                    "missing-model", Severity.ERROR, f"{value!r}: {err}", file=source, node_id=node.id,
+                    node_title=node.title, class_type=node.class_type, input=spec.name, found=value,
+                    expected="a model that wfrun has a tiny stand-in for",
+                    hint="run this workflow on the real model with --models DIR, or pick another model"))
+                continue
+            wanted.append((node, spec.name, standin))
+    if not wanted:
+        return tiny_only, [], problems
+    try:
+        folder = write_standins([s for _, _, s in wanted], tiny_root)
+    except NoStandin as err:
+        problems.append(Diagnostic("missing-model", Severity.ERROR, str(err), file=source,
+                                   hint="run this workflow on the real models with --models DIR"))
+        return tiny_only, [], problems
+    except OSError as err:
+        raise StandinWriteError(f"cannot write the tiny stand-in models: {err}") from None
+    lines = []
+    for node, input_name, standin in wanted:
+        note = f"; {standin.notice}" if standin.notice else ""
+        lines.append(f"node {node.id} '{node.label}' {input_name} {standin.name!r}: {standin.family.describe()}{note}")
+    return ModelRoots((tiny_root, folder)), lines, problems
+
+
+def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_dir: Path,
+                    write: bool = True) -> tuple[list[str], set[tuple[str, str]]]:
+    """Draw a stand-in for each missing file a planned loader reads, and point the loader at
+    it (in memory); a line per stand-in, and the ``(node id, input)`` pairs stood in for.
+    Unsafe names are left for the checks to report. With ``write`` false (a dry run) nothing
+    is drawn or changed: the lines say what would be."""
+    from wfrun.media.standins import HEIGHT, KINDS, WIDTH, standin_name, write_standin
+
+    temp = Path(output_dir) / "temp"
+    lines: list[str] = []
+    covered: set[tuple[str, str]] = set()
+    for node_id in plan.order:
+        node = graph.node(node_id)
+        declared = getattr(get_executor(node.class_type), "input_files", None)
+        for input_name, (name, what) in (declared(node.inputs) if declared else {}).items():
+            if not isinstance(name, str) or what not in KINDS:
+                continue
+            plain, tag = split_annotation(name)
+            base = {"output": Path(output_dir), "temp": temp}.get(tag or "", Path(input_dir))
+            try:
+                if resolve_inside(base, plain, what).is_file():
+                    continue  # the user's own file
+            except MediaPathError:
+                continue
+            frames = frames_to_draw(node.inputs) if what == "video" else 1
+            covered.add((node.id, input_name))
+            size = f"{WIDTH}x{HEIGHT}" + (f", {frames} frames" if what == "video" else "") if what != "audio" else "1 s"
+            if not write:
+                path = temp / INPUTS_DIR / standin_name(plain, what, WIDTH, HEIGHT, frames)
+                lines.append(f"node {node.id} '{node.label}' {input_name} {name!r} is missing: "
+                             f"a stand-in {what} ({size}) would be drawn, {path}")
+                continue
+            try:
+                path = write_standin(temp / INPUTS_DIR, plain, what, frames=frames)
+            except OSError as err:
+                raise StandinWriteError(f"cannot write a stand-in {what} into {temp / INPUTS_DIR}: {err}") from None
+            node.inputs[input_name] = f"{INPUTS_DIR}/{path.name} [temp]"
+            lines.append(f"node {node.id} '{node.label}' {input_name} {name!r} is missing: "
+                         f"a stand-in {what} ({size}), {path}")
+    return lines, covered
+
+
+def frames_to_draw(inputs: dict[str, Any]) -> int:
+    """Enough frames for a video loader's selection: what it skips, then its cap (at most the
+    smoke frame cap) at every n-th frame, at the rate it asks for (VideoHelperSuite's inputs)."""
+    def number(name: str, default: float) -> float:
+        value = inputs.get(name, default)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+    from wfrun.media.standins import FPS, MAX_FRAMES as MAX_DRAWN
+
+    cap = max(0, int(number("frame_load_cap", 0))) or MAX_FRAMES
+    nth = max(1, int(number("select_every_nth", 1)))
+    skip = max(0, int(number("skip_first_frames", 0)))
+    rate = number("force_rate", 0.0)
+    stretch = math.ceil(FPS / rate) if 0 < rate < FPS else 1
+    return min(MAX_DRAWN, (skip + cap * nth) * stretch)

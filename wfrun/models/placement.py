@@ -1,0 +1,112 @@
+"""Where the pack's models live: ``main_device`` / ``offload_device``, block swap, VRAM management.
+
+The pack keeps every model on the offload device (CPU) until a node needs it, moves it to
+the main device (GPU) for the work, and back when the node's ``force_offload`` is set.
+Block swap keeps the first ``blocks_to_swap`` transformer blocks on the offload device and
+streams each one in for its own forward (``block_stream.BlockStreamer``: pinned host copies,
+the next block prefetched on a side stream), so the rest of the model stays resident.
+
+As in the pack, the swap is set up when sampling starts, on the *main* device, whatever the
+loader's ``load_device``: a model loaded to the offload device keeps the GPU free for the
+text and image encoders, then samples on the GPU with only its swapped blocks streaming.
+(Placing it at load time on the load device would leave the resident blocks on the CPU and
+sample there, minutes per step for a 14B model.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+#: On a module with offloading hooks: the ids of its hooked sub-modules (never ``.to()`` it
+#: whole: the hooks own where those parameters are).
+_HOOKED = "_wfrun_offload_hooks"
+
+
+def node_device(choice: str, ctx: Any) -> str:
+    """The torch device for a node's ``load_device`` / ``device`` choice."""
+    return ctx.offload_device if choice in ("offload_device", "cpu") else ctx.device
+
+
+def is_hooked(module: nn.Module) -> bool:
+    return bool(getattr(module, _HOOKED, False))
+
+
+def blocks_to_swap(block_swap: Any, vram: Any, blocks: int) -> int:
+    """How many of ``blocks`` transformer blocks stay on the offload device while sampling,
+    from the BlockSwap args or else VRAMManagement's ``offload_percent``."""
+    if block_swap is not None:
+        return min(block_swap.blocks_to_swap, blocks)
+    if vram is not None and vram.offload_percent > 0:
+        return max(1, round(vram.offload_percent * blocks))
+    return 0
+
+
+def place_transformer(transformer: nn.Module, device: str, offload_device: str,
+                      swap_blocks: int = 0, non_blocking: bool = False,
+                      offload_img_emb: bool = False, offload_txt_emb: bool = False) -> nn.Module:
+    """Put ``transformer`` on ``device`` except its first ``swap_blocks`` blocks (and the
+    optional embedders), which stay in host memory and stream in per forward (the pack's
+    ``offload_device`` is the CPU; another one is refused). ``non_blocking`` (the node's
+    ``use_non_blocking``) prefetches the next block while one computes."""
+    from wfrun.models.block_stream import BlockStreamer
+
+    blocks = list(transformer.blocks)
+    swap_blocks = max(0, min(swap_blocks, len(blocks)))
+    if is_hooked(transformer):
+        raise RuntimeError("block swap is already set up on this model")
+    if torch.device(offload_device).type != "cpu":
+        raise ValueError(f"block swap keeps blocks in CPU memory, not on {offload_device}")
+    if swap_blocks == 0 and not (offload_img_emb or offload_txt_emb):
+        return transformer.to(device)
+    embedder = transformer.condition_embedder
+    streamed: list[nn.Module] = []  # in call order: the embedders run before the blocks
+    if offload_txt_emb:
+        streamed.append(embedder.text_embedder)
+    if offload_img_emb and getattr(embedder, "image_embedder", None) is not None:
+        streamed.append(embedder.image_embedder)
+    streamed += blocks[:swap_blocks]
+    streamed_ids = {id(m) for m in streamed}
+    _move_except(transformer, device, streamed_ids)
+    streamer = BlockStreamer(streamed, device, prefetch=non_blocking)
+    setattr(transformer, _HOOKED, frozenset(streamed_ids))
+    transformer._wfrun_block_streamer = streamer
+    return transformer
+
+
+def _move_except(module: nn.Module, device: str, skip: set[int]) -> None:
+    """Move every parameter and buffer of ``module`` to ``device`` except those under ``skip``."""
+    for child in module.children():
+        if id(child) in skip:
+            continue
+        if any(id(m) in skip for m in child.modules()):
+            _move_except(child, device, skip)
+        else:
+            child.to(device)
+    for name, param in list(module._parameters.items()):
+        if param is not None:
+            module._parameters[name] = nn.Parameter(param.data.to(device), requires_grad=False)
+    for name, buf in list(module._buffers.items()):
+        if buf is not None:
+            module._buffers[name] = buf.to(device)
+
+
+def onload(module: nn.Module, device: str) -> None:
+    """Bring a model to ``device`` for work; with block swap, its resident part only."""
+    if is_hooked(module):
+        _move_except(module, device, getattr(module, _HOOKED))
+    else:
+        module.to(device)
+
+
+def offload(module: nn.Module, offload_device: str) -> None:
+    """Send a model back after work (the pack's ``force_offload``), freeing GPU cache; the
+    swapped blocks are already there between forwards."""
+    if is_hooked(module):
+        _move_except(module, offload_device, getattr(module, _HOOKED))
+    else:
+        module.to(offload_device)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,117 @@
+"""LoadImage, SaveImage, PreviewImage, EmptyImage, ImageScale, ImageScaleBy.
+
+Differences from ComfyUI, on purpose:
+
+* LoadImage reads with Pillow only (ComfyUI now tries PyAV first and falls back to Pillow);
+  both give the same frames for still images. Names are resolved inside the input folder
+  and anything leading out of it (absolute, ``..``, symlink) is refused.
+* SaveImage/PreviewImage embed what wfrun knows of the workflow: the UI document as
+  ``workflow`` when the file was a UI workflow, the API prompt as ``prompt`` when it was one
+  (ComfyUI embeds both because its frontend sends both). Each file is written under a
+  temporary name and takes its own only when complete, never replacing an existing file
+  even if another process took the counter; a full disk or Ctrl-C leaves no partial image.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from typing import Any
+
+import torch
+
+from wfrun.nodes.executor import NodeInputError
+from wfrun.media.image import (MediaPathError, load_image_file, save_target, to_uint8, upscale_image,
+                               workflow_metadata, write_png)
+from wfrun.nodes.executor import ExecContext, executor
+from wfrun.nodes.files import input_file, record, temp_dir
+
+
+@executor("LoadImage")
+def load_image(ctx: ExecContext, image: str, **_: Any) -> tuple:
+    path = input_file(ctx, image, "image", "image")
+    try:
+        images, masks = load_image_file(path)
+    except MediaPathError as err:
+        raise NodeInputError("image", str(err), "use a PNG, JPEG, WebP, GIF or TIFF file") from None
+    return images, masks
+
+
+def save_images(ctx: ExecContext, images: torch.Tensor, filename_prefix: str, folder: Any,
+                compress_level: int) -> list:
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise NodeInputError("images", "expected an IMAGE batch [frames, height, width, channels]")
+    try:
+        target = save_target(folder, filename_prefix, images[0].shape[1], images[0].shape[0])
+    except MediaPathError as err:
+        raise NodeInputError("filename_prefix", str(err), "use a name or a relative sub-folder/name") from None
+    text = workflow_metadata(ctx.workflow_json)
+    counter = target.counter
+    saved = []
+    for batch_number, image in enumerate(images):
+        ctx.check_interrupt()  # between images: Ctrl-C stops a long batch, each file complete or absent
+        stem = target.filename.replace("%batch_num%", str(batch_number))
+        array = to_uint8(image)
+        while True:
+            path = target.folder / f"{stem}_{counter:05}_.png"
+            try:
+                write_png(path, array, text, compress_level)
+                break
+            except FileExistsError:
+                counter += 1
+        record(ctx, path)
+        saved.append({"filename": path.name, "subfolder": target.subfolder, "path": path})
+        counter += 1
+    return saved
+
+
+@executor("SaveImage")
+def save_image(ctx: ExecContext, images: torch.Tensor, filename_prefix: str = "ComfyUI", **_: Any) -> tuple:
+    save_images(ctx, images, filename_prefix, ctx.output_dir, compress_level=4)
+    return (images,)
+
+
+@executor("PreviewImage")
+def preview_image(ctx: ExecContext, images: torch.Tensor, **_: Any) -> tuple:
+    suffix = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
+    save_images(ctx, images, f"ComfyUI_temp_{suffix}", temp_dir(ctx), compress_level=1)
+    return (images,)
+
+
+@executor("EmptyImage")
+def empty_image(ctx: ExecContext, width: int, height: int, batch_size: int = 1, color: int = 0, **_: Any) -> tuple:
+    color = int(color)
+    channels = [torch.full([batch_size, height, width, 1], ((color >> shift) & 0xFF) / 0xFF, dtype=torch.float32)
+                for shift in (16, 8, 0)]
+    return (torch.cat(channels, dim=-1),)
+
+
+@executor("ImageScale")
+def image_scale(ctx: ExecContext, image: torch.Tensor, upscale_method: str, width: int, height: int,
+                crop: str = "disabled", **_: Any) -> tuple:
+    if width == 0 and height == 0:
+        return (image,)
+    if width == 0:
+        width = max(1, round(image.shape[2] * height / image.shape[1]))
+    elif height == 0:
+        height = max(1, round(image.shape[1] * width / image.shape[2]))
+    return (_upscale(image, width, height, upscale_method, crop),)
+
+
+@executor("ImageScaleBy")
+def image_scale_by(ctx: ExecContext, image: torch.Tensor, upscale_method: str, scale_by: float, **_: Any) -> tuple:
+    width = round(image.shape[2] * scale_by)
+    height = round(image.shape[1] * scale_by)
+    return (_upscale(image, width, height, upscale_method, "disabled"),)
+
+
+def _upscale(image: torch.Tensor, width: int, height: int, method: str, crop: str) -> torch.Tensor:
+    try:
+        return upscale_image(image, width, height, method, crop)
+    except ValueError as err:
+        raise NodeInputError("upscale_method", str(err)) from None
+
+
+load_image.volatile = True  # type: ignore[attr-defined]  # the file may change between runs
+# The files it will read, checked before any model loads (engine/job.py).
+load_image.input_files = lambda inputs: {"image": (inputs.get("image"), "image")}  # type: ignore[attr-defined]

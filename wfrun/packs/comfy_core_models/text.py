@@ -1,0 +1,65 @@
+"""CLIPLoader + CLIPTextEncode for Wan's UMT5-XXL, as ComfyUI encodes it.
+
+ComfyUI's Wan text encoder (comfy/text_encoders/wan.py) tokenizes without truncation,
+pads to at least 512 tokens with the pad id 0, runs the encoder with the attention mask
+and zeroes the padded positions (``zero_out_masked``). The CONDITIONING is therefore
+``[[tensor[1, max(512, n), dim], {}]]``. WanVideoTextEmbedBridge hands that tensor to the
+sampler, where the zero rows act like the pack's own zero padding of the context.
+ComfyUI's ``(text:weight)`` token weighting is not applied: the text is encoded as written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from wfrun.nodes.executor import NodeInputError
+from wfrun.models.header import CheckpointError
+from wfrun.nodes.executor import ExecContext, executor
+from wfrun.models import placement
+from wfrun.models.handles import WanTextEncoder
+from wfrun.nodes.models import loading_error, resolve, roots_of
+
+MIN_LENGTH = 512
+
+
+@executor("CLIPLoader")
+def clip_loader(ctx: ExecContext, clip_name: str, type: str = "wan", device: str = "default", **_: Any) -> tuple:
+    from wfrun.models.load import load_text_encoder
+    from wfrun.models.tokenizer import TokenizerError, load_umt5_tokenizer
+
+    if type != "wan":
+        raise NodeInputError("type", f"CLIPLoader type {type!r} is not supported by wfrun", "wfrun runs Wan ('wan')")
+    path = resolve(ctx, "text_encoders", clip_name, "clip_name")
+    target = ctx.offload_device  # ComfyUI keeps text encoders off the GPU between uses
+    try:
+        encoder = load_text_encoder(path, device=target)
+        tokenizer = load_umt5_tokenizer(path, roots=roots_of(ctx))
+    except TokenizerError as err:
+        raise NodeInputError("clip_name", str(err)) from None
+    except (CheckpointError, ValueError) as err:
+        raise loading_error("clip_name", err) from None
+    encoder.eval().requires_grad_(False)
+    dtype = next(p.dtype for p in encoder.parameters() if p.is_floating_point())
+    return (WanTextEncoder(encoder=encoder, tokenizer=tokenizer, dtype=dtype, load_device=ctx.device,
+                           offload_device=ctx.offload_device, text_len=MIN_LENGTH, path=path),)
+
+
+@executor("CLIPTextEncode")
+@torch.no_grad()
+def clip_text_encode(ctx: ExecContext, text: str, clip: WanTextEncoder, **_: Any) -> tuple:
+    if not isinstance(clip, WanTextEncoder):
+        raise NodeInputError("clip", "expected a CLIP from CLIPLoader")
+    ids = clip.tokenizer.encode(text, add_special_tokens=True)
+    n = len(ids)
+    width = max(MIN_LENGTH, n)
+    pad_id = 0
+    input_ids = torch.tensor([ids + [pad_id] * (width - n)], dtype=torch.long)
+    mask = torch.zeros(1, width, dtype=torch.long)
+    mask[0, :n] = 1
+    placement.onload(clip.encoder, ctx.device)
+    hidden = clip.encoder(input_ids=input_ids.to(ctx.device), attention_mask=mask.to(ctx.device)).last_hidden_state
+    placement.offload(clip.encoder, clip.offload_device)
+    hidden = hidden.float() * mask.to(hidden.device).unsqueeze(-1)
+    return ([[hidden, {"pooled_output": None}]],)

@@ -1,0 +1,105 @@
+"""Merge Wan LoRA files into a loaded diffusers transformer (WanVideoLoraSelect → loader).
+
+LoRAs for Wan 2.1 come in a few key layouts, all naming the *original* Wan modules:
+``diffusion_model.blocks.0.self_attn.q.lora_down.weight`` / ``.lora_up.weight`` / ``.alpha``
+(Kijai, kohya-style), ``lora_unet_blocks_0_self_attn_q.lora_down.weight`` (kohya with
+underscores), and ``…lora_A.weight`` / ``…lora_B.weight`` (PEFT, diffusers-trained). Each
+pair becomes ``W += strength · (alpha / rank) · up @ down`` on the matching diffusers linear,
+found through the same key map the checkpoint loader uses (``convert_transformer.rename``).
+
+Like the pack's default (``merge_loras=True``), weights are merged once at load time. An
+fp8-stored layer is up-cast, merged and stored back in its fp8 format (the pack merges
+into fp8 weights the same way).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from wfrun.nodes.executor import NodeInputError
+from wfrun.models import convert_transformer
+from wfrun.models.reader import open_checkpoint
+from wfrun.packs.wanvideo.control_lora import PATCH, ControlLora, is_control_lora
+from wfrun.packs.wanvideo.lora_delta import add_delta, lora_delta
+
+_PREFIXES = ("diffusion_model.", "model.diffusion_model.", "transformer.", "base_model.model.")
+_PART = re.compile(r"^(?P<module>.+?)\.(?P<kind>lora_down|lora_up|lora_A|lora_B|alpha|diff_b)(?:\.weight)?$")
+_KOHYA_MODULE = re.compile(r"^lora_unet_blocks_(\d+)_(self_attn|cross_attn)_(q|k|v|o|k_img|v_img)$")
+_KOHYA_FFN = re.compile(r"^lora_unet_blocks_(\d+)_ffn_(\d)$")
+
+
+def _original_module(name: str) -> str:
+    """The original Wan module name of a LoRA key's module part."""
+    for prefix in _PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if m := _KOHYA_MODULE.match(name):
+        return f"blocks.{m.group(1)}.{m.group(2)}.{m.group(3)}"
+    if m := _KOHYA_FFN.match(name):
+        return f"blocks.{m.group(1)}.ffn.{m.group(2)}"
+    return name
+
+
+def read_lora(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """LoRA pairs by original module name: {"down", "up", "alpha"?}."""
+    pairs: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+    with open_checkpoint(path) as reader:
+        for key in reader.tensors:
+            m = _PART.match(key)
+            if not m:
+                continue
+            kind = {"lora_down": "down", "lora_A": "down", "lora_up": "up", "lora_B": "up",
+                    "diff_b": "diff_b"}.get(m["kind"], "alpha")
+            pairs[_original_module(m["module"])][kind] = reader.read(key, "cpu")
+    return dict(pairs)
+
+
+def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
+    """Merge every LoRA of the chain into ``transformer``; returns the layers changed.
+
+    A control LoRA (control_lora.py) is not merged here: it is attached to the transformer
+    as ``_wfrun_control_lora`` and the sampler merges it only inside its control window."""
+    changed = 0
+    modules = dict(transformer.named_modules())
+    for spec in loras:
+        pairs = read_lora(spec.path)
+        if not pairs:
+            raise NodeInputError("lora", f"{spec.path}: no LoRA weights (lora_down/lora_up or lora_A/lora_B) found")
+        control = is_control_lora(pairs, int(transformer.config.in_channels))
+        held: dict[Any, dict[str, torch.Tensor]] = {}  # a control LoRA's layers, merged later
+        matched = 0
+        unknown = []
+        for original, parts in pairs.items():
+            if "down" not in parts or "up" not in parts or (control and original == PATCH):
+                continue
+            if spec.blocks is not None and not any(original.startswith(f"{b}.") or original == b for b in spec.blocks):
+                continue
+            target = convert_transformer.rename(f"{original}.weight")
+            module = modules.get(str(target).rpartition(".")[0]) if isinstance(target, str) else None
+            if module is None:
+                unknown.append(original)
+                continue
+            matched += 1
+            if control:
+                lora_delta(parts, spec.strength, module.weight.shape)  # the shapes must fit now
+                held[module] = parts
+            else:  # merged one layer at a time: no full-size copy of the model is made
+                add_delta(module, lora_delta(parts, spec.strength, module.weight.shape))
+        if unknown and not matched:
+            raise NodeInputError("lora", f"{spec.path}: none of its {len(unknown)} layers match this model "
+                                 f"(first: {unknown[0]})", "is it a LoRA for another model family?")
+        if control:
+            if getattr(transformer, "_wfrun_control_lora", None) is not None:
+                raise NodeInputError("lora", f"{spec.path}: a second control LoRA", "chain one control LoRA only")
+            patch = pairs[PATCH]
+            wide = (patch["down"].shape[1],) + tuple(transformer.patch_embedding.weight.shape[2:])
+            patch_delta = lora_delta(patch, spec.strength, (transformer.patch_embedding.out_channels, *wide))
+            transformer._wfrun_control_lora = ControlLora(transformer, held, spec.strength, patch_delta,
+                                                          patch.get("diff_b", None))
+        changed += matched
+    return changed

@@ -1,0 +1,174 @@
+"""WanVideoModelLoader and its option nodes (block swap, VRAM management, torch.compile).
+
+The pack builds its own ``WanModel`` and wraps it in a ComfyUI ``ModelPatcher``; wfrun loads
+the same file into diffusers' ``WanTransformer3DModel`` (see ``wfrun.models.load``) and
+returns a :class:`WanVideoModel` saying how the workflow wants it run.
+
+Choices mapped onto diffusers/torch, and why:
+
+- ``base_precision``: the compute dtype; ``fp16_fast`` is fp16 plus
+  ``allow_fp16_accumulation`` where torch has it (what the pack sets).
+- ``quantization``: ``disabled`` keeps an fp8 file's weights in fp8 (wfrun never up-casts a
+  14B model to bf16 behind the user's back; the pack does the same for fp8 files since
+  2025-03); ``fp8_e4m3fn``/``_fast``/``_fast_no_ffn``/``fp8_e5m2`` store the block linears in
+  that fp8 format and up-cast per layer; ``*_scaled`` files keep their per-tensor scales.
+  The ``_fast`` variants' fp8 matmuls (``torch._scaled_mm``) are not used: the result is
+  the same as the up-cast path, only speed differs.
+- ``attention_mode``: sdpa → diffusers' ``native`` backend (PyTorch SDPA; measured fastest on
+  H100, see DESIGN.md); flash_attn_2 → ``flash``, flash_attn_3 → ``_flash_3``, sageattn and
+  radial_sage_attention → ``sage``, flex_attention → ``flex``, each only where its library
+  is installed and the device is CUDA, otherwise ``native`` with a note.
+- ``block_swap_args`` / ``vram_management_args``: diffusers group offloading on the first
+  blocks (see ``placement``). VRAM management's ``offload_percent`` becomes that share of
+  the blocks swapped — DiffSynth's per-parameter scheme is not reproduced.
+- ``compile_args``: ``torch.compile`` on each block (or the whole model) on CUDA only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wfrun.nodes.executor import NodeInputError
+from wfrun.models.header import CheckpointError
+from wfrun.models.paths import ModelPathError, ModelRoots, find_model
+from wfrun.nodes.executor import ExecContext, executor
+from wfrun.nodes.models import loading_error, resolve, roots_of
+from wfrun.models import placement
+from wfrun.packs.wanvideo.types import (
+    BlockSwapArgs, CompileArgs, LoraSpec, VRAMManagementArgs, WanVideoModel,
+)
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "fp16_fast": torch.float16}
+
+ATTENTION_BACKENDS = {
+    "sdpa": ("native", None),
+    "flash_attn_2": ("flash", "flash_attn"),
+    "flash_attn_3": ("_flash_3", "flash_attn_interface"),
+    "sageattn": ("sage", "sageattention"),
+    "radial_sage_attention": ("sage", "sageattention"),
+    "flex_attention": ("flex", None),
+    # names used by older saves
+    "sageattn_varlen": ("sage_varlen", "sageattention"),
+    "spargeattn": ("native", None),
+    "spargeattn_tune": ("native", None),
+}
+
+#: Detected checkpoint variant (wfrun.models.detect) → the pack's notion of model type.
+MODEL_TYPES = {"t2v": "t2v", "i2v-480P": "i2v", "i2v-720P": "i2v", "i2v": "i2v", "flf2v-720P": "fl2v",
+               "flf2v": "fl2v", "fun-control": "fun_control", "fun-inp": "fun_inp"}
+
+
+def attention_backend(mode: str, device: str) -> str:
+    backend, module = ATTENTION_BACKENDS.get(mode, ("native", None))
+    if backend == "native":
+        return backend
+    if not str(device).startswith("cuda") or (module and importlib.util.find_spec(module) is None):
+        log.info("attention_mode %s is not available here; using PyTorch SDPA", mode)
+        return "native"
+    return backend
+
+
+@executor("WanVideoModelLoader")
+def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str = "bf16",
+                          quantization: str = "disabled", load_device: str = "main_device",
+                          attention_mode: str = "sdpa", compile_args: CompileArgs | None = None,
+                          block_swap_args: BlockSwapArgs | None = None, lora: Any = None,
+                          vram_management_args: VRAMManagementArgs | None = None, **unused: Any) -> tuple:
+    from wfrun.models.load import load_transformer
+    from wfrun.models.detect import identify
+    from wfrun.models.reader import open_checkpoint
+
+    for name in ("vace_model", "fantasytalking_model", "multitalk_model"):
+        if unused.get(name) is not None:
+            raise NodeInputError(name, "this add-on model is not supported by wfrun yet",
+                                 "disconnect it to run the base model")
+    if block_swap_args is not None and vram_management_args is not None:
+        raise NodeInputError("vram_management_args", "block_swap_args and vram_management_args cannot be used "
+                             "together (the pack refuses this too)", "connect only one of them")
+    if base_precision not in PRECISIONS:
+        raise NodeInputError("base_precision", f"unknown precision {base_precision!r}",
+                             f"use one of {', '.join(PRECISIONS)}")
+    path = resolve(ctx, "diffusion_models", model, "model")
+    if path.suffix.lower() == ".gguf":
+        raise NodeInputError("model", "GGUF models are not supported by wfrun", "use the .safetensors file")
+    dtype = PRECISIONS[base_precision]
+    if base_precision == "fp16_fast" and hasattr(torch.backends.cuda.matmul, "allow_fp16_accumulation"):
+        torch.backends.cuda.matmul.allow_fp16_accumulation = True
+    target = placement.node_device(load_device, ctx)
+    wants_swap = placement.blocks_to_swap(block_swap_args, vram_management_args, 1) > 0
+    # With block swap the model waits on the offload device; the sampler places it (placement.py).
+    first_device = ctx.offload_device if wants_swap else target
+    try:
+        with open_checkpoint(path) as reader:
+            variant = identify(reader.path, reader.tensors, reader.metadata).variant
+        transformer = load_transformer(path, dtype=dtype, device=first_device, quantization=quantization)
+    except (CheckpointError, ValueError) as err:
+        raise loading_error("model", err) from None
+    transformer.eval().requires_grad_(False)
+    backend = attention_backend(attention_mode, ctx.device)
+    if backend != "native":
+        transformer.set_attention_backend(backend)
+    if compile_args is not None:
+        _compile(transformer, compile_args, ctx.device)
+    loras = tuple(lora) if lora else ()
+    if loras:
+        from wfrun.packs.wanvideo.lora import apply_loras
+
+        apply_loras(transformer, loras)
+    return (WanVideoModel(transformer=transformer, model_type=MODEL_TYPES.get(variant, variant), path=path,
+                          base_dtype=dtype, quantization=quantization, attention_backend=backend,
+                          load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
+                          vram_management=vram_management_args, compile_args=compile_args, loras=loras),)
+
+
+def _compile(transformer: Any, args: CompileArgs, device: str) -> None:
+    if not str(device).startswith("cuda"):
+        log.info("torch.compile is applied on CUDA only; running eagerly on %s", device)
+        return
+    torch._dynamo.config.cache_size_limit = args.dynamo_cache_size_limit
+    options = dict(fullgraph=args.fullgraph, dynamic=args.dynamic, backend=args.backend, mode=args.mode)
+    if args.compile_transformer_blocks_only:
+        for i, block in enumerate(transformer.blocks):
+            transformer.blocks[i] = torch.compile(block, **options)
+    else:
+        transformer.forward = torch.compile(transformer.forward, **options)
+
+
+@executor("WanVideoBlockSwap")
+def wanvideo_block_swap(ctx: ExecContext, blocks_to_swap: int = 20, offload_img_emb: bool = False,
+                        offload_txt_emb: bool = False, use_non_blocking: bool = True,
+                        vace_blocks_to_swap: int = 0, **_: Any) -> tuple:
+    return (BlockSwapArgs(int(blocks_to_swap), bool(offload_img_emb), bool(offload_txt_emb),
+                          bool(use_non_blocking), int(vace_blocks_to_swap)),)
+
+
+@executor("WanVideoVRAMManagement")
+def wanvideo_vram_management(ctx: ExecContext, offload_percent: float = 1.0, **_: Any) -> tuple:
+    return (VRAMManagementArgs(float(offload_percent)),)
+
+
+@executor("WanVideoTorchCompileSettings")
+def wanvideo_compile_settings(ctx: ExecContext, backend: str = "inductor", fullgraph: bool = False,
+                              mode: str = "default", dynamic: bool = False, dynamo_cache_size_limit: int = 64,
+                              compile_transformer_blocks_only: bool = True, dynamo_recompile_limit: int = 128,
+                              **_: Any) -> tuple:
+    return (CompileArgs(backend, bool(fullgraph), mode, bool(dynamic), int(dynamo_cache_size_limit),
+                        bool(compile_transformer_blocks_only), int(dynamo_recompile_limit)),)
+
+
+@executor("WanVideoLoraSelect")
+def wanvideo_lora_select(ctx: ExecContext, lora: str, strength: float = 1.0, prev_lora: Any = None,
+                         blocks: Any = None, low_mem_load: bool = False, **_: Any) -> tuple:
+    path = resolve(ctx, "loras", lora, "lora")
+    chain = list(prev_lora or [])
+    if float(strength) != 0.0:
+        chain.append(LoraSpec(path=path, strength=float(strength), low_mem_load=bool(low_mem_load),
+                              blocks=tuple(blocks) if isinstance(blocks, (list, tuple)) else None))
+    return (tuple(chain),)

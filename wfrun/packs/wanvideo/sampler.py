@@ -1,0 +1,146 @@
+"""WanVideoSampler: the denoising loop of :mod:`wfrun.sampling.loop` as a node.
+
+Follows ComfyUI-WanVideoWrapper's ``WanVideoSampler.process`` (nodes.py, 2025-07); the
+loop's docstring lists the pack's choices it reproduces and where wfrun differs. Here:
+
+- the conditioning must fit the model *before* any sampling: an I2V/FLF2V (36 channels) or
+  Fun-control (48) model needs image embeds (WanVideoImageToVideoEncode) or control embeds;
+  a text-to-video model (16 channels) must not get them, unless it has a control LoRA
+  (control_lora.py), which takes control embeds. A Fun-InP model may run from
+  WanVideoEmptyEmbeds (the pack gives it zero conditioning then).
+- ``cache_args`` is also accepted under its older name ``teacache_args``;
+- ``rope_function`` ``default``/``comfy``/``comfy_chunked`` are the same rotary embedding
+  numerically (the pack's variants differ in speed and memory only), so all are accepted;
+- the transformer is used where the loader put it (hooks own block swap); only a model
+  left whole on the CPU (``load_device: offload_device``) is moved to the main device for
+  sampling, as the pack does; ``force_offload`` sends it back afterwards;
+- inputs the pack uses for other model families (FlowEdit, UniAnimate, FantasyTalking,
+  Uni3C, MultiTalk, FreeInit) raise a clear error when connected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor
+from wfrun.models import placement
+from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs,
+                                              ImageEmbeds, LoopArgs, SamplerOptions, SLGArgs, TeaCacheArgs,
+                                              TextEmbeds, WanVideoModel)
+from wfrun.sampling.forward import teacache_variant
+from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
+from wfrun.sampling.schedulers import SchedulerError, normalize_name
+
+UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "fantasytalking_embeds", "uni3c_embeds",
+                      "multitalk_embeds", "freeinit_args", "vace_input")
+IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
+
+
+def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
+    """The model and its conditioning must agree (raised before any sampling)."""
+    if not isinstance(image_embeds, ImageEmbeds):
+        raise NodeInputError("image_embeds", f"expected WANVIDIMAGE_EMBEDS, got {type(image_embeds).__name__}",
+                             "connect WanVideoEmptyEmbeds (text-to-video) or WanVideoImageToVideoEncode")
+    in_ch = model.in_channels
+    has_image = image_embeds.image_embeds is not None
+    has_control = image_embeds.control_embeds is not None
+    name = Path(str(model.path)).name
+    control_lora = getattr(model.transformer, "_wfrun_control_lora", None) is not None
+    if in_ch == 16 and (has_image or (has_control and not control_lora)):
+        what = "image embeds (from WanVideoImageToVideoEncode)" if has_image else "control embeds"
+        raise NodeInputError("image_embeds", f"the text-to-video model {name} cannot use {what}",
+                             "load an image-to-video or Wan-Fun control model, give this one a control LoRA "
+                             "(WanVideoLoraSelect), or use WanVideoEmptyEmbeds")
+    if in_ch == 48 and not has_control:
+        raise NodeInputError("image_embeds", f"the Wan-Fun control model {name} needs control embeds",
+                             "connect WanVideoControlEmbeds (through WanVideoEmptyEmbeds or "
+                             "WanVideoImageToVideoEncode's control_embeds)")
+    if in_ch == 36 and not has_image and model.model_type not in ("fun_inp", "fun-inp"):
+        raise NodeInputError("image_embeds", f"the image-to-video model {name} ({model.model_type}) needs an image: "
+                             "got empty embeds", "connect WanVideoImageToVideoEncode with a start image, or load a "
+                             "text-to-video model")
+    if in_ch not in (16, 36, 48):
+        raise NodeInputError("model", f"{name} takes {in_ch} input channels; wfrun samples Wan 2.1 models with "
+                             "16, 36 or 48")
+
+
+@executor("WanVideoSampler")
+def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: ImageEmbeds, steps: int = 30,
+                     cfg: Any = 6.0, shift: float = 5.0, seed: int = 0, scheduler: str = "uni_pc",
+                     riflex_freq_index: int = 0, text_embeds: TextEmbeds | None = None, force_offload: bool = True,
+                     samples: dict | None = None, denoise_strength: float = 1.0, feta_args: FetaArgs | None = None,
+                     context_options: ContextOptions | None = None, cache_args: TeaCacheArgs | None = None,
+                     teacache_args: TeaCacheArgs | None = None, batched_cfg: bool = False,
+                     slg_args: SLGArgs | None = None, rope_function: str = "comfy", loop_args: LoopArgs | None = None,
+                     experimental_args: ExperimentalArgs | None = None, sigmas: Any = None, **others: Any) -> tuple:
+    for name in UNSUPPORTED_INPUTS:
+        if others.get(name) is not None:
+            raise NodeInputError(name, f"'{name}' is not supported by wfrun's WanVideoSampler",
+                                 "disconnect it (wfrun runs Wan 2.1 text/image-to-video, FLF2V and Fun)")
+    if not isinstance(model, WanVideoModel):
+        raise NodeInputError("model", f"expected WANVIDEOMODEL, got {type(model).__name__}")
+    check_conditioning(model, image_embeds)
+    if text_embeds is not None and not isinstance(text_embeds, TextEmbeds):
+        raise NodeInputError("text_embeds", f"expected WANVIDEOTEXTEMBEDS, got {type(text_embeds).__name__}")
+    try:
+        normalize_name(scheduler)
+    except SchedulerError as err:
+        raise NodeInputError("scheduler", str(err), err.hint) from None
+    if rope_function not in ("default", "comfy", "comfy_chunked"):
+        raise NodeInputError("rope_function", f"unknown rope function '{rope_function}'",
+                             "use default, comfy or comfy_chunked")
+    if isinstance(cfg, (list, tuple)):
+        cfg = [float(c) for c in cfg]
+    elif isinstance(cfg, torch.Tensor):
+        cfg = [float(c) for c in cfg.flatten()] if cfg.numel() > 1 else float(cfg)
+    cache = cache_args if cache_args is not None else teacache_args
+
+    transformer = model.transformer
+    device = ctx.device  # the pack samples on the main device whatever the initial load_device
+    swap = placement.blocks_to_swap(model.block_swap, model.vram_management, len(transformer.blocks))
+    if swap and getattr(transformer, "_wfrun_control_lora", None) is not None:
+        raise NodeInputError("model", "block swap together with a control LoRA is not supported: the LoRA is "
+                             "merged and removed during sampling, which the streamed blocks would miss",
+                             "remove the WanVideoBlockSwap / WanVideoVRAMManagement link from the model loader")
+    if swap and not placement.is_hooked(transformer):
+        swap_args = model.block_swap or BlockSwapArgs(blocks_to_swap=swap)
+        placement.place_transformer(transformer, device, model.offload_device, swap_blocks=swap,
+                                    non_blocking=swap_args.use_non_blocking,
+                                    offload_img_emb=swap_args.offload_img_emb,
+                                    offload_txt_emb=swap_args.offload_txt_emb)
+    else:
+        placement.onload(transformer, device)
+    exec_device = next(transformer.patch_embedding.parameters()).device
+
+    options = SamplerOptions(teacache=cache, slg=slg_args, feta=feta_args, context=context_options,
+                             experimental=experimental_args, batched_cfg=bool(batched_cfg),
+                             rope_function=str(rope_function), riflex_freq_index=int(riflex_freq_index), loop=loop_args)
+    dim = int(transformer.config.num_attention_heads * transformer.config.attention_head_dim)
+    request = SamplingRequest(
+        transformer=transformer, image_embeds=image_embeds, text_embeds=text_embeds, steps=int(steps), cfg=cfg,
+        shift=float(shift), seed=int(seed), scheduler=str(scheduler), dtype=model.base_dtype, device=exec_device,
+        denoise_strength=float(denoise_strength), samples=samples,
+        sigmas=sigmas, options=options,
+        teacache_variant=teacache_variant(model.model_type, Path(str(model.path)).name, dim),
+        cache_device=cache.cache_device if cache is not None else "cpu",
+        progress=ctx.progress, check_interrupt=ctx.check_interrupt)
+    try:
+        with torch.no_grad():
+            latent = sample(request)
+    except (SamplingError, SchedulerError) as err:
+        raise NodeInputError(err.input_name, str(err), err.hint) from None
+    finally:
+        if force_offload:
+            placement.offload(transformer, model.offload_device)
+    latent.pop("teacache_skipped", None)
+    return (latent,)
+
+
+wanvideo_sampler.oom_hint = (  # type: ignore[attr-defined]  # read by the engine on out-of-memory
+    "keep transformer blocks on the CPU (a WanVideoBlockSwap node into the model loader's block_swap_args; "
+    "about 0.4 GiB per 14B block in fp8), load the model with quantization fp8_e4m3fn, or make fewer frames "
+    "or a smaller size")

@@ -1,0 +1,99 @@
+"""Executors of the sampler-option nodes: each returns a value type of ``types.py``.
+
+WanVideoTeaCache, WanVideoSLG, WanVideoEnhanceAVideo, WanVideoContextOptions,
+WanVideoExperimentalArgs and WanVideoLoopArgs pass their widgets on as dicts in the pack
+(nodes.py / cache_methods/nodes_cache.py, 2025-07); wfrun checks them here, so a bad value
+names this node rather than the sampler. Keyword defaults are the latest spec's. A node
+saved before an input existed is migrated first (``wfrun run`` does it in memory), which
+gives it the value the input had when it was introduced; only an unmigrated old node (an
+API prompt of an old pack version) reaches these defaults, e.g. TeaCache's
+``use_coefficients`` true where versions before it computed the raw relative L1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor
+from wfrun.packs.wanvideo.types import (ContextOptions, ExperimentalArgs, FetaArgs, LoopArgs, SLGArgs,
+                                              TeaCacheArgs)
+from wfrun.sampling.context import SCHEDULES
+
+
+@executor("WanVideoTeaCache")
+def wanvideo_teacache(ctx: ExecContext, rel_l1_thresh: float = 0.3, start_step: int = 1, end_step: int = -1,
+                      cache_device: str = "offload_device", use_coefficients: bool = True, mode: str = "e",
+                      **_: Any) -> tuple:
+    if mode not in ("e", "e0"):
+        raise NodeInputError("mode", f"unknown TeaCache mode '{mode}'", "use 'e' or 'e0'")
+    if float(rel_l1_thresh) < 0:
+        raise NodeInputError("rel_l1_thresh", "the threshold cannot be negative")
+    device = ctx.device if cache_device == "main_device" else ctx.offload_device
+    return (TeaCacheArgs(rel_l1_thresh=float(rel_l1_thresh), start_step=int(start_step), end_step=int(end_step),
+                         cache_device=str(device), use_coefficients=bool(use_coefficients), mode=str(mode)),)
+
+
+@executor("WanVideoSLG")
+def wanvideo_slg(ctx: ExecContext, blocks: str = "10", start_percent: float = 0.1, end_percent: float = 1.0,
+                 **_: Any) -> tuple:
+    try:
+        block_list = tuple(int(x.strip()) for x in str(blocks).split(",") if x.strip())
+    except ValueError:
+        raise NodeInputError("blocks", f"'{blocks}' is not a comma-separated list of block numbers",
+                             "write block indices from 0, e.g. '9,10'") from None
+    if not block_list:
+        raise NodeInputError("blocks", "no block given", "write block indices from 0, e.g. '10'")
+    return (SLGArgs(blocks=block_list, start_percent=float(start_percent), end_percent=float(end_percent)),)
+
+
+@executor("WanVideoEnhanceAVideo")
+def wanvideo_enhance_a_video(ctx: ExecContext, weight: float = 2.0, start_percent: float = 0.0,
+                             end_percent: float = 1.0, **_: Any) -> tuple:
+    return (FetaArgs(weight=float(weight), start_percent=float(start_percent), end_percent=float(end_percent)),)
+
+
+@executor("WanVideoContextOptions")
+def wanvideo_context_options(ctx: ExecContext, context_schedule: str = "uniform_standard", context_frames: int = 81,
+                             context_stride: int = 4, context_overlap: int = 16, freenoise: bool = True,
+                             verbose: bool = False, fuse_method: str = "linear", reference_latent: Any = None,
+                             **_: Any) -> tuple:
+    if context_schedule not in SCHEDULES:
+        raise NodeInputError("context_schedule", f"unknown context schedule '{context_schedule}'",
+                             "use one of " + ", ".join(SCHEDULES))
+    if fuse_method not in ("linear", "pyramid"):
+        raise NodeInputError("fuse_method", f"unknown fuse method '{fuse_method}'", "use 'linear' or 'pyramid'")
+    latent_frames = (int(context_frames) - 1) // 4 + 1
+    if int(context_overlap) // 4 >= latent_frames:
+        raise NodeInputError("context_overlap", f"an overlap of {context_overlap} frames leaves no new frames "
+                             f"in windows of {context_frames}", "make the overlap smaller than the window")
+    ref = reference_latent["samples"][0] if isinstance(reference_latent, dict) else None
+    return (ContextOptions(context_schedule=str(context_schedule), context_frames=int(context_frames),
+                           context_stride=int(context_stride), context_overlap=int(context_overlap),
+                           freenoise=bool(freenoise), verbose=bool(verbose), fuse_method=str(fuse_method),
+                           reference_latent=ref),)
+
+
+@executor("WanVideoExperimentalArgs")
+def wanvideo_experimental_args(ctx: ExecContext, video_attention_split_steps: str = "", cfg_zero_star: bool = False,
+                               use_zero_init: bool = False, zero_star_steps: int = 0, use_fresca: bool = False,
+                               fresca_scale_low: float = 1.0, fresca_scale_high: float = 1.25,
+                               fresca_freq_cutoff: int = 20, use_nag: bool = False, **_: Any) -> tuple:
+    if use_nag:
+        raise NodeInputError("use_nag", "NAG (normalized attention guidance) is not supported by wfrun",
+                             "turn use_nag off")
+    text = str(video_attention_split_steps or "")
+    try:
+        [int(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise NodeInputError("video_attention_split_steps", f"'{text}' is not a comma-separated list of steps") from None
+    return (ExperimentalArgs(video_attention_split_steps=text, cfg_zero_star=bool(cfg_zero_star),
+                             use_zero_init=bool(use_zero_init), zero_star_steps=int(zero_star_steps),
+                             use_fresca=bool(use_fresca), fresca_scale_low=float(fresca_scale_low),
+                             fresca_scale_high=float(fresca_scale_high), fresca_freq_cutoff=int(fresca_freq_cutoff)),)
+
+
+@executor("WanVideoLoopArgs")
+def wanvideo_loop_args(ctx: ExecContext, shift_skip: int = 6, start_percent: float = 0.0, end_percent: float = 1.0,
+                       **_: Any) -> tuple:
+    return (LoopArgs(shift_skip=int(shift_skip), start_percent=float(start_percent), end_percent=float(end_percent)),)

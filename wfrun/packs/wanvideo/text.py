@@ -1,0 +1,162 @@
+"""Text encoding nodes: LoadWanVideoT5TextEncoder, WanVideoTextEncode, WanVideoTextEmbedBridge.
+
+Faithful to the pack's ``T5EncoderModel`` (wanvideo/modules/t5.py): prompts are cleaned
+(HTML entities unescaped, whitespace collapsed), tokenized to 512 tokens with padding and
+truncation, encoded with the attention mask, and each embedding is cut to its real token
+count. Prompts split on ``|`` give one embedding each (spread over the video by the
+sampler); ``(text:weight)`` multiplies that prompt's whole embedding by ``weight``, as the
+pack does. Differences: the pack also runs ``ftfy.fix_text`` (not a dependency here; it
+only changes mis-encoded text), and its disk cache is pickled ``torch.save`` files —
+wfrun caches in safetensors files instead, keyed by prompt *and* encoder file, under
+``~/.cache/wfrun/text_embeds``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wfrun.nodes.executor import NodeInputError
+from wfrun.models.header import CheckpointError
+from wfrun.nodes.executor import ExecContext, executor
+from wfrun.models import placement
+from wfrun.nodes.models import loading_error, resolve, roots_of
+from wfrun.packs.wanvideo.types import TextEmbeds, WanTextEncoder, WanVideoModel
+
+T5_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+TEXT_LEN = 512
+_WEIGHT = re.compile(r"\((.*?):([\d\.]+)\)")
+
+
+@executor("LoadWanVideoT5TextEncoder")
+def load_t5(ctx: ExecContext, model_name: str, precision: str = "bf16", load_device: str = "offload_device",
+            quantization: str = "disabled", **_: Any) -> tuple:
+    from wfrun.models.load import load_text_encoder
+    from wfrun.models.tokenizer import TokenizerError, load_umt5_tokenizer
+
+    path = resolve(ctx, "text_encoders", model_name, "model_name")
+    dtype = T5_DTYPES.get(precision)
+    if dtype is None:
+        raise NodeInputError("precision", f"unknown precision {precision!r}", "use fp32 or bf16")
+    device = placement.node_device(load_device, ctx)
+    try:
+        encoder = load_text_encoder(path, dtype=dtype, device=device,
+                                    quantization="fp8_e4m3fn" if quantization == "fp8_e4m3fn" else "auto")
+        tokenizer = load_umt5_tokenizer(path, roots=roots_of(ctx))
+    except TokenizerError as err:
+        raise NodeInputError("model_name", str(err)) from None
+    except (CheckpointError, ValueError) as err:
+        raise loading_error("model_name", err) from None
+    encoder.eval().requires_grad_(False)
+    return (WanTextEncoder(encoder=encoder, tokenizer=tokenizer, dtype=dtype, load_device=device,
+                           offload_device=ctx.offload_device, text_len=TEXT_LEN, path=path),)
+
+
+def clean_prompt(text: str) -> str:
+    """The pack's 'whitespace' cleaning: HTML entities unescaped, whitespace collapsed."""
+    text = html.unescape(html.unescape(text)).strip()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def parse_prompt_weights(prompt: str) -> tuple[str, dict[str, float]]:
+    """``(text:1.2)`` → ``text`` and {text: 1.2}, as the pack's ``parse_prompt_weights``."""
+    weights = {text: float(w) for text, w in _WEIGHT.findall(prompt)}
+    cleaned = _WEIGHT.sub(lambda m: m.group(1), prompt)
+    return cleaned, weights
+
+
+@torch.no_grad()
+def encode_prompts(t5: WanTextEncoder, prompts: list[str], device: str) -> list[torch.Tensor]:
+    """One ``[tokens, dim]`` embedding per prompt, cut to its real length."""
+    batch = t5.tokenizer([clean_prompt(p) for p in prompts], padding="max_length", truncation=True,
+                         max_length=t5.text_len, add_special_tokens=True, return_tensors="pt")
+    ids = batch["input_ids"].to(device)
+    mask = batch["attention_mask"].to(device)
+    lengths = mask.gt(0).sum(dim=1).tolist()
+    hidden = t5.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+    return [h[:n].float() for h, n in zip(hidden, lengths)]
+
+
+def _cache_path(prompt: str, t5: WanTextEncoder | None) -> Path:
+    base = Path(os.environ.get("WFRUN_CACHE", Path.home() / ".cache" / "wfrun")) / "text_embeds"
+    owner = ""
+    if t5 is not None and t5.path is not None:
+        owner = f"{t5.path.name}:{t5.path.stat().st_size}"
+    return base / (hashlib.sha256(f"{owner}\n{prompt.strip()}".encode()).hexdigest() + ".safetensors")
+
+
+def _cached(prompt: str, t5: WanTextEncoder | None) -> list[torch.Tensor] | None:
+    from safetensors.torch import load_file
+
+    path = _cache_path(prompt, t5)
+    if not path.is_file():
+        return None
+    try:
+        data = load_file(path)
+    except Exception:  # noqa: BLE001 - a damaged cache entry is re-encoded
+        return None
+    return [data[str(i)] for i in range(len(data))]
+
+
+def _store(prompt: str, t5: WanTextEncoder | None, embeds: list[torch.Tensor]) -> None:
+    from safetensors.torch import save_file
+
+    path = _cache_path(prompt, t5)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({str(i): e.contiguous().cpu() for i, e in enumerate(embeds)}, str(tmp))
+    os.replace(tmp, path)
+
+
+@executor("WanVideoTextEncode")
+def wanvideo_text_encode(ctx: ExecContext, positive_prompt: str = "", negative_prompt: str = "",
+                         t5: WanTextEncoder | None = None, force_offload: bool = True,
+                         model_to_offload: WanVideoModel | None = None, use_disk_cache: bool = False,
+                         **_: Any) -> tuple:
+    if t5 is None and not use_disk_cache:
+        raise NodeInputError("t5", "a T5 text encoder is required", "connect LoadWanVideoT5TextEncoder, "
+                             "or enable use_disk_cache for prompts encoded before")
+    positives_raw = [p.strip() for p in positive_prompt.split("|")]
+    parsed = [parse_prompt_weights(p) for p in positives_raw]
+    positives = [text for text, _ in parsed]
+    context = _cached(positive_prompt, t5) if use_disk_cache else None
+    context_null = _cached(negative_prompt, t5) if use_disk_cache else None
+    if context is None or context_null is None:
+        if t5 is None:
+            raise NodeInputError("t5", "no cached embeddings for these prompts and no T5 encoder connected")
+        if model_to_offload is not None:
+            placement.offload(model_to_offload.transformer, ctx.offload_device)
+        placement.onload(t5.encoder, ctx.device)
+        if context is None:
+            context = encode_prompts(t5, positives, ctx.device)
+            for i, (_, weights) in enumerate(parsed):
+                for weight in weights.values():
+                    context[i] = context[i] * weight
+        if context_null is None:
+            context_null = encode_prompts(t5, [negative_prompt], ctx.device)
+        if force_offload:
+            placement.offload(t5.encoder, t5.offload_device)
+        if use_disk_cache:
+            _store(positive_prompt, t5, context)
+            _store(negative_prompt, t5, context_null)
+    return (TextEmbeds(tuple(context), tuple(context_null)),)
+
+
+@executor("WanVideoTextEmbedBridge")
+def wanvideo_text_embed_bridge(ctx: ExecContext, positive: Any, negative: Any = None, **_: Any) -> tuple:
+    """ComfyUI CONDITIONING (``[[tensor[1, tokens, dim], {...}]]``) → TextEmbeds, as the pack."""
+    def first(cond: Any, name: str) -> tuple[torch.Tensor, ...]:
+        try:
+            tensor = cond[0][0]
+        except (TypeError, IndexError, KeyError):
+            raise NodeInputError(name, "expected ComfyUI CONDITIONING from CLIPTextEncode") from None
+        return tuple(t for t in tensor) if tensor.ndim == 3 else (tensor,)
+
+    negative_embeds = first(negative, "negative") if negative is not None else ()
+    return (TextEmbeds(first(positive, "positive"), negative_embeds),)

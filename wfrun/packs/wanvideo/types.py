@@ -1,0 +1,115 @@
+"""The values WanVideoWrapper nodes pass to each other, as small frozen dataclasses.
+
+The pack passes plain dicts (``{"prompt_embeds": ..., "negative_prompt_embeds": ...}``,
+``{"target_shape": ..., "num_frames": ...}``) and ComfyUI ``ModelPatcher`` objects. wfrun
+keeps the same fields under the same names, typed, and holding diffusers/transformers
+modules instead of ComfyUI ones (see ../shared/DESIGN.md, "Values that flow between
+nodes"). One module for all of them, so executors written by different hands agree.
+
+Tensors follow the pack's shapes: latents are ``[C, T, H/8, W/8]`` per video (no batch
+dimension), text embeddings are ``[tokens, 4096]`` trimmed to each prompt's real length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+# --- models ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """One LoRA to merge or apply (WANVIDLORA): resolved file path and strength."""
+
+    path: Path
+    strength: float = 1.0
+    low_mem_load: bool = False
+    blocks: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class BlockSwapArgs:
+    """WanVideoBlockSwap (BLOCKSWAPARGS): how many transformer blocks live off the GPU."""
+
+    blocks_to_swap: int = 0
+    offload_img_emb: bool = False
+    offload_txt_emb: bool = False
+    use_non_blocking: bool = True
+    vace_blocks_to_swap: int = 0
+
+
+@dataclass(frozen=True)
+class VRAMManagementArgs:
+    """WanVideoVRAMManagement (VRAM_MANAGEMENTARGS): offload a fraction of parameters."""
+
+    offload_percent: float = 1.0
+
+
+@dataclass(frozen=True)
+class CompileArgs:
+    """WanVideoTorchCompileSettings (WANCOMPILEARGS): passed to ``torch.compile``."""
+
+    backend: str = "inductor"
+    fullgraph: bool = False
+    mode: str = "default"
+    dynamic: bool = False
+    dynamo_cache_size_limit: int = 64
+    compile_transformer_blocks_only: bool = True
+    dynamo_recompile_limit: int = 128
+
+
+@dataclass(frozen=True)
+class WanVideoModel:
+    """WANVIDEOMODEL: a loaded Wan 2.1 transformer and how the workflow wants it run.
+
+    ``transformer`` is a diffusers ``WanTransformer3DModel``. ``model_type`` is what the
+    checkpoint *is*, detected from its weights: ``t2v``, ``i2v``, ``fl2v``,
+    ``fun_control`` or ``fun_inp`` (the in-channel count tells them apart).
+    """
+
+    transformer: Any
+    model_type: str
+    path: Path
+    base_dtype: torch.dtype
+    quantization: str = "disabled"
+    attention_backend: str = "native"
+    load_device: str = "cpu"
+    offload_device: str = "cpu"
+    block_swap: BlockSwapArgs | None = None
+    vram_management: VRAMManagementArgs | None = None
+    compile_args: CompileArgs | None = None
+    loras: tuple[LoraSpec, ...] = ()
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.transformer.config.in_channels)
+
+    @property
+    def is_image_model(self) -> bool:
+        """Whether the model expects image conditioning (``y`` channels, CLIP context)."""
+        return self.model_type in ("i2v", "fl2v", "fun_inp", "fun_control")
+
+
+# Loaded models that ComfyUI's core nodes carry too live in the models layer.
+from wfrun.models.handles import ClipVision, WanTextEncoder, WanVAE  # noqa: E402,F401
+
+
+# The conditioning and sampler-option values live with the sampling loop that reads them.
+from wfrun.sampling.conditioning import (  # noqa: E402,F401
+    TextEmbeds,
+    ClipEmbeds,
+    ControlEmbeds,
+    PhantomArgs,
+    ImageEmbeds,
+    TeaCacheArgs,
+    SLGArgs,
+    FetaArgs,
+    ContextOptions,
+    ExperimentalArgs,
+    LoopArgs,
+    SamplerOptions,
+)

@@ -1,0 +1,216 @@
+"""Wan VAE nodes: WanVideoVAELoader, WanVideoDecode, WanVideoEncode, on diffusers' AutoencoderKLWan.
+
+Latents are normalised as the pack's ``WanVideoVAE`` does: ``(mu - mean) / std`` on encode
+(the posterior mean, never a sample) and ``z * std + mean`` on decode, with diffusers'
+``latents_mean``/``latents_std`` config holding the same numbers as the pack's ``scale``.
+
+The pack's end-frame mode (``end_=True``: an end image on a non-Fun I2V model) encodes the
+video without its last frame as usual and the last frame *on its own*, as if it were a
+first frame, then appends that latent; decoding does the mirror image (the last latent
+decoded alone, giving one frame). With diffusers this is two encode/decode calls whose
+caches start empty — the same computation as the pack's ``encode_2``/``decode_2``, whose
+fresh ``feat_cache`` pads causally with zeros exactly like an empty cache.
+
+Looped videos (the sampler's ``looped``: a ``uniform_looped`` context schedule or loop
+args) decode as the pack's WanVideoDecode does: the whole video once, then the last 3
+latents followed by the first 2 again, so the first frames are decoded with the end of the
+video as their causal past. That second decode is min-max normalised on its own (whatever
+``normalization`` says), and its frames from index 9 on (the first two latents, 8 frames)
+replace the first 5 frames of the video: N latents give 4N frames (5 give 20, not 17), a
+video whose last frame runs into its first. One deviation: a looped single latent frame
+decodes as a plain one (the pack's slicing would leave no frame at all).
+
+Each encode/decode ticks a bar per chunk (a latent frame, or 4 video frames) and stops
+within a chunk on Ctrl-C (see :mod:`.vae_progress`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from wfrun.nodes.executor import NodeInputError
+from wfrun.models.header import CheckpointError
+from wfrun.nodes.executor import ExecContext, executor
+from wfrun.models import placement
+from wfrun.nodes.models import loading_error, resolve
+from wfrun.packs.wanvideo.types import WanVAE
+from wfrun.packs.wanvideo.vae_progress import chunk_progress, decode_calls, encode_calls
+
+VAE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+@executor("WanVideoVAELoader")
+def wanvideo_vae_loader(ctx: ExecContext, model_name: str, precision: str = "bf16", **_: Any) -> tuple:
+    from wfrun.models.load import load_vae
+
+    dtype = VAE_DTYPES.get(precision)
+    if dtype is None:
+        raise NodeInputError("precision", f"unknown precision {precision!r}", "use fp16, fp32 or bf16")
+    path = resolve(ctx, "vae", model_name, "model_name")
+    try:
+        vae = load_vae(path, dtype=dtype, device=ctx.offload_device)
+    except (CheckpointError, ValueError) as err:
+        raise loading_error("model_name", err) from None
+    vae.eval().requires_grad_(False)
+    return (WanVAE(vae=vae, dtype=dtype, path=path),)
+
+
+def _stats(vae: Any, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    shape = (1, -1, 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32, device=like.device).view(shape)
+    std = torch.tensor(vae.config.latents_std, dtype=torch.float32, device=like.device).view(shape)
+    return mean, std
+
+
+def set_tiling(vae: Any, tiled: bool, tile: tuple[int, int] = (272, 272), stride: tuple[int, int] = (144, 128)) -> None:
+    """Tiles in pixels, as the node's widgets (x = width, y = height)."""
+    if tiled:
+        vae.enable_tiling(tile_sample_min_height=tile[1], tile_sample_min_width=tile[0],
+                          tile_sample_stride_height=stride[1], tile_sample_stride_width=stride[0])
+    else:
+        vae.disable_tiling()
+
+
+@torch.no_grad()
+def encode_video(wan_vae: WanVAE, video: torch.Tensor, device: str, end_: bool = False,
+                 ctx: ExecContext | None = None) -> torch.Tensor:
+    """``video`` [3, T, H, W] in -1..1 → normalised latents [16, T', H/8, W/8] (float32).
+
+    With ``ctx``: a bar per encoder chunk and Ctrl-C checked between chunks."""
+    vae = wan_vae.vae
+    x = video.unsqueeze(0).to(device=device, dtype=wan_vae.dtype)
+    _, _, frames, height, width = x.shape
+    parts = [x[:, :, :-1], x[:, :, -1:]] if end_ else [x]
+    total = sum(encode_calls(vae, p.shape[2], height, width) for p in parts)
+    with chunk_progress(ctx, vae.encoder, total, "VAE encode"):
+        mu = torch.cat([vae.encode(p).latent_dist.mode() for p in parts], dim=2)
+    mu = mu.float()
+    mean, std = _stats(vae, mu)
+    return ((mu - mean) / std)[0]
+
+
+@torch.no_grad()
+def decode_latents(wan_vae: WanVAE, latents: torch.Tensor, device: str, end_: bool = False,
+                   ctx: ExecContext | None = None, description: str = "VAE decode") -> torch.Tensor:
+    """Normalised latents [16, T, h, w] → video [3, T', H, W] clamped to -1..1 (float32).
+
+    With ``ctx``: a bar per decoder chunk and Ctrl-C checked between chunks."""
+    vae = wan_vae.vae
+    z = latents.unsqueeze(0).to(device=device, dtype=torch.float32)
+    mean, std = _stats(vae, z)
+    z = (z * std + mean).to(wan_vae.dtype)
+    parts = [z[:, :, :-1], z[:, :, -1:]] if end_ else [z]
+    total = sum(decode_calls(vae, p.shape[2], p.shape[3], p.shape[4]) for p in parts)
+    with chunk_progress(ctx, vae.decoder, total, description):
+        video = torch.cat([vae.decode(p).sample for p in parts], dim=2)
+    return video[0].float().clamp(-1, 1)
+
+
+def loop_seam(wan_vae: WanVAE, latents: torch.Tensor, device: str, end_: bool = False,
+              ctx: ExecContext | None = None) -> torch.Tensor:
+    """The pack's looped-video seam: the last 3 latents then the first 2, decoded together
+    and min-max normalised to 0..1; its frames from 9 on are the video's new first 8."""
+    seam = torch.cat([latents[:, -3:], latents[:, :2]], dim=1)
+    frames = decode_latents(wan_vae, seam, device, end_=end_, ctx=ctx, description="VAE decode (loop seam)")
+    low, high = frames.min(), frames.max()
+    return (frames - low) / (high - low if high > low else 1.0)
+
+
+@executor("WanVideoDecode")
+def wanvideo_decode(ctx: ExecContext, vae: WanVAE, samples: dict, enable_vae_tiling: bool = False,
+                    tile_x: int = 272, tile_y: int = 272, tile_stride_x: int = 144, tile_stride_y: int = 128,
+                    normalization: str = "default", **_: Any) -> tuple:
+    if tile_x <= tile_stride_x:
+        raise NodeInputError("tile_x", "tile width must be larger than the tile stride width")
+    if tile_y <= tile_stride_y:
+        raise NodeInputError("tile_y", "tile height must be larger than the tile stride height")
+    if not isinstance(samples, dict) or "samples" not in samples:
+        raise NodeInputError("samples", "expected a LATENT from WanVideoSampler")
+    latents = samples["samples"]
+    if latents.ndim == 5:
+        latents = latents[0]
+    if samples.get("has_ref"):
+        latents = latents[:, 1:]
+    if samples.get("drop_last"):
+        latents = latents[:, :-1]
+    end_image = samples.get("end_image")
+    tiled = bool(enable_vae_tiling) and end_image is None
+    placement.onload(vae.vae, ctx.device)
+    set_tiling(vae.vae, tiled, (tile_x, tile_y), (tile_stride_x, tile_stride_y))
+    looped = bool(samples.get("looped")) and latents.shape[1] > 1
+    try:
+        images = decode_latents(vae, latents, ctx.device, end_=end_image is not None, ctx=ctx).cpu()
+        seam = loop_seam(vae, latents, ctx.device, end_image is not None, ctx).cpu() if looped else None
+    finally:
+        placement.offload(vae.vae, ctx.offload_device)
+    if normalization == "minmax":
+        images = (images - images.min()) / (images.max() - images.min())
+    else:
+        images = (images.clamp(-1, 1) + 1.0) / 2.0
+    if seam is not None:
+        images = torch.cat([seam[:, 9:], images[:, 5:]], dim=1)
+    if end_image is not None:
+        images = images[:, :-1]
+    return (images.clamp(0, 1).permute(1, 2, 3, 0).float().contiguous(),)
+
+
+wanvideo_decode.oom_hint = "set enable_vae_tiling to true: tiles use less memory"  # type: ignore[attr-defined]
+
+
+def add_noise_to_reference(video: torch.Tensor, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The pack's ``add_noise_to_reference_video``: Gaussian noise of std ``ratio`` (per
+    sample), black (-1) pixels left black."""
+    noise = torch.randn(video.shape, generator=generator, device=video.device, dtype=video.dtype) * ratio
+    noise = torch.where(video == -1, torch.zeros_like(video), noise)
+    return video + noise
+
+
+def resize_images(images: torch.Tensor, width: int, height: int, method: str = "lanczos") -> torch.Tensor:
+    """IMAGE [F, H, W, 3] → [F, height, width, 3], as the pack's ``common_upscale`` calls."""
+    from wfrun.packs.wanvideo.image_ops import common_upscale
+
+    return common_upscale(images.movedim(-1, 1).float(), width, height, method).movedim(1, -1)
+
+
+@executor("WanVideoEncode")
+def wanvideo_encode(ctx: ExecContext, vae: WanVAE, image: torch.Tensor, enable_vae_tiling: bool = False,
+                    tile_x: int = 272, tile_y: int = 272, tile_stride_x: int = 144, tile_stride_y: int = 128,
+                    noise_aug_strength: float = 0.0, latent_strength: float = 1.0, mask: Any = None,
+                    **_: Any) -> tuple:
+    frames, height, width, _c = image.shape
+    if width % 16 or height % 16:
+        image = resize_images(image, width // 16 * 16, height // 16 * 16)
+    video = image.movedim(-1, 0).float()  # [3, F, H, W]
+    empty = [i for i in range(frames) if float(video[:, i].abs().max()) == 0.0]
+    if noise_aug_strength > 0.0:
+        video = add_noise_to_reference(video, noise_aug_strength)
+    placement.onload(vae.vae, ctx.device)
+    set_tiling(vae.vae, bool(enable_vae_tiling), (tile_x, tile_y), (tile_stride_x, tile_stride_y))
+    try:
+        latents = encode_video(vae, video * 2.0 - 1.0, ctx.device, ctx=ctx).unsqueeze(0)
+    finally:
+        placement.offload(vae.vae, ctx.offload_device)
+    if latent_strength != 1.0:
+        latents = latents * latent_strength
+    empty_latents = _empty_latent_indices(empty, frames)
+    latent_mask = None
+    if mask is not None:
+        m = F.interpolate(mask.float().unsqueeze(0).unsqueeze(0), size=latents.shape[2:], mode="trilinear",
+                          align_corners=False).squeeze(0)
+        latent_mask = m.unsqueeze(0).repeat(1, latents.shape[1], 1, 1, 1)
+    return ({"samples": latents.cpu(), "mask": latent_mask, "empty_latent_indices": empty_latents},)
+
+
+wanvideo_encode.oom_hint = "set enable_vae_tiling to true: tiles use less memory"  # type: ignore[attr-defined]
+
+
+def _empty_latent_indices(empty_frames: list[int], frames: int) -> list[int]:
+    """Latents whose source frames are all black (latent 0 = frame 0, then 4 frames each)."""
+    if not empty_frames:
+        return []
+    ranges = [[0]] + [list(range(1 + 4 * (i - 1), min(1 + 4 * i, frames)))
+                      for i in range(1, -(-(frames - 1) // 4) + 1)]
+    return [i for i, r in enumerate(ranges) if r and set(r) <= set(empty_frames)]

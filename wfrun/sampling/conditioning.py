@@ -1,0 +1,173 @@
+"""What a sampler is asked to do: text and image conditioning and the optional features of
+one sampling pass, as small frozen dataclasses.
+
+They live in ``sampling`` (not in the pack whose nodes produce them) so the sampling loop
+depends on nothing above it; the WanVideoWrapper pack re-exports them from its ``types``
+module, where its node values are gathered. Tensors follow the pack's shapes: latents are
+``[C, T, H/8, W/8]`` per video (no batch dimension), text embeddings ``[tokens, 4096]``
+trimmed to each prompt's real length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+# --- conditioning ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TextEmbeds:
+    """WANVIDEOTEXTEMBEDS: one tensor ``[tokens, 4096]`` per positive prompt (prompts
+    split on ``|`` spread over the video), and the negative prompt's."""
+
+    prompt_embeds: tuple[torch.Tensor, ...]
+    negative_prompt_embeds: tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
+class ClipEmbeds:
+    """WANVIDIMAGE_CLIPEMBEDS: CLIP ViT-H penultimate hidden states ``[tokens, 1280]``."""
+
+    clip_embeds: torch.Tensor
+    negative_clip_embeds: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class ControlEmbeds:
+    """The ``control_embeds`` of WanVideoControlEmbeds: Fun-control latents and window."""
+
+    control_images: torch.Tensor  # [16, T, H/8, W/8]
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    fun_ref_image: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class PhantomArgs:
+    """From WanVideoPhantomEmbeds: reference-image latents the Phantom model sees after the
+    video's own frames, with the guidance scale of the extra pass and its step window."""
+
+    latents: torch.Tensor  # [16, T, H/8, W/8], T reference frames
+    cfg_scale: float | tuple[float, ...] = 5.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+
+
+@dataclass(frozen=True)
+class ImageEmbeds:
+    """WANVIDIMAGE_EMBEDS: what the sampler needs to know about the video to make.
+
+    From WanVideoEmptyEmbeds (T2V): ``target_shape`` = (16, latent frames, H/8, W/8).
+    From WanVideoImageToVideoEncode (I2V, FLF2V, Fun): ``image_embeds`` is the pack's
+    ``y`` (mask channels + VAE latents, ``[20, T, H/8, W/8]``, or 16 channels when
+    ``control_embeds`` is given), with ``clip_context``, ``max_seq_len``, ``lat_h``,
+    ``lat_w``. From WanVideoControlEmbeds: ``target_shape`` and ``control_embeds``. From
+    WanVideoPhantomEmbeds: ``target_shape`` (video frames plus reference frames) and ``phantom``.
+    """
+
+    num_frames: int
+    target_shape: tuple[int, int, int, int] | None = None
+    image_embeds: torch.Tensor | None = None
+    clip_context: torch.Tensor | None = None
+    negative_clip_context: torch.Tensor | None = None
+    max_seq_len: int | None = None
+    lat_h: int | None = None
+    lat_w: int | None = None
+    control_embeds: ControlEmbeds | None = None
+    end_image: torch.Tensor | None = None
+    fun_or_fl2v_model: bool = False
+    has_ref: bool = False
+    extra_latents: Any = None
+    phantom: PhantomArgs | None = None
+
+    @property
+    def is_image_conditioned(self) -> bool:
+        return self.image_embeds is not None
+
+
+# --- sampler options (the pack's *ARGS dicts) ------------------------------------------
+
+@dataclass(frozen=True)
+class TeaCacheArgs:
+    """CACHEARGS from WanVideoTeaCache: skip transformer blocks while the modulated input
+    changes less than ``rel_l1_thresh`` (accumulated) since the last full step."""
+
+    rel_l1_thresh: float = 0.3
+    start_step: int = 1
+    end_step: int = -1
+    cache_device: str = "cpu"
+    use_coefficients: bool = True
+    mode: str = "e"
+
+
+@dataclass(frozen=True)
+class SLGArgs:
+    """SLGARGS: skip-layer guidance, uncond pass skips ``blocks`` inside the window."""
+
+    blocks: tuple[int, ...]
+    start_percent: float = 0.1
+    end_percent: float = 1.0
+
+
+@dataclass(frozen=True)
+class FetaArgs:
+    """FETAARGS from WanVideoEnhanceAVideo."""
+
+    weight: float = 2.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+
+
+@dataclass(frozen=True)
+class ContextOptions:
+    """WANVIDCONTEXT: context windows for long videos (sizes in *pixel* frames)."""
+
+    context_schedule: str = "uniform_standard"
+    context_frames: int = 81
+    context_stride: int = 4
+    context_overlap: int = 16
+    freenoise: bool = True
+    verbose: bool = False
+    fuse_method: str = "linear"
+    reference_latent: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentalArgs:
+    """EXPERIMENTALARGS from WanVideoExperimentalArgs."""
+
+    video_attention_split_steps: str = ""
+    cfg_zero_star: bool = False
+    use_zero_init: bool = False
+    zero_star_steps: int = 0
+    use_fresca: bool = False
+    fresca_scale_low: float = 1.0
+    fresca_scale_high: float = 1.25
+    fresca_freq_cutoff: int = 20
+
+
+@dataclass(frozen=True)
+class LoopArgs:
+    """LOOPARGS from WanVideoLoopArgs: Mobius-style latent shift for looping videos."""
+
+    shift_skip: int = 6
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+
+
+@dataclass(frozen=True)
+class SamplerOptions:
+    """Everything optional a WanVideoSampler receives, gathered for the sampling loop."""
+
+    teacache: TeaCacheArgs | None = None
+    slg: SLGArgs | None = None
+    feta: FetaArgs | None = None
+    context: ContextOptions | None = None
+    experimental: ExperimentalArgs | None = None
+    batched_cfg: bool = False
+    rope_function: str = "default"
+    riflex_freq_index: int = 0
+    loop: LoopArgs | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
