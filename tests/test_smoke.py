@@ -34,7 +34,8 @@ def fit(width: int, height: int, low: int = 0) -> tuple[int, int]:
     multiple of 16 (at least 16, and at least the input's minimum ``low``)."""
     if max(width, height) <= 64:
         return width, height
-    return tuple(max(16, low, 16 * round(v * 64 / max(width, height) / 16)) for v in (width, height))
+    return tuple(v if v <= 0 else max(16, low, 16 * round(v * 64 / max(width, height) / 16))
+                 for v in (width, height))
 
 
 def preview_width(main_w: int, main_h: int, column_w: int, column_h: int) -> int:
@@ -384,3 +385,15 @@ def test_flf2v_adds_its_position_table_to_the_packs_concatenated_clip_tokens(tin
     with torch.no_grad():
         got = model.condition_embedder.image_embedder(_flf2v_image_tokens(model, tokens))
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_size_and_frame_caps_follow_the_rule():
+    from wfrun.engine.smoke import capped_frames, capped_pair
+
+    for width in range(0, 2000, 37):
+        for height in range(0, 2000, 53):
+            assert capped_pair(width, height) == fit(width, height)
+            assert capped_pair(width, height, (64, 64)) == fit(width, height, 64)
+    for frames in range(1, 300):
+        assert capped_frames("num_frames", frames) == min(frames, 9)
+    assert capped_frames("frame_load_cap", 0) == 9 and capped_frames("num_frames", 0) == 0

@@ -137,13 +137,18 @@ def _quoted(value: Any) -> str:
 
 
 def apply_overrides(graph: WorkflowGraph, overrides: list[Override], seed: int | None = None) -> list[str]:
-    """Change the graph's constant inputs in place; returns a line per change."""
+    """Change the graph's constant inputs in place; returns a line per change. An error
+    names the workflow file first, like every other error about it."""
     changes = []
     for item in overrides:
-        node = find_node(graph, item.node)
-        value = _coerce(node, item.input, item.value)
-        if isinstance(node.inputs.get(item.input), LinkRef):
-            raise OverrideError(f"--set {node.id}.{item.input}: this input is fed by a link in the workflow")
+        try:
+            node = find_node(graph, item.node)
+            value = _coerce(node, item.input, item.value)
+            if isinstance(node.inputs.get(item.input), LinkRef):
+                raise OverrideError(f"--set {node.id}.{item.input}: this input of node {node.id} '{node.label}' "
+                                    "is fed by a link in the workflow")
+        except OverrideError as err:
+            raise OverrideError(f"{graph.source}: {err}") from None
         node.inputs[item.input] = value
         changes.append(f"node {node.id} '{node.label}': {item.input} = {_quoted(value)}")
     if seed is not None:

@@ -57,7 +57,8 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
         return node.type not in FRONTEND_ONLY and id(node) not in unexpandable
 
     resolver = Resolver(scopes, is_executable)
-    _report_scope_problems(workflow, scopes, result)
+    place = _Places(workflow, scopes)
+    _report_scope_problems(scopes, place, result)
 
     for scope in scopes.by_id.values():
         for local_id, node in scope.nodes.items():
@@ -95,11 +96,11 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
         _error(result, problem.code, problem.message, node,
                full_id(problem.scope, node.id) if node is not None else None,
                found=problem.loop or None, hint=hint)
-    _check_link_tables(workflow, scopes, result)
+    _check_link_tables(scopes, place, result)
     _add_edges(result)
     _find_cycles(result)
     _titles_from_specs(result)
-    result.first_instances = _Places(workflow, scopes).first
+    result.first_instances = place.first
     return result
 
 
@@ -153,7 +154,7 @@ def _instance_from_ui(node: UINode, node_id: str, registry: Registry) -> NodeIns
     return instance
 
 
-def _report_scope_problems(workflow: UIWorkflow, scopes: Scopes, result: WorkflowGraph) -> None:
+def _report_scope_problems(scopes: Scopes, place: _Places, result: WorkflowGraph) -> None:
     for scope_id, node in scopes.missing:
         _error(result, "missing-subgraph",
                "this node is a subgraph instance, but the file has no subgraph definition with its id",
@@ -183,7 +184,6 @@ def _report_scope_problems(workflow: UIWorkflow, scopes: Scopes, result: Workflo
                f"subgraph instance {full_id(scope_id, node.id)} has the full id of another subgraph instance",
                node, full_id(scope_id, node.id), found=full_id(scope_id, node.id), expected="unique node ids",
                hint="give the node a plain numeric id, or re-save the workflow in ComfyUI")
-    place = _Places(workflow, scopes)
     for key, table in scopes.tables.items():
         where, prefix, path = place(key)
         for node in table.duplicate_nodes:
@@ -221,11 +221,10 @@ class _Places:
         return where, first or ROOT, f"definitions.subgraphs[{self.index[key]}]"
 
 
-def _check_link_tables(workflow: UIWorkflow, scopes: Scopes, result: WorkflowGraph) -> None:
+def _check_link_tables(scopes: Scopes, place: _Places, result: WorkflowGraph) -> None:
     """Links the frontend would ignore or choke on: duplicate ids, bad slots, missing ends.
 
     Each table is checked once, whatever the number of instances of a definition."""
-    place = _Places(workflow, scopes)
     for key, table in scopes.tables.items():
         where, prefix, path = place(key)
         if key != ROOT and prefix == ROOT:

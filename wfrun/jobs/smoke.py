@@ -88,6 +88,8 @@ def apply_smoke_caps(graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str,
             return
         done.add(key)
         old = slot.value
+        if new == old:
+            return  # a value already within the caps stays as saved, even one out of range
         new = max(new, slot.low) if new > 0 else new
         if new == old:
             return

@@ -115,7 +115,7 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
                 continue
             frames = frames_to_draw(node.inputs) if what == "video" else 1
             covered.add((node.id, input_name))
-            size = f"{WIDTH}x{HEIGHT}" + (f", {frames} frames" if what == "video" else "") if what != "audio" else "1 s"
+            size = {"audio": "1 s", "video": f"{WIDTH}x{HEIGHT}, {frames} frames"}.get(what, f"{WIDTH}x{HEIGHT}")
             if not write:
                 path = temp / INPUTS_DIR / standin_name(plain, what, WIDTH, HEIGHT, frames)
                 lines.append(f"node {node.id} '{node.label}' {input_name} {name!r} is missing: "
@@ -132,8 +132,9 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
 
 
 def frames_to_draw(inputs: dict[str, Any]) -> int:
-    """Enough frames for a video loader's selection: what it skips, then its cap (at most the
-    smoke frame cap) at every n-th frame, at the rate it asks for (VideoHelperSuite's inputs)."""
+    """Enough frames for a video loader's selection: what it skips, then its cap (the smoke
+    frame cap when it has none) at every n-th frame, at the rate it asks for (the inputs of
+    VideoHelperSuite's loaders; a loader without them gets the smoke frame cap)."""
     def number(name: str, default: float) -> float:
         value = inputs.get(name, default)
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
