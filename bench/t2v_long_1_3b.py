@@ -74,7 +74,7 @@ def ids(data: dict, node_type: str) -> str:
 
 def run_wfrun(workflow: Path, models: Path, out: Path, args, data: dict) -> dict:
     embeds, sampler = ids(data, "WanVideoEmptyEmbeds"), ids(data, "WanVideoSampler")
-    cmd = [sys.executable, "-m", "wfrun.cli", "run", str(workflow), "--models", str(models), "--format", "json",
+    cmd = [sys.executable, "-m", "wfrun", "run", str(workflow), "--models", str(models), "--format", "json",
            "-o", str(out), "--device", args.device,
            "--set", f"{embeds}.num_frames={args.frames}", "--set", f"{embeds}.width={args.width}",
            "--set", f"{embeds}.height={args.height}", "--set", f"{sampler}.steps={args.steps}"]

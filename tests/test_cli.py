@@ -187,7 +187,13 @@ def test_convert_to_api_round_trips_through_build(tmp_path):
 
 
 def test_entry_point_is_installed():
-    done = subprocess.run([sys.executable, "-m", "wfrun.cli", "--version"], capture_output=True, text=True)
+    from importlib.metadata import entry_points
+
+    import wfrun.__main__
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "wfrun"]
+    assert script.load() is wfrun.__main__.main
+    done = subprocess.run([sys.executable, "-m", "wfrun", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and "wfrun" in done.stdout
 
 

@@ -9,6 +9,7 @@ from wfrun.engine.plan import PlanError, make_plan
 from wfrun.engine.run import NodeError, NodeInputError, OutputCache, run_plan
 from wfrun.formats.document import from_data
 from wfrun.graph import build
+from wfrun.engine.executors import load_packs
 from wfrun.nodes import executor as registry_module
 from wfrun.nodes.executor import ExecContext
 
@@ -39,8 +40,8 @@ def fake_executors(monkeypatch):
         return ()
 
     table.update({"LoadImg": load_img, "Filter": filter_, "Sampler": sampler, "Save": save})
+    load_packs()  # the real packs are in before the table is swapped, so none lands in it
     monkeypatch.setattr(registry_module, "_EXECUTORS", table)
-    monkeypatch.setattr(registry_module, "_PACKS_LOADED", True)
     CALLS.clear()
 
 

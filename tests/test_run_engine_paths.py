@@ -12,6 +12,7 @@ import pytest
 
 from wfrun.jobs.run import RunOptions, execute, prepare
 from wfrun.engine.run import OutputCache
+from wfrun.engine.executors import load_packs
 from wfrun.nodes import executor as executors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +27,7 @@ def node_ids(cls: str) -> list[str]:
 @pytest.fixture
 def spy(monkeypatch):
     """Wrap executors to record calls (and a weak reference to each first output)."""
-    executors._load_packs()
+    load_packs()
     calls: list[str] = []
     outputs: dict[str, weakref.ref] = {}
     table = dict(executors._EXECUTORS)

@@ -388,7 +388,7 @@ def test_flf2v_adds_its_position_table_to_the_packs_concatenated_clip_tokens(tin
 
 
 def test_size_and_frame_caps_follow_the_rule():
-    from wfrun.engine.smoke import capped_frames, capped_pair
+    from wfrun.jobs.smoke import capped_frames, capped_pair
 
     for width in range(0, 2000, 37):
         for height in range(0, 2000, 53):

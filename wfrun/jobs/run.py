@@ -69,7 +69,7 @@ class RunOptions:
     offload_device: str = "cpu"
     dry_run: bool = False
     allow_pickle: bool = False  # read .ckpt/.pt files (weights only); also WFRUN_ALLOW_PICKLE=1
-    #: Tiny models, stand-in inputs and small sizes, frames and steps (engine/smoke.py).
+    #: Tiny models, stand-in inputs and small sizes, frames and steps (jobs/smoke.py).
     smoke: bool = False
 
     @property

@@ -113,5 +113,5 @@ def _upscale(image: torch.Tensor, width: int, height: int, method: str, crop: st
 
 
 load_image.volatile = True  # type: ignore[attr-defined]  # the file may change between runs
-# The files it will read, checked before any model loads (engine/job.py).
+# The files it will read, checked before any model loads (jobs/run.py).
 load_image.input_files = lambda inputs: {"image": (inputs.get("image"), "image")}  # type: ignore[attr-defined]

@@ -209,7 +209,7 @@ def load_video(ctx: ExecContext, video: str, force_rate: float = 0, custom_width
 
 
 load_video.volatile = True  # type: ignore[attr-defined]  # the file may change between runs
-# The files it will read, checked before any model loads (engine/job.py).
+# The files it will read, checked before any model loads (jobs/run.py).
 load_video.input_files = lambda inputs: {  # type: ignore[attr-defined]
     "video": (strip_path(inputs["video"]) if isinstance(inputs.get("video"), str) else None, "video")}
 
