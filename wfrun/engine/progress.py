@@ -11,6 +11,8 @@ for the JSON report.
 
 from __future__ import annotations
 
+import abc
+
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,16 +58,18 @@ class QuietProgress:
         return _CountingBar(self.chunk_bars[-1], 2)
 
 
-class _CountingBar:
-    """Counts updates into ``counts[index]`` (and forwards them to a console bar, if any)."""
+class _RecordingBar(abc.ABC):
+    """A bar that records something per update and forwards it to a console bar, if any."""
 
-    def __init__(self, counts: list, index: int, inner: Any = None):
-        self._counts = counts
-        self._index = index
+    def __init__(self, inner: Any = None):
         self._inner = inner
 
+    @abc.abstractmethod
+    def record(self, n: int) -> None:
+        """Note one update of ``n`` (each kind of bar records its own thing)."""
+
     def update(self, n: int = 1) -> None:
-        self._counts[self._index] += n
+        self.record(n)
         if self._inner is not None:
             self._inner.update(n)
 
@@ -77,45 +81,41 @@ class _CountingBar:
         if self._inner is not None:
             self._inner.close()
 
-    def __enter__(self) -> "_CountingBar":
+    def __enter__(self) -> "_RecordingBar":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
-class _TimingBar:
+class _CountingBar(_RecordingBar):
+    """Counts updates into ``counts[index]``."""
+
+    def __init__(self, counts: list, index: int, inner: Any = None):
+        super().__init__(inner)
+        self._counts = counts
+        self._index = index
+
+    def record(self, n: int) -> None:
+        self._counts[self._index] += n
+
+
+class _TimingBar(_RecordingBar):
     """Records the time between updates (synchronising CUDA so GPU work is counted)."""
 
     def __init__(self, into: list[float], inner: Any = None):
         import time
 
+        super().__init__(inner)
         self._clock = time.perf_counter
         self._into = into
-        self._inner = inner
         self._last = self._clock()
 
-    def update(self, n: int = 1) -> None:
+    def record(self, n: int) -> None:
         _sync()
         now = self._clock()
         self._into.append(now - self._last)
         self._last = now
-        if self._inner is not None:
-            self._inner.update(n)
-
-    def set_postfix_str(self, text: str) -> None:
-        if self._inner is not None:
-            self._inner.set_postfix_str(text)
-
-    def close(self) -> None:
-        if self._inner is not None:
-            self._inner.close()
-
-    def __enter__(self) -> "_TimingBar":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 def _sync() -> None:

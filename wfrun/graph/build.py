@@ -118,14 +118,17 @@ def _ui_file_within_limits(workflow: UIWorkflow, result: WorkflowGraph) -> bool:
     """Count what the file holds before anything is built from it."""
     nodes = len(workflow.nodes) + sum(len(sg.nodes) for sg in workflow.subgraphs)
     links = len(workflow.links) + sum(len(sg.links) for sg in workflow.subgraphs)
-    if nodes > MAX_FILE_NODES:
-        _error(result, "too-many-nodes", f"the file has {nodes:,} nodes; wfrun reads at most {MAX_FILE_NODES:,}",
-               found=nodes, expected=f"at most {MAX_FILE_NODES}",
-               hint="this is far beyond any real workflow; check where the file came from")
-    if links > MAX_FILE_LINKS:
-        _error(result, "too-many-links", f"the file has {links:,} links; wfrun reads at most {MAX_FILE_LINKS:,}",
-               found=links, expected=f"at most {MAX_FILE_LINKS}",
-               hint="this is far beyond any real workflow; check where the file came from")
+    return _within_limits("file", nodes, links, result)
+
+
+def _within_limits(what: str, nodes: int, links: int, result: WorkflowGraph) -> bool:
+    """Refuse a file or prompt of more nodes or links than any real workflow has."""
+    for code, count, limit, noun in (("too-many-nodes", nodes, MAX_FILE_NODES, "nodes"),
+                                     ("too-many-links", links, MAX_FILE_LINKS, "links")):
+        if count > limit:
+            _error(result, code, f"the {what} has {count:,} {noun}; wfrun reads at most {limit:,}",
+                   found=count, expected=f"at most {limit}",
+                   hint="this is far beyond any real workflow; check where the file came from")
     return nodes <= MAX_FILE_NODES and links <= MAX_FILE_LINKS
 
 
@@ -375,15 +378,7 @@ def _bad_api_link(result: WorkflowGraph, node: NodeInstance, name: str, value: l
 def _api_within_limits(prompt: ApiPrompt, result: WorkflowGraph) -> bool:
     nodes = len(prompt.root)
     links = sum(1 for n in prompt.root.values() for v in n.inputs.values() if isinstance(v, list))
-    if nodes > MAX_FILE_NODES:
-        _error(result, "too-many-nodes", f"the prompt has {nodes:,} nodes; wfrun reads at most {MAX_FILE_NODES:,}",
-               found=nodes, expected=f"at most {MAX_FILE_NODES}",
-               hint="this is far beyond any real workflow; check where the file came from")
-    if links > MAX_FILE_LINKS:
-        _error(result, "too-many-links", f"the prompt has {links:,} links; wfrun reads at most {MAX_FILE_LINKS:,}",
-               found=links, expected=f"at most {MAX_FILE_LINKS}",
-               hint="this is far beyond any real workflow; check where the file came from")
-    return nodes <= MAX_FILE_NODES and links <= MAX_FILE_LINKS
+    return _within_limits("prompt", nodes, links, result)
 
 
 def _api_signature(spec: Any, inputs: dict[str, Any]) -> Any:
