@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from wfrun.models.families import classify_transformer
 from wfrun.models.header import CheckpointError, TensorInfo
 
 KIND_LABELS = {
@@ -223,21 +224,8 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
     if extras:
         notes.append("unsupported parts: " + ", ".join(extras))
     name = path.name.lower()
-    if in_dim == 16 and not image:
-        task = "vace" if "vace_blocks" in extras else "t2v"
-    elif in_dim == 36 and image:
-        if emb_pos is not None:
-            task = "flf2v"
-        elif dim == 1536 or ("fun" in name and "inp" in name):
-            task = "fun-inp"
-        else:
-            task = "i2v"
-    elif in_dim == 48 and image:
-        task = "fun-control"
-    elif in_dim == 32:
-        task = "fun-camera"
-    else:
-        task = f"in{in_dim}" + ("-image" if image else "")
+    task = classify_transformer(in_dim, config["out_dim"], image, emb_pos is not None, "vace_blocks" in extras,
+                                dim, path.name)
     parts = [task]
     size = {1536: "1.3B", 5120: "14B"}.get(dim)
     if size:

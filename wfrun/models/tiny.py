@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from wfrun.models.families import transformer_family
+
 #: Bump when the files change, so cached copies are rebuilt.
 TINY_VERSION = "4"
 
@@ -47,7 +49,6 @@ VAE_WAN21 = dict(VAE, dim=96)
 
 FP8 = {"fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
 FLOATS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-IN_DIMS = {"t2v": 16, "i2v": 36, "flf2v": 36, "fun-inp": 36, "fun-control": 48}
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
     dim, ffn, image_dim = c["dim"], c["ffn"], c["image_dim"]
     r, sd = _Random(seed, meta), {}
     image = task != "t2v"
-    sd["patch_embedding.weight"] = r.linear(dim, IN_DIMS[task], 1, 2, 2)
+    sd["patch_embedding.weight"] = r.linear(dim, transformer_family(task).in_channels, 1, 2, 2)
     sd["patch_embedding.bias"] = r.bias(dim)
     _linear(sd, r, "text_embedding.0", dim, c["text_dim"])
     _linear(sd, r, "text_embedding.2", dim, dim)
@@ -395,7 +396,7 @@ def control_lora_weights(seed: int, dims: dict | None = None, rank: int = LORA_R
     under ``diffusion_model.``): the patch embedding widened to twice the T2V input channels
     (noisy latents, then control latents) and every block's self-attention query."""
     c = dims or TRANSFORMER
-    dim, channels = c["dim"], 2 * IN_DIMS["t2v"]
+    dim, channels = c["dim"], 2 * transformer_family("t2v").in_channels
     r, sd = _Random(seed), {}
     sd["diffusion_model.patch_embedding.lora_A.weight"] = r.linear(rank, channels, 1, 2, 2)
     sd["diffusion_model.patch_embedding.lora_B.weight"] = r.normal(dim, rank, 1, 1, 1, std=0.02)

@@ -1,0 +1,48 @@
+"""The Wan transformer families: each released model's parts name exactly one family.
+
+The shapes are the published configs (Wan-Video/Wan2.1 and Wan2.2 ``configs``: ``in_dim``,
+``out_dim``, ``dim``; image-conditioned models carry the CLIP projection ``img_emb``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from wfrun.models.families import TRANSFORMER_FAMILIES, classify_transformer, transformer_family
+
+RELEASES = [
+    # (file name, in_dim, out_dim, CLIP projection, FLF2V emb_pos, VACE blocks, dim) → task
+    ("Wan2_1-T2V-1_3B_bf16.safetensors", 16, 16, False, False, False, 1536, "t2v"),
+    ("Wan2_1-T2V-14B_fp8_e4m3fn.safetensors", 16, 16, False, False, False, 5120, "t2v"),
+    ("Wan2_1-VACE_module_14B_bf16.safetensors", 16, 16, False, False, True, 5120, "vace"),
+    ("Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors", 36, 16, True, False, False, 5120, "i2v"),
+    ("Wan2_1-FLF2V-14B-720P_fp16.safetensors", 36, 16, True, True, False, 5120, "flf2v"),
+    ("Wan2.1-Fun-1.3B-InP.safetensors", 36, 16, True, False, False, 1536, "fun-inp"),
+    ("Wan2.1-Fun-14B-InP.safetensors", 36, 16, True, False, False, 5120, "fun-inp"),
+    ("Wan2.1-Fun-14B-Control.safetensors", 48, 16, True, False, False, 5120, "fun-control"),
+    ("wan2.2_ti2v_5B_fp16.safetensors", 48, 48, False, False, False, 3072, "ti2v-5b"),
+]
+
+
+@pytest.mark.parametrize("name,in_dim,out_dim,clip,emb_pos,vace,dim,task", RELEASES, ids=[r[0] for r in RELEASES])
+def test_each_release_is_its_family(name, in_dim, out_dim, clip, emb_pos, vace, dim, task):
+    assert classify_transformer(in_dim, out_dim, clip, emb_pos, vace, dim, name) == task
+    family = transformer_family(task)
+    assert family.in_channels == in_dim and family.latent_channels == out_dim
+
+
+def test_ti2v_5b_is_not_read_as_fun_control():
+    """Both take 48 input channels; the 5B model denoises 48-channel latents and has no CLIP."""
+    assert classify_transformer(48, 48, False, False, False, 3072, "model.safetensors") == "ti2v-5b"
+    assert classify_transformer(48, 16, True, False, False, 5120, "model.safetensors") == "fun-control"
+
+
+def test_an_unknown_layout_is_named_by_its_channels():
+    assert classify_transformer(20, 16, True, False, False, 5120, "x.safetensors") == "in20-image"
+    assert classify_transformer(16, 16, True, False, False, 5120, "x.safetensors") == "in16-image"
+
+
+def test_image_latent_channels_follow_from_the_vae():
+    """I2V-style families take noise + 4 mask channels + image latents: 16 + 4 + 16."""
+    for family in TRANSFORMER_FAMILIES:
+        if family.takes_image_latents:
+            assert family.in_channels == family.latent_channels + 4 + family.latent_channels
