@@ -306,3 +306,21 @@ def test_diffusers_format_and_unsupported_variants_are_named(tmp_path):
         load_transformer(vace)
     message = str(err.value)
     assert "vace_blocks" in message and "cannot run it" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("task,dims,name,model_type", [
+    ("i2v", tiny_module.TRANSFORMER_14B, "Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors", "i2v"),
+    ("i2v", tiny_module.TRANSFORMER_14B, "Wan2_1-I2V-14B-720P_fp8_e4m3fn.safetensors", "i2v"),
+    ("flf2v", tiny_module.TRANSFORMER_14B, "Wan2_1-FLF2V-14B-720P_fp16.safetensors", "fl2v"),
+    ("fun-inp", tiny_module.TRANSFORMER_1_3B, "Wan2.1-Fun-1.3B-InP.safetensors", "fun_inp"),
+    ("t2v", tiny_module.TRANSFORMER_14B, "Wan2_1-T2V-14B_fp8_e4m3fn.safetensors", "t2v"),
+])
+def test_full_size_models_get_the_packs_model_type(tmp_path, task, dims, name, model_type):
+    """Real files carry their size (and resolution) in the variant, e.g. ``i2v-14B-480P``; the
+    pack's model type (which picks TeaCache coefficients and the I2V checks) is the family's."""
+    from wfrun.packs.wanvideo.model_loader import pack_model_type
+
+    info = detect(full_transformer(tmp_path, name, task, dims))
+    assert info.variant.startswith(task) and info.variant != task  # the size is in the variant
+    assert info.task == task
+    assert pack_model_type(info.task) == model_type

@@ -81,6 +81,9 @@ class ModelInfo:
     prefix: str = ""
     notes: tuple[str, ...] = ()
 
+    #: A transformer's family (``models.families``), e.g. ``i2v`` for the variant ``i2v-14B-480P``.
+    task: str = ""
+
     @property
     def label(self) -> str:
         return KIND_LABELS.get(self.kind, self.kind)
@@ -237,7 +240,7 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
             notes.append("480P and 720P models have the same shapes: resolution taken from the file name")
     layout = "comfyui" if prefix == "model.diffusion_model." else "original"
     return ModelInfo(path, "wan_transformer", "-".join(parts), layout, _storage(tensors), _scaled(tensors, p),
-                     config, prefix, tuple(notes))
+                     config, prefix, tuple(notes), task=task)
 
 
 _WAN_TOP_LEVEL = {"patch_embedding", "text_embedding", "time_embedding", "time_projection", "blocks",

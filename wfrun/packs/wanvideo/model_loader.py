@@ -60,9 +60,13 @@ ATTENTION_BACKENDS = {
     "spargeattn_tune": ("native", None),
 }
 
-#: Detected checkpoint variant (wfrun.models.detect) → the pack's notion of model type.
-MODEL_TYPES = {"t2v": "t2v", "i2v-480P": "i2v", "i2v-720P": "i2v", "i2v": "i2v", "flf2v-720P": "fl2v",
-               "flf2v": "fl2v", "fun-control": "fun_control", "fun-inp": "fun_inp"}
+#: Detected transformer family (wfrun.models.families) → the pack's notion of model type.
+MODEL_TYPES = {"t2v": "t2v", "i2v": "i2v", "flf2v": "fl2v", "fun-control": "fun_control", "fun-inp": "fun_inp"}
+
+
+def pack_model_type(task: str) -> str:
+    """The pack's ``model_type`` for a detected family (``i2v-14B-480P`` is the family ``i2v``)."""
+    return MODEL_TYPES.get(task, task)
 
 
 def attention_backend(mode: str, device: str) -> str:
@@ -107,7 +111,7 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str = "b
     first_device = ctx.offload_device if wants_swap else target
     try:
         with open_checkpoint(path) as reader:
-            variant = identify(reader.path, reader.tensors, reader.metadata).variant
+            task = identify(reader.path, reader.tensors, reader.metadata).task
         transformer = load_transformer(path, dtype=dtype, device=first_device, quantization=quantization)
     except (CheckpointError, ValueError) as err:
         raise loading_error("model", err) from None
@@ -122,7 +126,7 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str = "b
         from wfrun.packs.wanvideo.lora import apply_loras
 
         apply_loras(transformer, loras)
-    return (WanVideoModel(transformer=transformer, model_type=MODEL_TYPES.get(variant, variant), path=path,
+    return (WanVideoModel(transformer=transformer, model_type=pack_model_type(task), path=path,
                           base_dtype=dtype, quantization=quantization, attention_backend=backend,
                           load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
                           vram_management=vram_management_args, compile_args=compile_args, loras=loras),)
