@@ -11,7 +11,7 @@ from wfrun.formats.document import from_data
 from wfrun.graph import build
 from wfrun.engine.executors import load_packs
 from wfrun.nodes import executor as registry_module
-from wfrun.nodes.executor import ExecContext
+from wfrun.nodes.executor import ExecContext, ExecutorInfo
 
 CALLS: list[str] = []
 
@@ -39,7 +39,8 @@ def fake_executors(monkeypatch):
         CALLS.append("Save")
         return ()
 
-    table.update({"LoadImg": load_img, "Filter": filter_, "Sampler": sampler, "Save": save})
+    table.update({name: ExecutorInfo(fn) for name, fn in
+                  {"LoadImg": load_img, "Filter": filter_, "Sampler": sampler, "Save": save}.items()})
     load_packs()  # the real packs are in before the table is swapped, so none lands in it
     monkeypatch.setattr(registry_module, "_EXECUTORS", table)
     CALLS.clear()
@@ -100,8 +101,7 @@ def test_out_of_memory_names_the_node_and_its_advice(monkeypatch):
     def hungry_sampler(ctx, image, seed, steps, scheduler="unipc", cfg=6.0):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    hungry_sampler.oom_hint = "swap some blocks"
-    monkeypatch.setitem(registry_module._EXECUTORS, "Sampler", hungry_sampler)
+    monkeypatch.setitem(registry_module._EXECUTORS, "Sampler", ExecutorInfo(hungry_sampler, oom_hint="swap some blocks"))
     graph = graph_for()
     with pytest.raises(NodeError) as info:
         run_plan(graph, make_plan(graph), ExecContext())
@@ -112,8 +112,8 @@ def test_out_of_memory_names_the_node_and_its_advice(monkeypatch):
     def hungry_save(ctx, samples, prefix):
         raise MemoryError()
 
-    monkeypatch.setitem(registry_module._EXECUTORS, "Save", hungry_save)
-    monkeypatch.setitem(registry_module._EXECUTORS, "Sampler", lambda ctx, **kw: ("latent",))
+    monkeypatch.setitem(registry_module._EXECUTORS, "Save", ExecutorInfo(hungry_save))
+    monkeypatch.setitem(registry_module._EXECUTORS, "Sampler", ExecutorInfo(lambda ctx, **kw: ("latent",)))
     with pytest.raises(NodeError) as info:
         run_plan(graph, make_plan(graph), ExecContext())
     assert "(Save): ran out of memory" in str(info.value) and "smaller size or fewer frames" in str(info.value)

@@ -36,7 +36,7 @@ from wfrun.engine.run import run_plan
 from wfrun.formats.document import from_data
 from wfrun.graph import build
 from wfrun.models.paths import ModelRoots
-from wfrun.nodes.executor import ExecContext
+from wfrun.nodes.executor import ExecContext, ExecutorInfo
 from wfrun.engine.executors import get_executor
 from wfrun.packs.wanvideo.types import ContextOptions, ExperimentalArgs, ImageEmbeds, SamplerOptions, TextEmbeds
 from wfrun.specs.registry import schemas_dir
@@ -227,7 +227,7 @@ def record_kwargs(monkeypatch) -> list[dict]:
         seen.append(kwargs)
         return (None,)
 
-    monkeypatch.setattr(engine_run, "get_executor", lambda class_type: recorder)
+    monkeypatch.setattr(engine_run, "executor_info", lambda class_type: ExecutorInfo(recorder))
     return seen
 
 

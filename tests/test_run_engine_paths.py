@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import weakref
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,8 @@ def spy(monkeypatch):
             return result
         return wrapped
 
-    for cls, fn in list(table.items()):
-        table[cls] = wrap(cls, fn)
+    for cls, info in list(table.items()):
+        table[cls] = replace(info, fn=wrap(cls, info.fn))
     monkeypatch.setattr(executors, "_EXECUTORS", table)
     return calls, outputs, table
 
@@ -72,7 +73,7 @@ def test_changed_seed_reuses_text_encoding_and_models(tiny_models, tmp_path, spy
 def test_text_encoder_is_released_before_sampling(tiny_models, tmp_path, spy):
     calls, outputs, table = spy
     alive_at_sampling: list[bool] = []
-    sample = table["WanVideoSampler"]
+    sample = table["WanVideoSampler"].fn
 
     def checking_sampler(ctx, **inputs):
         gc.collect()
@@ -80,7 +81,7 @@ def test_text_encoder_is_released_before_sampling(tiny_models, tmp_path, spy):
         alive_at_sampling.append(ref is not None and ref() is not None)
         return sample(ctx, **inputs)
 
-    table["WanVideoSampler"] = checking_sampler
+    table["WanVideoSampler"] = replace(table["WanVideoSampler"], fn=checking_sampler)
     options = RunOptions(models_dir=str(tiny_models), output_dir=tmp_path, device="cpu", overrides=SMALL)
     prepared = prepare(DEMO, options)
     report = execute(prepared, options)

@@ -19,8 +19,8 @@ import torch
 from wfrun.engine.fingerprint import fingerprint
 from wfrun.engine.plan import Plan, is_output_node
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
-from wfrun.engine.executors import get_executor
-from wfrun.nodes.executor import ExecContext, NodeInputError
+from wfrun.engine.executors import executor_info
+from wfrun.nodes.executor import ExecContext, ExecutorInfo, NodeInputError
 
 
 class NodeError(Exception):
@@ -98,20 +98,20 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext,
         for node_id in plan.order:
             ctx.check_interrupt()
             node = graph.node(node_id)
-            fn = get_executor(node.class_type)
-            if fn is None:
+            info = executor_info(node.class_type)
+            if info is None:
                 raise NodeError(node, "wfrun cannot run this node type yet")
             inputs = _with_defaults(node)
             key = fingerprint(node, inputs, prints)
             prints[node_id] = key
-            volatile = is_output_node(graph, node_id) or getattr(fn, "volatile", False)
+            volatile = is_output_node(graph, node_id) or info.volatile
             outputs = None if (cache is None or volatile) else cache.get(key)
             if outputs is not None:
                 result.cached.append(node_id)
                 if ctx.progress:
                     ctx.progress.node_finished(node_id, node.label, 0.0, True)
             else:
-                outputs = _execute(node, fn, inputs, values, ctx, result)
+                outputs = _execute(node, info, inputs, values, ctx, result)
                 if cache is not None and not volatile:
                     cache.put(key, outputs)
             values[node_id] = outputs
@@ -128,7 +128,7 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext,
     return result
 
 
-def _execute(node: NodeInstance, fn: Any, inputs: dict[str, Any], values: dict[str, tuple],
+def _execute(node: NodeInstance, info: ExecutorInfo, inputs: dict[str, Any], values: dict[str, tuple],
              ctx: ExecContext, result: RunResult) -> tuple:
     kwargs = {name: values[v.node_id][v.slot] if isinstance(v, LinkRef) else v
               for name, v in inputs.items()}
@@ -137,11 +137,11 @@ def _execute(node: NodeInstance, fn: Any, inputs: dict[str, Any], values: dict[s
         ctx.progress.node_started(node.id, node.label)
     start = time.perf_counter()
     try:
-        outputs = fn(ctx, **kwargs)
+        outputs = info.fn(ctx, **kwargs)
     except NodeInputError as err:
         raise NodeError(node, str(err), err.input_name, err.hint) from None
     except (torch.OutOfMemoryError, MemoryError) as err:
-        raise NodeError(node, _out_of_memory(err), hint=getattr(fn, "oom_hint", None)
+        raise NodeError(node, _out_of_memory(err), hint=info.oom_hint
                         or "use a smaller size or fewer frames, or run on a device with more memory") from None
     if not isinstance(outputs, tuple):
         raise TypeError(f"executor of {node.class_type} returned {type(outputs).__name__}, not a tuple")

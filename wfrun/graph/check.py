@@ -1,8 +1,9 @@
 """Semantic checks of a built workflow graph: each returns diagnostics, none raises.
 
 The checks read node specs (never hard-coded input lists), so they hold for any pack we
-have specs for. Wan-specific rules (4n+1 frames, sizes in multiples of 16, I2V/T2V embeds)
-are checked where a node's input has the name and meaning the Wan nodes give it.
+have specs for. Rules of one pack's nodes live in that pack (``wfrun/packs/<pack>/checks.py``)
+and reach ``check`` as ``PackChecks``, passed in by the caller: this module never imports a
+pack.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.graph.limits import TRUNCATING_CODES, count_limit
@@ -22,13 +23,6 @@ from wfrun.models.paths import ModelPathError, ModelRoots, find_model
 from wfrun.specs.registry import probable_pack
 from wfrun.specs.spec import DYNAMIC_INPUT_PREFIXES, InputSpec
 
-#: Inputs holding a Wan frame count (latent frames = (N - 1) / 4 + 1).
-FRAME_INPUTS = frozenset({"num_frames", "length", "frame_num"})
-#: Inputs holding a Wan pixel size (VAE /8, then 2x2 patches).
-SIZE_INPUTS = frozenset({"width", "height"})
-#: Node types whose image embeds are image-to-video conditioning.
-I2V_EMBED_NODES = frozenset({"WanVideoImageToVideoEncode", "WanVideoImageClipEncode"})
-T2V_EMBED_NODES = frozenset({"WanVideoEmptyEmbeds"})
 #: File combos that list user files or pack data, not models (LoadImage lists ``input``,
 #: VideoHelperSuite its own ``video_formats`` definitions).
 NON_MODEL_FOLDERS = frozenset({"input", "output", "temp", "kjnodes_fonts", "video_formats"})
@@ -75,26 +69,50 @@ class CheckOptions:
     models: ModelRoots | None = None
 
 
-def check(graph: WorkflowGraph, options: CheckOptions | None = None) -> list[Diagnostic]:
+#: A rule across the whole graph, run after every node's own checks.
+GraphCheck = Callable[[WorkflowGraph, CheckOptions], Iterable[Diagnostic]]
+#: A rule on one node input's constant number: called for each INT or FLOAT input whose
+#: value is of the right kind and within the spec's range, after the generic checks of it.
+ValueCheck = Callable[[WorkflowGraph, NodeInstance, InputSpec, Any], Iterable[Diagnostic]]
+
+
+@dataclass(frozen=True)
+class PackChecks:
+    """The checks the packs register (``wfrun.nodes.checks``), as the caller passes them."""
+
+    graph: tuple[GraphCheck, ...] = ()
+    values: tuple[ValueCheck, ...] = ()
+
+
+def check(graph: WorkflowGraph, options: CheckOptions | None = None,
+          pack_checks: PackChecks | None = None) -> list[Diagnostic]:
     """The build's problems (loops among them), then each node's, then cross-node ones;
-    only the build's when it stopped reading at a size limit (``TRUNCATING_CODES``)."""
+    only the build's when it stopped reading at a size limit (``TRUNCATING_CODES``).
+    Only the generic checks run unless ``pack_checks`` are given."""
     options = options or CheckOptions()
+    pack_checks = pack_checks or PackChecks()
     found = list(graph.problems)
     if any(p.code in TRUNCATING_CODES for p in graph.problems):
         return found
     for node in graph.nodes():
-        found += list(_node_checks(graph, node, options))
-    found += list(_embeds_mismatch(graph, options))
+        found += list(_node_checks(graph, node, options, pack_checks))
+    for rule in pack_checks.graph:
+        found += list(rule(graph, options))
     return found
 
 
-def _diag(graph: WorkflowGraph, node: NodeInstance, code: str, severity: Severity, message: str,
-          **kw: Any) -> Diagnostic:
+def node_diagnostic(graph: WorkflowGraph, node: NodeInstance, code: str, severity: Severity, message: str,
+                    **kw: Any) -> Diagnostic:
+    """A diagnostic about ``node``: the file, node id, title and type filled in."""
     return Diagnostic(code, severity, message, file=graph.source, node_id=node.id,
                       node_title=node.title, class_type=node.class_type, **kw)
 
 
-def _node_checks(graph: WorkflowGraph, node: NodeInstance, options: CheckOptions) -> Iterator[Diagnostic]:
+_diag = node_diagnostic
+
+
+def _node_checks(graph: WorkflowGraph, node: NodeInstance, options: CheckOptions,
+                 pack_checks: PackChecks) -> Iterator[Diagnostic]:
     if node.spec is None:
         pack = probable_pack(node.class_type, node.properties)
         where = f" (it probably comes from {pack})" if pack else ""
@@ -118,7 +136,7 @@ def _node_checks(graph: WorkflowGraph, node: NodeInstance, options: CheckOptions
             yield from _link_type(graph, node, spec, value)
             continue
         if node.binding is None or node.binding.fit != "mismatch":
-            yield from _value_checks(graph, node, spec, value, options)
+            yield from _value_checks(graph, node, spec, value, options, pack_checks)
 
 
 _MISSING = object()
@@ -187,7 +205,7 @@ def _source_output_type(graph: WorkflowGraph, ref: LinkRef) -> Any:
 
 
 def _value_checks(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: Any,
-                  options: CheckOptions) -> Iterator[Diagnostic]:
+                  options: CheckOptions, pack_checks: PackChecks) -> Iterator[Diagnostic]:
     if spec.type not in {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}:
         return  # a socket input holding a constant from a primitive: nothing to check
     if not value_kind_fits(spec, value):
@@ -212,7 +230,8 @@ def _value_checks(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, val
         yield from in_range
         if not in_range:
             yield from _count_limit(graph, node, spec, value)
-            yield from _wan_shape(graph, node, spec, value)
+            for rule in pack_checks.values:
+                yield from rule(graph, node, spec, value)
 
 
 def _comfy_reads_bool_as(spec: InputSpec, value: Any) -> bool | None:
@@ -297,98 +316,3 @@ def _count_limit(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, valu
                 "(as much as ComfyUI's own sampler and Wan nodes accept)",
                 input=spec.name, found=plain(value), expected=f"at most {limit}",
                 hint=f"use a '{spec.name}' of at most {limit}")
-
-
-def _is_wan_node(node: NodeInstance) -> bool:
-    return node.class_type.startswith("Wan") or "WanVideo" in node.class_type
-
-
-def _wan_shape(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: float) -> Iterator[Diagnostic]:
-    if not _is_wan_node(node) or spec.type != "INT":
-        return
-    if spec.name in FRAME_INPUTS and (value - 1) % 4 != 0:
-        lower = int(value - 1) // 4 * 4 + 1
-        yield _diag(graph, node, "frame-count", Severity.ERROR,
-                    f"'{spec.name}' is {value}, not 4n+1: the Wan VAE keeps the first frame and "
-                    "compresses every 4 following frames into one latent frame",
-                    input=spec.name, found=value, expected="4n+1 (…, 77, 81, 85, …)",
-                    hint=f"use {lower} or {lower + 4}")
-    if spec.name in SIZE_INPUTS and value % 16 != 0:
-        lower = int(value) // 16 * 16
-        yield _diag(graph, node, "size-multiple", Severity.ERROR,
-                    f"'{spec.name}' is {value}, not a multiple of 16: the Wan VAE downsamples by 8 "
-                    "and the transformer groups latents in 2x2 patches",
-                    input=spec.name, found=value, expected="a multiple of 16",
-                    hint=f"use {lower} or {lower + 16}")
-
-
-# --- image-to-video vs text-to-video --------------------------------------------------
-
-def _embeds_mismatch(graph: WorkflowGraph, options: CheckOptions) -> Iterator[Diagnostic]:
-    for node in graph.nodes():
-        embeds = node.inputs.get("image_embeds")
-        model = node.inputs.get("model")
-        if not (isinstance(embeds, LinkRef) and isinstance(model, LinkRef)):
-            continue
-        embeds_kind = _embeds_kind(graph, embeds)
-        model_kind, how = _model_kind(graph, model.node_id, options)
-        if embeds_kind is None or model_kind is None or embeds_kind == model_kind:
-            continue
-        severity = Severity.ERROR if how == "weights" else Severity.WARNING
-        yield _diag(graph, node, "embeds-mismatch", severity,
-                    f"{'an' if model_kind.lower() == 'i2v' else 'a'} {model_kind.upper()} model (by its {how}) "
-                    f"is given {embeds_kind.upper()} image embeds",
-                    input="image_embeds", found=embeds_kind.upper(), expected=model_kind.upper(),
-                    hint="use WanVideoImageToVideoEncode with an I2V model, WanVideoEmptyEmbeds with a T2V model")
-
-
-def _embeds_kind(graph: WorkflowGraph, ref: LinkRef) -> str | None:
-    source = graph.node(ref.node_id)
-    if source.class_type in I2V_EMBED_NODES:
-        return "i2v"
-    if source.class_type in T2V_EMBED_NODES and "control_embeds" not in source.inputs:
-        return "t2v"
-    return None
-
-
-def _model_kind(graph: WorkflowGraph, node_id: str, options: CheckOptions) -> tuple[str | None, str]:
-    """Follow ``model`` links back to a loader and tell I2V from T2V (a loop, not a
-    recursion: a chain of thousands of LoRA or patch nodes is one step each)."""
-    seen: set[str] = set()
-    while node_id not in seen:
-        seen.add(node_id)
-        node = graph.node(node_id)
-        name = node.inputs.get("model")
-        if not isinstance(name, LinkRef):
-            break
-        node_id = name.node_id
-    else:
-        return None, ""
-    if not isinstance(name, str) or "Loader" not in node.class_type:
-        return None, ""
-    if options.models is not None:
-        kind = _kind_from_weights(options.models, name)
-        if kind is not None:
-            return kind, "weights"
-    lowered = name.lower().replace("\\", "/").rsplit("/", 1)[-1]
-    if "i2v" in lowered or "flf2v" in lowered:
-        return "i2v", "file name"
-    if "t2v" in lowered and "fun" not in lowered and "vace" not in lowered:
-        return "t2v", "file name"
-    return None, ""
-
-
-def _kind_from_weights(roots: ModelRoots, name: str) -> str | None:
-    """T2V transformers take 16 latent channels; I2V ones 36 (16 noise + 4 mask + 16 image)."""
-    from wfrun.models.header import read_header  # local: only needed with --models
-
-    try:
-        path = find_model(roots, "diffusion_models", name)
-        header = read_header(path)
-    except (ModelPathError, ValueError, OSError):
-        return None
-    for key, info in header.items():
-        if key.endswith("patch_embedding.weight") and len(info.get("shape", [])) == 5:
-            return {16: "t2v", 36: "i2v"}.get(info["shape"][1])
-    return None
-

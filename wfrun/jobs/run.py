@@ -37,7 +37,7 @@ from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.models.preflight import check_model_file, expected_kinds
 from wfrun.models.reader import PickleRefused, pickle_files_allowed
 from wfrun.nodes.executor import ExecContext
-from wfrun.engine.executors import get_executor
+from wfrun.engine.executors import executor_info, pack_checks
 from wfrun.specs.registry import Registry, default_registry
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -215,7 +215,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         standins += lines
     needed = set(plan.order)
     no_standin = {(d.node_id, d.input) for d in standin_problems}
-    diagnostics = [d for d in check(graph, CheckOptions(models=roots))
+    diagnostics = [d for d in check(graph, CheckOptions(models=roots), pack_checks())
                    if (d.node_id is None or d.node_id in needed)
                    and not (d.code == "missing-model" and (d.node_id, d.input) in no_standin)]
     diagnostics += standin_problems
@@ -298,7 +298,8 @@ def _input_file_problems(graph: WorkflowGraph, plan: Plan, options: RunOptions, 
     problems = []
     for node_id in plan.order:
         node = graph.node(node_id)
-        names = getattr(get_executor(node.class_type), "input_files", None)
+        info = executor_info(node.class_type)
+        names = info.input_files if info is not None else None
         for input_name, (name, what) in (names(node.inputs) if names else {}).items():
             if not isinstance(name, str):
                 continue  # linked, or not text: the executor says so

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from wfrun.engine.plan import Plan
-from wfrun.graph.check import FRAME_INPUTS
+from wfrun.packs.wanvideo.checks import FRAME_INPUTS
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
 
 MAX_SIDE = 16 * 4

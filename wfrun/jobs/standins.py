@@ -25,7 +25,7 @@ from wfrun.graph.check import find_in_folders, model_folders
 from wfrun.graph.model import WorkflowGraph
 from wfrun.media.image import MediaPathError, resolve_inside, split_annotation
 from wfrun.models.paths import ModelPathError, ModelRoots
-from wfrun.engine.executors import get_executor
+from wfrun.engine.executors import executor_info, get_executor
 
 #: Where stand-in inputs go, inside the run's temp folder (``<output>/temp``).
 INPUTS_DIR = "smoke-inputs"
@@ -102,7 +102,8 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
     covered: set[tuple[str, str]] = set()
     for node_id in plan.order:
         node = graph.node(node_id)
-        declared = getattr(get_executor(node.class_type), "input_files", None)
+        info = executor_info(node.class_type)
+        declared = info.input_files if info is not None else None
         for input_name, (name, what) in (declared(node.inputs) if declared else {}).items():
             if not isinstance(name, str) or what not in KINDS:
                 continue

@@ -27,6 +27,7 @@ import jsonschema
 from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.formats.document import Document, FormatError, detect_kind, from_data, json_path, parse_json
 from wfrun.formats.source import read_workflow
+from wfrun.engine.executors import pack_checks
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
 from wfrun.graph.limits import TRUNCATING_CODES
 from wfrun.specs.registry import Registry, default_registry, schemas_dir
@@ -100,7 +101,7 @@ def validate_text(text: str, source: str, options: CheckOptions | None = None,
     registry = registry or default_registry()
     graph = build(doc, registry)
     result.graph = graph
-    result.diagnostics.extend(check(graph, options))
+    result.diagnostics.extend(check(graph, options, pack_checks()))
     told = {d.node_id for d in result.diagnostics if d.code in _SAY_MIGRATE}
     result.diagnostics.extend(d for d in migration_warnings(doc, graph, registry) if d.node_id not in told)
     return result

@@ -7,7 +7,7 @@ for one fact: the executor does not repeat defaults or ranges; the spec fills de
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -23,26 +23,70 @@ class NodeInputError(ValueError):
         self.hint = hint
 
 
-_EXECUTORS: dict[str, ExecutorFn] = {}
+#: What an executor reads from its inputs before running: ``{input name: (file name or
+#: None, kind)}`` for the files its inputs name (``kind`` as ``wfrun.media`` knows them:
+#: "image", "video"), so a missing file is found before any model loads.
+InputFiles = Callable[[dict[str, Any]], dict[str, tuple[Any, str]]]
 
 
-def executor(*class_types: str) -> Callable[[ExecutorFn], ExecutorFn]:
-    """Register a function as the executor of one or more node types."""
+@dataclass(frozen=True)
+class ExecutorInfo:
+    """An executor and what the engine and jobs may know about it without running it.
+
+    ``volatile``: never served from the output cache (it reads a file that may change
+    between runs). ``oom_hint``: the advice given when it runs out of memory.
+    ``input_files``: which files its inputs name (see ``InputFiles``)."""
+
+    fn: ExecutorFn
+    oom_hint: str | None = None
+    volatile: bool = False
+    input_files: InputFiles | None = None
+
+
+_EXECUTORS: dict[str, ExecutorInfo] = {}
+
+
+def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = None,
+             input_files: InputFiles | None = None) -> Callable[[ExecutorFn], ExecutorFn]:
+    """Register a function as the executor of one or more node types, with its metadata."""
 
     def register(fn: ExecutorFn) -> ExecutorFn:
         for class_type in class_types:
-            if class_type in _EXECUTORS and _EXECUTORS[class_type] is not fn:
+            if class_type in _EXECUTORS and _EXECUTORS[class_type].fn is not fn:
                 raise ValueError(f"two executors for {class_type}")
-            _EXECUTORS[class_type] = fn
+            _EXECUTORS[class_type] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files)
         return fn
 
     return register
 
 
-def registered(class_type: str) -> ExecutorFn | None:
-    """The executor registered for ``class_type`` so far (packs register when imported;
-    ``wfrun.engine.executors`` imports them all before looking one up)."""
+def describe(fn: ExecutorFn, *, volatile: bool | None = None, oom_hint: str | None = None,
+             input_files: InputFiles | None = None) -> None:
+    """Give an already registered executor its metadata, for every type it is registered
+    under: the same as the decorator's keywords, for a module that states them after the
+    function (a long hint reads better below the code it is about)."""
+    found = False
+    for class_type, info in list(_EXECUTORS.items()):
+        if info.fn is fn:
+            found = True
+            _EXECUTORS[class_type] = replace(
+                info, volatile=info.volatile if volatile is None else volatile,
+                oom_hint=oom_hint if oom_hint is not None else info.oom_hint,
+                input_files=input_files if input_files is not None else info.input_files)
+    if not found:
+        raise ValueError(f"{getattr(fn, '__name__', fn)!r} is not a registered executor")
+
+
+def registered_info(class_type: str) -> ExecutorInfo | None:
+    """The executor and metadata registered for ``class_type`` so far (packs register when
+    imported; ``wfrun.engine.executors`` imports them all before looking one up)."""
     return _EXECUTORS.get(class_type)
+
+
+def registered(class_type: str) -> ExecutorFn | None:
+    """The executor function registered for ``class_type`` so far."""
+    info = _EXECUTORS.get(class_type)
+    return info.fn if info is not None else None
 
 
 def registered_types() -> list[str]:

@@ -23,7 +23,7 @@ import torch
 from wfrun.nodes.executor import NodeInputError
 from wfrun.media.image import (MediaPathError, load_image_file, save_target, to_uint8, upscale_image,
                                workflow_metadata, write_png)
-from wfrun.nodes.executor import ExecContext, executor
+from wfrun.nodes.executor import ExecContext, describe, executor
 from wfrun.nodes.files import input_file, record, temp_dir
 
 
@@ -112,6 +112,6 @@ def _upscale(image: torch.Tensor, width: int, height: int, method: str, crop: st
         raise NodeInputError("upscale_method", str(err)) from None
 
 
-load_image.volatile = True  # type: ignore[attr-defined]  # the file may change between runs
-# The files it will read, checked before any model loads (jobs/run.py).
-load_image.input_files = lambda inputs: {"image": (inputs.get("image"), "image")}  # type: ignore[attr-defined]
+# Volatile: the file may change between runs. input_files: the files it will read,
+# checked before any model loads (jobs/run.py).
+describe(load_image, volatile=True, input_files=lambda inputs: {"image": (inputs.get("image"), "image")})

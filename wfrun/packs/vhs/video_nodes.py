@@ -36,7 +36,7 @@ from wfrun.atomic import writing
 from wfrun.nodes.executor import NodeInputError
 from wfrun.media.image import (MediaPathError, common_upscale, save_target, workflow_metadata, write_png)
 from wfrun.media.video import VideoError, encode, frames_to_bytes, iter_frames, mux_audio, probe
-from wfrun.nodes.executor import ExecContext, executor
+from wfrun.nodes.executor import ExecContext, describe, executor
 from wfrun.nodes.files import input_file, record, temp_dir
 from wfrun.packs.vhs.formats import FORMATS, NOT_MADE, supported_formats
 
@@ -208,10 +208,10 @@ def load_video(ctx: ExecContext, video: str, force_rate: float = 0, custom_width
     return images, len(images), None, video_info
 
 
-load_video.volatile = True  # type: ignore[attr-defined]  # the file may change between runs
-# The files it will read, checked before any model loads (jobs/run.py).
-load_video.input_files = lambda inputs: {  # type: ignore[attr-defined]
-    "video": (strip_path(inputs["video"]) if isinstance(inputs.get("video"), str) else None, "video")}
+# Volatile: the file may change between runs. input_files: the files it will read,
+# checked before any model loads (jobs/run.py).
+describe(load_video, volatile=True, input_files=lambda inputs: {
+    "video": (strip_path(inputs["video"]) if isinstance(inputs.get("video"), str) else None, "video")})
 
 
 # ---------------------------------------------------------------------------- combining

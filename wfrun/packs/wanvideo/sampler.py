@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import NodeInputError
-from wfrun.nodes.executor import ExecContext, executor
+from wfrun.nodes.executor import ExecContext, describe, executor
 from wfrun.models import placement
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs,
                                               ImageEmbeds, LoopArgs, SamplerOptions, SLGArgs, TeaCacheArgs,
@@ -140,7 +140,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     return (latent,)
 
 
-wanvideo_sampler.oom_hint = (  # type: ignore[attr-defined]  # read by the engine on out-of-memory
+describe(wanvideo_sampler, oom_hint=(  # read by the engine on out-of-memory
     "keep transformer blocks on the CPU (a WanVideoBlockSwap node into the model loader's block_swap_args; "
     "about 0.4 GiB per 14B block in fp8), load the model with quantization fp8_e4m3fn, or make fewer frames "
-    "or a smaller size")
+    "or a smaller size"))

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from wfrun.nodes.executor import NodeInputError
 from wfrun.models.header import CheckpointError
-from wfrun.nodes.executor import ExecContext, executor
+from wfrun.nodes.executor import ExecContext, describe, executor
 from wfrun.models import placement
 from wfrun.nodes.models import loading_error, resolve
 from wfrun.packs.wanvideo.types import WanVAE
@@ -157,7 +157,7 @@ def wanvideo_decode(ctx: ExecContext, vae: WanVAE, samples: dict, enable_vae_til
     return (images.clamp(0, 1).permute(1, 2, 3, 0).float().contiguous(),)
 
 
-wanvideo_decode.oom_hint = "set enable_vae_tiling to true: tiles use less memory"  # type: ignore[attr-defined]
+describe(wanvideo_decode, oom_hint="set enable_vae_tiling to true: tiles use less memory")
 
 
 def add_noise_to_reference(video: torch.Tensor, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -204,7 +204,7 @@ def wanvideo_encode(ctx: ExecContext, vae: WanVAE, image: torch.Tensor, enable_v
     return ({"samples": latents.cpu(), "mask": latent_mask, "empty_latent_indices": empty_latents},)
 
 
-wanvideo_encode.oom_hint = "set enable_vae_tiling to true: tiles use less memory"  # type: ignore[attr-defined]
+describe(wanvideo_encode, oom_hint="set enable_vae_tiling to true: tiles use less memory")
 
 
 def _empty_latent_indices(empty_frames: list[int], frames: int) -> list[int]:

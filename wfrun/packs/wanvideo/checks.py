@@ -1,0 +1,129 @@
+"""The wrapper's rules that ``wfrun validate`` and ``wfrun run`` check before anything runs,
+registered with ``wfrun.nodes.checks`` and passed to ``wfrun.graph.check`` by the job layer.
+
+- Frame counts of Wan nodes are 4n+1 and their sizes multiples of 16: the Wan VAE keeps
+  the first frame and compresses each following 4 frames into one latent frame, and
+  downsamples by 8 before the transformer's 2x2 patches. The rule holds for every node
+  whose type names Wan (ComfyUI's own ``WanImageToVideo`` & co. too), on the inputs that
+  carry those meanings there.
+- Image embeds match the model: I2V embeds into a T2V model (or the reverse) is told
+  apart by the model's weights when the models folder is known, else by its file name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from wfrun.diagnostics import Diagnostic, Severity
+from wfrun.graph.check import CheckOptions, node_diagnostic
+from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
+from wfrun.models.paths import ModelPathError, ModelRoots, find_model
+from wfrun.nodes.checks import graph_check, value_check
+from wfrun.specs.spec import InputSpec
+
+#: Inputs holding a Wan frame count (latent frames = (N - 1) / 4 + 1).
+FRAME_INPUTS = frozenset({"num_frames", "length", "frame_num"})
+#: Inputs holding a Wan pixel size (VAE /8, then 2x2 patches).
+SIZE_INPUTS = frozenset({"width", "height"})
+#: Node types whose image embeds are image-to-video conditioning.
+I2V_EMBED_NODES = frozenset({"WanVideoImageToVideoEncode", "WanVideoImageClipEncode"})
+T2V_EMBED_NODES = frozenset({"WanVideoEmptyEmbeds"})
+
+_diag = node_diagnostic
+
+
+def is_wan_node(node: NodeInstance) -> bool:
+    return node.class_type.startswith("Wan") or "WanVideo" in node.class_type
+
+
+@value_check
+def wan_shape(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: Any) -> Iterator[Diagnostic]:
+    if not is_wan_node(node) or spec.type != "INT":
+        return
+    if spec.name in FRAME_INPUTS and (value - 1) % 4 != 0:
+        lower = int(value - 1) // 4 * 4 + 1
+        yield _diag(graph, node, "frame-count", Severity.ERROR,
+                    f"'{spec.name}' is {value}, not 4n+1: the Wan VAE keeps the first frame and "
+                    "compresses every 4 following frames into one latent frame",
+                    input=spec.name, found=value, expected="4n+1 (…, 77, 81, 85, …)",
+                    hint=f"use {lower} or {lower + 4}")
+    if spec.name in SIZE_INPUTS and value % 16 != 0:
+        lower = int(value) // 16 * 16
+        yield _diag(graph, node, "size-multiple", Severity.ERROR,
+                    f"'{spec.name}' is {value}, not a multiple of 16: the Wan VAE downsamples by 8 "
+                    "and the transformer groups latents in 2x2 patches",
+                    input=spec.name, found=value, expected="a multiple of 16",
+                    hint=f"use {lower} or {lower + 16}")
+
+
+# --- image-to-video vs text-to-video --------------------------------------------------
+
+@graph_check
+def embeds_mismatch(graph: WorkflowGraph, options: CheckOptions) -> Iterator[Diagnostic]:
+    for node in graph.nodes():
+        embeds = node.inputs.get("image_embeds")
+        model = node.inputs.get("model")
+        if not (isinstance(embeds, LinkRef) and isinstance(model, LinkRef)):
+            continue
+        embeds_kind = _embeds_kind(graph, embeds)
+        model_kind, how = _model_kind(graph, model.node_id, options)
+        if embeds_kind is None or model_kind is None or embeds_kind == model_kind:
+            continue
+        severity = Severity.ERROR if how == "weights" else Severity.WARNING
+        yield _diag(graph, node, "embeds-mismatch", severity,
+                    f"{'an' if model_kind.lower() == 'i2v' else 'a'} {model_kind.upper()} model (by its {how}) "
+                    f"is given {embeds_kind.upper()} image embeds",
+                    input="image_embeds", found=embeds_kind.upper(), expected=model_kind.upper(),
+                    hint="use WanVideoImageToVideoEncode with an I2V model, WanVideoEmptyEmbeds with a T2V model")
+
+
+def _embeds_kind(graph: WorkflowGraph, ref: LinkRef) -> str | None:
+    source = graph.node(ref.node_id)
+    if source.class_type in I2V_EMBED_NODES:
+        return "i2v"
+    if source.class_type in T2V_EMBED_NODES and "control_embeds" not in source.inputs:
+        return "t2v"
+    return None
+
+
+def _model_kind(graph: WorkflowGraph, node_id: str, options: CheckOptions) -> tuple[str | None, str]:
+    """Follow ``model`` links back to a loader and tell I2V from T2V (a loop, not a
+    recursion: a chain of thousands of LoRA or patch nodes is one step each)."""
+    seen: set[str] = set()
+    while node_id not in seen:
+        seen.add(node_id)
+        node = graph.node(node_id)
+        name = node.inputs.get("model")
+        if not isinstance(name, LinkRef):
+            break
+        node_id = name.node_id
+    else:
+        return None, ""
+    if not isinstance(name, str) or "Loader" not in node.class_type:
+        return None, ""
+    if options.models is not None:
+        kind = _kind_from_weights(options.models, name)
+        if kind is not None:
+            return kind, "weights"
+    lowered = name.lower().replace("\\", "/").rsplit("/", 1)[-1]
+    if "i2v" in lowered or "flf2v" in lowered:
+        return "i2v", "file name"
+    if "t2v" in lowered and "fun" not in lowered and "vace" not in lowered:
+        return "t2v", "file name"
+    return None, ""
+
+
+def _kind_from_weights(roots: ModelRoots, name: str) -> str | None:
+    """T2V transformers take 16 latent channels; I2V ones 36 (16 noise + 4 mask + 16 image)."""
+    from wfrun.models.header import read_header  # local: only needed with --models
+
+    try:
+        path = find_model(roots, "diffusion_models", name)
+        header = read_header(path)
+    except (ModelPathError, ValueError, OSError):
+        return None
+    for key, info in header.items():
+        if key.endswith("patch_embedding.weight") and len(info.get("shape", [])) == 5:
+            return {16: "t2v", 36: "i2v"}.get(info["shape"][1])
+    return None
+
