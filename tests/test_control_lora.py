@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from run_helpers import CORPUS_WAN, linked_models, run_workflow, videos
+from node_helpers import node
 from wfrun.media.samples import write_control_video
 from wfrun.models.tiny import TRANSFORMER
 from wfrun.nodes.executor import ExecContext
@@ -39,8 +40,8 @@ def write_control_lora(path: Path, seed: int = 0) -> dict[str, torch.Tensor]:
 def load(ctx: ExecContext, lora_name: str | None, strength: float = 1.0):
     loras = None
     if lora_name:
-        loras = get_executor("WanVideoLoraSelect")(ctx, lora=lora_name, strength=strength)[0]
-    return get_executor("WanVideoModelLoader")(ctx, model="Wan2_1-T2V-1_3B_tiny_bf16.safetensors",
+        loras = node("WanVideoLoraSelect")(ctx, lora=lora_name, strength=strength)[0]
+    return node("WanVideoModelLoader")(ctx, model="Wan2_1-T2V-1_3B_tiny_bf16.safetensors",
                                                base_precision="fp32", lora=loras)[0]
 
 
@@ -81,12 +82,12 @@ def test_control_embeds_without_fun_model_or_control_lora_is_a_clear_error(tiny_
     ctx = ExecContext(models=ModelRoots.from_options(str(tiny_models)), device="cpu", offload_device="cpu")
     model = load(ctx, None)
     latents = {"samples": torch.zeros(1, 16, 2, 4, 4)}
-    embeds = get_executor("WanVideoControlEmbeds")(ctx, latents=latents)[0]
-    text = get_executor("WanVideoTextEncode")(
+    embeds = node("WanVideoControlEmbeds")(ctx, latents=latents)[0]
+    text = node("WanVideoTextEncode")(
         ctx, positive_prompt="a fox", negative_prompt="",
-        t5=get_executor("LoadWanVideoT5TextEncoder")(ctx, model_name="umt5-xxl-enc-tiny-bf16.safetensors")[0])[0]
+        t5=node("LoadWanVideoT5TextEncoder")(ctx, model_name="umt5-xxl-enc-tiny-bf16.safetensors")[0])[0]
     with pytest.raises(NodeInputError) as err:
-        get_executor("WanVideoSampler")(ctx, model=model, image_embeds=embeds, text_embeds=text, steps=1)
+        node("WanVideoSampler")(ctx, model=model, image_embeds=embeds, text_embeds=text, steps=1)
     assert err.value.input_name == "image_embeds" and "control LoRA" in err.value.hint
 
 
@@ -121,11 +122,11 @@ def test_block_swap_with_a_control_lora_is_refused_before_sampling(tiny_models):
 
     write_control_lora(tiny_models / "loras" / "control_tiny.safetensors")
     ctx = ExecContext(models=ModelRoots.from_options(str(tiny_models)), device="cpu", offload_device="cpu")
-    loras = get_executor("WanVideoLoraSelect")(ctx, lora="control_tiny.safetensors")[0]
-    swap = get_executor("WanVideoBlockSwap")(ctx, blocks_to_swap=1)[0]
-    model = get_executor("WanVideoModelLoader")(ctx, model="Wan2_1-T2V-1_3B_tiny_bf16.safetensors",
+    loras = node("WanVideoLoraSelect")(ctx, lora="control_tiny.safetensors")[0]
+    swap = node("WanVideoBlockSwap")(ctx, blocks_to_swap=1)[0]
+    model = node("WanVideoModelLoader")(ctx, model="Wan2_1-T2V-1_3B_tiny_bf16.safetensors",
                                                 base_precision="fp32", lora=loras, block_swap_args=swap)[0]
-    embeds = get_executor("WanVideoControlEmbeds")(ctx, latents={"samples": torch.zeros(1, 16, 2, 4, 4)})[0]
+    embeds = node("WanVideoControlEmbeds")(ctx, latents={"samples": torch.zeros(1, 16, 2, 4, 4)})[0]
     with pytest.raises(NodeInputError) as err:
-        get_executor("WanVideoSampler")(ctx, model=model, image_embeds=embeds, text_embeds=None, steps=1)
+        node("WanVideoSampler")(ctx, model=model, image_embeds=embeds, text_embeds=None, steps=1)
     assert err.value.input_name == "model" and "WanVideoBlockSwap" in err.value.hint

@@ -30,6 +30,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from node_helpers import node
 from wfrun.engine import run as engine_run
 from wfrun.engine.plan import make_plan
 from wfrun.engine.run import run_plan
@@ -268,11 +269,11 @@ OPENAI_CLIP_STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 
 
 def test_clip_vision_encode_returns_the_penultimate_layer(tiny_models):
     ctx = ExecContext(models=ModelRoots.from_options(tiny_models))
-    clip = get_executor("LoadWanVideoClipTextEncoder")(
+    clip = node("LoadWanVideoClipTextEncoder")(
         ctx, model_name="open-clip-xlm-roberta-large-vit-huge-14_visual_tiny_fp16.safetensors", precision="fp32")[0]
     size = int(clip.model.config.image_size)
     image = torch.rand(1, size, size, 3, generator=torch.Generator().manual_seed(4))
-    embeds = get_executor("WanVideoClipVisionEncode")(ctx, clip_vision=clip, image_1=image)[0].clip_embeds
+    embeds = node("WanVideoClipVisionEncode")(ctx, clip_vision=clip, image_1=image)[0].clip_embeds
     # reference: the same model with its last layer removed, its final hidden state
     # (before post_layernorm), on ComfyUI's preprocessing of an image already at size
     truncated = copy.deepcopy(clip.model)

@@ -12,17 +12,15 @@ from PIL import Image
 
 from wfrun.engine.plan import make_plan
 from wfrun.engine.run import NodeError, NodeInputError, run_plan
+from node_helpers import node
 from wfrun.formats.document import from_data
 from wfrun.graph import build
 from wfrun.media.image import read_png_text
 from wfrun.nodes.executor import ExecContext
-from wfrun.engine.executors import get_executor
 
 
 def run(class_type, ctx=None, **inputs):
-    fn = get_executor(class_type)
-    assert fn is not None, class_type
-    return fn(ctx or ExecContext(), **inputs)
+    return node(class_type)(ctx or ExecContext(), **inputs)
 
 
 @pytest.fixture
@@ -467,12 +465,12 @@ def test_small_core_nodes():
 
 
 def test_image_blur_is_comfyuis_gaussian_with_reflected_edges():
-    from wfrun.packs.comfy_core.postprocessing import image_blur
+    image_blur = node("ImageBlur")
 
     g = torch.Generator().manual_seed(0)
     image = torch.rand(2, 7, 9, 3, generator=g)
     radius, sigma = 2, 0.8
-    [blurred] = image_blur(None, image, blur_radius=radius, sigma=sigma)
+    [blurred] = image_blur(None, image=image, blur_radius=radius, sigma=sigma)
     assert blurred.shape == image.shape
     # the formula, written out: taps at -1..1, weights exp(-d^2 / 2 sigma^2) / sum, reflect indexing
     taps = [-1 + 2 * i / (2 * radius) for i in range(2 * radius + 1)]
@@ -487,8 +485,8 @@ def test_image_blur_is_comfyuis_gaussian_with_reflected_edges():
                        for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1))
         torch.testing.assert_close(blurred[f, y, x], expected)
     flat = torch.full((1, 6, 6, 3), 0.4)
-    torch.testing.assert_close(image_blur(None, flat, blur_radius=3, sigma=2.0)[0], flat)  # edges stay bright
-    assert image_blur(None, image, blur_radius=0, sigma=1.0)[0] is image
+    torch.testing.assert_close(image_blur(None, image=flat, blur_radius=3, sigma=2.0)[0], flat)  # edges stay bright
+    assert image_blur(None, image=image, blur_radius=0, sigma=1.0)[0] is image
     with pytest.raises(NodeInputError) as err:
-        image_blur(None, image, blur_radius=7, sigma=1.0)
+        image_blur(None, image=image, blur_radius=7, sigma=1.0)
     assert err.value.input_name == "blur_radius"

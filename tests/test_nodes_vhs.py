@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from node_helpers import node
 from wfrun.engine.plan import make_plan
 from wfrun.engine.run import run_plan
 from wfrun.nodes.executor import NodeInputError
@@ -17,7 +18,6 @@ from wfrun.graph import build
 from wfrun.media import video as mv
 from wfrun.media.image import read_png_text
 from wfrun.nodes.executor import ExecContext
-from wfrun.engine.executors import get_executor
 from wfrun.packs.vhs.video_nodes import select_frames, target_size, to_pingpong
 
 WORKFLOW = {"nodes": [{"id": 1, "type": "VHS_VideoCombine"}], "links": [], "extra": {"note": "a=b;#"}}
@@ -26,7 +26,7 @@ H264 = {"format": "video/h264-mp4", "pix_fmt": "yuv420p", "crf": 19, "save_metad
 
 
 def run(class_type, ctx, **inputs):
-    return get_executor(class_type)(ctx, **inputs)
+    return node(class_type)(ctx, **inputs)
 
 
 @pytest.fixture
@@ -207,6 +207,14 @@ def test_video_combine_preview_goes_to_temp_and_odd_size_padded(ctx):
     assert result[0] is False and all("/temp/" in p for p in result[1])
     info = mv.probe(result[1][1])
     assert (info.width, info.height) == (64, 48)
+
+
+def test_video_combine_oldest_saves_name_it_save_image(ctx):
+    """Saves from before ``save_output`` carry ``save_image``; the engine still fills the newest
+    default ``save_output=True``, and the saved ``save_image`` wins over it."""
+    (result,) = run("VHS_VideoCombine", ctx, images=frames(3), frame_rate=8, filename_prefix="old",
+                    save_image=False, **H264)
+    assert result[0] is False and all("/temp/" in p for p in result[1])
 
 
 def test_video_combine_without_metadata_and_without_png(ctx):

@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from node_helpers import node
 from wfrun.models.paths import ModelRoots
 from wfrun.nodes.executor import ExecContext
 from wfrun.engine.executors import get_executor
@@ -72,7 +73,7 @@ def test_wanvideo_encode_resize_is_comfyuis_lanczos():
 @pytest.fixture(scope="module")
 def vae(tiny_models):
     ctx = ExecContext(models=ModelRoots.from_options(tiny_models))
-    return get_executor("WanVideoVAELoader")(ctx, model_name="Wan2_1_VAE_tiny_fp32.safetensors", precision="fp32")[0]
+    return node("WanVideoVAELoader")(ctx, model_name="Wan2_1_VAE_tiny_fp32.safetensors", precision="fp32")[0]
 
 
 def reference_decode(vae, latents: torch.Tensor) -> torch.Tensor:
@@ -104,14 +105,14 @@ def test_looped_decode_stitches_the_seam_like_the_pack(vae, latent_frames, norma
     g = torch.Generator().manual_seed(latent_frames)
     latents = torch.randn(16, latent_frames, 2, 3, generator=g)
     ctx = ExecContext()
-    (images,) = get_executor("WanVideoDecode")(ctx, vae=vae, samples={"samples": latents[None], "looped": True},
+    (images,) = node("WanVideoDecode")(ctx, vae=vae, samples={"samples": latents[None], "looped": True},
                                                normalization=normalization)
     # the pack's count: 8 seam frames + the video's 4N-3 frames without its first 5 = 4N
     assert images.shape == (4 * latent_frames, 16, 24, 3)
     torch.testing.assert_close(images, pack_looped_decode(vae, latents, normalization), rtol=1e-5, atol=1e-5)
     # the order: the seam's frames 9.. first (latents 0 and 1 decoded after the video's end),
     # then the plain decode from frame 5 on
-    plain = get_executor("WanVideoDecode")(ctx, vae=vae, samples={"samples": latents[None]},
+    plain = node("WanVideoDecode")(ctx, vae=vae, samples={"samples": latents[None]},
                                            normalization=normalization)[0]
     assert plain.shape[0] == 4 * latent_frames - 3
     torch.testing.assert_close(images[8:], plain[5:], rtol=1e-5, atol=1e-5)
@@ -122,7 +123,7 @@ def test_looped_single_latent_decodes_plainly(vae):
     """The pack's slicing leaves no frame for one latent; wfrun decodes it as unlooped."""
     latents = torch.randn(16, 1, 2, 3, generator=torch.Generator().manual_seed(9))
     ctx = ExecContext()
-    looped = get_executor("WanVideoDecode")(ctx, vae=vae, samples={"samples": latents[None], "looped": True})[0]
+    looped = node("WanVideoDecode")(ctx, vae=vae, samples={"samples": latents[None], "looped": True})[0]
     expected = ((reference_decode(vae, latents) + 1) / 2).clamp(0, 1).permute(1, 2, 3, 0)
     assert looped.shape == (1, 16, 24, 3)
     torch.testing.assert_close(looped, expected, rtol=1e-5, atol=1e-5)

@@ -6,16 +6,21 @@ import pytest
 import torch
 from diffusers import WanTransformer3DModel
 
+from node_helpers import node
 from wfrun.engine.progress import QuietProgress
 from wfrun.nodes.executor import NodeInputError
 from wfrun.nodes.executor import ExecContext
-from wfrun.packs.wanvideo.sampler import wanvideo_sampler
-from wfrun.packs.wanvideo.sampler_args import (wanvideo_context_options, wanvideo_experimental_args,
-                                                     wanvideo_slg, wanvideo_teacache)
 from wfrun.packs.wanvideo.types import (ContextOptions, ControlEmbeds, ImageEmbeds, SamplerOptions, TextEmbeds,
                                               WanVideoModel)
 from wfrun.sampling import context as cw
 from wfrun.sampling.loop import SamplingRequest, sample
+
+# The executors as the engine calls them: spec defaults under the inputs a test sets.
+wanvideo_sampler = node("WanVideoSampler")
+wanvideo_context_options = node("WanVideoContextOptions")
+wanvideo_experimental_args = node("WanVideoExperimentalArgs")
+wanvideo_slg = node("WanVideoSLG")
+wanvideo_teacache = node("WanVideoTeaCache")
 
 
 def tiny(in_channels=16, image=False, layers=2):

@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from node_helpers import node
 from wfrun.nodes.executor import NodeInputError
 from wfrun.models.paths import ModelRoots
 from wfrun.nodes.executor import ExecContext
@@ -14,7 +15,7 @@ from wfrun.packs.wanvideo.types import ImageEmbeds
 
 
 def run(class_type: str, ctx: ExecContext, **inputs):
-    return get_executor(class_type)(ctx, **inputs)
+    return node(class_type)(ctx, **inputs)
 
 
 @pytest.fixture(scope="module")

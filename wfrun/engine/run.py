@@ -69,12 +69,12 @@ class RunResult:
 
 
 def _with_defaults(node: NodeInstance) -> dict[str, Any]:
-    """Inputs as saved, plus spec defaults for widget inputs the file does not set."""
+    """Inputs as saved, plus spec defaults for widget inputs the file does not set
+    (:meth:`NodeSpec.widget_defaults`: the saved signature's, then the newest one's)."""
     inputs = dict(node.inputs)
-    if node.signature is not None:
-        for spec in node.signature.inputs:
-            if spec.name not in inputs and spec.is_widget and spec.default is not None:
-                inputs[spec.name] = spec.default
+    if node.spec is not None:
+        for name, value in node.spec.widget_defaults(node.signature).items():
+            inputs.setdefault(name, value)
     return inputs
 
 

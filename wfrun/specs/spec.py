@@ -110,6 +110,23 @@ class NodeSpec(BaseModel):
     def latest(self) -> Signature:
         return self.signatures[-1]
 
+    def widget_defaults(self, signature: Signature | None = None) -> dict[str, Any]:
+        """The value each widget input takes when a workflow does not set it, by name.
+
+        First the defaults of ``signature`` (the one the file was saved with; the newest
+        when not given), then, for inputs that one has no default for (added later, or a
+        socket then), the newest signature's: executors keep no defaults of their own (one
+        place for one fact), so an older save runs newer inputs at their newest default.
+        The engine fills these before calling an executor; tests calling one directly use
+        them too.
+        """
+        defaults: dict[str, Any] = {}
+        for sig in (signature or self.latest, self.latest):
+            for spec in sig.inputs:
+                if spec.is_widget and spec.default is not None:
+                    defaults.setdefault(spec.name, spec.default)
+        return defaults
+
 
 class PackSpecs(BaseModel):
     """The contents of one ``schemas/nodes/<pack>.json`` file."""

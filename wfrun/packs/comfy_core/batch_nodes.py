@@ -34,7 +34,7 @@ def image_batch(ctx: ExecContext, image1: torch.Tensor, image2: torch.Tensor, **
 
 
 @executor("ImageFromBatch")
-def image_from_batch(ctx: ExecContext, image: torch.Tensor, batch_index: int = 0, length: int = 1, **_: Any) -> tuple:
+def image_from_batch(ctx: ExecContext, image: torch.Tensor, batch_index: int, length: int, **_: Any) -> tuple:
     """``length`` frames from ``batch_index`` (negative counts from the end), clamped to the batch."""
     image = _image(image, "image")
     n = image.shape[0]

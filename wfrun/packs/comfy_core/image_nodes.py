@@ -66,7 +66,7 @@ def save_images(ctx: ExecContext, images: torch.Tensor, filename_prefix: str, fo
 
 
 @executor("SaveImage")
-def save_image(ctx: ExecContext, images: torch.Tensor, filename_prefix: str = "ComfyUI", **_: Any) -> tuple:
+def save_image(ctx: ExecContext, images: torch.Tensor, filename_prefix: str, **_: Any) -> tuple:
     save_images(ctx, images, filename_prefix, ctx.output_dir, compress_level=4)
     return (images,)
 
@@ -79,7 +79,7 @@ def preview_image(ctx: ExecContext, images: torch.Tensor, **_: Any) -> tuple:
 
 
 @executor("EmptyImage")
-def empty_image(ctx: ExecContext, width: int, height: int, batch_size: int = 1, color: int = 0, **_: Any) -> tuple:
+def empty_image(ctx: ExecContext, width: int, height: int, batch_size: int, color: int, **_: Any) -> tuple:
     color = int(color)
     channels = [torch.full([batch_size, height, width, 1], ((color >> shift) & 0xFF) / 0xFF, dtype=torch.float32)
                 for shift in (16, 8, 0)]

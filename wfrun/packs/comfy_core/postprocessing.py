@@ -22,7 +22,7 @@ def gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
 
 
 @executor("ImageBlur")
-def image_blur(ctx: ExecContext, image: torch.Tensor, blur_radius: int = 1, sigma: float = 1.0,
+def image_blur(ctx: ExecContext, image: torch.Tensor, blur_radius: int, sigma: float,
                **_: Any) -> tuple:
     """Gaussian blur over ``2 * blur_radius + 1`` taps, edges reflected (as ComfyUI since 2024;
     its first version padded with zeros, which darkened borders)."""

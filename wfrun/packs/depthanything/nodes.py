@@ -41,7 +41,7 @@ def _source(model: str) -> str:
 
 
 @executor("DownloadAndLoadDepthAnythingV2Model")
-def load_depth_anything_v2(ctx: ExecContext, model: str, precision: str = "auto", **unused: Any) -> tuple:
+def load_depth_anything_v2(ctx: ExecContext, model: str, precision: str, **unused: Any) -> tuple:
     """Load a Depth Anything V2 file from ``<models>/depthanything/``.
 
     Differences from the pack:

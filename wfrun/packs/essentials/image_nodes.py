@@ -30,8 +30,8 @@ MAX_RESOLUTION = 16384
 
 
 @executor("ImageResize+")
-def image_resize_plus(ctx: ExecContext, image: torch.Tensor, width: int, height: int, method: str = "stretch",
-                      interpolation: str = "nearest", condition: str = "always", multiple_of: int = 0,
+def image_resize_plus(ctx: ExecContext, image: torch.Tensor, width: int, height: int, *, method: str = "stretch",
+                      interpolation: str = "nearest", condition: str = "always", multiple_of: int,
                       keep_proportion: bool = False, **_: Any) -> tuple:
     if not isinstance(image, torch.Tensor) or image.ndim != 4:
         raise NodeInputError("image", "expected an IMAGE [frames, height, width, channels]")

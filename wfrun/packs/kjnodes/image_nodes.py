@@ -98,8 +98,8 @@ def _pad_offsets(position: str, width: int, height: int, new_w: int, new_h: int)
 
 @executor("ImageResizeKJv2")
 def image_resize_kj_v2(ctx: ExecContext, image: torch.Tensor, width: int, height: int, upscale_method: str,
-                       keep_proportion: Any, divisible_by: int, pad_color: str = "0, 0, 0",
-                       crop_position: str = "center", mask: torch.Tensor | None = None, device: str = "cpu",
+                       keep_proportion: Any, divisible_by: int, pad_color: str,
+                       crop_position: str, mask: torch.Tensor | None = None, device: str = "cpu",
                        **_: Any) -> tuple:
     """Modes: stretch; resize (fit inside, keep aspect); pad / pad_edge / pad_edge_pixel /
     pillarbox_blur (fit inside, then pad to the asked size at ``crop_position``, rounding the
@@ -282,7 +282,7 @@ def pad_image(image: torch.Tensor, left: int, right: int, top: int, bottom: int,
 
 @executor("ImagePadKJ")
 def image_pad_kj(ctx: ExecContext, image: torch.Tensor, left: int, right: int, top: int, bottom: int,
-                 extra_padding: int, pad_mode: str, color: str = "0, 0, 0", mask: torch.Tensor | None = None,
+                 extra_padding: int, pad_mode: str, color: str, mask: torch.Tensor | None = None,
                  masks: torch.Tensor | None = None, target_width: int | None = None,
                  target_height: int | None = None, **_: Any) -> tuple:
     image = _image(image, "image")
@@ -363,15 +363,15 @@ def _image_or_mask(value: Any, name: str) -> torch.Tensor:
 
 
 @executor("ImageConcanate")
-def image_concanate(ctx: ExecContext, image1: torch.Tensor, image2: torch.Tensor, direction: str = "right",
-                    match_image_size: bool = True, **_: Any) -> tuple:
+def image_concanate(ctx: ExecContext, image1: torch.Tensor, image2: torch.Tensor, direction: str,
+                    match_image_size: bool, **_: Any) -> tuple:
     return (concatenate(_image_or_mask(image1, "image1"), _image_or_mask(image2, "image2"),
                         direction, match_image_size),)
 
 
 @executor("ImageConcatMulti")
-def image_concat_multi(ctx: ExecContext, inputcount: int, image_1: torch.Tensor, direction: str = "right",
-                       match_image_size: bool = False, **kwargs: Any) -> tuple:
+def image_concat_multi(ctx: ExecContext, inputcount: int, image_1: torch.Tensor, direction: str,
+                       match_image_size: bool, **kwargs: Any) -> tuple:
     """image_1 … image_<inputcount> in turn; a missing input counts as a black image of image_1's shape."""
     image = _image_or_mask(image_1, "image_1")
     first_shape = image.shape

@@ -74,7 +74,7 @@ def wrap_lines(text: str, font: Any, max_width: int) -> list[str]:
 
 @executor("AddLabel")
 def add_label(ctx: ExecContext, image: torch.Tensor, text_x: int, text_y: int, height: int, font_size: int,
-              font_color: str, label_color: str, text: str, direction: str = "up", font: str = "",
+              font_color: str, label_color: str, text: str, direction: str, font: str = "",
               font_path: str = "", caption: Any = "", **_: Any) -> tuple:
     from PIL import Image, ImageDraw
 

@@ -136,9 +136,9 @@ def _from_force_size(force_size: str, custom_width: int, custom_height: int) -> 
 
 
 @executor("VHS_LoadVideo")
-def load_video(ctx: ExecContext, video: str, force_rate: float = 0, custom_width: int = 0, custom_height: int = 0,
-               frame_load_cap: int = 0, skip_first_frames: int = 0, select_every_nth: int = 1,
-               meta_batch: Any = None, vae: Any = None, format: str | None = None, force_size: str | None = None,
+def load_video(ctx: ExecContext, video: str, force_rate: float, custom_width: int, custom_height: int,
+               frame_load_cap: int, skip_first_frames: int, select_every_nth: int,
+               *, meta_batch: Any = None, vae: Any = None, format: str, force_size: str | None = None,
                desired_frame_rate: float | None = None, **_: Any) -> tuple:
     if meta_batch is not None:
         raise NodeInputError("meta_batch", "batched loading (Meta Batch Manager) is not supported by wfrun",
@@ -148,9 +148,8 @@ def load_video(ctx: ExecContext, video: str, force_rate: float = 0, custom_width
                              "disconnect vae and encode the IMAGE output with the workflow's VAE encode node")
     if desired_frame_rate is not None:
         force_rate = desired_frame_rate
-    if force_size is not None and format is None:
+    if force_size is not None:  # a save from before VHS replaced force_size with format
         custom_width, custom_height, format = _from_force_size(str(force_size), custom_width, custom_height)
-    format = format or "AnimateDiff"
     if format not in LOAD_FORMATS:
         raise NodeInputError("format", f"unknown format {format!r}", f"use one of {', '.join(LOAD_FORMATS)}")
     if select_every_nth < 1:
@@ -247,12 +246,12 @@ def _pad_even(images: Iterable[torch.Tensor], pad: tuple[int, int, int, int]) ->
 
 
 @executor("VHS_VideoCombine")
-def video_combine(ctx: ExecContext, frame_rate: float, loop_count: int = 0, images: Any = None, latents: Any = None,
-                  filename_prefix: str = "AnimateDiff", format: str = "image/gif", pingpong: bool = False,
-                  save_output: bool | None = None, save_image: bool | None = None, audio: Any = None,
+def video_combine(ctx: ExecContext, frame_rate: float, loop_count: int, *, images: Any = None, latents: Any = None,
+                  filename_prefix: str, format: str = "image/gif", pingpong: bool,
+                  save_output: bool, save_image: bool | None = None, audio: Any = None,
                   meta_batch: Any = None, vae: Any = None, **kwargs: Any) -> tuple:
-    if save_output is None:
-        save_output = True if save_image is None else bool(save_image)  # oldest saves named it save_image
+    if save_image is not None:  # the oldest saves named save_output save_image
+        save_output = bool(save_image)
     if latents is not None:
         images = latents
     if meta_batch is not None:

@@ -43,7 +43,7 @@ def _load(ctx: ExecContext, name: str, input_name: str, dtype: torch.dtype | Non
 
 
 @executor("LoadWanVideoClipTextEncoder")
-def load_wan_clip(ctx: ExecContext, model_name: str, precision: str = "fp16", load_device: str = "offload_device",
+def load_wan_clip(ctx: ExecContext, model_name: str, precision: str, load_device: str,
                   **_: Any) -> tuple:
     if precision not in DTYPES:
         raise NodeInputError("precision", f"unknown precision {precision!r}", "use fp16, fp32 or bf16")
@@ -82,10 +82,10 @@ def penultimate(clip: ClipVision, image: torch.Tensor, device: str, crop: bool =
 
 @executor("WanVideoClipVisionEncode")
 def wanvideo_clip_vision_encode(ctx: ExecContext, clip_vision: ClipVision, image_1: torch.Tensor,
-                                strength_1: float = 1.0, strength_2: float = 1.0, crop: str = "center",
-                                combine_embeds: str = "average", force_offload: bool = True,
-                                image_2: torch.Tensor | None = None, negative_image: torch.Tensor | None = None,
-                                tiles: int = 0, ratio: float = 0.5, **_: Any) -> tuple:
+                                strength_1: float, strength_2: float, crop: str,
+                                combine_embeds: str, force_offload: bool,
+                                *, image_2: torch.Tensor | None = None, negative_image: torch.Tensor | None = None,
+                                tiles: int, ratio: float, **_: Any) -> tuple:
     if tiles and tiles > 0:
         raise NodeInputError("tiles", "tiled CLIP encoding is not supported by wfrun yet", "set tiles to 0")
     if not isinstance(clip_vision, ClipVision):

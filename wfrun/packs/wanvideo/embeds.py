@@ -38,7 +38,7 @@ PATCH_SIZE = (1, 2, 2)
 
 
 @executor("WanVideoEmptyEmbeds")
-def wanvideo_empty_embeds(ctx: ExecContext, width: int = 832, height: int = 480, num_frames: int = 81,
+def wanvideo_empty_embeds(ctx: ExecContext, width: int, height: int, num_frames: int,
                           control_embeds: ImageEmbeds | None = None, extra_latents: Any = None, **_: Any) -> tuple:
     target_shape = (16, (num_frames - 1) // VAE_STRIDE[0] + 1, height // VAE_STRIDE[1], width // VAE_STRIDE[2])
     control = control_embeds.control_embeds if isinstance(control_embeds, ImageEmbeds) else None
@@ -47,7 +47,7 @@ def wanvideo_empty_embeds(ctx: ExecContext, width: int = 832, height: int = 480,
 
 
 @executor("WanVideoControlEmbeds")
-def wanvideo_control_embeds(ctx: ExecContext, latents: dict, start_percent: float = 0.0, end_percent: float = 1.0,
+def wanvideo_control_embeds(ctx: ExecContext, latents: dict, start_percent: float, end_percent: float,
                             fun_ref_image: dict | None = None, **_: Any) -> tuple:
     if not isinstance(latents, dict) or "samples" not in latents:
         raise NodeInputError("latents", "expected a LATENT (from WanVideoEncode)")
@@ -63,8 +63,8 @@ def wanvideo_control_embeds(ctx: ExecContext, latents: dict, start_percent: floa
 
 
 @executor("WanVideoPhantomEmbeds")
-def wanvideo_phantom_embeds(ctx: ExecContext, num_frames: int, phantom_cfg_scale: Any = 5.0,
-                            phantom_start_percent: float = 0.0, phantom_end_percent: float = 1.0,
+def wanvideo_phantom_embeds(ctx: ExecContext, num_frames: int, phantom_cfg_scale: Any,
+                            phantom_start_percent: float, phantom_end_percent: float,
                             phantom_latent_1: dict | None = None, phantom_latent_2: dict | None = None,
                             phantom_latent_3: dict | None = None, phantom_latent_4: dict | None = None,
                             vace_embeds: Any = None, **_: Any) -> tuple:
@@ -105,12 +105,12 @@ def _to_video(image: torch.Tensor, width: int, height: int) -> torch.Tensor:
 @executor("WanVideoImageToVideoEncode")
 @torch.no_grad()
 def wanvideo_image_to_video_encode(
-        ctx: ExecContext, vae: WanVAE, width: int = 832, height: int = 480, num_frames: int = 81,
-        noise_aug_strength: float = 0.0, start_latent_strength: float = 1.0, end_latent_strength: float = 1.0,
-        force_offload: bool = True, clip_embeds: ClipEmbeds | None = None, start_image: torch.Tensor | None = None,
+        ctx: ExecContext, vae: WanVAE, width: int, height: int, num_frames: int,
+        noise_aug_strength: float, start_latent_strength: float, end_latent_strength: float,
+        force_offload: bool, *, clip_embeds: ClipEmbeds | None = None, start_image: torch.Tensor | None = None,
         end_image: torch.Tensor | None = None, control_embeds: ImageEmbeds | None = None,
-        fun_or_fl2v_model: bool = True, temporal_mask: torch.Tensor | None = None, extra_latents: dict | None = None,
-        tiled_vae: bool = False, add_cond_latents: Any = None, **_: Any) -> tuple:
+        fun_or_fl2v_model: bool, temporal_mask: torch.Tensor | None = None, extra_latents: dict | None = None,
+        tiled_vae: bool, add_cond_latents: Any = None, **_: Any) -> tuple:
     if add_cond_latents is not None:
         raise NodeInputError("add_cond_latents", "additional cond latents (WIP in the pack) are not supported")
     if temporal_mask is not None and start_image is None:

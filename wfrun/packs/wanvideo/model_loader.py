@@ -80,9 +80,9 @@ def attention_backend(mode: str, device: str) -> str:
 
 
 @executor("WanVideoModelLoader")
-def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str = "bf16",
-                          quantization: str = "disabled", load_device: str = "main_device",
-                          attention_mode: str = "sdpa", compile_args: CompileArgs | None = None,
+def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
+                          quantization: str, load_device: str,
+                          attention_mode: str, compile_args: CompileArgs | None = None,
                           block_swap_args: BlockSwapArgs | None = None, lora: Any = None,
                           vram_management_args: VRAMManagementArgs | None = None, **unused: Any) -> tuple:
     from wfrun.models.load import load_transformer
@@ -146,30 +146,30 @@ def _compile(transformer: Any, args: CompileArgs, device: str) -> None:
 
 
 @executor("WanVideoBlockSwap")
-def wanvideo_block_swap(ctx: ExecContext, blocks_to_swap: int = 20, offload_img_emb: bool = False,
-                        offload_txt_emb: bool = False, use_non_blocking: bool = True,
-                        vace_blocks_to_swap: int = 0, **_: Any) -> tuple:
+def wanvideo_block_swap(ctx: ExecContext, blocks_to_swap: int, offload_img_emb: bool,
+                        offload_txt_emb: bool, use_non_blocking: bool,
+                        vace_blocks_to_swap: int, **_: Any) -> tuple:
     return (BlockSwapArgs(int(blocks_to_swap), bool(offload_img_emb), bool(offload_txt_emb),
                           bool(use_non_blocking), int(vace_blocks_to_swap)),)
 
 
 @executor("WanVideoVRAMManagement")
-def wanvideo_vram_management(ctx: ExecContext, offload_percent: float = 1.0, **_: Any) -> tuple:
+def wanvideo_vram_management(ctx: ExecContext, offload_percent: float, **_: Any) -> tuple:
     return (VRAMManagementArgs(float(offload_percent)),)
 
 
 @executor("WanVideoTorchCompileSettings")
-def wanvideo_compile_settings(ctx: ExecContext, backend: str = "inductor", fullgraph: bool = False,
-                              mode: str = "default", dynamic: bool = False, dynamo_cache_size_limit: int = 64,
-                              compile_transformer_blocks_only: bool = True, dynamo_recompile_limit: int = 128,
+def wanvideo_compile_settings(ctx: ExecContext, backend: str, fullgraph: bool,
+                              mode: str, dynamic: bool, dynamo_cache_size_limit: int,
+                              compile_transformer_blocks_only: bool, dynamo_recompile_limit: int,
                               **_: Any) -> tuple:
     return (CompileArgs(backend, bool(fullgraph), mode, bool(dynamic), int(dynamo_cache_size_limit),
                         bool(compile_transformer_blocks_only), int(dynamo_recompile_limit)),)
 
 
 @executor("WanVideoLoraSelect")
-def wanvideo_lora_select(ctx: ExecContext, lora: str, strength: float = 1.0, prev_lora: Any = None,
-                         blocks: Any = None, low_mem_load: bool = False, **_: Any) -> tuple:
+def wanvideo_lora_select(ctx: ExecContext, lora: str, strength: float, *, prev_lora: Any = None,
+                         blocks: Any = None, low_mem_load: bool, **_: Any) -> tuple:
     path = resolve(ctx, "loras", lora, "lora")
     chain = list(prev_lora or [])
     if float(strength) != 0.0:

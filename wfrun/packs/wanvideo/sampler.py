@@ -69,13 +69,13 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
 
 
 @executor("WanVideoSampler")
-def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: ImageEmbeds, steps: int = 30,
-                     cfg: Any = 6.0, shift: float = 5.0, seed: int = 0, scheduler: str = "uni_pc",
-                     riflex_freq_index: int = 0, text_embeds: TextEmbeds | None = None, force_offload: bool = True,
-                     samples: dict | None = None, denoise_strength: float = 1.0, feta_args: FetaArgs | None = None,
+def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: ImageEmbeds, steps: int,
+                     cfg: Any, shift: float, seed: int, scheduler: str,
+                     riflex_freq_index: int, *, text_embeds: TextEmbeds | None = None, force_offload: bool,
+                     samples: dict | None = None, denoise_strength: float, feta_args: FetaArgs | None = None,
                      context_options: ContextOptions | None = None, cache_args: TeaCacheArgs | None = None,
-                     teacache_args: TeaCacheArgs | None = None, batched_cfg: bool = False,
-                     slg_args: SLGArgs | None = None, rope_function: str = "comfy", loop_args: LoopArgs | None = None,
+                     teacache_args: TeaCacheArgs | None = None, batched_cfg: bool,
+                     slg_args: SLGArgs | None = None, rope_function: str, loop_args: LoopArgs | None = None,
                      experimental_args: ExperimentalArgs | None = None, sigmas: Any = None, **others: Any) -> tuple:
     for name in UNSUPPORTED_INPUTS:
         if others.get(name) is not None:

@@ -22,8 +22,8 @@ from wfrun.sampling.context import SCHEDULES
 
 
 @executor("WanVideoTeaCache")
-def wanvideo_teacache(ctx: ExecContext, rel_l1_thresh: float = 0.3, start_step: int = 1, end_step: int = -1,
-                      cache_device: str = "offload_device", use_coefficients: bool = True, mode: str = "e",
+def wanvideo_teacache(ctx: ExecContext, rel_l1_thresh: float, start_step: int, end_step: int,
+                      cache_device: str, use_coefficients: bool, mode: str,
                       **_: Any) -> tuple:
     if mode not in ("e", "e0"):
         raise NodeInputError("mode", f"unknown TeaCache mode '{mode}'", "use 'e' or 'e0'")
@@ -35,7 +35,7 @@ def wanvideo_teacache(ctx: ExecContext, rel_l1_thresh: float = 0.3, start_step: 
 
 
 @executor("WanVideoSLG")
-def wanvideo_slg(ctx: ExecContext, blocks: str = "10", start_percent: float = 0.1, end_percent: float = 1.0,
+def wanvideo_slg(ctx: ExecContext, blocks: str, start_percent: float, end_percent: float,
                  **_: Any) -> tuple:
     try:
         block_list = tuple(int(x.strip()) for x in str(blocks).split(",") if x.strip())
@@ -48,15 +48,15 @@ def wanvideo_slg(ctx: ExecContext, blocks: str = "10", start_percent: float = 0.
 
 
 @executor("WanVideoEnhanceAVideo")
-def wanvideo_enhance_a_video(ctx: ExecContext, weight: float = 2.0, start_percent: float = 0.0,
-                             end_percent: float = 1.0, **_: Any) -> tuple:
+def wanvideo_enhance_a_video(ctx: ExecContext, weight: float, start_percent: float,
+                             end_percent: float, **_: Any) -> tuple:
     return (FetaArgs(weight=float(weight), start_percent=float(start_percent), end_percent=float(end_percent)),)
 
 
 @executor("WanVideoContextOptions")
-def wanvideo_context_options(ctx: ExecContext, context_schedule: str = "uniform_standard", context_frames: int = 81,
-                             context_stride: int = 4, context_overlap: int = 16, freenoise: bool = True,
-                             verbose: bool = False, fuse_method: str = "linear", reference_latent: Any = None,
+def wanvideo_context_options(ctx: ExecContext, *, context_schedule: str = "uniform_standard", context_frames: int,
+                             context_stride: int, context_overlap: int, freenoise: bool,
+                             verbose: bool, fuse_method: str, reference_latent: Any = None,
                              **_: Any) -> tuple:
     if context_schedule not in SCHEDULES:
         raise NodeInputError("context_schedule", f"unknown context schedule '{context_schedule}'",
@@ -75,10 +75,10 @@ def wanvideo_context_options(ctx: ExecContext, context_schedule: str = "uniform_
 
 
 @executor("WanVideoExperimentalArgs")
-def wanvideo_experimental_args(ctx: ExecContext, video_attention_split_steps: str = "", cfg_zero_star: bool = False,
-                               use_zero_init: bool = False, zero_star_steps: int = 0, use_fresca: bool = False,
-                               fresca_scale_low: float = 1.0, fresca_scale_high: float = 1.25,
-                               fresca_freq_cutoff: int = 20, use_nag: bool = False, **_: Any) -> tuple:
+def wanvideo_experimental_args(ctx: ExecContext, video_attention_split_steps: str, cfg_zero_star: bool,
+                               use_zero_init: bool, zero_star_steps: int, use_fresca: bool,
+                               fresca_scale_low: float, fresca_scale_high: float,
+                               fresca_freq_cutoff: int, use_nag: bool = False, **_: Any) -> tuple:
     if use_nag:
         raise NodeInputError("use_nag", "NAG (normalized attention guidance) is not supported by wfrun",
                              "turn use_nag off")
@@ -94,6 +94,6 @@ def wanvideo_experimental_args(ctx: ExecContext, video_attention_split_steps: st
 
 
 @executor("WanVideoLoopArgs")
-def wanvideo_loop_args(ctx: ExecContext, shift_skip: int = 6, start_percent: float = 0.0, end_percent: float = 1.0,
+def wanvideo_loop_args(ctx: ExecContext, shift_skip: int, start_percent: float, end_percent: float,
                        **_: Any) -> tuple:
     return (LoopArgs(shift_skip=int(shift_skip), start_percent=float(start_percent), end_percent=float(end_percent)),)

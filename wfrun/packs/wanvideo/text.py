@@ -35,8 +35,8 @@ _WEIGHT = re.compile(r"\((.*?):([\d\.]+)\)")
 
 
 @executor("LoadWanVideoT5TextEncoder")
-def load_t5(ctx: ExecContext, model_name: str, precision: str = "bf16", load_device: str = "offload_device",
-            quantization: str = "disabled", **_: Any) -> tuple:
+def load_t5(ctx: ExecContext, model_name: str, precision: str, load_device: str,
+            quantization: str, **_: Any) -> tuple:
     from wfrun.models.load import load_text_encoder
     from wfrun.models.tokenizer import TokenizerError, load_umt5_tokenizer
 
@@ -115,9 +115,9 @@ def _store(prompt: str, t5: WanTextEncoder | None, embeds: list[torch.Tensor]) -
 
 
 @executor("WanVideoTextEncode")
-def wanvideo_text_encode(ctx: ExecContext, positive_prompt: str = "", negative_prompt: str = "",
-                         t5: WanTextEncoder | None = None, force_offload: bool = True,
-                         model_to_offload: WanVideoModel | None = None, use_disk_cache: bool = False,
+def wanvideo_text_encode(ctx: ExecContext, positive_prompt: str, negative_prompt: str,
+                         *, t5: WanTextEncoder | None = None, force_offload: bool,
+                         model_to_offload: WanVideoModel | None = None, use_disk_cache: bool,
                          **_: Any) -> tuple:
     if t5 is None and not use_disk_cache:
         raise NodeInputError("t5", "a T5 text encoder is required", "connect LoadWanVideoT5TextEncoder, "

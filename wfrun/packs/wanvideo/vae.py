@@ -43,7 +43,7 @@ VAE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat
 
 
 @executor("WanVideoVAELoader")
-def wanvideo_vae_loader(ctx: ExecContext, model_name: str, precision: str = "bf16", **_: Any) -> tuple:
+def wanvideo_vae_loader(ctx: ExecContext, model_name: str, precision: str, **_: Any) -> tuple:
     from wfrun.models.load import load_vae
 
     dtype = VAE_DTYPES.get(precision)
@@ -120,8 +120,8 @@ def loop_seam(wan_vae: WanVAE, latents: torch.Tensor, device: str, end_: bool = 
 
 
 @executor("WanVideoDecode")
-def wanvideo_decode(ctx: ExecContext, vae: WanVAE, samples: dict, enable_vae_tiling: bool = False,
-                    tile_x: int = 272, tile_y: int = 272, tile_stride_x: int = 144, tile_stride_y: int = 128,
+def wanvideo_decode(ctx: ExecContext, vae: WanVAE, samples: dict, enable_vae_tiling: bool,
+                    tile_x: int, tile_y: int, tile_stride_x: int, tile_stride_y: int,
                     normalization: str = "default", **_: Any) -> tuple:
     if tile_x <= tile_stride_x:
         raise NodeInputError("tile_x", "tile width must be larger than the tile stride width")
@@ -176,9 +176,9 @@ def resize_images(images: torch.Tensor, width: int, height: int, method: str = "
 
 
 @executor("WanVideoEncode")
-def wanvideo_encode(ctx: ExecContext, vae: WanVAE, image: torch.Tensor, enable_vae_tiling: bool = False,
-                    tile_x: int = 272, tile_y: int = 272, tile_stride_x: int = 144, tile_stride_y: int = 128,
-                    noise_aug_strength: float = 0.0, latent_strength: float = 1.0, mask: Any = None,
+def wanvideo_encode(ctx: ExecContext, vae: WanVAE, image: torch.Tensor, enable_vae_tiling: bool,
+                    tile_x: int, tile_y: int, tile_stride_x: int, tile_stride_y: int,
+                    noise_aug_strength: float, latent_strength: float, mask: Any = None,
                     **_: Any) -> tuple:
     frames, height, width, _c = image.shape
     if width % 16 or height % 16:
