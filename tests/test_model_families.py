@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from wfrun.models.families import TRANSFORMER_FAMILIES, classify_transformer, transformer_family
+from wfrun.models.families import (TRANSFORMER_FAMILIES, classify_transformer, conditioning_by_channels,
+                                    transformer_family)
 
 RELEASES = [
     # (file name, in_dim, out_dim, CLIP projection, FLF2V emb_pos, VACE blocks, dim) → task
@@ -46,3 +47,10 @@ def test_image_latent_channels_follow_from_the_vae():
     for family in TRANSFORMER_FAMILIES:
         if family.takes_image_latents:
             assert family.in_channels == family.latent_channels + 4 + family.latent_channels
+
+
+def test_channels_alone_tell_text_from_image_conditioning():
+    assert conditioning_by_channels(16) == "text"      # T2V (VACE is 16 too, but wfrun cannot run it)
+    assert conditioning_by_channels(36) == "image"     # I2V, FLF2V, Fun-InP
+    assert conditioning_by_channels(48) == "control"   # Fun-Control (TI2V-5B is 48 too, not run)
+    assert conditioning_by_channels(20) is None

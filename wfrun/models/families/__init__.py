@@ -11,7 +11,8 @@ from wfrun.models.families.wan_transformer import (
     TRANSFORMER_FAMILIES,
     TransformerFamily,
     classify_transformer,
+    conditioning_by_channels,
     transformer_family,
 )
 
-__all__ = ["TRANSFORMER_FAMILIES", "TransformerFamily", "classify_transformer", "transformer_family"]
+__all__ = ["TRANSFORMER_FAMILIES", "TransformerFamily", "classify_transformer", "conditioning_by_channels", "transformer_family"]

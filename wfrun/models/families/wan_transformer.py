@@ -76,3 +76,10 @@ def classify_transformer(in_channels: int, out_channels: int, clip_projection: b
     if len(candidates) == 1:
         return candidates[0].task
     return f"in{in_channels}" + ("-image" if clip_projection else "")
+
+
+def conditioning_by_channels(in_channels: int) -> Conditioning | None:
+    """What a transformer with ``in_channels`` inputs is conditioned on, when every family of
+    that width agrees (16: text; 36: image) — for callers that only have the patch embedding."""
+    kinds = {f.conditioning for f in TRANSFORMER_FAMILIES if f.in_channels == in_channels and f.runs}
+    return kinds.pop() if len(kinds) == 1 else None

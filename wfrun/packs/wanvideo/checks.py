@@ -114,7 +114,8 @@ def _model_kind(graph: WorkflowGraph, node_id: str, options: CheckOptions) -> tu
 
 
 def _kind_from_weights(roots: ModelRoots, name: str) -> str | None:
-    """T2V transformers take 16 latent channels; I2V ones 36 (16 noise + 4 mask + 16 image)."""
+    """T2V or I2V, from the patch embedding's input channels (``models.families``)."""
+    from wfrun.models.families import conditioning_by_channels
     from wfrun.models.header import read_header  # local: only needed with --models
 
     try:
@@ -124,6 +125,6 @@ def _kind_from_weights(roots: ModelRoots, name: str) -> str | None:
         return None
     for key, info in header.items():
         if key.endswith("patch_embedding.weight") and len(info.get("shape", [])) == 5:
-            return {16: "t2v", 36: "i2v"}.get(info["shape"][1])
+            return {"text": "t2v", "image": "i2v"}.get(conditioning_by_channels(info["shape"][1]) or "")
     return None
 
