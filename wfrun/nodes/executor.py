@@ -7,7 +7,7 @@ for one fact: the executor does not repeat defaults or ranges; the spec fills de
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -58,23 +58,6 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
         return fn
 
     return register
-
-
-def describe(fn: ExecutorFn, *, volatile: bool | None = None, oom_hint: str | None = None,
-             input_files: InputFiles | None = None) -> None:
-    """Give an already registered executor its metadata, for every type it is registered
-    under: the same as the decorator's keywords, for a module that states them after the
-    function (a long hint reads better below the code it is about)."""
-    found = False
-    for class_type, info in list(_EXECUTORS.items()):
-        if info.fn is fn:
-            found = True
-            _EXECUTORS[class_type] = replace(
-                info, volatile=info.volatile if volatile is None else volatile,
-                oom_hint=oom_hint if oom_hint is not None else info.oom_hint,
-                input_files=input_files if input_files is not None else info.input_files)
-    if not found:
-        raise ValueError(f"{getattr(fn, '__name__', fn)!r} is not a registered executor")
 
 
 def registered_info(class_type: str) -> ExecutorInfo | None:

@@ -23,11 +23,17 @@ import torch
 from wfrun.nodes.executor import NodeInputError
 from wfrun.media.image import (MediaPathError, load_image_file, save_target, to_uint8, upscale_image,
                                workflow_metadata, write_png)
-from wfrun.nodes.executor import ExecContext, describe, executor
+from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.files import input_file, record, temp_dir
 
 
-@executor("LoadImage")
+def _image_files(inputs: dict) -> dict:
+    """The file the node will read, checked before any model loads (jobs/run.py)."""
+    return {"image": (inputs.get("image"), "image")}
+
+
+# volatile: the file may change between runs
+@executor("LoadImage", volatile=True, input_files=_image_files)
 def load_image(ctx: ExecContext, image: str, **_: Any) -> tuple:
     path = input_file(ctx, image, "image", "image")
     try:
@@ -111,7 +117,3 @@ def _upscale(image: torch.Tensor, width: int, height: int, method: str, crop: st
     except ValueError as err:
         raise NodeInputError("upscale_method", str(err)) from None
 
-
-# Volatile: the file may change between runs. input_files: the files it will read,
-# checked before any model loads (jobs/run.py).
-describe(load_image, volatile=True, input_files=lambda inputs: {"image": (inputs.get("image"), "image")})

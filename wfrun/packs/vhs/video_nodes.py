@@ -36,7 +36,7 @@ from wfrun.atomic import writing
 from wfrun.nodes.executor import NodeInputError
 from wfrun.media.image import (MediaPathError, common_upscale, save_target, workflow_metadata, write_png)
 from wfrun.media.video import VideoError, encode, frames_to_bytes, iter_frames, mux_audio, probe
-from wfrun.nodes.executor import ExecContext, describe, executor
+from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.files import input_file, record, temp_dir
 from wfrun.packs.vhs.formats import FORMATS, NOT_MADE, supported_formats
 
@@ -135,7 +135,14 @@ def _from_force_size(force_size: str, custom_width: int, custom_height: int) -> 
     raise NodeInputError("force_size", f"unknown force_size {force_size!r}", "use Disabled, Custom or a size like 512x?")
 
 
-@executor("VHS_LoadVideo")
+def _video_files(inputs: dict) -> dict:
+    """The file the node will read, checked before any model loads (jobs/run.py)."""
+    video = inputs.get("video")
+    return {"video": (strip_path(video) if isinstance(video, str) else None, "video")}
+
+
+# volatile: the file may change between runs
+@executor("VHS_LoadVideo", volatile=True, input_files=_video_files)
 def load_video(ctx: ExecContext, video: str, force_rate: float, custom_width: int, custom_height: int,
                frame_load_cap: int, skip_first_frames: int, select_every_nth: int,
                *, meta_batch: Any = None, vae: Any = None, format: str, force_size: str | None = None,
@@ -205,12 +212,6 @@ def load_video(ctx: ExecContext, video: str, force_rate: float, custom_width: in
         "loaded_height": new_h,
     }
     return images, len(images), None, video_info
-
-
-# Volatile: the file may change between runs. input_files: the files it will read,
-# checked before any model loads (jobs/run.py).
-describe(load_video, volatile=True, input_files=lambda inputs: {
-    "video": (strip_path(inputs["video"]) if isinstance(inputs.get("video"), str) else None, "video")})
 
 
 # ---------------------------------------------------------------------------- combining

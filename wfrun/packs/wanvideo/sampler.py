@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import NodeInputError
-from wfrun.nodes.executor import ExecContext, describe, executor
+from wfrun.nodes.executor import ExecContext, executor
 from wfrun.models import placement
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs,
                                               ImageEmbeds, LoopArgs, SamplerOptions, SLGArgs, TeaCacheArgs,
@@ -68,7 +68,14 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
                              "16, 36 or 48")
 
 
-@executor("WanVideoSampler")
+#: What the engine advises when sampling runs out of memory.
+SAMPLER_OOM_HINT = (
+    "keep transformer blocks on the CPU (a WanVideoBlockSwap node into the model loader's block_swap_args; "
+    "about 0.4 GiB per 14B block in fp8), load the model with quantization fp8_e4m3fn, or make fewer frames "
+    "or a smaller size")
+
+
+@executor("WanVideoSampler", oom_hint=SAMPLER_OOM_HINT)
 def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: ImageEmbeds, steps: int,
                      cfg: Any, shift: float, seed: int, scheduler: str,
                      riflex_freq_index: int, *, text_embeds: TextEmbeds | None = None, force_offload: bool,
@@ -139,8 +146,3 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     latent.pop("teacache_skipped", None)
     return (latent,)
 
-
-describe(wanvideo_sampler, oom_hint=(  # read by the engine on out-of-memory
-    "keep transformer blocks on the CPU (a WanVideoBlockSwap node into the model loader's block_swap_args; "
-    "about 0.4 GiB per 14B block in fp8), load the model with quantization fp8_e4m3fn, or make fewer frames "
-    "or a smaller size"))

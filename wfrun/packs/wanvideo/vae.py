@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from wfrun.nodes.executor import NodeInputError
 from wfrun.models.header import CheckpointError
-from wfrun.nodes.executor import ExecContext, describe, executor
+from wfrun.nodes.executor import ExecContext, executor
 from wfrun.models import placement
 from wfrun.nodes.models import loading_error, resolve
 from wfrun.packs.wanvideo.types import WanVAE
@@ -119,7 +119,11 @@ def loop_seam(wan_vae: WanVAE, latents: torch.Tensor, device: str, end_: bool = 
     return (frames - low) / (high - low if high > low else 1.0)
 
 
-@executor("WanVideoDecode")
+#: What the engine advises when VAE encode or decode runs out of memory.
+VAE_OOM_HINT = "set enable_vae_tiling to true: tiles use less memory"
+
+
+@executor("WanVideoDecode", oom_hint=VAE_OOM_HINT)
 def wanvideo_decode(ctx: ExecContext, vae: WanVAE, samples: dict, enable_vae_tiling: bool,
                     tile_x: int, tile_y: int, tile_stride_x: int, tile_stride_y: int,
                     normalization: str = "default", **_: Any) -> tuple:
@@ -157,8 +161,6 @@ def wanvideo_decode(ctx: ExecContext, vae: WanVAE, samples: dict, enable_vae_til
     return (images.clamp(0, 1).permute(1, 2, 3, 0).float().contiguous(),)
 
 
-describe(wanvideo_decode, oom_hint="set enable_vae_tiling to true: tiles use less memory")
-
 
 def add_noise_to_reference(video: torch.Tensor, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """The pack's ``add_noise_to_reference_video``: Gaussian noise of std ``ratio`` (per
@@ -175,7 +177,7 @@ def resize_images(images: torch.Tensor, width: int, height: int, method: str = "
     return common_upscale(images.movedim(-1, 1).float(), width, height, method).movedim(1, -1)
 
 
-@executor("WanVideoEncode")
+@executor("WanVideoEncode", oom_hint=VAE_OOM_HINT)
 def wanvideo_encode(ctx: ExecContext, vae: WanVAE, image: torch.Tensor, enable_vae_tiling: bool,
                     tile_x: int, tile_y: int, tile_stride_x: int, tile_stride_y: int,
                     noise_aug_strength: float, latent_strength: float, mask: Any = None,
@@ -203,8 +205,6 @@ def wanvideo_encode(ctx: ExecContext, vae: WanVAE, image: torch.Tensor, enable_v
         latent_mask = m.unsqueeze(0).repeat(1, latents.shape[1], 1, 1, 1)
     return ({"samples": latents.cpu(), "mask": latent_mask, "empty_latent_indices": empty_latents},)
 
-
-describe(wanvideo_encode, oom_hint="set enable_vae_tiling to true: tiles use less memory")
 
 
 def _empty_latent_indices(empty_frames: list[int], frames: int) -> list[int]:
