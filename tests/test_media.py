@@ -10,9 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from wfrun.media import image as mi
-from wfrun.media import samples
-from wfrun.media import video as mv
+from wfrun.media import image as mi, samples, video as mv
 
 # ---------------------------------------------------------------------------- paths
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from wfrun.models.families import (TRANSFORMER_FAMILIES, classify_transformer, conditioning_by_channels,
-                                    transformer_family)
+                                   transformer_family)
 
 RELEASES = [
     # (file name, in_dim, out_dim, CLIP projection, FLF2V emb_pos, VACE blocks, dim) → task

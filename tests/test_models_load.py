@@ -298,7 +298,6 @@ import json, sys
 from pathlib import Path
 import accelerate, diffusers, transformers  # imported before the baseline
 from diffusers import WanTransformer3DModel
-from wfrun.models.load import load_transformer
 
 def status():
     out = {}

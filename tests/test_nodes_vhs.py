@@ -12,12 +12,11 @@ from PIL import Image
 from node_helpers import node
 from wfrun.engine.plan import make_plan
 from wfrun.engine.run import run_plan
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.formats.document import from_data
 from wfrun.graph import build
 from wfrun.media import video as mv
 from wfrun.media.image import read_png_text
-from wfrun.nodes.executor import ExecContext
 from wfrun.packs.vhs.video_nodes import select_frames, target_size, to_pingpong
 
 WORKFLOW = {"nodes": [{"id": 1, "type": "VHS_VideoCombine"}], "links": [], "extra": {"note": "a=b;#"}}

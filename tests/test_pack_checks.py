@@ -15,8 +15,7 @@ from wfrun.engine.executors import executor_info, get_executor, pack_checks
 from wfrun.formats.document import from_data
 from wfrun.graph import CheckOptions, build, check
 from wfrun.graph.check import PackChecks, node_diagnostic
-from wfrun.nodes import checks as checks_registry
-from wfrun.nodes import executor as registry_module
+from wfrun.nodes import checks as checks_registry, executor as registry_module
 from wfrun.nodes.executor import ExecContext, ExecutorInfo, executor
 
 from test_check import base, widget

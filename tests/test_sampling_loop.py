@@ -8,10 +8,9 @@ from diffusers import WanTransformer3DModel
 
 from node_helpers import node
 from wfrun.engine.progress import QuietProgress
-from wfrun.nodes.executor import NodeInputError
-from wfrun.nodes.executor import ExecContext
+from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.packs.wanvideo.types import (ContextOptions, ControlEmbeds, ImageEmbeds, SamplerOptions, TextEmbeds,
-                                              WanVideoModel)
+                                        WanVideoModel)
 from wfrun.sampling import context as cw
 from wfrun.sampling.loop import SamplingRequest, sample
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.media.image import MediaPathError, find_input_file, input_file_hint
-from wfrun.nodes.executor import ExecContext
 
 
 def temp_dir(ctx: ExecContext) -> Path:

@@ -7,9 +7,8 @@ from typing import Any
 
 import torch
 
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.media.image import upscale_image
-from wfrun.nodes.executor import ExecContext, executor
 
 
 def _image(value: Any, name: str) -> torch.Tensor:

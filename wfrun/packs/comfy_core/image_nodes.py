@@ -20,10 +20,9 @@ from typing import Any
 
 import torch
 
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.media.image import (MediaPathError, load_image_file, save_target, to_uint8, upscale_image,
                                workflow_metadata, write_png)
-from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.files import input_file, record, temp_dir
 
 

@@ -8,8 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from wfrun.nodes.executor import NodeInputError
-from wfrun.nodes.executor import ExecContext, executor
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 
 
 def gaussian_kernel(size: int, sigma: float) -> torch.Tensor:

@@ -14,9 +14,8 @@ from typing import Any
 
 import torch
 
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.header import CheckpointError
-from wfrun.nodes.executor import ExecContext, executor
 from wfrun.models import placement
 from wfrun.models.handles import WanTextEncoder
 from wfrun.nodes.models import loading_error, resolve, roots_of

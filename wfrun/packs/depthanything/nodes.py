@@ -10,10 +10,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.header import CheckpointError
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
-from wfrun.nodes.executor import ExecContext, executor
 from wfrun.packs.depthanything.convert import SOURCES, NotDepthAnythingError, metric_settings
 from wfrun.packs.depthanything.load import load_depth_anything
 from wfrun.packs.depthanything.types import DepthAnythingModel

@@ -19,9 +19,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.media.image import lanczos
-from wfrun.nodes.executor import ExecContext, executor
 
 #: torch interpolate modes the node offers besides lanczos (which goes through Pillow).
 INTERPOLATIONS = frozenset({"nearest", "bilinear", "bicubic", "area", "nearest-exact"})

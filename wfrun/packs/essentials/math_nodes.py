@@ -22,8 +22,7 @@ import math
 import operator
 from typing import Any
 
-from wfrun.nodes.executor import NodeInputError
-from wfrun.nodes.executor import ExecContext, executor
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 
 MAX_LENGTH = 1000
 MAX_INT_BITS = 4096

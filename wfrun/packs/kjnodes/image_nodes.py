@@ -20,9 +20,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.media.image import common_upscale
-from wfrun.nodes.executor import ExecContext, executor
 from wfrun.packs.kjnodes.colors import string_to_color
 
 

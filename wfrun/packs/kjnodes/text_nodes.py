@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.media.image import MediaPathError, resolve_inside
-from wfrun.nodes.executor import ExecContext, executor
 from wfrun.packs.kjnodes.colors import string_to_color
 
 

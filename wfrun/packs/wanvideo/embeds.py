@@ -26,8 +26,7 @@ from typing import Any
 
 import torch
 
-from wfrun.nodes.executor import NodeInputError
-from wfrun.nodes.executor import ExecContext, executor
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models import placement
 from wfrun.packs.wanvideo.image_ops import common_upscale
 from wfrun.packs.wanvideo.types import ClipEmbeds, ControlEmbeds, ImageEmbeds, PhantomArgs, WanVAE

@@ -33,10 +33,9 @@ from typing import Any
 
 import torch
 
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.header import CheckpointError
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
-from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.models import loading_error, resolve, roots_of
 from wfrun.models import placement
 from wfrun.packs.wanvideo.types import (

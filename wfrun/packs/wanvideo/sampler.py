@@ -25,12 +25,12 @@ from typing import Any
 
 import torch
 
-from wfrun.nodes.executor import NodeInputError
-from wfrun.nodes.executor import ExecContext, executor
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
+from wfrun.models.families import TRANSFORMER_FAMILIES, conditioning_by_channels
 from wfrun.models import placement
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs,
-                                              ImageEmbeds, LoopArgs, SamplerOptions, SLGArgs, TeaCacheArgs,
-                                              TextEmbeds, WanVideoModel)
+                                        ImageEmbeds, LoopArgs, SamplerOptions, SLGArgs, TeaCacheArgs,
+                                        TextEmbeds, WanVideoModel)
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
@@ -50,22 +50,24 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
     has_control = image_embeds.control_embeds is not None
     name = Path(str(model.path)).name
     control_lora = getattr(model.transformer, "_wfrun_control_lora", None) is not None
-    if in_ch == 16 and (has_image or (has_control and not control_lora)):
+    conditioning = conditioning_by_channels(in_ch)  # what the model's family needs (models.families)
+    if conditioning == "text" and (has_image or (has_control and not control_lora)):
         what = "image embeds (from WanVideoImageToVideoEncode)" if has_image else "control embeds"
         raise NodeInputError("image_embeds", f"the text-to-video model {name} cannot use {what}",
                              "load an image-to-video or Wan-Fun control model, give this one a control LoRA "
                              "(WanVideoLoraSelect), or use WanVideoEmptyEmbeds")
-    if in_ch == 48 and not has_control:
+    if conditioning == "control" and not has_control:
         raise NodeInputError("image_embeds", f"the Wan-Fun control model {name} needs control embeds",
                              "connect WanVideoControlEmbeds (through WanVideoEmptyEmbeds or "
                              "WanVideoImageToVideoEncode's control_embeds)")
-    if in_ch == 36 and not has_image and model.model_type not in ("fun_inp", "fun-inp"):
+    if conditioning == "image" and not has_image and model.model_type not in ("fun_inp", "fun-inp"):
         raise NodeInputError("image_embeds", f"the image-to-video model {name} ({model.model_type}) needs an image: "
                              "got empty embeds", "connect WanVideoImageToVideoEncode with a start image, or load a "
                              "text-to-video model")
-    if in_ch not in (16, 36, 48):
+    if conditioning is None:
+        widths = " or ".join(str(n) for n in sorted({f.in_channels for f in TRANSFORMER_FAMILIES if f.runs}))
         raise NodeInputError("model", f"{name} takes {in_ch} input channels; wfrun samples Wan 2.1 models with "
-                             "16, 36 or 48")
+                             f"{widths}")
 
 
 #: What the engine advises when sampling runs out of memory.

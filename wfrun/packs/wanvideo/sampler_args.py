@@ -17,7 +17,7 @@ from typing import Any
 from wfrun.nodes.executor import NodeInputError
 from wfrun.nodes.executor import ExecContext, executor
 from wfrun.packs.wanvideo.types import (ContextOptions, ExperimentalArgs, FetaArgs, LoopArgs, SLGArgs,
-                                              TeaCacheArgs)
+                                        TeaCacheArgs)
 from wfrun.sampling.context import SCHEDULES
 
 

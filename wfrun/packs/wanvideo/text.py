@@ -22,9 +22,8 @@ from typing import Any
 
 import torch
 
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.header import CheckpointError
-from wfrun.nodes.executor import ExecContext, executor
 from wfrun.models import placement
 from wfrun.nodes.models import loading_error, resolve, roots_of
 from wfrun.packs.wanvideo.types import TextEmbeds, WanTextEncoder, WanVideoModel

@@ -100,16 +100,16 @@ from wfrun.models.handles import ClipVision, WanTextEncoder, WanVAE  # noqa: E40
 
 # The conditioning and sampler-option values live with the sampling loop that reads them.
 from wfrun.sampling.conditioning import (  # noqa: E402,F401
-    TextEmbeds,
-    ClipEmbeds,
-    ControlEmbeds,
-    PhantomArgs,
-    ImageEmbeds,
-    TeaCacheArgs,
-    SLGArgs,
-    FetaArgs,
-    ContextOptions,
-    ExperimentalArgs,
-    LoopArgs,
-    SamplerOptions,
-)
+                                         TextEmbeds,
+                                         ClipEmbeds,
+                                         ControlEmbeds,
+                                         PhantomArgs,
+                                         ImageEmbeds,
+                                         TeaCacheArgs,
+                                         SLGArgs,
+                                         FetaArgs,
+                                         ContextOptions,
+                                         ExperimentalArgs,
+                                         LoopArgs,
+                                         SamplerOptions,
+                                         )

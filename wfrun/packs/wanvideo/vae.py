@@ -31,9 +31,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from wfrun.nodes.executor import NodeInputError
+from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.header import CheckpointError
-from wfrun.nodes.executor import ExecContext, executor
 from wfrun.models import placement
 from wfrun.nodes.models import loading_error, resolve
 from wfrun.packs.wanvideo.types import WanVAE
