@@ -298,6 +298,7 @@ import json, sys
 from pathlib import Path
 import accelerate, diffusers, transformers  # imported before the baseline
 from diffusers import WanTransformer3DModel
+from wfrun.models.load import load_transformer
 
 def status():
     out = {}
