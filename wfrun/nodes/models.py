@@ -35,3 +35,20 @@ def resolve(ctx: ExecContext, folder: str, name: str, input_name: str, *more: st
 
 def loading_error(input_name: str, err: Exception) -> NodeInputError:
     return NodeInputError(input_name, str(err).splitlines()[0])
+
+
+def load_umt5(ctx: ExecContext, path: Path, input_name: str, **load_options: object) -> tuple:
+    """A UMT5 encoder (in eval mode, no gradients) and its tokenizer, with a load failure
+    named on ``input_name``: ComfyUI's CLIPLoader and the wrapper's T5 loader read the same
+    files. Imported on use: transformers is slow to import and only runs need it."""
+    from wfrun.models.load import load_text_encoder
+    from wfrun.models.tokenizer import TokenizerError, load_umt5_tokenizer
+
+    try:
+        encoder = load_text_encoder(path, **load_options)
+        tokenizer = load_umt5_tokenizer(path, roots=roots_of(ctx))
+    except TokenizerError as err:
+        raise NodeInputError(input_name, str(err)) from None
+    except (CheckpointError, ValueError) as err:
+        raise loading_error(input_name, err) from None
+    return encoder.eval().requires_grad_(False), tokenizer

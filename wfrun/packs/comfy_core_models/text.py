@@ -15,31 +15,20 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
-from wfrun.models.header import CheckpointError
 from wfrun.models import placement
 from wfrun.models.handles import WanTextEncoder
-from wfrun.nodes.models import loading_error, resolve, roots_of
+from wfrun.nodes.models import load_umt5, resolve
 
 MIN_LENGTH = 512
 
 
 @executor("CLIPLoader")
 def clip_loader(ctx: ExecContext, clip_name: str, type: str = "wan", device: str = "default", **_: Any) -> tuple:
-    from wfrun.models.load import load_text_encoder
-    from wfrun.models.tokenizer import TokenizerError, load_umt5_tokenizer
-
     if type != "wan":
         raise NodeInputError("type", f"CLIPLoader type {type!r} is not supported by wfrun", "wfrun runs Wan ('wan')")
     path = resolve(ctx, "text_encoders", clip_name, "clip_name")
     target = ctx.offload_device  # ComfyUI keeps text encoders off the GPU between uses
-    try:
-        encoder = load_text_encoder(path, device=target)
-        tokenizer = load_umt5_tokenizer(path, roots=roots_of(ctx))
-    except TokenizerError as err:
-        raise NodeInputError("clip_name", str(err)) from None
-    except (CheckpointError, ValueError) as err:
-        raise loading_error("clip_name", err) from None
-    encoder.eval().requires_grad_(False)
+    encoder, tokenizer = load_umt5(ctx, path, "clip_name", device=target)
     dtype = next(p.dtype for p in encoder.parameters() if p.is_floating_point())
     return (WanTextEncoder(encoder=encoder, tokenizer=tokenizer, dtype=dtype, load_device=ctx.device,
                            offload_device=ctx.offload_device, text_len=MIN_LENGTH, path=path),)

@@ -23,9 +23,8 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
-from wfrun.models.header import CheckpointError
 from wfrun.models import placement
-from wfrun.nodes.models import loading_error, resolve, roots_of
+from wfrun.nodes.models import load_umt5, resolve
 from wfrun.packs.wanvideo.types import TextEmbeds, WanTextEncoder, WanVideoModel
 
 T5_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -36,23 +35,13 @@ _WEIGHT = re.compile(r"\((.*?):([\d\.]+)\)")
 @executor("LoadWanVideoT5TextEncoder")
 def load_t5(ctx: ExecContext, model_name: str, precision: str, load_device: str,
             quantization: str, **_: Any) -> tuple:
-    from wfrun.models.load import load_text_encoder
-    from wfrun.models.tokenizer import TokenizerError, load_umt5_tokenizer
-
     path = resolve(ctx, "text_encoders", model_name, "model_name")
     dtype = T5_DTYPES.get(precision)
     if dtype is None:
         raise NodeInputError("precision", f"unknown precision {precision!r}", "use fp32 or bf16")
     device = placement.node_device(load_device, ctx)
-    try:
-        encoder = load_text_encoder(path, dtype=dtype, device=device,
-                                    quantization="fp8_e4m3fn" if quantization == "fp8_e4m3fn" else "auto")
-        tokenizer = load_umt5_tokenizer(path, roots=roots_of(ctx))
-    except TokenizerError as err:
-        raise NodeInputError("model_name", str(err)) from None
-    except (CheckpointError, ValueError) as err:
-        raise loading_error("model_name", err) from None
-    encoder.eval().requires_grad_(False)
+    encoder, tokenizer = load_umt5(ctx, path, "model_name", dtype=dtype, device=device,
+                                   quantization="fp8_e4m3fn" if quantization == "fp8_e4m3fn" else "auto")
     return (WanTextEncoder(encoder=encoder, tokenizer=tokenizer, dtype=dtype, load_device=device,
                            offload_device=ctx.offload_device, text_len=TEXT_LEN, path=path),)
 
