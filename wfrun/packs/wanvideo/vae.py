@@ -21,7 +21,8 @@ video whose last frame runs into its first. One deviation: a looped single laten
 decodes as a plain one (the pack's slicing would leave no frame at all).
 
 Each encode/decode ticks a bar per chunk (a latent frame, or 4 video frames) and stops
-within a chunk on Ctrl-C (see :mod:`.vae_progress`).
+within a chunk on Ctrl-C (see :mod:`wfrun.models.vae_progress`). The raw encode and
+decode are :mod:`wfrun.models.vae_codec`'s, shared with ComfyUI's core VAE nodes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from wfrun.models.header import CheckpointError
 from wfrun.models import placement
 from wfrun.nodes.models import loading_error, resolve
 from wfrun.packs.wanvideo.types import WanVAE
-from wfrun.packs.wanvideo.vae_progress import chunk_progress, decode_calls, encode_calls
+from wfrun.models.vae_codec import decode_raw, encode_raw, latent_stats
 
 VAE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -57,13 +58,6 @@ def wanvideo_vae_loader(ctx: ExecContext, model_name: str, precision: str, **_: 
     return (WanVAE(vae=vae, dtype=dtype, path=path),)
 
 
-def _stats(vae: Any, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    shape = (1, -1, 1, 1, 1)
-    mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32, device=like.device).view(shape)
-    std = torch.tensor(vae.config.latents_std, dtype=torch.float32, device=like.device).view(shape)
-    return mean, std
-
-
 def set_tiling(vae: Any, tiled: bool, tile: tuple[int, int] = (272, 272), stride: tuple[int, int] = (144, 128)) -> None:
     """Tiles in pixels, as the node's widgets (x = width, y = height)."""
     if tiled:
@@ -73,39 +67,25 @@ def set_tiling(vae: Any, tiled: bool, tile: tuple[int, int] = (272, 272), stride
         vae.disable_tiling()
 
 
-@torch.no_grad()
 def encode_video(wan_vae: WanVAE, video: torch.Tensor, device: str, end_: bool = False,
                  ctx: ExecContext | None = None) -> torch.Tensor:
     """``video`` [3, T, H, W] in -1..1 → normalised latents [16, T', H/8, W/8] (float32).
 
     With ``ctx``: a bar per encoder chunk and Ctrl-C checked between chunks."""
-    vae = wan_vae.vae
-    x = video.unsqueeze(0).to(device=device, dtype=wan_vae.dtype)
-    _, _, frames, height, width = x.shape
-    parts = [x[:, :, :-1], x[:, :, -1:]] if end_ else [x]
-    total = sum(encode_calls(vae, p.shape[2], height, width) for p in parts)
-    with chunk_progress(ctx, vae.encoder, total, "VAE encode"):
-        mu = torch.cat([vae.encode(p).latent_dist.mode() for p in parts], dim=2)
-    mu = mu.float()
-    mean, std = _stats(vae, mu)
+    mu = encode_raw(wan_vae.vae, wan_vae.dtype, video.unsqueeze(0), device, separate_last=end_, ctx=ctx)
+    mean, std = latent_stats(wan_vae.vae, mu)
     return ((mu - mean) / std)[0]
 
 
-@torch.no_grad()
 def decode_latents(wan_vae: WanVAE, latents: torch.Tensor, device: str, end_: bool = False,
                    ctx: ExecContext | None = None, description: str = "VAE decode") -> torch.Tensor:
     """Normalised latents [16, T, h, w] → video [3, T', H, W] clamped to -1..1 (float32).
 
     With ``ctx``: a bar per decoder chunk and Ctrl-C checked between chunks."""
-    vae = wan_vae.vae
     z = latents.unsqueeze(0).to(device=device, dtype=torch.float32)
-    mean, std = _stats(vae, z)
-    z = (z * std + mean).to(wan_vae.dtype)
-    parts = [z[:, :, :-1], z[:, :, -1:]] if end_ else [z]
-    total = sum(decode_calls(vae, p.shape[2], p.shape[3], p.shape[4]) for p in parts)
-    with chunk_progress(ctx, vae.decoder, total, description):
-        video = torch.cat([vae.decode(p).sample for p in parts], dim=2)
-    return video[0].float().clamp(-1, 1)
+    mean, std = latent_stats(wan_vae.vae, z)
+    return decode_raw(wan_vae.vae, wan_vae.dtype, z * std + mean, device, separate_last=end_, ctx=ctx,
+                      description=description)[0]
 
 
 def loop_seam(wan_vae: WanVAE, latents: torch.Tensor, device: str, end_: bool = False,
