@@ -15,16 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.header import CheckpointError
 from wfrun.models import placement
+from wfrun.models.clip_vision_encode import penultimate
 from wfrun.nodes.models import loading_error, resolve
 from wfrun.packs.wanvideo.types import ClipEmbeds, ClipVision
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -52,31 +50,6 @@ def load_wan_clip(ctx: ExecContext, model_name: str, precision: str, load_device
 @executor("CLIPVisionLoader")
 def clip_vision_loader(ctx: ExecContext, clip_name: str, **_: Any) -> tuple:
     return (_load(ctx, clip_name, "clip_name", None, ctx.offload_device),)
-
-
-def clip_preprocess(image: torch.Tensor, size: int = 224, crop: bool = True) -> torch.Tensor:
-    """IMAGE [B, H, W, 3] → normalised pixel values [B, 3, size, size] (ComfyUI's recipe)."""
-    x = image.movedim(-1, 1).float()
-    if crop:
-        scale = size / min(x.shape[2], x.shape[3])
-        x = F.interpolate(x, size=(round(scale * x.shape[2]), round(scale * x.shape[3])), mode="bicubic",
-                          antialias=True)
-        h0, w0 = (x.shape[2] - size) // 2, (x.shape[3] - size) // 2
-        x = x[:, :, h0:h0 + size, w0:w0 + size]
-    else:
-        x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True)
-    x = torch.clip(x * 255, 0, 255).round() / 255.0
-    mean = torch.tensor(CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
-@torch.no_grad()
-def penultimate(clip: ClipVision, image: torch.Tensor, device: str, crop: bool = True) -> torch.Tensor:
-    size = int(clip.model.config.image_size)
-    pixels = clip_preprocess(image.to(device), size=size, crop=crop).to(clip.dtype)
-    out = clip.model(pixel_values=pixels, output_hidden_states=True)
-    return out.hidden_states[-2].float()
 
 
 @executor("WanVideoClipVisionEncode")

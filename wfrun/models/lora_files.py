@@ -1,0 +1,165 @@
+"""LoRA files for Wan transformers: reading their many key layouts, and merging them into a
+loaded diffusers transformer for one sampling pass.
+
+Wan LoRAs name the *original* Wan modules in several spellings:
+``diffusion_model.blocks.0.self_attn.q.lora_down.weight`` / ``.lora_up.weight`` / ``.alpha``
+(ComfyUI, Kijai, lightx2v and CausVid step-distill LoRAs), ``lora_unet_blocks_0_self_attn_q``
+(kohya), ``…lora_A.weight`` / ``…lora_B.weight`` (PEFT), or diffusers' own module names
+(``transformer.blocks.0.attn1.to_q.lora_A.weight``). Some also carry full deltas:
+``.diff`` for a weight (norms, small layers) and ``.diff_b`` for a bias. Each pair becomes
+``W += strength · (alpha / rank) · up @ down`` on the matching diffusers module.
+
+ComfyUI applies a LoRA as a *patch* while a sampler runs and restores the weights after,
+so the same loaded model can serve a LoRA branch and a plain one. :func:`merged` does the
+same: it keeps the original parameter objects (no copy: each merge makes a new parameter)
+and puts them back when the pass ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from wfrun.models import convert_transformer
+from wfrun.models.reader import open_checkpoint
+
+_PREFIXES = ("diffusion_model.", "model.diffusion_model.", "transformer.", "base_model.model.", "unet.")
+_PART = re.compile(r"^(?P<module>.+?)\.(?P<kind>lora_down|lora_up|lora_A|lora_B|alpha|diff_b|diff)(?:\.weight)?$")
+_KOHYA_MODULE = re.compile(r"^lora_unet_blocks_(\d+)_(self_attn|cross_attn)_(q|k|v|o|k_img|v_img)$")
+_KOHYA_FFN = re.compile(r"^lora_unet_blocks_(\d+)_ffn_(\d)$")
+_KINDS = {"lora_down": "down", "lora_A": "down", "lora_up": "up", "lora_B": "up", "alpha": "alpha",
+          "diff": "diff", "diff_b": "diff_b"}
+
+
+class LoraError(ValueError):
+    """A LoRA file that does not fit the model it is applied to."""
+
+
+def module_name(name: str) -> str:
+    """A LoRA key's module part without its prefix, kohya spelling made dotted."""
+    for prefix in _PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if m := _KOHYA_MODULE.match(name):
+        return f"blocks.{m.group(1)}.{m.group(2)}.{m.group(3)}"
+    if m := _KOHYA_FFN.match(name):
+        return f"blocks.{m.group(1)}.ffn.{m.group(2)}"
+    return name
+
+
+def read_lora(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """The file's parts by module name: ``{"down", "up", "alpha", "diff", "diff_b"}`` as present."""
+    parts: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+    with open_checkpoint(path) as reader:
+        for key in reader.tensors:
+            m = _PART.match(key)
+            if m:
+                parts[module_name(m["module"])][_KINDS[m["kind"]]] = reader.read(key, "cpu")
+    return dict(parts)
+
+
+def target_module(modules: dict[str, nn.Module], name: str) -> nn.Module | None:
+    """The diffusers module a LoRA's module name means: an original Wan name through the
+    checkpoint loader's key map, else a diffusers name as it stands."""
+    target = convert_transformer.rename(f"{name}.weight")
+    if isinstance(target, str):
+        found = modules.get(target.rpartition(".")[0])
+        if found is not None:
+            return found
+    return modules.get(name)
+
+
+def lora_delta(parts: dict[str, torch.Tensor], strength: float, shape: tuple[int, ...] | torch.Size) -> torch.Tensor:
+    """``strength · (alpha / rank) · up @ down`` in fp32, shaped like the weight it changes
+    (a conv's kernel dimensions are flattened into the factors)."""
+    down, up = parts["down"].float(), parts["up"].float()
+    rank = down.shape[0]
+    alpha = float(parts["alpha"]) if "alpha" in parts else float(rank)
+    delta = (up.flatten(1) @ down.flatten(1)) * (strength * alpha / rank)
+    if delta.numel() != torch.Size(shape).numel():
+        raise LoraError(f"LoRA layer shape {tuple(delta.shape)} does not fit weight {tuple(shape)}")
+    return delta.reshape(shape)
+
+
+def _with_delta(module: nn.Module, name: str, delta: torch.Tensor) -> nn.Parameter:
+    """``module.<name> + delta`` as a new parameter in the stored format: an fp8 weight is
+    up-cast, merged and quantized again (with its scale), as ComfyUI patches fp8 weights."""
+    current = getattr(module, name)
+    if name == "weight" and getattr(module, "storage", None) is not None:  # an Fp8Linear
+        from wfrun.models.fp8 import quantize
+
+        full = module.dequantized_weight(torch.float32) + delta.to(current.device)
+        if module.weight_scale is not None:
+            full = full / module.weight_scale.float()
+        return nn.Parameter(quantize(full, module.storage), requires_grad=False)
+    return nn.Parameter((current.float() + delta.to(current.device)).to(current.dtype), requires_grad=False)
+
+
+def lora_module_names(path: Path) -> set[str]:
+    """The module names a LoRA file changes, read from its header only (no weights)."""
+    with open_checkpoint(path) as reader:
+        return {module_name(m["module"]) for key in reader.tensors if (m := _PART.match(key))}
+
+
+def check_fits(transformer: nn.Module, path: Path) -> None:
+    """LoraError unless some layer of the file is in ``transformer`` (cheap: names only)."""
+    names = lora_module_names(path)
+    if not names:
+        raise LoraError(f"{path.name}: no LoRA weights (lora_down/lora_up, lora_A/lora_B or diff) found")
+    modules = dict(transformer.named_modules())
+    if not any(target_module(modules, n) is not None for n in names):
+        raise LoraError(f"{path.name}: none of its {len(names)} layers match this model (first: {sorted(names)[0]}); "
+                        "is it a LoRA for another model family?")
+
+
+def lora_layers(transformer: nn.Module, path: Path, strength: float) -> Iterator[tuple[nn.Module, str, torch.Tensor]]:
+    """(module, parameter name, delta) for each layer the file changes, one at a time (a
+    14B LoRA's deltas together would be tens of GiB); modules not in this model are skipped
+    (check :func:`check_fits` first)."""
+    modules = dict(transformer.named_modules())
+    for name, parts in read_lora(path).items():
+        module = target_module(modules, name)
+        if module is None:
+            continue
+        if "down" in parts and "up" in parts:
+            yield module, "weight", lora_delta(parts, strength, module.weight.shape)
+        if "diff" in parts and getattr(module, "weight", None) is not None:
+            diff = parts["diff"].float() * strength
+            if diff.shape != module.weight.shape:
+                raise LoraError(f"{path.name}: {name}.diff is {tuple(diff.shape)}, the weight {tuple(module.weight.shape)}")
+            yield module, "weight", diff
+        if "diff_b" in parts and getattr(module, "bias", None) is not None:
+            yield module, "bias", parts["diff_b"].float().reshape(module.bias.shape) * strength
+
+
+@contextlib.contextmanager
+def merged(transformer: nn.Module, loras: Sequence[tuple[Path, float]]) -> Iterator[int]:
+    """Inside: ``transformer`` with every LoRA merged; after: its original parameters back.
+
+    Yields the number of layer changes made. Strength 0 LoRAs are skipped."""
+    originals: dict[tuple[int, str], tuple[nn.Module, str, nn.Parameter]] = {}
+    count = 0
+    try:
+        for path, strength in loras:
+            if strength == 0:
+                continue
+            check_fits(transformer, Path(path))
+            for module, name, delta in lora_layers(transformer, Path(path), float(strength)):
+                originals.setdefault((id(module), name), (module, name, getattr(module, name)))
+                setattr(module, name, _with_delta(module, name, delta))
+                count += 1
+        yield count
+    finally:
+        for module, name, parameter in originals.values():
+            setattr(module, name, parameter)
+
+
+def lora_paths(loras: Iterable[Any]) -> list[tuple[Path, float]]:
+    """``(path, strength)`` of LoRA patches given as objects with ``path`` and ``strength``."""
+    return [(Path(l.path), float(l.strength)) for l in loras]

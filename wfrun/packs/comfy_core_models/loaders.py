@@ -1,0 +1,115 @@
+"""ComfyUI's core loaders for Wan: UNETLoader, VAELoader, LoraLoaderModelOnly, LoraLoader.
+
+- ``UNETLoader`` reads any Wan transformer file (ComfyUI's repacks with their
+  ``model.diffusion_model.`` prefix and fp8-scaled weights, Kijai's and the official
+  layouts) into diffusers' ``WanTransformer3DModel`` and names its family
+  (:mod:`wfrun.models.families`). ``weight_dtype`` ``default`` keeps the file's storage
+  (fp8 stays fp8); the fp8 choices store the block linears in that format. Compute runs in
+  bf16 on a GPU and fp32 on the CPU, as ComfyUI picks for a device without fast bf16.
+- The sampling shift starts at the family's ComfyUI default (``model_sampling`` of its
+  supported-model entry) until ``ModelSamplingSD3`` sets it.
+- LoRA loaders add a patch (see :mod:`.types`): nothing is merged until a sampler runs,
+  so the unpatched model stays usable by other nodes. The file is checked against the
+  model right away (names only), so a LoRA for another family fails here, on its node.
+  ``LoraLoader``'s CLIP half: Wan LoRAs carry no UMT5 layers; a file that does is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from wfrun.models.families import transformer_family
+from wfrun.models.header import CheckpointError
+from wfrun.models.lora_files import LoraError, check_fits, lora_module_names
+from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.models import loading_error, resolve
+from wfrun.packs.comfy_core_models.sampling_defaults import default_shift
+from wfrun.packs.comfy_core_models.types import CoreModel, LoraPatch, WanTextEncoder, WanVAE
+
+WEIGHT_DTYPES = {"default": "auto", "fp8_e4m3fn": "fp8_e4m3fn", "fp8_e4m3fn_fast": "fp8_e4m3fn",
+                 "fp8_e5m2": "fp8_e5m2"}
+
+
+def compute_dtype(device: Any) -> torch.dtype:
+    """What ComfyUI computes Wan in on ``device``: bf16 on CUDA, fp32 on the CPU."""
+    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+
+
+@executor("UNETLoader")
+def unet_loader(ctx: ExecContext, unet_name: str, weight_dtype: str, **_: Any) -> tuple:
+    from wfrun.models.detect import identify
+    from wfrun.models.load import load_transformer
+    from wfrun.models.reader import open_checkpoint
+
+    if weight_dtype not in WEIGHT_DTYPES:
+        raise NodeInputError("weight_dtype", f"unknown weight dtype {weight_dtype!r}", f"use one of {', '.join(WEIGHT_DTYPES)}")
+    path = resolve(ctx, "diffusion_models", unet_name, "unet_name", "unet")
+    if path.suffix.lower() == ".gguf":
+        raise NodeInputError("unet_name", "GGUF models need ComfyUI-GGUF's UnetLoaderGGUF, which wfrun does not run",
+                             "use the .safetensors release of the model")
+    dtype = compute_dtype(ctx.device)
+    try:
+        with open_checkpoint(path) as reader:
+            task = identify(reader.path, reader.tensors, reader.metadata).task
+        family = transformer_family(task)
+        if family is None or not family.runs:
+            what = family.label if family is not None else f"a transformer of an unknown family ({task})"
+            raise NodeInputError("unet_name", f"{path.name} is {what}, which wfrun cannot sample yet")
+        transformer = load_transformer(path, dtype=dtype, device=ctx.offload_device, quantization=WEIGHT_DTYPES[weight_dtype])
+    except (CheckpointError, ValueError) as err:
+        if isinstance(err, NodeInputError):
+            raise
+        raise loading_error("unet_name", err) from None
+    transformer.eval().requires_grad_(False)
+    return (CoreModel(transformer=transformer, task=family.task, path=path, dtype=dtype,
+                      latent_channels=family.latent_channels, shift=default_shift(family),
+                      image_to_video=family.takes_image_latents,
+                      per_frame_timesteps=family.conditioning == "image-latent"),)
+
+
+@executor("VAELoader")
+def vae_loader(ctx: ExecContext, vae_name: str, **_: Any) -> tuple:
+    from wfrun.models.load import load_vae
+
+    path = resolve(ctx, "vae", vae_name, "vae_name")
+    dtype = compute_dtype(ctx.device)
+    try:
+        vae = load_vae(path, dtype=dtype, device=ctx.offload_device)
+    except (CheckpointError, ValueError) as err:
+        raise loading_error("vae_name", err) from None
+    vae.eval().requires_grad_(False)
+    return (WanVAE(vae=vae, dtype=dtype, path=path),)
+
+
+def _add_lora(ctx: ExecContext, model: Any, lora_name: str, strength: float) -> CoreModel:
+    if not isinstance(model, CoreModel):
+        raise NodeInputError("model", f"expected a MODEL from UNETLoader, got {type(model).__name__}")
+    path = resolve(ctx, "loras", lora_name, "lora_name")
+    try:
+        check_fits(model.transformer, path)
+    except (LoraError, CheckpointError) as err:
+        raise NodeInputError("lora_name", str(err)) from None
+    if strength == 0:
+        return model
+    return model.patched(loras=model.loras + (LoraPatch(path=path, strength=float(strength)),))
+
+
+@executor("LoraLoaderModelOnly")
+def lora_loader_model_only(ctx: ExecContext, model: CoreModel, lora_name: str, strength_model: float,
+                           **_: Any) -> tuple:
+    return (_add_lora(ctx, model, lora_name, strength_model),)
+
+
+@executor("LoraLoader")
+def lora_loader(ctx: ExecContext, model: CoreModel, clip: WanTextEncoder, lora_name: str, strength_model: float,
+                strength_clip: float, **_: Any) -> tuple:
+    patched = _add_lora(ctx, model, lora_name, strength_model)
+    if strength_clip != 0:
+        path = resolve(ctx, "loras", lora_name, "lora_name")
+        text_layers = sorted(n for n in lora_module_names(path) if n.startswith(("text_encoder", "te_", "lora_te")))
+        if text_layers:
+            raise NodeInputError("strength_clip", f"{path.name} has {len(text_layers)} text-encoder layers, which "
+                                 "wfrun does not apply to UMT5", "set strength_clip to 0")
+    return (patched, clip)

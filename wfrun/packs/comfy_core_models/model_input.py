@@ -1,0 +1,151 @@
+"""What the Wan model is given for one CONDITIONING entry, as ComfyUI's ``WAN21``/``WAN22``
+model classes build it (``comfy/model_base.py``), then one call of diffusers' transformer.
+
+- **Text**: the entry's tensor (``[1, L, 4096]``, L ≥ 512 from CLIPTextEncode), repeated to
+  the latent batch.
+- **CLIP vision**: ``clip_vision_output.penultimate_hidden_states``, used only by a model
+  with a CLIP projection (ComfyUI's ``img_emb``); others ignore it, as ComfyUI does.
+- **Concatenated channels** (``concat_cond``): the model's input channels beyond the
+  latent's are filled from ``concat_latent_image`` (each 16-channel group normalised with
+  the latent format, resized to the latent) — zeros when absent. Image-to-video models
+  (36 channels) put a 4-channel mask in front (``1 - concat_mask``, averaged to one channel
+  when it has another count, resized, padded with zeros at the end, repeated to 4), or at
+  ``concat_mask_index`` (Wan 2.2 Fun: after the control latents).
+- **Timestep**: ``sigma · multiplier`` per sample; with a ``noise_mask`` on a Wan 2.2 5B
+  latent (``WAN22.process_timestep``) each latent frame gets its own, scaled by the mean of
+  the mask over that frame — the given first frame sees timestep 0.
+Inputs for model kinds wfrun cannot run yet (VACE frames, camera poses, reference latents)
+are refused by name rather than dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from wfrun.media.image import common_upscale
+from wfrun.nodes.executor import NodeInputError
+from wfrun.packs.comfy_core_models.latent_format import latent_format
+from wfrun.packs.comfy_core_models.types import CoreModel
+from wfrun.sampling.conditioning import SLGArgs
+from wfrun.sampling.forward import ForwardOptions, transformer_forward
+
+UNSUPPORTED_KEYS = {"vace_frames": "VACE", "camera_conditions": "Fun camera", "reference_latents": "reference images",
+                    "time_dim_concat": "Phantom subjects", "audio_embed": "audio"}
+
+
+def single_entry(conditioning: Any, input_name: str) -> tuple[torch.Tensor, dict]:
+    """The one ``[tensor, dict]`` of a CONDITIONING (combined or area conditioning is not run)."""
+    if not isinstance(conditioning, list) or not conditioning:
+        raise NodeInputError(input_name, "expected a CONDITIONING (from CLIPTextEncode)")
+    if len(conditioning) > 1:
+        raise NodeInputError(input_name, f"{len(conditioning)} combined conditionings: wfrun runs one per prompt",
+                             "remove ConditioningCombine / area conditioning")
+    tensor, options = conditioning[0]
+    for key, what in UNSUPPORTED_KEYS.items():
+        if options.get(key) is not None:
+            raise NodeInputError(input_name, f"conditioning with {what} ({key}) is not supported by wfrun's KSampler yet")
+    return tensor, options
+
+
+def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` [B, C, T, H, W] resized (bilinear, centre crop) to ``like``'s H and W."""
+    if x.shape[-2:] == like.shape[-2:]:
+        return x
+    b, c, t = x.shape[:3]
+    flat = x.movedim(2, 1).reshape(b * t, c, *x.shape[-2:])
+    out = common_upscale(flat, like.shape[-1], like.shape[-2], "bilinear", "center")
+    return out.reshape(b, t, c, *out.shape[-2:]).movedim(1, 2)
+
+
+def _batch(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[0] == size:
+        return x
+    reps = -(-size // x.shape[0])
+    return x.repeat(reps, *([1] * (x.ndim - 1)))[:size]
+
+
+def concat_channels(model: CoreModel, options: dict, noise: torch.Tensor) -> torch.Tensor | None:
+    """The channels concatenated to the latent (ComfyUI's ``WAN21.concat_cond``), or None."""
+    extra = int(model.transformer.config.in_channels) - noise.shape[1]
+    if extra <= 0:
+        return None
+    image = options.get("concat_latent_image")
+    if image is None:
+        image = noise.new_zeros(noise.shape[0], extra, *noise.shape[2:])
+    else:
+        image = _resize(image.to(noise.device, torch.float32), noise)
+        fmt = latent_format(model.latent_channels)
+        image = torch.cat([fmt.process_in(image[:, i:i + fmt.channels]) for i in range(0, image.shape[1], fmt.channels)], dim=1)
+        image = _batch(image, noise.shape[0])
+    if extra != image.shape[1] + 4 and (not model.image_to_video or extra == image.shape[1]):
+        return image
+    image = image[:, :extra - 4]
+    mask = options.get("concat_mask", options.get("denoise_mask"))
+    if mask is None:
+        mask = noise.new_zeros(noise.shape[0], 4, *noise.shape[2:])
+    else:
+        mask = mask.to(noise.device, torch.float32)
+        if mask.shape[1] != 4:
+            mask = mask.mean(dim=1, keepdim=True)
+        mask = _resize(1.0 - mask, noise)
+        if mask.shape[2] < noise.shape[2]:
+            mask = torch.nn.functional.pad(mask, (0, 0, 0, 0, 0, noise.shape[2] - mask.shape[2]))
+        if mask.shape[1] == 1:
+            mask = mask.repeat(1, 4, 1, 1, 1)
+        mask = _batch(mask, noise.shape[0])
+    index = int(options.get("concat_mask_index", 0) or 0)
+    if index:
+        return torch.cat([image[:, :index], mask, image[:, index:]], dim=1)
+    return torch.cat([mask, image], dim=1)
+
+
+def timesteps(model: CoreModel, sigma: torch.Tensor, batch: int, denoise_mask: torch.Tensor | None) -> torch.Tensor:
+    """``sigma · multiplier`` per sample, or per latent frame under a Wan 2.2 noise mask."""
+    t = (sigma.reshape(-1) * model.multiplier).float()
+    t = t.expand(batch) if t.numel() == 1 else t
+    if denoise_mask is None or not model.per_frame_timesteps:
+        return t
+    per_frame = denoise_mask.float().mean(dim=(1, 3, 4))  # [B, T]
+    return per_frame * t.view(-1, 1)
+
+
+class WanPredictor:
+    """``predict(x, timestep, which)`` for the KSampler library: ``which`` is ``"cond"``,
+    ``"uncond"`` or ``("skip", layers)`` (the cond pass without those blocks, for
+    SkipLayerGuidanceDiT). ``denoise_mask`` is the latent's noise mask, if any."""
+
+    def __init__(self, model: CoreModel, positive: Any, negative: Any, device: Any,
+                 denoise_mask: torch.Tensor | None = None, on_block: Any = None):
+        self.model = model
+        self.device = device
+        self.entries = {"cond": single_entry(positive, "positive"), "uncond": single_entry(negative, "negative")}
+        self.denoise_mask = denoise_mask
+        self.on_block = on_block
+        self._concat: dict[str, torch.Tensor | None] = {}
+
+    def __call__(self, x: torch.Tensor, timestep: torch.Tensor, which: Any) -> torch.Tensor:
+        skip: tuple[int, ...] = ()
+        if isinstance(which, tuple) and which[0] == "skip":
+            which, skip = "cond", tuple(which[1])
+        tensor, options = self.entries[which]
+        model, tr = self.model, self.model.transformer
+        batch = x.shape[0]
+        if which not in self._concat:
+            self._concat[which] = concat_channels(model, options, x.float())
+        extra = self._concat[which]
+        hidden = torch.cat([x.float(), extra.to(x.device)], dim=1) if extra is not None else x.float()
+        context = _batch(tensor.to(self.device, model.dtype), batch)
+        clip = None
+        cvo = options.get("clip_vision_output")
+        if cvo is not None and getattr(tr.condition_embedder, "image_embedder", None) is not None:
+            clip = _batch(cvo.penultimate_hidden_states.to(self.device, model.dtype), batch)
+        sigma = timestep / model.multiplier
+        t = timesteps(model, sigma.to(self.device), batch, self.denoise_mask)
+        options_fwd = ForwardOptions(on_block=self.on_block)
+        if skip:
+            options_fwd = ForwardOptions(slg=SLGArgs(blocks=tuple(skip), start_percent=0.0, end_percent=1.0),
+                                         is_uncond=True, step_percent=0.5, on_block=self.on_block)
+        out, _ = transformer_forward(tr, hidden.to(self.device, model.dtype), t.to(self.device), context, clip, options_fwd)
+        return out.float()

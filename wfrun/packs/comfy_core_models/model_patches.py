@@ -1,0 +1,58 @@
+"""Nodes that patch a MODEL: ModelSamplingSD3, CFGZeroStar, SkipLayerGuidanceDiT and
+UNetTemporalAttentionMultiply. Each returns a new :class:`CoreModel`; the sampler applies
+the patches (see ``types``).
+
+UNetTemporalAttentionMultiply scales the output projections of modules named
+``attn1``/``attn2`` (``.time_stack.`` ones as temporal) in ComfyUI's state dict. ComfyUI's
+Wan model names them ``self_attn.o``/``cross_attn.o``, so on Wan the node matches nothing
+and changes nothing; wfrun reproduces exactly that (the templates use it at 1.0 anyway).
+SkipLayerGuidanceDiT on Wan skips its "double" blocks (Wan's only kind); ``single_layers``
+name blocks Wan does not have and are ignored, as in ComfyUI.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.packs.comfy_core_models.types import CfgZeroStar, CoreModel, SkipLayers
+
+
+def check_model(model: Any) -> CoreModel:
+    if not isinstance(model, CoreModel):
+        raise NodeInputError("model", f"expected a MODEL (UNETLoader), got {type(model).__name__}")
+    return model
+
+
+@executor("ModelSamplingSD3")
+def model_sampling_sd3(ctx: ExecContext, model: CoreModel, shift: float, **_: Any) -> tuple:
+    return (check_model(model).patched(shift=float(shift), multiplier=1000.0),)
+
+
+@executor("CFGZeroStar")
+def cfg_zero_star(ctx: ExecContext, model: CoreModel, **_: Any) -> tuple:
+    model = check_model(model)
+    return (model.patched(post_cfg=model.post_cfg + (CfgZeroStar(),)),)
+
+
+@executor("SkipLayerGuidanceDiT")
+def skip_layer_guidance_dit(ctx: ExecContext, model: CoreModel, double_layers: str, single_layers: str, scale: float,
+                            start_percent: float, end_percent: float, rescaling_scale: float, **_: Any) -> tuple:
+    model = check_model(model)
+    layers = tuple(int(n) for n in re.findall(r"\d+", str(double_layers or "")))
+    singles = re.findall(r"\d+", str(single_layers or ""))
+    if not layers and not singles:
+        return (model,)
+    blocks = len(model.transformer.blocks)
+    outside = [n for n in layers if n >= blocks]
+    if outside:
+        raise NodeInputError("double_layers", f"block {outside[0]} does not exist: this model has {blocks} blocks (0-{blocks - 1})")
+    patch = SkipLayers(layers=layers, scale=float(scale), start_percent=float(start_percent),
+                       end_percent=float(end_percent), rescaling_scale=float(rescaling_scale))
+    return (model.patched(post_cfg=model.post_cfg + (patch,)),)
+
+
+@executor("UNetTemporalAttentionMultiply")
+def unet_temporal_attention_multiply(ctx: ExecContext, model: CoreModel, **_: Any) -> tuple:
+    return (check_model(model),)
