@@ -6,8 +6,8 @@
   (:mod:`wfrun.models.families`). ``weight_dtype`` ``default`` keeps the file's storage
   (fp8 stays fp8); the fp8 choices store the block linears in that format. Compute runs in
   bf16 on a GPU and fp32 on the CPU, as ComfyUI picks for a device without fast bf16.
-- The sampling shift starts at the family's ComfyUI default (``model_sampling`` of its
-  supported-model entry) until ``ModelSamplingSD3`` sets it.
+- The sampling shift starts at ComfyUI's Wan default (8.0, every Wan 2.1/2.2 entry of its
+  supported models) until ``ModelSamplingSD3`` sets it.
 - LoRA loaders add a patch (see :mod:`.types`): nothing is merged until a sampler runs,
   so the unpatched model stays usable by other nodes. The file is checked against the
   model right away (names only), so a LoRA for another family fails here, on its node.
@@ -25,7 +25,7 @@ from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, check_fits, lora_module_names
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.models import loading_error, resolve
-from wfrun.packs.comfy_core_models.sampling_defaults import default_shift
+from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
 from wfrun.packs.comfy_core_models.types import CoreModel, LoraPatch, WanTextEncoder, WanVAE
 
 WEIGHT_DTYPES = {"default": "auto", "fp8_e4m3fn": "fp8_e4m3fn", "fp8_e4m3fn_fast": "fp8_e4m3fn",
@@ -64,7 +64,7 @@ def unet_loader(ctx: ExecContext, unet_name: str, weight_dtype: str, **_: Any) -
         raise loading_error("unet_name", err) from None
     transformer.eval().requires_grad_(False)
     return (CoreModel(transformer=transformer, task=family.task, path=path, dtype=dtype,
-                      latent_channels=family.latent_channels, shift=default_shift(family),
+                      latent_channels=family.latent_channels, shift=WAN_DEFAULT_SHIFT,
                       image_to_video=family.takes_image_latents,
                       per_frame_timesteps=family.conditioning == "image-latent"),)
 

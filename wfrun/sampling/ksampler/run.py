@@ -96,11 +96,14 @@ def check_sampler(sampler_name: str) -> None:
 
 
 def _inpaint(model: Denoiser, ms: FlowSampling, mask: torch.Tensor, latent: torch.Tensor,
-             noise: torch.Tensor) -> Denoiser:
+             noise: torch.Tensor, noisy: bool = True) -> Denoiser:
+    """ComfyUI's ``KSamplerX0Inpaint``: the kept part is the latent, noised to the current
+    sigma (``scale_latent_inpaint``) unless ``noisy`` is off (Wan 2.2's WAN22 keeps it clean)."""
     keep = 1.0 - mask
 
     def masked(x, sigma):
-        x = x * mask + ms.noise_scaling(sigma, noise, latent) * keep
+        kept = ms.noise_scaling(sigma, noise, latent) if noisy else latent
+        x = x * mask + kept * keep
         return model(x, sigma) * mask + latent * keep
 
     return masked
@@ -109,12 +112,15 @@ def _inpaint(model: Denoiser, ms: FlowSampling, mask: torch.Tensor, latent: torc
 def sample(denoiser: Denoiser, latent: torch.Tensor, noise: torch.Tensor, sigmas: torch.Tensor,
            sampler_name: str, *, seed: int | None, ms: FlowSampling,
            callback: Callable[[int, int], None] | None = None, disable_noise: bool = False,
-           denoise_mask: torch.Tensor | None = None, latent_format: LatentFormat | None = None) -> torch.Tensor:
+           denoise_mask: torch.Tensor | None = None, latent_format: LatentFormat | None = None,
+           noisy_inpaint: bool = True) -> torch.Tensor:
     """Run ``sampler_name`` over ``sigmas`` from ``latent`` and ``noise`` as KSampler does.
 
     ``denoiser(x, sigma) -> x0`` is usually :func:`~.guidance.cfg_denoiser`'s; the CFG++
     samplers require that one. ``seed`` seeds the per-step noise of ancestral/SDE samplers.
-    ``denoise_mask`` must already be broadcastable to the latent (1 = resample, 0 = keep).
+    ``denoise_mask`` must already be broadcastable to the latent (1 = resample, 0 = keep);
+    ``noisy_inpaint`` False keeps the masked-out latent un-noised (the model's
+    ``scale_latent_inpaint`` returning the latent, as Wan 2.2's does).
     """
     check_sampler(sampler_name)
     if sigmas.shape[-1] == 0:
@@ -149,7 +155,7 @@ def sample(denoiser: Denoiser, latent: torch.Tensor, noise: torch.Tensor, sigmas
             generator = torch.Generator(device="cpu")
             generator.manual_seed((41 if seed is None else int(seed)) + 1)
             mask_noise = torch.randn(noise.shape, generator=generator, device="cpu").to(noise.dtype).to(device)
-        model = _inpaint(denoiser, ms, mask, latent_in, mask_noise)
+        model = _inpaint(denoiser, ms, mask, latent_in, mask_noise, noisy_inpaint)
 
     total = len(sigmas) - 1
     step_callback = None

@@ -1,0 +1,168 @@
+"""KSampler and KSamplerAdvanced on a Wan MODEL (``nodes.common_ksampler`` in ComfyUI).
+
+The sampling itself is :mod:`wfrun.sampling.ksampler` (ComfyUI's samplers, schedulers,
+noise and CFG); this module gives it the model: :class:`.model_input.WanPredictor` for
+the predictions, the MODEL's shift for the flow sigmas, its LoRA patches merged for this
+pass only (:func:`wfrun.models.lora_files.merged`), and its post-CFG patches (CFGZeroStar,
+SkipLayerGuidanceDiT) as ComfyUI's ``post_cfg`` functions, in the order they were added.
+
+As ComfyUI: the LATENT holds raw latents (normalised in, de-normalised out by the model's
+latent format); an all-zero latent is not normalised (an empty latent stays empty); noise
+comes from ``seed`` on the CPU; a ``noise_mask`` keeps the masked-out part of the latent
+(Wan 2.2 5B image-to-video keeps its first frame), and the result keeps the mask.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from wfrun.models import placement
+from wfrun.models.header import CheckpointError
+from wfrun.models.lora_files import LoraError, lora_paths, merged
+from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.packs.comfy_core_models.latent_format import latent_format
+from wfrun.packs.comfy_core_models.model_input import WanPredictor
+from wfrun.packs.comfy_core_models.model_patches import check_model
+from wfrun.packs.comfy_core_models.types import CfgZeroStar, CoreModel, SkipLayers
+from wfrun.sampling import ksampler as ks
+
+SAMPLER_OOM_HINT = "load the model with weight_dtype fp8_e4m3fn, or make fewer frames or a smaller size"
+
+
+def cfg_zero_star_hook(args: dict) -> torch.Tensor:
+    """CFGZeroStar's post-CFG function: ``alpha`` projects ``x - uncond`` onto ``x - cond``."""
+    x, cond, uncond, out = args["input"], args["cond_denoised"], args["uncond_denoised"], args["denoised"]
+    positive = (x - cond).reshape(x.shape[0], -1)
+    negative = (x - uncond).reshape(x.shape[0], -1)
+    alpha = (positive * negative).sum(dim=1, keepdim=True) / ((negative ** 2).sum(dim=1, keepdim=True) + 1e-8)
+    alpha = alpha.reshape([x.shape[0]] + [1] * (x.ndim - 1))
+    scale = args["cond_scale"]
+    return out + uncond * (alpha - 1.0) + scale * uncond * (1.0 - alpha)
+
+
+def skip_layer_hook(patch: SkipLayers, ms: ks.FlowSampling) -> Callable[[dict], torch.Tensor]:
+    """SkipLayerGuidanceDiT's post-CFG function: inside its sigma window, push the result
+    away from a cond pass without ``patch.layers`` by ``scale``, optionally rescaled."""
+    sigma_start = ms.percent_to_sigma(patch.start_percent)
+    sigma_end = ms.percent_to_sigma(patch.end_percent)
+
+    def hook(args: dict) -> torch.Tensor:
+        result = args["denoised"]
+        sigma = float(args["sigma"].reshape(-1)[0])
+        if patch.scale > 0 and sigma_end <= sigma <= sigma_start:
+            cond = args["cond_denoised"]
+            skipped = args["calc_denoised"](("skip", patch.layers))
+            result = result + (cond - skipped) * patch.scale
+            if patch.rescaling_scale != 0:
+                factor = cond.std() / result.std()
+                result = result * (patch.rescaling_scale * factor + (1 - patch.rescaling_scale))
+        return result
+
+    return hook
+
+
+def post_cfg_hooks(model: CoreModel, ms: ks.FlowSampling) -> tuple:
+    hooks = []
+    for patch in model.post_cfg:
+        if isinstance(patch, CfgZeroStar):
+            hooks.append(cfg_zero_star_hook)
+        elif isinstance(patch, SkipLayers):
+            hooks.append(skip_layer_hook(patch, ms))
+    return tuple(hooks)
+
+
+def _latent(latent_image: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if not isinstance(latent_image, dict) or not isinstance(latent_image.get("samples"), torch.Tensor):
+        raise NodeInputError("latent_image", "expected a LATENT")
+    return latent_image["samples"], latent_image.get("noise_mask")
+
+
+def _check_names(sampler_name: str, scheduler: str) -> None:
+    if sampler_name not in ks.SAMPLER_NAMES:
+        raise NodeInputError("sampler_name", f"unknown sampler {sampler_name!r}")
+    try:
+        ks.check_sampler(sampler_name)
+    except ks.SamplerNotAvailableError as err:
+        raise NodeInputError("sampler_name", str(err), "pick another sampler (euler, uni_pc, dpmpp_2m…)") from None
+    if scheduler not in ks.SCHEDULER_NAMES:
+        raise NodeInputError("scheduler", f"unknown scheduler {scheduler!r}", f"use one of {', '.join(ks.SCHEDULER_NAMES)}")
+
+
+def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, latent_image: Any, *, seed: int,
+                steps: int, cfg: float, sampler_name: str, scheduler: str, sigmas_for: Callable[[ks.FlowSampling], torch.Tensor],
+                add_noise: bool = True) -> dict:
+    """``common_ksampler``: noise, sigmas, the patched model's pass, the LATENT out."""
+    model = check_model(model)
+    _check_names(sampler_name, scheduler)
+    samples, noise_mask = _latent(latent_image)
+    if samples.ndim != 5 or samples.shape[1] != model.latent_channels:
+        if torch.count_nonzero(samples) == 0 and samples.ndim == 5:  # ComfyUI's fix_empty_latent_channels
+            samples = samples.new_zeros(samples.shape[0], model.latent_channels, *samples.shape[2:])
+        else:
+            raise NodeInputError("latent_image", f"latent of shape {tuple(samples.shape)} does not fit "
+                                 f"{model.path.name} ({model.latent_channels} latent channels)")
+    ms = ks.FlowSampling(shift=model.shift, multiplier=model.multiplier)
+    sigmas = sigmas_for(ms)
+    samples = samples.float()
+    noise = ks.prepare_noise(samples, int(seed), batch_index=latent_image.get("batch_index"), disable_noise=not add_noise)
+    mask = None
+    if noise_mask is not None:
+        mask = noise_mask.float()
+        mask = mask if mask.shape[-2:] == samples.shape[-2:] else torch.nn.functional.interpolate(
+            mask.reshape(-1, 1, *mask.shape[-2:]), size=samples.shape[-2:], mode="bilinear").reshape(*mask.shape[:-2], *samples.shape[-2:])
+        mask = mask.expand(samples.shape[0], *mask.shape[1:]) if mask.shape[0] == 1 else mask
+    transformer = model.transformer
+    device = ctx.device
+    placement.onload(transformer, device)
+    bar = ctx.progress.steps(max(len(sigmas) - 1, 0), "KSampler") if ctx.progress is not None else None
+
+    def callback(step: int, total: int) -> None:
+        ctx.check_interrupt()
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        predictor = WanPredictor(model, positive, negative, device, denoise_mask=None if mask is None else mask.to(device))
+        with merged(transformer, lora_paths(model.loras)), torch.no_grad():
+            denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms))
+            out = ks.sample(denoiser, samples.to(device), noise.to(device), sigmas, sampler_name, seed=int(seed), ms=ms,
+                            callback=callback, disable_noise=not add_noise,
+                            denoise_mask=None if mask is None else mask.to(device),
+                            latent_format=latent_format(model.latent_channels),
+                            noisy_inpaint=not model.per_frame_timesteps)
+    except (LoraError, CheckpointError) as err:
+        raise NodeInputError("model", str(err)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+        if str(device) != str(ctx.offload_device):
+            placement.offload(transformer, ctx.offload_device)
+    result = dict(latent_image)
+    result["samples"] = out.float().cpu()
+    return result
+
+
+@executor("KSampler", oom_hint=SAMPLER_OOM_HINT)
+def ksampler(ctx: ExecContext, model: CoreModel, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
+             positive: Any, negative: Any, latent_image: dict, denoise: float, **_: Any) -> tuple:
+    return (run_sampler(ctx, model, positive, negative, latent_image, seed=seed, steps=steps, cfg=cfg,
+                        sampler_name=sampler_name, scheduler=scheduler,
+                        sigmas_for=lambda ms: ks.ksampler_sigmas(ms, scheduler, int(steps), float(denoise),
+                                                                 sampler_name=sampler_name)),)
+
+
+@executor("KSamplerAdvanced", oom_hint=SAMPLER_OOM_HINT)
+def ksampler_advanced(ctx: ExecContext, model: CoreModel, add_noise: str, noise_seed: int, steps: int, cfg: float,
+                      sampler_name: str, scheduler: str, positive: Any, negative: Any, latent_image: dict,
+                      start_at_step: int, end_at_step: int, return_with_leftover_noise: str, **_: Any) -> tuple:
+    for name, value in (("add_noise", add_noise), ("return_with_leftover_noise", return_with_leftover_noise)):
+        if value not in ("enable", "disable"):
+            raise NodeInputError(name, f"{value!r} is not enable or disable")
+    force_full_denoise = return_with_leftover_noise != "enable"
+    return (run_sampler(ctx, model, positive, negative, latent_image, seed=noise_seed, steps=steps, cfg=cfg,
+                        sampler_name=sampler_name, scheduler=scheduler, add_noise=add_noise == "enable",
+                        sigmas_for=lambda ms: ks.advanced_sigmas(ms, scheduler, int(steps), int(start_at_step),
+                                                                 int(end_at_step), force_full_denoise,
+                                                                 sampler_name=sampler_name)),)
