@@ -208,3 +208,38 @@ def test_save_animated_webp_ui_workflow_and_counter(ctx):
     with pytest.raises(NodeInputError) as err:
         run("SaveAnimatedWEBP", ctx, images=smooth_frames(2), method="best")
     assert err.value.input_name == "method"
+
+
+# ---------------------------------------------------------------------------- through the engine
+
+def test_engine_runs_math_switch_and_video_nodes(ctx):
+    """Autogrow (values.a) and plain sockets through build, plan and run; the switch picks a
+    frame rate, the math makes the frame count, SaveVideo embeds the API prompt."""
+    from wfrun.engine.plan import make_plan
+    from wfrun.engine.run import NodeError, run_plan
+    from wfrun.formats.document import from_data
+    from wfrun.graph import build
+
+    prompt = {
+        "1": {"class_type": "PrimitiveFloat", "inputs": {"value": 1.5}},
+        "2": {"class_type": "ComfyMathExpression", "inputs": {"expression": "a * 2", "values.a": ["1", 0]}},
+        "3": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 16, "batch_size": ["2", 1],
+                                                      "color": 0x336699}},
+        "4": {"class_type": "PrimitiveBoolean", "inputs": {"value": True}},
+        "5": {"class_type": "ComfySwitchNode", "inputs": {"switch": ["4", 0], "on_true": ["2", 0],
+                                                           "on_false": ["1", 0]}},
+        "6": {"class_type": "CreateVideo", "inputs": {"images": ["3", 0], "fps": ["5", 0]}},
+        "7": {"class_type": "SaveVideo", "inputs": {"video": ["6", 0], "filename_prefix": "e2e"}},
+    }
+    ctx.workflow_json = prompt
+    graph = build(from_data(prompt, "p.json"))
+    result = run_plan(graph, make_plan(graph), ctx)
+    saved = ctx.output_dir / "e2e_00001_.mp4"
+    assert result.written == [saved]
+    info = probe(saved)
+    assert (info.frame_count, info.fps) == (3, 3.0)
+    assert read_workflow(saved).data == prompt
+    prompt["2"]["inputs"]["expression"] = "a.real"
+    graph = build(from_data(prompt, "p.json"))
+    with pytest.raises(NodeError, match=r"node 2 .*input 'expression'"):
+        run_plan(graph, make_plan(graph), ctx)
