@@ -319,3 +319,63 @@ def has_encoder(name: str) -> bool:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+# ---------------------------------------------------------------------------- audio streams
+
+#: ffmpeg's channel layout names and their channel counts.
+_LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "4.1": 5, "5.0": 5,
+                    "5.0(side)": 5, "5.1": 6, "5.1(side)": 6, "6.0": 6, "6.1": 7, "7.0": 7, "7.1": 8}
+
+
+@dataclass(frozen=True)
+class AudioStreamInfo:
+    index: int  # among the file's audio streams (ffmpeg's ``0:a:N``)
+    sample_rate: int
+    channels: int
+
+
+def audio_streams(path: str | os.PathLike[str]) -> list[AudioStreamInfo]:
+    """The audio streams ffmpeg reports for a file (rate and channel count), in order."""
+    import re
+
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True)
+    text = result.stderr.decode(*ENCODE_ARGS)
+    found = []
+    for line in text.splitlines():
+        if "Stream #" not in line or "Audio:" not in line:
+            continue
+        match = re.search(r"Audio: .*?, (\d+) Hz, ([^,]+)", line)
+        if not match:
+            continue
+        layout = match.group(2).strip()
+        channels = _LAYOUT_CHANNELS.get(layout)
+        if channels is None:
+            counted = re.match(r"(\d+) channels", layout)
+            channels = int(counted.group(1)) if counted else 2
+        found.append(AudioStreamInfo(len(found), int(match.group(1)), channels))
+    return found
+
+
+def decode_audio(path: str | os.PathLike[str], stream: AudioStreamInfo,
+                 max_samples: int | None = None) -> np.ndarray:
+    """One audio stream decoded to float32 ``[channels, samples]`` at its own rate."""
+    args = [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", f"0:a:{stream.index}", "-vn",
+            "-ac", str(stream.channels), "-ar", str(stream.sample_rate), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    result = subprocess.run(args, capture_output=True)
+    if result.returncode != 0:
+        raise VideoError(f"{Path(path).name}: cannot decode its audio: {result.stderr.decode(*ENCODE_ARGS).strip()}")
+    data = np.frombuffer(result.stdout, dtype="<f4")
+    usable = len(data) // stream.channels * stream.channels
+    samples = data[:usable].reshape(-1, stream.channels).T
+    if max_samples is not None:
+        samples = samples[:, :max_samples]
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def pix_fmt_bit_depth(pix_fmt: str) -> int:
+    """Bits per component of an ffmpeg pixel format name (``yuv420p10le`` → 10, else 8)."""
+    import re
+
+    match = re.search(r"p(\d+)(le|be)?$", pix_fmt.split("(")[0])
+    return int(match.group(1)) if match else 8
