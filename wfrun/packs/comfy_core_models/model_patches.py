@@ -7,7 +7,8 @@ UNetTemporalAttentionMultiply scales the output projections of modules named
 Wan model names them ``self_attn.o``/``cross_attn.o``, so on Wan the node matches nothing
 and changes nothing; wfrun reproduces exactly that (the templates use it at 1.0 anyway).
 SkipLayerGuidanceDiT on Wan skips its "double" blocks (Wan's only kind); ``single_layers``
-name blocks Wan does not have and are ignored, as in ComfyUI.
+name blocks Wan does not have and are ignored, as in ComfyUI, and so are block numbers
+past the model's last block (ComfyUI's block-replace patch for them is never looked up).
 """
 
 from __future__ import annotations
@@ -44,10 +45,6 @@ def skip_layer_guidance_dit(ctx: ExecContext, model: CoreModel, double_layers: s
     singles = re.findall(r"\d+", str(single_layers or ""))
     if not layers and not singles:
         return (model,)
-    blocks = len(model.transformer.blocks)
-    outside = [n for n in layers if n >= blocks]
-    if outside:
-        raise NodeInputError("double_layers", f"block {outside[0]} does not exist: this model has {blocks} blocks (0-{blocks - 1})")
     patch = SkipLayers(layers=layers, scale=float(scale), start_percent=float(start_percent),
                        end_percent=float(end_percent), rescaling_scale=float(rescaling_scale))
     return (model.patched(post_cfg=model.post_cfg + (patch,)),)
