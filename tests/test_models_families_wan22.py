@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -255,12 +254,14 @@ IMPLIED = [
     (r"^wan2\.1_t2v_", "wan_transformer", "t2v"), (r"^wan2\.1_i2v_", "wan_transformer", "i2v"),
     (r"^wan2\.1_flf2v_", "wan_transformer", "flf2v"), (r"^wan2\.1_fun_control_", "wan_transformer", "fun-control"),
     (r"^wan2\.1_fun_inp_", "wan_transformer", "fun-inp"), (r"^wan2\.1_fun_camera_", "wan_transformer", "fun-camera"),
-    (r"^wan2\.1_vace_", "wan_transformer", "vace"), (r"^wan2\.2_t2v_(high|low)_noise_14B", "wan_transformer", "t2v-a14b"),
+    (r"^wan2\.1_vace_", "wan_transformer", "vace"),
+    (r"^wan2\.2_t2v_(high|low)_noise_14B", "wan_transformer", "t2v-a14b"),
     (r"^wan2\.2_i2v_(high|low)_noise_14B", "wan_transformer", "i2v-a14b"),
     (r"^wan2\.2_fun_control_(high|low)_noise_14B", "wan_transformer", "fun-control-a14b"),
     (r"^wan2\.2_fun_inpaint_(high|low)_noise_14B", "wan_transformer", "fun-inp-a14b"),
     (r"^wan2\.2_fun_camera_(high|low)_noise_14B", "wan_transformer", "fun-camera-a14b"),
-    (r"^wan2\.2_ti2v_5B", "wan_transformer", "ti2v-5b"), (r"^wan2\.2_fun_control_5B", "wan_transformer", "fun-control-5b"),
+    (r"^wan2\.2_ti2v_5B", "wan_transformer", "ti2v-5b"),
+    (r"^wan2\.2_fun_control_5B", "wan_transformer", "fun-control-5b"),
     (r"^wan2\.2_fun_inpaint_5B", "wan_transformer", "fun-inp-5b"),
     (r"^wan_2\.1_vae", "wan_vae", "wan2.1"), (r"^wan2\.2_vae", "wan_vae", "wan2.2"),
     (r"^umt5_xxl_", "umt5", ""), (r"^clip_vision_h", "clip_vision", ""), (r"lora|CausVid|lightx2v", "lora", ""),

@@ -36,13 +36,15 @@ class LatentFormat:
 
     def __post_init__(self) -> None:
         if len(self.mean) != self.channels or len(self.std) != self.channels:
-            raise ValueError(f"{self.name}: {len(self.mean)} means and {len(self.std)} stds for {self.channels} channels")
+            raise ValueError(f"{self.name}: {len(self.mean)} means and {len(self.std)} stds "
+                             f"for {self.channels} channels")
 
     def _stats(self, latent: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
         import torch
 
         if latent.ndim < 2 or latent.shape[1] != self.channels:
-            raise ValueError(f"{self.name} latents have {self.channels} channels (dim 1); got shape {list(latent.shape)}")
+            raise ValueError(f"{self.name} latents have {self.channels} channels (dim 1); "
+                             f"got shape {list(latent.shape)}")
         shape = (1, self.channels) + (1,) * (latent.ndim - 2)
         mean = torch.tensor(self.mean, dtype=latent.dtype, device=latent.device).view(shape)
         std = torch.tensor(self.std, dtype=latent.dtype, device=latent.device).view(shape)
