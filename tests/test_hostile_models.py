@@ -280,7 +280,7 @@ def test_every_broken_file_is_listed_at_once(models):
 def test_wrong_family_is_named_before_loading(models, tiny):
     (models / TRANSFORMER[2]).write_bytes((tiny / VAE[2]).read_bytes())
     assert_node_error(dry_run(models), TRANSFORMER, models / TRANSFORMER[2], "wrong-model",
-                      "this is a Wan VAE, not a Wan 2.1 transformer", "belongs in models/vae")
+                      "this is a Wan VAE, not a Wan transformer", "belongs in models/vae")
 
 
 def test_a_file_of_no_known_family_is_named(models):

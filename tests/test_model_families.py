@@ -21,6 +21,10 @@ RELEASES = [
     ("Wan2.1-Fun-14B-InP.safetensors", 36, 16, True, False, False, 5120, "fun-inp"),
     ("Wan2.1-Fun-14B-Control.safetensors", 48, 16, True, False, False, 5120, "fun-control"),
     ("wan2.2_ti2v_5B_fp16.safetensors", 48, 48, False, False, False, 3072, "ti2v-5b"),
+    ("wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors", 16, 16, False, False, False, 5120, "t2v-a14b"),
+    ("wan2.2_i2v_low_noise_14B_fp16.safetensors", 36, 16, False, False, False, 5120, "i2v-a14b"),
+    ("Wan2.2-Fun-A14B-InP_high_noise.safetensors", 36, 16, False, False, False, 5120, "fun-inp-a14b"),
+    ("wan2.1_vace_1.3B_fp16.safetensors", 16, 16, False, False, True, 1536, "vace"),
 ]
 
 
@@ -54,3 +58,39 @@ def test_channels_alone_tell_text_from_image_conditioning():
     assert conditioning_by_channels(36) == "image"     # I2V, FLF2V, Fun-InP
     assert conditioning_by_channels(48) == "control"   # Fun-Control (TI2V-5B is 48 too, not run)
     assert conditioning_by_channels(20) is None
+
+
+@pytest.mark.parametrize("in_dim,out_dim,clip,parts,task", [
+    (52, 16, False, {"ref_conv"}, "fun-control-a14b"),
+    (52, 16, False, set(), "fun-control-a14b"),
+    (36, 16, False, {"control_adapter"}, "fun-camera-a14b"),
+    (32, 16, True, {"control_adapter"}, "fun-camera"),
+    (48, 16, True, {"ref_conv"}, "fun-control"),       # Wan 2.1 Fun 1.1 Control
+    (100, 48, False, set(), "fun-inp-5b"),
+    (100, 48, False, {"control_adapter"}, "fun-camera-5b"),
+    (148, 48, False, {"ref_conv"}, "fun-control-5b"),
+    (16, 16, False, {"control_adapter"}, "in16"),      # no family has these parts
+])
+def test_parts_name_the_fun_families(in_dim, out_dim, clip, parts, task):
+    """Fun Camera's control_adapter and Fun Control's ref_conv, with the published channel counts."""
+    assert classify_transformer(in_dim, out_dim, clip, False, False, 5120, "model.safetensors", parts) == task
+
+
+@pytest.mark.parametrize("name,task", [
+    ("wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors", "i2v-a14b"),
+    ("wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors", "t2v-a14b"),
+    ("wan2.2_ti2v_5B_fp16.safetensors", "ti2v-5b"),
+    ("Wan2_2-TI2V-5B_fp8_e4m3fn_scaled_KJ.safetensors", "ti2v-5b"),
+    ("wan2.2_fun_control_5B_bf16.safetensors", "fun-control-5b"),
+    ("wan2.2_fun_inpaint_5B_bf16.safetensors", "fun-inp-5b"),
+    ("Wan2.2-Fun-A14B-Control/high_noise_model/diffusion_pytorch_model.safetensors", "fun-control-a14b"),
+    ("wan2.2_fun_camera_high_noise_14B_fp8_scaled.safetensors", "fun-camera-a14b"),
+    ("wan2.1_fun_camera_v1.1_14B_bf16.safetensors", "fun-camera"),
+    ("wan2.1_vace_14B_fp16.safetensors", "vace"),
+    ("Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors", "i2v"),
+    ("my_finetune.safetensors", None),
+])
+def test_names_imply_families(name, task):
+    from wfrun.models.families import task_from_name
+
+    assert task_from_name(name) == task

@@ -68,9 +68,18 @@ TINY_EXPECTED = {
     "wan2.1_flf2v_720p_14B_tiny_fp16.safetensors": ("wan_transformer", "flf2v-720P", "comfyui", "fp16", False),
     "wan2.1_fun_control_1.3B_tiny_bf16.safetensors": ("wan_transformer", "fun-control", "comfyui", "bf16", False),
     "wan2.1_fun_inp_1.3B_tiny_bf16.safetensors": ("wan_transformer", "fun-inp", "comfyui", "bf16", False),
+    "wan2.2_t2v_low_noise_14B_tiny_fp8_scaled.safetensors":
+        ("wan_transformer", "t2v-a14b-low-noise", "comfyui", "fp8_e4m3fn", True),
+    "wan2.2_i2v_high_noise_14B_tiny_fp8_scaled.safetensors":
+        ("wan_transformer", "i2v-a14b-high-noise", "comfyui", "fp8_e4m3fn", True),
+    "wan2.2_ti2v_5B_tiny_fp16.safetensors": ("wan_transformer", "ti2v-5b", "comfyui", "fp16", False),
+    "Wan2_2-TI2V-5B_tiny_bf16.safetensors": ("wan_transformer", "ti2v-5b", "original", "bf16", False),
+    "wan2.1_vace_1.3B_tiny_fp16.safetensors": ("wan_transformer", "vace", "comfyui", "fp16", False),
     "Wan2_1_VAE_tiny_bf16.safetensors": ("wan_vae", "wan2.1", "original", "bf16", False),
     "Wan2_1_VAE_tiny_fp32.safetensors": ("wan_vae", "wan2.1", "original", "fp32", False),
     "wan_2.1_vae_tiny.safetensors": ("wan_vae", "wan2.1", "original", "fp16", False),
+    "wan2.2_vae_tiny.safetensors": ("wan_vae", "wan2.2", "original", "fp32", False),
+    "Wan2_2_VAE_tiny_bf16.safetensors": ("wan_vae", "wan2.2", "original", "bf16", False),
     "umt5-xxl-enc-tiny-bf16.safetensors": ("umt5", "umt5", "original", "bf16", False),
     "umt5-xxl-enc-tiny-fp8_e4m3fn.safetensors": ("umt5", "umt5", "original", "fp8_e4m3fn", False),
     "umt5_xxl_tiny_fp16.safetensors": ("umt5", "umt5", "transformers", "fp16", False),
@@ -185,16 +194,36 @@ def test_detects_full_size_vae(tmp_path):
                            "temperal_downsample": [False, True, True], "attn_scales": []}
 
 
-def test_detects_the_wan22_vae_as_unsupported(tmp_path):
+def test_detects_full_size_wan22_vae(tmp_path):
+    """The released Wan 2.2 VAE's shapes (160 encoder / 256 decoder channels, 48 latents, 12
+    coded channels) give its family and the diffusers config of Wan-AI/Wan2.2-TI2V-5B-Diffusers."""
+    from wfrun.models.convert_vae import diffusers_config
+
+    path = write_header_only(tmp_path / "wan2.2_vae.safetensors",
+                             shapes_of(tiny_module.vae22_weights(0, tiny_module.VAE_WAN22, meta=True)), lambda n, s: "F32")
+    info = detect(path)
+    assert (info.kind, info.variant, info.layout, info.dtype) == ("wan_vae", "wan2.2", "original", "fp32")
+    assert info.config == {"dim": 160, "z_dim": 48, "dim_mult": [1, 2, 4, 4], "num_res_blocks": 2,
+                           "temperal_downsample": [False, True, True], "attn_scales": [], "decoder_dim": 256,
+                           "in_channels": 12, "out_channels": 12}
+    config = diffusers_config(info)
+    expected = {"base_dim": 160, "decoder_base_dim": 256, "z_dim": 48, "is_residual": True, "in_channels": 12,
+                "out_channels": 12, "patch_size": 2, "scale_factor_spatial": 16, "scale_factor_temporal": 4,
+                "dim_mult": [1, 2, 4, 4], "num_res_blocks": 2, "temperal_downsample": [False, True, True]}
+    assert {k: config[k] for k in expected} == expected
+    assert config["latents_mean"][:2] == [-0.2289, -0.0052] and config["latents_std"][-1] == 0.7744
+
+
+def test_an_incomplete_vae_is_named_and_refused(tmp_path):
     shapes = {"decoder.middle.0.residual.0.gamma": (384, 1, 1, 1),
               "encoder.downsamples.0.downsamples.0.residual.0.gamma": (160, 1, 1, 1),
               "conv2.weight": (48, 48, 1, 1, 1)}
     path = write_header_only(tmp_path / "wan2.2_vae.safetensors", shapes)
     info = detect(path)
-    assert (info.kind, info.variant) == ("wan_vae", "wan2.2")
+    assert (info.kind, info.variant) == ("wan_vae", "incomplete")
     with pytest.raises(Exception) as err:
         load_vae(path)
-    assert "Wan 2.2" in str(err.value) and str(path) in str(err.value)
+    assert "incomplete" in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("layout", ["original", "transformers"])
@@ -249,10 +278,10 @@ def test_detects_lora_and_unknown_files(tmp_path):
 # --- the wrong file for the loader --------------------------------------------------------
 
 WRONG = [
-    (load_transformer, "vae/Wan2_1_VAE_tiny_bf16.safetensors", "a Wan VAE, not a Wan 2.1 transformer",
+    (load_transformer, "vae/Wan2_1_VAE_tiny_bf16.safetensors", "a Wan VAE, not a Wan transformer",
      "models/vae"),
     (load_vae, "diffusion_models/Wan2_1-T2V-1_3B_tiny_bf16.safetensors",
-     "a Wan 2.1 transformer (diffusion model), not a Wan VAE", "models/diffusion_models"),
+     "a Wan transformer (diffusion model), not a Wan VAE", "models/diffusion_models"),
     (load_text_encoder, "clip_vision/clip_vision_h_tiny.safetensors",
      "a CLIP vision encoder, not a UMT5-XXL text encoder", "models/clip_vision"),
     (load_clip_vision, "text_encoders/umt5_xxl_tiny_fp16.safetensors",
@@ -296,16 +325,14 @@ def test_diffusers_format_and_unsupported_variants_are_named(tmp_path):
     with pytest.raises(Exception) as err:
         load_transformer(shard)
     assert "diffusers-format" in str(err.value) and "from_pretrained" in str(err.value)
-    shapes = shapes_of(tiny_module.transformer_weights("t2v", 0, tiny_module.TRANSFORMER_1_3B, meta=True))
-    shapes["vace_blocks.0.before_proj.weight"] = (1536, 1536)
-    shapes["vace_patch_embedding.weight"] = (1536, 96, 1, 2, 2)
-    vace = write_header_only(tmp_path / "Wan2_1-VACE_module_1_3B_bf16.safetensors", shapes)
-    info = detect(vace)
-    assert info.variant == "vace-1.3B"
+    shapes = shapes_of(tiny_module.transformer_weights("fun-camera", 0, tiny_module.TRANSFORMER_1_3B, meta=True))
+    camera = write_header_only(tmp_path / "wan2.1_fun_camera_v1.1_1.3B_bf16.safetensors", shapes)
+    info = detect(camera)
+    assert info.variant == "fun-camera-1.3B"
     with pytest.raises(Exception) as err:
-        load_transformer(vace)
+        load_transformer(camera)
     message = str(err.value)
-    assert "vace_blocks" in message and "cannot run it" in message and "\n" not in message
+    assert "control_adapter" in message and "cannot run it" in message and "\n" not in message
 
 
 @pytest.mark.parametrize("task,dims,name,model_type", [

@@ -65,21 +65,29 @@ def through_pretrained(model, cls, dtype: torch.dtype, tmp: Path, **kwargs):
 
 # --- Wan transformer -------------------------------------------------------------------
 
-IN_CHANNELS = {"t2v": 16, "i2v": 36, "flf2v": 36, "fun-inp": 36, "fun-control": 48}
+# Written from the published configs (Wan-AI/*-Diffusers, DiffSynth-Studio's table), not from
+# wfrun's family registry: input channels, output channels, and which tasks carry a CLIP projection.
+IN_CHANNELS = {"t2v": 16, "i2v": 36, "flf2v": 36, "fun-inp": 36, "fun-control": 48, "t2v-a14b": 16, "i2v-a14b": 36,
+               "fun-inp-a14b": 36, "ti2v-5b": 48, "fun-inp-5b": 100, "vace": 16}
+OUT_CHANNELS = {"ti2v-5b": 48, "fun-inp-5b": 48}
+IMAGE_TASKS = {"i2v", "flf2v", "fun-inp", "fun-control"}
 
 
 def transformer_config(task: str) -> dict:
     """The tiny transformer's diffusers config, written out by hand (2 heads of 16)."""
-    image = task != "t2v"
-    return dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=IN_CHANNELS[task],
-                out_channels=16, text_dim=32, freq_dim=16, ffn_dim=64, num_layers=2, cross_attn_norm=True,
-                qk_norm="rms_norm_across_heads", eps=1e-6, image_dim=32 if image else None,
-                added_kv_proj_dim=32 if image else None, rope_max_seq_len=1024,
-                pos_embed_seq_len=10 if task == "flf2v" else None)
+    image = task in IMAGE_TASKS
+    config = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=IN_CHANNELS[task],
+                  out_channels=OUT_CHANNELS.get(task, 16), text_dim=32, freq_dim=16, ffn_dim=64, num_layers=2,
+                  cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, image_dim=32 if image else None,
+                  added_kv_proj_dim=32 if image else None, rope_max_seq_len=1024,
+                  pos_embed_seq_len=10 if task == "flf2v" else None)
+    if task == "vace":  # two VACE blocks for the two blocks; 96 context channels
+        config.update(vace_layers=[0, 1], vace_in_channels=96)
+    return config
 
 
 def reference_transformer(path: Path, task: str, dtype: torch.dtype, tmp: Path):
-    from diffusers import WanTransformer3DModel
+    from diffusers import WanTransformer3DModel, WanVACETransformer3DModel
     from diffusers.loaders.single_file_utils import convert_wan_transformer_to_diffusers
 
     sd = plain_fp32_state_dict(path, "model.diffusion_model.")
@@ -87,9 +95,10 @@ def reference_transformer(path: Path, task: str, dtype: torch.dtype, tmp: Path):
     converted = convert_wan_transformer_to_diffusers(sd)
     if emb_pos is not None:
         converted["condition_embedder.image_embedder.pos_embed"] = emb_pos
-    model = WanTransformer3DModel(**transformer_config(task))
+    cls = WanVACETransformer3DModel if task == "vace" else WanTransformer3DModel
+    model = cls(**transformer_config(task))
     model.load_state_dict(converted, strict=True)
-    return through_pretrained(model, WanTransformer3DModel, dtype, tmp)
+    return through_pretrained(model, cls, dtype, tmp)
 
 
 def transformer_inputs(task: str, dtype: torch.dtype, seed: int = 0) -> dict:
@@ -100,9 +109,11 @@ def transformer_inputs(task: str, dtype: torch.dtype, seed: int = 0) -> dict:
         "encoder_hidden_states": torch.randn(1, 7, 32, generator=gen).to(dtype),
         "return_dict": False,
     }
-    if task != "t2v":
+    if task in IMAGE_TASKS:
         images = 2 if task == "flf2v" else 1  # first and last frame, stacked, for FLF2V
         inputs["encoder_hidden_states_image"] = torch.randn(images, 5, 32, generator=gen).to(dtype)
+    if task == "vace":
+        inputs["control_hidden_states"] = torch.randn(1, 96, 2, 4, 6, generator=gen).to(dtype)
     return inputs
 
 
@@ -110,6 +121,10 @@ def transformer_inputs(task: str, dtype: torch.dtype, seed: int = 0) -> dict:
 
 VAE_CONFIG = dict(base_dim=4, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
                   temperal_downsample=[False, True, True], dropout=0.0)
+#: The tiny Wan 2.2 VAE, as Wan-AI/Wan2.2-TI2V-5B-Diffusers' config with the tiny widths.
+VAE22_CONFIG = dict(base_dim=2, decoder_base_dim=4, z_dim=48, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+                    temperal_downsample=[False, True, True], dropout=0.0, is_residual=True, in_channels=12,
+                    out_channels=12, patch_size=2, scale_factor_temporal=4, scale_factor_spatial=16)
 
 
 def reference_vae(path: Path, dtype: torch.dtype, tmp: Path):
@@ -118,6 +133,51 @@ def reference_vae(path: Path, dtype: torch.dtype, tmp: Path):
 
     model = AutoencoderKLWan(**VAE_CONFIG)
     model.load_state_dict(convert_wan_vae_to_diffusers(plain_fp32_state_dict(path)), strict=True)
+    return through_pretrained(model, AutoencoderKLWan, dtype, tmp)
+
+
+def wan22_vae_to_diffusers(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The Wan 2.2 VAE's original names → diffusers', by the rules of diffusers' own
+    ``scripts/convert_wan_to_diffusers.py`` (``convert_vae_22``): the 2.1 renames of the
+    middle, head and quant convs, then ``downsamples.S.downsamples.I`` → ``down_blocks.S.resnets.I``
+    for residual blocks and ``down_blocks.S.downsampler`` for the resampler (``up`` alike).
+    (diffusers 0.42.1's single-file converter knows the Wan 2.1 layout only.)"""
+    fixed = {"conv1": "quant_conv", "conv2": "post_quant_conv", "encoder.conv1": "encoder.conv_in",
+             "decoder.conv1": "decoder.conv_in", "encoder.head.0": "encoder.norm_out",
+             "encoder.head.2": "encoder.conv_out", "decoder.head.0": "decoder.norm_out",
+             "decoder.head.2": "decoder.conv_out"}
+    residual = {".residual.0.": ".norm1.", ".residual.2.": ".conv1.", ".residual.3.": ".norm2.",
+                ".residual.6.": ".conv2.", ".shortcut.": ".conv_shortcut."}
+    out = {}
+    for key, value in sd.items():
+        module, _, leaf = key.rpartition(".")
+        if module in fixed:
+            out[f"{fixed[module]}.{leaf}"] = value
+            continue
+        new = key
+        for part in ("encoder", "decoder"):
+            for i, where in ((0, "resnets.0"), (1, "attentions.0"), (2, "resnets.1")):
+                new = new.replace(f"{part}.middle.{i}.", f"{part}.mid_block.{where}.")
+        new = new.replace("encoder.downsamples.", "encoder.down_blocks.").replace("decoder.upsamples.",
+                                                                                  "decoder.up_blocks.")
+        parts = new.split(".")
+        if len(parts) > 4 and parts[3] in ("downsamples", "upsamples"):
+            if parts[5] in ("resample", "time_conv"):
+                parts = parts[:3] + [parts[3][:-len("samples")] + "sampler"] + parts[5:]
+            else:
+                parts[3] = "resnets"
+        new = ".".join(parts)
+        for old, repl in residual.items():
+            new = new.replace(old, repl)
+        out[new] = value
+    return out
+
+
+def reference_vae22(path: Path, dtype: torch.dtype, tmp: Path):
+    from diffusers import AutoencoderKLWan
+
+    model = AutoencoderKLWan(**VAE22_CONFIG)
+    model.load_state_dict(wan22_vae_to_diffusers(plain_fp32_state_dict(path)), strict=True)
     return through_pretrained(model, AutoencoderKLWan, dtype, tmp)
 
 

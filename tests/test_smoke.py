@@ -310,9 +310,7 @@ def test_a_name_with_no_clue_gets_the_loaders_default_with_a_notice():
 @pytest.mark.parametrize("class_type, input_name, folders, name, reason", [
     ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "wan2.1-v2-vace-14b-q6_k.gguf", "GGUF"),
     ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "old_model.ckpt", "pickle"),
-    ("WanVideoModelLoader", "model", WAN, "WanVideo\\vace_preview_fp32.safetensors", "VACE"),
-    ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "wan2.2_ti2v_5B_fp16.safetensors", "Wan 2.2"),
-    ("VAELoader", "vae_name", "vae", "wan2.2_vae.safetensors", "Wan 2.2 VAE"),
+    # VACE and Wan 2.2 models get stand-ins of their families (tests/test_models_families_wan22.py)
     ("WanVideoUni3C_ControlnetLoader", "model", "controlnet", "Wan21_Uni3C_controlnet_fp16.safetensors", "controlnet"),
 ])
 def test_models_wfrun_cannot_run_get_no_stand_in_and_say_why(class_type, input_name, folders, name, reason):

@@ -1,4 +1,12 @@
-"""Wan 2.1 transformer: original key names (Kijai's files, ComfyUI's under a prefix) → diffusers.
+"""Wan transformers: original key names (Kijai's files, ComfyUI's under a prefix) → diffusers.
+
+Every Wan 2.1/2.2 family that diffusers has a module for (``models.families``:
+``diffusers_class``) loads here: ``WanTransformer3DModel`` for T2V/I2V/FLF2V/Fun InP and
+Control (without Fun 1.1's ``ref_conv``), the Wan 2.2 A14B experts and TI2V-5B;
+``WanVACETransformer3DModel`` for VACE, whose ``vace_blocks`` are full blocks plus
+``before_proj`` (block 0) and ``after_proj`` — diffusers' ``proj_in``/``proj_out``. The VACE
+blocks sit after every ``num_layers / len(vace_blocks)``-th block (ComfyUI's
+``vace_layers_mapping``; Wan's ``vace_layers``), which is diffusers' ``vace_layers``.
 
 The renames follow the structure of the two implementations: Wan's ``WanAttentionBlock``
 applies ``norm1`` (self-attention), ``norm3`` (the affine cross-attention norm) and
@@ -19,6 +27,7 @@ from wfrun.models.header import CheckpointError
 from wfrun.models.mapping import UNKNOWN, bundled_config
 
 LABEL = "a diffusers WanTransformer3DModel"
+VACE_LABEL = "a diffusers WanVACETransformer3DModel"
 
 _TOP = {
     "patch_embedding": "patch_embedding",
@@ -47,21 +56,25 @@ _BLOCK = {
 }
 _BLOCK_KEY = re.compile(r"blocks\.(\d+)\.(.+)\.(weight|bias)$")
 
-#: Linear layers whose weights may stay in fp8: everything inside the transformer blocks.
-FP8_MODULES = re.compile(r"^blocks\.\d+\.(attn1|attn2|ffn)\.")
+#: Linear layers whose weights may stay in fp8: everything inside the transformer (and VACE) blocks.
+FP8_MODULES = re.compile(r"^(vace_)?blocks\.\d+\.(attn1|attn2|ffn)\.")
+_VACE_PROJ = {"before_proj": "proj_in", "after_proj": "proj_out"}
 
 
 def rename(key: str) -> Any:
     """One original Wan key (prefix removed) → its diffusers name, or ``UNKNOWN``."""
     if key in _TOP_PARAMS:
         return _TOP_PARAMS[key]
-    if key.startswith("blocks."):
-        if m := re.fullmatch(r"blocks\.(\d+)\.modulation", key):
-            return f"blocks.{m.group(1)}.scale_shift_table"
-        if m := _BLOCK_KEY.fullmatch(key):
-            target = _BLOCK.get(m.group(2))
-            return f"blocks.{m.group(1)}.{target}.{m.group(3)}" if target else UNKNOWN
+    if key.startswith(("blocks.", "vace_blocks.")):
+        group, _, rest = key.partition(".")
+        if m := re.fullmatch(r"(\d+)\.modulation", rest):
+            return f"{group}.{m.group(1)}.scale_shift_table"
+        if m := _BLOCK_KEY.fullmatch("blocks." + rest):
+            target = _BLOCK.get(m.group(2)) or (_VACE_PROJ.get(m.group(2)) if group == "vace_blocks" else None)
+            return f"{group}.{m.group(1)}.{target}.{m.group(3)}" if target else UNKNOWN
         return UNKNOWN
+    if key in ("vace_patch_embedding.weight", "vace_patch_embedding.bias"):
+        return key
     module, _, leaf = key.rpartition(".")
     if module in _TOP and leaf in ("weight", "bias"):
         return f"{_TOP[module]}.{leaf}"
@@ -87,10 +100,24 @@ def diffusers_config(info: ModelInfo, num_heads: int | None = None) -> dict[str,
         image_dim=c["image_dim"], added_kv_proj_dim=c["dim"] if c["image_dim"] else None,
         pos_embed_seq_len=c["pos_embed_seq_len"],
     )
+    if c.get("vace_layers"):
+        blocks, layers = c["vace_layers"], c["num_layers"]
+        if layers % blocks:
+            raise CheckpointError(f"{info.path}: {blocks} VACE blocks do not divide {layers} transformer blocks")
+        config.update(vace_layers=list(range(0, layers, layers // blocks)), vace_in_channels=c["vace_in_dim"])
     return config
 
 
+def label_for(config: dict[str, Any]) -> str:
+    return VACE_LABEL if "vace_layers" in config else LABEL
+
+
 def build(config: dict[str, Any]):
+    """The diffusers module for ``config``: ``WanVACETransformer3DModel`` when it has VACE layers."""
+    if "vace_layers" in config:
+        from diffusers import WanVACETransformer3DModel
+
+        return WanVACETransformer3DModel(**config)
     from diffusers import WanTransformer3DModel
 
     return WanTransformer3DModel(**config)

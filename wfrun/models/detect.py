@@ -3,18 +3,24 @@
 Users' folders mix files from Kijai's WanVideoWrapper (the original Wan key names), from
 ComfyUI's repackaged releases (the same names under ``model.diffusion_model.``, or the
 transformers names for UMT5 and CLIP vision) and others. A loader handed the wrong file
-must say so in one line ("X is a Wan VAE, not a Wan 2.1 transformer"), never fail with a
+must say so in one line ("X is a Wan VAE, not a Wan transformer"), never fail with a
 shape traceback, so every loader starts here. Only the header is read: detection of a
 30 GB file takes milliseconds.
 
 Facts the detection rests on (from the Wan 2.1, ComfyUI and WanVideoWrapper sources):
 
-- transformer: ``patch_embedding.weight`` is ``[dim, in_dim, 1, 2, 2]``; T2V has 16 input
-  channels, I2V/FLF2V/Fun-InP 36 (16 noise + 4 mask + 16 image latents), Fun-Control 48;
-  image-conditioned models carry ``img_emb.proj.*`` (the CLIP projection) and
-  ``cross_attn.k_img``; FLF2V adds ``img_emb.emb_pos`` (two images' tokens). 480P and 720P
-  I2V models have identical shapes, so the resolution can only come from the file name.
-  Attention heads are 128 wide in every released Wan 2.1 model.
+- transformer: ``patch_embedding.weight`` is ``[dim, in_dim, 1, 2, 2]``, ``head.head`` gives
+  4 x the latent channels, and the parts it carries (CLIP projection ``img_emb``, FLF2V's
+  ``img_emb.emb_pos``, VACE blocks, Fun Camera's ``control_adapter``, Fun's ``ref_conv``)
+  name its family in ``models.families`` (which holds every channel count). 480P and 720P
+  I2V models have identical shapes, so the resolution can only come from the file name, as
+  does the Wan 2.2 A14B expert (high or low noise). Attention heads are 128 wide in every
+  released Wan model.
+- VAE: Wan 2.2's has residual down blocks (``encoder.downsamples.N.downsamples.M``) and 48
+  latent channels (``models.families.wan_vae``).
+- all-in-one checkpoints (``CheckpointLoaderSimple``) hold a transformer under
+  ``model.diffusion_model.`` and a VAE / text encoder under their own prefixes:
+  ``identify`` names the file by its transformer, ``identify_part`` finds the other parts.
 - UMT5 has a relative position table in *every* block; T5 v1.1 (Flux/SD3) only in block 0.
 - fp8 "scaled" files mark themselves with a ``scaled_fp8`` tensor and carry one
   ``<layer>.scale_weight`` (ComfyUI) or ``<layer>.weight_scale`` per quantized layer.
@@ -29,11 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from wfrun.models.families import classify_transformer
+from wfrun.models.families import CLIP_HEADS_BY_WIDTH, classify_transformer, classify_vae, transformer_family
+from wfrun.models.families.encoders import image_encoder_variant, text_encoder_variant
+from wfrun.models.families.wan_transformer import SIZES
 from wfrun.models.header import CheckpointError, TensorInfo
 
 KIND_LABELS = {
-    "wan_transformer": "a Wan 2.1 transformer (diffusion model)",
+    "wan_transformer": "a Wan transformer (diffusion model)",
     "wan_vae": "a Wan VAE",
     "umt5": "a UMT5-XXL text encoder",
     "t5": "a T5 text encoder (not the UMT5-XXL that Wan uses)",
@@ -84,6 +92,9 @@ class ModelInfo:
     #: A transformer's family (``models.families``), e.g. ``i2v`` for the variant ``i2v-14B-480P``.
     task: str = ""
 
+    #: A Wan 2.2 A14B expert: ``high_noise`` or ``low_noise`` (from the file name; "" otherwise).
+    expert: str = ""
+
     @property
     def label(self) -> str:
         return KIND_LABELS.get(self.kind, self.kind)
@@ -131,6 +142,23 @@ def identify(path: Path, tensors: Mapping[str, TensorInfo], metadata: Mapping[st
         return ModelInfo(path, "lora", "lora", "", _storage(tensors), False)
     sample = ", ".join(keys[:3]) or "no tensors"
     return ModelInfo(path, "unknown", f"first keys: {sample}", "", _storage(tensors), False)
+
+
+def identify_part(path: Path, tensors: Mapping[str, TensorInfo], metadata: Mapping[str, str] | None,
+                  kind: str) -> ModelInfo | None:
+    """The ``kind`` part of an all-in-one checkpoint (``CheckpointLoaderSimple``'s files: the
+    transformer under ``model.diffusion_model.``, the VAE under ``vae.`` or
+    ``first_stage_model.``, the text encoder under ``text_encoders.``), or None."""
+    main = identify(path, tensors, metadata)
+    if main.kind == kind:
+        return main
+    if main.kind != "wan_transformer" or not main.prefix:
+        return None  # a file of one model only
+    for finder_kind, finder in _FINDERS:
+        if finder_kind == kind:
+            part = finder(path, tensors, list(tensors), metadata or {})
+            return part if part is not None and part.prefix else None
+    return None
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -210,6 +238,10 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
     image = f"{p}img_emb.proj.0.weight" in tensors
     emb_pos = tensors.get(f"{p}img_emb.emb_pos")
     heads = dim // 128 if dim % 128 == 0 else _metadata_int(metadata, "num_heads")
+    vace = tensors.get(f"{p}vace_patch_embedding.weight")
+    camera = tensors.get(f"{p}control_adapter.conv.weight")
+    ref_conv = tensors.get(f"{p}ref_conv.weight")
+    vace_layers = _count(keys, f"{p}vace_blocks.{{}}.")
     config = {
         "dim": dim, "in_dim": in_dim, "patch_size": patch_size,
         "out_dim": head[0] // max(1, patch_size[0] * patch_size[1] * patch_size[2]),
@@ -221,28 +253,47 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
         "cross_attn_norm": f"{p}blocks.0.norm3.weight" in tensors,
         "image_dim": _shape(tensors, f"{p}img_emb.proj.0.weight")[0] if image else None,
         "pos_embed_seq_len": emb_pos.shape[1] if emb_pos is not None else None,
+        "vace_in_dim": vace.shape[1] if vace is not None else None,
+        "vace_layers": vace_layers or None,
+        "camera_in_dim": camera.shape[1] if camera is not None else None,
+        "ref_in_dim": ref_conv.shape[1] if ref_conv is not None else None,
     }
+    parts = {name for name, found in (("emb_pos", emb_pos is not None), ("vace", vace is not None or vace_layers),
+                                      ("control_adapter", camera is not None), ("ref_conv", ref_conv is not None))
+             if found}
     notes: list[str] = []
     extras = sorted({k[len(p):].split(".")[0] for k in keys if k.startswith(p)} - _WAN_TOP_LEVEL)
-    if extras:
-        notes.append("unsupported parts: " + ", ".join(extras))
     name = path.name.lower()
-    task = classify_transformer(in_dim, config["out_dim"], image, emb_pos is not None, "vace_blocks" in extras,
-                                dim, path.name)
-    parts = [task]
-    size = {1536: "1.3B", 5120: "14B"}.get(dim)
-    if size:
-        parts.append(size)
+    task = classify_transformer(in_dim, config["out_dim"], image, False, False, dim, path.name, parts)
+    family = transformer_family(task)
+    # parts the family's diffusers module has no place for (Fun Camera's adapter, Fun's ref_conv)
+    homeless = sorted(part for part in extras if family is None or family.diffusers_class is None
+                      or part in _NO_DIFFUSERS_MODULE or (part in _VACE_TOP_LEVEL and family.conditioning != "vace"))
+    if homeless:
+        notes.append("unsupported parts: " + ", ".join(homeless))
+    variant = [task]
+    size = SIZES.get(dim)
+    if size and size.lower() not in task:
+        variant.append(size)
     if image and task in ("i2v", "flf2v", "fun-inp"):
         resolution = "720P" if "720" in name else "480P" if "480" in name else None
         if resolution:
-            parts.append(resolution)
+            variant.append(resolution)
             notes.append("480P and 720P models have the same shapes: resolution taken from the file name")
+    expert = ""
+    if family is not None and family.generation == "2.2" and "a14b" in task:
+        expert = "high_noise" if re.search(r"high[-_ ]?noise", name) else \
+            "low_noise" if re.search(r"low[-_ ]?noise", name) else ""
+        if expert:
+            variant.append(expert.replace("_", "-"))
+            notes.append("Wan 2.2 A14B expert taken from the file name")
     layout = "comfyui" if prefix == "model.diffusion_model." else "original"
-    return ModelInfo(path, "wan_transformer", "-".join(parts), layout, _storage(tensors), _scaled(tensors, p),
-                     config, prefix, tuple(notes), task=task)
+    return ModelInfo(path, "wan_transformer", "-".join(variant), layout, _storage(tensors), _scaled(tensors, p),
+                     config, prefix, tuple(notes), task=task, expert=expert)
 
 
+_VACE_TOP_LEVEL = {"vace_blocks", "vace_patch_embedding"}
+_NO_DIFFUSERS_MODULE = {"control_adapter", "ref_conv"}
 _WAN_TOP_LEVEL = {"patch_embedding", "text_embedding", "time_embedding", "time_projection", "blocks",
                   "head", "img_emb", "scaled_fp8"}
 
@@ -257,26 +308,47 @@ def _wan_vae(path, tensors, keys, metadata) -> ModelInfo | None:
             return ModelInfo(path, "wan_vae", "wan2.1", "diffusers", _storage(tensors),
                              notes=("diffusers folder layout",))
         return None
+    try:
+        return _wan_vae_parts(path, tensors, keys, prefix)
+    except KeyError as err:  # a VAE's signature without the rest of it
+        return ModelInfo(path, "wan_vae", "incomplete", "original", _storage(tensors), prefix=prefix,
+                         notes=(f"an incomplete Wan VAE: it lacks {err.args[0]}",))
+
+
+def _wan_vae_parts(path, tensors, keys, prefix: str) -> ModelInfo:
     p = prefix
-    if f"{p}encoder.downsamples.0.downsamples.0.residual.0.gamma" in tensors:
-        return ModelInfo(path, "wan_vae", "wan2.2", "original", _storage(tensors), prefix=p,
-                         notes=("the Wan 2.2 VAE (48 latent channels) is not supported",))
-    base = _shape(tensors, f"{p}encoder.conv1.weight")[0]
+    residual = f"{p}encoder.downsamples.0.downsamples.0.residual.0.gamma" in tensors
+    encoder_in = _shape(tensors, f"{p}encoder.conv1.weight")
+    base, coded = encoder_in[0], encoder_in[1]
     z_dim = _shape(tensors, f"{p}conv2.weight")[0]
-    blocks = _count(keys, f"{p}encoder.downsamples.{{}}.")
-    resamples = sorted(int(m.group(1)) for k in keys
-                       if (m := re.match(re.escape(p) + r"encoder\.downsamples\.(\d+)\.resample\.1\.weight$", k)))
-    num_res = (resamples[0] if resamples else blocks)
-    stages = len(resamples) + 1
-    dim_mult = []
-    for stage in range(stages):
-        first = stage * (num_res + 1)
-        dim_mult.append(_shape(tensors, f"{p}encoder.downsamples.{first}.residual.2.weight")[0] // base)
-    temporal = [f"{p}encoder.downsamples.{i}.time_conv.weight" in tensors for i in resamples]
+    if residual:  # Wan 2.2: encoder.downsamples.<stage>.downsamples.<block>
+        stages = _count(keys, f"{p}encoder.downsamples.{{}}.")
+        num_res = _count(keys, f"{p}encoder.downsamples.0.downsamples.{{}}.residual.")
+        dim_mult = [_shape(tensors, f"{p}encoder.downsamples.{s}.downsamples.0.residual.2.weight")[0] // base
+                    for s in range(stages)]
+        temporal = [f"{p}encoder.downsamples.{s}.downsamples.{num_res}.time_conv.weight" in tensors
+                    for s in range(stages - 1)]
+    else:  # Wan 2.1: one flat list of residual blocks and resamplers
+        blocks = _count(keys, f"{p}encoder.downsamples.{{}}.")
+        resamples = sorted(int(m.group(1)) for k in keys
+                           if (m := re.match(re.escape(p) + r"encoder\.downsamples\.(\d+)\.resample\.1\.weight$", k)))
+        num_res = (resamples[0] if resamples else blocks)
+        dim_mult = []
+        for stage in range(len(resamples) + 1):
+            first = stage * (num_res + 1)
+            dim_mult.append(_shape(tensors, f"{p}encoder.downsamples.{first}.residual.2.weight")[0] // base)
+        temporal = [f"{p}encoder.downsamples.{i}.time_conv.weight" in tensors for i in resamples]
+    decoder_base = _shape(tensors, f"{p}decoder.conv1.weight")[0] // dim_mult[-1]
+    family = classify_vae(residual, z_dim)
+    variant = family.name if family is not None else f"z{z_dim}" + ("-residual" if residual else "")
     config = {"dim": base, "z_dim": z_dim, "dim_mult": dim_mult, "num_res_blocks": num_res,
-              "temperal_downsample": temporal,
-              "attn_scales": []}
-    return ModelInfo(path, "wan_vae", "wan2.1", "original", _storage(tensors), _scaled(tensors, p), config, p)
+              "temperal_downsample": temporal, "attn_scales": []}
+    if residual:
+        config.update(decoder_dim=decoder_base, in_channels=coded,
+                      out_channels=_shape(tensors, f"{p}decoder.head.2.weight")[0])
+    notes = () if family is not None else (f"no Wan VAE family has {z_dim} latent channels"
+                                           + (" and residual blocks" if residual else ""),)
+    return ModelInfo(path, "wan_vae", variant, "original", _storage(tensors), _scaled(tensors, p), config, p, notes)
 
 
 # --- UMT5 ----------------------------------------------------------------------------
@@ -317,14 +389,11 @@ def _umt5(path, tensors, keys, metadata) -> ModelInfo | None:
     notes = ("carries its sentencepiece tokenizer",) if "spiece_model" in tensors else ()
     if not per_block:
         return ModelInfo(path, "t5", "t5-v1.1", layout, _storage(tensors), _scaled(tensors, p), config, p, notes)
-    variant = "umt5-xxl" if (emb[1], layers) == (4096, 24) else "umt5"
+    variant = text_encoder_variant(emb[1], layers)
     return ModelInfo(path, "umt5", variant, layout, _storage(tensors), _scaled(tensors, p), config, p, notes)
 
 
 # --- CLIP vision ---------------------------------------------------------------------
-
-_KNOWN_CLIP_HEADS = {1280: 16, 1024: 16, 768: 12, 1664: 16}
-
 
 def _clip_vision(path, tensors, keys, metadata) -> ModelInfo | None:
     layouts = (
@@ -349,11 +418,11 @@ def _clip_vision(path, tensors, keys, metadata) -> ModelInfo | None:
         grid = round((positions - 1) ** 0.5)
         proj = tensors.get(p + proj_key)
         projection = (proj.shape[0] if layout == "transformers" else proj.shape[1]) if proj is not None else None
-        heads = _KNOWN_CLIP_HEADS.get(dim) or _metadata_int(metadata, "num_heads")
+        heads = CLIP_HEADS_BY_WIDTH.get(dim) or _metadata_int(metadata, "num_heads")
         layers = _count(keys, p + layer_pattern)
         config = {"dim": dim, "patch_size": patch_size, "image_size": grid * patch_size, "num_layers": layers,
                   "mlp_dim": _shape(tensors, p + fc1_key)[0], "num_heads": heads, "projection_dim": projection}
-        variant = "vit-h-14" if (dim, layers, patch_size) == (1280, 32, 14) else f"vit-{dim}d-{layers}l"
+        variant = image_encoder_variant(dim, layers, patch_size)
         return ModelInfo(path, "clip_vision", variant, layout, _storage(tensors), _scaled(tensors, p), config, p)
     return None
 

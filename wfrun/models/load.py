@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from wfrun.models import convert_clip, convert_t5, convert_transformer, convert_vae
-from wfrun.models.detect import ModelInfo, identify, require_kind
+from wfrun.models.detect import ModelInfo, identify, identify_part, require_kind
+from wfrun.models.families import transformer_family
 from wfrun.models.fp8 import FP8_DTYPES, quantize, swap_in
 from wfrun.models.header import CheckpointError
 from wfrun.models.mapping import Plan, build_plan, check_plan
@@ -41,7 +42,10 @@ _STORED = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = "auto",
                      num_heads: int | None = None, allow_pickle: bool | None = None):
-    """A Wan 2.1 transformer file (any variant, Kijai's or ComfyUI's layout) as a diffusers ``WanTransformer3DModel``.
+    """A Wan transformer file (Kijai's or ComfyUI's layout, fp8 or not, or the transformer of an
+    all-in-one checkpoint) as a diffusers ``WanTransformer3DModel`` — every Wan 2.1 and 2.2
+    family diffusers has a module for (T2V, I2V, FLF2V, Fun InP/Control, the Wan 2.2 A14B
+    experts, TI2V-5B) — or, for VACE, a ``WanVACETransformer3DModel``.
 
     ``dtype`` is the compute dtype (default: the file's, or bf16 for fp8 files).
     ``quantization``: ``"auto"`` keeps fp8 weights as stored; ``"fp8_e4m3fn"``/``"fp8_e5m2"``
@@ -51,12 +55,14 @@ def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu"
         info = _identify(reader, "wan_transformer")
         config = loadable_config(info, num_heads)
         return _load(reader, info, lambda: convert_transformer.build(config), convert_transformer.rename,
-                     convert_transformer.LABEL, convert_transformer.FP8_MODULES, dtype, device, quantization)
+                     convert_transformer.label_for(config), convert_transformer.FP8_MODULES, dtype, device,
+                     quantization)
 
 
 def load_vae(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = None,
              allow_pickle: bool | None = None):
-    """A Wan 2.1 VAE file as a diffusers ``AutoencoderKLWan``.
+    """A Wan 2.1 or Wan 2.2 VAE file (or the VAE of an all-in-one checkpoint) as a diffusers
+    ``AutoencoderKLWan``: 16 latent channels at 4x8x8, or 48 at 4x16x16 (``is_residual``).
 
     ``quantization`` is accepted so every loader takes the same options, and checked, but a
     VAE is always computed from up-cast weights (fp8 VAE files are up-cast on load)."""
@@ -120,13 +126,15 @@ def loadable_config(info: ModelInfo, num_heads: int | None = None) -> dict[str, 
                                   "WanTransformer3DModel.from_pretrained")
         unsupported = [n for n in info.notes if n.startswith("unsupported parts")]
         if unsupported:
-            raise CheckpointError(f"{info.path}: {info.variant} model with {unsupported[0]} — diffusers' "
-                                  "WanTransformer3DModel cannot run it")
+            family = transformer_family(info.task)
+            what = family.label if family else info.variant
+            raise CheckpointError(f"{info.path}: {what} model ({info.variant}) with {unsupported[0]} — diffusers' "
+                                  "Wan transformer modules cannot run it")
         return convert_transformer.diffusers_config(info, num_heads)
     if info.kind == "wan_vae":
-        if info.variant != "wan2.1" or info.layout != "original":
+        if info.layout != "original" or info.notes:
             why = info.notes[0] if info.notes else f"{info.variant} in {info.layout} layout"
-            raise CheckpointError(f"{info.path}: cannot be loaded as the Wan 2.1 VAE ({why})")
+            raise CheckpointError(f"{info.path}: cannot be loaded as a Wan VAE ({why})")
         return convert_vae.diffusers_config(info)
     return None
 
@@ -135,7 +143,12 @@ def loadable_config(info: ModelInfo, num_heads: int | None = None) -> dict[str, 
 
 
 def _identify(reader: CheckpointReader, kind: str) -> ModelInfo:
+    """What the file is, insisting on ``kind``; from an all-in-one checkpoint, its ``kind`` part."""
     info = identify(reader.path, reader.tensors, reader.metadata)
+    if info.kind != kind:
+        part = identify_part(reader.path, reader.tensors, reader.metadata, kind)
+        if part is not None:
+            return part
     require_kind(info, kind)
     return info
 

@@ -6,17 +6,21 @@ those names is served by a tiny random checkpoint of the same *family*:
 
 - the kind follows the loader (which input of which node type; else the models folder the
   input lists files from): transformer, VAE, UMT5, CLIP vision, LoRA, Depth Anything;
-- the task, key layout and storage follow the name, as Wan's, Kijai's and ComfyUI's
-  releases spell them: T2V/I2V/FLF2V/Fun-Control/Fun-InP, Kijai's ``Wan2_1-…`` original
-  keys or ComfyUI's repackaged ``wan2.1_…`` / ``umt5_xxl_…`` / ``clip_vision_h``,
-  bf16/fp16/fp32/fp8 (``_scaled``). Sizes (1.3B/14B) change nothing: every tiny
-  transformer is 32 wide.
+- the family, key layout and storage follow the name, as Wan's, Kijai's and ComfyUI's
+  releases spell them (the name rules live with the families: ``models.families``'
+  ``task_from_name`` and ``vae_family_from_name``): Wan 2.1 T2V/I2V/FLF2V/Fun-Control/
+  Fun-InP/Fun-Camera/VACE, Wan 2.2 A14B T2V/I2V/Fun and TI2V-5B/Fun 5B, the Wan 2.1 or 2.2
+  VAE; Kijai's ``Wan2_1-…`` original keys or ComfyUI's repackaged ``wan2.1_…``/``wan2.2_…``
+  / ``umt5_xxl_…`` / ``clip_vision_h``, bf16/fp16/fp32/fp8 (``_scaled``). Sizes change
+  only what the family fixes (5B: 48-channel latents): every tiny transformer is 32 wide.
 
 The stand-in is written under the very name the workflow uses, so the loaders, the checks
 and every choice made from a file name (480P/720P, Fun-InP, fp16 Depth Anything) see what
 they would see with the real file: the user's own workflow runs unchanged. A name that gives
-no clue gets the loader's default family, with a notice; a model wfrun cannot run (GGUF,
-pickles, VACE, Wan 2.2 TI2V/I2V) gets none, with the reason (:class:`NoStandin`).
+no clue gets the loader's default family, with a notice; a file wfrun cannot read (GGUF,
+pickles) or a model of a family it has no tiny writer for gets none, with the reason
+(:class:`NoStandin`). A family wfrun cannot sample yet (``runs=False``) still gets its
+stand-in: loading and checking run as they would with the real file.
 
 Stand-ins are written once per distinct set, into a folder named by a hash of the set
 (``$WFRUN_CACHE/tiny-standins/<hash>/``, beside the tiny models), atomically, and reused.
@@ -34,10 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+from wfrun.models.families import task_from_name, transformer_family, vae_family, vae_family_from_name
 from wfrun.models.paths import safe_relative
 
 #: Bump when what a family's stand-in holds changes, so cached stand-ins are rebuilt.
-STANDIN_VERSION = "1"
+STANDIN_VERSION = "2"
 
 #: More model inputs than any real workflow has; a file asking for more is refused.
 MAX_STANDINS = 64
@@ -73,8 +78,7 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32"}
 
-TASK_LABELS = {"t2v": "T2V", "i2v": "I2V", "flf2v": "FLF2V", "fun-control": "Fun-Control", "fun-inp": "Fun-InP"}
-KIND_LABELS = {"wan_vae": "Wan 2.1 VAE", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
+KIND_LABELS = {"wan_vae": "Wan VAE", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model"}
 
@@ -102,7 +106,10 @@ class Family:
     def describe(self) -> str:
         """``a tiny Wan 2.1 I2V transformer (original layout, fp8_e4m3fn)``."""
         if self.kind == "wan_transformer":
-            what = f"Wan 2.1 {TASK_LABELS.get(self.task, self.task)} transformer"
+            family = transformer_family(self.task)
+            what = f"{family.label if family else self.task} transformer"
+        elif self.kind == "wan_vae":
+            what = vae_family(self.task).label
         else:
             what = KIND_LABELS.get(self.kind, self.kind)
         details = ", ".join(p for p in (f"{self.layout} layout" if self.layout else "", self.precision) if p)
@@ -164,33 +171,13 @@ def _precision(name: str, default: str, fp8: bool = True) -> str:
     return default
 
 
-def _is_wan22(name: str) -> bool:
-    return re.search(r"wan[-_. ]?2[-_. ]?2|wan22", name) is not None
-
-
 def _transformer(name: str, base: str, layout: str) -> tuple[Family, str | None]:
-    if "vace" in name:
-        raise NoStandin("no tiny VACE model: wfrun cannot run VACE yet")
-    task = None
-    if "flf2v" in name or "fl2v" in name:
-        task = "flf2v"
-    elif "fun" in name and "camera" in name:
-        raise NoStandin("no tiny Fun-Control-Camera model: wfrun cannot run it yet")
-    elif "fun" in name and "control" in name:
-        task = "fun-control"
-    elif "fun" in name and "inp" in name:
-        task = "fun-inp"
-    elif "i2v" in name or re.search(r"skyreels[-_ ]?a2", name):
-        task = "i2v"
-    elif re.search(r"t2v|phantom|recammaster|skyreels", name):
-        task = "t2v"
-    if _is_wan22(name) and (task not in (None, "t2v") or re.search(r"ti2v|5b", name)):
-        raise NoStandin("no tiny Wan 2.2 model of this kind: wfrun's tiny transformers are Wan 2.1 ones "
-                        "(Wan 2.2 T2V A14B shares their shape; its I2V, TI2V-5B and Fun models do not)")
+    task = task_from_name(name)
     notice = None
     if task is None:
         task = "t2v"
-        notice = "the name says no task (T2V, I2V, FLF2V, Fun-Control, Fun-InP): the loader's default, T2V, was taken"
+        notice = ("the name says no task (T2V, I2V, FLF2V, Fun-Control, Fun-InP, VACE, TI2V, …): the loader's "
+                  "default, T2V, was taken")
     if re.match(r"wan2[._]\d_", base):  # ComfyUI's repackaged files
         layout = "comfyui"
     precision = _precision(name, DEFAULT_PRECISION["wan_transformer"])
@@ -199,11 +186,11 @@ def _transformer(name: str, base: str, layout: str) -> tuple[Family, str | None]
 
 
 def _vae(name: str, base: str, layout: str) -> tuple[Family, str | None]:
-    if _is_wan22(base):
-        raise NoStandin("no tiny Wan 2.2 VAE: wfrun runs the Wan 2.1 VAE only")
     if "taew" in base or "taehv" in base:
         raise NoStandin("no tiny TAEW (tiny autoencoder) model: wfrun cannot run it yet")
-    return Family("wan_vae", "", "original", _precision(name, DEFAULT_PRECISION["wan_vae"], fp8=False)), None
+    family = vae_family_from_name(base)
+    task = "" if family.name == "wan2.1" else family.name  # Wan 2.1 stand-ins keep their earlier key
+    return Family("wan_vae", task, "original", _precision(name, DEFAULT_PRECISION["wan_vae"], fp8=False)), None
 
 
 def _umt5(name: str, base: str, layout: str) -> tuple[Family, str | None]:

@@ -27,25 +27,36 @@ from pathlib import Path
 
 import torch
 
-from wfrun.models.families import transformer_family
+from wfrun.models.families import CLIP_VISION_H, transformer_family, vae_family
+from wfrun.models.families import UMT5_XXL as _UMT5
+from wfrun.models.families.wan_transformer import CAMERA_CHANNELS, VACE_CONTEXT_CHANNELS
 
 #: Bump when the files change, so cached copies are rebuilt.
-TINY_VERSION = "4"
+TINY_VERSION = "5"
 
 # Transformer: dim 32 = 2 heads x 16; the text width equals the tiny UMT5's d_model and the
 # image width the tiny CLIP's hidden size, as 4096 and 1280 do for the real models.
-TRANSFORMER = dict(dim=32, heads=2, ffn=64, layers=2, freq=16, text_dim=32, image_dim=32, image_tokens=5, out=16)
+# The output width (``out``) and the input channels come from the file's family.
+TRANSFORMER = dict(dim=32, heads=2, ffn=64, layers=2, freq=16, text_dim=32, image_dim=32, image_tokens=5, out=16,
+                   vace_blocks=2)
 T5 = dict(vocab=128, dim=32, heads=4, dim_attn=32, ffn=64, layers=2, buckets=32)
 CLIP = dict(dim=32, heads=2, layers=2, mlp=128, patch=14, image=28, proj=16)
 VAE = dict(dim=4, z=16, dim_mult=(1, 2, 4, 4), num_res=2, temporal=(False, True, True))
+#: The Wan 2.2 VAE, tiny: a decoder wider than the encoder, as the real one (160 / 256).
+VAE22 = dict(dim=2, dec_dim=4, z=48, dim_mult=(1, 2, 4, 4), num_res=2, temporal=(False, True, True))
 
 #: The real sizes, for shape-only (meta) state dicts: detection tests and the GPU benchmark.
-TRANSFORMER_14B = dict(dim=5120, heads=40, ffn=13824, layers=40, freq=256, text_dim=4096, image_dim=1280,
-                       image_tokens=257, out=16)
-TRANSFORMER_1_3B = dict(TRANSFORMER_14B, dim=1536, heads=12, ffn=8960, layers=30)
-UMT5_XXL = dict(vocab=256384, dim=4096, heads=64, dim_attn=4096, ffn=10240, layers=24, buckets=32)
-CLIP_VIT_H = dict(dim=1280, heads=16, layers=32, mlp=5120, patch=14, image=224, proj=1024)
+TRANSFORMER_14B = dict(dim=5120, heads=40, ffn=13824, layers=40, freq=256, text_dim=_UMT5.dim,
+                       image_dim=CLIP_VISION_H.dim, image_tokens=CLIP_VISION_H.tokens, out=16, vace_blocks=8)
+TRANSFORMER_1_3B = dict(TRANSFORMER_14B, dim=1536, heads=12, ffn=8960, layers=30, vace_blocks=15)
+TRANSFORMER_5B = dict(TRANSFORMER_14B, dim=3072, heads=24, ffn=14336, layers=30, out=48)
+UMT5_XXL = dict(vocab=_UMT5.vocab, dim=_UMT5.dim, heads=_UMT5.heads, dim_attn=_UMT5.dim_attn, ffn=_UMT5.ffn,
+                layers=_UMT5.layers, buckets=_UMT5.buckets)
+CLIP_VIT_H = dict(dim=CLIP_VISION_H.dim, heads=CLIP_VISION_H.heads, layers=CLIP_VISION_H.layers,
+                  mlp=CLIP_VISION_H.mlp, patch=CLIP_VISION_H.patch, image=CLIP_VISION_H.image,
+                  proj=CLIP_VISION_H.projection)
 VAE_WAN21 = dict(VAE, dim=96)
+VAE_WAN22 = dict(VAE22, dim=160, dec_dim=256)
 
 FP8 = {"fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
 FLOATS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -57,8 +68,8 @@ class TinySpec:
 
     folder: str
     name: str
-    kind: str       # wan_transformer | wan_vae | umt5 | clip_vision | lora | control_lora
-    task: str       # transformer task; "" for the others
+    kind: str       # wan_transformer | wan_vae | umt5 | clip_vision | lora | control_lora | wan_checkpoint
+    task: str       # transformer (or all-in-one) task, VAE family (``wan2.2``; "" is Wan 2.1); "" for the others
     layout: str     # original | comfyui | transformers | open_clip
     precision: str  # bf16 | fp16 | fp32 | fp8_e4m3fn | fp8_e5m2 | fp8_e4m3fn_scaled
     rest: str = "bf16"  # dtype of what is not fp8 in an fp8 file
@@ -93,9 +104,21 @@ SPECS: tuple[TinySpec, ...] = (
              "comfyui", "bf16"),
     TinySpec("diffusion_models", "wan2.1_fun_inp_1.3B_tiny_bf16.safetensors", "wan_transformer", "fun-inp",
              "comfyui", "bf16"),
+    TinySpec("diffusion_models", "wan2.2_t2v_low_noise_14B_tiny_fp8_scaled.safetensors", "wan_transformer",
+             "t2v-a14b", "comfyui", "fp8_e4m3fn_scaled", rest="fp16"),
+    TinySpec("diffusion_models", "wan2.2_i2v_high_noise_14B_tiny_fp8_scaled.safetensors", "wan_transformer",
+             "i2v-a14b", "comfyui", "fp8_e4m3fn_scaled", rest="fp16"),
+    TinySpec("diffusion_models", "wan2.2_ti2v_5B_tiny_fp16.safetensors", "wan_transformer", "ti2v-5b", "comfyui",
+             "fp16"),
+    TinySpec("diffusion_models", "Wan2_2-TI2V-5B_tiny_bf16.safetensors", "wan_transformer", "ti2v-5b", "original",
+             "bf16"),
+    TinySpec("diffusion_models", "wan2.1_vace_1.3B_tiny_fp16.safetensors", "wan_transformer", "vace", "comfyui",
+             "fp16"),
     TinySpec("vae", "Wan2_1_VAE_tiny_bf16.safetensors", "wan_vae", "", "original", "bf16"),
     TinySpec("vae", "Wan2_1_VAE_tiny_fp32.safetensors", "wan_vae", "", "original", "fp32"),
     TinySpec("vae", "wan_2.1_vae_tiny.safetensors", "wan_vae", "", "original", "fp16"),
+    TinySpec("vae", "wan2.2_vae_tiny.safetensors", "wan_vae", "wan2.2", "original", "fp32"),
+    TinySpec("vae", "Wan2_2_VAE_tiny_bf16.safetensors", "wan_vae", "wan2.2", "original", "bf16"),
     TinySpec("text_encoders", "umt5-xxl-enc-tiny-bf16.safetensors", "umt5", "", "original", "bf16"),
     TinySpec("text_encoders", "umt5-xxl-enc-tiny-fp8_e4m3fn.safetensors", "umt5", "", "original", "fp8_e4m3fn"),
     TinySpec("text_encoders", "umt5_xxl_tiny_fp16.safetensors", "umt5", "", "transformers", "fp16"),
@@ -148,13 +171,43 @@ def _linear(sd: dict, r: _Random, name: str, out: int, fan_in: int, bias: bool =
 # --- master weights in the original layouts (float32) ----------------------------------
 
 
+def _block(sd: dict, r: _Random, b: str, dim: int, ffn: int, image: bool) -> None:
+    """One ``WanAttentionBlock`` (self-attention, cross-attention, its norm, feed-forward, modulation)."""
+    for attn in ("self_attn", "cross_attn"):
+        for proj in "qkvo":
+            _linear(sd, r, f"{b}.{attn}.{proj}", dim, dim)
+        sd[f"{b}.{attn}.norm_q.weight"] = r.norm(dim)
+        sd[f"{b}.{attn}.norm_k.weight"] = r.norm(dim)
+    if image:
+        _linear(sd, r, f"{b}.cross_attn.k_img", dim, dim)
+        _linear(sd, r, f"{b}.cross_attn.v_img", dim, dim)
+        sd[f"{b}.cross_attn.norm_k_img.weight"] = r.norm(dim)
+    sd[f"{b}.norm3.weight"] = r.norm(dim)
+    sd[f"{b}.norm3.bias"] = r.bias(dim)
+    _linear(sd, r, f"{b}.ffn.0", ffn, dim)
+    _linear(sd, r, f"{b}.ffn.2", dim, ffn)
+    sd[f"{b}.modulation"] = r.normal(1, 6, dim, std=dim ** -0.5)
+
+
+def transformer_parts(task: str) -> frozenset[str]:
+    """The optional parts a tiny transformer of ``task`` carries: those its family always has,
+    and Wan 2.2 Fun Control's ``ref_conv`` (every release of it has one)."""
+    family = transformer_family(task)
+    extra = {"ref_conv"} if family.generation == "2.2" and "ref_conv" in family.optional_parts else set()
+    return family.parts | extra
+
+
 def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bool = False) -> dict[str, torch.Tensor]:
-    """A Wan 2.1 ``WanModel`` state dict in its original key names (tiny unless ``dims`` say otherwise)."""
+    """A Wan ``WanModel`` state dict of family ``task`` in its original key names (tiny unless
+    ``dims`` say otherwise): the backbone, then the family's parts (CLIP projection, VACE
+    blocks, camera adapter, reference embedding) as ComfyUI's and VideoX-Fun's models name them."""
     c = dims or TRANSFORMER
+    family = transformer_family(task)
     dim, ffn, image_dim = c["dim"], c["ffn"], c["image_dim"]
     r, sd = _Random(seed, meta), {}
-    image = task != "t2v"
-    sd["patch_embedding.weight"] = r.linear(dim, transformer_family(task).in_channels, 1, 2, 2)
+    image = bool(family.clip_projection)
+    parts = transformer_parts(task)
+    sd["patch_embedding.weight"] = r.linear(dim, family.in_channels, 1, 2, 2)
     sd["patch_embedding.bias"] = r.bias(dim)
     _linear(sd, r, "text_embedding.0", dim, c["text_dim"])
     _linear(sd, r, "text_embedding.2", dim, dim)
@@ -162,30 +215,34 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
     _linear(sd, r, "time_embedding.2", dim, dim)
     _linear(sd, r, "time_projection.1", dim * 6, dim)
     for i in range(c["layers"]):
-        b = f"blocks.{i}"
-        for attn in ("self_attn", "cross_attn"):
-            for proj in "qkvo":
-                _linear(sd, r, f"{b}.{attn}.{proj}", dim, dim)
-            sd[f"{b}.{attn}.norm_q.weight"] = r.norm(dim)
-            sd[f"{b}.{attn}.norm_k.weight"] = r.norm(dim)
-        if image:
-            _linear(sd, r, f"{b}.cross_attn.k_img", dim, dim)
-            _linear(sd, r, f"{b}.cross_attn.v_img", dim, dim)
-            sd[f"{b}.cross_attn.norm_k_img.weight"] = r.norm(dim)
-        sd[f"{b}.norm3.weight"] = r.norm(dim)
-        sd[f"{b}.norm3.bias"] = r.bias(dim)
-        _linear(sd, r, f"{b}.ffn.0", ffn, dim)
-        _linear(sd, r, f"{b}.ffn.2", dim, ffn)
-        sd[f"{b}.modulation"] = r.normal(1, 6, dim, std=dim ** -0.5)
-    _linear(sd, r, "head.head", c["out"] * 4, dim)
+        _block(sd, r, f"blocks.{i}", dim, ffn, image)
+    _linear(sd, r, "head.head", family.latent_channels * 4, dim)
     sd["head.modulation"] = r.normal(1, 2, dim, std=dim ** -0.5)
     if image:
         sd["img_emb.proj.0.weight"], sd["img_emb.proj.0.bias"] = r.norm(image_dim), r.bias(image_dim)
         _linear(sd, r, "img_emb.proj.1", image_dim, image_dim)
         _linear(sd, r, "img_emb.proj.3", dim, image_dim)
         sd["img_emb.proj.4.weight"], sd["img_emb.proj.4.bias"] = r.norm(dim), r.bias(dim)
-        if task == "flf2v":
+        if "emb_pos" in parts:
             sd["img_emb.emb_pos"] = r.normal(1, 2 * c["image_tokens"], image_dim, std=0.02)
+    if "vace" in parts:  # ComfyUI's VaceWanModel: the patch embedding, then the VACE blocks
+        sd["vace_patch_embedding.weight"] = r.linear(dim, VACE_CONTEXT_CHANNELS, 1, 2, 2)
+        sd["vace_patch_embedding.bias"] = r.bias(dim)
+        for i in range(c["vace_blocks"]):
+            _block(sd, r, f"vace_blocks.{i}", dim, ffn, False)
+            if i == 0:
+                _linear(sd, r, f"vace_blocks.{i}.before_proj", dim, dim)
+            _linear(sd, r, f"vace_blocks.{i}.after_proj", dim, dim)
+    if "control_adapter" in parts:  # WanCamAdapter: pixel-unshuffled rays → 2x2 patches, one residual block
+        folded = CAMERA_CHANNELS * family.camera_downscale ** 2
+        sd["control_adapter.conv.weight"] = r.linear(dim, folded, 2, 2)
+        sd["control_adapter.conv.bias"] = r.bias(dim)
+        for conv in ("conv1", "conv2"):
+            sd[f"control_adapter.residual_blocks.0.{conv}.weight"] = r.linear(dim, dim, 3, 3)
+            sd[f"control_adapter.residual_blocks.0.{conv}.bias"] = r.bias(dim)
+    if "ref_conv" in parts:  # the reference image's latents, patched 2x2
+        sd["ref_conv.weight"] = r.linear(dim, family.latent_channels, 2, 2)
+        sd["ref_conv.bias"] = r.bias(dim)
     return sd
 
 
@@ -256,6 +313,75 @@ def vae_weights(seed: int, dims: dict | None = None, meta: bool = False) -> dict
             index += 1
     sd["decoder.head.0.gamma"] = r.norm(dims[-1], 1, 1, 1)
     conv3d("decoder.head.2", 3, dims[-1])
+    return sd
+
+
+def vae22_weights(seed: int, dims: dict | None = None, meta: bool = False) -> dict[str, torch.Tensor]:
+    """A Wan 2.2 ``WanVAE_`` state dict in its original key names (Wan-Video/Wan2.2
+    ``wan/modules/vae2_2.py``): 12 coded channels in and out (RGB in 2x2 blocks), residual
+    down/up stages ``encoder.downsamples.<stage>.downsamples.<i>`` /
+    ``decoder.upsamples.<stage>.upsamples.<i>``, a resampler last in each stage but the
+    deepest, and a decoder of its own width."""
+    c = dims or VAE22
+    r, sd = _Random(seed, meta), {}
+    base, dec, z, mult, nrb = c["dim"], c["dec_dim"], c["z"], c["dim_mult"], c["num_res"]
+    coded = vae_family("wan2.2").coded_channels
+
+    def conv3d(name, out, cin, k=3, t=None):
+        sd[f"{name}.weight"] = r.linear(out, cin, t or k, k, k)
+        sd[f"{name}.bias"] = r.bias(out)
+
+    def residual(name, cin, out):
+        sd[f"{name}.residual.0.gamma"] = r.norm(cin, 1, 1, 1)
+        conv3d(f"{name}.residual.2", out, cin)
+        sd[f"{name}.residual.3.gamma"] = r.norm(out, 1, 1, 1)
+        conv3d(f"{name}.residual.6", out, out)
+        if cin != out:
+            conv3d(f"{name}.shortcut", out, cin, k=1)
+
+    def attention(name, ch):
+        sd[f"{name}.norm.gamma"] = r.norm(ch, 1, 1)
+        sd[f"{name}.to_qkv.weight"], sd[f"{name}.to_qkv.bias"] = r.linear(ch * 3, ch, 1, 1), r.bias(ch * 3)
+        sd[f"{name}.proj.weight"], sd[f"{name}.proj.bias"] = r.linear(ch, ch, 1, 1), r.bias(ch)
+
+    def resample(name, ch, time_out):
+        sd[f"{name}.resample.1.weight"], sd[f"{name}.resample.1.bias"] = r.linear(ch, ch, 3, 3), r.bias(ch)
+        if time_out:
+            sd[f"{name}.time_conv.weight"] = r.linear(time_out, ch, 3, 1, 1)
+            sd[f"{name}.time_conv.bias"] = r.bias(time_out)
+
+    last = len(mult) - 1
+    dims = [base * m for m in (1, *mult)]
+    conv3d("encoder.conv1", dims[0], coded)
+    for stage, (cin, out) in enumerate(zip(dims[:-1], dims[1:])):
+        for i in range(nrb):
+            residual(f"encoder.downsamples.{stage}.downsamples.{i}", cin, out)
+            cin = out
+        if stage != last:  # downsample3d keeps the width in time; downsample2d has no time_conv
+            resample(f"encoder.downsamples.{stage}.downsamples.{nrb}", out, out if c["temporal"][stage] else 0)
+    top = dims[-1]
+    residual("encoder.middle.0", top, top)
+    attention("encoder.middle.1", top)
+    residual("encoder.middle.2", top, top)
+    sd["encoder.head.0.gamma"] = r.norm(top, 1, 1, 1)
+    conv3d("encoder.head.2", z * 2, top)
+    conv3d("conv1", z * 2, z * 2, k=1)
+    conv3d("conv2", z, z, k=1)
+
+    dims = [dec * m for m in (mult[-1], *reversed(mult))]
+    temporal_up = tuple(reversed(c["temporal"]))
+    conv3d("decoder.conv1", dims[0], z)
+    residual("decoder.middle.0", dims[0], dims[0])
+    attention("decoder.middle.1", dims[0])
+    residual("decoder.middle.2", dims[0], dims[0])
+    for stage, (cin, out) in enumerate(zip(dims[:-1], dims[1:])):
+        for i in range(nrb + 1):
+            residual(f"decoder.upsamples.{stage}.upsamples.{i}", cin, out)
+            cin = out
+        if stage != last:  # upsample3d doubles the frames through a time_conv of twice the width
+            resample(f"decoder.upsamples.{stage}.upsamples.{nrb + 1}", out, out * 2 if temporal_up[stage] else 0)
+    sd["decoder.head.0.gamma"] = r.norm(dims[-1], 1, 1, 1)
+    conv3d("decoder.head.2", coded, dims[-1])
     return sd
 
 
@@ -411,7 +537,7 @@ def master_weights(spec: TinySpec) -> dict[str, torch.Tensor]:
     if spec.kind == "wan_transformer":
         return transformer_weights(spec.task, spec.seed)
     if spec.kind == "wan_vae":
-        return vae_weights(spec.seed)
+        return vae22_weights(spec.seed) if vae_family(spec.task).residual else vae_weights(spec.seed)
     if spec.kind == "umt5":
         sd = t5_weights(spec.seed)
         return sd if spec.layout == "original" else t5_to_transformers_names(sd)

@@ -1,21 +1,56 @@
-"""The Wan transformer families, told apart by their patch embedding's input channels and
-the parts they carry (a CLIP projection ``img_emb``, FLF2V's ``img_emb.emb_pos``, VACE
-blocks), and what each needs from the sampler.
+"""The Wan transformer families, told apart by their patch embedding's input channels, the
+width of the latents they denoise, and the parts they carry, and what each needs from the
+sampler.
 
-Input channels (``patch_embedding.weight`` is ``[dim, in_channels, 1, 2, 2]``): T2V and VACE
-take 16 latent channels; I2V, FLF2V and Fun-InP 36 (16 noise + 4 mask + 16 image latents);
-Fun-Control 48 (16 noise + 16 control + 16 image latents) and Fun-Camera 32. Wan 2.2's
-TI2V-5B also takes 48 channels, but its latents are 48 wide and it has no CLIP projection:
-the channel count alone would read it as Fun-Control, which is why detection matches whole
-families here instead of numbers elsewhere.
+Every released Wan transformer is the same ``WanModel`` backbone (``patch_embedding.weight``
+is ``[dim, in_channels, 1, 2, 2]``, ``head.head`` gives ``4 * latent_channels``) plus some of:
+
+- ``img_emb`` — the CLIP ViT-H projection (Wan 2.1 I2V/FLF2V/Fun; no Wan 2.2 model has it),
+  with ``img_emb.emb_pos`` (two images' tokens) for FLF2V;
+- ``vace_patch_embedding`` + ``vace_blocks`` — VACE (96 context channels: inactive and
+  reactive video latents, 16 + 16, and the 8x8 mask folded into 64);
+- ``control_adapter`` — Fun Camera's Plücker-ray adapter (24 channels per pixel, folded
+  by the VAE stride and patched like the latents);
+- ``ref_conv`` — Fun 1.1 / Wan 2.2 Fun Control's reference-image patch embedding.
+
+Input channels are the noise latents plus what the sampler concatenates (L = latent
+channels): T2V and VACE take L; I2V, FLF2V and Fun-InP 2L + 4 (noise, 4 mask channels,
+image latents); Wan 2.1 Fun-Control 3L (noise, control, image latents); Wan 2.2 Fun-Control
+3L + 4 (noise, control, mask, image latents: ComfyUI's ``Wan22FunControlToVideo`` puts the
+mask at index 16); Wan 2.1 Fun-Camera 2L; Wan 2.2 Fun-Camera 2L + 4. Wan 2.2's TI2V-5B and
+its Fun models denoise L = 48 latents of the Wan 2.2 VAE. Sources: ComfyUI
+``comfy/model_detection.py``, ``comfy/ldm/wan/model.py``, ``comfy_extras/nodes_wan.py``;
+VideoX-Fun's ``WanTransformer3DModel``; DiffSynth-Studio's table of released configs
+(Wan2.2-I2V-A14B 36 in/no CLIP; Wan2.2-Fun-A14B-Control 52 with ``ref_conv``;
+Wan2.2-Fun-A14B-Control-Camera 36 with ``control_adapter``; Wan2.1-Fun-V1.1 Control-Camera
+32 with CLIP). The 5B Fun widths follow the same rules with L = 48 (100 and 148).
+
+Some families have exactly the same parts: Wan 2.1 I2V and Fun-InP, Wan 2.2 I2V A14B and
+Fun-InP A14B, Wan 2.1 T2V 14B and Wan 2.2 T2V A14B. Only the file name (or, for Fun-InP
+1.3B, the width) tells them apart, so each such family carries a ``name_pattern``.
+
+Wan 2.2 A14B is a pair of experts (``high_noise``/``low_noise``) of one family; a workflow
+samples them with two sampler nodes, so each file is one model here.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 Conditioning = Literal["text", "image", "control", "camera", "vace", "image-latent"]
+
+#: Optional parts a transformer file may carry beyond the backbone (see the module docs).
+PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv")
+
+#: VACE's context channels: inactive + reactive video latents (16 + 16) and the 8x8 mask (64).
+VACE_CONTEXT_CHANNELS = 96
+#: Fun Camera's Plücker embedding: 24 numbers per pixel (ComfyUI ``in_dim_control_adapter``).
+CAMERA_CHANNELS = 24
+
+_WAN22 = r"wan[-_. ]?2[-_. ]?2|wan22"
+_FUN_INP = r"fun.*inp|inp.*fun"
 
 
 @dataclass(frozen=True)
@@ -29,26 +64,80 @@ class TransformerFamily:
     clip_projection: bool | None  # carries ``img_emb`` (CLIP vision tokens); None: either way
     conditioning: Conditioning
     image_optional: bool = False  # an image-conditioned family that may run with an empty one
-    runs: bool = True         # wfrun can sample it
+    runs: bool = True         # wfrun can sample it (its forward, with the conditioning it needs)
+    generation: str = "2.1"   # Wan 2.1 or 2.2
+    parts: frozenset[str] = frozenset()           # parts it always carries (``PARTS``)
+    optional_parts: frozenset[str] = frozenset()  # parts some of its releases carry
+    name_pattern: str | None = None  # picks it among families with the same parts (file name)
+    widths: tuple[int, ...] = ()     # …or the only family with these parts at these widths
+    samples_as: str = ""      # the Wan 2.1 task whose sampler inputs it takes ("": its own)
+    diffusers_class: str | None = "WanTransformer3DModel"  # None: diffusers has no module for it
 
     @property
     def takes_image_latents(self) -> bool:
-        """Whether the sampler concatenates mask and image latents to the noise (36 channels)."""
+        """Whether the sampler concatenates mask and image latents to the noise (2L + 4 channels)."""
         return self.conditioning == "image"
+
+    @property
+    def vae(self) -> str:
+        """The VAE family of its latents (``families.wan_vae``)."""
+        return "wan2.2" if self.latent_channels == 48 else "wan2.1"
+
+    @property
+    def camera_downscale(self) -> int:
+        """Pixels per latent of the VAE, which Fun Camera's adapter folds into channels."""
+        return 16 if self.latent_channels == 48 else 8
+
+    def accepts(self, in_channels: int, latent_channels: int, clip_projection: bool, parts: frozenset[str]) -> bool:
+        """Whether a transformer with these shapes and parts is of this family."""
+        return (self.in_channels == in_channels and self.latent_channels == latent_channels
+                and self.clip_projection in (clip_projection, None)
+                and self.parts <= parts <= self.parts | self.optional_parts)
+
+
+def _f(*args, **kw) -> TransformerFamily:
+    for key in ("parts", "optional_parts"):
+        if key in kw:
+            kw[key] = frozenset(kw[key])
+    return TransformerFamily(*args, **kw)
 
 
 TRANSFORMER_FAMILIES: tuple[TransformerFamily, ...] = (
-    TransformerFamily("t2v", "Wan 2.1 text-to-video", 16, 16, False, "text"),
-    TransformerFamily("vace", "Wan 2.1 VACE", 16, 16, False, "vace", runs=False),
-    TransformerFamily("i2v", "Wan 2.1 image-to-video", 36, 16, True, "image"),
-    TransformerFamily("flf2v", "Wan 2.1 first-last-frame-to-video", 36, 16, True, "image"),
-    TransformerFamily("fun-inp", "Wan 2.1 Fun InP", 36, 16, True, "image", image_optional=True),
-    TransformerFamily("fun-control", "Wan 2.1 Fun Control", 48, 16, True, "control"),
-    TransformerFamily("fun-camera", "Wan 2.1 Fun Camera", 32, 16, None, "camera", runs=False),
-    TransformerFamily("ti2v-5b", "Wan 2.2 TI2V-5B", 48, 48, False, "image-latent", runs=False),
+    # Wan 2.1: 16 latent channels, CLIP projection on the image-conditioned ones
+    _f("t2v", "Wan 2.1 text-to-video", 16, 16, False, "text"),
+    _f("vace", "Wan 2.1 VACE", 16, 16, False, "vace", runs=False, parts={"vace"},
+       diffusers_class="WanVACETransformer3DModel"),
+    _f("i2v", "Wan 2.1 image-to-video", 36, 16, True, "image"),
+    _f("flf2v", "Wan 2.1 first-last-frame-to-video", 36, 16, True, "image", parts={"emb_pos"}),
+    _f("fun-inp", "Wan 2.1 Fun InP", 36, 16, True, "image", image_optional=True, name_pattern=_FUN_INP,
+       widths=(1536,)),
+    _f("fun-control", "Wan 2.1 Fun Control", 48, 16, True, "control", optional_parts={"ref_conv"}),
+    _f("fun-camera", "Wan 2.1 Fun Camera", 32, 16, True, "camera", runs=False, parts={"control_adapter"},
+       diffusers_class=None),
+    # Wan 2.2 A14B (one expert of the high/low-noise pair): Wan 2.1 VAE latents, no CLIP
+    _f("t2v-a14b", "Wan 2.2 T2V A14B", 16, 16, False, "text", generation="2.2", name_pattern=_WAN22,
+       samples_as="t2v"),
+    _f("i2v-a14b", "Wan 2.2 I2V A14B", 36, 16, False, "image", generation="2.2", samples_as="i2v"),
+    _f("fun-inp-a14b", "Wan 2.2 Fun InP A14B", 36, 16, False, "image", image_optional=True, generation="2.2",
+       name_pattern=_FUN_INP, samples_as="fun-inp"),
+    _f("fun-control-a14b", "Wan 2.2 Fun Control A14B", 52, 16, False, "control", runs=False, generation="2.2",
+       optional_parts={"ref_conv"}),
+    _f("fun-camera-a14b", "Wan 2.2 Fun Camera A14B", 36, 16, False, "camera", runs=False, generation="2.2",
+       parts={"control_adapter"}, diffusers_class=None),
+    # Wan 2.2 5B: 48-channel latents of the Wan 2.2 VAE
+    _f("ti2v-5b", "Wan 2.2 TI2V-5B", 48, 48, False, "image-latent", runs=False, generation="2.2"),
+    _f("fun-inp-5b", "Wan 2.2 Fun InP 5B", 100, 48, False, "image", image_optional=True, runs=False,
+       generation="2.2"),
+    _f("fun-control-5b", "Wan 2.2 Fun Control 5B", 148, 48, False, "control", runs=False, generation="2.2",
+       optional_parts={"ref_conv"}),
+    _f("fun-camera-5b", "Wan 2.2 Fun Camera 5B", 100, 48, False, "camera", runs=False, generation="2.2",
+       parts={"control_adapter"}, diffusers_class=None),
 )
 
 _BY_TASK = {f.task: f for f in TRANSFORMER_FAMILIES}
+
+#: Model sizes by width, for variant names (``i2v-14B-480P``).
+SIZES = {1536: "1.3B", 3072: "5B", 5120: "14B"}
 
 
 def transformer_family(task: str) -> TransformerFamily | None:
@@ -56,26 +145,63 @@ def transformer_family(task: str) -> TransformerFamily | None:
     return _BY_TASK.get(task)
 
 
-def classify_transformer(in_channels: int, out_channels: int, clip_projection: bool, first_last: bool,
-                         vace_blocks: bool, dim: int, file_name: str) -> str:
-    """The family's task for a transformer with these parts, or ``in<N>[-image]`` when no
-    family fits. Fun-InP and I2V have the same parts: Fun-InP is the 1.3B one, or says
-    ``fun`` and ``inp`` in its name."""
-    candidates = [f for f in TRANSFORMER_FAMILIES
-                  if f.in_channels == in_channels and f.clip_projection in (clip_projection, None)
-                  and f.latent_channels == out_channels]
-    if vace_blocks:
-        candidates = [f for f in candidates if f.conditioning == "vace"]
-    else:
-        candidates = [f for f in candidates if f.conditioning != "vace"]
-    if len(candidates) > 1 and all(f.conditioning == "image" for f in candidates):
+def pick_family(in_channels: int, out_channels: int, clip_projection: bool, parts: frozenset[str] | set[str],
+                dim: int, file_name: str) -> TransformerFamily | None:
+    """The family of a transformer with these shapes and parts; among families with the same
+    parts, the one whose name pattern the file name matches, else the one of that width,
+    else the one without a pattern."""
+    parts = frozenset(parts)
+    candidates = [f for f in TRANSFORMER_FAMILIES if f.accepts(in_channels, out_channels, clip_projection, parts)]
+    if len(candidates) > 1:
         name = file_name.lower()
-        if first_last:
-            return "flf2v"
-        return "fun-inp" if dim == 1536 or ("fun" in name and "inp" in name) else "i2v"
-    if len(candidates) == 1:
-        return candidates[0].task
+        named = [f for f in candidates if f.name_pattern and re.search(f.name_pattern, name)]
+        wide = [f for f in candidates if dim in f.widths]
+        plain = [f for f in candidates if not f.name_pattern]
+        candidates = named or wide or plain
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def classify_transformer(in_channels: int, out_channels: int, clip_projection: bool, first_last: bool,
+                         vace_blocks: bool, dim: int, file_name: str, parts: frozenset[str] | set[str] = frozenset(),
+                         ) -> str:
+    """The family's task for a transformer with these parts, or ``in<N>[-image]`` when no
+    family fits. ``parts`` names any further parts (``control_adapter``, ``ref_conv``)."""
+    found = set(parts) | ({"emb_pos"} if first_last else set()) | ({"vace"} if vace_blocks else set())
+    family = pick_family(in_channels, out_channels, clip_projection, frozenset(found), dim, file_name)
+    if family is not None:
+        return family.task
     return f"in{in_channels}" + ("-image" if clip_projection else "")
+
+
+def task_from_name(name: str) -> str | None:
+    """The family a release's file name implies (``wan2.2_i2v_high_noise_14B_fp8_scaled`` →
+    ``i2v-a14b``), or None when the name says no task. Used for stand-ins, where the name is
+    all there is; detection goes by the file's parts."""
+    name = name.replace("\\", "/").lower()
+    wan22 = re.search(_WAN22, name) is not None
+    size = "5b" if re.search(r"(?<![\d.])5b", name) else "a14b"
+    if "vace" in name:
+        return "vace"
+    if "ti2v" in name:
+        return "ti2v-5b"
+    if "flf2v" in name or "fl2v" in name:
+        return "flf2v"
+    base = None
+    if "fun" in name and "camera" in name:
+        base = "fun-camera"
+    elif "fun" in name and "control" in name:
+        base = "fun-control"
+    elif "fun" in name and "inp" in name:
+        base = "fun-inp"
+    elif "i2v" in name or re.search(r"skyreels[-_ ]?a2", name):
+        base = "i2v"
+    elif re.search(r"t2v|phantom|recammaster|skyreels", name):
+        base = "t2v"
+    elif wan22 and size == "5b":
+        return "ti2v-5b"
+    if base is None:
+        return None
+    return f"{base}-{size}" if wan22 else base
 
 
 def conditioning_by_channels(in_channels: int) -> Conditioning | None:
