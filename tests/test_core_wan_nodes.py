@@ -12,7 +12,6 @@ from safetensors.torch import save_file
 
 from tests.node_helpers import node
 from wfrun.models.lora_files import LoraError, merged
-from wfrun.models.mapping import bundled_config
 from wfrun.models.paths import ModelRoots
 from wfrun.nodes.executor import ExecContext, NodeInputError
 
@@ -81,9 +80,15 @@ def test_a_lora_for_another_model_is_refused_on_its_node(ctx, t2v, tiny_models):
 
 
 def _wan21_stats():
-    config = bundled_config("wan2.1_vae.json")
+    """Wan 2.1's latent statistics as diffusers' AutoencoderKLWan defaults hold them."""
+    import inspect
+
+    from diffusers import AutoencoderKLWan
+
+    params = inspect.signature(AutoencoderKLWan.__init__).parameters
     shape = (1, 16, 1, 1, 1)
-    return torch.tensor(config["latents_mean"]).view(shape), torch.tensor(config["latents_std"]).view(shape)
+    return (torch.tensor(params["latents_mean"].default).view(shape),
+            torch.tensor(params["latents_std"].default).view(shape))
 
 
 def test_image_to_video_concat_is_mask_then_normalised_image(ctx, vae):
