@@ -15,7 +15,7 @@ from wfrun.media.samples import write_control_video
 from wfrun.models.tiny import TRANSFORMER
 from wfrun.nodes.executor import ExecContext
 from wfrun.engine.executors import get_executor
-from wfrun.packs.wanvideo.control_lora import ControlLora
+from wfrun.packs.wanvideo.control_lora import ControlLora, control_lora_of
 
 EXAMPLE = CORPUS_WAN / "2025-06-13_ad43eed_wanvideo_1_3B_control_lora_example_01.json"
 RANK = 4
@@ -52,7 +52,7 @@ def test_switch_merges_inside_the_window_and_restores_exactly(tiny_models, tmp_p
     ctx = ExecContext(models=ModelRoots.from_options(str(tiny_models)), device="cpu", offload_device="cpu")
     plain = load(ctx, None).transformer
     model = load(ctx, "control_tiny.safetensors", strength=0.5).transformer
-    state = model._wfrun_control_lora
+    state = control_lora_of(model)
     assert isinstance(state, ControlLora) and not state.enabled and state.extra_channels == 16
     q = model.blocks[0].attn1.to_q
     assert torch.equal(q.weight, plain.blocks[0].attn1.to_q.weight)  # not merged at load

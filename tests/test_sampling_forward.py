@@ -11,6 +11,7 @@ from diffusers import WanTransformer3DModel
 from wfrun.packs.wanvideo.types import SLGArgs, TeaCacheArgs
 from wfrun.sampling.forward import (ForwardOptions, TeaCache, feta_score, rotary_embedding,
                                     transformer_forward)
+from wfrun.sampling.hooks import sampling_pass
 
 
 def tiny(in_channels=16, image=False, layers=3, seed=0):
@@ -88,12 +89,12 @@ def test_slg_skips_blocks_only_for_uncond_in_window():
     slg = SLGArgs(blocks=(1,), start_percent=0.2, end_percent=0.6)
     calls = []
     base, _ = transformer_forward(model, x, t, ctx)
-    for uncond, pct, skipped in [(True, 0.4, True), (False, 0.4, False), (True, 0.1, False), (True, 0.7, False)]:
-        calls.clear()
-        out, _ = transformer_forward(model, x, t, ctx, options=ForwardOptions(
-            is_uncond=uncond, step_percent=pct, slg=slg, on_block=calls.append))
-        assert (1 not in calls) == skipped
-        assert torch.equal(out, base) != skipped
+    with sampling_pass(model, slg=slg, on_block=calls.append):
+        for uncond, pct, skipped in [(True, 0.4, True), (False, 0.4, False), (True, 0.1, False), (True, 0.7, False)]:
+            calls.clear()
+            out, _ = transformer_forward(model, x, t, ctx, options=ForwardOptions(is_uncond=uncond, step_percent=pct))
+            assert (1 not in calls) == skipped
+            assert torch.equal(out, base) != skipped
 
 
 @torch.no_grad()
@@ -105,10 +106,11 @@ def test_teacache_skips_and_reuses_residual():
     calls = []
     pred = None
     outs = []
-    for step, t in enumerate([900.0, 899.0, 898.0, 897.0]):
-        out, pred = transformer_forward(model, x, torch.tensor([t]), ctx, options=ForwardOptions(
-            step=step, teacache=cache, pred_id=pred, on_block=calls.append))
-        outs.append(out)
+    with sampling_pass(model, teacache=cache, on_block=calls.append):
+        for step, t in enumerate([900.0, 899.0, 898.0, 897.0]):
+            out, pred = transformer_forward(model, x, torch.tensor([t]), ctx, options=ForwardOptions(
+                step=step, pred_id=pred))
+            outs.append(out)
     assert len(calls) == 3  # only the first step ran its 3 blocks
     assert cache.skipped_steps() == {0: [1, 2, 3]}
     ref, _ = transformer_forward(model, x, torch.tensor([899.0]), ctx)
@@ -118,9 +120,10 @@ def test_teacache_skips_and_reuses_residual():
     cache0 = TeaCache.create(TeaCacheArgs(rel_l1_thresh=0.0, start_step=0, use_coefficients=False), 4, "1_3B", "cpu")
     calls.clear()
     pred = None
-    for step, t in enumerate([900.0, 899.0, 898.0, 897.0]):
-        _, pred = transformer_forward(model, x, torch.tensor([t]), ctx, options=ForwardOptions(
-            step=step, teacache=cache0, pred_id=pred, on_block=calls.append))
+    with sampling_pass(model, teacache=cache0, on_block=calls.append):
+        for step, t in enumerate([900.0, 899.0, 898.0, 897.0]):
+            _, pred = transformer_forward(model, x, torch.tensor([t]), ctx, options=ForwardOptions(
+                step=step, pred_id=pred))
     assert len(calls) == 12 and cache0.skipped_steps() == {0: []}
 
 

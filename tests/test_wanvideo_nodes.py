@@ -11,6 +11,7 @@ from wfrun.nodes.executor import NodeInputError
 from wfrun.models.paths import ModelRoots
 from wfrun.nodes.executor import ExecContext
 from wfrun.engine.executors import get_executor
+from wfrun.models import placement
 from wfrun.packs.wanvideo.types import ImageEmbeds
 
 
@@ -75,7 +76,7 @@ def test_block_swap_is_set_up_by_the_sampler_and_changes_nothing(ctx, t5):
     swap = run("WanVideoBlockSwap", ctx, blocks_to_swap=1, use_non_blocking=False)[0]
     model = run("WanVideoModelLoader", ctx, model="Wan2_1-T2V-1_3B_tiny_bf16.safetensors", base_precision="fp32",
                 block_swap_args=swap, load_device="main_device")[0]
-    assert getattr(model.transformer, "_wfrun_block_streamer", None) is None
+    assert placement.streamer(model.transformer) is None
     assert model.load_device == ctx.offload_device
     embeds = run("WanVideoEmptyEmbeds", ctx, width=64, height=64, num_frames=5)[0]
     text = run("WanVideoTextEncode", ctx, positive_prompt="a red fox", negative_prompt="", t5=t5)[0]
@@ -83,7 +84,7 @@ def test_block_swap_is_set_up_by_the_sampler_and_changes_nothing(ctx, t5):
                     force_offload=True)
     expected = run("WanVideoSampler", ctx, model=plain, **settings)[0]["samples"]
     got = run("WanVideoSampler", ctx, model=model, **settings)[0]["samples"]
-    assert model.transformer._wfrun_block_streamer.modules == [model.transformer.blocks[0]]
+    assert placement.streamer(model.transformer).modules == [model.transformer.blocks[0]]
     torch.testing.assert_close(got, expected)
     again = run("WanVideoSampler", ctx, model=model, **settings)[0]["samples"]  # hooks are set up once
     torch.testing.assert_close(again, expected)

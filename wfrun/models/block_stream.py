@@ -13,19 +13,53 @@ pass or step), so at most two swapped modules are on the GPU at a time.
 diffusers' group offloading does the same per group but prefetches only when applied to a
 whole model; applied to a few blocks each is loaded when it is reached, and measured on an
 H100 that exposed every transfer (bench/block_swap_14b.py, bench/RESULTS.md).
+
+The streamer lives with the model, in diffusers' hook registry (``models/module_hooks.py``):
+it is registered on the transformer under ``BLOCK_STREAM`` (where placement and the sampler
+find it), and each streamed module carries a :class:`_StreamHook` that calls the streamer
+before and after the module's forward. :meth:`BlockStreamer.remove` takes them all off.
 """
 
 from __future__ import annotations
 
 import torch
+from diffusers.hooks import ModelHook
 from torch import nn
 
+from wfrun.models import module_hooks
 
-class BlockStreamer:
-    """Keeps ``modules`` on the host and streams each to ``device`` for its forward."""
+#: The name of each streamed module's hook in its registry.
+STREAM_HOOK = "wfrun.block_stream.module"
+
+
+class _StreamHook(ModelHook):
+    """On one streamed module: bring its tensors in before its forward, back out after."""
+
+    def __init__(self, streamer: "BlockStreamer", index: int):
+        super().__init__()
+        self.streamer = streamer
+        self.index = index
+
+    def pre_forward(self, module: nn.Module, *args, **kwargs):
+        self.streamer._before(self.index)
+        return args, kwargs
+
+    def post_forward(self, module: nn.Module, output):
+        self.streamer._after(self.index)
+        return output
+
+
+class BlockStreamer(ModelHook):
+    """Keeps ``modules`` on the host and streams each to ``device`` for its forward.
+
+    A ``ModelHook`` only to be registered on the transformer (under
+    ``module_hooks.BLOCK_STREAM``): it changes nothing in the transformer's own forward.
+    ``streamed_ids`` are the ids of the streamed modules (placement moves everything else)."""
 
     def __init__(self, modules: list[nn.Module], device: str | torch.device, prefetch: bool = True):
+        super().__init__()
         self.modules = list(modules)
+        self.streamed_ids = frozenset(id(m) for m in self.modules)
         self.device = torch.device(device)
         cuda = self.device.type == "cuda"
         self.stream = torch.cuda.Stream(self.device) if cuda and prefetch else None
@@ -41,8 +75,7 @@ class BlockStreamer:
                 tensor.data = copy
             self.tensors.append(tensors)
             self.host.append(host)
-            module.register_forward_pre_hook(self._before(index))
-            module.register_forward_hook(self._after(index))
+            module_hooks.attach(module, STREAM_HOOK, _StreamHook(self, index))
 
     def _load(self, index: int) -> None:
         """Start copying module ``index`` to the device (on the side stream when there is one)."""
@@ -57,24 +90,27 @@ class BlockStreamer:
             done.record(self.stream)
         self.pending[index] = (copies, done)
 
-    def _before(self, index: int):
-        def hook(module: nn.Module, args):
-            self._load(index)
-            copies, done = self.pending.pop(index)
-            if done is not None:
-                current = torch.cuda.current_stream(self.device)
-                current.wait_event(done)
-                for copy in copies:  # allocated on the side stream, used on this one
-                    copy.record_stream(current)
-            for tensor, copy in zip(self.tensors[index], copies):
-                tensor.data = copy
-            if len(self.modules) > 1:
-                self._load((index + 1) % len(self.modules))
-        return hook
+    def _before(self, index: int) -> None:
+        """Module ``index`` is about to run: point it at its device copy, prefetch the next."""
+        self._load(index)
+        copies, done = self.pending.pop(index)
+        if done is not None:
+            current = torch.cuda.current_stream(self.device)
+            current.wait_event(done)
+            for copy in copies:  # allocated on the side stream, used on this one
+                copy.record_stream(current)
+        for tensor, copy in zip(self.tensors[index], copies):
+            tensor.data = copy
+        if len(self.modules) > 1:
+            self._load((index + 1) % len(self.modules))
 
-    def _after(self, index: int):
-        def hook(module: nn.Module, args, output):
-            for tensor, copy in zip(self.tensors[index], self.host[index]):
-                tensor.data = copy
-            return output
-        return hook
+    def _after(self, index: int) -> None:
+        """Module ``index`` has run: point it back at its host copy."""
+        for tensor, copy in zip(self.tensors[index], self.host[index]):
+            tensor.data = copy
+
+    def remove(self) -> None:
+        """Take the per-module hooks off (the modules stay where they are: on the host)."""
+        for module in self.modules:
+            module_hooks.detach(module, STREAM_HOOK)
+        self.pending.clear()

@@ -11,6 +11,10 @@ loader's ``load_device``: a model loaded to the offload device keeps the GPU fre
 text and image encoders, then samples on the GPU with only its swapped blocks streaming.
 (Placing it at load time on the load device would leave the resident blocks on the CPU and
 sample there, minutes per step for a 14B model.)
+
+The streamer is kept in the transformer's hook registry (``module_hooks.BLOCK_STREAM``,
+see ``models/module_hooks.py``); :func:`streamer` finds it, and with it the streamed
+modules that :func:`onload` and :func:`offload` leave where they are.
 """
 
 from __future__ import annotations
@@ -20,9 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-#: On a module with offloading hooks: the ids of its hooked sub-modules (never ``.to()`` it
-#: whole: the hooks own where those parameters are).
-_HOOKED = "_wfrun_offload_hooks"
+from wfrun.models import module_hooks
 
 
 def node_device(choice: str, ctx: Any) -> str:
@@ -30,8 +32,15 @@ def node_device(choice: str, ctx: Any) -> str:
     return ctx.offload_device if choice in ("offload_device", "cpu") else ctx.device
 
 
+def streamer(module: nn.Module) -> Any:
+    """The ``BlockStreamer`` block swap set up on ``module``, or None. Its ``streamed_ids``
+    are the sub-modules the hooks own (never ``.to()`` such a module whole)."""
+    return module_hooks.find(module, module_hooks.BLOCK_STREAM)
+
+
 def is_hooked(module: nn.Module) -> bool:
-    return bool(getattr(module, _HOOKED, False))
+    """Whether block swap is set up on ``module``."""
+    return streamer(module) is not None
 
 
 def blocks_to_swap(block_swap: Any, vram: Any, blocks: int) -> int:
@@ -70,9 +79,8 @@ def place_transformer(transformer: nn.Module, device: str, offload_device: str,
     streamed += blocks[:swap_blocks]
     streamed_ids = {id(m) for m in streamed}
     _move_except(transformer, device, streamed_ids)
-    streamer = BlockStreamer(streamed, device, prefetch=non_blocking)
-    setattr(transformer, _HOOKED, frozenset(streamed_ids))
-    transformer._wfrun_block_streamer = streamer
+    module_hooks.attach(transformer, module_hooks.BLOCK_STREAM,
+                        BlockStreamer(streamed, device, prefetch=non_blocking))
     return transformer
 
 
@@ -96,7 +104,7 @@ def _move_except(module: nn.Module, device: str, skip: set[int]) -> None:
 def onload(module: nn.Module, device: str) -> None:
     """Bring a model to ``device`` for work; with block swap, its resident part only."""
     if is_hooked(module):
-        _move_except(module, device, getattr(module, _HOOKED))
+        _move_except(module, device, streamer(module).streamed_ids)
     else:
         module.to(device)
 
@@ -105,7 +113,7 @@ def offload(module: nn.Module, offload_device: str) -> None:
     """Send a model back after work (the pack's ``force_offload``), freeing GPU cache; the
     swapped blocks are already there between forwards."""
     if is_hooked(module):
-        _move_except(module, offload_device, getattr(module, _HOOKED))
+        _move_except(module, offload_device, streamer(module).streamed_ids)
     else:
         module.to(offload_device)
     if torch.cuda.is_available():

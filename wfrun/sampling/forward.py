@@ -7,6 +7,10 @@ and reuses its submodules in the same order as ``WanTransformer3DModel.forward``
 ``proj_out``), calling each block as a module so offloading hooks keep working. Around
 that it adds what the pack's forward does:
 
+Pass-long features come from the hooks of :func:`wfrun.sampling.hooks.sampling_pass`
+(SLG skips blocks, TeaCache's state, block probes); per-call values from
+:class:`ForwardOptions`.
+
 - **TeaCache** (:class:`TeaCache`): on each step inside ``[start_step, end_step]`` the
   relative L1 change of the time embedding (``e``, the ``time_embedder`` output, or
   ``e0``, the ``time_proj`` output) since the last *computed* step is accumulated — through
@@ -14,9 +18,10 @@ that it adds what the pack's forward does:
   ``mode``) or raw on ``e0`` — and while it stays below ``rel_l1_thresh`` the blocks are
   skipped and the residual of the last computed step is added instead. One state per
   prediction (cond, uncond, each context window), as the pack's ``pred_id``.
-- **SLG**: blocks in ``SLGArgs.blocks`` are skipped in the *uncond* pass while the step
-  percentage is inside ``[start_percent, end_percent]``. As in the pack, SLG does not apply
-  to batched cfg (the batched call is not marked uncond).
+- **SLG** (a hook on each named block, :class:`wfrun.sampling.hooks.SkipLayerGuidance`):
+  blocks in ``SLGArgs.blocks`` are skipped in the *uncond* pass while the step percentage
+  is inside ``[start_percent, end_percent]``. As in the pack, SLG does not apply to batched
+  cfg (the batched call is not marked uncond).
 - **Enhance-A-Video** (FETA): self-attention output (after its output projection) is
   multiplied by the pack's score: mean off-diagonal cross-frame attention of q and k
   (after q/k norm, before RoPE), times ``frames + weight``, clamped at 1. The pack reshapes
@@ -43,7 +48,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from wfrun.sampling.conditioning import SLGArgs, TeaCacheArgs
+from wfrun.sampling.conditioning import TeaCacheArgs
+from wfrun.sampling.hooks import active_pass
 
 #: TeaCache polynomials by model variant (the pack's ``teacache_coefficients_map`` in
 #: nodes_model_loading.py, from ali-vilab/TeaCache4Wan2.1).
@@ -111,21 +117,23 @@ class TeaCache:
 
 @dataclass
 class ForwardOptions:
-    """Per-call settings of :func:`transformer_forward` (what the pack passes as kwargs)."""
+    """Per-call values of :func:`transformer_forward` (what the pack passes as kwargs).
+
+    Features that last a whole sampling pass — SLG, TeaCache's state, block probes, the
+    control LoRA — are hooks attached by :func:`wfrun.sampling.hooks.sampling_pass`; the
+    forward publishes these values to them (``SamplingPass.call``)."""
 
     step: int = 0
     step_percent: float = 0.0
     is_uncond: bool = False
-    slg: SLGArgs | None = None
     feta_weight: float | None = None
     feta_frames: int = 0
     riflex_k: int = 0
     riflex_frames: int = 0
     split_attn_steps: tuple[int, ...] = ()
-    teacache: TeaCache | None = None
+    #: Which prediction this is (cond, uncond, a window's …), for TeaCache's per-prediction
+    #: state; None on its first call (the forward returns the id it was given).
     pred_id: int | None = None
-    #: Called with the block index before each block runs (tests count calls here).
-    on_block: Any = None
 
 
 # --- rope -----------------------------------------------------------------------------
@@ -329,8 +337,11 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
             context_img = context_img.expand(context.shape[0], -1, -1)
         context = torch.cat([context_img, context], dim=1)
 
+    sampling = active_pass(transformer)
+    if sampling is not None:
+        sampling.call = opt  # for the block hooks (SLG)
     should_calc = True
-    cache = opt.teacache
+    cache = sampling.teacache if sampling is not None else None
     pred_id = opt.pred_id
     cache_on = cache is not None and cache.active(opt.step)
     if cache_on:
@@ -349,15 +360,8 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
             chunks = _frame_chunks(ppf, tokens_per_frame, context.shape[0])
         self_proc = (feta, chunks) if (feta or chunks) else None
         segments = _cross_segments(ppf, tokens_per_frame, context.shape[0]) if multi_prompt else None
-        skip = set()
-        if opt.slg is not None and opt.is_uncond and opt.slg.start_percent <= opt.step_percent <= opt.slg.end_percent:
-            skip = set(int(b) for b in opt.slg.blocks)
         with _processors(transformer.blocks, self_proc, segments):
-            for index, block in enumerate(transformer.blocks):
-                if index in skip:
-                    continue
-                if opt.on_block is not None:
-                    opt.on_block(index)
+            for block in transformer.blocks:  # hooks may skip a block (SLG) or count it
                 x = block(x, context, proj, rotary_emb)
         if cache_on:
             state = cache.states[pred_id]

@@ -32,6 +32,14 @@ The pack's choices this reproduces:
 - Returns the pack's LATENT: ``samples [1, 16, T, H, W]`` (CPU, float32) with
   ``looped``, ``end_image``, ``has_ref``, ``drop_last`` and ``generator_state``.
 
+The code runs in phases, each a function here: :func:`prepare` (steps, cfg and schedule;
+noise and conditioning layout; text context; context windows; video2video and extra
+latents), :func:`denoise_step` (one step: a prediction per window, the loop shift, the
+scheduler's step), guidance (:mod:`.guidance` objects, applied in :func:`predict`) and
+:func:`finish` (the LATENT dict). Pass-long features (SLG, TeaCache state, block probes, the
+control LoRA's switch) are hooks attached for the pass (:mod:`.hooks`). Channel layouts come
+from the model-family registry (``models/families``), never from numbers here.
+
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
 cross-attention, which diffusers' blocks cannot), Fun 1.1 reference images (diffusers'
 model has no ``ref_conv``), diff-diff masks in ``samples``, and the pack's extras outside
@@ -40,15 +48,18 @@ Wan 2.1 core (VACE, Phantom, ReCamMaster, UniAnimate, audio, FlowEdit, FreeInit)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
 
-from wfrun.sampling.conditioning import ImageEmbeds, SamplerOptions, TextEmbeds
+from wfrun.models import module_hooks
+from wfrun.models.families.wan_transformer import sampler_channels
 from wfrun.sampling import context as ctxwin
+from wfrun.sampling.conditioning import ControlEmbeds, ImageEmbeds, PhantomArgs, SamplerOptions, TextEmbeds
 from wfrun.sampling.forward import ForwardOptions, TeaCache, transformer_forward
+from wfrun.sampling.guidance import CFG, PhantomCFG, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
+from wfrun.sampling.hooks import sampling_pass
 from wfrun.sampling.schedulers import Schedule, build_schedule
 
 
@@ -82,22 +93,94 @@ class SamplingRequest:
     #: ``ctx.progress`` (``steps(total, description)`` → bar with ``update``/``close``) or None.
     progress: Any = None
     check_interrupt: Callable[[], None] = lambda: None
-    #: Passed to the forward; tests count transformer block calls with it.
+    #: Called with the block index before each block runs (a hook of the pass); tests count
+    #: transformer block calls with it.
     on_block: Callable[[int], None] | None = None
 
 
-def fourier_filter(x: torch.Tensor, scale_low: float, scale_high: float, freq_cutoff: int) -> torch.Tensor:
-    """FreSca: scale the centred 2-D spectrum by ``scale_low`` inside ``±freq_cutoff`` and
-    ``scale_high`` outside (slicing exactly as the pack, so small latents behave alike)."""
-    dtype = x.dtype
-    freq = torch.fft.fftshift(torch.fft.fftn(x.float(), dim=(-2, -1)), dim=(-2, -1))
-    h, w = freq.shape[-2:]
-    mask = torch.full(freq.shape, float(scale_high), device=x.device)
-    cr, cc = h // 2, w // 2
-    mask[..., cr - freq_cutoff:cr + freq_cutoff, cc - freq_cutoff:cc + freq_cutoff] = scale_low
-    out = torch.fft.ifftn(torch.fft.ifftshift(freq * mask, dim=(-2, -1)), dim=(-2, -1)).real
-    return out.to(dtype)
+# --- what prepare() hands the loop ------------------------------------------------------
 
+@dataclass
+class Conditioning:
+    """The model's conditioning inputs, on the device (``y``, control, CLIP, Phantom)."""
+
+    image_cond: torch.Tensor | None = None       # y: concatenated to the latents channel-wise
+    control_latents: torch.Tensor | None = None  # Fun control (prepended to y) or control-LoRA input
+    control: ControlEmbeds | None = None
+    control_lora: Any = None                     # the model's control LoRA switch (module_hooks.CONTROL_LORA)
+    clip_fea: torch.Tensor | None = None
+    clip_neg: torch.Tensor | None = None
+    phantom: PhantomArgs | None = None
+    phantom_latents: torch.Tensor | None = None
+
+
+@dataclass
+class TextContext:
+    """Prompts padded to 512 tokens: ``positive [P, 512, D]``, ``negative [1, 512, D]``."""
+
+    positive: torch.Tensor
+    negative: torch.Tensor | None
+
+    @property
+    def num_prompts(self) -> int:
+        return self.positive.shape[0]
+
+
+@dataclass
+class Windows:
+    """Context windows in latent frames, and how to schedule and fuse them."""
+
+    options: Any  # ContextOptions
+    frames: int
+    stride: int
+    overlap: int
+    schedule: Callable[..., list[list[int]]]
+    tracker: ctxwin.WindowTracker = field(default_factory=ctxwin.WindowTracker)
+
+
+@dataclass
+class Prepared:
+    """Everything the steps need, fixed before the first one."""
+
+    req: SamplingRequest
+    steps: int
+    cfg: list[float]
+    schedule: Schedule
+    generator: torch.Generator
+    latent: torch.Tensor                 # [16, T, H, W] float32 on the device: the initial latents
+    cond: Conditioning
+    text: TextContext
+    windows: Windows | None
+    is_looped: bool
+    extra_count: int = 0                 # leading frames taken from extra latents (timestep 0)
+    empty_idx: Sequence[int] | None = None
+    guidance: CFG = field(default_factory=CFG)
+    phantom_guidance: PhantomCFG | None = None
+    feta: Any = None
+    feta_frames: int = 0
+    split_steps: tuple[int, ...] = ()
+    teacache: TeaCache | None = None
+
+    @property
+    def timesteps(self) -> torch.Tensor:
+        return self.schedule.timesteps
+
+    @property
+    def latent_len(self) -> int:
+        return self.latent.shape[1]
+
+
+@dataclass
+class LoopState:
+    """What changes from step to step."""
+
+    latent: torch.Tensor
+    shift_idx: int = 0
+    #: TeaCache prediction ids without windows: cond, uncond, Phantom's reference pass.
+    cache_state: list = field(default_factory=lambda: [None, None, None])
+
+
+# --- prepare ------------------------------------------------------------------------------
 
 def _pad_context(embeds: Sequence[torch.Tensor], text_len: int = 512) -> torch.Tensor:
     rows = []
@@ -114,20 +197,10 @@ def _in_window(start: float, end: float, pct: float, idx: int) -> bool:
     return (start <= pct <= end) or (end > 0 and idx == 0 and pct >= start)
 
 
-def sample(req: SamplingRequest) -> dict:
+def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule]:
+    """Pack order: divide by denoise, a cfg list overrides the count, build, slice."""
     tr = req.transformer
-    opts = req.options
-    emb = req.image_embeds
-    device = torch.device(req.device)
-    dtype = req.dtype
-    in_ch = int(tr.config.in_channels)
-    control_lora = getattr(tr, "_wfrun_control_lora", None)  # packs/wanvideo/control_lora.py
     denoise = float(req.denoise_strength)
-    if req.text_embeds is None or not req.text_embeds.prompt_embeds:
-        raise SamplingError("text_embeds", "no text embeds given",
-                            "connect WanVideoTextEncode; diffusers' Wan blocks always cross-attend to a prompt")
-
-    # --- steps and cfg (pack order: divide, cfg list overrides, build, slice) -------------
     if denoise <= 0:
         raise SamplingError("denoise_strength", "denoise_strength must be above 0")
     steps = int(int(req.steps) / denoise)
@@ -141,294 +214,377 @@ def sample(req: SamplingRequest) -> dict:
         cfg = [float(cfg)] * (steps + 1)
     schedule: Schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
                                         transformer_dim=int(tr.config.num_attention_heads * tr.config.attention_head_dim),
-                                        device=device, steps_divided=True)
-    timesteps = schedule.timesteps
-    if len(cfg) < len(timesteps):  # the pack would index past a short list; say so instead
-        raise SamplingError("cfg", f"{len(cfg)} cfg values for {len(timesteps)} steps")
+                                        device=torch.device(req.device), steps_divided=True)
+    if len(cfg) < len(schedule.timesteps):  # the pack would index past a short list; say so instead
+        raise SamplingError("cfg", f"{len(cfg)} cfg values for {len(schedule.timesteps)} steps")
+    return steps, cfg, schedule
 
-    seed_g = torch.Generator(device="cpu")
-    seed_g.manual_seed(int(req.seed))
 
-    # --- noise and conditioning ---------------------------------------------------------
+def _control_refused(in_ch: int) -> SamplingError:
+    return SamplingError("image_embeds", "control embeds only work with a Wan-Fun control model "
+                         "or a model with a control LoRA", f"this model has {in_ch} input channels and no control LoRA")
+
+
+def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) -> tuple[torch.Tensor, Conditioning]:
+    """The noise draw (its shape is the pack's) and the conditioning laid out for the model."""
+    emb = req.image_embeds
+    device = torch.device(req.device)
+    dtype = req.dtype
+    in_ch = int(req.transformer.config.in_channels)
+    layout = sampler_channels(in_ch)  # how the model's family fills its input channels
+    takes_control = layout is not None and layout.control > 0
+    cond = Conditioning(control=emb.control_embeds,
+                        control_lora=module_hooks.find(req.transformer, module_hooks.CONTROL_LORA))
+    control = cond.control
     image_cond = emb.image_embeds
-    clip_fea = clip_neg = control_latents = None
-    control = emb.control_embeds
-    has_ref = bool(emb.has_ref)
-    fun_or_fl2v = bool(emb.fun_or_fl2v_model)
-    end_image = emb.end_image
     if image_cond is not None:
         if emb.lat_h is None or emb.lat_w is None:
             raise SamplingError("image_embeds", "image embeds without latent size (lat_h/lat_w)")
-        frames = (int(emb.num_frames) - 1) // 4 + (2 if end_image is not None and not fun_or_fl2v else 1)
-        noise = torch.randn(16, frames, emb.lat_h, emb.lat_w, dtype=torch.float32, generator=seed_g, device="cpu")
-        clip_fea = emb.clip_context.to(device, dtype) if emb.clip_context is not None else None
-        clip_neg = emb.negative_clip_context.to(device, dtype) if emb.negative_clip_context is not None else None
+        separate_end = emb.end_image is not None and not emb.fun_or_fl2v_model
+        frames = (int(emb.num_frames) - 1) // 4 + (2 if separate_end else 1)
+        noise = torch.randn(16, frames, emb.lat_h, emb.lat_w, dtype=torch.float32, generator=generator, device="cpu")
+        cond.clip_fea = emb.clip_context.to(device, dtype) if emb.clip_context is not None else None
+        cond.clip_neg = emb.negative_clip_context.to(device, dtype) if emb.negative_clip_context is not None else None
         if control is not None:
-            if in_ch not in (48, 32):
-                raise SamplingError("image_embeds", "control embeds only work with a Wan-Fun control model "
-                                    "or a model with a control LoRA",
-                                    f"this model has {in_ch} input channels and no control LoRA")
-            control_latents = control.control_images
+            if not takes_control:
+                raise _control_refused(in_ch)
+            cond.control_latents = control.control_images
     else:
         if emb.target_shape is None:
             raise SamplingError("image_embeds", "image embeds without target_shape",
                                 "use WanVideoEmptyEmbeds for text-to-video")
         c, t, h, w = emb.target_shape
-        noise = torch.randn(c, t + 1 if has_ref else t, h, w, dtype=torch.float32, device="cpu", generator=seed_g)
-        if control is not None and control_lora is not None:
-            control_latents = control.control_images  # the model input's second half, in the window
+        noise = torch.randn(c, t + 1 if emb.has_ref else t, h, w, dtype=torch.float32, device="cpu",
+                            generator=generator)
+        if control is not None and cond.control_lora is not None:
+            cond.control_latents = control.control_images  # the model input's second half, in the window
         elif control is not None:
-            if in_ch not in (48, 32):
-                raise SamplingError("image_embeds", "control embeds only work with a Wan-Fun control model "
-                                    "or a model with a control LoRA",
-                                    f"this model has {in_ch} input channels and no control LoRA")
-            control_latents = control.control_images
+            if not takes_control:
+                raise _control_refused(in_ch)
+            cond.control_latents = control.control_images
             image_cond = torch.zeros_like(noise)
-            clip_fea = None
-        elif in_ch == 36:  # Fun-InP without an image: zero mask and zero video latents
-            image_cond = torch.cat([torch.zeros_like(noise[:1]).repeat(4, 1, 1, 1), torch.zeros_like(noise)])
+            cond.clip_fea = None
+        elif layout is not None and layout.control == 0 and layout.image > 0:
+            # an image model (Fun-InP) without an image: zero mask and zero image latents
+            image_cond = noise.new_zeros(layout.image, *noise.shape[1:])
     if control is not None and control.fun_ref_image is not None:
         raise SamplingError("image_embeds", "Fun 1.1 reference images are not supported",
                             "diffusers' WanTransformer3DModel has no ref_conv; remove fun_ref_image")
     if image_cond is not None:
-        expected = in_ch - 16 - (16 if control_latents is not None else 0)
+        if layout is None:
+            raise SamplingError("image_embeds", f"image conditioning for a model with {in_ch} input channels, "
+                                "which no Wan family wfrun samples has")
+        expected = in_ch - layout.latent - (layout.control if cond.control_latents is not None else 0)
         if image_cond.shape[0] != expected:
             raise SamplingError("image_embeds", f"image conditioning has {image_cond.shape[0]} channels, "
                                 f"the model expects {expected} (it takes {in_ch} input channels)")
-        image_cond = image_cond.to(device)
-    if control_latents is not None:
-        control_latents = control_latents.to(device)
-    phantom = emb.phantom
-    phantom_latents = phantom.latents.to(device) if phantom is not None else None
-    if phantom is not None and opts.context is not None:
-        raise SamplingError("context_options", "context windows with Phantom reference frames are not supported",
-                            "disconnect context_options")
-    latent_len = noise.shape[1]
+        cond.image_cond = image_cond.to(device)
+    if cond.control_latents is not None:
+        cond.control_latents = cond.control_latents.to(device)
+    cond.phantom = emb.phantom
+    if cond.phantom is not None:
+        cond.phantom_latents = cond.phantom.latents.to(device)
+        if req.options.context is not None:
+            raise SamplingError("context_options", "context windows with Phantom reference frames are not "
+                                "supported", "disconnect context_options")
+    return noise, cond
 
-    # --- text ---------------------------------------------------------------------------
-    positive = [p.to(device, dtype) for p in req.text_embeds.prompt_embeds]
-    negative = [n.to(device, dtype) for n in req.text_embeds.negative_prompt_embeds]
-    pos_ctx = _pad_context(positive)
-    neg_ctx = _pad_context(negative[:1]) if negative else None
-    num_prompts = pos_ctx.shape[0]
-    if opts.batched_cfg and num_prompts > 1:
+
+def _text_context(req: SamplingRequest) -> TextContext:
+    device = torch.device(req.device)
+    positive = [p.to(device, req.dtype) for p in req.text_embeds.prompt_embeds]
+    negative = [n.to(device, req.dtype) for n in req.text_embeds.negative_prompt_embeds]
+    text = TextContext(_pad_context(positive), _pad_context(negative[:1]) if negative else None)
+    if req.options.batched_cfg and text.num_prompts > 1:
         raise SamplingError("batched_cfg", "batched cfg with several prompts is not supported (the pack's batch "
                             "would mismatch)", "turn batched_cfg off")
+    return text
 
-    # --- context windows ------------------------------------------------------------------
-    co = opts.context
-    ctx_frames = ctx_stride = ctx_overlap = 0
-    is_looped = False
-    schedule_fn = None
-    if co is not None:
-        ctx_frames = (int(co.context_frames) - 1) // 4 + 1
-        ctx_stride = int(co.context_stride) // 4
-        ctx_overlap = int(co.context_overlap) // 4
-        if co.context_schedule not in ctxwin.SCHEDULES:
-            raise SamplingError("context_options", f"unknown context schedule '{co.context_schedule}'",
-                                "use one of " + ", ".join(ctxwin.SCHEDULES))
-        schedule_fn = ctxwin.SCHEDULES[co.context_schedule]
-        is_looped = co.context_schedule == "uniform_looped"
-        if co.freenoise:
-            ctxwin.freenoise_shuffle(noise, ctx_frames, ctx_overlap, seed_g)
 
-    # --- video2video ------------------------------------------------------------------------
-    if req.samples is not None:
-        if req.samples.get("mask") is not None:
-            raise SamplingError("samples", "latents with a noise mask (differential diffusion) are not supported")
-        inp = req.samples["samples"].squeeze(0).to(noise)
-        if inp.shape[1] < noise.shape[1]:
-            inp = torch.cat([inp[:, :1].repeat(1, noise.shape[1] - inp.shape[1], 1, 1), inp], dim=1)
-        if inp.shape != noise.shape:
-            raise SamplingError("samples", f"input latents {tuple(inp.shape)} do not fit the video {tuple(noise.shape)}")
-        if denoise < 1.0:
-            lt = timesteps[:1].to(noise)
-            noise = noise * lt / 1000 + (1 - lt / 1000) * inp
+def _context_windows(options: Any, noise: torch.Tensor, generator: torch.Generator) -> Windows | None:
+    """Window sizes from pixel frames to latent frames; FreeNoise shuffles ``noise`` in place."""
+    if options is None:
+        return None
+    if options.context_schedule not in ctxwin.SCHEDULES:
+        raise SamplingError("context_options", f"unknown context schedule '{options.context_schedule}'",
+                            "use one of " + ", ".join(ctxwin.SCHEDULES))
+    windows = Windows(options=options, frames=(int(options.context_frames) - 1) // 4 + 1,
+                      stride=int(options.context_stride) // 4, overlap=int(options.context_overlap) // 4,
+                      schedule=ctxwin.SCHEDULES[options.context_schedule])
+    if options.freenoise:
+        ctxwin.freenoise_shuffle(noise, windows.frames, windows.overlap, generator)
+    return windows
 
+
+def _video2video(req: SamplingRequest, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """Input latents mixed with the noise at the first timestep (only when denoise < 1)."""
+    if req.samples is None:
+        return noise
+    if req.samples.get("mask") is not None:
+        raise SamplingError("samples", "latents with a noise mask (differential diffusion) are not supported")
+    inp = req.samples["samples"].squeeze(0).to(noise)
+    if inp.shape[1] < noise.shape[1]:
+        inp = torch.cat([inp[:, :1].repeat(1, noise.shape[1] - inp.shape[1], 1, 1), inp], dim=1)
+    if inp.shape != noise.shape:
+        raise SamplingError("samples", f"input latents {tuple(inp.shape)} do not fit the video {tuple(noise.shape)}")
+    if float(req.denoise_strength) < 1.0:
+        lt = timesteps[:1].to(noise)
+        noise = noise * lt / 1000 + (1 - lt / 1000) * inp
+    return noise
+
+
+def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor) -> tuple[torch.Tensor, int, Sequence[int] | None]:
+    """Encoded frames (``extra_latents``) replace noise: at ``empty_latent_indices`` the
+    noise stays, else the leading frames are the encoded ones. Returns (latents, leading
+    count, empty indices)."""
     extra = emb.extra_latents
-    extra_count = 0
-    empty_idx = None
-    if extra is not None:
-        enc = extra["samples"].squeeze(0).to(noise)
-        empty_idx = extra.get("empty_latent_indices")
-        if empty_idx:
-            out = enc.clone()
-            for i in empty_idx:
-                out[:, i] = noise[:, i]
-            noise = out
-        else:
-            noise[:, :enc.shape[1]] = enc
-            extra_count = enc.shape[1]
+    if extra is None:
+        return noise, 0, None
+    enc = extra["samples"].squeeze(0).to(noise)
+    empty_idx = extra.get("empty_latent_indices")
+    if empty_idx:
+        out = enc.clone()
+        for i in empty_idx:
+            out[:, i] = noise[:, i]
+        return out, 0, empty_idx
+    noise[:, :enc.shape[1]] = enc
+    return noise, enc.shape[1], empty_idx
 
-    latent = noise.to(device)
 
-    # --- per-run settings ---------------------------------------------------------------------
-    feta = opts.feta if (opts.feta is not None and latent_len > 1) else None
-    feta_frames = ctx_frames if co is not None else latent_len
+def prepare(req: SamplingRequest) -> Prepared:
+    """Check the request and fix everything the steps need, in the pack's order (the one
+    CPU generator feeds the noise, then FreeNoise, then stochastic schedulers)."""
+    if req.text_embeds is None or not req.text_embeds.prompt_embeds:
+        raise SamplingError("text_embeds", "no text embeds given",
+                            "connect WanVideoTextEncode; diffusers' Wan blocks always cross-attend to a prompt")
+    opts = req.options
+    steps, cfg, schedule = _steps_and_cfg(req)
+    generator = torch.Generator(device="cpu")
+    generator.manual_seed(int(req.seed))
+    noise, cond = _noise_and_conditioning(req, generator)
+    latent_len = noise.shape[1]
+    text = _text_context(req)
+    windows = _context_windows(opts.context, noise, generator)
+    noise = _video2video(req, noise, schedule.timesteps)
+    noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise)
+
     exp = opts.experimental
     split_steps: tuple[int, ...] = ()
-    zero_star = zero_init = fresca = False
-    zero_star_steps = 0
-    if exp is not None:
-        if exp.video_attention_split_steps:
-            split_steps = tuple(int(x.strip()) for x in str(exp.video_attention_split_steps).split(",") if x.strip())
-        zero_star, zero_init, zero_star_steps = bool(exp.cfg_zero_star), bool(exp.use_zero_init), int(exp.zero_star_steps)
-        fresca = bool(exp.use_fresca)
+    if exp is not None and exp.video_attention_split_steps:
+        split_steps = tuple(int(x.strip()) for x in str(exp.video_attention_split_steps).split(",") if x.strip())
     teacache = None
     if opts.teacache is not None:
-        teacache = TeaCache.create(opts.teacache, len(timesteps), req.teacache_variant, req.cache_device)
-    loop = opts.loop
-    if loop is not None:
-        is_looped = True
-    shift_idx = 0
+        teacache = TeaCache.create(opts.teacache, len(schedule.timesteps), req.teacache_variant, req.cache_device)
+    is_looped = (windows is not None and windows.options.context_schedule == "uniform_looped") or opts.loop is not None
+    return Prepared(
+        req=req, steps=steps, cfg=cfg, schedule=schedule, generator=generator, latent=noise.to(torch.device(req.device)),
+        cond=cond, text=text, windows=windows, is_looped=is_looped, extra_count=extra_count, empty_idx=empty_idx,
+        guidance=wrapper_guidance(exp, bool(opts.batched_cfg)),
+        phantom_guidance=PhantomCFG(cond.phantom.cfg_scale) if cond.phantom is not None else None,
+        feta=opts.feta if (opts.feta is not None and latent_len > 1) else None,
+        feta_frames=windows.frames if windows is not None else latent_len,
+        split_steps=split_steps, teacache=teacache)
 
-    def filt(x: torch.Tensor) -> torch.Tensor:
-        return fourier_filter(x, exp.fresca_scale_low, exp.fresca_scale_high, exp.fresca_freq_cutoff)
 
-    def run(z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, clip: torch.Tensor | None, idx: int, pct: float,
-            uncond: bool, pred_id: int | None, feta_on: bool) -> tuple[torch.Tensor, int | None]:
-        fo = ForwardOptions(step=idx, step_percent=pct, is_uncond=uncond, slg=opts.slg,
-                            feta_weight=float(feta.weight) if feta_on else None, feta_frames=feta_frames,
-                            riflex_k=int(opts.riflex_freq_index), riflex_frames=latent_len,
-                            split_attn_steps=split_steps, teacache=teacache, pred_id=pred_id, on_block=req.on_block)
-        bsz = z.shape[0]
-        tt = t.to(device)
-        tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)
-        clip_in = clip.unsqueeze(0) if clip is not None and clip.ndim == 2 else clip
-        if clip_in is not None and clip_in.shape[0] != bsz and ctx.shape[0] == bsz:
-            clip_in = clip_in.expand(bsz, -1, -1)
-        out, pid = transformer_forward(tr, z, tt, ctx, clip_in, fo)
-        return out.float(), pid
+# --- one prediction and its guidance -------------------------------------------------------
 
-    def predict(z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t: torch.Tensor, idx: int,
-                cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool) -> torch.Tensor:
-        z = z.to(dtype)
-        if zero_star and idx <= zero_star_steps and zero_init:
-            return torch.zeros_like(z, dtype=torch.float32)
-        pct = idx / len(timesteps)
-        y = cond
-        if ctl is not None and control_lora is not None:  # inside the window: LoRA on, control appended
-            inside = _in_window(control.start_percent, control.end_percent, pct, idx)
-            control_lora.set(inside)
-            y = ctl.to(z) if inside else None
-        elif ctl is not None:
-            y = torch.cat([ctl.to(z) if _in_window(control.start_percent, control.end_percent, pct, idx)
-                           else torch.zeros_like(ctl, dtype=z.dtype), cond.to(z)])
-        z_neg = z
-        with_phantom = phantom is not None and _in_window(phantom.start_percent, phantom.end_percent, pct, idx)
-        if with_phantom:  # the last frames become the references (cond) or zeros (uncond)
-            n = phantom_latents.shape[1]
-            z = torch.cat([z[:, :-n], phantom_latents.to(z)], dim=1)
-            z_neg = torch.cat([z[:, :-n], torch.zeros_like(phantom_latents, dtype=z.dtype)], dim=1)
-        zin = (torch.cat([z, y.to(z)]) if y is not None else z).unsqueeze(0)
-        zin_neg = (torch.cat([z_neg, y.to(z)]) if y is not None else z_neg).unsqueeze(0)
-        if not opts.batched_cfg or with_phantom:  # the pack's Phantom pass is unbatched
-            c_out, cache_state[0] = run(zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on)
-            c_out = c_out[0]
-            if math.isclose(cfg_scale, 1.0):
-                return filt(c_out) if fresca else c_out
-            if neg_ctx is None:
-                raise SamplingError("text_embeds", "cfg is not 1.0 but there is no negative prompt embedding")
-            u_out, cache_state[1] = run(zin_neg, t, neg_ctx, clip_neg if clip_neg is not None else clip_fea, idx,
-                                        pct, True, cache_state[1], feta_on)
-            u_out = u_out[0]
-            scales = phantom.cfg_scale if with_phantom else 1.0
-            phantom_cfg = float(scales[min(idx, len(scales) - 1)]) if isinstance(scales, tuple) else float(scales)
-            if with_phantom and not math.isclose(phantom_cfg, 1.0):
-                # references with the negative prompt: guidance toward the subject, then the text
-                p_out, cache_state[2] = run(zin, t, neg_ctx, clip_neg if clip_neg is not None else clip_fea, idx,
-                                            pct, True, cache_state[2], feta_on)
-                p_out = p_out[0]
-                return u_out + phantom_cfg * (p_out - u_out) + cfg_scale * (c_out - p_out)
-        else:
-            both, cache_state[0] = run(torch.cat([zin, zin]), t, torch.cat([pos, neg_ctx]), clip_fea, idx, pct,
-                                       False, cache_state[0], feta_on)
-            c_out, u_out = both[0], both[1]
-        alpha = 1.0
-        if zero_star:
-            cf, uf = c_out.reshape(1, -1), u_out.reshape(1, -1)
-            alpha = ((cf * uf).sum(dim=1, keepdim=True) / ((uf ** 2).sum(dim=1, keepdim=True) + 1e-8)).view(1, 1, 1, 1)
-        if fresca:
-            return u_out * alpha + cfg_scale * filt(c_out - u_out) * alpha
-        return u_out * alpha + cfg_scale * (c_out - u_out * alpha)
+def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, clip: torch.Tensor | None, idx: int,
+             pct: float, uncond: bool, pred_id: int | None, feta_on: bool) -> tuple[torch.Tensor, int | None]:
+    """One transformer call with this step's per-call values; output in float32."""
+    req = p.req
+    fo = ForwardOptions(step=idx, step_percent=pct, is_uncond=uncond,
+                        feta_weight=float(p.feta.weight) if feta_on else None, feta_frames=p.feta_frames,
+                        riflex_k=int(req.options.riflex_freq_index), riflex_frames=p.latent_len,
+                        split_attn_steps=p.split_steps, pred_id=pred_id)
+    bsz = z.shape[0]
+    tt = t.to(torch.device(req.device))
+    tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)
+    clip_in = clip.unsqueeze(0) if clip is not None and clip.ndim == 2 else clip
+    if clip_in is not None and clip_in.shape[0] != bsz and ctx.shape[0] == bsz:
+        clip_in = clip_in.expand(bsz, -1, -1)
+    out, pid = transformer_forward(req.transformer, z, tt, ctx, clip_in, fo)
+    return out.float(), pid
 
-    # --- the loop -----------------------------------------------------------------------------
-    bar = req.progress.steps(len(timesteps), "WanVideoSampler") if req.progress is not None else None
-    cache_state: list = [None, None, None]  # cond, uncond, Phantom's reference pass
-    tracker = ctxwin.WindowTracker()
-    section = latent_len / num_prompts
-    stepper = schedule.stepper
-    try:
-        for idx, t in enumerate(timesteps):
-            req.check_interrupt()
-            timestep = torch.tensor([float(t)])
-            if schedule.per_frame_timesteps:
-                timestep = timestep.unsqueeze(1).repeat(1, latent_len)
-                if extra is not None:
-                    if empty_idx:
-                        keep = [i for i in range(latent_len) if i not in empty_idx]
-                        timestep[:, keep] = 0
-                    else:
-                        timestep[:, :extra_count] = 0
-            pct = idx / len(timesteps)
-            model_in = latent
-            shifted = loop is not None and loop.start_percent <= pct <= loop.end_percent
-            if shifted:
-                model_in = torch.cat([model_in[:, shift_idx:], model_in[:, :shift_idx]], dim=1)
-            feta_on = feta is not None and feta.start_percent <= pct <= feta.end_percent
 
-            if co is None:
-                noise_pred = predict(model_in, cfg[idx], pos_ctx, timestep, idx, image_cond, control_latents,
-                                     cache_state, feta_on)
+def _model_y(p: Prepared, z: torch.Tensor, cond: torch.Tensor | None, ctl: torch.Tensor | None, idx: int,
+             pct: float) -> torch.Tensor | None:
+    """What is concatenated to the latents: image conditioning, with Fun control before it
+    (zeros outside the control window); with a control LoRA the control latents alone, inside
+    the window only, where the LoRA is switched on."""
+    control, control_lora = p.cond.control, p.cond.control_lora
+    if ctl is not None and control_lora is not None:
+        inside = _in_window(control.start_percent, control.end_percent, pct, idx)
+        control_lora.set(inside)
+        return ctl.to(z) if inside else None
+    if ctl is not None:
+        return torch.cat([ctl.to(z) if _in_window(control.start_percent, control.end_percent, pct, idx)
+                          else torch.zeros_like(ctl, dtype=z.dtype), cond.to(z)])
+    return cond
+
+
+def _negative(p: Prepared) -> torch.Tensor:
+    if p.text.negative is None:
+        raise SamplingError("text_embeds", "cfg is not 1.0 but there is no negative prompt embedding")
+    return p.text.negative
+
+
+def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t: torch.Tensor, idx: int,
+            cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool) -> torch.Tensor:
+    """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video)."""
+    guidance = p.guidance
+    z = z.to(p.req.dtype)
+    if guidance.zero_init(idx):
+        return torch.zeros_like(z, dtype=torch.float32)
+    pct = idx / len(p.timesteps)
+    y = _model_y(p, z, cond, ctl, idx, pct)
+    z_neg = z
+    phantom = p.cond.phantom
+    with_phantom = phantom is not None and _in_window(phantom.start_percent, phantom.end_percent, pct, idx)
+    if with_phantom:  # the last frames become the references (cond) or zeros (uncond)
+        refs = p.cond.phantom_latents
+        n = refs.shape[1]
+        z = torch.cat([z[:, :-n], refs.to(z)], dim=1)
+        z_neg = torch.cat([z[:, :-n], torch.zeros_like(refs, dtype=z.dtype)], dim=1)
+        if guidance.batched:  # the pack's Phantom pass is unbatched
+            guidance = guidance.inner
+    zin = (torch.cat([z, y.to(z)]) if y is not None else z).unsqueeze(0)
+    zin_neg = (torch.cat([z_neg, y.to(z)]) if y is not None else z_neg).unsqueeze(0)
+    clip_fea = p.cond.clip_fea
+    clip_neg = p.cond.clip_neg if p.cond.clip_neg is not None else clip_fea
+    if not guidance.batched:
+        c_out, cache_state[0] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on)
+        c_out = c_out[0]
+        if not guidance.needs_uncond(cfg_scale, idx):
+            return guidance.cond_only(c_out, idx)
+        neg = _negative(p)
+        u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on)
+        u_out = u_out[0]
+        if with_phantom and p.phantom_guidance.needs_reference(idx):
+            # references with the negative prompt: guidance toward the subject, then the text
+            r_out, cache_state[2] = _forward(p, zin, t, neg, clip_neg, idx, pct, True, cache_state[2], feta_on)
+            return p.phantom_guidance.combine(c_out, u_out, r_out[0], cfg_scale, idx)
+    else:
+        both, cache_state[0] = _forward(p, torch.cat([zin, zin]), t, torch.cat([pos, _negative(p)]), clip_fea, idx,
+                                        pct, False, cache_state[0], feta_on)
+        c_out, u_out = both[0], both[1]
+    return guidance.combine(c_out, u_out, cfg_scale, idx)
+
+
+# --- one step ------------------------------------------------------------------------------
+
+def _timestep(p: Prepared, t: torch.Tensor) -> torch.Tensor:
+    """``[1]``, or ``[1, F]`` for per-frame schedulers (0 on frames given as extra latents)."""
+    timestep = torch.tensor([float(t)])
+    if p.schedule.per_frame_timesteps:
+        timestep = timestep.unsqueeze(1).repeat(1, p.latent_len)
+        if p.req.image_embeds.extra_latents is not None:
+            if p.empty_idx:
+                keep = [i for i in range(p.latent_len) if i not in p.empty_idx]
+                timestep[:, keep] = 0
             else:
-                noise_pred = torch.zeros_like(model_in, dtype=torch.float32)
-                counter = torch.zeros_like(model_in, dtype=torch.float32)
-                for window in schedule_fn(idx, steps, latent_len, ctx_frames, ctx_stride, ctx_overlap):
-                    wid = tracker.window_id(window)
-                    state = tracker.cache_states.setdefault(wid, [None, None])
-                    p_idx = min(int(max(window) / section), num_prompts - 1)
-                    pos = pos_ctx[p_idx:p_idx + 1] if num_prompts > 1 else pos_ctx
-                    w_cond = w_ctl = None
-                    if image_cond is not None:
-                        w_cond = image_cond[:, window].clone()
-                        ref = co.reference_latent
-                        if window[0] != 0 and ref is not None:
-                            first = ref[:, 0].to(w_cond)
-                            w_cond[:, 0] = torch.cat([image_cond[:4, 0], first]) if first.shape[0] + 4 == w_cond.shape[0] else first
-                        else:
-                            w_cond[:, 0] = image_cond[:, 0]
-                    if control_latents is not None:
-                        w_ctl = control_latents[:, window]
-                    wt = timestep[:, window] if timestep.ndim == 2 else timestep
-                    pred = predict(model_in[:, window], cfg[idx], pos, wt, idx, w_cond, w_ctl, state, feta_on)
-                    mask = ctxwin.window_mask(pred, window, latent_len, ctx_overlap, looped=is_looped,
-                                              method=co.fuse_method)
-                    noise_pred[:, window] += pred * mask
-                    counter[:, window] += mask
-                noise_pred = noise_pred / counter
+                timestep[:, :p.extra_count] = 0
+    return timestep
 
-            if shifted:
-                noise_pred = torch.cat([noise_pred[:, latent_len - shift_idx:], noise_pred[:, :latent_len - shift_idx]], dim=1)
-                shift_idx = (shift_idx + int(loop.shift_skip)) % latent_len
-            step_t = timestep.to(device) if timestep.ndim == 2 else t.reshape(1).to(device)
-            latent = stepper.step(noise_pred.unsqueeze(0).to(latent.device), step_t, latent.unsqueeze(0),
-                                  generator=seed_g).squeeze(0).float()
-            if bar is not None:
-                bar.update(1)
+
+def _predict_windows(p: Prepared, model_in: torch.Tensor, timestep: torch.Tensor, idx: int,
+                     feta_on: bool) -> torch.Tensor:
+    """Each context window predicted with its own conditioning slice, TeaCache state and
+    prompt section, fused by the window masks."""
+    win = p.windows
+    cond = p.cond
+    latent_len, num_prompts = p.latent_len, p.text.num_prompts
+    section = latent_len / num_prompts
+    noise_pred = torch.zeros_like(model_in, dtype=torch.float32)
+    counter = torch.zeros_like(model_in, dtype=torch.float32)
+    for window in win.schedule(idx, p.steps, latent_len, win.frames, win.stride, win.overlap):
+        wid = win.tracker.window_id(window)
+        state = win.tracker.cache_states.setdefault(wid, [None, None])
+        p_idx = min(int(max(window) / section), num_prompts - 1)
+        pos = p.text.positive[p_idx:p_idx + 1] if num_prompts > 1 else p.text.positive
+        w_cond = w_ctl = None
+        if cond.image_cond is not None:
+            image_cond = cond.image_cond
+            w_cond = image_cond[:, window].clone()
+            ref = win.options.reference_latent
+            if window[0] != 0 and ref is not None:
+                first = ref[:, 0].to(w_cond)
+                w_cond[:, 0] = torch.cat([image_cond[:4, 0], first]) if first.shape[0] + 4 == w_cond.shape[0] else first
+            else:
+                w_cond[:, 0] = image_cond[:, 0]
+        if cond.control_latents is not None:
+            w_ctl = cond.control_latents[:, window]
+        wt = timestep[:, window] if timestep.ndim == 2 else timestep
+        pred = predict(p, model_in[:, window], p.cfg[idx], pos, wt, idx, w_cond, w_ctl, state, feta_on)
+        mask = ctxwin.window_mask(pred, window, latent_len, win.overlap, looped=p.is_looped,
+                                  method=win.options.fuse_method)
+        noise_pred[:, window] += pred * mask
+        counter[:, window] += mask
+    return noise_pred / counter
+
+
+def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> None:
+    """Step ``idx``: predict (per window), undo the loop shift, let the scheduler step."""
+    opts = p.req.options
+    timestep = _timestep(p, t)
+    pct = idx / len(p.timesteps)
+    latent_len = p.latent_len
+    model_in = state.latent
+    loop = opts.loop
+    shifted = loop is not None and loop.start_percent <= pct <= loop.end_percent
+    if shifted:
+        model_in = torch.cat([model_in[:, state.shift_idx:], model_in[:, :state.shift_idx]], dim=1)
+    feta_on = p.feta is not None and p.feta.start_percent <= pct <= p.feta.end_percent
+
+    if p.windows is None:
+        noise_pred = predict(p, model_in, p.cfg[idx], p.text.positive, timestep, idx, p.cond.image_cond,
+                             p.cond.control_latents, state.cache_state, feta_on)
+    else:
+        noise_pred = _predict_windows(p, model_in, timestep, idx, feta_on)
+
+    if shifted:
+        shift = state.shift_idx
+        noise_pred = torch.cat([noise_pred[:, latent_len - shift:], noise_pred[:, :latent_len - shift]], dim=1)
+        state.shift_idx = (shift + int(loop.shift_skip)) % latent_len
+    device = torch.device(p.req.device)
+    step_t = timestep.to(device) if timestep.ndim == 2 else t.reshape(1).to(device)
+    state.latent = p.schedule.stepper.step(noise_pred.unsqueeze(0).to(state.latent.device), step_t,
+                                           state.latent.unsqueeze(0), generator=p.generator).squeeze(0).float()
+
+
+# --- finish and the entry -------------------------------------------------------------------
+
+def finish(p: Prepared, latent: torch.Tensor) -> dict:
+    """The pack's LATENT (reference frames of Phantom dropped) and wfrun's TeaCache record."""
+    emb = p.req.image_embeds
+    if p.cond.phantom_latents is not None:  # the reference frames are not part of the video
+        latent = latent[:, :-p.cond.phantom_latents.shape[1]]
+    fun_or_fl2v = bool(emb.fun_or_fl2v_model)
+    return {
+        "samples": latent.unsqueeze(0).cpu(),
+        "looped": p.is_looped,
+        "end_image": emb.end_image if not fun_or_fl2v else None,
+        "has_ref": bool(emb.has_ref),
+        "drop_last": False,
+        "generator_state": p.generator.get_state(),
+        "teacache_skipped": p.teacache.skipped_steps() if p.teacache is not None else None,
+    }
+
+
+def sample(req: SamplingRequest) -> dict:
+    """Run WanVideoSampler's loop: :func:`prepare`, :func:`denoise_step` per timestep with
+    the pass's hooks attached to the transformer, :func:`finish`."""
+    p = prepare(req)
+    state = LoopState(latent=p.latent)
+    bar = req.progress.steps(len(p.timesteps), "WanVideoSampler") if req.progress is not None else None
+    try:
+        with sampling_pass(req.transformer, slg=req.options.slg, teacache=p.teacache, on_block=req.on_block,
+                           control=p.cond.control_lora):
+            for idx, t in enumerate(p.timesteps):
+                req.check_interrupt()
+                denoise_step(p, state, idx, t)
+                if bar is not None:
+                    bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-        if control_lora is not None:
-            control_lora.set(False)  # a cached model is reused as loaded
-
-    if phantom_latents is not None:  # the reference frames are not part of the video
-        latent = latent[:, :-phantom_latents.shape[1]]
-    return {
-        "samples": latent.unsqueeze(0).cpu(),
-        "looped": is_looped,
-        "end_image": end_image if not fun_or_fl2v else None,
-        "has_ref": has_ref,
-        "drop_last": False,
-        "generator_state": seed_g.get_state(),
-        "teacache_skipped": teacache.skipped_steps() if teacache is not None else None,
-    }
+    return finish(p, state.latent)

@@ -209,3 +209,26 @@ def conditioning_by_channels(in_channels: int) -> Conditioning | None:
     that width agrees (16: text; 36: image) — for callers that only have the patch embedding."""
     kinds = {f.conditioning for f in TRANSFORMER_FAMILIES if f.in_channels == in_channels and f.runs}
     return kinds.pop() if len(kinds) == 1 else None
+
+
+@dataclass(frozen=True)
+class SamplerChannels:
+    """How a sampler fills a transformer's input channels, in this order: the noisy latents,
+    the control latents (Fun control; 0 otherwise), then the image conditioning (mask and
+    image latents for image families; Fun control's image latents). Text-only: 16, 0, 0."""
+
+    latent: int
+    control: int
+    image: int
+
+
+def sampler_channels(in_channels: int) -> SamplerChannels | None:
+    """The channel layout of the runnable families with ``in_channels`` inputs, when they
+    agree on their conditioning and latent width (None otherwise)."""
+    conditioning = conditioning_by_channels(in_channels)
+    latents = {f.latent_channels for f in TRANSFORMER_FAMILIES if f.in_channels == in_channels and f.runs}
+    if conditioning is None or len(latents) != 1:
+        return None
+    latent = latents.pop()
+    control = latent if conditioning == "control" else 0
+    return SamplerChannels(latent, control, in_channels - latent - control)

@@ -14,6 +14,9 @@ then the LoRA is merged into it), and in the sampler, per step:
   the model runs as plain text-to-video on the latents alone.
 
 ``ControlLora.set`` switches between the two; the restore is exact (a copy, not a subtraction).
+The ``ControlLora`` lives in the transformer's hook registry under
+``module_hooks.CONTROL_LORA`` (:func:`attach_control_lora`, :func:`control_lora_of`); the
+sampler finds it there, switches it per step and switches it off when its pass ends.
 The wide patch embedding is stored in the dtype of the model's own, as wfrun keeps it
 (diffusers' choice); the pack keeps both patch embeddings in fp32.
 """
@@ -23,8 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from diffusers.hooks import ModelHook
 from torch import nn
 
+from wfrun.models import module_hooks
 from wfrun.packs.wanvideo.lora_delta import add_delta, lora_delta
 
 #: The module key of the patch embedding's LoRA, in original Wan names.
@@ -37,11 +42,25 @@ def is_control_lora(pairs: dict[str, dict[str, torch.Tensor]], in_channels: int)
     return down is not None and down.ndim >= 2 and down.shape[1] > in_channels
 
 
-class ControlLora:
-    """The two states of a model with a control LoRA, and the switch between them."""
+def control_lora_of(transformer: Any) -> "ControlLora | None":
+    """The control LoRA attached to ``transformer`` (None without one)."""
+    return module_hooks.find(transformer, module_hooks.CONTROL_LORA)
+
+
+def attach_control_lora(transformer: Any, control: "ControlLora") -> None:
+    """Keep ``control`` with ``transformer`` in its hook registry, where the sampler finds it."""
+    module_hooks.attach(transformer, module_hooks.CONTROL_LORA, control)
+
+
+class ControlLora(ModelHook):
+    """The two states of a model with a control LoRA, and the switch between them.
+
+    A ``ModelHook`` so it is kept in the transformer's hook registry; it leaves the
+    transformer's forward as it is (the sampler calls :meth:`set`)."""
 
     def __init__(self, transformer: Any, layers: dict[nn.Module, dict[str, torch.Tensor]], strength: float,
                  patch_delta: torch.Tensor, patch_bias_delta: torch.Tensor | None = None):
+        super().__init__()
         self.transformer = transformer
         self.layers = layers  # module -> its LoRA factors; the delta is made when merged (no
         self.strength = strength  # full-size copy of every layer is kept)

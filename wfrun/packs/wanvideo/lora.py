@@ -24,7 +24,8 @@ import torch
 from wfrun.nodes.executor import NodeInputError
 from wfrun.models import convert_transformer
 from wfrun.models.reader import open_checkpoint
-from wfrun.packs.wanvideo.control_lora import PATCH, ControlLora, is_control_lora
+from wfrun.packs.wanvideo.control_lora import (PATCH, ControlLora, attach_control_lora, control_lora_of,
+                                               is_control_lora)
 from wfrun.packs.wanvideo.lora_delta import add_delta, lora_delta
 
 _PREFIXES = ("diffusion_model.", "model.diffusion_model.", "transformer.", "base_model.model.")
@@ -62,8 +63,8 @@ def read_lora(path: Path) -> dict[str, dict[str, torch.Tensor]]:
 def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
     """Merge every LoRA of the chain into ``transformer``; returns the layers changed.
 
-    A control LoRA (control_lora.py) is not merged here: it is attached to the transformer
-    as ``_wfrun_control_lora`` and the sampler merges it only inside its control window."""
+    A control LoRA (control_lora.py) is not merged here: it is kept in the transformer's hook
+    registry (``attach_control_lora``) and the sampler merges it only inside its control window."""
     changed = 0
     modules = dict(transformer.named_modules())
     for spec in loras:
@@ -94,12 +95,12 @@ def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
             raise NodeInputError("lora", f"{spec.path}: none of its {len(unknown)} layers match this model "
                                  f"(first: {unknown[0]})", "is it a LoRA for another model family?")
         if control:
-            if getattr(transformer, "_wfrun_control_lora", None) is not None:
+            if control_lora_of(transformer) is not None:
                 raise NodeInputError("lora", f"{spec.path}: a second control LoRA", "chain one control LoRA only")
             patch = pairs[PATCH]
             wide = (patch["down"].shape[1],) + tuple(transformer.patch_embedding.weight.shape[2:])
             patch_delta = lora_delta(patch, spec.strength, (transformer.patch_embedding.out_channels, *wide))
-            transformer._wfrun_control_lora = ControlLora(transformer, held, spec.strength, patch_delta,
-                                                          patch.get("diff_b", None))
+            attach_control_lora(transformer, ControlLora(transformer, held, spec.strength, patch_delta,
+                                                         patch.get("diff_b", None)))
         changed += matched
     return changed

@@ -28,6 +28,7 @@ import torch
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.families import TRANSFORMER_FAMILIES, conditioning_by_channels
 from wfrun.models import placement
+from wfrun.packs.wanvideo.control_lora import control_lora_of
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs,
                                         ImageEmbeds, LoopArgs, SamplerOptions, SLGArgs, TeaCacheArgs,
                                         TextEmbeds, WanVideoModel)
@@ -49,7 +50,7 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
     has_image = image_embeds.image_embeds is not None
     has_control = image_embeds.control_embeds is not None
     name = Path(str(model.path)).name
-    control_lora = getattr(model.transformer, "_wfrun_control_lora", None) is not None
+    control_lora = control_lora_of(model.transformer) is not None
     conditioning = conditioning_by_channels(in_ch)  # what the model's family needs (models.families)
     if conditioning == "text" and (has_image or (has_control and not control_lora)):
         what = "image embeds (from WanVideoImageToVideoEncode)" if has_image else "control embeds"
@@ -111,7 +112,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     transformer = model.transformer
     device = ctx.device  # the pack samples on the main device whatever the initial load_device
     swap = placement.blocks_to_swap(model.block_swap, model.vram_management, len(transformer.blocks))
-    if swap and getattr(transformer, "_wfrun_control_lora", None) is not None:
+    if swap and control_lora_of(transformer) is not None:
         raise NodeInputError("model", "block swap together with a control LoRA is not supported: the LoRA is "
                              "merged and removed during sampling, which the streamed blocks would miss",
                              "remove the WanVideoBlockSwap / WanVideoVRAMManagement link from the model loader")

@@ -1,0 +1,124 @@
+"""Per-forward features as hooks attached to the transformer for one sampling pass.
+
+``with sampling_pass(transformer, slg=..., teacache=..., on_block=..., control=...) as p:``
+registers diffusers ``ModelHook`` objects (``models/module_hooks.py``) for the features the
+pass uses, and removes them on exit, also when the pass raises, leaving the module as it
+was (same ``vars``, same ``state_dict``). Their state lives in the hook objects:
+
+- :class:`SamplingPass` on the transformer (``PASS``): the pass itself. It holds the
+  per-call values of the forward now running (``call``: step, step percent, uncond; set by
+  :func:`wfrun.sampling.forward.transformer_forward`) for the block hooks, and the
+  TeaCache state of all the pass's predictions (``teacache``).
+- :class:`SkipLayerGuidance` on each block SLG names (``SLG``): skips the block (returns
+  its input) in uncond calls inside ``[start_percent, end_percent]``.
+- :class:`BlockProbe` on each block (``PROBE``): calls ``on_block(index)`` when the block
+  runs (tests and benchmarks count block calls with it); registered before SLG's hook, so a
+  skipped block is not counted.
+- the control LoRA (``module_hooks.CONTROL_LORA``, attached with the model): switched off
+  when the pass ends, so a cached model is reused as loaded.
+
+What the pass does not own: block streaming (``models/block_stream.py``) is attached with
+the model's placement and stays across passes; attention processors for FETA and split
+prompts are swapped per call inside the forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator
+
+from diffusers.hooks import ModelHook
+from torch import nn
+
+from wfrun.models import module_hooks
+from wfrun.sampling.conditioning import SLGArgs
+
+PASS = "wfrun.sampling_pass"
+SLG = "wfrun.slg"
+PROBE = "wfrun.block_probe"
+
+
+class SamplingPass(ModelHook):
+    """The pass's state on the transformer: the running call's values and TeaCache."""
+
+    _is_stateful = True
+
+    def __init__(self, teacache: Any = None):
+        super().__init__()
+        self.teacache = teacache
+        self.call: Any = None  # the ForwardOptions of the forward now running
+
+    def reset_state(self, module: nn.Module) -> nn.Module:
+        self.call = None
+        return module
+
+
+class SkipLayerGuidance(ModelHook):
+    """SLG on one block: in an *uncond* call whose step percent is inside the window, the
+    block returns its input unchanged (the pack skips it in its block loop)."""
+
+    def __init__(self, owner: SamplingPass, slg: SLGArgs):
+        super().__init__()
+        self.owner = owner
+        self.slg = slg
+
+    def skips(self) -> bool:
+        call = self.owner.call
+        return call is not None and bool(call.is_uncond) and \
+            self.slg.start_percent <= call.step_percent <= self.slg.end_percent
+
+    def new_forward(self, module: nn.Module, hidden_states: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.skips():
+            return hidden_states
+        return self.fn_ref.original_forward(hidden_states, *args, **kwargs)
+
+
+class BlockProbe(ModelHook):
+    """Calls ``on_block(index)`` before block ``index`` runs."""
+
+    def __init__(self, index: int, on_block: Callable[[int], None]):
+        super().__init__()
+        self.index = index
+        self.on_block = on_block
+
+    def pre_forward(self, module: nn.Module, *args: Any, **kwargs: Any):
+        self.on_block(self.index)
+        return args, kwargs
+
+
+def active_pass(transformer: Any) -> SamplingPass | None:
+    """The sampling pass attached to ``transformer``, or None outside one."""
+    return module_hooks.find(transformer, PASS)
+
+
+@contextlib.contextmanager
+def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any = None,
+                  on_block: Callable[[int], None] | None = None, control: Any = None) -> Iterator[SamplingPass]:
+    """Attach the pass's hooks to ``transformer`` and remove them when the block ends.
+
+    A ``transformer`` that is not an ``nn.Module`` with ``blocks`` (a test's stand-in) gets
+    no hooks; the pass object is still yielded. ``control`` (a control LoRA's switch, with
+    ``set(enabled)``) is switched off at the end."""
+    state = SamplingPass(teacache)
+    attached: list[tuple[Any, str]] = []
+    hookable = isinstance(transformer, nn.Module) and hasattr(transformer, "blocks")
+    try:
+        if hookable:
+            module_hooks.attach(transformer, PASS, state)
+            attached.append((transformer, PASS))
+            skip = {int(b) for b in slg.blocks} if slg is not None else set()
+            for index, block in enumerate(transformer.blocks):
+                if on_block is not None:
+                    module_hooks.attach(block, PROBE, BlockProbe(index, on_block))
+                    attached.append((block, PROBE))
+                if index in skip:
+                    module_hooks.attach(block, SLG, SkipLayerGuidance(state, slg))
+                    attached.append((block, SLG))
+        yield state
+    finally:
+        try:
+            if control is not None:
+                control.set(False)  # a cached model is reused as loaded
+        finally:
+            for module, name in reversed(attached):
+                module_hooks.detach(module, name)
