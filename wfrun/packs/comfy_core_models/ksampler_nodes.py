@@ -27,6 +27,8 @@ from wfrun.packs.comfy_core_models.model_input import WanPredictor
 from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.packs.comfy_core_models.types import CfgZeroStar, CoreModel, SkipLayers
 from wfrun.sampling import ksampler as ks
+from wfrun.sampling.conditioning import SLGArgs
+from wfrun.sampling.hooks import sampling_pass
 
 SAMPLER_OOM_HINT = "load the model with weight_dtype fp8_e4m3fn, or make fewer frames or a smaller size"
 
@@ -125,7 +127,12 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
 
     try:
         predictor = WanPredictor(model, positive, negative, device, denoise_mask=None if mask is None else mask.to(device))
-        with merged(transformer, lora_paths(model.loras)), torch.no_grad():
+        skips = {p.layers for p in model.post_cfg if isinstance(p, SkipLayers)}
+        if len(skips) > 1:
+            raise NodeInputError("model", "several SkipLayerGuidanceDiT patches with different layers",
+                                 "chain one SkipLayerGuidanceDiT")
+        slg = SLGArgs(blocks=skips.pop(), start_percent=0.0, end_percent=1.0) if skips else None
+        with merged(transformer, lora_paths(model.loras)), sampling_pass(transformer, slg=slg), torch.no_grad():
             denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms))
             out = ks.sample(denoiser, samples.to(device), noise.to(device), sigmas, sampler_name, seed=int(seed), ms=ms,
                             callback=callback, disable_noise=not add_noise,

@@ -28,7 +28,6 @@ from wfrun.media.image import common_upscale
 from wfrun.nodes.executor import NodeInputError
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.types import CoreModel
-from wfrun.sampling.conditioning import SLGArgs
 from wfrun.sampling.forward import ForwardOptions, transformer_forward
 
 UNSUPPORTED_KEYS = {"vace_frames": "VACE", "camera_conditions": "Fun camera", "reference_latents": "reference images",
@@ -114,15 +113,14 @@ def timesteps(model: CoreModel, sigma: torch.Tensor, batch: int, denoise_mask: t
 class WanPredictor:
     """``predict(x, timestep, which)`` for the KSampler library: ``which`` is ``"cond"``,
     ``"uncond"`` or ``("skip", layers)`` (the cond pass without those blocks, for
-    SkipLayerGuidanceDiT). ``denoise_mask`` is the latent's noise mask, if any."""
+    SkipLayerGuidanceDiT; the blocks are skipped by the SLG hook of the sampling pass). ``denoise_mask`` is the latent's noise mask, if any."""
 
     def __init__(self, model: CoreModel, positive: Any, negative: Any, device: Any,
-                 denoise_mask: torch.Tensor | None = None, on_block: Any = None):
+                 denoise_mask: torch.Tensor | None = None):
         self.model = model
         self.device = device
         self.entries = {"cond": single_entry(positive, "positive"), "uncond": single_entry(negative, "negative")}
         self.denoise_mask = denoise_mask
-        self.on_block = on_block
         self._concat: dict[str, torch.Tensor | None] = {}
 
     def __call__(self, x: torch.Tensor, timestep: torch.Tensor, which: Any) -> torch.Tensor:
@@ -143,9 +141,8 @@ class WanPredictor:
             clip = _batch(cvo.penultimate_hidden_states.to(self.device, model.dtype), batch)
         sigma = timestep / model.multiplier
         t = timesteps(model, sigma.to(self.device), batch, self.denoise_mask)
-        options_fwd = ForwardOptions(on_block=self.on_block)
-        if skip:
-            options_fwd = ForwardOptions(slg=SLGArgs(blocks=tuple(skip), start_percent=0.0, end_percent=1.0),
-                                         is_uncond=True, step_percent=0.5, on_block=self.on_block)
+        # the skip pass is the one call marked uncond: the pass's SLG hook (ksampler_nodes)
+        # skips its blocks there and nowhere else
+        options_fwd = ForwardOptions(is_uncond=bool(skip), step_percent=0.5)
         out, _ = transformer_forward(tr, hidden.to(self.device, model.dtype), t.to(self.device), context, clip, options_fwd)
         return out.float()
