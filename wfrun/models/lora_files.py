@@ -87,7 +87,7 @@ def lora_delta(parts: dict[str, torch.Tensor], strength: float, shape: tuple[int
     return delta.reshape(shape)
 
 
-def _with_delta(module: nn.Module, name: str, delta: torch.Tensor) -> nn.Parameter:
+def with_delta(module: nn.Module, name: str, delta: torch.Tensor) -> nn.Parameter:
     """``module.<name> + delta`` as a new parameter in the stored format: an fp8 weight is
     up-cast, merged and quantized again (with its scale), as ComfyUI patches fp8 weights."""
     current = getattr(module, name)
@@ -152,7 +152,7 @@ def merged(transformer: nn.Module, loras: Sequence[tuple[Path, float]]) -> Itera
             check_fits(transformer, Path(path))
             for module, name, delta in lora_layers(transformer, Path(path), float(strength)):
                 originals.setdefault((id(module), name), (module, name, getattr(module, name)))
-                setattr(module, name, _with_delta(module, name, delta))
+                setattr(module, name, with_delta(module, name, delta))
                 count += 1
         yield count
     finally:

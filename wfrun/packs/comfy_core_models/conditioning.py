@@ -25,4 +25,5 @@ def set_values(conditioning: Any, values: dict[str, Any], *, append: bool = Fals
 def check(conditioning: Any, input_name: str) -> None:
     if not isinstance(conditioning, list) or not all(
             isinstance(c, (list, tuple)) and len(c) == 2 and isinstance(c[1], dict) for c in conditioning):
-        raise NodeInputError(input_name, "expected a CONDITIONING (from CLIPTextEncode)")
+        raise NodeInputError(input_name, f"expected a CONDITIONING, got {type(conditioning).__name__}",
+                             "connect a CLIPTextEncode")

@@ -77,7 +77,8 @@ def post_cfg_hooks(model: CoreModel, ms: ks.FlowSampling) -> tuple:
 
 def _latent(latent_image: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     if not isinstance(latent_image, dict) or not isinstance(latent_image.get("samples"), torch.Tensor):
-        raise NodeInputError("latent_image", "expected a LATENT")
+        raise NodeInputError("latent_image", f"expected a LATENT, got {type(latent_image).__name__}",
+                             "connect an EmptyHunyuanLatentVideo or a Wan …ToVideo node's latent")
     return latent_image["samples"], latent_image.get("noise_mask")
 
 

@@ -29,7 +29,7 @@ def empty_hunyuan_latent_video(ctx: ExecContext, width: int, height: int, length
 @executor("TrimVideoLatent")
 def trim_video_latent(ctx: ExecContext, samples: dict, trim_amount: int, **_: Any) -> tuple:
     if not isinstance(samples, dict) or "samples" not in samples:
-        raise NodeInputError("samples", "expected a LATENT")
+        raise NodeInputError("samples", f"expected a LATENT, got {type(samples).__name__}", "connect a sampler's LATENT")
     out = dict(samples)
     out["samples"] = samples["samples"][:, :, int(trim_amount):]
     return (out,)

@@ -95,5 +95,5 @@ def vae_decode_tiled(ctx: ExecContext, samples: dict, vae: WanVAE, tile_size: in
 
 def _samples(samples: Any) -> torch.Tensor:
     if not isinstance(samples, dict) or not isinstance(samples.get("samples"), torch.Tensor):
-        raise NodeInputError("samples", "expected a LATENT")
+        raise NodeInputError("samples", f"expected a LATENT, got {type(samples).__name__}", "connect a sampler's LATENT")
     return samples["samples"]

@@ -14,50 +14,16 @@ into fp8 weights the same way).
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
-from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 
 from wfrun.nodes.executor import NodeInputError
 from wfrun.models import convert_transformer
-from wfrun.models.reader import open_checkpoint
+from wfrun.models.lora_files import read_lora
 from wfrun.packs.wanvideo.control_lora import (PATCH, ControlLora, attach_control_lora, control_lora_of,
                                                is_control_lora)
 from wfrun.packs.wanvideo.lora_delta import add_delta, lora_delta
-
-_PREFIXES = ("diffusion_model.", "model.diffusion_model.", "transformer.", "base_model.model.")
-_PART = re.compile(r"^(?P<module>.+?)\.(?P<kind>lora_down|lora_up|lora_A|lora_B|alpha|diff_b)(?:\.weight)?$")
-_KOHYA_MODULE = re.compile(r"^lora_unet_blocks_(\d+)_(self_attn|cross_attn)_(q|k|v|o|k_img|v_img)$")
-_KOHYA_FFN = re.compile(r"^lora_unet_blocks_(\d+)_ffn_(\d)$")
-
-
-def _original_module(name: str) -> str:
-    """The original Wan module name of a LoRA key's module part."""
-    for prefix in _PREFIXES:
-        if name.startswith(prefix):
-            name = name[len(prefix):]
-    if m := _KOHYA_MODULE.match(name):
-        return f"blocks.{m.group(1)}.{m.group(2)}.{m.group(3)}"
-    if m := _KOHYA_FFN.match(name):
-        return f"blocks.{m.group(1)}.ffn.{m.group(2)}"
-    return name
-
-
-def read_lora(path: Path) -> dict[str, dict[str, torch.Tensor]]:
-    """LoRA pairs by original module name: {"down", "up", "alpha"?}."""
-    pairs: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
-    with open_checkpoint(path) as reader:
-        for key in reader.tensors:
-            m = _PART.match(key)
-            if not m:
-                continue
-            kind = {"lora_down": "down", "lora_A": "down", "lora_up": "up", "lora_B": "up",
-                    "diff_b": "diff_b"}.get(m["kind"], "alpha")
-            pairs[_original_module(m["module"])][kind] = reader.read(key, "cpu")
-    return dict(pairs)
 
 
 def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
