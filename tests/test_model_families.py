@@ -54,9 +54,10 @@ def test_image_latent_channels_follow_from_the_vae():
 
 
 def test_channels_alone_tell_text_from_image_conditioning():
-    assert conditioning_by_channels(16) == "text"      # T2V (VACE is 16 too, but wfrun cannot run it)
+    assert conditioning_by_channels(16) == "text"      # T2V (VACE is 16 too: told by its VACE blocks)
     assert conditioning_by_channels(36) == "image"     # I2V, FLF2V, Fun-InP
-    assert conditioning_by_channels(48) == "control"   # Fun-Control (TI2V-5B is 48 too, not run)
+    assert conditioning_by_channels(48) == "control"   # Fun-Control (TI2V-5B is 48 too, with 48-ch latents)
+    assert conditioning_by_channels(48, 48) == "image-latent"  # TI2V-5B
     assert conditioning_by_channels(20) is None
 
 

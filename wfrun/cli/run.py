@@ -109,6 +109,9 @@ def _print_plan(prepared, say) -> None:
 
 def _print_summary(report: JobReport) -> None:
     result = report.result
+    caps = report.prepared.runtime_caps
+    for line in caps.changes if caps is not None else ():
+        click.echo(f"set at run time {line}")
     if result is None:
         click.echo("dry run: nothing loaded, nothing written")
         return

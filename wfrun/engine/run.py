@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -88,8 +88,10 @@ def _out_of_memory(err: BaseException) -> str:
     return "ran out of memory" + (f" ({str(err).splitlines()[0]})" if str(err) else "")
 
 
-def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext,
-             cache: OutputCache | None = None) -> RunResult:
+def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCache | None = None,
+             adjust_inputs: Callable[[NodeInstance, dict[str, Any]], dict[str, Any]] | None = None) -> RunResult:
+    """Run ``plan``; ``adjust_inputs(node, resolved inputs)`` may change a node's inputs
+    just before it runs (``--smoke`` caps values computed by other nodes)."""
     result = RunResult()
     values: dict[str, tuple] = {}
     prints: dict[str, str] = {}
@@ -111,7 +113,7 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext,
                 if ctx.progress:
                     ctx.progress.node_finished(node_id, node.label, 0.0, True)
             else:
-                outputs = _execute(node, info, inputs, values, ctx, result)
+                outputs = _execute(node, info, inputs, values, ctx, result, adjust_inputs)
                 if cache is not None and not volatile:
                     cache.put(key, outputs)
             values[node_id] = outputs
@@ -129,9 +131,11 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext,
 
 
 def _execute(node: NodeInstance, info: ExecutorInfo, inputs: dict[str, Any], values: dict[str, tuple],
-             ctx: ExecContext, result: RunResult) -> tuple:
+             ctx: ExecContext, result: RunResult, adjust_inputs: Callable | None = None) -> tuple:
     kwargs = {name: values[v.node_id][v.slot] if isinstance(v, LinkRef) else v
               for name, v in inputs.items()}
+    if adjust_inputs is not None:
+        kwargs = adjust_inputs(node, kwargs)
     ctx.node_id, ctx.node_title = node.id, node.label
     if ctx.progress:
         ctx.progress.node_started(node.id, node.label)

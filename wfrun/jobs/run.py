@@ -24,7 +24,7 @@ from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.engine.overrides import Override, OverrideError, apply_overrides, find_node
 from wfrun.engine.plan import Plan, PlanError, make_plan
 from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
-from wfrun.jobs.smoke import apply_smoke_caps
+from wfrun.jobs.smoke import RuntimeCaps, apply_smoke_caps
 from wfrun.jobs.standins import StandinWriteError, stand_in_inputs, tiny_model_roots
 from wfrun.formats.document import Document, FormatError, from_data
 from wfrun.formats.source import read_workflow
@@ -103,6 +103,8 @@ class Prepared:
     models: list[ModelFile] = field(default_factory=list)
     #: What stands in for missing models and inputs (``--tiny-models``, ``--smoke``).
     standins: list[str] = field(default_factory=list)
+    #: ``--smoke`` caps for values other nodes compute; its ``changes`` fill while running.
+    runtime_caps: RuntimeCaps | None = None
 
 
 @dataclass
@@ -117,7 +119,7 @@ class JobReport:
     def to_json(self) -> dict[str, Any]:
         p = self.prepared
         out: dict[str, Any] = {
-            "file": str(p.path), "device": self.device, "migrated": p.migrated, "overrides": p.changes,
+            "file": str(p.path), "device": self.device, "migrated": p.migrated, "overrides": p.changes + (p.runtime_caps.changes if p.runtime_caps else []),
             "standins": p.standins,
             "warnings": [d.to_json() for d in p.warnings],
             "plan": {"order": [{"id": i, "type": p.graph.node(i).class_type, "title": p.graph.node(i).label}
@@ -199,10 +201,12 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         raise JobError(f"{path}: {err}", err.diagnostics) from None
     standins: list[str] = []
     standin_problems: list[Diagnostic] = []
+    runtime_caps = None
     if options.smoke:  # say what cannot run before writing or loading anything
         _refuse_unsupported(path, graph, plan)
         kept = {(find_node(graph, o.node).id, o.input) for o in overrides}
         changes += apply_smoke_caps(graph, plan, kept)
+        runtime_caps = RuntimeCaps(graph, plan, kept)
     if options.tiny:
         roots, standins, standin_problems = _tiny_roots(graph, plan, path)
     stood_in: set[tuple[str, str]] = set()
@@ -227,7 +231,8 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         raise JobError(f"{path}: {len(errors)} problem(s) must be fixed before running", errors)
     _refuse_unsupported(path, graph, plan)
     return Prepared(path, data, graph, plan, roots, migrated, changes,
-                    [d for d in diagnostics if d.severity != Severity.ERROR], models, standins=standins)
+                    [d for d in diagnostics if d.severity != Severity.ERROR], models, standins=standins,
+                    runtime_caps=runtime_caps)
 
 
 def check_output_folder(folder: Path) -> None:
@@ -400,7 +405,7 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     start = time.perf_counter()
     try:
         with torch.inference_mode(), pickle_files_allowed(options.allow_pickle):
-            result = run_plan(p.graph, p.plan, ctx, cache)
+            result = run_plan(p.graph, p.plan, ctx, cache, adjust_inputs=p.runtime_caps)
     except NodeError as err:
         raise JobError(str(err)) from None
     finally:

@@ -17,8 +17,8 @@ file:
   frames still take several windows and the blending runs.
 
 A value fed by a constant node (``INTConstant``, ``PrimitiveInt``: one number widget, one
-INT output, no links in) is capped at that node. Inputs the user set with ``--set`` keep
-the value given.
+INT output, no links in) is capped at that node; a value computed by other nodes is capped
+as it arrives (:class:`RuntimeCaps`). Inputs the user set with ``--set`` keep the value given.
 """
 
 from __future__ import annotations
@@ -100,27 +100,77 @@ def apply_smoke_caps(graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str,
     for node_id in plan.order:
         node = graph.node(node_id)
         ints = _int_slots(graph, node)
-        for name, slot in ints.items():
-            if name in FRAME_COUNT_INPUTS:
-                write(slot, capped_frames(name, slot.value))
-            elif name in STEP_INPUTS:
-                write(slot, min(slot.value, MAX_STEPS))
-            elif name in CONTEXT_CAPS:
-                write(slot, min(slot.value, CONTEXT_CAPS[name]))
-        for width_name, height_name in _size_pairs(ints):
-            w = ints.get(width_name)
-            h = ints.get(height_name)
-            if w is not None and h is not None:
-                new_w, new_h = capped_pair(w.value, h.value, (w.low, h.low))
-                write(w, new_w)
-                write(h, new_h)
-            else:
-                lone = w or h
-                write(lone, capped_pair(lone.value, 0, (lone.low, 0))[0])
+        for name, new in capped_ints({n: (slot.value, slot.low) for n, slot in ints.items()}).items():
+            write(ints[name], new)
     return changes
 
 
-def _size_pairs(ints: dict[str, Slot]) -> list[tuple[str, str]]:
+def capped_ints(ints: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """The capped value of each INT input by its name (``{name: (value, minimum)}``): frame
+    counts, steps, context windows, and width/height pairs scaled together."""
+    out: dict[str, int] = {}
+    for name, (value, _) in ints.items():
+        if name in FRAME_COUNT_INPUTS:
+            out[name] = capped_frames(name, value)
+        elif name in STEP_INPUTS:
+            out[name] = min(value, MAX_STEPS)
+        elif name in CONTEXT_CAPS:
+            out[name] = min(value, CONTEXT_CAPS[name])
+    for width_name, height_name in _size_pairs(ints):
+        w, h = ints.get(width_name), ints.get(height_name)
+        if w is not None and h is not None:
+            out[width_name], out[height_name] = capped_pair(w[0], h[0], (w[1], h[1]))
+        else:
+            name, (value, low) = (width_name, w) if w is not None else (height_name, h)
+            out[name] = capped_pair(value, 0, (low, 0))[0]
+    return out
+
+
+class RuntimeCaps:
+    """The same caps for values computed while the workflow runs — a ``ComfyMathExpression``
+    turning a duration into ``a * 16 + 1`` frames, a size rounded by an expression — which no
+    cap on a saved value can reach: the resolved inputs are capped just before the node runs
+    (``engine.run_plan(adjust_inputs=…)``), with a line per change in ``changes``."""
+
+    def __init__(self, graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str, str]] = ()):
+        keep = set(keep)
+        self.changes: list[str] = []
+        self.targets: dict[str, dict[str, int]] = {}
+        for node_id in plan.order:
+            node = graph.node(node_id)
+            static = _int_slots(graph, node)
+            linked = {}
+            for spec in node.signature.inputs if node.signature else []:
+                value = node.inputs.get(spec.name)
+                if spec.type == "INT" and isinstance(value, LinkRef) and spec.name not in static \
+                        and (node_id, spec.name) not in keep:
+                    linked[spec.name] = int(spec.min) if spec.min is not None and spec.min > 0 else 0
+            if linked:
+                self.targets[node_id] = linked
+
+    def __call__(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
+        linked = self.targets.get(node.id)
+        if not linked:
+            return inputs
+        ints = {name: (v, low) for name, low in linked.items()
+                if isinstance(v := inputs.get(name), int) and not isinstance(v, bool)}
+        # a computed width is capped with its pair's saved height (and the other way round)
+        for name, v in inputs.items():
+            if name not in ints and isinstance(v, int) and not isinstance(v, bool) and name.endswith(("width", "height")):
+                ints[name] = (v, 0)
+        out = dict(inputs)
+        for name, new in capped_ints(ints).items():
+            old = inputs.get(name)
+            if name not in linked or new == old:
+                continue
+            new = max(new, linked[name]) if new > 0 else new
+            if new != old:
+                out[name] = new
+                self.changes.append(f"node {node.id} '{node.label}': {name} = {new!r} (--smoke, computed {old!r})")
+        return out
+
+
+def _size_pairs(ints: dict[str, Any]) -> list[tuple[str, str]]:
     """``(…width, …height)`` name pairs among a node's INT inputs (either may be absent)."""
     prefixes = {name[: -len(side)] for name in ints for side in ("width", "height") if name.endswith(side)}
     return [(p + "width", p + "height") for p in sorted(prefixes) if p == "" or p.endswith("_")]

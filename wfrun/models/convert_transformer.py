@@ -2,7 +2,8 @@
 
 Every Wan 2.1/2.2 family that diffusers has a module for (``models.families``:
 ``diffusers_class``) loads here: ``WanTransformer3DModel`` for T2V/I2V/FLF2V/Fun InP and
-Control (without Fun 1.1's ``ref_conv``), the Wan 2.2 A14B experts and TI2V-5B;
+Control and Camera, the Wan 2.2 A14B experts and TI2V-5B (parts diffusers has no module for —
+``ref_conv`` and the camera adapter — are attached by :mod:`wfrun.models.wan_extra_parts`);
 ``WanVACETransformer3DModel`` for VACE, whose ``vace_blocks`` are full blocks plus
 ``before_proj`` (block 0) and ``after_proj`` — diffusers' ``proj_in``/``proj_out``. The VACE
 blocks sit after every ``num_layers / len(vace_blocks)``-th block (ComfyUI's
@@ -25,6 +26,7 @@ from typing import Any
 from wfrun.models.detect import ModelInfo
 from wfrun.models.header import CheckpointError
 from wfrun.models.mapping import UNKNOWN, bundled_config
+from wfrun.models.wan_extra_parts import PART_PREFIXES, attach
 
 LABEL = "a diffusers WanTransformer3DModel"
 VACE_LABEL = "a diffusers WanVACETransformer3DModel"
@@ -73,7 +75,7 @@ def rename(key: str) -> Any:
             target = _BLOCK.get(m.group(2)) or (_VACE_PROJ.get(m.group(2)) if group == "vace_blocks" else None)
             return f"{group}.{m.group(1)}.{target}.{m.group(3)}" if target else UNKNOWN
         return UNKNOWN
-    if key in ("vace_patch_embedding.weight", "vace_patch_embedding.bias"):
+    if key in ("vace_patch_embedding.weight", "vace_patch_embedding.bias") or key.startswith(PART_PREFIXES):
         return key
     module, _, leaf = key.rpartition(".")
     if module in _TOP and leaf in ("weight", "bias"):
@@ -112,12 +114,14 @@ def label_for(config: dict[str, Any]) -> str:
     return VACE_LABEL if "vace_layers" in config else LABEL
 
 
-def build(config: dict[str, Any]):
-    """The diffusers module for ``config``: ``WanVACETransformer3DModel`` when it has VACE layers."""
+def build(config: dict[str, Any], parts: dict[str, Any] | None = None):
+    """The diffusers module for ``config``: ``WanVACETransformer3DModel`` when it has VACE
+    layers; with the file's ``ref_conv`` / camera adapter attached (``parts``, from
+    :func:`wfrun.models.wan_extra_parts.extra_parts`)."""
     if "vace_layers" in config:
         from diffusers import WanVACETransformer3DModel
 
-        return WanVACETransformer3DModel(**config)
+        return attach(WanVACETransformer3DModel(**config), parts or {})
     from diffusers import WanTransformer3DModel
 
-    return WanTransformer3DModel(**config)
+    return attach(WanTransformer3DModel(**config), parts or {})

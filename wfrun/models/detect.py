@@ -256,6 +256,7 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
         "vace_in_dim": vace.shape[1] if vace is not None else None,
         "vace_layers": vace_layers or None,
         "camera_in_dim": camera.shape[1] if camera is not None else None,
+        "camera_residual_blocks": _count(keys, f"{p}control_adapter.residual_blocks.{{}}.") if camera is not None else None,
         "ref_in_dim": ref_conv.shape[1] if ref_conv is not None else None,
     }
     parts = {name for name, found in (("emb_pos", emb_pos is not None), ("vace", vace is not None or vace_layers),
@@ -266,7 +267,7 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
     name = path.name.lower()
     task = classify_transformer(in_dim, config["out_dim"], image, False, False, dim, path.name, parts)
     family = transformer_family(task)
-    # parts the family's diffusers module has no place for (Fun Camera's adapter, Fun's ref_conv)
+    # parts the family's module has no place for (VACE blocks outside a VACE family, …)
     homeless = sorted(part for part in extras if family is None or family.diffusers_class is None
                       or part in _NO_DIFFUSERS_MODULE or (part in _VACE_TOP_LEVEL and family.conditioning != "vace"))
     if homeless:
@@ -293,7 +294,7 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
 
 
 _VACE_TOP_LEVEL = {"vace_blocks", "vace_patch_embedding"}
-_NO_DIFFUSERS_MODULE = {"control_adapter", "ref_conv"}
+_NO_DIFFUSERS_MODULE: set[str] = set()  # ref_conv and control_adapter: models.wan_extra_parts
 _WAN_TOP_LEVEL = {"patch_embedding", "text_embedding", "time_embedding", "time_projection", "blocks",
                   "head", "img_emb", "scaled_fp8"}
 

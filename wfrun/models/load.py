@@ -34,6 +34,7 @@ from wfrun.models.fp8 import FP8_DTYPES, quantize, swap_in
 from wfrun.models.header import CheckpointError
 from wfrun.models.mapping import Plan, build_plan, check_plan
 from wfrun.models.reader import TORCH_DTYPES, CheckpointReader, open_checkpoint
+from wfrun.models.wan_extra_parts import extra_parts
 
 DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
           "fp16_fast": torch.float16, "fp32": torch.float32, "float32": torch.float32}
@@ -54,7 +55,8 @@ def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu"
     with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
         info = _identify(reader, "wan_transformer")
         config = loadable_config(info, num_heads)
-        return _load(reader, info, lambda: convert_transformer.build(config), convert_transformer.rename,
+        parts = extra_parts(info.config)
+        return _load(reader, info, lambda: convert_transformer.build(config, parts), convert_transformer.rename,
                      convert_transformer.label_for(config), convert_transformer.FP8_MODULES, dtype, device,
                      quantization)
 

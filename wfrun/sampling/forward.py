@@ -35,7 +35,19 @@ Pass-long features come from the hooks of :func:`wfrun.sampling.hooks.sampling_p
   the pack's ``split_cross_attn_ffn`` / ``forward_split``.
 - I2V / Fun conditioning is concatenated channel-wise by the caller (``y``); CLIP context
   goes through the module's ``image_embedder`` like diffusers' forward.
-- Per-frame timesteps ``[B, F]`` (flowmatch_pusa) give each frame its own modulation.
+- Per-frame timesteps ``[B, F]`` (flowmatch_pusa) give each frame its own modulation;
+  per-token timesteps ``[B, tokens]`` (Wan 2.2 TI2V's noise mask) each token its own.
+- **VACE** (``ForwardOptions.vace``, a ``WanVACETransformer3DModel``): each context is
+  patch-embedded by ``vace_patch_embedding``; after main block ``i`` listed in the model's
+  ``vace_layers``, VACE block ``n`` (the ``n``-th listed) runs on that context — the first
+  one adding ``proj_in`` of it to the patch-embedded video — and its ``proj_out`` hint times
+  the context's strength is added to the hidden states. ComfyUI's ``VaceWanModel`` order;
+  diffusers' forward computes the same hints all before the main blocks.
+- **Fun Camera** (``camera``): the model's ``control_adapter`` output is added to the patch
+  embedding (ComfyUI ``CameraWanModel``).
+- **Reference latent** (``reference``, Wan 2.2 Fun Control): ``ref_conv`` tokens go in
+  front of the video's, RoPE runs over one more frame (the reference at frame 0, the video
+  from 1), and the reference's tokens are dropped before the head (ComfyUI ``WanModel``).
 """
 
 from __future__ import annotations
@@ -134,6 +146,14 @@ class ForwardOptions:
     #: Which prediction this is (cond, uncond, a window's …), for TeaCache's per-prediction
     #: state; None on its first call (the forward returns the id it was given).
     pred_id: int | None = None
+    #: VACE contexts (``[B, 96, F, H, W]``: inactive and reactive latents, latent-format
+    #: normalised, and the folded mask) with their strengths; a VACE model only.
+    vace: tuple[tuple[torch.Tensor, float], ...] = ()
+    #: Fun Camera's Plücker rays ``[B, 24, F, H·8, W·8]`` (one set per latent frame).
+    camera: torch.Tensor | None = None
+    #: Fun Control's reference image latent ``[B, C, H, W]`` (normalised), embedded by the
+    #: model's ``ref_conv`` in front of the video's tokens.
+    reference: torch.Tensor | None = None
 
 
 # --- rope -----------------------------------------------------------------------------
@@ -312,22 +332,43 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     p_t, p_h, p_w = transformer.config.patch_size
     ppf, pph, ppw = frames // p_t, height // p_h, width // p_w
     tokens_per_frame = pph * ppw
+    reference = opt.reference
+    if reference is not None and getattr(transformer, "ref_conv", None) is None:
+        reference = None  # as ComfyUI: a model without ref_conv ignores the reference
 
-    if opt.riflex_k > 0:
-        rotary_emb = rotary_embedding(transformer, frames, height, width, opt.riflex_k, opt.riflex_frames)
+    if opt.riflex_k > 0 or reference is not None:
+        rope_frames = frames + (p_t if reference is not None else 0)
+        rotary_emb = rotary_embedding(transformer, rope_frames, height, width, opt.riflex_k, opt.riflex_frames)
         rotary_emb = tuple(r.to(transformer.rope.freqs_cos.device) for r in rotary_emb)
     else:
         rotary_emb = transformer.rope(hidden_states)
 
-    x = transformer.patch_embedding(hidden_states).flatten(2).transpose(1, 2).contiguous()
+    x = transformer.patch_embedding(hidden_states)
+    if opt.camera is not None:
+        adapter = getattr(transformer, "control_adapter", None)
+        if adapter is None:
+            raise ValueError("camera conditions given to a model without a camera adapter (control_adapter)")
+        x = x + adapter(opt.camera.to(x.device)).to(x.dtype)
+    x = x.flatten(2).transpose(1, 2).contiguous()
+    ref_tokens = 0
+    if reference is not None:
+        ref = transformer.ref_conv(reference.to(x.device, transformer.ref_conv.weight.dtype))
+        ref = ref.flatten(2).transpose(1, 2).to(x.dtype)
+        ref_tokens = ref.shape[1]
+        x = torch.cat([_batch_to(ref, x.shape[0]), x], dim=1)
     encoder_hidden_states_image = _flf2v_image_tokens(transformer, encoder_hidden_states_image)
 
-    per_frame = timestep.ndim == 2
-    if per_frame:  # [B, F]: embed per frame, then give every token its frame's embedding
+    per_token = timestep.ndim == 2
+    if per_token:  # [B, F] or [B, tokens]: every token gets its frame's (or its own) embedding
         temb, proj, context, context_img = transformer.condition_embedder(
             timestep.flatten(), encoder_hidden_states, encoder_hidden_states_image, timestep_seq_len=timestep.shape[1])
-        temb = temb.repeat_interleave(tokens_per_frame, dim=1)
-        proj = proj.repeat_interleave(tokens_per_frame, dim=1).unflatten(2, (6, -1))
+        if timestep.shape[1] != ppf * tokens_per_frame:
+            temb = temb.repeat_interleave(tokens_per_frame, dim=1)
+            proj = proj.repeat_interleave(tokens_per_frame, dim=1)
+        proj = proj.unflatten(2, (6, -1))
+        if ref_tokens:  # the reference is a clean frame: it takes the first frame's embedding
+            temb = torch.cat([temb[:, :1].expand(-1, ref_tokens, -1), temb], dim=1)
+            proj = torch.cat([proj[:, :1].expand(-1, ref_tokens, -1, -1), proj], dim=1)
     else:
         temb, proj, context, context_img = transformer.condition_embedder(
             timestep, encoder_hidden_states, encoder_hidden_states_image)
@@ -360,14 +401,21 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
             chunks = _frame_chunks(ppf, tokens_per_frame, context.shape[0])
         self_proc = (feta, chunks) if (feta or chunks) else None
         segments = _cross_segments(ppf, tokens_per_frame, context.shape[0]) if multi_prompt else None
+        vace = _Vace(transformer, opt.vace, x, context, proj, rotary_emb) if opt.vace else None
         with _processors(transformer.blocks, self_proc, segments):
-            for block in transformer.blocks:  # hooks may skip a block (SLG) or count it
+            for index, block in enumerate(transformer.blocks):  # hooks may skip a block (SLG) or count it
                 x = block(x, context, proj, rotary_emb)
+                if vace is not None:
+                    x = vace.after_block(index, x)
         if cache_on:
             state = cache.states[pred_id]
             state["previous_residual"] = x.to(original.device) - original
             state["previous_modulated_input"] = current
 
+    if ref_tokens:
+        x = x[:, ref_tokens:]
+        if temb.ndim == 3:
+            temb = temb[:, ref_tokens:]
     if temb.ndim == 3:
         shift, scale = (transformer.scale_shift_table.unsqueeze(0).to(temb.device) + temb.unsqueeze(2)).chunk(2, dim=2)
         shift, scale = shift.squeeze(2), scale.squeeze(2)
@@ -379,6 +427,44 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     x = x.reshape(batch, ppf, pph, ppw, p_t, p_h, p_w, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
     out = x.flatten(6, 7).flatten(4, 5).flatten(2, 3)
     return out, pred_id
+
+
+def _batch_to(x: torch.Tensor, batch: int) -> torch.Tensor:
+    return x if x.shape[0] == batch else x.expand(batch, *x.shape[1:])
+
+
+class _Vace:
+    """VACE hints for one forward: the contexts' tokens, advanced one VACE block each time
+    the main loop passes a block listed in ``vace_layers`` (ComfyUI's interleaving keeps one
+    hint alive at a time; the sums equal diffusers' all-first order)."""
+
+    def __init__(self, transformer: Any, contexts: tuple, x: torch.Tensor, context: torch.Tensor,
+                 proj: torch.Tensor, rotary_emb: Any):
+        blocks = getattr(transformer, "vace_blocks", None)
+        if blocks is None:
+            raise ValueError("VACE conditioning given to a model without VACE blocks")
+        self.blocks = blocks
+        self.layers = {int(layer): n for n, layer in enumerate(transformer.config.vace_layers)}
+        self.x0, self.context, self.proj, self.rotary_emb = x, context, proj, rotary_emb
+        self.states, self.strengths = [], []
+        embed = transformer.vace_patch_embedding
+        for tensor, strength in contexts:
+            c = embed(tensor.to(x.device, embed.weight.dtype)).flatten(2).transpose(1, 2).to(x.dtype)
+            c = _batch_to(c, x.shape[0])
+            if c.shape[1] < x.shape[1]:  # fewer frames than the video: zeros after (diffusers)
+                c = torch.cat([c, c.new_zeros(c.shape[0], x.shape[1] - c.shape[1], c.shape[2])], dim=1)
+            self.states.append(c[:, :x.shape[1]])
+            self.strengths.append(float(strength))
+
+    def after_block(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        n = self.layers.get(index)
+        if n is None:
+            return x
+        block = self.blocks[n]
+        for i, state in enumerate(self.states):
+            hint, self.states[i] = block(self.x0, self.context, state, self.proj, self.rotary_emb)
+            x = x + hint.to(x.dtype) * self.strengths[i]
+        return x
 
 
 def _teacache_decide(cache: TeaCache, pred_id: int | None, temb: torch.Tensor,

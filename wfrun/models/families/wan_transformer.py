@@ -105,33 +105,32 @@ def _f(*args, **kw) -> TransformerFamily:
 TRANSFORMER_FAMILIES: tuple[TransformerFamily, ...] = (
     # Wan 2.1: 16 latent channels, CLIP projection on the image-conditioned ones
     _f("t2v", "Wan 2.1 text-to-video", 16, 16, False, "text"),
-    _f("vace", "Wan 2.1 VACE", 16, 16, False, "vace", runs=False, parts={"vace"},
+    _f("vace", "Wan 2.1 VACE", 16, 16, False, "vace", parts={"vace"},
        diffusers_class="WanVACETransformer3DModel"),
     _f("i2v", "Wan 2.1 image-to-video", 36, 16, True, "image"),
     _f("flf2v", "Wan 2.1 first-last-frame-to-video", 36, 16, True, "image", parts={"emb_pos"}),
     _f("fun-inp", "Wan 2.1 Fun InP", 36, 16, True, "image", image_optional=True, name_pattern=_FUN_INP,
        widths=(1536,)),
     _f("fun-control", "Wan 2.1 Fun Control", 48, 16, True, "control", optional_parts={"ref_conv"}),
-    _f("fun-camera", "Wan 2.1 Fun Camera", 32, 16, True, "camera", runs=False, parts={"control_adapter"},
-       diffusers_class=None),
+    _f("fun-camera", "Wan 2.1 Fun Camera", 32, 16, True, "camera", parts={"control_adapter"}),
     # Wan 2.2 A14B (one expert of the high/low-noise pair): Wan 2.1 VAE latents, no CLIP
     _f("t2v-a14b", "Wan 2.2 T2V A14B", 16, 16, False, "text", generation="2.2", name_pattern=_WAN22,
        samples_as="t2v"),
     _f("i2v-a14b", "Wan 2.2 I2V A14B", 36, 16, False, "image", generation="2.2", samples_as="i2v"),
     _f("fun-inp-a14b", "Wan 2.2 Fun InP A14B", 36, 16, False, "image", image_optional=True, generation="2.2",
        name_pattern=_FUN_INP, samples_as="fun-inp"),
-    _f("fun-control-a14b", "Wan 2.2 Fun Control A14B", 52, 16, False, "control", runs=False, generation="2.2",
+    _f("fun-control-a14b", "Wan 2.2 Fun Control A14B", 52, 16, False, "control", generation="2.2",
        optional_parts={"ref_conv"}),
-    _f("fun-camera-a14b", "Wan 2.2 Fun Camera A14B", 36, 16, False, "camera", runs=False, generation="2.2",
-       parts={"control_adapter"}, diffusers_class=None),
+    _f("fun-camera-a14b", "Wan 2.2 Fun Camera A14B", 36, 16, False, "camera", generation="2.2",
+       parts={"control_adapter"}),
     # Wan 2.2 5B: 48-channel latents of the Wan 2.2 VAE
-    _f("ti2v-5b", "Wan 2.2 TI2V-5B", 48, 48, False, "image-latent", runs=False, generation="2.2"),
-    _f("fun-inp-5b", "Wan 2.2 Fun InP 5B", 100, 48, False, "image", image_optional=True, runs=False,
+    _f("ti2v-5b", "Wan 2.2 TI2V-5B", 48, 48, False, "image-latent", generation="2.2"),
+    _f("fun-inp-5b", "Wan 2.2 Fun InP 5B", 100, 48, False, "image", image_optional=True,
        generation="2.2"),
-    _f("fun-control-5b", "Wan 2.2 Fun Control 5B", 148, 48, False, "control", runs=False, generation="2.2",
+    _f("fun-control-5b", "Wan 2.2 Fun Control 5B", 148, 48, False, "control", generation="2.2",
        optional_parts={"ref_conv"}),
-    _f("fun-camera-5b", "Wan 2.2 Fun Camera 5B", 100, 48, False, "camera", runs=False, generation="2.2",
-       parts={"control_adapter"}, diffusers_class=None),
+    _f("fun-camera-5b", "Wan 2.2 Fun Camera 5B", 100, 48, False, "camera", generation="2.2",
+       parts={"control_adapter"}),
 )
 
 _BY_TASK = {f.task: f for f in TRANSFORMER_FAMILIES}
@@ -204,10 +203,18 @@ def task_from_name(name: str) -> str | None:
     return f"{base}-{size}" if wan22 else base
 
 
-def conditioning_by_channels(in_channels: int) -> Conditioning | None:
-    """What a transformer with ``in_channels`` inputs is conditioned on, when every family of
-    that width agrees (16: text; 36: image) — for callers that only have the patch embedding."""
-    kinds = {f.conditioning for f in TRANSFORMER_FAMILIES if f.in_channels == in_channels and f.runs}
+def _by_channels(in_channels: int, latent_channels: int) -> list[TransformerFamily]:
+    """Runnable families a caller holding only the patch embedding can mean: VACE and
+    camera models are told by the modules they carry, not by their channels."""
+    return [f for f in TRANSFORMER_FAMILIES if f.in_channels == in_channels and f.latent_channels == latent_channels
+            and f.runs and f.conditioning not in ("vace", "camera")]
+
+
+def conditioning_by_channels(in_channels: int, latent_channels: int = 16) -> Conditioning | None:
+    """What a transformer with ``in_channels`` inputs (denoising ``latent_channels``) is
+    conditioned on, when every such family agrees (16: text; 36: image; 48: Fun control) —
+    for callers that only have the patch embedding."""
+    kinds = {f.conditioning for f in _by_channels(in_channels, latent_channels)}
     return kinds.pop() if len(kinds) == 1 else None
 
 
@@ -222,13 +229,11 @@ class SamplerChannels:
     image: int
 
 
-def sampler_channels(in_channels: int) -> SamplerChannels | None:
-    """The channel layout of the runnable families with ``in_channels`` inputs, when they
-    agree on their conditioning and latent width (None otherwise)."""
-    conditioning = conditioning_by_channels(in_channels)
-    latents = {f.latent_channels for f in TRANSFORMER_FAMILIES if f.in_channels == in_channels and f.runs}
-    if conditioning is None or len(latents) != 1:
+def sampler_channels(in_channels: int, latent: int = 16) -> SamplerChannels | None:
+    """The channel layout of the families with ``in_channels`` inputs denoising ``latent``
+    channels (see :func:`conditioning_by_channels`), when they agree (None otherwise)."""
+    conditioning = conditioning_by_channels(in_channels, latent)
+    if conditioning is None:
         return None
-    latent = latents.pop()
     control = latent if conditioning == "control" else 0
     return SamplerChannels(latent, control, in_channels - latent - control)

@@ -14,8 +14,14 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
 - **Timestep**: ``sigma · multiplier`` per sample; with a ``noise_mask`` on a Wan 2.2 5B
   latent (``WAN22.process_timestep``) each latent frame gets its own, scaled by the mean of
   the mask over that frame — the given first frame sees timestep 0.
-Inputs for model kinds wfrun cannot run yet (VACE frames, camera poses, reference latents)
-are refused by name rather than dropped.
+- **VACE** (a model with VACE blocks; ComfyUI ``WAN21_Vace``): each ``vace_frames``
+  entry (32 channels: inactive and reactive latents, each 16 normalised with the latent
+  format) joined with its ``vace_mask`` (64) is one 96-channel context, with its
+  ``vace_strength``; no frames given: zeros and an all-ones mask at strength 1.
+- **Fun Camera**: ``camera_conditions`` (Plücker rays) for a model with a camera adapter.
+- **Reference**: the last of ``reference_latents``, normalised, its first frame — used by a
+  model with ``ref_conv`` (Wan 2.2 Fun Control), ignored by others as in ComfyUI.
+Inputs wfrun cannot run yet (Phantom subjects, audio) are refused by name rather than dropped.
 """
 
 from __future__ import annotations
@@ -30,8 +36,7 @@ from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.types import CoreModel
 from wfrun.sampling.forward import ForwardOptions, transformer_forward
 
-UNSUPPORTED_KEYS = {"vace_frames": "VACE", "camera_conditions": "Fun camera", "reference_latents": "reference images",
-                    "time_dim_concat": "Phantom subjects", "audio_embed": "audio"}
+UNSUPPORTED_KEYS = {"time_dim_concat": "Phantom subjects", "audio_embed": "audio"}
 
 
 def single_entry(conditioning: Any, input_name: str) -> tuple[torch.Tensor, dict]:
@@ -74,10 +79,7 @@ def concat_channels(model: CoreModel, options: dict, noise: torch.Tensor) -> tor
     if image is None:
         image = noise.new_zeros(noise.shape[0], extra, *noise.shape[2:])
     else:
-        image = _resize(image.to(noise.device, torch.float32), noise)
-        fmt = latent_format(model.latent_channels)
-        image = torch.cat([fmt.process_in(image[:, i:i + fmt.channels]) for i in range(0, image.shape[1], fmt.channels)], dim=1)
-        image = _batch(image, noise.shape[0])
+        image = _batch(_normalised(model, _resize(image.to(noise.device, torch.float32), noise)), noise.shape[0])
     if extra != image.shape[1] + 4 and (not model.image_to_video or extra == image.shape[1]):
         return image
     image = image[:, :extra - 4]
@@ -98,6 +100,44 @@ def concat_channels(model: CoreModel, options: dict, noise: torch.Tensor) -> tor
     if index:
         return torch.cat([image[:, :index], mask, image[:, index:]], dim=1)
     return torch.cat([mask, image], dim=1)
+
+
+def _normalised(model: CoreModel, latent: torch.Tensor) -> torch.Tensor:
+    """Raw latents, each group of the format's channels normalised (``process_latent_in``)."""
+    fmt = latent_format(model.latent_channels)
+    return torch.cat([fmt.process_in(latent[:, i:i + fmt.channels]) for i in range(0, latent.shape[1], fmt.channels)],
+                     dim=1)
+
+
+def vace_contexts(model: CoreModel, options: dict, noise: torch.Tensor) -> tuple[tuple[torch.Tensor, float], ...]:
+    """The VACE contexts and strengths of a conditioning entry (ComfyUI ``WAN21_Vace.extra_conds``)."""
+    if getattr(model.transformer, "vace_blocks", None) is None:
+        return ()
+    shape = (noise.shape[0], 0, *noise.shape[2:])
+    frames = options.get("vace_frames") or [noise.new_zeros(shape[0], 32, *shape[2:])]
+    masks = options.get("vace_mask") or [noise.new_ones(shape[0], 64, *shape[2:])] * len(frames)
+    strengths = options.get("vace_strength") or [1.0] * len(frames)
+    if not len(frames) == len(masks) == len(strengths):
+        raise NodeInputError("positive", f"{len(frames)} VACE frame sets, {len(masks)} masks and {len(strengths)} "
+                             "strengths: they must match")
+    out = []
+    for latent, mask, strength in zip(frames, masks, strengths):
+        latent = _normalised(model, latent.to(noise.device, torch.float32))
+        context = torch.cat([latent, mask.to(noise.device, torch.float32)], dim=1)
+        if context.shape[2:] != noise.shape[2:]:
+            raise NodeInputError("positive", f"VACE context of {tuple(context.shape[2:])} latent frames x size "
+                                 f"does not match the latent's {tuple(noise.shape[2:])}",
+                                 "feed the sampler the latent of the same WanVaceToVideo node")
+        out.append((_batch(context, noise.shape[0]), float(strength)))
+    return tuple(out)
+
+
+def reference_latent(model: CoreModel, options: dict) -> torch.Tensor | None:
+    """The last reference latent, normalised, first frame (``[B, C, H, W]``), or None."""
+    refs = options.get("reference_latents")
+    if not refs:
+        return None
+    return _normalised(model, refs[-1].float())[:, :, 0]
 
 
 def timesteps(model: CoreModel, sigma: torch.Tensor, batch: int, denoise_mask: torch.Tensor | None) -> torch.Tensor:
@@ -122,6 +162,7 @@ class WanPredictor:
         self.entries = {"cond": single_entry(positive, "positive"), "uncond": single_entry(negative, "negative")}
         self.denoise_mask = denoise_mask
         self._concat: dict[str, torch.Tensor | None] = {}
+        self._extras: dict[str, dict] = {}
 
     def __call__(self, x: torch.Tensor, timestep: torch.Tensor, which: Any) -> torch.Tensor:
         skip: tuple[int, ...] = ()
@@ -133,6 +174,14 @@ class WanPredictor:
         if which not in self._concat:
             self._concat[which] = concat_channels(model, options, x.float())
         extra = self._concat[which]
+        if which not in self._extras:
+            camera = options.get("camera_conditions")
+            if camera is not None and getattr(tr, "control_adapter", None) is None:
+                camera = None  # as ComfyUI: only a camera model reads the rays
+            self._extras[which] = {
+                "vace": vace_contexts(model, options, x.float()),
+                "camera": _batch(camera.to(self.device, torch.float32), batch) if camera is not None else None,
+                "reference": reference_latent(model, options)}
         hidden = torch.cat([x.float(), extra.to(x.device)], dim=1) if extra is not None else x.float()
         context = _batch(tensor.to(self.device, model.dtype), batch)
         clip = None
@@ -143,6 +192,8 @@ class WanPredictor:
         t = timesteps(model, sigma.to(self.device), batch, self.denoise_mask)
         # the skip pass is the one call marked uncond: the pass's SLG hook (ksampler_nodes)
         # skips its blocks there and nowhere else
-        options_fwd = ForwardOptions(is_uncond=bool(skip), step_percent=0.5)
+        extras = self._extras[which]
+        options_fwd = ForwardOptions(is_uncond=bool(skip), step_percent=0.5, vace=extras["vace"],
+                                     camera=extras["camera"], reference=extras["reference"])
         out, _ = transformer_forward(tr, hidden.to(self.device, model.dtype), t.to(self.device), context, clip, options_fwd)
         return out.float()

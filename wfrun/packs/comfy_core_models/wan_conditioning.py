@@ -30,15 +30,23 @@ from wfrun.packs.comfy_core_models.conditioning import set_values
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.latent_nodes import latent_frames
 from wfrun.packs.comfy_core_models.types import ClipVisionOutput, WanVAE
-from wfrun.packs.comfy_core_models.vae_nodes import check_vae, encode_images
+from wfrun.packs.comfy_core_models.vae_nodes import check_vae, encode_images, spatial_ratio
 
 
 def _fit(image: torch.Tensor, width: int, height: int) -> torch.Tensor:
     return upscale_image(image.float(), int(width), int(height), "bilinear", "center")
 
 
-def _empty_latent(batch_size: int, length: int, width: int, height: int) -> torch.Tensor:
-    return torch.zeros(int(batch_size), 16, latent_frames(length), int(height) // 8, int(width) // 8)
+def _empty_latent(vae: WanVAE, batch_size: int, length: int, width: int, height: int) -> torch.Tensor:
+    """Zeros in the VAE's latent shape (16 channels /8 for Wan 2.1's, 48 /16 for Wan 2.2's),
+    as ComfyUI's nodes size them from ``vae.latent_channels`` and its spatial compression."""
+    stride = spatial_ratio(vae)
+    return torch.zeros(int(batch_size), latent_channels(vae), latent_frames(length), int(height) // stride,
+                       int(width) // stride)
+
+
+def latent_channels(vae: WanVAE) -> int:
+    return int(vae.vae.config.z_dim)
 
 
 def _both(positive: Any, negative: Any, values: dict, append: bool = False) -> tuple[list, list]:
@@ -71,7 +79,7 @@ def wan_image_to_video(ctx: ExecContext, positive: Any, negative: Any, vae: WanV
                        length: int, batch_size: int, clip_vision_output: Any = None,
                        start_image: torch.Tensor | None = None, **_: Any) -> tuple:
     vae = check_vae(vae)
-    latent = _empty_latent(batch_size, length, width, height)
+    latent = _empty_latent(vae, batch_size, length, width, height)
     if start_image is not None:
         start = _fit(start_image[:int(length)], width, height)
         video = torch.full((int(length), int(height), int(width), 3), 0.5)
@@ -88,7 +96,7 @@ def _first_last(ctx: ExecContext, positive: Any, negative: Any, vae: WanVAE, wid
                 batch_size: int, start_image: torch.Tensor | None, end_image: torch.Tensor | None,
                 clip_start: Any, clip_end: Any) -> tuple:
     vae = check_vae(vae)
-    latent = _empty_latent(batch_size, length, width, height)
+    latent = _empty_latent(vae, batch_size, length, width, height)
     video = torch.full((int(length), int(height), int(width), 3), 0.5)
     first = last = 0
     if start_image is not None:
@@ -132,16 +140,17 @@ def wan_fun_inpaint_to_video(ctx: ExecContext, positive: Any, negative: Any, vae
 
 def _control_concat(ctx: ExecContext, vae: WanVAE, latent: torch.Tensor, width: int, height: int, length: int,
                     start_image: torch.Tensor | None, control_video: torch.Tensor | None) -> torch.Tensor:
-    """[B, 32, T', h, w]: control latents then start-image latents, the latent mean elsewhere."""
-    concat = latent_format(16).process_out(torch.zeros_like(latent)).repeat(1, 2, 1, 1, 1)
+    """[B, 2C, T', h, w]: control latents then start-image latents, the latent mean elsewhere."""
+    c = latent.shape[1]
+    concat = latent_format(c).process_out(torch.zeros_like(latent)).repeat(1, 2, 1, 1, 1)
     if start_image is not None:
         encoded = encode_images(ctx, vae, _fit(start_image[:int(length)], width, height))
         n = min(encoded.shape[2], concat.shape[2])
-        concat[:, 16:, :n] = encoded[:, :, :n]
+        concat[:, c:, :n] = encoded[:, :, :n]
     if control_video is not None:
         encoded = encode_images(ctx, vae, _fit(control_video[:int(length)], width, height))
         n = min(encoded.shape[2], concat.shape[2])
-        concat[:, :16, :n] = encoded[:, :, :n]
+        concat[:, :c, :n] = encoded[:, :, :n]
     return concat
 
 
@@ -151,7 +160,7 @@ def wan_fun_control_to_video(ctx: ExecContext, positive: Any, negative: Any, vae
                              start_image: torch.Tensor | None = None, control_video: torch.Tensor | None = None,
                              **_: Any) -> tuple:
     vae = check_vae(vae)
-    latent = _empty_latent(batch_size, length, width, height)
+    latent = _empty_latent(vae, batch_size, length, width, height)
     concat = _control_concat(ctx, vae, latent, width, height, length, start_image, control_video)
     positive, negative = _both(positive, negative, {"concat_latent_image": concat})
     positive, negative = _with_clip(positive, negative, clip_vision_output)
@@ -164,10 +173,10 @@ def wan22_fun_control_to_video(ctx: ExecContext, positive: Any, negative: Any, v
                                control_video: torch.Tensor | None = None, start_image: torch.Tensor | None = None,
                                **_: Any) -> tuple:
     vae = check_vae(vae)
-    latent = _empty_latent(batch_size, length, width, height)
+    latent = _empty_latent(vae, batch_size, length, width, height)
     concat = _control_concat(ctx, vae, latent, width, height, length, start_image, control_video)
     first = 0 if start_image is None else min(int(length), start_image.shape[0])
-    values = {"concat_latent_image": concat, "concat_mask": _frame_mask(latent, first), "concat_mask_index": 16}
+    values = {"concat_latent_image": concat, "concat_mask": _frame_mask(latent, first), "concat_mask_index": latent.shape[1]}
     positive, negative = _both(positive, negative, values)
     if ref_image is not None:
         ref = encode_images(ctx, vae, _fit(ref_image[:1], width, height))
@@ -181,9 +190,9 @@ def wan_camera_image_to_video(ctx: ExecContext, positive: Any, negative: Any, va
                               start_image: torch.Tensor | None = None, camera_conditions: Any = None,
                               **_: Any) -> tuple:
     vae = check_vae(vae)
-    latent = _empty_latent(batch_size, length, width, height)
+    latent = _empty_latent(vae, batch_size, length, width, height)
     if start_image is not None:
-        concat = latent_format(16).process_out(torch.zeros_like(latent))
+        concat = latent_format(latent.shape[1]).process_out(torch.zeros_like(latent))
         encoded = encode_images(ctx, vae, _fit(start_image[:int(length)], width, height))
         n = min(encoded.shape[2], concat.shape[2])
         concat[:, :, :n] = encoded[:, :, :n]

@@ -66,7 +66,8 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
                              "got empty embeds", "connect WanVideoImageToVideoEncode with a start image, or load a "
                              "text-to-video model")
     if conditioning is None:
-        widths = " or ".join(str(n) for n in sorted({f.in_channels for f in TRANSFORMER_FAMILIES if f.runs}))
+        widths = " or ".join(str(n) for n in sorted({f.in_channels for f in TRANSFORMER_FAMILIES if f.generation == "2.1"
+                                                     and f.conditioning in ("text", "image", "control")}))
         raise NodeInputError("model", f"{name} takes {in_ch} input channels; wfrun samples Wan 2.1 models with "
                              f"{widths}")
 
