@@ -338,10 +338,12 @@ def _model_files(graph: WorkflowGraph, plan: Plan, roots: ModelRoots, path: Path
                 size = found.stat().st_size
             except (ModelPathError, OSError):
                 continue
+            loader = executor_info(node.class_type)
+            gguf = loader is not None and spec.name in loader.gguf_inputs
             try:
-                info = check_model_file(found, folders, allow_pickle=True if allow_pickle else None)
+                info = check_model_file(found, folders, allow_pickle=True if allow_pickle else None, gguf=gguf)
             except CheckpointError as err:
-                problems.append(_model_problem(path, node, spec.name, value, folders, err))
+                problems.append(_model_problem(path, node, spec.name, value, folders, err, gguf))
                 continue
             known = info.kind != "unknown"
             files.append(ModelFile(node_id, node.label, spec.name, value, found, size,
@@ -350,7 +352,7 @@ def _model_files(graph: WorkflowGraph, plan: Plan, roots: ModelRoots, path: Path
 
 
 def _model_problem(path: Path, node: Any, input_name: str, value: str, folders: str,
-                   err: CheckpointError) -> Diagnostic:
+                   err: CheckpointError, gguf: bool = False) -> Diagnostic:
     wanted = " or ".join(KIND_LABELS[k] for k in sorted(expected_kinds(folders))) or f"a model file for {folders}"
     if isinstance(err, WrongModelError):
         code, hint = "wrong-model", "pick the right file for this input (the file itself may be fine)"
@@ -358,7 +360,7 @@ def _model_problem(path: Path, node: Any, input_name: str, value: str, folders: 
         code, wanted = "bad-model-file", f"a .safetensors file: {wanted}"
         hint = "use the model's .safetensors version, or rerun with --allow-pickle if you trust this file"
     else:
-        code, wanted = "bad-model-file", f"a complete, valid .safetensors file: {wanted}"
+        code, wanted = "bad-model-file", f"a complete, valid {'GGUF or ' if gguf else ''}.safetensors file: {wanted}"
         hint = "replace the file: download it again"
     return Diagnostic(code, Severity.ERROR, str(err), file=str(path), node_id=node.id, node_title=node.title,
                       class_type=node.class_type, input=input_name, found=value, expected=wanted, hint=hint)

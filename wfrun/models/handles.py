@@ -1,10 +1,15 @@
 """Loaded models as the nodes pass them: a diffusers/transformers module with the dtype it
 runs in and the file it came from. ComfyUI's core loaders and the WanVideoWrapper's give
 the same objects, so both packs share these (each pack's ``types`` re-exports them).
+
+ComfyUI's MODEL (:class:`CoreModel`) lives here too, not in the core model pack: ComfyUI's
+own ``UNETLoader`` and ComfyUI-GGUF's ``UnetLoaderGGUF`` both make one, for the same core
+samplers and patch nodes to take, and a pack never imports another pack.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,3 +46,49 @@ class ClipVision:
     model: Any
     dtype: torch.dtype
     path: Path | None = None
+
+
+@dataclass(frozen=True)
+class LoraPatch:
+    """One LoRA file merged into the weights while sampling, at ``strength``."""
+
+    path: Path
+    strength: float
+
+
+@dataclass(frozen=True)
+class CoreModel:
+    """MODEL: a Wan transformer (diffusers ``WanTransformer3DModel``), its family and the
+    patches to apply while sampling.
+
+    ComfyUI's MODEL is a ``ModelPatcher``: the loaded network plus *patches* (LoRA weight
+    deltas, the sampling shift, guidance tweaks) that apply only while a sampler uses it, so
+    one loaded model can feed a LoRA branch and a plain branch of the same workflow. The
+    transformer is shared and never changed by a node; each patching node returns a new
+    ``CoreModel`` with one more patch, and the sampler applies them for its pass only."""
+
+    transformer: Any
+    task: str                      # the family's task (models.families), e.g. t2v, i2v, ti2v-5b
+    path: Path
+    dtype: torch.dtype             # compute dtype
+    latent_channels: int
+    shift: float                   # ModelSamplingDiscreteFlow shift (ModelSamplingSD3 sets it)
+    multiplier: float = 1000.0     # timestep = sigma * multiplier
+    image_to_video: bool = False   # ComfyUI's WAN21(image_to_video=...): how concat_cond builds its mask
+    per_frame_timesteps: bool = False  # ComfyUI's WAN22: a noise mask gives each latent frame its timestep
+    loras: tuple[LoraPatch, ...] = ()
+    #: Functions of ComfyUI's ``post_cfg`` chain, in the order the nodes added them.
+    post_cfg: tuple[Any, ...] = ()
+
+    @classmethod
+    def of_family(cls, transformer: Any, family: Any, path: Path, dtype: torch.dtype, shift: float) -> "CoreModel":
+        """The MODEL a loader returns for ``transformer`` of ``family`` (``models.families``):
+        what ComfyUI's model class for that family (``WAN21``/``WAN22``) fixes."""
+        return cls(transformer=transformer, task=family.task, path=path, dtype=dtype,
+                   latent_channels=family.latent_channels, shift=shift,
+                   image_to_video=family.takes_image_latents,
+                   per_frame_timesteps=family.conditioning == "image-latent")
+
+    def patched(self, **changes: Any) -> "CoreModel":
+        """A copy with ``changes`` (the node's patch); the transformer stays shared."""
+        return dataclasses.replace(self, **changes)

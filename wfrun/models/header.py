@@ -101,7 +101,7 @@ _WHAT_IT_IS = {
     "html": "it is a web page, not the model: the download failed; download it again",
     "zip": "it is a zip archive, e.g. a PyTorch .pt file renamed; use a real .safetensors file",
     "pickle": "it is a Python pickle, e.g. a .ckpt file renamed; use a real .safetensors file",
-    "gguf": "it is a GGUF file; wfrun reads .safetensors files only",
+    "gguf": "it is a GGUF file, which only ComfyUI-GGUF's loaders read; use a .safetensors file here",
 }
 
 

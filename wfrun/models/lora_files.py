@@ -87,10 +87,26 @@ def lora_delta(parts: dict[str, torch.Tensor], strength: float, shape: tuple[int
     return delta.reshape(shape)
 
 
+def weight_shape(module: nn.Module) -> torch.Size:
+    """The shape of ``module.weight`` as the layer uses it (a GGUF weight's ``quant_shape``,
+    not the shape of its bytes)."""
+    weight = module.weight
+    return torch.Size(getattr(weight, "quant_shape", weight.shape))
+
+
 def with_delta(module: nn.Module, name: str, delta: torch.Tensor) -> nn.Parameter:
     """``module.<name> + delta`` as a new parameter in the stored format: an fp8 weight is
-    up-cast, merged and quantized again (with its scale), as ComfyUI patches fp8 weights."""
+    up-cast, merged and quantized again (with its scale), as ComfyUI patches fp8 weights. A
+    GGUF weight (diffusers' ``GGUFParameter``) cannot be quantized again here (no K-quant
+    encoder): it becomes a plain weight in the layer's compute dtype, which ``GGUFLinear``
+    uses as it is — ComfyUI-GGUF's numbers (dequantize, add the patch in fp32), kept for the
+    sampling pass instead of recomputed at every forward."""
     current = getattr(module, name)
+    if name == "weight" and hasattr(current, "quant_type"):
+        from wfrun.models.load_gguf import dequantize
+
+        full = dequantize(current).float() + delta.to(current.device)
+        return nn.Parameter(full.to(getattr(module, "compute_dtype", None) or torch.float32), requires_grad=False)
     if name == "weight" and getattr(module, "storage", None) is not None:  # an Fp8Linear
         from wfrun.models.fp8 import quantize
 
@@ -128,11 +144,11 @@ def lora_layers(transformer: nn.Module, path: Path, strength: float) -> Iterator
         if module is None:
             continue
         if "down" in parts and "up" in parts:
-            yield module, "weight", lora_delta(parts, strength, module.weight.shape)
+            yield module, "weight", lora_delta(parts, strength, weight_shape(module))
         if "diff" in parts and getattr(module, "weight", None) is not None:
             diff = parts["diff"].float() * strength
-            if diff.shape != module.weight.shape:
-                raise LoraError(f"{path.name}: {name}.diff is {tuple(diff.shape)}, the weight {tuple(module.weight.shape)}")
+            if diff.shape != weight_shape(module):
+                raise LoraError(f"{path.name}: {name}.diff is {tuple(diff.shape)}, the weight {tuple(weight_shape(module))}")
             yield module, "weight", diff
         if "diff_b" in parts and getattr(module, "bias", None) is not None:
             yield module, "bias", parts["diff_b"].float().reshape(module.bias.shape) * strength

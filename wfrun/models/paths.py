@@ -36,7 +36,13 @@ FOLDER_ALIASES: dict[str, tuple[str, ...]] = {
     "clip_vision": ("clip_vision",),
     "loras": ("loras",),
     "checkpoints": ("checkpoints",),
+    # ComfyUI-GGUF's keys: the .gguf files of the diffusion model and text encoder folders
+    "unet_gguf": ("diffusion_models", "unet"),
+    "clip_gguf": ("text_encoders", "clip"),
 }
+
+#: Folder keys that name no folder of their own, and the ComfyUI folder whose files they list.
+VIEW_FOLDERS = {"unet_gguf": "diffusion_models", "clip_gguf": "text_encoders"}
 
 MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin")
 
@@ -111,7 +117,7 @@ class ModelRoots:
 
     def search_lists(self) -> dict[str, list[Path]]:
         """Every folder kind wfrun or the YAML knows, with its search list."""
-        kinds = [k for k in FOLDER_ALIASES if k not in LEGACY_FOLDERS]
+        kinds = [k for k in FOLDER_ALIASES if k not in LEGACY_FOLDERS and k not in VIEW_FOLDERS]
         kinds += [kind for kind, _, _ in self.extra if kind not in kinds]
         return {kind: self.folders(kind) for kind in dict.fromkeys(kinds)}
 

@@ -7,7 +7,9 @@ reported with every other problem of the workflow, before the run starts. So ``w
 :func:`check_model_file`, which uses the same pieces the loaders use: ``open_checkpoint``
 (the one header check of ``header.read_checkpoint_header``, or the pickle refusal),
 ``detect.identify`` and ``require_kind`` for the family, and ``load.loadable_config`` for
-what the loader refuses of the right family. Only headers are read.
+what the loader refuses of the right family. Only headers are read. A GGUF file is read as
+one (``gguf_reader``'s checked header, ``load_gguf``'s names) only where its loader loads
+GGUF (``gguf=True``); elsewhere it is refused as that loader refuses it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from wfrun.models.detect import DROPPED_SUFFIXES, FOLDER_KINDS, STRICT_KINDS, ModelInfo, identify, require_kind
-from wfrun.models.header import CheckpointError
+from wfrun.models.header import CheckpointError, sniff
 from wfrun.models.load import loadable_config
 from wfrun.models.reader import TORCH_DTYPES, open_checkpoint
 
@@ -31,10 +33,19 @@ def expected_kinds(folders: str | Iterable[str] | None) -> frozenset[str]:
 
 
 def check_model_file(path: str | Path, folders: str | Iterable[str] | None = None, *,
-                     allow_pickle: bool | None = None) -> ModelInfo:
+                     allow_pickle: bool | None = None, gguf: bool = False) -> ModelInfo:
     """What the file at ``path`` is, or a one-line :class:`CheckpointError` naming it: an
     unreadable or corrupt file, a refused pickle, a tensor dtype wfrun cannot read, a file of
-    another family than the folders' loader takes, or one that loader cannot load."""
+    another family than the folders' loader takes, or one that loader cannot load.
+    ``gguf``: the loader reads GGUF files, so a GGUF file is checked as one."""
+    wanted = expected_kinds(folders)
+    if gguf and sniff(path) == "gguf":
+        from wfrun.models.load_gguf import gguf_info
+
+        info = gguf_info(path, wanted)
+        if info.kind in wanted:
+            loadable_config(info)
+        return info
     with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
         info = identify(reader.path, reader.tensors, reader.metadata)
         for name, tensor in reader.tensors.items():
@@ -42,7 +53,6 @@ def check_model_file(path: str | Path, folders: str | Iterable[str] | None = Non
                 raise CheckpointError(
                     f"{reader.path}: tensor {name!r} has dtype {tensor.dtype}, which wfrun cannot read; "
                     "use a version of this model stored in bf16, fp16, fp32 or fp8")
-    wanted = expected_kinds(folders)
     if wanted and info.kind not in wanted and (info.kind != "unknown" or wanted & STRICT_KINDS):
         require_kind(info, wanted)
     if info.kind in wanted:

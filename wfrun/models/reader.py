@@ -163,7 +163,8 @@ class PickleReader(CheckpointReader):
 
 def open_checkpoint(path: str | Path, *, allow_pickle: bool | None = None) -> CheckpointReader:
     """A reader for ``path``: a checked safetensors header, or, only if the user opted in
-    (``allow_pickle``, else :func:`pickle_allowed`), a weights-only pickle; GGUF is refused.
+    (``allow_pickle``, else :func:`pickle_allowed`), a weights-only pickle; GGUF is refused
+    (``gguf_reader`` reads GGUF files, for the loaders that take them).
 
     The content decides the format, not the name: a pickle renamed ``.safetensors`` is
     still refused, and a ``.bin`` that is really a safetensors file is read safely."""
@@ -173,7 +174,8 @@ def open_checkpoint(path: str | Path, *, allow_pickle: bool | None = None) -> Ch
         allow_pickle = pickle_allowed()
     content = sniff(path)
     if suffix == ".gguf" or content == "gguf":
-        raise CheckpointError(f"{path}: GGUF checkpoints are not supported; use a .safetensors version")
+        raise CheckpointError(f"{path}: a GGUF file, which this loader does not read (ComfyUI-GGUF's UnetLoaderGGUF "
+                              "and CLIPLoaderGGUF do); use the .safetensors release of this model here")
     pickled = content in ("zip", "pickle") or (suffix in PICKLE_SUFFIXES and content != "safetensors")
     if not pickled:
         return CheckpointReader(read_checkpoint_header(path))

@@ -17,9 +17,11 @@ those names is served by a tiny random checkpoint of the same *family*:
 The stand-in is written under the very name the workflow uses, so the loaders, the checks
 and every choice made from a file name (480P/720P, Fun-InP, fp16 Depth Anything) see what
 they would see with the real file: the user's own workflow runs unchanged. A name that gives
-no clue gets the loader's default family, with a notice; a file wfrun cannot read (GGUF,
-pickles) or a model of a family it has no tiny writer for gets none, with the reason
-(:class:`NoStandin`). A family wfrun cannot sample yet (``runs=False``) still gets its
+no clue gets the loader's default family, with a notice; a file wfrun cannot read (pickles,
+a GGUF file for a loader that reads none) or a model of a family it has no tiny writer for
+gets none, with the reason (:class:`NoStandin`). A GGUF file for ComfyUI-GGUF's loaders
+gets a tiny GGUF of its family (``tiny_gguf``), in the type its name states where tiny rows
+allow it (K-quants need 256-value rows: a ``Q4_K_M`` stand-in is stored in ``Q4_0``). A family wfrun cannot sample yet (``runs=False``) still gets its
 stand-in: loading and checking run as they would with the real file.
 
 Stand-ins are written once per distinct set, into a folder named by a hash of the set
@@ -34,12 +36,13 @@ import os
 import re
 import shutil
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from wfrun.models.families import task_from_name, transformer_family, vae_family, vae_family_from_name
-from wfrun.models.paths import safe_relative
+from wfrun.models.paths import VIEW_FOLDERS, safe_relative
 
 #: Bump when what a family's stand-in holds changes, so cached stand-ins are rebuilt.
 STANDIN_VERSION = "2"
@@ -64,7 +67,14 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("LoraLoaderModelOnly", "lora_name"): ("lora", ""),
     ("LoraLoader", "lora_name"): ("lora", ""),
     ("DownloadAndLoadDepthAnythingV2Model", "model"): ("depth_anything_v2", ""),
+    ("UnetLoaderGGUF", "unet_name"): ("wan_transformer", "original"),
+    ("UnetLoaderGGUFAdvanced", "unet_name"): ("wan_transformer", "original"),
+    ("CLIPLoaderGGUF", "clip_name"): ("umt5", "transformers"),
 }
+
+#: Loader inputs that read GGUF files (ComfyUI-GGUF's): a ``.gguf`` name gets a GGUF stand-in.
+GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvanced", "unet_name"),
+                          ("CLIPLoaderGGUF", "clip_name")})
 
 #: What a models folder holds, for loaders not listed above, with the layout of its files.
 FOLDER_KINDS: dict[str, tuple[str, str]] = {
@@ -112,7 +122,14 @@ class Family:
             what = vae_family(self.task).label
         else:
             what = KIND_LABELS.get(self.kind, self.kind)
-        details = ", ".join(p for p in (f"{self.layout} layout" if self.layout else "", self.precision) if p)
+        precision = self.precision
+        if precision.startswith("gguf-"):
+            from wfrun.models.tiny_gguf import TINY_TYPES
+
+            wanted = precision.removeprefix("gguf-").upper()
+            stored = TINY_TYPES.get(wanted, "Q8_0")
+            precision = f"GGUF {wanted}" + (f", stored as {stored} at tiny width" if stored != wanted else "")
+        details = ", ".join(p for p in (f"{self.layout} layout" if self.layout else "", precision) if p)
         return f"a tiny {what} ({details})"
 
 
@@ -144,9 +161,12 @@ def family_for(class_type: str, input_name: str, folders: str, name: str) -> Sta
         raise NoStandin(f"the name is longer than wfrun writes stand-ins for ({MAX_PART_BYTES} bytes a part, "
                         f"{MAX_NAME_BYTES} in all)")
     folder = [f for f in folders.split(",") if f][-1]
+    folder = VIEW_FOLDERS.get(folder, folder)  # ComfyUI-GGUF's keys list files of these folders
     suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
-    if suffix == ".gguf":
-        raise NoStandin("GGUF files are not supported by wfrun, so no tiny model stands in for them; "
+    gguf = suffix == ".gguf"
+    if gguf and (class_type, input_name) not in GGUF_LOADERS:
+        raise NoStandin(f"{class_type} does not load GGUF files in wfrun (ComfyUI-GGUF's UnetLoaderGGUF and "
+                        "CLIPLoaderGGUF do), so no tiny model stands in for this one; "
                         "use the .safetensors release of this model")
     if suffix in _PICKLES:
         raise NoStandin(f"{suffix} files are Python pickles, which wfrun refuses to load; "
@@ -157,6 +177,13 @@ def family_for(class_type: str, input_name: str, folders: str, name: str) -> Sta
     lowered = name.replace("\\", "/").lower()
     base = PurePosixPath(lowered).name
     family, notice = _FAMILIES[kind](lowered, base, layout)
+    if gguf:
+        from wfrun.models.tiny_gguf import release_type
+
+        if kind not in ("wan_transformer", "umt5"):
+            raise NoStandin(f"wfrun has no tiny GGUF {KIND_LABELS.get(kind, kind)}")
+        family = Family(kind, family.task, "original" if kind == "wan_transformer" else "llama.cpp",
+                        "gguf-" + release_type(base).lower(), "")
     return Standin(folder, name, family, notice)
 
 
@@ -241,6 +268,7 @@ def write_standins(standins: Iterable[Standin], tiny_root: str | Path, cache: st
     """A models folder holding each stand-in under its requested name; the same set gives the
     same folder, written once (atomically: a finished folder is never half-written)."""
     from wfrun.models.tiny import TINY_VERSION
+    from wfrun.models.tiny_gguf import TINY_GGUF_VERSION
 
     unique: dict[str, Standin] = {}
     for standin in standins:  # two loaders naming one file: the first one's family is written
@@ -249,7 +277,8 @@ def write_standins(standins: Iterable[Standin], tiny_root: str | Path, cache: st
         raise NoStandin(f"the workflow names {len(unique)} model files; tiny stand-ins are made for at most "
                         f"{MAX_STANDINS}")
     entries = sorted((rel, s.family.key) for rel, s in unique.items())
-    digest = hashlib.sha256(json.dumps([TINY_VERSION, STANDIN_VERSION, entries]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps([TINY_VERSION, TINY_GGUF_VERSION, STANDIN_VERSION, entries]).encode()
+                            ).hexdigest()[:16]
     cache = Path(cache) if cache is not None else standin_cache_root()
     root = cache / digest
     if (root / "standins.json").is_file():
@@ -282,6 +311,14 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         return target
+    if family.precision.startswith("gguf-"):
+        from wfrun.models.tiny_gguf import TINY_TYPES, write_umt5_gguf, write_wan_gguf
+
+        qtype = TINY_TYPES.get(family.precision.removeprefix("gguf-").upper(), "Q8_0")
+        seed = zlib.crc32(standin.name.encode())
+        if family.kind == "umt5":
+            return write_umt5_gguf(target, qtype, seed=seed)
+        return write_wan_gguf(target, family.task, qtype, seed=seed, rest="F16" if qtype in ("F16", "F32") else "Q8_0")
     rel = PurePosixPath(standin.relpath)
     spec = TinySpec(rel.parts[0], "/".join(rel.parts[1:]), family.kind, family.task, family.layout or "original",
                     family.precision, family.rest)

@@ -35,26 +35,30 @@ class ExecutorInfo:
 
     ``volatile``: never served from the output cache (it reads a file that may change
     between runs). ``oom_hint``: the advice given when it runs out of memory.
-    ``input_files``: which files its inputs name (see ``InputFiles``)."""
+    ``input_files``: which files its inputs name (see ``InputFiles``). ``gguf_inputs``: the
+    model inputs whose GGUF files it loads (the run's model check reads those as GGUF; any
+    other input's GGUF file is refused before the run, as its loader would refuse it)."""
 
     fn: ExecutorFn
     oom_hint: str | None = None
     volatile: bool = False
     input_files: InputFiles | None = None
+    gguf_inputs: frozenset[str] = frozenset()
 
 
 _EXECUTORS: dict[str, ExecutorInfo] = {}
 
 
 def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = None,
-             input_files: InputFiles | None = None) -> Callable[[ExecutorFn], ExecutorFn]:
+             input_files: InputFiles | None = None, gguf_inputs: tuple[str, ...] = ()) -> Callable[[ExecutorFn], ExecutorFn]:
     """Register a function as the executor of one or more node types, with its metadata."""
 
     def register(fn: ExecutorFn) -> ExecutorFn:
         for class_type in class_types:
             if class_type in _EXECUTORS and _EXECUTORS[class_type].fn is not fn:
                 raise ValueError(f"two executors for {class_type}")
-            _EXECUTORS[class_type] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files)
+            _EXECUTORS[class_type] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files,
+                                                  gguf_inputs=frozenset(gguf_inputs))
         return fn
 
     return register

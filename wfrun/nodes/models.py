@@ -5,7 +5,11 @@ node's input (shared by every pack whose nodes load weights)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import torch
+
+from wfrun.models.families import transformer_family
 from wfrun.models.header import CheckpointError
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
 from wfrun.nodes.executor import ExecContext, NodeInputError
@@ -37,16 +41,41 @@ def loading_error(input_name: str, err: Exception) -> NodeInputError:
     return NodeInputError(input_name, str(err).splitlines()[0])
 
 
-def load_umt5(ctx: ExecContext, path: Path, input_name: str, **load_options: object) -> tuple:
+def wan_compute_dtype(device: Any) -> torch.dtype:
+    """What ComfyUI computes Wan in on ``device``: bf16 on CUDA, fp32 on the CPU (as it picks
+    for a device without fast bf16)."""
+    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+
+
+def runnable_family(path: Path, task: str, input_name: str) -> Any:
+    """The transformer family of ``task`` (``models.families``), or a NodeInputError on
+    ``input_name`` when wfrun cannot sample that family yet."""
+    family = transformer_family(task)
+    if family is None or not family.runs:
+        what = family.label if family is not None else f"a transformer of an unknown family ({task})"
+        raise NodeInputError(input_name, f"{path.name} is {what}, which wfrun cannot sample yet")
+    return family
+
+
+def load_umt5(ctx: ExecContext, path: Path, input_name: str, *, gguf: bool = False, **load_options: object) -> tuple:
     """A UMT5 encoder (in eval mode, no gradients) and its tokenizer, with a load failure
     named on ``input_name``: ComfyUI's CLIPLoader and the wrapper's T5 loader read the same
-    files. Imported on use: transformers is slow to import and only runs need it."""
+    files; ComfyUI-GGUF's CLIPLoaderGGUF (``gguf``) reads GGUF files too, whose tokenizer
+    is searched for as for a file that carries none. Imported on use: transformers is slow
+    to import and only runs need it."""
+    from wfrun.models.header import sniff
     from wfrun.models.load import load_text_encoder
     from wfrun.models.tokenizer import TokenizerError, load_umt5_tokenizer
 
     try:
-        encoder = load_text_encoder(path, **load_options)
-        tokenizer = load_umt5_tokenizer(path, roots=roots_of(ctx))
+        if gguf and sniff(path) == "gguf":
+            from wfrun.models.load_gguf import load_gguf_text_encoder
+
+            encoder = load_gguf_text_encoder(path, **load_options)
+            tokenizer = load_umt5_tokenizer(path, roots=roots_of(ctx), vocab_size=encoder.config.vocab_size)
+        else:
+            encoder = load_text_encoder(path, **load_options)
+            tokenizer = load_umt5_tokenizer(path, roots=roots_of(ctx))
     except TokenizerError as err:
         raise NodeInputError(input_name, str(err)) from None
     except (CheckpointError, ValueError) as err:

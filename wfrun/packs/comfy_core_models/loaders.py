@@ -18,23 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from wfrun.models.families import transformer_family
 from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, check_fits, lora_module_names
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.models import loading_error, resolve
+from wfrun.nodes.models import loading_error, resolve, runnable_family, wan_compute_dtype
 from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
 from wfrun.packs.comfy_core_models.types import CoreModel, LoraPatch, WanTextEncoder, WanVAE
 
 WEIGHT_DTYPES = {"default": "auto", "fp8_e4m3fn": "fp8_e4m3fn", "fp8_e4m3fn_fast": "fp8_e4m3fn",
                  "fp8_e5m2": "fp8_e5m2"}
-
-
-def compute_dtype(device: Any) -> torch.dtype:
-    """What ComfyUI computes Wan in on ``device``: bf16 on CUDA, fp32 on the CPU."""
-    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
 
 
 @executor("UNETLoader")
@@ -47,26 +39,20 @@ def unet_loader(ctx: ExecContext, unet_name: str, weight_dtype: str, **_: Any) -
         raise NodeInputError("weight_dtype", f"unknown weight dtype {weight_dtype!r}", f"use one of {', '.join(WEIGHT_DTYPES)}")
     path = resolve(ctx, "diffusion_models", unet_name, "unet_name", "unet")
     if path.suffix.lower() == ".gguf":
-        raise NodeInputError("unet_name", "GGUF models need ComfyUI-GGUF's UnetLoaderGGUF, which wfrun does not run",
-                             "use the .safetensors release of the model")
-    dtype = compute_dtype(ctx.device)
+        raise NodeInputError("unet_name", "UNETLoader does not load GGUF models (ComfyUI lists none for it)",
+                             "load it with ComfyUI-GGUF's UnetLoaderGGUF, or use the .safetensors release")
+    dtype = wan_compute_dtype(ctx.device)
     try:
         with open_checkpoint(path) as reader:
             task = identify(reader.path, reader.tensors, reader.metadata).task
-        family = transformer_family(task)
-        if family is None or not family.runs:
-            what = family.label if family is not None else f"a transformer of an unknown family ({task})"
-            raise NodeInputError("unet_name", f"{path.name} is {what}, which wfrun cannot sample yet")
+        family = runnable_family(path, task, "unet_name")
         transformer = load_transformer(path, dtype=dtype, device=ctx.offload_device, quantization=WEIGHT_DTYPES[weight_dtype])
     except (CheckpointError, ValueError) as err:
         if isinstance(err, NodeInputError):
             raise
         raise loading_error("unet_name", err) from None
     transformer.eval().requires_grad_(False)
-    return (CoreModel(transformer=transformer, task=family.task, path=path, dtype=dtype,
-                      latent_channels=family.latent_channels, shift=WAN_DEFAULT_SHIFT,
-                      image_to_video=family.takes_image_latents,
-                      per_frame_timesteps=family.conditioning == "image-latent"),)
+    return (CoreModel.of_family(transformer, family, path, dtype, WAN_DEFAULT_SHIFT),)
 
 
 @executor("VAELoader")
@@ -74,7 +60,7 @@ def vae_loader(ctx: ExecContext, vae_name: str, **_: Any) -> tuple:
     from wfrun.models.load import load_vae
 
     path = resolve(ctx, "vae", vae_name, "vae_name")
-    dtype = compute_dtype(ctx.device)
+    dtype = wan_compute_dtype(ctx.device)
     try:
         vae = load_vae(path, dtype=dtype, device=ctx.offload_device)
     except (CheckpointError, ValueError) as err:

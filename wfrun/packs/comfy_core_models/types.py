@@ -3,29 +3,20 @@
 ComfyUI's MODEL is a ``ModelPatcher``: the loaded network plus *patches* (LoRA weight
 deltas, the sampling shift, guidance tweaks) that apply only while a sampler uses it, so
 one loaded model can feed a LoRA branch and a plain branch of the same workflow (the Wan
-2.2 templates switch between the two). :class:`CoreModel` keeps that contract: the
-transformer is shared and never changed by a node; each patching node returns a new
-``CoreModel`` with one more patch, and the sampler applies them for its pass only.
+2.2 templates switch between the two). :class:`CoreModel` (in ``models.handles``, as other
+packs' loaders make MODELs too) keeps that contract: the transformer is shared and never
+changed by a node; each patching node returns a new ``CoreModel`` with one more patch, and
+the sampler applies them for its pass only.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 
-from wfrun.models.handles import ClipVision, WanTextEncoder, WanVAE  # noqa: F401  (CLIP_VISION, CLIP, VAE)
-
-
-@dataclass(frozen=True)
-class LoraPatch:
-    """One LoRA file merged into the weights while sampling, at ``strength``."""
-
-    path: Path
-    strength: float
+# CLIP_VISION, CLIP, VAE and MODEL, shared with other packs (ComfyUI-GGUF's loaders make MODELs too)
+from wfrun.models.handles import ClipVision, CoreModel, LoraPatch, WanTextEncoder, WanVAE  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -44,29 +35,6 @@ class SkipLayers:
     start_percent: float
     end_percent: float
     rescaling_scale: float = 0.0
-
-
-@dataclass(frozen=True)
-class CoreModel:
-    """MODEL: a Wan transformer (diffusers ``WanTransformer3DModel``), its family and the
-    patches to apply while sampling."""
-
-    transformer: Any
-    task: str                      # the family's task (models.families), e.g. t2v, i2v, ti2v-5b
-    path: Path
-    dtype: torch.dtype             # compute dtype
-    latent_channels: int
-    shift: float                   # ModelSamplingDiscreteFlow shift (ModelSamplingSD3 sets it)
-    multiplier: float = 1000.0     # timestep = sigma * multiplier
-    image_to_video: bool = False   # ComfyUI's WAN21(image_to_video=...): how concat_cond builds its mask
-    per_frame_timesteps: bool = False  # ComfyUI's WAN22: a noise mask gives each latent frame its timestep
-    loras: tuple[LoraPatch, ...] = ()
-    #: Functions of ComfyUI's ``post_cfg`` chain, in the order the nodes added them.
-    post_cfg: tuple[Any, ...] = ()
-
-    def patched(self, **changes: Any) -> "CoreModel":
-        """A copy with ``changes`` (the node's patch); the transformer stays shared."""
-        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
