@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,16 +40,22 @@ def compute_dtype(device: Any) -> torch.dtype:
 
 @executor("UNETLoader")
 def unet_loader(ctx: ExecContext, unet_name: str, weight_dtype: str, **_: Any) -> tuple:
-    from wfrun.models.detect import identify
-    from wfrun.models.load import load_transformer
-    from wfrun.models.reader import open_checkpoint
-
     if weight_dtype not in WEIGHT_DTYPES:
         raise NodeInputError("weight_dtype", f"unknown weight dtype {weight_dtype!r}", f"use one of {', '.join(WEIGHT_DTYPES)}")
     path = resolve(ctx, "diffusion_models", unet_name, "unet_name", "unet")
     if path.suffix.lower() == ".gguf":
         raise NodeInputError("unet_name", "GGUF models need ComfyUI-GGUF's UnetLoaderGGUF, which wfrun does not run",
                              "use the .safetensors release of the model")
+    return (core_model(ctx, path, "unet_name", weight_dtype),)
+
+
+def core_model(ctx: ExecContext, path: Path, input_name: str, weight_dtype: str) -> CoreModel:
+    """The MODEL of a Wan transformer file (or of an all-in-one checkpoint's transformer), a
+    load failure named on ``input_name``."""
+    from wfrun.models.detect import identify
+    from wfrun.models.load import load_transformer
+    from wfrun.models.reader import open_checkpoint
+
     dtype = compute_dtype(ctx.device)
     try:
         with open_checkpoint(path) as reader:
@@ -56,17 +63,17 @@ def unet_loader(ctx: ExecContext, unet_name: str, weight_dtype: str, **_: Any) -
         family = transformer_family(task)
         if family is None or not family.runs:
             what = family.label if family is not None else f"a transformer of an unknown family ({task})"
-            raise NodeInputError("unet_name", f"{path.name} is {what}, which wfrun cannot sample yet")
+            raise NodeInputError(input_name, f"{path.name} is {what}, which wfrun cannot sample yet")
         transformer = load_transformer(path, dtype=dtype, device=ctx.offload_device, quantization=WEIGHT_DTYPES[weight_dtype])
     except (CheckpointError, ValueError) as err:
         if isinstance(err, NodeInputError):
             raise
-        raise loading_error("unet_name", err) from None
+        raise loading_error(input_name, err) from None
     transformer.eval().requires_grad_(False)
-    return (CoreModel(transformer=transformer, task=family.task, path=path, dtype=dtype,
-                      latent_channels=family.latent_channels, shift=WAN_DEFAULT_SHIFT,
-                      image_to_video=family.takes_image_latents,
-                      per_frame_timesteps=family.conditioning == "image-latent"),)
+    return CoreModel(transformer=transformer, task=family.task, path=path, dtype=dtype,
+                     latent_channels=family.latent_channels, shift=WAN_DEFAULT_SHIFT,
+                     image_to_video=family.takes_image_latents,
+                     per_frame_timesteps=family.conditioning == "image-latent")
 
 
 @executor("VAELoader")
