@@ -77,7 +77,8 @@ STORAGE_NAMES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8_e
 
 #: Suffixes of the per-layer scale tensors of fp8 "scaled" files, and of tensors we drop.
 SCALE_SUFFIXES = (".scale_weight", ".weight_scale")
-DROPPED_SUFFIXES = (".scale_input", ".input_scale", ".comfy_quant")
+DROPPED_SUFFIXES = (".scale_input", ".input_scale", ".comfy_quant",
+                    ".attn.freqs_cis")  # SAM 3's precomputed rotary tables (complex64): recomputed, never read
 MARKER_KEYS = ("scaled_fp8",)
 
 

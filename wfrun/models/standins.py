@@ -42,7 +42,7 @@ from wfrun.models.families import task_from_name, transformer_family, vae_family
 from wfrun.models.paths import safe_relative
 
 #: Bump when what a family's stand-in holds changes, so cached stand-ins are rebuilt.
-STANDIN_VERSION = "2"
+STANDIN_VERSION = "3"
 
 #: More model inputs than any real workflow has; a file asking for more is refused.
 MAX_STANDINS = 64

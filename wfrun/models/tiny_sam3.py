@@ -137,7 +137,7 @@ def original_layout(t: dict = TINY, vocab: int | None = None) -> dict[str, tuple
         linear(f"{b}.mlp.fc1", t["vit_mlp"], D)
         linear(f"{b}.mlp.fc2", D, t["vit_mlp"])
         tokens = (t["image"] // t["patch"]) ** 2 if i in t["global_blocks"] else t["window"] ** 2
-        shapes[f"{b}.attn.freqs_cis"] = (tokens, head_dim // 2)  # complex in the real file; a stand-in here
+        shapes[f"{b}.attn.freqs_cis"] = (tokens, head_dim // 2)  # complex64, as Meta's file keeps it
     # FPN necks: SAM 3.1 has three of three levels each (4x, 2x, 1x)
     for neck in ("convs", "interactive_convs", "propagation_convs"):
         for level, scale in enumerate((4.0, 2.0, 1.0)):
@@ -321,7 +321,8 @@ def write_tiny_sam3(path: str | Path, *, seed: int | None = None, dtype: torch.d
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     seed = zlib.crc32(path.name.encode()) if seed is None else seed
-    tensors = {k: v.to(dtype).contiguous() for k, v in tiny_sam3_state_dict(seed).items()}
+    tensors = {k: (torch.polar(torch.ones_like(v), v) if k.endswith(".attn.freqs_cis") else v.to(dtype)).contiguous()
+               for k, v in tiny_sam3_state_dict(seed).items()}
     entries = [(name, v.dtype, tuple(v.shape), lambda v=v: v) for name, v in tensors.items()]
     facts = {"image_size": TINY["image"], "window_size": TINY["window"], "global_attn_indexes": TINY["global_blocks"],
              "vit_head_dim": TINY["vit_dim"] // TINY["vit_heads"], "detr_heads": TINY["heads"],
