@@ -22,6 +22,11 @@ Facts the detection rests on (from the Wan 2.1, ComfyUI and WanVideoWrapper sour
   ``model.diffusion_model.`` and a VAE / text encoder under their own prefixes:
   ``identify`` names the file by its transformer, ``identify_part`` finds the other parts.
 - UMT5 has a relative position table in *every* block; T5 v1.1 (Flux/SD3) only in block 0.
+- SAM 3 / SAM 3.1 (Meta's layout, which ComfyUI's ``sam3.1_multiplex`` release keeps): a
+  ``detector.`` half (ViT trunk, FPN necks, CLIP text encoder, DETR encoder/decoder,
+  segmentation head) and a ``tracker.model.`` half. SAM 3.1 ("multiplex") has three-level
+  necks and extra ``propagation_convs``/``interactive_convs``; SAM 3 a fourth, half-size
+  level and ``sam2_convs``.
 - fp8 "scaled" files mark themselves with a ``scaled_fp8`` tensor and carry one
   ``<layer>.scale_weight`` (ComfyUI) or ``<layer>.weight_scale`` per quantized layer.
 """
@@ -46,6 +51,7 @@ KIND_LABELS = {
     "umt5": "a UMT5-XXL text encoder",
     "t5": "a T5 text encoder (not the UMT5-XXL that Wan uses)",
     "clip_vision": "a CLIP vision encoder",
+    "sam3": "a SAM 3 segmentation checkpoint (detector, tracker and text encoder)",
     "lora": "a LoRA",
     "unknown": "not a model file wfrun recognises",
 }
@@ -53,7 +59,7 @@ KIND_LABELS = {
 #: The ComfyUI models folder each kind belongs in (for hints in error messages).
 KIND_FOLDERS = {
     "wan_transformer": "diffusion_models", "wan_vae": "vae", "umt5": "text_encoders",
-    "t5": "text_encoders", "clip_vision": "clip_vision", "lora": "loras",
+    "t5": "text_encoders", "clip_vision": "clip_vision", "lora": "loras", "sam3": "checkpoints",
 }
 
 #: What the loader reading from each models folder takes (the inverse of ``KIND_FOLDERS``).
@@ -72,7 +78,8 @@ STORAGE_NAMES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8_e
 
 #: Suffixes of the per-layer scale tensors of fp8 "scaled" files, and of tensors we drop.
 SCALE_SUFFIXES = (".scale_weight", ".weight_scale")
-DROPPED_SUFFIXES = (".scale_input", ".input_scale", ".comfy_quant")
+DROPPED_SUFFIXES = (".scale_input", ".input_scale", ".comfy_quant",
+                    ".attn.freqs_cis")  # SAM 3's precomputed rotary tables (complex64): recomputed, never read
 MARKER_KEYS = ("scaled_fp8",)
 
 
@@ -429,7 +436,45 @@ def _clip_vision(path, tensors, keys, metadata) -> ModelInfo | None:
     return None
 
 
+# --- SAM 3 -----------------------------------------------------------------------------
+
+_SAM3_TRUNK = "detector.backbone.vision_backbone.trunk."
+_SAM3_TEXT = "detector.backbone.language_backbone.encoder."
+
+
+def _sam3(path, tensors, keys, metadata) -> ModelInfo | None:
+    if "detector.transformer.decoder.query_embed.weight" not in tensors or \
+            f"{_SAM3_TRUNK}patch_embed.proj.weight" not in tensors:
+        return None
+    patch = _shape(tensors, f"{_SAM3_TRUNK}patch_embed.proj.weight")
+    queries, d_model = _shape(tensors, "detector.transformer.decoder.query_embed.weight")
+    multiplex = any(k.startswith("detector.backbone.vision_backbone.propagation_convs.") for k in keys)
+    necks = {name: _count(keys, f"detector.backbone.vision_backbone.{name}.{{}}.")
+             for name in ("convs", "sam2_convs", "interactive_convs", "propagation_convs")}
+    text = f"{_SAM3_TEXT}token_embedding.weight"
+    config = {
+        "vit_dim": patch[0], "patch_size": patch[2], "vit_layers": _count(keys, f"{_SAM3_TRUNK}blocks.{{}}."),
+        "vit_mlp": _shape(tensors, f"{_SAM3_TRUNK}blocks.0.mlp.fc1.weight")[0],
+        "vit_positions": _shape(tensors, f"{_SAM3_TRUNK}pos_embed")[1],
+        "d_model": d_model, "num_queries": queries, "necks": necks,
+        "encoder_layers": _count(keys, "detector.transformer.encoder.layers.{}."),
+        "decoder_layers": _count(keys, "detector.transformer.decoder.layers.{}."),
+        "detr_ffn": _shape(tensors, "detector.transformer.encoder.layers.0.linear1.weight")[0],
+        "geometry_layers": _count(keys, "detector.geometry_encoder.encode.{}."),
+        "text_vocab": _shape(tensors, text)[0] if text in tensors else None,
+        "text_dim": _shape(tensors, text)[1] if text in tensors else None,
+        "text_positions": _shape(tensors, f"{_SAM3_TEXT}positional_embedding")[0] if text in tensors else None,
+        "text_layers": _count(keys, f"{_SAM3_TEXT}transformer.resblocks.{{}}."),
+    }
+    notes = [] if text in tensors else ["no text encoder (detector.backbone.language_backbone.encoder)"]
+    if not multiplex:
+        notes.append("SAM 3 (not 3.1): its tracker keeps another layout")
+    return ModelInfo(path, "sam3", "sam3.1" if multiplex else "sam3", "original", _storage(tensors), False,
+                     config, "", tuple(notes))
+
+
 _FINDERS = (
+    ("sam3", _sam3),
     ("wan_transformer", _wan_transformer),
     ("wan_vae", _wan_vae),
     ("umt5", _umt5),

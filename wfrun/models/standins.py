@@ -45,7 +45,7 @@ from wfrun.models.families import task_from_name, transformer_family, vae_family
 from wfrun.models.paths import VIEW_FOLDERS, safe_relative
 
 #: Bump when what a family's stand-in holds changes, so cached stand-ins are rebuilt.
-STANDIN_VERSION = "2"
+STANDIN_VERSION = "3"
 
 #: More model inputs than any real workflow has; a file asking for more is refused.
 MAX_STANDINS = 64
@@ -70,6 +70,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("UnetLoaderGGUF", "unet_name"): ("wan_transformer", "original"),
     ("UnetLoaderGGUFAdvanced", "unet_name"): ("wan_transformer", "original"),
     ("CLIPLoaderGGUF", "clip_name"): ("umt5", "transformers"),
+    ("CheckpointLoaderSimple", "ckpt_name"): ("checkpoint", ""),
 }
 
 #: Loader inputs that read GGUF files (ComfyUI-GGUF's): a ``.gguf`` name gets a GGUF stand-in.
@@ -81,16 +82,16 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
     "diffusion_models": ("wan_transformer", "original"), "unet": ("wan_transformer", "original"),
     "vae": ("wan_vae", "original"), "text_encoders": ("umt5", "original"), "clip": ("umt5", "original"),
     "clip_vision": ("clip_vision", "transformers"), "loras": ("lora", ""),
-    "depthanything": ("depth_anything_v2", ""),
+    "depthanything": ("depth_anything_v2", ""), "checkpoints": ("checkpoint", ""),
 }
 
 #: The default storage of each kind when the name does not say.
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
-                     "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32"}
+                     "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
-               "depth_anything_v2": "Depth Anything V2 model"}
+               "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -251,8 +252,18 @@ def _depth(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     return Family("depth_anything_v2", "", "", "fp16" if "fp16" in base else "fp32"), None
 
 
+def _checkpoint(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """CheckpointLoaderSimple's files: SAM 3.1 (ComfyUI's ``sam3.1_multiplex``) has a stand-in;
+    a Wan all-in-one checkpoint (transformer, UMT5 and VAE in one file) does not yet."""
+    if "sam3" in base:
+        return Family("sam3", "", "", _precision(name, DEFAULT_PRECISION["sam3"], fp8=False)), None
+    raise NoStandin("wfrun has tiny stand-ins for SAM 3.1 checkpoints only among CheckpointLoaderSimple's files; "
+                    "give the real file with --models, or load a Wan model's parts with UNETLoader, CLIPLoader and "
+                    "VAELoader")
+
+
 _FAMILIES = {"wan_transformer": _transformer, "wan_vae": _vae, "umt5": _umt5, "clip_vision": _clip_vision,
-             "lora": _lora, "depth_anything_v2": _depth}
+             "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -319,6 +330,13 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         if family.kind == "umt5":
             return write_umt5_gguf(target, qtype, seed=seed)
         return write_wan_gguf(target, family.task, qtype, seed=seed, rest="F16" if qtype in ("F16", "F32") else "Q8_0")
+    if family.kind == "sam3":  # its writer puts the CLIP tokenizer beside it, where the loader looks first
+        import torch
+
+        from wfrun.models.tiny_sam3 import write_tiny_sam3
+
+        return write_tiny_sam3(target, dtype={"fp16": torch.float16, "bf16": torch.bfloat16}.get(
+            family.precision, torch.float32))
     rel = PurePosixPath(standin.relpath)
     spec = TinySpec(rel.parts[0], "/".join(rel.parts[1:]), family.kind, family.task, family.layout or "original",
                     family.precision, family.rest)

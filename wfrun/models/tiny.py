@@ -617,7 +617,8 @@ def write_safetensors_streaming(path: str | Path, entries, metadata: dict[str, s
         nbytes = torch.empty((), dtype=dtype).element_size()
         for n in shape:
             nbytes *= n
-        header[name] = {"dtype": DTYPE_NAMES[dtype], "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        dtype_name = DTYPE_NAMES.get(dtype) or {torch.complex64: "C64"}[dtype]  # C64: SAM 3's rotary tables
+        header[name] = {"dtype": dtype_name, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     if metadata:
         header["__metadata__"] = metadata

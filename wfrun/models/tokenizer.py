@@ -305,6 +305,65 @@ def clip_image_processor(image_size: int = 224, *, crop: bool = True):
     return Processor(**config)
 
 
+# --- SAM 3's CLIP tokenizer ---------------------------------------------------------------
+
+#: Folders beside a SAM 3 checkpoint (or in a ``tokenizers`` models folder) that may hold
+#: CLIP's ``vocab.json`` + ``merges.txt``.
+CLIP_SUBFOLDERS = ("sam3_tokenizer", "clip_tokenizer", "sd1_tokenizer", "tokenizer", "sam3", "clip")
+#: Hugging Face repositories whose snapshots carry the same CLIP BPE files.
+CLIP_HF_REPOS = ("facebook--sam3", "openai--clip-vit-large-patch14", "openai--clip-vit-base-patch32")
+
+
+def clip_tokenizer_folders(checkpoint: Path | None = None, *, roots: ModelRoots | None = None,
+                           comfyui_dir: str | Path | None = None, hf_cache: str | Path | None = None) -> list[Path]:
+    """Every folder that may hold the CLIP BPE tokenizer SAM 3's text encoder reads, in search
+    order: beside the checkpoint; the ``tokenizers`` and ``checkpoints`` models folders;
+    ComfyUI's own ``comfy/sd1_tokenizer`` (the one its SAM 3 text encoder uses); the Hugging
+    Face cache (``facebook/sam3`` or an OpenAI CLIP: the vocabulary is the same)."""
+    folders: list[Path] = []
+    if checkpoint is not None:
+        folders += [Path(checkpoint).parent / sub for sub in CLIP_SUBFOLDERS]
+    if roots is not None:
+        for base in roots.folders("tokenizers") + roots.folders("checkpoints"):
+            folders += [base / sub for sub in CLIP_SUBFOLDERS]
+    comfy_dirs = [Path(comfyui_dir)] if comfyui_dir is not None else []
+    comfy_dirs += [Path(p) for p in os.environ.get("WFRUN_COMFYUI", "").split(os.pathsep) if p]
+    if roots is not None:
+        comfy_dirs += [root.parent for root in roots.roots if root.name == "models"]
+    folders += [folder / "comfy" / "sd1_tokenizer" for folder in comfy_dirs]
+    hub = Path(hf_cache) if hf_cache is not None else hf_hub_cache()
+    for repo in CLIP_HF_REPOS:
+        folders += [Path(p) for p in sorted(glob.glob(str(hub / f"models--{repo}" / "snapshots" / "*")))]
+    return list(dict.fromkeys(folders))
+
+
+def load_clip_tokenizer(checkpoint: str | Path | None = None, *, vocab_size: int | None = None, **where: Any):
+    """transformers' ``CLIPTokenizer`` from the first folder holding ``vocab.json`` and
+    ``merges.txt`` (see :func:`clip_tokenizer_folders`); never downloads. ``vocab_size``
+    (the text encoder's embedding rows) catches a vocabulary that is not the encoder's."""
+    from transformers import CLIPTokenizer
+
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    searched = clip_tokenizer_folders(checkpoint, **where)
+    for folder in searched:
+        vocab, merges = folder / "vocab.json", folder / "merges.txt"
+        if vocab.is_file() and merges.is_file():
+            try:
+                tokenizer = CLIPTokenizer(vocab=str(vocab), merges=str(merges))
+            except Exception as err:  # noqa: BLE001 - a broken file is the file's fault
+                raise TokenizerError(f"{folder}: not a readable CLIP vocab.json/merges.txt ({type(err).__name__})") \
+                    from None
+            if vocab_size is not None and len(tokenizer) != vocab_size:
+                raise TokenizerError(f"{folder}: the CLIP tokenizer has {len(tokenizer)} tokens but the text encoder "
+                                     f"{vocab_size} embeddings; it is not this model's vocabulary")
+            return tokenizer
+    shown = ", ".join(str(p) for p in searched[:3]) + (f" and {len(searched) - 3} more" if len(searched) > 3 else "")
+    beside = f"{checkpoint.parent}/sam3_tokenizer/" if checkpoint is not None else "a sam3_tokenizer/ folder"
+    raise TokenizerError(f"no CLIP tokenizer found for SAM 3's text encoder (looked in {shown or 'no folders'}); put "
+                         f"CLIP's vocab.json and merges.txt (ComfyUI ships them in comfy/sd1_tokenizer/) into {beside}, "
+                         "or set WFRUN_COMFYUI to your ComfyUI folder")
+
+
 __all__ = ["SentencePieceTokenizer", "TokenizerError", "TokenizerSource", "candidate_folders", "clip_image_processor",
            "download_allowed", "fetch_umt5_tokenizer", "find_umt5_tokenizer", "hf_hub_cache", "load_umt5_tokenizer",
-           "tokenizer_from"]
+           "tokenizer_from", "clip_tokenizer_folders", "load_clip_tokenizer"]

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from wfrun.models.header import CheckpointError
@@ -31,28 +32,34 @@ WEIGHT_DTYPES = {"default": "auto", "fp8_e4m3fn": "fp8_e4m3fn", "fp8_e4m3fn_fast
 
 @executor("UNETLoader")
 def unet_loader(ctx: ExecContext, unet_name: str, weight_dtype: str, **_: Any) -> tuple:
-    from wfrun.models.detect import identify
-    from wfrun.models.load import load_transformer
-    from wfrun.models.reader import open_checkpoint
-
     if weight_dtype not in WEIGHT_DTYPES:
         raise NodeInputError("weight_dtype", f"unknown weight dtype {weight_dtype!r}", f"use one of {', '.join(WEIGHT_DTYPES)}")
     path = resolve(ctx, "diffusion_models", unet_name, "unet_name", "unet")
     if path.suffix.lower() == ".gguf":
         raise NodeInputError("unet_name", "UNETLoader does not load GGUF models (ComfyUI lists none for it)",
                              "load it with ComfyUI-GGUF's UnetLoaderGGUF, or use the .safetensors release")
+    return (core_model(ctx, path, "unet_name", weight_dtype),)
+
+
+def core_model(ctx: ExecContext, path: Path, input_name: str, weight_dtype: str) -> CoreModel:
+    """The MODEL of a Wan transformer file (or of an all-in-one checkpoint's transformer), a
+    load failure named on ``input_name``."""
+    from wfrun.models.detect import identify
+    from wfrun.models.load import load_transformer
+    from wfrun.models.reader import open_checkpoint
+
     dtype = wan_compute_dtype(ctx.device)
     try:
         with open_checkpoint(path) as reader:
             task = identify(reader.path, reader.tensors, reader.metadata).task
-        family = runnable_family(path, task, "unet_name")
+        family = runnable_family(path, task, input_name)
         transformer = load_transformer(path, dtype=dtype, device=ctx.offload_device, quantization=WEIGHT_DTYPES[weight_dtype])
     except (CheckpointError, ValueError) as err:
         if isinstance(err, NodeInputError):
             raise
-        raise loading_error("unet_name", err) from None
+        raise loading_error(input_name, err) from None
     transformer.eval().requires_grad_(False)
-    return (CoreModel.of_family(transformer, family, path, dtype, WAN_DEFAULT_SHIFT),)
+    return CoreModel.of_family(transformer, family, path, dtype, WAN_DEFAULT_SHIFT)
 
 
 @executor("VAELoader")

@@ -1,4 +1,5 @@
-"""CLIPLoader + CLIPTextEncode for Wan's UMT5-XXL, as ComfyUI encodes it.
+"""CLIPLoader + CLIPTextEncode for Wan's UMT5-XXL, as ComfyUI encodes it (a SAM 3.1
+checkpoint's CLIP is encoded by :func:`wfrun.packs.comfy_core_models.sam3_nodes.encode_text`).
 
 ComfyUI's Wan text encoder (comfy/text_encoders/wan.py) tokenizes without truncation,
 pads to at least 512 tokens with the pad id 0, runs the encoder with the attention mask
@@ -37,8 +38,14 @@ def clip_loader(ctx: ExecContext, clip_name: str, type: str = "wan", device: str
 @executor("CLIPTextEncode")
 @torch.no_grad()
 def clip_text_encode(ctx: ExecContext, text: str, clip: WanTextEncoder, **_: Any) -> tuple:
+    from wfrun.packs.comfy_core_models.types import Sam3Clip
+
+    if isinstance(clip, Sam3Clip):  # a SAM 3.1 checkpoint's CLIP (CheckpointLoaderSimple): its own encoding
+        from wfrun.packs.comfy_core_models.sam3_nodes import encode_text
+
+        return (encode_text(ctx, clip, text),)
     if not isinstance(clip, WanTextEncoder):
-        raise NodeInputError("clip", "expected a CLIP from CLIPLoader")
+        raise NodeInputError("clip", "expected a CLIP from CLIPLoader or CheckpointLoaderSimple")
     ids = clip.tokenizer.encode(text, add_special_tokens=True)
     n = len(ids)
     width = max(MIN_LENGTH, n)

@@ -42,3 +42,29 @@ class ClipVisionOutput:
     """CLIP_VISION_OUTPUT: what Wan reads of it is ``penultimate_hidden_states`` [B, 257, 1280]."""
 
     penultimate_hidden_states: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Sam3Model:
+    """MODEL of a SAM 3.1 checkpoint (``CheckpointLoaderSimple``): a
+    :class:`wfrun.models.sam3.Sam3Segmenter` (transformers ``Sam3Model`` and the
+    ``Sam3TrackerModel`` heads) kept on ``offload_device`` between uses."""
+
+    segmenter: Any
+    dtype: torch.dtype
+    path: Path
+    offload_device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class Sam3Clip:
+    """CLIP of a SAM 3.1 checkpoint: the same segmenter (its CLIP text encoder) and the CLIP
+    BPE tokenizer, encoding as ComfyUI's ``SAM3ClipModel`` (32-token chunks, pad 0)."""
+
+    segmenter: Any
+    tokenizer: Any
+    dtype: torch.dtype
+    path: Path
+    offload_device: str = "cpu"
+    max_length: int = 32
+    tokenizer_error: str | None = None  # why ``tokenizer`` is None (said when a text is encoded)
