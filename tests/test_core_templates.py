@@ -1,0 +1,54 @@
+"""ComfyUI's own Wan templates (Wan 2.1 and 2.2: text, image, first-last frame, Fun InP,
+control and camera, TI2V-5B, VACE) run end to end with ``wfrun run TEMPLATE --smoke``: the
+real loaders on tiny stand-ins of the files they name, the KSampler family, the VAE, and
+a video with the frame count the workflow asks for after the smoke caps (its 33-121 frames
+capped to ``MAX_FRAMES``, sizes to ``MAX_SIDE``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import comfyui_workflow_templates_json
+import pytest
+from click.testing import CliRunner
+
+from wfrun.cli import main
+from wfrun.jobs.smoke import MAX_FRAMES, MAX_SIDE
+from wfrun.media.video import iter_frames
+
+TEMPLATES = Path(comfyui_workflow_templates_json.__file__).parent / "templates"
+
+#: The Wan templates of issue 13, Wan 2.1 and 2.2.
+WAN_TEMPLATES = [
+    "text_to_video_wan", "image_to_video_wan", "wan2.1_flf2v_720_f16", "wan2.1_fun_control", "wan2.1_fun_inp",
+    "video_wan2.1_fun_camera_v1.1_1.3B", "video_wan2.1_fun_camera_v1.1_14B", "video_wan2_2_14B_t2v",
+    "video_wan2_2_14B_i2v", "video_wan2_2_14B_flf2v", "video_wan2_2_14B_fun_control", "video_wan2_2_14B_fun_inpaint",
+    "video_wan2_2_14B_fun_camera", "video_wan2_2_5B_ti2v", "video_wan2_2_5B_fun_control",
+    "video_wan2_2_5B_fun_inpaint", "video_wan_vace_14B_t2v", "video_wan_vace_14B_ref2v", "video_wan_vace_14B_v2v",
+    "video_wan_vace_flf2v", "video_wan_vace_inpainting", "video_wan_vace_outpainting",
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """One WFRUN_CACHE for the module: each stand-in model is written once."""
+    return tmp_path_factory.mktemp("wfrun-cache")
+
+
+@pytest.mark.parametrize("name", WAN_TEMPLATES)
+def test_template_runs_end_to_end(name, tmp_path, cache):
+    path = TEMPLATES / f"{name}.json"
+    before = path.read_bytes()
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "-o", str(tmp_path / "out"), "--device", "cpu",
+                                       "--format", "json"], env={"WFRUN_CACHE": str(cache)})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    videos = [Path(p) for p in report["written"] if Path(p).suffix in (".mp4", ".webm")]
+    assert videos, report["written"]
+    for video in videos:
+        frames = list(iter_frames(video))
+        assert len(frames) == MAX_FRAMES, (video.name, len(frames))
+        height, width = frames[0].shape[:2]
+        assert 16 <= width <= MAX_SIDE and 16 <= height <= MAX_SIDE, (video.name, width, height)
+    assert path.read_bytes() == before  # the template is not touched
