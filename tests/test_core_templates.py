@@ -52,3 +52,12 @@ def test_template_runs_end_to_end(name, tmp_path, cache):
         height, width = frames[0].shape[:2]
         assert 16 <= width <= MAX_SIDE and 16 <= height <= MAX_SIDE, (video.name, width, height)
     assert path.read_bytes() == before  # the template is not touched
+
+
+def test_nodes_still_missing_in_other_templates_are_named_with_their_pack(tmp_path, cache):
+    path = TEMPLATES / "video_wan_ati.json"  # Wan ATI's trajectory node is not run yet
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "--dry-run", "-o", str(tmp_path / "out")],
+                                env={"WFRUN_CACHE": str(cache)})
+    assert result.exit_code == 1
+    assert "node 248 'WanTrackToVideo' (WanTrackToVideo, pack comfy-core)" in result.output
+    assert "Traceback" not in result.output

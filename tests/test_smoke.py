@@ -152,7 +152,7 @@ def test_every_other_example_is_refused_in_one_message_before_anything_loads(tmp
         assert "wfrun cannot run" in error and "nothing was loaded" in error
         nodes = [n for n in json.loads(path.read_text())["nodes"] if n["type"] not in runnable]
         listed = [line for line in error.splitlines() if line.startswith("  node ")]
-        assert listed and all(any(f"node {n['id']} " in line and f"({n['type']})" in line for n in nodes)
+        assert listed and all(any(f"node {n['id']} " in line and f"({n['type']}, " in line for n in nodes)
                               for line in listed), (name, error)
         assert not (tmp_path / name).exists()  # nothing written
     assert not fresh_cache.exists()  # not even the tiny models
@@ -172,7 +172,7 @@ def test_unsupported_example_message_names_each_node_it_cannot_run(tmp_path, cac
     lines = result.output.splitlines()
     for node in nodes:  # id, title (or the node's display name) and type
         title = node.get("title")
-        assert any(line.startswith(f"  node {node['id']} '{title or ''}") and line.endswith(f"({node['type']})")
+        assert any(line.startswith(f"  node {node['id']} '{title or ''}") and f"({node['type']}, " in line
                    for line in lines), node
     assert "Traceback" not in result.output
 

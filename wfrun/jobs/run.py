@@ -38,7 +38,7 @@ from wfrun.models.preflight import check_model_file, expected_kinds
 from wfrun.models.reader import PickleRefused, pickle_files_allowed
 from wfrun.nodes.executor import ExecContext
 from wfrun.engine.executors import executor_info, pack_checks
-from wfrun.specs.registry import Registry, default_registry
+from wfrun.specs.registry import Registry, default_registry, probable_pack
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -275,10 +275,19 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
     """One error listing every planned node wfrun cannot run (none is loaded first)."""
     if not plan.unsupported:
         return
-    lines = "\n".join(f"  node {i} '{graph.node(i).label}' ({graph.node(i).class_type})" for i in plan.unsupported)
+    lines = "\n".join(f"  node {i} '{graph.node(i).label}' ({graph.node(i).class_type}, {_pack_of(graph.node(i))})"
+                      for i in plan.unsupported)
     raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
                    f"(nothing was loaded):\n{lines}\n  hint: bypass or remove them in ComfyUI if the "
                    "output does not need them")
+
+
+def _pack_of(node: Any) -> str:
+    """The node's pack for people: its spec's, else the one its properties or name suggest."""
+    if node.spec is not None:
+        return f"pack {node.spec.pack}"
+    guess = probable_pack(node.class_type, node.properties)
+    return f"pack {guess}?" if guess else "unknown pack"
 
 
 def _tiny_roots(graph: WorkflowGraph, plan: Plan, path: Path) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
