@@ -40,29 +40,57 @@ def _init(name: str, shape: tuple[int, ...]) -> tuple[float, float]:
 
 
 def write_random(path: Path, shapes: dict[str, torch.Tensor], precision: str, device: str, seed: int,
-                 rest: str = "bf16", metadata: dict[str, str] | None = None) -> Path:
-    """Stream random tensors of ``shapes`` (meta tensors) to ``path`` in ``precision``."""
+                 rest: str = "bf16", metadata: dict[str, str] | None = None, prefix: str = "") -> Path:
+    """Stream random tensors of ``shapes`` (meta tensors) to ``path`` in ``precision``
+    (``fp8_e4m3fn_scaled``: ComfyUI's scaled fp8, ``weight / scale`` with a per-tensor
+    ``scale_weight`` and the ``scaled_fp8`` marker), each name under ``prefix``."""
     gen = torch.Generator(device=device).manual_seed(seed)
+    scaled = precision.endswith("_scaled")
+    precision = precision.removesuffix("_scaled")
     entries = []
     for name, meta in shapes.items():
         fp8 = precision in FP8 and tiny._FP8_ELIGIBLE.fullmatch(name) is not None
         dtype = FP8[precision] if fp8 else FLOATS.get(precision, FLOATS[rest])
+        mean, std = _init(name, tuple(meta.shape))
+        scale = (6 * std + abs(mean)) / torch.finfo(dtype).max if fp8 and scaled else None
 
-        def make(name=name, shape=tuple(meta.shape), fp8=fp8, dtype=dtype):
-            mean, std = _init(name, shape)
+        def make(shape=tuple(meta.shape), fp8=fp8, dtype=dtype, mean=mean, std=std, scale=scale):
             value = torch.randn(shape, generator=gen, device=device) * std + mean
+            if scale is not None:
+                value = value / scale
             return (quantize(value, dtype) if fp8 else value.to(dtype)).cpu()
 
-        entries.append((name, dtype, tuple(meta.shape), make))
+        entries.append((prefix + name, dtype, tuple(meta.shape), make))
+        if scale is not None:
+            entries.append((prefix + name.removesuffix("weight") + "scale_weight", torch.float32, (),
+                            lambda scale=scale: torch.tensor(scale, dtype=torch.float32)))
+    if scaled:
+        entries.append((prefix + "scaled_fp8", FP8[precision], (0,), lambda: torch.empty(0, dtype=FP8[precision])))
     path.parent.mkdir(parents=True, exist_ok=True)
     return tiny.write_safetensors_streaming(path, entries, metadata={"format": "pt", **(metadata or {})})
 
 
-def write_transformer(path: Path, task: str, size: str, precision: str, device: str, small: bool = False) -> Path:
+def write_transformer(path: Path, task: str, size: str, precision: str, device: str, small: bool = False,
+                      prefix: str = "", rest: str = "bf16", seed: int = 1) -> Path:
+    """``prefix="model.diffusion_model."``, ``precision="fp8_e4m3fn_scaled"``, ``rest="fp16"``:
+    ComfyUI's repacks (``wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors``)."""
     dims = {"1.3B": tiny.TRANSFORMER_1_3B, "14B": tiny.TRANSFORMER_14B}[size]
     if small:
         dims = dict(dims, **SMALL)
-    return write_random(path, tiny.transformer_weights(task, 0, dims, meta=True), precision, device, seed=1)
+    return write_random(path, tiny.transformer_weights(task, 0, dims, meta=True), precision, device, seed=seed,
+                        rest=rest, prefix=prefix)
+
+
+def write_lora(path: Path, size: str, rank: int, small: bool = False) -> Path:
+    """A LoRA on every block linear (lightx2v's layout) of the ``size`` model."""
+    from safetensors.torch import save_file
+
+    dims = {"1.3B": tiny.TRANSFORMER_1_3B, "14B": tiny.TRANSFORMER_14B}[size]
+    if small:
+        dims = dict(dims, **SMALL)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.to(torch.bfloat16).contiguous() for k, v in tiny.lora_weights(5, dims, rank).items()}, str(path))
+    return path
 
 
 def write_vae(path: Path, device: str, small: bool = False) -> Path:

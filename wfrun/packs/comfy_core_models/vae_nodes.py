@@ -11,10 +11,12 @@ frame at a time anyway, which is what temporal tiles save memory for).
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import torch
 
+from wfrun.models import placement
 from wfrun.models.vae_codec import decode_raw, encode_raw
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.comfy_core_models.types import WanVAE
@@ -42,13 +44,26 @@ def crop_to_ratio(images: torch.Tensor, ratio: int) -> torch.Tensor:
     return images[:, y:y + nh, x:x + nw]
 
 
+@contextlib.contextmanager
+def _on_device(ctx: ExecContext, vae: WanVAE) -> Iterator[None]:
+    """The VAE on the run's device for one encode or decode, then back where loaders keep
+    models (ComfyUI's model management loads it for the work and frees it under pressure)."""
+    placement.onload(vae.vae, ctx.device)
+    try:
+        yield
+    finally:
+        if str(ctx.device) != str(ctx.offload_device):
+            placement.offload(vae.vae, ctx.offload_device)
+
+
 def encode_images(ctx: ExecContext, vae: WanVAE, images: torch.Tensor) -> torch.Tensor:
     """IMAGE ``[T, H, W, C]`` (0..1) → raw latents ``[1, C_lat, T', h, w]`` (float32, CPU)."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise NodeInputError("pixels", "expected an IMAGE batch [frames, height, width, channels]")
     frames = crop_to_ratio(images[..., :3].float(), spatial_ratio(vae))
     video = frames.movedim(-1, 0).unsqueeze(0) * 2.0 - 1.0
-    return encode_raw(vae.vae, vae.dtype, video, ctx.device, ctx=ctx).cpu()
+    with _on_device(ctx, vae):
+        return encode_raw(vae.vae, vae.dtype, video, ctx.device, ctx=ctx).cpu()
 
 
 def decode_latents(ctx: ExecContext, vae: WanVAE, samples: torch.Tensor) -> torch.Tensor:
@@ -58,7 +73,8 @@ def decode_latents(ctx: ExecContext, vae: WanVAE, samples: torch.Tensor) -> torc
         raise NodeInputError("samples", f"latents of shape {tuple(samples.shape)} do not fit this VAE "
                              f"({expected} channels, [batch, channels, frames, height, width])",
                              "decode with the VAE of the model that made them (Wan 2.2 5B latents need the Wan 2.2 VAE)")
-    video = decode_raw(vae.vae, vae.dtype, samples.float(), ctx.device, ctx=ctx)
+    with _on_device(ctx, vae):
+        video = decode_raw(vae.vae, vae.dtype, samples.float(), ctx.device, ctx=ctx)
     frames = ((video + 1.0) / 2.0).clamp(0, 1).permute(0, 2, 3, 4, 1)
     return frames.reshape(-1, *frames.shape[2:]).cpu()
 
