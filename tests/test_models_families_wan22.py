@@ -322,3 +322,13 @@ def test_stand_in_descriptions_name_the_family():
     lora = family_for("LoraLoaderModelOnly", "lora_name", "loras",
                       "wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors")
     assert lora.family.kind == "lora"
+
+
+@pytest.mark.parametrize("task,model_type", [("t2v-a14b", "t2v"), ("i2v-a14b", "i2v"), ("fun-inp-a14b", "fun_inp"),
+                                             ("i2v", "i2v"), ("flf2v", "fl2v")])
+def test_wan22_experts_take_the_wrappers_model_type_of_the_task_they_sample_as(task, model_type):
+    """The wrapper's loader sets ``model_type`` from the patch embedding's width (36: i2v), so
+    a Wan 2.2 A14B expert is an ``i2v``/``t2v`` model to its sampler."""
+    from wfrun.packs.wanvideo.model_loader import pack_model_type
+
+    assert pack_model_type(task) == model_type

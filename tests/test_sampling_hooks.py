@@ -132,3 +132,24 @@ def test_sampler_channels_come_from_the_family_registry():
     assert sampler_channels(36) == SamplerChannels(latent=16, control=0, image=20)  # 4 mask + 16 image latents
     assert sampler_channels(48) == SamplerChannels(latent=16, control=16, image=16)
     assert sampler_channels(32) is None and sampler_channels(7) is None
+
+
+@torch.no_grad()
+def test_attention_backend_holds_for_one_pass_and_the_output_stays():
+    """The loader's attention choice is set for the pass and reset after it (the model is left
+    as loaded); the math backend gives the default backend's output."""
+    torch.manual_seed(0)
+    model = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=16,
+                                  out_channels=16, text_dim=24, freq_dim=16, ffn_dim=48, num_layers=2).eval()
+    x, ctx, t = torch.randn(1, 16, 2, 4, 4), torch.randn(1, 7, 24), torch.tensor([500.0])
+    plain, _ = transformer_forward(model, x, t, ctx)
+
+    def backends():
+        return {b.attn1.processor._attention_backend for b in model.blocks}
+
+    assert backends() == {None}
+    with sampling_pass(model, attention="_native_math"):
+        assert {getattr(b, "value", b) for b in backends()} == {"_native_math"}
+        inside, _ = transformer_forward(model, x, t, ctx)
+    assert backends() == {None}
+    torch.testing.assert_close(inside, plain, rtol=1e-5, atol=1e-5)

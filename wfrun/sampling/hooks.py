@@ -93,16 +93,24 @@ def active_pass(transformer: Any) -> SamplingPass | None:
 
 @contextlib.contextmanager
 def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any = None,
-                  on_block: Callable[[int], None] | None = None, control: Any = None) -> Iterator[SamplingPass]:
+                  on_block: Callable[[int], None] | None = None, control: Any = None,
+                  attention: str = "native") -> Iterator[SamplingPass]:
     """Attach the pass's hooks to ``transformer`` and remove them when the block ends.
 
     A ``transformer`` that is not an ``nn.Module`` with ``blocks`` (a test's stand-in) gets
     no hooks; the pass object is still yielded. ``control`` (a control LoRA's switch, with
-    ``set(enabled)``) is switched off at the end."""
+    ``set(enabled)``) is switched off at the end. ``attention`` (a diffusers attention
+    backend: the loader's ``attention_mode``) holds for this pass only, through diffusers'
+    ``set_attention_backend``/``reset_attention_backend``, so a model shared by several
+    samplers runs each with its own choice and is left as loaded."""
     state = SamplingPass(teacache)
     attached: list[tuple[Any, str]] = []
     hookable = isinstance(transformer, nn.Module) and hasattr(transformer, "blocks")
+    backend_set = False
     try:
+        if hookable and attention != "native" and hasattr(transformer, "set_attention_backend"):
+            transformer.set_attention_backend(attention)
+            backend_set = True
         if hookable:
             module_hooks.attach(transformer, PASS, state)
             attached.append((transformer, PASS))
@@ -122,3 +130,5 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
         finally:
             for module, name in reversed(attached):
                 module_hooks.detach(module, name)
+            if backend_set:
+                transformer.reset_attention_backend()

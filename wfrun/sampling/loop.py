@@ -96,6 +96,8 @@ class SamplingRequest:
     #: Called with the block index before each block runs (a hook of the pass); tests count
     #: transformer block calls with it.
     on_block: Callable[[int], None] | None = None
+    #: The diffusers attention backend for this pass (the loader's ``attention_mode``).
+    attention: str = "native"
 
 
 # --- what prepare() hands the loop ------------------------------------------------------
@@ -578,7 +580,7 @@ def sample(req: SamplingRequest) -> dict:
     bar = req.progress.steps(len(p.timesteps), "WanVideoSampler") if req.progress is not None else None
     try:
         with sampling_pass(req.transformer, slg=req.options.slg, teacache=p.teacache, on_block=req.on_block,
-                           control=p.cond.control_lora):
+                           control=p.cond.control_lora, attention=req.attention):
             for idx, t in enumerate(p.timesteps):
                 req.check_interrupt()
                 denoise_step(p, state, idx, t)

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
+from wfrun.models.families import transformer_family
 from wfrun.models.header import CheckpointError
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
 from wfrun.nodes.models import loading_error, resolve, roots_of
@@ -64,8 +65,12 @@ MODEL_TYPES = {"t2v": "t2v", "i2v": "i2v", "flf2v": "fl2v", "fun-control": "fun_
 
 
 def pack_model_type(task: str) -> str:
-    """The pack's ``model_type`` for a detected family (``i2v-14B-480P`` is the family ``i2v``)."""
-    return MODEL_TYPES.get(task, task)
+    """The pack's ``model_type`` for a detected family (``i2v-14B-480P`` is the family ``i2v``);
+    a Wan 2.2 family takes the one of the Wan 2.1 task whose sampler inputs it takes
+    (``i2v-a14b`` samples as ``i2v``: ``models.families``' ``samples_as``)."""
+    family = transformer_family(task)
+    base = family.samples_as if family is not None and family.samples_as else task
+    return MODEL_TYPES.get(base, base)
 
 
 def attention_backend(mode: str, device: str) -> str:
@@ -115,9 +120,7 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
     except (CheckpointError, ValueError) as err:
         raise loading_error("model", err) from None
     transformer.eval().requires_grad_(False)
-    backend = attention_backend(attention_mode, ctx.device)
-    if backend != "native":
-        transformer.set_attention_backend(backend)
+    backend = attention_backend(attention_mode, ctx.device)  # set for each sampling pass (sampling.hooks)
     if compile_args is not None:
         _compile(transformer, compile_args, ctx.device)
     loras = tuple(lora) if lora else ()

@@ -138,7 +138,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         sigmas=sigmas, options=options,
         teacache_variant=teacache_variant(model.model_type, Path(str(model.path)).name, dim),
         cache_device=cache.cache_device if cache is not None else "cpu",
-        progress=ctx.progress, check_interrupt=ctx.check_interrupt)
+        progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend)
     try:
         with torch.no_grad():
             latent = sample(request)
