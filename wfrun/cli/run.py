@@ -37,14 +37,16 @@ if TYPE_CHECKING:
 @click.option("--set", "overrides", multiple=True, metavar="NODE.INPUT=VALUE",
               help="change a widget value for this run (node id or title); repeatable")
 @click.option("--seed", type=int, help="set every seed widget")
+@click.option("--seeds", "seeds_spec", metavar="LIST",
+              help="run once per seed (1-8, or 1,5,9), loading each model once; writes a contact sheet")
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), help="main device (default: cuda if available)")
 @click.option("--dry-run", is_flag=True, help="check, plan and list model files and memory; load nothing")
 @click.option("--allow-pickle", is_flag=True,
               help="also read .ckpt/.pt/.bin pickle files (weights only); only for files you trust")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def run(file: str, models_dir: str | None, tiny_models: bool, smoke: bool, output_dir: str, input_dir: str | None,
-        overrides: tuple[str, ...], seed: int | None, device: str | None, dry_run: bool, allow_pickle: bool,
-        fmt: str) -> None:
+        overrides: tuple[str, ...], seed: int | None, seeds_spec: str | None, device: str | None, dry_run: bool,
+        allow_pickle: bool, fmt: str) -> None:
     """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed."""
     from wfrun.jobs import run as job
     from wfrun.engine.progress import ConsoleProgress
@@ -60,9 +62,13 @@ def run(file: str, models_dir: str | None, tiny_models: bool, smoke: bool, outpu
 
         if not torch.cuda.is_available():
             raise click.UsageError("--device cuda: no CUDA device is available here")
+    if seeds_spec is not None and (seed is not None or dry_run):
+        raise click.UsageError("--seeds cannot be combined with --seed or --dry-run")
     options = job.RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
                              input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides),
                              seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle, smoke=smoke)
+    if seeds_spec is not None:
+        _run_seeds(file, options, seeds_spec, fmt)
     try:
         prepared = job.prepare(file, options)
         say = (lambda text: click.echo(text, err=True)) if fmt == "json" else click.echo
@@ -80,6 +86,30 @@ def run(file: str, models_dir: str | None, tiny_models: bool, smoke: bool, outpu
     else:
         _print_summary(report)
     sys.exit(EXIT_INTERRUPTED if report.result is not None and report.result.interrupted else job.EXIT_OK)
+
+
+def _run_seeds(file: str, options, spec: str, fmt: str) -> None:
+    """``--seeds``: one run per seed (models loaded once), a line per seed, the contact sheet."""
+    from wfrun.engine.progress import ConsoleProgress
+    from wfrun.jobs import run as job
+    from wfrun.jobs.seeds import parse_seeds, run_seeds
+
+    say = (lambda text: click.echo(text, err=True)) if fmt == "json" else click.echo
+
+    def done(seed: int, report, seconds: float) -> None:
+        files = len(report.result.written) if report.result is not None else 0
+        say(f"seed {seed}: {seconds:.1f} s, {files} file(s) written")
+
+    try:
+        report = run_seeds(file, options, parse_seeds(spec), ConsoleProgress(), on_seed=done)
+    except job.JobError as err:
+        _print_error(err, fmt)
+        sys.exit(err.exit_code)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2, default=str))
+    elif report.contact_sheet is not None:
+        click.echo(f"contact sheet: {report.contact_sheet}")
+    sys.exit(EXIT_INTERRUPTED if report.interrupted else job.EXIT_OK)
 
 
 def _print_plan(prepared, say) -> None:

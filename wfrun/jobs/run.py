@@ -119,7 +119,8 @@ class JobReport:
     def to_json(self) -> dict[str, Any]:
         p = self.prepared
         out: dict[str, Any] = {
-            "file": str(p.path), "device": self.device, "migrated": p.migrated, "overrides": p.changes + (p.runtime_caps.changes if p.runtime_caps else []),
+            "file": str(p.path), "device": self.device, "migrated": p.migrated,
+            "overrides": p.changes + (p.runtime_caps.changes if p.runtime_caps else []),
             "standins": p.standins,
             "warnings": [d.to_json() for d in p.warnings],
             "plan": {"order": [{"id": i, "type": p.graph.node(i).class_type, "title": p.graph.node(i).label}

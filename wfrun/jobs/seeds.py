@@ -1,0 +1,95 @@
+"""``wfrun run W.json --seeds 1-8``: one workflow, several seeds, each model loaded once.
+
+People make several videos per idea and keep the best. Each seed is a full run (parse,
+migrate in memory, check, plan, execute) that shares one output cache with the others:
+a node whose inputs are the same as in an earlier seed — loaders, text and image
+encoders — is served from the cache, so only what the seed changes (the samplers and
+what follows them) runs again. Every run writes its outputs (never over earlier ones);
+a contact sheet (first, middle and last frames, a row per seed) is written beside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wfrun.engine.run import OutputCache
+from wfrun.jobs.run import EXIT_USAGE, JobError, JobReport, RunOptions, execute, prepare
+from wfrun.media.contact_sheet import contact_sheet, key_frames
+
+#: More seeds than anyone sweeps in one call: a typo (``1-100000``) is refused, not run.
+MAX_SEEDS = 1000
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
+_MEDIA = (".mp4", ".webm", ".webp", ".gif", ".png")
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """``"1-4,9"`` → ``[1, 2, 3, 4, 9]`` (order kept, repeats dropped)."""
+    seeds: list[int] = []
+    for part in spec.split(","):
+        m = _RANGE.match(part)
+        if not m:
+            raise JobError(f"--seeds {spec!r}: {part.strip()!r} is not a number or a range like 1-8",
+                           exit_code=EXIT_USAGE)
+        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+        if last < first:
+            raise JobError(f"--seeds {spec!r}: the range {first}-{last} runs backwards", exit_code=EXIT_USAGE)
+        if last - first + 1 + len(seeds) > MAX_SEEDS:
+            raise JobError(f"--seeds {spec!r}: more than {MAX_SEEDS} seeds", exit_code=EXIT_USAGE)
+        seeds.extend(s for s in range(first, last + 1) if s not in seeds)
+    return seeds
+
+
+@dataclass
+class SeedsReport:
+    reports: dict[int, JobReport] = field(default_factory=dict)
+    seconds: dict[int, float] = field(default_factory=dict)
+    contact_sheet: Path | None = None
+    interrupted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seeds": {str(s): {"seconds": round(self.seconds[s], 3), **r.to_json()}
+                          for s, r in self.reports.items()},
+                "contact_sheet": str(self.contact_sheet) if self.contact_sheet else None,
+                "interrupted": self.interrupted}
+
+
+def run_seeds(path: str | Path, options: RunOptions, seeds: list[int], progress: Any = None,
+              on_seed: Any = None) -> SeedsReport:
+    """Run ``path`` once per seed with one shared cache; ``on_seed(seed, report, seconds)``
+    is called after each. Stops after an interrupted run."""
+    cache = OutputCache()
+    out = SeedsReport()
+    rows: list[tuple[str, list]] = []
+    for seed in seeds:
+        start = time.perf_counter()
+        prepared = prepare(path, dataclasses.replace(options, seed=seed))
+        report = execute(prepared, options, progress, cache)
+        seconds = time.perf_counter() - start
+        out.reports[seed], out.seconds[seed] = report, seconds
+        if on_seed is not None:
+            on_seed(seed, report, seconds)
+        if report.result is None or report.result.interrupted:
+            out.interrupted = True
+            break
+        media = sorted((Path(p) for p in report.result.written if Path(p).suffix.lower() in _MEDIA),
+                       key=lambda p: _MEDIA.index(p.suffix.lower()))  # a video before its preview still
+        if media:
+            rows.append((f"seed {seed}", key_frames(media[0])))
+    if rows:
+        name = f"contact_sheet_{Path(path).stem}_{seeds[0]}-{seeds[-1]}"
+        out.contact_sheet = contact_sheet(rows, _free(Path(options.output_dir) / f"{name}.png"))
+    return out
+
+
+def _free(path: Path) -> Path:
+    """``path``, or ``path`` with ``_2``, ``_3``… before the suffix: never over an earlier file."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+    return candidate
