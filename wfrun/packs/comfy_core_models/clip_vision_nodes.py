@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from wfrun.models import placement
+from wfrun.models import residency
 from wfrun.models.clip_vision_encode import penultimate
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.comfy_core_models.types import ClipVision, ClipVisionOutput
@@ -20,7 +20,6 @@ def clip_vision_encode(ctx: ExecContext, clip_vision: ClipVision, image: torch.T
         raise NodeInputError("clip_vision", f"expected a CLIP_VISION from CLIPVisionLoader, got {type(clip_vision).__name__}")
     if crop not in ("center", "none"):
         raise NodeInputError("crop", f"unknown crop {crop!r}", "use center or none")
-    placement.onload(clip_vision.model, ctx.device)
-    states = penultimate(clip_vision, image[..., :3], ctx.device, crop == "center")
-    placement.offload(clip_vision.model, ctx.offload_device)
+    with residency.lent(clip_vision.model, ctx.device, ctx.offload_device):
+        states = penultimate(clip_vision, image[..., :3], ctx.device, crop == "center")
     return (ClipVisionOutput(penultimate_hidden_states=states.cpu()),)

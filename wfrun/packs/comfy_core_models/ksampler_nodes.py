@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from wfrun.models import placement
+from wfrun.models import residency
 from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, lora_paths, merged
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
@@ -118,7 +118,7 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         mask = mask.expand(samples.shape[0], *mask.shape[1:]) if mask.shape[0] == 1 else mask
     transformer = model.transformer
     device = ctx.device
-    placement.onload(transformer, device)
+    residency.bring(transformer, device, ctx.offload_device)  # stays after the pass, as in ComfyUI
     bar = ctx.progress.steps(max(len(sigmas) - 1, 0), "KSampler") if ctx.progress is not None else None
 
     def callback(step: int, total: int) -> None:
@@ -145,8 +145,6 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
     finally:
         if bar is not None:
             bar.close()
-        if str(device) != str(ctx.offload_device):
-            placement.offload(transformer, ctx.offload_device)
     result = dict(latent_image)
     result["samples"] = out.float().cpu()
     return result

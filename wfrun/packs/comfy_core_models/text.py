@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
-from wfrun.models import placement
+from wfrun.models import residency
 from wfrun.models.handles import WanTextEncoder
 from wfrun.nodes.models import load_umt5, resolve
 
@@ -53,8 +53,7 @@ def clip_text_encode(ctx: ExecContext, text: str, clip: WanTextEncoder, **_: Any
     input_ids = torch.tensor([ids + [pad_id] * (width - n)], dtype=torch.long)
     mask = torch.zeros(1, width, dtype=torch.long)
     mask[0, :n] = 1
-    placement.onload(clip.encoder, ctx.device)
-    hidden = clip.encoder(input_ids=input_ids.to(ctx.device), attention_mask=mask.to(ctx.device)).last_hidden_state
-    placement.offload(clip.encoder, clip.offload_device)
+    with residency.lent(clip.encoder, ctx.device, clip.offload_device):
+        hidden = clip.encoder(input_ids=input_ids.to(ctx.device), attention_mask=mask.to(ctx.device)).last_hidden_state
     hidden = hidden.float() * mask.to(hidden.device).unsqueeze(-1)
     return ([[hidden, {"pooled_output": None}]],)

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import torch
 
-from wfrun.models import placement
+from wfrun.models import residency
 from wfrun.models.vae_codec import decode_raw, encode_raw
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.comfy_core_models.types import WanVAE
@@ -46,14 +46,10 @@ def crop_to_ratio(images: torch.Tensor, ratio: int) -> torch.Tensor:
 
 @contextlib.contextmanager
 def _on_device(ctx: ExecContext, vae: WanVAE) -> Iterator[None]:
-    """The VAE on the run's device for one encode or decode, then back where loaders keep
-    models (ComfyUI's model management loads it for the work and frees it under pressure)."""
-    placement.onload(vae.vae, ctx.device)
-    try:
-        yield
-    finally:
-        if str(ctx.device) != str(ctx.offload_device):
-            placement.offload(vae.vae, ctx.offload_device)
+    """The VAE on the run's device for an encode or decode; it stays there until another
+    model needs the room (:mod:`wfrun.models.residency`, ComfyUI's model management)."""
+    residency.bring(vae.vae, ctx.device, ctx.offload_device)
+    yield
 
 
 def encode_images(ctx: ExecContext, vae: WanVAE, images: torch.Tensor) -> torch.Tensor:

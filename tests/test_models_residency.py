@@ -1,0 +1,77 @@
+"""Models stay on the GPU after their work and leave, least recently used first, only when
+another needs the room (ComfyUI's model management). The GPU is simulated: a card of a
+fixed size whose free memory is what the resident models leave."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from wfrun.models import residency
+
+CARD = 10_000  # bytes on the simulated card
+
+
+@pytest.fixture
+def card(monkeypatch):
+    on_gpu: dict[int, int] = {}  # id → bytes of the modules on the card
+    moves: list[tuple[str, str]] = []
+    names: dict[int, str] = {}
+
+    def size(m):
+        return sum(p.numel() * p.element_size() for p in m.parameters())
+
+    monkeypatch.setattr(residency, "MIN_MARGIN", 1_000)
+    monkeypatch.setattr(residency, "MARGIN_SHARE", 0.0)
+    monkeypatch.setattr(residency, "_free", lambda device: (CARD - sum(on_gpu.values()), CARD))
+    monkeypatch.setattr(residency, "_bytes_to_move", lambda m, device: 0 if id(m) in on_gpu else size(m))
+    monkeypatch.setattr(residency.placement, "onload", lambda m, d: (on_gpu.__setitem__(id(m), size(m)),
+                                                                     moves.append(("in", names[id(m)]))))
+    monkeypatch.setattr(residency.placement, "offload", lambda m, d: (on_gpu.pop(id(m), None),
+                                                                      moves.append(("out", names[id(m)]))))
+    residency._RESIDENT.clear()
+
+    def model(name: str, floats: int) -> nn.Module:
+        m = nn.Linear(floats, 1, bias=False)
+        names[id(m)] = name
+        return m
+
+    yield model, moves, on_gpu
+    residency._RESIDENT.clear()
+
+
+def test_models_stay_until_another_needs_the_room(card):
+    model, moves, on_gpu = card
+    high, low, vae = model("high", 1000), model("low", 1000), model("vae", 250)  # 4000, 4000, 1000 bytes
+    residency.bring(high, "cuda")
+    residency.bring(vae, "cuda")
+    assert moves == [("in", "high"), ("in", "vae")]
+    residency.bring(high, "cuda")  # the next seed: already there, nothing moves
+    assert moves == [("in", "high"), ("in", "vae"), ("in", "high")] and len(on_gpu) == 2
+    # 4000 + 1000 resident leave 5000; the low expert needs 4000 + the 1000 margin: fits
+    residency.bring(low, "cuda")
+    assert ("out", "high") not in moves and len(on_gpu) == 3
+    # a second large model: the least recently used (the VAE, then the high expert) leave
+    big = model("big", 1200)  # 4800 bytes: needs 5800 free of the 1000 left
+    residency.bring(big, "cuda")
+    assert moves[-3:] == [("out", "vae"), ("out", "high"), ("in", "big")]
+    assert set(on_gpu) == {id(low), id(big)}
+    assert residency.resident() == [low, big]
+
+
+def test_a_lent_model_goes_back_after_its_work(card):
+    model, moves, on_gpu = card
+    expert, text = model("expert", 1000), model("text", 1300)  # 4000 and 5200 bytes
+    residency.bring(expert, "cuda")
+    with residency.lent(text, "cuda"):  # 4800 + margin does not fit beside the expert
+        assert set(on_gpu) == {id(text)}
+    assert moves == [("in", "expert"), ("out", "expert"), ("in", "text"), ("out", "text")]
+    assert residency.resident() == []
+
+
+def test_on_the_cpu_nothing_is_tracked():
+    residency._RESIDENT.clear()
+    module = nn.Linear(3, 3)
+    residency.bring(module, "cpu")
+    assert residency.resident() == [] and module.weight.device == torch.device("cpu")

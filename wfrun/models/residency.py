@@ -1,0 +1,100 @@
+"""Which models stay on the GPU between nodes, as ComfyUI's model management keeps them.
+
+ComfyUI leaves a model loaded after its node ran and frees it only when another needs the
+room; moving a 13.5 GiB Wan 2.2 expert host → GPU → host costs ~12 s per sampler on an
+H200 (bench/RESULTS.md). Here a model brought in for work stays resident after it; before
+one is brought in, resident models go back to their offload device — least recently used
+first — until the free memory covers the incoming weights plus a working margin for the
+activations. The next sampler of the same model (the next seed of ``--seeds``, the second
+pass of a two-sampler job) then starts at once, and a card too small for two experts
+still holds only one at a time.
+
+Only modules on a CUDA device are tracked; on the CPU nothing moves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections import OrderedDict
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from wfrun.models import placement
+
+#: Memory kept free for activations and workspaces beyond the weights: this share of the
+#: card, at least ``MIN_MARGIN`` (a 14B forward at 81 frames 832x480 needs a few GiB).
+MARGIN_SHARE = 0.2
+MIN_MARGIN = 4 * 2**30
+
+_RESIDENT: "OrderedDict[int, tuple[weakref.ref, str]]" = OrderedDict()
+
+
+def _bytes_to_move(module: nn.Module, device: torch.device) -> int:
+    """Bytes of ``module``'s parameters and buffers not yet on ``device``."""
+    total = 0
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        if tensor.device != device:
+            total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def _free(device: torch.device) -> tuple[int, int]:
+    free, total = torch.cuda.mem_get_info(device)
+    return int(free), int(total)
+
+
+def bring(module: nn.Module, device: Any, offload_device: Any = "cpu") -> None:
+    """Put ``module`` on ``device`` for work, first sending least recently used resident
+    models back (each to its own offload device) until it fits with the working margin; it
+    stays there afterwards, to go back to ``offload_device`` when room is needed."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        placement.onload(module, str(device))
+        return
+    need = _bytes_to_move(module, device)
+    key = id(module)
+    for other_key in list(_RESIDENT):
+        if other_key == key:
+            continue
+        free, total = _free(device)
+        if free >= need + max(MIN_MARGIN, int(MARGIN_SHARE * total)):
+            break
+        ref, offload_device = _RESIDENT.pop(other_key)
+        other = ref()
+        if other is not None:
+            placement.offload(other, offload_device)
+    placement.onload(module, str(device))
+    _RESIDENT.pop(key, None)
+    _RESIDENT[key] = (weakref.ref(module, lambda _, k=key: _RESIDENT.pop(k, None)), str(offload_device))
+
+
+def release_all() -> None:
+    """Send every resident model back to its offload device (end of a job that must free
+    the GPU, tests)."""
+    while _RESIDENT:
+        _, (ref, offload_device) = _RESIDENT.popitem(last=False)
+        module = ref()
+        if module is not None:
+            placement.offload(module, offload_device)
+
+
+def resident() -> list[nn.Module]:
+    """The modules kept on a GPU now, least recently used first."""
+    return [m for ref, _ in _RESIDENT.values() if (m := ref()) is not None]
+
+
+@contextlib.contextmanager
+def lent(module: nn.Module, device: Any, offload_device: Any = "cpu") -> Iterator[None]:
+    """``module`` on ``device`` for one piece of work (room made as :func:`bring` does), then
+    back on ``offload_device`` — for models ComfyUI keeps off the GPU between uses (text
+    and CLIP-vision encoders)."""
+    bring(module, device, offload_device)
+    try:
+        yield
+    finally:
+        if torch.device(device).type == "cuda":
+            _RESIDENT.pop(id(module), None)
+            placement.offload(module, str(offload_device))
