@@ -126,3 +126,24 @@ def test_values_that_the_ver_signature_lists_keep_the_ver_choice():
     commits = reg.commit_index("testpack")
     choice = choose_signature(spec, [7, "fixed", 20, "unipc", 6.0], commits["b" * 40], commits)
     assert choice.how == "ver"
+
+
+def test_a_node_with_no_outputs_counts_as_an_output():
+    # Essentials' MaskPreview+ inherits OUTPUT_NODE from ComfyUI's SaveImage, which the
+    # extracted spec cannot see: a node with nothing to hand on is there to show something.
+    data = _orphan_sampler(base())
+    data["nodes"].append(node(54, "MaskPreview+", [], inputs=[inp("mask", "LATENT", 10)]))
+    _node(data, 52)["outputs"][0]["links"].append(10)
+    data["links"].append([10, 52, 0, 54, 0, "LATENT"])
+    found = validate_text(json.dumps(data), "wf.json", registry=_with_preview()).diagnostics
+    assert not [d for d in found if d.code == "unused-node"], [d.text() for d in found]
+
+
+def _with_preview():
+    from specs_for_tests import PACK
+    from wfrun.specs.registry import Registry
+    from wfrun.specs.spec import PackSpecs
+    pack = copy.deepcopy(PACK)
+    pack["nodes"]["MaskPreview+"] = {"class_type": "MaskPreview+", "pack": "testpack", "signatures": [{
+        "inputs": [{"name": "mask", "type": "LATENT", "section": "required"}], "outputs": []}]}
+    return Registry([PackSpecs.model_validate(pack)])

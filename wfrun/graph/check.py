@@ -109,13 +109,15 @@ def unused_nodes(graph: WorkflowGraph) -> set[str]:
 
     A node without a spec that feeds nothing counts as a possible output (rgthree's
     Display Any, a preview of another pack): wfrun cannot know, so what feeds it stays
-    used. A workflow with no output node at all has nothing unused: that it cannot run
+    used. So does a node with no outputs at all: it is there to show or save something,
+    and its spec may miss an ``OUTPUT_NODE`` it inherits from ComfyUI's SaveImage
+    (Essentials' MaskPreview+, KJNodes' ImageAndMaskPreview). A workflow with no output node at all has nothing unused: that it cannot run
     is the planner's error, and every node keeps its own diagnostics."""
     g = graph.graph
     outputs = []
     for node_id in g.nodes:
         node = graph.node(node_id)
-        if node.signature is not None and node.signature.output_node:
+        if node.signature is not None and (node.signature.output_node or not node.signature.outputs):
             outputs.append(node_id)
         elif node.spec is None and g.out_degree(node_id) == 0:
             outputs.append(node_id)
