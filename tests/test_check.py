@@ -16,7 +16,7 @@ from wfrun.jobs.validate import validate_text
 
 
 def base() -> dict:
-    """A clean workflow: LoadImg → Filter → Sampler → Save, plus Wan embeds to a sampler."""
+    """A clean workflow: LoadImg → Filter → Sampler → Save, plus Wan embeds to a sampler → Save."""
     return workflow([
         node(1, "LoadImg", ["a.png", "image"], outputs=[out("IMAGE", "IMAGE", [1]), out("MASK", "MASK")]),
         node(2, "Filter", [1.0], inputs=[inp("image", "IMAGE", 1)], outputs=[out("IMAGE", "IMAGE", [2])]),
@@ -27,9 +27,11 @@ def base() -> dict:
         node(6, "WanVideoModelLoader", ["wan2.1_t2v_1.3B_bf16.safetensors"],
              outputs=[out("model", "WANVIDEOMODEL", [5])]),
         node(7, "WanVideoSampler", [], inputs=[inp("model", "WANVIDEOMODEL", 5),
-                                               inp("image_embeds", "WANVIDIMAGE_EMBEDS", 4)]),
+                                               inp("image_embeds", "WANVIDIMAGE_EMBEDS", 4)],
+             outputs=[out("LATENT", "LATENT", [20])]),
+        node(8, "Save", ["wan"], inputs=[inp("samples", "LATENT", 20)]),
     ], [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"], [3, 3, 0, 4, 0, "LATENT"],
-        [4, 5, 0, 7, 1, "WANVIDIMAGE_EMBEDS"], [5, 6, 0, 7, 0, "WANVIDEOMODEL"]])
+        [4, 5, 0, 7, 1, "WANVIDIMAGE_EMBEDS"], [5, 6, 0, 7, 0, "WANVIDEOMODEL"], [20, 7, 0, 8, 0, "LATENT"]])
 
 
 def run(data: dict | str, models: ModelRoots | None = None) -> list[Diagnostic]:
@@ -85,6 +87,11 @@ CASES: dict[str, tuple] = {
     "bad-link": (edit(lambda d: d["links"][0].__setitem__(2, -1)), "base"),
     "duplicate-node-id": (edit(lambda d: d["nodes"].append(node(2, "Filter", [1.0]))), "base"),
     "needs-migration": (edit(lambda d: _node(d, 3).update(widgets_values=[7, "fixed", 20])), "base"),
+    "unused-node": (edit(lambda d: (
+        d["nodes"].append(node(51, "Filter", [1.0], inputs=[inp("image", "IMAGE", 7)],
+                               outputs=[out("IMAGE", "IMAGE", [])])),
+        _node(d, 1)["outputs"][0]["links"].append(7),
+        d["links"].append([7, 1, 0, 51, 0, "IMAGE"]))), "base"),
 }
 #: Codes whose workflows are built by generators in tests/test_hostile_graph.py.
 HOSTILE_CODES = {"too-many-nodes", "too-many-links", "subgraph-too-deep", "value-too-large"}
@@ -167,9 +174,11 @@ def test_embeds_mismatch_from_weights_is_an_error(tmp_path):
 @pytest.mark.parametrize("text,severity", [("", Severity.WARNING), ("true", Severity.WARNING),
                                            ("false", Severity.ERROR)])
 def test_text_in_a_boolean_slot_says_how_comfyui_reads_it(text, severity):
-    data = edit(lambda d: d["nodes"].append(node(70, "Resize", [512, 512, text],
-                                                 inputs=[inp("image", "IMAGE", 7)])) or
-                d["links"].append([7, 1, 0, 70, 0, "IMAGE"]))
+    data = edit(lambda d: d["nodes"].extend([
+        node(70, "Resize", [512, 512, text], inputs=[inp("image", "IMAGE", 7)],
+             outputs=[out("IMAGE", "IMAGE", [21])]),
+        node(71, "VideoCombine", [8.0, "video/h264-mp4"], inputs=[inp("images", "IMAGE", 21)])]) or
+                d["links"].extend([[7, 1, 0, 70, 0, "IMAGE"], [21, 70, 0, 71, 0, "IMAGE"]]))
     (diag,) = run(data)
     assert diag.code == "wrong-value-type" and diag.severity is severity
     assert ("reads it as false" if text == "" else "reads it as true") in diag.message

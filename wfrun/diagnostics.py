@@ -53,6 +53,7 @@ CODES: dict[str, str] = {
     "too-many-links": "the file has more links than wfrun reads",
     "subgraph-too-deep": "subgraphs are nested deeper than wfrun expands",
     "value-too-large": "a count the run loops over (steps, frames, batch size) is above wfrun's limit",
+    "unused-node": "a node feeds no output node, so it never runs (its own problems are only warnings)",
     "needs-migration": "a node's saved widget values are in an older layout of the node; `wfrun migrate` fixes it",
 }
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator
+
+import networkx as nx
 
 from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.graph.limits import TRUNCATING_CODES, count_limit
-from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
+from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph, id_key
 from wfrun.graph.numbers import plain, shown, spec_bound
 from wfrun.graph.types import compatible
 from wfrun.graph.widgets import value_kind_fits
@@ -98,7 +100,53 @@ def check(graph: WorkflowGraph, options: CheckOptions | None = None,
         found += list(_node_checks(graph, node, options, pack_checks))
     for rule in pack_checks.graph:
         found += list(rule(graph, options))
-    return found
+    return _demote_unused(graph, found)
+
+
+def unused_nodes(graph: WorkflowGraph) -> set[str]:
+    """Nodes that feed no output node: ComfyUI queues only output nodes and what they
+    need, so these never run (and wfrun's plan prunes them too).
+
+    A node without a spec that feeds nothing counts as a possible output (rgthree's
+    Display Any, a preview of another pack): wfrun cannot know, so what feeds it stays
+    used. So does a node with no outputs at all: it is there to show or save something,
+    and its spec may miss an ``OUTPUT_NODE`` it inherits from ComfyUI's SaveImage
+    (Essentials' MaskPreview+, KJNodes' ImageAndMaskPreview). A workflow with no output node at all has nothing unused: that it cannot run
+    is the planner's error, and every node keeps its own diagnostics."""
+    g = graph.graph
+    outputs = []
+    for node_id in g.nodes:
+        node = graph.node(node_id)
+        if node.signature is not None and (node.signature.output_node or not node.signature.outputs):
+            outputs.append(node_id)
+        elif node.spec is None and g.out_degree(node_id) == 0:
+            outputs.append(node_id)
+    if not any(graph.node(i).spec is not None for i in outputs):
+        return set()
+    used = set(outputs)
+    for node_id in outputs:
+        used |= nx.ancestors(g, node_id)
+    return {i for i in g.nodes if i not in used}
+
+
+def _demote_unused(graph: WorkflowGraph, found: list[Diagnostic]) -> list[Diagnostic]:
+    """One ``unused-node`` warning per node that never runs; its own errors become
+    warnings (still listed: the node may be wired in later), never failing a file."""
+    unused = unused_nodes(graph)
+    if not unused:
+        return found
+    out = []
+    for d in found:
+        if d.node_id in unused and d.severity == Severity.ERROR:
+            d = replace(d, severity=Severity.WARNING, message=f"{d.message} (the node feeds no output, so it never runs)")
+        out.append(d)
+    for node_id in sorted(unused, key=id_key):
+        node = graph.node(node_id)
+        out.append(node_diagnostic(
+            graph, node, "unused-node", Severity.WARNING,
+            "the node feeds no output node, so ComfyUI and wfrun never run it",
+            hint="connect it to the nodes that should use it, or delete it"))
+    return out
 
 
 def node_diagnostic(graph: WorkflowGraph, node: NodeInstance, code: str, severity: Severity, message: str,
@@ -274,9 +322,41 @@ def _combo(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: Any
         return
     close = difflib.get_close_matches(str(value), [str(o) for o in spec.options], n=1, cutoff=0.5)
     hint = f"did you mean {close[0]!r}?" if close else f"pick one of {spec.options}"
+    extended = extended_at_run_time(spec)
+    if extended:
+        yield _diag(graph, node, "combo-value", Severity.WARNING,
+                    f"'{spec.name}' is {value!r}, which is not one of the {extended} wfrun knows; "
+                    "ComfyUI and other packs add to that list at run time, so it may exist where the "
+                    "workflow was made",
+                    input=spec.name, found=value, expected=spec.options,
+                    hint=f"install the pack that adds {value!r}, or {hint[0].lower() + hint[1:]}")
+        return
     yield _diag(graph, node, "combo-value", Severity.ERROR,
                 f"'{spec.name}' is {value!r}, which is not one of its options",
                 input=spec.name, found=value, expected=spec.options, hint=hint)
+
+
+#: Options that mark a combo as one of ComfyUI's lists other packs extend when they load
+#: (``comfy.samplers.KSampler.SAMPLERS`` / ``SCHEDULERS``: RES4LYF adds ``res_2s``,
+#: ``bong_tangent``, ``beta57``, …), or as a list of model files (a pack's downloadable
+#: models plus what the folder holds). A value outside such a list cannot be known wrong.
+RUN_TIME_LISTS = (
+    ("samplers", frozenset({"euler", "euler_ancestral", "dpmpp_2m"})),
+    ("schedulers", frozenset({"normal", "karras", "exponential", "simple"})),
+)
+#: File extensions of model files: a combo listing such names is a file list.
+MODEL_FILE_SUFFIXES = (".safetensors", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".sft")
+
+
+def extended_at_run_time(spec: InputSpec) -> str | None:
+    """What kind of run-time-extended list this combo is ("samplers", …), or None."""
+    options = {o for o in spec.options or [] if isinstance(o, str)}
+    for what, marks in RUN_TIME_LISTS:
+        if marks <= options:
+            return what
+    if spec.options_from or any(o.lower().endswith(MODEL_FILE_SUFFIXES) for o in options):
+        return "model files"
+    return None
 
 
 def _range(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: float) -> Iterator[Diagnostic]:

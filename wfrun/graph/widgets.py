@@ -219,7 +219,7 @@ def choose_signature(
             if first is not None and first <= ver_index:
                 candidate = i
         for f in fits:
-            if f.index == candidate and f.perfect:
+            if f.index == candidate and f.perfect and not _contradicted(f, fits):
                 return Choice(f.index, "ver", f.legacy)
     best = max(fits, key=lambda f: (f.score(), f.index, not f.legacy))
     if best.perfect:
@@ -227,6 +227,16 @@ def choose_signature(
     if not values and not widget_slots(sigs[-1]):
         return Choice(len(sigs) - 1, "latest")
     return Choice(best.index, "best-effort", best.legacy)
+
+
+def _contradicted(chosen: Fit, fits: list[Fit]) -> bool:
+    """Whether the saved values say ``properties.ver`` is stale: a later signature fits
+    them just as well and lists more of them among its combo options. Files carry such
+    vers (realworld 014 names the wrapper's 2025-02-25 commit ``44c5944`` but saves
+    ``base_precision='fp16'``, an option added the next day); reading them with the
+    ver's signature would report valid values as unknown options."""
+    return any(f.perfect and f.index > chosen.index and f.option_matches > chosen.option_matches
+               for f in fits)
 
 
 def _choose_by_names(sigs: list[Signature], values: dict[str, Any]) -> int:
