@@ -39,9 +39,10 @@ def replace_node(old: dict[str, Any], scope: Scope, values: dict[str, Any], edit
         named.update(new.widgets)
         written = write(spec.latest, Bound(), named, default=default_of)
         node = _new_node(old, scope, new.type, spec, written.values, k, versions.get(spec.pack))
-        linked_widgets = {n for n, o in new.inputs_from.items()
-                          if any(i.get("name") == o and i.get("link") is not None and i.get("widget")
-                                 for i in old_inputs)}
+        linked = {n for n, o in new.inputs_from.items()
+                  if any(i.get("name") == o and i.get("link") is not None and i.get("widget") for i in old_inputs)}
+        # in the new node's input order (a set's order would change from run to run)
+        linked_widgets = [i.name for i in spec.latest.inputs if i.name in linked]
         for name in linked_widgets:
             inp = spec.latest.input(name)
             node["inputs"].append({"name": name, "type": inp.type if inp else "*",
