@@ -155,3 +155,14 @@ def test_the_authors_skyreels_a2_resaves_agree_on_image_pad_after_migration():
         layouts[path.name] = {nid: (len(n["widgets_values"]), n["widgets_values"][-2:]) for nid, n in nodes.items()}
         assert not migrate_document(result.document).changed
     assert len({json.dumps(v, sort_keys=True) for v in layouts.values()}) == 1, layouts
+
+
+def test_a_node_saved_by_a_newer_pack_version_keeps_its_version():
+    """Realworld 029: WanVideo Torch Compile Settings saved by release 1.3.9 (nine values,
+    more than any signature wfrun knows) is read with an old signature; recording the
+    newest known commit would not change that, and would lose what the file says."""
+    path = CORPUS / "realworld" / "029_jalberty2018_jalb-wrapper-i2v-moe.json"
+    result = migrate_document(load(path))
+    nodes = {n["id"]: n for n in result.document.dump()["nodes"]}
+    assert nodes[116]["properties"]["ver"] == "1.3.9"
+    assert not any(n.id == 116 and n.changed for n in result.nodes)

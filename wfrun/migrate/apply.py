@@ -107,20 +107,29 @@ def _follow_newest_outputs(node: dict[str, Any], scope: Scope, spec: NodeSpec, r
     if not (rewritten or stale):
         return []
     read = [o.type for o in read_signature(node, spec, registry).outputs]
-    changes = sync_outputs(node, scope, spec, followers)
-    if stale:
-        props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
-        before = props.get("ver")
+    recorded = False
+    if stale and not rewritten:
+        # Only where the values fit the newest signature, so that it is then read with it;
+        # a node saved by a version newer than the specs know is left as it was.
+        had = "properties" in node
+        saved_props = copy.deepcopy(node.get("properties"))
         _record_version(node, clock)
-        after = (node.get("properties") or {}).get("ver")
-        if after != before:
-            latest = [o.type for o in spec.latest.outputs]
-            done = {c.input for c in changes}
-            for slot, (old, new) in enumerate(zip(read, latest)):
-                if old != new and f"output {slot}" not in done:
-                    changes.append(Change("retyped", f"output {slot}", old, new, None,
-                                          f"read as {old} with the signature of properties.ver; "
-                                          "properties.ver now names the newest commit"))
+        if read_signature(node, spec, registry) is not spec.latest:
+            if had:
+                node["properties"] = saved_props
+            else:
+                node.pop("properties", None)
+            return []
+        recorded = saved_props != node.get("properties")
+    changes = sync_outputs(node, scope, spec, followers)
+    if recorded:
+        latest = [o.type for o in spec.latest.outputs]
+        done = {c.input for c in changes}
+        for slot, (old, new) in enumerate(zip(read, latest)):
+            if old != new and f"output {slot}" not in done:
+                changes.append(Change("retyped", f"output {slot}", old, new, None,
+                                      f"read as {old} with the signature of properties.ver; "
+                                      "properties.ver now names the newest commit"))
     return changes
 
 

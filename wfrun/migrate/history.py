@@ -13,6 +13,13 @@ saved before inputs were appended), and lenient (kinds a known frontend accident
 explains: text ``"true"``/``""`` in a BOOLEAN, a boolean in a number — the pack author's
 own transitional saves have these, so they must be detected by kind, not trusted by
 position).
+
+The frontend that saved a file also shows in its nodes: one before mid-2025 wrote values
+for ``forceInput`` widgets, a later one does not. When the file's nodes agree on it
+(:func:`frontend_era`), a node's values are only read in that era's layout, and written
+back in it: a node saved just before its pack added ``forceInput`` inputs (KJNodes'
+ImagePadKJ of 2025-04-03, 7 values) then migrates to the same 9-value layout as the
+author's re-saves of the following days, not to the later frontend's 7.
 """
 
 from __future__ import annotations
@@ -238,7 +245,8 @@ def saved_signatures(nodes: list[dict[str, Any]], registry: Registry) -> dict[in
         day = estimate_day([(s, c) for _, s, c in entries if c], ver_days)
         for node, spec, cands in entries:
             saved = _choose(spec, cands, clock, node, day)
-            if saved is not None and era is not None:
+            if saved is not None and era is not None and \
+                    (saved.legacy == era or not has_forced_widgets(saved.signature)):
                 saved = replace(saved, write_legacy=era)
             out[id(node)] = saved
     return out
