@@ -52,6 +52,8 @@ AUTHOR_CHOICES = {
         "same CLIP tiling choice",
     ("2025-04-22_2b0bf44->2025-05-27_934dc12_wanvideo_phantom_subject2vid_example_01", "74", "num_frames"):
         "author made the Phantom example longer (81 → 121 frames)",
+    ("2025-04-11_a9ddb65->2025-04-17_cc8450b_wanvideo_1_3B_ReCamMaster_example_01", "205", "camera_type"):
+        "the author's new Default Camera node kept its default pan_right; the old node had arc_right",
 }
 
 PAIRS = resave_pairs()
