@@ -23,6 +23,7 @@ from wfrun.atomic import (copy_owner_and_mode, name_the_file, publish_first_free
 from wfrun.formats.document import Document, dumps, from_data, write_atomic
 from wfrun.formats.source import read_workflow
 from wfrun.migrate.history import PackClock, Saved, saved_signatures
+from wfrun.migrate.outputs import read_signature, stale_outputs, sync_outputs
 from wfrun.migrate.rebind import Bound, bind_saved, introduction_default, write
 from wfrun.migrate.replace import replace_node
 from wfrun.migrate.report import Change, MigrationResult, NodeReport
@@ -88,9 +89,48 @@ def _migrate_scope(scope: Scope, registry: Registry, rules: list[MigrationRule],
         if structure and spec is not None:
             _record_version(node, clock)  # its sockets are the newest now, whatever its values were
         report.changes += structure
+        if spec is not None:
+            report.changes += _follow_newest_outputs(node, scope, spec, registry, clock, followers,
+                                                     rewritten=report.changed)
         if report.changed or report.problem:
             reports.append(report)
     return _with_followers(reports, followers, scope)
+
+
+def _follow_newest_outputs(node: dict[str, Any], scope: Scope, spec: NodeSpec, registry: Registry,
+                           clock: PackClock | None, followers: dict[Any, list[Change]],
+                           rewritten: bool) -> list[Change]:
+    """Outputs and the links leaving them take the newest signature's types (see
+    :mod:`outputs`): for a rewritten node, and for one that would be read with older output
+    types, which also gets ``properties.ver`` so that it is read with the newest signature."""
+    stale = stale_outputs(node, spec, registry)
+    if not (rewritten or stale):
+        return []
+    read = [o.type for o in read_signature(node, spec, registry).outputs]
+    recorded = False
+    if stale and not rewritten:
+        # Only where the values fit the newest signature, so that it is then read with it;
+        # a node saved by a version newer than the specs know is left as it was.
+        had = "properties" in node
+        saved_props = copy.deepcopy(node.get("properties"))
+        _record_version(node, clock)
+        if read_signature(node, spec, registry) is not spec.latest:
+            if had:
+                node["properties"] = saved_props
+            else:
+                node.pop("properties", None)
+            return []
+        recorded = saved_props != node.get("properties")
+    changes = sync_outputs(node, scope, spec, followers)
+    if recorded:
+        latest = [o.type for o in spec.latest.outputs]
+        done = {c.input for c in changes}
+        for slot, (old, new) in enumerate(zip(read, latest)):
+            if old != new and f"output {slot}" not in done:
+                changes.append(Change("retyped", f"output {slot}", old, new, None,
+                                      f"read as {old} with the signature of properties.ver; "
+                                      "properties.ver now names the newest commit"))
+    return changes
 
 
 def _with_followers(reports: list[NodeReport], followers: dict[Any, list[Change]], scope: Scope) -> list[NodeReport]:
@@ -129,7 +169,7 @@ def _migrate_values(node: dict[str, Any], scope: Scope, spec: NodeSpec, saved: S
     def default(target: Any) -> Any:
         return introduction_default(spec, saved.index, target.name, target)
 
-    written = write(spec.latest, bound, named, saved.legacy, default=default)
+    written = write(spec.latest, bound, named, saved.write_legacy, default=default)
     kept = original[:len(original) - len(bound.trailing)]
     if _same(written.values, kept) and ("widgets_values" in node or not original):
         # Already in the newest layout; display-only values past the end stay as saved.
@@ -166,7 +206,7 @@ def _moves(bound: Bound, spec: NodeSpec, saved: Saved, new_values: list[Any],
            named: dict[str, Any]) -> list[Change]:
     from wfrun.migrate.rebind import target_slots
 
-    new_positions = {s.input.name: i for i, s in enumerate(target_slots(spec.latest, saved.legacy, named))
+    new_positions = {s.input.name: i for i, s in enumerate(target_slots(spec.latest, saved.write_legacy, named))
                      if s.kind == "value"}
     out = []
     for name, old in bound.positions.items():

@@ -13,11 +13,18 @@ saved before inputs were appended), and lenient (kinds a known frontend accident
 explains: text ``"true"``/``""`` in a BOOLEAN, a boolean in a number — the pack author's
 own transitional saves have these, so they must be detected by kind, not trusted by
 position).
+
+The frontend that saved a file also shows in its nodes: one before mid-2025 wrote values
+for ``forceInput`` widgets, a later one does not. When the file's nodes agree on it
+(:func:`frontend_era`), a node's values are only read in that era's layout, and written
+back in it: a node saved just before its pack added ``forceInput`` inputs (KJNodes'
+ImagePadKJ of 2025-04-03, 7 values) then migrates to the same 9-value layout as the
+author's re-saves of the following days, not to the later frontend's 7.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -40,6 +47,10 @@ class Saved:
     #: date to the file's other nodes of the pack)
     how: str
     signature: Signature
+    #: The layout the frontend that saved the file writes: with values for ``forceInput``
+    #: widgets (legacy) or without. The file's era when its nodes tell it (see
+    #: :func:`frontend_era`), else the layout this node was read with.
+    write_legacy: bool = False
 
     @property
     def fit(self) -> str:
@@ -175,10 +186,43 @@ def estimate_day(spec_cands: list[tuple[NodeSpec, list[tuple[int, int, bool]]]],
     return max(points, key=lambda d: (votes(d), d))
 
 
+def frontend_era(entries: list[tuple[dict, NodeSpec, list[tuple[int, int, bool]]]]) -> bool | None:
+    """Whether the frontend that saved these nodes wrote values for ``forceInput`` widgets
+    (True), did not (False), or the nodes do not tell (None).
+
+    A file is saved by one frontend. A node whose values fit only a legacy layout says
+    "legacy"; one whose values fit only signatures with ``forceInput`` widgets, and only
+    without their values, says "modern". Only a unanimous answer counts.
+    """
+    legacy = modern = 0
+    for _, spec, cands in entries:
+        if not cands:
+            continue
+        best = min(t for t, _, _ in cands)
+        top = [(i, lay) for t, i, lay in cands if t == best]
+        if all(lay for _, lay in top):
+            legacy += 1
+        elif not any(lay for _, lay in top) and all(has_forced_widgets(spec.signatures[i]) for i, _ in top):
+            modern += 1
+    if legacy and not modern:
+        return True
+    if modern and not legacy:
+        return False
+    return None
+
+
+def _in_era(spec: NodeSpec, cands: list[tuple[int, int, bool]], era: bool | None) -> list[tuple[int, int, bool]]:
+    """The candidates a frontend of ``era`` could have written (all of them if none fits)."""
+    if era is None:
+        return cands
+    kept = [(t, i, lay) for t, i, lay in cands if lay == era or not has_forced_widgets(spec.signatures[i])]
+    return kept or cands
+
+
 def saved_signatures(nodes: list[dict[str, Any]], registry: Registry) -> dict[int, Saved | None]:
     """For each UI node with a spec and list-shaped ``widgets_values``: its saved signature
     (None when its values fit no signature the node ever had). Keyed by ``id(node)``."""
-    by_pack: dict[str, list[tuple[dict, NodeSpec, list]]] = {}
+    entries: list[tuple[dict, NodeSpec, list]] = []
     for node in nodes:
         spec = registry.get(str(node.get("type")))
         values = node.get("widgets_values")
@@ -187,7 +231,11 @@ def saved_signatures(nodes: list[dict[str, Any]], registry: Registry) -> dict[in
         values = list(values or []) if isinstance(values, list) or values is None else None
         if values is None:
             continue
-        by_pack.setdefault(spec.pack, []).append((node, spec, candidates(spec, values)))
+        entries.append((node, spec, candidates(spec, values)))
+    era = frontend_era(entries)
+    by_pack: dict[str, list[tuple[dict, NodeSpec, list]]] = {}
+    for node, spec, cands in entries:
+        by_pack.setdefault(spec.pack, []).append((node, spec, _in_era(spec, cands, era)))
 
     out: dict[int, Saved | None] = {}
     for pack, entries in by_pack.items():
@@ -196,7 +244,11 @@ def saved_signatures(nodes: list[dict[str, Any]], registry: Registry) -> dict[in
                     if (v := clock.ver_of(node)) and (d := _day(clock.dates.get(v))) is not None]
         day = estimate_day([(s, c) for _, s, c in entries if c], ver_days)
         for node, spec, cands in entries:
-            out[id(node)] = _choose(spec, cands, clock, node, day)
+            saved = _choose(spec, cands, clock, node, day)
+            if saved is not None and era is not None and \
+                    (saved.legacy == era or not has_forced_widgets(saved.signature)):
+                saved = replace(saved, write_legacy=era)
+            out[id(node)] = saved
     return out
 
 
@@ -211,7 +263,7 @@ def _choose(spec: NodeSpec, cands: list[tuple[int, int, bool]], clock: PackClock
         at = clock.signature_at(spec, ver)
         for index, legacy in sorted(top, key=lambda c: c[1]):
             if index == at:
-                return Saved(index, legacy, best, "ver", spec.signatures[index])
+                return Saved(index, legacy, best, "ver", spec.signatures[index], legacy)
     how = "only" if len({i for i, _ in top}) == 1 else "date"
     index, legacy = min(top, key=lambda c: (distance(spec, c[0], day), -c[0], c[1]))
-    return Saved(index, legacy, best, how, spec.signatures[index])
+    return Saved(index, legacy, best, how, spec.signatures[index], legacy)

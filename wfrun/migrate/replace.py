@@ -39,9 +39,10 @@ def replace_node(old: dict[str, Any], scope: Scope, values: dict[str, Any], edit
         named.update(new.widgets)
         written = write(spec.latest, Bound(), named, default=default_of)
         node = _new_node(old, scope, new.type, spec, written.values, k, versions.get(spec.pack))
-        linked_widgets = {n for n, o in new.inputs_from.items()
-                          if any(i.get("name") == o and i.get("link") is not None and i.get("widget")
-                                 for i in old_inputs)}
+        linked = {n for n, o in new.inputs_from.items()
+                  if any(i.get("name") == o and i.get("link") is not None and i.get("widget") for i in old_inputs)}
+        # in the new node's input order (a set's order would change from run to run)
+        linked_widgets = [i.name for i in spec.latest.inputs if i.name in linked]
         for name in linked_widgets:
             inp = spec.latest.input(name)
             node["inputs"].append({"name": name, "type": inp.type if inp else "*",
@@ -67,6 +68,16 @@ def replace_node(old: dict[str, Any], scope: Scope, values: dict[str, Any], edit
             changes.append(Change("dropped", name, f"link {link.id}", None, rule_id,
                                   edit.dropped.get(name or "", "no counterpart in the new nodes")))
             continue
+        held = 0 <= slot < len(old_inputs) and old_inputs[slot].get("link") == link.id
+        if not held:
+            # A link the old node's socket does not hold (a frontend extension's leftover, e.g.
+            # Anything Everywhere's): it follows the first counterpart, still not held by any
+            # socket, and is never copied; copies would be second links into one socket.
+            ref, new_name = targets[0]
+            link.target_id, link.target_slot = made[ref]["id"], _slot(made[ref], new_name)
+            changes.append(Change("relinked", f"{name} → {made[ref]['id']}.{new_name}", None, None, rule_id,
+                                  f"link {link.id}, which no socket held, follows; still held by none"))
+            continue
         for k, (ref, new_name) in enumerate(targets):
             target = made[ref]
             slot_new = _slot(target, new_name)
@@ -91,6 +102,11 @@ def replace_node(old: dict[str, Any], scope: Scope, values: dict[str, Any], edit
         node, slot = source
         link.origin_id, link.origin_slot = node["id"], slot
         _output_links(node, slot).append(link.id)
+        out_type = node["outputs"][slot]["type"] if slot < len(node["outputs"]) else None
+        if out_type not in (None, "*") and link.type not in (out_type, "*"):
+            changes.append(Change("retyped", f"{node['id']}.output {slot}", link.type, out_type, rule_id,
+                                  f"link {link.id} to node {link.target_id}"))
+            link.type = out_type
 
     # links between the new nodes
     for new in edit.nodes:

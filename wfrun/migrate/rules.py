@@ -168,14 +168,14 @@ def apply_structure_edits(rule: MigrationRule, node: dict[str, Any], scope: Scop
     out: list[Change] = []
     for edit in rule.edits:
         if isinstance(edit, RetypeOutput):
-            out += _retype(edit, node, scope, rule.id, followers)
+            out += retype_output(edit, node, scope, rule.id, followers)
         elif isinstance(edit, ReorderSockets) and latest is not None:
             out += reorder_sockets(node, scope, latest, rule.id)
     return out
 
 
-def _retype(edit: RetypeOutput, node: dict[str, Any], scope: Scope, rule_id: str,
-            followers: dict[Any, list[Change]]) -> list[Change]:
+def retype_output(edit: RetypeOutput, node: dict[str, Any], scope: Scope, rule_id: str | None,
+                  followers: dict[Any, list[Change]]) -> list[Change]:
     changed = False
     outputs = node.get("outputs") or []
     if edit.slot < len(outputs) and isinstance(outputs[edit.slot], dict):
