@@ -30,6 +30,8 @@ CODES: dict[str, str] = {
     "schema": "a field does not have the shape of a ComfyUI workflow",
     "unknown-format": "the JSON is neither a UI workflow nor an API prompt",
     "dangling-link": "a link points to a node, slot or link that does not exist",
+    "ambiguous-broadcast": "an input matches several Anything Everywhere broadcasts of equal priority, so none feeds it",
+    "bad-broadcast": "an Anything Everywhere node broadcasts nothing (a regex that cannot be read)",
     "duplicate-link": "a link id is used twice, or two links feed one input",
     "cycle": "links form a loop, so there is no order to run the nodes in",
     "unknown-node": "no node pack wfrun knows defines this node type",
