@@ -30,6 +30,7 @@ CODES: dict[str, str] = {
     "schema": "a field does not have the shape of a ComfyUI workflow",
     "unknown-format": "the JSON is neither a UI workflow nor an API prompt",
     "dangling-link": "a link points to a node, slot or link that does not exist",
+    "display-only-skipped": "display-only nodes (previews, text displays) wfrun cannot run were left out of the run",
     "ambiguous-broadcast": "an input matches several Anything Everywhere broadcasts of equal priority, so none feeds it",
     "bad-broadcast": "an Anything Everywhere node broadcasts nothing (a regex that cannot be read)",
     "duplicate-link": "a link id is used twice, or two links feed one input",

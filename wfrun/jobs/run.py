@@ -230,8 +230,9 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     if errors:
         raise JobError(f"{path}: {len(errors)} problem(s) must be fixed before running", errors)
     _refuse_unsupported(path, graph, plan)
+    notices = [_skipped_notice(path, graph, plan)] if plan.skipped else []
     return Prepared(path, data, graph, plan, roots, migrated, changes,
-                    [d for d in diagnostics if d.severity != Severity.ERROR], models, standins=standins,
+                    notices + [d for d in diagnostics if d.severity != Severity.ERROR], models, standins=standins,
                     runtime_caps=runtime_caps)
 
 
@@ -280,6 +281,14 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
     raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
                    f"(nothing was loaded):\n{lines}\n  hint: bypass or remove them in ComfyUI if the "
                    "output does not need them")
+
+
+def _skipped_notice(path: Path, graph: WorkflowGraph, plan: Plan) -> Diagnostic:
+    """One line naming the display-only nodes left out (engine.plan.DISPLAY_ONLY)."""
+    shown = ", ".join(f"{i} '{graph.node(i).label}' ({graph.node(i).class_type})" for i in plan.skipped)
+    return Diagnostic("display-only-skipped", Severity.INFO,
+                      f"skipped {len(plan.skipped)} display-only node(s) with nothing to save: {shown}",
+                      file=str(path), found=plan.skipped)
 
 
 def _pack_of(node: Any) -> str:
