@@ -157,6 +157,11 @@ def model_roots(options: RunOptions) -> ModelRoots:
         raise JobError(str(err), exit_code=EXIT_USAGE) from None
 
 
+def migrate_in_memory(document: Document, registry: Registry) -> tuple[Document, list[str]]:
+    """Repair node API breaks in memory, as ``wfrun run`` does (the file is not touched)."""
+    return _migrate(document, registry)
+
+
 def _migrate(document: Document, registry: Registry) -> tuple[Document, list[str]]:
     """Repair node API breaks in memory (the file is not touched)."""
     try:
@@ -293,10 +298,16 @@ def _skipped_notice(path: Path, graph: WorkflowGraph, plan: Plan) -> Diagnostic:
 
 def _pack_of(node: Any) -> str:
     """The node's pack for people: its spec's, else the one its properties or name suggest."""
+    name = pack_name(node)
+    return f"pack {name}" if name is not None else "unknown pack"
+
+
+def pack_name(node: Any) -> str | None:
+    """The node's pack: its spec's, else a guess from its properties or name, marked with ``?``."""
     if node.spec is not None:
-        return f"pack {node.spec.pack}"
+        return node.spec.pack
     guess = probable_pack(node.class_type, node.properties)
-    return f"pack {guess}?" if guess else "unknown pack"
+    return f"{guess}?" if guess else None
 
 
 def _tiny_roots(graph: WorkflowGraph, plan: Plan, path: Path) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
