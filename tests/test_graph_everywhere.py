@@ -246,3 +246,14 @@ def test_real_workflows_have_no_missing_input_that_a_broadcast_feeds(path: Path,
             assert name in graph.node(node_id).inputs, (node_id, name)
     assert not [p for p in graph.problems if p.code in ("ambiguous-broadcast", "bad-broadcast")]
     assert not any(n.class_type in ("Anything Everywhere", "Prompts Everywhere") for n in graph.nodes())
+
+
+def test_a_regex_that_backtracks_for_ages_gives_up():
+    import time
+
+    data = workflow([vae_loader(1, 1), ue(2, 1, "Anything Everywhere?", ["^(a+)+$", ".*", ""]),
+                     decoder(3, "a" * 40 + "!")], [[1, 1, 0, 2, 0, "VAE"]])
+    start = time.perf_counter()
+    g = built(data)
+    assert "vae" not in g.node("3").inputs
+    assert time.perf_counter() - start < 5

@@ -51,7 +51,9 @@ controller is not live, or whose input is now connected, are ignored; inside sub
 broadcasts are computed per subgraph instance from its own nodes.
 
 Regexes come from the file: one that Python cannot compile, or longer than
-``MAX_REGEX``, makes its broadcast match nothing (with a warning).
+``MAX_REGEX``, makes its broadcast match nothing (with a warning). A regex can also be
+written to backtrack for ages; where the ``regex`` package is installed (transformers
+needs it) each search is cut off after ``REGEX_SECONDS`` and counts as no match.
 """
 
 from __future__ import annotations
@@ -78,6 +80,29 @@ REJECTED_INPUTS: dict[str, frozenset[str]] = {"VHS_": frozenset({"vae"})}
 
 #: Regexes longer than this are not compiled (a file is untrusted input).
 MAX_REGEX = 500
+#: Time one search may take (with the ``regex`` package; ``re`` has no time limit).
+REGEX_SECONDS = 0.05
+
+try:
+    import regex as _regex_engine
+except ImportError:  # pragma: no cover - transformers installs it
+    _regex_engine = None
+
+
+class Pattern:
+    """A compiled file-given regex whose search gives up (no match) after ``REGEX_SECONDS``."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._compiled = (_regex_engine or re).compile(text)
+
+    def search(self, value: str) -> bool:
+        if _regex_engine is None:
+            return self._compiled.search(value) is not None
+        try:
+            return self._compiled.search(value, timeout=REGEX_SECONDS) is not None
+        except TimeoutError:
+            return False
 
 _OLD_PRIORITY = {"Anything Everywhere3": 0.0, "Anything Everywhere": 2.0, "Prompts Everywhere": 5.0,
                  "Seed Everywhere": 5.0, "Anything Everywhere?": 10.0}
@@ -93,8 +118,8 @@ class Broadcast:
     type: Any
     origin: Origin
     priority: float
-    title_regex: re.Pattern | None = None
-    input_regex: re.Pattern | None = None
+    title_regex: Pattern | None = None
+    input_regex: Pattern | None = None
     #: Local ids of the nodes it may reach (None: all).
     restrict_to: set[str] | None = None
     source_id: str | None = None
@@ -111,7 +136,7 @@ class Broadcast:
         if self.title_regex is not None and not self.title_regex.search(str(title)):
             return False
         label = ui_input.label or ui_input.name
-        return self.input_regex is None or bool(self.input_regex.search(label))
+        return self.input_regex is None or self.input_regex.search(label)
 
 
 @dataclass
@@ -241,7 +266,7 @@ def _broadcasts(scope: Scope, resolver: Resolver, node: UINode, live: dict[str, 
             priority += extra
     common = dict(priority=float(priority), title_regex=title_re, restrict_to=restrict)
     if node.type == "Seed Everywhere":
-        seed_re = input_re or re.compile(_SEED["new" if new else "old"])
+        seed_re = input_re or Pattern(_SEED["new" if new else "old"])
         yield Broadcast(node, -1, "INT", _seed_origin(node), input_regex=seed_re, source_id=str(node.id), **common)
         return
     for index, ui_input in enumerate(node.inputs or []):
@@ -252,7 +277,7 @@ def _broadcasts(scope: Scope, resolver: Resolver, node: UINode, live: dict[str, 
         if node.type == "Prompts Everywhere":
             if index > 1:
                 break
-            this_input = input_re or re.compile((_NEW_PROMPT if new else _OLD_PROMPT)[index])
+            this_input = input_re or Pattern((_NEW_PROMPT if new else _OLD_PROMPT)[index])
         else:
             this_input = input_re
         link = scope.links.get(ui_input.link)
@@ -276,7 +301,7 @@ def _default_priority(node_type: str, ue: dict, boost: float) -> float:
 
 
 def _restriction(scope: Scope, node: UINode, rules: dict, live: dict[str, UINode], groups: list[Any] | None,
-                 group_re: re.Pattern | None, new: bool) -> tuple[set[str] | None, float]:
+                 group_re: Pattern | None, new: bool) -> tuple[set[str] | None, float]:
     restrict: set[str] | None = None
     boost = 0.0
     members = _group_members(scope, groups)
@@ -354,7 +379,7 @@ def _widget_text(scope: Scope, resolver: Resolver, node: UINode, values: list, i
     return value if isinstance(value, str) else None
 
 
-def _compile(text: Any) -> re.Pattern | None:
+def _compile(text: Any) -> Pattern | None:
     if text is None or text == "":
         return None
     if not isinstance(text, str):
@@ -362,8 +387,8 @@ def _compile(text: Any) -> re.Pattern | None:
     if len(text) > MAX_REGEX:
         raise ValueError(f"regex of {len(text)} characters (wfrun reads at most {MAX_REGEX})")
     try:
-        return re.compile(text)
-    except re.error as err:
+        return Pattern(text)
+    except (re.error, getattr(_regex_engine, "error", re.error)) as err:
         raise ValueError(f"regex {text!r} does not compile: {err}") from None
 
 
