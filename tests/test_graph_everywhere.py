@@ -257,3 +257,17 @@ def test_a_regex_that_backtracks_for_ages_gives_up():
     g = built(data)
     assert "vae" not in g.node("3").inputs
     assert time.perf_counter() - start < 5
+
+
+def test_broadcasts_inside_a_subgraph_reach_that_instance_only():
+    sg = "0b0b0b0b-1111-2222-3333-444444444444"
+    definition = {
+        "id": sg, "name": "decode", "inputs": [], "outputs": [],
+        "nodes": [vae_loader(1, 20), ue(2, 20), decoder(3)],
+        "links": [{"id": 20, "origin_id": 1, "origin_slot": 0, "target_id": 2, "target_slot": 0, "type": "VAE"}],
+    }
+    data = workflow([node(7, sg, []), node(8, sg, []), decoder(9)], [], definitions={"subgraphs": [definition]})
+    g = built(data)
+    assert g.node("7:3").inputs["vae"] == LinkRef("7:1", 0, "VAE")
+    assert g.node("8:3").inputs["vae"] == LinkRef("8:1", 0, "VAE")
+    assert "vae" not in g.node("9").inputs  # the root sees no broadcast made inside a subgraph
