@@ -271,3 +271,23 @@ def test_broadcasts_inside_a_subgraph_reach_that_instance_only():
     assert g.node("7:3").inputs["vae"] == LinkRef("7:1", 0, "VAE")
     assert g.node("8:3").inputs["vae"] == LinkRef("8:1", 0, "VAE")
     assert "vae" not in g.node("9").inputs  # the root sees no broadcast made inside a subgraph
+
+
+def test_empty_saved_links_are_recomputed():
+    data = workflow([vae_loader(1, 1), ue(2, 1), decoder(3)], [[1, 1, 0, 2, 0, "VAE"]], extra={"ue_links": []})
+    assert built(data).node("3").inputs["vae"] == LinkRef("1", 0, "VAE")
+
+
+def test_saved_links_of_a_subgraph_may_start_at_its_input():
+    sg = "0c0c0c0c-1111-2222-3333-444444444444"
+    definition = {
+        "id": sg, "name": "decode",
+        "inputs": [{"id": "i0", "name": "vae", "type": "VAE", "linkIds": [20]}], "outputs": [],
+        "nodes": [ue(2, 20), decoder(3)],
+        "links": [{"id": 20, "origin_id": -10, "origin_slot": 0, "target_id": 2, "target_slot": 0, "type": "VAE"}],
+        "extra": {"ue_links": [{"downstream": 3, "downstream_slot": 0, "upstream": "-10", "upstream_slot": 0,
+                                "controller": 2, "type": "VAE"}]},
+    }
+    data = workflow([vae_loader(1, 1), node(7, sg, [], inputs=[inp("vae", "VAE", 1)])], [[1, 1, 0, 7, 0, "VAE"]],
+                    definitions={"subgraphs": [definition]})
+    assert built(data).node("7:3").inputs["vae"] == LinkRef("1", 0, "VAE")

@@ -119,16 +119,17 @@ def _ue_added_links(workflow: UIWorkflow) -> dict[str, set[int]]:
 def _broadcast_links(workflow: UIWorkflow, scopes: Scopes, resolver: Resolver, ue_added: dict[str, set[int]],
                      result: WorkflowGraph) -> None:
     """Connect the inputs that Anything Everywhere nodes feed (see :mod:`wfrun.graph.everywhere`)."""
-    extra = workflow.extra if isinstance(workflow.extra, dict) else {}
-    saved = extra.get("ue_links") if isinstance(extra.get("ue_links"), list) else None
     for scope in scopes.by_id.values():
         if not any(n.type in UE_NODES for n in scope.nodes.values()):
             continue
         if scope.definition is None:
-            groups = workflow.groups
+            groups, extra = workflow.groups, workflow.extra
         else:
-            groups = (scope.definition.model_extra or {}).get("groups")
+            defined = scope.definition.model_extra or {}
+            groups, extra = defined.get("groups"), defined.get("extra")
         groups = groups if isinstance(groups, list) else None
+        saved = extra.get("ue_links") if isinstance(extra, dict) else None
+        saved = saved if isinstance(saved, list) else None
         found = resolve_scope(scope, resolver, groups, saved, lambda i: i in result.graph,
                               ue_added.get(scope.table_key, set()))
         for wire in found.wires:

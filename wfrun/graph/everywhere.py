@@ -43,12 +43,13 @@ a group's nodes are those whose centre lies inside its rectangle (the frontend's
 Colour restriction 1 keeps nodes of the UE node's colour, 2 the others. A group regex
 keeps the nodes of groups whose title matches.
 
-When the file holds ``extra.ue_links`` (what the extension computed when it last
-analysed the graph, saved with it), those links are used as saved for the root graph,
-rather than recomputed: that is what ComfyUI queued. Each names the target node and
-input slot, the source output, its controlling UE node and the type. Entries whose
-controller is not live, or whose input is now connected, are ignored; inside subgraphs,
-broadcasts are computed per subgraph instance from its own nodes.
+When a graph holds a non-empty ``extra.ue_links`` (what the extension computed when it
+last analysed that graph, saved with it: the root's, and since 7.x each subgraph
+definition's), those links are used as saved rather than recomputed: that is what
+ComfyUI queued. Each names the target node and input slot, the source output (``-10``:
+the subgraph's input), its controlling UE node and the type. Entries whose controller is
+not live, or whose input is now connected, are ignored. Otherwise broadcasts are
+computed, per subgraph instance from its own nodes (a broadcast never leaves its graph).
 
 Regexes come from the file: one that Python cannot compile, or longer than
 ``MAX_REGEX``, makes its broadcast match nothing (with a warning). A regex can also be
@@ -62,9 +63,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from wfrun.formats.ui import UIInput, UINode
+from wfrun.formats.ui import SUBGRAPH_INPUT_NODE_ID, UIInput, UINode
 from wfrun.graph.resolve import BYPASSED, MUTED, Origin, Resolver
-from wfrun.graph.scopes import ROOT, Scope, full_id
+from wfrun.graph.scopes import Scope, full_id
 
 #: The node types of cg-use-everywhere; none of them runs: they only make links.
 UE_NODES = frozenset({
@@ -171,7 +172,8 @@ def resolve_scope(scope: Scope, resolver: Resolver, groups: list[Any] | None,
                   saved: list[Any] | None, is_target: Callable[[str], bool], added: set[int] = frozenset()) -> Result:
     """The broadcast links of one scope (the root graph or a subgraph instance).
 
-    ``saved`` is the file's ``extra.ue_links`` (root only; None when absent),
+    ``saved`` is the ``extra.ue_links`` of the scope's graph (the root's, or the subgraph
+    definition's; used when not empty),
     ``is_target(full_id)`` says whether a node is in the graph being built and ``added``
     holds the scope's ``links_added_by_ue``."""
     result = Result()
@@ -184,7 +186,7 @@ def resolve_scope(scope: Scope, resolver: Resolver, groups: list[Any] | None,
     controllers = {key: n for key, n in live.items() if n.type in UE_NODES}
     if not controllers:
         return result
-    if saved is not None and scope.id == ROOT:
+    if saved:
         _from_saved(scope, resolver, saved, controllers, live, is_target, unconnected, result)
         return result
     broadcasts = [b for node in controllers.values() for b in _broadcasts(scope, resolver, node, live, groups, result)]
@@ -224,9 +226,11 @@ def _from_saved(scope: Scope, resolver: Resolver, saved: list[Any], controllers:
             continue
         if controller.type == "Seed Everywhere":
             origin = _seed_origin(controller)
-        elif isinstance(up_slot, int) and str(entry.get("upstream")) in scope.nodes:
-            origin = resolver.from_output(scope.id, str(entry.get("upstream")), up_slot, entry.get("type"),
-                                          inputs[slot].type, controller)
+        elif isinstance(up_slot, int) and (str(entry.get("upstream")) in scope.nodes
+                                           or str(entry.get("upstream")) == str(SUBGRAPH_INPUT_NODE_ID)):
+            upstream = str(entry.get("upstream"))
+            origin = resolver.from_output(scope.id, SUBGRAPH_INPUT_NODE_ID if upstream == str(SUBGRAPH_INPUT_NODE_ID)
+                                          else upstream, up_slot, entry.get("type"), inputs[slot].type, controller)
         else:
             continue
         result.wires.append(Wire(full_id(scope.id, target.id), _input_name(inputs[slot]), origin,
