@@ -151,6 +151,32 @@ def migrate(file: str, output: str | None, in_place: bool, no_backup: bool, chec
     sys.exit(run_migrate(file, output, in_place, check, diff, fmt, backup=not no_backup))
 
 
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=SafePath(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people, json for tools")
+def coverage(files: tuple[str, ...], fmt: str) -> None:
+    """Which node types keep workflow FILES from running, and in how many of them.
+
+    Each file is read, migrated in memory, built and planned as `wfrun run --smoke` would;
+    a node type counts where the plan needs it and wfrun has no executor for it. A folder
+    stands for the .json files in it. Nothing is loaded; exit 0 whatever the counts.
+    """
+    from wfrun.jobs.coverage import coverage as measure
+
+    paths: list[Path] = []
+    for name in files:
+        path = Path(name)
+        paths += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if not paths:
+        raise click.UsageError("no workflow files found")
+    report = measure(paths)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=1))
+    else:
+        click.echo(report.text(), nl=False)
+
+
 @main.group()
 def specs() -> None:
     """Node specs: regenerate a pack's input signatures from its git history."""

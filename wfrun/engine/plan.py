@@ -21,6 +21,29 @@ from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.graph.model import CycleError, WorkflowGraph
 from wfrun.engine.executors import get_executor
 
+#: Nodes that only show something in the ComfyUI window (an image, a video, a text, a
+#: comparison) and compute nothing a file gets. They are output nodes, so the planner
+#: would pick them and a run would stop on them where wfrun has no executor; a headless
+#: run has no window to show them in, so when nothing uses their outputs and wfrun cannot
+#: run them, they are skipped with one line of notice (``Plan.skipped``). Where wfrun has
+#: an executor (PreviewImage writes a preview file) they run as usual, and a node whose
+#: output feeds another node is never skipped. Group muters/bypassers and notes are not
+#: here: they are frontend-only (``wfrun.specs.registry.FRONTEND_ONLY``) and never become
+#: graph nodes, their effect being already saved in the modes of the nodes they control.
+DISPLAY_ONLY = frozenset({
+    # ComfyUI core
+    "PreviewImage", "PreviewAnimation", "PreviewAny", "PreviewAudio", "PreviewVideo", "MaskPreview",
+    "Preview3D", "Preview3DAnimation",
+    # rgthree-comfy
+    "Image Comparer (rgthree)", "Display Any (rgthree)", "Display Int (rgthree)",
+    # ComfyUI-Custom-Scripts (pysssss)
+    "ShowText|pysssss",
+    # ComfyUI_essentials, comfyui-easy-use, KJNodes, Impact, mtb, Crystools
+    "MaskPreview+", "easy showAnything", "easy showTensorShape", "easy imageInsetCrop preview",
+    "PreviewAnimation|KJ", "ImageAndMaskPreview", "PreviewBridge", "Note Plus (mtb)", "Show Any [Crystools]",
+    "Show Text [Crystools]", "Preview from image [Crystools]",
+})
+
 #: Build problems that leave no sound graph to run (see the module docstring).
 REFUSED = frozenset({"cycle", "duplicate-node-id", "too-many-nodes", "too-many-links", "subgraph-too-deep"})
 
@@ -34,6 +57,8 @@ class Plan:
     #: Nodes in the plan that wfrun cannot run (reported before any model loads).
     unsupported: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    #: Display-only output nodes wfrun cannot run and nothing uses, left out (see DISPLAY_ONLY).
+    skipped: list[str] = field(default_factory=list)
 
 
 class PlanError(Exception):
@@ -60,7 +85,15 @@ def make_plan(graph: WorkflowGraph, outputs: list[str] | None = None) -> Plan:
     except CycleError as err:  # a graph not made by build: no diagnostic names the loop
         raise PlanError(str(err)) from None
     position = {node_id: i for i, node_id in enumerate(full_order)}
-    outputs = outputs or sorted((i for i in graph.graph.nodes if is_output_node(graph, i)), key=position.__getitem__)
+    skipped: list[str] = []
+    if not outputs:
+        candidates = sorted((i for i in graph.graph.nodes if is_output_node(graph, i)), key=position.__getitem__)
+        skipped = [i for i in candidates if is_display_only(graph, i)]
+        outputs = [i for i in candidates if i not in skipped]
+        if not outputs and skipped:
+            shown = ", ".join(f"{i} {graph.node(i).label} ({graph.node(i).class_type})" for i in skipped)
+            raise PlanError(f"the workflow's only outputs are display-only nodes wfrun cannot run: {shown}; "
+                            "add a node that saves the result (SaveImage, VHS_VideoCombine, …)")
     if not outputs:
         raise PlanError("the workflow has no output node (VHS_VideoCombine, SaveImage, PreviewImage, …)")
     needed: set[str] = set(outputs)
@@ -78,8 +111,15 @@ def make_plan(graph: WorkflowGraph, outputs: list[str] | None = None) -> Plan:
     for source, consumer in last_use.items():
         free_after.setdefault(consumer, []).append(source)
     unsupported = [i for i in order if get_executor(graph.node(i).class_type) is None]
-    pruned = [i for i in graph.graph.nodes if i not in needed]
-    return Plan(order, outputs, free_after, unsupported, pruned)
+    pruned = [i for i in graph.graph.nodes if i not in needed and i not in skipped]
+    return Plan(order, outputs, free_after, unsupported, pruned, skipped)
+
+
+def is_display_only(graph: WorkflowGraph, node_id: str) -> bool:
+    """A node of ``DISPLAY_ONLY`` that wfrun cannot run and whose outputs nothing uses."""
+    node = graph.node(node_id)
+    return (node.class_type in DISPLAY_ONLY and graph.graph.out_degree(node_id) == 0
+            and get_executor(node.class_type) is None)
 
 
 def _missing_output_slots(graph: WorkflowGraph, order: list[str]) -> list[Diagnostic]:

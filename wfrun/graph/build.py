@@ -18,6 +18,7 @@ from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.formats.api import ApiPrompt, is_link
 from wfrun.formats.document import Document
 from wfrun.formats.ui import UINode, UIWorkflow
+from wfrun.graph.everywhere import UE_NODES, added_links, resolve_scope
 from wfrun.graph.limits import MAX_EXPANDED_NODES, MAX_FILE_LINKS, MAX_FILE_NODES, MAX_SLOT, MAX_SUBGRAPH_DEPTH
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph, id_key
 from wfrun.graph.resolve import BYPASSED, MUTED, Resolver
@@ -54,10 +55,11 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
     unexpandable = {id(n) for _, n in scopes.unexpanded()}
 
     def is_executable(node: UINode) -> bool:
-        return node.type not in FRONTEND_ONLY and id(node) not in unexpandable
+        return node.type not in FRONTEND_ONLY and node.type not in UE_NODES and id(node) not in unexpandable
 
     resolver = Resolver(scopes, is_executable)
     place = _Places(workflow, scopes)
+    ue_added = _ue_added_links(workflow)
     _report_scope_problems(scopes, place, result)
 
     for scope in scopes.by_id.values():
@@ -76,7 +78,7 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
                 continue
             instance = _instance_from_ui(node, node_id, registry)
             for ui_input in node.inputs or []:
-                if ui_input.link is None:
+                if ui_input.link is None or ui_input.link in ue_added.get(scope.table_key, ()):
                     continue
                 name = ui_input.widget.name if ui_input.widget else ui_input.name
                 origin = resolver.from_link(scope.id, ui_input.link, ui_input.type, node)
@@ -88,6 +90,7 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
                     instance.cut_inputs[name] = origin.why_none or "not connected"
             result.graph.add_node(node_id, node=instance)
 
+    _broadcast_links(workflow, scopes, resolver, ue_added, result)
     for problem in resolver.problems:
         node = problem.node
         hint = {"dangling-link": "reconnect the input in ComfyUI and save again",
@@ -102,6 +105,57 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
     _titles_from_specs(result)
     result.first_instances = place.first
     return result
+
+
+def _ue_added_links(workflow: UIWorkflow) -> dict[str, set[int]]:
+    """Per link table (root ``""``, each definition by id): the links Anything Everywhere
+    left in node inputs (``extra.links_added_by_ue``), read as unconnected."""
+    found = {ROOT: added_links(workflow.extra)}
+    for sg in workflow.subgraphs:
+        found.setdefault(sg.id, added_links((sg.model_extra or {}).get("extra")))
+    return found
+
+
+def _broadcast_links(workflow: UIWorkflow, scopes: Scopes, resolver: Resolver, ue_added: dict[str, set[int]],
+                     result: WorkflowGraph) -> None:
+    """Connect the inputs that Anything Everywhere nodes feed (see :mod:`wfrun.graph.everywhere`)."""
+    for scope in scopes.by_id.values():
+        if not any(n.type in UE_NODES for n in scope.nodes.values()):
+            continue
+        if scope.definition is None:
+            groups, extra = workflow.groups, workflow.extra
+        else:
+            defined = scope.definition.model_extra or {}
+            groups, extra = defined.get("groups"), defined.get("extra")
+        groups = groups if isinstance(groups, list) else None
+        saved = extra.get("ue_links") if isinstance(extra, dict) else None
+        saved = saved if isinstance(saved, list) else None
+        found = resolve_scope(scope, resolver, groups, saved, lambda i: i in result.graph,
+                              ue_added.get(scope.table_key, set()))
+        for wire in found.wires:
+            instance = result.node(wire.node_id)
+            if wire.origin.ref is not None:
+                instance.inputs[wire.name] = wire.origin.ref
+            elif wire.origin.has_constant:
+                instance.inputs[wire.name] = wire.origin.constant
+            else:
+                instance.cut_inputs[wire.name] = f"Anything Everywhere {wire.controller}: {wire.origin.why_none}"
+                continue
+            instance.cut_inputs.pop(wire.name, None)
+        for node_id, name, controllers in found.ambiguous:
+            instance = result.node(node_id)
+            result.problems.append(Diagnostic(
+                "ambiguous-broadcast", Severity.WARNING,
+                f"input '{name}' matches {len(controllers)} Anything Everywhere nodes of equal priority "
+                f"({', '.join(controllers)}); like the extension, wfrun connects none of them",
+                file=result.source, node_id=node_id, node_title=instance.title, class_type=instance.class_type,
+                input=name, found=controllers,
+                hint="connect the input directly, or restrict the broadcasts (title/input regex, group, colour)"))
+        for controller, why in found.dropped:
+            result.problems.append(Diagnostic(
+                "bad-broadcast", Severity.WARNING, f"this Anything Everywhere node broadcasts nothing: {why}",
+                file=result.source, node_id=controller, found=why,
+                hint="fix the node's regex in ComfyUI"))
 
 
 def _titles_from_specs(result: WorkflowGraph) -> None:

@@ -5,7 +5,8 @@ does when it turns a workflow into an API prompt:
 
 - ``Reroute`` and KJNodes' ``SetNode`` pass their single input through;
 - ``GetNode`` reads the ``SetNode`` with the same name (in its scope, then outer ones);
-- ``PrimitiveNode`` becomes its widget value, a constant;
+- ``PrimitiveNode`` (and cg-use-everywhere's ``Seed Everywhere``) becomes its widget
+  value, a constant;
 - a muted node (mode 2) feeds nothing: the consumer input is left unconnected;
 - a bypassed node (mode 4) passes through the first of its inputs whose type equals
   the consumer input's type, trying the input at the same slot index first;
@@ -95,6 +96,12 @@ class Resolver:
         """What feeds the input of ``consumer`` that holds ``link_id``."""
         return self._walk(self._link(scope_id, link_id, want_type, consumer))
 
+    def from_output(self, scope_id: str, origin_id: int | str, slot: int, link_type: Any, want_type: Any,
+                    consumer: UINode | None = None) -> Origin:
+        """What output ``slot`` of node ``origin_id`` really is (for links that are not in
+        the file's link list, such as Anything Everywhere's saved ``ue_links``)."""
+        return self._walk(_Hop(scope_id, origin_id, slot, link_type, want_type, consumer, None))
+
     # --- the walk -----------------------------------------------------------------------
 
     def _walk(self, step: Step) -> Origin:
@@ -182,6 +189,11 @@ class Resolver:
             values = node.widgets_values if isinstance(node.widgets_values, list) else []
             if not values:
                 return Origin(why_none=f"PrimitiveNode {node.id} has no value")
+            return Origin(constant=values[0], has_constant=True)
+        if node.type == "Seed Everywhere":  # cg-use-everywhere: its output is its seed widget
+            values = node.widgets_values if isinstance(node.widgets_values, list) else []
+            if not values:
+                return Origin(why_none=f"Seed Everywhere {node.id} has no value")
             return Origin(constant=values[0], has_constant=True)
         if mode == BYPASSED:
             return self._through_bypassed(hop.scope_id, node, hop.slot, hop.want_type or hop.link_type)

@@ -74,6 +74,11 @@ class Scope:
         return self.table.nodes
 
     @property
+    def table_key(self) -> str:
+        """The key of its table in ``Scopes.tables``: ``""`` for the root, else the definition id."""
+        return self.definition.id if self.definition is not None else ROOT
+
+    @property
     def links(self) -> dict[int, Link]:
         return self.table.links
 

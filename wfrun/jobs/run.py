@@ -158,6 +158,11 @@ def model_roots(options: RunOptions) -> ModelRoots:
         raise JobError(str(err), exit_code=EXIT_USAGE) from None
 
 
+def migrate_in_memory(document: Document, registry: Registry) -> tuple[Document, list[str]]:
+    """Repair node API breaks in memory, as ``wfrun run`` does (the file is not touched)."""
+    return _migrate(document, registry)
+
+
 def _migrate(document: Document, registry: Registry) -> tuple[Document, list[str]]:
     """Repair node API breaks in memory (the file is not touched)."""
     try:
@@ -231,8 +236,9 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     if errors:
         raise JobError(f"{path}: {len(errors)} problem(s) must be fixed before running", errors)
     _refuse_unsupported(path, graph, plan)
+    notices = [_skipped_notice(path, graph, plan)] if plan.skipped else []
     return Prepared(path, data, graph, plan, roots, migrated, changes,
-                    [d for d in diagnostics if d.severity != Severity.ERROR], models, standins=standins,
+                    notices + [d for d in diagnostics if d.severity != Severity.ERROR], models, standins=standins,
                     runtime_caps=runtime_caps)
 
 
@@ -283,12 +289,26 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
                    "output does not need them")
 
 
+def _skipped_notice(path: Path, graph: WorkflowGraph, plan: Plan) -> Diagnostic:
+    """One line naming the display-only nodes left out (engine.plan.DISPLAY_ONLY)."""
+    shown = ", ".join(f"{i} '{graph.node(i).label}' ({graph.node(i).class_type})" for i in plan.skipped)
+    return Diagnostic("display-only-skipped", Severity.INFO,
+                      f"skipped {len(plan.skipped)} display-only node(s) with nothing to save: {shown}",
+                      file=str(path), found=plan.skipped)
+
+
 def _pack_of(node: Any) -> str:
     """The node's pack for people: its spec's, else the one its properties or name suggest."""
+    name = pack_name(node)
+    return f"pack {name}" if name is not None else "unknown pack"
+
+
+def pack_name(node: Any) -> str | None:
+    """The node's pack: its spec's, else a guess from its properties or name, marked with ``?``."""
     if node.spec is not None:
-        return f"pack {node.spec.pack}"
+        return node.spec.pack
     guess = probable_pack(node.class_type, node.properties)
-    return f"pack {guess}?" if guess else "unknown pack"
+    return f"{guess}?" if guess else None
 
 
 def _tiny_roots(graph: WorkflowGraph, plan: Plan, path: Path) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
