@@ -2,7 +2,8 @@
 of KJNodes at the newest revision in our specs).
 
 * BOOLConstant, FloatConstant, StringConstant, StringConstantMultiline give their widget's
-  value; FloatConstant rounds it to 6 decimals and StringConstantMultiline with
+  value; FloatConstant rounds it to 6 decimals (as KJNodes does since 2aa4da0, 2025-04-02;
+  earlier revisions gave it unrounded, a difference below 1e-6) and StringConstantMultiline with
   ``strip_newlines`` removes every newline, then surrounding whitespace, as the pack does.
 * ModelPassThrough and ImagePass hand their (optional) input on unchanged; unconnected, they
   give ``None`` as the pack does (the node after them then reports the missing value).
