@@ -82,23 +82,28 @@ def _latent(latent_image: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     return latent_image["samples"], latent_image.get("noise_mask")
 
 
-def _check_names(sampler_name: str, scheduler: str) -> None:
+def _check_names(sampler_name: str, scheduler: str | None, sampler_input: str = "sampler_name") -> None:
     if sampler_name not in ks.SAMPLER_NAMES:
-        raise NodeInputError("sampler_name", f"unknown sampler {sampler_name!r}")
+        raise NodeInputError(sampler_input, f"unknown sampler {sampler_name!r}")
     try:
         ks.check_sampler(sampler_name)
     except ks.SamplerNotAvailableError as err:
-        raise NodeInputError("sampler_name", str(err), "pick another sampler (euler, uni_pc, dpmpp_2m…)") from None
-    if scheduler not in ks.SCHEDULER_NAMES:
+        raise NodeInputError(sampler_input, str(err), "pick another sampler (euler, uni_pc, dpmpp_2m…)") from None
+    if scheduler is not None and scheduler not in ks.SCHEDULER_NAMES:
         raise NodeInputError("scheduler", f"unknown scheduler {scheduler!r}", f"use one of {', '.join(ks.SCHEDULER_NAMES)}")
 
 
 def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, latent_image: Any, *, seed: int,
-                steps: int, cfg: float, sampler_name: str, scheduler: str, sigmas_for: Callable[[ks.FlowSampling], torch.Tensor],
-                add_noise: bool = True) -> dict:
-    """``common_ksampler``: noise, sigmas, the patched model's pass, the LATENT out."""
+                steps: int, cfg: float, sampler_name: str, scheduler: str | None,
+                sigmas_for: Callable[[ks.FlowSampling], torch.Tensor], add_noise: bool = True,
+                x0_out: dict | None = None, sampler_input: str = "sampler_name") -> dict:
+    """``common_ksampler``: noise, sigmas, the patched model's pass, the LATENT out.
+
+    ``scheduler`` None: the sigmas come ready (SamplerCustom); ``x0_out``, when given, gets
+    under ``"x0"`` the last step's x0 prediction, out of the model's latent space (ComfyUI's
+    ``denoised_output``)."""
     model = check_model(model)
-    _check_names(sampler_name, scheduler)
+    _check_names(sampler_name, scheduler, sampler_input)
     samples, noise_mask = _latent(latent_image)
     if samples.ndim != 5 or samples.shape[1] != model.latent_channels:
         if torch.count_nonzero(samples) == 0 and samples.ndim == 5:  # ComfyUI's fix_empty_latent_channels
@@ -133,13 +138,19 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             raise NodeInputError("model", "several SkipLayerGuidanceDiT patches with different layers",
                                  "chain one SkipLayerGuidanceDiT")
         slg = SLGArgs(blocks=skips.pop(), start_percent=0.0, end_percent=1.0) if skips else None
+        fmt = latent_format(model.latent_channels)
+        on_step = None
+        if x0_out is not None:
+            def on_step(info: dict) -> None:
+                x0_out["x0"] = info["denoised"]
         with merged(transformer, lora_paths(model.loras)), sampling_pass(transformer, slg=slg), torch.no_grad():
             denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms))
             out = ks.sample(denoiser, samples.to(device), noise.to(device), sigmas, sampler_name, seed=int(seed), ms=ms,
                             callback=callback, disable_noise=not add_noise,
                             denoise_mask=None if mask is None else mask.to(device),
-                            latent_format=latent_format(model.latent_channels),
-                            noisy_inpaint=not model.per_frame_timesteps)
+                            latent_format=fmt, noisy_inpaint=not model.per_frame_timesteps, on_step=on_step)
+            if x0_out is not None and "x0" in x0_out:
+                x0_out["x0"] = fmt.process_out(x0_out["x0"].float()).cpu()
     except (LoraError, CheckpointError) as err:
         raise NodeInputError("model", str(err)) from None
     finally:

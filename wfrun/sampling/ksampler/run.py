@@ -23,7 +23,9 @@ What ComfyUI does between "here are the sigmas" and "here is the latent", in ord
 8. the result leaves the model's latent space (``latent_format.process_out``).
 
 ``callback(step, total)`` is called once per step with ``step = i + 1`` (what ComfyUI's
-progress bar shows) and ``total = len(sigmas) - 1``. The result has the latent's dtype and
+progress bar shows) and ``total = len(sigmas) - 1``; ``on_step(info)``, when given, gets the
+sampler's own step report (``x``, ``i``, ``sigma``, ``sigma_hat``, ``denoised``: the x0
+prediction in the model's latent space, what ComfyUI's preview callback receives). The result has the latent's dtype and
 device (ComfyUI's is float32, the dtype of its latents).
 """
 
@@ -113,7 +115,7 @@ def sample(denoiser: Denoiser, latent: torch.Tensor, noise: torch.Tensor, sigmas
            sampler_name: str, *, seed: int | None, ms: FlowSampling,
            callback: Callable[[int, int], None] | None = None, disable_noise: bool = False,
            denoise_mask: torch.Tensor | None = None, latent_format: LatentFormat | None = None,
-           noisy_inpaint: bool = True) -> torch.Tensor:
+           noisy_inpaint: bool = True, on_step: Callable[[dict], None] | None = None) -> torch.Tensor:
     """Run ``sampler_name`` over ``sigmas`` from ``latent`` and ``noise`` as KSampler does.
 
     ``denoiser(x, sigma) -> x0`` is usually :func:`~.guidance.cfg_denoiser`'s; the CFG++
@@ -159,9 +161,12 @@ def sample(denoiser: Denoiser, latent: torch.Tensor, noise: torch.Tensor, sigmas
 
     total = len(sigmas) - 1
     step_callback = None
-    if callback is not None:
+    if callback is not None or on_step is not None:
         def step_callback(info: dict) -> None:
-            callback(int(info["i"]) + 1, total)
+            if on_step is not None:
+                on_step(info)
+            if callback is not None:
+                callback(int(info["i"]) + 1, total)
 
     ctx = SamplerContext(ms=ms, seed=seed, callback=step_callback, uncond=uncond)
     x = ms.noise_scaling(sigmas[0], noise, latent_in)

@@ -1,0 +1,60 @@
+"""Impact Pack's ImageListToImageBatch and ImpactWildcardProcessor (plain text)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from node_helpers import node
+from wfrun.nodes.executor import ExecContext, NodeInputError
+
+CTX = ExecContext()
+
+
+def flat(n, level, h=4, w=4):
+    return torch.full((n, h, w, 3), level, dtype=torch.float32)
+
+
+def test_a_single_image_passes_unchanged():
+    image = flat(3, 0.5)
+    assert node("ImageListToImageBatch")(CTX, images=image)[0] is image
+    assert node("ImageListToImageBatch")(CTX, images=[image])[0] is image
+
+
+def test_a_list_is_joined_and_resized_to_the_first():
+    out, = node("ImageListToImageBatch")(CTX, images=[flat(2, 0.25), flat(1, 0.75, h=8, w=8), flat(1, 1.0)])
+    assert out.shape == (4, 4, 4, 3)
+    # lanczos keeps a flat level (through Pillow's 8 bits: 0.75 -> 191/255)
+    assert [float(f.mean()) for f in out] == pytest.approx([0.25, 0.25, 0.75, 1.0], abs=1 / 255)
+
+
+@pytest.mark.parametrize("images", [[], torch.zeros(2, 2), [flat(1, 0.0), "x"]])
+def test_bad_images(images):
+    with pytest.raises(NodeInputError) as err:
+        node("ImageListToImageBatch")(CTX, images=images)
+    assert err.value.input_name == "images"
+
+
+def wildcard(**inputs):
+    return node("ImpactWildcardProcessor")(CTX, **{"wildcard_text": "", "populated_text": "", **inputs})[0]
+
+
+def test_populate_mode_uses_the_wildcard_text():
+    assert wildcard(wildcard_text="a cat", populated_text="stale", mode=True) == "a cat"
+    assert wildcard(wildcard_text="a cat", populated_text="kept", mode=False) == "kept"
+
+
+def test_comment_lines_as_impact():
+    assert wildcard(wildcard_text="a cat\n# note\nin a hat\nsmiling", mode=True) == "a cat in a hat\nsmiling"
+    # a comment before every kept line: the pack's flag stays set, so line 2 joins line 1
+    assert wildcard(wildcard_text="# note\na cat\nin a hat\nsmiling", mode=True) == "a cat in a hat\nsmiling"
+
+
+@pytest.mark.parametrize("mode,name,text", [(True, "wildcard_text", "a {red|blue} car"),
+                                            (True, "wildcard_text", "a __colors__ car"),
+                                            (False, "populated_text", "{x}"),
+                                            (True, "wildcard_text", None)])
+def test_wildcards_are_refused_on_the_input_holding_them(mode, name, text):
+    with pytest.raises(NodeInputError) as err:
+        wildcard(**{name: text}, mode=mode)
+    assert err.value.input_name == name

@@ -1,0 +1,46 @@
+"""LatentUpscaleBy (ComfyUI ``nodes.py``): the latent's height and width times ``scale_by``
+(each rounded), resampled with ``upscale_method``, frame by frame for a video latent
+[batch, channels, frames, height, width] as ``comfy.utils.common_upscale`` reshapes it.
+``bislerp`` (ComfyUI's spherical blend) is not implemented and is refused on
+``upscale_method``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+
+METHODS = ("nearest-exact", "bilinear", "area", "bicubic")
+
+
+def upscale_latent(samples: torch.Tensor, width: int, height: int, method: str) -> torch.Tensor:
+    shape = tuple(samples.shape)
+    x = samples
+    if len(shape) > 4:  # [B, C, T…, H, W] -> [B*T, C, H, W]
+        x = x.reshape(shape[0], shape[1], -1, shape[-2], shape[-1]).movedim(2, 1).reshape(-1, shape[1], shape[-2], shape[-1])
+    out = F.interpolate(x, size=(height, width), mode=method)
+    if len(shape) == 4:
+        return out
+    return out.reshape((shape[0], -1, shape[1], height, width)).movedim(2, 1).reshape(shape[:-2] + (height, width))
+
+
+@executor("LatentUpscaleBy")
+def latent_upscale_by(ctx: ExecContext, samples: Any, upscale_method: Any, scale_by: Any, **_: Any) -> tuple:
+    if not isinstance(samples, dict) or not isinstance(samples.get("samples"), torch.Tensor) \
+            or samples["samples"].ndim < 4:
+        raise NodeInputError("samples", "samples: expected a LATENT", "connect a latent output here")
+    if upscale_method not in METHODS:
+        raise NodeInputError("upscale_method", f"upscale_method {upscale_method!r} is not supported",
+                             f"use one of {', '.join(METHODS)}")
+    if isinstance(scale_by, bool) or not isinstance(scale_by, (int, float)) or scale_by <= 0:
+        raise NodeInputError("scale_by", f"scale_by: expected a positive number, found {scale_by!r}")
+    latent = samples["samples"]
+    width, height = round(latent.shape[-1] * scale_by), round(latent.shape[-2] * scale_by)
+    if width < 1 or height < 1:
+        raise NodeInputError("scale_by", f"scale_by {scale_by} makes the latent {width}x{height}")
+    out = dict(samples)
+    out["samples"] = upscale_latent(latent, width, height, upscale_method)
+    return (out,)

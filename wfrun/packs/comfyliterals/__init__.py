@@ -1,0 +1,1 @@
+"""ComfyLiterals (M1kep/ComfyLiterals): the Int, Float and String literal nodes."""

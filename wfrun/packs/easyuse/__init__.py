@@ -1,0 +1,1 @@
+"""ComfyUI-Easy-Use (yolain/ComfyUI-Easy-Use): its pass-through utility nodes."""

@@ -1,0 +1,40 @@
+"""JPS Nodes (``jps_nodes.py``): Text Prompt (JPS) gives its text; Image Switch (JPS) gives
+``img_<select>`` for ``select`` 2 … 5 and ``img_1`` for any other value (an unconnected
+chosen input gives ``None``, as in the pack; ``img_1`` itself must be connected, since the
+pack's function requires it); Get Image Size (JPS) gives width and height."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+
+_ABSENT: Any = object()
+
+
+@executor("Text Prompt (JPS)")
+def text_prompt(ctx: ExecContext, text: Any, **_: Any) -> tuple:
+    if not isinstance(text, str):
+        raise NodeInputError("text", f"text: expected a STRING, found {type(text).__name__}")
+    return (text,)
+
+
+@executor("Image Switch (JPS)")
+def image_switch(ctx: ExecContext, select: Any, img_1: Any = _ABSENT, **images: Any) -> tuple:
+    if img_1 is _ABSENT:
+        raise NodeInputError("img_1", "img_1: nothing is connected", "connect an image to img_1 (the pack requires it)")
+    if isinstance(select, bool) or not isinstance(select, (int, float)):
+        raise NodeInputError("select", f"select: expected a whole number, found {select!r}")
+    if select in (2, 3, 4, 5):
+        return (images.get(f"img_{int(select)}"),)
+    return (img_1,)
+
+
+@executor("Get Image Size (JPS)")
+def get_image_size(ctx: ExecContext, image: Any, **_: Any) -> tuple:
+    if not isinstance(image, torch.Tensor) or image.ndim != 4:
+        raise NodeInputError("image", "image: expected an IMAGE [frames, height, width, channels]",
+                             "connect an IMAGE output to 'image'")
+    return int(image.shape[2]), int(image.shape[1])

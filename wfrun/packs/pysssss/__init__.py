@@ -1,0 +1,1 @@
+"""ComfyUI-Custom-Scripts (pythongosssss/ComfyUI-Custom-Scripts): StringFunction."""

@@ -1,0 +1,1 @@
+"""rgthree-comfy (rgthree/rgthree-comfy): Seed and Any Switch."""

@@ -1,0 +1,2 @@
+"""WAS Node Suite (WASasquatch/was-node-suite-comfyui): its text nodes Text Multiline and
+Text Concatenate."""
