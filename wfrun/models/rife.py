@@ -196,8 +196,9 @@ def load_ifnet(state: dict[str, torch.Tensor]) -> IFNet:
 def tiny_ifnet_state_dict(arch: str = "4.7", seed: int = 0) -> dict[str, torch.Tensor]:
     """Random weights in ``arch``'s real key layout and shapes (full width: IFNet is small,
     rife49 is 21 MB), for tests and ``--tiny-models`` stand-ins."""
-    torch.manual_seed(seed)
-    net = IFNet(arch)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = IFNet(arch)
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(0.5)

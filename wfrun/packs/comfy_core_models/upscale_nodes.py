@@ -15,7 +15,7 @@ from wfrun.nodes.models import resolve
 FOLDER = "upscale_models"
 
 
-@executor("UpscaleModelLoader")
+@executor("UpscaleModelLoader", pth_inputs=("model_name",))
 def upscale_model_loader(ctx: ExecContext, model_name: str, **unused: Any) -> tuple:
     """An upscale model from ``<models>/upscale_models/``, as ComfyUI loads it: any
     architecture spandrel detects, refused unless it is a single-image model.

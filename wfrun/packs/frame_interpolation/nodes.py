@@ -64,7 +64,7 @@ def interpolate(frames: torch.Tensor, middle, multipliers: list[int], *, batch_s
     return torch.cat(pieces).movedim(1, -1).contiguous()
 
 
-@executor("RIFE VFI", oom_hint="lower batch_size, or interpolate fewer or smaller frames")
+@executor("RIFE VFI", pth_inputs=("ckpt_name",), oom_hint="lower batch_size, or interpolate fewer or smaller frames")
 def rife_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier: Any, scale_factor: float,
              optional_interpolation_states: Any = None, dtype: str | None = None, batch_size: int | None = None,
              **unused: Any) -> tuple:
