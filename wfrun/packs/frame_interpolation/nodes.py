@@ -66,7 +66,7 @@ def interpolate(frames: torch.Tensor, middle, multipliers: list[int], *, batch_s
 
 @executor("RIFE VFI", pth_inputs=("ckpt_name",), oom_hint="lower batch_size, or interpolate fewer or smaller frames")
 def rife_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier: Any, scale_factor: float,
-             optional_interpolation_states: Any = None, dtype: str | None = None, batch_size: int | None = None,
+             dtype: str, batch_size: int, optional_interpolation_states: Any = None,
              **unused: Any) -> tuple:
     """Frames between each pair of input frames with RIFE: ``(n - 1) * multiplier + 1`` frames out.
 
@@ -104,7 +104,7 @@ def rife_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier:
     multipliers = _multipliers(multiplier, frames.shape[0] - 1)
     if min(multipliers) < 1:
         raise NodeInputError("multiplier", f"must be at least 1, found {min(multipliers)}")
-    compute = DTYPES.get(dtype or "float32")
+    compute = DTYPES.get(dtype)
     if compute is None:
         raise NodeInputError("dtype", f"unknown dtype {dtype!r}", f"use one of {', '.join(DTYPES)}")
     device = torch.device(ctx.device)
@@ -116,7 +116,7 @@ def rife_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier:
         def middle(f0: torch.Tensor, f1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return net(f0.to(device), f1.to(device), t.to(device), scales)
 
-        out = interpolate(frames, middle, multipliers, batch_size=int(batch_size or 1), dtype=compute,
+        out = interpolate(frames, middle, multipliers, batch_size=int(batch_size), dtype=compute,
                           check_interrupt=ctx.check_interrupt)
     finally:
         net.to("cpu")

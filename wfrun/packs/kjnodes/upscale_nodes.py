@@ -13,11 +13,12 @@ from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 
 @executor("ImageUpscaleWithModelBatched", oom_hint="lower per_batch")
 def image_upscale_with_model_batched(ctx: ExecContext, upscale_model: Any, images: Any, per_batch: int,
-                                     downscale_ratio: float | None = None, downscale_method: str | None = None,
+                                     downscale_ratio: float, downscale_method: str,
                                      **unused: Any) -> tuple:
     """``per_batch`` frames at a time through the model, whole (no tiles) and not clamped, as
     the pack does; since 2026-01-26 each chunk is then resized by ``downscale_ratio`` (when
-    below 1) with ``downscale_method``. Computation is in float32."""
+    below 1) with ``downscale_method`` (earlier saves get the spec's 1.0: no resize).
+    Computation is in float32."""
     if not isinstance(upscale_model, UpscaleModel):
         raise NodeInputError("upscale_model", f"expected an UPSCALE_MODEL, got {type(upscale_model).__name__}",
                              "connect UpscaleModelLoader's output")
@@ -35,10 +36,10 @@ def image_upscale_with_model_batched(ctx: ExecContext, upscale_model: Any, image
             for start in range(0, pixels.shape[0], int(per_batch)):
                 ctx.check_interrupt()
                 out = upscale_model(pixels[start:start + int(per_batch)].to(device))
-                if downscale_ratio is not None and float(downscale_ratio) < 1.0:
+                if float(downscale_ratio) < 1.0:
                     height, width = out.shape[-2:]
                     out = common_upscale(out, int(width * float(downscale_ratio)),
-                                         int(height * float(downscale_ratio)), downscale_method or "lanczos")
+                                         int(height * float(downscale_ratio)), downscale_method)
                 chunks.append(out.float().cpu())
     finally:
         upscale_model.to("cpu")
