@@ -8,7 +8,7 @@ import torch
 
 from node_helpers import node
 from wfrun.models.paths import ModelRoots
-from wfrun.models.rife import IFNet, load_ifnet, scale_list, tiny_ifnet_state_dict, warp
+from wfrun.models.rife import ARCHS, IFNet, load_ifnet, scale_list, tiny_ifnet_state_dict, warp
 from wfrun.models.tiny_upscale import save_weights
 from wfrun.nodes.executor import ExecContext, NodeInputError
 
@@ -67,6 +67,18 @@ def test_identical_frames_interpolate_to_themselves():
         zero = warp(image, torch.zeros(1, 2, 16, 16))
     assert torch.allclose(zero, image, atol=1e-5)
     assert isinstance(net, IFNet) and net.arch.name == "4.17"
+
+
+@pytest.mark.parametrize("arch, params", [("4.7", 5_325_012), ("4.17", 5_364_312), ("4.26", 5_664_776)])
+def test_release_width_layouts_load(arch, params):
+    """At the release's widths, the key layout and sizes of rife49/417/426 (Practical-RIFE's
+    IFNet: ``block{i}.conv0``, ``convblock`` of ResConvs with ``beta``, ``lastconv``,
+    ``encode``)."""
+    state = tiny_ifnet_state_dict(arch, width=None)
+    assert sum(v.numel() for v in state.values()) == params
+    assert {"block0.conv0.0.0.weight", "block0.convblock.7.beta", "block0.lastconv.0.weight"} <= set(state)
+    net = load_ifnet(state)
+    assert net.arch.widths == ARCHS[arch].widths
 
 
 def test_bad_inputs_are_named(ctx, models):

@@ -106,15 +106,25 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(image, grid.to(image.dtype), mode="bilinear", padding_mode="border", align_corners=True)
 
 
+#: Width of each architecture's per-frame encoder.
+HEAD_WIDTH = {"4.7": 16, "4.17": 32, "4.26": 16}
+
+
 class IFNet(nn.Module):
-    def __init__(self, arch: str = "4.7"):
+    """``widths`` and ``head`` default to the release's; tests and stand-ins use narrower
+    ones in the same key layout."""
+
+    def __init__(self, arch: str = "4.7", widths: tuple[int, ...] | None = None, head: int | None = None):
         super().__init__()
-        self.arch = ARCHS[arch]
-        a = self.arch
+        a = ARCHS[arch]
+        if widths is not None:
+            a = RifeArch(a.name, a.feat, tuple(widths), a.carry)
+        self.arch = a
+        head = head or HEAD_WIDTH[arch]
         if arch == "4.7":
-            self.encode = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.ConvTranspose2d(16, 4, 4, 2, 1))
+            self.encode = nn.Sequential(nn.Conv2d(3, head, 3, 2, 1), nn.ConvTranspose2d(head, 4, 4, 2, 1))
         else:
-            self.encode = Head(32 if arch == "4.17" else 16, a.feat)
+            self.encode = Head(head, a.feat)
         outputs = 5 + a.carry if a.carry else 6  # flow 4 + mask 1 (+ one unused channel before 4.26)
         first = 7 + 2 * a.feat
         later = 8 + 4 + 2 * a.feat + a.carry
@@ -164,11 +174,11 @@ def scale_list(arch: str, scale_factor: float) -> list[float]:
 
 def arch_of_state_dict(state: dict[str, torch.Tensor]) -> str | None:
     """The architecture whose key layout and shapes ``state`` has, else None."""
-    if "block4.conv0.0.0.weight" in state:
+    if "block4.conv0.0.0.weight" in state and "encode.cnn0.weight" in state:
         return "4.26"
-    if "encode.cnn0.weight" in state:
-        return "4.17" if state["encode.cnn0.weight"].shape[0] == 32 else None
-    if "encode.0.weight" in state and "encode.2.weight" not in state:
+    if "encode.cnn0.weight" in state and "block3.conv0.0.0.weight" in state:
+        return "4.17"
+    if "encode.0.weight" in state and "encode.1.weight" in state and "encode.2.weight" not in state:
         return "4.7"
     return None
 
@@ -180,7 +190,14 @@ def load_ifnet(state: dict[str, torch.Tensor]) -> IFNet:
     arch = arch_of_state_dict(state)
     if arch is None:
         raise ValueError("not a RIFE 4.7, 4.17 or 4.26 IFNet (its tensors match none of their layouts)")
-    net = IFNet(arch)
+    try:
+        widths = tuple(int(state[f"block{i}.conv0.1.0.weight"].shape[0]) for i in range(len(ARCHS[arch].widths)))
+        head = int(state["encode.0.weight" if arch == "4.7" else "encode.cnn0.weight"].shape[0])
+    except (KeyError, IndexError) as err:
+        raise ValueError(f"looks like a RIFE {arch} IFNet but lacks {err}") from None
+    if min(widths + (head,)) < 2 or max(widths + (head,)) > 1024:
+        raise ValueError(f"looks like a RIFE {arch} IFNet but its widths {widths} are out of range")
+    net = IFNet(arch, widths, head)
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
@@ -193,12 +210,13 @@ def load_ifnet(state: dict[str, torch.Tensor]) -> IFNet:
     return net.eval().requires_grad_(False)
 
 
-def tiny_ifnet_state_dict(arch: str = "4.7", seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights in ``arch``'s real key layout and shapes (full width: IFNet is small,
-    rife49 is 21 MB), for tests and ``--tiny-models`` stand-ins."""
+def tiny_ifnet_state_dict(arch: str = "4.7", seed: int = 0, width: int | None = 8) -> dict[str, torch.Tensor]:
+    """Random weights in ``arch``'s real key layout, every block ``width`` wide (None: the
+    release's widths; rife49 is 21 MB), for tests and ``--tiny-models`` stand-ins."""
+    widths = None if width is None else (width,) * len(ARCHS[arch].widths)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = IFNet(arch)
+        net = IFNet(arch, widths, width)
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(0.5)

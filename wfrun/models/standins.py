@@ -45,7 +45,7 @@ from wfrun.models.families import task_from_name, transformer_family, vae_family
 from wfrun.models.paths import VIEW_FOLDERS, safe_relative
 
 #: Bump when what a family's stand-in holds changes, so cached stand-ins are rebuilt.
-STANDIN_VERSION = "4"
+STANDIN_VERSION = "5"
 
 #: More model inputs than any real workflow has; a file asking for more is refused.
 MAX_STANDINS = 64
