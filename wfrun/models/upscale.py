@@ -166,7 +166,8 @@ def upscale_tiled(model: UpscaleModel, image: torch.Tensor, device: Any, *, tile
                   min_tile: int = MIN_TILE, steps: Callable[[int], Any] | None = None) -> torch.Tensor:
     """ComfyUI's ImageUpscaleWithModel on an IMAGE [B, H, W, C]: tiles of 512 with 32 pixels
     of overlap, halved after each out-of-memory error down to 128, the result clamped to 0..1.
-    ``steps(total)`` may return a progress object with ``update(n)``."""
+    An RGBA image is upscaled on its first three channels. ``steps(total)`` gives a progress
+    bar (``update(n)``, ``close()``) for the tiles of one attempt."""
     pixels = image[..., :3].movedim(-1, 1).float()
     model.to(device)
     try:
@@ -174,12 +175,15 @@ def upscale_tiled(model: UpscaleModel, image: torch.Tensor, device: Any, *, tile
             bar = steps(pixels.shape[0] * tile_count(pixels.shape[2], pixels.shape[3], tile, overlap)) if steps else None
             try:
                 out = tiled_scale(pixels, lambda t: model(t.to(device)), tile=tile, overlap=overlap,
-                                  scale=model.scale, step=(lambda: bar.update(1)) if bar is not None and hasattr(bar, "update") else None)
+                                  scale=model.scale, step=(lambda: bar.update(1)) if bar is not None else None)
                 break
             except torch.OutOfMemoryError:
                 tile //= 2
                 if tile < min_tile:
                     raise
+            finally:
+                if bar is not None and hasattr(bar, "close"):
+                    bar.close()
     finally:
         model.to("cpu")
     return out.movedim(1, -1).clamp(0, 1)

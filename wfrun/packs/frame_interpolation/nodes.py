@@ -38,7 +38,7 @@ def _multipliers(multiplier: Any, pairs: int) -> list[int]:
 
 
 def interpolate(frames: torch.Tensor, middle, multipliers: list[int], *, batch_size: int = 1,
-                dtype: torch.dtype = torch.float32, check_interrupt=None) -> torch.Tensor:
+                dtype: torch.dtype = torch.float32, check_interrupt=None, bar=None) -> torch.Tensor:
     """The pack's frame loop: each original frame, then ``multiplier - 1`` frames between it
     and the next at ``t = k / multiplier``, then the last frame. Originals are copied as they
     are (bit for bit in float32). ``middle(frame0, frame1, t)`` takes [B, 3, H, W] batches."""
@@ -56,6 +56,8 @@ def interpolate(frames: torch.Tensor, middle, multipliers: list[int], *, batch_s
             out = middle(f0, f1, t).clamp(0, 1).float().cpu()
             for j, (i, _) in enumerate(batch):
                 results[i].append(out[j:j + 1])
+            if bar is not None:
+                bar.update(len(batch))
     pieces = []
     for i in range(len(multipliers)):
         pieces.append(pixels[i:i + 1].float().cpu())
@@ -111,13 +113,17 @@ def rife_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier:
     if device.type == "cpu" and compute == torch.float16:
         compute = torch.float32  # half-precision convolutions are not what CPUs run; same results up to rounding
     scales = scale_list(net.arch.name, float(scale_factor))
+    bar = None
     net.to(device, compute)
     try:
         def middle(f0: torch.Tensor, f1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return net(f0.to(device), f1.to(device), t.to(device), scales)
 
+        bar = ctx.progress.chunks(sum(m - 1 for m in multipliers), "RIFE frames") if ctx.progress is not None else None
         out = interpolate(frames, middle, multipliers, batch_size=int(batch_size), dtype=compute,
-                          check_interrupt=ctx.check_interrupt)
+                          check_interrupt=ctx.check_interrupt, bar=bar)
     finally:
         net.to("cpu")
+        if ctx.progress is not None and bar is not None:
+            bar.close()
     return (out,)
