@@ -520,3 +520,31 @@ def test_wanvideowrapper_matches_reference_history():
             problems += [f"{node}@{sha[:10]}: {p}" for p in _compare_inputs(node, ref["inputs"], got)]
     assert checked == sum(len(s) for s in reference.values())
     assert not problems, "\n".join(problems)
+
+
+def test_pack_that_puts_its_folder_on_sys_path():
+    """ComfyUI-Frame-Interpolation inserts its own folder into ``sys.path`` and imports its
+    files absolutely (``from vfi_models.rife import RIFE_VFI``, ``from vfi_utils import …``);
+    a pack that does not do so keeps absolute imports pointing outside (``import nodes``)."""
+    files = {
+        "__init__.py": """
+            import os, sys
+            sys.path.insert(0, os.path.abspath(os.path.dirname(__file__)))
+            from vfi_models.rife import RIFE_VFI
+            NODE_CLASS_MAPPINGS = {"RIFE VFI": RIFE_VFI}
+        """,
+        "vfi_models/__init__.py": "",
+        "vfi_models/rife/__init__.py": """
+            from vfi_utils import MULTIPLIER
+            class RIFE_VFI:
+                @classmethod
+                def INPUT_TYPES(s):
+                    return {"required": {"frames": ("IMAGE",), "multiplier": ("INT", MULTIPLIER)}}
+                RETURN_TYPES = ("IMAGE",)
+        """,
+        "vfi_utils.py": 'MULTIPLIER = {"default": 2, "min": 1}\n',
+    }
+    snap = _snapshot(files)
+    assert [(i.name, i.default) for i in snap.nodes["RIFE VFI"].signature.inputs] == [("frames", None), ("multiplier", 2)]
+    files["__init__.py"] = files["__init__.py"].replace("sys.path.insert(0, os.path.abspath(os.path.dirname(__file__)))", "")
+    assert "RIFE VFI" not in _snapshot(files).nodes or _snapshot(files).nodes["RIFE VFI"].signature is None

@@ -31,7 +31,8 @@ NON_MODEL_FOLDERS = frozenset({"input", "output", "temp", "kjnodes_fonts", "vide
 #: Model inputs whose node offers a fixed list of names, downloaded on first use into a
 #: models sub-folder: the signature cannot say where the file lives, so this does. wfrun
 #: never downloads; the file must already be in that folder.
-DOWNLOADED_MODEL_INPUTS = {("DownloadAndLoadDepthAnythingV2Model", "model"): "depthanything"}
+DOWNLOADED_MODEL_INPUTS = {("DownloadAndLoadDepthAnythingV2Model", "model"): "depthanything",
+                           ("RIFE VFI", "ckpt_name"): "rife"}
 
 
 def model_folders(node: NodeInstance, spec: InputSpec) -> str | None:

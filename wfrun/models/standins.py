@@ -45,7 +45,7 @@ from wfrun.models.families import task_from_name, transformer_family, vae_family
 from wfrun.models.paths import VIEW_FOLDERS, safe_relative
 
 #: Bump when what a family's stand-in holds changes, so cached stand-ins are rebuilt.
-STANDIN_VERSION = "3"
+STANDIN_VERSION = "5"
 
 #: More model inputs than any real workflow has; a file asking for more is refused.
 MAX_STANDINS = 64
@@ -71,7 +71,13 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("UnetLoaderGGUFAdvanced", "unet_name"): ("wan_transformer", "original"),
     ("CLIPLoaderGGUF", "clip_name"): ("umt5", "transformers"),
     ("CheckpointLoaderSimple", "ckpt_name"): ("checkpoint", ""),
+    ("UpscaleModelLoader", "model_name"): ("upscale", ""),
+    ("RIFE VFI", "ckpt_name"): ("rife", ""),
 }
+
+#: Loader inputs that read ``.pth`` files weights-only without the run's opt-in: a ``.pth``
+#: name gets a ``.pth`` stand-in (a plain tensor dict, written with ``torch.save``).
+PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("RIFE VFI", "ckpt_name")})
 
 #: Loader inputs that read GGUF files (ComfyUI-GGUF's): a ``.gguf`` name gets a GGUF stand-in.
 GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvanced", "unet_name"),
@@ -83,15 +89,18 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
     "vae": ("wan_vae", "original"), "text_encoders": ("umt5", "original"), "clip": ("umt5", "original"),
     "clip_vision": ("clip_vision", "transformers"), "loras": ("lora", ""),
     "depthanything": ("depth_anything_v2", ""), "checkpoints": ("checkpoint", ""),
+    "upscale_models": ("upscale", ""), "rife": ("rife", ""),
 }
 
 #: The default storage of each kind when the name does not say.
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
-                     "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16"}
+                     "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
+                     "upscale": "fp32", "rife": "fp32"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
-               "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)"}
+               "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
+               "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -169,7 +178,7 @@ def family_for(class_type: str, input_name: str, folders: str, name: str) -> Sta
         raise NoStandin(f"{class_type} does not load GGUF files in wfrun (ComfyUI-GGUF's UnetLoaderGGUF and "
                         "CLIPLoaderGGUF do), so no tiny model stands in for this one; "
                         "use the .safetensors release of this model")
-    if suffix in _PICKLES:
+    if suffix in _PICKLES and not (suffix == ".pth" and (class_type, input_name) in PTH_LOADERS):
         raise NoStandin(f"{suffix} files are Python pickles, which wfrun refuses to load; "
                         "use the .safetensors release of this model")
     kind, layout = LOADER_KINDS.get((class_type, input_name)) or FOLDER_KINDS.get(folder, (None, ""))
@@ -262,8 +271,24 @@ def _checkpoint(name: str, base: str, layout: str) -> tuple[Family, str | None]:
                     "VAELoader")
 
 
+def _upscale(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """Every upscaler name gets a tiny 4x ESRGAN: the scale a name states is not checked."""
+    return Family("upscale", "esrgan", "", "fp32"), None
+
+
+def _rife(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    from wfrun.models.rife import CHECKPOINT_ARCH
+
+    arch = CHECKPOINT_ARCH.get(base)
+    if arch is None:
+        raise NoStandin(f"wfrun builds RIFE {', '.join(sorted(set(CHECKPOINT_ARCH.values())))} only "
+                        f"({', '.join(CHECKPOINT_ARCH)})")
+    return Family("rife", arch, "", "fp32"), None
+
+
 _FAMILIES = {"wan_transformer": _transformer, "wan_vae": _vae, "umt5": _umt5, "clip_vision": _clip_vision,
-             "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint}
+             "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
+             "rife": _rife}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -322,6 +347,13 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         return target
+    if family.kind in ("upscale", "rife"):
+        from wfrun.models.rife import tiny_ifnet_state_dict
+        from wfrun.models.tiny_upscale import save_weights, tiny_esrgan_state_dict
+
+        seed = zlib.crc32(standin.name.encode())
+        state = tiny_esrgan_state_dict(seed=seed) if family.kind == "upscale" else tiny_ifnet_state_dict(family.task, seed)
+        return save_weights(state, target)
     if family.precision.startswith("gguf-"):
         from wfrun.models.tiny_gguf import TINY_TYPES, write_umt5_gguf, write_wan_gguf
 

@@ -37,20 +37,26 @@ class ExecutorInfo:
     between runs). ``oom_hint``: the advice given when it runs out of memory.
     ``input_files``: which files its inputs name (see ``InputFiles``). ``gguf_inputs``: the
     model inputs whose GGUF files it loads (the run's model check reads those as GGUF; any
-    other input's GGUF file is refused before the run, as its loader would refuse it)."""
+    other input's GGUF file is refused before the run, as its loader would refuse it).
+    ``pth_inputs``: the model inputs whose ``.pth`` files it reads without the run's pickle
+    opt-in, through ``torch.load(weights_only=True)`` only (the upscale and frame
+    interpolation loaders, whose models are mostly released so); every other input's pickle
+    still needs ``--allow-pickle``."""
 
     fn: ExecutorFn
     oom_hint: str | None = None
     volatile: bool = False
     input_files: InputFiles | None = None
     gguf_inputs: frozenset[str] = frozenset()
+    pth_inputs: frozenset[str] = frozenset()
 
 
 _EXECUTORS: dict[str, ExecutorInfo] = {}
 
 
 def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = None,
-             input_files: InputFiles | None = None, gguf_inputs: tuple[str, ...] = ()) -> Callable[[ExecutorFn], ExecutorFn]:
+             input_files: InputFiles | None = None, gguf_inputs: tuple[str, ...] = (),
+             pth_inputs: tuple[str, ...] = ()) -> Callable[[ExecutorFn], ExecutorFn]:
     """Register a function as the executor of one or more node types, with its metadata."""
 
     def register(fn: ExecutorFn) -> ExecutorFn:
@@ -58,7 +64,7 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
             if class_type in _EXECUTORS and _EXECUTORS[class_type].fn is not fn:
                 raise ValueError(f"two executors for {class_type}")
             _EXECUTORS[class_type] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files,
-                                                  gguf_inputs=frozenset(gguf_inputs))
+                                                  gguf_inputs=frozenset(gguf_inputs), pth_inputs=frozenset(pth_inputs))
         return fn
 
     return register

@@ -175,6 +175,13 @@ class Project:
         if ctx is not None:
             return ctx
         path = self.paths_by_module.get(name)
+        if path is None and self._own_folder_on_sys_path() and not name.startswith(PACK_ROOT + "."):
+            # ``sys.path.insert(0, <pack folder>)`` in the root ``__init__.py`` (as
+            # ComfyUI-Frame-Interpolation does) makes ``import vfi_utils`` the pack's own file
+            alias = self.resolve_module(f"{PACK_ROOT}.{name}") if f"{PACK_ROOT}.{name}" in self.paths_by_module else None
+            if alias is not None:
+                self.modules[name] = alias
+                return alias
         if path is None:
             if name in self.namespaces:
                 ctx = ModuleCtx(name, name.replace(".", "/"), True, None)
@@ -189,6 +196,16 @@ class Project:
         self.modules[name] = ctx
         self.interp.run_module(ctx)
         return ctx
+
+    def _own_folder_on_sys_path(self) -> bool:
+        """Whether the pack's root ``__init__.py`` puts the pack's folder on ``sys.path``."""
+        if not self.is_pack:
+            return False
+        cached = getattr(self, "_on_sys_path", None)
+        if cached is None:
+            text = self.text("__init__.py")
+            cached = self._on_sys_path = "sys.path.insert" in text or "sys.path.append" in text
+        return cached
 
     def text(self, path: str) -> str:
         parsed = self.load(path)
