@@ -154,8 +154,6 @@ STOCHASTIC = ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp
 
 @pytest.mark.parametrize("name", STOCHASTIC)
 def test_stochastic_samplers_are_seeded(name):
-    if "sde" in name and name.startswith("dpmpp"):
-        pytest.importorskip("torchsde")
     a, _ = run(name, steps=8, seed=11)
     b, _ = run(name, steps=8, seed=11)
     c, _ = run(name, steps=8, seed=12)
@@ -167,8 +165,6 @@ def test_stochastic_samplers_are_seeded(name):
 @pytest.mark.parametrize("name", ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_2m_sde"])
 def test_flow_ancestral_steps_keep_the_data_distribution(name):
     """The RF ancestral step re-noises on the flow path: samples keep mean MU and spread SD."""
-    if name == "dpmpp_2m_sde":
-        pytest.importorskip("torchsde")
     latent = torch.zeros(1, 4, 1, 32, 32)
     out, noise = run(name, steps=100, latent=latent, seed=5)
     assert abs(float(out.mean()) - MU) < 0.03

@@ -203,7 +203,7 @@ def _instance_from_ui(node: UINode, node_id: str, registry: Registry) -> NodeIns
         instance.binding = binding
         instance.inputs.update(binding.values)
         instance.unbound_widgets = binding.unbound
-        instance.output_types = [o.type for o in binding.signature.outputs]
+        instance.output_types = _output_types(spec, binding.signature, node.outputs or [])
     else:
         instance.output_types = [o.type for o in node.outputs or []]
     if instance.title is None and spec is not None:
@@ -433,6 +433,21 @@ def _api_within_limits(prompt: ApiPrompt, result: WorkflowGraph) -> bool:
     nodes = len(prompt.root)
     links = sum(1 for n in prompt.root.values() for v in n.inputs.values() if isinstance(v, list))
     return _within_limits("prompt", nodes, links, result)
+
+
+def _output_types(spec: Any, signature: Any, saved: list[Any]) -> list[Any]:
+    """The chosen signature's output types, except where the file saved, for a slot, a type
+    that another signature of the node outputs there: the frontend recorded what the node
+    gave when the file was saved, while the signature may come from a stale ``properties.ver``
+    (it records when a node was created, not saved). Links made against the saved type are
+    then read as they were made."""
+    types = [o.type for o in signature.outputs]
+    for slot, out in enumerate(saved):
+        kind = getattr(out, "type", None)
+        if slot < len(types) and kind not in (None, "*", types[slot]) and any(
+                slot < len(sig.outputs) and sig.outputs[slot].type == kind for sig in spec.signatures):
+            types[slot] = kind
+    return types
 
 
 def _api_signature(spec: Any, inputs: dict[str, Any]) -> Any:

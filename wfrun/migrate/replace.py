@@ -91,6 +91,8 @@ def replace_node(old: dict[str, Any], scope: Scope, values: dict[str, Any], edit
             target["inputs"][slot_new]["link"] = link_id
             changes.append(Change("relinked", f"{name} → {target['id']}.{new_name}", None, None, rule_id))
 
+    _retarget_broadcasts(scope, old, old_inputs, edit, made, changes, rule_id)
+
     # links out of the old node
     for link in scope.links_out_of(old.get("id")):
         source = next(((made[n.ref], n.outputs_from[link.origin_slot]) for n in edit.nodes
@@ -149,6 +151,33 @@ def _new_node(old: dict[str, Any], scope: Scope, class_type: str, spec: Any, wid
         if key in old:
             node[key] = old[key]
     return node
+
+
+def _retarget_broadcasts(scope: Scope, old: dict[str, Any], old_inputs: list[dict[str, Any]], edit: ReplaceNode,
+                         made: dict[str, dict[str, Any]], changes: list[Change], rule_id: str) -> None:
+    """Anything Everywhere's saved links (``extra.ue_links``, what wfrun's graph builder
+    reads) into the old node follow their input to its counterpart in the new nodes, as the
+    extension would recompute them on the next save; one with no counterpart is dropped."""
+    extra = scope.holder.get("extra")
+    saved = extra.get("ue_links") if isinstance(extra, dict) else None
+    if not isinstance(saved, list):
+        return
+    kept = []
+    for entry in saved:
+        if not isinstance(entry, dict) or str(entry.get("downstream")) != str(old.get("id")):
+            kept.append(entry)
+            continue
+        slot = entry.get("downstream_slot")
+        name = old_inputs[slot].get("name") if isinstance(slot, int) and 0 <= slot < len(old_inputs) else None
+        target = next(((made[n.ref], new_name) for n in edit.nodes for new_name, o in n.inputs_from.items()
+                       if o == name and n.ref in made and _slot(made[n.ref], new_name) is not None), None)
+        if target is None:
+            changes.append(Change("dropped", name, "broadcast link", None, rule_id, "no counterpart in the new nodes"))
+            continue
+        node, new_name = target
+        kept.append({**entry, "downstream": node["id"], "downstream_slot": _slot(node, new_name)})
+        changes.append(Change("relinked", f"broadcast {name} → {node['id']}.{new_name}", None, None, rule_id))
+    extra["ue_links"] = kept
 
 
 def _pair(value: Any, fallback: tuple[float, float]) -> tuple[float, float]:

@@ -79,6 +79,11 @@ class CoreModel:
     loras: tuple[LoraPatch, ...] = ()
     #: Functions of ComfyUI's ``post_cfg`` chain, in the order the nodes added them.
     post_cfg: tuple[Any, ...] = ()
+    #: How it runs (KJNodes' model patches): the diffusers attention backend for its
+    #: sampling passes, fp16 matmul accumulation, torch.compile settings (None: eager).
+    attention: str = "native"
+    fp16_accumulation: bool = False
+    compile: dict | None = None
 
     @classmethod
     def of_family(cls, transformer: Any, family: Any, path: Path, dtype: torch.dtype, shift: float) -> "CoreModel":

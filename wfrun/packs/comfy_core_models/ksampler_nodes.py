@@ -14,7 +14,10 @@ comes from ``seed`` on the CPU; a ``noise_mask`` keeps the masked-out part of th
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+import logging
+import weakref
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -29,6 +32,8 @@ from wfrun.packs.comfy_core_models.types import CfgZeroStar, CoreModel, SkipLaye
 from wfrun.sampling import ksampler as ks
 from wfrun.sampling.conditioning import SLGArgs
 from wfrun.sampling.hooks import sampling_pass
+
+log = logging.getLogger(__name__)
 
 SAMPLER_OOM_HINT = "load the model with weight_dtype fp8_e4m3fn, or make fewer frames or a smaller size"
 
@@ -143,7 +148,9 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         if x0_out is not None:
             def on_step(info: dict) -> None:
                 x0_out["x0"] = info["denoised"]
-        with merged(transformer, lora_paths(model.loras)), sampling_pass(transformer, slg=slg), torch.no_grad():
+        compiled_for(model, device)
+        with merged(transformer, lora_paths(model.loras)), sampling_pass(transformer, slg=slg, attention=model.attention), \
+                fp16_accumulation(model.fp16_accumulation), torch.no_grad():
             denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms))
             out = ks.sample(denoiser, samples.to(device), noise.to(device), sigmas, sampler_name, seed=int(seed), ms=ms,
                             callback=callback, disable_noise=not add_noise,
@@ -159,6 +166,48 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
     result = dict(latent_image)
     result["samples"] = out.float().cpu()
     return result
+
+
+#: Transformers already compiled (torch.compile wraps their blocks once; later passes reuse it).
+_COMPILED: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def compiled_for(model: CoreModel, device: Any) -> None:
+    """Apply the MODEL's torch.compile settings (TorchCompileModelWanVideoV2) once, on CUDA:
+    the transformer blocks (or the whole forward) wrapped by ``torch.compile``. On the CPU
+    the model runs eagerly, with a notice, as the wrapper's loader does."""
+    settings = model.compile
+    transformer = model.transformer
+    if settings is None or transformer in _COMPILED:
+        return
+    if not str(device).startswith("cuda"):
+        log.info("torch.compile is applied on CUDA only; running eagerly on %s", device)
+        return
+    torch._dynamo.config.cache_size_limit = int(settings["cache_size_limit"])
+    options = dict(fullgraph=settings["fullgraph"], dynamic=settings["dynamic"], backend=settings["backend"],
+                   mode=settings["mode"])
+    if settings["blocks_only"]:
+        for i, block in enumerate(transformer.blocks):
+            transformer.blocks[i] = torch.compile(block, **options)
+    else:
+        transformer.forward = torch.compile(transformer.forward, **options)
+    _COMPILED.add(transformer)
+
+
+@contextlib.contextmanager
+def fp16_accumulation(enabled: bool) -> Iterator[None]:
+    """fp16 matmul accumulation (ModelPatchTorchSettings) while the model samples, where the
+    torch build has the switch."""
+    matmul = torch.backends.cuda.matmul
+    if not enabled or not hasattr(matmul, "allow_fp16_accumulation"):
+        yield
+        return
+    before = matmul.allow_fp16_accumulation
+    matmul.allow_fp16_accumulation = True
+    try:
+        yield
+    finally:
+        matmul.allow_fp16_accumulation = before
 
 
 @executor("KSampler", oom_hint=SAMPLER_OOM_HINT)

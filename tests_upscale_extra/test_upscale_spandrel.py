@@ -9,7 +9,7 @@ import pickle
 import pytest
 import torch
 
-spandrel = pytest.importorskip("spandrel")
+import spandrel  # the `upscale` extra: this suite runs where it is installed (see README)
 
 from node_helpers import node  # noqa: E402
 from wfrun.models.paths import ModelRoots  # noqa: E402
@@ -143,3 +143,63 @@ def test_pth_stays_refused_everywhere_else(models):
     with pytest.raises(PickleRefused):
         open_checkpoint(path)
     assert load_upscale_model(path).scale == 4
+
+
+# --- with frame interpolation (moved here: they load an upscaler too) ---
+
+import json  # noqa: E402
+
+from wfrun.models.rife import load_ifnet, tiny_ifnet_state_dict  # noqa: E402
+
+
+def _end_of_workflow(path, upscaler: str):
+    import json
+
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 16, "batch_size": 3, "color": 0}},
+        "2": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": upscaler}},
+        "3": {"class_type": "ImageUpscaleWithModel", "inputs": {"upscale_model": ["2", 0], "image": ["1", 0]}},
+        "4": {"class_type": "RIFE VFI", "inputs": {
+            "ckpt_name": "rife49.pth", "frames": ["3", 0], "clear_cache_after_n_frames": 10, "multiplier": 2,
+            "fast_mode": True, "ensemble": True, "scale_factor": 1.0, "dtype": "float32", "torch_compile": False,
+            "batch_size": 1}},
+        "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "vfi"}},
+    }
+    path.write_text(json.dumps(prompt))
+    return path
+
+
+def test_pth_loaders_run_without_the_opt_in_and_other_loaders_still_refuse(models, tmp_path):
+    from wfrun.jobs.run import RunOptions, run_file
+    from wfrun.models.tiny_upscale import tiny_esrgan_state_dict
+
+    save_weights(tiny_esrgan_state_dict(), models / "upscale_models" / "4xLSDIR.pth")
+    workflow = _end_of_workflow(tmp_path / "end.json", "4xLSDIR.pth")
+    report = run_file(workflow, RunOptions(models_dir=str(models), output_dir=tmp_path / "out", device="cpu"))
+    images = sorted(p.name for p in report.result.written)
+    assert len(images) == (3 - 1) * 2 + 1, images
+
+    # another loader, the same kind of file: refused, pointing at the opt-in
+    save_weights({"decoder.conv1.weight": torch.zeros(1)}, models / "vae" / "vae.pth")
+    with pytest.raises(NodeInputError) as err:
+        node("VAELoader")(ExecContext(models=ModelRoots((models,))), vae_name="vae.pth")
+    assert "--allow-pickle" in str(err.value)
+    # and these loaders take .pth only: a .pt RIFE file still needs the opt-in
+    save_weights(tiny_ifnet_state_dict("4.7"), models / "rife" / "rife49.pt")
+    with pytest.raises(NodeInputError) as err:
+        node("RIFE VFI")(ExecContext(models=ModelRoots((models,))), ckpt_name="rife49.pt",
+                         frames=torch.rand(2, 8, 8, 3))
+    assert "--allow-pickle" in str(err.value)
+
+
+def test_tiny_model_standins_for_upscalers_and_rife(tmp_path):
+    from wfrun.models.standins import NoStandin, family_for, write_standins
+    from wfrun.models.upscale import load_upscale_model, read_release_state_dict
+
+    up = family_for("UpscaleModelLoader", "model_name", "upscale_models", "4x-ClearRealityV1.pth")
+    rife = family_for("RIFE VFI", "ckpt_name", "rife", "rife49.pth")
+    with pytest.raises(NoStandin):
+        family_for("VAELoader", "vae_name", "vae", "wan_vae.pth")
+    root = write_standins([up, rife], tmp_path / "tiny", cache=tmp_path / "cache")
+    assert load_upscale_model(root / "upscale_models" / "4x-ClearRealityV1.pth").scale == 4
+    assert load_ifnet(read_release_state_dict(root / "rife" / "rife49.pth")).arch.name == "4.7"
