@@ -437,15 +437,16 @@ def _api_within_limits(prompt: ApiPrompt, result: WorkflowGraph) -> bool:
 
 def _output_types(spec: Any, signature: Any, saved: list[Any]) -> list[Any]:
     """The chosen signature's output types, except where the file saved, for a slot, a type
-    that another signature of the node outputs there: the frontend recorded what the node
+    that a later signature of the node outputs there: the frontend recorded what the node
     gave when the file was saved, while the signature may come from a stale ``properties.ver``
     (it records when a node was created, not saved). Links made against the saved type are
     then read as they were made."""
     types = [o.type for o in signature.outputs]
+    later = spec.signatures[spec.signatures.index(signature) + 1:] if signature in spec.signatures else []
     for slot, out in enumerate(saved):
         kind = getattr(out, "type", None)
         if slot < len(types) and kind not in (None, "*", types[slot]) and any(
-                slot < len(sig.outputs) and sig.outputs[slot].type == kind for sig in spec.signatures):
+                slot < len(sig.outputs) and sig.outputs[slot].type == kind for sig in later):
             types[slot] = kind
     return types
 
