@@ -147,3 +147,17 @@ def _with_preview():
     pack["nodes"]["MaskPreview+"] = {"class_type": "MaskPreview+", "pack": "testpack", "signatures": [{
         "inputs": [{"name": "mask", "type": "LATENT", "section": "required"}], "outputs": []}]}
     return Registry([PackSpecs.model_validate(pack)])
+
+
+def test_an_extensions_trailing_toggles_are_not_a_widget_value():
+    """A frontend extension saves its on/off state as a list of booleans after the node's own
+    values (realworld 057); the text is still read as the text, nothing is left unbound."""
+    from wfrun.graph.widgets import bind, choose_signature
+    from wfrun.specs.registry import default_registry
+
+    spec = default_registry().get("CLIPTextEncode")
+    values = ["a cat", [False, True]]
+    binding = bind(spec, values, choose_signature(spec, values))
+    assert binding.values == {"text": "a cat"} and binding.unbound == [] and binding.exact
+    other = ["a cat", [1, 2]]  # numbers are not toggles: still a surplus value
+    assert bind(spec, other, choose_signature(spec, other)).unbound == [[1, 2]]

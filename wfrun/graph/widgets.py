@@ -102,8 +102,12 @@ def slot_fits(slot: WidgetSlot, value: Any) -> bool:
 
 def _is_display_only(value: Any) -> bool:
     """Values of widgets that only show something: buttons (``null``), empty
-    placeholders (``""``), and HTML info panels some packs add in JavaScript (KJNodes'
-    resize info, WanVideoWrapper's LoRA metadata)."""
+    placeholders (``""``), HTML info panels some packs add in JavaScript (KJNodes'
+    resize info, WanVideoWrapper's LoRA metadata), and a list of on/off toggles a frontend
+    extension keeps on any node (realworld 057's CLIPTextEncode saves ``[false, true]``
+    after its text; no ComfyUI widget holds a list of booleans)."""
+    if isinstance(value, list) and value and all(isinstance(v, bool) for v in value):
+        return True
     return value in ("", None) or (isinstance(value, str) and value.lstrip().startswith("<"))
 
 

@@ -84,6 +84,10 @@ class CoreModel:
     attention: str = "native"
     fp16_accumulation: bool = False
     compile: dict | None = None
+    #: KJNodes' native TeaCache (threshold, percent window, coefficient set, cache device)
+    #: and Enhance-A-Video (weight, latent frames), applied by the core KSampler.
+    teacache: dict | None = None
+    feta: tuple[float, int] | None = None
 
     @classmethod
     def of_family(cls, transformer: Any, family: Any, path: Path, dtype: torch.dtype, shift: float) -> "CoreModel":

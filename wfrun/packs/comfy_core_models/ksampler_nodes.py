@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import weakref
 from typing import Any, Callable, Iterator
 
@@ -30,7 +31,8 @@ from wfrun.packs.comfy_core_models.model_input import WanPredictor
 from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.packs.comfy_core_models.types import CfgZeroStar, CoreModel, SkipLayers
 from wfrun.sampling import ksampler as ks
-from wfrun.sampling.conditioning import SLGArgs
+from wfrun.sampling.conditioning import SLGArgs, TeaCacheArgs
+from wfrun.sampling.forward import TeaCache
 from wfrun.sampling.hooks import sampling_pass
 
 log = logging.getLogger(__name__)
@@ -137,7 +139,8 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             bar.update(1)
 
     try:
-        predictor = WanPredictor(model, positive, negative, device, denoise_mask=None if mask is None else mask.to(device))
+        predictor = WanPredictor(model, positive, negative, device, denoise_mask=None if mask is None else mask.to(device),
+                                 sigmas=sigmas)
         skips = {p.layers for p in model.post_cfg if isinstance(p, SkipLayers)}
         if len(skips) > 1:
             raise NodeInputError("model", "several SkipLayerGuidanceDiT patches with different layers",
@@ -149,7 +152,8 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             def on_step(info: dict) -> None:
                 x0_out["x0"] = info["denoised"]
         compiled_for(model, device)
-        with merged(transformer, lora_paths(model.loras)), sampling_pass(transformer, slg=slg, attention=model.attention), \
+        with merged(transformer, lora_paths(model.loras)), sampling_pass(transformer, slg=slg, attention=model.attention,
+                                                                    teacache=step_cache(model, sigmas)), \
                 fp16_accumulation(model.fp16_accumulation), torch.no_grad():
             denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms))
             out = ks.sample(denoiser, samples.to(device), noise.to(device), sigmas, sampler_name, seed=int(seed), ms=ms,
@@ -166,6 +170,22 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
     result = dict(latent_image)
     result["samples"] = out.float().cpu()
     return result
+
+
+def step_cache(model: CoreModel, sigmas: torch.Tensor) -> TeaCache | None:
+    """A fresh TeaCache for this run from the MODEL's KJNodes settings: its percent window
+    as step indices (step i is active when start <= i / (len(sigmas) - 1) <= end)."""
+    settings = model.teacache
+    if settings is None or len(sigmas) < 2:
+        return None
+    n = len(sigmas) - 1
+    start = math.ceil(settings["start_percent"] * n - 1e-9)
+    end = math.floor(settings["end_percent"] * n + 1e-9)
+    use = settings["coefficients"] is not None
+    args = TeaCacheArgs(rel_l1_thresh=settings["rel_l1_thresh"], start_step=start, end_step=end,
+                        cache_device=str(settings["cache_device"]), use_coefficients=use, mode="e" if use else "e0")
+    cache = TeaCache.create(args, n, settings["coefficients"] or "14B", settings["cache_device"])
+    return cache
 
 
 #: Transformers already compiled (torch.compile wraps their blocks once; later passes reuse it).

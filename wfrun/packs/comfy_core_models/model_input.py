@@ -156,13 +156,16 @@ class WanPredictor:
     SkipLayerGuidanceDiT; the blocks are skipped by the SLG hook of the sampling pass). ``denoise_mask`` is the latent's noise mask, if any."""
 
     def __init__(self, model: CoreModel, positive: Any, negative: Any, device: Any,
-                 denoise_mask: torch.Tensor | None = None):
+                 denoise_mask: torch.Tensor | None = None, sigmas: torch.Tensor | None = None):
         self.model = model
         self.device = device
         self.entries = {"cond": single_entry(positive, "positive"), "uncond": single_entry(negative, "negative")}
         self.denoise_mask = denoise_mask
         self._concat: dict[str, torch.Tensor | None] = {}
         self._extras: dict[str, dict] = {}
+        #: the run's sigmas (a step index for step caches) and each prediction's cache id
+        self.sigmas = sigmas.float().cpu() if sigmas is not None else None
+        self._pred_ids: dict[Any, int | None] = {}
 
     def __call__(self, x: torch.Tensor, timestep: torch.Tensor, which: Any) -> torch.Tensor:
         skip: tuple[int, ...] = ()
@@ -193,7 +196,28 @@ class WanPredictor:
         # the skip pass is the one call marked uncond: the pass's SLG hook (ksampler_nodes)
         # skips its blocks there and nowhere else
         extras = self._extras[which]
+        key = (which, skip)
+        feta_weight, feta_frames = model.feta if model.feta is not None else (None, 0)
         options_fwd = ForwardOptions(is_uncond=bool(skip), step_percent=0.5, vace=extras["vace"],
-                                     camera=extras["camera"], reference=extras["reference"])
-        out, _ = transformer_forward(tr, hidden.to(self.device, model.dtype), t.to(self.device), context, clip, options_fwd)
+                                     camera=extras["camera"], reference=extras["reference"],
+                                     step=step_index(self.sigmas, sigma), pred_id=self._pred_ids.get(key),
+                                     feta_weight=feta_weight, feta_frames=feta_frames)
+        out, pred_id = transformer_forward(tr, hidden.to(self.device, model.dtype), t.to(self.device), context, clip,
+                                           options_fwd)
+        self._pred_ids[key] = pred_id
         return out.float()
+
+
+def step_index(sigmas: torch.Tensor | None, sigma: torch.Tensor) -> int:
+    """The step a sigma belongs to: its place in the run's sigmas, else the interval that
+    holds it (how KJNodes' step caches find the step from the model's timestep)."""
+    if sigmas is None or len(sigmas) < 2:
+        return 0
+    value = float(sigma.reshape(-1)[0])
+    exact = (sigmas == value).nonzero()
+    if len(exact):
+        return int(exact[0])
+    for i in range(len(sigmas) - 1):
+        if (float(sigmas[i]) - value) * (float(sigmas[i + 1]) - value) <= 0:
+            return i
+    return 0

@@ -13,6 +13,17 @@ patched copy of the MODEL (the loaded transformer stays shared, as ComfyUI's
   (``torch.backends.cuda.matmul.allow_fp16_accumulation``), held while the model samples.
 - ``TorchCompileModelWanVideoV2``: torch.compile of the transformer blocks (or the whole
   forward), applied once when the model first samples on CUDA; on the CPU a notice, eager.
+- ``WanVideoTeaCacheKJ``: KJNodes' native TeaCache — per cond/uncond state, the blocks
+  skipped while the accumulated relative L1 change of the time embedding stays under the
+  threshold: with a coefficient set, the polynomial of the change of ``e`` (the time
+  embedder's output); ``disabled``, the raw change of ``e0`` (its projection). Active on
+  the steps whose index / (sigmas - 1) lies in ``[start_percent, end_percent]``; state is
+  fresh for each sampler run. The wrapper's TeaCache (``sampling.forward``) does the same
+  arithmetic, so it runs here with the step window converted. ``rel_l1_thresh`` 0 leaves
+  the model as it is.
+- ``WanVideoEnhanceAVideoKJ``: Enhance-A-Video on every self-attention at every step, the
+  score from the latent's frame count and ``weight`` (the formula of
+  ``sampling.forward.feta_score``, KJNodes' ``get_feta_scores``); weight 0 leaves the model.
 """
 
 from __future__ import annotations
@@ -57,3 +68,33 @@ def torch_compile_model_wan(ctx: ExecContext, model: Any, backend: str, fullgrap
     settings = {"backend": backend, "fullgraph": bool(fullgraph), "mode": mode, "dynamic": bool(dynamic),
                 "blocks_only": bool(compile_transformer_blocks_only), "cache_size_limit": int(dynamo_cache_size_limit)}
     return (dataclasses.replace(_model(model), compile=settings),)
+
+
+#: KJNodes' coefficient names → the TeaCache4Wan2.1 sets of ``sampling.forward``.
+TEACACHE_SETS = {"1.3B": "1_3B", "14B": "14B", "i2v_480": "i2v_480", "i2v_720": "i2v_720"}
+
+
+@executor("WanVideoTeaCacheKJ")
+def wan_teacache_kj(ctx: ExecContext, model: Any, rel_l1_thresh: float, start_percent: float, end_percent: float,
+                    cache_device: str, coefficients: str, **_: Any) -> tuple:
+    model = _model(model)
+    if float(rel_l1_thresh) == 0:
+        return (model,)
+    if coefficients != "disabled" and coefficients not in TEACACHE_SETS:
+        raise NodeInputError("coefficients", f"unknown coefficient set {coefficients!r}",
+                             "use disabled, " + ", ".join(TEACACHE_SETS))
+    settings = {"rel_l1_thresh": float(rel_l1_thresh), "start_percent": float(start_percent),
+                "end_percent": float(end_percent), "coefficients": TEACACHE_SETS.get(coefficients),
+                "cache_device": ctx.device if cache_device == "main_device" else ctx.offload_device}
+    return (dataclasses.replace(model, teacache=settings),)
+
+
+@executor("WanVideoEnhanceAVideoKJ")
+def wan_enhance_a_video_kj(ctx: ExecContext, model: Any, latent: Any, weight: float, **_: Any) -> tuple:
+    model = _model(model)
+    if float(weight) == 0:
+        return (model,)
+    samples = latent.get("samples") if isinstance(latent, dict) else None
+    if not hasattr(samples, "shape") or len(samples.shape) != 5:
+        raise NodeInputError("latent", "expected a video LATENT [batch, channels, frames, height, width]")
+    return (dataclasses.replace(model, feta=(float(weight), int(samples.shape[2]))),)
