@@ -300,11 +300,16 @@ def fixed_facts(metadata: Mapping[str, str] | None) -> dict[str, Any]:
     """``configs/sam3.json``, with a tiny file's ``wfrun.sam3`` metadata over it."""
     facts = bundled_config("sam3.json")
     raw = (metadata or {}).get("wfrun.sam3")
-    if raw:
+    if raw and len(raw) < 4096:
         try:
-            facts.update(json.loads(raw))
+            given = json.loads(raw)
         except ValueError:
-            pass
+            given = None
+        # a file is untrusted: only the known facts, of their own type, and small numbers
+        for key, value in (given.items() if isinstance(given, dict) else ()):
+            if key in facts and type(value) is type(facts[key]) and (
+                    not isinstance(value, (int, float)) or 0 <= value <= 4096):
+                facts[key] = value
     return facts
 
 
