@@ -81,7 +81,7 @@ PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("RIFE VFI", "ckp
 
 #: Loader inputs that read GGUF files (ComfyUI-GGUF's): a ``.gguf`` name gets a GGUF stand-in.
 GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvanced", "unet_name"),
-                          ("CLIPLoaderGGUF", "clip_name")})
+                          ("CLIPLoaderGGUF", "clip_name"), ("WanVideoModelLoader", "model")})
 
 #: What a models folder holds, for loaders not listed above, with the layout of its files.
 FOLDER_KINDS: dict[str, tuple[str, str]] = {

@@ -83,7 +83,7 @@ def attention_backend(mode: str, device: str) -> str:
     return backend
 
 
-@executor("WanVideoModelLoader")
+@executor("WanVideoModelLoader", gguf_inputs=("model",))
 def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                           quantization: str, load_device: str,
                           attention_mode: str, compile_args: CompileArgs | None = None,
@@ -104,8 +104,7 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
         raise NodeInputError("base_precision", f"unknown precision {base_precision!r}",
                              f"use one of {', '.join(PRECISIONS)}")
     path = resolve(ctx, "diffusion_models", model, "model")
-    if path.suffix.lower() == ".gguf":
-        raise NodeInputError("model", "GGUF models are not supported by wfrun", "use the .safetensors file")
+    gguf = path.suffix.lower() == ".gguf"  # the pack loads GGUF files too (quantized, dequantized per layer)
     dtype = PRECISIONS[base_precision]
     if base_precision == "fp16_fast" and hasattr(torch.backends.cuda.matmul, "allow_fp16_accumulation"):
         torch.backends.cuda.matmul.allow_fp16_accumulation = True
@@ -114,9 +113,15 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
     # With block swap the model waits on the offload device; the sampler places it (placement.py).
     first_device = ctx.offload_device if wants_swap else target
     try:
-        with open_checkpoint(path) as reader:
-            task = identify(reader.path, reader.tensors, reader.metadata).task
-        transformer = load_transformer(path, dtype=dtype, device=first_device, quantization=quantization)
+        if gguf:
+            from wfrun.models.load_gguf import gguf_info, load_gguf_transformer
+
+            task = gguf_info(path, ["wan_transformer"]).task
+            transformer = load_gguf_transformer(path, dtype=dtype, device=first_device)
+        else:
+            with open_checkpoint(path) as reader:
+                task = identify(reader.path, reader.tensors, reader.metadata).task
+            transformer = load_transformer(path, dtype=dtype, device=first_device, quantization=quantization)
     except (CheckpointError, ValueError) as err:
         raise loading_error("model", err) from None
     transformer.eval().requires_grad_(False)
@@ -124,6 +129,9 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
     if compile_args is not None:
         _compile(transformer, compile_args, ctx.device)
     loras = tuple(lora) if lora else ()
+    pass_loras: tuple = ()
+    if loras and gguf:  # quantized weights stay quantized: the LoRAs are merged for each pass
+        pass_loras, loras = loras, ()
     if loras:
         from wfrun.packs.wanvideo.lora import apply_loras
 
@@ -131,7 +139,8 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
     return (WanVideoModel(transformer=transformer, model_type=pack_model_type(task), path=path,
                           base_dtype=dtype, quantization=quantization, attention_backend=backend,
                           load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
-                          vram_management=vram_management_args, compile_args=compile_args, loras=loras),)
+                          vram_management=vram_management_args, compile_args=compile_args, loras=loras,
+                          pass_loras=pass_loras),)
 
 
 def _compile(transformer: Any, args: CompileArgs, device: str) -> None:

@@ -27,6 +27,7 @@ import torch
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.families import TRANSFORMER_FAMILIES, conditioning_by_channels
+from wfrun.models.lora_files import LoraError, lora_paths, merged
 from wfrun.models import placement
 from wfrun.packs.wanvideo.control_lora import control_lora_of
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs,
@@ -94,6 +95,13 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
                                  "disconnect it (wfrun runs Wan 2.1 text/image-to-video, FLF2V and Fun)")
     if not isinstance(model, WanVideoModel):
         raise NodeInputError("model", f"expected WANVIDEOMODEL, got {type(model).__name__}")
+    # the sampler's step range (2025-08: two samplers handing the latent over, Wan 2.2's
+    # experts) is not run yet: refused by name rather than sampling every step
+    for name, whole in (("start_step", 0), ("end_step", -1)):
+        if others.get(name) not in (None, whole):
+            raise NodeInputError(name, f"{name} = {others[name]}: wfrun's WanVideoSampler runs every step of its "
+                                 "schedule; a step range is not supported yet",
+                                 f"set {name} to {whole}, or sample the experts with ComfyUI's KSamplerAdvanced")
     check_conditioning(model, image_embeds)
     if text_embeds is not None and not isinstance(text_embeds, TextEmbeds):
         raise NodeInputError("text_embeds", f"expected WANVIDEOTEXTEMBEDS, got {type(text_embeds).__name__}")
@@ -140,10 +148,12 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         cache_device=cache.cache_device if cache is not None else "cpu",
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend)
     try:
-        with torch.no_grad():
+        with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad():  # WanVideoSetLoRAs
             latent = sample(request)
     except (SamplingError, SchedulerError) as err:
         raise NodeInputError(err.input_name, str(err), err.hint) from None
+    except LoraError as err:
+        raise NodeInputError("model", str(err)) from None
     finally:
         if force_offload:
             placement.offload(transformer, model.offload_device)

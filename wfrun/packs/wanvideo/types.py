@@ -83,6 +83,8 @@ class WanVideoModel:
     vram_management: VRAMManagementArgs | None = None
     compile_args: CompileArgs | None = None
     loras: tuple[LoraSpec, ...] = ()
+    #: LoRAs set after loading (WanVideoSetLoRAs): merged for each sampling pass only.
+    pass_loras: tuple[LoraSpec, ...] = ()
 
     @property
     def in_channels(self) -> int:
