@@ -13,11 +13,13 @@ wfrun caches in safetensors files instead, keyed by prompt *and* encoder file, u
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -148,3 +150,34 @@ def wanvideo_text_embed_bridge(ctx: ExecContext, positive: Any, negative: Any = 
 
     negative_embeds = first(negative, "negative") if negative is not None else ()
     return (TextEmbeds(first(positive, "positive"), negative_embeds),)
+
+
+@executor("WanVideoTextEncodeCached")
+def wanvideo_text_encode_cached(ctx: ExecContext, model_name: str, precision: str, positive_prompt: str,
+                                negative_prompt: str, quantization: str, use_disk_cache: bool, device: str,
+                                extender_args: Any = None, **_: Any) -> tuple:
+    """The pack's one-node text encoding (2025-08+): it loads the T5 named by ``model_name``
+    itself, encodes both prompts on the GPU (``device`` ``gpu``) or the CPU, keeps the
+    embeddings in the disk cache when asked (the same cache as WanVideoTextEncode: a
+    prompt encoded before needs no T5 load), and gives the embeds, the negative prompt's
+    embeddings on their own (what WanVideoApplyNAG takes as its NAG text) and the positive
+    prompt. The prompt extender (a language model rewriting the prompt) is not run."""
+    if extender_args is not None:
+        raise NodeInputError("extender_args", "the prompt extender is not supported by wfrun",
+                             "disconnect it: the prompt is encoded as written")
+    if device not in ("gpu", "cpu"):
+        raise NodeInputError("device", f"unknown device {device!r}", "use gpu or cpu")
+    run_ctx = ctx if device == "gpu" else dataclasses.replace(ctx, device=ctx.offload_device)
+    path = resolve(ctx, "text_encoders", model_name, "model_name")
+    owner = SimpleNamespace(path=path)  # the disk cache is keyed by the T5 file, as WanVideoTextEncode's
+    context = _cached(positive_prompt, owner) if use_disk_cache else None
+    context_null = _cached(negative_prompt, owner) if use_disk_cache else None
+    if context is not None and context_null is not None:
+        embeds = TextEmbeds(tuple(context), tuple(context_null))
+    else:
+        t5 = load_t5(run_ctx, model_name=model_name, precision=precision, load_device="offload_device",
+                     quantization=quantization)[0]
+        (embeds,) = wanvideo_text_encode(run_ctx, positive_prompt, negative_prompt, t5=t5, force_offload=True,
+                                         use_disk_cache=use_disk_cache)
+    negative = TextEmbeds(embeds.negative_prompt_embeds, embeds.negative_prompt_embeds)
+    return (embeds, negative, positive_prompt)
