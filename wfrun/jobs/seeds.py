@@ -82,14 +82,6 @@ def run_seeds(path: str | Path, options: RunOptions, seeds: list[int], progress:
             rows.append((f"seed {seed}", key_frames(media[0])))
     if rows:
         name = f"contact_sheet_{Path(path).stem}_{seeds[0]}-{seeds[-1]}"
-        out.contact_sheet = contact_sheet(rows, _free(Path(options.output_dir) / f"{name}.png"))
+        out.contact_sheet = contact_sheet(rows, Path(options.output_dir) / f"{name}.png")
     return out
 
-
-def _free(path: Path) -> Path:
-    """``path``, or ``path`` with ``_2``, ``_3``… before the suffix: never over an earlier file."""
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
-    return candidate

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wfrun import atomic
+
 #: Height of each thumbnail, in pixels (wider frames keep their aspect).
 THUMB_HEIGHT = 160
 LABEL_WIDTH = 120
@@ -33,7 +35,9 @@ def key_frames(path: str | Path) -> list[np.ndarray]:
 
 
 def contact_sheet(rows: list[tuple[str, list[np.ndarray]]], path: str | Path) -> Path:
-    """Write a PNG with one row per ``(label, frames)``; returns its path."""
+    """Write a PNG with one row per ``(label, frames)`` as ``path`` — or, when that name is
+    taken, ``path`` with ``_2``, ``_3``… (never over an earlier file; written complete or not
+    at all, :mod:`wfrun.atomic`); returns the path written."""
     from PIL import Image, ImageDraw
 
     thumbs: list[tuple[str, list[Image.Image]]] = []
@@ -57,5 +61,11 @@ def contact_sheet(rows: list[tuple[str, list[np.ndarray]]], path: str | Path) ->
             x += thumb.width + GAP
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
-    return path
+    names = [path] + [path.with_name(f"{path.stem}_{n}{path.suffix}") for n in range(2, 10_000)]
+    temp = atomic.temp_beside(path)
+    try:
+        sheet.save(temp, format="PNG")
+        atomic.sync_file(temp)
+        return atomic.publish_first_free(temp, names)
+    finally:
+        atomic.remove_quietly(temp)

@@ -48,19 +48,28 @@ def _inner(rest: str) -> str | None:
     return None
 
 
+def _rename_shared(module: str, leaf: str) -> Any:
+    """The names both Wan VAE layouts share: the top-level convs and the middle block
+    (resnet, attention, resnet); None for a key of the stages, which differ."""
+    if module in _SIMPLE:
+        return f"{_SIMPLE[module]}.{leaf}"
+    if m := re.fullmatch(r"(encoder|decoder)\.middle\.(\d)\.(.+)", module):
+        part, index, rest = m.group(1), int(m.group(2)), m.group(3)
+        where = "attentions.0" if index == 1 else f"resnets.{index // 2}"
+        inner = _inner(rest)
+        return f"{part}.mid_block.{where}.{inner}.{leaf}" if inner else UNKNOWN
+    return None
+
+
 def _rename_residual(key: str) -> Any:
     """One Wan 2.2 VAE key → its diffusers name (``is_residual=True``)."""
     m = _LEAF.fullmatch(key)
     if not m:
         return UNKNOWN
     module, leaf = m.groups()
-    if module in _SIMPLE:
-        return f"{_SIMPLE[module]}.{leaf}"
-    if m2 := re.fullmatch(r"(encoder|decoder)\.middle\.(\d)\.(.+)", module):
-        part, index, rest = m2.group(1), int(m2.group(2)), m2.group(3)
-        where = "attentions.0" if index == 1 else f"resnets.{index // 2}"
-        inner = _inner(rest)
-        return f"{part}.mid_block.{where}.{inner}.{leaf}" if inner else UNKNOWN
+    shared = _rename_shared(module, leaf)
+    if shared is not None:
+        return shared
     if m2 := re.fullmatch(r"(encoder|decoder)\.(down|up)samples\.(\d+)\.(?:down|up)samples\.(\d+)\.(.+)", module):
         part, way, stage, index, rest = m2.groups()
         inner = _inner(rest)
@@ -83,13 +92,9 @@ def rename_for(info: ModelInfo, keys=()) -> Callable[[str], Any]:
         if not m:
             return UNKNOWN
         module, leaf = m.groups()
-        if module in _SIMPLE:
-            return f"{_SIMPLE[module]}.{leaf}"
-        if m2 := re.fullmatch(r"(encoder|decoder)\.middle\.(\d)\.(.+)", module):
-            part, index, rest = m2.group(1), int(m2.group(2)), m2.group(3)
-            where = "attentions.0" if index == 1 else f"resnets.{index // 2}"
-            inner = _inner(rest)
-            return f"{part}.mid_block.{where}.{inner}.{leaf}" if inner else UNKNOWN
+        shared = _rename_shared(module, leaf)
+        if shared is not None:
+            return shared
         if m2 := re.fullmatch(r"encoder\.downsamples\.(\d+)\.(.+)", module):
             inner = _inner(m2.group(2))
             return f"encoder.down_blocks.{m2.group(1)}.{inner}.{leaf}" if inner else UNKNOWN

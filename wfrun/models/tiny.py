@@ -246,11 +246,10 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
     return sd
 
 
-def vae_weights(seed: int, dims: dict | None = None, meta: bool = False) -> dict[str, torch.Tensor]:
-    """A Wan 2.1 ``WanVAE`` state dict in its original key names."""
-    c = dims or VAE
-    r, sd = _Random(seed, meta), {}
-    base, z, mult, nrb = c["dim"], c["z"], c["dim_mult"], c["num_res"]
+def _vae_parts(r: "_Random", sd: dict[str, torch.Tensor]):
+    """The writers of the parts both Wan VAEs are built of, in their original key names:
+    a 3-D conv, a residual block (RMS-norm gammas, two convs, a 1x1x1 shortcut when the
+    width changes) and the middle's single-head attention."""
 
     def conv3d(name, out, cin, k=3, t=None):
         sd[f"{name}.weight"] = r.linear(out, cin, t or k, k, k)
@@ -268,6 +267,17 @@ def vae_weights(seed: int, dims: dict | None = None, meta: bool = False) -> dict
         sd[f"{name}.norm.gamma"] = r.norm(ch, 1, 1)
         sd[f"{name}.to_qkv.weight"], sd[f"{name}.to_qkv.bias"] = r.linear(ch * 3, ch, 1, 1), r.bias(ch * 3)
         sd[f"{name}.proj.weight"], sd[f"{name}.proj.bias"] = r.linear(ch, ch, 1, 1), r.bias(ch)
+
+    return conv3d, residual, attention
+
+
+def vae_weights(seed: int, dims: dict | None = None, meta: bool = False) -> dict[str, torch.Tensor]:
+    """A Wan 2.1 ``WanVAE`` state dict in its original key names."""
+    c = dims or VAE
+    r, sd = _Random(seed, meta), {}
+    base, z, mult, nrb = c["dim"], c["z"], c["dim_mult"], c["num_res"]
+
+    conv3d, residual, attention = _vae_parts(r, sd)
 
     def resample(name, ch, out, temporal_in, temporal_out):
         sd[f"{name}.resample.1.weight"], sd[f"{name}.resample.1.bias"] = r.linear(out, ch, 3, 3), r.bias(out)
@@ -327,22 +337,7 @@ def vae22_weights(seed: int, dims: dict | None = None, meta: bool = False) -> di
     base, dec, z, mult, nrb = c["dim"], c["dec_dim"], c["z"], c["dim_mult"], c["num_res"]
     coded = vae_family("wan2.2").coded_channels
 
-    def conv3d(name, out, cin, k=3, t=None):
-        sd[f"{name}.weight"] = r.linear(out, cin, t or k, k, k)
-        sd[f"{name}.bias"] = r.bias(out)
-
-    def residual(name, cin, out):
-        sd[f"{name}.residual.0.gamma"] = r.norm(cin, 1, 1, 1)
-        conv3d(f"{name}.residual.2", out, cin)
-        sd[f"{name}.residual.3.gamma"] = r.norm(out, 1, 1, 1)
-        conv3d(f"{name}.residual.6", out, out)
-        if cin != out:
-            conv3d(f"{name}.shortcut", out, cin, k=1)
-
-    def attention(name, ch):
-        sd[f"{name}.norm.gamma"] = r.norm(ch, 1, 1)
-        sd[f"{name}.to_qkv.weight"], sd[f"{name}.to_qkv.bias"] = r.linear(ch * 3, ch, 1, 1), r.bias(ch * 3)
-        sd[f"{name}.proj.weight"], sd[f"{name}.proj.bias"] = r.linear(ch, ch, 1, 1), r.bias(ch)
+    conv3d, residual, attention = _vae_parts(r, sd)
 
     def resample(name, ch, time_out):
         sd[f"{name}.resample.1.weight"], sd[f"{name}.resample.1.bias"] = r.linear(ch, ch, 3, 3), r.bias(ch)

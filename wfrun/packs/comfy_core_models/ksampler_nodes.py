@@ -15,14 +15,13 @@ comes from ``seed`` on the CPU; a ``noise_mask`` keeps the masked-out part of th
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
-import weakref
 from typing import Any, Callable, Iterator
 
 import torch
 
 from wfrun.models import residency
+from wfrun.models.compile import compile_transformer
 from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, lora_paths, merged
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
@@ -35,7 +34,6 @@ from wfrun.sampling.conditioning import SLGArgs, TeaCacheArgs
 from wfrun.sampling.forward import TeaCache
 from wfrun.sampling.hooks import sampling_pass
 
-log = logging.getLogger(__name__)
 
 SAMPLER_OOM_HINT = "load the model with weight_dtype fp8_e4m3fn, or make fewer frames or a smaller size"
 
@@ -188,30 +186,11 @@ def step_cache(model: CoreModel, sigmas: torch.Tensor) -> TeaCache | None:
     return cache
 
 
-#: Transformers already compiled (torch.compile wraps their blocks once; later passes reuse it).
-_COMPILED: "weakref.WeakSet[Any]" = weakref.WeakSet()
-
-
 def compiled_for(model: CoreModel, device: Any) -> None:
-    """Apply the MODEL's torch.compile settings (TorchCompileModelWanVideoV2) once, on CUDA:
-    the transformer blocks (or the whole forward) wrapped by ``torch.compile``. On the CPU
-    the model runs eagerly, with a notice, as the wrapper's loader does."""
-    settings = model.compile
-    transformer = model.transformer
-    if settings is None or transformer in _COMPILED:
-        return
-    if not str(device).startswith("cuda"):
-        log.info("torch.compile is applied on CUDA only; running eagerly on %s", device)
-        return
-    torch._dynamo.config.cache_size_limit = int(settings["cache_size_limit"])
-    options = dict(fullgraph=settings["fullgraph"], dynamic=settings["dynamic"], backend=settings["backend"],
-                   mode=settings["mode"])
-    if settings["blocks_only"]:
-        for i, block in enumerate(transformer.blocks):
-            transformer.blocks[i] = torch.compile(block, **options)
-    else:
-        transformer.forward = torch.compile(transformer.forward, **options)
-    _COMPILED.add(transformer)
+    """Apply the MODEL's torch.compile settings (TorchCompileModelWanVideoV2) on CUDA, once
+    per transformer (``models.compile``); on the CPU the model runs eagerly, with a notice."""
+    if model.compile is not None:
+        compile_transformer(model.transformer, device, **model.compile)
 
 
 @contextlib.contextmanager

@@ -29,14 +29,11 @@ patched copy of the MODEL (the loaded transformer stays shared, as ComfyUI's
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import logging
 from typing import Any
 
 from wfrun.models.handles import CoreModel
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-
-log = logging.getLogger(__name__)
+from wfrun.sampling.attention import usable_backend
 
 
 def _model(model: Any) -> CoreModel:
@@ -51,10 +48,8 @@ def patch_sage_attention(ctx: ExecContext, model: Any, sage_attention: str, **_:
     model = _model(model)
     if sage_attention == "disabled":
         return (dataclasses.replace(model, attention="native"),)
-    if not str(ctx.device).startswith("cuda") or importlib.util.find_spec("sageattention") is None:
-        log.info("SageAttention (%s) is not available here; the model keeps PyTorch's SDPA", sage_attention)
-        return (model,)
-    return (dataclasses.replace(model, attention="sage"),)
+    backend = usable_backend("sage", "sageattention", ctx.device, f"SageAttention ({sage_attention})")
+    return (dataclasses.replace(model, attention=backend) if backend != "native" else model,)
 
 
 @executor("ModelPatchTorchSettings")
@@ -65,6 +60,7 @@ def model_patch_torch_settings(ctx: ExecContext, model: Any, enable_fp16_accumul
 @executor("TorchCompileModelWanVideoV2")
 def torch_compile_model_wan(ctx: ExecContext, model: Any, backend: str, fullgraph: bool, mode: str, dynamic: bool,
                             compile_transformer_blocks_only: bool, dynamo_cache_size_limit: int, **_: Any) -> tuple:
+    # the keyword arguments of models.compile.compile_transformer
     settings = {"backend": backend, "fullgraph": bool(fullgraph), "mode": mode, "dynamic": bool(dynamic),
                 "blocks_only": bool(compile_transformer_blocks_only), "cache_size_limit": int(dynamo_cache_size_limit)}
     return (dataclasses.replace(_model(model), compile=settings),)

@@ -26,14 +26,14 @@ Choices mapped onto diffusers/torch, and why:
 
 from __future__ import annotations
 
-import importlib.util
-import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
+from wfrun.models.compile import compile_transformer
+from wfrun.sampling.attention import usable_backend
 from wfrun.models.families import transformer_family
 from wfrun.models.header import CheckpointError
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
@@ -43,7 +43,6 @@ from wfrun.packs.wanvideo.types import (
     BlockSwapArgs, CompileArgs, LoraSpec, VRAMManagementArgs, WanVideoModel,
 )
 
-log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "fp16_fast": torch.float16}
 
@@ -74,13 +73,8 @@ def pack_model_type(task: str) -> str:
 
 
 def attention_backend(mode: str, device: str) -> str:
-    backend, module = ATTENTION_BACKENDS.get(mode, ("native", None))
-    if backend == "native":
-        return backend
-    if not str(device).startswith("cuda") or (module and importlib.util.find_spec(module) is None):
-        log.info("attention_mode %s is not available here; using PyTorch SDPA", mode)
-        return "native"
-    return backend
+    backend, package = ATTENTION_BACKENDS.get(mode, ("native", None))
+    return usable_backend(backend, package, device, f"mode {mode}")
 
 
 @executor("WanVideoModelLoader", gguf_inputs=("model",))
@@ -144,16 +138,9 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
 
 
 def _compile(transformer: Any, args: CompileArgs, device: str) -> None:
-    if not str(device).startswith("cuda"):
-        log.info("torch.compile is applied on CUDA only; running eagerly on %s", device)
-        return
-    torch._dynamo.config.cache_size_limit = args.dynamo_cache_size_limit
-    options = dict(fullgraph=args.fullgraph, dynamic=args.dynamic, backend=args.backend, mode=args.mode)
-    if args.compile_transformer_blocks_only:
-        for i, block in enumerate(transformer.blocks):
-            transformer.blocks[i] = torch.compile(block, **options)
-    else:
-        transformer.forward = torch.compile(transformer.forward, **options)
+    compile_transformer(transformer, device, backend=args.backend, fullgraph=args.fullgraph, mode=args.mode,
+                        dynamic=args.dynamic, blocks_only=args.compile_transformer_blocks_only,
+                        cache_size_limit=args.dynamo_cache_size_limit)
 
 
 @executor("WanVideoBlockSwap")
