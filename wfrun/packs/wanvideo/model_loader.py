@@ -36,8 +36,7 @@ from wfrun.models.compile import compile_transformer
 from wfrun.sampling.attention import usable_backend
 from wfrun.models.families import transformer_family
 from wfrun.models.header import CheckpointError
-from wfrun.models.paths import ModelPathError, ModelRoots, find_model
-from wfrun.nodes.models import loading_error, resolve, roots_of
+from wfrun.nodes.models import loading_error, resolve
 from wfrun.models import placement
 from wfrun.packs.wanvideo.types import (
     BlockSwapArgs, CompileArgs, LoraSpec, VRAMManagementArgs, WanVideoModel,
