@@ -109,6 +109,8 @@ class ExecContext:
     progress: Progress | None = None
     node_id: str = ""
     node_title: str = ""
+    #: The date of the node signature the workflow was saved with (``NodeInstance.saved_date``).
+    saved_date: str | None = None
     workflow_json: Any = None
     written: list[Path] = field(default_factory=list)
     interrupted: bool = False

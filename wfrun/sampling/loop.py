@@ -12,9 +12,18 @@ The pack's choices this reproduces:
   reference, T2V) or ``(num_frames-1)//4 + 1`` (+1 more for the pack's separate end frame
   when ``end_image`` is set on a non-Fun/FLF2V model) for image conditioning. The same
   generator then feeds FreeNoise shuffles and stochastic schedulers (dpm++_sde, lcm).
+- **Step range** (the sampler from 2025-07-28, rules as of 2026-05; ``step_range``): the
+  schedule is built for ``steps`` and cut from ``start_step`` to before ``end_step``
+  (:func:`~wfrun.sampling.schedulers.step_slice`); ``denoise_strength < 1`` becomes
+  ``start_step = steps - int(steps*denoise) - 1`` with noise added to the input latents;
+  a cfg list is cut or extended to the steps that run. The pack's three weeks of
+  intermediate rules (2025-07-28 to 2025-08-20: both ends could not be combined, noise
+  added only for a "first sampler") are not reproduced.
 - **video2video**: ``samples`` (padded at the front with their first frame when shorter)
   are mixed with the noise at the first timestep: ``noise*t/1000 + (1-t/1000)*samples``,
-  only when ``denoise_strength < 1``.
+  when ``denoise_strength < 1`` (or ``add_noise_to_samples``); with a step range and no
+  noise added they are the starting latents (a second sampler continuing a first), and
+  the generator state saved with them is restored.
 - **cfg**: skipped when ``cfg[idx]`` is 1.0 (isclose); otherwise
   ``uncond*a + cfg*(cond - uncond*a)`` with ``a`` = the CFG-Zero* projection
   ``<cond, uncond>/|uncond|²`` when ``cfg_zero_star`` (else 1); with ``use_zero_init`` the
@@ -30,7 +39,9 @@ The pack's choices this reproduces:
   control prepends the control latents (zeros outside ``[start, end]`` percent; inside at
   step 0 too if ``end > 0``); T2V-style calls on a Fun-InP (36-channel) model get zeros.
 - Returns the pack's LATENT: ``samples [1, 16, T, H, W]`` (CPU, float32) with
-  ``looped``, ``end_image``, ``has_ref``, ``drop_last`` and ``generator_state``.
+  ``looped``, ``end_image``, ``has_ref``, ``drop_last`` and ``generator_state``, and
+  ``denoised``: the last step's clean-latent estimate ``x - v*t/1000`` (the pack's
+  ``denoised_samples`` output). Step-cache states are not handed to a following sampler.
 
 The code runs in phases, each a function here: :func:`prepare` (steps, cfg and schedule;
 noise and conditioning layout; text context; context windows; video2video and extra
@@ -98,6 +109,10 @@ class SamplingRequest:
     on_block: Callable[[int], None] | None = None
     #: The diffusers attention backend for this pass (the loader's ``attention_mode``).
     attention: str = "native"
+    #: The sampler's step range (``start_step``, ``end_step``, ``add_noise_to_samples``), or
+    #: None for a sampler saved before it had one (2025-07-27 and earlier), whose
+    #: ``denoise_strength`` divides the steps instead (see :func:`_steps_and_cfg`).
+    step_range: tuple[int, int, bool] | None = None
 
 
 # --- what prepare() hands the loop ------------------------------------------------------
@@ -162,6 +177,8 @@ class Prepared:
     feta_frames: int = 0
     split_steps: tuple[int, ...] = ()
     teacache: TeaCache | None = None
+    #: Input latents replace the noise (mixed with it when ``add_noise``): the step-range era.
+    add_noise: bool = False
 
     @property
     def timesteps(self) -> torch.Tensor:
@@ -180,6 +197,8 @@ class LoopState:
     shift_idx: int = 0
     #: TeaCache prediction ids without windows: cond, uncond, Phantom's reference pass.
     cache_state: list = field(default_factory=lambda: [None, None, None])
+    #: The last step's prediction of the clean latent (the sampler's ``denoised_samples``).
+    denoised: torch.Tensor | None = None
 
 
 # --- prepare ------------------------------------------------------------------------------
@@ -199,27 +218,51 @@ def _in_window(start: float, end: float, pct: float, idx: int) -> bool:
     return (start <= pct <= end) or (end > 0 and idx == 0 and pct >= start)
 
 
-def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule]:
-    """Pack order: divide by denoise, a cfg list overrides the count, build, slice."""
+def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule, bool]:
+    """Steps, the cfg per step, the schedule, and whether input latents get noise added.
+
+    Without a step range (the pack to 2025-07-27): divide by denoise, a cfg list overrides
+    the count, build, slice. With one (2025-07-28 on, the pack's rules as of 2026-05): a
+    denoise below 1 becomes ``start_step = steps - int(steps*denoise) - 1`` with noise added
+    to the input latents (``start_step`` must then be 0); the schedule is built for
+    ``steps`` and cut to the range; a cfg list is cut or extended (by its last value) to the
+    steps that run, and indexed from the first of them."""
     tr = req.transformer
     denoise = float(req.denoise_strength)
     if denoise <= 0:
         raise SamplingError("denoise_strength", "denoise_strength must be above 0")
-    steps = int(int(req.steps) / denoise)
+    dim = int(tr.config.num_attention_heads * tr.config.attention_head_dim)
     cfg = req.cfg
     if isinstance(cfg, (list, tuple)):
         cfg = [float(c) for c in cfg]
         if not cfg:
             raise SamplingError("cfg", "the cfg list is empty")
+    if req.step_range is not None:
+        start, end, add_noise = int(req.step_range[0]), int(req.step_range[1]), bool(req.step_range[2])
+        steps = int(req.steps)
+        if denoise < 1.0:
+            if start != 0:
+                raise SamplingError("start_step", f"start_step = {start} together with denoise_strength {denoise}",
+                                    "use one of them: the sampler turns a denoise below 1 into a start step")
+            start, add_noise = steps - int(steps * denoise) - 1, True
+        schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
+                                  transformer_dim=dim, device=torch.device(req.device), step_range=(start, end))
+        count = len(schedule.timesteps)
+        if isinstance(cfg, list):
+            cfg = cfg[:count] + [cfg[-1]] * (count - len(cfg))
+        else:
+            cfg = [float(cfg)] * (count + 1)
+        return steps, cfg, schedule, add_noise
+    steps = int(int(req.steps) / denoise)
+    if isinstance(cfg, list):
         steps = len(cfg)
     else:
         cfg = [float(cfg)] * (steps + 1)
-    schedule: Schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
-                                        transformer_dim=int(tr.config.num_attention_heads * tr.config.attention_head_dim),
-                                        device=torch.device(req.device), steps_divided=True)
+    schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
+                              transformer_dim=dim, device=torch.device(req.device), steps_divided=True)
     if len(cfg) < len(schedule.timesteps):  # the pack would index past a short list; say so instead
         raise SamplingError("cfg", f"{len(cfg)} cfg values for {len(schedule.timesteps)} steps")
-    return steps, cfg, schedule
+    return steps, cfg, schedule, denoise < 1.0
 
 
 def _control_refused(in_ch: int) -> SamplingError:
@@ -318,21 +361,30 @@ def _context_windows(options: Any, noise: torch.Tensor, generator: torch.Generat
     return windows
 
 
-def _video2video(req: SamplingRequest, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """Input latents mixed with the noise at the first timestep (only when denoise < 1)."""
+def _video2video(req: SamplingRequest, noise: torch.Tensor, timesteps: torch.Tensor, add_noise: bool,
+                 generator: torch.Generator) -> torch.Tensor:
+    """Input latents (``samples``): mixed with the noise at the first timestep that runs
+    (``noise*t/1000 + (1-t/1000)*samples``) when ``add_noise``; else, in the step-range era,
+    they *are* the starting latents (a second sampler continuing the first), and before it
+    they were ignored. A generator state saved with them (the previous sampler's) is
+    restored, so stochastic schedulers continue its noise stream."""
     if req.samples is None:
         return noise
-    if req.samples.get("mask") is not None:
+    if req.samples.get("mask") is not None or req.samples.get("noise_mask") is not None:
         raise SamplingError("samples", "latents with a noise mask (differential diffusion) are not supported")
     inp = req.samples["samples"].squeeze(0).to(noise)
     if inp.shape[1] < noise.shape[1]:
         inp = torch.cat([inp[:, :1].repeat(1, noise.shape[1] - inp.shape[1], 1, 1), inp], dim=1)
     if inp.shape != noise.shape:
         raise SamplingError("samples", f"input latents {tuple(inp.shape)} do not fit the video {tuple(noise.shape)}")
-    if float(req.denoise_strength) < 1.0:
+    if req.step_range is not None:
+        state = req.samples.get("generator_state")
+        if isinstance(state, torch.Tensor) and state.dtype == torch.uint8:
+            generator.set_state(state)
+    if add_noise and len(timesteps):
         lt = timesteps[:1].to(noise)
-        noise = noise * lt / 1000 + (1 - lt / 1000) * inp
-    return noise
+        return noise * lt / 1000 + (1 - lt / 1000) * inp
+    return inp if req.step_range is not None else noise
 
 
 def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor) -> tuple[torch.Tensor, int, Sequence[int] | None]:
@@ -360,14 +412,14 @@ def prepare(req: SamplingRequest) -> Prepared:
         raise SamplingError("text_embeds", "no text embeds given",
                             "connect WanVideoTextEncode; diffusers' Wan blocks always cross-attend to a prompt")
     opts = req.options
-    steps, cfg, schedule = _steps_and_cfg(req)
+    steps, cfg, schedule, add_noise = _steps_and_cfg(req)
     generator = torch.Generator(device="cpu")
     generator.manual_seed(int(req.seed))
     noise, cond = _noise_and_conditioning(req, generator)
     latent_len = noise.shape[1]
     text = _text_context(req)
     windows = _context_windows(opts.context, noise, generator)
-    noise = _video2video(req, noise, schedule.timesteps)
+    noise = _video2video(req, noise, schedule.timesteps, add_noise, generator)
     noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise)
 
     exp = opts.experimental
@@ -385,7 +437,7 @@ def prepare(req: SamplingRequest) -> Prepared:
         phantom_guidance=PhantomCFG(cond.phantom.cfg_scale) if cond.phantom is not None else None,
         feta=opts.feta if (opts.feta is not None and latent_len > 1) else None,
         feta_frames=windows.frames if windows is not None else latent_len,
-        split_steps=split_steps, teacache=teacache)
+        split_steps=split_steps, teacache=teacache, add_noise=add_noise)
 
 
 # --- one prediction and its guidance -------------------------------------------------------
@@ -548,6 +600,8 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
         noise_pred = torch.cat([noise_pred[:, latent_len - shift:], noise_pred[:, :latent_len - shift]], dim=1)
         state.shift_idx = (shift + int(loop.shift_skip)) % latent_len
     device = torch.device(p.req.device)
+    # the pack's preview latent, returned as ``denoised_samples`` after the last step
+    state.denoised = state.latent - noise_pred.to(state.latent) * (t.to(state.latent.device).float() / 1000)
     step_t = timestep.to(device) if timestep.ndim == 2 else t.reshape(1).to(device)
     state.latent = p.schedule.stepper.step(noise_pred.unsqueeze(0).to(state.latent.device), step_t,
                                            state.latent.unsqueeze(0), generator=p.generator).squeeze(0).float()
@@ -589,4 +643,10 @@ def sample(req: SamplingRequest) -> dict:
     finally:
         if bar is not None:
             bar.close()
-    return finish(p, state.latent)
+    out = finish(p, state.latent)
+    if state.denoised is not None:
+        denoised = state.denoised
+        if p.cond.phantom_latents is not None:
+            denoised = denoised[:, :-p.cond.phantom_latents.shape[1]]
+        out["denoised"] = denoised.unsqueeze(0).cpu()
+    return out
