@@ -75,3 +75,54 @@ def test_step_index_finds_the_step_of_a_sigma():
     sigmas = torch.tensor([1.0, 0.8, 0.5, 0.2, 0.0])
     assert [step_index(sigmas, torch.tensor([s])) for s in (1.0, 0.8, 0.5, 0.2)] == [0, 1, 2, 3]
     assert step_index(sigmas, torch.tensor([0.65])) == 1  # between two sigmas: the earlier step
+
+
+class _PassThrough(torch.nn.Module):
+    def forward(self, hidden_states, *args, **kwargs):
+        return hidden_states
+
+
+def test_skip_layer_guidance_wan_skips_its_blocks_on_the_uncond_pass_inside_the_window(ctx, setup):
+    import copy
+
+    from wfrun.packs.comfy_core_models.model_input import WanPredictor
+    from wfrun.sampling.conditioning import SLGArgs
+    from wfrun.sampling.hooks import sampling_pass
+
+    model, positive, negative, latent = setup
+    (patched,) = node("SkipLayerGuidanceWanVideo")(ctx, model=model, blocks="1", start_percent=0.3, end_percent=0.7)
+    assert model.uncond_skip is None and patched.uncond_skip == ((1,), 0.3, 0.7)
+    # reference: diffusers' own forward of a copy whose block 1 passes its input through
+    ref_model = copy.deepcopy(model.transformer)
+    ref_model.blocks[1] = _PassThrough()
+    sigmas = torch.linspace(1.0, 0.0, STEPS + 1)
+    predictor = WanPredictor(patched, positive, negative, "cpu", sigmas=sigmas)
+    x = torch.randn(1, 16, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    blocks, start, end = patched.uncond_skip
+    with sampling_pass(patched.transformer, slg=SLGArgs(blocks=blocks, start_percent=start, end_percent=end)), \
+            torch.no_grad():
+        for step in range(STEPS):
+            sigma = sigmas[step:step + 1]
+            t = sigma * 1000
+            inside = start <= step / STEPS <= end
+            for which, cond in (("uncond", negative), ("cond", positive)):
+                got = predictor(x, t, which)
+                reference = ref_model if (which == "uncond" and inside) else model.transformer
+                want = reference(hidden_states=x, timestep=t, encoder_hidden_states=cond[0][0],
+                                 return_dict=False)[0]
+                torch.testing.assert_close(got, want.float(), rtol=1e-4, atol=1e-5)
+                if reference is ref_model:  # the skip changes the prediction
+                    plain = model.transformer(hidden_states=x, timestep=t, encoder_hidden_states=cond[0][0],
+                                              return_dict=False)[0]
+                    assert not torch.allclose(got, plain.float(), atol=1e-3)
+
+
+def test_skip_layer_guidance_wan_names_a_block_the_model_lacks(ctx, setup):
+    from wfrun.nodes.executor import NodeInputError
+
+    model = setup[0]
+    with pytest.raises(NodeInputError) as err:
+        node("SkipLayerGuidanceWanVideo")(ctx, model=model, blocks="9, x", start_percent=0.2, end_percent=1.0)
+    assert err.value.input_name == "blocks"
+    with pytest.raises(NodeInputError, match="blocks 0 to"):
+        node("SkipLayerGuidanceWanVideo")(ctx, model=model, blocks="99", start_percent=0.2, end_percent=1.0)

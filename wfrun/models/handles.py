@@ -88,6 +88,9 @@ class CoreModel:
     #: and Enhance-A-Video (weight, latent frames), applied by the core KSampler.
     teacache: dict | None = None
     feta: tuple[float, int] | None = None
+    #: KJNodes' SkipLayerGuidanceWanVideo: (blocks, start_percent, end_percent) skipped on
+    #: the uncond pass while the step percent is inside the window.
+    uncond_skip: tuple[tuple[int, ...], float, float] | None = None
 
     @classmethod
     def of_family(cls, transformer: Any, family: Any, path: Path, dtype: torch.dtype, shift: float) -> "CoreModel":

@@ -143,7 +143,13 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         if len(skips) > 1:
             raise NodeInputError("model", "several SkipLayerGuidanceDiT patches with different layers",
                                  "chain one SkipLayerGuidanceDiT")
+        if skips and model.uncond_skip is not None:
+            raise NodeInputError("model", "SkipLayerGuidanceDiT and SkipLayerGuidanceWanVideo on one model",
+                                 "keep one of the two skip-layer patches")
         slg = SLGArgs(blocks=skips.pop(), start_percent=0.0, end_percent=1.0) if skips else None
+        if model.uncond_skip is not None:
+            blocks, start, end = model.uncond_skip
+            slg = SLGArgs(blocks=blocks, start_percent=start, end_percent=end)
         fmt = latent_format(model.latent_channels)
         on_step = None
         if x0_out is not None:

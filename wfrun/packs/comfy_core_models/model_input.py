@@ -198,9 +198,15 @@ class WanPredictor:
         extras = self._extras[which]
         key = (which, skip)
         feta_weight, feta_frames = model.feta if model.feta is not None else (None, 0)
-        options_fwd = ForwardOptions(is_uncond=bool(skip), step_percent=0.5, vace=extras["vace"],
+        step = step_index(self.sigmas, sigma)
+        # SkipLayerGuidanceWanVideo marks the real uncond pass, at the step's percent (KJNodes:
+        # step index / (sigmas - 1)); otherwise only SkipLayerGuidanceDiT's skip pass is marked
+        uncond_skip = model.uncond_skip is not None and which == "uncond" and not skip
+        percent = step / (len(self.sigmas) - 1) if uncond_skip and self.sigmas is not None and len(self.sigmas) > 1 \
+            else 0.5
+        options_fwd = ForwardOptions(is_uncond=bool(skip) or uncond_skip, step_percent=percent, vace=extras["vace"],
                                      camera=extras["camera"], reference=extras["reference"],
-                                     step=step_index(self.sigmas, sigma), pred_id=self._pred_ids.get(key),
+                                     step=step, pred_id=self._pred_ids.get(key),
                                      feta_weight=feta_weight, feta_frames=feta_frames)
         out, pred_id = transformer_forward(tr, hidden.to(self.device, model.dtype), t.to(self.device), context, clip,
                                            options_fwd)

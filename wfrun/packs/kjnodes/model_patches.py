@@ -21,6 +21,12 @@ patched copy of the MODEL (the loaded transformer stays shared, as ComfyUI's
   fresh for each sampler run. The wrapper's TeaCache (``sampling.forward``) does the same
   arithmetic, so it runs here with the step window converted. ``rel_l1_thresh`` 0 leaves
   the model as it is.
+- ``SkipLayerGuidanceWanVideo``: the listed blocks are skipped (their input passes
+  through) on the *uncond* pass of the steps whose index / (sigmas - 1) lies in
+  ``[start_percent, end_percent]``; the cond pass is untouched. The pack reads that
+  percent from the state its TeaCache patch keeps (and fails without one); wfrun computes
+  it from the sampler's sigmas, so it works with or without WanVideoTeaCacheKJ. The skip
+  is the wrapper's SLG hook (``sampling.hooks``), the same rule.
 - ``WanVideoEnhanceAVideoKJ``: Enhance-A-Video on every self-attention at every step, the
   score from the latent's frame count and ``weight`` (the formula of
   ``sampling.forward.feta_score``, KJNodes' ``get_feta_scores``); weight 0 leaves the model.
@@ -94,3 +100,20 @@ def wan_enhance_a_video_kj(ctx: ExecContext, model: Any, latent: Any, weight: fl
     if not hasattr(samples, "shape") or len(samples.shape) != 5:
         raise NodeInputError("latent", "expected a video LATENT [batch, channels, frames, height, width]")
     return (dataclasses.replace(model, feta=(float(weight), int(samples.shape[2]))),)
+
+
+@executor("SkipLayerGuidanceWanVideo")
+def skip_layer_guidance_wan(ctx: ExecContext, model: Any, blocks: str, start_percent: float, end_percent: float,
+                            **_: Any) -> tuple:
+    model = _model(model)
+    try:
+        listed = tuple(int(x.strip()) for x in str(blocks).split(",") if x.strip())
+    except ValueError:
+        raise NodeInputError("blocks", f"{blocks!r} is not a comma-separated list of block numbers",
+                             "write block indices from 0, e.g. '9' or '9,10'") from None
+    count = len(model.transformer.blocks)
+    bad = [b for b in listed if not 0 <= b < count]
+    if not listed or bad:
+        raise NodeInputError("blocks", f"blocks {bad or blocks!r}: the model has blocks 0 to {count - 1}",
+                             "write block indices from 0, e.g. '9'")
+    return (dataclasses.replace(model, uncond_skip=(listed, float(start_percent), float(end_percent))),)
