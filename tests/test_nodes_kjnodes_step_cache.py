@@ -95,6 +95,7 @@ def test_skip_layer_guidance_wan_skips_its_blocks_on_the_uncond_pass_inside_the_
     # reference: diffusers' own forward of a copy whose block 1 passes its input through
     ref_model = copy.deepcopy(model.transformer)
     ref_model.blocks[1] = _PassThrough()
+    plain_model = copy.deepcopy(model.transformer)  # outside the pass's hooks
     sigmas = torch.linspace(1.0, 0.0, STEPS + 1)
     predictor = WanPredictor(patched, positive, negative, "cpu", sigmas=sigmas)
     x = torch.randn(1, 16, 3, 4, 4, generator=torch.Generator().manual_seed(1))
@@ -107,12 +108,12 @@ def test_skip_layer_guidance_wan_skips_its_blocks_on_the_uncond_pass_inside_the_
             inside = start <= step / STEPS <= end
             for which, cond in (("uncond", negative), ("cond", positive)):
                 got = predictor(x, t, which)
-                reference = ref_model if (which == "uncond" and inside) else model.transformer
+                reference = ref_model if (which == "uncond" and inside) else plain_model
                 want = reference(hidden_states=x, timestep=t, encoder_hidden_states=cond[0][0],
                                  return_dict=False)[0]
                 torch.testing.assert_close(got, want.float(), rtol=1e-4, atol=1e-5)
                 if reference is ref_model:  # the skip changes the prediction
-                    plain = model.transformer(hidden_states=x, timestep=t, encoder_hidden_states=cond[0][0],
+                    plain = plain_model(hidden_states=x, timestep=t, encoder_hidden_states=cond[0][0],
                                               return_dict=False)[0]
                     assert not torch.allclose(got, plain.float(), atol=1e-3)
 
