@@ -146,11 +146,15 @@ def test_the_later_export_layout_loads_and_honours_time():
         assert not torch.allclose(half, net(x0, x1, torch.full((1, 1), 0.9)))
 
 
-def test_preflight_reads_the_archive_as_data_only_for_torchscript_loaders(models):
+def test_preflight_reads_the_archive_as_data_only_for_torchscript_loaders(models, tmp_path):
     path = models / "film" / "film_net_fp32.pt"
     assert check_model_file(path, "film", torchscript=True).kind == "unknown"
     with pytest.raises(PickleRefused):
         check_model_file(path, "film", allow_pickle=False)
+    saved = tmp_path / "state.pt"  # a torch.save pickle under the same loader: still refused
+    torch.save(dict(tiny_film(0).state_dict()), saved)
+    with pytest.raises(PickleRefused):
+        check_model_file(saved, "film", allow_pickle=False, torchscript=True)
 
 
 def test_a_rife_file_is_not_film(models):

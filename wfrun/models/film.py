@@ -43,9 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: The folder the pack downloads FILM into (``ckpts/film/``); wfrun reads ``<models>/film/``.
-RELEASE_NAME = "film_net_fp32.pt"
-
+from wfrun.models.header import sniff
+from wfrun.models.torchscript_weights import is_torchscript_archive, read_torchscript_state_dict
+from wfrun.models.upscale import read_release_state_dict
 
 @dataclass(frozen=True)
 class FilmConfig:
@@ -332,10 +332,6 @@ def read_film_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """FILM's tensors from a TorchScript archive (read as data, never run: see
     ``torchscript_weights``), a ``.safetensors`` copy, or a plain ``.pth`` state dict
     (``torch.load(weights_only=True)``). Raises ``CheckpointError``."""
-    from wfrun.models.header import sniff
-    from wfrun.models.torchscript_weights import is_torchscript_archive, read_torchscript_state_dict
-    from wfrun.models.upscale import read_release_state_dict
-
     path = Path(path)
     if sniff(path) == "zip" and is_torchscript_archive(path):
         return read_torchscript_state_dict(path)

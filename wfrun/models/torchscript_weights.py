@@ -185,7 +185,9 @@ class _Unpickler(pickle.Unpickler):
         self.classes: dict[str, type] = {}
 
     def find_class(self, module: str, name: str) -> Any:
-        if module == "__torch__" or module.startswith("__torch__."):
+        if not _allowed(module, name):
+            raise self.archive.error(_refusal(module, name))
+        if module.startswith("__torch__"):
             qualname = f"{module}.{name}"
             cls = self.classes.get(qualname)
             if cls is None:
@@ -194,18 +196,26 @@ class _Unpickler(pickle.Unpickler):
                 cls = type(name, (ScriptObject,), {"__slots__": (), "qualname": qualname})
                 self.classes[qualname] = cls
             return cls
-        if module == "torch._utils" and name in _TENSOR_REBUILDERS:
+        if module == "torch._utils":
             return self.archive.parameter if "parameter" in name else self.archive.tensor
-        if module == "torch" and name in STORAGE_DTYPES:
+        if module == "torch":
             return _StorageType(name)
-        if module == "collections" and name == "OrderedDict":
+        if module == "collections":
             return collections.OrderedDict
-        if module == "torch.jit._pickle" and (name in _JIT_TAGS or name == "restore_type_tag"):
-            return _tag
-        raise self.archive.error(_refusal(module, name))
+        return _tag  # torch.jit._pickle's type tags
 
     def persistent_load(self, pid: Any) -> Any:
         return self.archive.storage(pid)
+
+
+def _allowed(module: str, name: str) -> bool:
+    """The closed list of globals: TorchScript classes (as inert objects), tensor rebuilding,
+    storage types, ``OrderedDict`` and TorchScript's type tags."""
+    return (module == "__torch__" or module.startswith("__torch__.")
+            or (module == "torch._utils" and name in _TENSOR_REBUILDERS)
+            or (module == "torch" and name in STORAGE_DTYPES)
+            or (module == "collections" and name == "OrderedDict")
+            or (module == "torch.jit._pickle" and (name in _JIT_TAGS or name == "restore_type_tag")))
 
 
 def _refusal(module: str, name: str) -> str:
@@ -221,13 +231,9 @@ def _prescan(archive: _Archive, data: bytes) -> None:
                 raise archive.error(f"its module pickle has more than {MAX_PICKLE_OPS} operations")
             if op.name in _REFUSED_OPS:
                 raise archive.error(f"its module pickle uses the {op.name} opcode, which TorchScript never writes")
-            if op.name == "GLOBAL":
+            if op.name == "GLOBAL":  # STACK_GLOBAL's names are on the stack: find_class checks those
                 module, _, name = str(arg).partition(" ")
-                if not (module == "__torch__" or module.startswith("__torch__.")
-                        or (module, name) in {("collections", "OrderedDict")}
-                        or (module == "torch._utils" and name in _TENSOR_REBUILDERS)
-                        or (module == "torch" and name in STORAGE_DTYPES)
-                        or (module == "torch.jit._pickle" and (name in _JIT_TAGS or name == "restore_type_tag"))):
+                if not _allowed(module, name):
                     raise archive.error(_refusal(module, name))
     except CheckpointError:
         raise
@@ -345,8 +351,10 @@ def read_torchscript_state_dict(path: str | Path, *, read_data: bool = True) -> 
             prefix = _prefix(path, zf)
             archive = _Archive(path, zf, prefix, read_data)
             byteorder = f"{prefix}/byteorder"
-            if byteorder in zf.namelist() and zf.read(byteorder).strip() not in (b"little", b""):
-                raise archive.error("stores big-endian tensors, which wfrun does not read")
+            if byteorder in zf.namelist():
+                with zf.open(byteorder) as handle:
+                    if handle.read(16).strip() not in (b"little", b""):
+                        raise archive.error("stores big-endian tensors, which wfrun does not read")
             info = zf.getinfo(f"{prefix}/data.pkl")
             if info.file_size > MAX_PICKLE_BYTES:
                 raise archive.error(f"its module pickle is {info.file_size} bytes, more than {MAX_PICKLE_BYTES}")

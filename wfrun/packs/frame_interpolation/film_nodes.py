@@ -62,7 +62,8 @@ def interpolate_pair(net: FilmNet, frame0: torch.Tensor, frame1: torch.Tensor, i
     return [made[i] for i in range(inbetweens + 1)]
 
 
-@executor("FILM VFI", pth_inputs=("ckpt_name",), torchscript_inputs=("ckpt_name",), oom_hint="interpolate fewer or smaller frames")
+@executor("FILM VFI", pth_inputs=("ckpt_name",), torchscript_inputs=("ckpt_name",),
+          oom_hint="interpolate fewer or smaller frames")
 def film_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier: Any,
              clear_cache_after_n_frames: int, optional_interpolation_states: Any = None,
              **unused: Any) -> tuple:
@@ -91,7 +92,8 @@ def film_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier:
     lists) is not supported yet; frames smaller than 64 pixels, on which the pack's network
     fails, are refused with a clear error."""
     if optional_interpolation_states is not None:
-        raise NodeInputError("optional_interpolation_states", "interpolation state lists are not supported by wfrun yet",
+        raise NodeInputError("optional_interpolation_states",
+                             "interpolation state lists are not supported by wfrun yet",
                              "disconnect this input to interpolate every pair of frames")
     frames = _frames(frames)
     multipliers = _multipliers(multiplier, frames.shape[0] - 1)
