@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Iterable
 
 from wfrun.models.detect import DROPPED_SUFFIXES, FOLDER_KINDS, STRICT_KINDS, ModelInfo, identify, require_kind
-from wfrun.models.header import CheckpointError, sniff
+from wfrun.models.header import CheckpointError, TensorInfo, sniff
 from wfrun.models.load import loadable_config
-from wfrun.models.reader import TORCH_DTYPES, open_checkpoint
+from wfrun.models.reader import DTYPE_NAMES, TORCH_DTYPES, open_checkpoint
+from wfrun.models.torchscript_weights import is_torchscript_archive, read_torchscript_state_dict
 
 
 def expected_kinds(folders: str | Iterable[str] | None) -> frozenset[str]:
@@ -48,15 +49,10 @@ def check_model_file(path: str | Path, folders: str | Iterable[str] | None = Non
         if info.kind in wanted:
             loadable_config(info)
         return info
-    if torchscript and sniff(path) == "zip":
-        from wfrun.models.header import TensorInfo
-        from wfrun.models.reader import DTYPE_NAMES
-        from wfrun.models.torchscript_weights import is_torchscript_archive, read_torchscript_state_dict
-
-        if is_torchscript_archive(path):
-            state = read_torchscript_state_dict(path, read_data=False)
-            tensors = {k: TensorInfo(DTYPE_NAMES.get(v.dtype, str(v.dtype)), tuple(v.shape)) for k, v in state.items()}
-            return identify(Path(path), tensors, {})
+    if torchscript and sniff(path) == "zip" and is_torchscript_archive(path):
+        state = read_torchscript_state_dict(path, read_data=False)
+        tensors = {k: TensorInfo(DTYPE_NAMES.get(v.dtype, str(v.dtype)), tuple(v.shape)) for k, v in state.items()}
+        return identify(Path(path), tensors, {})
     with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
         info = identify(reader.path, reader.tensors, reader.metadata)
         for name, tensor in reader.tensors.items():
