@@ -380,7 +380,8 @@ def _model_files(graph: WorkflowGraph, plan: Plan, roots: ModelRoots, path: Path
             gguf = loader is not None and spec.name in loader.gguf_inputs
             pth = loader is not None and spec.name in loader.pth_inputs and found.suffix.lower() == ".pth"
             try:
-                info = check_model_file(found, folders, allow_pickle=True if allow_pickle or pth else None, gguf=gguf)
+                info = check_model_file(found, folders, allow_pickle=True if allow_pickle or pth else None, gguf=gguf,
+                                        torchscript=loader is not None and spec.name in loader.torchscript_inputs)
             except CheckpointError as err:
                 problems.append(_model_problem(path, node, spec.name, value, folders, err, gguf))
                 continue

@@ -73,11 +73,15 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("CheckpointLoaderSimple", "ckpt_name"): ("checkpoint", ""),
     ("UpscaleModelLoader", "model_name"): ("upscale", ""),
     ("RIFE VFI", "ckpt_name"): ("rife", ""),
+    ("FILM VFI", "ckpt_name"): ("film", ""),
 }
 
 #: Loader inputs that read ``.pth`` files weights-only without the run's opt-in: a ``.pth``
 #: name gets a ``.pth`` stand-in (a plain tensor dict, written with ``torch.save``).
-PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("RIFE VFI", "ckpt_name")})
+PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("RIFE VFI", "ckpt_name"), ("FILM VFI", "ckpt_name")})
+#: Loader inputs that read TorchScript archives as data (``models.torchscript_weights``): a
+#: ``.pt`` name gets a TorchScript stand-in (wfrun's own tiny network, traced and saved).
+TORCHSCRIPT_LOADERS = frozenset({("FILM VFI", "ckpt_name")})
 
 #: Loader inputs that read GGUF files (ComfyUI-GGUF's): a ``.gguf`` name gets a GGUF stand-in.
 GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvanced", "unet_name"),
@@ -89,18 +93,18 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
     "vae": ("wan_vae", "original"), "text_encoders": ("umt5", "original"), "clip": ("umt5", "original"),
     "clip_vision": ("clip_vision", "transformers"), "loras": ("lora", ""),
     "depthanything": ("depth_anything_v2", ""), "checkpoints": ("checkpoint", ""),
-    "upscale_models": ("upscale", ""), "rife": ("rife", ""),
+    "upscale_models": ("upscale", ""), "rife": ("rife", ""), "film": ("film", ""),
 }
 
 #: The default storage of each kind when the name does not say.
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
-                     "upscale": "fp32", "rife": "fp32"}
+                     "upscale": "fp32", "rife": "fp32", "film": "fp32"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
-               "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet"}
+               "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -178,7 +182,8 @@ def family_for(class_type: str, input_name: str, folders: str, name: str) -> Sta
         raise NoStandin(f"{class_type} does not load GGUF files in wfrun (ComfyUI-GGUF's UnetLoaderGGUF and "
                         "CLIPLoaderGGUF do), so no tiny model stands in for this one; "
                         "use the .safetensors release of this model")
-    if suffix in _PICKLES and not (suffix == ".pth" and (class_type, input_name) in PTH_LOADERS):
+    if suffix in _PICKLES and not (suffix == ".pth" and (class_type, input_name) in PTH_LOADERS
+                                   or suffix == ".pt" and (class_type, input_name) in TORCHSCRIPT_LOADERS):
         raise NoStandin(f"{suffix} files are Python pickles, which wfrun refuses to load; "
                         "use the .safetensors release of this model")
     kind, layout = LOADER_KINDS.get((class_type, input_name)) or FOLDER_KINDS.get(folder, (None, ""))
@@ -286,9 +291,14 @@ def _rife(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     return Family("rife", arch, "", "fp32"), None
 
 
+def _film(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """Every FILM name gets a tiny film_net (TorchScript for ``.pt``)."""
+    return Family("film", "", "", "fp32"), None
+
+
 _FAMILIES = {"wan_transformer": _transformer, "wan_vae": _vae, "umt5": _umt5, "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
-             "rife": _rife}
+             "rife": _rife, "film": _film}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -347,6 +357,10 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         return target
+    if family.kind == "film":
+        from wfrun.models.tiny_film import write_tiny_film
+
+        return write_tiny_film(target, seed=zlib.crc32(standin.name.encode()))
     if family.kind in ("upscale", "rife"):
         from wfrun.models.rife import tiny_ifnet_state_dict
         from wfrun.models.tiny_upscale import save_weights, tiny_esrgan_state_dict
