@@ -74,6 +74,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("UpscaleModelLoader", "model_name"): ("upscale", ""),
     ("RIFE VFI", "ckpt_name"): ("rife", ""),
     ("FILM VFI", "ckpt_name"): ("film", ""),
+    **{("WanVideoLoraSelectMulti", f"lora_{i}"): ("lora", "") for i in range(5)},
 }
 
 #: Loader inputs that read ``.pth`` files weights-only without the run's opt-in: a ``.pth``
