@@ -292,6 +292,28 @@ def test_reference_frame_adds_a_latent_and_shorter_contexts_get_zeros_in_front(m
     torch.testing.assert_close(padded[tokens:], embedded)
 
 
+@torch.no_grad()
+def test_context_windows_cut_each_context_and_keep_the_reference_first(monkeypatch):
+    from wfrun.packs.wanvideo.types import ContextOptions, SamplerOptions
+
+    model = tiny_vace()
+    calls = record_forwards(monkeypatch)
+    c = context(frames=6, seed=3)  # a reference frame and 5 video latents (17 frames)
+    options = SamplerOptions(context=ContextOptions(context_frames=9, context_stride=4, context_overlap=4,
+                                                    freenoise=False))
+    req = SamplingRequest(transformer=model, image_embeds=vace_embeds(VaceEmbeds(c, 1.0, has_ref=True), frames=17),
+                          text_embeds=text(), steps=1, cfg=1.0, shift=5.0, seed=1, scheduler="unipc", options=options)
+    sample(req)
+    assert len(calls) > 1
+    for z, _t, _ctx, opts, _out in calls:
+        (part, _), = opts.vace
+        part = part[0]
+        assert part.shape[1] == z.shape[2] == 3
+        torch.testing.assert_close(part[:, 0], c[:, 0])  # the reference, whatever the window
+        starts = [j for j in range(1, 5) if torch.equal(part[:, 1:], c[:, j:j + 2])]
+        assert starts, "the rest of the window is a run of the context's frames"
+
+
 def test_vace_embeds_without_a_vace_model_are_refused():
     from diffusers import WanTransformer3DModel
 
