@@ -61,6 +61,12 @@ def test_module_file_is_detected_as_a_vace_module(split_files):
     assert set(vace_module_weights(SEED)) == {k for k in transformer_weights("vace", SEED) if k.startswith("vace_")}
 
 
+def test_module_passes_the_preflight_of_a_diffusion_models_input(split_files):
+    from wfrun.models.preflight import check_model_file
+
+    assert check_model_file(split_files["module"], "diffusion_models").kind == "wan_vace_module"
+
+
 def test_split_files_load_the_same_weights_as_the_all_in_one_file(split_files):
     whole = load_transformer(split_files["whole"], dtype=torch.float32)
     split = load_transformer(split_files["main"], dtype=torch.float32, vace_modules=(split_files["module"],))
