@@ -59,7 +59,8 @@ KIND_LABELS = {
 
 #: The ComfyUI models folder each kind belongs in (for hints in error messages).
 KIND_FOLDERS = {
-    "wan_transformer": "diffusion_models", "wan_vace_module": "diffusion_models", "wan_vae": "vae", "umt5": "text_encoders",
+    "wan_transformer": "diffusion_models", "wan_vace_module": "diffusion_models", "wan_vae": "vae",
+    "umt5": "text_encoders",
     "t5": "text_encoders", "clip_vision": "clip_vision", "lora": "loras", "sam3": "checkpoints",
 }
 
