@@ -26,6 +26,10 @@ Where wfrun differs: a mask whose frame count differs from the frames' is refuse
 its RGB (the pack fails on the copy); before 2025-07-04 StartToEndFrame's ``inpaint_mask``
 *replaced* the anchor frames' zero mask, since then it multiplies it — wfrun, which cannot
 tell the saved version once migration fills ``start_index``/``end_index``, does the latter.
+Likewise chains of three or more encodes follow the pack since 2025-05-21 ("Fix more VACEs
+than 2"); before, each node kept only its direct predecessor, so the first input dropped out.
+The wrapper's ``vace_blocks_to_swap`` (BlockSwap) is not applied: the VACE blocks stay on the
+main device (memory only; the numbers are the same).
 """
 
 from __future__ import annotations
