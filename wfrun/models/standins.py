@@ -10,7 +10,7 @@ those names is served by a tiny random checkpoint of the same *family*:
   releases spell them (the name rules live with the families: ``models.families``'
   ``task_from_name`` and ``vae_family_from_name``): Wan 2.1 T2V/I2V/FLF2V/Fun-Control/
   Fun-InP/Fun-Camera/VACE, Wan 2.2 A14B T2V/I2V/Fun and TI2V-5B/Fun 5B, the Wan 2.1 or 2.2
-  VAE; Kijai's ``Wan2_1-…`` original keys or ComfyUI's repackaged ``wan2.1_…``/``wan2.2_…``
+  VAE, a separate VACE module for WanVideoVACEModelSelect; Kijai's ``Wan2_1-…`` original keys or ComfyUI's repackaged ``wan2.1_…``/``wan2.2_…``
   / ``umt5_xxl_…`` / ``clip_vision_h``, bf16/fp16/fp32/fp8 (``_scaled``). Sizes change
   only what the family fixes (5B: 48-channel latents): every tiny transformer is 32 wide.
 
@@ -56,6 +56,7 @@ MAX_PART_BYTES, MAX_NAME_BYTES = 200, 1000
 #: are known by the models folder they list (``FOLDER_KINDS``).
 LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("WanVideoModelLoader", "model"): ("wan_transformer", "original"),
+    ("WanVideoVACEModelSelect", "vace_model"): ("wan_vace_module", "original"),
     ("UNETLoader", "unet_name"): ("wan_transformer", "comfyui"),
     ("WanVideoVAELoader", "model_name"): ("wan_vae", "original"),
     ("VAELoader", "vae_name"): ("wan_vae", "original"),
@@ -98,11 +99,11 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
 }
 
 #: The default storage of each kind when the name does not say.
-DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
+DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
                      "upscale": "fp32", "rife": "fp32", "film": "fp32"}
 
-KIND_LABELS = {"wan_vae": "Wan VAE", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
+KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
                "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net"}
@@ -228,6 +229,11 @@ def _transformer(name: str, base: str, layout: str) -> tuple[Family, str | None]
     return Family("wan_transformer", task, layout, precision, rest), notice
 
 
+def _vace_module(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """WanVideoVACEModelSelect's file: a separate VACE module, in the original key names."""
+    return Family("wan_vace_module", "", "original", _precision(name, DEFAULT_PRECISION["wan_vace_module"])), None
+
+
 def _vae(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     if "taew" in base or "taehv" in base:
         raise NoStandin("no tiny TAEW (tiny autoencoder) model: wfrun cannot run it yet")
@@ -297,7 +303,8 @@ def _film(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     return Family("film", "", "", "fp32"), None
 
 
-_FAMILIES = {"wan_transformer": _transformer, "wan_vae": _vae, "umt5": _umt5, "clip_vision": _clip_vision,
+_FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_vae": _vae, "umt5": _umt5,
+             "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
              "rife": _rife, "film": _film}
 

@@ -68,7 +68,7 @@ class TinySpec:
 
     folder: str
     name: str
-    kind: str       # wan_transformer | wan_vae | umt5 | clip_vision | lora | control_lora | wan_checkpoint
+    kind: str       # wan_transformer | wan_vace_module | wan_vae | umt5 | clip_vision | lora | control_lora | wan_checkpoint
     task: str       # transformer (or all-in-one) task, VAE family (``wan2.2``; "" is Wan 2.1); "" for the others
     layout: str     # original | comfyui | transformers | open_clip
     precision: str  # bf16 | fp16 | fp32 | fp8_e4m3fn | fp8_e5m2 | fp8_e4m3fn_scaled
@@ -244,6 +244,14 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
         sd["ref_conv.weight"] = r.linear(dim, family.latent_channels, 2, 2)
         sd["ref_conv.bias"] = r.bias(dim)
     return sd
+
+
+def vace_module_weights(seed: int, dims: dict | None = None, meta: bool = False) -> dict[str, torch.Tensor]:
+    """A separate VACE module (Kijai's ``Wan2_1-VACE_module_*``): the VACE keys of a VACE
+    model of the same seed and nothing else. Its backbone is the T2V model of that seed
+    (the VACE parts are drawn last), so the two files together are that VACE model."""
+    sd = transformer_weights("vace", seed, dims, meta)
+    return {k: v for k, v in sd.items() if k.startswith(("vace_blocks.", "vace_patch_embedding."))}
 
 
 def _vae_parts(r: "_Random", sd: dict[str, torch.Tensor]):
@@ -531,6 +539,8 @@ def master_weights(spec: TinySpec) -> dict[str, torch.Tensor]:
     """The float32 weights of a tiny file, in the file's own names, before its dtype is applied."""
     if spec.kind == "wan_transformer":
         return transformer_weights(spec.task, spec.seed)
+    if spec.kind == "wan_vace_module":
+        return vace_module_weights(spec.seed)
     if spec.kind == "wan_vae":
         return vae22_weights(spec.seed) if vae_family(spec.task).residual else vae_weights(spec.seed)
     if spec.kind == "umt5":

@@ -149,6 +149,10 @@ class ForwardOptions:
     #: VACE contexts (``[B, 96, F, H, W]``: inactive and reactive latents, latent-format
     #: normalised, and the folded mask) with their strengths; a VACE model only.
     vace: tuple[tuple[torch.Tensor, float], ...] = ()
+    #: Where a VACE context shorter than the video gets its zero tokens: after it (ComfyUI,
+    #: diffusers) or in front (the wrapper's ``forward_vace``, which lines a context without
+    #: a reference frame up with a video that has one).
+    vace_pad_front: bool = False
     #: Fun Camera's Plücker rays ``[B, 24, F, H·8, W·8]`` (one set per latent frame).
     camera: torch.Tensor | None = None
     #: Fun Control's reference image latent ``[B, C, H, W]`` (normalised), embedded by the
@@ -401,7 +405,7 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
             chunks = _frame_chunks(ppf, tokens_per_frame, context.shape[0])
         self_proc = (feta, chunks) if (feta or chunks) else None
         segments = _cross_segments(ppf, tokens_per_frame, context.shape[0]) if multi_prompt else None
-        vace = _Vace(transformer, opt.vace, x, context, proj, rotary_emb) if opt.vace else None
+        vace = _Vace(transformer, opt.vace, x, context, proj, rotary_emb, opt.vace_pad_front) if opt.vace else None
         with _processors(transformer.blocks, self_proc, segments):
             for index, block in enumerate(transformer.blocks):  # hooks may skip a block (SLG) or count it
                 x = block(x, context, proj, rotary_emb)
@@ -439,7 +443,7 @@ class _Vace:
     hint alive at a time; the sums equal diffusers' all-first order)."""
 
     def __init__(self, transformer: Any, contexts: tuple, x: torch.Tensor, context: torch.Tensor,
-                 proj: torch.Tensor, rotary_emb: Any):
+                 proj: torch.Tensor, rotary_emb: Any, pad_front: bool = False):
         blocks = getattr(transformer, "vace_blocks", None)
         if blocks is None:
             raise ValueError("VACE conditioning given to a model without VACE blocks")
@@ -451,8 +455,9 @@ class _Vace:
         for tensor, strength in contexts:
             c = embed(tensor.to(x.device, embed.weight.dtype)).flatten(2).transpose(1, 2).to(x.dtype)
             c = _batch_to(c, x.shape[0])
-            if c.shape[1] < x.shape[1]:  # fewer frames than the video: zeros after (diffusers)
-                c = torch.cat([c, c.new_zeros(c.shape[0], x.shape[1] - c.shape[1], c.shape[2])], dim=1)
+            if c.shape[1] < x.shape[1]:  # fewer frames than the video: zeros after (diffusers) or before
+                zeros = c.new_zeros(c.shape[0], x.shape[1] - c.shape[1], c.shape[2])
+                c = torch.cat([zeros, c] if pad_front else [c, zeros], dim=1)
             self.states.append(c[:, :x.shape[1]])
             self.strengths.append(float(strength))
 

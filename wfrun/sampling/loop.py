@@ -35,6 +35,11 @@ The pack's choices this reproduces:
   (first ``y`` frame replaced by the video's first, or by ``reference_latent``), its own
   TeaCache state, and the prompt of its section when several prompts are given; fused by
   the window masks of :mod:`.context`.
+- **VACE** (WanVideoVACEEncode's embeds, a VACE model): each context acts on the steps
+  inside its start/end percent (step 0 too when end > 0) with that step's strength, in the
+  cond and uncond passes; a context shorter than the video gets zero tokens *in front*
+  (the pack's ``forward_vace``); context windows cut each context to the window, keeping
+  the reference frame first.
 - **Conditioning**: ``y`` (image embeds) is concatenated to the latents channel-wise; Fun
   control prepends the control latents (zeros outside ``[start, end]`` percent; inside at
   step 0 too if ``end > 0``); T2V-style calls on a Fun-InP (36-channel) model get zeros.
@@ -54,7 +59,7 @@ from the model-family registry (``models/families``), never from numbers here.
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
 cross-attention, which diffusers' blocks cannot), Fun 1.1 reference images (diffusers'
 model has no ``ref_conv``), diff-diff masks in ``samples``, and the pack's extras outside
-Wan 2.1 core (VACE, Phantom, ReCamMaster, UniAnimate, audio, FlowEdit, FreeInit).
+Wan 2.1 core (ReCamMaster, UniAnimate, audio, FlowEdit, FreeInit).
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ import torch
 from wfrun.models import module_hooks
 from wfrun.models.families.wan_transformer import sampler_channels
 from wfrun.sampling import context as ctxwin
-from wfrun.sampling.conditioning import ControlEmbeds, ImageEmbeds, PhantomArgs, SamplerOptions, TextEmbeds
+from wfrun.sampling.conditioning import ControlEmbeds, ImageEmbeds, PhantomArgs, SamplerOptions, TextEmbeds, VaceEmbeds
 from wfrun.sampling.forward import ForwardOptions, TeaCache, transformer_forward
 from wfrun.sampling.guidance import CFG, PhantomCFG, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
@@ -129,6 +134,7 @@ class Conditioning:
     clip_neg: torch.Tensor | None = None
     phantom: PhantomArgs | None = None
     phantom_latents: torch.Tensor | None = None
+    vace: tuple[tuple[torch.Tensor, VaceEmbeds], ...] = ()  # VACE contexts on the device, with their settings
 
 
 @dataclass
@@ -326,6 +332,7 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
         cond.image_cond = image_cond.to(device)
     if cond.control_latents is not None:
         cond.control_latents = cond.control_latents.to(device)
+    cond.vace = _vace_contexts(req, emb, device)
     cond.phantom = emb.phantom
     if cond.phantom is not None:
         cond.phantom_latents = cond.phantom.latents.to(device)
@@ -333,6 +340,38 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
             raise SamplingError("context_options", "context windows with Phantom reference frames are not "
                                 "supported", "disconnect context_options")
     return noise, cond
+
+
+def _vace_contexts(req: SamplingRequest, emb: ImageEmbeds, device: torch.device) -> tuple:
+    """VACE embeds on the device, each with a strength for every step (a single one repeated)."""
+    if not emb.vace:
+        return ()
+    if getattr(req.transformer, "vace_blocks", None) is None:
+        raise SamplingError("image_embeds", "VACE embeds need a VACE model, and this model has no VACE blocks",
+                            "load a VACE model, or a T2V model with its VACE module (WanVideoVACEModelSelect)")
+    out = []
+    for vace in emb.vace:
+        if isinstance(vace.scale, (list, tuple)) and not vace.scale:
+            raise SamplingError("image_embeds", "a VACE strength list is empty")
+        out.append((vace.context.to(device, torch.float32), vace))
+    return tuple(out)
+
+
+def _vace_at(p: "Prepared", contexts: tuple, idx: int, pct: float) -> tuple[tuple[torch.Tensor, float], ...]:
+    """The contexts acting at step ``idx`` (inside their start/end percent, as the pack's
+    ``forward``: step 0 too when end > 0) with this step's strength."""
+    out = []
+    for context, vace in contexts:
+        if not _in_window(vace.start_percent, vace.end_percent, pct, idx):
+            continue
+        scale = vace.scale
+        if isinstance(scale, (list, tuple)):
+            if idx >= len(scale):
+                raise SamplingError("image_embeds", f"a VACE strength list of {len(scale)} values for step {idx}",
+                                    "give a strength per step")
+            scale = scale[idx]
+        out.append((context.unsqueeze(0), float(scale)))
+    return tuple(out)
 
 
 def _text_context(req: SamplingRequest) -> TextContext:
@@ -443,13 +482,14 @@ def prepare(req: SamplingRequest) -> Prepared:
 # --- one prediction and its guidance -------------------------------------------------------
 
 def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, clip: torch.Tensor | None, idx: int,
-             pct: float, uncond: bool, pred_id: int | None, feta_on: bool) -> tuple[torch.Tensor, int | None]:
+             pct: float, uncond: bool, pred_id: int | None, feta_on: bool,
+             vace: tuple = ()) -> tuple[torch.Tensor, int | None]:
     """One transformer call with this step's per-call values; output in float32."""
     req = p.req
     fo = ForwardOptions(step=idx, step_percent=pct, is_uncond=uncond,
                         feta_weight=float(p.feta.weight) if feta_on else None, feta_frames=p.feta_frames,
                         riflex_k=int(req.options.riflex_freq_index), riflex_frames=p.latent_len,
-                        split_attn_steps=p.split_steps, pred_id=pred_id)
+                        split_attn_steps=p.split_steps, pred_id=pred_id, vace=vace, vace_pad_front=True)
     bsz = z.shape[0]
     tt = t.to(torch.device(req.device))
     tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)
@@ -483,14 +523,17 @@ def _negative(p: Prepared) -> torch.Tensor:
 
 
 def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t: torch.Tensor, idx: int,
-            cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool) -> torch.Tensor:
-    """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video)."""
+            cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool,
+            vace: tuple | None = None) -> torch.Tensor:
+    """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video);
+    ``vace``: this window's VACE contexts (default: the whole video's)."""
     guidance = p.guidance
     z = z.to(p.req.dtype)
     if guidance.zero_init(idx):
         return torch.zeros_like(z, dtype=torch.float32)
     pct = idx / len(p.timesteps)
     y = _model_y(p, z, cond, ctl, idx, pct)
+    hints = _vace_at(p, p.cond.vace if vace is None else vace, idx, pct)  # cond and uncond alike, as the pack
     z_neg = z
     phantom = p.cond.phantom
     with_phantom = phantom is not None and _in_window(phantom.start_percent, phantom.end_percent, pct, idx)
@@ -506,12 +549,12 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
     clip_fea = p.cond.clip_fea
     clip_neg = p.cond.clip_neg if p.cond.clip_neg is not None else clip_fea
     if not guidance.batched:
-        c_out, cache_state[0] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on)
+        c_out, cache_state[0] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on, hints)
         c_out = c_out[0]
         if not guidance.needs_uncond(cfg_scale, idx):
             return guidance.cond_only(c_out, idx)
         neg = _negative(p)
-        u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on)
+        u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on, hints)
         u_out = u_out[0]
         if with_phantom and p.phantom_guidance.needs_reference(idx):
             # references with the negative prompt: guidance toward the subject, then the text
@@ -519,7 +562,7 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
             return p.phantom_guidance.combine(c_out, u_out, r_out[0], cfg_scale, idx)
     else:
         both, cache_state[0] = _forward(p, torch.cat([zin, zin]), t, torch.cat([pos, _negative(p)]), clip_fea, idx,
-                                        pct, False, cache_state[0], feta_on)
+                                        pct, False, cache_state[0], feta_on, hints)
         c_out, u_out = both[0], both[1]
     return guidance.combine(c_out, u_out, cfg_scale, idx)
 
@@ -568,12 +611,29 @@ def _predict_windows(p: Prepared, model_in: torch.Tensor, timestep: torch.Tensor
         if cond.control_latents is not None:
             w_ctl = cond.control_latents[:, window]
         wt = timestep[:, window] if timestep.ndim == 2 else timestep
-        pred = predict(p, model_in[:, window], p.cfg[idx], pos, wt, idx, w_cond, w_ctl, state, feta_on)
+        pred = predict(p, model_in[:, window], p.cfg[idx], pos, wt, idx, w_cond, w_ctl, state, feta_on,
+                       _window_vace(p, window))
         mask = ctxwin.window_mask(pred, window, latent_len, win.overlap, looped=p.is_looped,
                                   method=win.options.fuse_method)
         noise_pred[:, window] += pred * mask
         counter[:, window] += mask
     return noise_pred / counter
+
+
+def _window_vace(p: Prepared, window: list[int]) -> tuple:
+    """Each VACE context cut to the window's frames; with a reference its frame 0 stays the
+    reference (the pack's window loop)."""
+    out = []
+    for context, vace in p.cond.vace:
+        if max(window) >= context.shape[1]:
+            raise SamplingError("context_options", f"a VACE context of {context.shape[1]} latent frames is shorter "
+                                f"than the context window (frame {max(window)})",
+                                "give WanVideoVACEEncode as many frames as the video")
+        part = context[:, window].clone()
+        if p.req.image_embeds.has_ref:
+            part[:, 0] = context[:, 0]
+        out.append((part, vace))
+    return tuple(out)
 
 
 def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> None:

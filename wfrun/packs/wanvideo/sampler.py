@@ -42,7 +42,7 @@ from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
 UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "fantasytalking_embeds", "uni3c_embeds",
-                      "multitalk_embeds", "freeinit_args", "vace_input")
+                      "multitalk_embeds", "freeinit_args")
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
 
 
@@ -95,6 +95,9 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
                      experimental_args: ExperimentalArgs | None = None, sigmas: Any = None,
                      start_step: int, end_step: int, add_noise_to_samples: bool,
                      **others: Any) -> tuple:
+    if others.get("vace_input") is not None:  # VACE comes in image_embeds (WanVideoVACEEncode) since 2025-04-02
+        raise NodeInputError("vace_input", "the VACE preview input of 2025-04-01 is not supported",
+                             "connect WanVideoVACEEncode's vace_embeds to image_embeds, as the pack does since 2025-04-02")
     for name in UNSUPPORTED_INPUTS:
         if others.get(name) is not None:
             raise NodeInputError(name, f"'{name}' is not supported by wfrun's WanVideoSampler",

@@ -96,6 +96,14 @@ class WanVideoModel:
         return self.model_type in ("i2v", "fl2v", "fun_inp", "fun_control")
 
 
+@dataclass(frozen=True)
+class VacePath:
+    """VACEPATH from WanVideoVACEModelSelect: VACE module files for the model loader's
+    ``vace_model`` (later ``extra_model``) input, laid over the main model in this order."""
+
+    paths: tuple[Path, ...]
+
+
 # Loaded models that ComfyUI's core nodes carry too live in the models layer.
 from wfrun.models.handles import ClipVision, WanTextEncoder, WanVAE  # noqa: E402,F401
 
@@ -107,6 +115,7 @@ from wfrun.sampling.conditioning import (  # noqa: E402,F401
                                          ControlEmbeds,
                                          PhantomArgs,
                                          ImageEmbeds,
+                                         VaceEmbeds,
                                          TeaCacheArgs,
                                          SLGArgs,
                                          FetaArgs,
