@@ -26,6 +26,8 @@ from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.comfy_core_models.ksampler_nodes import SAMPLER_OOM_HINT, _check_names, run_sampler
 from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.sampling import ksampler as ks
+from wfrun.sampling.ksampler.samplers import CFG_PP_SAMPLERS
+from wfrun.sampling.ksampler.wrapped import unwrap
 
 
 @dataclass(frozen=True)
@@ -74,14 +76,25 @@ def _sigmas(value: Any) -> torch.Tensor:
 @executor("SamplerCustom", oom_hint=SAMPLER_OOM_HINT)
 def sampler_custom(ctx: ExecContext, model: Any, add_noise: Any, noise_seed: Any, cfg: Any, positive: Any,
                    negative: Any, sampler: Any, sigmas: Any, latent_image: Any, **_: Any) -> tuple:
-    if not isinstance(sampler, SamplerChoice):
-        raise NodeInputError("sampler", f"sampler: expected a SAMPLER, found {type(sampler).__name__}",
+    base, wrappers = unwrap(sampler)
+    if not isinstance(base, SamplerChoice):
+        raise NodeInputError("sampler", f"sampler: expected a SAMPLER, found {type(base).__name__}",
                              "connect a KSamplerSelect here")
+    if wrappers and base.sampler_name in CFG_PP_SAMPLERS:
+        raise NodeInputError("sampler", f"{type(wrappers[0]).__name__} around the CFG++ sampler "
+                             f"{base.sampler_name!r} is not supported", "wrap a sampler without _cfg_pp")
     sigmas = _sigmas(sigmas)
+
+    def wrap(denoiser: Any, run_sigmas: torch.Tensor) -> Any:
+        for wrapper in wrappers:  # outermost first: the base sampler calls the innermost
+            denoiser = wrapper.wrap(denoiser, run_sigmas, float(cfg))
+        return denoiser
+
     x0: dict = {}
     out = run_sampler(ctx, model, positive, negative, latent_image, seed=int(noise_seed), steps=len(sigmas) - 1,
-                      cfg=float(cfg), sampler_name=sampler.sampler_name, scheduler=None,
-                      sigmas_for=lambda ms: sigmas, add_noise=bool(add_noise), x0_out=x0, sampler_input="sampler")
+                      cfg=float(cfg), sampler_name=base.sampler_name, scheduler=None,
+                      sigmas_for=lambda ms: sigmas, add_noise=bool(add_noise), x0_out=x0, sampler_input="sampler",
+                      wrap_denoiser=wrap if wrappers else None)
     if "x0" not in x0:
         return out, out
     denoised = dict(out)

@@ -101,12 +101,14 @@ def _check_names(sampler_name: str, scheduler: str | None, sampler_input: str = 
 def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, latent_image: Any, *, seed: int,
                 steps: int, cfg: float, sampler_name: str, scheduler: str | None,
                 sigmas_for: Callable[[ks.FlowSampling], torch.Tensor], add_noise: bool = True,
-                x0_out: dict | None = None, sampler_input: str = "sampler_name") -> dict:
+                x0_out: dict | None = None, sampler_input: str = "sampler_name",
+                wrap_denoiser: Callable[[Any, torch.Tensor], Any] | None = None) -> dict:
     """``common_ksampler``: noise, sigmas, the patched model's pass, the LATENT out.
 
     ``scheduler`` None: the sigmas come ready (SamplerCustom); ``x0_out``, when given, gets
     under ``"x0"`` the last step's x0 prediction, out of the model's latent space (ComfyUI's
-    ``denoised_output``)."""
+    ``denoised_output``); ``wrap_denoiser(denoiser, sigmas)``, when given, replaces the CFG
+    denoiser the sampler calls (SAMPLER wrappers such as Detail Daemon)."""
     model = check_model(model)
     _check_names(sampler_name, scheduler, sampler_input)
     samples, noise_mask = _latent(latent_image)
@@ -160,6 +162,8 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
                                                                     teacache=step_cache(model, sigmas)), \
                 fp16_accumulation(model.fp16_accumulation), torch.no_grad():
             denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms))
+            if wrap_denoiser is not None:
+                denoiser = wrap_denoiser(denoiser, sigmas)
             out = ks.sample(denoiser, samples.to(device), noise.to(device), sigmas, sampler_name, seed=int(seed), ms=ms,
                             callback=callback, disable_noise=not add_noise,
                             denoise_mask=None if mask is None else mask.to(device),
