@@ -122,3 +122,42 @@ def test_the_executor_names_a_bad_range(tiny_files):
         node("WanVideoSampler")(ExecContext(), model=model, image_embeds=t2v_embeds(), text_embeds=text(dim=32),
                                 steps=4, start_step=3, end_step=2)
     assert err.value.input_name == "start_step" and "less than end_step" in str(err.value)
+
+
+def test_a_sigma_threshold_starts_at_the_first_step_at_or_below_it():
+    whole = build_schedule("dpm++_sde", 6, 5.0)
+    sigmas = whole.stepper.sigmas
+    first = int((sigmas <= 0.875).nonzero()[0])
+    part = build_schedule("dpm++_sde", 6, 5.0, step_range=(0.875, -1))
+    torch.testing.assert_close(part.timesteps, whole.timesteps[first:])
+    last = int((sigmas >= 0.875).nonzero()[-1])
+    head = build_schedule("dpm++_sde", 6, 5.0, step_range=(0, 0.875))
+    torch.testing.assert_close(head.timesteps, whole.timesteps[:last + 1])
+    assert 0 < first <= last + 1  # the two halves meet at the threshold
+
+
+@torch.no_grad()
+def test_sampler_v2_with_its_scheduler_equals_the_sampler_with_the_same_settings(tiny_files):
+    model = load(tiny_files, "Wan2_1-T2V-1_3B_tiny_bf16.safetensors", "t2v")
+    ctx = ExecContext()
+    (choice,) = node("WanVideoSchedulerv2")(ctx, scheduler="euler", steps=4, shift=3.0, start_step=0, end_step=3)
+    (extra,) = node("WanVideoSamplerExtraArgs")(ctx, riflex_freq_index=0, rope_function="default")
+    v2, _ = node("WanVideoSamplerv2")(ctx, model=model, image_embeds=t2v_embeds(), cfg=4.0, seed=5,
+                                      force_offload=False, scheduler=choice, text_embeds=text(dim=32),
+                                      extra_args=extra)
+    v1, _ = node("WanVideoSampler")(ctx, model=model, image_embeds=t2v_embeds(), steps=4, cfg=4.0, shift=3.0, seed=5,
+                                    scheduler="euler", text_embeds=text(dim=32), force_offload=False, start_step=0,
+                                    end_step=3, riflex_freq_index=0, rope_function="default")
+    torch.testing.assert_close(v2["samples"], v1["samples"], rtol=0, atol=0)
+    # v1's scheduler node hands its settings on, and its choice feeds WanVideoSampler's scheduler input
+    outs = node("WanVideoScheduler")(ctx, scheduler="euler", steps=4, shift=3.0, start_step=0, end_step=3)
+    assert outs[1:3] == (4, 3.0) and outs[4:] == (0, 3) and outs[3] == choice
+    via, _ = node("WanVideoSampler")(ctx, model=model, image_embeds=t2v_embeds(), steps=30, cfg=4.0, shift=8.0,
+                                     seed=5, scheduler=outs[3], text_embeds=text(dim=32), force_offload=False,
+                                     riflex_freq_index=0, rope_function="default")
+    torch.testing.assert_close(via["samples"], v1["samples"], rtol=0, atol=0)
+    assert node("WanVideoSigmaToStep")(ctx, sigma=0.875) == (0.875,)
+    with pytest.raises(NodeInputError) as err:
+        node("WanVideoSamplerv2")(ctx, model=model, image_embeds=t2v_embeds(), cfg=4.0, seed=5, force_offload=False,
+                                  scheduler="euler")
+    assert err.value.input_name == "scheduler"

@@ -117,7 +117,7 @@ class SamplingRequest:
     #: The sampler's step range (``start_step``, ``end_step``, ``add_noise_to_samples``), or
     #: None for a sampler saved before it had one (2025-07-27 and earlier), whose
     #: ``denoise_strength`` divides the steps instead (see :func:`_steps_and_cfg`).
-    step_range: tuple[int, int, bool] | None = None
+    step_range: tuple[int | float, int | float, bool] | None = None
 
 
 # --- what prepare() hands the loop ------------------------------------------------------
@@ -244,7 +244,7 @@ def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule, bo
         if not cfg:
             raise SamplingError("cfg", "the cfg list is empty")
     if req.step_range is not None:
-        start, end, add_noise = int(req.step_range[0]), int(req.step_range[1]), bool(req.step_range[2])
+        start, end, add_noise = req.step_range[0], req.step_range[1], bool(req.step_range[2])  # float: a sigma
         steps = int(req.steps)
         if denoise < 1.0:
             if start != 0:

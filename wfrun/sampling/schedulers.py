@@ -300,7 +300,7 @@ def _flow_multistep(kind: str, steps: int, shift: float, use_beta: bool, sigmas:
 def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength: float = 1.0,
                    sigmas: torch.Tensor | Sequence[float] | None = None, transformer_dim: int = 1536,
                    device: str | torch.device = "cpu", steps_divided: bool = False,
-                   step_range: tuple[int, int] | None = None) -> Schedule:
+                   step_range: tuple[int | float, int | float] | None = None) -> Schedule:
     """The pack's ``get_scheduler`` plus WanVideoSampler's step arithmetic around it.
 
     Before the sampler had a step range (to 2025-07-27): ``steps = int(steps /
@@ -330,7 +330,7 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
         timesteps = stepper.timesteps
     run_steps = steps
     if ranged:
-        start, end = step_slice(len(timesteps), *step_range)
+        start, end = step_slice(len(timesteps), *step_range, sigmas=stepper.sigmas.detach().float().cpu())
         timesteps = timesteps[start:end + 1]
         stepper.restrict(start, len(timesteps))
         run_steps = len(timesteps)
@@ -340,19 +340,34 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     return Schedule(name=name, stepper=stepper, timesteps=timesteps, steps=run_steps, per_frame_timesteps=per_frame)
 
 
-def step_slice(count: int, start_step: int, end_step: int) -> tuple[int, int]:
+def step_slice(count: int, start_step: int | float, end_step: int | float,
+               sigmas: torch.Tensor | None = None) -> tuple[int, int]:
     """First and last index of the timesteps a step range keeps (the pack's
     ``get_scheduler``, 2025-08 on): from ``start_step`` (0: the first) up to step
     ``end_step - 1`` (-1: the last). Two samplers splitting one schedule at step ``k`` use
-    ``end_step = k`` and ``start_step = k``."""
-    start_step, end_step = int(start_step), int(end_step)
-    if end_step != -1 and start_step >= end_step:
+    ``end_step = k`` and ``start_step = k``. A *float* boundary is a sigma threshold (the
+    pack's WanVideoSigmaToStep passes one): the range starts at the first step whose sigma
+    is at most ``start_step`` and ends at the last whose sigma is at least ``end_step``."""
+    start_float, end_float = isinstance(start_step, float), isinstance(end_step, float)
+    if (not start_float and end_step != -1 and not end_float and start_step >= end_step) or \
+            (start_float and end_step != -1 and end_step >= start_step):
         raise SchedulerError(f"start_step ({start_step}) must be less than end_step ({end_step})",
                              hint="end_step -1 samples to the end", input_name="start_step")
-    if start_step < 0 or end_step < -1:
+    if start_step < 0 or (end_step < -1 and not end_float):
         raise SchedulerError("start_step must be 0 or more and end_step -1 or more", input_name="start_step")
-    start = start_step if start_step > 0 else 0
-    end = end_step - 1 if end_step != -1 else count - 1
+    if (start_float or end_float) and sigmas is None:
+        raise SchedulerError("a sigma threshold needs the schedule's sigmas", input_name="start_step")
+    start, end = 0, count - 1
+    if start_float:
+        below = (sigmas <= start_step).nonzero()
+        start = int(below[0]) if len(below) else 0
+    elif start_step > 0:
+        start = int(start_step)
+    if end_float:
+        above = (sigmas >= end_step).nonzero()
+        end = int(above[-1]) if len(above) else count - 1
+    elif end_step != -1:
+        end = int(end_step) - 1
     return start, end
 
 

@@ -35,8 +35,8 @@ from wfrun.models.lora_files import LoraError, lora_paths, merged
 from wfrun.models import placement
 from wfrun.packs.wanvideo.control_lora import control_lora_of
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs,
-                                        ImageEmbeds, LoopArgs, SamplerOptions, SLGArgs, TeaCacheArgs,
-                                        TextEmbeds, WanVideoModel)
+                                        ImageEmbeds, LoopArgs, SamplerOptions, ScheduleChoice, SLGArgs,
+                                        TeaCacheArgs, TextEmbeds, WanVideoModel)
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
@@ -107,6 +107,10 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     check_conditioning(model, image_embeds)
     if text_embeds is not None and not isinstance(text_embeds, TextEmbeds):
         raise NodeInputError("text_embeds", f"expected WANVIDEOTEXTEMBEDS, got {type(text_embeds).__name__}")
+    if isinstance(scheduler, ScheduleChoice):  # WanVideoScheduler(v2): its steps, shift, sigmas and range
+        steps, shift, sigmas = scheduler.steps, scheduler.shift, scheduler.sigmas
+        start_step, end_step = scheduler.start_step, scheduler.end_step
+        scheduler = scheduler.name
     try:
         normalize_name(scheduler)
     except SchedulerError as err:
@@ -175,8 +179,8 @@ def _step_range(saved_date: str | None, start_step: Any, end_step: Any, add_nois
     if saved_date is not None and str(saved_date) < STEP_RANGE_SINCE:
         return None
     for name, value in (("start_step", start_step), ("end_step", end_step)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            raise NodeInputError(name, f"{name} = {value!r} is not a whole number of steps",
-                                 "give a step number (a sigma threshold is not supported)")
-    return int(start_step), int(end_step), bool(add_noise)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise NodeInputError(name, f"{name} = {value!r} is neither a step number nor a sigma",
+                                 "give a step number, or a sigma from 0 to 1 (WanVideoSigmaToStep)")
+    return start_step, end_step, bool(add_noise)  # a float is a sigma threshold, as in the pack
 

@@ -104,6 +104,20 @@ class VacePath:
     paths: tuple[Path, ...]
 
 
+@dataclass(frozen=True)
+class ScheduleChoice:
+    """The pack's scheduler dict (WanVideoScheduler / WanVideoSchedulerv2): a schedule for
+    ``steps`` at ``shift`` (or custom ``sigmas``) cut to ``start_step``..``end_step`` (a
+    float: a sigma threshold), built by the sampler that receives it."""
+
+    name: str
+    steps: int
+    shift: float
+    start_step: int | float = 0
+    end_step: int | float = -1
+    sigmas: Any = None
+
+
 # Loaded models that ComfyUI's core nodes carry too live in the models layer.
 from wfrun.models.handles import ClipVision, WanTextEncoder, WanVAE  # noqa: E402,F401
 
