@@ -368,12 +368,11 @@ def test_control_images_alone_are_cut_or_padded(ctx):
 
 # --- the pack's examples ---------------------------------------------------------------------
 
-#: The pack's VACE examples as saved, under ``--smoke``. Example 01 (an all-in-one VACE model,
-#: a reference image) pads its reference by 256 pixels with ImagePadKJ, more than a smoke
-#: stand-in image has (64x48), so its padding is set to 0 there; 03 (a VACE module, start and
-#: end frames) runs unchanged.
+#: The pack's VACE examples as saved, under ``--smoke``: 01 (an all-in-one VACE model, a
+#: reference image padded by ImagePadKJ, whose 256 px are capped for the small stand-in image)
+#: and 03 (a VACE module, start and end frames).
 EXAMPLES = {
-    "2025-04-06_131dad0_wanvideo_1_3B_VACE_examples_01": (["184.extra_padding=0"], {"WanVideoVACEEncode"}),
+    "2025-04-06_131dad0_wanvideo_1_3B_VACE_examples_01": ([], {"WanVideoVACEEncode"}),
     "2025-06-13_ad43eed_wanvideo_1_3B_VACE_examples_03": ([], {"WanVideoVACEModelSelect", "WanVideoVACEEncode",
                                                               "WanVideoVACEStartToEndFrame"}),
 }

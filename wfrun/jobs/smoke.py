@@ -14,7 +14,8 @@ file:
   means "all") at most 9, a 4n+1 count (3 latent frames);
 - sampler ``steps`` at most 2, and step boundaries (start/end step) scaled with them;
 - context windows at most 5 frames overlapping by 4 (2 latent frames, 1 shared), so the 9
-  frames still take several windows and the blending runs.
+  frames still take several windows and the blending runs;
+- pixel paddings made for full-size images (``extra_padding``) at most 8 px.
 
 A value fed by a constant node (``INTConstant``, ``PrimitiveInt``: one number widget, one
 INT output, no links in) is capped at that node; a value computed by other nodes is capped
@@ -41,6 +42,8 @@ FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL
 STEP_INPUTS = frozenset({"steps"})
 STEP_BOUNDARY_INPUTS = ("start_step", "end_step", "start_at_step", "end_at_step")
 CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
+#: Paddings in pixels, made for full-size images, kept below the small stand-in images.
+PIXEL_CAPS = {"extra_padding": 8}
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ def capped_ints(ints: dict[str, tuple[int, int]]) -> dict[str, int]:
             out[name] = min(value, MAX_STEPS)
         elif name in CONTEXT_CAPS:
             out[name] = min(value, CONTEXT_CAPS[name])
+        elif name in PIXEL_CAPS:
+            out[name] = min(value, PIXEL_CAPS[name])
     for width_name, height_name in _size_pairs(ints):
         w, h = ints.get(width_name), ints.get(height_name)
         if w is not None and h is not None:
