@@ -30,7 +30,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -211,16 +211,16 @@ def load_native(state: Mapping[str, torch.Tensor], path: str | Path) -> NativeDe
         if any(".conv1x1." in k for k in state):
             raise UpscaleModelError(f"{path}: an ESRGAN+ model (RRDB blocks with extra 1x1 convolutions), "
                                      f"which wfrun does not run without spandrel; {SPANDREL_HINT}")
-        return _build(path, "an ESRGAN (RRDBNet)", lambda: _load_rrdb(dict(state), path))
+        return _build(path, "an ESRGAN (RRDBNet)", lambda: _load_rrdb(dict(state)))
     if is_compact(state):
-        return _build(path, "a Real-ESRGAN compact", lambda: _load_compact(dict(state), path))
+        return _build(path, "a Real-ESRGAN compact", lambda: _load_compact(dict(state)))
     first = next(iter(state), "none")
     raise UpscaleModelError(
         f"{path}: not an ESRGAN (RRDBNet) or Real-ESRGAN compact upscaler, the architectures wfrun runs "
         f"without spandrel ({len(state)} tensors, first {first!r}); {SPANDREL_HINT}")
 
 
-def _build(path: str | Path, what: str, make) -> NativeDescriptor:
+def _build(path: str | Path, what: str, make: Callable[[], NativeDescriptor]) -> NativeDescriptor:
     try:
         return make().eval()
     except UpscaleModelError:
@@ -286,7 +286,7 @@ def rrdb_canonical(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.T
     return out, upsamples
 
 
-def _load_rrdb(state: dict[str, torch.Tensor], path: str | Path) -> NativeDescriptor:
+def _load_rrdb(state: dict[str, torch.Tensor]) -> NativeDescriptor:
     canon, upsamples = rrdb_canonical(state)
     in_ch = canon["conv_first.weight"].shape[1]
     features = canon["conv_first.weight"].shape[0]
@@ -314,7 +314,7 @@ def compact_scale_and_channels(last_out: int, in_ch: int) -> tuple[int, int]:
     raise ValueError(f"the last convolution's {last_out} outputs are not channels * scale²")
 
 
-def _load_compact(state: dict[str, torch.Tensor], path: str | Path) -> NativeDescriptor:
+def _load_compact(state: dict[str, torch.Tensor]) -> NativeDescriptor:
     indices = sorted({int(k.split(".")[1]) for k in state})
     last = indices[-1]
     if indices != list(range(last + 1)) or last % 2:
