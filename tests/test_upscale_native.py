@@ -193,6 +193,8 @@ def models(tmp_path):
     save_weights(to_old_layout(tiny_esrgan_state_dict(), 2), folder / "4x_foolhardy_Remacri.safetensors")
     save_weights(tiny_compact_state_dict(scale=2), folder / "2x-compact.pth")
     save_weights({"foo.weight": torch.zeros(2, 2)}, folder / "other.safetensors")
+    # Real-ESRGAN's releases wrap the weights in one key (params_ema / params)
+    torch.save({"params_ema": tiny_compact_state_dict(scale=2)}, folder / "realesr-wrapped.pth")
     return tmp_path / "models"
 
 
@@ -202,6 +204,8 @@ def test_loader_node_and_upscale_run_natively(models, tmp_path):
     (new,) = node("UpscaleModelLoader")(ctx, model_name="4xLSDIR.pth")
     (old,) = node("UpscaleModelLoader")(ctx, model_name="4x_foolhardy_Remacri.safetensors")
     (compact,) = node("UpscaleModelLoader")(ctx, model_name="2x-compact.pth")
+    (wrapped,) = node("UpscaleModelLoader")(ctx, model_name="realesr-wrapped.pth")
+    assert wrapped.scale == 2
     assert (new.scale, old.scale, compact.scale) == (4, 4, 2)
     sd = tiny_esrgan_state_dict()
     (out,) = node("ImageUpscaleWithModel")(ctx, upscale_model=new, image=frames)

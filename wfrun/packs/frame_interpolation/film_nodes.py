@@ -89,8 +89,9 @@ def film_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier:
     Differences: the checkpoint is read from ``<models>/film/`` and never downloaded; it is
     read as data (tensors only), never run as TorchScript, so a file whose network differs
     from FILM's film_net is refused rather than run; ``optional_interpolation_states`` (skip
-    lists) is not supported yet; frames smaller than 64 pixels, on which the pack's network
-    fails, are refused with a clear error."""
+    lists) is not supported yet; frames with a side under the pyramid's minimum (64 pixels
+    for the release), on which the pack's network fails, are padded at their edges to it and
+    every frame is cropped back (so small frames, such as a smoke run's, interpolate)."""
     if optional_interpolation_states is not None:
         raise NodeInputError("optional_interpolation_states",
                              "interpolation state lists are not supported by wfrun yet",
@@ -106,12 +107,14 @@ def film_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier:
         raise NodeInputError("ckpt_name", f"{path}: {str(err).splitlines()[0]}",
                              "use the pack's film_net_fp32.pt (or a .safetensors copy of it)") from None
     smallest = net.cfg.min_size
-    if min(frames.shape[1:3]) < smallest:
-        raise NodeInputError("frames", f"frames of {frames.shape[2]}x{frames.shape[1]} are too small for FILM, "
-                             f"whose {net.cfg.pyramid_levels}-level pyramid needs at least {smallest}x{smallest}",
-                             "upscale the frames first")
     device = torch.device(ctx.device)
     pixels = frames[..., :3].movedim(-1, 1).float()
+    height, width = pixels.shape[-2:]
+    # FILM's pyramid needs sides of at least `smallest`; the pack fails on smaller frames.
+    # wfrun pads them at their edges and crops every frame back (larger frames are untouched).
+    pad_h, pad_w = max(0, smallest - height), max(0, smallest - width)
+    if pad_h or pad_w:
+        pixels = torch.nn.functional.pad(pixels, (0, pad_w, 0, pad_h), mode="replicate")
     bar = ctx.progress.chunks(sum(m - 1 for m in multipliers), "FILM frames") if ctx.progress is not None else None
     net.to(device)
     pieces: list[torch.Tensor] = []
@@ -128,4 +131,5 @@ def film_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier:
         if bar is not None:
             bar.close()
     pieces.append(pixels[-1:])
-    return (torch.cat(pieces).movedim(1, -1).contiguous(),)
+    out = torch.cat(pieces)[..., :height, :width]
+    return (out.movedim(1, -1).contiguous(),)
