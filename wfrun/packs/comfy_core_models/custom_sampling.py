@@ -13,6 +13,11 @@ KSamplerSelect, BasicScheduler and SamplerCustom, on the same sampling as KSampl
   from ``noise_seed`` (none with ``add_noise`` off), keeping a ``noise_mask`` as KSampler does.
   Its second output, ``denoised_output``, is the last step's x0 prediction (out of the
   model's latent space), or the first output when no step ran.
+* SamplerCustomAdvanced does the same from a NOISE (RandomNoise: its seed; DisableNoise: none
+  added, seed 0) and a GUIDER (CFGGuider: model, prompts, CFG; BasicGuider: one prompt at CFG
+  1, so no negative pass runs). SplitSigmas / SplitSigmasDenoise cut SIGMAS as ComfyUI does.
+* A SAMPLER may be wrapped (``sampling.ksampler.wrapped``, e.g. Detail Daemon): the wrappers
+  change the denoiser the named sampler calls.
 """
 
 from __future__ import annotations
@@ -73,9 +78,10 @@ def _sigmas(value: Any) -> torch.Tensor:
     return value.float().cpu()
 
 
-@executor("SamplerCustom", oom_hint=SAMPLER_OOM_HINT)
-def sampler_custom(ctx: ExecContext, model: Any, add_noise: Any, noise_seed: Any, cfg: Any, positive: Any,
-                   negative: Any, sampler: Any, sigmas: Any, latent_image: Any, **_: Any) -> tuple:
+def sample_custom(ctx: ExecContext, model: Any, positive: Any, negative: Any, cfg: float, seed: int, add_noise: bool,
+                  sampler: Any, sigmas: Any, latent_image: Any) -> tuple:
+    """``comfy.sample.sample_custom`` / a guider's ``sample``: ``latent_image`` along ``sigmas``
+    with the SAMPLER (and the wrappers around it), CFG ``cfg``; returns (output, denoised)."""
     base, wrappers = unwrap(sampler)
     if not isinstance(base, SamplerChoice):
         raise NodeInputError("sampler", f"sampler: expected a SAMPLER, found {type(base).__name__}",
@@ -91,7 +97,7 @@ def sampler_custom(ctx: ExecContext, model: Any, add_noise: Any, noise_seed: Any
         return denoiser
 
     x0: dict = {}
-    out = run_sampler(ctx, model, positive, negative, latent_image, seed=int(noise_seed), steps=len(sigmas) - 1,
+    out = run_sampler(ctx, model, positive, negative, latent_image, seed=int(seed), steps=len(sigmas) - 1,
                       cfg=float(cfg), sampler_name=base.sampler_name, scheduler=None,
                       sigmas_for=lambda ms: sigmas, add_noise=bool(add_noise), x0_out=x0, sampler_input="sampler",
                       wrap_denoiser=wrap if wrappers else None)
@@ -100,3 +106,95 @@ def sampler_custom(ctx: ExecContext, model: Any, add_noise: Any, noise_seed: Any
     denoised = dict(out)
     denoised["samples"] = x0["x0"]
     return out, denoised
+
+
+@executor("SamplerCustom", oom_hint=SAMPLER_OOM_HINT)
+def sampler_custom(ctx: ExecContext, model: Any, add_noise: Any, noise_seed: Any, cfg: Any, positive: Any,
+                   negative: Any, sampler: Any, sigmas: Any, latent_image: Any, **_: Any) -> tuple:
+    return sample_custom(ctx, model, positive, negative, float(cfg), int(noise_seed), bool(add_noise), sampler,
+                         sigmas, latent_image)
+
+
+@dataclass(frozen=True)
+class NoiseChoice:
+    """NOISE: RandomNoise's seed (the initial noise and the samplers' per-step noise), or
+    DisableNoise (no noise added; seed 0, as ComfyUI's empty noise)."""
+
+    seed: int
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class GuiderChoice:
+    """GUIDER: CFGGuider's model, prompts and CFG, or BasicGuider's (one prompt, CFG 1, so no
+    negative pass is ever made)."""
+
+    model: Any
+    positive: Any
+    negative: Any
+    cfg: float
+
+
+@executor("RandomNoise")
+def random_noise(ctx: ExecContext, noise_seed: Any, **_: Any) -> tuple:
+    if isinstance(noise_seed, bool) or not isinstance(noise_seed, int):
+        raise NodeInputError("noise_seed", f"noise_seed: expected a whole number, found {noise_seed!r}")
+    return (NoiseChoice(int(noise_seed)),)
+
+
+@executor("DisableNoise")
+def disable_noise(ctx: ExecContext, **_: Any) -> tuple:
+    return (NoiseChoice(0, enabled=False),)
+
+
+@executor("CFGGuider")
+def cfg_guider(ctx: ExecContext, model: Any, positive: Any, negative: Any, cfg: Any, **_: Any) -> tuple:
+    return (GuiderChoice(check_model(model), positive, negative, float(cfg)),)
+
+
+@executor("BasicGuider")
+def basic_guider(ctx: ExecContext, model: Any, conditioning: Any, **_: Any) -> tuple:
+    return (GuiderChoice(check_model(model), conditioning, None, 1.0),)
+
+
+@executor("SamplerCustomAdvanced", oom_hint=SAMPLER_OOM_HINT)
+def sampler_custom_advanced(ctx: ExecContext, noise: Any, guider: Any, sampler: Any, sigmas: Any, latent_image: Any,
+                            **_: Any) -> tuple:
+    if not isinstance(noise, NoiseChoice):
+        raise NodeInputError("noise", f"noise: expected NOISE, found {type(noise).__name__}",
+                             "connect a RandomNoise or DisableNoise here")
+    if not isinstance(guider, GuiderChoice):
+        raise NodeInputError("guider", f"guider: expected a GUIDER, found {type(guider).__name__}",
+                             "connect a CFGGuider or BasicGuider here")
+    base, _ = unwrap(sampler)
+    if guider.negative is None and isinstance(base, SamplerChoice) and base.sampler_name in CFG_PP_SAMPLERS:
+        raise NodeInputError("sampler", f"the CFG++ sampler {base.sampler_name!r} needs a negative prompt",
+                             "use a CFGGuider, or a sampler without _cfg_pp")
+    # BasicGuider: CFG 1 never runs the negative pass, so the positive stands in for it
+    negative = guider.negative if guider.negative is not None else guider.positive
+    return sample_custom(ctx, guider.model, guider.positive, negative, guider.cfg, noise.seed, noise.enabled,
+                         sampler, sigmas, latent_image)
+
+
+@executor("SplitSigmas")
+def split_sigmas(ctx: ExecContext, sigmas: Any, step: Any, **_: Any) -> tuple:
+    """(the first ``step + 1`` sigmas, the sigmas from ``step`` on): they share one sigma."""
+    sigmas = _sigmas(sigmas)
+    return (sigmas[:int(step) + 1], sigmas[int(step):])
+
+
+@executor("SplitSigmasDenoise")
+def split_sigmas_denoise(ctx: ExecContext, sigmas: Any, denoise: Any, **_: Any) -> tuple:
+    """The last ``round(steps * denoise)`` steps' sigmas apart, ComfyUI's slices exactly
+    (``denoise`` 0 gives an empty first part, as there)."""
+    sigmas = _sigmas(sigmas)
+    steps = max(sigmas.shape[-1] - 1, 0)
+    total = round(steps * float(denoise))
+    return (sigmas[:-total], sigmas[-(total + 1):])
+
+
+@executor("wanBlockSwap")
+def wan_block_swap(ctx: ExecContext, model: Any, **_: Any) -> tuple:
+    """ComfyUI's compatibility ``wanBlockSwap`` (the custom node it replaced swapped blocks to
+    the CPU): the model unchanged; wfrun's residency moves models as memory asks."""
+    return (check_model(model),)
