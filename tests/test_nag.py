@@ -300,3 +300,26 @@ def test_apply_nag_and_the_sampler_name_bad_inputs():
     with pytest.raises(SamplingError) as err:
         sample(_request(tiny(), embeds, options=SamplerOptions(batched_cfg=True)))
     assert err.value.input_name == "batched_cfg"
+
+
+@torch.no_grad()
+def test_vace_blocks_cross_attention_is_guided_too(monkeypatch):
+    """Both packs hand their VACE blocks the same (NAG-carrying) context as the main blocks."""
+    from diffusers import WanVACETransformer3DModel
+
+    torch.manual_seed(0)
+    model = WanVACETransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16,
+                                      in_channels=16, out_channels=16, text_dim=24, freq_dim=16, ffn_dim=48,
+                                      num_layers=2, cross_attn_norm=True, vace_layers=[0, 1], vace_in_channels=96).eval()
+    g = torch.Generator().manual_seed(5)
+    x, prompt, nag_prompt = torch.randn(1, 16, 2, 4, 4, generator=g), torch.randn(1, 512, 24), torch.randn(1, 512, 24)
+    vace = ((torch.randn(1, 96, 2, 4, 4, generator=g), 1.0),)
+    seen = []
+    real = nag_module.nag_combine
+    monkeypatch.setattr(nag_module, "nag_combine", lambda *a: seen.append(1) or real(*a))
+    options = ForwardOptions(vace=vace, nag=NAGContext(nag_prompt, NAGParams(5.0, 2.5, 0.25)))
+    guided, _ = transformer_forward(model, x, torch.tensor([600.0]), prompt, options=options)
+    assert len(seen) == 2 + 2  # main blocks and VACE blocks
+    plain, _ = transformer_forward(model, x, torch.tensor([600.0]), prompt, options=ForwardOptions(vace=vace))
+    assert not torch.allclose(guided, plain, atol=1e-4)
+    assert all(isinstance(b.attn2.processor, WanAttnProcessor) for b in list(model.blocks) + list(model.vace_blocks))

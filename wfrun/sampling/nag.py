@@ -90,8 +90,8 @@ def nag_combine(positive: torch.Tensor, negative: torch.Tensor, scale: float, ta
     """The guided attention output from ``positive`` (``Z+``) and ``negative`` (``Z-``),
     ``[..., channels]``: extrapolate, L1-normalise per token, blend (module docstring)."""
     guided = positive * scale - negative * (scale - 1.0)
-    norm_pos = positive.float().abs().sum(dim=-1, keepdim=True)
-    norm_guided = guided.float().abs().sum(dim=-1, keepdim=True)
+    norm_pos = torch.linalg.vector_norm(positive, ord=1, dim=-1, keepdim=True, dtype=torch.float32)
+    norm_guided = torch.linalg.vector_norm(guided, ord=1, dim=-1, keepdim=True, dtype=torch.float32)
     ratio = norm_guided / norm_pos
     factor = torch.where(ratio > tau, tau * norm_pos / norm_guided.clamp_min(torch.finfo(torch.float32).tiny),
                          torch.ones_like(ratio))
