@@ -251,7 +251,8 @@ def test_ksampler_with_nag_names_bad_inputs(ctx, core):
 
 def _embeds(prompts=1, seed=3):
     g = torch.Generator().manual_seed(seed)
-    return TextEmbeds(tuple(torch.randn(7, 24, generator=g) for _ in range(prompts)), (torch.randn(5, 24, generator=g),))
+    return TextEmbeds(tuple(torch.randn(7, 24, generator=g) for _ in range(prompts)),
+                      (torch.randn(5, 24, generator=g),))
 
 
 def _request(model, text_embeds, **kw):
@@ -310,7 +311,8 @@ def test_vace_blocks_cross_attention_is_guided_too(monkeypatch):
     torch.manual_seed(0)
     model = WanVACETransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16,
                                       in_channels=16, out_channels=16, text_dim=24, freq_dim=16, ffn_dim=48,
-                                      num_layers=2, cross_attn_norm=True, vace_layers=[0, 1], vace_in_channels=96).eval()
+                                      num_layers=2, cross_attn_norm=True, vace_layers=[0, 1],
+                                      vace_in_channels=96).eval()
     g = torch.Generator().manual_seed(5)
     x, prompt, nag_prompt = torch.randn(1, 16, 2, 4, 4, generator=g), torch.randn(1, 512, 24), torch.randn(1, 512, 24)
     vace = ((torch.randn(1, 96, 2, 4, 4, generator=g), 1.0),)
