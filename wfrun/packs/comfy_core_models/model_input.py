@@ -158,7 +158,8 @@ class WanPredictor:
     """``predict(x, timestep, which)`` for the KSampler library: ``which`` is ``"cond"``,
     ``"uncond"`` or ``("skip", layers)`` (the cond pass without those blocks, for
     SkipLayerGuidanceDiT; the blocks are skipped by the SLG hook of the sampling pass).
-    ``denoise_mask`` is the latent's noise mask, if any; ``nag``: Normalized Attention Guidance of the positive passes (ComfyUI-NAG)."""
+    ``denoise_mask`` is the latent's noise mask, if any; ``nag``: Normalized Attention
+    Guidance of the positive passes (ComfyUI-NAG)."""
 
     def __init__(self, model: CoreModel, positive: Any, negative: Any, device: Any,
                  denoise_mask: torch.Tensor | None = None, sigmas: torch.Tensor | None = None,
