@@ -45,6 +45,10 @@ Pass-long features come from the hooks of :func:`wfrun.sampling.hooks.sampling_p
   diffusers' forward computes the same hints all before the main blocks.
 - **Fun Camera** (``camera``): the model's ``control_adapter`` output is added to the patch
   embedding (ComfyUI ``CameraWanModel``).
+- **NAG** (``nag``, :mod:`wfrun.sampling.nag`): the NAG negative prompt goes through the
+  model's text embedder like the prompt, and each cross-attention (main and VACE blocks)
+  combines its text attention with the prompt and with it. Not with several prompts over
+  the video (the pack raises there too).
 - **Reference latent** (``reference``, Wan 2.2 Fun Control): ``ref_conv`` tokens go in
   front of the video's, RoPE runs over one more frame (the reference at frame 0, the video
   from 1), and the reference's tokens are dropped before the head (ComfyUI ``WanModel``).
@@ -62,6 +66,7 @@ import torch
 
 from wfrun.sampling.conditioning import TeaCacheArgs
 from wfrun.sampling.hooks import active_pass
+from wfrun.sampling.nag import NAGContext, nag_cross_attention
 
 #: TeaCache polynomials by model variant (the pack's ``teacache_coefficients_map`` in
 #: nodes_model_loading.py, from ali-vilab/TeaCache4Wan2.1).
@@ -158,6 +163,10 @@ class ForwardOptions:
     #: Fun Control's reference image latent ``[B, C, H, W]`` (normalised), embedded by the
     #: model's ``ref_conv`` in front of the video's tokens.
     reference: torch.Tensor | None = None
+    #: Normalized Attention Guidance for this call (:mod:`wfrun.sampling.nag`): every
+    #: cross-attention, VACE blocks' included, guides its text attention away from this
+    #: context. The caller gives it to the passes the pack guides (cond only).
+    nag: NAGContext | None = None
 
 
 # --- rope -----------------------------------------------------------------------------
@@ -406,7 +415,8 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         self_proc = (feta, chunks) if (feta or chunks) else None
         segments = _cross_segments(ppf, tokens_per_frame, context.shape[0]) if multi_prompt else None
         vace = _Vace(transformer, opt.vace, x, context, proj, rotary_emb, opt.vace_pad_front) if opt.vace else None
-        with _processors(transformer.blocks, self_proc, segments):
+        nag = _nag(transformer, opt.nag, multi_prompt, context_img, encoder_hidden_states)
+        with _processors(transformer.blocks, self_proc, segments), nag:
             for index, block in enumerate(transformer.blocks):  # hooks may skip a block (SLG) or count it
                 x = block(x, context, proj, rotary_emb)
                 if vace is not None:
@@ -431,6 +441,19 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     x = x.reshape(batch, ppf, pph, ppw, p_t, p_h, p_w, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
     out = x.flatten(6, 7).flatten(4, 5).flatten(2, 3)
     return out, pred_id
+
+
+def _nag(transformer: Any, nag: NAGContext | None, multi_prompt: bool, context_img: torch.Tensor | None,
+         prompt: torch.Tensor) -> contextlib.AbstractContextManager:
+    """NAG's processors on every cross-attention for this call, or nothing."""
+    if nag is None:
+        return contextlib.nullcontext()
+    if multi_prompt:
+        raise ValueError("NAG is not supported with several prompts over the video")
+    negative = transformer.condition_embedder.text_embedder(nag.context.to(prompt.device, prompt.dtype))
+    blocks = list(transformer.blocks) + list(getattr(transformer, "vace_blocks", None) or [])
+    image_tokens = context_img.shape[1] if context_img is not None else 0
+    return nag_cross_attention(blocks, negative, nag.params, image_tokens)
 
 
 def _batch_to(x: torch.Tensor, batch: int) -> torch.Tensor:

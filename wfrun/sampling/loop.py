@@ -40,6 +40,8 @@ The pack's choices this reproduces:
   cond and uncond passes; a context shorter than the video gets zero tokens *in front*
   (the pack's ``forward_vace``); context windows cut each context to the window, keeping
   the reference frame first.
+- **NAG** (WanVideoApplyNAG's text embeds): every cond pass (each window's too) guides its
+  cross-attention with the NAG prompt (:mod:`.nag`); not with several prompts or batched cfg.
 - **Conditioning**: ``y`` (image embeds) is concatenated to the latents channel-wise; Fun
   control prepends the control latents (zeros outside ``[start, end]`` percent; inside at
   step 0 too if ``end > 0``); T2V-style calls on a Fun-InP (36-channel) model get zeros.
@@ -76,6 +78,7 @@ from wfrun.sampling.conditioning import ControlEmbeds, ImageEmbeds, PhantomArgs,
 from wfrun.sampling.forward import ForwardOptions, TeaCache, transformer_forward
 from wfrun.sampling.guidance import CFG, PhantomCFG, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
+from wfrun.sampling.nag import NAGContext
 from wfrun.sampling.schedulers import Schedule, build_schedule
 
 
@@ -185,6 +188,8 @@ class Prepared:
     teacache: TeaCache | None = None
     #: Input latents replace the noise (mixed with it when ``add_noise``): the step-range era.
     add_noise: bool = False
+    #: WanVideoApplyNAG's guidance of every cond pass (the NAG prompt padded to 512 tokens).
+    nag: NAGContext | None = None
 
     @property
     def timesteps(self) -> torch.Tensor:
@@ -385,6 +390,21 @@ def _text_context(req: SamplingRequest) -> TextContext:
     return text
 
 
+def _nag(req: SamplingRequest) -> NAGContext | None:
+    """The NAG of the text embeds (WanVideoApplyNAG), padded like the prompt, or None."""
+    params = getattr(req.text_embeds, "nag", None)
+    if params is None:
+        return None
+    if len(req.text_embeds.prompt_embeds) > 1:
+        raise SamplingError("text_embeds", "NAG with several prompts over the video is not supported (nor in the "
+                            "pack)", "use one prompt, or remove WanVideoApplyNAG")
+    if req.options.batched_cfg:
+        raise SamplingError("batched_cfg", "NAG with batched cfg is not supported (the pack's batch would mix the "
+                            "NAG prompt into the uncond half)", "turn batched_cfg off")
+    embeds = [e.to(torch.device(req.device), req.dtype) for e in req.text_embeds.nag_prompt_embeds[:1]]
+    return NAGContext(_pad_context(embeds), params)
+
+
 def _context_windows(options: Any, noise: torch.Tensor, generator: torch.Generator) -> Windows | None:
     """Window sizes from pixel frames to latent frames; FreeNoise shuffles ``noise`` in place."""
     if options is None:
@@ -476,7 +496,7 @@ def prepare(req: SamplingRequest) -> Prepared:
         phantom_guidance=PhantomCFG(cond.phantom.cfg_scale) if cond.phantom is not None else None,
         feta=opts.feta if (opts.feta is not None and latent_len > 1) else None,
         feta_frames=windows.frames if windows is not None else latent_len,
-        split_steps=split_steps, teacache=teacache, add_noise=add_noise)
+        split_steps=split_steps, teacache=teacache, add_noise=add_noise, nag=_nag(req))
 
 
 # --- one prediction and its guidance -------------------------------------------------------
@@ -484,12 +504,14 @@ def prepare(req: SamplingRequest) -> Prepared:
 def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, clip: torch.Tensor | None, idx: int,
              pct: float, uncond: bool, pred_id: int | None, feta_on: bool,
              vace: tuple = ()) -> tuple[torch.Tensor, int | None]:
-    """One transformer call with this step's per-call values; output in float32."""
+    """One transformer call with this step's per-call values; output in float32. NAG guides
+    the cond calls only (the pack passes its context when not ``is_uncond``)."""
     req = p.req
     fo = ForwardOptions(step=idx, step_percent=pct, is_uncond=uncond,
                         feta_weight=float(p.feta.weight) if feta_on else None, feta_frames=p.feta_frames,
                         riflex_k=int(req.options.riflex_freq_index), riflex_frames=p.latent_len,
-                        split_attn_steps=p.split_steps, pred_id=pred_id, vace=vace, vace_pad_front=True)
+                        split_attn_steps=p.split_steps, pred_id=pred_id, vace=vace, vace_pad_front=True,
+                        nag=None if uncond else p.nag)
     bsz = z.shape[0]
     tt = t.to(torch.device(req.device))
     tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)
