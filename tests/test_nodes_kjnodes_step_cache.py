@@ -162,3 +162,39 @@ def test_wan_video_nag_patch_equals_the_nag_sampler_without_a_sigma_end(ctx, set
     assert not torch.allclose(out["samples"], plain["samples"])
     assert node("WanVideoNAG")(ctx, model=model, conditioning=nag_prompt, nag_scale=0.0, nag_alpha=0.25,
                                nag_tau=2.5)[0] is model
+
+
+def test_scheduled_cfg_guidance_guides_only_inside_its_window(ctx, setup):
+    model, positive, negative, latent = setup
+    sampler, = node("KSamplerSelect")(ctx, sampler_name="euler")
+    sigmas, = node("BasicScheduler")(ctx, model=model, scheduler="simple", steps=4)
+    noise, = node("RandomNoise")(ctx, noise_seed=5)
+    calls = []
+    handle = model.transformer.blocks[0].register_forward_hook(lambda *a: calls.append(1))
+    try:
+        (guider,) = node("ScheduledCFGGuidance")(ctx, model=model, positive=positive, negative=negative, cfg=4.0,
+                                                 start_percent=0.0, end_percent=1.0)
+        full, _ = node("SamplerCustomAdvanced")(ctx, noise=noise, guider=guider, sampler=sampler, sigmas=sigmas,
+                                                latent_image=latent)
+        assert len(calls) == 2 * 4  # CFG on every step: cond and uncond
+        calls.clear()
+        (window,) = node("ScheduledCFGGuidance")(ctx, model=model, positive=positive, negative=negative, cfg=4.0,
+                                                 start_percent=0.5, end_percent=1.0)
+        node("SamplerCustomAdvanced")(ctx, noise=noise, guider=window, sampler=sampler, sigmas=sigmas,
+                                      latent_image=latent)
+        assert len(calls) == 4 + 2  # steps 2 and 3 (2/4, 3/4 inside [0.5, 1]) run the negative pass too
+    finally:
+        handle.remove()
+    # a whole window equals ComfyUI's plain CFGGuider at that CFG
+    (plain,) = node("CFGGuider")(ctx, model=model, positive=positive, negative=negative, cfg=4.0)
+    ref, _ = node("SamplerCustomAdvanced")(ctx, noise=noise, guider=plain, sampler=sampler, sigmas=sigmas,
+                                           latent_image=latent)
+    torch.testing.assert_close(full["samples"], ref["samples"], rtol=0, atol=0)
+    (listed,) = node("ScheduledCFGGuidance")(ctx, model=model, positive=positive, negative=negative,
+                                             cfg=[4.0, 4.0], start_percent=0.0, end_percent=1.0)
+    from wfrun.nodes.executor import NodeInputError
+
+    with pytest.raises(NodeInputError) as err:
+        node("SamplerCustomAdvanced")(ctx, noise=noise, guider=listed, sampler=sampler, sigmas=sigmas,
+                                      latent_image=latent)
+    assert err.value.input_name == "guider"

@@ -34,6 +34,7 @@ patched copy of the MODEL (the loaded transformer stays shared, as ComfyUI's
   (:class:`ZeroStarInit`).
 - ``WanVideoNAG``: NAG on the model's cross-attention (``sampling.nag``), applied by the core
   samplers on every step.
+- ``ScheduledCFGGuidance``: a GUIDER whose CFG applies inside a step window only.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import torch
 from wfrun.models.handles import CoreModel
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.sampling.attention import usable_backend
+from wfrun.sampling.ksampler.wrapped import GuiderChoice
 from wfrun.sampling.nag import NAGGuidance, NAGParams
 
 
@@ -200,3 +202,20 @@ def wan_video_nag(ctx: ExecContext, model: Any, conditioning: Any, nag_scale: fl
                              f"(text width {text_dim})", "encode the NAG prompt with the model's text encoder")
     nag = NAGGuidance(tensor[:1], NAGParams(float(nag_scale), float(nag_tau), float(nag_alpha)), 0.0)
     return (dataclasses.replace(model, nag=nag),)
+
+
+@executor("ScheduledCFGGuidance")
+def scheduled_cfg_guidance(ctx: ExecContext, model: Any, positive: Any, negative: Any, cfg: Any,
+                           start_percent: float, end_percent: float, **_: Any) -> tuple:
+    """KJNodes' GUIDER with CFG only on the steps whose index / (sigmas - 1) lies in
+    ``[start_percent, end_percent]`` and CFG 1 (no negative pass, so faster) elsewhere;
+    ``cfg`` a number, or a list with one value per step (checked against the steps when
+    sampling). See ``sampling.ksampler.wrapped.GuiderChoice``."""
+    model = _model(model)
+    if isinstance(cfg, (list, tuple)):
+        values: Any = tuple(float(c) for c in cfg)
+    elif isinstance(cfg, (int, float)) and not isinstance(cfg, bool):
+        values = float(cfg)
+    else:
+        raise NodeInputError("cfg", f"expected a number or a list of numbers, found {cfg!r}")
+    return (GuiderChoice(model, positive, negative, values, (float(start_percent), float(end_percent))),)
