@@ -40,6 +40,7 @@ patched copy of the MODEL (the loaded transformer stays shared, as ComfyUI's
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import torch
@@ -49,6 +50,8 @@ from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.sampling.attention import usable_backend
 from wfrun.sampling.ksampler.wrapped import GuiderChoice
 from wfrun.sampling.nag import NAGGuidance, NAGParams
+
+log = logging.getLogger(__name__)
 
 
 def _model(model: Any) -> CoreModel:
@@ -120,11 +123,12 @@ def skip_layer_guidance_wan(ctx: ExecContext, model: Any, blocks: str, start_per
     except ValueError:
         raise NodeInputError("blocks", f"{blocks!r} is not a comma-separated list of block numbers",
                              "write block indices from 0, e.g. '9' or '9,10'") from None
+    if not listed:
+        raise NodeInputError("blocks", "no block given", "write block indices from 0, e.g. '9'")
     count = len(model.transformer.blocks)
-    bad = [b for b in listed if not 0 <= b < count]
-    if not listed or bad:
-        raise NodeInputError("blocks", f"blocks {bad or blocks!r}: the model has blocks 0 to {count - 1}",
-                             "write block indices from 0, e.g. '9'")
+    missing = [b for b in listed if not 0 <= b < count]
+    if missing:  # ComfyUI patches blocks by index: one the model lacks is never called
+        log.info("SkipLayerGuidanceWanVideo: the model has blocks 0 to %d; %s skip nothing", count - 1, missing)
     return (dataclasses.replace(model, uncond_skip=(listed, float(start_percent), float(end_percent))),)
 
 
