@@ -730,7 +730,7 @@ DEPTH_FILES = {"depth_anything_v2_vitl_fp32.safetensors": torch.float32,
 
 def _write_depth_models(root: Path) -> list[dict]:
     """The pack's depth estimator, which control workflows run before the video model; its
-    writer lives with its executor (``packs/depthanything``) and is only called here."""
+    model code lives in ``models/depth_anything`` and is only called here."""
     from wfrun.models.tiny_depth_anything import write_tiny_depth_anything
 
     out = []

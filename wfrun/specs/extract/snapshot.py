@@ -69,15 +69,21 @@ def extract_snapshot(project: Project, scan: list[str]) -> Snapshot:
     display: dict[str, str] = {}
     root = project.resolve_module(project.root_module) if project.root_module else None
     root_map = lookup(root, "NODE_CLASS_MAPPINGS") if root is not None else None
-    if isinstance(root_map, dict) and root_map:
+    dynamic = root is not None and _imports_dynamically(project)
+    if isinstance(root_map, dict) and root_map and not dynamic:
         sources: list[ModuleCtx] = [root]
     else:
+        # A root that imports its node modules by a computed name (comfyui_controlnet_aux
+        # iterates ``node_wrappers/`` and calls ``importlib.import_module``) cannot be followed
+        # statically: every scanned module's own mappings count, then the root's on top.
         sources = []
         for path in scan:
-            if "NODE_CLASS_MAPPINGS" in project.text(path):
+            if "NODE_CLASS_MAPPINGS" in project.text(path) and path != "__init__.py":
                 mod = project.module_for_path(path)
                 if mod is not None:
                     sources.append(mod)
+        if isinstance(root_map, dict) and root_map:
+            sources.append(root)
     for mod in sources:
         cmap = lookup(mod, "NODE_CLASS_MAPPINGS")
         dmap = lookup(mod, "NODE_DISPLAY_NAME_MAPPINGS")
@@ -119,6 +125,12 @@ def extract_snapshot(project: Project, scan: list[str]) -> Snapshot:
             snap.nodes[state.class_type] = state
     snap.used_paths = set(project.used)
     return snap
+
+
+def _imports_dynamically(project: Project) -> bool:
+    """Whether the root ``__init__.py`` imports modules by computed names."""
+    text = project.text("__init__.py")
+    return "import_module(" in text or "__import__(" in text
 
 
 def _node_state(project: Project, cls: ClassInfo, class_type: str | None, display_name: str | None) -> NodeState | None:
