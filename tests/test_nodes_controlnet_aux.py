@@ -312,22 +312,15 @@ def _depth_reference(st: Path, frames: torch.Tensor, resolution: int) -> torch.T
 
 
 def test_depth_preprocessor_matches_the_pack_recipe(tiny_depth):
+    # one frame: the network input is at least 518 pixels a side whatever the frame (the pack's)
     root, st = tiny_depth
-    frames = _frames(2, 80, 72, seed=4)
+    frames = _frames(1, 80, 72, seed=4)
     (got,) = node("DepthAnythingV2Preprocessor")(_ctx(root), image=frames, resolution=64)
-    assert got.shape == (2, 71, 64, 3)  # 80 * 64 / 72 = 71.1
+    assert got.shape == (1, 71, 64, 3)  # 80 * 64 / 72 = 71.1
     want = _depth_reference(st, frames, 64)
     assert (got - want).abs().max() <= 1.5 / 255
     assert (got - want).abs().mean() < 0.1 / 255
     assert got.std() > 0.05 and got.max() > 0.9  # a real depth map, min-max scaled
-
-
-def test_depth_preprocessor_enlarges_with_bicubic(tiny_depth):
-    root, _ = tiny_depth
-    (got,) = node("DepthAnythingV2Preprocessor")(_ctx(root), image=_frames(1, 30, 40), resolution=64)
-    assert got.shape == (1, 64, 85, 3)  # 40 * 64 / 30 = 85.3
-    levels = got * 255
-    assert torch.equal(levels, torch.round(levels)) and got.min() >= 0 and got.max() <= 1
 
 
 def test_depth_preprocessor_errors(tiny_depth, tmp_path):
@@ -344,14 +337,69 @@ def test_depth_preprocessor_errors(tiny_depth, tmp_path):
                                             ckpt_name="depth_anything_v2_vitb.pth")
 
 
-def test_depth_preprocessor_pth_gets_a_pth_standin(tmp_path):
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """One WFRUN_CACHE for the module: the tiny models are written once."""
+    return tmp_path_factory.mktemp("wfrun-cache")
+
+
+def test_depth_preprocessor_pth_gets_a_pth_standin(cache):
     from wfrun.models.standins import family_for, write_standins
     from wfrun.models.tiny import ensure_tiny_models
 
     standin = family_for("DepthAnythingV2Preprocessor", "ckpt_name", "controlnet_aux", "depth_anything_v2_vitl.pth")
     assert standin.family.kind == "depth_anything_v2"
-    folder = write_standins([standin], ensure_tiny_models(tmp_path / "tiny"), cache=tmp_path / "standins")
+    tiny = ensure_tiny_models(cache / "tiny-models")
+    folder = write_standins([standin], tiny, cache=cache / "tiny-standins")
     written = folder / "controlnet_aux" / "depth_anything_v2_vitl.pth"
     assert torch.load(written, weights_only=True)["pretrained.cls_token"].shape[-1] == 32
-    tiny = ensure_tiny_models(tmp_path / "tiny")
     assert (tiny / "controlnet_aux" / "sk_model.pth").is_file() and (tiny / "controlnet_aux" / "sk_model2.pth").is_file()
+
+
+#: The preprocessors as Fun-control and Animate workflows chain them (015, 021, 036), in the
+#: API prompt format: the image's detect resolution from PixelPerfectResolution.
+PROMPT = {
+    "1": {"class_type": "LoadImage", "inputs": {"image": "person.png"}},
+    "2": {"class_type": "PixelPerfectResolution", "inputs": {"original_image": ["1", 0], "image_gen_width": 64,
+                                                             "image_gen_height": 64, "resize_mode": "Just Resize"}},
+    "3": {"class_type": "DepthAnythingV2Preprocessor",
+          "inputs": {"image": ["1", 0], "ckpt_name": "depth_anything_v2_vitl.pth", "resolution": ["2", 0]}},
+    "4": {"class_type": "LineArtPreprocessor", "inputs": {"image": ["1", 0], "coarse": "enable", "resolution": ["2", 0]}},
+    "5": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "depth"}},
+    "6": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "lineart"}},
+}
+
+
+def test_preprocessors_run_in_a_smoke_run(tmp_path, cache):
+    from click.testing import CliRunner
+
+    from wfrun.cli import main
+
+    path = tmp_path / "aux.json"
+    path.write_text(json.dumps(PROMPT))
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "-o", str(tmp_path / "out"), "--device", "cpu",
+                                       "--format", "json"], env={"WFRUN_CACHE": str(cache)})
+    assert result.exit_code == 0, result.output[-1500:]
+    written = sorted(Path(p).name for p in json.loads(result.stdout)["written"])
+    assert written == ["depth_00001_.png", "lineart_00001_.png"]
+    for name in written:
+        image = np.asarray(Image.open(tmp_path / "out" / name))
+        # the 64x48 stand-in image enlarged (bicubic) to the detect resolution, 64 on its short side
+        assert image.shape[:2] == (64, 85) and image.std() > 5
+
+
+def test_lineart_without_its_file_is_one_clear_error(tmp_path):
+    from click.testing import CliRunner
+
+    from wfrun.cli import main
+
+    prompt = {k: v for k, v in PROMPT.items() if k in ("1", "2", "4", "6")}
+    (tmp_path / "input").mkdir()
+    Image.fromarray(np.full((80, 80, 3), 128, np.uint8)).save(tmp_path / "input" / "person.png")
+    path = tmp_path / "aux.json"
+    path.write_text(json.dumps(prompt))
+    (tmp_path / "models").mkdir()
+    result = CliRunner().invoke(main, ["run", str(path), "--models", str(tmp_path / "models"), "--input",
+                                       str(tmp_path / "input"), "-o", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code in (1, 2) and "Traceback" not in result.output
+    assert "sk_model2.pth" in result.output and "controlnet_aux" in result.output
