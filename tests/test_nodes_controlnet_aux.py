@@ -246,7 +246,7 @@ def _lineart_reference(sd, frames: torch.Tensor, resolution: int) -> torch.Tenso
 
 def test_lineart_preprocessor_matches_the_pack_recipe(tmp_path):
     write_tiny_lineart(tmp_path / "controlnet_aux" / "sk_model.pth", seed=0)
-    write_tiny_lineart(tmp_path / "controlnet_aux" / "lllyasviel" / "Annotators" / "sk_model2.pth", seed=1)
+    write_tiny_lineart(tmp_path / "controlnet_aux" / "sk_model2.pth", seed=1)
     frames = _frames(2, 90, 110)
     (fine,) = node("LineArtPreprocessor")(_ctx(tmp_path), image=frames, coarse="disable", resolution=64)
     (coarse,) = node("LineArtPreprocessor")(_ctx(tmp_path), image=frames, coarse="enable", resolution=64)

@@ -3,9 +3,9 @@
 The pack downloads each file from Hugging Face into its own ``ckpts/<repo id>/`` folder
 (``ckpts/lllyasviel/Annotators/sk_model.pth``,
 ``ckpts/depth-anything/Depth-Anything-V2-Large/depth_anything_v2_vitl.pth``). wfrun never
-downloads: it reads ``<models>/controlnet_aux/<file>``, and also ``<models>/controlnet_aux/<repo
-id>/<file>``, so the pack's ``ckpts`` folder can be copied (or linked) as
-``<models>/controlnet_aux`` unchanged. ``.pth`` files are read with
+downloads: it reads every one of them from ``<models>/controlnet_aux/<file>`` (no repository
+sub-folders, so ``wfrun validate --models`` and the run look in the same place; the file names
+of the pack's repositories do not collide). ``.pth`` files are read with
 ``torch.load(weights_only=True)`` only (``models.upscale.read_release_state_dict``).
 """
 
@@ -36,25 +36,21 @@ SOURCES = {
 
 
 def find_file(ctx: ExecContext, name: str, input_name: str) -> Path:
-    """``<models>/controlnet_aux/<name>`` (or under its repository's sub-folder), or a
-    NodeInputError naming where to put it and where to get it."""
+    """``<models>/controlnet_aux/<name>``, or a NodeInputError naming where to put it and
+    where to get it."""
     roots = roots_of(ctx)
-    repo = SOURCES.get(name)
-    candidates = [name] + ([f"{repo}/{name}"] if repo else [])
-    first: ModelPathError | None = None
-    for candidate in candidates:
-        try:
-            return find_model(roots, FOLDER, candidate)
-        except ModelPathError as err:
-            first = first or err
-    searched = roots.folders(FOLDER)
-    target = searched[0] if searched else Path("<models>") / FOLDER
-    where = f"https://huggingface.co/{repo}" if repo else "the comfyui_controlnet_aux model it names"
-    raise NodeInputError(
-        input_name, f"{name} not found: {first}",
-        f"wfrun never downloads models: get {name} from {where} and put it in {target} "
-        f"(comfyui_controlnet_aux keeps it in its ckpts/{repo or '…'}/ folder; that folder can serve as "
-        f"{FOLDER}/ as is), or give the models folder with --models DIR") from None
+    try:
+        return find_model(roots, FOLDER, name)
+    except ModelPathError as err:
+        searched = roots.folders(FOLDER)
+        target = searched[0] if searched else Path("<models>") / FOLDER
+        repo = SOURCES.get(name)
+        where = f"https://huggingface.co/{repo}" if repo else "the comfyui_controlnet_aux model it names"
+        raise NodeInputError(
+            input_name, str(err),
+            f"wfrun never downloads models: get {name} from {where} and put it in {target} "
+            f"(comfyui_controlnet_aux keeps it in its ckpts/{repo or '…'}/ folder), or give the models "
+            "folder with --models DIR") from None
 
 
 def read_weights(path: Path, input_name: str) -> dict[str, torch.Tensor]:
