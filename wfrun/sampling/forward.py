@@ -18,6 +18,9 @@ Pass-long features come from the hooks of :func:`wfrun.sampling.hooks.sampling_p
   ``mode``) or raw on ``e0`` — and while it stays below ``rel_l1_thresh`` the blocks are
   skipped and the residual of the last computed step is added instead. One state per
   prediction (cond, uncond, each context window), as the pack's ``pred_id``.
+- **EasyCache** (:class:`EasyCache`): the same skip, decided on the blocks' input change
+  relative to their last output. Both caches meet the forward through ``before_blocks`` /
+  ``after_blocks`` / ``after_step``.
 - **SLG** (a hook on each named block, :class:`wfrun.sampling.hooks.SkipLayerGuidance`):
   blocks in ``SLGArgs.blocks`` are skipped in the *uncond* pass while the step percentage
   is inside ``[start_percent, end_percent]``. As in the pack, SLG does not apply to batched
@@ -64,7 +67,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from wfrun.sampling.conditioning import TeaCacheArgs
+from wfrun.sampling.conditioning import EasyCacheArgs, TeaCacheArgs
 from wfrun.sampling.hooks import active_pass
 from wfrun.sampling.nag import NAGContext, nag_cross_attention
 
@@ -130,6 +133,88 @@ class TeaCache:
 
     def skipped_steps(self) -> dict[int, list[int]]:
         return {k: list(v["skipped_steps"]) for k, v in self.states.items()}
+
+    # --- the forward's step-cache protocol (shared with EasyCache) --------------------------
+
+    def before_blocks(self, pred_id: int | None, step: int, x: torch.Tensor, temb: torch.Tensor,
+                      proj: torch.Tensor) -> tuple[bool, int, torch.Tensor]:
+        """(run the blocks?, pred_id, the block input, or its cached output when skipped)."""
+        should_calc, pred_id, current = _teacache_decide(self, pred_id, temb, proj)
+        state = self.states[pred_id]
+        state["pending_modulated_input"] = current
+        if not should_calc:
+            x = x.to(state["previous_residual"].dtype) + state["previous_residual"].to(x.device)
+            state["skipped_steps"].append(step)
+        return should_calc, pred_id, x
+
+    def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
+        state = self.states[pred_id]
+        state["previous_residual"] = x.to(original.device) - original
+        state["previous_modulated_input"] = state.pop("pending_modulated_input")
+
+    def after_step(self, pred_id: int, x: torch.Tensor) -> None:
+        return None
+
+
+@dataclass
+class EasyCache:
+    """The wrapper's EasyCache for one sampling run (``cache_methods``, model.py, 2025-08 on).
+
+    Per prediction, on steps ``start_step..end_step``: the change of the blocks' input
+    since the last computed step, ``mean|x - x_computed| / mean|previous output|`` times
+    ``k``, is compared with the threshold; below it the blocks are skipped and the input plus
+    the last computed residual is used. ``k`` is the pack's output change over input change,
+    two expressions of the same quantity there, so 1 (0/0 — blocks that changed nothing —
+    gives NaN, and the blocks always run, as in the pack). The change is not carried from
+    one skipped step to the next (the pack adds to a local only); it grows by itself, being
+    measured from the last computed input. The previous output is updated on every step of
+    the range, skipped or not."""
+
+    args: EasyCacheArgs
+    end_step: int
+    cache_device: str | torch.device = "cpu"
+    states: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, args: EasyCacheArgs, num_timesteps: int, cache_device: Any) -> "EasyCache":
+        end = num_timesteps - 1 if int(args.end_step) == -1 else int(args.end_step)
+        return cls(args=args, end_step=end, cache_device=cache_device)
+
+    def active(self, step: int) -> bool:
+        return int(self.args.start_step) <= step <= self.end_step
+
+    def new_prediction(self) -> int:
+        pred_id = len(self.states)
+        self.states[pred_id] = {"previous_input": None, "previous_output": None, "cache": None, "k": 1.0,
+                                "skipped_steps": []}
+        return pred_id
+
+    def skipped_steps(self) -> dict[int, list[int]]:
+        return {k: list(v["skipped_steps"]) for k, v in self.states.items()}
+
+    def before_blocks(self, pred_id: int | None, step: int, x: torch.Tensor, temb: torch.Tensor,
+                      proj: torch.Tensor) -> tuple[bool, int, torch.Tensor]:
+        if pred_id is None or pred_id not in self.states:
+            return True, self.new_prediction(), x
+        state = self.states[pred_id]
+        if state["previous_input"] is None or state["previous_output"] is None:
+            return True, pred_id, x
+        change = (x - state["previous_input"].to(x.device)).abs().mean()
+        norm = state["previous_output"].to(x.device).abs().mean()
+        error = float(change / norm * state["k"])
+        if error < float(self.args.easycache_thresh):
+            state["skipped_steps"].append(step)
+            return False, pred_id, x + state["cache"].to(x.device, x.dtype)
+        return True, pred_id, x
+
+    def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
+        out = x.to(original.device)
+        change = (out - original).abs().mean()
+        self.states[pred_id].update(previous_input=original, previous_output=out, cache=out - original,
+                                    k=change / (original - out).abs().mean())
+
+    def after_step(self, pred_id: int, x: torch.Tensor) -> None:
+        self.states[pred_id]["previous_output"] = x.to(self.cache_device).clone()
 
 
 @dataclass
@@ -395,15 +480,11 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     if sampling is not None:
         sampling.call = opt  # for the block hooks (SLG)
     should_calc = True
-    cache = sampling.teacache if sampling is not None else None
+    cache = sampling.teacache if sampling is not None else None  # a step cache: TeaCache or EasyCache
     pred_id = opt.pred_id
     cache_on = cache is not None and cache.active(opt.step)
     if cache_on:
-        should_calc, pred_id, current = _teacache_decide(cache, pred_id, temb, proj)
-        if not should_calc:
-            state = cache.states[pred_id]
-            x = x.to(state["previous_residual"].dtype) + state["previous_residual"].to(x.device)
-            state["skipped_steps"].append(opt.step)
+        should_calc, pred_id, x = cache.before_blocks(pred_id, opt.step, x, temb, proj)
 
     if should_calc:
         original = x.to(cache.cache_device).clone() if cache_on else None
@@ -422,9 +503,9 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
                 if vace is not None:
                     x = vace.after_block(index, x)
         if cache_on:
-            state = cache.states[pred_id]
-            state["previous_residual"] = x.to(original.device) - original
-            state["previous_modulated_input"] = current
+            cache.after_blocks(pred_id, original, x)
+    if cache_on:
+        cache.after_step(pred_id, x)
 
     if ref_tokens:
         x = x[:, ref_tokens:]
