@@ -60,6 +60,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from wfrun.sampling import context_parallel
 from wfrun.sampling.conditioning import TeaCacheArgs
 from wfrun.sampling.hooks import active_pass
 
@@ -212,6 +213,7 @@ class _SelfAttnProcessor:
 
     def __init__(self, base: Any, feta: tuple[int, float] | None, chunks: list[tuple[int, int]] | None):
         self._attention_backend = getattr(base, "_attention_backend", None)
+        self._parallel_config = getattr(base, "_parallel_config", None)  # --gpus (sampling/context_parallel.py)
         self.feta = feta
         self.chunks = chunks
 
@@ -223,13 +225,18 @@ class _SelfAttnProcessor:
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
         key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
         value = value.unflatten(2, (attn.heads, -1))
-        score = feta_score(query, key, *self.feta) if self.feta else None
+        score = None
+        if self.feta:
+            cp = context_parallel.active() if self._parallel_config is not None else None
+            q, k = (query, key) if cp is None else (cp.gather(t, self.feta[2]) for t in (query, key))
+            score = feta_score(q, k, *self.feta[:2])
         if rotary_emb is not None:
             query = _apply_rotary(query, *rotary_emb)
             key = _apply_rotary(key, *rotary_emb)
         spans = self.chunks or [(0, query.shape[1])]
         outs = [dispatch_attention_fn(query[:, a:b], key[:, a:b], value[:, a:b], attn_mask=attention_mask,
-                                      dropout_p=0.0, is_causal=False, backend=self._attention_backend)
+                                      dropout_p=0.0, is_causal=False, backend=self._attention_backend,
+                                      parallel_config=self._parallel_config)
                 for a, b in spans]
         out = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
         out = out.flatten(2, 3).type_as(query)
@@ -385,17 +392,31 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     cache = sampling.teacache if sampling is not None else None
     pred_id = opt.pred_id
     cache_on = cache is not None and cache.active(opt.step)
-    if cache_on:
+    if cache_on:  # decided on the whole sequence's embeddings: the same on every --gpus rank
         should_calc, pred_id, current = _teacache_decide(cache, pred_id, temb, proj)
-        if not should_calc:
-            state = cache.states[pred_id]
-            x = x.to(state["previous_residual"].dtype) + state["previous_residual"].to(x.device)
-            state["skipped_steps"].append(opt.step)
+
+    multi_prompt = context.shape[0] > 1 and batch == 1
+    cp = context_parallel.active()
+    total = x.shape[1]
+    if cp is not None:  # --gpus: this rank's share of the tokens (sampling/context_parallel.py)
+        if opt.vace:
+            context_parallel.refuse("VACE")
+        if multi_prompt:
+            context_parallel.refuse("several prompts over one video")
+        x = cp.split(x)
+        rotary_emb = tuple(cp.split(r) for r in rotary_emb)
+        if proj.ndim == 4:  # per-token modulation
+            proj = cp.split(proj)
+        cp.attach(transformer, total)
+
+    if cache_on and not should_calc:
+        state = cache.states[pred_id]
+        x = x.to(state["previous_residual"].dtype) + state["previous_residual"].to(x.device)
+        state["skipped_steps"].append(opt.step)
 
     if should_calc:
         original = x.to(cache.cache_device).clone() if cache_on else None
-        multi_prompt = context.shape[0] > 1 and batch == 1
-        feta = (int(opt.feta_frames), float(opt.feta_weight)) if opt.feta_weight is not None and opt.feta_frames > 1 else None
+        feta = (int(opt.feta_frames), float(opt.feta_weight), total) if opt.feta_weight is not None and opt.feta_frames > 1 else None
         chunks = None
         if multi_prompt and opt.step in opt.split_attn_steps:
             chunks = _frame_chunks(ppf, tokens_per_frame, context.shape[0])
@@ -411,6 +432,8 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
             state = cache.states[pred_id]
             state["previous_residual"] = x.to(original.device) - original
             state["previous_modulated_input"] = current
+    if cp is not None:
+        x = cp.gather(x, total)
 
     if ref_tokens:
         x = x[:, ref_tokens:]

@@ -1,0 +1,107 @@
+"""``--gpus N``: the transformer's tokens split over N processes (Ulysses, diffusers' attention)
+give the one-process forward; here two CPU processes on the gloo backend, tiny models, fp32.
+
+Tolerance: 1e-5 absolute on outputs of magnitude ~1 (the split changes only how matmuls
+and the attention's softmax are blocked, not what they compute)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from diffusers import WanTransformer3DModel
+from safetensors.torch import load_file, save_file
+
+from wfrun.sampling import context_parallel
+from wfrun.sampling.forward import ForwardOptions, transformer_forward
+
+ATOL = 1e-5
+
+
+def tiny(image: bool = False) -> WanTransformer3DModel:
+    torch.manual_seed(0)
+    return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16,
+                                 in_channels=36 if image else 16, out_channels=16, text_dim=24, freq_dim=16,
+                                 ffn_dim=48, num_layers=2, cross_attn_norm=True, image_dim=20 if image else None,
+                                 added_kv_proj_dim=32 if image else None).eval()
+
+
+def cases() -> dict[str, tuple]:
+    """name -> (image model?, hidden, timestep, context, clip, ForwardOptions)."""
+    g = torch.Generator().manual_seed(1)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=g)
+
+    return {
+        # 3 frames of 2x3 patches = 18 tokens: an even split (plain Ulysses), batch 2 as batched CFG
+        "t2v_batch2": (False, randn(2, 16, 3, 4, 6), torch.tensor([900.0, 250.0]), randn(2, 512, 24), None, None),
+        # 3 x 1 x 3 = 9 tokens: an uneven split (diffusers' "Ulysses anything")
+        "t2v_uneven": (False, randn(1, 16, 3, 2, 6), torch.tensor([500.0]), randn(1, 512, 24), None, None),
+        # per-frame timesteps (per-token modulation), Enhance-A-Video and RIFLEx
+        "per_frame_feta_riflex": (False, randn(1, 16, 3, 4, 6), torch.tensor([[900.0, 600.0, 300.0]]),
+                                  randn(1, 512, 24), None,
+                                  ForwardOptions(feta_weight=2.0, feta_frames=3, riflex_k=2, riflex_frames=3)),
+        # image to video: 36 input channels and CLIP tokens in the cross-attention
+        "i2v_clip": (True, randn(1, 36, 2, 4, 4), torch.tensor([700.0]), randn(1, 512, 24), randn(1, 7, 20), None),
+    }
+
+
+def forward_all(model_plain: WanTransformer3DModel, model_image: WanTransformer3DModel) -> dict[str, torch.Tensor]:
+    out = {}
+    with torch.inference_mode():
+        for name, (image, x, t, ctx, clip, opt) in cases().items():
+            out[name] = transformer_forward(model_image if image else model_plain, x, t, ctx, clip, opt)[0]
+    return out
+
+
+def _rank(rank: int, world: int, port: int, folder: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        context_parallel.activate("ulysses")
+        save_file({k: v.contiguous() for k, v in forward_all(tiny(), tiny(image=True)).items()},
+                  os.path.join(folder, f"rank{rank}.safetensors"))
+    finally:
+        context_parallel.deactivate()
+        dist.destroy_process_group()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_gloo_processes_give_the_one_process_forward(tmp_path: Path):
+    mp.start_processes(_rank, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True, start_method="spawn")
+    expected = forward_all(tiny(), tiny(image=True))
+    ranks = [load_file(tmp_path / f"rank{r}.safetensors") for r in range(2)]
+    for name, want in expected.items():
+        for got in ranks:  # every rank ends with the whole prediction
+            assert got[name].shape == want.shape
+            torch.testing.assert_close(got[name], want, rtol=0, atol=ATOL, msg=name)
+        assert want.abs().mean() > 0.1  # a real output, not zeros on both sides
+
+
+def test_split_and_gather_sizes_follow_tensor_split():
+    cp = context_parallel.ContextParallel(rank=1, world=3, mode="ulysses", device_type="cpu")
+    assert cp.sizes(10) == [4, 3, 3]
+    x = torch.arange(10.0).view(1, 10, 1)
+    assert cp.split(x).flatten().tolist() == [4.0, 5.0, 6.0]
+
+
+def test_ring_on_cpu_and_unknown_modes_are_refused():
+    cp = context_parallel.ContextParallel(rank=0, world=2, mode="ring", device_type="cpu")
+    model = tiny()
+    with pytest.raises(context_parallel.ContextParallelError, match="Ulysses"):
+        context_parallel._check_backend(model.blocks[0].attn1.processor, "ring", "cpu")
+    assert cp.mode == "ring"
+    with pytest.raises(context_parallel.ContextParallelError, match="ulysses, ring"):
+        context_parallel.activate("stripes")
