@@ -105,3 +105,47 @@ def test_ring_on_cpu_and_unknown_modes_are_refused():
     assert cp.mode == "ring"
     with pytest.raises(context_parallel.ContextParallelError, match="ulysses, ring"):
         context_parallel.activate("stripes")
+
+
+def test_gpus_2_on_the_cpu_makes_the_one_process_video(tmp_path, monkeypatch):
+    """``wfrun run --gpus 2`` end to end (the wrapper's sampler, TeaCache and Enhance-A-Video
+    on): rank 0 is this process and splits its forwards; the video equals the one-process
+    run's up to the video codec's rounding (decoded 8-bit frames)."""
+    import numpy as np
+    from click.testing import CliRunner
+
+    from wfrun.cli import main
+    from wfrun.media.video import iter_frames
+
+    workflow = Path(__file__).resolve().parents[1] / "workflows" / "wan_t2v_tiny.json"
+    splits = []
+    real_split = context_parallel.ContextParallel.split
+    monkeypatch.setattr(context_parallel.ContextParallel, "split",
+                        lambda self, t, dim=1: splits.append(t.shape) or real_split(self, t, dim))
+
+    def video(extra: list[str], out: Path) -> list:
+        result = CliRunner().invoke(main, ["run", str(workflow), "--smoke", "--device", "cpu", "--seed", "5",
+                                           "-o", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        return [np.asarray(f, dtype=np.int16) for f in iter_frames(out / "wfrun_t2v_tiny_00001.mp4")]
+
+    split = video(["--gpus", "2"], tmp_path / "two")
+    assert splits  # the forwards of rank 0 were split
+    assert not list((tmp_path / "two").glob("*_00002.*"))  # only rank 0 wrote
+    alone = video([], tmp_path / "one")
+    assert len(split) == len(alone) == 9
+    diff = np.abs(np.stack(split) - np.stack(alone))
+    assert diff.mean() < 0.5 and diff.max() <= 16
+    assert np.stack(alone).std() > 5  # a real picture
+
+
+def test_features_with_global_token_ranges_are_refused_by_name(monkeypatch):
+    monkeypatch.setattr(context_parallel, "_ACTIVE",
+                        context_parallel.ContextParallel(rank=0, world=2, mode="ulysses", device_type="cpu"))
+    model = tiny()
+    x, t, ctx = torch.randn(1, 16, 3, 4, 6), torch.tensor([500.0]), torch.randn(2, 512, 24)
+    with torch.inference_mode(), pytest.raises(context_parallel.ContextParallelError, match="several prompts"):
+        transformer_forward(model, x, t, ctx)  # two prompts spread over one video
+    opt = ForwardOptions(vace=((torch.zeros(1, 96, 3, 4, 6), 1.0),))
+    with torch.inference_mode(), pytest.raises(context_parallel.ContextParallelError, match="VACE"):
+        transformer_forward(model, x, t, ctx[:1], None, opt)

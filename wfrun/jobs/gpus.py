@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from wfrun.jobs.run import EXIT_PROBLEMS, EXIT_USAGE, JobError, JobReport, RunOptions, execute, prepare
+from wfrun.sampling import context_parallel
 
 #: How long a rank waits for the others in one exchange before giving up (model loading
 #: differs between ranks by seconds, not this).
@@ -63,8 +64,6 @@ def _init(rank: int, world: int, port: int, device: str, mode: str) -> None:
     import torch
     import torch.distributed as dist
 
-    from wfrun.sampling import context_parallel
-
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.set_device(rank)
@@ -77,8 +76,6 @@ def _init(rank: int, world: int, port: int, device: str, mode: str) -> None:
 
 def _finish() -> None:
     import torch.distributed as dist
-
-    from wfrun.sampling import context_parallel
 
     context_parallel.deactivate()
     if dist.is_initialized():
@@ -143,7 +140,10 @@ def run_on_gpus(prepared: Any, options: RunOptions, n: int, mode: str = "ulysses
     watcher.start()
     try:
         _init(0, n, port, device, mode)
-        report = execute(prepared, dataclasses.replace(options, device=device), progress)
+        try:
+            report = execute(prepared, dataclasses.replace(options, device=device), progress)
+        except context_parallel.ContextParallelError as err:  # a feature the split cannot serve
+            raise JobError(f"--gpus {n}: {err}", exit_code=EXIT_USAGE) from None
         if report.result is not None and report.result.interrupted:
             done.set()  # the followers are ended on purpose: not a failure to report
             _end(followers)

@@ -39,9 +39,10 @@ whole frames (correct, costs one all-gather per block).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -110,15 +111,25 @@ class ContextParallel:
             self._configs[even] = config
         return self._configs[even]
 
-    def attach(self, transformer: Any, total: int) -> None:
-        """Give each block's self-attention processor the config for ``total`` tokens
-        (set per call: the token count changes with the workflow's sizes)."""
+    @contextlib.contextmanager
+    def attached(self, transformer: Any, total: int) -> Iterator[None]:
+        """Each block's self-attention processor with the config for ``total`` tokens, for
+        one forward (the token count changes with the workflow's sizes); as it was after."""
         heads = int(transformer.config.num_attention_heads)
         config = self.config(total, heads)
-        for block in transformer.blocks:
-            processor = block.attn1.processor
-            _check_backend(processor, self.mode, self.device_type)
-            processor._parallel_config = config
+        saved = []
+        try:
+            for block in transformer.blocks:
+                processor = block.attn1.processor
+                saved.append((processor, getattr(processor, "_parallel_config", None),
+                              getattr(processor, "_attention_backend", None)))
+                _check_backend(processor, self.mode, self.device_type)
+                processor._parallel_config = config
+            yield
+        finally:
+            for processor, config_before, backend_before in saved:
+                processor._parallel_config = config_before
+                processor._attention_backend = backend_before
 
 
 def _check_backend(processor: Any, mode: str, device_type: str) -> None:

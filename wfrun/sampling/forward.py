@@ -407,7 +407,6 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         rotary_emb = tuple(cp.split(r) for r in rotary_emb)
         if proj.ndim == 4:  # per-token modulation
             proj = cp.split(proj)
-        cp.attach(transformer, total)
 
     if cache_on and not should_calc:
         state = cache.states[pred_id]
@@ -423,7 +422,8 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         self_proc = (feta, chunks) if (feta or chunks) else None
         segments = _cross_segments(ppf, tokens_per_frame, context.shape[0]) if multi_prompt else None
         vace = _Vace(transformer, opt.vace, x, context, proj, rotary_emb) if opt.vace else None
-        with _processors(transformer.blocks, self_proc, segments):
+        attached = cp.attached(transformer, total) if cp is not None else contextlib.nullcontext()
+        with attached, _processors(transformer.blocks, self_proc, segments):
             for index, block in enumerate(transformer.blocks):  # hooks may skip a block (SLG) or count it
                 x = block(x, context, proj, rotary_emb)
                 if vace is not None:
