@@ -92,3 +92,19 @@ def test_gathered_files_never_overwrite_and_stay_in_the_folder(tmp_path):
     for bad in ("../x.mp4", "/etc/x", "a/../../x"):
         with pytest.raises(JobError):
             gather_file(tmp_path, bad, b"x")
+
+
+def test_scratch_folders_of_dead_workers_are_removed(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    from wfrun.jobs import ray_sweep
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = tmp_path / "wfrun-ray-999999999-x"  # above any pid_max: no such process
+    alive = tmp_path / f"wfrun-ray-{os.getppid()}-x"
+    other = tmp_path / "wfrun-ray-notes"
+    for folder in (dead, alive, other):
+        folder.mkdir()
+    ray_sweep._remove_stale_scratch()
+    assert not dead.exists() and alive.exists() and other.exists()

@@ -58,6 +58,9 @@ def check_gpus(n: int, device: str) -> None:
         have = torch.cuda.device_count()
         if have < n:
             raise JobError(f"--gpus {n}: this machine has {have} CUDA device(s)", exit_code=EXIT_USAGE)
+    elif n > (os.cpu_count() or 1):
+        raise JobError(f"--gpus {n} --device cpu: more processes than the {os.cpu_count()} CPU cores here",
+                       exit_code=EXIT_USAGE)
 
 
 def _init(rank: int, world: int, port: int, device: str, mode: str) -> None:

@@ -22,12 +22,14 @@ workers, not here: on a cluster the models may be only where the GPUs are.
 
 A failed job is said at once and tried once more (on whichever worker is free); the others
 go on. A worker that dies is replaced. Ctrl-C stops every worker (``ray.kill``) and keeps
-the outputs already gathered.
+the outputs already gathered; a killed worker's scratch folder (named after its process)
+is removed by the next worker started on that machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 import socket
@@ -117,7 +119,8 @@ class SweepWorker:
     output cache kept across jobs (models stay loaded), each job's files returned as bytes."""
 
     def __init__(self, workflows: dict[str, tuple[str, bytes, str]], options: RunOptions):
-        self.scratch = Path(tempfile.mkdtemp(prefix="wfrun-ray-"))
+        _remove_stale_scratch()
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH}{os.getpid()}-"))
         self.paths: dict[str, Path] = {}
         self.inputs: dict[str, Path] = {}
         for n, (given, (name, data, inputs)) in enumerate(workflows.items()):
@@ -131,8 +134,6 @@ class SweepWorker:
         self.cache = OutputCache()
 
     def where(self) -> str:
-        import os
-
         gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
         return socket.gethostname() + (f" GPU {gpus}" if gpus else f" pid {os.getpid()}")
 
@@ -159,6 +160,24 @@ class SweepWorker:
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+_SCRATCH = "wfrun-ray-"
+
+
+def _remove_stale_scratch() -> None:
+    """Remove the scratch folders of workers that are gone (killed by Ctrl-C or a crash
+    before they could clean up): each folder is named after its worker's process id."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_SCRATCH}*-*"):
+        pid = folder.name[len(_SCRATCH):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass  # alive, someone else's
 
 
 def _safe_relative(name: str) -> PurePosixPath:
