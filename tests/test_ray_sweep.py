@@ -45,21 +45,23 @@ def _video(paths) -> Path:
 def test_seed_sweep_on_two_workers_gives_the_sequential_frames(cluster, tmp_path):
     options = RunOptions(smoke=True, device="cpu", output_dir=tmp_path / "ray")
     lines: list[str] = []
-    report = run_sweep([str(WORKFLOW)], options, [3, 4], workers=2, say=lines.append)
+    report = run_sweep([str(WORKFLOW)], options, [3, 4, 5], workers=2, say=lines.append)
     assert report.workers == 2 and not report.failed and not report.interrupted
     assert len({o.worker for o in report.outcomes}) == 2  # both workers had a job
     assert all(o.attempts == 1 for o in report.outcomes)
+    # the third job ran on a worker that had run one: its models stayed loaded
+    later = [o for o in report.outcomes if "WanVideoModelLoader" in o.cached]
+    assert len(later) == 1 and "WanVideoSampler" not in later[0].cached
     # every file came back into the output folder, none over another
     names = sorted(p.name for o in report.outcomes for p in o.written)
-    assert names == ["wfrun_t2v_tiny_00001.mp4", "wfrun_t2v_tiny_00001.png",
-                     "wfrun_t2v_tiny_00002.mp4", "wfrun_t2v_tiny_00002.png"]
-    sequential = run_seeds(WORKFLOW, RunOptions(smoke=True, device="cpu", output_dir=tmp_path / "seq"), [3, 4])
+    assert names == [f"wfrun_t2v_tiny_0000{n}.{ext}" for n in (1, 2, 3) for ext in ("mp4", "png")]
+    sequential = run_seeds(WORKFLOW, RunOptions(smoke=True, device="cpu", output_dir=tmp_path / "seq"), [3, 4, 5])
     for outcome in report.outcomes:
         alone = _video(sequential.reports[outcome.job.seed].result.written)
         assert _frames(_video(outcome.written)) == _frames(alone), outcome.job.label
     assert _frames(_video(report.outcomes[0].written)) != _frames(_video(report.outcomes[1].written))
-    assert Image.open(report.contact_sheet).height == 2 * (THUMB_HEIGHT + GAP)  # a row per seed
-    assert any(line.startswith("[2/2]") for line in lines)  # progress per job
+    assert Image.open(report.contact_sheet).height == 3 * (THUMB_HEIGHT + GAP)  # a row per seed
+    assert any(line.startswith("[3/3]") for line in lines)  # progress per job
 
 
 def test_a_failing_job_is_tried_twice_and_the_others_finish(cluster, tmp_path):
@@ -108,3 +110,30 @@ def test_scratch_folders_of_dead_workers_are_removed(tmp_path, monkeypatch):
         folder.mkdir()
     ray_sweep._remove_stale_scratch()
     assert not dead.exists() and alive.exists() and other.exists()
+
+
+def test_ray_options_are_parsed_and_misuse_refused(tmp_path, monkeypatch):
+    from wfrun.jobs import ray_sweep
+
+    seen = {}
+
+    def fake(files, options, seeds, **kw):
+        seen.update(files=files, seeds=seeds, **kw)
+        return ray_sweep.SweepReport([])
+
+    monkeypatch.setattr(ray_sweep, "run_sweep", fake)
+    other = tmp_path / "b.json"
+    other.write_text("{}", encoding="utf-8")
+    runner = CliRunner()
+    # a file right after --ray is a workflow, not an address
+    result = runner.invoke(main, ["run", "--ray", str(WORKFLOW), str(other), "--seeds", "1-3", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert seen["files"] == [str(WORKFLOW), str(other)] and seen["seeds"] == [1, 2, 3]
+    assert seen["address"] is None and seen["workers"] is None
+    result = runner.invoke(main, ["run", str(WORKFLOW), "--ray", "10.0.0.5:6379", "--ray-workers", "3",
+                                  "-o", str(tmp_path)])
+    assert result.exit_code == 0 and seen["address"] == "10.0.0.5:6379" and seen["workers"] == 3
+    for args in ([str(WORKFLOW), str(other)], [str(WORKFLOW), "--ray-workers", "2"],
+                 [str(WORKFLOW), "--gpus", "2", "--seeds", "1-2"], [str(WORKFLOW), "--ray", "--gpus", "2"]):
+        result = runner.invoke(main, ["run", *args, "-o", str(tmp_path)])
+        assert result.exit_code == 2, (args, result.output)

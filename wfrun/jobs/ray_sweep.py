@@ -89,10 +89,12 @@ class JobOutcome:
     worker: str = ""
     written: list[Path] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: Node types served from the worker's cache (models it had loaded for an earlier job).
+    cached: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"file": self.job.path, "seed": self.job.seed, "ok": self.ok, "attempts": self.attempts,
-                "seconds": round(self.seconds, 3), "worker": self.worker,
+                "seconds": round(self.seconds, 3), "worker": self.worker, "cached": self.cached,
                 "written": [str(p) for p in self.written], "errors": self.errors}
 
 
@@ -146,12 +148,13 @@ class SweepWorker:
                                       seed=job.seed if job.seed is not None else self.options.seed)
         start = time.perf_counter()
         try:
-            report = execute(prepare(local, options), options, None, self.cache)
-            result = report.result
+            prepared = prepare(local, options)
+            result = execute(prepared, options, None, self.cache).result
             files = [(PurePosixPath(Path(p).relative_to(out)).as_posix(), Path(p).read_bytes())
                      for p in result.written]
             return {"ok": not result.interrupted, "files": files, "seconds": time.perf_counter() - start,
-                    "error": "interrupted" if result.interrupted else None}
+                    "error": "interrupted" if result.interrupted else None,
+                    "cached": [prepared.graph.node(i).class_type for i in result.cached]}
         except JobError as err:
             return {"ok": False, "files": [], "seconds": time.perf_counter() - start,
                     "error": str(err).replace(str(local), job.path)}
@@ -313,6 +316,7 @@ def _drive(ray: Any, actors: list, actor_class: Any, shared: Any, options: RunOp
         outcome.seconds += result["seconds"]
         if result["ok"]:
             outcome.ok = True
+            outcome.cached = list(result.get("cached", []))
             outcome.written = [gather_file(output_dir, name, data) for name, data in result["files"]]
             finished += 1
             say(f"[{finished}/{len(report.outcomes)}] {outcome.job.label}: {result['seconds']:.1f} s on "
