@@ -45,6 +45,10 @@ Pass-long features come from the hooks of :func:`wfrun.sampling.hooks.sampling_p
   diffusers' forward computes the same hints all before the main blocks.
 - **Fun Camera** (``camera``): the model's ``control_adapter`` output is added to the patch
   embedding (ComfyUI ``CameraWanModel``).
+- **One video on several GPUs** (``--gpus``, :mod:`wfrun.sampling.context_parallel`): when
+  a context-parallel group is active, the tokens (with their RoPE tables and per-token
+  modulation) are split over the ranks after the embedding — after TeaCache's decision,
+  which must see the whole sequence to agree on every rank — and gathered after the blocks.
 - **Reference latent** (``reference``, Wan 2.2 Fun Control): ``ref_conv`` tokens go in
   front of the video's, RoPE runs over one more frame (the reference at frame 0, the video
   from 1), and the reference's tokens are dropped before the head (ComfyUI ``WanModel``).
@@ -211,7 +215,8 @@ def feta_score(query: torch.Tensor, key: torch.Tensor, num_frames: int, weight: 
 class _SelfAttnProcessor:
     """Self-attention as diffusers' ``WanAttnProcessor`` plus FETA and frame-chunked attention."""
 
-    def __init__(self, base: Any, feta: tuple[int, float] | None, chunks: list[tuple[int, int]] | None):
+    def __init__(self, base: Any, feta: tuple[int, float, int] | None, chunks: list[tuple[int, int]] | None):
+        # feta: (frames, weight, tokens of the whole sequence: under --gpus q/k are gathered to it)
         self._attention_backend = getattr(base, "_attention_backend", None)
         self._parallel_config = getattr(base, "_parallel_config", None)  # --gpus (sampling/context_parallel.py)
         self.feta = feta
