@@ -292,7 +292,11 @@ def _drive(ray: Any, actors: list, actor_class: Any, shared: Any, options: RunOp
     queue = deque(report.outcomes)
     idle = deque(range(len(actors)))
     running: dict[Any, tuple[int, JobOutcome]] = {}
-    names = ray.get([a.where.remote() for a in actors])
+    try:
+        names = ray.get([a.where.remote() for a in actors])
+    except ray.exceptions.RayError as err:  # e.g. wfrun or a dependency missing on a machine
+        raise JobError(f"the Ray workers could not start: {err}\n  hint: every machine of the cluster needs "
+                       "wfrun (the same version) and its dependencies installed") from None
     finished = 0
     while queue or running:
         while queue and idle:
