@@ -137,3 +137,16 @@ def test_ray_options_are_parsed_and_misuse_refused(tmp_path, monkeypatch):
                  [str(WORKFLOW), "--gpus", "2", "--seeds", "1-2"], [str(WORKFLOW), "--ray", "--gpus", "2"]):
         result = runner.invoke(main, ["run", *args, "-o", str(tmp_path)])
         assert result.exit_code == 2, (args, result.output)
+
+
+def test_an_address_where_nothing_answers_is_a_usage_error_at_once():
+    import socket
+
+    from wfrun.jobs import ray_sweep
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(JobError, match="nothing answers") as err:
+        ray_sweep._check_reachable(f"127.0.0.1:{port}")
+    assert err.value.exit_code == 2

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
               help="also read .ckpt/.pt/.bin pickle files (weights only); only for files you trust")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
               help="spread the jobs (files x --seeds) over the GPUs of a Ray cluster, one worker per GPU "
-                   "keeping its models loaded; no ADDRESS: RAY_ADDRESS or a new local cluster "
+                   "keeping its models loaded; no ADDRESS: RAY_ADDRESS, a cluster started here, or a new local one "
                    "(needs pip install 'wfrun[ray]')")
 @click.option("--ray-workers", type=int, metavar="N",
               help="at most N Ray workers (default: one per GPU of the cluster, else one per CPU)")

@@ -219,6 +219,21 @@ def gather_file(output_dir: Path, name: str, data: bytes) -> Path:
         atomic.remove_quietly(temp)
 
 
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """A ``host:port`` address that answers nothing is a usage error at once (``ray.init``
+    would retry for minutes)."""
+    if not address or "://" in address or ":" not in address:
+        return  # auto, local, ray://: Ray's own rules
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise JobError(f"--ray {address}: nothing answers there ({err.strerror or err})\n  hint: start the "
+                       "cluster's head with `ray start --head` and give its address", exit_code=EXIT_USAGE) from None
+
+
 def _worker_count(ray: Any, options: RunOptions, workers: int | None) -> tuple[int, bool]:
     """How many workers, and whether each takes a GPU."""
     resources = ray.cluster_resources()
@@ -235,8 +250,9 @@ def _worker_count(ray: Any, options: RunOptions, workers: int | None) -> tuple[i
 def run_sweep(paths: list[str], options: RunOptions, seeds: list[int] | None = None, *,
               address: str | None = None, workers: int | None = None,
               say: Callable[[str], None] = print, init: dict[str, Any] | None = None) -> SweepReport:
-    """Run every job on a Ray cluster (``address``; None: ``RAY_ADDRESS`` or a new local one,
-    ``init`` passed to ``ray.init``; an already connected session is used as it is) and
+    """Run every job on a Ray cluster (``address``; None: ``RAY_ADDRESS``, else the cluster
+    last started on this machine, else a new local one — ``ray.init``'s rule; ``init`` passed
+    to ``ray.init``; an already connected session is used as it is) and
     gather the outputs and a contact sheet into ``options.output_dir``."""
     ray = import_ray()
     jobs = plan_jobs([str(p) for p in paths], seeds)
@@ -258,7 +274,12 @@ def run_sweep(paths: list[str], options: RunOptions, seeds: list[int] | None = N
                                   if options.models_dir else None)
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init or {}))
+        _check_reachable(address)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init or {}))
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            raise JobError(f"--ray {address or ''}: cannot start or reach the Ray cluster: {err}".replace("  ", " "),
+                           exit_code=EXIT_USAGE) from None
     actors: list[Any] = []
     report = SweepReport([JobOutcome(job) for job in jobs])
     try:
