@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from diffusers import WanTransformer3DModel
+from diffusers import WanTransformer3DModel, WanVACETransformer3DModel
 from safetensors.torch import load_file, save_file
 
 from wfrun.sampling import context_parallel
@@ -30,8 +30,15 @@ def tiny(image: bool = False) -> WanTransformer3DModel:
                                  added_kv_proj_dim=32 if image else None).eval()
 
 
+def tiny_vace() -> WanVACETransformer3DModel:
+    torch.manual_seed(0)
+    return WanVACETransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16,
+                                     in_channels=16, out_channels=16, text_dim=24, freq_dim=16, ffn_dim=48,
+                                     num_layers=3, vace_layers=[0, 2], vace_in_channels=96).eval()
+
+
 def cases() -> dict[str, tuple]:
-    """name -> (image model?, hidden, timestep, context, clip, ForwardOptions)."""
+    """name -> (model kind, hidden, timestep, context, clip, ForwardOptions)."""
     g = torch.Generator().manual_seed(1)
 
     def randn(*shape):
@@ -39,23 +46,29 @@ def cases() -> dict[str, tuple]:
 
     return {
         # 3 frames of 2x3 patches = 18 tokens: an even split (plain Ulysses), batch 2 as batched CFG
-        "t2v_batch2": (False, randn(2, 16, 3, 4, 6), torch.tensor([900.0, 250.0]), randn(2, 512, 24), None, None),
+        "t2v_batch2": ("plain", randn(2, 16, 3, 4, 6), torch.tensor([900.0, 250.0]), randn(2, 512, 24), None, None),
         # 3 x 1 x 3 = 9 tokens: an uneven split (diffusers' "Ulysses anything")
-        "t2v_uneven": (False, randn(1, 16, 3, 2, 6), torch.tensor([500.0]), randn(1, 512, 24), None, None),
+        "t2v_uneven": ("plain", randn(1, 16, 3, 2, 6), torch.tensor([500.0]), randn(1, 512, 24), None, None),
         # per-frame timesteps (per-token modulation), Enhance-A-Video and RIFLEx
-        "per_frame_feta_riflex": (False, randn(1, 16, 3, 4, 6), torch.tensor([[900.0, 600.0, 300.0]]),
+        "per_frame_feta_riflex": ("plain", randn(1, 16, 3, 4, 6), torch.tensor([[900.0, 600.0, 300.0]]),
                                   randn(1, 512, 24), None,
                                   ForwardOptions(feta_weight=2.0, feta_frames=3, riflex_k=2, riflex_frames=3)),
         # image to video: 36 input channels and CLIP tokens in the cross-attention
-        "i2v_clip": (True, randn(1, 36, 2, 4, 4), torch.tensor([700.0]), randn(1, 512, 24), randn(1, 7, 20), None),
+        "i2v_clip": ("image", randn(1, 36, 2, 4, 4), torch.tensor([700.0]), randn(1, 512, 24), randn(1, 7, 20), None),
+        # two prompts over one video: a rank's tokens cross-attend to their own frames' prompt
+        "two_prompts": ("plain", randn(1, 16, 3, 4, 6), torch.tensor([400.0]), randn(2, 512, 24), None, None),
+        # VACE: a context with fewer frames than the video (zeros after), its hints split too
+        "vace": ("vace", randn(1, 16, 3, 4, 6), torch.tensor([600.0]), randn(1, 512, 24), None,
+                 ForwardOptions(vace=((randn(1, 96, 2, 4, 6), 0.7),))),
     }
 
 
-def forward_all(model_plain: WanTransformer3DModel, model_image: WanTransformer3DModel) -> dict[str, torch.Tensor]:
+def forward_all() -> dict[str, torch.Tensor]:
+    models = {"plain": tiny(), "image": tiny(image=True), "vace": tiny_vace()}
     out = {}
     with torch.inference_mode():
-        for name, (image, x, t, ctx, clip, opt) in cases().items():
-            out[name] = transformer_forward(model_image if image else model_plain, x, t, ctx, clip, opt)[0]
+        for name, (kind, x, t, ctx, clip, opt) in cases().items():
+            out[name] = transformer_forward(models[kind], x, t, ctx, clip, opt)[0]
     return out
 
 
@@ -66,7 +79,7 @@ def _rank(rank: int, world: int, port: int, folder: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         context_parallel.activate("ulysses")
-        save_file({k: v.contiguous() for k, v in forward_all(tiny(), tiny(image=True)).items()},
+        save_file({k: v.contiguous() for k, v in forward_all().items()},
                   os.path.join(folder, f"rank{rank}.safetensors"))
     finally:
         context_parallel.deactivate()
@@ -81,7 +94,7 @@ def free_port() -> int:
 
 def test_two_gloo_processes_give_the_one_process_forward(tmp_path: Path):
     mp.start_processes(_rank, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True, start_method="spawn")
-    expected = forward_all(tiny(), tiny(image=True))
+    expected = forward_all()
     ranks = [load_file(tmp_path / f"rank{r}.safetensors") for r in range(2)]
     for name, want in expected.items():
         for got in ranks:  # every rank ends with the whole prediction
@@ -139,13 +152,18 @@ def test_gpus_2_on_the_cpu_makes_the_one_process_video(tmp_path, monkeypatch):
     assert np.stack(alone).std() > 5  # a real picture
 
 
-def test_features_with_global_token_ranges_are_refused_by_name(monkeypatch):
+def test_frame_chunked_attention_is_refused_by_name(monkeypatch):
     monkeypatch.setattr(context_parallel, "_ACTIVE",
                         context_parallel.ContextParallel(rank=0, world=2, mode="ulysses", device_type="cpu"))
-    model = tiny()
     x, t, ctx = torch.randn(1, 16, 3, 4, 6), torch.tensor([500.0]), torch.randn(2, 512, 24)
-    with torch.inference_mode(), pytest.raises(context_parallel.ContextParallelError, match="several prompts"):
-        transformer_forward(model, x, t, ctx)  # two prompts spread over one video
-    opt = ForwardOptions(vace=((torch.zeros(1, 96, 3, 4, 6), 1.0),))
-    with torch.inference_mode(), pytest.raises(context_parallel.ContextParallelError, match="VACE"):
-        transformer_forward(model, x, t, ctx[:1], None, opt)
+    opt = ForwardOptions(step=1, split_attn_steps=(1,))  # two prompts, self-attention chunked on step 1
+    with torch.inference_mode(), pytest.raises(context_parallel.ContextParallelError, match="frame-chunked"):
+        transformer_forward(tiny(), x, t, ctx, None, opt)
+
+
+def test_local_spans_cut_global_ranges_to_a_share():
+    cp = context_parallel.ContextParallel(rank=1, world=2, mode="ulysses", device_type="cpu")
+    # 18 tokens: rank 1 holds 9..17; prompt 0 covers 0..5, prompt 1 covers 6..17
+    assert cp.local_spans([(0, 6, 0), (6, 18, 1)], 18) == [(0, 9, 1)]
+    cp.rank = 0
+    assert cp.local_spans([(0, 6, 0), (6, 18, 1)], 18) == [(0, 6, 0), (6, 9, 1)]

@@ -31,10 +31,13 @@ with a ``ParallelConfig`` built here over a device mesh of the existing process 
 works on gloo with PyTorch's SDPA for Ulysses; ring needs a kernel that returns the
 log-sum-exp (cuDNN/flash on CUDA), so on a CPU only Ulysses runs.
 
-Not supported together with ``--gpus`` (refused by name, see :func:`refuse`): VACE, several
-prompts spread over the video and the wrapper's frame-chunked attention, whose token
-ranges are global. Enhance-A-Video gathers q and k of each self-attention to score
-whole frames (correct, costs one all-gather per block).
+VACE contexts are split like the video's tokens (the VACE blocks' self-attention shared
+the same way); with several prompts spread over the video each rank cross-attends its
+tokens to their prompts (:meth:`ContextParallel.local_spans`). Enhance-A-Video gathers q and
+k of each self-attention to score whole frames (correct, costs one all-gather per block).
+Not supported together with ``--gpus`` (refused by name, see :func:`refuse`): the wrapper's
+frame-chunked self-attention (``video_attention_split_steps``), whose chunks cross the
+ranks' shares.
 """
 
 from __future__ import annotations
@@ -79,6 +82,15 @@ class ContextParallel:
         """This rank's share of ``tensor`` along ``dim``."""
         return torch.tensor_split(tensor, self.world, dim=dim)[self.rank].contiguous()
 
+    def local_spans(self, spans: list[tuple[int, int, int]], total: int) -> list[tuple[int, int, int]]:
+        """Token ranges ``(start, end, tag)`` of the whole sequence, cut to this rank's share and
+        counted from its first token (ranges outside it are dropped)."""
+        sizes = self.sizes(total)
+        first = sum(sizes[:self.rank])
+        last = first + sizes[self.rank]
+        return [(max(a, first) - first, min(b, last) - first, tag) for a, b, tag in spans
+                if min(b, last) > max(a, first)]
+
     def gather(self, tensor: torch.Tensor, total: int, dim: int = 1) -> torch.Tensor:
         """Every rank's share of a ``total``-long sequence, back in order (on every rank)."""
         sizes = self.sizes(total)
@@ -118,8 +130,9 @@ class ContextParallel:
         heads = int(transformer.config.num_attention_heads)
         config = self.config(total, heads)
         saved = []
+        blocks = list(transformer.blocks) + list(getattr(transformer, "vace_blocks", None) or [])
         try:
-            for block in transformer.blocks:
+            for block in blocks:
                 processor = block.attn1.processor
                 saved.append((processor, getattr(processor, "_parallel_config", None),
                               getattr(processor, "_attention_backend", None)))

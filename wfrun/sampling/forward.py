@@ -404,10 +404,8 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     cp = context_parallel.active()
     total = x.shape[1]
     if cp is not None:  # --gpus: this rank's share of the tokens (sampling/context_parallel.py)
-        if opt.vace:
-            context_parallel.refuse("VACE")
-        if multi_prompt:
-            context_parallel.refuse("several prompts over one video")
+        if multi_prompt and opt.step in opt.split_attn_steps:
+            context_parallel.refuse("frame-chunked attention (ExperimentalArgs' video_attention_split_steps)")
         x = cp.split(x)
         rotary_emb = tuple(cp.split(r) for r in rotary_emb)
         if proj.ndim == 4:  # per-token modulation
@@ -426,7 +424,9 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
             chunks = _frame_chunks(ppf, tokens_per_frame, context.shape[0])
         self_proc = (feta, chunks) if (feta or chunks) else None
         segments = _cross_segments(ppf, tokens_per_frame, context.shape[0]) if multi_prompt else None
-        vace = _Vace(transformer, opt.vace, x, context, proj, rotary_emb) if opt.vace else None
+        if segments is not None and cp is not None:  # this rank's tokens, in its own positions
+            segments = cp.local_spans(segments, total)
+        vace = _Vace(transformer, opt.vace, x, context, proj, rotary_emb, total, cp) if opt.vace else None
         attached = cp.attached(transformer, total) if cp is not None else contextlib.nullcontext()
         with attached, _processors(transformer.blocks, self_proc, segments):
             for index, block in enumerate(transformer.blocks):  # hooks may skip a block (SLG) or count it
@@ -467,7 +467,7 @@ class _Vace:
     hint alive at a time; the sums equal diffusers' all-first order)."""
 
     def __init__(self, transformer: Any, contexts: tuple, x: torch.Tensor, context: torch.Tensor,
-                 proj: torch.Tensor, rotary_emb: Any):
+                 proj: torch.Tensor, rotary_emb: Any, total: int | None = None, cp: Any = None):
         blocks = getattr(transformer, "vace_blocks", None)
         if blocks is None:
             raise ValueError("VACE conditioning given to a model without VACE blocks")
@@ -479,9 +479,11 @@ class _Vace:
         for tensor, strength in contexts:
             c = embed(tensor.to(x.device, embed.weight.dtype)).flatten(2).transpose(1, 2).to(x.dtype)
             c = _batch_to(c, x.shape[0])
-            if c.shape[1] < x.shape[1]:  # fewer frames than the video: zeros after (diffusers)
-                c = torch.cat([c, c.new_zeros(c.shape[0], x.shape[1] - c.shape[1], c.shape[2])], dim=1)
-            self.states.append(c[:, :x.shape[1]])
+            tokens = x.shape[1] if total is None else total  # the whole sequence (x is a share under --gpus)
+            if c.shape[1] < tokens:  # fewer frames than the video: zeros after (diffusers)
+                c = torch.cat([c, c.new_zeros(c.shape[0], tokens - c.shape[1], c.shape[2])], dim=1)
+            c = c[:, :tokens]
+            self.states.append(cp.split(c) if cp is not None else c)
             self.strengths.append(float(strength))
 
     def after_block(self, index: int, x: torch.Tensor) -> torch.Tensor:
