@@ -27,6 +27,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from datetime import timedelta
 from pathlib import Path
@@ -85,10 +86,38 @@ def _finish() -> None:
         dist.destroy_process_group()
 
 
+def _end_with_parent(parent: int) -> None:
+    """End this rank when rank 0's process (``parent``) is gone: killed outright, it cannot
+    end us, and a rank waiting in an exchange (or for the others to connect, inside C++ code
+    that holds Python's lock) would wait until the timeout. On Linux the kernel sends
+    SIGTERM on the parent's death (``prctl(PR_SET_PDEATHSIG)``); elsewhere a thread polls."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        else:
+            if os.getppid() != parent:  # it died before the call
+                os._exit(EXIT_PROBLEMS)
+            return
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(EXIT_PROBLEMS)
+
+    threading.Thread(target=watch, daemon=True, name="wfrun-parent-watch").start()
+
+
 def _follower(rank: int, world: int, port: int, path: str, options: RunOptions, mode: str, device: str,
-              errors: Any) -> None:
+              errors: Any, parent: int) -> None:
     """Rank 1..N-1: the same run, outputs to a temporary folder, no progress."""
     os.setpgrp()  # Ctrl-C in the terminal goes to rank 0, which ends the others
+    _end_with_parent(parent)
     scratch = tempfile.mkdtemp(prefix=f"wfrun-rank{rank}-")
     try:
         _init(rank, world, port, device, mode)
@@ -121,7 +150,7 @@ def run_on_gpus(prepared: Any, options: RunOptions, n: int, mode: str = "ulysses
     spawn = mp.get_context("spawn")
     errors = spawn.SimpleQueue()
     followers = [spawn.Process(target=_follower, args=(rank, n, port, str(prepared.path), options, mode, device,
-                                                       errors), daemon=True, name=f"wfrun-rank{rank}")
+                                                       errors, os.getpid()), daemon=True, name=f"wfrun-rank{rank}")
                  for rank in range(1, n)]
     for proc in followers:
         proc.start()
@@ -132,7 +161,9 @@ def run_on_gpus(prepared: Any, options: RunOptions, n: int, mode: str = "ulysses
             failed = [p for p in followers if p.exitcode not in (None, 0)]
             if not failed:
                 continue
-            rank, text = errors.get() if not errors.empty() else (failed[0].name, f"exit code {failed[0].exitcode}")
+            first = failed[0]
+            rank, text = errors.get() if not errors.empty() else (followers.index(first) + 1,
+                                                                    f"ended with exit code {first.exitcode}")
             say(f"error: rank {rank} of --gpus {n} failed: {text}")
             _end(followers)
             if not done.wait(FAILURE_GRACE_S):
@@ -147,6 +178,12 @@ def run_on_gpus(prepared: Any, options: RunOptions, n: int, mode: str = "ulysses
             report = execute(prepared, dataclasses.replace(options, device=device), progress)
         except context_parallel.ContextParallelError as err:  # a feature the split cannot serve
             raise JobError(f"--gpus {n}: {err}", exit_code=EXIT_USAGE) from None
+        except Exception as err:  # an exchange broken by a rank that failed (its error is printed)
+            for proc in followers:
+                proc.join(timeout=5)
+            if any(p.exitcode not in (None, 0) for p in followers):
+                raise JobError(f"--gpus {n}: stopped, another rank failed ({type(err).__name__}: {err})") from None
+            raise
         if report.result is not None and report.result.interrupted:
             done.set()  # the followers are ended on purpose: not a failure to report
             _end(followers)
