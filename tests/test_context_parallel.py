@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from wfrun.sampling import context_parallel
 from wfrun.sampling.forward import ForwardOptions, transformer_forward
+from wfrun.sampling.nag import NAGContext, NAGParams
 
 ATOL = 1e-5
 
@@ -60,6 +61,9 @@ def cases() -> dict[str, tuple]:
         # VACE: a context with fewer frames than the video (zeros after), its hints split too
         "vace": ("vace", randn(1, 16, 3, 4, 6), torch.tensor([600.0]), randn(1, 512, 24), None,
                  ForwardOptions(vace=((randn(1, 96, 2, 4, 6), 0.7),))),
+        # NAG: each cross-attention guided per token, on the rank's own tokens
+        "nag": ("plain", randn(1, 16, 3, 4, 6), torch.tensor([800.0]), randn(1, 512, 24), None,
+                ForwardOptions(nag=NAGContext(randn(1, 512, 24), NAGParams(scale=11.0, tau=2.5, alpha=0.25)))),
     }
 
 

@@ -124,3 +124,64 @@ def test_latent_upscale_by_bad_inputs(inputs, name):
     with pytest.raises(NodeInputError) as err:
         node("LatentUpscaleBy")(ExecContext(), **{**good, **inputs})
     assert err.value.input_name == name
+
+
+def test_sampler_custom_advanced_equals_sampler_custom(ctx, model, cond):
+    # ComfyUI: SamplerCustom = SamplerCustomAdvanced with RandomNoise(seed) and CFGGuider(cfg)
+    sampler, = node("KSamplerSelect")(ctx, sampler_name="euler_ancestral")
+    sigmas, = node("BasicScheduler")(ctx, model=model, scheduler="simple", steps=2)
+    other, = node("CLIPTextEncode")(ctx, text="a cat", clip=node("CLIPLoader")(
+        ctx, clip_name="umt5_xxl_tiny_fp16.safetensors", type="wan")[0])
+    reference, _ = node("SamplerCustom")(ctx, model=model, add_noise=True, noise_seed=7, cfg=3.0, positive=cond,
+                                         negative=other, sampler=sampler, sigmas=sigmas, latent_image=latent(ctx))
+    noise, = node("RandomNoise")(ctx, noise_seed=7)
+    guider, = node("CFGGuider")(ctx, model=model, positive=cond, negative=other, cfg=3.0)
+    out, _ = node("SamplerCustomAdvanced")(ctx, noise=noise, guider=guider, sampler=sampler, sigmas=sigmas,
+                                           latent_image=latent(ctx))
+    assert torch.equal(out["samples"], reference["samples"])
+    # BasicGuider: CFG 1 with the one prompt; DisableNoise: no noise added, as add_noise off
+    basic, = node("BasicGuider")(ctx, model=model, conditioning=cond)
+    quiet, = node("DisableNoise")(ctx)
+    plain, _ = node("SamplerCustomAdvanced")(ctx, noise=quiet, guider=basic, sampler=sampler, sigmas=sigmas,
+                                             latent_image=latent(ctx))
+    same, _ = node("SamplerCustom")(ctx, model=model, add_noise=False, noise_seed=0, cfg=1.0, positive=cond,
+                                    negative=other, sampler=sampler, sigmas=sigmas, latent_image=latent(ctx))
+    assert torch.equal(plain["samples"], same["samples"])
+    with pytest.raises(NodeInputError) as err:
+        node("SamplerCustomAdvanced")(ctx, noise=7, guider=guider, sampler=sampler, sigmas=sigmas,
+                                      latent_image=latent(ctx))
+    assert err.value.input_name == "noise"
+
+
+def test_split_sigmas_cut_as_comfyui():
+    sigmas = torch.linspace(1.0, 0.0, 11)
+    high, low = node("SplitSigmas")(ExecContext(), sigmas=sigmas, step=4)
+    assert high.tolist() == sigmas[:5].tolist() and low.tolist() == sigmas[4:].tolist()
+    # denoise 0.3 of 10 steps: the last 3 steps (4 sigmas) apart, the rest before them
+    high, low = node("SplitSigmasDenoise")(ExecContext(), sigmas=sigmas, denoise=0.3)
+    assert high.tolist() == sigmas[:8].tolist() and low.tolist() == sigmas[7:].tolist()
+    high, low = node("SplitSigmasDenoise")(ExecContext(), sigmas=sigmas, denoise=0.0)
+    assert len(high) == 0 and low.tolist() == sigmas[-1:].tolist()  # ComfyUI's sigmas[:-0] is empty
+
+
+def test_wan_block_swap_passes_the_model_on(ctx, model):
+    assert node("wanBlockSwap")(ctx, model=model)[0] is model
+
+
+def test_an_odd_latent_is_padded_to_the_patches_circularly_and_cut_back(ctx, model, cond):
+    from wfrun.packs.comfy_core_models.model_input import WanPredictor, pad_to_patches
+
+    x = torch.randn(1, 16, 2, 5, 7, generator=torch.Generator().manual_seed(0))
+    padded = pad_to_patches(x, (1, 2, 2))
+    # ComfyUI's pad_to_patch_size: circular, at the end: row 5 is row 0, column 7 is column 0
+    assert padded.shape == (1, 16, 2, 6, 8)
+    assert torch.equal(padded[..., 5, :7], x[..., 0, :]) and torch.equal(padded[..., :5, 7], x[..., :, 0])
+    predictor = WanPredictor(model, cond, cond, "cpu", sigmas=torch.tensor([1.0, 0.5, 0.0]))
+    t = torch.tensor([500.0])
+    with torch.no_grad():
+        out = predictor(x, t, "cond")
+        tr = model.transformer
+        ref = tr(hidden_states=padded.to(model.dtype), timestep=t, encoder_hidden_states=cond[0][0].to(model.dtype),
+                 return_dict=False)[0]
+    assert out.shape == x.shape
+    torch.testing.assert_close(out, ref.float()[..., :5, :7], rtol=1e-4, atol=1e-5)

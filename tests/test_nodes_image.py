@@ -225,6 +225,11 @@ def test_image_pad_kj_target_size_and_edge_pixel():
     _, mask = run("ImagePadKJ", image=img, left=1, right=0, top=0, bottom=0, extra_padding=0,
                   pad_mode="edge", color="0", mask=in_mask)
     assert mask.shape == (1, 4, 5) and mask[0, 0, 0] == 1  # replicated edge of the given mask
+    # the pack shrinks the image by extra_padding first: more than the image is a clear error
+    with pytest.raises(NodeInputError) as err:
+        run("ImagePadKJ", image=img, left=0, right=0, top=0, bottom=0, extra_padding=4, pad_mode="color",
+            color="0", target_width=8, target_height=6)
+    assert err.value.input_name == "extra_padding"
 
 
 def test_image_concat_multi_right_and_missing_input():

@@ -198,7 +198,7 @@ def test_executor_t2v_end_to_end(tiny_files):
     model = load(tiny_files, "Wan2_1-T2V-1_3B_tiny_bf16.safetensors", "t2v")
     progress = QuietProgress()
     ctx = ExecContext(progress=progress)
-    (latent,) = wanvideo_sampler(ctx, model=model, image_embeds=t2v_embeds(), text_embeds=text(dim=32), steps=3,
+    latent, _ = wanvideo_sampler(ctx, model=model, image_embeds=t2v_embeds(), text_embeds=text(dim=32), steps=3,
                                  cfg=6.0, shift=5.0, seed=0, scheduler="unipc", riflex_freq_index=1,
                                  rope_function="comfy", force_offload=True)
     assert latent["samples"].shape == (1, 16, 3, 4, 4) and torch.isfinite(latent["samples"]).all()
@@ -211,7 +211,7 @@ def test_executor_i2v_end_to_end(tiny_files):
     g = torch.Generator().manual_seed(0)
     emb = ImageEmbeds(num_frames=9, image_embeds=torch.randn(20, 3, 4, 4, generator=g), lat_h=4, lat_w=4,
                       max_seq_len=12, clip_context=torch.randn(1, 5, 32, generator=g))
-    (latent,) = wanvideo_sampler(ExecContext(), model=model, image_embeds=emb, text_embeds=text(dim=32), steps=2,
+    latent, _ = wanvideo_sampler(ExecContext(), model=model, image_embeds=emb, text_embeds=text(dim=32), steps=2,
                                  cfg=4.0, shift=3.0, seed=2, scheduler="euler", riflex_freq_index=0,
                                  teacache_args=wanvideo_teacache(ExecContext(), start_step=0)[0])
     assert latent["samples"].shape == (1, 16, 3, 4, 4) and torch.isfinite(latent["samples"]).all()
@@ -234,7 +234,7 @@ def test_executor_rejects_wrong_embeds_before_sampling(tiny_files):
     with pytest.raises(NodeInputError, match="multitalk"):
         wanvideo_sampler(ExecContext(), model=t2v, image_embeds=t2v_embeds(), **{**common, "scheduler": "multitalk"})
     # Fun control with control embeds samples.
-    (latent,) = wanvideo_sampler(ExecContext(), model=ctl, image_embeds=control, **common)
+    latent, _ = wanvideo_sampler(ExecContext(), model=ctl, image_embeds=control, **common)
     assert latent["samples"].shape == (1, 16, 3, 4, 4) and torch.isfinite(latent["samples"]).all()
 
 

@@ -394,3 +394,25 @@ def test_size_and_frame_caps_follow_the_rule():
     for frames in range(1, 300):
         assert capped_frames("num_frames", frames) == min(frames, 9)
     assert capped_frames("frame_load_cap", 0) == 9 and capped_frames("num_frames", 0) == 0
+
+
+def test_step_boundaries_scale_with_the_capped_steps_so_each_sampler_still_steps():
+    from wfrun.jobs.smoke import MAX_STEPS, capped_step_range
+
+    for steps in range(MAX_STEPS + 1, 60):
+        for k in range(1, steps):
+            got = capped_step_range({"steps": steps, "end_step": k, "start_step": k})
+            # both halves of a split keep at least one of the capped steps
+            assert got == {"end_step": 1, "start_step": 1}
+    assert capped_step_range({"steps": 20, "end_at_step": 10000, "start_at_step": 0}) == {}
+    assert capped_step_range({"steps": 2, "end_step": 1}) == {}  # already within the cap
+
+
+def test_a_save_prefix_outside_the_output_folder_is_kept_inside_it_for_a_smoke_run():
+    from wfrun.jobs.smoke import inside_output
+
+    assert inside_output("/home/them/out/clip") == "home/them/out/clip"
+    assert inside_output("../../etc/clip") == "etc/clip"
+    assert inside_output("C:\\Users\\them\\clip") == "Users/them/clip"
+    assert inside_output("Wan/clip_%date%") == "Wan/clip_%date%"  # a relative prefix stays as saved
+    assert inside_output("/") == "wfrun"

@@ -1,7 +1,8 @@
 """ComfyUI's tiled upscale (tiles of 512 with 32 of overlap, halved on out-of-memory) on a
 small convolutional 2x upscaler, against the same network run on the whole image; and the
-loader's message when the optional `spandrel` package is missing. The spandrel-backed
-loading itself is tested by ``tests_upscale_extra/`` (the ``upscale`` extra)."""
+loader's message when the optional `spandrel` package is missing and the architecture is not
+one wfrun runs natively. The spandrel-backed loading itself is tested by
+``tests_upscale_extra/`` (the ``upscale`` extra)."""
 
 from __future__ import annotations
 
@@ -73,8 +74,12 @@ def test_out_of_memory_halves_the_tile(monkeypatch):
 
 
 def test_without_spandrel_the_loader_says_what_to_install(tmp_path, monkeypatch):
+    """ESRGAN loads natively on a base install (tests/test_upscale_native.py); another
+    architecture (a SwinIR key here) names the extra that covers it."""
     path = tmp_path / "4x-Tiny.safetensors"
-    save_weights(tiny_esrgan_state_dict(), path)
+    save_weights({"layers.0.residual_group.blocks.0.norm1.weight": torch.ones(4)}, path)
     monkeypatch.setitem(sys.modules, "spandrel", None)  # as on a base install
-    with pytest.raises(UpscaleModelError, match=r"wfrun\[upscale\]"):
+    with pytest.raises(UpscaleModelError, match=r"4x-Tiny\.safetensors: .*wfrun\[upscale\]"):
         load_upscale_model(path)
+    save_weights(tiny_esrgan_state_dict(), path)
+    assert load_upscale_model(path).scale == 4

@@ -89,14 +89,6 @@ def test_cfg_schedule_is_the_packs(ctx, steps, start, end, interp, sp, ep):
                                               end_percent=1.0)[0] == [6.0, 4.67, 3.33, 2.0]
 
 
-def test_a_sampler_step_range_is_refused_by_name(ctx):
-    base = node("WanVideoModelLoader")(ctx, model="Wan2_1-T2V-1_3B_tiny_bf16.safetensors", base_precision="fp32")[0]
-    for name, value in (("end_step", 10), ("start_step", 10)):
-        with pytest.raises(NodeInputError) as err:
-            node("WanVideoSampler")(ctx, model=base, image_embeds=None, **{name: value})
-        assert err.value.input_name == name and "step range" in str(err.value)
-
-
 def test_the_wrapper_loader_reads_gguf_and_keeps_its_loras_for_the_pass(ctx, tiny_models, lora_file):
     from wfrun.models.tiny_gguf import write_wan_gguf
 
@@ -108,3 +100,26 @@ def test_the_wrapper_loader_reads_gguf_and_keeps_its_loras_for_the_pass(ctx, tin
     kinds = {type(m).__name__ for m in model.transformer.modules()}
     assert "GGUFLinear" in kinds  # quantized weights stay quantized
     assert chain and model.loras == () and model.pass_loras == tuple(chain)  # merged per pass, not into Q8_0
+
+
+def test_lora_select_multi_chains_its_slots_after_prev_lora_as_the_pack(ctx, lora_file):
+    single = node("WanVideoLoraSelect")(ctx, lora=lora_file, strength=0.5)[0]
+    (chain,) = node("WanVideoLoraSelectMulti")(ctx, prev_lora=single, lora_0=lora_file, strength_0=0.123456,
+                                               lora_1="none", strength_1=1.0, lora_2=lora_file, strength_2=0.0,
+                                               lora_3=lora_file, strength_3=-1.0)
+    # slot 0 rounded to 4 decimals, 'none' and strength 0 left out, then slot 3
+    assert [round(s.strength, 6) for s in chain] == [0.5, 0.1235, -1.0]
+    assert all(s.path.name == lora_file for s in chain)
+    assert node("WanVideoLoraSelectMulti")(ctx)[0] is None  # nothing chosen: no LoRA, as the pack
+    # the chain merges like single selections: the same weights as two WanVideoLoraSelect nodes
+    from wfrun.packs.wanvideo.lora import apply_loras
+
+    a = node("WanVideoModelLoader")(ctx, model="Wan2_1-T2V-1_3B_tiny_bf16.safetensors", base_precision="fp32")[0]
+    b = node("WanVideoModelLoader")(ctx, model="Wan2_1-T2V-1_3B_tiny_bf16.safetensors", base_precision="fp32")[0]
+    apply_loras(a.transformer, chain)
+    two = node("WanVideoLoraSelect")(ctx, lora=lora_file, strength=0.1235, prev_lora=single)[0]
+    apply_loras(b.transformer, node("WanVideoLoraSelect")(ctx, lora=lora_file, strength=-1.0, prev_lora=two)[0])
+    torch.testing.assert_close(a.transformer.blocks[0].attn1.to_q.weight, b.transformer.blocks[0].attn1.to_q.weight)
+    with pytest.raises(NodeInputError) as err:
+        node("WanVideoLoraSelectMulti")(ctx, lora_0=lora_file, strength_0=[1.0, 0.5])
+    assert err.value.input_name == "strength_0"

@@ -174,6 +174,7 @@ def test_pth_loaders_run_without_the_opt_in_and_other_loaders_still_refuse(model
     from wfrun.models.tiny_upscale import tiny_esrgan_state_dict
 
     save_weights(tiny_esrgan_state_dict(), models / "upscale_models" / "4xLSDIR.pth")
+    save_weights(tiny_ifnet_state_dict("4.7"), models / "rife" / "rife49.pth")
     workflow = _end_of_workflow(tmp_path / "end.json", "4xLSDIR.pth")
     report = run_file(workflow, RunOptions(models_dir=str(models), output_dir=tmp_path / "out", device="cpu"))
     images = sorted(p.name for p in report.result.written)

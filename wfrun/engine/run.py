@@ -136,7 +136,7 @@ def _execute(node: NodeInstance, info: ExecutorInfo, inputs: dict[str, Any], val
               for name, v in inputs.items()}
     if adjust_inputs is not None:
         kwargs = adjust_inputs(node, kwargs)
-    ctx.node_id, ctx.node_title = node.id, node.label
+    ctx.node_id, ctx.node_title, ctx.saved_date = node.id, node.label, node.saved_date
     if ctx.progress:
         ctx.progress.node_started(node.id, node.label)
     start = time.perf_counter()

@@ -200,6 +200,7 @@ def _instance_from_ui(node: UINode, node_id: str, registry: Registry) -> NodeIns
         choice = choose_signature(spec, node.widgets_values, commits.get(ver or ""), commits)
         binding = bind(spec, node.widgets_values, choice)
         instance.signature = binding.signature
+        instance.saved_date = binding.signature.date
         instance.binding = binding
         instance.inputs.update(binding.values)
         instance.unbound_widgets = binding.unbound
@@ -401,6 +402,7 @@ def _build_api(prompt: ApiPrompt, source: str, registry: Registry) -> WorkflowGr
         )
         if spec is not None:
             instance.signature = _api_signature(spec, api_node.inputs)
+            instance.saved_date = instance.signature.date
             instance.output_types = [o.type for o in instance.signature.outputs]
         for name, value in api_node.inputs.items():
             if not isinstance(value, list):

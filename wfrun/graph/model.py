@@ -48,6 +48,10 @@ class NodeInstance:
     cut_inputs: dict[str, str] = field(default_factory=dict)
     #: The id path in the file, e.g. ``["12", "5"]`` for node 5 inside subgraph instance 12.
     source_path: tuple[str, ...] = ()
+    #: The date of the node signature the file was saved with (before any in-memory
+    #: migration): executors whose pack changed behaviour without changing inputs follow
+    #: the version the workflow was made for.
+    saved_date: str | None = None
 
     @property
     def label(self) -> str:

@@ -160,20 +160,25 @@ def model_roots(options: RunOptions) -> ModelRoots:
 
 def migrate_in_memory(document: Document, registry: Registry) -> tuple[Document, list[str]]:
     """Repair node API breaks in memory, as ``wfrun run`` does (the file is not touched)."""
-    return _migrate(document, registry)
+    document, lines, _ = _migrate(document, registry)
+    return document, lines
 
 
-def _migrate(document: Document, registry: Registry) -> tuple[Document, list[str]]:
-    """Repair node API breaks in memory (the file is not touched)."""
+def _migrate(document: Document, registry: Registry) -> tuple[Document, list[str], dict[str, str]]:
+    """Repair node API breaks in memory (the file is not touched). Also returns, by node
+    id of the top-level graph, the date of the signature each migrated node was saved with
+    (the executors follow that version where the pack changed behaviour, see
+    ``NodeInstance.saved_date``)."""
     try:
         from wfrun.migrate import migrate_document
     except ImportError:
-        return document, []
+        return document, [], {}
     result = migrate_document(document, registry=registry)
     if not getattr(result, "changed", False):
-        return document, []
+        return document, [], {}
     lines = [str(line) for line in getattr(result, "summary_lines", lambda: [])()] or ["migrated"]
-    return result.document, lines
+    saved = {str(n.id): n.saved_date for n in result.nodes if n.changed and not n.scope and n.saved_date}
+    return result.document, lines, saved
 
 
 def prepare(path: str | Path, options: RunOptions, registry: Registry | None = None) -> Prepared:
@@ -192,8 +197,11 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         raise JobError(str(err)) from None
     except OSError as err:
         raise JobError(f"cannot read {path}: {err.strerror or err}", exit_code=EXIT_USAGE) from None
-    document, migrated = _migrate(document, registry)
+    document, migrated, saved_dates = _migrate(document, registry)
     graph = build(document, registry)
+    for node in graph.nodes():
+        if node.id in saved_dates:
+            node.saved_date = saved_dates[node.id]
     try:
         overrides = [Override.parse(s) for s in options.overrides]
         changes = apply_overrides(graph, overrides, options.seed)
@@ -372,7 +380,8 @@ def _model_files(graph: WorkflowGraph, plan: Plan, roots: ModelRoots, path: Path
             gguf = loader is not None and spec.name in loader.gguf_inputs
             pth = loader is not None and spec.name in loader.pth_inputs and found.suffix.lower() == ".pth"
             try:
-                info = check_model_file(found, folders, allow_pickle=True if allow_pickle or pth else None, gguf=gguf)
+                info = check_model_file(found, folders, allow_pickle=True if allow_pickle or pth else None, gguf=gguf,
+                                        torchscript=loader is not None and spec.name in loader.torchscript_inputs)
             except CheckpointError as err:
                 problems.append(_model_problem(path, node, spec.name, value, folders, err, gguf))
                 continue

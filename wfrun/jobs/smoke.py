@@ -12,9 +12,10 @@ file:
   that already fit (an 8 px spacer, a 48 px label) and 0 ("keep the input's size") stay;
 - frame counts (``num_frames``, ``length``, ``frame_num``, and ``frame_load_cap`` where 0
   means "all") at most 9, a 4n+1 count (3 latent frames);
-- sampler ``steps`` at most 2;
+- sampler ``steps`` at most 2, and step boundaries (start/end step) scaled with them;
 - context windows at most 5 frames overlapping by 4 (2 latent frames, 1 shared), so the 9
-  frames still take several windows and the blending runs.
+  frames still take several windows and the blending runs;
+- pixel paddings made for full-size images (``extra_padding``) at most 8 px.
 
 A value fed by a constant node (``INTConstant``, ``PrimitiveInt``: one number widget, one
 INT output, no links in) is capped at that node; a value computed by other nodes is capped
@@ -24,6 +25,7 @@ as it arrives (:class:`RuntimeCaps`). Inputs the user set with ``--set`` keep th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any, Iterable
 
 from wfrun.engine.plan import Plan
@@ -38,7 +40,10 @@ MAX_STEPS = 2
 ZERO_MEANS_ALL = frozenset({"frame_load_cap"})
 FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL
 STEP_INPUTS = frozenset({"steps"})
+STEP_BOUNDARY_INPUTS = ("start_step", "end_step", "start_at_step", "end_at_step")
 CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
+#: Paddings in pixels, made for full-size images, kept below the small stand-in images.
+PIXEL_CAPS = {"extra_padding": 8}
 
 
 @dataclass(frozen=True)
@@ -97,12 +102,50 @@ def apply_smoke_caps(graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str,
         fed = f", feeds node {slot.via.id} '{slot.via.label}'" if slot.via is not None else ""
         changes.append(f"node {slot.node.id} '{slot.node.label}': {slot.input} = {new!r} (--smoke, was {old!r}{fed})")
 
+    saved = {node_id: {n: slot.value for n, slot in _int_slots(graph, graph.node(node_id)).items()}
+             for node_id in plan.order}  # before any cap: a step boundary scales with its node's steps
     for node_id in plan.order:
         node = graph.node(node_id)
         ints = _int_slots(graph, node)
         for name, new in capped_ints({n: (slot.value, slot.low) for n, slot in ints.items()}).items():
             write(ints[name], new)
+        for name, new in capped_step_range(saved[node_id]).items():
+            write(ints[name], new)
+        prefix = node.inputs.get("filename_prefix")
+        if (node.id, "filename_prefix") not in keep and isinstance(prefix, str):
+            inside = inside_output(prefix)
+            if inside != prefix:
+                node.inputs["filename_prefix"] = inside
+                changes.append(f"node {node.id} '{node.label}': filename_prefix = {inside!r} (--smoke, was "
+                               f"{prefix!r}, outside the output folder)")
     return changes
+
+
+def inside_output(prefix: str) -> str:
+    """A save prefix made on someone else's machine (``/home/them/out/clip``, ``../clip``)
+    as a path under the output folder (``home/them/out/clip``), so a smoke run writes
+    where it may; a real run refuses such a prefix, as ComfyUI does."""
+    parts = PurePosixPath(prefix.replace("\\", "/")).parts
+    kept = [p for p in parts if p not in ("/", "..", ".") and not (len(p) == 2 and p[1] == ":")]
+    if len(kept) == len(parts):
+        return prefix
+    return "/".join(kept) or "wfrun"
+
+
+def capped_step_range(ints: dict[str, Any]) -> dict[str, int]:
+    """Step boundaries (the wrapper's ``start_step``/``end_step``, KSamplerAdvanced's
+    ``start_at_step``/``end_at_step``) scaled with the capped ``steps``, so two samplers
+    splitting 20 steps at 10 split 2 steps at 1 and each still runs a step. A boundary at 0,
+    -1 or at/after the last step ("to the end") stays."""
+    steps = ints.get("steps")
+    if not isinstance(steps, int) or steps <= MAX_STEPS:
+        return {}
+    out = {}
+    for name in STEP_BOUNDARY_INPUTS:
+        value = ints.get(name)
+        if isinstance(value, int) and 0 < value < steps:
+            out[name] = min(MAX_STEPS - 1, max(1, round(value * MAX_STEPS / steps)))
+    return out
 
 
 def capped_ints(ints: dict[str, tuple[int, int]]) -> dict[str, int]:
@@ -116,6 +159,8 @@ def capped_ints(ints: dict[str, tuple[int, int]]) -> dict[str, int]:
             out[name] = min(value, MAX_STEPS)
         elif name in CONTEXT_CAPS:
             out[name] = min(value, CONTEXT_CAPS[name])
+        elif name in PIXEL_CAPS:
+            out[name] = min(value, PIXEL_CAPS[name])
     for width_name, height_name in _size_pairs(ints):
         w, h = ints.get(width_name), ints.get(height_name)
         if w is not None and h is not None:

@@ -47,6 +47,7 @@ from wfrun.models.header import CheckpointError, TensorInfo
 
 KIND_LABELS = {
     "wan_transformer": "a Wan transformer (diffusion model)",
+    "wan_vace_module": "a Wan VACE module (VACE blocks only, loaded beside a text-to-video model)",
     "wan_vae": "a Wan VAE",
     "umt5": "a UMT5-XXL text encoder",
     "t5": "a T5 text encoder (not the UMT5-XXL that Wan uses)",
@@ -58,7 +59,8 @@ KIND_LABELS = {
 
 #: The ComfyUI models folder each kind belongs in (for hints in error messages).
 KIND_FOLDERS = {
-    "wan_transformer": "diffusion_models", "wan_vae": "vae", "umt5": "text_encoders",
+    "wan_transformer": "diffusion_models", "wan_vace_module": "diffusion_models", "wan_vae": "vae",
+    "umt5": "text_encoders",
     "t5": "text_encoders", "clip_vision": "clip_vision", "lora": "loras", "sam3": "checkpoints",
 }
 
@@ -72,6 +74,10 @@ FOLDER_KINDS = {
 #: Kinds whose loaders take nothing else (``require_kind``). A LoRA folder is looser: LoRAs
 #: come in more layouts than detection names, so only a whole model there is refused.
 STRICT_KINDS = frozenset({"wan_transformer", "wan_vae", "umt5", "clip_vision"})
+
+#: Files holding a part of a model of another kind, accepted where that kind is wanted (a
+#: VACE module sits in ``diffusion_models``); the loader that merges the part decides.
+PART_OF = {"wan_vace_module": "wan_transformer"}
 
 STORAGE_NAMES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8_e4m3fn",
                  "F8_E5M2": "fp8_e5m2", "F64": "fp64"}
@@ -120,7 +126,7 @@ def require_kind(info: ModelInfo, kind: str | Iterable[str]) -> None:
     """Raise a one-line error when ``info`` is not of ``kind`` (or of any of several kinds),
     saying what it is instead."""
     kinds = [kind] if isinstance(kind, str) else sorted(kind)
-    if info.kind in kinds:
+    if info.kind in kinds or PART_OF.get(info.kind) in kinds:
         return
     wanted = " or ".join(KIND_LABELS.get(k, k) for k in kinds)
     if info.kind == "unknown":
@@ -302,6 +308,25 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
 
 
 _VACE_TOP_LEVEL = {"vace_blocks", "vace_patch_embedding"}
+
+
+def _wan_vace_module(path, tensors, keys, metadata) -> ModelInfo | None:
+    """A VACE module (``models.vace_module``): VACE blocks and their patch embedding only."""
+    from wfrun.models.vace_module import module_keys
+
+    p = _find_prefix(keys, "vace_patch_embedding.weight")
+    if p is None or not module_keys(keys, p):
+        return None
+    embed = _shape(tensors, f"{p}vace_patch_embedding.weight")
+    blocks = _count(keys, f"{p}vace_blocks.{{}}.")
+    ffn = tensors.get(f"{p}vace_blocks.0.ffn.0.weight")
+    config = {"dim": embed[0], "vace_in_dim": embed[1], "vace_layers": blocks,
+              "ffn_dim": ffn.shape[0] if ffn is not None else None}
+    size = SIZES.get(embed[0])
+    variant = "vace-module" + (f"-{size}" if size else "")
+    layout = "comfyui" if p == "model.diffusion_model." else "original"
+    return ModelInfo(path, "wan_vace_module", variant, layout, _storage(tensors), _scaled(tensors, p), config, p,
+                     task="vace-module")
 _NO_DIFFUSERS_MODULE: set[str] = set()  # ref_conv and control_adapter: models.wan_extra_parts
 _WAN_TOP_LEVEL = {"patch_embedding", "text_embedding", "time_embedding", "time_projection", "blocks",
                   "head", "img_emb", "scaled_fp8"}
@@ -476,6 +501,7 @@ def _sam3(path, tensors, keys, metadata) -> ModelInfo | None:
 _FINDERS = (
     ("sam3", _sam3),
     ("wan_transformer", _wan_transformer),
+    ("wan_vace_module", _wan_vace_module),
     ("wan_vae", _wan_vae),
     ("umt5", _umt5),
     ("clip_vision", _clip_vision),

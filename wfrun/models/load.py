@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from wfrun.models import convert_clip, convert_t5, convert_transformer, convert_vae
-from wfrun.models.detect import ModelInfo, identify, identify_part, require_kind
+from wfrun.models.detect import PART_OF, ModelInfo, identify, identify_part, require_kind
 from wfrun.models.families import transformer_family
 from wfrun.models.fp8 import FP8_DTYPES, quantize, swap_in
 from wfrun.models.header import CheckpointError
@@ -42,7 +42,8 @@ _STORED = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = "auto",
-                     num_heads: int | None = None, allow_pickle: bool | None = None):
+                     num_heads: int | None = None, allow_pickle: bool | None = None,
+                     vace_modules: tuple[str | Path, ...] = ()):
     """A Wan transformer file (Kijai's or ComfyUI's layout, fp8 or not, or the transformer of an
     all-in-one checkpoint) as a diffusers ``WanTransformer3DModel`` — every Wan 2.1 and 2.2
     family diffusers has a module for (T2V, I2V, FLF2V, Fun InP/Control, the Wan 2.2 A14B
@@ -51,8 +52,11 @@ def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu"
     ``dtype`` is the compute dtype (default: the file's, or bf16 for fp8 files).
     ``quantization``: ``"auto"`` keeps fp8 weights as stored; ``"fp8_e4m3fn"``/``"fp8_e5m2"``
     stores the block linears in that format; ``"none"`` up-casts everything.
+    ``vace_modules``: VACE module files laid over a T2V model (``models.vace_module``).
     """
-    with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
+    from wfrun.models.vace_module import open_with_modules
+
+    with open_with_modules(path, vace_modules, allow_pickle=allow_pickle) as reader:
         info = _identify(reader, "wan_transformer")
         config = loadable_config(info, num_heads)
         parts = extra_parts(info.config)
@@ -108,7 +112,7 @@ def load_model(path: str | Path, *, kind: str | None = None, allow_pickle: bool 
     if kind is None:
         with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
             kind = identify(reader.path, reader.tensors, reader.metadata).kind
-    loader = LOADERS.get(kind)
+    loader = LOADERS.get(PART_OF.get(kind, kind))  # a VACE module alone: the transformer loader says why not
     if loader is None:
         with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
             require_kind(identify(reader.path, reader.tensors, reader.metadata), "wan_transformer")
@@ -122,6 +126,9 @@ def loadable_config(info: ModelInfo, num_heads: int | None = None) -> dict[str, 
     The loaders call this, and so does the dry run (``wfrun.models.preflight``), so both
     refuse the same files with the same words. UMT5 and CLIP configs need ``transformers``
     imported, which a dry run should not pay for: ``None`` for those kinds."""
+    if info.kind == "wan_vace_module":
+        raise CheckpointError(f"{info.path}: is a VACE module (VACE blocks only), not a whole model: load a "
+                              "text-to-video model and give this file as its VACE module (WanVideoVACEModelSelect)")
     if info.kind == "wan_transformer":
         if info.layout == "diffusers":
             raise CheckpointError(f"{info.path}: is a diffusers-format file; load its folder with "

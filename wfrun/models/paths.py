@@ -39,6 +39,7 @@ FOLDER_ALIASES: dict[str, tuple[str, ...]] = {
     "upscale_models": ("upscale_models",),
     # ComfyUI-Frame-Interpolation keeps its downloads in its own ckpts/rife/; wfrun reads <models>/rife/
     "rife": ("rife",),
+    "film": ("film",),  # likewise its ckpts/film/
     # ComfyUI-GGUF's keys: the .gguf files of the diffusion model and text encoder folders
     "unet_gguf": ("diffusion_models", "unet"),
     "clip_gguf": ("text_encoders", "clip"),

@@ -9,7 +9,9 @@ reported with every other problem of the workflow, before the run starts. So ``w
 ``detect.identify`` and ``require_kind`` for the family, and ``load.loadable_config`` for
 what the loader refuses of the right family. Only headers are read. A GGUF file is read as
 one (``gguf_reader``'s checked header, ``load_gguf``'s names) only where its loader loads
-GGUF (``gguf=True``); elsewhere it is refused as that loader refuses it.
+GGUF (``gguf=True``); elsewhere it is refused as that loader refuses it. Likewise a
+TorchScript archive is read as data (``torchscript_weights``: its tensors' names, dtypes and
+shapes, nothing run) only where its loader reads such archives (``torchscript=True``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from pathlib import Path
 from typing import Iterable
 
 from wfrun.models.detect import DROPPED_SUFFIXES, FOLDER_KINDS, STRICT_KINDS, ModelInfo, identify, require_kind
-from wfrun.models.header import CheckpointError, sniff
+from wfrun.models.header import CheckpointError, TensorInfo, sniff
 from wfrun.models.load import loadable_config
-from wfrun.models.reader import TORCH_DTYPES, open_checkpoint
+from wfrun.models.reader import DTYPE_NAMES, TORCH_DTYPES, open_checkpoint
+from wfrun.models.torchscript_weights import is_torchscript_archive, read_torchscript_state_dict
 
 
 def expected_kinds(folders: str | Iterable[str] | None) -> frozenset[str]:
@@ -33,7 +36,7 @@ def expected_kinds(folders: str | Iterable[str] | None) -> frozenset[str]:
 
 
 def check_model_file(path: str | Path, folders: str | Iterable[str] | None = None, *,
-                     allow_pickle: bool | None = None, gguf: bool = False) -> ModelInfo:
+                     allow_pickle: bool | None = None, gguf: bool = False, torchscript: bool = False) -> ModelInfo:
     """What the file at ``path`` is, or a one-line :class:`CheckpointError` naming it: an
     unreadable or corrupt file, a refused pickle, a tensor dtype wfrun cannot read, a file of
     another family than the folders' loader takes, or one that loader cannot load.
@@ -46,6 +49,10 @@ def check_model_file(path: str | Path, folders: str | Iterable[str] | None = Non
         if info.kind in wanted:
             loadable_config(info)
         return info
+    if torchscript and sniff(path) == "zip" and is_torchscript_archive(path):
+        state = read_torchscript_state_dict(path, read_data=False)
+        tensors = {k: TensorInfo(DTYPE_NAMES.get(v.dtype, str(v.dtype)), tuple(v.shape)) for k, v in state.items()}
+        return identify(Path(path), tensors, {})
     with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
         info = identify(reader.path, reader.tensors, reader.metadata)
         for name, tensor in reader.tensors.items():

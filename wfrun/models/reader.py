@@ -148,6 +148,8 @@ class PickleReader(CheckpointReader):
                 "tensors, or is damaged; use the .safetensors version of this model") from None
         if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
             data = data["state_dict"]
+        elif isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), dict):
+            data = next(iter(data.values()))  # one wrapping key, as ComfyUI unwraps (Real-ESRGAN's params_ema)
         if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
             raise CheckpointError(f"{path}: holds no plain tensor state dict")
         self._data = data

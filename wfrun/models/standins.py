@@ -10,7 +10,7 @@ those names is served by a tiny random checkpoint of the same *family*:
   releases spell them (the name rules live with the families: ``models.families``'
   ``task_from_name`` and ``vae_family_from_name``): Wan 2.1 T2V/I2V/FLF2V/Fun-Control/
   Fun-InP/Fun-Camera/VACE, Wan 2.2 A14B T2V/I2V/Fun and TI2V-5B/Fun 5B, the Wan 2.1 or 2.2
-  VAE; Kijai's ``Wan2_1-…`` original keys or ComfyUI's repackaged ``wan2.1_…``/``wan2.2_…``
+  VAE, a separate VACE module for WanVideoVACEModelSelect; Kijai's ``Wan2_1-…`` original keys or ComfyUI's repackaged ``wan2.1_…``/``wan2.2_…``
   / ``umt5_xxl_…`` / ``clip_vision_h``, bf16/fp16/fp32/fp8 (``_scaled``). Sizes change
   only what the family fixes (5B: 48-channel latents): every tiny transformer is 32 wide.
 
@@ -56,6 +56,7 @@ MAX_PART_BYTES, MAX_NAME_BYTES = 200, 1000
 #: are known by the models folder they list (``FOLDER_KINDS``).
 LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("WanVideoModelLoader", "model"): ("wan_transformer", "original"),
+    ("WanVideoVACEModelSelect", "vace_model"): ("wan_vace_module", "original"),
     ("UNETLoader", "unet_name"): ("wan_transformer", "comfyui"),
     ("WanVideoVAELoader", "model_name"): ("wan_vae", "original"),
     ("VAELoader", "vae_name"): ("wan_vae", "original"),
@@ -67,17 +68,24 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("LoraLoaderModelOnly", "lora_name"): ("lora", ""),
     ("LoraLoader", "lora_name"): ("lora", ""),
     ("DownloadAndLoadDepthAnythingV2Model", "model"): ("depth_anything_v2", ""),
+    ("DepthAnythingV2Preprocessor", "ckpt_name"): ("depth_anything_v2", ""),
     ("UnetLoaderGGUF", "unet_name"): ("wan_transformer", "original"),
     ("UnetLoaderGGUFAdvanced", "unet_name"): ("wan_transformer", "original"),
     ("CLIPLoaderGGUF", "clip_name"): ("umt5", "transformers"),
     ("CheckpointLoaderSimple", "ckpt_name"): ("checkpoint", ""),
     ("UpscaleModelLoader", "model_name"): ("upscale", ""),
     ("RIFE VFI", "ckpt_name"): ("rife", ""),
+    ("FILM VFI", "ckpt_name"): ("film", ""),
+    **{("WanVideoLoraSelectMulti", f"lora_{i}"): ("lora", "") for i in range(5)},
 }
 
 #: Loader inputs that read ``.pth`` files weights-only without the run's opt-in: a ``.pth``
 #: name gets a ``.pth`` stand-in (a plain tensor dict, written with ``torch.save``).
-PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("RIFE VFI", "ckpt_name")})
+PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("RIFE VFI", "ckpt_name"), ("FILM VFI", "ckpt_name"),
+                         ("DepthAnythingV2Preprocessor", "ckpt_name")})
+#: Loader inputs that read TorchScript archives as data (``models.torchscript_weights``): a
+#: ``.pt`` name gets a TorchScript stand-in (wfrun's own tiny network, traced and saved).
+TORCHSCRIPT_LOADERS = frozenset({("FILM VFI", "ckpt_name")})
 
 #: Loader inputs that read GGUF files (ComfyUI-GGUF's): a ``.gguf`` name gets a GGUF stand-in.
 GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvanced", "unet_name"),
@@ -89,18 +97,18 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
     "vae": ("wan_vae", "original"), "text_encoders": ("umt5", "original"), "clip": ("umt5", "original"),
     "clip_vision": ("clip_vision", "transformers"), "loras": ("lora", ""),
     "depthanything": ("depth_anything_v2", ""), "checkpoints": ("checkpoint", ""),
-    "upscale_models": ("upscale", ""), "rife": ("rife", ""),
+    "upscale_models": ("upscale", ""), "rife": ("rife", ""), "film": ("film", ""),
 }
 
 #: The default storage of each kind when the name does not say.
-DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
+DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
-                     "upscale": "fp32", "rife": "fp32"}
+                     "upscale": "fp32", "rife": "fp32", "film": "fp32"}
 
-KIND_LABELS = {"wan_vae": "Wan VAE", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
+KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
-               "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet"}
+               "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -178,7 +186,8 @@ def family_for(class_type: str, input_name: str, folders: str, name: str) -> Sta
         raise NoStandin(f"{class_type} does not load GGUF files in wfrun (ComfyUI-GGUF's UnetLoaderGGUF and "
                         "CLIPLoaderGGUF do), so no tiny model stands in for this one; "
                         "use the .safetensors release of this model")
-    if suffix in _PICKLES and not (suffix == ".pth" and (class_type, input_name) in PTH_LOADERS):
+    if suffix in _PICKLES and not (suffix == ".pth" and (class_type, input_name) in PTH_LOADERS
+                                   or suffix == ".pt" and (class_type, input_name) in TORCHSCRIPT_LOADERS):
         raise NoStandin(f"{suffix} files are Python pickles, which wfrun refuses to load; "
                         "use the .safetensors release of this model")
     kind, layout = LOADER_KINDS.get((class_type, input_name)) or FOLDER_KINDS.get(folder, (None, ""))
@@ -220,6 +229,11 @@ def _transformer(name: str, base: str, layout: str) -> tuple[Family, str | None]
     precision = _precision(name, DEFAULT_PRECISION["wan_transformer"])
     rest = "fp16" if layout == "comfyui" and precision.endswith("_scaled") else "bf16"
     return Family("wan_transformer", task, layout, precision, rest), notice
+
+
+def _vace_module(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """WanVideoVACEModelSelect's file: a separate VACE module, in the original key names."""
+    return Family("wan_vace_module", "", "original", _precision(name, DEFAULT_PRECISION["wan_vace_module"])), None
 
 
 def _vae(name: str, base: str, layout: str) -> tuple[Family, str | None]:
@@ -286,9 +300,15 @@ def _rife(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     return Family("rife", arch, "", "fp32"), None
 
 
-_FAMILIES = {"wan_transformer": _transformer, "wan_vae": _vae, "umt5": _umt5, "clip_vision": _clip_vision,
+def _film(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """Every FILM name gets a tiny film_net (TorchScript for ``.pt``)."""
+    return Family("film", "", "", "fp32"), None
+
+
+_FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_vae": _vae, "umt5": _umt5,
+             "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
-             "rife": _rife}
+             "rife": _rife, "film": _film}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -345,8 +365,18 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         # Depth Anything's writer lives with its executor; the tiny folder holds both precisions.
         source = next(tiny_root / "depthanything" / name for name in DEPTH_FILES if family.precision in name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        if target.suffix.lower() == ".pth":  # comfyui_controlnet_aux's releases: the same tensors, torch.save'd
+            import torch
+            from safetensors.torch import load_file
+
+            torch.save(load_file(str(source)), target)
+        else:
+            shutil.copyfile(source, target)
         return target
+    if family.kind == "film":
+        from wfrun.models.tiny_film import write_tiny_film
+
+        return write_tiny_film(target, seed=zlib.crc32(standin.name.encode()))
     if family.kind in ("upscale", "rife"):
         from wfrun.models.rife import tiny_ifnet_state_dict
         from wfrun.models.tiny_upscale import save_weights, tiny_esrgan_state_dict

@@ -32,7 +32,7 @@ from wfrun.models.families import UMT5_XXL as _UMT5
 from wfrun.models.families.wan_transformer import CAMERA_CHANNELS, VACE_CONTEXT_CHANNELS
 
 #: Bump when the files change, so cached copies are rebuilt.
-TINY_VERSION = "5"
+TINY_VERSION = "6"
 
 # Transformer: dim 32 = 2 heads x 16; the text width equals the tiny UMT5's d_model and the
 # image width the tiny CLIP's hidden size, as 4096 and 1280 do for the real models.
@@ -68,7 +68,7 @@ class TinySpec:
 
     folder: str
     name: str
-    kind: str       # wan_transformer | wan_vae | umt5 | clip_vision | lora | control_lora | wan_checkpoint
+    kind: str       # wan_transformer | wan_vace_module | wan_vae | umt5 | clip_vision | lora | control_lora | wan_checkpoint
     task: str       # transformer (or all-in-one) task, VAE family (``wan2.2``; "" is Wan 2.1); "" for the others
     layout: str     # original | comfyui | transformers | open_clip
     precision: str  # bf16 | fp16 | fp32 | fp8_e4m3fn | fp8_e5m2 | fp8_e4m3fn_scaled
@@ -244,6 +244,14 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
         sd["ref_conv.weight"] = r.linear(dim, family.latent_channels, 2, 2)
         sd["ref_conv.bias"] = r.bias(dim)
     return sd
+
+
+def vace_module_weights(seed: int, dims: dict | None = None, meta: bool = False) -> dict[str, torch.Tensor]:
+    """A separate VACE module (Kijai's ``Wan2_1-VACE_module_*``): the VACE keys of a VACE
+    model of the same seed and nothing else. Its backbone is the T2V model of that seed
+    (the VACE parts are drawn last), so the two files together are that VACE model."""
+    sd = transformer_weights("vace", seed, dims, meta)
+    return {k: v for k, v in sd.items() if k.startswith(("vace_blocks.", "vace_patch_embedding."))}
 
 
 def _vae_parts(r: "_Random", sd: dict[str, torch.Tensor]):
@@ -531,6 +539,8 @@ def master_weights(spec: TinySpec) -> dict[str, torch.Tensor]:
     """The float32 weights of a tiny file, in the file's own names, before its dtype is applied."""
     if spec.kind == "wan_transformer":
         return transformer_weights(spec.task, spec.seed)
+    if spec.kind == "wan_vace_module":
+        return vace_module_weights(spec.seed)
     if spec.kind == "wan_vae":
         return vae22_weights(spec.seed) if vae_family(spec.task).residual else vae_weights(spec.seed)
     if spec.kind == "umt5":
@@ -706,6 +716,7 @@ def write_tiny_models(root: str | Path) -> Path:
     files = [{"path": s.relpath, "kind": s.kind, "task": s.task, "layout": s.layout, "precision": s.precision}
              for s in SPECS]
     files += _write_depth_models(root)
+    files += _write_lineart_models(root)
     manifest = {"version": TINY_VERSION, "files": files}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return root
@@ -720,7 +731,7 @@ DEPTH_FILES = {"depth_anything_v2_vitl_fp32.safetensors": torch.float32,
 
 def _write_depth_models(root: Path) -> list[dict]:
     """The pack's depth estimator, which control workflows run before the video model; its
-    writer lives with its executor (``packs/depthanything``) and is only called here."""
+    model code lives in ``models/depth_anything`` and is only called here."""
     from wfrun.models.tiny_depth_anything import write_tiny_depth_anything
 
     out = []
@@ -729,6 +740,20 @@ def _write_depth_models(root: Path) -> list[dict]:
         out.append({"path": path.relative_to(root).as_posix(), "kind": "depth_anything_v2", "task": "",
                     "layout": "original", "precision": next(k for k, v in FLOATS.items() if v == dtype)})
     return out
+
+
+#: comfyui_controlnet_aux's LineArtPreprocessor names no file: it always reads these two
+#: (``models.lineart``), from ``<models>/controlnet_aux/``.
+LINEART_FILES = ("controlnet_aux/sk_model.pth", "controlnet_aux/sk_model2.pth")
+
+
+def _write_lineart_models(root: Path) -> list[dict]:
+    from wfrun.models.lineart import write_tiny_lineart
+
+    for seed, rel in enumerate(LINEART_FILES):
+        write_tiny_lineart(root / rel, seed=seed)
+    return [{"path": rel, "kind": "lineart", "task": "", "layout": "original", "precision": "fp32"}
+            for rel in LINEART_FILES]
 
 
 def default_cache_root() -> Path:

@@ -9,7 +9,10 @@ and plain containers and nothing else); ``.safetensors`` is read as everywhere e
 
 spandrel (and torchvision, which it imports) is imported on first use only: it is the
 ``upscale`` extra (``pip install 'wfrun[upscale]'``), and a run that upscales nothing never
-needs it.
+needs it. Where it is not installed (torchvision cannot always sit beside a CPU-only torch),
+``models.upscale_native`` runs the two architectures nearly every Wan workflow uses, ESRGAN
+(RRDBNet) and Real-ESRGAN compact, and refuses the rest naming the extra; where spandrel is
+installed it is always preferred.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from typing import Any, Callable
 
 import torch
 
-from wfrun.models.header import CheckpointError
 from wfrun.models.reader import open_checkpoint
+from wfrun.models.upscale_native import UpscaleModelError, load_native  # noqa: F401 - the error is re-exported
 
 #: The pickle suffix each of the few pickle-reading loaders accepts without the run's opt-in.
 PTH_SUFFIXES = (".pth",)
@@ -30,10 +33,6 @@ PTH_SUFFIXES = (".pth",)
 #: ComfyUI's tile and overlap for ImageUpscaleWithModel; the tile halves on running out of
 #: memory down to MIN_TILE.
 TILE, OVERLAP, MIN_TILE = 512, 32, 128
-
-
-class UpscaleModelError(CheckpointError):
-    """A file that is not a single-image model spandrel knows."""
 
 
 def read_release_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -47,14 +46,11 @@ def read_release_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         return dict(reader.iter_tensors())
 
 
-def spandrel_missing() -> str:
-    return ("upscale models need the `spandrel` package (with torchvision): "
-            "pip install 'wfrun[upscale]'")
-
-
 @dataclass(frozen=True)
 class UpscaleModel:
-    """``UPSCALE_MODEL``: a spandrel ``ImageModelDescriptor`` and the file it came from."""
+    """``UPSCALE_MODEL``: a spandrel ``ImageModelDescriptor`` (or, without spandrel,
+    ``upscale_native.NativeDescriptor``, which has the same call, scale, ``model`` and
+    ``to``) and the file it came from."""
 
     descriptor: Any
     path: Path
@@ -68,7 +64,7 @@ class UpscaleModel:
         return self.descriptor.model
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
-        """[B, 3, H, W] in 0..1 → [B, 3, H*scale, W*scale] (not clamped)."""
+        """[B, 3, H, W] in 0..1 → [B, 3, H*scale, W*scale] (both descriptors clamp to 0..1)."""
         return self.descriptor(pixels)
 
     def to(self, device: Any) -> "UpscaleModel":
@@ -80,7 +76,8 @@ def load_upscale_model(path: str | Path) -> UpscaleModel:
     """An upscale model, as ComfyUI's UpscaleModelLoader loads it: the state dict (with the
     ``module.`` prefix of DataParallel SwinIR saves removed), spandrel's architecture
     detection, and a refusal of anything that is not a single-image model (inpainting or
-    face-restoration models)."""
+    face-restoration models). Without spandrel, ESRGAN and compact models are built natively
+    (``upscale_native``) and anything else is refused with the extra to install."""
     path = Path(path)
     state = read_release_state_dict(path)
     if "module.layers.0.residual_group.blocks.0.norm1.weight" in state:
@@ -88,7 +85,7 @@ def load_upscale_model(path: str | Path) -> UpscaleModel:
     try:
         import spandrel
     except ImportError:
-        raise UpscaleModelError(f"{path}: {spandrel_missing()}") from None
+        return UpscaleModel(load_native(state, path), path)
     try:
         descriptor = spandrel.ModelLoader().load_from_state_dict(state)
     except spandrel.UnsupportedModelError:

@@ -41,7 +41,9 @@ class ExecutorInfo:
     ``pth_inputs``: the model inputs whose ``.pth`` files it reads without the run's pickle
     opt-in, through ``torch.load(weights_only=True)`` only (the upscale and frame
     interpolation loaders, whose models are mostly released so); every other input's pickle
-    still needs ``--allow-pickle``."""
+    still needs ``--allow-pickle``. ``torchscript_inputs``: the model inputs whose TorchScript
+    archives it reads as data (``models.torchscript_weights``: tensors only, nothing run),
+    without the opt-in (FILM VFI, whose only release is such an archive)."""
 
     fn: ExecutorFn
     oom_hint: str | None = None
@@ -49,6 +51,7 @@ class ExecutorInfo:
     input_files: InputFiles | None = None
     gguf_inputs: frozenset[str] = frozenset()
     pth_inputs: frozenset[str] = frozenset()
+    torchscript_inputs: frozenset[str] = frozenset()
 
 
 _EXECUTORS: dict[str, ExecutorInfo] = {}
@@ -56,7 +59,8 @@ _EXECUTORS: dict[str, ExecutorInfo] = {}
 
 def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = None,
              input_files: InputFiles | None = None, gguf_inputs: tuple[str, ...] = (),
-             pth_inputs: tuple[str, ...] = ()) -> Callable[[ExecutorFn], ExecutorFn]:
+             pth_inputs: tuple[str, ...] = (),
+             torchscript_inputs: tuple[str, ...] = ()) -> Callable[[ExecutorFn], ExecutorFn]:
     """Register a function as the executor of one or more node types, with its metadata."""
 
     def register(fn: ExecutorFn) -> ExecutorFn:
@@ -64,7 +68,8 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
             if class_type in _EXECUTORS and _EXECUTORS[class_type].fn is not fn:
                 raise ValueError(f"two executors for {class_type}")
             _EXECUTORS[class_type] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files,
-                                                  gguf_inputs=frozenset(gguf_inputs), pth_inputs=frozenset(pth_inputs))
+                                                  gguf_inputs=frozenset(gguf_inputs), pth_inputs=frozenset(pth_inputs),
+                                                  torchscript_inputs=frozenset(torchscript_inputs))
         return fn
 
     return register
@@ -109,6 +114,8 @@ class ExecContext:
     progress: Progress | None = None
     node_id: str = ""
     node_title: str = ""
+    #: The date of the node signature the workflow was saved with (``NodeInstance.saved_date``).
+    saved_date: str | None = None
     workflow_json: Any = None
     written: list[Path] = field(default_factory=list)
     interrupted: bool = False

@@ -56,6 +56,22 @@ class PhantomArgs:
 
 
 @dataclass(frozen=True)
+class VaceEmbeds:
+    """One VACE input of WanVideoVACEEncode: its context and when and how strongly it acts.
+
+    ``context`` is ``[96, T, H/8, W/8]``: the inactive and reactive video latents (16 + 16,
+    normalised as the pack's VAE gives them; a reference image's latent, and zeros, in
+    front when ``has_ref``) and the mask folded 8x8 into 64 channels. ``scale`` is one
+    strength or one per step (the pack indexes ``scale[step]``)."""
+
+    context: torch.Tensor
+    scale: float | tuple[float, ...] = 1.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    has_ref: bool = False
+
+
+@dataclass(frozen=True)
 class ImageEmbeds:
     """WANVIDIMAGE_EMBEDS: what the sampler needs to know about the video to make.
 
@@ -65,6 +81,8 @@ class ImageEmbeds:
     ``control_embeds`` is given), with ``clip_context``, ``max_seq_len``, ``lat_h``,
     ``lat_w``. From WanVideoControlEmbeds: ``target_shape`` and ``control_embeds``. From
     WanVideoPhantomEmbeds: ``target_shape`` (video frames plus reference frames) and ``phantom``.
+    From WanVideoVACEEncode: ``target_shape`` and ``vace``, its own input first, then those
+    chained in through ``prev_vace_embeds`` in the pack's order.
     """
 
     num_frames: int
@@ -81,6 +99,7 @@ class ImageEmbeds:
     has_ref: bool = False
     extra_latents: Any = None
     phantom: PhantomArgs | None = None
+    vace: tuple[VaceEmbeds, ...] = ()
 
     @property
     def is_image_conditioned(self) -> bool:

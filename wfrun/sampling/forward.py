@@ -45,6 +45,10 @@ Pass-long features come from the hooks of :func:`wfrun.sampling.hooks.sampling_p
   diffusers' forward computes the same hints all before the main blocks.
 - **Fun Camera** (``camera``): the model's ``control_adapter`` output is added to the patch
   embedding (ComfyUI ``CameraWanModel``).
+- **NAG** (``nag``, :mod:`wfrun.sampling.nag`): the NAG negative prompt goes through the
+  model's text embedder like the prompt, and each cross-attention (main and VACE blocks)
+  combines its text attention with the prompt and with it. Not with several prompts over
+  the video (the pack raises there too).
 - **One video on several GPUs** (``--gpus``, :mod:`wfrun.sampling.context_parallel`): when
   a context-parallel group is active, the tokens (with their RoPE tables and per-token
   modulation) are split over the ranks after the embedding — after TeaCache's decision,
@@ -67,6 +71,7 @@ import torch
 from wfrun.sampling import context_parallel
 from wfrun.sampling.conditioning import TeaCacheArgs
 from wfrun.sampling.hooks import active_pass
+from wfrun.sampling.nag import NAGContext, nag_cross_attention
 
 #: TeaCache polynomials by model variant (the pack's ``teacache_coefficients_map`` in
 #: nodes_model_loading.py, from ali-vilab/TeaCache4Wan2.1).
@@ -154,11 +159,19 @@ class ForwardOptions:
     #: VACE contexts (``[B, 96, F, H, W]``: inactive and reactive latents, latent-format
     #: normalised, and the folded mask) with their strengths; a VACE model only.
     vace: tuple[tuple[torch.Tensor, float], ...] = ()
+    #: Where a VACE context shorter than the video gets its zero tokens: after it (ComfyUI,
+    #: diffusers) or in front (the wrapper's ``forward_vace``, which lines a context without
+    #: a reference frame up with a video that has one).
+    vace_pad_front: bool = False
     #: Fun Camera's Plücker rays ``[B, 24, F, H·8, W·8]`` (one set per latent frame).
     camera: torch.Tensor | None = None
     #: Fun Control's reference image latent ``[B, C, H, W]`` (normalised), embedded by the
     #: model's ``ref_conv`` in front of the video's tokens.
     reference: torch.Tensor | None = None
+    #: Normalized Attention Guidance for this call (:mod:`wfrun.sampling.nag`): every
+    #: cross-attention, VACE blocks' included, guides its text attention away from this
+    #: context. The caller gives it to the passes the pack guides (cond only).
+    nag: NAGContext | None = None
 
 
 # --- rope -----------------------------------------------------------------------------
@@ -426,9 +439,11 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         segments = _cross_segments(ppf, tokens_per_frame, context.shape[0]) if multi_prompt else None
         if segments is not None and cp is not None:  # this rank's tokens, in its own positions
             segments = cp.local_spans(segments, total)
-        vace = _Vace(transformer, opt.vace, x, context, proj, rotary_emb, total, cp) if opt.vace else None
+        vace = (_Vace(transformer, opt.vace, x, context, proj, rotary_emb, opt.vace_pad_front, total, cp)
+                if opt.vace else None)
+        nag = _nag(transformer, opt.nag, multi_prompt, context_img, encoder_hidden_states)
         attached = cp.attached(transformer, total) if cp is not None else contextlib.nullcontext()
-        with attached, _processors(transformer.blocks, self_proc, segments):
+        with attached, _processors(transformer.blocks, self_proc, segments), nag:
             for index, block in enumerate(transformer.blocks):  # hooks may skip a block (SLG) or count it
                 x = block(x, context, proj, rotary_emb)
                 if vace is not None:
@@ -457,6 +472,19 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     return out, pred_id
 
 
+def _nag(transformer: Any, nag: NAGContext | None, multi_prompt: bool, context_img: torch.Tensor | None,
+         prompt: torch.Tensor) -> contextlib.AbstractContextManager:
+    """NAG's processors on every cross-attention for this call, or nothing."""
+    if nag is None:
+        return contextlib.nullcontext()
+    if multi_prompt:
+        raise ValueError("NAG is not supported with several prompts over the video")
+    negative = transformer.condition_embedder.text_embedder(nag.context.to(prompt.device, prompt.dtype))
+    blocks = list(transformer.blocks) + list(getattr(transformer, "vace_blocks", None) or [])
+    image_tokens = context_img.shape[1] if context_img is not None else 0
+    return nag_cross_attention(blocks, negative, nag.params, image_tokens)
+
+
 def _batch_to(x: torch.Tensor, batch: int) -> torch.Tensor:
     return x if x.shape[0] == batch else x.expand(batch, *x.shape[1:])
 
@@ -467,7 +495,8 @@ class _Vace:
     hint alive at a time; the sums equal diffusers' all-first order)."""
 
     def __init__(self, transformer: Any, contexts: tuple, x: torch.Tensor, context: torch.Tensor,
-                 proj: torch.Tensor, rotary_emb: Any, total: int | None = None, cp: Any = None):
+                 proj: torch.Tensor, rotary_emb: Any, pad_front: bool = False, total: int | None = None,
+                 cp: Any = None):
         blocks = getattr(transformer, "vace_blocks", None)
         if blocks is None:
             raise ValueError("VACE conditioning given to a model without VACE blocks")
@@ -480,8 +509,9 @@ class _Vace:
             c = embed(tensor.to(x.device, embed.weight.dtype)).flatten(2).transpose(1, 2).to(x.dtype)
             c = _batch_to(c, x.shape[0])
             tokens = x.shape[1] if total is None else total  # the whole sequence (x is a share under --gpus)
-            if c.shape[1] < tokens:  # fewer frames than the video: zeros after (diffusers)
-                c = torch.cat([c, c.new_zeros(c.shape[0], tokens - c.shape[1], c.shape[2])], dim=1)
+            if c.shape[1] < tokens:  # fewer frames than the video: zeros after (diffusers) or before
+                zeros = c.new_zeros(c.shape[0], tokens - c.shape[1], c.shape[2])
+                c = torch.cat([zeros, c] if pad_front else [c, zeros], dim=1)
             c = c[:, :tokens]
             self.states.append(cp.split(c) if cp is not None else c)
             self.strengths.append(float(strength))

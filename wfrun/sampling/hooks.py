@@ -18,8 +18,9 @@ was (same ``vars``, same ``state_dict``). Their state lives in the hook objects:
   when the pass ends, so a cached model is reused as loaded.
 
 What the pass does not own: block streaming (``models/block_stream.py``) is attached with
-the model's placement and stays across passes; attention processors for FETA and split
-prompts are swapped per call inside the forward.
+the model's placement and stays across passes; attention processors for FETA, split
+prompts and NAG (``ForwardOptions.nag``, :mod:`wfrun.sampling.nag`) are swapped per call
+inside the forward, since NAG guides some calls of a pass (the cond ones) and not others.
 """
 
 from __future__ import annotations

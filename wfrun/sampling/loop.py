@@ -12,9 +12,18 @@ The pack's choices this reproduces:
   reference, T2V) or ``(num_frames-1)//4 + 1`` (+1 more for the pack's separate end frame
   when ``end_image`` is set on a non-Fun/FLF2V model) for image conditioning. The same
   generator then feeds FreeNoise shuffles and stochastic schedulers (dpm++_sde, lcm).
+- **Step range** (the sampler from 2025-07-28, rules as of 2026-05; ``step_range``): the
+  schedule is built for ``steps`` and cut from ``start_step`` to before ``end_step``
+  (:func:`~wfrun.sampling.schedulers.step_slice`); ``denoise_strength < 1`` becomes
+  ``start_step = steps - int(steps*denoise) - 1`` with noise added to the input latents;
+  a cfg list is cut or extended to the steps that run. The pack's three weeks of
+  intermediate rules (2025-07-28 to 2025-08-20: both ends could not be combined, noise
+  added only for a "first sampler") are not reproduced.
 - **video2video**: ``samples`` (padded at the front with their first frame when shorter)
   are mixed with the noise at the first timestep: ``noise*t/1000 + (1-t/1000)*samples``,
-  only when ``denoise_strength < 1``.
+  when ``denoise_strength < 1`` (or ``add_noise_to_samples``); with a step range and no
+  noise added they are the starting latents (a second sampler continuing a first), and
+  the generator state saved with them is restored.
 - **cfg**: skipped when ``cfg[idx]`` is 1.0 (isclose); otherwise
   ``uncond*a + cfg*(cond - uncond*a)`` with ``a`` = the CFG-Zero* projection
   ``<cond, uncond>/|uncond|²`` when ``cfg_zero_star`` (else 1); with ``use_zero_init`` the
@@ -26,11 +35,20 @@ The pack's choices this reproduces:
   (first ``y`` frame replaced by the video's first, or by ``reference_latent``), its own
   TeaCache state, and the prompt of its section when several prompts are given; fused by
   the window masks of :mod:`.context`.
+- **VACE** (WanVideoVACEEncode's embeds, a VACE model): each context acts on the steps
+  inside its start/end percent (step 0 too when end > 0) with that step's strength, in the
+  cond and uncond passes; a context shorter than the video gets zero tokens *in front*
+  (the pack's ``forward_vace``); context windows cut each context to the window, keeping
+  the reference frame first.
+- **NAG** (WanVideoApplyNAG's text embeds): every cond pass (each window's too) guides its
+  cross-attention with the NAG prompt (:mod:`.nag`); not with several prompts or batched cfg.
 - **Conditioning**: ``y`` (image embeds) is concatenated to the latents channel-wise; Fun
   control prepends the control latents (zeros outside ``[start, end]`` percent; inside at
   step 0 too if ``end > 0``); T2V-style calls on a Fun-InP (36-channel) model get zeros.
 - Returns the pack's LATENT: ``samples [1, 16, T, H, W]`` (CPU, float32) with
-  ``looped``, ``end_image``, ``has_ref``, ``drop_last`` and ``generator_state``.
+  ``looped``, ``end_image``, ``has_ref``, ``drop_last`` and ``generator_state``, and
+  ``denoised``: the last step's clean-latent estimate ``x - v*t/1000`` (the pack's
+  ``denoised_samples`` output). Step-cache states are not handed to a following sampler.
 
 The code runs in phases, each a function here: :func:`prepare` (steps, cfg and schedule;
 noise and conditioning layout; text context; context windows; video2video and extra
@@ -43,7 +61,7 @@ from the model-family registry (``models/families``), never from numbers here.
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
 cross-attention, which diffusers' blocks cannot), Fun 1.1 reference images (diffusers'
 model has no ``ref_conv``), diff-diff masks in ``samples``, and the pack's extras outside
-Wan 2.1 core (VACE, Phantom, ReCamMaster, UniAnimate, audio, FlowEdit, FreeInit).
+Wan 2.1 core (ReCamMaster, UniAnimate, audio, FlowEdit, FreeInit).
 """
 
 from __future__ import annotations
@@ -56,10 +74,11 @@ import torch
 from wfrun.models import module_hooks
 from wfrun.models.families.wan_transformer import sampler_channels
 from wfrun.sampling import context as ctxwin
-from wfrun.sampling.conditioning import ControlEmbeds, ImageEmbeds, PhantomArgs, SamplerOptions, TextEmbeds
+from wfrun.sampling.conditioning import ControlEmbeds, ImageEmbeds, PhantomArgs, SamplerOptions, TextEmbeds, VaceEmbeds
 from wfrun.sampling.forward import ForwardOptions, TeaCache, transformer_forward
 from wfrun.sampling.guidance import CFG, PhantomCFG, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
+from wfrun.sampling.nag import NAGContext
 from wfrun.sampling.schedulers import Schedule, build_schedule
 
 
@@ -98,6 +117,10 @@ class SamplingRequest:
     on_block: Callable[[int], None] | None = None
     #: The diffusers attention backend for this pass (the loader's ``attention_mode``).
     attention: str = "native"
+    #: The sampler's step range (``start_step``, ``end_step``, ``add_noise_to_samples``), or
+    #: None for a sampler saved before it had one (2025-07-27 and earlier), whose
+    #: ``denoise_strength`` divides the steps instead (see :func:`_steps_and_cfg`).
+    step_range: tuple[int | float, int | float, bool] | None = None
 
 
 # --- what prepare() hands the loop ------------------------------------------------------
@@ -114,6 +137,7 @@ class Conditioning:
     clip_neg: torch.Tensor | None = None
     phantom: PhantomArgs | None = None
     phantom_latents: torch.Tensor | None = None
+    vace: tuple[tuple[torch.Tensor, VaceEmbeds], ...] = ()  # VACE contexts on the device, with their settings
 
 
 @dataclass
@@ -162,6 +186,10 @@ class Prepared:
     feta_frames: int = 0
     split_steps: tuple[int, ...] = ()
     teacache: TeaCache | None = None
+    #: Input latents replace the noise (mixed with it when ``add_noise``): the step-range era.
+    add_noise: bool = False
+    #: WanVideoApplyNAG's guidance of every cond pass (the NAG prompt padded to 512 tokens).
+    nag: NAGContext | None = None
 
     @property
     def timesteps(self) -> torch.Tensor:
@@ -180,6 +208,8 @@ class LoopState:
     shift_idx: int = 0
     #: TeaCache prediction ids without windows: cond, uncond, Phantom's reference pass.
     cache_state: list = field(default_factory=lambda: [None, None, None])
+    #: The last step's prediction of the clean latent (the sampler's ``denoised_samples``).
+    denoised: torch.Tensor | None = None
 
 
 # --- prepare ------------------------------------------------------------------------------
@@ -199,27 +229,51 @@ def _in_window(start: float, end: float, pct: float, idx: int) -> bool:
     return (start <= pct <= end) or (end > 0 and idx == 0 and pct >= start)
 
 
-def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule]:
-    """Pack order: divide by denoise, a cfg list overrides the count, build, slice."""
+def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule, bool]:
+    """Steps, the cfg per step, the schedule, and whether input latents get noise added.
+
+    Without a step range (the pack to 2025-07-27): divide by denoise, a cfg list overrides
+    the count, build, slice. With one (2025-07-28 on, the pack's rules as of 2026-05): a
+    denoise below 1 becomes ``start_step = steps - int(steps*denoise) - 1`` with noise added
+    to the input latents (``start_step`` must then be 0); the schedule is built for
+    ``steps`` and cut to the range; a cfg list is cut or extended (by its last value) to the
+    steps that run, and indexed from the first of them."""
     tr = req.transformer
     denoise = float(req.denoise_strength)
     if denoise <= 0:
         raise SamplingError("denoise_strength", "denoise_strength must be above 0")
-    steps = int(int(req.steps) / denoise)
+    dim = int(tr.config.num_attention_heads * tr.config.attention_head_dim)
     cfg = req.cfg
     if isinstance(cfg, (list, tuple)):
         cfg = [float(c) for c in cfg]
         if not cfg:
             raise SamplingError("cfg", "the cfg list is empty")
+    if req.step_range is not None:
+        start, end, add_noise = req.step_range[0], req.step_range[1], bool(req.step_range[2])  # float: a sigma
+        steps = int(req.steps)
+        if denoise < 1.0:
+            if start != 0:
+                raise SamplingError("start_step", f"start_step = {start} together with denoise_strength {denoise}",
+                                    "use one of them: the sampler turns a denoise below 1 into a start step")
+            start, add_noise = steps - int(steps * denoise) - 1, True
+        schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
+                                  transformer_dim=dim, device=torch.device(req.device), step_range=(start, end))
+        count = len(schedule.timesteps)
+        if isinstance(cfg, list):
+            cfg = cfg[:count] + [cfg[-1]] * (count - len(cfg))
+        else:
+            cfg = [float(cfg)] * (count + 1)
+        return steps, cfg, schedule, add_noise
+    steps = int(int(req.steps) / denoise)
+    if isinstance(cfg, list):
         steps = len(cfg)
     else:
         cfg = [float(cfg)] * (steps + 1)
-    schedule: Schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
-                                        transformer_dim=int(tr.config.num_attention_heads * tr.config.attention_head_dim),
-                                        device=torch.device(req.device), steps_divided=True)
+    schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
+                              transformer_dim=dim, device=torch.device(req.device), steps_divided=True)
     if len(cfg) < len(schedule.timesteps):  # the pack would index past a short list; say so instead
         raise SamplingError("cfg", f"{len(cfg)} cfg values for {len(schedule.timesteps)} steps")
-    return steps, cfg, schedule
+    return steps, cfg, schedule, denoise < 1.0
 
 
 def _control_refused(in_ch: int) -> SamplingError:
@@ -283,6 +337,7 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
         cond.image_cond = image_cond.to(device)
     if cond.control_latents is not None:
         cond.control_latents = cond.control_latents.to(device)
+    cond.vace = _vace_contexts(req, emb, device)
     cond.phantom = emb.phantom
     if cond.phantom is not None:
         cond.phantom_latents = cond.phantom.latents.to(device)
@@ -290,6 +345,38 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
             raise SamplingError("context_options", "context windows with Phantom reference frames are not "
                                 "supported", "disconnect context_options")
     return noise, cond
+
+
+def _vace_contexts(req: SamplingRequest, emb: ImageEmbeds, device: torch.device) -> tuple:
+    """VACE embeds on the device, each with a strength for every step (a single one repeated)."""
+    if not emb.vace:
+        return ()
+    if getattr(req.transformer, "vace_blocks", None) is None:
+        raise SamplingError("image_embeds", "VACE embeds need a VACE model, and this model has no VACE blocks",
+                            "load a VACE model, or a T2V model with its VACE module (WanVideoVACEModelSelect)")
+    out = []
+    for vace in emb.vace:
+        if isinstance(vace.scale, (list, tuple)) and not vace.scale:
+            raise SamplingError("image_embeds", "a VACE strength list is empty")
+        out.append((vace.context.to(device, torch.float32), vace))
+    return tuple(out)
+
+
+def _vace_at(p: "Prepared", contexts: tuple, idx: int, pct: float) -> tuple[tuple[torch.Tensor, float], ...]:
+    """The contexts acting at step ``idx`` (inside their start/end percent, as the pack's
+    ``forward``: step 0 too when end > 0) with this step's strength."""
+    out = []
+    for context, vace in contexts:
+        if not _in_window(vace.start_percent, vace.end_percent, pct, idx):
+            continue
+        scale = vace.scale
+        if isinstance(scale, (list, tuple)):
+            if idx >= len(scale):
+                raise SamplingError("image_embeds", f"a VACE strength list of {len(scale)} values for step {idx}",
+                                    "give a strength per step")
+            scale = scale[idx]
+        out.append((context.unsqueeze(0), float(scale)))
+    return tuple(out)
 
 
 def _text_context(req: SamplingRequest) -> TextContext:
@@ -301,6 +388,21 @@ def _text_context(req: SamplingRequest) -> TextContext:
         raise SamplingError("batched_cfg", "batched cfg with several prompts is not supported (the pack's batch "
                             "would mismatch)", "turn batched_cfg off")
     return text
+
+
+def _nag(req: SamplingRequest) -> NAGContext | None:
+    """The NAG of the text embeds (WanVideoApplyNAG), padded like the prompt, or None."""
+    params = getattr(req.text_embeds, "nag", None)
+    if params is None:
+        return None
+    if len(req.text_embeds.prompt_embeds) > 1:
+        raise SamplingError("text_embeds", "NAG with several prompts over the video is not supported (nor in the "
+                            "pack)", "use one prompt, or remove WanVideoApplyNAG")
+    if req.options.batched_cfg:
+        raise SamplingError("batched_cfg", "NAG with batched cfg is not supported (the pack's batch would mix the "
+                            "NAG prompt into the uncond half)", "turn batched_cfg off")
+    embeds = [e.to(torch.device(req.device), req.dtype) for e in req.text_embeds.nag_prompt_embeds[:1]]
+    return NAGContext(_pad_context(embeds), params)
 
 
 def _context_windows(options: Any, noise: torch.Tensor, generator: torch.Generator) -> Windows | None:
@@ -318,21 +420,30 @@ def _context_windows(options: Any, noise: torch.Tensor, generator: torch.Generat
     return windows
 
 
-def _video2video(req: SamplingRequest, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """Input latents mixed with the noise at the first timestep (only when denoise < 1)."""
+def _video2video(req: SamplingRequest, noise: torch.Tensor, timesteps: torch.Tensor, add_noise: bool,
+                 generator: torch.Generator) -> torch.Tensor:
+    """Input latents (``samples``): mixed with the noise at the first timestep that runs
+    (``noise*t/1000 + (1-t/1000)*samples``) when ``add_noise``; else, in the step-range era,
+    they *are* the starting latents (a second sampler continuing the first), and before it
+    they were ignored. A generator state saved with them (the previous sampler's) is
+    restored, so stochastic schedulers continue its noise stream."""
     if req.samples is None:
         return noise
-    if req.samples.get("mask") is not None:
+    if req.samples.get("mask") is not None or req.samples.get("noise_mask") is not None:
         raise SamplingError("samples", "latents with a noise mask (differential diffusion) are not supported")
     inp = req.samples["samples"].squeeze(0).to(noise)
     if inp.shape[1] < noise.shape[1]:
         inp = torch.cat([inp[:, :1].repeat(1, noise.shape[1] - inp.shape[1], 1, 1), inp], dim=1)
     if inp.shape != noise.shape:
         raise SamplingError("samples", f"input latents {tuple(inp.shape)} do not fit the video {tuple(noise.shape)}")
-    if float(req.denoise_strength) < 1.0:
+    if req.step_range is not None:
+        state = req.samples.get("generator_state")
+        if isinstance(state, torch.Tensor) and state.dtype == torch.uint8:
+            generator.set_state(state)
+    if add_noise and len(timesteps):
         lt = timesteps[:1].to(noise)
-        noise = noise * lt / 1000 + (1 - lt / 1000) * inp
-    return noise
+        return noise * lt / 1000 + (1 - lt / 1000) * inp
+    return inp if req.step_range is not None else noise
 
 
 def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor) -> tuple[torch.Tensor, int, Sequence[int] | None]:
@@ -360,14 +471,14 @@ def prepare(req: SamplingRequest) -> Prepared:
         raise SamplingError("text_embeds", "no text embeds given",
                             "connect WanVideoTextEncode; diffusers' Wan blocks always cross-attend to a prompt")
     opts = req.options
-    steps, cfg, schedule = _steps_and_cfg(req)
+    steps, cfg, schedule, add_noise = _steps_and_cfg(req)
     generator = torch.Generator(device="cpu")
     generator.manual_seed(int(req.seed))
     noise, cond = _noise_and_conditioning(req, generator)
     latent_len = noise.shape[1]
     text = _text_context(req)
     windows = _context_windows(opts.context, noise, generator)
-    noise = _video2video(req, noise, schedule.timesteps)
+    noise = _video2video(req, noise, schedule.timesteps, add_noise, generator)
     noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise)
 
     exp = opts.experimental
@@ -385,19 +496,22 @@ def prepare(req: SamplingRequest) -> Prepared:
         phantom_guidance=PhantomCFG(cond.phantom.cfg_scale) if cond.phantom is not None else None,
         feta=opts.feta if (opts.feta is not None and latent_len > 1) else None,
         feta_frames=windows.frames if windows is not None else latent_len,
-        split_steps=split_steps, teacache=teacache)
+        split_steps=split_steps, teacache=teacache, add_noise=add_noise, nag=_nag(req))
 
 
 # --- one prediction and its guidance -------------------------------------------------------
 
 def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, clip: torch.Tensor | None, idx: int,
-             pct: float, uncond: bool, pred_id: int | None, feta_on: bool) -> tuple[torch.Tensor, int | None]:
-    """One transformer call with this step's per-call values; output in float32."""
+             pct: float, uncond: bool, pred_id: int | None, feta_on: bool,
+             vace: tuple = ()) -> tuple[torch.Tensor, int | None]:
+    """One transformer call with this step's per-call values; output in float32. NAG guides
+    the cond calls only (the pack passes its context when not ``is_uncond``)."""
     req = p.req
     fo = ForwardOptions(step=idx, step_percent=pct, is_uncond=uncond,
                         feta_weight=float(p.feta.weight) if feta_on else None, feta_frames=p.feta_frames,
                         riflex_k=int(req.options.riflex_freq_index), riflex_frames=p.latent_len,
-                        split_attn_steps=p.split_steps, pred_id=pred_id)
+                        split_attn_steps=p.split_steps, pred_id=pred_id, vace=vace, vace_pad_front=True,
+                        nag=None if uncond else p.nag)
     bsz = z.shape[0]
     tt = t.to(torch.device(req.device))
     tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)
@@ -431,14 +545,17 @@ def _negative(p: Prepared) -> torch.Tensor:
 
 
 def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t: torch.Tensor, idx: int,
-            cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool) -> torch.Tensor:
-    """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video)."""
+            cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool,
+            vace: tuple | None = None) -> torch.Tensor:
+    """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video);
+    ``vace``: this window's VACE contexts (default: the whole video's)."""
     guidance = p.guidance
     z = z.to(p.req.dtype)
     if guidance.zero_init(idx):
         return torch.zeros_like(z, dtype=torch.float32)
     pct = idx / len(p.timesteps)
     y = _model_y(p, z, cond, ctl, idx, pct)
+    hints = _vace_at(p, p.cond.vace if vace is None else vace, idx, pct)  # cond and uncond alike, as the pack
     z_neg = z
     phantom = p.cond.phantom
     with_phantom = phantom is not None and _in_window(phantom.start_percent, phantom.end_percent, pct, idx)
@@ -454,12 +571,12 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
     clip_fea = p.cond.clip_fea
     clip_neg = p.cond.clip_neg if p.cond.clip_neg is not None else clip_fea
     if not guidance.batched:
-        c_out, cache_state[0] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on)
+        c_out, cache_state[0] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on, hints)
         c_out = c_out[0]
         if not guidance.needs_uncond(cfg_scale, idx):
             return guidance.cond_only(c_out, idx)
         neg = _negative(p)
-        u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on)
+        u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on, hints)
         u_out = u_out[0]
         if with_phantom and p.phantom_guidance.needs_reference(idx):
             # references with the negative prompt: guidance toward the subject, then the text
@@ -467,7 +584,7 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
             return p.phantom_guidance.combine(c_out, u_out, r_out[0], cfg_scale, idx)
     else:
         both, cache_state[0] = _forward(p, torch.cat([zin, zin]), t, torch.cat([pos, _negative(p)]), clip_fea, idx,
-                                        pct, False, cache_state[0], feta_on)
+                                        pct, False, cache_state[0], feta_on, hints)
         c_out, u_out = both[0], both[1]
     return guidance.combine(c_out, u_out, cfg_scale, idx)
 
@@ -516,12 +633,29 @@ def _predict_windows(p: Prepared, model_in: torch.Tensor, timestep: torch.Tensor
         if cond.control_latents is not None:
             w_ctl = cond.control_latents[:, window]
         wt = timestep[:, window] if timestep.ndim == 2 else timestep
-        pred = predict(p, model_in[:, window], p.cfg[idx], pos, wt, idx, w_cond, w_ctl, state, feta_on)
+        pred = predict(p, model_in[:, window], p.cfg[idx], pos, wt, idx, w_cond, w_ctl, state, feta_on,
+                       _window_vace(p, window))
         mask = ctxwin.window_mask(pred, window, latent_len, win.overlap, looped=p.is_looped,
                                   method=win.options.fuse_method)
         noise_pred[:, window] += pred * mask
         counter[:, window] += mask
     return noise_pred / counter
+
+
+def _window_vace(p: Prepared, window: list[int]) -> tuple:
+    """Each VACE context cut to the window's frames; with a reference its frame 0 stays the
+    reference (the pack's window loop)."""
+    out = []
+    for context, vace in p.cond.vace:
+        if max(window) >= context.shape[1]:
+            raise SamplingError("context_options", f"a VACE context of {context.shape[1]} latent frames is shorter "
+                                f"than the context window (frame {max(window)})",
+                                "give WanVideoVACEEncode as many frames as the video")
+        part = context[:, window].clone()
+        if p.req.image_embeds.has_ref:
+            part[:, 0] = context[:, 0]
+        out.append((part, vace))
+    return tuple(out)
 
 
 def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> None:
@@ -548,6 +682,8 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
         noise_pred = torch.cat([noise_pred[:, latent_len - shift:], noise_pred[:, :latent_len - shift]], dim=1)
         state.shift_idx = (shift + int(loop.shift_skip)) % latent_len
     device = torch.device(p.req.device)
+    # the pack's preview latent, returned as ``denoised_samples`` after the last step
+    state.denoised = state.latent - noise_pred.to(state.latent) * (t.to(state.latent.device).float() / 1000)
     step_t = timestep.to(device) if timestep.ndim == 2 else t.reshape(1).to(device)
     state.latent = p.schedule.stepper.step(noise_pred.unsqueeze(0).to(state.latent.device), step_t,
                                            state.latent.unsqueeze(0), generator=p.generator).squeeze(0).float()
@@ -589,4 +725,10 @@ def sample(req: SamplingRequest) -> dict:
     finally:
         if bar is not None:
             bar.close()
-    return finish(p, state.latent)
+    out = finish(p, state.latent)
+    if state.denoised is not None:
+        denoised = state.denoised
+        if p.cond.phantom_latents is not None:
+            denoised = denoised[:, :-p.cond.phantom_latents.shape[1]]
+        out["denoised"] = denoised.unsqueeze(0).cpu()
+    return out

@@ -134,6 +134,14 @@ class Stepper(abc.ABC):
              generator: torch.Generator | None = None) -> torch.Tensor:
         """The previous sample (one solver step from ``timestep``)."""
 
+    def restrict(self, start: int, count: int) -> None:
+        """Keep ``count`` timesteps from index ``start`` and the sigmas from ``start`` (one
+        more than the timesteps where the schedule has a final sigma), as the pack's
+        ``get_scheduler`` slices its scheduler for a step range."""
+        final = 1 if len(self.sigmas) > len(self.timesteps) else 0
+        self.timesteps = self.timesteps[start:start + count]
+        self.sigmas = self.sigmas[start:start + count + final]
+
 
 class DiffusersStepper(Stepper):
     """A diffusers scheduler; ``generator`` is passed when its ``step`` takes one."""
@@ -149,6 +157,14 @@ class DiffusersStepper(Stepper):
     @property
     def sigmas(self) -> torch.Tensor:  # type: ignore[override]
         return self.scheduler.sigmas
+
+    def restrict(self, start: int, count: int) -> None:
+        sched = self.scheduler
+        sched.timesteps = sched.timesteps[start:start + count]
+        sched.sigmas = sched.sigmas[start:start + count + 1]  # always one longer, as the pack slices
+        for attr in ("_step_index", "_begin_index"):  # found again from the first timestep it is given
+            if hasattr(sched, attr):
+                setattr(sched, attr, None)
 
     def step(self, model_output, timestep, sample, generator=None):
         kwargs = {"generator": generator} if self._takes_generator else {}
@@ -213,7 +229,7 @@ class ResMultistep(Stepper):
         idx = int(torch.argmin((ts - timestep).abs()))
         sigma = sig[idx]
         sigma_prev = sig[idx - 1] if idx > 0 else sigma
-        sigma_next = sig[idx + 1] if idx + 1 < len(ts) else torch.zeros((), device=sig.device)
+        sigma_next = sig[idx + 1] if idx + 1 < len(sig) else torch.zeros((), device=sig.device)
         x0 = sample - sigma * model_output
         if float(sigma_next) == 0.0 or self._prev_x0 is None:
             out = sample + model_output * (sigma_next - sigma)
@@ -283,20 +299,27 @@ def _flow_multistep(kind: str, steps: int, shift: float, use_beta: bool, sigmas:
 
 def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength: float = 1.0,
                    sigmas: torch.Tensor | Sequence[float] | None = None, transformer_dim: int = 1536,
-                   device: str | torch.device = "cpu", steps_divided: bool = False) -> Schedule:
+                   device: str | torch.device = "cpu", steps_divided: bool = False,
+                   step_range: tuple[int | float, int | float] | None = None) -> Schedule:
     """The pack's ``get_scheduler`` plus WanVideoSampler's step arithmetic around it.
 
-    As the pack: ``steps = int(steps / denoise_strength)`` before building the schedule; with
-    ``denoise_strength < 1`` the loop then runs ``timesteps[-(int(steps*denoise)+1):]``
-    (one more timestep than the reduced step count, exactly as the pack slices).
-    ``steps_divided``: ``steps`` is already ``int(steps / denoise_strength)`` (the sampler
-    divides first, then lets a cfg list override the count, as the pack does).
+    Before the sampler had a step range (to 2025-07-27): ``steps = int(steps /
+    denoise_strength)`` before building the schedule; with ``denoise_strength < 1`` the
+    loop then runs ``timesteps[-(int(steps*denoise)+1):]`` (one more timestep than the
+    reduced step count, exactly as the pack slices). ``steps_divided``: ``steps`` is already
+    ``int(steps / denoise_strength)`` (the sampler divides first, then lets a cfg list
+    override the count, as the pack does).
+
+    With ``step_range = (start_step, end_step)`` (the sampler's inputs from 2025-07-28; the
+    sampler turns a denoise below 1 into a start step): no division; the schedule is built
+    for ``steps`` and cut as the pack's ``get_scheduler`` cuts it (:func:`step_slice`).
     """
     name = normalize_name(scheduler)
     if denoise_strength <= 0:
         raise SchedulerError("denoise_strength must be above 0 (the pack divides the steps by it)",
                              input_name="denoise_strength")
-    steps = int(steps) if steps_divided else int(int(steps) / float(denoise_strength))
+    ranged = step_range is not None
+    steps = int(steps) if (steps_divided or ranged) else int(int(steps) / float(denoise_strength))
     if steps < 1:
         raise SchedulerError("steps must be at least 1", input_name="steps")
     if sigmas is not None and not isinstance(sigmas, torch.Tensor):
@@ -306,10 +329,46 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     if timesteps is None:
         timesteps = stepper.timesteps
     run_steps = steps
-    if denoise_strength < 1.0:
+    if ranged:
+        start, end = step_slice(len(timesteps), *step_range, sigmas=stepper.sigmas.detach().float().cpu())
+        timesteps = timesteps[start:end + 1]
+        stepper.restrict(start, len(timesteps))
+        run_steps = len(timesteps)
+    elif denoise_strength < 1.0:
         run_steps = int(steps * denoise_strength)
         timesteps = timesteps[-(run_steps + 1):]
     return Schedule(name=name, stepper=stepper, timesteps=timesteps, steps=run_steps, per_frame_timesteps=per_frame)
+
+
+def step_slice(count: int, start_step: int | float, end_step: int | float,
+               sigmas: torch.Tensor | None = None) -> tuple[int, int]:
+    """First and last index of the timesteps a step range keeps (the pack's
+    ``get_scheduler``, 2025-08 on): from ``start_step`` (0: the first) up to step
+    ``end_step - 1`` (-1: the last). Two samplers splitting one schedule at step ``k`` use
+    ``end_step = k`` and ``start_step = k``. A *float* boundary is a sigma threshold (the
+    pack's WanVideoSigmaToStep passes one): the range starts at the first step whose sigma
+    is at most ``start_step`` and ends at the last whose sigma is at least ``end_step``."""
+    start_float, end_float = isinstance(start_step, float), isinstance(end_step, float)
+    if (not start_float and end_step != -1 and not end_float and start_step >= end_step) or \
+            (start_float and end_step != -1 and end_step >= start_step):
+        raise SchedulerError(f"start_step ({start_step}) must be less than end_step ({end_step})",
+                             hint="end_step -1 samples to the end", input_name="start_step")
+    if start_step < 0 or (end_step < -1 and not end_float):
+        raise SchedulerError("start_step must be 0 or more and end_step -1 or more", input_name="start_step")
+    if (start_float or end_float) and sigmas is None:
+        raise SchedulerError("a sigma threshold needs the schedule's sigmas", input_name="start_step")
+    start, end = 0, count - 1
+    if start_float:
+        below = (sigmas <= start_step).nonzero()
+        start = int(below[0]) if len(below) else 0
+    elif start_step > 0:
+        start = int(start_step)
+    if end_float:
+        above = (sigmas >= end_step).nonzero()
+        end = int(above[-1]) if len(above) else count - 1
+    elif end_step != -1:
+        end = int(end_step) - 1
+    return start, end
 
 
 def _build(name: str, steps: int, shift: float, denoise: float, sigmas: torch.Tensor | None, dim: int,

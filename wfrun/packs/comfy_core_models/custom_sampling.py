@@ -13,6 +13,11 @@ KSamplerSelect, BasicScheduler and SamplerCustom, on the same sampling as KSampl
   from ``noise_seed`` (none with ``add_noise`` off), keeping a ``noise_mask`` as KSampler does.
   Its second output, ``denoised_output``, is the last step's x0 prediction (out of the
   model's latent space), or the first output when no step ran.
+* SamplerCustomAdvanced does the same from a NOISE (RandomNoise: its seed; DisableNoise: none
+  added, seed 0) and a GUIDER (CFGGuider: model, prompts, CFG; BasicGuider: one prompt at CFG
+  1, so no negative pass runs). SplitSigmas / SplitSigmasDenoise cut SIGMAS as ComfyUI does.
+* A SAMPLER may be wrapped (``sampling.ksampler.wrapped``, e.g. Detail Daemon): the wrappers
+  change the denoiser the named sampler calls.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.comfy_core_models.ksampler_nodes import SAMPLER_OOM_HINT, _check_names, run_sampler
 from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.sampling import ksampler as ks
+from wfrun.sampling.ksampler.samplers import CFG_PP_SAMPLERS
+from wfrun.sampling.ksampler.wrapped import GuiderChoice, unwrap
 
 
 @dataclass(frozen=True)
@@ -71,19 +78,124 @@ def _sigmas(value: Any) -> torch.Tensor:
     return value.float().cpu()
 
 
-@executor("SamplerCustom", oom_hint=SAMPLER_OOM_HINT)
-def sampler_custom(ctx: ExecContext, model: Any, add_noise: Any, noise_seed: Any, cfg: Any, positive: Any,
-                   negative: Any, sampler: Any, sigmas: Any, latent_image: Any, **_: Any) -> tuple:
-    if not isinstance(sampler, SamplerChoice):
-        raise NodeInputError("sampler", f"sampler: expected a SAMPLER, found {type(sampler).__name__}",
+def sample_custom(ctx: ExecContext, model: Any, positive: Any, negative: Any, cfg: float, seed: int, add_noise: bool,
+                  sampler: Any, sigmas: Any, latent_image: Any, guider: GuiderChoice | None = None) -> tuple:
+    """``comfy.sample.sample_custom`` / a guider's ``sample``: ``latent_image`` along ``sigmas``
+    with the SAMPLER (and the wrappers around it), CFG ``cfg``; returns (output, denoised)."""
+    base, wrappers = unwrap(sampler)
+    if not isinstance(base, SamplerChoice):
+        raise NodeInputError("sampler", f"sampler: expected a SAMPLER, found {type(base).__name__}",
                              "connect a KSamplerSelect here")
+    if wrappers and base.sampler_name in CFG_PP_SAMPLERS:
+        raise NodeInputError("sampler", f"{type(wrappers[0]).__name__} around the CFG++ sampler "
+                             f"{base.sampler_name!r} is not supported", "wrap a sampler without _cfg_pp")
     sigmas = _sigmas(sigmas)
+
+    scheduled = guider is not None and guider.cfg_window is not None
+    if scheduled and base.sampler_name in CFG_PP_SAMPLERS:
+        raise NodeInputError("sampler", f"a scheduled CFG with the CFG++ sampler {base.sampler_name!r} is not "
+                             "supported", "use a sampler without _cfg_pp")
+
+    def wrap(denoiser: Any, run_sigmas: torch.Tensor) -> Any:
+        if scheduled:  # the guider's CFG for each step, innermost: it sets the CFG denoiser's value
+            denoiser = guider.scheduled(denoiser, run_sigmas)
+        for wrapper in wrappers:  # outermost first: the base sampler calls the innermost
+            denoiser = wrapper.wrap(denoiser, run_sigmas, float(cfg))
+        return denoiser
+
     x0: dict = {}
-    out = run_sampler(ctx, model, positive, negative, latent_image, seed=int(noise_seed), steps=len(sigmas) - 1,
-                      cfg=float(cfg), sampler_name=sampler.sampler_name, scheduler=None,
-                      sigmas_for=lambda ms: sigmas, add_noise=bool(add_noise), x0_out=x0, sampler_input="sampler")
+    out = run_sampler(ctx, model, positive, negative, latent_image, seed=int(seed), steps=len(sigmas) - 1,
+                      cfg=float(cfg), sampler_name=base.sampler_name, scheduler=None,
+                      sigmas_for=lambda ms: sigmas, add_noise=bool(add_noise), x0_out=x0, sampler_input="sampler",
+                      wrap_denoiser=wrap if (wrappers or scheduled) else None)
     if "x0" not in x0:
         return out, out
     denoised = dict(out)
     denoised["samples"] = x0["x0"]
     return out, denoised
+
+
+@executor("SamplerCustom", oom_hint=SAMPLER_OOM_HINT)
+def sampler_custom(ctx: ExecContext, model: Any, add_noise: Any, noise_seed: Any, cfg: Any, positive: Any,
+                   negative: Any, sampler: Any, sigmas: Any, latent_image: Any, **_: Any) -> tuple:
+    return sample_custom(ctx, model, positive, negative, float(cfg), int(noise_seed), bool(add_noise), sampler,
+                         sigmas, latent_image)
+
+
+@dataclass(frozen=True)
+class NoiseChoice:
+    """NOISE: RandomNoise's seed (the initial noise and the samplers' per-step noise), or
+    DisableNoise (no noise added; seed 0, as ComfyUI's empty noise)."""
+
+    seed: int
+    enabled: bool = True
+
+
+@executor("RandomNoise")
+def random_noise(ctx: ExecContext, noise_seed: Any, **_: Any) -> tuple:
+    if isinstance(noise_seed, bool) or not isinstance(noise_seed, int):
+        raise NodeInputError("noise_seed", f"noise_seed: expected a whole number, found {noise_seed!r}")
+    return (NoiseChoice(int(noise_seed)),)
+
+
+@executor("DisableNoise")
+def disable_noise(ctx: ExecContext, **_: Any) -> tuple:
+    return (NoiseChoice(0, enabled=False),)
+
+
+@executor("CFGGuider")
+def cfg_guider(ctx: ExecContext, model: Any, positive: Any, negative: Any, cfg: Any, **_: Any) -> tuple:
+    return (GuiderChoice(check_model(model), positive, negative, float(cfg)),)
+
+
+@executor("BasicGuider")
+def basic_guider(ctx: ExecContext, model: Any, conditioning: Any, **_: Any) -> tuple:
+    return (GuiderChoice(check_model(model), conditioning, None, 1.0),)
+
+
+@executor("SamplerCustomAdvanced", oom_hint=SAMPLER_OOM_HINT)
+def sampler_custom_advanced(ctx: ExecContext, noise: Any, guider: Any, sampler: Any, sigmas: Any, latent_image: Any,
+                            **_: Any) -> tuple:
+    if not isinstance(noise, NoiseChoice):
+        raise NodeInputError("noise", f"noise: expected NOISE, found {type(noise).__name__}",
+                             "connect a RandomNoise or DisableNoise here")
+    if not isinstance(guider, GuiderChoice):
+        raise NodeInputError("guider", f"guider: expected a GUIDER, found {type(guider).__name__}",
+                             "connect a CFGGuider or BasicGuider here")
+    base, _ = unwrap(sampler)
+    if guider.negative is None and isinstance(base, SamplerChoice) and base.sampler_name in CFG_PP_SAMPLERS:
+        raise NodeInputError("sampler", f"the CFG++ sampler {base.sampler_name!r} needs a negative prompt",
+                             "use a CFGGuider, or a sampler without _cfg_pp")
+    # BasicGuider: CFG 1 never runs the negative pass, so the positive stands in for it
+    negative = guider.negative if guider.negative is not None else guider.positive
+    steps = len(_sigmas(sigmas)) - 1
+    if isinstance(guider.cfg, (list, tuple)) and len(guider.cfg) != steps:
+        raise NodeInputError("guider", f"the guider's cfg list has {len(guider.cfg)} values for {steps} steps",
+                             "give one cfg value per step")
+    cfg = guider.cfg if guider.cfg_window is None else 1.0  # a schedule sets each step's value
+    return sample_custom(ctx, guider.model, guider.positive, negative, cfg, noise.seed, noise.enabled,
+                         sampler, sigmas, latent_image, guider=guider)
+
+
+@executor("SplitSigmas")
+def split_sigmas(ctx: ExecContext, sigmas: Any, step: Any, **_: Any) -> tuple:
+    """(the first ``step + 1`` sigmas, the sigmas from ``step`` on): they share one sigma."""
+    sigmas = _sigmas(sigmas)
+    return (sigmas[:int(step) + 1], sigmas[int(step):])
+
+
+@executor("SplitSigmasDenoise")
+def split_sigmas_denoise(ctx: ExecContext, sigmas: Any, denoise: Any, **_: Any) -> tuple:
+    """The last ``round(steps * denoise)`` steps' sigmas apart, ComfyUI's slices exactly
+    (``denoise`` 0 gives an empty first part, as there)."""
+    sigmas = _sigmas(sigmas)
+    steps = max(sigmas.shape[-1] - 1, 0)
+    total = round(steps * float(denoise))
+    return (sigmas[:-total], sigmas[-(total + 1):])
+
+
+@executor("wanBlockSwap")
+def wan_block_swap(ctx: ExecContext, model: Any, **_: Any) -> tuple:
+    """ComfyUI's compatibility ``wanBlockSwap`` (the custom node it replaced swapped blocks to
+    the CPU): the model unchanged; wfrun's residency moves models as memory asks."""
+    return (check_model(model),)

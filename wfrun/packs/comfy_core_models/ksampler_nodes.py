@@ -33,6 +33,7 @@ from wfrun.sampling import ksampler as ks
 from wfrun.sampling.conditioning import SLGArgs, TeaCacheArgs
 from wfrun.sampling.forward import TeaCache
 from wfrun.sampling.hooks import sampling_pass
+from wfrun.sampling.nag import NAGGuidance
 
 
 SAMPLER_OOM_HINT = "load the model with weight_dtype fp8_e4m3fn, or make fewer frames or a smaller size"
@@ -101,12 +102,16 @@ def _check_names(sampler_name: str, scheduler: str | None, sampler_input: str = 
 def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, latent_image: Any, *, seed: int,
                 steps: int, cfg: float, sampler_name: str, scheduler: str | None,
                 sigmas_for: Callable[[ks.FlowSampling], torch.Tensor], add_noise: bool = True,
-                x0_out: dict | None = None, sampler_input: str = "sampler_name") -> dict:
+                x0_out: dict | None = None, sampler_input: str = "sampler_name",
+                wrap_denoiser: Callable[[Any, torch.Tensor], Any] | None = None,
+                nag: NAGGuidance | None = None) -> dict:
     """``common_ksampler``: noise, sigmas, the patched model's pass, the LATENT out.
 
     ``scheduler`` None: the sigmas come ready (SamplerCustom); ``x0_out``, when given, gets
     under ``"x0"`` the last step's x0 prediction, out of the model's latent space (ComfyUI's
-    ``denoised_output``)."""
+    ``denoised_output``); ``wrap_denoiser(denoiser, sigmas)``, when given, replaces the CFG
+    denoiser the sampler calls (SAMPLER wrappers such as Detail Daemon); ``nag``, when given,
+    guides the positive passes with Normalized Attention Guidance (ComfyUI-NAG's samplers)."""
     model = check_model(model)
     _check_names(sampler_name, scheduler, sampler_input)
     samples, noise_mask = _latent(latent_image)
@@ -137,13 +142,22 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             bar.update(1)
 
     try:
+        if nag is not None and model.nag is not None:
+            raise NodeInputError("model", "NAG on the model (WanVideoNAG) and in the sampler (KSamplerWithNAG)",
+                                 "keep one of the two")
         predictor = WanPredictor(model, positive, negative, device, denoise_mask=None if mask is None else mask.to(device),
-                                 sigmas=sigmas)
+                                 sigmas=sigmas, nag=nag if nag is not None else model.nag)
         skips = {p.layers for p in model.post_cfg if isinstance(p, SkipLayers)}
         if len(skips) > 1:
             raise NodeInputError("model", "several SkipLayerGuidanceDiT patches with different layers",
                                  "chain one SkipLayerGuidanceDiT")
+        if skips and model.uncond_skip is not None:
+            raise NodeInputError("model", "SkipLayerGuidanceDiT and SkipLayerGuidanceWanVideo on one model",
+                                 "keep one of the two skip-layer patches")
         slg = SLGArgs(blocks=skips.pop(), start_percent=0.0, end_percent=1.0) if skips else None
+        if model.uncond_skip is not None:
+            blocks, start, end = model.uncond_skip
+            slg = SLGArgs(blocks=blocks, start_percent=start, end_percent=end)
         fmt = latent_format(model.latent_channels)
         on_step = None
         if x0_out is not None:
@@ -153,7 +167,11 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         with merged(transformer, lora_paths(model.loras)), sampling_pass(transformer, slg=slg, attention=model.attention,
                                                                     teacache=step_cache(model, sigmas)), \
                 fp16_accumulation(model.fp16_accumulation), torch.no_grad():
-            denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms))
+            cfg_function = model.cfg_function(sigmas) if model.cfg_function is not None else None
+            denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms),
+                                       cfg_function=cfg_function)
+            if wrap_denoiser is not None:
+                denoiser = wrap_denoiser(denoiser, sigmas)
             out = ks.sample(denoiser, samples.to(device), noise.to(device), sigmas, sampler_name, seed=int(seed), ms=ms,
                             callback=callback, disable_noise=not add_noise,
                             denoise_mask=None if mask is None else mask.to(device),
@@ -209,11 +227,20 @@ def fp16_accumulation(enabled: bool) -> Iterator[None]:
         matmul.allow_fp16_accumulation = before
 
 
+def _nag(nag: Any) -> NAGGuidance | None:
+    """The NAG a calling sampler (ComfyUI-NAG's KSamplerWithNAG) hands the core executors;
+    never a workflow input."""
+    if nag is not None and not isinstance(nag, NAGGuidance):
+        raise NodeInputError("nag", f"expected NAG settings, got {type(nag).__name__}")
+    return nag
+
+
 @executor("KSampler", oom_hint=SAMPLER_OOM_HINT)
 def ksampler(ctx: ExecContext, model: CoreModel, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
-             positive: Any, negative: Any, latent_image: dict, denoise: float, **_: Any) -> tuple:
+             positive: Any, negative: Any, latent_image: dict, denoise: float, nag: Any = None, **_: Any) -> tuple:
+    """KSampler; ``nag`` (not a widget: ComfyUI-NAG's KSamplerWithNAG passes it) adds NAG."""
     return (run_sampler(ctx, model, positive, negative, latent_image, seed=seed, steps=steps, cfg=cfg,
-                        sampler_name=sampler_name, scheduler=scheduler,
+                        sampler_name=sampler_name, scheduler=scheduler, nag=_nag(nag),
                         sigmas_for=lambda ms: ks.ksampler_sigmas(ms, scheduler, int(steps), float(denoise),
                                                                  sampler_name=sampler_name)),)
 
@@ -221,13 +248,15 @@ def ksampler(ctx: ExecContext, model: CoreModel, seed: int, steps: int, cfg: flo
 @executor("KSamplerAdvanced", oom_hint=SAMPLER_OOM_HINT)
 def ksampler_advanced(ctx: ExecContext, model: CoreModel, add_noise: str, noise_seed: int, steps: int, cfg: float,
                       sampler_name: str, scheduler: str, positive: Any, negative: Any, latent_image: dict,
-                      start_at_step: int, end_at_step: int, return_with_leftover_noise: str, **_: Any) -> tuple:
+                      start_at_step: int, end_at_step: int, return_with_leftover_noise: str, nag: Any = None,
+                      **_: Any) -> tuple:
+    """KSamplerAdvanced; ``nag`` (not a widget: KSamplerWithNAG (Advanced) passes it) adds NAG."""
     for name, value in (("add_noise", add_noise), ("return_with_leftover_noise", return_with_leftover_noise)):
         if value not in ("enable", "disable"):
             raise NodeInputError(name, f"{value!r} is not enable or disable")
     force_full_denoise = return_with_leftover_noise != "enable"
     return (run_sampler(ctx, model, positive, negative, latent_image, seed=noise_seed, steps=steps, cfg=cfg,
-                        sampler_name=sampler_name, scheduler=scheduler, add_noise=add_noise == "enable",
+                        sampler_name=sampler_name, scheduler=scheduler, add_noise=add_noise == "enable", nag=_nag(nag),
                         sigmas_for=lambda ms: ks.advanced_sigmas(ms, scheduler, int(steps), int(start_at_step),
                                                                  int(end_at_step), force_full_denoise,
                                                                  sampler_name=sampler_name)),)

@@ -21,6 +21,9 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
 - **Fun Camera**: ``camera_conditions`` (Plücker rays) for a model with a camera adapter.
 - **Reference**: the last of ``reference_latents``, normalised, its first frame — used by a
   model with ``ref_conv`` (Wan 2.2 Fun Control), ignored by others as in ComfyUI.
+- **NAG** (ComfyUI-NAG's samplers, ``nag``): the positive pass — the SkipLayerGuidanceDiT
+  pass too, which ComfyUI also runs as a positive one — is guided with the NAG negative
+  while its sigma is at least ``sigma_end``; the negative pass never.
 Inputs wfrun cannot run yet (Phantom subjects, audio) are refused by name rather than dropped.
 """
 
@@ -35,6 +38,7 @@ from wfrun.nodes.executor import NodeInputError
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.types import CoreModel
 from wfrun.sampling.forward import ForwardOptions, transformer_forward
+from wfrun.sampling.nag import NAGContext, NAGGuidance
 
 UNSUPPORTED_KEYS = {"time_dim_concat": "Phantom subjects", "audio_embed": "audio"}
 
@@ -153,11 +157,15 @@ def timesteps(model: CoreModel, sigma: torch.Tensor, batch: int, denoise_mask: t
 class WanPredictor:
     """``predict(x, timestep, which)`` for the KSampler library: ``which`` is ``"cond"``,
     ``"uncond"`` or ``("skip", layers)`` (the cond pass without those blocks, for
-    SkipLayerGuidanceDiT; the blocks are skipped by the SLG hook of the sampling pass). ``denoise_mask`` is the latent's noise mask, if any."""
+    SkipLayerGuidanceDiT; the blocks are skipped by the SLG hook of the sampling pass).
+    ``denoise_mask`` is the latent's noise mask, if any; ``nag``: Normalized Attention
+    Guidance of the positive passes (ComfyUI-NAG)."""
 
     def __init__(self, model: CoreModel, positive: Any, negative: Any, device: Any,
-                 denoise_mask: torch.Tensor | None = None, sigmas: torch.Tensor | None = None):
+                 denoise_mask: torch.Tensor | None = None, sigmas: torch.Tensor | None = None,
+                 nag: NAGGuidance | None = None):
         self.model = model
+        self.nag = nag
         self.device = device
         self.entries = {"cond": single_entry(positive, "positive"), "uncond": single_entry(negative, "negative")}
         self.denoise_mask = denoise_mask
@@ -198,14 +206,41 @@ class WanPredictor:
         extras = self._extras[which]
         key = (which, skip)
         feta_weight, feta_frames = model.feta if model.feta is not None else (None, 0)
-        options_fwd = ForwardOptions(is_uncond=bool(skip), step_percent=0.5, vace=extras["vace"],
+        step = step_index(self.sigmas, sigma)
+        # SkipLayerGuidanceWanVideo marks the real uncond pass, at the step's percent (KJNodes:
+        # step index / (sigmas - 1)); otherwise only SkipLayerGuidanceDiT's skip pass is marked
+        uncond_skip = model.uncond_skip is not None and which == "uncond" and not skip
+        percent = step / (len(self.sigmas) - 1) if uncond_skip and self.sigmas is not None and len(self.sigmas) > 1 \
+            else 0.5
+        options_fwd = ForwardOptions(is_uncond=bool(skip) or uncond_skip, step_percent=percent, vace=extras["vace"],
                                      camera=extras["camera"], reference=extras["reference"],
-                                     step=step_index(self.sigmas, sigma), pred_id=self._pred_ids.get(key),
-                                     feta_weight=feta_weight, feta_frames=feta_frames)
+                                     step=step, pred_id=self._pred_ids.get(key),
+                                     feta_weight=feta_weight, feta_frames=feta_frames,
+                                     nag=self._nag_context(which, sigma, batch))
+        frames, height, width = hidden.shape[2:]
+        hidden = pad_to_patches(hidden, tuple(tr.config.patch_size))
         out, pred_id = transformer_forward(tr, hidden.to(self.device, model.dtype), t.to(self.device), context, clip,
                                            options_fwd)
         self._pred_ids[key] = pred_id
-        return out.float()
+        return out.float()[:, :, :frames, :height, :width]
+
+    def _nag_context(self, which: str, sigma: torch.Tensor, batch: int) -> NAGContext | None:
+        """NAG for a positive pass while the sigma has not gone below ``sigma_end``."""
+        nag = self.nag
+        if nag is None or which != "cond" or not nag.active(float(sigma.reshape(-1)[0])):
+            return None
+        return NAGContext(_batch(nag.negative.to(self.device, self.model.dtype), batch), nag.params)
+
+
+def pad_to_patches(x: torch.Tensor, patch: tuple[int, ...]) -> torch.Tensor:
+    """ComfyUI's ``pad_to_patch_size`` (WanModel.forward): a latent whose frames, height or
+    width is not a multiple of the patch is padded at the end *circularly* (wrapping around
+    to the start); the model's output is cut back to the latent's size. So an odd latent
+    (LatentUpscaleBy 1.4) runs as in ComfyUI rather than failing in the patch embedding."""
+    pad: tuple[int, ...] = ()
+    for i, size in enumerate(patch):
+        pad = (0, (size - x.shape[i + 2] % size) % size) + pad
+    return torch.nn.functional.pad(x, pad, mode="circular") if any(pad) else x
 
 
 def step_index(sigmas: torch.Tensor | None, sigma: torch.Tensor) -> int:

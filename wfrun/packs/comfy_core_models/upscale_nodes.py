@@ -1,5 +1,6 @@
 """ComfyUI's ``UpscaleModelLoader`` and ``ImageUpscaleWithModel`` (comfy_extras/nodes_upscale_model.py)
-on spandrel, the model zoo ComfyUI itself uses (``models.upscale``)."""
+on spandrel, the model zoo ComfyUI itself uses, when installed, else on wfrun's own ESRGAN
+and Real-ESRGAN compact networks (``models.upscale``)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ FOLDER = "upscale_models"
 
 @executor("UpscaleModelLoader", pth_inputs=("model_name",))
 def upscale_model_loader(ctx: ExecContext, model_name: str, **unused: Any) -> tuple:
-    """An upscale model from ``<models>/upscale_models/``, as ComfyUI loads it: any
-    architecture spandrel detects, refused unless it is a single-image model.
+    """An upscale model from ``<models>/upscale_models/``, as ComfyUI loads it: with the
+    ``upscale`` extra any architecture spandrel detects (refused unless it is a single-image
+    model), without it ESRGAN / Real-ESRGAN (RRDBNet) and Real-ESRGAN compact.
 
     ``.pth`` files (the usual release format of upscalers) are read without
     ``--allow-pickle``, through ``torch.load(weights_only=True)`` only; this loader and the
@@ -28,8 +30,8 @@ def upscale_model_loader(ctx: ExecContext, model_name: str, **unused: Any) -> tu
         model = load_upscale_model(path)
     except CheckpointError as err:
         raise NodeInputError("model_name", str(err).splitlines()[0],
-                             "pick an image upscale model (ESRGAN, Real-ESRGAN, SwinIR, DAT, …) in .pth or "
-                             ".safetensors") from None
+                             "pick an image upscale model in .pth or .safetensors (ESRGAN and Real-ESRGAN always; "
+                             "SwinIR, DAT, SPAN, … with pip install 'wfrun[upscale]')") from None
     return (model,)
 
 

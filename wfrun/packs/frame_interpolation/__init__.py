@@ -1,3 +1,3 @@
 """Fannovel16's ComfyUI-Frame-Interpolation: ``RIFE VFI`` on wfrun's own IFNet
-(``models.rife``). ``FILM VFI`` has a spec but no executor yet (its only release is a
-TorchScript archive, which wfrun does not load)."""
+(``models.rife``) and ``FILM VFI`` on wfrun's own FILM network (``models.film``), whose
+TorchScript release is read as data (``models.torchscript_weights``), never run."""

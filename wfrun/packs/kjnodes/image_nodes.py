@@ -216,6 +216,10 @@ def pad_image(image: torch.Tensor, left: int, right: int, top: int, bottom: int,
 
     if target_width is not None and target_height is not None:
         if extra_padding > 0:
+            if W - extra_padding < 1 or H - extra_padding < 1:  # the pack fails inside PIL here
+                raise NodeInputError("extra_padding", f"extra_padding {extra_padding} leaves nothing of the "
+                                     f"{W}x{H} image (it is shrunk by that many pixels before padding)",
+                                     "use a smaller extra_padding or a larger image")
             image = common_upscale(image.movedim(-1, 1), W - extra_padding, H - extra_padding,
                                    "lanczos").movedim(1, -1)
             B, H, W, C = image.shape

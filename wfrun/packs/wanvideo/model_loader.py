@@ -22,6 +22,11 @@ Choices mapped onto diffusers/torch, and why:
   blocks (see ``placement``). VRAM management's ``offload_percent`` becomes that share of
   the blocks swapped — DiffSynth's per-parameter scheme is not reproduced.
 - ``compile_args``: ``torch.compile`` on each block (or the whole model) on CUDA only.
+- ``vace_model`` (2025-04) / ``extra_model`` (2025-08, the same VACEPATH): VACE module
+  files laid over the main model, as the pack's ``sd.update`` (``models.vace_module``); the
+  result is a diffusers ``WanVACETransformer3DModel``. As the pack: the main model must be
+  text-to-video, and a module alone is refused as the main model. A GGUF main model takes no
+  module here (the pack wants a GGUF module then; wfrun does not merge those).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from wfrun.models.header import CheckpointError
 from wfrun.nodes.models import loading_error, resolve
 from wfrun.models import placement
 from wfrun.packs.wanvideo.types import (
-    BlockSwapArgs, CompileArgs, LoraSpec, VRAMManagementArgs, WanVideoModel,
+    BlockSwapArgs, CompileArgs, LoraSpec, VacePath, VRAMManagementArgs, WanVideoModel,
 )
 
 
@@ -59,7 +64,8 @@ ATTENTION_BACKENDS = {
 }
 
 #: Detected transformer family (wfrun.models.families) → the pack's notion of model type.
-MODEL_TYPES = {"t2v": "t2v", "i2v": "i2v", "flf2v": "fl2v", "fun-control": "fun_control", "fun-inp": "fun_inp"}
+MODEL_TYPES = {"t2v": "t2v", "i2v": "i2v", "flf2v": "fl2v", "fun-control": "fun_control", "fun-inp": "fun_inp",
+               "vace": "t2v"}  # the pack calls a VACE model t2v
 
 
 def pack_model_type(task: str) -> str:
@@ -86,10 +92,11 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
     from wfrun.models.detect import identify
     from wfrun.models.reader import open_checkpoint
 
-    for name in ("vace_model", "fantasytalking_model", "multitalk_model"):
+    for name in ("fantasytalking_model", "multitalk_model"):
         if unused.get(name) is not None:
             raise NodeInputError(name, "this add-on model is not supported by wfrun yet",
                                  "disconnect it to run the base model")
+    vace_input, vace_modules = _vace_modules(unused)
     if block_swap_args is not None and vram_management_args is not None:
         raise NodeInputError("vram_management_args", "block_swap_args and vram_management_args cannot be used "
                              "together (the pack refuses this too)", "connect only one of them")
@@ -106,6 +113,9 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
     # With block swap the model waits on the offload device; the sampler places it (placement.py).
     first_device = ctx.offload_device if wants_swap else target
     try:
+        if gguf and vace_modules:
+            raise NodeInputError(vace_input, "a VACE module on a GGUF model is not supported by wfrun",
+                                 "use the .safetensors release of the model, or a GGUF model with VACE included")
         if gguf:
             from wfrun.models.load_gguf import gguf_info, load_gguf_transformer
 
@@ -114,9 +124,13 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
         else:
             with open_checkpoint(path) as reader:
                 task = identify(reader.path, reader.tensors, reader.metadata).task
-            transformer = load_transformer(path, dtype=dtype, device=first_device, quantization=quantization)
+            transformer = load_transformer(path, dtype=dtype, device=first_device, quantization=quantization,
+                                           vace_modules=vace_modules)
+            if vace_modules:
+                task = "vace"
     except (CheckpointError, ValueError) as err:
-        raise loading_error("model", err) from None
+        module_fault = vace_modules and any(str(m) in str(err) for m in vace_modules)
+        raise loading_error(vace_input if module_fault else "model", err) from None
     transformer.eval().requires_grad_(False)
     backend = attention_backend(attention_mode, ctx.device)  # set for each sampling pass (sampling.hooks)
     if compile_args is not None:
@@ -134,6 +148,19 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                           load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
                           vram_management=vram_management_args, compile_args=compile_args, loras=loras,
                           pass_loras=pass_loras),)
+
+
+def _vace_modules(inputs: dict[str, Any]) -> tuple[str, tuple]:
+    """The VACE module files of ``vace_model`` (2025-04) or ``extra_model`` (2025-08), and
+    the input they came through."""
+    for name in ("vace_model", "extra_model"):
+        value = inputs.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, VacePath):
+            raise NodeInputError(name, f"expected VACEPATH (WanVideoVACEModelSelect), got {type(value).__name__}")
+        return name, value.paths
+    return "vace_model", ()
 
 
 def _compile(transformer: Any, args: CompileArgs, device: str) -> None:

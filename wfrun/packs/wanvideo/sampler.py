@@ -14,6 +14,10 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
 - the transformer is used where the loader put it (hooks own block swap); only a model
   left whole on the CPU (``load_device: offload_device``) is moved to the main device for
   sampling, as the pack does; ``force_offload`` sends it back afterwards;
+- the step range (``start_step``/``end_step``/``add_noise_to_samples``, the second output
+  ``denoised_samples``) follows the pack's rules as of 2026-05 for a sampler saved from
+  2025-07-28, and the older ``denoise_strength`` arithmetic for one saved before
+  (``ExecContext.saved_date``; see the loop's docstring);
 - inputs the pack uses for other model families (FlowEdit, UniAnimate, FantasyTalking,
   Uni3C, MultiTalk, FreeInit) raise a clear error when connected.
 """
@@ -31,14 +35,14 @@ from wfrun.models.lora_files import LoraError, lora_paths, merged
 from wfrun.models import placement
 from wfrun.packs.wanvideo.control_lora import control_lora_of
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs,
-                                        ImageEmbeds, LoopArgs, SamplerOptions, SLGArgs, TeaCacheArgs,
-                                        TextEmbeds, WanVideoModel)
+                                        ImageEmbeds, LoopArgs, SamplerOptions, ScheduleChoice, SLGArgs,
+                                        TeaCacheArgs, TextEmbeds, WanVideoModel)
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
 UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "fantasytalking_embeds", "uni3c_embeds",
-                      "multitalk_embeds", "freeinit_args", "vace_input")
+                      "multitalk_embeds", "freeinit_args")
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
 
 
@@ -88,23 +92,25 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
                      context_options: ContextOptions | None = None, cache_args: TeaCacheArgs | None = None,
                      teacache_args: TeaCacheArgs | None = None, batched_cfg: bool,
                      slg_args: SLGArgs | None = None, rope_function: str, loop_args: LoopArgs | None = None,
-                     experimental_args: ExperimentalArgs | None = None, sigmas: Any = None, **others: Any) -> tuple:
+                     experimental_args: ExperimentalArgs | None = None, sigmas: Any = None,
+                     start_step: int, end_step: int, add_noise_to_samples: bool,
+                     **others: Any) -> tuple:
+    if others.get("vace_input") is not None:  # VACE comes in image_embeds (WanVideoVACEEncode) since 2025-04-02
+        raise NodeInputError("vace_input", "the VACE preview input of 2025-04-01 is not supported",
+                             "connect WanVideoVACEEncode's vace_embeds to image_embeds, as the pack does since 2025-04-02")
     for name in UNSUPPORTED_INPUTS:
         if others.get(name) is not None:
             raise NodeInputError(name, f"'{name}' is not supported by wfrun's WanVideoSampler",
                                  "disconnect it (wfrun runs Wan 2.1 text/image-to-video, FLF2V and Fun)")
     if not isinstance(model, WanVideoModel):
         raise NodeInputError("model", f"expected WANVIDEOMODEL, got {type(model).__name__}")
-    # the sampler's step range (2025-08: two samplers handing the latent over, Wan 2.2's
-    # experts) is not run yet: refused by name rather than sampling every step
-    for name, whole in (("start_step", 0), ("end_step", -1)):
-        if others.get(name) not in (None, whole):
-            raise NodeInputError(name, f"{name} = {others[name]}: wfrun's WanVideoSampler runs every step of its "
-                                 "schedule; a step range is not supported yet",
-                                 f"set {name} to {whole}, or sample the experts with ComfyUI's KSamplerAdvanced")
     check_conditioning(model, image_embeds)
     if text_embeds is not None and not isinstance(text_embeds, TextEmbeds):
         raise NodeInputError("text_embeds", f"expected WANVIDEOTEXTEMBEDS, got {type(text_embeds).__name__}")
+    if isinstance(scheduler, ScheduleChoice):  # WanVideoScheduler(v2): its steps, shift, sigmas and range
+        steps, shift, sigmas = scheduler.steps, scheduler.shift, scheduler.sigmas
+        start_step, end_step = scheduler.start_step, scheduler.end_step
+        scheduler = scheduler.name
     try:
         normalize_name(scheduler)
     except SchedulerError as err:
@@ -146,7 +152,8 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         sigmas=sigmas, options=options,
         teacache_variant=teacache_variant(model.model_type, Path(str(model.path)).name, dim),
         cache_device=cache.cache_device if cache is not None else "cpu",
-        progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend)
+        progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
+        step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples))
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad():  # WanVideoSetLoRAs
             latent = sample(request)
@@ -158,5 +165,22 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         if force_offload:
             placement.offload(transformer, model.offload_device)
     latent.pop("teacache_skipped", None)
-    return (latent,)
+    denoised = latent.pop("denoised", None)
+    return (latent, {"samples": denoised})
+
+
+#: The pack gave WanVideoSampler its step range on this day (commit d6e9af7, "2.2 stuff").
+STEP_RANGE_SINCE = "2025-07-28"
+
+
+def _step_range(saved_date: str | None, start_step: Any, end_step: Any, add_noise: Any) -> tuple[int, int, bool] | None:
+    """The step range, or None for a sampler saved before the pack had one (its
+    ``denoise_strength`` then divides the steps, and input latents at denoise 1 are unused)."""
+    if saved_date is not None and str(saved_date) < STEP_RANGE_SINCE:
+        return None
+    for name, value in (("start_step", start_step), ("end_step", end_step)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise NodeInputError(name, f"{name} = {value!r} is neither a step number nor a sigma",
+                                 "give a step number, or a sigma from 0 to 1 (WanVideoSigmaToStep)")
+    return start_step, end_step, bool(add_noise)  # a float is a sigma threshold, as in the pack
 

@@ -96,6 +96,28 @@ class WanVideoModel:
         return self.model_type in ("i2v", "fl2v", "fun_inp", "fun_control")
 
 
+@dataclass(frozen=True)
+class VacePath:
+    """VACEPATH from WanVideoVACEModelSelect: VACE module files for the model loader's
+    ``vace_model`` (later ``extra_model``) input, laid over the main model in this order."""
+
+    paths: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class ScheduleChoice:
+    """The pack's scheduler dict (WanVideoScheduler / WanVideoSchedulerv2): a schedule for
+    ``steps`` at ``shift`` (or custom ``sigmas``) cut to ``start_step``..``end_step`` (a
+    float: a sigma threshold), built by the sampler that receives it."""
+
+    name: str
+    steps: int
+    shift: float
+    start_step: int | float = 0
+    end_step: int | float = -1
+    sigmas: Any = None
+
+
 # Loaded models that ComfyUI's core nodes carry too live in the models layer.
 from wfrun.models.handles import ClipVision, WanTextEncoder, WanVAE  # noqa: E402,F401
 
@@ -107,6 +129,7 @@ from wfrun.sampling.conditioning import (  # noqa: E402,F401
                                          ControlEmbeds,
                                          PhantomArgs,
                                          ImageEmbeds,
+                                         VaceEmbeds,
                                          TeaCacheArgs,
                                          SLGArgs,
                                          FetaArgs,

@@ -1,0 +1,1 @@
+"""ComfyUI-NAG (ChenDarYen/ComfyUI-NAG): Normalized Attention Guidance on the core KSampler."""

@@ -1,0 +1,1 @@
+"""ComfyUI-Detail-Daemon (Jonseed/ComfyUI-Detail-Daemon): samplers that tell the model a lower sigma."""

@@ -1,0 +1,1 @@
+"""ComfyUI-FreeMemory (ShmuelRonen/ComfyUI-FreeMemory): pass-through nodes that free memory."""

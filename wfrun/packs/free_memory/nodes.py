@@ -1,0 +1,47 @@
+"""FreeMemoryImage / Latent / Model / CLIP: the input comes back unchanged, after Python's
+garbage collector and PyTorch's CUDA cache release ran, as in the pack.
+
+The pack's ``aggressive`` switch also unloads every ComfyUI model and, on Linux, writes to
+``/proc/sys/vm/drop_caches`` (root only); wfrun does neither: its engine already frees
+each value after its last use and moves models off the GPU when memory asks for it
+(``models.residency``), and a workflow never gets to touch system files.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import torch
+
+from wfrun.nodes.executor import ExecContext, executor
+
+
+def _free() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+@executor("FreeMemoryImage")
+def free_memory_image(ctx: ExecContext, image: Any, **_: Any) -> tuple:
+    _free()
+    return (image,)
+
+
+@executor("FreeMemoryLatent")
+def free_memory_latent(ctx: ExecContext, latent: Any, **_: Any) -> tuple:
+    _free()
+    return (latent,)
+
+
+@executor("FreeMemoryModel")
+def free_memory_model(ctx: ExecContext, model: Any, **_: Any) -> tuple:
+    _free()
+    return (model,)
+
+
+@executor("FreeMemoryCLIP")
+def free_memory_clip(ctx: ExecContext, clip: Any, **_: Any) -> tuple:
+    _free()
+    return (clip,)

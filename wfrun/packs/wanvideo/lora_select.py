@@ -1,0 +1,36 @@
+"""WanVideoLoraSelectMulti (``nodes_model_loading.py``): up to five LoRAs in one node.
+
+As the pack: each ``lora_i`` with its ``strength_i`` (rounded to 4 decimals) joins the
+chain after ``prev_lora``; ``none`` or a strength of 0 leaves that slot out; the same
+``blocks`` selection applies to all five; an empty chain is no LoRA at all (the pack
+returns None, and the loader then merges nothing). Per-step strength lists (the pack's
+unmerged LoRA scheduling) are refused by name: wfrun merges LoRAs into the weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.models import resolve
+from wfrun.packs.wanvideo.types import LoraSpec
+
+SLOTS = 5
+
+
+@executor("WanVideoLoraSelectMulti")
+def wanvideo_lora_select_multi(ctx: ExecContext, *, prev_lora: Any = None, blocks: Any = None,
+                               low_mem_load: bool, **slots: Any) -> tuple:
+    chain = list(prev_lora or [])
+    for i in range(SLOTS):
+        name, strength = slots.get(f"lora_{i}"), slots.get(f"strength_{i}", 0.0)
+        if isinstance(strength, (list, tuple)):
+            raise NodeInputError(f"strength_{i}", "a strength per step (LoRA scheduling) is not supported: wfrun "
+                                 "merges LoRAs into the weights", "give one strength")
+        strength = round(float(strength), 4)
+        if not name or name == "none" or strength == 0.0:
+            continue
+        path = resolve(ctx, "loras", name, f"lora_{i}")
+        chain.append(LoraSpec(path=path, strength=strength, low_mem_load=bool(low_mem_load),
+                              blocks=tuple(blocks) if isinstance(blocks, (list, tuple)) else None))
+    return (tuple(chain) if chain else None,)
