@@ -34,10 +34,10 @@ log-sum-exp (cuDNN/flash on CUDA), so on a CPU only Ulysses runs.
 VACE contexts are split like the video's tokens (the VACE blocks' self-attention shared
 the same way); with several prompts spread over the video each rank cross-attends its
 tokens to their prompts (:meth:`ContextParallel.local_spans`). Enhance-A-Video gathers q and
-k of each self-attention to score whole frames (correct, costs one all-gather per block).
-Not supported together with ``--gpus`` (refused by name, see :func:`refuse`): the wrapper's
-frame-chunked self-attention (``video_attention_split_steps``), whose chunks cross the
-ranks' shares.
+k of each self-attention to score whole frames, and the wrapper's frame-chunked
+self-attention (``video_attention_split_steps``) gathers keys and values, its chunks
+crossing the ranks' shares: both correct, at the cost of one all-gather per block on the
+steps that use them.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ _RING_KERNEL = {"cuda": "_native_cudnn"}
 
 
 class ContextParallelError(ValueError):
-    """A workflow feature or setting that ``--gpus`` cannot split (said before sampling)."""
+    """A setting ``--gpus`` cannot serve: ring attention without a kernel that returns the
+    log-sum-exp, an attention backend without context parallelism."""
 
 
 @dataclass
@@ -188,8 +189,3 @@ def deactivate() -> None:
 def active() -> ContextParallel | None:
     """The context-parallel group of this process, or None (the usual one-GPU run)."""
     return _ACTIVE if _ACTIVE is not None and _ACTIVE.world > 1 else None
-
-
-def refuse(feature: str) -> None:
-    """Refuse a forward feature whose token ranges are global (see the module docstring)."""
-    raise ContextParallelError(f"{feature} cannot be split over GPUs yet; run this workflow without --gpus")

@@ -228,12 +228,13 @@ def feta_score(query: torch.Tensor, key: torch.Tensor, num_frames: int, weight: 
 class _SelfAttnProcessor:
     """Self-attention as diffusers' ``WanAttnProcessor`` plus FETA and frame-chunked attention."""
 
-    def __init__(self, base: Any, feta: tuple[int, float, int] | None, chunks: list[tuple[int, int]] | None):
-        # feta: (frames, weight, tokens of the whole sequence: under --gpus q/k are gathered to it)
+    def __init__(self, base: Any, feta: tuple[int, float] | None, chunks: list[tuple[int, int]] | None,
+                 total: int = 0):
         self._attention_backend = getattr(base, "_attention_backend", None)
         self._parallel_config = getattr(base, "_parallel_config", None)  # --gpus (sampling/context_parallel.py)
         self.feta = feta
-        self.chunks = chunks
+        self.chunks = chunks  # token ranges of the whole sequence
+        self.total = total  # tokens of the whole sequence (under --gpus this rank holds a share)
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
         from diffusers.models.attention_dispatch import dispatch_attention_fn
@@ -243,25 +244,41 @@ class _SelfAttnProcessor:
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
         key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
         value = value.unflatten(2, (attn.heads, -1))
+        cp = context_parallel.active() if self._parallel_config is not None else None
         score = None
-        if self.feta:
-            cp = context_parallel.active() if self._parallel_config is not None else None
-            q, k = (query, key) if cp is None else (cp.gather(t, self.feta[2]) for t in (query, key))
-            score = feta_score(q, k, *self.feta[:2])
+        if self.feta:  # scores whole frames: under --gpus from every rank's q and k
+            q, k = (query, key) if cp is None else (cp.gather(t, self.total) for t in (query, key))
+            score = feta_score(q, k, *self.feta)
         if rotary_emb is not None:
             query = _apply_rotary(query, *rotary_emb)
             key = _apply_rotary(key, *rotary_emb)
-        spans = self.chunks or [(0, query.shape[1])]
-        outs = [dispatch_attention_fn(query[:, a:b], key[:, a:b], value[:, a:b], attn_mask=attention_mask,
-                                      dropout_p=0.0, is_causal=False, backend=self._attention_backend,
-                                      parallel_config=self._parallel_config)
-                for a, b in spans]
+        if self.chunks and cp is not None:
+            outs = self._chunks_of_share(cp, query, key, value, attention_mask)
+        else:
+            spans = self.chunks or [(0, query.shape[1])]
+            outs = [dispatch_attention_fn(query[:, a:b], key[:, a:b], value[:, a:b], attn_mask=attention_mask,
+                                          dropout_p=0.0, is_causal=False, backend=self._attention_backend,
+                                          parallel_config=self._parallel_config)
+                    for a, b in spans]
         out = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
         out = out.flatten(2, 3).type_as(query)
         out = attn.to_out[1](attn.to_out[0](out))
         if score is not None:
             out = out * score.to(out.dtype)
         return out
+
+    def _chunks_of_share(self, cp: Any, query, key, value, attention_mask) -> list[torch.Tensor]:
+        """Frame-chunked attention under ``--gpus``: the chunks cross the ranks' shares, so
+        keys and values are gathered whole and each of this rank's queries attends within its
+        chunk (plain attention on the rank: no further exchange)."""
+        from diffusers.models.attention_dispatch import dispatch_attention_fn
+
+        key, value = cp.gather(key, self.total), cp.gather(value, self.total)
+        tagged = [(a, b, n) for n, (a, b) in enumerate(self.chunks)]
+        return [dispatch_attention_fn(query[:, a:b], key[:, self.chunks[n][0]:self.chunks[n][1]],
+                                      value[:, self.chunks[n][0]:self.chunks[n][1]], attn_mask=attention_mask,
+                                      dropout_p=0.0, is_causal=False, backend=self._attention_backend)
+                for a, b, n in cp.local_spans(tagged, self.total)]
 
 
 def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -417,8 +434,6 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     cp = context_parallel.active()
     total = x.shape[1]
     if cp is not None:  # --gpus: this rank's share of the tokens (sampling/context_parallel.py)
-        if multi_prompt and opt.step in opt.split_attn_steps:
-            context_parallel.refuse("frame-chunked attention (ExperimentalArgs' video_attention_split_steps)")
         x = cp.split(x)
         rotary_emb = tuple(cp.split(r) for r in rotary_emb)
         if proj.ndim == 4:  # per-token modulation
@@ -431,11 +446,11 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
 
     if should_calc:
         original = x.to(cache.cache_device).clone() if cache_on else None
-        feta = (int(opt.feta_frames), float(opt.feta_weight), total) if opt.feta_weight is not None and opt.feta_frames > 1 else None
+        feta = (int(opt.feta_frames), float(opt.feta_weight)) if opt.feta_weight is not None and opt.feta_frames > 1 else None
         chunks = None
         if multi_prompt and opt.step in opt.split_attn_steps:
             chunks = _frame_chunks(ppf, tokens_per_frame, context.shape[0])
-        self_proc = (feta, chunks) if (feta or chunks) else None
+        self_proc = (feta, chunks, total) if (feta or chunks) else None
         segments = _cross_segments(ppf, tokens_per_frame, context.shape[0]) if multi_prompt else None
         if segments is not None and cp is not None:  # this rank's tokens, in its own positions
             segments = cp.local_spans(segments, total)
