@@ -305,12 +305,13 @@ def test_easycache_skips_by_its_rule_and_a_zero_threshold_changes_nothing():
     # the rule on known tensors: change since the last computed input over the last output
     cache = EasyCache.create(EasyCacheArgs(easycache_thresh=0.3, start_step=0), 10, "cpu")
     x0 = torch.ones(1, 4, 2)
-    calc, pid, _ = cache.before_blocks(None, 0, x0, None, None)
+    calc, pid = cache.decide(None, 0, x0, None, None)
     assert calc
     cache.after_blocks(pid, x0.clone(), x0 * 3)          # residual 2, output mean 3
     cache.after_step(pid, x0 * 3)
-    calc, _, x = cache.before_blocks(pid, 1, x0 * 1.5, None, None)  # change 0.5 / 3 < 0.3: reuse
+    calc, _ = cache.decide(pid, 1, x0 * 1.5, None, None)  # change 0.5 / 3 < 0.3: reuse
+    x = cache.reuse(pid, 1, x0 * 1.5)
     assert not calc and torch.equal(x, x0 * 1.5 + 2)
     cache.after_step(pid, x)
-    calc, _, _ = cache.before_blocks(pid, 2, x0 * 2.5, None, None)  # 1.5 / 3.5 >= 0.3: compute
+    calc, _ = cache.decide(pid, 2, x0 * 2.5, None, None)  # 1.5 / 3.5 >= 0.3: compute
     assert calc
