@@ -181,7 +181,7 @@ def test_coordinates_by_the_packs_formula():
     other = [[2.0, 2.0, 4.0, 4.0], [9.0, 9.0, 11.0, 13.0]]
     centers, chosen = florence2_to_coordinates(ExecContext(), data=[boxes, other], index="1,5", batch=True)
     assert json.loads(centers) == [{"x": 2, "y": 3}, {"x": 10, "y": 11}] and chosen == [boxes[1], other[1]]
-    assert florence2_to_coordinates(ExecContext(), data=[], index="0")[0] == json.dumps([{"x": 0, "y": 0}])
+    assert florence2_to_coordinates(ExecContext(), data=[], index="0", batch=False)[0] == json.dumps([{"x": 0, "y": 0}])
     with pytest.raises(NodeInputError) as err:
         florence2_to_coordinates(ExecContext(), data=[boxes], index="3", batch=False)
     assert err.value.input_name == "index"
@@ -193,12 +193,15 @@ def test_coordinates_by_the_packs_formula():
 SCRIPT_PAIRS = {
     "vision_tower.convs.0.proj.weight": "model.vision_tower.convs.0.conv.weight",
     "vision_tower.convs.2.norm.bias": "model.vision_tower.convs.2.norm.bias",
-    "vision_tower.blocks.0.0.spatial_block.conv1.fn.dw.weight": "model.vision_tower.blocks.0.0.spatial_block.conv1.weight",
-    "vision_tower.blocks.1.0.spatial_block.window_attn.norm.bias": "model.vision_tower.blocks.1.0.spatial_block.norm1.bias",
+    "vision_tower.blocks.0.0.spatial_block.conv1.fn.dw.weight":
+        "model.vision_tower.blocks.0.0.spatial_block.conv1.weight",
+    "vision_tower.blocks.1.0.spatial_block.window_attn.norm.bias":
+        "model.vision_tower.blocks.1.0.spatial_block.norm1.bias",
     "vision_tower.blocks.2.0.spatial_block.window_attn.fn.qkv.weight":
         "model.vision_tower.blocks.2.0.spatial_block.window_attn.qkv.weight",
     "vision_tower.blocks.0.0.spatial_block.ffn.norm.weight": "model.vision_tower.blocks.0.0.spatial_block.norm2.weight",
-    "vision_tower.blocks.3.0.channel_block.ffn.fn.net.fc2.bias": "model.vision_tower.blocks.3.0.channel_block.ffn.fc2.bias",
+    "vision_tower.blocks.3.0.channel_block.ffn.fn.net.fc2.bias":
+        "model.vision_tower.blocks.3.0.channel_block.ffn.fc2.bias",
     "vision_tower.blocks.0.0.channel_block.channel_attn.norm.weight":
         "model.vision_tower.blocks.0.0.channel_block.norm1.weight",
     "vision_tower.blocks.0.0.channel_block.channel_attn.fn.proj.weight":
@@ -244,7 +247,9 @@ def _original_folder(src: Path, dest: Path) -> Path:
                                              "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim",
                                              "max_position_embeddings", "bos_token_id", "pad_token_id",
                                              "eos_token_id", "decoder_start_token_id", "scale_embedding")}
-        | {"model_type": "florence2_language", "vocab_size": text["vocab_size"] - 1},
+        | {"model_type": "florence2_language", "vocab_size": text["vocab_size"] - 1, "no_repeat_ngram_size": 3,
+           "forced_bos_token_id": 0, "early_stopping": True, "num_beams": 3, "label2id": {"LABEL_0": 0},
+           "add_bias_logits": False, "normalize_before": False},
     }
     (dest / "config.json").write_text(json.dumps(config))
     inverse = {v: k for k, v in SCRIPT_PAIRS.items()}
@@ -296,7 +301,9 @@ def test_original_layout_loads_with_the_same_logits(models_dir, reference, tmp_p
     image_id = ref_processor.image_token_id
     keep = [i for i in range(theirs.shape[-1]) if i != image_id]  # the added <image> row is zero in ours
     torch.testing.assert_close(ours[..., keep], theirs[..., keep], rtol=1e-5, atol=1e-5)
-    assert fl.model.generation_config.suppress_tokens == [image_id]
+    generation = fl.model.generation_config
+    assert generation.suppress_tokens == [image_id]
+    assert generation.no_repeat_ngram_size == 3 and generation.forced_bos_token_id == 0  # the text config's
 
 
 # --- errors and files -----------------------------------------------------------------------
@@ -355,6 +362,37 @@ def test_smoke_standin_is_a_loadable_folder(tmp_path):
     data = run(ExecContext(), image=_image(h=40, w=50), florence2_model=fl, text_input="face",
                task="caption_to_phrase_grounding", fill_mask=True)[3]
     assert data[0]["labels"] == ["face"] and len(data[0]["bboxes"]) == 1
-    centers = json.loads(florence2_to_coordinates(ExecContext(), data=data, index="0")[0])
+    centers = json.loads(node("Florence2toCoordinates")(ExecContext(), data=data, index="0")[0])
     assert centers == [{"x": int((data[0]["bboxes"][0][0] + data[0]["bboxes"][0][2]) / 2),
                         "y": int((data[0]["bboxes"][0][1] + data[0]["bboxes"][0][3]) / 2)}]
+
+
+def test_smoke_run_of_a_grounding_workflow(tmp_path, monkeypatch):
+    """``wfrun run --smoke``: the Florence-2 folder is stood in for (a folder, under the
+    repository's last part) and the graph runs from image to boxes, mask and coordinates."""
+    from wfrun.jobs.run import RunOptions, run_file
+
+    monkeypatch.setenv("WFRUN_CACHE", str(tmp_path / "cache"))
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "portrait.png"}},
+        "2": {"class_type": "DownloadAndLoadFlorence2Model",
+              "inputs": {"model": "microsoft/Florence-2-large", "precision": "fp16", "attention": "sdpa"}},
+        "3": {"class_type": "Florence2Run",
+              "inputs": {"image": ["1", 0], "florence2_model": ["2", 0], "text_input": "face",
+                         "task": "caption_to_phrase_grounding", "fill_mask": True, "keep_model_loaded": False,
+                         "max_new_tokens": 1024, "num_beams": 3, "do_sample": True, "output_mask_select": "",
+                         "seed": 42}},
+        "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}},
+        "5": {"class_type": "MaskToImage", "inputs": {"mask": ["3", 1]}},
+        "6": {"class_type": "PreviewImage", "inputs": {"images": ["5", 0]}},
+    }
+    path = tmp_path / "grounding.json"
+    path.write_text(json.dumps(prompt))
+    report = run_file(path, RunOptions(output_dir=tmp_path / "out", device="cpu", smoke=True))
+    assert report.result is not None and report.result.written, report
+    lines = "\n".join(report.prepared.standins)
+    assert "LLM/Florence-2-large, where the pack downloads microsoft/Florence-2-large" in lines
+    assert "Florence-2 model folder" in lines
+    assert "3" in report.result.executed
+    mask = [Image.open(p) for p in report.result.written if Path(p).suffix == ".png"][-1].convert("L")
+    assert mask.getextrema() == (0, 255)  # the stand-in's one box, filled white on black

@@ -212,8 +212,8 @@ def original_processor(folder: Path):
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": [
             AddedToken(t, special=True, normalized=False) for t in missing]})
-    tokenizer.add_special_tokens({"additional_special_tokens": [AddedToken(IMAGE_TOKEN, special=True, normalized=False)]},
-                                 replace_extra_special_tokens=False)
+    image = AddedToken(IMAGE_TOKEN, special=True, normalized=False)
+    tokenizer.add_special_tokens({"additional_special_tokens": [image]}, replace_extra_special_tokens=False)
     tokenizer.image_token = IMAGE_TOKEN
     tokenizer.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     pre = _read_json(folder / "preprocessor_config.json")
@@ -227,6 +227,27 @@ def original_processor(folder: Path):
     image_processor.image_seq_length = int(pre.get("image_seq_length", 577))
     return Florence2Processor(image_processor=image_processor, tokenizer=tokenizer,
                               post_processor_config=POST_PROCESSOR_CONFIG)
+
+
+#: Generation settings the original text config carries (``no_repeat_ngram_size: 3``,
+#: ``early_stopping``, ``forced_bos_token_id``, ...). The remote code's ``generate`` hands
+#: over to its BART language model, whose generation config is built from that text config,
+#: so these apply in the pack; transformers 5's configs drop them, so they are carried here.
+GENERATION_KEYS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "forced_bos_token_id",
+                   "forced_eos_token_id", "no_repeat_ngram_size", "early_stopping", "length_penalty",
+                   "repetition_penalty", "min_length", "max_length", "num_beams")
+
+
+def original_generation_config(raw: dict, image_token_id: int):
+    """The generation config of an original folder: its text config's generation settings,
+    and ``<image>`` (a placeholder transformers adds, never trained) suppressed."""
+    from transformers import GenerationConfig
+
+    text = raw.get("text_config") or {}
+    settings = {k: text[k] for k in GENERATION_KEYS if text.get(k) is not None}
+    config = GenerationConfig(**settings)
+    config.suppress_tokens = [image_token_id]
+    return config
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -295,12 +316,12 @@ def load_florence2(folder: str | Path, *, dtype: torch.dtype = torch.float32) ->
     left = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if left:  # every tensor must come from the file; a leftover would be uninitialised memory
         raise Florence2Error(f"{folder}: no weights for {', '.join(left[:5])}")
-    if (folder / "generation_config.json").is_file():
+    if layout == "original":
+        model.generation_config = original_generation_config(raw, processor.tokenizer.image_token_id)
+    elif (folder / "generation_config.json").is_file():
         model.generation_config = GenerationConfig.from_pretrained(str(folder), local_files_only=True)
     else:
         model.generation_config = GenerationConfig.from_model_config(config.text_config)
-    if layout == "original":
-        model.generation_config.suppress_tokens = [processor.tokenizer.image_token_id]
     model.eval().requires_grad_(False)
     return Florence2Parts(model, processor, layout, folder)
 

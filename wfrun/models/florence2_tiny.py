@@ -49,9 +49,8 @@ def tiny_backend(*, florence_tokens: bool = True):
     backend = Tokenizer(BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ("<s>", "<pad>", "</s>", "<unk>")])
-    if florence_tokens:
-        backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in (*ADDED_TOKENS, IMAGE_TOKEN)])
+    specials = ("<s>", "<pad>", "</s>", "<unk>", *((*ADDED_TOKENS, IMAGE_TOKEN) if florence_tokens else ()))
+    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
     return backend
 
 
@@ -60,8 +59,8 @@ def tiny_tokenizer():
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast(tokenizer_object=tiny_backend(), bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>", extra_special_tokens={"image_token": IMAGE_TOKEN},
-                                   model_max_length=1024)
+                                   pad_token="<pad>", unk_token="<unk>", model_max_length=1024,
+                                   extra_special_tokens={"image_token": IMAGE_TOKEN})
 
 
 def tiny_config(vocab_size: int, image_token_id: int, *, bos: int = 0, pad: int = 1, eos: int = 2, tied: bool = True):

@@ -114,7 +114,7 @@ KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE b
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
                "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net",
-               "florence2": "Florence-2 model folder (transformers layout, with its tokenizer and processor)"}
+               "florence2": "Florence-2 model folder with its tokenizer and processor"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -226,7 +226,8 @@ def folder_standin_for(class_type: str, input_name: str, value: str) -> Standin 
     rel = safe_relative(name)
     if len(name.encode()) > MAX_NAME_BYTES or any(len(p.encode()) > MAX_PART_BYTES for p in rel.parts):
         raise NoStandin(f"the name is longer than wfrun writes stand-ins for ({MAX_PART_BYTES} bytes a part)")
-    return Standin(folder, name, Family(kind, "", "transformers", "fp32"))
+    notice = f"in {folder}/{name}, where the pack downloads {value}" if repo_id else None
+    return Standin(folder, name, Family(kind, "", "transformers", "fp32"), notice)
 
 
 def _precision(name: str, default: str, fp8: bool = True) -> str:

@@ -41,7 +41,7 @@ def center(box: Any) -> dict[str, int]:
 
 
 @executor("Florence2toCoordinates")
-def florence2_to_coordinates(ctx: ExecContext, data: Any, index: str, batch: bool = False, **unused: Any) -> tuple:
+def florence2_to_coordinates(ctx: ExecContext, data: Any, index: str, batch: bool, **unused: Any) -> tuple:
     """``(center_coordinates, bboxes)``: a JSON string ``[{"x": .., "y": ..}, ...]`` and the
     chosen boxes as they are.
 

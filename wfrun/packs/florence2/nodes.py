@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import random
 from typing import Any
 
@@ -19,14 +18,13 @@ from wfrun.nodes.models import roots_of
 from wfrun.packs.florence2.drawing import annotate, box_mask
 from wfrun.packs.florence2.types import Florence2Model
 
-log = logging.getLogger(__name__)
-
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 #: The pack's task names and the prompt tags they send.
 TASK_PROMPTS = {
     "region_caption": "<OD>", "dense_region_caption": "<DENSE_REGION_CAPTION>", "region_proposal": "<REGION_PROPOSAL>",
-    "caption": "<CAPTION>", "detailed_caption": "<DETAILED_CAPTION>", "more_detailed_caption": "<MORE_DETAILED_CAPTION>",
+    "caption": "<CAPTION>", "detailed_caption": "<DETAILED_CAPTION>",
+    "more_detailed_caption": "<MORE_DETAILED_CAPTION>",
     "caption_to_phrase_grounding": "<CAPTION_TO_PHRASE_GROUNDING>",
     "referring_expression_segmentation": "<REFERRING_EXPRESSION_SEGMENTATION>", "ocr": "<OCR>",
     "ocr_with_region": "<OCR_WITH_REGION>", "docvqa": "<DocVQA>", "prompt_gen_tags": "<GENERATE_TAGS>",
@@ -70,8 +68,8 @@ def _load(ctx: ExecContext, model: str, precision: str, lora: Any, *, repo_id: b
 
 
 @executor("DownloadAndLoadFlorence2Model")
-def download_and_load_florence2(ctx: ExecContext, model: str, precision: str, attention: str = "sdpa",
-                                lora: Any = None, convert_to_safetensors: bool = False, **unused: Any) -> tuple:
+def download_and_load_florence2(ctx: ExecContext, model: str, precision: str, lora: Any = None,
+                                **unused: Any) -> tuple:
     """Load the Florence-2 repository ``model`` from ``<models>/LLM/<its last part>``.
 
     Differences from the pack: nothing is downloaded (a missing folder is an error saying
@@ -85,8 +83,7 @@ def download_and_load_florence2(ctx: ExecContext, model: str, precision: str, at
 
 
 @executor("Florence2ModelLoader")
-def florence2_model_loader(ctx: ExecContext, model: str, precision: str, attention: str = "sdpa", lora: Any = None,
-                           convert_to_safetensors: bool = False, **unused: Any) -> tuple:
+def florence2_model_loader(ctx: ExecContext, model: str, precision: str, lora: Any = None, **unused: Any) -> tuple:
     """Load the Florence-2 folder named ``model`` in ``<models>/LLM/`` (as
     ``DownloadAndLoadFlorence2Model``, without a repository id)."""
     return _load(ctx, model, precision, lora, repo_id=False)
@@ -118,9 +115,8 @@ def generate(fl: Florence2Model, prompt: str, image: Image.Image, device: torch.
 
 @executor("Florence2Run")
 def florence2_run(ctx: ExecContext, image: torch.Tensor, florence2_model: Florence2Model, text_input: str, task: str,
-                  fill_mask: bool, keep_model_loaded: bool = False, max_new_tokens: int = 1024, num_beams: int = 3,
-                  do_sample: bool = True, output_mask_select: str = "", seed: int | None = None,
-                  **unused: Any) -> tuple:
+                  fill_mask: bool, keep_model_loaded: bool, max_new_tokens: int, num_beams: int, do_sample: bool,
+                  output_mask_select: str, seed: int | None, **unused: Any) -> tuple:
     """``(image, mask, caption, data)`` for each frame, as the pack makes them.
 
     The prompt is the task's tag, plus ``" " + text_input`` when there is text (only the
