@@ -396,3 +396,29 @@ def test_smoke_run_of_a_grounding_workflow(tmp_path, monkeypatch):
     assert "3" in report.result.executed
     mask = [Image.open(p) for p in report.result.written if Path(p).suffix == ".png"][-1].convert("L")
     assert mask.getextrema() == (0, 255)  # the stand-in's one box, filled white on black
+
+
+def test_validate_reports_a_missing_folder_before_running(models_dir, tmp_path):
+    from wfrun.graph.check import CheckOptions
+    from wfrun.models.paths import ModelRoots
+    from wfrun.packs.florence2.checks import florence2_folder_missing
+
+    class Graph:  # the two attributes the check reads
+        source = "wf.json"
+
+        def __init__(self, nodes):
+            self._nodes = nodes
+
+        def nodes(self):
+            return self._nodes
+
+    class Node:
+        def __init__(self, class_type, model):
+            self.id, self.title, self.class_type, self.inputs = "7", None, class_type, {"model": model}
+
+    graph = Graph([Node("DownloadAndLoadFlorence2Model", REPO), Node("DownloadAndLoadFlorence2Model", "x/Florence-2-large"),
+                   Node("Florence2ModelLoader", "Florence-2-base"), Node("Florence2ModelLoader", "missing")])
+    found = list(florence2_folder_missing(graph, CheckOptions(models=ModelRoots((models_dir,)))))
+    assert [d.found for d in found] == ["x/Florence-2-large", "missing"]
+    assert found[0].code == "missing-model" and "<models>/LLM/Florence-2-large" in found[0].hint
+    assert list(florence2_folder_missing(graph, CheckOptions(models=None))) == []
