@@ -114,7 +114,8 @@ def test_beam_search_caption_equals_generate(models_dir, reference):
     assert caption == processor.batch_decode(ids, skip_special_tokens=False)[0].replace("</s>", "").replace("<s>", "")
 
 
-GROUNDED = "</s><s>a cat<loc_100><loc_200><loc_500><loc_900>dog<loc_600><loc_50><loc_950><loc_400></s>"
+GROUNDED = ("</s><s>a cat<loc_100><loc_200><loc_500><loc_900>dog<loc_600><loc_50><loc_950><loc_400>"
+            "them<loc_1><loc_2><loc_3><loc_4></s>")
 
 
 def test_phrase_grounding_boxes_and_mask(models_dir, reference, monkeypatch):
@@ -134,7 +135,7 @@ def test_phrase_grounding_boxes_and_mask(models_dir, reference, monkeypatch):
     _, processor = reference
     expected = processor.post_process_generation(GROUNDED, task="<CAPTION_TO_PHRASE_GROUNDING>", image_size=(80, 60))
     assert data == [expected["<CAPTION_TO_PHRASE_GROUNDING>"]]
-    assert data[0]["labels"] == ["a cat", "dog"]
+    assert data[0]["labels"] == ["a cat", "dog"]  # "them" is never grounded
     assert caption == GROUNDED.replace("</s>", "").replace("<s>", "")
     assert image_out.shape == (1, 60, 80, 3) and mask.shape == (1, 60, 80)
     (x0, y0, x1, y1), (u0, v0, u1, v1) = data[0]["bboxes"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 #: Bump when what the tiny folder holds changes.
-TINY_FLORENCE2_VERSION = "1"
+TINY_FLORENCE2_VERSION = "2"
 
 #: Side of the tiny processor's square input; the DaViT tower downsamples by 32, so the
 #: image gives (64/32)^2 = 4 spatial tokens plus one pooled token.
@@ -96,12 +96,21 @@ def tiny_processor(tokenizer=None):
                               post_processor_config=POST_PROCESSOR_CONFIG)
 
 
-#: The post-processor's parse settings as Florence-2's processor configs give them; the
-#: tiny folder keeps the list of words never grounded short (the released list is longer).
+#: Phrases the original post-processor never grounds (pronouns, determiners, "image", ...).
+BANNED_GROUNDING_PHRASES = (
+    "it", "I", "me", "mine", "you", "your", "yours", "he", "him", "his", "she", "her", "hers", "they", "them",
+    "their", "theirs", "one", "oneself", "we", "us", "our", "ours", "its", "myself", "yourself", "himself",
+    "herself", "itself", "ourselves", "yourselves", "themselves", "this", "that", "these", "those", "who", "whom",
+    "whose", "which", "what", "all", "another", "any", "anybody", "anyone", "anything", "each", "everybody",
+    "everyone", "everything", "few", "many", "nobody", "none", "several", "some", "somebody", "someone",
+    "something", "each other", "one another", "the image", "image", "images", "the", "a", "an", "a group",
+    "other objects", "lots", "a set")
+
+#: The post-processor's parse settings, as Florence-2's processor configs give them.
 POST_PROCESSOR_CONFIG = {
     "ocr": {"pattern": r"(.+?)<loc_(\d+)><loc_(\d+)><loc_(\d+)><loc_(\d+)><loc_(\d+)><loc_(\d+)><loc_(\d+)><loc_(\d+)>",
             "area_threshold": 0.0},
-    "phrase_grounding": {"banned_grounding_tokens": ["it", "the image", "image", "the", "a", "an"]},
+    "phrase_grounding": {"banned_grounding_tokens": list(BANNED_GROUNDING_PHRASES)},
     "pure_text": {}, "description_with_bboxes": {}, "description_with_polygons": {}, "polygons": {},
     "bboxes": {}, "description_with_bboxes_or_polygons": {},
 }

@@ -226,8 +226,11 @@ def folder_standin_for(class_type: str, input_name: str, value: str) -> Standin 
     rel = safe_relative(name)
     if len(name.encode()) > MAX_NAME_BYTES or any(len(p.encode()) > MAX_PART_BYTES for p in rel.parts):
         raise NoStandin(f"the name is longer than wfrun writes stand-ins for ({MAX_PART_BYTES} bytes a part)")
+    from wfrun.models.florence2_tiny import TINY_FLORENCE2_VERSION
+
     notice = f"in {folder}/{name}, where the pack downloads {value}" if repo_id else None
-    return Standin(folder, name, Family(kind, "", "transformers", "fp32"), notice)
+    # the writer's version in the family key: a changed tiny folder is written afresh
+    return Standin(folder, name, Family(kind, f"v{TINY_FLORENCE2_VERSION}", "transformers", "fp32"), notice)
 
 
 def _precision(name: str, default: str, fp8: bool = True) -> str:
