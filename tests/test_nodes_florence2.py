@@ -133,9 +133,14 @@ def test_phrase_grounding_boxes_and_mask(models_dir, reference, monkeypatch):
                                          task="caption_to_phrase_grounding", fill_mask=True, seed=7)
     assert prompts == ["<CAPTION_TO_PHRASE_GROUNDING> cat, dog"]
     _, processor = reference
-    expected = processor.post_process_generation(GROUNDED, task="<CAPTION_TO_PHRASE_GROUNDING>", image_size=(80, 60))
-    assert data == [expected["<CAPTION_TO_PHRASE_GROUNDING>"]]
-    assert data[0]["labels"] == ["a cat", "dog"]  # "them" is never grounded
+    expected = processor.post_process_generation(GROUNDED, task="<CAPTION_TO_PHRASE_GROUNDING>",
+                                                 image_size=(80, 60))["<CAPTION_TO_PHRASE_GROUNDING>"]
+    assert data[0]["labels"] == expected["labels"] == ["a cat", "dog"]  # "them" is never grounded
+    # the original's bin centres, (bin + 0.5) * size / 1000, as floats; transformers truncates them
+    bins = [[100, 200, 500, 900], [600, 50, 950, 400]]
+    centres = [[(b + 0.5) * (80 if i % 2 == 0 else 60) / 1000 for i, b in enumerate(box)] for box in bins]
+    torch.testing.assert_close(torch.tensor(data[0]["bboxes"]), torch.tensor(centres), rtol=1e-6, atol=1e-5)
+    assert [[int(v) for v in box] for box in data[0]["bboxes"]] == expected["bboxes"]
     assert caption == GROUNDED.replace("</s>", "").replace("<s>", "")
     assert image_out.shape == (1, 60, 80, 3) and mask.shape == (1, 60, 80)
     (x0, y0, x1, y1), (u0, v0, u1, v1) = data[0]["bboxes"]
@@ -150,7 +155,8 @@ def test_phrase_grounding_boxes_and_mask(models_dir, reference, monkeypatch):
     # region tasks return the box list itself as data
     data = run(ExecContext(), image=image, florence2_model=fl, text_input="", task="region_caption",
                fill_mask=False)[3]
-    assert data == [processor.post_process_generation(GROUNDED, task="<OD>", image_size=(80, 60))["<OD>"]["bboxes"]]
+    od = processor.post_process_generation(GROUNDED, task="<OD>", image_size=(80, 60))["<OD>"]["bboxes"]
+    assert len(data[0]) == len(od) == 3 and [[int(v) for v in box] for box in data[0]] == od
 
 
 def test_text_input_only_for_tasks_that_take_it(models_dir):

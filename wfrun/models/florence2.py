@@ -26,6 +26,7 @@ only with the run's ``--allow-pickle`` opt-in (then ``torch.load(weights_only=Tr
 from __future__ import annotations
 
 import json
+import types
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -250,6 +251,28 @@ def original_generation_config(raw: dict, image_token_id: int):
     return config
 
 
+def original_dequantize(self, locations: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bin indices to pixels as the original post-processor does: the centre of each of the
+    1000 bins per side, ``(bin + 0.5) * size / 1000``, kept as floats. transformers' own
+    post-processor truncates the result to integers; the pack (on the remote code) hands
+    the float boxes to its mask, its ``data`` output and Florence2toCoordinates."""
+    bins_w, bins_h = self.quantize_bins
+    size_w, size_h = size
+    per_bin_w, per_bin_h = size_w / bins_w, size_h / bins_h
+    if locations.shape[-1] not in (2, 4):
+        raise ValueError(f"locations of {locations.shape[-1]} values; expected 2 (points) or 4 (boxes)")
+    # the original's arithmetic: integer bins + 0.5 (float32), times the bin size
+    parts = locations.split(1, dim=-1)
+    return torch.cat([(part + 0.5) * (per_bin_w if i % 2 == 0 else per_bin_h) for i, part in enumerate(parts)],
+                     dim=-1)
+
+
+def use_original_dequantize(processor) -> None:
+    """Make ``processor``'s post-processor return float coordinates (:func:`original_dequantize`)."""
+    post = processor.post_processor
+    post.dequantize = types.MethodType(original_dequantize, post)
+
+
 # --- loading ------------------------------------------------------------------------------
 
 
@@ -323,6 +346,7 @@ def load_florence2(folder: str | Path, *, dtype: torch.dtype = torch.float32) ->
     else:
         model.generation_config = GenerationConfig.from_model_config(config.text_config)
     model.eval().requires_grad_(False)
+    use_original_dequantize(processor)
     return Florence2Parts(model, processor, layout, folder)
 
 

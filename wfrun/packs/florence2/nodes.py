@@ -130,7 +130,8 @@ def florence2_run(ctx: ExecContext, image: torch.Tensor, florence2_model: Floren
     leave image and mask at the pack's 64x64 zeros.
 
     Differences: transformers' processor and post-processor replace the remote code's (the
-    same prompts, image size and parsing); the pack passes ``do_rescale=False``, which the
+    same prompts, image size and parsing; coordinates are the original's float bin centres,
+    not transformers' truncated integers: ``models.florence2.original_dequantize``); the pack passes ``do_rescale=False``, which the
     remote processor does not forward, so 0..255 pixels are rescaled in both; generation
     uses the key/value cache (the pack turns it off as a workaround for its remote code;
     the tokens are the same); boxes are drawn with Pillow (``drawing``);
