@@ -1,5 +1,5 @@
-"""kijai's ComfyUI-Florence2 nodes (and segment-anything-2's Florence2toCoordinates) on
-transformers' Florence-2, checked against transformers itself on a tiny random folder."""
+"""kijai's ComfyUI-Florence2 nodes on transformers' Florence-2, checked against transformers
+itself on a tiny random folder."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from wfrun.models.florence2_tiny import IMAGE_TOKEN, SCRIPT, tiny_backend, write
 from wfrun.models.reader import pickle_files_allowed
 from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.packs.florence2 import nodes as fl_nodes
-from wfrun.packs.florence2.coordinates import florence2_to_coordinates
 from wfrun.packs.florence2.types import Florence2Model
 from tests.node_helpers import node
 
@@ -61,7 +60,7 @@ def _logits(model, processor, pil, prompt="<CAPTION>"):
 
 
 def test_executors_are_registered():
-    for name in ("DownloadAndLoadFlorence2Model", "Florence2ModelLoader", "Florence2Run", "Florence2toCoordinates"):
+    for name in ("DownloadAndLoadFlorence2Model", "Florence2ModelLoader", "Florence2Run"):
         assert get_executor(name) is not None
 
 
@@ -171,27 +170,6 @@ def test_seed_hash_is_the_packs():
     import hashlib
 
     assert fl_nodes.hash_seed(1235) == int(hashlib.sha256(b"1235").hexdigest(), 16) % 2 ** 32
-
-
-# --- Florence2toCoordinates -----------------------------------------------------------------
-
-def test_coordinates_by_the_packs_formula():
-    boxes = [[10.5, 3.2, 21.9, 8.9], [0.0, 0.0, 5.0, 7.0], [100.0, 50.0, 301.0, 99.0]]
-    centers, chosen = florence2_to_coordinates(ExecContext(), data=[boxes], index="0,2", batch=False)
-    assert json.loads(centers) == [{"x": 16, "y": 6}, {"x": 200, "y": 74}]
-    assert chosen == [boxes[0], boxes[2]]
-    # empty index: every box of the first image; phrase grounding's dict gives its bboxes
-    centers, chosen = florence2_to_coordinates(ExecContext(), data=[{"bboxes": boxes, "labels": ["a", "b", "c"]}],
-                                               index="", batch=False)
-    assert [p["x"] for p in json.loads(centers)] == [16, 2, 200] and chosen == boxes
-    # batch: each index from every image in turn
-    other = [[2.0, 2.0, 4.0, 4.0], [9.0, 9.0, 11.0, 13.0]]
-    centers, chosen = florence2_to_coordinates(ExecContext(), data=[boxes, other], index="1,5", batch=True)
-    assert json.loads(centers) == [{"x": 2, "y": 3}, {"x": 10, "y": 11}] and chosen == [boxes[1], other[1]]
-    assert florence2_to_coordinates(ExecContext(), data=[], index="0", batch=False)[0] == json.dumps([{"x": 0, "y": 0}])
-    with pytest.raises(NodeInputError) as err:
-        florence2_to_coordinates(ExecContext(), data=[boxes], index="3", batch=False)
-    assert err.value.input_name == "index"
 
 
 # --- the original (remote code) layout ------------------------------------------------------
@@ -365,18 +343,18 @@ def test_smoke_standin_is_a_loadable_folder(tmp_path):
     caption = run(ExecContext(), image=_image(), florence2_model=fl, text_input="", task="more_detailed_caption",
                   fill_mask=True)[2]
     assert caption == SCRIPT.replace("<s>", "").replace("</s>", "")  # a short answer, at the defaults
-    # phrase grounding finds one box, so Florence2toCoordinates has something to take
+    # phrase grounding finds one box (bins 100, 200, 800, 900), so a SAM 2 prompt has something to take
     data = run(ExecContext(), image=_image(h=40, w=50), florence2_model=fl, text_input="face",
                task="caption_to_phrase_grounding", fill_mask=True)[3]
-    assert data[0]["labels"] == ["face"] and len(data[0]["bboxes"]) == 1
-    centers = json.loads(node("Florence2toCoordinates")(ExecContext(), data=data, index="0")[0])
-    assert centers == [{"x": int((data[0]["bboxes"][0][0] + data[0]["bboxes"][0][2]) / 2),
-                        "y": int((data[0]["bboxes"][0][1] + data[0]["bboxes"][0][3]) / 2)}]
+    assert data[0]["labels"] == ["face"]
+    torch.testing.assert_close(torch.tensor(data[0]["bboxes"]),
+                               torch.tensor([[100.5 * 50 / 1000, 200.5 * 40 / 1000, 800.5 * 50 / 1000,
+                                              900.5 * 40 / 1000]]), rtol=1e-6, atol=1e-5)
 
 
 def test_smoke_run_of_a_grounding_workflow(tmp_path, monkeypatch):
     """``wfrun run --smoke``: the Florence-2 folder is stood in for (a folder, under the
-    repository's last part) and the graph runs from image to boxes, mask and coordinates."""
+    repository's last part) and the graph runs from image to boxes and mask."""
     from wfrun.jobs.run import RunOptions, run_file
 
     monkeypatch.setenv("WFRUN_CACHE", str(tmp_path / "cache"))
