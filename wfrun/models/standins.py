@@ -111,10 +111,10 @@ DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_
                      "upscale": "fp32", "rife": "fp32", "film": "fp32"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
+               "florence2": "Florence-2 model folder with its tokenizer and processor",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
-               "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net",
-               "florence2": "Florence-2 model folder with its tokenizer and processor"}
+               "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
