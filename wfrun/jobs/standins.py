@@ -38,7 +38,7 @@ class StandinWriteError(OSError):
 def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
     """The tiny models folder plus a folder of stand-ins for every other model file the
     planned nodes name; a line per stand-in, and a problem per model that has none."""
-    from wfrun.models.standins import NoStandin, family_for, write_standins
+    from wfrun.models.standins import NoStandin, family_for, folder_standin_for, write_standins
     from wfrun.models.tiny import ensure_tiny_models
 
     tiny_root = ensure_tiny_models()
@@ -50,6 +50,15 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str) -> tuple[Mod
             continue  # a node wfrun cannot run is reported as such
         for spec in node.signature.inputs:
             value = node.inputs.get(spec.name)
+            if isinstance(value, str) and value:
+                try:
+                    folder_standin = folder_standin_for(node.class_type, spec.name, value)
+                except (ModelPathError, NoStandin):
+                    folder_standin = None  # the loader reports the bad name
+                if folder_standin is not None:  # a model folder (Florence-2), not a file
+                    if not (tiny_root / folder_standin.relpath).is_dir():
+                        wanted.append((node, spec.name, folder_standin))
+                    continue
             folders = model_folders(node, spec)
             if not folders or not isinstance(value, str) or not value:
                 continue

@@ -79,6 +79,13 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     **{("WanVideoLoraSelectMulti", f"lora_{i}"): ("lora", "") for i in range(5)},
 }
 
+#: Loader inputs that name a model *folder* (a Hugging Face repository), not a file:
+#: ``(kind, models folder, whether the value is a repository id)``. Their stand-in is a folder.
+FOLDER_LOADERS: dict[tuple[str, str], tuple[str, str, bool]] = {
+    ("DownloadAndLoadFlorence2Model", "model"): ("florence2", "LLM", True),
+    ("Florence2ModelLoader", "model"): ("florence2", "LLM", False),
+}
+
 #: Loader inputs that read ``.pth`` files weights-only without the run's opt-in: a ``.pth``
 #: name gets a ``.pth`` stand-in (a plain tensor dict, written with ``torch.save``).
 PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("RIFE VFI", "ckpt_name"), ("FILM VFI", "ckpt_name"),
@@ -106,6 +113,7 @@ DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_
                      "upscale": "fp32", "rife": "fp32", "film": "fp32"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
+               "florence2": "Florence-2 model folder with its tokenizer and processor",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
                "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net"}
@@ -204,6 +212,27 @@ def family_for(class_type: str, input_name: str, folders: str, name: str) -> Sta
         family = Family(kind, family.task, "original" if kind == "wan_transformer" else "llama.cpp",
                         "gguf-" + release_type(base).lower(), "")
     return Standin(folder, name, family, notice)
+
+
+def folder_standin_for(class_type: str, input_name: str, value: str) -> Standin | None:
+    """The stand-in *folder* for a loader input that names a model folder (``FOLDER_LOADERS``),
+    or None for any other input. A repository id stands in under its last part, where the
+    pack downloads it (``microsoft/Florence-2-base`` -> ``LLM/Florence-2-base``).
+
+    Raises ``ModelPathError`` when the name is not a safe relative folder name."""
+    entry = FOLDER_LOADERS.get((class_type, input_name))
+    if entry is None:
+        return None
+    kind, folder, repo_id = entry
+    name = value.replace("\\", "/").rsplit("/", 1)[-1] if repo_id else value
+    rel = safe_relative(name)
+    if len(name.encode()) > MAX_NAME_BYTES or any(len(p.encode()) > MAX_PART_BYTES for p in rel.parts):
+        raise NoStandin(f"the name is longer than wfrun writes stand-ins for ({MAX_PART_BYTES} bytes a part)")
+    from wfrun.models.florence2_tiny import TINY_FLORENCE2_VERSION
+
+    notice = f"in {folder}/{name}, where the pack downloads {value}" if repo_id else None
+    # the writer's version in the family key: a changed tiny folder is written afresh
+    return Standin(folder, name, Family(kind, f"v{TINY_FLORENCE2_VERSION}", "transformers", "fp32"), notice)
 
 
 def _precision(name: str, default: str, fp8: bool = True) -> str:
@@ -373,6 +402,10 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         else:
             shutil.copyfile(source, target)
         return target
+    if family.kind == "florence2":  # a folder: config, tokenizer, processor, model.safetensors
+        from wfrun.models.florence2_tiny import write_tiny_florence2
+
+        return write_tiny_florence2(target, seed=zlib.crc32(standin.name.encode()), scripted=True)
     if family.kind == "film":
         from wfrun.models.tiny_film import write_tiny_film
 
