@@ -31,9 +31,13 @@ from wfrun.models.mapping import build_plan, check_plan
 from wfrun.models.paths import ModelRoots
 from wfrun.models.tiny_sam2 import tiny_config, tiny_reference, write_tiny_sam2
 from wfrun.nodes.executor import ExecContext, NodeInputError
-from wfrun.packs.segment_anything2.nodes import (file_names, florence2_to_coordinates, load_sam2_model,
-                                                 sam2_segmentation)
+from wfrun.packs.segment_anything2.nodes import file_names, load_sam2_model
 from wfrun.packs.segment_anything2.prompts import parse_boxes, parse_points, point_prompts
+
+from tests.node_helpers import node
+
+sam2_segmentation = node("Sam2Segmentation")
+florence2_to_coordinates = node("Florence2toCoordinates")
 
 KEYS = Path(__file__).parent / "data" / "sam2_original_keys.json.gz"
 NAME = "sam2.1_hiera_base_plus.safetensors"
@@ -352,3 +356,21 @@ def test_florence2_to_coordinates():
     with pytest.raises(NodeInputError) as err:
         florence2_to_coordinates(None, data=data, index="a", batch=False)
     assert err.value.input_name == "index"
+
+
+# --- --smoke stand-ins ---------------------------------------------------------------------------
+
+
+def test_smoke_standins_follow_the_pack_names(tmp_path):
+    from wfrun.graph.check import DOWNLOADED_MODEL_INPUTS
+    from wfrun.models.sam2 import load_sam2
+    from wfrun.models.standins import family_for, write_standins
+
+    folder = DOWNLOADED_MODEL_INPUTS[("DownloadAndLoadSAM2Model", "model")]
+    wanted = {"sam2.1_hiera_large.safetensors": "2.1", "sam2_hiera_base_plus.safetensors": "2.0"}
+    standins = [family_for("DownloadAndLoadSAM2Model", "model", folder, name) for name in wanted]
+    assert [s.family.kind for s in standins] == ["sam2", "sam2"]
+    root = write_standins(standins, tmp_path / "tiny", cache=tmp_path / "cache")
+    for name, version in wanted.items():
+        _, facts = load_sam2(root / folder / name, video=True)
+        assert facts.version == version

@@ -32,7 +32,8 @@ NON_MODEL_FOLDERS = frozenset({"input", "output", "temp", "kjnodes_fonts", "vide
 #: models sub-folder: the signature cannot say where the file lives, so this does. wfrun
 #: never downloads; the file must already be in that folder.
 DOWNLOADED_MODEL_INPUTS = {("DownloadAndLoadDepthAnythingV2Model", "model"): "depthanything",
-                           ("RIFE VFI", "ckpt_name"): "rife", ("FILM VFI", "ckpt_name"): "film"}
+                           ("RIFE VFI", "ckpt_name"): "rife", ("FILM VFI", "ckpt_name"): "film",
+                           ("DownloadAndLoadSAM2Model", "model"): "sam2"}
 
 
 def model_folders(node: NodeInstance, spec: InputSpec) -> str | None:

@@ -102,9 +102,9 @@ def _image(image: Any) -> torch.Tensor:
 
 @executor("Sam2Segmentation")
 def sam2_segmentation(ctx: ExecContext, sam2_model: Sam2ModelValue, image: torch.Tensor, keep_model_loaded: bool,
-                      coordinates_positive: str | None = None, coordinates_negative: str | None = None,
-                      bboxes: Any = None, individual_objects: bool = False, mask: torch.Tensor | None = None,
-                      **unused: Any) -> tuple:
+                      individual_objects: bool, coordinates_positive: str | None = None,
+                      coordinates_negative: str | None = None, bboxes: Any = None,
+                      mask: torch.Tensor | None = None, **unused: Any) -> tuple:
     """MASK ``[frames, H, W]`` (0 or 1) of the prompted subject(s), as the pack makes it.
 
     Prompts are arranged as :mod:`.prompts` says (negative points count only with positive
@@ -212,7 +212,7 @@ def _video(model: Any, version: str, image: torch.Tensor, points, boxes, individ
 
 
 @executor("Florence2toCoordinates")
-def florence2_to_coordinates(ctx: ExecContext, data: Any, index: str, batch: bool = False, **unused: Any) -> tuple:
+def florence2_to_coordinates(ctx: ExecContext, data: Any, index: str, batch: bool, **unused: Any) -> tuple:
     """Centres (``{"x", "y"}``, whole pixels, JSON) and boxes of Florence-2's detections.
 
     ``data`` is Florence2Run's JSON: one list of ``[x1, y1, x2, y2]`` boxes per image.
