@@ -166,3 +166,22 @@ def test_split_sigmas_cut_as_comfyui():
 
 def test_wan_block_swap_passes_the_model_on(ctx, model):
     assert node("wanBlockSwap")(ctx, model=model)[0] is model
+
+
+def test_an_odd_latent_is_padded_to_the_patches_circularly_and_cut_back(ctx, model, cond):
+    from wfrun.packs.comfy_core_models.model_input import WanPredictor, pad_to_patches
+
+    x = torch.randn(1, 16, 2, 5, 7, generator=torch.Generator().manual_seed(0))
+    padded = pad_to_patches(x, (1, 2, 2))
+    # ComfyUI's pad_to_patch_size: circular, at the end: row 5 is row 0, column 7 is column 0
+    assert padded.shape == (1, 16, 2, 6, 8)
+    assert torch.equal(padded[..., 5, :7], x[..., 0, :]) and torch.equal(padded[..., :5, 7], x[..., :, 0])
+    predictor = WanPredictor(model, cond, cond, "cpu", sigmas=torch.tensor([1.0, 0.5, 0.0]))
+    t = torch.tensor([500.0])
+    with torch.no_grad():
+        out = predictor(x, t, "cond")
+        tr = model.transformer
+        ref = tr(hidden_states=padded.to(model.dtype), timestep=t, encoder_hidden_states=cond[0][0].to(model.dtype),
+                 return_dict=False)[0]
+    assert out.shape == x.shape
+    torch.testing.assert_close(out, ref.float()[..., :5, :7], rtol=1e-4, atol=1e-5)

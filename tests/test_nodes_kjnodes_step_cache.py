@@ -118,12 +118,84 @@ def test_skip_layer_guidance_wan_skips_its_blocks_on_the_uncond_pass_inside_the_
                     assert not torch.allclose(got, plain.float(), atol=1e-3)
 
 
-def test_skip_layer_guidance_wan_names_a_block_the_model_lacks(ctx, setup):
+def test_skip_layer_guidance_wan_names_bad_blocks_and_ignores_missing_ones(ctx, setup):
     from wfrun.nodes.executor import NodeInputError
 
     model = setup[0]
     with pytest.raises(NodeInputError) as err:
         node("SkipLayerGuidanceWanVideo")(ctx, model=model, blocks="9, x", start_percent=0.2, end_percent=1.0)
     assert err.value.input_name == "blocks"
-    with pytest.raises(NodeInputError, match="blocks 0 to"):
-        node("SkipLayerGuidanceWanVideo")(ctx, model=model, blocks="99", start_percent=0.2, end_percent=1.0)
+    # a block the model lacks is never patched, as in ComfyUI (a 40-block setting on a smaller model)
+    (patched,) = node("SkipLayerGuidanceWanVideo")(ctx, model=model, blocks="99", start_percent=0.2, end_percent=1.0)
+    assert patched.uncond_skip == ((99,), 0.2, 1.0)
+
+
+def test_cfg_zero_star_and_init_is_the_papers_rule_after_its_zeroed_steps(ctx, setup):
+    model = setup[0]
+    (patched,) = node("CFGZeroStarAndInit")(ctx, model=model, use_zero_init=True, zero_init_steps=1)
+    assert model.cfg_function is None
+    sigmas = torch.linspace(1.0, 0.0, 7)
+    fn = patched.cfg_function(sigmas)
+    g = torch.Generator().manual_seed(0)
+    cond, uncond = torch.randn(2, 4, 3, generator=g), torch.randn(2, 4, 3, generator=g)
+    for step in (0, 1):  # steps 0..zero_init_steps predict no noise
+        out = fn({"cond": cond, "uncond": uncond, "cond_scale": 5.0, "timestep": sigmas[step:step + 1]})
+        assert torch.count_nonzero(out) == 0
+    out = fn({"cond": cond, "uncond": uncond, "cond_scale": 5.0, "timestep": sigmas[3:4]})
+    for b in range(2):  # CFG-Zero*: alpha = <c, u> / |u|^2 per batch entry
+        c, u = cond[b].flatten(), uncond[b].flatten()
+        a = float(c @ u / (u @ u + 1e-8))
+        torch.testing.assert_close(out[b], uncond[b] * a + 5.0 * (cond[b] - uncond[b] * a))
+
+
+def test_wan_video_nag_patch_equals_the_nag_sampler_without_a_sigma_end(ctx, setup):
+    model, positive, negative, latent = setup
+    nag_prompt = [[negative[0][0] * 0.5, {}]]
+    (patched,) = node("WanVideoNAG")(ctx, model=model, conditioning=nag_prompt, nag_scale=5.0, nag_alpha=0.25,
+                                     nag_tau=2.5)
+    common = dict(seed=3, steps=2, cfg=1.0, sampler_name="euler", scheduler="simple", positive=positive,
+                  negative=negative, latent_image=latent)
+    (out,) = node("KSampler")(ctx, model=patched, denoise=1.0, **common)
+    (ref,) = node("KSamplerWithNAG")(ctx, model=model, nag_negative=nag_prompt, nag_scale=5.0, nag_tau=2.5,
+                                     nag_alpha=0.25, nag_sigma_end=0.0, denoise=1.0, **common)
+    (plain,) = node("KSampler")(ctx, model=model, denoise=1.0, **common)
+    torch.testing.assert_close(out["samples"], ref["samples"], rtol=0, atol=0)
+    assert not torch.allclose(out["samples"], plain["samples"])
+    assert node("WanVideoNAG")(ctx, model=model, conditioning=nag_prompt, nag_scale=0.0, nag_alpha=0.25,
+                               nag_tau=2.5)[0] is model
+
+
+def test_scheduled_cfg_guidance_guides_only_inside_its_window(ctx, setup):
+    model, positive, negative, latent = setup
+    sampler, = node("KSamplerSelect")(ctx, sampler_name="euler")
+    sigmas, = node("BasicScheduler")(ctx, model=model, scheduler="simple", steps=4)
+    noise, = node("RandomNoise")(ctx, noise_seed=5)
+    calls = []
+    handle = model.transformer.blocks[0].register_forward_hook(lambda *a: calls.append(1))
+    try:
+        (guider,) = node("ScheduledCFGGuidance")(ctx, model=model, positive=positive, negative=negative, cfg=4.0,
+                                                 start_percent=0.0, end_percent=1.0)
+        full, _ = node("SamplerCustomAdvanced")(ctx, noise=noise, guider=guider, sampler=sampler, sigmas=sigmas,
+                                                latent_image=latent)
+        assert len(calls) == 2 * 4  # CFG on every step: cond and uncond
+        calls.clear()
+        (window,) = node("ScheduledCFGGuidance")(ctx, model=model, positive=positive, negative=negative, cfg=4.0,
+                                                 start_percent=0.5, end_percent=1.0)
+        node("SamplerCustomAdvanced")(ctx, noise=noise, guider=window, sampler=sampler, sigmas=sigmas,
+                                      latent_image=latent)
+        assert len(calls) == 4 + 2  # steps 2 and 3 (2/4, 3/4 inside [0.5, 1]) run the negative pass too
+    finally:
+        handle.remove()
+    # a whole window equals ComfyUI's plain CFGGuider at that CFG
+    (plain,) = node("CFGGuider")(ctx, model=model, positive=positive, negative=negative, cfg=4.0)
+    ref, _ = node("SamplerCustomAdvanced")(ctx, noise=noise, guider=plain, sampler=sampler, sigmas=sigmas,
+                                           latent_image=latent)
+    torch.testing.assert_close(full["samples"], ref["samples"], rtol=0, atol=0)
+    (listed,) = node("ScheduledCFGGuidance")(ctx, model=model, positive=positive, negative=negative,
+                                             cfg=[4.0, 4.0], start_percent=0.0, end_percent=1.0)
+    from wfrun.nodes.executor import NodeInputError
+
+    with pytest.raises(NodeInputError) as err:
+        node("SamplerCustomAdvanced")(ctx, noise=noise, guider=listed, sampler=sampler, sigmas=sigmas,
+                                      latent_image=latent)
+    assert err.value.input_name == "guider"

@@ -280,3 +280,38 @@ def test_phantom_reference_frames_passes_and_guidance():
     seen.clear()
     run(3.0, start=0.5)  # outside the window: the noisy frames stay, two ordinary passes
     assert seen == [("noisy", True), ("noisy", False)]
+
+
+@torch.no_grad()
+def test_easycache_skips_by_its_rule_and_a_zero_threshold_changes_nothing():
+    from wfrun.sampling.conditioning import EasyCacheArgs
+    from wfrun.sampling.forward import EasyCache
+
+    model = tiny(layers=3)
+    ctx = ExecContext()
+    easy = node("WanVideoEasyCache")(ctx, easycache_thresh=100.0, start_step=2, end_step=-1,
+                                     cache_device="offload_device")[0]
+    assert isinstance(easy, EasyCacheArgs)
+    req, calls = request(model, steps=6, options=SamplerOptions(teacache=easy))
+    out = sample(req)
+    # steps 0-1 before the range; step 2 opens a prediction and computes; 3-5 reuse its residual
+    assert out["teacache_skipped"] == {0: [3, 4, 5], 1: [3, 4, 5]}
+    assert len(calls) == 3 * 2 * 3
+    zero = node("WanVideoEasyCache")(ctx, easycache_thresh=0.0, start_step=0, end_step=-1,
+                                     cache_device="offload_device")[0]
+    cached = sample(request(model, steps=4, options=SamplerOptions(teacache=zero))[0])["samples"]
+    plain = sample(request(model, steps=4)[0])["samples"]
+    torch.testing.assert_close(cached, plain, rtol=0, atol=0)
+    # the rule on known tensors: change since the last computed input over the last output
+    cache = EasyCache.create(EasyCacheArgs(easycache_thresh=0.3, start_step=0), 10, "cpu")
+    x0 = torch.ones(1, 4, 2)
+    calc, pid = cache.decide(None, 0, x0, None, None)
+    assert calc
+    cache.after_blocks(pid, x0.clone(), x0 * 3)          # residual 2, output mean 3
+    cache.after_step(pid, x0 * 3)
+    calc, _ = cache.decide(pid, 1, x0 * 1.5, None, None)  # change 0.5 / 3 < 0.3: reuse
+    x = cache.reuse(pid, 1, x0 * 1.5)
+    assert not calc and torch.equal(x, x0 * 1.5 + 2)
+    cache.after_step(pid, x)
+    calc, _ = cache.decide(pid, 2, x0 * 2.5, None, None)  # 1.5 / 3.5 >= 0.3: compute
+    assert calc

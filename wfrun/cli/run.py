@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @click.command("run")
-@click.argument("file", type=SafePath(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, metavar="FILE...", type=SafePath(dir_okay=False))
 @click.option("--models", "models_dir", type=SafePath(file_okay=False),
               help="ComfyUI models folder (default: WFRUN_MODELS, extra_model_paths.yaml in it)")
 @click.option("--tiny-models", is_flag=True,
@@ -43,16 +43,42 @@ if TYPE_CHECKING:
 @click.option("--dry-run", is_flag=True, help="check, plan and list model files and memory; load nothing")
 @click.option("--allow-pickle", is_flag=True,
               help="also read .ckpt/.pt/.bin pickle files (weights only); only for files you trust")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              help="spread the jobs (files x --seeds) over the GPUs of a Ray cluster, one worker per GPU "
+                   "keeping its models loaded; no ADDRESS: RAY_ADDRESS, a cluster started here, or a new local one "
+                   "(needs pip install 'wfrun[ray]')")
+@click.option("--ray-workers", type=int, metavar="N",
+              help="at most N Ray workers (default: one per GPU of the cluster, else one per CPU)")
+@click.option("--gpus", type=int, metavar="N",
+              help="make one video on N GPUs of this machine: the transformer's tokens split over N "
+                   "processes (context parallelism)")
+@click.option("--cp-attention", type=click.Choice(["ulysses", "ring"]), default="ulysses", show_default=True,
+              help="with --gpus: how self-attention is shared (ring: for sequences too long for Ulysses' memory)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def run(file: str, models_dir: str | None, tiny_models: bool, smoke: bool, output_dir: str, input_dir: str | None,
-        overrides: tuple[str, ...], seed: int | None, seeds_spec: str | None, device: str | None, dry_run: bool,
-        allow_pickle: bool, fmt: str) -> None:
-    """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed."""
+def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke: bool, output_dir: str,
+        input_dir: str | None, overrides: tuple[str, ...], seed: int | None, seeds_spec: str | None,
+        device: str | None, dry_run: bool, allow_pickle: bool, ray_address: str | None, ray_workers: int | None,
+        gpus: int | None, cp_attention: str, fmt: str) -> None:
+    """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed;
+    several FILEs with --ray."""
     from wfrun.jobs import run as job
     from wfrun.engine.progress import ConsoleProgress
 
-    if not Path(file).is_file():
-        raise click.UsageError(f"no such file: {file}")
+    if ray_address and Path(ray_address).is_file():  # `--ray a.json b.json`: a file, not an address
+        files, ray_address = (ray_address, *files), ""
+    for name in files:
+        if not Path(name).is_file():
+            raise click.UsageError(f"no such file: {name}")
+    file = files[0]
+    if len(files) > 1 and ray_address is None:
+        raise click.UsageError("several workflow files run together with --ray only; run them one at a time "
+                               "otherwise")
+    if ray_address is not None and (gpus is not None or dry_run or seed is not None):
+        raise click.UsageError("--ray cannot be combined with --gpus, --dry-run or --seed (use --seeds)")
+    if ray_workers is not None and ray_address is None:
+        raise click.UsageError("--ray-workers needs --ray")
+    if gpus is not None and seeds_spec is not None:
+        raise click.UsageError("--gpus makes one video at a time; for many seeds on many GPUs use --seeds with --ray")
     if tiny_models and models_dir:
         raise click.UsageError("--tiny-models and --models cannot be combined")
     if smoke and models_dir:
@@ -67,6 +93,8 @@ def run(file: str, models_dir: str | None, tiny_models: bool, smoke: bool, outpu
     options = job.RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
                              input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides),
                              seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle, smoke=smoke)
+    if ray_address is not None:
+        _run_ray(list(files), options, seeds_spec, ray_address or None, ray_workers, fmt)
     if seeds_spec is not None:
         _run_seeds(file, options, seeds_spec, fmt)
     try:
@@ -77,7 +105,13 @@ def run(file: str, models_dir: str | None, tiny_models: bool, smoke: bool, outpu
             report = job.JobReport(prepared, None, 0.0, device or "auto")
         else:
             progress = ConsoleProgress()  # on stderr: stdout stays clean for --format json
-            report = job.execute(prepared, options, progress)
+            if gpus is not None:
+                from wfrun.jobs.gpus import run_on_gpus
+
+                report = run_on_gpus(prepared, options, gpus, cp_attention, progress,
+                                     say=lambda text: click.echo(text, err=True))
+            else:
+                report = job.execute(prepared, options, progress)
     except job.JobError as err:
         _print_error(err, fmt)
         sys.exit(err.exit_code)
@@ -110,6 +144,33 @@ def _run_seeds(file: str, options, spec: str, fmt: str) -> None:
     elif report.contact_sheet is not None:
         click.echo(f"contact sheet: {report.contact_sheet}")
     sys.exit(EXIT_INTERRUPTED if report.interrupted else job.EXIT_OK)
+
+
+def _run_ray(files: list[str], options, spec: str | None, address: str | None, workers: int | None,
+             fmt: str) -> None:
+    """``--ray``: every job (file x seed) on a Ray cluster; a line per job, the contact sheet;
+    exit 1 naming the jobs that failed twice, 130 after Ctrl-C."""
+    from wfrun.jobs import run as job
+    from wfrun.jobs.ray_sweep import run_sweep
+    from wfrun.jobs.seeds import parse_seeds
+
+    say = (lambda text: click.echo(text, err=True)) if fmt == "json" else click.echo
+    try:
+        seeds = parse_seeds(spec) if spec is not None else None
+        report = run_sweep(files, options, seeds, address=address, workers=workers, say=say)
+    except job.JobError as err:
+        _print_error(err, fmt)
+        sys.exit(err.exit_code)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2, default=str))
+    elif report.contact_sheet is not None:
+        click.echo(f"contact sheet: {report.contact_sheet}")
+    if report.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    if report.failed:
+        click.echo("failed: " + ", ".join(o.job.label for o in report.failed), err=True)
+        sys.exit(job.EXIT_PROBLEMS)
+    sys.exit(job.EXIT_OK)
 
 
 def _print_plan(prepared, say) -> None:

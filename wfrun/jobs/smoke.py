@@ -15,7 +15,8 @@ file:
 - sampler ``steps`` at most 2, and step boundaries (start/end step) scaled with them;
 - context windows at most 5 frames overlapping by 4 (2 latent frames, 1 shared), so the 9
   frames still take several windows and the blending runs;
-- pixel paddings made for full-size images (``extra_padding``) at most 8 px.
+- pixel paddings made for full-size images (``extra_padding``) at most 8 px, frames skipped
+  at the start of a video or batch (``skip_first_images``/``_frames``) at most 2.
 
 A value fed by a constant node (``INTConstant``, ``PrimitiveInt``: one number widget, one
 INT output, no links in) is capped at that node; a value computed by other nodes is capped
@@ -42,8 +43,9 @@ FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL
 STEP_INPUTS = frozenset({"steps"})
 STEP_BOUNDARY_INPUTS = ("start_step", "end_step", "start_at_step", "end_at_step")
 CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
-#: Paddings in pixels, made for full-size images, kept below the small stand-in images.
-PIXEL_CAPS = {"extra_padding": 8}
+#: Paddings in pixels, made for full-size images, kept below the small stand-in images; frames
+#: skipped from the start of a video or batch, made for the full length, kept below the 9.
+PIXEL_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames": 2}
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,11 @@ class CoreModel:
     #: KJNodes' SkipLayerGuidanceWanVideo: (blocks, start_percent, end_percent) skipped on
     #: the uncond pass while the step percent is inside the window.
     uncond_skip: tuple[tuple[int, ...], float, float] | None = None
+    #: ComfyUI's ``sampler_cfg_function`` set by a patch node: ``hook(sigmas)`` returns the
+    #: cfg function for a run over ``sigmas`` (KJNodes' CFGZeroStarAndInit).
+    cfg_function: Any = None
+    #: NAG set on the model itself (KJNodes' WanVideoNAG): a ``sampling.nag.NAGGuidance``.
+    nag: Any = None
 
     @classmethod
     def of_family(cls, transformer: Any, family: Any, path: Path, dtype: torch.dtype, shift: float) -> "CoreModel":

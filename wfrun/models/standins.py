@@ -68,6 +68,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("LoraLoaderModelOnly", "lora_name"): ("lora", ""),
     ("LoraLoader", "lora_name"): ("lora", ""),
     ("DownloadAndLoadDepthAnythingV2Model", "model"): ("depth_anything_v2", ""),
+    ("DepthAnythingV2Preprocessor", "ckpt_name"): ("depth_anything_v2", ""),
     ("DownloadAndLoadSAM2Model", "model"): ("sam2", ""),
     ("UnetLoaderGGUF", "unet_name"): ("wan_transformer", "original"),
     ("UnetLoaderGGUFAdvanced", "unet_name"): ("wan_transformer", "original"),
@@ -81,7 +82,8 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
 
 #: Loader inputs that read ``.pth`` files weights-only without the run's opt-in: a ``.pth``
 #: name gets a ``.pth`` stand-in (a plain tensor dict, written with ``torch.save``).
-PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("RIFE VFI", "ckpt_name"), ("FILM VFI", "ckpt_name")})
+PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("RIFE VFI", "ckpt_name"), ("FILM VFI", "ckpt_name"),
+                         ("DepthAnythingV2Preprocessor", "ckpt_name")})
 #: Loader inputs that read TorchScript archives as data (``models.torchscript_weights``): a
 #: ``.pt`` name gets a TorchScript stand-in (wfrun's own tiny network, traced and saved).
 TORCHSCRIPT_LOADERS = frozenset({("FILM VFI", "ckpt_name")})
@@ -372,7 +374,13 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         # Depth Anything's writer lives with its executor; the tiny folder holds both precisions.
         source = next(tiny_root / "depthanything" / name for name in DEPTH_FILES if family.precision in name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        if target.suffix.lower() == ".pth":  # comfyui_controlnet_aux's releases: the same tensors, torch.save'd
+            import torch
+            from safetensors.torch import load_file
+
+            torch.save(load_file(str(source)), target)
+        else:
+            shutil.copyfile(source, target)
         return target
     if family.kind == "film":
         from wfrun.models.tiny_film import write_tiny_film

@@ -32,7 +32,7 @@ from wfrun.models.families import UMT5_XXL as _UMT5
 from wfrun.models.families.wan_transformer import CAMERA_CHANNELS, VACE_CONTEXT_CHANNELS
 
 #: Bump when the files change, so cached copies are rebuilt.
-TINY_VERSION = "5"
+TINY_VERSION = "6"
 
 # Transformer: dim 32 = 2 heads x 16; the text width equals the tiny UMT5's d_model and the
 # image width the tiny CLIP's hidden size, as 4096 and 1280 do for the real models.
@@ -716,6 +716,7 @@ def write_tiny_models(root: str | Path) -> Path:
     files = [{"path": s.relpath, "kind": s.kind, "task": s.task, "layout": s.layout, "precision": s.precision}
              for s in SPECS]
     files += _write_depth_models(root)
+    files += _write_lineart_models(root)
     manifest = {"version": TINY_VERSION, "files": files}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return root
@@ -730,7 +731,7 @@ DEPTH_FILES = {"depth_anything_v2_vitl_fp32.safetensors": torch.float32,
 
 def _write_depth_models(root: Path) -> list[dict]:
     """The pack's depth estimator, which control workflows run before the video model; its
-    writer lives with its executor (``packs/depthanything``) and is only called here."""
+    model code lives in ``models/depth_anything`` and is only called here."""
     from wfrun.models.tiny_depth_anything import write_tiny_depth_anything
 
     out = []
@@ -739,6 +740,20 @@ def _write_depth_models(root: Path) -> list[dict]:
         out.append({"path": path.relative_to(root).as_posix(), "kind": "depth_anything_v2", "task": "",
                     "layout": "original", "precision": next(k for k, v in FLOATS.items() if v == dtype)})
     return out
+
+
+#: comfyui_controlnet_aux's LineArtPreprocessor names no file: it always reads these two
+#: (``models.lineart``), from ``<models>/controlnet_aux/``.
+LINEART_FILES = ("controlnet_aux/sk_model.pth", "controlnet_aux/sk_model2.pth")
+
+
+def _write_lineart_models(root: Path) -> list[dict]:
+    from wfrun.models.lineart import write_tiny_lineart
+
+    for seed, rel in enumerate(LINEART_FILES):
+        write_tiny_lineart(root / rel, seed=seed)
+    return [{"path": rel, "kind": "lineart", "task": "", "layout": "original", "precision": "fp32"}
+            for rel in LINEART_FILES]
 
 
 def default_cache_root() -> Path:

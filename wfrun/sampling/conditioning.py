@@ -122,6 +122,17 @@ class TeaCacheArgs:
 
 
 @dataclass(frozen=True)
+class EasyCacheArgs:
+    """CACHEARGS from WanVideoEasyCache: skip the blocks while the blocks' input has changed,
+    relative to their last output, by less than ``easycache_thresh`` since the last full step."""
+
+    easycache_thresh: float = 0.015
+    start_step: int = 10
+    end_step: int = -1
+    cache_device: str = "cpu"
+
+
+@dataclass(frozen=True)
 class SLGArgs:
     """SLGARGS: skip-layer guidance, uncond pass skips ``blocks`` inside the window."""
 

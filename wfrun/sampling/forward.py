@@ -18,6 +18,10 @@ Pass-long features come from the hooks of :func:`wfrun.sampling.hooks.sampling_p
   ``mode``) or raw on ``e0`` — and while it stays below ``rel_l1_thresh`` the blocks are
   skipped and the residual of the last computed step is added instead. One state per
   prediction (cond, uncond, each context window), as the pack's ``pred_id``.
+- **EasyCache** (:class:`EasyCache`): the same skip, decided on the blocks' input change
+  relative to their last output. Both caches meet the forward through ``decide`` (on the
+  whole sequence, so every ``--gpus`` rank agrees), ``reuse``, ``after_blocks`` and
+  ``after_step``.
 - **SLG** (a hook on each named block, :class:`wfrun.sampling.hooks.SkipLayerGuidance`):
   blocks in ``SLGArgs.blocks`` are skipped in the *uncond* pass while the step percentage
   is inside ``[start_percent, end_percent]``. As in the pack, SLG does not apply to batched
@@ -49,6 +53,10 @@ Pass-long features come from the hooks of :func:`wfrun.sampling.hooks.sampling_p
   model's text embedder like the prompt, and each cross-attention (main and VACE blocks)
   combines its text attention with the prompt and with it. Not with several prompts over
   the video (the pack raises there too).
+- **One video on several GPUs** (``--gpus``, :mod:`wfrun.sampling.context_parallel`): when
+  a context-parallel group is active, the tokens (with their RoPE tables and per-token
+  modulation) are split over the ranks after the embedding — after TeaCache's decision,
+  which must see the whole sequence to agree on every rank — and gathered after the blocks.
 - **Reference latent** (``reference``, Wan 2.2 Fun Control): ``ref_conv`` tokens go in
   front of the video's, RoPE runs over one more frame (the reference at frame 0, the video
   from 1), and the reference's tokens are dropped before the head (ComfyUI ``WanModel``).
@@ -64,7 +72,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from wfrun.sampling.conditioning import TeaCacheArgs
+from wfrun.sampling import context_parallel
+from wfrun.sampling.conditioning import EasyCacheArgs, TeaCacheArgs
 from wfrun.sampling.hooks import active_pass
 from wfrun.sampling.nag import NAGContext, nag_cross_attention
 
@@ -130,6 +139,91 @@ class TeaCache:
 
     def skipped_steps(self) -> dict[int, list[int]]:
         return {k: list(v["skipped_steps"]) for k, v in self.states.items()}
+
+    # --- the forward's step-cache protocol (shared with EasyCache) --------------------------
+
+    def decide(self, pred_id: int | None, step: int, x: torch.Tensor, temb: torch.Tensor,
+               proj: torch.Tensor) -> tuple[bool, int]:
+        """(run the blocks?, pred_id), from the time embedding of the whole sequence."""
+        should_calc, pred_id, current = _teacache_decide(self, pred_id, temb, proj)
+        self.states[pred_id]["pending_modulated_input"] = current
+        return should_calc, pred_id
+
+    def reuse(self, pred_id: int, step: int, x: torch.Tensor) -> torch.Tensor:
+        """The blocks' output when they are skipped: the input plus the last residual."""
+        state = self.states[pred_id]
+        state["skipped_steps"].append(step)
+        return x.to(state["previous_residual"].dtype) + state["previous_residual"].to(x.device)
+
+    def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
+        state = self.states[pred_id]
+        state["previous_residual"] = x.to(original.device) - original
+        state["previous_modulated_input"] = state.pop("pending_modulated_input")
+
+    def after_step(self, pred_id: int, x: torch.Tensor) -> None:
+        return None
+
+
+@dataclass
+class EasyCache:
+    """The wrapper's EasyCache for one sampling run (``cache_methods``, model.py, 2025-08 on).
+
+    Per prediction, on steps ``start_step..end_step``: the change of the blocks' input
+    since the last computed step, ``mean|x - x_computed| / mean|previous output|`` times
+    ``k``, is compared with the threshold; below it the blocks are skipped and the input plus
+    the last computed residual is used. ``k`` is the pack's output change over input change,
+    two expressions of the same quantity there, so 1 (0/0 — blocks that changed nothing —
+    gives NaN, and the blocks always run, as in the pack). The change is not carried from
+    one skipped step to the next (the pack adds to a local only); it grows by itself, being
+    measured from the last computed input. The previous output is updated on every step of
+    the range, skipped or not."""
+
+    args: EasyCacheArgs
+    end_step: int
+    cache_device: str | torch.device = "cpu"
+    states: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, args: EasyCacheArgs, num_timesteps: int, cache_device: Any) -> "EasyCache":
+        end = num_timesteps - 1 if int(args.end_step) == -1 else int(args.end_step)
+        return cls(args=args, end_step=end, cache_device=cache_device)
+
+    def active(self, step: int) -> bool:
+        return int(self.args.start_step) <= step <= self.end_step
+
+    def new_prediction(self) -> int:
+        pred_id = len(self.states)
+        self.states[pred_id] = {"previous_input": None, "previous_output": None, "cache": None, "k": 1.0,
+                                "skipped_steps": []}
+        return pred_id
+
+    def skipped_steps(self) -> dict[int, list[int]]:
+        return {k: list(v["skipped_steps"]) for k, v in self.states.items()}
+
+    def decide(self, pred_id: int | None, step: int, x: torch.Tensor, temb: torch.Tensor,
+               proj: torch.Tensor) -> tuple[bool, int]:
+        if pred_id is None or pred_id not in self.states:
+            return True, self.new_prediction()
+        state = self.states[pred_id]
+        if state["previous_input"] is None or state["previous_output"] is None:
+            return True, pred_id
+        change = (x - state["previous_input"].to(x.device)).abs().mean()
+        norm = state["previous_output"].to(x.device).abs().mean()
+        return not float(change / norm * state["k"]) < float(self.args.easycache_thresh), pred_id
+
+    def reuse(self, pred_id: int, step: int, x: torch.Tensor) -> torch.Tensor:
+        state = self.states[pred_id]
+        state["skipped_steps"].append(step)
+        return x + state["cache"].to(x.device, x.dtype)
+
+    def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
+        out = x.to(original.device)
+        change = (out - original).abs().mean()
+        self.states[pred_id].update(previous_input=original, previous_output=out, cache=out - original,
+                                    k=change / (original - out).abs().mean())
+
+    def after_step(self, pred_id: int, x: torch.Tensor) -> None:
+        self.states[pred_id]["previous_output"] = x.to(self.cache_device).clone()
 
 
 @dataclass
@@ -223,10 +317,13 @@ def feta_score(query: torch.Tensor, key: torch.Tensor, num_frames: int, weight: 
 class _SelfAttnProcessor:
     """Self-attention as diffusers' ``WanAttnProcessor`` plus FETA and frame-chunked attention."""
 
-    def __init__(self, base: Any, feta: tuple[int, float] | None, chunks: list[tuple[int, int]] | None):
+    def __init__(self, base: Any, feta: tuple[int, float] | None, chunks: list[tuple[int, int]] | None,
+                 total: int = 0):
         self._attention_backend = getattr(base, "_attention_backend", None)
+        self._parallel_config = getattr(base, "_parallel_config", None)  # --gpus (sampling/context_parallel.py)
         self.feta = feta
-        self.chunks = chunks
+        self.chunks = chunks  # token ranges of the whole sequence
+        self.total = total  # tokens of the whole sequence (under --gpus this rank holds a share)
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
         from diffusers.models.attention_dispatch import dispatch_attention_fn
@@ -236,20 +333,41 @@ class _SelfAttnProcessor:
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
         key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
         value = value.unflatten(2, (attn.heads, -1))
-        score = feta_score(query, key, *self.feta) if self.feta else None
+        cp = context_parallel.active() if self._parallel_config is not None else None
+        score = None
+        if self.feta:  # scores whole frames: under --gpus from every rank's q and k
+            q, k = (query, key) if cp is None else (cp.gather(t, self.total) for t in (query, key))
+            score = feta_score(q, k, *self.feta)
         if rotary_emb is not None:
             query = _apply_rotary(query, *rotary_emb)
             key = _apply_rotary(key, *rotary_emb)
-        spans = self.chunks or [(0, query.shape[1])]
-        outs = [dispatch_attention_fn(query[:, a:b], key[:, a:b], value[:, a:b], attn_mask=attention_mask,
-                                      dropout_p=0.0, is_causal=False, backend=self._attention_backend)
-                for a, b in spans]
+        if self.chunks and cp is not None:
+            outs = self._chunks_of_share(cp, query, key, value, attention_mask)
+        else:
+            spans = self.chunks or [(0, query.shape[1])]
+            outs = [dispatch_attention_fn(query[:, a:b], key[:, a:b], value[:, a:b], attn_mask=attention_mask,
+                                          dropout_p=0.0, is_causal=False, backend=self._attention_backend,
+                                          parallel_config=self._parallel_config)
+                    for a, b in spans]
         out = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
         out = out.flatten(2, 3).type_as(query)
         out = attn.to_out[1](attn.to_out[0](out))
         if score is not None:
             out = out * score.to(out.dtype)
         return out
+
+    def _chunks_of_share(self, cp: Any, query, key, value, attention_mask) -> list[torch.Tensor]:
+        """Frame-chunked attention under ``--gpus``: the chunks cross the ranks' shares, so
+        keys and values are gathered whole and each of this rank's queries attends within its
+        chunk (plain attention on the rank: no further exchange)."""
+        from diffusers.models.attention_dispatch import dispatch_attention_fn
+
+        key, value = cp.gather(key, self.total), cp.gather(value, self.total)
+        tagged = [(a, b, n) for n, (a, b) in enumerate(self.chunks)]
+        return [dispatch_attention_fn(query[:, a:b], key[:, self.chunks[n][0]:self.chunks[n][1]],
+                                      value[:, self.chunks[n][0]:self.chunks[n][1]], attn_mask=attention_mask,
+                                      dropout_p=0.0, is_causal=False, backend=self._attention_backend)
+                for a, b, n in cp.local_spans(tagged, self.total)]
 
 
 def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -395,36 +513,51 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     if sampling is not None:
         sampling.call = opt  # for the block hooks (SLG)
     should_calc = True
-    cache = sampling.teacache if sampling is not None else None
+    cache = sampling.teacache if sampling is not None else None  # a step cache: TeaCache or EasyCache
     pred_id = opt.pred_id
     cache_on = cache is not None and cache.active(opt.step)
-    if cache_on:
-        should_calc, pred_id, current = _teacache_decide(cache, pred_id, temb, proj)
-        if not should_calc:
-            state = cache.states[pred_id]
-            x = x.to(state["previous_residual"].dtype) + state["previous_residual"].to(x.device)
-            state["skipped_steps"].append(opt.step)
+    if cache_on:  # decided on the whole sequence: the same on every --gpus rank
+        should_calc, pred_id = cache.decide(pred_id, opt.step, x, temb, proj)
+
+    multi_prompt = context.shape[0] > 1 and batch == 1
+    cp = context_parallel.active()
+    total = x.shape[1]
+    if cp is not None:  # --gpus: this rank's share of the tokens (sampling/context_parallel.py)
+        x = cp.split(x)
+        rotary_emb = tuple(cp.split(r) for r in rotary_emb)
+        if proj.ndim == 4:  # per-token modulation
+            proj = cp.split(proj)
+
+    if cache_on and cp is not None and isinstance(cache, EasyCache):
+        raise ValueError("EasyCache is not supported with --gpus (its decision reads every token)")
+    if cache_on and not should_calc:
+        x = cache.reuse(pred_id, opt.step, x)
 
     if should_calc:
         original = x.to(cache.cache_device).clone() if cache_on else None
-        multi_prompt = context.shape[0] > 1 and batch == 1
         feta = (int(opt.feta_frames), float(opt.feta_weight)) if opt.feta_weight is not None and opt.feta_frames > 1 else None
         chunks = None
         if multi_prompt and opt.step in opt.split_attn_steps:
             chunks = _frame_chunks(ppf, tokens_per_frame, context.shape[0])
-        self_proc = (feta, chunks) if (feta or chunks) else None
+        self_proc = (feta, chunks, total) if (feta or chunks) else None
         segments = _cross_segments(ppf, tokens_per_frame, context.shape[0]) if multi_prompt else None
-        vace = _Vace(transformer, opt.vace, x, context, proj, rotary_emb, opt.vace_pad_front) if opt.vace else None
+        if segments is not None and cp is not None:  # this rank's tokens, in its own positions
+            segments = cp.local_spans(segments, total)
+        vace = (_Vace(transformer, opt.vace, x, context, proj, rotary_emb, opt.vace_pad_front, total, cp)
+                if opt.vace else None)
         nag = _nag(transformer, opt.nag, multi_prompt, context_img, encoder_hidden_states)
-        with _processors(transformer.blocks, self_proc, segments), nag:
+        attached = cp.attached(transformer, total) if cp is not None else contextlib.nullcontext()
+        with attached, _processors(transformer.blocks, self_proc, segments), nag:
             for index, block in enumerate(transformer.blocks):  # hooks may skip a block (SLG) or count it
                 x = block(x, context, proj, rotary_emb)
                 if vace is not None:
                     x = vace.after_block(index, x)
         if cache_on:
-            state = cache.states[pred_id]
-            state["previous_residual"] = x.to(original.device) - original
-            state["previous_modulated_input"] = current
+            cache.after_blocks(pred_id, original, x)
+    if cp is not None:
+        x = cp.gather(x, total)
+    if cache_on:
+        cache.after_step(pred_id, x)
 
     if ref_tokens:
         x = x[:, ref_tokens:]
@@ -466,7 +599,8 @@ class _Vace:
     hint alive at a time; the sums equal diffusers' all-first order)."""
 
     def __init__(self, transformer: Any, contexts: tuple, x: torch.Tensor, context: torch.Tensor,
-                 proj: torch.Tensor, rotary_emb: Any, pad_front: bool = False):
+                 proj: torch.Tensor, rotary_emb: Any, pad_front: bool = False, total: int | None = None,
+                 cp: Any = None):
         blocks = getattr(transformer, "vace_blocks", None)
         if blocks is None:
             raise ValueError("VACE conditioning given to a model without VACE blocks")
@@ -478,10 +612,12 @@ class _Vace:
         for tensor, strength in contexts:
             c = embed(tensor.to(x.device, embed.weight.dtype)).flatten(2).transpose(1, 2).to(x.dtype)
             c = _batch_to(c, x.shape[0])
-            if c.shape[1] < x.shape[1]:  # fewer frames than the video: zeros after (diffusers) or before
-                zeros = c.new_zeros(c.shape[0], x.shape[1] - c.shape[1], c.shape[2])
+            tokens = x.shape[1] if total is None else total  # the whole sequence (x is a share under --gpus)
+            if c.shape[1] < tokens:  # fewer frames than the video: zeros after (diffusers) or before
+                zeros = c.new_zeros(c.shape[0], tokens - c.shape[1], c.shape[2])
                 c = torch.cat([zeros, c] if pad_front else [c, zeros], dim=1)
-            self.states.append(c[:, :x.shape[1]])
+            c = c[:, :tokens]
+            self.states.append(cp.split(c) if cp is not None else c)
             self.strengths.append(float(strength))
 
     def after_block(self, index: int, x: torch.Tensor) -> torch.Tensor:

@@ -74,8 +74,9 @@ import torch
 from wfrun.models import module_hooks
 from wfrun.models.families.wan_transformer import sampler_channels
 from wfrun.sampling import context as ctxwin
-from wfrun.sampling.conditioning import ControlEmbeds, ImageEmbeds, PhantomArgs, SamplerOptions, TextEmbeds, VaceEmbeds
-from wfrun.sampling.forward import ForwardOptions, TeaCache, transformer_forward
+from wfrun.sampling.conditioning import (ControlEmbeds, EasyCacheArgs, ImageEmbeds, PhantomArgs, SamplerOptions,
+                                        TextEmbeds, VaceEmbeds)
+from wfrun.sampling.forward import EasyCache, ForwardOptions, TeaCache, transformer_forward
 from wfrun.sampling.guidance import CFG, PhantomCFG, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
 from wfrun.sampling.nag import NAGContext
@@ -185,7 +186,7 @@ class Prepared:
     feta: Any = None
     feta_frames: int = 0
     split_steps: tuple[int, ...] = ()
-    teacache: TeaCache | None = None
+    teacache: TeaCache | EasyCache | None = None  # the step cache of the pass
     #: Input latents replace the noise (mixed with it when ``add_noise``): the step-range era.
     add_noise: bool = False
     #: WanVideoApplyNAG's guidance of every cond pass (the NAG prompt padded to 512 tokens).
@@ -486,7 +487,9 @@ def prepare(req: SamplingRequest) -> Prepared:
     if exp is not None and exp.video_attention_split_steps:
         split_steps = tuple(int(x.strip()) for x in str(exp.video_attention_split_steps).split(",") if x.strip())
     teacache = None
-    if opts.teacache is not None:
+    if isinstance(opts.teacache, EasyCacheArgs):
+        teacache = EasyCache.create(opts.teacache, len(schedule.timesteps), req.cache_device)
+    elif opts.teacache is not None:
         teacache = TeaCache.create(opts.teacache, len(schedule.timesteps), req.teacache_variant, req.cache_device)
     is_looped = (windows is not None and windows.options.context_schedule == "uniform_looped") or opts.loop is not None
     return Prepared(

@@ -32,7 +32,7 @@ from wfrun.packs.comfy_core_models.ksampler_nodes import SAMPLER_OOM_HINT, _chec
 from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.sampling import ksampler as ks
 from wfrun.sampling.ksampler.samplers import CFG_PP_SAMPLERS
-from wfrun.sampling.ksampler.wrapped import unwrap
+from wfrun.sampling.ksampler.wrapped import GuiderChoice, unwrap
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _sigmas(value: Any) -> torch.Tensor:
 
 
 def sample_custom(ctx: ExecContext, model: Any, positive: Any, negative: Any, cfg: float, seed: int, add_noise: bool,
-                  sampler: Any, sigmas: Any, latent_image: Any) -> tuple:
+                  sampler: Any, sigmas: Any, latent_image: Any, guider: GuiderChoice | None = None) -> tuple:
     """``comfy.sample.sample_custom`` / a guider's ``sample``: ``latent_image`` along ``sigmas``
     with the SAMPLER (and the wrappers around it), CFG ``cfg``; returns (output, denoised)."""
     base, wrappers = unwrap(sampler)
@@ -91,7 +91,14 @@ def sample_custom(ctx: ExecContext, model: Any, positive: Any, negative: Any, cf
                              f"{base.sampler_name!r} is not supported", "wrap a sampler without _cfg_pp")
     sigmas = _sigmas(sigmas)
 
+    scheduled = guider is not None and guider.cfg_window is not None
+    if scheduled and base.sampler_name in CFG_PP_SAMPLERS:
+        raise NodeInputError("sampler", f"a scheduled CFG with the CFG++ sampler {base.sampler_name!r} is not "
+                             "supported", "use a sampler without _cfg_pp")
+
     def wrap(denoiser: Any, run_sigmas: torch.Tensor) -> Any:
+        if scheduled:  # the guider's CFG for each step, innermost: it sets the CFG denoiser's value
+            denoiser = guider.scheduled(denoiser, run_sigmas)
         for wrapper in wrappers:  # outermost first: the base sampler calls the innermost
             denoiser = wrapper.wrap(denoiser, run_sigmas, float(cfg))
         return denoiser
@@ -100,7 +107,7 @@ def sample_custom(ctx: ExecContext, model: Any, positive: Any, negative: Any, cf
     out = run_sampler(ctx, model, positive, negative, latent_image, seed=int(seed), steps=len(sigmas) - 1,
                       cfg=float(cfg), sampler_name=base.sampler_name, scheduler=None,
                       sigmas_for=lambda ms: sigmas, add_noise=bool(add_noise), x0_out=x0, sampler_input="sampler",
-                      wrap_denoiser=wrap if wrappers else None)
+                      wrap_denoiser=wrap if (wrappers or scheduled) else None)
     if "x0" not in x0:
         return out, out
     denoised = dict(out)
@@ -122,17 +129,6 @@ class NoiseChoice:
 
     seed: int
     enabled: bool = True
-
-
-@dataclass(frozen=True)
-class GuiderChoice:
-    """GUIDER: CFGGuider's model, prompts and CFG, or BasicGuider's (one prompt, CFG 1, so no
-    negative pass is ever made)."""
-
-    model: Any
-    positive: Any
-    negative: Any
-    cfg: float
 
 
 @executor("RandomNoise")
@@ -172,8 +168,13 @@ def sampler_custom_advanced(ctx: ExecContext, noise: Any, guider: Any, sampler: 
                              "use a CFGGuider, or a sampler without _cfg_pp")
     # BasicGuider: CFG 1 never runs the negative pass, so the positive stands in for it
     negative = guider.negative if guider.negative is not None else guider.positive
-    return sample_custom(ctx, guider.model, guider.positive, negative, guider.cfg, noise.seed, noise.enabled,
-                         sampler, sigmas, latent_image)
+    steps = len(_sigmas(sigmas)) - 1
+    if isinstance(guider.cfg, (list, tuple)) and len(guider.cfg) != steps:
+        raise NodeInputError("guider", f"the guider's cfg list has {len(guider.cfg)} values for {steps} steps",
+                             "give one cfg value per step")
+    cfg = guider.cfg if guider.cfg_window is None else 1.0  # a schedule sets each step's value
+    return sample_custom(ctx, guider.model, guider.positive, negative, cfg, noise.seed, noise.enabled,
+                         sampler, sigmas, latent_image, guider=guider)
 
 
 @executor("SplitSigmas")

@@ -142,8 +142,11 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             bar.update(1)
 
     try:
+        if nag is not None and model.nag is not None:
+            raise NodeInputError("model", "NAG on the model (WanVideoNAG) and in the sampler (KSamplerWithNAG)",
+                                 "keep one of the two")
         predictor = WanPredictor(model, positive, negative, device, denoise_mask=None if mask is None else mask.to(device),
-                                 sigmas=sigmas, nag=nag)
+                                 sigmas=sigmas, nag=nag if nag is not None else model.nag)
         skips = {p.layers for p in model.post_cfg if isinstance(p, SkipLayers)}
         if len(skips) > 1:
             raise NodeInputError("model", "several SkipLayerGuidanceDiT patches with different layers",
@@ -164,7 +167,9 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         with merged(transformer, lora_paths(model.loras)), sampling_pass(transformer, slg=slg, attention=model.attention,
                                                                     teacache=step_cache(model, sigmas)), \
                 fp16_accumulation(model.fp16_accumulation), torch.no_grad():
-            denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms))
+            cfg_function = model.cfg_function(sigmas) if model.cfg_function is not None else None
+            denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms),
+                                       cfg_function=cfg_function)
             if wrap_denoiser is not None:
                 denoiser = wrap_denoiser(denoiser, sigmas)
             out = ks.sample(denoiser, samples.to(device), noise.to(device), sigmas, sampler_name, seed=int(seed), ms=ms,

@@ -217,10 +217,12 @@ class WanPredictor:
                                      step=step, pred_id=self._pred_ids.get(key),
                                      feta_weight=feta_weight, feta_frames=feta_frames,
                                      nag=self._nag_context(which, sigma, batch))
+        frames, height, width = hidden.shape[2:]
+        hidden = pad_to_patches(hidden, tuple(tr.config.patch_size))
         out, pred_id = transformer_forward(tr, hidden.to(self.device, model.dtype), t.to(self.device), context, clip,
                                            options_fwd)
         self._pred_ids[key] = pred_id
-        return out.float()
+        return out.float()[:, :, :frames, :height, :width]
 
     def _nag_context(self, which: str, sigma: torch.Tensor, batch: int) -> NAGContext | None:
         """NAG for a positive pass while the sigma has not gone below ``sigma_end``."""
@@ -228,6 +230,17 @@ class WanPredictor:
         if nag is None or which != "cond" or not nag.active(float(sigma.reshape(-1)[0])):
             return None
         return NAGContext(_batch(nag.negative.to(self.device, self.model.dtype), batch), nag.params)
+
+
+def pad_to_patches(x: torch.Tensor, patch: tuple[int, ...]) -> torch.Tensor:
+    """ComfyUI's ``pad_to_patch_size`` (WanModel.forward): a latent whose frames, height or
+    width is not a multiple of the patch is padded at the end *circularly* (wrapping around
+    to the start); the model's output is cut back to the latent's size. So an odd latent
+    (LatentUpscaleBy 1.4) runs as in ComfyUI rather than failing in the patch embedding."""
+    pad: tuple[int, ...] = ()
+    for i, size in enumerate(patch):
+        pad = (0, (size - x.shape[i + 2] % size) % size) + pad
+    return torch.nn.functional.pad(x, pad, mode="circular") if any(pad) else x
 
 
 def step_index(sigmas: torch.Tensor | None, sigma: torch.Tensor) -> int:

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.header import CheckpointError
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
-from wfrun.packs.depthanything.convert import SOURCES, NotDepthAnythingError, metric_settings
-from wfrun.packs.depthanything.load import load_depth_anything
+from wfrun.models.depth_anything.convert import SOURCES, NotDepthAnythingError, metric_settings
+from wfrun.models.depth_anything.load import load_depth_anything
 from wfrun.packs.depthanything.types import DepthAnythingModel
 
 log = logging.getLogger(__name__)

@@ -30,16 +30,28 @@ patched copy of the MODEL (the loaded transformer stays shared, as ComfyUI's
 - ``WanVideoEnhanceAVideoKJ``: Enhance-A-Video on every self-attention at every step, the
   score from the latent's frame count and ``weight`` (the formula of
   ``sampling.forward.feta_score``, KJNodes' ``get_feta_scores``); weight 0 leaves the model.
+- ``CFGZeroStarAndInit``: CFG-Zero* with zero init as the model's cfg function
+  (:class:`ZeroStarInit`).
+- ``WanVideoNAG``: NAG on the model's cross-attention (``sampling.nag``), applied by the core
+  samplers on every step.
+- ``ScheduledCFGGuidance``: a GUIDER whose CFG applies inside a step window only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
+
+import torch
 
 from wfrun.models.handles import CoreModel
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.sampling.attention import usable_backend
+from wfrun.sampling.ksampler.wrapped import GuiderChoice
+from wfrun.sampling.nag import NAGGuidance, NAGParams
+
+log = logging.getLogger(__name__)
 
 
 def _model(model: Any) -> CoreModel:
@@ -111,9 +123,103 @@ def skip_layer_guidance_wan(ctx: ExecContext, model: Any, blocks: str, start_per
     except ValueError:
         raise NodeInputError("blocks", f"{blocks!r} is not a comma-separated list of block numbers",
                              "write block indices from 0, e.g. '9' or '9,10'") from None
+    if not listed:
+        raise NodeInputError("blocks", "no block given", "write block indices from 0, e.g. '9'")
     count = len(model.transformer.blocks)
-    bad = [b for b in listed if not 0 <= b < count]
-    if not listed or bad:
-        raise NodeInputError("blocks", f"blocks {bad or blocks!r}: the model has blocks 0 to {count - 1}",
-                             "write block indices from 0, e.g. '9'")
+    missing = [b for b in listed if not 0 <= b < count]
+    if missing:  # ComfyUI patches blocks by index: one the model lacks is never called
+        log.info("SkipLayerGuidanceWanVideo: the model has blocks 0 to %d; %s skip nothing", count - 1, missing)
     return (dataclasses.replace(model, uncond_skip=(listed, float(start_percent), float(end_percent))),)
+
+
+@dataclasses.dataclass(frozen=True)
+class ZeroStarInit:
+    """CFGZeroStarAndInit's ``sampler_cfg_function`` for one run (``hook(sigmas)``): the
+    steps up to ``zero_init_steps`` (the step found from the run's sigmas as KJNodes finds
+    it) give a zero noise prediction, so the denoised result is the input itself; the other
+    steps are CFG-Zero*: ``uncond * a + cfg * (cond - uncond * a)`` on the noise predictions
+    with ``a = <cond, uncond> / (|uncond|² + 1e-8)`` per batch entry."""
+
+    use_zero_init: bool
+    zero_init_steps: int
+
+    def __call__(self, sigmas: Any) -> Any:
+        run = torch.as_tensor(sigmas).float().cpu()
+
+        def step_of(sigma: Any) -> int:
+            value = float(torch.as_tensor(sigma).reshape(-1)[0])
+            exact = (run == value).nonzero()
+            if len(exact):
+                return int(exact[0])
+            for i in range(len(run) - 1):
+                if (float(run[i]) - value) * (float(run[i + 1]) - value) <= 0:
+                    return i
+            return 0
+
+        def cfg_function(args: dict) -> Any:
+            cond = args["cond"]
+            if self.use_zero_init and step_of(args["timestep"]) <= self.zero_init_steps:
+                return cond * 0
+            uncond = args["uncond"]
+            batch = cond.shape[0]
+            pos, neg = cond.reshape(batch, -1), uncond.reshape(batch, -1)
+            alpha = (pos * neg).sum(1, keepdim=True) / ((neg ** 2).sum(1, keepdim=True) + 1e-8)
+            alpha = alpha.view(batch, *([1] * (cond.ndim - 1)))
+            return uncond * alpha + args["cond_scale"] * (cond - uncond * alpha)
+
+        return cfg_function
+
+
+@executor("CFGZeroStarAndInit")
+def cfg_zero_star_and_init(ctx: ExecContext, model: Any, use_zero_init: bool, zero_init_steps: int,
+                           **_: Any) -> tuple:
+    """KJNodes' CFG-Zero* with zero init as the model's ``sampler_cfg_function`` (see
+    :class:`ZeroStarInit`). At CFG 1 ComfyUI makes no negative pass; the function then sees
+    a zero negative prediction, as there."""
+    return (dataclasses.replace(_model(model), cfg_function=ZeroStarInit(bool(use_zero_init),
+                                                                         int(zero_init_steps))),)
+
+
+@executor("WanVideoNAG")
+def wan_video_nag(ctx: ExecContext, model: Any, conditioning: Any, nag_scale: float, nag_alpha: float, nag_tau: float,
+                  **_: Any) -> tuple:
+    """KJNodes' NAG patch of the Wan cross-attention: the positive prediction's text
+    attention is guided away from ``conditioning`` on every step (``sampling.nag``; the same
+    rule as ComfyUI-NAG). ``nag_scale`` 0 leaves the model. Where KJNodes runs the negative
+    prompt's prediction as a separate batch, its patch treats it as a positive and guides it
+    too; wfrun guides the positive prediction only (at CFG 1, the usual NAG setting with
+    distilled models, the two agree). ``input_type`` batch (no CFG batch split) is the same
+    here."""
+    model = _model(model)
+    if float(nag_scale) == 0:
+        return (model,)
+    try:
+        tensor = conditioning[0][0]
+    except (TypeError, IndexError, KeyError):
+        tensor = None
+    if not isinstance(tensor, torch.Tensor) or tensor.ndim != 3:
+        raise NodeInputError("conditioning", f"expected a CONDITIONING (from CLIPTextEncode), got "
+                             f"{type(conditioning).__name__}", "connect the negative prompt's CLIPTextEncode")
+    text_dim = int(model.transformer.config.text_dim)
+    if tensor.shape[-1] != text_dim:
+        raise NodeInputError("conditioning", f"text embeddings of width {tensor.shape[-1]} do not fit the model "
+                             f"(text width {text_dim})", "encode the NAG prompt with the model's text encoder")
+    nag = NAGGuidance(tensor[:1], NAGParams(float(nag_scale), float(nag_tau), float(nag_alpha)), 0.0)
+    return (dataclasses.replace(model, nag=nag),)
+
+
+@executor("ScheduledCFGGuidance")
+def scheduled_cfg_guidance(ctx: ExecContext, model: Any, positive: Any, negative: Any, cfg: Any,
+                           start_percent: float, end_percent: float, **_: Any) -> tuple:
+    """KJNodes' GUIDER with CFG only on the steps whose index / (sigmas - 1) lies in
+    ``[start_percent, end_percent]`` and CFG 1 (no negative pass, so faster) elsewhere;
+    ``cfg`` a number, or a list with one value per step (checked against the steps when
+    sampling). See ``sampling.ksampler.wrapped.GuiderChoice``."""
+    model = _model(model)
+    if isinstance(cfg, (list, tuple)):
+        values: Any = tuple(float(c) for c in cfg)
+    elif isinstance(cfg, (int, float)) and not isinstance(cfg, bool):
+        values = float(cfg)
+    else:
+        raise NodeInputError("cfg", f"expected a number or a list of numbers, found {cfg!r}")
+    return (GuiderChoice(model, positive, negative, values, (float(start_percent), float(end_percent))),)

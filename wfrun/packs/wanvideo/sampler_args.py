@@ -1,6 +1,6 @@
 """Executors of the sampler-option nodes: each returns a value type of ``types.py``.
 
-WanVideoTeaCache, WanVideoSLG, WanVideoEnhanceAVideo, WanVideoContextOptions,
+WanVideoTeaCache, WanVideoEasyCache, WanVideoSLG, WanVideoEnhanceAVideo, WanVideoContextOptions,
 WanVideoExperimentalArgs and WanVideoLoopArgs pass their widgets on as dicts in the pack
 (nodes.py / cache_methods/nodes_cache.py, 2025-07); wfrun checks them here, so a bad value
 names this node rather than the sampler. Keyword defaults are the latest spec's. A node
@@ -16,8 +16,8 @@ from typing import Any
 
 from wfrun.nodes.executor import NodeInputError
 from wfrun.nodes.executor import ExecContext, executor
-from wfrun.packs.wanvideo.types import (ContextOptions, ExperimentalArgs, FetaArgs, LoopArgs, SLGArgs,
-                                        TeaCacheArgs)
+from wfrun.packs.wanvideo.types import (ContextOptions, EasyCacheArgs, ExperimentalArgs, FetaArgs, LoopArgs,
+                                        SLGArgs, TeaCacheArgs)
 from wfrun.sampling.context import SCHEDULES
 
 
@@ -97,3 +97,13 @@ def wanvideo_experimental_args(ctx: ExecContext, video_attention_split_steps: st
 def wanvideo_loop_args(ctx: ExecContext, shift_skip: int, start_percent: float, end_percent: float,
                        **_: Any) -> tuple:
     return (LoopArgs(shift_skip=int(shift_skip), start_percent=float(start_percent), end_percent=float(end_percent)),)
+
+
+@executor("WanVideoEasyCache")
+def wanvideo_easycache(ctx: ExecContext, easycache_thresh: float, start_step: int, end_step: int, cache_device: str,
+                       **_: Any) -> tuple:
+    if float(easycache_thresh) < 0:
+        raise NodeInputError("easycache_thresh", "the threshold cannot be negative")
+    device = ctx.device if cache_device == "main_device" else ctx.offload_device
+    return (EasyCacheArgs(easycache_thresh=float(easycache_thresh), start_step=int(start_step),
+                          end_step=int(end_step), cache_device=str(device)),)

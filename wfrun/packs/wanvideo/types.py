@@ -131,6 +131,7 @@ from wfrun.sampling.conditioning import (  # noqa: E402,F401
                                          ImageEmbeds,
                                          VaceEmbeds,
                                          TeaCacheArgs,
+                                         EasyCacheArgs,
                                          SLGArgs,
                                          FetaArgs,
                                          ContextOptions,

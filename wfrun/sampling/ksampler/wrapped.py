@@ -1,4 +1,5 @@
-"""SAMPLER values that wrap another SAMPLER and change what the sampler's model call sees.
+"""SAMPLER values that wrap another SAMPLER and change what the sampler's model call sees,
+and the GUIDER value of the custom-sampling nodes.
 
 ComfyUI lets a node wrap a sampler's function (``KSAMPLER(fn, extra_options)``) so that the
 model it is given is called differently (Detail Daemon lowers the sigma the model is told).
@@ -11,7 +12,8 @@ another.
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -35,3 +37,46 @@ def unwrap(sampler: Any) -> tuple[Any, list[SamplerWrapper]]:
         wrappers.append(sampler)
         sampler = sampler.inner
     return sampler, wrappers
+
+
+@dataclass(frozen=True)
+class GuiderChoice:
+    """GUIDER: the model, prompts and CFG a custom sampler guides with (ComfyUI's
+    ``CFGGuider``; ``BasicGuider``: one prompt, ``negative`` None, CFG 1). ``cfg_window``
+    (KJNodes' ScheduledCFGGuidance): CFG only on the steps whose index / (sigmas - 1) lies in
+    ``[start, end]``, CFG 1 (no negative pass) elsewhere; ``cfg`` may then be a list, one
+    value per step."""
+
+    model: Any
+    positive: Any
+    negative: Any
+    cfg: float | Sequence[float]
+    cfg_window: tuple[float, float] | None = None
+
+    def scheduled(self, denoiser: Any, sigmas: torch.Tensor) -> Denoiser:
+        """``denoiser`` (a CFG denoiser with a ``cfg`` attribute) set to this step's CFG at
+        every call, the step found from the run's sigmas as KJNodes finds it."""
+        run = sigmas.detach().float().cpu()
+        start, end = self.cfg_window if self.cfg_window is not None else (0.0, 1.0)
+        values = list(self.cfg) if isinstance(self.cfg, (list, tuple)) else None
+
+        def step_of(sigma: torch.Tensor) -> int:
+            value = torch.as_tensor(float(sigma.reshape(-1)[0]))
+            exact = torch.isclose(run, value).nonzero()
+            if len(exact):
+                return int(exact[0])
+            for i in range(len(run) - 1):
+                if (float(run[i]) - float(value)) * (float(run[i + 1]) - float(value)) <= 0:
+                    return i
+            return 0
+
+        if values is not None and len(values) != len(run) - 1:
+            raise ValueError(f"the cfg list has {len(values)} values for {len(run) - 1} steps")
+
+        def guided(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            step = step_of(sigma)
+            inside = start <= step / max(len(run) - 1, 1) <= end
+            denoiser.cfg = (values[step] if values is not None else float(self.cfg)) if inside else 1.0
+            return denoiser(x, sigma)
+
+        return guided

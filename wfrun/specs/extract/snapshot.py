@@ -69,8 +69,12 @@ def extract_snapshot(project: Project, scan: list[str]) -> Snapshot:
     display: dict[str, str] = {}
     root = project.resolve_module(project.root_module) if project.root_module else None
     root_map = lookup(root, "NODE_CLASS_MAPPINGS") if root is not None else None
+    dynamic = _dynamically_imported(project, scan) if root is not None else []
     if isinstance(root_map, dict) and root_map:
-        sources: list[ModuleCtx] = [root]
+        # A root that imports the modules of a folder by computed names (comfyui_controlnet_aux
+        # iterates ``node_wrappers/`` and calls ``importlib.import_module``) cannot be followed
+        # statically: the mappings of that folder's modules count, then the root's on top.
+        sources: list[ModuleCtx] = [*dynamic, root]
     else:
         sources = []
         for path in scan:
@@ -119,6 +123,25 @@ def extract_snapshot(project: Project, scan: list[str]) -> Snapshot:
             snap.nodes[state.class_type] = state
     snap.used_paths = set(project.used)
     return snap
+
+
+def _dynamically_imported(project: Project, scan: list[str]) -> list[ModuleCtx]:
+    """The modules a root ``__init__.py`` imports by computed names: those, among the scanned
+    files that register nodes, in a folder the root names as a string literal (``"node_wrappers"``)
+    when it calls ``importlib.import_module`` or ``__import__``."""
+    text = project.text("__init__.py")
+    if "import_module(" not in text and "__import__(" not in text:
+        return []
+    found = []
+    for path in scan:
+        folder = path.split("/")[0]
+        if "/" not in path or (f'"{folder}"' not in text and f"'{folder}'" not in text):
+            continue
+        if "NODE_CLASS_MAPPINGS" in project.text(path):
+            mod = project.module_for_path(path)
+            if mod is not None:
+                found.append(mod)
+    return found
 
 
 def _node_state(project: Project, cls: ClassInfo, class_type: str | None, display_name: str | None) -> NodeState | None:
