@@ -19,7 +19,7 @@ Measured against Meta's code as the pack ships it (its ``SAM2ImagePredictor`` an
 fp32, CPU, a 160x120 image: single-image logits within 2.4e-7 (points, point + box, box alone,
 a mask input, one point with three masks, two individual objects) and video logits over 3
 frames within 2.5e-7 (SAM 2.0 and 2.1 with a positive and a negative point; 2.1 with one point,
-with a point and a box); every mask pixel the same.
+with a point and a box, with two objects tracked at once); every mask pixel the same.
 Torchvision's transforms were replaced by their torch equivalents for that check (no
 torchvision here); fp16/bf16 on a GPU, where the pack runs under autocast, was not compared.
 """
