@@ -33,7 +33,8 @@ NON_MODEL_FOLDERS = frozenset({"input", "output", "temp", "kjnodes_fonts", "vide
 #: never downloads; the file must already be in that folder.
 DOWNLOADED_MODEL_INPUTS = {("DownloadAndLoadDepthAnythingV2Model", "model"): "depthanything",
                            ("RIFE VFI", "ckpt_name"): "rife", ("FILM VFI", "ckpt_name"): "film",
-                           ("DepthAnythingV2Preprocessor", "ckpt_name"): "controlnet_aux"}
+                           ("DepthAnythingV2Preprocessor", "ckpt_name"): "controlnet_aux",
+                           ("DownloadAndLoadSAM2Model", "model"): "sam2"}
 
 
 def model_folders(node: NodeInstance, spec: InputSpec) -> str | None:

@@ -69,6 +69,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("LoraLoader", "lora_name"): ("lora", ""),
     ("DownloadAndLoadDepthAnythingV2Model", "model"): ("depth_anything_v2", ""),
     ("DepthAnythingV2Preprocessor", "ckpt_name"): ("depth_anything_v2", ""),
+    ("DownloadAndLoadSAM2Model", "model"): ("sam2", ""),
     ("UnetLoaderGGUF", "unet_name"): ("wan_transformer", "original"),
     ("UnetLoaderGGUFAdvanced", "unet_name"): ("wan_transformer", "original"),
     ("CLIPLoaderGGUF", "clip_name"): ("umt5", "transformers"),
@@ -104,18 +105,19 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
     "vae": ("wan_vae", "original"), "text_encoders": ("umt5", "original"), "clip": ("umt5", "original"),
     "clip_vision": ("clip_vision", "transformers"), "loras": ("lora", ""),
     "depthanything": ("depth_anything_v2", ""), "checkpoints": ("checkpoint", ""),
-    "upscale_models": ("upscale", ""), "rife": ("rife", ""), "film": ("film", ""),
+    "upscale_models": ("upscale", ""), "rife": ("rife", ""), "film": ("film", ""), "sam2": ("sam2", ""),
 }
 
 #: The default storage of each kind when the name does not say.
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
-                     "upscale": "fp32", "rife": "fp32", "film": "fp32"}
+                     "sam2": "fp32", "upscale": "fp32", "rife": "fp32", "film": "fp32"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "florence2": "Florence-2 model folder with its tokenizer and processor",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
+               "sam2": "SAM 2 checkpoint (Meta's layout)",
                "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
@@ -314,6 +316,13 @@ def _checkpoint(name: str, base: str, layout: str) -> tuple[Family, str | None]:
                     "VAELoader")
 
 
+def _sam2(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """ComfyUI-segment-anything-2's files: SAM 2.1 when the name says 2.1 (the pack's rule),
+    else SAM 2.0; the storage as the name says (Kijai's ``-fp16`` files), else fp32."""
+    version = "2.1" if "2.1" in base else "2.0"
+    return Family("sam2", version, "", "fp16" if "fp16" in base else "fp32"), None
+
+
 def _upscale(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     """Every upscaler name gets a tiny 4x ESRGAN: the scale a name states is not checked."""
     return Family("upscale", "esrgan", "", "fp32"), None
@@ -337,7 +346,7 @@ def _film(name: str, base: str, layout: str) -> tuple[Family, str | None]:
 _FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_vae": _vae, "umt5": _umt5,
              "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
-             "rife": _rife, "film": _film}
+             "sam2": _sam2, "rife": _rife, "film": _film}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -425,6 +434,13 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         if family.kind == "umt5":
             return write_umt5_gguf(target, qtype, seed=seed)
         return write_wan_gguf(target, family.task, qtype, seed=seed, rest="F16" if qtype in ("F16", "F32") else "Q8_0")
+    if family.kind == "sam2":
+        import torch
+
+        from wfrun.models.tiny_sam2 import write_tiny_sam2
+
+        return write_tiny_sam2(target, version=family.task, seed=zlib.crc32(standin.name.encode()),
+                               dtype=torch.float16 if family.precision == "fp16" else torch.float32)
     if family.kind == "sam3":  # its writer puts the CLIP tokenizer beside it, where the loader looks first
         import torch
 
