@@ -356,6 +356,10 @@ def test_florence2_to_coordinates():
     with pytest.raises(NodeInputError) as err:
         florence2_to_coordinates(None, data=data, index="a", batch=False)
     assert err.value.input_name == "index"
+    # phrase grounding's data (one {"bboxes", "labels"} per image) gives the same as its boxes
+    grounded = [{"bboxes": image, "labels": ["face"] * len(image)} for image in data]
+    assert florence2_to_coordinates(None, data=grounded, index="1,5", batch=True) == \
+        florence2_to_coordinates(None, data=data, index="1,5", batch=True)
 
 
 # --- --smoke stand-ins ---------------------------------------------------------------------------

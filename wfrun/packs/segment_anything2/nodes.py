@@ -215,7 +215,8 @@ def _video(model: Any, version: str, image: torch.Tensor, points, boxes, individ
 def florence2_to_coordinates(ctx: ExecContext, data: Any, index: str, batch: bool, **unused: Any) -> tuple:
     """Centres (``{"x", "y"}``, whole pixels, JSON) and boxes of Florence-2's detections.
 
-    ``data`` is Florence2Run's JSON: one list of ``[x1, y1, x2, y2]`` boxes per image.
+    ``data`` is Florence2Run's JSON: one list of ``[x1, y1, x2, y2]`` boxes per image, or per
+    image a ``{"bboxes", "labels"}`` dict (phrase grounding), whose boxes are taken.
     ``index``: comma-separated detection indices (blank: all of the first image's). Without
     ``batch`` the first image's boxes at those indices (an index past its end is an error, as
     in the pack); with ``batch`` those indices of every image (out of range skipped). No
@@ -231,6 +232,9 @@ def florence2_to_coordinates(ctx: ExecContext, data: Any, index: str, batch: boo
                              "connect Florence2Run's data output")
     if len(data) == 0:
         return (json.dumps([{"x": 0, "y": 0}]), [])
+    # phrase grounding's data is one {"bboxes", "labels"} per image (ComfyUI-Florence2 from
+    # 2025-02-12, as workflows feed it here): its boxes are taken
+    data = [list(item.get("bboxes") or []) if isinstance(item, dict) else item for item in data]
     first = data[0]
     if not isinstance(first, (list, tuple)):
         raise NodeInputError("data", f"expected a list of boxes per image, got {first!r:.80}")
