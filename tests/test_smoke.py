@@ -416,3 +416,11 @@ def test_a_save_prefix_outside_the_output_folder_is_kept_inside_it_for_a_smoke_r
     assert inside_output("C:\\Users\\them\\clip") == "Users/them/clip"
     assert inside_output("Wan/clip_%date%") == "Wan/clip_%date%"  # a relative prefix stays as saved
     assert inside_output("/") == "wfrun"
+
+
+def test_values_made_for_full_size_inputs_are_kept_within_the_stand_ins():
+    from wfrun.jobs.smoke import capped_ints
+
+    got = capped_ints({"extra_padding": (256, 0), "skip_first_images": (8, 0), "start_index": (20, 0),
+                       "batch_index": (-1, -1)})
+    assert got == {"extra_padding": 8, "skip_first_images": 2, "start_index": 2, "batch_index": -1}

@@ -16,7 +16,8 @@ file:
 - context windows at most 5 frames overlapping by 4 (2 latent frames, 1 shared), so the 9
   frames still take several windows and the blending runs;
 - pixel paddings made for full-size images (``extra_padding``) at most 8 px, frames skipped
-  at the start of a video or batch (``skip_first_images``/``_frames``) at most 2.
+  or picked from the start of a video or batch (``skip_first_images``/``_frames``,
+  ``start_index``, ``batch_index``) at most 2 (negative indices, counted from the end, stay).
 
 A value fed by a constant node (``INTConstant``, ``PrimitiveInt``: one number widget, one
 INT output, no links in) is capped at that node; a value computed by other nodes is capped
@@ -43,9 +44,10 @@ FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL
 STEP_INPUTS = frozenset({"steps"})
 STEP_BOUNDARY_INPUTS = ("start_step", "end_step", "start_at_step", "end_at_step")
 CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
-#: Paddings in pixels, made for full-size images, kept below the small stand-in images; frames
-#: skipped from the start of a video or batch, made for the full length, kept below the 9.
-PIXEL_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames": 2}
+#: Values made for full-size inputs, kept within the small stand-ins: paddings in pixels, and
+#: frames skipped or picked from the start of a video or batch (made for the full length).
+FULL_SIZE_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames": 2, "start_index": 2,
+                  "batch_index": 2}
 
 
 @dataclass(frozen=True)
@@ -161,8 +163,8 @@ def capped_ints(ints: dict[str, tuple[int, int]]) -> dict[str, int]:
             out[name] = min(value, MAX_STEPS)
         elif name in CONTEXT_CAPS:
             out[name] = min(value, CONTEXT_CAPS[name])
-        elif name in PIXEL_CAPS:
-            out[name] = min(value, PIXEL_CAPS[name])
+        elif name in FULL_SIZE_CAPS:
+            out[name] = min(value, FULL_SIZE_CAPS[name])
     for width_name, height_name in _size_pairs(ints):
         w, h = ints.get(width_name), ints.get(height_name)
         if w is not None and h is not None:
