@@ -1,0 +1,1 @@
+"""comfyui-fofr-toolkit (fofr/comfyui-fofr-toolkit): the 🪴 size helpers and Incrementer."""
