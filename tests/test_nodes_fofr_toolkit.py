@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.node_helpers import node
+from node_helpers import node
 from wfrun.nodes.executor import ExecContext, NodeInputError
 
 CTX = ExecContext()

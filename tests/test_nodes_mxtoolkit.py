@@ -3,7 +3,7 @@ the saved widgets of real files bound to those names."""
 
 from __future__ import annotations
 
-from tests.node_helpers import node
+from node_helpers import node
 from wfrun.formats.document import from_data
 from wfrun.graph import build, check
 from wfrun.nodes.executor import ExecContext

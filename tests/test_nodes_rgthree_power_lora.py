@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from tests.node_helpers import node
+from node_helpers import node
 from wfrun.formats.document import from_data
 from wfrun.graph import build, check
 from wfrun.models.paths import ModelRoots

@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.ndimage import uniform_filter
 
-from tests.node_helpers import node
+from node_helpers import node
 from wfrun.nodes.executor import ExecContext, NodeInputError
 
 CTX = ExecContext()
