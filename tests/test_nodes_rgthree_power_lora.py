@@ -14,7 +14,8 @@ from wfrun.formats.document import from_data
 from wfrun.graph import build, check
 from wfrun.models.paths import ModelRoots
 from wfrun.nodes.executor import ExecContext, NodeInputError
-from wfrun.packs.rgthree.power_lora import row_strengths, saved_widgets
+from wfrun.nodes.saved import saved_version, saved_widgets
+from wfrun.packs.rgthree.power_lora import row_strengths
 
 PLL = "Power Lora Loader (rgthree)"
 HEADER = {"type": "PowerLoraLoaderHeaderWidget"}
@@ -77,6 +78,8 @@ def test_saved_widgets_follow_the_node_id_into_subgraphs():
                 "definitions": {"subgraphs": [{"id": "sub-uuid", "nodes": [{"id": 5, "type": PLL, "widgets_values": inner}]}]}}
     assert saved_widgets(workflow, "3:5") == inner
     assert saved_widgets(workflow, "3:6") == [] and saved_widgets(workflow, "4") == [] and saved_widgets(["x"], "3") == []
+    workflow["definitions"]["subgraphs"][0]["nodes"][0]["properties"] = {"ver": "694ae1f8"}
+    assert saved_version(workflow, "3:5") == "694ae1f8" and saved_version(workflow, "3") is None
 
 
 def test_a_lora_with_text_encoder_layers_needs_clip_strength_zero(model_ctx):

@@ -31,6 +31,7 @@ from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, check_fits, lora_module_names
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.models import resolve
+from wfrun.nodes.saved import saved_widgets
 
 #: Most rows one node may hold (the frontend has no limit; real files hold a handful).
 MAX_ROWS = 64
@@ -40,33 +41,6 @@ _TEXT_PREFIXES = ("text_encoder", "te_", "lora_te")
 def is_row(value: Any) -> bool:
     """Whether a saved or queued value is one LoRA row of the node."""
     return isinstance(value, dict) and {"on", "lora", "strength"} <= value.keys()
-
-
-def _find_node(nodes: Any, node_id: str) -> dict | None:
-    for node in nodes if isinstance(nodes, list) else []:
-        if isinstance(node, dict) and str(node.get("id")) == node_id:
-            return node
-    return None
-
-
-def saved_widgets(workflow: Any, node_id: str) -> list[Any]:
-    """The ``widgets_values`` of node ``node_id`` (``outer:inner`` inside subgraphs) of a UI
-    workflow; empty when the workflow is not a UI file or holds no such node."""
-    if not isinstance(workflow, dict):
-        return []
-    subgraphs = {s.get("id"): s for s in (workflow.get("definitions") or {}).get("subgraphs") or []
-                 if isinstance(s, dict)}
-    nodes: Any = workflow.get("nodes")
-    parts = node_id.split(":")
-    for depth, part in enumerate(parts):
-        node = _find_node(nodes, part)
-        if node is None:
-            return []
-        if depth == len(parts) - 1:
-            values = node.get("widgets_values")
-            return values if isinstance(values, list) else []
-        nodes = (subgraphs.get(node.get("type")) or {}).get("nodes")
-    return []
 
 
 def rows_of(ctx: ExecContext, queued: dict[str, Any]) -> list[dict]:
