@@ -105,3 +105,16 @@ def test_grow_blur_is_pillows_gaussian_on_8_bits():
     pixels = ((1.0 - mask[0]).numpy() * 255).astype(np.uint8)
     expected = np.asarray(Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(2.0)), dtype=np.float32) / 255
     np.testing.assert_allclose(out[0].numpy(), expected)
+
+
+def test_latent_range_along_frames_and_batch():
+    video = {"samples": torch.arange(2 * 3 * 6).float().reshape(1, 2, 6, 1, 3), "noise_mask": torch.ones(1)}
+    (out,) = node("GetLatentRangeFromBatch")(CTX, latents=video, start_index=1, num_frames=2)
+    assert torch.equal(out["samples"], video["samples"][:, :, 1:3]) and set(out) == {"samples"}
+    (last,) = node("GetLatentRangeFromBatch")(CTX, latents=video, start_index=-1, num_frames=4)
+    assert torch.equal(last["samples"], video["samples"][:, :, 2:])
+    (rest,) = node("GetLatentRangeFromBatch")(CTX, latents={"samples": torch.zeros(5, 4, 2, 2)}, start_index=3,
+                                              num_frames=-1)
+    assert rest["samples"].shape[0] == 2
+    with pytest.raises(NodeInputError):
+        node("GetLatentRangeFromBatch")(CTX, latents=video, start_index=6, num_frames=1)
