@@ -9,7 +9,7 @@ from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 
 
 @executor("Textbox")
-def textbox(ctx: ExecContext, text: Any = "", passthrough: Any = "", **_: Any) -> tuple:
+def textbox(ctx: ExecContext, text: Any, passthrough: Any = "", **_: Any) -> tuple:
     for name, value in (("text", text), ("passthrough", passthrough)):
         if value is not None and not isinstance(value, str):
             raise NodeInputError(name, f"{name}: expected a STRING, found {type(value).__name__}")

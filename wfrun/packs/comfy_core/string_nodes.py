@@ -15,5 +15,5 @@ def text(value: Any, name: str) -> str:
 
 
 @executor("StringConcatenate")
-def string_concatenate(ctx: ExecContext, string_a: Any, string_b: Any, delimiter: Any = "", **_: Any) -> tuple:
+def string_concatenate(ctx: ExecContext, string_a: Any, string_b: Any, delimiter: Any, **_: Any) -> tuple:
     return (text(delimiter, "delimiter").join((text(string_a, "string_a"), text(string_b, "string_b"))),)

@@ -19,7 +19,7 @@ RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill")
 
 @executor("PixelPerfectResolution")
 def pixel_perfect_resolution(ctx: ExecContext, original_image: Any, image_gen_width: int, image_gen_height: int,
-                             resize_mode: str = "Just Resize", **_: Any) -> tuple:
+                             resize_mode: str, **_: Any) -> tuple:
     if not isinstance(original_image, torch.Tensor) or original_image.ndim != 4 or 0 in original_image.shape[1:3]:
         raise NodeInputError("original_image", "expected an IMAGE batch [frames, height, width, channels], got "
                              f"{getattr(original_image, 'shape', type(original_image).__name__)}")

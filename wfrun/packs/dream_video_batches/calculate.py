@@ -17,7 +17,7 @@ def _number(value: Any, name: str) -> float | int:
 
 
 @executor("Divide [DVB]")
-def divide(ctx: ExecContext, divisor: Any, float: Any = 0.0, int: Any = 0, **_: Any) -> tuple:  # noqa: A002 (the pack's names)
+def divide(ctx: ExecContext, divisor: Any, float: Any, int: Any, **_: Any) -> tuple:  # noqa: A002 (the pack's names)
     if _number(divisor, "divisor") == 0:
         raise NodeInputError("divisor", "the divisor is 0")
     value = (_number(float, "float") + _number(int, "int")) / divisor
@@ -25,7 +25,7 @@ def divide(ctx: ExecContext, divisor: Any, float: Any = 0.0, int: Any = 0, **_: 
 
 
 @executor("Multiply [DVB]")
-def multiply(ctx: ExecContext, multiple: Any, float: Any = 0.0, int: Any = 0, **_: Any) -> tuple:  # noqa: A002
+def multiply(ctx: ExecContext, multiple: Any, float: Any, int: Any, **_: Any) -> tuple:  # noqa: A002
     m = _number(multiple, "multiple")
     value = _number(float, "float") * m + _number(int, "int") * m
     return (value, round(value))

@@ -63,7 +63,7 @@ def math_float(ctx: ExecContext, a: Any, b: Any, operation: Any, **_: Any) -> tu
 
 
 @executor("easy convertAnything")
-def convert_anything(ctx: ExecContext, output_type: Any = "string", **inputs: Any) -> tuple:
+def convert_anything(ctx: ExecContext, output_type: Any, **inputs: Any) -> tuple:
     if output_type not in _CONVERTERS:
         raise NodeInputError("output_type", f"unknown output type {output_type!r}", "use string, int, float or boolean")
     if "*" not in inputs:
@@ -75,8 +75,8 @@ def convert_anything(ctx: ExecContext, output_type: Any = "string", **inputs: An
 
 
 @executor("easy promptReplace")
-def prompt_replace(ctx: ExecContext, prompt: Any, find1: Any = "", replace1: Any = "", find2: Any = "",
-                   replace2: Any = "", find3: Any = "", replace3: Any = "", **_: Any) -> tuple:
+def prompt_replace(ctx: ExecContext, prompt: Any, find1: Any, replace1: Any, find2: Any,
+                   replace2: Any, find3: Any, replace3: Any, **_: Any) -> tuple:
     values = {"prompt": prompt, "find1": find1, "replace1": replace1, "find2": find2, "replace2": replace2,
               "find3": find3, "replace3": replace3}
     for name, value in values.items():

@@ -26,14 +26,14 @@ def ideal_size(w: int, h: int, target_size: int, multiple_of: int) -> tuple[int,
 
 
 @executor("Width and height for scaling image to ideal resolution 🪴")
-def size_for_image(ctx: ExecContext, image: Any, target_size: int, multiple_of: int = 8, **_: Any) -> tuple:
+def size_for_image(ctx: ExecContext, image: Any, target_size: int, multiple_of: int, **_: Any) -> tuple:
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] < 1 or image.shape[2] < 1:
         raise NodeInputError("image", f"expected an IMAGE batch, got {getattr(image, 'shape', type(image).__name__)}")
     return ideal_size(int(image.shape[2]), int(image.shape[1]), int(target_size), int(multiple_of))
 
 
 @executor("Width and height from aspect ratio 🪴")
-def size_for_ratio(ctx: ExecContext, aspect_ratio: str, target_size: int, multiple_of: int = 8, **_: Any) -> tuple:
+def size_for_ratio(ctx: ExecContext, aspect_ratio: str, target_size: int, multiple_of: int, **_: Any) -> tuple:
     try:
         w, h = (int(p) for p in str(aspect_ratio).split(":"))
     except ValueError:
@@ -44,7 +44,7 @@ def size_for_ratio(ctx: ExecContext, aspect_ratio: str, target_size: int, multip
 
 
 @executor("Incrementer 🪴", volatile=True)
-def incrementer(ctx: ExecContext, current_index: int, max: int = 0, **_: Any) -> tuple:  # noqa: A002 (the pack's name)
+def incrementer(ctx: ExecContext, current_index: int, max: int, **_: Any) -> tuple:  # noqa: A002 (the pack's name)
     """The index as is, or wrapped into 0 … ``max`` when ``max`` is set (the frontend's
     control_after_generate advances it between queued runs; wfrun runs once)."""
     return (int(current_index) if int(max) == 0 else int(current_index) % (int(max) + 1),)

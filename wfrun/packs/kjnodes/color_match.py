@@ -128,7 +128,7 @@ def _batch(name: str, value: Any) -> torch.Tensor:
 
 
 @executor("ColorMatch")
-def color_match(ctx: ExecContext, image_ref: Any, image_target: Any, method: str, strength: float = 1.0,
+def color_match(ctx: ExecContext, image_ref: Any, image_target: Any, method: str, strength: float,
                 use_only_first: bool = False, **_: Any) -> tuple:
     if method not in TRANSFERS:
         raise NodeInputError("method", f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")

@@ -56,7 +56,7 @@ def blockify(mask: torch.Tensor, block_size: int) -> torch.Tensor:
 
 
 @executor("BlockifyMask")
-def blockify_mask(ctx: ExecContext, masks: Any, block_size: int, device: str = "cpu", **_: Any) -> tuple:
+def blockify_mask(ctx: ExecContext, masks: Any, block_size: int, device: str, **_: Any) -> tuple:
     if int(block_size) < 1:
         raise NodeInputError("block_size", f"block_size is {block_size}; it must be at least 1")
     frames = _masks("masks", masks)
@@ -88,7 +88,7 @@ def parse_colour(colour: Any) -> tuple[list[float], float]:
 
 
 @executor("DrawMaskOnImage")
-def draw_mask_on_image(ctx: ExecContext, image: Any, mask: Any, color: Any, device: str = "cpu", **_: Any) -> tuple:
+def draw_mask_on_image(ctx: ExecContext, image: Any, mask: Any, color: Any, device: str, **_: Any) -> tuple:
     if not isinstance(image, torch.Tensor) or image.ndim != 4:
         raise NodeInputError("image", f"expected an IMAGE batch, got {getattr(image, 'shape', type(image).__name__)}")
     rgb, alpha = parse_colour(color)
@@ -128,8 +128,8 @@ def _gaussian_blur_8bit(mask: torch.Tensor, radius: float) -> torch.Tensor:
 
 @executor("GrowMaskWithBlur")
 def grow_mask_with_blur(ctx: ExecContext, mask: Any, expand: int, tapered_corners: bool, flip_input: bool,
-                        blur_radius: float, incremental_expandrate: float = 0.0, lerp_alpha: float = 1.0,
-                        decay_factor: float = 1.0, fill_holes: bool = False, **_: Any) -> tuple:
+                        blur_radius: float, incremental_expandrate: float, lerp_alpha: float,
+                        decay_factor: float, fill_holes: bool, **_: Any) -> tuple:
     from scipy.ndimage import binary_fill_holes
 
     frames = _masks("mask", mask)

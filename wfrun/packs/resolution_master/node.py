@@ -35,8 +35,8 @@ def _size(value: Any, name: str) -> int:
 
 
 @executor("ResolutionMaster")
-def resolution_master(ctx: ExecContext, width: Any, height: Any, latent_type: str = "latent_4x8",
-                      batch_size: int = 1, auto_detect: bool = False, rescale_value: float = 1.0,
+def resolution_master(ctx: ExecContext, width: Any, height: Any, latent_type: str,
+                      batch_size: int, auto_detect: bool, rescale_value: float,
                       input_image: Any = None, **_: Any) -> tuple:
     width, height = _size(width, "width"), _size(height, "height")
     if auto_detect and input_image is not None:

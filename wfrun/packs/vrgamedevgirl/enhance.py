@@ -39,7 +39,7 @@ def box_blur3(x: torch.Tensor, edge: bool) -> torch.Tensor:
 
 
 @executor("FastUnsharpSharpen")
-def fast_unsharp_sharpen(ctx: ExecContext, images: Any, strength: float, use_gpu: bool = False, **_: Any) -> tuple:
+def fast_unsharp_sharpen(ctx: ExecContext, images: Any, strength: float, use_gpu: bool, **_: Any) -> tuple:
     x = _images(images).float().permute(0, 3, 1, 2)
     out = (x + float(strength) * (x - box_blur3(x, edge=not use_gpu))).clamp(0.0, 1.0)
     return (out.permute(0, 2, 3, 1).contiguous(),)
@@ -47,7 +47,7 @@ def fast_unsharp_sharpen(ctx: ExecContext, images: Any, strength: float, use_gpu
 
 @executor("FastFilmGrain")
 def fast_film_grain(ctx: ExecContext, images: Any, grain_intensity: float, saturation_mix: float,
-                    batch_size: int = 0, **_: Any) -> tuple:
+                    batch_size: int, **_: Any) -> tuple:
     images = _images(images).float()
     if images.shape[-1] != 3:
         raise NodeInputError("images", f"film grain needs RGB images, got {images.shape[-1]} channels",

@@ -16,7 +16,7 @@ MAX_TEXT = 1_000_000
 
 
 @executor("Text Find and Replace")
-def text_find_and_replace(ctx: ExecContext, text: Any, find: Any = "", replace: Any = "", **_: Any) -> tuple:
+def text_find_and_replace(ctx: ExecContext, text: Any, find: Any, replace: Any, **_: Any) -> tuple:
     for name, value in (("text", text), ("find", find), ("replace", replace)):
         if not isinstance(value, str):
             raise NodeInputError(name, f"{name}: expected a STRING, found {type(value).__name__}")
