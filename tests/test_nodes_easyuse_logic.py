@@ -52,3 +52,9 @@ def test_prompt_replace_in_order():
     assert out == ("a video, an video, a video",)
     assert node("easy promptReplace")(CTX, prompt="ab", find1="a", replace1="b", find2="bb", replace2="c") == ("c",)
     assert node("easy promptReplace")(CTX, prompt="ab") == ("ab",)  # empty finds replace "" with "": unchanged
+
+
+def test_lora_names_passes_the_chosen_name():
+    assert node("easy loraNames")(CTX, lora_name="wan\\style.safetensors") == ("wan\\style.safetensors",)
+    with pytest.raises(NodeInputError):
+        node("easy loraNames")(CTX, lora_name="")

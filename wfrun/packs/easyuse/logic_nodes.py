@@ -87,3 +87,12 @@ def prompt_replace(ctx: ExecContext, prompt: Any, find1: Any, replace1: Any, fin
     for find, replace in ((find1, replace1), (find2, replace2), (find3, replace3)):
         prompt = prompt.replace(find, replace)
     return (prompt,)
+
+
+@executor("easy loraNames")
+def lora_names(ctx: ExecContext, lora_name: Any, **_: Any) -> tuple:
+    """``easy loraNames`` (``py/nodes/util.py``, setLoraName): the chosen LoRA file name, as a
+    value for another node's name input (the loader that receives it checks the file)."""
+    if not isinstance(lora_name, str) or not lora_name:
+        raise NodeInputError("lora_name", f"expected a LoRA file name, found {lora_name!r}")
+    return (lora_name,)
