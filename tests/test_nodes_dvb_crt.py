@@ -40,3 +40,10 @@ def test_strength_to_steps():
     assert node("Strength To Steps")(CTX, desired_steps=6, strength_percent=15) == (40, 34)  # 6 / 0.15 = 40
     assert node("Strength To Steps")(CTX, desired_steps=6, strength_percent=40) == (15, 9)
     assert node("Strength To Steps")(CTX, desired_steps=5, strength_percent=0.5) == (500, 495)  # strength at least 1%
+
+
+def test_jw_integer():
+    assert node("JWInteger")(CTX, value=5) == (5,)
+    assert node("JWInteger")(CTX) == (0,)  # the spec default
+    with pytest.raises(NodeInputError):
+        node("JWInteger")(CTX, value=1.5)
