@@ -15,8 +15,12 @@ from click.testing import CliRunner
 from wfrun.cli import main
 
 PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "public"
-#: The files that ran at the last count (2026-12-01: RUNNING_COUNT of 42); each must keep running.
-RUNNING: set[str] = set()
+#: The files that ran at the last count (2026-12-01: 10 of 42); each must keep running.
+RUNNING = {"016_yameprogrammer_wan22-flf2v-native", "017_yameprogrammer_wan22-i2v-lightning",
+           "018_yameprogrammer_wan22-funcontrol", "023_xiweichuang_remix-i2v-qwen3",
+           "025_eriktrk_i2v-lightning-api", "026_kazuph_flf-720",
+           "027_kazuph_t2v-5b", "028_kazuph_i2v-5b",
+           "036_dalsoop_wan21-i2v", "038_torres2500_i2v-lora"}
 
 
 def test_public_set_is_whole_and_sourced():
