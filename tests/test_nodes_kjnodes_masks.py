@@ -118,3 +118,15 @@ def test_latent_range_along_frames_and_batch():
     assert rest["samples"].shape[0] == 2
     with pytest.raises(NodeInputError):
         node("GetLatentRangeFromBatch")(CTX, latents=video, start_index=6, num_frames=1)
+
+
+def test_replace_images_in_batch():
+    original, new = torch.zeros(5, 4, 6, 3), torch.ones(2, 4, 6, 3)
+    images, masks = node("ReplaceImagesInBatch")(CTX, start_index=2, original_images=original, replacement_images=new)
+    assert [float(f.mean()) for f in images] == [0, 0, 1, 1, 0] and masks.shape == (1, 64, 64)
+    assert float(original.sum()) == 0  # the input is not changed
+    (_, m) = node("ReplaceImagesInBatch")(CTX, start_index=0, original_masks=torch.zeros(3, 8, 8),
+                                         replacement_masks=torch.ones(1, 4, 4))
+    assert float(m[0].min()) == 1.0 and float(m[1:].sum()) == 0  # resized to 8x8 (nearest)
+    with pytest.raises(NodeInputError):
+        node("ReplaceImagesInBatch")(CTX, start_index=4, original_images=original, replacement_images=new)
