@@ -1,0 +1,1 @@
+"""ComfyUI-FreeMemory (ShmuelRonen/ComfyUI-FreeMemory): the Free Memory pass-through nodes."""
