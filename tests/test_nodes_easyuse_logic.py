@@ -58,4 +58,3 @@ def test_lora_names_passes_the_chosen_name():
     assert node("easy loraNames")(CTX, lora_name="wan\\style.safetensors") == ("wan\\style.safetensors",)
     with pytest.raises(NodeInputError):
         node("easy loraNames")(CTX, lora_name="")
-
