@@ -42,8 +42,8 @@ def ui_corpus_files() -> list[Path]:
 
 def curated_corpus_files() -> list[Path]:
     """The pack author's examples and ComfyUI's templates, saved by the node versions wfrun's
-    specs cover (the real-world set by other people reaches beyond them)."""
-    return [p for p in corpus_files() if p.parent.name != "realworld"]
+    specs cover (the real-world and public sets by other people reach beyond them)."""
+    return [p for p in corpus_files() if p.parent.name not in ("realworld", "public")]
 
 
 def template_files() -> list[Path]:

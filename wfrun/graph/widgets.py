@@ -105,7 +105,12 @@ def _is_display_only(value: Any) -> bool:
     placeholders (``""``), HTML info panels some packs add in JavaScript (KJNodes'
     resize info, WanVideoWrapper's LoRA metadata), and a list of on/off toggles a frontend
     extension keeps on any node (realworld 057's CLIPTextEncode saves ``[false, true]``
-    after its text; no ComfyUI widget holds a list of booleans)."""
+    after its text; no ComfyUI widget holds a list of booleans), and dicts: no ComfyUI
+    widget type saves one, while an extension's own widgets do (rgthree's Power Lora
+    Loader saves its header, one ``{on, lora, strength, strengthTwo}`` per row and its
+    button as dicts past its declared inputs; its executor reads them itself)."""
+    if isinstance(value, dict):
+        return True
     if isinstance(value, list) and value and all(isinstance(v, bool) for v in value):
         return True
     return value in ("", None) or (isinstance(value, str) and value.lstrip().startswith("<"))

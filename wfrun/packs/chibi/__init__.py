@@ -1,0 +1,1 @@
+"""ComfyUI-Chibi-Nodes (chibiace/ComfyUI-Chibi-Nodes): Textbox."""

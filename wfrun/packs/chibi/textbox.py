@@ -1,0 +1,16 @@
+"""Chibi-Nodes' Textbox (``nodes/Textbox.py``): its ``text``, or the connected
+``passthrough`` text when that is not empty (the pack then also shows it in the box)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+
+
+@executor("Textbox")
+def textbox(ctx: ExecContext, text: Any, passthrough: Any = "", **_: Any) -> tuple:
+    for name, value in (("text", text), ("passthrough", passthrough)):
+        if value is not None and not isinstance(value, str):
+            raise NodeInputError(name, f"{name}: expected a STRING, found {type(value).__name__}")
+    return (passthrough if passthrough not in ("", None) else (text or ""),)

@@ -1,0 +1,1 @@
+"""comfyui-various (jamesWalker55/comfyui-various): JWInteger."""

@@ -1,0 +1,1 @@
+"""CRT-Nodes (PGCRT/CRT-Nodes): Quantize and Crop Image, Strength To Steps."""

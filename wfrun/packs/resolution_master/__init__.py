@@ -1,0 +1,1 @@
+"""Comfyui-Resolution-Master (Azornes/Comfyui-Resolution-Master): ResolutionMaster."""

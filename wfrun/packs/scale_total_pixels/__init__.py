@@ -1,0 +1,1 @@
+"""ComfyUi-Scale-Image-to-Total-Pixels-Advanced (BigStationW): ImageScaleToTotalPixelsX."""
