@@ -139,15 +139,22 @@ def test_smoke_runs_the_bundled_workflow(name, tmp_path, cache):
     assert report["standins"] == []
 
 
-def test_every_other_example_is_refused_in_one_message_before_anything_loads(tmp_path, cache):
+def test_every_other_example_runs_or_is_refused_in_one_message_before_anything_loads(tmp_path, cache):
+    """The examples outside EXPECTED either run end to end (VACE, …: their videos are written)
+    or are refused before anything loads, naming each node wfrun cannot run; none crashes."""
     others = {k: v for k, v in latest_examples().items() if k not in EXPECTED}
     assert len(others) + len(EXPECTED) == len(latest_examples()) and others
     runnable = set(supported_types()) | FRONTEND_ONLY
-    fresh_cache = tmp_path / "cache"
+    refused = 0
     for name, path in others.items():
+        fresh_cache = tmp_path / f"cache-{name}"
         result = smoke(path, tmp_path / name, fresh_cache)
-        assert result.exit_code == 1, (name, result.output)
-        assert isinstance(result.exception, SystemExit)  # no traceback
+        assert result.exit_code in (0, 1), (name, result.output[-800:])
+        assert result.exit_code == 0 or isinstance(result.exception, SystemExit)  # no traceback
+        if result.exit_code == 0:
+            assert json.loads(result.stdout)["written"], name
+            continue
+        refused += 1
         error = json.loads(result.stdout)["error"]
         assert "wfrun cannot run" in error and "nothing was loaded" in error
         nodes = [n for n in json.loads(path.read_text())["nodes"] if n["type"] not in runnable]
@@ -155,7 +162,8 @@ def test_every_other_example_is_refused_in_one_message_before_anything_loads(tmp
         assert listed and all(any(f"node {n['id']} " in line and f"({n['type']}, " in line for n in nodes)
                               for line in listed), (name, error)
         assert not (tmp_path / name).exists()  # nothing written
-    assert not fresh_cache.exists()  # not even the tiny models
+        assert not fresh_cache.exists()  # not even the tiny models
+    assert refused
 
 
 def test_unsupported_example_message_names_each_node_it_cannot_run(tmp_path, cache):

@@ -172,6 +172,9 @@ def run_on_gpus(prepared: Any, options: RunOptions, n: int, mode: str = "ulysses
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
+    import torch
+
+    threads = torch.get_num_threads()  # rank 0 is this process: its thread count is given back
     try:
         _init(0, n, port, device, mode)
         try:
@@ -197,6 +200,7 @@ def run_on_gpus(prepared: Any, options: RunOptions, n: int, mode: str = "ulysses
         done.set()
         _end(followers)
         _finish()
+        torch.set_num_threads(threads)
 
 
 def _end(procs: list) -> None:
