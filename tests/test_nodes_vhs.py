@@ -188,6 +188,17 @@ def test_video_combine_counter_follows_existing_files(ctx):
     assert result[1][1].endswith("wan_00008.mp4")
 
 
+def test_video_combine_ignores_a_vae_beside_images_and_refuses_latents(ctx):
+    # VHS decodes with the VAE only when it is given latents; beside images it is ignored
+    (result,) = run("VHS_VideoCombine", ctx, images=frames(3), frame_rate=8, filename_prefix="vae", vae=object(),
+                    **H264)
+    assert len(list(mv.iter_frames(result[1][1]))) == 3
+    with pytest.raises(NodeInputError) as err:
+        run("VHS_VideoCombine", ctx, images={"samples": torch.zeros(1, 16, 2, 4, 4)}, frame_rate=8,
+            filename_prefix="vae", vae=object(), **H264)
+    assert err.value.input_name == "vae"
+
+
 def test_video_combine_pingpong_and_loop_counts(ctx):
     (result,) = run("VHS_VideoCombine", ctx, images=frames(5), frame_rate=8, pingpong=True,
                     filename_prefix="pp", **H264)

@@ -432,3 +432,15 @@ def test_values_made_for_full_size_inputs_are_kept_within_the_stand_ins():
     got = capped_ints({"extra_padding": (256, 0), "skip_first_images": (8, 0), "start_index": (20, 0),
                        "batch_index": (-1, -1)})
     assert got == {"extra_padding": 8, "skip_first_images": 2, "start_index": 2, "batch_index": -1}
+
+
+def test_power_lora_loader_rows_get_lora_stand_ins():
+    from wfrun.graph.model import NodeInstance
+    from wfrun.jobs.standins import lora_rows
+
+    node = NodeInstance(id="3", class_type="Power Lora Loader (rgthree)",
+                        saved_widgets=[{}, {"type": "PowerLoraLoaderHeaderWidget"},
+                                       {"on": True, "lora": "wan/fast.safetensors", "strength": 1},
+                                       {"on": False, "lora": "off.safetensors", "strength": 1}, {}, ""])
+    node.inputs["lora_3"] = {"on": True, "lora": "queued.safetensors", "strength": 0.5}
+    assert lora_rows(node) == ["wan/fast.safetensors", "queued.safetensors"]

@@ -44,6 +44,26 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str) -> tuple[Mod
     tiny_root = ensure_tiny_models()
     tiny_only = ModelRoots((tiny_root,))
     wanted, problems = [], []
+
+    def want(node: Any, input_name: str, folders: Any, value: str) -> None:
+        """A stand-in for ``value`` unless wfrun's own tiny models have it."""
+        try:
+            find_in_folders(tiny_only, folders, value)
+            return  # one of wfrun's own tiny files
+        except ModelPathError:
+            pass
+        try:
+            standin = family_for(node.class_type, input_name, folders, value)
+        except ModelPathError:
+            return  # not a plain relative name: the checks report it
+        except NoStandin as err:
+            problems.append(Diagnostic(
+                "missing-model", Severity.ERROR, f"{value!r}: {err}", file=source, node_id=node.id,
+                node_title=node.title, class_type=node.class_type, input=input_name, found=value,
+                expected="a model that wfrun has a tiny stand-in for",
+                hint="run this workflow on the real model with --models DIR, or pick another model"))
+            return
+        wanted.append((node, input_name, standin))
     for node_id in plan.order:
         node = graph.node(node_id)
         if node.signature is None or get_executor(node.class_type) is None:
@@ -64,23 +84,9 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str) -> tuple[Mod
                 continue
             if spec.options_from and spec.options and value in spec.options:
                 continue  # a fixed choice such as "none", not a file
-            try:
-                find_in_folders(tiny_only, folders, value)
-                continue  # one of wfrun's own tiny files
-            except ModelPathError:
-                pass
-            try:
-                standin = family_for(node.class_type, spec.name, folders, value)
-            except ModelPathError:
-                continue  # not a plain relative name: the checks report it
-            except NoStandin as err:
-                problems.append(Diagnostic(
-                    "missing-model", Severity.ERROR, f"{value!r}: {err}", file=source, node_id=node.id,
-                    node_title=node.title, class_type=node.class_type, input=spec.name, found=value,
-                    expected="a model that wfrun has a tiny stand-in for",
-                    hint="run this workflow on the real model with --models DIR, or pick another model"))
-                continue
-            wanted.append((node, spec.name, standin))
+            want(node, spec.name, folders, value)
+        for name in lora_rows(node):  # rgthree's Power Lora Loader keeps its LoRAs in row widgets
+            want(node, "lora", "loras", name)
     if not wanted:
         return tiny_only, [], problems
     try:
@@ -96,6 +102,15 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str) -> tuple[Mod
         note = f"; {standin.notice}" if standin.notice else ""
         lines.append(f"node {node.id} '{node.label}' {input_name} {standin.name!r}: {standin.family.describe()}{note}")
     return ModelRoots((tiny_root, folder)), lines, problems
+
+
+def lora_rows(node: Any) -> list[str]:
+    """The LoRA files of the rows a node keeps in dict widgets or inputs (rgthree's Power Lora
+    Loader: ``{"on", "lora", "strength", …}``), those switched on."""
+    values = list(node.saved_widgets) if isinstance(node.saved_widgets, list) else []
+    values += list(node.inputs.values())
+    return [v["lora"] for v in values if isinstance(v, dict) and isinstance(v.get("lora"), str)
+            and v["lora"] not in ("", "None") and v.get("on", True)]
 
 
 def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_dir: Path,

@@ -258,6 +258,8 @@ def video_combine(ctx: ExecContext, frame_rate: float, loop_count: int, *, image
     if meta_batch is not None:
         raise NodeInputError("meta_batch", "batched saving (Meta Batch Manager) is not supported by wfrun",
                              "disconnect meta_batch")
+    if vae is not None and not isinstance(images, dict):
+        vae = None  # as VHS: the VAE only decodes latents; beside images it is ignored
     if vae is not None or isinstance(images, dict):
         raise NodeInputError("vae" if vae is not None else "images",
                              "saving latents through a VAE is not supported by wfrun",
