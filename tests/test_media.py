@@ -267,3 +267,14 @@ def test_samples_images_and_control_video(tmp_path):
     assert video.stat().st_mtime_ns == mtime
     assert samples.main([str(tmp_path / "cli"), "--width", "32", "--height", "16", "--frames", "3"]) == 0
     assert mv.probe(tmp_path / "cli" / "control.mp4").frame_count == 3
+
+
+def test_save_prefix_date_fields_as_the_frontend_fills_them(tmp_path):
+    import time
+
+    from wfrun.media.image import save_target
+
+    target = save_target(tmp_path, "%date:yyyy-MM-dd%/clip_%date:M.d%")
+    now = time.localtime()
+    assert target.subfolder == f"{now.tm_year:04}-{now.tm_mon:02}-{now.tm_mday:02}"
+    assert target.filename == f"clip_{now.tm_mon}.{now.tm_mday}"

@@ -199,3 +199,26 @@ def test_scheduled_cfg_guidance_guides_only_inside_its_window(ctx, setup):
         node("SamplerCustomAdvanced")(ctx, noise=noise, guider=listed, sampler=sampler, sigmas=sigmas,
                                       latent_image=latent)
     assert err.value.input_name == "guider"
+
+
+def test_riflex_patch_reaches_the_rotary_embedding(ctx, setup):
+    from wfrun.packs.comfy_core_models.model_input import WanPredictor
+    from wfrun.sampling.forward import ForwardOptions, transformer_forward
+
+    model, positive, negative, latent = setup
+    (patched,) = node("ApplyRifleXRoPE_WanVideo")(ctx, model=model, latent=latent, k=2)
+    assert patched.riflex == (2, latent["samples"].shape[2]) and model.riflex is None
+    x = torch.randn(1, 16, 3, 4, 4, generator=torch.Generator().manual_seed(2))
+    t = torch.tensor([600.0])
+    with torch.no_grad():
+        got = WanPredictor(patched, positive, negative, "cpu", sigmas=torch.tensor([1.0, 0.0]))(x, t, "cond")
+        want = transformer_forward(model.transformer, x, t, positive[0][0], None,
+                                   ForwardOptions(riflex_k=2, riflex_frames=3))[0]
+        plain = WanPredictor(model, positive, negative, "cpu", sigmas=torch.tensor([1.0, 0.0]))(x, t, "cond")
+    torch.testing.assert_close(got, want.float(), rtol=0, atol=0)
+    assert not torch.allclose(got, plain)
+    from wfrun.nodes.executor import NodeInputError
+
+    with pytest.raises(NodeInputError) as err:
+        node("ApplyRifleXRoPE_WanVideo")(ctx, model=model, latent=latent, k=99)
+    assert err.value.input_name == "k"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -116,8 +117,32 @@ class SaveTarget:
     subfolder: str
 
 
+#: The date fields of the ComfyUI frontend's ``%date:FORMAT%`` (``formatDate``), longest first.
+DATE_FIELDS = (("yyyy", "%Y"), ("yy", "%y"), ("MM", "%m"), ("dd", "%d"), ("hh", "%H"), ("mm", "%M"),
+               ("ss", "%S"), ("M", "-m"), ("d", "-d"), ("h", "-H"), ("m", "-M"), ("s", "-S"))
+DATE_PATTERN = re.compile(r"%date:([^%]{1,64})%")
+
+
+def _date_text(fmt: str, now: time.struct_time) -> str:
+    """The frontend's ``formatDate``: ``yyyy-MM-dd`` → ``2026-12-01`` (``M``/``d``/… unpadded)."""
+    out, i = [], 0
+    while i < len(fmt):
+        for field, code in DATE_FIELDS:
+            if fmt.startswith(field, i):
+                value = time.strftime(code.replace("-", "%"), now)
+                out.append(value.lstrip("0") or "0" if code.startswith("-") else value)
+                i += len(field)
+                break
+        else:
+            out.append(fmt[i])
+            i += 1
+    return "".join(out)
+
+
 def _compute_vars(prefix: str, width: int, height: int) -> str:
     now = time.localtime()
+    # the ComfyUI frontend turns %date:FORMAT% into the date when it queues a UI workflow
+    prefix = DATE_PATTERN.sub(lambda m: _date_text(m.group(1), now), prefix)
     for key, value in (("%width%", str(width)), ("%height%", str(height)), ("%year%", str(now.tm_year)),
                        ("%month%", f"{now.tm_mon:02}"), ("%day%", f"{now.tm_mday:02}"),
                        ("%hour%", f"{now.tm_hour:02}"), ("%minute%", f"{now.tm_min:02}"),

@@ -96,6 +96,8 @@ class CoreModel:
     cfg_function: Any = None
     #: NAG set on the model itself (KJNodes' WanVideoNAG): a ``sampling.nag.NAGGuidance``.
     nag: Any = None
+    #: RIFLEx (KJNodes' ApplyRifleXRoPE_WanVideo): (k, latent frames) for the rotary embedding.
+    riflex: tuple[int, int] | None = None
 
     @classmethod
     def of_family(cls, transformer: Any, family: Any, path: Path, dtype: torch.dtype, shift: float) -> "CoreModel":

@@ -216,6 +216,8 @@ class WanPredictor:
                                      camera=extras["camera"], reference=extras["reference"],
                                      step=step, pred_id=self._pred_ids.get(key),
                                      feta_weight=feta_weight, feta_frames=feta_frames,
+                                     riflex_k=model.riflex[0] if model.riflex else 0,
+                                     riflex_frames=model.riflex[1] if model.riflex else 0,
                                      nag=self._nag_context(which, sigma, batch))
         frames, height, width = hidden.shape[2:]
         hidden = pad_to_patches(hidden, tuple(tr.config.patch_size))

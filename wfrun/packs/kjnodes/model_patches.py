@@ -35,6 +35,9 @@ patched copy of the MODEL (the loaded transformer stays shared, as ComfyUI's
 - ``WanVideoNAG``: NAG on the model's cross-attention (``sampling.nag``), applied by the core
   samplers on every step.
 - ``ScheduledCFGGuidance``: a GUIDER whose CFG applies inside a step window only.
+- ``ApplyRifleXRoPE_WanVideo``: RIFLEx on the rotary embedding: temporal frequency ``k - 1``
+  becomes ``0.9 · 2π / L`` with ``L`` the latent's frame count (KJNodes' ``rope_riflex``, the
+  rule of the wrapper's ``riflex_freq_index``, ``sampling.forward.rotary_embedding``).
 """
 
 from __future__ import annotations
@@ -223,3 +226,17 @@ def scheduled_cfg_guidance(ctx: ExecContext, model: Any, positive: Any, negative
     else:
         raise NodeInputError("cfg", f"expected a number or a list of numbers, found {cfg!r}")
     return (GuiderChoice(model, positive, negative, values, (float(start_percent), float(end_percent))),)
+
+
+@executor("ApplyRifleXRoPE_WanVideo")
+def apply_riflex_rope_wan(ctx: ExecContext, model: Any, latent: Any, k: int, **_: Any) -> tuple:
+    model = _model(model)
+    samples = latent.get("samples") if isinstance(latent, dict) else None
+    if not hasattr(samples, "shape") or len(samples.shape) != 5:
+        raise NodeInputError("latent", "expected a video LATENT [batch, channels, frames, height, width]")
+    attention = model.transformer.config.attention_head_dim
+    temporal = attention - 4 * (attention // 6)
+    if not 1 <= int(k) <= temporal // 2:
+        raise NodeInputError("k", f"k = {k}: the model has {temporal // 2} temporal frequencies", "use 1 to "
+                             f"{temporal // 2} (6 is RIFLEx's usual choice)")
+    return (dataclasses.replace(model, riflex=(int(k), int(samples.shape[2]))),)
