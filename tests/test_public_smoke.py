@@ -15,13 +15,13 @@ from click.testing import CliRunner
 from wfrun.cli import main
 
 PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "public"
-#: The files that ran at the last count (2026-12-01, session 8: 13 of 42); each must keep running.
+#: The files that ran at the last count (2026-12-01, session 8: 14 of 42); each must keep running.
 RUNNING = {"008_Smyshnikof_wan22-i2v", "014_yameprogrammer_i2v-wan22-agent", "015_yameprogrammer_flf-wan22-api",
            "016_yameprogrammer_wan22-flf2v-native", "017_yameprogrammer_wan22-i2v-lightning",
            "018_yameprogrammer_wan22-funcontrol", "023_xiweichuang_remix-i2v-qwen3",
            "025_eriktrk_i2v-lightning-api", "026_kazuph_flf-720",
            "027_kazuph_t2v-5b", "028_kazuph_i2v-5b",
-           "036_dalsoop_wan21-i2v", "038_torres2500_i2v-lora"}
+           "036_dalsoop_wan21-i2v", "037_torres2500_i2v-gguf", "038_torres2500_i2v-lora"}
 
 
 def test_public_set_is_whole_and_sourced():
