@@ -167,3 +167,19 @@ def nag_cross_attention(blocks: Iterable[Any], negative: torch.Tensor, params: N
     finally:
         for block, processor in saved:
             block.attn2.processor = processor
+
+
+def negative_tensor(conditioning: Any, text_dim: int | None) -> torch.Tensor:
+    """The NAG prompt's embeddings ``[1, L, text_dim]``: the first entry's tensor of a
+    CONDITIONING (its options are not used, as in both NAG packs). ValueError with the
+    user's fix when it is not one, or its width does not fit the model."""
+    try:
+        tensor = conditioning[0][0]
+    except (TypeError, IndexError, KeyError):
+        tensor = None
+    if not isinstance(tensor, torch.Tensor) or tensor.ndim != 3:
+        raise ValueError(f"expected a CONDITIONING (from CLIPTextEncode), got {type(conditioning).__name__}")
+    if text_dim is not None and tensor.shape[-1] != int(text_dim):
+        raise ValueError(f"text embeddings of width {tensor.shape[-1]} do not fit the model (text width {text_dim}): "
+                         "encode the NAG prompt with the model's text encoder")
+    return tensor[:1]

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
-from wfrun.sampling.nag import NAGGuidance, NAGParams
+from wfrun.sampling.nag import NAGGuidance, NAGParams, negative_tensor
 
 OOM_HINT = "load the model with weight_dtype fp8_e4m3fn, or make fewer frames or a smaller size"
 
@@ -42,23 +40,16 @@ def nag_guidance(model: Any, nag_negative: Any, nag_scale: Any, nag_tau: Any, na
         raise NodeInputError("nag_scale", "nag_scale, nag_tau, nag_alpha and nag_sigma_end must be numbers") from None
     if scale <= 1.0:
         return None
-    try:
-        tensor = nag_negative[0][0]
-    except (TypeError, IndexError, KeyError):
-        tensor = None
-    if not isinstance(tensor, torch.Tensor) or tensor.ndim != 3:
-        raise NodeInputError("nag_negative", f"expected a CONDITIONING (from CLIPTextEncode), got "
-                             f"{type(nag_negative).__name__}", "connect the negative prompt's CLIPTextEncode")
     transformer = getattr(model, "transformer", None)
-    if transformer is not None:
-        if getattr(transformer, "control_adapter", None) is not None:
-            raise NodeInputError("model", "ComfyUI-NAG does not support the Wan Fun Camera model",
-                                 "use KSamplerAdvanced without NAG for this model")
-        text_dim = getattr(getattr(transformer, "config", None), "text_dim", None)
-        if text_dim is not None and tensor.shape[-1] != int(text_dim):
-            raise NodeInputError("nag_negative", f"text embeddings of width {tensor.shape[-1]} do not fit the model "
-                                 f"(text width {text_dim})", "encode the NAG prompt with the model's text encoder")
-    return NAGGuidance(tensor[:1], NAGParams(scale, tau, alpha), sigma_end)
+    if transformer is not None and getattr(transformer, "control_adapter", None) is not None:
+        raise NodeInputError("model", "ComfyUI-NAG does not support the Wan Fun Camera model",
+                             "use KSamplerAdvanced without NAG for this model")
+    text_dim = getattr(getattr(transformer, "config", None), "text_dim", None)
+    try:
+        tensor = negative_tensor(nag_negative, text_dim)
+    except ValueError as err:
+        raise NodeInputError("nag_negative", str(err), "connect the negative prompt's CLIPTextEncode") from None
+    return NAGGuidance(tensor, NAGParams(scale, tau, alpha), sigma_end)
 
 
 def _core(class_type: str) -> Any:

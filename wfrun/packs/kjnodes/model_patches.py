@@ -52,7 +52,7 @@ from wfrun.models.handles import CoreModel
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.sampling.attention import usable_backend
 from wfrun.sampling.ksampler.wrapped import GuiderChoice
-from wfrun.sampling.nag import NAGGuidance, NAGParams
+from wfrun.sampling.nag import NAGGuidance, NAGParams, negative_tensor
 
 log = logging.getLogger(__name__)
 
@@ -197,17 +197,10 @@ def wan_video_nag(ctx: ExecContext, model: Any, conditioning: Any, nag_scale: fl
     if float(nag_scale) == 0:
         return (model,)
     try:
-        tensor = conditioning[0][0]
-    except (TypeError, IndexError, KeyError):
-        tensor = None
-    if not isinstance(tensor, torch.Tensor) or tensor.ndim != 3:
-        raise NodeInputError("conditioning", f"expected a CONDITIONING (from CLIPTextEncode), got "
-                             f"{type(conditioning).__name__}", "connect the negative prompt's CLIPTextEncode")
-    text_dim = int(model.transformer.config.text_dim)
-    if tensor.shape[-1] != text_dim:
-        raise NodeInputError("conditioning", f"text embeddings of width {tensor.shape[-1]} do not fit the model "
-                             f"(text width {text_dim})", "encode the NAG prompt with the model's text encoder")
-    nag = NAGGuidance(tensor[:1], NAGParams(float(nag_scale), float(nag_tau), float(nag_alpha)), 0.0)
+        tensor = negative_tensor(conditioning, int(model.transformer.config.text_dim))
+    except ValueError as err:
+        raise NodeInputError("conditioning", str(err), "connect the NAG prompt's CLIPTextEncode") from None
+    nag = NAGGuidance(tensor, NAGParams(float(nag_scale), float(nag_tau), float(nag_alpha)), 0.0)
     return (dataclasses.replace(model, nag=nag),)
 
 
