@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wfrun.models.header import sniff
+from wfrun.models.mapping import load_exactly
 from wfrun.models.torchscript_weights import is_torchscript_archive, read_torchscript_state_dict
 from wfrun.models.upscale import read_release_state_dict
 
@@ -315,17 +316,7 @@ def load_film(state: dict[str, torch.Tensor]) -> FilmNet:
     without gradients; ValueError when ``state`` is not FILM or does not fit."""
     state, later = normalise_layout(state)
     cfg = film_config(state)
-    net = FilmNet(cfg, honours_time=later)
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    bad = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or extra or bad:
-        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
-                  else f"shape of {bad[:3]}")
-        raise ValueError(f"looks like FILM but does not fit it ({detail})")
-    net.load_state_dict({k: v.float() for k, v in state.items()})
-    return net.eval().requires_grad_(False)
+    return load_exactly(FilmNet(cfg, honours_time=later), state, "FILM")
 
 
 def read_film_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -286,6 +286,28 @@ def _dequantize(tensor: torch.Tensor, scale: torch.Tensor | None, dtype: torch.d
     return (tensor.float() * scale).to(dtype)
 
 
+def assign_plan(model: nn.Module, plan: Any, reader: Any, device: Any, dtype: torch.dtype) -> None:
+    """The plan's tensors into ``model``, each source read once (floating ones in ``dtype``).
+    A target ``name#N`` is row ``N`` of ``name``, the rows joined in order (SAM keeps its point
+    embeddings one row per key); a source feeding several targets is copied for each."""
+    rows: dict[str, dict[int, torch.Tensor]] = {}
+    by_source: dict[str, list] = defaultdict(list)
+    for take in plan.takes.values():
+        by_source[take.source].append(take)
+    for source, takes in by_source.items():
+        raw = reader.read(source, device)
+        for take in takes:
+            tensor = take.apply(raw)
+            tensor = tensor.to(dtype) if tensor.is_floating_point() else tensor
+            if "#" in take.target:
+                name, _, row = take.target.partition("#")
+                rows.setdefault(name, {})[int(row)] = tensor
+            else:
+                _assign(model, take.target, tensor.clone() if len(takes) > 1 else tensor)
+    for name, parts in rows.items():
+        _assign(model, name, torch.cat([parts[i] for i in sorted(parts)], dim=0))
+
+
 def _assign(model: nn.Module, name: str, tensor: torch.Tensor) -> None:
     module_name, _, leaf = name.rpartition(".")
     module = model.get_submodule(module_name) if module_name else model

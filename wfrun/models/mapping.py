@@ -130,3 +130,19 @@ def check_plan(path, plan: Plan, tensors: Mapping[str, TensorInfo], expected: Ma
             raise CheckpointError(
                 f"{path}: tensor {take.source!r} has shape {list(tensors[take.source].shape)}, "
                 f"but {label} as configured from this file needs {list(expected[target])}")
+
+
+def load_exactly(net: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> torch.nn.Module:
+    """``net`` with ``state`` loaded in float32, evaluation mode, no gradients; ValueError
+    naming the first missing, unexpected or misshapen keys when ``state`` is not ``what``
+    exactly (a file that only resembles it is refused, never half loaded)."""
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    bad = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or extra or bad:
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
+                  else f"shape of {bad[:3]}")
+        raise ValueError(f"looks like {what} but does not fit it ({detail})")
+    net.load_state_dict({k: v.float() for k, v in state.items()})
+    return net.eval().requires_grad_(False)

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wfrun.models.mapping import load_exactly
+
 #: The pack's checkpoint names and their architecture (its CKPT_NAME_VER_DICT).
 CHECKPOINT_ARCH = {"rife47.pth": "4.7", "rife49.pth": "4.7", "rife417.pth": "4.17", "rife426.pth": "4.26"}
 #: Architectures of checkpoints the pack offers that wfrun does not build.
@@ -197,17 +199,7 @@ def load_ifnet(state: dict[str, torch.Tensor]) -> IFNet:
         raise ValueError(f"looks like a RIFE {arch} IFNet but lacks {err}") from None
     if min(widths + (head,)) < 2 or max(widths + (head,)) > 1024:
         raise ValueError(f"looks like a RIFE {arch} IFNet but its widths {widths} are out of range")
-    net = IFNet(arch, widths, head)
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    bad = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or extra or bad:
-        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
-                  else f"shape of {bad[:3]}")
-        raise ValueError(f"looks like a RIFE {arch} IFNet but does not fit it ({detail})")
-    net.load_state_dict({k: v.float() for k, v in state.items()})
-    return net.eval().requires_grad_(False)
+    return load_exactly(IFNet(arch, widths, head), state, f"a RIFE {arch} IFNet")
 
 
 def tiny_ifnet_state_dict(arch: str = "4.7", seed: int = 0, width: int | None = 8) -> dict[str, torch.Tensor]:

@@ -67,7 +67,7 @@ def load_sam2(path: str | Path, *, video: bool, dtype: torch.dtype = torch.float
     from accelerate import init_empty_weights
 
     from wfrun.models import convert_sam2
-    from wfrun.models.load import _assign, _finish
+    from wfrun.models.load import _finish, assign_plan
     from wfrun.models.mapping import build_plan, check_plan
     from wfrun.models.reader import open_checkpoint
 
@@ -80,22 +80,7 @@ def load_sam2(path: str | Path, *, video: bool, dtype: torch.dtype = torch.float
         with init_empty_weights(include_buffers=False):
             model = build_model(facts.config, video=video)
         check_plan(reader.path, plan, reader.tensors, expected_shapes(model), label=label)
-        rows: dict[str, dict[int, torch.Tensor]] = {}
-        by_source: dict[str, list] = {}
-        for take in plan.takes.values():
-            by_source.setdefault(take.source, []).append(take)
-        for source, takes in by_source.items():
-            raw = reader.read(source, device)
-            for take in takes:
-                tensor = take.apply(raw)
-                tensor = tensor.to(dtype) if tensor.is_floating_point() else tensor
-                if "#" in take.target:
-                    name, _, row = take.target.partition("#")
-                    rows.setdefault(name, {})[int(row)] = tensor
-                else:
-                    _assign(model, take.target, tensor.clone() if len(takes) > 1 else tensor)
-        for name, parts in rows.items():
-            _assign(model, name, torch.cat([parts[i] for i in sorted(parts)], dim=0))
+        assign_plan(model, plan, reader, device, dtype)
     _finish(model, Path(path), device)
     for buffer_owner in model.modules():  # buffers built on the CPU in fp32: follow the weights
         for key, buffer in list(buffer_owner._buffers.items()):

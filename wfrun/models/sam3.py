@@ -194,7 +194,7 @@ def load_sam3(path: str | Path, *, dtype: torch.dtype = torch.float32, device: A
 
     from wfrun.models import convert_sam3
     from wfrun.models.detect import identify, require_kind
-    from wfrun.models.load import _assign, _finish
+    from wfrun.models.load import _finish, assign_plan
     from wfrun.models.mapping import build_plan, check_plan
     from wfrun.models.reader import open_checkpoint
 
@@ -208,22 +208,7 @@ def load_sam3(path: str | Path, *, dtype: torch.dtype = torch.float32, device: A
             model = Sam3Segmenter(configs)
         expected = expected_shapes(model)
         check_plan(reader.path, plan, reader.tensors, expected, label=convert_sam3.LABEL)
-        rows: dict[str, dict[int, torch.Tensor]] = {}
-        by_source: dict[str, list] = {}
-        for take in plan.takes.values():
-            by_source.setdefault(take.source, []).append(take)
-        for source, takes in by_source.items():
-            raw = reader.read(source, device)
-            for take in takes:
-                tensor = take.apply(raw)
-                tensor = tensor.to(dtype) if tensor.is_floating_point() else tensor
-                if "#" in take.target:
-                    name, _, row = take.target.partition("#")
-                    rows.setdefault(name, {})[int(row)] = tensor
-                else:
-                    _assign(model, take.target, tensor)
-        for name, parts in rows.items():
-            _assign(model, name, torch.cat([parts[i] for i in sorted(parts)], dim=0))
+        assign_plan(model, plan, reader, device, dtype)
     _finish(model, Path(path), device)
     for module in model.modules():  # ComfyUI builds every norm with PyTorch's default eps
         if isinstance(module, nn.LayerNorm):
