@@ -139,11 +139,16 @@ def _run_seeds(file: str, options, spec: str, fmt: str) -> None:
     except job.JobError as err:
         _print_error(err, fmt)
         sys.exit(err.exit_code)
+    _print_sheet_report(report, fmt)
+    sys.exit(EXIT_INTERRUPTED if report.interrupted else job.EXIT_OK)
+
+
+def _print_sheet_report(report, fmt: str) -> None:
+    """A many-run report: JSON for tools, else where the contact sheet went."""
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2, default=str))
     elif report.contact_sheet is not None:
         click.echo(f"contact sheet: {report.contact_sheet}")
-    sys.exit(EXIT_INTERRUPTED if report.interrupted else job.EXIT_OK)
 
 
 def _run_ray(files: list[str], options, spec: str | None, address: str | None, workers: int | None,
@@ -161,10 +166,7 @@ def _run_ray(files: list[str], options, spec: str | None, address: str | None, w
     except job.JobError as err:
         _print_error(err, fmt)
         sys.exit(err.exit_code)
-    if fmt == "json":
-        click.echo(json.dumps(report.to_json(), indent=2, default=str))
-    elif report.contact_sheet is not None:
-        click.echo(f"contact sheet: {report.contact_sheet}")
+    _print_sheet_report(report, fmt)
     if report.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     if report.failed:
