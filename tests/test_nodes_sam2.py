@@ -83,7 +83,8 @@ META = {"t": (96, [1, 2, 7, 2], 1, [5, 7, 9]), "s": (96, [1, 2, 11, 2], 1, [7, 1
 def test_real_layouts_map_completely_onto_transformers(name):
     from accelerate import init_empty_weights
 
-    from wfrun.models.sam2 import build_model, expected_shapes
+    from wfrun.models.mapping import expected_shapes_with_point_rows as expected_shapes
+    from wfrun.models.sam2 import build_model
 
     keys = json.loads(gzip.open(KEYS, "rt").read())[name]
     tensors = {k: TensorInfo("F16", tuple(v)) for k, v in keys.items()}

@@ -146,3 +146,14 @@ def load_exactly(net: torch.nn.Module, state: dict[str, torch.Tensor], what: str
         raise ValueError(f"looks like {what} but does not fit it ({detail})")
     net.load_state_dict({k: v.float() for k, v in state.items()})
     return net.eval().requires_grad_(False)
+
+
+def expected_shapes_with_point_rows(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    """The shapes the module wants, with SAM's ``prompt_encoder.point_embed.weight`` as the
+    one-row tensors (``…#N``) Meta's files keep it in (SAM 2 and SAM 3 alike)."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
+    for name, shape in list(expected.items()):
+        if name.endswith("prompt_encoder.point_embed.weight"):
+            del expected[name]
+            expected.update({f"{name}#{i}": (1, *shape[1:]) for i in range(shape[0])})
+    return expected

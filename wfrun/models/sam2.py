@@ -49,17 +49,6 @@ def build_model(config: Any, *, video: bool) -> nn.Module:
     return Sam2VideoModel(config) if video else Sam2Model(image_config(config))
 
 
-def expected_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
-    """The shapes the module wants, ``point_embed.weight`` as the one-row tensors (``…#N``)
-    the file keeps it in."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
-    for name, shape in list(expected.items()):
-        if name.endswith("prompt_encoder.point_embed.weight"):
-            del expected[name]
-            expected.update({f"{name}#{i}": (1, *shape[1:]) for i in range(shape[0])})
-    return expected
-
-
 def load_sam2(path: str | Path, *, video: bool, dtype: torch.dtype = torch.float32, device: Any = "cpu",
               allow_pickle: bool | None = None) -> tuple[nn.Module, Any]:
     """``(model, facts)``: a SAM 2 file as a transformers model, every tensor accounted for
@@ -68,7 +57,7 @@ def load_sam2(path: str | Path, *, video: bool, dtype: torch.dtype = torch.float
 
     from wfrun.models import convert_sam2
     from wfrun.models.load import _finish, assign_plan
-    from wfrun.models.mapping import build_plan, check_plan
+    from wfrun.models.mapping import build_plan, check_plan, expected_shapes_with_point_rows
     from wfrun.models.reader import open_checkpoint
 
     device = torch.device(device)
@@ -79,7 +68,7 @@ def load_sam2(path: str | Path, *, video: bool, dtype: torch.dtype = torch.float
         plan = build_plan(reader.path, reader.tensors, "", rename, label=label)
         with init_empty_weights(include_buffers=False):
             model = build_model(facts.config, video=video)
-        check_plan(reader.path, plan, reader.tensors, expected_shapes(model), label=label)
+        check_plan(reader.path, plan, reader.tensors, expected_shapes_with_point_rows(model), label=label)
         assign_plan(model, plan, reader, device, dtype)
     _finish(model, Path(path), device)
     for buffer_owner in model.modules():  # buffers built on the CPU in fp32: follow the weights

@@ -195,7 +195,7 @@ def load_sam3(path: str | Path, *, dtype: torch.dtype = torch.float32, device: A
     from wfrun.models import convert_sam3
     from wfrun.models.detect import identify, require_kind
     from wfrun.models.load import _finish, assign_plan
-    from wfrun.models.mapping import build_plan, check_plan
+    from wfrun.models.mapping import build_plan, check_plan, expected_shapes_with_point_rows
     from wfrun.models.reader import open_checkpoint
 
     device = torch.device(device)
@@ -206,7 +206,7 @@ def load_sam3(path: str | Path, *, dtype: torch.dtype = torch.float32, device: A
         plan = build_plan(reader.path, reader.tensors, "", convert_sam3.rename, label=convert_sam3.LABEL)
         with init_empty_weights(include_buffers=False):
             model = Sam3Segmenter(configs)
-        expected = expected_shapes(model)
+        expected = expected_shapes_with_point_rows(model)
         check_plan(reader.path, plan, reader.tensors, expected, label=convert_sam3.LABEL)
         assign_plan(model, plan, reader, device, dtype)
     _finish(model, Path(path), device)
@@ -216,12 +216,3 @@ def load_sam3(path: str | Path, *, dtype: torch.dtype = torch.float32, device: A
     return model
 
 
-def expected_shapes(model: Sam3Segmenter) -> dict[str, tuple[int, ...]]:
-    """The shapes the module wants, with ``point_embed.weight`` as the one-row tensors
-    (``…#N``) the file keeps it in."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
-    for name, shape in list(expected.items()):
-        if name.endswith("prompt_encoder.point_embed.weight"):
-            del expected[name]
-            expected.update({f"{name}#{i}": (1, *shape[1:]) for i in range(shape[0])})
-    return expected

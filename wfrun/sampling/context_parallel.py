@@ -59,7 +59,7 @@ _RING_KERNEL = {"cuda": "_native_cudnn"}
 
 class ContextParallelError(ValueError):
     """A setting ``--gpus`` cannot serve: ring attention without a kernel that returns the
-    log-sum-exp, an attention backend without context parallelism."""
+    log-sum-exp, an attention backend without context parallelism, EasyCache."""
 
 
 @dataclass

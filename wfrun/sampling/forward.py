@@ -529,7 +529,9 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
             proj = cp.split(proj)
 
     if cache_on and cp is not None and isinstance(cache, EasyCache):
-        raise ValueError("EasyCache is not supported with --gpus (its decision reads every token)")
+        raise context_parallel.ContextParallelError(
+            "EasyCache is not supported with --gpus (its decision reads every token): disconnect cache_args "
+            "or run on one GPU")
     if cache_on and not should_calc:
         x = cache.reuse(pred_id, opt.step, x)
 
