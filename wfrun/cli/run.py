@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 @click.option("--seeds", "seeds_spec", metavar="LIST",
               help="run once per seed (1-8, or 1,5,9), loading each model once; writes a contact sheet")
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), help="main device (default: cuda if available)")
+@click.option("--fast", is_flag=True,
+              help="fp8 x fp8 matmuls in the transformer's blocks (GPUs of compute capability 8.9+) and compiled "
+                   "blocks; close to, not equal to, the workflow's numbers")
 @click.option("--dry-run", is_flag=True, help="check, plan and list model files and memory; load nothing")
 @click.option("--allow-pickle", is_flag=True,
               help="also read .ckpt/.pt/.bin pickle files (weights only); only for files you trust")
@@ -57,7 +60,7 @@ if TYPE_CHECKING:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke: bool, output_dir: str,
         input_dir: str | None, overrides: tuple[str, ...], seed: int | None, seeds_spec: str | None,
-        device: str | None, dry_run: bool, allow_pickle: bool, ray_address: str | None, ray_workers: int | None,
+        device: str | None, fast: bool, dry_run: bool, allow_pickle: bool, ray_address: str | None, ray_workers: int | None,
         gpus: int | None, cp_attention: str, fmt: str) -> None:
     """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed;
     several FILEs with --ray."""
@@ -92,7 +95,8 @@ def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke
         raise click.UsageError("--seeds cannot be combined with --seed or --dry-run")
     options = job.RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
                              input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides),
-                             seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle, smoke=smoke)
+                             seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle, smoke=smoke,
+                             fast=fast)
     if ray_address is not None:
         _run_ray(list(files), options, seeds_spec, ray_address or None, ray_workers, fmt)
     if seeds_spec is not None:

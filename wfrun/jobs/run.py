@@ -71,6 +71,8 @@ class RunOptions:
     allow_pickle: bool = False  # read .ckpt/.pt files (weights only); also WFRUN_ALLOW_PICKLE=1
     #: Tiny models, stand-in inputs and small sizes, frames and steps (jobs/smoke.py).
     smoke: bool = False
+    #: ``--fast``: fp8 x fp8 matmuls in the transformer blocks and compiled blocks (models/fast.py).
+    fast: bool = False
 
     @property
     def tiny(self) -> bool:
@@ -429,7 +431,8 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     _make_output_folder(Path(options.output_dir))
     input_dir = input_dir_for(p.path, options)
     ctx = ExecContext(device=device, offload_device=options.offload_device, output_dir=Path(options.output_dir),
-                      input_dir=Path(input_dir), models=p.roots, progress=progress, workflow_json=p.data)
+                      input_dir=Path(input_dir), models=p.roots, progress=progress, workflow_json=p.data,
+                      fast=options.fast)
     # None: a handler set outside Python; restoring the default one is the nearest thing
     previous = signal.getsignal(signal.SIGINT) or signal.default_int_handler
 

@@ -5,7 +5,9 @@ wrapped by ``torch.compile`` (or the whole forward), once per module, on CUDA on
 from __future__ import annotations
 
 import logging
+import os
 import weakref
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,6 +27,7 @@ def compile_transformer(transformer: Any, device: Any, *, backend: str, fullgrap
     if not str(device).startswith("cuda"):
         log.info("torch.compile is applied on CUDA only; running eagerly on %s", device)
         return False
+    use_compile_cache()
     torch._dynamo.config.cache_size_limit = int(cache_size_limit)
     options = dict(fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode)
     if blocks_only:
@@ -34,3 +37,14 @@ def compile_transformer(transformer: Any, device: Any, *, backend: str, fullgrap
         transformer.forward = torch.compile(transformer.forward, **options)
     _COMPILED.add(transformer)
     return True
+
+
+def use_compile_cache() -> Path:
+    """Keep compiled kernels between runs: Inductor's and Triton's caches under wfrun's cache
+    folder (``$WFRUN_CACHE/compile``, else ``~/.cache/wfrun/compile``) instead of ``/tmp``,
+    which many machines empty at boot, so only the first run pays for compiling. Variables
+    the user set are left alone."""
+    root = Path(os.environ.get("WFRUN_CACHE") or Path.home() / ".cache" / "wfrun") / "compile"
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(root / "inductor"))
+    os.environ.setdefault("TRITON_CACHE_DIR", str(root / "triton"))
+    return root

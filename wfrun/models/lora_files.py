@@ -96,7 +96,8 @@ def weight_shape(module: nn.Module) -> torch.Size:
 
 def with_delta(module: nn.Module, name: str, delta: torch.Tensor) -> nn.Parameter:
     """``module.<name> + delta`` as a new parameter in the stored format: an fp8 weight is
-    up-cast, merged and quantized again (with its scale), as ComfyUI patches fp8 weights. A
+    up-cast, merged and quantized again (with its scale), as ComfyUI patches fp8 weights; a
+    per-row scale grows where a merged row outgrows it (and is replaced on the module). A
     GGUF weight (diffusers' ``GGUFParameter``) cannot be quantized again here (no K-quant
     encoder): it becomes a plain weight in the layer's compute dtype, which ``GGUFLinear``
     uses as it is — ComfyUI-GGUF's numbers (dequantize, add the patch in fp32), kept for the
@@ -111,8 +112,15 @@ def with_delta(module: nn.Module, name: str, delta: torch.Tensor) -> nn.Paramete
         from wfrun.models.fp8 import quantize
 
         full = module.dequantized_weight(torch.float32) + delta.to(current.device)
-        if module.weight_scale is not None:
-            full = full / module.weight_scale.float()
+        scale = module.weight_scale
+        if scale is not None and scale.ndim == 1:  # per output row (``use_fp8_matmuls``): rows may grow
+            from wfrun.models.fp8 import FP8_MAX
+
+            scale = torch.maximum(scale.float(), full.abs().amax(dim=1) / FP8_MAX[module.storage])
+            module.weight_scale = scale  # a buffer: ``merged`` puts the old one back with the weight
+            full = full / scale[:, None]
+        elif scale is not None:  # per tensor, kept as ComfyUI keeps it
+            full = full / scale.float()
         return nn.Parameter(quantize(full, module.storage), requires_grad=False)
     return nn.Parameter((current.float() + delta.to(current.device)).to(current.dtype), requires_grad=False)
 
@@ -168,6 +176,8 @@ def merged(transformer: nn.Module, loras: Sequence[tuple[Path, float]]) -> Itera
             check_fits(transformer, Path(path))
             for module, name, delta in lora_layers(transformer, Path(path), float(strength)):
                 originals.setdefault((id(module), name), (module, name, getattr(module, name)))
+                if name == "weight" and getattr(module, "weight_scale", None) is not None:
+                    originals.setdefault((id(module), "weight_scale"), (module, "weight_scale", module.weight_scale))
                 setattr(module, name, with_delta(module, name, delta))
                 count += 1
         yield count

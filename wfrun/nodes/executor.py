@@ -117,6 +117,8 @@ class ExecContext:
     #: The date of the node signature the workflow was saved with (``NodeInstance.saved_date``).
     saved_date: str | None = None
     workflow_json: Any = None
+    #: ``wfrun run --fast``: model loaders make the transformer's block matmuls fp8 and compile them.
+    fast: bool = False
     written: list[Path] = field(default_factory=list)
     interrupted: bool = False
 

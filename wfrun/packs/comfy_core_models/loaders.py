@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from wfrun.models.fast import make_fast, wants_fast
 from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, check_fits, lora_module_names
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
@@ -59,6 +60,9 @@ def core_model(ctx: ExecContext, path: Path, input_name: str, weight_dtype: str)
             raise
         raise loading_error(input_name, err) from None
     transformer.eval().requires_grad_(False)
+    fast, _ = wants_fast(weight_dtype, ctx.fast)
+    if fast:  # LoRAs come later (LoraLoaderModelOnly), merged into the fp8 weights as ComfyUI patches them
+        make_fast(transformer, ctx.device, compile_blocks=ctx.fast)
     return CoreModel.of_family(transformer, family, path, dtype, WAN_DEFAULT_SHIFT)
 
 

@@ -12,8 +12,10 @@ Choices mapped onto diffusers/torch, and why:
   14B model to bf16 behind the user's back; the pack does the same for fp8 files since
   2025-03); ``fp8_e4m3fn``/``_fast``/``_fast_no_ffn``/``fp8_e5m2`` store the block linears in
   that fp8 format and up-cast per layer; ``*_scaled`` files keep their per-tensor scales.
-  The ``_fast`` variants' fp8 matmuls (``torch._scaled_mm``) are not used: the result is
-  the same as the up-cast path, only speed differs.
+  The ``_fast`` variants run the block matmuls in fp8 (``torch._scaled_mm``) as the pack
+  does, with one difference: the activations get a scale per token instead of being clamped
+  to the fp8 range (``models.fp8.scaled_fp8_linear``). ``wfrun run --fast`` does the same
+  for any quantization and compiles the blocks (``models.fast``).
 - ``attention_mode``: sdpa → diffusers' ``native`` backend (PyTorch SDPA; measured fastest on
   H100, see DESIGN.md); flash_attn_2 → ``flash``, flash_attn_3 → ``_flash_3``, sageattn and
   radial_sage_attention → ``sage``, flex_attention → ``flex``, each only where its library
@@ -38,6 +40,7 @@ import torch
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.compile import compile_transformer
+from wfrun.models.fast import make_fast, wants_fast
 from wfrun.sampling.attention import usable_backend
 from wfrun.models.families import transformer_family
 from wfrun.models.header import CheckpointError
@@ -143,6 +146,9 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
         from wfrun.packs.wanvideo.lora import apply_loras
 
         apply_loras(transformer, loras)
+    fast, skip_ffn = wants_fast(quantization, ctx.fast)
+    if fast and not gguf:  # after the LoRAs: a bf16 model's LoRA is merged before it is quantized
+        make_fast(transformer, ctx.device, skip_ffn=skip_ffn, compile_blocks=ctx.fast and compile_args is None)
     return (WanVideoModel(transformer=transformer, model_type=pack_model_type(task), path=path,
                           base_dtype=dtype, quantization=quantization, attention_backend=backend,
                           load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
