@@ -74,10 +74,12 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--skip-compile", action="store_true")
+    parser.add_argument("--only-fast", action="store_true", help="the bf16 reference and the fast rows only")
     args = parser.parse_args()
     import diffusers
 
     import fullsize
+    from wfrun.models import fp8 as fp8_module
     from wfrun.models.fp8 import use_fp8_matmuls
     from wfrun.models.load import load_transformer
     from wfrun.sampling.forward import transformer_forward
@@ -118,19 +120,26 @@ def main() -> None:
         result["rows"][name] = entry
         log({name: entry})
 
+    result["fast_accumulation"] = fp8_module.FAST_ACCUM
     row("diffusers bf16", lambda: bf16(**x, return_dict=False)[0])
-    row("wfrun bf16", wfrun(bf16, x))
-    row("wfrun fp8 as saved, bf16 compute", wfrun(fp8, x))
-    fp8_16 = load_transformer(path, dtype=torch.float16, device=device)  # base_precision fp16, as the example
-    row("wfrun fp8 as saved, fp16 compute", wfrun(fp8_16, x16))
-    del fp8_16
+    if not args.only_fast:
+        row("wfrun bf16", wfrun(bf16, x))
+        row("wfrun fp8 as saved, bf16 compute", wfrun(fp8, x))
+        fp8_16 = load_transformer(path, dtype=torch.float16, device=device)  # base_precision fp16, as the example
+        row("wfrun fp8 as saved, fp16 compute", wfrun(fp8_16, x16))
+        del fp8_16
     result["fast_linears"] = use_fp8_matmuls(fp8)
     row("wfrun fp8 fast (fp8 matmuls), eager", wfrun(fp8, x))
     if not args.skip_compile and device.startswith("cuda"):
         fp8.compile_repeated_blocks(fullgraph=False)
         row("wfrun fp8 fast + regional compile", wfrun(fp8, x))
-        bf16.compile_repeated_blocks(fullgraph=False)
-        row("wfrun bf16 + regional compile", wfrun(bf16, x))
+        fp8_module.FAST_ACCUM = not fp8_module.FAST_ACCUM  # a recompile: the flag is a constant in the graph
+        torch._dynamo.reset()
+        row(f"wfrun fp8 fast + regional compile, fast accumulation {fp8_module.FAST_ACCUM}", wfrun(fp8, x))
+        fp8_module.FAST_ACCUM = not fp8_module.FAST_ACCUM
+        if not args.only_fast:
+            bf16.compile_repeated_blocks(fullgraph=False)
+            row("wfrun bf16 + regional compile", wfrun(bf16, x))
     print(json.dumps(result, indent=1))
 
 

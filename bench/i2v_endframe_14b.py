@@ -76,16 +76,16 @@ def write_models(models: Path, data: dict, device: str, small: bool) -> dict:
     return {"write_s": round(time.perf_counter() - start, 1)}
 
 
-def run_one(workflow: Path, models: Path, out: Path, args, data: dict) -> dict:
+def run_one(workflow: Path, models: Path, out: Path, args, data: dict, extra: tuple[str, ...] = ()) -> dict:
     i2v, sampler, resize = node(data, "WanVideoImageToVideoEncode"), node(data, "WanVideoSampler"), None
     resize = next(n for n in data["nodes"] if n["type"] == "ImageResize+" and any(
         o.get("links") for o in n["outputs"][1:]))
     cmd = [sys.executable, "-m", "wfrun", "run", str(workflow), "--models", str(models), "--format", "json",
            "-o", str(out / "output"), "--input", str(out / "input"), "--device", args.device,
            "--set", f"{i2v['id']}.num_frames={args.frames}", "--set", f"{resize['id']}.width={args.width}",
-           "--set", f"{resize['id']}.height={args.height}", "--set", f"{sampler['id']}.steps={args.steps}"]
+           "--set", f"{resize['id']}.height={args.height}", "--set", f"{sampler['id']}.steps={args.steps}", *extra]
     start = time.perf_counter()
-    log = (args.log_dir or out) / f"{workflow.stem}.stderr.log"
+    log = (args.log_dir or out) / f"{workflow.stem}{''.join(extra)}.stderr.log"
     with log.open("w") as stderr:  # streamed to a file, so a killed run still shows how far it got
         done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
     wall = time.perf_counter() - start
@@ -111,6 +111,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true",
                         help="link the workflow's WanVideoTorchCompileSettings (as saved) to the model loader")
     parser.add_argument("--log-dir", type=Path, help="where each run's stderr is streamed")
+    parser.add_argument("--fast-too", action="store_true", help="run each precision again with wfrun run --fast")
+    parser.add_argument("--checkpoint-dir", type=Path, help="reuse the transformer files found here")
     args = parser.parse_args()
     import diffusers
     import torch
@@ -134,8 +136,13 @@ def main() -> None:
         folder = models / "diffusion_models" / "WanVideo"
         path = folder / MODEL_FILES[precision]
         start = time.perf_counter()
-        fullsize.write_transformer(path, "i2v", "14B", "fp8_e4m3fn" if precision == "fp8" else "bf16",
-                                   args.device, args.small)
+        reuse = args.checkpoint_dir / MODEL_FILES[precision] if args.checkpoint_dir else None
+        if reuse is not None and reuse.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            os.link(reuse, path)
+        else:
+            fullsize.write_transformer(path, "i2v", "14B", "fp8_e4m3fn" if precision == "fp8" else "bf16",
+                                       args.device, args.small)
         written_s = time.perf_counter() - start
         print(f"{precision}: checkpoint written in {written_s:.1f} s", file=sys.stderr, flush=True)
         workflow = args.out / f"i2v_{precision}.json"
@@ -145,6 +152,9 @@ def main() -> None:
         result[precision]["checkpoint_write_s"] = round(written_s, 1)
         result[precision]["checkpoint_gib"] = round(path.stat().st_size / 2**30, 2)
         print(json.dumps({precision: result[precision]}), file=sys.stderr, flush=True)
+        if args.fast_too:
+            result[precision + " --fast"] = run_one(workflow, models, args.out, args, data, ("--fast",))
+            print(json.dumps({precision + " --fast": result[precision + " --fast"]}), file=sys.stderr, flush=True)
         shutil.rmtree(folder)  # disk: the two 14B files need not exist at once
     print(json.dumps(result, indent=1))
 

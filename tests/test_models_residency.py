@@ -75,3 +75,34 @@ def test_on_the_cpu_nothing_is_tracked():
     module = nn.Linear(3, 3)
     residency.bring(module, "cpu")
     assert residency.resident() == [] and module.weight.device == torch.device("cpu")
+
+
+def test_force_offload_keeps_a_model_on_a_card_with_room(card):
+    """The packs' force_offload on a card that stays at least half free: the model stays,
+    tracked, and goes back only when another model needs the room."""
+    model, moves, on_gpu = card
+    expert, other = model("expert", 1000), model("other", 1500)  # 4000 and 6000 bytes
+    residency.bring(expert, "cuda")
+    residency.done(expert, "cuda", force_offload=True)  # 6000 of 10000 free: it stays
+    assert id(expert) in on_gpu and residency.resident() == [expert]
+    residency.bring(other, "cuda")  # 6000 + margin 1000 > 6000 free: the expert leaves now
+    assert moves == [("in", "expert"), ("out", "expert"), ("in", "other")]
+    residency.done(other, "cuda", force_offload=True)  # 4000 free < half the card: it goes, as the pack sends it
+    assert on_gpu == {} and residency.resident() == [] and moves[-1] == ("out", "other")
+
+
+def test_without_force_offload_a_model_loaded_on_the_gpu_becomes_evictable(card):
+    model, moves, on_gpu = card
+    loaded, incoming = model("loaded", 1500), model("incoming", 1000)
+    on_gpu[id(loaded)] = 6000  # put there by its loader, not by bring
+    residency.done(loaded, "cuda", force_offload=False)
+    assert residency.resident() == [loaded] and moves == []
+    residency.bring(incoming, "cuda")  # 4000 + 1000 margin > 4000 free: the loaded model leaves
+    assert moves == [("out", "loaded"), ("in", "incoming")]
+
+
+def test_force_offload_on_the_cpu_moves_as_asked(card):
+    model, moves, _ = card
+    module = model("cpu-model", 10)
+    residency.done(module, "cpu", force_offload=True)
+    assert moves == [("out", "cpu-model")] and residency.resident() == []

@@ -122,6 +122,11 @@ def quantize(weight: torch.Tensor, storage: torch.dtype) -> torch.Tensor:
     return weight.float().clamp(-limit, limit).to(storage)
 
 
+#: Hopper's fast fp8 accumulation (partial sums promoted to fp32 less often), as torchao's
+#: float8 inference uses by default; a switch so benchmarks can weigh it.
+FAST_ACCUM = True
+
+
 def scaled_fp8_linear(x: torch.Tensor, weight: torch.Tensor, weight_scale: torch.Tensor | None,
                       bias: torch.Tensor | None) -> torch.Tensor:
     """``x @ (weight * weight_scale).T + bias`` as one fp8 x fp8 matmul: ``x`` quantized to
@@ -140,7 +145,8 @@ def scaled_fp8_linear(x: torch.Tensor, weight: torch.Tensor, weight_scale: torch
     else:
         scale_b = weight_scale.float().reshape(1, -1).expand(1, out_features).contiguous()
     out = torch._scaled_mm(quantized.to(torch.float8_e4m3fn), weight.t(), scale_a=scale_a, scale_b=scale_b,
-                           bias=None if bias is None else bias.to(torch.bfloat16), out_dtype=torch.bfloat16)
+                           bias=None if bias is None else bias.to(torch.bfloat16), out_dtype=torch.bfloat16,
+                           use_fast_accum=FAST_ACCUM and x.is_cuda)
     return out.to(x.dtype).reshape(*shape[:-1], out_features)
 
 

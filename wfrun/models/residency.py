@@ -71,6 +71,41 @@ def bring(module: nn.Module, device: Any, offload_device: Any = "cpu") -> None:
     _RESIDENT[key] = (weakref.ref(module, lambda _, k=key: _RESIDENT.pop(k, None)), str(offload_device))
 
 
+#: ``force_offload`` leaves a model on a card that keeps at least this share free with it
+#: there: the copy back (15.5 GiB of a 14B fp8 model: ~15 s into pageable host memory,
+#: bench/RESULTS.md) buys nothing on a card with room, and ``bring`` still sends it back
+#: the moment another model needs the space. On a smaller card it goes, as the packs send it.
+KEEP_FREE_SHARE = 0.5
+
+
+def track(module: nn.Module, device: Any, offload_device: Any = "cpu") -> None:
+    """Count ``module``, already on ``device`` (a loader put it there directly), as resident,
+    so that :func:`bring` may send it back to ``offload_device`` when room is needed."""
+    if torch.device(device).type != "cuda":
+        return
+    key = id(module)
+    _RESIDENT.pop(key, None)
+    _RESIDENT[key] = (weakref.ref(module, lambda _, k=key: _RESIDENT.pop(k, None)), str(offload_device))
+
+
+def done(module: nn.Module, device: Any, offload_device: Any = "cpu", *, force_offload: bool) -> None:
+    """After a node's work on ``device``: the packs' ``force_offload`` as ComfyUI's memory
+    management would weigh it — the model stays (tracked, first to go when room is needed)
+    while the card keeps :data:`KEEP_FREE_SHARE` free, else it goes back now."""
+    if torch.device(device).type != "cuda":
+        if force_offload:
+            placement.offload(module, str(offload_device))
+        return
+    track(module, device, offload_device)
+    if not force_offload:
+        return
+    free, total = _free(torch.device(device))
+    if free >= KEEP_FREE_SHARE * total:
+        return
+    _RESIDENT.pop(id(module), None)
+    placement.offload(module, str(offload_device))
+
+
 def release_all() -> None:
     """Send every resident model back to its offload device (end of a job that must free
     the GPU, tests)."""

@@ -18,7 +18,7 @@ import torch
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.header import CheckpointError
-from wfrun.models import placement
+from wfrun.models import placement, residency
 from wfrun.models.clip_vision_encode import penultimate
 from wfrun.nodes.models import loading_error, resolve
 from wfrun.packs.wanvideo.types import ClipEmbeds, ClipVision
@@ -64,7 +64,7 @@ def wanvideo_clip_vision_encode(ctx: ExecContext, clip_vision: ClipVision, image
         raise NodeInputError("clip_vision", "expected a CLIP vision model (LoadWanVideoClipTextEncoder or "
                              "CLIPVisionLoader)")
     image = torch.cat([image_1, image_2], dim=0) if image_2 is not None else image_1
-    placement.onload(clip_vision.model, ctx.device)
+    residency.bring(clip_vision.model, ctx.device, ctx.offload_device)
     do_crop = crop != "disabled"
     embeds = penultimate(clip_vision, image, ctx.device, do_crop)
     negative = penultimate(clip_vision, negative_image, ctx.device, do_crop) if negative_image is not None else None
@@ -84,6 +84,5 @@ def wanvideo_clip_vision_encode(ctx: ExecContext, clip_vision: ClipVision, image
             raise NodeInputError("combine_embeds", f"unknown method {combine_embeds!r}")
     else:
         embeds = weighted[0]
-    if force_offload:
-        placement.offload(clip_vision.model, ctx.offload_device)
+    residency.done(clip_vision.model, ctx.device, ctx.offload_device, force_offload=bool(force_offload))
     return (ClipEmbeds(clip_embeds=embeds.cpu(), negative_clip_embeds=None if negative is None else negative.cpu()),)

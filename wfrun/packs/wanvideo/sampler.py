@@ -13,7 +13,9 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   numerically (the pack's variants differ in speed and memory only), so all are accepted;
 - the transformer is used where the loader put it (hooks own block swap); only a model
   left whole on the CPU (``load_device: offload_device``) is moved to the main device for
-  sampling, as the pack does; ``force_offload`` sends it back afterwards;
+  sampling, as the pack does; ``force_offload`` sends it back afterwards where the card
+  lacks room for it (``models.residency.done``: on a card with room it stays, and the next
+  model that needs the space sends it back);
 - the step range (``start_step``/``end_step``/``add_noise_to_samples``, the second output
   ``denoised_samples``) follows the pack's rules as of 2026-05 for a sampler saved from
   2025-07-28, and the older ``denoise_strength`` arithmetic for one saved before
@@ -32,7 +34,7 @@ import torch
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.families import TRANSFORMER_FAMILIES, conditioning_by_channels
 from wfrun.models.lora_files import LoraError, lora_paths, merged
-from wfrun.models import placement
+from wfrun.models import placement, residency
 from wfrun.packs.wanvideo.control_lora import control_lora_of
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs,
                                         ImageEmbeds, LoopArgs, SamplerOptions, ScheduleChoice, SLGArgs,
@@ -138,7 +140,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
                                     offload_img_emb=swap_args.offload_img_emb,
                                     offload_txt_emb=swap_args.offload_txt_emb)
     else:
-        placement.onload(transformer, device)
+        residency.bring(transformer, device, model.offload_device)
     exec_device = next(transformer.patch_embedding.parameters()).device
 
     options = SamplerOptions(teacache=cache, slg=slg_args, feta=feta_args, context=context_options,
@@ -162,8 +164,11 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     except LoraError as err:
         raise NodeInputError("model", str(err)) from None
     finally:
-        if force_offload:
-            placement.offload(transformer, model.offload_device)
+        if swap:  # the streamed model: its resident part goes back as the pack sends it
+            if force_offload:
+                placement.offload(transformer, model.offload_device)
+        else:
+            residency.done(transformer, device, model.offload_device, force_offload=bool(force_offload))
     latent.pop("teacache_skipped", None)
     denoised = latent.pop("denoised", None)
     return (latent, {"samples": denoised})

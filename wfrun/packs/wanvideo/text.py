@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
-from wfrun.models import placement
+from wfrun.models import placement, residency
 from wfrun.nodes.models import load_umt5, resolve
 from wfrun.packs.wanvideo.types import TextEmbeds, WanTextEncoder, WanVideoModel
 
@@ -120,9 +120,9 @@ def wanvideo_text_encode(ctx: ExecContext, positive_prompt: str, negative_prompt
     if context is None or context_null is None:
         if t5 is None:
             raise NodeInputError("t5", "no cached embeddings for these prompts and no T5 encoder connected")
-        if model_to_offload is not None:
-            placement.offload(model_to_offload.transformer, ctx.offload_device)
-        placement.onload(t5.encoder, ctx.device)
+        if model_to_offload is not None:  # the pack frees the GPU for T5; here it leaves only if T5 needs the room
+            residency.track(model_to_offload.transformer, ctx.device, ctx.offload_device)
+        residency.bring(t5.encoder, ctx.device, t5.offload_device)
         if context is None:
             context = encode_prompts(t5, positives, ctx.device)
             for i, (_, weights) in enumerate(parsed):
@@ -130,8 +130,7 @@ def wanvideo_text_encode(ctx: ExecContext, positive_prompt: str, negative_prompt
                     context[i] = context[i] * weight
         if context_null is None:
             context_null = encode_prompts(t5, [negative_prompt], ctx.device)
-        if force_offload:
-            placement.offload(t5.encoder, t5.offload_device)
+        residency.done(t5.encoder, ctx.device, t5.offload_device, force_offload=bool(force_offload))
         if use_disk_cache:
             _store(positive_prompt, t5, context)
             _store(negative_prompt, t5, context_null)
