@@ -119,6 +119,29 @@ def test_out_of_memory_names_the_node_and_its_advice(monkeypatch):
     assert "(Save): ran out of memory" in str(info.value) and "smaller size or fewer frames" in str(info.value)
 
 
+def test_an_unforeseen_executor_failure_names_the_node_and_how_to_report_it(monkeypatch):
+    def broken_sampler(ctx, **kw):
+        return (None.ndim,)  # a bug in an executor, not the user's doing
+
+    monkeypatch.setitem(registry_module._EXECUTORS, "Sampler", ExecutorInfo(broken_sampler))
+    graph = graph_for()
+    with pytest.raises(NodeError) as info:
+        run_plan(graph, make_plan(graph), ExecContext())
+    text = str(info.value)
+    assert text.startswith("node 3 'My Sampler' (Sampler): failed: AttributeError:") and "WFRUN_DEBUG=1" in text
+    monkeypatch.setenv("WFRUN_DEBUG", "1")  # for a bug report: the original exception, traceback and all
+    with pytest.raises(AttributeError):
+        run_plan(graph, make_plan(graph), ExecContext())
+    monkeypatch.delenv("WFRUN_DEBUG")
+
+    def unwritable(ctx, **kw):
+        raise PermissionError(13, "Permission denied", "/out/x.png")
+
+    monkeypatch.setitem(registry_module._EXECUTORS, "Sampler", ExecutorInfo(unwritable))
+    with pytest.raises(PermissionError):  # file errors go to the CLI's guard, which names the path
+        run_plan(graph, make_plan(graph), ExecContext())
+
+
 def test_interrupt_stops_cleanly():
     graph = graph_for()
 

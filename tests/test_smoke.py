@@ -416,6 +416,25 @@ def test_step_boundaries_scale_with_the_capped_steps_so_each_sampler_still_steps
     assert capped_step_range({"steps": 2, "end_step": 1}) == {}  # already within the cap
 
 
+def test_computed_steps_take_their_boundaries_along_and_sizes_keep_a_multiple():
+    """Steps computed while the workflow runs (a slider through Set/Get nodes) are capped
+    then; a boundary saved or computed beside them scales with them, so the second sampler of
+    a split still steps. A node that rounds sizes down to ``multiple_of`` gets capped sizes
+    that stay at least one multiple (48 with multiple_of 64 would become 0)."""
+    from wfrun.graph.model import NodeInstance
+    from wfrun.jobs.smoke import RuntimeCaps, capped_ints
+
+    caps = RuntimeCaps.__new__(RuntimeCaps)
+    caps.changes, caps.targets = [], {"9": {"steps": 1, "start_step": 0}}
+    node = NodeInstance(id="9", class_type="WanVideoSampler", title="Sampler", inputs={})
+    got = caps(node, {"steps": 8, "start_step": 4, "end_step": -1, "cfg": 1.0})
+    assert (got["steps"], got["start_step"], got["end_step"], got["cfg"]) == (2, 1, -1, 1.0)
+    assert any("start_step = 1" in line for line in caps.changes)
+    assert capped_ints({"width": (576, 0), "height": (448, 0), "multiple_of": (64, 0)}) == {
+        "width": 64, "height": 64}
+    assert capped_ints({"width": (576, 0), "height": (448, 0)}) == {"width": 64, "height": 48}
+
+
 def test_a_save_prefix_outside_the_output_folder_is_kept_inside_it_for_a_smoke_run():
     from wfrun.jobs.smoke import inside_output
 

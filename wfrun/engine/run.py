@@ -9,6 +9,7 @@ Ctrl-C stops between nodes (and between sampler steps, which call
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,15 @@ def _execute(node: NodeInstance, info: ExecutorInfo, inputs: dict[str, Any], val
     except (torch.OutOfMemoryError, MemoryError) as err:
         raise NodeError(node, _out_of_memory(err), hint=info.oom_hint
                         or "use a smaller size or fewer frames, or run on a device with more memory") from None
+    except OSError:
+        raise  # a file the user can act on: the CLI's guard names it
+    except Exception as err:
+        if getattr(type(err), "stops_the_run", False) or os.environ.get("WFRUN_DEBUG"):
+            raise
+        # a case the executor did not foresee: still named by node, never a bare traceback
+        raise NodeError(node, f"failed: {type(err).__name__}: {err}",
+                        hint="this looks like a wfrun bug: run again with WFRUN_DEBUG=1 for the traceback and "
+                             "report it with the workflow") from None
     if not isinstance(outputs, tuple):
         raise TypeError(f"executor of {node.class_type} returned {type(outputs).__name__}, not a tuple")
     seconds = time.perf_counter() - start

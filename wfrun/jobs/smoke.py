@@ -172,6 +172,10 @@ def capped_ints(ints: dict[str, tuple[int, int]]) -> dict[str, int]:
         else:
             name, (value, low) = (width_name, w) if w is not None else (height_name, h)
             out[name] = capped_pair(value, 0, (low, 0))[0]
+    multiple = ints.get("multiple_of", (0, 0))[0]
+    if isinstance(multiple, int) and multiple > 1:  # a node that rounds sizes down to it (ImageResize+)
+        for name in [n for n in out if n.endswith(("width", "height")) and out[n] > 0]:
+            out[name] = -(-out[name] // multiple) * multiple  # so the capped size never rounds down to 0
     return out
 
 
@@ -205,7 +209,8 @@ class RuntimeCaps:
                 if isinstance(v := inputs.get(name), int) and not isinstance(v, bool)}
         # a computed width is capped with its pair's saved height (and the other way round)
         for name, v in inputs.items():
-            if name not in ints and isinstance(v, int) and not isinstance(v, bool) and name.endswith(("width", "height")):
+            if name not in ints and isinstance(v, int) and not isinstance(v, bool) and (
+                    name.endswith(("width", "height")) or name == "multiple_of"):
                 ints[name] = (v, 0)
         out = dict(inputs)
         for name, new in capped_ints(ints).items():
@@ -216,6 +221,13 @@ class RuntimeCaps:
             if new != old:
                 out[name] = new
                 self.changes.append(f"node {node.id} '{node.label}': {name} = {new!r} (--smoke, computed {old!r})")
+        if "steps" in linked:  # a computed step count: its boundaries (saved or computed) scale with it
+            raw = {k: v for k, v in inputs.items() if k in STEP_BOUNDARY_INPUTS or k == "steps"}
+            for name, new in capped_step_range(raw).items():
+                if new != inputs.get(name):
+                    out[name] = new
+                    self.changes.append(f"node {node.id} '{node.label}': {name} = {new!r} (--smoke, with the "
+                                        f"steps, was {inputs.get(name)!r})")
         return out
 
 

@@ -61,6 +61,9 @@ class ContextParallelError(ValueError):
     """A setting ``--gpus`` cannot serve: ring attention without a kernel that returns the
     log-sum-exp, an attention backend without context parallelism, EasyCache."""
 
+    #: not a node's fault: the engine lets it through to ``--gpus``, which makes it a usage error
+    stops_the_run = True
+
 
 @dataclass
 class ContextParallel:

@@ -115,8 +115,8 @@ def wanvideo_image_to_video_encode(
     if temporal_mask is not None and start_image is None:
         raise NodeInputError("temporal_mask", "a temporal mask needs a start_image (the pack masks its frames)")
     for name, value in (("width", width), ("height", height)):
-        if value % 16:
-            raise NodeInputError(name, f"{value} is not a multiple of 16",
+        if value % 16 or value < 16:
+            raise NodeInputError(name, f"{value} is not a positive multiple of 16",
                                  "the Wan VAE downsamples by 8 and the transformer patches by 2")
     H, W = int(height), int(width)
     lat_h, lat_w = H // 8, W // 8
