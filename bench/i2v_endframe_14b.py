@@ -85,7 +85,7 @@ def run_one(workflow: Path, models: Path, out: Path, args, data: dict, extra: tu
            "--set", f"{i2v['id']}.num_frames={args.frames}", "--set", f"{resize['id']}.width={args.width}",
            "--set", f"{resize['id']}.height={args.height}", "--set", f"{sampler['id']}.steps={args.steps}", *extra]
     start = time.perf_counter()
-    log = (args.log_dir or out) / f"{workflow.stem}{''.join(extra)}.stderr.log"
+    log = (args.log_dir or out) / f"{workflow.stem}{''.join(extra)}.{time.time_ns()}.stderr.log"
     with log.open("w") as stderr:  # streamed to a file, so a killed run still shows how far it got
         done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
     wall = time.perf_counter() - start
@@ -111,7 +111,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true",
                         help="link the workflow's WanVideoTorchCompileSettings (as saved) to the model loader")
     parser.add_argument("--log-dir", type=Path, help="where each run's stderr is streamed")
-    parser.add_argument("--fast-too", action="store_true", help="run each precision again with wfrun run --fast")
+    parser.add_argument("--variants", default="saved",
+                        help="runs per precision, in order: saved (as the workflow says) or fast (wfrun run --fast); "
+                             "fast,fast shows what the compile cache saves a second process")
     parser.add_argument("--checkpoint-dir", type=Path, help="reuse the transformer files found here")
     args = parser.parse_args()
     import diffusers
@@ -148,13 +150,11 @@ def main() -> None:
         workflow = args.out / f"i2v_{precision}.json"
         workflow.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap, args.compile,
                                                               args.swap)))
-        result[precision] = run_one(workflow, models, args.out, args, data)
-        result[precision]["checkpoint_write_s"] = round(written_s, 1)
-        result[precision]["checkpoint_gib"] = round(path.stat().st_size / 2**30, 2)
-        print(json.dumps({precision: result[precision]}), file=sys.stderr, flush=True)
-        if args.fast_too:
-            result[precision + " --fast"] = run_one(workflow, models, args.out, args, data, ("--fast",))
-            print(json.dumps({precision + " --fast": result[precision + " --fast"]}), file=sys.stderr, flush=True)
+        result["checkpoint"] = {"write_s": round(written_s, 1), "gib": round(path.stat().st_size / 2**30, 2)}
+        for index, variant in enumerate(args.variants.split(",")):
+            name = f"{precision} {variant} #{index + 1}"
+            result[name] = run_one(workflow, models, args.out, args, data, ("--fast",) if variant == "fast" else ())
+            print(json.dumps({name: result[name]}), file=sys.stderr, flush=True)
         shutil.rmtree(folder)  # disk: the two 14B files need not exist at once
     print(json.dumps(result, indent=1))
 
