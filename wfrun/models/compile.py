@@ -45,6 +45,18 @@ def use_compile_cache() -> Path:
     which many machines empty at boot, so only the first run pays for compiling. Variables
     the user set are left alone."""
     root = Path(os.environ.get("WFRUN_CACHE") or Path.home() / ".cache" / "wfrun") / "compile"
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(root / "inductor"))
+    # Inductor writes its default (/tmp/torchinductor_<user>) into the variable the first time
+    # anything asks for its cache folder, often at import: that value is not the user's choice
+    inductor = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if inductor is None or inductor == _inductor_default():
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(root / "inductor")
     os.environ.setdefault("TRITON_CACHE_DIR", str(root / "triton"))
     return root
+
+
+def _inductor_default() -> str | None:
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # an older torch: it sets nothing at import there
+        return None
+    return os.path.abspath(default_cache_dir())

@@ -1,0 +1,33 @@
+"""Compiled kernels are kept under wfrun's cache folder, so a second run skips compiling
+(on an H200 the 14B end-frame job's first step went from 21.9 s to 9.1 s, bench/RESULTS.md);
+a cache folder the user chose is left alone."""
+
+from __future__ import annotations
+
+import os
+
+from wfrun.models.compile import _inductor_default, use_compile_cache
+
+
+def test_torchs_own_default_is_replaced_by_wfruns_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WFRUN_CACHE", str(tmp_path))
+    default = _inductor_default()
+    assert default is not None and default.startswith(os.path.abspath(os.sep))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default)  # what inductor writes there at import
+    monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
+    root = use_compile_cache()
+    assert root == tmp_path / "compile"
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "compile" / "inductor")
+    assert os.environ["TRITON_CACHE_DIR"] == str(tmp_path / "compile" / "triton")
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    assert cache_dir() == str(tmp_path / "compile" / "inductor")  # where inductor now writes
+
+
+def test_a_cache_folder_the_user_set_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("WFRUN_CACHE", str(tmp_path / "wf"))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path / "my-triton"))
+    use_compile_cache()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "mine")
+    assert os.environ["TRITON_CACHE_DIR"] == str(tmp_path / "my-triton")
