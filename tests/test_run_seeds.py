@@ -61,3 +61,47 @@ def test_seed_lists_are_parsed_and_bad_ones_refused():
 def test_seeds_and_seed_together_are_a_usage_error(tmp_path):
     result = _run(["--seeds", "1-2", "--seed", "5", "-o", str(tmp_path / "o")], tmp_path / "cache")
     assert result.exit_code == 2 and "--seeds" in result.output
+
+
+def test_vary_runs_each_value_with_one_load_and_matches_separate_runs(tmp_path):
+    """``--vary NODE.INPUT=a,b`` is a run per value sharing the loads, each equal to a
+    separate ``--set`` run; two files in one call share what they have in common."""
+    cache = tmp_path / "cache"
+    data = json.loads(WORKFLOW.read_text())
+    sampler = next(n for n in data["nodes"] if n["type"] == "WanVideoSampler")
+    swept = _run(["--vary", f"{sampler['id']}.cfg=3.0,7.5", "--seeds", "5", "-o", str(tmp_path / "v")], cache)
+    assert swept.exit_code == 0, swept.output
+    runs = json.loads(swept.stdout)["runs"]
+    assert [r["label"] for r in runs] == [f"{sampler['id']}.cfg=3.0, seed 5", f"{sampler['id']}.cfg=7.5, seed 5"]
+    types = {n["id"]: n["type"] for n in runs[1]["plan"]["order"]}
+    assert "WanVideoModelLoader" in {types[n] for n in runs[1]["cached"]}
+    single = _run(["--set", f"{sampler['id']}.cfg=7.5", "--seed", "5", "-o", str(tmp_path / "s")], cache)
+    assert single.exit_code == 0, single.output
+    video = lambda written: next(p for p in written if p.endswith(".mp4"))  # noqa: E731
+    assert _frames(video(runs[1]["written"])) == _frames(video(json.loads(single.stdout)["written"]))
+    assert _frames(video(runs[0]["written"])) != _frames(video(runs[1]["written"]))
+    assert Image.open(json.loads(swept.stdout)["contact_sheet"]).height == 2 * (THUMB_HEIGHT + GAP)
+
+    copy = tmp_path / "again.json"
+    copy.write_text(WORKFLOW.read_text())
+    both = CliRunner().invoke(main, ["run", str(WORKFLOW), str(copy), "--smoke", "--device", "cpu", "--format", "json",
+                                     "-o", str(tmp_path / "two")], env={"WFRUN_CACHE": str(cache)})
+    assert both.exit_code == 0, both.output
+    second = json.loads(both.stdout)["runs"][1]
+    assert second["label"] == "again" and second["cached"]  # the same loaders: served from the first file's run
+
+
+def test_vary_values_are_parsed_and_bad_ones_refused():
+    from wfrun.jobs.seeds import batch_runs, parse_vary
+
+    assert parse_vary("Sampler.cfg=4, 5,6") == ("Sampler.cfg", ["4", "5", "6"])
+    assert parse_vary("3.text=a\\, b,c") == ("3.text", ["a, b", "c"])
+    for bad in ("cfg=4", "3.cfg", "3.cfg=", "3.cfg=4,,5"):
+        with pytest.raises(JobError):
+            parse_vary(bad)
+    runs = batch_runs(["a.json"], [1, 2], ["3.cfg=4,5", "3.shift=8"])
+    assert [r.label for r in runs] == ["3.cfg=4, 3.shift=8, seed 1", "3.cfg=4, 3.shift=8, seed 2",
+                                       "3.cfg=5, 3.shift=8, seed 1", "3.cfg=5, 3.shift=8, seed 2"]
+    assert runs[2].sets == ("3.cfg=5", "3.shift=8")
+    with pytest.raises(JobError):
+        batch_runs(["a.json"], list(range(600)), ["3.cfg=1,2"])

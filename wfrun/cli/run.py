@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 @click.option("--seed", type=int, help="set every seed widget")
 @click.option("--seeds", "seeds_spec", metavar="LIST",
               help="run once per seed (1-8, or 1,5,9), loading each model once; writes a contact sheet")
+@click.option("--vary", "vary", multiple=True, metavar="NODE.INPUT=V1,V2,…",
+              help="one run per value (with several: per combination), models loaded once; writes a contact sheet")
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), help="main device (default: cuda if available)")
 @click.option("--fast", is_flag=True,
               help="fp8 x fp8 matmuls in the transformer's blocks (GPUs of compute capability 8.9+) and compiled "
@@ -60,10 +62,10 @@ if TYPE_CHECKING:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke: bool, output_dir: str,
         input_dir: str | None, overrides: tuple[str, ...], seed: int | None, seeds_spec: str | None,
-        device: str | None, fast: bool, dry_run: bool, allow_pickle: bool, ray_address: str | None, ray_workers: int | None,
-        gpus: int | None, cp_attention: str, fmt: str) -> None:
+        vary: tuple[str, ...], device: str | None, fast: bool, dry_run: bool, allow_pickle: bool,
+        ray_address: str | None, ray_workers: int | None, gpus: int | None, cp_attention: str, fmt: str) -> None:
     """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed;
-    several FILEs with --ray."""
+    several FILEs one after the other with the models loaded once (or spread with --ray)."""
     from wfrun.jobs import run as job
     from wfrun.engine.progress import ConsoleProgress
 
@@ -73,9 +75,11 @@ def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke
         if not Path(name).is_file():
             raise click.UsageError(f"no such file: {name}")
     file = files[0]
-    if len(files) > 1 and ray_address is None:
-        raise click.UsageError("several workflow files run together with --ray only; run them one at a time "
-                               "otherwise")
+    if vary and (ray_address is not None or gpus is not None or dry_run):
+        raise click.UsageError("--vary cannot be combined with --ray, --gpus or --dry-run")
+    if len(files) > 1 and (gpus is not None or dry_run or seed is not None):
+        raise click.UsageError("several workflow files cannot be combined with --gpus, --dry-run or --seed "
+                               "(use --seeds)")
     if ray_address is not None and (gpus is not None or dry_run or seed is not None):
         raise click.UsageError("--ray cannot be combined with --gpus, --dry-run or --seed (use --seeds)")
     if ray_workers is not None and ray_address is None:
@@ -99,6 +103,8 @@ def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke
                              fast=fast)
     if ray_address is not None:
         _run_ray(list(files), options, seeds_spec, ray_address or None, ray_workers, fmt)
+    if len(files) > 1 or vary:
+        _run_batch(list(files), options, seeds_spec, list(vary), fmt)
     if seeds_spec is not None:
         _run_seeds(file, options, seeds_spec, fmt)
     try:
@@ -140,6 +146,29 @@ def _run_seeds(file: str, options, spec: str, fmt: str) -> None:
 
     try:
         report = run_seeds(file, options, parse_seeds(spec), ConsoleProgress(), on_seed=done)
+    except job.JobError as err:
+        _print_error(err, fmt)
+        sys.exit(err.exit_code)
+    _print_sheet_report(report, fmt)
+    sys.exit(EXIT_INTERRUPTED if report.interrupted else job.EXIT_OK)
+
+
+def _run_batch(files: list[str], options, spec: str | None, vary: list[str], fmt: str) -> None:
+    """Several files and/or ``--vary`` values (and ``--seeds``): one run each in this process,
+    models loaded once, a line per run, the contact sheet."""
+    from wfrun.engine.progress import ConsoleProgress
+    from wfrun.jobs import run as job
+    from wfrun.jobs.seeds import batch_runs, parse_seeds, run_batch
+
+    say = (lambda text: click.echo(text, err=True)) if fmt == "json" else click.echo
+
+    def done(run, report, seconds: float) -> None:
+        written = len(report.result.written) if report.result is not None else 0
+        say(f"{run.label}: {seconds:.1f} s, {written} file(s) written")
+
+    try:
+        runs = batch_runs(files, parse_seeds(spec) if spec is not None else None, vary)
+        report = run_batch(runs, options, ConsoleProgress(), on_run=done)
     except job.JobError as err:
         _print_error(err, fmt)
         sys.exit(err.exit_code)
