@@ -9,6 +9,7 @@ Ctrl-C stops between nodes (and between sampler steps, which call
 
 from __future__ import annotations
 
+import contextvars
 import os
 import time
 from dataclasses import dataclass, field
@@ -90,16 +91,25 @@ def _out_of_memory(err: BaseException) -> str:
 
 
 def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCache | None = None,
-             adjust_inputs: Callable[[NodeInstance, dict[str, Any]], dict[str, Any]] | None = None) -> RunResult:
+             adjust_inputs: Callable[[NodeInstance, dict[str, Any]], dict[str, Any]] | None = None,
+             background: bool = False) -> RunResult:
     """Run ``plan``; ``adjust_inputs(node, resolved inputs)`` may change a node's inputs
-    just before it runs (``--smoke`` caps values computed by other nodes)."""
+    just before it runs (``--smoke`` caps values computed by other nodes).
+
+    ``background``: model loaders (executors registered with ``background=True``) start on a
+    worker thread as soon as their inputs exist, so the transformer's checkpoint is read
+    while the text and image encoders work; each loader's result is taken, in plan order,
+    where it would have run. Nothing else changes: the same values, errors and cache."""
     result = RunResult()
     values: dict[str, tuple] = {}
     prints: dict[str, str] = {}
     keep = set(plan.outputs)
+    loads = _BackgroundLoads(graph, plan, ctx, cache, adjust_inputs) if background else None
     try:
-        for node_id in plan.order:
+        for position, node_id in enumerate(plan.order):
             ctx.check_interrupt()
+            if loads is not None:
+                loads.start_ready(position, values, prints)
             node = graph.node(node_id)
             info = executor_info(node.class_type)
             if info is None:
@@ -114,7 +124,10 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
                 if ctx.progress:
                     ctx.progress.node_finished(node_id, node.label, 0.0, True)
             else:
-                outputs = _execute(node, info, inputs, values, ctx, result, adjust_inputs)
+                if loads is not None and loads.started(node_id):
+                    outputs = loads.collect(node, result)
+                else:
+                    outputs = _execute(node, info, inputs, values, ctx, result, adjust_inputs)
                 if cache is not None and not volatile:
                     cache.put(key, outputs)
             values[node_id] = outputs
@@ -124,6 +137,9 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
                     values.pop(source, None)
     except KeyboardInterrupt:
         result.interrupted = True
+    finally:
+        if loads is not None:
+            loads.close()
     if cache is not None and not result.interrupted:
         cache.retain(set(prints.values()))
     result.outputs = {k: v for k, v in values.items() if k in keep}
@@ -131,16 +147,102 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
     return result
 
 
+class _BackgroundLoads:
+    """Loader nodes running ahead of the plan on worker threads (``run_plan(background=True)``).
+
+    A loader starts once every node it takes a value from has run; it gets its own copy of
+    the context (its node id, title and saved date; no progress, which the main thread
+    reports when it takes the result). Two workers: enough to read the text encoder and
+    the transformer at once, few enough not to fight over the disk."""
+
+    WORKERS = 2
+
+    def __init__(self, graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCache | None,
+                 adjust_inputs: Callable | None):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from wfrun.models.meta_init import import_model_libraries
+
+        import_model_libraries()  # lazy library imports are not safe on two threads at once
+        self.graph, self.plan, self.ctx, self.cache, self.adjust = graph, plan, ctx, cache, adjust_inputs
+        self.pool = ThreadPoolExecutor(max_workers=self.WORKERS, thread_name_prefix="wfrun-load")
+        self.futures: dict[str, Any] = {}
+        self.index = {node_id: i for i, node_id in enumerate(plan.order)}
+        self.waiting = [n for n in plan.order if (i := executor_info(graph.node(n).class_type)) is not None
+                        and i.background]
+
+    def started(self, node_id: str) -> bool:
+        return node_id in self.futures
+
+    def start_ready(self, position: int, values: dict[str, tuple], prints: dict[str, str]) -> None:
+        import dataclasses
+
+        for node_id in list(self.waiting):
+            if self.index[node_id] < position:  # its turn came before it could start
+                self.waiting.remove(node_id)
+                continue
+            node = self.graph.node(node_id)
+            info = executor_info(node.class_type)
+            inputs = _with_defaults(node)
+            if any(isinstance(v, LinkRef) and v.node_id not in values for v in inputs.values()):
+                continue
+            self.waiting.remove(node_id)
+            if self.cache is not None and self.cache.get(fingerprint(node, inputs, prints)) is not None:
+                continue  # served from the cache where it stands
+            kwargs = _resolved(node, inputs, values, self.adjust)
+            own = dataclasses.replace(self.ctx, node_id=node.id, node_title=node.label, saved_date=node.saved_date,
+                                      progress=None)
+            # the caller's context variables (the pickle opt-in) and inference mode go along
+            self.futures[node_id] = self.pool.submit(contextvars.copy_context().run, _timed_call, node, info, kwargs,
+                                                     own, torch.is_inference_mode_enabled())
+
+    def collect(self, node: NodeInstance, result: RunResult) -> tuple:
+        """The loader's outputs (its error raised here, in the main thread, as if it ran here)."""
+        if self.ctx.progress:
+            self.ctx.progress.node_started(node.id, node.label)
+        outputs, seconds = self.futures.pop(node.id).result()
+        result.seconds[node.id] = seconds
+        result.executed.append(node.id)
+        if self.ctx.progress:
+            self.ctx.progress.node_finished(node.id, node.label, seconds, False)
+        return outputs
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _timed_call(node: NodeInstance, info: ExecutorInfo, kwargs: dict[str, Any], ctx: ExecContext,
+                inference: bool) -> tuple:
+    start = time.perf_counter()
+    with torch.inference_mode(inference):
+        outputs = _call(node, info, kwargs, ctx)
+    return outputs, time.perf_counter() - start
+
+
+def _resolved(node: NodeInstance, inputs: dict[str, Any], values: dict[str, tuple],
+              adjust_inputs: Callable | None) -> dict[str, Any]:
+    kwargs = {name: values[v.node_id][v.slot] if isinstance(v, LinkRef) else v for name, v in inputs.items()}
+    return adjust_inputs(node, kwargs) if adjust_inputs is not None else kwargs
+
+
 def _execute(node: NodeInstance, info: ExecutorInfo, inputs: dict[str, Any], values: dict[str, tuple],
              ctx: ExecContext, result: RunResult, adjust_inputs: Callable | None = None) -> tuple:
-    kwargs = {name: values[v.node_id][v.slot] if isinstance(v, LinkRef) else v
-              for name, v in inputs.items()}
-    if adjust_inputs is not None:
-        kwargs = adjust_inputs(node, kwargs)
+    kwargs = _resolved(node, inputs, values, adjust_inputs)
     ctx.node_id, ctx.node_title, ctx.saved_date = node.id, node.label, node.saved_date
     if ctx.progress:
         ctx.progress.node_started(node.id, node.label)
     start = time.perf_counter()
+    outputs = _call(node, info, kwargs, ctx)
+    seconds = time.perf_counter() - start
+    result.seconds[node.id] = seconds
+    result.executed.append(node.id)
+    if ctx.progress:
+        ctx.progress.node_finished(node.id, node.label, seconds, False)
+    return outputs
+
+
+def _call(node: NodeInstance, info: ExecutorInfo, kwargs: dict[str, Any], ctx: ExecContext) -> tuple:
+    """The executor, with every failure it can have named by the node."""
     try:
         outputs = info.fn(ctx, **kwargs)
     except NodeInputError as err:
@@ -159,9 +261,4 @@ def _execute(node: NodeInstance, info: ExecutorInfo, inputs: dict[str, Any], val
                              "report it with the workflow") from None
     if not isinstance(outputs, tuple):
         raise TypeError(f"executor of {node.class_type} returned {type(outputs).__name__}, not a tuple")
-    seconds = time.perf_counter() - start
-    result.seconds[node.id] = seconds
-    result.executed.append(node.id)
-    if ctx.progress:
-        ctx.progress.node_finished(node.id, node.label, seconds, False)
     return outputs

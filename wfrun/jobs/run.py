@@ -450,7 +450,8 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     start = time.perf_counter()
     try:
         with torch.inference_mode(), pickle_files_allowed(options.allow_pickle):
-            result = run_plan(p.graph, p.plan, ctx, cache, adjust_inputs=p.runtime_caps)
+            result = run_plan(p.graph, p.plan, ctx, cache, adjust_inputs=p.runtime_caps,
+                              background=loads_can_overlap(p, device))
     except NodeError as err:
         raise JobError(str(err)) from None
     finally:
@@ -461,6 +462,24 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     return JobReport(p, result, time.perf_counter() - start, device,
                      [list(bar) for bar in getattr(progress, "step_seconds", [])],
                      torch.cuda.max_memory_allocated() if cuda else None)
+
+
+#: Loaders run ahead of their turn only while every model file of the job, together, takes at
+#: most this share of the GPU's free memory: then a loader placing its model on the GPU while
+#: another node works there cannot crowd it out.
+OVERLAP_SHARE = 0.5
+
+
+def loads_can_overlap(p: Prepared, device: str) -> bool:
+    """Whether the job's model loaders may run in the background (``engine.run_plan``): on a
+    CUDA device with room for all its models at once. On the CPU reading and computing share
+    the same cores, so nothing would be gained."""
+    import torch
+
+    if torch.device(device).type != "cuda" or not torch.cuda.is_available():
+        return False
+    free, _total = torch.cuda.mem_get_info(torch.device(device))
+    return sum(m.bytes for m in p.models) <= OVERLAP_SHARE * free
 
 
 def run_file(path: str | Path, options: RunOptions, progress: Any = None,

@@ -27,6 +27,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from wfrun.models.meta_init import empty_weights
 from wfrun.models import convert_clip, convert_t5, convert_transformer, convert_vae
 from wfrun.models.detect import PART_OF, ModelInfo, identify, identify_part, require_kind
 from wfrun.models.families import transformer_family
@@ -204,14 +205,13 @@ def _fp32_matcher(model: nn.Module, dtype: torch.dtype) -> Callable[[str], bool]
 
 def _load(reader: CheckpointReader, info: ModelInfo, build: Callable[[], nn.Module], rename, label: str,
           fp8_modules: re.Pattern | None, dtype: Any, device: Any, quantization: str | None) -> nn.Module:
-    from accelerate import init_empty_weights
 
     path, tensors = reader.path, reader.tensors
     dtype = compute_dtype(dtype, info)
     device = torch.device(device)
     policy = _storage_policy(quantization)
     plan = build_plan(path, tensors, info.prefix, rename, label=label)
-    with init_empty_weights(include_buffers=False):
+    with empty_weights():
         model = build()
     # names the library fills by tying (transformers 5: {target: source}; 4.x: a list of targets)
     tied = set(getattr(model, "_tied_weights_keys", None) or ())

@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from torch import nn
 
+from wfrun.models.meta_init import empty_weights
 from wfrun.models import convert_t5, convert_transformer
 from wfrun.models.detect import KIND_LABELS, ModelInfo, WrongModelError, identify, require_kind
 from wfrun.models.gguf_reader import GGUFReader, GGUFTensorInfo, is_quantized, open_gguf
@@ -136,7 +137,6 @@ def _load_gguf(reader: GGUFReader, info: ModelInfo, tensors: Mapping[str, GGUFTe
                dequant_dtype: str = "default") -> nn.Module:
     """``load._load`` for GGUF: ``tensors`` by the names the key map reads, ``names`` the
     file's name of each that was renamed (llama.cpp's T5 names)."""
-    from accelerate import init_empty_weights
     from diffusers.quantizers.gguf.utils import GGUFLinear, GGUFParameter, _replace_with_gguf_linear
 
     path = reader.path
@@ -145,7 +145,7 @@ def _load_gguf(reader: GGUFReader, info: ModelInfo, tensors: Mapping[str, GGUFTe
     dtype = compute_dtype(dtype, info)
     device = torch.device(device)
     plan = build_plan(path, tensors, info.prefix, rename, label=label)
-    with init_empty_weights(include_buffers=False):
+    with empty_weights():
         model = build()
     tied = set(getattr(model, "_tied_weights_keys", None) or ())
     expected = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}

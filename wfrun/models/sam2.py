@@ -53,12 +53,12 @@ def load_sam2(path: str | Path, *, video: bool, dtype: torch.dtype = torch.float
               allow_pickle: bool | None = None) -> tuple[nn.Module, Any]:
     """``(model, facts)``: a SAM 2 file as a transformers model, every tensor accounted for
     (see :mod:`wfrun.models.convert_sam2`), names and shapes checked before a weight is read."""
-    from accelerate import init_empty_weights
 
     from wfrun.models import convert_sam2
     from wfrun.models.load import _finish, assign_plan
     from wfrun.models.mapping import build_plan, check_plan, expected_shapes_with_point_rows
     from wfrun.models.reader import open_checkpoint
+    from wfrun.models.meta_init import empty_weights
 
     device = torch.device(device)
     label = convert_sam2.LABEL if video else convert_sam2.LABEL_IMAGE
@@ -66,7 +66,7 @@ def load_sam2(path: str | Path, *, video: bool, dtype: torch.dtype = torch.float
         facts = convert_sam2.read_facts(reader.path, reader.tensors, reader.metadata)
         rename = convert_sam2.make_rename(reader.tensors, video=video)
         plan = build_plan(reader.path, reader.tensors, "", rename, label=label)
-        with init_empty_weights(include_buffers=False):
+        with empty_weights():
             model = build_model(facts.config, video=video)
         check_plan(reader.path, plan, reader.tensors, expected_shapes_with_point_rows(model), label=label)
         assign_plan(model, plan, reader, device, dtype)

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wfrun.models.meta_init import empty_weights
 from wfrun.models.header import CheckpointError
 
 #: What ComfyUI's SAM heads write where the object score says "no object".
@@ -190,7 +191,6 @@ def load_sam3(path: str | Path, *, dtype: torch.dtype = torch.float32, device: A
               allow_pickle: bool | None = None) -> Sam3Segmenter:
     """ComfyUI's SAM 3.1 checkpoint as a :class:`Sam3Segmenter`, every tensor accounted for
     (see :mod:`wfrun.models.convert_sam3`), names and shapes checked before any weight is read."""
-    from accelerate import init_empty_weights
 
     from wfrun.models import convert_sam3
     from wfrun.models.detect import identify, require_kind
@@ -204,7 +204,7 @@ def load_sam3(path: str | Path, *, dtype: torch.dtype = torch.float32, device: A
         require_kind(info, "sam3")
         configs = convert_sam3.transformers_configs(info, reader.tensors, reader.metadata)
         plan = build_plan(reader.path, reader.tensors, "", convert_sam3.rename, label=convert_sam3.LABEL)
-        with init_empty_weights(include_buffers=False):
+        with empty_weights():
             model = Sam3Segmenter(configs)
         expected = expected_shapes_with_point_rows(model)
         check_plan(reader.path, plan, reader.tensors, expected, label=convert_sam3.LABEL)

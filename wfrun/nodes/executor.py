@@ -43,7 +43,10 @@ class ExecutorInfo:
     interpolation loaders, whose models are mostly released so); every other input's pickle
     still needs ``--allow-pickle``. ``torchscript_inputs``: the model inputs whose TorchScript
     archives it reads as data (``models.torchscript_weights``: tensors only, nothing run),
-    without the opt-in (FILM VFI, whose only release is such an archive)."""
+    without the opt-in (FILM VFI, whose only release is such an archive). ``background``: a
+    model loader the engine may run on a worker thread ahead of its turn, while other nodes
+    work: it only reads its inputs, files and the context's folders and devices, and touches
+    no state shared with other nodes (no residency moves, no progress)."""
 
     fn: ExecutorFn
     oom_hint: str | None = None
@@ -52,6 +55,7 @@ class ExecutorInfo:
     gguf_inputs: frozenset[str] = frozenset()
     pth_inputs: frozenset[str] = frozenset()
     torchscript_inputs: frozenset[str] = frozenset()
+    background: bool = False
 
 
 _EXECUTORS: dict[str, ExecutorInfo] = {}
@@ -60,7 +64,7 @@ _EXECUTORS: dict[str, ExecutorInfo] = {}
 def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = None,
              input_files: InputFiles | None = None, gguf_inputs: tuple[str, ...] = (),
              pth_inputs: tuple[str, ...] = (),
-             torchscript_inputs: tuple[str, ...] = ()) -> Callable[[ExecutorFn], ExecutorFn]:
+             torchscript_inputs: tuple[str, ...] = (), background: bool = False) -> Callable[[ExecutorFn], ExecutorFn]:
     """Register a function as the executor of one or more node types, with its metadata."""
 
     def register(fn: ExecutorFn) -> ExecutorFn:
@@ -69,7 +73,7 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
                 raise ValueError(f"two executors for {class_type}")
             _EXECUTORS[class_type] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files,
                                                   gguf_inputs=frozenset(gguf_inputs), pth_inputs=frozenset(pth_inputs),
-                                                  torchscript_inputs=frozenset(torchscript_inputs))
+                                                  torchscript_inputs=frozenset(torchscript_inputs), background=background)
         return fn
 
     return register

@@ -31,7 +31,7 @@ WEIGHT_DTYPES = {"default": "auto", "fp8_e4m3fn": "fp8_e4m3fn", "fp8_e4m3fn_fast
                  "fp8_e5m2": "fp8_e5m2"}
 
 
-@executor("UNETLoader")
+@executor("UNETLoader", background=True)
 def unet_loader(ctx: ExecContext, unet_name: str, weight_dtype: str, **_: Any) -> tuple:
     if weight_dtype not in WEIGHT_DTYPES:
         raise NodeInputError("weight_dtype", f"unknown weight dtype {weight_dtype!r}", f"use one of {', '.join(WEIGHT_DTYPES)}")
@@ -66,7 +66,7 @@ def core_model(ctx: ExecContext, path: Path, input_name: str, weight_dtype: str)
     return CoreModel.of_family(transformer, family, path, dtype, WAN_DEFAULT_SHIFT)
 
 
-@executor("VAELoader")
+@executor("VAELoader", background=True)
 def vae_loader(ctx: ExecContext, vae_name: str, **_: Any) -> tuple:
     from wfrun.models.load import load_vae
 

@@ -23,7 +23,7 @@ from wfrun.nodes.models import load_umt5, resolve
 MIN_LENGTH = 512
 
 
-@executor("CLIPLoader")
+@executor("CLIPLoader", background=True)
 def clip_loader(ctx: ExecContext, clip_name: str, type: str = "wan", device: str = "default", **_: Any) -> tuple:
     if type != "wan":
         raise NodeInputError("type", f"CLIPLoader type {type!r} is not supported by wfrun", "wfrun runs Wan ('wan')")

@@ -75,7 +75,7 @@ def load_unet(ctx: ExecContext, unet_name: str, dequant_dtype: str = "default") 
     return CoreModel.of_family(transformer, family, path, dtype, WAN_DEFAULT_SHIFT)
 
 
-@executor("UnetLoaderGGUF", gguf_inputs=("unet_name",))
+@executor("UnetLoaderGGUF", background=True, gguf_inputs=("unet_name",))
 def unet_loader_gguf(ctx: ExecContext, unet_name: str, **_: Any) -> tuple:
     return (load_unet(ctx, unet_name),)
 
@@ -91,7 +91,7 @@ def unet_loader_gguf_advanced(ctx: ExecContext, unet_name: str, dequant_dtype: s
     return (load_unet(ctx, unet_name, dequant_dtype),)
 
 
-@executor("CLIPLoaderGGUF", gguf_inputs=("clip_name",))
+@executor("CLIPLoaderGGUF", background=True, gguf_inputs=("clip_name",))
 def clip_loader_gguf(ctx: ExecContext, clip_name: str, type: str = "stable_diffusion", **_: Any) -> tuple:
     if type != "wan":
         raise NodeInputError("type", f"CLIPLoaderGGUF type {type!r} is not supported by wfrun", "wfrun runs Wan ('wan')")

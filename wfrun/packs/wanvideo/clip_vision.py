@@ -39,7 +39,7 @@ def _load(ctx: ExecContext, name: str, input_name: str, dtype: torch.dtype | Non
     return ClipVision(model=model, dtype=actual, path=path)
 
 
-@executor("LoadWanVideoClipTextEncoder")
+@executor("LoadWanVideoClipTextEncoder", background=True)
 def load_wan_clip(ctx: ExecContext, model_name: str, precision: str, load_device: str,
                   **_: Any) -> tuple:
     if precision not in DTYPES:
@@ -47,7 +47,7 @@ def load_wan_clip(ctx: ExecContext, model_name: str, precision: str, load_device
     return (_load(ctx, model_name, "model_name", DTYPES[precision], placement.node_device(load_device, ctx)),)
 
 
-@executor("CLIPVisionLoader")
+@executor("CLIPVisionLoader", background=True)
 def clip_vision_loader(ctx: ExecContext, clip_name: str, **_: Any) -> tuple:
     return (_load(ctx, clip_name, "clip_name", None, ctx.offload_device),)
 

@@ -85,7 +85,7 @@ def attention_backend(mode: str, device: str) -> str:
     return usable_backend(backend, package, device, f"mode {mode}")
 
 
-@executor("WanVideoModelLoader", gguf_inputs=("model",))
+@executor("WanVideoModelLoader", background=True, gguf_inputs=("model",))
 def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                           quantization: str, load_device: str,
                           attention_mode: str, compile_args: CompileArgs | None = None,

@@ -34,7 +34,7 @@ TEXT_LEN = 512
 _WEIGHT = re.compile(r"\((.*?):([\d\.]+)\)")
 
 
-@executor("LoadWanVideoT5TextEncoder")
+@executor("LoadWanVideoT5TextEncoder", background=True)
 def load_t5(ctx: ExecContext, model_name: str, precision: str, load_device: str,
             quantization: str, **_: Any) -> tuple:
     path = resolve(ctx, "text_encoders", model_name, "model_name")

@@ -42,7 +42,7 @@ from wfrun.models.vae_codec import decode_raw, encode_raw, latent_stats
 VAE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-@executor("WanVideoVAELoader")
+@executor("WanVideoVAELoader", background=True)
 def wanvideo_vae_loader(ctx: ExecContext, model_name: str, precision: str, **_: Any) -> tuple:
     from wfrun.models.load import load_vae
 

@@ -1,0 +1,87 @@
+"""Model loaders running ahead of their turn (``run_plan(background=True)``): the
+transformer's checkpoint is read while the text encoder works, and the run is otherwise the
+same: the same outputs, each loader's own context, its errors named by its node."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wfrun.engine.executors import executor_info, load_packs
+from wfrun.engine.run import NodeError, run_plan
+from wfrun.jobs.run import RunOptions, prepare
+from wfrun.media.video import iter_frames
+from wfrun.nodes import executor as registry_module
+from wfrun.nodes.executor import ExecContext, ExecutorInfo
+
+WORKFLOW = Path(__file__).resolve().parents[1] / "workflows" / "wan_t2v_tiny.json"
+
+
+def _run(tmp_path, background: bool, name: str):
+    options = RunOptions(tiny_models=True, device="cpu", output_dir=tmp_path / name)
+    p = prepare(WORKFLOW, options)
+    ctx = ExecContext(device="cpu", output_dir=tmp_path / name, input_dir=WORKFLOW.parent / "input", models=p.roots,
+                      workflow_json=p.data)
+    with torch.inference_mode():
+        result = run_plan(p.graph, p.plan, ctx, background=background)
+    sampler = next(n for n in p.plan.order if p.graph.node(n).class_type == "WanVideoSampler")
+    return result, p, sampler
+
+
+@pytest.fixture
+def watched(monkeypatch):
+    """The model loader and the text encoder wrapped: the encoder waits (up to 60 s) for the
+    loader to have started, so it sees the loader start before it ends only if they overlap."""
+    load_packs()
+    table = dict(registry_module._EXECUTORS)
+    seen: dict[str, object] = {}
+    started = threading.Event()
+    loader, encoder = executor_info("WanVideoModelLoader"), executor_info("WanVideoTextEncode")
+
+    def load(ctx, **kwargs):
+        seen.update(thread=threading.current_thread().name, node=ctx.node_id, inference=torch.is_inference_mode_enabled())
+        started.set()
+        return loader.fn(ctx, **kwargs)
+
+    def encode(ctx, **kwargs):
+        seen["overlapped"] = started.wait(timeout=60)
+        return encoder.fn(ctx, **kwargs)
+
+    table["WanVideoModelLoader"] = ExecutorInfo(load, background=True)
+    table["WanVideoTextEncode"] = ExecutorInfo(encode)
+    monkeypatch.setattr(registry_module, "_EXECUTORS", table)
+    return seen
+
+
+def test_the_model_loads_while_the_text_encoder_works_and_nothing_else_changes(tmp_path, watched):
+    ahead, p, sampler = _run(tmp_path, True, "ahead")
+    assert watched["overlapped"] and watched["thread"].startswith("wfrun-load")
+    loader_id = next(n for n in p.plan.order if p.graph.node(n).class_type == "WanVideoModelLoader")
+    assert watched["node"] == loader_id and watched["inference"]  # its own context, the caller's mode
+    assert loader_id in ahead.executed and loader_id in ahead.seconds
+    watched.clear()
+    plain, _, _ = _run(tmp_path, False, "plain")
+    assert watched["thread"] == threading.current_thread().name
+    videos = [[w for w in r.written if str(w).endswith(".mp4")] for r in (ahead, plain)]
+    assert len(videos[0]) == len(videos[1]) == 1
+    frames = [np.stack(list(iter_frames(v[0]))) for v in videos]
+    assert frames[0].shape == frames[1].shape and np.array_equal(frames[0], frames[1])
+
+
+def test_a_failing_background_loader_is_named_where_it_would_have_run(tmp_path, monkeypatch):
+    load_packs()
+    table = dict(registry_module._EXECUTORS)
+
+    def broken(ctx, **kwargs):
+        raise registry_module.NodeInputError("model", "this file is broken", "use another")
+
+    table["WanVideoModelLoader"] = ExecutorInfo(broken, background=True)
+    monkeypatch.setattr(registry_module, "_EXECUTORS", table)
+    with pytest.raises(NodeError) as err:
+        _run(tmp_path, True, "broken")
+    assert "(WanVideoModelLoader), input 'model': this file is broken" in str(err.value)
+    assert not any(t.name.startswith("wfrun-load") for t in threading.enumerate())  # the workers are gone
