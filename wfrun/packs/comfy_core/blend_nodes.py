@@ -1,8 +1,9 @@
 """ImageBlend (``comfy_extras/nodes_post_processing.py``) and AdjustBrightness
 (``comfy_extras/nodes_dataset.py``).
 
-ImageBlend: when the channel counts differ, the 3-channel side gains an opaque alpha (if it
-is ``image1``) or ``image2`` loses its extra channels (ComfyUI's ``image_alpha_fix``); an
+ImageBlend: when the channel counts differ, ``image2`` loses the channels ``image1`` lacks,
+or ``image1`` gains one channel of ones (ComfyUI's ``image_alpha_fix``; a one-channel ``image2`` then
+broadcasts over them, other counts fail in ComfyUI's arithmetic and here on the node); an
 ``image2`` of another shape is resized to ``image1``'s height and width (bicubic, centre
 crop); then ``image1 * (1 - blend_factor) + mode(image1, image2) * blend_factor``, clamped to
 0..1, with the modes:
@@ -70,9 +71,10 @@ def image_blend(ctx: ExecContext, image1: Any, image2: Any, blend_factor: Any, b
     if image1.shape[0] != image2.shape[0] and 1 not in (image1.shape[0], image2.shape[0]):
         raise NodeInputError("image2", f"image1 has {image1.shape[0]} frames and image2 {image2.shape[0]}",
                              "blend batches of the same length, or one image with a batch")
-    if image2.shape[-1] != image1.shape[-1]:
-        raise NodeInputError("image2", f"image1 has {image1.shape[-1]} channels and image2 {image2.shape[-1]}; "
-                             "only one alpha channel can be added", "convert both to RGB or RGBA")
+    if image2.shape[-1] not in (1, image1.shape[-1]):
+        raise NodeInputError("image2", f"image1 has {image1.shape[-1]} channels (with the added alpha) and image2 "
+                             f"{image2.shape[-1]}: they do not combine (ComfyUI fails here too)",
+                             "convert both to RGB, or give image1 no more channels than image2")
     mixed = image1 * (1 - factor) + blend_pixels(image1, image2, mode) * factor
     return (torch.clamp(mixed, 0, 1),)
 
