@@ -87,6 +87,9 @@ class CoreModel:
     #: KJNodes' native TeaCache (threshold, percent window, coefficient set, cache device)
     #: and Enhance-A-Video (weight, latent frames), applied by the core KSampler.
     teacache: dict | None = None
+    #: ComfyUI's native EasyCache (its node's settings, ``sampling.ksampler.easycache``),
+    #: applied around each model call by the core samplers.
+    easycache: Any = None
     feta: tuple[float, int] | None = None
     #: KJNodes' SkipLayerGuidanceWanVideo: (blocks, start_percent, end_percent) skipped on
     #: the uncond pass while the step percent is inside the window.

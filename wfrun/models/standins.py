@@ -89,7 +89,8 @@ FOLDER_LOADERS: dict[tuple[str, str], tuple[str, str, bool]] = {
 
 #: Loader inputs that read ``.pth`` files weights-only without the run's opt-in: a ``.pth``
 #: name gets a ``.pth`` stand-in (a plain tensor dict, written with ``torch.save``).
-PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("RIFE VFI", "ckpt_name"), ("FILM VFI", "ckpt_name"),
+PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("CRT_UpscaleModelAdv", "upscale_model_name"),
+                         ("RIFE VFI", "ckpt_name"), ("FILM VFI", "ckpt_name"),
                          ("DepthAnythingV2Preprocessor", "ckpt_name")})
 #: Loader inputs that read TorchScript archives as data (``models.torchscript_weights``): a
 #: ``.pt`` name gets a TorchScript stand-in (wfrun's own tiny network, traced and saved).

@@ -16,12 +16,19 @@ KSamplerSelect, BasicScheduler and SamplerCustom, on the same sampling as KSampl
 * SamplerCustomAdvanced does the same from a NOISE (RandomNoise: its seed; DisableNoise: none
   added, seed 0) and a GUIDER (CFGGuider: model, prompts, CFG; BasicGuider: one prompt at CFG
   1, so no negative pass runs). SplitSigmas / SplitSigmasDenoise cut SIGMAS as ComfyUI does.
+* BetaSamplingScheduler gives the ``beta`` schedule with its own ``alpha`` and ``beta``
+  (``comfy.samplers.beta_scheduler``: table picks at the beta distribution's quantiles,
+  repeated picks dropped, a final 0).
+* ManualSigmas gives the numbers written in its text as SIGMAS, in order, by ComfyUI's
+  pattern ``[-+]?(?:\d*\.*\d+)`` (so ``1e-3`` reads as 1 and -3, as there); at most
+  :data:`MAX_MANUAL_SIGMAS` of them.
 * A SAMPLER may be wrapped (``sampling.ksampler.wrapped``, e.g. Detail Daemon): the wrappers
   change the denoiser the named sampler calls.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +39,7 @@ from wfrun.packs.comfy_core_models.ksampler_nodes import SAMPLER_OOM_HINT, _chec
 from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.sampling import ksampler as ks
 from wfrun.sampling.ksampler.samplers import CFG_PP_SAMPLERS
+from wfrun.sampling.ksampler.schedulers import beta as beta_schedule
 from wfrun.sampling.ksampler.wrapped import GuiderChoice, unwrap
 
 
@@ -68,6 +76,40 @@ def basic_scheduler(ctx: ExecContext, model: Any, scheduler: Any, steps: Any, de
         raise NodeInputError("denoise", f"denoise: expected a number from 0 to 1, found {denoise!r}")
     ms = ks.FlowSampling(shift=model.shift, multiplier=model.multiplier)
     return (basic_sigmas(ms, scheduler, steps, float(denoise)),)
+
+
+#: Most numbers ManualSigmas reads (a bound on untrusted text; real schedules hold dozens).
+MAX_MANUAL_SIGMAS = 10_000
+_NUMBER = re.compile(r"[-+]?(?:\d*\.*\d+)")
+
+
+@executor("BetaSamplingScheduler")
+def beta_sampling_scheduler(ctx: ExecContext, model: Any, steps: Any, alpha: Any, beta: Any, **_: Any) -> tuple:
+    model = check_model(model)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise NodeInputError("steps", f"steps: expected a whole number of at least 1, found {steps!r}")
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise NodeInputError(name, f"{name}: expected a number above 0, found {value!r}",
+                                 "the beta distribution needs positive alpha and beta")
+    ms = ks.FlowSampling(shift=model.shift, multiplier=model.multiplier)
+    return (beta_schedule(ms, int(steps), float(alpha), float(beta)),)
+
+
+@executor("ManualSigmas")
+def manual_sigmas(ctx: ExecContext, sigmas: Any, **_: Any) -> tuple:
+    if not isinstance(sigmas, str):
+        raise NodeInputError("sigmas", f"sigmas: expected text, found {type(sigmas).__name__}")
+    numbers = _NUMBER.findall(sigmas[:1_000_000])
+    if len(numbers) > MAX_MANUAL_SIGMAS:
+        raise NodeInputError("sigmas", f"{len(numbers)} numbers; wfrun reads at most {MAX_MANUAL_SIGMAS}")
+    values = []
+    for text in numbers:
+        try:
+            values.append(float(text))
+        except ValueError:  # "1..5" matches the pattern but is no number (ComfyUI fails too)
+            raise NodeInputError("sigmas", f"{text!r} is not a number", "write numbers separated by commas") from None
+    return (torch.tensor(values, dtype=torch.float32),)
 
 
 def _sigmas(value: Any) -> torch.Tensor:

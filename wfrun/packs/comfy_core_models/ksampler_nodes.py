@@ -4,7 +4,8 @@ The sampling itself is :mod:`wfrun.sampling.ksampler` (ComfyUI's samplers, sched
 noise and CFG); this module gives it the model: :class:`.model_input.WanPredictor` for
 the predictions, the MODEL's shift for the flow sigmas, its LoRA patches merged for this
 pass only (:func:`wfrun.models.lora_files.merged`), and its post-CFG patches (CFGZeroStar,
-SkipLayerGuidanceDiT) as ComfyUI's ``post_cfg`` functions, in the order they were added.
+SkipLayerGuidanceDiT) as ComfyUI's ``post_cfg`` functions, in the order they were added;
+an EasyCache patch wraps the model's calls (:mod:`wfrun.sampling.ksampler.easycache`).
 
 As ComfyUI: the LATENT holds raw latents (normalised in, de-normalised out by the model's
 latent format); an all-zero latent is not normalised (an empty latent stays empty); noise
@@ -15,6 +16,7 @@ comes from ``seed`` on the CPU; a ``noise_mask`` keeps the masked-out part of th
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from typing import Any, Callable, Iterator
 
@@ -33,8 +35,11 @@ from wfrun.sampling import ksampler as ks
 from wfrun.sampling.conditioning import SLGArgs, TeaCacheArgs
 from wfrun.sampling.forward import TeaCache
 from wfrun.sampling.hooks import sampling_pass
+from wfrun.sampling.ksampler.easycache import EasyCache
 from wfrun.sampling.nag import NAGGuidance
 
+
+log = logging.getLogger(__name__)
 
 SAMPLER_OOM_HINT = "load the model with weight_dtype fp8_e4m3fn, or make fewer frames or a smaller size"
 
@@ -147,6 +152,8 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
                                  "keep one of the two")
         predictor = WanPredictor(model, positive, negative, device, denoise_mask=None if mask is None else mask.to(device),
                                  sigmas=sigmas, nag=nag if nag is not None else model.nag)
+        if model.easycache is not None:  # ComfyUI's native EasyCache, fresh for this run
+            predictor = EasyCache(predictor, model.easycache, ms)
         skips = {p.layers for p in model.post_cfg if isinstance(p, SkipLayers)}
         if len(skips) > 1:
             raise NodeInputError("model", "several SkipLayerGuidanceDiT patches with different layers",
@@ -176,6 +183,8 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
                             callback=callback, disable_noise=not add_noise,
                             denoise_mask=None if mask is None else mask.to(device),
                             latent_format=fmt, noisy_inpaint=not model.per_frame_timesteps, on_step=on_step)
+            if isinstance(predictor, EasyCache):
+                log.info(predictor.summary())
             if x0_out is not None and "x0" in x0_out:
                 x0_out["x0"] = fmt.process_out(x0_out["x0"].float()).cpu()
     except (LoraError, CheckpointError) as err:

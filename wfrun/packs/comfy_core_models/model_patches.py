@@ -1,6 +1,15 @@
-"""Nodes that patch a MODEL: ModelSamplingSD3, CFGZeroStar, SkipLayerGuidanceDiT and
+"""Nodes that patch a MODEL: ModelSamplingSD3, ModelSamplingAuraFlow, EasyCache, CFGZeroStar, SkipLayerGuidanceDiT and
 UNetTemporalAttentionMultiply. Each returns a new :class:`CoreModel`; the sampler applies
 the patches (see ``types``).
+
+ModelSamplingAuraFlow is ModelSamplingSD3 with multiplier 1 instead of 1000: the same
+shifted sigmas, but the model is called with timestep ``sigma`` (0..1) rather than
+``sigma * 1000``. ComfyUI does exactly that to a Wan model too (its Wan time embedding then
+sees small timesteps); wfrun keeps it, as the workflow asks.
+
+EasyCache (ComfyUI's native one, ``comfy_extras/nodes_easycache.py``) sets the MODEL's step
+cache; the core samplers wrap the model's calls with it
+(:class:`wfrun.sampling.ksampler.easycache.EasyCache`, where its rules and differences are).
 
 UNetTemporalAttentionMultiply scales the output projections of modules named
 ``attn1``/``attn2`` (``.time_stack.`` ones as temporal) in ComfyUI's state dict. ComfyUI's
@@ -17,6 +26,7 @@ import re
 from typing import Any
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.sampling.ksampler.easycache import EasyCacheSettings
 from wfrun.packs.comfy_core_models.types import CfgZeroStar, CoreModel, SkipLayers
 
 
@@ -29,6 +39,19 @@ def check_model(model: Any) -> CoreModel:
 @executor("ModelSamplingSD3")
 def model_sampling_sd3(ctx: ExecContext, model: CoreModel, shift: float, **_: Any) -> tuple:
     return (check_model(model).patched(shift=float(shift), multiplier=1000.0),)
+
+
+@executor("ModelSamplingAuraFlow")
+def model_sampling_aura_flow(ctx: ExecContext, model: CoreModel, shift: float, **_: Any) -> tuple:
+    return (check_model(model).patched(shift=float(shift), multiplier=1.0),)
+
+
+@executor("EasyCache")
+def easy_cache(ctx: ExecContext, model: CoreModel, reuse_threshold: float, start_percent: float, end_percent: float,
+               verbose: bool, **_: Any) -> tuple:
+    settings = EasyCacheSettings(reuse_threshold=float(reuse_threshold), start_percent=float(start_percent),
+                                 end_percent=float(end_percent), verbose=bool(verbose))
+    return (check_model(model).patched(easycache=settings),)
 
 
 @executor("CFGZeroStar")

@@ -96,3 +96,11 @@ def lora_names(ctx: ExecContext, lora_name: Any, **_: Any) -> tuple:
     if not isinstance(lora_name, str) or not lora_name:
         raise NodeInputError("lora_name", f"expected a LoRA file name, found {lora_name!r}")
     return (lora_name,)
+
+
+@executor("easy boolean")
+def easy_boolean(ctx: ExecContext, value: Any, **_: Any) -> tuple:
+    """The BOOLEAN widget's value, passed on (``py/nodes/logic.py`` ``Boolean``)."""
+    if not isinstance(value, (bool, int)):
+        raise NodeInputError("value", f"expected a BOOLEAN, found {value!r}")
+    return (bool(value),)

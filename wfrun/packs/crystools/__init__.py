@@ -1,0 +1,1 @@
+"""ComfyUI-Crystools (crystian/ComfyUI-Crystools): its image switch."""

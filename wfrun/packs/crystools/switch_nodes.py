@@ -1,0 +1,29 @@
+"""Crystools' ``Switch image [Crystools]`` (``nodes/switch.py``): ``on_true`` when
+``boolean`` is true, else ``on_false``.
+
+In the pack both images are *lazy*: only the chosen one is computed. wfrun's engine has no
+lazy inputs, so both connected branches run before the switch picks one (as wfrun's core
+If/Else Switch): the result is the same, the unchosen branch costs its time, and an error in
+it stops the run where ComfyUI would have gone on. The chosen input left unconnected is an
+error naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+
+
+@executor("Switch image [Crystools]")
+def switch_image(ctx: ExecContext, boolean: Any, on_true: Any = None, on_false: Any = None, **_: Any) -> tuple:
+    if not isinstance(boolean, (bool, int)):
+        raise NodeInputError("boolean", f"expected a BOOLEAN, found {boolean!r}")
+    name, chosen = ("on_true", on_true) if boolean else ("on_false", on_false)
+    if not isinstance(chosen, torch.Tensor) or chosen.ndim != 4:
+        found = list(chosen.shape) if isinstance(chosen, torch.Tensor) else type(chosen).__name__
+        raise NodeInputError(name, f"boolean is {bool(boolean)}, so {name} is used: expected an IMAGE, found {found}",
+                             f"connect an IMAGE to {name}")
+    return (chosen,)

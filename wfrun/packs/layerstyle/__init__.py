@@ -1,0 +1,1 @@
+"""ComfyUI_LayerStyle (chflame163/ComfyUI_LayerStyle): ImageScaleByAspectRatio V2."""

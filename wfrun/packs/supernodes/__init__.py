@@ -1,0 +1,1 @@
+"""ComfyUI-SuperNodes (sonnybox/ComfyUI-SuperNodes): its size, crop and sigma helpers."""
