@@ -32,7 +32,7 @@ from wfrun.models.families import UMT5_XXL as _UMT5
 from wfrun.models.families.wan_transformer import CAMERA_CHANNELS, VACE_CONTEXT_CHANNELS
 
 #: Bump when the files change, so cached copies are rebuilt.
-TINY_VERSION = "6"
+TINY_VERSION = "7"
 
 # Transformer: dim 32 = 2 heads x 16; the text width equals the tiny UMT5's d_model and the
 # image width the tiny CLIP's hidden size, as 4096 and 1280 do for the real models.
@@ -717,6 +717,7 @@ def write_tiny_models(root: str | Path) -> Path:
              for s in SPECS]
     files += _write_depth_models(root)
     files += _write_lineart_models(root)
+    files += _write_pose_models(root)
     manifest = {"version": TINY_VERSION, "files": files}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return root
@@ -754,6 +755,27 @@ def _write_lineart_models(root: Path) -> list[dict]:
         write_tiny_lineart(root / rel, seed=seed)
     return [{"path": rel, "kind": "lineart", "task": "", "layout": "original", "precision": "fp32"}
             for rel in LINEART_FILES]
+
+
+#: comfyui_controlnet_aux's DWPreprocessor offers a fixed list of ONNX models, read from
+#: ``<models>/controlnet_aux/`` (``models.pose``); each name's tiny stand-in, with its input
+#: size. TorchScript choices run their ONNX twins, so they need no file of their own.
+POSE_FILES = {"controlnet_aux/yolox_l.onnx": None, "controlnet_aux/dw-ll_ucoco_384.onnx": (288, 384),
+              "controlnet_aux/dw-ll_ucoco.onnx": (192, 256)}
+
+
+def _write_pose_models(root: Path) -> list[dict]:
+    from wfrun.models.pose.tiny import write_tiny_rtmpose, write_tiny_yolox
+
+    out = []
+    for seed, (rel, size) in enumerate(POSE_FILES.items()):
+        if size is None:
+            write_tiny_yolox(root / rel, seed=seed)
+        else:
+            write_tiny_rtmpose(root / rel, input_size=size, seed=seed)
+        out.append({"path": rel, "kind": "yolox" if size is None else "rtmpose", "task": "", "layout": "onnx",
+                    "precision": "fp32"})
+    return out
 
 
 def default_cache_root() -> Path:

@@ -32,6 +32,11 @@ SOURCES = {
     "depth_anything_v2_vitb.pth": "depth-anything/Depth-Anything-V2-Base",
     "depth_anything_v2_vitl.pth": "depth-anything/Depth-Anything-V2-Large",
     "depth_anything_v2_vitg.pth": "depth-anything/Depth-Anything-V2-Giant",
+    "yolox_l.onnx": "yzd-v/DWPose",
+    "dw-ll_ucoco_384.onnx": "yzd-v/DWPose",
+    "dw-ll_ucoco.onnx": "hr16/UnJIT-DWPose",
+    "yolox_s.onnx": "hr16/yolox-onnx",
+    "yolox_m.onnx": "hr16/yolox-onnx",
 }
 
 
