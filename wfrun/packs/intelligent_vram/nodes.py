@@ -42,7 +42,7 @@ def _count(name: str, value: Any) -> int:
 
 @executor("WanVideoEnhancedBlockSwap")
 def wanvideo_enhanced_block_swap(ctx: ExecContext, blocks_to_swap: Any, offload_txt_emb: Any, offload_img_emb: Any,
-                                 vace_blocks_to_swap: Any, debug_mode: Any = None, **tuning: Any) -> tuple:
+                                 vace_blocks_to_swap: Any, debug_mode: Any, **tuning: Any) -> tuple:
     """The wrapper's BLOCKSWAPARGS from the four values it reads (see the module docs)."""
     block_swap = registered("WanVideoBlockSwap")
     if block_swap is None:  # the wrapper pack is part of wfrun; only a broken install lacks it

@@ -152,8 +152,8 @@ def _cfgs(cfg: Any, cfg_high_noise: Any, cfg_low_noise: Any) -> tuple[float, flo
 @executor("WanMoeKSampler", oom_hint=OOM_HINT)
 def wan_moe_ksampler(ctx: ExecContext, model_high_noise: Any, model_low_noise: Any, boundary: Any, seed: Any,
                      steps: Any, sampler_name: Any, scheduler: Any, positive: Any, negative: Any, latent_image: Any,
-                     denoise: Any, cfg_high_noise: Any = None, cfg_low_noise: Any = None, sigma_shift: Any = None,
-                     cfg: Any = None, **_: Any) -> tuple:
+                     denoise: Any, cfg_high_noise: Any, cfg_low_noise: Any, sigma_shift: Any, cfg: Any = None,
+                     **_: Any) -> tuple:
     """KSampler over the two experts; ``cfg`` only in saves of the first signature."""
     high, low = _shifted(model_high_noise, model_low_noise, sigma_shift, cfg)
     return wan_moe_sample(ctx, high, low, seed=int(seed), steps=int(steps),
@@ -166,8 +166,8 @@ def wan_moe_ksampler(ctx: ExecContext, model_high_noise: Any, model_low_noise: A
 def wan_moe_ksampler_advanced(ctx: ExecContext, model_high_noise: Any, model_low_noise: Any, boundary: Any,
                               add_noise: Any, noise_seed: Any, steps: Any, sampler_name: Any, scheduler: Any,
                               positive: Any, negative: Any, latent_image: Any, start_at_step: Any, end_at_step: Any,
-                              return_with_leftover_noise: Any, cfg_high_noise: Any = None, cfg_low_noise: Any = None,
-                              sigma_shift: Any = None, cfg: Any = None, **_: Any) -> tuple:
+                              return_with_leftover_noise: Any, cfg_high_noise: Any, cfg_low_noise: Any,
+                              sigma_shift: Any, cfg: Any = None, **_: Any) -> tuple:
     """KSamplerAdvanced over the two experts (the pack's node has no ``denoise``: 1)."""
     for name, value in (("add_noise", add_noise), ("return_with_leftover_noise", return_with_leftover_noise)):
         if value not in ("enable", "disable"):
