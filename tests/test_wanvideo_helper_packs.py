@@ -130,3 +130,75 @@ def test_clip_features_are_ignored_without_an_image_embedder():
     expected = model(x, t, text, return_dict=False)[0]
     got, _ = transformer_forward(model, x, t, text, torch.randn(1, 257, 1280, generator=g))
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_lora_manager_reads_its_rows_from_the_saved_widgets(lora_ctx):
+    """In a UI file the rows are the node's saved widget after ``text``; the custom widget
+    type is not bound by position, and the saved values still fit the node's signature."""
+    from wfrun.graph.widgets import choose_signature, fit
+    from wfrun.specs.registry import default_registry
+
+    ctx, root = lora_ctx
+    saved = [False, True, "", rows(("fast", 0.5, True, 0.5))]
+    ui = {"nodes": [{"id": 179, "type": "WanVideo Lora Select (LoraManager)", "widgets_values": saved}]}
+    ctx_ui = ExecContext(models=ctx.models, workflow_json=ui, node_id="179")
+    chain, _, active = node("WanVideo Lora Select (LoraManager)")(ctx_ui, text="")
+    assert active == "<lora:fast:0.5>" and chain[0].path == root / "loras/fast.safetensors"
+    spec = default_registry().get("WanVideo Lora Select (LoraManager)")
+    choice = choose_signature(spec, saved, None, {})
+    assert fit(spec.signatures[choice.index], choice.index, saved).perfect
+
+
+# --- PainterI2VforKJ ------------------------------------------------------------------------------
+
+def hand_motion(latents: torch.Tensor, amplitude: float) -> torch.Tensor:
+    """The pack's step written per frame: frame t > 0 keeps the first frame plus its
+    difference from it, that difference's per-frame mean kept and the rest scaled."""
+    out = latents.clone()
+    first = latents[:, 0]
+    for t in range(1, latents.shape[1]):
+        d = latents[:, t] - first
+        m = d.mean()
+        out[:, t] = torch.clamp(first + (d - m) * amplitude + m, -6, 6)
+    return out
+
+
+@pytest.fixture(scope="module")
+def wan_vae(tiny_models):
+    ctx = ExecContext(models=ModelRoots.from_options(tiny_models))
+    return ctx, node("WanVideoVAELoader")(ctx, model_name="Wan2_1_VAE_tiny_fp32.safetensors", precision="fp32")[0]
+
+
+def image(frames=1, seed=0):
+    return torch.rand(frames, 32, 48, 3, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("end", [False, True])
+def test_painter_is_the_wrappers_encode_with_more_motion(wan_vae, end):
+    ctx, vae = wan_vae
+    common = dict(vae=vae, width=48, height=32, num_frames=9, start_image=image(), force_offload=False,
+                  end_image=image(seed=1) if end else None, fun_or_fl2v_model=False)
+    plain, = node("WanVideoImageToVideoEncode")(ctx, start_latent_strength=1.0, end_latent_strength=1.0, **common)
+    got, = node("PainterI2VforKJ")(ctx, motion_amplitude=1.5, start_latent_strength=0.9, end_latent_strength=0.8,
+                                   **common)
+    mask, latents = plain.image_embeds[:4], plain.image_embeds[4:].clone()
+    latents[:, :1] *= 0.9
+    latents[:, -1:] *= 0.8
+    want = torch.cat([mask, hand_motion(latents, 1.5)])
+    torch.testing.assert_close(got.image_embeds, want)
+    assert (got.num_frames, got.max_seq_len, got.lat_h) == (plain.num_frames, plain.max_seq_len, plain.lat_h)
+    same, = node("PainterI2VforKJ")(ctx, motion_amplitude=1.0, **common)
+    torch.testing.assert_close(same.image_embeds, plain.image_embeds)
+
+
+def test_painter_without_images_and_refusals(wan_vae):
+    ctx, vae = wan_vae
+    empty, = node("PainterI2VforKJ")(ctx, width=48, height=32, num_frames=9)
+    want, = node("WanVideoEmptyEmbeds")(ctx, width=48, height=32, num_frames=9)
+    assert empty == want
+    for inputs, name in (({"end_image": image(), "fun_or_fl2v_model": True, "start_image": image()}, "end_image"),
+                         ({"end_image": image()}, "end_image"),
+                         ({"start_image": image(), "temporal_mask": torch.ones(9, 32, 48)}, "temporal_mask")):
+        with pytest.raises(NodeInputError) as err:
+            node("PainterI2VforKJ")(ctx, vae=vae, width=48, height=32, num_frames=9, **inputs)
+        assert err.value.input_name == name

@@ -4,7 +4,9 @@ LoRA list (WANVIDLORA) from the LoRA rows the manager's widget keeps.
 As the pack:
 
 - ``loras`` holds rows ``{"name", "strength", "active", "clipStrength", …}`` (a list, or
-  ``{"__value__": [...]}`` as newer saves wrap it); inactive rows are skipped, the others
+  ``{"__value__": [...]}`` as newer saves wrap it; in a UI file it is the node's saved
+  widget value after ``text``, read from there since its custom widget type is not one
+  wfrun binds by position); inactive rows are skipped, the others
   join the chain after ``prev_lora`` in order, each at its ``strength`` (a strength of 0
   stays in the chain and merges nothing). ``text`` is only the widget's editing aid (the
   frontend turns ``<lora:name:strength>`` there into rows): the node never reads it.
@@ -39,6 +41,7 @@ from typing import Any
 from wfrun.models.paths import list_models
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
 from wfrun.nodes.models import resolve, roots_of
+from wfrun.nodes.saved import saved_widgets
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,18 @@ def strip_extension(name: str) -> str:
         if lowered.endswith(ext):
             return name[:-len(ext)]
     return name
+
+
+def saved_rows(ctx: ExecContext) -> Any:
+    """The ``loras`` widget's value from the node's saved widgets (a UI file): the last
+    list of rows (or ``{"__value__": [...]}``) there. Its custom widget type is no widget
+    wfrun binds by position, so the executor reads it itself."""
+    for value in reversed(saved_widgets(ctx.workflow_json, ctx.node_id)):
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            return value
+        if isinstance(value, dict) and "__value__" in value:
+            return value
+    return None
 
 
 def rows_of(loras: Any) -> list[dict]:
@@ -127,7 +142,7 @@ def wanvideo_lora_select_lm(ctx: ExecContext, low_mem_load: Any, merge_loras: An
     active: list[str] = []
     folders = roots_of(ctx).folders("loras")
     files: list[str] | None = None
-    for row in rows_of(loras):
+    for row in rows_of(loras if loras is not None else saved_rows(ctx)):
         if not row.get("active", False):
             continue
         name = row.get("name")
