@@ -108,8 +108,12 @@ def _is_display_only(value: Any) -> bool:
     after its text; no ComfyUI widget holds a list of booleans), and dicts: no ComfyUI
     widget type saves one, while an extension's own widgets do (rgthree's Power Lora
     Loader saves its header, one ``{on, lora, strength, strengthTwo}`` per row and its
-    button as dicts past its declared inputs; its executor reads them itself)."""
+    button as dicts past its declared inputs; its executor reads them itself), and lists of
+    dicts, empty ones too (the LoRA Manager's ``loras`` widget of rows, whose custom type
+    wfrun does not count as a widget; its executor reads it itself)."""
     if isinstance(value, dict):
+        return True
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
         return True
     if isinstance(value, list) and value and all(isinstance(v, bool) for v in value):
         return True

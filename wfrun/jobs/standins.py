@@ -105,12 +105,24 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str) -> tuple[Mod
 
 
 def lora_rows(node: Any) -> list[str]:
-    """The LoRA files of the rows a node keeps in dict widgets or inputs (rgthree's Power Lora
-    Loader: ``{"on", "lora", "strength", …}``), those switched on."""
+    """The LoRA files of the rows a node keeps in dict widgets or inputs, those switched on:
+    rgthree's Power Lora Loader (``{"on", "lora", "strength", …}``) and the LoRA Manager's
+    list widget (``[{"name", "strength", "active", …}]``, maybe under ``"__value__"``, names
+    without extension: the stand-in gets ``.safetensors``)."""
     values = list(node.saved_widgets) if isinstance(node.saved_widgets, list) else []
     values += list(node.inputs.values())
-    return [v["lora"] for v in values if isinstance(v, dict) and isinstance(v.get("lora"), str)
-            and v["lora"] not in ("", "None") and v.get("on", True)]
+    names = [v["lora"] for v in values if isinstance(v, dict) and isinstance(v.get("lora"), str)
+             and v["lora"] not in ("", "None") and v.get("on", True)]
+    for value in values:
+        rows = value.get("__value__") if isinstance(value, dict) else value
+        if not isinstance(rows, list):
+            continue
+        for row in rows:
+            if isinstance(row, dict) and isinstance(row.get("name"), str) and row["name"] and row.get("active"):
+                name = row["name"]
+                known = name.lower().endswith((".safetensors", ".ckpt", ".pt", ".bin"))
+                names.append(name if known else f"{name}.safetensors")
+    return list(dict.fromkeys(names))
 
 
 def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_dir: Path,

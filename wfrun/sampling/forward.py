@@ -487,6 +487,10 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         ref = ref.flatten(2).transpose(1, 2).to(x.dtype)
         ref_tokens = ref.shape[1]
         x = torch.cat([_batch_to(ref, x.shape[0]), x], dim=1)
+    if getattr(transformer.condition_embedder, "image_embedder", None) is None:
+        # The wrapper reads CLIP features only on a model with an ``img_emb`` (Wan 2.1 I2V):
+        # Wan 2.2 A14B I2V has none, and workflows still feed it ClipVision embeds.
+        encoder_hidden_states_image = None
     encoder_hidden_states_image = _flf2v_image_tokens(transformer, encoder_hidden_states_image)
 
     per_token = timestep.ndim == 2

@@ -191,6 +191,8 @@ class ClassInfo:
         """Names of the bases as written (``str``, ``Enum``, ``io.ComfyNode``)."""
         out = []
         for b in self.node.bases:
+            if isinstance(b, ast.Subscript):  # ``dict[str, Any]``: the generic's own name
+                b = b.value
             if isinstance(b, ast.Name):
                 out.append(b.id)
             elif isinstance(b, ast.Attribute):
@@ -874,6 +876,11 @@ class Interpreter:
             for base, typ in (("dict", dict), ("list", list)):
                 if func.is_subclass_of(base) and len(args) == 1 and isinstance(args[0], typ):
                     return typ(args[0])
+            if func.is_subclass_of("dict") and not kwargs and not any(isinstance(a, (dict, list)) for a in args):
+                # ``FlexibleOptionalInputType(any_type)`` (rgthree's, copied by other packs):
+                # a dict that declares no keys of its own and accepts any input by name; the
+                # frontend lists no widgets from it.
+                return {}
             return Instance(func, tuple(args))
         return UNKNOWN
 
