@@ -57,6 +57,41 @@ def runnable_family(path: Path, task: str, input_name: str) -> Any:
     return family
 
 
+def load_core_model(ctx: ExecContext, path: Path, input_name: str, *, quantization: str, shift: float,
+                    fast_choice: str | None = None, dtype: torch.dtype | None = None,
+                    extra_modules: tuple[Path, ...] = ()) -> Any:
+    """The MODEL (``models.handles.CoreModel``) of a Wan transformer file, or of an all-in-one
+    checkpoint's transformer, a load failure named on ``input_name``: the one code path of
+    every loader that makes ComfyUI's MODEL (UNETLoader, KJNodes' DiffusionModelLoaderKJ).
+
+    ``quantization`` as ``models.load.load_transformer`` takes it; ``fast_choice`` the
+    loader's weight choice (an ``*_fast`` one makes the block matmuls fp8, as does ``--fast``);
+    ``dtype`` the compute dtype (default: ComfyUI's for the device); ``extra_modules`` module
+    files laid over the main file (VACE)."""
+    from wfrun.models.detect import identify
+    from wfrun.models.fast import make_fast, wants_fast
+    from wfrun.models.handles import CoreModel
+    from wfrun.models.load import load_transformer
+    from wfrun.models.reader import open_checkpoint
+
+    dtype = dtype or wan_compute_dtype(ctx.device)
+    try:
+        with open_checkpoint(path) as reader:
+            task = identify(reader.path, reader.tensors, reader.metadata).task
+        family = runnable_family(path, task, input_name)
+        transformer = load_transformer(path, dtype=dtype, device=ctx.offload_device, quantization=quantization,
+                                       vace_modules=extra_modules)
+    except (CheckpointError, ValueError) as err:
+        if isinstance(err, NodeInputError):
+            raise
+        raise loading_error(input_name, err) from None
+    transformer.eval().requires_grad_(False)
+    fast, _ = wants_fast(fast_choice, ctx.fast)
+    if fast:  # LoRAs come later (LoraLoaderModelOnly), merged into the fp8 weights as ComfyUI patches them
+        make_fast(transformer, ctx.device, compile_blocks=ctx.fast)
+    return CoreModel.of_family(transformer, family, path, dtype, shift)
+
+
 def load_umt5(ctx: ExecContext, path: Path, input_name: str, *, gguf: bool = False, **load_options: object) -> tuple:
     """A UMT5 encoder (in eval mode, no gradients) and its tokenizer, with a load failure
     named on ``input_name``: ComfyUI's CLIPLoader and the wrapper's T5 loader read the same

@@ -19,11 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from wfrun.models.fast import make_fast, wants_fast
 from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, check_fits, lora_module_names
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.models import loading_error, resolve, runnable_family, wan_compute_dtype
+from wfrun.nodes.models import load_core_model, loading_error, resolve, wan_compute_dtype
 from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
 from wfrun.packs.comfy_core_models.types import CoreModel, LoraPatch, WanTextEncoder, WanVAE
 
@@ -44,26 +43,10 @@ def unet_loader(ctx: ExecContext, unet_name: str, weight_dtype: str, **_: Any) -
 
 def core_model(ctx: ExecContext, path: Path, input_name: str, weight_dtype: str) -> CoreModel:
     """The MODEL of a Wan transformer file (or of an all-in-one checkpoint's transformer), a
-    load failure named on ``input_name``."""
-    from wfrun.models.detect import identify
-    from wfrun.models.load import load_transformer
-    from wfrun.models.reader import open_checkpoint
-
-    dtype = wan_compute_dtype(ctx.device)
-    try:
-        with open_checkpoint(path) as reader:
-            task = identify(reader.path, reader.tensors, reader.metadata).task
-        family = runnable_family(path, task, input_name)
-        transformer = load_transformer(path, dtype=dtype, device=ctx.offload_device, quantization=WEIGHT_DTYPES[weight_dtype])
-    except (CheckpointError, ValueError) as err:
-        if isinstance(err, NodeInputError):
-            raise
-        raise loading_error(input_name, err) from None
-    transformer.eval().requires_grad_(False)
-    fast, _ = wants_fast(weight_dtype, ctx.fast)
-    if fast:  # LoRAs come later (LoraLoaderModelOnly), merged into the fp8 weights as ComfyUI patches them
-        make_fast(transformer, ctx.device, compile_blocks=ctx.fast)
-    return CoreModel.of_family(transformer, family, path, dtype, WAN_DEFAULT_SHIFT)
+    load failure named on ``input_name`` (``nodes.models.load_core_model``, shared with
+    other packs' loaders)."""
+    return load_core_model(ctx, path, input_name, quantization=WEIGHT_DTYPES[weight_dtype], shift=WAN_DEFAULT_SHIFT,
+                           fast_choice=weight_dtype)
 
 
 @executor("VAELoader", background=True)

@@ -13,6 +13,18 @@ patched copy of the MODEL (the loaded transformer stays shared, as ComfyUI's
   (``torch.backends.cuda.matmul.allow_fp16_accumulation``), held while the model samples.
 - ``TorchCompileModelWanVideoV2``: torch.compile of the transformer blocks (or the whole
   forward), applied once when the model first samples on CUDA; on the CPU a notice, eager.
+- ``TorchCompileModelWanVideo`` (deprecated): the same choice as V2, by revision: in the
+  first (2025-02-26) ``compile_transformer_blocks`` compiles the blocks and off compiles
+  nothing; from 2025-03-07 ``compile_transformer_blocks_only`` picks the blocks or the whole
+  forward; since 2026-01-03 the node only hands its input on (the pack points users to
+  TorchCompileModelAdvanced).
+- ``PatchModelPatcherOrder`` (deprecated): hands the model on unchanged. In ComfyUI it
+  reordered ``ModelPatcher.patch_model`` so LoRA weight patches were applied before (or
+  after) compiled object patches, and forced or avoided a full load; wfrun has neither
+  step to reorder: LoRAs are merged into the weights when a sampler takes the model, before
+  any compile settings apply (what ``weight_patch_first`` achieved, and the result is the
+  same numbers either way), and loading is ``models.residency``'s job. The pack itself made
+  the node a no-op in 2025.
 - ``WanVideoTeaCacheKJ``: KJNodes' native TeaCache — per cond/uncond state, the blocks
   skipped while the accumulated relative L1 change of the time embedding stays under the
   threshold: with a coefficient set, the polynomial of the change of ``e`` (the time
@@ -85,6 +97,29 @@ def torch_compile_model_wan(ctx: ExecContext, model: Any, backend: str, fullgrap
     settings = {"backend": backend, "fullgraph": bool(fullgraph), "mode": mode, "dynamic": bool(dynamic),
                 "blocks_only": bool(compile_transformer_blocks_only), "cache_size_limit": int(dynamo_cache_size_limit)}
     return (dataclasses.replace(_model(model), compile=settings),)
+
+
+@executor("TorchCompileModelWanVideo")
+def torch_compile_model_wan_v1(ctx: ExecContext, model: Any, backend: str | None = None, fullgraph: bool = False,
+                               mode: str | None = None, dynamic: bool = False, dynamo_cache_size_limit: int | None = None,
+                               compile_transformer_blocks: bool | None = None,
+                               compile_transformer_blocks_only: bool | None = None, **_: Any) -> tuple:
+    """The settings arrive from the saved revision's spec defaults; the newest revision (a
+    pass-through of ``model`` alone) has none of them."""
+    if compile_transformer_blocks is None and compile_transformer_blocks_only is None:
+        return (model,)  # since 2026-01-03: a pass-through
+    if compile_transformer_blocks is not None and not compile_transformer_blocks:
+        return (_model(model),)  # the first revision compiled nothing then
+    blocks_only = bool(compile_transformer_blocks_only) or compile_transformer_blocks is not None
+    settings = {"backend": backend, "fullgraph": bool(fullgraph), "mode": mode, "dynamic": bool(dynamic),
+                "blocks_only": blocks_only, "cache_size_limit": int(dynamo_cache_size_limit)}
+    return (dataclasses.replace(_model(model), compile=settings),)
+
+
+@executor("PatchModelPatcherOrder")
+def patch_model_patcher_order(ctx: ExecContext, model: Any, **_: Any) -> tuple:
+    """A pass-through; the module docstring says why nothing is lost."""
+    return (model,)
 
 
 #: KJNodes' coefficient names → the TeaCache4Wan2.1 sets of ``sampling.forward``.
