@@ -133,7 +133,7 @@ def test_ray_options_are_parsed_and_misuse_refused(tmp_path, monkeypatch):
     result = runner.invoke(main, ["run", str(WORKFLOW), "--ray", "10.0.0.5:6379", "--ray-workers", "3",
                                   "-o", str(tmp_path)])
     assert result.exit_code == 0 and seen["address"] == "10.0.0.5:6379" and seen["workers"] == 3
-    for args in ([str(WORKFLOW), str(other)], [str(WORKFLOW), "--ray-workers", "2"],
+    for args in ([str(WORKFLOW), str(other), "--gpus", "2"], [str(WORKFLOW), "--ray-workers", "2"],
                  [str(WORKFLOW), "--gpus", "2", "--seeds", "1-2"], [str(WORKFLOW), "--ray", "--gpus", "2"]):
         result = runner.invoke(main, ["run", *args, "-o", str(tmp_path)])
         assert result.exit_code == 2, (args, result.output)
