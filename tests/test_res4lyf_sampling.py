@@ -273,3 +273,12 @@ def test_ksampler_pass_runs_res_2s_with_bong_tangent():
                     callback=lambda i, n: steps.append(i))
     assert out.shape == latent.shape and out.dtype == latent.dtype and torch.isfinite(out).all()
     assert steps == [1, 2, 3, 4, 5]
+
+
+def test_bong_tangent_one_step_is_a_steps_error_at_the_node():
+    from wfrun.packs.comfy_core_models.custom_sampling import basic_sigmas
+
+    with pytest.raises(NodeInputError) as err:
+        basic_sigmas(ks.FlowSampling(8.0), "bong_tangent", 1, 1.0)
+    assert err.value.input_name == "steps"
+    assert len(basic_sigmas(ks.FlowSampling(8.0), "bong_tangent", 2, 1.0)) == 3
