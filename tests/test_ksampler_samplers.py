@@ -13,6 +13,7 @@ import torch
 from wfrun.sampling.ksampler import (IMPLEMENTED_SAMPLERS, NOT_IMPLEMENTED, SAMPLER_NAMES, FlowSampling,
                                      SamplerNotAvailableError, advanced_sigmas, cfg_denoiser, ksampler_sigmas,
                                      prepare_noise, sample)
+from wfrun.sampling.ksampler.res4lyf import RES4LYF_SAMPLER_NAMES
 
 MU, SD = 0.7, 0.5
 SHAPE = (1, 4, 2, 8, 8)
@@ -37,8 +38,9 @@ def run(name, steps=30, scheduler="simple", shift=3.0, seed=0, latent=None, cfg=
 
 def test_sampler_list_is_comfyuis():
     assert SAMPLER_NAMES[:4] == ("euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp")
-    assert SAMPLER_NAMES[-3:] == ("ddim", "uni_pc", "uni_pc_bh2")
-    assert len(SAMPLER_NAMES) == 44
+    comfy = SAMPLER_NAMES[:44]  # ComfyUI's own list, then RES4LYF's additions
+    assert comfy[-3:] == ("ddim", "uni_pc", "uni_pc_bh2")
+    assert SAMPLER_NAMES[44:] == RES4LYF_SAMPLER_NAMES and "res_2s" in RES4LYF_SAMPLER_NAMES
     assert set(IMPLEMENTED_SAMPLERS) | set(NOT_IMPLEMENTED) == set(SAMPLER_NAMES)
     for name in ("euler", "euler_ancestral", "uni_pc", "uni_pc_bh2", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_sde",
                  "heun", "dpm_2", "dpm_2_ancestral", "lcm", "ddim", "res_multistep", "deis", "dpmpp_3m_sde",

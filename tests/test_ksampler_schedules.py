@@ -121,8 +121,8 @@ def test_every_scheduler_ends_at_zero_and_decreases():
 
 
 def test_unknown_scheduler_raises_with_the_list():
-    with pytest.raises(UnknownSchedulerError, match="'bong_tangent'.*simple"):
-        scheduler_sigmas(FlowSampling(), "bong_tangent", 10)
+    with pytest.raises(UnknownSchedulerError, match="'sigmoid_offset'.*simple.*bong_tangent"):
+        scheduler_sigmas(FlowSampling(), "sigmoid_offset", 10)
 
 
 # --- KSampler and KSamplerAdvanced windows ---------------------------------------------------------

@@ -62,7 +62,10 @@ def basic_sigmas(ms: ks.FlowSampling, scheduler: str, steps: int, denoise: float
         if denoise <= 0.0:
             return torch.zeros(0, dtype=torch.float32)
         total = int(steps / denoise)
-    return ks.scheduler_sigmas(ms, scheduler, total).float().cpu()[-(steps + 1):]
+    try:
+        return ks.scheduler_sigmas(ms, scheduler, total).float().cpu()[-(steps + 1):]
+    except ks.SchedulerStepsError as err:
+        raise NodeInputError("steps", str(err), "use more steps or another scheduler") from None
 
 
 @executor("BasicScheduler")

@@ -127,7 +127,10 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             raise NodeInputError("latent_image", f"latent of shape {tuple(samples.shape)} does not fit "
                                  f"{model.path.name} ({model.latent_channels} latent channels)")
     ms = ks.FlowSampling(shift=model.shift, multiplier=model.multiplier)
-    sigmas = sigmas_for(ms)
+    try:
+        sigmas = sigmas_for(ms)
+    except ks.SchedulerStepsError as err:
+        raise NodeInputError("steps", str(err), "use more steps or another scheduler") from None
     samples = samples.float()
     noise = ks.prepare_noise(samples, int(seed), batch_index=latent_image.get("batch_index"), disable_noise=not add_noise)
     mask = None

@@ -107,11 +107,14 @@ def wan_moe_sample(ctx: ExecContext, high: CoreModel, low: CoreModel, *, seed: i
     start = 0 if start_step is None else start_step
     last = NO_LAST_STEP if last_step is None else last_step
     ms_high = ks.FlowSampling(shift=high.shift, multiplier=high.multiplier)
-    if first_version:
-        switch = first_switch_step(ks.ksampler_sigmas(ms_high, scheduler, steps, denoise, sampler_name=sampler_name),
-                                   ms_high, boundary, steps)
-    else:
-        switch = switch_step(ks.scheduler_sigmas(ms_high, scheduler, steps), ms_high, boundary)
+    try:
+        if first_version:
+            switch = first_switch_step(ks.ksampler_sigmas(ms_high, scheduler, steps, denoise,
+                                                          sampler_name=sampler_name), ms_high, boundary, steps)
+        else:
+            switch = switch_step(ks.scheduler_sigmas(ms_high, scheduler, steps), ms_high, boundary)
+    except ks.SchedulerStepsError as err:
+        raise NodeInputError("steps", str(err), "use more steps or another scheduler") from None
     with_high, with_low = start < switch, last >= switch
 
     def run(model: CoreModel, cfg: float, first: int, end: int, full: bool, samples: dict) -> dict:

@@ -41,6 +41,13 @@ Implemented samplers: :data:`IMPLEMENTED_SAMPLERS` (all of ComfyUI's list but th
 which raise :class:`SamplerNotAvailableError` naming the sampler). All nine schedulers are
 implemented; an unknown name raises :class:`UnknownSchedulerError`.
 
+The lists also hold what the RES4LYF pack appends to them (many shared Wan 2.2 workflows
+pick those names in core KSampler nodes): the schedulers ``bong_tangent`` and ``beta57``
+(:mod:`.schedulers`), and its samplers (:mod:`.res4lyf`: ``res_2s``, ``res_3s``, ``res_2m``,
+``res_3m`` and their ``_ode`` forms run; ``res_5s``, ``res_6s``, ``deis_*``, ``rk_beta``,
+``rk``, ``legacy_rk`` raise :class:`SamplerNotAvailableError`). A schedule a scheduler
+cannot make for that step count raises :class:`SchedulerStepsError`.
+
 Differences from ComfyUI, on purpose: the result keeps the latent's dtype (ComfyUI's
 latents are always float32, and so is the result there); model outputs are cast to the
 latent's dtype (ComfyUI: float32); ``denoise_mask`` must come already shaped for the latent
@@ -54,8 +61,8 @@ from .model_sampling import (FLOW_MULTIPLIER, MODEL_SAMPLING_SD3_DEFAULT_SHIFT, 
 from .noise import prepare_noise
 from .run import (IMPLEMENTED_SAMPLERS, NOT_IMPLEMENTED, SAMPLER_NAMES, LatentFormat, SamplerNotAvailableError,
                   check_sampler, sample)
-from .schedulers import (DISCARD_PENULTIMATE_SIGMA_SAMPLERS, SCHEDULER_NAMES, UnknownSchedulerError,
-                         advanced_sigmas, ksampler_sigmas, scheduler_sigmas)
+from .schedulers import (DISCARD_PENULTIMATE_SIGMA_SAMPLERS, SCHEDULER_NAMES, SchedulerStepsError,
+                         UnknownSchedulerError, advanced_sigmas, ksampler_sigmas, scheduler_sigmas)
 
 __all__ = [
     "CFGDenoiser", "cfg_denoiser",
@@ -63,6 +70,6 @@ __all__ = [
     "prepare_noise",
     "IMPLEMENTED_SAMPLERS", "NOT_IMPLEMENTED", "SAMPLER_NAMES", "LatentFormat", "SamplerNotAvailableError",
     "check_sampler", "sample",
-    "DISCARD_PENULTIMATE_SIGMA_SAMPLERS", "SCHEDULER_NAMES", "UnknownSchedulerError",
+    "DISCARD_PENULTIMATE_SIGMA_SAMPLERS", "SCHEDULER_NAMES", "SchedulerStepsError", "UnknownSchedulerError",
     "advanced_sigmas", "ksampler_sigmas", "scheduler_sigmas",
 ]

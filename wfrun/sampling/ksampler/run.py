@@ -37,11 +37,12 @@ import torch
 
 from .guidance import CFGDenoiser, Denoiser
 from .model_sampling import FlowSampling
+from . import res4lyf
 from .samplers import CFG_PP_SAMPLERS, KDIFFUSION_SAMPLERS, SamplerContext
 from .uni_pc import sample_unipc, sample_unipc_bh2
 
 #: ComfyUI's KSampler sampler list (``KSAMPLER_NAMES + ["ddim", "uni_pc", "uni_pc_bh2"]``), in its order.
-SAMPLER_NAMES: tuple[str, ...] = (
+COMFY_SAMPLER_NAMES: tuple[str, ...] = (
     "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2",
     "exp_heun_2_x0", "exp_heun_2_x0_sde", "dpm_2", "dpm_2_ancestral", "lms", "dpm_fast",
     "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp", "dpmpp_sde", "dpmpp_sde_gpu",
@@ -51,6 +52,8 @@ SAMPLER_NAMES: tuple[str, ...] = (
     "res_multistep_ancestral_cfg_pp", "gradient_estimation", "gradient_estimation_cfg_pp", "er_sde",
     "seeds_2", "seeds_3", "sa_solver", "sa_solver_pece", "ddim", "uni_pc", "uni_pc_bh2",
 )
+#: ComfyUI's list as the RES4LYF pack extends it when it loads (its names after uni_pc_bh2).
+SAMPLER_NAMES: tuple[str, ...] = COMFY_SAMPLER_NAMES + res4lyf.RES4LYF_SAMPLER_NAMES
 
 #: Samplers of ComfyUI's list that wfrun does not run, and why (asking for one raises).
 NOT_IMPLEMENTED: dict[str, str] = {
@@ -62,6 +65,20 @@ _ALL_SAMPLERS = {**KDIFFUSION_SAMPLERS, "ddim": KDIFFUSION_SAMPLERS["euler"],
                  "uni_pc": sample_unipc, "uni_pc_bh2": sample_unipc_bh2}
 for _name in ("sa_solver", "sa_solver_pece"):
     NOT_IMPLEMENTED[_name] = "the stochastic Adams solver (SA-Solver) is not ported yet"
+NOT_IMPLEMENTED.update(res4lyf.NOT_IMPLEMENTED)
+
+
+def _res_sampler(name: str):
+    variant = res4lyf.RES_SAMPLERS[name]
+
+    def run(model, x, sigmas, ctx):
+        return res4lyf.sample_res(model, x, sigmas, ctx, variant=variant)
+
+    run.__name__ = f"sample_{name}"
+    return run
+
+
+_ALL_SAMPLERS.update({name: _res_sampler(name) for name in res4lyf.RES_SAMPLERS})
 
 #: Every sampler name :func:`sample` accepts.
 IMPLEMENTED_SAMPLERS: tuple[str, ...] = tuple(n for n in SAMPLER_NAMES if n in _ALL_SAMPLERS)
@@ -93,7 +110,7 @@ def check_sampler(sampler_name: str) -> None:
             f"KSampler sampler {sampler_name!r} is not implemented in wfrun ({NOT_IMPLEMENTED[sampler_name]}); "
             f"pick another sampler_name, e.g. euler, uni_pc or dpmpp_2m", sampler_name)
     raise SamplerNotAvailableError(
-        f"unknown KSampler sampler {sampler_name!r}; ComfyUI's KSampler offers: " + ", ".join(SAMPLER_NAMES),
+        f"unknown KSampler sampler {sampler_name!r}; ComfyUI's KSampler (with RES4LYF's) offers: " + ", ".join(SAMPLER_NAMES),
         sampler_name)
 
 

@@ -18,6 +18,14 @@ Every scheduler returns ``steps + 1`` float32 sigmas ending in 0 (``ddim_uniform
   scaled by ``sigma_max``.
 - ``kl_optimal``: ``tan`` of a linear blend of ``atan(sigma_max)`` and ``atan(sigma_min)``.
 
+Two more come from the RES4LYF pack, which appends them to ComfyUI's list when it loads
+(many shared Wan 2.2 workflows pick them in a core KSampler):
+
+- ``bong_tangent``: two arctangent ramps, 1 → 0.5 then 0.5 → 0, joined at 60% of
+  ``steps + 2`` points (see :func:`bong_tangent`). It ignores the model's sampling entirely
+  (no shift, no sigma table): the schedule always runs from 1.0 to 0.0.
+- ``beta57``: ``beta`` with alpha 0.5 and beta 0.7 instead of 0.6/0.6.
+
 ``karras``, ``exponential`` and ``kl_optimal`` only see ``float(sigma_min)`` and
 ``float(sigma_max)`` (ComfyUI calls them that way), the others the whole table.
 
@@ -43,17 +51,26 @@ import torch
 
 from .model_sampling import FlowSampling
 
-#: ComfyUI's KSampler scheduler list, in its order.
-SCHEDULER_NAMES: tuple[str, ...] = (
+#: ComfyUI's own KSampler scheduler list, in its order.
+COMFY_SCHEDULER_NAMES: tuple[str, ...] = (
     "simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal",
     "linear_quadratic", "kl_optimal",
 )
+#: What RES4LYF appends to that list when it loads (``bong_tangent`` since 2025-05;
+#: ``beta57``, long offered by its own nodes, registered for KSampler since 2026-06).
+RES4LYF_SCHEDULER_NAMES: tuple[str, ...] = ("bong_tangent", "beta57")
+#: Every scheduler name KSampler accepts here: ComfyUI's list as RES4LYF extends it.
+SCHEDULER_NAMES: tuple[str, ...] = COMFY_SCHEDULER_NAMES + RES4LYF_SCHEDULER_NAMES
 #: Samplers for which KSampler drops the penultimate sigma of a one-step-longer schedule.
 DISCARD_PENULTIMATE_SIGMA_SAMPLERS = frozenset({"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"})
 
 
 class UnknownSchedulerError(ValueError):
     """A scheduler name ComfyUI's KSampler does not offer."""
+
+
+class SchedulerStepsError(ValueError):
+    """A step count the named scheduler cannot make a schedule for."""
 
 
 def _with_zero(sigmas: torch.Tensor) -> torch.Tensor:
@@ -148,6 +165,46 @@ def kl_optimal(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
     return out
 
 
+def beta57(ms: FlowSampling, steps: int) -> torch.Tensor:
+    """RES4LYF's ``beta57``: ComfyUI's beta schedule with alpha 0.5, beta 0.7."""
+    return beta(ms, steps, alpha=0.5, beta_=0.7)
+
+
+def _arctan_ramp(count: int, slope: float, pivot: int, high: float, low: float) -> list[float]:
+    """``count`` points of a falling arctangent centred on index ``pivot``, rescaled so the
+    first is ``high`` and the last ``low`` (python floats, the pack's float64 arithmetic)."""
+    def unit(k: float) -> float:  # 1 far before the pivot, 0 far after it
+        return ((2 / math.pi) * math.atan(-slope * (k - pivot)) + 1) / 2
+
+    top, bottom = unit(0), unit(count - 1)
+    span = top - bottom
+    if span == 0:
+        raise SchedulerStepsError("bong_tangent cannot make a ramp of one point")
+    return [(unit(k) - bottom) * (1 / span) * (high - low) + low for k in range(count)]
+
+
+def bong_tangent(ms: FlowSampling, steps: int, start: float = 1.0, middle: float = 0.5, end: float = 0.0,
+                 pivot_1: float = 0.6, pivot_2: float = 0.6, slope_1: float = 0.2,
+                 slope_2: float = 0.2) -> torch.Tensor:
+    """RES4LYF's ``bong_tangent`` (``sigmas.py``), ``steps + 1`` float32 sigmas from 1 to 0.
+
+    Over ``n = steps + 2`` points: the first ramp (``start`` → ``middle``) takes the first
+    ``int(n * (pivot_1 + pivot_2) / 2)`` points and loses its last one, the second
+    (``middle`` → ``end``) the rest; the ramps' slopes are ``slope / (n / 40)``, their
+    pivots ``int(n * pivot)`` (the second counted from its own start). ``ms`` is not read
+    (RES4LYF takes it and ignores it). One step leaves a one-point ramp, where RES4LYF
+    divides by zero; here that raises :class:`SchedulerStepsError`.
+    """
+    del ms
+    n = steps + 2
+    midpoint = int((n * pivot_1 + n * pivot_2) / 2)
+    second_len = n - midpoint
+    first_len = n - second_len
+    first = _arctan_ramp(first_len, slope_1 / (n / 40), int(n * pivot_1), start, middle)
+    second = _arctan_ramp(second_len, slope_2 / (n / 40), int(n * pivot_2) - first_len, middle, end)
+    return torch.tensor(first[:-1] + second, dtype=torch.float32)
+
+
 #: name -> (function, whether it takes the model sampling object or only sigma_min/max).
 _HANDLERS: dict[str, tuple[Callable[..., torch.Tensor], bool]] = {
     "simple": (simple, True),
@@ -159,6 +216,8 @@ _HANDLERS: dict[str, tuple[Callable[..., torch.Tensor], bool]] = {
     "normal": (normal, True),
     "linear_quadratic": (linear_quadratic, True),
     "kl_optimal": (kl_optimal, False),
+    "bong_tangent": (bong_tangent, True),
+    "beta57": (beta57, True),
 }
 assert tuple(_HANDLERS) == SCHEDULER_NAMES
 
@@ -169,7 +228,7 @@ def scheduler_sigmas(ms: FlowSampling, scheduler: str, steps: int) -> torch.Tens
         handler, takes_ms = _HANDLERS[scheduler]
     except KeyError:
         raise UnknownSchedulerError(
-            f"unknown KSampler scheduler {scheduler!r}; ComfyUI's KSampler offers: "
+            f"unknown KSampler scheduler {scheduler!r}; ComfyUI's KSampler (with RES4LYF's) offers: "
             + ", ".join(SCHEDULER_NAMES)) from None
     if takes_ms:
         return handler(ms, steps)
