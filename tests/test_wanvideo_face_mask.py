@@ -131,3 +131,22 @@ def test_no_frames_and_bad_input():
     with pytest.raises(NodeInputError):
         node("FaceMaskFromPoseKeypoints")(ExecContext(), pose_kps=[{"people": [], "canvas_width": 10 ** 6,
                                                                     "canvas_height": 10}])
+
+
+def test_lines_light_the_same_pixels_in_both_directions():
+    """OpenCV draws a line from its left end: (0, 0)-(2, 1) steps right first and goes down at
+    the end (the error ``2 - 2 = 0`` is not negative), whichever end is given first."""
+    from wfrun.models.pose.raster import line8
+
+    for p0, p1 in (((0, 0), (2, 1)), ((2, 1), (0, 0))):
+        canvas = np.zeros((3, 4, 1), np.uint8)
+        line8(canvas, p0, p1, (1,))
+        assert np.argwhere(canvas[..., 0]).tolist() == [[0, 0], [0, 1], [1, 2]]
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a, b = tuple(rng.integers(0, 30, 2)), tuple(rng.integers(0, 30, 2))
+        one, other = np.zeros((30, 30, 1), np.uint8), np.zeros((30, 30, 1), np.uint8)
+        line8(one, a, b, (1,))
+        line8(other, b, a, (1,))
+        np.testing.assert_array_equal(one, other)
+        assert one.sum() == max(abs(a[0] - b[0]), abs(a[1] - b[1])) + 1

@@ -60,7 +60,11 @@ def circle(canvas: np.ndarray, center: tuple[int, int], radius: int, color: Colo
 
 def line8(canvas: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], color: Color) -> None:
     """An 8-connected line, ends included: always one step along the longer axis, and one along
-    the shorter when the running error ``2*major - 2*minor*k`` has gone negative."""
+    the shorter when the running error ``2*major - 2*minor*k`` has gone negative. Drawn from
+    the left end, as OpenCV's ``Line`` does (its iterator is made left to right), so both
+    directions light the same pixels."""
+    if int(p1[0]) < int(p0[0]):
+        p0, p1 = p1, p0
     x, y = int(p0[0]), int(p0[1])
     ddx, ddy = int(p1[0]) - x, int(p1[1]) - y
     sx, sy = (1 if ddx >= 0 else -1), (1 if ddy >= 0 else -1)
