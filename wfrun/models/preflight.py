@@ -11,7 +11,9 @@ what the loader refuses of the right family. Only headers are read. A GGUF file 
 one (``gguf_reader``'s checked header, ``load_gguf``'s names) only where its loader loads
 GGUF (``gguf=True``); elsewhere it is refused as that loader refuses it. Likewise a
 TorchScript archive is read as data (``torchscript_weights``: its tensors' names, dtypes and
-shapes, nothing run) only where its loader reads such archives (``torchscript=True``).
+shapes, nothing run) only where its loader reads such archives (``torchscript=True``). An
+``.onnx`` file in a folder wfrun has no weight family for (``detection``, where the pose
+preprocessors' detectors live) is checked as the ONNX loader checks it (``pose.onnx_runtime``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ def check_model_file(path: str | Path, folders: str | Iterable[str] | None = Non
     another family than the folders' loader takes, or one that loader cannot load.
     ``gguf``: the loader reads GGUF files, so a GGUF file is checked as one."""
     wanted = expected_kinds(folders)
+    if not wanted and Path(path).suffix.lower() == ".onnx":
+        from wfrun.models.pose.onnx_runtime import OnnxModelError, check_onnx_file
+
+        try:
+            check_onnx_file(Path(path))
+        except OnnxModelError as err:
+            raise CheckpointError(str(err)) from None
+        return ModelInfo(Path(path), "unknown", "", "onnx", "")
     if gguf and sniff(path) == "gguf":
         from wfrun.models.load_gguf import gguf_info
 

@@ -77,6 +77,8 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("UpscaleModelLoader", "model_name"): ("upscale", ""),
     ("RIFE VFI", "ckpt_name"): ("rife", ""),
     ("FILM VFI", "ckpt_name"): ("film", ""),
+    ("OnnxDetectionModelLoader", "vitpose_model"): ("vitpose", "onnx"),
+    ("OnnxDetectionModelLoader", "yolo_model"): ("yolo_e2e", "onnx"),
     **{("WanVideoLoraSelectMulti", f"lora_{i}"): ("lora", "") for i in range(5)},
 }
 
@@ -112,14 +114,17 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
 #: The default storage of each kind when the name does not say.
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
-                     "sam2": "fp32", "upscale": "fp32", "rife": "fp32", "film": "fp32"}
+                     "sam2": "fp32", "upscale": "fp32", "rife": "fp32", "film": "fp32", "vitpose": "fp32",
+                     "yolo_e2e": "fp32"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "florence2": "Florence-2 model folder with its tokenizer and processor",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
                "sam2": "SAM 2 checkpoint (Meta's layout)",
-               "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net"}
+               "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net",
+               "vitpose": "ViTPose whole-body ONNX model (heatmaps)",
+               "yolo_e2e": "end-to-end YOLO person detector ONNX model (YOLOv10 rows)"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -344,10 +349,20 @@ def _film(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     return Family("film", "", "", "fp32"), None
 
 
+def _onnx(kind: str):
+    """ONNX stand-ins: one tiny network per kind, whatever the name says."""
+    def family(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+        if not base.endswith(".onnx"):
+            raise NoStandin(f"{base}: not an ONNX file; the node loads ONNX models only")
+        return Family(kind, "", "onnx", "fp32", ""), None
+    return family
+
+
 _FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_vae": _vae, "umt5": _umt5,
              "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
-             "sam2": _sam2, "rife": _rife, "film": _film}
+             "sam2": _sam2, "rife": _rife, "film": _film,
+             "vitpose": _onnx("vitpose"), "yolo_e2e": _onnx("yolo_e2e")}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -416,6 +431,11 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         from wfrun.models.florence2_tiny import write_tiny_florence2
 
         return write_tiny_florence2(target, seed=zlib.crc32(standin.name.encode()), scripted=True)
+    if family.kind in ("vitpose", "yolo_e2e"):
+        from wfrun.models.pose.tiny import write_tiny_vitpose, write_tiny_yolo_e2e
+
+        writer = write_tiny_vitpose if family.kind == "vitpose" else write_tiny_yolo_e2e
+        return writer(target, seed=zlib.crc32(standin.name.encode()))
     if family.kind == "film":
         from wfrun.models.tiny_film import write_tiny_film
 

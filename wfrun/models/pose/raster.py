@@ -60,7 +60,11 @@ def circle(canvas: np.ndarray, center: tuple[int, int], radius: int, color: Colo
 
 def line8(canvas: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], color: Color) -> None:
     """An 8-connected line, ends included: always one step along the longer axis, and one along
-    the shorter when the running error ``2*major - 2*minor*k`` has gone negative."""
+    the shorter when the running error ``2*major - 2*minor*k`` has gone negative. Drawn from
+    the left end, as OpenCV's ``Line`` does (its iterator is made left to right), so both
+    directions light the same pixels."""
+    if int(p1[0]) < int(p0[0]):
+        p0, p1 = p1, p0
     x, y = int(p0[0]), int(p0[1])
     ddx, ddy = int(p1[0]) - x, int(p1[1]) - y
     sx, sy = (1 if ddx >= 0 else -1), (1 if ddy >= 0 else -1)
@@ -212,3 +216,43 @@ def thick_line(canvas: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], col
     radius = (half + (XY_ONE >> 1)) >> XY_SHIFT
     for x, y in ((x0, y0), (x1, y1)):
         circle(canvas, ((x + (XY_ONE >> 1)) >> XY_SHIFT, (y + (XY_ONE >> 1)) >> XY_SHIFT), radius, color)
+
+
+def fill_poly(canvas: np.ndarray, points: Sequence[tuple[int, int]], color: Color) -> None:
+    """``cv2.fillPoly`` of one integer polygon (8-connected, convex or not), all of whose
+    vertices lie on the canvas: the outline drawn as lines, then on each row the spans between
+    pairs of the edges crossing it, in order of ``x``. Each edge covers the rows from its upper
+    end to just before its lower one, its ``x`` stepped in 16-bit fixed point from the upper
+    end (plus half a pixel) by the truncated slope; a span runs from the left edge's pixel to
+    the right edge's pixel. (OpenCV also clips edges that leave the canvas; these do not.)"""
+    pts = [(int(x), int(y)) for x, y in points]
+    n = len(pts)
+    if n == 0:
+        return
+    edges = []  # (upper row, lower row, x at the upper row, dx per row), x in fixed point
+    for i in range(n):
+        (x0, y0), (x1, y1) = pts[i - 1], pts[i]
+        line8(canvas, (x0, y0), (x1, y1), color)
+        if y0 == y1:
+            continue
+        fx0, fx1 = (x0 << XY_SHIFT) + (XY_ONE >> 1), (x1 << XY_SHIFT) + (XY_ONE >> 1)
+        dx = _trunc_div(fx1 - fx0, y1 - y0)
+        edges.append((y0, y1, fx0, dx) if y0 < y1 else (y1, y0, fx1, dx))
+    if len(edges) < 2:
+        return
+    height = canvas.shape[0]
+    top = min(e[0] for e in edges)
+    bottom = min(max(e[1] for e in edges), height)
+    for y in range(max(top, 0), bottom):
+        xs = sorted(x + (y - y0) * dx for y0, y1, x, dx in edges if y0 <= y < y1)
+        for left, right in zip(xs[0::2], xs[1::2]):
+            _span(canvas, y, left >> XY_SHIFT, right >> XY_SHIFT, color)
+
+
+def contour_area(points: Sequence[tuple[float, float]]) -> float:
+    """``cv2.contourArea``: the polygon's area by the shoelace formula, unsigned."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    if len(pts) < 3:
+        return 0.0
+    x, y = pts[:, 0], pts[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)

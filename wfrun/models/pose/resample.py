@@ -129,3 +129,32 @@ def warp_affine_linear(image: np.ndarray, matrix: np.ndarray, size: tuple[int, i
         total += sample * weights[..., k:k + 1]
     out = np.floor((total + (1 << (WARP_COEF_BITS - 1))) / WARP_COEF_SCALE)
     return np.clip(out, 0, 255).astype(np.uint8).reshape(height, width, *image.shape[2:])
+
+
+def _float_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OpenCV's linear resize taps along one axis for float images: the source position
+    ``(x + 0.5) * src / dst - 0.5`` in float32, its floor and fraction, clamped to the edge."""
+    f = ((np.arange(dst) + 0.5) * (src / dst) - 0.5).astype(np.float32)
+    first = np.floor(f).astype(np.int64)
+    frac = (f - first).astype(np.float32)
+    low = first < 0
+    first[low], frac[low] = 0, 0.0
+    high = first >= src - 1
+    first[high], frac[high] = src - 1, 0.0
+    return first, np.minimum(first + 1, src - 1), frac
+
+
+def resize_linear_float(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``cv2.resize(image, (width, height), interpolation=INTER_LINEAR)`` of a float32
+    ``[H, W(, C)]`` image; ``size`` is ``(height, width)``. OpenCV's float path does not round
+    its weights: rows first, then columns, in float32. An image of the size asked is copied."""
+    image = np.asarray(image, np.float32)
+    height, width = image.shape[:2]
+    if (height, width) == tuple(size):
+        return image.copy()
+    c0, c1, fx = _float_taps(width, size[1])
+    shape = (1, -1) + (1,) * (image.ndim - 2)
+    horizontal = image[:, c0] * (1 - fx).reshape(shape) + image[:, c1] * fx.reshape(shape)
+    r0, r1, fy = _float_taps(height, size[0])
+    shape = (-1,) + (1,) * (image.ndim - 1)
+    return (horizontal[r0] * (1 - fy).reshape(shape) + horizontal[r1] * fy.reshape(shape)).astype(np.float32)
