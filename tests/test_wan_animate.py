@@ -358,3 +358,30 @@ def test_core_animate_workflow_runs_end_to_end(models, tmp_path):
     report = run_file(path, RunOptions(models_dir=str(models), output_dir=tmp_path / "out", device="cpu"))
     written = [Path(p) for p in report.result.written]
     assert len(written) == L and all(p.suffix == ".png" and p.stat().st_size > 0 for p in written)
+
+
+# --- other loaders ---------------------------------------------------------------------------
+
+
+def test_gguf_animate_loads_through_unet_loader_gguf_and_runs(ctx, models):
+    """ComfyUI-GGUF's loader (the Q8_0 release's stand-in): an Animate MODEL whose forward
+    takes the pose and the face crops."""
+    from wfrun.models.tiny_gguf import write_wan_gguf
+
+    write_wan_gguf(models / "unet" / "Wan2.2-Animate-14B-Q8_0.gguf", "animate-14b", "Q8_0", seed=3)
+    (model,) = node("UnetLoaderGGUF")(ctx, unet_name="Wan2.2-Animate-14B-Q8_0.gguf")
+    assert model.task == "animate-14b" and type(model.transformer).__name__ == "WanAnimateTransformer3DModel"
+    x = _inputs()
+    with torch.no_grad():
+        plain, _ = transformer_forward(model.transformer, x["hidden_states"], x["timestep"],
+                                       x["encoder_hidden_states"], x["encoder_hidden_states_image"])
+        posed, _ = transformer_forward(model.transformer, x["hidden_states"], x["timestep"],
+                                       x["encoder_hidden_states"], x["encoder_hidden_states_image"],
+                                       ForwardOptions(pose=x["pose"], face=x["face"]))
+    assert torch.isfinite(posed).all() and not torch.allclose(plain, posed)
+
+
+def test_the_wrappers_loader_refuses_animate_by_name(ctx):
+    with pytest.raises(NodeInputError) as err:
+        node("WanVideoModelLoader")(ctx, model=KIJAI.name, base_precision="fp32")
+    assert err.value.input_name == "model" and "Animate" in str(err.value) and "WanAnimateToVideo" in str(err.value)

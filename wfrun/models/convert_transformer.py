@@ -4,6 +4,7 @@ Every Wan 2.1/2.2 family that diffusers has a module for (``models.families``:
 ``diffusers_class``) loads here: ``WanTransformer3DModel`` for T2V/I2V/FLF2V/Fun InP and
 Control and Camera, the Wan 2.2 A14B experts and TI2V-5B (parts diffusers has no module for —
 ``ref_conv`` and the camera adapter — are attached by :mod:`wfrun.models.wan_extra_parts`);
+``WanAnimateTransformer3DModel`` for Wan 2.2 Animate (its own parts: :func:`rename_animate`);
 ``WanVACETransformer3DModel`` for VACE, whose ``vace_blocks`` are full blocks plus
 ``before_proj`` (block 0) and ``after_proj`` — diffusers' ``proj_in``/``proj_out``. The VACE
 blocks sit after every ``num_layers / len(vace_blocks)``-th block (ComfyUI's
