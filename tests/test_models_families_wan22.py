@@ -28,7 +28,7 @@ NAMES = {
     "i2v-a14b": "wan2.2_i2v_low_noise_14B", "fun-inp-a14b": "wan2.2_fun_inpaint_high_noise_14B",
     "fun-control-a14b": "wan2.2_fun_control_low_noise_14B", "fun-camera-a14b": "wan2.2_fun_camera_high_noise_14B",
     "ti2v-5b": "wan2.2_ti2v_5B", "fun-inp-5b": "wan2.2_fun_inpaint_5B", "fun-control-5b": "wan2.2_fun_control_5B",
-    "fun-camera-5b": "wan2.2_fun_camera_5B",
+    "fun-camera-5b": "wan2.2_fun_camera_5B", "animate-14b": "wan2.2_animate_14B",
 }
 LAYOUTS = [("original", "bf16", "bf16"), ("comfyui", "fp16", "bf16"), ("comfyui", "fp8_e4m3fn_scaled", "fp16")]
 
@@ -62,6 +62,9 @@ def _inputs(task: str, dtype=torch.float32) -> dict:
         inputs["encoder_hidden_states_image"] = torch.randn(2 if task == "flf2v" else 1, 5, 32, generator=g)
     if family.conditioning == "vace":
         inputs["control_hidden_states"] = torch.randn(1, 96, 2, 4, 6, generator=g)
+    if family.conditioning == "animate":  # a pose for every frame but the first; one face crop (one latent frame)
+        inputs["pose_hidden_states"] = torch.randn(1, family.latent_channels, 1, 4, 6, generator=g)
+        inputs["face_pixel_values"] = torch.rand(1, 3, 1, 512, 512, generator=g) * 2 - 1
     return inputs
 
 
@@ -205,8 +208,8 @@ def test_conditioning_by_channels_is_unchanged_for_the_families_wfrun_samples():
     assert conditioning_by_channels(36) == "image"
     assert conditioning_by_channels(48) == "control"
     for family in TRANSFORMER_FAMILIES:
-        if family.generation == "2.2":
-            assert family.clip_projection is False  # no Wan 2.2 model has img_emb
+        if family.generation == "2.2":  # no Wan 2.2 model has img_emb but Animate (a Wan 2.1 I2V backbone)
+            assert family.clip_projection is (family.conditioning == "animate")
         assert family.vae == ("wan2.2" if family.latent_channels == 48 else "wan2.1")
 
 

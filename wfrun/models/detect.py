@@ -42,7 +42,7 @@ from typing import Any, Iterable, Mapping
 
 from wfrun.models.families import CLIP_HEADS_BY_WIDTH, classify_transformer, classify_vae, transformer_family
 from wfrun.models.families.encoders import image_encoder_variant, text_encoder_variant
-from wfrun.models.families.wan_transformer import SIZES
+from wfrun.models.families.wan_transformer import ANIMATE_FACE_EVERY, ANIMATE_MODULES, SIZES
 from wfrun.models.header import CheckpointError, TensorInfo
 
 KIND_LABELS = {
@@ -273,8 +273,12 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
         "camera_residual_blocks": _count(keys, f"{p}control_adapter.residual_blocks.{{}}.") if camera is not None else None,
         "ref_in_dim": ref_conv.shape[1] if ref_conv is not None else None,
     }
+    animate = f"{p}pose_patch_embedding.weight" in tensors
+    if animate:
+        config.update(_animate_config(tensors, keys, p))
     parts = {name for name, found in (("emb_pos", emb_pos is not None), ("vace", vace is not None or vace_layers),
-                                      ("control_adapter", camera is not None), ("ref_conv", ref_conv is not None))
+                                      ("control_adapter", camera is not None), ("ref_conv", ref_conv is not None),
+                                      ("animate", animate))
              if found}
     notes: list[str] = []
     extras = sorted({k[len(p):].split(".")[0] for k in keys if k.startswith(p)} - _WAN_TOP_LEVEL)
@@ -283,7 +287,10 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
     family = transformer_family(task)
     # parts the family's module has no place for (VACE blocks outside a VACE family, …)
     homeless = sorted(part for part in extras if family is None or family.diffusers_class is None
-                      or part in _NO_DIFFUSERS_MODULE or (part in _VACE_TOP_LEVEL and family.conditioning != "vace"))
+                      or part in _NO_DIFFUSERS_MODULE or (part in _VACE_TOP_LEVEL and family.conditioning != "vace")
+                      or (part in ANIMATE_MODULES and family.conditioning != "animate"))
+    if animate and family is not None and family.conditioning == "animate" and not homeless:
+        homeless = _animate_misfits(config)
     if homeless:
         notes.append("unsupported parts: " + ", ".join(homeless))
     variant = [task]
@@ -308,6 +315,51 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
 
 
 _VACE_TOP_LEVEL = {"vace_blocks", "vace_patch_embedding"}
+
+_MOTION = "motion_encoder.enc."
+
+
+def _animate_config(tensors, keys, p: str) -> dict[str, Any]:
+    """Wan 2.2 Animate's dimensions (ComfyUI ``AnimateWanModel``; the official
+    ``wan/modules/animate``): the pose embedding's channels; the motion encoder's widths
+    (its first 1x1 conv, then one down-sampling residual block per halving of the 512-pixel
+    face crop, down to 4x4, where a 4x4 conv gives the style vector), its linear stack and
+    the motion directions (``dec.direction.weight`` is ``[out, motion_dim]``); the face
+    encoder's per-head width and head count; and the face adapters, one per fifth block."""
+    convs = _count(keys, f"{p}{_MOTION}net_app.convs.{{}}.")
+    widths = [_shape(tensors, f"{p}{_MOTION}net_app.convs.0.0.weight")[0]]
+    widths += [_shape(tensors, f"{p}{_MOTION}net_app.convs.{i}.conv2.1.weight")[0] for i in range(1, convs - 1)]
+    direction = _shape(tensors, f"{p}motion_encoder.dec.direction.weight")
+    conv1 = _shape(tensors, f"{p}face_encoder.conv1_local.conv.weight")
+    hidden = _shape(tensors, f"{p}face_encoder.conv2.conv.weight")[0]
+    return {
+        "pose_in_dim": _shape(tensors, f"{p}pose_patch_embedding.weight")[1],
+        "motion_widths": tuple(widths),
+        "motion_size": 2 ** (len(widths) + 1),  # each residual block halves the crop, down to 4x4
+        "motion_style_dim": _shape(tensors, f"{p}{_MOTION}net_app.convs.{convs - 1}.weight")[0],
+        "motion_blocks": _count(keys, f"{p}{_MOTION}fc.{{}}."),
+        "motion_dim": direction[1], "motion_out_dim": direction[0],
+        "face_in_dim": conv1[1], "face_hidden_dim": hidden, "face_heads": conv1[0] // max(1, hidden),
+        "face_conv_width": conv1[0],
+        "face_adapters": _count(keys, f"{p}face_adapter.fuser_blocks.{{}}."),
+    }
+
+
+def _animate_misfits(config: Mapping[str, Any]) -> list[str]:
+    """Animate parts whose shapes diffusers' ``WanAnimateTransformer3DModel`` cannot take: it
+    builds one face adapter per ``inject_face_latents_blocks`` (5) blocks and runs one after
+    blocks 0, 5, 10, … (as ComfyUI), so the layers must be a multiple of five; and it feeds
+    the motion vectors straight into the face encoder."""
+    out = []
+    if config["face_adapters"] * ANIMATE_FACE_EVERY != config["num_layers"]:  # one after blocks 0, 5, …
+        out.append(f"face_adapter ({config['face_adapters']} blocks for {config['num_layers']} layers)")
+    if config["face_in_dim"] != config["motion_out_dim"]:
+        out.append(f"face_encoder ({config['face_in_dim']} inputs for {config['motion_out_dim']}-wide motion)")
+    if config["motion_blocks"] != 5:  # diffusers' motion encoder has its default five linears
+        out.append(f"motion_encoder ({config['motion_blocks']} linear layers, not 5)")
+    if config["face_conv_width"] % config["face_hidden_dim"]:
+        out.append("face_encoder (its first conv is not a whole number of heads)")
+    return out
 
 
 def _wan_vace_module(path, tensors, keys, metadata) -> ModelInfo | None:

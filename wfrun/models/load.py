@@ -48,7 +48,8 @@ def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu"
     """A Wan transformer file (Kijai's or ComfyUI's layout, fp8 or not, or the transformer of an
     all-in-one checkpoint) as a diffusers ``WanTransformer3DModel`` — every Wan 2.1 and 2.2
     family diffusers has a module for (T2V, I2V, FLF2V, Fun InP/Control, the Wan 2.2 A14B
-    experts, TI2V-5B) — or, for VACE, a ``WanVACETransformer3DModel``.
+    experts, TI2V-5B) — or, for VACE, a ``WanVACETransformer3DModel``; for Wan 2.2 Animate a
+    ``WanAnimateTransformer3DModel``.
 
     ``dtype`` is the compute dtype (default: the file's, or bf16 for fp8 files).
     ``quantization``: ``"auto"`` keeps fp8 weights as stored; ``"fp8_e4m3fn"``/``"fp8_e5m2"``

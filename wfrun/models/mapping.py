@@ -34,7 +34,7 @@ class Take:
 
     target: str
     source: str
-    op: str = "copy"  # copy | chunk | reshape | transpose | skip (drop the first ``index`` rows of dim 1)
+    op: str = "copy"  # copy | chunk | reshape | transpose | flatten | skip (drop the first ``index`` rows of dim 1)
     index: int = 0
     parts: int = 1
     shape: tuple[int, ...] = ()
@@ -46,6 +46,8 @@ class Take:
             return tensor.reshape(self.shape)
         if self.op == "transpose":
             return tensor.t().contiguous()
+        if self.op == "flatten":
+            return tensor.reshape(-1)
         if self.op == "skip":
             return tensor[:, self.index:].contiguous()
         return tensor
@@ -57,6 +59,11 @@ class Take:
             return self.shape
         if self.op == "transpose":
             return tuple(reversed(shape))
+        if self.op == "flatten":
+            n = 1
+            for size in shape:
+                n *= size
+            return (n,)
         if self.op == "skip":
             return (shape[0], shape[1] - self.index, *shape[2:])
         return shape

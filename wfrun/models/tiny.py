@@ -32,13 +32,20 @@ from wfrun.models.families import UMT5_XXL as _UMT5
 from wfrun.models.families.wan_transformer import CAMERA_CHANNELS, VACE_CONTEXT_CHANNELS
 
 #: Bump when the files change, so cached copies are rebuilt.
-TINY_VERSION = "7"
+TINY_VERSION = "9"
 
 # Transformer: dim 32 = 2 heads x 16; the text width equals the tiny UMT5's d_model and the
 # image width the tiny CLIP's hidden size, as 4096 and 1280 do for the real models.
 # The output width (``out``) and the input channels come from the file's family.
 TRANSFORMER = dict(dim=32, heads=2, ffn=64, layers=2, freq=16, text_dim=32, image_dim=32, image_tokens=5, out=16,
                    vace_blocks=2)
+#: Wan 2.2 Animate's parts, tiny: ten blocks (a face adapter after blocks 0 and 5), a motion
+#: encoder of the real depth (the 512-pixel face crop halved seven times) at a few channels,
+#: and narrow face encoder and motion vectors. The real widths are ``ANIMATE_14B``'s.
+ANIMATE = dict(layers=10, motion_widths=(2, 3, 4, 4, 4, 4, 4, 4), style=8, motion_blocks=5, motion_dim=4,
+               motion_out=8, face_hidden=8, face_heads=2)
+ANIMATE_14B = dict(layers=40, motion_widths=(32, 64, 128, 256, 512, 512, 512, 512), style=512, motion_blocks=5,
+                   motion_dim=20, motion_out=512, face_hidden=1024, face_heads=4)
 T5 = dict(vocab=128, dim=32, heads=4, dim_attn=32, ffn=64, layers=2, buckets=32)
 CLIP = dict(dim=32, heads=2, layers=2, mlp=128, patch=14, image=28, proj=16)
 VAE = dict(dim=4, z=16, dim_mult=(1, 2, 4, 4), num_res=2, temporal=(False, True, True))
@@ -47,7 +54,8 @@ VAE22 = dict(dim=2, dec_dim=4, z=48, dim_mult=(1, 2, 4, 4), num_res=2, temporal=
 
 #: The real sizes, for shape-only (meta) state dicts: detection tests and the GPU benchmark.
 TRANSFORMER_14B = dict(dim=5120, heads=40, ffn=13824, layers=40, freq=256, text_dim=_UMT5.dim,
-                       image_dim=CLIP_VISION_H.dim, image_tokens=CLIP_VISION_H.tokens, out=16, vace_blocks=8)
+                       image_dim=CLIP_VISION_H.dim, image_tokens=CLIP_VISION_H.tokens, out=16, vace_blocks=8,
+                       animate=ANIMATE_14B)
 TRANSFORMER_1_3B = dict(TRANSFORMER_14B, dim=1536, heads=12, ffn=8960, layers=30, vace_blocks=15)
 TRANSFORMER_5B = dict(TRANSFORMER_14B, dim=3072, heads=24, ffn=14336, layers=30, out=48)
 UMT5_XXL = dict(vocab=_UMT5.vocab, dim=_UMT5.dim, heads=_UMT5.heads, dim_attn=_UMT5.dim_attn, ffn=_UMT5.ffn,
@@ -207,6 +215,7 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
     r, sd = _Random(seed, meta), {}
     image = bool(family.clip_projection)
     parts = transformer_parts(task)
+    animate = c.get("animate", ANIMATE) if "animate" in parts else None
     sd["patch_embedding.weight"] = r.linear(dim, family.in_channels, 1, 2, 2)
     sd["patch_embedding.bias"] = r.bias(dim)
     _linear(sd, r, "text_embedding.0", dim, c["text_dim"])
@@ -214,7 +223,7 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
     _linear(sd, r, "time_embedding.0", dim, c["freq"])
     _linear(sd, r, "time_embedding.2", dim, dim)
     _linear(sd, r, "time_projection.1", dim * 6, dim)
-    for i in range(c["layers"]):
+    for i in range(animate["layers"] if animate else c["layers"]):
         _block(sd, r, f"blocks.{i}", dim, ffn, image)
     _linear(sd, r, "head.head", family.latent_channels * 4, dim)
     sd["head.modulation"] = r.normal(1, 2, dim, std=dim ** -0.5)
@@ -243,7 +252,51 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
     if "ref_conv" in parts:  # the reference image's latents, patched 2x2
         sd["ref_conv.weight"] = r.linear(dim, family.latent_channels, 2, 2)
         sd["ref_conv.bias"] = r.bias(dim)
+    if animate:
+        _animate_parts(sd, r, animate, dim, dim // c["heads"], family.latent_channels)
     return sd
+
+
+def _animate_parts(sd: dict, r: "_Random", a: dict, dim: int, head_dim: int, latent_channels: int) -> None:
+    """Wan 2.2 Animate's parts in the official names (``wan/modules/animate``; ComfyUI's
+    ``AnimateWanModel`` keeps them): the pose patch embedding; the motion encoder
+    (``enc.net_app.convs``: a 1x1 conv with a fused leaky-ReLU bias ``[1, C, 1, 1]``, residual
+    blocks of a 3x3 conv, a blurred stride-2 3x3 conv and a blurred 1x1 skip, a 4x4 conv to the
+    style vector; ``enc.fc`` linears; ``dec.direction``); the face encoder (causal 1-D convs
+    wrapped as ``.conv``, an output projection, the padding token); the face adapters."""
+    sd["pose_patch_embedding.weight"] = r.linear(dim, latent_channels, 1, 2, 2)
+    sd["pose_patch_embedding.bias"] = r.bias(dim)
+    net = "motion_encoder.enc.net_app.convs"
+    widths = a["motion_widths"]
+    sd[f"{net}.0.0.weight"] = r.normal(widths[0], 3, 1, 1)  # equalized-lr layers scale by 1/sqrt(fan_in) on use
+    sd[f"{net}.0.1.bias"] = r.normal(1, widths[0], 1, 1, std=0.1)
+    for i, (cin, out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
+        sd[f"{net}.{i}.conv1.0.weight"] = r.normal(cin, cin, 3, 3)
+        sd[f"{net}.{i}.conv1.1.bias"] = r.normal(1, cin, 1, 1, std=0.1)
+        sd[f"{net}.{i}.conv2.1.weight"] = r.normal(out, cin, 3, 3)
+        sd[f"{net}.{i}.conv2.2.bias"] = r.normal(1, out, 1, 1, std=0.1)
+        sd[f"{net}.{i}.skip.1.weight"] = r.normal(out, cin, 1, 1)
+    sd[f"{net}.{len(widths)}.weight"] = r.normal(a["style"], widths[-1], 4, 4)
+    for i in range(a["motion_blocks"]):
+        out = a["motion_dim"] if i == a["motion_blocks"] - 1 else a["style"]
+        sd[f"motion_encoder.enc.fc.{i}.weight"] = r.normal(out, a["style"])
+        sd[f"motion_encoder.enc.fc.{i}.bias"] = r.bias(out)
+    sd["motion_encoder.dec.direction.weight"] = r.normal(a["motion_out"], a["motion_dim"])
+    hidden, heads = a["face_hidden"], a["face_heads"]
+    sd["face_encoder.conv1_local.conv.weight"] = r.linear(hidden * heads, a["motion_out"], 3)
+    sd["face_encoder.conv1_local.conv.bias"] = r.bias(hidden * heads)
+    for conv in ("conv2", "conv3"):
+        sd[f"face_encoder.{conv}.conv.weight"] = r.linear(hidden, hidden, 3)
+        sd[f"face_encoder.{conv}.conv.bias"] = r.bias(hidden)
+    _linear(sd, r, "face_encoder.out_proj", dim, hidden)
+    sd["face_encoder.padding_tokens"] = r.normal(1, 1, 1, dim, std=0.02)
+    for j in range(a["layers"] // 5):
+        b = f"face_adapter.fuser_blocks.{j}"
+        _linear(sd, r, f"{b}.linear1_kv", dim * 2, dim)
+        _linear(sd, r, f"{b}.linear1_q", dim, dim)
+        _linear(sd, r, f"{b}.linear2", dim, dim)
+        sd[f"{b}.q_norm.weight"] = r.norm(head_dim)
+        sd[f"{b}.k_norm.weight"] = r.norm(head_dim)
 
 
 def vace_module_weights(seed: int, dims: dict | None = None, meta: bool = False) -> dict[str, torch.Tensor]:

@@ -57,6 +57,17 @@ Pass-long features come from the hooks of :func:`wfrun.sampling.hooks.sampling_p
   a context-parallel group is active, the tokens (with their RoPE tables and per-token
   modulation) are split over the ranks after the embedding — after TeaCache's decision,
   which must see the whole sequence to agree on every rank — and gathered after the blocks.
+- **Wan 2.2 Animate** (``pose``, ``face``; a ``WanAnimateTransformer3DModel``), as ComfyUI's
+  ``AnimateWanModel``: the pose latents' ``pose_patch_embedding`` is added to the patch
+  embedding of frames 1… (frame 0 is the reference image; a pose shorter than the video
+  leaves the last frames alone, a longer one is cut); the face crops go through the motion
+  encoder (eight frames at a time) and the face encoder, get a zero frame in front and are
+  padded with zeros or cut to the latent's frames; after blocks 0, 5, 10, … the face
+  adapter's output (each latent frame's tokens attending to that frame's face tokens) is
+  added. Without face crops no adapter runs (ComfyUI; diffusers' forward needs them).
+  diffusers' own forward insists on a pose exactly one frame shorter than the video and
+  face crops whose encoded length fits it; ComfyUI's node hands over whatever the inputs
+  give, so these rules are ComfyUI's.
 - **Reference latent** (``reference``, Wan 2.2 Fun Control): ``ref_conv`` tokens go in
   front of the video's, RoPE runs over one more frame (the reference at frame 0, the video
   from 1), and the reference's tokens are dropped before the head (ComfyUI ``WanModel``).
@@ -257,6 +268,15 @@ class ForwardOptions:
     #: Fun Control's reference image latent ``[B, C, H, W]`` (normalised), embedded by the
     #: model's ``ref_conv`` in front of the video's tokens.
     reference: torch.Tensor | None = None
+    #: Wan 2.2 Animate: the pose video's latents ``[B, 16, F-1, H, W]`` (normalised), added
+    #: through ``pose_patch_embedding`` to every frame but the first; ignored by other models.
+    pose: torch.Tensor | None = None
+    #: Wan 2.2 Animate: the face crops ``[B, 3, T, 512, 512]`` in -1..1, one per video frame,
+    #: for the motion and face encoders and the face adapters; ignored by other models.
+    face: torch.Tensor | None = None
+    #: Wan 2.2 Animate: the face tokens :func:`face_motion` made of ``face`` for this video,
+    #: when the caller keeps them across steps (they depend on the crops alone).
+    face_tokens: torch.Tensor | None = None
     #: Normalized Attention Guidance for this call (:mod:`wfrun.sampling.nag`): every
     #: cross-attention, VACE blocks' included, guides its text attention away from this
     #: context. The caller gives it to the passes the pack guides (cond only).
@@ -475,6 +495,14 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         rotary_emb = transformer.rope(hidden_states)
 
     x = transformer.patch_embedding(hidden_states)
+    animate = getattr(transformer, "pose_patch_embedding", None) is not None
+    if animate and opt.pose is not None:
+        x = add_pose(transformer, x, opt.pose)
+    motion = None
+    if animate and opt.face_tokens is not None:
+        motion = _batch_to(opt.face_tokens, batch)
+    elif animate and opt.face is not None:
+        motion = face_motion(transformer, opt.face, x.shape[2], batch)
     if opt.camera is not None:
         adapter = getattr(transformer, "control_adapter", None)
         if adapter is None:
@@ -532,6 +560,10 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         if proj.ndim == 4:  # per-token modulation
             proj = cp.split(proj)
 
+    if motion is not None and cp is not None:
+        raise context_parallel.ContextParallelError(
+            "Wan 2.2 Animate's face adapters are not supported with --gpus (each latent frame attends to its own "
+            "face tokens): run on one GPU")
     if cache_on and cp is not None and isinstance(cache, EasyCache):
         raise context_parallel.ContextParallelError(
             "EasyCache is not supported with --gpus (its decision reads every token): disconnect cache_args "
@@ -558,6 +590,9 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
                 x = block(x, context, proj, rotary_emb)
                 if vace is not None:
                     x = vace.after_block(index, x)
+                if motion is not None and index % transformer.config.inject_face_latents_blocks == 0:
+                    adapter = transformer.face_adapter[index // transformer.config.inject_face_latents_blocks]
+                    x = x + adapter(x, motion).to(x.device, x.dtype)
         if cache_on:
             cache.after_blocks(pred_id, original, x)
     if cp is not None:
@@ -580,6 +615,38 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     x = x.reshape(batch, ppf, pph, ppw, p_t, p_h, p_w, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
     out = x.flatten(6, 7).flatten(4, 5).flatten(2, 3)
     return out, pred_id
+
+
+def add_pose(transformer: Any, x: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    """The patch embedding ``x`` [B, D, F, h, w] with the pose latents' embedding added to
+    frames 1… (ComfyUI ``AnimateWanModel.after_patch_embedding``: as many frames as both have)."""
+    embed = transformer.pose_patch_embedding
+    p = embed(pose.to(x.device, embed.weight.dtype)).to(x.dtype)
+    n = min(p.shape[2], x.shape[2] - 1)
+    x = x.clone()
+    x[:, :, 1:1 + n] += _batch_to(p[:, :, :n], x.shape[0])
+    return x
+
+
+#: Face crops the motion encoder takes at once (ComfyUI's and diffusers' default).
+MOTION_BATCH = 8
+
+
+def face_motion(transformer: Any, face: torch.Tensor, frames: int, batch: int) -> torch.Tensor:
+    """The face tokens ``[B, frames, heads + 1, D]`` of ``face`` crops ``[B, 3, T, S, S]``: each
+    crop's motion vector (the motion encoder, ``MOTION_BATCH`` crops at a time), the face
+    encoder over time (T → about T/4), a zero frame in front for the reference frame, then
+    zeros after or a cut to the latent's ``frames`` (ComfyUI ``after_patch_embedding``)."""
+    encoder = transformer.motion_encoder
+    dtype = encoder.conv_in.weight.dtype
+    b, c, t, h, w = face.shape
+    crops = face.movedim(2, 1).reshape(b * t, c, h, w).to(encoder.conv_in.weight.device, dtype)
+    vectors = torch.cat([encoder(chunk) for chunk in crops.split(MOTION_BATCH)]).view(b, t, -1)
+    tokens = transformer.face_encoder(vectors.to(transformer.face_encoder.out_proj.weight.dtype))
+    tokens = torch.cat([torch.zeros_like(tokens[:, :1]), tokens], dim=1)
+    if tokens.shape[1] < frames:
+        tokens = torch.cat([tokens, tokens.new_zeros(b, frames - tokens.shape[1], *tokens.shape[2:])], dim=1)
+    return _batch_to(tokens[:, :frames], batch)
 
 
 def _nag(transformer: Any, nag: NAGContext | None, multi_prompt: bool, context_img: torch.Tensor | None,

@@ -11,13 +11,19 @@ is ``[dim, in_channels, 1, 2, 2]``, ``head.head`` gives ``4 * latent_channels``)
   reactive video latents, 16 + 16, and the 8x8 mask folded into 64);
 - ``control_adapter`` — Fun Camera's Plücker-ray adapter (24 channels per pixel, folded
   by the VAE stride and patched like the latents);
-- ``ref_conv`` — Fun 1.1 / Wan 2.2 Fun Control's reference-image patch embedding.
+- ``ref_conv`` — Fun 1.1 / Wan 2.2 Fun Control's reference-image patch embedding;
+- ``animate`` — Wan 2.2 Animate's parts: ``pose_patch_embedding`` (the pose video's
+  latents, added to the patch embedding of every frame but the first), ``motion_encoder``
+  (a StyleGAN-like encoder of 512x512 face crops to motion vectors), ``face_encoder`` (a
+  causal 1-D conv stack over time) and ``face_adapter.fuser_blocks`` (a cross-attention of
+  each latent frame's tokens to that frame's face tokens, after every fifth block).
 
 Input channels are the noise latents plus what the sampler concatenates (L = latent
 channels): T2V and VACE take L; I2V, FLF2V and Fun-InP 2L + 4 (noise, 4 mask channels,
 image latents); Wan 2.1 Fun-Control 3L (noise, control, image latents); Wan 2.2 Fun-Control
 3L + 4 (noise, control, mask, image latents: ComfyUI's ``Wan22FunControlToVideo`` puts the
-mask at index 16); Wan 2.1 Fun-Camera 2L; Wan 2.2 Fun-Camera 2L + 4. Wan 2.2's TI2V-5B and
+mask at index 16); Wan 2.1 Fun-Camera 2L; Wan 2.2 Fun-Camera 2L + 4; Wan 2.2 Animate 2L + 4
+(noise, mask, reference and background latents, as I2V; with CLIP, as Wan 2.1 I2V). Wan 2.2's TI2V-5B and
 its Fun models denoise L = 48 latents of the Wan 2.2 VAE. Sources: ComfyUI
 ``comfy/model_detection.py``, ``comfy/ldm/wan/model.py``, ``comfy_extras/nodes_wan.py``;
 VideoX-Fun's ``WanTransformer3DModel``; DiffSynth-Studio's table of released configs
@@ -39,10 +45,17 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Conditioning = Literal["text", "image", "control", "camera", "vace", "image-latent"]
+Conditioning = Literal["text", "image", "control", "camera", "vace", "image-latent", "animate"]
 
 #: Optional parts a transformer file may carry beyond the backbone (see the module docs).
-PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv")
+PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv", "animate")
+
+#: The top-level modules of Wan 2.2 Animate's part (ComfyUI ``AnimateWanModel``).
+ANIMATE_MODULES = ("pose_patch_embedding", "motion_encoder", "face_encoder", "face_adapter")
+#: Animate runs one face adapter after every this many blocks (0, 5, 10, …).
+ANIMATE_FACE_EVERY = 5
+#: The face crops Animate's motion encoder takes (pixels a side).
+ANIMATE_FACE_SIZE = 512
 
 #: VACE's context channels: inactive + reactive video latents (16 + 16) and the 8x8 mask (64).
 VACE_CONTEXT_CHANNELS = 96
@@ -123,6 +136,9 @@ TRANSFORMER_FAMILIES: tuple[TransformerFamily, ...] = (
        optional_parts={"ref_conv"}),
     _f("fun-camera-a14b", "Wan 2.2 Fun Camera A14B", 36, 16, False, "camera", generation="2.2",
        parts={"control_adapter"}),
+    # Wan 2.2 Animate 14B: a Wan 2.1 I2V backbone (CLIP included) plus its pose and face parts
+    _f("animate-14b", "Wan 2.2 Animate 14B", 36, 16, True, "animate", generation="2.2", parts={"animate"},
+       diffusers_class="WanAnimateTransformer3DModel"),
     # Wan 2.2 5B: 48-channel latents of the Wan 2.2 VAE
     _f("ti2v-5b", "Wan 2.2 TI2V-5B", 48, 48, False, "image-latent", generation="2.2"),
     _f("fun-inp-5b", "Wan 2.2 Fun InP 5B", 100, 48, False, "image", image_optional=True,
@@ -181,6 +197,8 @@ def task_from_name(name: str) -> str | None:
     size = "5b" if re.search(r"(?<![\d.])5b", name) else "a14b"
     if "vace" in name:
         return "vace"
+    if re.search(r"animate", name) and wan22:
+        return "animate-14b"
     if "ti2v" in name:
         return "ti2v-5b"
     if "flf2v" in name or "fl2v" in name:
@@ -204,10 +222,10 @@ def task_from_name(name: str) -> str | None:
 
 
 def _by_channels(in_channels: int, latent_channels: int) -> list[TransformerFamily]:
-    """Runnable families a caller holding only the patch embedding can mean: VACE and
-    camera models are told by the modules they carry, not by their channels."""
+    """Runnable families a caller holding only the patch embedding can mean: VACE, camera
+    and Animate models are told by the modules they carry, not by their channels."""
     return [f for f in TRANSFORMER_FAMILIES if f.in_channels == in_channels and f.latent_channels == latent_channels
-            and f.runs and f.conditioning not in ("vace", "camera")]
+            and f.runs and f.conditioning not in ("vace", "camera", "animate")]
 
 
 def conditioning_by_channels(in_channels: int, latent_channels: int = 16) -> Conditioning | None:

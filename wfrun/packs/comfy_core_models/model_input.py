@@ -21,6 +21,11 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
 - **Fun Camera**: ``camera_conditions`` (Plücker rays) for a model with a camera adapter.
 - **Reference**: the last of ``reference_latents``, normalised, its first frame — used by a
   model with ``ref_conv`` (Wan 2.2 Fun Control), ignored by others as in ComfyUI.
+- **Wan 2.2 Animate** (a model with ``pose_patch_embedding``; ComfyUI ``WAN22_Animate``):
+  ``pose_video_latent`` normalised with the latent format, and ``face_video_pixels`` as
+  given, each repeated to the latent batch; other models ignore both, as in ComfyUI. The
+  face crops' tokens (motion and face encoders) are made once per entry and sampling run,
+  where ComfyUI remakes them at every call: they depend on the crops alone.
 - **NAG** (ComfyUI-NAG's samplers, ``nag``): the positive pass — the SkipLayerGuidanceDiT
   pass too, which ComfyUI also runs as a positive one — is guided with the NAG negative
   while its sigma is at least ``sigma_end``; the negative pass never.
@@ -37,7 +42,7 @@ from wfrun.media.image import common_upscale
 from wfrun.nodes.executor import NodeInputError
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.types import CoreModel
-from wfrun.sampling.forward import ForwardOptions, transformer_forward
+from wfrun.sampling.forward import ForwardOptions, face_motion, transformer_forward
 from wfrun.sampling.nag import NAGContext, NAGGuidance
 
 UNSUPPORTED_KEYS = {"time_dim_concat": "Phantom subjects", "audio_embed": "audio"}
@@ -144,6 +149,20 @@ def reference_latent(model: CoreModel, options: dict) -> torch.Tensor | None:
     return _normalised(model, refs[-1].float())[:, :, 0]
 
 
+def animate_inputs(model: CoreModel, options: dict, batch: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Wan 2.2 Animate's pose latents (normalised) and face crops of a conditioning entry, for
+    a model that has them (ComfyUI ``WAN22_Animate.extra_conds``), else (None, None)."""
+    if getattr(model.transformer, "pose_patch_embedding", None) is None:
+        return None, None
+    pose = options.get("pose_video_latent")
+    face = options.get("face_video_pixels")
+    if pose is not None:
+        pose = _batch(_normalised(model, pose.float()), batch)
+    if face is not None:
+        face = _batch(face.float(), batch)
+    return pose, face
+
+
 def timesteps(model: CoreModel, sigma: torch.Tensor, batch: int, denoise_mask: torch.Tensor | None) -> torch.Tensor:
     """``sigma · multiplier`` per sample, or per latent frame under a Wan 2.2 noise mask."""
     t = (sigma.reshape(-1) * model.multiplier).float()
@@ -193,6 +212,9 @@ class WanPredictor:
                 "vace": vace_contexts(model, options, x.float()),
                 "camera": _batch(camera.to(self.device, torch.float32), batch) if camera is not None else None,
                 "reference": reference_latent(model, options)}
+            pose, face = animate_inputs(model, options, batch)
+            self._extras[which].update(pose=None if pose is None else pose.to(self.device),
+                                       face=None if face is None else face.to(self.device))
         hidden = torch.cat([x.float(), extra.to(x.device)], dim=1) if extra is not None else x.float()
         context = _batch(tensor.to(self.device, model.dtype), batch)
         clip = None
@@ -214,6 +236,7 @@ class WanPredictor:
             else 0.5
         options_fwd = ForwardOptions(is_uncond=bool(skip) or uncond_skip, step_percent=percent, vace=extras["vace"],
                                      camera=extras["camera"], reference=extras["reference"],
+                                     pose=extras["pose"], face=extras["face"],
                                      step=step, pred_id=self._pred_ids.get(key),
                                      feta_weight=feta_weight, feta_frames=feta_frames,
                                      riflex_k=model.riflex[0] if model.riflex else 0,
@@ -221,6 +244,9 @@ class WanPredictor:
                                      nag=self._nag_context(which, sigma, batch))
         frames, height, width = hidden.shape[2:]
         hidden = pad_to_patches(hidden, tuple(tr.config.patch_size))
+        if extras["face"] is not None and "face_tokens" not in extras:  # once a run: they depend on the crops only
+            extras["face_tokens"] = face_motion(tr, extras["face"], hidden.shape[2] // tr.config.patch_size[0], batch)
+        options_fwd.face_tokens = extras.get("face_tokens")
         out, pred_id = transformer_forward(tr, hidden.to(self.device, model.dtype), t.to(self.device), context, clip,
                                            options_fwd)
         self._pred_ids[key] = pred_id

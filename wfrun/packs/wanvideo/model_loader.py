@@ -123,10 +123,12 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
             from wfrun.models.load_gguf import gguf_info, load_gguf_transformer
 
             task = gguf_info(path, ["wan_transformer"]).task
+            _refuse_core_only(path, task)
             transformer = load_gguf_transformer(path, dtype=dtype, device=first_device)
         else:
             with open_checkpoint(path) as reader:
                 task = identify(reader.path, reader.tensors, reader.metadata).task
+            _refuse_core_only(path, task)
             transformer = load_transformer(path, dtype=dtype, device=first_device, quantization=quantization,
                                            vace_modules=vace_modules)
             if vace_modules:
@@ -154,6 +156,16 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                           load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
                           vram_management=vram_management_args, compile_args=compile_args, loras=loras,
                           pass_loras=pass_loras),)
+
+
+def _refuse_core_only(path: Any, task: str) -> None:
+    """Families wfrun samples through ComfyUI's core nodes only: Wan 2.2 Animate's pose and
+    face inputs come from WanAnimateToVideo; the wrapper's own Animate nodes
+    (WanVideoAnimateEmbeds) are not ported, and its sampler would run the model as plain I2V."""
+    family = transformer_family(task)
+    if family is not None and family.conditioning == "animate":
+        raise NodeInputError("model", f"{path.name} is {family.label}, which wfrun samples through ComfyUI's core "
+                             "nodes only (UNETLoader, WanAnimateToVideo, KSampler), not through the wrapper yet")
 
 
 def _vace_modules(inputs: dict[str, Any]) -> tuple[str, tuple]:
