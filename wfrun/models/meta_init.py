@@ -19,7 +19,7 @@ from typing import Iterator
 
 from torch import nn
 
-_BUILDING = threading.Lock()
+_BUILDING = threading.RLock()  # re-entrant: a build inside a build nests its patch
 
 
 @contextlib.contextmanager
