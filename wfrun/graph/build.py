@@ -187,8 +187,8 @@ def _within_limits(what: str, nodes: int, links: int, result: WorkflowGraph) -> 
 
 
 def _instance_from_ui(node: UINode, node_id: str, registry: Registry) -> NodeInstance:
-    spec = registry.get(node.type)
     props = node.properties or {}
+    spec = registry.get(node.type, props)
     instance = NodeInstance(
         id=node_id, class_type=node.type, title=node.title, spec=spec,
         properties=props, saved_widgets=node.widgets_values,

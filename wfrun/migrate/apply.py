@@ -64,7 +64,7 @@ def _migrate_scope(scope: Scope, registry: Registry, rules: list[MigrationRule],
         if not isinstance(node, dict):
             continue
         class_type = str(node.get("type"))
-        spec = registry.get(class_type)
+        spec = registry.get(class_type, node.get("properties"))
         own_rules = rules_for(rules, class_type)
         if spec is None and not own_rules:
             continue

@@ -224,7 +224,7 @@ def saved_signatures(nodes: list[dict[str, Any]], registry: Registry) -> dict[in
     (None when its values fit no signature the node ever had). Keyed by ``id(node)``."""
     entries: list[tuple[dict, NodeSpec, list]] = []
     for node in nodes:
-        spec = registry.get(str(node.get("type")))
+        spec = registry.get(str(node.get("type")), node.get("properties"))
         values = node.get("widgets_values")
         if spec is None or isinstance(values, dict):
             continue
