@@ -159,3 +159,16 @@ def test_a_swapped_pass_streams_the_blocks_and_leaves_nothing_behind():
     assert not any(hasattr(m, "_diffusers_hook") for m in net.modules())
     with placement.swapped(net, "cpu", "cpu", None) as none:
         assert not none
+
+
+def test_a_core_namesake_saved_under_the_old_pack_id_is_read_as_core(registry):
+    # Since 2025-11-17 ComfyUI's widget-less wanBlockSwap takes the name in every install;
+    # the frontend then saves no widget values but keeps the pack's cnr_id (pubcol 001).
+    data = _file()
+    data["nodes"][2]["widgets_values"] = []
+    graph = build(from_data(data, "nop.json"), registry)
+    assert graph.node("3").spec.pack == "comfy-core"
+    assert not [d for d in [*graph.problems, *check(graph)] if d.node_id == "3"]
+    # values that fit neither keep the named pack's spec (reported against it)
+    data["nodes"][2]["widgets_values"] = [20, False]
+    assert build(from_data(data, "short.json"), registry).node("3").spec.pack == "wanblockswap"

@@ -278,3 +278,28 @@ def bind(spec: NodeSpec, values: list[Any] | dict[str, Any] | None, choice: Choi
     binding.fit = ("exact" if how_well.perfect else "short" if how_well.short
                    else "kinds" if how_well.surplus == 0 else "mismatch")
     return binding
+
+
+def spec_for(registry: Any, class_type: str, properties: Any, values: Any) -> NodeSpec | None:
+    """The spec a saved node is read with: the one of the pack its properties name
+    (``Registry.get``), unless its saved widgets fit none of that spec's signatures
+    while they fit the registry's default spec exactly.
+
+    That happens where ComfyUI replaced a pack's node by a core namesake: since 2025-11-17
+    core's widget-less ``wanBlockSwap`` takes the name from orssorbit's pack in every
+    install (custom nodes cannot override core names), and the frontend then saves the
+    core node's empty widget list under the old node's ``cnr_id``."""
+    spec = registry.get(class_type, properties)
+    default = registry.get(class_type)
+    if spec is None or default is None or spec is default or isinstance(values, dict):
+        return spec
+    values = list(values) if isinstance(values, list) else []
+    if _fits_exactly(spec, values) or not _fits_exactly(default, values):
+        return spec
+    return default
+
+
+def _fits_exactly(spec: NodeSpec, values: list[Any]) -> bool:
+    return any(fit(sig, i, values, legacy).perfect for i, sig in enumerate(spec.signatures)
+               for legacy in (False, True) if not legacy or has_forced_widgets(sig))
+

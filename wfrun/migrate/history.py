@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from wfrun.graph.widgets import has_forced_widgets, slot_fits, trim_trailing_empties, widget_slots
+from wfrun.graph.widgets import has_forced_widgets, slot_fits, spec_for, trim_trailing_empties, widget_slots
 from wfrun.specs.registry import Registry
 from wfrun.specs.spec import NodeSpec, Signature
 
@@ -224,7 +224,7 @@ def saved_signatures(nodes: list[dict[str, Any]], registry: Registry) -> dict[in
     (None when its values fit no signature the node ever had). Keyed by ``id(node)``."""
     entries: list[tuple[dict, NodeSpec, list]] = []
     for node in nodes:
-        spec = registry.get(str(node.get("type")), node.get("properties"))
+        spec = spec_for(registry, str(node.get("type")), node.get("properties"), node.get("widgets_values"))
         values = node.get("widgets_values")
         if spec is None or isinstance(values, dict):
             continue
