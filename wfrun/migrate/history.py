@@ -72,7 +72,7 @@ def lenient_fits(slot: Any, value: Any) -> bool:
 def tier_of(signature: Signature, values: list[Any], legacy: bool) -> int | None:
     """How well ``values`` fit ``signature`` (a tier), or None when they cannot."""
     slots = widget_slots(signature, legacy, values)
-    values = trim_trailing_empties(values, len(slots))
+    values = trim_trailing_empties(values, len(slots), signature)
     if len(values) > len(slots):
         return None
     strict = True
