@@ -203,6 +203,20 @@ def test_videohelpersuite_refuses_broadcast_vaes():
     assert "vae" not in built(data).node("3").inputs
 
 
+def test_saved_broadcast_vae_never_reaches_a_videohelpersuite_loader():
+    # Files saved before VHS 1.6.1 list the wire in ue_links, but VHS deleted the vae input
+    # of its video loaders from the queued prompt when no UI link fed it; Video Combine kept it.
+    saved = [{"downstream": i, "downstream_slot": 0, "upstream": "1", "upstream_slot": 0, "controller": 2,
+              "type": "VAE"} for i in (3, 4)]
+    data = workflow([vae_loader(1, 1), ue(2, 1),
+                     node(3, "VHS_LoadVideo", inputs=[inp("vae", "VAE")], outputs=[out("IMAGE", "IMAGE")]),
+                     node(4, "VHS_VideoCombine", inputs=[inp("vae", "VAE")])],
+                    [[1, 1, 0, 2, 0, "VAE"]], extra={"ue_links": saved})
+    g = built(data)
+    assert "vae" not in g.node("3").inputs
+    assert g.node("4").inputs["vae"] == LinkRef("1", 0, "VAE")
+
+
 # --- the real workflows that use it ----------------------------------------------------
 
 def _everywhere_files() -> list[Path]:
@@ -220,6 +234,8 @@ def _fed_inputs(data: dict) -> set[tuple[str, str]]:
         if target is None or link["downstream"] not in live or link["controller"] not in live:
             continue
         slot = target["inputs"][link["downstream_slot"]]
+        if target["type"].startswith("VHS_LoadVideo") and slot["name"] == "vae":
+            continue  # VHS removed it from the queued prompt (test above)
         fed.add((str(target["id"]), (slot.get("widget") or {}).get("name") or slot["name"]))
     return fed
 

@@ -228,7 +228,7 @@ def record_kwargs(monkeypatch) -> list[dict]:
         seen.append(kwargs)
         return (None,)
 
-    monkeypatch.setattr(engine_run, "executor_info", lambda class_type: ExecutorInfo(recorder))
+    monkeypatch.setattr(engine_run, "executor_info", lambda class_type, spec=None: ExecutorInfo(recorder))
     return seen
 
 

@@ -30,7 +30,7 @@ MASK = node(4, "MaskPreview", [], inputs=[inp("mask", "MASK", 3)])
 def no_display_executors(monkeypatch):
     """Other packs gain executors over time: here no display node has one."""
     monkeypatch.setattr(plan_module, "get_executor",
-                        lambda t: None if t in DISPLAY_ONLY else get_executor(t))
+                        lambda t, spec=None: None if t in DISPLAY_ONLY else get_executor(t, spec))
 
 
 def test_previews_wfrun_cannot_run_are_skipped_not_refused(no_display_executors):

@@ -463,3 +463,47 @@ def test_power_lora_loader_rows_get_lora_stand_ins():
                                        {"on": False, "lora": "off.safetensors", "strength": 1}, {}, ""])
     node.inputs["lora_3"] = {"on": True, "lora": "queued.safetensors", "strength": 0.5}
     assert lora_rows(node) == ["wan/fast.safetensors", "queued.safetensors"]
+
+
+def _measuring_graph():
+    """LoadImage → GetImageSize → (width × 2) → WanVideoEmptyEmbeds.width; a number made of
+    constants (SimpleMath+ "1000") → its height."""
+    from specs_for_tests import inp, node, out, workflow
+    from wfrun.formats.document import from_data
+    from wfrun.graph import build
+    from wfrun.specs.registry import default_registry
+
+    nodes = [node(1, "LoadImage", ["a.png", "image"], outputs=[out("IMAGE", "IMAGE", [1])]),
+             node(2, "GetImageSize", [], inputs=[inp("image", "IMAGE", 1)],
+                  outputs=[out("width", "INT", [2]), out("height", "INT"), out("batch_size", "INT")]),
+             node(3, "SimpleMath+", ["a*2"], inputs=[inp("a", "*", 2)], outputs=[out("INT", "INT", [3])]),
+             node(4, "SimpleMath+", ["1000"], outputs=[out("INT", "INT", [4])]),
+             node(5, "WanVideoEmptyEmbeds", [832, 480, 81],
+                  inputs=[inp("width", "INT", 3, widget="width"), inp("height", "INT", 4, widget="height")],
+                  outputs=[out("image_embeds", "WANVIDIMAGE_EMBEDS")])]
+    links = [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "INT"], [3, 3, 0, 5, 0, "INT"], [4, 4, 0, 5, 1, "INT"]]
+    return build(from_data(workflow(nodes, links), "measure.json"), default_registry())
+
+
+def test_sizes_measured_from_images_follow_the_images_and_computed_ones_are_capped():
+    """A size measured from an image (here doubled) describes data that flows on beside it,
+    so it is left as it arrives; a size computed from constants is capped as before."""
+    from wfrun.engine.plan import make_plan
+    from wfrun.jobs.smoke import RuntimeCaps, measured_from_data
+
+    graph = _measuring_graph()
+    embeds = graph.node("5")
+    assert measured_from_data(graph, embeds.inputs["width"])
+    assert not measured_from_data(graph, embeds.inputs["height"])
+    caps = RuntimeCaps(graph, make_plan(graph, ["5"]))
+    assert caps.targets == {"5": {"height": 64}}
+    got = caps(embeds, {"width": 512, "height": 1000, "num_frames": 9})
+    assert got["width"] == 512  # measured: as the image says
+    assert got["height"] == 64 and got["num_frames"] == 9
+
+
+def test_the_longest_side_of_a_made_image_is_capped_like_a_size():
+    from wfrun.jobs.smoke import MAX_SIDE, capped_ints
+
+    assert capped_ints({"max_side_length": (1344, 256)}) == {"max_side_length": MAX_SIDE}
+    assert capped_ints({"max_side_length": (48, 1)}) == {"max_side_length": 48}

@@ -16,7 +16,10 @@ from functools import cache
 
 from wfrun.graph.check import PackChecks
 from wfrun.nodes.checks import registered_graph_checks, registered_value_checks
-from wfrun.nodes.executor import ExecutorFn, ExecutorInfo, registered, registered_info, registered_types
+from wfrun.nodes.executor import (ExecutorFn, ExecutorInfo, registered, registered_info, registered_pack_types,
+                                  registered_types)
+from wfrun.specs.registry import default_registry
+from wfrun.specs.spec import NodeSpec
 
 
 @cache
@@ -45,15 +48,27 @@ def pack_checks() -> PackChecks:
     return PackChecks(graph=registered_graph_checks(), values=registered_value_checks())
 
 
-def get_executor(class_type: str) -> ExecutorFn | None:
-    load_packs()
-    return registered(class_type)
+def get_executor(class_type: str, spec: NodeSpec | None = None) -> ExecutorFn | None:
+    info = executor_info(class_type, spec)
+    return info.fn if info is not None else None
 
 
-def executor_info(class_type: str) -> ExecutorInfo | None:
-    """The executor of ``class_type`` with its metadata (volatile, oom_hint, input_files)."""
+def executor_info(class_type: str, spec: NodeSpec | None = None) -> ExecutorInfo | None:
+    """The executor of ``class_type`` with its metadata (volatile, oom_hint, input_files).
+
+    ``spec``: the spec the node was read with. Where two packs name a node the same, each
+    pack's node runs its own executor; the one registered by name alone serves only the
+    registry's default pack (``Registry.is_default``)."""
     load_packs()
-    return registered_info(class_type)
+    if spec is None:
+        return registered_info(class_type)
+    return registered_info(class_type, spec.pack, default_registry().is_default(spec))
+
+
+def pack_executor_types() -> list[tuple[str, str]]:
+    """(pack, class_type) of the executors of one pack's namesake node."""
+    load_packs()
+    return registered_pack_types()
 
 
 def supported_types() -> list[str]:

@@ -110,7 +110,7 @@ def make_plan(graph: WorkflowGraph, outputs: list[str] | None = None) -> Plan:
     free_after: dict[str, list[str]] = {}
     for source, consumer in last_use.items():
         free_after.setdefault(consumer, []).append(source)
-    unsupported = [i for i in order if get_executor(graph.node(i).class_type) is None]
+    unsupported = [i for i in order if get_executor(graph.node(i).class_type, graph.node(i).spec) is None]
     pruned = [i for i in graph.graph.nodes if i not in needed and i not in skipped]
     return Plan(order, outputs, free_after, unsupported, pruned, skipped)
 
@@ -119,7 +119,7 @@ def is_display_only(graph: WorkflowGraph, node_id: str) -> bool:
     """A node of ``DISPLAY_ONLY`` that wfrun cannot run and whose outputs nothing uses."""
     node = graph.node(node_id)
     return (node.class_type in DISPLAY_ONLY and graph.graph.out_degree(node_id) == 0
-            and get_executor(node.class_type) is None)
+            and get_executor(node.class_type, node.spec) is None)
 
 
 def _missing_output_slots(graph: WorkflowGraph, order: list[str]) -> list[Diagnostic]:

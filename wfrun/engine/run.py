@@ -111,7 +111,7 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
             if loads is not None:
                 loads.start_ready(position, values, prints)
             node = graph.node(node_id)
-            info = executor_info(node.class_type)
+            info = executor_info(node.class_type, node.spec)
             if info is None:
                 raise NodeError(node, "wfrun cannot run this node type yet")
             inputs = _with_defaults(node)
@@ -168,7 +168,7 @@ class _BackgroundLoads:
         self.pool = ThreadPoolExecutor(max_workers=self.WORKERS, thread_name_prefix="wfrun-load")
         self.futures: dict[str, Any] = {}
         self.index = {node_id: i for i, node_id in enumerate(plan.order)}
-        self.waiting = [n for n in plan.order if (i := executor_info(graph.node(n).class_type)) is not None
+        self.waiting = [n for n in plan.order if (i := executor_info(graph.node(n).class_type, graph.node(n).spec)) is not None
                         and i.background]
 
     def started(self, node_id: str) -> bool:
@@ -182,7 +182,7 @@ class _BackgroundLoads:
                 self.waiting.remove(node_id)
                 continue
             node = self.graph.node(node_id)
-            info = executor_info(node.class_type)
+            info = executor_info(node.class_type, node.spec)
             inputs = _with_defaults(node)
             if any(isinstance(v, LinkRef) and v.node_id not in values for v in inputs.values()):
                 continue

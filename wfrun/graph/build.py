@@ -23,7 +23,7 @@ from wfrun.graph.limits import MAX_EXPANDED_NODES, MAX_FILE_LINKS, MAX_FILE_NODE
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph, id_key
 from wfrun.graph.resolve import BYPASSED, MUTED, Resolver
 from wfrun.graph.scopes import ROOT, Scopes, Table, expand, full_id, slot_ok
-from wfrun.graph.widgets import bind, choose_signature
+from wfrun.graph.widgets import bind, choose_signature, spec_for
 from wfrun.specs.registry import FRONTEND_ONLY, Registry, default_registry
 
 #: Loops reported per file (each names its nodes); one is enough to refuse a run.
@@ -187,8 +187,8 @@ def _within_limits(what: str, nodes: int, links: int, result: WorkflowGraph) -> 
 
 
 def _instance_from_ui(node: UINode, node_id: str, registry: Registry) -> NodeInstance:
-    spec = registry.get(node.type)
     props = node.properties or {}
+    spec = spec_for(registry, node.type, props, node.widgets_values)
     instance = NodeInstance(
         id=node_id, class_type=node.type, title=node.title, spec=spec,
         properties=props, saved_widgets=node.widgets_values,

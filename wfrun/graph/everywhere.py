@@ -79,6 +79,13 @@ UE_NODES = frozenset({
 #: the video loaders), so a broadcast VAE never turns their latent mode on.
 REJECTED_INPUTS: dict[str, frozenset[str]] = {"VHS_": frozenset({"vae"})}
 
+#: Inputs that a pack's frontend drops from the queued prompt when no UI link feeds them,
+#: so a saved broadcast into them never reached the node: node type prefix → input names.
+#: Before it rejected broadcasts (1.6.1, 2025-04-26), VideoHelperSuite wrapped
+#: ``graphToPrompt`` (since 2024-06-30) to delete ``vae`` from every ``VHS_LoadVideo*``
+#: node without a link there; the saved ``ue_links`` of that era still list the wire.
+DROPPED_AT_QUEUE: dict[str, frozenset[str]] = {"VHS_LoadVideo": frozenset({"vae"})}
+
 #: Regexes longer than this are not compiled (a file is untrusted input).
 MAX_REGEX = 500
 #: Time one search may take (with the ``regex`` package; ``re`` has no time limit).
@@ -224,6 +231,8 @@ def _from_saved(scope: Scope, resolver: Resolver, saved: list[Any], controllers:
         inputs = target.inputs or []
         if not isinstance(slot, int) or not 0 <= slot < len(inputs) or not unconnected(inputs[slot]):
             continue
+        if inputs[slot].name in _names(DROPPED_AT_QUEUE, target.type):
+            continue
         if controller.type == "Seed Everywhere":
             origin = _seed_origin(controller)
         elif isinstance(up_slot, int) and (str(entry.get("upstream")) in scope.nodes
@@ -361,13 +370,18 @@ def _connectable(node: UINode, unconnected: Callable[[UIInput], bool]) -> Iterab
     props = node.properties or {}
     ue = props.get("ue_properties") if isinstance(props.get("ue_properties"), dict) else {}
     allowed = props.get("widget_ue_connectable") or ue.get("widget_ue_connectable") or {}
-    rejected = frozenset().union(*[names for prefix, names in REJECTED_INPUTS.items() if node.type.startswith(prefix)])
+    rejected = _names(REJECTED_INPUTS, node.type)
     for ui_input in node.inputs or []:
         if not unconnected(ui_input) or ui_input.name in rejected:
             continue
         if ui_input.widget is not None and not (isinstance(allowed, dict) and allowed.get(ui_input.name)):
             continue
         yield ui_input
+
+
+def _names(table: dict[str, frozenset[str]], node_type: str) -> frozenset[str]:
+    """The input names ``table`` lists for ``node_type`` (keys are type prefixes)."""
+    return frozenset().union(*[names for prefix, names in table.items() if node_type.startswith(prefix)])
 
 
 def _widget_text(scope: Scope, resolver: Resolver, node: UINode, values: list, index: int) -> str | None:

@@ -120,17 +120,30 @@ def _is_display_only(value: Any) -> bool:
     return value in ("", None) or (isinstance(value, str) and value.lstrip().startswith("<"))
 
 
-def trim_trailing_empties(values: list[Any], slot_count: int) -> list[Any]:
+def trim_trailing_empties(values: list[Any], slot_count: int, signature: Signature | None = None) -> list[Any]:
     """Drop display-only values past the last slot.
 
     The frontend assigns saved values to widgets by position and ignores extras, and the
     pack author's own files have such values at the end, so they say nothing about the
-    signature.
+    signature. With ``signature``, also the text of the frontend's progress-text preview
+    (:func:`reports_progress_text`).
     """
     end = len(values)
+    if (signature is not None and end == slot_count + 1 and isinstance(values[-1], str)
+            and reports_progress_text(signature)):
+        end -= 1
     while end > slot_count and _is_display_only(values[end - 1]):
         end -= 1
     return values[:end]
+
+
+def reports_progress_text(signature: Signature) -> bool:
+    """Whether a node can show a progress text: ComfyUI sends it by the node's id, so such a
+    node takes the hidden ``UNIQUE_ID`` input (core's ``GetImageSize`` shows "width: …,
+    height: …\n batch size: …" so). The frontend shows the text in a widget of its own and
+    saves it as one more string after the node's widgets (pubcol 039); ComfyUI never
+    passes it to the node, so a single trailing string there is that text."""
+    return any(i.section == "hidden" and i.type == "UNIQUE_ID" for i in signature.inputs)
 
 
 @dataclass
@@ -171,7 +184,7 @@ def has_forced_widgets(signature: Signature) -> bool:
 
 def fit(signature: Signature, index: int, values: list[Any], legacy: bool = False) -> Fit:
     slots = widget_slots(signature, legacy, values)
-    values = trim_trailing_empties(values, len(slots))
+    values = trim_trailing_empties(values, len(slots), signature)
     pairs = list(zip(slots, values))
     kinds = sum(1 for s, v in pairs if slot_fits(s, v))
     options = sum(1 for s, v in pairs if s.kind == "value" and value_in_options(s.input, v))
@@ -273,7 +286,7 @@ def bind(spec: NodeSpec, values: list[Any] | dict[str, Any] | None, choice: Choi
         binding.values = {k: v for k, v in values.items() if k not in DICT_UI_ONLY_KEYS}
         return binding
     slots = widget_slots(signature, choice.legacy_force_input, list(values or []))
-    values = trim_trailing_empties(list(values or []), len(slots))
+    values = trim_trailing_empties(list(values or []), len(slots), signature)
     for slot, value in zip(slots, values):
         if slot.kind == "value":
             binding.values[slot.input.name] = value
@@ -282,3 +295,28 @@ def bind(spec: NodeSpec, values: list[Any] | dict[str, Any] | None, choice: Choi
     binding.fit = ("exact" if how_well.perfect else "short" if how_well.short
                    else "kinds" if how_well.surplus == 0 else "mismatch")
     return binding
+
+
+def spec_for(registry: Any, class_type: str, properties: Any, values: Any) -> NodeSpec | None:
+    """The spec a saved node is read with: the one of the pack its properties name
+    (``Registry.get``), unless its saved widgets fit none of that spec's signatures
+    while they fit the registry's default spec exactly.
+
+    That happens where ComfyUI replaced a pack's node by a core namesake: since 2025-11-17
+    core's widget-less ``wanBlockSwap`` takes the name from orssorbit's pack in every
+    install (custom nodes cannot override core names), and the frontend then saves the
+    core node's empty widget list under the old node's ``cnr_id``."""
+    spec = registry.get(class_type, properties)
+    default = registry.get(class_type)
+    if spec is None or default is None or spec is default or isinstance(values, dict):
+        return spec
+    values = list(values) if isinstance(values, list) else []
+    if _fits_exactly(spec, values) or not _fits_exactly(default, values):
+        return spec
+    return default
+
+
+def _fits_exactly(spec: NodeSpec, values: list[Any]) -> bool:
+    return any(fit(sig, i, values, legacy).perfect for i, sig in enumerate(spec.signatures)
+               for legacy in (False, True) if not legacy or has_forced_widgets(sig))
+

@@ -343,7 +343,7 @@ def _input_file_problems(graph: WorkflowGraph, plan: Plan, options: RunOptions, 
     problems = []
     for node_id in plan.order:
         node = graph.node(node_id)
-        info = executor_info(node.class_type)
+        info = executor_info(node.class_type, node.spec)
         names = info.input_files if info is not None else None
         for input_name, (name, what) in (names(node.inputs) if names else {}).items():
             if not isinstance(name, str):
@@ -378,7 +378,7 @@ def _model_files(graph: WorkflowGraph, plan: Plan, roots: ModelRoots, path: Path
                 size = found.stat().st_size
             except (ModelPathError, OSError):
                 continue
-            loader = executor_info(node.class_type)
+            loader = executor_info(node.class_type, node.spec)
             gguf = loader is not None and spec.name in loader.gguf_inputs
             pth = loader is not None and spec.name in loader.pth_inputs and found.suffix.lower() == ".pth"
             try:

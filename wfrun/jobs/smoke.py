@@ -10,6 +10,8 @@ file:
   ``<x>_width``/``<x>_height``; a lone one too) is scaled to fit in 64 px keeping its
   aspect, each side a multiple of 16 and at least 16 (Wan's VAE and patch sizes). Values
   that already fit (an 8 px spacer, a 48 px label) and 0 ("keep the input's size") stay;
+  the longest side of an image a node makes (``max_side_length``: CRT's bucket crop) at
+  most 64 too;
 - frame counts (``num_frames``, ``length``, ``frame_num``, and ``frame_load_cap`` where 0
   means "all") at most 9, a 4n+1 count (3 latent frames);
 - sampler ``steps`` at most 2, and step boundaries (start/end step) scaled with them;
@@ -21,7 +23,11 @@ file:
 
 A value fed by a constant node (``INTConstant``, ``PrimitiveInt``: one number widget, one
 INT output, no links in) is capped at that node; a value computed by other nodes is capped
-as it arrives (:class:`RuntimeCaps`). Inputs the user set with ``--set`` keep the value given.
+as it arrives (:class:`RuntimeCaps`), unless it was measured from an image, latent or mask
+(``GetImageSize``, ``GetImageSizeAndCount``, or arithmetic on their outputs): such a size
+describes data that flows on beside it (the same image encoded for a sampler's latents),
+and is already small where the nodes that made the data were capped; capping the number
+alone would make the two disagree. Inputs the user set with ``--set`` keep the value given.
 """
 
 from __future__ import annotations
@@ -48,6 +54,12 @@ CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
 #: frames skipped or picked from the start of a video or batch (made for the full length).
 FULL_SIZE_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames": 2, "start_index": 2,
                   "batch_index": 2}
+#: The longest side of the image a node makes (CRT_QuantizeAndCropImage fits its bucket in it).
+LONGEST_SIDE_INPUTS = frozenset({"max_side_length"})
+#: Value types a measured number comes from (see :func:`measured_from_data`).
+DATA_TYPES = frozenset({"IMAGE", "LATENT", "MASK", "VIDEO"})
+#: How far upstream :func:`measured_from_data` follows a computed number.
+MEASURE_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -165,6 +177,8 @@ def capped_ints(ints: dict[str, tuple[int, int]]) -> dict[str, int]:
             out[name] = min(value, CONTEXT_CAPS[name])
         elif name in FULL_SIZE_CAPS:
             out[name] = min(value, FULL_SIZE_CAPS[name])
+        elif name in LONGEST_SIDE_INPUTS:
+            out[name] = min(value, MAX_SIDE)
     for width_name, height_name in _size_pairs(ints):
         w, h = ints.get(width_name), ints.get(height_name)
         if w is not None and h is not None:
@@ -196,7 +210,7 @@ class RuntimeCaps:
             for spec in node.signature.inputs if node.signature else []:
                 value = node.inputs.get(spec.name)
                 if spec.type == "INT" and isinstance(value, LinkRef) and spec.name not in static \
-                        and (node_id, spec.name) not in keep:
+                        and (node_id, spec.name) not in keep and not measured_from_data(graph, value):
                     linked[spec.name] = int(spec.min) if spec.min is not None and spec.min > 0 else 0
             if linked:
                 self.targets[node_id] = linked
@@ -229,6 +243,30 @@ class RuntimeCaps:
                     self.changes.append(f"node {node.id} '{node.label}': {name} = {new!r} (--smoke, with the "
                                         f"steps, was {inputs.get(name)!r})")
         return out
+
+
+def measured_from_data(graph: WorkflowGraph, link: LinkRef) -> bool:
+    """Whether the number ``link`` carries is measured from an image, latent or mask: the
+    node making it, or one upstream of it through number-only links (a math node on a
+    measured width), reads one of :data:`DATA_TYPES`."""
+    seen: set[str] = set()
+    todo = [(link.node_id, 0)]
+    while todo:
+        node_id, depth = todo.pop()
+        if node_id in seen or node_id not in graph.graph or depth > MEASURE_DEPTH:
+            continue
+        seen.add(node_id)
+        source = graph.node(node_id)
+        types = {spec.name: spec.type for spec in source.signature.inputs} if source.signature else {}
+        for name, value in source.inputs.items():
+            if not isinstance(value, LinkRef):
+                continue
+            kind = types.get(name, value.type)
+            if kind in DATA_TYPES or value.type in DATA_TYPES:
+                return True
+            if kind in ("INT", "FLOAT", "NUMBER", "*") or value.type in ("INT", "FLOAT"):
+                todo.append((value.node_id, depth + 1))
+    return False
 
 
 def _size_pairs(ints: dict[str, Any]) -> list[tuple[str, str]]:

@@ -66,7 +66,7 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str) -> tuple[Mod
         wanted.append((node, input_name, standin))
     for node_id in plan.order:
         node = graph.node(node_id)
-        if node.signature is None or get_executor(node.class_type) is None:
+        if node.signature is None or get_executor(node.class_type, node.spec) is None:
             continue  # a node wfrun cannot run is reported as such
         for spec in node.signature.inputs:
             value = node.inputs.get(spec.name)
@@ -138,7 +138,7 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
     covered: set[tuple[str, str]] = set()
     for node_id in plan.order:
         node = graph.node(node_id)
-        info = executor_info(node.class_type)
+        info = executor_info(node.class_type, node.spec)
         declared = info.input_files if info is not None else None
         for input_name, (name, what) in (declared(node.inputs) if declared else {}).items():
             if not isinstance(name, str) or what not in KINDS:

@@ -22,6 +22,7 @@ from wfrun.atomic import (copy_owner_and_mode, name_the_file, publish_first_free
                           writing)
 from wfrun.formats.document import Document, dumps, from_data, write_atomic
 from wfrun.formats.source import read_workflow
+from wfrun.graph.widgets import spec_for
 from wfrun.migrate.history import PackClock, Saved, saved_signatures
 from wfrun.migrate.outputs import read_signature, stale_outputs, sync_outputs
 from wfrun.migrate.rebind import Bound, bind_saved, introduction_default, write
@@ -64,7 +65,7 @@ def _migrate_scope(scope: Scope, registry: Registry, rules: list[MigrationRule],
         if not isinstance(node, dict):
             continue
         class_type = str(node.get("type"))
-        spec = registry.get(class_type)
+        spec = spec_for(registry, class_type, node.get("properties"), node.get("widgets_values"))
         own_rules = rules_for(rules, class_type)
         if spec is None and not own_rules:
             continue

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from wfrun.graph.widgets import has_forced_widgets, slot_fits, trim_trailing_empties, widget_slots
+from wfrun.graph.widgets import has_forced_widgets, slot_fits, spec_for, trim_trailing_empties, widget_slots
 from wfrun.specs.registry import Registry
 from wfrun.specs.spec import NodeSpec, Signature
 
@@ -72,7 +72,7 @@ def lenient_fits(slot: Any, value: Any) -> bool:
 def tier_of(signature: Signature, values: list[Any], legacy: bool) -> int | None:
     """How well ``values`` fit ``signature`` (a tier), or None when they cannot."""
     slots = widget_slots(signature, legacy, values)
-    values = trim_trailing_empties(values, len(slots))
+    values = trim_trailing_empties(values, len(slots), signature)
     if len(values) > len(slots):
         return None
     strict = True
@@ -224,7 +224,7 @@ def saved_signatures(nodes: list[dict[str, Any]], registry: Registry) -> dict[in
     (None when its values fit no signature the node ever had). Keyed by ``id(node)``."""
     entries: list[tuple[dict, NodeSpec, list]] = []
     for node in nodes:
-        spec = registry.get(str(node.get("type")))
+        spec = spec_for(registry, str(node.get("type")), node.get("properties"), node.get("widgets_values"))
         values = node.get("widgets_values")
         if spec is None or isinstance(values, dict):
             continue

@@ -48,7 +48,7 @@ class Bound:
 def bind_saved(signature: Signature, values: list[Any], legacy: bool = False) -> Bound:
     """Read positional ``values`` with the signature they were saved for."""
     slots = widget_slots(signature, legacy, values)
-    kept = trim_trailing_empties(list(values), len(slots))
+    kept = trim_trailing_empties(list(values), len(slots), signature)
     bound = Bound(trailing=list(values[len(kept):]))
     for position, (slot, value) in enumerate(zip(slots, kept)):
         name = slot.input.name

@@ -57,6 +57,18 @@ class LoraPatch:
 
 
 @dataclass(frozen=True)
+class BlockSwap:
+    """Block swap asked for on a core MODEL (orssorbit's ComfyUI-wanBlockswap): while it
+    samples on a GPU, the first ``blocks`` transformer blocks (and the embedders named) stay
+    in host memory and stream in for their own forward (``placement.swapped``)."""
+
+    blocks: int
+    offload_img_emb: bool = False
+    offload_txt_emb: bool = False
+    non_blocking: bool = False
+
+
+@dataclass(frozen=True)
 class CoreModel:
     """MODEL: a Wan transformer (diffusers ``WanTransformer3DModel``), its family and the
     patches to apply while sampling.
@@ -101,6 +113,9 @@ class CoreModel:
     nag: Any = None
     #: RIFLEx (KJNodes' ApplyRifleXRoPE_WanVideo): (k, latent frames) for the rotary embedding.
     riflex: tuple[int, int] | None = None
+    #: Block swap for its sampling passes on a GPU (:class:`BlockSwap`); None: the whole
+    #: transformer goes to the GPU (``models.residency``).
+    block_swap: BlockSwap | None = None
 
     @classmethod
     def of_family(cls, transformer: Any, family: Any, path: Path, dtype: torch.dtype, shift: float) -> "CoreModel":

@@ -19,7 +19,8 @@ modules that :func:`onload` and :func:`offload` leave where they are.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -118,3 +119,28 @@ def offload(module: nn.Module, offload_device: str) -> None:
         module.to(offload_device)
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def swapped(transformer: nn.Module, device: str, offload_device: str, swap: Any) -> Iterator[bool]:
+    """Block swap for one sampling pass of a core MODEL (``handles.BlockSwap``): set up on
+    entry, taken off on exit; yields whether it was set up (with a swap asked for, on a
+    transformer not already streaming; callers ask for it on CUDA only, where it saves
+    memory).
+
+    Set up per pass, not once per model, because core MODELs share one transformer between
+    patch branches and LoRAs are merged for a pass by replacing parameters (the streamer
+    holds the tensors it was given): entered inside the merge, it streams the merged
+    weights. After it, the transformer is left where the pass had it (resident part on the
+    device, swapped blocks in host memory) for the caller to track or offload."""
+    if swap is None or is_hooked(transformer):
+        yield False
+        return
+    place_transformer(transformer, device, offload_device, swap_blocks=int(swap.blocks),
+                      non_blocking=bool(swap.non_blocking), offload_img_emb=bool(swap.offload_img_emb),
+                      offload_txt_emb=bool(swap.offload_txt_emb))
+    try:
+        yield True
+    finally:
+        streamer(transformer).remove()
+        module_hooks.detach(transformer, module_hooks.BLOCK_STREAM)

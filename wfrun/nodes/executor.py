@@ -59,35 +59,56 @@ class ExecutorInfo:
 
 
 _EXECUTORS: dict[str, ExecutorInfo] = {}
+#: Executors of a node type that two packs define, keyed by (spec pack, class_type).
+_PACK_EXECUTORS: dict[tuple[str, str], ExecutorInfo] = {}
 
 
 def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = None,
              input_files: InputFiles | None = None, gguf_inputs: tuple[str, ...] = (),
              pth_inputs: tuple[str, ...] = (),
-             torchscript_inputs: tuple[str, ...] = (), background: bool = False) -> Callable[[ExecutorFn], ExecutorFn]:
-    """Register a function as the executor of one or more node types, with its metadata."""
+             torchscript_inputs: tuple[str, ...] = (), background: bool = False,
+             pack: str | None = None) -> Callable[[ExecutorFn], ExecutorFn]:
+    """Register a function as the executor of one or more node types, with its metadata.
+
+    ``pack`` (a spec file's ``pack``): the executor of that pack's node of this name, for a
+    type another pack also defines (the registry reads a node with its own pack's spec when
+    the file names the pack; see ``Registry.get``). Without it, the executor serves the
+    spec the registry picks by default."""
 
     def register(fn: ExecutorFn) -> ExecutorFn:
+        table: dict[Any, ExecutorInfo] = _PACK_EXECUTORS if pack is not None else _EXECUTORS
         for class_type in class_types:
-            if class_type in _EXECUTORS and _EXECUTORS[class_type].fn is not fn:
-                raise ValueError(f"two executors for {class_type}")
-            _EXECUTORS[class_type] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files,
-                                                  gguf_inputs=frozenset(gguf_inputs), pth_inputs=frozenset(pth_inputs),
-                                                  torchscript_inputs=frozenset(torchscript_inputs), background=background)
+            key = (pack, class_type) if pack is not None else class_type
+            if key in table and table[key].fn is not fn:
+                raise ValueError(f"two executors for {class_type}" + (f" of {pack}" if pack else ""))
+            table[key] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files,
+                                      gguf_inputs=frozenset(gguf_inputs), pth_inputs=frozenset(pth_inputs),
+                                      torchscript_inputs=frozenset(torchscript_inputs), background=background)
         return fn
 
     return register
 
 
-def registered_info(class_type: str) -> ExecutorInfo | None:
+def registered_info(class_type: str, pack: str | None = None, shared: bool = True) -> ExecutorInfo | None:
     """The executor and metadata registered for ``class_type`` so far (packs register when
-    imported; ``wfrun.engine.executors`` imports them all before looking one up)."""
-    return _EXECUTORS.get(class_type)
+    imported; ``wfrun.engine.executors`` imports them all before looking one up).
+
+    ``pack``: the pack of the spec the node was read with; its own executor comes first.
+    ``shared``: whether the executor registered by ``class_type`` alone may serve it (not
+    when the node is another pack's namesake of the default one: its inputs differ)."""
+    if pack is not None and (pack, class_type) in _PACK_EXECUTORS:
+        return _PACK_EXECUTORS[(pack, class_type)]
+    return _EXECUTORS.get(class_type) if shared else None
 
 
-def registered(class_type: str) -> ExecutorFn | None:
-    """The executor function registered for ``class_type`` so far."""
-    info = _EXECUTORS.get(class_type)
+def registered_pack_types() -> list[tuple[str, str]]:
+    """(pack, class_type) of the executors registered for one pack's namesake node."""
+    return sorted(_PACK_EXECUTORS)
+
+
+def registered(class_type: str, pack: str | None = None, shared: bool = True) -> ExecutorFn | None:
+    """The executor function registered for ``class_type`` so far (see :func:`registered_info`)."""
+    info = registered_info(class_type, pack, shared)
     return info.fn if info is not None else None
 
 

@@ -46,18 +46,62 @@ def schemas_dir() -> Path:
 
 
 class Registry:
-    """All node specs of all packs, keyed by ``class_type``."""
+    """All node specs of all packs, keyed by ``class_type``.
+
+    Two packs can name a node the same (ComfyUI core's compatibility ``wanBlockSwap`` and
+    orssorbit's ComfyUI-wanBlockswap node; KJNodes' early ``CFGZeroStar`` and core's). A
+    file says which one it holds where the frontend saved the node's pack identity
+    (``properties.cnr_id``, the registry id, or ``aux_id``, the GitHub ``owner/name``):
+    :meth:`get` with the node's properties picks that pack's spec. Without one, or when no
+    pack of that identity has the node, the first pack in file-name order keeps it, as
+    before. (``Node name for S&R`` is the node type again, so it names no pack.)"""
 
     def __init__(self, packs: list[PackSpecs]):
         self.packs = {p.pack: p for p in packs}
         self._nodes: dict[str, NodeSpec] = {}
+        self._all: dict[str, list[NodeSpec]] = {}
         self._cnr_of_pack: dict[str, str | None] = {p.pack: p.cnr_id for p in packs}
         for pack in packs:
             for class_type, spec in pack.nodes.items():
                 self._nodes.setdefault(class_type, spec)
+                self._all.setdefault(class_type, []).append(spec)
 
-    def get(self, class_type: str) -> NodeSpec | None:
-        return self._nodes.get(class_type)
+    def get(self, class_type: str, properties: Any = None) -> NodeSpec | None:
+        """The spec of ``class_type``; with a node's saved ``properties``, the one of the
+        pack they name when several packs have the node (see the class doc)."""
+        default = self._nodes.get(class_type)
+        specs = self._all.get(class_type, ())
+        if len(specs) < 2 or not isinstance(properties, dict):
+            return default
+        for spec in specs:
+            if self.identifies(spec.pack, properties):
+                return spec
+        return default
+
+    def specs_of(self, class_type: str) -> list[NodeSpec]:
+        """Every pack's spec of ``class_type`` (the default first)."""
+        return list(self._all.get(class_type, ()))
+
+    def identifies(self, pack: str, properties: dict) -> bool:
+        """Whether a node's saved ``cnr_id`` or ``aux_id`` names ``pack`` (its spec file's
+        pack name, registry id, or source repository, compared without case; an ``aux_id``
+        of a fork matches by repository name)."""
+        spec = self.packs.get(pack)
+        if spec is None:
+            return False
+        repo = str(spec.source.get("repo") or "")
+        names = {n.lower() for n in (pack, spec.cnr_id, repo, repo.rpartition("/")[2]) if n}
+        cnr_id, aux_id = properties.get("cnr_id"), properties.get("aux_id")
+        if isinstance(cnr_id, str) and cnr_id.lower() in names:
+            return True
+        return isinstance(aux_id, str) and bool(aux_id) and (
+            aux_id.lower() in names or aux_id.rpartition("/")[2].lower() in names)
+
+    def is_default(self, spec: NodeSpec) -> bool:
+        """Whether ``spec`` is the one :meth:`get` gives without properties (an executor
+        registered by ``class_type`` alone serves that one; another pack's needs its own)."""
+        default = self._nodes.get(spec.class_type)
+        return default is None or default.pack == spec.pack or spec.pack not in self.packs
 
     def saved_by(self, pack: str, cnr_id: Any) -> bool:
         """Whether a node's saved ``properties.cnr_id`` names ``pack``. Files spell it as

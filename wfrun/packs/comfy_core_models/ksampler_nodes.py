@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from wfrun.models import residency
+from wfrun.models import placement, residency
 from wfrun.models.compile import compile_transformer
 from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, lora_paths, merged
@@ -141,7 +141,9 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         mask = mask.expand(samples.shape[0], *mask.shape[1:]) if mask.shape[0] == 1 else mask
     transformer = model.transformer
     device = ctx.device
-    residency.bring(transformer, device, ctx.offload_device)  # stays after the pass, as in ComfyUI
+    swap = model.block_swap if torch.device(device).type == "cuda" else None
+    if swap is None:
+        residency.bring(transformer, device, ctx.offload_device)  # stays after the pass, as in ComfyUI
     bar = ctx.progress.steps(max(len(sigmas) - 1, 0), "KSampler") if ctx.progress is not None else None
 
     def callback(step: int, total: int) -> None:
@@ -174,8 +176,9 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             def on_step(info: dict) -> None:
                 x0_out["x0"] = info["denoised"]
         compiled_for(model, device)
-        with merged(transformer, lora_paths(model.loras)), sampling_pass(transformer, slg=slg, attention=model.attention,
-                                                                    teacache=step_cache(model, sigmas)), \
+        with merged(transformer, lora_paths(model.loras)), \
+                placement.swapped(transformer, device, ctx.offload_device, swap), \
+                sampling_pass(transformer, slg=slg, attention=model.attention, teacache=step_cache(model, sigmas)), \
                 fp16_accumulation(model.fp16_accumulation), torch.no_grad():
             cfg_function = model.cfg_function(sigmas) if model.cfg_function is not None else None
             denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms),
@@ -195,6 +198,8 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
     finally:
         if bar is not None:
             bar.close()
+        if swap is not None:  # its resident part stays, for the next model brought in to send back
+            residency.track(transformer, device, ctx.offload_device)
     result = dict(latent_image)
     result["samples"] = out.float().cpu()
     return result

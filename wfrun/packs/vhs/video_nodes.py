@@ -19,6 +19,12 @@ Not reproduced: audio *loading* (VHS_LoadVideo's ``audio`` output is ``None``; t
 input of VideoCombine is muxed in), ``meta_batch`` (batched loading/saving), the ``vae``
 inputs (latents in or out), and the formats listed in ``formats.NOT_MADE``. Decoding uses
 ffmpeg's RGB conversion rather than OpenCV's, which can differ by a level or so per channel.
+
+Loading straight to latents is refused rather than emulated: VHS encodes frame batches as
+images and rounds sizes by the VAE's single ``downscale_ratio``, but every VAE wfrun loads is
+a video VAE whose ComfyUI ``downscale_ratio`` is a per-axis tuple, so in ComfyUI the node
+fails there; no result exists to reproduce. A VAE that Anything Everywhere broadcasts never
+gets here: VHS drops or refuses it (``graph.everywhere``).
 """
 
 from __future__ import annotations
@@ -151,7 +157,9 @@ def load_video(ctx: ExecContext, video: str, force_rate: float, custom_width: in
         raise NodeInputError("meta_batch", "batched loading (Meta Batch Manager) is not supported by wfrun",
                              "disconnect meta_batch")
     if vae is not None:
-        raise NodeInputError("vae", "loading straight to latents is not supported by wfrun",
+        raise NodeInputError("vae", "VideoHelperSuite cannot load straight to latents with a video VAE "
+                             "such as Wan's (in ComfyUI the node fails: it needs one downscale factor, "
+                             "a video VAE has one per axis)",
                              "disconnect vae and encode the IMAGE output with the workflow's VAE encode node")
     if desired_frame_rate is not None:
         force_rate = desired_frame_rate

@@ -1,0 +1,1 @@
+"""ComfyUI-wanBlockswap (orssorbit/ComfyUI-wanBlockswap): block swap for ComfyUI's native Wan MODEL."""
