@@ -381,7 +381,7 @@ def test_gguf_animate_loads_through_unet_loader_gguf_and_runs(ctx, models):
     assert torch.isfinite(posed).all() and not torch.allclose(plain, posed)
 
 
-def test_the_wrappers_loader_refuses_animate_by_name(ctx):
-    with pytest.raises(NodeInputError) as err:
-        node("WanVideoModelLoader")(ctx, model=KIJAI.name, base_precision="fp32")
-    assert err.value.input_name == "model" and "Animate" in str(err.value) and "WanAnimateToVideo" in str(err.value)
+def test_the_wrappers_loader_loads_animate(ctx):
+    """The wrapper's loader takes an Animate file (its conditioning: test_wanvideo_animate.py)."""
+    (model,) = node("WanVideoModelLoader")(ctx, model=KIJAI.name, base_precision="fp32")
+    assert type(model.transformer).__name__ == "WanAnimateTransformer3DModel"

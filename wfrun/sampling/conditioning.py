@@ -72,6 +72,22 @@ class VaceEmbeds:
 
 
 @dataclass(frozen=True)
+class AnimateEmbeds:
+    """Wan 2.2 Animate's extra inputs of WanVideoAnimateEmbeds: ``pose_latents``
+    ``[16, T-1, H/8, W/8]`` (normalised; added to latent frames 1…), ``face_pixels``
+    ``[1, 3, frames, 512, 512]`` in -1..1 (the motion and face encoders' input; the uncond
+    pass gets the same shape all -1), and the pack's multipliers of each. ``masked``: a
+    character mask was given (the pack's sampler then makes blank face crops when there
+    are none: masking needs the face adapters)."""
+
+    pose_latents: torch.Tensor | None = None
+    face_pixels: torch.Tensor | None = None
+    pose_strength: float = 1.0
+    face_strength: float = 1.0
+    masked: bool = False
+
+
+@dataclass(frozen=True)
 class ImageEmbeds:
     """WANVIDIMAGE_EMBEDS: what the sampler needs to know about the video to make.
 
@@ -100,6 +116,9 @@ class ImageEmbeds:
     extra_latents: Any = None
     phantom: PhantomArgs | None = None
     vace: tuple[VaceEmbeds, ...] = ()
+    #: From WanVideoAnimateEmbeds (Wan 2.2 Animate): pose latents and face crops; the
+    #: reference/background latents are ``image_embeds``.
+    animate: AnimateEmbeds | None = None
 
     @property
     def is_image_conditioned(self) -> bool:

@@ -277,6 +277,11 @@ class ForwardOptions:
     #: Wan 2.2 Animate: the face tokens :func:`face_motion` made of ``face`` for this video,
     #: when the caller keeps them across steps (they depend on the crops alone).
     face_tokens: torch.Tensor | None = None
+    #: Wan 2.2 Animate through the wrapper (WanVideoAnimateEmbeds): multipliers of the pose
+    #: embedding and of each face adapter's output (``pose_strength``/``face_strength``);
+    #: ComfyUI's core path has none (1.0).
+    pose_strength: float = 1.0
+    face_strength: float = 1.0
     #: Normalized Attention Guidance for this call (:mod:`wfrun.sampling.nag`): every
     #: cross-attention, VACE blocks' included, guides its text attention away from this
     #: context. The caller gives it to the passes the pack guides (cond only).
@@ -497,7 +502,7 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     x = transformer.patch_embedding(hidden_states)
     animate = getattr(transformer, "pose_patch_embedding", None) is not None
     if animate and opt.pose is not None:
-        x = add_pose(transformer, x, opt.pose)
+        x = add_pose(transformer, x, opt.pose, opt.pose_strength)
     motion = None
     if animate and opt.face_tokens is not None:
         motion = _batch_to(opt.face_tokens, batch)
@@ -592,7 +597,8 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
                     x = vace.after_block(index, x)
                 if motion is not None and index % transformer.config.inject_face_latents_blocks == 0:
                     adapter = transformer.face_adapter[index // transformer.config.inject_face_latents_blocks]
-                    x = x + adapter(x, motion).to(x.device, x.dtype)
+                    face = adapter(x, motion).to(x.device, x.dtype)
+                    x = x + (face if opt.face_strength == 1.0 else face * opt.face_strength)
         if cache_on:
             cache.after_blocks(pred_id, original, x)
     if cp is not None:
@@ -617,11 +623,14 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     return out, pred_id
 
 
-def add_pose(transformer: Any, x: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-    """The patch embedding ``x`` [B, D, F, h, w] with the pose latents' embedding added to
-    frames 1… (ComfyUI ``AnimateWanModel.after_patch_embedding``: as many frames as both have)."""
+def add_pose(transformer: Any, x: torch.Tensor, pose: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+    """The patch embedding ``x`` [B, D, F, h, w] with the pose latents' embedding (times
+    ``strength``, the wrapper's ``pose_strength``) added to frames 1… (ComfyUI
+    ``AnimateWanModel.after_patch_embedding``: as many frames as both have)."""
     embed = transformer.pose_patch_embedding
     p = embed(pose.to(x.device, embed.weight.dtype)).to(x.dtype)
+    if strength != 1.0:
+        p = p * strength
     n = min(p.shape[2], x.shape[2] - 1)
     x = x.clone()
     x[:, :, 1:1 + n] += _batch_to(p[:, :, :n], x.shape[0])

@@ -66,6 +66,7 @@ Wan 2.1 core (ReCamMaster, UniAnimate, audio, FlowEdit, FreeInit).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -74,8 +75,8 @@ import torch
 from wfrun.models import module_hooks
 from wfrun.models.families.wan_transformer import sampler_channels
 from wfrun.sampling import context as ctxwin
-from wfrun.sampling.conditioning import (ControlEmbeds, EasyCacheArgs, ImageEmbeds, PhantomArgs, SamplerOptions,
-                                        TextEmbeds, VaceEmbeds)
+from wfrun.sampling.conditioning import (AnimateEmbeds, ControlEmbeds, EasyCacheArgs, ImageEmbeds, PhantomArgs,
+                                        SamplerOptions, TextEmbeds, VaceEmbeds)
 from wfrun.sampling.forward import EasyCache, ForwardOptions, TeaCache, transformer_forward
 from wfrun.sampling.guidance import CFG, PhantomCFG, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
@@ -139,6 +140,7 @@ class Conditioning:
     phantom: PhantomArgs | None = None
     phantom_latents: torch.Tensor | None = None
     vace: tuple[tuple[torch.Tensor, VaceEmbeds], ...] = ()  # VACE contexts on the device, with their settings
+    animate: AnimateEmbeds | None = None  # Wan 2.2 Animate's pose latents and face crops (WanVideoAnimateEmbeds)
 
 
 @dataclass
@@ -339,6 +341,7 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
     if cond.control_latents is not None:
         cond.control_latents = cond.control_latents.to(device)
     cond.vace = _vace_contexts(req, emb, device)
+    cond.animate = _animate_inputs(req, emb)
     cond.phantom = emb.phantom
     if cond.phantom is not None:
         cond.phantom_latents = cond.phantom.latents.to(device)
@@ -346,6 +349,50 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
             raise SamplingError("context_options", "context windows with Phantom reference frames are not "
                                 "supported", "disconnect context_options")
     return noise, cond
+
+
+#: The face crops' side Wan 2.2 Animate's motion encoder takes.
+FACE_SIZE = 512
+
+
+def _animate_inputs(req: SamplingRequest, emb: ImageEmbeds) -> AnimateEmbeds | None:
+    """WanVideoAnimateEmbeds' pose latents and face crops, for an Animate model only (the
+    pack's model ignores them elsewhere, wfrun says so). Batched cfg is refused: the
+    uncond half needs its own (blank) face crops."""
+    animate = emb.animate
+    if animate is None:
+        return None
+    if getattr(req.transformer, "pose_patch_embedding", None) is None:
+        raise SamplingError("image_embeds", "WanVideoAnimateEmbeds need a Wan 2.2 Animate model",
+                            "load a Wan2_2-Animate-14B file in WanVideoModelLoader")
+    if req.options.batched_cfg:
+        raise SamplingError("batched_cfg", "batched cfg with Wan 2.2 Animate is not supported (the uncond pass "
+                            "has its own blank face input)", "turn batched_cfg off")
+    if animate.face_pixels is None and animate.masked:
+        # the pack's sampler: zero crops, one per pixel frame but the first (of a window with context options)
+        context = req.options.context
+        frames = (int(context.context_frames) if context is not None else int(emb.num_frames)) - 1
+        animate = dataclasses.replace(animate, face_pixels=torch.zeros(1, 3, frames, FACE_SIZE, FACE_SIZE))
+    return animate
+
+
+def _animate_window(animate: AnimateEmbeds | None, window: list[int]) -> AnimateEmbeds | None:
+    """The pack's slices for one context window ``window`` (latent frames, frame 0 the
+    reference): face crops from pixel frame ``4·first`` to ``4·last`` (exclusive), pose
+    latents from ``first`` to ``last`` (exclusive) — each clamped to what there is, so
+    that the pose of latent frame ``j + 1`` meets it at the window's frame ``j + 1``."""
+    if animate is None:
+        return None
+    first, last = window[0], window[-1]
+    face = pose = None
+    if animate.face_pixels is not None:
+        idx = torch.arange(first * 4, last * 4).clamp(0, animate.face_pixels.shape[2] - 1)
+        face = animate.face_pixels[:, :, idx]
+    if animate.pose_latents is not None:
+        idx = torch.arange(first, last).clamp(0, animate.pose_latents.shape[1] - 1)
+        pose = animate.pose_latents[:, idx][:, :len(window) - 1]
+    return AnimateEmbeds(pose_latents=pose, face_pixels=face, pose_strength=animate.pose_strength,
+                         face_strength=animate.face_strength)
 
 
 def _vace_contexts(req: SamplingRequest, emb: ImageEmbeds, device: torch.device) -> tuple:
@@ -506,15 +553,24 @@ def prepare(req: SamplingRequest) -> Prepared:
 
 def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, clip: torch.Tensor | None, idx: int,
              pct: float, uncond: bool, pred_id: int | None, feta_on: bool,
-             vace: tuple = ()) -> tuple[torch.Tensor, int | None]:
+             vace: tuple = (), animate: AnimateEmbeds | None = None) -> tuple[torch.Tensor, int | None]:
     """One transformer call with this step's per-call values; output in float32. NAG guides
-    the cond calls only (the pack passes its context when not ``is_uncond``)."""
+    the cond calls only (the pack passes its context when not ``is_uncond``). Animate's
+    uncond call gets face crops all -1 (the pack's ``predict_with_cfg``)."""
     req = p.req
+    pose = face = None
+    if animate is not None:
+        pose = animate.pose_latents.unsqueeze(0) if animate.pose_latents is not None else None
+        face = animate.face_pixels
+        if face is not None and uncond:
+            face = torch.full_like(face, -1.0)
     fo = ForwardOptions(step=idx, step_percent=pct, is_uncond=uncond,
                         feta_weight=float(p.feta.weight) if feta_on else None, feta_frames=p.feta_frames,
                         riflex_k=int(req.options.riflex_freq_index), riflex_frames=p.latent_len,
                         split_attn_steps=p.split_steps, pred_id=pred_id, vace=vace, vace_pad_front=True,
-                        nag=None if uncond else p.nag)
+                        nag=None if uncond else p.nag, pose=pose, face=face,
+                        pose_strength=animate.pose_strength if animate is not None else 1.0,
+                        face_strength=animate.face_strength if animate is not None else 1.0)
     bsz = z.shape[0]
     tt = t.to(torch.device(req.device))
     tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)
@@ -549,9 +605,11 @@ def _negative(p: Prepared) -> torch.Tensor:
 
 def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t: torch.Tensor, idx: int,
             cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool,
-            vace: tuple | None = None) -> torch.Tensor:
+            vace: tuple | None = None, animate: AnimateEmbeds | None = None) -> torch.Tensor:
     """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video);
-    ``vace``: this window's VACE contexts (default: the whole video's)."""
+    ``vace``: this window's VACE contexts (default: the whole video's); ``animate``: this
+    window's Animate inputs (default: the whole video's)."""
+    animate = p.cond.animate if animate is None else animate
     guidance = p.guidance
     z = z.to(p.req.dtype)
     if guidance.zero_init(idx):
@@ -574,12 +632,14 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
     clip_fea = p.cond.clip_fea
     clip_neg = p.cond.clip_neg if p.cond.clip_neg is not None else clip_fea
     if not guidance.batched:
-        c_out, cache_state[0] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on, hints)
+        c_out, cache_state[0] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on, hints,
+                                         animate)
         c_out = c_out[0]
         if not guidance.needs_uncond(cfg_scale, idx):
             return guidance.cond_only(c_out, idx)
         neg = _negative(p)
-        u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on, hints)
+        u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on, hints,
+                                         animate)
         u_out = u_out[0]
         if with_phantom and p.phantom_guidance.needs_reference(idx):
             # references with the negative prompt: guidance toward the subject, then the text
@@ -637,7 +697,7 @@ def _predict_windows(p: Prepared, model_in: torch.Tensor, timestep: torch.Tensor
             w_ctl = cond.control_latents[:, window]
         wt = timestep[:, window] if timestep.ndim == 2 else timestep
         pred = predict(p, model_in[:, window], p.cfg[idx], pos, wt, idx, w_cond, w_ctl, state, feta_on,
-                       _window_vace(p, window))
+                       _window_vace(p, window), _animate_window(cond.animate, window))
         mask = ctxwin.window_mask(pred, window, latent_len, win.overlap, looped=p.is_looped,
                                   method=win.options.fuse_method)
         noise_pred[:, window] += pred * mask

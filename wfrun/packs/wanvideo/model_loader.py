@@ -29,6 +29,9 @@ Choices mapped onto diffusers/torch, and why:
   result is a diffusers ``WanVACETransformer3DModel``. As the pack: the main model must be
   text-to-video, and a module alone is refused as the main model. A GGUF main model takes no
   module here (the pack wants a GGUF module then; wfrun does not merge those).
+- Wan 2.2 Animate files load into diffusers' ``WanAnimateTransformer3DModel`` (pose patch
+  embedding, motion and face encoders, face adapters); the sampler gives them the pose
+  and face inputs of WanVideoAnimateEmbeds (``animate.py``).
 """
 
 from __future__ import annotations
@@ -123,12 +126,10 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
             from wfrun.models.load_gguf import gguf_info, load_gguf_transformer
 
             task = gguf_info(path, ["wan_transformer"]).task
-            _refuse_core_only(path, task)
             transformer = load_gguf_transformer(path, dtype=dtype, device=first_device)
         else:
             with open_checkpoint(path) as reader:
                 task = identify(reader.path, reader.tensors, reader.metadata).task
-            _refuse_core_only(path, task)
             transformer = load_transformer(path, dtype=dtype, device=first_device, quantization=quantization,
                                            vace_modules=vace_modules)
             if vace_modules:
@@ -156,16 +157,6 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                           load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
                           vram_management=vram_management_args, compile_args=compile_args, loras=loras,
                           pass_loras=pass_loras),)
-
-
-def _refuse_core_only(path: Any, task: str) -> None:
-    """Families wfrun samples through ComfyUI's core nodes only: Wan 2.2 Animate's pose and
-    face inputs come from WanAnimateToVideo; the wrapper's own Animate nodes
-    (WanVideoAnimateEmbeds) are not ported, and its sampler would run the model as plain I2V."""
-    family = transformer_family(task)
-    if family is not None and family.conditioning == "animate":
-        raise NodeInputError("model", f"{path.name} is {family.label}, which wfrun samples through ComfyUI's core "
-                             "nodes only (UNETLoader, WanAnimateToVideo, KSampler), not through the wrapper yet")
 
 
 def _vace_modules(inputs: dict[str, Any]) -> tuple[str, tuple]:

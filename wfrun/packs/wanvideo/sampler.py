@@ -20,6 +20,13 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   ``denoised_samples``) follows the pack's rules as of 2026-05 for a sampler saved from
   2025-07-28, and the older ``denoise_strength`` arithmetic for one saved before
   (``ExecContext.saved_date``; see the loop's docstring);
+- Wan 2.2 Animate (WanVideoAnimateEmbeds, ``animate.py``): the reference/background
+  latents are the image conditioning, the pose latents and face crops go to the shared
+  forward (``sampling.forward``, the code ComfyUI's core path uses) with the pack's
+  ``pose_strength``/``face_strength``; the uncond pass gets blank (-1) face crops, and
+  context windows get the pack's slices of both (``sampling.loop``). An Animate model
+  needs WanVideoAnimateEmbeds (wfrun refuses it with other embeds, where the pack would
+  run it as plain image-to-video), and those embeds need an Animate model;
 - inputs the pack uses for other model families (FlowEdit, UniAnimate, FantasyTalking,
   Uni3C, MultiTalk, FreeInit) raise a clear error when connected.
 """
@@ -53,10 +60,17 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
     if not isinstance(image_embeds, ImageEmbeds):
         raise NodeInputError("image_embeds", f"expected WANVIDIMAGE_EMBEDS, got {type(image_embeds).__name__}",
                              "connect WanVideoEmptyEmbeds (text-to-video) or WanVideoImageToVideoEncode")
+    name = Path(str(model.path)).name
+    is_animate = getattr(model.transformer, "pose_patch_embedding", None) is not None
+    if is_animate and image_embeds.animate is None:
+        raise NodeInputError("image_embeds", f"{name} is a Wan 2.2 Animate model: it needs WanVideoAnimateEmbeds",
+                             "connect WanVideoAnimateEmbeds (reference, pose and face images) to image_embeds")
+    if image_embeds.animate is not None and not is_animate:
+        raise NodeInputError("image_embeds", f"WanVideoAnimateEmbeds need a Wan 2.2 Animate model, not {name}",
+                             "load a Wan2_2-Animate-14B file in WanVideoModelLoader")
     in_ch = model.in_channels
     has_image = image_embeds.image_embeds is not None
     has_control = image_embeds.control_embeds is not None
-    name = Path(str(model.path)).name
     control_lora = control_lora_of(model.transformer) is not None
     conditioning = conditioning_by_channels(in_ch)  # what the model's family needs (models.families)
     if conditioning == "text" and (has_image or (has_control and not control_lora)):
