@@ -435,6 +435,28 @@ def test_computed_steps_take_their_boundaries_along_and_sizes_keep_a_multiple():
     assert capped_ints({"width": (576, 0), "height": (448, 0)}) == {"width": 64, "height": 48}
 
 
+def test_images_entering_an_upscale_model_are_kept_small():
+    """Chained 4x upscalers would take a 64 px stand-in video to 4096 px: each upscale model
+    node gets its image at most MAX_SIDE on the longer side, aspect kept; other nodes' images
+    and small images pass as they are."""
+    import torch
+
+    from wfrun.graph.model import NodeInstance
+    from wfrun.jobs.smoke import MAX_SIDE, RuntimeCaps
+
+    caps = RuntimeCaps.__new__(RuntimeCaps)
+    caps.changes, caps.targets = [], {}
+    big, small = torch.rand(3, 256, 192, 3), torch.rand(2, 32, 48, 3)
+    upscale = NodeInstance(id="5", class_type="ImageUpscaleWithModelBatched", title="Up", inputs={})
+    got = caps(upscale, {"images": big, "per_batch": 16})
+    assert got["images"].shape == (3, MAX_SIDE, 48, 3) and got["per_batch"] == 16
+    assert abs(got["images"].mean() - big.mean()) < 0.02  # a resize, not a crop or a blank
+    assert caps(upscale, {"images": small})["images"] is small
+    other = NodeInstance(id="6", class_type="ImageScale", title="Scale", inputs={})
+    assert caps(other, {"image": big})["image"] is big
+    assert len(caps.changes) == 1 and "256" not in caps.changes[0].split("->")[1]
+
+
 def test_a_save_prefix_outside_the_output_folder_is_kept_inside_it_for_a_smoke_run():
     from wfrun.jobs.smoke import inside_output
 

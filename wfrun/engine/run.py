@@ -168,8 +168,8 @@ class _BackgroundLoads:
         self.pool = ThreadPoolExecutor(max_workers=self.WORKERS, thread_name_prefix="wfrun-load")
         self.futures: dict[str, Any] = {}
         self.index = {node_id: i for i, node_id in enumerate(plan.order)}
-        self.waiting = [n for n in plan.order if (i := executor_info(graph.node(n).class_type, graph.node(n).spec)) is not None
-                        and i.background]
+        self.waiting = [n for n in plan.order
+                        if (i := executor_info(graph.node(n).class_type, graph.node(n).spec)) is not None and i.background]
 
     def started(self, node_id: str) -> bool:
         return node_id in self.futures

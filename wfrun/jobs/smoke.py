@@ -44,6 +44,8 @@ MAX_SIDE = 16 * 4
 SIZE_MULTIPLE = 16
 MAX_FRAMES = 9
 MAX_STEPS = 2
+#: Nodes that run an upscale model on an IMAGE input (``RuntimeCaps._small_upscale_input``).
+UPSCALE_MODEL_NODES = frozenset({"ImageUpscaleWithModel", "ImageUpscaleWithModelBatched", "CRT_UpscaleModelAdv"})
 #: Frame-count inputs where 0 means "no limit" (VideoHelperSuite's load cap).
 ZERO_MEANS_ALL = frozenset({"frame_load_cap"})
 FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL
@@ -216,6 +218,8 @@ class RuntimeCaps:
                 self.targets[node_id] = linked
 
     def __call__(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
+        if node.class_type in UPSCALE_MODEL_NODES:
+            inputs = self._small_upscale_input(node, inputs)
         linked = self.targets.get(node.id)
         if not linked:
             return inputs
@@ -242,6 +246,29 @@ class RuntimeCaps:
                     out[name] = new
                     self.changes.append(f"node {node.id} '{node.label}': {name} = {new!r} (--smoke, with the "
                                         f"steps, was {inputs.get(name)!r})")
+        return out
+
+    def _small_upscale_input(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Images entering an upscale model at most ``MAX_SIDE`` on their longer side: each
+        model multiplies the size (4x is common), and workflows chain two or three of them,
+        so uncapped a 64 px stand-in video reaches 4096 px after three. The upscale still
+        runs, on the smaller frames."""
+        import torch
+        import torch.nn.functional as F
+
+        out = dict(inputs)
+        for name, value in inputs.items():
+            if not (isinstance(value, torch.Tensor) and value.ndim == 4 and value.shape[-1] in (3, 4)):
+                continue
+            h, w = value.shape[1:3]
+            if max(h, w) <= MAX_SIDE:
+                continue
+            scale = MAX_SIDE / max(h, w)
+            size = (max(1, round(h * scale)), max(1, round(w * scale)))
+            out[name] = F.interpolate(value.movedim(-1, 1).float(), size=size, mode="bilinear",
+                                      antialias=True).movedim(1, -1).clamp(0, 1).to(value.dtype)
+            self.changes.append(f"node {node.id} '{node.label}': {name} {w}x{h} -> {size[1]}x{size[0]} "
+                                "(--smoke, before the upscale model)")
         return out
 
 
