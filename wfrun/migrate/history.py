@@ -63,7 +63,7 @@ def lenient_fits(slot: Any, value: Any) -> bool:
         return False
     kind = slot.input.type
     if kind == "BOOLEAN":
-        return isinstance(value, str) and value.strip().lower() in ("true", "false", "")
+        return value is None or (isinstance(value, str) and value.strip().lower() in ("true", "false", ""))
     if kind in ("FLOAT", "INT"):
         return isinstance(value, bool)
     return False

@@ -78,7 +78,8 @@ class MapValues(_Strict):
 
 
 class ToBool(_Strict):
-    """Text saved where a BOOLEAN belongs: ``"true"`` → true, ``"false"``/``""`` → false."""
+    """Text (or null) saved where a BOOLEAN belongs: ``"true"`` → true, ``"false"``/``""``/null
+    → false (null: a widget a pack's web extension hid; Python reads None as false)."""
 
     op: Literal["to_bool"]
     input: str

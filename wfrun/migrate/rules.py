@@ -122,8 +122,8 @@ def apply_value_edits(rule: MigrationRule, values: dict[str, Any], node: dict[st
                 out.append(Change("mapped", edit.input, value, edit.map[key], rule.id))
         elif isinstance(edit, ToBool):
             value = values.get(edit.input)
-            if isinstance(value, str):
-                values[edit.input] = value.strip().lower() == "true"
+            if isinstance(value, str) or (value is None and edit.input in values):
+                values[edit.input] = value is not None and value.strip().lower() == "true"
                 out.append(Change("converted", edit.input, value, values[edit.input], rule.id))
         elif isinstance(edit, ToNumber):
             value = values.get(edit.input)

@@ -1,0 +1,3 @@
+"""ComfyUI-TripleKSampler (VraethrDalkr/ComfyUI-TripleKSampler): Wan 2.2 sampling in three
+stages (a base high-noise model, then Lightning high- and low-noise models) over aligned
+schedules; here its WanVideoWrapper nodes (TripleWVSampler*)."""
