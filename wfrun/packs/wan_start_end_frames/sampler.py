@@ -9,6 +9,10 @@ runs the wrapper's sampler executor (from the executor registry), with the input
 wrapper's sampler of March 2025 had (no step range: ``denoise_strength`` divides the steps;
 no batched cfg; the default rotary embedding).
 
+The fork's transformer (``wanvideo/modules/model.py``) reads as Kijai's of mid-March 2025
+(TeaCache state per prediction, Enhance-A-Video scores on the rotated q/k): no change for
+the end frame, whose latent is an ordinary frame position to the model.
+
 Refused: ``context_options``. The fork sizes a window as ``(context_frames - 1) // 4 + 2``
 latent frames, one more than the wrapper, and wfrun's windows follow the wrapper.
 ``flowedit_args`` is refused by the wrapper's executor, as everywhere in wfrun.
