@@ -35,6 +35,11 @@ DOWNLOADED_MODEL_INPUTS = {("DownloadAndLoadDepthAnythingV2Model", "model"): "de
                            ("RIFE VFI", "ckpt_name"): "rife", ("FILM VFI", "ckpt_name"): "film",
                            ("DepthAnythingV2Preprocessor", "ckpt_name"): "controlnet_aux",
                            ("DownloadAndLoadSAM2Model", "model"): "sam2"}
+#: Model inputs whose file list (``text_encoders``) names a model of another kind: the
+#: folder is searched first, as the node does, and files of this kind are taken from it.
+#: ComfyUI-WanVideoStartEndFrames' CLIP loader reads Wan's CLIP vision file from
+#: ``text_encoders`` (Kijai's own loader also lists ``clip_vision`` since 2025-03-31).
+OTHER_KIND_MODEL_INPUTS = {("LoadWanVideoClipTextEncoder_2frames", "model_name"): "clip_vision"}
 
 
 def model_folders(node: NodeInstance, spec: InputSpec) -> str | None:
@@ -49,7 +54,8 @@ def model_folders(node: NodeInstance, spec: InputSpec) -> str | None:
         return None
     newest = next((i.options_from for sig in reversed(node.spec.signatures) for i in sig.inputs
                    if i.name == spec.name and i.options_from), None) if node.spec else None
-    folders = [f for group in (newest, spec.options_from) if group for f in group.split(",")]
+    folders = [f for group in (OTHER_KIND_MODEL_INPUTS.get((node.class_type, spec.name)), newest, spec.options_from)
+               if group for f in group.split(",")]
     return ",".join(dict.fromkeys(f for f in folders if f not in NON_MODEL_FOLDERS)) or None
 
 
