@@ -214,6 +214,10 @@ class RuntimeCaps:
                 if spec.type == "INT" and isinstance(value, LinkRef) and spec.name not in static \
                         and (node_id, spec.name) not in keep and not measured_from_data(graph, value):
                     linked[spec.name] = int(spec.min) if spec.min is not None and spec.min > 0 else 0
+            for name, value in node.inputs.items():  # a dynamic combo's sizes (``resize_type.width``)
+                if "." in name and name.rpartition(".")[2] in ("width", "height") and isinstance(value, LinkRef) \
+                        and (node_id, name) not in keep and not measured_from_data(graph, value):
+                    linked[name] = 0
             if linked:
                 self.targets[node_id] = linked
 
@@ -299,7 +303,7 @@ def measured_from_data(graph: WorkflowGraph, link: LinkRef) -> bool:
 def _size_pairs(ints: dict[str, Any]) -> list[tuple[str, str]]:
     """``(…width, …height)`` name pairs among a node's INT inputs (either may be absent)."""
     prefixes = {name[: -len(side)] for name in ints for side in ("width", "height") if name.endswith(side)}
-    return [(p + "width", p + "height") for p in sorted(prefixes) if p == "" or p.endswith("_")]
+    return [(p + "width", p + "height") for p in sorted(prefixes) if p == "" or p.endswith(("_", "."))]
 
 
 def _int_slots(graph: WorkflowGraph, node: NodeInstance) -> dict[str, Slot]:
