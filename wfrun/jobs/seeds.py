@@ -45,6 +45,13 @@ def parse_seeds(spec: str) -> list[int]:
     return seeds
 
 
+def first_media(report: JobReport) -> Path | None:
+    """The run's video (else its image) for the contact sheet: a video before its preview still."""
+    media = sorted((Path(p) for p in report.result.written if Path(p).suffix.lower() in _MEDIA),
+                   key=lambda p: _MEDIA.index(p.suffix.lower()))
+    return media[0] if media else None
+
+
 @dataclass
 class SeedsReport:
     reports: dict[int, JobReport] = field(default_factory=dict)
@@ -77,10 +84,9 @@ def run_seeds(path: str | Path, options: RunOptions, seeds: list[int], progress:
         if report.result is None or report.result.interrupted:
             out.interrupted = True
             break
-        media = sorted((Path(p) for p in report.result.written if Path(p).suffix.lower() in _MEDIA),
-                       key=lambda p: _MEDIA.index(p.suffix.lower()))  # a video before its preview still
-        if media:
-            rows.append((f"seed {seed}", key_frames(media[0])))
+        media = first_media(report)
+        if media is not None:
+            rows.append((f"seed {seed}", key_frames(media)))
     if rows:
         name = f"contact_sheet_{Path(path).stem}_{seeds[0]}-{seeds[-1]}"
         out.contact_sheet = contact_sheet(rows, Path(options.output_dir) / f"{name}.png")
@@ -171,10 +177,9 @@ def run_batch(runs: list[BatchRun], options: RunOptions, progress: Any = None, o
         if report.result is None or report.result.interrupted:
             out.interrupted = True
             break
-        media = sorted((Path(p) for p in report.result.written if Path(p).suffix.lower() in _MEDIA),
-                       key=lambda p: _MEDIA.index(p.suffix.lower()))
-        if media:
-            rows.append((run.label, key_frames(media[0])))
+        media = first_media(report)
+        if media is not None:
+            rows.append((run.label, key_frames(media)))
     if rows:
         out.contact_sheet = contact_sheet(rows, Path(options.output_dir) / f"contact_sheet_{runs[0].path.stem}_batch.png")
     return out
