@@ -137,9 +137,9 @@ def test_make_fast_on_a_device_without_fp8_tensor_cores_changes_nothing(tiny, mo
     assert "compute capability 8.9" in caplog.text
 
 
-@pytest.mark.parametrize("workflow", ["wan_t2v_tiny.json", "wan_i2v_endframe_tiny.json"])
+@pytest.mark.parametrize("workflow", ["wan_t2v_tiny.json"])  # a bf16 model quantized per row on load
 def test_run_fast_writes_the_video_close_to_the_plain_run(workflow, tmp_path):
-    """``--fast`` on the bundled workflows: the same frames written, changed by the fp8
+    """``--fast`` on a bundled workflow: the same frames written, changed by the fp8
     matmuls (so --fast took effect) yet following the plain run closely (random tiny models
     amplify every difference over the steps, so the bound is a correlation, not a tolerance)."""
     from pathlib import Path
