@@ -68,28 +68,15 @@ class SeedsReport:
 
 def run_seeds(path: str | Path, options: RunOptions, seeds: list[int], progress: Any = None,
               on_seed: Any = None) -> SeedsReport:
-    """Run ``path`` once per seed with one shared cache; ``on_seed(seed, report, seconds)``
-    is called after each. Stops after an interrupted run."""
-    cache = OutputCache()
-    out = SeedsReport()
-    rows: list[tuple[str, list]] = []
-    for seed in seeds:
-        start = time.perf_counter()
-        prepared = prepare(path, dataclasses.replace(options, seed=seed))
-        report = execute(prepared, options, progress, cache)
-        seconds = time.perf_counter() - start
-        out.reports[seed], out.seconds[seed] = report, seconds
-        if on_seed is not None:
-            on_seed(seed, report, seconds)
-        if report.result is None or report.result.interrupted:
-            out.interrupted = True
-            break
-        media = first_media(report)
-        if media is not None:
-            rows.append((f"seed {seed}", key_frames(media)))
-    if rows:
-        name = f"contact_sheet_{Path(path).stem}_{seeds[0]}-{seeds[-1]}"
-        out.contact_sheet = contact_sheet(rows, Path(options.output_dir) / f"{name}.png")
+    """Run ``path`` once per seed with one shared cache (:func:`run_batch`); ``on_seed(seed,
+    report, seconds)`` is called after each. Stops after an interrupted run."""
+    runs = [BatchRun(Path(path), seed, (), f"seed {seed}") for seed in seeds]
+    batch = run_batch(runs, options, progress,
+                      on_run=None if on_seed is None else lambda run, report, seconds: on_seed(run.seed, report, seconds),
+                      sheet_name=f"contact_sheet_{Path(path).stem}_{seeds[0]}-{seeds[-1]}")
+    out = SeedsReport(contact_sheet=batch.contact_sheet, interrupted=batch.interrupted)
+    for run, report, seconds in batch.runs:
+        out.reports[run.seed], out.seconds[run.seed] = report, seconds
     return out
 
 
@@ -156,7 +143,8 @@ class BatchReport:
                 "interrupted": self.interrupted}
 
 
-def run_batch(runs: list[BatchRun], options: RunOptions, progress: Any = None, on_run: Any = None) -> BatchReport:
+def run_batch(runs: list[BatchRun], options: RunOptions, progress: Any = None, on_run: Any = None,
+              sheet_name: str | None = None) -> BatchReport:
     """Each run in turn with one shared output cache: a node whose inputs equal those of the
     run before (the same model file in another workflow, the loaders and encoders of another
     seed) is served from it. ``on_run(run, report, seconds)`` after each; a contact sheet with
@@ -181,5 +169,6 @@ def run_batch(runs: list[BatchRun], options: RunOptions, progress: Any = None, o
         if media is not None:
             rows.append((run.label, key_frames(media)))
     if rows:
-        out.contact_sheet = contact_sheet(rows, Path(options.output_dir) / f"contact_sheet_{runs[0].path.stem}_batch.png")
+        name = sheet_name or f"contact_sheet_{runs[0].path.stem}_batch"
+        out.contact_sheet = contact_sheet(rows, Path(options.output_dir) / f"{name}.png")
     return out
