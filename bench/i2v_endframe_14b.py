@@ -10,7 +10,7 @@ written with random weights in Kijai's layout, once per precision:
 
 Block swap (20 blocks, as saved) stays on unless --no-block-swap; --compile links the
 workflow's torch.compile settings to the loader; TeaCache is bypassed so
-every step does the same work. Start/end images are drawn by ``wfrun.media.samples``.
+every step does the same work, except in the ``teacache`` variant (the node as saved). Start/end images are drawn by ``wfrun.media.samples``.
 Prints one JSON object with time per step, node times and peak GPU memory.
 
     python bench/i2v_endframe_14b.py --workflow W.json --out /tmp/b [--steps 3] [--small --device cpu]
@@ -40,14 +40,14 @@ def node(data: dict, node_type: str) -> dict:
 
 
 def prepare_workflow(data: dict, precision: str, block_swap: bool, compile_model: bool = False,
-                     swap_blocks: int | None = None) -> dict:
+                     swap_blocks: int | None = None, step_cache: bool = False) -> dict:
     data = json.loads(json.dumps(data))
     if compile_model:
         from bench_common import link_compile_settings
 
         link_compile_settings(data)
     for n in data["nodes"]:
-        if n["type"] == "WanVideoTeaCache":
+        if n["type"] == "WanVideoTeaCache" and not step_cache:
             n["mode"] = 4
         if n["type"] == "WanVideoBlockSwap" and not block_swap:
             n["mode"] = 4
@@ -76,7 +76,8 @@ def write_models(models: Path, data: dict, device: str, small: bool) -> dict:
     return {"write_s": round(time.perf_counter() - start, 1)}
 
 
-def run_one(workflow: Path, models: Path, out: Path, args, data: dict, extra: tuple[str, ...] = ()) -> dict:
+def run_one(workflow: Path, models: Path, out: Path, args, data: dict, extra: tuple[str, ...] = (),
+            env: dict[str, str] | None = None) -> dict:
     i2v, sampler, resize = node(data, "WanVideoImageToVideoEncode"), node(data, "WanVideoSampler"), None
     resize = next(n for n in data["nodes"] if n["type"] == "ImageResize+" and any(
         o.get("links") for o in n["outputs"][1:]))
@@ -87,7 +88,8 @@ def run_one(workflow: Path, models: Path, out: Path, args, data: dict, extra: tu
     start = time.perf_counter()
     log = (args.log_dir or out) / f"{workflow.stem}{''.join(extra)}.{time.time_ns()}.stderr.log"
     with log.open("w") as stderr:  # streamed to a file, so a killed run still shows how far it got
-        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT,
+                              env={**os.environ, **(env or {})})
     wall = time.perf_counter() - start
     if done.returncode != 0:
         return {"error": log.read_text()[-3000:] + done.stdout[-2000:]}
@@ -112,7 +114,9 @@ def main() -> None:
                         help="link the workflow's WanVideoTorchCompileSettings (as saved) to the model loader")
     parser.add_argument("--log-dir", type=Path, help="where each run's stderr is streamed")
     parser.add_argument("--variants", default="saved",
-                        help="runs per precision, in order: saved (as the workflow says) or fast (wfrun run --fast); "
+                        help="runs per precision, in order: saved (as the workflow says), teacache (as saved "
+                             "with its WanVideoTeaCache kept), serial (as saved, "
+                             "loaders not run ahead: WFRUN_BACKGROUND_LOADS=0) or fast (wfrun run --fast); "
                              "fast,fast shows what the compile cache saves a second process")
     parser.add_argument("--checkpoint-dir", type=Path, help="reuse the transformer files found here")
     args = parser.parse_args()
@@ -151,9 +155,13 @@ def main() -> None:
         workflow.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap, args.compile,
                                                               args.swap)))
         result["checkpoint"] = {"write_s": round(written_s, 1), "gib": round(path.stat().st_size / 2**30, 2)}
+        cached = args.out / f"i2v_{precision}_teacache.json"
+        cached.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap, args.compile,
+                                                      args.swap, step_cache=True)))
         for index, variant in enumerate(args.variants.split(",")):
             name = f"{precision} {variant} #{index + 1}"
-            result[name] = run_one(workflow, models, args.out, args, data, ("--fast",) if variant == "fast" else ())
+            result[name] = run_one(cached if variant == "teacache" else workflow, models, args.out, args, data, ("--fast",) if variant == "fast" else (),
+                                   {"WFRUN_BACKGROUND_LOADS": "0"} if variant == "serial" else None)
             print(json.dumps({name: result[name]}), file=sys.stderr, flush=True)
         shutil.rmtree(folder)  # disk: the two 14B files need not exist at once
     print(json.dumps(result, indent=1))

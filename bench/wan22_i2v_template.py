@@ -15,9 +15,14 @@ Beside the job, in the same run: one bare diffusers ``WanTransformer3DModel`` fo
 (``model(...)``) of the high-noise expert as wfrun loads it, at the same shape, so the
 per-step cost can be read against the library's own forward (a step = cond + uncond).
 
+``--variants`` runs the job several ways, one process each: as saved with both experts kept
+(``resident``), within a 24 GiB budget (``budget24``: ``--gpu-memory 24``, one expert at a
+time as on a 24 GiB card), and the template's 4-step lightx2v switch with three seeds
+(``lightning``, ``lightning24``).
+
 Prints one JSON object: s/step per expert, node times, peak GPU memory, the whole job.
 
-    python bench/wan22_i2v_template.py --out /tmp/b [--steps 8] [--small --device cpu]
+    python bench/wan22_i2v_template.py --out /tmp/b [--steps 8] [--variants resident,budget24] [--small --device cpu]
 """
 
 from __future__ import annotations
@@ -84,7 +89,14 @@ def write_models(models: Path, data: dict, device: str, small: bool) -> dict:
     return {"write_s": round(time.perf_counter() - start, 1)}
 
 
-def run_job(models: Path, out: Path, args, data: dict) -> dict:
+#: ``--variants``: extra ``wfrun run`` arguments per variant. ``lightning`` turns on the
+#: template's own "Enable 4steps LoRA?" switch (the lightx2v LoRAs, 4 steps split 2/2, CFG 1)
+#: and runs ``--seeds 1-3`` in one process, so the time of each further seed shows.
+VARIANTS = {"resident": (), "budget24": ("--gpu-memory", "24"), "lightning": ("--seeds", "1-3"),
+            "lightning24": ("--seeds", "1-3", "--gpu-memory", "24")}
+
+
+def run_job(models: Path, out: Path, args, data: dict, variant: str = "resident") -> dict:
     nodes = inner_nodes(data)
     i2v = nodes["WanImageToVideo"]
     steps = {n["widgets_values"][0]: n for k, n in nodes.items() if k.startswith("PrimitiveInt#")}
@@ -92,15 +104,24 @@ def run_job(models: Path, out: Path, args, data: dict) -> dict:
     cmd = [sys.executable, "-m", "wfrun", "run", str(template_path()), "--models", str(models), "--format", "json",
            "-o", str(out / "output"), "--input", str(out / "input"), "--device", args.device,
            "--set", f"{i2v['_path']}.width={args.width}", "--set", f"{i2v['_path']}.height={args.height}",
-           "--set", f"{total['_path']}.value={args.steps}", "--set", f"{split['_path']}.value={args.steps // 2}"]
+           "--set", f"{total['_path']}.value={args.steps}", "--set", f"{split['_path']}.value={args.steps // 2}",
+           *VARIANTS[variant]]
+    if variant.startswith("lightning"):
+        cmd += ["--set", f"{nodes['PrimitiveBoolean']['_path']}.value=true"]
     start = time.perf_counter()
-    log = out / "job.stderr.log"
+    log = out / f"job.{variant}.stderr.log"
     with log.open("w") as stderr:
         done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         return {"error": log.read_text()[-3000:] + done.stdout[-2000:]}
     report = json.loads(done.stdout)
+    if "seeds" in report:  # --seeds: the whole process, then each seed's own job
+        seeds = report["seeds"]
+        return {"wall_s": round(wall, 2), "seed_seconds": {s: r["seconds"] for s, r in seeds.items()},
+                "node_seconds": {s: r["node_seconds"] for s, r in seeds.items()},
+                "step_seconds": {s: r.get("step_seconds") for s, r in seeds.items()},
+                "peak_gpu_gib": {s: r.get("peak_gpu_gib") for s, r in seeds.items()}}
     experts = report.get("step_seconds") or []
     per_expert = [round(statistics.median(s[1:] or s), 3) for s in experts if s]
     return {"wall_s": round(wall, 2), "job_s": report.get("seconds"), "written": report["written"],
@@ -149,6 +170,9 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--small", action="store_true", help="tiny widths, for a CPU smoke run")
+    parser.add_argument("--variants", default="resident",
+                        help=f"jobs to run, in order, each a fresh process: {', '.join(VARIANTS)}")
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare diffusers forward")
     args = parser.parse_args()
     import diffusers
     import torch
@@ -167,8 +191,12 @@ def main() -> None:
                                  "transformers": transformers.__version__}}
     result["models"] = write_models(models, data, args.device, args.small)
     print(json.dumps({"models": result["models"]}), file=sys.stderr, flush=True)
-    result["job"] = run_job(models, args.out, args, data)
-    print(json.dumps({"job": result["job"]}), file=sys.stderr, flush=True)
+    for variant in args.variants.split(","):
+        result[variant] = run_job(models, args.out, args, data, variant)
+        print(json.dumps({variant: result[variant]}), file=sys.stderr, flush=True)
+    if args.no_bare:
+        print(json.dumps(result, indent=1))
+        return
     result["bare_diffusers_forward"] = bare_forward(models, args, data)
     print(json.dumps(result, indent=1))
 

@@ -24,7 +24,7 @@ def card(monkeypatch):
 
     monkeypatch.setattr(residency, "MIN_MARGIN", 1_000)
     monkeypatch.setattr(residency, "MARGIN_SHARE", 0.0)
-    monkeypatch.setattr(residency, "_free", lambda device: (CARD - sum(on_gpu.values()), CARD))
+    monkeypatch.setattr(residency, "free_memory", lambda device: (CARD - sum(on_gpu.values()), CARD))
     monkeypatch.setattr(residency, "_bytes_to_move", lambda m, device: 0 if id(m) in on_gpu else size(m))
     monkeypatch.setattr(residency.placement, "onload", lambda m, d: (on_gpu.__setitem__(id(m), size(m)),
                                                                      moves.append(("in", names[id(m)]))))
@@ -106,3 +106,39 @@ def test_force_offload_on_the_cpu_moves_as_asked(card):
     module = model("cpu-model", 10)
     residency.done(module, "cpu", force_offload=True)
     assert moves == [("out", "cpu-model")] and residency.resident() == []
+
+
+def test_a_gpu_budget_makes_the_card_that_small(monkeypatch):
+    """``--gpu-memory``: free memory is what the budget leaves beside what PyTorch holds,
+    never more than the card really has free."""
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (100 * gib, 140 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 30 * gib)
+    assert residency.free_memory("cuda") == (100 * gib, 140 * gib)
+    with residency.gpu_budget(24 * gib):
+        assert residency.free_memory("cuda") == (0, 24 * gib)  # 30 held: over the budget
+        monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 4 * gib)
+        assert residency.free_memory("cuda") == (20 * gib, 24 * gib)
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (5 * gib, 140 * gib))
+        assert residency.free_memory("cuda") == (5 * gib, 24 * gib)  # others hold the rest of the card
+    assert residency.free_memory("cuda") == (5 * gib, 140 * gib)
+
+
+def test_under_a_budget_the_first_expert_leaves_for_the_second(card, monkeypatch):
+    """Two 4000-byte experts on a card whose budget holds only one with its margin: the
+    high-noise expert goes when the low-noise one comes in (the card itself has room)."""
+    model, moves, on_gpu = card
+    monkeypatch.setattr(residency, "free_memory",
+                        lambda device: (min(CARD, residency._BUDGET or CARD) - sum(on_gpu.values()),
+                                        min(CARD, residency._BUDGET or CARD)))
+    high, low = model("high", 1000), model("low", 1000)
+    with residency.gpu_budget(6_000):
+        residency.bring(high, "cuda")
+        residency.bring(low, "cuda")
+    assert moves == [("in", "high"), ("out", "high"), ("in", "low")]
+    residency._RESIDENT.clear()
+    on_gpu.clear()
+    moves.clear()
+    residency.bring(high, "cuda")
+    residency.bring(low, "cuda")  # no budget: both stay
+    assert moves == [("in", "high"), ("in", "low")]

@@ -110,3 +110,21 @@ def test_run_cli_usage_errors(tmp_path):
     assert result.exit_code == 2
     result = CliRunner().invoke(main, ["run", str(DEMO), "--models", str(tmp_path / "nope")])
     assert result.exit_code == 2
+
+
+def test_gpu_memory_budget_reaches_the_models_residency(tmp_path, monkeypatch):
+    """``--gpu-memory 24`` makes residency decide as on a 24 GiB card for the whole job,
+    and only for it; a budget under 1 GiB is a usage error."""
+    from wfrun.models import residency
+
+    seen = []  # the budget in force where the job decides whether loaders may run ahead
+    monkeypatch.setattr("wfrun.jobs.run.loads_can_overlap",
+                        lambda p, device: seen.append(residency._BUDGET) or False)
+    result = CliRunner().invoke(main, ["run", str(DEMO), "--smoke", "--device", "cpu", "--gpu-memory", "24",
+                                       "-o", str(tmp_path / "out"), "--format", "json"])
+    if result.exit_code != 0:
+        pytest.fail(result.output)
+    assert seen and set(seen) == {24 * 2**30}
+    assert residency._BUDGET is None
+    result = CliRunner().invoke(main, ["run", str(DEMO), "--smoke", "--gpu-memory", "0.5"])
+    assert result.exit_code == 2 and "gpu-memory" in result.output

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 @click.option("--fast", is_flag=True,
               help="fp8 x fp8 matmuls in the transformer's blocks (GPUs of compute capability 8.9+) and compiled "
                    "blocks; close to, not equal to, the workflow's numbers")
+@click.option("--gpu-memory", "gpu_memory", type=click.FloatRange(min=1.0, max=4096.0), metavar="GIB",
+              help="use at most this much GPU memory for models kept between nodes, as on a card of that size "
+                   "(default: the whole card)")
 @click.option("--dry-run", is_flag=True, help="check, plan and list model files and memory; load nothing")
 @click.option("--allow-pickle", is_flag=True,
               help="also read .ckpt/.pt/.bin pickle files (weights only); only for files you trust")
@@ -62,8 +65,9 @@ if TYPE_CHECKING:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke: bool, output_dir: str,
         input_dir: str | None, overrides: tuple[str, ...], seed: int | None, seeds_spec: str | None,
-        vary: tuple[str, ...], device: str | None, fast: bool, dry_run: bool, allow_pickle: bool,
-        ray_address: str | None, ray_workers: int | None, gpus: int | None, cp_attention: str, fmt: str) -> None:
+        vary: tuple[str, ...], device: str | None, fast: bool, gpu_memory: float | None, dry_run: bool,
+        allow_pickle: bool, ray_address: str | None, ray_workers: int | None, gpus: int | None,
+        cp_attention: str, fmt: str) -> None:
     """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed;
     several FILEs one after the other with the models loaded once (or spread with --ray)."""
     from wfrun.jobs import run as job
@@ -100,7 +104,7 @@ def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke
     options = job.RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
                              input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides),
                              seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle, smoke=smoke,
-                             fast=fast)
+                             fast=fast, gpu_memory_gib=gpu_memory)
     if ray_address is not None:
         _run_ray(list(files), options, seeds_spec, ray_address or None, ray_workers, fmt)
     if len(files) > 1 or vary:

@@ -73,6 +73,8 @@ class RunOptions:
     smoke: bool = False
     #: ``--fast``: fp8 x fp8 matmuls in the transformer blocks and compiled blocks (models/fast.py).
     fast: bool = False
+    #: ``--gpu-memory``: GiB of the GPU wfrun may use (models.residency), None: the whole card.
+    gpu_memory_gib: float | None = None
 
     @property
     def tiny(self) -> bool:
@@ -427,6 +429,8 @@ def memory_estimate(p: Prepared) -> dict[str, Any]:
 def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: OutputCache | None = None) -> JobReport:
     import torch
 
+    from wfrun.models import residency
+
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     _make_output_folder(Path(options.output_dir))
     input_dir = input_dir_for(p.path, options)
@@ -449,7 +453,8 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     try:
-        with torch.inference_mode(), pickle_files_allowed(options.allow_pickle):
+        budget = None if options.gpu_memory_gib is None else int(options.gpu_memory_gib * 2**30)
+        with torch.inference_mode(), pickle_files_allowed(options.allow_pickle), residency.gpu_budget(budget):
             result = run_plan(p.graph, p.plan, ctx, cache, adjust_inputs=p.runtime_caps,
                               background=loads_can_overlap(p, device))
     except NodeError as err:
@@ -473,12 +478,17 @@ OVERLAP_SHARE = 0.5
 def loads_can_overlap(p: Prepared, device: str) -> bool:
     """Whether the job's model loaders may run in the background (``engine.run_plan``): on a
     CUDA device with room for all its models at once. On the CPU reading and computing share
-    the same cores, so nothing would be gained."""
+    the same cores, so nothing would be gained. ``WFRUN_BACKGROUND_LOADS=0`` turns it off
+    (to measure what it saves: bench/i2v_endframe_14b.py)."""
     import torch
+
+    from wfrun.models import residency
 
     if torch.device(device).type != "cuda" or not torch.cuda.is_available():
         return False
-    free, _total = torch.cuda.mem_get_info(torch.device(device))
+    if os.environ.get("WFRUN_BACKGROUND_LOADS") == "0":
+        return False
+    free, _total = residency.free_memory(device)
     return sum(m.bytes for m in p.models) <= OVERLAP_SHARE * free
 
 

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from wfrun.models import module_hooks
+from wfrun.models import host_copies, module_hooks
 
 
 def node_device(choice: str, ctx: Any) -> str:
@@ -69,6 +69,7 @@ def place_transformer(transformer: nn.Module, device: str, offload_device: str,
         raise RuntimeError("block swap is already set up on this model")
     if torch.device(offload_device).type != "cpu":
         raise ValueError(f"block swap keeps blocks in CPU memory, not on {offload_device}")
+    host_copies.forget(transformer)  # from here block swap decides where each weight lives
     if swap_blocks == 0 and not (offload_img_emb or offload_txt_emb):
         return transformer.to(device)
     embedder = transformer.condition_embedder
@@ -103,19 +104,26 @@ def _move_except(module: nn.Module, device: str, skip: set[int]) -> None:
 
 
 def onload(module: nn.Module, device: str) -> None:
-    """Bring a model to ``device`` for work; with block swap, its resident part only."""
+    """Bring a model to ``device`` for work; with block swap, its resident part only. A
+    model coming from host memory to a GPU keeps its host copy (``host_copies``) while
+    there is room for it, so that sending it back later costs nothing."""
     if is_hooked(module):
         _move_except(module, device, streamer(module).streamed_ids)
+    elif torch.device(device).type == "cuda" and host_copies.keep(module):
+        host_copies.onload(module, device)
     else:
         module.to(device)
 
 
 def offload(module: nn.Module, offload_device: str) -> None:
     """Send a model back after work (the pack's ``force_offload``), freeing GPU cache; the
-    swapped blocks are already there between forwards."""
+    swapped blocks are already there between forwards. Weights unchanged on the GPU since
+    they came return to their kept host copies; only the others are copied back."""
     if is_hooked(module):
         _move_except(module, offload_device, streamer(module).streamed_ids)
     else:
+        if torch.device(offload_device).type == "cpu":
+            host_copies.restore(module)
         module.to(offload_device)
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

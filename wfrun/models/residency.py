@@ -10,6 +10,10 @@ pass of a two-sampler job) then starts at once, and a card too small for two exp
 still holds only one at a time.
 
 Only modules on a CUDA device are tracked; on the CPU nothing moves.
+
+A GPU memory budget (``wfrun run --gpu-memory GIB``, :func:`gpu_budget`) makes these
+decisions as on a card of that size: a user with a 24 GiB card running on a bigger one
+sees the memory their card would allow, and one sharing a GPU leaves the rest alone.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ MIN_MARGIN = 4 * 2**30
 
 _RESIDENT: "OrderedDict[int, tuple[weakref.ref, str]]" = OrderedDict()
 
+#: The GPU memory wfrun may use, in bytes (None: the whole card); see :func:`gpu_budget`.
+_BUDGET: int | None = None
+
 
 def _bytes_to_move(module: nn.Module, device: torch.device) -> int:
     """Bytes of ``module``'s parameters and buffers not yet on ``device``."""
@@ -41,9 +48,26 @@ def _bytes_to_move(module: nn.Module, device: torch.device) -> int:
     return total
 
 
-def _free(device: torch.device) -> tuple[int, int]:
-    free, total = torch.cuda.mem_get_info(device)
-    return int(free), int(total)
+def free_memory(device: Any) -> tuple[int, int]:
+    """Free and total bytes of ``device`` as wfrun may use them: the card's, or within the
+    budget (what PyTorch holds counts as used; memory others hold on the card still does)."""
+    free, total = torch.cuda.mem_get_info(torch.device(device))
+    if _BUDGET is None:
+        return int(free), int(total)
+    held = torch.cuda.memory_reserved(torch.device(device))
+    return max(0, min(int(free), _BUDGET - int(held))), min(_BUDGET, int(total))
+
+
+
+@contextlib.contextmanager
+def gpu_budget(budget_bytes: int | None) -> Iterator[None]:
+    """Within: residency decisions as on a card of ``budget_bytes`` (None: no limit)."""
+    global _BUDGET
+    previous, _BUDGET = _BUDGET, budget_bytes
+    try:
+        yield
+    finally:
+        _BUDGET = previous
 
 
 def bring(module: nn.Module, device: Any, offload_device: Any = "cpu") -> None:
@@ -59,7 +83,7 @@ def bring(module: nn.Module, device: Any, offload_device: Any = "cpu") -> None:
     for other_key in list(_RESIDENT):
         if other_key == key:
             continue
-        free, total = _free(device)
+        free, total = free_memory(device)
         if free >= need + max(MIN_MARGIN, int(MARGIN_SHARE * total)):
             break
         ref, offload_device = _RESIDENT.pop(other_key)
@@ -99,7 +123,7 @@ def done(module: nn.Module, device: Any, offload_device: Any = "cpu", *, force_o
     track(module, device, offload_device)
     if not force_offload:
         return
-    free, total = _free(torch.device(device))
+    free, total = free_memory(device)
     if free >= KEEP_FREE_SHARE * total:
         return
     _RESIDENT.pop(id(module), None)
