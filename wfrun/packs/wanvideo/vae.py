@@ -20,6 +20,9 @@ replace the first 5 frames of the video: N latents give 4N frames (5 give 20, no
 video whose last frame runs into its first. One deviation: a looped single latent frame
 decodes as a plain one (the pack's slicing would leave no frame at all).
 
+A tiny VAE (WanVideoTinyVAELoader's :class:`TinyVAE`) takes the pack's TAEHV branch in
+both nodes (:mod:`.tiny_vae`): 0..1 frames straight in and out, no tiling or normalisation.
+
 Each encode/decode ticks a bar per chunk (a latent frame, or 4 video frames) and stops
 within a chunk on Ctrl-C (see :mod:`wfrun.models.vae_progress`). The raw encode and
 decode are :mod:`wfrun.models.vae_codec`'s, shared with ComfyUI's core VAE nodes.
