@@ -59,6 +59,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("WanVideoVACEModelSelect", "vace_model"): ("wan_vace_module", "original"),
     ("UNETLoader", "unet_name"): ("wan_transformer", "comfyui"),
     ("WanVideoVAELoader", "model_name"): ("wan_vae", "original"),
+    ("WanVideoTinyVAELoader", "model_name"): ("taehv", ""),
     ("VAELoader", "vae_name"): ("wan_vae", "original"),
     ("LoadWanVideoT5TextEncoder", "model_name"): ("umt5", "original"),
     ("CLIPLoader", "clip_name"): ("umt5", "transformers"),
@@ -117,7 +118,7 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
 #: The default storage of each kind when the name does not say.
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
-                     "sam2": "fp32", "upscale": "fp32", "rife": "fp32", "film": "fp32", "vitpose": "fp32",
+                     "sam2": "fp32", "taehv": "fp16", "upscale": "fp32", "rife": "fp32", "film": "fp32", "vitpose": "fp32",
                      "yolo_e2e": "fp32"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
@@ -125,6 +126,7 @@ KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE b
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
                "sam2": "SAM 2 checkpoint (Meta's layout)",
+               "taehv": "TAEHV tiny video autoencoder (taew, released key layout, narrow widths)",
                "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net",
                "vitpose": "ViTPose whole-body ONNX model (heatmaps)",
                "yolo_e2e": "end-to-end YOLO person detector ONNX model (YOLOv10 rows)"}
@@ -332,6 +334,14 @@ def _sam2(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     return Family("sam2", version, "", "fp16" if "fp16" in base else "fp32"), None
 
 
+def _taehv(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """WanVideoTinyVAELoader's taew files: Wan 2.2's 48-channel one when the name says 2_2."""
+    if not base.endswith((".safetensors", ".sft")):
+        raise NoStandin(f"{base}: wfrun writes tiny TAEHV stand-ins as .safetensors only")
+    task = "2_2" if re.search(r"taew2[._]2|wan2[._]2", base) else "2_1"
+    return Family("taehv", task, "", "fp16"), None
+
+
 def _upscale(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     """Every upscaler name gets a tiny 4x ESRGAN: the scale a name states is not checked."""
     return Family("upscale", "esrgan", "", "fp32"), None
@@ -364,7 +374,7 @@ def _onnx(kind: str):
 _FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_vae": _vae, "umt5": _umt5,
              "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
-             "sam2": _sam2, "rife": _rife, "film": _film,
+             "sam2": _sam2, "taehv": _taehv, "rife": _rife, "film": _film,
              "vitpose": _onnx("vitpose"), "yolo_e2e": _onnx("yolo_e2e")}
 
 
@@ -465,6 +475,14 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
 
         return write_tiny_sam2(target, version=family.task, seed=zlib.crc32(standin.name.encode()),
                                dtype=torch.float16 if family.precision == "fp16" else torch.float32)
+    if family.kind == "taehv":
+        import torch
+
+        from wfrun.models.taehv import tiny_taehv_state_dict
+        from wfrun.models.tiny_upscale import save_weights
+
+        state = tiny_taehv_state_dict(48 if family.task == "2_2" else 16, seed=zlib.crc32(standin.name.encode()))
+        return save_weights({k: v.to(torch.float16) for k, v in state.items()}, target)
     if family.kind == "sam3":  # its writer puts the CLIP tokenizer beside it, where the loader looks first
         import torch
 

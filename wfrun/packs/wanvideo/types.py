@@ -97,6 +97,18 @@ class WanVideoModel:
 
 
 @dataclass(frozen=True)
+class TinyVAE:
+    """WANVAE from WanVideoTinyVAELoader: a TAEHV (``wfrun.models.taehv``) in its dtype.
+    WanVideoDecode/WanVideoEncode take it in place of the real Wan VAE, as the pack's do;
+    ``parallel``: all frames at once (faster, more memory) instead of chunk by chunk."""
+
+    model: Any
+    dtype: torch.dtype
+    parallel: bool = False
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
 class VacePath:
     """VACEPATH from WanVideoVACEModelSelect: VACE module files for the model loader's
     ``vace_model`` (later ``extra_model``) input, laid over the main model in this order."""

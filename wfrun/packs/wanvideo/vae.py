@@ -20,6 +20,9 @@ replace the first 5 frames of the video: N latents give 4N frames (5 give 20, no
 video whose last frame runs into its first. One deviation: a looped single latent frame
 decodes as a plain one (the pack's slicing would leave no frame at all).
 
+A tiny VAE (WanVideoTinyVAELoader's :class:`TinyVAE`) takes the pack's TAEHV branch in
+both nodes (:mod:`.tiny_vae`): 0..1 frames straight in and out, no tiling or normalisation.
+
 Each encode/decode ticks a bar per chunk (a latent frame, or 4 video frames) and stops
 within a chunk on Ctrl-C (see :mod:`wfrun.models.vae_progress`). The raw encode and
 decode are :mod:`wfrun.models.vae_codec`'s, shared with ComfyUI's core VAE nodes.
@@ -36,7 +39,8 @@ from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.header import CheckpointError
 from wfrun.models import placement
 from wfrun.nodes.models import loading_error, resolve
-from wfrun.packs.wanvideo.types import WanVAE
+from wfrun.packs.wanvideo.tiny_vae import tiny_decode, tiny_encode
+from wfrun.packs.wanvideo.types import TinyVAE, WanVAE
 from wfrun.models.vae_codec import decode_raw, encode_raw, latent_stats
 
 VAE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}
@@ -119,6 +123,8 @@ def wanvideo_decode(ctx: ExecContext, vae: WanVAE, samples: dict, enable_vae_til
         latents = latents[:, 1:]
     if samples.get("drop_last"):
         latents = latents[:, :-1]
+    if isinstance(vae, TinyVAE):  # the pack's TAEHV branch: 0..1 frames straight from the tiny decoder
+        return (tiny_decode(ctx, vae, latents),)
     end_image = samples.get("end_image")
     tiled = bool(enable_vae_tiling) and end_image is None
     placement.onload(vae.vae, ctx.device)
@@ -168,12 +174,15 @@ def wanvideo_encode(ctx: ExecContext, vae: WanVAE, image: torch.Tensor, enable_v
     empty = [i for i in range(frames) if float(video[:, i].abs().max()) == 0.0]
     if noise_aug_strength > 0.0:
         video = add_noise_to_reference(video, noise_aug_strength)
-    placement.onload(vae.vae, ctx.device)
-    set_tiling(vae.vae, bool(enable_vae_tiling), (tile_x, tile_y), (tile_stride_x, tile_stride_y))
-    try:
-        latents = encode_video(vae, video * 2.0 - 1.0, ctx.device, ctx=ctx).unsqueeze(0)
-    finally:
-        placement.offload(vae.vae, ctx.offload_device)
+    if isinstance(vae, TinyVAE):  # the pack's TAEHV branch: 0..1 frames, no tiling
+        latents = tiny_encode(ctx, vae, video)
+    else:
+        placement.onload(vae.vae, ctx.device)
+        set_tiling(vae.vae, bool(enable_vae_tiling), (tile_x, tile_y), (tile_stride_x, tile_stride_y))
+        try:
+            latents = encode_video(vae, video * 2.0 - 1.0, ctx.device, ctx=ctx).unsqueeze(0)
+        finally:
+            placement.offload(vae.vae, ctx.offload_device)
     if latent_strength != 1.0:
         latents = latents * latent_strength
     empty_latents = _empty_latent_indices(empty, frames)

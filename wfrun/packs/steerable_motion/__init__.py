@@ -1,0 +1,1 @@
+"""Steerable-Motion (banodoco/Steerable-Motion): its Wan video continuation helpers."""
