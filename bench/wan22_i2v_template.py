@@ -65,6 +65,27 @@ def inner_nodes(data: dict) -> dict[str, dict]:
     return out
 
 
+def save_as_webp(data: dict) -> dict:
+    """The template with its top-level SaveVideo replaced by GetVideoComponents -> Save
+    Animated WEBP (Pillow), for machines without an ffmpeg binary; the job is otherwise the same."""
+    data = json.loads(json.dumps(data))
+    save = next(n for n in data["nodes"] if n["type"] == "SaveVideo")
+    video_link = save["inputs"][0]["link"]
+    split_id, images_link = max(n["id"] for n in data["nodes"]) + 1, max(l[0] for l in data["links"]) + 1
+    data["nodes"].append({"id": split_id, "type": "GetVideoComponents", "mode": 0, "pos": [0, 0], "size": [200, 80],
+                          "inputs": [{"name": "video", "type": "VIDEO", "link": video_link}],
+                          "outputs": [{"name": "images", "type": "IMAGE", "links": [images_link]},
+                                      {"name": "audio", "type": "AUDIO", "links": None},
+                                      {"name": "fps", "type": "FLOAT", "links": None}], "properties": {}})
+    save.update(type="SaveAnimatedWEBP", inputs=[{"name": "images", "type": "IMAGE", "link": images_link}],
+                outputs=[], widgets_values=["video/Wan2.2_i2v", 16.0, False, 90, "default"], properties={})
+    for link in data["links"]:
+        if link[0] == video_link:
+            link[3], link[4] = split_id, 0
+    data["links"].append([images_link, split_id, 0, save["id"], 0, "IMAGE"])
+    return data
+
+
 def write_models(models: Path, data: dict, device: str, small: bool) -> dict:
     import fullsize
 
@@ -96,13 +117,13 @@ VARIANTS = {"resident": (), "budget24": ("--gpu-memory", "24"), "lightning": ("-
             "lightning24": ("--seeds", "1-3", "--gpu-memory", "24")}
 
 
-def run_job(models: Path, out: Path, args, data: dict, variant: str = "resident") -> dict:
+def run_job(models: Path, out: Path, args, data: dict, variant: str = "resident", workflow: Path | None = None) -> dict:
     nodes = inner_nodes(data)
     i2v = nodes["WanImageToVideo"]
     steps = {n["widgets_values"][0]: n for k, n in nodes.items() if k.startswith("PrimitiveInt#")}
     total, split = steps[20], steps[10]  # the template's steps and the step it hands over at
-    cmd = [sys.executable, "-m", "wfrun", "run", str(template_path()), "--models", str(models), "--format", "json",
-           "-o", str(out / "output"), "--input", str(out / "input"), "--device", args.device,
+    cmd = [sys.executable, "-m", "wfrun", "run", str(workflow or template_path()), "--models", str(models),
+           "--format", "json", "-o", str(out / "output"), "--input", str(out / "input"), "--device", args.device,
            "--set", f"{i2v['_path']}.width={args.width}", "--set", f"{i2v['_path']}.height={args.height}",
            "--set", f"{total['_path']}.value={args.steps}", "--set", f"{split['_path']}.value={args.steps // 2}",
            *VARIANTS[variant]]
@@ -173,6 +194,8 @@ def main() -> None:
     parser.add_argument("--variants", default="resident",
                         help=f"jobs to run, in order, each a fresh process: {', '.join(VARIANTS)}")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare diffusers forward")
+    parser.add_argument("--webp", action="store_true", help="save an animated WebP instead of the template's MP4 "
+                                                            "(no ffmpeg needed)")
     args = parser.parse_args()
     import diffusers
     import torch
@@ -191,8 +214,12 @@ def main() -> None:
                                  "transformers": transformers.__version__}}
     result["models"] = write_models(models, data, args.device, args.small)
     print(json.dumps({"models": result["models"]}), file=sys.stderr, flush=True)
+    workflow = None
+    if args.webp:
+        workflow = args.out / "template_webp.json"
+        workflow.write_text(json.dumps(save_as_webp(data)))
     for variant in args.variants.split(","):
-        result[variant] = run_job(models, args.out, args, data, variant)
+        result[variant] = run_job(models, args.out, args, data, variant, workflow)
         print(json.dumps({variant: result[variant]}), file=sys.stderr, flush=True)
     if args.no_bare:
         print(json.dumps(result, indent=1))

@@ -40,6 +40,16 @@ def test_changed_weights_are_not_restored():
     assert model[0].weight.device.type == "meta" and model[2].weight.device.type == "meta"
 
 
+def test_inside_inference_mode_changes_are_still_seen():
+    """Jobs run under ``torch.inference_mode``; the device copies must still count versions."""
+    model = _model()
+    with torch.inference_mode():
+        host_copies.onload(model, "meta")
+        model[0].weight.mul_(2)
+        assert host_copies.restore(model) == 6
+    assert model[0].weight.device.type == "meta" and model[2].weight.device.type == "cpu"
+
+
 def test_tied_weights_stay_tied():
     shared = nn.Linear(3, 3)
     model = nn.Sequential(shared, nn.ReLU(), shared)

@@ -84,7 +84,14 @@ def keep(module: nn.Module) -> bool:
 
 
 def onload(module: nn.Module, device: str) -> None:
-    """``module`` to ``device`` with its host tensors kept for :func:`restore`."""
+    """``module`` to ``device`` with its host tensors kept for :func:`restore`. The device
+    copies are made outside inference mode (jobs run inside it), so they are normal tensors
+    with a version counter that shows a later in-place change."""
+    with torch.inference_mode(False):
+        _onload(module, device)
+
+
+def _onload(module: nn.Module, device: str) -> None:
     kept = _KEPT.setdefault(module, [])
     done: dict[int, torch.Tensor] = {}  # a tensor shared by two modules (tied weights) moves once
     for owner, name, tensor, is_parameter in list(_tensors(module)):

@@ -1,4 +1,4 @@
-"""ComfyUI's custom-sampling nodes (``comfy_extras/nodes_custom_sampler.py``) on a Wan MODEL:
+r"""ComfyUI's custom-sampling nodes (``comfy_extras/nodes_custom_sampler.py``) on a Wan MODEL:
 KSamplerSelect, BasicScheduler and SamplerCustom, on the same sampling as KSampler
 (:func:`.ksampler_nodes.run_sampler`).
 
