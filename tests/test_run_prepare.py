@@ -128,3 +128,15 @@ def test_gpu_memory_budget_reaches_the_models_residency(tmp_path, monkeypatch):
     assert residency._BUDGET is None
     result = CliRunner().invoke(main, ["run", str(DEMO), "--smoke", "--gpu-memory", "0.5"])
     assert result.exit_code == 2 and "gpu-memory" in result.output
+
+
+def test_only_models_loaded_onto_the_gpu_count_against_running_loaders_ahead(tiny_models):
+    """Loaders that load into host memory may run ahead whatever the card's size; a loader
+    set to ``main_device`` puts its file on the GPU as it loads, and that counts."""
+    from wfrun.jobs.run import gpu_bytes_at_load
+
+    p = prepare(DEMO, options(tiny_models))
+    assert gpu_bytes_at_load(p) == 0  # the demo's loaders all say offload_device
+    p = prepare(DEMO, options(tiny_models, overrides=["22.load_device=main_device"]))
+    model = next(m for m in p.models if m.node_id == "22")
+    assert gpu_bytes_at_load(p) == model.bytes > 0

@@ -469,15 +469,30 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
                      torch.cuda.max_memory_allocated() if cuda else None)
 
 
-#: Loaders run ahead of their turn only while every model file of the job, together, takes at
-#: most this share of the GPU's free memory: then a loader placing its model on the GPU while
-#: another node works there cannot crowd it out.
+#: Loaders run ahead of their turn only while the model files they put on the GPU, together,
+#: take at most this share of the GPU's free memory: then a loader placing its model on the
+#: GPU while another node works there cannot crowd it out.
 OVERLAP_SHARE = 0.5
+
+#: Loader choices (``load_device``, ``device``) that put a model on the GPU as it loads; other
+#: loaders load into host memory (ComfyUI's default: a model comes to the GPU when a node needs
+#: it), which running ahead cannot crowd.
+GPU_AT_LOAD = frozenset({"main_device", "gpu", "cuda"})
+
+
+def gpu_bytes_at_load(p: Prepared) -> int:
+    """Bytes of the job's model files whose loaders put them on the GPU as they load."""
+    total = 0
+    for model in p.models:
+        inputs = p.graph.node(model.node_id).inputs
+        if any(isinstance(inputs.get(k), str) and inputs[k] in GPU_AT_LOAD for k in ("load_device", "device")):
+            total += model.bytes
+    return total
 
 
 def loads_can_overlap(p: Prepared, device: str) -> bool:
     """Whether the job's model loaders may run in the background (``engine.run_plan``): on a
-    CUDA device with room for all its models at once. On the CPU reading and computing share
+    CUDA device with room for every model its loaders put on the GPU at once. On the CPU reading and computing share
     the same cores, so nothing would be gained. ``WFRUN_BACKGROUND_LOADS=0`` turns it off
     (to measure what it saves: bench/i2v_endframe_14b.py)."""
     import torch
@@ -489,7 +504,7 @@ def loads_can_overlap(p: Prepared, device: str) -> bool:
     if os.environ.get("WFRUN_BACKGROUND_LOADS") == "0":
         return False
     free, _total = residency.free_memory(device)
-    return sum(m.bytes for m in p.models) <= OVERLAP_SHARE * free
+    return gpu_bytes_at_load(p) <= OVERLAP_SHARE * free
 
 
 def run_file(path: str | Path, options: RunOptions, progress: Any = None,
