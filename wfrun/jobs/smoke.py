@@ -14,7 +14,8 @@ file:
   most 64 too;
 - frame counts (``num_frames``, ``length``, ``frame_num``, and ``frame_load_cap`` where 0
   means "all") at most 9, a 4n+1 count (3 latent frames);
-- sampler ``steps`` at most 2, and step boundaries (start/end step) scaled with them;
+- sampler ``steps`` at most 2, and step boundaries (start/end/split step) scaled with them;
+- chunked long-video samplers: ``chunk_frames`` at most 9, ``total_frames`` at most 25 (three chunks);
 - context windows at most 5 frames overlapping by 4 (2 latent frames, 1 shared), so the 9
   frames still take several windows and the blending runs;
 - pixel paddings made for full-size images (``extra_padding``) at most 8 px, frames skipped
@@ -48,14 +49,16 @@ MAX_STEPS = 2
 UPSCALE_MODEL_NODES = frozenset({"ImageUpscaleWithModel", "ImageUpscaleWithModelBatched", "CRT_UpscaleModelAdv"})
 #: Frame-count inputs where 0 means "no limit" (VideoHelperSuite's load cap).
 ZERO_MEANS_ALL = frozenset({"frame_load_cap"})
-FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL
+#: Frames per chunk of the chunked long-video samplers (VideoChunkTools), capped like a video.
+CHUNK_INPUTS = frozenset({"chunk_frames"})
+FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL | CHUNK_INPUTS
 STEP_INPUTS = frozenset({"steps"})
-STEP_BOUNDARY_INPUTS = ("start_step", "end_step", "start_at_step", "end_at_step")
+STEP_BOUNDARY_INPUTS = ("start_step", "end_step", "start_at_step", "end_at_step", "split_step")
 CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
 #: Values made for full-size inputs, kept within the small stand-ins: paddings in pixels, and
 #: frames skipped or picked from the start of a video or batch (made for the full length).
 FULL_SIZE_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames": 2, "start_index": 2,
-                  "batch_index": 2}
+                  "batch_index": 2, "total_frames": 3 * MAX_FRAMES - 2}  # three 9-frame chunks sharing a frame
 #: The longest side of the image a node makes (CRT_QuantizeAndCropImage fits its bucket in it).
 LONGEST_SIDE_INPUTS = frozenset({"max_side_length"})
 #: Value types a measured number comes from (see :func:`measured_from_data`).
