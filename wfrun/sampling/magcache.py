@@ -20,7 +20,9 @@ interpolated: only which entry a step reads differs between the two packs.
   Arithmetic in float64 (numpy). The table comes from the model file (the pack's loader):
   the TeaCache variant (1.3B by width, I2V 480/720 by file name, else 14B), and from
   2025-09-16 a file name with "high" or "low" takes the Wan 2.2 tables ("i2v" in it: the
-  I2V one). Past the table's end (over 100 steps) the pack fails; wfrun says so.
+  I2V one). wfrun applies that last rule whatever the save date (the node's one signature
+  cannot tell): a Wan 2.2 file sampled with the pack before 2025-09-16 read the 2.1 tables.
+  Past the table's end (over 100 steps) the pack fails; wfrun says so before sampling.
 - **ComfyUI-MagCache** (:class:`CoreMagCache`, the ``MagCache`` MODEL patch): decides on
   every call whose step (the KSampler's sigma position, as KJNodes finds it) is at or after
   ``int(steps * retention_ratio)`` and inside ``start_step..end_step`` (negative end: counted
