@@ -21,8 +21,8 @@ from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.packs.wanvideo.types import ImageEmbeds, SamplerOptions, TextEmbeds
 from wfrun.sampling import magcache_ratios as R
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
-from wfrun.sampling.magcache import (CoreMagCache, CoreMagCacheSettings, MagCache, MagCacheArgs, core_step,
-                                     wrapper_index, wrapper_variant)
+from wfrun.sampling.magcache import (WRAPPER_RATIOS, CoreMagCache, CoreMagCacheSettings, MagCache, MagCacheArgs,
+                                     core_step, wrapper_index, wrapper_variant)
 
 
 # --- the rules, written out ---------------------------------------------------------------------
@@ -97,7 +97,6 @@ def _drive_wrapper(cache: MagCache, steps: int) -> list[int]:
 def test_wrapper_decisions_follow_the_rule(variant, thresh, k, start, end, steps):
     args = MagCacheArgs(magcache_thresh=thresh, magcache_K=k, start_step=start, end_step=end)
     cache = MagCache.create(args, steps, variant, "cpu")
-    from wfrun.sampling.magcache import WRAPPER_RATIOS
     assert _drive_wrapper(cache, steps) == ref_wrapper(WRAPPER_RATIOS[variant], steps, thresh, k, start, end)
 
 
@@ -176,14 +175,10 @@ def test_core_decisions_follow_the_rule(model_type, table, thresh, k, retention,
 
 def test_core_joint_decision_skips_both_when_one_asks():
     # a table where the negative entry (position 0) keeps the ratio at 1 and the positive one drifts
-    import wfrun.sampling.magcache as mc
     table = tuple([1.0, 1.0] + [1.0, 1.5] * 9)
-    mc.CORE_RATIOS["test_table"] = table
-    try:
-        cache = CoreMagCache(CoreMagCacheSettings("test_table", 0.1, 0.1, 3, 0, -1), torch.linspace(1, 0, 11), True)
-        skipped = _drive_core(cache, 10)
-    finally:
-        del mc.CORE_RATIOS["test_table"]
+    cache = CoreMagCache(CoreMagCacheSettings("wan2.1_t2v_14B", 0.1, 0.1, 3, 0, -1), torch.linspace(1, 0, 11), True)
+    cache.table = np.asarray(table, dtype=np.float32)
+    skipped = _drive_core(cache, 10)
     # from step 1 the negative state allows 3 skips in a row, then must run once; the positive never would
     assert skipped == [1, 2, 3, 5, 6, 7, 9]
     assert skipped == ref_core(table, 10, 0.1, 3, 0.1, 0, -1)
