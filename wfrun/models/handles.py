@@ -102,6 +102,9 @@ class CoreModel:
     #: ComfyUI's native EasyCache (its node's settings, ``sampling.ksampler.easycache``),
     #: applied around each model call by the core samplers.
     easycache: Any = None
+    #: ComfyUI-MagCache's MagCache (its node's settings, ``sampling.magcache``), applied to
+    #: the transformer blocks by the core samplers.
+    magcache: Any = None
     feta: tuple[float, int] | None = None
     #: KJNodes' SkipLayerGuidanceWanVideo: (blocks, start_percent, end_percent) skipped on
     #: the uncond pass while the step percent is inside the window.

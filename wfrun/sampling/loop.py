@@ -78,6 +78,7 @@ from wfrun.sampling import context as ctxwin
 from wfrun.sampling.conditioning import (AnimateEmbeds, ControlEmbeds, EasyCacheArgs, ImageEmbeds, PhantomArgs,
                                         SamplerOptions, TextEmbeds, VaceEmbeds)
 from wfrun.sampling.forward import EasyCache, ForwardOptions, TeaCache, transformer_forward
+from wfrun.sampling.magcache import MagCache, MagCacheArgs, MagCacheError, wrapper_variant
 from wfrun.sampling.guidance import CFG, PhantomCFG, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
 from wfrun.sampling.nag import NAGContext
@@ -110,6 +111,8 @@ class SamplingRequest:
     sigmas: Any = None
     options: SamplerOptions = field(default_factory=SamplerOptions)
     teacache_variant: str = "14B"
+    #: The model's file name (the wrapper picks its Wan 2.2 MagCache tables by it).
+    model_file: str = ""
     cache_device: str | torch.device = "cpu"
     #: ``ctx.progress`` (``steps(total, description)`` → bar with ``update``/``close``) or None.
     progress: Any = None
@@ -188,7 +191,7 @@ class Prepared:
     feta: Any = None
     feta_frames: int = 0
     split_steps: tuple[int, ...] = ()
-    teacache: TeaCache | EasyCache | None = None  # the step cache of the pass
+    teacache: TeaCache | EasyCache | MagCache | None = None  # the step cache of the pass
     #: Input latents replace the noise (mixed with it when ``add_noise``): the step-range era.
     add_noise: bool = False
     #: WanVideoApplyNAG's guidance of every cond pass (the NAG prompt padded to 512 tokens).
@@ -536,6 +539,12 @@ def prepare(req: SamplingRequest) -> Prepared:
     teacache = None
     if isinstance(opts.teacache, EasyCacheArgs):
         teacache = EasyCache.create(opts.teacache, len(schedule.timesteps), req.cache_device)
+    elif isinstance(opts.teacache, MagCacheArgs):
+        try:
+            teacache = MagCache.create(opts.teacache, len(schedule.timesteps),
+                                       wrapper_variant(req.teacache_variant, req.model_file), req.cache_device)
+        except MagCacheError as err:
+            raise SamplingError(err.input_name, str(err), err.hint) from None
     elif opts.teacache is not None:
         teacache = TeaCache.create(opts.teacache, len(schedule.timesteps), req.teacache_variant, req.cache_device)
     is_looped = (windows is not None and windows.options.context_schedule == "uniform_looped") or opts.loop is not None

@@ -5,7 +5,8 @@ noise and CFG); this module gives it the model: :class:`.model_input.WanPredicto
 the predictions, the MODEL's shift for the flow sigmas, its LoRA patches merged for this
 pass only (:func:`wfrun.models.lora_files.merged`), and its post-CFG patches (CFGZeroStar,
 SkipLayerGuidanceDiT) as ComfyUI's ``post_cfg`` functions, in the order they were added;
-an EasyCache patch wraps the model's calls (:mod:`wfrun.sampling.ksampler.easycache`).
+an EasyCache patch wraps the model's calls (:mod:`wfrun.sampling.ksampler.easycache`); a
+MagCache patch skips the model's blocks (:class:`wfrun.sampling.magcache.CoreMagCache`).
 
 As ComfyUI: the LATENT holds raw latents (normalised in, de-normalised out by the model's
 latent format); an all-zero latent is not normalised (an empty latent stays empty); noise
@@ -36,6 +37,7 @@ from wfrun.sampling.conditioning import SLGArgs, TeaCacheArgs
 from wfrun.sampling.forward import TeaCache
 from wfrun.sampling.hooks import sampling_pass
 from wfrun.sampling.ksampler.easycache import EasyCache
+from wfrun.sampling.magcache import CoreMagCache
 from wfrun.sampling.nag import NAGGuidance
 
 
@@ -157,6 +159,9 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
                                  "keep one of the two")
         predictor = WanPredictor(model, positive, negative, device, denoise_mask=None if mask is None else mask.to(device),
                                  sigmas=sigmas, nag=nag if nag is not None else model.nag)
+        cache = step_cache(model, sigmas, cfg, ctx.offload_device)
+        if isinstance(cache, CoreMagCache):  # it needs to know each call's prompt
+            predictor = cache.wrap(predictor)
         if model.easycache is not None:  # ComfyUI's native EasyCache, fresh for this run
             predictor = EasyCache(predictor, model.easycache, ms)
         skips = {p.layers for p in model.post_cfg if isinstance(p, SkipLayers)}
@@ -178,7 +183,7 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         compiled_for(model, device)
         with merged(transformer, lora_paths(model.loras)), \
                 placement.swapped(transformer, device, ctx.offload_device, swap), \
-                sampling_pass(transformer, slg=slg, attention=model.attention, teacache=step_cache(model, sigmas)), \
+                sampling_pass(transformer, slg=slg, attention=model.attention, teacache=cache), \
                 fp16_accumulation(model.fp16_accumulation), torch.no_grad():
             cfg_function = model.cfg_function(sigmas) if model.cfg_function is not None else None
             denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms),
@@ -191,6 +196,8 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
                             latent_format=fmt, noisy_inpaint=not model.per_frame_timesteps, on_step=on_step)
             if isinstance(predictor, EasyCache):
                 log.info(predictor.summary())
+            if isinstance(cache, CoreMagCache):
+                log.info(cache.summary())
             if x0_out is not None and "x0" in x0_out:
                 x0_out["x0"] = fmt.process_out(x0_out["x0"].float()).cpu()
     except (LoraError, CheckpointError) as err:
@@ -205,9 +212,16 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
     return result
 
 
-def step_cache(model: CoreModel, sigmas: torch.Tensor) -> TeaCache | None:
-    """A fresh TeaCache for this run from the MODEL's KJNodes settings: its percent window
-    as step indices (step i is active when start <= i / (len(sigmas) - 1) <= end)."""
+def step_cache(model: CoreModel, sigmas: torch.Tensor, cfg: float = 1.0,
+               offload_device: Any = "cpu") -> TeaCache | CoreMagCache | None:
+    """A fresh step cache for this run: MagCache's (its residuals on the offload device, as
+    the pack keeps them; the negative prompt runs unless cfg is 1.0), or a TeaCache from the
+    MODEL's KJNodes settings: its percent window as step indices (step i is active when
+    start <= i / (len(sigmas) - 1) <= end)."""
+    if model.magcache is not None:
+        if model.teacache is not None:
+            raise NodeInputError("model", "MagCache and WanVideoTeaCacheKJ on one model", "keep one of the two")
+        return CoreMagCache(model.magcache, sigmas, not math.isclose(float(cfg), 1.0), offload_device)
     settings = model.teacache
     if settings is None or len(sigmas) < 2:
         return None

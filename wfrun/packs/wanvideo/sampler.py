@@ -167,6 +167,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         denoise_strength=float(denoise_strength), samples=samples,
         sigmas=sigmas, options=options,
         teacache_variant=teacache_variant(model.model_type, Path(str(model.path)).name, dim),
+        model_file=Path(str(model.path)).name,
         cache_device=cache.cache_device if cache is not None else "cpu",
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples))

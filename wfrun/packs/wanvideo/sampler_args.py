@@ -1,6 +1,6 @@
 """Executors of the sampler-option nodes: each returns a value type of ``types.py``.
 
-WanVideoTeaCache, WanVideoEasyCache, WanVideoSLG, WanVideoEnhanceAVideo, WanVideoContextOptions,
+WanVideoTeaCache, WanVideoEasyCache, WanVideoMagCache, WanVideoSLG, WanVideoEnhanceAVideo, WanVideoContextOptions,
 WanVideoExperimentalArgs and WanVideoLoopArgs pass their widgets on as dicts in the pack
 (nodes.py / cache_methods/nodes_cache.py, 2025-07); wfrun checks them here, so a bad value
 names this node rather than the sampler. Keyword defaults are the latest spec's. A node
@@ -19,6 +19,7 @@ from wfrun.nodes.executor import ExecContext, executor
 from wfrun.packs.wanvideo.types import (ContextOptions, EasyCacheArgs, ExperimentalArgs, FetaArgs, LoopArgs,
                                         SLGArgs, TeaCacheArgs)
 from wfrun.sampling.context import SCHEDULES
+from wfrun.sampling.magcache import MagCacheArgs
 
 
 @executor("WanVideoTeaCache")
@@ -107,3 +108,16 @@ def wanvideo_easycache(ctx: ExecContext, easycache_thresh: float, start_step: in
     device = ctx.device if cache_device == "main_device" else ctx.offload_device
     return (EasyCacheArgs(easycache_thresh=float(easycache_thresh), start_step=int(start_step),
                           end_step=int(end_step), cache_device=str(device)),)
+
+
+@executor("WanVideoMagCache")
+def wanvideo_magcache(ctx: ExecContext, magcache_thresh: float, magcache_K: int, start_step: int, end_step: int,
+                      cache_device: str, **_: Any) -> tuple:
+    """The rule and the model's ratio table: :mod:`wfrun.sampling.magcache`."""
+    if float(magcache_thresh) < 0:
+        raise NodeInputError("magcache_thresh", "the threshold cannot be negative")
+    if int(magcache_K) < 0:
+        raise NodeInputError("magcache_K", f"magcache_K is {magcache_K}", "use 0 (never skip) to 6")
+    device = ctx.device if cache_device == "main_device" else ctx.offload_device
+    return (MagCacheArgs(magcache_thresh=float(magcache_thresh), magcache_K=int(magcache_K),
+                         start_step=int(start_step), end_step=int(end_step), cache_device=str(device)),)
