@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -45,6 +45,9 @@ from wfrun.models.gguf_reader import GGUFReader, GGUFTensorInfo, is_quantized, o
 from wfrun.models.header import CheckpointError
 from wfrun.models.load import _finish, _fp32_matcher, compute_dtype, loadable_config
 from wfrun.models.mapping import build_plan, check_plan
+
+if TYPE_CHECKING:
+    from wfrun.models.vace_module import MergedReader
 
 #: ``general.architecture`` of the GGUF files each kind comes in (ComfyUI-GGUF's
 #: ``IMG_ARCH_LIST``/``TXT_ARCH_LIST`` entries for Wan and T5).
@@ -65,11 +68,14 @@ DEQUANT_DTYPES = {"default": None, "target": "target", "float32": torch.float32,
 
 
 def load_gguf_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu", num_heads: int | None = None,
-                          dequant_dtype: str = "default"):
+                          dequant_dtype: str = "default", vace_modules: tuple[str | Path, ...] = ()):
     """A Wan transformer GGUF file (ComfyUI-GGUF's, e.g. city96's or QuantStack's releases) as a
     diffusers ``WanTransformer3DModel`` (or ``WanVACETransformer3DModel``) with ``GGUFLinear``
-    layers. ``dtype`` is the compute dtype (default bf16)."""
-    with open_gguf(path) as reader:
+    layers. ``dtype`` is the compute dtype (default bf16). ``vace_modules``: GGUF VACE module
+    files laid over a T2V model (``models.vace_module``), their matrices kept quantized too."""
+    from wfrun.models.vace_module import open_gguf_with_modules
+
+    with open_gguf_with_modules(path, vace_modules) as reader:
         info = identify_gguf(reader, "wan_transformer")
         config = loadable_config(info, num_heads)
         return _load_gguf(reader, info, reader.tensors, {}, lambda: convert_transformer.build(config),
@@ -105,7 +111,7 @@ def t5_names(names) -> dict[str, str]:
     return renamed
 
 
-def identify_gguf(reader: GGUFReader, kind: str | Iterable[str], tensors: Mapping[str, GGUFTensorInfo] | None = None
+def identify_gguf(reader: GGUFReader | MergedReader, kind: str | Iterable[str], tensors: Mapping[str, GGUFTensorInfo] | None = None
                   ) -> ModelInfo:
     """What the GGUF file is, insisting on ``kind`` (or one of several kinds; none: any); a
     file of another architecture is named by its ``general.architecture`` (a Flux or Llama
@@ -132,7 +138,7 @@ def gguf_info(path: str | Path, kinds: Iterable[str] = ()) -> ModelInfo:
         return identify_gguf(reader, kinds)
 
 
-def _load_gguf(reader: GGUFReader, info: ModelInfo, tensors: Mapping[str, GGUFTensorInfo], names: Mapping[str, str],
+def _load_gguf(reader: GGUFReader | MergedReader, info: ModelInfo, tensors: Mapping[str, GGUFTensorInfo], names: Mapping[str, str],
                build: Callable[[], nn.Module], rename, label: str, dtype: Any, device: Any,
                dequant_dtype: str = "default") -> nn.Module:
     """``load._load`` for GGUF: ``tensors`` by the names the key map reads, ``names`` the

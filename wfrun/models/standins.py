@@ -20,7 +20,7 @@ they would see with the real file: the user's own workflow runs unchanged. A nam
 no clue gets the loader's default family, with a notice; a file wfrun cannot read (pickles,
 a GGUF file for a loader that reads none) or a model of a family it has no tiny writer for
 gets none, with the reason (:class:`NoStandin`). A GGUF file for ComfyUI-GGUF's loaders
-gets a tiny GGUF of its family (``tiny_gguf``), in the type its name states where tiny rows
+(and the wrapper's model loader and VACE module select) gets a tiny GGUF of its family (``tiny_gguf``), in the type its name states where tiny rows
 allow it (K-quants need 256-value rows: a ``Q4_K_M`` stand-in is stored in ``Q4_0``). A family wfrun cannot sample yet (``runs=False``) still gets its
 stand-in: loading and checking run as they would with the real file.
 
@@ -104,7 +104,8 @@ TORCHSCRIPT_LOADERS = frozenset({("FILM VFI", "ckpt_name")})
 
 #: Loader inputs that read GGUF files (ComfyUI-GGUF's): a ``.gguf`` name gets a GGUF stand-in.
 GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvanced", "unet_name"),
-                          ("CLIPLoaderGGUF", "clip_name"), ("WanVideoModelLoader", "model")})
+                          ("CLIPLoaderGGUF", "clip_name"), ("WanVideoModelLoader", "model"),
+                          ("WanVideoVACEModelSelect", "vace_model")})
 
 #: What a models folder holds, for loaders not listed above, with the layout of its files.
 FOLDER_KINDS: dict[str, tuple[str, str]] = {
@@ -220,9 +221,9 @@ def family_for(class_type: str, input_name: str, folders: str, name: str) -> Sta
     if gguf:
         from wfrun.models.tiny_gguf import release_type
 
-        if kind not in ("wan_transformer", "umt5"):
+        if kind not in ("wan_transformer", "wan_vace_module", "umt5"):
             raise NoStandin(f"wfrun has no tiny GGUF {KIND_LABELS.get(kind, kind)}")
-        family = Family(kind, family.task, "original" if kind == "wan_transformer" else "llama.cpp",
+        family = Family(kind, family.task, "llama.cpp" if kind == "umt5" else "original",
                         "gguf-" + release_type(base).lower(), "")
     return Standin(folder, name, family, notice)
 
@@ -461,12 +462,14 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         state = tiny_esrgan_state_dict(seed=seed) if family.kind == "upscale" else tiny_ifnet_state_dict(family.task, seed)
         return save_weights(state, target)
     if family.precision.startswith("gguf-"):
-        from wfrun.models.tiny_gguf import TINY_TYPES, write_umt5_gguf, write_wan_gguf
+        from wfrun.models.tiny_gguf import TINY_TYPES, write_umt5_gguf, write_vace_module_gguf, write_wan_gguf
 
         qtype = TINY_TYPES.get(family.precision.removeprefix("gguf-").upper(), "Q8_0")
         seed = zlib.crc32(standin.name.encode())
         if family.kind == "umt5":
             return write_umt5_gguf(target, qtype, seed=seed)
+        if family.kind == "wan_vace_module":
+            return write_vace_module_gguf(target, qtype, seed=seed, rest="F16" if qtype in ("F16", "F32") else "Q8_0")
         return write_wan_gguf(target, family.task, qtype, seed=seed, rest="F16" if qtype in ("F16", "F32") else "Q8_0")
     if family.kind == "sam2":
         import torch

@@ -152,6 +152,22 @@ def write_wan_gguf(path: str | Path, task: str, qtype: str, *, seed: int, dims: 
     return write_gguf(path, tensors, types, arch="wan", metadata=meta)
 
 
+def write_vace_module_gguf(path: str | Path, qtype: str, *, seed: int, dims: dict | None = None,
+                           rest: str = "Q8_0", overrides: Mapping[str, str] | None = None) -> Path:
+    """A tiny separate VACE module (Kijai's ``Wan2_2_Fun_VACE_module_A14B_HIGH_Q4_K_M.gguf``)
+    as the converter stores one: ``tiny.vace_module_weights`` (``vace_blocks.*`` and
+    ``vace_patch_embedding.*``, original names), the blocks' matrices in ``qtype``, the 5-D
+    patch embedding and the vectors in F32 (``overrides`` set single tensors' types, for tests)."""
+    from wfrun.models.tiny import TRANSFORMER, TINY_VERSION, vace_module_weights
+
+    dims = dims or TRANSFORMER
+    sd = vace_module_weights(seed, dims)
+    overrides = dict(overrides or {})
+    types = {k: overrides.get(k) or choose_type(k, tuple(v.shape), qtype, rest, small=0) for k, v in sd.items()}
+    meta = {"wfrun.tiny": f"{TINY_VERSION}.{TINY_GGUF_VERSION}"}
+    return write_gguf(path, sd, types, arch="wan", metadata=meta)
+
+
 #: transformers' T5 names → llama.cpp's, the inverse of ``load_gguf.T5_NAMES`` (longest first).
 _LLAMA_T5 = (
     ("layer.0.SelfAttention.relative_attention_bias", "attn_rel_b"), ("layer.0.SelfAttention.q", "attn_q"),

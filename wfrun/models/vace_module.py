@@ -16,6 +16,15 @@ an original-layout module works) — later files win, as with ``update``. Detect
 sees a VACE model (``models.families``: a 16-channel backbone with VACE parts) and the
 ordinary loader (``load.load_transformer``) plans, checks and streams every tensor from
 the file that holds it.
+
+GGUF releases of the modules (Kijai's ``Wan2_2_Fun_VACE_module_A14B_HIGH_Q4_K_M.gguf``:
+the same ``vace_blocks.*`` and ``vace_patch_embedding.*`` tensors, the blocks' matrices
+quantized) go on a GGUF main model the same way (:func:`open_gguf_with_modules`, for
+``load_gguf.load_gguf_transformer``), their quantized tensors read as raw blocks and kept
+quantized. The pack takes a GGUF module with a GGUF main model only and a safetensors
+module with a safetensors model only (its loader reads the module with the main file's
+reader); wfrun refuses the mixed pairs with the same rule (:func:`check_formats`), though
+its readers could merge them.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from typing import Iterator, Sequence
 import torch
 
 from wfrun.models.detect import MARKER_KEYS, ModelInfo, identify
-from wfrun.models.header import CheckpointError, TensorInfo
+from wfrun.models.header import CheckpointError, TensorInfo, sniff
 from wfrun.models.reader import CheckpointReader, open_checkpoint
 
 #: The key groups a VACE module holds (the pack's check: ``vace_blocks.0.after_proj.weight``).
@@ -50,6 +59,7 @@ class MergedReader:
     """A checkpoint reader over a main transformer file and VACE module files."""
 
     def __init__(self, main: CheckpointReader, main_prefix: str, modules: Sequence[tuple[CheckpointReader, str]]):
+        self._main = main
         self.path = main.path
         self.metadata = main.metadata
         self._owner: dict[str, tuple[CheckpointReader, str]] = {name: (main, name) for name in main.tensors}
@@ -61,6 +71,11 @@ class MergedReader:
                 target = main_prefix + name[len(prefix):]
                 self.tensors[target] = info
                 self._owner[target] = (reader, name)
+
+    @property
+    def architecture(self) -> str | None:
+        """The main file's ``general.architecture`` (GGUF files; None for others)."""
+        return getattr(self._main, "architecture", None)
 
     def read(self, name: str, device: torch.device | str = "cpu") -> torch.Tensor:
         reader, source = self._owner[name]
@@ -89,20 +104,53 @@ def check_module(main: ModelInfo, module: ModelInfo) -> None:
                                   "model's size (1.3B or 14B)")
 
 
+def check_formats(path: str | Path, modules: Sequence[str | Path]) -> None:
+    """The pack's rule on formats: a GGUF main model takes GGUF modules only, and a GGUF
+    module goes on a GGUF main model only (read from the files' first bytes, as the readers do)."""
+    main_gguf = sniff(path) == "gguf"
+    for module in modules:
+        if (sniff(module) == "gguf") == main_gguf:
+            continue
+        if main_gguf:
+            raise CheckpointError(f"{module}: a GGUF main model ({Path(path).name}) takes GGUF VACE modules only "
+                                  "(the pack's rule): use the module's GGUF release, or disconnect it if the model "
+                                  "has VACE included")
+        raise CheckpointError(f"{module}: a GGUF VACE module goes on a GGUF main model only (the pack's rule), not "
+                              f"on {Path(path).name}: use the module's .safetensors release, or a GGUF main model")
+
+
 @contextmanager
 def open_with_modules(path: str | Path, modules: Sequence[str | Path], *,
                       allow_pickle: bool | None = None) -> Iterator[CheckpointReader | MergedReader]:
     """A reader of ``path`` with the VACE ``modules`` laid over it (the plain reader when
     there are none); every module is checked against the main file first."""
+    check_formats(path, modules)
+    with _merged(path, modules, lambda p: open_checkpoint(p, allow_pickle=allow_pickle)) as reader:
+        yield reader
+
+
+@contextmanager
+def open_gguf_with_modules(path: str | Path, modules: Sequence[str | Path]) -> Iterator[CheckpointReader | MergedReader]:
+    """``open_with_modules`` for a GGUF main model and GGUF modules (``gguf_reader``'s checked
+    headers): quantized tensors are read as their raw blocks, from whichever file holds them."""
+    from wfrun.models.gguf_reader import open_gguf
+
+    check_formats(path, modules)
+    with _merged(path, modules, open_gguf) as reader:
+        yield reader
+
+
+@contextmanager
+def _merged(path: str | Path, modules: Sequence[str | Path], opener) -> Iterator[CheckpointReader | MergedReader]:
     with ExitStack() as stack:
-        main = stack.enter_context(open_checkpoint(path, allow_pickle=allow_pickle))
+        main = stack.enter_context(opener(path))
         if not modules:
             yield main
             return
         main_info = identify(main.path, main.tensors, main.metadata)
         opened = []
         for module_path in modules:
-            reader = stack.enter_context(open_checkpoint(module_path, allow_pickle=allow_pickle))
+            reader = stack.enter_context(opener(module_path))
             info = identify(reader.path, reader.tensors, reader.metadata)
             check_module(main_info, info)
             opened.append((reader, info.prefix))

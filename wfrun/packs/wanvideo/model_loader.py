@@ -27,8 +27,10 @@ Choices mapped onto diffusers/torch, and why:
 - ``vace_model`` (2025-04) / ``extra_model`` (2025-08, the same VACEPATH): VACE module
   files laid over the main model, as the pack's ``sd.update`` (``models.vace_module``); the
   result is a diffusers ``WanVACETransformer3DModel``. As the pack: the main model must be
-  text-to-video, and a module alone is refused as the main model. A GGUF main model takes no
-  module here (the pack wants a GGUF module then; wfrun does not merge those).
+  text-to-video, and a module alone is refused as the main model. A GGUF main model takes
+  GGUF modules (Kijai's ``Wan2_2_Fun_VACE_module_A14B_*_Q4_K_M.gguf``), kept quantized like
+  the model (``load_gguf``); as in the pack, a GGUF model with a safetensors module, or the
+  other way round, is refused.
 - Wan 2.2 Animate files load into diffusers' ``WanAnimateTransformer3DModel`` (pose patch
   embedding, motion and face encoders, face adapters); the sampler gives them the pose
   and face inputs of WanVideoAnimateEmbeds (``animate.py``).
@@ -119,21 +121,18 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
     # With block swap the model waits on the offload device; the sampler places it (placement.py).
     first_device = ctx.offload_device if wants_swap else target
     try:
-        if gguf and vace_modules:
-            raise NodeInputError(vace_input, "a VACE module on a GGUF model is not supported by wfrun",
-                                 "use the .safetensors release of the model, or a GGUF model with VACE included")
         if gguf:
             from wfrun.models.load_gguf import gguf_info, load_gguf_transformer
 
             task = gguf_info(path, ["wan_transformer"]).task
-            transformer = load_gguf_transformer(path, dtype=dtype, device=first_device)
+            transformer = load_gguf_transformer(path, dtype=dtype, device=first_device, vace_modules=vace_modules)
         else:
             with open_checkpoint(path) as reader:
                 task = identify(reader.path, reader.tensors, reader.metadata).task
             transformer = load_transformer(path, dtype=dtype, device=first_device, quantization=quantization,
                                            vace_modules=vace_modules)
-            if vace_modules:
-                task = "vace"
+        if vace_modules:
+            task = "vace"
     except (CheckpointError, ValueError) as err:
         module_fault = vace_modules and any(str(m) in str(err) for m in vace_modules)
         raise loading_error(vace_input if module_fault else "model", err) from None

@@ -50,9 +50,10 @@ from wfrun.packs.wanvideo.vae import encode_video, set_tiling
 VAE_STRIDE = (4, 8, 8)
 
 
-@executor("WanVideoVACEModelSelect")
+@executor("WanVideoVACEModelSelect", gguf_inputs=("vace_model",))
 def wanvideo_vace_model_select(ctx: ExecContext, vace_model: str, **_: Any) -> tuple:
-    """A VACE module file for the model loader (its ``vace_model``/``extra_model`` input)."""
+    """A VACE module file for the model loader (its ``vace_model``/``extra_model`` input):
+    safetensors, or GGUF for a GGUF main model (the loader checks the pair)."""
     return (VacePath(paths=(resolve(ctx, "diffusion_models", vace_model, "vace_model"),)),)
 
 
