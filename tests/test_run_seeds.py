@@ -39,6 +39,8 @@ def test_seeds_share_loads_and_match_separate_runs(tmp_path):
     # the second seed reuses the loads and runs the sampler (and what follows) again
     assert {"WanVideoModelLoader", "WanVideoVAELoader"} <= {types[n] for n in second["cached"]}
     assert "WanVideoSampler" in {types[n] for n in second["executed"]}
+    # each seed reports its own sampler steps (one bar of the smoke run's 2 steps), not the runs' before it
+    assert [len(bar) for bar in first["step_seconds"]] == [len(bar) for bar in second["step_seconds"]] == [2]
     # each seed's video equals the one a separate run with that seed writes
     single = _run(["--seed", "4", "-o", str(tmp_path / "single")], cache)
     assert single.exit_code == 0, single.output

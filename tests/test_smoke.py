@@ -457,6 +457,27 @@ def test_images_entering_an_upscale_model_are_kept_small():
     assert len(caps.changes) == 1 and "256" not in caps.changes[0].split("->")[1]
 
 
+def test_a_size_in_megapixels_is_capped_to_a_stand_in_square_or_the_nodes_least():
+    """``megapixels`` escapes the width/height caps; it is capped to MAX_SIDE² pixels, or to
+    the node's own minimum where that is larger (core's ImageScaleToTotalPixels: 0.01)."""
+    from wfrun.graph.model import NodeInstance
+    from wfrun.jobs.smoke import MAX_SIDE, RuntimeCaps
+    from wfrun.specs.registry import default_registry
+
+    caps = RuntimeCaps.__new__(RuntimeCaps)
+    caps.changes, caps.targets = [], {}
+    core = NodeInstance(id="7", class_type="ImageScaleToTotalPixels", title="Scale", inputs={})
+    core.signature = default_registry().get("ImageScaleToTotalPixels").latest
+    least = next(i.min for i in core.signature.inputs if i.name == "megapixels")
+    assert least > MAX_SIDE * MAX_SIDE / 1e6
+    assert caps(core, {"megapixels": 1.1, "upscale_method": "lanczos"}) == {"megapixels": least,
+                                                                             "upscale_method": "lanczos"}
+    other = NodeInstance(id="8", class_type="SomePackScale", title="Scale", inputs={})
+    assert caps(other, {"megapixels": 2})["megapixels"] == MAX_SIDE * MAX_SIDE / 1e6
+    assert caps(other, {"megapixels": 0.001})["megapixels"] == 0.001
+    assert len(caps.changes) == 2
+
+
 def test_a_save_prefix_outside_the_output_folder_is_kept_inside_it_for_a_smoke_run():
     from wfrun.jobs.smoke import inside_output
 

@@ -451,6 +451,7 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     cuda = torch.device(device).type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
+    bars_before = len(getattr(progress, "step_seconds", []))  # a progress shared by the runs of --seeds
     start = time.perf_counter()
     try:
         budget = None if options.gpu_memory_gib is None else int(options.gpu_memory_gib * 2**30)
@@ -465,7 +466,7 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
         except ValueError:
             pass
     return JobReport(p, result, time.perf_counter() - start, device,
-                     [list(bar) for bar in getattr(progress, "step_seconds", [])],
+                     [list(bar) for bar in getattr(progress, "step_seconds", [])[bars_before:]],
                      torch.cuda.max_memory_allocated() if cuda else None)
 
 

@@ -227,6 +227,7 @@ class RuntimeCaps:
     def __call__(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
         if node.class_type in UPSCALE_MODEL_NODES:
             inputs = self._small_upscale_input(node, inputs)
+        inputs = self._small_megapixels(node, inputs)
         linked = self.targets.get(node.id)
         if not linked:
             return inputs
@@ -254,6 +255,22 @@ class RuntimeCaps:
                     self.changes.append(f"node {node.id} '{node.label}': {name} = {new!r} (--smoke, with the "
                                         f"steps, was {inputs.get(name)!r})")
         return out
+
+    def _small_megapixels(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
+        """A size given as total pixels (``ImageScaleToTotalPixels``' ``megapixels``, saved or
+        computed) at most a ``MAX_SIDE`` square's worth, or the node's least: the size
+        caps never see it, and the rest of the job inherits the size it makes (a 64 px
+        stand-in scaled to 1.1 megapixels made one smoke run take minutes)."""
+        value = inputs.get("megapixels")
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return inputs
+        spec = next((i for i in node.signature.inputs if i.name == "megapixels"), None) if node.signature else None
+        least = float(spec.min) if spec is not None and spec.min is not None else 0.0
+        cap = max(least, MAX_SIDE * MAX_SIDE / 1e6)
+        if value <= cap:
+            return inputs
+        self.changes.append(f"node {node.id} '{node.label}': megapixels = {cap!r} (--smoke, was {value!r})")
+        return {**inputs, "megapixels": cap}
 
     def _small_upscale_input(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
         """Images entering an upscale model at most ``MAX_SIDE`` on their longer side: each
