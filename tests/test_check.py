@@ -184,3 +184,12 @@ def test_text_in_a_boolean_slot_says_how_comfyui_reads_it(text, severity):
     (diag,) = run(data)
     assert diag.code == "wrong-value-type" and diag.severity is severity
     assert ("reads it as false" if text == "" else "reads it as true") in diag.message
+
+
+@pytest.mark.parametrize("index,value,read_as,then", [(4, True, "1.0", None), (2, False, "0", "out-of-range")])
+def test_true_or_false_in_a_number_slot_is_read_as_comfyui_converts_it(index, value, read_as, then):
+    """ComfyUI's validation runs int()/float() on INT/FLOAT inputs: true is 1, false 0,
+    and the range is checked on that number (steps 0 is below its minimum)."""
+    diags = run(widget(base(), 3, index, value))
+    assert [d.code for d in diags] == ["wrong-value-type"] + ([then] if then else [])
+    assert diags[0].severity is Severity.WARNING and f"reads it as {read_as}" in diags[0].message

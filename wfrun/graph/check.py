@@ -265,6 +265,16 @@ def _value_checks(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, val
                   options: CheckOptions, pack_checks: PackChecks) -> Iterator[Diagnostic]:
     if spec.type not in {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}:
         return  # a socket input holding a constant from a primitive: nothing to check
+    if spec.type in ("INT", "FLOAT") and isinstance(value, bool):
+        # ComfyUI's validation converts with int()/float(): true is 1, false 0 (then checks
+        # the range). Files get these when a frontend shifted widget values between versions.
+        number = int(value) if spec.type == "INT" else float(value)
+        yield _diag(graph, node, "wrong-value-type", Severity.WARNING,
+                    f"'{spec.name}' is {str(value).lower()}, not a number; ComfyUI reads it as {number!r}",
+                    input=spec.name, found=value, expected=spec.type,
+                    hint=f"set '{spec.name}' to the number meant (run `wfrun migrate` if the node changed "
+                         "since the file was saved)")
+        value = number
     if not value_kind_fits(spec, value):
         read_as = _comfy_reads_bool_as(spec, value)
         if read_as is not None:
