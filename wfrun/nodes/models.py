@@ -22,8 +22,9 @@ def roots_of(ctx: ExecContext) -> ModelRoots:
     return ModelRoots.from_options(ctx.models)
 
 
-def resolve(ctx: ExecContext, folder: str, name: str, input_name: str, *more: str) -> Path:
-    """A model file by its widget value, or a NodeInputError saying where wfrun looked."""
+def resolve(ctx: ExecContext, folder: str, name: str, input_name: str, *more: str, source: str | None = None) -> Path:
+    """A model file by its widget value, or a NodeInputError saying where wfrun looked; with
+    ``source`` (where the file is published), the hint says where to get it and where to put it."""
     roots = roots_of(ctx)
     try:
         return find_model(roots, folder, name)
@@ -33,8 +34,14 @@ def resolve(ctx: ExecContext, folder: str, name: str, input_name: str, *more: st
                 return find_model(roots, other, name)
             except ModelPathError:
                 pass
-        raise NodeInputError(input_name, str(first),
-                             "give the models folder with --models DIR (ComfyUI's models folder works as is)") from None
+        if source is None:
+            hint = "give the models folder with --models DIR (ComfyUI's models folder works as is)"
+        else:
+            searched = roots.folders(folder)
+            target = searched[0] if searched else Path("<models>") / folder
+            hint = (f"wfrun never downloads models: get {name} from {source} and put it in {target}, "
+                    "or give the models folder with --models DIR")
+        raise NodeInputError(input_name, str(first), hint) from None
 
 
 def loading_error(input_name: str, err: Exception) -> NodeInputError:

@@ -16,10 +16,9 @@ from pathlib import Path
 import torch
 
 from wfrun.models.header import CheckpointError
-from wfrun.models.paths import ModelPathError, find_model
 from wfrun.models.upscale import read_release_state_dict
 from wfrun.nodes.executor import ExecContext, NodeInputError
-from wfrun.nodes.models import roots_of
+from wfrun.nodes.models import resolve
 
 #: The models sub-folder wfrun reads this pack's files from.
 FOLDER = "controlnet_aux"
@@ -43,19 +42,10 @@ SOURCES = {
 def find_file(ctx: ExecContext, name: str, input_name: str) -> Path:
     """``<models>/controlnet_aux/<name>``, or a NodeInputError naming where to put it and
     where to get it."""
-    roots = roots_of(ctx)
-    try:
-        return find_model(roots, FOLDER, name)
-    except ModelPathError as err:
-        searched = roots.folders(FOLDER)
-        target = searched[0] if searched else Path("<models>") / FOLDER
-        repo = SOURCES.get(name)
-        where = f"https://huggingface.co/{repo}" if repo else "the comfyui_controlnet_aux model it names"
-        raise NodeInputError(
-            input_name, str(err),
-            f"wfrun never downloads models: get {name} from {where} and put it in {target} "
-            f"(comfyui_controlnet_aux keeps it in its ckpts/{repo or '…'}/ folder), or give the models "
-            "folder with --models DIR") from None
+    repo = SOURCES.get(name)
+    where = (f"https://huggingface.co/{repo} (comfyui_controlnet_aux keeps it in its ckpts/{repo}/ folder)" if repo
+             else "the comfyui_controlnet_aux model it names")
+    return resolve(ctx, FOLDER, name, input_name, source=where)
 
 
 def read_weights(path: Path, input_name: str) -> dict[str, torch.Tensor]:

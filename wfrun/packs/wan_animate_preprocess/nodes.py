@@ -10,13 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from wfrun.models.paths import ModelPathError, find_model
 from wfrun.models.pose import animate_meta, vitpose, yolo
 from wfrun.models.pose.animate_draw import draw_pose
 from wfrun.models.pose.onnx_runtime import OnnxModel, OnnxModelError, load_onnx
 from wfrun.models.pose.resample import resize_linear_float
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.models import roots_of
+from wfrun.nodes.models import resolve
 from wfrun.packs.wan_animate_preprocess.types import PoseData, PoseModel
 
 #: The models sub-folder the pack registers and reads its ONNX files from.
@@ -30,14 +29,7 @@ def _model_file(ctx: ExecContext, name: Any, input_name: str) -> Path:
         raise NodeInputError(input_name, f"expected an ONNX model file name, got {name!r}")
     if not name.lower().endswith(".onnx"):
         raise NodeInputError(input_name, f"{name}: not an ONNX model", "pick an .onnx file of the detection folder")
-    roots = roots_of(ctx)
-    try:
-        return find_model(roots, FOLDER, name)
-    except ModelPathError as err:
-        searched = roots.folders(FOLDER)
-        target = searched[0] if searched else Path("<models>") / FOLDER
-        raise NodeInputError(input_name, str(err), f"wfrun never downloads models: put {name} in {target} "
-                             f"(get it from {SOURCE}), or give the models folder with --models DIR") from None
+    return resolve(ctx, FOLDER, name, input_name, source=SOURCE)
 
 
 def _load(ctx: ExecContext, name: Any, input_name: str, device: str) -> OnnxModel:
