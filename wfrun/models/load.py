@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -224,24 +224,17 @@ def _load(reader: CheckpointReader, info: ModelInfo, build: Callable[[], nn.Modu
     keep_fp32 = _fp32_matcher(model, dtype)
 
     scales = {target: reader.read(source, "cpu").float() for target, (source, _) in plan.scales.items()}
-    by_source: dict[str, list] = defaultdict(list)
-    for take in plan.takes.values():
-        by_source[take.source].append(take)
-    for source, takes in by_source.items():
-        raw = reader.read(source, device)
-        for take in takes:
-            tensor = take.apply(raw)
-            scale = _scale_for(scales, plan, take, device)
-            if take.target in fp8:
-                storage, keep_scale = fp8[take.target]
-                if keep_scale:
-                    _assign(model, take.target.rpartition(".")[0] + ".weight_scale", scale)
-                elif tensor.dtype != storage or scale is not None:
-                    tensor = quantize(_dequantize(tensor, scale, torch.float32), storage)
-            elif tensor.is_floating_point():
-                tensor = _dequantize(tensor, scale, torch.float32 if keep_fp32(take.target) else dtype)
-            _assign(model, take.target, tensor)
-        del raw
+    for take, tensor, _shared in _each_take(plan, reader, device):
+        scale = _scale_for(scales, plan, take, device)
+        if take.target in fp8:
+            storage, keep_scale = fp8[take.target]
+            if keep_scale:
+                _assign(model, take.target.rpartition(".")[0] + ".weight_scale", scale)
+            elif tensor.dtype != storage or scale is not None:
+                tensor = quantize(_dequantize(tensor, scale, torch.float32), storage)
+        elif tensor.is_floating_point():
+            tensor = _dequantize(tensor, scale, torch.float32 if keep_fp32(take.target) else dtype)
+        _assign(model, take.target, tensor)
     if tied and hasattr(model, "tie_weights"):
         model.tie_weights()
     _finish(model, path, device)
@@ -292,21 +285,29 @@ def assign_plan(model: nn.Module, plan: Any, reader: Any, device: Any, dtype: to
     A target ``name#N`` is row ``N`` of ``name``, the rows joined in order (SAM keeps its point
     embeddings one row per key); a source feeding several targets is copied for each."""
     rows: dict[str, dict[int, torch.Tensor]] = {}
+    for take, tensor, shared in _each_take(plan, reader, device):
+        tensor = tensor.to(dtype) if tensor.is_floating_point() else tensor
+        if "#" in take.target:
+            name, _, row = take.target.partition("#")
+            rows.setdefault(name, {})[int(row)] = tensor
+        else:
+            _assign(model, take.target, tensor.clone() if shared else tensor)
+    for name, parts in rows.items():
+        _assign(model, name, torch.cat([parts[i] for i in sorted(parts)], dim=0))
+
+
+def _each_take(plan: Any, reader: Any, device: Any) -> Iterator[tuple[Any, torch.Tensor, bool]]:
+    """Each of the plan's takes with its tensor, every file tensor read once however many
+    targets it feeds (a fused qkv split three ways); the flag says it feeds several, whose
+    tensors may share storage."""
     by_source: dict[str, list] = defaultdict(list)
     for take in plan.takes.values():
         by_source[take.source].append(take)
     for source, takes in by_source.items():
         raw = reader.read(source, device)
         for take in takes:
-            tensor = take.apply(raw)
-            tensor = tensor.to(dtype) if tensor.is_floating_point() else tensor
-            if "#" in take.target:
-                name, _, row = take.target.partition("#")
-                rows.setdefault(name, {})[int(row)] = tensor
-            else:
-                _assign(model, take.target, tensor.clone() if len(takes) > 1 else tensor)
-    for name, parts in rows.items():
-        _assign(model, name, torch.cat([parts[i] for i in sorted(parts)], dim=0))
+            yield take, take.apply(raw), len(takes) > 1
+        del raw
 
 
 def _assign(model: nn.Module, name: str, tensor: torch.Tensor) -> None:
