@@ -55,6 +55,21 @@ def test_image_blend_modes_match_the_formulas(mode):
     np.testing.assert_allclose(out.numpy(), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("mode,chops", [("multiply", "multiply"), ("screen", "screen"), ("overlay", "overlay"),
+                                        ("difference", "subtract")])
+def test_image_blend_modes_match_pillow(mode, chops):
+    """An independent implementation: Pillow's ImageChops on 8-bit images (subtract clamps
+    a - b at 0, as ComfyUI's signed difference does once clamped)."""
+    from PIL import Image, ImageChops
+
+    rng = np.random.default_rng(5)
+    a8, b8 = rng.integers(0, 256, (2, 7, 9, 3), dtype=np.uint8)
+    expected = np.asarray(getattr(ImageChops, chops)(Image.fromarray(a8), Image.fromarray(b8)), dtype=np.float32)
+    out, = node("ImageBlend")(CTX, image1=torch.from_numpy(a8[None] / 255.0).float(),
+                              image2=torch.from_numpy(b8[None] / 255.0).float(), blend_factor=1.0, blend_mode=mode)
+    assert np.abs(out[0].numpy() * 255 - expected).max() <= 1.01  # Pillow rounds to 8 bits
+
+
 def test_image_blend_difference_is_signed_then_clamped():
     a, b = torch.full((1, 2, 2, 3), 0.2), torch.full((1, 2, 2, 3), 0.6)
     out, = node("ImageBlend")(CTX, image1=a, image2=b, blend_factor=1.0, blend_mode="difference")
