@@ -530,6 +530,18 @@ def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor) -> tuple[torch.Tensor,
     return noise, enc.shape[1], empty_idx
 
 
+def _check_patches(transformer: Any, noise: torch.Tensor) -> None:
+    """The latents must split into the model's 2x2 patches: width and height a multiple of
+    16 with Wan 2.1 VAE latents, of 32 with Wan 2.2's (TI2V-5B). The pack says so since
+    2025-08-05, though its test asks 4 latents a side for the 5B (64 pixels)."""
+    _pt, ph, pw = transformer.config.patch_size
+    if noise.shape[2] % ph or noise.shape[3] % pw:
+        pixels = embeds_scale(transformer) * 8
+        raise SamplingError("image_embeds", f"the video's latents are {noise.shape[3]}x{noise.shape[2]} "
+                            f"({noise.shape[3] * pixels}x{noise.shape[2] * pixels} pixels), not a multiple of the "
+                            f"model's {pw}x{ph} patches", f"make width and height multiples of {pixels * pw}")
+
+
 def prepare(req: SamplingRequest) -> Prepared:
     """Check the request and fix everything the steps need, in the pack's order (the one
     CPU generator feeds the noise, then FreeNoise, then stochastic schedulers)."""
@@ -541,6 +553,7 @@ def prepare(req: SamplingRequest) -> Prepared:
     generator = torch.Generator(device="cpu")
     generator.manual_seed(int(req.seed))
     noise, cond = _noise_and_conditioning(req, generator)
+    _check_patches(req.transformer, noise)
     latent_len = noise.shape[1]
     text = _text_context(req)
     windows = _context_windows(opts.context, noise, generator)
