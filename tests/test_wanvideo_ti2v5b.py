@@ -288,3 +288,9 @@ def test_wrapper_5b_workflow_runs_with_smoke_and_writes_9_frames_of_64x64(make, 
     # smoke: 121 frames -> 9 (3 latent frames), 1024 px -> 64 (4 latents of 16 px)
     assert len(frames) == MAX_FRAMES == 9
     assert frames[0].shape[:2] == (64, 64)
+
+
+def test_validate_does_not_take_a_ti2v_name_for_an_image_to_video_model(tmp_path):
+    """TI2V-5B runs from WanVideoEmptyEmbeds for both tasks: its name's "i2v" is no I2V model."""
+    result = CliRunner().invoke(main, ["validate", str(_t2v_workflow(tmp_path))])
+    assert "embeds-mismatch" not in result.output, result.output
