@@ -12,6 +12,8 @@ The pack's choices this reproduces:
   reference, T2V) or ``(num_frames-1)//4 + 1`` (+1 more for the pack's separate end frame
   when ``end_image`` is set on a non-Fun/FLF2V model) for image conditioning. The same
   generator then feeds FreeNoise shuffles and stochastic schedulers (dpm++_sde, lcm).
+  A model denoising Wan 2.2 VAE latents (TI2V-5B) draws ``[48, T, H/16, W/16]``, and its
+  start image (extra latents) is held clean with timestep 0 (:mod:`.image_latent`).
 - **Step range** (the sampler from 2025-07-28, rules as of 2026-05; ``step_range``): the
   schedule is built for ``steps`` and cut from ``start_step`` to before ``end_step``
   (:func:`~wfrun.sampling.schedulers.step_slice`); ``denoise_strength < 1`` becomes
@@ -81,6 +83,8 @@ from wfrun.sampling.forward import EasyCache, ForwardOptions, TeaCache, transfor
 from wfrun.sampling.magcache import MagCache, MagCacheArgs, MagCacheError, wrapper_variant
 from wfrun.sampling.guidance import CFG, PhantomCFG, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
+from wfrun.sampling.image_latent import (clean_frames, embeds_scale, holds_clean_frames, latent_channels,
+                                        step_noisy_frames)
 from wfrun.sampling.nag import NAGContext
 from wfrun.sampling.schedulers import Schedule, build_schedule
 
@@ -179,13 +183,16 @@ class Prepared:
     cfg: list[float]
     schedule: Schedule
     generator: torch.Generator
-    latent: torch.Tensor                 # [16, T, H, W] float32 on the device: the initial latents
+    latent: torch.Tensor                 # [C, T, H, W] float32 on the device: the initial latents
     cond: Conditioning
     text: TextContext
     windows: Windows | None
     is_looped: bool
     extra_count: int = 0                 # leading frames taken from extra latents (timestep 0)
     empty_idx: Sequence[int] | None = None
+    #: Wan 2.2 VAE latents with encoded frames (TI2V-5B image-to-video): those frames get
+    #: timestep 0 and are not stepped (:mod:`.image_latent`).
+    hold_clean: bool = False
     guidance: CFG = field(default_factory=CFG)
     phantom_guidance: PhantomCFG | None = None
     feta: Any = None
@@ -293,7 +300,8 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
     device = torch.device(req.device)
     dtype = req.dtype
     in_ch = int(req.transformer.config.in_channels)
-    layout = sampler_channels(in_ch)  # how the model's family fills its input channels
+    latent_ch = latent_channels(req.transformer)  # 16, or 48 for Wan 2.2 VAE latents (TI2V-5B)
+    layout = sampler_channels(in_ch, latent_ch)  # how the model's family fills its input channels
     takes_control = layout is not None and layout.control > 0
     cond = Conditioning(control=emb.control_embeds,
                         control_lora=module_hooks.find(req.transformer, module_hooks.CONTROL_LORA))
@@ -304,7 +312,8 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
             raise SamplingError("image_embeds", "image embeds without latent size (lat_h/lat_w)")
         separate_end = emb.end_image is not None and not emb.fun_or_fl2v_model
         frames = (int(emb.num_frames) - 1) // 4 + (2 if separate_end else 1)
-        noise = torch.randn(16, frames, emb.lat_h, emb.lat_w, dtype=torch.float32, generator=generator, device="cpu")
+        noise = torch.randn(latent_ch, frames, emb.lat_h, emb.lat_w, dtype=torch.float32, generator=generator,
+                            device="cpu")
         cond.clip_fea = emb.clip_context.to(device, dtype) if emb.clip_context is not None else None
         cond.clip_neg = emb.negative_clip_context.to(device, dtype) if emb.negative_clip_context is not None else None
         if control is not None:
@@ -315,9 +324,10 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
         if emb.target_shape is None:
             raise SamplingError("image_embeds", "image embeds without target_shape",
                                 "use WanVideoEmptyEmbeds for text-to-video")
-        c, t, h, w = emb.target_shape
-        noise = torch.randn(c, t + 1 if emb.has_ref else t, h, w, dtype=torch.float32, device="cpu",
-                            generator=generator)
+        _c, t, h, w = emb.target_shape
+        scale = embeds_scale(req.transformer)  # the pack's 5B noise: 48 channels, half the /8 size
+        noise = torch.randn(latent_ch, t + 1 if emb.has_ref else t, h // scale, w // scale, dtype=torch.float32,
+                            device="cpu", generator=generator)
         if control is not None and cond.control_lora is not None:
             cond.control_latents = control.control_images  # the model input's second half, in the window
         elif control is not None:
@@ -505,6 +515,11 @@ def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor) -> tuple[torch.Tensor,
     if extra is None:
         return noise, 0, None
     enc = extra["samples"].squeeze(0).to(noise)
+    if enc.ndim != 4 or enc.shape[0] != noise.shape[0] or enc.shape[2:] != noise.shape[2:] \
+            or enc.shape[1] > noise.shape[1]:
+        raise SamplingError("image_embeds", f"the extra latents {tuple(enc.shape)} do not fit the video's latents "
+                            f"{tuple(noise.shape)}", "encode the image at the video's width and height with the "
+                            "model's VAE (the Wan 2.2 VAE for TI2V-5B; sizes a multiple of 32 there)")
     empty_idx = extra.get("empty_latent_indices")
     if empty_idx:
         out = enc.clone()
@@ -513,6 +528,18 @@ def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor) -> tuple[torch.Tensor,
         return out, 0, empty_idx
     noise[:, :enc.shape[1]] = enc
     return noise, enc.shape[1], empty_idx
+
+
+def _check_patches(transformer: Any, noise: torch.Tensor) -> None:
+    """The latents must split into the model's 2x2 patches: width and height a multiple of
+    16 with Wan 2.1 VAE latents, of 32 with Wan 2.2's (TI2V-5B). The pack says so since
+    2025-08-05, though its test asks 4 latents a side for the 5B (64 pixels)."""
+    _pt, ph, pw = transformer.config.patch_size
+    if noise.shape[2] % ph or noise.shape[3] % pw:
+        pixels = embeds_scale(transformer) * 8
+        raise SamplingError("image_embeds", f"the video's latents are {noise.shape[3]}x{noise.shape[2]} "
+                            f"({noise.shape[3] * pixels}x{noise.shape[2] * pixels} pixels), not a multiple of the "
+                            f"model's {pw}x{ph} patches", f"make width and height multiples of {pixels * pw}")
 
 
 def prepare(req: SamplingRequest) -> Prepared:
@@ -526,11 +553,16 @@ def prepare(req: SamplingRequest) -> Prepared:
     generator = torch.Generator(device="cpu")
     generator.manual_seed(int(req.seed))
     noise, cond = _noise_and_conditioning(req, generator)
+    _check_patches(req.transformer, noise)
     latent_len = noise.shape[1]
     text = _text_context(req)
     windows = _context_windows(opts.context, noise, generator)
     noise = _video2video(req, noise, schedule.timesteps, add_noise, generator)
     noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise)
+    hold_clean = holds_clean_frames(req.transformer, req.image_embeds.extra_latents)
+    if hold_clean and windows is not None:
+        raise SamplingError("context_options", "context windows with a start image on a Wan 2.2 VAE model "
+                            "(TI2V-5B image-to-video) are not supported", "disconnect context_options")
 
     exp = opts.experimental
     split_steps: tuple[int, ...] = ()
@@ -551,6 +583,7 @@ def prepare(req: SamplingRequest) -> Prepared:
     return Prepared(
         req=req, steps=steps, cfg=cfg, schedule=schedule, generator=generator, latent=noise.to(torch.device(req.device)),
         cond=cond, text=text, windows=windows, is_looped=is_looped, extra_count=extra_count, empty_idx=empty_idx,
+        hold_clean=hold_clean,
         guidance=wrapper_guidance(exp, bool(opts.batched_cfg)),
         phantom_guidance=PhantomCFG(cond.phantom.cfg_scale) if cond.phantom is not None else None,
         feta=opts.feta if (opts.feta is not None and latent_len > 1) else None,
@@ -664,9 +697,10 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
 # --- one step ------------------------------------------------------------------------------
 
 def _timestep(p: Prepared, t: torch.Tensor) -> torch.Tensor:
-    """``[1]``, or ``[1, F]`` for per-frame schedulers (0 on frames given as extra latents)."""
+    """``[1]``, or ``[1, F]`` for per-frame schedulers and TI2V-5B's given frames (0 on
+    frames given as extra latents)."""
     timestep = torch.tensor([float(t)])
-    if p.schedule.per_frame_timesteps:
+    if p.schedule.per_frame_timesteps or p.hold_clean:
         timestep = timestep.unsqueeze(1).repeat(1, p.latent_len)
         if p.req.image_embeds.extra_latents is not None:
             if p.empty_idx:
@@ -756,6 +790,11 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
     device = torch.device(p.req.device)
     # the pack's preview latent, returned as ``denoised_samples`` after the last step
     state.denoised = state.latent - noise_pred.to(state.latent) * (t.to(state.latent.device).float() / 1000)
+    if p.hold_clean and not p.schedule.per_frame_timesteps:  # the given frames stay as encoded
+        clean = clean_frames(latent_len, p.extra_count, p.empty_idx)
+        state.latent = step_noisy_frames(p.schedule.stepper, noise_pred, t.reshape(1).to(device), state.latent,
+                                         clean, p.generator)
+        return
     step_t = timestep.to(device) if timestep.ndim == 2 else t.reshape(1).to(device)
     state.latent = p.schedule.stepper.step(noise_pred.unsqueeze(0).to(state.latent.device), step_t,
                                            state.latent.unsqueeze(0), generator=p.generator).squeeze(0).float()

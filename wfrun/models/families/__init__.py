@@ -32,6 +32,7 @@ from wfrun.models.families.wan_vae import (
     VaeFamily,
     classify_vae,
     vae_family,
+    vae_family_by_latent,
     vae_family_from_name,
 )
 
@@ -39,5 +40,5 @@ __all__ = [
     "CLIP_HEADS_BY_WIDTH", "CLIP_VISION_H", "LATENT_FORMATS", "LatentFormat", "TRANSFORMER_FAMILIES",
     "TransformerFamily", "UMT5_XXL", "VAE_FAMILIES", "VaeFamily", "WAN21", "WAN21_VAE", "WAN22", "WAN22_VAE",
     "classify_transformer", "classify_vae", "conditioning_by_channels", "pick_family", "task_from_name",
-    "transformer_family", "vae_family", "vae_family_from_name",
+    "transformer_family", "vae_family", "vae_family_by_latent", "vae_family_from_name",
 ]

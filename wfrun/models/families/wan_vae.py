@@ -71,6 +71,15 @@ def classify_vae(residual_blocks: bool, latent_channels: int) -> VaeFamily | Non
     return None
 
 
+def vae_family_by_latent(latent_channels: int) -> VaeFamily | None:
+    """The VAE family whose latents have ``latent_channels`` channels (16: Wan 2.1's, 48:
+    Wan 2.2's): what a sampler holding only the transformer knows of its latents' stride."""
+    for family in VAE_FAMILIES:
+        if family.latent_channels == latent_channels:
+            return family
+    return None
+
+
 _WAN22_NAME = re.compile(r"wan[-_. ]?2[-_. ]?2|wan22")
 
 

@@ -106,6 +106,8 @@ def _model_kind(graph: WorkflowGraph, node_id: str, options: CheckOptions) -> tu
         if kind is not None:
             return kind, "weights"
     lowered = name.lower().replace("\\", "/").rsplit("/", 1)[-1]
+    if "ti2v" in lowered:  # TI2V-5B takes empty embeds for both (its image comes as extra latents)
+        return None, ""
     if "i2v" in lowered or "flf2v" in lowered:
         return "i2v", "file name"
     if "t2v" in lowered and "fun" not in lowered and "vace" not in lowered:

@@ -39,6 +39,12 @@ PATCH_SIZE = (1, 2, 2)
 @executor("WanVideoEmptyEmbeds")
 def wanvideo_empty_embeds(ctx: ExecContext, width: int, height: int, num_frames: int,
                           control_embeds: ImageEmbeds | None = None, extra_latents: Any = None, **_: Any) -> tuple:
+    """The video's shape at the Wan 2.1 VAE's 16 channels and /8, whatever the model, as the
+    pack: its sampler draws a Wan 2.2 VAE model's (TI2V-5B) 48-channel noise at half that
+    size. ``extra_latents`` (WanVideoEncode's LATENT) replace the first latent frames: the
+    Pusa model's start frames, and the 5B's start image — held with timestep 0 while the
+    other frames are denoised (``sampling.image_latent``). diffusers' Wan 2.2 pipelines do
+    the same for TI2V-5B (``expand_timesteps``) inside one pipeline call."""
     target_shape = (16, (num_frames - 1) // VAE_STRIDE[0] + 1, height // VAE_STRIDE[1], width // VAE_STRIDE[2])
     control = control_embeds.control_embeds if isinstance(control_embeds, ImageEmbeds) else None
     return (ImageEmbeds(num_frames=num_frames, target_shape=target_shape, control_embeds=control,

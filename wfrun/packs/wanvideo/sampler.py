@@ -72,7 +72,10 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
     has_image = image_embeds.image_embeds is not None
     has_control = image_embeds.control_embeds is not None
     control_lora = control_lora_of(model.transformer) is not None
-    conditioning = conditioning_by_channels(in_ch)  # what the model's family needs (models.families)
+    conditioning = conditioning_by_channels(in_ch, model.latent_channels)  # the model's family's needs (families)
+    if conditioning == "image-latent" and (has_image or has_control):  # TI2V-5B: its image is a latent frame
+        raise NodeInputError("image_embeds", f"{name} (Wan 2.2 TI2V-5B) takes no image or control embeds",
+                             "use WanVideoEmptyEmbeds, with WanVideoEncode's latents of the start image as extra_latents")
     if conditioning == "text" and (has_image or (has_control and not control_lora)):
         what = "image embeds (from WanVideoImageToVideoEncode)" if has_image else "control embeds"
         raise NodeInputError("image_embeds", f"the text-to-video model {name} cannot use {what}",

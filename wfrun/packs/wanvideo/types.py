@@ -91,6 +91,12 @@ class WanVideoModel:
         return int(self.transformer.config.in_channels)
 
     @property
+    def latent_channels(self) -> int:
+        """Channels of the latents it denoises: 16, or 48 for TI2V-5B (Wan 2.2 VAE latents)."""
+        config = self.transformer.config
+        return int(getattr(config, "out_channels", None) or config.in_channels)
+
+    @property
     def is_image_model(self) -> bool:
         """Whether the model expects image conditioning (``y`` channels, CLIP context)."""
         return self.model_type in ("i2v", "fl2v", "fun_inp", "fun_control")
