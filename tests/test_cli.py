@@ -32,7 +32,7 @@ def readme_commands() -> list[str]:
 def test_readme_has_exactly_two_setup_commands():
     commands = readme_commands()
     assert len(commands) == 2, commands
-    assert commands[1] == "python3 -m pytest"
+    assert commands[1] == "python3 -m pytest -n auto"
     assert "pip install" in commands[0] and "wfrun " in commands[0]
 
 
