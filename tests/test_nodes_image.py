@@ -184,14 +184,15 @@ def test_image_resize_kj_v2_pad_color_mask_and_divisible_rounding_up():
                           keep_proportion="pad", divisible_by=16, pad_color="255, 0, 0", crop_position="center")
     # fit: 128x64, pad 32 above and below -> 128x128
     assert (w, h) == (128, 128) and out.shape == (1, 128, 128, 3)
-    assert out[0, 0, 0].tolist() == [1.0, 0.0, 0.0] and out[0, 64, 64].tolist() == [1.0, 1.0, 1.0]
+    # bilinear resampling of ones gives 1 within float rounding (0.99999994 on some thread counts)
+    assert out[0, 0, 0].tolist() == [1.0, 0.0, 0.0] and torch.allclose(out[0, 64, 64], torch.ones(3))
     assert mask[0, :32].min() == 1 and mask[0, 32:96].max() == 0 and mask[0, 96:].min() == 1
     # 200x100 into 100x70 padded at the top: fit 100x50, pad bottom 20; the fitted size is cut
     # to /16 (96x48) and the padded 96x68 is then rounded up to /16 by more bottom padding: 96x80
     out, w, h, _ = run("ImageResizeKJv2", image=img, width=100, height=70, upscale_method="bilinear",
                        keep_proportion="pad", divisible_by=16, pad_color="0, 0, 0", crop_position="top")
     assert (w, h) == (96, 80)
-    assert out[0, :48].min() == 1 and out[0, 48:].max() == 0  # image at the top, black below
+    assert out[0, :48].min() > 1 - 1e-6 and out[0, 48:].max() == 0  # image at the top, black below
 
 
 def test_image_resize_kj_v2_refusals():
