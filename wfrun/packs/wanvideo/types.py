@@ -157,3 +157,14 @@ from wfrun.sampling.conditioning import (  # noqa: E402,F401
                                          LoopArgs,
                                          SamplerOptions,
                                          )
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """WanVideoSamplerSettings' output (SAMPLER_ARGS): every WanVideoSampler input it was
+    given, by name, for WanVideoSamplerFromSettings; ``node_id``/``node_title`` name the
+    settings node, so an error found while sampling points at the node that holds the value."""
+
+    inputs: Any  # a read-only mapping {input name: value}
+    node_id: str = ""
+    node_title: str = ""
