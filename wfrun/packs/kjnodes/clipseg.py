@@ -151,9 +151,8 @@ def _compute_dtype(device: torch.device) -> torch.dtype:
 
 @executor("BatchCLIPSeg")
 def batch_clipseg(ctx: ExecContext, images: torch.Tensor, text: str, threshold: float, binary_mask: bool,
-                  combine_mask: bool, use_cuda: bool, blur_sigma: float = 0.0, opt_model: Any = None,
-                  prev_mask: Any = None, image_bg_level: float = 0.5, invert: bool = False,
-                  **unused: Any) -> tuple:
+                  combine_mask: bool, use_cuda: bool, blur_sigma: float, image_bg_level: float, invert: bool,
+                  opt_model: Any = None, prev_mask: Any = None, **unused: Any) -> tuple:
     """``(Mask, Image)``: CLIPSeg's mask for ``text`` on every frame (see the module docstring).
 
     Without ``opt_model`` the pack's own folder is read, ``<models>/clip_seg/
