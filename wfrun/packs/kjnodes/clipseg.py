@@ -144,8 +144,9 @@ def clipseg_masks(logits: torch.Tensor, height: int, width: int, *, threshold: f
 
 
 def _compute_dtype(device: torch.device) -> torch.dtype:
-    """ComfyUI's ``unet_dtype()`` on a GPU is fp16 (with autocast); on the CPU wfrun stays in
-    fp32 (half precision there is slow and only changes rounding)."""
+    """ComfyUI's ``unet_dtype()`` on a GPU is fp16 (the pack casts the model and autocasts;
+    wfrun autocasts fp32 weights); on the CPU wfrun stays in fp32 (half precision there is
+    slow and only changes rounding)."""
     return torch.float16 if device.type == "cuda" else torch.float32
 
 
@@ -181,12 +182,12 @@ def batch_clipseg(ctx: ExecContext, images: torch.Tensor, text: str, threshold: 
     model = opt_model.model
     inputs = opt_model.processor(text=[text] * frames, images=pil_frames(images[..., :3]), return_tensors="pt")
     ctx.check_interrupt()
-    model.to(device=device, dtype=dtype)
+    model.to(device)  # fp32 weights; autocast computes in fp16 on a GPU (a round trip would round them)
     try:
         with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             logits = model(**{k: v.to(device) for k, v in inputs.items()}).logits
     finally:
-        model.to(device=ctx.offload_device, dtype=torch.float32)
+        model.to(ctx.offload_device)
     mask = clipseg_masks(logits, height, width, threshold=threshold, binary_mask=binary_mask,
                          blur_sigma=blur_sigma, combine_mask=combine_mask).cpu()
     if prev_mask is not None:
