@@ -156,7 +156,8 @@ def save_target(output_dir: str | os.PathLike[str], filename_prefix: str,
     """ComfyUI's ``get_save_image_path``: the folder (created), base name and next counter.
 
     The counter is one more than the largest ``<name>_<digits>…`` among the folder's files, so
-    earlier outputs are never reused. A prefix leading outside ``output_dir`` is refused.
+    earlier outputs are never reused. A prefix leading outside ``output_dir`` is refused; an
+    empty one names the files ``._<counter>…`` in ``output_dir``, as ComfyUI does.
     """
     if not isinstance(filename_prefix, str) or "\0" in filename_prefix:
         raise MediaPathError(f"filename_prefix {filename_prefix!r} is not a file name (no text, or a NUL byte)")
@@ -165,7 +166,9 @@ def save_target(output_dir: str | os.PathLike[str], filename_prefix: str,
     norm = os.path.normpath(filename_prefix.replace("\\", "/"))
     subfolder, filename = os.path.dirname(norm), os.path.basename(norm)
     root = Path(output_dir).resolve()
-    if os.path.isabs(norm) or ".." in PurePosixPath(norm).parts or not filename or filename in (".", ".."):
+    # an empty prefix normalises to ".": ComfyUI saves "._00001_.png" in the output folder itself
+    if (os.path.isabs(norm) or ".." in PurePosixPath(norm).parts or not filename or filename == ".."
+            or (filename == "." and norm != ".")):
         raise MediaPathError(f"filename_prefix {filename_prefix!r} would save outside the output folder {root}")
     parts = PurePosixPath(norm).parts
     for i, part in enumerate(parts):

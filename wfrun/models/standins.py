@@ -91,6 +91,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
 FOLDER_LOADERS: dict[tuple[str, str], tuple[str, str, bool]] = {
     ("DownloadAndLoadFlorence2Model", "model"): ("florence2", "LLM", True),
     ("Florence2ModelLoader", "model"): ("florence2", "LLM", False),
+    ("DownloadAndLoadCLIPSeg", "model"): ("clipseg", "clip_seg", True),
 }
 
 #: Loader inputs that read ``.pth`` files weights-only without the run's opt-in: a ``.pth``
@@ -124,6 +125,7 @@ DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "florence2": "Florence-2 model folder with its tokenizer and processor",
+               "clipseg": "CLIPSeg model folder with its tokenizer and processor",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
                "sam2": "SAM 2 checkpoint (Meta's layout)",
@@ -242,11 +244,13 @@ def folder_standin_for(class_type: str, input_name: str, value: str) -> Standin 
     rel = safe_relative(name)
     if len(name.encode()) > MAX_NAME_BYTES or any(len(p.encode()) > MAX_PART_BYTES for p in rel.parts):
         raise NoStandin(f"the name is longer than wfrun writes stand-ins for ({MAX_PART_BYTES} bytes a part)")
+    from wfrun.models.clipseg_tiny import TINY_CLIPSEG_VERSION
     from wfrun.models.florence2_tiny import TINY_FLORENCE2_VERSION
 
     notice = f"in {folder}/{name}, where the pack downloads {value}" if repo_id else None
     # the writer's version in the family key: a changed tiny folder is written afresh
-    return Standin(folder, name, Family(kind, f"v{TINY_FLORENCE2_VERSION}", "transformers", "fp32"), notice)
+    version = {"florence2": TINY_FLORENCE2_VERSION, "clipseg": TINY_CLIPSEG_VERSION}[kind]
+    return Standin(folder, name, Family(kind, f"v{version}", "transformers", "fp32"), notice)
 
 
 def _precision(name: str, default: str, fp8: bool = True) -> str:
@@ -445,6 +449,10 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         from wfrun.models.florence2_tiny import write_tiny_florence2
 
         return write_tiny_florence2(target, seed=zlib.crc32(standin.name.encode()), scripted=True)
+    if family.kind == "clipseg":  # a folder: config, tokenizer, processor, model.safetensors
+        from wfrun.models.clipseg_tiny import write_tiny_clipseg
+
+        return write_tiny_clipseg(target, seed=zlib.crc32(standin.name.encode()))
     if family.kind in ("vitpose", "yolo_e2e"):
         from wfrun.models.pose.tiny import write_tiny_vitpose, write_tiny_yolo_e2e
 
