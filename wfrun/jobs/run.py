@@ -493,9 +493,10 @@ def gpu_bytes_at_load(p: Prepared) -> int:
 
 def loads_can_overlap(p: Prepared, device: str) -> bool:
     """Whether the job's model loaders may run in the background (``engine.run_plan``): on a
-    CUDA device with room for every model its loaders put on the GPU at once. On the CPU reading and computing share
-    the same cores, so nothing would be gained. ``WFRUN_BACKGROUND_LOADS=0`` turns it off
-    (to measure what it saves: bench/i2v_endframe_14b.py)."""
+    CUDA device with room for every model its loaders put on the GPU at once. On the CPU
+    reading and computing share the same cores, so nothing would be gained.
+    ``WFRUN_BACKGROUND_LOADS=0`` turns it off (to measure what it saves:
+    bench/i2v_endframe_14b.py --variants saved,serial)."""
     import torch
 
     from wfrun.models import residency

@@ -58,7 +58,6 @@ def free_memory(device: Any) -> tuple[int, int]:
     return max(0, min(int(free), _BUDGET - int(held))), min(_BUDGET, int(total))
 
 
-
 @contextlib.contextmanager
 def gpu_budget(budget_bytes: int | None) -> Iterator[None]:
     """Within: residency decisions as on a card of ``budget_bytes`` (None: no limit)."""
