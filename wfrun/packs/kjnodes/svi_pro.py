@@ -47,7 +47,8 @@ def _samples(latent: Any, input_name: str) -> torch.Tensor:
                              "encode or sample one video at a time")
     if samples.shape[1] != WAN21.channels:
         raise NodeInputError(input_name, f"{samples.shape[1]}-channel latents; WanImageToVideoSVIPro takes Wan 2.1 "
-                             f"VAE latents ({WAN21.channels} channels)", "use the Wan 2.1 VAE (Wan 2.2 A14B uses it too)")
+                             f"VAE latents ({WAN21.channels} channels)",
+                             "use the Wan 2.1 VAE (Wan 2.2 A14B uses it too)")
     return samples
 
 
@@ -62,7 +63,8 @@ def svi_pro_concat(anchor: torch.Tensor, prev: torch.Tensor | None, length: int,
         motion = prev[:, :, -count:]
         if motion.shape[-2:] != anchor.shape[-2:]:
             raise NodeInputError("prev_samples", f"latents of {tuple(motion.shape[-2:])} (h, w) do not match the "
-                                 f"anchor's {tuple(anchor.shape[-2:])}", "sample the previous clip at the anchor's size")
+                                 f"anchor's {tuple(anchor.shape[-2:])}",
+                                 "sample the previous clip at the anchor's size")
         parts.append(motion.to(anchor.device, anchor.dtype))
     given = sum(p.shape[2] for p in parts)
     if given > total:
