@@ -38,7 +38,7 @@ import torch
 
 from wfrun.media.image import common_upscale
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.comfy_core_models.conditioning import set_values
+from wfrun.nodes.conditioning import set_values
 from wfrun.packs.comfy_core_models.latent_nodes import latent_frames
 from wfrun.packs.comfy_core_models.types import WanVAE
 from wfrun.packs.comfy_core_models.vae_nodes import check_vae, encode_images

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from wfrun.media.image import common_upscale, upscale_image
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.comfy_core_models.conditioning import set_values
+from wfrun.nodes.conditioning import set_values
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.latent_nodes import latent_frames
 from wfrun.packs.comfy_core_models.types import ClipVisionOutput, WanVAE

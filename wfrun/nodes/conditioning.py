@@ -1,6 +1,9 @@
 """CONDITIONING as ComfyUI passes it: a list of ``[tensor, dict]`` pairs; nodes add keys to
 the dicts (``concat_latent_image``, ``concat_mask``, ``clip_vision_output``, ``vace_frames``…)
-without touching their inputs (``node_helpers.conditioning_set_values``)."""
+without touching their inputs (``node_helpers.conditioning_set_values``).
+
+Here in ``nodes`` (not in the core pack) because conditioning nodes of other packs (KJNodes'
+WanImageToVideoSVIPro) set the same keys the same way, and packs do not import each other."""
 
 from __future__ import annotations
 
