@@ -229,3 +229,12 @@ def test_ui_file_validates_without_cycle_or_missing_inputs_and_runs(tmp_path):
     result = run_plan(graph, make_plan(graph, ["8"]), ExecContext())
     value = python_accumulate([1, 2, 3], 5)[0]
     assert result.outputs["8"][0] == value + 1
+
+
+def test_append_to_list_leaves_its_input_alone_and_int_list_parses_like_the_pack():
+    from wfrun.packs.power_flow.collections import append_to_list, int_list
+
+    given = [1, 2]
+    assert append_to_list(ExecContext(), list=given, item=3) == ([1, 2, 3],) and given == [1, 2]
+    assert int_list(ExecContext(), list=" 4, 5 ,6") == ([4, 5, 6],)
+    assert int_list(ExecContext(), list="") == ([],)
