@@ -19,6 +19,7 @@ from typing import Any, Callable
 import torch
 
 from wfrun.engine.fingerprint import fingerprint
+from wfrun.engine.loops import find_loops
 from wfrun.engine.plan import Plan, is_output_node
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
 from wfrun.engine.executors import executor_info
@@ -68,6 +69,8 @@ class RunResult:
     #: Most node outputs held at once (what freeing after last use bounds).
     peak_live_values: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Nodes a loop blocks (they hang off its body; ``wfrun.engine.loops``): never run.
+    blocked: list[str] = field(default_factory=list)
 
 
 def _with_defaults(node: NodeInstance) -> dict[str, Any]:
@@ -105,19 +108,27 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
     prints: dict[str, str] = {}
     keep = set(plan.outputs)
     loads = _BackgroundLoads(graph, plan, ctx, cache, adjust_inputs) if background else None
+    loops = find_loops(graph, plan.order)
+    free_after = loops.free_after(plan, graph) if loops is not None else plan.free_after
     try:
         for position, node_id in enumerate(plan.order):
             ctx.check_interrupt()
             if loads is not None:
                 loads.start_ready(position, values, prints)
             node = graph.node(node_id)
+            if loops is not None and loops.skipped(node_id):  # runs in its loop, or never (blocked)
+                prints[node_id] = fingerprint(node, _with_defaults(node), prints)
+                if node_id in loops.blocked:
+                    result.blocked.append(node_id)
+                continue
             info = executor_info(node.class_type, node.spec)
             if info is None:
                 raise NodeError(node, "wfrun cannot run this node type yet")
             inputs = _with_defaults(node)
             key = fingerprint(node, inputs, prints)
             prints[node_id] = key
-            volatile = is_output_node(graph, node_id) or info.volatile
+            looping = loops is not None and node_id in loops.regions
+            volatile = is_output_node(graph, node_id) or info.volatile or (looping and loops.volatile(node_id, graph))
             outputs = None if (cache is None or volatile) else cache.get(key)
             if outputs is not None:
                 result.cached.append(node_id)
@@ -126,13 +137,17 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
             else:
                 if loads is not None and loads.started(node_id):
                     outputs = loads.collect(node, result)
+                elif looping:
+                    outputs = loops.run(node_id, graph, values, ctx, _resolver(adjust_inputs),
+                                        _executor(ctx, result, adjust_inputs))
+                    result.executed.append(node_id)
                 else:
                     outputs = _execute(node, info, inputs, values, ctx, result, adjust_inputs)
                 if cache is not None and not volatile:
                     cache.put(key, outputs)
             values[node_id] = outputs
             result.peak_live_values = max(result.peak_live_values, len(values))
-            for source in plan.free_after.get(node_id, []):
+            for source in free_after.get(node_id, []):
                 if source not in keep:
                     values.pop(source, None)
     except KeyboardInterrupt:
@@ -217,6 +232,23 @@ def _timed_call(node: NodeInstance, info: ExecutorInfo, kwargs: dict[str, Any], 
     with torch.inference_mode(inference):
         outputs = _call(node, info, kwargs, ctx)
     return outputs, time.perf_counter() - start
+
+
+def _resolver(adjust_inputs: Callable | None) -> Callable:
+    """A node's resolved inputs from a loop iteration's values (``wfrun.engine.loops``)."""
+    return lambda node, values: _resolved(node, _with_defaults(node), values, adjust_inputs)
+
+
+def _executor(ctx: ExecContext, result: RunResult, adjust_inputs: Callable | None) -> Callable:
+    """Runs one body node of a loop iteration (never cached: its inputs change each time)."""
+
+    def execute(node: NodeInstance, values: dict[str, tuple]) -> tuple:
+        info = executor_info(node.class_type, node.spec)
+        if info is None:
+            raise NodeError(node, "wfrun cannot run this node type yet")
+        return _execute(node, info, _with_defaults(node), values, ctx, result, adjust_inputs)
+
+    return execute
 
 
 def _resolved(node: NodeInstance, inputs: dict[str, Any], values: dict[str, tuple],

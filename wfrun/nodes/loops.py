@@ -1,0 +1,75 @@
+"""Loop node pairs, declared by their packs and run by the engine (``wfrun.engine.loops``).
+
+ComfyUI runs a pack's for-loop by graph expansion: the close node returns a copy of the
+nodes between the open and the close node, wired to run once more, until the loop is
+done. wfrun does not rewrite the graph; it runs the same nodes again. What differs from
+pack to pack is only which node opens and which closes a loop, which sockets carry the
+values fed back, and what drives the iterations (a list's items, a counter). A pack says
+that here, as data plus two small functions, and knows nothing of how the engine runs it.
+
+The engine's contract, for one loop (``open`` and ``close`` nodes of one :class:`LoopKind`):
+
+- the *body* is every planned node that depends on an output of ``open`` and that
+  ``close`` depends on (plus any inner loop such a node belongs to);
+- ``steps(open inputs)`` gives what each iteration sees (one entry per iteration);
+- the carried values start as ``open``'s value inputs; in each iteration ``open``'s
+  outputs are ``open_outputs(step, index, carried values)``, the body runs, and each value
+  input ``close`` has connected becomes the carried value of that index;
+- after the last iteration, ``close``'s outputs are the carried values in slot order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+
+@dataclass(frozen=True)
+class LoopKind:
+    """One pack's loop node pair (see the module docstring).
+
+    ``value_input(i)`` is the name of the i-th carried value's input, on both nodes, or
+    ``None`` when ``i`` is out of range; ``steps(inputs)`` returns an iterable of what
+    each iteration sees (the engine bounds how many it takes; raise
+    :class:`~wfrun.nodes.executor.NodeInputError` for a value that cannot drive a loop);
+    ``open_outputs(step, index, values)`` returns the open node's outputs for one
+    iteration; ``close_outputs(values)`` the close node's outputs after the last one."""
+
+    pack: str
+    open_type: str
+    close_type: str
+    #: The close node's input linked to the open node (how a close names its open node).
+    link_input: str
+    value_input: Callable[[int], str | None]
+    steps: Callable[[dict[str, Any]], Iterable[Any]]
+    open_outputs: Callable[[Any, int, dict[int, Any]], tuple]
+    close_outputs: Callable[[dict[int, Any]], tuple]
+    #: The open node's input that drives the iterations (named in errors).
+    count_input: str
+
+
+_KINDS: dict[str, LoopKind] = {}
+
+
+def register_loop(kind: LoopKind) -> LoopKind:
+    """Declare a loop node pair (at import of the pack, like ``@executor``)."""
+    _KINDS[kind.close_type] = kind
+    return kind
+
+
+def loop_kind_closed_by(class_type: str) -> LoopKind | None:
+    """The loop kind whose close node is ``class_type``."""
+    return _KINDS.get(class_type)
+
+
+def loop_kinds() -> list[LoopKind]:
+    return list(_KINDS.values())
+
+
+def numbered_values(prefix: str, most: int) -> Callable[[int], str | None]:
+    """``value_input`` for sockets named ``<prefix>0`` … ``<prefix><most - 1>``."""
+
+    def name(i: int) -> str | None:
+        return f"{prefix}{i}" if 0 <= i < most else None
+
+    return name
