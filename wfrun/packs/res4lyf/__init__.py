@@ -1,7 +1,8 @@
-"""Executors of ClownsharkBatwing's RES4LYF (registry id ``res4lyf``): its text boxes only.
+"""Executors of ClownsharkBatwing's RES4LYF (registry id ``res4lyf``): its text boxes and
+TextConcatenate only.
 
-The pack's samplers and guides are not run by wfrun; its TextBox nodes appear in shared
-Wan workflows as plain prompt holders.
+The pack's samplers and guides are not run by wfrun; its TextBox and TextConcatenate
+nodes appear in shared Wan workflows as plain prompt holders.
 """
 
-from . import text  # noqa: F401
+from . import concatenate, text  # noqa: F401
