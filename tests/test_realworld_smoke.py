@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from wfrun.cli import main
 
 REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "realworld"
-#: The files that ran at the last count (2026-12-02, session 10: 26 of 31); each must keep running.
+#: The files that ran at the last count (2026-12-02, session 10: 27 of 31); each must keep running.
 RUNNING = {"012_Hearmeman24_hm-wrapper-i2v-upscale", "013_Hearmeman24_hm-native-i2v-upscale",
            "014_Hearmeman24_hm-startend", "015_Hearmeman24_hm-native-funcontrol",
            "016_Hearmeman24_hm-vace-outpaint", "018_Hearmeman24_hm-selfforcing-i2v",
@@ -22,7 +22,8 @@ RUNNING = {"012_Hearmeman24_hm-wrapper-i2v-upscale", "013_Hearmeman24_hm-native-
            "024_cseti007_cseti-wan22-t2v", "025_cseti007_walgro-vace", "026_cseti007_nfjinx-wan22-gguf",
            "027_cseti007_cseti-wan22-upscale", "028_cseti007_cseti-vace-endless",
            "029_jalberty2018_jalb-wrapper-i2v-moe", "030_jalberty2018_jalb-wrapper-longvideo",
-           "031_jalberty2018_jalb-wrapper-t2v-triple", "034_jalberty2018_jalb-wan21-t2v",
+           "031_jalberty2018_jalb-wrapper-t2v-triple",
+           "032_jalberty2018_jalb-wrapper-svi", "034_jalberty2018_jalb-wan21-t2v",
            "035_jalberty2018_jalb-wan22-moe-teacache", "036_jalberty2018_jalb-animate",
            "052_raindrop313_raindrop-startend", "054_s1ntecs_s1ntecs-t2v-lora",
            "055_sirdrafton_sirdrafton-api-i2v", "056_kairusann_kairusann-i2v-720p",
