@@ -13,7 +13,7 @@ Every encoder/decoder chunk ticks a bar and checks for Ctrl-C (:mod:`.vae_progre
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
