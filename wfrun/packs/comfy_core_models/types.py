@@ -12,6 +12,7 @@ the sampler applies them for its pass only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
