@@ -342,6 +342,35 @@ def test_the_same_stand_ins_are_written_once_and_reused(tmp_path, tiny_models):
     assert other != first and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_pickle_name_gets_a_pickled_stand_in_only_where_the_run_reads_pickles(tmp_path, tiny_models):
+    """A ``.pth`` VAE (some workflows name ComfyUI's old release) is refused under --smoke as a
+    real run refuses it, and with --allow-pickle gets the same tiny tensors torch.save'd, read
+    back through the pickle reader."""
+    import torch
+    from safetensors.torch import load_file
+
+    from wfrun.models.reader import open_checkpoint, pickle_files_allowed
+
+    with pytest.raises(NoStandin, match="--allow-pickle"):
+        family_for("VAELoader", "vae_name", "vae", "wan_2.1_vae.pth")
+    pickled = family_for("VAELoader", "vae_name", "vae", "wan_2.1_vae.pth", allow_pickle=True)
+    plain = family_for("VAELoader", "vae_name", "vae", "wan_2.1_vae.safetensors")
+    assert pickled.family == plain.family
+    folder_p = write_standins([pickled], tiny_models, tmp_path / "p")
+    folder_s = write_standins([plain], tiny_models, tmp_path / "s")
+    path = folder_p / "vae" / "wan_2.1_vae.pth"
+    assert path.read_bytes()[:2] == b"PK"  # torch.save's zip archive, not safetensors under another name
+    with pytest.raises(Exception, match="pickle"):
+        open_checkpoint(path)
+    expected = torch.load(path, weights_only=True)  # PyTorch's own restricted reader
+    with pickle_files_allowed(), open_checkpoint(path) as reader:
+        got = {name: reader.read(name) for name in reader.tensors}
+    assert got.keys() == expected.keys() and all(torch.equal(got[k], expected[k]) for k in expected)
+    # the layout of the safetensors stand-in of that family (its values are seeded by the file name)
+    plain_keys = load_file(str(folder_s / "vae" / "wan_2.1_vae.safetensors")).keys()
+    assert set(plain_keys) == set(got)
+
+
 def test_overlong_names_get_no_stand_in():
     with pytest.raises(NoStandin, match="longer"):
         family_for("WanVideoVAELoader", "model_name", "vae", "x" * 300 + ".safetensors")

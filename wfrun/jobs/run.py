@@ -226,7 +226,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         changes += apply_smoke_caps(graph, plan, kept)
         runtime_caps = RuntimeCaps(graph, plan, kept)
     if options.tiny:
-        roots, standins, standin_problems = _tiny_roots(graph, plan, path)
+        roots, standins, standin_problems = _tiny_roots(graph, plan, path, options.allow_pickle)
     stood_in: set[tuple[str, str]] = set()
     if options.smoke:
         try:
@@ -323,10 +323,14 @@ def pack_name(node: Any) -> str | None:
     return f"{guess}?" if guess else None
 
 
-def _tiny_roots(graph: WorkflowGraph, plan: Plan, path: Path) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
-    """wfrun's tiny models, and a tiny stand-in for every other model file the plan names."""
+def _tiny_roots(graph: WorkflowGraph, plan: Plan, path: Path,
+                allow_pickle: bool = False) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
+    """wfrun's tiny models, and a tiny stand-in for every other model file the plan names
+    (pickle-named ones too where the run may read pickles: ``--allow-pickle``)."""
+    from wfrun.models.reader import pickle_allowed
+
     try:
-        return tiny_model_roots(graph, plan, str(path))
+        return tiny_model_roots(graph, plan, str(path), allow_pickle=allow_pickle or pickle_allowed())
     except StandinWriteError as err:
         raise JobError(str(err), exit_code=EXIT_USAGE) from None
 

@@ -35,9 +35,12 @@ class StandinWriteError(OSError):
     """The stand-ins could not be written (disk full, no permission): an environment problem."""
 
 
-def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
+def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str, *,
+                     allow_pickle: bool = False) -> tuple[ModelRoots, list[str], list[Diagnostic]]:
     """The tiny models folder plus a folder of stand-ins for every other model file the
-    planned nodes name; a line per stand-in, and a problem per model that has none."""
+    planned nodes name; a line per stand-in, and a problem per model that has none. With
+    ``allow_pickle`` (the run reads pickles) a ``.pth``/``.ckpt``/``.pt``/``.bin`` name gets a
+    stand-in too, saved as a weights-only pickle, so the run goes through the pickle reader."""
     from wfrun.models.standins import NoStandin, family_for, folder_standin_for, write_standins
     from wfrun.models.tiny import ensure_tiny_models
 
@@ -53,7 +56,7 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str) -> tuple[Mod
         except ModelPathError:
             pass
         try:
-            standin = family_for(node.class_type, input_name, folders, value)
+            standin = family_for(node.class_type, input_name, folders, value, allow_pickle=allow_pickle)
         except ModelPathError:
             return  # not a plain relative name: the checks report it
         except NoStandin as err:

@@ -42,6 +42,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from wfrun.models.families import task_from_name, transformer_family, vae_family, vae_family_from_name
+from wfrun.models.reader import PICKLE_SUFFIXES
 from wfrun.models.paths import VIEW_FOLDERS, safe_relative
 
 #: Bump when what a family's stand-in holds changes, so cached stand-ins are rebuilt.
@@ -192,7 +193,7 @@ class Standin:
 # --- from loader and name to family -----------------------------------------------------
 
 
-def family_for(class_type: str, input_name: str, folders: str, name: str) -> Standin:
+def family_for(class_type: str, input_name: str, folders: str, name: str, *, allow_pickle: bool = False) -> Standin:
     """The stand-in for the file ``name`` that input ``input_name`` of a ``class_type`` node
     lists from ``folders`` (comma-separated, searched in order; the last is written to).
 
@@ -211,8 +212,9 @@ def family_for(class_type: str, input_name: str, folders: str, name: str) -> Sta
                         "CLIPLoaderGGUF do), so no tiny model stands in for this one; "
                         "use the .safetensors release of this model")
     if suffix in _PICKLES and not (suffix == ".pth" and (class_type, input_name) in PTH_LOADERS
-                                   or suffix == ".pt" and (class_type, input_name) in TORCHSCRIPT_LOADERS):
-        raise NoStandin(f"{suffix} files are Python pickles, which wfrun refuses to load; "
+                                   or suffix == ".pt" and (class_type, input_name) in TORCHSCRIPT_LOADERS
+                                   or allow_pickle and suffix in PICKLE_SUFFIXES):
+        raise NoStandin(f"{suffix} files are Python pickles, which wfrun reads only with --allow-pickle; "
                         "use the .safetensors release of this model")
     kind, layout = LOADER_KINDS.get((class_type, input_name)) or FOLDER_KINDS.get(folder, (None, ""))
     if kind is None:
@@ -504,4 +506,13 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
     rel = PurePosixPath(standin.relpath)
     spec = TinySpec(rel.parts[0], "/".join(rel.parts[1:]), family.kind, family.task, family.layout or "original",
                     family.precision, family.rest)
-    return write_file(spec, root)
+    written = write_file(spec, root)
+    if written.suffix.lower() in PICKLE_SUFFIXES:  # a pickle name (--allow-pickle): the same tensors, torch.save'd
+        import torch
+        from safetensors.torch import load
+
+        state = load(written.read_bytes())  # in memory: the file is replaced, never written while mapped
+        pickled = written.with_name(written.name + ".tmp")
+        torch.save(state, pickled)
+        os.replace(pickled, written)
+    return written
