@@ -5,4 +5,4 @@ The pack's samplers and guides are not run by wfrun; its TextBox and TextConcate
 nodes appear in shared Wan workflows as plain prompt holders.
 """
 
-from . import concatenate, text  # noqa: F401
+from . import concatenate, options, text  # noqa: F401
