@@ -31,13 +31,12 @@ def run(prompt: dict, outputs: list[str]):
 
 
 def accumulate(total, start: int = 1, text: str = "i") -> dict:
-    """value1 = value1*3 + index and value2 = value2 + "," + str(index) each pass;
+    """``total`` a number or a link; value1 = value1*3 + index and value2 = value2 + "," + str(index) each pass;
     node 9 adds 1 to the loop's value1 after the loop."""
-    total_input = total if not isinstance(total, list) else total
     return {
         "1": {"class_type": "PrimitiveInt", "inputs": {"value": start}},
         "2": {"class_type": "PrimitiveString", "inputs": {"value": text}},
-        "4": {"class_type": START, "inputs": {"total": total_input, "initial_value1": ["1", 0],
+        "4": {"class_type": START, "inputs": {"total": total, "initial_value1": ["1", 0],
                                               "initial_value2": ["2", 0]}},
         "5": {"class_type": "easy mathInt", "inputs": {"a": ["4", 2], "b": 3, "operation": "multiply"}},
         "6": {"class_type": "easy mathInt", "inputs": {"a": ["5", 0], "b": ["4", 1], "operation": "add"}},
@@ -131,7 +130,7 @@ def test_end_node_not_linked_to_a_start_node_says_so():
     assert err.value.input_name == "flow"
 
 
-def test_nested_easy_use_inside_power_flow_style_nesting():
+def test_nested_loops_match_nested_python_loops():
     # outer 3 passes carrying a total; inner 2 passes adding outer index * 10 + inner index
     prompt = {
         "1": {"class_type": "PrimitiveInt", "inputs": {"value": 0}},
