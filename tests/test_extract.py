@@ -339,6 +339,25 @@ def test_unevaluable_code_never_crashes():
     assert "Missing" not in snap.nodes
 
 
+def test_tuple_subclass_return_types_list_their_items():
+    """Easy-Use's ``ByPassTypeTuple`` (a tuple whose ``[i]`` answers item 0 for any i):
+    the frontend iterates it, so the outputs are the wrapped tuple's items."""
+    snap = _snapshot({"nodes.py": """
+        class ByPass(tuple):
+            def __getitem__(self, index):
+                return super().__getitem__(0)
+        class Loop:
+            @classmethod
+            def INPUT_TYPES(cls):
+                return {"required": {"total": ("INT", {"default": 1})}}
+            RETURN_TYPES = ByPass(tuple(["FLOW"] + ["*"] * 2))
+            RETURN_NAMES = ByPass(tuple(["flow"] + ["value%d" % i for i in range(1, 3)]))
+        NODE_CLASS_MAPPINGS = {"Loop": Loop}
+    """})
+    outputs = snap.nodes["Loop"].signature.outputs
+    assert [(o.type, o.name) for o in outputs] == [("FLOW", "flow"), ("*", "value1"), ("*", "value2")]
+
+
 def test_v3_in_tree_comfy_api_and_folder_paths():
     """ComfyUI itself: ``comfy_api`` and ``folder_paths`` are files of the tree."""
     snap = _snapshot({

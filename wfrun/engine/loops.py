@@ -108,7 +108,8 @@ class Loops:
         steps = _bounded_steps(kind, opener, open_inputs)
         carried = {i: open_inputs[name] for i, name in _value_inputs(kind) if name in open_inputs}
         closer = graph.node(close_id)
-        fed_back = [(i, name) for i, name in _value_inputs(kind) if name in closer.inputs]
+        fed_back = [(i, name) for i, name in _value_inputs(kind)
+                    if name in closer.inputs or not kind.carries_unconnected]
         inner = {n for r in self.regions.values() if r.close_id in region.body for n in (r.open_id, *r.body)}
         for index, step in enumerate(steps):
             ctx.check_interrupt()
@@ -124,7 +125,7 @@ class Loops:
                     local[node_id] = execute(graph.node(node_id), local)
             close_inputs = resolve(closer, local)
             for i, name in fed_back:
-                carried[i] = close_inputs[name]
+                carried[i] = close_inputs.get(name)
         return kind.close_outputs(carried)
 
 

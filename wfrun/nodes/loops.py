@@ -14,7 +14,8 @@ The engine's contract, for one loop (``open`` and ``close`` nodes of one :class:
 - ``steps(open inputs)`` gives what each iteration sees (one entry per iteration);
 - the carried values start as ``open``'s value inputs; in each iteration ``open``'s
   outputs are ``open_outputs(step, index, carried values)``, the body runs, and each value
-  input ``close`` has connected becomes the carried value of that index;
+  input ``close`` has connected becomes the carried value of that index (an unconnected
+  one keeps its value, or becomes ``None`` where the kind says ``carries_unconnected=False``);
 - after the last iteration, ``close``'s outputs are the carried values in slot order.
 """
 
@@ -46,6 +47,10 @@ class LoopKind:
     close_outputs: Callable[[dict[int, Any]], tuple]
     #: The open node's input that drives the iterations (named in errors).
     count_input: str
+    #: Whether a value input the close node leaves unconnected keeps its value from one
+    #: iteration to the next (Power Flow), or becomes ``None`` after the first (a pack
+    #: whose close node feeds back exactly what it received, nothing for an empty socket).
+    carries_unconnected: bool = True
 
 
 _KINDS: dict[str, LoopKind] = {}

@@ -870,10 +870,12 @@ class Interpreter:
         if isinstance(func, ClassInfo):
             # ``AnyType("*")``, ``MultiInput("IMAGE", [...])``: str subclasses used as
             # type names evaluate to the string itself; ``ContainsAll({...})`` and other
-            # dict/list subclasses to the data they wrap.
+            # dict/list/tuple subclasses to the data they wrap (``ByPassTypeTuple((...))``,
+            # Easy-Use's and others' RETURN_TYPES that answer any index: the frontend
+            # lists the tuple's own items).
             if func.is_str_subclass and args and isinstance(args[0], str):
                 return args[0]
-            for base, typ in (("dict", dict), ("list", list)):
+            for base, typ in (("dict", dict), ("list", list), ("tuple", tuple)):
                 if func.is_subclass_of(base) and len(args) == 1 and isinstance(args[0], typ):
                     return typ(args[0])
             if func.is_subclass_of("dict") and not kwargs and not any(isinstance(a, (dict, list)) for a in args):
