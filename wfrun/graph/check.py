@@ -34,7 +34,9 @@ NON_MODEL_FOLDERS = frozenset({"input", "output", "temp", "kjnodes_fonts", "vide
 DOWNLOADED_MODEL_INPUTS = {("DownloadAndLoadDepthAnythingV2Model", "model"): "depthanything",
                            ("RIFE VFI", "ckpt_name"): "rife", ("FILM VFI", "ckpt_name"): "film",
                            ("DepthAnythingV2Preprocessor", "ckpt_name"): "controlnet_aux",
-                           ("DownloadAndLoadSAM2Model", "model"): "sam2"}
+                           ("DownloadAndLoadSAM2Model", "model"): "sam2",
+                           # a file list the pack builds at start-up (options_dynamic in its spec)
+                           ("ROCmDiffusionLoader", "unet_name"): "diffusion_models"}
 #: Model inputs whose file list (``text_encoders``) names a model of another kind: the
 #: folder is searched first, as the node does, and files of this kind are taken from it.
 #: ComfyUI-WanVideoStartEndFrames' CLIP loader reads Wan's CLIP vision file from

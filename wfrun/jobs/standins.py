@@ -144,6 +144,12 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
         info = executor_info(node.class_type, node.spec)
         declared = info.input_files if info is not None else None
         for input_name, (name, what) in (declared(node.inputs) if declared else {}).items():
+            if what == "image_folder" and isinstance(name, str):
+                line = _stand_in_folder(node, input_name, name, Path(input_dir), Path(output_dir), temp, write)
+                if line:
+                    covered.add((node.id, input_name))
+                    lines.append(line)
+                continue
             if not isinstance(name, str) or what not in KINDS:
                 continue
             plain, tag = split_annotation(name)
@@ -169,6 +175,44 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
             lines.append(f"node {node.id} '{node.label}' {input_name} {name!r} is missing: "
                          f"a stand-in {what} ({size}), {path}")
     return lines, covered
+
+
+#: Images drawn at most into one stand-in folder.
+MAX_FOLDER_IMAGES = 64
+
+
+def _stand_in_folder(node: Any, input_name: str, name: str, input_dir: Path, output_dir: Path, temp: Path,
+                     write: bool) -> str | None:
+    """A stand-in for a missing image *folder* (the Inspire pack's folder loaders): as many
+    images as the node's ``start_index`` and ``image_load_cap`` take (one when it takes all),
+    drawn into ``<temp>/smoke-inputs/<name>/``, which every node naming that folder shares."""
+    import re
+
+    from wfrun.media.image_folder import resolve_folder
+    from wfrun.media.standins import HEIGHT, WIDTH, write_standin
+
+    try:
+        resolve_folder(name, input_dir, output_dir, temp)
+        return None  # the user's own folder
+    except MediaPathError:
+        pass
+
+    def number(key: str) -> int:
+        value = node.inputs.get(key, 0)
+        return max(0, int(value)) if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    count = min(MAX_FOLDER_IMAGES, number("start_index") + max(1, number("image_load_cap")))
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("\\", "/").strip("/").rsplit("/", 1)[-1]).strip("._")[:40]
+    folder = temp / INPUTS_DIR / f"{stem or 'images'}_folder"
+    if write:
+        try:
+            for i in range(count):
+                write_standin(folder, f"{i:05d}.png", "image")
+        except OSError as err:
+            raise StandinWriteError(f"cannot write stand-in images into {folder}: {err}") from None
+        node.inputs[input_name] = f"{INPUTS_DIR}/{folder.name} [temp]"
+    return (f"node {node.id} '{node.label}' {input_name} {name!r} is missing: "
+            f"{'' if write else 'would be '}a stand-in folder of {count} images ({WIDTH}x{HEIGHT}), {folder}")
 
 
 def frames_to_draw(inputs: dict[str, Any]) -> int:

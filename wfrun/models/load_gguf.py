@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from wfrun.models.meta_init import empty_weights
-from wfrun.models import convert_t5, convert_transformer
+from wfrun.models import convert_t5, convert_transformer, convert_vae
 from wfrun.models.detect import KIND_LABELS, ModelInfo, WrongModelError, identify, require_kind
 from wfrun.models.gguf_reader import GGUFReader, GGUFTensorInfo, is_quantized, open_gguf
 from wfrun.models.header import CheckpointError
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 #: ``general.architecture`` of the GGUF files each kind comes in (ComfyUI-GGUF's
 #: ``IMG_ARCH_LIST``/``TXT_ARCH_LIST`` entries for Wan and T5).
-ARCHITECTURES = {"wan_transformer": ("wan",), "umt5": ("t5", "t5encoder")}
+ARCHITECTURES = {"wan_transformer": ("wan",), "umt5": ("t5", "t5encoder"), "wan_vae": ("pig",)}
 
 #: ComfyUI-GGUF's ``T5_SD_MAP``: llama.cpp's T5 tensor names → transformers' (applied in order).
 T5_NAMES = (
@@ -94,6 +94,22 @@ def load_gguf_text_encoder(path: str | Path, *, dtype: Any = None, device: Any =
         config = convert_t5.transformers_config(info)
         return _load_gguf(reader, info, tensors, names, lambda: convert_t5.build(config),
                           convert_t5.rename_for(info, tensors), convert_t5.LABEL, dtype, device, dequant_dtype)
+
+
+def load_gguf_vae(path: str | Path, *, dtype: Any = None, device: Any = "cpu"):
+    """A Wan 2.1 or 2.2 VAE stored as GGUF (calcuis' ``pig_wan_vae_fp32-f16.gguf``:
+    ``general.architecture`` ``pig``, the original Wan VAE key names, 5-D convolution weights
+    whole or flattened under ``comfy.gguf.orig_shape``) as diffusers' ``AutoencoderKLWan``.
+
+    The pack's ``VaeGGUF`` hands the file's tensors, names unchanged, to ComfyUI's VAE, which
+    computes in its VAE dtype; here every tensor is read into ``dtype`` (a quantized one
+    dequantized first, with diffusers' block functions): a VAE has no linear layer that could
+    keep its weight quantized, and ``load_vae`` up-casts fp8 VAE files the same way."""
+    with open_gguf(path) as reader:
+        info = identify_gguf(reader, "wan_vae", reader.tensors)
+        config = loadable_config(info)
+        return _load_gguf(reader, info, reader.tensors, {}, lambda: convert_vae.build(config),
+                          convert_vae.rename_for(info, reader.tensors), convert_vae.LABEL, dtype, device)
 
 
 def t5_names(names) -> dict[str, str]:

@@ -43,10 +43,12 @@ FOLDER_ALIASES: dict[str, tuple[str, ...]] = {
     # ComfyUI-GGUF's keys: the .gguf files of the diffusion model and text encoder folders
     "unet_gguf": ("diffusion_models", "unet"),
     "clip_gguf": ("text_encoders", "clip"),
+    # calcuis' gguf pack: its VaeGGUF lists the .gguf files of the vae folder under this key
+    "vae_gguf": ("vae",),
 }
 
 #: Folder keys that name no folder of their own, and the ComfyUI folder whose files they list.
-VIEW_FOLDERS = {"unet_gguf": "diffusion_models", "clip_gguf": "text_encoders"}
+VIEW_FOLDERS = {"unet_gguf": "diffusion_models", "clip_gguf": "text_encoders", "vae_gguf": "vae"}
 
 MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin")
 

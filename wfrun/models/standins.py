@@ -79,6 +79,8 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("UnetLoaderGGUFAdvanced", "unet_name"): ("wan_transformer", "original"),
     ("CLIPLoaderGGUF", "clip_name"): ("umt5", "transformers"),
     ("CheckpointLoaderSimple", "ckpt_name"): ("checkpoint", ""),
+    ("ROCmDiffusionLoader", "unet_name"): ("wan_transformer", "comfyui"),
+    ("VaeGGUF", "vae_name"): ("wan_vae", "original"),
     ("UpscaleModelLoader", "model_name"): ("upscale", ""),
     ("RIFE VFI", "ckpt_name"): ("rife", ""),
     ("FILM VFI", "ckpt_name"): ("film", ""),
@@ -107,7 +109,7 @@ TORCHSCRIPT_LOADERS = frozenset({("FILM VFI", "ckpt_name")})
 #: Loader inputs that read GGUF files (ComfyUI-GGUF's): a ``.gguf`` name gets a GGUF stand-in.
 GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvanced", "unet_name"),
                           ("CLIPLoaderGGUF", "clip_name"), ("WanVideoModelLoader", "model"),
-                          ("WanVideoVACEModelSelect", "vace_model")})
+                          ("WanVideoVACEModelSelect", "vace_model"), ("VaeGGUF", "vae_name")})
 
 #: What a models folder holds, for loaders not listed above, with the layout of its files.
 FOLDER_KINDS: dict[str, tuple[str, str]] = {
@@ -225,7 +227,7 @@ def family_for(class_type: str, input_name: str, folders: str, name: str, *, all
     if gguf:
         from wfrun.models.tiny_gguf import release_type
 
-        if kind not in ("wan_transformer", "wan_vace_module", "umt5"):
+        if kind not in ("wan_transformer", "wan_vace_module", "umt5", "wan_vae"):
             raise NoStandin(f"wfrun has no tiny GGUF {KIND_LABELS.get(kind, kind)}")
         family = Family(kind, family.task, "llama.cpp" if kind == "umt5" else "original",
                         "gguf-" + release_type(base).lower(), "")
@@ -472,12 +474,15 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         state = tiny_esrgan_state_dict(seed=seed) if family.kind == "upscale" else tiny_ifnet_state_dict(family.task, seed)
         return save_weights(state, target)
     if family.precision.startswith("gguf-"):
-        from wfrun.models.tiny_gguf import TINY_TYPES, write_umt5_gguf, write_vace_module_gguf, write_wan_gguf
+        from wfrun.models.tiny_gguf import (TINY_TYPES, write_umt5_gguf, write_vace_module_gguf, write_wan_gguf,
+                                            write_wan_vae_gguf)
 
         qtype = TINY_TYPES.get(family.precision.removeprefix("gguf-").upper(), "Q8_0")
         seed = zlib.crc32(standin.name.encode())
         if family.kind == "umt5":
             return write_umt5_gguf(target, qtype, seed=seed)
+        if family.kind == "wan_vae":
+            return write_wan_vae_gguf(target, family.task, qtype, seed=seed)
         if family.kind == "wan_vace_module":
             return write_vace_module_gguf(target, qtype, seed=seed, rest="F16" if qtype in ("F16", "F32") else "Q8_0")
         return write_wan_gguf(target, family.task, qtype, seed=seed, rest="F16" if qtype in ("F16", "F32") else "Q8_0")

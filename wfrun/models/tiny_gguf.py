@@ -221,3 +221,27 @@ def release_type(name: str) -> str:
         return "Q8_0"
     found = m.group(1).upper()
     return re.sub(r"(_K)_[SML]$", r"\1", found)
+
+
+def write_wan_vae_gguf(path: str | Path, task: str, qtype: str, *, seed: int) -> Path:
+    """A tiny Wan VAE (``task``: ``""``/``wan2.1`` or ``wan2.2``) as calcuis' ``pig_wan_vae_*``
+    GGUF files hold one: ``general.architecture`` ``pig``, the original Wan VAE key names
+    (``tiny.vae_weights``), the 1-D tensors (norm scales, biases) in F32 and the convolution
+    weights, 5-D ones whole, in ``qtype`` where whole blocks fit a row, else F16."""
+    from wfrun.models.families import vae_family
+    from wfrun.models.tiny import TINY_VERSION, vae22_weights, vae_weights
+
+    family = vae_family(task or "wan2.1")
+    sd = vae22_weights(seed) if family is not None and family.residual else vae_weights(seed)
+    qtypes, sizes = _types()
+
+    def pick(name: str, shape: tuple[int, ...]) -> str:
+        if len(shape) <= 1 or qtype == "F32":
+            return "F32"
+        if qtype in ("F16", "BF16"):
+            return "F16"
+        block, _ = sizes[qtypes[qtype]]
+        return qtype if shape[-1] % block == 0 and len(shape) <= 4 else "F16"
+
+    meta = {"wfrun.tiny": f"{TINY_VERSION}.{TINY_GGUF_VERSION}"}
+    return write_gguf(path, sd, pick, arch="pig", metadata=meta)
