@@ -87,6 +87,10 @@ CASES: dict[str, tuple] = {
     "bad-link": (edit(lambda d: d["links"][0].__setitem__(2, -1)), "base"),
     "duplicate-node-id": (edit(lambda d: d["nodes"].append(node(2, "Filter", [1.0]))), "base"),
     "needs-migration": (edit(lambda d: _node(d, 3).update(widgets_values=[7, "fixed", 20])), "base"),
+    "display-only": (edit(lambda d: (
+        d["nodes"].append(node(52, "Display Any (rgthree)", [], inputs=[inp("source", "*", 8)])),
+        _node(d, 1)["outputs"][0]["links"].append(8),
+        d["links"].append([8, 1, 0, 52, 0, "IMAGE"]))), "base"),
     "unused-node": (edit(lambda d: (
         d["nodes"].append(node(51, "Filter", [1.0], inputs=[inp("image", "IMAGE", 7)],
                                outputs=[out("IMAGE", "IMAGE", [])])),

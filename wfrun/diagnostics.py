@@ -57,6 +57,7 @@ CODES: dict[str, str] = {
     "subgraph-too-deep": "subgraphs are nested deeper than wfrun expands",
     "value-too-large": "a count the run loops over (steps, frames, batch size) is above wfrun's limit",
     "unused-node": "a node feeds no output node, so it never runs (its own problems are only warnings)",
+    "display-only": "a node wfrun has no spec for that only shows its input in the ComfyUI window and feeds nothing: a run skips it",
     "needs-migration": "a node's saved widget values are in an older layout of the node; `wfrun migrate` fixes it",
 }
 

@@ -17,6 +17,7 @@ import networkx as nx
 
 from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.graph.limits import TRUNCATING_CODES, count_limit
+from wfrun.graph.display import DISPLAY_ONLY
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph, id_key
 from wfrun.graph.numbers import plain, shown, spec_bound
 from wfrun.graph.types import compatible
@@ -172,6 +173,12 @@ _diag = node_diagnostic
 
 def _node_checks(graph: WorkflowGraph, node: NodeInstance, options: CheckOptions,
                  pack_checks: PackChecks) -> Iterator[Diagnostic]:
+    if node.spec is None and node.class_type in DISPLAY_ONLY and graph.graph.out_degree(node.id) == 0:
+        # shows its input in the ComfyUI window and feeds nothing: not a problem for the file
+        yield _diag(graph, node, "display-only", Severity.WARNING,
+                    f"'{node.class_type}' only shows its input in the ComfyUI window; a run skips it",
+                    found=node.class_type, hint="nothing to do (remove the node to silence this)")
+        return
     if node.spec is None:
         pack = probable_pack(node.class_type, node.properties)
         where = f" (it probably comes from {pack})" if pack else ""
