@@ -16,12 +16,12 @@ torchvision is installed, whose resize differs slightly.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import torch
 
+from wfrun.models.config_json import read_json_object
 from wfrun.models.header import CheckpointError
 from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.models.reader import PICKLE_SUFFIXES, open_checkpoint
@@ -32,7 +32,6 @@ FOLDER = "clip_seg"
 SOURCES = {"clipseg-rd64-refined-fp16": "https://huggingface.co/Kijai/clipseg-rd64-refined-fp16",
            "clipseg-rd64-refined": "https://huggingface.co/CIDAS/clipseg-rd64-refined"}
 #: Largest JSON file read from the folder (the real tokenizer.json is ~2 MB).
-MAX_JSON_BYTES = 64 * 1024 * 1024
 #: Tensors older transformers saved that current ones rebuild (buffers, not weights).
 REBUILT_KEYS = ("position_ids",)
 
@@ -89,15 +88,7 @@ def missing_hint(roots: ModelRoots, model: str) -> str:
 
 
 def _read_json(path: Path) -> dict:
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise ClipSegError(f"{path}: larger than {MAX_JSON_BYTES} bytes; not a model config")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ClipSegError(f"{path}: not readable JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise ClipSegError(f"{path}: expected a JSON object")
-    return data
+    return read_json_object(path, ClipSegError, "a model config")
 
 
 def weight_files(folder: Path) -> list[Path]:

@@ -25,7 +25,6 @@ only with the run's ``--allow-pickle`` opt-in (then ``torch.load(weights_only=Tr
 
 from __future__ import annotations
 
-import json
 import types
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -33,13 +32,13 @@ from typing import Any
 
 import torch
 
+from wfrun.models.config_json import MAX_JSON_BYTES, read_json_object
 from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.models.reader import PICKLE_SUFFIXES, open_checkpoint
 
 #: The models sub-folder ComfyUI-Florence2 downloads into (``ComfyUI/models/LLM``).
 FOLDER = "LLM"
 #: Largest JSON file read from a model folder (configs and tokenizers are a few MB).
-MAX_JSON_BYTES = 64 * 1024 * 1024
 
 
 class Florence2Error(ValueError):
@@ -78,17 +77,7 @@ def find_florence2_folder(roots: ModelRoots, model: str, *, repo_id: bool = True
 
 
 def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise Florence2Error(f"{path.parent}: no {path.name}")
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise Florence2Error(f"{path}: larger than any Florence-2 {path.name}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise Florence2Error(f"{path}: not readable JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise Florence2Error(f"{path}: not a JSON object")
-    return data
+    return read_json_object(path, Florence2Error, "a Florence-2 file")
 
 
 def layout_of(config: dict) -> str:
