@@ -1130,6 +1130,8 @@ class Interpreter:
                             base.pop(key, None)
                         except TypeError:
                             pass
+                    elif isinstance(base, list) and isinstance(key, int) and -len(base) <= key < len(base):
+                        del base[key]  # e.g. a helper removing an inherited input from a list of pairs
         elif isinstance(stmt, ast.Match):
             return
         # Pass, Global, Nonlocal, While, Assert: nothing to model
@@ -1329,7 +1331,9 @@ class _Builtin:
     fn: Callable[[Interpreter, list[Any], dict[str, Any]], Any]
 
 
-def _pure(fn: Callable[..., Any], folder: Callable[[FolderList], Any] | None = None):
+def _pure(fn: Callable[..., Any], folder: Callable[[FolderList], Any] | None = None, shallow: bool = False):
+    """``shallow``: the arguments need only be concrete containers, their items may be unknown
+    (``enumerate``/``zip`` pass items through untouched, e.g. input lists holding a dynamic combo)."""
     def call(interp: Interpreter, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if folder is not None and len(args) == 1 and isinstance(args[0], FolderList):
             return folder(args[0])
@@ -1337,7 +1341,8 @@ def _pure(fn: Callable[..., Any], folder: Callable[[FolderList], Any] | None = N
         for a in args:
             if isinstance(a, _DictView):
                 a = a.items()
-            if not is_known(a) or not isinstance(a, (*_PLAIN, list, tuple, dict, set, frozenset, range)):
+            known = (a is not UNKNOWN) if shallow else is_known(a)
+            if not known or not isinstance(a, (*_PLAIN, list, tuple, dict, set, frozenset, range)):
                 return UNKNOWN
             conv.append(a)
         if not is_known(kwargs) or any(not isinstance(v, (*_PLAIN, list, tuple)) for v in kwargs.values()):
@@ -1432,8 +1437,8 @@ _BUILTINS: dict[str, _Builtin] = {
         "sum": _pure(sum),
         "any": _pure(any),
         "all": _pure(all),
-        "enumerate": _pure(_listify(enumerate)),
-        "zip": _pure(_listify(zip)),
+        "enumerate": _pure(_listify(enumerate), shallow=True),
+        "zip": _pure(_listify(zip), shallow=True),
         "repr": _pure(repr),
         "chr": _pure(chr),
         "ord": _pure(ord),
