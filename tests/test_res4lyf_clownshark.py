@@ -1,12 +1,20 @@
-"""RES4LYF's ClownOptions_DetailBoost_Beta: neutral settings pass, others are refused by name."""
+"""RES4LYF's ClownOptions_DetailBoost_Beta (neutral settings pass, others are refused by
+name) and ClownsharKSampler_Beta: its starting noise against the pack's rule written with
+numpy, its eta-0 run against core KSampler's RES ODE sampling fed that noise (bit for bit),
+its step-noise seed, steps_to_run, bongmath, options and refusals."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from node_helpers import spec_defaults
 from wfrun.engine.executors import get_executor
+from wfrun.models.paths import ModelRoots
 from wfrun.nodes.executor import ExecContext, NodeInputError
+from wfrun.sampling import ksampler as ks
+from wfrun.sampling.ksampler import res4lyf as R
+from wfrun.sampling.ksampler.samplers import SamplerContext
 
 
 def boost(**changes):
@@ -28,7 +36,176 @@ def test_non_neutral_weight_is_refused_naming_weight(weight):
 
 
 def test_weight_schedule_is_refused_naming_weights():
-    import torch
     with pytest.raises(NodeInputError) as err:
         boost(weight=0.0, weights=torch.ones(3))
     assert err.value.input_name == "weights"
+
+
+# --- ClownsharKSampler_Beta ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_models) -> ExecContext:
+    return ExecContext(models=ModelRoots.from_options(tiny_models))
+
+
+@pytest.fixture(scope="module")
+def model(ctx):
+    return get_executor("UNETLoader")(ctx, unet_name="wan2.1_t2v_1.3B_tiny_bf16.safetensors", weight_dtype="default")[0]
+
+
+@pytest.fixture(scope="module")
+def cond(ctx):
+    clip, = get_executor("CLIPLoader")(ctx, clip_name="umt5_xxl_tiny_fp16.safetensors", type="wan")
+    return get_executor("CLIPTextEncode")(ctx, text="a fox in the snow", clip=clip)[0]
+
+
+def empty_latent(ctx, batch=1):
+    return get_executor("EmptyHunyuanLatentVideo")(ctx, width=32, height=32, length=5, batch_size=batch)[0]
+
+
+def clown(ctx, model, cond, latent, **changes):
+    values = {**spec_defaults("ClownsharKSampler_Beta"), "steps": 4, "scheduler": "simple", "cfg": 3.0,
+              "seed": 11, **changes}
+    return get_executor("ClownsharKSampler_Beta")(ctx, model=model, positive=cond, negative=cond,
+                                                  latent_image=latent, **values)
+
+
+def reference_noise(shape, seed):
+    """The pack's rule, written with numpy: a float64 torch draw, z-scored over the whole
+    tensor, then per [..., H, W] slice (sample std), then shifted to mean 0."""
+    g = torch.Generator().manual_seed(seed)
+    n = torch.randn(shape, dtype=torch.float64, generator=g).numpy()
+    n = (n - n.mean()) / n.std(ddof=1)
+    n = (n - n.mean(axis=(-2, -1), keepdims=True)) / n.std(axis=(-2, -1), ddof=1, keepdims=True)
+    return torch.from_numpy(n - n.mean())
+
+
+def test_start_noise_follows_the_packs_rule():
+    from wfrun.packs.res4lyf.clownshark import start_noise
+    latent = torch.zeros(1, 16, 2, 4, 6)
+    noise = start_noise(latent, 5)
+    assert noise.dtype == torch.float64
+    torch.testing.assert_close(noise, reference_noise(latent.shape, 5), rtol=0, atol=1e-12)
+    assert abs(float(noise.mean())) < 1e-12
+    assert not torch.equal(noise, start_noise(latent, 6))
+
+
+@pytest.mark.parametrize("sampler_name,core_name", [("multistep/res_2m", "res_2m_ode"), ("exponential/res_2s", "res_2s_ode")])
+def test_eta_zero_equals_core_res_ode_sampling_bit_for_bit(ctx, model, cond, monkeypatch, sampler_name, core_name):
+    out, denoised, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.0, sampler_name=sampler_name)
+    # the core KSampler with the same sampler (ODE form) and schedule, fed the pack's noise for seed 11
+    monkeypatch.setattr(ks, "prepare_noise", lambda latent, seed, **_: reference_noise(latent.shape, 11).float())
+    core, = get_executor("KSampler")(ctx, model=model, seed=11, steps=4, cfg=3.0, sampler_name=core_name,
+                                     scheduler="simple", positive=cond, negative=cond,
+                                     latent_image=empty_latent(ctx), denoise=1.0)
+    assert torch.equal(out["samples"], core["samples"])
+    assert denoised["samples"].shape == out["samples"].shape
+
+
+def test_batch_items_are_seeded_seed_plus_index(ctx, model, cond):
+    both, _, _ = clown(ctx, model, cond, empty_latent(ctx, batch=2), eta=0.0)
+    first, _, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.0, seed=11)
+    second, _, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.0, seed=12)
+    assert torch.equal(both["samples"][0:1], first["samples"])
+    assert torch.equal(both["samples"][1:2], second["samples"])
+
+
+def test_eta_adds_step_noise_seeded_seed_plus_one(ctx, model, cond, monkeypatch):
+    seen = []
+    real = R.StandardNoise.__init__
+
+    def spy(self, like, seed):
+        seen.append(seed)
+        real(self, like, seed)
+
+    monkeypatch.setattr(R.StandardNoise, "__init__", spy)
+    noisy, _, options = clown(ctx, model, cond, empty_latent(ctx), eta=0.5)
+    assert seen == [12, 12 + R.MAX_STEPS]
+    plain, _, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.0)
+    assert not torch.equal(noisy["samples"], plain["samples"])
+    assert options["eta"] == options["eta_substep"] == 0.5
+    seen.clear()
+    clown(ctx, model, cond, empty_latent(ctx), eta=0.5, seed=-1)
+    assert seen == [-1, -1 + R.MAX_STEPS]
+
+
+def test_steps_to_run_stops_early_without_the_final_denoise():
+    ms = ks.FlowSampling(8.0)
+    sigmas = ks.ksampler_sigmas(ms, "simple", 5, 1.0, sampler_name="res_2m")
+    x = torch.randn(1, 4, 2, 4, 4, generator=torch.Generator().manual_seed(3))
+
+    def denoiser(x, s):
+        return 0.3 * x + 0.1
+
+    def run(sig, **kw):
+        return R.sample_res(denoiser, x, sig, SamplerContext(ms=ms), variant=R.RES_SAMPLERS["res_2m"],
+                            options=R.ResOptions(eta=0.0, eta_substep=0.0, **kw))
+
+    part = run(sigmas, steps_to_run=2)
+    torch.testing.assert_close(part, run(sigmas[:3]), rtol=0, atol=0)  # two steps, no sigma_min tail
+    assert torch.equal(run(sigmas, steps_to_run=-1), run(sigmas, steps_to_run=50))
+
+
+def test_bongmath_switch_changes_only_noisy_runs():
+    ms = ks.FlowSampling(8.0)
+    sigmas = ks.ksampler_sigmas(ms, "simple", 6, 1.0, sampler_name="res_2s")
+    x = torch.randn(1, 4, 2, 4, 4, generator=torch.Generator().manual_seed(4))
+
+    def run(eta, bong):
+        return R.sample_res(lambda x, s: 0.5 * x, x, sigmas, SamplerContext(ms=ms), variant=R.RES_SAMPLERS["res_2s"],
+                            options=R.ResOptions(eta=eta, eta_substep=eta, noise_seed=7, bongmath=bong))
+
+    torch.testing.assert_close(run(0.0, True), run(0.0, False), rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(run(0.5, True), run(0.5, False))
+
+
+def test_neutral_detail_boost_options_pass(ctx, model, cond):
+    (options,) = boost(weight=0.0)
+    with_boost, _, written = clown(ctx, model, cond, empty_latent(ctx), eta=0.0, options=options)
+    without, _, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.0)
+    assert torch.equal(with_boost["samples"], without["samples"])
+    assert written["detail_boost"]["weight"] == 0.0 and written["noise_type_init"] == "gaussian"
+    # the written options come back in neutral, with their eta as the setting
+    again, _, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.7, options={**written, "eta": 0.0,
+                                                                            "eta_substep": 0.0})
+    assert torch.equal(again["samples"], without["samples"])
+
+
+@pytest.mark.parametrize("changes,name", [
+    ({"sampler_name": "linear/euler"}, "sampler_name"),
+    ({"sampler_name": "exponential/res_5s"}, "sampler_name"),
+    ({"sampler_mode": "resample"}, "sampler_mode"),
+    ({"sampler_mode": "unsample"}, "sampler_mode"),
+    ({"guides": {"guide_mode": "flow"}}, "guides"),
+    ({"sigmas": torch.linspace(1, 0, 5)}, "sigmas"),
+    ({"options": {"noise_type_init": "brownian"}}, "options"),
+    ({"options": {"implicit_steps": 2}}, "options"),
+    ({"cfg": -2.0}, "cfg"),
+    ({"denoise": 0.0}, "denoise"),
+    ({"denoise": -0.5}, "denoise"),
+])
+def test_unsupported_inputs_are_refused_by_name(ctx, model, cond, changes, name):
+    with pytest.raises(NodeInputError) as err:
+        clown(ctx, model, cond, empty_latent(ctx), **changes)
+    assert err.value.input_name == name
+
+
+def test_chained_latent_and_missing_prompt_are_refused(ctx, model, cond):
+    with pytest.raises(NodeInputError) as err:
+        clown(ctx, model, cond, {**empty_latent(ctx), "state_info": {}})
+    assert err.value.input_name == "latent_image"
+    values = {**spec_defaults("ClownsharKSampler_Beta"), "steps": 2, "scheduler": "simple"}
+    with pytest.raises(NodeInputError) as err:
+        get_executor("ClownsharKSampler_Beta")(ctx, model=model, positive=cond, latent_image=empty_latent(ctx),
+                                               **values)
+    assert err.value.input_name == "negative"
+
+
+def test_steps_to_run_and_denoise_at_the_node(ctx, model, cond):
+    out, denoised, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.0, steps_to_run=2)
+    full, _, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.0)
+    assert torch.isfinite(out["samples"]).all() and not torch.equal(out["samples"], full["samples"])
+    assert not torch.equal(denoised["samples"], out["samples"])
+    half, _, _ = clown(ctx, model, cond, full, eta=0.0, denoise=0.5)
+    assert half["samples"].shape == full["samples"].shape and torch.isfinite(half["samples"]).all()

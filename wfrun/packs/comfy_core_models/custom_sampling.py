@@ -40,7 +40,7 @@ from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.sampling import ksampler as ks
 from wfrun.sampling.ksampler.samplers import CFG_PP_SAMPLERS
 from wfrun.sampling.ksampler.schedulers import beta as beta_schedule
-from wfrun.sampling.ksampler.wrapped import GuiderChoice, unwrap
+from wfrun.sampling.ksampler.wrapped import GuiderChoice, run_settings, unwrap
 
 
 @dataclass(frozen=True)
@@ -148,11 +148,13 @@ def sample_custom(ctx: ExecContext, model: Any, positive: Any, negative: Any, cf
             denoiser = wrapper.wrap(denoiser, run_sigmas, float(cfg))
         return denoiser
 
+    start_noise, sampler_options = run_settings(wrappers)
     x0: dict = {}
     out = run_sampler(ctx, model, positive, negative, latent_image, seed=int(seed), steps=len(sigmas) - 1,
                       cfg=float(cfg), sampler_name=base.sampler_name, scheduler=None,
                       sigmas_for=lambda ms: sigmas, add_noise=bool(add_noise), x0_out=x0, sampler_input="sampler",
-                      wrap_denoiser=wrap if (wrappers or scheduled) else None)
+                      wrap_denoiser=wrap if (wrappers or scheduled) else None,
+                      start_noise=start_noise, sampler_options=sampler_options)
     if "x0" not in x0:
         return out, out
     denoised = dict(out)

@@ -111,14 +111,19 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
                 sigmas_for: Callable[[ks.FlowSampling], torch.Tensor], add_noise: bool = True,
                 x0_out: dict | None = None, sampler_input: str = "sampler_name",
                 wrap_denoiser: Callable[[Any, torch.Tensor], Any] | None = None,
-                nag: NAGGuidance | None = None) -> dict:
+                nag: NAGGuidance | None = None,
+                start_noise: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+                sampler_options: Any = None) -> dict:
     """``common_ksampler``: noise, sigmas, the patched model's pass, the LATENT out.
 
     ``scheduler`` None: the sigmas come ready (SamplerCustom); ``x0_out``, when given, gets
     under ``"x0"`` the last step's x0 prediction, out of the model's latent space (ComfyUI's
     ``denoised_output``); ``wrap_denoiser(denoiser, sigmas)``, when given, replaces the CFG
     denoiser the sampler calls (SAMPLER wrappers such as Detail Daemon); ``nag``, when given,
-    guides the positive passes with Normalized Attention Guidance (ComfyUI-NAG's samplers)."""
+    guides the positive passes with Normalized Attention Guidance (ComfyUI-NAG's samplers);
+    ``start_noise(latent, seed)`` and ``sampler_options``, when given, replace the seed's
+    starting noise and the named sampler's own settings (a SAMPLER wrapper's, e.g. RES4LYF's
+    ClownsharKSampler)."""
     model = check_model(model)
     _check_names(sampler_name, scheduler, sampler_input)
     samples, noise_mask = _latent(latent_image)
@@ -134,7 +139,11 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
     except ks.SchedulerStepsError as err:
         raise NodeInputError("steps", str(err), "use more steps or another scheduler") from None
     samples = samples.float()
-    noise = ks.prepare_noise(samples, int(seed), batch_index=latent_image.get("batch_index"), disable_noise=not add_noise)
+    if start_noise is not None and add_noise:
+        noise = start_noise(samples, int(seed))
+    else:
+        noise = ks.prepare_noise(samples, int(seed), batch_index=latent_image.get("batch_index"),
+                                 disable_noise=not add_noise)
     mask = None
     if noise_mask is not None:
         mask = noise_mask.float()
@@ -193,7 +202,8 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             out = ks.sample(denoiser, samples.to(device), noise.to(device), sigmas, sampler_name, seed=int(seed), ms=ms,
                             callback=callback, disable_noise=not add_noise,
                             denoise_mask=None if mask is None else mask.to(device),
-                            latent_format=fmt, noisy_inpaint=not model.per_frame_timesteps, on_step=on_step)
+                            latent_format=fmt, noisy_inpaint=not model.per_frame_timesteps, on_step=on_step,
+                            sampler_options=sampler_options)
             if isinstance(predictor, EasyCache):
                 log.info(predictor.summary())
             if isinstance(cache, CoreMagCache):

@@ -1,8 +1,9 @@
-"""Executors of ClownsharkBatwing's RES4LYF (registry id ``res4lyf``): its text boxes and
-TextConcatenate only.
+"""Executors of ClownsharkBatwing's RES4LYF (registry id ``res4lyf``): its text boxes,
+TextConcatenate, ClownsharKSampler_Beta (standard mode, RES samplers) and the neutral
+ClownOptions_DetailBoost_Beta.
 
-The pack's samplers and guides are not run by wfrun; its TextBox and TextConcatenate
-nodes appear in shared Wan workflows as plain prompt holders.
+Its TextBox and TextConcatenate nodes appear in shared Wan workflows as plain prompt
+holders; its guides and other samplers are not run by wfrun.
 """
 
-from . import concatenate, options, text  # noqa: F401
+from . import clownshark, concatenate, options, text  # noqa: F401

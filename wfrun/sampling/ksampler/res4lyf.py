@@ -60,6 +60,12 @@ last preview call); RES4LYF's other options (guides, implicit steps, overshoot, 
 types, ``extra_options``) cannot be set through a plain KSampler and are not here.
 ``res_5s``, ``res_6s``, ``deis_*`` and ``rk_beta`` are not implemented (see
 :data:`NOT_IMPLEMENTED`).
+
+A caller that sets the pack's sampler options itself (RES4LYF's ClownsharKSampler) passes
+:class:`ResOptions`: its ``eta`` / ``eta_substep``, the step-noise seed (the stage noise
+is seeded ``noise_seed + MAX_STEPS``, as the pack seeds it), ``bongmath`` and
+``steps_to_run`` (``-1``: all; otherwise at most that many RES steps, and the last model
+call onto ``sigma_min`` only when every step ran, as ``sample_rk_beta`` does).
 """
 
 from __future__ import annotations
@@ -116,6 +122,17 @@ RES4LYF_SAMPLER_NAMES: tuple[str, ...] = tuple(reversed((
     "res_2m_ode", "res_3m_ode", "res_2s_ode", "res_3s_ode", "res_5s_ode", "res_6s_ode",
     "deis_2m", "deis_3m", "deis_2m_ode", "deis_3m_ode", "rk_beta", "rk", "legacy_rk",
 )))
+
+@dataclass(frozen=True)
+class ResOptions:
+    """Settings of ``sample_rk_beta`` a RES4LYF node may change (see the module docs)."""
+
+    eta: float = _SDE_ETA
+    eta_substep: float = _SDE_ETA
+    noise_seed: int = -1
+    bongmath: bool = True
+    steps_to_run: int = -1
+
 
 # --- phi functions and tableaux -----------------------------------------------------------
 
@@ -247,8 +264,12 @@ def swap_noise(x_0: torch.Tensor, x_s: torch.Tensor, sigma: torch.Tensor, s: tor
 
 # --- the sampler --------------------------------------------------------------------------
 
-def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: ResVariant) -> torch.Tensor:
-    """RES4LYF's ``sample_rk_beta`` for a RES ``rk_type`` with its defaults (module docs)."""
+def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: ResVariant,
+               options: ResOptions | None = None) -> torch.Tensor:
+    """RES4LYF's ``sample_rk_beta`` for a RES ``rk_type`` with its defaults, or with
+    ``options`` (module docs)."""
+    if options is None:
+        options = ResOptions(eta=variant.eta, eta_substep=variant.eta_substep, noise_seed=STEP_NOISE_SEED)
     out_dtype = x.dtype
     x = x.to(torch.float64)
     sigma_min = ctx.ms.sigma_min.to(device=x.device, dtype=torch.float64)
@@ -256,9 +277,11 @@ def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: Re
     if len(sigmas) < 2:
         return x.to(out_dtype)
     ends_at_zero = bool(sigmas[-1] == 0)
-    num_steps = len(sigmas) - 2 if ends_at_zero else len(sigmas) - 1
-    step_noise = StandardNoise(x, STEP_NOISE_SEED) if variant.eta else None
-    stage_noise = StandardNoise(x, STEP_NOISE_SEED + MAX_STEPS) if variant.eta_substep else None
+    all_steps = len(sigmas) - 2 if ends_at_zero else len(sigmas) - 1
+    num_steps = all_steps if options.steps_to_run < 0 else min(all_steps, int(options.steps_to_run))
+    eta, eta_substep = float(options.eta), float(options.eta_substep)
+    step_noise = StandardNoise(x, int(options.noise_seed)) if eta else None
+    stage_noise = StandardNoise(x, int(options.noise_seed) + MAX_STEPS) if eta_substep else None
     s_in = x.new_ones([x.shape[0]])
     history: list[torch.Tensor] = []  # earlier steps' first-stage x0 predictions, newest first
 
@@ -269,7 +292,7 @@ def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: Re
         own = len(tableau.c) - recycled
         t = -torch.log(sigma)
         stage_sigmas = [torch.exp(-(t + h * c)) for c in tableau.c]  # the pack's sigma_fn(t_fn + h c)
-        bong = bool(sigma > 0.03) and bool(h < 0.5)
+        bong = options.bongmath and bool(sigma > 0.03) and bool(h < 0.5)
         x_0 = x
         data: list[torch.Tensor] = [torch.zeros_like(x)] * len(tableau.c)
         for k in range(recycled):
@@ -284,16 +307,16 @@ def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: Re
             row = tableau.a[i + 1]
             x_stage = x_0 + h * sum(row[j] * (data[j] - x_0) for j in range(i + 1))
             if stage_noise is not None:
-                x_stage = swap_noise(x_0, x_stage, sigma, stage_sigmas[i + 1], variant.eta_substep, stage_noise)
+                x_stage = swap_noise(x_0, x_stage, sigma, stage_sigmas[i + 1], eta_substep, stage_noise)
             if bong and stage_sigmas[i] > sigma_min:
                 weight = h * sum(row[j] for j in range(i + 1))
                 x_0 = (x_stage - h * sum(row[j] * data[j] for j in range(i + 1))) / (1 - weight)
         x_next = x_0 + h * sum(b * (d - x_0) for b, d in zip(tableau.b, data))
         if step_noise is not None:
-            x_next = swap_noise(x_0, x_next, sigma, sigma_next, variant.eta, step_noise)
+            x_next = swap_noise(x_0, x_next, sigma, sigma_next, eta, step_noise)
         x = x_next
         history = [data[0]] + history[:2]
 
-    if ends_at_zero and num_steps > 0 and sigmas[-2] == sigma_min:
+    if ends_at_zero and num_steps == all_steps and num_steps > 0 and sigmas[-2] == sigma_min:
         x = model(x, sigma_min * s_in)
     return x.to(out_dtype)

@@ -72,7 +72,7 @@ def _res_sampler(name: str):
     variant = res4lyf.RES_SAMPLERS[name]
 
     def run(model, x, sigmas, ctx):
-        return res4lyf.sample_res(model, x, sigmas, ctx, variant=variant)
+        return res4lyf.sample_res(model, x, sigmas, ctx, variant=variant, options=ctx.options)
 
     run.__name__ = f"sample_{name}"
     return run
@@ -132,16 +132,21 @@ def sample(denoiser: Denoiser, latent: torch.Tensor, noise: torch.Tensor, sigmas
            sampler_name: str, *, seed: int | None, ms: FlowSampling,
            callback: Callable[[int, int], None] | None = None, disable_noise: bool = False,
            denoise_mask: torch.Tensor | None = None, latent_format: LatentFormat | None = None,
-           noisy_inpaint: bool = True, on_step: Callable[[dict], None] | None = None) -> torch.Tensor:
+           noisy_inpaint: bool = True, on_step: Callable[[dict], None] | None = None,
+           sampler_options: res4lyf.ResOptions | None = None) -> torch.Tensor:
     """Run ``sampler_name`` over ``sigmas`` from ``latent`` and ``noise`` as KSampler does.
 
     ``denoiser(x, sigma) -> x0`` is usually :func:`~.guidance.cfg_denoiser`'s; the CFG++
     samplers require that one. ``seed`` seeds the per-step noise of ancestral/SDE samplers.
     ``denoise_mask`` must already be broadcastable to the latent (1 = resample, 0 = keep);
     ``noisy_inpaint`` False keeps the masked-out latent un-noised (the model's
-    ``scale_latent_inpaint`` returning the latent, as Wan 2.2's does).
+    ``scale_latent_inpaint`` returning the latent, as Wan 2.2's does). ``sampler_options``
+    (RES samplers only) replaces the settings the name implies (RES4LYF's ClownsharKSampler).
     """
     check_sampler(sampler_name)
+    if sampler_options is not None and sampler_name not in res4lyf.RES_SAMPLERS:
+        raise SamplerNotAvailableError(f"sampler options are only taken by the RES samplers, not {sampler_name!r}",
+                                       sampler_name)
     if sigmas.shape[-1] == 0:
         return latent
     device = latent.device
@@ -185,7 +190,7 @@ def sample(denoiser: Denoiser, latent: torch.Tensor, noise: torch.Tensor, sigmas
             if callback is not None:
                 callback(int(info["i"]) + 1, total)
 
-    ctx = SamplerContext(ms=ms, seed=seed, callback=step_callback, uncond=uncond)
+    ctx = SamplerContext(ms=ms, seed=seed, callback=step_callback, uncond=uncond, options=sampler_options)
     x = ms.noise_scaling(sigmas[0], noise, latent_in)
     with torch.no_grad():
         x = _ALL_SAMPLERS[sampler_name](model, x, sigmas, ctx)

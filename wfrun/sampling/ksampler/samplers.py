@@ -35,7 +35,7 @@ adaptive DPM-Solver) are not implemented and raise.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -55,6 +55,8 @@ class SamplerContext:
     #: the negative x0 of the last denoiser call (CFG++ samplers only)
     uncond: Callable[[], torch.Tensor] | None = None
     noise_sampler: NoiseSampler | None = None
+    #: sampler settings a node sets besides the name (RES4LYF's ``ResOptions``); None: the name's own
+    options: Any = None
 
     def report(self, i: int, x, sigma, denoised, sigma_hat=None) -> None:
         if self.callback is not None:

@@ -5,8 +5,10 @@ ComfyUI lets a node wrap a sampler's function (``KSAMPLER(fn, extra_options)``) 
 model it is given is called differently (Detail Daemon lowers the sigma the model is told).
 Here such a node returns a :class:`SamplerWrapper`; the custom-sampling nodes unwrap the
 chain down to the named sampler and wrap the denoiser, innermost wrapper first, before
-sampling. Packs subclass it; this module only fixes the contract, so no pack imports
-another.
+sampling. A wrapper may also give the run its own starting noise and sampler settings
+(:meth:`SamplerWrapper.start_noise`, :meth:`SamplerWrapper.sampler_options`; the outermost
+that gives one wins). Packs subclass it; this module only fixes the contract, so no pack
+imports another.
 """
 
 from __future__ import annotations
@@ -28,6 +30,24 @@ class SamplerWrapper(abc.ABC):
     @abc.abstractmethod
     def wrap(self, denoiser: Denoiser, sigmas: torch.Tensor, cfg: float) -> Denoiser:
         """The denoiser the wrapped sampler runs with, for this run's ``sigmas`` and CFG."""
+
+    def start_noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor | None:
+        """The starting noise for ``latent`` (CPU, its shape) in place of KSampler's seeded
+        draw, for a node that draws its own (RES4LYF's ClownsharKSampler); None: KSampler's."""
+        return None
+
+    def sampler_options(self) -> Any:
+        """Settings for the named sampler besides its name (:class:`.res4lyf.ResOptions`);
+        None: those the name implies."""
+        return None
+
+
+def run_settings(wrappers: Sequence[SamplerWrapper]) -> tuple[Any, Any]:
+    """``(start_noise, sampler_options)`` for a run: the outermost wrapper's that gives one
+    (``start_noise`` as a ``(latent, seed) -> noise`` function), else None."""
+    noise_from = next((w for w in wrappers if type(w).start_noise is not SamplerWrapper.start_noise), None)
+    options = next((o for o in (w.sampler_options() for w in wrappers) if o is not None), None)
+    return (noise_from.start_noise if noise_from is not None else None), options
 
 
 def unwrap(sampler: Any) -> tuple[Any, list[SamplerWrapper]]:
