@@ -7,7 +7,9 @@ whoever has the files in a folder measures them with
 
     python bench/smoke_sweep.py FOLDER --sources bench/public_set_sources.json
 
-and ``python bench/smoke_sweep.py ../shared/corpus/realworld`` does the same for the
+a second, fresher set (51 workflows by 33 authors, collected 2026-12-02 without looking at
+them first, so it measures workflows wfrun was not built for) is listed the same way in
+``bench/public_set2_sources.json``; ``python bench/smoke_sweep.py ../shared/corpus/realworld`` does the same for the
 realworld corpus (whose floor is also a test: tests/test_realworld_smoke.py). Prints one line
 per file (exit code, seconds, the end of its error) and a JSON summary at the end.
 """
