@@ -58,7 +58,8 @@ CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
 #: Values made for full-size inputs, kept within the small stand-ins: paddings in pixels, and
 #: frames skipped or picked from the start of a video or batch (made for the full length).
 FULL_SIZE_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames": 2, "start_index": 2,
-                  "batch_index": 2, "total_frames": 3 * MAX_FRAMES - 2}  # three 9-frame chunks sharing a frame
+                  "batch_index": 2, "total_frames": 3 * MAX_FRAMES - 2,  # three 9-frame chunks sharing a frame
+                  "replace_frames": 4}  # a clip's edge frames a VACE join redraws, beside its context frames
 #: The longest side of the image a node makes (CRT_QuantizeAndCropImage fits its bucket in it).
 LONGEST_SIDE_INPUTS = frozenset({"max_side_length"})
 #: Value types a measured number comes from (see :func:`measured_from_data`).
