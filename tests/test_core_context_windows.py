@@ -359,3 +359,32 @@ def test_bad_window_settings_and_step_caches_are_named_errors(ctx, t2v):
                                   verbose=False)
     with pytest.raises(NodeInputError, match="step cache"):
         _ksampler(ctx, cached, latent)
+
+
+@torch.no_grad()
+def test_vace_contexts_are_cut_to_each_window(ctx):
+    (model,) = node("UNETLoader")(ctx, unet_name="wan2.1_vace_1.3B_tiny_fp16.safetensors", weight_dtype="default")
+    g = torch.Generator().manual_seed(8)
+    T, L, overlap = 7, 3, 1
+    text = torch.randn(1, 512, model.transformer.config.text_dim, generator=g)
+    frames, masks = torch.randn(1, 32, T, 4, 4, generator=g), torch.rand(1, 64, T, 4, 4, generator=g)
+
+    def cond(f, m):
+        return [[text, {"vace_frames": [f], "vace_mask": [m], "vace_strength": [0.8]}]]
+
+    sigmas = torch.tensor([1.0, 0.4, 0.0])
+    s = settings(length=L, overlap=overlap, schedule="standard_static", fuse_method="pyramid", causal_fix=True)
+    windowed = cw.WindowedPredictor(WanPredictor(model, cond(frames, masks), cond(frames, masks), "cpu"), s, sigmas,
+                                    model.multiplier)
+    x = torch.randn(1, 16, T, 4, 4, generator=g)
+    t = torch.tensor([400.0])
+    got = windowed(x, t, "cond")
+    total, counts = torch.zeros_like(x), torch.zeros(T)
+    for w in ref_static(T, L, overlap):
+        fr = ([w[0] - 1] if w[0] > 0 else []) + w
+        c = cond(frames[:, :, fr], masks[:, :, fr])
+        pred = WanPredictor(model, c, c, "cpu")(x[:, :, fr], t, "cond")[:, :, len(fr) - len(w):]
+        weights = torch.tensor(ref_weights("pyramid", w, T, overlap), dtype=torch.float32)
+        total[:, :, w] += pred * weights.view(1, 1, -1, 1, 1)
+        counts[w] += weights
+    torch.testing.assert_close(got, total / counts.view(1, 1, -1, 1, 1), rtol=1e-5, atol=1e-6)
