@@ -119,6 +119,10 @@ class CoreModel:
     #: Block swap for its sampling passes on a GPU (:class:`BlockSwap`); None: the whole
     #: transformer goes to the GPU (``models.residency``).
     block_swap: BlockSwap | None = None
+    #: ComfyUI's context windows (ContextWindowsManual / WanContextWindowsManual): a
+    #: ``sampling.ksampler.context_windows.ContextWindowSettings`` the core samplers split
+    #: the model's calls by; None: whole-latent calls.
+    context_windows: Any = None
 
     @classmethod
     def of_family(cls, transformer: Any, family: Any, path: Path, dtype: torch.dtype, shift: float) -> "CoreModel":

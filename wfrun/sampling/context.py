@@ -14,6 +14,10 @@ prediction by a fuse mask and divides the sum by the summed masks.
 - ``static_standard``: fixed windows every ``frames - overlap``, the last one moved back to
   end at the last frame.
 
+ComfyUI core's context windows (``sampling.ksampler.context_windows``) use the same
+schedules with two options the pack does not have: ``closed_loop`` False (window starts
+stop ``overlap`` early) and ``batched`` (no overlap).
+
 Fuse masks: ``linear`` ramps ``linspace(0, 1, overlap)`` in at the start of every window
 but the first and out at the end of every window but the last (looped: also at the video's
 ends); ``pyramid`` weights ``1..n/2..1`` normalised to 1, with the first/last window's
@@ -48,10 +52,12 @@ def _strided_windows(step: int, num_frames: int, size: int, stride: int, overlap
 
 
 def uniform_looped(step: int, num_steps: int | None, num_frames: int, size: int, stride: int = 3,
-                   overlap: int = 4) -> list[list[int]]:
+                   overlap: int = 4, closed_loop: bool = True) -> list[list[int]]:
+    """``closed_loop`` False: window starts stop ``overlap`` frames short of a full turn
+    (ComfyUI core's ``closed_loop`` input; the pack always closes the loop)."""
     if num_frames <= size:
         return [list(range(num_frames))]
-    return _strided_windows(step, num_frames, size, stride, overlap)
+    return _strided_windows(step, num_frames, size, stride, overlap, closed_loop)
 
 
 def _rolls_over(window: list[int], num_frames: int) -> int:
@@ -65,10 +71,12 @@ def _rolls_over(window: list[int], num_frames: int) -> int:
 
 
 def uniform_standard(step: int, num_steps: int | None, num_frames: int, size: int, stride: int = 3,
-                     overlap: int = 4) -> list[list[int]]:
+                     overlap: int = 4, closed_loop: bool = True) -> list[list[int]]:
+    """``closed_loop`` False: window starts stop ``overlap`` frames short of a full turn
+    before the wrapped windows are slid back (ComfyUI core's rule; the pack's is True)."""
     if num_frames <= size:
         return [list(range(num_frames))]
-    windows = _strided_windows(step, num_frames, size, stride, overlap)
+    windows = _strided_windows(step, num_frames, size, stride, overlap, closed_loop)
     drop = []
     i = 0
     while i < len(windows):
@@ -102,6 +110,15 @@ def static_standard(step: int, num_steps: int | None, num_frames: int, size: int
             break
         windows.append(list(range(start, start + size)))
     return windows
+
+
+def batched(step: int, num_steps: int | None, num_frames: int, size: int, stride: int = 3,
+            overlap: int = 4) -> list[list[int]]:
+    """Back-to-back windows of ``size`` with no overlap, the last one shorter when ``size``
+    does not divide the frames (ComfyUI core's ``batched``; the pack has no such schedule)."""
+    if num_frames <= size:
+        return [list(range(num_frames))]
+    return [list(range(start, min(start + size, num_frames))) for start in range(0, num_frames, size)]
 
 
 SCHEDULES: dict[str, Callable[..., list[list[int]]]] = {

@@ -6,7 +6,10 @@ the predictions, the MODEL's shift for the flow sigmas, its LoRA patches merged 
 pass only (:func:`wfrun.models.lora_files.merged`), and its post-CFG patches (CFGZeroStar,
 SkipLayerGuidanceDiT) as ComfyUI's ``post_cfg`` functions, in the order they were added;
 an EasyCache patch wraps the model's calls (:mod:`wfrun.sampling.ksampler.easycache`); a
-MagCache patch skips the model's blocks (:class:`wfrun.sampling.magcache.CoreMagCache`).
+MagCache patch skips the model's blocks (:class:`wfrun.sampling.magcache.CoreMagCache`); a
+context-window patch splits the model's calls into windows and gives FreeNoise its starting
+noise (:mod:`wfrun.sampling.ksampler.context_windows`; step caches are refused with it: their
+state would mix the windows).
 
 As ComfyUI: the LATENT holds raw latents (normalised in, de-normalised out by the model's
 latent format); an all-zero latent is not normalised (an empty latent stays empty); noise
@@ -36,6 +39,7 @@ from wfrun.sampling import ksampler as ks
 from wfrun.sampling.conditioning import SLGArgs, TeaCacheArgs
 from wfrun.sampling.forward import TeaCache
 from wfrun.sampling.hooks import sampling_pass
+from wfrun.sampling.ksampler import context_windows as ctxwin
 from wfrun.sampling.ksampler.easycache import EasyCache
 from wfrun.sampling.magcache import CoreMagCache
 from wfrun.sampling.nag import NAGGuidance
@@ -144,6 +148,12 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
     else:
         noise = ks.prepare_noise(samples, int(seed), batch_index=latent_image.get("batch_index"),
                                  disable_noise=not add_noise)
+    windows = context_window_settings(model, samples)
+    if windows is not None and windows.freenoise:
+        try:
+            noise = ctxwin.freenoise(noise, windows, int(seed))
+        except ctxwin.ContextWindowError as err:
+            raise NodeInputError("model", f"context windows: {err}") from None
     mask = None
     if noise_mask is not None:
         mask = noise_mask.float()
@@ -173,6 +183,8 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             predictor = cache.wrap(predictor)
         if model.easycache is not None:  # ComfyUI's native EasyCache, fresh for this run
             predictor = EasyCache(predictor, model.easycache, ms)
+        if windows is not None:
+            predictor = ctxwin.WindowedPredictor(predictor, windows, sigmas, model.multiplier)
         skips = {p.layers for p in model.post_cfg if isinstance(p, SkipLayers)}
         if len(skips) > 1:
             raise NodeInputError("model", "several SkipLayerGuidanceDiT patches with different layers",
@@ -212,6 +224,8 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
                 x0_out["x0"] = fmt.process_out(x0_out["x0"].float()).cpu()
     except (LoraError, CheckpointError) as err:
         raise NodeInputError("model", str(err)) from None
+    except ctxwin.ContextWindowError as err:
+        raise NodeInputError("model", f"context windows: {err}", "change the context window node's settings") from None
     finally:
         if bar is not None:
             bar.close()
@@ -220,6 +234,22 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
     result = dict(latent_image)
     result["samples"] = out.float().cpu()
     return result
+
+
+def context_window_settings(model: CoreModel, samples: torch.Tensor) -> ctxwin.ContextWindowSettings | None:
+    """The MODEL's context windows, refused where wfrun cannot run them: with a step cache
+    (TeaCache, MagCache, EasyCache keep one state per prompt, not per window), or over a
+    latent dimension other than the frames where they would split it."""
+    settings = model.context_windows
+    if settings is None:
+        return None
+    if model.teacache is not None or model.magcache is not None or model.easycache is not None:
+        raise NodeInputError("model", "context windows with a step cache (TeaCache, MagCache or EasyCache) on one "
+                             "model are not supported by wfrun", "remove the cache node or the context window node")
+    if settings.dim != 2 and (settings.dim >= samples.ndim or samples.shape[settings.dim] > settings.length):
+        raise NodeInputError("model", f"context windows over latent dimension {settings.dim}: wfrun windows a Wan "
+                             "latent over its frames only", "set dim to 2, or use WanContextWindowsManual")
+    return settings
 
 
 def step_cache(model: CoreModel, sigmas: torch.Tensor, cfg: float = 1.0,

@@ -40,6 +40,7 @@ import torch
 
 from wfrun.media.image import common_upscale
 from wfrun.nodes.executor import NodeInputError
+from wfrun.packs.comfy_core_models.context_windows import window_inputs
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.types import CoreModel
 from wfrun.sampling.forward import ForwardOptions, face_motion, transformer_forward
@@ -194,27 +195,33 @@ class WanPredictor:
         self.sigmas = sigmas.float().cpu() if sigmas is not None else None
         self._pred_ids: dict[Any, int | None] = {}
 
-    def __call__(self, x: torch.Tensor, timestep: torch.Tensor, which: Any) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, timestep: torch.Tensor, which: Any, window: Any = None) -> torch.Tensor:
+        """``window``: a context window (``sampling.ksampler.context_windows.Window``) that
+        ``x`` is; the per-frame inputs, built for the whole latent, are cut to it."""
         skip: tuple[int, ...] = ()
         if isinstance(which, tuple) and which[0] == "skip":
             which, skip = "cond", tuple(which[1])
         tensor, options = self.entries[which]
         model, tr = self.model, self.model.transformer
         batch = x.shape[0]
+        full = x if window is None else window.full_shape(x)
         if which not in self._concat:
-            self._concat[which] = concat_channels(model, options, x.float())
+            self._concat[which] = concat_channels(model, options, full.float())
         extra = self._concat[which]
         if which not in self._extras:
             camera = options.get("camera_conditions")
             if camera is not None and getattr(tr, "control_adapter", None) is None:
                 camera = None  # as ComfyUI: only a camera model reads the rays
             self._extras[which] = {
-                "vace": vace_contexts(model, options, x.float()),
+                "vace": vace_contexts(model, options, full.float()),
                 "camera": _batch(camera.to(self.device, torch.float32), batch) if camera is not None else None,
                 "reference": reference_latent(model, options)}
             pose, face = animate_inputs(model, options, batch)
             self._extras[which].update(pose=None if pose is None else pose.to(self.device),
                                        face=None if face is None else face.to(self.device))
+        extras, denoise_mask = self._extras[which], self.denoise_mask
+        if window is not None:
+            extra, extras, denoise_mask = window_inputs(window, extra, extras, denoise_mask)
         hidden = torch.cat([x.float(), extra.to(x.device)], dim=1) if extra is not None else x.float()
         context = _batch(tensor.to(self.device, model.dtype), batch)
         clip = None
@@ -222,10 +229,9 @@ class WanPredictor:
         if cvo is not None and getattr(tr.condition_embedder, "image_embedder", None) is not None:
             clip = _batch(cvo.penultimate_hidden_states.to(self.device, model.dtype), batch)
         sigma = timestep / model.multiplier
-        t = timesteps(model, sigma.to(self.device), batch, self.denoise_mask)
+        t = timesteps(model, sigma.to(self.device), batch, denoise_mask)
         # the skip pass is the one call marked uncond: the pass's SLG hook (ksampler_nodes)
         # skips its blocks there and nowhere else
-        extras = self._extras[which]
         key = (which, skip)
         feta_weight, feta_frames = model.feta if model.feta is not None else (None, 0)
         step = step_index(self.sigmas, sigma)
