@@ -245,3 +245,21 @@ def test_area_and_mask_entries_are_refused_by_name(ctx, model, prompts):
         with pytest.raises(NodeInputError) as err:
             counted_ksampler(ctx, model, p1 + [[p1[0][0], {key: value}]], neg)
         assert err.value.input_name == "positive" and key in str(err.value)
+
+
+def test_step_caches_with_several_entries(ctx, model, prompts):
+    p1, p2, neg = prompts
+    (both,) = node("ConditioningCombine")(ExecContext(), conditioning_1=p1, conditioning_2=p2)
+    magcache = node("MagCache")(ctx, model=model, model_type="wan2.1_t2v_14B", magcache_thresh=0.24,
+                                retention_ratio=0.2, magcache_K=4, start_step=0, end_step=-1)[0]
+    with pytest.raises(NodeInputError) as err:
+        counted_ksampler(ctx, magcache, both, neg)
+    assert err.value.input_name == "positive" and "MagCache" in str(err.value)
+    # EasyCache that never skips (threshold 0) around a prompt with no entry in range on the
+    # first steps: the calls with nothing to run pass through, the result is the plain run's
+    (late,) = node("ConditioningSetTimestepRange")(ExecContext(), conditioning=p1, start=0.5, end=1.0)
+    easy = node("EasyCache")(ctx, model=model, reuse_threshold=0.0, start_percent=0.0, end_percent=1.0,
+                             verbose=False)[0]
+    plain, calls = counted_ksampler(ctx, model, late, neg)
+    cached, calls_cached = counted_ksampler(ctx, easy, late, neg)
+    assert torch.equal(cached, plain) and calls_cached == calls < 6
