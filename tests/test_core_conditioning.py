@@ -163,6 +163,8 @@ def test_strength_weights_the_mean(model, prompts):
     t = torch.tensor([0.7 * model.multiplier])
     torch.testing.assert_close(predictor(x, t, "cond"), (alone1(x, t, "cond") + 3 * alone2(x, t, "cond")) / 4,
                                rtol=1e-5, atol=1e-5)
+    # strengths summing to 0: ComfyUI's x0 is 0 · out / (0 + 1e-37) = zeros
+    assert WanPredictor(model, [[p1[0][0], {"strength": 0.0}]], neg, "cpu")(x, t, "cond") is None
 
 
 def test_same_prompt_twice_gives_the_same_run_with_twice_the_calls(ctx, model, prompts):

@@ -46,8 +46,8 @@ from wfrun.media.image import common_upscale
 from wfrun.nodes.executor import NodeInputError
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.types import CoreModel
-from wfrun.sampling.ksampler import FlowSampling
 from wfrun.sampling.forward import ForwardOptions, face_motion, transformer_forward
+from wfrun.sampling.ksampler import FlowSampling
 from wfrun.sampling.nag import NAGContext, NAGGuidance
 
 UNSUPPORTED_KEYS = {"time_dim_concat": "Phantom subjects", "audio_embed": "audio",
@@ -259,7 +259,7 @@ class WanPredictor:
         if isinstance(which, tuple) and which[0] == "skip":
             which, skip = "cond", tuple(which[1])
         entries = self.entries[which]
-        if len(entries) == 1 and entries[0].start is None and entries[0].end is None:
+        if len(entries) == 1 and entries[0].start is None and entries[0].end is None and entries[0].strength != 0:
             return self._forward(x, timestep, which, 0, skip)
         active = [i for i, entry in enumerate(entries) if entry.applies(timestep)]
         total = sum(entries[i].strength for i in active)
