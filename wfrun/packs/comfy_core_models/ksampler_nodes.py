@@ -177,9 +177,13 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             raise NodeInputError("model", "NAG on the model (WanVideoNAG) and in the sampler (KSamplerWithNAG)",
                                  "keep one of the two")
         predictor = WanPredictor(model, positive, negative, device, denoise_mask=None if mask is None else mask.to(device),
-                                 sigmas=sigmas, nag=nag if nag is not None else model.nag)
+                                 sigmas=sigmas, nag=nag if nag is not None else model.nag, ms=ms)
         cache = step_cache(model, sigmas, cfg, ctx.offload_device)
         if isinstance(cache, CoreMagCache):  # it needs to know each call's prompt
+            if predictor.most_entries > 1:
+                raise NodeInputError("positive", "MagCache with combined conditionings (several model calls per "
+                                     "prompt and step) is not supported by wfrun",
+                                     "remove ConditioningCombine or the MagCache node")
             predictor = cache.wrap(predictor)
         if model.easycache is not None:  # ComfyUI's native EasyCache, fresh for this run
             predictor = EasyCache(predictor, model.easycache, ms)

@@ -29,11 +29,15 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
 - **NAG** (ComfyUI-NAG's samplers, ``nag``): the positive pass — the SkipLayerGuidanceDiT
   pass too, which ComfyUI also runs as a positive one — is guided with the NAG negative
   while its sigma is at least ``sigma_end``; the negative pass never.
-Inputs wfrun cannot run yet (Phantom subjects, audio) are refused by name rather than dropped.
+- **Several entries** (ConditioningCombine) and **timestep ranges** (ConditioningSetTimestepRange):
+  see :class:`WanPredictor`.
+Inputs wfrun cannot run yet (Phantom subjects, audio, areas and masks) are refused by name
+rather than dropped.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,23 +48,61 @@ from wfrun.packs.comfy_core_models.context_windows import window_inputs
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.types import CoreModel
 from wfrun.sampling.forward import ForwardOptions, face_motion, transformer_forward
+from wfrun.sampling.ksampler import FlowSampling
 from wfrun.sampling.nag import NAGContext, NAGGuidance
 
-UNSUPPORTED_KEYS = {"time_dim_concat": "Phantom subjects", "audio_embed": "audio"}
+UNSUPPORTED_KEYS = {"time_dim_concat": "Phantom subjects", "audio_embed": "audio",
+                    "area": "an area (ConditioningSetArea…)", "mask": "a mask (ConditioningSetMask)"}
 
 
-def single_entry(conditioning: Any, input_name: str) -> tuple[torch.Tensor, dict]:
-    """The one ``[tensor, dict]`` of a CONDITIONING (combined or area conditioning is not run)."""
+@dataclass(frozen=True)
+class Entry:
+    """One ``[tensor, dict]`` of a CONDITIONING as the sampler runs it (ComfyUI's
+    ``get_area_and_mult`` without areas or masks): its ``strength`` (1.0 unless the dict says)
+    and its timestep range as model timesteps (``percent_to_sigma`` of ``start_percent`` /
+    ``end_percent``, rounded to float32 and times the multiplier, as the sampler's own
+    timesteps are made), None where the dict sets no bound."""
+
+    tensor: torch.Tensor
+    options: dict
+    strength: float = 1.0
+    start: torch.Tensor | None = None
+    end: torch.Tensor | None = None
+
+    def applies(self, timestep: torch.Tensor) -> bool:
+        """Whether the entry runs at this call: ComfyUI skips it while the first sample's
+        sigma is above the start sigma or below the end sigma."""
+        t = timestep.reshape(-1)[0].float().cpu()
+        return not ((self.start is not None and t > self.start) or (self.end is not None and t < self.end))
+
+
+def conditioning_entries(conditioning: Any, input_name: str, ms: FlowSampling | None = None) -> tuple[Entry, ...]:
+    """The entries of a CONDITIONING (several after ConditioningCombine), each checked; with
+    ``ms`` their ``start_percent``/``end_percent`` become timestep bounds (ComfyUI's
+    ``calculate_start_end_timesteps``)."""
     if not isinstance(conditioning, list) or not conditioning:
         raise NodeInputError(input_name, "expected a CONDITIONING (from CLIPTextEncode)")
-    if len(conditioning) > 1:
-        raise NodeInputError(input_name, f"{len(conditioning)} combined conditionings: wfrun runs one per prompt",
-                             "remove ConditioningCombine / area conditioning")
-    tensor, options = conditioning[0]
-    for key, what in UNSUPPORTED_KEYS.items():
-        if options.get(key) is not None:
-            raise NodeInputError(input_name, f"conditioning with {what} ({key}) is not supported by wfrun's KSampler yet")
-    return tensor, options
+    out = []
+    for item in conditioning:
+        if not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[1], dict) \
+                or not isinstance(item[0], torch.Tensor):
+            raise NodeInputError(input_name, f"expected a CONDITIONING (from CLIPTextEncode), got an entry of "
+                                 f"{type(item).__name__}")
+        tensor, options = item
+        for key, what in UNSUPPORTED_KEYS.items():
+            if options.get(key) is not None:
+                raise NodeInputError(input_name, f"conditioning with {what} ({key}) is not supported by wfrun's "
+                                     "KSampler yet")
+        try:
+            strength = 1.0 if options.get("strength") is None else float(options["strength"])
+            bounds = [None if options.get(k) is None or ms is None else
+                      torch.tensor(ms.percent_to_sigma(float(options[k])), dtype=torch.float32) * ms.multiplier
+                      for k in ("start_percent", "end_percent")]
+        except (TypeError, ValueError):
+            raise NodeInputError(input_name, "a conditioning strength or timestep range that is not a number",
+                                 "set it with ConditioningSetTimestepRange") from None
+        out.append(Entry(tensor, options, strength, *bounds))
+    return tuple(out)
 
 
 def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -179,47 +221,85 @@ class WanPredictor:
     ``"uncond"`` or ``("skip", layers)`` (the cond pass without those blocks, for
     SkipLayerGuidanceDiT; the blocks are skipped by the SLG hook of the sampling pass).
     ``denoise_mask`` is the latent's noise mask, if any; ``nag``: Normalized Attention
-    Guidance of the positive passes (ComfyUI-NAG)."""
+    Guidance of the positive passes (ComfyUI-NAG); ``ms``: the model sampling whose
+    ``percent_to_sigma`` places the entries' timestep ranges (by default the MODEL's).
+
+    Each side may hold several entries (ConditioningCombine), run as ComfyUI's
+    ``calc_cond_batch``: every entry whose timestep range holds the call's sigma runs (one
+    model call each), and the side's prediction is their mean weighted by ``strength``. ComfyUI
+    averages the data predictions (x0); ``x0 = x - sigma·v`` is affine in the velocity with
+    the same coefficients for every entry, so the weighted mean of the velocities returned
+    here gives the same x0 (to rounding). When no entry applies (or their strengths sum to
+    0) ComfyUI's x0 is zeros: this returns None, which the KSampler library turns into a zero
+    data prediction. A side of one entry with no range runs exactly as before: one call, its
+    output as it is (ComfyUI's ``out·s / (s + 1e-37)`` is the output for one entry)."""
 
     def __init__(self, model: CoreModel, positive: Any, negative: Any, device: Any,
                  denoise_mask: torch.Tensor | None = None, sigmas: torch.Tensor | None = None,
-                 nag: NAGGuidance | None = None):
+                 nag: NAGGuidance | None = None, ms: FlowSampling | None = None):
         self.model = model
         self.nag = nag
         self.device = device
-        self.entries = {"cond": single_entry(positive, "positive"), "uncond": single_entry(negative, "negative")}
+        ms = ms if ms is not None else FlowSampling(shift=model.shift, multiplier=model.multiplier)
+        self.entries = {"cond": conditioning_entries(positive, "positive", ms),
+                        "uncond": conditioning_entries(negative, "negative", ms)}
         self.denoise_mask = denoise_mask
-        self._concat: dict[str, torch.Tensor | None] = {}
-        self._extras: dict[str, dict] = {}
+        self._concat: dict[Any, torch.Tensor | None] = {}
+        self._extras: dict[Any, dict] = {}
         #: the run's sigmas (a step index for step caches) and each prediction's cache id
         self.sigmas = sigmas.float().cpu() if sigmas is not None else None
         self._pred_ids: dict[Any, int | None] = {}
 
-    def __call__(self, x: torch.Tensor, timestep: torch.Tensor, which: Any, window: Any = None) -> torch.Tensor:
+    @property
+    def most_entries(self) -> int:
+        """The most entries either side holds (1 without ConditioningCombine)."""
+        return max(len(e) for e in self.entries.values())
+
+    def __call__(self, x: torch.Tensor, timestep: torch.Tensor, which: Any, window: Any = None) -> torch.Tensor | None:
         """``window``: a context window (``sampling.ksampler.context_windows.Window``) that
         ``x`` is; the per-frame inputs, built for the whole latent, are cut to it."""
         skip: tuple[int, ...] = ()
         if isinstance(which, tuple) and which[0] == "skip":
             which, skip = "cond", tuple(which[1])
-        tensor, options = self.entries[which]
+        entries = self.entries[which]
+        if len(entries) == 1 and entries[0].start is None and entries[0].end is None and entries[0].strength != 0:
+            return self._forward(x, timestep, which, 0, skip, window)
+        active = [i for i, entry in enumerate(entries) if entry.applies(timestep)]
+        total = sum(entries[i].strength for i in active)
+        if not active or total == 0:
+            return None
+        if len(active) == 1:
+            return self._forward(x, timestep, which, active[0], skip, window)
+        out = None
+        for i in active:
+            part = self._forward(x, timestep, which, i, skip, window) * entries[i].strength
+            out = part if out is None else out + part
+        return out / total
+
+    def _forward(self, x: torch.Tensor, timestep: torch.Tensor, which: str, index: int,
+                 skip: tuple[int, ...], window: Any = None) -> torch.Tensor:
+        """The raw output of entry ``index`` of side ``which``."""
+        entry = self.entries[which][index]
+        tensor, options = entry.tensor, entry.options
         model, tr = self.model, self.model.transformer
         batch = x.shape[0]
         full = x if window is None else window.full_shape(x)
-        if which not in self._concat:
-            self._concat[which] = concat_channels(model, options, full.float())
-        extra = self._concat[which]
-        if which not in self._extras:
+        slot = (which, index)
+        if slot not in self._concat:
+            self._concat[slot] = concat_channels(model, options, full.float())
+        extra = self._concat[slot]
+        if slot not in self._extras:
             camera = options.get("camera_conditions")
             if camera is not None and getattr(tr, "control_adapter", None) is None:
                 camera = None  # as ComfyUI: only a camera model reads the rays
-            self._extras[which] = {
+            self._extras[slot] = {
                 "vace": vace_contexts(model, options, full.float()),
                 "camera": _batch(camera.to(self.device, torch.float32), batch) if camera is not None else None,
                 "reference": reference_latent(model, options)}
             pose, face = animate_inputs(model, options, batch)
-            self._extras[which].update(pose=None if pose is None else pose.to(self.device),
-                                       face=None if face is None else face.to(self.device))
-        extras, denoise_mask = self._extras[which], self.denoise_mask
+            self._extras[slot].update(pose=None if pose is None else pose.to(self.device),
+                                      face=None if face is None else face.to(self.device))
+        extras, denoise_mask = self._extras[slot], self.denoise_mask
         if window is not None:
             extra, extras, denoise_mask = window_inputs(window, extra, extras, denoise_mask)
         hidden = torch.cat([x.float(), extra.to(x.device)], dim=1) if extra is not None else x.float()
@@ -232,7 +312,7 @@ class WanPredictor:
         t = timesteps(model, sigma.to(self.device), batch, denoise_mask)
         # the skip pass is the one call marked uncond: the pass's SLG hook (ksampler_nodes)
         # skips its blocks there and nowhere else
-        key = (which, skip)
+        key = (which, skip, index)
         feta_weight, feta_frames = model.feta if model.feta is not None else (None, 0)
         step = step_index(self.sigmas, sigma)
         # SkipLayerGuidanceWanVideo marks the real uncond pass, at the step's percent (KJNodes:

@@ -28,7 +28,8 @@ Interface::
 
 ``predict(x, timestep, which)``: ``x`` the noisy latent, ``timestep`` the per-sample model
 timestep (``sigma * 1000``), ``which`` ``"cond"`` or ``"uncond"`` (or whatever a hook asks
-for through ``args["calc_denoised"]``); it returns the raw model output (Wan: velocity).
+for through ``args["calc_denoised"]``); it returns the raw model output (Wan: velocity), or
+None when no conditioning entry applies at that sigma (a zero data prediction, see :mod:`.guidance`).
 
 KSampler node = ``sample(den, latent, prepare_noise(latent, seed), ksampler_sigmas(ms,
 scheduler, steps, denoise, sampler_name), sampler_name, seed=seed, ms=ms)``.

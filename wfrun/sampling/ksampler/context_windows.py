@@ -217,7 +217,9 @@ class WindowedPredictor:
             out.append(Window(indices, num_frames, s.dim, anchor, s.cond_retain))
         return out
 
-    def __call__(self, x: torch.Tensor, timestep: torch.Tensor, which: Any) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, timestep: torch.Tensor, which: Any) -> torch.Tensor | None:
+        """The fused prediction; None where ``predict`` gives None (no conditioning entry in
+        range at this timestep: the same for every window, so for the whole latent)."""
         s = self.settings
         if not self.uses_windows(x):
             return self.predict(x, timestep, which)
@@ -233,6 +235,8 @@ class WindowedPredictor:
         biases = [0.0] * total
         for window in self.windows(total):
             out = self.predict(window.take(x, s.latent_retain), timestep, which, window=window)
+            if out is None:
+                return None
             if window.anchor is not None:
                 out = out.narrow(s.dim, 1, out.shape[s.dim] - 1)
             if fused is None:

@@ -27,7 +27,9 @@ them as two calls, which is ComfyUI's path when they are not batched. ComfyUI co
 differences in the model's dtype (bf16/fp16); wfrun in float32, the dtype the samplers hold.
 A SkipLayerGuidanceDiT pass bypasses the cache here (ComfyUI sends it through as another
 call of the positive prompt, where it mostly reuses the positive output); a change of the
-latent's shape within one run (which a Wan run never has) is not checked.
+latent's shape within one run (which a Wan run never has) is not checked. A prompt of several
+conditioning entries (ConditioningCombine) is one call here (its weighted mean), where ComfyUI
+may batch the entries; a call where none of them applies is passed through untouched.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class EasyCache:
                         return self._reuse(x, which)
                     self.cumulative = 0.0
         output = self.predict(x, timestep, which)
+        if output is None:  # no conditioning entry applies at this sigma: nothing to measure or keep
+            return None
         if leads and self.out_norm is not None:
             output_change = (self._sub(output) - self.out_prev).abs().mean()
             if input_change is not None:

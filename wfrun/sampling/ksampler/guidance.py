@@ -19,8 +19,10 @@ The model itself is the caller's ``predict(x, timestep, which)``: ``x`` the nois
 (``sigma * multiplier``, float), ``which`` the conditioning to use. The library asks only for
 ``"cond"`` and ``"uncond"``; hooks may ask for anything their ``predict`` understands
 (e.g. a skip-layer pass) through ``args["calc_denoised"](which, x=None)``, which returns
-that pass's data prediction. Raw outputs are cast to the latent's dtype (ComfyUI casts to
-float32, the dtype its latents always have).
+that pass's data prediction. ``predict`` returns None when no conditioning entry of ``which``
+applies at this sigma (all outside their timestep ranges): the data prediction is then zeros,
+what ComfyUI's ``calc_cond_batch`` yields for a prompt with nothing to run. Raw outputs are
+cast to the latent's dtype (ComfyUI casts to float32, the dtype its latents always have).
 
 The dicts the hooks receive mirror ComfyUI's keys; ``"sigma"`` and ``"timestep"`` are both
 the per-sample sigma tensor (ComfyUI passes sigma under both names):
@@ -91,6 +93,8 @@ class CFGDenoiser:
         def calc_denoised(which, x_in: torch.Tensor | None = None) -> torch.Tensor:
             x_in = x if x_in is None else x_in
             out = self.predict(ms.calculate_input(sigma, x_in), timestep, which)
+            if out is None:  # no conditioning entry applies at this sigma
+                return torch.zeros_like(x_in)
             return ms.denoised(x_in, sigma, out.to(x_in.dtype))
 
         uncond_name = "uncond" if self.runs_uncond else None
