@@ -93,11 +93,12 @@ def test_join_with_replaced_edges():
 def test_join_without_replaced_frames_and_the_first_versions():
     one, two = clip(20), clip(20, offset=600)
     control, mask, *_ = run("WanVACEPrep", video_1=one, video_2=two, context_frames=4, replace_frames=0,
-                            add_frames=4)   # the second version's name for new_frames
+                            new_frames=0, add_frames=4)  # a file of the second version: add_frames saved,
+    # new_frames filled by the engine from the newest signature's default
     assert indices(control[:4]) == [16, 17, 18, 19] and indices(control[-4:], offset=600) == [0, 1, 2, 3]
     assert mask_rows(mask) == [0] * 4 + [1] * 5 + [0] * 4
-    out = run("WanVACEPrep", video_1=one, video_2=two, context_frames=4, replace_frames=4, add_frames=0,
-              crossfade_mode=True)
+    out = run("WanVACEPrep", video_1=one, video_2=two, context_frames=4, replace_frames=4, new_frames=0,
+              add_frames=0, crossfade_mode=True)
     assert indices(out[5]) == list(range(16)) and indices(out[6], offset=600) == list(range(4, 20))
 
 
@@ -109,7 +110,7 @@ def test_join_without_replaced_frames_and_the_first_versions():
 def test_join_batch_keeps_only_this_steps_part_of_the_clips(first, last, start, end):
     one, two = clip(40), clip(30, offset=600)
     out = run("WanVACEPrepBatch", video_1=one, video_2=two, is_first=first, is_last=last, context_frames=4,
-              replace_frames=8, new_frames=0)
+              replace_frames=8, new_frames=0, debug=False)
     single = run("WanVACEPrep", video_1=one, video_2=two, context_frames=4, replace_frames=8, new_frames=0)
     assert torch.equal(out[0], single[0]) and torch.equal(out[1], single[1])
     assert indices(out[5]) == start and indices(out[6], offset=600) == end

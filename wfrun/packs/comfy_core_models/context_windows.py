@@ -80,8 +80,8 @@ def _index_list(text: Any, name: str) -> tuple[int, ...]:
 @executor("WanContextWindowsManual")
 def wan_context_windows_manual(ctx: ExecContext, model: Any, context_length: int, context_overlap: int,
                                context_schedule: str, context_stride: int, closed_loop: bool, fuse_method: str,
-                               freenoise: bool = False, retain_first_frame: bool = False,
-                               split_conds_to_windows: bool = False, **_: Any) -> tuple:
+                               freenoise: bool, retain_first_frame: bool, split_conds_to_windows: bool,
+                               **_: Any) -> tuple:
     model = check_model(model)
     _check_choices(context_schedule, fuse_method)
     overlap = int(context_overlap)
@@ -101,9 +101,8 @@ def wan_context_windows_manual(ctx: ExecContext, model: Any, context_length: int
 @executor("ContextWindowsManual")
 def context_windows_manual(ctx: ExecContext, model: Any, context_length: int, context_overlap: int,
                            context_schedule: str, context_stride: int, closed_loop: bool, fuse_method: str,
-                           dim: int, freenoise: bool = False, cond_retain_index_list: str = "",
-                           split_conds_to_windows: bool = False, latent_retain_index_list: str = "",
-                           causal_window_fix: bool = True, **_: Any) -> tuple:
+                           dim: int, freenoise: bool, cond_retain_index_list: str, split_conds_to_windows: bool,
+                           latent_retain_index_list: str, causal_window_fix: bool, **_: Any) -> tuple:
     model = check_model(model)
     _check_choices(context_schedule, fuse_method)
     settings = ContextWindowSettings(

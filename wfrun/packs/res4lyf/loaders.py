@@ -111,7 +111,7 @@ def clown_model_loader(ctx: ExecContext, model_name: str, weight_dtype: str, cli
 
 @executor("TorchCompileModels")
 def torch_compile_models(ctx: ExecContext, model: Any, backend: str, fullgraph: bool, mode: str, dynamic: bool,
-                         dynamo_cache_size_limit: int, triton_max_block_x: int = 0, **_: Any) -> tuple:
+                         dynamo_cache_size_limit: int, triton_max_block_x: int, **_: Any) -> tuple:
     if not isinstance(model, CoreModel):
         raise NodeInputError("model", f"expected a MODEL from a core loader, got {type(model).__name__}")
     if backend not in COMPILE_BACKENDS:

@@ -136,7 +136,7 @@ def ultimate_sd_upscale_no_upscale(ctx: ExecContext, upscaled_image: torch.Tenso
                                    negative: Any, vae: Any, seed: int, steps: int, cfg: float, sampler_name: str,
                                    scheduler: str, denoise: float, mode_type: str, tile_width: int, tile_height: int,
                                    mask_blur: int, tile_padding: int, seam_fix_mode: str, force_uniform_tiles: bool,
-                                   tiled_decode: bool, batch_size: int = 1, **_: Any) -> tuple:
+                                   tiled_decode: bool, batch_size: int, **_: Any) -> tuple:
     if not isinstance(upscaled_image, torch.Tensor) or upscaled_image.ndim != 4 or upscaled_image.shape[-1] != 3:
         raise NodeInputError("upscaled_image", "expected an IMAGE [frames, height, width, 3]", "connect an IMAGE")
     if mode_type not in MODES:

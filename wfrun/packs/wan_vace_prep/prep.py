@@ -91,11 +91,9 @@ def _two_videos(video_1: Any, video_2: Any) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def _frames(new_frames: Any, add_frames: Any) -> int:
-    """``new_frames``, named ``add_frames`` in the pack's first versions."""
-    value = new_frames if new_frames is not None else add_frames
-    if value is None:
-        raise NodeInputError("new_frames", "new_frames is not set")
-    return int(value)
+    """``new_frames``, named ``add_frames`` in the pack's first versions (a file of those
+    versions saves ``add_frames``; the engine then fills ``new_frames`` from the newest spec)."""
+    return int(add_frames if add_frames is not None else new_frames)
 
 
 def _long_enough(name: str, video: torch.Tensor, needed: int) -> None:
@@ -106,7 +104,7 @@ def _long_enough(name: str, video: torch.Tensor, needed: int) -> None:
 
 @executor("WanVACEPrep")
 def wan_vace_prep(ctx: ExecContext, video_1: Any, video_2: Any, context_frames: int, replace_frames: int,
-                  new_frames: int | None = None, add_frames: int | None = None, crossfade_mode: bool = False,
+                  new_frames: int, add_frames: int | None = None, crossfade_mode: bool = False,
                   **_: Any) -> tuple:
     video_1, video_2 = _two_videos(video_1, video_2)
     context_frames, replace_frames, count = int(context_frames), int(replace_frames), _frames(new_frames, add_frames)
@@ -125,7 +123,7 @@ def wan_vace_prep(ctx: ExecContext, video_1: Any, video_2: Any, context_frames: 
 
 @executor("WanVACEPrepBatch")
 def wan_vace_prep_batch(ctx: ExecContext, video_1: Any, video_2: Any, is_first: bool, is_last: bool,
-                        context_frames: int, replace_frames: int, new_frames: int, debug: bool = False,
+                        context_frames: int, replace_frames: int, new_frames: int, debug: bool,
                         **_: Any) -> tuple:
     video_1, video_2 = _two_videos(video_1, video_2)
     context_frames, replace_frames, count = int(context_frames), int(replace_frames), int(new_frames)
