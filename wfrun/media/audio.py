@@ -94,3 +94,46 @@ def read_ffmpeg_default(path: str | os.PathLike[str], start: float = 0.0, durati
     samples = _decode(path, [*args, "-ac", str(stream.channels), "-ar", str(stream.sample_rate),
                              "-f", "f32le", "-acodec", "pcm_f32le", "-"], stream.channels)
     return Sound(samples, stream.sample_rate)
+
+
+# ---------------------------------------------------------------------------- resampling
+
+def resample(waveform: "torch.Tensor", orig_freq: int, new_freq: int, lowpass_filter_width: int = 6,
+             rolloff: float = 0.99) -> "torch.Tensor":
+    """``waveform`` (``[..., samples]``, floating point) from ``orig_freq`` to ``new_freq`` Hz by
+    band-limited interpolation with a Hann-windowed sinc, as ``torchaudio.functional.resample``
+    does with its defaults (the resampler ComfyUI's nodes call): both rates reduced by their
+    greatest common divisor, a cut-off at ``rolloff`` of the lower rate, ``lowpass_filter_width``
+    zero crossings each side, the filter computed in the waveform's dtype, and
+    ``ceil(new * samples / orig)`` samples out. Equal rates return ``waveform`` itself."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    if orig_freq <= 0 or new_freq <= 0:
+        raise ValueError(f"sample rates must be positive, got {orig_freq} and {new_freq}")
+    if orig_freq == new_freq:
+        return waveform
+    if not waveform.is_floating_point():
+        raise TypeError(f"resampling needs floating-point samples, got {waveform.dtype}")
+    divisor = math.gcd(int(orig_freq), int(new_freq))
+    orig, new = int(orig_freq) // divisor, int(new_freq) // divisor
+    cutoff = min(orig, new) * rolloff
+    width = math.ceil(lowpass_filter_width * orig / cutoff)
+    dtype, device = waveform.dtype, waveform.device
+    # filter taps: for each of the ``new`` output phases, the input offsets -width .. width+orig
+    offsets = torch.arange(-width, width + orig, dtype=dtype, device=device)[None, None] / orig
+    times = torch.arange(0, -new, -1, dtype=dtype, device=device)[:, None, None] / new + offsets
+    times = (times * cutoff).clamp(-lowpass_filter_width, lowpass_filter_width)
+    window = torch.cos(times * math.pi / lowpass_filter_width / 2) ** 2
+    times = times * math.pi
+    taps = torch.where(times == 0, torch.ones((), dtype=dtype, device=device), torch.sin(times) / times)
+    taps = taps * (window * (cutoff / orig))
+    shape = waveform.shape
+    flat = waveform.reshape(-1, shape[-1])
+    length = flat.shape[1]
+    out = F.conv1d(F.pad(flat, (width, width + orig))[:, None], taps, stride=orig)
+    out = out.transpose(1, 2).reshape(flat.shape[0], -1)
+    keep = int(torch.ceil(torch.as_tensor(new * length / orig)))
+    return out[:, :keep].reshape(*shape[:-1], -1)
