@@ -87,6 +87,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("OnnxDetectionModelLoader", "vitpose_model"): ("vitpose", "onnx"),
     ("OnnxDetectionModelLoader", "yolo_model"): ("yolo_e2e", "onnx"),
     ("AudioEncoderLoader", "audio_encoder_name"): ("wav2vec2", ""),
+    ("ModelPatchLoader", "name"): ("multitalk", ""),
     **{("WanVideoLoraSelectMulti", f"lora_{i}"): ("lora", "") for i in range(5)},
 }
 
@@ -126,7 +127,7 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
                      "sam2": "fp32", "taehv": "fp16", "upscale": "fp32", "rife": "fp32", "film": "fp32", "vitpose": "fp32",
-                     "yolo_e2e": "fp32", "wav2vec2": "fp16"}
+                     "yolo_e2e": "fp32", "wav2vec2": "fp16", "multitalk": "fp16"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "florence2": "Florence-2 model folder with its tokenizer and processor",
@@ -138,7 +139,8 @@ KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE b
                "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net",
                "vitpose": "ViTPose whole-body ONNX model (heatmaps)",
                "yolo_e2e": "end-to-end YOLO person detector ONNX model (YOLOv10 rows)",
-               "wav2vec2": "wav2vec 2.0 audio encoder"}
+               "wav2vec2": "wav2vec 2.0 audio encoder",
+               "multitalk": "MultiTalk/InfiniteTalk audio patch (for the tiny Wan 2.1 transformers and wav2vec 2.0)"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -392,11 +394,20 @@ def _wav2vec2(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     return Family("wav2vec2", variant, "", _precision(name, DEFAULT_PRECISION["wav2vec2"], fp8=False)), None
 
 
+def _multitalk(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """ModelPatchLoader's files: wfrun runs the MultiTalk/InfiniteTalk audio patch only."""
+    if not re.search(r"talk", base):
+        raise NoStandin("wfrun runs the MultiTalk/InfiniteTalk audio patches only among ComfyUI's model patches, and "
+                        "this name says neither")
+    return Family("multitalk", "", "", _precision(name, DEFAULT_PRECISION["multitalk"], fp8=False)), None
+
+
 _FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_vae": _vae, "umt5": _umt5,
              "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
              "sam2": _sam2, "taehv": _taehv, "rife": _rife, "film": _film,
-             "vitpose": _onnx("vitpose"), "yolo_e2e": _onnx("yolo_e2e"), "wav2vec2": _wav2vec2}
+             "vitpose": _onnx("vitpose"), "yolo_e2e": _onnx("yolo_e2e"), "wav2vec2": _wav2vec2,
+             "multitalk": _multitalk}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -481,6 +492,14 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
 
         return write_tiny(target, family.task, seed=zlib.crc32(standin.name.encode()),
                           dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision, torch.float16))
+    if family.kind == "multitalk":
+        import torch
+
+        from wfrun.models.multitalk import write_tiny as write_tiny_multitalk
+
+        return write_tiny_multitalk(target, seed=zlib.crc32(standin.name.encode()),
+                                    dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision,
+                                                                                                torch.float16))
     if family.kind == "film":
         from wfrun.models.tiny_film import write_tiny_film
 

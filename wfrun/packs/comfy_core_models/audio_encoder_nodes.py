@@ -1,6 +1,8 @@
 """ComfyUI's AudioEncoderLoader and AudioEncoderEncode (``comfy_extras/nodes_audio_encoder.py``)
 for wav2vec 2.0 encoders (:mod:`wfrun.models.wav2vec2`, where the recipes and the encoding
-are described). Whisper encoders (HuMo's) are refused on the loader's input.
+are described; Whisper encoders, HuMo's, are refused on the loader's input), and
+ModelPatchLoader (``nodes_model_patch.py``) for the MultiTalk/InfiniteTalk audio patch of
+Wan 2.1 (:mod:`wfrun.models.multitalk`).
 
 AudioEncoderEncode returns ComfyUI's AUDIO_ENCODER_OUTPUT dict: ``encoded_audio``,
 ``encoded_audio_all_layers`` (every hidden state) and ``audio_samples`` (the 16 kHz length),
@@ -63,3 +65,37 @@ def audio_encoder_encode(ctx: ExecContext, audio_encoder: Any, audio: Any, **_: 
     out["encoded_audio"] = out["encoded_audio"].cpu()
     out["encoded_audio_all_layers"] = tuple(h.cpu() for h in out["encoded_audio_all_layers"])
     return (out,)
+
+
+# ---------------------------------------------------------------------------- ModelPatchLoader
+
+#: The other patches ComfyUI's ModelPatchLoader recognizes, by a tensor each has.
+OTHER_PATCHES = {
+    "controlnet_blocks.0.y_rms.weight": "a Qwen-Image block-wise ControlNet",
+    "feature_embedder.mid_layer_norm.bias": "a SigLIP multi-feature projection (USO)",
+    "control_all_x_embedder.2-1.weight": "a Z-Image Fun ControlNet",
+    "control_model.input_hint_block.0.weight": "a SUPIR control model",
+    "model.control_model.input_hint_block.0.weight": "a SUPIR control model",
+}
+
+
+@executor("ModelPatchLoader", background=True)
+def model_patch_loader(ctx: ExecContext, name: str, **_: Any) -> tuple:
+    """MODEL_PATCH: the MultiTalk/InfiniteTalk audio patch of Wan 2.1 (:mod:`wfrun.models.multitalk`);
+    ComfyUI's other patch kinds (Qwen-Image, Z-Image, USO, SUPIR) are refused by name."""
+    from wfrun.models.multitalk import is_multitalk, load_multitalk
+    from wfrun.models.reader import open_checkpoint
+
+    path = resolve(ctx, "model_patches", name, "name")
+    try:
+        with open_checkpoint(path) as reader:
+            names = set(reader.tensors)
+        if not is_multitalk(names):
+            kind = next((what for key, what in OTHER_PATCHES.items() if key in names), None)
+            raise NodeInputError("name", f"{path.name} is {kind or 'not a model patch ComfyUI knows'}; wfrun runs "
+                                 "MultiTalk/InfiniteTalk audio patches only",
+                                 "pick the InfiniteTalk or MultiTalk patch file")
+        patch = load_multitalk(path, device=ctx.offload_device)
+    except (CheckpointError, ValueError) as err:
+        raise loading_error("name", err) from None
+    return (patch,)
