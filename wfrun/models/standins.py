@@ -86,6 +86,8 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("FILM VFI", "ckpt_name"): ("film", ""),
     ("OnnxDetectionModelLoader", "vitpose_model"): ("vitpose", "onnx"),
     ("OnnxDetectionModelLoader", "yolo_model"): ("yolo_e2e", "onnx"),
+    ("AudioEncoderLoader", "audio_encoder_name"): ("wav2vec2", ""),
+    ("ModelPatchLoader", "name"): ("multitalk", ""),
     **{("WanVideoLoraSelectMulti", f"lora_{i}"): ("lora", "") for i in range(5)},
 }
 
@@ -118,13 +120,14 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
     "clip_vision": ("clip_vision", "transformers"), "loras": ("lora", ""),
     "depthanything": ("depth_anything_v2", ""), "checkpoints": ("checkpoint", ""),
     "upscale_models": ("upscale", ""), "rife": ("rife", ""), "film": ("film", ""), "sam2": ("sam2", ""),
+    "audio_encoders": ("wav2vec2", ""),
 }
 
 #: The default storage of each kind when the name does not say.
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
                      "sam2": "fp32", "taehv": "fp16", "upscale": "fp32", "rife": "fp32", "film": "fp32", "vitpose": "fp32",
-                     "yolo_e2e": "fp32"}
+                     "yolo_e2e": "fp32", "wav2vec2": "fp16", "multitalk": "fp16"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "florence2": "Florence-2 model folder with its tokenizer and processor",
@@ -135,7 +138,9 @@ KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE b
                "taehv": "TAEHV tiny video autoencoder (taew, released key layout, narrow widths)",
                "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net",
                "vitpose": "ViTPose whole-body ONNX model (heatmaps)",
-               "yolo_e2e": "end-to-end YOLO person detector ONNX model (YOLOv10 rows)"}
+               "yolo_e2e": "end-to-end YOLO person detector ONNX model (YOLOv10 rows)",
+               "wav2vec2": "wav2vec 2.0 audio encoder",
+               "multitalk": "MultiTalk/InfiniteTalk audio patch (for the tiny Wan 2.1 transformers and wav2vec 2.0)"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -380,11 +385,29 @@ def _onnx(kind: str):
     return family
 
 
+def _wav2vec2(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """AudioEncoderLoader's files: wav2vec 2.0 large when the name says large or XLS-R,
+    else base (chinese-wav2vec2-base, MultiTalk's); Whisper encoders have none."""
+    if "whisper" in base:
+        raise NoStandin("wfrun does not run Whisper audio encoders yet, so no tiny one stands in")
+    variant = "large" if re.search(r"large|xlsr|xls-r|xls_r", base) else "base"
+    return Family("wav2vec2", variant, "", _precision(name, DEFAULT_PRECISION["wav2vec2"], fp8=False)), None
+
+
+def _multitalk(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """ModelPatchLoader's files: wfrun runs the MultiTalk/InfiniteTalk audio patch only."""
+    if not re.search(r"talk", base):
+        raise NoStandin("wfrun runs the MultiTalk/InfiniteTalk audio patches only among ComfyUI's model patches, and "
+                        "this name says neither")
+    return Family("multitalk", "", "", _precision(name, DEFAULT_PRECISION["multitalk"], fp8=False)), None
+
+
 _FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_vae": _vae, "umt5": _umt5,
              "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
              "sam2": _sam2, "taehv": _taehv, "rife": _rife, "film": _film,
-             "vitpose": _onnx("vitpose"), "yolo_e2e": _onnx("yolo_e2e")}
+             "vitpose": _onnx("vitpose"), "yolo_e2e": _onnx("yolo_e2e"), "wav2vec2": _wav2vec2,
+             "multitalk": _multitalk}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -462,6 +485,21 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
 
         writer = write_tiny_vitpose if family.kind == "vitpose" else write_tiny_yolo_e2e
         return writer(target, seed=zlib.crc32(standin.name.encode()))
+    if family.kind == "wav2vec2":
+        import torch
+
+        from wfrun.models.wav2vec2 import write_tiny
+
+        return write_tiny(target, family.task, seed=zlib.crc32(standin.name.encode()),
+                          dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision, torch.float16))
+    if family.kind == "multitalk":
+        import torch
+
+        from wfrun.models.multitalk import write_tiny as write_tiny_multitalk
+
+        return write_tiny_multitalk(target, seed=zlib.crc32(standin.name.encode()),
+                                    dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision,
+                                                                                                torch.float16))
     if family.kind == "film":
         from wfrun.models.tiny_film import write_tiny_film
 
