@@ -91,7 +91,13 @@ def _latent_batch(first: dict, second: dict) -> dict:
         if s1.shape[1:-2] != s2.shape[1:-2]:
             raise NodeInputError("any_2", f"any_2: cannot batch latents of shapes {list(s1.shape)} and "
                                  f"{list(s2.shape)}", "give latents with the same channels (and frames)")
-        s2 = common_upscale(s2, s1.shape[-1], s1.shape[-2], "bilinear", "center")
+        if s2.ndim == 5:  # video latents: frames into the batch for the 2-D resize, as ComfyUI's common_upscale
+            b, c, t = s2.shape[:3]
+            flat = s2.movedim(2, 1).reshape(b * t, c, *s2.shape[-2:])
+            flat = common_upscale(flat, s1.shape[-1], s1.shape[-2], "bilinear", "center")
+            s2 = flat.reshape(b, t, c, *flat.shape[-2:]).movedim(1, 2)
+        else:
+            s2 = common_upscale(s2, s1.shape[-1], s1.shape[-2], "bilinear", "center")
     out = dict(first)
     out["samples"] = torch.cat((s1, s2), dim=0)
     out["batch_index"] = (list(first.get("batch_index", range(s1.shape[0])))
