@@ -54,3 +54,73 @@ def test_get_image_size_gives_width_height_count():
     with pytest.raises(NodeInputError) as err:
         node("GetImageSize+")(ExecContext(), image=torch.zeros(0, 4, 4, 3))
     assert err.value.input_name == "image"
+
+
+# ------------------------------------------------------------------ ImageColorMatch+, MaskFromColor+
+
+import kornia as KORNIA  # noqa: E402  (a test dependency: the library the pack calls)
+
+
+def kornia_color_match(image, reference, space, factor, mask=None):
+    """The pack's steps on kornia's conversions (the library the pack calls)."""
+    to = {"LAB": KORNIA.color.rgb_to_lab, "YCbCr": KORNIA.color.rgb_to_ycbcr, "RGB": lambda t: t,
+          "LUV": KORNIA.color.rgb_to_luv, "YUV": KORNIA.color.rgb_to_yuv, "XYZ": KORNIA.color.rgb_to_xyz}[space]
+    back = {"LAB": KORNIA.color.lab_to_rgb, "YCbCr": KORNIA.color.ycbcr_to_rgb, "RGB": lambda t: t,
+            "LUV": KORNIA.color.luv_to_rgb, "YUV": KORNIA.color.yuv_to_rgb, "XYZ": KORNIA.color.xyz_to_rgb}[space]
+    img, ref = to(image.permute(0, 3, 1, 2)), to(reference.permute(0, 3, 1, 2))
+    if mask is None:
+        r_mean, r_std = ref.mean(dim=(2, 3), keepdim=True), ref.std(dim=(2, 3), keepdim=True)
+    else:
+        m = (mask.unsqueeze(1) > 0.5).float()
+        n = m.sum(dim=(2, 3), keepdim=True)
+        r_mean = (ref * m).sum(dim=(2, 3), keepdim=True) / n
+        r_std = ((((ref * m) - r_mean) ** 2 * m).sum(dim=(2, 3), keepdim=True) / n).sqrt()
+    mean, std = img.mean(dim=(2, 3), keepdim=True), img.std(dim=(2, 3), keepdim=True)
+    matched = (img - mean) / std * r_std + r_mean
+    return back(factor * matched + (1 - factor) * img).permute(0, 2, 3, 1).clamp(0, 1)
+
+
+@pytest.mark.parametrize("space", ["LAB", "YCbCr", "RGB", "LUV", "YUV", "XYZ"])
+def test_image_color_match_against_kornia(space):
+    torch.manual_seed(0)
+    image, reference = torch.rand(3, 6, 5, 3) * 0.6, torch.rand(1, 4, 7, 3) * 0.5 + 0.4
+    out, = node("ImageColorMatch+")(ExecContext(), image=image, reference=reference, color_space=space, factor=0.3,
+                                    device="cpu", batch_size=2)
+    assert torch.allclose(out, kornia_color_match(image, reference, space, 0.3), atol=1e-5)
+
+
+def test_image_color_match_reference_mask_limits_the_statistics():
+    torch.manual_seed(1)
+    image, reference = torch.rand(2, 4, 4, 3), torch.rand(2, 4, 4, 3)
+    mask = torch.zeros(2, 4, 4)
+    mask[:, :2] = 1.0
+    out, = node("ImageColorMatch+")(ExecContext(), image=image, reference=reference, color_space="LAB", factor=1.0,
+                                    device="gpu", batch_size=0, reference_mask=mask)
+    assert torch.allclose(out, kornia_color_match(image, reference, "LAB", 1.0, mask), atol=1e-5)
+
+
+def test_image_color_match_bad_inputs():
+    image = torch.rand(2, 4, 4, 3)
+    cases = [({"reference": torch.rand(3, 4, 4, 3)}, "reference"),
+             ({"reference_mask": torch.ones(3, 4, 4)}, "reference_mask"),
+             ({"color_space": "HSV"}, "color_space"), ({"image": torch.rand(4, 4, 3)}, "image")]
+    for change, name in cases:
+        inputs = {"image": image, "reference": image, "color_space": "LAB", "factor": 1.0, "device": "cpu",
+                  "batch_size": 0, **change}
+        with pytest.raises(NodeInputError) as err:
+            node("ImageColorMatch+")(ExecContext(), **inputs)
+        assert err.value.input_name == name
+
+
+def test_mask_from_color():
+    image = torch.zeros(1, 2, 2, 3)
+    image[0, 0, 0] = torch.tensor([0.0, 0.0, 1 / 255])  # within 1 of black
+    image[0, 0, 1] = torch.tensor([0.0, 0.0, 2 / 255])
+    image[0, 1, 1] = torch.tensor([1.0, 1.0, 1.0])
+    black, = node("MaskFromColor+")(ExecContext(), image=image, red=0, green=0, blue=0, threshold=1)
+    assert black.tolist() == [[[1.0, 0.0], [1.0, 0.0]]]
+    white, = node("MaskFromColor+")(ExecContext(), image=image)  # defaults: 255, 255, 255, threshold 0
+    assert white.tolist() == [[[0.0, 0.0], [0.0, 1.0]]]
+    with pytest.raises(NodeInputError) as err:
+        node("MaskFromColor+")(ExecContext(), image=image, red="0")
+    assert err.value.input_name == "red"

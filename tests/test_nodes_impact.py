@@ -58,3 +58,50 @@ def test_wildcards_are_refused_on_the_input_holding_them(mode, name, text):
     with pytest.raises(NodeInputError) as err:
         wildcard(**{name: text}, mode=mode)
     assert err.value.input_name == name
+
+
+# ------------------------------------------------------------------ logic values, StringSelector
+
+
+def test_impact_int_float_pass_the_value():
+    assert node("ImpactInt")(CTX, value=480) == (480,)
+    assert node("ImpactFloat")(CTX, value=6) == (6.0,)
+    assert node("ImpactFloat")(CTX) == (1.0,)  # the spec's default
+    for class_type, value in (("ImpactInt", "10"), ("ImpactInt", 1.5), ("ImpactFloat", None)):
+        with pytest.raises(NodeInputError) as err:
+            node(class_type)(CTX, value=value)
+        assert err.value.input_name == "value"
+
+
+def test_impact_min_max():
+    assert node("ImpactMinMax")(CTX, mode=True, a=3, b=8) == (8,)
+    assert node("ImpactMinMax")(CTX, mode=False, a=3, b=8) == (3,)
+    assert node("ImpactMinMax")(CTX, mode=False, a=2.5, b=8) == (2.5,)
+    with pytest.raises(NodeInputError) as err:
+        node("ImpactMinMax")(CTX, mode=True, a=3, b="x")
+    assert err.value.input_name == "b"
+    with pytest.raises(NodeInputError) as err:
+        node("ImpactMinMax")(CTX, mode=True, b=1)
+    assert err.value.input_name == "a"
+
+
+def test_string_selector_single_lines_wrap_around():
+    select = node("ImpactStringSelector")
+    assert select(CTX, strings="a\nb\nc", multiline=False, select=1) == ("b",)
+    assert select(CTX, strings="a\nb\nc", multiline=False, select=4) == ("b",)  # 4 % 3
+    assert select(CTX, strings="", multiline=False, select=7) == ("",)
+
+
+def test_string_selector_multiline_items_start_at_hash_lines():
+    text = "intro\n#first\nline two\n#second\n  tail  "
+    select = node("ImpactStringSelector")
+    # items: "intro", "#first\nline two", "#second\n  tail" (stripped); the leading "#" dropped
+    assert select(CTX, strings=text, multiline=True, select=0) == ("intro",)
+    assert select(CTX, strings=text, multiline=True, select=1) == ("first\nline two",)
+    assert select(CTX, strings=text, multiline=True, select=5) == ("second\n  tail",)
+    with pytest.raises(NodeInputError) as err:
+        select(CTX, strings=None, multiline=False, select=0)
+    assert err.value.input_name == "strings"
+    with pytest.raises(NodeInputError) as err:
+        select(CTX, strings="a", multiline=False, select="1")
+    assert err.value.input_name == "select"

@@ -9,6 +9,7 @@ import copy
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -270,3 +271,130 @@ def test_vhs_split_images_is_a_python_slice(index, a, b):
     first, a_count, second, b_count = node("VHS_SplitImages")(CTX, images=images, split_index=index)
     assert (a_count, b_count) == (a, b)
     assert torch.equal(first, images[:a]) and torch.equal(second, images[a:])
+
+
+# ------------------------------------------------------------------ DiffusionModelSelector, VAELoaderKJ
+
+
+def test_diffusion_model_selector_gives_the_full_path(loader_ctx, tiny_models):
+    path, = node("DiffusionModelSelector")(loader_ctx, model_name=TINY_T2V)
+    assert Path(path) == Path(tiny_models) / "diffusion_models" / TINY_T2V
+    with pytest.raises(NodeInputError) as err:
+        node("DiffusionModelSelector")(loader_ctx, model_name="KJModules/missing_module.safetensors")
+    assert err.value.input_name == "model_name"
+    with pytest.raises(NodeInputError) as err:  # "connector" names are looked up among the text encoders
+        node("DiffusionModelSelector")(loader_ctx, model_name="ltx2_connector.safetensors")
+    assert err.value.input_name == "model_name"
+
+
+def test_diffusion_model_selector_feeds_the_kj_loader_extra_state_dict(loader_ctx):
+    """The selector's path names a file in the models folders, so DiffusionModelLoaderKJ takes it."""
+    path, = node("DiffusionModelSelector")(loader_ctx, model_name="wan2.1_vace_1.3B_tiny_fp16.safetensors")
+    with pytest.raises(NodeInputError) as err:
+        node("DiffusionModelLoaderKJ")(loader_ctx, model_name=TINY_T2V, weight_dtype="default",
+                                       extra_state_dict=str(Path(path).parent / "not_there.safetensors"))
+    assert err.value.input_name == "extra_state_dict"  # found by name in the folders, not opened by path
+
+
+def test_vae_loader_kj_is_the_core_vae_loaders_vae(loader_ctx):
+    core, = node("VAELoader")(loader_ctx, vae_name="wan_2.1_vae_tiny.safetensors")
+    kj, = node("VAELoaderKJ")(loader_ctx, vae_name="wan_2.1_vae_tiny.safetensors", device="main_device",
+                              weight_dtype="bf16")
+    assert kj.dtype == core.dtype == torch.float32  # the CPU computes in fp32 whatever is asked
+    assert kj.path == core.path and type(kj.vae) is type(core.vae)
+    for a, b in zip(core.vae.state_dict().values(), kj.vae.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("inputs,name", [({"vae_name": "taesd"}, "vae_name"), ({"vae_name": "pixel_space"}, "vae_name"),
+                                         ({"vae_name": "missing.safetensors"}, "vae_name"),
+                                         ({"weight_dtype": "fp8"}, "weight_dtype"), ({"device": "cuda:3"}, "device")])
+def test_vae_loader_kj_bad_inputs(loader_ctx, inputs, name):
+    given = {"vae_name": "wan_2.1_vae_tiny.safetensors", "device": "main_device", "weight_dtype": "bf16", **inputs}
+    with pytest.raises(NodeInputError) as err:
+        node("VAELoaderKJ")(loader_ctx, **given)
+    assert err.value.input_name == name
+
+
+# ------------------------------------------------------------------ ImageAddMulti
+
+
+@pytest.mark.parametrize("blending,k,expected", [("add", 0.25, lambda a, b, c: ((a * .25 + b * .25) * .25 + c * .25)),
+                                                 ("subtract", 0.5, lambda a, b, c: ((a * .5 - b * .5) * .5 - c * .5)),
+                                                 ("multiply", 1.0, lambda a, b, c: a * b * c),
+                                                 ("difference", 0.3, lambda a, b, c: a - b - c)])
+def test_image_add_multi_folds_left_to_right(blending, k, expected):
+    a, b, c = (torch.full((1, 2, 2, 3), v) for v in (0.8, 0.4, 0.2))
+    out, = node("ImageAddMulti")(CTX, inputcount=3, image_1=a, image_2=b, image_3=c, blending=blending,
+                                 blend_amount=k)
+    assert torch.allclose(out, expected(a, b, c))
+
+
+def test_image_add_multi_names_the_missing_or_mismatched_input():
+    a = torch.zeros(1, 2, 2, 3)
+    with pytest.raises(NodeInputError) as err:
+        node("ImageAddMulti")(CTX, inputcount=3, image_1=a, image_2=a, blending="add")
+    assert err.value.input_name == "image_3"
+    with pytest.raises(NodeInputError) as err:
+        node("ImageAddMulti")(CTX, inputcount=2, image_1=a, image_2=torch.zeros(1, 3, 3, 3), blending="add")
+    assert err.value.input_name == "image_2"
+    with pytest.raises(NodeInputError) as err:
+        node("ImageAddMulti")(CTX, inputcount=2, image_1=a, image_2=a, blending="screen")
+    assert err.value.input_name == "blending"
+
+
+# ------------------------------------------------------------------ LoadAndResizeImage
+
+
+@pytest.fixture
+def input_ctx(tmp_path) -> ExecContext:
+    from PIL import Image
+
+    rgba = Image.new("RGBA", (10, 6), (255, 0, 0, 255))
+    for x in range(5):
+        for y in range(6):
+            rgba.putpixel((x, y), (0, 0, 255, 0))  # left half transparent blue
+    rgba.save(tmp_path / "half.png")
+    Image.new("RGB", (9, 7), (10, 200, 30)).save(tmp_path / "green.jpg", quality=100)
+    return ExecContext(input_dir=tmp_path, output_dir=tmp_path / "out")
+
+
+def load_resize(ctx, **inputs):
+    return node("LoadAndResizeImage")(ctx, **{"mask_channel": "alpha", **inputs})  # a combo: no spec default
+
+
+def test_load_and_resize_plain_load_with_inverted_alpha(input_ctx, tmp_path):
+    image, mask, width, height, path = load_resize(input_ctx, image="half.png")
+    assert image.shape == (1, 6, 10, 3) and (width, height) == (10, 6) and Path(path) == tmp_path / "half.png"
+    assert torch.equal(mask[0, :, :5], torch.ones(6, 5)) and torch.equal(mask[0, :, 5:], torch.zeros(6, 5))
+    assert torch.equal(image[0, 0, 9], torch.tensor([1.0, 0.0, 0.0]))
+
+
+def test_load_and_resize_keep_proportion_divisible_and_repeat(input_ctx):
+    from PIL import Image
+
+    image, mask, width, height, _ = load_resize(input_ctx, image="half.png", resize=True, width=7, height=100,
+                                                keep_proportion=True, divisible_by=2, repeat=3)
+    # ratio min(7/10, 100/6) = 0.7: 7 x 4.2 -> round -> 7 x 4, then down to multiples of 2: 6 x 4
+    assert (width, height) == (6, 4) and image.shape == (3, 4, 6, 3) and mask.shape == (3, 4, 6)
+    want = Image.open(input_ctx.input_dir / "half.png").convert("RGB").resize((6, 4), Image.Resampling.BILINEAR)
+    assert torch.allclose(image[1], torch.from_numpy(np.asarray(want).astype(np.float32) / 255))
+
+
+def test_load_and_resize_background_and_channels(input_ctx):
+    image, mask, *_ = load_resize(input_ctx, image="half.png", background_color="0, 255, 0")
+    assert torch.equal(image[0, 0, 0], torch.tensor([0.0, 1.0, 0.0]))  # transparent pixels show the background
+    assert torch.equal(mask[0, :, :5], torch.ones(6, 5))
+    _, red, *_ = load_resize(input_ctx, image="half.png", mask_channel="red")
+    assert torch.equal(red[0, :, 5:], torch.ones(6, 5)) and torch.equal(red[0, :, :5], torch.zeros(6, 5))
+    _, none, *_ = load_resize(input_ctx, image="green.jpg")  # no alpha: the pack's 64x64 zero mask
+    assert torch.equal(none, torch.zeros(1, 64, 64))
+
+
+@pytest.mark.parametrize("inputs,name", [({"image": "missing.png"}, "image"), ({"image": "../etc/passwd"}, "image"),
+                                         ({"mask_channel": "cyan"}, "mask_channel"),
+                                         ({"resize": True, "width": 1, "divisible_by": 4}, "width")])
+def test_load_and_resize_bad_inputs(input_ctx, inputs, name):
+    with pytest.raises(NodeInputError) as err:
+        load_resize(input_ctx, **{"image": "half.png", **inputs})
+    assert err.value.input_name == name

@@ -1,4 +1,4 @@
-"""comfyui-various' JWInteger (``comfyui_primitive_ops.py``): its ``value`` as an INT."""
+"""comfyui-various' JWInteger and JWIntegerToFloat (``comfyui_primitive_ops.py``): ``value`` as an INT, and as a FLOAT."""
 
 from __future__ import annotations
 
@@ -12,3 +12,11 @@ def jw_integer(ctx: ExecContext, value: Any, **_: Any) -> tuple:
     if isinstance(value, bool) or not isinstance(value, int):
         raise NodeInputError("value", f"expected a whole number, found {value!r}")
     return (value,)
+
+
+@executor("JWIntegerToFloat")
+def jw_integer_to_float(ctx: ExecContext, value: Any, **_: Any) -> tuple:
+    """comfyui-various' JWIntegerToFloat: ``float(value)``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise NodeInputError("value", f"expected a whole number, found {value!r}")
+    return (float(value),)

@@ -1,4 +1,4 @@
-"""Crystools' ``Switch image [Crystools]`` (``nodes/switch.py``): ``on_true`` when
+"""Crystools' ``Switch image [Crystools]`` and ``Switch any [Crystools]`` (``nodes/switch.py``): ``on_true`` when
 ``boolean`` is true, else ``on_false``.
 
 In the pack both images are *lazy*: only the chosen one is computed. wfrun's engine has no
@@ -26,4 +26,17 @@ def switch_image(ctx: ExecContext, boolean: Any, on_true: Any = None, on_false: 
         found = list(chosen.shape) if isinstance(chosen, torch.Tensor) else type(chosen).__name__
         raise NodeInputError(name, f"boolean is {bool(boolean)}, so {name} is used: expected an IMAGE, found {found}",
                              f"connect an IMAGE to {name}")
+    return (chosen,)
+
+
+@executor("Switch any [Crystools]")
+def switch_any(ctx: ExecContext, boolean: Any, on_true: Any = None, on_false: Any = None, **_: Any) -> tuple:
+    """``Switch any [Crystools]`` (``CSwitchBooleanAny``): as the image switch, for a value of
+    any type (both inputs lazy in the pack; both branches run here)."""
+    if not isinstance(boolean, (bool, int)):
+        raise NodeInputError("boolean", f"expected a BOOLEAN, found {boolean!r}")
+    name, chosen = ("on_true", on_true) if boolean else ("on_false", on_false)
+    if chosen is None:
+        raise NodeInputError(name, f"boolean is {bool(boolean)}, so {name} is used, but nothing is connected to it",
+                             f"connect a value to {name}")
     return (chosen,)

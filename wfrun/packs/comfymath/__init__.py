@@ -1,0 +1,1 @@
+"""ComfyMath (evanspearman/ComfyMath): its conversion nodes that public Wan workflows use."""
