@@ -114,3 +114,37 @@ def test_api_prompts_counted_by_an_independent_walk():
         expected = {prompt[i]["class_type"] for i in seen if get_executor(prompt[i]["class_type"]) is None}
         (found,) = coverage([path]).files
         assert {t for t, _ in found.blocking} == expected, name
+
+
+def test_name_patterns_do_not_claim_nodes_their_pack_never_had(tmp_path):
+    """Other packs name nodes like Kijai's (SquirrelRat's WanVideoLooper, GiusTex's
+    EncodeWanVideo): a name pattern does not attribute a node that the pack's full spec
+    history (read here straight from its JSON file) never held; a saved ``aux_id`` (the
+    repository) beats a ``cnr_id`` left at a template's name; a pattern still guesses for a
+    pack whose specs are partial (rgthree's: its head only) or absent (AnimateDiff)."""
+    from wfrun.specs.registry import schemas_dir
+
+    wrapper = json.loads((schemas_dir() / "nodes" / "ComfyUI-WanVideoWrapper.json").read_text(encoding="utf-8"))
+    assert wrapper["source"]["head_only"] is False and "only_nodes" not in wrapper["source"]
+    for name in ("WanVideoLooper", "WanVideoLooperPrompts", "WanVideoLoraSequencer", "EncodeWanVideo"):
+        assert name not in wrapper["nodes"]
+    rgthree = json.loads((schemas_dir() / "nodes" / "rgthree-comfy.json").read_text(encoding="utf-8"))
+    assert rgthree["source"]["head_only"] is True and "Fancy (rgthree)" not in rgthree["nodes"]
+
+    template = {"cnr_id": "comfyui-customnodes-template", "aux_id": "Well-Made/ComfyUI-Wan-SVI2Pro-FLF"}
+    cases = {"WanVideoLooper": ({}, None), "EncodeWanVideo": ({}, None),
+             "WanCutLastSlot": (template, "Well-Made/ComfyUI-Wan-SVI2Pro-FLF?"),
+             "ADE_MadeUp": ({}, "ComfyUI-AnimateDiff-Evolved?"), "Fancy (rgthree)": ({}, "rgthree-comfy?"),
+             "Blur (mypack)": ({"cnr_id": "mypack"}, "mypack?")}
+    paths = []
+    for i, (type_, (props, _)) in enumerate(cases.items()):
+        load = node(1, "EmptyImage", [64, 64, 1, 0], outputs=[out("IMAGE", "IMAGE", [1])])
+        middle = node(2, type_, [], inputs=[inp("image", "IMAGE", 1)], outputs=[out("IMAGE", "IMAGE", [2])],
+                      properties={"Node name for S&R": type_, **props})
+        save = node(3, "SaveImage", ["x"], inputs=[inp("images", "IMAGE", 2)])
+        paths.append(write(tmp_path, f"{i}.json", [load, middle, save],
+                           [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"]]))
+    report = coverage(paths)
+    assert {r["type"]: r["pack"] for r in report.rows()} == {t: pack for t, (_, pack) in cases.items()}
+    text = report.text()
+    assert any(line.split()[1:] == ["WanVideoLooper", "unknown"] for line in text.splitlines())

@@ -10,7 +10,7 @@ those names is served by a tiny random checkpoint of the same *family*:
   releases spell them (the name rules live with the families: ``models.families``'
   ``task_from_name`` and ``vae_family_from_name``): Wan 2.1 T2V/I2V/FLF2V/Fun-Control/
   Fun-InP/Fun-Camera/VACE, Wan 2.2 A14B T2V/I2V/Fun and TI2V-5B/Fun 5B, the Wan 2.1 or 2.2
-  VAE, a separate VACE module for WanVideoVACEModelSelect; Kijai's ``Wan2_1-…`` original keys or ComfyUI's repackaged ``wan2.1_…``/``wan2.2_…``
+  VAE, a separate VACE module for WanVideoVACEModelSelect (and WanVideoExtraModelSelect, for a name that says VACE); Kijai's ``Wan2_1-…`` original keys or ComfyUI's repackaged ``wan2.1_…``/``wan2.2_…``
   / ``umt5_xxl_…`` / ``clip_vision_h``, bf16/fp16/fp32/fp8 (``_scaled``). Sizes change
   only what the family fixes (5B: 48-channel latents): every tiny transformer is 32 wide.
 
@@ -58,6 +58,7 @@ MAX_PART_BYTES, MAX_NAME_BYTES = 200, 1000
 LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("WanVideoModelLoader", "model"): ("wan_transformer", "original"),
     ("WanVideoVACEModelSelect", "vace_model"): ("wan_vace_module", "original"),
+    ("WanVideoExtraModelSelect", "extra_model"): ("wan_extra_module", "original"),
     ("UNETLoader", "unet_name"): ("wan_transformer", "comfyui"),
     ("WanVideoVAELoader", "model_name"): ("wan_vae", "original"),
     ("WanVideoTinyVAELoader", "model_name"): ("taehv", ""),
@@ -111,7 +112,8 @@ TORCHSCRIPT_LOADERS = frozenset({("FILM VFI", "ckpt_name")})
 #: Loader inputs that read GGUF files (ComfyUI-GGUF's): a ``.gguf`` name gets a GGUF stand-in.
 GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvanced", "unet_name"),
                           ("CLIPLoaderGGUF", "clip_name"), ("WanVideoModelLoader", "model"),
-                          ("WanVideoVACEModelSelect", "vace_model"), ("VaeGGUF", "vae_name")})
+                          ("WanVideoVACEModelSelect", "vace_model"), ("WanVideoExtraModelSelect", "extra_model"),
+                          ("VaeGGUF", "vae_name")})
 
 #: What a models folder holds, for loaders not listed above, with the layout of its files.
 FOLDER_KINDS: dict[str, tuple[str, str]] = {
@@ -232,9 +234,9 @@ def family_for(class_type: str, input_name: str, folders: str, name: str, *, all
     if gguf:
         from wfrun.models.tiny_gguf import release_type
 
-        if kind not in ("wan_transformer", "wan_vace_module", "umt5", "wan_vae"):
+        if family.kind not in ("wan_transformer", "wan_vace_module", "umt5", "wan_vae"):
             raise NoStandin(f"wfrun has no tiny GGUF {KIND_LABELS.get(kind, kind)}")
-        family = Family(kind, family.task, "llama.cpp" if kind == "umt5" else "original",
+        family = Family(family.kind, family.task, "llama.cpp" if kind == "umt5" else "original",
                         "gguf-" + release_type(base).lower(), "")
     return Standin(folder, name, family, notice)
 
@@ -290,6 +292,15 @@ def _transformer(name: str, base: str, layout: str) -> tuple[Family, str | None]
 def _vace_module(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     """WanVideoVACEModelSelect's file: a separate VACE module, in the original key names."""
     return Family("wan_vace_module", "", "original", _precision(name, DEFAULT_PRECISION["wan_vace_module"])), None
+
+
+def _extra_module(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """WanVideoExtraModelSelect's file: a VACE module when its name says so; the pack's other
+    extra weights (FlashVSR, MTV-Crafter, Lynx, Ovi audio) get none, as wfrun cannot use them."""
+    if "vace" not in base:
+        raise NoStandin("wfrun lays only VACE modules over a model, and the name does not say VACE "
+                        "(the pack's other extra weights: FlashVSR, MTV-Crafter, Lynx, Ovi audio)")
+    return _vace_module(name, base, layout)
 
 
 def _vae(name: str, base: str, layout: str) -> tuple[Family, str | None]:
@@ -402,7 +413,8 @@ def _multitalk(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     return Family("multitalk", "", "", _precision(name, DEFAULT_PRECISION["multitalk"], fp8=False)), None
 
 
-_FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_vae": _vae, "umt5": _umt5,
+_FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_extra_module": _extra_module,
+             "wan_vae": _vae, "umt5": _umt5,
              "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
              "sam2": _sam2, "taehv": _taehv, "rife": _rife, "film": _film,

@@ -36,9 +36,12 @@ class ClipEmbeds:
 
 @dataclass(frozen=True)
 class ControlEmbeds:
-    """The ``control_embeds`` of WanVideoControlEmbeds: Fun-control latents and window."""
+    """The ``control_embeds`` of WanVideoControlEmbeds / WanVideoAddControlEmbeds: Fun-control
+    latents and window, and the Fun reference image's latent (``[1, 16, H/8, W/8]``). No
+    control latents (WanVideoAddControlEmbeds without ``latents``, a reference alone): the
+    sampler gives the model's control channels zeros."""
 
-    control_images: torch.Tensor  # [16, T, H/8, W/8]
+    control_images: torch.Tensor | None  # [16, T, H/8, W/8]
     start_percent: float = 0.0
     end_percent: float = 1.0
     fun_ref_image: torch.Tensor | None = None
@@ -95,7 +98,8 @@ class ImageEmbeds:
     From WanVideoImageToVideoEncode (I2V, FLF2V, Fun): ``image_embeds`` is the pack's
     ``y`` (mask channels + VAE latents, ``[20, T, H/8, W/8]``, or 16 channels when
     ``control_embeds`` is given), with ``clip_context``, ``max_seq_len``, ``lat_h``,
-    ``lat_w``. From WanVideoControlEmbeds: ``target_shape`` and ``control_embeds``. From
+    ``lat_w``. From WanVideoControlEmbeds: ``target_shape`` and ``control_embeds``;
+    WanVideoAddControlEmbeds sets ``control_embeds`` on any of these. From
     WanVideoPhantomEmbeds: ``target_shape`` (video frames plus reference frames) and ``phantom``.
     From WanVideoVACEEncode: ``target_shape`` and ``vace``, its own input first, then those
     chained in through ``prev_vace_embeds`` in the pack's order.

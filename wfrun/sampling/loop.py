@@ -46,7 +46,11 @@ The pack's choices this reproduces:
   cross-attention with the NAG prompt (:mod:`.nag`); not with several prompts or batched cfg.
 - **Conditioning**: ``y`` (image embeds) is concatenated to the latents channel-wise; Fun
   control prepends the control latents (zeros outside ``[start, end]`` percent; inside at
-  step 0 too if ``end > 0``); T2V-style calls on a Fun-InP (36-channel) model get zeros.
+  step 0 too if ``end > 0``; zeros throughout without control latents, a reference-only
+  WanVideoAddControlEmbeds); T2V-style calls on a Fun-InP (36-channel) model get zeros,
+  and T2V Fun control zeros for every channel after the control's (Wan 2.2 Fun: a zero
+  mask too). The Fun reference image (``fun_ref_image``) is read on the T2V path only, as
+  the pack (2025-08 to 2026-05): its ``ref_conv`` tokens go in front of the video's.
 - Returns the pack's LATENT: ``samples [1, 16, T, H, W]`` (CPU, float32) with
   ``looped``, ``end_image``, ``has_ref``, ``drop_last`` and ``generator_state``, and
   ``denoised``: the last step's clean-latent estimate ``x - v*t/1000`` (the pack's
@@ -61,8 +65,7 @@ control LoRA's switch) are hooks attached for the pass (:mod:`.hooks`). Channel 
 from the model-family registry (``models/families``), never from numbers here.
 
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
-cross-attention, which diffusers' blocks cannot), Fun 1.1 reference images (diffusers'
-model has no ``ref_conv``), diff-diff masks in ``samples``, and the pack's extras outside
+cross-attention, which diffusers' blocks cannot), diff-diff masks in ``samples``, and the pack's extras outside
 Wan 2.1 core (ReCamMaster, UniAnimate, audio, FlowEdit, FreeInit).
 """
 
@@ -148,6 +151,7 @@ class Conditioning:
     phantom_latents: torch.Tensor | None = None
     vace: tuple[tuple[torch.Tensor, VaceEmbeds], ...] = ()  # VACE contexts on the device, with their settings
     animate: AnimateEmbeds | None = None  # Wan 2.2 Animate's pose latents and face crops (WanVideoAnimateEmbeds)
+    fun_ref: torch.Tensor | None = None   # Fun reference latent [1, 16, H/8, W/8]: ref_conv tokens in front
 
 
 @dataclass
@@ -294,6 +298,12 @@ def _control_refused(in_ch: int) -> SamplingError:
                          "or a model with a control LoRA", f"this model has {in_ch} input channels and no control LoRA")
 
 
+def _control_latents(control: ControlEmbeds, noise: torch.Tensor) -> torch.Tensor:
+    """The Fun control latents, or zeros of the noise's shape without any (the pack's input
+    outside the control window, which a reference-only control gets at every step)."""
+    return control.control_images if control.control_images is not None else torch.zeros_like(noise)
+
+
 def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) -> tuple[torch.Tensor, Conditioning]:
     """The noise draw (its shape is the pack's) and the conditioning laid out for the model."""
     emb = req.image_embeds
@@ -319,7 +329,13 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
         if control is not None:
             if not takes_control:
                 raise _control_refused(in_ch)
-            cond.control_latents = control.control_images
+            cond.control_latents = _control_latents(control, noise)
+            if image_cond.shape[0] == layout.image + 4:
+                # mask + latents (WanVideoAddControlEmbeds on I2V embeds) for a Fun model that
+                # takes no mask (Wan 2.1 Fun Control): the pack from 2025-08-14 drops the mask
+                # and zeroes the latents after the first frame
+                image_cond = image_cond[4:].clone()
+                image_cond[:, 1:] = 0
     else:
         if emb.target_shape is None:
             raise SamplingError("image_embeds", "image embeds without target_shape",
@@ -329,19 +345,31 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
         noise = torch.randn(latent_ch, t + 1 if emb.has_ref else t, h // scale, w // scale, dtype=torch.float32,
                             device="cpu", generator=generator)
         if control is not None and cond.control_lora is not None:
+            if control.control_images is None:
+                raise SamplingError("image_embeds", "a control LoRA needs control latents",
+                                    "connect WanVideoEncode's latents to the control embeds node")
             cond.control_latents = control.control_images  # the model input's second half, in the window
         elif control is not None:
             if not takes_control:
                 raise _control_refused(in_ch)
-            cond.control_latents = control.control_images
-            image_cond = torch.zeros_like(noise)
+            cond.control_latents = _control_latents(control, noise)
+            # zero mask (Wan 2.2 Fun) and zero image latents: every channel after the control's
+            image_cond = noise.new_zeros(in_ch - layout.latent - layout.control, *noise.shape[1:])
             cond.clip_fea = None
+            cond.fun_ref = control.fun_ref_image  # read on this path only, as the pack
         elif layout is not None and layout.control == 0 and layout.image > 0:
             # an image model (Fun-InP) without an image: zero mask and zero image latents
             image_cond = noise.new_zeros(layout.image, *noise.shape[1:])
-    if control is not None and control.fun_ref_image is not None:
-        raise SamplingError("image_embeds", "Fun 1.1 reference images are not supported",
-                            "diffusers' WanTransformer3DModel has no ref_conv; remove fun_ref_image")
+    if cond.control_latents is not None and tuple(cond.control_latents.shape[1:]) != tuple(noise.shape[1:]):
+        raise SamplingError("image_embeds", f"control latents of {tuple(cond.control_latents.shape[1:])} "
+                            f"(frames, height, width) for a video of {tuple(noise.shape[1:])}",
+                            "encode the control video at the video's size and frame count")
+    if cond.fun_ref is not None:
+        if getattr(req.transformer, "ref_conv", None) is None:
+            raise SamplingError("image_embeds", "a Fun reference image for a model without a reference "
+                                "embedding (ref_conv)", "use a Fun 1.1 or Wan 2.2 Fun Control model, "
+                                "or disconnect fun_ref_image")
+        cond.fun_ref = cond.fun_ref.to(device)
     if image_cond is not None:
         if layout is None:
             raise SamplingError("image_embeds", f"image conditioning for a model with {in_ch} input channels, "
@@ -613,7 +641,7 @@ def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, c
                         feta_weight=float(p.feta.weight) if feta_on else None, feta_frames=p.feta_frames,
                         riflex_k=int(req.options.riflex_freq_index), riflex_frames=p.latent_len,
                         split_attn_steps=p.split_steps, pred_id=pred_id, vace=vace, vace_pad_front=True,
-                        nag=None if uncond else p.nag, pose=pose, face=face,
+                        nag=None if uncond else p.nag, pose=pose, face=face, reference=p.cond.fun_ref,
                         pose_strength=animate.pose_strength if animate is not None else 1.0,
                         face_strength=animate.face_strength if animate is not None else 1.0)
     bsz = z.shape[0]

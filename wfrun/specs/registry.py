@@ -22,19 +22,25 @@ FRONTEND_ONLY = frozenset({
     "Fast Groups Muter (rgthree)", "Fast Bypasser (rgthree)", "Fast Muter (rgthree)",
 })
 
-#: Name patterns of well-known packs, to tell a user where an unknown node comes from.
-_PACK_HINTS: list[tuple[str, str]] = [
-    (r"^WanVideo|WanVideo", "ComfyUI-WanVideoWrapper (kijai)"),
-    (r"^VHS_", "ComfyUI-VideoHelperSuite"),
-    (r"\+$", "ComfyUI_essentials"),
-    (r"\|pysssss$", "ComfyUI-Custom-Scripts (pysssss)"),
-    (r"\(rgthree\)$", "rgthree-comfy"),
-    (r"^ADE_", "ComfyUI-AnimateDiff-Evolved"),
-    (r"KJ|^(Set|Get)Node$", "ComfyUI-KJNodes"),
-    (r"Florence2", "ComfyUI-Florence2"),
-    (r"DepthAnything", "ComfyUI-DepthAnythingV2"),
-    (r"^HyVideo", "ComfyUI-HunyuanVideoWrapper"),
+#: Name patterns of well-known packs, to tell a user where an unknown node comes from:
+#: (pattern, the pack as told, its spec file's pack name where wfrun has one). Other packs
+#: use the same words (``WanVideoLooper`` is SquirrelRat's), so a pattern does not count
+#: for a node that the named pack's specs, listing every node it ever had, do not hold.
+_PACK_HINTS: list[tuple[str, str, str | None]] = [
+    (r"^WanVideo|WanVideo", "ComfyUI-WanVideoWrapper (kijai)", "ComfyUI-WanVideoWrapper"),
+    (r"^VHS_", "ComfyUI-VideoHelperSuite", "comfyui-videohelpersuite"),
+    (r"\+$", "ComfyUI_essentials", "comfyui_essentials"),
+    (r"\|pysssss$", "ComfyUI-Custom-Scripts (pysssss)", "comfyui-custom-scripts"),
+    (r"\(rgthree\)$", "rgthree-comfy", "rgthree-comfy"),
+    (r"^ADE_", "ComfyUI-AnimateDiff-Evolved", None),
+    (r"KJ|^(Set|Get)Node$", "ComfyUI-KJNodes", "comfyui-kjnodes"),
+    (r"Florence2", "ComfyUI-Florence2", "comfyui-florence2"),
+    (r"DepthAnything", "ComfyUI-DepthAnythingV2", "comfyui-depthanythingv2"),
+    (r"^HyVideo", "ComfyUI-HunyuanVideoWrapper", None),
 ]
+#: Spec extractors; their files list every node of the pack unless ``only_nodes`` or
+#: ``head_only`` says otherwise (hand-written files hold the nodes someone needed).
+_EXTRACTORS = ("wfrun.specs.extract", "wfrun.nodes.extract")
 
 
 def schemas_dir() -> Path:
@@ -128,15 +134,31 @@ class Registry:
         return {entry[0]: i for i, entry in enumerate(commits)}
 
 
-def probable_pack(class_type: str, properties: dict | None = None) -> str | None:
-    """Best guess of the pack an unknown node comes from, for the error hint."""
+def lists_every_node(pack: PackSpecs) -> bool:
+    """Whether a spec file holds every node its pack ever had (an extractor's, over the
+    pack's history, not narrowed to some nodes), so a node it lacks is not the pack's."""
+    source = pack.source
+    return (str(source.get("tool", "")) in _EXTRACTORS and not source.get("head_only", True)
+            and not source.get("only_nodes"))
+
+
+def probable_pack(class_type: str, properties: dict | None = None, registry: Registry | None = None) -> str | None:
+    """Best guess of the pack an unknown node comes from, for the error hint: the saved
+    ``aux_id`` (the repository it was installed from: more telling than a ``cnr_id`` that
+    a pack may leave at its template's ``comfyui-customnodes-template``), else ``cnr_id``,
+    else the first name pattern whose pack could hold it (see ``_PACK_HINTS``)."""
     props = properties or {}
-    for key in ("cnr_id", "aux_id"):
+    for key in ("aux_id", "cnr_id"):
         if isinstance(props.get(key), str) and props[key]:
             return props[key]
-    for pattern, pack in _PACK_HINTS:
-        if re.search(pattern, class_type):
-            return pack
+    registry = registry if registry is not None else default_registry()
+    for pattern, pack, spec_pack in _PACK_HINTS:
+        if not re.search(pattern, class_type):
+            continue
+        specs = registry.packs.get(spec_pack) if spec_pack else None
+        if specs is not None and lists_every_node(specs) and class_type not in specs.nodes:
+            continue  # the pack never had it: another pack's node of a similar name
+        return pack
     return None
 
 

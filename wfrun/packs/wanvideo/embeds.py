@@ -1,5 +1,6 @@
-"""Image-embeds nodes: WanVideoEmptyEmbeds (T2V), WanVideoControlEmbeds (Fun control),
-WanVideoImageToVideoEncode (I2V, end frame, FLF2V, Fun-InP).
+"""Image-embeds nodes: WanVideoEmptyEmbeds (T2V), WanVideoControlEmbeds and
+WanVideoAddControlEmbeds (Fun control), WanVideoImageToVideoEncode (I2V, end frame, FLF2V,
+Fun-InP).
 
 WanVideoImageToVideoEncode follows the pack (nodes.py at 2025-07) step by step, because its
 shapes decide how many frames come out:
@@ -21,6 +22,7 @@ VAE call. wfrun follows the pack so saved workflows give the frames they gave in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -65,6 +67,43 @@ def wanvideo_control_embeds(ctx: ExecContext, latents: dict, start_percent: floa
                             end_percent=float(end_percent), fun_ref_image=ref)
     return (ImageEmbeds(num_frames=num_frames, target_shape=tuple(samples.shape), max_seq_len=seq_len,
                         control_embeds=control),)
+
+
+@executor("WanVideoAddControlEmbeds")
+def wanvideo_add_control_embeds(ctx: ExecContext, embeds: ImageEmbeds, start_percent: float, end_percent: float,
+                                latents: dict | None = None, fun_ref_image: dict | None = None, **_: Any) -> tuple:
+    """Fun control on embeds made elsewhere (the pack from 2025-08-14, ``nodes.py``): the
+    embeds come back unchanged but for their ``control_embeds``, which this replaces with
+    the control latents (``latents``, optional: without them the model's control channels
+    get zeros at every step, a reference-only run), the step window and the Fun reference
+    image's first latent frame.
+
+    What the sampler then does is the pack's (``sampling.loop``): on Wan 2.2 Fun Control
+    (52 input channels) image embeds from WanVideoImageToVideoEncode keep their mask and
+    latents (20 channels) after the control's 16; empty embeds get zeros there; the
+    reference is read with empty embeds only (the pack ignores it on image embeds); on
+    Wan 2.1 Fun Control (48) image embeds lose their mask and their latents after the
+    first frame are zeroed. diffusers has no Wan Fun pipeline to differ from."""
+    if not isinstance(embeds, ImageEmbeds):
+        raise NodeInputError("embeds", f"expected WANVIDIMAGE_EMBEDS, got {type(embeds).__name__}",
+                             "connect an embeds node (WanVideoImageToVideoEncode, WanVideoEmptyEmbeds)")
+    samples = None
+    if latents is not None:
+        if not isinstance(latents, dict) or not isinstance(latents.get("samples"), torch.Tensor):
+            raise NodeInputError("latents", "expected a LATENT (from WanVideoEncode)")
+        samples = latents["samples"].squeeze(0)
+        if samples.ndim != 4:
+            raise NodeInputError("latents", f"latents of shape {tuple(latents['samples'].shape)}",
+                                 "expected one video's latents [1, C, T, H, W] (from WanVideoEncode)")
+    ref = None
+    if fun_ref_image is not None:
+        if not isinstance(fun_ref_image, dict) or not isinstance(fun_ref_image.get("samples"), torch.Tensor) \
+                or fun_ref_image["samples"].ndim != 5:
+            raise NodeInputError("fun_ref_image", "expected a LATENT of a video [B, C, T, H, W] (from WanVideoEncode)")
+        ref = fun_ref_image["samples"][:, :, 0]
+    control = ControlEmbeds(control_images=samples, start_percent=float(start_percent),
+                            end_percent=float(end_percent), fun_ref_image=ref)
+    return (dataclasses.replace(embeds, control_embeds=control),)
 
 
 @executor("WanVideoPhantomEmbeds")

@@ -84,7 +84,7 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
     if conditioning == "control" and not has_control:
         raise NodeInputError("image_embeds", f"the Wan-Fun control model {name} needs control embeds",
                              "connect WanVideoControlEmbeds (through WanVideoEmptyEmbeds or "
-                             "WanVideoImageToVideoEncode's control_embeds)")
+                             "WanVideoImageToVideoEncode's control_embeds), or WanVideoAddControlEmbeds")
     if conditioning == "image" and not has_image and model.model_type not in ("fun_inp", "fun-inp"):
         raise NodeInputError("image_embeds", f"the image-to-video model {name} ({model.model_type}) needs an image: "
                              "got empty embeds", "connect WanVideoImageToVideoEncode with a start image, or load a "

@@ -57,6 +57,20 @@ def wanvideo_vace_model_select(ctx: ExecContext, vace_model: str, **_: Any) -> t
     return (VacePath(paths=(resolve(ctx, "diffusion_models", vace_model, "vace_model"),)),)
 
 
+@executor("WanVideoExtraModelSelect", gguf_inputs=("extra_model",))
+def wanvideo_extra_model_select(ctx: ExecContext, extra_model: str, prev_model: Any = None, **_: Any) -> tuple:
+    """The pack's later, general form of WanVideoVACEModelSelect (2025-08-19 on): a file the
+    model loader lays over the main model, after those of ``prev_model`` (2025-09-27 on).
+    The pack lays any such file over the model (VACE, MTV-Crafter, Lynx, Ovi audio, the
+    FlashVSR LQ projection); wfrun knows VACE modules only, and the model loader refuses
+    any other file on its ``extra_model`` input, naming it."""
+    if prev_model is not None and not isinstance(prev_model, VacePath):
+        raise NodeInputError("prev_model", f"expected VACEPATH (WanVideoExtraModelSelect), got "
+                             f"{type(prev_model).__name__}")
+    previous = prev_model.paths if prev_model is not None else ()
+    return (VacePath(paths=previous + (resolve(ctx, "diffusion_models", extra_model, "extra_model"),)),)
+
+
 # --- WanVideoVACEEncode -------------------------------------------------------------------
 
 def fold_mask(mask: torch.Tensor, ref_frames: int = 0) -> torch.Tensor:
