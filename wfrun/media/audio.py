@@ -21,10 +21,14 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from wfrun.media.video import ENCODE_ARGS, AudioStreamInfo, VideoError, audio_streams, ffmpeg_exe
+
+if TYPE_CHECKING:
+    import torch
 
 
 class AudioError(ValueError):
