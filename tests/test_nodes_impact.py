@@ -44,6 +44,17 @@ def test_populate_mode_uses_the_wildcard_text():
     assert wildcard(wildcard_text="a cat", populated_text="kept", mode=False) == "kept"
 
 
+@pytest.mark.parametrize("mode,expected", [("populate", "a cat"), ("fixed", "kept"), ("reproduce", "kept")])
+def test_the_combo_mode_of_later_versions(mode, expected):
+    assert wildcard(wildcard_text="a cat", populated_text="kept", mode=mode) == expected
+
+
+def test_an_unknown_mode_is_refused():
+    with pytest.raises(NodeInputError) as err:
+        wildcard(wildcard_text="a cat", populated_text="kept", mode="Populate")
+    assert err.value.input_name == "mode"
+
+
 def test_comment_lines_as_impact():
     assert wildcard(wildcard_text="a cat\n# note\nin a hat\nsmiling", mode=True) == "a cat in a hat\nsmiling"
     # a comment before every kept line: the pack's flag stays set, so line 2 joins line 1

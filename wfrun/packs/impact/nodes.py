@@ -6,9 +6,11 @@ ImpactWildcardProcessor (``modules/impact/impact_pack.py``, ``wildcards.py``).
   crop, as ``comfy.utils.common_upscale``). wfrun's engine passes values, not ComfyUI's
   lists: a single IMAGE (what a list of one holds) comes out unchanged, and a Python list of
   IMAGEs is joined as the pack joins them.
-* ImpactWildcardProcessor: in "Populate" mode (``mode`` true) ComfyUI's Impact server fills
+* ImpactWildcardProcessor: in "Populate" mode (``mode`` true, or "populate" since the pack made
+  it a combo) ComfyUI's Impact server fills
   ``populated_text`` from ``wildcard_text`` when the prompt is queued; in "Fixed" mode the
-  saved ``populated_text`` is used. Either text then loses its comment lines (a line whose
+  saved ``populated_text`` is used ("reproduce" is Fixed for one run, then the frontend turns it
+  to Populate: one run of wfrun is that run). Either text then loses its comment lines (a line whose
   first non-space character is ``#`` is dropped, and the line after it is joined to the line
   before with a space, as ``process_comment_out`` does, quirks included: after a comment
   that precedes every kept line, the second kept line is the one joined to the first). Wildcard syntax (``{a|b}`` choices,
@@ -74,8 +76,11 @@ def comment_out(text: str) -> str:
 @executor("ImpactWildcardProcessor")
 def wildcard_processor(ctx: ExecContext, wildcard_text: Any, populated_text: Any, mode: Any, seed: Any,
                        **_: Any) -> tuple:
-    name = "wildcard_text" if mode else "populated_text"
-    text = wildcard_text if mode else populated_text
+    if mode not in (True, False, "populate", "fixed", "reproduce"):
+        raise NodeInputError("mode", f"unknown mode {mode!r}", "use populate, fixed or reproduce")
+    populate = mode in (True, "populate")
+    name = "wildcard_text" if populate else "populated_text"
+    text = wildcard_text if populate else populated_text
     if not isinstance(text, str):
         raise NodeInputError(name, f"{name}: expected a STRING, found {type(text).__name__}")
     text = comment_out(text)
