@@ -1,7 +1,9 @@
 """WanAdvancedI2V ("Wan Advanced I2V (Ultimate)") as the pack computed it on 2025-12-31
 (commit 712c82b, the release its example workflow ``SVI pro.json`` was saved with), for the
 widget layout with ``high_noise_start_strength`` and ``prev_latent`` (2025-12-29 to
-2026-01-26). Other layouts are refused by input name, as are ``long_video_mode``
+2026-01-26; the 15-widget release of 2025-12-29 shares its date and runs so too, its start
+strength at the newest default 1, which is what it did). Other layouts are refused by input
+name (by the saved signature's date where the inputs alone cannot tell), as are ``long_video_mode``
 ``LATENT_CONTINUE`` (added 2026-01-02 in the same layout) and a ``structural_repulsion_boost``
 above 1 (its spatial-gradient mask is not implemented; at 1 the pack skips it too).
 
@@ -53,7 +55,7 @@ from wfrun.packs.wan22_fmlf.common import (aligned_position, empty_latent, encod
                                            mask_frames, merge_clip_vision, place, refuse_other_layouts, with_clip,
                                            with_concat)
 
-LAYOUT = "2025-12-29 to 2026-01-26"
+FIRST, LAST = "2025-12-29", "2026-01-26"
 MODES = ("NORMAL", "SINGLE_PERSON")
 LONG_MODES = ("DISABLED", "AUTO_CONTINUE", "SVI")
 
@@ -111,20 +113,18 @@ def _svi(ctx: ExecContext, vae: Any, latent: torch.Tensor, length: int, start: t
 
 @executor("WanAdvancedI2V")
 def wan_advanced_i2v(ctx: ExecContext, positive: Any, negative: Any, vae: Any, width: int, height: int,
-                     length: int, batch_size: int, mode: str = "NORMAL", start_image: Any = None,
-                     middle_image: Any = None, end_image: Any = None, middle_frame_ratio: float = 0.5,
-                     motion_frames: Any = None, video_frame_offset: int = 0, long_video_mode: str = "DISABLED",
-                     continue_frames_count: int = 5, high_noise_start_strength: float | None = None,
-                     high_noise_mid_strength: float = 0.8, low_noise_start_strength: float = 1.0,
-                     low_noise_mid_strength: float = 0.2, low_noise_end_strength: float = 1.0,
-                     structural_repulsion_boost: float = 1.0, clip_vision_start_image: Any = None,
+                     length: int, batch_size: int, mode: str, middle_frame_ratio: float, video_frame_offset: int,
+                     long_video_mode: str, continue_frames_count: int, high_noise_start_strength: float,
+                     high_noise_mid_strength: float, low_noise_start_strength: float, low_noise_mid_strength: float,
+                     low_noise_end_strength: float, structural_repulsion_boost: float, enable_middle_frame: bool,
+                     start_image: Any = None, middle_image: Any = None, end_image: Any = None,
+                     motion_frames: Any = None, clip_vision_start_image: Any = None,
                      clip_vision_middle_image: Any = None, clip_vision_end_image: Any = None,
-                     enable_middle_frame: bool = True, prev_latent: Any = None, **rest: Any) -> tuple:
-    refuse_other_layouts("WanAdvancedI2V", LAYOUT, {**rest, "high_noise_start_strength": high_noise_start_strength},
+                     prev_latent: Any = None, **rest: Any) -> tuple:
+    refuse_other_layouts(ctx, "WanAdvancedI2V", FIRST, LAST, rest,
                          ("num_motion_frames", "overlap_frames", "auto_continue", "continue_frames",
                           "high_noise_strength", "low_noise_strength", "start_frame_weight", "middle_frame_weight",
-                          "end_frame_weight", "enable_start_frame", "enable_end_frame", "svi_motion_strength"),
-                         ("high_noise_start_strength",))
+                          "end_frame_weight"), "high_noise_start_strength", "svi_motion_strength")
     if mode not in MODES:
         raise NodeInputError("mode", f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     if long_video_mode not in LONG_MODES:

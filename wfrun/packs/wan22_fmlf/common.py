@@ -89,7 +89,8 @@ def merge_clip_vision(**outputs: Any) -> Any:
     ``penultimate_hidden_states`` joined on the token axis (the pack's merge)."""
     given = [(name, value) for name, value in outputs.items() if value is not None]
     for name, value in given:
-        if not isinstance(getattr(value, "penultimate_hidden_states", None), torch.Tensor):
+        if not dataclasses.is_dataclass(value) or not isinstance(getattr(value, "penultimate_hidden_states", None),
+                                                                  torch.Tensor):
             raise NodeInputError(name, "expected a CLIP_VISION_OUTPUT from CLIPVisionEncode")
     if not given:
         return None
@@ -109,18 +110,24 @@ def with_clip(conditioning: Any, clip: Any, input_name: str) -> Any:
     return set_values(conditioning, {"clip_vision_output": clip}, input_name=input_name)
 
 
-def refuse_other_layouts(node: str, layout: str, inputs: dict[str, Any], foreign: tuple[str, ...],
-                         missing: tuple[str, ...] = ()) -> None:
+def refuse_other_layouts(ctx: ExecContext, node: str, first: str, last: str, inputs: dict[str, Any],
+                         foreign: tuple[str, ...], before: str, after: str) -> None:
     """Refuse, by input name, a node saved with a widget layout wfrun does not implement:
-    one of ``foreign`` (inputs of other layouts) was bound, or one of ``missing`` (inputs of
-    the implemented layout) was not."""
+    one of ``foreign`` (inputs only older or passing layouts had) was bound, or the saved
+    signature's date (``ctx.saved_date``) is before ``first`` (named by ``before``, an input
+    the old layout lacked or had otherwise) or after ``last`` (named by ``after``, an input
+    the later layout added). Inputs a newer layout added reach an older save at their newest
+    default, so only the date tells those layouts apart."""
+    fix = "re-create the node in ComfyUI with a release of ComfyUI-Wan22FMLF of that period"
+    period = f"{first} to {last}"
     for name in foreign:
         if inputs.get(name) is not None:
             raise NodeInputError(name, f"this {node} was saved with a layout of the pack that has {name}; wfrun "
-                                 f"implements the layout of {layout} only",
-                                 "re-create the node in ComfyUI with that version of ComfyUI-Wan22FMLF")
-    for name in missing:
-        if inputs.get(name) is None:
-            raise NodeInputError(name, f"this {node} was saved with a layout of the pack without {name}; wfrun "
-                                 f"implements the layout of {layout} only",
-                                 "re-create the node in ComfyUI with that version of ComfyUI-Wan22FMLF")
+                                 f"implements the layout of {period} only", fix)
+    date = ctx.saved_date
+    if date is not None and date < first:
+        raise NodeInputError(before, f"this {node} was saved with the pack's layout of {date}, before {before} was as wfrun implements it ("
+                             f"{period})", fix)
+    if date is not None and date > last:
+        raise NodeInputError(after, f"this {node} was saved with the pack's layout of {date}, which has {after}; "
+                             f"wfrun implements the layout of {period} only", fix)

@@ -4,7 +4,8 @@ as the pack computed them on 2025-11-09 (commit 84525c5, the release its example
 first/middle/last layout with ``mode`` and per-stage strengths (2025-11-08 to 2025-11-27),
 the multi-frame layout with end-frame strengths (2025-11-09 to 2025-11-27, less the three
 days of ``motion_amplitude``), the four-frame layout with ``mode`` (2025-11-08 to
-2025-11-27). Other layouts are refused by the name of an input only they have.
+2025-11-27). Other layouts are refused by input name (an input only they have, or by the
+saved signature's date: an older save gets a newer layout's inputs at their defaults).
 
 Each node places its frames in a grey (0.5) video of ``length`` frames, encodes it with the
 VAE, and gives two positive CONDITIONINGs for Wan 2.2 A14B's two experts: ``positive_high``
@@ -25,11 +26,11 @@ from typing import Any
 
 import torch
 
+from wfrun.nodes.conditioning import fold_frame_mask
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.wan22_fmlf.common import (aligned_position, empty_latent, encode, fit, grey_video, image_input,
                                            mask_frames, merge_clip_vision, place, refuse_other_layouts, with_clip,
                                            with_concat)
-from wfrun.nodes.conditioning import fold_frame_mask
 
 MODES = ("NORMAL", "SINGLE_PERSON")
 
@@ -49,10 +50,10 @@ def _outputs(positive: Any, negative: Any, concat_high: torch.Tensor, mask_high:
 
 @executor("WanFirstMiddleLastFrameToVideo")
 def wan_first_middle_last(ctx: ExecContext, positive: Any, negative: Any, vae: Any, width: int, height: int,
-                          length: int, batch_size: int, mode: str = "NORMAL", start_image: Any = None,
-                          middle_image: Any = None, end_image: Any = None, middle_frame_ratio: float = 0.5,
-                          high_noise_mid_strength: float = 0.8, low_noise_start_strength: float = 1.0,
-                          low_noise_mid_strength: float = 0.2, low_noise_end_strength: float = 1.0,
+                          length: int, batch_size: int, mode: str, middle_frame_ratio: float,
+                          high_noise_mid_strength: float, low_noise_start_strength: float,
+                          low_noise_mid_strength: float, low_noise_end_strength: float, start_image: Any = None,
+                          middle_image: Any = None, end_image: Any = None,
                           clip_vision_start_image: Any = None, clip_vision_middle_image: Any = None,
                           clip_vision_end_image: Any = None, **rest: Any) -> tuple:
     """Start frames at the start (the mask covers them and 3 more frames: the first latent),
@@ -62,9 +63,9 @@ def wan_first_middle_last(ctx: ExecContext, positive: Any, negative: Any, vae: A
     ``1 - high_noise_mid_strength``; low noise: each at ``1 - low_noise_*_strength``.
     ``positive_low``'s concat video is the same one, except with ``SINGLE_PERSON`` (the start
     frames only) or a low strength of exactly 0 (the frames of strength 0 left out)."""
-    refuse_other_layouts("WanFirstMiddleLastFrameToVideo", "2025-11-08 to 2025-11-27", rest,
+    refuse_other_layouts(ctx, "WanFirstMiddleLastFrameToVideo", "2025-11-08", "2025-11-27", rest,
                          ("middle_frame_strength", "high_noise_strength", "low_noise_strength", "start_frame_weight",
-                          "middle_frame_weight", "end_frame_weight", "structural_repulsion_boost"))
+                          "middle_frame_weight", "end_frame_weight"), "mode", "structural_repulsion_boost")
     mode = _mode(mode)
     length, width, height = int(length), int(width), int(height)
     latent = empty_latent(ctx, vae, width, height, length, batch_size)
@@ -146,10 +147,9 @@ def parse_positions(text: Any, count: int, length: int) -> list[int]:
 
 @executor("WanMultiFrameRefToVideo")
 def wan_multi_frame_ref(ctx: ExecContext, positive: Any, negative: Any, vae: Any, width: int, height: int,
-                        length: int, batch_size: int, ref_images: Any = None, mode: str = "NORMAL",
-                        ref_positions: str = "", ref_strength_high: float = 0.8, ref_strength_low: float = 0.2,
-                        end_frame_strength_high: float | None = None, end_frame_strength_low: float | None = None,
-                        clip_vision_output: Any = None, **rest: Any) -> tuple:
+                        length: int, batch_size: int, mode: str, ref_positions: str, ref_strength_high: float,
+                        ref_strength_low: float, end_frame_strength_high: float, end_frame_strength_low: float,
+                        ref_images: Any = None, clip_vision_output: Any = None, **rest: Any) -> tuple:
     """Reference image ``i`` at position ``i`` of ``ref_positions`` (see :func:`parse_positions`),
     rounded down to a latent frame's start and pushed at least 4 frames after the previous
     one. The first image is kept (mask 0 on its 4 frames) in both stages; the last goes in the
@@ -159,10 +159,9 @@ def wan_multi_frame_ref(ctx: ExecContext, positive: Any, negative: Any, vae: Any
     gets every frame whatever the strengths; the low stage keeps only the first image (mask 0)
     and the last (``1 - end_frame_strength_low``; in its concat video unless that strength is 0).
     A single image is only the first."""
-    refuse_other_layouts("WanMultiFrameRefToVideo", "2025-11-09 to 2025-11-27", rest,
-                         ("ref_strength", "fade_frames", "placeholder_gray_level", "motion_amplitude",
-                          "structural_repulsion_boost"),
-                         ("end_frame_strength_high", "end_frame_strength_low"),)
+    refuse_other_layouts(ctx, "WanMultiFrameRefToVideo", "2025-11-09", "2025-11-27", rest,
+                         ("ref_strength", "fade_frames", "placeholder_gray_level", "motion_amplitude"),
+                         "mode", "structural_repulsion_boost")
     mode = _mode(mode)
     images = image_input("ref_images", ref_images)
     if images is None:
@@ -223,12 +222,11 @@ def wan_multi_frame_ref(ctx: ExecContext, positive: Any, negative: Any, vae: Any
 
 @executor("WanFourFrameReferenceUltimate")
 def wan_four_frame_reference(ctx: ExecContext, positive: Any, negative: Any, vae: Any, width: int, height: int,
-                             length: int, batch_size: int, mode: str = "NORMAL", frame_1_image: Any = None,
-                             frame_2_image: Any = None, frame_2_ratio: float = 0.33,
-                             frame_2_strength_high: float = 0.8, frame_2_strength_low: float = 0.2,
-                             enable_frame_2: str = "enable", frame_3_image: Any = None, frame_3_ratio: float = 0.67,
-                             frame_3_strength_high: float = 0.8, frame_3_strength_low: float = 0.2,
-                             enable_frame_3: str = "enable", frame_4_image: Any = None,
+                             length: int, batch_size: int, mode: str, frame_2_ratio: float,
+                             frame_2_strength_high: float, frame_2_strength_low: float, enable_frame_2: str,
+                             frame_3_ratio: float, frame_3_strength_high: float, frame_3_strength_low: float,
+                             enable_frame_3: str, frame_1_image: Any = None, frame_2_image: Any = None,
+                             frame_3_image: Any = None, frame_4_image: Any = None,
                              clip_vision_frame_1: Any = None, clip_vision_frame_2: Any = None,
                              clip_vision_frame_3: Any = None, clip_vision_frame_4: Any = None, **rest: Any) -> tuple:
     """Frame 1 at frame 0, frames 2 and 3 at their ratios, frame 4 at the last aligned frame
@@ -238,9 +236,9 @@ def wan_four_frame_reference(ctx: ExecContext, positive: Any, negative: Any, vae
     each stage on theirs. Low stage: ``SINGLE_PERSON`` keeps frame 1 only (mask and concat
     video); otherwise a low strength of 0 (or a disabled frame) leaves frames 2 and 3 of
     strength 0 out of its concat video. The high stage's concat video has every frame."""
-    refuse_other_layouts("WanFourFrameReferenceUltimate", "2025-11-08 to 2025-11-27", rest,
-                         ("placeholder_gray_level", "frame_2_strength", "frame_3_strength", "end_frame_offset",
-                          "structural_repulsion_boost"))
+    refuse_other_layouts(ctx, "WanFourFrameReferenceUltimate", "2025-11-08", "2025-11-27", rest,
+                         ("placeholder_gray_level", "frame_2_strength", "frame_3_strength", "end_frame_offset"),
+                         "mode", "structural_repulsion_boost")
     mode = _mode(mode)
     for name, value in (("enable_frame_2", enable_frame_2), ("enable_frame_3", enable_frame_3)):
         if value not in ("enable", "disable"):
