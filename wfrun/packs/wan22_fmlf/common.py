@@ -126,8 +126,8 @@ def refuse_other_layouts(ctx: ExecContext, node: str, first: str, last: str, inp
                                  f"implements the layout of {period} only", fix)
     date = ctx.saved_date
     if date is not None and date < first:
-        raise NodeInputError(before, f"this {node} was saved with the pack's layout of {date}, before {before} was as wfrun implements it ("
-                             f"{period})", fix)
+        raise NodeInputError(before, f"this {node} was saved with the pack's layout of {date}; wfrun implements "
+                             f"the layout of {period} only (the one with {before} as it is now)", fix)
     if date is not None and date > last:
         raise NodeInputError(after, f"this {node} was saved with the pack's layout of {date}, which has {after}; "
                              f"wfrun implements the layout of {period} only", fix)
