@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from wfrun.nodes.executor import NodeInputError
 
 
@@ -30,3 +32,14 @@ def check(conditioning: Any, input_name: str) -> None:
             isinstance(c, (list, tuple)) and len(c) == 2 and isinstance(c[1], dict) for c in conditioning):
         raise NodeInputError(input_name, f"expected a CONDITIONING, got {type(conditioning).__name__}",
                              "connect a CLIPTextEncode")
+
+
+def fold_frame_mask(mask: torch.Tensor) -> torch.Tensor:
+    """A Wan I2V ``concat_mask`` laid out per pixel frame, ``[1, 1, 4·T', h, w]`` (the first
+    latent frame's 4 slots standing for its one pixel frame, as ComfyUI's Wan nodes fill
+    them), folded to the ``[1, 4, T', h, w]`` the sampler reads: slot ``k`` of latent frame
+    ``t`` is pixel-frame slot ``4·t + k``."""
+    frames = mask.shape[2]
+    if frames % 4:
+        raise ValueError(f"a per-frame mask needs a multiple of 4 frames; got {frames}")
+    return mask.view(mask.shape[0], frames // 4, 4, mask.shape[3], mask.shape[4]).transpose(1, 2)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from wfrun.media.image import common_upscale, upscale_image
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.conditioning import set_values
+from wfrun.nodes.conditioning import fold_frame_mask, set_values
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.latent_nodes import latent_frames
 from wfrun.packs.comfy_core_models.types import ClipVisionOutput, WanVAE
@@ -71,7 +71,7 @@ def _frame_mask(latent: torch.Tensor, first: int = 0, last: int = 0) -> torch.Te
         mask[:, :, :first + 3] = 0.0
     if last:
         mask[:, :, -last:] = 0.0
-    return mask.view(1, mask.shape[2] // 4, 4, mask.shape[3], mask.shape[4]).transpose(1, 2)
+    return fold_frame_mask(mask)
 
 
 @executor("WanImageToVideo")
