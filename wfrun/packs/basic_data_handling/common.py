@@ -24,6 +24,9 @@ MAX_CHARS = 1_000_000
 MAX_NUMBER_TEXT = 10_000
 
 Reader = Callable[[Any, str], Any]
+#: An input of a table row: (name, reader) or (name, reader, the pack's Python default for an
+#: optional input the spec gives no widget default, used when the input is absent).
+Param = tuple
 
 
 def describe(value: Any) -> str:
@@ -103,27 +106,28 @@ def check_length(length: int, name: str) -> None:
 _MISSING = object()
 
 
-def _value(inputs: dict[str, Any], name: str) -> Any:
-    value = inputs.get(name, _MISSING)
+def _value(inputs: dict[str, Any], name: str, fallback: Any = _MISSING) -> Any:
+    value = inputs.get(name, fallback)
     if value is _MISSING:
         raise NodeInputError(name, f"{name}: the input is not set", f"connect or set '{name}'")
     return value
 
 
-def define(name: str, params: Sequence[tuple[str, Reader]], compute: Callable[..., Any], *,
+def define(name: str, params: Sequence[Param], compute: Callable[..., Any], *,
            blame: str | None = None, bare: str | None = "", outputs: int = 1,
            with_ctx: bool = False) -> Callable[..., tuple]:
     """Register the executor of ``Basic data handling: <name>`` (and of the bare name: ``name``
     itself when ``bare`` is ``""``, another name, or none when ``None``).
 
-    ``params``: the node's inputs in the operation's argument order, each with its reader.
+    ``params``: the node's inputs in the operation's argument order, each with its reader
+    (and a fallback, see :data:`Param`).
     ``compute(*values)`` (``compute(ctx, *values)`` with ``with_ctx``) gives the node's one
     output, or its ``outputs`` outputs as a tuple. ``blame``: the input an arithmetic error
     is laid to (the first one by default)."""
     blamed = blame or (params[0][0] if params else "")
 
     def run(ctx: ExecContext, **inputs: Any) -> tuple:
-        values = [read(_value(inputs, input_name), input_name) for input_name, read in params]
+        values = [param[1](_value(inputs, param[0], *param[2:]), param[0]) for param in params]
         try:
             result = compute(ctx, *values) if with_ctx else compute(*values)
         except NodeInputError:

@@ -193,7 +193,9 @@ define("MathTan", [("angle", NUM), ("unit", ANY)], _tan)
 define("MathDegrees", [("radians", NUM)], math.degrees)
 define("MathRadians", [("degrees", NUM)], math.radians)
 define("MathExp", [("value", NUM)], math.exp)
-define("MathLog", [("value", NUM), ("base", NUM)], _log)
+# base: a text widget in ComfyUI (default e); the spec has it as a socket, so an absent base
+# is the pack's own Python default
+define("MathLog", [("value", NUM), ("base", NUM, math.e)], _log)
 define("MathLog10", [("value", NUM)], math.log10)
 define("MathSqrt", [("value", NUM)], math.sqrt)
 define("MathMax", [("value1", NUM), ("value2", NUM)], max)
