@@ -38,4 +38,10 @@ Not covered (each needs something these value executors do not give):
 * ``StringFormatMap`` (a DICT input, and ``str.format_map`` reaches attributes);
 * the bare ``StringReplace`` (ComfyUI core's node of that name is the one a file without a
   ``cnr_id`` means; the spec file leaves this pack's out).
+
+Known gap (in the specs, not here): the pack's own frontend script turns inputs declared with
+a ``widgetType`` option (the maths nodes' NUMBER inputs, the comparisons' values, IntCreate /
+FloatCreate ``value``, Generic And/Or items) into text or number widgets; the extracted specs
+keep them as sockets, so a UI-format file's ``widgets_values`` for them is not read yet. API
+prompts and linked inputs run as the pack does.
 """
