@@ -1,0 +1,47 @@
+"""Basic data handling (StableLlama/ComfyUI-basic_data_handling): the pack's pure value nodes.
+
+Each node runs under its current name, ``Basic data handling: X``, and under the bare ``X``
+the pack used before 2025-05-10 where it had one (``BooleanAnd`` for ``Boolean And``).
+
+Covered, with the pack's semantics (Python's own operators and ``math``, as the pack calls
+them; see each module's docstring for the quirks kept):
+
+* INT (:mod:`.numbers`): IntCreate, IntCreateWithBase, IntAdd, IntSubtract, IntMultiply,
+  IntDivide, IntDivideSafe, IntModulus, IntPower, IntBitCount, IntBitLength, IntToBytes,
+  IntFromBytes;
+* FLOAT (:mod:`.numbers`): FloatCreate, FloatAdd, FloatSubtract, FloatMultiply,
+  FloatDivide, FloatDivideSafe, FloatPower, FloatRound, FloatAsIntegerRatio, FloatHex,
+  FloatFromHex, FloatIsInteger;
+* maths (:mod:`.numbers`): MathAbs … MathTan, MathMin, MathMax, MathPi, MathE;
+* BOOLEAN, comparison and cast (:mod:`.logic`): Boolean And/Or/Nand/Nor/Xor/Not, Generic
+  And/Or, Equal, NotEqual, LessThan(OrEqual), GreaterThan(OrEqual), IsNull, NumberInRange,
+  CompareLength, StringComparison, CastToInt/Float/String/Boolean;
+* STRING (:mod:`.strings`): the str methods that give one plain value (case, strip, pad,
+  find/count, the ``is…`` tests, replace, concat, escape/unescape, encode/decode, length)
+  and split to / join from a LIST (a Python list, as the pack's LIST is).
+
+Hostile input stays small: integer results past :data:`.common.MAX_INT_BITS` bits and
+strings past :data:`.common.MAX_CHARS` characters are refused before they are built, with a
+NodeInputError naming the input that makes them huge; division by zero, where the pack
+raises, is a NodeInputError naming the divisor.
+
+Not covered (each needs something these value executors do not give):
+
+* ``MathFormula``: the pack parses its own grammar (unary minus binds tighter than ``**``,
+  so ``-a ** 2`` is ``(-a) ** 2``; ``pi()`` and ``e()`` are calls; sinh … atanh), which
+  wfrun's safe evaluators (Python's grammar) would answer differently;
+* ``Path*`` (reads and writes files), ``Regex*`` (patterns from a file can backtrack without
+  end), ``Time*``, the LIST, DICT, SET and data-list nodes (``INPUT_IS_LIST`` /
+  ``OUTPUT_IS_LIST`` semantics the engine does not have), ``CastToList/Set/Dict``, the split
+  nodes to a data list and the deprecated ``StringSplit``/``StringJoin``…, the flow-control
+  nodes (``IfElifElse``, ``FlowSelect``, …: lazy inputs and blocked outputs);
+* ``StringFormatMap`` (a DICT input, and ``str.format_map`` reaches attributes);
+* the bare ``StringReplace`` (ComfyUI core's node of that name is the one a file without a
+  ``cnr_id`` means; the spec file leaves this pack's out).
+
+Known gap (in the specs, not here): the pack's own frontend script turns inputs declared with
+a ``widgetType`` option (the maths nodes' NUMBER inputs, the comparisons' values, IntCreate /
+FloatCreate ``value``, Generic And/Or items) into text or number widgets; the extracted specs
+keep them as sockets, so a UI-format file's ``widgets_values`` for them is not read yet. API
+prompts and linked inputs run as the pack does.
+"""
