@@ -115,11 +115,11 @@ def image_scale_by(ctx: ExecContext, image: torch.Tensor, upscale_method: str, s
 
 @executor("ImageScaleToTotalPixels")
 def image_scale_to_total_pixels(ctx: ExecContext, image: Any, upscale_method: Any, megapixels: Any,
-                                resolution_steps: Any = 1, **_: Any) -> tuple:
+                                resolution_steps: Any, **_: Any) -> tuple:
     """Scale to about ``megapixels`` × 1024² pixels, keeping the aspect ratio, each side
     rounded to a multiple of ``resolution_steps`` (``comfy_extras/nodes_post_processing.py``):
     factor ``sqrt(megapixels · 1024² / (W · H))``, side ``round(W · factor / steps) · steps``.
-    Workflows saved before ``resolution_steps`` existed run with its default, 1."""
+    Workflows saved before ``resolution_steps`` existed get its default, 1, from the spec."""
     image = image_input(image, "image")
     megapixels = float_input(megapixels, "megapixels", high=16.0, above=0.0)
     steps = int_input(resolution_steps, "resolution_steps", 1, 256)
