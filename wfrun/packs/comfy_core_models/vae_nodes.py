@@ -109,8 +109,11 @@ def encode_tiled(ctx: ExecContext, vae: WanVAE, images: Any, tile_size: int, ove
 
     Where wfrun differs: ``tile_size`` and ``overlap`` must be multiples of ``s`` (the
     node's widgets step by 64 and 32); diffusers' own tiling (VAEDecodeTiled) is not used
-    here, since it neither splits time nor blends as ComfyUI does. Each tile sees the
-    diffusers encoder, whose arithmetic matches ComfyUI's Wan VAE.
+    here, since it neither splits time nor blends as ComfyUI does (it cross-fades each
+    overlap with one linear ramp, keeps a stride-sized part of each tile and runs every
+    tile over the whole clip in one causal run), so its latents would differ from
+    ComfyUI's wherever the clip is longer than one temporal tile. Each tile is encoded by
+    diffusers' ``AutoencoderKLWan`` as VAEEncode encodes.
     """
     ratio = spatial_ratio(vae)
     r = int(getattr(vae.vae.config, "scale_factor_temporal", 4) or 4)
