@@ -1,4 +1,5 @@
-"""LoadImage, SaveImage, PreviewImage, EmptyImage, ImageScale, ImageScaleBy.
+"""LoadImage, SaveImage, PreviewImage, EmptyImage, ImageScale, ImageScaleBy,
+ImageScaleToTotalPixels.
 
 Differences from ComfyUI, on purpose:
 
@@ -14,6 +15,7 @@ Differences from ComfyUI, on purpose:
 
 from __future__ import annotations
 
+import math
 import random
 import string
 from typing import Any
@@ -24,6 +26,7 @@ from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.media.image import (MediaPathError, load_image_file, save_target, to_uint8, upscale_image,
                                workflow_metadata, write_png)
 from wfrun.nodes.files import input_file, record, temp_dir
+from wfrun.packs.comfy_core.values import float_input, image_input, int_input
 
 
 def _image_files(inputs: dict) -> dict:
@@ -108,6 +111,26 @@ def image_scale_by(ctx: ExecContext, image: torch.Tensor, upscale_method: str, s
     width = round(image.shape[2] * scale_by)
     height = round(image.shape[1] * scale_by)
     return (_upscale(image, width, height, upscale_method, "disabled"),)
+
+
+@executor("ImageScaleToTotalPixels")
+def image_scale_to_total_pixels(ctx: ExecContext, image: Any, upscale_method: Any, megapixels: Any,
+                                resolution_steps: Any, **_: Any) -> tuple:
+    """Scale to about ``megapixels`` × 1024² pixels, keeping the aspect ratio, each side
+    rounded to a multiple of ``resolution_steps`` (``comfy_extras/nodes_post_processing.py``):
+    factor ``sqrt(megapixels · 1024² / (W · H))``, side ``round(W · factor / steps) · steps``.
+    Workflows saved before ``resolution_steps`` existed get its default, 1, from the spec."""
+    image = image_input(image, "image")
+    megapixels = float_input(megapixels, "megapixels", high=16.0, above=0.0)
+    steps = int_input(resolution_steps, "resolution_steps", 1, 256)
+    height, width = image.shape[1], image.shape[2]
+    factor = math.sqrt(megapixels * 1024 * 1024 / (width * height))
+    new_w = round(width * factor / steps) * steps
+    new_h = round(height * factor / steps) * steps
+    if new_w < 1 or new_h < 1:
+        raise NodeInputError("resolution_steps", f"{width}x{height} at {megapixels} megapixels in steps of {steps} "
+                             f"rounds to {new_w}x{new_h}", "use a smaller resolution_steps or more megapixels")
+    return (_upscale(image, new_w, new_h, upscale_method, "disabled"),)
 
 
 def _upscale(image: torch.Tensor, width: int, height: int, method: str, crop: str) -> torch.Tensor:

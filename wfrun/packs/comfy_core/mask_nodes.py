@@ -1,5 +1,6 @@
 """ComfyUI's mask nodes (``comfy_extras/nodes_mask.py``) that Wan templates use: MaskToImage,
-ImageToMask, SolidMask, InvertMask, GrowMask, ImageCompositeMasked and MaskPreview.
+ImageToMask, SolidMask, InvertMask, GrowMask, MaskComposite, ImageCompositeMasked and
+MaskPreview.
 
 A MASK is ``[frames, height, width]``; a ``[height, width]`` mask is taken as one frame, as
 ComfyUI's nodes reshape it. ImageCompositeMasked evens out channel counts the way ComfyUI's
@@ -89,6 +90,47 @@ def grow_mask(ctx: ExecContext, mask: Any, expand: Any, tapered_corners: Any, **
             array = grown
         out.append(torch.from_numpy(np.ascontiguousarray(array)))
     return (torch.stack(out, dim=0),)
+
+
+MASK_OPERATIONS = ("multiply", "add", "subtract", "and", "or", "xor")
+
+
+@executor("MaskComposite")
+def mask_composite(ctx: ExecContext, destination: Any, source: Any, x: Any, y: Any, operation: Any,
+                   **_: Any) -> tuple:
+    """``source`` combined into ``destination`` with its top-left corner at (x, y), over the
+    part of it that falls inside ``destination``; the whole result is clamped to 0..1.
+
+    ``and``/``or``/``xor`` work on masks rounded to 0/1 and give 0/1 (torch's rounding: 0.5
+    goes to 0). Frames pair one to one, or a one-frame source meets every destination frame;
+    a source of several frames over a destination of another count is refused (ComfyUI
+    fails on it). An offset past the destination's edge changes nothing (ComfyUI: nothing,
+    or an error when the source is wider than that gap).
+    """
+    output = mask_input(destination, "destination").clone().float()
+    source = mask_input(source, "source").float()
+    x = int_input(x, "x", 0, MAX_RESOLUTION)
+    y = int_input(y, "y", 0, MAX_RESOLUTION)
+    operation = choice_input(operation, "operation", MASK_OPERATIONS)
+    if source.shape[0] not in (1, output.shape[0]):
+        raise NodeInputError("source", f"source has {source.shape[0]} frames, destination {output.shape[0]}",
+                             "give the source one frame, or as many frames as the destination")
+    right = min(x + source.shape[-1], output.shape[-1])
+    bottom = min(y + source.shape[-2], output.shape[-2])
+    if right > x and bottom > y:
+        here = output[:, y:bottom, x:right]
+        there = source[:, :bottom - y, :right - x]
+        if operation == "multiply":
+            combined = here * there
+        elif operation == "add":
+            combined = here + there
+        elif operation == "subtract":
+            combined = here - there
+        else:
+            a, b = here.round().bool(), there.round().bool()
+            combined = (a & b if operation == "and" else a | b if operation == "or" else a ^ b).float()
+        output[:, y:bottom, x:right] = combined
+    return (output.clamp(0.0, 1.0),)
 
 
 def repeat_to_batch_size(tensor: torch.Tensor, batch_size: int) -> torch.Tensor:

@@ -14,7 +14,8 @@ state would mix the windows).
 As ComfyUI: the LATENT holds raw latents (normalised in, de-normalised out by the model's
 latent format); an all-zero latent is not normalised (an empty latent stays empty); noise
 comes from ``seed`` on the CPU; a ``noise_mask`` keeps the masked-out part of the latent
-(Wan 2.2 5B image-to-video keeps its first frame), and the result keeps the mask.
+(Wan 2.2 5B image-to-video keeps its first frame; SetLatentNoiseMask's mask is fitted to
+the latent's frames and size as ComfyUI's ``reshape_mask`` does), and the result keeps the mask.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, lora_paths, merged
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.comfy_core_models.latent_format import latent_format
+from wfrun.packs.comfy_core_models.latent_nodes import reshape_mask
 from wfrun.packs.comfy_core_models.model_input import WanPredictor
 from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.packs.comfy_core_models.types import CfgZeroStar, CoreModel, SkipLayers
@@ -156,10 +158,10 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             raise NodeInputError("model", f"context windows: {err}") from None
     mask = None
     if noise_mask is not None:
-        mask = noise_mask.float()
-        mask = mask if mask.shape[-2:] == samples.shape[-2:] else torch.nn.functional.interpolate(
-            mask.reshape(-1, 1, *mask.shape[-2:]), size=samples.shape[-2:], mode="bilinear").reshape(*mask.shape[:-2], *samples.shape[-2:])
-        mask = mask.expand(samples.shape[0], *mask.shape[1:]) if mask.shape[0] == 1 else mask
+        if not isinstance(noise_mask, torch.Tensor) or noise_mask.ndim < 2 or noise_mask.numel() == 0:
+            raise NodeInputError("latent_image", "the latent's noise_mask is not a mask tensor",
+                                 "set it with SetLatentNoiseMask or a Wan …ToVideo node")
+        mask = reshape_mask(noise_mask, samples.shape)  # ComfyUI's prepare_mask: trilinear to [B, C, T, h, w]
     transformer = model.transformer
     device = ctx.device
     swap = model.block_swap if torch.device(device).type == "cuda" else None
