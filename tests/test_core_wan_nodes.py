@@ -145,3 +145,11 @@ def test_cfg_zero_star_hook_is_comfyuis_projection():
         alpha = float(p @ n) / (float(n @ n) + 1e-8)
         want = out[b] + uncond[b] * (alpha - 1) + scale * uncond[b] * (1 - alpha)
         assert torch.allclose(got[b], want, atol=1e-5)
+
+
+@pytest.mark.parametrize("text,what", [(["a cat", "a dog"], "a list of 2 values"), (None, "NoneType")])
+def test_clip_text_encode_refuses_a_text_that_is_not_a_string(ctx, text, what):
+    (clip,) = node("CLIPLoader")(ctx, clip_name="umt5_xxl_tiny_fp16.safetensors", type="wan", device="default")
+    with pytest.raises(NodeInputError) as err:
+        node("CLIPTextEncode")(ctx, text=text, clip=clip)
+    assert err.value.input_name == "text" and what in str(err.value)

@@ -46,6 +46,10 @@ def clip_text_encode(ctx: ExecContext, text: str, clip: WanTextEncoder, **_: Any
         return (encode_text(ctx, clip, text),)
     if not isinstance(clip, WanTextEncoder):
         raise NodeInputError("clip", "expected a CLIP from CLIPLoader or CheckpointLoaderSimple")
+    if not isinstance(text, str):
+        what = f"a list of {len(text)} values" if isinstance(text, (list, tuple)) else type(text).__name__
+        raise NodeInputError("text", f"expected a STRING, got {what} (a captioner run on several frames gives one "
+                             "caption per frame)", "feed one text, e.g. caption a single frame")
     ids = clip.tokenizer.encode(text, add_special_tokens=True)
     n = len(ids)
     width = max(MIN_LENGTH, n)
