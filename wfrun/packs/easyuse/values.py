@@ -59,7 +59,7 @@ def _text(value: Any) -> str:
 
 
 @executor("easy promptConcat")
-def prompt_concat(ctx: ExecContext, prompt1: Any = "", prompt2: Any = "", separator: Any = "", **_: Any) -> tuple:
+def prompt_concat(ctx: ExecContext, separator: Any, prompt1: Any = "", prompt2: Any = "", **_: Any) -> tuple:
     for name, value in (("prompt1", prompt1), ("prompt2", prompt2), ("separator", separator)):
         if isinstance(value, torch.Tensor) or isinstance(value, dict):
             raise NodeInputError(name, f"{name}: expected text, found {type(value).__name__}",

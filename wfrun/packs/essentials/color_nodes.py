@@ -160,8 +160,8 @@ def _mean_std(tensor: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Te
 
 
 @executor("ImageColorMatch+")
-def image_color_match(ctx: ExecContext, image: Any, reference: Any, color_space: Any, factor: Any, device: Any = "auto",
-                      batch_size: Any = 0, reference_mask: Any = None, **_: Any) -> tuple:
+def image_color_match(ctx: ExecContext, image: Any, reference: Any, color_space: Any, factor: Any, device: Any = "auto", *,
+                      batch_size: Any, reference_mask: Any = None, **_: Any) -> tuple:
     image, reference = _rgb_batch(image, "image"), _rgb_batch(reference, "reference")
     if color_space not in SPACES:
         raise NodeInputError("color_space", f"color_space: unknown space {color_space!r}",

@@ -88,7 +88,7 @@ def _size(value: Any, name: str) -> int:
 
 @executor("LoadAndResizeImage", volatile=True, input_files=_image_files)
 def load_and_resize_image(ctx: ExecContext, image: Any, resize: Any, width: Any, height: Any, repeat: Any,
-                          keep_proportion: Any, divisible_by: Any, mask_channel: Any, background_color: Any = "",
+                          keep_proportion: Any, divisible_by: Any, mask_channel: Any, background_color: Any,
                           **_: Any) -> tuple:
     from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
