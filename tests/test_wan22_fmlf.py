@@ -266,13 +266,74 @@ def test_advanced_refusals_name_the_input(ctx, vae, inputs, name):
     assert err.value.input_name == name
 
 
-@pytest.mark.parametrize("date,name", [("2026-01-27", "svi_motion_strength"),
-                                       ("2025-11-28", "high_noise_start_strength")])
-def test_advanced_other_layouts_are_refused_by_date(tiny_models, vae, date, name):
-    other = ExecContext(models=ModelRoots.from_options(tiny_models), saved_date=date)
+def test_advanced_older_layouts_are_refused_by_date(tiny_models, vae):
+    other = ExecContext(models=ModelRoots.from_options(tiny_models), saved_date="2025-11-28")
     with pytest.raises(NodeInputError) as err:
         advanced(other, vae, start_image=frame(0.5))
-    assert err.value.input_name == name
+    assert err.value.input_name == "high_noise_start_strength"
+
+
+# The layout of 2026-01-27 (ec6cac9): enable_start_frame / enable_end_frame false leave that
+# image out of the video, latents, mask (kept 1), low zero-strength video and CLIP vision join,
+# but SINGLE_PERSON's low video still takes the start; enable_middle_frame false now drops the
+# middle CLIP vision too; SVI continuing scales the prev_latent motion latents by
+# svi_motion_strength.
+
+def test_advanced_newest_svi_switches_and_motion_strength(tiny_models, vae):
+    newest = ExecContext(models=ModelRoots.from_options(tiny_models), saved_date="2026-01-27")
+    prev = torch.randn(1, 16, 5, 4, 4, generator=torch.Generator().manual_seed(1))
+    clips = [ClipVisionOutput(torch.full((1, 2, 2), v)) for v in (1.0, 2.0, 3.0)]
+    high, low, neg, *_ = advanced(
+        newest, vae, long_video_mode="SVI", continue_frames_count=8, start_image=frame(0.3), middle_image=frame(0.5),
+        end_image=frame(0.7), prev_latent={"samples": prev}, enable_start_frame=False, enable_end_frame=False,
+        svi_motion_strength=0.5, high_noise_start_strength=0.5, low_noise_mid_strength=0.4,
+        clip_vision_start_image=clips[0], clip_vision_middle_image=clips[1], clip_vision_end_image=clips[2])
+    concat = opts(high)["concat_latent_image"]
+    mean = _wan21_mean().view(1, 16, 1, 1, 1).expand(1, 16, 1, 4, 4)
+    assert torch.allclose(concat[:, :, :1], mean, atol=1e-6)              # start left out: the mean stays
+    # (8 - 1) // 4 + 1 = 2 motion latents, halved, at latents 1 and 2
+    assert torch.allclose(concat[:, :, 1:2], prev[:, :, -2:-1] * 0.5)
+    assert torch.allclose(concat[:, :, 4:5], mean, atol=1e-6)             # end left out
+    # the middle (frame 8, latent 2) is overwritten after the motion latents, as the pack orders it
+    assert torch.allclose(concat[:, :, 2:3], encoded(newest, vae, frame(0.5)), atol=1e-5)
+    want_high = torch.tensor([1.0, 1.0, 0.2, 1.0, 1.0]).view(1, 1, 5, 1, 1).expand(1, 1, 5, 4, 4)
+    want_low = torch.tensor([1.0, 1.0, 0.6, 1.0, 1.0]).view(1, 1, 5, 1, 1).expand(1, 1, 5, 4, 4)
+    assert torch.allclose(opts(high)["concat_mask"], want_high)
+    assert torch.allclose(opts(low)["concat_mask"], want_low)
+    assert torch.equal(opts(low)["clip_vision_output"].penultimate_hidden_states, clips[1].penultimate_hidden_states)
+    # enable_middle_frame false: the middle CLIP vision is left out from this layout on, not before
+    _, low, *_ = advanced(newest, vae, long_video_mode="SVI", start_image=frame(0.3), enable_middle_frame=False,
+                          clip_vision_start_image=clips[0], clip_vision_middle_image=clips[1])
+    assert opts(low)["clip_vision_output"] is clips[0]
+    older = ExecContext(models=ModelRoots.from_options(tiny_models), saved_date="2026-01-02")
+    _, low, *_ = advanced(older, vae, long_video_mode="SVI", start_image=frame(0.3), enable_middle_frame=False,
+                          clip_vision_start_image=clips[0], clip_vision_middle_image=clips[1])
+    assert torch.equal(opts(low)["clip_vision_output"].penultimate_hidden_states,
+                       torch.cat([clips[0].penultimate_hidden_states, clips[1].penultimate_hidden_states], 1))
+
+
+def test_advanced_svi_continue_without_start_anchors_zeros(ctx, vae):
+    prev = torch.randn(1, 16, 5, 4, 4, generator=torch.Generator().manual_seed(2))
+    high, *_ = advanced(ctx, vae, long_video_mode="SVI", continue_frames_count=4, prev_latent={"samples": prev})
+    concat = opts(high)["concat_latent_image"]
+    assert not concat[:, :, :1].any()                  # a zero anchor, not Wan 2.1's mean
+    assert torch.equal(concat[:, :, 1:2], prev[:, :, -1:])
+    assert torch.equal(opts(high)["concat_mask"][:, :, 0], torch.zeros(1, 1, 4, 4))  # 1 - high start strength 1
+
+
+def test_advanced_newest_switches_in_the_grey_video(ctx, vae):
+    common = dict(start_image=frame(0.2), middle_image=frame(0.5), end_image=frame(0.8), enable_start_frame=False,
+                  enable_end_frame=False, low_noise_start_strength=0.5)
+    high, low, *_ = advanced(ctx, vae, low_noise_end_strength=0.0, **common)
+    m_high, m_low = torch.ones(20), torch.ones(20)
+    m_high[8:12], m_low[8:12] = 0.2, 0.8              # only the middle frame's 4 mask frames
+    assert torch.allclose(opts(high)["concat_mask"], folded(m_high))
+    assert torch.allclose(opts(low)["concat_mask"], folded(m_low))
+    assert torch.allclose(opts(high)["concat_latent_image"], encoded(ctx, vae, video(17, {8: 0.5})), atol=1e-5)
+    # the low stage's zero-strength video leaves them out too
+    assert torch.allclose(opts(low)["concat_latent_image"], encoded(ctx, vae, video(17, {8: 0.5})), atol=1e-5)
+    _, low, *_ = advanced(ctx, vae, mode="SINGLE_PERSON", **common)   # its low video still takes the start
+    assert torch.allclose(opts(low)["concat_latent_image"], encoded(ctx, vae, video(17, {0: 0.2})), atol=1e-5)
 
 
 def test_frames_nodes_refuse_later_layouts_and_misplaced_frames(tiny_models, ctx, vae):
