@@ -168,9 +168,9 @@ def migrate_in_memory(document: Document, registry: Registry) -> tuple[Document,
     return document, lines
 
 
-def _migrate(document: Document, registry: Registry) -> tuple[Document, list[str], dict[str, str]]:
-    """Repair node API breaks in memory (the file is not touched). Also returns, by node
-    id of the top-level graph, the date of the signature each migrated node was saved with
+def _migrate(document: Document, registry: Registry) -> tuple[Document, list[str], dict[tuple[str, str], str]]:
+    """Repair node API breaks in memory (the file is not touched). Also returns, by
+    ``(subgraph definition id or "", node id)``, the date of the signature each migrated node was saved with
     (the executors follow that version where the pack changed behaviour, see
     ``NodeInstance.saved_date``)."""
     try:
@@ -181,8 +181,25 @@ def _migrate(document: Document, registry: Registry) -> tuple[Document, list[str
     if not getattr(result, "changed", False):
         return document, [], {}
     lines = [str(line) for line in getattr(result, "summary_lines", lambda: [])()] or ["migrated"]
-    saved = {str(n.id): n.saved_date for n in result.nodes if n.changed and not n.scope and n.saved_date}
+    saved = {(n.scope or "", str(n.id)): n.saved_date for n in result.nodes if n.changed and n.saved_date}
     return result.document, lines, saved
+
+
+def _definition_of(document: Document, source_path: tuple[str, ...]) -> str | None:
+    """The subgraph definition a node of the expanded graph comes from ("" for the top level),
+    found by following its instance path (``("12", "5")``: node 5 inside the instance 12)."""
+    if document.kind != "ui":
+        return "" if len(source_path) == 1 else None
+    workflow = document.model
+    definitions = {sg.id: sg for sg in workflow.subgraphs}
+    nodes, scope = workflow.nodes, ""
+    for part in source_path[:-1]:
+        holder = next((n for n in nodes if str(n.id) == part), None)
+        if holder is None or holder.type not in definitions:
+            return None
+        scope = holder.type
+        nodes = definitions[scope].nodes
+    return scope
 
 
 def prepare(path: str | Path, options: RunOptions, registry: Registry | None = None) -> Prepared:
@@ -203,9 +220,12 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         raise JobError(f"cannot read {path}: {err.strerror or err}", exit_code=EXIT_USAGE) from None
     document, migrated, saved_dates = _migrate(document, registry)
     graph = build(document, registry)
-    for node in graph.nodes():
-        if node.id in saved_dates:
-            node.saved_date = saved_dates[node.id]
+    if saved_dates:  # nodes inside subgraphs too: every instance of a definition was saved alike
+        for node in graph.nodes():
+            path = node.source_path or (node.id,)
+            key = (_definition_of(document, path), path[-1])
+            if key in saved_dates:
+                node.saved_date = saved_dates[key]
     try:
         overrides = [Override.parse(s) for s in options.overrides]
         changes = apply_overrides(graph, overrides, options.seed)
