@@ -222,8 +222,8 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     graph = build(document, registry)
     if saved_dates:  # nodes inside subgraphs too: every instance of a definition was saved alike
         for node in graph.nodes():
-            path = node.source_path or (node.id,)
-            key = (_definition_of(document, path), path[-1])
+            where = node.source_path or (node.id,)
+            key = (_definition_of(document, where), where[-1])
             if key in saved_dates:
                 node.saved_date = saved_dates[key]
     try:
