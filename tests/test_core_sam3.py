@@ -491,19 +491,11 @@ def test_other_files_are_refused_on_ckpt_name(tmp_path):
 
 
 def test_a_wan_all_in_one_checkpoint_gives_model_clip_and_vae(tmp_path):
-    from wfrun.models.tiny import TinySpec, file_tensors, write_safetensors_streaming, write_tokenizer
+    from wfrun.models.tiny import write_wan_all_in_one
     from wfrun.packs.comfy_core_models.types import CoreModel, WanTextEncoder, WanVAE
 
-    parts = {"model.diffusion_model.": TinySpec("x", "a", "wan_transformer", "t2v", "original", "bf16"),
-             "vae.": TinySpec("x", "b", "wan_vae", "", "original", "bf16"),
-             "text_encoders.umt5xxl.transformer.": TinySpec("x", "c", "umt5", "", "transformers", "bf16")}
-    entries = [(prefix + name, t.dtype, tuple(t.shape), lambda t=t: t) for prefix, spec in parts.items()
-               for name, t in file_tensors(spec).items() if name != "spiece_model"]
     models = tmp_path / "models"
-    (models / "checkpoints").mkdir(parents=True)
-    write_safetensors_streaming(models / "checkpoints" / "wan2.1_t2v_1.3B_aio.safetensors", entries,
-                                {"wfrun.num_heads": "2"})
-    write_tokenizer(models / "text_encoders" / "umt5-xxl")
+    write_wan_all_in_one(models / "checkpoints" / "wan2.1_t2v_1.3B_aio.safetensors")
     ctx = ExecContext(models=ModelRoots.from_options(models))
     model, clip, vae = checkpoint_loader_simple(ctx, ckpt_name="wan2.1_t2v_1.3B_aio.safetensors")
     assert isinstance(model, CoreModel) and model.task == "t2v"

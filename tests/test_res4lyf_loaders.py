@@ -73,17 +73,10 @@ def test_refusals_name_the_input(ctx, changes, name):
 
 
 def test_a_checkpoint_is_looked_up_first_and_serves_use_ckpt(tmp_path):
-    from wfrun.models.tiny import TinySpec, file_tensors, write_safetensors_streaming, write_tokenizer
+    from wfrun.models.tiny import write_wan_all_in_one
 
-    parts = {"model.diffusion_model.": TinySpec("x", "a", "wan_transformer", "t2v", "original", "bf16"),
-             "vae.": TinySpec("x", "b", "wan_vae", "", "original", "bf16"),
-             "text_encoders.umt5xxl.transformer.": TinySpec("x", "c", "umt5", "", "transformers", "bf16")}
-    entries = [(prefix + name, t.dtype, tuple(t.shape), lambda t=t: t) for prefix, spec in parts.items()
-               for name, t in file_tensors(spec).items() if name != "spiece_model"]
     models = tmp_path / "models"
-    (models / "checkpoints").mkdir(parents=True)
-    write_safetensors_streaming(models / "checkpoints" / "aio.safetensors", entries, {"wfrun.num_heads": "2"})
-    write_tokenizer(models / "text_encoders" / "umt5-xxl")
+    write_wan_all_in_one(models / "checkpoints" / "aio.safetensors")
     ctx = ExecContext(models=ModelRoots.from_options(models))
     model, clip, vae = load(ctx, model_name="aio.safetensors", clip_name1_opt=".use_ckpt_clip",
                             vae_name=".use_ckpt_vae")

@@ -703,6 +703,23 @@ def write_file(spec: TinySpec, root: Path) -> Path:
     return write_safetensors_streaming(path, entries, metadata=file_metadata(spec))
 
 
+def write_wan_all_in_one(path: str | Path, task: str = "t2v") -> Path:
+    """A tiny Wan all-in-one checkpoint as ComfyUI's CheckpointLoaderSimple reads one: the
+    transformer under ``model.diffusion_model.``, the VAE under ``vae.``, UMT5 under
+    ``text_encoders.umt5xxl.transformer.`` (its tokenizer is written beside, in
+    ``text_encoders/umt5-xxl`` of the models root two folders up)."""
+    parts = {"model.diffusion_model.": TinySpec("x", "a", "wan_transformer", task, "original", "bf16"),
+             "vae.": TinySpec("x", "b", "wan_vae", "", "original", "bf16"),
+             "text_encoders.umt5xxl.transformer.": TinySpec("x", "c", "umt5", "", "transformers", "bf16")}
+    entries = [(prefix + name, t.dtype, tuple(t.shape), lambda t=t: t) for prefix, spec in parts.items()
+               for name, t in file_tensors(spec).items() if name != "spiece_model"]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_safetensors_streaming(path, entries, {"wfrun.num_heads": "2"})
+    write_tokenizer(path.parent.parent / "text_encoders" / "umt5-xxl")
+    return path
+
+
 # --- tokenizer ------------------------------------------------------------------------
 
 _WORDS = ("a the red blue green small large fox dog cat bird river mountain city street camera slowly pans "
