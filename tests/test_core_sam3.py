@@ -516,3 +516,18 @@ def test_the_template_names_a_sam3_stand_in(tmp_path):
     model, clip, _ = checkpoint_loader_simple(ctx, ckpt_name=NAME)
     assert clip.tokenizer is not None
     assert sam3_nodes.tokenize(clip.tokenizer, "cat")[0][1] == tiny_tokenizer_files()[0]["cat</w>"]
+
+
+@pytest.mark.parametrize("name,task", [("wan2.2-i2v-rapid-aio-v10.safetensors", "i2v-a14b"),
+                                       ("WAN/wan2.1_t2v_1.3B_aio.safetensors", "t2v")])
+def test_a_wan_all_in_one_name_gets_a_stand_in_of_its_task(tmp_path, name, task):
+    from wfrun.models.standins import family_for, write_standins
+
+    standin = family_for("CheckpointLoaderSimple", "ckpt_name", "checkpoints", name)
+    assert (standin.family.kind, standin.family.task) == ("wan_checkpoint", task)
+    root = write_standins([standin], tmp_path / "tiny", tmp_path / "cache")
+    ctx = ExecContext(models=ModelRoots.from_options(root))
+    model, clip, vae = checkpoint_loader_simple(ctx, ckpt_name=name)
+    assert model.task == task and clip.tokenizer is not None and vae is not None
+    (cond,) = clip_text_encode(ctx, text="a fox", clip=clip)
+    assert cond[0][0].shape[1] == 512

@@ -136,6 +136,7 @@ KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE b
                "clipseg": "CLIPSeg model folder with its tokenizer and processor",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
+               "wan_checkpoint": "Wan all-in-one checkpoint (transformer, UMT5 with its tokenizer, VAE)",
                "sam2": "SAM 2 checkpoint (Meta's layout)",
                "taehv": "TAEHV tiny video autoencoder (taew, released key layout, narrow widths)",
                "upscale": "ESRGAN 4x upscale model", "rife": "RIFE IFNet", "film": "FILM film_net",
@@ -343,13 +344,17 @@ def _depth(name: str, base: str, layout: str) -> tuple[Family, str | None]:
 
 
 def _checkpoint(name: str, base: str, layout: str) -> tuple[Family, str | None]:
-    """CheckpointLoaderSimple's files: SAM 3.1 (ComfyUI's ``sam3.1_multiplex``) has a stand-in;
-    a Wan all-in-one checkpoint (transformer, UMT5 and VAE in one file) does not yet."""
+    """CheckpointLoaderSimple's files: SAM 3.1 (ComfyUI's ``sam3.1_multiplex``), and a Wan
+    all-in-one checkpoint (transformer, UMT5 and VAE in one file, e.g. the "rapid AIO"
+    merges) when the name says Wan, its task as the name says (T2V when it says none)."""
     if "sam3" in base:
         return Family("sam3", "", "", _precision(name, DEFAULT_PRECISION["sam3"], fp8=False)), None
-    raise NoStandin("wfrun has tiny stand-ins for SAM 3.1 checkpoints only among CheckpointLoaderSimple's files; "
-                    "give the real file with --models, or load a Wan model's parts with UNETLoader, CLIPLoader and "
-                    "VAELoader")
+    if "wan" in base:
+        task = task_from_name(name)
+        notice = None if task else ("the name says no task (T2V, I2V, …): a T2V all-in-one checkpoint stands in")
+        return Family("wan_checkpoint", task or "t2v", "", "bf16"), notice
+    raise NoStandin("wfrun has tiny stand-ins for SAM 3.1 and Wan all-in-one checkpoints among "
+                    "CheckpointLoaderSimple's files, and the name says neither; give the real file with --models")
 
 
 def _sam2(name: str, base: str, layout: str) -> tuple[Family, str | None]:
@@ -551,6 +556,10 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
 
         state = tiny_taehv_state_dict(48 if family.task == "2_2" else 16, seed=zlib.crc32(standin.name.encode()))
         return save_weights({k: v.to(torch.float16) for k, v in state.items()}, target)
+    if family.kind == "wan_checkpoint":  # its writer puts the UMT5 tokenizer beside it
+        from wfrun.models.tiny import write_wan_all_in_one
+
+        return write_wan_all_in_one(target, family.task)
     if family.kind == "sam3":  # its writer puts the CLIP tokenizer beside it, where the loader looks first
         import torch
 

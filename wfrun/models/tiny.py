@@ -706,8 +706,8 @@ def write_file(spec: TinySpec, root: Path) -> Path:
 def write_wan_all_in_one(path: str | Path, task: str = "t2v") -> Path:
     """A tiny Wan all-in-one checkpoint as ComfyUI's CheckpointLoaderSimple reads one: the
     transformer under ``model.diffusion_model.``, the VAE under ``vae.``, UMT5 under
-    ``text_encoders.umt5xxl.transformer.`` (its tokenizer is written beside, in
-    ``text_encoders/umt5-xxl`` of the models root two folders up)."""
+    ``text_encoders.umt5xxl.transformer.``, its tokenizer in a ``umt5-xxl`` folder beside the
+    file (where the tokenizer search looks next to a text encoder)."""
     parts = {"model.diffusion_model.": TinySpec("x", "a", "wan_transformer", task, "original", "bf16"),
              "vae.": TinySpec("x", "b", "wan_vae", "", "original", "bf16"),
              "text_encoders.umt5xxl.transformer.": TinySpec("x", "c", "umt5", "", "transformers", "bf16")}
@@ -716,7 +716,7 @@ def write_wan_all_in_one(path: str | Path, task: str = "t2v") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_safetensors_streaming(path, entries, {"wfrun.num_heads": "2"})
-    write_tokenizer(path.parent.parent / "text_encoders" / "umt5-xxl")
+    write_tokenizer(path.parent / "umt5-xxl")
     return path
 
 
