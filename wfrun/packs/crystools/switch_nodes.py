@@ -12,21 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.switches import switched_image
 
 
 @executor("Switch image [Crystools]")
 def switch_image(ctx: ExecContext, boolean: Any, on_true: Any = None, on_false: Any = None, **_: Any) -> tuple:
-    if not isinstance(boolean, (bool, int)):
-        raise NodeInputError("boolean", f"expected a BOOLEAN, found {boolean!r}")
-    name, chosen = ("on_true", on_true) if boolean else ("on_false", on_false)
-    if not isinstance(chosen, torch.Tensor) or chosen.ndim != 4:
-        found = list(chosen.shape) if isinstance(chosen, torch.Tensor) else type(chosen).__name__
-        raise NodeInputError(name, f"boolean is {bool(boolean)}, so {name} is used: expected an IMAGE, found {found}",
-                             f"connect an IMAGE to {name}")
-    return (chosen,)
+    return (switched_image(boolean, ("on_true", on_true), ("on_false", on_false)),)
 
 
 @executor("Switch any [Crystools]")

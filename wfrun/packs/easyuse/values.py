@@ -25,6 +25,7 @@ import torch
 
 from wfrun.media.image import common_upscale
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.switches import switched_image
 
 _ABSENT: Any = None
 
@@ -69,14 +70,7 @@ def prompt_concat(ctx: ExecContext, separator: Any, prompt1: Any = "", prompt2: 
 
 @executor("easy imageSwitch")
 def image_switch(ctx: ExecContext, image_a: Any, image_b: Any, boolean: Any, **_: Any) -> tuple:
-    if not isinstance(boolean, (bool, int)):
-        raise NodeInputError("boolean", f"boolean: expected a BOOLEAN, found {boolean!r}")
-    name, chosen = ("image_a", image_a) if boolean else ("image_b", image_b)
-    if not isinstance(chosen, torch.Tensor) or chosen.ndim != 4:
-        found = list(chosen.shape) if isinstance(chosen, torch.Tensor) else type(chosen).__name__
-        raise NodeInputError(name, f"boolean is {bool(boolean)}, so {name} is used: expected an IMAGE, found {found}",
-                             f"connect an IMAGE to {name}")
-    return (chosen,)
+    return (switched_image(boolean, ("image_a", image_a), ("image_b", image_b)),)
 
 
 def _is_latent(value: Any) -> bool:
