@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 @click.option("--fast", is_flag=True,
               help="fp8 x fp8 matmuls in the transformer's blocks (GPUs of compute capability 8.9+) and compiled "
                    "blocks; close to, not equal to, the workflow's numbers")
+@click.option("--compile", "compile_policy", type=click.Choice(["auto", "on", "off"]), default="auto",
+              show_default=True,
+              help="compile the transformer's blocks (CUDA): auto when the job's forwards pay for the compile "
+                   "time, judged on the first one; the workflow's own compile nodes apply either way")
 @click.option("--gpu-memory", "gpu_memory", type=click.FloatRange(min=1.0, max=4096.0), metavar="GIB",
               help="use at most this much GPU memory for models kept between nodes, as on a card of that size "
                    "(default: the whole card)")
@@ -65,7 +69,8 @@ if TYPE_CHECKING:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke: bool, output_dir: str,
         input_dir: str | None, overrides: tuple[str, ...], seed: int | None, seeds_spec: str | None,
-        vary: tuple[str, ...], device: str | None, fast: bool, gpu_memory: float | None, dry_run: bool,
+        vary: tuple[str, ...], device: str | None, fast: bool, compile_policy: str, gpu_memory: float | None,
+        dry_run: bool,
         allow_pickle: bool, ray_address: str | None, ray_workers: int | None, gpus: int | None,
         cp_attention: str, fmt: str) -> None:
     """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed;
@@ -104,7 +109,7 @@ def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke
     options = job.RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
                              input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides),
                              seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle, smoke=smoke,
-                             fast=fast, gpu_memory_gib=gpu_memory)
+                             fast=fast, gpu_memory_gib=gpu_memory, compile=compile_policy)
     if ray_address is not None:
         _run_ray(list(files), options, seeds_spec, ray_address or None, ray_workers, fmt)
     if len(files) > 1 or vary:

@@ -145,6 +145,8 @@ def run_on_gpus(prepared: Any, options: RunOptions, n: int, mode: str = "ulysses
     check_gpus(n, device)
     if n == 1:
         return execute(prepared, options, progress)
+    if options.compile == "auto":  # each rank would judge by its own timing: the split runs as asked or eagerly
+        options = dataclasses.replace(options, compile="off")
     say = say or (lambda text: print(text, file=sys.stderr))
     port = _free_port()
     spawn = mp.get_context("spawn")

@@ -75,6 +75,9 @@ class RunOptions:
     fast: bool = False
     #: ``--gpu-memory``: GiB of the GPU wfrun may use (models.residency), None: the whole card.
     gpu_memory_gib: float | None = None
+    #: ``--compile``: compile the transformer's blocks when it pays (auto), always (on) or never
+    #: (off); the workflow's own compile nodes apply either way (models/compile.py).
+    compile: str = "auto"
 
     @property
     def tiny(self) -> bool:
@@ -454,6 +457,7 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     import torch
 
     from wfrun.models import residency
+    from wfrun.models.compile import compile_policy
 
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     _make_output_folder(Path(options.output_dir))
@@ -479,7 +483,8 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     start = time.perf_counter()
     try:
         budget = None if options.gpu_memory_gib is None else int(options.gpu_memory_gib * 2**30)
-        with torch.inference_mode(), pickle_files_allowed(options.allow_pickle), residency.gpu_budget(budget):
+        with torch.inference_mode(), pickle_files_allowed(options.allow_pickle), residency.gpu_budget(budget), \
+                compile_policy(options.compile):
             result = run_plan(p.graph, p.plan, ctx, cache, adjust_inputs=p.runtime_caps,
                               background=loads_can_overlap(p, device))
     except NodeError as err:

@@ -1,14 +1,18 @@
-"""torch.compile of a Wan transformer as the packs ask for it (the wrapper's
-WanVideoTorchCompileSettings, KJNodes' TorchCompileModelWanVideoV2): each transformer block
-wrapped by ``torch.compile`` (or the whole forward), once per module, on CUDA only."""
+"""torch.compile of a Wan transformer: as the packs ask for it (the wrapper's
+WanVideoTorchCompileSettings, KJNodes' TorchCompileModelWanVideoV2: each transformer block
+wrapped by ``torch.compile``, or the whole forward), and wfrun's own regional compile of the
+repeated blocks (``--fast``, and ``--compile``'s policy: :func:`compile_pays`), once per
+module, on CUDA only."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import weakref
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -35,6 +39,63 @@ def compile_transformer(transformer: Any, device: Any, *, backend: str, fullgrap
             transformer.blocks[i] = torch.compile(block, **options)
     else:
         transformer.forward = torch.compile(transformer.forward, **options)
+    _COMPILED.add(transformer)
+    return True
+
+
+#: What compiling the repeated blocks saves per forward, as a share of the eager forward:
+#: H200, 14B I2V at 34,320 tokens, bf16 3.52 → 3.04 s (13 %), fp8 weights in fp16 compute
+#: 7.26 → 6.04 s a step (17 %) (bench/RESULTS.md, issue 16); the smaller one.
+COMPILE_SAVING = 0.13
+
+#: What compiling the blocks costs a process, in seconds: the bf16 14B forward's first call
+#: took 10.0 s compiled for 3.5 s eager (a cold cache; a warm one costs about 3.5 s).
+COMPILE_COST_S = 10.0
+
+#: ``wfrun run --compile``: ``auto`` compiles a pass's transformer when :func:`compile_pays`,
+#: ``on`` always (on CUDA), ``off`` never (the workflow's own compile nodes still apply).
+POLICIES = ("auto", "on", "off")
+_POLICY: ContextVar[str] = ContextVar("wfrun_compile_policy", default="auto")
+
+
+@contextlib.contextmanager
+def compile_policy(policy: str) -> Iterator[None]:
+    """Within: sampling passes follow ``policy`` (one of :data:`POLICIES`)."""
+    if policy not in POLICIES:
+        raise ValueError(f"compile policy {policy!r}: use one of {', '.join(POLICIES)}")
+    token = _POLICY.set(policy)
+    try:
+        yield
+    finally:
+        _POLICY.reset(token)
+
+
+def current_policy() -> str:
+    return _POLICY.get()
+
+
+def compile_pays(remaining_forwards: int, forward_s: float) -> bool:
+    """Whether compiling now saves more over ``remaining_forwards`` forwards of ``forward_s``
+    seconds each than it costs. Decided on the measured time of a forward, so the 14B model's
+    20-step CFG job compiles (39 x 0.13 x 3.6 s = 18 s saved for 10) and a 4-step CFG-1 job
+    of a step-distill LoRA, or a 1.3B model's, does not."""
+    return remaining_forwards * COMPILE_SAVING * forward_s > COMPILE_COST_S
+
+
+def is_compiled(transformer: Any) -> bool:
+    return transformer in _COMPILED
+
+
+def compile_blocks(transformer: Any, device: Any) -> bool:
+    """Regional compile of ``transformer``'s repeated blocks (diffusers'
+    ``compile_repeated_blocks``: one compiled graph serves every block), once per module;
+    False where it cannot (not CUDA, not a diffusers model)."""
+    if transformer in _COMPILED:
+        return True
+    if not str(device).startswith("cuda") or not hasattr(transformer, "compile_repeated_blocks"):
+        return False
+    use_compile_cache()
+    transformer.compile_repeated_blocks(fullgraph=False)
     _COMPILED.add(transformer)
     return True
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from wfrun.models.compile import use_compile_cache
+from wfrun.models.compile import compile_blocks as compile_repeated
 from wfrun.models.fp8 import fp8_matmul_supported, use_fp8_matmuls
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ def make_fast(transformer: nn.Module, device: Any, *, skip_ffn: bool = False, co
         log.warning("fp8 matmuls need a GPU of compute capability 8.9 or newer; %s runs the model as loaded", device)
         return 0
     count = use_fp8_matmuls(transformer, skip_ffn=skip_ffn)
-    if compile_blocks and str(device).startswith("cuda") and hasattr(transformer, "compile_repeated_blocks"):
-        use_compile_cache()
-        transformer.compile_repeated_blocks(fullgraph=False)
+    if compile_blocks:
+        compile_repeated(transformer, device)
     return count

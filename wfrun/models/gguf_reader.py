@@ -342,6 +342,8 @@ class GGUFReader(CheckpointReader):
             self._read_into(info.start, buffer, name)
         return buffer.reshape(info.byte_shape).to(device)
 
+    iter_tensors = CheckpointReader.read_one_by_one  # quantized tensors are raw bytes in their own shapes
+
 
 def open_gguf(path: str | Path) -> GGUFReader:
     """A reader for the GGUF file at ``path`` (its header checked first)."""

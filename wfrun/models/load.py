@@ -303,8 +303,8 @@ def _each_take(plan: Any, reader: Any, device: Any) -> Iterator[tuple[Any, torch
     by_source: dict[str, list] = defaultdict(list)
     for take in plan.takes.values():
         by_source[take.source].append(take)
-    for source, takes in by_source.items():
-        raw = reader.read(source, device)
+    for source, raw in reader.iter_tensors(list(by_source), device):
+        takes = by_source[source]
         for take in takes:
             yield take, take.apply(raw), len(takes) > 1
         del raw

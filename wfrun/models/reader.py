@@ -105,6 +105,23 @@ class CheckpointReader:
         return tensor if device.type == "cpu" else tensor.to(device)
 
     def iter_tensors(self, names=None, device="cpu") -> Iterator[tuple[str, torch.Tensor]]:
+        """``(name, tensor)`` of ``names`` (default: all), in order, read on several threads
+        ahead of the caller (``parallel_read``): a whole model loads several times faster than
+        with :meth:`read` one tensor at a time."""
+        from wfrun.models.parallel_read import read_tensors
+
+        entries = []
+        for name in names if names is not None else self.tensors:
+            info = self.tensors[name]
+            dtype = TORCH_DTYPES.get(info.dtype)
+            if dtype is None:
+                raise CheckpointError(f"{self.path}: tensor {name!r} has dtype {info.dtype}, which wfrun cannot read")
+            entries.append((name, info, dtype))
+        yield from read_tensors(self.path, entries, torch.device(device))
+
+    def read_one_by_one(self, names=None, device="cpu") -> Iterator[tuple[str, torch.Tensor]]:
+        """``(name, tensor)`` through :meth:`read`, one after the other: for readers whose
+        tensors are not plain byte ranges of the file."""
         for name in names if names is not None else self.tensors:
             yield name, self.read(name, device)
 
@@ -158,6 +175,8 @@ class PickleReader(CheckpointReader):
 
     def read(self, name: str, device: torch.device | str = "cpu") -> torch.Tensor:
         return self._data[name].to(device)
+
+    iter_tensors = CheckpointReader.read_one_by_one
 
     def close(self) -> None:
         self._data = {}

@@ -82,8 +82,16 @@ class MergedReader:
         return reader.read(source, device)
 
     def iter_tensors(self, names=None, device="cpu") -> Iterator[tuple[str, torch.Tensor]]:
+        """Each file's tensors through its own reader (read ahead on several threads), the
+        main file's first; the order of ``names`` is kept within each file."""
+        by_reader: dict[int, tuple[CheckpointReader, list[tuple[str, str]]]] = {}
         for name in names if names is not None else self.tensors:
-            yield name, self.read(name, device)
+            reader, source = self._owner[name]
+            by_reader.setdefault(id(reader), (reader, []))[1].append((name, source))
+        for reader, pairs in by_reader.values():
+            targets = dict((source, name) for name, source in pairs)
+            for source, tensor in reader.iter_tensors([source for _, source in pairs], device):
+                yield targets[source], tensor
 
 
 def check_module(main: ModelInfo, module: ModelInfo) -> None:

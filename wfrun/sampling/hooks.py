@@ -16,6 +16,10 @@ was (same ``vars``, same ``state_dict``). Their state lives in the hook objects:
   skipped block is not counted.
 - the control LoRA (``module_hooks.CONTROL_LORA``, attached with the model): switched off
   when the pass ends, so a cached model is reused as loaded.
+- :class:`CompileWhenItPays` on the transformer's ``patch_embedding`` (``COMPILE``: it runs
+  once per forward), for a pass that says how many forwards it will run: times the first forward and compiles the repeated blocks for the
+  rest when that saves more than it costs (``models.compile.compile_pays``; ``wfrun run
+  --compile``). The compiled blocks stay compiled after the pass.
 
 What the pass does not own: block streaming (``models/block_stream.py``) is attached with
 the model's placement and stays across passes; attention processors for FETA, split
@@ -26,17 +30,22 @@ inside the forward, since NAG guides some calls of a pass (the cond ones) and no
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any, Callable, Iterator
 
 from diffusers.hooks import ModelHook
 from torch import nn
 
 from wfrun.models import module_hooks
+from wfrun.models.compile import compile_blocks, compile_pays, current_policy, is_compiled
 from wfrun.sampling.conditioning import SLGArgs
+
+log = logging.getLogger(__name__)
 
 PASS = "wfrun.sampling_pass"
 SLG = "wfrun.slg"
 PROBE = "wfrun.block_probe"
+COMPILE = "wfrun.compile_when_it_pays"
 
 
 class SamplingPass(ModelHook):
@@ -87,6 +96,74 @@ class BlockProbe(ModelHook):
         return args, kwargs
 
 
+class CompileWhenItPays(ModelHook):
+    """Compiles the transformer's repeated blocks before its second forward when the
+    forwards left would pay for it at the first one's measured time, or before the first
+    under ``--compile on``. Only a model wholly on one CUDA device compiles: blocks that
+    stream from the host (block swap) run as they are."""
+
+    def __init__(self, transformer: nn.Module, planned: int, policy: str, clock: Callable[[], float] | None = None,
+                 sync: Callable[[], None] | None = None, compile_now: Callable[[nn.Module], bool] | None = None):
+        super().__init__()
+        self.transformer = transformer
+        self.planned = int(planned)
+        self.policy = policy
+        self.calls = 0
+        self.started: float | None = None
+        self.decided = False
+        self._clock = clock or _perf_counter
+        self._sync = sync or _cuda_sync
+        self._compile = compile_now or _compile_on_its_device
+
+    def pre_forward(self, module: nn.Module, *args: Any, **kwargs: Any):
+        self.calls += 1
+        if not self.decided:
+            if self.policy == "on":
+                self._decide("--compile on")
+            elif self.calls == 1:
+                self._sync()
+                self.started = self._clock()
+            elif self.calls == 2 and self.started is not None:
+                self._sync()
+                forward_s = self._clock() - self.started
+                remaining = self.planned - 1
+                if compile_pays(remaining, forward_s):
+                    self._decide(f"a forward takes {forward_s:.2f} s and {remaining} are left")
+                else:
+                    self.decided = True
+        return args, kwargs
+
+    def _decide(self, why: str) -> None:
+        self.decided = True
+        if self._compile(self.transformer):
+            log.info("compiling the transformer's blocks (%s; `wfrun run --compile off` runs eagerly)", why)
+
+
+def _compile_on_its_device(module: nn.Module) -> bool:
+    """Compile ``module``'s blocks where all its parameters are on one CUDA device."""
+    device = _only_device(module)
+    return device is not None and compile_blocks(module, device)
+
+
+def _only_device(module: nn.Module) -> Any:
+    """The one device all of ``module``'s parameters are on, else None."""
+    devices = {p.device for p in module.parameters()}
+    return devices.pop() if len(devices) == 1 else None
+
+
+def _perf_counter() -> float:
+    import time
+
+    return time.perf_counter()
+
+
+def _cuda_sync() -> None:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def active_pass(transformer: Any) -> SamplingPass | None:
     """The sampling pass attached to ``transformer``, or None outside one."""
     return module_hooks.find(transformer, PASS)
@@ -95,7 +172,7 @@ def active_pass(transformer: Any) -> SamplingPass | None:
 @contextlib.contextmanager
 def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any = None,
                   on_block: Callable[[int], None] | None = None, control: Any = None,
-                  attention: str = "native") -> Iterator[SamplingPass]:
+                  attention: str = "native", forwards: int | None = None) -> Iterator[SamplingPass]:
     """Attach the pass's hooks to ``transformer`` and remove them when the block ends.
 
     A ``transformer`` that is not an ``nn.Module`` with ``blocks`` (a test's stand-in) gets
@@ -103,7 +180,9 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
     ``set(enabled)``) is switched off at the end. ``attention`` (a diffusers attention
     backend: the loader's ``attention_mode``) holds for this pass only, through diffusers'
     ``set_attention_backend``/``reset_attention_backend``, so a model shared by several
-    samplers runs each with its own choice and is left as loaded."""
+    samplers runs each with its own choice and is left as loaded. ``forwards`` (the pass's
+    planned transformer calls) lets :class:`CompileWhenItPays` weigh compiling; a pass with a
+    step cache (``teacache``) runs fewer full forwards than planned and is not weighed."""
     state = SamplingPass(teacache)
     attached: list[tuple[Any, str]] = []
     hookable = isinstance(transformer, nn.Module) and hasattr(transformer, "blocks")
@@ -115,6 +194,12 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
         if hookable:
             module_hooks.attach(transformer, PASS, state)
             attached.append((transformer, PASS))
+            policy = current_policy()
+            embedding = getattr(transformer, "patch_embedding", None)
+            if forwards and teacache is None and policy != "off" and not is_compiled(transformer) and \
+                    isinstance(embedding, nn.Module):
+                module_hooks.attach(embedding, COMPILE, CompileWhenItPays(transformer, forwards, policy))
+                attached.append((embedding, COMPILE))
             skip = {int(b) for b in slg.blocks} if slg is not None else set()
             for index, block in enumerate(transformer.blocks):
                 if on_block is not None:

@@ -850,6 +850,17 @@ def finish(p: Prepared, latent: torch.Tensor) -> dict:
     }
 
 
+def planned_forwards(p: Prepared) -> int:
+    """Transformer calls the pass will make, about: one per step at cfg 1, two otherwise
+    (a third prompt or reference pass is left out), times the windows of the first step."""
+    count = len(p.timesteps)
+    calls = sum(1 if float(c) == 1.0 else 2 for c in p.cfg[:count])
+    if p.windows is not None:
+        win = p.windows
+        calls *= max(1, len(list(win.schedule(0, p.steps, p.latent_len, win.frames, win.stride, win.overlap))))
+    return calls
+
+
 def sample(req: SamplingRequest) -> dict:
     """Run WanVideoSampler's loop: :func:`prepare`, :func:`denoise_step` per timestep with
     the pass's hooks attached to the transformer, :func:`finish`."""
@@ -858,7 +869,7 @@ def sample(req: SamplingRequest) -> dict:
     bar = req.progress.steps(len(p.timesteps), "WanVideoSampler") if req.progress is not None else None
     try:
         with sampling_pass(req.transformer, slg=req.options.slg, teacache=p.teacache, on_block=req.on_block,
-                           control=p.cond.control_lora, attention=req.attention):
+                           control=p.cond.control_lora, attention=req.attention, forwards=planned_forwards(p)):
             for idx, t in enumerate(p.timesteps):
                 req.check_interrupt()
                 denoise_step(p, state, idx, t)

@@ -210,7 +210,9 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         compiled_for(model, device)
         with merged(transformer, lora_paths(model.loras)), \
                 placement.swapped(transformer, device, ctx.offload_device, swap), \
-                sampling_pass(transformer, slg=slg, attention=model.attention, teacache=cache), \
+                sampling_pass(transformer, slg=slg, attention=model.attention, teacache=cache,
+                              forwards=None if isinstance(predictor, EasyCache) else
+                              (len(sigmas) - 1) * (1 if float(cfg) == 1.0 else 2)), \
                 fp16_accumulation(model.fp16_accumulation), torch.no_grad():
             cfg_function = model.cfg_function(sigmas) if model.cfg_function is not None else None
             denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms),
