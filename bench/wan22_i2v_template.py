@@ -143,7 +143,8 @@ def run_job(models: Path, out: Path, args, data: dict, variant: str = "resident"
         return {"wall_s": round(wall, 2), "seed_seconds": {s: r["seconds"] for s, r in seeds.items()},
                 "node_seconds": {s: r["node_seconds"] for s, r in seeds.items()},
                 "step_seconds": {s: r.get("step_seconds") for s, r in seeds.items()},
-                "peak_gpu_gib": {s: r.get("peak_gpu_gib") for s, r in seeds.items()}}
+                "peak_gpu_gib": {s: r.get("peak_gpu_gib") for s, r in seeds.items()},
+                "timeline": {s: r.get("timeline") for s, r in seeds.items()}}
     experts = report.get("step_seconds") or []
     per_expert = [round(statistics.median(s[1:] or s), 3) for s in experts if s]
     return {"wall_s": round(wall, 2), "job_s": report.get("seconds"), "written": report["written"],

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import wfrun
 from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.engine.overrides import Override, OverrideError, apply_overrides, find_node
 from wfrun.engine.plan import Plan, PlanError, make_plan
@@ -112,6 +113,8 @@ class Prepared:
     standins: list[str] = field(default_factory=list)
     #: ``--smoke`` caps for values other nodes compute; its ``changes`` fill while running.
     runtime_caps: RuntimeCaps | None = None
+    #: Seconds from wfrun's import to the end of :func:`prepare` (imports, parsing, checks).
+    prepared_at: float = 0.0
 
 
 @dataclass
@@ -122,6 +125,8 @@ class JobReport:
     device: str = "cpu"
     step_seconds: list[list[float]] = field(default_factory=list)
     peak_gpu_bytes: int | None = None
+    #: Seconds from wfrun's import to the first node (the device set up in between).
+    executing_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         p = self.prepared
@@ -141,6 +146,8 @@ class JobReport:
             out.update(written=[str(w) for w in self.result.written], executed=self.result.executed,
                        cached=self.result.cached, interrupted=self.result.interrupted,
                        seconds=round(self.seconds, 3),
+                       timeline={"prepared": round(p.prepared_at, 3), "executing": round(self.executing_at, 3),
+                                 "reported": round(since_start(), 3)},
                        node_seconds={k: round(v, 3) for k, v in self.result.seconds.items()},
                        step_seconds=[[round(x, 4) for x in bar] for bar in self.step_seconds],
                        peak_gpu_gib=None if self.peak_gpu_bytes is None else round(self.peak_gpu_bytes / 2**30, 3))
@@ -274,7 +281,12 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     notices = [_skipped_notice(path, graph, plan)] if plan.skipped else []
     return Prepared(path, data, graph, plan, roots, migrated, changes,
                     notices + [d for d in diagnostics if d.severity != Severity.ERROR], models, standins=standins,
-                    runtime_caps=runtime_caps)
+                    runtime_caps=runtime_caps, prepared_at=since_start())
+
+
+def since_start() -> float:
+    """Seconds since wfrun was imported: a run's report places its phases on this clock."""
+    return time.perf_counter() - wfrun.STARTED
 
 
 def check_output_folder(folder: Path) -> None:
@@ -480,6 +492,7 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     bars_before = len(getattr(progress, "step_seconds", []))  # a progress shared by the runs of --seeds
+    executing_at = since_start()
     start = time.perf_counter()
     try:
         budget = None if options.gpu_memory_gib is None else int(options.gpu_memory_gib * 2**30)
@@ -496,7 +509,7 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
             pass
     return JobReport(p, result, time.perf_counter() - start, device,
                      [list(bar) for bar in getattr(progress, "step_seconds", [])[bars_before:]],
-                     torch.cuda.max_memory_allocated() if cuda else None)
+                     torch.cuda.max_memory_allocated() if cuda else None, executing_at)
 
 
 #: Loaders run ahead of their turn only while the model files they put on the GPU, together,

@@ -9,16 +9,21 @@ Wan LoRAs name the *original* Wan modules in several spellings:
 ``.diff`` for a weight (norms, small layers) and ``.diff_b`` for a bias. Each pair becomes
 ``W += strength · (alpha / rank) · up @ down`` on the matching diffusers module.
 
-ComfyUI applies a LoRA as a *patch* while a sampler runs and restores the weights after,
-so the same loaded model can serve a LoRA branch and a plain one. :func:`merged` does the
-same: it keeps the original parameter objects (no copy: each merge makes a new parameter)
-and puts them back when the pass ends, however it ends.
+ComfyUI applies a LoRA as a *patch* while a sampler runs and keeps the patched weights
+until another set of patches (or none) is asked for or the model leaves the GPU, so the
+same loaded model can serve a LoRA branch and a plain one, and the next seed of the same
+branch pays nothing. :func:`merged` does the same: it keeps the original parameter objects
+(no copy: each merge makes a new parameter) and puts them back when a pass asks for other
+LoRAs, when the pass fails, when the caller does not let the merge stay (``keep=False``),
+or when the model is sent back (:func:`unmerge`, called by ``placement.offload``). A kept
+merge saved about 1 s a pass on the 14B experts (bench/RESULTS.md, issue 16).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import weakref
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -167,13 +172,50 @@ def lora_layers(transformer: nn.Module, path: Path, strength: float) -> Iterator
             yield module, "bias", parts["diff_b"].float().reshape(module.bias.shape) * strength
 
 
-@contextlib.contextmanager
-def merged(transformer: nn.Module, loras: Sequence[tuple[Path, float]]) -> Iterator[int]:
-    """Inside: ``transformer`` with every LoRA merged; after: its original parameters back.
+#: Merges left in place after their pass: transformer → (the LoRAs' key, originals, count).
+_KEPT: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, dict, int]]" = weakref.WeakKeyDictionary()
 
-    Yields the number of layer changes made. Strength 0 LoRAs are skipped."""
+
+def _key(loras: Sequence[tuple[Path, float]]) -> tuple:
+    """What makes two LoRA lists the same merge: each file (and its size and time, so a file
+    replaced on disk counts as new) with its strength, in order; strength 0 left out."""
+    key = []
+    for path, strength in loras:
+        if strength == 0:
+            continue
+        path = Path(path)
+        try:
+            stat = path.stat()
+            stamp: tuple = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            stamp = ()
+        key.append((str(path.resolve()), float(strength), stamp))
+    return tuple(key)
+
+
+@contextlib.contextmanager
+def merged(transformer: nn.Module, loras: Sequence[tuple[Path, float]], *, keep: bool = False) -> Iterator[int]:
+    """Inside: ``transformer`` with every LoRA merged. After: the merge stays for the next
+    pass with the same LoRAs when ``keep`` (a pass with others, or none, undoes it first)
+    and every replaced weight was a plain tensor (a quantized GGUF weight would be kept
+    dequantized); otherwise, and after a failed pass, the original parameters are back.
+
+    Yields the number of layer changes in place. Strength 0 LoRAs are skipped."""
+    key = _key(loras)
+    kept = _KEPT.get(transformer)
+    if kept is not None and kept[0] == key and key:
+        ok = False
+        try:
+            yield kept[2]
+            ok = True
+        finally:
+            if not (ok and keep):
+                unmerge(transformer)
+        return
+    unmerge(transformer)
     originals: dict[tuple[int, str], tuple[nn.Module, str, nn.Parameter]] = {}
     count = 0
+    ok = False
     try:
         for path, strength in loras:
             if strength == 0:
@@ -186,9 +228,30 @@ def merged(transformer: nn.Module, loras: Sequence[tuple[Path, float]]) -> Itera
                 setattr(module, name, with_delta(module, name, delta))
                 count += 1
         yield count
+        ok = True
     finally:
-        for module, name, parameter in originals.values():
-            setattr(module, name, parameter)
+        if ok and keep and originals and all(_plain(p) for _, _, p in originals.values()):
+            _KEPT[transformer] = (key, originals, count)
+        else:
+            _restore(originals)
+
+
+def unmerge(transformer: nn.Module) -> bool:
+    """Put back the original parameters of a merge kept on ``transformer``; whether there was one."""
+    kept = _KEPT.pop(transformer, None)
+    if kept is None:
+        return False
+    _restore(kept[1])
+    return True
+
+
+def _plain(tensor: Any) -> bool:
+    return type(tensor) in (nn.Parameter, torch.Tensor)
+
+
+def _restore(originals: dict) -> None:
+    for module, name, parameter in originals.values():
+        setattr(module, name, parameter)
 
 
 def lora_paths(loras: Iterable[Any]) -> list[tuple[Path, float]]:

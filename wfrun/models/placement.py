@@ -25,7 +25,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from wfrun.models import host_copies, module_hooks
+from wfrun.models import host_copies, lora_files, module_hooks
 
 
 def node_device(choice: str, ctx: Any) -> str:
@@ -118,7 +118,10 @@ def onload(module: nn.Module, device: str) -> None:
 def offload(module: nn.Module, offload_device: str) -> None:
     """Send a model back after work (the pack's ``force_offload``), freeing GPU cache; the
     swapped blocks are already there between forwards. Weights unchanged on the GPU since
-    they came return to their kept host copies; only the others are copied back."""
+    they came return to their kept host copies; only the others are copied back. A LoRA
+    merge kept for the next pass is undone first: its original weights are the ones the
+    host copies match, and the merged ones would otherwise stay on the GPU with them."""
+    lora_files.unmerge(module)
     if is_hooked(module):
         _move_except(module, offload_device, streamer(module).streamed_ids)
     else:

@@ -19,6 +19,7 @@ sees the memory their card would allow, and one sharing a GPU leaves the rest al
 from __future__ import annotations
 
 import contextlib
+import threading
 import weakref
 from collections import OrderedDict
 from typing import Any, Iterator
@@ -127,6 +128,37 @@ def done(module: nn.Module, device: Any, offload_device: Any = "cpu", *, force_o
         return
     _RESIDENT.pop(id(module), None)
     placement.offload(module, str(offload_device))
+
+
+_LOADS = threading.Lock()
+_CLAIMED: dict[str, int] = {}
+
+
+@contextlib.contextmanager
+def load_target(nbytes: int, device: Any, offload_device: Any = "cpu") -> Iterator[str]:
+    """Where a loader that ComfyUI would load into host memory may put a model of ``nbytes``:
+    straight onto ``device`` when the card keeps :data:`KEEP_FREE_SHARE` free with it there
+    (and with the loads in flight, which claim their bytes until they end), else
+    ``offload_device``. Loading onto the GPU skips the copy into host memory and the move at
+    the first sampler (about 5 and 3 s for a 13.5 GiB expert on an H200, bench/RESULTS.md);
+    the caller tracks such a model (:func:`track`) so it goes back when room is needed. Under
+    a budget (``--gpu-memory``) or on a card that would fill up, the model loads into host
+    memory as before, where a host copy makes sending it back free."""
+    device = torch.device(device)
+    key = str(device)
+    claimed = False
+    if device.type == "cuda" and _BUDGET is None:
+        with _LOADS:
+            free, total = free_memory(device)
+            if free - _CLAIMED.get(key, 0) - nbytes >= KEEP_FREE_SHARE * total:
+                _CLAIMED[key] = _CLAIMED.get(key, 0) + nbytes
+                claimed = True
+    try:
+        yield key if claimed else str(offload_device)
+    finally:
+        if claimed:
+            with _LOADS:
+                _CLAIMED[key] -= nbytes
 
 
 def release_all() -> None:

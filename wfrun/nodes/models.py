@@ -75,6 +75,7 @@ def load_core_model(ctx: ExecContext, path: Path, input_name: str, *, quantizati
     loader's weight choice (an ``*_fast`` one makes the block matmuls fp8, as does ``--fast``);
     ``dtype`` the compute dtype (default: ComfyUI's for the device); ``extra_modules`` module
     files laid over the main file (VACE)."""
+    from wfrun.models import residency
     from wfrun.models.detect import identify
     from wfrun.models.fast import make_fast, wants_fast
     from wfrun.models.handles import CoreModel
@@ -86,8 +87,11 @@ def load_core_model(ctx: ExecContext, path: Path, input_name: str, *, quantizati
         with open_checkpoint(path) as reader:
             task = identify(reader.path, reader.tensors, reader.metadata).task
         family = runnable_family(path, task, input_name)
-        transformer = load_transformer(path, dtype=dtype, device=ctx.offload_device, quantization=quantization,
-                                       vace_modules=extra_modules)
+        nbytes = path.stat().st_size + sum(Path(m).stat().st_size for m in extra_modules)
+        with residency.load_target(nbytes, ctx.device, ctx.offload_device) as target:
+            transformer = load_transformer(path, dtype=dtype, device=target, quantization=quantization,
+                                           vace_modules=extra_modules)
+        residency.track(transformer, target, ctx.offload_device)
     except (CheckpointError, ValueError) as err:
         if isinstance(err, NodeInputError):
             raise

@@ -208,7 +208,7 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
             def on_step(info: dict) -> None:
                 x0_out["x0"] = info["denoised"]
         compiled_for(model, device)
-        with merged(transformer, lora_paths(model.loras)), \
+        with merged(transformer, lora_paths(model.loras), keep=swap is None), \
                 placement.swapped(transformer, device, ctx.offload_device, swap), \
                 sampling_pass(transformer, slg=slg, attention=model.attention, teacache=cache,
                               forwards=None if isinstance(predictor, EasyCache) else
