@@ -102,7 +102,10 @@ class _ChunkReader:
             # the block may be one the caller's stream still reads: the copies wait for it
             ready = torch.cuda.Event()
             ready.record(torch.cuda.current_stream(self.device))
-        futures = [self._pool.submit(self._read_chunk, name, target, ready, info.start + offset, offset,
+        # the copies run in the caller's inference mode: a tensor made inside it (a job runs
+        # in one) takes no in-place copy from a thread outside it
+        inference = torch.is_inference_mode_enabled()
+        futures = [self._pool.submit(self._read_chunk, name, target, ready, inference, info.start + offset, offset,
                                      min(CHUNK_BYTES, nbytes - offset))
                    for offset in range(0, nbytes, CHUNK_BYTES)]
         return target, futures
@@ -113,8 +116,8 @@ class _ChunkReader:
             handle.close()
         self._handles.clear()
 
-    def _read_chunk(self, name: str, target: torch.Tensor, ready: "torch.cuda.Event | None", file_offset: int,
-                    offset: int, length: int) -> None:
+    def _read_chunk(self, name: str, target: torch.Tensor, ready: "torch.cuda.Event | None", inference: bool,
+                    file_offset: int, offset: int, length: int) -> None:
         if self._staging is None:
             self._read_into(name, memoryview(target.numpy())[offset:offset + length], file_offset)
             return
@@ -123,7 +126,7 @@ class _ChunkReader:
             self._read_into(name, memoryview(chunk.numpy())[:length], file_offset)
             stream = self._stream()
             stream.wait_event(ready)
-            with torch.cuda.stream(stream):
+            with torch.inference_mode(inference), torch.cuda.stream(stream):
                 target[offset:offset + length].copy_(chunk[:length], non_blocking=True)
             stream.synchronize()  # the chunk is free again, and the bytes are there
         finally:
