@@ -121,10 +121,33 @@ def test_a_lora_on_the_gguf_model_samples_as_on_the_plain_one(ctx, cond, models,
         (patched,) = node("LoraLoaderModelOnly")(ctx, model=model, lora_name="lightx2v_tiny.safetensors",
                                                  strength_model=0.7)
         results.append(sample(ctx, patched, cond))
-        assert model.transformer.blocks[0].attn1.to_q.weight is before  # restored after the pass
+        if loader == "UnetLoaderGGUF":  # quantized weights are never kept merged (they would stay dequantized)
+            assert model.transformer.blocks[0].attn1.to_q.weight is before
+        else:  # kept for the next pass with this LoRA, as ComfyUI keeps patched weights
+            assert model.transformer.blocks[0].attn1.to_q.weight is not before
+            sample(ctx, model, cond)  # a pass without the LoRA puts the loaded weights back
+            assert model.transformer.blocks[0].attn1.to_q.weight is before
     assert torch.equal(*results)
     (model,) = node("UnetLoaderGGUF")(ctx, unet_name=UNET)
     assert not torch.equal(sample(ctx, model, cond), results[0])  # the LoRA did change the result
+
+
+def test_a_second_pass_with_the_same_lora_merges_nothing_and_samples_the_same(ctx, cond, models, tiny_models,
+                                                                              monkeypatch):
+    from wfrun.models import lora_files
+    from wfrun.models.tiny import lora_weights
+
+    (models / "loras").mkdir(exist_ok=True)
+    save_file(lora_weights(22), str(models / "loras" / "kept_tiny.safetensors"))
+    merges = []
+    layers = lora_files.lora_layers
+    monkeypatch.setattr(lora_files, "lora_layers", lambda *a, **k: merges.append(a[1].name) or layers(*a, **k))
+    (model,) = node("UNETLoader")(ctx, unet_name="reference.safetensors", weight_dtype="default")
+    (patched,) = node("LoraLoaderModelOnly")(ctx, model=model, lora_name="kept_tiny.safetensors", strength_model=0.7)
+    first, second = sample(ctx, patched, cond), sample(ctx, patched, cond)
+    assert merges == ["kept_tiny.safetensors"] and torch.equal(first, second)
+    lora_files.unmerge(model.transformer)
+    assert torch.equal(sample(ctx, patched, cond), first) and len(merges) == 2  # merged afresh: the same numbers
 
 
 def test_the_advanced_loader_dequantizes_in_the_dtype_asked(ctx, cond):

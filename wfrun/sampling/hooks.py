@@ -17,9 +17,10 @@ was (same ``vars``, same ``state_dict``). Their state lives in the hook objects:
 - the control LoRA (``module_hooks.CONTROL_LORA``, attached with the model): switched off
   when the pass ends, so a cached model is reused as loaded.
 - :class:`CompileWhenItPays` on the transformer's ``patch_embedding`` (``COMPILE``: it runs
-  once per forward), for a pass that says how many forwards it will run: times the first forward and compiles the repeated blocks for the
-  rest when that saves more than it costs (``models.compile.compile_pays``; ``wfrun run
-  --compile``). The compiled blocks stay compiled after the pass.
+  once per forward), for a pass that says how many forwards it will run: times the first
+  forward and compiles the repeated blocks for the rest when that saves more than it costs
+  (``models.compile.compile_pays``; ``wfrun run --compile``). The compiled blocks stay
+  compiled after the pass.
 
 What the pass does not own: block streaming (``models/block_stream.py``) is attached with
 the model's placement and stays across passes; attention processors for FETA, split
