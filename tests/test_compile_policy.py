@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import WanTransformer3DModel
+from tiny_transformer import tiny_wan
 
 from wfrun.models import compile as compiling
 from wfrun.models import module_hooks
@@ -17,10 +18,7 @@ from wfrun.sampling.hooks import COMPILE, CompileWhenItPays, _only_device, sampl
 
 
 def tiny() -> WanTransformer3DModel:
-    torch.manual_seed(0)
-    return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=16,
-                                 out_channels=16, text_dim=24, freq_dim=16, ffn_dim=48, num_layers=2,
-                                 cross_attn_norm=True).eval()
+    return tiny_wan(2)
 
 
 def forward(model: WanTransformer3DModel) -> None:

@@ -9,6 +9,7 @@ import os
 import pytest
 import torch
 from diffusers import WanTransformer3DModel
+from tiny_transformer import tiny_wan
 from safetensors.torch import save_file
 
 from wfrun.models import lora_files, placement
@@ -16,10 +17,7 @@ from wfrun.models.lora_files import merged, unmerge
 
 
 def tiny() -> WanTransformer3DModel:
-    torch.manual_seed(0)
-    return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=16,
-                                 out_channels=16, text_dim=24, freq_dim=16, ffn_dim=48, num_layers=2,
-                                 cross_attn_norm=True).eval()
+    return tiny_wan(2)
 
 
 def write_lora(path, seed: int, alpha: float = 1.0):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import WanTransformer3DModel
+from tiny_transformer import tiny_wan
 
 from wfrun.models import module_hooks, placement
 from wfrun.models.block_stream import BlockStreamer
@@ -16,10 +17,7 @@ from wfrun.sampling.hooks import PASS, PROBE, SLG, active_pass, sampling_pass
 
 
 def tiny(layers: int = 3) -> WanTransformer3DModel:
-    torch.manual_seed(0)
-    return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=16,
-                                 out_channels=16, text_dim=24, freq_dim=16, ffn_dim=48, num_layers=layers,
-                                 cross_attn_norm=True).eval()
+    return tiny_wan(layers)
 
 
 def inputs():
