@@ -115,3 +115,28 @@ def test_on_the_cpu_or_split_over_devices_nothing_compiles():
     assert hook.decided and not compiling.is_compiled(model)
     model.blocks[0].to("meta")
     assert _only_device(model) is None
+
+
+def test_the_run_command_takes_the_policy_and_reports_its_timeline(tmp_path):
+    """`--compile on` on the CPU runs the workflow as it is (nothing compiles off CUDA); the
+    report places preparing, the first node and the report on one clock; an unknown policy
+    is a usage error."""
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from wfrun.cli import main
+
+    path = Path(__file__).resolve().parents[1] / "workflows" / "wan_t2v_tiny.json"
+    result = CliRunner().invoke(main, ["run", str(path), "--tiny-models", "--device", "cpu", "--format", "json",
+                                       "-o", str(tmp_path / "out"), "--compile", "on"],
+                                env={"WFRUN_CACHE": str(tmp_path / "c")})
+    assert result.exit_code == 0, result.output[-2000:]
+    report = json.loads(result.stdout)
+    timeline = report["timeline"]
+    assert 0 < timeline["prepared"] <= timeline["executing"] <= timeline["reported"]
+    assert timeline["reported"] - timeline["executing"] >= report["seconds"] - 0.01
+    assert report["written"]
+    refused = CliRunner().invoke(main, ["run", str(path), "--tiny-models", "--compile", "sometimes"])
+    assert refused.exit_code == 2 and "sometimes" in refused.output
