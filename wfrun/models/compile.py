@@ -48,9 +48,10 @@ def compile_transformer(transformer: Any, device: Any, *, backend: str, fullgrap
 #: 7.26 → 6.04 s a step (17 %) (bench/RESULTS.md, issue 16); the smaller one.
 COMPILE_SAVING = 0.13
 
-#: What compiling the blocks costs a process, in seconds: the bf16 14B forward's first call
-#: took 10.0 s compiled for 3.5 s eager (a cold cache; a warm one costs about 3.5 s).
-COMPILE_COST_S = 10.0
+#: What compiling the blocks costs a process, in seconds, with a cold compile cache: the
+#: end-frame job's compiling step took 23.7 s for 7.5 s eager (fp8 weights, fp16 compute,
+#: SLG's two graphs); a warm cache costs about 5 s (12.4 s), which this does not count on.
+COMPILE_COST_S = 16.0
 
 #: ``wfrun run --compile``: ``auto`` compiles a pass's transformer when :func:`compile_pays`,
 #: ``on`` always (on CUDA), ``off`` never (the workflow's own compile nodes still apply).
@@ -77,7 +78,7 @@ def current_policy() -> str:
 def compile_pays(remaining_forwards: int, forward_s: float) -> bool:
     """Whether compiling now saves more over ``remaining_forwards`` forwards of ``forward_s``
     seconds each than it costs. Decided on the measured time of a forward, so the 14B model's
-    20-step CFG job compiles (39 x 0.13 x 3.6 s = 18 s saved for 10) and a 4-step CFG-1 job
+    20-step CFG job compiles (39 x 0.13 x 3.6 s = 18 s saved for 16) and a 4-step CFG-1 job
     of a step-distill LoRA, or a 1.3B model's, does not."""
     return remaining_forwards * COMPILE_SAVING * forward_s > COMPILE_COST_S
 
