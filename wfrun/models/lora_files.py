@@ -15,8 +15,9 @@ same loaded model can serve a LoRA branch and a plain one, and the next seed of 
 branch pays nothing. :func:`merged` does the same: it keeps the original parameter objects
 (no copy: each merge makes a new parameter) and puts them back when a pass asks for other
 LoRAs, when the pass fails, when the caller does not let the merge stay (``keep=False``),
-or when the model is sent back (:func:`unmerge`, called by ``placement.offload``). A kept
-merge saved about 1 s a pass on the 14B experts (bench/RESULTS.md, issue 16).
+or when the model is sent back (:func:`unmerge`, called by ``placement.offload``). Merging
+took about 1 s of each pass's first step on the 14B experts (bench/RESULTS.md, issue 16),
+which a kept merge saves every further seed.
 """
 
 from __future__ import annotations
