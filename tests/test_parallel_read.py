@@ -84,3 +84,19 @@ def test_read_threads_follow_the_variable(monkeypatch):
     assert parallel_read.read_threads() == 5
     monkeypatch.setenv(parallel_read.THREADS_ENV, "none")
     assert 1 <= parallel_read.read_threads() <= 8
+
+
+@pytest.mark.parametrize("inference", [True, False])
+def test_staged_copies_follow_the_callers_inference_mode(checkpoint, monkeypatch, inference):
+    """A job runs inside torch.inference_mode, so the tensors it reads into are inference
+    tensors; the reading threads' copies into them must run in that mode too (the H200 run
+    of a core loader failed with 'Inplace update to inference tensor outside InferenceMode'
+    before they did). The staged path is the GPU's, here on the CPU."""
+    monkeypatch.setattr(parallel_read, "CHUNK_BYTES", 1000)
+    expected = load_file(str(checkpoint))
+    with open_checkpoint(checkpoint) as reader:
+        entries = [(name, reader.tensors[name], expected[name].dtype) for name in reader.tensors]
+    with torch.inference_mode(inference):
+        got = dict(parallel_read.read_tensors(checkpoint, entries, torch.device("cpu"), threads=3, staged=True))
+    assert all(torch.equal(_bytes(got[k]), _bytes(expected[k])) for k in expected)
+    assert all(t.is_inference() == inference for t in got.values())

@@ -50,10 +50,15 @@ def read_threads() -> int:
 
 
 def read_tensors(path: Path, entries: Iterable[tuple[str, TensorInfo, torch.dtype]], device: torch.device,
-                 *, threads: int | None = None, lookahead: int = LOOKAHEAD_BYTES) -> Iterator[tuple[str, torch.Tensor]]:
+                 *, threads: int | None = None, lookahead: int = LOOKAHEAD_BYTES,
+                 staged: bool | None = None) -> Iterator[tuple[str, torch.Tensor]]:
     """``(name, tensor)`` for each ``(name, info, dtype)`` of ``entries``, in order, each on
-    ``device`` in its stored dtype. Closing the iterator early waits for the reads in flight."""
-    reader = _ChunkReader(Path(path), torch.device(device), threads or read_threads())
+    ``device`` in its stored dtype. Closing the iterator early waits for the reads in flight.
+    ``staged``: through staging chunks copied by torch (default: for a GPU only; tests use it
+    on the CPU, where it is the same path but for the streams)."""
+    device = torch.device(device)
+    reader = _ChunkReader(Path(path), device, threads or read_threads(),
+                          device.type == "cuda" if staged is None else staged)
     pending: deque[tuple[str, torch.Tensor, list[Future], torch.dtype, tuple[int, ...]]] = deque()
     ahead = 0
     todo = iter(entries)
@@ -81,7 +86,7 @@ def read_tensors(path: Path, entries: Iterable[tuple[str, TensorInfo, torch.dtyp
 class _ChunkReader:
     """The threads, their file handles and streams, and the pinned chunks of one read."""
 
-    def __init__(self, path: Path, device: torch.device, threads: int):
+    def __init__(self, path: Path, device: torch.device, threads: int, staged: bool):
         self.path = path
         self.device = device
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wfrun-read")
@@ -89,16 +94,17 @@ class _ChunkReader:
         self._handles: list = []
         self._lock = threading.Lock()
         self._staging: queue.Queue | None = None
-        if device.type == "cuda":
+        self._cuda = device.type == "cuda"
+        if staged:
             self._staging = queue.Queue()
             for _ in range(2 * threads):
-                self._staging.put(_staging_chunk())
+                self._staging.put(_staging_chunk(self._cuda))
 
     def submit(self, name: str, info: TensorInfo) -> tuple[torch.Tensor, list[Future]]:
         nbytes = info.end - info.start
         target = torch.empty(nbytes, dtype=torch.uint8, device=self.device)
         ready = None
-        if self._staging is not None:
+        if self._cuda:
             # the block may be one the caller's stream still reads: the copies wait for it
             ready = torch.cuda.Event()
             ready.record(torch.cuda.current_stream(self.device))
@@ -124,6 +130,10 @@ class _ChunkReader:
         chunk = self._staging.get()
         try:
             self._read_into(name, memoryview(chunk.numpy())[:length], file_offset)
+            if not self._cuda:
+                with torch.inference_mode(inference):
+                    target[offset:offset + length].copy_(chunk[:length])
+                return
             stream = self._stream()
             stream.wait_event(ready)
             with torch.inference_mode(inference), torch.cuda.stream(stream):
@@ -164,7 +174,9 @@ class _ChunkReader:
         return stream
 
 
-def _staging_chunk() -> torch.Tensor:
+def _staging_chunk(pinned: bool) -> torch.Tensor:
+    if not pinned:
+        return torch.empty(CHUNK_BYTES, dtype=torch.uint8)
     try:
         return torch.empty(CHUNK_BYTES, dtype=torch.uint8, pin_memory=True)
     except RuntimeError:  # no pinned memory to be had: a plain chunk still works, more slowly
