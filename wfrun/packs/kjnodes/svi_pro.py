@@ -34,54 +34,15 @@ import torch
 
 from wfrun.models.families import WAN21
 from wfrun.nodes.conditioning import set_values
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-
-
-def _samples(latent: Any, input_name: str) -> torch.Tensor:
-    samples = latent.get("samples") if isinstance(latent, dict) else None
-    if not isinstance(samples, torch.Tensor) or samples.ndim != 5:
-        raise NodeInputError(input_name, "expected a video LATENT (samples [B, C, T, h, w])",
-                             "connect a VAEEncode of the anchor image or a sampler's output")
-    if samples.shape[0] != 1:
-        raise NodeInputError(input_name, f"a batch of {samples.shape[0]} latents; WanImageToVideoSVIPro takes one",
-                             "encode or sample one video at a time")
-    if samples.shape[1] != WAN21.channels:
-        raise NodeInputError(input_name, f"{samples.shape[1]}-channel latents; WanImageToVideoSVIPro takes Wan 2.1 "
-                             f"VAE latents ({WAN21.channels} channels)",
-                             "use the Wan 2.1 VAE (Wan 2.2 A14B uses it too)")
-    return samples
-
-
-def svi_pro_concat(anchor: torch.Tensor, prev: torch.Tensor | None, length: int,
-                   motion_latent_count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The concat latent image ``[1, 16, T', h, w]`` and concat mask ``[1, 1, T', h, w]``
-    (see the module docs) from raw anchor latents and, optionally, the previous clip's."""
-    total = (int(length) - 1) // 4 + 1
-    parts = [anchor]
-    count = int(motion_latent_count)
-    if prev is not None and count > 0:
-        motion = prev[:, :, -count:]
-        if motion.shape[-2:] != anchor.shape[-2:]:
-            raise NodeInputError("prev_samples", f"latents of {tuple(motion.shape[-2:])} (h, w) do not match the "
-                                 f"anchor's {tuple(anchor.shape[-2:])}",
-                                 "sample the previous clip at the anchor's size")
-        parts.append(motion.to(anchor.device, anchor.dtype))
-    given = sum(p.shape[2] for p in parts)
-    if given > total:
-        raise NodeInputError("length", f"{given} anchor and motion latent frames do not fit in the {total} latent "
-                             f"frames of length {length}", "raise length or lower motion_latent_count")
-    padding = WAN21.process_out(anchor.new_zeros(1, anchor.shape[1], total - given, *anchor.shape[-2:]))
-    concat = torch.cat([*parts, padding], dim=2)
-    mask = anchor.new_ones(1, 1, total, *anchor.shape[-2:])
-    mask[:, :, :1] = 0.0
-    return concat, mask
+from wfrun.nodes.executor import ExecContext, executor
+from wfrun.nodes.svi_pro import svi_pro_concat, video_latents
 
 
 @executor("WanImageToVideoSVIPro")
 def wan_image_to_video_svi_pro(ctx: ExecContext, positive: Any, negative: Any, length: int, anchor_samples: Any,
                                motion_latent_count: int, prev_samples: Any = None, **_: Any) -> tuple:
-    anchor = _samples(anchor_samples, "anchor_samples")
-    prev = None if prev_samples is None else _samples(prev_samples, "prev_samples")
+    anchor = video_latents(anchor_samples, "anchor_samples", "WanImageToVideoSVIPro")
+    prev = None if prev_samples is None else video_latents(prev_samples, "prev_samples", "WanImageToVideoSVIPro")
     concat, mask = svi_pro_concat(anchor, prev, length, motion_latent_count)
     values = {"concat_latent_image": concat, "concat_mask": mask}
     positive = set_values(positive, values, input_name="positive")
