@@ -400,5 +400,6 @@ def vae_encode_batched(ctx: ExecContext, pixels: Any, vae: Any, per_batch: Any, 
         raise NodeInputError("per_batch", f"per_batch {step}: {pixels.shape[0]} frames make chunks of "
                              f"{', '.join(map(str, lengths))} latent frames, which cannot be joined in one batch "
                              "(VHS fails here too)",
-                             f"use a per_batch of at least {pixels.shape[0]}, or one that divides the frame count")
+                             f"use a per_batch of at least {pixels.shape[0]}, or one whose chunks all make "
+                             f"{lengths[-1]} latent frames")
     return ({"samples": torch.cat(chunks, dim=0)},)
