@@ -45,7 +45,7 @@ VHS_SplitLatents pick whole videos, VHS_VAEDecodeBatched's ``per_batch`` counts 
   single value is what a list of one holds (unchanged, a dict less its ``batch_index``),
   and a Python list is joined as the pack joins it.
 * VHS_VAEDecodeBatched: decodes ``per_batch`` latent batch entries at a time with the
-  VAE VAEDecode uses (``comfy_core_models.vae_nodes``) and joins the frames. Where wfrun
+  core VAEDecode node (called through the executor registry) and joins the frames. Where wfrun
   differs: the pack returns ComfyUI's ``vae.decode`` output as it comes, a 5-D
   ``[B, T, H, W, 3]`` for a video VAE (which no IMAGE node reads); wfrun flattens it to
   ``[B·T, H, W, 3]`` frames as VAEDecode does. A video latent is one entry, so it is decoded
@@ -65,8 +65,7 @@ from typing import Any
 import torch
 
 from wfrun.media.image import UPSCALE_METHODS, common_upscale
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.comfy_core_models.vae_nodes import check_vae, decode_latents, encode_images
+from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
 from wfrun.packs.vhs.image_nodes import MERGE_STRATEGIES, _count, _images
 
 # --------------------------------------------------------------------------- values
@@ -371,30 +370,34 @@ def unbatch(ctx: ExecContext, batched: Any, **_: Any) -> tuple:
 # --------------------------------------------------------------------------- batched VAE
 
 
+def _core(class_type: str) -> Any:
+    """ComfyUI's own VAE node, through the registry (packs do not import each other)."""
+    fn = registered(class_type)
+    if fn is None:  # the core pack is part of wfrun; only a broken install lacks it
+        raise NodeInputError("vae", f"wfrun's {class_type} is not available in this installation")
+    return fn
+
+
 @executor("VHS_VAEDecodeBatched", oom_hint="lower per_batch, or use VAEDecodeTiled")
 def vae_decode_batched(ctx: ExecContext, samples: Any, vae: Any, per_batch: Any, **_: Any) -> tuple:
-    vae = check_vae(vae)
     latents = _latent(samples, "samples")["samples"]
     step = _count(per_batch, "per_batch", 1)
     if latents.shape[0] == 0:
         raise NodeInputError("samples", "samples: the LATENT holds no entries")
-    frames = [decode_latents(ctx, vae, latents[i:i + step]) for i in range(0, latents.shape[0], step)]
+    decode = _core("VAEDecode")
+    frames = [decode(ctx, samples={"samples": latents[i:i + step]}, vae=vae)[0]
+              for i in range(0, latents.shape[0], step)]
     return (torch.cat(frames, dim=0),)
 
 
 @executor("VHS_VAEEncodeBatched", oom_hint="lower per_batch")
 def vae_encode_batched(ctx: ExecContext, pixels: Any, vae: Any, per_batch: Any, **_: Any) -> tuple:
-    vae = check_vae(vae)
     pixels = _images(pixels, "pixels")
     step = _count(per_batch, "per_batch", 1)
     if pixels.shape[0] == 0:
         raise NodeInputError("pixels", "pixels: the IMAGE holds no frames")
-    chunks = []
-    for i in range(0, pixels.shape[0], step):
-        try:
-            chunks.append(encode_images(ctx, vae, pixels[i:i + step]))
-        except ValueError as err:
-            raise NodeInputError("pixels", str(err)) from None
+    encode = _core("VAEEncode")
+    chunks = [encode(ctx, pixels=pixels[i:i + step], vae=vae)[0]["samples"] for i in range(0, pixels.shape[0], step)]
     lengths = sorted({int(c.shape[2]) for c in chunks})
     if len(lengths) > 1:
         raise NodeInputError("per_batch", f"per_batch {step}: {pixels.shape[0]} frames make chunks of "
