@@ -131,9 +131,9 @@ def test_name_patterns_do_not_claim_nodes_their_pack_never_had(tmp_path):
     rgthree = json.loads((schemas_dir() / "nodes" / "rgthree-comfy.json").read_text(encoding="utf-8"))
     assert rgthree["source"]["head_only"] is True and "Fancy (rgthree)" not in rgthree["nodes"]
 
-    template = {"cnr_id": "comfyui-customnodes-template", "aux_id": "Well-Made/ComfyUI-Wan-SVI2Pro-FLF"}
+    template = {"cnr_id": "comfyui-customnodes-template", "aux_id": "doggeddalle/ComfyUI-Wan22-Combined"}
     cases = {"WanVideoLooper": ({}, None), "EncodeWanVideo": ({}, None),
-             "WanCutLastSlot": (template, "Well-Made/ComfyUI-Wan-SVI2Pro-FLF?"),
+             "Wan22CombinedKSampler": (template, "doggeddalle/ComfyUI-Wan22-Combined?"),
              "ADE_MadeUp": ({}, "ComfyUI-AnimateDiff-Evolved?"), "Fancy (rgthree)": ({}, "rgthree-comfy?"),
              "Blur (mypack)": ({"cnr_id": "mypack"}, "mypack?")}
     paths = []
