@@ -306,3 +306,63 @@ def test_load_image_path_refusals(ctx, name, says):
     with pytest.raises(NodeInputError, match=says) as err:
         run("VHS_LoadImagePath", ctx, image=name)
     assert err.value.input_name == "image"
+
+
+# ---------------------------------------------------------------------------- the ffmpeg loaders
+
+@pytest.mark.parametrize("class_type", ["VHS_LoadVideoFFmpegPath", "VHS_LoadVideoFFmpeg"])
+def test_load_video_ffmpeg_start_time_cap_and_info(ctx, clip, class_type):
+    images, mask, audio, info = run(class_type, ctx, video="clip.mp4", format="None")
+    assert images.shape == (20, 48, 64, 3) and images.dtype == torch.float32 and audio is None
+    assert close_to(frame_levels(images), levels(20))
+    assert mask.shape == (20, 64, 64) and not mask.any()
+    assert info["source_fps"] == 10 and info["source_duration"] == pytest.approx(2.0)
+    assert info["source_frame_count"] == pytest.approx(20) and info["loaded_frame_count"] == 20
+    # start_time in seconds: at 10 fps, 0.5 s is frame 5; the cap counts from there
+    images, _, _, info = run(class_type, ctx, video="clip.mp4", format="None", start_time=0.5, frame_load_cap=4)
+    assert close_to(frame_levels(images), levels(20)[5:9])
+    assert info["loaded_frame_count"] == 4 and info["loaded_duration"] == pytest.approx(0.4)
+
+
+def test_load_video_ffmpeg_rate_size_and_format(ctx, clip):
+    images, _, _, info = run("VHS_LoadVideoFFmpegPath", ctx, video="clip.mp4", format="None", force_rate=5)
+    assert len(images) == 10 and info["loaded_fps"] == 5  # 2 s at 5 fps
+    got = frame_levels(images)
+    assert got == sorted(got) and all(close_to([g], [min(levels(20), key=lambda v: abs(v - g))]) for g in got)
+    # a custom size is rounded to the format's multiple (AnimateDiff: 8), the other side by aspect
+    images, _, _, info = run("VHS_LoadVideoFFmpegPath", ctx, video="clip.mp4", format="AnimateDiff", custom_width=30)
+    assert images.shape[1:] == (24, 32, 3) and (info["loaded_width"], info["loaded_height"]) == (32, 24)
+    images, _, _, _ = run("VHS_LoadVideoFFmpegPath", ctx, video="clip.mp4", format="None", custom_width=16,
+                          custom_height=16)
+    assert images.shape[1:] == (16, 16, 3) and close_to(frame_levels(images), levels(20))
+    images, _, _, _ = run("VHS_LoadVideoFFmpegPath", ctx, video="clip.mp4", format="Wan")
+    assert len(images) == 17  # 4n+1
+    with pytest.raises(NodeInputError) as err:
+        run("VHS_LoadVideoFFmpegPath", ctx, video="clip.mp4", start_time=5)
+    assert err.value.input_name == "start_time"
+
+
+def test_load_video_ffmpeg_alpha_mask(ctx):
+    rgba = np.zeros((4, 16, 16, 4), np.uint8)
+    rgba[..., :3] = 120
+    rgba[..., 3] = np.array([255, 200, 100, 0], np.uint8)[:, None, None]
+    path = ctx.input_dir / "a.webm"
+    mv.encode((f.tobytes() for f in rgba), path, width=16, height=16, frame_rate=8, input_pix_fmt="rgba",
+              output_args=["-n", "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-lossless", "1"])
+    images, mask, _, _ = run("VHS_LoadVideoFFmpegPath", ctx, video="a.webm", format="None")
+    if mask.shape[1:] == (64, 64):
+        pytest.fail("the stream's alpha was not detected")
+    assert images.shape == (4, 16, 16, 3) and mask.shape == (4, 16, 16)
+    assert close_to([round(float(m.mean()) * 255) for m in mask], [0, 55, 155, 255], tol=4)
+
+
+@pytest.mark.parametrize("name,says", [("../outside.mp4", "'..' are refused"), ("/etc/passwd", "outside wfrun"),
+                                       ("https://example.com/a.mp4", "URL"), ("missing.mp4", "not found")])
+def test_load_video_ffmpeg_path_refusals(ctx, clip, name, says):
+    write_clip(ctx.input_dir.parent / "outside.mp4", 3)
+    with pytest.raises(NodeInputError, match=says) as err:
+        run("VHS_LoadVideoFFmpegPath", ctx, video=name)
+    assert err.value.input_name == "video"
+    with pytest.raises(NodeInputError) as err:
+        run("VHS_LoadVideoFFmpeg", ctx, video=name)
+    assert err.value.input_name == "video"

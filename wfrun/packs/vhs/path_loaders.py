@@ -1,6 +1,7 @@
 """VideoHelperSuite's loaders that take a path as text instead of an uploaded file:
-VHS_LoadVideoPath, VHS_LoadImagePath, VHS_LoadImagesPath, and VHS_LoadImages (a sub-folder
-of the input folder, chosen from a list in ComfyUI).
+VHS_LoadVideoPath, VHS_LoadVideoFFmpegPath, VHS_LoadImagePath, VHS_LoadImagesPath; and
+their kin VHS_LoadImages (a sub-folder of the input folder, chosen from a list in ComfyUI)
+and VHS_LoadVideoFFmpeg (an uploaded video read the ffmpeg way).
 
 Where the file may be. In ComfyUI these nodes open whatever path they are given, anywhere
 on the disk, and fetch ``http(s)://`` URLs. Workflows are untrusted, so wfrun reads only
@@ -17,6 +18,13 @@ inside its own folders (:func:`resolve_path`):
 
 VHS_LoadVideoPath is VHS_LoadVideo on the file (``video_nodes.read_video``: the same frame
 selection, sizes, formats and refusals; its ``audio`` output is ``None`` as there).
+
+VHS_LoadVideoFFmpeg(Path) read as the pack's ffmpeg generator does
+(:func:`read_video_ffmpeg`): ``start_time`` in seconds instead of skipping frames, ffmpeg's
+``fps`` filter for ``force_rate``, ffmpeg's crop and scale for a custom size, 16-bit
+frames, and a ``mask`` output (``1 - alpha`` for a stream with alpha, else ``[N, 64, 64]``
+zeros); ``audio`` is ``None`` and ``video_info`` follows the pack (its source frame count is
+rate x duration, as ffmpeg reports them).
 
 VHS_LoadImagePath reads one image (the pack decodes it through ffmpeg as a one-frame
 video, without a load format, so sizes are not rounded): IMAGE ``[1, H, W, 3]`` and
@@ -56,9 +64,11 @@ import torch
 
 from wfrun.media.image import MediaPathError, common_upscale, existing_inside, resolve_inside, split_annotation
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.files import temp_dir
+from wfrun.media.video import VideoError, probe
+from wfrun.nodes.files import input_file, temp_dir
 from wfrun.packs.vhs.audio_nodes import folder_name
-from wfrun.packs.vhs.video_nodes import _from_force_size, read_video, strip_path, target_size
+from wfrun.packs.vhs.video_nodes import (LOAD_FORMATS, _from_force_size, _video_files, read_video, strip_path,
+                                         target_size)
 
 #: ``comfy.k_diffusion.utils.FolderOfImages.IMG_EXTENSIONS``, the pack's image filter.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"})
@@ -319,3 +329,125 @@ def load_images(ctx: ExecContext, directory: Any, *, image_load_cap: Any, skip_f
         raise NodeInputError("directory", f"directory {directory!r} cannot be found (looked for {folder})",
                              _hint("folder of images", ctx))
     return load_folder(ctx, folder, image_load_cap, skip_first_images, select_every_nth)
+
+
+# ---------------------------------------------------------------------------- the ffmpeg loaders
+
+def read_video_ffmpeg(path: Path, force_rate: Any, custom_width: int, custom_height: int, frame_load_cap: Any,
+                      start_time: Any, *, meta_batch: Any, vae: Any, format: str, force_size: str | None,
+                      input_name: str) -> tuple:
+    """VHS_LoadVideoFFmpeg(Path)'s reading: ffmpeg seeks to ``start_time`` (the pack's two-step
+    seek, 4 s before on the input, the rest on the output), resamples with its ``fps``
+    filter at ``force_rate``, crops to the new aspect and scales (its default bicubic) when a
+    custom size is set (rounded to the format's multiple), stops after ``frame_load_cap``
+    frames; 16-bit RGBA is read back, alpha kept where the stream has it. The format's frame
+    rule then trims the count, as in VHS_LoadVideo."""
+    import contextlib
+    import io
+
+    import imageio_ffmpeg
+
+    _no_batch(meta_batch, vae)
+    if force_size is not None:  # a save from before 2025-01-30
+        custom_width, custom_height, format = _from_force_size(str(force_size), custom_width, custom_height)
+    if format not in LOAD_FORMATS:
+        raise NodeInputError("format", f"unknown format {format!r}", f"use one of {', '.join(LOAD_FORMATS)}")
+    for name, value in (("force_rate", force_rate), ("start_time", start_time), ("frame_load_cap", frame_load_cap),
+                        ("custom_width", custom_width), ("custom_height", custom_height)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+            raise NodeInputError(name, f"{name} is {value!r}; expected a number, 0 or more")
+    preset = LOAD_FORMATS[format]
+    try:
+        info = probe(path, count_frames=False)
+    except VideoError as err:
+        raise NodeInputError(input_name, str(err), "use an mp4, webm, mkv, mov or gif file") from None
+    fps = info.fps or 1.0
+    width, height = info.width, info.height
+    # as the pack: ffmpeg's own VP9 decoder drops alpha, libvpx keeps it
+    decoder = ["-c:v", "libvpx-vp9"] if info.codec.split(" ")[0] == "vp9" else []
+    pre_seek: list[str] = []
+    post_seek: list[str] = []
+    if start_time > 0:
+        if start_time > 4:
+            pre_seek, post_seek = ["-ss", str(start_time - 4)], ["-ss", "4"]
+        else:
+            post_seek = ["-ss", str(start_time)]
+    filters = []
+    if force_rate:
+        filters.append(f"fps=fps={force_rate}")
+    size = (width, height)
+    if custom_width or custom_height:
+        size = target_size(width, height, int(custom_width), int(custom_height), preset.get("dim", (1,))[0])
+        if size[0] <= 0 or size[1] <= 0:
+            raise NodeInputError("custom_width", f"the loaded frames would be {size[0]}x{size[1]}",
+                                 "use a larger size")
+        aspect = size[0] / size[1]
+        if abs(width * aspect - height) >= 1:  # the pack's test, kept as it is
+            filters.append(f"crop=if(gt({aspect}\\,a)\\,iw\\,ih*{aspect}):if(gt({aspect}\\,a)\\,iw/{aspect}\\,ih)")
+        filters.append(f"scale={size[0]}:{size[1]}")
+    output = ["-an", *post_seek] + (["-vf", ",".join(filters)] if filters else [])
+    if frame_load_cap > 0:
+        output += ["-frames:v", str(int(frame_load_cap))]
+    frames = []
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgba64le", bits_per_pixel=64,
+                                            input_params=pre_seek + decoder, output_params=output)
+        with contextlib.redirect_stdout(io.StringIO()):  # imageio notes the resize on stdout
+            meta = next(reader)
+        alpha = any(tag in str(meta.get("pix_fmt", "")) for tag in ("yuva", "rgba", "bgra"))
+        try:
+            for raw in reader:
+                frame = np.frombuffer(raw, dtype="<u2").reshape(size[1], size[0], 4)
+                frames.append(torch.from_numpy((frame if alpha else frame[..., :3]).astype(np.float32) / 65535.0))
+        finally:
+            reader.close()
+    except (OSError, RuntimeError, StopIteration, ValueError) as err:
+        raise NodeInputError(input_name, f"{path.name}: ffmpeg cannot read it as a video ({err})") from None
+    if not frames:
+        raise NodeInputError("start_time", f"no frames were loaded from {path.name} (starting at {start_time} s "
+                             f"of {info.duration:g} s)", "start earlier")
+    images = torch.stack(frames)
+    del frames
+    if "frames" in preset and len(images) % preset["frames"][0] != preset["frames"][1]:
+        div, mod = preset["frames"][:2]
+        keep = (len(images) - mod) // div * div + mod
+        if keep <= 0:
+            raise NodeInputError("frame_load_cap", f"{len(images)} frames cannot make a {div}n+{mod} count for "
+                                 f"format {format}", "load more frames")
+        images = images[:keep]
+    frame_time = 1 / (force_rate or fps)
+    video_info = {
+        "source_fps": fps,
+        "source_frame_count": fps * info.duration,
+        "source_duration": info.duration,
+        "source_width": width,
+        "source_height": height,
+        "loaded_fps": 1 / frame_time,
+        "loaded_frame_count": len(images),
+        "loaded_duration": len(images) * frame_time,
+        "loaded_width": size[0],
+        "loaded_height": size[1],
+    }
+    if images.shape[-1] == 4:
+        return images[..., :3].contiguous(), 1.0 - images[..., 3], None, video_info
+    return images, torch.zeros((len(images), 64, 64), dtype=torch.float32), None, video_info
+
+
+@executor("VHS_LoadVideoFFmpegPath", volatile=True, input_files=_declared("video", "video"))
+def load_video_ffmpeg_path(ctx: ExecContext, video: Any, force_rate: Any, custom_width: int, custom_height: int,
+                           frame_load_cap: Any, start_time: Any, *, meta_batch: Any = None, vae: Any = None,
+                           format: str, force_size: str | None = None, **_: Any) -> tuple:
+    return read_video_ffmpeg(resolve_path(ctx, video, "video", "video"), force_rate, custom_width, custom_height,
+                             frame_load_cap, start_time, meta_batch=meta_batch, vae=vae, format=format,
+                             force_size=force_size, input_name="video")
+
+
+@executor("VHS_LoadVideoFFmpeg", volatile=True, input_files=_video_files)
+def load_video_ffmpeg(ctx: ExecContext, video: Any, force_rate: Any, custom_width: int, custom_height: int,
+                      frame_load_cap: Any, start_time: Any, *, meta_batch: Any = None, vae: Any = None,
+                      format: str, force_size: str | None = None, **_: Any) -> tuple:
+    if not isinstance(video, str):
+        raise NodeInputError("video", f"expected a file name, found {type(video).__name__}")
+    path = input_file(ctx, strip_path(video), "video", "video")
+    return read_video_ffmpeg(path, force_rate, custom_width, custom_height, frame_load_cap, start_time,
+                             meta_batch=meta_batch, vae=vae, format=format, force_size=force_size, input_name="video")
