@@ -153,6 +153,21 @@ def load_video(ctx: ExecContext, video: str, force_rate: float, custom_width: in
                frame_load_cap: int, skip_first_frames: int, select_every_nth: int,
                *, meta_batch: Any = None, vae: Any = None, format: str, force_size: str | None = None,
                desired_frame_rate: float | None = None, **_: Any) -> tuple:
+    def locate() -> Path:
+        if not isinstance(video, str):
+            raise NodeInputError("video", f"expected a file name, found {type(video).__name__}")
+        return input_file(ctx, strip_path(video), "video", "video")
+
+    return read_video(locate, force_rate, custom_width, custom_height, frame_load_cap, skip_first_frames,
+                      select_every_nth, meta_batch=meta_batch, vae=vae, format=format, force_size=force_size,
+                      desired_frame_rate=desired_frame_rate)
+
+
+def read_video(locate: Any, force_rate: float, custom_width: int, custom_height: int, frame_load_cap: int,
+               skip_first_frames: int, select_every_nth: int, *, meta_batch: Any, vae: Any, format: str,
+               force_size: str | None, desired_frame_rate: float | None) -> tuple:
+    """VHS_LoadVideo's work once its inputs are checked; ``locate()`` gives the file (or raises
+    NodeInputError), called after the other inputs are checked. VHS_LoadVideoPath shares it."""
     if meta_batch is not None:
         raise NodeInputError("meta_batch", "batched loading (Meta Batch Manager) is not supported by wfrun",
                              "disconnect meta_batch")
@@ -171,9 +186,7 @@ def load_video(ctx: ExecContext, video: str, force_rate: float, custom_width: in
         raise NodeInputError("select_every_nth", f"select_every_nth is {select_every_nth}", "use 1 or more")
     preset = LOAD_FORMATS[format]
     ratio = preset.get("dim", (1,))[0]
-    if not isinstance(video, str):
-        raise NodeInputError("video", f"expected a file name, found {type(video).__name__}")
-    path = input_file(ctx, strip_path(video), "video", "video")
+    path = locate()
     try:
         info = probe(path)
     except VideoError as err:
