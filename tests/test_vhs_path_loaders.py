@@ -366,3 +366,52 @@ def test_load_video_ffmpeg_path_refusals(ctx, clip, name, says):
     with pytest.raises(NodeInputError) as err:
         run("VHS_LoadVideoFFmpeg", ctx, video=name)
     assert err.value.input_name == "video"
+
+
+@pytest.mark.parametrize("class_type, directory", [("VHS_LoadImagesPath", "input/shots"),
+                                                   ("VHS_LoadImages", "shots"),
+                                                   ("LoadImageListFromDir //Inspire", "shots")])
+def test_a_declared_folder_passes_the_early_check_and_a_missing_one_is_named(tmp_path, class_type, directory):
+    """The run's early check resolves declared *folders* as folders (it looked them up as
+    files, so an existing folder was reported missing, the Inspire loaders' too)."""
+    import json
+
+    from wfrun.jobs.run import JobError, RunOptions, prepare
+
+    (tmp_path / "input" / "shots").mkdir(parents=True)
+    for i in range(3):
+        png(tmp_path / "input" / "shots" / f"{i}.png", 10 * i)
+    inputs = {"directory": directory, "image_load_cap": 0}
+    if class_type.startswith("VHS"):
+        inputs.update(skip_first_images=0, select_every_nth=1)
+    prompt = {"1": {"class_type": class_type, "inputs": inputs},
+              "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(prompt))
+    options = RunOptions(output_dir=tmp_path / "out", input_dir=tmp_path / "input", device="cpu")
+    prepare(path, options)  # no problem reported
+    prompt["1"]["inputs"]["directory"] = directory.replace("shots", "missing")
+    path.write_text(json.dumps(prompt))
+    with pytest.raises(JobError) as err:
+        prepare(path, options)
+    assert [d.input for d in err.value.diagnostics if d.code == "missing-input-file"] == ["directory"]
+
+
+def test_smoke_stands_in_a_folder_with_the_images_the_selection_takes(tmp_path, monkeypatch):
+    import json
+
+    from wfrun.jobs.run import RunOptions, run_file
+
+    monkeypatch.setenv("WFRUN_CACHE", str(tmp_path / "cache"))
+    prompt = {"1": {"class_type": "VHS_LoadImagesPath",
+                    "inputs": {"directory": "input/frames", "image_load_cap": 3, "skip_first_images": 2,
+                               "select_every_nth": 2}},
+              "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "s"}}}
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(prompt))
+    report = run_file(path, RunOptions(output_dir=tmp_path / "out", input_dir=tmp_path / "input", device="cpu",
+                                       smoke=True))
+    # 2 skipped, then images 2, 4, 6: 7 drawn
+    assert any("a stand-in folder of 7 images" in line for line in report.prepared.standins), \
+        report.prepared.standins
+    assert report.result is not None and len(report.result.written) == 3

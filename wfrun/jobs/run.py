@@ -379,6 +379,8 @@ def _input_file_problems(graph: WorkflowGraph, plan: Plan, options: RunOptions, 
     """Images and videos the run will read, found (or not) before any model loads: a missing
     start frame should not cost the minute a 14B model takes to load. Each loader executor
     says which files its inputs name (``input_files``)."""
+    from wfrun.media.image_folder import resolve_folder
+
     input_dir = input_dir_for(path, options)
     output_dir = Path(options.output_dir)
     problems = []
@@ -390,7 +392,10 @@ def _input_file_problems(graph: WorkflowGraph, plan: Plan, options: RunOptions, 
             if not isinstance(name, str):
                 continue  # linked, or not text: the executor says so
             try:
-                find_input_file(name, input_dir, output_dir, output_dir / "temp", what)
+                if what == "image_folder":  # a folder of images (Inspire's and VHS's folder loaders)
+                    resolve_folder(name, input_dir, output_dir, output_dir / "temp")
+                else:
+                    find_input_file(name, input_dir, output_dir, output_dir / "temp", what)
             except MediaPathError as err:
                 problems.append(Diagnostic(
                     "missing-input-file", Severity.ERROR, str(err), file=str(path), node_id=node.id,

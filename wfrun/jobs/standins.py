@@ -183,9 +183,10 @@ MAX_FOLDER_IMAGES = 64
 
 def _stand_in_folder(node: Any, input_name: str, name: str, input_dir: Path, output_dir: Path, temp: Path,
                      write: bool) -> str | None:
-    """A stand-in for a missing image *folder* (the Inspire pack's folder loaders): as many
-    images as the node's ``start_index`` and ``image_load_cap`` take (one when it takes all),
-    drawn into ``<temp>/smoke-inputs/<name>/``, which every node naming that folder shares."""
+    """A stand-in for a missing image *folder* (the Inspire and VHS folder loaders): as many
+    images as the node's ``start_index`` or ``skip_first_images``, ``select_every_nth`` and
+    ``image_load_cap`` take (one image after the skipped ones when it takes all), drawn into
+    ``<temp>/smoke-inputs/<name>/``, which every node naming that folder shares."""
     import re
 
     from wfrun.media.image_folder import resolve_folder
@@ -201,7 +202,9 @@ def _stand_in_folder(node: Any, input_name: str, name: str, input_dir: Path, out
         value = node.inputs.get(key, 0)
         return max(0, int(value)) if isinstance(value, int) and not isinstance(value, bool) else 0
 
-    count = min(MAX_FOLDER_IMAGES, number("start_index") + max(1, number("image_load_cap")))
+    skipped = number("start_index") + number("skip_first_images")
+    taken = (max(1, number("image_load_cap")) - 1) * max(1, number("select_every_nth")) + 1
+    count = min(MAX_FOLDER_IMAGES, skipped + taken)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("\\", "/").strip("/").rsplit("/", 1)[-1]).strip("._")[:40]
     folder = temp / INPUTS_DIR / f"{stem or 'images'}_folder"
     if write:

@@ -45,10 +45,10 @@ pack returns float16 tensors; wfrun returns float32 (ComfyUI's IMAGE convention)
 same 8-bit values. A file in the folder that is a symlink leading out of wfrun's folders is
 refused. ``meta_batch`` (batched loading) is refused, as for VHS_LoadVideo; so is ``vae``.
 
-``wfrun validate``/``run`` check the files VHS_LoadVideoPath and VHS_LoadImagePath name
-before any model loads, and ``--smoke`` stands in for missing ones (``input_files``: relative
-names; absolute ones are left to the executor). The folder loaders declare nothing yet (see
-the note above them).
+``wfrun validate``/``run`` check the files and folders these nodes name before any model
+loads, and ``--smoke`` stands in for missing ones (``input_files``: relative names; absolute
+ones are left to the executor); a stand-in folder holds as many images as the node's
+``skip_first_images``, ``select_every_nth`` and ``image_load_cap`` take.
 """
 
 from __future__ import annotations
@@ -300,11 +300,7 @@ def load_folder(ctx: ExecContext, folder: Path, image_load_cap: Any, skip_first_
     return images, torch.zeros((len(frames), 64, 64), dtype=torch.float32), len(frames)
 
 
-# No input_files for the folder loaders yet: the run's early check (jobs/run.py) looks every
-# declared name up as a *file*, so a declared folder that exists is reported missing (as
-# happens to the Inspire pack's folder loaders). Declare ("image_folder") once it resolves
-# folders; --smoke then draws stand-in folders for them too.
-@executor("VHS_LoadImagesPath", volatile=True)
+@executor("VHS_LoadImagesPath", volatile=True, input_files=_declared("directory", "image_folder"))
 def load_images_path(ctx: ExecContext, directory: Any, *, image_load_cap: Any, skip_first_images: Any,
                      select_every_nth: Any, meta_batch: Any = None, **_: Any) -> tuple:
     _no_batch(meta_batch, None)
@@ -312,7 +308,7 @@ def load_images_path(ctx: ExecContext, directory: Any, *, image_load_cap: Any, s
     return load_folder(ctx, folder, image_load_cap, skip_first_images, select_every_nth)
 
 
-@executor("VHS_LoadImages", volatile=True)
+@executor("VHS_LoadImages", volatile=True, input_files=_declared("directory", "image_folder"))
 def load_images(ctx: ExecContext, directory: Any, *, image_load_cap: Any, skip_first_images: Any,
                 select_every_nth: Any, meta_batch: Any = None, **_: Any) -> tuple:
     _no_batch(meta_batch, None)
