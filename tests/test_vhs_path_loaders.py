@@ -137,9 +137,11 @@ def test_declared_files_for_the_early_check_and_smoke(ctx):
     assert files({"video": "/abs/a.mp4"}) == {"video": (None, "video")}  # the executor decides
     assert files({"video": "https://e.com/a.mp4"})["video"][0] == "https://e.com/a.mp4"  # refused early
     assert executor_info("VHS_LoadImagePath").input_files({"image": "a.png"}) == {"image": ("a.png", "image")}
-    # folders are not declared: the run's early check would look them up as files
-    assert executor_info("VHS_LoadImagesPath").input_files is None
-    assert executor_info("VHS_LoadImages").input_files is None
+    # folders are declared as image folders (the early check resolves them as folders)
+    for class_type in ("VHS_LoadImagesPath", "VHS_LoadImages"):
+        folders = executor_info(class_type).input_files
+        assert folders({"directory": "input/shots"}) == {"directory": ("shots", "image_folder")}
+        assert folders({"directory": "/abs/shots"}) == {"directory": (None, "image_folder")}
     for class_type in ("VHS_LoadVideoPath", "VHS_LoadImagePath", "VHS_LoadImagesPath", "VHS_LoadImages"):
         assert executor_info(class_type).volatile
 
