@@ -68,7 +68,7 @@ from wfrun.media.video import VideoError, probe
 from wfrun.nodes.files import input_file, temp_dir
 from wfrun.packs.vhs.audio_nodes import folder_name
 from wfrun.packs.vhs.video_nodes import (LOAD_FORMATS, _from_force_size, _video_files, read_video, strip_path,
-                                         target_size)
+                                         target_size, trim_to_format)
 
 #: ``comfy.k_diffusion.utils.FolderOfImages.IMG_EXTENSIONS``, the pack's image filter.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"})
@@ -404,13 +404,7 @@ def read_video_ffmpeg(path: Path, force_rate: Any, custom_width: int, custom_hei
                              f"of {info.duration:g} s)", "start earlier")
     images = torch.stack(frames)
     del frames
-    if "frames" in preset and len(images) % preset["frames"][0] != preset["frames"][1]:
-        div, mod = preset["frames"][:2]
-        keep = (len(images) - mod) // div * div + mod
-        if keep <= 0:
-            raise NodeInputError("frame_load_cap", f"{len(images)} frames cannot make a {div}n+{mod} count for "
-                                 f"format {format}", "load more frames")
-        images = images[:keep]
+    images = trim_to_format(images, preset, format)
     frame_time = 1 / (force_rate or fps)
     video_info = {
         "source_fps": fps,

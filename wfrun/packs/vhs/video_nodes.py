@@ -163,6 +163,19 @@ def load_video(ctx: ExecContext, video: str, force_rate: float, custom_width: in
                       desired_frame_rate=desired_frame_rate)
 
 
+def trim_to_format(images: torch.Tensor, preset: dict, format: str) -> torch.Tensor:
+    """The frames cut to the load format's ``div·n + mod`` count (Wan: 4n+1), as the pack cuts
+    them; too few frames for one such count is refused on ``frame_load_cap``."""
+    if "frames" in preset and len(images) % preset["frames"][0] != preset["frames"][1]:
+        div, mod = preset["frames"][:2]
+        keep = (len(images) - mod) // div * div + mod
+        if keep <= 0:
+            raise NodeInputError("frame_load_cap", f"{len(images)} frames cannot make a {div}n+{mod} count for "
+                                 f"format {format}", "load more frames")
+        images = images[:keep]
+    return images
+
+
 def read_video(locate: Any, force_rate: float, custom_width: int, custom_height: int, frame_load_cap: int,
                skip_first_frames: int, select_every_nth: int, *, meta_batch: Any, vae: Any, format: str,
                force_size: str | None, desired_frame_rate: float | None) -> tuple:
@@ -212,13 +225,7 @@ def read_video(locate: Any, force_rate: float, custom_width: int, custom_height:
         step = max(1, (1920 * 1080 * 16) // (width * height))
         images = torch.cat([common_upscale(images[i:i + step].movedim(-1, 1), new_w, new_h, "lanczos", "center")
                             .movedim(1, -1) for i in range(0, len(images), step)])
-    if "frames" in preset and len(images) % preset["frames"][0] != preset["frames"][1]:
-        div, mod = preset["frames"][:2]
-        keep = (len(images) - mod) // div * div + mod
-        if keep <= 0:
-            raise NodeInputError("frame_load_cap", f"{len(images)} frames cannot make a {div}n+{mod} count for "
-                                 f"format {format}", "load more frames")
-        images = images[:keep]
+    images = trim_to_format(images, preset, format)
     frame_time = (1 / info.fps if force_rate == 0 else 1 / force_rate) * select_every_nth
     video_info = {
         "source_fps": info.fps,
