@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any, Callable, Iterator
 
 from diffusers.hooks import ModelHook
@@ -112,7 +113,7 @@ class CompileWhenItPays(ModelHook):
         self.calls = 0
         self.started: float | None = None
         self.decided = False
-        self._clock = clock or _perf_counter
+        self._clock = clock or time.perf_counter
         self._sync = sync or _cuda_sync
         self._compile = compile_now or _compile_on_its_device
 
@@ -150,12 +151,6 @@ def _only_device(module: nn.Module) -> Any:
     """The one device all of ``module``'s parameters are on, else None."""
     devices = {p.device for p in module.parameters()}
     return devices.pop() if len(devices) == 1 else None
-
-
-def _perf_counter() -> float:
-    import time
-
-    return time.perf_counter()
 
 
 def _cuda_sync() -> None:

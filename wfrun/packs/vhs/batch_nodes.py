@@ -1,7 +1,6 @@
-"""VideoHelperSuite's batch utilities for latents and masks, its index selection, Unbatch and
-its batched VAE nodes (``videohelpersuite/image_latent_nodes.py``, ``utils.py``,
-``nodes.py``, ``batched_nodes.py``). The IMAGE versions of the count, every-nth, split and
-merge nodes live in ``image_nodes.py`` and ``split.py``; these share their argument checks.
+"""VideoHelperSuite's batch utilities for images, latents and masks, its index selection,
+Unbatch and its batched VAE nodes (``videohelpersuite/image_latent_nodes.py``, ``utils.py``,
+``nodes.py``, ``batched_nodes.py``): one implementation of each operation for every kind.
 
 Every node here works on dimension 0 of its value, which VHS calls frames: a MASK's frames,
 an IMAGE's frames, and a LATENT's ``samples`` batch. For a Wan video latent
@@ -9,15 +8,16 @@ an IMAGE's frames, and a LATENT's ``samples`` batch. For a Wan video latent
 as in the pack: VHS_GetLatentCount of one Wan video says 1, VHS_SelectEveryNthLatent and
 VHS_SplitLatents pick whole videos, VHS_VAEDecodeBatched's ``per_batch`` counts videos.
 
-* VHS_GetLatentCount / VHS_GetMaskCount: the size of dimension 0.
-* VHS_SelectEveryNthLatent / VHS_SelectEveryNthMask: entries ``skip, skip + n, skip + 2n, …``
+* VHS_GetImageCount / VHS_GetLatentCount / VHS_GetMaskCount: the size of dimension 0.
+* VHS_SelectEveryNthImage / Latent / Mask: entries ``skip, skip + n, skip + 2n, …``
   and how many (a skip past the end gives an empty batch, as the pack's slice does).
-* VHS_SplitLatents / VHS_SplitMasks: the entries before ``split_index`` and the rest, with
+* VHS_SplitImages / Latents / Masks: the entries before ``split_index`` and the rest, with
   their counts; the index is a Python slice bound (negative counts from the end; past an
   end gives an empty half). The split and every-nth LATENTs hold ``samples`` only: the pack
   drops every other key (``noise_mask``, ``batch_index``).
-* VHS_MergeLatents / VHS_MergeMasks: A's entries then B's, and the count. When the heights or
-  widths differ, one is resized to the other (``scale_method``, ``crop`` as
+* VHS_MergeImages / Latents / Masks: A's entries then B's, and the count. When the heights or
+  widths differ (for images, as the pack tests them: the widths or the channel counts; images
+  that differ in height only are not resized and cannot be joined), one is resized to the other (``scale_method``, ``crop`` as
   ``comfy.utils.common_upscale``; masks as one-channel images): "match A" / "match B" pick
   the template; "match smaller" / "match larger" pick by area, with the pack's quirk kept:
   when A is the larger, A is the template for both. The merged LATENT holds ``samples``
@@ -66,13 +66,27 @@ import torch
 
 from wfrun.media.image import UPSCALE_METHODS, common_upscale
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
-from wfrun.packs.vhs.image_nodes import MERGE_STRATEGIES, _count, _images
+
+MERGE_STRATEGIES = ("match A", "match B", "match smaller", "match larger")
 
 # --------------------------------------------------------------------------- values
 
 
 def _found(value: Any) -> str:
     return f"a tensor of shape {list(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+def _images(value: Any, name: str = "images") -> torch.Tensor:
+    if not isinstance(value, torch.Tensor) or value.ndim != 4:
+        raise NodeInputError(name, f"{name}: expected an IMAGE [frames, height, width, channels], found "
+                             f"{_found(value)}", f"connect an IMAGE output to '{name}'")
+    return value
+
+
+def _count(value: Any, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < low:
+        raise NodeInputError(name, f"{name}: expected a whole number of at least {low}, found {value!r}"[:200])
+    return int(value)
 
 
 def _mask(value: Any, name: str) -> torch.Tensor:
@@ -114,6 +128,11 @@ def _batch_keys(latent: dict) -> list[str]:
 # --------------------------------------------------------------------------- counts
 
 
+@executor("VHS_GetImageCount")
+def get_image_count(ctx: ExecContext, images: Any, **_: Any) -> tuple:
+    return (int(_images(images).shape[0]),)
+
+
 @executor("VHS_GetLatentCount")
 def get_latent_count(ctx: ExecContext, latents: Any, **_: Any) -> tuple:
     return (int(_latent(latents, "latents")["samples"].shape[0]),)
@@ -130,6 +149,13 @@ def get_mask_count(ctx: ExecContext, mask: Any, **_: Any) -> tuple:
 def every_nth(batch: torch.Tensor, select_every_nth: Any, skip_first: Any, skip_name: str) -> torch.Tensor:
     """Entries ``skip, skip + n, …`` of dimension 0 (VHS's every-nth nodes, all kinds)."""
     return batch[_count(skip_first, skip_name, 0)::_count(select_every_nth, "select_every_nth", 1)]
+
+
+@executor("VHS_SelectEveryNthImage")
+def select_every_nth_image(ctx: ExecContext, images: Any, select_every_nth: Any, skip_first_images: Any,
+                           **_: Any) -> tuple:
+    chosen = every_nth(_images(images), select_every_nth, skip_first_images, "skip_first_images")
+    return chosen, int(chosen.shape[0])
 
 
 @executor("VHS_SelectEveryNthLatent")
@@ -150,6 +176,12 @@ def select_every_nth_mask(ctx: ExecContext, mask: Any, select_every_nth: Any, sk
 def split_at(batch: torch.Tensor, split_index: Any) -> tuple[torch.Tensor, torch.Tensor]:
     at = _whole(split_index, "split_index")
     return batch[:at], batch[at:]
+
+
+@executor("VHS_SplitImages")
+def split_images(ctx: ExecContext, images: Any, split_index: Any, **_: Any) -> tuple:
+    a, b = split_at(_images(images), split_index)
+    return a, int(a.shape[0]), b, int(b.shape[0])
 
 
 @executor("VHS_SplitLatents")
@@ -176,13 +208,13 @@ def _a_is_template(merge_strategy: str, a_area: int, b_area: int) -> bool:
 
 
 def _merge(a: torch.Tensor, b: torch.Tensor, merge_strategy: Any, scale_method: Any, crop: Any,
-           b_name: str) -> torch.Tensor:
+           b_name: str, resize: bool | None = None) -> torch.Tensor:
     """``a`` then ``b`` along dimension 0, ``[N, C, H, W]`` each, one resized to the other's
-    height and width first when those differ."""
+    height and width first when ``resize`` (default: when those differ)."""
     if merge_strategy not in MERGE_STRATEGIES:
         raise NodeInputError("merge_strategy", f"merge_strategy {merge_strategy!r} is not one of "
                              f"{', '.join(MERGE_STRATEGIES)}"[:300])
-    if a.shape[-2:] != b.shape[-2:]:
+    if a.shape[-2:] != b.shape[-2:] if resize is None else resize:
         if scale_method not in UPSCALE_METHODS or scale_method in ("lanczos", "nearest"):
             raise NodeInputError("scale_method", f"scale_method {scale_method!r} is not supported"[:200],
                                  "use nearest-exact, bilinear, area or bicubic")
@@ -196,6 +228,17 @@ def _merge(a: torch.Tensor, b: torch.Tensor, merge_strategy: Any, scale_method: 
         raise NodeInputError(b_name, f"{b_name}: entries of {list(b.shape[1:])} cannot join entries of "
                              f"{list(a.shape[1:])}", "give both inputs the same channels")
     return torch.cat((a, b.to(a.dtype)), dim=0)
+
+
+@executor("VHS_MergeImages")
+def merge_images(ctx: ExecContext, images_A: Any, images_B: Any, merge_strategy: Any, scale_method: Any,  # noqa: N803
+                 crop: Any, **_: Any) -> tuple:
+    a, b = _images(images_A, "images_A"), _images(images_B, "images_B")
+    # the pack resizes when the widths or the channel counts differ, not the heights
+    resize = a.shape[2] != b.shape[2] or a.shape[3] != b.shape[3]
+    merged = _merge(a.movedim(-1, 1), b.movedim(-1, 1), merge_strategy, scale_method, crop, "images_B",
+                    resize).movedim(1, -1)
+    return merged, int(merged.shape[0])
 
 
 @executor("VHS_MergeLatents")
