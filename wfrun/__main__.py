@@ -9,14 +9,36 @@ in a traceback; the first exits 130, the second keeps the command's exit code.
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
+
+
+UNUSED_OPTIONAL_PACKAGES = ("peft",)
+
+
+def keep_unused_packages_out() -> None:
+    """Make optional packages that wfrun never uses look absent to diffusers and transformers.
+
+    diffusers imports peft at import time whenever it is installed (``diffusers.hooks``'
+    layerwise casting, which every diffusers model import reaches), and peft in turn imports
+    transformers' auto classes and, through them, scikit-learn, pandas and scipy: 8.4 s of a
+    26 s process start on the H200 image (bench/RESULTS.md, session 13). wfrun merges LoRAs
+    itself and never calls peft. A ``None`` entry in ``sys.modules`` is Python's own way to
+    mark a module as unavailable: ``importlib.util.find_spec`` (how both libraries probe for
+    peft) then answers None and ``import peft`` raises ImportError. Done only for the
+    command-line process, and never for a package something has already imported.
+    """
+    for name in UNUSED_OPTIONAL_PACKAGES:
+        sys.modules.setdefault(name, None)
 
 
 def main() -> None:
     code: int | str | None = 0
     try:
         try:
+            keep_unused_packages_out()
             from wfrun.cli import main as command
 
             command()  # click's standalone mode: always ends in SystemExit
@@ -29,7 +51,32 @@ def main() -> None:
         code = 130
     finally:
         _ignore_interrupts()
-    sys.exit(code)
+    leave(code)
+
+
+def leave(code: int | str | None) -> None:
+    """End the process with the command's exit status once its output is out.
+
+    By then every file the command wrote is closed (outputs are written atomically and
+    waited for) and every child process is waited for. What a normal interpreter exit adds
+    is teardown: unloading thousands of torch/diffusers/transformers modules, destroying the
+    CUDA context, joining idle loader threads. That took 2.7 s of a tiny CPU run here and
+    6 s of a GPU job on the H200 (bench/RESULTS.md, session 13) while the user waits for
+    the prompt. So the streams and logging handlers are flushed and the process exits at
+    once with the status ``sys.exit`` would have given (None 0, a message 1).
+    """
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        status = 1
+    else:
+        status = 0 if code is None else int(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            pass
+    os._exit(status)
 
 
 def _ignore_interrupts() -> None:

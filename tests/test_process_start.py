@@ -1,0 +1,94 @@
+"""The command-line process keeps peft out (wfrun/__main__.py): diffusers imports peft at
+import time whenever it is installed, which cost 8.4 s of the process start on the H200
+image, and wfrun never uses it.
+
+A fake peft distribution on the path stands in for an installed one: its import raises, so a
+process that imports it fails loudly. The control run shows diffusers does import it when
+nothing keeps it out, so the test can fail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+PROBE = textwrap.dedent("""
+    import sys
+    if sys.argv[1] == "keep-out":
+        from wfrun.__main__ import keep_unused_packages_out
+        keep_unused_packages_out()
+    import diffusers.hooks
+    from diffusers.utils import is_peft_available
+    from transformers.utils import import_utils
+    print("peft seen:", is_peft_available(), import_utils.is_peft_available())
+""")
+
+
+def _fake_peft(root: Path) -> None:
+    (root / "peft").mkdir()
+    (root / "peft" / "__init__.py").write_text("raise RuntimeError('peft was imported')\n")
+    info = root / "peft-0.17.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: peft\nVersion: 0.17.0\n")
+    (info / "top_level.txt").write_text("peft\n")
+    (info / "RECORD").write_text("peft/__init__.py,,\n")
+
+
+def _probe(tmp_path: Path, mode: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[1]),
+                                         env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_diffusers_never_imports_peft_in_the_cli_process(tmp_path):
+    _fake_peft(tmp_path)
+    control = _probe(tmp_path, "plain")
+    assert control.returncode != 0 and "peft was imported" in control.stderr, control.stdout + control.stderr
+
+    kept_out = _probe(tmp_path, "keep-out")
+    assert kept_out.returncode == 0, kept_out.stderr
+    assert "peft seen: False False" in kept_out.stdout
+
+
+def test_a_package_already_imported_is_left_alone(monkeypatch):
+    import types
+
+    from wfrun.__main__ import keep_unused_packages_out
+
+    present = types.ModuleType("peft")
+    monkeypatch.setitem(sys.modules, "peft", present)
+    keep_unused_packages_out()
+    assert sys.modules["peft"] is present
+
+
+LEAVE = textwrap.dedent("""
+    import sys
+    from wfrun.__main__ import leave
+    sys.stdout.write("unflushed output")  # a pipe: block-buffered, lost unless flushed
+    leave(eval(sys.argv[1]))
+""")
+
+
+def _leave(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", LEAVE, code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+
+
+def test_leaving_keeps_the_output_and_the_exit_status():
+    for code, status in (("None", 0), ("0", 0), ("2", 2), ("130", 130)):
+        done = _leave(code)
+        assert (done.returncode, done.stdout) == (status, "unflushed output"), (code, done)
+    message = _leave("'no such file'")
+    assert message.returncode == 1 and "no such file" in message.stderr
+
+
+def test_the_command_process_exits_with_the_commands_status(tmp_path):
+    missing = subprocess.run([sys.executable, "-m", "wfrun", "run", str(tmp_path / "missing.json")],
+                             capture_output=True, text=True, timeout=300,
+                             cwd=Path(__file__).resolve().parents[1])
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert "Traceback" not in missing.stderr
