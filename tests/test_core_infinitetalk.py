@@ -466,12 +466,19 @@ def test_audio_concat_joins_in_either_order_with_mono_doubled_and_rates_matched(
 
 # ---------------------------------------------------------------------------- end to end
 
-def test_the_core_infinitetalk_template_runs_with_painted_masks(tmp_path):
+@pytest.mark.parametrize("mode", ["two_speakers", "single_speaker"])
+def test_the_core_infinitetalk_template_runs_with_painted_masks(tmp_path, mode):
     """ComfyUI's template (two speakers, then one extension from the first video's frames)
-    on tiny stand-ins, with each speaker's mask painted (the template ships them empty)."""
+    on tiny stand-ins, with each speaker's mask painted (the template ships them empty); and
+    switched to one speaker (the masks and second audio then unused)."""
     import comfyui_workflow_templates_json as templates
 
     doc = json.loads((Path(templates.__file__).parent / "templates" / "video_wan2_1_infinitetalk.json").read_text())
+    nodes = doc["nodes"] + [n for sg in doc["definitions"]["subgraphs"] for n in sg["nodes"]]
+    switched = [n for n in nodes if n["widgets_values"] and n["widgets_values"][0] == "two_speakers"]
+    assert len(switched) == 4  # the two subgraph instances and the node inside each
+    for n in switched:
+        n["widgets_values"][0] = mode
     inputs_dir = tmp_path / "input"
     inputs_dir.mkdir()
     for n in doc["nodes"]:
