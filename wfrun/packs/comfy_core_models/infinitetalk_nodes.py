@@ -56,8 +56,11 @@ MODES = ("single_speaker", "two_speakers")
 
 
 def _mode(mode: Any) -> str:
-    """The chosen option (the graph gives the string; an API prompt may give ``{"mode": …}``)."""
+    """The chosen option (the graph gives the string; an API prompt may give ``{"mode": …}``);
+    none saved: the first option, the frontend's default."""
     chosen = mode.get("mode") if isinstance(mode, dict) else mode
+    if chosen is None:
+        return MODES[0]
     if chosen not in MODES:
         raise NodeInputError("mode", f"{chosen!r} is not one of {', '.join(MODES)}")
     return chosen
