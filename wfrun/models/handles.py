@@ -123,6 +123,9 @@ class CoreModel:
     #: ``sampling.ksampler.context_windows.ContextWindowSettings`` the core samplers split
     #: the model's calls by; None: whole-latent calls.
     context_windows: Any = None
+    #: ComfyUI's InfiniteTalk / MultiTalk audio patch (WanInfiniteTalkToVideo): a
+    #: ``sampling.infinitetalk.InfiniteTalk`` the core samplers attach for their pass.
+    infinitetalk: Any = None
 
     @classmethod
     def of_family(cls, transformer: Any, family: Any, path: Path, dtype: torch.dtype, shift: float) -> "CoreModel":

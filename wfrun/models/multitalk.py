@@ -16,13 +16,27 @@ The file (``infinitetalk_single.safetensors``, ``multitalk.safetensors``) holds 
   ``scale x attention(norm_x(x))`` to the block's hidden states right after its text
   cross-attention (the ``attn2_patch``).
 
+Two speakers (the "multi" file, ``WanInfiniteTalkToVideo``'s ``two_speakers`` mode): the
+speakers' 32 tokens sit side by side (64 a latent frame), and rotary positions on one axis
+tell them apart. Each video token gets a position from its block's *reference map*: the
+share of its self-attention (queries and keys after RoPE, averaged over the heads) that
+falls on the first latent frame's tokens inside each speaker's mask; the speaker it looks at
+most decides, and the share, scaled between that speaker's least and most over the video,
+places it in the speaker's band (0..4 for the first, 20..24 for the second). The audio
+tokens sit at their speaker's band centre (2 and 22). :func:`reference_map` computes the
+map, :func:`speaker_positions` the positions; the sampling hook runs them
+(``wfrun.sampling.infinitetalk``).
+
 ComfyUI builds 40 blocks of 40 heads (Wan 2.1 14B's) and reads the widths from the tensors;
 wfrun counts the blocks in the file and takes 40 heads for a 5120-wide patch, and for other
 widths only the head count a file states in its metadata (``wfrun.num_heads``: its tiny
-stand-ins). Only the single-speaker path is here (two speakers' rotary speaker positions are
-not), and nothing here hooks it into a sampling pass yet (``WanInfiniteTalkToVideo`` is still
-to come). Differences: a token count other than the latent grid's is refused (ComfyUI's
-branch for it cannot reshape what it keeps); otherwise none intended.
+stand-ins). The weights stay in the file's dtype (16-bit: 4.8 GB rather than 9.5 GB as
+float32) and, as ComfyUI's cast-on-use layers, are cast to the input's dtype at each use:
+the audio projection runs in float32 on the node's float32 features, the per-block parts in
+the transformer's compute dtype. Differences: a token count other than the latent grid's
+is refused (ComfyUI's branch for it cannot reshape what it keeps); a batch of several
+samples in one call (ComfyUI's views need one) gets the same audio tokens and each sample
+its own reference map; otherwise none intended.
 """
 
 from __future__ import annotations
@@ -44,6 +58,24 @@ AUDIO_WINDOW, CONTEXT_TOKENS, VAE_SCALE, HEADS_14B = 5, 32, 4, 40
 AUDIO_FPS, VIDEO_FPS = 50, 25
 
 
+#: Two speakers' rotary bands (ComfyUI's ``class_range`` 24, ``class_interval`` 4): the
+#: first speaker's tokens 0..4, the second's 20..24.
+SPEAKER_RANGE, SPEAKER_INTERVAL = 24, 4
+ROPE_BASE = 10000.0
+
+
+def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` with its weights cast to ``x``'s dtype and device (cast on use)."""
+    bias = None if layer.bias is None else layer.bias.to(x.device, x.dtype)
+    return F.linear(x, layer.weight.to(x.device, x.dtype), bias)
+
+
+def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    weight = None if norm.weight is None else norm.weight.to(x.device, x.dtype)
+    bias = None if norm.bias is None else norm.bias.to(x.device, x.dtype)
+    return F.layer_norm(x, norm.normalized_shape, weight, bias, norm.eps)
+
+
 class AudioProjection(nn.Module):
     """``audio_proj``: wav2vec windows → ``CONTEXT_TOKENS`` tokens per latent frame."""
 
@@ -61,11 +93,11 @@ class AudioProjection(nn.Module):
         """``first`` [speakers, 1, 5, layers, C], ``later`` [speakers, n, 8, layers, C] →
         [speakers, 1 + n, 32, out_dim]."""
         speakers = first.shape[0]
-        a = torch.relu(self.proj1(first.flatten(2)))     # [S, 1, I]
-        b = torch.relu(self.proj1_vf(later.flatten(2)))  # [S, n, I]
-        h = torch.relu(self.proj2(torch.cat([a, b], dim=1)))
-        tokens = self.proj3(h).unflatten(-1, (CONTEXT_TOKENS, self.out_dim))
-        return self.norm(tokens).reshape(speakers, -1, CONTEXT_TOKENS, self.out_dim)
+        a = torch.relu(_linear(self.proj1, first.flatten(2)))     # [S, 1, I]
+        b = torch.relu(_linear(self.proj1_vf, later.flatten(2)))  # [S, n, I]
+        h = torch.relu(_linear(self.proj2, torch.cat([a, b], dim=1)))
+        tokens = _linear(self.proj3, h).unflatten(-1, (CONTEXT_TOKENS, self.out_dim))
+        return _layer_norm(self.norm, tokens).reshape(speakers, -1, CONTEXT_TOKENS, self.out_dim)
 
 
 class AudioCrossAttention(nn.Module):
@@ -78,25 +110,96 @@ class AudioCrossAttention(nn.Module):
         self.kv_linear = nn.Linear(audio_dim, 2 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, audio: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
-        """``x`` [B, frames x h x w tokens, dim], ``audio`` [frames, tokens_a, audio_dim] →
-        [B, tokens, dim]. (ComfyUI's branch for a token count other than the grid's cannot
-        reshape what it keeps, so it fails there; wfrun refuses it.)"""
+    def forward(self, x: torch.Tensor, audio: torch.Tensor, grid: tuple[int, int, int],
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` [B, frames x h x w tokens, dim], ``audio`` [frames, tokens_a, audio_dim] (the
+        same for every sample) → [B, tokens, dim]. ``positions`` [B, tokens] (two speakers:
+        :func:`speaker_positions`) turn on the speakers' rotary positions: the video tokens'
+        queries at theirs, the audio tokens' keys at their speaker's band centre (the first
+        half of each frame's audio tokens the first speaker's, the rest the second's).
+        (ComfyUI's branch for a token count other than the grid's cannot reshape what it
+        keeps, so it fails there; wfrun refuses it.)"""
         frames, h, w = grid
         per_frame = h * w
         batch = x.shape[0]
         if x.shape[1] != frames * per_frame:
             raise ValueError(f"{x.shape[1]} video tokens for a grid of {frames} x {h} x {w}")
-        kv = self.kv_linear(audio)
-        if kv.shape[0] != batch * frames:
-            raise ValueError(f"the audio holds {kv.shape[0]} latent frames of tokens; the video has "
-                             f"{batch} x {frames}")
+        if audio.shape[0] != frames:
+            raise ValueError(f"the audio holds {audio.shape[0]} latent frames of tokens; the video has {frames}")
         head_dim = self.dim // self.heads
-        q = self.q_linear(x.reshape(batch * frames, per_frame, self.dim)).unflatten(-1, (self.heads, head_dim))
-        k, v = kv.unflatten(-1, (2, self.heads, head_dim)).unbind(2)
+        kv = _linear(self.kv_linear, audio.to(x.device, x.dtype))  # [frames, tokens_a, 2 dim]
+        k, v = kv.unflatten(-1, (2, self.heads, head_dim)).unbind(2)  # [frames, tokens_a, heads, hd]
+        q = _linear(self.q_linear, x).unflatten(-1, (self.heads, head_dim))  # [B, tokens, heads, hd]
+        if positions is not None:
+            q = rotate_1d(q, positions.to(x.device)[:, :, None])
+            centre = torch.full((k.shape[1],), (SPEAKER_RANGE - SPEAKER_INTERVAL) + SPEAKER_INTERVAL / 2,
+                                device=x.device)
+            centre[:k.shape[1] // 2] = SPEAKER_INTERVAL / 2
+            k = rotate_1d(k, centre[None, :, None])
+        q = q.reshape(batch * frames, per_frame, self.heads, head_dim)
+        k = k.repeat(batch, 1, 1, 1)
+        v = v.repeat(batch, 1, 1, 1)
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
-        out = self.proj(out.transpose(1, 2).reshape(batch * frames, per_frame, self.dim))
+        out = _linear(self.proj, out.transpose(1, 2).reshape(batch * frames, per_frame, self.dim))
         return out.reshape(batch, frames * per_frame, self.dim)
+
+
+def rotate_1d(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding on one axis (ComfyUI's ``RotaryPositionalEmbedding1D``): channel pair
+    ``(2i, 2i+1)`` of ``x`` [..., head_dim] turned by ``position / 10000^(2i/head_dim)``,
+    in float32; ``positions`` broadcast against ``x``'s leading dimensions."""
+    dim = x.shape[-1]
+    freqs = 1.0 / (ROPE_BASE ** (torch.arange(0, dim, 2, device=x.device)[: dim // 2].float() / dim))
+    angles = (positions.float()[..., None] * freqs).repeat_interleave(2, dim=-1)
+    xf = x.float()
+    pairs = xf.unflatten(-1, (-1, 2))
+    rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
+    return (xf * angles.cos() + rotated * angles.sin()).type_as(x)
+
+
+def reference_map(query: torch.Tensor, key: torch.Tensor, per_frame: int, masks: torch.Tensor,
+                  chunk: int = 4096) -> torch.Tensor:
+    """Two speakers' reference map of one block (ComfyUI's ``get_attn_map_with_target``).
+
+    ``query`` [B, tokens, heads, hd] and ``key`` [B, >= per_frame, heads, hd] are the block's
+    self-attention queries and keys after RoPE; ``masks`` [speakers, per_frame] say which of
+    the first latent frame's tokens each speaker covers. For each video token: its attention
+    (softmax over the first frame's keys) summed over each mask and divided by the mask's
+    size, averaged over the heads as ComfyUI does (two halves of ``heads // 2`` heads, each
+    averaged, then the two averaged) → [B, speakers, tokens]. Queries run ``chunk`` at a time
+    (each token's row is its own)."""
+    batch, tokens, heads, head_dim = query.shape
+    half = heads // 2
+    used = 2 * half
+    ref = key[:, :per_frame, :used].transpose(1, 2).float()  # [B, used, per_frame, hd]
+    weights = masks.to(query.device, torch.float32).T  # [per_frame, speakers]
+    sizes = weights.sum(0)
+    out = []
+    for a in range(0, tokens, chunk):
+        q = query[:, a:a + chunk, :used].transpose(1, 2).float() / head_dim ** 0.5
+        attn = (q @ ref.transpose(-1, -2)).softmax(-1)  # [B, used, n, per_frame]
+        share = (attn @ weights) / sizes  # [B, used, n, speakers]
+        share = share.unflatten(1, (2, half)).mean(2).mean(1)  # each half averaged, then the halves
+        out.append(share)
+    return torch.cat(out, dim=1).transpose(1, 2)
+
+
+def speaker_positions(maps: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Each video token's rotary position from the reference map [B, 2, tokens]
+    (ComfyUI's ``SingleStreamMultiAttention``): each speaker's row rescaled from its least
+    and most over the video to its band (0..4, 20..24); the token takes the band of the
+    speaker with the larger share (the first on a tie) → [B, tokens]."""
+    if maps.shape[1] != 2:
+        raise ValueError(f"speaker positions for {maps.shape[1]} speakers; InfiniteTalk places two")
+    bands = ((0.0, float(SPEAKER_INTERVAL)), (float(SPEAKER_RANGE - SPEAKER_INTERVAL), float(SPEAKER_RANGE)))
+    scaled = []
+    for i, (low, high) in enumerate(bands):
+        row = maps[:, i]
+        least = row.amin(dim=1, keepdim=True)
+        most = row.amax(dim=1, keepdim=True)
+        scaled.append((row - least) / (most - least + eps) * (high - low) + low)
+    first = maps[:, 0] >= maps[:, 1]
+    return torch.where(first, scaled[0], scaled[1])
 
 
 class AudioBlock(nn.Module):
@@ -104,6 +207,11 @@ class AudioBlock(nn.Module):
         super().__init__()
         self.audio_cross_attn = AudioCrossAttention(dim, audio_dim, heads)
         self.norm_x = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, audio: torch.Tensor, grid: tuple[int, int, int],
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        """``audio_cross_attn(norm_x(x))``: what the block adds (before the audio scale)."""
+        return self.audio_cross_attn(_layer_norm(self.norm_x, x), audio, grid, positions)
 
 
 class MultiTalkModule(nn.Module):
@@ -125,7 +233,7 @@ class MultiTalkSpec:
 
 @dataclass(frozen=True)
 class MultiTalkPatch:
-    """MODEL_PATCH of a MultiTalk/InfiniteTalk file: the module (float32) and its shape."""
+    """MODEL_PATCH of a MultiTalk/InfiniteTalk file: the module (in the file's dtype) and its shape."""
 
     module: Any
     spec: MultiTalkSpec
@@ -169,6 +277,10 @@ def spec_of(shapes: Mapping[str, tuple[int, ...]], metadata: Mapping[str, str] |
                          audio_values=per_frame)
 
 
+#: Weight dtypes kept as stored (others, fp8 say, are widened to float32 once).
+KEPT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
 def load_multitalk(path: str | Path, *, device: Any = "cpu", allow_pickle: bool | None = None) -> MultiTalkPatch:
     from wfrun.models.reader import open_checkpoint
 
@@ -189,7 +301,8 @@ def load_multitalk(path: str | Path, *, device: Any = "cpu", allow_pickle: bool 
         for key, like in wanted.items():
             if shapes[key] != tuple(like.shape):
                 raise CheckpointError(f"{path.name}: {key} has shape {shapes[key]}, expected {tuple(like.shape)}")
-            state[key] = reader.read(key, device).to(torch.float32)
+            tensor = reader.read(key, device)
+            state[key] = tensor if tensor.dtype in KEPT_DTYPES else tensor.to(torch.float32)
     module.load_state_dict(state, assign=True, strict=True)
     return MultiTalkPatch(module.eval().requires_grad_(False), spec, path)
 

@@ -9,7 +9,10 @@ an EasyCache patch wraps the model's calls (:mod:`wfrun.sampling.ksampler.easyca
 MagCache patch skips the model's blocks (:class:`wfrun.sampling.magcache.CoreMagCache`); a
 context-window patch splits the model's calls into windows and gives FreeNoise its starting
 noise (:mod:`wfrun.sampling.ksampler.context_windows`; step caches are refused with it: their
-state would mix the windows).
+state would mix the windows); an InfiniteTalk patch (WanInfiniteTalkToVideo) adds the audio
+attention to the blocks, pins the first latent frames of every model input and, when
+extending, puts them in front of the result (:mod:`wfrun.sampling.infinitetalk`; not with
+context windows, and the transformer is not compiled automatically for its pass).
 
 As ComfyUI: the LATENT holds raw latents (normalised in, de-normalised out by the model's
 latent format); an all-zero latent is not normalised (an empty latent stays empty); noise
@@ -41,6 +44,7 @@ from wfrun.sampling import ksampler as ks
 from wfrun.sampling.conditioning import SLGArgs, TeaCacheArgs
 from wfrun.sampling.forward import TeaCache
 from wfrun.sampling.hooks import sampling_pass
+from wfrun.sampling.infinitetalk import InfiniteTalkError, audio_attention
 from wfrun.sampling.ksampler import context_windows as ctxwin
 from wfrun.sampling.ksampler.easycache import EasyCache
 from wfrun.sampling.magcache import CoreMagCache
@@ -151,6 +155,14 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         noise = ks.prepare_noise(samples, int(seed), batch_index=latent_image.get("batch_index"),
                                  disable_noise=not add_noise)
     windows = context_window_settings(model, samples)
+    talk = model.infinitetalk
+    if talk is not None and windows is not None:
+        raise NodeInputError("model", "context windows with InfiniteTalk (WanInfiniteTalkToVideo) are not supported: "
+                             "its audio covers the node's whole length", "remove the context window node")
+    if talk is not None and samples.shape[2] != talk.audio.shape[1]:
+        raise NodeInputError("latent_image", f"a latent of {samples.shape[2]} frames; the model's InfiniteTalk audio "
+                             f"covers {talk.audio.shape[1]}", "feed the sampler the latent of the same "
+                             "WanInfiniteTalkToVideo node")
     if windows is not None and windows.freenoise:
         try:
             noise = ctxwin.freenoise(noise, windows, int(seed))
@@ -167,6 +179,8 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
     swap = model.block_swap if torch.device(device).type == "cuda" else None
     if swap is None:
         residency.bring(transformer, device, ctx.offload_device)  # stays after the pass, as in ComfyUI
+    if talk is not None:  # ComfyUI loads the patch with the model
+        residency.bring(talk.module, device, ctx.offload_device)
     bar = ctx.progress.steps(max(len(sigmas) - 1, 0), "KSampler") if ctx.progress is not None else None
 
     def callback(step: int, total: int) -> None:
@@ -211,12 +225,14 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         with merged(transformer, lora_paths(model.loras), keep=swap is None), \
                 placement.swapped(transformer, device, ctx.offload_device, swap), \
                 sampling_pass(transformer, slg=slg, attention=model.attention, teacache=cache,
-                              forwards=None if isinstance(predictor, EasyCache) else
+                              forwards=None if isinstance(predictor, EasyCache) or talk is not None else
                               (len(sigmas) - 1) * (1 if float(cfg) == 1.0 else 2)), \
+                audio_attention(transformer, talk), \
                 fp16_accumulation(model.fp16_accumulation), torch.no_grad():
             cfg_function = model.cfg_function(sigmas) if model.cfg_function is not None else None
             denoiser = ks.cfg_denoiser(predictor, float(cfg), ms, post_cfg=post_cfg_hooks(model, ms),
-                                       cfg_function=cfg_function)
+                                       cfg_function=cfg_function,
+                                       model_input=talk.model_input(fmt.process_in) if talk is not None else None)
             if wrap_denoiser is not None:
                 denoiser = wrap_denoiser(denoiser, sigmas)
             out = ks.sample(denoiser, samples.to(device), noise.to(device), sigmas, sampler_name, seed=int(seed), ms=ms,
@@ -224,13 +240,15 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
                             denoise_mask=None if mask is None else mask.to(device),
                             latent_format=fmt, noisy_inpaint=not model.per_frame_timesteps, on_step=on_step,
                             sampler_options=sampler_options)
+            if talk is not None:
+                out = talk.finish(out)
             if isinstance(predictor, EasyCache):
                 log.info(predictor.summary())
             if isinstance(cache, CoreMagCache):
                 log.info(cache.summary())
             if x0_out is not None and "x0" in x0_out:
                 x0_out["x0"] = fmt.process_out(x0_out["x0"].float()).cpu()
-    except (LoraError, CheckpointError) as err:
+    except (LoraError, CheckpointError, InfiniteTalkError) as err:
         raise NodeInputError("model", str(err)) from None
     except ctxwin.ContextWindowError as err:
         raise NodeInputError("model", f"context windows: {err}", "change the context window node's settings") from None

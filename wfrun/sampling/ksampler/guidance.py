@@ -19,7 +19,9 @@ The model itself is the caller's ``predict(x, timestep, which)``: ``x`` the nois
 (``sigma * multiplier``, float), ``which`` the conditioning to use. The library asks only for
 ``"cond"`` and ``"uncond"``; hooks may ask for anything their ``predict`` understands
 (e.g. a skip-layer pass) through ``args["calc_denoised"](which, x=None)``, which returns
-that pass's data prediction. ``predict`` returns None when no conditioning entry of ``which``
+that pass's data prediction. ``model_input(x) -> x'``, when given, replaces the ``x`` each
+prediction is made from and turned into x0 with (ComfyUI's APPLY_MODEL wrappers, e.g.
+InfiniteTalk pinning its first latent frames); the hooks' ``input`` stays the sampler's ``x``. ``predict`` returns None when no conditioning entry of ``which``
 applies at this sigma (all outside their timestep ranges): the data prediction is then zeros,
 what ComfyUI's ``calc_cond_batch`` yields for a prompt with nothing to run. Raw outputs are
 cast to the latent's dtype (ComfyUI casts to float32, the dtype its latents always have).
@@ -60,8 +62,10 @@ class CFGDenoiser:
 
     def __init__(self, predict: PredictFn, cfg: float, ms: FlowSampling, *,
                  post_cfg: Sequence[Hook] = (), pre_cfg: Sequence[Hook] = (),
-                 cfg_function: Hook | None = None, disable_cfg1_optimization: bool = False):
+                 cfg_function: Hook | None = None, disable_cfg1_optimization: bool = False,
+                 model_input: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.predict = predict
+        self.model_input = model_input
         self.cfg = float(cfg)
         self.ms = ms
         self.post_cfg = tuple(post_cfg)
@@ -78,7 +82,8 @@ class CFGDenoiser:
     def capturing_uncond(self) -> "CFGDenoiser":
         """A copy for the CFG++ samplers: negative pass always on, its x0 kept after the hooks ran."""
         copy = CFGDenoiser(self.predict, self.cfg, self.ms, post_cfg=self.post_cfg, pre_cfg=self.pre_cfg,
-                           cfg_function=self.cfg_function, disable_cfg1_optimization=True)
+                           cfg_function=self.cfg_function, disable_cfg1_optimization=True,
+                           model_input=self.model_input)
         copy.post_cfg = self.post_cfg + (copy._keep_uncond,)
         return copy
 
@@ -92,6 +97,8 @@ class CFGDenoiser:
 
         def calc_denoised(which, x_in: torch.Tensor | None = None) -> torch.Tensor:
             x_in = x if x_in is None else x_in
+            if self.model_input is not None:
+                x_in = self.model_input(x_in)
             out = self.predict(ms.calculate_input(sigma, x_in), timestep, which)
             if out is None:  # no conditioning entry applies at this sigma
                 return torch.zeros_like(x_in)
@@ -125,7 +132,8 @@ class CFGDenoiser:
 
 def cfg_denoiser(predict: PredictFn, cfg: float, ms: FlowSampling, *, post_cfg: Sequence[Hook] = (),
                  pre_cfg: Sequence[Hook] = (), cfg_function: Hook | None = None,
-                 disable_cfg1_optimization: bool = False) -> CFGDenoiser:
+                 disable_cfg1_optimization: bool = False,
+                 model_input: Callable[[torch.Tensor], torch.Tensor] | None = None) -> CFGDenoiser:
     """The denoiser KSampler samples with (see :class:`CFGDenoiser`)."""
     return CFGDenoiser(predict, cfg, ms, post_cfg=post_cfg, pre_cfg=pre_cfg, cfg_function=cfg_function,
-                       disable_cfg1_optimization=disable_cfg1_optimization)
+                       disable_cfg1_optimization=disable_cfg1_optimization, model_input=model_input)
