@@ -173,3 +173,10 @@ def wrapper_guidance(experimental: Any = None, batched: bool = False) -> CFG:
             guidance = FreSca(experimental.fresca_scale_low, experimental.fresca_scale_high,
                               experimental.fresca_freq_cutoff, guidance)
     return BatchedCFG(guidance) if batched else guidance
+
+
+def audio_guidance(cond: torch.Tensor, uncond: torch.Tensor, no_audio: torch.Tensor, cfg_scale: float,
+                   audio_cfg: float) -> torch.Tensor:
+    """FantasyTalking's audio CFG: text guidance from uncond to the cond without audio, audio
+    guidance from there to the cond with it."""
+    return uncond + cfg_scale * (no_audio - uncond) + audio_cfg * (cond - no_audio)
