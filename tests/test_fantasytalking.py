@@ -314,3 +314,43 @@ def test_model_loader_attaches_in_base_precision(ctx, models, tmp_path):
     torch.testing.assert_close(getattr(block.attn2, AUDIO_V).weight.float(),
                                load_fantasytalking(models / "diffusion_models" / FT_NAME).module.blocks[0]
                                .v_proj.weight.float(), atol=1e-2, rtol=1e-2)
+
+
+# --- stand-ins, detection and the folder check -------------------------------------------------
+
+def test_standins_for_the_loaders(tmp_path):
+    from wfrun.models.detect import detect
+    from wfrun.models.preflight import check_model_file
+    from wfrun.models.standins import family_for, folder_standin_for, write_standins
+
+    ft = family_for("FantasyTalkingModelLoader", "model", "diffusion_models", "WanVideo\\fantasytalking_fp16.safetensors")
+    folder = folder_standin_for("DownloadAndLoadWav2VecModel", "model", FACEBOOK)
+    assert ft.family.kind == "fantasytalking" and folder.relpath == "transformers/facebook/wav2vec2-base-960h"
+    root = write_standins([ft, folder], tmp_path / "tiny", cache=tmp_path / "cache")
+    path = root / "diffusion_models" / "WanVideo" / "fantasytalking_fp16.safetensors"
+    info = detect(path)
+    assert info.kind == "fantasytalking" and info.dtype == "fp16"
+    assert check_model_file(path, "diffusion_models").kind == "fantasytalking"  # accepted where the loader looks
+    ctx = ExecContext(models=ModelRoots((root,)), device="cpu", offload_device="cpu")
+    (wav2vec,) = node("DownloadAndLoadWav2VecModel")(ctx, model=FACEBOOK)
+    (model,) = node("FantasyTalkingModelLoader")(ctx, model="WanVideo\\fantasytalking_fp16.safetensors")
+    (embeds,) = node("FantasyTalkingWav2VecEmbeds")(ctx, wav2vec_model=wav2vec, fantasytalking_model=model,
+                                                    audio={"waveform": torch.randn(1, 1, 8000), "sample_rate": 16000},
+                                                    num_frames=9)
+    assert embeds.audio_proj.shape[:2] == (1, 3) and embeds.audio_proj.dtype == torch.float16
+
+
+def test_validate_reports_a_missing_wav2vec_folder(tmp_path):
+    from wfrun.graph.check import CheckOptions
+    from wfrun.graph.model import NodeInstance, WorkflowGraph
+    from wfrun.packs.wanvideo.checks import wav2vec_folder_missing
+
+    import networkx as nx
+
+    g = nx.MultiDiGraph()
+    g.add_node("7", node=NodeInstance("7", "DownloadAndLoadWav2VecModel", inputs={"model": TENCENT}))
+    graph = WorkflowGraph(g)
+    found = list(wav2vec_folder_missing(graph, CheckOptions(models=ModelRoots((tmp_path,)))))
+    assert [d.code for d in found] == ["missing-model"] and "transformers" in found[0].message
+    write_tiny_folder(tmp_path / "transformers" / TENCENT)
+    assert not list(wav2vec_folder_missing(graph, CheckOptions(models=ModelRoots((tmp_path,)))))
