@@ -213,10 +213,10 @@ def test_audio_hook_matches_the_pack_cross_attention(audio_model, attention):
 
 # --- the sampler ---------------------------------------------------------------------------------
 
-def request(model, audio=None, audio_cfg=1.0, cfg=5.0, steps=2, counter=None, **kw):
+def request(model, audio=None, audio_cfg=1.0, cfg=5.0, steps=2, counter=None, frames=3, **kw):
     g = torch.Generator().manual_seed(11)
-    y = torch.randn(20, 3, 4, 4, generator=g)
-    emb = ImageEmbeds(image_embeds=y, num_frames=9, lat_h=4, lat_w=4,
+    y = torch.randn(20, frames, 4, 4, generator=g)
+    emb = ImageEmbeds(image_embeds=y, num_frames=4 * frames - 3, lat_h=4, lat_w=4,
                       clip_context=torch.randn(257, 20, generator=g))
     text = TextEmbeds(prompt_embeds=(torch.randn(7, 24, generator=g),),
                       negative_prompt_embeds=(torch.randn(5, 24, generator=g),))
@@ -283,10 +283,33 @@ def test_sampler_refusals(audio_model):
 
 @torch.no_grad()
 def test_context_windows_get_their_frames_audio(audio_model):
-    audio = fantasy_audio(frames=3)
+    from wfrun.sampling import loop
+    from wfrun.sampling.conditioning import ContextOptions
+
+    audio = fantasy_audio(frames=5)
     part = audio.frames_of([0, 2])
     torch.testing.assert_close(part.tokens, audio.tokens[:, [0, 2]])
     assert part.lens.tolist() == [5, 5] and part.scale == audio.scale
+    seen = []
+    original = loop._forward
+
+    def spy(p, z, t, ctx, clip, idx, pct, uncond, pred_id, feta_on, vace=(), animate=None, audio=None):
+        seen.append((z.shape[2], audio))
+        return original(p, z, t, ctx, clip, idx, pct, uncond, pred_id, feta_on, vace, animate, audio)
+
+    windows = ContextOptions(context_frames=9, context_stride=4, context_overlap=4, freenoise=False)
+    loop._forward = spy
+    try:
+        sample(request(audio_model, audio, frames=5, steps=1, options=SamplerOptions(context=windows)))
+    finally:
+        loop._forward = original
+    starts = set()
+    for frames, got in seen:  # each window's call carries its own frames' windows, in order
+        assert got is not None and got.frames == frames == 3
+        rows = [next(i for i in range(5) if torch.equal(got.tokens[0, j], audio.tokens[0, i])) for j in range(3)]
+        assert rows == list(range(rows[0], rows[0] + 3))
+        starts.add(rows[0])
+    assert len(starts) > 1
 
 
 def test_attach_refuses_a_file_for_another_model():

@@ -29,7 +29,12 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   run it as plain image-to-video), and those embeds need an Animate model;
 - FantasyTalking (``fantasytalking_embeds``, ``fantasytalking.py``): the audio windows go to
   the loop (``sampling.loop``: the audio cross-attention of every call, audio CFG); the
-  model must have been loaded with the FantasyTalking model (``fantasytalking_model``);
+  model must have been loaded with the FantasyTalking model (``fantasytalking_model``).
+  Differences: the pack's first day of FantasyTalking (2025-04-28, 5683d83) lost the audio
+  term of audio CFG to a line break, fixed the next day (fe25d21) — wfrun applies the fixed
+  formula to saves of that day too; under context windows each window also gets its own
+  frames' window lengths (the pack cuts the windows and keeps the video's lengths, which
+  only its flash modes read);
 - inputs the pack uses for other model families (FlowEdit, UniAnimate, Uni3C, MultiTalk,
   FreeInit) raise a clear error when connected.
 """
