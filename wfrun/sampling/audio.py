@@ -125,6 +125,7 @@ class AudioCrossAttention(ModelHook):
         return out + added_output(module, term * audio.scale).to(out.dtype)
 
 
-def has_audio_maps(block: Any) -> bool:
+def block_has_audio_maps(block: Any) -> bool:
+    """Whether a block's cross-attention has FantasyTalking's audio maps (``models.fantasytalking.attach``)."""
     attn = getattr(block, "attn2", None)
     return attn is not None and getattr(attn, AUDIO_K, None) is not None

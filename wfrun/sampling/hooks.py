@@ -45,7 +45,7 @@ from torch import nn
 
 from wfrun.models import module_hooks
 from wfrun.models.compile import compile_blocks, compile_pays, current_policy, is_compiled
-from wfrun.sampling.audio import MASKING_BACKENDS, AudioCrossAttention, has_audio_maps
+from wfrun.sampling.audio import MASKING_BACKENDS, AudioCrossAttention, block_has_audio_maps
 from wfrun.sampling.conditioning import SLGArgs
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
                 if index in skip:
                     module_hooks.attach(block, SLG, SkipLayerGuidance(state, slg))
                     attached.append((block, SLG))
-                if audio and has_audio_maps(block):
+                if audio and block_has_audio_maps(block):
                     module_hooks.attach(block.attn2, AUDIO, AudioCrossAttention(state, attention in MASKING_BACKENDS))
                     attached.append((block.attn2, AUDIO))
         yield state

@@ -88,6 +88,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from wfrun.models import module_hooks
+from wfrun.models.fantasytalking import has_audio_maps
 from wfrun.models.families.wan_transformer import sampler_channels
 from wfrun.sampling import context as ctxwin
 from wfrun.sampling.audio import FantasyAudio
@@ -530,13 +531,10 @@ def _per_step(values: Any, count: int, step_range: bool, name: str) -> list[floa
 def _audio(req: SamplingRequest, latent_len: int, count: int) -> FantasyAudio | None:
     """FantasyTalking's audio on the device with its per-step audio CFG, checked against
     the video and the model."""
-    from wfrun.sampling.audio import has_audio_maps
-
     audio = req.audio
     if audio is None:
         return None
-    blocks = getattr(req.transformer, "blocks", None)
-    if not blocks or not all(has_audio_maps(b) for b in blocks):
+    if not has_audio_maps(req.transformer):
         raise SamplingError("fantasytalking_embeds", "FantasyTalking embeds for a model without FantasyTalking's "
                             "audio layers", "connect FantasyTalkingModelLoader to the model loader's "
                             "fantasytalking_model input")
