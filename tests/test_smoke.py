@@ -86,6 +86,10 @@ EXPECTED: dict[str, dict[str, tuple[int, int, int]]] = {
                                         "WanVideoWrapper_FunControl_00001.mp4": (9, 2 * 64, 64)},
     # 44 ImageResizeKJ 512x512: the input | the result
     "wanvideo_vid2vid_example_01": {"WanVideoWrapperV2V_00001.mp4": (9, 2 * 64, 64)},
+    # 74 ImageResizeKJv2 512x512; FantasyTalking's audio model and embeds; the video with its audio
+    "wanvideo_I2V_FantasyTalking_example_01": {"WanVideoWrapper_I2V_FantasyTalking_00001.mp4": (9, *fit(512, 512)),
+                                               "WanVideoWrapper_I2V_FantasyTalking_00001-audio.mp4": (
+                                                   9, *fit(512, 512))},
     # INTConstants 832 and 480 size the reference (ImageResizeKJ + ImagePadKJ): the result
     # above the padded reference, each 64x32
     "wanvideo_phantom_subject2vid_example_01": {"WanVideo21_Phantom_00001.mp4": (9, 64, 2 * fit(832, 480)[1])},

@@ -54,13 +54,14 @@ KIND_LABELS = {
     "clip_vision": "a CLIP vision encoder",
     "sam3": "a SAM 3 segmentation checkpoint (detector, tracker and text encoder)",
     "lora": "a LoRA",
+    "fantasytalking": "a FantasyTalking audio model (FantasyTalkingModelLoader, beside a Wan 2.1 I2V 14B model)",
     "unknown": "not a model file wfrun recognises",
 }
 
 #: The ComfyUI models folder each kind belongs in (for hints in error messages).
 KIND_FOLDERS = {
     "wan_transformer": "diffusion_models", "wan_vace_module": "diffusion_models", "wan_vae": "vae",
-    "umt5": "text_encoders",
+    "fantasytalking": "diffusion_models", "umt5": "text_encoders",
     "t5": "text_encoders", "clip_vision": "clip_vision", "lora": "loras", "sam3": "checkpoints",
 }
 
@@ -77,7 +78,7 @@ STRICT_KINDS = frozenset({"wan_transformer", "wan_vae", "umt5", "clip_vision"})
 
 #: Files holding a part of a model of another kind, accepted where that kind is wanted (a
 #: VACE module sits in ``diffusion_models``); the loader that merges the part decides.
-PART_OF = {"wan_vace_module": "wan_transformer"}
+PART_OF = {"wan_vace_module": "wan_transformer", "fantasytalking": "wan_transformer"}
 
 STORAGE_NAMES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8_e4m3fn",
                  "F8_E5M2": "fp8_e5m2", "F64": "fp64"}
@@ -379,6 +380,21 @@ def _wan_vace_module(path, tensors, keys, metadata) -> ModelInfo | None:
     layout = "comfyui" if p == "model.diffusion_model." else "original"
     return ModelInfo(path, "wan_vace_module", variant, layout, _storage(tensors), _scaled(tensors, p), config, p,
                      task="vace-module")
+
+
+def _fantasytalking(path, tensors, keys, metadata) -> ModelInfo | None:
+    """FantasyTalking's audio model (``models.fantasytalking``): an audio projection and
+    per-block audio key/value maps, which the wrapper merges into its transformer."""
+    from wfrun.models.fantasytalking import spec_of
+
+    try:
+        spec = spec_of({k: tuple(_shape(tensors, k)) for k in keys})
+    except CheckpointError:
+        return None
+    config = {"audio_dim": spec.audio_dim, "proj_dim": spec.proj_dim, "dim": spec.dim, "num_layers": spec.blocks}
+    return ModelInfo(path, "fantasytalking", "fantasytalking", "original", _storage(tensors), False, config)
+
+
 _NO_DIFFUSERS_MODULE: set[str] = set()  # ref_conv and control_adapter: models.wan_extra_parts
 _WAN_TOP_LEVEL = {"patch_embedding", "text_embedding", "time_embedding", "time_projection", "blocks",
                   "head", "img_emb", "scaled_fp8"}
@@ -554,6 +570,7 @@ _FINDERS = (
     ("sam3", _sam3),
     ("wan_transformer", _wan_transformer),
     ("wan_vace_module", _wan_vace_module),
+    ("fantasytalking", _fantasytalking),
     ("wan_vae", _wan_vae),
     ("umt5", _umt5),
     ("clip_vision", _clip_vision),

@@ -89,15 +89,19 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("OnnxDetectionModelLoader", "yolo_model"): ("yolo_e2e", "onnx"),
     ("AudioEncoderLoader", "audio_encoder_name"): ("wav2vec2", ""),
     ("ModelPatchLoader", "name"): ("multitalk", ""),
+    ("FantasyTalkingModelLoader", "model"): ("fantasytalking", ""),
     **{("WanVideoLoraSelectMulti", f"lora_{i}"): ("lora", "") for i in range(5)},
 }
 
 #: Loader inputs that name a model *folder* (a Hugging Face repository), not a file:
-#: ``(kind, models folder, whether the value is a repository id)``. Their stand-in is a folder.
-FOLDER_LOADERS: dict[tuple[str, str], tuple[str, str, bool]] = {
+#: ``(kind, models folder, how the value names it)``: ``True`` a repository id kept under its
+#: last part, ``False`` a folder name, ``"path"`` a repository id kept as a path (the
+#: wrapper's ``transformers/facebook/wav2vec2-base-960h``). Their stand-in is a folder.
+FOLDER_LOADERS: dict[tuple[str, str], tuple[str, str, bool | str]] = {
     ("DownloadAndLoadFlorence2Model", "model"): ("florence2", "LLM", True),
     ("Florence2ModelLoader", "model"): ("florence2", "LLM", False),
     ("DownloadAndLoadCLIPSeg", "model"): ("clipseg", "clip_seg", True),
+    ("DownloadAndLoadWav2VecModel", "model"): ("wav2vec2_folder", "transformers", "path"),
 }
 
 #: Loader inputs that read ``.pth`` files weights-only without the run's opt-in: a ``.pth``
@@ -129,7 +133,7 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
                      "sam2": "fp32", "taehv": "fp16", "upscale": "fp32", "rife": "fp32", "film": "fp32", "vitpose": "fp32",
-                     "yolo_e2e": "fp32", "wav2vec2": "fp16", "multitalk": "fp16"}
+                     "yolo_e2e": "fp32", "wav2vec2": "fp16", "multitalk": "fp16", "fantasytalking": "fp16"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "florence2": "Florence-2 model folder with its tokenizer and processor",
@@ -143,7 +147,9 @@ KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE b
                "vitpose": "ViTPose whole-body ONNX model (heatmaps)",
                "yolo_e2e": "end-to-end YOLO person detector ONNX model (YOLOv10 rows)",
                "wav2vec2": "wav2vec 2.0 audio encoder",
-               "multitalk": "MultiTalk/InfiniteTalk audio patch (for the tiny Wan 2.1 transformers and wav2vec 2.0)"}
+               "multitalk": "MultiTalk/InfiniteTalk audio patch (for the tiny Wan 2.1 transformers and wav2vec 2.0)",
+               "fantasytalking": "FantasyTalking audio model (for the tiny Wan 2.1 transformers and wav2vec 2.0)",
+               "wav2vec2_folder": "wav2vec 2.0 repository folder (config, preprocessor config, weights)"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -252,7 +258,7 @@ def folder_standin_for(class_type: str, input_name: str, value: str) -> Standin 
     if entry is None:
         return None
     kind, folder, repo_id = entry
-    name = value.replace("\\", "/").rsplit("/", 1)[-1] if repo_id else value
+    name = value.replace("\\", "/").rsplit("/", 1)[-1] if repo_id is True else value
     rel = safe_relative(name)
     if len(name.encode()) > MAX_NAME_BYTES or any(len(p.encode()) > MAX_PART_BYTES for p in rel.parts):
         raise NoStandin(f"the name is longer than wfrun writes stand-ins for ({MAX_PART_BYTES} bytes a part)")
@@ -261,7 +267,7 @@ def folder_standin_for(class_type: str, input_name: str, value: str) -> Standin 
 
     notice = f"in {folder}/{name}, where the pack downloads {value}" if repo_id else None
     # the writer's version in the family key: a changed tiny folder is written afresh
-    version = {"florence2": TINY_FLORENCE2_VERSION, "clipseg": TINY_CLIPSEG_VERSION}[kind]
+    version = {"florence2": TINY_FLORENCE2_VERSION, "clipseg": TINY_CLIPSEG_VERSION, "wav2vec2_folder": "1"}[kind]
     return Standin(folder, name, Family(kind, f"v{version}", "transformers", "fp32"), notice)
 
 
@@ -418,13 +424,18 @@ def _multitalk(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     return Family("multitalk", "", "", _precision(name, DEFAULT_PRECISION["multitalk"], fp8=False)), None
 
 
+def _fantasytalking(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """FantasyTalkingModelLoader's file: sized for the tiny transformers and wav2vec."""
+    return Family("fantasytalking", "", "", _precision(name, DEFAULT_PRECISION["fantasytalking"], fp8=False)), None
+
+
 _FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_extra_module": _extra_module,
              "wan_vae": _vae, "umt5": _umt5,
              "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
              "sam2": _sam2, "taehv": _taehv, "rife": _rife, "film": _film,
              "vitpose": _onnx("vitpose"), "yolo_e2e": _onnx("yolo_e2e"), "wav2vec2": _wav2vec2,
-             "multitalk": _multitalk}
+             "multitalk": _multitalk, "fantasytalking": _fantasytalking}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -493,6 +504,21 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         from wfrun.models.florence2_tiny import write_tiny_florence2
 
         return write_tiny_florence2(target, seed=zlib.crc32(standin.name.encode()), scripted=True)
+    if family.kind == "wav2vec2_folder":  # a folder: config, preprocessor config, model.safetensors
+        from wfrun.models.wav2vec2_folder import write_tiny_folder
+
+        return write_tiny_folder(target, seed=zlib.crc32(standin.name.encode()))
+    if family.kind == "fantasytalking":
+        import torch
+
+        from wfrun.models.fantasytalking import write_tiny as write_tiny_fantasytalking
+        from wfrun.models.tiny import TRANSFORMER
+        from wfrun.models.wav2vec2 import TINY
+
+        return write_tiny_fantasytalking(target, seed=zlib.crc32(standin.name.encode()), dim=TRANSFORMER["dim"],
+                                         blocks=TRANSFORMER["layers"], audio_dim=TINY["width"],
+                                         dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision,
+                                                                                                     torch.float16))
     if family.kind == "clipseg":  # a folder: config, tokenizer, processor, model.safetensors
         from wfrun.models.clipseg_tiny import write_tiny_clipseg
 

@@ -286,6 +286,9 @@ class ForwardOptions:
     #: cross-attention, VACE blocks' included, guides its text attention away from this
     #: context. The caller gives it to the passes the pack guides (cond only).
     nag: NAGContext | None = None
+    #: FantasyTalking's audio windows for this call (``sampling.audio.FantasyAudio``), read by
+    #: the pass's audio hooks on the blocks' cross-attention; None: a call without audio.
+    audio: Any = None
 
 
 # --- rope -----------------------------------------------------------------------------

@@ -10,7 +10,8 @@ the one it steps with. Each variant is a small object with the same interface, s
 - ``guidance.batched``: run cond and uncond as one batch of 2 (same combine).
 
 Phantom's three-pass guidance (:class:`PhantomCFG`) adds a third prediction and has its own
-``needs_reference`` / ``combine`` pair. :func:`wrapper_guidance` builds what
+``needs_reference`` / ``combine`` pair; FantasyTalking's audio CFG (:func:`audio_guidance`)
+adds a third one too, the cond prediction without audio. :func:`wrapper_guidance` builds what
 WanVideoSampler's options ask for. Formulas follow ComfyUI-WanVideoWrapper's sampler
 (nodes.py, 2025-07, commit 069ebf7); they are written so that the arithmetic is the pack's,
 operation for operation (the frames of a run do not change by a bit).
@@ -173,3 +174,10 @@ def wrapper_guidance(experimental: Any = None, batched: bool = False) -> CFG:
             guidance = FreSca(experimental.fresca_scale_low, experimental.fresca_scale_high,
                               experimental.fresca_freq_cutoff, guidance)
     return BatchedCFG(guidance) if batched else guidance
+
+
+def audio_guidance(cond: torch.Tensor, uncond: torch.Tensor, no_audio: torch.Tensor, cfg_scale: float,
+                   audio_cfg: float) -> torch.Tensor:
+    """FantasyTalking's audio CFG: text guidance from uncond to the cond without audio, audio
+    guidance from there to the cond with it."""
+    return uncond + cfg_scale * (no_audio - uncond) + audio_cfg * (cond - no_audio)

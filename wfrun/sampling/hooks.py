@@ -16,6 +16,11 @@ was (same ``vars``, same ``state_dict``). Their state lives in the hook objects:
   skipped block is not counted.
 - the control LoRA (``module_hooks.CONTROL_LORA``, attached with the model): switched off
   when the pass ends, so a cached model is reused as loaded.
+- :class:`~wfrun.sampling.audio.AudioCrossAttention` on each block's ``attn2`` that has
+  FantasyTalking's audio maps (``AUDIO``, a pass with ``audio=True``): adds the audio
+  cross-attention to the calls whose ``ForwardOptions.audio`` is set (the wrapper's
+  ``fantasytalking_embeds``); masked by the windows' lengths under a flash backend, as the
+  pack's flash modes do.
 - :class:`CompileWhenItPays` on the transformer's ``patch_embedding`` (``COMPILE``: it runs
   once per forward), for a pass that says how many forwards it will run: times the first
   forward and compiles the repeated blocks for the rest when that saves more than it costs
@@ -40,6 +45,7 @@ from torch import nn
 
 from wfrun.models import module_hooks
 from wfrun.models.compile import compile_blocks, compile_pays, current_policy, is_compiled
+from wfrun.sampling.audio import MASKING_BACKENDS, AudioCrossAttention, block_has_audio_maps
 from wfrun.sampling.conditioning import SLGArgs
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ PASS = "wfrun.sampling_pass"
 SLG = "wfrun.slg"
 PROBE = "wfrun.block_probe"
 COMPILE = "wfrun.compile_when_it_pays"
+AUDIO = "wfrun.fantasytalking_audio"
 
 
 class SamplingPass(ModelHook):
@@ -168,7 +175,8 @@ def active_pass(transformer: Any) -> SamplingPass | None:
 @contextlib.contextmanager
 def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any = None,
                   on_block: Callable[[int], None] | None = None, control: Any = None,
-                  attention: str = "native", forwards: int | None = None) -> Iterator[SamplingPass]:
+                  attention: str = "native", forwards: int | None = None,
+                  audio: bool = False) -> Iterator[SamplingPass]:
     """Attach the pass's hooks to ``transformer`` and remove them when the block ends.
 
     A ``transformer`` that is not an ``nn.Module`` with ``blocks`` (a test's stand-in) gets
@@ -178,7 +186,8 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
     ``set_attention_backend``/``reset_attention_backend``, so a model shared by several
     samplers runs each with its own choice and is left as loaded. ``forwards`` (the pass's
     planned transformer calls) lets :class:`CompileWhenItPays` weigh compiling; a pass with a
-    step cache (``teacache``) runs fewer full forwards than planned and is not weighed."""
+    step cache (``teacache``) runs fewer full forwards than planned and is not weighed.
+    ``audio``: the blocks with FantasyTalking's audio maps get the audio cross-attention."""
     state = SamplingPass(teacache)
     attached: list[tuple[Any, str]] = []
     hookable = isinstance(transformer, nn.Module) and hasattr(transformer, "blocks")
@@ -204,6 +213,9 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
                 if index in skip:
                     module_hooks.attach(block, SLG, SkipLayerGuidance(state, slg))
                     attached.append((block, SLG))
+                if audio and block_has_audio_maps(block):
+                    module_hooks.attach(block.attn2, AUDIO, AudioCrossAttention(state, attention in MASKING_BACKENDS))
+                    attached.append((block.attn2, AUDIO))
         yield state
     finally:
         try:

@@ -42,6 +42,15 @@ The pack's choices this reproduces:
   cond and uncond passes; a context shorter than the video gets zero tokens *in front*
   (the pack's ``forward_vace``); context windows cut each context to the window, keeping
   the reference frame first.
+- **FantasyTalking** (``audio``: the wrapper's ``fantasytalking_embeds``): every call
+  carries the audio windows to the blocks' audio cross-attention (:mod:`.audio`, a hook of
+  the pass), each context window its own frames' windows. Where the step's audio CFG scale
+  is not 1 (and cfg is), the uncond call goes without audio and one more call, the cond one
+  without audio, makes ``uncond + cfg*(no_audio - uncond) + audio_cfg*(cond - no_audio)``
+  (the pack's guidance since 2025-04-29; CFG-Zero* and FreSca are not applied to it, as in
+  the pack). The audio CFG list follows the cfg list's rules. wfrun refuses batched cfg
+  with audio (the pack's batched call reshapes the audio for one video only) and a video
+  whose latent frames differ from the audio's windows (the pack's reshape fails there).
 - **NAG** (WanVideoApplyNAG's text embeds): every cond pass (each window's too) guides its
   cross-attention with the NAG prompt (:mod:`.nag`); not with several prompts or batched cfg.
 - **Conditioning**: ``y`` (image embeds) is concatenated to the latents channel-wise; Fun
@@ -66,25 +75,28 @@ from the model-family registry (``models/families``), never from numbers here.
 
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
 cross-attention, which diffusers' blocks cannot), diff-diff masks in ``samples``, and the pack's extras outside
-Wan 2.1 core (ReCamMaster, UniAnimate, audio, FlowEdit, FreeInit).
+Wan 2.1 core (ReCamMaster, UniAnimate, MultiTalk audio, FlowEdit, FreeInit).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
 
 from wfrun.models import module_hooks
+from wfrun.models.fantasytalking import has_audio_maps
 from wfrun.models.families.wan_transformer import sampler_channels
 from wfrun.sampling import context as ctxwin
+from wfrun.sampling.audio import FantasyAudio
 from wfrun.sampling.conditioning import (AnimateEmbeds, ControlEmbeds, EasyCacheArgs, ImageEmbeds, PhantomArgs,
                                         SamplerOptions, TextEmbeds, VaceEmbeds)
 from wfrun.sampling.forward import EasyCache, ForwardOptions, TeaCache, transformer_forward
 from wfrun.sampling.magcache import MagCache, MagCacheArgs, MagCacheError, wrapper_variant
-from wfrun.sampling.guidance import CFG, PhantomCFG, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
+from wfrun.sampling.guidance import CFG, PhantomCFG, audio_guidance, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
 from wfrun.sampling.image_latent import (clean_frames, embeds_scale, holds_clean_frames, latent_channels,
                                         step_noisy_frames)
@@ -133,6 +145,10 @@ class SamplingRequest:
     #: None for a sampler saved before it had one (2025-07-27 and earlier), whose
     #: ``denoise_strength`` divides the steps instead (see :func:`_steps_and_cfg`).
     step_range: tuple[int | float, int | float, bool] | None = None
+    #: FantasyTalking's audio (its ``cfg`` ignored) and its audio CFG scale: one value, or
+    #: one per step (CreateCFGScheduleFloatList).
+    audio: FantasyAudio | None = None
+    audio_cfg: float | Sequence[float] = 1.0
 
 
 # --- what prepare() hands the loop ------------------------------------------------------
@@ -207,6 +223,8 @@ class Prepared:
     add_noise: bool = False
     #: WanVideoApplyNAG's guidance of every cond pass (the NAG prompt padded to 512 tokens).
     nag: NAGContext | None = None
+    #: FantasyTalking's audio on the device, with its audio CFG scale per step.
+    audio: FantasyAudio | None = None
 
     @property
     def timesteps(self) -> torch.Tensor:
@@ -494,6 +512,42 @@ def _nag(req: SamplingRequest) -> NAGContext | None:
     return NAGContext(_pad_context(embeds), params)
 
 
+def _per_step(values: Any, count: int, step_range: bool, name: str) -> list[float]:
+    """A scale for each of ``count`` steps, by the cfg list's rules (:func:`_steps_and_cfg`):
+    one value repeated; a list cut or extended by its last value with a step range, else
+    used as it is (too short: an error, where the pack would index past it)."""
+    if not isinstance(values, (list, tuple)):
+        return [float(values)] * (count + 1)
+    values = [float(v) for v in values]
+    if not values:
+        raise SamplingError(name, f"the {name} list is empty")
+    if step_range:
+        return values[:count] + [values[-1]] * (count - len(values))
+    if len(values) < count:
+        raise SamplingError(name, f"{len(values)} {name} values for {count} steps", "give a value per step")
+    return values
+
+
+def _audio(req: SamplingRequest, latent_len: int, count: int) -> FantasyAudio | None:
+    """FantasyTalking's audio on the device with its per-step audio CFG, checked against
+    the video and the model."""
+    audio = req.audio
+    if audio is None:
+        return None
+    if not has_audio_maps(req.transformer):
+        raise SamplingError("fantasytalking_embeds", "FantasyTalking embeds for a model without FantasyTalking's "
+                            "audio layers", "connect FantasyTalkingModelLoader to the model loader's "
+                            "fantasytalking_model input")
+    if req.options.batched_cfg:
+        raise SamplingError("batched_cfg", "batched cfg with FantasyTalking audio is not supported (the pack's "
+                            "batched call cannot split the audio between the two halves)", "turn batched_cfg off")
+    if audio.frames != latent_len:
+        raise SamplingError("fantasytalking_embeds", f"the audio embeds cover {audio.frames} latent frames, the video "
+                            f"has {latent_len}", "give FantasyTalkingWav2VecEmbeds the video's num_frames")
+    return FantasyAudio(tokens=audio.tokens.to(torch.device(req.device)), lens=audio.lens, scale=float(audio.scale),
+                        cfg=_per_step(req.audio_cfg, count, req.step_range is not None, "audio_cfg_scale"))
+
+
 def _context_windows(options: Any, noise: torch.Tensor, generator: torch.Generator) -> Windows | None:
     """Window sizes from pixel frames to latent frames; FreeNoise shuffles ``noise`` in place."""
     if options is None:
@@ -619,14 +673,16 @@ def prepare(req: SamplingRequest) -> Prepared:
         phantom_guidance=PhantomCFG(cond.phantom.cfg_scale) if cond.phantom is not None else None,
         feta=opts.feta if (opts.feta is not None and latent_len > 1) else None,
         feta_frames=windows.frames if windows is not None else latent_len,
-        split_steps=split_steps, teacache=teacache, add_noise=add_noise, nag=_nag(req))
+        split_steps=split_steps, teacache=teacache, add_noise=add_noise, nag=_nag(req),
+        audio=_audio(req, latent_len, len(schedule.timesteps)))
 
 
 # --- one prediction and its guidance -------------------------------------------------------
 
 def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, clip: torch.Tensor | None, idx: int,
              pct: float, uncond: bool, pred_id: int | None, feta_on: bool,
-             vace: tuple = (), animate: AnimateEmbeds | None = None) -> tuple[torch.Tensor, int | None]:
+             vace: tuple = (), animate: AnimateEmbeds | None = None,
+             audio: FantasyAudio | None = None) -> tuple[torch.Tensor, int | None]:
     """One transformer call with this step's per-call values; output in float32. NAG guides
     the cond calls only (the pack passes its context when not ``is_uncond``). Animate's
     uncond call gets face crops all -1 (the pack's ``predict_with_cfg``)."""
@@ -643,7 +699,7 @@ def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, c
                         split_attn_steps=p.split_steps, pred_id=pred_id, vace=vace, vace_pad_front=True,
                         nag=None if uncond else p.nag, pose=pose, face=face, reference=p.cond.fun_ref,
                         pose_strength=animate.pose_strength if animate is not None else 1.0,
-                        face_strength=animate.face_strength if animate is not None else 1.0)
+                        face_strength=animate.face_strength if animate is not None else 1.0, audio=audio)
     bsz = z.shape[0]
     tt = t.to(torch.device(req.device))
     tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)
@@ -678,11 +734,14 @@ def _negative(p: Prepared) -> torch.Tensor:
 
 def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t: torch.Tensor, idx: int,
             cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool,
-            vace: tuple | None = None, animate: AnimateEmbeds | None = None) -> torch.Tensor:
+            vace: tuple | None = None, animate: AnimateEmbeds | None = None,
+            audio: FantasyAudio | None = None) -> torch.Tensor:
     """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video);
     ``vace``: this window's VACE contexts (default: the whole video's); ``animate``: this
-    window's Animate inputs (default: the whole video's)."""
+    window's Animate inputs (default: the whole video's); ``audio``: this window's
+    FantasyTalking audio (default: the whole video's)."""
     animate = p.cond.animate if animate is None else animate
+    audio = p.audio if audio is None else audio
     guidance = p.guidance
     z = z.to(p.req.dtype)
     if guidance.zero_init(idx):
@@ -706,18 +765,25 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
     clip_neg = p.cond.clip_neg if p.cond.clip_neg is not None else clip_fea
     if not guidance.batched:
         c_out, cache_state[0] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on, hints,
-                                         animate)
+                                         animate, audio)
         c_out = c_out[0]
         if not guidance.needs_uncond(cfg_scale, idx):
             return guidance.cond_only(c_out, idx)
+        audio_cfg = audio is not None and not math.isclose(audio.cfg[idx], 1.0)
+        rest_audio = None if audio_cfg else audio  # audio CFG: the other calls go without audio
         neg = _negative(p)
         u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on, hints,
-                                         animate)
+                                         animate, rest_audio)
         u_out = u_out[0]
         if with_phantom and p.phantom_guidance.needs_reference(idx):
             # references with the negative prompt: guidance toward the subject, then the text
-            r_out, cache_state[2] = _forward(p, zin, t, neg, clip_neg, idx, pct, True, cache_state[2], feta_on)
+            r_out, cache_state[2] = _forward(p, zin, t, neg, clip_neg, idx, pct, True, cache_state[2], feta_on,
+                                             audio=rest_audio)
             return p.phantom_guidance.combine(c_out, u_out, r_out[0], cfg_scale, idx)
+        if audio_cfg:  # the cond call without audio (the pack's third TeaCache state)
+            n_out, cache_state[2] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[2], feta_on,
+                                             hints, animate, None)
+            return audio_guidance(c_out, u_out, n_out[0], cfg_scale, audio.cfg[idx])
     else:
         both, cache_state[0] = _forward(p, torch.cat([zin, zin]), t, torch.cat([pos, _negative(p)]), clip_fea, idx,
                                         pct, False, cache_state[0], feta_on, hints)
@@ -754,7 +820,7 @@ def _predict_windows(p: Prepared, model_in: torch.Tensor, timestep: torch.Tensor
     counter = torch.zeros_like(model_in, dtype=torch.float32)
     for window in win.schedule(idx, p.steps, latent_len, win.frames, win.stride, win.overlap):
         wid = win.tracker.window_id(window)
-        state = win.tracker.cache_states.setdefault(wid, [None, None])
+        state = win.tracker.cache_states.setdefault(wid, [None, None, None])
         p_idx = min(int(max(window) / section), num_prompts - 1)
         pos = p.text.positive[p_idx:p_idx + 1] if num_prompts > 1 else p.text.positive
         w_cond = w_ctl = None
@@ -771,7 +837,8 @@ def _predict_windows(p: Prepared, model_in: torch.Tensor, timestep: torch.Tensor
             w_ctl = cond.control_latents[:, window]
         wt = timestep[:, window] if timestep.ndim == 2 else timestep
         pred = predict(p, model_in[:, window], p.cfg[idx], pos, wt, idx, w_cond, w_ctl, state, feta_on,
-                       _window_vace(p, window), _animate_window(cond.animate, window))
+                       _window_vace(p, window), _animate_window(cond.animate, window),
+                       p.audio.frames_of(window) if p.audio is not None else None)
         mask = ctxwin.window_mask(pred, window, latent_len, win.overlap, looped=p.is_looped,
                                   method=win.options.fuse_method)
         noise_pred[:, window] += pred * mask
@@ -852,9 +919,11 @@ def finish(p: Prepared, latent: torch.Tensor) -> dict:
 
 def planned_forwards(p: Prepared) -> int:
     """Transformer calls the pass will make, about: one per step at cfg 1, two otherwise
-    (a third prompt or reference pass is left out), times the windows of the first step."""
+    and three with audio CFG (a third prompt or reference pass is left out), times the
+    windows of the first step."""
     count = len(p.timesteps)
-    calls = sum(1 if float(c) == 1.0 else 2 for c in p.cfg[:count])
+    audio = p.audio.cfg if p.audio is not None else [1.0] * count
+    calls = sum(1 if float(c) == 1.0 else (2 if math.isclose(a, 1.0) else 3) for c, a in zip(p.cfg[:count], audio))
     if p.windows is not None:
         win = p.windows
         calls *= max(1, len(list(win.schedule(0, p.steps, p.latent_len, win.frames, win.stride, win.overlap))))
@@ -869,7 +938,8 @@ def sample(req: SamplingRequest) -> dict:
     bar = req.progress.steps(len(p.timesteps), "WanVideoSampler") if req.progress is not None else None
     try:
         with sampling_pass(req.transformer, slg=req.options.slg, teacache=p.teacache, on_block=req.on_block,
-                           control=p.cond.control_lora, attention=req.attention, forwards=planned_forwards(p)):
+                           control=p.cond.control_lora, attention=req.attention, forwards=planned_forwards(p),
+                           audio=p.audio is not None):
             for idx, t in enumerate(p.timesteps):
                 req.check_interrupt()
                 denoise_step(p, state, idx, t)

@@ -130,3 +130,26 @@ def _kind_from_weights(roots: ModelRoots, name: str) -> str | None:
             return {"text": "t2v", "image": "i2v"}.get(conditioning_by_channels(info["shape"][1]) or "")
     return None
 
+
+
+# --- DownloadAndLoadWav2VecModel's repository folder ------------------------------------------
+
+@graph_check
+def wav2vec_folder_missing(graph: WorkflowGraph, options: CheckOptions) -> Iterator[Diagnostic]:
+    """The wav2vec repository folder (``models/transformers/<repository id>``) is found before
+    anything loads: the generic model check looks for files, and this loader names a folder."""
+    from wfrun.models.wav2vec2_folder import FOLDER, find_folder
+
+    if options.models is None:
+        return
+    for node in graph.nodes():
+        model = node.inputs.get("model")
+        if node.class_type != "DownloadAndLoadWav2VecModel" or not isinstance(model, str) or not model:
+            continue
+        try:
+            find_folder(options.models, model)
+        except ModelPathError as err:
+            yield _diag(graph, node, "missing-model", Severity.ERROR, str(err), input="model", found=model,
+                        expected=f"the repository folder models/{FOLDER}/{model}",
+                        hint=f"wfrun never downloads: put the Hugging Face repository {model} in "
+                             f"<models>/{FOLDER}/{model}")

@@ -31,6 +31,10 @@ Choices mapped onto diffusers/torch, and why:
   GGUF modules (Kijai's ``Wan2_2_Fun_VACE_module_A14B_*_Q4_K_M.gguf``), kept quantized like
   the model (``load_gguf``); as in the pack, a GGUF model with a safetensors module, or the
   other way round, is refused.
+- ``fantasytalking_model`` (2025-04-28): FantasyTalking's per-block audio key/value maps
+  are attached to each block's cross-attention in ``base_precision``
+  (``models.fantasytalking.attach``), as the pack's ``sd.update``; the file must fit the
+  model's width and depth (Wan 2.1 I2V 14B).
 - Wan 2.2 Animate files load into diffusers' ``WanAnimateTransformer3DModel`` (pose patch
   embedding, motion and face encoders, face adapters); the sampler gives them the pose
   and face inputs of WanVideoAnimateEmbeds (``animate.py``).
@@ -48,6 +52,7 @@ from wfrun.models.compile import compile_transformer
 from wfrun.models.fast import make_fast, wants_fast
 from wfrun.sampling.attention import usable_backend
 from wfrun.models.families import transformer_family
+from wfrun.models.fantasytalking import FantasyTalking, attach as attach_fantasytalking
 from wfrun.models.header import CheckpointError
 from wfrun.nodes.models import loading_error, resolve
 from wfrun.models import placement
@@ -100,10 +105,13 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
     from wfrun.models.detect import identify
     from wfrun.models.reader import open_checkpoint
 
-    for name in ("fantasytalking_model", "multitalk_model"):
-        if unused.get(name) is not None:
-            raise NodeInputError(name, "this add-on model is not supported by wfrun yet",
-                                 "disconnect it to run the base model")
+    if unused.get("multitalk_model") is not None:
+        raise NodeInputError("multitalk_model", "this add-on model is not supported by wfrun yet",
+                             "disconnect it to run the base model")
+    fantasytalking = unused.get("fantasytalking_model")
+    if fantasytalking is not None and not isinstance(fantasytalking, FantasyTalking):
+        raise NodeInputError("fantasytalking_model", f"expected a FANTASYTALKINGMODEL, got "
+                             f"{type(fantasytalking).__name__}", "connect FantasyTalkingModelLoader")
     vace_input, vace_modules = _vace_modules(unused)
     if block_swap_args is not None and vram_management_args is not None:
         raise NodeInputError("vram_management_args", "block_swap_args and vram_management_args cannot be used "
@@ -137,6 +145,11 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
         module_fault = vace_modules and any(str(m) in str(err) for m in vace_modules)
         raise loading_error(vace_input if module_fault else "model", err) from None
     transformer.eval().requires_grad_(False)
+    if fantasytalking is not None:
+        try:
+            attach_fantasytalking(transformer, fantasytalking, dtype)
+        except ValueError as err:
+            raise NodeInputError("fantasytalking_model", str(err)) from None
     backend = attention_backend(attention_mode, ctx.device)  # set for each sampling pass (sampling.hooks)
     if compile_args is not None:
         _compile(transformer, compile_args, ctx.device)

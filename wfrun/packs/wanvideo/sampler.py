@@ -27,8 +27,16 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   context windows get the pack's slices of both (``sampling.loop``). An Animate model
   needs WanVideoAnimateEmbeds (wfrun refuses it with other embeds, where the pack would
   run it as plain image-to-video), and those embeds need an Animate model;
-- inputs the pack uses for other model families (FlowEdit, UniAnimate, FantasyTalking,
-  Uni3C, MultiTalk, FreeInit) raise a clear error when connected.
+- FantasyTalking (``fantasytalking_embeds``, ``fantasytalking.py``): the audio windows go to
+  the loop (``sampling.loop``: the audio cross-attention of every call, audio CFG); the
+  model must have been loaded with the FantasyTalking model (``fantasytalking_model``).
+  Differences: the pack's first day of FantasyTalking (2025-04-28, 5683d83) lost the audio
+  term of audio CFG to a line break, fixed the next day (fe25d21) — wfrun applies the fixed
+  formula to saves of that day too; under context windows each window also gets its own
+  frames' window lengths (the pack cuts the windows and keeps the video's lengths, which
+  only its flash modes read);
+- inputs the pack uses for other model families (FlowEdit, UniAnimate, Uni3C, MultiTalk,
+  FreeInit) raise a clear error when connected.
 """
 
 from __future__ import annotations
@@ -43,15 +51,15 @@ from wfrun.models.families import TRANSFORMER_FAMILIES, conditioning_by_channels
 from wfrun.models.lora_files import LoraError, lora_paths, merged
 from wfrun.models import placement, residency
 from wfrun.packs.wanvideo.control_lora import control_lora_of
-from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FetaArgs,
-                                        ImageEmbeds, LoopArgs, SamplerOptions, ScheduleChoice, SLGArgs,
+from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FantasyTalkingEmbeds,
+                                        FetaArgs, ImageEmbeds, LoopArgs, SamplerOptions, ScheduleChoice, SLGArgs,
                                         TeaCacheArgs, TextEmbeds, WanVideoModel)
+from wfrun.sampling.audio import FantasyAudio
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
-UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "fantasytalking_embeds", "uni3c_embeds",
-                      "multitalk_embeds", "freeinit_args")
+UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "uni3c_embeds", "multitalk_embeds", "freeinit_args")
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
 
 
@@ -142,6 +150,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     elif isinstance(cfg, torch.Tensor):
         cfg = [float(c) for c in cfg.flatten()] if cfg.numel() > 1 else float(cfg)
     cache = cache_args if cache_args is not None else teacache_args
+    audio, audio_cfg = _fantasy_audio(others.get("fantasytalking_embeds"))
 
     transformer = model.transformer
     device = ctx.device  # the pack samples on the main device whatever the initial load_device
@@ -173,7 +182,8 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         model_file=Path(str(model.path)).name,
         cache_device=cache.cache_device if cache is not None else "cpu",
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
-        step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples))
+        step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
+        audio=audio, audio_cfg=audio_cfg)
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad():  # WanVideoSetLoRAs
             latent = sample(request)
@@ -190,6 +200,17 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     latent.pop("teacache_skipped", None)
     denoised = latent.pop("denoised", None)
     return (latent, {"samples": denoised})
+
+
+def _fantasy_audio(embeds: Any) -> tuple[FantasyAudio | None, Any]:
+    """The loop's FantasyTalking audio and audio CFG scale from ``fantasytalking_embeds``."""
+    if embeds is None:
+        return None, 1.0
+    if not isinstance(embeds, FantasyTalkingEmbeds):
+        raise NodeInputError("fantasytalking_embeds", f"expected FANTASYTALKING_EMBEDS, got {type(embeds).__name__}",
+                             "connect FantasyTalkingWav2VecEmbeds")
+    audio = FantasyAudio(tokens=embeds.audio_proj, lens=embeds.audio_context_lens, scale=float(embeds.audio_scale))
+    return audio, embeds.audio_cfg_scale
 
 
 #: The pack gave WanVideoSampler its step range on this day (commit d6e9af7, "2.2 stuff").

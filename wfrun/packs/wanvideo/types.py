@@ -168,3 +168,19 @@ class SamplerSettings:
     inputs: Any  # a read-only mapping {input name: value}
     node_id: str = ""
     node_title: str = ""
+
+
+# --- FantasyTalking -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FantasyTalkingEmbeds:
+    """FANTASYTALKING_EMBEDS (FantasyTalkingWav2VecEmbeds): the pack's dict, typed.
+    ``audio_proj`` ``[1, latent frames, window, 2048]`` (each latent frame's window of audio
+    tokens, filled up with zeros at the end), ``audio_context_lens`` ``[latent frames]`` (the
+    audio tokens of each window), ``audio_scale`` and ``audio_cfg_scale`` (one value, or one
+    per step from CreateCFGScheduleFloatList)."""
+
+    audio_proj: torch.Tensor
+    audio_context_lens: torch.Tensor
+    audio_scale: float = 1.0
+    audio_cfg_scale: float | tuple[float, ...] = 1.0
