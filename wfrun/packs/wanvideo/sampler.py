@@ -173,7 +173,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         model_file=Path(str(model.path)).name,
         cache_device=cache.cache_device if cache is not None else "cpu",
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
-        step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples))
+        step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples), ati=model.ati)
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad():  # WanVideoSetLoRAs
             latent = sample(request)
