@@ -75,15 +75,16 @@ def pad_track_points(tracks: list[list[tuple[float, float]]], length: int = ATI_
 
 
 def ati_frame_rows(num_frames: int) -> list[int]:
-    """Which of the 120 track points after the first stand for each of ``num_frames`` video
-    frames after the first: the pack repeats every point ``b`` times and keeps every ``a``-th
-    from the second (``a/b`` = 120/num_frames in lowest terms), so frame ``j`` takes point
-    ``(1 + j·a) // b``."""
+    """Which of the 120 track points after the first (0-based) stand for the video frames
+    after the first: the pack repeats every point ``b`` times and keeps every ``a``-th from
+    the second (``a/b`` = 120/num_frames in lowest terms), so frame ``j`` takes point
+    ``(1 + j·a) // b``. That is ``num_frames`` points, except where ``a`` is 1 (a multiple of
+    120 frames): one fewer, as in the pack (the patch then refuses the tracks)."""
     if num_frames <= 0:
         return []
     g = math.gcd(ATI_TRACK_POINTS - 1, num_frames)
     a, b = (ATI_TRACK_POINTS - 1) // g, num_frames // g
-    return [(1 + j * a) // b for j in range(num_frames)]
+    return [p // b for p in range(1, (ATI_TRACK_POINTS - 1) * b, a)]
 
 
 def ati_track_tensor(points: np.ndarray, width: int, height: int, num_frames: int = 80) -> torch.Tensor:
