@@ -56,11 +56,9 @@ def _multipliers(size_multiplier: Any, frames: int) -> list[float]:
 @executor("CreateShapeImageOnPath")
 def create_shape_image_on_path(ctx: ExecContext, shape: str, coordinates: Any, frame_width: int, frame_height: int,
                                shape_width: int, shape_height: int, shape_color: str, bg_color: str,
-                               blur_radius: float, intensity: float, size_multiplier: Any = None,
-                               trailing: float = 1.0, border_width: int = 0, border_color: str = "black",
-                               **_: Any) -> tuple:
-    """IMAGE ``[frames, frame_height, frame_width, 3]`` and its red channel as MASK (keyword
-    defaults stand for signatures without those inputs)."""
+                               blur_radius: float, intensity: float, trailing: float, border_width: int,
+                               border_color: str, size_multiplier: Any = None, **_: Any) -> tuple:
+    """IMAGE ``[frames, frame_height, frame_width, 3]`` and its red channel as MASK."""
     tracks = parse_tracks(coordinates, "coordinates")
     if not tracks or not tracks[0]:
         raise NodeInputError("coordinates", "no coordinates given", "connect a SplineEditor's coord_str")

@@ -154,12 +154,11 @@ def _resampled(points_store: Any, count: int, method: str, interpolation: str, w
 
 
 @executor("SplineEditor")
-def spline_editor(ctx: ExecContext, coordinates: Any, mask_width: int, mask_height: int, points_to_sample: int = 16,
-                  sampling_method: str = "time", interpolation: str = "cardinal", points_store: Any = None,
-                  repeat_output: int = 1, float_output_type: str = "list", min_value: float = 0.0,
-                  max_value: float = 1.0, **_: Any) -> tuple:
+def spline_editor(ctx: ExecContext, coordinates: Any, mask_width: int, mask_height: int, points_to_sample: int,
+                  sampling_method: str, interpolation: str, repeat_output: int, float_output_type: str,
+                  min_value: float, max_value: float, points_store: Any = None, **_: Any) -> tuple:
     """The outputs ``mask``, ``coord_str``, ``float``, ``count``, ``normalized_str`` (see the
-    module docs). Keyword defaults stand for signatures that predate those inputs."""
+    module docs)."""
     width, height, repeat = int(mask_width), int(mask_height), int(repeat_output)
     if width < 1 or height < 1 or repeat < 1:
         raise NodeInputError("mask_width", f"masks of {width}x{height}, repeat_output {repeat}", "use 1 or more")

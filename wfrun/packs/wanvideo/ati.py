@@ -49,9 +49,8 @@ def _tracks(tracks: Any) -> list:
 
 
 @executor("WanVideoATITracks")
-def wanvideo_ati_tracks(ctx: ExecContext, model: Any, tracks: Any, width: int, height: int,
-                        temperature: float = 220.0, topk: int = 2, start_percent: float = 0.0,
-                        end_percent: float = 1.0, **_: Any) -> tuple:
+def wanvideo_ati_tracks(ctx: ExecContext, model: Any, tracks: Any, width: int, height: int, temperature: float,
+                        topk: int, start_percent: float, end_percent: float, **_: Any) -> tuple:
     if not isinstance(model, WanVideoModel):
         raise NodeInputError("model", f"expected a WANVIDEOMODEL from WanVideoModelLoader, got {type(model).__name__}")
     width, height = int(width), int(height)
