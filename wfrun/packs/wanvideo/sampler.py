@@ -27,6 +27,8 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   context windows get the pack's slices of both (``sampling.loop``). An Animate model
   needs WanVideoAnimateEmbeds (wfrun refuses it with other embeds, where the pack would
   run it as plain image-to-video), and those embeds need an Animate model;
+- ATI tracks set on the model by WanVideoATITracks (``ati.py``) go to the loop, which swaps
+  in the motion-patched image conditioning inside their step window;
 - inputs the pack uses for other model families (FlowEdit, UniAnimate, FantasyTalking,
   Uni3C, MultiTalk, FreeInit) raise a clear error when connected.
 """
