@@ -51,6 +51,9 @@ The pack's choices this reproduces:
   the pack). The audio CFG list follows the cfg list's rules. wfrun refuses batched cfg
   with audio (the pack's batched call reshapes the audio for one video only) and a video
   whose latent frames differ from the audio's windows (the pack's reshape fails there).
+- **ATI** (WanVideoATITracks on the model): inside the tracks' start/end percent (step 0
+  too when end > 0) ``y`` is replaced by its motion-patched copy (:mod:`.tracks`), in the
+  cond and uncond passes alike.
 - **NAG** (WanVideoApplyNAG's text embeds): every cond pass (each window's too) guides its
   cross-attention with the NAG prompt (:mod:`.nag`); not with several prompts or batched cfg.
 - **Conditioning**: ``y`` (image embeds) is concatenated to the latents channel-wise; Fun
@@ -102,6 +105,7 @@ from wfrun.sampling.image_latent import (clean_frames, embeds_scale, holds_clean
                                         step_noisy_frames)
 from wfrun.sampling.nag import NAGContext
 from wfrun.sampling.schedulers import Schedule, build_schedule
+from wfrun.sampling.tracks import AtiTracks, TrackError, ati_patch
 
 
 class SamplingError(ValueError):
@@ -149,6 +153,9 @@ class SamplingRequest:
     #: one per step (CreateCFGScheduleFloatList).
     audio: FantasyAudio | None = None
     audio_cfg: float | Sequence[float] = 1.0
+    #: WanVideoATITracks' tracks on the model: a motion-patched copy of ``y`` used inside
+    #: their step window (:mod:`.tracks`).
+    ati: AtiTracks | None = None
 
 
 # --- what prepare() hands the loop ------------------------------------------------------
@@ -168,6 +175,7 @@ class Conditioning:
     vace: tuple[tuple[torch.Tensor, VaceEmbeds], ...] = ()  # VACE contexts on the device, with their settings
     animate: AnimateEmbeds | None = None  # Wan 2.2 Animate's pose latents and face crops (WanVideoAnimateEmbeds)
     fun_ref: torch.Tensor | None = None   # Fun reference latent [1, 16, H/8, W/8]: ref_conv tokens in front
+    image_cond_ati: torch.Tensor | None = None  # y with ATI's motion patch, used inside the tracks' window
 
 
 @dataclass
@@ -407,7 +415,37 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
         if req.options.context is not None:
             raise SamplingError("context_options", "context windows with Phantom reference frames are not "
                                 "supported", "disconnect context_options")
+    cond.image_cond_ati = _ati_cond(req, cond)
     return noise, cond
+
+
+def _ati_cond(req: SamplingRequest, cond: Conditioning) -> torch.Tensor | None:
+    """``y`` with WanVideoATITracks' motion patch: its 4 mask channels replaced by the
+    tracks' weights, its latents by the features moved along the tracks (the pack's sampler,
+    ``patch_motion`` on ``image_cond``), the tracks resampled to the video's frames
+    (:class:`~wfrun.sampling.tracks.AtiTracks`). The pack skips the tracks with control
+    latents and would fail inside context windows; wfrun refuses both, and tracks without
+    image embeds."""
+    ati = req.ati
+    if ati is None:
+        return None
+    if cond.image_cond is None:
+        raise SamplingError("image_embeds", "ATI tracks need image embeds (WanVideoImageToVideoEncode): they move "
+                            "the start image's latent features", "connect image embeds, or remove WanVideoATITracks")
+    if cond.control_latents is not None:
+        raise SamplingError("image_embeds", "ATI tracks together with control embeds: the pack then ignores the tracks",
+                            "remove WanVideoATITracks or the control embeds")
+    if req.options.context is not None:
+        raise SamplingError("context_options", "context windows with ATI tracks are not supported: the tracks cover "
+                            "the whole video", "disconnect context_options")
+    y = cond.image_cond
+    if y.shape[0] <= 4:
+        raise SamplingError("image_embeds", f"ATI needs mask and latent channels; the image embeds have {y.shape[0]}")
+    try:
+        mask, features = ati_patch(ati.for_latent(y.shape[1]), y[4:].float(), ati.temperature, ati.topk)
+    except TrackError as err:
+        raise SamplingError("image_embeds", f"ATI tracks: {err}") from None
+    return torch.cat([mask.unsqueeze(0).expand(4, -1, -1, -1), features]).to(y.dtype)
 
 
 #: The face crops' side Wan 2.2 Animate's motion encoder takes.
@@ -876,7 +914,11 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
     feta_on = p.feta is not None and p.feta.start_percent <= pct <= p.feta.end_percent
 
     if p.windows is None:
-        noise_pred = predict(p, model_in, p.cfg[idx], p.text.positive, timestep, idx, p.cond.image_cond,
+        y = p.cond.image_cond
+        ati = p.req.ati
+        if p.cond.image_cond_ati is not None and _in_window(ati.start_percent, ati.end_percent, pct, idx):
+            y = p.cond.image_cond_ati
+        noise_pred = predict(p, model_in, p.cfg[idx], p.text.positive, timestep, idx, y,
                              p.cond.control_latents, state.cache_state, feta_on)
     else:
         noise_pred = _predict_windows(p, model_in, timestep, idx, feta_on)

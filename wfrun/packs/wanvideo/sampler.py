@@ -35,6 +35,8 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   formula to saves of that day too; under context windows each window also gets its own
   frames' window lengths (the pack cuts the windows and keeps the video's lengths, which
   only its flash modes read);
+- ATI tracks set on the model by WanVideoATITracks (``ati.py``) go to the loop, which swaps
+  in the motion-patched image conditioning inside their step window;
 - inputs the pack uses for other model families (FlowEdit, UniAnimate, Uni3C, MultiTalk,
   FreeInit) raise a clear error when connected.
 """
@@ -183,7 +185,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         cache_device=cache.cache_device if cache is not None else "cpu",
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
-        audio=audio, audio_cfg=audio_cfg)
+        audio=audio, audio_cfg=audio_cfg, ati=model.ati)
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad():  # WanVideoSetLoRAs
             latent = sample(request)

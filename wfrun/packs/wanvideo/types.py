@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from wfrun.sampling.tracks import AtiTracks
 
 # --- models ---------------------------------------------------------------------------
 
@@ -85,6 +86,8 @@ class WanVideoModel:
     loras: tuple[LoraSpec, ...] = ()
     #: LoRAs set after loading (WanVideoSetLoRAs): merged for each sampling pass only.
     pass_loras: tuple[LoraSpec, ...] = ()
+    #: WanVideoATITracks' motion tracks, applied by the sampler to the image conditioning.
+    ati: AtiTracks | None = None
 
     @property
     def in_channels(self) -> int:
