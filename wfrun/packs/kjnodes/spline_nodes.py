@@ -75,7 +75,7 @@ def _point(coord: Any, name: str) -> dict:
 
 @executor("SplineEditor")
 def spline_editor(ctx: ExecContext, coordinates: Any, mask_width: Any, mask_height: Any, float_output_type: Any,
-                  repeat_output: Any, min_value: Any = 0.0, max_value: Any = 1.0, **_: Any) -> tuple:
+                  repeat_output: Any, min_value: Any, max_value: Any, **_: Any) -> tuple:
     points = _json(coordinates, "coordinates")
     if not isinstance(points, list) or not points:
         raise NodeInputError("coordinates", "coordinates holds no points", "draw a spline in ComfyUI")
@@ -156,8 +156,8 @@ def _color(value: Any, name: str) -> Any:
 @executor("CreateShapeImageOnPath")
 def create_shape_image_on_path(ctx: ExecContext, shape: Any, coordinates: Any, frame_width: Any, frame_height: Any,
                                shape_width: Any, shape_height: Any, shape_color: Any, bg_color: Any,
-                               blur_radius: Any, intensity: Any, size_multiplier: Any = None, trailing: Any = 1.0,
-                               border_width: Any = 0, border_color: Any = "black", **_: Any) -> tuple:
+                               blur_radius: Any, intensity: Any, trailing: Any, border_width: Any, border_color: Any,
+                               size_multiplier: Any = None, **_: Any) -> tuple:
     if shape not in ("circle", "square", "triangle"):
         raise NodeInputError("shape", f"shape is {shape!r}; expected circle, square or triangle")
     tracks = parse_tracks(coordinates)
