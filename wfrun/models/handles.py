@@ -109,6 +109,9 @@ class CoreModel:
     #: KJNodes' SkipLayerGuidanceWanVideo: (blocks, start_percent, end_percent) skipped on
     #: the uncond pass while the step percent is inside the window.
     uncond_skip: tuple[tuple[int, ...], float, float] | None = None
+    #: ComfyUI's SkipLayerGuidanceDiTSimple: (blocks, sigma_start, sigma_end) skipped on the
+    #: uncond pass while the step's sigma is inside ``sigma_end <= sigma <= sigma_start``.
+    uncond_skip_sigmas: tuple[tuple[int, ...], float, float] | None = None
     #: ComfyUI's ``sampler_cfg_function`` set by a patch node: ``hook(sigmas)`` returns the
     #: cfg function for a run over ``sigmas`` (KJNodes' CFGZeroStarAndInit).
     cfg_function: Any = None

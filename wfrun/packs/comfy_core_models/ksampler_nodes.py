@@ -216,6 +216,12 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         if model.uncond_skip is not None:
             blocks, start, end = model.uncond_skip
             slg = SLGArgs(blocks=blocks, start_percent=start, end_percent=end)
+        if model.uncond_skip_sigmas is not None:  # SkipLayerGuidanceDiTSimple: the predictor marks the window
+            if slg is not None:
+                raise NodeInputError("model", "SkipLayerGuidanceDiTSimple with another skip-layer patch "
+                                     "(SkipLayerGuidanceDiT or SkipLayerGuidanceWanVideo) on one model",
+                                     "keep one of the skip-layer patches")
+            slg = SLGArgs(blocks=model.uncond_skip_sigmas[0], start_percent=0.0, end_percent=1.0)
         fmt = latent_format(model.latent_channels)
         on_step = None
         if x0_out is not None:

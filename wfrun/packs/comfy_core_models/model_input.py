@@ -318,6 +318,8 @@ class WanPredictor:
         # SkipLayerGuidanceWanVideo marks the real uncond pass, at the step's percent (KJNodes:
         # step index / (sigmas - 1)); otherwise only SkipLayerGuidanceDiT's skip pass is marked
         uncond_skip = model.uncond_skip is not None and which == "uncond" and not skip
+        if model.uncond_skip_sigmas is not None and which == "uncond" and not skip:
+            uncond_skip = in_sigma_window(model.uncond_skip_sigmas, sigma)
         percent = step / (len(self.sigmas) - 1) if uncond_skip and self.sigmas is not None and len(self.sigmas) > 1 \
             else 0.5
         options_fwd = ForwardOptions(is_uncond=bool(skip) or uncond_skip, step_percent=percent, vace=extras["vace"],
@@ -344,6 +346,16 @@ class WanPredictor:
         if nag is None or which != "cond" or not nag.active(float(sigma.reshape(-1)[0])):
             return None
         return NAGContext(_batch(nag.negative.to(self.device, self.model.dtype), batch), nag.params)
+
+
+def in_sigma_window(window: tuple[tuple[int, ...], float, float], sigma: torch.Tensor) -> bool:
+    """SkipLayerGuidanceDiTSimple's test ``sigma_end <= sigma <= sigma_start`` on the call's
+    sigma. The predictor gets ``sigma · multiplier`` and divides it back, which can move the
+    last bit: the bounds allow a relative 1e-6 for that round trip."""
+    _, high, low = window
+    value = float(sigma.reshape(-1)[0])
+    slack = 1e-6 * max(abs(value), 1e-12)
+    return low - slack <= value <= high + slack
 
 
 def pad_to_patches(x: torch.Tensor, patch: tuple[int, ...]) -> torch.Tensor:

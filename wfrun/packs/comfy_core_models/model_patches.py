@@ -1,4 +1,5 @@
-"""Nodes that patch a MODEL: ModelSamplingSD3, ModelSamplingAuraFlow, EasyCache, CFGZeroStar, SkipLayerGuidanceDiT and
+"""Nodes that patch a MODEL: ModelSamplingSD3, ModelSamplingAuraFlow, EasyCache, CFGZeroStar, SkipLayerGuidanceDiT,
+SkipLayerGuidanceDiTSimple and
 UNetTemporalAttentionMultiply. Each returns a new :class:`CoreModel`; the sampler applies
 the patches (see ``types``).
 
@@ -18,6 +19,15 @@ and changes nothing; wfrun reproduces exactly that (the templates use it at 1.0 
 SkipLayerGuidanceDiT on Wan skips its "double" blocks (Wan's only kind); ``single_layers``
 name blocks Wan does not have and are ignored, as in ComfyUI, and so are block numbers
 past the model's last block (ComfyUI's block-replace patch for them is never looked up).
+
+SkipLayerGuidanceDiTSimple changes only the uncond pass: while the step's sigma is inside
+``[percent_to_sigma(end_percent), percent_to_sigma(start_percent)]`` the negative prediction
+is made without the listed blocks (each returns its input), and CFG then combines as usual.
+The sigmas come from the MODEL's sampling at this node (its shift, set by a
+ModelSamplingSD3 before it), as ComfyUI reads ``model_sampling`` when the node runs. With
+cfg 1 the sampler makes no uncond pass and the node changes nothing, as in ComfyUI. wfrun
+runs one skip-layer patch per model: this one with SkipLayerGuidanceDiT or KJNodes'
+SkipLayerGuidanceWanVideo on the same model is refused by the sampler.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import re
 from typing import Any
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.sampling.ksampler import FlowSampling
 from wfrun.sampling.ksampler.easycache import EasyCacheSettings
 from wfrun.packs.comfy_core_models.types import CfgZeroStar, CoreModel, SkipLayers
 
@@ -71,6 +82,19 @@ def skip_layer_guidance_dit(ctx: ExecContext, model: CoreModel, double_layers: s
     patch = SkipLayers(layers=layers, scale=float(scale), start_percent=float(start_percent),
                        end_percent=float(end_percent), rescaling_scale=float(rescaling_scale))
     return (model.patched(post_cfg=model.post_cfg + (patch,)),)
+
+
+@executor("SkipLayerGuidanceDiTSimple")
+def skip_layer_guidance_dit_simple(ctx: ExecContext, model: CoreModel, double_layers: str, single_layers: str,
+                                   start_percent: float, end_percent: float, **_: Any) -> tuple:
+    model = check_model(model)
+    layers = tuple(int(n) for n in re.findall(r"\d+", str(double_layers or "")))
+    singles = re.findall(r"\d+", str(single_layers or ""))
+    if not layers and not singles:
+        return (model,)
+    ms = FlowSampling(shift=model.shift, multiplier=model.multiplier)
+    window = (layers, ms.percent_to_sigma(float(start_percent)), ms.percent_to_sigma(float(end_percent)))
+    return (model.patched(uncond_skip_sigmas=window),)
 
 
 @executor("UNetTemporalAttentionMultiply")

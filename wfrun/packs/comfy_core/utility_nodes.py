@@ -1,0 +1,99 @@
+"""ComfyUI's "utilities" nodes of the Wan templates: CustomCombo (``comfy_extras/nodes_logic.py``),
+PreviewAny ("Preview as Text", ``nodes_preview_any.py``) and CreateList (``nodes_toolkit.py``),
+at the revision of our comfy-core specs.
+
+* CustomCombo: a combo whose options the user typed in the frontend. The node gives the
+  chosen text and its ``INDEX``. ComfyUI's backend returns whatever ``index`` the frontend
+  queued; the frontend keeps it at the choice's place among the non-empty options, and
+  saves ``[choice, index, option1, option2, …, ""]`` (earlier frontends: no index). wfrun takes a queued ``index`` (an
+  API prompt), else the choice's place among the saved options (so a choice changed with
+  ``--set`` moves the index too), else the saved index, else 0.
+* PreviewAny: the value as text, as ComfyUI writes it — a string as is, a number or
+  boolean by ``str``, anything else as indented JSON if it can be, else ``str`` (tensors
+  with 6 items at each edge). ComfyUI shows the text in its window; wfrun logs it.
+* CreateList: every connected ``inputs.inputN`` (in order; a Python list input adds its
+  items) as one list. wfrun's engine passes one value per output, not ComfyUI's lists that
+  later nodes run on item by item: a list of one is its item, a longer list is a Python
+  list for nodes that take lists whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import torch
+
+from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.saved import saved_widgets
+
+log = logging.getLogger(__name__)
+
+#: Characters of a preview logged (the whole text is the node's output).
+LOGGED_CHARS = 2000
+
+
+@executor("CustomCombo")
+def custom_combo(ctx: ExecContext, choice: Any, index: Any = None, **_: Any) -> tuple:
+    if not isinstance(choice, str):
+        raise NodeInputError("choice", f"choice: expected the chosen text, found {type(choice).__name__}")
+    if index is None:
+        rest = saved_widgets(ctx.workflow_json, ctx.node_id)[1:]
+        saved_index = None
+        if rest and isinstance(rest[0], int) and not isinstance(rest[0], bool):  # frontends that save the index
+            saved_index, rest = rest[0], rest[1:]
+        options = [v for v in rest if isinstance(v, str) and v]
+        index = options.index(choice) if choice in options else (saved_index or 0)
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise NodeInputError("index", f"index: expected a whole number, found {index!r}")
+    return (choice, index)
+
+
+def preview_text(source: Any) -> str:
+    """PreviewAny's text for ``source`` (module docstring)."""
+    if isinstance(source, str):
+        return source
+    if isinstance(source, (int, float, bool)):
+        return str(source)
+    if source is None:
+        return "None"
+    try:
+        return json.dumps(source, indent=4)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    with torch._tensor_str.printoptions(edgeitems=6):
+        try:
+            return str(source)
+        except Exception:  # a value whose __str__ fails: ComfyUI says so rather than stop
+            return "source exists, but could not be serialized."
+
+
+@executor("PreviewAny")
+def preview_any(ctx: ExecContext, source: Any = None, **_: Any) -> tuple:
+    text = preview_text(source)
+    shown = text if len(text) <= LOGGED_CHARS else text[:LOGGED_CHARS] + f"… ({len(text):,} characters)"
+    log.info("%s: %s", ctx.node_title or ctx.node_id or "PreviewAny", shown)
+    return (text,)
+
+
+def _autogrow_items(inputs: dict[str, Any], group: str) -> list[Any]:
+    """The connected members of an Autogrow group (``inputs.input0``, ``inputs.input1``, …)
+    in the order of their trailing numbers."""
+    found = []
+    for name, value in inputs.items():
+        if name.startswith(group + ".") and value is not None:
+            digits = re.search(r"(\d+)$", name)
+            found.append((int(digits.group(1)) if digits else -1, name, value))
+    return [value for _, _, value in sorted(found, key=lambda item: (item[0], item[1]))]
+
+
+@executor("CreateList")
+def create_list(ctx: ExecContext, **inputs: Any) -> tuple:
+    items: list[Any] = []
+    for value in _autogrow_items(inputs, "inputs"):
+        items.extend(value if isinstance(value, list) else [value])
+    if not items:
+        raise NodeInputError("inputs.input0", "no input is connected", "connect at least one value")
+    return (items[0] if len(items) == 1 else items,)
