@@ -49,3 +49,13 @@ def test_a_two_widget_node_is_still_a_mismatch_when_short_of_one(registry):
     assert reports_progress_text(spec.latest)
     graph = build(from_data(_file([TEXT, TEXT]), "two.json"), registry)
     assert graph.node("2").binding.fit != "exact"
+
+
+def test_a_trailing_colour_past_the_slots_is_the_frontends_own():
+    """ComfyUI's InfiniteTalk template saves its Painter nodes as
+    ['', 1216, 960, '#000000', '#000000']: four declared widgets and a brush colour."""
+    assert trim_trailing_empties(["", 1216, 960, "#000000", "#000000"], 4) == ["", 1216, 960, "#000000"]
+    assert trim_trailing_empties([8, "#ff00aa"], 1) == [8]
+    assert trim_trailing_empties([8, "#ff00aa"], 2) == [8, "#ff00aa"]  # a slot of its own takes it
+    assert trim_trailing_empties([8, "#12345"], 1) == [8, "#12345"]  # not a colour: still a mismatch
+    assert trim_trailing_empties([8, "red"], 1) == [8, "red"]

@@ -9,6 +9,8 @@ pick the signature the file was saved with, then bind by position.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -100,6 +102,9 @@ def slot_fits(slot: WidgetSlot, value: Any) -> bool:
     return value_kind_fits(slot.input, value)
 
 
+_HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+
+
 def _is_display_only(value: Any) -> bool:
     """Values of widgets that only show something: buttons (``null``), empty
     placeholders (``""``), HTML info panels some packs add in JavaScript (KJNodes'
@@ -110,7 +115,12 @@ def _is_display_only(value: Any) -> bool:
     Loader saves its header, one ``{on, lora, strength, strengthTwo}`` per row and its
     button as dicts past its declared inputs; its executor reads them itself), and lists of
     dicts, empty ones too (the LoRA Manager's ``loras`` widget of rows, whose custom type
-    wfrun does not count as a widget; its executor reads it itself)."""
+    wfrun does not count as a widget; its executor reads it itself), and hex colours: the
+    frontend's colour pickers on a node (ComfyUI's InfiniteTalk template saves its Painter
+    nodes with a second ``"#000000"`` after ``bg_color``, a brush colour no version of the
+    node declares)."""
+    if isinstance(value, str) and _HEX_COLOUR.fullmatch(value):
+        return True
     if isinstance(value, dict):
         return True
     if isinstance(value, list) and all(isinstance(v, dict) for v in value):
