@@ -260,7 +260,7 @@ class RuntimeCaps:
                     name.endswith(("width", "height")) or name == "multiple_of"):
                 ints[name] = (v, 0)
         out = dict(inputs)
-        limit = PREFIXED_MAX_FRAMES if node.id in self.prefixed else MAX_FRAMES
+        limit = PREFIXED_MAX_FRAMES if node.id in getattr(self, "prefixed", ()) else MAX_FRAMES
         for name, new in capped_ints(ints, limit).items():
             old = inputs.get(name)
             if name not in linked or new == old:

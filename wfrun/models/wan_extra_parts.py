@@ -15,6 +15,10 @@ module for, built beside it so one loader fills every weight of the file.
   (:func:`wfrun.sampling.diffusion_forcing.sample_info`); SkyReels-V2's ``WanModel`` and
   diffusers' ``SkyReelsV2Transformer3DModel`` have the same layers.
 
+- ``cam_encoder`` + ``projector`` in every block (ReCamMaster): ``Linear(12, dim)`` from a
+  latent frame's relative camera pose (3x4) and ``Linear(dim, dim)`` after the
+  self-attention; :mod:`wfrun.sampling.recammaster` puts them to work.
+
 They are attached as ordinary submodules under the names the files use, so device moves,
 dtype casts and hooks treat them like the rest of the model.
 """
@@ -75,6 +79,8 @@ def extra_parts(config: dict[str, Any]) -> dict[str, Any]:
         out["camera"] = {"downscale": downscale, "residual_blocks": int(config.get("camera_residual_blocks") or 0)}
     if config.get("fps_embedding"):
         out["fps"] = True
+    if config.get("recam_in_dim"):
+        out["recam_in_dim"] = int(config["recam_in_dim"])
     return out
 
 
@@ -88,6 +94,10 @@ def attach(model: nn.Module, parts: dict[str, Any]) -> nn.Module:
     if "camera" in parts:
         cam = parts["camera"]
         model.control_adapter = CameraAdapter(CAMERA_CHANNELS, dim, patch, cam["downscale"], cam["residual_blocks"])
+    if parts.get("recam_in_dim"):
+        for block in model.blocks:
+            block.cam_encoder = nn.Linear(parts["recam_in_dim"], dim)
+            block.projector = nn.Linear(dim, dim)
     if parts.get("fps"):
         model.fps_embedding = nn.Embedding(2, dim)
         model.fps_projection = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 6 * dim))

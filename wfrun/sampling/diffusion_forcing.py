@@ -148,9 +148,9 @@ def sample(req: DiffusionForcingRequest) -> dict:
     """Run the diffusion-forcing loop; returns the pack's LATENT (``samples`` only)."""
     base = dataclasses.replace(req.base, samples=None, step_range=None, denoise_strength=1.0)
     p = prepare(base)
-    if p.windows is not None or p.cond.phantom is not None or p.cond.animate is not None:
-        raise SamplingError("image_embeds", "the diffusion forcing sampler takes no context windows, Phantom or "
-                            "Animate embeds (the pack's node ignores them)")
+    if p.cond.phantom is not None or p.cond.animate is not None or base.image_embeds.recammaster is not None:
+        raise SamplingError("image_embeds", "the diffusion forcing sampler takes no Phantom, Animate or ReCamMaster "
+                            "embeds (the pack's node ignores them)")
     latent = p.latent
     prefix_len = _place_prefix(latent, req.prefix)
     frames = latent.shape[1]
