@@ -164,3 +164,55 @@ def test_smoke_leaves_the_continued_video_longer_than_its_prefix(tmp_path):
     for node, was in (("82", 53), ("124", 97), ("152", 97)):
         assert f"node {node} 'WanVideo Empty Embeds': num_frames = 17 (--smoke, was {was})" in changes
     assert "node 127 'INT Constant': value = 9 (--smoke, was 17" in changes
+
+
+def test_without_a_prefix_euler_diffusion_forcing_is_the_plain_sampler(df_model):
+    """No prefix, no fps: every frame shares each timestep and Euler keeps no history, so one
+    scheduler per frame steps as one over the video. At shift 1 and 4 steps the timesteps
+    (1000, 667, 334, 1) are whole, so the pack's integer cast changes nothing: the result is
+    WanVideoSampler's."""
+    from wfrun.sampling.loop import sample as plain_sample
+
+    _, model = df_model
+    base = _request(model, _text(model), 3, steps=4, scheduler="euler", seed=4)
+    base.shift = 1.0
+    with torch.no_grad():
+        df = sample(DiffusionForcingRequest(base=base))["samples"]
+        plain = plain_sample(base)["samples"]
+    torch.testing.assert_close(df, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_unipc_frames_step_on_views_of_the_video_as_the_pack(df_model):
+    """The pack (and SkyReels-V2) pass each frame to its scheduler as a view of the latents and
+    write the result back into it, so the sample UniPC keeps from its first step for the
+    corrector of its second is overwritten with the second step's input. A UniPC run of DF
+    without a prefix therefore differs from the plain sampler from its second step on, and
+    equals a per-frame run that lets its schedulers keep a view of the updated frames."""
+    from wfrun.sampling.loop import sample as plain_sample
+    from wfrun.sampling.schedulers import build_schedule
+
+    _, model = df_model
+    base = _request(model, _text(model), 3, steps=3, scheduler="unipc", seed=4)
+    with torch.no_grad():
+        df = sample(DiffusionForcingRequest(base=base))["samples"][0]
+        plain = plain_sample(base)["samples"][0]
+    assert not torch.allclose(df, plain, atol=1e-3)
+
+    # the aliasing alone: the same velocities stepped per frame on views, and on copies
+    schedule = build_schedule("unipc", 3, 5.0, steps_divided=True)
+    g = torch.Generator().manual_seed(0)
+    start = torch.randn(16, 3, 4, 6, generator=g)
+    velocities = [torch.randn(16, 3, 4, 6, generator=g) for _ in schedule.timesteps]
+    viewed, copied = start.clone(), start.clone()
+    on_views = [build_schedule("unipc", 3, 5.0, steps_divided=True).stepper for _ in range(3)]
+    on_copies = [build_schedule("unipc", 3, 5.0, steps_divided=True).stepper for _ in range(3)]
+    for t, v in zip(schedule.timesteps, velocities):
+        for f in range(3):
+            viewed[:, f] = on_views[f].step(v[:, f], t.float(), viewed[:, f])
+            copied[:, f] = on_copies[f].step(v[:, f], t.float(), copied[:, f].clone())
+    whole = schedule.stepper
+    x = start[None]
+    for t, v in zip(schedule.timesteps, velocities):
+        x = whole.step(v[None], t.reshape(1), x)
+    torch.testing.assert_close(copied, x[0])  # per frame on copies is the whole-video step
+    assert not torch.allclose(viewed, copied, atol=1e-3)  # on views it is not

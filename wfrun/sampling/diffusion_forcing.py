@@ -21,7 +21,11 @@ inside the wrapper's sampler. What it does, and this loop reproduces:
 - **Per-frame schedulers**: one scheduler per latent frame, each stepped only on the rows
   where its frame is updated, with that frame's prediction and the row's (integer)
   timestep, all sharing the seed's generator (``lcm`` draws its noise per frame, in frame
-  order). For ``euler/beta`` the pack builds the frames' schedulers without the beta
+  order). Each frame goes to its scheduler as a *view* of the latents and the result is
+  written back into it, as in the pack and SkyReels-V2: UniPC keeps its input of the first
+  step for the corrector of the second, and that view then holds the second step's input
+  (so a UniPC run differs from stepping the whole video with one scheduler; Euler and LCM
+  keep no such history). For ``euler/beta`` the pack builds the frames' schedulers without the beta
   schedule (only the first, which gives the timesteps, has it), so the model sees beta
   timesteps and the frames step along plain Euler sigmas; wfrun does the same.
 - **fps** (``fps_id``): a model with SkyReels-V2's sample-info embedding (the 1.3B DF
