@@ -22,7 +22,8 @@ from wfrun.models.tiny import TinySpec, transformer_parts, write_file
 
 # A release-like file name per family (the name decides between families with the same parts).
 NAMES = {
-    "t2v": "wan2.1_t2v_1.3B", "vace": "wan2.1_vace_14B", "i2v": "wan2.1_i2v_480p_14B",
+    "t2v": "wan2.1_t2v_1.3B", "t2v-fps": "Wan2_1-SkyReels-V2-DF-1_3B-540P",
+    "recammaster": "Wan2_1_kwai_recammaster_1_3B_step20000", "vace": "wan2.1_vace_14B", "i2v": "wan2.1_i2v_480p_14B",
     "flf2v": "wan2.1_flf2v_720p_14B", "fun-inp": "wan2.1_fun_inp_1.3B", "fun-control": "wan2.1_fun_control_1.3B",
     "fun-camera": "wan2.1_fun_camera_v1.1_1.3B", "t2v-a14b": "wan2.2_t2v_high_noise_14B",
     "i2v-a14b": "wan2.2_i2v_low_noise_14B", "fun-inp-a14b": "wan2.2_fun_inpaint_high_noise_14B",

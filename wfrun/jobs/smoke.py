@@ -13,7 +13,10 @@ file:
   the longest side of an image a node makes (``max_side_length``: CRT's bucket crop) at
   most 64 too;
 - frame counts (``num_frames``, ``length``, ``frame_num``, and ``frame_load_cap`` where 0
-  means "all") at most 9, a 4n+1 count (3 latent frames);
+  means "all") at most 9, a 4n+1 count (3 latent frames); at most 17 (5 latent frames) on
+  the node giving the size of a video that continues from prefix frames
+  (WanVideoDiffusionForcingSampler's ``image_embeds``), so a capped 9-frame prefix leaves
+  frames to make;
 - sampler ``steps`` at most 2, and step boundaries (start/end/split step) scaled with them;
 - chunked long-video samplers: ``chunk_frames`` at most 9, ``total_frames`` at most 25 (three chunks);
 - context windows at most 5 frames overlapping by 4 (2 latent frames, 1 shared), so the 9
@@ -53,6 +56,10 @@ ZERO_MEANS_ALL = frozenset({"frame_load_cap"})
 CHUNK_INPUTS = frozenset({"chunk_frames"})
 FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL | CHUNK_INPUTS
 STEP_INPUTS = frozenset({"steps"})
+#: Samplers continuing a video from prefix frames, by the input whose source sizes the video:
+#: that node's frame counts get room for a capped prefix and new frames after it.
+PREFIX_SAMPLERS = {"WanVideoDiffusionForcingSampler": "image_embeds"}
+PREFIXED_MAX_FRAMES = 2 * MAX_FRAMES - 1
 STEP_BOUNDARY_INPUTS = ("start_step", "end_step", "start_at_step", "end_at_step", "split_step")
 CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
 #: Values made for full-size inputs, kept within the small stand-ins: paddings in pixels, and
@@ -97,10 +104,20 @@ def capped_pair(width: int, height: int, low: tuple[int, int] = (0, 0)) -> tuple
     return side(width, low[0]), side(height, low[1])
 
 
-def capped_frames(name: str, value: int) -> int:
-    if value > MAX_FRAMES or (value == 0 and name in ZERO_MEANS_ALL):
-        return MAX_FRAMES
+def capped_frames(name: str, value: int, limit: int = MAX_FRAMES) -> int:
+    if value > limit or (value == 0 and name in ZERO_MEANS_ALL):
+        return limit
     return value
+
+
+def prefixed_video_nodes(graph: WorkflowGraph) -> set[str]:
+    """Nodes sizing a video that a sampler continues from prefix frames (``PREFIX_SAMPLERS``)."""
+    out = set()
+    for node in graph.nodes():
+        link = node.inputs.get(PREFIX_SAMPLERS.get(node.class_type, ""))
+        if isinstance(link, LinkRef):
+            out.add(link.node_id)
+    return out
 
 
 def apply_smoke_caps(graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str, str]] = ()) -> list[str]:
@@ -126,10 +143,12 @@ def apply_smoke_caps(graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str,
 
     saved = {node_id: {n: slot.value for n, slot in _int_slots(graph, graph.node(node_id)).items()}
              for node_id in plan.order}  # before any cap: a step boundary scales with its node's steps
+    prefixed = prefixed_video_nodes(graph)
     for node_id in plan.order:
         node = graph.node(node_id)
         ints = _int_slots(graph, node)
-        for name, new in capped_ints({n: (slot.value, slot.low) for n, slot in ints.items()}).items():
+        limit = PREFIXED_MAX_FRAMES if node_id in prefixed else MAX_FRAMES
+        for name, new in capped_ints({n: (slot.value, slot.low) for n, slot in ints.items()}, limit).items():
             write(ints[name], new)
         for name, new in capped_step_range(saved[node_id]).items():
             write(ints[name], new)
@@ -170,13 +189,13 @@ def capped_step_range(ints: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def capped_ints(ints: dict[str, tuple[int, int]]) -> dict[str, int]:
+def capped_ints(ints: dict[str, tuple[int, int]], max_frames: int = MAX_FRAMES) -> dict[str, int]:
     """The capped value of each INT input by its name (``{name: (value, minimum)}``): frame
-    counts, steps, context windows, and width/height pairs scaled together."""
+    counts (at most ``max_frames``), steps, context windows, and width/height pairs scaled together."""
     out: dict[str, int] = {}
     for name, (value, _) in ints.items():
         if name in FRAME_COUNT_INPUTS:
-            out[name] = capped_frames(name, value)
+            out[name] = capped_frames(name, value, max_frames)
         elif name in STEP_INPUTS:
             out[name] = min(value, MAX_STEPS)
         elif name in CONTEXT_CAPS:
@@ -209,6 +228,7 @@ class RuntimeCaps:
         keep = set(keep)
         self.changes: list[str] = []
         self.targets: dict[str, dict[str, int]] = {}
+        self.prefixed = prefixed_video_nodes(graph)
         for node_id in plan.order:
             node = graph.node(node_id)
             static = _int_slots(graph, node)
@@ -240,7 +260,8 @@ class RuntimeCaps:
                     name.endswith(("width", "height")) or name == "multiple_of"):
                 ints[name] = (v, 0)
         out = dict(inputs)
-        for name, new in capped_ints(ints).items():
+        limit = PREFIXED_MAX_FRAMES if node.id in getattr(self, "prefixed", ()) else MAX_FRAMES
+        for name, new in capped_ints(ints, limit).items():
             old = inputs.get(name)
             if name not in linked or new == old:
                 continue

@@ -58,6 +58,7 @@ _BLOCK = {
     "cross_attn.norm_k_img": "attn2.norm_added_k",
     "norm3": "norm2",
     "ffn.0": "ffn.net.0.proj", "ffn.2": "ffn.net.2",
+    "cam_encoder": "cam_encoder", "projector": "projector",  # ReCamMaster (models.wan_extra_parts)
 }
 _BLOCK_KEY = re.compile(r"blocks\.(\d+)\.(.+)\.(weight|bias)$")
 

@@ -273,13 +273,17 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
         "camera_in_dim": camera.shape[1] if camera is not None else None,
         "camera_residual_blocks": _count(keys, f"{p}control_adapter.residual_blocks.{{}}.") if camera is not None else None,
         "ref_in_dim": ref_conv.shape[1] if ref_conv is not None else None,
+        "fps_embedding": f"{p}fps_embedding.weight" in tensors,
+        "recam_in_dim": _shape(tensors, f"{p}blocks.0.cam_encoder.weight")[1]
+        if f"{p}blocks.0.cam_encoder.weight" in tensors else None,
     }
     animate = f"{p}pose_patch_embedding.weight" in tensors
     if animate:
         config.update(_animate_config(tensors, keys, p))
     parts = {name for name, found in (("emb_pos", emb_pos is not None), ("vace", vace is not None or vace_layers),
                                       ("control_adapter", camera is not None), ("ref_conv", ref_conv is not None),
-                                      ("animate", animate))
+                                      ("fps", f"{p}fps_embedding.weight" in tensors),
+                                      ("recam", f"{p}blocks.0.cam_encoder.weight" in tensors), ("animate", animate))
              if found}
     notes: list[str] = []
     extras = sorted({k[len(p):].split(".")[0] for k in keys if k.startswith(p)} - _WAN_TOP_LEVEL)

@@ -252,6 +252,14 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
     if "ref_conv" in parts:  # the reference image's latents, patched 2x2
         sd["ref_conv.weight"] = r.linear(dim, family.latent_channels, 2, 2)
         sd["ref_conv.bias"] = r.bias(dim)
+    if "recam" in parts:  # ReCamMaster: a camera encoder and a projector in every block
+        for i in range(c["layers"]):
+            _linear(sd, r, f"blocks.{i}.cam_encoder", dim, 12)
+            _linear(sd, r, f"blocks.{i}.projector", dim, dim)
+    if "fps" in parts:  # SkyReels-V2's sample info: two vectors and their projection to six
+        sd["fps_embedding.weight"] = r.normal(2, dim)
+        _linear(sd, r, "fps_projection.0", dim, dim)
+        _linear(sd, r, "fps_projection.2", dim * 6, dim)
     if animate:
         _animate_parts(sd, r, animate, dim, dim // c["heads"], family.latent_channels)
     return sd

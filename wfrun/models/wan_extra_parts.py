@@ -9,6 +9,15 @@ module for, built beside it so one loader fills every weight of the file.
   layout — the Plücker rays of each latent frame pixel-unshuffled by the VAE stride, a
   patch convolution to the model width, then residual 3x3 blocks; its output is added to
   the patch embedding.
+- ``fps_embedding`` + ``fps_projection`` (SkyReels-V2 DF 1.3B, ``inject_sample_info``): an
+  ``Embedding(2, dim)`` ("16 fps" or not) and ``Linear → SiLU → Linear`` to six modulation
+  vectors, added to the time projection by the diffusion-forcing sampler
+  (:func:`wfrun.sampling.diffusion_forcing.sample_info`); SkyReels-V2's ``WanModel`` and
+  diffusers' ``SkyReelsV2Transformer3DModel`` have the same layers.
+
+- ``cam_encoder`` + ``projector`` in every block (ReCamMaster): ``Linear(12, dim)`` from a
+  latent frame's relative camera pose (3x4) and ``Linear(dim, dim)`` after the
+  self-attention; :mod:`wfrun.sampling.recammaster` puts them to work.
 
 They are attached as ordinary submodules under the names the files use, so device moves,
 dtype casts and hooks treat them like the rest of the model.
@@ -68,6 +77,10 @@ def extra_parts(config: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"camera adapter with {folded} input channels is not {CAMERA_CHANNELS} rays "
                              "folded by a square stride")
         out["camera"] = {"downscale": downscale, "residual_blocks": int(config.get("camera_residual_blocks") or 0)}
+    if config.get("fps_embedding"):
+        out["fps"] = True
+    if config.get("recam_in_dim"):
+        out["recam_in_dim"] = int(config["recam_in_dim"])
     return out
 
 
@@ -81,8 +94,15 @@ def attach(model: nn.Module, parts: dict[str, Any]) -> nn.Module:
     if "camera" in parts:
         cam = parts["camera"]
         model.control_adapter = CameraAdapter(CAMERA_CHANNELS, dim, patch, cam["downscale"], cam["residual_blocks"])
+    if parts.get("recam_in_dim"):
+        for block in model.blocks:
+            block.cam_encoder = nn.Linear(parts["recam_in_dim"], dim)
+            block.projector = nn.Linear(dim, dim)
+    if parts.get("fps"):
+        model.fps_embedding = nn.Embedding(2, dim)
+        model.fps_projection = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 6 * dim))
     return model
 
 
 #: Top-level names of these parts in original Wan files, kept as they are by the key renames.
-PART_PREFIXES = ("ref_conv.", "control_adapter.")
+PART_PREFIXES = ("ref_conv.", "control_adapter.", "fps_embedding.", "fps_projection.")

@@ -75,6 +75,16 @@ class VaceEmbeds:
 
 
 @dataclass(frozen=True)
+class ReCamMasterEmbeds:
+    """WanVideoReCamMasterCameraEmbed's ``recammaster``: ``camera_embed`` ``[T, 12]`` (each
+    latent frame's camera relative to the first, 3x4 row-major) and ``source_latents``
+    ``[16, T, H/8, W/8]``, the video to re-render (:mod:`wfrun.sampling.recammaster`)."""
+
+    camera_embed: torch.Tensor
+    source_latents: torch.Tensor
+
+
+@dataclass(frozen=True)
 class AnimateEmbeds:
     """Wan 2.2 Animate's extra inputs of WanVideoAnimateEmbeds: ``pose_latents``
     ``[16, T-1, H/8, W/8]`` (normalised; added to latent frames 1…), ``face_pixels``
@@ -123,6 +133,8 @@ class ImageEmbeds:
     #: From WanVideoAnimateEmbeds (Wan 2.2 Animate): pose latents and face crops; the
     #: reference/background latents are ``image_embeds``.
     animate: AnimateEmbeds | None = None
+    #: From WanVideoReCamMasterCameraEmbed: the camera path and the source video's latents.
+    recammaster: ReCamMasterEmbeds | None = None
 
     @property
     def is_image_conditioned(self) -> bool:

@@ -76,9 +76,14 @@ scheduler's step), guidance (:mod:`.guidance` objects, applied in :func:`predict
 control LoRA's switch) are hooks attached for the pass (:mod:`.hooks`). Channel layouts come
 from the model-family registry (``models/families``), never from numbers here.
 
+- **ReCamMaster** (WanVideoReCamMasterCameraEmbed's embeds): the source video's latents go
+  after the frames in every model call and only the first frames of the guided prediction
+  are stepped; the camera poses condition every block (:mod:`.recammaster`).
+
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
-cross-attention, which diffusers' blocks cannot), diff-diff masks in ``samples``, and the pack's extras outside
-Wan 2.1 core (ReCamMaster, UniAnimate, MultiTalk audio, FlowEdit, FreeInit).
+cross-attention, which diffusers' blocks cannot), diff-diff masks in ``samples``, ReCamMaster
+with context windows, and the pack's extras outside Wan 2.1 core (UniAnimate, MultiTalk audio,
+FlowEdit, FreeInit).
 """
 
 from __future__ import annotations
@@ -104,6 +109,7 @@ from wfrun.sampling.hooks import sampling_pass
 from wfrun.sampling.image_latent import (clean_frames, embeds_scale, holds_clean_frames, latent_channels,
                                         step_noisy_frames)
 from wfrun.sampling.nag import NAGContext
+from wfrun.sampling.recammaster import camera_conditioning, has_camera_layers
 from wfrun.sampling.schedulers import Schedule, build_schedule
 from wfrun.sampling.tracks import AtiTracks, TrackError, ati_patch
 
@@ -665,6 +671,26 @@ def _check_patches(transformer: Any, noise: torch.Tensor) -> None:
                             f"model's {pw}x{ph} patches", f"make width and height multiples of {pixels * pw}")
 
 
+def _check_recammaster(req: SamplingRequest, noise: torch.Tensor, windows: Windows | None) -> None:
+    """ReCamMaster's embeds need a model with camera layers, one pose per latent frame and
+    source latents of the video's shape; context windows are not supported."""
+    recam = req.image_embeds.recammaster
+    if recam is None:
+        return
+    if not has_camera_layers(req.transformer):
+        raise SamplingError("image_embeds", "ReCamMaster camera embeds need a ReCamMaster model (camera layers in "
+                            "its blocks)", "load a ReCamMaster checkpoint in WanVideoModelLoader")
+    if windows is not None:
+        raise SamplingError("context_options", "context windows with ReCamMaster are not supported",
+                            "disconnect context_options")
+    if tuple(recam.source_latents.shape) != tuple(noise.shape):
+        raise SamplingError("image_embeds", f"ReCamMaster's source latents {tuple(recam.source_latents.shape)} do "
+                            f"not fit the video's {tuple(noise.shape)}")
+    if recam.camera_embed.shape[0] != noise.shape[1]:
+        raise SamplingError("image_embeds", f"{recam.camera_embed.shape[0]} camera poses for {noise.shape[1]} latent "
+                            "frames", "give one pose per latent frame: poses for (frames - 1) / 4 + 1 frames")
+
+
 def prepare(req: SamplingRequest) -> Prepared:
     """Check the request and fix everything the steps need, in the pack's order (the one
     CPU generator feeds the noise, then FreeNoise, then stochastic schedulers)."""
@@ -680,6 +706,7 @@ def prepare(req: SamplingRequest) -> Prepared:
     latent_len = noise.shape[1]
     text = _text_context(req)
     windows = _context_windows(opts.context, noise, generator)
+    _check_recammaster(req, noise, windows)
     noise = _video2video(req, noise, schedule.timesteps, add_noise, generator)
     noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise)
     hold_clean = holds_clean_frames(req.transformer, req.image_embeds.extra_latents)
@@ -912,6 +939,9 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
     if shifted:
         model_in = torch.cat([model_in[:, state.shift_idx:], model_in[:, :state.shift_idx]], dim=1)
     feta_on = p.feta is not None and p.feta.start_percent <= pct <= p.feta.end_percent
+    recam = p.req.image_embeds.recammaster
+    if recam is not None:  # ReCamMaster: the source video's latents after the frames
+        model_in = torch.cat([model_in, recam.source_latents.to(model_in)], dim=1)
 
     if p.windows is None:
         y = p.cond.image_cond
@@ -920,6 +950,8 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
             y = p.cond.image_cond_ati
         noise_pred = predict(p, model_in, p.cfg[idx], p.text.positive, timestep, idx, y,
                              p.cond.control_latents, state.cache_state, feta_on)
+        if recam is not None:
+            noise_pred = noise_pred[:, :latent_len]
     else:
         noise_pred = _predict_windows(p, model_in, timestep, idx, feta_on)
 
@@ -979,9 +1011,11 @@ def sample(req: SamplingRequest) -> dict:
     state = LoopState(latent=p.latent)
     bar = req.progress.steps(len(p.timesteps), "WanVideoSampler") if req.progress is not None else None
     try:
+        recam = req.image_embeds.recammaster
         with sampling_pass(req.transformer, slg=req.options.slg, teacache=p.teacache, on_block=req.on_block,
                            control=p.cond.control_lora, attention=req.attention, forwards=planned_forwards(p),
-                           audio=p.audio is not None):
+                           audio=p.audio is not None), \
+                camera_conditioning(req.transformer, recam.camera_embed if recam is not None else None):
             for idx, t in enumerate(p.timesteps):
                 req.check_interrupt()
                 denoise_step(p, state, idx, t)

@@ -12,6 +12,14 @@ is ``[dim, in_channels, 1, 2, 2]``, ``head.head`` gives ``4 * latent_channels``)
 - ``control_adapter`` — Fun Camera's Plücker-ray adapter (24 channels per pixel, folded
   by the VAE stride and patched like the latents);
 - ``ref_conv`` — Fun 1.1 / Wan 2.2 Fun Control's reference-image patch embedding;
+- ``fps`` — SkyReels-V2's sample-info embedding (``fps_embedding``, ``fps_projection``:
+  one of two learned vectors, "16 fps" or not, projected to six modulation vectors added
+  to every frame's time projection). Only the 1.3B diffusion-forcing release carries it;
+  its 14B releases are plain T2V backbones. The wrapper uses it in its diffusion-forcing
+  sampler only;
+- ``recam`` — ReCamMaster's camera layers in every block (``cam_encoder``: the 12 numbers
+  of a latent frame's relative camera pose to the model width, added to the self-attention
+  input; ``projector``: a linear after the self-attention output);
 - ``animate`` — Wan 2.2 Animate's parts: ``pose_patch_embedding`` (the pose video's
   latents, added to the patch embedding of every frame but the first), ``motion_encoder``
   (a StyleGAN-like encoder of 512x512 face crops to motion vectors), ``face_encoder`` (a
@@ -48,7 +56,7 @@ from typing import Literal
 Conditioning = Literal["text", "image", "control", "camera", "vace", "image-latent", "animate"]
 
 #: Optional parts a transformer file may carry beyond the backbone (see the module docs).
-PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv", "animate")
+PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv", "fps", "recam", "animate")
 
 #: The top-level modules of Wan 2.2 Animate's part (ComfyUI ``AnimateWanModel``).
 ANIMATE_MODULES = ("pose_patch_embedding", "motion_encoder", "face_encoder", "face_adapter")
@@ -118,6 +126,10 @@ def _f(*args, **kw) -> TransformerFamily:
 TRANSFORMER_FAMILIES: tuple[TransformerFamily, ...] = (
     # Wan 2.1: 16 latent channels, CLIP projection on the image-conditioned ones
     _f("t2v", "Wan 2.1 text-to-video", 16, 16, False, "text"),
+    _f("t2v-fps", "SkyReels-V2 DF 1.3B (Wan 2.1 T2V with an fps embedding)", 16, 16, False, "text",
+       parts={"fps"}, samples_as="t2v"),
+    _f("recammaster", "ReCamMaster (Wan 2.1 T2V with camera layers)", 16, 16, False, "text", parts={"recam"},
+       samples_as="t2v"),
     _f("vace", "Wan 2.1 VACE", 16, 16, False, "vace", parts={"vace"},
        diffusers_class="WanVACETransformer3DModel"),
     _f("i2v", "Wan 2.1 image-to-video", 36, 16, True, "image"),
@@ -212,6 +224,10 @@ def task_from_name(name: str) -> str | None:
         base = "fun-inp"
     elif "i2v" in name or re.search(r"skyreels[-_ ]?a2", name):
         base = "i2v"
+    elif "recammaster" in name:
+        return "recammaster"
+    elif re.search(r"skyreels.*df.*1[._]3b", name):  # the only DF release with the fps embedding
+        return "t2v-fps"
     elif re.search(r"t2v|phantom|recammaster|skyreels", name):
         base = "t2v"
     elif wan22 and size == "5b":
