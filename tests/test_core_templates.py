@@ -54,10 +54,14 @@ def test_template_runs_end_to_end(name, tmp_path, cache):
     assert path.read_bytes() == before  # the template is not touched
 
 
-def test_nodes_still_missing_in_other_templates_are_named_with_their_pack(tmp_path, cache):
-    path = TEMPLATES / "video_wan_ati.json"  # Wan ATI's trajectory node is not run yet
+def test_nodes_wfrun_cannot_run_are_named_with_their_pack(tmp_path, cache):
+    """A partner API node (the work happens on a vendor's servers) can never run here: the
+    run stops before loading anything and says what kind of node it is."""
+    path = TEMPLATES / "api_wan_text_to_video.json"
     result = CliRunner().invoke(main, ["run", str(path), "--smoke", "--dry-run", "-o", str(tmp_path / "out")],
                                 env={"WFRUN_CACHE": str(cache)})
     assert result.exit_code == 1
-    assert "node 248 'WanTrackToVideo' (WanTrackToVideo, pack comfy-core)" in result.output
+    assert ("node 2 'Wan Text to Video' (WanTextToVideoApi, pack comfy-core): a partner API node, run by a "
+            "paid cloud service") in result.output
+    assert "wfrun only runs models on this machine" in result.output
     assert "Traceback" not in result.output

@@ -330,10 +330,26 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
     if not plan.unsupported:
         return
     lines = "\n".join(f"  node {i} '{graph.node(i).label}' ({graph.node(i).class_type}, {_pack_of(graph.node(i))})"
+                      + (": a partner API node, run by a paid cloud service" if _is_cloud_node(graph.node(i)) else "")
                       for i in plan.unsupported)
+    cloud = any(_is_cloud_node(graph.node(i)) for i in plan.unsupported)
     raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
                    f"(nothing was loaded):\n{lines}\n  hint: bypass or remove them in ComfyUI if the "
-                   "output does not need them")
+                   "output does not need them"
+                   + ("; partner API nodes send the job to their company's servers through a Comfy.org "
+                      "account, and wfrun only runs models on this machine" if cloud else ""))
+
+
+#: Categories of ComfyUI's partner (API) nodes: ``partner/...`` today, ``api node/...`` before.
+CLOUD_CATEGORIES = ("partner/", "api node/")
+
+
+def _is_cloud_node(node: Any) -> bool:
+    """A ComfyUI partner API node (``comfy_api_nodes``): the work happens on a vendor's
+    servers, so no executor can ever run it here; the user should know it is not a gap
+    that a later wfrun will fill."""
+    category = getattr(node.spec, "category", None) or ""
+    return category.lower().startswith(CLOUD_CATEGORIES)
 
 
 def _skipped_notice(path: Path, graph: WorkflowGraph, plan: Plan) -> Diagnostic:
