@@ -117,8 +117,9 @@ def main() -> None:
     parser.add_argument("--variants", default="saved",
                         help="runs per precision, in order: saved (as the workflow says), teacache (as saved "
                              "with its WanVideoTeaCache kept), serial (as saved, "
-                             "loaders not run ahead: WFRUN_BACKGROUND_LOADS=0), eager (--compile off) or fast "
-                             "(wfrun run --fast); "
+                             "loaders not run ahead: WFRUN_BACKGROUND_LOADS=0), eager (--compile off), fast "
+                             "(wfrun run --fast) or budget20 (--gpu-memory 20: residency decides as on a "
+                             "20 GiB card); "
                              "fast,fast shows what the compile cache saves a second process")
     parser.add_argument("--checkpoint-dir", type=Path, help="reuse the transformer files found here")
     args = parser.parse_args()
@@ -162,7 +163,8 @@ def main() -> None:
                                                       args.swap, step_cache=True)))
         for index, variant in enumerate(args.variants.split(",")):
             name = f"{precision} {variant} #{index + 1}"
-            extra = {"fast": ("--fast",), "eager": ("--compile", "off")}.get(variant, ())
+            extra = {"fast": ("--fast",), "eager": ("--compile", "off"),
+                     "budget20": ("--gpu-memory", "20")}.get(variant, ())
             result[name] = run_one(cached if variant == "teacache" else workflow, models, args.out, args, data, extra,
                                    {"WFRUN_BACKGROUND_LOADS": "0"} if variant == "serial" else None)
             print(json.dumps({name: result[name]}), file=sys.stderr, flush=True)

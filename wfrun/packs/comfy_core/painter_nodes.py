@@ -59,7 +59,7 @@ def read_drawing(path: Any, width: int, height: int) -> np.ndarray:
 
 
 @executor("Painter", volatile=True, input_files=_drawing_file)
-def painter(ctx: ExecContext, mask: str, width: int, height: int, bg_color: str = "#000000",
+def painter(ctx: ExecContext, mask: str, width: int, height: int, bg_color: str,
             image: Any = None, **_: Any) -> tuple:
     if image is not None:
         base = image_input(image, "image")[:1].float()
