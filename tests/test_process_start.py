@@ -1,4 +1,4 @@
-"""The command-line process keeps peft out (wfrun/__main__.py): diffusers imports peft at
+"""wfrun's processes keep peft out (wfrun/lean_imports.py): diffusers imports peft at
 import time whenever it is installed, which cost 8.4 s of the process start on the H200
 image, and wfrun never uses it.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 PROBE = textwrap.dedent("""
     import sys
     if sys.argv[1] == "keep-out":
-        from wfrun.__main__ import keep_unused_packages_out
+        from wfrun.lean_imports import keep_unused_packages_out
         keep_unused_packages_out()
     import diffusers.hooks
     from diffusers.utils import is_peft_available
@@ -57,7 +57,7 @@ def test_diffusers_never_imports_peft_in_the_cli_process(tmp_path):
 def test_a_package_already_imported_is_left_alone(monkeypatch):
     import types
 
-    from wfrun.__main__ import keep_unused_packages_out
+    from wfrun.lean_imports import keep_unused_packages_out
 
     present = types.ModuleType("peft")
     monkeypatch.setitem(sys.modules, "peft", present)

@@ -5,6 +5,10 @@ exit codes. This wrapper covers the two moments outside any command: Ctrl-C whil
 is still being imported (torch takes a few seconds), and Ctrl-C after the command has
 finished and printed its result, while the interpreter shuts down. Both would otherwise end
 in a traceback; the first exits 130, the second keeps the command's exit code.
+
+It also keeps peft out of the process before anything is imported
+(:mod:`wfrun.lean_imports`), and leaves at once when the command is done instead of tearing
+the interpreter down (:func:`leave`).
 """
 
 from __future__ import annotations
@@ -15,29 +19,12 @@ import signal
 import sys
 
 
-UNUSED_OPTIONAL_PACKAGES = ("peft",)
-
-
-def keep_unused_packages_out() -> None:
-    """Make optional packages that wfrun never uses look absent to diffusers and transformers.
-
-    diffusers imports peft at import time whenever it is installed (``diffusers.hooks``'
-    layerwise casting, which every diffusers model import reaches), and peft in turn imports
-    transformers' auto classes and, through them, scikit-learn, pandas and scipy: 8.4 s of a
-    26 s process start on the H200 image (bench/RESULTS.md, session 13). wfrun merges LoRAs
-    itself and never calls peft. A ``None`` entry in ``sys.modules`` is Python's own way to
-    mark a module as unavailable: ``importlib.util.find_spec`` (how both libraries probe for
-    peft) then answers None and ``import peft`` raises ImportError. Done only for the
-    command-line process, and never for a package something has already imported.
-    """
-    for name in UNUSED_OPTIONAL_PACKAGES:
-        sys.modules.setdefault(name, None)
-
-
 def main() -> None:
     code: int | str | None = 0
     try:
         try:
+            from wfrun.lean_imports import keep_unused_packages_out
+
             keep_unused_packages_out()
             from wfrun.cli import main as command
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from wfrun.jobs.run import EXIT_PROBLEMS, EXIT_USAGE, JobError, JobReport, RunOptions, execute, prepare
+from wfrun.lean_imports import keep_unused_packages_out
 from wfrun.sampling import context_parallel
 
 #: How long a rank waits for the others in one exchange before giving up (model loading
@@ -116,6 +117,7 @@ def _end_with_parent(parent: int) -> None:
 def _follower(rank: int, world: int, port: int, path: str, options: RunOptions, mode: str, device: str,
               errors: Any, parent: int) -> None:
     """Rank 1..N-1: the same run, outputs to a temporary folder, no progress."""
+    keep_unused_packages_out()  # a spawned process: nothing of the parent's sys.modules
     os.setpgrp()  # Ctrl-C in the terminal goes to rank 0, which ends the others
     _end_with_parent(parent)
     scratch = tempfile.mkdtemp(prefix=f"wfrun-rank{rank}-")
