@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import torch
 
 from wfrun.models.families.wan_transformer import S2V_AUDIO_PER_LATENT
+from wfrun.sampling.forward import ForwardOptions
+from wfrun.sampling.hooks import active_pass
 
 #: Where the reference image's RoPE frames start: ``max(REF_FRAME_MIN, frames + REF_FRAME_GAP)``.
 REF_FRAME_MIN, REF_FRAME_GAP = 30, 9
@@ -107,11 +109,17 @@ def _batch(x: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 def s2v_forward(transformer, hidden_states: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor,
-                inputs: S2VInputs) -> torch.Tensor:
+                inputs: S2VInputs, call: ForwardOptions | None = None) -> torch.Tensor:
     """The model's output ``[B, C, F, H, W]`` for latents ``hidden_states`` (sizes multiples
     of the patch), ``timestep`` ``[B]`` (``sigma * 1000``) or ``[B, F]``, text ``context``
-    ``[B, L, text_dim]`` (already batched)."""
+    ``[B, L, text_dim]`` (already batched). ``call`` is published to the sampling pass's
+    block hooks (SLG's skip pass); step caches (TeaCache, EasyCache) are refused."""
     tr = transformer
+    sampling = active_pass(tr)
+    if sampling is not None:
+        if sampling.teacache is not None:
+            raise ValueError("step caches (TeaCache, EasyCache) are not supported with a Wan 2.2 S2V model yet")
+        sampling.call = call or ForwardOptions()
     batch, _, frames, height, width = hidden_states.shape
     p_t, p_h, p_w = tr.config.patch_size
     ppf, pph, ppw = frames // p_t, height // p_h, width // p_w
