@@ -288,6 +288,28 @@ def test_the_audio_changes_only_through_the_injectors(model):
     torch.testing.assert_close(a, b)
 
 
+def test_the_core_sampler_hands_the_model_normalised_latents(model):
+    """ComfyUI's WAN22_S2V: the audio as given, the last reference latent, the control video
+    and the motion latents through the latent format's process_in."""
+    from wfrun.models.handles import CoreModel
+    from wfrun.packs.comfy_core_models.model_input import WanPredictor, conditioning_entries
+
+    c = s2v_case(seed=4)
+    raw = latent_format(16).process_out
+    options = {"audio_embed": c["audio"], "reference_latents": [torch.zeros_like(c["ref"]), raw(c["ref"])],
+               "control_video": raw(c["control"]), "reference_motion": raw(c["motion"])}
+    cond = [[c["text"], options]]
+    core = CoreModel(transformer=model, task="s2v-14b", path=Path("s2v.safetensors"), dtype=torch.float32,
+                     latent_channels=16, shift=8.0)
+    with torch.no_grad():
+        got = WanPredictor(core, cond, cond, "cpu")(c["x"], torch.tensor([700.0]), "cond")
+        want = s2v_forward(model, c["x"], torch.tensor([700.0]), c["text"],
+                           S2VInputs(audio=c["audio"], reference=c["ref"], control=c["control"], motion=c["motion"]))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=3e-5)
+    with pytest.raises(NodeInputError, match="audio"):  # another model would lose the audio: refused
+        conditioning_entries(cond, "positive")
+
+
 def test_rope_tables_agree_with_diffusers_on_the_video_grid(model):
     pos = torch.tensor([(f, i, j) for f in range(3) for i in range(4) for j in range(5)], dtype=torch.float64)
     cos, sin = rope_tables(model.config.attention_head_dim, pos)

@@ -24,8 +24,15 @@ The sequence is the video's tokens, then the reference image's, then the motion 
 6. The blocks, each followed (after blocks listed in ``S2V_INJECT_LAYERS``) by the audio
    injector on the video tokens; the head on every token; the video's tokens unpatchified.
 
-Where this differs from ComfyUI: nothing in the arithmetic; ComfyUI runs the patch
-embedding in fp32 and the rest in the model's dtype, as wfrun does with diffusers' module.
+Where this differs from ComfyUI: nothing in the arithmetic (its patch embedding runs in
+fp32, wfrun's in the model's dtype). ComfyUI itself differs from the official code in one
+place wfrun follows ComfyUI on: the motion tokens' spread rows and columns are fractional
+RoPE positions there, while the official ``s2v_utils.rope_precompute`` truncates them to
+integers (``np.linspace(...).astype(int)``).
+
+Not supported with S2V (refused by name): context windows, NAG, step caches (TeaCache,
+EasyCache, MagCache: whatever the pass holds as its step cache), ``--gpus`` context
+parallelism.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from dataclasses import dataclass
 import torch
 
 from wfrun.models.families.wan_transformer import S2V_AUDIO_PER_LATENT
+from wfrun.sampling import context_parallel
 from wfrun.sampling.forward import ForwardOptions
 from wfrun.sampling.hooks import active_pass
 
@@ -115,10 +123,13 @@ def s2v_forward(transformer, hidden_states: torch.Tensor, timestep: torch.Tensor
     ``[B, L, text_dim]`` (already batched). ``call`` is published to the sampling pass's
     block hooks (SLG's skip pass); step caches (TeaCache, EasyCache) are refused."""
     tr = transformer
+    if context_parallel.active() is not None:
+        raise context_parallel.ContextParallelError("a Wan 2.2 S2V model does not run with --gpus yet: run on one GPU")
     sampling = active_pass(tr)
     if sampling is not None:
         if sampling.teacache is not None:
-            raise ValueError("step caches (TeaCache, EasyCache) are not supported with a Wan 2.2 S2V model yet")
+            raise ValueError("step caches (TeaCache, EasyCache, MagCache) are not supported with a Wan 2.2 S2V "
+                             "model yet")
         sampling.call = call or ForwardOptions()
     batch, _, frames, height, width = hidden_states.shape
     p_t, p_h, p_w = tr.config.patch_size

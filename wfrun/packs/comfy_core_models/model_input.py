@@ -362,6 +362,11 @@ class WanPredictor:
                                  "(WanSoundImageToVideoExtend)")
         if self.nag is not None:
             raise NodeInputError("model", "NAG is not supported with a Wan 2.2 S2V model yet")
+        caches = [name for name, value in (("TeaCache", self.model.teacache), ("EasyCache", self.model.easycache),
+                                           ("MagCache", self.model.magcache)) if value is not None]
+        if caches:
+            raise NodeInputError("model", f"{caches[0]} is not supported with a Wan 2.2 S2V model yet",
+                                 "remove the step cache node")
         entry = self.entries[which][index]
         model, tr, batch = self.model, self.model.transformer, x.shape[0]
         slot = (which, index)
