@@ -42,7 +42,7 @@ from typing import Any, Iterable, Mapping
 
 from wfrun.models.families import CLIP_HEADS_BY_WIDTH, classify_transformer, classify_vae, transformer_family
 from wfrun.models.families.encoders import image_encoder_variant, text_encoder_variant
-from wfrun.models.families.wan_transformer import ANIMATE_FACE_EVERY, ANIMATE_MODULES, SIZES
+from wfrun.models.families.wan_transformer import ANIMATE_FACE_EVERY, ANIMATE_MODULES, S2V_MODULES, SIZES
 from wfrun.models.header import CheckpointError, TensorInfo
 
 KIND_LABELS = {
@@ -280,10 +280,14 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
     animate = f"{p}pose_patch_embedding.weight" in tensors
     if animate:
         config.update(_animate_config(tensors, keys, p))
+    s2v = f"{p}casual_audio_encoder.encoder.final_linear.weight" in tensors  # ComfyUI's test for S2V
+    if s2v:
+        config.update(_s2v_config(tensors, keys, p, dim))
     parts = {name for name, found in (("emb_pos", emb_pos is not None), ("vace", vace is not None or vace_layers),
                                       ("control_adapter", camera is not None), ("ref_conv", ref_conv is not None),
                                       ("fps", f"{p}fps_embedding.weight" in tensors),
-                                      ("recam", f"{p}blocks.0.cam_encoder.weight" in tensors), ("animate", animate))
+                                      ("recam", f"{p}blocks.0.cam_encoder.weight" in tensors), ("animate", animate),
+                                      ("s2v", s2v))
              if found}
     notes: list[str] = []
     extras = sorted({k[len(p):].split(".")[0] for k in keys if k.startswith(p)} - _WAN_TOP_LEVEL)
@@ -293,7 +297,8 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
     # parts the family's module has no place for (VACE blocks outside a VACE family, …)
     homeless = sorted(part for part in extras if family is None or family.diffusers_class is None
                       or part in _NO_DIFFUSERS_MODULE or (part in _VACE_TOP_LEVEL and family.conditioning != "vace")
-                      or (part in ANIMATE_MODULES and family.conditioning != "animate"))
+                      or (part in ANIMATE_MODULES and family.conditioning != "animate")
+                      or (part in S2V_MODULES and family.conditioning != "s2v"))
     if animate and family is not None and family.conditioning == "animate" and not homeless:
         homeless = _animate_misfits(config)
     if homeless:
@@ -347,6 +352,23 @@ def _animate_config(tensors, keys, p: str) -> dict[str, Any]:
         "face_in_dim": conv1[1], "face_hidden_dim": hidden, "face_heads": conv1[0] // max(1, hidden),
         "face_conv_width": conv1[0],
         "face_adapters": _count(keys, f"{p}face_adapter.fuser_blocks.{{}}."),
+    }
+
+
+def _s2v_config(tensors, keys, p: str, dim: int) -> dict[str, Any]:
+    """Wan 2.2 S2V's dimensions (ComfyUI ``WanModel_S2V``): the audio encoder's wav2vec2
+    width and layer count (its per-layer ``weights`` are ``[1, layers, 1, 1]``), its audio
+    tokens per frame (the local conv gives ``dim / 4`` channels per token), the number of
+    injectors, and the pose/control encoder's channels (0 without one)."""
+    enc = f"{p}casual_audio_encoder."
+    local = _shape(tensors, f"{enc}encoder.conv1_local.conv.weight")
+    cond = tensors.get(f"{p}cond_encoder.weight")
+    return {
+        "s2v_audio_dim": local[1],
+        "s2v_audio_layers": _shape(tensors, f"{enc}weights")[1],
+        "s2v_audio_tokens": local[0] // max(1, dim // 4),
+        "s2v_injectors": _count(keys, f"{p}audio_injector.injector.{{}}."),
+        "s2v_cond_dim": cond.shape[1] if cond is not None else 0,
     }
 
 

@@ -46,6 +46,12 @@ ANIMATE = dict(layers=10, motion_widths=(2, 3, 4, 4, 4, 4, 4, 4), style=8, motio
                motion_out=8, face_hidden=8, face_heads=2)
 ANIMATE_14B = dict(layers=40, motion_widths=(32, 64, 128, 256, 512, 512, 512, 512), style=512, motion_blocks=5,
                    motion_dim=20, motion_out=512, face_hidden=1024, face_heads=4)
+#: Wan 2.2 S2V's parts, tiny: five blocks (audio injected after blocks 0 and 4; all twelve
+#: injectors written, as ComfyUI builds them), the audio width and hidden-state count of the
+#: tiny wav2vec2 (32 wide, 2 layers + the embedding output), four audio tokens. ``S2V_14B``:
+#: the real sizes (wav2vec2-large: 1024 wide, 25 hidden states).
+S2V = dict(layers=5, audio_dim=32, audio_layers=3, tokens=4, injectors=12, cond_dim=16)
+S2V_14B = dict(layers=40, audio_dim=1024, audio_layers=25, tokens=4, injectors=12, cond_dim=16)
 T5 = dict(vocab=128, dim=32, heads=4, dim_attn=32, ffn=64, layers=2, buckets=32)
 CLIP = dict(dim=32, heads=2, layers=2, mlp=128, patch=14, image=28, proj=16)
 VAE = dict(dim=4, z=16, dim_mult=(1, 2, 4, 4), num_res=2, temporal=(False, True, True))
@@ -55,7 +61,7 @@ VAE22 = dict(dim=2, dec_dim=4, z=48, dim_mult=(1, 2, 4, 4), num_res=2, temporal=
 #: The real sizes, for shape-only (meta) state dicts: detection tests and the GPU benchmark.
 TRANSFORMER_14B = dict(dim=5120, heads=40, ffn=13824, layers=40, freq=256, text_dim=_UMT5.dim,
                        image_dim=CLIP_VISION_H.dim, image_tokens=CLIP_VISION_H.tokens, out=16, vace_blocks=8,
-                       animate=ANIMATE_14B)
+                       animate=ANIMATE_14B, s2v=S2V_14B)
 TRANSFORMER_1_3B = dict(TRANSFORMER_14B, dim=1536, heads=12, ffn=8960, layers=30, vace_blocks=15)
 TRANSFORMER_5B = dict(TRANSFORMER_14B, dim=3072, heads=24, ffn=14336, layers=30, out=48)
 UMT5_XXL = dict(vocab=_UMT5.vocab, dim=_UMT5.dim, heads=_UMT5.heads, dim_attn=_UMT5.dim_attn, ffn=_UMT5.ffn,
@@ -216,6 +222,8 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
     image = bool(family.clip_projection)
     parts = transformer_parts(task)
     animate = c.get("animate", ANIMATE) if "animate" in parts else None
+    s2v = c.get("s2v", S2V) if "s2v" in parts else None
+    layers = animate["layers"] if animate else s2v["layers"] if s2v else c["layers"]
     sd["patch_embedding.weight"] = r.linear(dim, family.in_channels, 1, 2, 2)
     sd["patch_embedding.bias"] = r.bias(dim)
     _linear(sd, r, "text_embedding.0", dim, c["text_dim"])
@@ -223,7 +231,7 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
     _linear(sd, r, "time_embedding.0", dim, c["freq"])
     _linear(sd, r, "time_embedding.2", dim, dim)
     _linear(sd, r, "time_projection.1", dim * 6, dim)
-    for i in range(animate["layers"] if animate else c["layers"]):
+    for i in range(layers):
         _block(sd, r, f"blocks.{i}", dim, ffn, image)
     _linear(sd, r, "head.head", family.latent_channels * 4, dim)
     sd["head.modulation"] = r.normal(1, 2, dim, std=dim ** -0.5)
@@ -262,7 +270,42 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
         _linear(sd, r, "fps_projection.2", dim * 6, dim)
     if animate:
         _animate_parts(sd, r, animate, dim, dim // c["heads"], family.latent_channels)
+    if s2v:
+        _s2v_parts(sd, r, s2v, dim, family.latent_channels)
     return sd
+
+
+def _s2v_parts(sd: dict, r: "_Random", a: dict, dim: int, latent_channels: int) -> None:
+    """Wan 2.2 S2V's parts in the official names (``wan/modules/s2v/model_s2v.py``; ComfyUI's
+    ``WanModel_S2V`` keeps them): the learned token-kind vectors; the causal audio encoder
+    (per-layer mixing weights, causal convs wrapped as ``.conv``: the local one ``dim / 4``
+    channels per audio token, the global one ``dim / 4``, two shared stride-2 ones, the
+    global path's final linear, the padding token); the pose/control patch embedding; the
+    injectors (q, k, v, o with RMS norms of q and k, and each one's AdaIN linear); the frame
+    packer's three patch convolutions."""
+    quarter, half = dim // 4, dim // 2
+    sd["trainable_cond_mask.weight"] = r.normal(3, dim, std=0.1)
+    enc = "casual_audio_encoder"
+    sd[f"{enc}.weights"] = r.normal(1, a["audio_layers"], 1, 1)
+    for name, out, cin in (("conv1_local", quarter * a["tokens"], a["audio_dim"]), ("conv1_global", quarter, a["audio_dim"]),
+                           ("conv2", half, quarter), ("conv3", dim, half)):
+        sd[f"{enc}.encoder.{name}.conv.weight"] = r.linear(out, cin, 3)
+        sd[f"{enc}.encoder.{name}.conv.bias"] = r.bias(out)
+    _linear(sd, r, f"{enc}.encoder.final_linear", dim, dim)
+    sd[f"{enc}.encoder.padding_tokens"] = r.normal(1, 1, 1, dim, std=0.1)
+    if a["cond_dim"]:
+        sd["cond_encoder.weight"] = r.linear(dim, a["cond_dim"], 1, 2, 2)
+        sd["cond_encoder.bias"] = r.bias(dim)
+    for i in range(a["injectors"]):
+        b = f"audio_injector.injector.{i}"
+        for proj in "qkvo":
+            _linear(sd, r, f"{b}.{proj}", dim, dim)
+        sd[f"{b}.norm_q.weight"] = r.norm(dim)
+        sd[f"{b}.norm_k.weight"] = r.norm(dim)
+        _linear(sd, r, f"audio_injector.injector_adain_layers.{i}.linear", 2 * dim, dim)
+    for name, kernel in (("proj", (1, 2, 2)), ("proj_2x", (2, 4, 4)), ("proj_4x", (4, 8, 8))):
+        sd[f"frame_packer.{name}.weight"] = r.linear(dim, latent_channels, *kernel)
+        sd[f"frame_packer.{name}.bias"] = r.bias(dim)
 
 
 def _animate_parts(sd: dict, r: "_Random", a: dict, dim: int, head_dim: int, latent_channels: int) -> None:

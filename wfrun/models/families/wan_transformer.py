@@ -24,7 +24,15 @@ is ``[dim, in_channels, 1, 2, 2]``, ``head.head`` gives ``4 * latent_channels``)
   latents, added to the patch embedding of every frame but the first), ``motion_encoder``
   (a StyleGAN-like encoder of 512x512 face crops to motion vectors), ``face_encoder`` (a
   causal 1-D conv stack over time) and ``face_adapter.fuser_blocks`` (a cross-attention of
-  each latent frame's tokens to that frame's face tokens, after every fifth block).
+  each latent frame's tokens to that frame's face tokens, after every fifth block);
+- ``s2v`` — Wan 2.2 S2V's speech parts (:mod:`wfrun.models.s2v_parts`): ``casual_audio_encoder``
+  (wav2vec2 layers weighted and run through causal 1-D convs to a few audio tokens per
+  latent frame, plus a global one), ``audio_injector`` (per-frame cross-attention of the
+  video tokens to those audio tokens after some blocks, with an AdaIN of the global token),
+  ``frame_packer`` (the previous chunk's last 19 latents patched at three scales),
+  ``trainable_cond_mask`` (three learned vectors telling video, reference and motion
+  tokens apart) and ``cond_encoder`` (a pose/control video's latents, added to the patch
+  embedding).
 
 Input channels are the noise latents plus what the sampler concatenates (L = latent
 channels): T2V and VACE take L; I2V, FLF2V and Fun-InP 2L + 4 (noise, 4 mask channels,
@@ -53,10 +61,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Conditioning = Literal["text", "image", "control", "camera", "vace", "image-latent", "animate"]
+Conditioning = Literal["text", "image", "control", "camera", "vace", "image-latent", "animate", "s2v"]
 
 #: Optional parts a transformer file may carry beyond the backbone (see the module docs).
-PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv", "fps", "recam", "animate")
+PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv", "fps", "recam", "animate", "s2v")
 
 #: The top-level modules of Wan 2.2 Animate's part (ComfyUI ``AnimateWanModel``).
 ANIMATE_MODULES = ("pose_patch_embedding", "motion_encoder", "face_encoder", "face_adapter")
@@ -64,6 +72,21 @@ ANIMATE_MODULES = ("pose_patch_embedding", "motion_encoder", "face_encoder", "fa
 ANIMATE_FACE_EVERY = 5
 #: The face crops Animate's motion encoder takes (pixels a side).
 ANIMATE_FACE_SIZE = 512
+
+#: The top-level modules of Wan 2.2 S2V's part (ComfyUI ``WanModel_S2V``; the official
+#: ``wan/modules/s2v/model_s2v.py``).
+S2V_MODULES = ("casual_audio_encoder", "audio_injector", "frame_packer", "trainable_cond_mask", "cond_encoder")
+#: The blocks after which S2V's audio injectors run, in injector order. Files do not record
+#: them; ComfyUI and the official config (``wan_s2v_14B.py``) fix this list, and a model with
+#: fewer blocks simply never reaches the later entries.
+S2V_INJECT_LAYERS = (0, 4, 8, 12, 16, 20, 24, 27, 30, 33, 36, 39)
+#: Audio feature frames per latent frame (wav2vec2 features resampled to the 4 pixel frames
+#: a latent frame holds; the encoder's two stride-2 convs bring them back to one).
+S2V_AUDIO_PER_LATENT = 4
+#: The motion latents the frame packer reads, nearest first: 1 patched 1x2x2, 2 patched
+#: 2x4x4, 16 patched 4x8x8 (ComfyUI ``zip_frame_buckets``), and where their RoPE frames start.
+S2V_MOTION_BUCKETS = (1, 2, 16)
+S2V_MOTION_FRAMES = sum(S2V_MOTION_BUCKETS)
 
 #: VACE's context channels: inactive + reactive video latents (16 + 16) and the 8x8 mask (64).
 VACE_CONTEXT_CHANNELS = 96
@@ -151,6 +174,8 @@ TRANSFORMER_FAMILIES: tuple[TransformerFamily, ...] = (
     # Wan 2.2 Animate 14B: a Wan 2.1 I2V backbone (CLIP included) plus its pose and face parts
     _f("animate-14b", "Wan 2.2 Animate 14B", 36, 16, True, "animate", generation="2.2", parts={"animate"},
        diffusers_class="WanAnimateTransformer3DModel"),
+    # Wan 2.2 S2V 14B: a Wan 2.1 T2V backbone (no CLIP) plus its audio, reference and motion parts
+    _f("s2v-14b", "Wan 2.2 S2V 14B (speech to video)", 16, 16, False, "s2v", generation="2.2", parts={"s2v"}),
     # Wan 2.2 5B: 48-channel latents of the Wan 2.2 VAE
     _f("ti2v-5b", "Wan 2.2 TI2V-5B", 48, 48, False, "image-latent", generation="2.2"),
     _f("fun-inp-5b", "Wan 2.2 Fun InP 5B", 100, 48, False, "image", image_optional=True,
@@ -211,6 +236,8 @@ def task_from_name(name: str) -> str | None:
         return "vace"
     if re.search(r"animate", name) and wan22:
         return "animate-14b"
+    if re.search(r"s2v", name) and wan22:
+        return "s2v-14b"
     if "ti2v" in name:
         return "ti2v-5b"
     if "flf2v" in name or "fl2v" in name:
@@ -238,10 +265,10 @@ def task_from_name(name: str) -> str | None:
 
 
 def _by_channels(in_channels: int, latent_channels: int) -> list[TransformerFamily]:
-    """Runnable families a caller holding only the patch embedding can mean: VACE, camera
-    and Animate models are told by the modules they carry, not by their channels."""
+    """Runnable families a caller holding only the patch embedding can mean: VACE, camera,
+    Animate and S2V models are told by the modules they carry, not by their channels."""
     return [f for f in TRANSFORMER_FAMILIES if f.in_channels == in_channels and f.latent_channels == latent_channels
-            and f.runs and f.conditioning not in ("vace", "camera", "animate")]
+            and f.runs and f.conditioning not in ("vace", "camera", "animate", "s2v")]
 
 
 def conditioning_by_channels(in_channels: int, latent_channels: int = 16) -> Conditioning | None:

@@ -29,6 +29,11 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
 - **NAG** (ComfyUI-NAG's samplers, ``nag``): the positive pass — the SkipLayerGuidanceDiT
   pass too, which ComfyUI also runs as a positive one — is guided with the NAG negative
   while its sigma is at least ``sigma_end``; the negative pass never.
+- **Wan 2.2 S2V** (a model with S2V's parts; ComfyUI ``WAN22_S2V``): ``audio_embed`` as
+  given, and ``reference_latents`` (the last, every frame), ``control_video`` and
+  ``reference_motion`` normalised with the latent format; the call runs
+  :func:`wfrun.sampling.s2v.s2v_forward`. Other models refuse ``audio_embed`` (ComfyUI's
+  ignore it: the refusal says what would be lost). Not with context windows or step caches.
 - **Several entries** (ConditioningCombine) and **timestep ranges** (ConditioningSetTimestepRange):
   see :class:`WanPredictor`.
 Inputs wfrun cannot run yet (Phantom subjects, audio, areas and masks) are refused by name
@@ -50,6 +55,8 @@ from wfrun.packs.comfy_core_models.types import CoreModel
 from wfrun.sampling.forward import ForwardOptions, face_motion, transformer_forward
 from wfrun.sampling.ksampler import FlowSampling
 from wfrun.sampling.nag import NAGContext, NAGGuidance
+from wfrun.sampling.s2v import S2VInputs, s2v_forward
+from wfrun.models.s2v_parts import is_s2v
 
 UNSUPPORTED_KEYS = {"time_dim_concat": "Phantom subjects", "audio_embed": "audio",
                     "area": "an area (ConditioningSetArea…)", "mask": "a mask (ConditioningSetMask)"}
@@ -76,10 +83,12 @@ class Entry:
         return not ((self.start is not None and t > self.start) or (self.end is not None and t < self.end))
 
 
-def conditioning_entries(conditioning: Any, input_name: str, ms: FlowSampling | None = None) -> tuple[Entry, ...]:
+def conditioning_entries(conditioning: Any, input_name: str, ms: FlowSampling | None = None,
+                         allowed: frozenset[str] = frozenset()) -> tuple[Entry, ...]:
     """The entries of a CONDITIONING (several after ConditioningCombine), each checked; with
     ``ms`` their ``start_percent``/``end_percent`` become timestep bounds (ComfyUI's
-    ``calculate_start_end_timesteps``)."""
+    ``calculate_start_end_timesteps``). ``allowed``: keys of ``UNSUPPORTED_KEYS`` the model
+    reads (S2V's ``audio_embed``)."""
     if not isinstance(conditioning, list) or not conditioning:
         raise NodeInputError(input_name, "expected a CONDITIONING (from CLIPTextEncode)")
     out = []
@@ -90,7 +99,7 @@ def conditioning_entries(conditioning: Any, input_name: str, ms: FlowSampling | 
                                  f"{type(item).__name__}")
         tensor, options = item
         for key, what in UNSUPPORTED_KEYS.items():
-            if options.get(key) is not None:
+            if key not in allowed and options.get(key) is not None:
                 raise NodeInputError(input_name, f"conditioning with {what} ({key}) is not supported by wfrun's "
                                      "KSampler yet")
         try:
@@ -241,8 +250,9 @@ class WanPredictor:
         self.nag = nag
         self.device = device
         ms = ms if ms is not None else FlowSampling(shift=model.shift, multiplier=model.multiplier)
-        self.entries = {"cond": conditioning_entries(positive, "positive", ms),
-                        "uncond": conditioning_entries(negative, "negative", ms)}
+        allowed = frozenset({"audio_embed"}) if is_s2v(model.transformer) else frozenset()
+        self.entries = {"cond": conditioning_entries(positive, "positive", ms, allowed),
+                        "uncond": conditioning_entries(negative, "negative", ms, allowed)}
         self.denoise_mask = denoise_mask
         self._concat: dict[Any, torch.Tensor | None] = {}
         self._extras: dict[Any, dict] = {}
@@ -283,6 +293,8 @@ class WanPredictor:
         tensor, options = entry.tensor, entry.options
         model, tr = self.model, self.model.transformer
         batch = x.shape[0]
+        if is_s2v(tr):
+            return self._forward_s2v(x, timestep, which, index, skip, window)
         full = x if window is None else window.full_shape(x)
         slot = (which, index)
         if slot not in self._concat:
@@ -340,12 +352,58 @@ class WanPredictor:
         self._pred_ids[key] = pred_id
         return out.float()[:, :, :frames, :height, :width]
 
+    def _forward_s2v(self, x: torch.Tensor, timestep: torch.Tensor, which: str, index: int,
+                     skip: tuple[int, ...], window: Any = None) -> torch.Tensor:
+        """One call of a Wan 2.2 S2V model (ComfyUI ``WAN22_S2V``): its own inputs and forward."""
+        if window is not None:
+            raise NodeInputError("model", "context windows are not supported with a Wan 2.2 S2V model (its audio, "
+                                 "reference and motion tokens are made for the whole chunk)",
+                                 "remove the context windows node; S2V makes long videos chunk by chunk "
+                                 "(WanSoundImageToVideoExtend)")
+        if self.nag is not None:
+            raise NodeInputError("model", "NAG is not supported with a Wan 2.2 S2V model yet")
+        caches = [name for name, value in (("TeaCache", self.model.teacache), ("EasyCache", self.model.easycache),
+                                           ("MagCache", self.model.magcache)) if value is not None]
+        if caches:
+            raise NodeInputError("model", f"{caches[0]} is not supported with a Wan 2.2 S2V model yet",
+                                 "remove the step cache node")
+        entry = self.entries[which][index]
+        model, tr, batch = self.model, self.model.transformer, x.shape[0]
+        slot = (which, index)
+        if slot not in self._extras:
+            self._extras[slot] = s2v_inputs(model, entry.options, self.device)
+        frames, height, width = x.shape[2:]
+        hidden = pad_to_patches(x.float(), tuple(tr.config.patch_size)).to(self.device, model.dtype)
+        sigma = timestep / model.multiplier
+        t = (sigma.reshape(-1).to(self.device) * model.multiplier).float()
+        t = t.expand(batch) if t.numel() == 1 else t
+        context = _batch(entry.tensor.to(self.device, model.dtype), batch)
+        step = step_index(self.sigmas, sigma)
+        call = ForwardOptions(is_uncond=bool(skip), step=step)
+        out = s2v_forward(tr, hidden, t, context, self._extras[slot], call)
+        return out.float()[:, :, :frames, :height, :width]
+
     def _nag_context(self, which: str, sigma: torch.Tensor, batch: int) -> NAGContext | None:
         """NAG for a positive pass while the sigma has not gone below ``sigma_end``."""
         nag = self.nag
         if nag is None or which != "cond" or not nag.active(float(sigma.reshape(-1)[0])):
             return None
         return NAGContext(_batch(nag.negative.to(self.device, self.model.dtype), batch), nag.params)
+
+
+def s2v_inputs(model: CoreModel, options: dict, device: Any) -> S2VInputs:
+    """A conditioning entry's S2V inputs (ComfyUI ``WAN22_S2V.extra_conds``): the audio
+    features as given; the last reference latent, the control video and the motion latents
+    normalised with the latent format."""
+    def normalised(value: Any) -> torch.Tensor | None:
+        return None if value is None else _normalised(model, value.float()).to(device)
+
+    refs = options.get("reference_latents")
+    audio = options.get("audio_embed")
+    return S2VInputs(audio=None if audio is None else audio.float().to(device),
+                     reference=normalised(refs[-1]) if refs else None,
+                     control=normalised(options.get("control_video")),
+                     motion=normalised(options.get("reference_motion")))
 
 
 def in_sigma_window(window: tuple[tuple[int, ...], float, float], sigma: torch.Tensor) -> bool:
