@@ -178,7 +178,7 @@ def test_neutral_detail_boost_options_pass(ctx, model, cond):
     ({"sampler_mode": "resample"}, "sampler_mode"),
     ({"sampler_mode": "unsample"}, "sampler_mode"),
     ({"guides": {"guide_mode": "flow"}}, "guides"),
-    ({"sigmas": torch.linspace(1, 0, 5)}, "sigmas"),
+    ({"sigmas": torch.tensor([0.5])}, "sigmas"),
     ({"options": {"noise_type_init": "brownian"}}, "options"),
     ({"options": {"implicit_steps": 2}}, "options"),
     ({"cfg": -2.0}, "cfg"),

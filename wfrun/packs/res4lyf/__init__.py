@@ -6,4 +6,4 @@ Its TextBox and TextConcatenate nodes appear in shared Wan workflows as plain pr
 holders; its guides and other samplers are not run by wfrun.
 """
 
-from . import clownshark, concatenate, loaders, options, text  # noqa: F401
+from . import clownshark, concatenate, loaders, options, sigmas, text  # noqa: F401
