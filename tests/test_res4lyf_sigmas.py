@@ -164,3 +164,10 @@ def test_linear_quadratic_refusals(changes, name):
     with pytest.raises(NodeInputError) as err:
         lq(**changes)
     assert err.value.input_name == name
+
+
+def test_linear_quadratic_before_threshold_was_an_input_uses_0025():
+    old = run("Linear Quadratic Advanced", model=model(), steps=4, denoise=1.0, inflection_percent=0.5)[0]
+    assert torch.equal(old, lq(threshold_noise=0.025))
+    # 2 linear steps to 0.025: 1 - [0, 0.0125]
+    torch.testing.assert_close(old[:2], torch.tensor([1.0, 0.9875]))

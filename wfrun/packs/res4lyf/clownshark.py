@@ -1,4 +1,5 @@
-"""ClownsharKSampler_Beta (RES4LYF ``beta/samplers.py``, 81fe5f4d), ``sampler_mode`` "standard".
+"""ClownsharKSampler_Beta (RES4LYF ``beta/samplers.py``, 81fe5f4d; custom sigmas and extra options as of
+0dc91c00, 2026-01), ``sampler_mode`` "standard".
 
 The node is RES4LYF's SharkSampler (noise, schedule, CFG guider) around its
 ClownSamplerAdvanced (``sample_rk_beta`` with the node's settings). For the RES samplers
@@ -19,7 +20,12 @@ registry: packs do not import each other):
 
 Schedule: ``scheduler`` over the model's flow sigmas for ``steps`` (with ``denoise`` below
 1 the last ``steps + 1`` of ``int(steps / denoise)``), as the pack's ``get_sigmas`` (the
-same as KSampler's). ``steps_to_run`` (-1: all) stops after that many steps, leaving the
+same as KSampler's); or the connected ``sigmas`` times ``denoise`` (``steps`` and
+``scheduler`` then unused), as the pack scales a given schedule. ``options`` may carry
+ClownOptions_ExtraOptions_Beta's text: the settings wfrun runs (``default_dtype``,
+``skip_final_model_call``, the multistep start and fallback) go into the sampler's
+:class:`~wfrun.sampling.ksampler.res4lyf.ResOptions`; the starting noise is drawn in that
+``default_dtype`` as well. ``steps_to_run`` (-1: all) stops after that many steps, leaving the
 latent noisy (no final denoise onto ``sigma_min``). ``denoised`` is the last step's x0
 prediction (the pack's last preview), or ``output`` when no step ran. The ``options``
 output is the input options plus the settings the pack writes back into them.
@@ -28,7 +34,7 @@ Differences from the pack: the starting latent and noise enter the sampler in fl
 KSampler's do in wfrun; the pack keeps them in float64), and the result is float32; the
 output LATENT does not carry the pack's chaining entries (``state_info``, ``model``,
 prompts, ``sampler``), so "resample"/"unsample" modes and chained samplers are refused,
-as are ``sigmas``, ``guides``, a negative ``denoise`` or ``cfg``, a missing model/prompt,
+as are ``guides``, a negative ``denoise`` or ``cfg``, a missing model/prompt,
 and any option other than the neutral ones (ClownOptions_DetailBoost_Beta at weight 0).
 """
 

@@ -21,6 +21,8 @@ from wfrun.sampling.ksampler.schedulers import linear_quadratic
 
 #: Modes of ``Sigmas Resample`` run here ("model" fits a learned curve and is not ported).
 RESAMPLE_MODES = ("linear", "nearest", "polynomial", "exponential", "power")
+#: The fixed threshold of Linear Quadratic Advanced before it became an input.
+OLD_THRESHOLD_NOISE = 0.025
 
 
 def _sigmas(name: str, value: Any) -> torch.Tensor:
@@ -61,9 +63,12 @@ def linear_quadratic_sigmas(ms: ks.FlowSampling, steps: int, denoise: float, inf
 
 @executor("Linear Quadratic Advanced")
 def linear_quadratic_advanced(ctx: ExecContext, model: Any, steps: Any, denoise: Any, inflection_percent: Any,
-                              threshold_noise: Any, **_: Any) -> tuple:
+                              threshold_noise: Any = None, **_: Any) -> tuple:
     """The pack returns a tuple inside its tuple for ``denoise <= 0`` (a bug that breaks the
-    next node); here that is refused, naming ``denoise``. ``steps`` 0 gives one sigma, as there."""
+    next node); here that is refused, naming ``denoise``. Files saved before the node had
+    ``threshold_noise`` (05332150, 2025-07-03) get the 0.025 the pack then used."""
+    if threshold_noise is None:
+        threshold_noise = OLD_THRESHOLD_NOISE
     if not isinstance(model, CoreModel):
         raise NodeInputError("model", f"expected a MODEL, got {type(model).__name__}", "connect the model")
     steps = _whole("steps", steps, 0)

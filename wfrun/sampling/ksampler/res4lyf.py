@@ -65,7 +65,15 @@ A caller that sets the pack's sampler options itself (RES4LYF's ClownsharKSample
 :class:`ResOptions`: its ``eta`` / ``eta_substep``, the step-noise seed (the stage noise
 is seeded ``noise_seed + MAX_STEPS``, as the pack seeds it), ``bongmath`` and
 ``steps_to_run`` (``-1``: all; otherwise at most that many RES steps, and the last model
-call onto ``sigma_min`` only when every step ran, as ``sample_rk_beta`` does).
+call onto ``sigma_min`` only when every step ran, as ``sample_rk_beta`` does), and the
+extra options of 2025-10 on: ``dtype`` (the pack's ``default_dtype``: float32 runs
+everything, noise draws included, in float32), ``skip_final_model_call`` (the last
+denoise onto ``sigma_min`` becomes ``x - sigma_min * eps`` with ``eps`` the last step's
+deterministic slope ``(x_0 - x_next) / (sigma - sigma_next)``, the pack's
+``calculate_denoised`` on its last ``eps``, instead of a model call),
+``extra_initial_steps`` (multistep: the first ``stages - 1 + N`` steps are single-step;
+the default 1 is the rule above) and ``multistep_fallback`` ("ddim": one stage weighted
+``phi_1(-h)``; "euler") for multistep steps with ``h >= 1``.
 """
 
 from __future__ import annotations
