@@ -567,3 +567,48 @@ def test_pack_that_puts_its_folder_on_sys_path():
     assert [(i.name, i.default) for i in snap.nodes["RIFE VFI"].signature.inputs] == [("frames", None), ("multiplier", 2)]
     files["__init__.py"] = files["__init__.py"].replace("sys.path.insert(0, os.path.abspath(os.path.dirname(__file__)))", "")
     assert "RIFE VFI" not in _snapshot(files).nodes or _snapshot(files).nodes["RIFE VFI"].signature is None
+
+
+def test_optional_module_missing_from_the_snapshot_and_package_self_import():
+    """RES4LYF's shape: the root imports ``from . import sigmas`` (its own package), then
+    rebinds its mappings through an optional ``.zampler`` that the repository lacks (an
+    ImportError at run time: the rest of that try body and its handlers do not count) and
+    through ``.beta``, which is there."""
+    snap = _snapshot({
+        "__init__.py": """
+            import os
+            from . import sigmas
+            NODE_CLASS_MAPPINGS = {"Rescale": sigmas.Rescale}
+            if os.path.exists(os.path.join(os.path.dirname(__file__), "flag.txt")):
+                try:
+                    from .zampler import add_zamplers
+                    NODE_CLASS_MAPPINGS = add_zamplers(NODE_CLASS_MAPPINGS)
+                except ImportError:
+                    import importlib
+                    NODE_CLASS_MAPPINGS = importlib.import_module("x.zampler").add(NODE_CLASS_MAPPINGS)
+            try:
+                from .beta import add_beta
+                NODE_CLASS_MAPPINGS = add_beta(NODE_CLASS_MAPPINGS)
+            except ImportError:
+                pass
+        """,
+        "sigmas.py": """
+            class Rescale:
+                @classmethod
+                def INPUT_TYPES(cls):
+                    return {"required": {"start": ("FLOAT", {"default": 1.0})}}
+                RETURN_TYPES = ("SIGMAS",)
+        """,
+        "beta/__init__.py": """
+            class Chain:
+                @classmethod
+                def INPUT_TYPES(cls):
+                    return {"required": {"eta": ("FLOAT", {"default": 0.5})}}
+                RETURN_TYPES = ("LATENT",)
+            def add_beta(mappings):
+                mappings.update({"Chain": Chain})
+                return mappings
+        """,
+    })
+    assert sorted(snap.nodes) == ["Chain", "Rescale"]
+    assert snap.nodes["Rescale"].signature.input("start").default == 1.0

@@ -5,6 +5,8 @@ its step-noise seed, steps_to_run, bongmath, options and refusals."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -178,7 +180,7 @@ def test_neutral_detail_boost_options_pass(ctx, model, cond):
     ({"sampler_mode": "resample"}, "sampler_mode"),
     ({"sampler_mode": "unsample"}, "sampler_mode"),
     ({"guides": {"guide_mode": "flow"}}, "guides"),
-    ({"sigmas": torch.linspace(1, 0, 5)}, "sigmas"),
+    ({"sigmas": torch.tensor([0.5])}, "sigmas"),
     ({"options": {"noise_type_init": "brownian"}}, "options"),
     ({"options": {"implicit_steps": 2}}, "options"),
     ({"cfg": -2.0}, "cfg"),
@@ -209,3 +211,121 @@ def test_steps_to_run_and_denoise_at_the_node(ctx, model, cond):
     assert not torch.equal(denoised["samples"], out["samples"])
     half, _, _ = clown(ctx, model, cond, full, eta=0.0, denoise=0.5)
     assert half["samples"].shape == full["samples"].shape and torch.isfinite(half["samples"]).all()
+
+
+# --- ClownOptions_ExtraOptions_Beta and the settings it carries ---------------------------------
+
+SET2_TEXT = "default_dtype=float32\nmultistep_fallback_sampler=ddim\nmultistep_extra_initial_steps=0\nskip_final_model_call"
+
+
+def extra(text, options=None):
+    return get_executor("ClownOptions_ExtraOptions_Beta")(ExecContext(), extra_options=text, options=options)[0]
+
+
+def test_extra_options_text_is_appended_as_the_pack_does():
+    first = extra("default_dtype=float32")
+    assert first == {"extra_options": "default_dtype=float32"}
+    assert extra("skip_final_model_call", first) == {"extra_options": "default_dtype=float32\nskip_final_model_call"}
+
+
+def test_extra_options_are_read_into_sampler_settings():
+    from wfrun.packs.res4lyf.extra_options import read_extra_options
+    assert read_extra_options(SET2_TEXT) == {"dtype": torch.float32, "multistep_fallback": "ddim",
+                                             "extra_initial_steps": 0, "skip_final_model_call": True}
+    # the pack's regex: the first line naming a key wins; blank lines are nothing
+    assert read_extra_options("\ndefault_dtype=float64\ndefault_dtype=float32\n") == {"dtype": torch.float64}
+
+
+@pytest.mark.parametrize("text", ["implicit_steps=2", "default_dtype=float16", "work_device=cpu", "a b c",
+                                  "multistep_fallback_sampler=res_5s"])
+def test_unsupported_extra_options_are_refused_naming_the_line(text):
+    with pytest.raises(NodeInputError) as err:
+        extra(text)
+    assert err.value.input_name == "extra_options" and text.split("=")[0] in str(err.value)
+
+
+def _res_run(x, sigmas, name="res_2s", **kw):
+    ms = ks.FlowSampling(8.0)
+    calls = []
+
+    def denoiser(x, s):
+        calls.append(float(s[0]))
+        return 0.3 * x + 0.1
+
+    out = R.sample_res(denoiser, x, sigmas, SamplerContext(ms=ms), variant=R.RES_SAMPLERS[name],
+                       options=R.ResOptions(eta=0.0, eta_substep=0.0, **kw))
+    return out, calls, float(ms.sigma_min)
+
+
+def test_skip_final_model_call_ends_on_the_last_steps_slope():
+    x = torch.randn(1, 2, 2, 3, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    sigmas = torch.tensor([0.75, 0.4, 0.0], dtype=torch.float64)
+    with_call, calls, sigma_min = _res_run(x, sigmas)
+    skipped, skipped_calls, _ = _res_run(x, sigmas, skip_final_model_call=True)
+    assert len(calls) == 5 and len(skipped_calls) == 4  # two 2-stage steps (+ the call at sigma_min)
+    # by hand: the last step went from x_prev at 0.4 to x_last at sigma_min; its slope
+    # eps = (x_prev - x_last) / (0.4 - sigma_min), and the result is x_last - sigma_min * eps
+    x_prev = R.sample_res(lambda x, s: 0.3 * x + 0.1, x, sigmas[:2], SamplerContext(ms=ks.FlowSampling(8.0)),
+                          variant=R.RES_SAMPLERS["res_2s"], options=R.ResOptions(eta=0.0, eta_substep=0.0))
+    x_last = R.sample_res(lambda x, s: 0.3 * x + 0.1, x, torch.tensor([0.75, 0.4, sigma_min], dtype=torch.float64),
+                          SamplerContext(ms=ks.FlowSampling(8.0)), variant=R.RES_SAMPLERS["res_2s"],
+                          options=R.ResOptions(eta=0.0, eta_substep=0.0))
+    eps = (x_prev - x_last) / (0.4 - sigma_min)
+    torch.testing.assert_close(skipped, x_last - sigma_min * eps, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(with_call, 0.3 * x_last + 0.1, rtol=1e-12, atol=1e-12)
+
+
+def test_default_dtype_float32_runs_and_draws_in_float32():
+    x = torch.randn(1, 2, 2, 3, 3, generator=torch.Generator().manual_seed(2))
+    sigmas = torch.tensor([0.9, 0.5, 0.2], dtype=torch.float64)
+    seen = []
+
+    def denoiser(x, s):
+        seen.append(x.dtype)
+        return 0.3 * x
+
+    R.sample_res(denoiser, x, sigmas, SamplerContext(ms=ks.FlowSampling(8.0)), variant=R.RES_SAMPLERS["res_2s"],
+                 options=R.ResOptions(dtype=torch.float32, noise_seed=4))
+    assert set(seen) == {torch.float32}
+    noise = R.StandardNoise(x.to(torch.float32), 4)()
+    g = torch.Generator().manual_seed(4)
+    n = torch.randn(x.shape, dtype=torch.float32, generator=g)  # a float32 draw: another stream than float64
+    n = (n - n.mean()) / n.std()
+    torch.testing.assert_close(noise, (n - n.mean(dim=(-2, -1), keepdim=True)) / n.std(dim=(-2, -1), keepdim=True))
+
+
+def test_multistep_initial_steps_and_ddim_fallback():
+    sig = torch.tensor([1.0, 0.8, 0.6, 0.45, 0.3], dtype=torch.float64)
+    variant = R.RES_SAMPLERS["res_2m"]
+    # default: one extra single-step start (steps 0 and 1 are res_2s); with 0 extra, step 1 reuses step 0
+    assert R.step_tableau(variant, 1, sig)[1] == 0
+    assert R.step_tableau(variant, 1, sig, R.ResOptions(extra_initial_steps=0))[1] == 1
+    assert R.step_tableau(variant, 2, sig)[1] == 1
+    # h >= 1 (0.3 -> 0.1: h = log 3): the fallback replaces res_2s (sigma >= 0.1) by ddim's phi_1 weight
+    far = torch.tensor([0.9, 0.6, 0.3, 0.1], dtype=torch.float64)
+    h = math.log(3.0)
+    tableau, recycled = R.step_tableau(variant, 2, far, R.ResOptions(multistep_fallback="ddim"))
+    assert recycled == 0 and tableau.c == (0.0,)
+    assert tableau.b[0] == pytest.approx((1 - math.exp(-h)) / h, rel=1e-14)
+    assert len(R.step_tableau(variant, 2, far)[0].c) == 2
+
+
+def test_custom_sigmas_equal_the_schedule_they_copy(ctx, model, cond):
+    ms = ks.FlowSampling(shift=model.shift, multiplier=model.multiplier)
+    sigmas = ks.ksampler_sigmas(ms, "simple", 4, 1.0, sampler_name="res_2s")
+    by_name, _, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.0)
+    given, _, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.0, sigmas=sigmas, steps=30, scheduler="beta")
+    assert torch.equal(by_name["samples"], given["samples"])
+    halved, _, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.0, sigmas=sigmas, denoise=0.5)
+    scaled, _, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.0, sigmas=sigmas * 0.5)
+    assert torch.equal(halved["samples"], scaled["samples"])
+
+
+def test_set2_extra_options_run_at_the_node(ctx, model, cond):
+    sigmas = torch.tensor([0.75, 0.4, 0.0])
+    out, _, written = clown(ctx, model, cond, empty_latent(ctx), eta=0.85, sampler_name="exponential/res_2s",
+                            sigmas=sigmas, options=extra(SET2_TEXT))
+    plain, _, _ = clown(ctx, model, cond, empty_latent(ctx), eta=0.85, sampler_name="exponential/res_2s",
+                        sigmas=sigmas)
+    assert torch.isfinite(out["samples"]).all() and not torch.equal(out["samples"], plain["samples"])
+    assert written["extra_options"] == SET2_TEXT

@@ -1,4 +1,5 @@
-"""ClownsharKSampler_Beta (RES4LYF ``beta/samplers.py``, 81fe5f4d), ``sampler_mode`` "standard".
+"""ClownsharKSampler_Beta (RES4LYF ``beta/samplers.py``, 81fe5f4d; custom sigmas and extra options as of
+0dc91c00, 2026-01), ``sampler_mode`` "standard".
 
 The node is RES4LYF's SharkSampler (noise, schedule, CFG guider) around its
 ClownSamplerAdvanced (``sample_rk_beta`` with the node's settings). For the RES samplers
@@ -19,7 +20,12 @@ registry: packs do not import each other):
 
 Schedule: ``scheduler`` over the model's flow sigmas for ``steps`` (with ``denoise`` below
 1 the last ``steps + 1`` of ``int(steps / denoise)``), as the pack's ``get_sigmas`` (the
-same as KSampler's). ``steps_to_run`` (-1: all) stops after that many steps, leaving the
+same as KSampler's); or the connected ``sigmas`` times ``denoise`` (``steps`` and
+``scheduler`` then unused), as the pack scales a given schedule. ``options`` may carry
+ClownOptions_ExtraOptions_Beta's text: the settings wfrun runs (``default_dtype``,
+``skip_final_model_call``, the multistep start and fallback) go into the sampler's
+:class:`~wfrun.sampling.ksampler.res4lyf.ResOptions`; the starting noise is drawn in that
+``default_dtype`` as well. ``steps_to_run`` (-1: all) stops after that many steps, leaving the
 latent noisy (no final denoise onto ``sigma_min``). ``denoised`` is the last step's x0
 prediction (the pack's last preview), or ``output`` when no step ran. The ``options``
 output is the input options plus the settings the pack writes back into them.
@@ -28,7 +34,7 @@ Differences from the pack: the starting latent and noise enter the sampler in fl
 KSampler's do in wfrun; the pack keeps them in float64), and the result is float32; the
 output LATENT does not carry the pack's chaining entries (``state_info``, ``model``,
 prompts, ``sampler``), so "resample"/"unsample" modes and chained samplers are refused,
-as are ``sigmas``, ``guides``, a negative ``denoise`` or ``cfg``, a missing model/prompt,
+as are ``guides``, a negative ``denoise`` or ``cfg``, a missing model/prompt,
 and any option other than the neutral ones (ClownOptions_DetailBoost_Beta at weight 0).
 """
 
@@ -45,6 +51,7 @@ from wfrun.sampling import ksampler as ks
 from wfrun.sampling.ksampler import res4lyf as res
 from wfrun.sampling.ksampler.wrapped import Denoiser, SamplerWrapper
 
+from .extra_options import EXTRA_OPTIONS_KEY, read_extra_options
 from .options import DETAIL_BOOST_KEY
 
 #: The pack's folder-form sampler names whose ``rk_type`` wfrun runs (folder stripped).
@@ -58,11 +65,12 @@ NEUTRAL_OPTIONS: dict[str, Any] = {
 }
 
 
-def start_noise(latent: torch.Tensor, seed: int) -> torch.Tensor:
-    """The pack's starting noise for ``latent`` (one batch item), float64 on the CPU."""
+def start_noise(latent: torch.Tensor, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The pack's starting noise for ``latent`` (one batch item), drawn on the CPU in the
+    sampler's ``default_dtype`` (float64 unless an extra option sets it)."""
     generator = torch.Generator(device="cpu")
     generator.manual_seed(int(seed))
-    noise = torch.randn(latent.shape, dtype=torch.float64, device="cpu", generator=generator)
+    noise = torch.randn(latent.shape, dtype=dtype, device="cpu", generator=generator)
     noise = (noise - noise.mean()) / noise.std()
     noise = (noise - noise.mean(dim=(-2, -1), keepdim=True)) / noise.std(dim=(-2, -1), keepdim=True)
     return noise - noise.mean()
@@ -79,7 +87,7 @@ class ClownRun(SamplerWrapper):
         return denoiser
 
     def start_noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
-        return start_noise(latent, self.seed)
+        return start_noise(latent, self.seed, self.options.dtype)
 
     def sampler_options(self) -> res.ResOptions:
         return self.options
@@ -102,15 +110,19 @@ def rk_type(sampler_name: Any) -> str:
     return name
 
 
-def _options(options: Any, eta: float) -> tuple[dict, float, float]:
-    """The incoming options (checked neutral) and the (eta, eta_substep) they leave."""
+def _options(options: Any, eta: float) -> tuple[dict, float, float, dict]:
+    """The incoming options (checked neutral), the (eta, eta_substep) they leave and the
+    sampler settings of their extra-options text."""
     if options is None:
-        return {}, eta, eta
+        return {}, eta, eta, {}
     if not isinstance(options, dict):
         raise NodeInputError("options", f"expected OPTIONS from a ClownOptions node, got {type(options).__name__}")
-    step_eta, stage_eta = eta, eta
+    step_eta, stage_eta, extra = eta, eta, {}
     for key, value in options.items():
         if key == DETAIL_BOOST_KEY and isinstance(value, dict) and value.get("weight") == 0.0:
+            continue
+        if key == EXTRA_OPTIONS_KEY and isinstance(value, str):
+            extra = read_extra_options(value)
             continue
         if key in ("eta", "eta_substep") and isinstance(value, (int, float)) and not isinstance(value, bool):
             step_eta, stage_eta = (float(value), stage_eta) if key == "eta" else (step_eta, float(value))
@@ -120,7 +132,7 @@ def _options(options: Any, eta: float) -> tuple[dict, float, float]:
         raise NodeInputError("options", f"RES4LYF option {key!r} = {value!r} is not supported in wfrun's "
                              "ClownsharKSampler_Beta (only neutral options and eta are)",
                              "disconnect the ClownOptions node that sets it")
-    return dict(options), step_eta, stage_eta
+    return dict(options), step_eta, stage_eta, extra
 
 
 def _number(name: str, value: Any) -> float:
@@ -137,10 +149,12 @@ def clownshark_sampler(ctx: ExecContext, eta: Any, sampler_name: Any, scheduler:
     if sampler_mode != "standard":
         raise NodeInputError("sampler_mode", f"sampler_mode {sampler_mode!r} is not supported in wfrun "
                              "(RES4LYF's unsample/resample chaining state is not ported)", "use standard")
-    for name, value, what in (("sigmas", sigmas, "custom sigmas"), ("guides", guides, "guides")):
-        if value is not None:
-            raise NodeInputError(name, f"{what} on ClownsharKSampler_Beta are not supported in wfrun",
-                                 f"disconnect {name}")
+    if guides is not None:
+        raise NodeInputError("guides", "guides on ClownsharKSampler_Beta are not supported in wfrun",
+                             "disconnect guides")
+    if sigmas is not None and (not isinstance(sigmas, torch.Tensor) or sigmas.dim() != 1 or len(sigmas) < 2):
+        raise NodeInputError("sigmas", f"expected SIGMAS of at least 2 values, got {sigmas!r:.80}",
+                             "connect a schedule")
     if not isinstance(model, CoreModel):
         raise NodeInputError("model", "ClownsharKSampler_Beta needs a MODEL here (a model carried by a chained "
                              f"latent is not supported), got {type(model).__name__}", "connect the model")
@@ -169,15 +183,18 @@ def clownshark_sampler(ctx: ExecContext, eta: Any, sampler_name: Any, scheduler:
     for label, value in (("steps", steps), ("steps_to_run", steps_to_run), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise NodeInputError(label, f"expected a whole number, got {value!r}")
-    incoming, step_eta, stage_eta = _options(options, eta)
+    incoming, step_eta, stage_eta, extra = _options(options, eta)
     settings = res.ResOptions(eta=step_eta, eta_substep=stage_eta, noise_seed=seed + 1 if seed != -1 else -1,
-                              bongmath=bongmath, steps_to_run=steps_to_run)
+                              bongmath=bongmath, steps_to_run=steps_to_run, **extra)
 
     ms = ks.FlowSampling(shift=model.shift, multiplier=model.multiplier)
-    try:
-        run_sigmas = ks.ksampler_sigmas(ms, scheduler, int(steps), denoise, sampler_name=name)
-    except ks.SchedulerStepsError as err:
-        raise NodeInputError("steps", str(err), "use more steps or another scheduler") from None
+    if sigmas is not None:  # the pack scales a given schedule by denoise (its steps and scheduler unused)
+        run_sigmas = sigmas.detach().to(device="cpu", dtype=settings.dtype) * denoise
+    else:
+        try:
+            run_sigmas = ks.ksampler_sigmas(ms, scheduler, int(steps), denoise, sampler_name=name)
+        except ks.SchedulerStepsError as err:
+            raise NodeInputError("steps", str(err), "use more steps or another scheduler") from None
     (select,) = _core("KSamplerSelect")(ctx, sampler_name=name)
     custom = _core("SamplerCustom")
     samples = latent_image["samples"]

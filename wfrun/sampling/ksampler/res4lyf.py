@@ -65,7 +65,15 @@ A caller that sets the pack's sampler options itself (RES4LYF's ClownsharKSample
 :class:`ResOptions`: its ``eta`` / ``eta_substep``, the step-noise seed (the stage noise
 is seeded ``noise_seed + MAX_STEPS``, as the pack seeds it), ``bongmath`` and
 ``steps_to_run`` (``-1``: all; otherwise at most that many RES steps, and the last model
-call onto ``sigma_min`` only when every step ran, as ``sample_rk_beta`` does).
+call onto ``sigma_min`` only when every step ran, as ``sample_rk_beta`` does), and the
+extra options of 2025-10 on: ``dtype`` (the pack's ``default_dtype``: float32 runs
+everything, noise draws included, in float32), ``skip_final_model_call`` (the last
+denoise onto ``sigma_min`` becomes ``x - sigma_min * eps`` with ``eps`` the last step's
+deterministic slope ``(x_0 - x_next) / (sigma - sigma_next)``, the pack's
+``calculate_denoised`` on its last ``eps``, instead of a model call),
+``extra_initial_steps`` (multistep: the first ``stages - 1 + N`` steps are single-step;
+the default 1 is the rule above) and ``multistep_fallback`` ("ddim": one stage weighted
+``phi_1(-h)``; "euler") for multistep steps with ``h >= 1``.
 """
 
 from __future__ import annotations
@@ -132,6 +140,17 @@ class ResOptions:
     noise_seed: int = -1
     bongmath: bool = True
     steps_to_run: int = -1
+    #: ``default_dtype``: the precision of the whole run, its noise draws included.
+    dtype: torch.dtype = torch.float64
+    #: ``skip_final_model_call``: end on ``x - sigma_min * eps`` (the last step's
+    #: deterministic slope) instead of one more model call at ``sigma_min``.
+    skip_final_model_call: bool = False
+    #: ``multistep_extra_initial_steps``: single-step starts beyond the history a
+    #: multistep method needs.
+    extra_initial_steps: int = 1
+    #: ``multistep_fallback_sampler`` ("" keeps the pack's choice; "ddim" or "euler"):
+    #: the tableau a multistep method falls back to on a step with ``h >= 1``.
+    multistep_fallback: str = ""
 
 
 # --- phi functions and tableaux -----------------------------------------------------------
@@ -190,17 +209,31 @@ def res_3s_tableau(h: float, c2: float = 0.5, c3: float = 1.0) -> Tableau:
 
 EULER = Tableau(a=((0.0,),), b=(1.0,), c=(0.0,))
 
+#: ``multistep_fallback_sampler`` values wfrun runs (the pack accepts any of its names).
+FALLBACK_SAMPLERS = ("", "ddim", "euler")
 
-def step_tableau(variant: ResVariant, step: int, sigmas: torch.Tensor) -> tuple[Tableau, int]:
+
+def ddim_tableau(h: float) -> Tableau:
+    """The pack's exponential "ddim": one stage weighted ``phi_1(-h)`` (exponential Euler)."""
+    return Tableau(a=((0.0,),), b=(phi(1, -h),), c=(0.0,))
+
+
+def step_tableau(variant: ResVariant, step: int, sigmas: torch.Tensor,
+                 options: ResOptions | None = None) -> tuple[Tableau, int]:
     """The tableau RES4LYF uses at ``step`` and how many of its stages are earlier steps'."""
+    options = options or ResOptions()
     sigma, sigma_next = sigmas[step], sigmas[step + 1]
     h = float(-torch.log(sigma_next / sigma))
     single = res_2s_tableau if variant.stages == 2 else res_3s_tableau
     if not variant.multistep:
         return single(h), 0
     if h >= 1.0:
+        if options.multistep_fallback == "ddim":
+            return ddim_tableau(h), 0
+        if options.multistep_fallback == "euler":
+            return EULER, 0
         return (EULER if sigma < 0.1 else single(h)), 0
-    if step < variant.stages:  # the pack's "initial steps": one more than the history needs
+    if step < variant.stages - 1 + options.extra_initial_steps:  # the pack's "initial steps"
         return single(h), 0
     c2 = float(-(-torch.log(sigmas[step] / sigmas[step - 1])) / h)
     if variant.stages == 2:
@@ -241,12 +274,12 @@ class StandardNoise:
     over the whole tensor, then per ``[..., H, W]`` slice."""
 
     def __init__(self, like: torch.Tensor, seed: int):
-        self.shape, self.device = like.shape, like.device
+        self.shape, self.device, self.dtype = like.shape, like.device, like.dtype
         self.generator = torch.Generator(device=like.device)
         self.generator.manual_seed(seed)
 
     def __call__(self) -> torch.Tensor:
-        noise = torch.randn(self.shape, dtype=torch.float64, device=self.device, generator=self.generator)
+        noise = torch.randn(self.shape, dtype=self.dtype, device=self.device, generator=self.generator)
         noise = (noise - noise.mean()) / noise.std()
         return (noise - noise.mean(dim=(-2, -1), keepdim=True)) / noise.std(dim=(-2, -1), keepdim=True)
 
@@ -271,9 +304,9 @@ def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: Re
     if options is None:
         options = ResOptions(eta=variant.eta, eta_substep=variant.eta_substep, noise_seed=STEP_NOISE_SEED)
     out_dtype = x.dtype
-    x = x.to(torch.float64)
-    sigma_min = ctx.ms.sigma_min.to(device=x.device, dtype=torch.float64)
-    sigmas = prepare_sigmas(sigmas.to(device=x.device, dtype=torch.float64), sigma_min)
+    x = x.to(options.dtype)
+    sigma_min = ctx.ms.sigma_min.to(device=x.device, dtype=options.dtype)
+    sigmas = prepare_sigmas(sigmas.to(device=x.device, dtype=options.dtype), sigma_min)
     if len(sigmas) < 2:
         return x.to(out_dtype)
     ends_at_zero = bool(sigmas[-1] == 0)
@@ -288,7 +321,7 @@ def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: Re
     for step in range(num_steps):
         sigma, sigma_next = sigmas[step], sigmas[step + 1]
         h = -torch.log(sigma_next / sigma)
-        tableau, recycled = step_tableau(variant, step, sigmas)
+        tableau, recycled = step_tableau(variant, step, sigmas, options)
         own = len(tableau.c) - recycled
         t = -torch.log(sigma)
         stage_sigmas = [torch.exp(-(t + h * c)) for c in tableau.c]  # the pack's sigma_fn(t_fn + h c)
@@ -312,11 +345,12 @@ def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: Re
                 weight = h * sum(row[j] for j in range(i + 1))
                 x_0 = (x_stage - h * sum(row[j] * data[j] for j in range(i + 1))) / (1 - weight)
         x_next = x_0 + h * sum(b * (d - x_0) for b, d in zip(tableau.b, data))
+        eps = (x_0 - x_next) / (sigma - sigma_next)  # the step's slope, before its noise
         if step_noise is not None:
             x_next = swap_noise(x_0, x_next, sigma, sigma_next, eta, step_noise)
         x = x_next
         history = [data[0]] + history[:2]
 
     if ends_at_zero and num_steps == all_steps and num_steps > 0 and sigmas[-2] == sigma_min:
-        x = model(x, sigma_min * s_in)
+        x = x - sigma_min * eps if options.skip_final_model_call else model(x, sigma_min * s_in)
     return x.to(out_dtype)

@@ -406,7 +406,10 @@ class Interpreter:
         mod = self.resolve_module(lazy.module)
         if mod is None:
             return self.external(f"{lazy.module}.{lazy.attr}")
-        if mod.scope is not None and (lazy.attr in mod.scope.vars or mod.star_imports):
+        # ``from . import sigmas`` in a package's own ``__init__`` binds the name it asks
+        # for: that binding is the import itself, not a value, so look for the submodule.
+        own = mod.scope is not None and mod.scope.vars.get(lazy.attr) == lazy
+        if mod.scope is not None and not own and (lazy.attr in mod.scope.vars or mod.star_imports):
             value = self.lookup(lazy.attr, mod.scope)
             if value is not UNKNOWN or lazy.attr in mod.scope.vars:
                 return value
@@ -1077,8 +1080,16 @@ class Interpreter:
                 self.exec_block(stmt.orelse, scope, owner)
         elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
             try:
-                self.exec_block(stmt.body, scope, owner)
-                self.exec_block(stmt.orelse, scope, owner)
+                failing = self._failing_import(stmt.body, scope.module)
+                if failing is None:
+                    self.exec_block(stmt.body, scope, owner)
+                    self.exec_block(stmt.orelse, scope, owner)
+                else:
+                    # ``from .optional import f`` of a module the snapshot does not have raises
+                    # ImportError there: the body stops at that line. Its handlers are not
+                    # followed: they retry the same import by other names or only report it
+                    # (RES4LYF's root rebinds NODE_CLASS_MAPPINGS from an absent ``zampler``).
+                    self.exec_block(stmt.body[:failing], scope, owner)
             finally:
                 self.exec_block(stmt.finalbody, scope, owner)
         elif isinstance(stmt, (ast.With, ast.AsyncWith)):
@@ -1135,6 +1146,17 @@ class Interpreter:
         elif isinstance(stmt, ast.Match):
             return
         # Pass, Global, Nonlocal, While, Assert: nothing to model
+
+    def _failing_import(self, body: list[ast.stmt], module: ModuleCtx) -> int | None:
+        """Index of the first top-level statement of ``body`` that imports from a module of
+        the pack (a relative ``from .x import y``) which the snapshot does not have."""
+        for index, stmt in enumerate(body):
+            if not isinstance(stmt, ast.ImportFrom) or not stmt.level or not stmt.module:
+                continue
+            base = self._import_base(stmt, module)
+            if base is not None and self.resolve_module(base) is None:
+                return index
+        return None
 
     def _import_base(self, stmt: ast.ImportFrom, module: ModuleCtx) -> str | None:
         if not stmt.level:
