@@ -152,15 +152,22 @@ def merge(node: NodeInstance, results: list[tuple]) -> tuple:
                     raise TypeError(f"executor of {node.class_type} returned {type(value).__name__} for list "
                                     f"output {slot}, not a list")
                 items.extend(value)
-                _check_length(f"output {slot}", len(items), output=True)
+                _check_length(f"output {slot} ({_output_name(node, slot)})", len(items), output=True)
         else:
             items = [result[slot] for result in results]
         merged.append(held(items))
     return tuple(merged)
 
 
+def _output_name(node: NodeInstance, slot: int) -> str:
+    signature = _signature(node)
+    spec = signature.outputs[slot] if signature is not None and slot < len(signature.outputs) else None
+    return (spec.name or spec.type) if spec is not None else "?"
+
+
 def _check_length(name: str, length: int, output: bool = False) -> None:
+    """``name``: the input, or the output (then the error names no input: ``input_name`` "")."""
     if length > MAX_LIST_ITEMS:
-        what = f"the node's {name}" if output else f"input '{name}'"
-        raise ListError(name, f"{what} is a list of more than {MAX_LIST_ITEMS} items",
+        what = name if output else f"{name} is a list that"
+        raise ListError("" if output else name, f"{what} has more than {MAX_LIST_ITEMS} items",
                         f"wfrun runs a node at most {MAX_LIST_ITEMS} times per list; make the list shorter")

@@ -288,7 +288,7 @@ def _execute(node: NodeInstance, info: ExecutorInfo, inputs: dict[str, Any], val
     try:
         outputs = lists.run_node(node, kwargs, lambda one: _call(node, info, one, ctx), adjust, ctx.check_interrupt)
     except lists.ListError as err:
-        raise NodeError(node, str(err), err.input_name, err.hint) from None
+        raise NodeError(node, str(err), err.input_name or None, err.hint) from None
     seconds = time.perf_counter() - start
     result.seconds[node.id] = seconds
     result.executed.append(node.id)
