@@ -286,3 +286,32 @@ def test_background_loaders_fed_a_list_run_per_item_at_their_turn(monkeypatch):
     assert calls("TUpper") == [("a", "!"), ("b", "!"), ("c", "!")]
     assert calls("TJoin") == [(["A", "B", "C"], ["+"])]
     assert not result.interrupted
+
+
+#: Executors written for ComfyUI's lists: their node's spec marks list outputs or
+#: ``input_is_list``, and the executor returns lists there or takes lists whole.
+LIST_AWARE = {
+    "CreateList", "RebatchImages", "VHS_Unbatch", "ImageListToImageBatch", "LoadImageListFromDir //Inspire",
+    "Florence2Run", "ImageBatchToList+", "ImageListToBatch+",
+    *(f"{prefix}{name}" for prefix in ("", "Basic data handling: ") for name in (
+        "DataListLength", "DataListFirst", "DataListLast", "DataListGetItem", "DataListReverse", "DataListSlice",
+        "DataListExtend", "DataListAppend", "DataListAll", "DataListAny", "DataListCount", "DataListContains",
+        "DataListToList", "ListToDataList", "DataListRange")),
+}
+
+
+def test_every_executor_of_a_list_node_is_written_for_lists():
+    """A spec that gains a list flag (a re-extraction, a new pack) changes what its executor
+    receives or must return: it must be looked at, not silently run on the plain path."""
+    from wfrun.engine.executors import executor_info
+    from wfrun.specs.registry import default_registry
+
+    registry = default_registry()
+    found = set()
+    for pack in registry.packs.values():
+        for name, spec in pack.nodes.items():
+            listy = any(s.input_is_list or any(o.is_list for o in s.outputs) for s in spec.signatures)
+            if listy and executor_info(name, spec) is not None:
+                found.add(name)
+    assert found <= LIST_AWARE, sorted(found - LIST_AWARE)
+    assert {"CreateList", "RebatchImages", "VHS_Unbatch", "LoadImageListFromDir //Inspire"} <= found
