@@ -152,7 +152,7 @@ def from_list(ctx: ExecContext, list: Any, **_: Any) -> tuple:  # noqa: A002 - t
 
 
 @executor(PREFIX + "DataListRange")
-def range_(ctx: ExecContext, start: Any, stop: Any, step: Any = 1, **_: Any) -> tuple:
+def range_(ctx: ExecContext, start: Any, stop: Any, step: Any, **_: Any) -> tuple:
     start, stop, step = read_int(start, "start"), read_int(stop, "stop"), read_int(step, "step")
     if step == 0:
         raise NodeInputError("step", "step: a range step of 0 never ends", "use a step other than 0")
