@@ -139,14 +139,20 @@ def test_join_image_with_alpha_drops_an_existing_alpha_and_evens_batches():
 
 # ---------------------------------------------------------------------------- RebatchImages
 
-def test_rebatch_joins_a_list_into_one_batch_and_refuses_several():
+def test_rebatch_lays_frames_end_to_end_and_cuts_batches():
     a, b = rand(2, 2, 2, 3, seed=14), rand(3, 2, 2, 3, seed=15)
-    (out,) = node("RebatchImages")(ctx, images=[a, b], batch_size=4096)
-    assert torch.equal(out, torch.cat([a, b]))
-    assert node("RebatchImages")(ctx, images=a, batch_size=2)[0] is a
-    err = refused("RebatchImages", "batch_size", images=[a, b], batch_size=2)
-    assert "3 batches" in str(err) and "at least 5" in err.hint
-    refused("RebatchImages", "images", images=[a, rand(1, 3, 3, 3)], batch_size=10)
+    frames = torch.cat([a, b])  # the five frames in order, whatever batches they came in
+    (out,) = node("RebatchImages")(ctx, images=[a, b], batch_size=[4096])
+    assert len(out) == 1 and torch.equal(out[0], frames)
+    (out,) = node("RebatchImages")(ctx, images=[a, b], batch_size=[2])
+    assert [o.shape[0] for o in out] == [2, 2, 1]
+    assert all(torch.equal(o, frames[i * 2:i * 2 + 2]) for i, o in enumerate(out))
+    (out,) = node("RebatchImages")(ctx, images=[b], batch_size=[1])
+    assert [torch.equal(o, b[i:i + 1]) for i, o in enumerate(out)] == [True] * 3
+    # frames of another size may follow in a batch of their own, not in a shared one
+    c = rand(1, 3, 3, 3, seed=16)
+    assert [o.shape for o in node("RebatchImages")(ctx, images=[a, c], batch_size=[2])[0]] == [a.shape, c.shape]
+    refused("RebatchImages", "images", images=[a, c], batch_size=[10])
 
 
 # ---------------------------------------------------------------------------- ColorTransfer

@@ -121,10 +121,11 @@ def test_preview_any_writes_values_as_comfyui_does():
 
 # ---------------------------------------------------------------------------- CreateList
 
-def test_create_list_orders_by_number_and_flattens_list_inputs():
-    run = node("CreateList")
-    assert run(ctx, **{"inputs.input10": "c", "inputs.input2": ["a", "b"], "inputs.input0": "z"}) == (["z", "a", "b", "c"],)
-    assert run(ctx, **{"inputs.input0": 7}) == (7,)  # a list of one is its item
+def test_create_list_orders_by_number_and_joins_its_input_lists():
+    run = node("CreateList")  # a list node: each input arrives as a list (a plain value as a list of one)
+    got = run(ctx, **{"inputs.input10": ["c"], "inputs.input2": ["a", "b"], "inputs.input0": ["z"]})
+    assert got == (["z", "a", "b", "c"],)
+    assert run(ctx, **{"inputs.input0": [[1, 2]]}) == ([[1, 2]],)  # a value that is a Python list stays one item
     refused("CreateList", "inputs.input0")
 
 

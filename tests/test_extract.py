@@ -108,6 +108,7 @@ class FakeSampler:
         return inputs
     RETURN_TYPES = ("LATENT", "INT")
     OUTPUT_IS_LIST = (False, True)
+    INPUT_IS_LIST = True
     OUTPUT_NODE = True
     CATEGORY = "fake"
 
@@ -139,6 +140,7 @@ class FakeV3(io.ComfyNode):
             node_id="FakeV3",
             display_name="Fake V3",
             category="fake/v3",
+            is_input_list=True,
             inputs=[
                 io.Image.Input("image"),
                 io.Int.Input("steps", default=20, min=1, max=100),
@@ -236,8 +238,9 @@ def _expected(shas: list[str]) -> PackSpecs:
         spec(name="unique_id", section="hidden", type="UNIQUE_ID"),
     ]
 
-    def sig(commit_sha: str, date: str, inputs, outputs, output_node=False) -> Signature:
-        return Signature(first_commit=commit_sha, date=date, inputs=inputs, outputs=outputs, output_node=output_node)
+    def sig(commit_sha: str, date: str, inputs, outputs, output_node=False, input_is_list=False) -> Signature:
+        return Signature(first_commit=commit_sha, date=date, inputs=inputs, outputs=outputs, output_node=output_node,
+                         input_is_list=input_is_list)
 
     return PackSpecs(
         pack="fake", cnr_id="fake-pack", nodes={
@@ -247,10 +250,11 @@ def _expected(shas: list[str]) -> PackSpecs:
                                    category="fake", deprecated=True, signatures=[
                 sig(c1, "2025-01-01", loader, [OutputSpec(type="FAKEMODEL", name="model")])]),
             "FakeSampler": NodeSpec(class_type="FakeSampler", pack="fake", category="fake", signatures=[
-                sig(c1, "2025-01-01", SAMPLER_V1, SAMPLER_OUT, True),
-                sig(c2, "2025-01-05", sampler_v2, SAMPLER_OUT, True)]),
+                sig(c1, "2025-01-01", SAMPLER_V1, SAMPLER_OUT, True, True),
+                sig(c2, "2025-01-05", sampler_v2, SAMPLER_OUT, True, True)]),
             "FakeV3": NodeSpec(class_type="FakeV3", pack="fake", display_name="Fake V3", category="fake/v3",
-                               signatures=[sig(c1, "2025-01-01", v3, [OutputSpec(type="LATENT", name="latent")])]),
+                               signatures=[sig(c1, "2025-01-01", v3, [OutputSpec(type="LATENT", name="latent")],
+                                                   input_is_list=True)]),
         })
 
 

@@ -124,3 +124,19 @@ def test_mask_from_color():
     with pytest.raises(NodeInputError) as err:
         node("MaskFromColor+")(ExecContext(), image=image, red="0")
     assert err.value.input_name == "red"
+
+
+def test_image_batch_to_list_gives_each_frame():
+    out, = node("ImageBatchToList+")(ExecContext(), image=frames(3))
+    assert [f.shape for f in out] == [(1, 4, 6, 3)] * 3 and [levels(f) for f in out] == [[0], [1], [2]]
+
+
+def test_image_list_to_batch_joins_and_resizes_to_the_first():
+    big = torch.rand(1, 8, 12, 3, generator=torch.Generator().manual_seed(3))
+    out, = node("ImageListToBatch+")(ExecContext(), image=[frames(2), big, frames(1)])
+    assert out.shape == (4, 4, 6, 3) and levels(out[:2]) == [0, 1] and levels(out[3:]) == [0]
+    # the same aspect ratio: no crop, torch's bicubic to 4x6 (comfy.utils.common_upscale)
+    expected = torch.nn.functional.interpolate(big.movedim(-1, 1), size=(4, 6), mode="bicubic").movedim(1, -1)
+    torch.testing.assert_close(out[2:3], expected)
+    with pytest.raises(NodeInputError):
+        node("ImageListToBatch+")(ExecContext(), image=frames(2))  # the engine hands this node a list

@@ -98,6 +98,11 @@ def test_caption_with_greedy_decoding_equals_generate(models_dir, reference):
     # caption tasks leave the pack's 64x64 zero image and mask, and no data
     assert image_out.shape == (1, 64, 64, 3) and not image_out.any()
     assert mask.shape == (1, 64, 64) and not mask.any() and data == []
+    # saved with the pack's one week of a list caption output (2024-07-21): a list of one per frame
+    listed = node("Florence2Run")(
+        ExecContext(saved_date="2024-07-21"), image=image, florence2_model=fl, text_input="", task="caption",
+        fill_mask=True, max_new_tokens=12, num_beams=1, do_sample=False, seed=1)[2]
+    assert listed == [expected]
 
 
 def test_beam_search_caption_equals_generate(models_dir, reference):

@@ -16,8 +16,7 @@ def flat(n, level, h=4, w=4):
 
 
 def test_a_single_image_passes_unchanged():
-    image = flat(3, 0.5)
-    assert node("ImageListToImageBatch")(CTX, images=image)[0] is image
+    image = flat(3, 0.5)  # an INPUT_IS_LIST node: a plain IMAGE arrives as a list of one
     assert node("ImageListToImageBatch")(CTX, images=[image])[0] is image
 
 
@@ -28,7 +27,7 @@ def test_a_list_is_joined_and_resized_to_the_first():
     assert [float(f.mean()) for f in out] == pytest.approx([0.25, 0.25, 0.75, 1.0], abs=1 / 255)
 
 
-@pytest.mark.parametrize("images", [[], torch.zeros(2, 2), [flat(1, 0.0), "x"]])
+@pytest.mark.parametrize("images", [[], torch.zeros(2, 2), [flat(1, 0.0), "x"], flat(1, 0.0)])
 def test_bad_images(images):
     with pytest.raises(NodeInputError) as err:
         node("ImageListToImageBatch")(CTX, images=images)

@@ -197,16 +197,16 @@ def test_the_folder_is_listed_and_sorted_as_the_pack_sorts(folder):
 def test_load_image_list_reads_one_image_from_start_index(tmp_path, folder):
     ctx = ExecContext(input_dir=tmp_path / "input", output_dir=tmp_path / "output")
     load = node("LoadImageListFromDir //Inspire")
-    image, mask, path = load(ctx, directory="./output/frames", image_load_cap=1, start_index=0,
-                             sort_method="Alphabetical (ASC)")
+    (image,), (mask,), (path,) = load(ctx, directory="./output/frames", image_load_cap=1, start_index=0,
+                                      sort_method="Alphabetical (ASC)")
     assert Path(path).name == "a1.webp"
     with Image.open(folder / "a1.webp") as pil:
         expected = torch.from_numpy(np.asarray(pil.convert("RGB")).astype(np.float32) / 255.0)
         alpha = torch.from_numpy(np.asarray(pil.getchannel("A")).astype(np.float32) / 255.0)
     assert image.shape == (1, 6, 8, 3) and torch.equal(image[0], expected)
     assert torch.equal(mask[0], 1.0 - alpha)
-    image, mask, path = load(ctx, directory="output\\frames", image_load_cap=1, start_index=3,
-                             sort_method="Numerical (ASC)")
+    (image,), (mask,), (path,) = load(ctx, directory="output\\frames", image_load_cap=1, start_index=3,
+                                      sort_method="Numerical (ASC)")
     assert Path(path).name == "b.jpg" and mask.shape == (1, 64, 64) and not mask.any()
 
 
@@ -216,12 +216,21 @@ def test_load_image_list_limits(tmp_path, folder):
     with pytest.raises(NodeInputError, match="no image from index 4") as err:
         load(ctx, directory="./output/frames", image_load_cap=1, start_index=4, sort_method="None")
     assert err.value.input_name == "start_index"
-    with pytest.raises(NodeInputError, match="list") as err:  # 0 = all: four images, not one
-        load(ctx, directory="./output/frames", image_load_cap=0, start_index=0, sort_method="None")
-    assert err.value.input_name == "image_load_cap"
-    (_, _, path) = load(ctx, directory="./output/frames", image_load_cap=0, start_index=3,
-                        sort_method="Alphabetical (ASC)")
-    assert Path(path).name == "img2.png"
+    # 0 = all: the four images, in order, one list item each
+    images, masks, paths = load(ctx, directory="./output/frames", image_load_cap=0, start_index=0,
+                                sort_method="Numerical (ASC)")
+    assert [Path(p).name for p in paths] == ["a1.webp", "img2.png", "img10.png", "b.jpg"]
+    assert [i.shape for i in images] == [(1, 6, 8, 3)] * 4 and [m.shape[0] for m in masks] == [1] * 4
+    for image, path in zip(images, paths):
+        with Image.open(path) as pil:
+            expected = torch.from_numpy(np.asarray(pil.convert("RGB")).astype(np.float32) / 255.0)
+        assert torch.equal(image[0], expected)
+    (_, _, paths) = load(ctx, directory="./output/frames", image_load_cap=2, start_index=1,
+                         sort_method="Alphabetical (ASC)")
+    assert [Path(p).name for p in paths] == ["b.jpg", "img10.png"]
+    (_, _, paths) = load(ctx, directory="./output/frames", image_load_cap=0, start_index=3,
+                         sort_method="Alphabetical (ASC)")
+    assert [Path(p).name for p in paths] == ["img2.png"]
     with pytest.raises(NodeInputError, match="sort_method"):
         load(ctx, directory="./output/frames", image_load_cap=1, start_index=0, sort_method="Random")
 

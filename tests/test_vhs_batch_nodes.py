@@ -290,10 +290,11 @@ def test_select_latents_selects_every_tensor_of_the_batchs_length():
 # ---------------------------------------------------------------------------- unbatch
 
 def test_unbatch_of_one_value_is_that_value_and_a_list_is_joined():
+    # an INPUT_IS_LIST node: the engine hands it a list (a plain value as a list of one)
     image = rand(2, 3, 3, 3)
-    assert torch.equal(node("VHS_Unbatch")(CTX, batched=image)[0], image)
+    assert torch.equal(node("VHS_Unbatch")(CTX, batched=[image])[0], image)
     latent = {"samples": rand(1, 4, 2, 2), "batch_index": [3], "noise_mask": torch.ones(1)}
-    out, = node("VHS_Unbatch")(CTX, batched=latent)
+    out, = node("VHS_Unbatch")(CTX, batched=[latent])
     assert set(out) == {"samples", "noise_mask"} and torch.equal(out["samples"], latent["samples"])
     assert "batch_index" in latent
     joined, = node("VHS_Unbatch")(CTX, batched=[image, image[:1]])
@@ -303,11 +304,13 @@ def test_unbatch_of_one_value_is_that_value_and_a_list_is_joined():
     out, = node("VHS_Unbatch")(CTX, batched=audio)
     assert out["waveform"].shape == (2, 2, 5) and out["sample_rate"] == 44100
     assert node("VHS_Unbatch")(CTX, batched=[[1, 2], [3]]) == ([1, 2, 3],)
+    assert node("VHS_Unbatch")(CTX, batched=[[1, 2]]) == ([1, 2],)  # one value that is a Python list
     assert node("VHS_Unbatch")(CTX, batched=["a", "b"]) == ("ab",)
 
 
 def test_unbatch_refuses_what_cannot_be_joined():
     refused("VHS_Unbatch", "batched", batched=[])
+    refused("VHS_Unbatch", "batched", batched=rand(1, 2, 2, 3))  # not the engine's list
     refused("VHS_Unbatch", "batched", batched=[rand(1, 2, 2, 3), rand(1, 4, 4, 3)])
 
 

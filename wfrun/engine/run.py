@@ -5,6 +5,10 @@ consumer ran, and a process-wide :class:`OutputCache` keeps the outputs of the l
 by fingerprint, so re-running with one widget changed recomputes only what depends on it.
 Ctrl-C stops between nodes (and between sampler steps, which call
 ``ctx.check_interrupt``) and the result says what was already written.
+
+Values are held as ComfyUI's lists are (``wfrun.engine.lists``): a plain value is a list
+of one, and a node fed a longer list runs once per item; a workflow without lists takes
+exactly the plain path.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Callable
 
 import torch
 
+from wfrun.engine import lists
 from wfrun.engine.fingerprint import fingerprint
 from wfrun.engine.loops import find_loops
 from wfrun.engine.plan import Plan, is_output_node
@@ -204,7 +209,11 @@ class _BackgroundLoads:
             self.waiting.remove(node_id)
             if self.cache is not None and self.cache.get(fingerprint(node, inputs, prints)) is not None:
                 continue  # served from the cache where it stands
-            kwargs = _resolved(node, inputs, values, self.adjust)
+            kwargs = _values(inputs, values)
+            if lists.needs_lists(node, kwargs):
+                continue  # runs at its turn, where lists are mapped
+            if self.adjust is not None:
+                kwargs = self.adjust(node, kwargs)
             own = dataclasses.replace(self.ctx, node_id=node.id, node_title=node.label, saved_date=node.saved_date,
                                       progress=None)
             # the caller's context variables (the pickle opt-in) and inference mode go along
@@ -235,8 +244,19 @@ def _timed_call(node: NodeInstance, info: ExecutorInfo, kwargs: dict[str, Any], 
 
 
 def _resolver(adjust_inputs: Callable | None) -> Callable:
-    """A node's resolved inputs from a loop iteration's values (``wfrun.engine.loops``)."""
-    return lambda node, values: _resolved(node, _with_defaults(node), values, adjust_inputs)
+    """A node's resolved inputs from a loop iteration's values (``wfrun.engine.loops``): the
+    loop's open and close nodes run once per loop, never once per list item, so a list of
+    several items reaching them is refused by name."""
+
+    def resolve(node: NodeInstance, values) -> dict[str, Any]:
+        kwargs = _values(_with_defaults(node), values)
+        listed = next((name for name, v in kwargs.items() if isinstance(v, lists.ItemList)), None)
+        if listed is not None:
+            raise NodeError(node, f"a list of {len(kwargs[listed])} items reaches this loop node; wfrun does not run "
+                            "a loop once per list item", listed, "join the list into one value before the loop")
+        return adjust_inputs(node, kwargs) if adjust_inputs is not None else kwargs
+
+    return resolve
 
 
 def _executor(ctx: ExecContext, result: RunResult, adjust_inputs: Callable | None) -> Callable:
@@ -251,20 +271,24 @@ def _executor(ctx: ExecContext, result: RunResult, adjust_inputs: Callable | Non
     return execute
 
 
-def _resolved(node: NodeInstance, inputs: dict[str, Any], values: dict[str, tuple],
-              adjust_inputs: Callable | None) -> dict[str, Any]:
-    kwargs = {name: values[v.node_id][v.slot] if isinstance(v, LinkRef) else v for name, v in inputs.items()}
-    return adjust_inputs(node, kwargs) if adjust_inputs is not None else kwargs
+def _values(inputs: dict[str, Any], values: dict[str, tuple]) -> dict[str, Any]:
+    """Inputs with each link replaced by the value it carries, as held (a list stays an
+    ``ItemList``: ``lists.run_node`` hands out its items)."""
+    return {name: values[v.node_id][v.slot] if isinstance(v, LinkRef) else v for name, v in inputs.items()}
 
 
 def _execute(node: NodeInstance, info: ExecutorInfo, inputs: dict[str, Any], values: dict[str, tuple],
              ctx: ExecContext, result: RunResult, adjust_inputs: Callable | None = None) -> tuple:
-    kwargs = _resolved(node, inputs, values, adjust_inputs)
+    kwargs = _values(inputs, values)
     ctx.node_id, ctx.node_title, ctx.saved_date = node.id, node.label, node.saved_date
     if ctx.progress:
         ctx.progress.node_started(node.id, node.label)
     start = time.perf_counter()
-    outputs = _call(node, info, kwargs, ctx)
+    adjust = (lambda one: adjust_inputs(node, one)) if adjust_inputs is not None else None
+    try:
+        outputs = lists.run_node(node, kwargs, lambda one: _call(node, info, one, ctx), adjust, ctx.check_interrupt)
+    except lists.ListError as err:
+        raise NodeError(node, str(err), err.input_name or None, err.hint) from None
     seconds = time.perf_counter() - start
     result.seconds[node.id] = seconds
     result.executed.append(node.id)

@@ -69,6 +69,9 @@ class OutputSpec(BaseModel):
 
     type: str
     name: str | None = None
+    #: ComfyUI's ``OUTPUT_IS_LIST`` (V3 ``is_output_list``): the node returns a Python list
+    #: of values here, and every later node that does not take lists whole runs once per
+    #: item (``wfrun.engine.lists``).
     is_list: bool = False
 
 
@@ -82,6 +85,12 @@ class Signature(BaseModel):
     inputs: list[InputSpec]
     outputs: list[OutputSpec] = Field(default_factory=list)
     output_node: bool = False
+    #: ComfyUI's ``INPUT_IS_LIST`` (V3 ``is_input_list``): the node is called once with every
+    #: input as a whole list (a widget as a list of one) instead of once per item of its
+    #: list inputs (``wfrun.engine.lists``). A fact of the node's class, read from the pack
+    #: like its inputs, so it lives here with them: a pack that turned it on or off made a
+    #: new signature, since the executor then receives other values.
+    input_is_list: bool = False
 
     def input(self, name: str) -> InputSpec | None:
         for spec in self.inputs:

@@ -2,13 +2,12 @@
 JoinImageWithAlpha (``nodes_compositing.py``) and RebatchImages (``nodes_rebatch.py``), as at
 the revision of our comfy-core specs.
 
-RebatchImages is a list node in ComfyUI (its input is a list of batches, its output a list
-of batches that later nodes run on one by one). wfrun's engine passes one value per output,
-so a list of one batch *is* that batch: a single IMAGE or a Python list of IMAGEs comes in,
-and when the frames fit one batch (the templates give ``batch_size`` 4096 to join a list
-back into one batch) the batch comes out. Frames that would make several batches are
-refused by name (``batch_size``) rather than handed on as something the next node cannot
-run once per batch.
+RebatchImages is a list node (``is_input_list``; its output ``is_output_list``): the
+engine hands it every incoming batch as a list (``wfrun.engine.lists``), it lays their
+frames end to end and cuts them into batches of ``batch_size`` frames (the last one
+shorter), and later nodes run once per batch. The templates give ``batch_size`` 4096 to
+join a list of batches back into one. Frames of different sizes that land in one batch
+cannot be joined: ComfyUI fails inside ``torch.cat`` there, wfrun names ``images``.
 """
 
 from __future__ import annotations
@@ -140,21 +139,17 @@ def join_image_with_alpha(ctx: ExecContext, image: Any, alpha: Any, **_: Any) ->
 @executor("RebatchImages")
 def rebatch_images(ctx: ExecContext, images: Any, batch_size: Any, **_: Any) -> tuple:
     """Every frame of the incoming batches, regrouped into batches of ``batch_size``
-    (module docstring: one batch is what wfrun can pass on)."""
-    batches = list(images) if isinstance(images, (list, tuple)) else [images]
-    if not batches:
-        raise NodeInputError("images", "images: the list is empty", "connect a node that gives images")
-    batches = [image_input(batch, "images") for batch in batches]
-    size = int_input(batch_size, "batch_size", 1, 4096)
-    total = sum(batch.shape[0] for batch in batches)
-    if total > size:
-        count = -(-total // size)
-        raise NodeInputError("batch_size", f"{total} frames in batches of {size} make {count} batches; wfrun passes one "
-                             "value between nodes, not ComfyUI's lists of batches",
-                             f"set batch_size to at least {total} to get them as one batch")
-    shape = batches[0].shape[1:]
-    odd = next((b for b in batches if b.shape[1:] != shape), None)
-    if odd is not None:
-        raise NodeInputError("images", f"batches of different sizes cannot be joined: {describe(batches[0])} and "
-                             f"{describe(odd)}", "resize them to one size first")
-    return (batches[0] if len(batches) == 1 else torch.cat(batches, dim=0),)
+    (module docstring)."""
+    if not isinstance(images, list) or not isinstance(batch_size, list) or not batch_size:
+        raise NodeInputError("images", "expected the engine's lists of batches and sizes")
+    size = int_input(batch_size[0], "batch_size", 1, 4096)
+    frames = [frame for batch in images for frame in image_input(batch, "images").split(1)]
+    batches = []
+    for start in range(0, len(frames), size):
+        chunk = frames[start:start + size]
+        odd = next((f for f in chunk if f.shape[1:] != chunk[0].shape[1:]), None)
+        if odd is not None:
+            raise NodeInputError("images", f"frames of different sizes fall in one batch: {describe(chunk[0])} and "
+                                 f"{describe(odd)}", "resize them to one size first, or make batch_size smaller")
+        batches.append(torch.cat(chunk, dim=0))
+    return (batches,)

@@ -11,10 +11,12 @@ at the revision of our comfy-core specs.
 * PreviewAny: the value as text, as ComfyUI writes it — a string as is, a number or
   boolean by ``str``, anything else as indented JSON if it can be, else ``str`` (tensors
   with 6 items at each edge). ComfyUI shows the text in its window; wfrun logs it.
-* CreateList: every connected ``inputs.inputN`` (in order; a Python list input adds its
-  items) as one list. wfrun's engine passes one value per output, not ComfyUI's lists that
-  later nodes run on item by item: a list of one is its item, a longer list is a Python
-  list for nodes that take lists whole.
+* CreateList: a list node (``is_input_list``, its output ``is_output_list``): every
+  connected ``inputs.inputN`` arrives as a list (a list output's items, or a plain value
+  as a list of one) and the output is their items in the order of the trailing numbers,
+  which later nodes run on one at a time (``wfrun.engine.lists``). No input connected:
+  ComfyUI gives an empty list, which fails in the next node; wfrun stops here, naming
+  ``inputs.input0``.
 """
 
 from __future__ import annotations
@@ -93,7 +95,9 @@ def _autogrow_items(inputs: dict[str, Any], group: str) -> list[Any]:
 def create_list(ctx: ExecContext, **inputs: Any) -> tuple:
     items: list[Any] = []
     for value in _autogrow_items(inputs, "inputs"):
-        items.extend(value if isinstance(value, list) else [value])
+        if not isinstance(value, list):  # the engine hands a list node lists only
+            raise NodeInputError("inputs", f"expected the engine's list of values, found {type(value).__name__}")
+        items.extend(value)
     if not items:
         raise NodeInputError("inputs.input0", "no input is connected", "connect at least one value")
-    return (items[0] if len(items) == 1 else items,)
+    return (items,)

@@ -5,6 +5,10 @@
   is left, so the result always holds at least one frame.
 * GetImageSize+ gives width, height and the frame count (its first signature had only width
   and height; the count is a third output a saved file of then simply does not link).
+* ImageBatchToList+ gives each frame as a one-frame IMAGE of a list output (later nodes run
+  once per frame, ``wfrun.engine.lists``); ImageListToBatch+ (``INPUT_IS_LIST``) joins a
+  list of IMAGEs into one batch, each one of another size than the first resized to it
+  first (bicubic, centre crop, as ``comfy.utils.common_upscale``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 import torch
 
+from wfrun.media.image import common_upscale
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 
 
@@ -48,3 +53,20 @@ def image_from_batch(ctx: ExecContext, image: Any, start: Any, length: Any, **_:
 def get_image_size(ctx: ExecContext, image: Any, **_: Any) -> tuple:
     image = _image(image, "image")
     return int(image.shape[2]), int(image.shape[1]), int(image.shape[0])
+
+
+@executor("ImageBatchToList+")
+def image_batch_to_list(ctx: ExecContext, image: Any, **_: Any) -> tuple:
+    return (list(_image(image, "image").split(1)),)
+
+
+@executor("ImageListToBatch+")
+def image_list_to_batch(ctx: ExecContext, image: Any, **_: Any) -> tuple:
+    if not isinstance(image, list) or not image:  # the engine hands a list node a list, never empty
+        raise NodeInputError("image", "image: expected the engine's list of IMAGEs")
+    images = [_image(item, "image") for item in image]
+    height, width = images[0].shape[1:3]
+    out = [item if item.shape[1:3] == (height, width) else
+           common_upscale(item.movedim(-1, 1), width, height, "bicubic", "center").movedim(1, -1)
+           for item in images]
+    return (torch.cat(out, dim=0),)

@@ -113,6 +113,10 @@ def generate(fl: Florence2Model, prompt: str, image: Image.Image, device: torch.
     return fl.processor.batch_decode(ids, skip_special_tokens=False)[0]
 
 
+#: Dates of the signatures whose ``caption`` output is a list output (the docstring below).
+LIST_CAPTION_DATES = frozenset({"2024-07-21"})
+
+
 @executor("Florence2Run")
 def florence2_run(ctx: ExecContext, image: torch.Tensor, florence2_model: Florence2Model, text_input: str, task: str,
                   fill_mask: bool, keep_model_loaded: bool, max_new_tokens: int, num_beams: int, do_sample: bool,
@@ -123,7 +127,9 @@ def florence2_run(ctx: ExecContext, image: torch.Tensor, florence2_model: Floren
     grounding, segmentation and DocVQA tasks take text); a non-zero ``seed`` seeds Python,
     NumPy and torch with the pack's hash of it (``transformers.set_seed``) before the
     frames run. ``caption`` is the generated text without ``<s>``/``</s>``: one string for
-    one frame, a list for several. Box tasks give the picture with boxes, the mask of the
+    one frame, a Python list for several; in files saved with the signature of 2024-07-21
+    (the pack's commit 69cdbb9a, reverted four days later) ``caption`` is a list output
+    (``OUTPUT_IS_LIST``), one item per frame, which later nodes run on one at a time. Box tasks give the picture with boxes, the mask of the
     selected boxes (``fill_mask``) and ``data``: per frame, the post-processor's
     ``{"bboxes", "labels"}`` for phrase grounding, the box list for the others.
     Referring-expression segmentation gives the polygons drawn and their mask. Other tasks
@@ -187,5 +193,5 @@ def florence2_run(ctx: ExecContext, image: torch.Tensor, florence2_model: Floren
             model.to(ctx.offload_device)
     out_image = torch.cat(images) if images else torch.zeros((1, 64, 64, 3), dtype=torch.float32)
     out_mask = torch.cat(masks) if masks else torch.zeros((1, 64, 64), dtype=torch.float32)
-    caption: Any = captions[0] if single else captions
+    caption: Any = captions if ctx.saved_date in LIST_CAPTION_DATES else captions[0] if single else captions
     return out_image, out_mask, caption, data

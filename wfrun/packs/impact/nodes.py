@@ -1,11 +1,10 @@
 """Impact Pack's ImageListToImageBatch (``modules/impact/util_nodes.py``) and
 ImpactWildcardProcessor (``modules/impact/impact_pack.py``, ``wildcards.py``).
 
-* ImageListToImageBatch (an ``INPUT_IS_LIST`` node) joins a list of IMAGE batches into one
-  batch; a later image of another size is first resized to the first one's (lanczos, centre
-  crop, as ``comfy.utils.common_upscale``). wfrun's engine passes values, not ComfyUI's
-  lists: a single IMAGE (what a list of one holds) comes out unchanged, and a Python list of
-  IMAGEs is joined as the pack joins them.
+* ImageListToImageBatch (an ``INPUT_IS_LIST`` node: the engine hands it the list,
+  ``wfrun.engine.lists``) joins a list of IMAGE batches into one batch; a later image of
+  another size is first resized to the first one's (lanczos, centre crop, as
+  ``comfy.utils.common_upscale``). A single IMAGE (a list of one) comes out unchanged.
 * ImpactWildcardProcessor: in "Populate" mode (``mode`` true, or "populate" since the pack made
   it a combo) ComfyUI's Impact server fills
   ``populated_text`` from ``wildcard_text`` when the prompt is queued; in "Fixed" mode the
@@ -41,8 +40,9 @@ def _image(value: Any, name: str) -> torch.Tensor:
 
 @executor("ImageListToImageBatch")
 def image_list_to_image_batch(ctx: ExecContext, images: Any, **_: Any) -> tuple:
-    if not isinstance(images, (list, tuple)):
-        return (_image(images, "images"),)
+    if not isinstance(images, list):  # the engine hands a list node lists only
+        _image(images, "images")
+        raise NodeInputError("images", "images: expected the engine's list of IMAGEs, found one IMAGE")
     if not images:
         raise NodeInputError("images", "images: the list is empty", "connect a node that gives images")
     batch = _image(images[0], "images")

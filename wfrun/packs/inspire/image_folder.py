@@ -14,10 +14,11 @@ Differences, each on purpose:
 - ``sort_method`` ``None`` sorts by name where the pack keeps ``os.listdir``'s order, which
   the file system decides; ``.jxl`` files are not read (the pack reads them only with the
   optional pillow-jxl plugin, and its extension list is broken for them).
-- The pack's outputs are lists, and ComfyUI runs each downstream node once per image. wfrun
-  does not map list outputs over nodes yet: one image (the workflows' ``image_load_cap`` 1)
-  is that image's IMAGE, MASK and path; more than one is refused, with the batch loader as
-  the way out. No image at ``start_index`` is refused too (ComfyUI would run nothing after).
+- The outputs are lists (``OUTPUT_IS_LIST``): one IMAGE, MASK and path per file, and each
+  later node runs once per image (``wfrun.engine.lists``), as in ComfyUI. Each mask is
+  ``[1, height, width]`` where the pack's is ``[height, width]`` (wfrun's MASK keeps its
+  frame axis; ComfyUI's nodes add it themselves). No image at ``start_index`` is refused
+  (the pack gives empty lists, on which the next node fails).
 - ``load_always`` only says whether ComfyUI may cache the result; wfrun reads the folder on
   every run (the executor is volatile) and ignores it.
 """
@@ -70,13 +71,13 @@ def load_image_list_from_dir(ctx: ExecContext, directory: str, image_load_cap: i
     if not files:
         raise NodeInputError("start_index", f"no image from index {start_index} on in {directory!r}",
                              "lower start_index, or add images to the folder")
-    if len(files) > 1:
-        raise NodeInputError("image_load_cap", f"{len(files)} images as a list: wfrun runs the nodes after a list "
-                             "output once, not once per image as ComfyUI does",
-                             "set image_load_cap to 1 (one node per image), or load a batch with "
-                             "LoadImagesFromDir //Inspire")
-    try:
-        image, mask = load_still(files[0])
-    except MediaPathError as err:
-        raise NodeInputError("directory", str(err), "keep only PNG, JPEG or WebP images in the folder") from None
-    return image, mask[None], str(files[0])
+    images, masks = [], []
+    for path in files:
+        ctx.check_interrupt()
+        try:
+            image, mask = load_still(path)
+        except MediaPathError as err:
+            raise NodeInputError("directory", str(err), "keep only PNG, JPEG or WebP images in the folder") from None
+        images.append(image)
+        masks.append(mask[None])
+    return images, masks, [str(path) for path in files]

@@ -39,11 +39,10 @@ VHS_SplitLatents pick whole videos, VHS_VAEDecodeBatched's ``per_batch`` counts 
   frames selects frame 12 (``-4``) and ``-40`` fails; kept so here. Nothing selected
   fails on ``indexes`` when ``err_if_empty`` is on, else gives an empty batch. For latents,
   every tensor whose length is the batch's is selected alike; other keys are kept.
-* VHS_Unbatch: the pack joins a ComfyUI list of batches (``INPUT_IS_LIST``): tensors end to
-  end, LATENT-like dicts by their ``samples`` (and audio ``waveform``) with ``batch_index``
-  dropped, anything else by ``+``. wfrun's engine passes values, not ComfyUI's lists: a
-  single value is what a list of one holds (unchanged, a dict less its ``batch_index``),
-  and a Python list is joined as the pack joins it.
+* VHS_Unbatch: joins a list of batches (an ``INPUT_IS_LIST`` node: the engine hands it
+  the list, ``wfrun.engine.lists``): tensors end to end, LATENT-like dicts by their
+  ``samples`` (and audio ``waveform``) with ``batch_index`` dropped, anything else by
+  ``+``. A plain value is a list of one: unchanged (a dict less its ``batch_index``).
 * VHS_VAEDecodeBatched: decodes ``per_batch`` latent batch entries at a time with the
   core VAEDecode node (called through the executor registry) and joins the frames. Where wfrun
   differs: the pack returns ComfyUI's ``vae.decode`` output as it comes, a 5-D
@@ -390,7 +389,9 @@ def select_latents(ctx: ExecContext, latent: Any, indexes: Any, err_if_missing: 
 
 @executor("VHS_Unbatch")
 def unbatch(ctx: ExecContext, batched: Any, **_: Any) -> tuple:
-    items = list(batched) if isinstance(batched, list) else [batched]
+    if not isinstance(batched, list):  # the engine hands a list node lists only
+        raise NodeInputError("batched", f"batched: expected the engine's list of values, found {_found(batched)}")
+    items = batched
     if not items:
         raise NodeInputError("batched", "batched: the list is empty", "connect a node that gives values")
     first = items[0]

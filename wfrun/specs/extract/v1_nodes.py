@@ -198,5 +198,6 @@ def v1_node(interp: Interpreter, cls: ClassInfo) -> tuple[Signature | None, dict
         meta["deprecated"] = True
     if inputs is None:
         return None, meta
-    sig = Signature(inputs=inputs, outputs=outputs(cls), output_node=cls.lookup("OUTPUT_NODE", False) is True)
+    sig = Signature(inputs=inputs, outputs=outputs(cls), output_node=cls.lookup("OUTPUT_NODE", False) is True,
+                    input_is_list=cls.lookup("INPUT_IS_LIST", False) is True)
     return sig, meta

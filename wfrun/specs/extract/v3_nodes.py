@@ -367,7 +367,8 @@ def v3_node(interp: Interpreter, cls: ClassInfo) -> tuple[str | None, Signature 
             outputs.append(_output_spec(out))
         else:
             outputs.append(OutputSpec(type="*"))
-    sig = Signature(inputs=inputs + hidden, outputs=outputs, output_node=kw.get("is_output_node") is True)
+    sig = Signature(inputs=inputs + hidden, outputs=outputs, output_node=kw.get("is_output_node") is True,
+                    input_is_list=kw.get("is_input_list") is True)
     return node_id, sig, meta
 
 
