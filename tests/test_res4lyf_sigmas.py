@@ -167,7 +167,21 @@ def test_linear_quadratic_refusals(changes, name):
 
 
 def test_linear_quadratic_before_threshold_was_an_input_uses_0025():
-    old = run("Linear Quadratic Advanced", model=model(), steps=4, denoise=1.0, inflection_percent=0.5)[0]
+    """A file saved before ``threshold_noise`` existed: the engine fills it from the spec
+    (the saved signature's defaults, then the newest's), which must be the 0.025 the pack
+    hard-coded then."""
+    from wfrun.engine.run import _with_defaults
+    from wfrun.graph.model import NodeInstance
+    from wfrun.packs.res4lyf.sigmas import OLD_THRESHOLD_NOISE
+    from wfrun.specs.registry import default_registry
+
+    spec = default_registry().get("Linear Quadratic Advanced")
+    before = next(sig for sig in spec.signatures if sig.input("threshold_noise") is None)
+    node = NodeInstance(id="1", class_type=spec.class_type, spec=spec, signature=before,
+                        inputs={"steps": 4, "denoise": 1.0, "inflection_percent": 0.5})
+    filled = _with_defaults(node)
+    assert filled["threshold_noise"] == OLD_THRESHOLD_NOISE == 0.025
+    old = run("Linear Quadratic Advanced", model=model(), **filled)[0]
     assert torch.equal(old, lq(threshold_noise=0.025))
     # 2 linear steps to 0.025: 1 - [0, 0.0125]
     torch.testing.assert_close(old[:2], torch.tensor([1.0, 0.9875]))

@@ -63,12 +63,11 @@ def linear_quadratic_sigmas(ms: ks.FlowSampling, steps: int, denoise: float, inf
 
 @executor("Linear Quadratic Advanced")
 def linear_quadratic_advanced(ctx: ExecContext, model: Any, steps: Any, denoise: Any, inflection_percent: Any,
-                              threshold_noise: Any = None, **_: Any) -> tuple:
+                              threshold_noise: Any, **_: Any) -> tuple:
     """The pack returns a tuple inside its tuple for ``denoise <= 0`` (a bug that breaks the
     next node); here that is refused, naming ``denoise``. Files saved before the node had
-    ``threshold_noise`` (05332150, 2025-07-03) get the 0.025 the pack then used."""
-    if threshold_noise is None:
-        threshold_noise = OLD_THRESHOLD_NOISE
+    ``threshold_noise`` (05332150, 2025-07-03) get the spec's default, 0.025, the value the
+    pack then hard-coded (:data:`OLD_THRESHOLD_NOISE`, which a test holds equal to it)."""
     if not isinstance(model, CoreModel):
         raise NodeInputError("model", f"expected a MODEL, got {type(model).__name__}", "connect the model")
     steps = _whole("steps", steps, 0)
