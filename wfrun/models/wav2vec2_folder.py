@@ -134,11 +134,42 @@ def load_folder(folder: Path, repo: str, *, dtype: torch.dtype = torch.float16, 
 
 def features(wav2vec: Wav2VecFolderModel, samples: torch.Tensor, device: Any = "cpu") -> torch.Tensor:
     """The last hidden state ``[1, frames, width]`` for 16 kHz ``samples`` ``[n]`` (one channel)."""
+    x = normalized(wav2vec, samples)
+    with torch.inference_mode():
+        return wav2vec.model(x.to(device=device, dtype=wav2vec.dtype), return_dict=True).last_hidden_state
+
+
+def normalized(wav2vec: Wav2VecFolderModel, samples: torch.Tensor) -> torch.Tensor:
+    """``[1, n]`` float32 samples as the repository's feature extractor hands them to the
+    model: zero mean and unit variance (``(x - mean) / sqrt(var + 1e-7)``) when its
+    ``do_normalize`` says so."""
     x = samples.to(torch.float32).reshape(1, -1)
     if wav2vec.normalize:
         x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
+    return x
+
+
+def multitalk_features(wav2vec: Wav2VecFolderModel, samples: torch.Tensor, frames: int,
+                       device: Any = "cpu") -> torch.Tensor:
+    """MultiTalk's encoding (the wrapper's ``multitalk/wav2vec2.py`` forward): the
+    convolutional features of 16 kHz ``samples`` are resampled to ``frames`` (one per video
+    frame) by linear interpolation with the corners aligned *before* the feature projection
+    and the transformer encoder; the output is every encoder layer's hidden state (the
+    encoder's input state dropped) stacked: ``[frames, layers, width]`` in the model's
+    dtype. (ComfyUI's core resamples after the encoder: ``models.multitalk.audio_frames``.)"""
+    import torch.nn.functional as F
+
+    if frames < 1:
+        raise ValueError(f"{frames} video frames of audio features; at least 1 is needed")
+    model = wav2vec.model
+    x = normalized(wav2vec, samples).to(device=device, dtype=wav2vec.dtype)
     with torch.inference_mode():
-        return wav2vec.model(x.to(device=device, dtype=wav2vec.dtype), return_dict=True).last_hidden_state
+        conv = model.feature_extractor(x).transpose(1, 2)  # [1, T, conv_dim]
+        conv = F.interpolate(conv.transpose(1, 2), size=int(frames), mode="linear",
+                             align_corners=True).transpose(1, 2)
+        hidden, _ = model.feature_projection(conv)
+        states = model.encoder(hidden, output_hidden_states=True, return_dict=True).hidden_states
+    return torch.stack(states[1:], dim=1)[0]
 
 
 # ---------------------------------------------------------------------------- tiny folders
