@@ -168,8 +168,25 @@ def multitalk_features(wav2vec: Wav2VecFolderModel, samples: torch.Tensor, frame
         conv = F.interpolate(conv.transpose(1, 2), size=int(frames), mode="linear",
                              align_corners=True).transpose(1, 2)
         hidden, _ = model.feature_projection(conv)
-        states = model.encoder(hidden, output_hidden_states=True, return_dict=True).hidden_states
-    return torch.stack(states[1:], dim=1)[0]
+        states = _layer_outputs(model.encoder, hidden, bool(model.config.do_stable_layer_norm))
+    return torch.stack(states, dim=1)[0].movedim(0, 1)
+
+
+def _layer_outputs(encoder: Any, hidden: torch.Tensor, stable: bool) -> list[torch.Tensor]:
+    """Each encoder layer's output, as transformers' ``hidden_states[1:]`` gives them (its
+    encoder no longer returns them by itself): the positional convolution added, the
+    layer norm first (base recipe) or after the last layer (stable layer norm)."""
+    h = hidden + encoder.pos_conv_embed(hidden).to(hidden.device)
+    if not stable:
+        h = encoder.layer_norm(h)
+    out = []
+    for layer in encoder.layers:
+        h = layer(h, attention_mask=None)
+        h = h[0] if isinstance(h, tuple) else h
+        out.append(h)
+    if stable:
+        out[-1] = encoder.layer_norm(out[-1])
+    return out
 
 
 # ---------------------------------------------------------------------------- tiny folders
