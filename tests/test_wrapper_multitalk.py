@@ -251,5 +251,3 @@ def test_audio_crop_by_hand():
     with pytest.raises(NodeInputError, match="whole minutes") as err:
         node("AudioCrop")(ExecContext(), audio=audio, start_time="0:00", end_time="1.5")
     assert err.value.input_name == "end_time"
-    with pytest.raises(NodeInputError, match="pickle"):
-        node("AudioSeparation")(ExecContext(), audio=audio)

@@ -11,7 +11,8 @@
   ``hdemucs_high_trained.pt`` from download.pytorch.org into the torch hub cache. wfrun
   reads no pickles and downloads nothing, and no safetensors copy of these weights is
   published, so the node is refused with that reason; run the separation elsewhere and load
-  the vocals with Load Audio.
+  the vocals with Load Audio. It has no executor, so a run lists it among the nodes wfrun
+  cannot run before anything loads.
 """
 
 from __future__ import annotations
@@ -49,12 +50,3 @@ def audio_crop(ctx: ExecContext, audio: Any, start_time: str, end_time: str, **_
         raise NodeInputError("start_time", f"start {start_time} is after end {end_time} (within the "
                              f"{waveform.shape[-1] / rate:.2f} s of audio)", "give a start before the end")
     return ({"waveform": waveform[..., start:end], "sample_rate": rate},)
-
-
-@executor("AudioSeparation")
-def audio_separation(ctx: ExecContext, audio: Any, **_: Any) -> tuple:
-    raise NodeInputError("audio", "AudioSeparation needs torchaudio's Hybrid Demucs weights "
-                         "(HDEMUCS_HIGH_MUSDB_PLUS, hdemucs_high_trained.pt), which exist only as a pickle the pack "
-                         "downloads; wfrun neither downloads nor reads pickles, and no safetensors copy is published",
-                         "separate the vocals beforehand (e.g. with demucs) and load them with Load Audio in place "
-                         "of this node")
