@@ -82,8 +82,12 @@ from the model-family registry (``models/families``), never from numbers here.
 
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
 cross-attention, which diffusers' blocks cannot), diff-diff masks in ``samples``, ReCamMaster
-with context windows, and the pack's extras outside Wan 2.1 core (UniAnimate, MultiTalk audio,
-FlowEdit, FreeInit).
+with context windows, and the pack's extras outside Wan 2.1 core (UniAnimate, FlowEdit, FreeInit).
+
+- **MultiTalk / InfiniteTalk** (``multitalk``): every call carries the audio to the patch's
+  hooks (:mod:`.multitalk`); audio CFG keeps the audio in the uncond call and adds one with
+  the negative prompt and a silent speaker (:func:`~.multitalk.multitalk_guidance`). The
+  long-video loop (:mod:`.multitalk_long`) runs :func:`prepare` and :func:`run_steps` per window.
 """
 
 from __future__ import annotations
