@@ -18,6 +18,8 @@ file:
   (WanVideoDiffusionForcingSampler's ``image_embeds``), so a capped 9-frame prefix leaves
   frames to make;
 - sampler ``steps`` at most 2, and step boundaries (start/end/split step) scaled with them;
+- MultiTalkWav2VecEmbeds' frames at most 17 (its loudness measure needs 0.4 s of audio), the
+  MultiTalk long-video loop's ``frame_window_size`` at most 9 and ``motion_frame`` at most 5;
 - chunked long-video samplers: ``chunk_frames`` at most 9, ``total_frames`` at most 25 (three chunks);
 - context windows at most 5 frames overlapping by 4 (2 latent frames, 1 shared), so the 9
   frames still take several windows and the blending runs;
@@ -60,13 +62,18 @@ STEP_INPUTS = frozenset({"steps"})
 #: that node's frame counts get room for a capped prefix and new frames after it.
 PREFIX_SAMPLERS = {"WanVideoDiffusionForcingSampler": "image_embeds"}
 PREFIXED_MAX_FRAMES = 2 * MAX_FRAMES - 1
+#: Nodes whose frame count sizes audio that must last 0.4 s (MultiTalk's loudness measure:
+#: 10 frames at 25 fps): capped at PREFIXED_MAX_FRAMES too.
+AUDIO_LENGTH_NODES = frozenset({"MultiTalkWav2VecEmbeds"})
 STEP_BOUNDARY_INPUTS = ("start_step", "end_step", "start_at_step", "end_at_step", "split_step")
 CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
 #: Values made for full-size inputs, kept within the small stand-ins: paddings in pixels, and
 #: frames skipped or picked from the start of a video or batch (made for the full length).
 FULL_SIZE_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames": 2, "start_index": 2,
                   "batch_index": 2, "total_frames": 3 * MAX_FRAMES - 2,  # three 9-frame chunks sharing a frame
-                  "replace_frames": 4}  # a clip's edge frames a VACE join redraws, beside its context frames
+                  "replace_frames": 4,
+                  # the MultiTalk long-video loop: 9-frame windows sharing 5 frames
+                  "frame_window_size": MAX_FRAMES, "motion_frame": 5}  # a clip's edge frames a VACE join redraws, beside its context frames
 #: The longest side of the image a node makes (CRT_QuantizeAndCropImage fits its bucket in it).
 LONGEST_SIDE_INPUTS = frozenset({"max_side_length"})
 #: Value types a measured number comes from (see :func:`measured_from_data`).
@@ -114,6 +121,8 @@ def prefixed_video_nodes(graph: WorkflowGraph) -> set[str]:
     """Nodes sizing a video that a sampler continues from prefix frames (``PREFIX_SAMPLERS``)."""
     out = set()
     for node in graph.nodes():
+        if node.class_type in AUDIO_LENGTH_NODES:
+            out.add(node.id)
         link = node.inputs.get(PREFIX_SAMPLERS.get(node.class_type, ""))
         if isinstance(link, LinkRef):
             out.add(link.node_id)

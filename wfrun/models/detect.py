@@ -55,13 +55,15 @@ KIND_LABELS = {
     "sam3": "a SAM 3 segmentation checkpoint (detector, tracker and text encoder)",
     "lora": "a LoRA",
     "fantasytalking": "a FantasyTalking audio model (FantasyTalkingModelLoader, beside a Wan 2.1 I2V 14B model)",
+    "multitalk": "a MultiTalk/InfiniteTalk audio patch (MultiTalkModelLoader or ModelPatchLoader, beside a Wan 2.1 "
+                 "I2V 14B model)",
     "unknown": "not a model file wfrun recognises",
 }
 
 #: The ComfyUI models folder each kind belongs in (for hints in error messages).
 KIND_FOLDERS = {
     "wan_transformer": "diffusion_models", "wan_vace_module": "diffusion_models", "wan_vae": "vae",
-    "fantasytalking": "diffusion_models", "umt5": "text_encoders",
+    "fantasytalking": "diffusion_models", "multitalk": "diffusion_models", "umt5": "text_encoders",
     "t5": "text_encoders", "clip_vision": "clip_vision", "lora": "loras", "sam3": "checkpoints",
 }
 
@@ -78,7 +80,8 @@ STRICT_KINDS = frozenset({"wan_transformer", "wan_vae", "umt5", "clip_vision"})
 
 #: Files holding a part of a model of another kind, accepted where that kind is wanted (a
 #: VACE module sits in ``diffusion_models``); the loader that merges the part decides.
-PART_OF = {"wan_vace_module": "wan_transformer", "fantasytalking": "wan_transformer"}
+PART_OF = {"wan_vace_module": "wan_transformer", "fantasytalking": "wan_transformer",
+           "multitalk": "wan_transformer"}
 
 STORAGE_NAMES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8_e4m3fn",
                  "F8_E5M2": "fp8_e5m2", "F64": "fp64"}
@@ -592,11 +595,27 @@ def _sam3(path, tensors, keys, metadata) -> ModelInfo | None:
                      config, "", tuple(notes))
 
 
+def _multitalk(path, tensors, keys, metadata) -> ModelInfo | None:
+    """The MultiTalk/InfiniteTalk audio patch (``models.multitalk``): an audio projection and
+    per-block audio cross-attention, which the wrapper merges into its transformer."""
+    from wfrun.models.multitalk import is_multitalk, spec_of
+
+    if not is_multitalk(keys):
+        return None
+    try:
+        spec = spec_of({k: tuple(_shape(tensors, k)) for k in keys}, metadata)
+    except CheckpointError:
+        return None
+    config = {"dim": spec.dim, "num_layers": spec.blocks, "audio_dim": spec.audio_dim}
+    return ModelInfo(path, "multitalk", "multitalk", "original", _storage(tensors), False, config)
+
+
 _FINDERS = (
     ("sam3", _sam3),
     ("wan_transformer", _wan_transformer),
     ("wan_vace_module", _wan_vace_module),
     ("fantasytalking", _fantasytalking),
+    ("multitalk", _multitalk),
     ("wan_vae", _wan_vae),
     ("umt5", _umt5),
     ("clip_vision", _clip_vision),

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -70,10 +70,10 @@ def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return F.linear(x, layer.weight.to(x.device, x.dtype), bias)
 
 
-def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor, eps: float | None = None) -> torch.Tensor:
     weight = None if norm.weight is None else norm.weight.to(x.device, x.dtype)
     bias = None if norm.bias is None else norm.bias.to(x.device, x.dtype)
-    return F.layer_norm(x, norm.normalized_shape, weight, bias, norm.eps)
+    return F.layer_norm(x, norm.normalized_shape, weight, bias, norm.eps if eps is None else eps)
 
 
 class AudioProjection(nn.Module):
@@ -111,12 +111,12 @@ class AudioCrossAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, audio: torch.Tensor, grid: tuple[int, int, int],
-                positions: torch.Tensor | None = None) -> torch.Tensor:
+                positions: torch.Tensor | None = None, speakers: int = 2) -> torch.Tensor:
         """``x`` [B, frames x h x w tokens, dim], ``audio`` [frames, tokens_a, audio_dim] (the
-        same for every sample) → [B, tokens, dim]. ``positions`` [B, tokens] (two speakers:
-        :func:`speaker_positions`) turn on the speakers' rotary positions: the video tokens'
-        queries at theirs, the audio tokens' keys at their speaker's band centre (the first
-        half of each frame's audio tokens the first speaker's, the rest the second's).
+        same for every sample) → [B, tokens, dim]. ``positions`` [B, tokens] (several
+        speakers: :func:`speaker_positions`) turn on the speakers' rotary positions: the video
+        tokens' queries at theirs, the audio tokens' keys at their speaker's band centre
+        (:func:`key_positions`: each frame's audio tokens split evenly among ``speakers``).
         (ComfyUI's branch for a token count other than the grid's cannot reshape what it
         keeps, so it fails there; wfrun refuses it.)"""
         frames, h, w = grid
@@ -132,10 +132,7 @@ class AudioCrossAttention(nn.Module):
         q = _linear(self.q_linear, x).unflatten(-1, (self.heads, head_dim))  # [B, tokens, heads, hd]
         if positions is not None:
             q = rotate_1d(q, positions.to(x.device)[:, :, None])
-            centre = torch.full((k.shape[1],), (SPEAKER_RANGE - SPEAKER_INTERVAL) + SPEAKER_INTERVAL / 2,
-                                device=x.device)
-            centre[:k.shape[1] // 2] = SPEAKER_INTERVAL / 2
-            k = rotate_1d(k, centre[None, :, None])
+            k = rotate_1d(k, key_positions(k.shape[1], speakers).to(x.device)[None, :, None])
         q = q.reshape(batch * frames, per_frame, self.heads, head_dim)
         k = k.repeat(batch, 1, 1, 1)
         v = v.repeat(batch, 1, 1, 1)
@@ -184,22 +181,50 @@ def reference_map(query: torch.Tensor, key: torch.Tensor, per_frame: int, masks:
     return torch.cat(out, dim=1).transpose(1, 2)
 
 
-def speaker_positions(maps: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Each video token's rotary position from the reference map [B, 2, tokens]
-    (ComfyUI's ``SingleStreamMultiAttention``): each speaker's row rescaled from its least
-    and most over the video to its band (0..4, 20..24); the token takes the band of the
-    speaker with the larger share (the first on a tie) → [B, tokens]."""
-    if maps.shape[1] != 2:
-        raise ValueError(f"speaker positions for {maps.shape[1]} speakers; InfiniteTalk places two")
-    bands = ((0.0, float(SPEAKER_INTERVAL)), (float(SPEAKER_RANGE - SPEAKER_INTERVAL), float(SPEAKER_RANGE)))
-    scaled = []
+def speaker_bands(speakers: int) -> list[tuple[float, float]]:
+    """Each speaker's rotary band: two speakers at the ends of the range (0..4, 20..24:
+    MultiTalk's own rule, ComfyUI's and the wrapper's since 2025-07-14), more speakers side
+    by side (``4i .. 4i + 4``, the wrapper's rule for three or four)."""
+    if speakers == 2:
+        return [(0.0, float(SPEAKER_INTERVAL)), (float(SPEAKER_RANGE - SPEAKER_INTERVAL), float(SPEAKER_RANGE))]
+    return [(float(i * SPEAKER_INTERVAL), float((i + 1) * SPEAKER_INTERVAL)) for i in range(speakers)]
+
+
+#: The position of a token whose largest share falls on a mask past the speakers' (a
+#: background mask): the middle of the range.
+BACKGROUND_POSITION = float(SPEAKER_RANGE // 2)
+
+
+def key_positions(tokens: int, speakers: int) -> torch.Tensor:
+    """The audio tokens' rotary positions [tokens]: the tokens split evenly among the
+    speakers in order, each at its band's centre (2 and 22 for two speakers)."""
+    bands = speaker_bands(speakers)
+    per = tokens // speakers
+    out = torch.full((tokens,), (bands[-1][0] + bands[-1][1]) / 2)
     for i, (low, high) in enumerate(bands):
+        out[i * per:(i + 1) * per] = (low + high) / 2
+    return out
+
+
+def speaker_positions(maps: torch.Tensor, speakers: int | None = None, eps: float = 1e-8) -> torch.Tensor:
+    """Each video token's rotary position from the reference map [B, masks, tokens]
+    (``SingleStreamMultiAttention``): each speaker's row rescaled from its least and most
+    over the video to its band (:func:`speaker_bands`); the token takes the band of the
+    mask with the largest share (the first on a tie), :data:`BACKGROUND_POSITION` where
+    that is a mask past the ``speakers`` first (the wrapper's background mask). ``speakers``
+    defaults to the masks (ComfyUI's two) → [B, tokens]."""
+    speakers = maps.shape[1] if speakers is None else int(speakers)
+    if speakers < 2 or maps.shape[1] < speakers:
+        raise ValueError(f"speaker positions for {speakers} speakers from {maps.shape[1]} masks")
+    scaled = []
+    for i, (low, high) in enumerate(speaker_bands(speakers)):
         row = maps[:, i]
         least = row.amin(dim=1, keepdim=True)
         most = row.amax(dim=1, keepdim=True)
         scaled.append((row - least) / (most - least + eps) * (high - low) + low)
-    first = maps[:, 0] >= maps[:, 1]
-    return torch.where(first, scaled[0], scaled[1])
+    scaled += [torch.full_like(maps[:, 0], BACKGROUND_POSITION)] * (maps.shape[1] - speakers)
+    choice = maps.argmax(dim=1, keepdim=True)  # first of equal maxima
+    return torch.stack(scaled, dim=1).gather(1, choice).squeeze(1)
 
 
 class AudioBlock(nn.Module):
@@ -209,9 +234,11 @@ class AudioBlock(nn.Module):
         self.norm_x = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, audio: torch.Tensor, grid: tuple[int, int, int],
-                positions: torch.Tensor | None = None) -> torch.Tensor:
-        """``audio_cross_attn(norm_x(x))``: what the block adds (before the audio scale)."""
-        return self.audio_cross_attn(_layer_norm(self.norm_x, x), audio, grid, positions)
+                positions: torch.Tensor | None = None, speakers: int = 2, eps: float | None = None) -> torch.Tensor:
+        """``audio_cross_attn(norm_x(x))``: what the block adds (before the audio scale).
+        ``eps``: the norm's epsilon where the caller's model differs from ComfyUI's 1e-5
+        (the wrapper builds ``norm_x`` with the transformer's 1e-6)."""
+        return self.audio_cross_attn(_layer_norm(self.norm_x, x, eps), audio, grid, positions, speakers)
 
 
 class MultiTalkModule(nn.Module):
@@ -281,7 +308,11 @@ def spec_of(shapes: Mapping[str, tuple[int, ...]], metadata: Mapping[str, str] |
 KEPT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
-def load_multitalk(path: str | Path, *, device: Any = "cpu", allow_pickle: bool | None = None) -> MultiTalkPatch:
+def load_multitalk(path: str | Path, *, device: Any = "cpu", allow_pickle: bool | None = None,
+                   convert: Callable[[str, torch.Tensor], torch.Tensor] | None = None) -> MultiTalkPatch:
+    """The patch of ``path``. ``convert(name, tensor)``: the stored dtype a caller wants for
+    each tensor (the wrapper's model loader: its precision, fp8 under fp8 quantization);
+    without it 16- and 32-bit weights stay as stored and others are widened to float32."""
     from wfrun.models.reader import open_checkpoint
 
     path = Path(path)
@@ -302,7 +333,10 @@ def load_multitalk(path: str | Path, *, device: Any = "cpu", allow_pickle: bool 
             if shapes[key] != tuple(like.shape):
                 raise CheckpointError(f"{path.name}: {key} has shape {shapes[key]}, expected {tuple(like.shape)}")
             tensor = reader.read(key, device)
-            state[key] = tensor if tensor.dtype in KEPT_DTYPES else tensor.to(torch.float32)
+            if convert is not None:
+                state[key] = convert(key, tensor)
+            else:
+                state[key] = tensor if tensor.dtype in KEPT_DTYPES else tensor.to(torch.float32)
     module.load_state_dict(state, assign=True, strict=True)
     return MultiTalkPatch(module.eval().requires_grad_(False), spec, path)
 
@@ -320,24 +354,31 @@ def audio_frames(all_layers: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> t
     return out.transpose(1, 2).movedim(0, 1)
 
 
-def audio_windows(speakers: list[torch.Tensor], start: int, end: int) -> torch.Tensor:
+def audio_windows(speakers: list[torch.Tensor], start: int, end: int, pad_first: bool = True) -> torch.Tensor:
     """For each video frame ``start .. end - 1``, the 5 audio frames centred on it (indices
-    clamped to the audio; audio shorter than ``end`` is first padded with copies of its first
-    frame): [speakers, frames, 5, layers, C]."""
+    clamped to the audio; with ``pad_first``, ComfyUI's rule, audio shorter than ``end`` is
+    first padded with copies of its first frame; the wrapper only clamps, repeating the
+    last): [speakers, frames, 5, layers, C]."""
     offsets = torch.arange(AUDIO_WINDOW) - AUDIO_WINDOW // 2
     out = []
     for audio in speakers:
-        if end > audio.shape[0]:
+        if pad_first and end > audio.shape[0]:
             audio = torch.cat([audio, audio[:1].repeat(end - audio.shape[0], *([1] * (audio.ndim - 1)))])
         index = (torch.arange(start, end)[:, None] + offsets[None]).clamp(0, audio.shape[0] - 1)
         out.append(audio[index])
     return torch.stack(out)
 
 
-def audio_tokens(projection: AudioProjection, speakers: list[torch.Tensor], start: int, end: int) -> torch.Tensor:
+def audio_tokens(projection: AudioProjection, speakers: list[torch.Tensor], start: int, end: int,
+                 pad_first: bool = True) -> torch.Tensor:
     """The patch's audio tokens for video frames ``start .. end - 1`` (``end - start`` = 4n + 1):
     [1, latent frames, 32 x speakers, width], the speakers' tokens side by side."""
-    windows = audio_windows(speakers, start, end)
+    return project_windows(projection, audio_windows(speakers, start, end, pad_first))
+
+
+def project_windows(projection: AudioProjection, windows: torch.Tensor) -> torch.Tensor:
+    """:func:`audio_windows`' windows [speakers, 4n + 1, 5, layers, C] → the audio tokens
+    [1, n + 1, 32 x speakers, width] (computed in the windows' dtype)."""
     if windows.shape[-2] * windows.shape[-1] != projection.per_frame:
         raise ValueError(f"the audio encoder gives {windows.shape[-2]} layers of {windows.shape[-1]} values an audio "
                          f"frame; the patch reads {projection.per_frame} (ComfyUI's: chinese-wav2vec2-base, 12 x 768)")

@@ -90,6 +90,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("AudioEncoderLoader", "audio_encoder_name"): ("wav2vec2", ""),
     ("ModelPatchLoader", "name"): ("multitalk", ""),
     ("FantasyTalkingModelLoader", "model"): ("fantasytalking", ""),
+    ("MultiTalkModelLoader", "model"): ("multitalk", ""),
     **{("WanVideoLoraSelectMulti", f"lora_{i}"): ("lora", "") for i in range(5)},
 }
 

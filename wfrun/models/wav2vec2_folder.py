@@ -134,11 +134,59 @@ def load_folder(folder: Path, repo: str, *, dtype: torch.dtype = torch.float16, 
 
 def features(wav2vec: Wav2VecFolderModel, samples: torch.Tensor, device: Any = "cpu") -> torch.Tensor:
     """The last hidden state ``[1, frames, width]`` for 16 kHz ``samples`` ``[n]`` (one channel)."""
+    x = normalized(wav2vec, samples)
+    with torch.inference_mode():
+        return wav2vec.model(x.to(device=device, dtype=wav2vec.dtype), return_dict=True).last_hidden_state
+
+
+def normalized(wav2vec: Wav2VecFolderModel, samples: torch.Tensor) -> torch.Tensor:
+    """``[1, n]`` float32 samples as the repository's feature extractor hands them to the
+    model: zero mean and unit variance (``(x - mean) / sqrt(var + 1e-7)``) when its
+    ``do_normalize`` says so."""
     x = samples.to(torch.float32).reshape(1, -1)
     if wav2vec.normalize:
         x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
+    return x
+
+
+def multitalk_features(wav2vec: Wav2VecFolderModel, samples: torch.Tensor, frames: int,
+                       device: Any = "cpu") -> torch.Tensor:
+    """MultiTalk's encoding (the wrapper's ``multitalk/wav2vec2.py`` forward): the
+    convolutional features of 16 kHz ``samples`` are resampled to ``frames`` (one per video
+    frame) by linear interpolation with the corners aligned *before* the feature projection
+    and the transformer encoder; the output is every encoder layer's hidden state (the
+    encoder's input state dropped) stacked: ``[frames, layers, width]`` in the model's
+    dtype. (ComfyUI's core resamples after the encoder: ``models.multitalk.audio_frames``.)"""
+    import torch.nn.functional as F
+
+    if frames < 1:
+        raise ValueError(f"{frames} video frames of audio features; at least 1 is needed")
+    model = wav2vec.model
+    x = normalized(wav2vec, samples).to(device=device, dtype=wav2vec.dtype)
     with torch.inference_mode():
-        return wav2vec.model(x.to(device=device, dtype=wav2vec.dtype), return_dict=True).last_hidden_state
+        conv = model.feature_extractor(x).transpose(1, 2)  # [1, T, conv_dim]
+        conv = F.interpolate(conv.transpose(1, 2), size=int(frames), mode="linear",
+                             align_corners=True).transpose(1, 2)
+        hidden, _ = model.feature_projection(conv)
+        states = _layer_outputs(model.encoder, hidden, bool(model.config.do_stable_layer_norm))
+    return torch.stack(states, dim=1)[0].movedim(0, 1)
+
+
+def _layer_outputs(encoder: Any, hidden: torch.Tensor, stable: bool) -> list[torch.Tensor]:
+    """Each encoder layer's output, as transformers' ``hidden_states[1:]`` gives them (its
+    encoder no longer returns them by itself): the positional convolution added, the
+    layer norm first (base recipe) or after the last layer (stable layer norm)."""
+    h = hidden + encoder.pos_conv_embed(hidden).to(hidden.device)
+    if not stable:
+        h = encoder.layer_norm(h)
+    out = []
+    for layer in encoder.layers:
+        h = layer(h, attention_mask=None)
+        h = h[0] if isinstance(h, tuple) else h
+        out.append(h)
+    if stable:
+        out[-1] = encoder.layer_norm(out[-1])
+    return out
 
 
 # ---------------------------------------------------------------------------- tiny folders

@@ -135,6 +135,9 @@ class ImageEmbeds:
     animate: AnimateEmbeds | None = None
     #: From WanVideoReCamMasterCameraEmbed: the camera path and the source video's latents.
     recammaster: ReCamMasterEmbeds | None = None
+    #: From WanVideoImageToVideoMultiTalk: the long-video loop's settings
+    #: (``sampling.multitalk_long.LongVideo``).
+    multitalk_long: Any = None
 
     @property
     def is_image_conditioned(self) -> bool:

@@ -123,15 +123,21 @@ class _BlockInput(ModelHook):
 
 class _ReferenceMap(ModelHook):
     """On a block's ``attn1`` (two speakers): the block's reference map, from its queries and
-    the first latent frame's keys as diffusers' self-attention makes them."""
+    the first latent frame's keys as diffusers' self-attention makes them (only in calls
+    whose audio has several speakers)."""
 
-    def __init__(self, grid: _Grid, masks: torch.Tensor):
+    def __init__(self, grid: _Grid, masks: torch.Tensor, source: Callable[[], Any]):
         super().__init__()
         self.grid_hook = grid
         self.masks = masks
+        self.source = source
         self.map: torch.Tensor | None = None
 
     def pre_forward(self, module: nn.Module, *args: Any, **kwargs: Any):
+        talk = self.source()
+        if talk is None or getattr(talk, "speakers", 2) < 2:
+            self.map = None
+            return args, kwargs
         hidden = args[0] if args else kwargs["hidden_states"]
         rotary = args[3] if len(args) > 3 else kwargs.get("rotary_emb")
         self.map = self.compute(module, hidden, rotary)
@@ -171,44 +177,57 @@ class _AudioAttention(ModelHook):
     the block's ``x + attn2(...)`` is ComfyUI's ``x + cross_attn(...)`` followed by the
     ``attn2_patch``."""
 
-    def __init__(self, block: Any, talk: InfiniteTalk, grid: _Grid, before: _BlockInput,
-                 reference: _ReferenceMap | None):
+    def __init__(self, block: Any, source: Callable[[], Any], grid: _Grid, before: _BlockInput,
+                 reference: _ReferenceMap | None, eps: float | None = None):
         super().__init__()
         self.block = block
-        self.talk = talk
+        self.source = source
         self.grid_hook = grid
         self.before = before
         self.reference = reference
+        self.eps = eps
 
     def post_forward(self, module: nn.Module, output: Any) -> Any:
+        talk = self.source()
+        if talk is None:  # a call without audio
+            self.before.x = None
+            return output
         grid = self.grid_hook.grid
         x = self.before.x
         if grid is None or x is None:
             raise RuntimeError("InfiniteTalk's audio attention ran outside a transformer forward")
         x = x.to(output.dtype) + output
         positions = None
+        speakers = int(getattr(talk, "speakers", 2))
         if self.reference is not None and self.reference.map is not None:
-            positions = speaker_positions(self.reference.map)
+            positions = speaker_positions(self.reference.map, speakers)
             self.reference.map = None
-        audio = self.talk.audio[0]
+        audio = talk.audio[0]
         if audio.shape[0] != grid[0]:
             raise InfiniteTalkError(f"InfiniteTalk's audio covers {audio.shape[0]} latent frames; the model was called "
                                     f"with {grid[0]} (a latent of another length than the node's)")
         try:
-            added = self.block(x, audio, grid, positions)
+            added = self.block(x, audio, grid, positions, speakers, self.eps)
         except ValueError as err:  # a token count other than the grid's (a reference latent)
             raise InfiniteTalkError(f"InfiniteTalk's audio attention: {err}") from None
         self.before.x = None
-        return output + added * self.talk.scale
+        return output + added * talk.scale
 
 
 @contextlib.contextmanager
-def audio_attention(transformer: Any, talk: InfiniteTalk | None) -> Iterator[None]:
+def audio_attention(transformer: Any, talk: Any, source: Callable[[], Any] | None = None,
+                    eps: float | None = None) -> Iterator[None]:
     """Attach the audio hooks for one pass (nothing when ``talk`` is None); removed on exit,
-    also when the pass raises."""
+    also when the pass raises. ``talk`` gives the patch (``module``) and the speakers' masks
+    (``masks``, or None); ``source()`` the running call's audio (``audio``, ``scale`` and
+    ``speakers``, or None for a call without audio; default: ``talk`` itself, ComfyUI's one
+    audio for the pass). ``eps``: ``norm_x``'s epsilon where it is not the patch's."""
     if talk is None:
         yield
         return
+    if source is None:
+        def source() -> Any:
+            return talk
     blocks = list(transformer.blocks)
     patch_blocks = list(talk.module.blocks)
     if len(patch_blocks) < len(blocks):
@@ -222,9 +241,9 @@ def audio_attention(transformer: Any, talk: InfiniteTalk | None) -> Iterator[Non
             attached.append((block.norm2, INPUT))
             reference = None
             if talk.masks is not None:
-                reference = module_hooks.attach(block.attn1, MAP, _ReferenceMap(grid, talk.masks))
+                reference = module_hooks.attach(block.attn1, MAP, _ReferenceMap(grid, talk.masks, source))
                 attached.append((block.attn1, MAP))
-            module_hooks.attach(block.attn2, AUDIO, _AudioAttention(patch_block, talk, grid, before, reference))
+            module_hooks.attach(block.attn2, AUDIO, _AudioAttention(patch_block, source, grid, before, reference, eps))
             attached.append((block.attn2, AUDIO))
         yield
     finally:

@@ -82,8 +82,12 @@ from the model-family registry (``models/families``), never from numbers here.
 
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
 cross-attention, which diffusers' blocks cannot), diff-diff masks in ``samples``, ReCamMaster
-with context windows, and the pack's extras outside Wan 2.1 core (UniAnimate, MultiTalk audio,
-FlowEdit, FreeInit).
+with context windows, and the pack's extras outside Wan 2.1 core (UniAnimate, FlowEdit, FreeInit).
+
+- **MultiTalk / InfiniteTalk** (``multitalk``): every call carries the audio to the patch's
+  hooks (:mod:`.multitalk`); audio CFG keeps the audio in the uncond call and adds one with
+  the negative prompt and a silent speaker (:func:`~.multitalk.multitalk_guidance`). The
+  long-video loop (:mod:`.multitalk_long`) runs :func:`prepare` and :func:`run_steps` per window.
 """
 
 from __future__ import annotations
@@ -104,6 +108,7 @@ from wfrun.sampling.conditioning import (AnimateEmbeds, ControlEmbeds, EasyCache
                                         SamplerOptions, TextEmbeds, VaceEmbeds)
 from wfrun.sampling.forward import EasyCache, ForwardOptions, TeaCache, transformer_forward
 from wfrun.sampling.magcache import MagCache, MagCacheArgs, MagCacheError, wrapper_variant
+from wfrun.sampling.multitalk import MultiTalkAudio, multitalk_guidance, multitalk_pass
 from wfrun.sampling.guidance import CFG, PhantomCFG, audio_guidance, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
 from wfrun.sampling.image_latent import (clean_frames, embeds_scale, holds_clean_frames, latent_channels,
@@ -159,6 +164,9 @@ class SamplingRequest:
     #: one per step (CreateCFGScheduleFloatList).
     audio: FantasyAudio | None = None
     audio_cfg: float | Sequence[float] = 1.0
+    #: MultiTalk / InfiniteTalk audio (:class:`~wfrun.sampling.multitalk.MultiTalkAudio`, its
+    #: ``cfg`` replaced by ``audio_cfg`` per step): the wrapper's ``multitalk_embeds``.
+    multitalk: Any = None
     #: WanVideoATITracks' tracks on the model: a motion-patched copy of ``y`` used inside
     #: their step window (:mod:`.tracks`).
     ati: AtiTracks | None = None
@@ -237,8 +245,9 @@ class Prepared:
     add_noise: bool = False
     #: WanVideoApplyNAG's guidance of every cond pass (the NAG prompt padded to 512 tokens).
     nag: NAGContext | None = None
-    #: FantasyTalking's audio on the device, with its audio CFG scale per step.
-    audio: FantasyAudio | None = None
+    #: FantasyTalking's audio on the device, or MultiTalk's (``sampling.multitalk``), with
+    #: its audio CFG scale per step.
+    audio: Any = None
 
     @property
     def timesteps(self) -> torch.Tensor:
@@ -572,10 +581,19 @@ def _per_step(values: Any, count: int, step_range: bool, name: str) -> list[floa
     return values
 
 
-def _audio(req: SamplingRequest, latent_len: int, count: int) -> FantasyAudio | None:
+def _audio(req: SamplingRequest, latent_len: int, count: int) -> Any:
     """FantasyTalking's audio on the device with its per-step audio CFG, checked against
-    the video and the model."""
+    the video and the model; or MultiTalk's with its per-step audio CFG."""
     audio = req.audio
+    if req.multitalk is not None:
+        if audio is not None:
+            raise SamplingError("multitalk_embeds", "FantasyTalking and MultiTalk audio together",
+                                "connect one of fantasytalking_embeds and multitalk_embeds")
+        if req.options.batched_cfg:
+            raise SamplingError("batched_cfg", "batched cfg with MultiTalk audio is not supported (the pack's "
+                                "batched call does not carry the audio)", "turn batched_cfg off")
+        return dataclasses.replace(req.multitalk, cfg=_per_step(req.audio_cfg, count, req.step_range is not None,
+                                                                "audio_cfg_scale"))
     if audio is None:
         return None
     if not has_audio_maps(req.transformer):
@@ -835,7 +853,9 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
         if not guidance.needs_uncond(cfg_scale, idx):
             return guidance.cond_only(c_out, idx)
         audio_cfg = audio is not None and not math.isclose(audio.cfg[idx], 1.0)
-        rest_audio = None if audio_cfg else audio  # audio CFG: the other calls go without audio
+        talk = isinstance(audio, MultiTalkAudio)
+        # audio CFG: FantasyTalking's other calls go without audio, MultiTalk's uncond keeps it
+        rest_audio = audio if (talk or not audio_cfg) else None
         neg = _negative(p)
         u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on, hints,
                                          animate, rest_audio)
@@ -845,10 +865,12 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
             r_out, cache_state[2] = _forward(p, zin, t, neg, clip_neg, idx, pct, True, cache_state[2], feta_on,
                                              audio=rest_audio)
             return p.phantom_guidance.combine(c_out, u_out, r_out[0], cfg_scale, idx)
-        if audio_cfg:  # the cond call without audio (the pack's third TeaCache state)
-            n_out, cache_state[2] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[2], feta_on,
-                                             hints, animate, None)
-            return audio_guidance(c_out, u_out, n_out[0], cfg_scale, audio.cfg[idx])
+        if audio_cfg:  # the call without audio (the pack's third TeaCache state)
+            n_out, cache_state[2] = _forward(p, zin, t, neg if talk else pos, clip_fea, idx, pct, False,
+                                             cache_state[2], feta_on, hints, animate,
+                                             audio.without_audio() if talk else None)
+            combine = multitalk_guidance if talk else audio_guidance
+            return combine(c_out, u_out, n_out[0], cfg_scale, audio.cfg[idx])
     else:
         both, cache_state[0] = _forward(p, torch.cat([zin, zin]), t, torch.cat([pos, _negative(p)]), clip_fea, idx,
                                         pct, False, cache_state[0], feta_on, hints)
@@ -1004,26 +1026,40 @@ def planned_forwards(p: Prepared) -> int:
     return calls
 
 
-def sample(req: SamplingRequest) -> dict:
-    """Run WanVideoSampler's loop: :func:`prepare`, :func:`denoise_step` per timestep with
-    the pass's hooks attached to the transformer, :func:`finish`."""
-    p = prepare(req)
-    state = LoopState(latent=p.latent)
-    bar = req.progress.steps(len(p.timesteps), "WanVideoSampler") if req.progress is not None else None
+def run_steps(p: Prepared, state: LoopState, on_step: Callable[[int, str], None] | None = None,
+              description: str = "WanVideoSampler") -> None:
+    """Every step of ``p`` on ``state`` with the pass's hooks attached to the transformer;
+    ``on_step(idx, "before"/"after")`` around each (the long-video loop pins its motion
+    frames there)."""
+    req = p.req
+    bar = req.progress.steps(len(p.timesteps), description) if req.progress is not None else None
     try:
         recam = req.image_embeds.recammaster
+        talk = p.audio if isinstance(p.audio, MultiTalkAudio) else None
         with sampling_pass(req.transformer, slg=req.options.slg, teacache=p.teacache, on_block=req.on_block,
                            control=p.cond.control_lora, attention=req.attention, forwards=planned_forwards(p),
-                           audio=p.audio is not None), \
-                camera_conditioning(req.transformer, recam.camera_embed if recam is not None else None):
+                           audio=p.audio is not None and talk is None), \
+                camera_conditioning(req.transformer, recam.camera_embed if recam is not None else None), \
+                multitalk_pass(req.transformer, talk):
             for idx, t in enumerate(p.timesteps):
                 req.check_interrupt()
+                if on_step is not None:
+                    on_step(idx, "before")
                 denoise_step(p, state, idx, t)
+                if on_step is not None:
+                    on_step(idx, "after")
                 if bar is not None:
                     bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+
+
+def sample(req: SamplingRequest) -> dict:
+    """Run WanVideoSampler's loop: :func:`prepare`, :func:`run_steps`, :func:`finish`."""
+    p = prepare(req)
+    state = LoopState(latent=p.latent)
+    run_steps(p, state)
     out = finish(p, state.latent)
     if state.denoised is not None:
         denoised = state.denoised

@@ -69,7 +69,7 @@ SCHEDULERS: tuple[str, ...] = (
 )
 UNSUPPORTED: dict[str, str] = {
     "multitalk": "the 'multitalk' scheduler only works inside the pack's MultiTalk long-video loop "
-                 "(WanVideoImageToVideoMultiTalk), which wfrun does not run",
+                 "(image embeds from WanVideoImageToVideoMultiTalk)",
 }
 #: Accepted spelling of the spec's odd default (the pack's combo default is "uni_pc",
 #: which is not in its list; ComfyUI then shows the first option, "unipc").

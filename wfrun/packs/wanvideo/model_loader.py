@@ -35,6 +35,11 @@ Choices mapped onto diffusers/torch, and why:
   are attached to each block's cross-attention in ``base_precision``
   (``models.fantasytalking.attach``), as the pack's ``sd.update``; the file must fit the
   model's width and depth (Wan 2.1 I2V 14B).
+- ``multitalk_model`` (2025-06-18): the MultiTalk/InfiniteTalk patch
+  (``models.multitalk``) kept beside the transformer; its blocks' audio layers in the
+  model's precision (fp8 under fp8 quantization, norms and biases not), the audio projection
+  in MultiTalkModelLoader's; the sampler hooks it into the blocks (``sampling.multitalk``).
+  It must fit the model's width, depth and heads (Wan 2.1 14B).
 - Wan 2.2 Animate files load into diffusers' ``WanAnimateTransformer3DModel`` (pose patch
   embedding, motion and face encoders, face adapters); the sampler gives them the pose
   and face inputs of WanVideoAnimateEmbeds (``animate.py``).
@@ -57,7 +62,7 @@ from wfrun.models.header import CheckpointError
 from wfrun.nodes.models import loading_error, resolve
 from wfrun.models import placement
 from wfrun.packs.wanvideo.types import (
-    BlockSwapArgs, CompileArgs, LoraSpec, VacePath, VRAMManagementArgs, WanVideoModel,
+    BlockSwapArgs, CompileArgs, LoraSpec, MultiTalkModel, VacePath, VRAMManagementArgs, WanVideoModel,
 )
 
 
@@ -105,9 +110,10 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
     from wfrun.models.detect import identify
     from wfrun.models.reader import open_checkpoint
 
-    if unused.get("multitalk_model") is not None:
-        raise NodeInputError("multitalk_model", "this add-on model is not supported by wfrun yet",
-                             "disconnect it to run the base model")
+    multitalk = unused.get("multitalk_model")
+    if multitalk is not None and not isinstance(multitalk, MultiTalkModel):
+        raise NodeInputError("multitalk_model", f"expected a MULTITALKMODEL, got {type(multitalk).__name__}",
+                             "connect MultiTalkModelLoader")
     fantasytalking = unused.get("fantasytalking_model")
     if fantasytalking is not None and not isinstance(fantasytalking, FantasyTalking):
         raise NodeInputError("fantasytalking_model", f"expected a FANTASYTALKINGMODEL, got "
@@ -150,6 +156,7 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
             attach_fantasytalking(transformer, fantasytalking, dtype)
         except ValueError as err:
             raise NodeInputError("fantasytalking_model", str(err)) from None
+    patch = _multitalk_patch(multitalk, transformer, dtype, quantization, ctx) if multitalk is not None else None
     backend = attention_backend(attention_mode, ctx.device)  # set for each sampling pass (sampling.hooks)
     if compile_args is not None:
         _compile(transformer, compile_args, ctx.device)
@@ -168,7 +175,45 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                           base_dtype=dtype, quantization=quantization, attention_backend=backend,
                           load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
                           vram_management=vram_management_args, compile_args=compile_args, loras=loras,
-                          pass_loras=pass_loras),)
+                          pass_loras=pass_loras, multitalk=patch,
+                          multitalk_type=multitalk.model_type if multitalk is not None else None),)
+
+
+#: Quantizations that store the blocks' linear weights in fp8 (the pack's ``params_to_keep``
+#: leaves norms and biases in the base precision).
+FP8 = {"fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e4m3fn_fast": torch.float8_e4m3fn,
+       "fp8_e4m3fn_fast_no_ffn": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
+
+
+def _multitalk_patch(multitalk: MultiTalkModel, transformer: Any, dtype: torch.dtype, quantization: str,
+                     ctx: ExecContext) -> Any:
+    """The MultiTalk/InfiniteTalk patch in the model's precision: the blocks' audio layers as
+    the pack's ``sd.update`` stores them (fp8 linear weights under fp8 quantization; the fp8
+    ``_fast`` matmul is for the transformer's own blocks, the audio layers cast on use), the
+    audio projection in MultiTalkModelLoader's precision (or the model's)."""
+    from wfrun.models.multitalk import load_multitalk
+
+    fp8 = FP8.get(str(quantization))
+    proj_dtype = multitalk.proj_dtype or dtype
+
+    def convert(name: str, tensor: torch.Tensor) -> torch.Tensor:
+        if name.startswith("audio_proj."):
+            return tensor.to(proj_dtype)
+        if fp8 is not None and name.endswith(".weight") and "norm" not in name:
+            return tensor.to(fp8)
+        return tensor.to(dtype)
+
+    try:
+        patch = load_multitalk(multitalk.path, device=ctx.offload_device, convert=convert)
+    except (CheckpointError, ValueError) as err:
+        raise loading_error("multitalk_model", err) from None
+    width = int(transformer.config.num_attention_heads * transformer.config.attention_head_dim)
+    if patch.spec.dim != width or patch.spec.blocks < len(transformer.blocks) \
+            or patch.spec.heads != int(transformer.config.num_attention_heads):
+        raise NodeInputError("multitalk_model", f"{multitalk.path.name} is for a {patch.spec.dim}-wide model of "
+                             f"{patch.spec.blocks} blocks and {patch.spec.heads} heads; this one is {width} wide "
+                             f"with {len(transformer.blocks)} blocks", "use a Wan 2.1 14B image-to-video model")
+    return patch
 
 
 def _vace_modules(inputs: dict[str, Any]) -> tuple[str, tuple]:

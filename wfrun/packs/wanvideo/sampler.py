@@ -37,8 +37,12 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   only its flash modes read);
 - ATI tracks set on the model by WanVideoATITracks (``ati.py``) go to the loop, which swaps
   in the motion-patched image conditioning inside their step window;
-- inputs the pack uses for other model families (FlowEdit, UniAnimate, Uni3C, MultiTalk,
-  FreeInit) raise a clear error when connected.
+- MultiTalk / InfiniteTalk (``multitalk_embeds``, ``multitalk_sampling.py``): the audio
+  goes to every call through the patch the model loader attached (``sampling.multitalk``);
+  with WanVideoImageToVideoMultiTalk's embeds the sampler runs the long-video loop
+  (``sampling.multitalk_long``) and returns decoded frames (the LATENT's ``video``);
+- inputs the pack uses for other model families (FlowEdit, UniAnimate, Uni3C, FreeInit)
+  raise a clear error when connected.
 """
 
 from __future__ import annotations
@@ -59,9 +63,11 @@ from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, Experimen
 from wfrun.sampling.audio import FantasyAudio
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
+from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, multitalk_audio, patch_on,
+                                                     run_long)
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
-UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "uni3c_embeds", "multitalk_embeds", "freeinit_args")
+UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "uni3c_embeds", "freeinit_args")
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
 
 
@@ -133,7 +139,9 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
                                  "disconnect it (wfrun runs Wan 2.1 text/image-to-video, FLF2V and Fun)")
     if not isinstance(model, WanVideoModel):
         raise NodeInputError("model", f"expected WANVIDEOMODEL, got {type(model).__name__}")
-    check_conditioning(model, image_embeds)
+    long = getattr(image_embeds, "multitalk_long", None)
+    if long is None:
+        check_conditioning(model, image_embeds)
     if text_embeds is not None and not isinstance(text_embeds, TextEmbeds):
         raise NodeInputError("text_embeds", f"expected WANVIDEOTEXTEMBEDS, got {type(text_embeds).__name__}")
     if isinstance(scheduler, ScheduleChoice):  # WanVideoScheduler(v2): its steps, shift, sigmas and range
@@ -141,7 +149,8 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         start_step, end_step = scheduler.start_step, scheduler.end_step
         scheduler = scheduler.name
     try:
-        normalize_name(scheduler)
+        if not (long is not None and scheduler == "multitalk"):  # that one runs in the long-video loop only
+            normalize_name(scheduler)
     except SchedulerError as err:
         raise NodeInputError("scheduler", str(err), err.hint) from None
     if rope_function not in ("default", "comfy", "comfy_chunked"):
@@ -153,6 +162,12 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         cfg = [float(c) for c in cfg.flatten()] if cfg.numel() > 1 else float(cfg)
     cache = cache_args if cache_args is not None else teacache_args
     audio, audio_cfg = _fantasy_audio(others.get("fantasytalking_embeds"))
+    talk, talk_cfg = multitalk_audio(model, others.get("multitalk_embeds"), image_embeds)
+    if talk is not None:
+        audio_cfg = talk_cfg
+    if long is not None:
+        check_long(model, talk, samples, context_options, scheduler)
+    check_windows(talk, context_options)
 
     transformer = model.transformer
     device = ctx.device  # the pack samples on the main device whatever the initial load_device
@@ -185,9 +200,13 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         cache_device=cache.cache_device if cache is not None else "cpu",
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
-        audio=audio, audio_cfg=audio_cfg, ati=model.ati)
+        audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk)
     try:
-        with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad():  # WanVideoSetLoRAs
+        with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad(), \
+                patch_on(model, exec_device, bool(force_offload)):  # WanVideoSetLoRAs
+            if long is not None:
+                video = run_long(ctx, request, long, talk, model)
+                return (video, video)
             latent = sample(request)
     except (SamplingError, SchedulerError) as err:
         raise NodeInputError(err.input_name, str(err), err.hint) from None

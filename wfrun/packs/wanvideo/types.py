@@ -88,6 +88,10 @@ class WanVideoModel:
     pass_loras: tuple[LoraSpec, ...] = ()
     #: WanVideoATITracks' motion tracks, applied by the sampler to the image conditioning.
     ati: AtiTracks | None = None
+    #: The MultiTalk / InfiniteTalk patch (``models.multitalk.MultiTalkPatch``) from the
+    #: loader's ``multitalk_model``, and its kind (``MultiTalk`` or ``InfiniteTalk``).
+    multitalk: Any = None
+    multitalk_type: str | None = None
 
     @property
     def in_channels(self) -> int:
@@ -187,3 +191,29 @@ class FantasyTalkingEmbeds:
     audio_context_lens: torch.Tensor
     audio_scale: float = 1.0
     audio_cfg_scale: float | tuple[float, ...] = 1.0
+
+
+# --- MultiTalk / InfiniteTalk --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MultiTalkModel:
+    """MULTITALKMODEL (MultiTalkModelLoader): the patch file, its kind (``InfiniteTalk`` when
+    the file name says so, as the pack decides) and the audio projection's precision (the
+    loader's ``base_precision`` up to 2025-08; None: the model loader's). The model loader
+    reads it (``models.multitalk.load_multitalk``), as the pack's ``sd.update``."""
+
+    path: Path
+    model_type: str = "MultiTalk"
+    proj_dtype: torch.dtype | None = None
+
+
+@dataclass(frozen=True)
+class MultiTalkEmbeds:
+    """MULTITALK_EMBEDS (MultiTalkWav2VecEmbeds): each speaker's wav2vec features
+    ``[video frames, layers, width]`` (float32, CPU), ``audio_scale``, ``audio_cfg_scale``
+    (one value or one per step) and ``ref_target_masks`` (pixel masks ``[classes, H, W]``)."""
+
+    audio_features: tuple[torch.Tensor, ...]
+    audio_scale: float = 1.0
+    audio_cfg_scale: float | tuple[float, ...] = 1.0
+    ref_target_masks: torch.Tensor | None = None

@@ -114,6 +114,9 @@ def wanvideo_decode(ctx: ExecContext, vae: WanVAE, samples: dict, enable_vae_til
         raise NodeInputError("tile_x", "tile width must be larger than the tile stride width")
     if tile_y <= tile_stride_y:
         raise NodeInputError("tile_y", "tile height must be larger than the tile stride height")
+    if isinstance(samples, dict) and isinstance(samples.get("video"), torch.Tensor):
+        # the MultiTalk long-video loop's frames, decoded already (-1..1): the pack only maps them
+        return (((samples["video"].float().clamp(-1, 1) + 1.0) / 2.0).cpu().contiguous(),)
     if not isinstance(samples, dict) or "samples" not in samples:
         raise NodeInputError("samples", "expected a LATENT from WanVideoSampler")
     latents = samples["samples"]

@@ -1,0 +1,1 @@
+"""audio-separation-nodes-comfyui (christian-byrne): AudioCrop, and AudioSeparation's refusal."""
