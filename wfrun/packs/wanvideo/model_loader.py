@@ -47,7 +47,6 @@ Choices mapped onto diffusers/torch, and why:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
