@@ -37,6 +37,9 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   only its flash modes read);
 - ATI tracks set on the model by WanVideoATITracks (``ati.py``) go to the loop, which swaps
   in the motion-patched image conditioning inside their step window;
+- Fun-Camera (WanVideoFunCameraEmbeds, ``fun_camera.py``): a model with a camera adapter
+  needs camera embeds and camera embeds need such a model (the pack fails later, or runs
+  the rays nowhere); the loop feeds the rays to the adapter (``sampling.fun_camera``);
 - inputs the pack uses for other model families (FlowEdit, UniAnimate, Uni3C, MultiTalk,
   FreeInit) raise a clear error when connected.
 """
@@ -53,6 +56,7 @@ from wfrun.models.families import TRANSFORMER_FAMILIES, conditioning_by_channels
 from wfrun.models.lora_files import LoraError, lora_paths, merged
 from wfrun.models import placement, residency
 from wfrun.packs.wanvideo.control_lora import control_lora_of
+from wfrun.packs.wanvideo.fun_camera import check_camera
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FantasyTalkingEmbeds,
                                         FetaArgs, ImageEmbeds, LoopArgs, SamplerOptions, ScheduleChoice, SLGArgs,
                                         TeaCacheArgs, TextEmbeds, WanVideoModel)
@@ -78,6 +82,8 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
     if image_embeds.animate is not None and not is_animate:
         raise NodeInputError("image_embeds", f"WanVideoAnimateEmbeds need a Wan 2.2 Animate model, not {name}",
                              "load a Wan2_2-Animate-14B file in WanVideoModelLoader")
+    if check_camera(name, model.transformer, image_embeds):  # Fun-Camera: its layout is checked by the loop
+        return
     in_ch = model.in_channels
     has_image = image_embeds.image_embeds is not None
     has_control = image_embeds.control_embeds is not None
