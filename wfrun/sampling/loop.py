@@ -81,6 +81,8 @@ from the model-family registry (``models/families``), never from numbers here.
   are stepped; the camera poses condition every block (:mod:`.recammaster`).
 - **Fun-Camera** (WanVideoFunCameraEmbeds): the Plücker rays go to the model's camera
   adapter in every call inside their window; no control channels (:mod:`.fun_camera`).
+- **Uni3C** (WanVideoUni3C_embeds): inside its window every call runs the controlnet on
+  the render latents and adds its states after the blocks (:mod:`.uni3c`).
 
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
 cross-attention, which diffusers' blocks cannot), diff-diff masks in ``samples``, ReCamMaster
@@ -115,6 +117,8 @@ from wfrun.sampling.nag import NAGContext
 from wfrun.sampling.recammaster import camera_conditioning, has_camera_layers
 from wfrun.sampling.schedulers import Schedule, build_schedule
 from wfrun.sampling.tracks import AtiTracks, TrackError, ati_patch
+from wfrun.sampling.uni3c import Uni3CEmbeds, Uni3CError, render_for, uni3c_pass
+from wfrun.sampling import uni3c as uni3c_checks
 
 
 class SamplingError(ValueError):
@@ -165,6 +169,8 @@ class SamplingRequest:
     #: WanVideoATITracks' tracks on the model: a motion-patched copy of ``y`` used inside
     #: their step window (:mod:`.tracks`).
     ati: AtiTracks | None = None
+    #: WanVideoUni3C_embeds' controlnet and render latents (:mod:`.uni3c`).
+    uni3c: Uni3CEmbeds | None = None
 
 
 # --- what prepare() hands the loop ------------------------------------------------------
@@ -724,6 +730,12 @@ def prepare(req: SamplingRequest) -> Prepared:
     text = _text_context(req)
     windows = _context_windows(opts.context, noise, generator)
     _check_recammaster(req, noise, windows)
+    if req.uni3c is not None:
+        try:
+            uni3c_checks.check(req.transformer, req.uni3c, noise, windows.frames if windows is not None else None,
+                               cond.fun_ref is not None)
+        except Uni3CError as err:
+            raise SamplingError("uni3c_embeds", str(err)) from None
     noise = _video2video(req, noise, schedule.timesteps, add_noise, generator)
     noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise)
     hold_clean = holds_clean_frames(req.transformer, req.image_embeds.extra_latents)
@@ -764,7 +776,8 @@ def prepare(req: SamplingRequest) -> Prepared:
 def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, clip: torch.Tensor | None, idx: int,
              pct: float, uncond: bool, pred_id: int | None, feta_on: bool,
              vace: tuple = (), animate: AnimateEmbeds | None = None,
-             audio: FantasyAudio | None = None, camera: torch.Tensor | None = None) -> tuple[torch.Tensor, int | None]:
+             audio: FantasyAudio | None = None, camera: torch.Tensor | None = None,
+             render: torch.Tensor | None = None) -> tuple[torch.Tensor, int | None]:
     """One transformer call with this step's per-call values; output in float32. NAG guides
     the cond calls only (the pack passes its context when not ``is_uncond``). Animate's
     uncond call gets face crops all -1 (the pack's ``predict_with_cfg``)."""
@@ -782,7 +795,7 @@ def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, c
                         nag=None if uncond else p.nag, pose=pose, face=face, reference=p.cond.fun_ref,
                         pose_strength=animate.pose_strength if animate is not None else 1.0,
                         face_strength=animate.face_strength if animate is not None else 1.0, audio=audio,
-                        camera=camera)
+                        camera=camera, uni3c=render)
     bsz = z.shape[0]
     tt = t.to(torch.device(req.device))
     tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)
@@ -818,12 +831,14 @@ def _negative(p: Prepared) -> torch.Tensor:
 def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t: torch.Tensor, idx: int,
             cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool,
             vace: tuple | None = None, animate: AnimateEmbeds | None = None,
-            audio: FantasyAudio | None = None, camera: torch.Tensor | None = None) -> torch.Tensor:
+            audio: FantasyAudio | None = None, camera: torch.Tensor | None = None,
+            window: list[int] | None = None) -> torch.Tensor:
     """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video);
     ``vace``: this window's VACE contexts (default: the whole video's); ``animate``: this
     window's Animate inputs (default: the whole video's); ``audio``: this window's
     FantasyTalking audio (default: the whole video's); ``camera``: this window's Fun-Camera
-    rays (default: the whole video's)."""
+    rays (default: the whole video's); ``window``: the context window's latent frames (Uni3C
+    cuts its render latents to them)."""
     animate = p.cond.animate if animate is None else animate
     audio = p.audio if audio is None else audio
     camera = p.cond.camera if camera is None else camera
@@ -833,6 +848,7 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
         return torch.zeros_like(z, dtype=torch.float32)
     pct = idx / len(p.timesteps)
     camera = fun_camera.at_step(p.cond.control, camera, pct, idx)  # cond and uncond alike, as the pack
+    render = render_for(p.req.uni3c, pct, idx, window)  # Uni3C's render latents, in every call of the step
     y = _model_y(p, z, cond, ctl, idx, pct)
     hints = _vace_at(p, p.cond.vace if vace is None else vace, idx, pct)  # cond and uncond alike, as the pack
     z_neg = z
@@ -851,7 +867,7 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
     clip_neg = p.cond.clip_neg if p.cond.clip_neg is not None else clip_fea
     if not guidance.batched:
         c_out, cache_state[0] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on, hints,
-                                         animate, audio, camera)
+                                         animate, audio, camera, render)
         c_out = c_out[0]
         if not guidance.needs_uncond(cfg_scale, idx):
             return guidance.cond_only(c_out, idx)
@@ -859,20 +875,20 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
         rest_audio = None if audio_cfg else audio  # audio CFG: the other calls go without audio
         neg = _negative(p)
         u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on, hints,
-                                         animate, rest_audio, camera)
+                                         animate, rest_audio, camera, render)
         u_out = u_out[0]
         if with_phantom and p.phantom_guidance.needs_reference(idx):
             # references with the negative prompt: guidance toward the subject, then the text
             r_out, cache_state[2] = _forward(p, zin, t, neg, clip_neg, idx, pct, True, cache_state[2], feta_on,
-                                             audio=rest_audio, camera=camera)
+                                             audio=rest_audio, camera=camera, render=render)
             return p.phantom_guidance.combine(c_out, u_out, r_out[0], cfg_scale, idx)
         if audio_cfg:  # the cond call without audio (the pack's third TeaCache state)
             n_out, cache_state[2] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[2], feta_on,
-                                             hints, animate, None, camera)
+                                             hints, animate, None, camera, render)
             return audio_guidance(c_out, u_out, n_out[0], cfg_scale, audio.cfg[idx])
     else:
         both, cache_state[0] = _forward(p, torch.cat([zin, zin]), t, torch.cat([pos, _negative(p)]), clip_fea, idx,
-                                        pct, False, cache_state[0], feta_on, hints, camera=camera)
+                                        pct, False, cache_state[0], feta_on, hints, camera=camera, render=render)
         c_out, u_out = both[0], both[1]
     return guidance.combine(c_out, u_out, cfg_scale, idx)
 
@@ -925,7 +941,7 @@ def _predict_windows(p: Prepared, model_in: torch.Tensor, timestep: torch.Tensor
         pred = predict(p, model_in[:, window], p.cfg[idx], pos, wt, idx, w_cond, w_ctl, state, feta_on,
                        _window_vace(p, window), _animate_window(cond.animate, window),
                        p.audio.frames_of(window) if p.audio is not None else None,
-                       fun_camera.window(cond.camera, window))
+                       fun_camera.window(cond.camera, window), window)
         mask = ctxwin.window_mask(pred, window, latent_len, win.overlap, looped=p.is_looped,
                                   method=win.options.fuse_method)
         noise_pred[:, window] += pred * mask
@@ -1037,7 +1053,8 @@ def sample(req: SamplingRequest) -> dict:
         with sampling_pass(req.transformer, slg=req.options.slg, teacache=p.teacache, on_block=req.on_block,
                            control=p.cond.control_lora, attention=req.attention, forwards=planned_forwards(p),
                            audio=p.audio is not None), \
-                camera_conditioning(req.transformer, recam.camera_embed if recam is not None else None):
+                camera_conditioning(req.transformer, recam.camera_embed if recam is not None else None), \
+                uni3c_pass(req.transformer, req.uni3c):
             for idx, t in enumerate(p.timesteps):
                 req.check_interrupt()
                 denoise_step(p, state, idx, t)

@@ -40,7 +40,9 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
 - Fun-Camera (WanVideoFunCameraEmbeds, ``fun_camera.py``): a model with a camera adapter
   needs camera embeds and camera embeds need such a model (the pack fails later, or runs
   the rays nowhere); the loop feeds the rays to the adapter (``sampling.fun_camera``);
-- inputs the pack uses for other model families (FlowEdit, UniAnimate, Uni3C, MultiTalk,
+- Uni3C (``uni3c_embeds``, ``uni3c.py``): the controlnet runs in the loop's calls inside
+  its window and adds its states after the blocks (``sampling.uni3c``);
+- inputs the pack uses for other model families (FlowEdit, UniAnimate, MultiTalk,
   FreeInit) raise a clear error when connected.
 """
 
@@ -63,9 +65,10 @@ from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, Experimen
 from wfrun.sampling.audio import FantasyAudio
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
+from wfrun.sampling.uni3c import Uni3CEmbeds
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
-UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "uni3c_embeds", "multitalk_embeds", "freeinit_args")
+UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "multitalk_embeds", "freeinit_args")
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
 
 
@@ -159,6 +162,10 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         cfg = [float(c) for c in cfg.flatten()] if cfg.numel() > 1 else float(cfg)
     cache = cache_args if cache_args is not None else teacache_args
     audio, audio_cfg = _fantasy_audio(others.get("fantasytalking_embeds"))
+    uni3c = others.get("uni3c_embeds")
+    if uni3c is not None and not isinstance(uni3c, Uni3CEmbeds):
+        raise NodeInputError("uni3c_embeds", f"expected UNI3C_EMBEDS, got {type(uni3c).__name__}",
+                             "connect WanVideoUni3C_embeds")
 
     transformer = model.transformer
     device = ctx.device  # the pack samples on the main device whatever the initial load_device
@@ -191,7 +198,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         cache_device=cache.cache_device if cache is not None else "cpu",
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
-        audio=audio, audio_cfg=audio_cfg, ati=model.ati)
+        audio=audio, audio_cfg=audio_cfg, ati=model.ati, uni3c=uni3c)
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad():  # WanVideoSetLoRAs
             latent = sample(request)
