@@ -78,7 +78,7 @@ def plotted_cameras(w2cs: list[np.ndarray], relative: bool) -> list[np.ndarray]:
 
 @executor("CameraPoseVisualizer")
 def camera_pose_visualizer(ctx: ExecContext, pose_file_path: str, base_xval: float, zval: float, scale: float,
-                           use_exact_fx: bool, relative_c2w: bool, use_viewer: bool = False,
+                           use_exact_fx: bool, relative_c2w: bool, use_viewer: bool,
                            cameractrl_poses: Any = None, **_: Any) -> tuple:
     if float(scale) <= 0:
         raise NodeInputError("scale", f"scale = {scale}: it must be above 0")
