@@ -322,11 +322,23 @@ def test_a_name_with_no_clue_gets_the_loaders_default_with_a_notice():
 @pytest.mark.parametrize("class_type, input_name, folders, name, reason", [
     ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "old_model.ckpt", "pickle"),
     # VACE and Wan 2.2 models get stand-ins of their families (tests/test_models_families_wan22.py)
-    ("WanVideoUni3C_ControlnetLoader", "model", "controlnet", "Wan21_Uni3C_controlnet_fp16.safetensors", "controlnet"),
 ])
 def test_models_wfrun_cannot_run_get_no_stand_in_and_say_why(class_type, input_name, folders, name, reason):
     with pytest.raises(NoStandin, match=reason):
         family_for(class_type, input_name, folders, name)
+
+
+def test_the_uni3c_controlnet_stand_in_fits_the_tiny_transformers(tmp_path, tiny_models):
+    from wfrun.models.tiny import TRANSFORMER
+    from wfrun.models.uni3c import load_uni3c
+
+    standin = family_for("WanVideoUni3C_ControlnetLoader", "model", "controlnet",
+                         "Wan21_Uni3C_controlnet_fp16.safetensors")
+    assert standin.family.kind == "uni3c" and standin.family.precision == "fp16"
+    root = write_standins([standin], tiny_models, tmp_path)
+    net = load_uni3c(root / "controlnet" / "Wan21_Uni3C_controlnet_fp16.safetensors")
+    # the tiny I2V input's first 20 channels and 16 render channels; states as wide as the tiny model
+    assert net.config.in_channels == 36 and net.config.out_dim == net.config.time_embed_dim == TRANSFORMER["dim"]
 
 
 def test_unsafe_names_get_no_stand_in():
