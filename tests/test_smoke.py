@@ -84,6 +84,10 @@ EXPECTED: dict[str, dict[str, tuple[int, int, int]]] = {
     # 75 ImageResizeKJ 640x640: the depth video, then depth | result
     "wanvideo_Fun_control_example_01": {"control_00001.mp4": (9, *fit(640, 640)),
                                         "WanVideoWrapper_FunControl_00001.mp4": (9, 2 * 64, 64)},
+    # 97 ImageResizeKJv2 624x624, ADE camera poses into WanVideoFunCameraEmbeds: the result |
+    # the input | KJNodes' pose plot (1800x700, scaled to the video's height)
+    "wanvideo_Fun_control_camera_example_01": {"WanVideoWrapper_FunControlCamera_00001.mp4": (
+        9, 2 * fit(624, 624)[0] + int(1800 * fit(624, 624)[1] / 700), fit(624, 624)[1])},
     # 44 ImageResizeKJ 512x512: the input | the result
     "wanvideo_vid2vid_example_01": {"WanVideoWrapperV2V_00001.mp4": (9, 2 * 64, 64)},
     # 74 ImageResizeKJv2 512x512; FantasyTalking's audio model and embeds; the video with its audio
