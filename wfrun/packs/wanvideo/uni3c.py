@@ -4,8 +4,8 @@ and WanVideoUni3C_embeds. The controlnet is ``models.uni3c``; the sampler runs i
 
 - The loader reads the file from the ``controlnet`` folder, weights in ``base_precision``
   (the patch embedding in float32, as the pack), where ``load_device`` says. Differences:
-  ``quantization`` (fp8 storage) is not applied — the controlnet is about 0.6 B parameters
-  and stays in ``base_precision``; ``attention_mode`` is PyTorch SDPA whatever it says
+  ``quantization`` (fp8 storage) is not applied — the controlnet (20 blocks 1024 wide) is
+  small beside the 14B model and stays in ``base_precision``; ``attention_mode`` is PyTorch SDPA whatever it says
   (``sageattn`` is a speed choice); ``compile_args`` are not used.
 - The embeds carry the render latents (WanVideoEncode of the point-cloud render; a batch
   of one) with ``strength`` and the step window. ``render_mask`` raises, as in the pack
