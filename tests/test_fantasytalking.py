@@ -254,8 +254,8 @@ def test_audio_cfg_is_the_packs_three_pass_formula(audio_model):
     seen = []
     original = loop._forward
 
-    def spy(p, z, t, ctx, clip, idx, pct, uncond, pred_id, feta_on, vace=(), animate=None, audio=None):
-        out = original(p, z, t, ctx, clip, idx, pct, uncond, pred_id, feta_on, vace, animate, audio)
+    def spy(p, z, t, ctx, clip, idx, pct, uncond, pred_id, feta_on, vace=(), animate=None, audio=None, *more):
+        out = original(p, z, t, ctx, clip, idx, pct, uncond, pred_id, feta_on, vace, animate, audio, *more)
         seen.append((uncond, audio is not None, out[0]))
         return out
 
@@ -293,9 +293,9 @@ def test_context_windows_get_their_frames_audio(audio_model):
     seen = []
     original = loop._forward
 
-    def spy(p, z, t, ctx, clip, idx, pct, uncond, pred_id, feta_on, vace=(), animate=None, audio=None):
+    def spy(p, z, t, ctx, clip, idx, pct, uncond, pred_id, feta_on, vace=(), animate=None, audio=None, *more):
         seen.append((z.shape[2], audio))
-        return original(p, z, t, ctx, clip, idx, pct, uncond, pred_id, feta_on, vace, animate, audio)
+        return original(p, z, t, ctx, clip, idx, pct, uncond, pred_id, feta_on, vace, animate, audio, *more)
 
     windows = ContextOptions(context_frames=9, context_stride=4, context_overlap=4, freenoise=False)
     loop._forward = spy

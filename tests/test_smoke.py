@@ -84,6 +84,10 @@ EXPECTED: dict[str, dict[str, tuple[int, int, int]]] = {
     # 75 ImageResizeKJ 640x640: the depth video, then depth | result
     "wanvideo_Fun_control_example_01": {"control_00001.mp4": (9, *fit(640, 640)),
                                         "WanVideoWrapper_FunControl_00001.mp4": (9, 2 * 64, 64)},
+    # 97 ImageResizeKJv2 624x624, ADE camera poses into WanVideoFunCameraEmbeds: the result |
+    # the input | KJNodes' pose plot (1800x700, scaled to the video's height)
+    "wanvideo_Fun_control_camera_example_01": {"WanVideoWrapper_FunControlCamera_00001.mp4": (
+        9, 2 * fit(624, 624)[0] + int(1800 * fit(624, 624)[1] / 700), fit(624, 624)[1])},
     # 44 ImageResizeKJ 512x512: the input | the result
     "wanvideo_vid2vid_example_01": {"WanVideoWrapperV2V_00001.mp4": (9, 2 * 64, 64)},
     # 74 ImageResizeKJv2 512x512; FantasyTalking's audio model and embeds; the video with its audio
@@ -322,11 +326,23 @@ def test_a_name_with_no_clue_gets_the_loaders_default_with_a_notice():
 @pytest.mark.parametrize("class_type, input_name, folders, name, reason", [
     ("WanVideoModelLoader", "model", "unet_gguf,diffusion_models", "old_model.ckpt", "pickle"),
     # VACE and Wan 2.2 models get stand-ins of their families (tests/test_models_families_wan22.py)
-    ("WanVideoUni3C_ControlnetLoader", "model", "controlnet", "Wan21_Uni3C_controlnet_fp16.safetensors", "controlnet"),
 ])
 def test_models_wfrun_cannot_run_get_no_stand_in_and_say_why(class_type, input_name, folders, name, reason):
     with pytest.raises(NoStandin, match=reason):
         family_for(class_type, input_name, folders, name)
+
+
+def test_the_uni3c_controlnet_stand_in_fits_the_tiny_transformers(tmp_path, tiny_models):
+    from wfrun.models.tiny import TRANSFORMER
+    from wfrun.models.uni3c import load_uni3c
+
+    standin = family_for("WanVideoUni3C_ControlnetLoader", "model", "controlnet",
+                         "Wan21_Uni3C_controlnet_fp16.safetensors")
+    assert standin.family.kind == "uni3c" and standin.family.precision == "fp16"
+    root = write_standins([standin], tiny_models, tmp_path)
+    net = load_uni3c(root / "controlnet" / "Wan21_Uni3C_controlnet_fp16.safetensors")
+    # the tiny I2V input's first 20 channels and 16 render channels; states as wide as the tiny model
+    assert net.config.in_channels == 36 and net.config.out_dim == net.config.time_embed_dim == TRANSFORMER["dim"]
 
 
 def test_unsafe_names_get_no_stand_in():

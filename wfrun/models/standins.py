@@ -91,6 +91,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("ModelPatchLoader", "name"): ("multitalk", ""),
     ("FantasyTalkingModelLoader", "model"): ("fantasytalking", ""),
     ("MultiTalkModelLoader", "model"): ("multitalk", ""),
+    ("WanVideoUni3C_ControlnetLoader", "model"): ("uni3c", ""),
     **{("WanVideoLoraSelectMulti", f"lora_{i}"): ("lora", "") for i in range(5)},
 }
 
@@ -134,7 +135,8 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
                      "sam2": "fp32", "taehv": "fp16", "upscale": "fp32", "rife": "fp32", "film": "fp32", "vitpose": "fp32",
-                     "yolo_e2e": "fp32", "wav2vec2": "fp16", "multitalk": "fp16", "fantasytalking": "fp16"}
+                     "yolo_e2e": "fp32", "wav2vec2": "fp16", "multitalk": "fp16", "fantasytalking": "fp16",
+                     "uni3c": "fp16"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "florence2": "Florence-2 model folder with its tokenizer and processor",
@@ -150,6 +152,7 @@ KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE b
                "wav2vec2": "wav2vec 2.0 audio encoder",
                "multitalk": "MultiTalk/InfiniteTalk audio patch (for the tiny Wan 2.1 transformers and wav2vec 2.0)",
                "fantasytalking": "FantasyTalking audio model (for the tiny Wan 2.1 transformers and wav2vec 2.0)",
+               "uni3c": "Uni3C controlnet (for the tiny Wan 2.1 transformers)",
                "wav2vec2_folder": "wav2vec 2.0 repository folder (config, preprocessor config, weights)"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
@@ -430,13 +433,18 @@ def _fantasytalking(name: str, base: str, layout: str) -> tuple[Family, str | No
     return Family("fantasytalking", "", "", _precision(name, DEFAULT_PRECISION["fantasytalking"], fp8=False)), None
 
 
+def _uni3c(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """WanVideoUni3C_ControlnetLoader's file: sized for the tiny I2V transformers."""
+    return Family("uni3c", "", "", _precision(name, DEFAULT_PRECISION["uni3c"], fp8=False)), None
+
+
 _FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_extra_module": _extra_module,
              "wan_vae": _vae, "umt5": _umt5,
              "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
              "sam2": _sam2, "taehv": _taehv, "rife": _rife, "film": _film,
              "vitpose": _onnx("vitpose"), "yolo_e2e": _onnx("yolo_e2e"), "wav2vec2": _wav2vec2,
-             "multitalk": _multitalk, "fantasytalking": _fantasytalking}
+             "multitalk": _multitalk, "fantasytalking": _fantasytalking, "uni3c": _uni3c}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -520,6 +528,16 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
                                          blocks=TRANSFORMER["layers"], audio_dim=TINY["width"],
                                          dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision,
                                                                                                      torch.float16))
+    if family.kind == "uni3c":
+        import torch
+
+        from wfrun.models.tiny import TRANSFORMER
+        from wfrun.models.uni3c import write_tiny as write_tiny_uni3c
+
+        return write_tiny_uni3c(target, seed=zlib.crc32(standin.name.encode()), conv_out_dim=TRANSFORMER["dim"],
+                                out_dim=TRANSFORMER["dim"], layers=TRANSFORMER["layers"],
+                                dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision,
+                                                                                            torch.float16))
     if family.kind == "clipseg":  # a folder: config, tokenizer, processor, model.safetensors
         from wfrun.models.clipseg_tiny import write_tiny_clipseg
 

@@ -39,12 +39,18 @@ class ControlEmbeds:
     """The ``control_embeds`` of WanVideoControlEmbeds / WanVideoAddControlEmbeds: Fun-control
     latents and window, and the Fun reference image's latent (``[1, 16, H/8, W/8]``). No
     control latents (WanVideoAddControlEmbeds without ``latents``, a reference alone): the
-    sampler gives the model's control channels zeros."""
+    sampler gives the model's control channels zeros. WanVideoFunCameraEmbeds' camera rays
+    come here too, without control latents: a Fun-Camera model has no control channels."""
 
     control_images: torch.Tensor | None  # [16, T, H/8, W/8]
     start_percent: float = 0.0
     end_percent: float = 1.0
     fun_ref_image: torch.Tensor | None = None
+    #: WanVideoFunCameraEmbeds' Plücker rays ``[1, 24, T, H, W]`` (pixels; times its strength)
+    #: and their step window (:mod:`wfrun.sampling.fun_camera`).
+    camera: torch.Tensor | None = None
+    camera_start_percent: float = 0.0
+    camera_end_percent: float = 1.0
 
 
 @dataclass(frozen=True)

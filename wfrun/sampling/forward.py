@@ -289,6 +289,9 @@ class ForwardOptions:
     #: FantasyTalking's audio windows for this call (``sampling.audio.FantasyAudio``), read by
     #: the pass's audio hooks on the blocks' cross-attention; None: a call without audio.
     audio: Any = None
+    #: Uni3C's render latents for this call (``[1, 16, F, H, W]``), read by the pass's Uni3C
+    #: hooks (:mod:`wfrun.sampling.uni3c`); None: a call without the controlnet.
+    uni3c: Any = None
 
 
 # --- rope -----------------------------------------------------------------------------

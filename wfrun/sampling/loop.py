@@ -79,6 +79,10 @@ from the model-family registry (``models/families``), never from numbers here.
 - **ReCamMaster** (WanVideoReCamMasterCameraEmbed's embeds): the source video's latents go
   after the frames in every model call and only the first frames of the guided prediction
   are stepped; the camera poses condition every block (:mod:`.recammaster`).
+- **Fun-Camera** (WanVideoFunCameraEmbeds): the Plücker rays go to the model's camera
+  adapter in every call inside their window; no control channels (:mod:`.fun_camera`).
+- **Uni3C** (WanVideoUni3C_embeds): inside its window every call runs the controlnet on
+  the render latents and adds its states after the blocks (:mod:`.uni3c`).
 
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
 cross-attention, which diffusers' blocks cannot), diff-diff masks in ``samples``, ReCamMaster
@@ -103,6 +107,7 @@ from wfrun.models import module_hooks
 from wfrun.models.fantasytalking import has_audio_maps
 from wfrun.models.families.wan_transformer import sampler_channels
 from wfrun.sampling import context as ctxwin
+from wfrun.sampling import fun_camera
 from wfrun.sampling.audio import FantasyAudio
 from wfrun.sampling.conditioning import (AnimateEmbeds, ControlEmbeds, EasyCacheArgs, ImageEmbeds, PhantomArgs,
                                         SamplerOptions, TextEmbeds, VaceEmbeds)
@@ -117,6 +122,8 @@ from wfrun.sampling.nag import NAGContext
 from wfrun.sampling.recammaster import camera_conditioning, has_camera_layers
 from wfrun.sampling.schedulers import Schedule, build_schedule
 from wfrun.sampling.tracks import AtiTracks, TrackError, ati_patch
+from wfrun.sampling.uni3c import Uni3CEmbeds, Uni3CError, render_for, uni3c_pass
+from wfrun.sampling import uni3c as uni3c_checks
 
 
 class SamplingError(ValueError):
@@ -170,6 +177,8 @@ class SamplingRequest:
     #: WanVideoATITracks' tracks on the model: a motion-patched copy of ``y`` used inside
     #: their step window (:mod:`.tracks`).
     ati: AtiTracks | None = None
+    #: WanVideoUni3C_embeds' controlnet and render latents (:mod:`.uni3c`).
+    uni3c: Uni3CEmbeds | None = None
 
 
 # --- what prepare() hands the loop ------------------------------------------------------
@@ -190,6 +199,7 @@ class Conditioning:
     animate: AnimateEmbeds | None = None  # Wan 2.2 Animate's pose latents and face crops (WanVideoAnimateEmbeds)
     fun_ref: torch.Tensor | None = None   # Fun reference latent [1, 16, H/8, W/8]: ref_conv tokens in front
     image_cond_ati: torch.Tensor | None = None  # y with ATI's motion patch, used inside the tracks' window
+    camera: torch.Tensor | None = None    # Fun-Camera's Plücker rays [1, 24, T, H, W] (pixels; :mod:`.fun_camera`)
 
 
 @dataclass
@@ -352,11 +362,18 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
     dtype = req.dtype
     in_ch = int(req.transformer.config.in_channels)
     latent_ch = latent_channels(req.transformer)  # 16, or 48 for Wan 2.2 VAE latents (TI2V-5B)
-    layout = sampler_channels(in_ch, latent_ch)  # how the model's family fills its input channels
+    # how the model's family fills its input channels
+    layout = fun_camera.layout(req.transformer, in_ch, latent_ch) or sampler_channels(in_ch, latent_ch)
     takes_control = layout is not None and layout.control > 0
     cond = Conditioning(control=emb.control_embeds,
                         control_lora=module_hooks.find(req.transformer, module_hooks.CONTROL_LORA))
     control = cond.control
+    try:
+        cond.camera = fun_camera.camera_rays(req.transformer, control)
+    except fun_camera.FunCameraError as err:
+        raise SamplingError("image_embeds", str(err)) from None
+    if cond.camera is not None:  # camera embeds carry no control latents: the channels are as without control
+        control = None
     image_cond = emb.image_embeds
     if image_cond is not None:
         if emb.lat_h is None or emb.lat_w is None:
@@ -401,6 +418,12 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
         elif layout is not None and layout.control == 0 and layout.image > 0:
             # an image model (Fun-InP) without an image: zero mask and zero image latents
             image_cond = noise.new_zeros(layout.image, *noise.shape[1:])
+    if cond.camera is not None:
+        try:
+            fun_camera.check_fits(req.transformer, cond.camera, noise)
+        except fun_camera.FunCameraError as err:
+            raise SamplingError("image_embeds", str(err)) from None
+        cond.camera = cond.camera.to(device)
     if cond.control_latents is not None and tuple(cond.control_latents.shape[1:]) != tuple(noise.shape[1:]):
         raise SamplingError("image_embeds", f"control latents of {tuple(cond.control_latents.shape[1:])} "
                             f"(frames, height, width) for a video of {tuple(noise.shape[1:])}",
@@ -725,6 +748,12 @@ def prepare(req: SamplingRequest) -> Prepared:
     text = _text_context(req)
     windows = _context_windows(opts.context, noise, generator)
     _check_recammaster(req, noise, windows)
+    if req.uni3c is not None:
+        try:
+            uni3c_checks.check(req.transformer, req.uni3c, noise, windows.frames if windows is not None else None,
+                               cond.fun_ref is not None)
+        except Uni3CError as err:
+            raise SamplingError("uni3c_embeds", str(err)) from None
     noise = _video2video(req, noise, schedule.timesteps, add_noise, generator)
     noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise)
     hold_clean = holds_clean_frames(req.transformer, req.image_embeds.extra_latents)
@@ -765,7 +794,8 @@ def prepare(req: SamplingRequest) -> Prepared:
 def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, clip: torch.Tensor | None, idx: int,
              pct: float, uncond: bool, pred_id: int | None, feta_on: bool,
              vace: tuple = (), animate: AnimateEmbeds | None = None,
-             audio: FantasyAudio | None = None) -> tuple[torch.Tensor, int | None]:
+             audio: FantasyAudio | None = None, camera: torch.Tensor | None = None,
+             render: torch.Tensor | None = None) -> tuple[torch.Tensor, int | None]:
     """One transformer call with this step's per-call values; output in float32. NAG guides
     the cond calls only (the pack passes its context when not ``is_uncond``). Animate's
     uncond call gets face crops all -1 (the pack's ``predict_with_cfg``)."""
@@ -782,7 +812,8 @@ def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, c
                         split_attn_steps=p.split_steps, pred_id=pred_id, vace=vace, vace_pad_front=True,
                         nag=None if uncond else p.nag, pose=pose, face=face, reference=p.cond.fun_ref,
                         pose_strength=animate.pose_strength if animate is not None else 1.0,
-                        face_strength=animate.face_strength if animate is not None else 1.0, audio=audio)
+                        face_strength=animate.face_strength if animate is not None else 1.0, audio=audio,
+                        camera=camera, uni3c=render)
     bsz = z.shape[0]
     tt = t.to(torch.device(req.device))
     tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)
@@ -818,18 +849,24 @@ def _negative(p: Prepared) -> torch.Tensor:
 def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t: torch.Tensor, idx: int,
             cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool,
             vace: tuple | None = None, animate: AnimateEmbeds | None = None,
-            audio: FantasyAudio | None = None) -> torch.Tensor:
+            audio: FantasyAudio | None = None, camera: torch.Tensor | None = None,
+            window: list[int] | None = None) -> torch.Tensor:
     """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video);
     ``vace``: this window's VACE contexts (default: the whole video's); ``animate``: this
     window's Animate inputs (default: the whole video's); ``audio``: this window's
-    FantasyTalking audio (default: the whole video's)."""
+    FantasyTalking audio (default: the whole video's); ``camera``: this window's Fun-Camera
+    rays (default: the whole video's); ``window``: the context window's latent frames (Uni3C
+    cuts its render latents to them)."""
     animate = p.cond.animate if animate is None else animate
     audio = p.audio if audio is None else audio
+    camera = p.cond.camera if camera is None else camera
     guidance = p.guidance
     z = z.to(p.req.dtype)
     if guidance.zero_init(idx):
         return torch.zeros_like(z, dtype=torch.float32)
     pct = idx / len(p.timesteps)
+    camera = fun_camera.at_step(p.cond.control, camera, pct, idx)  # cond and uncond alike, as the pack
+    render = render_for(p.req.uni3c, pct, idx, window)  # Uni3C's render latents, in every call of the step
     y = _model_y(p, z, cond, ctl, idx, pct)
     hints = _vace_at(p, p.cond.vace if vace is None else vace, idx, pct)  # cond and uncond alike, as the pack
     z_neg = z
@@ -848,7 +885,7 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
     clip_neg = p.cond.clip_neg if p.cond.clip_neg is not None else clip_fea
     if not guidance.batched:
         c_out, cache_state[0] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on, hints,
-                                         animate, audio)
+                                         animate, audio, camera, render)
         c_out = c_out[0]
         if not guidance.needs_uncond(cfg_scale, idx):
             return guidance.cond_only(c_out, idx)
@@ -858,22 +895,22 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
         rest_audio = audio if (talk or not audio_cfg) else None
         neg = _negative(p)
         u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on, hints,
-                                         animate, rest_audio)
+                                         animate, rest_audio, camera, render)
         u_out = u_out[0]
         if with_phantom and p.phantom_guidance.needs_reference(idx):
             # references with the negative prompt: guidance toward the subject, then the text
             r_out, cache_state[2] = _forward(p, zin, t, neg, clip_neg, idx, pct, True, cache_state[2], feta_on,
-                                             audio=rest_audio)
+                                             audio=rest_audio, camera=camera, render=render)
             return p.phantom_guidance.combine(c_out, u_out, r_out[0], cfg_scale, idx)
         if audio_cfg:  # the call without audio (the pack's third TeaCache state)
             n_out, cache_state[2] = _forward(p, zin, t, neg if talk else pos, clip_fea, idx, pct, False,
                                              cache_state[2], feta_on, hints, animate,
-                                             audio.without_audio() if talk else None)
+                                             audio.without_audio() if talk else None, camera, render)
             combine = multitalk_guidance if talk else audio_guidance
             return combine(c_out, u_out, n_out[0], cfg_scale, audio.cfg[idx])
     else:
         both, cache_state[0] = _forward(p, torch.cat([zin, zin]), t, torch.cat([pos, _negative(p)]), clip_fea, idx,
-                                        pct, False, cache_state[0], feta_on, hints)
+                                        pct, False, cache_state[0], feta_on, hints, camera=camera, render=render)
         c_out, u_out = both[0], both[1]
     return guidance.combine(c_out, u_out, cfg_scale, idx)
 
@@ -925,7 +962,8 @@ def _predict_windows(p: Prepared, model_in: torch.Tensor, timestep: torch.Tensor
         wt = timestep[:, window] if timestep.ndim == 2 else timestep
         pred = predict(p, model_in[:, window], p.cfg[idx], pos, wt, idx, w_cond, w_ctl, state, feta_on,
                        _window_vace(p, window), _animate_window(cond.animate, window),
-                       p.audio.frames_of(window) if p.audio is not None else None)
+                       p.audio.frames_of(window) if p.audio is not None else None,
+                       fun_camera.window(cond.camera, window), window)
         mask = ctxwin.window_mask(pred, window, latent_len, win.overlap, looped=p.is_looped,
                                   method=win.options.fuse_method)
         noise_pred[:, window] += pred * mask
@@ -1040,7 +1078,7 @@ def run_steps(p: Prepared, state: LoopState, on_step: Callable[[int, str], None]
                            control=p.cond.control_lora, attention=req.attention, forwards=planned_forwards(p),
                            audio=p.audio is not None and talk is None), \
                 camera_conditioning(req.transformer, recam.camera_embed if recam is not None else None), \
-                multitalk_pass(req.transformer, talk):
+                multitalk_pass(req.transformer, talk), uni3c_pass(req.transformer, req.uni3c):
             for idx, t in enumerate(p.timesteps):
                 req.check_interrupt()
                 if on_step is not None:

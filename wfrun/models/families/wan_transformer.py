@@ -298,3 +298,13 @@ def sampler_channels(in_channels: int, latent: int = 16) -> SamplerChannels | No
         return None
     control = latent if conditioning == "control" else 0
     return SamplerChannels(latent, control, in_channels - latent - control)
+
+
+def camera_sampler_channels(in_channels: int, latent: int = 16) -> SamplerChannels | None:
+    """The channel layout of a Fun-Camera family with ``in_channels`` inputs (its camera
+    comes through ``control_adapter``, not channels: the noisy latents, then the image
+    conditioning), or None when no camera family has that width."""
+    if not any(f.conditioning == "camera" and f.in_channels == in_channels and f.latent_channels == latent
+               for f in TRANSFORMER_FAMILIES):
+        return None
+    return SamplerChannels(latent, 0, in_channels - latent)

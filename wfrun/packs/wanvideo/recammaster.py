@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
+from wfrun.media.camera_plot import draw_cameras
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.sampling.conditioning import ImageEmbeds, ReCamMasterEmbeds
 
@@ -144,10 +144,6 @@ def recammaster_camera_embed(ctx: ExecContext, latents: Any, camera_poses: Any =
 
 # --- the pose visualizer -----------------------------------------------------------------
 
-BACKGROUND = (0x35, 0x35, 0x35)
-SIZE = (1800, 700)
-
-
 def visualizer_cameras(camera_poses: Any) -> list[np.ndarray]:
     """The pack's plotted camera-to-world matrices: re-axed, made relative to the first,
     turned z-up, and scaled so the farthest camera is 1 from the origin (unless all sit
@@ -168,43 +164,10 @@ def visualizer_cameras(camera_poses: Any) -> list[np.ndarray]:
     return c2ws
 
 
-def _rainbow(x: float) -> tuple[int, int, int]:
-    """matplotlib's ``rainbow`` colour map at ``x`` in 0..1."""
-    r = abs(2 * x - 1)
-    g = math.sin(math.pi * x)
-    b = math.cos(math.pi * x / 2)
-    return tuple(int(round(255 * min(max(v, 0.0), 1.0))) for v in (r, g, b))
-
-
-def _projector(scale: float):
-    """Points in the plot's cube (±2·scale) → pixels, in matplotlib's default view."""
-    azim, elev = math.radians(-60), math.radians(30)
-    right = np.array([-math.sin(azim), math.cos(azim), 0.0])
-    up = np.array([-math.cos(azim) * math.sin(elev), -math.sin(azim) * math.sin(elev), math.cos(elev)])
-    width, height = SIZE
-    pixels = min(width, height) / (2 * 2.0 * scale * math.sqrt(3))
-
-    def project(p: np.ndarray) -> tuple[float, float]:
-        return width / 2 + pixels * float(p @ right), height / 2 - pixels * float(p @ up)
-    return project
-
-
 @executor("ReCamMasterPoseVisualizer")
 def recammaster_pose_visualizer(ctx: ExecContext, camera_poses: Any, base_xval: float, zval: float, scale: float,
                                 arrow_length: float, **_: Any) -> tuple:
     cameras = visualizer_cameras(camera_poses)
-    project = _projector(float(scale))
-    image = Image.new("RGB", SIZE, BACKGROUND)
-    draw = ImageDraw.Draw(image, "RGBA")
-    b, z = float(base_xval), float(zval)
-    pyramid = np.array([[0, 0, 0, 1], [b, -b, z, 1], [b, b, z, 1], [-b, b, z, 1], [-b, -b, z, 1]])
-    faces = ((0, 1, 2), (0, 2, 3), (0, 3, 4), (0, 4, 1), (1, 2, 3, 4))
-    for index, c2w in enumerate(cameras):
-        colour = _rainbow(index / len(cameras))
-        corners = [project(v[:3]) for v in pyramid @ c2w.T]
-        for face in faces:
-            draw.polygon([corners[i] for i in face], fill=colour + (90,), outline=colour + (255,))
-        if float(arrow_length) > 0:
-            start = c2w[:3, 3] + c2w[:3, 2] * b
-            draw.line([project(start), project(start + c2w[:3, 2] * float(arrow_length))], fill=(0, 0, 0, 255), width=2)
-    return (torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)[None],)
+    image = draw_cameras(cameras, float(base_xval), [float(zval)] * len(cameras), float(scale),
+                         arrow_length=float(arrow_length), fill_alpha=90)
+    return (torch.from_numpy(image)[None],)

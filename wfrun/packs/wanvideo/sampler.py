@@ -41,8 +41,13 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   goes to every call through the patch the model loader attached (``sampling.multitalk``);
   with WanVideoImageToVideoMultiTalk's embeds the sampler runs the long-video loop
   (``sampling.multitalk_long``) and returns decoded frames (the LATENT's ``video``);
-- inputs the pack uses for other model families (FlowEdit, UniAnimate, Uni3C, FreeInit)
-  raise a clear error when connected.
+- Fun-Camera (WanVideoFunCameraEmbeds, ``fun_camera.py``): a model with a camera adapter
+  needs camera embeds and camera embeds need such a model (the pack fails later, or runs
+  the rays nowhere); the loop feeds the rays to the adapter (``sampling.fun_camera``);
+- Uni3C (``uni3c_embeds``, ``uni3c.py``): the controlnet runs in the loop's calls inside
+  its window and adds its states after the blocks (``sampling.uni3c``);
+- inputs the pack uses for other model families (FlowEdit, UniAnimate, FreeInit) raise a
+  clear error when connected.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from wfrun.models.families import TRANSFORMER_FAMILIES, conditioning_by_channels
 from wfrun.models.lora_files import LoraError, lora_paths, merged
 from wfrun.models import placement, residency
 from wfrun.packs.wanvideo.control_lora import control_lora_of
+from wfrun.packs.wanvideo.fun_camera import check_camera
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FantasyTalkingEmbeds,
                                         FetaArgs, ImageEmbeds, LoopArgs, SamplerOptions, ScheduleChoice, SLGArgs,
                                         TeaCacheArgs, TextEmbeds, WanVideoModel)
@@ -65,9 +71,10 @@ from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, multitalk_audio, patch_on,
                                                      run_long)
+from wfrun.sampling.uni3c import Uni3CEmbeds
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
-UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "uni3c_embeds", "freeinit_args")
+UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "freeinit_args")
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
 
 
@@ -84,6 +91,8 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
     if image_embeds.animate is not None and not is_animate:
         raise NodeInputError("image_embeds", f"WanVideoAnimateEmbeds need a Wan 2.2 Animate model, not {name}",
                              "load a Wan2_2-Animate-14B file in WanVideoModelLoader")
+    if check_camera(name, model.transformer, image_embeds):  # Fun-Camera: its layout is checked by the loop
+        return
     in_ch = model.in_channels
     has_image = image_embeds.image_embeds is not None
     has_control = image_embeds.control_embeds is not None
@@ -168,6 +177,10 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     if long is not None:
         check_long(model, talk, samples, context_options, scheduler)
     check_windows(talk, context_options)
+    uni3c = others.get("uni3c_embeds")
+    if uni3c is not None and not isinstance(uni3c, Uni3CEmbeds):
+        raise NodeInputError("uni3c_embeds", f"expected UNI3C_EMBEDS, got {type(uni3c).__name__}",
+                             "connect WanVideoUni3C_embeds")
 
     transformer = model.transformer
     device = ctx.device  # the pack samples on the main device whatever the initial load_device
@@ -200,7 +213,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         cache_device=cache.cache_device if cache is not None else "cpu",
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
-        audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk)
+        audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk, uni3c=uni3c)
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad(), \
                 patch_on(model, exec_device, bool(force_offload)):  # WanVideoSetLoRAs
