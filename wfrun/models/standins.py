@@ -90,6 +90,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("AudioEncoderLoader", "audio_encoder_name"): ("wav2vec2", ""),
     ("ModelPatchLoader", "name"): ("multitalk", ""),
     ("FantasyTalkingModelLoader", "model"): ("fantasytalking", ""),
+    ("MelBandRoFormerModelLoader", "model_name"): ("mel_band_roformer", ""),
     **{("WanVideoLoraSelectMulti", f"lora_{i}"): ("lora", "") for i in range(5)},
 }
 
@@ -133,7 +134,8 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
 DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_vae": "bf16", "umt5": "bf16", "clip_vision": "fp16",
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
                      "sam2": "fp32", "taehv": "fp16", "upscale": "fp32", "rife": "fp32", "film": "fp32", "vitpose": "fp32",
-                     "yolo_e2e": "fp32", "wav2vec2": "fp16", "multitalk": "fp16", "fantasytalking": "fp16"}
+                     "yolo_e2e": "fp32", "wav2vec2": "fp16", "multitalk": "fp16", "fantasytalking": "fp16",
+                     "mel_band_roformer": "fp16"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "florence2": "Florence-2 model folder with its tokenizer and processor",
@@ -149,7 +151,8 @@ KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE b
                "wav2vec2": "wav2vec 2.0 audio encoder",
                "multitalk": "MultiTalk/InfiniteTalk audio patch (for the tiny Wan 2.1 transformers and wav2vec 2.0)",
                "fantasytalking": "FantasyTalking audio model (for the tiny Wan 2.1 transformers and wav2vec 2.0)",
-               "wav2vec2_folder": "wav2vec 2.0 repository folder (config, preprocessor config, weights)"}
+               "wav2vec2_folder": "wav2vec 2.0 repository folder (config, preprocessor config, weights)",
+               "mel_band_roformer": "Mel-Band RoFormer vocal separator (60 bands, narrow width)"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -429,13 +432,18 @@ def _fantasytalking(name: str, base: str, layout: str) -> tuple[Family, str | No
     return Family("fantasytalking", "", "", _precision(name, DEFAULT_PRECISION["fantasytalking"], fp8=False)), None
 
 
+def _mel_band_roformer(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """MelBandRoFormerModelLoader's files: one architecture, stored as the name says."""
+    return Family("mel_band_roformer", "", "", _precision(name, DEFAULT_PRECISION["mel_band_roformer"], fp8=False)), None
+
+
 _FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_extra_module": _extra_module,
              "wan_vae": _vae, "umt5": _umt5,
              "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
              "sam2": _sam2, "taehv": _taehv, "rife": _rife, "film": _film,
              "vitpose": _onnx("vitpose"), "yolo_e2e": _onnx("yolo_e2e"), "wav2vec2": _wav2vec2,
-             "multitalk": _multitalk, "fantasytalking": _fantasytalking}
+             "multitalk": _multitalk, "fantasytalking": _fantasytalking, "mel_band_roformer": _mel_band_roformer}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -535,6 +543,14 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
 
         return write_tiny(target, family.task, seed=zlib.crc32(standin.name.encode()),
                           dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision, torch.float16))
+    if family.kind == "mel_band_roformer":
+        import torch
+
+        from wfrun.models.mel_band_roformer import write_tiny as write_tiny_mel_band
+
+        return write_tiny_mel_band(target, seed=zlib.crc32(standin.name.encode()),
+                                   dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision,
+                                                                                               torch.float16))
     if family.kind == "multitalk":
         import torch
 
