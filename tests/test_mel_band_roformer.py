@@ -5,6 +5,7 @@ written from the formulas, the sampler's chunked overlap-add, the nodes and the 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -329,3 +330,50 @@ def test_the_stand_in_for_the_loaders_file(tmp_path):
     root = write_standins([standin], tmp_path / "tiny", cache=tmp_path / "cache")
     model = load_mel_band_roformer(root / standin.relpath)
     assert model.config == TINY
+
+
+def test_the_file_is_recognised_in_the_diffusion_models_folder(tmp_path):
+    from wfrun.models.detect import detect
+    from wfrun.models.preflight import check_model_file
+
+    path = write_tiny(tmp_path / "MelBandRoformer_fp16.safetensors")
+    info = detect(path)
+    assert info.kind == "mel_band_roformer" and info.dtype == "fp16" and info.config["num_bands"] == 60
+    assert check_model_file(path, "diffusion_models").kind == "mel_band_roformer"
+
+
+def test_a_separation_workflow_runs_with_smoke_stand_ins(tmp_path):
+    """LoadAudio -> the pack's loader and sampler -> both stems muxed into videos, on the
+    stand-in model and stand-in sound of ``--smoke``."""
+    import json
+
+    from click.testing import CliRunner
+
+    from wfrun.cli import main as main_cli
+    from wfrun.media.audio import read_first_stream
+
+    combine = {"images": ["4", 0], "frame_rate": 8, "loop_count": 0, "format": "video/h264-mp4",
+               "pingpong": False, "save_output": True}
+    prompt = {
+        "1": {"class_type": "LoadAudio", "inputs": {"audio": "speech.wav"}},
+        "2": {"class_type": "MelBandRoFormerModelLoader",
+              "inputs": {"model_name": "MelBandRoFormer\\MelBandRoformer_fp16.safetensors"}},
+        "3": {"class_type": "MelBandRoFormerSampler", "inputs": {"model": ["2", 0], "audio": ["1", 0]}},
+        "4": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 9, "color": 0}},
+        "5": {"class_type": "VHS_VideoCombine", "inputs": {**combine, "audio": ["3", 0], "filename_prefix": "vocals"}},
+        "6": {"class_type": "VHS_VideoCombine",
+              "inputs": {**combine, "audio": ["3", 1], "filename_prefix": "instruments"}},
+    }
+    path = tmp_path / "separate.json"
+    path.write_text(json.dumps(prompt))
+    result = CliRunner().invoke(main_cli, ["run", str(path), "--smoke", "-o", str(tmp_path / "out"), "--device", "cpu",
+                                           "--format", "json"], env={"WFRUN_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.stdout)["written"]
+    muxed = sorted(p for p in written if p.endswith("-audio.mp4"))
+    assert [Path(p).name for p in muxed] == ["instruments_00001-audio.mp4", "vocals_00001-audio.mp4"]
+    for p in muxed:
+        sound = read_first_stream(p)  # the stand-in sound is 1 s (padded to the 1.125 s video); stereo, 44.1 kHz
+        assert sound.samples.shape[0] == 2 and sound.sample_rate == 44100
+        assert 1.0 <= sound.samples.shape[1] / sound.sample_rate < 1.2
+        assert np.abs(sound.samples[:, :40000]).max() > 1e-3
