@@ -377,3 +377,9 @@ def test_a_separation_workflow_runs_with_smoke_stand_ins(tmp_path):
         assert sound.samples.shape[0] == 2 and sound.sample_rate == 44100
         assert 1.0 <= sound.samples.shape[1] / sound.sample_rate < 1.2
         assert np.abs(sound.samples[:, :40000]).max() > 1e-3
+
+
+def test_progress_is_announced_then_counted_per_chunk():
+    calls = []
+    separate(lambda x: x, torch.randn(1, 50), chunk=20, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 7) for i in range(8)]

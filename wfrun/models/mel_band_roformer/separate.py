@@ -42,7 +42,8 @@ def separate(model: Callable[[torch.Tensor], torch.Tensor], audio: torch.Tensor,
              pad_length: int | None = None) -> torch.Tensor:
     """The model's stem for ``audio`` ``[channels, samples]`` (float32, on the model's device),
     chunked and cross-faded as the pack does; ``model`` maps ``[1, channels, chunk]`` to a stem
-    of the same shape. ``progress(done, total)`` is called after each chunk.
+    of the same shape. ``progress(done, total)`` is called before the first chunk (``done``
+    0) and after each.
 
     ``pad_length``: the length the reflection-padding decision compares (default: the
     audio's). The pack compares the length *before* resampling to 44.1 kHz, so its sampler
@@ -59,6 +60,8 @@ def separate(model: Callable[[torch.Tensor], torch.Tensor], audio: torch.Tensor,
     stem = torch.zeros_like(audio, dtype=torch.float32)
     weight = torch.zeros_like(audio, dtype=torch.float32)
     starts = range(0, total, step)
+    if progress is not None:
+        progress(0, len(starts))
     for done, start in enumerate(starts, 1):
         part = audio[:, start:start + chunk]
         size = part.shape[-1]

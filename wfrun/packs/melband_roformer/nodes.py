@@ -88,7 +88,8 @@ def mel_band_roformer_sampler(ctx: ExecContext, model: Any, audio: Any, **_: Any
         if ctx.progress is not None:
             if bar is None:
                 bar = ctx.progress.chunks(total, "Mel-Band RoFormer chunks")
-            bar.update(1)
+            if done:
+                bar.update(1)
 
     try:
         with residency.lent(model, ctx.device, ctx.offload_device), torch.inference_mode():
