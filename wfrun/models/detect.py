@@ -57,13 +57,14 @@ KIND_LABELS = {
     "fantasytalking": "a FantasyTalking audio model (FantasyTalkingModelLoader, beside a Wan 2.1 I2V 14B model)",
     "multitalk": "a MultiTalk/InfiniteTalk audio patch (MultiTalkModelLoader or ModelPatchLoader, beside a Wan 2.1 "
                  "I2V 14B model)",
+    "mel_band_roformer": "a Mel-Band RoFormer vocal separator (MelBandRoFormerModelLoader)",
     "unknown": "not a model file wfrun recognises",
 }
 
 #: The ComfyUI models folder each kind belongs in (for hints in error messages).
 KIND_FOLDERS = {
     "wan_transformer": "diffusion_models", "wan_vace_module": "diffusion_models", "wan_vae": "vae",
-    "fantasytalking": "diffusion_models", "multitalk": "diffusion_models", "umt5": "text_encoders",
+    "fantasytalking": "diffusion_models", "multitalk": "diffusion_models", "mel_band_roformer": "diffusion_models", "umt5": "text_encoders",
     "t5": "text_encoders", "clip_vision": "clip_vision", "lora": "loras", "sam3": "checkpoints",
 }
 
@@ -82,6 +83,11 @@ STRICT_KINDS = frozenset({"wan_transformer", "wan_vae", "umt5", "clip_vision"})
 #: VACE module sits in ``diffusion_models``); the loader that merges the part decides.
 PART_OF = {"wan_vace_module": "wan_transformer", "fantasytalking": "wan_transformer",
            "multitalk": "wan_transformer"}
+
+#: Whole models of another kind that their own loader lists from a folder this kind owns
+#: (kijai's MelBandRoFormerModelLoader reads ``diffusion_models``): the folder check lets
+#: them through, and that loader checks what it reads.
+FOLDER_GUESTS = {"mel_band_roformer": "wan_transformer"}
 
 STORAGE_NAMES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8_e4m3fn",
                  "F8_E5M2": "fp8_e5m2", "F64": "fp64"}
@@ -130,7 +136,7 @@ def require_kind(info: ModelInfo, kind: str | Iterable[str]) -> None:
     """Raise a one-line error when ``info`` is not of ``kind`` (or of any of several kinds),
     saying what it is instead."""
     kinds = [kind] if isinstance(kind, str) else sorted(kind)
-    if info.kind in kinds or PART_OF.get(info.kind) in kinds:
+    if info.kind in kinds or PART_OF.get(info.kind) in kinds or FOLDER_GUESTS.get(info.kind) in kinds:
         return
     wanted = " or ".join(KIND_LABELS.get(k, k) for k in kinds)
     if info.kind == "unknown":
@@ -424,6 +430,21 @@ def _fantasytalking(path, tensors, keys, metadata) -> ModelInfo | None:
     return ModelInfo(path, "fantasytalking", "fantasytalking", "original", _storage(tensors), False, config)
 
 
+def _mel_band_roformer(path, tensors, keys, metadata) -> ModelInfo | None:
+    """kijai's Mel-Band RoFormer (``models.mel_band_roformer``): band-split inputs and mask
+    estimators around axial transformers."""
+    if "band_split.to_features.0.0.gamma" not in tensors or "mask_estimators.0.to_freqs.0.0.0.weight" not in tensors:
+        return None
+    from wfrun.models.mel_band_roformer.load import config_of
+
+    try:
+        config = config_of({k: tuple(_shape(tensors, k)) for k in keys}, path.name)
+    except CheckpointError:
+        return None
+    return ModelInfo(path, "mel_band_roformer", f"{config.num_bands} bands", "original", _storage(tensors), False,
+                     {"dim": config.dim, "depth": config.depth, "num_bands": config.num_bands})
+
+
 _NO_DIFFUSERS_MODULE: set[str] = set()  # ref_conv and control_adapter: models.wan_extra_parts
 _WAN_TOP_LEVEL = {"patch_embedding", "text_embedding", "time_embedding", "time_projection", "blocks",
                   "head", "img_emb", "scaled_fp8"}
@@ -616,6 +637,7 @@ _FINDERS = (
     ("wan_vace_module", _wan_vace_module),
     ("fantasytalking", _fantasytalking),
     ("multitalk", _multitalk),
+    ("mel_band_roformer", _mel_band_roformer),
     ("wan_vae", _wan_vae),
     ("umt5", _umt5),
     ("clip_vision", _clip_vision),

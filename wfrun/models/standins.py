@@ -92,6 +92,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("FantasyTalkingModelLoader", "model"): ("fantasytalking", ""),
     ("MultiTalkModelLoader", "model"): ("multitalk", ""),
     ("WanVideoUni3C_ControlnetLoader", "model"): ("uni3c", ""),
+    ("MelBandRoFormerModelLoader", "model_name"): ("mel_band_roformer", ""),
     **{("WanVideoLoraSelectMulti", f"lora_{i}"): ("lora", "") for i in range(5)},
 }
 
@@ -136,7 +137,8 @@ DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
                      "sam2": "fp32", "taehv": "fp16", "upscale": "fp32", "rife": "fp32", "film": "fp32", "vitpose": "fp32",
                      "yolo_e2e": "fp32", "wav2vec2": "fp16", "multitalk": "fp16", "fantasytalking": "fp16",
-                     "uni3c": "fp16"}
+                     "uni3c": "fp16",
+                     "mel_band_roformer": "fp16"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "florence2": "Florence-2 model folder with its tokenizer and processor",
@@ -153,7 +155,8 @@ KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE b
                "multitalk": "MultiTalk/InfiniteTalk audio patch (for the tiny Wan 2.1 transformers and wav2vec 2.0)",
                "fantasytalking": "FantasyTalking audio model (for the tiny Wan 2.1 transformers and wav2vec 2.0)",
                "uni3c": "Uni3C controlnet (for the tiny Wan 2.1 transformers)",
-               "wav2vec2_folder": "wav2vec 2.0 repository folder (config, preprocessor config, weights)"}
+               "wav2vec2_folder": "wav2vec 2.0 repository folder (config, preprocessor config, weights)",
+               "mel_band_roformer": "Mel-Band RoFormer vocal separator (60 bands, narrow width)"}
 
 _PICKLES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -438,13 +441,19 @@ def _uni3c(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     return Family("uni3c", "", "", _precision(name, DEFAULT_PRECISION["uni3c"], fp8=False)), None
 
 
+def _mel_band_roformer(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """MelBandRoFormerModelLoader's files: one architecture, stored as the name says."""
+    return Family("mel_band_roformer", "", "", _precision(name, DEFAULT_PRECISION["mel_band_roformer"], fp8=False)), None
+
+
 _FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_extra_module": _extra_module,
              "wan_vae": _vae, "umt5": _umt5,
              "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
              "sam2": _sam2, "taehv": _taehv, "rife": _rife, "film": _film,
              "vitpose": _onnx("vitpose"), "yolo_e2e": _onnx("yolo_e2e"), "wav2vec2": _wav2vec2,
-             "multitalk": _multitalk, "fantasytalking": _fantasytalking, "uni3c": _uni3c}
+             "multitalk": _multitalk, "fantasytalking": _fantasytalking, "uni3c": _uni3c,
+             "mel_band_roformer": _mel_band_roformer}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -554,6 +563,14 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
 
         return write_tiny(target, family.task, seed=zlib.crc32(standin.name.encode()),
                           dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision, torch.float16))
+    if family.kind == "mel_band_roformer":
+        import torch
+
+        from wfrun.models.mel_band_roformer import write_tiny as write_tiny_mel_band
+
+        return write_tiny_mel_band(target, seed=zlib.crc32(standin.name.encode()),
+                                   dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision,
+                                                                                               torch.float16))
     if family.kind == "multitalk":
         import torch
 
