@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from wfrun.media.image import common_upscale
-from wfrun.nodes.conditioning import set_values, set_values_in_range
+from wfrun.nodes.conditioning import set_values_in_range
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.comfy_core_models.latent_nodes import latent_frames
 from wfrun.packs.comfy_core_models.scail_masks import mask_to_28ch
