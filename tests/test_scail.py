@@ -236,3 +236,29 @@ def test_sampler_refuses_scail_conditioning(ctx, vae):
                                            length=5)
     with pytest.raises(NodeInputError, match="SCAIL"):
         conditioning_entries(pos, "positive")
+
+
+def test_a_scail_checkpoint_is_named_not_mistaken_for_animate(tmp_path):
+    """SCAIL-2's file carries Animate's ``pose_patch_embedding`` name (20 channels: pose
+    latents and 4 mask channels) without Animate's motion encoder, plus a 28-channel
+    ``mask_patch_embedding``: detection names it and the loaders refuse it, where it used to
+    fail looking for the motion encoder."""
+    from test_models_detect import write_header_only
+
+    from wfrun.models import tiny
+    from wfrun.models.detect import detect
+    from wfrun.nodes.models import runnable_family
+
+    sd = tiny.transformer_weights("i2v", 1)
+    shapes = {f"model.diffusion_model.{k}": tuple(v.shape) for k, v in sd.items()}
+    dim = sd["patch_embedding.weight"].shape[0]
+    shapes["model.diffusion_model.patch_embedding.weight"] = (dim, 20, 1, 2, 2)
+    for name, channels in (("pose_patch_embedding", 20), ("mask_patch_embedding", 28)):
+        shapes[f"model.diffusion_model.{name}.weight"] = (dim, channels, 1, 2, 2)
+        shapes[f"model.diffusion_model.{name}.bias"] = (dim,)
+    path = write_header_only(tmp_path / "wan2.1_14B_SCAIL_2_fp16.safetensors", shapes)
+    info = detect(path)
+    assert info.kind == "wan_transformer" and info.task == "in20-image"
+    assert any("SCAIL" in note for note in info.notes)
+    with pytest.raises(NodeInputError, match="cannot sample"):
+        runnable_family(path, info.task, "unet_name")
