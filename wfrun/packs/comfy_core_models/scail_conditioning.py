@@ -69,8 +69,8 @@ def _from_offset(video: torch.Tensor | None, offset: int) -> torch.Tensor | None
 @executor("WanSCAILToVideo")
 def wan_scail_to_video(ctx: ExecContext, positive: Any, negative: Any, vae: WanVAE, width: int, height: int,
                        length: int, batch_size: int, pose_strength: float, pose_start: float, pose_end: float,
-                       video_frame_offset: int, previous_frame_count: int, pose_video: Any = None,
-                       pose_video_mask: Any = None, replacement_mode: bool = False, reference_image: Any = None,
+                       video_frame_offset: int, previous_frame_count: int, replacement_mode: bool,
+                       pose_video: Any = None, pose_video_mask: Any = None, reference_image: Any = None,
                        reference_image_mask: Any = None, clip_vision_output: Any = None, previous_frames: Any = None,
                        **_: Any) -> tuple:
     vae = check_vae(vae)
