@@ -262,3 +262,45 @@ def test_a_scail_checkpoint_is_named_not_mistaken_for_animate(tmp_path):
     assert any("SCAIL" in note for note in info.notes)
     with pytest.raises(NodeInputError, match="cannot sample"):
         runnable_family(path, info.task, "unet_name")
+
+
+def test_a_workflow_through_wan_scail_to_video_stops_at_the_sampler(tiny_models, tmp_path):
+    """Core loaders → WanSCAILToVideo → KSampler run through the engine: the conditioning is
+    made, and the sampler refuses it by name (wfrun has no SCAIL model) instead of sampling
+    a plain I2V model that would ignore the pose, references and masks."""
+    import json
+
+    from wfrun.jobs.run import JobError, RunOptions, run_file
+
+    W, H, L = 64, 32, 5
+    image = lambda w, h, n, color: {"class_type": "EmptyImage",  # noqa: E731
+                                    "inputs": {"width": w, "height": h, "batch_size": n, "color": color}}
+    prompt = {
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": "Wan2_1-I2V-14B-480P_tiny_fp8_e4m3fn.safetensors",
+                                                     "weight_dtype": "default"}},
+        "3": {"class_type": "CLIPLoader", "inputs": {"clip_name": "umt5_xxl_tiny_fp16.safetensors", "type": "wan",
+                                                     "device": "default"}},
+        "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "a dancer", "clip": ["3", 0]}},
+        "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["3", 0]}},
+        "6": {"class_type": "VAELoader", "inputs": {"vae_name": "wan_2.1_vae_tiny.safetensors"}},
+        "8": image(W, H, 1, 0x8040C0),
+        "10": image(W, H, L, 0x20A040),
+        "11": image(W, H, L, 0x0000FF),
+        "14": {"class_type": "WanSCAILToVideo", "inputs": {
+            "positive": ["4", 0], "negative": ["5", 0], "vae": ["6", 0], "width": W, "height": H, "length": L,
+            "batch_size": 1, "pose_strength": 1.0, "pose_start": 0.0, "pose_end": 1.0, "video_frame_offset": 0,
+            "previous_frame_count": 5, "replacement_mode": True, "reference_image": ["8", 0],
+            "pose_video": ["10", 0], "pose_video_mask": ["11", 0]}},
+        "15": {"class_type": "KSampler", "inputs": {
+            "model": ["1", 0], "seed": 1, "steps": 2, "cfg": 2.0, "sampler_name": "euler", "scheduler": "simple",
+            "positive": ["14", 0], "negative": ["14", 1], "latent_image": ["14", 2], "denoise": 1.0}},
+        "17": {"class_type": "VAEDecode", "inputs": {"samples": ["15", 0], "vae": ["6", 0]}},
+        "18": {"class_type": "SaveImage", "inputs": {"images": ["17", 0], "filename_prefix": "scail"}},
+    }
+    path = tmp_path / "scail_api.json"
+    path.write_text(json.dumps(prompt), encoding="utf-8")
+    with pytest.raises(JobError) as err:
+        run_file(path, RunOptions(models_dir=str(tiny_models), output_dir=tmp_path / "out", device="cpu"))
+    message = str(err.value)
+    assert "SCAIL" in message and "KSampler" in message and "not supported" in message, message
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
