@@ -28,6 +28,18 @@ latent's first frames, which a ``noise_mask`` of 0 keeps. The LATENT is otherwis
 ``16 x latent frames x height/8 x width/8`` (ComfyUI assumes the Wan 2.1 VAE; wfrun refuses
 another by name rather than making a latent that fits nothing); the INT is
 ``offset + length``, where the next chunk starts.
+
+Not in wfrun yet: a SCAIL model. The sampler refuses these conditionings by name
+(:mod:`.model_input`) rather than sample a plain Wan model that would ignore them. What the
+model side has to do, from ComfyUI's ``WAN21_SCAIL2`` (``comfy/model_base.py``): the
+reference latents, normalised, stacked along the frames as ``[extra refs…, primary]``, each
+with 4 channels of ones (20 channels); the pose latents normalised plus 4 channels of ones;
+``driving_mask_28ch`` and ``ref_mask_28ch`` with channels and frames swapped
+(``[1, 28, T, h, w]``); ``ref_mask_flag`` as a constant; 4 input channels after the noise
+(20 in all) holding ``1 - noise_mask`` (the anchored frames); and the anchored latents held
+as given at every sigma (its ``scale_latent_inpaint``), not re-noised. The model itself
+(``SCAIL2WanModel`` in ``comfy/ldm/wan/model.py``: pose and identity-mask token embeddings,
+their RoPE) was not available to read when this was written.
 """
 
 from __future__ import annotations
