@@ -286,7 +286,11 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
         "recam_in_dim": _shape(tensors, f"{p}blocks.0.cam_encoder.weight")[1]
         if f"{p}blocks.0.cam_encoder.weight" in tensors else None,
     }
-    animate = f"{p}pose_patch_embedding.weight" in tensors
+    # Wan 2.2 Animate's pose embedding comes with its motion encoder; SCAIL's comes alone
+    # (with SCAIL-2's identity-mask embedding beside it), and wfrun has no SCAIL model yet
+    pose_embedding = f"{p}pose_patch_embedding.weight" in tensors
+    animate = pose_embedding and f"{p}{_MOTION}net_app.convs.0.0.weight" in tensors
+    scail = (pose_embedding and not animate) or f"{p}mask_patch_embedding.weight" in tensors
     if animate:
         config.update(_animate_config(tensors, keys, p))
     s2v = f"{p}casual_audio_encoder.encoder.final_linear.weight" in tensors  # ComfyUI's test for S2V
@@ -312,6 +316,9 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
         homeless = _animate_misfits(config)
     if homeless:
         notes.append("unsupported parts: " + ", ".join(homeless))
+    if scail:
+        notes.append("a SCAIL character-animation model (pose and identity-mask embeddings): wfrun cannot sample "
+                     "SCAIL models yet")
     variant = [task]
     size = SIZES.get(dim)
     if size and size.lower() not in task:

@@ -27,6 +27,37 @@ def set_values(conditioning: Any, values: dict[str, Any], *, append: bool = Fals
     return out
 
 
+#: ComfyUI's gap between the ranges :func:`set_values_in_range` splits an entry into: the
+#: sampler tests ranges with strict comparisons, so touching ranges would both run at a step.
+RANGE_GAP = 1e-5
+
+
+def set_values_in_range(conditioning: Any, values: dict[str, Any], start: float, end: float, *,
+                        input_name: str = "positive") -> list:
+    """ComfyUI's ``conditioning_set_values_with_timestep_range``: ``values`` apply only from
+    ``start`` to ``end`` (fractions of the schedule). Each entry is split where its own range
+    (0..1 unless set) overlaps that one: the part before (ending ``RANGE_GAP`` early) and the
+    part after (starting ``RANGE_GAP`` late) stay as they were, the overlap gets the values;
+    an entry that does not overlap is kept as it is. ``start > end`` changes nothing."""
+    check(conditioning, input_name)
+    if start > end:
+        return list(conditioning)
+    out: list = []
+    for entry in conditioning:
+        own_start = entry[1].get("start_percent", 0.0)
+        own_end = entry[1].get("end_percent", 1.0)
+        lo, hi = max(start, own_start), min(end, own_end)
+        if lo >= hi:
+            out.append(entry)
+            continue
+        if lo > own_start:
+            out += set_values([entry], {"start_percent": own_start, "end_percent": lo - RANGE_GAP}, input_name=input_name)
+        out += set_values([entry], {**values, "start_percent": lo, "end_percent": hi}, input_name=input_name)
+        if hi < own_end:
+            out += set_values([entry], {"start_percent": hi + RANGE_GAP, "end_percent": own_end}, input_name=input_name)
+    return out
+
+
 def check(conditioning: Any, input_name: str) -> None:
     if not isinstance(conditioning, list) or not all(
             isinstance(c, (list, tuple)) and len(c) == 2 and isinstance(c[1], dict) for c in conditioning):

@@ -36,7 +36,7 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
   ignore it: the refusal says what would be lost). Not with context windows or step caches.
 - **Several entries** (ConditioningCombine) and **timestep ranges** (ConditioningSetTimestepRange):
   see :class:`WanPredictor`.
-Inputs wfrun cannot run yet (Phantom subjects, audio, areas and masks) are refused by name
+Inputs wfrun cannot run yet (Phantom subjects, audio, areas and masks, SCAIL's) are refused by name
 rather than dropped.
 """
 
@@ -59,7 +59,11 @@ from wfrun.sampling.s2v import S2VInputs, s2v_forward
 from wfrun.models.s2v_parts import is_s2v
 
 UNSUPPORTED_KEYS = {"time_dim_concat": "Phantom subjects", "audio_embed": "audio",
-                    "area": "an area (ConditioningSetArea…)", "mask": "a mask (ConditioningSetMask)"}
+                    "area": "an area (ConditioningSetArea…)", "mask": "a mask (ConditioningSetMask)",
+                    # WanSCAILToVideo's (always sets the flag): no SCAIL model in wfrun yet
+                    "ref_mask_flag": "SCAIL character conditioning (WanSCAILToVideo)",
+                    "driving_mask_28ch": "SCAIL-2 identity masks (WanSCAILToVideo)",
+                    "ref_mask_28ch": "SCAIL-2 reference masks (WanSCAILToVideo)"}
 
 
 @dataclass(frozen=True)

@@ -70,3 +70,17 @@ class Sam3Clip:
     offload_device: str = "cpu"
     max_length: int = 32
     tokenizer_error: str | None = None  # why ``tokenizer`` is None (said when a text is encoded)
+
+
+@dataclass(frozen=True)
+class Sam3TrackData:
+    """SAM3_TRACK_DATA (SAM3_VideoTrack's output, read by SCAIL2ColoredMask): ``masks`` is
+    ``[frames, objects, h, w]`` bool at the tracker's own resolution, or None when nothing
+    was tracked; ``orig_size`` the frames' ``(height, width)``, ``n_frames`` their count and
+    ``scores`` one per object. ComfyUI keeps the masks bit-packed (``packed_masks``) to save
+    memory; wfrun keeps them as bools, as the value never leaves the process."""
+
+    masks: torch.Tensor | None
+    orig_size: tuple[int, int]
+    n_frames: int
+    scores: tuple[float, ...] = ()
