@@ -315,7 +315,10 @@ def _extra_module(name: str, base: str, layout: str) -> tuple[Family, str | None
 
 def _selected_file(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     """KJNodes' DiffusionModelSelector's file (a path for DiffusionModelLoaderKJ's
-    ``extra_state_dict``): a VACE module when its name says so, else a transformer."""
+    ``extra_state_dict``): a VACE module when its name says so, else a transformer; none for
+    the pack's LTX-2 connectors (in ``text_encoders``), which wfrun does not run."""
+    if "connector" in base:
+        raise NoStandin("the name is an LTX-2 connector model, which wfrun does not run")
     if "vace" in base and "module" in base:
         return _vace_module(name, base, layout)
     return _transformer(name, base, layout)
