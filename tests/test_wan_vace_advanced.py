@@ -216,3 +216,48 @@ def test_per_frame_vace_strengths_reach_the_model(vace_model):
     assert not torch.allclose(mixed, uniform) and not torch.allclose(mixed, predict(1.4))
     with pytest.raises(NodeInputError, match="per-frame VACE strengths"):
         predict([[0.6, 0.6]])
+
+
+def test_vace_advanced_model_patch_hands_the_model_on():
+    model = object()
+    assert node("VaceAdvancedModelPatch")(ExecContext(), model=model)[0] is model
+
+
+def to_latent(mask, **inputs):
+    return node("WanMaskToLatentSpace")(ExecContext(), mask=mask, **inputs)[0]
+
+
+def test_mask_to_latent_space_worked_by_hand():
+    mask = torch.zeros(9, 16, 16)
+    mask[2, 3, 12] = 1.0  # frame 2 (latent frame 1), in the 8x8 cell of row 0, column 1
+    cell = torch.zeros(3, 2, 2)
+    cell[1, 0, 1] = 1.0
+    assert torch.equal(to_latent(mask), cell)  # max / max: any coverage counts
+    assert not to_latent(mask, spatial_method="min").any()
+    assert torch.allclose(to_latent(mask, spatial_method="mean", temporal_method="mean"), cell / 64 / 4)
+    # first frame alone, then frames 1-4 and 5-8: "first" takes frame 1, "last" frame 4
+    assert not to_latent(mask, temporal_method="first").any() and not to_latent(mask, temporal_method="last").any()
+    mask[4, 3, 12] = 0.5
+    assert to_latent(mask, temporal_method="last")[1, 0, 1] == 0.5
+    # without the special first frame: groups 0-3, 4-7 and 8 (repeated), ceil(9/4) = 3 frames
+    got = to_latent(mask, first_frame_special=False)
+    assert got.shape == (3, 2, 2) and got[0, 0, 1] == 1.0 and got[1, 0, 1] == 0.5 and got[2].sum() == 0
+    assert to_latent(mask, target_width=4, target_height=4).shape == (3, 4, 4)
+
+
+def test_mask_to_latent_space_grows_and_shrinks_first():
+    dot = torch.zeros(1, 16, 16)
+    dot[0, 5, 5] = 1.0
+    full = dict(spatial_method="nearest", target_width=16, target_height=16)  # one latent cell per pixel
+    grown = to_latent(dot, expand_spatial=1, **full)
+    want = dot.clone()
+    for y, x in ((4, 5), (6, 5), (5, 4), (5, 6)):
+        want[0, y, x] = 1.0
+    assert torch.equal(grown, want)
+    block = torch.zeros(1, 16, 16)
+    block[0, 4:7, 4:7] = 1.0
+    assert torch.equal(to_latent(block, expand_spatial=-1, **full), dot)
+    frames = torch.zeros(5, 16, 16)
+    frames[2] = 1.0  # frame 0 alone, then frames 1-4 taking the last
+    assert not to_latent(frames, temporal_method="last", **full).any()
+    assert to_latent(frames, temporal_method="last", expand_temporal=2, **full).all()

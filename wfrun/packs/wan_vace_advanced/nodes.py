@@ -1,4 +1,4 @@
-"""WanVacePhantomSimpleV2: VACE control (video, masks, reference) and Phantom subjects in one
+"""WanVacePhantomSimpleV2 (and VaceAdvancedModelPatch): VACE control (video, masks, reference) and Phantom subjects in one
 conditioning, with the model patch that lets them run together.
 
 Outputs, as the pack's: the model, positive and negative with the VACE inputs appended (and
@@ -69,3 +69,14 @@ def wan_vace_phantom_simple_v2(ctx: ExecContext, model: Any, positive: Any, nega
     latent_out = incoming(latent_in, {"samples": latent}, width, height, length, vace_reference is not None,
                           versions.has(ver, versions.NOISE_MASK))
     return (model, positive, negative, neg_phant_img, latent_out, trim)
+
+
+@executor("VaceAdvancedModelPatch")
+def vace_advanced_model_patch(ctx: ExecContext, model: Any, **_: Any) -> tuple:
+    """The model unchanged. In ComfyUI this wraps a VACE model so that it applies per-frame
+    VACE strengths and lets Phantom frames follow the video (and, from 2025-12-09, cuts
+    them to context windows); wfrun's sampler does all of it for every Wan model, except
+    per-frame strengths that differ under context windows, which it refuses by name. The
+    first release's ``enable`` off removed the wrap instead; wfrun has none to remove."""
+    return (model,)
+
