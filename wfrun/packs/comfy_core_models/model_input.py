@@ -299,6 +299,7 @@ class WanPredictor:
         self.denoise_mask = denoise_mask
         self._concat: dict[Any, torch.Tensor | None] = {}
         self._extras: dict[Any, dict] = {}
+        self._subjects: dict[Any, torch.Tensor | None] = {}
         #: the run's sigmas (a step index for step caches) and each prediction's cache id
         self.sigmas = sigmas.float().cpu() if sigmas is not None else None
         self._pred_ids: dict[Any, int | None] = {}
@@ -343,7 +344,9 @@ class WanPredictor:
         if slot not in self._concat:
             self._concat[slot] = concat_channels(model, options, full.float())
         extra = self._concat[slot]
-        subjects = phantom_latents(model, options, full.float())
+        if slot not in self._subjects:
+            self._subjects[slot] = phantom_latents(model, options, full.float())
+        subjects = self._subjects[slot]
         if subjects is not None:
             if extra is not None:
                 raise NodeInputError("positive", "Phantom subjects (time_dim_concat) on a model with concatenated "
