@@ -296,6 +296,21 @@ def test_diffusion_model_selector_feeds_the_kj_loader_extra_state_dict(loader_ct
     assert err.value.input_name == "extra_state_dict"  # found by name in the folders, not opened by path
 
 
+def test_diffusion_model_selector_files_get_stand_ins_where_the_selector_looks():
+    """--smoke: the selector lists two folders; its stand-in goes where it looks for the name
+    (``diffusion_models`` unless the name says connector), a VACE module by its name."""
+    from wfrun.models.standins import NoStandin, family_for
+
+    folders = "diffusion_models,text_encoders"
+    module = family_for("DiffusionModelSelector", "model_name", folders,
+                        "KJModules\\Wan2_1-VACE_module_14B_bf16.safetensors")
+    assert module.folder == "diffusion_models" and module.family.kind == "wan_vace_module"
+    model = family_for("DiffusionModelSelector", "model_name", folders, "Phantom-Wan-14B_fp16.safetensors")
+    assert model.folder == "diffusion_models" and model.family.kind == "wan_transformer"
+    with pytest.raises(NoStandin, match="connector"):
+        family_for("DiffusionModelSelector", "model_name", folders, "ltx2_connector.safetensors")
+
+
 def test_vae_loader_kj_is_the_core_vae_loaders_vae(loader_ctx):
     core, = node("VAELoader")(loader_ctx, vae_name="wan_2.1_vae_tiny.safetensors")
     kj, = node("VAELoaderKJ")(loader_ctx, vae_name="wan_2.1_vae_tiny.safetensors", device="main_device",

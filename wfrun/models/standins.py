@@ -60,6 +60,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("WanVideoVACEModelSelect", "vace_model"): ("wan_vace_module", "original"),
     ("WanVideoExtraModelSelect", "extra_model"): ("wan_extra_module", "original"),
     ("UNETLoader", "unet_name"): ("wan_transformer", "comfyui"),
+    ("DiffusionModelSelector", "model_name"): ("wan_selected_file", "original"),
     ("WanVideoVAELoader", "model_name"): ("wan_vae", "original"),
     ("WanVideoTinyVAELoader", "model_name"): ("taehv", ""),
     ("VAELoader", "vae_name"): ("wan_vae", "original"),
@@ -227,6 +228,8 @@ def family_for(class_type: str, input_name: str, folders: str, name: str, *, all
         raise NoStandin(f"the name is longer than wfrun writes stand-ins for ({MAX_PART_BYTES} bytes a part, "
                         f"{MAX_NAME_BYTES} in all)")
     folder = [f for f in folders.split(",") if f][-1]
+    if (class_type, input_name) == ("DiffusionModelSelector", "model_name"):  # KJNodes: by the name, as it looks
+        folder = "text_encoders" if "connector" in name.lower() else "diffusion_models"
     folder = VIEW_FOLDERS.get(folder, folder)  # ComfyUI-GGUF's keys list files of these folders
     suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
     gguf = suffix == ".gguf"
@@ -315,6 +318,17 @@ def _extra_module(name: str, base: str, layout: str) -> tuple[Family, str | None
         raise NoStandin("wfrun lays only VACE modules over a model, and the name does not say VACE "
                         "(the pack's other extra weights: FlashVSR, MTV-Crafter, Lynx, Ovi audio)")
     return _vace_module(name, base, layout)
+
+
+def _selected_file(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """KJNodes' DiffusionModelSelector's file (a path for DiffusionModelLoaderKJ's
+    ``extra_state_dict``): a VACE module when its name says so, else a transformer; none for
+    the pack's LTX-2 connectors (in ``text_encoders``), which wfrun does not run."""
+    if "connector" in base:
+        raise NoStandin("the name is an LTX-2 connector model, which wfrun does not run")
+    if "vace" in base and "module" in base:
+        return _vace_module(name, base, layout)
+    return _transformer(name, base, layout)
 
 
 def _vae(name: str, base: str, layout: str) -> tuple[Family, str | None]:
@@ -446,7 +460,8 @@ def _mel_band_roformer(name: str, base: str, layout: str) -> tuple[Family, str |
     return Family("mel_band_roformer", "", "", _precision(name, DEFAULT_PRECISION["mel_band_roformer"], fp8=False)), None
 
 
-_FAMILIES = {"wan_transformer": _transformer, "wan_vace_module": _vace_module, "wan_extra_module": _extra_module,
+_FAMILIES = {"wan_selected_file": _selected_file, "wan_transformer": _transformer, "wan_vace_module": _vace_module,
+             "wan_extra_module": _extra_module,
              "wan_vae": _vae, "umt5": _umt5,
              "clip_vision": _clip_vision,
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,

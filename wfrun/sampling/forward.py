@@ -257,8 +257,10 @@ class ForwardOptions:
     #: state; None on its first call (the forward returns the id it was given).
     pred_id: int | None = None
     #: VACE contexts (``[B, 96, F, H, W]``: inactive and reactive latents, latent-format
-    #: normalised, and the folded mask) with their strengths; a VACE model only.
-    vace: tuple[tuple[torch.Tensor, float], ...] = ()
+    #: normalised, and the folded mask) with their strengths; a VACE model only. A strength
+    #: is one number, or a 1-D tensor of one per latent frame of the context (the per-frame
+    #: strengths of WanVaceAdvanced's model patch: each frame's tokens get their own).
+    vace: tuple[tuple[torch.Tensor, float | torch.Tensor], ...] = ()
     #: Where a VACE context shorter than the video gets its zero tokens: after it (ComfyUI,
     #: diffusers) or in front (the wrapper's ``forward_vace``, which lines a context without
     #: a reference frame up with a video that has one).
@@ -698,15 +700,21 @@ class _Vace:
         self.states, self.strengths = [], []
         embed = transformer.vace_patch_embedding
         for tensor, strength in contexts:
-            c = embed(tensor.to(x.device, embed.weight.dtype)).flatten(2).transpose(1, 2).to(x.dtype)
+            grid = embed(tensor.to(x.device, embed.weight.dtype))
+            c = grid.flatten(2).transpose(1, 2).to(x.dtype)
             c = _batch_to(c, x.shape[0])
             tokens = x.shape[1] if total is None else total  # the whole sequence (x is a share under --gpus)
+            weight = _token_strengths(strength, grid.shape[2], grid.shape[3] * grid.shape[4], c.shape[1], tokens,
+                                      pad_front)
             if c.shape[1] < tokens:  # fewer frames than the video: zeros after (diffusers) or before
                 zeros = c.new_zeros(c.shape[0], tokens - c.shape[1], c.shape[2])
                 c = torch.cat([zeros, c] if pad_front else [c, zeros], dim=1)
             c = c[:, :tokens]
             self.states.append(cp.split(c) if cp is not None else c)
-            self.strengths.append(float(strength))
+            if isinstance(weight, torch.Tensor):
+                weight = weight.to(x.device, x.dtype)
+                weight = cp.split(weight) if cp is not None else weight
+            self.strengths.append(weight)
 
     def after_block(self, index: int, x: torch.Tensor) -> torch.Tensor:
         n = self.layers.get(index)
@@ -717,6 +725,23 @@ class _Vace:
             hint, self.states[i] = block(self.x0, self.context, state, self.proj, self.rotary_emb)
             x = x + hint.to(x.dtype) * self.strengths[i]
         return x
+
+
+def _token_strengths(strength: float | torch.Tensor, frames: int, per_frame: int, length: int, tokens: int,
+                     pad_front: bool) -> float | torch.Tensor:
+    """A context's strength as a number, or as ``[1, tokens, 1]`` weights: each latent frame's
+    tokens get that frame's strength (WanVaceAdvanced's ``_apply_separate_strengths``);
+    tokens the context does not cover (its zero padding) get 0, the hint being zero there."""
+    if not isinstance(strength, torch.Tensor):
+        return float(strength)
+    values = strength.reshape(-1).float()
+    if values.numel() != frames:
+        raise ValueError(f"{values.numel()} VACE strengths for a context of {frames} latent frames")
+    weight = values.repeat_interleave(per_frame)[:length]
+    if length < tokens:
+        zeros = weight.new_zeros(tokens - length)
+        weight = torch.cat([zeros, weight] if pad_front else [weight, zeros])
+    return weight[:tokens].view(1, -1, 1)
 
 
 def _teacache_decide(cache: TeaCache, pred_id: int | None, temb: torch.Tensor,

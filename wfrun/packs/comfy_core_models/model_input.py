@@ -17,7 +17,15 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
 - **VACE** (a model with VACE blocks; ComfyUI ``WAN21_Vace``): each ``vace_frames``
   entry (32 channels: inactive and reactive latents, each 16 normalised with the latent
   format) joined with its ``vace_mask`` (64) is one 96-channel context, with its
-  ``vace_strength``; no frames given: zeros and an all-ones mask at strength 1.
+  ``vace_strength``; no frames given: zeros and an all-ones mask at strength 1. A strength
+  may also be WanVaceAdvanced's per-frame form (a list per batch item of one strength per
+  latent frame; its model patch reads the first item's): each frame's tokens get their own
+  (:func:`vace_strength`).
+- **Phantom subjects** (``time_dim_concat``, from WanPhantomSubjectToVideo or
+  WanVaceAdvanced): the subjects' latents, normalised with the latent format, follow the
+  video's frames along time for the model call (ComfyUI ``WanModel._forward``), and the
+  output is cut back to the video's frames. Not with concatenated image channels (ComfyUI's
+  concatenation fails there too), context windows or per-frame timesteps.
 - **Fun Camera**: ``camera_conditions`` (Plücker rays) for a model with a camera adapter.
 - **Reference**: the last of ``reference_latents``, normalised, its first frame — used by a
   model with ``ref_conv`` (Wan 2.2 Fun Control), ignored by others as in ComfyUI.
@@ -36,7 +44,7 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
   ignore it: the refusal says what would be lost). Not with context windows or step caches.
 - **Several entries** (ConditioningCombine) and **timestep ranges** (ConditioningSetTimestepRange):
   see :class:`WanPredictor`.
-Inputs wfrun cannot run yet (Phantom subjects, audio, areas and masks, SCAIL's) are refused by name
+Inputs wfrun cannot run yet (audio outside S2V, areas and masks, SCAIL's) are refused by name
 rather than dropped.
 """
 
@@ -58,7 +66,7 @@ from wfrun.sampling.nag import NAGContext, NAGGuidance
 from wfrun.sampling.s2v import S2VInputs, s2v_forward
 from wfrun.models.s2v_parts import is_s2v
 
-UNSUPPORTED_KEYS = {"time_dim_concat": "Phantom subjects", "audio_embed": "audio",
+UNSUPPORTED_KEYS = {"audio_embed": "audio",
                     "area": "an area (ConditioningSetArea…)", "mask": "a mask (ConditioningSetMask)",
                     # WanSCAILToVideo's (always sets the flag): no SCAIL model in wfrun yet
                     "ref_mask_flag": "SCAIL character conditioning (WanSCAILToVideo)",
@@ -193,8 +201,43 @@ def vace_contexts(model: CoreModel, options: dict, noise: torch.Tensor) -> tuple
             raise NodeInputError("positive", f"VACE context of {tuple(context.shape[2:])} latent frames x size "
                                  f"does not match the latent's {tuple(noise.shape[2:])}",
                                  "feed the sampler the latent of the same WanVaceToVideo node")
-        out.append((_batch(context, noise.shape[0]), float(strength)))
+        out.append((_batch(context, noise.shape[0]), vace_strength(strength, context.shape[2])))
     return tuple(out)
+
+
+def vace_strength(value: Any, frames: int) -> float | torch.Tensor:
+    """One context's ``vace_strength``: a number, or WanVaceAdvanced's ``[[s per latent frame]
+    per batch item]`` whose first item its model patch applies frame by frame. Equal
+    per-frame values become one number (the same sums, and the plain path)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple)):
+        try:
+            per_frame = [float(v) for v in value[0]]
+        except (TypeError, ValueError):
+            per_frame = []
+        if len(per_frame) != frames:
+            raise NodeInputError("positive", f"{len(per_frame)} per-frame VACE strengths for a context of "
+                                 f"{frames} latent frames", "build the VACE conditioning and the latent together")
+        if len(set(per_frame)) == 1:
+            return per_frame[0]
+        return torch.tensor(per_frame, dtype=torch.float32)
+    raise NodeInputError("positive", f"a VACE strength of {type(value).__name__}",
+                         "a number, or a list of per-frame strengths per batch item")
+
+
+def phantom_latents(model: CoreModel, options: dict, noise: torch.Tensor) -> torch.Tensor | None:
+    """The entry's Phantom subject latents (``time_dim_concat``) normalised and repeated to the
+    batch (ComfyUI ``WAN21.extra_conds``), or None; their height and width must be the latent's."""
+    subjects = options.get("time_dim_concat")
+    if subjects is None:
+        return None
+    if not isinstance(subjects, torch.Tensor) or subjects.ndim != 5 or subjects.shape[1] != noise.shape[1] \
+            or subjects.shape[-2:] != noise.shape[-2:]:
+        found = tuple(subjects.shape) if isinstance(subjects, torch.Tensor) else type(subjects).__name__
+        raise NodeInputError("positive", f"Phantom subject latents of {found} for a latent of {tuple(noise.shape)}",
+                             "make the subjects at the video's width and height")
+    return _batch(_normalised(model, subjects.to(noise.device, torch.float32)), noise.shape[0])
 
 
 def reference_latent(model: CoreModel, options: dict) -> torch.Tensor | None:
@@ -260,6 +303,7 @@ class WanPredictor:
         self.denoise_mask = denoise_mask
         self._concat: dict[Any, torch.Tensor | None] = {}
         self._extras: dict[Any, dict] = {}
+        self._subjects: dict[Any, torch.Tensor | None] = {}
         #: the run's sigmas (a step index for step caches) and each prediction's cache id
         self.sigmas = sigmas.float().cpu() if sigmas is not None else None
         self._pred_ids: dict[Any, int | None] = {}
@@ -304,6 +348,17 @@ class WanPredictor:
         if slot not in self._concat:
             self._concat[slot] = concat_channels(model, options, full.float())
         extra = self._concat[slot]
+        if slot not in self._subjects:
+            self._subjects[slot] = phantom_latents(model, options, full.float())
+        subjects = self._subjects[slot]
+        if subjects is not None:
+            if extra is not None:
+                raise NodeInputError("positive", "Phantom subjects (time_dim_concat) on a model with concatenated "
+                                     "image channels", "use a text-to-video or VACE model with Phantom subjects")
+            if window is not None:
+                raise NodeInputError("positive", "Phantom subjects (time_dim_concat) with context windows are not "
+                                     "supported by wfrun yet", "sample without the context windows node")
+            full = torch.cat([full, subjects.to(full.device, full.dtype)], dim=2)
         if slot not in self._extras:
             camera = options.get("camera_conditions")
             if camera is not None and getattr(tr, "control_adapter", None) is None:
@@ -317,8 +372,14 @@ class WanPredictor:
                                       face=None if face is None else face.to(self.device))
         extras, denoise_mask = self._extras[slot], self.denoise_mask
         if window is not None:
+            if any(isinstance(s, torch.Tensor) for _, s in extras["vace"]):
+                raise NodeInputError("positive", "per-frame VACE strengths with context windows are not supported "
+                                     "by wfrun yet", "sample without the context windows node")
             extra, extras, denoise_mask = window_inputs(window, extra, extras, denoise_mask)
         hidden = torch.cat([x.float(), extra.to(x.device)], dim=1) if extra is not None else x.float()
+        frames, height, width = hidden.shape[2:]
+        if subjects is not None:
+            hidden = torch.cat([hidden, pad_to_patches(subjects, tuple(tr.config.patch_size)).to(x.device)], dim=2)
         context = _batch(tensor.to(self.device, model.dtype), batch)
         clip = None
         cvo = options.get("clip_vision_output")
@@ -326,6 +387,9 @@ class WanPredictor:
             clip = _batch(cvo.penultimate_hidden_states.to(self.device, model.dtype), batch)
         sigma = timestep / model.multiplier
         t = timesteps(model, sigma.to(self.device), batch, denoise_mask)
+        if subjects is not None and t.ndim > 1:
+            raise NodeInputError("positive", "Phantom subjects (time_dim_concat) with per-frame timesteps (a noise "
+                                 "mask on a Wan 2.2 5B latent) are not supported by wfrun yet")
         # the skip pass is the one call marked uncond: the pass's SLG hook (ksampler_nodes)
         # skips its blocks there and nowhere else
         key = (which, skip, index)
@@ -346,7 +410,6 @@ class WanPredictor:
                                      riflex_k=model.riflex[0] if model.riflex else 0,
                                      riflex_frames=model.riflex[1] if model.riflex else 0,
                                      nag=self._nag_context(which, sigma, batch))
-        frames, height, width = hidden.shape[2:]
         hidden = pad_to_patches(hidden, tuple(tr.config.patch_size))
         if extras["face"] is not None and "face_tokens" not in extras:  # once a run: they depend on the crops only
             extras["face_tokens"] = face_motion(tr, extras["face"], hidden.shape[2] // tr.config.patch_size[0], batch)
@@ -372,6 +435,9 @@ class WanPredictor:
             raise NodeInputError("model", f"{caches[0]} is not supported with a Wan 2.2 S2V model yet",
                                  "remove the step cache node")
         entry = self.entries[which][index]
+        if entry.options.get("time_dim_concat") is not None:
+            raise NodeInputError("positive" if which == "cond" else "negative", "Phantom subjects (time_dim_concat) "
+                                 "on a Wan 2.2 S2V model are not supported")
         model, tr, batch = self.model, self.model.transformer, x.shape[0]
         slot = (which, index)
         if slot not in self._extras:
