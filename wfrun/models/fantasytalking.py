@@ -237,13 +237,6 @@ def tiny_state_dict(*, dim: int = 32, blocks: int = 2, audio_dim: int = 32, proj
 
 
 def write_tiny(path: str | Path, *, dtype: torch.dtype = torch.float16, seed: int = 0, **sizes: int) -> Path:
-    from safetensors.torch import save_file
+    from wfrun.models.tiny import write_state
 
-    from wfrun.atomic import writing
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.to(dtype).contiguous() for k, v in tiny_state_dict(seed=seed, **sizes).items()}
-    with writing(path) as tmp:
-        save_file(state, str(tmp))
-    return path
+    return write_state(path, tiny_state_dict(seed=seed, **sizes), dtype)

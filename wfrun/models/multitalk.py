@@ -425,13 +425,6 @@ def tiny_state_dict(*, dim: int = 32, blocks: int = 2, audio_layers: int = 2, au
 
 def write_tiny(path: str | Path, *, heads: int = 2, dtype: torch.dtype = torch.float16, seed: int = 0,
                **sizes: int) -> Path:
-    from safetensors.torch import save_file
+    from wfrun.models.tiny import write_state
 
-    from wfrun.atomic import writing
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.to(dtype).contiguous() for k, v in tiny_state_dict(seed=seed, **sizes).items()}
-    with writing(path) as tmp:
-        save_file(state, str(tmp), metadata={"wfrun.num_heads": str(heads)})
-    return path
+    return write_state(path, tiny_state_dict(seed=seed, **sizes), dtype, {"wfrun.num_heads": str(heads)})

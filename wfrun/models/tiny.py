@@ -709,6 +709,24 @@ def file_metadata(spec: TinySpec) -> dict[str, str]:
     return meta
 
 
+def write_state(path: str | Path, state: dict[str, torch.Tensor], dtype: torch.dtype | None = None,
+                metadata: dict[str, str] | None = None) -> Path:
+    """A small state dict as a safetensors file (each tensor cast to ``dtype`` when given),
+    written atomically into a folder made as needed: the common end of the tiny writers of
+    the smaller model parts (FantasyTalking, MultiTalk, Uni3C, wav2vec 2.0, Mel-Band
+    RoFormer)."""
+    from safetensors.torch import save_file
+
+    from wfrun.atomic import writing
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: (v if dtype is None else v.to(dtype)).contiguous() for k, v in state.items()}
+    with writing(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return path
+
+
 def write_safetensors_streaming(path: str | Path, entries, metadata: dict[str, str] | None = None) -> Path:
     """Write a safetensors file one tensor at a time, so a file larger than RAM can be made.
 

@@ -287,13 +287,7 @@ def tiny_state_dict(variant: str = "base", seed: int = 0, prefix: str = "") -> d
 def write_tiny(path: str | Path, variant: str = "base", seed: int = 0, dtype: torch.dtype = torch.float16,
                prefix: str = "") -> Path:
     """A tiny wav2vec 2.0 safetensors file (its head count in the metadata), atomically."""
-    from safetensors.torch import save_file
+    from wfrun.models.tiny import write_state
 
-    from wfrun.atomic import writing
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.to(dtype) for k, v in tiny_state_dict(variant, seed, prefix).items()}
-    with writing(path) as tmp:
-        save_file(state, str(tmp), metadata={"wfrun.num_heads": str(TINY["heads"]), "wfrun.variant": variant})
-    return path
+    return write_state(path, tiny_state_dict(variant, seed, prefix), dtype,
+                       {"wfrun.num_heads": str(TINY["heads"]), "wfrun.variant": variant})

@@ -98,16 +98,9 @@ def tiny_state_dict(config: MelBandConfig = TINY, seed: int = 0) -> dict[str, to
 def write_tiny(path: str | Path, config: MelBandConfig = TINY, seed: int = 0,
                dtype: torch.dtype = torch.float16) -> Path:
     """A tiny Mel-Band RoFormer safetensors file, written atomically."""
-    from safetensors.torch import save_file
+    from wfrun.models.tiny import write_state
 
-    from wfrun.atomic import writing
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.to(dtype) for k, v in tiny_state_dict(config, seed).items()}
-    with writing(path) as tmp:
-        save_file(state, str(tmp))
-    return path
+    return write_state(path, tiny_state_dict(config, seed), dtype)
 
 
 __all__ = ["TINY", "config_of", "load_mel_band_roformer", "tiny_state_dict", "write_tiny"]

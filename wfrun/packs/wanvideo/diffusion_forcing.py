@@ -31,12 +31,11 @@ from typing import Any
 
 import torch
 
-from wfrun.models import placement, residency
 from wfrun.models.lora_files import LoraError, lora_paths, merged
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.wanvideo.control_lora import control_lora_of
-from wfrun.packs.wanvideo.sampler import SAMPLER_OOM_HINT, check_conditioning
-from wfrun.packs.wanvideo.types import (BlockSwapArgs, ExperimentalArgs, ImageEmbeds, SamplerOptions, SLGArgs,
+from wfrun.packs.wanvideo.sampler import (SAMPLER_OOM_HINT, check_conditioning, place_for_sampling,
+                                          release_after_sampling)
+from wfrun.packs.wanvideo.types import (ExperimentalArgs, ImageEmbeds, SamplerOptions, SLGArgs,
                                         TeaCacheArgs, TextEmbeds, WanVideoModel)
 from wfrun.sampling.diffusion_forcing import DiffusionForcingRequest, fps_index, sample
 from wfrun.sampling.forward import teacache_variant
@@ -99,19 +98,7 @@ def wanvideo_diffusion_forcing_sampler(ctx: ExecContext, model: WanVideoModel, t
 
     transformer = model.transformer
     device = ctx.device
-    swap = placement.blocks_to_swap(model.block_swap, model.vram_management, len(transformer.blocks))
-    if swap and control_lora_of(transformer) is not None:
-        raise NodeInputError("model", "block swap together with a control LoRA is not supported",
-                             "remove the WanVideoBlockSwap / WanVideoVRAMManagement link from the model loader")
-    if swap and not placement.is_hooked(transformer):
-        swap_args = model.block_swap or BlockSwapArgs(blocks_to_swap=swap)
-        placement.place_transformer(transformer, device, model.offload_device, swap_blocks=swap,
-                                    non_blocking=swap_args.use_non_blocking,
-                                    offload_img_emb=swap_args.offload_img_emb,
-                                    offload_txt_emb=swap_args.offload_txt_emb)
-    else:
-        residency.bring(transformer, device, model.offload_device)
-    exec_device = next(transformer.patch_embedding.parameters()).device
+    exec_device, swap = place_for_sampling(model, device)
 
     options = SamplerOptions(teacache=cache, slg=slg_args, experimental=experimental_args,
                              rope_function=str(rope_function))
@@ -133,10 +120,6 @@ def wanvideo_diffusion_forcing_sampler(ctx: ExecContext, model: WanVideoModel, t
     except LoraError as err:
         raise NodeInputError("model", str(err)) from None
     finally:
-        if swap:
-            if force_offload:
-                placement.offload(transformer, model.offload_device)
-        else:
-            residency.done(transformer, device, model.offload_device, force_offload=bool(force_offload))
+        release_after_sampling(model, device, swap, force_offload)
     latent.pop("teacache_skipped", None)
     return (latent,)

@@ -183,21 +183,8 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
                              "connect WanVideoUni3C_embeds")
 
     transformer = model.transformer
-    device = ctx.device  # the pack samples on the main device whatever the initial load_device
-    swap = placement.blocks_to_swap(model.block_swap, model.vram_management, len(transformer.blocks))
-    if swap and control_lora_of(transformer) is not None:
-        raise NodeInputError("model", "block swap together with a control LoRA is not supported: the LoRA is "
-                             "merged and removed during sampling, which the streamed blocks would miss",
-                             "remove the WanVideoBlockSwap / WanVideoVRAMManagement link from the model loader")
-    if swap and not placement.is_hooked(transformer):
-        swap_args = model.block_swap or BlockSwapArgs(blocks_to_swap=swap)
-        placement.place_transformer(transformer, device, model.offload_device, swap_blocks=swap,
-                                    non_blocking=swap_args.use_non_blocking,
-                                    offload_img_emb=swap_args.offload_img_emb,
-                                    offload_txt_emb=swap_args.offload_txt_emb)
-    else:
-        residency.bring(transformer, device, model.offload_device)
-    exec_device = next(transformer.patch_embedding.parameters()).device
+    device = ctx.device
+    exec_device, swap = place_for_sampling(model, device)
 
     options = SamplerOptions(teacache=cache, slg=slg_args, feta=feta_args, context=context_options,
                              experimental=experimental_args, batched_cfg=bool(batched_cfg),
@@ -226,11 +213,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     except LoraError as err:
         raise NodeInputError("model", str(err)) from None
     finally:
-        if swap:  # the streamed model: its resident part goes back as the pack sends it
-            if force_offload:
-                placement.offload(transformer, model.offload_device)
-        else:
-            residency.done(transformer, device, model.offload_device, force_offload=bool(force_offload))
+        release_after_sampling(model, device, swap, force_offload)
     latent.pop("teacache_skipped", None)
     denoised = latent.pop("denoised", None)
     return (latent, {"samples": denoised})
@@ -262,3 +245,36 @@ def _step_range(saved_date: str | None, start_step: Any, end_step: Any, add_nois
                                  "give a step number, or a sigma from 0 to 1 (WanVideoSigmaToStep)")
     return start_step, end_step, bool(add_noise)  # a float is a sigma threshold, as in the pack
 
+
+def place_for_sampling(model: WanVideoModel, device: Any) -> tuple[torch.device, int]:
+    """Put the transformer where a sampling pass runs it; return the device its blocks
+    compute on and the number of blocks streamed: block by block when the loader asked for
+    block swap (the pack's WanVideoBlockSwap / VRAMManagement), else whole on ``device`` (the
+    pack samples on the main device whatever the initial load_device). Shared by
+    WanVideoSampler and the diffusion-forcing sampler; :func:`release_after_sampling` undoes
+    it."""
+    transformer = model.transformer
+    swap = placement.blocks_to_swap(model.block_swap, model.vram_management, len(transformer.blocks))
+    if swap and control_lora_of(transformer) is not None:
+        raise NodeInputError("model", "block swap together with a control LoRA is not supported: the LoRA is "
+                             "merged and removed during sampling, which the streamed blocks would miss",
+                             "remove the WanVideoBlockSwap / WanVideoVRAMManagement link from the model loader")
+    if swap and not placement.is_hooked(transformer):
+        swap_args = model.block_swap or BlockSwapArgs(blocks_to_swap=swap)
+        placement.place_transformer(transformer, device, model.offload_device, swap_blocks=swap,
+                                    non_blocking=swap_args.use_non_blocking,
+                                    offload_img_emb=swap_args.offload_img_emb,
+                                    offload_txt_emb=swap_args.offload_txt_emb)
+    else:
+        residency.bring(transformer, device, model.offload_device)
+    return next(transformer.patch_embedding.parameters()).device, swap
+
+
+def release_after_sampling(model: WanVideoModel, device: Any, swap: int, force_offload: Any) -> None:
+    """After the pass: a streamed model's resident part goes back as the pack sends it
+    (only with ``force_offload``); a whole one is left to the residency rule."""
+    if swap:
+        if force_offload:
+            placement.offload(model.transformer, model.offload_device)
+    else:
+        residency.done(model.transformer, device, model.offload_device, force_offload=bool(force_offload))
