@@ -24,6 +24,9 @@ RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423),
 XYZ_TO_RGB = ((3.2404813432005266, -1.5371515162713185, -0.4985363261688878),
               (-0.9692549499965682, 1.8759900014898907, 0.0415559265582928),
               (0.0556466391351772, -0.2040413383665112, 1.0573110696453443))
+#: The XYZ-to-sRGB matrix of kornia before 0.9 (last entry 1.0572251624579287), which
+#: KJNodes' perceptual crossfade was matched to.
+XYZ_TO_RGB_BEFORE_KORNIA_0_9 = XYZ_TO_RGB[:2] + ((0.0556466391351772, -0.2040413383665112, 1.0572251624579287),)
 
 
 def _mix(matrix: tuple, image: torch.Tensor) -> torch.Tensor:
@@ -45,12 +48,13 @@ def rgb_to_lab(image: torch.Tensor) -> torch.Tensor:
     return torch.stack((116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)), dim=-3)
 
 
-def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
-    """``[..., 3, H, W]`` L*a*b* → sRGB clipped to 0..1."""
+def lab_to_rgb(lab: torch.Tensor, xyz_to_rgb: tuple = XYZ_TO_RGB) -> torch.Tensor:
+    """``[..., 3, H, W]`` L*a*b* → sRGB clipped to 0..1 (``xyz_to_rgb``: kornia 0.9's matrix,
+    or :data:`XYZ_TO_RGB_BEFORE_KORNIA_0_9`)."""
     L, a, b = lab.unbind(-3)
     fy = (L + 16.0) / 116.0
     f = torch.stack((a / 500.0 + fy, fy, (fy - b / 200.0).clamp(min=0.0)), dim=-3)
     xyz = torch.where(f > 0.2068966, f.pow(3.0), (f - 4.0 / 29.0) / 7.787) * _white(lab)
-    linear = _mix(XYZ_TO_RGB, xyz)
+    linear = _mix(xyz_to_rgb, xyz)
     rgb = torch.where(linear > 0.0031308, 1.055 * linear.clamp(min=0.0031308).pow(1 / 2.4) - 0.055, 12.92 * linear)
     return rgb.clamp(0.0, 1.0)

@@ -12,8 +12,8 @@ and, as ``extended_images``, a black 64x64 placeholder frame. With them, the las
   ``overlap_side`` and ``dst`` the other: ``linear_blend`` linearly, ``ease_in_out`` with
   ``3t² - 2t³``, ``filmic_crossfade`` linearly on ``x^2.2`` and back with ``^(1/2.2)``,
   ``perceptual_crossfade`` linearly in CIE L*a*b* (sRGB, D65 white; back to RGB clipped
-  to 0..1, as kornia's ``rgb_to_lab`` / ``lab_to_rgb`` that the pack calls do; kornia is
-  not needed here: the standard formulas below are the same).
+  to 0..1, as kornia's ``rgb_to_lab`` / ``lab_to_rgb`` that the pack calls do, through
+  :mod:`wfrun.media.lab`; kornia is not needed here).
 
 An ``overlap`` larger than the source hands the source out three times, as the pack does.
 Files saved before 2026-03-04 did that for an overlap *equal* to the source's length too;
@@ -26,42 +26,24 @@ from typing import Any
 
 import torch
 
+from wfrun.media import lab
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 
-WHITE_D65 = (0.95047, 1.0, 1.08883)
-RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423),
-              (0.212671, 0.715160, 0.072169),
-              (0.019334, 0.119193, 0.950227))
-XYZ_TO_RGB = ((3.2404813432005266, -1.5371515162713185, -0.4985363261688878),
-              (-0.9692549499965682, 1.8759900014898907, 0.0415559265582928),
-              (0.0556466391351772, -0.2040413383665112, 1.0572251624579287))
-EPSILON = 0.008856  # (6/29)^3
-KAPPA_SLOPE = 7.787  # 1 / (3 (6/29)^2)
-
-
-def _mix(matrix: tuple, image: torch.Tensor) -> torch.Tensor:
-    m = torch.tensor(matrix, dtype=image.dtype, device=image.device)
-    return torch.einsum("ij,...j->...i", m, image)
+def _as_pixels(values: torch.Tensor) -> torch.Tensor:
+    """Any ``[..., 3]`` (channels last) as ``[3, pixels, 1]``, the layout of :mod:`wfrun.media.lab`."""
+    return values.reshape(-1, 3).T.unsqueeze(-1)
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    """sRGB in 0..1 (channels last) → CIE L*a*b* (D65)."""
-    linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055).pow(2.4), rgb / 12.92)
-    xyz = _mix(RGB_TO_XYZ, linear) / torch.tensor(WHITE_D65, dtype=rgb.dtype, device=rgb.device)
-    f = torch.where(xyz > EPSILON, xyz.clamp(min=EPSILON).pow(1 / 3), KAPPA_SLOPE * xyz + 4 / 29)
-    fx, fy, fz = f.unbind(-1)
-    return torch.stack((116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)), dim=-1)
+    """sRGB in 0..1 (channels last) → CIE L*a*b* (D65): :mod:`wfrun.media.lab`."""
+    return lab.rgb_to_lab(_as_pixels(rgb)).squeeze(-1).T.reshape(rgb.shape)
 
 
-def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
-    """CIE L*a*b* (D65) → sRGB, clipped to 0..1."""
-    L, a, b = lab.unbind(-1)
-    fy = (L + 16) / 116
-    f = torch.stack((a / 500 + fy, fy, (fy - b / 200).clamp(min=0)), dim=-1)
-    xyz = torch.where(f > 6 / 29, f.pow(3), (f - 4 / 29) / KAPPA_SLOPE)
-    linear = _mix(XYZ_TO_RGB, xyz * torch.tensor(WHITE_D65, dtype=lab.dtype, device=lab.device))
-    rgb = torch.where(linear > 0.0031308, 1.055 * linear.clamp(min=0.0031308).pow(1 / 2.4) - 0.055, 12.92 * linear)
-    return rgb.clamp(0, 1)
+def lab_to_rgb(values: torch.Tensor) -> torch.Tensor:
+    """CIE L*a*b* (D65, channels last) → sRGB clipped to 0..1, with the XYZ-to-sRGB matrix of
+    the kornia the pack's crossfade was matched to (before 0.9)."""
+    out = lab.lab_to_rgb(_as_pixels(values), lab.XYZ_TO_RGB_BEFORE_KORNIA_0_9)
+    return out.squeeze(-1).T.reshape(values.shape)
 
 
 def _weights(overlap: int, like: torch.Tensor) -> torch.Tensor:
