@@ -126,7 +126,7 @@ def load_fantasytalking(path: str | Path, *, dtype: torch.dtype = torch.float16,
     """FANTASYTALKINGMODEL of a file: the projection cast to ``dtype`` (the loader's
     ``base_precision``); the key/value maps as stored (the model loader casts them to the
     transformer's precision). CheckpointError for anything else."""
-    from wfrun.models.reader import open_checkpoint
+    from wfrun.models.reader import open_checkpoint, read_checked_state
 
     path = Path(path)
     with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
@@ -134,19 +134,9 @@ def load_fantasytalking(path: str | Path, *, dtype: torch.dtype = torch.float16,
         spec = spec_of(shapes, path.name)
         with torch.device("meta"):
             module = FantasyTalkingModule(spec)
-        wanted = module.state_dict()
-        names = module.state_names()
-        state = {}
-        for key, like in wanted.items():
-            stored = names[key]
-            if stored not in shapes:
-                raise CheckpointError(f"{path.name}: the FantasyTalking model is missing {stored}")
-            if shapes[stored] != tuple(like.shape):
-                raise CheckpointError(f"{path.name}: {stored} has shape {shapes[stored]}, expected {tuple(like.shape)}")
-            tensor = reader.read(stored, "cpu")
-            if not tensor.is_floating_point():
-                raise CheckpointError(f"{path.name}: {stored} is stored as {tensor.dtype}, not as floating point")
-            state[key] = tensor.to(dtype) if key.startswith("proj_model.") else tensor
+        state = read_checked_state(reader, path, module.state_dict(), "FantasyTalking model",
+                                   lambda key, t: t.to(dtype) if key.startswith("proj_model.") else t,
+                                   module.state_names())
     module.load_state_dict(state, assign=True, strict=True)
     return FantasyTalking(module.eval().requires_grad_(False), spec, path)
 

@@ -22,7 +22,7 @@ import os
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
@@ -211,3 +211,25 @@ def open_checkpoint(path: str | Path, *, allow_pickle: bool | None = None) -> Ch
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     return PickleReader(path)
+
+
+def read_checked_state(reader: CheckpointReader, path: Path, wanted: dict, what: str,
+                       cast: Any, stored: dict[str, str] | None = None) -> dict:
+    """Every tensor a module built on the meta device wants (``wanted``: its state dict),
+    read from ``reader`` under its stored name (``stored[key]``, else the key), each checked
+    for presence, shape and a floating-point dtype before it is read, and passed through
+    ``cast(key, tensor)``; a CheckpointError names the file, ``what`` it should hold and the
+    tensor. The common core of the small model-part loaders (FantasyTalking, Uni3C)."""
+    shapes = {k: tuple(v.shape) for k, v in reader.tensors.items()}
+    state = {}
+    for key, like in wanted.items():
+        name = stored[key] if stored is not None else key
+        if name not in shapes:
+            raise CheckpointError(f"{path.name}: the {what} is missing {name}")
+        if shapes[name] != tuple(like.shape):
+            raise CheckpointError(f"{path.name}: {name} has shape {shapes[name]}, expected {tuple(like.shape)}")
+        tensor = reader.read(name, "cpu")
+        if not tensor.is_floating_point():
+            raise CheckpointError(f"{path.name}: {name} is stored as {tensor.dtype}, not as floating point")
+        state[key] = cast(key, tensor)
+    return state

@@ -179,7 +179,7 @@ def load_uni3c(path: str | Path, *, dtype: torch.dtype = torch.float16, allow_pi
                ) -> Uni3CControlNet:
     """The controlnet of a file, its weights in ``dtype`` but the patch embedding in float32
     (the pack's loader). CheckpointError for a file that is not one."""
-    from wfrun.models.reader import open_checkpoint
+    from wfrun.models.reader import open_checkpoint, read_checked_state
 
     path = Path(path)
     with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
@@ -190,16 +190,9 @@ def load_uni3c(path: str | Path, *, dtype: torch.dtype = torch.float16, allow_pi
                 module = Uni3CControlNet(config)
         except ValueError as err:
             raise CheckpointError(f"{path.name}: {err}") from None
-        state = {}
-        for key, like in module.state_dict().items():
-            if key not in shapes:
-                raise CheckpointError(f"{path.name}: the Uni3C controlnet is missing {key}")
-            if shapes[key] != tuple(like.shape):
-                raise CheckpointError(f"{path.name}: {key} has shape {shapes[key]}, expected {tuple(like.shape)}")
-            tensor = reader.read(key, "cpu")
-            if not tensor.is_floating_point():
-                raise CheckpointError(f"{path.name}: {key} is stored as {tensor.dtype}, not as floating point")
-            state[key] = tensor.to(torch.float32 if key.startswith("controlnet_patch_embedding.") else dtype)
+        state = read_checked_state(
+            reader, path, module.state_dict(), "Uni3C controlnet",
+            lambda key, t: t.to(torch.float32 if key.startswith("controlnet_patch_embedding.") else dtype))
     rope = module.controlnet_rope
     module.controlnet_rope = type(rope)(rope.attention_head_dim, rope.patch_size, rope.max_seq_len)  # off meta
     module.load_state_dict(state, assign=True, strict=True)

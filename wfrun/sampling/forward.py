@@ -372,8 +372,8 @@ class _SelfAttnProcessor:
             q, k = (query, key) if cp is None else (cp.gather(t, self.total) for t in (query, key))
             score = feta_score(q, k, *self.feta)
         if rotary_emb is not None:
-            query = _apply_rotary(query, *rotary_emb)
-            key = _apply_rotary(key, *rotary_emb)
+            query = apply_rotary(query, *rotary_emb)
+            key = apply_rotary(key, *rotary_emb)
         if self.chunks and cp is not None:
             outs = self._chunks_of_share(cp, query, key, value, attention_mask)
         else:
@@ -403,7 +403,8 @@ class _SelfAttnProcessor:
                 for a, b, n in cp.local_spans(tagged, self.total)]
 
 
-def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """diffusers' Wan RoPE (``WanAttnProcessor``): pairs ``(2i, 2i+1)`` turned by the tables."""
     x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
     c, s = cos[..., 0::2], sin[..., 1::2]
     out = torch.empty_like(x)

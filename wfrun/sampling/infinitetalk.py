@@ -41,6 +41,7 @@ from torch import nn
 from wfrun.models import module_hooks
 from wfrun.models.multitalk import reference_map, speaker_positions
 from wfrun.sampling import context_parallel
+from wfrun.sampling.forward import apply_rotary
 
 class InfiniteTalkError(ValueError):
     """A model call the audio attention cannot serve (the sampler names the MODEL input)."""
@@ -157,19 +158,9 @@ class _ReferenceMap(ModelHook):
         key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
         if rotary is not None:
             cos, sin = rotary
-            query = _rotary(query, cos, sin)
-            key = _rotary(key, cos[:, :per_frame], sin[:, :per_frame])
+            query = apply_rotary(query, cos, sin)
+            key = apply_rotary(key, cos[:, :per_frame], sin[:, :per_frame])
         return reference_map(query, key, per_frame, self.masks)
-
-
-def _rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """diffusers' Wan RoPE (``WanAttnProcessor``): pairs ``(2i, 2i+1)`` turned by the tables."""
-    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
-    c, s = cos[..., 0::2], sin[..., 1::2]
-    out = torch.empty_like(x)
-    out[..., 0::2] = x1 * c - x2 * s
-    out[..., 1::2] = x1 * s + x2 * c
-    return out.type_as(x)
 
 
 class _AudioAttention(ModelHook):
