@@ -75,6 +75,9 @@ def main() -> None:
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument("--only-fast", action="store_true", help="the bf16 reference and the fast rows only")
+    parser.add_argument("--fp8-attention", action="store_true",
+                        help="then the fast model with fp8 self-attention too (models.fp8_attention), compiled; "
+                             "skips the fast-accumulation row")
     args = parser.parse_args()
     import diffusers
 
@@ -133,10 +136,18 @@ def main() -> None:
     if not args.skip_compile and device.startswith("cuda"):
         fp8.compile_repeated_blocks(fullgraph=False)
         row("wfrun fp8 fast + regional compile", wfrun(fp8, x))
-        fp8_module.FAST_ACCUM = not fp8_module.FAST_ACCUM  # a recompile: the flag is a constant in the graph
-        torch._dynamo.reset()
-        row(f"wfrun fp8 fast + regional compile, fast accumulation {fp8_module.FAST_ACCUM}", wfrun(fp8, x))
-        fp8_module.FAST_ACCUM = not fp8_module.FAST_ACCUM
+        if args.fp8_attention:
+            from wfrun.models.fp8_attention import fp8_attention_supported, use_fp8_attention
+
+            result["fp8_attention_supported"] = fp8_attention_supported(device)
+            result["fp8_attention_blocks"] = use_fp8_attention(fp8)
+            torch._dynamo.reset()  # the blocks trace their new processors
+            row("wfrun fp8 fast + fp8 attention + regional compile", wfrun(fp8, x))
+        else:
+            fp8_module.FAST_ACCUM = not fp8_module.FAST_ACCUM  # a recompile: the flag is a constant in the graph
+            torch._dynamo.reset()
+            row(f"wfrun fp8 fast + regional compile, fast accumulation {fp8_module.FAST_ACCUM}", wfrun(fp8, x))
+            fp8_module.FAST_ACCUM = not fp8_module.FAST_ACCUM
         if not args.only_fast:
             bf16.compile_repeated_blocks(fullgraph=False)
             row("wfrun bf16 + regional compile", wfrun(bf16, x))

@@ -83,6 +83,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from wfrun.models.rope import apply_rotary
 from wfrun.sampling import context_parallel
 from wfrun.sampling.conditioning import EasyCacheArgs, TeaCacheArgs
 from wfrun.sampling.hooks import active_pass
@@ -401,16 +402,6 @@ class _SelfAttnProcessor:
                                       value[:, self.chunks[n][0]:self.chunks[n][1]], attn_mask=attention_mask,
                                       dropout_p=0.0, is_causal=False, backend=self._attention_backend)
                 for a, b, n in cp.local_spans(tagged, self.total)]
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """diffusers' Wan RoPE (``WanAttnProcessor``): pairs ``(2i, 2i+1)`` turned by the tables."""
-    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
-    c, s = cos[..., 0::2], sin[..., 1::2]
-    out = torch.empty_like(x)
-    out[..., 0::2] = x1 * c - x2 * s
-    out[..., 1::2] = x1 * s + x2 * c
-    return out.type_as(x)
 
 
 class _SplitCrossAttnProcessor:

@@ -41,7 +41,7 @@ from torch import nn
 from wfrun.models import module_hooks
 from wfrun.models.multitalk import reference_map, speaker_positions
 from wfrun.sampling import context_parallel
-from wfrun.sampling.forward import apply_rotary
+from wfrun.models.rope import apply_rotary
 
 class InfiniteTalkError(ValueError):
     """A model call the audio attention cannot serve (the sampler names the MODEL input)."""
