@@ -118,7 +118,7 @@ def main() -> None:
                         help="runs per precision, in order: saved (as the workflow says), teacache (as saved "
                              "with its WanVideoTeaCache kept), serial (as saved, "
                              "loaders not run ahead: WFRUN_BACKGROUND_LOADS=0), eager (--compile off), fast "
-                             "(wfrun run --fast) or budget20 (--gpu-memory 20: residency decides as on a "
+                             "(wfrun run --fast), fastexact (--fast --no-fp8-attention) or budget20 (--gpu-memory 20: residency decides as on a "
                              "20 GiB card); "
                              "fast,fast shows what the compile cache saves a second process")
     parser.add_argument("--checkpoint-dir", type=Path, help="reuse the transformer files found here")
@@ -163,7 +163,7 @@ def main() -> None:
                                                       args.swap, step_cache=True)))
         for index, variant in enumerate(args.variants.split(",")):
             name = f"{precision} {variant} #{index + 1}"
-            extra = {"fast": ("--fast",), "eager": ("--compile", "off"),
+            extra = {"fast": ("--fast",), "fastexact": ("--fast", "--no-fp8-attention"), "eager": ("--compile", "off"),
                      "budget20": ("--gpu-memory", "20")}.get(variant, ())
             result[name] = run_one(cached if variant == "teacache" else workflow, models, args.out, args, data, extra,
                                    {"WFRUN_BACKGROUND_LOADS": "0"} if variant == "serial" else None)

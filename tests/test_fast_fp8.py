@@ -162,3 +162,31 @@ def test_run_fast_writes_the_video_close_to_the_plain_run(workflow, tmp_path):
     assert plain.shape == fast.shape and plain.std() > 5
     assert not np.array_equal(plain, fast)
     assert np.corrcoef(plain.ravel(), fast.ravel())[0, 1] > 0.95
+
+
+def test_run_fast_gives_self_attention_fp8_unless_told_not_to(tmp_path, monkeypatch):
+    """``--fast`` hands the blocks' self-attention to models.fp8_attention where the device
+    has it (here pretended: on the CPU its op runs the PyTorch fallback on the same fp8
+    inputs), and ``--no-fp8-attention`` keeps PyTorch's attention; both runs write the video."""
+    from pathlib import Path
+
+    from wfrun.models import fast as fast_module
+    from wfrun.models import fp8_attention
+
+    given = []
+
+    def counting(transformer):
+        given.append(fp8_attention.use_fp8_attention(transformer))
+        return given[-1]
+
+    monkeypatch.setattr(fast_module, "fp8_attention_supported", lambda device: True)
+    monkeypatch.setattr(fast_module, "use_fp8_attention", counting)
+    path = Path(__file__).resolve().parents[1] / "workflows" / "wan_t2v_tiny.json"
+    for flags, expected in ((["--fast"], 1), (["--fast", "--no-fp8-attention"], 0)):
+        given.clear()
+        out = tmp_path / str(len(flags))
+        result = CliRunner().invoke(main, ["run", str(path), "--tiny-models", "--device", "cpu", "--format", "json",
+                                           "-o", str(out), *flags], env={"WFRUN_CACHE": str(tmp_path / "c")})
+        assert result.exit_code == 0, result.output[-2000:]
+        assert len(given) == expected and all(n > 0 for n in given)
+        assert any(w.endswith((".mp4", ".webm", ".mkv", ".mov")) for w in json.loads(result.stdout)["written"])

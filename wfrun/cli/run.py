@@ -43,8 +43,12 @@ if TYPE_CHECKING:
               help="one run per value (with several: per combination), models loaded once; writes a contact sheet")
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), help="main device (default: cuda if available)")
 @click.option("--fast", is_flag=True,
-              help="fp8 x fp8 matmuls in the transformer's blocks (GPUs of compute capability 8.9+) and compiled "
-                   "blocks; close to, not equal to, the workflow's numbers")
+              help="fp8 x fp8 matmuls in the transformer's blocks (GPUs of compute capability 8.9+), compiled "
+                   "blocks and, on Hopper/Blackwell with the gpu extra, fp8 self-attention; close to, not equal "
+                   "to, the workflow's numbers")
+@click.option("--no-fp8-attention", "no_fp8_attention", is_flag=True,
+              help="with --fast: keep self-attention in PyTorch's fp16/bf16 attention (a quarter of the error, "
+                   "a slower forward)")
 @click.option("--compile", "compile_policy", type=click.Choice(["auto", "on", "off"]), default="auto",
               show_default=True,
               help="compile the transformer's blocks (CUDA): auto when the job's forwards pay for the compile "
@@ -69,8 +73,8 @@ if TYPE_CHECKING:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke: bool, output_dir: str,
         input_dir: str | None, overrides: tuple[str, ...], seed: int | None, seeds_spec: str | None,
-        vary: tuple[str, ...], device: str | None, fast: bool, compile_policy: str, gpu_memory: float | None,
-        dry_run: bool,
+        vary: tuple[str, ...], device: str | None, fast: bool, no_fp8_attention: bool, compile_policy: str,
+        gpu_memory: float | None, dry_run: bool,
         allow_pickle: bool, ray_address: str | None, ray_workers: int | None, gpus: int | None,
         cp_attention: str, fmt: str) -> None:
     """Run workflow FILE (UI or API format) with diffusers/transformers, no ComfyUI needed;
@@ -109,7 +113,8 @@ def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke
     options = job.RunOptions(models_dir=models_dir, tiny_models=tiny_models, output_dir=Path(output_dir),
                              input_dir=Path(input_dir) if input_dir else None, overrides=list(overrides),
                              seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle, smoke=smoke,
-                             fast=fast, gpu_memory_gib=gpu_memory, compile=compile_policy)
+                             fast=fast, fp8_attention=not no_fp8_attention, gpu_memory_gib=gpu_memory,
+                             compile=compile_policy)
     if ray_address is not None:
         _run_ray(list(files), options, seeds_spec, ray_address or None, ray_workers, fmt)
     if len(files) > 1 or vary:

@@ -74,6 +74,9 @@ class RunOptions:
     smoke: bool = False
     #: ``--fast``: fp8 x fp8 matmuls in the transformer blocks and compiled blocks (models/fast.py).
     fast: bool = False
+    #: with ``fast``: the blocks' self-attention in fp8 as well (``--no-fp8-attention`` keeps
+    #: PyTorch's attention: less error, a slower forward; models/fp8_attention.py).
+    fp8_attention: bool = True
     #: ``--gpu-memory``: GiB of the GPU wfrun may use (models.residency), None: the whole card.
     gpu_memory_gib: float | None = None
     #: ``--compile``: compile the transformer's blocks when it pays (auto), always (on) or never
@@ -497,7 +500,7 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     input_dir = input_dir_for(p.path, options)
     ctx = ExecContext(device=device, offload_device=options.offload_device, output_dir=Path(options.output_dir),
                       input_dir=Path(input_dir), models=p.roots, progress=progress, workflow_json=p.data,
-                      fast=options.fast)
+                      fast=options.fast, fp8_attention=options.fast and options.fp8_attention)
     # None: a handler set outside Python; restoring the default one is the nearest thing
     previous = signal.getsignal(signal.SIGINT) or signal.default_int_handler
 

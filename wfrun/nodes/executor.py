@@ -144,6 +144,9 @@ class ExecContext:
     workflow_json: Any = None
     #: ``wfrun run --fast``: model loaders make the transformer's block matmuls fp8 and compile them.
     fast: bool = False
+    #: ``--fast`` without ``--no-fp8-attention``: the blocks' self-attention in fp8 too
+    #: (models/fp8_attention.py, on GPUs that have it).
+    fp8_attention: bool = False
     written: list[Path] = field(default_factory=list)
     interrupted: bool = False
 

@@ -99,7 +99,7 @@ def load_core_model(ctx: ExecContext, path: Path, input_name: str, *, quantizati
     transformer.eval().requires_grad_(False)
     fast, _ = wants_fast(fast_choice, ctx.fast)
     if fast:  # LoRAs come later (LoraLoaderModelOnly), merged into the fp8 weights as ComfyUI patches them
-        make_fast(transformer, ctx.device, compile_blocks=ctx.fast, fp8_attention=ctx.fast)
+        make_fast(transformer, ctx.device, compile_blocks=ctx.fast, fp8_attention=ctx.fp8_attention)
     return CoreModel.of_family(transformer, family, path, dtype, shift)
 
 

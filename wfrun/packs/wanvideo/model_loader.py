@@ -170,7 +170,7 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
     fast, skip_ffn = wants_fast(quantization, ctx.fast)
     if fast and not gguf:  # after the LoRAs: a bf16 model's LoRA is merged before it is quantized
         make_fast(transformer, ctx.device, skip_ffn=skip_ffn, compile_blocks=ctx.fast and compile_args is None,
-                  fp8_attention=ctx.fast)
+                  fp8_attention=ctx.fp8_attention)
     return (WanVideoModel(transformer=transformer, model_type=pack_model_type(task), path=path,
                           base_dtype=dtype, quantization=quantization, attention_backend=backend,
                           load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
