@@ -8,8 +8,10 @@ PyTorch picks, then cuDNN and FlashAttention-2 forced), and wfrun's fp8 attentio
 (``models.fp8_attention``: per-tensor e4m3 quantization + cuDNN's fp8 SDPA), eager, compiled
 (the quantization fused), and the cuDNN kernel alone. Each row: median seconds of the timed
 calls (CUDA-synchronised), TFLOP/s (4 x tokens^2 x heads x dim per call), and the relative
-L2 error against an fp32 reference (PyTorch's memory-efficient SDPA in fp32) for two inputs:
-unit-normal q, k, v (flat attention) and q scaled by 4 (peaked attention).
+L2 error against an fp32 reference (PyTorch's memory-efficient SDPA in fp32), whole and of the
+output's part that varies over the tokens, for three inputs: unit-normal q, k, v (flat
+attention), q scaled by 4 (peaked attention), and q x 2 with keys and values carrying a
+per-channel offset of five standard deviations (as a projection's bias gives them).
 
     python bench/attention_kernels.py [--tokens 34320] [--repeat 5]
 """
@@ -64,7 +66,9 @@ def main() -> None:
     flops = 4.0 * s * s * h * d
     gen = torch.Generator(device=device).manual_seed(0)
     base = {name: torch.randn(1, s, h, d, generator=gen, device=device) for name in "qkv"}
-    inputs = {"flat": base, "peaked": {**base, "q": base["q"] * 4}}
+    offset = {n: torch.randn(1, 1, h, d, generator=gen, device=device) * 5 for n in "kv"}
+    inputs = {"flat": base, "peaked": {**base, "q": base["q"] * 4},
+              "offset": {"q": base["q"] * 2, "k": base["k"] + offset["k"], "v": base["v"] + offset["v"]}}
     refs = {}
     with sdpa_kernel(SDPBackend.EFFICIENT_ATTENTION):
         for kind, t in inputs.items():
@@ -95,9 +99,11 @@ def main() -> None:
             except Exception as err:  # noqa: BLE001 - a kernel this GPU lacks is a row's result
                 entry[kind] = {"error": repr(err)[:300]}
                 continue
-            err = ((out.float() - refs[kind]).norm() / refs[kind].norm()).item()
+            ref = refs[kind]
+            err = ((out.float() - ref).norm() / ref.norm()).item()
+            varying = ((out.float() - ref).norm() / (ref - ref.mean(dim=1, keepdim=True)).norm()).item()
             entry[kind] = {"s": round(sec, 4), "first_s": round(first, 3), "tflops": round(flops / sec / 1e12, 1),
-                           "rel_l2_vs_fp32": float(f"{err:.3g}")}
+                           "rel_l2_vs_fp32": float(f"{err:.3g}"), "rel_l2_of_varying_part": float(f"{varying:.3g}")}
         result["rows"][name] = entry
         print(json.dumps({name: entry}), file=sys.stderr, flush=True)
 
