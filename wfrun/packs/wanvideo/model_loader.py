@@ -61,7 +61,7 @@ from wfrun.models.header import CheckpointError
 from wfrun.nodes.models import loading_error, resolve
 from wfrun.models import placement
 from wfrun.packs.wanvideo.types import (
-    BlockSwapArgs, CompileArgs, LoraSpec, MultiTalkModel, VacePath, VRAMManagementArgs, WanVideoModel,
+    BlockSwapArgs, CompileArgs, LoraSpec, MultiTalkModel, VacePath, VRAMManagementArgs, WanVideoModel, lora_blocks,
 )
 
 
@@ -264,5 +264,5 @@ def wanvideo_lora_select(ctx: ExecContext, lora: str, strength: float, *, prev_l
     chain = list(prev_lora or [])
     if float(strength) != 0.0:
         chain.append(LoraSpec(path=path, strength=float(strength), low_mem_load=bool(low_mem_load),
-                              blocks=tuple(blocks) if isinstance(blocks, (list, tuple)) else None))
+                              blocks=lora_blocks(blocks)))
     return (tuple(chain),)

@@ -23,13 +23,54 @@ from wfrun.sampling.tracks import AtiTracks
 # --- models ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class SelectedBlocks:
+    """SELECTEDBLOCKS from WanVideoLoraBlockEdit: the transformer blocks a LoRA may touch
+    (``blocks.N``) and ``layer_filter``, text pieces whose layers it must not touch. As the
+    pack's ``filter_state_dict_by_blocks``: a layer whose name (``diffusion_model.`` + the
+    layer's original name) holds a filter piece is left out; a layer inside a block is kept
+    when its block is selected; a layer outside the blocks (head, embeddings) is kept."""
+
+    blocks: frozenset[str]
+    layer_filter: tuple[str, ...] = ()
+
+    def keeps(self, layer: str) -> bool:
+        """Whether the LoRA's layer ``layer`` (original names: ``blocks.3.self_attn.q``) is merged."""
+        if any(piece in f"diffusion_model.{layer}." for piece in self.layer_filter):
+            return False
+        if "blocks." in f"{layer}.":  # the pack keys on the name's first two parts (vace_blocks.N too)
+            return ".".join(layer.split(".")[:2]) in self.blocks
+        return True
+
+
+def lora_blocks(value: Any) -> "tuple[str, ...] | SelectedBlocks | None":
+    """A LoRA select node's ``blocks`` input as LoraSpec keeps it: WanVideoLoraBlockEdit's
+    selection (None when it selects no block: the pack then filters nothing), or a list of
+    block names."""
+    if isinstance(value, SelectedBlocks):
+        return value if value.blocks else None
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return None
+
+
+@dataclass(frozen=True)
 class LoraSpec:
-    """One LoRA to merge or apply (WANVIDLORA): resolved file path and strength."""
+    """One LoRA to merge or apply (WANVIDLORA): resolved file path and strength; ``blocks``
+    restricts it to some layers: block names (a layer merges when it lies in one), or
+    WanVideoLoraBlockEdit's :class:`SelectedBlocks`."""
 
     path: Path
     strength: float = 1.0
     low_mem_load: bool = False
-    blocks: tuple[str, ...] | None = None
+    blocks: "tuple[str, ...] | SelectedBlocks | None" = None
+
+    def keeps(self, layer: str) -> bool:
+        """Whether the LoRA's layer ``layer`` (original names) is merged."""
+        if self.blocks is None:
+            return True
+        if isinstance(self.blocks, SelectedBlocks):
+            return self.blocks.keeps(layer)
+        return any(layer.startswith(f"{b}.") or layer == b for b in self.blocks)
 
 
 @dataclass(frozen=True)
