@@ -163,6 +163,9 @@ class SamplingRequest:
     on_block: Callable[[int], None] | None = None
     #: The diffusers attention backend for this pass (the loader's ``attention_mode``).
     attention: str = "native"
+    #: Another backend for some blocks' self-attention at some steps
+    #: (:class:`~wfrun.sampling.attention.AttentionOverride`), or None.
+    attention_override: Any = None
     #: The sampler's step range (``start_step``, ``end_step``, ``add_noise_to_samples``), or
     #: None for a sampler saved before it had one (2025-07-27 and earlier), whose
     #: ``denoise_strength`` divides the steps instead (see :func:`_steps_and_cfg`).
@@ -1076,7 +1079,8 @@ def run_steps(p: Prepared, state: LoopState, on_step: Callable[[int, str], None]
         talk = p.audio if isinstance(p.audio, MultiTalkAudio) else None
         with sampling_pass(req.transformer, slg=req.options.slg, teacache=p.teacache, on_block=req.on_block,
                            control=p.cond.control_lora, attention=req.attention, forwards=planned_forwards(p),
-                           audio=p.audio is not None and talk is None), \
+                           audio=p.audio is not None and talk is None,
+                           attention_override=req.attention_override), \
                 camera_conditioning(req.transformer, recam.camera_embed if recam is not None else None), \
                 multitalk_pass(req.transformer, talk), uni3c_pass(req.transformer, req.uni3c):
             for idx, t in enumerate(p.timesteps):

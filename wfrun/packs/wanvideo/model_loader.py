@@ -173,7 +173,7 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                   fp8_attention=ctx.fp8_attention)
     return (WanVideoModel(transformer=transformer, model_type=pack_model_type(task), path=path,
                           base_dtype=dtype, quantization=quantization, attention_backend=backend,
-                          load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
+                          attention_mode=str(attention_mode), load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
                           vram_management=vram_management_args, compile_args=compile_args, loras=loras,
                           pass_loras=pass_loras, multitalk=patch,
                           multitalk_type=multitalk.model_type if multitalk is not None else None),)

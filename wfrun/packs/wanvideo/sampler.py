@@ -199,6 +199,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         model_file=Path(str(model.path)).name,
         cache_device=cache.cache_device if cache is not None else "cpu",
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
+        attention_override=model.attention_override,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
         audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk, uni3c=uni3c)
     try:

@@ -119,6 +119,10 @@ class WanVideoModel:
     base_dtype: torch.dtype
     quantization: str = "disabled"
     attention_backend: str = "native"
+    #: The loader's ``attention_mode`` as written (WanVideoSetRadialAttention asks for a radial one).
+    attention_mode: str = "sdpa"
+    #: WanVideoSetAttentionModeOverride's ``sampling.attention.AttentionOverride``, or None.
+    attention_override: Any = None
     load_device: str = "cpu"
     offload_device: str = "cpu"
     block_swap: BlockSwapArgs | None = None
