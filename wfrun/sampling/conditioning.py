@@ -81,6 +81,16 @@ class VaceEmbeds:
 
 
 @dataclass(frozen=True)
+class ExtraLatent:
+    """One entry of WanVideoAddExtraLatent: encoded latents ``[1, C, n, H, W]`` that take the
+    place of the noise from latent frame ``index`` on (negative: counted from the end; moved
+    inside the video when they would reach past it), as the wrapper's sampler puts them."""
+
+    samples: torch.Tensor
+    index: int = 0
+
+
+@dataclass(frozen=True)
 class ReCamMasterEmbeds:
     """WanVideoReCamMasterCameraEmbed's ``recammaster``: ``camera_embed`` ``[T, 12]`` (each
     latent frame's camera relative to the first, 3x4 row-major) and ``source_latents``
@@ -133,6 +143,8 @@ class ImageEmbeds:
     end_image: torch.Tensor | None = None
     fun_or_fl2v_model: bool = False
     has_ref: bool = False
+    #: WanVideoEmptyEmbeds' LATENT (the leading frames), or WanVideoAddExtraLatent's entries
+    #: (a tuple of :class:`ExtraLatent`).
     extra_latents: Any = None
     phantom: PhantomArgs | None = None
     vace: tuple[VaceEmbeds, ...] = ()

@@ -677,13 +677,18 @@ def _video2video(req: SamplingRequest, noise: torch.Tensor, timesteps: torch.Ten
     return inp if req.step_range is not None else noise
 
 
-def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor) -> tuple[torch.Tensor, int, Sequence[int] | None]:
+def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor,
+                   inserted: bool = True) -> tuple[torch.Tensor, int, Sequence[int] | None]:
     """Encoded frames (``extra_latents``) replace noise: at ``empty_latent_indices`` the
-    noise stays, else the leading frames are the encoded ones. Returns (latents, leading
-    count, empty indices)."""
+    noise stays, else the leading frames are the encoded ones; WanVideoAddExtraLatent's
+    entries go where each says (:func:`_extra_latent_entries`; ``inserted`` False: a
+    sampler continuing from a later step, whose latents have them already). Returns
+    (latents, leading count, empty indices: the frames not given)."""
     extra = emb.extra_latents
     if extra is None:
         return noise, 0, None
+    if isinstance(extra, tuple):
+        return _extra_latent_entries(extra, noise, inserted)
     enc = extra["samples"].squeeze(0).to(noise)
     if enc.ndim != 4 or enc.shape[0] != noise.shape[0] or enc.shape[2:] != noise.shape[2:] \
             or enc.shape[1] > noise.shape[1]:
@@ -698,6 +703,33 @@ def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor) -> tuple[torch.Tensor,
         return out, 0, empty_idx
     noise[:, :enc.shape[1]] = enc
     return noise, enc.shape[1], empty_idx
+
+
+def _extra_latent_entries(entries: tuple, noise: torch.Tensor,
+                          inserted: bool) -> tuple[torch.Tensor, int, Sequence[int] | None]:
+    """The wrapper's list of extra latents: entry by entry, a negative index counts from the
+    end, the index is moved so the entry fits inside the video, and (from the first step
+    only) the entry's frames replace the noise there. The frames given are those entries
+    cover, in the form :func:`_extra_latents` returns."""
+    length = noise.shape[1]
+    given: set[int] = set()
+    for entry in entries:
+        enc = entry.samples.squeeze(0).to(noise)
+        if enc.ndim != 4 or enc.shape[0] != noise.shape[0] or enc.shape[2:] != noise.shape[2:] \
+                or enc.shape[1] > length:
+            raise SamplingError("image_embeds", f"the extra latents {tuple(enc.shape)} do not fit the video's latents "
+                                f"{tuple(noise.shape)}", "encode the frames at the video's width and height with "
+                                "the model's VAE")
+        count = enc.shape[1]
+        index = int(entry.index)
+        index = length + index if index < 0 else index
+        index = max(0, min(index, length - count))
+        if inserted:
+            noise[:, index:index + count] = enc
+        given.update(range(index, index + count))
+    if len(given) == length:
+        return noise, length, None
+    return noise, 0, [i for i in range(length) if i not in given]
 
 
 def _check_patches(transformer: Any, noise: torch.Tensor) -> None:
@@ -758,7 +790,8 @@ def prepare(req: SamplingRequest) -> Prepared:
         except Uni3CError as err:
             raise SamplingError("uni3c_embeds", str(err)) from None
     noise = _video2video(req, noise, schedule.timesteps, add_noise, generator)
-    noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise)
+    first_step = req.step_range is None or not req.step_range[0]
+    noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise, inserted=first_step)
     hold_clean = holds_clean_frames(req.transformer, req.image_embeds.extra_latents)
     if hold_clean and windows is not None:
         raise SamplingError("context_options", "context windows with a start image on a Wan 2.2 VAE model "
