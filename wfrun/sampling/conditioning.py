@@ -254,6 +254,9 @@ class SamplerOptions:
     experimental: ExperimentalArgs | None = None
     batched_cfg: bool = False
     rope_function: str = "default"
+    #: WanVideoRoPEFunction's NTK factors (frames, height, width); they act with the
+    #: ``comfy`` rope functions only, as in the wrapper.
+    ntk_alphas: tuple[float, float, float] = (1.0, 1.0, 1.0)
     riflex_freq_index: int = 0
     loop: LoopArgs | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -845,6 +845,7 @@ def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, c
     fo = ForwardOptions(step=idx, step_percent=pct, is_uncond=uncond,
                         feta_weight=float(p.feta.weight) if feta_on else None, feta_frames=p.feta_frames,
                         riflex_k=int(req.options.riflex_freq_index), riflex_frames=p.latent_len,
+                        ntk_alphas=req.options.ntk_alphas if "comfy" in req.options.rope_function else (1.0, 1.0, 1.0),
                         split_attn_steps=p.split_steps, pred_id=pred_id, vace=vace, vace_pad_front=True,
                         nag=None if uncond else p.nag, pose=pose, face=face, reference=p.cond.fun_ref,
                         pose_strength=animate.pose_strength if animate is not None else 1.0,

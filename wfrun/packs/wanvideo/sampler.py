@@ -11,6 +11,8 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
 - ``cache_args`` is also accepted under its older name ``teacache_args``;
 - ``rope_function`` ``default``/``comfy``/``comfy_chunked`` are the same rotary embedding
   numerically (the pack's variants differ in speed and memory only), so all are accepted;
+  WanVideoRoPEFunction's NTK factors scale the RoPE base of each axis with the ``comfy``
+  ones (the pack's ``default`` rope ignores them);
 - the transformer is used where the loader put it (hooks own block swap); only a model
   left whole on the CPU (``load_device: offload_device``) is moved to the main device for
   sampling, as the pack does; ``force_offload`` sends it back afterwards where the card
@@ -64,8 +66,8 @@ from wfrun.models import placement, residency
 from wfrun.packs.wanvideo.control_lora import control_lora_of
 from wfrun.packs.wanvideo.fun_camera import check_camera
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FantasyTalkingEmbeds,
-                                        FetaArgs, ImageEmbeds, LoopArgs, SamplerOptions, ScheduleChoice, SLGArgs,
-                                        TeaCacheArgs, TextEmbeds, WanVideoModel)
+                                        FetaArgs, ImageEmbeds, LoopArgs, RopeChoice, SamplerOptions, ScheduleChoice,
+                                        SLGArgs, TeaCacheArgs, TextEmbeds, WanVideoModel)
 from wfrun.sampling.audio import FantasyAudio
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
@@ -162,6 +164,9 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
             normalize_name(scheduler)
     except SchedulerError as err:
         raise NodeInputError("scheduler", str(err), err.hint) from None
+    ntk_alphas = (1.0, 1.0, 1.0)
+    if isinstance(rope_function, RopeChoice):  # WanVideoRoPEFunction with NTK factors
+        ntk_alphas, rope_function = rope_function.ntk_alphas, rope_function.rope_function
     if rope_function not in ("default", "comfy", "comfy_chunked"):
         raise NodeInputError("rope_function", f"unknown rope function '{rope_function}'",
                              "use default, comfy or comfy_chunked")
@@ -188,7 +193,8 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
 
     options = SamplerOptions(teacache=cache, slg=slg_args, feta=feta_args, context=context_options,
                              experimental=experimental_args, batched_cfg=bool(batched_cfg),
-                             rope_function=str(rope_function), riflex_freq_index=int(riflex_freq_index), loop=loop_args)
+                             rope_function=str(rope_function), ntk_alphas=ntk_alphas,
+                             riflex_freq_index=int(riflex_freq_index), loop=loop_args)
     dim = int(transformer.config.num_attention_heads * transformer.config.attention_head_dim)
     request = SamplingRequest(
         transformer=transformer, image_embeds=image_embeds, text_embeds=text_embeds, steps=int(steps), cfg=cfg,

@@ -212,6 +212,15 @@ from wfrun.sampling.conditioning import (  # noqa: E402,F401
 
 
 @dataclass(frozen=True)
+class RopeChoice:
+    """WanVideoRoPEFunction's output when an NTK factor is not 1 (the pack's dict): the rope
+    function and the RoPE base scaling of each axis (frames, height, width)."""
+
+    rope_function: str
+    ntk_alphas: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
 class SamplerSettings:
     """WanVideoSamplerSettings' output (SAMPLER_ARGS): every WanVideoSampler input it was
     given, by name, for WanVideoSamplerFromSettings; ``node_id``/``node_title`` name the
