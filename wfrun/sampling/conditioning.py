@@ -146,6 +146,10 @@ class ImageEmbeds:
     #: WanVideoEmptyEmbeds' LATENT (the leading frames), or WanVideoAddExtraLatent's entries
     #: (a tuple of :class:`ExtraLatent`).
     extra_latents: Any = None
+    #: WanVideoAddPusaNoise: the noise multipliers of the given frames (one per latent frame,
+    #: or one per given frame) and the steps that re-noise them (-1: all); :mod:`.pusa`.
+    pusa_noise_multipliers: tuple[float, ...] | None = None
+    pusa_noisy_steps: int = -1
     phantom: PhantomArgs | None = None
     vace: tuple[VaceEmbeds, ...] = ()
     #: From WanVideoAnimateEmbeds (Wan 2.2 Animate): pose latents and face crops; the

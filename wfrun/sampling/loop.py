@@ -116,6 +116,7 @@ from wfrun.sampling.magcache import MagCache, MagCacheArgs, MagCacheError, wrapp
 from wfrun.sampling.multitalk import MultiTalkAudio, multitalk_guidance, multitalk_pass
 from wfrun.sampling.guidance import CFG, PhantomCFG, audio_guidance, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
+from wfrun.sampling.pusa import PusaError, PusaNoise, pusa_noise, pusa_step, timestep_row
 from wfrun.sampling.image_latent import (clean_frames, embeds_scale, holds_clean_frames, latent_channels,
                                         step_noisy_frames)
 from wfrun.sampling.nag import NAGContext
@@ -248,6 +249,8 @@ class Prepared:
     #: Wan 2.2 VAE latents with encoded frames (TI2V-5B image-to-video): those frames get
     #: timestep 0 and are not stepped (:mod:`.image_latent`).
     hold_clean: bool = False
+    #: WanVideoAddPusaNoise's multipliers on the given frames (:mod:`.pusa`), or None.
+    pusa: PusaNoise | None = None
     guidance: CFG = field(default_factory=CFG)
     phantom_guidance: PhantomCFG | None = None
     feta: Any = None
@@ -705,6 +708,49 @@ def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor,
     return noise, enc.shape[1], empty_idx
 
 
+def _entry_span(entry: Any, length: int) -> tuple[int, int]:
+    """Where an extra-latent entry goes: a negative index counts from the end, and the index
+    moves so that all the entry's frames lie inside the video."""
+    count = int(entry.samples.shape[2])
+    index = int(entry.index)
+    index = length + index if index < 0 else index
+    return max(0, min(index, length - count)), count
+
+
+def _given_order(emb: ImageEmbeds, length: int, extra_count: int, empty_idx: Sequence[int] | None) -> list[int]:
+    """The given latent frames in the order the extra latents give them (entry by entry,
+    repeats kept, as the wrapper's ``clean_latent_indices``)."""
+    if isinstance(emb.extra_latents, tuple):
+        order: list[int] = []
+        for entry in emb.extra_latents:
+            index, count = _entry_span(entry, length)
+            order.extend(range(index, index + count))
+        return order
+    return clean_frames(length, extra_count, empty_idx)
+
+
+def _pusa(req: SamplingRequest, schedule: Schedule, length: int, extra_count: int,
+          empty_idx: Sequence[int] | None, hold_clean: bool) -> PusaNoise | None:
+    """WanVideoAddPusaNoise's multipliers for this pass (:mod:`.pusa`): with the
+    ``flowmatch_pusa`` scheduler and given frames only, as the pack."""
+    emb = req.image_embeds
+    values = getattr(emb, "pusa_noise_multipliers", None)
+    if values is None or emb.extra_latents is None:
+        return None
+    if schedule.name != "flowmatch_pusa":
+        if hold_clean:
+            raise SamplingError("image_embeds", "Pusa noise multipliers on a Wan 2.2 VAE model's given frames need "
+                                "the flowmatch_pusa scheduler in wfrun", "use flowmatch_pusa, or remove "
+                                "WanVideoAddPusaNoise")
+        return None  # the pack's other schedulers take one timestep: the multipliers do nothing
+    try:
+        return pusa_noise(values, int(emb.pusa_noisy_steps), _given_order(emb, length, extra_count, empty_idx),
+                          length, len(schedule.timesteps))
+    except PusaError as err:
+        raise SamplingError("image_embeds", str(err), "give one multiplier per latent frame, or one per given "
+                            "frame") from None
+
+
 def _extra_latent_entries(entries: tuple, noise: torch.Tensor,
                           inserted: bool) -> tuple[torch.Tensor, int, Sequence[int] | None]:
     """The wrapper's list of extra latents: entry by entry, a negative index counts from the
@@ -720,10 +766,7 @@ def _extra_latent_entries(entries: tuple, noise: torch.Tensor,
             raise SamplingError("image_embeds", f"the extra latents {tuple(enc.shape)} do not fit the video's latents "
                                 f"{tuple(noise.shape)}", "encode the frames at the video's width and height with "
                                 "the model's VAE")
-        count = enc.shape[1]
-        index = int(entry.index)
-        index = length + index if index < 0 else index
-        index = max(0, min(index, length - count))
+        index, count = _entry_span(entry, length)
         if inserted:
             noise[:, index:index + count] = enc
         given.update(range(index, index + count))
@@ -793,6 +836,7 @@ def prepare(req: SamplingRequest) -> Prepared:
     first_step = req.step_range is None or not req.step_range[0]
     noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise, inserted=first_step)
     hold_clean = holds_clean_frames(req.transformer, req.image_embeds.extra_latents)
+    pusa = _pusa(req, schedule, noise.shape[1], extra_count, empty_idx, hold_clean)
     if hold_clean and windows is not None:
         raise SamplingError("context_options", "context windows with a start image on a Wan 2.2 VAE model "
                             "(TI2V-5B image-to-video) are not supported", "disconnect context_options")
@@ -816,7 +860,7 @@ def prepare(req: SamplingRequest) -> Prepared:
     return Prepared(
         req=req, steps=steps, cfg=cfg, schedule=schedule, generator=generator, latent=noise.to(torch.device(req.device)),
         cond=cond, text=text, windows=windows, is_looped=is_looped, extra_count=extra_count, empty_idx=empty_idx,
-        hold_clean=hold_clean,
+        hold_clean=hold_clean, pusa=pusa,
         guidance=wrapper_guidance(exp, bool(opts.batched_cfg)),
         phantom_guidance=PhantomCFG(cond.phantom.cfg_scale) if cond.phantom is not None else None,
         feta=opts.feta if (opts.feta is not None and latent_len > 1) else None,
@@ -1027,7 +1071,10 @@ def _window_vace(p: Prepared, window: list[int]) -> tuple:
 def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> None:
     """Step ``idx``: predict (per window), undo the loop shift, let the scheduler step."""
     opts = p.req.options
-    timestep = _timestep(p, t)
+    if p.pusa is not None:  # the given frames re-noised in place before the model sees them
+        timestep = timestep_row(p.pusa, t, state.latent, p.schedule.stepper, p.generator, idx)
+    else:
+        timestep = _timestep(p, t)
     pct = idx / len(p.timesteps)
     latent_len = p.latent_len
     model_in = state.latent
@@ -1059,6 +1106,9 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
     device = torch.device(p.req.device)
     # the pack's preview latent, returned as ``denoised_samples`` after the last step
     state.denoised = state.latent - noise_pred.to(state.latent) * (t.to(state.latent.device).float() / 1000)
+    if p.pusa is not None:
+        state.latent = pusa_step(p.pusa, p.schedule.stepper, noise_pred, timestep, state.latent).float()
+        return
     if p.hold_clean and not p.schedule.per_frame_timesteps:  # the given frames stay as encoded
         clean = clean_frames(latent_len, p.extra_count, p.empty_idx)
         state.latent = step_noisy_frames(p.schedule.stepper, noise_pred, t.reshape(1).to(device), state.latent,

@@ -11,6 +11,8 @@
 - ``WanVideoAddExtraLatent``: one more entry of latents to put into the video's latents at
   ``latent_index`` (negative: from the end), after those already there; the sampler puts
   each entry in place of the noise (``sampling.loop``).
+- ``WanVideoAddPusaNoise``: Pusa's noise multipliers of the given frames and the steps that
+  re-noise them (``sampling.pusa``), for the ``flowmatch_pusa`` scheduler.
 """
 
 from __future__ import annotations
@@ -73,3 +75,24 @@ def wanvideo_add_extra_latent(ctx: ExecContext, embeds: Any, extra_latents: Any,
     else:  # WanVideoEmptyEmbeds' extra latents: the leading frames
         entries = (ExtraLatent(samples=before["samples"], index=0), entry)
     return (dataclasses.replace(emb, extra_latents=entries),)
+
+
+@executor("WanVideoAddPusaNoise")
+def wanvideo_add_pusa_noise(ctx: ExecContext, embeds: Any, noise_multipliers: Any, noisy_steps: int,
+                            **_: Any) -> tuple:
+    """Pusa's noise multipliers and noisy steps on the embeds (``sampling.pusa``). The
+    multipliers must be a list: one per latent frame, or one per given frame (the pack's
+    sampler takes the list's length, so a single number fails there)."""
+    emb = _embeds(embeds, "embeds")
+    if isinstance(noise_multipliers, torch.Tensor):
+        noise_multipliers = noise_multipliers.flatten().tolist()
+    if not isinstance(noise_multipliers, (list, tuple)):
+        raise NodeInputError("noise_multipliers", f"one number ({noise_multipliers}); the sampler needs a list",
+                             "connect a float list: one multiplier per latent frame, or per given frame")
+    try:
+        values = tuple(float(v) for v in noise_multipliers)
+    except (TypeError, ValueError):
+        raise NodeInputError("noise_multipliers", "expected numbers") from None
+    if int(noisy_steps) < -1:
+        raise NodeInputError("noisy_steps", f"{noisy_steps}", "use -1 (every step) or a step count")
+    return (dataclasses.replace(emb, pusa_noise_multipliers=values, pusa_noisy_steps=int(noisy_steps)),)
