@@ -116,6 +116,7 @@ from wfrun.sampling.magcache import MagCache, MagCacheArgs, MagCacheError, wrapp
 from wfrun.sampling.multitalk import MultiTalkAudio, multitalk_guidance, multitalk_pass
 from wfrun.sampling.guidance import CFG, PhantomCFG, audio_guidance, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
+from wfrun.sampling.freeinit import low_pass_filter, reinitialize
 from wfrun.sampling.pusa import PusaError, PusaNoise, pusa_noise, pusa_step, timestep_row
 from wfrun.sampling.image_latent import (clean_frames, embeds_scale, holds_clean_frames, latent_channels,
                                         step_noisy_frames)
@@ -183,6 +184,9 @@ class SamplingRequest:
     ati: AtiTracks | None = None
     #: WanVideoUni3C_embeds' controlnet and render latents (:mod:`.uni3c`).
     uni3c: Uni3CEmbeds | None = None
+    #: WanVideoFreeInitArgs (:class:`~wfrun.sampling.freeinit.FreeInitArgs`): the passes run
+    #: again from re-initialized latents; None: one pass.
+    freeinit: Any = None
 
 
 # --- what prepare() hands the loop ------------------------------------------------------
@@ -1121,6 +1125,25 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
 
 # --- finish and the entry -------------------------------------------------------------------
 
+def _free_init_passes(p: Prepared) -> LoopState:
+    """FreeInit (:mod:`.freeinit`): every pass with a fresh scheduler; before each pass after
+    the first, the last result diffused back with the first pass's initial latents and its
+    low frequencies mixed with fresh noise from the sampler's generator."""
+    args = p.req.freeinit
+    low_pass = low_pass_filter(tuple(p.latent.shape), args)
+    initial = p.latent.clone()
+    current = p.latent
+    state = LoopState(latent=current)
+    for iteration in range(int(args.num_iters)):
+        if iteration > 0:
+            p.schedule = _steps_and_cfg(p.req)[2]  # the pack builds its scheduler anew for each pass
+            current = reinitialize(current, initial, low_pass, p.generator)
+        state = LoopState(latent=current)
+        run_steps(p, state, description=f"WanVideoSampler (FreeInit {iteration + 1}/{args.num_iters})")
+        current = state.latent
+    return state
+
+
 def finish(p: Prepared, latent: torch.Tensor) -> dict:
     """The pack's LATENT (reference frames of Phantom dropped) and wfrun's TeaCache record."""
     emb = p.req.image_embeds
@@ -1182,10 +1205,14 @@ def run_steps(p: Prepared, state: LoopState, on_step: Callable[[int, str], None]
 
 
 def sample(req: SamplingRequest) -> dict:
-    """Run WanVideoSampler's loop: :func:`prepare`, :func:`run_steps`, :func:`finish`."""
+    """Run WanVideoSampler's loop: :func:`prepare`, :func:`run_steps`, :func:`finish`; with
+    FreeInit, the steps run once per iteration (:func:`_free_init_passes`)."""
     p = prepare(req)
     state = LoopState(latent=p.latent)
-    run_steps(p, state)
+    if req.freeinit is not None:
+        state = _free_init_passes(p)
+    else:
+        run_steps(p, state)
     out = finish(p, state.latent)
     if state.denoised is not None:
         denoised = state.denoised

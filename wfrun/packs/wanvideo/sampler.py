@@ -69,6 +69,7 @@ from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, Experimen
                                         FetaArgs, ImageEmbeds, LoopArgs, RopeChoice, SamplerOptions, ScheduleChoice,
                                         SLGArgs, TeaCacheArgs, TextEmbeds, WanVideoModel)
 from wfrun.sampling.audio import FantasyAudio
+from wfrun.sampling.freeinit import FreeInitArgs
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, multitalk_audio, patch_on,
@@ -76,8 +77,26 @@ from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, 
 from wfrun.sampling.uni3c import Uni3CEmbeds
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
-UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "freeinit_args")
+UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses")
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
+
+
+def _freeinit(args: Any, samples: Any, long: Any) -> FreeInitArgs | None:
+    """WanVideoFreeInitArgs for the loop (``sampling.freeinit``); refused with input latents
+    (the pack skips its first pass for them, a case wfrun does not reproduce) and with the
+    long-video MultiTalk loop (which runs its own windows)."""
+    if args is None:
+        return None
+    if not isinstance(args, FreeInitArgs):
+        raise NodeInputError("freeinit_args", f"expected FREEINITARGS, got {type(args).__name__}",
+                             "connect WanVideoFreeInitArgs")
+    if samples is not None:
+        raise NodeInputError("freeinit_args", "FreeInit with input latents (samples) is not supported by wfrun",
+                             "disconnect samples or freeinit_args")
+    if long is not None:
+        raise NodeInputError("freeinit_args", "FreeInit with the long-video MultiTalk loop is not supported",
+                             "disconnect freeinit_args")
+    return args
 
 
 def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
@@ -181,6 +200,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         audio_cfg = talk_cfg
     if long is not None:
         check_long(model, talk, samples, context_options, scheduler)
+    freeinit = _freeinit(others.get("freeinit_args"), samples, long)
     check_windows(talk, context_options)
     uni3c = others.get("uni3c_embeds")
     if uni3c is not None and not isinstance(uni3c, Uni3CEmbeds):
@@ -207,7 +227,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
         attention_override=model.attention_override,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
-        audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk, uni3c=uni3c)
+        audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk, uni3c=uni3c, freeinit=freeinit)
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad(), \
                 patch_on(model, exec_device, bool(force_offload)):  # WanVideoSetLoRAs

@@ -188,6 +188,9 @@ class ScheduleChoice:
     sigmas: Any = None
 
 
+# FREEINITARGS lives with the sampling pass that runs it.
+from wfrun.sampling.freeinit import FreeInitArgs  # noqa: E402,F401
+
 # Loaded models that ComfyUI's core nodes carry too live in the models layer.
 from wfrun.models.handles import ClipVision, WanTextEncoder, WanVAE  # noqa: E402,F401
 
