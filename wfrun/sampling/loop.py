@@ -184,6 +184,8 @@ class SamplingRequest:
     ati: AtiTracks | None = None
     #: WanVideoUni3C_embeds' controlnet and render latents (:mod:`.uni3c`).
     uni3c: Uni3CEmbeds | None = None
+    #: Settings of the scheduler itself (WanVideoSchedulerSA_ODE's), by name.
+    scheduler_options: Any = None
     #: WanVideoFreeInitArgs (:class:`~wfrun.sampling.freeinit.FreeInitArgs`): the passes run
     #: again from re-initialized latents; None: one pass.
     freeinit: Any = None
@@ -335,7 +337,8 @@ def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule, bo
                                     "use one of them: the sampler turns a denoise below 1 into a start step")
             start, add_noise = steps - int(steps * denoise) - 1, True
         schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
-                                  transformer_dim=dim, device=torch.device(req.device), step_range=(start, end))
+                                  transformer_dim=dim, device=torch.device(req.device), step_range=(start, end),
+                                  options=req.scheduler_options)
         count = len(schedule.timesteps)
         if isinstance(cfg, list):
             cfg = cfg[:count] + [cfg[-1]] * (count - len(cfg))
@@ -348,7 +351,8 @@ def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule, bo
     else:
         cfg = [float(cfg)] * (steps + 1)
     schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
-                              transformer_dim=dim, device=torch.device(req.device), steps_divided=True)
+                              transformer_dim=dim, device=torch.device(req.device), steps_divided=True,
+                              options=req.scheduler_options)
     if len(cfg) < len(schedule.timesteps):  # the pack would index past a short list; say so instead
         raise SamplingError("cfg", f"{len(cfg)} cfg values for {len(schedule.timesteps)} steps")
     return steps, cfg, schedule, denoise < 1.0

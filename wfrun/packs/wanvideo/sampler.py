@@ -174,9 +174,11 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         check_conditioning(model, image_embeds)
     if text_embeds is not None and not isinstance(text_embeds, TextEmbeds):
         raise NodeInputError("text_embeds", f"expected WANVIDEOTEXTEMBEDS, got {type(text_embeds).__name__}")
+    scheduler_options: dict[str, Any] = {}
     if isinstance(scheduler, ScheduleChoice):  # WanVideoScheduler(v2): its steps, shift, sigmas and range
         steps, shift, sigmas = scheduler.steps, scheduler.shift, scheduler.sigmas
         start_step, end_step = scheduler.start_step, scheduler.end_step
+        scheduler_options = dict(scheduler.options)
         scheduler = scheduler.name
     try:
         if not (long is not None and scheduler == "multitalk"):  # that one runs in the long-video loop only
@@ -227,7 +229,8 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
         attention_override=model.attention_override,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
-        audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk, uni3c=uni3c, freeinit=freeinit)
+        audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk, uni3c=uni3c, freeinit=freeinit,
+        scheduler_options=scheduler_options)
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad(), \
                 patch_on(model, exec_device, bool(force_offload)):  # WanVideoSetLoRAs

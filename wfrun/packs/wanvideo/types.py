@@ -186,6 +186,8 @@ class ScheduleChoice:
     start_step: int | float = 0
     end_step: int | float = -1
     sigmas: Any = None
+    #: Settings of the scheduler itself, by name (WanVideoSchedulerSA_ODE's).
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 # FREEINITARGS lives with the sampling pass that runs it.
