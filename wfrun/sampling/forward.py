@@ -294,6 +294,9 @@ class ForwardOptions:
     #: FantasyTalking's audio windows for this call (``sampling.audio.FantasyAudio``), read by
     #: the pass's audio hooks on the blocks' cross-attention; None: a call without audio.
     audio: Any = None
+    #: UltraViCo attention (:mod:`wfrun.sampling.ultravico`): its alpha for self-attention,
+    #: or None for the model's own attention.
+    ultravico_alpha: float | None = None
     #: Uni3C's render latents for this call (``[1, 16, F, H, W]``), read by the pass's Uni3C
     #: hooks (:mod:`wfrun.sampling.uni3c`); None: a call without the controlnet.
     uni3c: Any = None
@@ -443,6 +446,23 @@ class _SplitCrossAttnProcessor:
             out[:, a:b] = self.base(attn, hidden_states[:, a:b], encoder_hidden_states[p:p + 1],
                                     attention_mask, rotary_emb).to(out.dtype)
         return out
+
+
+@contextlib.contextmanager
+def _ultravico(blocks: Any, alpha: float, frame_tokens: int) -> Iterator[None]:
+    """Every block's attention as UltraViCo's for one call (:mod:`wfrun.sampling.ultravico`)."""
+    from wfrun.sampling.ultravico import CROSS_ALPHA, CROSS_FRAME_TOKENS, UltraVicoProcessor
+
+    saved = []
+    try:
+        for block in blocks:
+            saved.append((block.attn1.processor, block.attn2.processor))
+            block.attn1.processor = UltraVicoProcessor(alpha, frame_tokens)
+            block.attn2.processor = UltraVicoProcessor(CROSS_ALPHA, CROSS_FRAME_TOKENS)
+        yield
+    finally:
+        for block, (p1, p2) in zip(blocks, saved):
+            block.attn1.processor, block.attn2.processor = p1, p2
 
 
 @contextlib.contextmanager
@@ -617,7 +637,13 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
                 if opt.vace else None)
         nag = _nag(transformer, opt.nag, multi_prompt, context_img, encoder_hidden_states)
         attached = cp.attached(transformer, total) if cp is not None else contextlib.nullcontext()
-        with attached, _processors(transformer.blocks, self_proc, segments), nag:
+        ultravico = contextlib.nullcontext()
+        if opt.ultravico_alpha is not None:
+            if self_proc or segments or opt.nag is not None or cp is not None:
+                raise ValueError("UltraViCo attention together with Enhance-A-Video, several prompts, NAG or --gpus "
+                                 "is not supported")
+            ultravico = _ultravico(transformer.blocks, float(opt.ultravico_alpha), total // max(1, ppf))
+        with attached, _processors(transformer.blocks, self_proc, segments), nag, ultravico:
             for index, block in enumerate(transformer.blocks):  # hooks may skip a block (SLG) or count it
                 x = block(x, context, proj, rotary_emb)
                 if vace is not None:

@@ -184,6 +184,8 @@ class SamplingRequest:
     ati: AtiTracks | None = None
     #: WanVideoUni3C_embeds' controlnet and render latents (:mod:`.uni3c`).
     uni3c: Uni3CEmbeds | None = None
+    #: UltraViCo attention's alpha (the loader's ``sageattn_ultravico``), or None.
+    ultravico_alpha: float | None = None
     #: Settings of the scheduler itself (WanVideoSchedulerSA_ODE's), by name.
     scheduler_options: Any = None
     #: WanVideoFreeInitArgs (:class:`~wfrun.sampling.freeinit.FreeInitArgs`): the passes run
@@ -902,7 +904,7 @@ def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, c
                         nag=None if uncond else p.nag, pose=pose, face=face, reference=p.cond.fun_ref,
                         pose_strength=animate.pose_strength if animate is not None else 1.0,
                         face_strength=animate.face_strength if animate is not None else 1.0, audio=audio,
-                        camera=camera, uni3c=render)
+                        camera=camera, uni3c=render, ultravico_alpha=req.ultravico_alpha)
     bsz = z.shape[0]
     tt = t.to(torch.device(req.device))
     tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)

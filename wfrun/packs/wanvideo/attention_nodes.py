@@ -15,6 +15,9 @@
   and step with dense attention, the reference that radial attention approximates, and the
   node says so in one warning. Its settings (dense blocks, steps, decay, block size) only
   shape the sparse mask, so they change nothing here.
+- ``WanVideoUltraVicoSettings``: UltraViCo's alpha for the loader's ``sageattn_ultravico``
+  attention, which wfrun computes densely (``sampling.ultravico``: the pack's logit edits on
+  exact attention instead of its int8 SageAttention kernel).
 """
 
 from __future__ import annotations
@@ -66,3 +69,14 @@ def wanvideo_set_radial_attention(ctx: ExecContext, model: Any, **_: Any) -> tup
     log.warning("WanVideoSetRadialAttention: wfrun has no radial sparse attention kernel; every block runs dense "
                 "attention, the reference that radial attention approximates")
     return (model,)
+
+
+@executor("WanVideoUltraVicoSettings")
+def wanvideo_ultravico_settings(ctx: ExecContext, model: Any, alpha: float, **_: Any) -> tuple:
+    """UltraViCo's alpha on the model; it acts when the loader's ``attention_mode`` is
+    ``sageattn_ultravico`` (``sampling.ultravico``), as in the pack (which says so too)."""
+    model = _model(model)
+    if model.attention_mode != "sageattn_ultravico":
+        log.warning("WanVideoUltraVicoSettings: the model loader's attention_mode is %s; UltraViCo acts only with "
+                    "sageattn_ultravico", model.attention_mode)
+    return (dataclasses.replace(model, ultravico_alpha=float(alpha)),)

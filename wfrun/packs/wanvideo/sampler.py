@@ -81,6 +81,14 @@ UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses")
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
 
 
+def ultravico_alpha(model: WanVideoModel) -> float | None:
+    """UltraViCo's alpha when the loader asked for its attention (``sageattn_ultravico``):
+    WanVideoUltraVicoSettings' value, else the pack's 0.9; None for other attention modes."""
+    if model.attention_mode != "sageattn_ultravico":
+        return None
+    return 0.9 if model.ultravico_alpha is None else float(model.ultravico_alpha)
+
+
 def _freeinit(args: Any, samples: Any, long: Any) -> FreeInitArgs | None:
     """WanVideoFreeInitArgs for the loop (``sampling.freeinit``); refused with input latents
     (the pack skips its first pass for them, a case wfrun does not reproduce) and with the
@@ -230,7 +238,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         attention_override=model.attention_override,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
         audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk, uni3c=uni3c, freeinit=freeinit,
-        scheduler_options=scheduler_options)
+        scheduler_options=scheduler_options, ultravico_alpha=ultravico_alpha(model))
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad(), \
                 patch_on(model, exec_device, bool(force_offload)):  # WanVideoSetLoRAs

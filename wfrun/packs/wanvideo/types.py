@@ -123,6 +123,8 @@ class WanVideoModel:
     attention_mode: str = "sdpa"
     #: WanVideoSetAttentionModeOverride's ``sampling.attention.AttentionOverride``, or None.
     attention_override: Any = None
+    #: WanVideoUltraVicoSettings' alpha (used with ``attention_mode`` sageattn_ultravico).
+    ultravico_alpha: float | None = None
     load_device: str = "cpu"
     offload_device: str = "cpu"
     block_swap: BlockSwapArgs | None = None
