@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from wfrun.models.rope import apply_rotary
+
 WINDOW = 21
 #: What the pack's cross-attention calls get (its defaults).
 CROSS_ALPHA, CROSS_FRAME_TOKENS = 0.9, 1536
@@ -63,8 +65,6 @@ class UltraVicoProcessor:
     def __call__(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                  attention_mask: torch.Tensor | None = None, rotary_emb: Any = None) -> torch.Tensor:
         from diffusers.models.transformers.transformer_wan import _get_added_kv_projections, _get_qkv_projections
-
-        from wfrun.sampling.forward import apply_rotary
 
         image = None
         if attn.add_k_proj is not None:
