@@ -115,3 +115,16 @@ def test_preview_embeds_gives_the_conditioning_latents():
     assert torch.equal(latent["samples"], y[None]) and mask is None
     with pytest.raises(NodeInputError):
         node("WanVideoPreviewEmbeds")(CTX, embeds=ImageEmbeds(num_frames=9, target_shape=(16, 3, 4, 4)))
+
+
+def test_latent_preview_maps_and_stretches():
+    latents = torch.zeros(1, 16, 2, 3, 4)
+    latents[0, 3, 1, 2, 3] = 1000.0  # channel 3: (0.001887, 0.002190, 0.002117) per unit
+    images, factors = node("WanVideoLatentPreview")(CTX, samples={"samples": latents})
+    assert images.shape == (2, 3, 4, 3)
+    # everywhere else the bias (-0.0011, 0, -0.0002); the one pixel bias + 1000 * row 3
+    low, high = -0.0011, 0.002190 * 1000
+    want = torch.tensor([-0.0011, 0.0, -0.0002]).expand(2, 3, 4, 3).clone()
+    want[1, 2, 3] = torch.tensor([1.887 - 0.0011, 2.190, 2.117 - 0.0002])
+    torch.testing.assert_close(images, (want - low) / (high - low), rtol=1e-5, atol=1e-6)
+    assert factors.startswith("[[0.000159, -0.000223, 0.001299]")

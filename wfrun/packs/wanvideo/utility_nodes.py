@@ -19,6 +19,8 @@ that compute a value and touch no model:
   model's ``y``) as a LATENT ``[1, C, T, H, W]``; the pack's ``mask`` is a key no wfrun
   embeds carry (the mask channels are the first four of ``y``), so the MASK output is None
   there as in the pack for embeds without one.
+- ``WanVideoLatentPreview`` (2025-02 to 2025-04): a fixed linear latent → RGB map,
+  stretched to 0..1 over the whole preview (:data:`PREVIEW_RGB`).
 """
 
 from __future__ import annotations
@@ -159,3 +161,34 @@ def wanvideo_preview_embeds(ctx: ExecContext, embeds: Any, **_: Any) -> tuple:
         raise NodeInputError("embeds", "these embeds hold no conditioning latents (text-to-video embeds)",
                              "connect image-to-video embeds, e.g. from WanVideoImageToVideoEncode")
     return ({"samples": embeds.image_embeds.unsqueeze(0)}, None)
+
+
+#: WanVideoLatentPreview's latent → RGB map as the pack last had it (2025-03-30, before the
+#: node was removed in April 2025): one row per latent channel, then the bias.
+PREVIEW_RGB = (
+    (0.000159, -0.000223, 0.001299), (0.000566, 0.000786, 0.001948), (0.001531, -0.000337, 0.000863),
+    (0.001887, 0.002190, 0.002117), (0.002032, 0.000782, -0.000512), (0.001634, 0.001260, 0.001685),
+    (0.001360, -0.000292, 0.000189), (0.001410, 0.000769, 0.001935), (-0.000365, 0.000211, 0.000397),
+    (-0.000091, 0.001333, 0.001812), (0.000201, 0.001866, 0.000546), (0.001889, 0.000544, -0.000237),
+    (0.001779, 0.000022, 0.001764), (0.001456, 0.000431, 0.001574), (0.001791, 0.001738, -0.000121),
+    (-0.000034, -0.000405, 0.000708),
+)
+PREVIEW_BIAS = (-0.0011, 0.0, -0.0002)
+
+
+@executor("WanVideoLatentPreview")
+def wanvideo_latent_preview(ctx: ExecContext, samples: Any, **_: Any) -> tuple:
+    """Each latent frame of the first video mapped to RGB by :data:`PREVIEW_RGB`, the whole
+    preview then stretched to 0..1 by its own minimum and maximum, and the map as text. Its
+    other inputs (seed, ranges, biases) were unused by then. A preview with one value
+    everywhere is all 0 (the pack's stretch divides by zero there)."""
+    if not isinstance(samples, dict) or not isinstance(samples.get("samples"), torch.Tensor):
+        raise NodeInputError("samples", "expected a LATENT")
+    latents = samples["samples"]
+    if latents.ndim != 5 or latents.shape[1] != len(PREVIEW_RGB):
+        raise NodeInputError("samples", f"expected Wan 2.1 video latents [B, 16, T, H, W], got {tuple(latents.shape)}")
+    weight = torch.tensor(PREVIEW_RGB, dtype=torch.float32)
+    images = latents[0].float().permute(1, 2, 3, 0) @ weight + torch.tensor(PREVIEW_BIAS)
+    low, high = images.min(), images.max()
+    images = (images - low) / (high - low) if high > low else torch.zeros_like(images)
+    return (images.cpu(), str([list(row) for row in PREVIEW_RGB]))
