@@ -45,3 +45,24 @@ def test_the_prompt_extender_is_refused_by_name(ctx):
         node("WanVideoTextEncodeCached")(ctx, model_name=T5, positive_prompt="x", negative_prompt="",
                                          extender_args={"model": "qwen"})
     assert err.value.input_name == "extender_args"
+
+
+def test_single_encodes_the_whole_prompt_as_one(ctx, monkeypatch):
+    """WanVideoTextEncodeSingle: ``|`` and ``(text:weight)`` stay text (the pack hands
+    ``[prompt]`` to its encoder); the reference is the T5 run by hand with transformers."""
+    t5 = node("LoadWanVideoT5TextEncoder")(ctx, model_name=T5, precision="fp32")[0]
+    prompt = "a fox | a (red:2.0) hat"
+    (embeds,) = node("WanVideoTextEncodeSingle")(ctx, prompt=prompt, t5=t5, device="cpu")
+    assert len(embeds.prompt_embeds) == 1 and embeds.negative_prompt_embeds == ()
+    batch = t5.tokenizer([prompt], padding="max_length", truncation=True, max_length=512, return_tensors="pt")
+    with torch.no_grad():
+        hidden = t5.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    length = int(batch["attention_mask"].sum())
+    torch.testing.assert_close(embeds.prompt_embeds[0], hidden[0, :length].float())
+    (cached,) = node("WanVideoTextEncodeSingle")(ctx, prompt=prompt, t5=t5, use_disk_cache=True)
+    monkeypatch.setattr(text_module, "encode_prompts", lambda *a, **k: pytest.fail("encoded again"))
+    (again,) = node("WanVideoTextEncodeSingle")(ctx, prompt=prompt, t5=t5, use_disk_cache=True)
+    torch.testing.assert_close(again.prompt_embeds[0], cached.prompt_embeds[0])
+    with pytest.raises(NodeInputError) as err:
+        node("WanVideoTextEncodeSingle")(ctx, prompt="never encoded", t5=None, use_disk_cache=True)
+    assert err.value.input_name == "t5"

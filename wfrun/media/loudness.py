@@ -1,7 +1,8 @@
 """Integrated loudness after ITU-R BS.1770-4 and loudness normalization, as ``pyloudnorm``
 (``Meter(rate).integrated_loudness``, ``normalize.loudness``) computes them, written with
-numpy and scipy so that wfrun needs no extra package for the one node that uses it
-(ComfyUI-WanVideoWrapper's MultiTalkWav2VecEmbeds, ``normalize_loudness``: -23 LUFS).
+numpy and scipy so that wfrun needs no extra package for the nodes that use it
+(ComfyUI-WanVideoWrapper's MultiTalkWav2VecEmbeds, ``normalize_loudness``: -23 LUFS, one
+channel; its NormalizeAudioLoudness: up to five channels, weighted as below).
 
 The measure, for one channel of samples at ``rate`` Hz:
 
@@ -24,6 +25,8 @@ import numpy as np
 
 BLOCK_SECONDS, OVERLAP = 0.4, 0.75
 ABSOLUTE_GATE, RELATIVE_GATE = -70.0, -10.0
+#: BS.1770 channel weights: left, right, centre, left surround, right surround.
+CHANNEL_GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)
 
 
 class LoudnessError(ValueError):
@@ -61,27 +64,35 @@ def k_weighted(samples: np.ndarray, rate: float) -> np.ndarray:
 
 
 def integrated_loudness(samples: np.ndarray, rate: float) -> float:
-    """Gated loudness of one channel in LUFS (``-inf`` for silence)."""
+    """Gated loudness in LUFS (``-inf`` for silence) of one channel ``[samples]`` or of up to
+    five ``[samples, channels]``: each block's mean square is the channels' sum weighted by
+    BS.1770's gains (1 for left, right, centre; 1.41 for the two surrounds), as pyloudnorm."""
     samples = np.asarray(samples)
-    if samples.ndim != 1:
-        raise LoudnessError(f"one channel of samples expected, got shape {samples.shape}")
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    if samples.ndim != 2:
+        raise LoudnessError(f"samples [samples] or [samples, channels] expected, got shape {samples.shape}")
+    if samples.shape[1] > len(CHANNEL_GAINS):
+        raise LoudnessError(f"{samples.shape[1]} channels; the loudness measure takes at most {len(CHANNEL_GAINS)}")
     if samples.shape[0] < BLOCK_SECONDS * rate:
         raise LoudnessError(f"{samples.shape[0]} samples at {rate:g} Hz; the loudness measure needs at least "
                             f"{BLOCK_SECONDS:g} s")
-    x = k_weighted(samples, rate)
+    gains = np.asarray(CHANNEL_GAINS[:samples.shape[1]])
+    x = np.stack([k_weighted(samples[:, c], rate) for c in range(samples.shape[1])])
     step = 1.0 - OVERLAP
-    blocks = int(np.round((x.shape[0] / rate - BLOCK_SECONDS) / step)) + 1
-    z = np.empty(blocks)
+    blocks = int(np.round((x.shape[1] / rate - BLOCK_SECONDS) / step)) + 1
+    z = np.empty((x.shape[0], blocks))
     for j in range(blocks):
         low = int(BLOCK_SECONDS * (j * step) * rate)
         high = int(BLOCK_SECONDS * (j * step + 1) * rate)
-        z[j] = np.sum(x[low:high] ** 2) / (BLOCK_SECONDS * rate)
+        z[:, j] = np.sum(x[:, low:high] ** 2, axis=1) / (BLOCK_SECONDS * rate)
     with np.errstate(divide="ignore", invalid="ignore"):
-        levels = -0.691 + 10 * np.log10(z)
+        levels = -0.691 + 10 * np.log10(gains @ z)
         passed = levels >= ABSOLUTE_GATE
-        relative = -0.691 + 10 * np.log10(z[passed].mean()) + RELATIVE_GATE if passed.any() else np.nan
+        relative = (-0.691 + 10 * np.log10(gains @ z[:, passed].mean(axis=1)) + RELATIVE_GATE
+                    if passed.any() else np.nan)
         gated = (levels > relative) & (levels > ABSOLUTE_GATE)
-        mean = float(z[gated].mean()) if gated.any() else 0.0
+        mean = float(gains @ z[:, gated].mean(axis=1)) if gated.any() else 0.0
         return float(-0.691 + 10 * np.log10(mean))
 
 

@@ -89,6 +89,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("OnnxDetectionModelLoader", "vitpose_model"): ("vitpose", "onnx"),
     ("OnnxDetectionModelLoader", "yolo_model"): ("yolo_e2e", "onnx"),
     ("AudioEncoderLoader", "audio_encoder_name"): ("wav2vec2", ""),
+    ("Wav2VecModelLoader", "model"): ("wav2vec2", ""),
     ("ModelPatchLoader", "name"): ("multitalk", ""),
     ("FantasyTalkingModelLoader", "model"): ("fantasytalking", ""),
     ("MultiTalkModelLoader", "model"): ("multitalk", ""),

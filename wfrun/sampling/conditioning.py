@@ -81,6 +81,16 @@ class VaceEmbeds:
 
 
 @dataclass(frozen=True)
+class ExtraLatent:
+    """One entry of WanVideoAddExtraLatent: encoded latents ``[1, C, n, H, W]`` that take the
+    place of the noise from latent frame ``index`` on (negative: counted from the end; moved
+    inside the video when they would reach past it), as the wrapper's sampler puts them."""
+
+    samples: torch.Tensor
+    index: int = 0
+
+
+@dataclass(frozen=True)
 class ReCamMasterEmbeds:
     """WanVideoReCamMasterCameraEmbed's ``recammaster``: ``camera_embed`` ``[T, 12]`` (each
     latent frame's camera relative to the first, 3x4 row-major) and ``source_latents``
@@ -133,7 +143,13 @@ class ImageEmbeds:
     end_image: torch.Tensor | None = None
     fun_or_fl2v_model: bool = False
     has_ref: bool = False
+    #: WanVideoEmptyEmbeds' LATENT (the leading frames), or WanVideoAddExtraLatent's entries
+    #: (a tuple of :class:`ExtraLatent`).
     extra_latents: Any = None
+    #: WanVideoAddPusaNoise: the noise multipliers of the given frames (one per latent frame,
+    #: or one per given frame) and the steps that re-noise them (-1: all); :mod:`.pusa`.
+    pusa_noise_multipliers: tuple[float, ...] | None = None
+    pusa_noisy_steps: int = -1
     phantom: PhantomArgs | None = None
     vace: tuple[VaceEmbeds, ...] = ()
     #: From WanVideoAnimateEmbeds (Wan 2.2 Animate): pose latents and face crops; the
@@ -242,6 +258,9 @@ class SamplerOptions:
     experimental: ExperimentalArgs | None = None
     batched_cfg: bool = False
     rope_function: str = "default"
+    #: WanVideoRoPEFunction's NTK factors (frames, height, width); they act with the
+    #: ``comfy`` rope functions only, as in the wrapper.
+    ntk_alphas: tuple[float, float, float] = (1.0, 1.0, 1.0)
     riflex_freq_index: int = 0
     loop: LoopArgs | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -171,7 +171,8 @@ def sample(req: DiffusionForcingRequest) -> dict:
     cache_state: list = [None, None, None]
     try:
         with sampling_pass(base.transformer, slg=base.options.slg, teacache=p.teacache, on_block=base.on_block,
-                           attention=base.attention, forwards=planned_forwards(p)), \
+                           attention=base.attention, forwards=planned_forwards(p),
+                           attention_override=base.attention_override), \
                 sample_info(base.transformer, req.fps_id):
             for i in range(matrix.rows):
                 base.check_interrupt()

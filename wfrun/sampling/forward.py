@@ -253,6 +253,8 @@ class ForwardOptions:
     feta_frames: int = 0
     riflex_k: int = 0
     riflex_frames: int = 0
+    #: RoPE base scaling per axis (frames, height, width), WanVideoRoPEFunction's NTK factors.
+    ntk_alphas: tuple[float, float, float] = (1.0, 1.0, 1.0)
     split_attn_steps: tuple[int, ...] = ()
     #: Which prediction this is (cond, uncond, a window's …), for TeaCache's per-prediction
     #: state; None on its first call (the forward returns the id it was given).
@@ -292,6 +294,9 @@ class ForwardOptions:
     #: FantasyTalking's audio windows for this call (``sampling.audio.FantasyAudio``), read by
     #: the pass's audio hooks on the blocks' cross-attention; None: a call without audio.
     audio: Any = None
+    #: UltraViCo attention (:mod:`wfrun.sampling.ultravico`): its alpha for self-attention,
+    #: or None for the model's own attention.
+    ultravico_alpha: float | None = None
     #: Uni3C's render latents for this call (``[1, 16, F, H, W]``), read by the pass's Uni3C
     #: hooks (:mod:`wfrun.sampling.uni3c`); None: a call without the controlnet.
     uni3c: Any = None
@@ -299,17 +304,41 @@ class ForwardOptions:
 
 # --- rope -----------------------------------------------------------------------------
 
-def rotary_embedding(transformer: Any, frames: int, height: int, width: int, riflex_k: int = 0,
-                     riflex_frames: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """RoPE cos/sin as diffusers' ``WanRotaryPosEmbed`` (patched sizes), with RIFLEx.
+#: The rotary embedding's base of Wan models (diffusers' ``WanRotaryPosEmbed`` default).
+ROPE_THETA = 10000.0
 
-    With ``riflex_k > 0`` the temporal frequency ``k-1`` is replaced by
+
+def _axis_tables(dim: int, length: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin ``[length, dim]`` of one axis, each frequency twice in a row, as diffusers'
+    ``get_1d_rotary_pos_embed(..., use_real=True, repeat_interleave_real=True)``."""
+    omega = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64)[:dim // 2] / dim)
+    angles = torch.outer(torch.arange(length, dtype=torch.float64), omega)
+    return (angles.cos().repeat_interleave(2, dim=1).float(), angles.sin().repeat_interleave(2, dim=1).float())
+
+
+def rotary_embedding(transformer: Any, frames: int, height: int, width: int, riflex_k: int = 0,
+                     riflex_frames: int = 0,
+                     ntk: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoPE cos/sin as diffusers' ``WanRotaryPosEmbed`` (patched sizes), with RIFLEx and
+    NTK base scaling.
+
+    ``ntk`` (frames, height, width): an axis whose factor is not 1 gets its frequencies from
+    the base ``theta * factor`` (the wrapper's WanVideoRoPEFunction, as CineScale scales
+    them). With ``riflex_k > 0`` the temporal frequency ``k-1`` is then replaced by
     ``0.9 * 2π / riflex_frames`` as the pack's ``rope_params(L_test, k)``.
     """
     rope = transformer.rope
     p_t, p_h, p_w = rope.patch_size
     ppf, pph, ppw = frames // p_t, height // p_h, width // p_w
     cos, sin = rope.freqs_cos, rope.freqs_sin
+    if any(float(f) != 1.0 for f in ntk):
+        dims = (rope.t_dim, rope.h_dim, rope.w_dim)
+        cos_parts, sin_parts = list(cos.split(dims, dim=1)), list(sin.split(dims, dim=1))
+        for axis, factor in enumerate(ntk):
+            if float(factor) != 1.0:
+                c, s = _axis_tables(dims[axis], cos.shape[0], ROPE_THETA * float(factor))
+                cos_parts[axis], sin_parts[axis] = c.to(cos), s.to(sin)
+        cos, sin = torch.cat(cos_parts, dim=1), torch.cat(sin_parts, dim=1)
     if riflex_k > 0 and riflex_frames:
         t_dim = rope.t_dim
         if riflex_k > t_dim // 2:
@@ -420,6 +449,23 @@ class _SplitCrossAttnProcessor:
 
 
 @contextlib.contextmanager
+def _ultravico(blocks: Any, alpha: float, frame_tokens: int) -> Iterator[None]:
+    """Every block's attention as UltraViCo's for one call (:mod:`wfrun.sampling.ultravico`)."""
+    from wfrun.sampling.ultravico import CROSS_ALPHA, CROSS_FRAME_TOKENS, UltraVicoProcessor
+
+    saved = []
+    try:
+        for block in blocks:
+            saved.append((block.attn1.processor, block.attn2.processor))
+            block.attn1.processor = UltraVicoProcessor(alpha, frame_tokens)
+            block.attn2.processor = UltraVicoProcessor(CROSS_ALPHA, CROSS_FRAME_TOKENS)
+        yield
+    finally:
+        for block, (p1, p2) in zip(blocks, saved):
+            block.attn1.processor, block.attn2.processor = p1, p2
+
+
+@contextlib.contextmanager
 def _processors(blocks: Any, self_proc: Any = None, cross_segments: list | None = None) -> Iterator[None]:
     saved = []
     try:
@@ -492,9 +538,10 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     if reference is not None and getattr(transformer, "ref_conv", None) is None:
         reference = None  # as ComfyUI: a model without ref_conv ignores the reference
 
-    if opt.riflex_k > 0 or reference is not None:
+    ntk = tuple(float(a) for a in opt.ntk_alphas)
+    if opt.riflex_k > 0 or reference is not None or ntk != (1.0, 1.0, 1.0):
         rope_frames = frames + (p_t if reference is not None else 0)
-        rotary_emb = rotary_embedding(transformer, rope_frames, height, width, opt.riflex_k, opt.riflex_frames)
+        rotary_emb = rotary_embedding(transformer, rope_frames, height, width, opt.riflex_k, opt.riflex_frames, ntk)
         rotary_emb = tuple(r.to(transformer.rope.freqs_cos.device) for r in rotary_emb)
     else:
         rotary_emb = transformer.rope(hidden_states)
@@ -590,7 +637,13 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
                 if opt.vace else None)
         nag = _nag(transformer, opt.nag, multi_prompt, context_img, encoder_hidden_states)
         attached = cp.attached(transformer, total) if cp is not None else contextlib.nullcontext()
-        with attached, _processors(transformer.blocks, self_proc, segments), nag:
+        ultravico = contextlib.nullcontext()
+        if opt.ultravico_alpha is not None:
+            if self_proc or segments or opt.nag is not None or cp is not None:
+                raise ValueError("UltraViCo attention together with Enhance-A-Video, several prompts, NAG or --gpus "
+                                 "is not supported")
+            ultravico = _ultravico(transformer.blocks, float(opt.ultravico_alpha), total // max(1, ppf))
+        with attached, _processors(transformer.blocks, self_proc, segments), nag, ultravico:
             for index, block in enumerate(transformer.blocks):  # hooks may skip a block (SLG) or count it
                 x = block(x, context, proj, rotary_emb)
                 if vace is not None:

@@ -21,6 +21,10 @@ was (same ``vars``, same ``state_dict``). Their state lives in the hook objects:
   cross-attention to the calls whose ``ForwardOptions.audio`` is set (the wrapper's
   ``fantasytalking_embeds``); masked by the windows' lengths under a flash backend, as the
   pack's flash modes do.
+- :class:`SelfAttentionOverride` on each block an
+  :class:`~wfrun.sampling.attention.AttentionOverride` names (``ATTENTION_OVERRIDE``): inside
+  its steps, the block's self-attention runs with the override's backend (the wrapper's
+  ``attention_mode_override``, which reaches the blocks' ``self_attn`` only).
 - :class:`CompileWhenItPays` on the transformer's ``patch_embedding`` (``COMPILE``: it runs
   once per forward), for a pass that says how many forwards it will run: times the first
   forward and compiles the repeated blocks for the rest when that saves more than it costs
@@ -45,6 +49,7 @@ from torch import nn
 
 from wfrun.models import module_hooks
 from wfrun.models.compile import compile_blocks, compile_pays, current_policy, is_compiled
+from wfrun.sampling.attention import AttentionOverride
 from wfrun.sampling.audio import MASKING_BACKENDS, AudioCrossAttention, block_has_audio_maps
 from wfrun.sampling.conditioning import SLGArgs
 
@@ -55,6 +60,7 @@ SLG = "wfrun.slg"
 PROBE = "wfrun.block_probe"
 COMPILE = "wfrun.compile_when_it_pays"
 AUDIO = "wfrun.fantasytalking_audio"
+ATTENTION_OVERRIDE = "wfrun.attention_override"
 
 
 class SamplingPass(ModelHook):
@@ -90,6 +96,35 @@ class SkipLayerGuidance(ModelHook):
         if self.skips():
             return hidden_states
         return self.fn_ref.original_forward(hidden_states, *args, **kwargs)
+
+
+class SelfAttentionOverride(ModelHook):
+    """On one block: while the running call's step is inside the override's steps, its
+    self-attention processor (``attn1``) dispatches to the override's backend; the backend it
+    had is put back after the block."""
+
+    def __init__(self, owner: SamplingPass, override: AttentionOverride, index: int):
+        super().__init__()
+        self.owner = owner
+        self.override = override
+        self.index = index
+        self.saved: list[Any] = []
+
+    def pre_forward(self, module: nn.Module, *args: Any, **kwargs: Any):
+        call = self.owner.call
+        processor = getattr(getattr(module, "attn1", None), "processor", None)
+        if call is not None and processor is not None and self.override.active(call.step):
+            self.saved.append((processor, getattr(processor, "_attention_backend", None)))
+            processor._attention_backend = self.override.backend
+            if self.override.verbose and self.index == min(self.override.blocks or (0,)):
+                log.info("attention override: %s at step %d", self.override.backend, call.step)
+        return args, kwargs
+
+    def post_forward(self, module: nn.Module, output: Any) -> Any:
+        while self.saved:
+            processor, backend = self.saved.pop()
+            processor._attention_backend = backend
+        return output
 
 
 class BlockProbe(ModelHook):
@@ -176,7 +211,7 @@ def active_pass(transformer: Any) -> SamplingPass | None:
 def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any = None,
                   on_block: Callable[[int], None] | None = None, control: Any = None,
                   attention: str = "native", forwards: int | None = None,
-                  audio: bool = False) -> Iterator[SamplingPass]:
+                  audio: bool = False, attention_override: AttentionOverride | None = None) -> Iterator[SamplingPass]:
     """Attach the pass's hooks to ``transformer`` and remove them when the block ends.
 
     A ``transformer`` that is not an ``nn.Module`` with ``blocks`` (a test's stand-in) gets
@@ -187,7 +222,8 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
     samplers runs each with its own choice and is left as loaded. ``forwards`` (the pass's
     planned transformer calls) lets :class:`CompileWhenItPays` weigh compiling; a pass with a
     step cache (``teacache``) runs fewer full forwards than planned and is not weighed.
-    ``audio``: the blocks with FantasyTalking's audio maps get the audio cross-attention."""
+    ``audio``: the blocks with FantasyTalking's audio maps get the audio cross-attention.
+    ``attention_override``: another backend for some blocks' self-attention at some steps."""
     state = SamplingPass(teacache)
     attached: list[tuple[Any, str]] = []
     hookable = isinstance(transformer, nn.Module) and hasattr(transformer, "blocks")
@@ -213,6 +249,10 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
                 if index in skip:
                     module_hooks.attach(block, SLG, SkipLayerGuidance(state, slg))
                     attached.append((block, SLG))
+                if attention_override is not None and (attention_override.blocks is None
+                                                       or index in attention_override.blocks):
+                    module_hooks.attach(block, ATTENTION_OVERRIDE, SelfAttentionOverride(state, attention_override, index))
+                    attached.append((block, ATTENTION_OVERRIDE))
                 if audio and block_has_audio_maps(block):
                     module_hooks.attach(block.attn2, AUDIO, AudioCrossAttention(state, attention in MASKING_BACKENDS))
                     attached.append((block.attn2, AUDIO))

@@ -116,6 +116,8 @@ from wfrun.sampling.magcache import MagCache, MagCacheArgs, MagCacheError, wrapp
 from wfrun.sampling.multitalk import MultiTalkAudio, multitalk_guidance, multitalk_pass
 from wfrun.sampling.guidance import CFG, PhantomCFG, audio_guidance, fourier_filter, wrapper_guidance  # noqa: F401 (re-export)
 from wfrun.sampling.hooks import sampling_pass
+from wfrun.sampling.freeinit import low_pass_filter, reinitialize
+from wfrun.sampling.pusa import PusaError, PusaNoise, pusa_noise, pusa_step, timestep_row
 from wfrun.sampling.image_latent import (clean_frames, embeds_scale, holds_clean_frames, latent_channels,
                                         step_noisy_frames)
 from wfrun.sampling.nag import NAGContext
@@ -163,6 +165,9 @@ class SamplingRequest:
     on_block: Callable[[int], None] | None = None
     #: The diffusers attention backend for this pass (the loader's ``attention_mode``).
     attention: str = "native"
+    #: Another backend for some blocks' self-attention at some steps
+    #: (:class:`~wfrun.sampling.attention.AttentionOverride`), or None.
+    attention_override: Any = None
     #: The sampler's step range (``start_step``, ``end_step``, ``add_noise_to_samples``), or
     #: None for a sampler saved before it had one (2025-07-27 and earlier), whose
     #: ``denoise_strength`` divides the steps instead (see :func:`_steps_and_cfg`).
@@ -179,6 +184,13 @@ class SamplingRequest:
     ati: AtiTracks | None = None
     #: WanVideoUni3C_embeds' controlnet and render latents (:mod:`.uni3c`).
     uni3c: Uni3CEmbeds | None = None
+    #: UltraViCo attention's alpha (the loader's ``sageattn_ultravico``), or None.
+    ultravico_alpha: float | None = None
+    #: Settings of the scheduler itself (WanVideoSchedulerSA_ODE's), by name.
+    scheduler_options: Any = None
+    #: WanVideoFreeInitArgs (:class:`~wfrun.sampling.freeinit.FreeInitArgs`): the passes run
+    #: again from re-initialized latents; None: one pass.
+    freeinit: Any = None
 
 
 # --- what prepare() hands the loop ------------------------------------------------------
@@ -245,6 +257,8 @@ class Prepared:
     #: Wan 2.2 VAE latents with encoded frames (TI2V-5B image-to-video): those frames get
     #: timestep 0 and are not stepped (:mod:`.image_latent`).
     hold_clean: bool = False
+    #: WanVideoAddPusaNoise's multipliers on the given frames (:mod:`.pusa`), or None.
+    pusa: PusaNoise | None = None
     guidance: CFG = field(default_factory=CFG)
     phantom_guidance: PhantomCFG | None = None
     feta: Any = None
@@ -325,7 +339,8 @@ def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule, bo
                                     "use one of them: the sampler turns a denoise below 1 into a start step")
             start, add_noise = steps - int(steps * denoise) - 1, True
         schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
-                                  transformer_dim=dim, device=torch.device(req.device), step_range=(start, end))
+                                  transformer_dim=dim, device=torch.device(req.device), step_range=(start, end),
+                                  options=req.scheduler_options)
         count = len(schedule.timesteps)
         if isinstance(cfg, list):
             cfg = cfg[:count] + [cfg[-1]] * (count - len(cfg))
@@ -338,7 +353,8 @@ def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule, bo
     else:
         cfg = [float(cfg)] * (steps + 1)
     schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
-                              transformer_dim=dim, device=torch.device(req.device), steps_divided=True)
+                              transformer_dim=dim, device=torch.device(req.device), steps_divided=True,
+                              options=req.scheduler_options)
     if len(cfg) < len(schedule.timesteps):  # the pack would index past a short list; say so instead
         raise SamplingError("cfg", f"{len(cfg)} cfg values for {len(schedule.timesteps)} steps")
     return steps, cfg, schedule, denoise < 1.0
@@ -674,13 +690,18 @@ def _video2video(req: SamplingRequest, noise: torch.Tensor, timesteps: torch.Ten
     return inp if req.step_range is not None else noise
 
 
-def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor) -> tuple[torch.Tensor, int, Sequence[int] | None]:
+def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor,
+                   inserted: bool = True) -> tuple[torch.Tensor, int, Sequence[int] | None]:
     """Encoded frames (``extra_latents``) replace noise: at ``empty_latent_indices`` the
-    noise stays, else the leading frames are the encoded ones. Returns (latents, leading
-    count, empty indices)."""
+    noise stays, else the leading frames are the encoded ones; WanVideoAddExtraLatent's
+    entries go where each says (:func:`_extra_latent_entries`; ``inserted`` False: a
+    sampler continuing from a later step, whose latents have them already). Returns
+    (latents, leading count, empty indices: the frames not given)."""
     extra = emb.extra_latents
     if extra is None:
         return noise, 0, None
+    if isinstance(extra, tuple):
+        return _extra_latent_entries(extra, noise, inserted)
     enc = extra["samples"].squeeze(0).to(noise)
     if enc.ndim != 4 or enc.shape[0] != noise.shape[0] or enc.shape[2:] != noise.shape[2:] \
             or enc.shape[1] > noise.shape[1]:
@@ -695,6 +716,73 @@ def _extra_latents(emb: ImageEmbeds, noise: torch.Tensor) -> tuple[torch.Tensor,
         return out, 0, empty_idx
     noise[:, :enc.shape[1]] = enc
     return noise, enc.shape[1], empty_idx
+
+
+def _entry_span(entry: Any, length: int) -> tuple[int, int]:
+    """Where an extra-latent entry goes: a negative index counts from the end, and the index
+    moves so that all the entry's frames lie inside the video."""
+    count = int(entry.samples.shape[2])
+    index = int(entry.index)
+    index = length + index if index < 0 else index
+    return max(0, min(index, length - count)), count
+
+
+def _given_order(emb: ImageEmbeds, length: int, extra_count: int, empty_idx: Sequence[int] | None) -> list[int]:
+    """The given latent frames in the order the extra latents give them (entry by entry,
+    repeats kept, as the wrapper's ``clean_latent_indices``)."""
+    if isinstance(emb.extra_latents, tuple):
+        order: list[int] = []
+        for entry in emb.extra_latents:
+            index, count = _entry_span(entry, length)
+            order.extend(range(index, index + count))
+        return order
+    return clean_frames(length, extra_count, empty_idx)
+
+
+def _pusa(req: SamplingRequest, schedule: Schedule, length: int, extra_count: int,
+          empty_idx: Sequence[int] | None, hold_clean: bool) -> PusaNoise | None:
+    """WanVideoAddPusaNoise's multipliers for this pass (:mod:`.pusa`): with the
+    ``flowmatch_pusa`` scheduler and given frames only, as the pack."""
+    emb = req.image_embeds
+    values = getattr(emb, "pusa_noise_multipliers", None)
+    if values is None or emb.extra_latents is None:
+        return None
+    if schedule.name != "flowmatch_pusa":
+        if hold_clean:
+            raise SamplingError("image_embeds", "Pusa noise multipliers on a Wan 2.2 VAE model's given frames need "
+                                "the flowmatch_pusa scheduler in wfrun", "use flowmatch_pusa, or remove "
+                                "WanVideoAddPusaNoise")
+        return None  # the pack's other schedulers take one timestep: the multipliers do nothing
+    try:
+        return pusa_noise(values, int(emb.pusa_noisy_steps), _given_order(emb, length, extra_count, empty_idx),
+                          length, len(schedule.timesteps))
+    except PusaError as err:
+        raise SamplingError("image_embeds", str(err), "give one multiplier per latent frame, or one per given "
+                            "frame") from None
+
+
+def _extra_latent_entries(entries: tuple, noise: torch.Tensor,
+                          inserted: bool) -> tuple[torch.Tensor, int, Sequence[int] | None]:
+    """The wrapper's list of extra latents: entry by entry, a negative index counts from the
+    end, the index is moved so the entry fits inside the video, and (from the first step
+    only) the entry's frames replace the noise there. The frames given are those entries
+    cover, in the form :func:`_extra_latents` returns."""
+    length = noise.shape[1]
+    given: set[int] = set()
+    for entry in entries:
+        enc = entry.samples.squeeze(0).to(noise)
+        if enc.ndim != 4 or enc.shape[0] != noise.shape[0] or enc.shape[2:] != noise.shape[2:] \
+                or enc.shape[1] > length:
+            raise SamplingError("image_embeds", f"the extra latents {tuple(enc.shape)} do not fit the video's latents "
+                                f"{tuple(noise.shape)}", "encode the frames at the video's width and height with "
+                                "the model's VAE")
+        index, count = _entry_span(entry, length)
+        if inserted:
+            noise[:, index:index + count] = enc
+        given.update(range(index, index + count))
+    if len(given) == length:
+        return noise, length, None
+    return noise, 0, [i for i in range(length) if i not in given]
 
 
 def _check_patches(transformer: Any, noise: torch.Tensor) -> None:
@@ -755,8 +843,10 @@ def prepare(req: SamplingRequest) -> Prepared:
         except Uni3CError as err:
             raise SamplingError("uni3c_embeds", str(err)) from None
     noise = _video2video(req, noise, schedule.timesteps, add_noise, generator)
-    noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise)
+    first_step = req.step_range is None or not req.step_range[0]
+    noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise, inserted=first_step)
     hold_clean = holds_clean_frames(req.transformer, req.image_embeds.extra_latents)
+    pusa = _pusa(req, schedule, noise.shape[1], extra_count, empty_idx, hold_clean)
     if hold_clean and windows is not None:
         raise SamplingError("context_options", "context windows with a start image on a Wan 2.2 VAE model "
                             "(TI2V-5B image-to-video) are not supported", "disconnect context_options")
@@ -780,7 +870,7 @@ def prepare(req: SamplingRequest) -> Prepared:
     return Prepared(
         req=req, steps=steps, cfg=cfg, schedule=schedule, generator=generator, latent=noise.to(torch.device(req.device)),
         cond=cond, text=text, windows=windows, is_looped=is_looped, extra_count=extra_count, empty_idx=empty_idx,
-        hold_clean=hold_clean,
+        hold_clean=hold_clean, pusa=pusa,
         guidance=wrapper_guidance(exp, bool(opts.batched_cfg)),
         phantom_guidance=PhantomCFG(cond.phantom.cfg_scale) if cond.phantom is not None else None,
         feta=opts.feta if (opts.feta is not None and latent_len > 1) else None,
@@ -809,11 +899,12 @@ def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, c
     fo = ForwardOptions(step=idx, step_percent=pct, is_uncond=uncond,
                         feta_weight=float(p.feta.weight) if feta_on else None, feta_frames=p.feta_frames,
                         riflex_k=int(req.options.riflex_freq_index), riflex_frames=p.latent_len,
+                        ntk_alphas=req.options.ntk_alphas if "comfy" in req.options.rope_function else (1.0, 1.0, 1.0),
                         split_attn_steps=p.split_steps, pred_id=pred_id, vace=vace, vace_pad_front=True,
                         nag=None if uncond else p.nag, pose=pose, face=face, reference=p.cond.fun_ref,
                         pose_strength=animate.pose_strength if animate is not None else 1.0,
                         face_strength=animate.face_strength if animate is not None else 1.0, audio=audio,
-                        camera=camera, uni3c=render)
+                        camera=camera, uni3c=render, ultravico_alpha=req.ultravico_alpha)
     bsz = z.shape[0]
     tt = t.to(torch.device(req.device))
     tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)
@@ -990,7 +1081,10 @@ def _window_vace(p: Prepared, window: list[int]) -> tuple:
 def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> None:
     """Step ``idx``: predict (per window), undo the loop shift, let the scheduler step."""
     opts = p.req.options
-    timestep = _timestep(p, t)
+    if p.pusa is not None:  # the given frames re-noised in place before the model sees them
+        timestep = timestep_row(p.pusa, t, state.latent, p.schedule.stepper, p.generator, idx)
+    else:
+        timestep = _timestep(p, t)
     pct = idx / len(p.timesteps)
     latent_len = p.latent_len
     model_in = state.latent
@@ -1022,6 +1116,9 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
     device = torch.device(p.req.device)
     # the pack's preview latent, returned as ``denoised_samples`` after the last step
     state.denoised = state.latent - noise_pred.to(state.latent) * (t.to(state.latent.device).float() / 1000)
+    if p.pusa is not None:
+        state.latent = pusa_step(p.pusa, p.schedule.stepper, noise_pred, timestep, state.latent).float()
+        return
     if p.hold_clean and not p.schedule.per_frame_timesteps:  # the given frames stay as encoded
         clean = clean_frames(latent_len, p.extra_count, p.empty_idx)
         state.latent = step_noisy_frames(p.schedule.stepper, noise_pred, t.reshape(1).to(device), state.latent,
@@ -1033,6 +1130,25 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
 
 
 # --- finish and the entry -------------------------------------------------------------------
+
+def _free_init_passes(p: Prepared) -> LoopState:
+    """FreeInit (:mod:`.freeinit`): every pass with a fresh scheduler; before each pass after
+    the first, the last result diffused back with the first pass's initial latents and its
+    low frequencies mixed with fresh noise from the sampler's generator."""
+    args = p.req.freeinit
+    low_pass = low_pass_filter(tuple(p.latent.shape), args)
+    initial = p.latent.clone()
+    current = p.latent
+    state = LoopState(latent=current)
+    for iteration in range(int(args.num_iters)):
+        if iteration > 0:
+            p.schedule = _steps_and_cfg(p.req)[2]  # the pack builds its scheduler anew for each pass
+            current = reinitialize(current, initial, low_pass, p.generator)
+        state = LoopState(latent=current)
+        run_steps(p, state, description=f"WanVideoSampler (FreeInit {iteration + 1}/{args.num_iters})")
+        current = state.latent
+    return state
+
 
 def finish(p: Prepared, latent: torch.Tensor) -> dict:
     """The pack's LATENT (reference frames of Phantom dropped) and wfrun's TeaCache record."""
@@ -1076,7 +1192,8 @@ def run_steps(p: Prepared, state: LoopState, on_step: Callable[[int, str], None]
         talk = p.audio if isinstance(p.audio, MultiTalkAudio) else None
         with sampling_pass(req.transformer, slg=req.options.slg, teacache=p.teacache, on_block=req.on_block,
                            control=p.cond.control_lora, attention=req.attention, forwards=planned_forwards(p),
-                           audio=p.audio is not None and talk is None), \
+                           audio=p.audio is not None and talk is None,
+                           attention_override=req.attention_override), \
                 camera_conditioning(req.transformer, recam.camera_embed if recam is not None else None), \
                 multitalk_pass(req.transformer, talk), uni3c_pass(req.transformer, req.uni3c):
             for idx, t in enumerate(p.timesteps):
@@ -1094,10 +1211,14 @@ def run_steps(p: Prepared, state: LoopState, on_step: Callable[[int, str], None]
 
 
 def sample(req: SamplingRequest) -> dict:
-    """Run WanVideoSampler's loop: :func:`prepare`, :func:`run_steps`, :func:`finish`."""
+    """Run WanVideoSampler's loop: :func:`prepare`, :func:`run_steps`, :func:`finish`; with
+    FreeInit, the steps run once per iteration (:func:`_free_init_passes`)."""
     p = prepare(req)
     state = LoopState(latent=p.latent)
-    run_steps(p, state)
+    if req.freeinit is not None:
+        state = _free_init_passes(p)
+    else:
+        run_steps(p, state)
     out = finish(p, state.latent)
     if state.denoised is not None:
         denoised = state.denoised

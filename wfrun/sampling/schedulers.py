@@ -6,7 +6,7 @@ at 2025-07, commit 069ebf7; before the schedulers moved there the same code live
 
     unipc  unipc/beta  dpm++  dpm++/beta  dpm++_sde  dpm++_sde/beta  euler  euler/beta
     euler/accvideo  deis  lcm  lcm/beta  res_multistep  flowmatch_causvid
-    flowmatch_distill  flowmatch_pusa  multitalk
+    flowmatch_distill  flowmatch_pusa  multitalk  sa_ode_stable (2025-10)
 
 ``multitalk`` is refused (it only exists for the pack's MultiTalk long-video loop, which
 wfrun does not run). Every other option is implemented.
@@ -38,6 +38,8 @@ How each one is built, and where wfrun uses diffusers or its own code:
 - ``res_multistep``: the pack's ``FlowMatchSchedulerResMultistep`` (sigmas picked from a
   1000-point linspace, shifted; a second-order exponential-integrator step); wfrun's own
   implementation (:class:`ResMultistep`).
+- ``sa_ode_stable``: the pack's ``FlowMatchSAODEStableScheduler`` (2025-10; its settings from
+  WanVideoSchedulerSA_ODE through ``options``); wfrun's own implementation (:class:`SAODEStable`).
 
 Custom ``sigmas`` (the SIGMAS input) are used as the pack uses them: taken as the schedule
 for unipc/dpm++ (timesteps ``int64(sigmas[:-1]*1000)``), passed to diffusers' set_timesteps
@@ -66,6 +68,7 @@ SCHEDULERS: tuple[str, ...] = (
     "flowmatch_causvid",
     "flowmatch_distill",
     "flowmatch_pusa",
+    "sa_ode_stable",
 )
 UNSUPPORTED: dict[str, str] = {
     "multitalk": "the 'multitalk' scheduler only works inside the pack's MultiTalk long-video loop "
@@ -73,7 +76,7 @@ UNSUPPORTED: dict[str, str] = {
 }
 #: Accepted spelling of the spec's odd default (the pack's combo default is "uni_pc",
 #: which is not in its list; ComfyUI then shows the first option, "unipc").
-ALIASES = {"uni_pc": "unipc"}
+ALIASES = {"uni_pc": "unipc", "sa_ode_stable/lowstep": "sa_ode_stable"}
 
 
 class SchedulerError(ValueError):
@@ -204,6 +207,99 @@ class FlowMatchNearest(Stepper):
         return sample + model_output * (nxt - sigma)
 
 
+class SAODEStable(Stepper):
+    """The pack's ``FlowMatchSAODEStableScheduler`` (``fm_sa_ode.py``, 2025-10 on; from
+    eddyhhlure1Eddy's ode-ComfyUI-WanVideoWrapper), a deterministic flow-matching ODE step
+    with Adams-Bashforth velocities.
+
+    Sigmas: ``1 - t`` (10 steps or fewer) or ``(1 + cos(π t)) / 2`` on ``t = linspace(0, 1,
+    steps + 1)``, shifted; timesteps ``sigma * 1000`` without the final 0 (custom sigmas:
+    taken as given, timesteps ``int64(sigma * 1000)``). A step at the nearest timestep's
+    sigma, to the next sigma (the last one again after the end): the velocity is kept
+    (the last ``order + 1``) and combined by Adams-Bashforth of the order the position asks
+    (``solver_order``; adaptive: at most 2 above sigma 0.7 or with 8 steps or fewer, one
+    less below ``convergence_threshold``), then, with more than 8 steps, below the
+    threshold: smoothed (``smoothing_factor`` of the last smoothed velocity), the sigma
+    step damped by ``0.5 + 0.5 sigma / threshold``, and below sigma 0.05, with three
+    velocities kept, blended towards a step with their mean by ``sigma / 0.05``.
+    """
+
+    def __init__(self, sigmas: torch.Tensor, timesteps: torch.Tensor, num_steps: int, solver_order: int = 3,
+                 use_adaptive_order: bool = True, use_velocity_smoothing: bool = True,
+                 convergence_threshold: float = 0.15, smoothing_factor: float = 0.8):
+        self.sigmas = sigmas.float()
+        self.timesteps = timesteps
+        self.num_steps = int(num_steps)
+        self.order = int(solver_order)
+        self.adaptive = bool(use_adaptive_order)
+        self.smoothing = bool(use_velocity_smoothing)
+        self.threshold = float(convergence_threshold)
+        self.factor = float(smoothing_factor)
+        self.velocities: list[torch.Tensor] = []
+        self.smoothed: torch.Tensor | None = None
+
+    @classmethod
+    def schedule(cls, steps: int, shift: float, sigmas: torch.Tensor | None, **options: Any) -> "SAODEStable":
+        if sigmas is not None:
+            s = sigmas.detach().float().cpu()
+            return cls(s, (s[:-1] * 1000).to(torch.int64), len(s) - 1, **options)
+        t = torch.linspace(0, 1, steps + 1)
+        s = 1 - t if steps <= 10 else 0.5 * (1 + torch.cos(np.pi * t))
+        s = time_shift(s, shift)
+        return cls(s, s[:-1] * 1000, steps, **options)
+
+    def _order(self, sigma: float) -> int:
+        if not self.adaptive:
+            return self.order
+        if self.num_steps <= 8 or sigma > 0.7:
+            return min(2, self.order)
+        if sigma > self.threshold:
+            return self.order
+        return max(1, self.order - 1)
+
+    def _velocity(self, order: int) -> torch.Tensor:
+        v = self.velocities
+        order = min(order, len(v))
+        if order >= 3:
+            return (23 / 12) * v[-1] - (16 / 12) * v[-2] + (5 / 12) * v[-3]
+        if order >= 2:
+            return 1.5 * v[-1] - 0.5 * v[-2]
+        return v[-1]
+
+    def _smooth(self, velocity: torch.Tensor, sigma: float) -> torch.Tensor:
+        if not self.smoothing or self.num_steps <= 8:
+            return velocity
+        if sigma < self.threshold:
+            self.smoothed = velocity if self.smoothed is None else \
+                self.factor * self.smoothed + (1 - self.factor) * velocity
+            return self.smoothed
+        self.smoothed = velocity
+        return velocity
+
+    def step(self, model_output, timestep, sample, generator=None):
+        ts = self.timesteps.to(model_output.device).float()
+        sig = self.sigmas.to(model_output.device)
+        idx = int(torch.argmin((ts - torch.as_tensor(timestep, device=ts.device).float().flatten()[0]).abs()))
+        sigma = sig[idx]
+        sigma_next = sig[idx + 1] if idx + 1 < len(sig) else sig[-1]
+        value = float(sigma)
+        self.velocities.append(model_output)
+        while len(self.velocities) > self.order + 1:
+            self.velocities.pop(0)
+        velocity = self._velocity(self._order(value)) if len(self.velocities) >= 2 else model_output
+        velocity = self._smooth(velocity, value)
+        dt = sigma_next - sigma
+        late = self.num_steps > 8
+        if late and value < self.threshold:
+            dt = dt * (0.5 + 0.5 * (value / self.threshold))
+        out = sample + velocity * dt
+        if late and value < 0.05 and len(self.velocities) >= 3:
+            stabilized = sample + (sum(self.velocities[-3:]) / 3) * dt
+            blend = value / 0.05
+            out = blend * out + (1 - blend) * stabilized
+        return out
+
+
 class ResMultistep(Stepper):
     """The pack's ``FlowMatchSchedulerResMultistep`` (``flowmatch_res_multistep.py``).
 
@@ -300,7 +396,8 @@ def _flow_multistep(kind: str, steps: int, shift: float, use_beta: bool, sigmas:
 def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength: float = 1.0,
                    sigmas: torch.Tensor | Sequence[float] | None = None, transformer_dim: int = 1536,
                    device: str | torch.device = "cpu", steps_divided: bool = False,
-                   step_range: tuple[int | float, int | float] | None = None) -> Schedule:
+                   step_range: tuple[int | float, int | float] | None = None,
+                   options: Any = None) -> Schedule:
     """The pack's ``get_scheduler`` plus WanVideoSampler's step arithmetic around it.
 
     Before the sampler had a step range (to 2025-07-27): ``steps = int(steps /
@@ -313,6 +410,7 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     With ``step_range = (start_step, end_step)`` (the sampler's inputs from 2025-07-28; the
     sampler turns a denoise below 1 into a start step): no division; the schedule is built
     for ``steps`` and cut as the pack's ``get_scheduler`` cuts it (:func:`step_slice`).
+    ``options``: settings of the scheduler itself (WanVideoSchedulerSA_ODE's, by name).
     """
     name = normalize_name(scheduler)
     if denoise_strength <= 0:
@@ -325,7 +423,7 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     if sigmas is not None and not isinstance(sigmas, torch.Tensor):
         sigmas = torch.tensor(list(sigmas), dtype=torch.float32)
     stepper, timesteps, per_frame = _build(name, steps, float(shift), float(denoise_strength), sigmas,
-                                           int(transformer_dim), device)
+                                           int(transformer_dim), device, options)
     if timesteps is None:
         timesteps = stepper.timesteps
     run_steps = steps
@@ -372,7 +470,7 @@ def step_slice(count: int, start_step: int | float, end_step: int | float,
 
 
 def _build(name: str, steps: int, shift: float, denoise: float, sigmas: torch.Tensor | None, dim: int,
-           device: Any) -> tuple[Stepper, torch.Tensor | None, bool]:
+           device: Any, options: Any = None) -> tuple[Stepper, torch.Tensor | None, bool]:
     use_beta = name.endswith("/beta")
     if name.startswith("unipc"):
         return _flow_multistep("unipc", steps, shift, use_beta, sigmas), None, False
@@ -425,6 +523,9 @@ def _build(name: str, steps: int, shift: float, denoise: float, sigmas: torch.Te
     if name == "flowmatch_pusa":
         s = time_shift(torch.linspace(denoise, 0.0, steps + 1)[:-1], shift)
         return FlowMatchNearest(s * 1000, s), None, True
+    if name == "sa_ode_stable":
+        r = SAODEStable.schedule(steps, shift, sigmas, **dict(options or {}))
+        return r, r.timesteps, False
     if name == "res_multistep":
         r = ResMultistep(steps, shift)
         return r, r.timesteps, False

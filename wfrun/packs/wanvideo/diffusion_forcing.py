@@ -109,7 +109,8 @@ def wanvideo_diffusion_forcing_sampler(ctx: ExecContext, model: WanVideoModel, t
         device=exec_device, options=options,
         teacache_variant=teacache_variant(model.model_type, Path(str(model.path)).name, dim),
         model_file=Path(str(model.path)).name, cache_device=cache.cache_device if cache is not None else "cpu",
-        progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend)
+        progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
+        attention_override=model.attention_override)
     request = DiffusionForcingRequest(base=base, prefix=prefix, addnoise_condition=int(addnoise_condition),
                                       fps_id=fps_index(fps))
     try:

@@ -44,7 +44,7 @@ def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
         for original, parts in pairs.items():
             if "down" not in parts or "up" not in parts or (control and original == PATCH):
                 continue
-            if spec.blocks is not None and not any(original.startswith(f"{b}.") or original == b for b in spec.blocks):
+            if not spec.keeps(original):
                 continue
             target = convert_transformer.rename(f"{original}.weight")
             module = modules.get(str(target).rpartition(".")[0]) if isinstance(target, str) else None

@@ -26,7 +26,7 @@ from typing import Any
 from wfrun.models.paths import list_models
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.models import resolve, roots_of
-from wfrun.packs.wanvideo.types import LoraSpec
+from wfrun.packs.wanvideo.types import LoraSpec, lora_blocks
 
 log = logging.getLogger(__name__)
 
@@ -66,5 +66,5 @@ def wanvideo_lora_select_by_name(ctx: ExecContext, lora_name: str, strength: Any
                     "the last one, %s, is applied at strength %s", chosen, strength)
     path = resolve(ctx, "loras", chosen, "lora_name")
     chain.append(LoraSpec(path=path, strength=strength, low_mem_load=bool(low_mem_load) and bool(merge_loras),
-                          blocks=tuple(blocks) if isinstance(blocks, (list, tuple)) else None))
+                          blocks=lora_blocks(blocks)))
     return (tuple(chain),)

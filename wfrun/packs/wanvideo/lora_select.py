@@ -1,4 +1,5 @@
-"""WanVideoLoraSelectMulti (``nodes_model_loading.py``): up to five LoRAs in one node.
+"""WanVideoLoraSelectMulti (``nodes_model_loading.py``): up to five LoRAs in one node; and
+WanVideoLoraBlockEdit, the block selection any LoRA select node takes as ``blocks``.
 
 As the pack: each ``lora_i`` with its ``strength_i`` (rounded to 4 decimals) joins the
 chain after ``prev_lora``; ``none`` or a strength of 0 leaves that slot out; the same
@@ -13,7 +14,7 @@ from typing import Any
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.models import resolve
-from wfrun.packs.wanvideo.types import LoraSpec
+from wfrun.packs.wanvideo.types import LoraSpec, SelectedBlocks, lora_blocks
 
 SLOTS = 5
 
@@ -32,5 +33,16 @@ def wanvideo_lora_select_multi(ctx: ExecContext, *, prev_lora: Any = None, block
             continue
         path = resolve(ctx, "loras", name, f"lora_{i}")
         chain.append(LoraSpec(path=path, strength=strength, low_mem_load=bool(low_mem_load),
-                              blocks=tuple(blocks) if isinstance(blocks, (list, tuple)) else None))
+                              blocks=lora_blocks(blocks)))
     return (tuple(chain) if chain else None,)
+
+
+@executor("WanVideoLoraBlockEdit")
+def wanvideo_lora_block_edit(ctx: ExecContext, *, layer_filter: Any, **toggles: Any) -> tuple:
+    """The blocks switched on (``blocks.N.`` inputs that are True) and the comma-separated
+    ``layer_filter`` pieces, as the pack's ``select``: SELECTEDBLOCKS for a LoRA select
+    node's ``blocks`` (see :class:`~wfrun.packs.wanvideo.types.SelectedBlocks`)."""
+    chosen = frozenset(name.rstrip(".") for name, on in toggles.items()
+                       if name.startswith("blocks.") and on is True)
+    pieces = tuple(p.strip() for p in str(layer_filter or "").split(",") if p.strip())
+    return (SelectedBlocks(chosen, pieces),)

@@ -61,7 +61,7 @@ from wfrun.models.header import CheckpointError
 from wfrun.nodes.models import loading_error, resolve
 from wfrun.models import placement
 from wfrun.packs.wanvideo.types import (
-    BlockSwapArgs, CompileArgs, LoraSpec, MultiTalkModel, VacePath, VRAMManagementArgs, WanVideoModel,
+    BlockSwapArgs, CompileArgs, LoraSpec, MultiTalkModel, VacePath, VRAMManagementArgs, WanVideoModel, lora_blocks,
 )
 
 
@@ -173,7 +173,7 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                   fp8_attention=ctx.fp8_attention)
     return (WanVideoModel(transformer=transformer, model_type=pack_model_type(task), path=path,
                           base_dtype=dtype, quantization=quantization, attention_backend=backend,
-                          load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
+                          attention_mode=str(attention_mode), load_device=first_device, offload_device=ctx.offload_device, block_swap=block_swap_args,
                           vram_management=vram_management_args, compile_args=compile_args, loras=loras,
                           pass_loras=pass_loras, multitalk=patch,
                           multitalk_type=multitalk.model_type if multitalk is not None else None),)
@@ -264,5 +264,5 @@ def wanvideo_lora_select(ctx: ExecContext, lora: str, strength: float, *, prev_l
     chain = list(prev_lora or [])
     if float(strength) != 0.0:
         chain.append(LoraSpec(path=path, strength=float(strength), low_mem_load=bool(low_mem_load),
-                              blocks=tuple(blocks) if isinstance(blocks, (list, tuple)) else None))
+                              blocks=lora_blocks(blocks)))
     return (tuple(chain),)

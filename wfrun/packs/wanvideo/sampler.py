@@ -11,6 +11,8 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
 - ``cache_args`` is also accepted under its older name ``teacache_args``;
 - ``rope_function`` ``default``/``comfy``/``comfy_chunked`` are the same rotary embedding
   numerically (the pack's variants differ in speed and memory only), so all are accepted;
+  WanVideoRoPEFunction's NTK factors scale the RoPE base of each axis with the ``comfy``
+  ones (the pack's ``default`` rope ignores them);
 - the transformer is used where the loader put it (hooks own block swap); only a model
   left whole on the CPU (``load_device: offload_device``) is moved to the main device for
   sampling, as the pack does; ``force_offload`` sends it back afterwards where the card
@@ -64,9 +66,10 @@ from wfrun.models import placement, residency
 from wfrun.packs.wanvideo.control_lora import control_lora_of
 from wfrun.packs.wanvideo.fun_camera import check_camera
 from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, ExperimentalArgs, FantasyTalkingEmbeds,
-                                        FetaArgs, ImageEmbeds, LoopArgs, SamplerOptions, ScheduleChoice, SLGArgs,
-                                        TeaCacheArgs, TextEmbeds, WanVideoModel)
+                                        FetaArgs, ImageEmbeds, LoopArgs, RopeChoice, SamplerOptions, ScheduleChoice,
+                                        SLGArgs, TeaCacheArgs, TextEmbeds, WanVideoModel)
 from wfrun.sampling.audio import FantasyAudio
+from wfrun.sampling.freeinit import FreeInitArgs
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, multitalk_audio, patch_on,
@@ -74,8 +77,34 @@ from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, 
 from wfrun.sampling.uni3c import Uni3CEmbeds
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
-UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "freeinit_args")
+UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses")
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
+
+
+def ultravico_alpha(model: WanVideoModel) -> float | None:
+    """UltraViCo's alpha when the loader asked for its attention (``sageattn_ultravico``):
+    WanVideoUltraVicoSettings' value, else the pack's 0.9; None for other attention modes."""
+    if model.attention_mode != "sageattn_ultravico":
+        return None
+    return 0.9 if model.ultravico_alpha is None else float(model.ultravico_alpha)
+
+
+def _freeinit(args: Any, samples: Any, long: Any) -> FreeInitArgs | None:
+    """WanVideoFreeInitArgs for the loop (``sampling.freeinit``); refused with input latents
+    (the pack skips its first pass for them, a case wfrun does not reproduce) and with the
+    long-video MultiTalk loop (which runs its own windows)."""
+    if args is None:
+        return None
+    if not isinstance(args, FreeInitArgs):
+        raise NodeInputError("freeinit_args", f"expected FREEINITARGS, got {type(args).__name__}",
+                             "connect WanVideoFreeInitArgs")
+    if samples is not None:
+        raise NodeInputError("freeinit_args", "FreeInit with input latents (samples) is not supported by wfrun",
+                             "disconnect samples or freeinit_args")
+    if long is not None:
+        raise NodeInputError("freeinit_args", "FreeInit with the long-video MultiTalk loop is not supported",
+                             "disconnect freeinit_args")
+    return args
 
 
 def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
@@ -153,15 +182,20 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         check_conditioning(model, image_embeds)
     if text_embeds is not None and not isinstance(text_embeds, TextEmbeds):
         raise NodeInputError("text_embeds", f"expected WANVIDEOTEXTEMBEDS, got {type(text_embeds).__name__}")
+    scheduler_options: dict[str, Any] = {}
     if isinstance(scheduler, ScheduleChoice):  # WanVideoScheduler(v2): its steps, shift, sigmas and range
         steps, shift, sigmas = scheduler.steps, scheduler.shift, scheduler.sigmas
         start_step, end_step = scheduler.start_step, scheduler.end_step
+        scheduler_options = dict(scheduler.options)
         scheduler = scheduler.name
     try:
         if not (long is not None and scheduler == "multitalk"):  # that one runs in the long-video loop only
             normalize_name(scheduler)
     except SchedulerError as err:
         raise NodeInputError("scheduler", str(err), err.hint) from None
+    ntk_alphas = (1.0, 1.0, 1.0)
+    if isinstance(rope_function, RopeChoice):  # WanVideoRoPEFunction with NTK factors
+        ntk_alphas, rope_function = rope_function.ntk_alphas, rope_function.rope_function
     if rope_function not in ("default", "comfy", "comfy_chunked"):
         raise NodeInputError("rope_function", f"unknown rope function '{rope_function}'",
                              "use default, comfy or comfy_chunked")
@@ -176,6 +210,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         audio_cfg = talk_cfg
     if long is not None:
         check_long(model, talk, samples, context_options, scheduler)
+    freeinit = _freeinit(others.get("freeinit_args"), samples, long)
     check_windows(talk, context_options)
     uni3c = others.get("uni3c_embeds")
     if uni3c is not None and not isinstance(uni3c, Uni3CEmbeds):
@@ -188,7 +223,8 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
 
     options = SamplerOptions(teacache=cache, slg=slg_args, feta=feta_args, context=context_options,
                              experimental=experimental_args, batched_cfg=bool(batched_cfg),
-                             rope_function=str(rope_function), riflex_freq_index=int(riflex_freq_index), loop=loop_args)
+                             rope_function=str(rope_function), ntk_alphas=ntk_alphas,
+                             riflex_freq_index=int(riflex_freq_index), loop=loop_args)
     dim = int(transformer.config.num_attention_heads * transformer.config.attention_head_dim)
     request = SamplingRequest(
         transformer=transformer, image_embeds=image_embeds, text_embeds=text_embeds, steps=int(steps), cfg=cfg,
@@ -199,8 +235,10 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         model_file=Path(str(model.path)).name,
         cache_device=cache.cache_device if cache is not None else "cpu",
         progress=ctx.progress, check_interrupt=ctx.check_interrupt, attention=model.attention_backend,
+        attention_override=model.attention_override,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
-        audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk, uni3c=uni3c)
+        audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk, uni3c=uni3c, freeinit=freeinit,
+        scheduler_options=scheduler_options, ultravico_alpha=ultravico_alpha(model))
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad(), \
                 patch_on(model, exec_device, bool(force_offload)):  # WanVideoSetLoRAs

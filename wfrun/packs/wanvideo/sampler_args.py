@@ -1,7 +1,7 @@
 """Executors of the sampler-option nodes: each returns a value type of ``types.py``.
 
 WanVideoTeaCache, WanVideoEasyCache, WanVideoMagCache, WanVideoSLG, WanVideoEnhanceAVideo, WanVideoContextOptions,
-WanVideoExperimentalArgs and WanVideoLoopArgs pass their widgets on as dicts in the pack
+WanVideoExperimentalArgs, WanVideoLoopArgs, WanVideoRoPEFunction and WanVideoFreeInitArgs pass their widgets on as dicts in the pack
 (nodes.py / cache_methods/nodes_cache.py, 2025-07); wfrun checks them here, so a bad value
 names this node rather than the sampler. Keyword defaults are the latest spec's. A node
 saved before an input existed is migrated first (``wfrun run`` does it in memory), which
@@ -12,14 +12,18 @@ API prompt of an old pack version) reaches these defaults, e.g. TeaCache's
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from wfrun.nodes.executor import NodeInputError
 from wfrun.nodes.executor import ExecContext, executor
-from wfrun.packs.wanvideo.types import (ContextOptions, EasyCacheArgs, ExperimentalArgs, FetaArgs, LoopArgs,
+from wfrun.packs.wanvideo.types import (ContextOptions, RopeChoice, EasyCacheArgs, ExperimentalArgs, FetaArgs, LoopArgs,
                                         SLGArgs, TeaCacheArgs)
 from wfrun.sampling.context import SCHEDULES
+from wfrun.sampling.freeinit import METHODS, FreeInitArgs
 from wfrun.sampling.magcache import MagCacheArgs
+
+log = logging.getLogger(__name__)
 
 
 @executor("WanVideoTeaCache")
@@ -121,3 +125,38 @@ def wanvideo_magcache(ctx: ExecContext, magcache_thresh: float, magcache_K: int,
     device = ctx.device if cache_device == "main_device" else ctx.offload_device
     return (MagCacheArgs(magcache_thresh=float(magcache_thresh), magcache_K=int(magcache_K),
                          start_step=int(start_step), end_step=int(end_step), cache_device=str(device)),)
+
+
+@executor("WanVideoRoPEFunction")
+def wanvideo_rope_function(ctx: ExecContext, rope_function: str, ntk_scale_f: float, ntk_scale_h: float,
+                           ntk_scale_w: float, **_: Any) -> tuple:
+    """The rope function, or with NTK factors other than 1 the function and the factors
+    (the pack's dict; the sampler scales the RoPE base of each axis by them, ``comfy`` rope
+    functions only, as the pack)."""
+    if rope_function not in ("default", "comfy", "comfy_chunked"):
+        raise NodeInputError("rope_function", f"unknown rope function {rope_function!r}",
+                             "use default, comfy or comfy_chunked")
+    factors = (float(ntk_scale_f), float(ntk_scale_h), float(ntk_scale_w))
+    for name, value in zip(("ntk_scale_f", "ntk_scale_h", "ntk_scale_w"), factors):
+        if value <= 0:
+            raise NodeInputError(name, f"{value}: the RoPE base would not be positive", "use a factor above 0")
+    if factors == (1.0, 1.0, 1.0):
+        return (rope_function,)
+    return (RopeChoice(rope_function, factors),)
+
+
+@executor("WanVideoFreeInitArgs")
+def wanvideo_freeinit_args(ctx: ExecContext, freeinit_num_iters: int, freeinit_method: str, freeinit_n: int,
+                           freeinit_d_s: float, freeinit_d_t: float, **_: Any) -> tuple:
+    """FREEINITARGS as the pack's sampler reads them (``sampling.freeinit``): the iterations,
+    the method and the Butterworth order; the cut-offs are read under other names there, so
+    they stay 1.0 (a warning says so when the node sets others)."""
+    if freeinit_method not in METHODS:
+        raise NodeInputError("freeinit_method", f"{freeinit_method!r} has no filter (the pack's sampler fails on it)",
+                             f"use one of {', '.join(METHODS)}")
+    if int(freeinit_num_iters) < 1:
+        raise NodeInputError("freeinit_num_iters", f"{freeinit_num_iters}", "use 1 or more")
+    if float(freeinit_d_s) != 1.0 or float(freeinit_d_t) != 1.0:
+        log.warning("WanVideoFreeInitArgs: the wrapper's sampler ignores freeinit_d_s/freeinit_d_t (it reads other "
+                    "names) and filters with cut-offs 1.0; wfrun does the same")
+    return (FreeInitArgs(num_iters=int(freeinit_num_iters), method=str(freeinit_method), n=int(freeinit_n)),)

@@ -7,6 +7,8 @@
   same schedule (``sampling.schedulers``), cut to the range. v1 also passes its ``sigmas``
   input, ``steps``, ``shift`` and the range on as outputs, as the pack does. The pack's
   ``enhance_hf`` tail (a uniform last fifth of timesteps) is refused by name.
+- ``WanVideoSchedulerSA_ODE``: WanVideoScheduler for ``sa_ode_stable`` with the
+  scheduler's own settings, handed to the sampler with the choice.
 - ``WanVideoSigmaToStep``: the pack passes its float on unchanged; as a start or end step
   it is a sigma threshold (``schedulers.step_slice``).
 - ``WanVideoSamplerExtraArgs``: the optional sampler inputs it was given, as a dict.
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
@@ -86,3 +89,16 @@ def wanvideo_sampler_v2(ctx: ExecContext, model: Any, image_embeds: Any, cfg: An
                             denoise_strength=1.0, batched_cfg=False, start_step=scheduler.start_step,
                             end_step=scheduler.end_step, add_noise_to_samples=bool(add_noise_to_samples),
                             **settings)
+
+
+@executor("WanVideoSchedulerSA_ODE")
+def wanvideo_scheduler_sa_ode(ctx: ExecContext, use_adaptive_order: Any, use_velocity_smoothing: Any,
+                              convergence_threshold: Any, smoothing_factor: Any, steps: Any, shift: Any,
+                              start_step: Any, end_step: Any, *, sigmas: Any = None, **_: Any) -> tuple:
+    """The SA-ODE scheduler with its settings (2025-10 to 2025-12, then folded into the
+    scheduler list as ``sa_ode_stable``): outputs as WanVideoScheduler's, the schedule built
+    by the sampler (``sampling.schedulers.SAODEStable``)."""
+    choice = _choice("sa_ode_stable", steps, shift, start_step, end_step, sigmas, False)
+    options = (("use_adaptive_order", bool(use_adaptive_order)), ("use_velocity_smoothing", bool(use_velocity_smoothing)),
+               ("convergence_threshold", float(convergence_threshold)), ("smoothing_factor", float(smoothing_factor)))
+    return (sigmas, steps, shift, dataclasses.replace(choice, options=options), start_step, end_step)

@@ -180,3 +180,29 @@ def wanvideo_text_encode_cached(ctx: ExecContext, model_name: str, precision: st
                                          use_disk_cache=use_disk_cache)
     negative = TextEmbeds(embeds.negative_prompt_embeds, embeds.negative_prompt_embeds)
     return (embeds, negative, positive_prompt)
+
+
+@executor("WanVideoTextEncodeSingle")
+def wanvideo_text_encode_single(ctx: ExecContext, prompt: str, *, t5: WanTextEncoder | None = None,
+                                force_offload: bool, model_to_offload: WanVideoModel | None = None,
+                                use_disk_cache: bool, device: str, **_: Any) -> tuple:
+    """One prompt, encoded whole (2025-07 on): no ``|`` split and no ``(text:weight)``
+    parsing, as the pack's node hands ``[prompt]`` to its encoder; no negative embedding
+    (the sampler then refuses a cfg other than 1.0, as the pack's). ``device`` ``cpu`` runs
+    the encoder on the offload device. The disk cache is WanVideoTextEncode's."""
+    if device not in ("gpu", "cpu"):
+        raise NodeInputError("device", f"unknown device {device!r}", "use gpu or cpu")
+    run_ctx = ctx if device == "gpu" else dataclasses.replace(ctx, device=ctx.offload_device)
+    context = _cached(prompt, t5) if use_disk_cache else None
+    if context is None:
+        if t5 is None:
+            raise NodeInputError("t5", "no cached embedding for this prompt and no T5 encoder connected",
+                                 "connect LoadWanVideoT5TextEncoder")
+        if model_to_offload is not None:
+            residency.track(model_to_offload.transformer, run_ctx.device, run_ctx.offload_device)
+        residency.bring(t5.encoder, run_ctx.device, t5.offload_device)
+        context = encode_prompts(t5, [prompt], run_ctx.device)
+        residency.done(t5.encoder, run_ctx.device, t5.offload_device, force_offload=bool(force_offload))
+        if use_disk_cache:
+            _store(prompt, t5, context)
+    return (TextEmbeds(tuple(context), ()),)

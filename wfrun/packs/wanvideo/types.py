@@ -23,13 +23,54 @@ from wfrun.sampling.tracks import AtiTracks
 # --- models ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class SelectedBlocks:
+    """SELECTEDBLOCKS from WanVideoLoraBlockEdit: the transformer blocks a LoRA may touch
+    (``blocks.N``) and ``layer_filter``, text pieces whose layers it must not touch. As the
+    pack's ``filter_state_dict_by_blocks``: a layer whose name (``diffusion_model.`` + the
+    layer's original name) holds a filter piece is left out; a layer inside a block is kept
+    when its block is selected; a layer outside the blocks (head, embeddings) is kept."""
+
+    blocks: frozenset[str]
+    layer_filter: tuple[str, ...] = ()
+
+    def keeps(self, layer: str) -> bool:
+        """Whether the LoRA's layer ``layer`` (original names: ``blocks.3.self_attn.q``) is merged."""
+        if any(piece in f"diffusion_model.{layer}." for piece in self.layer_filter):
+            return False
+        if "blocks." in f"{layer}.":  # the pack keys on the name's first two parts (vace_blocks.N too)
+            return ".".join(layer.split(".")[:2]) in self.blocks
+        return True
+
+
+def lora_blocks(value: Any) -> "tuple[str, ...] | SelectedBlocks | None":
+    """A LoRA select node's ``blocks`` input as LoraSpec keeps it: WanVideoLoraBlockEdit's
+    selection (None when it selects no block: the pack then filters nothing), or a list of
+    block names."""
+    if isinstance(value, SelectedBlocks):
+        return value if value.blocks else None
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return None
+
+
+@dataclass(frozen=True)
 class LoraSpec:
-    """One LoRA to merge or apply (WANVIDLORA): resolved file path and strength."""
+    """One LoRA to merge or apply (WANVIDLORA): resolved file path and strength; ``blocks``
+    restricts it to some layers: block names (a layer merges when it lies in one), or
+    WanVideoLoraBlockEdit's :class:`SelectedBlocks`."""
 
     path: Path
     strength: float = 1.0
     low_mem_load: bool = False
-    blocks: tuple[str, ...] | None = None
+    blocks: "tuple[str, ...] | SelectedBlocks | None" = None
+
+    def keeps(self, layer: str) -> bool:
+        """Whether the LoRA's layer ``layer`` (original names) is merged."""
+        if self.blocks is None:
+            return True
+        if isinstance(self.blocks, SelectedBlocks):
+            return self.blocks.keeps(layer)
+        return any(layer.startswith(f"{b}.") or layer == b for b in self.blocks)
 
 
 @dataclass(frozen=True)
@@ -78,6 +119,12 @@ class WanVideoModel:
     base_dtype: torch.dtype
     quantization: str = "disabled"
     attention_backend: str = "native"
+    #: The loader's ``attention_mode`` as written (WanVideoSetRadialAttention asks for a radial one).
+    attention_mode: str = "sdpa"
+    #: WanVideoSetAttentionModeOverride's ``sampling.attention.AttentionOverride``, or None.
+    attention_override: Any = None
+    #: WanVideoUltraVicoSettings' alpha (used with ``attention_mode`` sageattn_ultravico).
+    ultravico_alpha: float | None = None
     load_device: str = "cpu"
     offload_device: str = "cpu"
     block_swap: BlockSwapArgs | None = None
@@ -141,7 +188,12 @@ class ScheduleChoice:
     start_step: int | float = 0
     end_step: int | float = -1
     sigmas: Any = None
+    #: Settings of the scheduler itself, by name (WanVideoSchedulerSA_ODE's).
+    options: tuple[tuple[str, Any], ...] = ()
 
+
+# FREEINITARGS lives with the sampling pass that runs it.
+from wfrun.sampling.freeinit import FreeInitArgs  # noqa: E402,F401
 
 # Loaded models that ComfyUI's core nodes carry too live in the models layer.
 from wfrun.models.handles import ClipVision, WanTextEncoder, WanVAE  # noqa: E402,F401
@@ -164,6 +216,15 @@ from wfrun.sampling.conditioning import (  # noqa: E402,F401
                                          LoopArgs,
                                          SamplerOptions,
                                          )
+
+
+@dataclass(frozen=True)
+class RopeChoice:
+    """WanVideoRoPEFunction's output when an NTK factor is not 1 (the pack's dict): the rope
+    function and the RoPE base scaling of each axis (frames, height, width)."""
+
+    rope_function: str
+    ntk_alphas: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True)
