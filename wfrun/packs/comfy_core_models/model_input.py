@@ -44,7 +44,7 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
   ignore it: the refusal says what would be lost). Not with context windows or step caches.
 - **Several entries** (ConditioningCombine) and **timestep ranges** (ConditioningSetTimestepRange):
   see :class:`WanPredictor`.
-Inputs wfrun cannot run yet (audio outside S2V, areas and masks, SCAIL's) are refused by name
+Inputs wfrun cannot run yet (audio outside S2V, areas and masks, SCAIL's, Wan Animate 2's) are refused by name
 rather than dropped.
 """
 
@@ -71,7 +71,10 @@ UNSUPPORTED_KEYS = {"audio_embed": "audio",
                     # WanSCAILToVideo's (always sets the flag): no SCAIL model in wfrun yet
                     "ref_mask_flag": "SCAIL character conditioning (WanSCAILToVideo)",
                     "driving_mask_28ch": "SCAIL-2 identity masks (WanSCAILToVideo)",
-                    "ref_mask_28ch": "SCAIL-2 reference masks (WanSCAILToVideo)"}
+                    "ref_mask_28ch": "SCAIL-2 reference masks (WanSCAILToVideo)",
+                    # WanAnimate2ToVideo's (always set): no Wan Animate 2 pose branch in wfrun yet;
+                    # its pose_video_latent must not reach Wan 2.2 Animate's reader either
+                    "cross_attn_pose": "the Wan Animate 2 pose branch (WanAnimate2ToVideo)"}
 
 
 @dataclass(frozen=True)
