@@ -1,8 +1,7 @@
 """Wan Animate 2 through ComfyUI's core nodes: WanAnimate2ToVideo's conditioning written out
 from ComfyUI's node (``comfy_extras/nodes_wan.py`` at Comfy-Org/ComfyUI 679f171b),
-WanAnimate2Cache's settings, and the distilled template planned and run with ``--smoke`` up
-to its sampler, which refuses the Animate 2 conditioning by name (wfrun has no Animate 2
-model yet)."""
+WanAnimate2Cache's settings, and the distilled template planned and run end to end with
+``--smoke`` (the model's forward itself: ``test_animate2_forward.py``)."""
 
 from __future__ import annotations
 
@@ -17,6 +16,8 @@ from click.testing import CliRunner
 
 from tests.node_helpers import node
 from wfrun.cli import main
+from wfrun.jobs.smoke import MAX_FRAMES
+from wfrun.media.video import iter_frames
 from wfrun.models.paths import ModelRoots
 from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.packs.comfy_core_models.types import ClipVisionOutput
@@ -163,27 +164,19 @@ def test_cache_records_its_settings_and_refuses_unknown_ones(ctx):
     assert err.value.input_name == "dtype"
 
 
-def test_the_sampler_refuses_animate2_conditioning_by_name(ctx, vae):
-    from wfrun.packs.comfy_core_models.model_input import conditioning_entries
-
-    positive = [[torch.zeros(1, 512, 32), {}]]
-    pos, *_ = node("WanAnimate2ToVideo")(ctx, positive=positive, negative=positive, vae=vae, width=16, height=16,
-                                         length=5, batch_size=1)
-    with pytest.raises(NodeInputError) as err:
-        conditioning_entries(pos, "positive")
-    assert "WanAnimate2ToVideo" in str(err.value) and err.value.input_name == "positive"
-
-
-def test_distilled_template_plans_and_smoke_runs_to_the_sampler_refusal(tmp_path):
+def test_distilled_template_plans_and_runs_end_to_end_with_smoke(tmp_path):
     path = TEMPLATES / "video_wan_animate2_distilled.json"
     coverage = CliRunner().invoke(main, ["coverage", str(path)])
     assert coverage.exit_code == 0 and "1 of 1 workflows have every planned node supported" in coverage.output
-    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "-o", str(tmp_path / "out"), "--device", "cpu"],
-                                env={"WFRUN_CACHE": str(tmp_path / "cache")})
-    assert result.exit_code == 1, result.output
-    assert "'SamplerCustom'" in result.output and "Wan Animate 2 pose branch (WanAnimate2ToVideo)" in result.output
-    assert "WanAnimate2ToVideo:" in result.output      # the conditioning node ran before it
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "-o", str(tmp_path / "out"), "--device", "cpu",
+                                       "--format", "json"], env={"WFRUN_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
     # the pose video's resize is a DynamicCombo's size: capped like any width/height pair
-    assert "node 261:243 'Resize Image/Mask': resize_type.width = 32 (--smoke, was 482)" in result.output
-    assert "node 261:243 'Resize Image/Mask': resize_type.height = 64 (--smoke, was 854)" in result.output
-    assert "Traceback" not in result.output
+    assert "node 261:243 'Resize Image/Mask': resize_type.width = 32 (--smoke, was 482)" in report["overrides"]
+    assert "node 261:243 'Resize Image/Mask': resize_type.height = 64 (--smoke, was 854)" in report["overrides"]
+    videos = sorted(Path(p) for p in report["written"] if p.endswith(".mp4"))
+    assert len(videos) == 2  # the animation, and it beside the driving video
+    for video in videos:
+        assert len(list(iter_frames(video))) == MAX_FRAMES
+    assert path.read_bytes() == (TEMPLATES / "video_wan_animate2_distilled.json").read_bytes()

@@ -130,7 +130,7 @@ class CoreModel:
     #: ``sampling.infinitetalk.InfiniteTalk`` the core samplers attach for their pass.
     infinitetalk: Any = None
     #: ComfyUI's WanAnimate2Cache: (store device, storage dtype) of the Wan Animate 2 pose
-    #: branch's cache. Recorded only: wfrun has no Animate 2 model to read it yet.
+    #: branch's cache. Recorded only: wfrun re-runs the branch at every call.
     animate2_cache: tuple[str, str] | None = None
 
     @classmethod

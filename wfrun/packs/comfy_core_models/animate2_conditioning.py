@@ -2,12 +2,10 @@
 Animate 2, merged 2026-08 with PR #15362; read at Comfy-Org/ComfyUI 679f171b).
 
 Wan Animate 2 is the Wan 2.1 I2V 14B network driven by a raw video instead of Animate's pose
-and face encoders: ComfyUI runs a *pose branch* over the pose video's latents through the
-same blocks, in lockstep with the generation branch, and feeds each block's keys and values
-to it (``comfy/ldm/wan/model_animate2.py``). wfrun has no such model yet: the conditioning
-below is made exactly, and the core sampler refuses it by name (``cross_attn_pose`` in
-:data:`~wfrun.packs.comfy_core_models.model_input.UNSUPPORTED_KEYS`) instead of running the
-plain I2V network with the pose silently dropped.
+and face encoders: a *pose branch* over the pose video's latents runs through the same
+blocks, in lockstep with the generation branch, and feeds each block's keys and values to it
+(:mod:`wfrun.sampling.animate2`; the core sampler runs it for this conditioning, and refuses
+it by name on a model not shaped as Wan 2.1 I2V 14B).
 
 What WanAnimate2ToVideo attaches to both CONDITIONINGs:
 
@@ -151,8 +149,9 @@ def wan_animate2_cache(ctx: ExecContext, model: Any, device: Any, dtype: Any, **
     """The model with its Animate 2 pose-branch cache settings recorded. In ComfyUI the cache
     keeps each block's pose-branch input between sampling steps (the pose branch does not
     depend on the noisy latent), so the branch runs once per window; ``int8``/``int4``
-    storage rounds those inputs. Its only reader would be the Animate 2 model, which wfrun
-    lacks, and the sampler refuses Animate 2 conditioning, so the settings change nothing yet."""
+    storage rounds those inputs. wfrun runs the branch at every call instead (the result of
+    the ``default`` precision; a speed difference, and the int8/int4 rounding is not
+    reproduced), so the settings are only recorded."""
     if not isinstance(model, CoreModel):
         raise NodeInputError("model", "expected a MODEL from a core loader (UNETLoader, LoraLoaderModelOnly, ...)")
     for name, value, options in (("device", device, CACHE_DEVICES), ("dtype", dtype, CACHE_DTYPES)):
