@@ -198,3 +198,29 @@ def test_animate2_conditioning_on_another_model_is_refused_by_name(tiny_models):
     with pytest.raises(NodeInputError) as err:
         WanPredictor(t2v, pos, neg, "cpu")
     assert "WanAnimate2ToVideo" in str(err.value) and "Wan 2.1 I2V 14B" in str(err.value)
+
+
+def test_an_int8_quantized_checkpoint_is_refused_by_name(tiny_models, tmp_path):
+    """The templates' Animate 2 files are ComfyUI int8 'convrot' quantizations: integer
+    weights with per-row scales, rotated; the loader says so instead of loading them."""
+    from safetensors.torch import load_file, save_file
+
+    from wfrun.models.header import CheckpointError
+
+    state = load_file(tiny_models / I2V)
+    out = {}
+    for key, value in state.items():
+        if key.endswith((".scale_weight", ".weight_scale", "scaled_fp8")):
+            continue
+        if key.endswith(".weight") and value.ndim == 2 and ".blocks." in f".{key}":
+            w = value.float()
+            scale = w.abs().amax(dim=1, keepdim=True).clamp(min=1e-8) / 127
+            out[key] = (w / scale).round().to(torch.int8)
+            out[key[:-len("weight")] + "weight_scale"] = scale.squeeze(1)
+        else:
+            out[key] = value.float() if value.is_floating_point() else value
+    path = tmp_path / "wan_animate_2_int8_convrot.safetensors"
+    save_file(out, path)
+    with pytest.raises(CheckpointError) as err:
+        load_transformer(path, dtype="fp32", num_heads=2)
+    assert "int8" in str(err.value) and path.name in str(err.value) and "bf16, fp16 or fp8 release" in str(err.value)
