@@ -180,3 +180,23 @@ def test_distilled_template_plans_and_runs_end_to_end_with_smoke(tmp_path):
     for video in videos:
         assert len(list(iter_frames(video))) == MAX_FRAMES
     assert path.read_bytes() == (TEMPLATES / "video_wan_animate2_distilled.json").read_bytes()
+
+
+def test_loop_template_runs_its_fragments_through_start_and_end_loop(tmp_path):
+    """The Wan Animate 2 template with ComfyUI's native loop: with fragments of 5 frames the
+    9 capped driving frames take two passes (the second continues from the first's last
+    frame and drops it), collected by End Loop and rebatched to the 9 frames."""
+    path = TEMPLATES / "video_wan_animate2.json"
+    coverage = CliRunner().invoke(main, ["coverage", str(path)])
+    assert coverage.exit_code == 0 and "1 of 1 workflows have every planned node supported" in coverage.output
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "--set", "672:635.value=5", "-o",
+                                       str(tmp_path / "out"), "--device", "cpu", "--format", "json"],
+                                env={"WFRUN_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["executed"].count("672:597") == 2 and report["executed"].count("672:587") == 2  # two passes
+    assert report["executed"].count("672:649") == 1  # the carried list is read in the second pass only
+    videos = sorted(Path(p) for p in report["written"] if p.endswith(".mp4"))
+    assert len(videos) == 2
+    for video in videos:
+        assert len(list(iter_frames(video))) == MAX_FRAMES
