@@ -200,3 +200,15 @@ def test_loop_template_runs_its_fragments_through_start_and_end_loop(tmp_path):
     assert len(videos) == 2
     for video in videos:
         assert len(list(iter_frames(video))) == MAX_FRAMES
+
+
+def test_dancer_template_is_refused_naming_the_model_wfrun_lacks(tmp_path):
+    """Wan-Dancer needs a model part wfrun does not have (audio injection, ComfyUI's
+    WanDancerModel): the run stops before loading anything and says so beside each node."""
+    path = TEMPLATES / "video_wan_dancer.json"
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "--dry-run", "-o", str(tmp_path / "out")],
+                                env={"WFRUN_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 1
+    for node_type in ("WanDancerEncodeAudio", "WanDancerVideo", "WanDancerPadKeyframesList"):
+        assert f"({node_type}, pack comfy-core): part of Wan-Dancer" in result.output
+    assert "Traceback" not in result.output
