@@ -291,7 +291,7 @@ def test_background_loaders_fed_a_list_run_per_item_at_their_turn(monkeypatch):
 #: Executors written for ComfyUI's lists: their node's spec marks list outputs or
 #: ``input_is_list``, and the executor returns lists there or takes lists whole.
 LIST_AWARE = {
-    "CreateList", "RebatchImages", "VHS_Unbatch", "ImageListToImageBatch", "LoadImageListFromDir //Inspire",
+    "CreateList", "GetItemFromList", "StartLoop", "EndLoop", "RebatchImages", "VHS_Unbatch", "ImageListToImageBatch", "LoadImageListFromDir //Inspire",
     "Florence2Run", "ImageBatchToList+", "ImageListToBatch+",
     *(f"{prefix}{name}" for prefix in ("", "Basic data handling: ") for name in (
         "DataListLength", "DataListFirst", "DataListLast", "DataListGetItem", "DataListReverse", "DataListSlice",

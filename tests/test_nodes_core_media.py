@@ -116,7 +116,8 @@ def test_save_video_with_audio_and_ten_bits(ctx):
 def test_get_video_components(ctx):
     images = smooth_frames(3)
     (video,) = run("CreateVideo", ctx, images=images, fps=12.5, audio=tone(0.5))
-    out_images, audio, fps, bit_depth = run("GetVideoComponents", ctx, video=video)
+    out_images, audio, fps, bit_depth, color_space = run("GetVideoComponents", ctx, video=video)
+    assert color_space == "sRGB"
     assert out_images is images and audio["sample_rate"] == 44100 and fps == 12.5 and bit_depth == 8
 
 
@@ -143,6 +144,10 @@ def test_load_video_reads_frames_and_refuses_escapes(ctx):
     ({"format": "webm"}, "format"),
     ({"codec": "av1"}, "codec"),
     ({"filename_prefix": "../outside"}, "filename_prefix"),
+    # the newer signature's codec nested in the format, and its encoding mode
+    ({"format.codec": "av1", "codec": "auto"}, "format.codec"),
+    ({"format.codec": "h264", "format.codec.encoding": "re-encode", "format.codec.encoding.crf": 18.0},
+     "format.codec.encoding"),
 ])
 def test_save_video_input_errors(ctx, inputs, name):
     video = Video(smooth_frames(2), 8.0)
@@ -243,3 +248,16 @@ def test_engine_runs_math_switch_and_video_nodes(ctx):
     graph = build(from_data(prompt, "p.json"))
     with pytest.raises(NodeError, match=r"node 2 .*input 'expression'"):
         run_plan(graph, make_plan(graph), ctx)
+
+
+def test_newer_create_video_options(ctx):
+    """color_space and codec (newer saves): sRGB and no codec make the same VIDEO as before;
+    HDR and AV1 are refused by name."""
+    frames = smooth_frames(2)
+    (plain,) = run("CreateVideo", ctx, images=frames, fps=8.0, bit_depth=8)
+    (newer,) = run("CreateVideo", ctx, images=frames, fps=8.0, bit_depth="auto", color_space="sRGB", codec="none")
+    assert newer.bit_depth == plain.bit_depth == 8 and torch.equal(newer.images, plain.images)
+    for inputs, name in (({"color_space": "HDR"}, "color_space"), ({"codec": "av1"}, "codec")):
+        with pytest.raises(NodeInputError) as err:
+            run("CreateVideo", ctx, images=frames, fps=8.0, **inputs)
+        assert err.value.input_name == name

@@ -18,6 +18,12 @@ output feeds the close node), so planning, validation and dry runs need nothing 
 - A node that depends on the open node without the close node needing it (a preview
   hanging off the body) is blocked, as the pack's ``ExecutionBlocker`` blocks it in
   ComfyUI: it does not run, nor anything after it (``RunResult.blocked``).
+- Lazy inputs (ComfyUI's ``check_lazy_status``; an executor's ``lazy``): in each iteration
+  a body node whose every use is a lazy input its consumer will not read (the branch a
+  switch does not take, judged from the consumer's other inputs when they exist already) is
+  skipped, and the consumer gets ``None`` there, as ComfyUI passes a connected input it did
+  not evaluate. A loop needs this where ComfyUI's templates rely on it: a value carried from
+  the previous iteration does not exist in the first. Outside loops every branch still runs.
 - ``MAX_ITERATIONS`` bounds a loop: a workflow from the internet must not be able to
   keep a GPU busy forever. Ctrl-C is honoured between iterations (and between the body's
   nodes).
@@ -25,6 +31,7 @@ output feeds the close node), so planning, validation and dry runs need nothing 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import ChainMap
 from dataclasses import dataclass, field
 from itertools import count, islice
@@ -32,6 +39,7 @@ from typing import Any, Callable, MutableMapping
 
 import networkx as nx
 
+from wfrun.engine import lists
 from wfrun.engine.executors import executor_info, load_packs
 from wfrun.engine.plan import Plan, is_output_node
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
@@ -108,43 +116,61 @@ class Loops:
         steps = _bounded_steps(kind, opener, open_inputs)
         carried = {i: open_inputs[name] for i, name in _value_inputs(kind) if name in open_inputs}
         closer = graph.node(close_id)
-        fed_back = [(i, name) for i, name in _value_inputs(kind)
+        fed_back = [(i, name) for i, name in _value_inputs(kind, closing=True)
                     if name in closer.inputs or not kind.carries_unconnected]
         inner = {n for r in self.regions.values() if r.close_id in region.body for n in (r.open_id, *r.body)}
+        every: list[dict[str, Any]] = []
         for index, step in enumerate(steps):
             ctx.check_interrupt()
             local: ChainMap[str, tuple] = ChainMap({}, values)
             local[region.open_id] = kind.open_outputs(step, index, carried)
+            skipped: set[str] = set()
             for node_id in region.body:
                 if node_id in inner:
                     continue  # runs inside its own loop, at its close node
                 ctx.check_interrupt()
+                if _unread(graph, node_id, region, local, skipped, resolve):
+                    skipped.add(node_id)
+                    continue
+                node = _without_unread(graph.node(node_id), skipped)
                 if node_id in self.regions:
                     local[node_id] = self.run(node_id, graph, local, ctx, resolve, execute)
                 else:
-                    local[node_id] = execute(graph.node(node_id), local)
+                    local[node_id] = execute(node, local)
             close_inputs = resolve(closer, local)
+            if kind.close_result is not None:
+                every.append(close_inputs)
             for i, name in fed_back:
                 carried[i] = close_inputs.get(name)
+        if kind.close_result is not None:  # plain lists where the close node's outputs are lists
+            return lists.merge(closer, [kind.close_result(every, carried)])
         return kind.close_outputs(carried)
 
 
 def find_loops(graph: WorkflowGraph, order: list[str]) -> Loops | None:
     """The loops among the planned nodes ``order``, or ``None`` when there are none.
 
-    A close node whose link input does not come from its kind's open node is left alone
-    (its executor says so when it runs)."""
+    A close node whose link input does not come from its kind's open node, or (a kind
+    paired through the graph) that no single open node reaches, is left alone (its
+    executor says so when it runs)."""
     load_packs()
     planned = set(order)
     regions: dict[str, Region] = {}
     for node_id in order:
         node = graph.node(node_id)
         kind = loop_kind_closed_by(node.class_type)
-        link = node.inputs.get(kind.link_input) if kind is not None else None
-        if not isinstance(link, LinkRef) or graph.node(link.node_id).class_type != kind.open_type:
+        if kind is None:
             continue
-        body = (nx.descendants(graph.graph, link.node_id) & nx.ancestors(graph.graph, node_id) & planned)
-        regions[node_id] = Region(kind, link.node_id, node_id, sorted(body))
+        if kind.link_input is None:
+            open_id = _paired_open(graph, kind, node_id, planned)
+        else:
+            link = node.inputs.get(kind.link_input)
+            ok = isinstance(link, LinkRef) and graph.node(link.node_id).class_type == kind.open_type
+            open_id = link.node_id if ok else None
+        if open_id is None:
+            continue
+        body = (nx.descendants(graph.graph, open_id) & nx.ancestors(graph.graph, node_id) & planned)
+        regions[node_id] = Region(kind, open_id, node_id, sorted(body))
     if not regions:
         return None
     _add_inner_loops(regions)
@@ -164,6 +190,69 @@ def find_loops(graph: WorkflowGraph, order: list[str]) -> Loops | None:
     return Loops(regions, inside, (blocked & planned) - everything_looped)
 
 
+def _paired_open(graph: WorkflowGraph, kind: LoopKind, close_id: str, planned: set[str]) -> str | None:
+    """The open node of ``kind`` that reaches ``close_id`` along a path through no other
+    close node of the kind (an inner loop's open node reaches the outer close node only
+    through its own close node); None unless exactly one does."""
+    others = [n for n in planned if n != close_id and graph.node(n).class_type == kind.close_type]
+    view = nx.restricted_view(graph.graph, others, [])
+    found = [n for n in nx.ancestors(view, close_id) & planned if graph.node(n).class_type == kind.open_type]
+    return found[0] if len(found) == 1 else None
+
+
+def _unread(graph: WorkflowGraph, node_id: str, region: Region, local: MutableMapping[str, tuple],
+            skipped: set[str], resolve: Resolve) -> bool:
+    """Whether no body node of this iteration (nor the close node) will read ``node_id``'s
+    outputs: each consumer is skipped itself, or takes them only through lazy inputs it will
+    not read (judged from its other inputs, when those exist already)."""
+    members = set(region.body) | {region.close_id}
+    for consumer_id in graph.graph.successors(node_id):
+        if consumer_id not in members or consumer_id in skipped:
+            continue
+        consumer = graph.node(consumer_id)
+        names = [name for name, v in consumer.inputs.items() if isinstance(v, LinkRef) and v.node_id == node_id]
+        if any(not _is_lazy(consumer, name) for name in names):
+            return False
+        reads = _lazy_reads(consumer, local, resolve)
+        if reads is None or any(name in reads for name in names):
+            return False
+    return True
+
+
+def _is_lazy(node: NodeInstance, name: str) -> bool:
+    spec = node.signature.input(name) if node.signature is not None else None
+    return spec is not None and spec.lazy
+
+
+def _lazy_reads(node: NodeInstance, local: MutableMapping[str, tuple], resolve: Resolve) -> set[str] | None:
+    """The lazy inputs ``node`` will read (its executor's ``lazy`` given its other inputs);
+    None when that cannot be known yet (another input not made yet) or the node has no
+    lazy inputs."""
+    info = executor_info(node.class_type, node.spec)
+    if info is None or info.lazy is None:
+        return None
+    lazy = {name for name in node.inputs if _is_lazy(node, name)}
+    if not lazy:
+        return None
+    others = {name: v for name, v in node.inputs.items() if name not in lazy}
+    if any(isinstance(v, LinkRef) and v.node_id not in local for v in others.values()):
+        return None
+    try:
+        kwargs = resolve(dataclasses.replace(node, inputs=others), local)
+    except Exception:  # the node's own run will say what is wrong
+        return None
+    return set(info.lazy(kwargs))
+
+
+def _without_unread(node: NodeInstance, skipped: set[str]) -> NodeInstance:
+    """``node`` with each input linked to a skipped node replaced by ``None`` (only lazy
+    inputs can be: ``_unread``)."""
+    if not any(isinstance(v, LinkRef) and v.node_id in skipped for v in node.inputs.values()):
+        return node
+    return dataclasses.replace(node, inputs={name: None if isinstance(v, LinkRef) and v.node_id in skipped else v
+                                             for name, v in node.inputs.items()})
+
+
 def _add_inner_loops(regions: dict[str, Region]) -> None:
     """Grow each body by the open node and body of every loop closed inside it, until
     nothing changes (a loop nested two deep reaches the outermost)."""
@@ -179,9 +268,10 @@ def _add_inner_loops(regions: dict[str, Region]) -> None:
             region.body = sorted(body)
 
 
-def _value_inputs(kind: LoopKind):
+def _value_inputs(kind: LoopKind, closing: bool = False):
+    names = kind.close_value_input if closing and kind.close_value_input is not None else kind.value_input
     for i in count():
-        name = kind.value_input(i)
+        name = names(i)
         if name is None:
             return
         yield i, name

@@ -246,11 +246,13 @@ def _timed_call(node: NodeInstance, info: ExecutorInfo, kwargs: dict[str, Any], 
 def _resolver(adjust_inputs: Callable | None) -> Callable:
     """A node's resolved inputs from a loop iteration's values (``wfrun.engine.loops``): the
     loop's open and close nodes run once per loop, never once per list item, so a list of
-    several items reaching them is refused by name."""
+    several items reaching them is refused by name, unless the node takes lists whole
+    (``input_is_list``: ComfyUI core's Start Loop and End Loop), which then gets it as held."""
 
     def resolve(node: NodeInstance, values) -> dict[str, Any]:
         kwargs = _values(_with_defaults(node), values)
-        listed = next((name for name, v in kwargs.items() if isinstance(v, lists.ItemList)), None)
+        listed = None if lists.takes_lists(node) else next(
+            (name for name, v in kwargs.items() if isinstance(v, lists.ItemList)), None)
         if listed is not None:
             raise NodeError(node, f"a list of {len(kwargs[listed])} items reaches this loop node; wfrun does not run "
                             "a loop once per list item", listed, "join the list into one value before the loop")

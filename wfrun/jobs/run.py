@@ -334,6 +334,8 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
         return
     lines = "\n".join(f"  node {i} '{graph.node(i).label}' ({graph.node(i).class_type}, {_pack_of(graph.node(i))})"
                       + (": a partner API node, run by a paid cloud service" if _is_cloud_node(graph.node(i)) else "")
+                      + (f": {MODELS_MISSING[graph.node(i).class_type]}" if graph.node(i).class_type in MODELS_MISSING
+                         else "")
                       for i in plan.unsupported)
     cloud = any(_is_cloud_node(graph.node(i)) for i in plan.unsupported)
     raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
@@ -342,6 +344,12 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
                    + ("; partner API nodes send the job to their company's servers through a Comfy.org "
                       "account, and wfrun only runs models on this machine" if cloud else ""))
 
+
+#: Node types that belong to a model wfrun does not have (said beside them when a run is refused).
+MODELS_MISSING = {
+    name: "part of Wan-Dancer (ComfyUI's WanDancerModel: music features injected into a Wan 2.2 14B model), "
+          "which wfrun does not have yet"
+    for name in ("WanDancerEncodeAudio", "WanDancerVideo", "WanDancerPadKeyframesList", "WanDancerPadKeyframes")}
 
 #: Categories of ComfyUI's partner (API) nodes: ``partner/...`` today, ``api node/...`` before.
 CLOUD_CATEGORIES = ("partner/", "api node/")

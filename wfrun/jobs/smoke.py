@@ -358,20 +358,33 @@ def _size_pairs(ints: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _int_slots(graph: WorkflowGraph, node: NodeInstance) -> dict[str, Slot]:
-    """Each INT input of ``node`` with a known whole-number value: its own, or a constant node's."""
+    """Each INT input of ``node`` with a known whole-number value: its own, or a constant node's
+    (the inputs of a DynamicCombo's chosen option too, named ``<combo>.<input>``)."""
     out: dict[str, Slot] = {}
-    for spec in node.signature.inputs if node.signature else []:
-        if spec.type != "INT":
-            continue
-        value = node.inputs.get(spec.name)
+    for name, spec in _ints_of(node):
+        value = node.inputs.get(name)
         low = int(spec.min) if spec.min is not None and spec.min > 0 else 0
         if isinstance(value, LinkRef):
             source = _constant_source(graph, value)
             if source is not None:
                 widget, low_there = source[1], source[2]
-                out[spec.name] = Slot(source[0], widget, via=node, low=max(low, low_there))
+                out[name] = Slot(source[0], widget, via=node, low=max(low, low_there))
         elif isinstance(value, int) and not isinstance(value, bool):
-            out[spec.name] = Slot(node, spec.name, low=low)
+            out[name] = Slot(node, name, low=low)
+    return out
+
+
+def _ints_of(node: NodeInstance) -> list[tuple[str, Any]]:
+    """(input name, spec) of the node's INT inputs, with those of each DynamicCombo's chosen option."""
+    out = []
+    for spec in node.signature.inputs if node.signature else []:
+        if spec.type == "INT":
+            out.append((spec.name, spec))
+        elif spec.dynamic:
+            chosen = node.inputs.get(spec.name)
+            for sub in spec.dynamic.get(chosen, []) if isinstance(chosen, str) else []:
+                if sub.type == "INT":
+                    out.append((f"{spec.name}.{sub.name}", sub))
     return out
 
 

@@ -129,6 +129,9 @@ class CoreModel:
     #: ComfyUI's InfiniteTalk / MultiTalk audio patch (WanInfiniteTalkToVideo): a
     #: ``sampling.infinitetalk.InfiniteTalk`` the core samplers attach for their pass.
     infinitetalk: Any = None
+    #: ComfyUI's WanAnimate2Cache: (store device, storage dtype) of the Wan Animate 2 pose
+    #: branch's cache. Recorded only: wfrun re-runs the branch at every call.
+    animate2_cache: tuple[str, str] | None = None
 
     @classmethod
     def of_family(cls, transformer: Any, family: Any, path: Path, dtype: torch.dtype, shift: float) -> "CoreModel":

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -212,6 +212,7 @@ def _load(reader: CheckpointReader, info: ModelInfo, build: Callable[[], nn.Modu
     device = torch.device(device)
     policy = _storage_policy(quantization)
     plan = build_plan(path, tensors, info.prefix, rename, label=label)
+    _refuse_integer_weights(path, plan, tensors)
     with empty_weights():
         model = build()
     # names the library fills by tying (transformers 5: {target: source}; 4.x: a list of targets)
@@ -239,6 +240,22 @@ def _load(reader: CheckpointReader, info: ModelInfo, build: Callable[[], nn.Modu
         model.tie_weights()
     _finish(model, path, device)
     return model
+
+
+#: Integer storage of weight matrices: ComfyUI's int8 quantization (``int8_tensorwise``, with
+#: a Hadamard "convrot" rotation in its ``*_int8_convrot`` files, e.g. Wan Animate 2's).
+INTEGER_WEIGHTS = ("I8", "U8")
+
+
+def _refuse_integer_weights(path: Path, plan: Plan, tensors: Mapping[str, Any]) -> None:
+    """Integer-quantized weights are refused by name: scaling them back (as fp8 "scaled"
+    files are) would load a convrot file's rotated weights as if they were the model's."""
+    found = [take.source for target, take in plan.takes.items()
+             if target.endswith(".weight") and tensors[take.source].dtype in INTEGER_WEIGHTS]
+    if found:
+        raise CheckpointError(f"{path}: {len(found)} weights are stored as integers (ComfyUI's int8 quantization, "
+                              f"as its *_int8_convrot files; e.g. {found[0]}), which wfrun cannot read; use the "
+                              "bf16, fp16 or fp8 release of this model")
 
 
 def _fp8_targets(model: nn.Module, plan: Plan, tensors, fp8_modules, policy) -> dict[str, tuple[torch.dtype, bool]]:

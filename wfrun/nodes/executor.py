@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 ExecutorFn = Callable[..., tuple]
 
@@ -46,7 +46,10 @@ class ExecutorInfo:
     without the opt-in (FILM VFI, whose only release is such an archive). ``background``: a
     model loader the engine may run on a worker thread ahead of its turn, while other nodes
     work: it only reads its inputs, files and the context's folders and devices, and touches
-    no state shared with other nodes (no residency moves, no progress)."""
+    no state shared with other nodes (no residency moves, no progress). ``lazy``: for a node
+    with lazy inputs (the spec's ``lazy``), ComfyUI's ``check_lazy_status``: given the node's
+    other inputs, the lazy inputs it will read; inside a loop body the engine skips what
+    only feeds the others (``wfrun.engine.loops``)."""
 
     fn: ExecutorFn
     oom_hint: str | None = None
@@ -56,6 +59,7 @@ class ExecutorInfo:
     pth_inputs: frozenset[str] = frozenset()
     torchscript_inputs: frozenset[str] = frozenset()
     background: bool = False
+    lazy: Callable[[dict[str, Any]], Iterable[str]] | None = None
 
 
 _EXECUTORS: dict[str, ExecutorInfo] = {}
@@ -67,7 +71,8 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
              input_files: InputFiles | None = None, gguf_inputs: tuple[str, ...] = (),
              pth_inputs: tuple[str, ...] = (),
              torchscript_inputs: tuple[str, ...] = (), background: bool = False,
-             pack: str | None = None) -> Callable[[ExecutorFn], ExecutorFn]:
+             pack: str | None = None,
+             lazy: Callable[[dict[str, Any]], Iterable[str]] | None = None) -> Callable[[ExecutorFn], ExecutorFn]:
     """Register a function as the executor of one or more node types, with its metadata.
 
     ``pack`` (a spec file's ``pack``): the executor of that pack's node of this name, for a
@@ -83,7 +88,8 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
                 raise ValueError(f"two executors for {class_type}" + (f" of {pack}" if pack else ""))
             table[key] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files,
                                       gguf_inputs=frozenset(gguf_inputs), pth_inputs=frozenset(pth_inputs),
-                                      torchscript_inputs=frozenset(torchscript_inputs), background=background)
+                                      torchscript_inputs=frozenset(torchscript_inputs), background=background,
+                                      lazy=lazy)
         return fn
 
     return register

@@ -16,7 +16,14 @@ The engine's contract, for one loop (``open`` and ``close`` nodes of one :class:
   outputs are ``open_outputs(step, index, carried values)``, the body runs, and each value
   input ``close`` has connected becomes the carried value of that index (an unconnected
   one keeps its value, or becomes ``None`` where the kind says ``carries_unconnected=False``);
-- after the last iteration, ``close``'s outputs are the carried values in slot order.
+- after the last iteration, ``close``'s outputs are the carried values in slot order, or
+  what ``close_result`` makes of every iteration's close inputs (ComfyUI's End Loop
+  returns the values it collected, not the carried one).
+
+A kind whose close node has no link from its open node (ComfyUI core's Start Loop / End
+Loop: the body is simply what lies between them) sets ``link_input=None``; the engine then
+pairs a close node with the one open node of its kind that reaches it without passing
+another close node of the kind.
 """
 
 from __future__ import annotations
@@ -39,8 +46,9 @@ class LoopKind:
     pack: str
     open_type: str
     close_type: str
-    #: The close node's input linked to the open node (how a close names its open node).
-    link_input: str
+    #: The close node's input linked to the open node (how a close names its open node);
+    #: None: no such link, the nodes are paired through the graph (module docstring).
+    link_input: str | None
     value_input: Callable[[int], str | None]
     steps: Callable[[dict[str, Any]], Iterable[Any]]
     open_outputs: Callable[[Any, int, dict[int, Any]], tuple]
@@ -51,6 +59,12 @@ class LoopKind:
     #: iteration to the next (Power Flow), or becomes ``None`` after the first (a pack
     #: whose close node feeds back exactly what it received, nothing for an empty socket).
     carries_unconnected: bool = True
+    #: ``value_input`` for the close node where its sockets are named otherwise than the
+    #: open node's (ComfyUI core: ``initial_iteration_value`` in, ``next_iteration_value`` back).
+    close_value_input: Callable[[int], str | None] | None = None
+    #: ``close_result(every iteration's resolved close inputs, carried values)``: the close
+    #: node's outputs, where they are not simply the carried values.
+    close_result: Callable[[list[dict[str, Any]], dict[int, Any]], tuple] | None = None
 
 
 _KINDS: dict[str, LoopKind] = {}

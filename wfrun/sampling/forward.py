@@ -317,8 +317,8 @@ def _axis_tables(dim: int, length: int, theta: float) -> tuple[torch.Tensor, tor
 
 
 def rotary_embedding(transformer: Any, frames: int, height: int, width: int, riflex_k: int = 0,
-                     riflex_frames: int = 0,
-                     ntk: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> tuple[torch.Tensor, torch.Tensor]:
+                     riflex_frames: int = 0, ntk: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                     t_start: int = 0, w_start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """RoPE cos/sin as diffusers' ``WanRotaryPosEmbed`` (patched sizes), with RIFLEx and
     NTK base scaling.
 
@@ -326,6 +326,9 @@ def rotary_embedding(transformer: Any, frames: int, height: int, width: int, rif
     the base ``theta * factor`` (the wrapper's WanVideoRoPEFunction, as CineScale scales
     them). With ``riflex_k > 0`` the temporal frequency ``k-1`` is then replaced by
     ``0.9 * 2π / riflex_frames`` as the pack's ``rope_params(L_test, k)``.
+    ``t_start`` and ``w_start``: the first frame's and column's positions (ComfyUI's
+    ``rope_encode`` with ``t_start`` and a ``shift_x`` rope option; Wan Animate 2's pose
+    branch).
     """
     rope = transformer.rope
     p_t, p_h, p_w = rope.patch_size
@@ -354,9 +357,12 @@ def rotary_embedding(transformer: Any, frames: int, height: int, width: int, rif
     out = []
     for table in (cos, sin):
         f, h, w = table.split(sizes, dim=1)
-        full = torch.cat([f[:ppf].view(ppf, 1, 1, -1).expand(ppf, pph, ppw, -1),
+        f, w = f[t_start:t_start + ppf], w[w_start:w_start + ppw]
+        if f.shape[0] < ppf or w.shape[0] < ppw:
+            raise ValueError(f"rotary positions past the table of {table.shape[0]}")
+        full = torch.cat([f.view(ppf, 1, 1, -1).expand(ppf, pph, ppw, -1),
                           h[:pph].view(1, pph, 1, -1).expand(ppf, pph, ppw, -1),
-                          w[:ppw].view(1, 1, ppw, -1).expand(ppf, pph, ppw, -1)], dim=-1)
+                          w.view(1, 1, ppw, -1).expand(ppf, pph, ppw, -1)], dim=-1)
         out.append(full.reshape(1, ppf * pph * ppw, 1, -1))
     return out[0], out[1]
 

@@ -6,7 +6,10 @@ of them connected it passes that one whatever ``switch`` says, and with neither 
 error. In ComfyUI both are *lazy*: the branch not chosen never runs. wfrun's engine has no
 lazy inputs, so both connected branches run before the switch picks one: the result is the
 same, but the unchosen branch costs its time and memory, and an error in it (a missing file,
-a wrong size) stops the run where ComfyUI would have gone on.
+a wrong size) stops the run where ComfyUI would have gone on. Inside a loop body (ComfyUI's
+StartLoop/EndLoop) the engine does skip the unchosen branch, as ComfyUI (a value carried
+from the previous iteration does not exist in the first), and passes ``None`` for it, as
+ComfyUI passes a connected input it did not evaluate.
 
 ComfyMathExpression evaluates ``expression`` over its connected inputs ``values.a`` …
 ``values.z`` (as ``a`` … ``z``, plus ``values``, their list) with wfrun's own safe evaluator
@@ -29,7 +32,12 @@ from wfrun.packs.comfy_core.values import describe
 ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "<not connected>"})()
 
 
-@executor("ComfySwitchNode")
+def _switch_reads(inputs: dict[str, Any]) -> tuple[str, ...]:
+    """ComfyUI's ``check_lazy_status``: only the chosen branch is read."""
+    return ("on_true",) if inputs.get("switch") else ("on_false",)
+
+
+@executor("ComfySwitchNode", lazy=_switch_reads)
 def switch_node(ctx: ExecContext, switch: Any, on_false: Any = ABSENT, on_true: Any = ABSENT, **_: Any) -> tuple:
     if on_false is ABSENT and on_true is ABSENT:
         raise NodeInputError("on_true", "neither on_false nor on_true is connected",

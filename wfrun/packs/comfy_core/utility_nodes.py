@@ -17,6 +17,10 @@ at the revision of our comfy-core specs.
   which later nodes run on one at a time (``wfrun.engine.lists``). No input connected:
   ComfyUI gives an empty list, which fails in the next node; wfrun stops here, naming
   ``inputs.input0``.
+* GetItemFromList (``nodes_toolkit.py``, with the generic loops): also a list node; the
+  item at ``index`` (Python's indexing, so -1 is the last) of ``list``, given on as a list
+  (an item that is itself a Python list is given as its items, as ComfyUI). An index out
+  of range is refused by name, where ComfyUI fails with an IndexError.
 """
 
 from __future__ import annotations
@@ -101,3 +105,18 @@ def create_list(ctx: ExecContext, **inputs: Any) -> tuple:
     if not items:
         raise NodeInputError("inputs.input0", "no input is connected", "connect at least one value")
     return (items,)
+
+
+@executor("GetItemFromList")
+def get_item_from_list(ctx: ExecContext, index: Any, **inputs: Any) -> tuple:
+    items = inputs.get("list")  # the input is named ``list``
+    if not isinstance(items, list):  # the engine hands a list node lists only
+        raise NodeInputError("list", "no list is connected", "connect a list (Create List, End Loop, ...)")
+    position = index[0] if isinstance(index, list) and index else index
+    if isinstance(position, bool) or not isinstance(position, int):
+        raise NodeInputError("index", f"index: expected an INT, found {type(position).__name__}")
+    if not -len(items) <= position < len(items):
+        raise NodeInputError("index", f"index {position} is outside the list of {len(items)} items",
+                             f"give an index from {-len(items)} to {len(items) - 1}")
+    item = items[position]
+    return (item if isinstance(item, list) else [item],)

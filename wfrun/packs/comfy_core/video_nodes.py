@@ -142,14 +142,26 @@ def load_video(ctx: ExecContext, file: str, **_: Any) -> tuple:
 
 @executor("GetVideoComponents")
 def get_video_components(ctx: ExecContext, video: Any, **_: Any) -> tuple:
+    """Frames, audio, fps, bit depth and (newer signature) the colour space: wfrun's videos
+    are sRGB (CreateVideo refuses HDR)."""
     video = video_input(video)
-    return video.images, video.audio, float(video.fps), int(video.bit_depth)
+    return video.images, video.audio, float(video.fps), int(video.bit_depth), "sRGB"
 
 
 @executor("CreateVideo")
 def create_video(ctx: ExecContext, images: Any, fps: Any, *, audio: Any = None, bit_depth: Any,
-                 **_: Any) -> tuple:
-    """A VIDEO from frames. ``bit_depth`` 8 or 10 (``auto``, in newer saves, is 8: sRGB)."""
+                 **options: Any) -> tuple:
+    """A VIDEO from frames. ``bit_depth`` 8 or 10 (``auto``, in newer saves, is 8: sRGB).
+    Newer saves also set ``color_space`` (only sRGB is made here: HDR is refused by name) and
+    ``codec`` (``none`` keeps frames; ComfyUI's ``auto``/``h264`` encode at once, which for
+    wfrun, writing H.264 when saving, comes to the same; ``av1`` is refused)."""
+    color = options.get("color_space")
+    if color not in (None, "sRGB"):
+        raise NodeInputError("color_space", f"color_space is {color!r}; wfrun makes sRGB videos only",
+                             "choose sRGB")
+    codec = options.get("codec")
+    if codec not in (None, "none", "auto", "h264"):
+        raise NodeInputError("codec", f"codec is {codec!r}; wfrun writes H.264 only", "choose none or h264")
     images = image_input(images, "images")
     fps = float_input(fps, "fps", above=0.0)
     depth = 8 if bit_depth in (None, "auto") else int_input(bit_depth, "bit_depth")
@@ -173,15 +185,25 @@ def _audio_input(audio: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- save
 
 @executor("SaveVideo")
-def save_video(ctx: ExecContext, video: Any, filename_prefix: str, format: Any, codec: Any, **_: Any) -> tuple:
+def save_video(ctx: ExecContext, video: Any, filename_prefix: str, format: Any, codec: Any,
+               **options: Any) -> tuple:
+    """Newer saves nest the codec in the format (``format.codec``, with ``…encoding``
+    ``auto`` or ``re-encode`` at a ``crf``); the format's codec wins over the top-level one,
+    as in ComfyUI. wfrun writes H.264 in MP4 with its own settings: ``re-encode`` is refused."""
     video = video_input(video)
     container = format.get("format") if isinstance(format, dict) else format
     if container not in ("auto", "mp4"):
         raise NodeInputError("format", f"format is {container!r}; wfrun writes auto or mp4",
                              "choose mp4 (auto is mp4 for H.264)")
-    codec_name = codec.get("codec") if isinstance(codec, dict) else codec
+    nested = options.get("format.codec")
+    name = "format.codec" if nested is not None else "codec"
+    codec_name = nested if nested is not None else codec.get("codec") if isinstance(codec, dict) else codec
     if codec_name not in ("auto", "h264", None):
-        raise NodeInputError("codec", f"codec is {codec_name!r}; wfrun writes auto or h264", "choose h264")
+        raise NodeInputError(name, f"codec is {codec_name!r}; wfrun writes auto or h264", "choose h264")
+    encoding = next((options[k] for k in (f"{name}.encoding",) if options.get(k) is not None), None)
+    if encoding not in (None, "auto"):
+        raise NodeInputError(f"{name}.encoding", f"encoding is {encoding!r}; wfrun encodes with its own settings",
+                             "choose auto")
     if video.frame_count == 0:
         raise NodeInputError("video", "the video has no frames")
     if video.width % 2 or video.height % 2:

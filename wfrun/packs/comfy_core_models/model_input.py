@@ -44,12 +44,22 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
   ignore it: the refusal says what would be lost). Not with context windows or step caches.
 - **Several entries** (ConditioningCombine) and **timestep ranges** (ConditioningSetTimestepRange):
   see :class:`WanPredictor`.
-Inputs wfrun cannot run yet (audio outside S2V, areas and masks, SCAIL's) are refused by name
+- **Wan Animate 2** (WanAnimate2ToVideo's ``cross_attn_pose`` on a model shaped as Wan 2.1
+  I2V 14B; ComfyUI ``WAN_Animate2``): ``pose_video_latent`` normalised with the latent
+  format, ``cross_attn_pose`` and ``clip_vision_output_pose`` for the pose branch,
+  ``pose_strength`` and ``reference_strength``; the call runs
+  :func:`wfrun.sampling.animate2.animate2_forward`. ComfyUI picks its Animate 2 model from
+  the checkpoint's metadata (the weights have I2V's shapes); wfrun from the conditioning,
+  which only WanAnimate2ToVideo makes (ComfyUI would run a plain I2V checkpoint with the
+  pose dropped). Not with context windows, NAG or step caches.
+Inputs wfrun cannot run yet (audio outside S2V, areas and masks, SCAIL's, Wan Animate 2's on
+another model) are refused by name
 rather than dropped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +74,7 @@ from wfrun.sampling.forward import ForwardOptions, face_motion, transformer_forw
 from wfrun.sampling.ksampler import FlowSampling
 from wfrun.sampling.nag import NAGContext, NAGGuidance
 from wfrun.sampling.s2v import S2VInputs, s2v_forward
+from wfrun.sampling.animate2 import Animate2Inputs, animate2_forward, takes_animate2
 from wfrun.models.s2v_parts import is_s2v
 
 UNSUPPORTED_KEYS = {"audio_embed": "audio",
@@ -71,7 +82,12 @@ UNSUPPORTED_KEYS = {"audio_embed": "audio",
                     # WanSCAILToVideo's (always sets the flag): no SCAIL model in wfrun yet
                     "ref_mask_flag": "SCAIL character conditioning (WanSCAILToVideo)",
                     "driving_mask_28ch": "SCAIL-2 identity masks (WanSCAILToVideo)",
-                    "ref_mask_28ch": "SCAIL-2 reference masks (WanSCAILToVideo)"}
+                    "ref_mask_28ch": "SCAIL-2 reference masks (WanSCAILToVideo)",
+                    # WanAnimate2ToVideo's (always set): read by a model shaped as Animate 2's
+                    # checkpoint only (Wan 2.1 I2V 14B); its pose_video_latent must not reach
+                    # Wan 2.2 Animate's reader either
+                    "cross_attn_pose": "the Wan Animate 2 pose branch (WanAnimate2ToVideo) on a model not shaped as "
+                                       "Animate 2's checkpoint (Wan 2.1 I2V 14B)"}
 
 
 @dataclass(frozen=True)
@@ -297,7 +313,8 @@ class WanPredictor:
         self.nag = nag
         self.device = device
         ms = ms if ms is not None else FlowSampling(shift=model.shift, multiplier=model.multiplier)
-        allowed = frozenset({"audio_embed"}) if is_s2v(model.transformer) else frozenset()
+        allowed = frozenset({"audio_embed"}) if is_s2v(model.transformer) else \
+            frozenset({"cross_attn_pose"}) if takes_animate2(model.transformer) else frozenset()
         self.entries = {"cond": conditioning_entries(positive, "positive", ms, allowed),
                         "uncond": conditioning_entries(negative, "negative", ms, allowed)}
         self.denoise_mask = denoise_mask
@@ -343,6 +360,10 @@ class WanPredictor:
         batch = x.shape[0]
         if is_s2v(tr):
             return self._forward_s2v(x, timestep, which, index, skip, window)
+        if options.get("cross_attn_pose") is not None or (options.get("reference_strength") is not None
+                                                           and takes_animate2(tr)):
+            # (an entry outside WanAnimate2ToVideo's pose window keeps its reference_strength)
+            return self._forward_animate2(x, timestep, which, index, skip, window)
         full = x if window is None else window.full_shape(x)
         slot = (which, index)
         if slot not in self._concat:
@@ -453,12 +474,67 @@ class WanPredictor:
         out = s2v_forward(tr, hidden, t, context, self._extras[slot], call)
         return out.float()[:, :, :frames, :height, :width]
 
+    def _forward_animate2(self, x: torch.Tensor, timestep: torch.Tensor, which: str, index: int,
+                          skip: tuple[int, ...], window: Any = None) -> torch.Tensor:
+        """One call of Wan Animate 2 (ComfyUI ``WAN_Animate2``): the I2V input plus the pose branch."""
+        side = "positive" if which == "cond" else "negative"
+        if window is not None:
+            raise NodeInputError("model", "context windows are not supported with Wan Animate 2 in wfrun yet",
+                                 "turn the context windows off (the template's switch) or remove the node")
+        if self.nag is not None:
+            raise NodeInputError("model", "NAG is not supported with Wan Animate 2 yet")
+        model, tr, batch = self.model, self.model.transformer, x.shape[0]
+        caches = [name for name, value in (("TeaCache", model.teacache), ("EasyCache", model.easycache),
+                                           ("MagCache", model.magcache)) if value is not None]
+        if caches:
+            raise NodeInputError("model", f"{caches[0]} is not supported with Wan Animate 2 yet",
+                                 "remove the step cache node")
+        entry = self.entries[which][index]
+        options = entry.options
+        if options.get("time_dim_concat") is not None:
+            raise NodeInputError(side, "Phantom subjects (time_dim_concat) with Wan Animate 2 are not supported")
+        slot = (which, index)
+        if slot not in self._extras:
+            self._extras[slot] = {"concat": concat_channels(model, options, x.float()),
+                                  "animate2": animate2_inputs(model, options, batch, self.device)}
+        extra, inputs = self._extras[slot]["concat"], self._extras[slot]["animate2"]
+        hidden = torch.cat([x.float(), extra.to(x.device)], dim=1) if extra is not None else x.float()
+        frames, height, width = hidden.shape[2:]
+        hidden = pad_to_patches(hidden, tuple(tr.config.patch_size)).to(self.device, model.dtype)
+        if inputs.pose is not None:
+            inputs = dataclasses.replace(inputs, pose=pad_to_patches(inputs.pose, tuple(tr.config.patch_size)))
+        sigma = timestep / model.multiplier
+        t = timesteps(model, sigma.to(self.device), batch, self.denoise_mask)
+        context = _batch(entry.tensor.to(self.device, model.dtype), batch)
+        cvo = options.get("clip_vision_output")
+        clip = None if cvo is None else _batch(cvo.penultimate_hidden_states.to(self.device, model.dtype), batch)
+        out = animate2_forward(tr, hidden, t.to(self.device), context, clip, inputs)
+        return out.float()[:, :, :frames, :height, :width]
+
     def _nag_context(self, which: str, sigma: torch.Tensor, batch: int) -> NAGContext | None:
         """NAG for a positive pass while the sigma has not gone below ``sigma_end``."""
         nag = self.nag
         if nag is None or which != "cond" or not nag.active(float(sigma.reshape(-1)[0])):
             return None
         return NAGContext(_batch(nag.negative.to(self.device, self.model.dtype), batch), nag.params)
+
+
+def animate2_inputs(model: CoreModel, options: dict, batch: int, device: Any) -> Animate2Inputs:
+    """A conditioning entry's Wan Animate 2 inputs (ComfyUI ``WAN_Animate2.extra_conds``): the
+    pose latents normalised with the latent format, the pose branch's prompt and CLIP states
+    as given, each repeated to the batch; the two strengths (1 when unset)."""
+    pose = options.get("pose_video_latent")
+    clip = options.get("clip_vision_output_pose")
+    text = options.get("cross_attn_pose")
+    if text is None:
+        pose = None  # outside the pose window: no branch (ComfyUI sets the pose values together)
+    if pose is not None:
+        pose = _batch(_normalised(model, pose.float()), batch).to(device, model.dtype)
+    return Animate2Inputs(
+        pose=pose, context=None if text is None else _batch(text.to(device, model.dtype), batch),
+        clip=None if clip is None else _batch(clip.penultimate_hidden_states.to(device, model.dtype), batch),
+        pose_strength=float(options.get("pose_strength", 1.0)),
+        reference_strength=float(options.get("reference_strength", 1.0)))
 
 
 def s2v_inputs(model: CoreModel, options: dict, device: Any) -> S2VInputs:
