@@ -192,3 +192,163 @@ def test_the_audio_changes_the_output_and_its_scale_matters(model):
         zero = humo_forward(model, c["x"], torch.tensor([500.0]), c["text"], HuMoInputs(c["audio"], c["ref"], 0.0))
     assert (one - base).abs().max() > 1e-3
     torch.testing.assert_close(zero, base)
+
+
+# ---------------------------------------------------------------------------- audio windows
+
+def test_layer_groups_by_hand():
+    """Means of states 0-7 … 24-31 and state 32, resampled 50 → 25 a second with the ends
+    kept (numpy's interp over ``linspace(0, T - 1, steps)``), after the cut to 2 x samples // 640."""
+    import numpy as np
+
+    from wfrun.sampling.humo_audio import layer_groups
+
+    g = torch.Generator().manual_seed(5)
+    hidden = torch.randn(1, 14, 33, 3, generator=g)
+    got = layer_groups(hidden, samples=6 * 640 + 100)  # 6 video frames: 12 states kept, 6 steps out
+    assert got.shape == (1, 6, 5, 3)
+    kept = hidden[0, :12].double().numpy()
+    groups = [kept[:, 8 * k:8 * k + 8].mean(axis=1) for k in range(4)] + [kept[:, 32]]
+    where = np.linspace(0, 11, 6)
+    for k, grp in enumerate(groups):
+        want = np.stack([np.interp(where, np.arange(12), grp[:, c]) for c in range(3)], axis=1)
+        torch.testing.assert_close(got[0, :, k].double(), torch.from_numpy(want), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="33 hidden states"):
+        layer_groups(torch.zeros(1, 10, 25, 3), 6400)
+
+
+def test_audio_windows_by_hand():
+    from wfrun.sampling.humo_audio import audio_windows
+
+    features = torch.arange(1, 11).float().view(10, 1, 1).expand(10, 5, 2)  # frame f holds f + 1
+    windows = audio_windows(features, length=13)  # 4 latent frames
+    firsts = windows[:, :, 0, 0].tolist()
+    assert firsts == [[0, 0, 0, 0, 0, 1, 2, 3],     # three lead zeros, frames -2 … 2
+                      [0, 1, 2, 3, 4, 5, 6, 7],     # frames -1 … 6
+                      [4, 5, 6, 7, 8, 9, 10, 0],    # frames 3 … 10 (10 is past the sound)
+                      [8, 9, 10, 0, 0, 0, 0, 0]]    # frames 7 … 14
+    assert windows.shape == (4, 8, 5, 2)
+
+
+# ---------------------------------------------------------------------------- the node and the sampler
+
+@pytest.fixture(scope="module")
+def ctx(tiny_models):
+    from wfrun.models.paths import ModelRoots
+    from wfrun.nodes.executor import ExecContext
+
+    return ExecContext(models=ModelRoots.from_options(tiny_models), device="cpu", offload_device="cpu")
+
+
+@pytest.fixture(scope="module")
+def vae(ctx):
+    from node_helpers import node
+
+    (v,) = node("VAELoader")(ctx, vae_name="wan_2.1_vae_tiny.safetensors")
+    return v
+
+
+def whisper_output(states: int, seed: int, width: int = 4) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    hidden = tuple(torch.randn(1, states, width, generator=g) for _ in range(33))
+    return {"encoded_audio": hidden[-1], "encoded_audio_all_layers": hidden, "audio_samples": states * 320}
+
+
+def test_the_node_attaches_reference_and_audio_windows(ctx, vae):
+    from node_helpers import node
+    from wfrun.packs.comfy_core_models.vae_nodes import encode_images
+    from wfrun.sampling.humo_audio import audio_windows, layer_groups
+
+    text = [[torch.zeros(1, 512, 8), {}]]
+    enc = whisper_output(40, seed=1)  # 0.8 s: 20 video frames
+    image = torch.rand(2, 24, 40, 3, generator=torch.Generator().manual_seed(2))
+    pos, neg, latent = node("WanHuMoImageToVideo")(ctx, positive=text, negative=text, vae=vae, width=32, height=32,
+                                                   length=9, batch_size=2, audio_encoder_output=enc, ref_image=image)
+    assert latent["samples"].shape == (2, 16, 3, 4, 4) and latent["samples"].eq(0).all()
+    p, n = pos[0][1], neg[0][1]
+    want = audio_windows(layer_groups(torch.stack(enc["encoded_audio_all_layers"], dim=2), 40 * 320)[0], 9)[None]
+    assert p["audio_embed"].shape == (1, 3, 8, 5, 4)
+    torch.testing.assert_close(p["audio_embed"], want)
+    # latent frame 1 reads feature frames -1 … 6: the mean of states 0-7 of frame 3 is at column 3
+    states = torch.stack(enc["encoded_audio_all_layers"], dim=2)[0, :, :8].mean(dim=1)  # [40, 4] at 50/s
+    frame3 = states[3 * 39 // 19] * (1 - (3 * 39 / 19 % 1)) + states[3 * 39 // 19 + 1] * (3 * 39 / 19 % 1)
+    torch.testing.assert_close(p["audio_embed"][0, 1, 4, 0], frame3, rtol=1e-5, atol=1e-6)
+    assert n["audio_embed"].eq(0).all() and n["audio_embed"].shape == p["audio_embed"].shape
+    # the first reference frame, centre crop 40 x 24 → 24 x 24, bilinear to 32 x 32
+    ref = encode_images(ctx, vae, F.interpolate(image[:1].movedim(-1, 1)[:, :, :, 8:32], size=(32, 32),
+                                                mode="bilinear", align_corners=False).movedim(1, -1))
+    torch.testing.assert_close(p["reference_latents"][0], ref, rtol=1e-4, atol=1e-4)
+    assert n["reference_latents"][0].eq(0).all() and n["reference_latents"][0].shape == ref.shape
+
+    pos, neg, _ = node("WanHuMoImageToVideo")(ctx, positive=text, negative=text, vae=vae, width=32, height=48,
+                                              length=13, batch_size=1)
+    assert pos[0][1]["reference_latents"][0].shape == (1, 16, 1, 6, 4)
+    assert pos[0][1]["audio_embed"].shape == (1, 4, 8, 5, 1280) and pos[0][1]["audio_embed"].eq(0).all()
+
+
+def test_node_refusals_name_their_input(ctx, vae):
+    from node_helpers import node
+    from wfrun.nodes.executor import NodeInputError
+
+    text = [[torch.zeros(1, 512, 8), {}]]
+    wav2vec = {"encoded_audio_all_layers": tuple(torch.zeros(1, 20, 4) for _ in range(25)), "audio_samples": 6400}
+    for bad, words in ((wav2vec, "33 hidden states"), ({"encoded_audio": torch.zeros(1, 4, 4)}, "AudioEncoderEncode")):
+        with pytest.raises(NodeInputError, match=words) as err:
+            node("WanHuMoImageToVideo")(ctx, positive=text, negative=text, vae=vae, width=32, height=32, length=9,
+                                        batch_size=1, audio_encoder_output=bad)
+        assert err.value.input_name == "audio_encoder_output"
+    (vae22,) = node("VAELoader")(ctx, vae_name="wan2.2_vae_tiny.safetensors")
+    with pytest.raises(NodeInputError, match="Wan 2.1") as err:
+        node("WanHuMoImageToVideo")(ctx, positive=text, negative=text, vae=vae22, width=32, height=32, length=9,
+                                    batch_size=1)
+    assert err.value.input_name == "vae"
+
+
+def test_the_core_sampler_hands_the_model_normalised_reference_and_the_audio(model):
+    """ComfyUI's WAN21_HuMo (17B, no concatenated channels): the audio as given, the last
+    reference latent through the latent format's process_in."""
+    from wfrun.models.handles import CoreModel
+    from wfrun.nodes.executor import NodeInputError
+    from wfrun.packs.comfy_core_models.latent_format import latent_format
+    from wfrun.packs.comfy_core_models.model_input import WanPredictor, conditioning_entries
+
+    c = humo_case(seed=4)
+    raw = latent_format(16).process_out
+    options = {"audio_embed": c["audio"], "reference_latents": [torch.zeros_like(c["ref"]), raw(c["ref"])]}
+    cond = [[c["text"], options]]
+    core = CoreModel(transformer=model, task="humo-17b", path=Path("humo.safetensors"), dtype=torch.float32,
+                     latent_channels=16, shift=8.0)
+    with torch.no_grad():
+        got = WanPredictor(core, cond, cond, "cpu")(c["x"], torch.tensor([700.0]), "cond")
+        want = humo_forward(model, c["x"], torch.tensor([700.0]), c["text"], HuMoInputs(c["audio"], c["ref"]))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=3e-5)
+    with pytest.raises(NodeInputError, match="audio"):  # another model would lose the audio: refused
+        conditioning_entries(cond, "positive")
+    short = [[c["text"], {**options, "audio_embed": c["audio"][:, :2]}]]
+    with pytest.raises(NodeInputError, match="3 latent frames") as err:
+        WanPredictor(core, short, cond, "cpu")(c["x"], torch.tensor([700.0]), "cond")
+    assert err.value.input_name == "positive"
+
+
+# ---------------------------------------------------------------------------- whole workflows
+
+@pytest.mark.parametrize("workflow", ["template", "own"])
+def test_humo_workflows_run_on_stand_ins(tmp_path, workflow):
+    import json
+
+    from click.testing import CliRunner
+
+    from wfrun.cli import main
+
+    if workflow == "template":
+        import comfyui_workflow_templates_json
+
+        path = Path(comfyui_workflow_templates_json.__file__).parent / "templates" / "video_humo.json"
+    else:
+        path = Path(__file__).resolve().parents[1] / "workflows" / "humo_core_tiny.json"
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "-o", str(tmp_path / "out"), "--device", "cpu",
+                                       "--format", "json"], env={"WFRUN_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 0, result.output
+    assert "HuMo 17B" in result.output and "Whisper" in result.output  # the stand-ins are HuMo's and Whisper's
+    written = [p for p in json.loads(result.stdout)["written"] if p.endswith(".mp4")]
+    assert len(written) == 1 and Path(written[0]).stat().st_size > 0
