@@ -23,8 +23,9 @@ from wfrun.models.families import task_from_name
 from wfrun.models.header import TensorInfo
 from wfrun.models.humo_parts import is_humo
 from wfrun.models.load import load_transformer
-from wfrun.models.tiny import HUMO, TRANSFORMER, TRANSFORMER_14B, TinySpec, transformer_weights, write_file
-from wfrun.sampling.humo import HuMoInputs, humo_forward
+from wfrun.models.tiny import (HUMO, TRANSFORMER, TRANSFORMER_1_3B, TRANSFORMER_14B, TinySpec, transformer_weights,
+                               write_file)
+from wfrun.sampling.humo import GREY_LATENT, HuMoInputs, humo_forward
 
 LAYERS = TRANSFORMER["layers"]
 
@@ -37,11 +38,16 @@ def test_the_humo_checkpoint_is_told_by_its_audio_projection():
     info = identify(Path("some_model.safetensors"), header)  # by its parts, not its name
     assert info.kind == "wan_transformer" and info.task == "humo-17b" and not info.notes
     c = info.config
-    assert (c["dim"], c["num_layers"], c["in_dim"]) == (5120, 40, 16)
+    assert (c["dim"], c["num_layers"], c["in_dim"]) == (5120, 40, 36)  # I2V-like channels, no CLIP
     # ComfyUI's AudioProjModel(seq_len=8, blocks=5, channels=1280, intermediate_dim=512, output_dim=1536, 16 tokens)
     assert (c["humo_audio_in"], c["humo_hidden"], c["humo_tokens"], c["humo_width"]) == (8 * 5 * 1280, 512, 16, 1536)
     assert sd["blocks.39.audio_cross_attn_wrapper.audio_cross_attn.k.weight"].shape == (5120, 1536)
     assert task_from_name("humo_17B_fp8_e4m3fn.safetensors") == "humo-17b"
+    assert task_from_name("humo_1.7B_bf16.safetensors") == "humo-1.7b"
+    small = {k: TensorInfo("BF16", tuple(v.shape))
+             for k, v in transformer_weights("humo-1.7b", 0, TRANSFORMER_1_3B, meta=True).items()}
+    info = identify(Path("x.safetensors"), small)
+    assert info.task == "humo-1.7b" and info.config["in_dim"] == 16 and info.config["dim"] == 1536
     t2v = {k: TensorInfo("BF16", tuple(v.shape)) for k, v in transformer_weights("t2v", 0, TRANSFORMER_14B,
                                                                                   meta=True).items()}
     assert identify(Path("wan2.1_t2v_14B.safetensors"), t2v).task == "t2v"
@@ -164,11 +170,12 @@ def reference(sd, x, t, text, audio=None, ref=None, scale=1.0):
     return torch.einsum("fhwpqrc->cfphqwr", out).reshape(1, 16, frames, h, w)
 
 
-def humo_case(seed=0, frames=3, size=8):
+def humo_case(seed=0, frames=3, size=8, channels=36):
+    """Inputs of the model's width: the 17B's 36 channels (noise, mask, image latents) by default."""
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
-    return dict(x=r(1, 16, frames, size, size), text=r(1, 6, TRANSFORMER["text_dim"]),
-                audio=r(1, frames, 8, 5, HUMO["audio_dim"]), ref=r(1, 16, 1, size, size))
+    return dict(x=r(1, channels, frames, size, size), text=r(1, 6, TRANSFORMER["text_dim"]),
+                audio=r(1, frames, 8, 5, HUMO["audio_dim"]), ref=r(1, channels, 1, size, size))
 
 
 @pytest.mark.parametrize("parts,scale", [(("audio", "ref"), 1.0), (("audio",), 1.0), (("ref",), 1.0), ((), 1.0),
@@ -182,6 +189,20 @@ def test_the_forward_matches_comfyuis_formulas(model, sd, parts, scale):
         want = reference(sd, c["x"], 700.0, c["text"], scale=scale, **given)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=3e-5)
     assert not any(hasattr(b.attn2, "_diffusers_hook") or hasattr(b.norm2, "_diffusers_hook") for b in model.blocks)
+
+
+def test_the_1_7b_model_loads_and_runs_without_image_channels(tmp_path):
+    spec = TinySpec("diffusion_models", "humo_1.7B_tiny_fp32.safetensors", "wan_transformer", "humo-1.7b",
+                    "comfyui", "fp32")
+    path = write_file(spec, tmp_path)
+    small = load_transformer(path, dtype=torch.float32)
+    sd = {k.removeprefix("model.diffusion_model."): v.float() for k, v in load_file(str(path)).items()}
+    assert is_humo(small) and small.config.in_channels == 16
+    c = humo_case(seed=6, channels=16)
+    with torch.no_grad():
+        got = humo_forward(small, c["x"], torch.tensor([400.0]), c["text"], HuMoInputs(c["audio"], c["ref"]))
+        want = reference(sd, c["x"], 400.0, c["text"], audio=c["audio"], ref=c["ref"])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=3e-5)
 
 
 def test_the_audio_changes_the_output_and_its_scale_matters(model):
@@ -312,15 +333,22 @@ def test_the_core_sampler_hands_the_model_normalised_reference_and_the_audio(mod
     from wfrun.packs.comfy_core_models.latent_format import latent_format
     from wfrun.packs.comfy_core_models.model_input import WanPredictor, conditioning_entries
 
-    c = humo_case(seed=4)
+    c = humo_case(seed=4, channels=16)
     raw = latent_format(16).process_out
     options = {"audio_embed": c["audio"], "reference_latents": [torch.zeros_like(c["ref"]), raw(c["ref"])]}
     cond = [[c["text"], options]]
     core = CoreModel(transformer=model, task="humo-17b", path=Path("humo.safetensors"), dtype=torch.float32,
                      latent_channels=16, shift=8.0)
+    # ComfyUI's c_concat for the 17B: four zero mask channels, then the grey video's latent by frame
+    grey = torch.tensor(GREY_LATENT)  # first, second, every later latent frame
+    concat = torch.zeros(1, 20, 3, 8, 8)
+    for f in range(3):
+        concat[0, 4:, f] = grey[min(f, 2)][:, None, None]
+    ref_full = torch.cat([torch.zeros(1, 16, 1, 8, 8), torch.ones(1, 4, 1, 8, 8), c["ref"]], dim=1)
     with torch.no_grad():
         got = WanPredictor(core, cond, cond, "cpu")(c["x"], torch.tensor([700.0]), "cond")
-        want = humo_forward(model, c["x"], torch.tensor([700.0]), c["text"], HuMoInputs(c["audio"], c["ref"]))
+        want = humo_forward(model, torch.cat([c["x"], concat], dim=1), torch.tensor([700.0]), c["text"],
+                            HuMoInputs(c["audio"], ref_full))
     torch.testing.assert_close(got, want, rtol=1e-5, atol=3e-5)
     with pytest.raises(NodeInputError, match="audio"):  # another model would lose the audio: refused
         conditioning_entries(cond, "positive")

@@ -1,11 +1,13 @@
 """One forward of a HuMo transformer (diffusers' ``WanTransformer3DModel`` with the parts of
 :mod:`wfrun.models.humo_parts`), as ComfyUI's ``HumoWanModel.forward_orig`` runs it.
 
-1. **Video**: the patch embedding of the noisy latents; RoPE frame ``f``, row, column.
-2. **Reference** (``reference``: the last reference latent, normalised, all its frames): the
-   same patch embedding, its tokens after the video's, at RoPE frames ``F, F + 1, …`` (F
-   latent frames of video: the frames right after the video's). It shares the video's
-   timestep (ComfyUI spreads one modulation over every token).
+1. **Video**: the patch embedding of the noisy latents (for the 17B with its image
+   channels: :func:`image_channels`); RoPE frame ``f``, row, column.
+2. **Reference** (``reference``: the last reference latent, normalised, all its frames; for
+   the 17B widened by :func:`reference_channels`): the same patch embedding, its tokens after
+   the video's, at RoPE frames ``F, F + 1, …`` (F latent frames of video: the frames right
+   after the video's). It shares the video's timestep (ComfyUI spreads one modulation over
+   every token).
 3. **Audio** (``audio``: ``[B, F, 8, 5, C]`` Whisper windows, one per latent frame): zeros
    for each reference frame appended, then ``audio_proj`` to a few tokens per frame.
 4. The blocks; in each, right after the text cross-attention, the block's
@@ -37,6 +39,19 @@ from wfrun.sampling import context_parallel
 from wfrun.sampling.forward import ForwardOptions
 from wfrun.sampling.hooks import active_pass
 from wfrun.sampling.s2v import grid_positions, rope_tables
+
+#: ComfyUI's ``WAN21_HuMo`` (17B): the image channels of the video's frames hold the
+#: normalised Wan 2.1 VAE latent of a mid-grey video (zeros in [-1, 1]) — the first latent
+#: frame, the second, and every later one — behind four zero mask channels.
+GREY_LATENT = (
+    (0.8660, -0.4326, -0.0017, -0.4884, -0.5283, 0.9207, -0.9896, 0.4433, -0.5543, -0.0113, 0.5753, -0.6000,
+     -0.8346, -0.3497, -0.1926, -0.6938),
+    (1.0869, -1.2370, 0.0206, -0.4357, -0.6411, 2.0307, -1.5972, 1.2659, -0.8595, -0.4654, 0.9638, -1.6330,
+     -1.4310, -0.1098, -0.3856, -1.4583),
+    (0.8642, -1.8583, 0.1577, 0.1350, -0.3641, 2.5863, -1.9670, 1.6065, -1.0475, -0.8678, 1.1734, -1.8138,
+     -1.5933, -0.7721, -0.3289, -1.3745),
+)
+MASK_CHANNELS = 4
 
 _INPUT = "wfrun.humo.input"
 _AUDIO = "wfrun.humo.audio"
@@ -90,6 +105,26 @@ def _audio_hooks(transformer: Any, tokens: torch.Tensor, scale: float) -> Iterat
     finally:
         for module, name in reversed(attached):
             module_hooks.detach(module, name)
+
+
+def image_channels(batch: int, frames: int, height: int, width: int) -> torch.Tensor:
+    """The 17B's extra input channels for the video ``[B, 4 + 16, F, h, w]``: a zero mask, then
+    :data:`GREY_LATENT` by latent frame."""
+    grey = torch.tensor(GREY_LATENT)
+    per_frame = torch.stack([grey[min(f, len(GREY_LATENT) - 1)] for f in range(frames)], dim=1)  # [16, F]
+    out = torch.zeros(batch, MASK_CHANNELS + grey.shape[1], frames, height, width)
+    out[:, MASK_CHANNELS:] = per_frame[None, :, :, None, None]
+    return out
+
+
+def reference_channels(reference: torch.Tensor) -> torch.Tensor:
+    """The 17B's reference input ``[B, 16 + 4 + 16, Fr, h, w]``: zero noise channels, a mask
+    of ones, the normalised reference latent."""
+    b, c = reference.shape[:2]
+    out = reference.new_zeros(b, 2 * c + MASK_CHANNELS, *reference.shape[2:])
+    out[:, c:c + MASK_CHANNELS] = 1.0
+    out[:, c + MASK_CHANNELS:] = reference
+    return out
 
 
 def _batch(x: torch.Tensor, batch: int) -> torch.Tensor:

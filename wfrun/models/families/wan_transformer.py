@@ -36,8 +36,9 @@ is ``[dim, in_channels, 1, 2, 2]``, ``head.head`` gives ``4 * latent_channels``)
 - ``humo`` — HuMo's audio parts (:mod:`wfrun.models.humo_parts`): ``audio_proj`` (windows
   of Whisper features to a few audio tokens per latent frame) and an audio cross-attention
   in every block (``blocks.N.audio_cross_attn_wrapper``, each latent frame's tokens attending
-  to that frame's audio tokens). HuMo 17B is a Wan 2.1 T2V 14B backbone; its reference image
-  follows the video's frames in the sequence.
+  to that frame's audio tokens). HuMo 17B is a Wan 2.1 T2V 14B backbone taking 2L + 4 input
+  channels as I2V does (noise, 4 mask channels, image latents; no CLIP), HuMo 1.7B a 1.3B one
+  taking L; the reference image's tokens follow the video's in the sequence.
 
 Input channels are the noise latents plus what the sampler concatenates (L = latent
 channels): T2V and VACE take L; I2V, FLF2V and Fun-InP 2L + 4 (noise, 4 mask channels,
@@ -189,8 +190,10 @@ TRANSFORMER_FAMILIES: tuple[TransformerFamily, ...] = (
        diffusers_class="WanAnimateTransformer3DModel"),
     # Wan 2.2 S2V 14B: a Wan 2.1 T2V backbone (no CLIP) plus its audio, reference and motion parts
     _f("s2v-14b", "Wan 2.2 S2V 14B (speech to video)", 16, 16, False, "s2v", generation="2.2", parts={"s2v"}),
-    # HuMo 17B: a Wan 2.1 T2V 14B backbone plus its audio projection and per-block audio attention
-    _f("humo-17b", "HuMo 17B (human video from text, image and audio)", 16, 16, False, "humo", parts={"humo"}),
+    # HuMo: a Wan 2.1 T2V backbone plus its audio projection and per-block audio attention; the
+    # 17B (14B backbone) takes I2V-like mask and image channels (no CLIP), the 1.7B (1.3B) none
+    _f("humo-17b", "HuMo 17B (human video from text, image and audio)", 36, 16, False, "humo", parts={"humo"}),
+    _f("humo-1.7b", "HuMo 1.7B (human video from text, image and audio)", 16, 16, False, "humo", parts={"humo"}),
     # Wan 2.2 5B: 48-channel latents of the Wan 2.2 VAE
     _f("ti2v-5b", "Wan 2.2 TI2V-5B", 48, 48, False, "image-latent", generation="2.2"),
     _f("fun-inp-5b", "Wan 2.2 Fun InP 5B", 100, 48, False, "image", image_optional=True,
@@ -253,8 +256,8 @@ def task_from_name(name: str) -> str | None:
         return "animate-14b"
     if re.search(r"s2v", name) and wan22:
         return "s2v-14b"
-    if re.search(r"humo", name) and not re.search(r"1[._]7b", name):
-        return "humo-17b"
+    if re.search(r"humo", name):
+        return "humo-1.7b" if re.search(r"1[._]7b", name) else "humo-17b"
     if "ti2v" in name:
         return "ti2v-5b"
     if "flf2v" in name or "fl2v" in name:

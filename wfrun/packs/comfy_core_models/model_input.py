@@ -63,7 +63,7 @@ from wfrun.packs.comfy_core_models.types import CoreModel
 from wfrun.sampling.forward import ForwardOptions, face_motion, transformer_forward
 from wfrun.sampling.ksampler import FlowSampling
 from wfrun.sampling.nag import NAGContext, NAGGuidance
-from wfrun.sampling.humo import HuMoInputs, humo_forward
+from wfrun.sampling.humo import HuMoInputs, humo_forward, image_channels, reference_channels
 from wfrun.sampling.s2v import S2VInputs, s2v_forward
 from wfrun.models.humo_parts import feature_shape, is_humo
 from wfrun.models.s2v_parts import is_s2v
@@ -484,7 +484,10 @@ class WanPredictor:
         if slot not in self._extras:
             self._extras[slot] = humo_inputs(model, entry.options, self.device, x.shape[2], side)
         frames, height, width = x.shape[2:]
-        hidden = pad_to_patches(x.float(), tuple(tr.config.patch_size)).to(self.device, model.dtype)
+        hidden = x.float()
+        if int(tr.config.in_channels) > x.shape[1]:  # the 17B: mask and grey-video image channels
+            hidden = torch.cat([hidden, image_channels(batch, frames, height, width).to(hidden.device)], dim=1)
+        hidden = pad_to_patches(hidden, tuple(tr.config.patch_size)).to(self.device, model.dtype)
         sigma = timestep / model.multiplier
         t = (sigma.reshape(-1).to(self.device) * model.multiplier).float()
         t = t.expand(batch) if t.numel() == 1 else t
@@ -517,9 +520,9 @@ def s2v_inputs(model: CoreModel, options: dict, device: Any) -> S2VInputs:
 
 
 def humo_inputs(model: CoreModel, options: dict, device: Any, frames: int, side: str) -> HuMoInputs:
-    """A conditioning entry's HuMo inputs (ComfyUI ``WAN21_HuMo.extra_conds`` for the 17B): the
-    audio windows as given (one per latent frame, of the model's feature shape), the last
-    reference latent normalised with the latent format."""
+    """A conditioning entry's HuMo inputs (ComfyUI ``WAN21_HuMo.extra_conds``): the audio
+    windows as given (one per latent frame, of the model's feature shape), the last reference
+    latent normalised with the latent format (for the 17B widened to its input channels)."""
     audio = options.get("audio_embed")
     if audio is not None:
         wanted = feature_shape(model.transformer)
@@ -533,6 +536,8 @@ def humo_inputs(model: CoreModel, options: dict, device: Any, frames: int, side:
         audio = audio.float().to(device)
     refs = options.get("reference_latents")
     reference = _normalised(model, refs[-1].float()).to(device) if refs else None
+    if reference is not None and int(model.transformer.config.in_channels) > reference.shape[1]:
+        reference = reference_channels(reference)
     return HuMoInputs(audio=audio, reference=reference)
 
 
