@@ -202,6 +202,18 @@ def encode(encoder: WhisperAudioEncoder, waveform: torch.Tensor, sample_rate: in
     return {"encoded_audio": last, "encoded_audio_all_layers": every, "audio_samples": audio.shape[2]}
 
 
+def encode_windows(encoder: WhisperAudioEncoder, samples: torch.Tensor) -> torch.Tensor:
+    """The wrapper's ``HuMoEmbeds`` encoding of 16 kHz ``samples`` ``[N]`` of any length: each
+    30 s window's log-mel (the last one zero-padded, as transformers' feature extractor pads)
+    through the encoder, the windows' stacked hidden states ``[1, 1500, states, width]``
+    joined in time."""
+    out = []
+    for start in range(0, samples.shape[-1], CHUNK_SAMPLES):
+        _, every = run_encoder(encoder, log_mel(samples[None, start:start + CHUNK_SAMPLES], encoder.spec.mels))
+        out.append(torch.stack(every, dim=2))
+    return torch.cat(out, dim=1)
+
+
 # ---------------------------------------------------------------------------- tiny files
 
 #: The tiny encoder: one 64-wide head, large-v3's 32 layers (HuMo reads layer groups 0-7 …

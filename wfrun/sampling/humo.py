@@ -66,6 +66,24 @@ class HuMoInputs:
     audio_scale: float = 1.0
 
 
+@dataclass(frozen=True)
+class HuMoEmbeds:
+    """The HuMo part of the wrapper's WANVIDIMAGE_EMBEDS (``HuMoEmbeds``): per-frame Whisper
+    layer groups ``audio`` ``[T, 5, C]`` (zeros without sound; windowed by the sampler), the
+    image conditioning ``image_cond`` / ``image_cond_neg`` ``[4 + 16, F + R, h, w]`` (mask,
+    then latents: the grey video's, the references' at the end), ``references`` (R), and the
+    node's audio settings."""
+
+    audio: torch.Tensor
+    image_cond: torch.Tensor
+    image_cond_neg: torch.Tensor
+    references: int
+    audio_scale: float = 1.0
+    audio_cfg_scale: float = 1.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+
+
 class _BlockInput(ModelHook):
     """On a block's ``norm2``: the hidden states before the text cross-attention."""
 
