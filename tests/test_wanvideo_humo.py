@@ -105,3 +105,100 @@ def test_refusals_name_their_input(ctx, whisper, vae):
     with pytest.raises(NodeInputError) as err:
         node("WhisperModelLoader")(ctx, model="missing.safetensors")
     assert err.value.input_name == "model"
+
+
+# --- the sampler ---------------------------------------------------------------------------------
+
+def test_humo_guidance_calls_and_formulas():
+    """The pack's predict_with_cfg for HuMo, its calls recorded and its sums by hand."""
+    from wfrun.sampling.humo_guidance import HuMoRun, humo_predict
+
+    audio = torch.ones(3, 8, 5, 2)
+    y, y_neg = torch.full((20, 3, 2, 2), 2.0), torch.full((20, 3, 2, 2), -2.0)
+    pos, neg = torch.full((1, 4, 8), 1.0), torch.full((1, 4, 8), -1.0)
+    outputs = {}
+
+    def fake(latents, yy, prompt, au):  # a distinct output per call kind
+        key = (None if yy is None else float(yy.flatten()[0]), float(prompt.flatten()[0]),
+               None if au is None else float(au.flatten()[0]))
+        outputs.setdefault(key, torch.full((16, 3, 2, 2), float(len(outputs) + 1)))
+        return outputs[key]
+
+    def run(**kw):
+        base = dict(audio=audio, audio_neg=torch.zeros_like(audio), image_cond=y, image_cond_neg=y_neg,
+                    references=None, scale=1.0, audio_cfg=[2.5] * 3, start=0.0, end=1.0)
+        return HuMoRun(**{**base, **kw})
+
+    combine = lambda c, u: u + 3.0 * (c - u)  # noqa: E731
+    # 17B, audio CFG, early step (t > 980): cond, uncond (positive prompt, zero audio), audio-free with y_neg
+    outputs.clear()
+    got = humo_predict(run(), fake, torch.zeros(16, 3, 2, 2), 990.0, 0, 0.0, 3.0, pos, lambda: neg, combine, True)
+    assert list(outputs) == [(2.0, 1.0, 1.0), (2.0, 1.0, 0.0), (-2.0, -1.0, 0.0)]
+    c, u, n = 1.0, 2.0, 3.0
+    torch.testing.assert_close(got, torch.full_like(got, u + 2.5 * (c - n) + (3.0 - 2.0) * (n - u)))
+    # later step: the audio-free call keeps y
+    outputs.clear()
+    humo_predict(run(), fake, torch.zeros(16, 3, 2, 2), 500.0, 1, 0.3, 3.0, pos, lambda: neg, combine, True)
+    assert list(outputs)[2] == (2.0, -1.0, 0.0)
+    # audio off (outside start/end): no audio anywhere, the negative prompt, plain CFG
+    outputs.clear()
+    got = humo_predict(run(start=0.5), fake, torch.zeros(16, 3, 2, 2), 500.0, 1, 0.3, 3.0, pos, lambda: neg,
+                       combine, True)
+    assert list(outputs) == [(2.0, 1.0, None), (2.0, -1.0, None)]
+    torch.testing.assert_close(got, torch.full_like(got, 2.0 + 3.0 * (1.0 - 2.0)))
+    # 1.7B (no y): the references replace the last frame in cond, zeros elsewhere; four calls
+    refs = torch.full((16, 1, 2, 2), 7.0)
+    seen = []
+
+    def fake17(latents, yy, prompt, au):
+        seen.append(float(latents[0, -1, 0, 0]))
+        return fake(latents, yy, prompt, au)
+
+    outputs.clear()
+    got = humo_predict(run(image_cond=None, image_cond_neg=None, references=refs), fake17,
+                       torch.full((16, 3, 2, 2), 5.0), 500.0, 1, 0.3, 3.0, pos, lambda: neg, combine, True)
+    assert seen == [7.0, 0.0, 0.0, 0.0]
+    assert list(outputs) == [(None, 1.0, 1.0), (None, 1.0, 0.0), (None, -1.0, 0.0)]  # au repeats the cond's key
+    c, u, null, au = 1.0, 2.0, 3.0, 1.0
+    torch.testing.assert_close(got, torch.full_like(got, 2.5 * (c - au) + 3.0 * (au - u) + 3.0 * (u - null) + null))
+
+
+@pytest.fixture(scope="module")
+def humo_model(ctx):
+    from wfrun.models.tiny import TinySpec, write_file
+
+    spec = TinySpec("diffusion_models", "humo_17B_tiny_fp32.safetensors", "wan_transformer", "humo-17b", "original",
+                    "fp32")
+    path = write_file(spec, ctx.models.roots[0])
+    return node("WanVideoModelLoader")(ctx, model=path.name, base_precision="fp32", load_device="main_device")[0]
+
+
+def test_the_sampler_runs_humo_embeds_through_the_humo_forward(ctx, whisper, vae, humo_model, monkeypatch):
+    import wfrun.sampling.humo as humo_module
+    from wfrun.sampling.conditioning import TextEmbeds
+
+    calls = []
+    real = humo_module.humo_forward
+
+    def spy(transformer, x, t, context, inputs, call=None):
+        calls.append((x.shape, None if inputs.audio is None else inputs.audio.abs().sum().item(), inputs.audio_scale))
+        return real(transformer, x, t, context, inputs, call)
+
+    monkeypatch.setattr(humo_module, "humo_forward", spy)
+    (emb,) = node("HuMoEmbeds")(ctx, num_frames=5, width=32, height=32, audio_scale=1.5, audio_cfg_scale=2.0,
+                                whisper_model=whisper, vae=vae, reference_images=torch.rand(1, 32, 32, 3),
+                                audio=voice(0.4))
+    emb = type(emb)(**{**emb.__dict__, "humo": type(emb.humo)(**{**emb.humo.__dict__,
+                                                                 "audio": torch.randn(emb.humo.audio.shape[0], 5, 64)})})
+    g = torch.Generator().manual_seed(4)
+    text = TextEmbeds(prompt_embeds=(torch.randn(5, 32, generator=g),), negative_prompt_embeds=(torch.randn(4, 32, generator=g),))
+    (latent, _) = node("WanVideoSampler")(ctx, model=humo_model, image_embeds=emb, text_embeds=text, steps=1, cfg=2.0,
+                                          shift=5.0, seed=1, scheduler="unipc")
+    assert latent["samples"].shape[2] == 3  # 2 video latent frames + 1 reference, all kept as the pack
+    assert [c[0] for c in calls] == [(1, 36, 3, 4, 4)] * 3  # latents + the 20 image-conditioning channels
+    assert calls[0][1] > 0 and calls[1][1] == 0 and calls[2][1] == 0 and {c[2] for c in calls} == {1.5}
+    (plain,) = node("WanVideoEmptyEmbeds")(ctx, width=32, height=32, num_frames=5)
+    with pytest.raises(NodeInputError, match="HuMoEmbeds") as err:
+        node("WanVideoSampler")(ctx, model=humo_model, image_embeds=plain, text_embeds=text, steps=1, cfg=1.0,
+                                shift=5.0, seed=1, scheduler="unipc")
+    assert err.value.input_name == "image_embeds"
