@@ -103,9 +103,9 @@ def _encode(ctx: ExecContext, vae: WanVAE, video: torch.Tensor) -> torch.Tensor:
 
 @executor("HuMoEmbeds", oom_hint=VAE_OOM_HINT)
 def humo_embeds(ctx: ExecContext, num_frames: int, width: int, height: int, audio_scale: float,
-                audio_cfg_scale: float, audio_start_percent: float, audio_end_percent: float,
-                whisper_model: Any = None, vae: Any = None, reference_images: Any = None, audio: Any = None,
-                tiled_vae: bool = False, **_: Any) -> tuple:
+                audio_cfg_scale: float, audio_start_percent: float, audio_end_percent: float, *,
+                tiled_vae: bool, whisper_model: Any = None, vae: Any = None, reference_images: Any = None,
+                audio: Any = None, **_: Any) -> tuple:
     if reference_images is not None and vae is None:
         raise NodeInputError("vae", "reference images need a VAE to encode them", "connect WanVideoVAELoader")
     if whisper_model is None:
