@@ -74,9 +74,9 @@ def whisper_model_loader(ctx: ExecContext, model: str, base_precision: str, load
 def audio_features(ctx: ExecContext, whisper: WhisperModel, audio: Any) -> tuple[torch.Tensor, int]:
     """(``[T, 5, C]`` layer groups at 25 fps, the sound's length in 25 fps frames)."""
     from wfrun.media.audio import resample
-    from wfrun.packs.comfy_core_models.audio_encoder_nodes import audio_value
+    from wfrun.packs.wanvideo.fantasytalking import _first_channel  # the pack's AUDIO check
 
-    waveform, rate = audio_value(audio)
+    waveform, rate = _first_channel(audio)
     samples = waveform[0].float()
     if samples.shape[1] == 2:  # the pack's test (on the sample count): mean of the "channels"
         samples = samples.mean(dim=0)
