@@ -360,7 +360,7 @@ def test_the_core_sampler_hands_the_model_normalised_reference_and_the_audio(mod
 
 # ---------------------------------------------------------------------------- whole workflows
 
-@pytest.mark.parametrize("workflow", ["template", "own"])
+@pytest.mark.parametrize("workflow", ["template", "humo_core_tiny", "humo_wrapper_tiny"])
 def test_humo_workflows_run_on_stand_ins(tmp_path, workflow):
     import json
 
@@ -373,7 +373,7 @@ def test_humo_workflows_run_on_stand_ins(tmp_path, workflow):
 
         path = Path(comfyui_workflow_templates_json.__file__).parent / "templates" / "video_humo.json"
     else:
-        path = Path(__file__).resolve().parents[1] / "workflows" / "humo_core_tiny.json"
+        path = Path(__file__).resolve().parents[1] / "workflows" / f"{workflow}.json"
     result = CliRunner().invoke(main, ["run", str(path), "--smoke", "-o", str(tmp_path / "out"), "--device", "cpu",
                                        "--format", "json"], env={"WFRUN_CACHE": str(tmp_path / "cache")})
     assert result.exit_code == 0, result.output
