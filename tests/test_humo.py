@@ -380,3 +380,25 @@ def test_humo_workflows_run_on_stand_ins(tmp_path, workflow):
     assert "HuMo 17B" in result.output and "Whisper" in result.output  # the stand-ins are HuMo's and Whisper's
     written = [p for p in json.loads(result.stdout)["written"] if p.endswith(".mp4")]
     assert len(written) == 1 and Path(written[0]).stat().st_size > 0
+
+
+def test_a_gguf_release_loads_with_its_audio_parts(tmp_path, humo_file):
+    """ComfyUI-GGUF's UnetLoaderGGUF files: the audio parts come along (quantized linears);
+    Q8_0 of the same weights gives the fp32 file's output to quantization error."""
+    from wfrun.models.load_gguf import load_gguf_transformer
+    from wfrun.models.tiny_gguf import write_wan_gguf
+
+    import zlib
+
+    seed = zlib.crc32(humo_file.name.encode())  # the seed the module's fp32 file was written with (TinySpec.seed)
+    path = write_wan_gguf(tmp_path / "humo_17B_Q8_0.gguf", "humo-17b", "Q8_0", seed=seed)
+    quantized = load_gguf_transformer(path, dtype=torch.float32)
+    assert is_humo(quantized) and quantized.config.in_channels == 36
+    full = load_transformer(humo_file, dtype=torch.float32)
+    c = humo_case(seed=8)
+    with torch.no_grad():
+        got = humo_forward(quantized, c["x"], torch.tensor([600.0]), c["text"], HuMoInputs(c["audio"], c["ref"]))
+        want = humo_forward(full, c["x"], torch.tensor([600.0]), c["text"], HuMoInputs(c["audio"], c["ref"]))
+        silent = humo_forward(full, c["x"], torch.tensor([600.0]), c["text"], HuMoInputs(reference=c["ref"]))
+    error = (got - want).abs().max() / want.abs().max()
+    assert error < 0.02 < (silent - want).abs().max() / want.abs().max()

@@ -59,9 +59,14 @@ class AudioProjection(nn.Module):
         self.audio_proj_glob_3 = _Wrapped(nn.Linear(hidden, tokens * width))
         self.audio_proj_glob_norm = _Wrapped(nn.LayerNorm(width, eps=PROJ_NORM_EPS))
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The compute dtype: the closing norm's (the linears may hold GGUF-quantized bytes)."""
+        return self.audio_proj_glob_norm.layer.weight.dtype
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         b, f = features.shape[:2]
-        x = features.reshape(b * f, -1).to(self.audio_proj_glob_1.layer.weight.dtype)
+        x = features.reshape(b * f, -1).to(self.dtype)
         x = torch.relu(self.audio_proj_glob_1(x))
         x = torch.relu(self.audio_proj_glob_2(x))
         x = self.audio_proj_glob_3(x).reshape(b * f, self.tokens, self.width)

@@ -157,7 +157,7 @@ def audio_tokens(transformer: Any, audio: torch.Tensor, reference_frames: int, b
     if reference_frames:
         audio = torch.cat([audio, audio.new_zeros(batch, reference_frames, *audio.shape[2:])], dim=1)
     proj = transformer.audio_proj
-    return proj(audio.to(proj.audio_proj_glob_1.layer.weight.dtype))
+    return proj(audio.to(proj.dtype))
 
 
 def humo_forward(transformer: Any, hidden_states: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor,
