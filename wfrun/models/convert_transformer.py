@@ -28,6 +28,7 @@ from wfrun.models.detect import ModelInfo
 from wfrun.models.header import CheckpointError
 from wfrun.models.families.wan_transformer import ANIMATE_FACE_EVERY, ANIMATE_MODULES
 from wfrun.models.mapping import UNKNOWN, Take, bundled_config
+from wfrun.models.humo_parts import BLOCK_PART as HUMO_BLOCK_PART
 from wfrun.models.wan_extra_parts import PART_PREFIXES, attach
 
 LABEL = "a diffusers WanTransformer3DModel"
@@ -135,6 +136,8 @@ def rename(key: str) -> Any:
         if m := re.fullmatch(r"(\d+)\.modulation", rest):
             return f"{group}.{m.group(1)}.scale_shift_table"
         if m := _BLOCK_KEY.fullmatch("blocks." + rest):
+            if group == "blocks" and m.group(2).startswith(HUMO_BLOCK_PART + "."):  # HuMo (models.humo_parts)
+                return key
             target = _BLOCK.get(m.group(2)) or (_VACE_PROJ.get(m.group(2)) if group == "vace_blocks" else None)
             return f"{group}.{m.group(1)}.{target}.{m.group(3)}" if target else UNKNOWN
         return UNKNOWN

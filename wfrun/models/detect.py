@@ -42,7 +42,8 @@ from typing import Any, Iterable, Mapping
 
 from wfrun.models.families import CLIP_HEADS_BY_WIDTH, classify_transformer, classify_vae, transformer_family
 from wfrun.models.families.encoders import image_encoder_variant, text_encoder_variant
-from wfrun.models.families.wan_transformer import ANIMATE_FACE_EVERY, ANIMATE_MODULES, S2V_MODULES, SIZES
+from wfrun.models.families.wan_transformer import (ANIMATE_FACE_EVERY, ANIMATE_MODULES, HUMO_MODULES, S2V_MODULES,
+                                                   SIZES)
 from wfrun.models.header import CheckpointError, TensorInfo
 
 KIND_LABELS = {
@@ -296,11 +297,14 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
     s2v = f"{p}casual_audio_encoder.encoder.final_linear.weight" in tensors  # ComfyUI's test for S2V
     if s2v:
         config.update(_s2v_config(tensors, keys, p, dim))
+    humo = f"{p}audio_proj.audio_proj_glob_1.layer.bias" in tensors  # ComfyUI's test for HuMo
+    if humo:
+        config.update(_humo_config(tensors, p))
     parts = {name for name, found in (("emb_pos", emb_pos is not None), ("vace", vace is not None or vace_layers),
                                       ("control_adapter", camera is not None), ("ref_conv", ref_conv is not None),
                                       ("fps", f"{p}fps_embedding.weight" in tensors),
                                       ("recam", f"{p}blocks.0.cam_encoder.weight" in tensors), ("animate", animate),
-                                      ("s2v", s2v))
+                                      ("s2v", s2v), ("humo", humo))
              if found}
     notes: list[str] = []
     extras = sorted({k[len(p):].split(".")[0] for k in keys if k.startswith(p)} - _WAN_TOP_LEVEL)
@@ -311,7 +315,8 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
     homeless = sorted(part for part in extras if family is None or family.diffusers_class is None
                       or part in _NO_DIFFUSERS_MODULE or (part in _VACE_TOP_LEVEL and family.conditioning != "vace")
                       or (part in ANIMATE_MODULES and family.conditioning != "animate")
-                      or (part in S2V_MODULES and family.conditioning != "s2v"))
+                      or (part in S2V_MODULES and family.conditioning != "s2v")
+                      or (part in HUMO_MODULES and family.conditioning != "humo"))
     if animate and family is not None and family.conditioning == "animate" and not homeless:
         homeless = _animate_misfits(config)
     if homeless:
@@ -386,6 +391,17 @@ def _s2v_config(tensors, keys, p: str, dim: int) -> dict[str, Any]:
         "s2v_injectors": _count(keys, f"{p}audio_injector.injector.{{}}."),
         "s2v_cond_dim": cond.shape[1] if cond is not None else 0,
     }
+
+
+def _humo_config(tensors, p: str) -> dict[str, Any]:
+    """HuMo's dimensions (ComfyUI ``HumoWanModel``): the audio projection's input (window x
+    groups x Whisper width), hidden width, tokens per latent frame and token width (the
+    width of the blocks' audio keys and values)."""
+    proj = f"{p}audio_proj.audio_proj_glob_"
+    first = _shape(tensors, f"{proj}1.layer.weight")
+    width = _shape(tensors, f"{proj}norm.layer.weight")[0]
+    return {"humo_audio_in": first[1], "humo_hidden": first[0], "humo_width": width,
+            "humo_tokens": _shape(tensors, f"{proj}3.layer.weight")[0] // max(1, width)}
 
 
 def _animate_misfits(config: Mapping[str, Any]) -> list[str]:

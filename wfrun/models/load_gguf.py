@@ -78,7 +78,10 @@ def load_gguf_transformer(path: str | Path, *, dtype: Any = None, device: Any = 
     with open_gguf_with_modules(path, vace_modules) as reader:
         info = identify_gguf(reader, "wan_transformer")
         config = loadable_config(info, num_heads)
-        return _load_gguf(reader, info, reader.tensors, {}, lambda: convert_transformer.build(config),
+        from wfrun.models.wan_extra_parts import extra_parts
+
+        parts = extra_parts(info.config)  # ref_conv, the camera adapter, S2V's and HuMo's parts
+        return _load_gguf(reader, info, reader.tensors, {}, lambda: convert_transformer.build(config, parts),
                           convert_transformer.rename, convert_transformer.label_for(config), dtype, device,
                           dequant_dtype)
 

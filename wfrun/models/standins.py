@@ -90,6 +90,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("OnnxDetectionModelLoader", "yolo_model"): ("yolo_e2e", "onnx"),
     ("AudioEncoderLoader", "audio_encoder_name"): ("wav2vec2", ""),
     ("Wav2VecModelLoader", "model"): ("wav2vec2", ""),
+    ("WhisperModelLoader", "model"): ("whisper", ""),
     ("ModelPatchLoader", "name"): ("multitalk", ""),
     ("FantasyTalkingModelLoader", "model"): ("fantasytalking", ""),
     ("MultiTalkModelLoader", "model"): ("multitalk", ""),
@@ -139,7 +140,7 @@ DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_
                      "lora": "bf16", "control_lora": "bf16", "depth_anything_v2": "fp32", "sam3": "fp16",
                      "sam2": "fp32", "taehv": "fp16", "upscale": "fp32", "rife": "fp32", "film": "fp32", "vitpose": "fp32",
                      "yolo_e2e": "fp32", "wav2vec2": "fp16", "multitalk": "fp16", "fantasytalking": "fp16",
-                     "uni3c": "fp16",
+                     "uni3c": "fp16", "whisper": "fp16",
                      "mel_band_roformer": "fp16"}
 
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
@@ -154,6 +155,7 @@ KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE b
                "vitpose": "ViTPose whole-body ONNX model (heatmaps)",
                "yolo_e2e": "end-to-end YOLO person detector ONNX model (YOLOv10 rows)",
                "wav2vec2": "wav2vec 2.0 audio encoder",
+               "whisper": "Whisper audio encoder (one 64-wide head, 32 layers)",
                "multitalk": "MultiTalk/InfiniteTalk audio patch (for the tiny Wan 2.1 transformers and wav2vec 2.0)",
                "fantasytalking": "FantasyTalking audio model (for the tiny Wan 2.1 transformers and wav2vec 2.0)",
                "uni3c": "Uni3C controlnet (for the tiny Wan 2.1 transformers)",
@@ -430,12 +432,18 @@ def _onnx(kind: str):
 
 
 def _wav2vec2(name: str, base: str, layout: str) -> tuple[Family, str | None]:
-    """AudioEncoderLoader's files: wav2vec 2.0 large when the name says large or XLS-R,
-    else base (chinese-wav2vec2-base, MultiTalk's); Whisper encoders have none."""
+    """AudioEncoderLoader's files: a Whisper encoder when the name says Whisper (HuMo's);
+    wav2vec 2.0 large when it says large or XLS-R, else base (chinese-wav2vec2-base,
+    MultiTalk's)."""
     if "whisper" in base:
-        raise NoStandin("wfrun does not run Whisper audio encoders yet, so no tiny one stands in")
+        return _whisper(name, base, layout)
     variant = "large" if re.search(r"large|xlsr|xls-r|xls_r", base) else "base"
     return Family("wav2vec2", variant, "", _precision(name, DEFAULT_PRECISION["wav2vec2"], fp8=False)), None
+
+
+def _whisper(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+    """A Whisper encoder (HuMo's large-v3), stored as the name says."""
+    return Family("whisper", "", "", _precision(name, DEFAULT_PRECISION["whisper"], fp8=False)), None
 
 
 def _multitalk(name: str, base: str, layout: str) -> tuple[Family, str | None]:
@@ -468,6 +476,7 @@ _FAMILIES = {"wan_selected_file": _selected_file, "wan_transformer": _transforme
              "lora": _lora, "depth_anything_v2": _depth, "checkpoint": _checkpoint, "upscale": _upscale,
              "sam2": _sam2, "taehv": _taehv, "rife": _rife, "film": _film,
              "vitpose": _onnx("vitpose"), "yolo_e2e": _onnx("yolo_e2e"), "wav2vec2": _wav2vec2,
+             "whisper": _whisper,
              "multitalk": _multitalk, "fantasytalking": _fantasytalking, "uni3c": _uni3c,
              "mel_band_roformer": _mel_band_roformer}
 
@@ -579,6 +588,14 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
 
         return write_tiny(target, family.task, seed=zlib.crc32(standin.name.encode()),
                           dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision, torch.float16))
+    if family.kind == "whisper":
+        import torch
+
+        from wfrun.models.whisper import write_tiny as write_tiny_whisper
+
+        return write_tiny_whisper(target, seed=zlib.crc32(standin.name.encode()),
+                                  dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision,
+                                                                                              torch.float16))
     if family.kind == "mel_band_roformer":
         import torch
 

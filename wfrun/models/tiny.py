@@ -52,6 +52,11 @@ ANIMATE_14B = dict(layers=40, motion_widths=(32, 64, 128, 256, 512, 512, 512, 51
 #: the real sizes (wav2vec2-large: 1024 wide, 25 hidden states).
 S2V = dict(layers=5, audio_dim=32, audio_layers=3, tokens=4, injectors=12, cond_dim=16)
 S2V_14B = dict(layers=40, audio_dim=1024, audio_layers=25, tokens=4, injectors=12, cond_dim=16)
+#: HuMo's audio parts, tiny: the width of the tiny Whisper (64), a narrow projection to four
+#: 24-wide audio tokens per latent frame. ``HUMO_17B``: the real sizes (Whisper large-v3's
+#: 1280, 16 tokens of 1536).
+HUMO = dict(audio_dim=64, hidden=16, tokens=4, width=24)
+HUMO_17B = dict(audio_dim=1280, hidden=512, tokens=16, width=1536)
 T5 = dict(vocab=128, dim=32, heads=4, dim_attn=32, ffn=64, layers=2, buckets=32)
 CLIP = dict(dim=32, heads=2, layers=2, mlp=128, patch=14, image=28, proj=16)
 VAE = dict(dim=4, z=16, dim_mult=(1, 2, 4, 4), num_res=2, temporal=(False, True, True))
@@ -61,7 +66,7 @@ VAE22 = dict(dim=2, dec_dim=4, z=48, dim_mult=(1, 2, 4, 4), num_res=2, temporal=
 #: The real sizes, for shape-only (meta) state dicts: detection tests and the GPU benchmark.
 TRANSFORMER_14B = dict(dim=5120, heads=40, ffn=13824, layers=40, freq=256, text_dim=_UMT5.dim,
                        image_dim=CLIP_VISION_H.dim, image_tokens=CLIP_VISION_H.tokens, out=16, vace_blocks=8,
-                       animate=ANIMATE_14B, s2v=S2V_14B)
+                       animate=ANIMATE_14B, s2v=S2V_14B, humo=HUMO_17B)
 TRANSFORMER_1_3B = dict(TRANSFORMER_14B, dim=1536, heads=12, ffn=8960, layers=30, vace_blocks=15)
 TRANSFORMER_5B = dict(TRANSFORMER_14B, dim=3072, heads=24, ffn=14336, layers=30, out=48)
 UMT5_XXL = dict(vocab=_UMT5.vocab, dim=_UMT5.dim, heads=_UMT5.heads, dim_attn=_UMT5.dim_attn, ffn=_UMT5.ffn,
@@ -272,7 +277,29 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
         _animate_parts(sd, r, animate, dim, dim // c["heads"], family.latent_channels)
     if s2v:
         _s2v_parts(sd, r, s2v, dim, family.latent_channels)
+    if "humo" in parts:
+        _humo_parts(sd, r, c.get("humo", HUMO), dim, layers)
     return sd
+
+
+def _humo_parts(sd: dict, r: "_Random", h: dict, dim: int, layers: int) -> None:
+    """HuMo's parts in the official names (ComfyUI's ``HumoWanModel`` keeps them): the audio
+    projection (three linears and a LayerNorm, each wrapped as ``.layer``; its input is 8
+    frames x 5 layer groups x the Whisper width) and, in every block, the audio attention
+    (q, o at the model width, k and v from the audio token width, RMS norms of q and k) and
+    its affine LayerNorm."""
+    proj = "audio_proj.audio_proj_glob_"
+    _linear(sd, r, f"{proj}1.layer", h["hidden"], 8 * 5 * h["audio_dim"])
+    _linear(sd, r, f"{proj}2.layer", h["hidden"], h["hidden"])
+    _linear(sd, r, f"{proj}3.layer", h["tokens"] * h["width"], h["hidden"])
+    sd[f"{proj}norm.layer.weight"], sd[f"{proj}norm.layer.bias"] = r.norm(h["width"]), r.bias(h["width"])
+    for i in range(layers):
+        b = f"blocks.{i}.audio_cross_attn_wrapper"
+        for name, cin in (("q", dim), ("k", h["width"]), ("v", h["width"]), ("o", dim)):
+            _linear(sd, r, f"{b}.audio_cross_attn.{name}", dim, cin)
+        sd[f"{b}.audio_cross_attn.norm_q.weight"] = r.norm(dim)
+        sd[f"{b}.audio_cross_attn.norm_k.weight"] = r.norm(dim)
+        sd[f"{b}.norm1_audio.weight"], sd[f"{b}.norm1_audio.bias"] = r.norm(dim), r.bias(dim)
 
 
 def _s2v_parts(sd: dict, r: "_Random", a: dict, dim: int, latent_channels: int) -> None:

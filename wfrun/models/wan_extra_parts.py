@@ -21,6 +21,8 @@ module for, built beside it so one loader fills every weight of the file.
 
 - Wan 2.2 S2V's audio, motion and reference parts: :mod:`wfrun.models.s2v_parts`
   (attached from here too).
+- HuMo's audio projection and per-block audio attention: :mod:`wfrun.models.humo_parts`
+  (attached from here too).
 
 They are attached as ordinary submodules under the names the files use, so device moves,
 dtype casts and hooks treat them like the rest of the model.
@@ -34,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from wfrun.models import s2v_parts
+from wfrun.models import humo_parts, s2v_parts
 
 #: The Plücker embedding's numbers per pixel (ComfyUI ``in_dim_control_adapter``).
 CAMERA_CHANNELS = 24
@@ -87,6 +89,7 @@ def extra_parts(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("recam_in_dim"):
         out["recam_in_dim"] = int(config["recam_in_dim"])
     out.update(s2v_parts.extra_parts(dict(config)))
+    out.update(humo_parts.extra_parts(dict(config)))
     return out
 
 
@@ -107,8 +110,9 @@ def attach(model: nn.Module, parts: dict[str, Any]) -> nn.Module:
     if parts.get("fps"):
         model.fps_embedding = nn.Embedding(2, dim)
         model.fps_projection = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 6 * dim))
-    return s2v_parts.attach(model, parts)
+    return humo_parts.attach(s2v_parts.attach(model, parts), parts)
 
 
 #: Top-level names of these parts in original Wan files, kept as they are by the key renames.
-PART_PREFIXES = ("ref_conv.", "control_adapter.", "fps_embedding.", "fps_projection.") + s2v_parts.PART_PREFIXES
+PART_PREFIXES = (("ref_conv.", "control_adapter.", "fps_embedding.", "fps_projection.") + s2v_parts.PART_PREFIXES
+                 + humo_parts.PART_PREFIXES)

@@ -116,8 +116,7 @@ def spec_of(shapes: Mapping[str, tuple[int, ...]], metadata: Mapping[str, str] |
     shapes = {_strip(k): tuple(v) for k, v in shapes.items()}
     if "encoder.layer_norm.bias" not in shapes:
         if "model.encoder.embed_positions.weight" in shapes or "encoder.embed_positions.weight" in shapes:
-            raise CheckpointError(f"{source}: a Whisper audio encoder, which wfrun does not run yet (it runs "
-                                  "wav2vec 2.0 encoders)")
+            raise CheckpointError(f"{source}: a Whisper audio encoder, not wav2vec 2.0 (models.whisper reads it)")
         raise CheckpointError(f"{source}: not an audio encoder ComfyUI loads (no encoder.layer_norm of a "
                               "wav2vec 2.0 model)")
     width = shapes["encoder.layer_norm.bias"][0]

@@ -160,6 +160,8 @@ class ImageEmbeds:
     #: From WanVideoImageToVideoMultiTalk: the long-video loop's settings
     #: (``sampling.multitalk_long.LongVideo``).
     multitalk_long: Any = None
+    #: From HuMoEmbeds: HuMo's audio and image conditioning (``sampling.humo.HuMoEmbeds``).
+    humo: Any = None
 
     @property
     def is_image_conditioned(self) -> bool:

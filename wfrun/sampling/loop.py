@@ -272,6 +272,8 @@ class Prepared:
     #: FantasyTalking's audio on the device, or MultiTalk's (``sampling.multitalk``), with
     #: its audio CFG scale per step.
     audio: Any = None
+    #: HuMo's inputs (``sampling.humo_guidance.HuMoRun``) from the wrapper's HuMoEmbeds.
+    humo: Any = None
 
     @property
     def timesteps(self) -> torch.Tensor:
@@ -450,6 +452,8 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
                                 "embedding (ref_conv)", "use a Fun 1.1 or Wan 2.2 Fun Control model, "
                                 "or disconnect fun_ref_image")
         cond.fun_ref = cond.fun_ref.to(device)
+    if emb.humo is not None:  # HuMo's image conditioning goes with its own calls (sampling.humo_guidance)
+        image_cond = None
     if image_cond is not None:
         if layout is None:
             raise SamplingError("image_embeds", f"image conditioning for a model with {in_ch} input channels, "
@@ -876,7 +880,58 @@ def prepare(req: SamplingRequest) -> Prepared:
         feta=opts.feta if (opts.feta is not None and latent_len > 1) else None,
         feta_frames=windows.frames if windows is not None else latent_len,
         split_steps=split_steps, teacache=teacache, add_noise=add_noise, nag=_nag(req),
-        audio=_audio(req, latent_len, len(schedule.timesteps)))
+        audio=_audio(req, latent_len, len(schedule.timesteps)),
+        humo=_humo(req, latent_len, windows, schedule, teacache))
+
+
+def _humo(req: SamplingRequest, latent_len: int, windows: Windows | None, schedule: Schedule, cache: Any) -> Any:
+    """HuMo's inputs for the pass (HuMoEmbeds), checked against the model and the options."""
+    from wfrun.models.humo_parts import is_humo
+    from wfrun.sampling.humo_guidance import prepare_humo
+
+    embeds = req.image_embeds.humo
+    if embeds is None:
+        return None
+    if not is_humo(req.transformer):
+        raise SamplingError("image_embeds", "HuMoEmbeds need a HuMo model", "load a HuMo file in WanVideoModelLoader")
+    refused = [name for name, on in (("context_options", windows is not None), ("batched_cfg", req.options.batched_cfg),
+                                     ("cache_args", cache is not None), ("slg_args", req.options.slg is not None),
+                                     ("fantasytalking_embeds", req.audio is not None),
+                                     ("multitalk_embeds", req.multitalk is not None)) if on]
+    if refused:
+        raise SamplingError(refused[0], f"{refused[0]} with HuMo is not supported by wfrun yet", "disconnect it")
+    if schedule.per_frame_timesteps:
+        raise SamplingError("scheduler", "per-frame timesteps with HuMo are not supported", "pick another scheduler")
+    run = prepare_humo(embeds, int(req.image_embeds.num_frames), int(req.transformer.config.in_channels),
+                       latent_channels(req.transformer), len(schedule.timesteps), torch.device(req.device), req.dtype)
+    if run.audio.shape[0] != latent_len:
+        raise SamplingError("image_embeds", f"HuMo's audio covers {run.audio.shape[0]} latent frames, the video has "
+                            f"{latent_len}", "sample HuMoEmbeds' own latent (no input samples of another length)")
+    return run
+
+
+def _predict_humo(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t: torch.Tensor, idx: int,
+                  pct: float) -> torch.Tensor:
+    """A HuMo step's prediction (:func:`wfrun.sampling.humo_guidance.humo_predict`), each call
+    through :func:`wfrun.sampling.humo.humo_forward`."""
+    from wfrun.sampling.humo import HuMoInputs, humo_forward
+    from wfrun.sampling.humo_guidance import humo_predict
+
+    run, tr = p.humo, p.req.transformer
+    tt = t.reshape(-1)[:1].to(torch.device(p.req.device)).float()
+
+    def call(latents: torch.Tensor, y: torch.Tensor | None, prompt: torch.Tensor,
+             audio: torch.Tensor | None) -> torch.Tensor:
+        x = torch.cat([latents, y.to(latents)]) if y is not None else latents
+        inputs = HuMoInputs(audio=None if audio is None else audio.unsqueeze(0), audio_scale=run.scale)
+        out = humo_forward(tr, x.unsqueeze(0), tt, prompt, inputs, ForwardOptions(step=idx, step_percent=pct))
+        return out[0].float()
+
+    guidance = p.guidance
+    needs_uncond = guidance.needs_uncond(cfg_scale, idx)
+    out = humo_predict(run, call, z, float(tt[0]), idx, pct, cfg_scale, pos, lambda: _negative(p),
+                       lambda c, u: guidance.combine(c, u, cfg_scale, idx), needs_uncond)
+    return out if needs_uncond else guidance.cond_only(out, idx)
 
 
 # --- one prediction and its guidance -------------------------------------------------------
@@ -956,6 +1011,8 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
     if guidance.zero_init(idx):
         return torch.zeros_like(z, dtype=torch.float32)
     pct = idx / len(p.timesteps)
+    if p.humo is not None:
+        return _predict_humo(p, z, cfg_scale, pos, t, idx, pct)
     camera = fun_camera.at_step(p.cond.control, camera, pct, idx)  # cond and uncond alike, as the pack
     render = render_for(p.req.uni3c, pct, idx, window)  # Uni3C's render latents, in every call of the step
     y = _model_y(p, z, cond, ctl, idx, pct)

@@ -32,7 +32,13 @@ is ``[dim, in_channels, 1, 2, 2]``, ``head.head`` gives ``4 * latent_channels``)
   ``frame_packer`` (the previous chunk's last 19 latents patched at three scales),
   ``trainable_cond_mask`` (three learned vectors telling video, reference and motion
   tokens apart) and ``cond_encoder`` (a pose/control video's latents, added to the patch
-  embedding).
+  embedding);
+- ``humo`` — HuMo's audio parts (:mod:`wfrun.models.humo_parts`): ``audio_proj`` (windows
+  of Whisper features to a few audio tokens per latent frame) and an audio cross-attention
+  in every block (``blocks.N.audio_cross_attn_wrapper``, each latent frame's tokens attending
+  to that frame's audio tokens). HuMo 17B is a Wan 2.1 T2V 14B backbone taking 2L + 4 input
+  channels as I2V does (noise, 4 mask channels, image latents; no CLIP), HuMo 1.7B a 1.3B one
+  taking L; the reference image's tokens follow the video's in the sequence.
 
 Input channels are the noise latents plus what the sampler concatenates (L = latent
 channels): T2V and VACE take L; I2V, FLF2V and Fun-InP 2L + 4 (noise, 4 mask channels,
@@ -61,10 +67,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Conditioning = Literal["text", "image", "control", "camera", "vace", "image-latent", "animate", "s2v"]
+Conditioning = Literal["text", "image", "control", "camera", "vace", "image-latent", "animate", "s2v", "humo"]
 
 #: Optional parts a transformer file may carry beyond the backbone (see the module docs).
-PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv", "fps", "recam", "animate", "s2v")
+PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv", "fps", "recam", "animate", "s2v", "humo")
 
 #: The top-level modules of Wan 2.2 Animate's part (ComfyUI ``AnimateWanModel``).
 ANIMATE_MODULES = ("pose_patch_embedding", "motion_encoder", "face_encoder", "face_adapter")
@@ -87,6 +93,14 @@ S2V_AUDIO_PER_LATENT = 4
 #: 2x4x4, 16 patched 4x8x8 (ComfyUI ``zip_frame_buckets``), and where their RoPE frames start.
 S2V_MOTION_BUCKETS = (1, 2, 16)
 S2V_MOTION_FRAMES = sum(S2V_MOTION_BUCKETS)
+
+#: The top-level module of HuMo's part (ComfyUI ``HumoWanModel``; its per-block
+#: ``audio_cross_attn_wrapper`` lives inside the blocks).
+HUMO_MODULES = ("audio_proj",)
+#: Whisper feature frames a latent frame sees, and the layer groups of each (ComfyUI's
+#: ``AudioProjModel(seq_len=8, blocks=5)``: the means of layers 0-7, 8-15, 16-23, 24-31, and
+#: the last hidden state).
+HUMO_AUDIO_WINDOW, HUMO_AUDIO_GROUPS = 8, 5
 
 #: VACE's context channels: inactive + reactive video latents (16 + 16) and the 8x8 mask (64).
 VACE_CONTEXT_CHANNELS = 96
@@ -176,6 +190,10 @@ TRANSFORMER_FAMILIES: tuple[TransformerFamily, ...] = (
        diffusers_class="WanAnimateTransformer3DModel"),
     # Wan 2.2 S2V 14B: a Wan 2.1 T2V backbone (no CLIP) plus its audio, reference and motion parts
     _f("s2v-14b", "Wan 2.2 S2V 14B (speech to video)", 16, 16, False, "s2v", generation="2.2", parts={"s2v"}),
+    # HuMo: a Wan 2.1 T2V backbone plus its audio projection and per-block audio attention; the
+    # 17B (14B backbone) takes I2V-like mask and image channels (no CLIP), the 1.7B (1.3B) none
+    _f("humo-17b", "HuMo 17B (human video from text, image and audio)", 36, 16, False, "humo", parts={"humo"}),
+    _f("humo-1.7b", "HuMo 1.7B (human video from text, image and audio)", 16, 16, False, "humo", parts={"humo"}),
     # Wan 2.2 5B: 48-channel latents of the Wan 2.2 VAE
     _f("ti2v-5b", "Wan 2.2 TI2V-5B", 48, 48, False, "image-latent", generation="2.2"),
     _f("fun-inp-5b", "Wan 2.2 Fun InP 5B", 100, 48, False, "image", image_optional=True,
@@ -240,6 +258,8 @@ def task_from_name(name: str) -> str | None:
         return "animate-14b"
     if re.search(r"s2v", name) and wan22:
         return "s2v-14b"
+    if re.search(r"humo", name):
+        return "humo-1.7b" if re.search(r"1[._]7b", name) else "humo-17b"
     if "ti2v" in name:
         return "ti2v-5b"
     if "flf2v" in name or "fl2v" in name:
@@ -268,9 +288,9 @@ def task_from_name(name: str) -> str | None:
 
 def _by_channels(in_channels: int, latent_channels: int) -> list[TransformerFamily]:
     """Runnable families a caller holding only the patch embedding can mean: VACE, camera,
-    Animate and S2V models are told by the modules they carry, not by their channels."""
+    Animate, S2V and HuMo models are told by the modules they carry, not by their channels."""
     return [f for f in TRANSFORMER_FAMILIES if f.in_channels == in_channels and f.latent_channels == latent_channels
-            and f.runs and f.conditioning not in ("vace", "camera", "animate", "s2v")]
+            and f.runs and f.conditioning not in ("vace", "camera", "animate", "s2v", "humo")]
 
 
 def conditioning_by_channels(in_channels: int, latent_channels: int = 16) -> Conditioning | None:

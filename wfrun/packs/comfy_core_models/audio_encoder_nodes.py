@@ -1,6 +1,7 @@
 """ComfyUI's AudioEncoderLoader and AudioEncoderEncode (``comfy_extras/nodes_audio_encoder.py``)
 for wav2vec 2.0 encoders (:mod:`wfrun.models.wav2vec2`, where the recipes and the encoding
-are described; Whisper encoders, HuMo's, are refused on the loader's input), and
+are described) and Whisper encoders (HuMo's; :mod:`wfrun.models.whisper`), told apart by
+their tensors as ComfyUI's ``load_audio_encoder_from_sd`` does, and
 ModelPatchLoader (``nodes_model_patch.py``) for the MultiTalk/InfiniteTalk audio patch of
 Wan 2.1 (:mod:`wfrun.models.multitalk`).
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 
-from wfrun.models import residency
+from wfrun.models import residency, whisper
 from wfrun.models.header import CheckpointError
 from wfrun.models.wav2vec2 import AudioEncoder, encode, load_wav2vec2
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
@@ -30,9 +31,14 @@ def describe(value: Any) -> str:
 
 @executor("AudioEncoderLoader", background=True)
 def audio_encoder_loader(ctx: ExecContext, audio_encoder_name: str, **_: Any) -> tuple:
+    from wfrun.models.reader import open_checkpoint
+
     path = resolve(ctx, "audio_encoders", audio_encoder_name, "audio_encoder_name")
     try:
-        encoder = load_wav2vec2(path, device=ctx.offload_device)
+        with open_checkpoint(path) as reader:
+            is_whisper = whisper.is_whisper(reader.tensors)
+        load = whisper.load_whisper if is_whisper else load_wav2vec2
+        encoder = load(path, device=ctx.offload_device)
     except (CheckpointError, ValueError) as err:
         raise loading_error("audio_encoder_name", err) from None
     return (encoder,)
@@ -53,13 +59,14 @@ def audio_value(audio: Any, name: str = "audio") -> tuple[torch.Tensor, int]:
 
 @executor("AudioEncoderEncode")
 def audio_encoder_encode(ctx: ExecContext, audio_encoder: Any, audio: Any, **_: Any) -> tuple:
-    if not isinstance(audio_encoder, AudioEncoder):
+    if not isinstance(audio_encoder, (AudioEncoder, whisper.WhisperAudioEncoder)):
         raise NodeInputError("audio_encoder", f"expected an AUDIO_ENCODER from AudioEncoderLoader, found "
                              f"{describe(audio_encoder)}")
     waveform, rate = audio_value(audio)
+    run = whisper.encode if isinstance(audio_encoder, whisper.WhisperAudioEncoder) else encode
     with residency.lent(audio_encoder.model, ctx.device, ctx.offload_device):
         try:
-            out = encode(audio_encoder, waveform, rate, ctx.device)
+            out = run(audio_encoder, waveform, rate, ctx.device)
         except ValueError as err:
             raise NodeInputError("audio", str(err), "give a longer sound") from None
     out["encoded_audio"] = out["encoded_audio"].cpu()

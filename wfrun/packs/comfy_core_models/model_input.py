@@ -73,8 +73,10 @@ from wfrun.packs.comfy_core_models.types import CoreModel
 from wfrun.sampling.forward import ForwardOptions, face_motion, transformer_forward
 from wfrun.sampling.ksampler import FlowSampling
 from wfrun.sampling.nag import NAGContext, NAGGuidance
+from wfrun.sampling.humo import HuMoInputs, humo_forward, image_channels, reference_channels
 from wfrun.sampling.s2v import S2VInputs, s2v_forward
 from wfrun.sampling.animate2 import Animate2Inputs, animate2_forward, takes_animate2
+from wfrun.models.humo_parts import feature_shape, is_humo
 from wfrun.models.s2v_parts import is_s2v
 
 UNSUPPORTED_KEYS = {"audio_embed": "audio",
@@ -313,7 +315,8 @@ class WanPredictor:
         self.nag = nag
         self.device = device
         ms = ms if ms is not None else FlowSampling(shift=model.shift, multiplier=model.multiplier)
-        allowed = frozenset({"audio_embed"}) if is_s2v(model.transformer) else \
+        audio = is_s2v(model.transformer) or is_humo(model.transformer)
+        allowed = frozenset({"audio_embed"}) if audio else \
             frozenset({"cross_attn_pose"}) if takes_animate2(model.transformer) else frozenset()
         self.entries = {"cond": conditioning_entries(positive, "positive", ms, allowed),
                         "uncond": conditioning_entries(negative, "negative", ms, allowed)}
@@ -360,6 +363,8 @@ class WanPredictor:
         batch = x.shape[0]
         if is_s2v(tr):
             return self._forward_s2v(x, timestep, which, index, skip, window)
+        if is_humo(tr):
+            return self._forward_humo(x, timestep, which, index, skip, window)
         if options.get("cross_attn_pose") is not None or (options.get("reference_strength") is not None
                                                            and takes_animate2(tr)):
             # (an entry outside WanAnimate2ToVideo's pose window keeps its reference_strength)
@@ -474,21 +479,49 @@ class WanPredictor:
         out = s2v_forward(tr, hidden, t, context, self._extras[slot], call)
         return out.float()[:, :, :frames, :height, :width]
 
+    def _refuse_for(self, what: str, window: Any) -> None:
+        """The features a model with its own forward (HuMo, Wan Animate 2) does not run with yet."""
+        if window is not None:
+            raise NodeInputError("model", f"context windows are not supported with a {what} model yet (its extra "
+                                 "tokens are made for the whole latent)", "turn the context windows off or remove "
+                                 "the node")
+        if self.nag is not None:
+            raise NodeInputError("model", f"NAG is not supported with a {what} model yet")
+        caches = [name for name, value in (("TeaCache", self.model.teacache), ("EasyCache", self.model.easycache),
+                                           ("MagCache", self.model.magcache)) if value is not None]
+        if caches:
+            raise NodeInputError("model", f"{caches[0]} is not supported with a {what} model yet",
+                                 "remove the step cache node")
+
+    def _forward_humo(self, x: torch.Tensor, timestep: torch.Tensor, which: str, index: int,
+                      skip: tuple[int, ...], window: Any = None) -> torch.Tensor:
+        """One call of a HuMo model (ComfyUI ``WAN21_HuMo``): its own inputs and forward."""
+        self._refuse_for("HuMo", window)
+        entry = self.entries[which][index]
+        side = "positive" if which == "cond" else "negative"
+        if entry.options.get("time_dim_concat") is not None:
+            raise NodeInputError(side, "Phantom subjects (time_dim_concat) on a HuMo model are not supported")
+        model, tr, batch = self.model, self.model.transformer, x.shape[0]
+        slot = (which, index)
+        if slot not in self._extras:
+            self._extras[slot] = humo_inputs(model, entry.options, self.device, x.shape[2], side)
+        frames, height, width = x.shape[2:]
+        hidden = x.float()
+        if int(tr.config.in_channels) > x.shape[1]:  # the 17B: mask and grey-video image channels
+            hidden = torch.cat([hidden, image_channels(batch, frames, height, width).to(hidden.device)], dim=1)
+        hidden = pad_to_patches(hidden, tuple(tr.config.patch_size)).to(self.device, model.dtype)
+        sigma = timestep / model.multiplier
+        t = (sigma.reshape(-1).to(self.device) * model.multiplier).float()
+        t = t.expand(batch) if t.numel() == 1 else t
+        context = _batch(entry.tensor.to(self.device, model.dtype), batch)
+        call = ForwardOptions(is_uncond=bool(skip), step=step_index(self.sigmas, sigma))
+        out = humo_forward(tr, hidden, t, context, self._extras[slot], call)
     def _forward_animate2(self, x: torch.Tensor, timestep: torch.Tensor, which: str, index: int,
                           skip: tuple[int, ...], window: Any = None) -> torch.Tensor:
         """One call of Wan Animate 2 (ComfyUI ``WAN_Animate2``): the I2V input plus the pose branch."""
         side = "positive" if which == "cond" else "negative"
-        if window is not None:
-            raise NodeInputError("model", "context windows are not supported with Wan Animate 2 in wfrun yet",
-                                 "turn the context windows off (the template's switch) or remove the node")
-        if self.nag is not None:
-            raise NodeInputError("model", "NAG is not supported with Wan Animate 2 yet")
+        self._refuse_for("Wan Animate 2", window)
         model, tr, batch = self.model, self.model.transformer, x.shape[0]
-        caches = [name for name, value in (("TeaCache", model.teacache), ("EasyCache", model.easycache),
-                                           ("MagCache", model.magcache)) if value is not None]
-        if caches:
-            raise NodeInputError("model", f"{caches[0]} is not supported with Wan Animate 2 yet",
-                                 "remove the step cache node")
         entry = self.entries[which][index]
         options = entry.options
         if options.get("time_dim_concat") is not None:
@@ -550,6 +583,28 @@ def s2v_inputs(model: CoreModel, options: dict, device: Any) -> S2VInputs:
                      reference=normalised(refs[-1]) if refs else None,
                      control=normalised(options.get("control_video")),
                      motion=normalised(options.get("reference_motion")))
+
+
+def humo_inputs(model: CoreModel, options: dict, device: Any, frames: int, side: str) -> HuMoInputs:
+    """A conditioning entry's HuMo inputs (ComfyUI ``WAN21_HuMo.extra_conds``): the audio
+    windows as given (one per latent frame, of the model's feature shape), the last reference
+    latent normalised with the latent format (for the 17B widened to its input channels)."""
+    audio = options.get("audio_embed")
+    if audio is not None:
+        wanted = feature_shape(model.transformer)
+        if not isinstance(audio, torch.Tensor) or audio.ndim != 5 or tuple(audio.shape[2:]) != wanted \
+                or audio.shape[1] != frames:
+            found = list(audio.shape) if isinstance(audio, torch.Tensor) else type(audio).__name__
+            raise NodeInputError(side, f"HuMo audio windows of shape {found}; the model takes [batch, {frames} latent "
+                                 f"frames, {', '.join(map(str, wanted))}]",
+                                 "make them with WanHuMoImageToVideo from a Whisper large-v3 encoding, with the "
+                                 "latent's length")
+        audio = audio.float().to(device)
+    refs = options.get("reference_latents")
+    reference = _normalised(model, refs[-1].float()).to(device) if refs else None
+    if reference is not None and int(model.transformer.config.in_channels) > reference.shape[1]:
+        reference = reference_channels(reference)
+    return HuMoInputs(audio=audio, reference=reference)
 
 
 def in_sigma_window(window: tuple[tuple[int, ...], float, float], sigma: torch.Tensor) -> bool:

@@ -48,6 +48,9 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   the rays nowhere); the loop feeds the rays to the adapter (``sampling.fun_camera``);
 - Uni3C (``uni3c_embeds``, ``uni3c.py``): the controlnet runs in the loop's calls inside
   its window and adds its states after the blocks (``sampling.uni3c``);
+- HuMo (HuMoEmbeds, ``humo.py``): the audio windows, image conditioning or references and
+  the pack's HuMo guidance go to the loop (``sampling.humo_guidance``); a HuMo model needs
+  HuMoEmbeds and they need one;
 - inputs the pack uses for other model families (FlowEdit, UniAnimate, FreeInit) raise a
   clear error when connected.
 """
@@ -61,6 +64,7 @@ import torch
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
 from wfrun.models.families import TRANSFORMER_FAMILIES, conditioning_by_channels
+from wfrun.models.humo_parts import is_humo
 from wfrun.models.lora_files import LoraError, lora_paths, merged
 from wfrun.models import placement, residency
 from wfrun.packs.wanvideo.control_lora import control_lora_of
@@ -113,6 +117,11 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
         raise NodeInputError("image_embeds", f"expected WANVIDIMAGE_EMBEDS, got {type(image_embeds).__name__}",
                              "connect WanVideoEmptyEmbeds (text-to-video) or WanVideoImageToVideoEncode")
     name = Path(str(model.path)).name
+    if image_embeds.humo is not None or is_humo(model.transformer):  # HuMo: checked by the loop (sampling.loop)
+        if image_embeds.humo is None:
+            raise NodeInputError("image_embeds", f"{name} is a HuMo model: it needs HuMoEmbeds",
+                                 "connect HuMoEmbeds (reference images and audio) to image_embeds")
+        return
     is_animate = getattr(model.transformer, "pose_patch_embedding", None) is not None
     if is_animate and image_embeds.animate is None:
         raise NodeInputError("image_embeds", f"{name} is a Wan 2.2 Animate model: it needs WanVideoAnimateEmbeds",
