@@ -516,6 +516,8 @@ class WanPredictor:
         context = _batch(entry.tensor.to(self.device, model.dtype), batch)
         call = ForwardOptions(is_uncond=bool(skip), step=step_index(self.sigmas, sigma))
         out = humo_forward(tr, hidden, t, context, self._extras[slot], call)
+        return out.float()[:, :, :frames, :height, :width]
+
     def _forward_animate2(self, x: torch.Tensor, timestep: torch.Tensor, which: str, index: int,
                           skip: tuple[int, ...], window: Any = None) -> torch.Tensor:
         """One call of Wan Animate 2 (ComfyUI ``WAN_Animate2``): the I2V input plus the pose branch."""
