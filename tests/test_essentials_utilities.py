@@ -68,3 +68,32 @@ def test_console_lines_go_to_the_log(caplog):
         assert node("ConsoleDebug+")(CTX, value=42) == ()
         assert node("DebugTensorShape+")(CTX, tensor={"samples": torch.zeros(1, 2), "x": [torch.zeros(3)]}) == ()
     assert "Value: 42" in caplog.text and "[[1, 2], [3]]" in caplog.text
+
+
+def test_transition_mask_by_hand():
+    (slide,) = node("TransitionMask+")(CTX, width=8, height=2, frames=6, start_frame=1, end_frame=5,
+                                       transition_type="horizontal slide", timing_function="linear")
+    covered = [int(f[0].sum()) for f in slide]  # frames 1..4: progress i/3 of 8 columns, rounded
+    assert covered == [0, 0, round(8 / 3), round(16 / 3), 8, 8]
+    (fade,) = node("TransitionMask+")(CTX, width=2, height=2, frames=3, start_frame=0, end_frame=3,
+                                      transition_type="fade", timing_function="in")
+    assert fade[:, 0, 0].tolist() == [0.0, 0.25, 1.0]
+    (circle,) = node("TransitionMask+")(CTX, width=5, height=5, frames=2, start_frame=0, end_frame=2,
+                                        transition_type="circle", timing_function="linear")
+    assert circle[0].sum() == 1 and circle[1].sum() == 25  # a point at the centre, then all
+    with pytest.raises(NodeInputError):
+        node("TransitionMask+")(CTX, width=2, height=2, frames=3, start_frame=0, end_frame=1,
+                                transition_type="fade", timing_function="in")
+
+
+def test_inject_latent_noise_is_the_packs_global_seed_draw():
+    state = torch.get_rng_state()
+    try:
+        samples = torch.rand(1, 16, 3, 2, 2)
+        (out,) = node("InjectLatentNoise+")(CTX, latent={"samples": samples}, noise_seed=5, noise_strength=0.5,
+                                            normalize="true")
+        torch.manual_seed(5)
+        ref = samples + (torch.randn_like(samples) * samples.std() + samples.mean()) * 0.5
+        torch.testing.assert_close(out["samples"], ref)
+    finally:
+        torch.set_rng_state(state)
