@@ -195,3 +195,16 @@ def test_image_expand_batch_picks_like_the_pack():
     frames = torch.arange(5.0).view(5, 1, 1, 1).expand(5, 2, 2, 3)
     (out,) = node("ImageExpandBatch+")(CTX, image=frames, size=8, method="expand")
     assert out[:, 0, 0, 0].tolist() == [0, 0, 1, 2, 2, 3, 4, 4]  # floor((i + 1/2) 5/8)
+
+
+def test_tiles_cut_with_overlap_and_sew_back():
+    image = torch.rand(1, 20, 30, 3)
+    tiles, tw, th, ox, oy = node("ImageTile+")(CTX, image=image, rows=2, cols=3, overlap=0.0, overlap_x=4,
+                                               overlap_y=2)
+    assert (tw, th, ox, oy) == (14, 12, 4, 2) and tiles.shape == (6, 12, 14, 3)
+    # tile (1, 2): rows 10-2..20, columns 20-4..30 of the image
+    assert torch.equal(tiles[5], image[0, 8:20, 16:30])
+    assert torch.equal(tiles[0], image[0, 0:12, 0:14])
+    (back,) = node("ImageUntile+")(CTX, tiles=tiles, overlap_x=4, overlap_y=2, rows=2, cols=3)
+    # overlapping tiles carry the same pixels, so any blend of them is the image again
+    torch.testing.assert_close(back, image, rtol=1e-6, atol=1e-6)
