@@ -8,9 +8,10 @@ the triangle's apex is at the top. Outputs the masks and ``1 - masks``.
 
 ImageConcatFromBatch lays the frames in a grid of ``num_columns``, each cell bilinear-
 resized to the frame size scaled down to fit ``max_resolution`` (rounded to multiples of
-8, as the pack rounds), empty cells black, one image out. ``match_image_size`` resizes
-frames of the batch to the first frame's size first, which a batch already has; it changes
-nothing here.
+8, as the pack rounds), empty cells black, one image out. ``match_image_size`` is refused:
+the pack resamples each frame of the (already uniform) batch with a truncated aspect size
+through ``common_upscale`` on a channels-first frame without a batch axis, which wfrun
+does not reproduce.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def create_shape_mask(ctx: ExecContext, shape: Any, frames: Any, location_x: Any
 def image_concat_from_batch(ctx: ExecContext, images: Any, num_columns: Any, match_image_size: Any,
                             max_resolution: Any, **_: Any) -> tuple:
     images = as_image(images, "images")
+    if match_image_size:
+        raise NodeInputError("match_image_size", "match_image_size on ImageConcatFromBatch is not supported in wfrun",
+                             "turn it off (a batch's frames already share one size)")
     count, height, width, channels = images.shape
     columns = int(num_columns)
     if columns < 1:
