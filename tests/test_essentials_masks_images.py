@@ -208,3 +208,28 @@ def test_tiles_cut_with_overlap_and_sew_back():
     (back,) = node("ImageUntile+")(CTX, tiles=tiles, overlap_x=4, overlap_y=2, rows=2, cols=3)
     # overlapping tiles carry the same pixels, so any blend of them is the image again
     torch.testing.assert_close(back, image, rtol=1e-6, atol=1e-6)
+
+
+def cas_reference(img: np.ndarray, amount: float) -> np.ndarray:
+    """CAS per pixel with explicit loops over a zero-padded [H, W] plane."""
+    p = np.pad(img, 1)
+    out = np.zeros_like(img)
+    for y in range(img.shape[0]):
+        for x in range(img.shape[1]):
+            win = p[y:y + 3, x:x + 3]
+            cross = [win[0, 1], win[1, 0], win[1, 1], win[1, 2], win[2, 1]]
+            diag = [win[0, 0], win[0, 2], win[2, 0], win[2, 2]]
+            mn = max(min(cross), 0) + max(min(diag), 0)
+            mx = min(max(cross), 1) + min(max(diag), 1)
+            amp = np.sqrt(min(mn, 2 - mx) / (mx + 1e-5))
+            w = -amp * (amount * (1 / 5 - 1 / 8) + 1 / 8)
+            out[y, x] = np.clip(((cross[0] + cross[1] + cross[3] + cross[4]) * w + win[1, 1]) / (1 + 4 * w), 0, 1)
+    return out
+
+
+def test_cas_sharpening_by_the_per_pixel_rule():
+    image = rand_image(1, 7, 9)
+    (out,) = node("ImageCASharpening+")(CTX, image=image, amount=0.6)
+    for ch in range(3):
+        np.testing.assert_allclose(out[0, ..., ch].numpy(), cas_reference(image[0, ..., ch].double().numpy(), 0.6),
+                                   rtol=1e-4, atol=1e-5)
