@@ -194,3 +194,24 @@ def test_pass_throughs_hand_on_what_they_get():
     assert node("CondPassThrough")(CTX, positive=pos, negative=neg) == (pos, neg)
     assert node("CondPassThrough")(CTX) == (None, None)
     assert node("DummyLatentOut")(CTX, latent=latent)[0] is latent
+
+
+def test_offset_mask_shifts_and_rolls_like_numpy():
+    masks = torch.rand(2, 5, 7)
+    (moved,) = node("OffsetMask")(CTX, mask=masks, x=2, y=-1, angle=0, duplication_factor=1, roll=False,
+                                  incremental=False, padding_mode="empty")
+    ref = np.zeros((2, 5, 7), np.float32)
+    ref[:, 0:4, 2:7] = masks.numpy()[:, 0:4, 0:5]  # right by 2; the pack's negative y only blanks the bottom row
+    assert np.array_equal(moved.numpy(), ref)
+    (rolled,) = node("OffsetMask")(CTX, mask=masks, x=3, y=1, angle=0, duplication_factor=2, roll=True,
+                                   incremental=True, padding_mode="empty")
+    assert rolled.shape[0] == 4
+    for i, frame in enumerate(rolled):  # mask i shifted by (i + 1) steps, capped at side - 1
+        dx, dy = min(3 * (i + 1), 6), min(i + 1, 4)
+        assert np.array_equal(frame.numpy(), np.roll(np.roll(masks.numpy()[i % 2], dx, axis=1), dy, axis=0))
+    (still,) = node("OffsetMask")(CTX, mask=masks, x=2, y=2, angle=0, duplication_factor=1, roll=False,
+                                  incremental=False, padding_mode="border")
+    assert torch.equal(still, masks)  # the pack's "border" matches no branch of its code
+    with pytest.raises(NodeInputError):
+        node("OffsetMask")(CTX, mask=masks, x=0, y=0, angle=30, duplication_factor=1, roll=False,
+                           incremental=False, padding_mode="empty")
