@@ -50,3 +50,13 @@ def test_pad_interleaved_layout():
     single, single_mask = node("PadImageBatchInterleaved")(CTX, images=images[:1], empty_frames_per_image=2,
                                                            pad_frame_value=0.0, add_after_last=False)
     assert single.shape[0] == 1 and single_mask.sum() == 4
+
+
+def test_bbox_to_int_and_split():
+    listed = [(2, 3, 10, 5), {"x": 1, "y": 1, "width": 7, "height": 4}]
+    assert node("BboxToInt")(CTX, bboxes=listed, index=0) == (2, 3, 10, 5, 7, 5)
+    assert node("BboxToInt")(CTX, bboxes=listed, index=1) == (1, 1, 7, 4, 4, 3)
+    a, b = node("SplitBboxes")(CTX, bboxes=listed, index=1)
+    assert a == [(2, 3, 10, 5)] and b == [(1, 1, 7, 4)]
+    with pytest.raises(NodeInputError):
+        node("BboxToInt")(CTX, bboxes=listed, index=2)
