@@ -193,10 +193,11 @@ def test_unsupported_inputs_are_refused_by_name(ctx, model, cond, changes, name)
     assert err.value.input_name == name
 
 
-def test_chained_latent_and_missing_prompt_are_refused(ctx, model, cond):
-    with pytest.raises(NodeInputError) as err:
-        clown(ctx, model, cond, {**empty_latent(ctx), "state_info": {}})
-    assert err.value.input_name == "latent_image"
+def test_standard_mode_ignores_a_chained_latents_state_and_missing_prompt_is_refused(ctx, model, cond):
+    first, _, _ = clown(ctx, model, cond, empty_latent(ctx), steps_to_run=1)
+    again, _, _ = clown(ctx, model, cond, first)
+    plain, _, _ = clown(ctx, model, cond, {"samples": first["samples"]})
+    assert torch.equal(again["samples"], plain["samples"])
     values = {**spec_defaults("ClownsharKSampler_Beta"), "steps": 2, "scheduler": "simple"}
     with pytest.raises(NodeInputError) as err:
         get_executor("ClownsharKSampler_Beta")(ctx, model=model, positive=cond, latent_image=empty_latent(ctx),

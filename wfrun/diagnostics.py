@@ -33,6 +33,7 @@ CODES: dict[str, str] = {
     "display-only-skipped": "display-only nodes (previews, text displays) wfrun cannot run were left out of the run",
     "ambiguous-broadcast": "an input matches several Anything Everywhere broadcasts of equal priority, so none feeds it",
     "bad-broadcast": "an Anything Everywhere node broadcasts nothing (a regex that cannot be read)",
+    "scalar-widgets-values": "a node saved one value where a list of widget values belongs; ignored, as ComfyUI ignores it",
     "duplicate-link": "a link id is used twice, or two links feed one input",
     "cycle": "links form a loop, so there is no order to run the nodes in",
     "unknown-node": "no node pack wfrun knows defines this node type",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Iterator
 
-from pydantic import AfterValidator, Field, StrictFloat, StrictInt, StrictStr, WithJsonSchema
+from pydantic import AfterValidator, Field, StrictBool, StrictFloat, StrictInt, StrictStr, WithJsonSchema
 
 from wfrun.formats.kept import KeptModel
 
@@ -46,6 +46,11 @@ class UIOutput(KeptModel):
     slot_index: StrictInt | None = None
 
 
+#: A lone value where the frontend writes a list, as some hand-edited or tool-written
+#: files have (``"widgets_values": 5``). Kept as saved so a round trip changes nothing.
+ScalarWidgets = StrictBool | StrictInt | StrictFloat | StrictStr
+
+
 class UINode(KeptModel):
     id: NodeId
     type: StrictStr
@@ -54,7 +59,25 @@ class UINode(KeptModel):
     inputs: list[UIInput] | None = None
     outputs: list[UIOutput] | None = None
     properties: dict[str, Any] | None = None
-    widgets_values: list[Any] | dict[str, Any] | None = None
+    widgets_values: list[Any] | dict[str, Any] | ScalarWidgets | None = None
+
+    @property
+    def saved_widgets(self) -> list[Any] | dict[str, Any] | None:
+        """``widgets_values`` as the frontend applies it: a list or a dict, else nothing.
+
+        ``LGraphNode.configure`` walks the node's widgets and assigns
+        ``widgets_values[i]`` while ``i`` is below ``widgets_values.length``. A number or
+        boolean has no length and no items, so every widget is handed ``undefined`` (and a
+        numeric widget keeps its default): the value is never taken as the first widget's.
+        A string would be spread one character per widget, which no node means; wfrun
+        ignores every lone value alike (the graph builder warns) and keeps it in the file.
+        """
+        return None if is_scalar_widgets(self.widgets_values) else self.widgets_values
+
+
+def is_scalar_widgets(values: Any) -> bool:
+    """Whether a saved ``widgets_values`` is a lone value rather than a list or dict."""
+    return values is not None and not isinstance(values, (list, dict))
 
 
 def _check_link_array(value: list[Any]) -> list[Any]:

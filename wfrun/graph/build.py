@@ -17,7 +17,7 @@ import networkx as nx
 from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.formats.api import ApiPrompt, is_link
 from wfrun.formats.document import Document
-from wfrun.formats.ui import UINode, UIWorkflow
+from wfrun.formats.ui import UINode, UIWorkflow, is_scalar_widgets
 from wfrun.graph.everywhere import UE_NODES, added_links, resolve_scope
 from wfrun.graph.limits import MAX_EXPANDED_NODES, MAX_FILE_LINKS, MAX_FILE_NODES, MAX_SLOT, MAX_SUBGRAPH_DEPTH
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph, id_key
@@ -76,6 +76,7 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
                        node, node_id, found=node_id, expected="unique node ids",
                        hint="give the node a plain numeric id, or re-save the workflow in ComfyUI")
                 continue
+            _warn_scalar_widgets(result, node, node_id)
             instance = _instance_from_ui(node, node_id, registry)
             for ui_input in node.inputs or []:
                 if ui_input.link is None or ui_input.link in ue_added.get(scope.table_key, ()):
@@ -186,19 +187,34 @@ def _within_limits(what: str, nodes: int, links: int, result: WorkflowGraph) -> 
     return nodes <= MAX_FILE_NODES and links <= MAX_FILE_LINKS
 
 
+def _warn_scalar_widgets(result: WorkflowGraph, node: UINode, node_id: str) -> None:
+    """A lone ``widgets_values`` is ignored as the frontend ignores it (see
+    :attr:`UINode.saved_widgets`); say so, since the user may have meant a value."""
+    if not is_scalar_widgets(node.widgets_values):
+        return
+    result.problems.append(Diagnostic(
+        "scalar-widgets-values", Severity.WARNING,
+        "widgets_values is a single value, not a list; like ComfyUI's frontend, wfrun ignores it "
+        "and the node's widgets keep their defaults",
+        file=result.source, node_id=node_id, node_title=node.title, class_type=node.type,
+        input="widgets_values", found=node.widgets_values, expected="a list of widget values",
+        hint="open the workflow in ComfyUI, set the widgets and save it again"))
+
+
 def _instance_from_ui(node: UINode, node_id: str, registry: Registry) -> NodeInstance:
     props = node.properties or {}
-    spec = spec_for(registry, node.type, props, node.widgets_values)
+    saved = node.saved_widgets
+    spec = spec_for(registry, node.type, props, saved)
     instance = NodeInstance(
         id=node_id, class_type=node.type, title=node.title, spec=spec,
-        properties=props, saved_widgets=node.widgets_values,
+        properties=props, saved_widgets=saved,
         source_path=tuple(node_id.split(":")),
     )
     if spec is not None:
         commits = registry.commit_index(spec.pack)
         ver = props.get("ver") if registry.saved_by(spec.pack, props.get("cnr_id")) else None
-        choice = choose_signature(spec, node.widgets_values, commits.get(ver or ""), commits)
-        binding = bind(spec, node.widgets_values, choice)
+        choice = choose_signature(spec, saved, commits.get(ver or ""), commits)
+        binding = bind(spec, saved, choice)
         instance.signature = binding.signature
         instance.saved_date = binding.signature.date
         instance.binding = binding

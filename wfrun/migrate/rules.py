@@ -223,9 +223,9 @@ def _passed_on_by(node: dict[str, Any], scope: Scope) -> list[dict[str, Any]]:
     if node.get("type") == "Reroute":
         return [node]
     if node.get("type") == "SetNode":
-        name = (node.get("widgets_values") or [None])[0]
+        name = _first_value(node)
         return [n for n in scope.nodes if isinstance(n, dict) and n.get("type") == "GetNode"
-                and (n.get("widgets_values") or [None])[0] == name]
+                and _first_value(n) == name]
     return []
 
 
@@ -253,3 +253,10 @@ def reorder_sockets(node: dict[str, Any], scope: Scope, latest: Signature, rule_
             link.target_slot = new_slot[link.target_slot]
     after = [i.get("name") if isinstance(i, dict) else None for i in node["inputs"]]
     return [Change("reordered", None, before, after, rule_id)]
+
+
+def _first_value(node: dict[str, Any]) -> Any:
+    """The first saved widget value, None where ``widgets_values`` is no list (a lone
+    value is ignored, as the frontend ignores it)."""
+    values = node.get("widgets_values")
+    return values[0] if isinstance(values, list) and values else None

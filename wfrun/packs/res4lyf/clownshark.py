@@ -30,16 +30,32 @@ latent noisy (no final denoise onto ``sigma_min``). ``denoised`` is the last ste
 prediction (the pack's last preview), or ``output`` when no step ran. The ``options``
 output is the input options plus the settings the pack writes back into them.
 
+Chaining (ClownsharkChainsampler_Beta, "resample"): like the pack, the output LATENT
+carries what a chained sampler continues from: ``state_info`` (here one
+:class:`~wfrun.sampling.ksampler.res4lyf.ResState` per batch item: the prepared schedule,
+the step reached, the latent there before its cast to float32, the multistep history and
+the two noise generators' states), and the ``model``, ``positive`` and ``negative`` used,
+which a later RES4LYF sampler takes when its own inputs are not connected. A chain
+sampler resumes at that step of that schedule (its own ``sigmas`` are not used, as the
+pack replaces them by the stored schedule once a step has run) with its own sampler name,
+eta, cfg, bongmath and ``steps_to_run``; its seed is the pack's -1, so the noise
+generators continue where they stopped. A latent whose run already ended passes through
+unchanged (no step, no model call). So a sampler stopped after k steps and a chain
+sampler with the same settings give what one sampler gives in one go.
+
 Differences from the pack: the starting latent and noise enter the sampler in float32 (as
 KSampler's do in wfrun; the pack keeps them in float64), and the result is float32; the
-output LATENT does not carry the pack's chaining entries (``state_info``, ``model``,
-prompts, ``sampler``), so "resample"/"unsample" modes and chained samplers are refused,
-as are ``guides``, a negative ``denoise`` or ``cfg``, a missing model/prompt,
-and any option other than the neutral ones (ClownOptions_DetailBoost_Beta at weight 0).
+output LATENT carries no ``sampler`` entry; "unsample" mode is refused, as are ``guides``,
+a negative ``denoise`` or ``cfg``, a missing model/prompt, any option other than the
+neutral ones (ClownOptions_DetailBoost_Beta at weight 0), and in a chain: a latent resized
+since its sampler stopped (the pack re-noises a resized copy), a noise mask (the pack
+seeds its masked noise from torch's global seed) and connected ``sigmas`` before any step
+has run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -141,51 +157,106 @@ def _number(name: str, value: Any) -> float:
     return float(value)
 
 
-@executor("ClownsharKSampler_Beta")
-def clownshark_sampler(ctx: ExecContext, eta: Any, sampler_name: Any, scheduler: Any, steps: Any, steps_to_run: Any,
-                       denoise: Any, cfg: Any, seed: Any, sampler_mode: Any, bongmath: Any, model: Any = None,
-                       positive: Any = None, negative: Any = None, latent_image: Any = None, sigmas: Any = None,
-                       guides: Any = None, options: Any = None, **_: Any) -> tuple:
-    if sampler_mode != "standard":
-        raise NodeInputError("sampler_mode", f"sampler_mode {sampler_mode!r} is not supported in wfrun "
-                             "(RES4LYF's unsample/resample chaining state is not ported)", "use standard")
+#: The entries a RES4LYF sampler adds to its output LATENT for a chained sampler.
+CHAIN_KEYS = ("state_info", "model", "positive", "negative")
+
+
+def _chained(latent: Any, model: Any, positive: Any, negative: Any) -> tuple[Any, Any, Any]:
+    """Model and prompts: the connected ones, else those a chained latent carries (the pack)."""
+    if isinstance(latent, dict):
+        model = latent.get("model") if model is None else model
+        positive = latent.get("positive") if positive is None else positive
+        negative = latent.get("negative") if negative is None else negative
+    return model, positive, negative
+
+
+def _check_inputs(model: Any, positive: Any, negative: Any, latent_image: Any, guides: Any) -> None:
     if guides is not None:
-        raise NodeInputError("guides", "guides on ClownsharKSampler_Beta are not supported in wfrun",
-                             "disconnect guides")
-    if sigmas is not None and (not isinstance(sigmas, torch.Tensor) or sigmas.dim() != 1 or len(sigmas) < 2):
-        raise NodeInputError("sigmas", f"expected SIGMAS of at least 2 values, got {sigmas!r:.80}",
-                             "connect a schedule")
+        raise NodeInputError("guides", "RES4LYF guides are not supported in wfrun", "disconnect guides")
     if not isinstance(model, CoreModel):
-        raise NodeInputError("model", "ClownsharKSampler_Beta needs a MODEL here (a model carried by a chained "
-                             f"latent is not supported), got {type(model).__name__}", "connect the model")
+        raise NodeInputError("model", f"expected a MODEL, got {type(model).__name__}", "connect the model")
     for name, value in (("positive", positive), ("negative", negative)):
         if value is None:
             raise NodeInputError(name, f"a missing {name} prompt (the pack's zeroed conditioning) is not supported "
                                  "in wfrun", f"connect {name}")
     if not isinstance(latent_image, dict) or not isinstance(latent_image.get("samples"), torch.Tensor):
         raise NodeInputError("latent_image", f"expected a LATENT, got {type(latent_image).__name__}")
-    if any(key in latent_image for key in ("state_info", "model", "sampler")):
-        raise NodeInputError("latent_image", "a latent chained from another RES4LYF sampler is not supported in "
-                             "wfrun", "decode it, or use a plain latent")
-    name = rk_type(sampler_name)
-    if scheduler not in ks.SCHEDULER_NAMES:
-        raise NodeInputError("scheduler", f"unknown scheduler {scheduler!r}", f"use one of {', '.join(ks.SCHEDULER_NAMES)}")
-    eta, cfg, denoise = _number("eta", eta), _number("cfg", cfg), _number("denoise", denoise)
+
+
+def _settings(eta: Any, cfg: Any, bongmath: Any, steps_to_run: Any, seed: int, options: Any
+              ) -> tuple[res.ResOptions, float, dict]:
+    eta, cfg = _number("eta", eta), _number("cfg", cfg)
     if cfg < 0:
         raise NodeInputError("cfg", "a negative cfg (the pack's channelwise CFG) is not supported in wfrun",
                              "use a cfg of 0 or more")
+    if not isinstance(bongmath, bool):
+        raise NodeInputError("bongmath", f"expected true or false, got {bongmath!r}")
+    if isinstance(steps_to_run, bool) or not isinstance(steps_to_run, int):
+        raise NodeInputError("steps_to_run", f"expected a whole number, got {steps_to_run!r}")
+    incoming, step_eta, stage_eta, extra = _options(options, eta)
+    settings = res.ResOptions(eta=step_eta, eta_substep=stage_eta, noise_seed=seed + 1 if seed != -1 else -1,
+                              bongmath=bongmath, steps_to_run=steps_to_run, **extra)
+    written = {**incoming, **NEUTRAL_OPTIONS, "eta": step_eta, "eta_substep": stage_eta}
+    return settings, cfg, written
+
+
+def _run(ctx: ExecContext, name: str, settings: res.ResOptions, seed: int, cfg: float, model: Any, positive: Any,
+         negative: Any, samples: torch.Tensor, mask: Any, run_sigmas: torch.Tensor,
+         resume: list[res.ResState] | None) -> tuple[dict, dict]:
+    """Sample each batch item on its own (the pack does), through core SamplerCustom with
+    the RES sampler; the outputs carry the chain entries."""
+    (select,) = _core("KSamplerSelect")(ctx, sampler_name=name)
+    custom = _core("SamplerCustom")
+    outs, denoised, states = [], [], []
+    for b in range(samples.shape[0]):
+        item = {"samples": samples[b:b + 1]}
+        if mask is not None:  # each item gets the whole mask, as in the pack
+            item["noise_mask"] = mask
+        kept: list[res.ResState] = []
+        item_settings = dataclasses.replace(settings, keep_state=kept.append,
+                                            resume=resume[b] if resume is not None else None)
+        schedule = resume[b].sigmas.float() if resume is not None else run_sigmas
+        out, den = custom(ctx, model=model, add_noise=resume is None, noise_seed=seed, cfg=cfg, positive=positive,
+                          negative=negative, sampler=ClownRun(select, seed + b, item_settings), sigmas=schedule,
+                          latent_image=item)
+        outs.append(out["samples"])
+        denoised.append(den["samples"])
+        states.append(kept[-1] if kept else (resume[b] if resume is not None else None))
+    output = {"samples": torch.cat(outs)}
+    den_out = {"samples": torch.cat(denoised)}
+    if mask is not None:
+        output["noise_mask"] = den_out["noise_mask"] = mask
+    if all(state is not None for state in states):
+        output["state_info"] = states
+    output.update(model=model, positive=positive, negative=negative)
+    return output, den_out
+
+
+@executor("ClownsharKSampler_Beta")
+def clownshark_sampler(ctx: ExecContext, eta: Any, sampler_name: Any, scheduler: Any, steps: Any, steps_to_run: Any,
+                       denoise: Any, cfg: Any, seed: Any, sampler_mode: Any, bongmath: Any, model: Any = None,
+                       positive: Any = None, negative: Any = None, latent_image: Any = None, sigmas: Any = None,
+                       guides: Any = None, options: Any = None, **_: Any) -> tuple:
+    if sampler_mode != "standard":
+        raise NodeInputError("sampler_mode", f"sampler_mode {sampler_mode!r} on ClownsharKSampler_Beta is not "
+                             "supported in wfrun", "use standard, and ClownsharkChainsampler_Beta to continue a run")
+    if sigmas is not None and (not isinstance(sigmas, torch.Tensor) or sigmas.dim() != 1 or len(sigmas) < 2):
+        raise NodeInputError("sigmas", f"expected SIGMAS of at least 2 values, got {sigmas!r:.80}",
+                             "connect a schedule")
+    model, positive, negative = _chained(latent_image, model, positive, negative)
+    _check_inputs(model, positive, negative, latent_image, guides)
+    name = rk_type(sampler_name)
+    if scheduler not in ks.SCHEDULER_NAMES:
+        raise NodeInputError("scheduler", f"unknown scheduler {scheduler!r}", f"use one of {', '.join(ks.SCHEDULER_NAMES)}")
+    denoise = _number("denoise", denoise)
     if denoise <= 0:
         raise NodeInputError("denoise", f"denoise {denoise} is not supported in wfrun (negative: the pack's sigma "
                              "scaling, not ported; 0: the pack's schedule is empty and the node fails)",
                              "use a denoise above 0")
-    if not isinstance(bongmath, bool):
-        raise NodeInputError("bongmath", f"expected true or false, got {bongmath!r}")
-    for label, value in (("steps", steps), ("steps_to_run", steps_to_run), ("seed", seed)):
+    for label, value in (("steps", steps), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise NodeInputError(label, f"expected a whole number, got {value!r}")
-    incoming, step_eta, stage_eta, extra = _options(options, eta)
-    settings = res.ResOptions(eta=step_eta, eta_substep=stage_eta, noise_seed=seed + 1 if seed != -1 else -1,
-                              bongmath=bongmath, steps_to_run=steps_to_run, **extra)
+    settings, cfg, written = _settings(eta, cfg, bongmath, steps_to_run, seed, options)
 
     ms = ks.FlowSampling(shift=model.shift, multiplier=model.multiplier)
     if sigmas is not None:  # the pack scales a given schedule by denoise (its steps and scheduler unused)
@@ -195,23 +266,50 @@ def clownshark_sampler(ctx: ExecContext, eta: Any, sampler_name: Any, scheduler:
             run_sigmas = ks.ksampler_sigmas(ms, scheduler, int(steps), denoise, sampler_name=name)
         except ks.SchedulerStepsError as err:
             raise NodeInputError("steps", str(err), "use more steps or another scheduler") from None
-    (select,) = _core("KSamplerSelect")(ctx, sampler_name=name)
-    custom = _core("SamplerCustom")
+    output, den_out = _run(ctx, name, settings, seed, cfg, model, positive, negative, latent_image["samples"],
+                           latent_image.get("noise_mask"), run_sigmas, None)
+    return output, den_out, written
+
+
+def _resume_states(latent_image: dict, sigmas: Any) -> list[res.ResState]:
+    """The per-item states a chained latent carries, checked against its samples."""
+    states = latent_image.get("state_info")
     samples = latent_image["samples"]
-    mask = latent_image.get("noise_mask")
-    outs, denoised = [], []
-    for b in range(samples.shape[0]):  # the pack samples each batch item on its own
-        item = {"samples": samples[b:b + 1]}
-        if mask is not None:  # each item gets the whole mask, as in the pack
-            item["noise_mask"] = mask
-        out, den = custom(ctx, model=model, add_noise=True, noise_seed=seed, cfg=cfg, positive=positive,
-                          negative=negative, sampler=ClownRun(select, seed + b, settings), sigmas=run_sigmas,
-                          latent_image=item)
-        outs.append(out["samples"])
-        denoised.append(den["samples"])
-    output = {"samples": torch.cat(outs)}
-    den_out = {"samples": torch.cat(denoised)}
-    if mask is not None:
-        output["noise_mask"] = den_out["noise_mask"] = mask
-    written = {**incoming, **NEUTRAL_OPTIONS, "eta": step_eta, "eta_substep": stage_eta}
+    if not isinstance(states, list) or not all(isinstance(s, res.ResState) for s in states):
+        raise NodeInputError("latent_image", "ClownsharkChainsampler_Beta continues the run of another RES4LYF "
+                             "sampler, but this latent carries none (the pack fails on its missing state_info)",
+                             "connect the output of a ClownsharKSampler_Beta or ClownsharkChainsampler_Beta")
+    if len(states) != samples.shape[0] or any(s.raw_x.shape[1:] != samples.shape[1:] for s in states):
+        raise NodeInputError("latent_image", "the latent was resized or re-batched since its sampler stopped "
+                             f"({list(samples.shape)} against {list(states[0].raw_x.shape[1:])}); the pack's "
+                             "re-noising of a resized latent is not supported in wfrun",
+                             "chain the sampler's output directly")
+    if "noise_mask" in latent_image:
+        raise NodeInputError("latent_image", "a noise mask on a chained latent is not supported in wfrun (the pack "
+                             "draws its masked noise from torch's global seed)", "remove the mask")
+    if sigmas is not None and any(s.end_step == 0 for s in states):
+        raise NodeInputError("sigmas", "new sigmas for a run that has not taken a step yet are not supported in "
+                             "wfrun", "disconnect sigmas, or let the first sampler run a step")
+    return states
+
+
+@executor("ClownsharkChainsampler_Beta")
+def clownshark_chainsampler(ctx: ExecContext, eta: Any, sampler_name: Any, steps_to_run: Any, cfg: Any,
+                            sampler_mode: Any, bongmath: Any, model: Any = None, positive: Any = None,
+                            negative: Any = None, sigmas: Any = None, latent_image: Any = None, guides: Any = None,
+                            options: Any = None, sampler: Any = None, **_: Any) -> tuple:
+    """RES4LYF's chained sampler: continue the run a latent carries (module docs)."""
+    if sampler_mode != "resample":
+        raise NodeInputError("sampler_mode", f"sampler_mode {sampler_mode!r} is not supported in wfrun "
+                             "(RES4LYF's unsampling is not ported)", "use resample")
+    if sampler is not None:
+        raise NodeInputError("sampler", "a SAMPLER input on ClownsharkChainsampler_Beta (its 2025-03 form) is not "
+                             "supported in wfrun", "disconnect sampler; pick the sampler by sampler_name")
+    model, positive, negative = _chained(latent_image, model, positive, negative)
+    _check_inputs(model, positive, negative, latent_image, guides)
+    states = _resume_states(latent_image, sigmas)
+    name = rk_type(sampler_name)
+    settings, cfg, written = _settings(eta, cfg, bongmath, steps_to_run, -1, options)
+    output, den_out = _run(ctx, name, settings, -1, cfg, model, positive, negative, latent_image["samples"], None,
+                           states[0].sigmas, states)
     return output, den_out, written

@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -151,6 +152,31 @@ class ResOptions:
     #: ``multistep_fallback_sampler`` ("" keeps the pack's choice; "ddim" or "euler"):
     #: the tableau a multistep method falls back to on a step with ``h >= 1``.
     multistep_fallback: str = ""
+    #: Where an earlier run stopped (the pack's ``state_info`` in "resample" mode): the run
+    #: continues it instead of starting from the given latent and schedule.
+    resume: "ResState | None" = None
+    #: Called once at the end with the run's :class:`ResState` (the pack's ``state_info_out``).
+    keep_state: Callable[["ResState"], None] | None = None
+
+
+@dataclass(frozen=True)
+class ResState:
+    """Where a RES run stopped, for RES4LYF's chained samplers (its ``state_info``).
+
+    ``sigmas`` is the prepared schedule (``sigmas_scheduled``), ``end_step`` the index of
+    the next step to run, ``raw_x`` the sampler-space latent there (before the cast to the
+    latent's dtype), ``history`` the earlier steps' x0 predictions (``data_prev_``) and
+    ``step_rng`` / ``stage_rng`` the noise generators' states (``last_rng``,
+    ``last_rng_substep``). ``completed``: the run reached the end of its schedule.
+    """
+
+    sigmas: torch.Tensor
+    end_step: int
+    raw_x: torch.Tensor
+    history: tuple[torch.Tensor, ...]
+    step_rng: torch.Tensor | None
+    stage_rng: torch.Tensor | None
+    completed: bool
 
 
 # --- phi functions and tableaux -----------------------------------------------------------
@@ -306,19 +332,33 @@ def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: Re
     out_dtype = x.dtype
     x = x.to(options.dtype)
     sigma_min = ctx.ms.sigma_min.to(device=x.device, dtype=options.dtype)
-    sigmas = prepare_sigmas(sigmas.to(device=x.device, dtype=options.dtype), sigma_min)
+    resume = options.resume
+    start, history = 0, []  # history: earlier steps' first-stage x0 predictions, newest first
+    if resume is not None:  # the pack's "resample" of a latent carrying state_info
+        x = resume.raw_x.to(device=x.device, dtype=options.dtype)
+        sigmas = prepare_sigmas(resume.sigmas.to(device=x.device, dtype=options.dtype), sigma_min)
+        start = int(resume.end_step)
+        history = [h.to(device=x.device, dtype=options.dtype) for h in resume.history]
+    else:
+        sigmas = prepare_sigmas(sigmas.to(device=x.device, dtype=options.dtype), sigma_min)
     if len(sigmas) < 2:
         return x.to(out_dtype)
     ends_at_zero = bool(sigmas[-1] == 0)
     all_steps = len(sigmas) - 2 if ends_at_zero else len(sigmas) - 1
-    num_steps = all_steps if options.steps_to_run < 0 else min(all_steps, int(options.steps_to_run))
+    left = max(0, all_steps - start)
+    end = start + (left if options.steps_to_run < 0 else min(left, int(options.steps_to_run)))
     eta, eta_substep = float(options.eta), float(options.eta_substep)
-    step_noise = StandardNoise(x, int(options.noise_seed)) if eta else None
-    stage_noise = StandardNoise(x, int(options.noise_seed) + MAX_STEPS) if eta_substep else None
+    step_noise = StandardNoise(x, int(options.noise_seed))
+    stage_noise = StandardNoise(x, int(options.noise_seed) + MAX_STEPS)
+    if resume is not None and int(options.noise_seed) < 0:  # the pack continues its generators
+        if resume.step_rng is not None:
+            step_noise.generator.set_state(resume.step_rng)
+        if resume.stage_rng is not None:
+            stage_noise.generator.set_state(resume.stage_rng)
     s_in = x.new_ones([x.shape[0]])
-    history: list[torch.Tensor] = []  # earlier steps' first-stage x0 predictions, newest first
+    eps = None
 
-    for step in range(num_steps):
+    for step in range(start, end):
         sigma, sigma_next = sigmas[step], sigmas[step + 1]
         h = -torch.log(sigma_next / sigma)
         tableau, recycled = step_tableau(variant, step, sigmas, options)
@@ -339,18 +379,27 @@ def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: Re
                 break
             row = tableau.a[i + 1]
             x_stage = x_0 + h * sum(row[j] * (data[j] - x_0) for j in range(i + 1))
-            if stage_noise is not None:
+            if eta_substep:
                 x_stage = swap_noise(x_0, x_stage, sigma, stage_sigmas[i + 1], eta_substep, stage_noise)
             if bong and stage_sigmas[i] > sigma_min:
                 weight = h * sum(row[j] for j in range(i + 1))
                 x_0 = (x_stage - h * sum(row[j] * data[j] for j in range(i + 1))) / (1 - weight)
         x_next = x_0 + h * sum(b * (d - x_0) for b, d in zip(tableau.b, data))
         eps = (x_0 - x_next) / (sigma - sigma_next)  # the step's slope, before its noise
-        if step_noise is not None:
+        if eta:
             x_next = swap_noise(x_0, x_next, sigma, sigma_next, eta, step_noise)
         x = x_next
         history = [data[0]] + history[:2]
 
-    if ends_at_zero and num_steps == all_steps and num_steps > 0 and sigmas[-2] == sigma_min:
+    if end == start:  # nothing ran: the pack hands the state on untouched
+        if options.keep_state is not None and resume is not None:
+            options.keep_state(resume)
+        return x.to(out_dtype)
+    if ends_at_zero and end == all_steps and sigmas[-2] == sigma_min:
         x = x - sigma_min * eps if options.skip_final_model_call else model(x, sigma_min * s_in)
+    if options.keep_state is not None:
+        options.keep_state(ResState(
+            sigmas=sigmas.clone(), end_step=end, raw_x=x.clone(), history=tuple(history),
+            step_rng=step_noise.generator.get_state(), stage_rng=stage_noise.generator.get_state(),
+            completed=bool(ends_at_zero and end == all_steps and sigmas[-2] == sigma_min)))
     return x.to(out_dtype)
