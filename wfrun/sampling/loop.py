@@ -86,7 +86,8 @@ from the model-family registry (``models/families``), never from numbers here.
 
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
 cross-attention, which diffusers' blocks cannot), diff-diff masks in ``samples``, ReCamMaster
-with context windows, and the pack's extras outside Wan 2.1 core (UniAnimate, FlowEdit, FreeInit).
+with context windows, and the pack's extras outside Wan 2.1 core (UniAnimate, FreeInit). FlowEdit runs
+its own steps over :func:`prepare` and :func:`predict` (:mod:`.flowedit_sampling`).
 
 - **MultiTalk / InfiniteTalk** (``multitalk``): every call carries the audio to the patch's
   hooks (:mod:`.multitalk`); audio CFG keeps the audio in the uncond call and adds one with

@@ -46,7 +46,10 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   the rays nowhere); the loop feeds the rays to the adapter (``sampling.fun_camera``);
 - Uni3C (``uni3c_embeds``, ``uni3c.py``): the controlnet runs in the loop's calls inside
   its window and adds its states after the blocks (``sampling.uni3c``);
-- inputs the pack uses for other model families (FlowEdit, UniAnimate, FreeInit) raise a
+- FlowEdit (``flowedit_args``, WanVideoFlowEdit, ``flowedit.py``): the sampler edits its input
+  latents (``samples``) by FlowEdit (``sampling.flowedit_sampling``, whose docstring lists
+  what it refuses);
+- inputs the pack uses for other model families (UniAnimate, FreeInit) raise a
   clear error when connected.
 """
 
@@ -67,6 +70,8 @@ from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, Experimen
                                         FetaArgs, ImageEmbeds, LoopArgs, SamplerOptions, ScheduleChoice, SLGArgs,
                                         TeaCacheArgs, TextEmbeds, WanVideoModel)
 from wfrun.sampling.audio import FantasyAudio
+from wfrun.sampling.flowedit import FlowEditArgs
+from wfrun.sampling.flowedit_sampling import sample_flowedit
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, multitalk_audio, patch_on,
@@ -74,7 +79,7 @@ from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, 
 from wfrun.sampling.uni3c import Uni3CEmbeds
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
-UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses", "freeinit_args")
+UNSUPPORTED_INPUTS = ("unianimate_poses", "freeinit_args")
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
 
 
@@ -177,6 +182,13 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     if long is not None:
         check_long(model, talk, samples, context_options, scheduler)
     check_windows(talk, context_options)
+    flowedit = others.get("flowedit_args")
+    if flowedit is not None and not isinstance(flowedit, FlowEditArgs):
+        raise NodeInputError("flowedit_args", f"expected FLOWEDITARGS, got {type(flowedit).__name__}",
+                             "connect WanVideoFlowEdit")
+    if flowedit is not None and long is not None:
+        raise NodeInputError("flowedit_args", "FlowEdit with the MultiTalk long-video loop is not supported",
+                             "disconnect flowedit_args")
     uni3c = others.get("uni3c_embeds")
     if uni3c is not None and not isinstance(uni3c, Uni3CEmbeds):
         raise NodeInputError("uni3c_embeds", f"expected UNI3C_EMBEDS, got {type(uni3c).__name__}",
@@ -207,7 +219,7 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
             if long is not None:
                 video = run_long(ctx, request, long, talk, model)
                 return (video, video)
-            latent = sample(request)
+            latent = sample_flowedit(request, flowedit) if flowedit is not None else sample(request)
     except (SamplingError, SchedulerError) as err:
         raise NodeInputError(err.input_name, str(err), err.hint) from None
     except LoraError as err:
