@@ -144,6 +144,9 @@ class ImageEmbeds:
     #: From WanVideoImageToVideoMultiTalk: the long-video loop's settings
     #: (``sampling.multitalk_long.LongVideo``).
     multitalk_long: Any = None
+    #: From WanVideoAddS2VEmbeds: the wrapper's Wan 2.2 S2V audio, reference and pose
+    #: (``sampling.s2v_wrapper.WrapperS2V``).
+    s2v: Any = None
 
     @property
     def is_image_conditioned(self) -> bool:

@@ -46,6 +46,9 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   the rays nowhere); the loop feeds the rays to the adapter (``sampling.fun_camera``);
 - Uni3C (``uni3c_embeds``, ``uni3c.py``): the controlnet runs in the loop's calls inside
   its window and adds its states after the blocks (``sampling.uni3c``);
+- Wan 2.2 S2V (WanVideoAddS2VEmbeds' embeds, ``s2v.py``, on a Wan2_2-S2V-14B model): the loop
+  runs the S2V forward with the wrapper's audio, reference and pose per call
+  (``sampling.s2v_wrapper``); an S2V model needs those embeds and they need one;
 - FlowEdit (``flowedit_args``, WanVideoFlowEdit, ``flowedit.py``): the sampler edits its input
   latents (``samples``) by FlowEdit (``sampling.flowedit_sampling``, whose docstring lists
   what it refuses);
