@@ -192,7 +192,7 @@ def spaced(count, steps):
 
 
 def reference(sd, x, t, text, audio=None, ref=None, control=None, motion=None, audio_scale=1.0,
-              video_kind_on_ref=False):
+              video_kind_on_ref=False, audio_skip=0):
     """ComfyUI's S2V forward for batch 1, written out token by token (with the wrapper's
     ``audio_scale`` on the local audio tokens and its video token vector on the reference)."""
     _, _, frames, h, w = x.shape
@@ -220,7 +220,10 @@ def reference(sd, x, t, text, audio=None, ref=None, control=None, motion=None, a
             times += [0.0] * gf * gh * gw
     e, e0 = time_embedding(sd, torch.tensor(times))
     ctx = lin(sd, "text_embedding.2", F.gelu(lin(sd, "text_embedding.0", text[0]), approximate="tanh"))
-    audio_out = audio_tokens(sd, audio[..., :frames * 4]) if audio is not None else None
+    audio_out = None
+    if audio is not None:  # the first ``audio_skip`` encoded frames dropped (the wrapper's framepack)
+        glob, local = audio_tokens(sd, audio[..., :(frames + audio_skip) * 4])
+        audio_out = (glob[audio_skip:], local[audio_skip:])
     for i in range(S2V["layers"]):
         tokens = block(sd, f"blocks.{i}", tokens, ctx, e0, positions)
         if audio_out is not None and i in INJECT:

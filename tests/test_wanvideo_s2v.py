@@ -1,8 +1,9 @@
 """Wan 2.2 S2V through the wrapper (WanVideoAddS2VEmbeds into WanVideoSampler): the loader
 takes the S2V file, the audio bucket worked out by hand, the audio encoder's frame count
-against the real encoder, each call's inputs, and one sampler step against the token-by-token
+against the real encoder, each call's inputs, one sampler step against the token-by-token
 S2V reference of ``test_wan_s2v`` with the wrapper's choices (audio scale, the video's
-token vector on the reference, the repeated first audio step, silent uncond)."""
+token vector on the reference, the repeated first audio step, silent uncond), and the
+framepack loop's two windows re-derived with that reference and the VAE."""
 
 from __future__ import annotations
 
@@ -190,9 +191,9 @@ def test_refusals_name_the_input(ctx, model):
     with pytest.raises(NodeInputError) as err:  # an S2V model with plain embeds
         sampler(ctx, image_embeds=plain, **run)
     assert err.value.input_name == "image_embeds"
-    with pytest.raises(NodeInputError) as err:
+    with pytest.raises(NodeInputError) as err:  # the framepack loop needs the VAE
         add_s2v(ctx, embeds=plain, frame_window_size=9, enable_framepack=True)
-    assert err.value.input_name == "enable_framepack"
+    assert err.value.input_name == "vae"
     enc = encoder_output(60, seed=1, layers=S2V["audio_layers"], width=S2V["audio_dim"])
     long_window = add_s2v(ctx, embeds=plain, frame_window_size=17, audio_encoder_output=enc)[0]
     with pytest.raises(NodeInputError, match="gives 5 audio frames for 3") as err:  # 17 audio frames for a 9-frame video
@@ -202,3 +203,67 @@ def test_refusals_name_the_input(ctx, model):
     with pytest.raises(NodeInputError) as err:
         sampler(ctx, image_embeds=s2v, cache_args=teacache(ctx)[0], **run)
     assert err.value.input_name == "cache_args"
+
+
+# --- the framepack loop ----------------------------------------------------------------------
+
+def test_framepack_plan_is_the_packs_arithmetic():
+    from wfrun.sampling.s2v_wrapper import framepack_plan
+
+    plan = framepack_plan(80, 240)  # the pack's default window: 73 motion frames, 19 latents, 20 new
+    assert (plan.motion_frames, plan.motion_latents, plan.latents, plan.repeats) == (73, 19, 20, 3)
+    # the encoder makes 39 audio frames of 73 + 80 steps; the first 19 are dropped
+    assert encoded_frames(73 + 80) - 19 == 20
+
+
+def test_dropped_audio_frames_against_the_reference(model, sd):
+    g = torch.Generator().manual_seed(8)
+    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    x, text, motion = r(1, 16, 3, 8, 8), r(1, 6, TRANSFORMER["text_dim"]), r(1, 16, 2, 8, 8)
+    audio = r(1, S2V["audio_layers"], S2V["audio_dim"], 17)
+    with torch.no_grad():
+        got = s2v_forward(model.transformer, x, torch.tensor([800.0]), text,
+                          S2VInputs(audio=audio, motion=motion, audio_skip_frames=2))
+        want = reference(sd, x, 800.0, text, audio=audio, motion=motion, audio_skip=2)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=3e-5)
+
+
+@torch.no_grad()
+def test_framepack_windows_follow_each_other(ctx, model, sd, tiny_models):
+    """Two windows of 12 frames (5 motion frames, 2 motion latents, 3 new latents), one Euler
+    step each, re-derived with the token-by-token reference and the VAE: window k starts from
+    the same noise, its motion latents are the encoding of the frames so far (grey at first)."""
+    from wfrun.packs.wanvideo.vae import decode_latents, encode_video
+
+    vae_ctx = ExecContext(models=ModelRoots.from_options(str(tiny_models)))
+    vae = node("WanVideoVAELoader")(vae_ctx, model_name="Wan2_1_VAE_tiny_bf16.safetensors", precision="fp32")[0]
+    g = torch.Generator().manual_seed(5)
+    text = TextEmbeds(prompt_embeds=(torch.randn(7, TRANSFORMER["text_dim"], generator=g),),
+                      negative_prompt_embeds=(torch.randn(5, TRANSFORMER["text_dim"], generator=g),))
+    ref = torch.randn(1, 16, 1, 8, 8, generator=g)
+    enc = encoder_output(60, seed=11, layers=S2V["audio_layers"], width=S2V["audio_dim"])
+    embeds = empty_embeds(ctx, width=64, height=64, num_frames=17)[0]  # the 4x patches need 8x8 latents
+    embeds, count = add_s2v(ctx, embeds=embeds, frame_window_size=12, audio_scale=0.8, audio_encoder_output=enc,
+                            ref_latent={"samples": ref}, vae=vae, enable_framepack=True)
+    assert count == 24  # two windows of audio
+    video = sampler(ctx, model=model, image_embeds=embeds, text_embeds=text, steps=1, cfg=1.0, shift=5.0, seed=6,
+                    scheduler="euler")[0]["video"]
+    gen = torch.Generator().manual_seed(6)
+    torch.randn(16, 5, 8, 8, generator=gen)  # the sampler's first draw (the embeds' shape)
+    noise = torch.randn(16, 3, 8, 8, generator=gen)
+    audio = embeds.s2v.audio
+    so_far = torch.zeros(3, 5, 64, 64)
+    frames = []
+    for r in range(2):
+        motion = encode_video(vae, so_far, "cpu").float()
+        part = audio[..., r * 12:(r + 1) * 12]
+        part = torch.cat([part[..., :1].repeat(1, 1, 1, 5), part], dim=-1)
+        v = reference(sd, noise[None], 1000.0, padded(text.prompt_embeds[0]), audio=part, ref=ref,
+                      motion=motion[None], audio_scale=0.8, video_kind_on_ref=True, audio_skip=2)[0]
+        out = decode_latents(vae, torch.cat([motion, noise - v], dim=1), "cpu")[:, -12:]
+        out = out[:, 3:] if r == 0 else out
+        frames.append(out)
+        so_far = torch.cat([so_far[:, 5:], out[:, -5:]], dim=1)
+    want = torch.cat(frames, dim=1).permute(1, 2, 3, 0)
+    assert video.shape == (21, 64, 64, 3)
+    torch.testing.assert_close(video, want, rtol=1e-4, atol=5e-4)

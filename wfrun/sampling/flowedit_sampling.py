@@ -41,10 +41,11 @@ def _refuse_extras(req: SamplingRequest, p: Prepared) -> None:
     emb = req.image_embeds
     cond = p.cond
     if cond.vace or cond.animate is not None or cond.phantom is not None or emb.recammaster is not None \
-            or p.audio is not None or req.uni3c is not None or p.hold_clean or cond.camera is not None:
+            or p.audio is not None or req.uni3c is not None or p.hold_clean or cond.camera is not None \
+            or emb.s2v is not None:
         raise SamplingError("flowedit_args", "FlowEdit runs with text, image and control conditioning only (the "
-                            "pack's FlowEdit never passed VACE, Animate, Phantom, ReCamMaster, camera, audio or "
-                            "Uni3C inputs to the model)", "disconnect flowedit_args or those embeds")
+                            "pack's FlowEdit never passed VACE, Animate, Phantom, ReCamMaster, camera, audio, "
+                            "S2V or Uni3C inputs to the model)", "disconnect flowedit_args or those embeds")
 
 
 def _check_request(req: SamplingRequest) -> None:

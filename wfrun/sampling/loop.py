@@ -875,13 +875,14 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
             cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool,
             vace: tuple | None = None, animate: AnimateEmbeds | None = None,
             audio: FantasyAudio | None = None, camera: torch.Tensor | None = None,
-            window: list[int] | None = None) -> torch.Tensor:
+            window: list[int] | None = None, s2v_call: S2VInputs | None = None) -> torch.Tensor:
     """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video);
     ``vace``: this window's VACE contexts (default: the whole video's); ``animate``: this
     window's Animate inputs (default: the whole video's); ``audio``: this window's
     FantasyTalking audio (default: the whole video's); ``camera``: this window's Fun-Camera
     rays (default: the whole video's); ``window``: the context window's latent frames (Uni3C
-    cuts its render latents to them)."""
+    cuts its render latents to them); ``s2v_call``: the cond call's S2V inputs when the caller
+    makes them (the framepack loop), else they come from the embeds."""
     animate = p.cond.animate if animate is None else animate
     audio = p.audio if audio is None else audio
     camera = p.cond.camera if camera is None else camera
@@ -894,8 +895,8 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
     render = render_for(p.req.uni3c, pct, idx, window)  # Uni3C's render latents, in every call of the step
     y = _model_y(p, z, cond, ctl, idx, pct)
     hints = _vace_at(p, p.cond.vace if vace is None else vace, idx, pct)  # cond and uncond alike, as the pack
-    s2v = None
-    if p.req.image_embeds.s2v is not None:  # the wrapper's S2V: this call's audio, reference and pose
+    s2v = s2v_call
+    if s2v is None and p.req.image_embeds.s2v is not None:  # the wrapper's S2V: this call's audio, reference, pose
         try:
             s2v = s2v_wrapper.call_inputs(p.req.image_embeds.s2v, window, p.latent_len, idx, pct,
                                           torch.device(p.req.device), p.req.dtype)

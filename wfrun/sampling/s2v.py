@@ -72,6 +72,10 @@ class S2VInputs:
     #: The wrapper adds the video tokens' ``trainable_cond_mask[0]`` to the reference tokens
     #: too (its forward adds it to the whole sequence after appending them); ComfyUI does not.
     video_kind_on_reference: bool = False
+    #: Audio frames encoded in front and dropped (the wrapper's framepack loop: its motion
+    #: frames' worth of repeated audio, ``s2v_motion_frames[1]``); the audio read is then
+    #: the first ``4 x (F + skip)`` steps.
+    audio_skip_frames: int = 0
 
 
 def rope_tables(head_dim: int, positions: torch.Tensor, theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,9 +153,12 @@ def s2v_forward(transformer, hidden_states: torch.Tensor, timestep: torch.Tensor
 
     audio = None
     if inputs.audio is not None:
-        feats = _batch(inputs.audio, batch)[..., :frames * S2V_AUDIO_PER_LATENT]
+        skip = int(inputs.audio_skip_frames)
+        feats = _batch(inputs.audio, batch)[..., :(frames + skip) * S2V_AUDIO_PER_LATENT]
         enc = tr.casual_audio_encoder
         audio = enc(feats.to(device, enc.weights.dtype))  # (global, local)
+        if skip:
+            audio = (audio[0][:, skip:], audio[1][:, skip:])
 
     x = tr.patch_embedding(hidden_states.to(dtype))
     if inputs.control is not None and getattr(tr, "cond_encoder", None) is not None:

@@ -21,7 +21,9 @@ The pack's choices this reproduces, each per model call:
   term at all (ComfyUI adds that of zero latents).
 - No motion frames: outside the pack's framepack loop the embeds carry none.
 
-Refused with S2V (by input name): the framepack loop (``enable_framepack``), step caches,
+The framepack loop (``enable_framepack``) is :mod:`.s2v_framepack`.
+
+Refused with S2V (by input name): step caches,
 batched cfg, Enhance-A-Video, RIFLEx, NAG, split attention steps, and other models' audio or
 conditioning.
 """
@@ -63,6 +65,50 @@ class WrapperS2V:
     pose_end_percent: float
     frame_window_size: int
     framepack: bool = False
+    #: The embeds' VAE (WANVAE): the framepack loop encodes motion frames and decodes windows with it.
+    vae: Any = None
+
+
+@dataclass(frozen=True)
+class FramepackPlan:
+    """The framepack loop's sizes for ``frame_window_size`` video frames a window (the
+    pack's arithmetic): the motion frames (``window - 7``, 73 for 80) and their latent count,
+    the window's latent frames, and the window count (the audio bucket's)."""
+
+    window: int
+    motion_frames: int
+    motion_latents: int
+    latents: int
+    repeats: int
+
+
+def framepack_plan(window: int, audio_frames: int) -> FramepackPlan:
+    motion = window - 7
+    motion_latents = (motion + 3) // 4
+    return FramepackPlan(window=window, motion_frames=motion, motion_latents=motion_latents,
+                         latents=(window + 3 + motion) // 4 - motion_latents, repeats=audio_frames // window)
+
+
+def framepack_inputs(s2v: WrapperS2V, plan: FramepackPlan, r: int, motion: torch.Tensor, idx: int, pct: float,
+                     device: torch.device, dtype: torch.dtype) -> S2VInputs:
+    """Window ``r``'s cond inputs: its audio frames (zeros past the bucket) behind the first
+    repeated once per motion frame, the first ``motion_latents`` encoded frames dropped; the
+    motion latents; the reference; its pose frames (padded with -1) inside the pose window."""
+    part = s2v.audio[..., r * plan.window:(r + 1) * plan.window]
+    if part.shape[-1] < plan.window:
+        part = torch.cat([part, part.new_zeros(*part.shape[:-1], plan.window - part.shape[-1])], dim=-1)
+    audio = torch.cat([part[..., :1].repeat(1, 1, 1, plan.motion_frames), part], dim=-1)
+    pose = None
+    if s2v.pose_latent is not None and _in_window(s2v.pose_start_percent, s2v.pose_end_percent, pct, idx):
+        per = plan.window // 4
+        pose = s2v.pose_latent[:, :, r * per:(r + 1) * per]
+        if pose.shape[2] < per:
+            pose = torch.cat([pose, -pose.new_ones(*pose.shape[:2], per - pose.shape[2], *pose.shape[3:])], dim=2)
+        pose = pose.to(device, dtype)
+    ref = s2v.ref_latent.to(device, dtype) if s2v.ref_latent is not None else None
+    return S2VInputs(audio=audio.to(device, dtype), reference=ref, control=pose, motion=motion.to(device, dtype),
+                     audio_scale=float(s2v.audio_scale), video_kind_on_reference=True,
+                     audio_skip_frames=plan.motion_latents)
 
 
 def encoded_frames(steps: int) -> int:
@@ -134,8 +180,7 @@ def check(transformer: Any, s2v: WrapperS2V | None, options: Any, latent_len: in
         raise S2VError("image_embeds", "S2V embeds (WanVideoAddS2VEmbeds) need a Wan 2.2 S2V model",
                        "load a Wan2_2-S2V-14B file in WanVideoModelLoader")
     if s2v.framepack:
-        raise S2VError("image_embeds", "the S2V framepack loop (enable_framepack) is not supported",
-                       "turn enable_framepack off in WanVideoAddS2VEmbeds")
+        _check_framepack(s2v, windowed)
     if options.teacache is not None:
         raise S2VError("cache_args", "step caches (TeaCache, EasyCache, MagCache) with a Wan 2.2 S2V model are not "
                        "supported", "disconnect cache_args")
@@ -157,5 +202,25 @@ def check(transformer: Any, s2v: WrapperS2V | None, options: Any, latent_len: in
     if s2v.pose_latent is not None and windowed and s2v.pose_latent.shape[2] < latent_len:
         raise S2VError("image_embeds", f"the pose latents have {s2v.pose_latent.shape[2]} frames for a video of "
                        f"{latent_len}", "encode the pose video with as many frames as the video")
-    if s2v.audio is not None and not windowed:
+    if s2v.audio is not None and not windowed and not s2v.framepack:
         call_audio(s2v.audio, None, latent_len)  # refused before any step when the lengths disagree
+
+
+def _check_framepack(s2v: WrapperS2V, windowed: bool) -> None:
+    if windowed:
+        raise S2VError("context_options", "the S2V framepack loop and context windows cannot be used together "
+                       "(nor in the pack)", "disconnect context_options or turn enable_framepack off")
+    if s2v.audio is None:
+        raise S2VError("image_embeds", "the S2V framepack loop needs audio (its windows follow the audio)",
+                       "connect AudioEncoderEncode to WanVideoAddS2VEmbeds")
+    if s2v.vae is None or not hasattr(s2v.vae, "vae"):
+        raise S2VError("image_embeds", "the S2V framepack loop needs WanVideoAddS2VEmbeds' vae",
+                       "connect WanVideoVAELoader to WanVideoAddS2VEmbeds' vae")
+    plan = framepack_plan(s2v.frame_window_size, s2v.audio.shape[-1])
+    made = encoded_frames(plan.motion_frames + plan.window) - plan.motion_latents
+    if plan.motion_frames < 1 or made != plan.latents or plan.window % 4:
+        raise S2VError("image_embeds", f"a framepack window of {plan.window} frames (the pack's default is 80) "
+                       f"gives {made} audio frames for {plan.latents} latent frames",
+                       "use a frame_window_size that is a multiple of 4, such as 80")
+    if s2v.pose_latent is not None and plan.window // 4 != plan.latents:
+        raise S2VError("image_embeds", "pose latents do not fit this framepack window", "use frame_window_size 80")

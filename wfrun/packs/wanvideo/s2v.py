@@ -8,8 +8,8 @@ core audio encoder nodes, which the pack's S2V workflows use): every hidden laye
 ``num_frames * 30 // 16`` steps (ComfyUI's node does not cut), then read in whole buckets of
 ``frame_window_size`` video frames at 16 fps (``sampling.s2v_audio``, shared with ComfyUI's
 node): ``[1, layers, C, N]``; ``audio_frame_count`` is N. ``ref_latent`` and ``pose_latent``
-are WanVideoEncode's latents, kept as given. ``vae`` only serves the pack's framepack loop,
-which wfrun does not run: ``enable_framepack`` is refused here.
+are WanVideoEncode's latents, kept as given. ``vae`` serves the framepack loop
+(``enable_framepack``, ``sampling.s2v_framepack``) and is required with it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.wanvideo.types import ImageEmbeds
+from wfrun.packs.wanvideo.types import ImageEmbeds, WanVAE
 from wfrun.sampling.s2v_audio import RESAMPLED_RATE, VIDEO_FPS, frame_steps, pick_frames, resample_features
 from wfrun.sampling.s2v_wrapper import WrapperS2V
 
@@ -57,9 +57,9 @@ def wanvideo_add_s2v_embeds(ctx: ExecContext, embeds: Any, frame_window_size: in
     if not isinstance(embeds, ImageEmbeds):
         raise NodeInputError("embeds", f"expected WANVIDIMAGE_EMBEDS, got {type(embeds).__name__}",
                              "connect WanVideoEmptyEmbeds")
-    if enable_framepack:
-        raise NodeInputError("enable_framepack", "the S2V framepack loop is not supported by wfrun",
-                             "turn enable_framepack off (WanVideoContextOptions make long videos instead)")
+    if enable_framepack and (vae is None or not isinstance(vae, WanVAE)):
+        raise NodeInputError("vae", "the framepack loop encodes and decodes its windows with this VAE: "
+                             f"got {type(vae).__name__}", "connect WanVideoVAELoader")
     if int(frame_window_size) < 1:
         raise NodeInputError("frame_window_size", "frame_window_size must be at least 1")
     audio = None
@@ -68,5 +68,5 @@ def wanvideo_add_s2v_embeds(ctx: ExecContext, embeds: Any, frame_window_size: in
     s2v = WrapperS2V(audio=audio, audio_scale=float(audio_scale), ref_latent=_latent(ref_latent, "ref_latent"),
                      pose_latent=_latent(pose_latent, "pose_latent"), pose_start_percent=float(pose_start_percent),
                      pose_end_percent=float(pose_end_percent), frame_window_size=int(frame_window_size),
-                     framepack=bool(enable_framepack))
+                     framepack=bool(enable_framepack), vae=vae if enable_framepack else None)
     return (dataclasses.replace(embeds, s2v=s2v), int(audio.shape[-1]) if audio is not None else 0)

@@ -48,7 +48,9 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   its window and adds its states after the blocks (``sampling.uni3c``);
 - Wan 2.2 S2V (WanVideoAddS2VEmbeds' embeds, ``s2v.py``, on a Wan2_2-S2V-14B model): the loop
   runs the S2V forward with the wrapper's audio, reference and pose per call
-  (``sampling.s2v_wrapper``); an S2V model needs those embeds and they need one;
+  (``sampling.s2v_wrapper``); an S2V model needs those embeds and they need one; with
+  ``enable_framepack`` the sampler runs the pack's framepack loop (``sampling.s2v_framepack``)
+  and returns decoded frames (the LATENT's ``video``);
 - FlowEdit (``flowedit_args``, WanVideoFlowEdit, ``flowedit.py``): the sampler edits its input
   latents (``samples``) by FlowEdit (``sampling.flowedit_sampling``, whose docstring lists
   what it refuses);
@@ -222,6 +224,10 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
             if long is not None:
                 video = run_long(ctx, request, long, talk, model)
                 return (video, video)
+            s2v = getattr(image_embeds, "s2v", None)
+            if s2v is not None and s2v.framepack and flowedit is None:
+                video = run_framepack(ctx, request, s2v.vae)
+                return (video, video)
             latent = sample_flowedit(request, flowedit) if flowedit is not None else sample(request)
     except (SamplingError, SchedulerError) as err:
         raise NodeInputError(err.input_name, str(err), err.hint) from None
@@ -232,6 +238,26 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     latent.pop("teacache_skipped", None)
     denoised = latent.pop("denoised", None)
     return (latent, {"samples": denoised})
+
+
+def run_framepack(ctx: ExecContext, request: SamplingRequest, vae: Any) -> dict:
+    """The S2V framepack loop (``sampling.s2v_framepack``) with the embeds' VAE; the LATENT
+    with the decoded ``video``."""
+    from wfrun.packs.wanvideo.vae import decode_latents, encode_video
+    from wfrun.sampling.s2v_framepack import sample_framepack
+
+    def encode(video: torch.Tensor) -> torch.Tensor:
+        placement.onload(vae.vae, ctx.device)
+        return encode_video(vae, video, ctx.device).to(request.device)
+
+    def decode(latents: torch.Tensor) -> torch.Tensor:
+        placement.onload(vae.vae, ctx.device)
+        return decode_latents(vae, latents, ctx.device)
+
+    try:
+        return sample_framepack(request, encode, decode)
+    finally:
+        placement.offload(vae.vae, ctx.offload_device)
 
 
 def _fantasy_audio(embeds: Any) -> tuple[FantasyAudio | None, Any]:
