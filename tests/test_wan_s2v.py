@@ -169,7 +169,7 @@ def audio_tokens(sd, audio):
     return glob, local
 
 
-def inject(sd, n, x, glob, local, per_frame):
+def inject(sd, n, x, glob, local, per_frame, audio_scale=1.0):
     x = x.clone()
     for f in range(local.shape[0]):
         rows = slice(f * per_frame, (f + 1) * per_frame)
@@ -177,8 +177,8 @@ def inject(sd, n, x, glob, local, per_frame):
         h = ln(x[rows], 1e-5) * (1 + scale) + shift
         b = f"audio_injector.injector.{n}"
         q = rms(lin(sd, f"{b}.q", h), sd[f"{b}.norm_q.weight"])
-        k = rms(lin(sd, f"{b}.k", local[f]), sd[f"{b}.norm_k.weight"])
-        x[rows] = x[rows] + lin(sd, f"{b}.o", attend(q, k, lin(sd, f"{b}.v", local[f])))
+        k = rms(lin(sd, f"{b}.k", local[f] * audio_scale), sd[f"{b}.norm_k.weight"])
+        x[rows] = x[rows] + lin(sd, f"{b}.o", attend(q, k, lin(sd, f"{b}.v", local[f] * audio_scale)))
     return x
 
 
@@ -191,8 +191,10 @@ def spaced(count, steps):
     return [0.0] if steps == 1 else [i * (count - 1) / (steps - 1) for i in range(steps)]
 
 
-def reference(sd, x, t, text, audio=None, ref=None, control=None, motion=None):
-    """ComfyUI's S2V forward for batch 1, written out token by token."""
+def reference(sd, x, t, text, audio=None, ref=None, control=None, motion=None, audio_scale=1.0,
+              video_kind_on_ref=False, audio_skip=0):
+    """ComfyUI's S2V forward for batch 1, written out token by token (with the wrapper's
+    ``audio_scale`` on the local audio tokens and its video token vector on the reference)."""
     _, _, frames, h, w = x.shape
     hh, ww = h // 2, w // 2
     tokens = patch_tokens(sd, "patch_embedding", x, (1, 2, 2))
@@ -204,7 +206,8 @@ def reference(sd, x, t, text, audio=None, ref=None, control=None, motion=None):
     times = [t] * len(positions)
     video = len(positions)
     if ref is not None:
-        tokens = torch.cat([tokens, patch_tokens(sd, "patch_embedding", ref, (1, 2, 2)) + kinds[1]])
+        ref_kind = kinds[1] + kinds[0] if video_kind_on_ref else kinds[1]
+        tokens = torch.cat([tokens, patch_tokens(sd, "patch_embedding", ref, (1, 2, 2)) + ref_kind])
         positions += [(max(30, frames + 9), i, j) for i in range(hh) for j in range(ww)]
         times += [0.0] * hh * ww
     if motion is not None:
@@ -217,11 +220,14 @@ def reference(sd, x, t, text, audio=None, ref=None, control=None, motion=None):
             times += [0.0] * gf * gh * gw
     e, e0 = time_embedding(sd, torch.tensor(times))
     ctx = lin(sd, "text_embedding.2", F.gelu(lin(sd, "text_embedding.0", text[0]), approximate="tanh"))
-    audio_out = audio_tokens(sd, audio[..., :frames * 4]) if audio is not None else None
+    audio_out = None
+    if audio is not None:  # the first ``audio_skip`` encoded frames dropped (the wrapper's framepack)
+        glob, local = audio_tokens(sd, audio[..., :(frames + audio_skip) * 4])
+        audio_out = (glob[audio_skip:], local[audio_skip:])
     for i in range(S2V["layers"]):
         tokens = block(sd, f"blocks.{i}", tokens, ctx, e0, positions)
         if audio_out is not None and i in INJECT:
-            tokens = inject(sd, INJECT.index(i), tokens, *audio_out, hh * ww)
+            tokens = inject(sd, INJECT.index(i), tokens, *audio_out, hh * ww, audio_scale)
     mod = sd["head.modulation"][0] + e[:, None]
     out = lin(sd, "head.head", ln(tokens) * (1 + mod[:, 1]) + mod[:, 0])[:video]
     out = out.view(frames, hh, ww, 1, 2, 2, 16)

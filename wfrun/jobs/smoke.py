@@ -67,6 +67,9 @@ PREFIXED_MAX_FRAMES = 2 * MAX_FRAMES - 1
 AUDIO_LENGTH_NODES = frozenset({"MultiTalkWav2VecEmbeds"})
 STEP_BOUNDARY_INPUTS = ("start_step", "end_step", "start_at_step", "end_at_step", "split_step")
 CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
+#: FlowEdit's step counts (WanVideoFlowEdit) within the capped steps: of two steps, one edit
+#: step and one drift step (the saved counts are made for 25 or more).
+FLOWEDIT_STEP_CAPS = {"skip_steps": 0, "drift_steps": MAX_STEPS - 1}
 #: Values made for full-size inputs, kept within the small stand-ins: paddings in pixels, and
 #: frames skipped or picked from the start of a video or batch (made for the full length).
 FULL_SIZE_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames": 2, "start_index": 2,
@@ -209,6 +212,8 @@ def capped_ints(ints: dict[str, tuple[int, int]], max_frames: int = MAX_FRAMES) 
             out[name] = min(value, MAX_STEPS)
         elif name in CONTEXT_CAPS:
             out[name] = min(value, CONTEXT_CAPS[name])
+        elif name in FLOWEDIT_STEP_CAPS:
+            out[name] = min(value, FLOWEDIT_STEP_CAPS[name])
         elif name in FULL_SIZE_CAPS:
             out[name] = min(value, FULL_SIZE_CAPS[name])
         elif name in LONGEST_SIDE_INPUTS:

@@ -153,16 +153,19 @@ class AudioInjector(nn.Module):
         self.injector_adain_layers = nn.ModuleList(_AdaIN(dim) for _ in range(count))
 
     def forward(self, x: torch.Tensor, block: int, local: torch.Tensor, glob: torch.Tensor,
-                video_tokens: int) -> torch.Tensor:
+                video_tokens: int, scale: float = 1.0) -> torch.Tensor:
         """``x`` ``[B, L, dim]`` after block ``block``; its first ``video_tokens`` are the video's
-        (``F`` latent frames, as many as ``local`` ``[B, F, n, dim]`` has)."""
+        (``F`` latent frames, as many as ``local`` ``[B, F, n, dim]`` has). ``scale`` multiplies
+        the local audio tokens the attention reads (the wrapper's ``audio_scale``; ComfyUI has
+        none, i.e. 1)."""
         n = self.after_block.get(block)
         if n is None:
             return x
         b, frames = local.shape[:2]
         video = x[:, :video_tokens].reshape(b * frames, video_tokens // frames, x.shape[-1])
         hidden = self.injector_adain_layers[n](video, glob.reshape(b * frames, -1, glob.shape[-1])[:, 0])
-        out = self.injector[n](hidden, local.reshape(b * frames, -1, local.shape[-1]).to(hidden.dtype))
+        context = local.reshape(b * frames, -1, local.shape[-1]).to(hidden.dtype)
+        out = self.injector[n](hidden, context * scale if scale != 1.0 else context)
         x = x.clone()
         x[:, :video_tokens] = x[:, :video_tokens] + out.reshape(b, video_tokens, -1).to(x.dtype)
         return x

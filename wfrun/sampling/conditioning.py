@@ -162,6 +162,9 @@ class ImageEmbeds:
     multitalk_long: Any = None
     #: From HuMoEmbeds: HuMo's audio and image conditioning (``sampling.humo.HuMoEmbeds``).
     humo: Any = None
+    #: From WanVideoAddS2VEmbeds: the wrapper's Wan 2.2 S2V audio, reference and pose
+    #: (``sampling.s2v_wrapper.WrapperS2V``).
+    s2v: Any = None
 
     @property
     def is_image_conditioned(self) -> bool:

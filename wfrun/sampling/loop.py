@@ -86,8 +86,12 @@ from the model-family registry (``models/families``), never from numbers here.
 
 Where wfrun differs (all are errors, never silent): no text embeds (the pack then skips
 cross-attention, which diffusers' blocks cannot), diff-diff masks in ``samples``, ReCamMaster
-with context windows, and the pack's extras outside Wan 2.1 core (UniAnimate, FlowEdit, FreeInit).
+with context windows, and the pack's extras outside Wan 2.1 core (UniAnimate, FreeInit). FlowEdit runs
+its own steps over :func:`prepare` and :func:`predict` (:mod:`.flowedit_sampling`).
 
+- **Wan 2.2 S2V** (WanVideoAddS2VEmbeds' ``image_embeds.s2v`` on an S2V model): every call
+  goes through the shared S2V forward (:mod:`.s2v`) with the call's audio, reference and
+  pose as the wrapper gives them (:mod:`.s2v_wrapper`, which lists what it refuses).
 - **MultiTalk / InfiniteTalk** (``multitalk``): every call carries the audio to the patch's
   hooks (:mod:`.multitalk`); audio CFG keeps the audio in the uncond call and adds one with
   the negative prompt and a silent speaker (:func:`~.multitalk.multitalk_guidance`). The
@@ -122,6 +126,8 @@ from wfrun.sampling.image_latent import (clean_frames, embeds_scale, holds_clean
                                         step_noisy_frames)
 from wfrun.sampling.nag import NAGContext
 from wfrun.sampling.recammaster import camera_conditioning, has_camera_layers
+from wfrun.sampling import s2v_wrapper
+from wfrun.sampling.s2v import S2VInputs, s2v_forward
 from wfrun.sampling.schedulers import Schedule, build_schedule
 from wfrun.sampling.tracks import AtiTracks, TrackError, ati_patch
 from wfrun.sampling.uni3c import Uni3CEmbeds, Uni3CError, render_for, uni3c_pass
@@ -824,6 +830,21 @@ def _check_recammaster(req: SamplingRequest, noise: torch.Tensor, windows: Windo
                             "frames", "give one pose per latent frame: poses for (frames - 1) / 4 + 1 frames")
 
 
+def _check_s2v(req: SamplingRequest, cond: Conditioning, windows: Windows | None, latent_len: int) -> None:
+    """The wrapper's S2V embeds and model agree, and nothing the S2V path cannot take comes with them."""
+    emb = req.image_embeds
+    others = {"text_embeds": getattr(req.text_embeds, "nag", None) is not None,
+              "fantasytalking_embeds": req.audio is not None, "multitalk_embeds": req.multitalk is not None,
+              "uni3c_embeds": req.uni3c is not None, "image conditioning": cond.image_cond is not None,
+              "control embeds": cond.control_latents is not None or cond.camera is not None,
+              "phantom": cond.phantom is not None, "vace": bool(cond.vace), "animate": cond.animate is not None,
+              "recammaster": emb.recammaster is not None, "extra latents": emb.extra_latents is not None}
+    try:
+        s2v_wrapper.check(req.transformer, emb.s2v, req.options, latent_len, windows is not None, others)
+    except s2v_wrapper.S2VError as err:
+        raise SamplingError(err.input_name, str(err), err.hint) from None
+
+
 def prepare(req: SamplingRequest) -> Prepared:
     """Check the request and fix everything the steps need, in the pack's order (the one
     CPU generator feeds the noise, then FreeNoise, then stochastic schedulers)."""
@@ -846,6 +867,7 @@ def prepare(req: SamplingRequest) -> Prepared:
                                cond.fun_ref is not None)
         except Uni3CError as err:
             raise SamplingError("uni3c_embeds", str(err)) from None
+    _check_s2v(req, cond, windows, latent_len)
     noise = _video2video(req, noise, schedule.timesteps, add_noise, generator)
     first_step = req.step_range is None or not req.step_range[0]
     noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise, inserted=first_step)
@@ -940,10 +962,11 @@ def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, c
              pct: float, uncond: bool, pred_id: int | None, feta_on: bool,
              vace: tuple = (), animate: AnimateEmbeds | None = None,
              audio: FantasyAudio | None = None, camera: torch.Tensor | None = None,
-             render: torch.Tensor | None = None) -> tuple[torch.Tensor, int | None]:
+             render: torch.Tensor | None = None, s2v: S2VInputs | None = None) -> tuple[torch.Tensor, int | None]:
     """One transformer call with this step's per-call values; output in float32. NAG guides
     the cond calls only (the pack passes its context when not ``is_uncond``). Animate's
-    uncond call gets face crops all -1 (the pack's ``predict_with_cfg``)."""
+    uncond call gets face crops all -1 (the pack's ``predict_with_cfg``). ``s2v``: this
+    call's Wan 2.2 S2V inputs (:mod:`.s2v_wrapper`), run by the S2V forward."""
     req = p.req
     pose = face = None
     if animate is not None:
@@ -966,6 +989,8 @@ def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, c
     clip_in = clip.unsqueeze(0) if clip is not None and clip.ndim == 2 else clip
     if clip_in is not None and clip_in.shape[0] != bsz and ctx.shape[0] == bsz:
         clip_in = clip_in.expand(bsz, -1, -1)
+    if s2v is not None:
+        return s2v_forward(req.transformer, z, tt, ctx, s2v, fo).float(), None
     out, pid = transformer_forward(req.transformer, z, tt, ctx, clip_in, fo)
     return out.float(), pid
 
@@ -996,13 +1021,14 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
             cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool,
             vace: tuple | None = None, animate: AnimateEmbeds | None = None,
             audio: FantasyAudio | None = None, camera: torch.Tensor | None = None,
-            window: list[int] | None = None) -> torch.Tensor:
+            window: list[int] | None = None, s2v_call: S2VInputs | None = None) -> torch.Tensor:
     """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video);
     ``vace``: this window's VACE contexts (default: the whole video's); ``animate``: this
     window's Animate inputs (default: the whole video's); ``audio``: this window's
     FantasyTalking audio (default: the whole video's); ``camera``: this window's Fun-Camera
     rays (default: the whole video's); ``window``: the context window's latent frames (Uni3C
-    cuts its render latents to them)."""
+    cuts its render latents to them); ``s2v_call``: the cond call's S2V inputs when the caller
+    makes them (the framepack loop), else they come from the embeds."""
     animate = p.cond.animate if animate is None else animate
     audio = p.audio if audio is None else audio
     camera = p.cond.camera if camera is None else camera
@@ -1017,6 +1043,13 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
     render = render_for(p.req.uni3c, pct, idx, window)  # Uni3C's render latents, in every call of the step
     y = _model_y(p, z, cond, ctl, idx, pct)
     hints = _vace_at(p, p.cond.vace if vace is None else vace, idx, pct)  # cond and uncond alike, as the pack
+    s2v = s2v_call
+    if s2v is None and p.req.image_embeds.s2v is not None:  # the wrapper's S2V: this call's audio, reference, pose
+        try:
+            s2v = s2v_wrapper.call_inputs(p.req.image_embeds.s2v, window, p.latent_len, idx, pct,
+                                          torch.device(p.req.device), p.req.dtype)
+        except s2v_wrapper.S2VError as err:
+            raise SamplingError(err.input_name, str(err), err.hint) from None
     z_neg = z
     phantom = p.cond.phantom
     with_phantom = phantom is not None and _in_window(phantom.start_percent, phantom.end_percent, pct, idx)
@@ -1033,7 +1066,7 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
     clip_neg = p.cond.clip_neg if p.cond.clip_neg is not None else clip_fea
     if not guidance.batched:
         c_out, cache_state[0] = _forward(p, zin, t, pos, clip_fea, idx, pct, False, cache_state[0], feta_on, hints,
-                                         animate, audio, camera, render)
+                                         animate, audio, camera, render, s2v)
         c_out = c_out[0]
         if not guidance.needs_uncond(cfg_scale, idx):
             return guidance.cond_only(c_out, idx)
@@ -1043,7 +1076,7 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
         rest_audio = audio if (talk or not audio_cfg) else None
         neg = _negative(p)
         u_out, cache_state[1] = _forward(p, zin_neg, t, neg, clip_neg, idx, pct, True, cache_state[1], feta_on, hints,
-                                         animate, rest_audio, camera, render)
+                                         animate, rest_audio, camera, render, s2v_wrapper.for_uncond(s2v))
         u_out = u_out[0]
         if with_phantom and p.phantom_guidance.needs_reference(idx):
             # references with the negative prompt: guidance toward the subject, then the text

@@ -24,6 +24,10 @@ The sequence is the video's tokens, then the reference image's, then the motion 
 6. The blocks, each followed (after blocks listed in ``S2V_INJECT_LAYERS``) by the audio
    injector on the video tokens; the head on every token; the video's tokens unpatchified.
 
+The wrapper's S2V (``sampling.s2v_wrapper``) runs this forward with two of its own
+choices as inputs: ``audio_scale`` (the local audio tokens scaled) and the video tokens'
+learned vector added to the reference tokens as well.
+
 Where this differs from ComfyUI: nothing in the arithmetic (its patch embedding runs in
 fp32, wfrun's in the model's dtype). ComfyUI itself differs from the official code in one
 place wfrun follows ComfyUI on: the motion tokens' spread rows and columns are fractional
@@ -63,6 +67,15 @@ class S2VInputs:
     reference: torch.Tensor | None = None  # [B, C, Fr, h, w], latent-format normalised
     control: torch.Tensor | None = None    # [B, C, F, h, w], normalised (pose / control video)
     motion: torch.Tensor | None = None     # [B, C, Tm, h, w], normalised (the video so far)
+    #: The wrapper's ``audio_scale``: the local audio tokens the injectors attend to are scaled by it.
+    audio_scale: float = 1.0
+    #: The wrapper adds the video tokens' ``trainable_cond_mask[0]`` to the reference tokens
+    #: too (its forward adds it to the whole sequence after appending them); ComfyUI does not.
+    video_kind_on_reference: bool = False
+    #: Audio frames encoded in front and dropped (the wrapper's framepack loop: its motion
+    #: frames' worth of repeated audio, ``s2v_motion_frames[1]``); the audio read is then
+    #: the first ``4 x (F + skip)`` steps.
+    audio_skip_frames: int = 0
 
 
 def rope_tables(head_dim: int, positions: torch.Tensor, theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,9 +153,12 @@ def s2v_forward(transformer, hidden_states: torch.Tensor, timestep: torch.Tensor
 
     audio = None
     if inputs.audio is not None:
-        feats = _batch(inputs.audio, batch)[..., :frames * S2V_AUDIO_PER_LATENT]
+        skip = int(inputs.audio_skip_frames)
+        feats = _batch(inputs.audio, batch)[..., :(frames + skip) * S2V_AUDIO_PER_LATENT]
         enc = tr.casual_audio_encoder
         audio = enc(feats.to(device, enc.weights.dtype))  # (global, local)
+        if skip:
+            audio = (audio[0][:, skip:], audio[1][:, skip:])
 
     x = tr.patch_embedding(hidden_states.to(dtype))
     if inputs.control is not None and getattr(tr, "cond_encoder", None) is not None:
@@ -160,7 +176,8 @@ def s2v_forward(transformer, hidden_states: torch.Tensor, timestep: torch.Tensor
         ref = _batch(inputs.reference, batch).to(device, dtype)
         r = tr.patch_embedding(ref)
         rf, rh, rw = r.shape[2:]
-        x = torch.cat([x, r.flatten(2).transpose(1, 2).to(x.dtype) + kinds[1]], dim=1)
+        kind = kinds[1] + kinds[0] if inputs.video_kind_on_reference else kinds[1]
+        x = torch.cat([x, r.flatten(2).transpose(1, 2).to(x.dtype) + kind], dim=1)
         start = max(REF_FRAME_MIN, frames + REF_FRAME_GAP)
         positions.append(grid_positions(_span(start, rf, rf), torch.arange(rh), torch.arange(rw)))
         t = torch.cat([t, t.new_zeros(batch, ref.shape[2])], dim=1)
@@ -184,7 +201,7 @@ def s2v_forward(transformer, hidden_states: torch.Tensor, timestep: torch.Tensor
     for index, block in enumerate(tr.blocks):
         x = block(x, context, proj, rotary)
         if audio is not None:
-            x = tr.audio_injector(x, index, audio[1], audio[0], video_tokens)
+            x = tr.audio_injector(x, index, audio[1], audio[0], video_tokens, float(inputs.audio_scale))
 
     # the head modulates every token by its own timestep; only the video's tokens are kept
     temb, x = temb[:, :video_tokens], x[:, :video_tokens]

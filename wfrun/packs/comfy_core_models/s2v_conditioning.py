@@ -29,12 +29,9 @@ wfrun refuses another VAE by name instead of making a latent that fits nothing.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from wfrun.models.families.wan_transformer import S2V_AUDIO_PER_LATENT, S2V_MOTION_FRAMES
 from wfrun.nodes.conditioning import set_values
@@ -44,34 +41,12 @@ from wfrun.packs.comfy_core_models.latent_nodes import latent_frames
 from wfrun.packs.comfy_core_models.types import WanVAE
 from wfrun.packs.comfy_core_models.vae_nodes import check_vae, encode_images, spatial_ratio
 from wfrun.packs.comfy_core_models.wan_conditioning import _both, _fit, latent_channels
+from wfrun.sampling.s2v_audio import frame_steps, pick_frames, resample_features
 
-#: wav2vec2's feature rate, the rate the node resamples it to, and the video's frame rate.
-AUDIO_RATE, RESAMPLED_RATE, VIDEO_FPS = 50, 30, 16
 #: Pixel frames of ``ref_motion`` the first chunk encodes (4 x 19 - 3: 19 latent frames).
 MOTION_PIXEL_FRAMES = 4 * S2V_MOTION_FRAMES - 3
 #: The latent the node makes: Wan 2.1's VAE (ComfyUI's node fixes these).
 S2V_LATENT_CHANNELS, S2V_STRIDE = 16, 8
-
-
-def resample_features(features: torch.Tensor, rate_in: int = AUDIO_RATE, rate_out: int = RESAMPLED_RATE) -> torch.Tensor:
-    """``[layers, T, C]`` at ``rate_in`` → ``[layers, int(T / rate_in * rate_out), C]``, linear
-    with the end points kept (ComfyUI's ``linear_interpolation``)."""
-    steps = int(features.shape[1] / float(rate_in) * rate_out)
-    out = F.interpolate(features.transpose(1, 2), size=steps, mode="linear", align_corners=True)
-    return out.transpose(1, 2)
-
-
-def frame_steps(frames: int, available: int) -> list[int]:
-    """Which resampled step each of ``frames`` video frames reads (-1: past the sound): the
-    audio is cut into whole buckets of ``frames`` video frames covering it (plus one), and
-    frame ``i`` reads ``round(i * 30 / 16)`` (ComfyUI's ``get_audio_embed_bucket_fps`` with
-    ``m = 0``; its padded length only bounds the index)."""
-    buckets = int(available / (frames * (RESAMPLED_RATE / VIDEO_FPS))) + 1
-    count = buckets * frames
-    padded = math.ceil(count / VIDEO_FPS * RESAMPLED_RATE)
-    times = np.linspace(0.0, count / VIDEO_FPS, count, endpoint=False)
-    steps = np.clip(np.round(times * RESAMPLED_RATE).astype(int), 0, padded - 1)
-    return [int(s) if s < available else -1 for s in steps]
 
 
 def audio_embed(encoder_output: Any, latent_t: int, offset: int) -> torch.Tensor | None:
@@ -86,9 +61,7 @@ def audio_embed(encoder_output: Any, latent_t: int, offset: int) -> torch.Tensor
     steps = frame_steps(frames, feats.shape[1])[offset:offset + frames]
     if not steps:
         return None
-    picked = torch.stack([feats[:, s] if s >= 0 else feats.new_zeros(feats.shape[0], feats.shape[2])
-                          for s in steps])  # [frames, layers, C]
-    return picked.permute(1, 2, 0).unsqueeze(0)
+    return pick_frames(feats, steps)
 
 
 def _images(value: Any, name: str) -> torch.Tensor:

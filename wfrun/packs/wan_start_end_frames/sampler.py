@@ -15,7 +15,7 @@ the end frame, whose latent is an ordinary frame position to the model.
 
 Refused: ``context_options``. The fork sizes a window as ``(context_frames - 1) // 4 + 2``
 latent frames, one more than the wrapper, and wfrun's windows follow the wrapper.
-``flowedit_args`` is refused by the wrapper's executor, as everywhere in wfrun.
+``flowedit_args`` goes on to the wrapper's executor (FlowEdit, ``sampling.flowedit_sampling``).
 """
 
 from __future__ import annotations

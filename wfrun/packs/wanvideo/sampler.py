@@ -51,7 +51,15 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
 - HuMo (HuMoEmbeds, ``humo.py``): the audio windows, image conditioning or references and
   the pack's HuMo guidance go to the loop (``sampling.humo_guidance``); a HuMo model needs
   HuMoEmbeds and they need one;
-- inputs the pack uses for other model families (FlowEdit, UniAnimate, FreeInit) raise a
+- Wan 2.2 S2V (WanVideoAddS2VEmbeds' embeds, ``s2v.py``, on a Wan2_2-S2V-14B model): the loop
+  runs the S2V forward with the wrapper's audio, reference and pose per call
+  (``sampling.s2v_wrapper``); an S2V model needs those embeds and they need one; with
+  ``enable_framepack`` the sampler runs the pack's framepack loop (``sampling.s2v_framepack``)
+  and returns decoded frames (the LATENT's ``video``);
+- FlowEdit (``flowedit_args``, WanVideoFlowEdit, ``flowedit.py``): the sampler edits its input
+  latents (``samples``) by FlowEdit (``sampling.flowedit_sampling``, whose docstring lists
+  what it refuses);
+- inputs the pack uses for other model families (UniAnimate) raise a
   clear error when connected.
 """
 
@@ -74,6 +82,8 @@ from wfrun.packs.wanvideo.types import (BlockSwapArgs, ContextOptions, Experimen
                                         SLGArgs, TeaCacheArgs, TextEmbeds, WanVideoModel)
 from wfrun.sampling.audio import FantasyAudio
 from wfrun.sampling.freeinit import FreeInitArgs
+from wfrun.sampling.flowedit import FlowEditArgs
+from wfrun.sampling.flowedit_sampling import sample_flowedit
 from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, multitalk_audio, patch_on,
@@ -81,7 +91,7 @@ from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, 
 from wfrun.sampling.uni3c import Uni3CEmbeds
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
-UNSUPPORTED_INPUTS = ("flowedit_args", "unianimate_poses")
+UNSUPPORTED_INPUTS = ("unianimate_poses",)
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
 
 
@@ -221,6 +231,13 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         check_long(model, talk, samples, context_options, scheduler)
     freeinit = _freeinit(others.get("freeinit_args"), samples, long)
     check_windows(talk, context_options)
+    flowedit = others.get("flowedit_args")
+    if flowedit is not None and not isinstance(flowedit, FlowEditArgs):
+        raise NodeInputError("flowedit_args", f"expected FLOWEDITARGS, got {type(flowedit).__name__}",
+                             "connect WanVideoFlowEdit")
+    if flowedit is not None and long is not None:
+        raise NodeInputError("flowedit_args", "FlowEdit with the MultiTalk long-video loop is not supported",
+                             "disconnect flowedit_args")
     uni3c = others.get("uni3c_embeds")
     if uni3c is not None and not isinstance(uni3c, Uni3CEmbeds):
         raise NodeInputError("uni3c_embeds", f"expected UNI3C_EMBEDS, got {type(uni3c).__name__}",
@@ -254,7 +271,11 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
             if long is not None:
                 video = run_long(ctx, request, long, talk, model)
                 return (video, video)
-            latent = sample(request)
+            s2v = getattr(image_embeds, "s2v", None)
+            if s2v is not None and s2v.framepack and flowedit is None:
+                video = run_framepack(ctx, request, s2v.vae)
+                return (video, video)
+            latent = sample_flowedit(request, flowedit) if flowedit is not None else sample(request)
     except (SamplingError, SchedulerError) as err:
         raise NodeInputError(err.input_name, str(err), err.hint) from None
     except LoraError as err:
@@ -264,6 +285,26 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
     latent.pop("teacache_skipped", None)
     denoised = latent.pop("denoised", None)
     return (latent, {"samples": denoised})
+
+
+def run_framepack(ctx: ExecContext, request: SamplingRequest, vae: Any) -> dict:
+    """The S2V framepack loop (``sampling.s2v_framepack``) with the embeds' VAE; the LATENT
+    with the decoded ``video``."""
+    from wfrun.packs.wanvideo.vae import decode_latents, encode_video
+    from wfrun.sampling.s2v_framepack import sample_framepack
+
+    def encode(video: torch.Tensor) -> torch.Tensor:
+        placement.onload(vae.vae, ctx.device)
+        return encode_video(vae, video, ctx.device).to(request.device)
+
+    def decode(latents: torch.Tensor) -> torch.Tensor:
+        placement.onload(vae.vae, ctx.device)
+        return decode_latents(vae, latents, ctx.device)
+
+    try:
+        return sample_framepack(request, encode, decode)
+    finally:
+        placement.offload(vae.vae, ctx.offload_device)
 
 
 def _fantasy_audio(embeds: Any) -> tuple[FantasyAudio | None, Any]:
