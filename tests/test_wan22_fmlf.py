@@ -346,3 +346,57 @@ def test_frames_nodes_refuse_later_layouts_and_misplaced_frames(tiny_models, ctx
         node("WanFourFrameReferenceUltimate")(ctx, positive=COND, negative=COND, vae=vae, width=W, height=H,
                                               length=9, batch_size=1, frame_4_image=frame(0.5))
     assert err.value.input_name == "frame_4_image"
+
+
+# --- WanAdvancedExtractLastFrames / -Images, WanMultiImageLoader -------------------------------------
+
+def test_extract_last_frames_takes_the_latent_frames_of_the_last_images():
+    latent = {"samples": torch.arange(2 * 3 * 6).float().reshape(2, 3, 6, 1, 1), "noise_mask": torch.ones(1)}
+    # 9 images -> (9 - 1) // 4 + 1 = 3 latent frames; 1 -> 1; 6 -> 2
+    for n, frames in ((9, 3), (1, 1), (6, 2), (81, 6)):
+        (out,) = node("WanAdvancedExtractLastFrames")(ExecContext(), samples=latent, num_frames=n)
+        assert set(out) == {"samples"}
+        torch.testing.assert_close(out["samples"], latent["samples"][:, :, 6 - frames:])
+    (empty,) = node("WanAdvancedExtractLastFrames")(ExecContext(), samples=latent, num_frames=0)
+    assert empty["samples"].shape == (2, 3, 0, 1, 1)
+    assert node("WanAdvancedExtractLastFrames")(ExecContext(), samples=latent)[0]["samples"].shape[2] == 3  # default 9
+
+
+def test_extract_last_images_takes_the_last_images():
+    images = torch.rand(5, 2, 2, 3)
+    torch.testing.assert_close(node("WanAdvancedExtractLastImages")(ExecContext(), images=images, num_frames=2)[0],
+                               images[3:])
+    torch.testing.assert_close(node("WanAdvancedExtractLastImages")(ExecContext(), images=images)[0], images)  # 9 > 5
+    assert node("WanAdvancedExtractLastImages")(ExecContext(), images=images, num_frames=0)[0].shape[0] == 0
+    with pytest.raises(NodeInputError) as err:
+        node("WanAdvancedExtractLastImages")(ExecContext(), images=images, num_frames=-1)
+    assert err.value.input_name == "num_frames"
+
+
+def test_multi_image_loader_reads_the_chosen_input_image(tmp_path):
+    import json
+
+    import numpy as np
+
+    from PIL import Image
+
+    folder = tmp_path / "input"
+    (folder / "sub").mkdir(parents=True)
+    pixels = np.zeros((3, 4, 3), dtype=np.uint8)
+    pixels[0, 0] = (255, 0, 51)
+    Image.fromarray(pixels).save(folder / "sub" / "a.png")
+    Image.fromarray(np.full((2, 2, 3), 255, dtype=np.uint8)).save(folder / "b.png")
+    ctx = ExecContext(input_dir=folder)
+    data = json.dumps([{"name": "a.png", "subfolder": "sub", "type": "input"}, {"name": "b.png", "subfolder": ""}])
+    (first,) = node("WanMultiImageLoader")(ctx, images_data=data)  # index 0 (the spec's default)
+    assert first.shape == (1, 3, 4, 3)
+    torch.testing.assert_close(first[0, 0, 0], torch.tensor([1.0, 0.0, 0.2]))
+    (last,) = node("WanMultiImageLoader")(ctx, index=7, images_data=data)  # clamped to the last entry
+    torch.testing.assert_close(last, torch.ones(1, 2, 2, 3))
+    (blank,) = node("WanMultiImageLoader")(ctx, images_data="")
+    torch.testing.assert_close(blank, torch.zeros(1, 64, 64, 3))
+    for bad in ('[{"name": "a.png", "subfolder": "sub", "type": "output"}]', '[{"name": "../x.png"}]',
+                '[{"name": "missing.png"}]', "not json"):
+        with pytest.raises(NodeInputError) as err:
+            node("WanMultiImageLoader")(ctx, images_data=bad)
+        assert err.value.input_name == "images_data"
