@@ -114,3 +114,20 @@ def test_bad_settings_name_their_input(ctx, parts):
     assert err.value.input_name == "base_steps"
     assert node("SwitchStrategyAdvanced")(ctx, switch_strategy="Manual boundary (refined)") == (
         "Manual boundary (refined)",)
+
+
+def test_early_layouts_are_refused_by_name(tiny_models, parts):
+    common = dict(parts, base_sampler="euler", base_scheduler="simple", lightning_sampler="euler",
+                  lightning_scheduler="simple")
+    ctx = ExecContext(models=ModelRoots.from_options(tiny_models))
+    with pytest.raises(NodeInputError) as err:  # the one sampler of the layouts before 2025-10-15
+        node("TripleKSamplerWan22LightningAdvanced")(ctx, **common, sampler_name="euler")
+    assert err.value.input_name == "sampler_name"
+    ctx.saved_date = "2025-09-19"  # base_quality_threshold but one sampler_name: the names alone cannot tell
+    with pytest.raises(NodeInputError) as err:
+        node("TripleKSamplerWan22LightningAdvanced")(ctx, **common)
+    assert err.value.input_name == "base_sampler"
+    with pytest.raises(NodeInputError) as err:
+        node("TripleKSamplerWan22Lightning")(ctx, **parts, midpoint_strategy="50% midpoint", sampler_name="euler",
+                                             scheduler="simple")
+    assert err.value.input_name == "midpoint_strategy"

@@ -28,6 +28,13 @@ The Simple node is the Advanced one with base_steps -1, the pack's built-in thre
 lightning_cfg 1.0, its one sampler and scheduler for all stages, boundary 0.875 and
 switch_step -1.
 
+Layouts: the Advanced nodes run the layout of 2025-10-15 on (separate base and Lightning
+samplers; unchanged to v0.10.5), the Simple node the one of 2025-09-17 on (the present
+names), both with v0.10.5's computation. Saves of earlier layouts (``high_model``,
+``shift``, ``midpoint_strategy``, ``use_boundary``, one ``sampler_name`` on the Advanced
+node, ...) are refused by input name, or by the saved signature's date where the names
+alone cannot tell.
+
 Differences: ``dry_run`` (the pack logs its plan and stops the queue) is refused by name.
 The pack reads its boundaries and the threshold shown in tooltips from an optional
 ``config.toml`` beside it; wfrun uses the shipped defaults (0.875, 0.900).
@@ -55,6 +62,27 @@ SIMPLE_SWITCH_STEP = -1
 STAGE3_SEED_OFFSET = 1
 _PLAIN_BOUNDARIES = ("T2V boundary", "I2V boundary", "Manual boundary")
 _MODEL_INPUT = {1: "base_high", 2: "lightning_high", 3: "lightning_low"}
+
+
+ADVANCED_FIRST = "2025-10-15"  # ee138a2: base_/lightning_ sampler and scheduler
+SIMPLE_FIRST = "2025-09-17"  # f909260: lightning_start back, base_high/lightning_* names
+_OLD_INPUTS = ("high_model", "high_model_lx2v", "low_model_lx2v", "shift", "use_boundary", "boundary",
+               "manual_midpoint", "midpoint_strategy", "midpoint", "lightning_cfg")
+
+
+def refuse_old_layouts(ctx: ExecContext, node: str, first: str, rest: dict, extra: tuple = (),
+                       dated: str = "switch_strategy") -> None:
+    """A save of a layout before ``first`` (an input only older layouts had, or its date) is
+    refused by name: its inputs meant other things then."""
+    for name in _OLD_INPUTS + extra:
+        if rest.get(name) is not None:
+            raise NodeInputError(name, f"this {node} was saved with an early layout of the pack that has {name}; "
+                                 f"wfrun implements the layout of {first} on",
+                                 "re-create the node with a current ComfyUI-TripleKSampler")
+    if ctx.saved_date is not None and ctx.saved_date < first:
+        raise NodeInputError(dated, f"this {node} was saved with the pack's layout of {ctx.saved_date}; wfrun "
+                             f"implements the layout of {first} on",
+                             "re-create the node with a current ComfyUI-TripleKSampler")
 
 
 def _core(class_type: str) -> Any:
@@ -188,7 +216,9 @@ def triple_ksampler_advanced(ctx: ExecContext, base_high: Any, lightning_high: A
                              base_quality_threshold: int, base_steps: int, base_cfg: Any, base_sampler: str,
                              base_scheduler: str, lightning_start: int, lightning_steps: int, lightning_cfg: Any,
                              lightning_sampler: str, lightning_scheduler: str, switch_strategy: str,
-                             switch_step: int, switch_boundary: float, dry_run: bool, **_: Any) -> tuple:
+                             switch_step: int, switch_boundary: float, dry_run: bool, **rest: Any) -> tuple:
+    refuse_old_layouts(ctx, "TripleKSamplerWan22LightningAdvanced", ADVANCED_FIRST, rest,
+                       ("sampler_name", "scheduler"), dated="base_sampler")
     return _advanced(ctx, base_high=base_high, lightning_high=lightning_high, lightning_low=lightning_low,
                      positive=positive, negative=negative, latent_image=latent_image, seed=seed,
                      sigma_shift=sigma_shift, base_quality_threshold=base_quality_threshold, base_steps=base_steps,
@@ -203,7 +233,8 @@ def triple_ksampler_advanced(ctx: ExecContext, base_high: Any, lightning_high: A
 def triple_ksampler_simple(ctx: ExecContext, base_high: Any, lightning_high: Any, lightning_low: Any, positive: Any,
                            negative: Any, latent_image: Any, seed: int, sigma_shift: float, base_cfg: Any,
                            lightning_start: int, lightning_steps: int, sampler_name: str, scheduler: str,
-                           switch_strategy: str, **_: Any) -> tuple:
+                           switch_strategy: str, **rest: Any) -> tuple:
+    refuse_old_layouts(ctx, "TripleKSamplerWan22Lightning", SIMPLE_FIRST, rest, dated="lightning_start")
     return _advanced(ctx, base_high=base_high, lightning_high=lightning_high, lightning_low=lightning_low,
                      positive=positive, negative=negative, latent_image=latent_image, seed=seed,
                      sigma_shift=sigma_shift, base_quality_threshold=SIMPLE_BASE_QUALITY_THRESHOLD, base_steps=-1,
