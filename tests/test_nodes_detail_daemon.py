@@ -133,3 +133,23 @@ def test_graph_sigmas_node_is_display_only():
     with pytest.raises(NodeInputError) as err:
         node("DetailDaemonGraphSigmasNode")(ExecContext(), sigmas="1, 0")
     assert err.value.input_name == "sigmas"
+
+
+def test_detail_daemon_node_scales_the_sigmas_worked_by_hand():
+    sigmas = torch.linspace(1.0, 0.0, 11)
+    args = dict(sigmas=sigmas, detail_amount=0.5, start=0.2, end=0.8, bias=0.5, exponent=1.0, start_offset=0.0,
+                end_offset=0.0, fade=0.0, smooth=False, cfg_scale=2.0)
+    # 10 steps, start 0.2 / mid 0.5 / end 0.8: indices 2, 4 (round(4.5) = 4), 7; step 4 is the peak 0.5
+    (both, image) = node("DetailDaemonNode")(ExecContext(), **args, mode="both", sampler_name="euler")
+    assert both[4] == pytest.approx(float(sigmas[4]) * (1 - 0.05 * 2.0))
+    assert both[3] == pytest.approx(float(sigmas[3]) * (1 - 0.025 * 2.0))
+    assert both[0] == sigmas[0] and both[-1] == 0.0
+    (uncond, _) = node("DetailDaemonNode")(ExecContext(), **args, mode="uncond", sampler_name="euler")
+    assert uncond[4] == pytest.approx(float(sigmas[4]) * 1.05)
+    # heun: a schedule of 19 steps (indices 4, 9, 14), of which the first 10 are used
+    (heun, _) = node("DetailDaemonNode")(ExecContext(), **args, mode="cond", sampler_name="heun")
+    assert heun[9] == pytest.approx(float(sigmas[9]) * 0.95) and heun[6] == pytest.approx(float(sigmas[6]) * 0.98)
+    assert image.shape == (1, 400, 600, 4) and float(image.min()) >= 0.0 and float(image[..., 3].min()) == 1.0
+    with pytest.raises(NodeInputError) as err:
+        node("DetailDaemonNode")(ExecContext(), **args, mode="x", sampler_name="euler")
+    assert err.value.input_name == "mode"
