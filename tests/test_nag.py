@@ -325,3 +325,67 @@ def test_vace_blocks_cross_attention_is_guided_too(monkeypatch):
     plain, _ = transformer_forward(model, x, torch.tensor([600.0]), prompt, options=ForwardOptions(vace=vace))
     assert not torch.allclose(guided, plain, atol=1e-4)
     assert all(isinstance(b.attn2.processor, WanAttnProcessor) for b in list(model.blocks) + list(model.vace_blocks))
+
+
+# --- ComfyUI-NAG's custom-sampling nodes ---------------------------------------------------------
+
+def _custom_advanced(ctx, model, guider, latent, steps=2):
+    (sampler,) = node("KSamplerSelect")(ctx, sampler_name="euler")
+    (sigmas,) = node("BasicScheduler")(ctx, model=model, scheduler="simple", steps=steps, denoise=1.0)
+    (noise,) = node("RandomNoise")(ctx, noise_seed=2)
+    out, _ = node("SamplerCustomAdvanced")(ctx, noise=noise, guider=guider, sampler=sampler, sigmas=sigmas,
+                                           latent_image=latent)
+    return out["samples"]
+
+
+@torch.no_grad()
+def test_nag_cfg_guider_is_ksampler_with_nag_through_the_custom_sampler(ctx, core):
+    # KSampler (euler, simple) and SamplerCustomAdvanced with BasicScheduler run the same sigmas
+    model, positive, negative, nag_negative, latent = core
+    nag = dict(nag_negative=nag_negative, nag_scale=5.0, nag_tau=2.5, nag_alpha=0.25, nag_sigma_end=0.0)
+    (guider,) = node("NAGCFGGuider")(ctx, model=model, positive=positive, negative=negative, cfg=3.0,
+                                     latent_image=latent, **nag)
+    got = _custom_advanced(ctx, model, guider, latent)
+    (want,) = node("KSamplerWithNAG")(ctx, model=model, seed=2, steps=2, cfg=3.0, sampler_name="euler",
+                                      scheduler="simple", positive=positive, negative=negative, latent_image=latent,
+                                      denoise=1.0, **nag)
+    torch.testing.assert_close(got, want["samples"], rtol=0, atol=0)
+    (plain,) = node("CFGGuider")(ctx, model=model, positive=positive, negative=negative, cfg=3.0)
+    assert not torch.allclose(got, _custom_advanced(ctx, model, plain, latent), atol=1e-4)
+    # nag_scale 1 is the plain guider
+    (off,) = node("NAGCFGGuider")(ctx, model=model, positive=positive, negative=negative, cfg=3.0,
+                                  latent_image=latent, **{**nag, "nag_scale": 1.0})
+    assert off == plain
+
+
+@torch.no_grad()
+def test_nag_guider_is_the_positive_alone_at_cfg_one_with_nag(ctx, core):
+    model, positive, negative, nag_negative, latent = core
+    nag = dict(nag_negative=nag_negative, nag_scale=8.0, nag_tau=2.5, nag_alpha=0.25, nag_sigma_end=0.0)
+    (guider,) = node("NAGGuider")(ctx, model=model, conditioning=positive, latent_image=latent, **nag)
+    got = _custom_advanced(ctx, model, guider, latent)
+    # cfg 1 runs no negative pass, so any negative gives the same KSamplerWithNAG result
+    (want,) = node("KSamplerWithNAG")(ctx, model=model, seed=2, steps=2, cfg=1.0, sampler_name="euler",
+                                      scheduler="simple", positive=positive, negative=negative, latent_image=latent,
+                                      denoise=1.0, **nag)
+    torch.testing.assert_close(got, want["samples"], rtol=0, atol=0)
+    with pytest.raises(NodeInputError) as err:
+        node("NAGGuider")(ctx, model=model, conditioning=positive, latent_image="x", **nag)
+    assert err.value.input_name == "latent_image"
+
+
+@torch.no_grad()
+def test_sampler_custom_with_nag_is_sampler_custom_with_the_guidance(ctx, core):
+    model, positive, negative, nag_negative, latent = core
+    (sampler,) = node("KSamplerSelect")(ctx, sampler_name="euler")
+    (sigmas,) = node("BasicScheduler")(ctx, model=model, scheduler="simple", steps=2, denoise=1.0)
+    inputs = dict(model=model, add_noise=True, noise_seed=4, cfg=2.0, positive=positive, negative=negative,
+                  sampler=sampler, sigmas=sigmas, latent_image=latent)
+    out, denoised = node("SamplerCustomWithNAG")(ctx, nag_negative=nag_negative, nag_scale=6.0, nag_tau=2.5,
+                                                 nag_alpha=0.25, nag_sigma_end=0.0, **inputs)
+    want, want_denoised = node("SamplerCustom")(
+        ctx, nag=NAGGuidance(nag_negative[0][0], NAGParams(6.0, 2.5, 0.25)), **inputs)
+    plain, _ = node("SamplerCustom")(ctx, **inputs)
+    torch.testing.assert_close(out["samples"], want["samples"], rtol=0, atol=0)
+    torch.testing.assert_close(denoised["samples"], want_denoised["samples"], rtol=0, atol=0)
+    assert not torch.allclose(out["samples"], plain["samples"], atol=1e-4)

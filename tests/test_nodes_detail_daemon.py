@@ -83,3 +83,73 @@ def test_hunyuan_multi_lora_loader_adds_its_loras_like_lora_loader_model_only(ti
     with pytest.raises(NodeInputError) as err:
         node("HunyuanMultiLoraLoader")(ctx, model="x")
     assert err.value.input_name == "model"
+
+
+class _Recorder:
+    """A CFG denoiser stand-in: records the sigma it is told, carries the model's sampling."""
+
+    def __init__(self, shift):
+        from wfrun.sampling.ksampler import FlowSampling
+        self.ms, self.seen = FlowSampling(shift=shift), []
+
+    def __call__(self, x, sigma):
+        self.seen.append(float(sigma))
+        return x
+
+
+def test_lying_sigma_lies_inside_the_percent_window_worked_by_hand():
+    # shift 5: percent 0.1 -> sigma 5 * 0.9 / (1 + 4 * 0.9) = 0.97826 -> 0.9783;
+    #          percent 0.9 -> 5 * 0.1 / (1 + 4 * 0.1) = 0.35714 -> 0.3571
+    (lss,) = node("LyingSigmaSampler")(ExecContext(), sampler=SamplerChoice("euler"), dishonesty_factor=-0.1)
+    assert (lss.start_percent, lss.end_percent) == (0.1, 0.9)  # the spec's defaults for the optional inputs
+    rec = _Recorder(5.0)
+    run = lss.wrap(rec, torch.linspace(1, 0, 5), cfg=1.0)
+    for sigma, told in ((0.99, 0.99), (0.9783, 0.9783 * 0.9), (0.6, 0.54), (0.3571, 0.3571 * 0.9), (0.35, 0.35)):
+        run(torch.zeros(1), torch.tensor([sigma]))
+        assert rec.seen[-1] == pytest.approx(told, rel=1e-6), sigma
+    # inside Detail Daemon (DD(LSS(euler))): LSS reads the model's sampling through DD's wrapper;
+    # the sampler calls LSS first: 0.5 is in the window -> 0.45; DD's schedule over 4 steps is
+    # [0, .25, .5, 0] x amount 0.5 -> at 0.45, between step 2 (0.5: 0.5) and step 3 (0.25: 0),
+    # 0.5 * (0.45 - 0.25) / 0.25 = 0.4, times 0.1 = 0.04: the model is told 0.45 * 0.96
+    (inner,) = node("LyingSigmaSampler")(ExecContext(), sampler=SamplerChoice("euler"), dishonesty_factor=-0.1)
+    (dd,) = node("DetailDaemonSamplerNode")(ExecContext(), sampler=inner, detail_amount=0.5,
+                                            start=0.0, end=1.0, bias=0.5, exponent=1.0, start_offset=0.0,
+                                            end_offset=0.0, fade=0.0, smooth=False, cfg_scale_override=0.0)
+    base, wrappers = unwrap(dd)
+    assert base == SamplerChoice("euler") and len(wrappers) == 2
+    sigmas = torch.linspace(1, 0, 5)
+    fn = rec
+    for w in wrappers:  # outermost first, as the custom sampler wraps them
+        fn = w.wrap(fn, sigmas, cfg=1.0)
+    fn(torch.zeros(1), torch.tensor([0.5]))
+    assert rec.seen[-1] == pytest.approx(0.45 * 0.96, rel=1e-5)
+    with pytest.raises(NodeInputError) as err:
+        node("LyingSigmaSampler")(ExecContext(), sampler=SamplerChoice("euler"), dishonesty_factor="x")
+    assert err.value.input_name == "dishonesty_factor"
+
+
+def test_graph_sigmas_node_is_display_only():
+    assert node("DetailDaemonGraphSigmasNode")(ExecContext(), sigmas=torch.linspace(1, 0, 5)) == ()
+    with pytest.raises(NodeInputError) as err:
+        node("DetailDaemonGraphSigmasNode")(ExecContext(), sigmas="1, 0")
+    assert err.value.input_name == "sigmas"
+
+
+def test_detail_daemon_node_scales_the_sigmas_worked_by_hand():
+    sigmas = torch.linspace(1.0, 0.0, 11)
+    args = dict(sigmas=sigmas, detail_amount=0.5, start=0.2, end=0.8, bias=0.5, exponent=1.0, start_offset=0.0,
+                end_offset=0.0, fade=0.0, smooth=False, cfg_scale=2.0)
+    # 10 steps, start 0.2 / mid 0.5 / end 0.8: indices 2, 4 (round(4.5) = 4), 7; step 4 is the peak 0.5
+    (both, image) = node("DetailDaemonNode")(ExecContext(), **args, mode="both", sampler_name="euler")
+    assert both[4] == pytest.approx(float(sigmas[4]) * (1 - 0.05 * 2.0))
+    assert both[3] == pytest.approx(float(sigmas[3]) * (1 - 0.025 * 2.0))
+    assert both[0] == sigmas[0] and both[-1] == 0.0
+    (uncond, _) = node("DetailDaemonNode")(ExecContext(), **args, mode="uncond", sampler_name="euler")
+    assert uncond[4] == pytest.approx(float(sigmas[4]) * 1.05)
+    # heun: a schedule of 19 steps (indices 4, 9, 14), of which the first 10 are used
+    (heun, _) = node("DetailDaemonNode")(ExecContext(), **args, mode="cond", sampler_name="heun")
+    assert heun[9] == pytest.approx(float(sigmas[9]) * 0.95) and heun[6] == pytest.approx(float(sigmas[6]) * 0.98)
+    assert image.shape == (1, 400, 600, 4) and float(image.min()) >= 0.0 and float(image[..., 3].min()) == 1.0
+    with pytest.raises(NodeInputError) as err:
+        node("DetailDaemonNode")(ExecContext(), **args, mode="x", sampler_name="euler")
+    assert err.value.input_name == "mode"

@@ -98,3 +98,23 @@ def test_dry_run_is_refused_by_name(tiny_files):
         node("TripleWVSamplerAdvanced")(ExecContext(), base_high=model, lightning_high=model, lightning_low=model,
                                         image_embeds=t2v_embeds(), dry_run=True)
     assert err.value.input_name == "dry_run"
+
+
+@torch.no_grad()
+def test_simple_wv_node_is_lightning_cfg_one_with_one_scheduler(tiny_files):
+    model = load(tiny_files, "Wan2_1-T2V-1_3B_tiny_bf16.safetensors", "t2v")
+    ctx = ExecContext()
+    common = dict(image_embeds=t2v_embeds(), text_embeds=text(dim=32), shift=5.0, force_offload=False,
+                  riflex_freq_index=0, rope_function="default")
+    # lightning_start 0: no base stage; 50% of 4 steps: switch 2; both stages cfg 1.0 (base_cfg unused)
+    latent, _ = node("TripleWVSampler")(
+        ctx, base_high=model, lightning_high=model, lightning_low=model, seed=3, sigma_shift=5.0, base_cfg=3.0,
+        lightning_start=0, lightning_steps=4, scheduler="euler", switch_strategy="50% of steps",
+        image_embeds=common["image_embeds"], text_embeds=common["text_embeds"], force_offload=False,
+        riflex_freq_index=0, rope_function="default")
+    wvs = node("WanVideoSampler")
+    s2, _ = wvs(ctx, model=model, steps=4, cfg=1.0, scheduler="euler", seed=3, start_step=0, end_step=2,
+                add_noise_to_samples=True, **common)
+    s3, _ = wvs(ctx, model=model, steps=4, cfg=1.0, scheduler="euler", seed=4, samples=s2, start_step=2,
+                end_step=-1, add_noise_to_samples=False, **common)
+    torch.testing.assert_close(latent["samples"], s3["samples"], rtol=0, atol=0)

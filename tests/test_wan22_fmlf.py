@@ -346,3 +346,119 @@ def test_frames_nodes_refuse_later_layouts_and_misplaced_frames(tiny_models, ctx
         node("WanFourFrameReferenceUltimate")(ctx, positive=COND, negative=COND, vae=vae, width=W, height=H,
                                               length=9, batch_size=1, frame_4_image=frame(0.5))
     assert err.value.input_name == "frame_4_image"
+
+
+# --- WanAdvancedExtractLastFrames / -Images, WanMultiImageLoader -------------------------------------
+
+def test_extract_last_frames_takes_the_latent_frames_of_the_last_images():
+    latent = {"samples": torch.arange(2 * 3 * 6).float().reshape(2, 3, 6, 1, 1), "noise_mask": torch.ones(1)}
+    # 9 images -> (9 - 1) // 4 + 1 = 3 latent frames; 1 -> 1; 6 -> 2
+    for n, frames in ((9, 3), (1, 1), (6, 2), (81, 6)):
+        (out,) = node("WanAdvancedExtractLastFrames")(ExecContext(), samples=latent, num_frames=n)
+        assert set(out) == {"samples"}
+        torch.testing.assert_close(out["samples"], latent["samples"][:, :, 6 - frames:])
+    (empty,) = node("WanAdvancedExtractLastFrames")(ExecContext(), samples=latent, num_frames=0)
+    assert empty["samples"].shape == (2, 3, 0, 1, 1)
+    assert node("WanAdvancedExtractLastFrames")(ExecContext(), samples=latent)[0]["samples"].shape[2] == 3  # default 9
+
+
+def test_extract_last_images_takes_the_last_images():
+    images = torch.rand(5, 2, 2, 3)
+    torch.testing.assert_close(node("WanAdvancedExtractLastImages")(ExecContext(), images=images, num_frames=2)[0],
+                               images[3:])
+    torch.testing.assert_close(node("WanAdvancedExtractLastImages")(ExecContext(), images=images)[0], images)  # 9 > 5
+    assert node("WanAdvancedExtractLastImages")(ExecContext(), images=images, num_frames=0)[0].shape[0] == 0
+    with pytest.raises(NodeInputError) as err:
+        node("WanAdvancedExtractLastImages")(ExecContext(), images=images, num_frames=-1)
+    assert err.value.input_name == "num_frames"
+
+
+def test_multi_image_loader_reads_the_chosen_input_image(tmp_path):
+    import json
+
+    import numpy as np
+
+    from PIL import Image
+
+    folder = tmp_path / "input"
+    (folder / "sub").mkdir(parents=True)
+    pixels = np.zeros((3, 4, 3), dtype=np.uint8)
+    pixels[0, 0] = (255, 0, 51)
+    Image.fromarray(pixels).save(folder / "sub" / "a.png")
+    Image.fromarray(np.full((2, 2, 3), 255, dtype=np.uint8)).save(folder / "b.png")
+    ctx = ExecContext(input_dir=folder)
+    data = json.dumps([{"name": "a.png", "subfolder": "sub", "type": "input"}, {"name": "b.png", "subfolder": ""}])
+    (first,) = node("WanMultiImageLoader")(ctx, images_data=data)  # index 0 (the spec's default)
+    assert first.shape == (1, 3, 4, 3)
+    torch.testing.assert_close(first[0, 0, 0], torch.tensor([1.0, 0.0, 0.2]))
+    (last,) = node("WanMultiImageLoader")(ctx, index=7, images_data=data)  # clamped to the last entry
+    torch.testing.assert_close(last, torch.ones(1, 2, 2, 3))
+    (blank,) = node("WanMultiImageLoader")(ctx, images_data="")
+    torch.testing.assert_close(blank, torch.zeros(1, 64, 64, 3))
+    for bad in ('[{"name": "a.png", "subfolder": "sub", "type": "output"}]', '[{"name": "../x.png"}]',
+                '[{"name": "missing.png"}]', "not json"):
+        with pytest.raises(NodeInputError) as err:
+            node("WanMultiImageLoader")(ctx, images_data=bad)
+        assert err.value.input_name == "images_data"
+
+
+# --- WanSVIProAdvancedI2V -----------------------------------------------------------------------------
+
+def svi_pro(ctx, vae, **inputs):
+    return node("WanSVIProAdvancedI2V")(ctx, **{**dict(positive=COND, negative=COND, vae=vae, width=W, height=H,
+                                                       length=17), **inputs})
+
+
+def test_svi_pro_continue_worked_by_hand(ctx, vae):
+    g = torch.Generator().manual_seed(1)
+    prev = torch.randn(1, 16, 5, 4, 4, generator=g)
+    clip = ClipVisionOutput(torch.ones(1, 3, 2))
+    # overlap 8 -> 2 motion latents (prev frames 3, 4); boost 2: f0 = p3, f1 = p3 + 2 (p4 - p3); influence 0.5
+    high, low, neg, latent, trim_latent, trim_image, next_offset = svi_pro(
+        ctx, vae, overlap_frames=8, motion_boost=2.0, motion_influence=0.5, low_noise_start_strength=0.5,
+        start_image=frame(0.3), middle_image=frame(0.5), end_image=frame(0.7), prev_latent={"samples": prev},
+        clip_vision_start_image=clip, video_frame_offset=3)
+    concat = opts(high)["concat_latent_image"]
+    assert torch.allclose(concat[:, :, :1], encoded(ctx, vae, frame(0.3)), atol=1e-5)
+    torch.testing.assert_close(concat[:, :, 1], prev[:, :, 3] * 0.5)
+    torch.testing.assert_close(concat[:, :, 2], (prev[:, :, 3] + 2 * (prev[:, :, 4] - prev[:, :, 3])) * 0.5)
+    # the middle (frame 8 -> latent 2) is pushed past the motion latents to 3; the end on 4
+    assert torch.allclose(concat[:, :, 3:4], encoded(ctx, vae, frame(0.5)), atol=1e-5)
+    assert torch.allclose(concat[:, :, 4:5], encoded(ctx, vae, frame(0.7)), atol=1e-5)
+    # decay 0.9 - (1 - 0.5) 0.4 = 0.7; motion k=0: high 1 - 1 -> 0.05, low 1 - 0.5 * 0.7 = 0.65;
+    # k=1: high 1 - 0.7 = 0.3, low 1 - 0.5 * 0.7 * 0.7 = 0.755; middle 1 - 0.8, 1 - 0.2; end 0, 1 - 1
+    want_high = torch.tensor([0.0, 0.05, 0.3, 0.2, 0.0]).view(1, 1, 5, 1, 1).expand(1, 4, 5, 4, 4)
+    want_low = torch.tensor([0.5, 0.65, 0.755, 0.8, 0.0]).view(1, 1, 5, 1, 1).expand(1, 4, 5, 4, 4)
+    torch.testing.assert_close(opts(high)["concat_mask"], want_high)
+    torch.testing.assert_close(opts(low)["concat_mask"], want_low)
+    assert opts(neg)["concat_mask"] is opts(high)["concat_mask"]
+    assert opts(low)["clip_vision_output"] is clip and "clip_vision_output" not in opts(high)
+    assert (trim_latent, trim_image, next_offset) == (0, 0, 20)
+    assert latent["samples"].shape == (1, 16, 5, 4, 4) and not latent["samples"].any()
+
+
+def test_svi_pro_detail_boost_and_no_start_frame(ctx, vae):
+    prev = torch.randn(1, 16, 6, 4, 4, generator=torch.Generator().manual_seed(2))
+    # overlap 4 -> 1 latent; detail 2.5 -> min(int(2.5), 6) = 2; no start frame: motion from latent 0
+    high, low, *_ = svi_pro(ctx, vae, detail_boost=2.5, enable_start_frame=False, start_image=frame(0.3),
+                            prev_latent={"samples": prev})
+    concat = opts(high)["concat_latent_image"]
+    torch.testing.assert_close(concat[:, :, :2], prev[:, :, 4:])
+    assert torch.allclose(concat[:, :, 2:], _wan21_mean().view(1, 16, 1, 1, 1).expand(1, 16, 3, 4, 4), atol=1e-6)
+    # decay 0.7 - 1.5 * 0.2 = 0.4: high 0.05 then 1 - 0.4 = 0.6; low 1 - 0.7 = 0.3, then 1 - 0.28 = 0.72
+    want_high = torch.tensor([0.05, 0.6, 1, 1, 1]).view(1, 1, 5, 1, 1).expand(1, 4, 5, 4, 4)
+    want_low = torch.tensor([0.3, 0.72, 1, 1, 1]).view(1, 1, 5, 1, 1).expand(1, 4, 5, 4, 4)
+    torch.testing.assert_close(opts(high)["concat_mask"], want_high)
+    torch.testing.assert_close(opts(low)["concat_mask"], want_low)
+
+
+def test_svi_pro_without_images_and_first_layout_refused(ctx, vae, tiny_models):
+    clip = ClipVisionOutput(torch.ones(1, 3, 2))
+    high, low, neg, *_ = svi_pro(ctx, vae, clip_vision_end_image=clip)
+    assert low is high and "clip_vision_output" not in opts(high)
+    assert torch.allclose(opts(high)["concat_latent_image"],
+                          _wan21_mean().view(1, 16, 1, 1, 1).expand(1, 16, 5, 4, 4), atol=1e-6)
+    assert torch.equal(opts(neg)["concat_mask"], torch.ones(1, 4, 5, 4, 4))
+    with pytest.raises(NodeInputError) as err:
+        svi_pro(ctx, vae, motion_amplification=1.5)
+    assert err.value.input_name == "motion_amplification"

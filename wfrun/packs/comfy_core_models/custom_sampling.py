@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.comfy_core_models.ksampler_nodes import SAMPLER_OOM_HINT, _check_names, run_sampler
+from wfrun.packs.comfy_core_models.ksampler_nodes import SAMPLER_OOM_HINT, _check_names, _nag, run_sampler
 from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.sampling import ksampler as ks
 from wfrun.sampling.ksampler.samplers import CFG_PP_SAMPLERS
@@ -124,9 +124,11 @@ def _sigmas(value: Any) -> torch.Tensor:
 
 
 def sample_custom(ctx: ExecContext, model: Any, positive: Any, negative: Any, cfg: float, seed: int, add_noise: bool,
-                  sampler: Any, sigmas: Any, latent_image: Any, guider: GuiderChoice | None = None) -> tuple:
+                  sampler: Any, sigmas: Any, latent_image: Any, guider: GuiderChoice | None = None,
+                  nag: Any = None) -> tuple:
     """``comfy.sample.sample_custom`` / a guider's ``sample``: ``latent_image`` along ``sigmas``
-    with the SAMPLER (and the wrappers around it), CFG ``cfg``; returns (output, denoised)."""
+    with the SAMPLER (and the wrappers around it), CFG ``cfg``; returns (output, denoised).
+    ``nag``: Normalized Attention Guidance on the positive passes (ComfyUI-NAG), or None."""
     base, wrappers = unwrap(sampler)
     if not isinstance(base, SamplerChoice):
         raise NodeInputError("sampler", f"sampler: expected a SAMPLER, found {type(base).__name__}",
@@ -154,7 +156,7 @@ def sample_custom(ctx: ExecContext, model: Any, positive: Any, negative: Any, cf
                       cfg=float(cfg), sampler_name=base.sampler_name, scheduler=None,
                       sigmas_for=lambda ms: sigmas, add_noise=bool(add_noise), x0_out=x0, sampler_input="sampler",
                       wrap_denoiser=wrap if (wrappers or scheduled) else None,
-                      start_noise=start_noise, sampler_options=sampler_options)
+                      start_noise=start_noise, sampler_options=sampler_options, nag=_nag(nag))
     if "x0" not in x0:
         return out, out
     denoised = dict(out)
@@ -164,9 +166,10 @@ def sample_custom(ctx: ExecContext, model: Any, positive: Any, negative: Any, cf
 
 @executor("SamplerCustom", oom_hint=SAMPLER_OOM_HINT)
 def sampler_custom(ctx: ExecContext, model: Any, add_noise: Any, noise_seed: Any, cfg: Any, positive: Any,
-                   negative: Any, sampler: Any, sigmas: Any, latent_image: Any, **_: Any) -> tuple:
+                   negative: Any, sampler: Any, sigmas: Any, latent_image: Any, nag: Any = None, **_: Any) -> tuple:
+    """SamplerCustom; ``nag`` (not a widget: ComfyUI-NAG's SamplerCustomWithNAG passes it) adds NAG."""
     return sample_custom(ctx, model, positive, negative, float(cfg), int(noise_seed), bool(add_noise), sampler,
-                         sigmas, latent_image)
+                         sigmas, latent_image, nag=nag)
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,7 @@ def sampler_custom_advanced(ctx: ExecContext, noise: Any, guider: Any, sampler: 
                              "give one cfg value per step")
     cfg = guider.cfg if guider.cfg_window is None else 1.0  # a schedule sets each step's value
     return sample_custom(ctx, guider.model, guider.positive, negative, cfg, noise.seed, noise.enabled,
-                         sampler, sigmas, latent_image, guider=guider)
+                         sampler, sigmas, latent_image, guider=guider, nag=guider.nag)
 
 
 @executor("SplitSigmas")

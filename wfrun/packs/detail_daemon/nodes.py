@@ -94,6 +94,7 @@ class DetailDaemonSampler(SamplerWrapper):
             d = schedule_at(value, run, schedule) * 0.1
             return denoiser(x, sigma * max(1e-6, 1.0 - d * scale), *args, **kwargs)
 
+        lowered.ms = getattr(denoiser, "ms", None)  # for a LyingSigmaSampler around this one
         return lowered
 
 

@@ -160,3 +160,25 @@ def triple_wv_sampler_advanced(ctx: ExecContext, base_high: Any, lightning_high:
                       lightning_start=int(lightning_start), lightning_steps=int(lightning_steps),
                       lightning_cfg=lightning_cfg, lightning_scheduler=lightning_scheduler, stage_plan=stage_plan,
                       force_offload=force_offload, shared=shared)
+
+
+#: What TripleWVSampler (``wvsampler/simple.py``) hands the Advanced node: the config's
+#: threshold (20 with no config.toml), base_steps -1, lightning_cfg 1.0, the one scheduler
+#: for all stages, switch_step -1 and boundary 0.875, no dry run.
+SIMPLE_BASE_QUALITY_THRESHOLD = 20
+SIMPLE_LIGHTNING_CFG = 1.0
+SIMPLE_SWITCH_STEP = -1
+SIMPLE_SWITCH_BOUNDARY = 0.875
+
+
+@executor("TripleWVSampler", oom_hint=OOM_HINT)
+def triple_wv_sampler(ctx: ExecContext, base_high: Any, lightning_high: Any, lightning_low: Any, image_embeds: Any,
+                      seed: int, sigma_shift: float, base_cfg: Any, lightning_start: int, lightning_steps: int,
+                      scheduler: str, switch_strategy: str, force_offload: bool, riflex_freq_index: int,
+                      batched_cfg: bool, rope_function: str, **wrapper_inputs: Any) -> tuple:
+    """The Advanced node with the Simple one's fixed settings (``wvsampler/simple.py``)."""
+    return triple_wv_sampler_advanced(
+        ctx, base_high, lightning_high, lightning_low, image_embeds, seed, sigma_shift,
+        SIMPLE_BASE_QUALITY_THRESHOLD, -1, base_cfg, scheduler, lightning_start, lightning_steps,
+        SIMPLE_LIGHTNING_CFG, scheduler, switch_strategy, SIMPLE_SWITCH_STEP, SIMPLE_SWITCH_BOUNDARY,
+        force_offload, riflex_freq_index, batched_cfg, rope_function, dry_run=False, **wrapper_inputs)

@@ -4,4 +4,4 @@ frames with the VAE and gives separate positive CONDITIONINGs for the high-noise
 low-noise expert (concat latents and mask, optionally CLIP vision), which core KSampler
 reads as it reads WanFirstLastFrameToVideo's."""
 
-from wfrun.packs.wan22_fmlf import advanced, frames  # noqa: F401
+from wfrun.packs.wan22_fmlf import advanced, extract, frames, loader, svi_pro  # noqa: F401

@@ -65,13 +65,15 @@ class GuiderChoice:
     ``CFGGuider``; ``BasicGuider``: one prompt, ``negative`` None, CFG 1). ``cfg_window``
     (KJNodes' ScheduledCFGGuidance): CFG only on the steps whose index / (sigmas - 1) lies in
     ``[start, end]``, CFG 1 (no negative pass) elsewhere; ``cfg`` may then be a list, one
-    value per step."""
+    value per step. ``nag`` (ComfyUI-NAG's NAGCFGGuider / NAGGuider): the Normalized
+    Attention Guidance the sampler applies to the positive passes, or None."""
 
     model: Any
     positive: Any
     negative: Any
     cfg: float | Sequence[float]
     cfg_window: tuple[float, float] | None = None
+    nag: Any = None
 
     def scheduled(self, denoiser: Any, sigmas: torch.Tensor) -> Denoiser:
         """``denoiser`` (a CFG denoiser with a ``cfg`` attribute) set to this step's CFG at
