@@ -51,7 +51,11 @@ def read_audio(path: Any) -> dict:
     return {"waveform": torch.from_numpy(samples).unsqueeze(0), "sample_rate": streams[0].sample_rate}
 
 
-@executor("VisualFrameSelector")
+def _video_file(inputs: dict) -> dict:
+    return {"video": (inputs.get("video"), "video")}
+
+
+@executor("VisualFrameSelector", volatile=True, input_files=_video_file)
 def visual_frame_selector(ctx: ExecContext, video: str, start_frame: int, end_frame: int, current_frame: int,
                           output_all_frames: bool, **_: Any) -> tuple:
     if ctx.saved_date is not None and ctx.saved_date < FIRST_SUPPORTED:

@@ -119,7 +119,7 @@ def match_channels(samples: np.ndarray, channels: int, name: str) -> np.ndarray:
                          f"{channels}")
 
 
-@executor("LoadVideosFromFolderSimple")
+@executor("LoadVideosFromFolderSimple", volatile=True)
 def load_videos_from_folder_simple(ctx: ExecContext, folder_path: str, debug: bool, meta_batch: Any = None,
                                    **_: Any) -> tuple:
     if meta_batch is not None:
