@@ -81,3 +81,18 @@ def test_bad_inputs_name_the_input():
     with pytest.raises(NodeInputError) as err:
         node("VACEOutpaint")(ExecContext(), images=source(1), crop_state="100,0,48,48,24,24")
     assert err.value.input_name == "crop_state"
+
+
+def test_a_file_with_the_canvas_value_in_front_is_read_back_into_place():
+    # the pack's own example (2026-07-16) saves ['', crop, preset, colour]; bound by position
+    images = source(1)
+    shifted = node("VACEOutpaint")(ExecContext(), images=images, crop_state="", custom_color="ltx",
+                                   mask_color="-16,-16,48,48,48,48,1")
+    plain = node("VACEOutpaint")(ExecContext(), images=images, crop_state="-16,-16,48,48,48,48,1",
+                                 mask_color="ltx")
+    assert torch.equal(shifted[0], plain[0]) and torch.equal(shifted[1], plain[1])
+    assert float(shifted[0][0, 0, 0, 0]) == 0.0  # the ltx fill
+    with pytest.raises(NodeInputError) as err:
+        node("VACEOutpaint")(ExecContext(), images=images, crop_state="", mask_color="0,0,48,48",
+                             custom_color="custom")
+    assert err.value.input_name == "custom_color"

@@ -16,6 +16,14 @@ output size (``ow``, ``oh``, each at least 16) other than the window's scales th
   rounded rectangle of that place.
 
 The pack's widget preview (frames cached for its web page) has no counterpart here.
+
+Files saved by the pack's canvas (its example of 2026-07-16, for one) carry the canvas
+widget's own value, ``""``, in front of the three real ones, so by position ``crop_state``
+reads ``""``, ``mask_color`` the crop state and ``custom_color`` the preset, and the saved
+custom colour is left over (ComfyUI itself sends the values by name, so the pack never sees
+the shift). :func:`unshift` recognises that layout (an empty ``crop_state`` and a
+``mask_color`` that is a crop state) and reads the values where they belong; a "custom"
+preset, whose colour was lost, is refused by name.
 """
 
 from __future__ import annotations
@@ -123,6 +131,23 @@ def _crop_then_scale(images: torch.Tensor, win: Window, fill: tuple) -> tuple[to
     return video, mask
 
 
+def _is_crop_state(text: Any) -> bool:
+    parts = str(text).split(",")
+    return len(parts) >= 4 and all(p.strip().lstrip("-").isdigit() for p in parts)
+
+
+def unshift(crop_state: Any, mask_color: Any, custom_color: Any) -> tuple[str, str, str]:
+    """The three widget values, read back into place when the canvas value shifted them (the
+    custom colour then unused: only the presets are accepted)."""
+    if str(crop_state) == "" and _is_crop_state(mask_color):
+        if str(custom_color) not in PRESETS:
+            raise NodeInputError("custom_color", "this file saved the canvas widget's value in front of the "
+                                 "others, and its custom fill colour cannot be recovered by position",
+                                 "open it in ComfyUI and save it again, or choose the wan or ltx fill")
+        return str(mask_color), str(custom_color), ""
+    return str(crop_state), str(mask_color), str(custom_color)
+
+
 def outpaint(ctx: ExecContext, images: Any, crop_state: str, mask_color: str, custom_color: str,
              compose_first: bool) -> tuple:
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
@@ -146,6 +171,7 @@ def outpaint(ctx: ExecContext, images: Any, crop_state: str, mask_color: str, cu
 def vace_outpaint(ctx: ExecContext, images: Any, crop_state: str, mask_color: str, custom_color: str,
                   **_: Any) -> tuple:
     compose_first = ctx.saved_date is not None and ctx.saved_date <= COMPOSE_THEN_SCALE_UNTIL
+    crop_state, mask_color, custom_color = unshift(crop_state, mask_color, custom_color)
     return outpaint(ctx, images, crop_state, mask_color, custom_color, compose_first)
 
 
