@@ -42,3 +42,9 @@ def test_bad_selections_name_their_input(start, end, name):
     with pytest.raises(NodeInputError) as err:
         node("VACEInline")(ExecContext(), images=clip(40), start_frame=start, end_frame=end, context_frames=8)
     assert err.value.input_name == name
+
+
+def test_size_off_the_grid_names_images():
+    with pytest.raises(NodeInputError) as err:
+        node("VACEInline")(ExecContext(), images=clip(40)[:, :, :40], start_frame=12, end_frame=22)
+    assert err.value.input_name == "images"

@@ -33,6 +33,9 @@ def _split(images: Any, start_frame: int, end_frame: int) -> tuple[torch.Tensor,
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise NodeInputError("images", "expected an IMAGE batch [frames, height, width, channels]", "connect images")
     total = images.shape[0]
+    if images.shape[1] % 16 or images.shape[2] % 16:
+        raise NodeInputError("images", f"video dimensions must be divisible by 16 (the pack's rule); got "
+                             f"{images.shape[2]}x{images.shape[1]}", "resize the video first")
     if end_frame <= start_frame:
         raise NodeInputError("end_frame", f"end_frame ({end_frame}) must be greater than start_frame ({start_frame})")
     if end_frame > total:
