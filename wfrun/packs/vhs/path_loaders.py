@@ -43,7 +43,8 @@ centre crop). Where any chosen image has an alpha band all are read as RGBA and 
 is ``1 - alpha``; else it is ``[N, 64, 64]`` zeros. Outputs: IMAGE, MASK, the count. The
 pack returns float16 tensors; wfrun returns float32 (ComfyUI's IMAGE convention), from the
 same 8-bit values. A file in the folder that is a symlink leading out of wfrun's folders is
-refused. ``meta_batch`` (batched loading) is refused, as for VHS_LoadVideo; so is ``vae``.
+refused. ``meta_batch`` (batched loading) is refused here (VHS_LoadVideo and VHS_LoadVideoPath run one
+batch: ``meta_batch.py``); so is ``vae``.
 
 ``wfrun validate``/``run`` check the files and folders these nodes name before any model
 loads, and ``--smoke`` stands in for missing ones (``input_files``: relative names; absolute
