@@ -46,6 +46,7 @@ from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.files import input_file, record, temp_dir
 from wfrun.packs.vhs.formats import FORMATS, NOT_MADE, supported_formats
 from wfrun.packs.vhs.meta_batch import check_batch, meta_batch_of
+from wfrun.packs.vhs.upload_2023 import october_outputs, upload_path
 
 # ---------------------------------------------------------------------------- loading
 
@@ -153,7 +154,12 @@ def _video_files(inputs: dict) -> dict:
 def load_video(ctx: ExecContext, video: str, force_rate: float, custom_width: int, custom_height: int,
                frame_load_cap: int, skip_first_frames: int, select_every_nth: int,
                *, meta_batch: Any = None, vae: Any = None, format: str, force_size: str | None = None,
-               desired_frame_rate: float | None = None, **_: Any) -> tuple:
+               desired_frame_rate: float | None = None, upload_to_directory: str | None = None,
+               **_: Any) -> tuple:
+    if upload_to_directory is not None:  # that day's VHS_LoadVideo was the upload node (upload_2023.py)
+        return load_video_upload(ctx, video, upload_to_directory, desired_frame_rate, force_size, frame_load_cap,
+                                 skip_first_frames, select_every_nth)
+
     def locate() -> Path:
         if not isinstance(video, str):
             raise NodeInputError("video", f"expected a file name, found {type(video).__name__}")
@@ -162,6 +168,18 @@ def load_video(ctx: ExecContext, video: str, force_rate: float, custom_width: in
     return read_video(locate, force_rate, custom_width, custom_height, frame_load_cap, skip_first_frames,
                       select_every_nth, meta_batch=meta_batch, vae=vae, format=format, force_size=force_size,
                       desired_frame_rate=desired_frame_rate)
+
+
+# volatile: the file may change between runs
+@executor("VHS_LoadVideoUpload", volatile=True)
+def load_video_upload(ctx: ExecContext, video: Any, upload_to_directory: Any, desired_frame_rate: float,
+                      force_size: str, frame_load_cap: int, skip_first_frames: int, select_every_nth: int,
+                      **_: Any) -> tuple:
+    """VHS_LoadVideo's work on a 2023-10-20 upload (``upload_2023.py``), with that day's outputs."""
+    loaded = read_video(lambda: upload_path(ctx, video, upload_to_directory), desired_frame_rate, 0, 0,
+                        frame_load_cap, skip_first_frames, select_every_nth, meta_batch=None, vae=None,
+                        format="None", force_size=force_size, desired_frame_rate=desired_frame_rate)
+    return october_outputs(loaded, desired_frame_rate)
 
 
 def trim_to_format(images: torch.Tensor, preset: dict, format: str) -> torch.Tensor:
