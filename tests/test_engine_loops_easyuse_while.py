@@ -7,8 +7,13 @@ condition blocks everything after the loop)."""
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from click.testing import CliRunner
+
+from specs_for_tests import inp, node, out, workflow
+from wfrun.cli import main
 from wfrun.engine import loops as loops_module
 from wfrun.engine.plan import make_plan
 from wfrun.engine.run import NodeError, run_plan
@@ -125,3 +130,68 @@ def test_end_node_not_linked_to_a_start_node_says_so():
     with pytest.raises(NodeError) as err:
         run(prompt, ["10"])
     assert err.value.input_name == "flow"
+
+
+def test_while_loop_nested_in_a_for_loop_matches_nested_python_loops():
+    # for index in 0..2: v = v * 10 + index; then halve v (integer) while it stays above 50
+    prompt = {
+        "1": {"class_type": "PrimitiveInt", "inputs": {"value": 7}},
+        "10": {"class_type": "easy forLoopStart", "inputs": {"total": 3, "initial_value1": ["1", 0]}},
+        "11": {"class_type": "ComfyMathExpression", "inputs": {"expression": "a * 10 + b", "values.a": ["10", 2],
+                                                               "values.b": ["10", 1]}},
+        "20": {"class_type": START, "inputs": {"condition": True, "initial_value0": ["11", 1]}},
+        "21": {"class_type": "ComfyMathExpression", "inputs": {"expression": "a // 2", "values.a": ["20", 1]}},
+        "22": {"class_type": "ComfyMathExpression", "inputs": {"expression": "a > 50", "values.a": ["21", 1]}},
+        "23": {"class_type": END, "inputs": {"flow": ["20", 0], "condition": ["22", 2], "initial_value0": ["21", 1]}},
+        "30": {"class_type": "easy forLoopEnd", "inputs": {"flow": ["10", 0], "initial_value1": ["23", 0]}},
+    }
+    value, halvings = 7, 0
+    for index in range(3):
+        value = value * 10 + index
+        while True:
+            value //= 2
+            halvings += 1
+            if not value > 50:
+                break
+    result = run(prompt, ["30"])
+    assert result.outputs["30"][0] == value and result.executed.count("21") == halvings
+
+
+def ui_while_workflow() -> dict:
+    """A while loop as a UI file, sockets as the pack names them: value0 = value0 * 3 + 1 while
+    the result stays below 100 (SimpleCalculatorKJ's BOOLEAN output), then + 1 after the loop."""
+    nodes = [
+        node(1, "PrimitiveInt", [2, "fixed"], outputs=[out("INT", "INT", [1])]),
+        node(4, START, [True], inputs=[inp("condition", "BOOLEAN", None, widget="condition"),
+                                       inp("initial_value0", "*", 1)],
+             outputs=[out("flow", "FLOW_CONTROL", [2]), out("value0", "*", [4])]),
+        node(5, "easy mathInt", [0, 3, "multiply"], inputs=[inp("a", "INT", 4, widget="a")],
+             outputs=[out("int", "INT", [5])]),
+        node(6, "easy mathInt", [0, 1, "add"], inputs=[inp("a", "INT", 5, widget="a")],
+             outputs=[out("int", "INT", [6, 8])]),
+        node(9, "SimpleCalculatorKJ", ["a < 100"], inputs=[inp("a", "*", 8)],
+             outputs=[out("FLOAT", "FLOAT"), out("INT", "INT"), out("BOOLEAN", "BOOLEAN", [9])]),
+        node(7, END, [], inputs=[inp("flow", "FLOW_CONTROL", 2), inp("condition", "BOOLEAN", 9, widget="condition"),
+                                 inp("initial_value0", "*", 6)],
+             outputs=[out("value0", "*", [7])]),
+        node(8, "easy mathInt", [0, 1, "add"], inputs=[inp("a", "INT", 7, widget="a")], outputs=[out("int", "INT")]),
+    ]
+    links = [[1, 1, 0, 4, 1, "*"], [2, 4, 0, 7, 0, "FLOW_CONTROL"], [4, 4, 1, 5, 0, "*"], [5, 5, 0, 6, 0, "INT"],
+             [6, 6, 0, 7, 2, "*"], [8, 6, 0, 9, 0, "*"], [9, 9, 2, 7, 1, "BOOLEAN"], [7, 7, 0, 8, 0, "*"]]
+    return workflow(nodes, links)
+
+
+def test_ui_file_validates_and_runs(tmp_path):
+    path = tmp_path / "while.json"
+    path.write_text(json.dumps(ui_while_workflow()))
+    validated = CliRunner().invoke(main, ["validate", "--format", "json", str(path)], catch_exceptions=False)
+    assert validated.exit_code == 0, validated.output
+    assert "cycle" not in validated.output and "missing" not in validated.output
+    graph = build(from_data(ui_while_workflow(), "while.json"))
+    result = run_plan(graph, make_plan(graph, ["8"]), ExecContext())
+    value = 2
+    while True:
+        value = value * 3 + 1
+        if not value < 100:
+            break
+    assert value == 202 and result.outputs["8"][0] == value + 1
