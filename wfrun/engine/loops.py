@@ -25,7 +25,9 @@ output feeds the close node), so planning, validation and dry runs need nothing 
   not evaluate. A loop needs this where ComfyUI's templates rely on it: a value carried from
   the previous iteration does not exist in the first. Outside loops every branch still runs.
 - ``MAX_ITERATIONS`` bounds a loop: a workflow from the internet must not be able to
-  keep a GPU busy forever. Ctrl-C is honoured between iterations (and between the body's
+  keep a GPU busy forever. A counted loop is refused before its first iteration; a while
+  loop (``LoopKind.go_on``), whose count nobody knows beforehand, when its condition still
+  says go on after that many. Ctrl-C is honoured between iterations (and between the body's
   nodes).
 """
 
@@ -35,7 +37,7 @@ import dataclasses
 from collections import ChainMap
 from dataclasses import dataclass, field
 from itertools import count, islice
-from typing import Any, Callable, MutableMapping
+from typing import Any, Callable, Iterable, MutableMapping
 
 import networkx as nx
 
@@ -142,6 +144,8 @@ class Loops:
                 every.append(close_inputs)
             for i, name in fed_back:
                 carried[i] = close_inputs.get(name)
+            if kind.go_on is not None and not _goes_on(kind, closer, close_inputs, index + 1):
+                break
         if kind.close_result is not None:  # plain lists where the close node's outputs are lists
             return lists.merge(closer, [kind.close_result(every, carried)])
         return kind.close_outputs(carried)
@@ -277,10 +281,27 @@ def _value_inputs(kind: LoopKind, closing: bool = False):
         yield i, name
 
 
-def _bounded_steps(kind: LoopKind, opener: NodeInstance, inputs: dict[str, Any]) -> list[Any]:
+def _goes_on(kind: LoopKind, closer: NodeInstance, close_inputs: dict[str, Any], done: int) -> bool:
+    """A while loop's ``go_on`` after ``done`` iterations, refused past ``MAX_ITERATIONS``."""
     from wfrun.engine.run import NodeError  # the runner's error, raised where it runs loops
 
     try:
+        go_on = kind.go_on(close_inputs)
+    except NodeInputError as err:
+        raise NodeError(closer, str(err), err.input_name, err.hint) from None
+    if go_on and done >= MAX_ITERATIONS:
+        raise NodeError(closer, f"the loop ran {MAX_ITERATIONS} times and its condition still says go on",
+                        kind.go_on_input, f"wfrun runs a loop at most {MAX_ITERATIONS} times; make "
+                        f"'{kind.go_on_input}' turn false sooner")
+    return bool(go_on)
+
+
+def _bounded_steps(kind: LoopKind, opener: NodeInstance, inputs: dict[str, Any]) -> Iterable[Any]:
+    from wfrun.engine.run import NodeError  # the runner's error, raised where it runs loops
+
+    try:
+        if kind.go_on is not None:  # a while loop: bounded by _goes_on, pass after pass
+            return kind.steps(inputs)
         steps = list(islice(iter(kind.steps(inputs)), MAX_ITERATIONS + 1))
     except NodeInputError as err:
         raise NodeError(opener, str(err), err.input_name, err.hint) from None

@@ -18,7 +18,10 @@ The engine's contract, for one loop (``open`` and ``close`` nodes of one :class:
   one keeps its value, or becomes ``None`` where the kind says ``carries_unconnected=False``);
 - after the last iteration, ``close``'s outputs are the carried values in slot order, or
   what ``close_result`` makes of every iteration's close inputs (ComfyUI's End Loop
-  returns the values it collected, not the carried one).
+  returns the values it collected, not the carried one);
+- a *conditional* kind (a while loop: ``go_on`` set) has no count known beforehand: its
+  ``steps`` may be endless, and after each iteration ``go_on(close inputs)`` says whether
+  another one runs (the engine still bounds how many).
 
 A kind whose close node has no link from its open node (ComfyUI core's Start Loop / End
 Loop: the body is simply what lies between them) sets ``link_input=None``; the engine then
@@ -65,6 +68,12 @@ class LoopKind:
     #: ``close_result(every iteration's resolved close inputs, carried values)``: the close
     #: node's outputs, where they are not simply the carried values.
     close_result: Callable[[list[dict[str, Any]], dict[int, Any]], tuple] | None = None
+    #: ``go_on(the close node's resolved inputs)``, after each iteration: whether another
+    #: runs (a while loop's condition, computed by the body). None: ``steps`` decides alone.
+    #: Raise :class:`~wfrun.nodes.executor.NodeInputError` for a value that is no condition.
+    go_on: Callable[[dict[str, Any]], bool] | None = None
+    #: The close node's input ``go_on`` reads (named in errors).
+    go_on_input: str = ""
 
 
 _KINDS: dict[str, LoopKind] = {}

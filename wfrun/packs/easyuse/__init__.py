@@ -1,2 +1,2 @@
 """ComfyUI-Easy-Use (yolain/ComfyUI-Easy-Use): its pass-through utility nodes, and its
-for-loop (``loop.py``, a :class:`wfrun.nodes.loops.LoopKind` the engine runs)."""
+for-loop and while-loop (``loop.py``, :class:`wfrun.nodes.loops.LoopKind`s the engine runs)."""

@@ -28,12 +28,35 @@ Differences from the pack, both deliberate:
 - the end node closes only a ``easy forLoopStart``; the pack also lets it close
   ``easy loadImagesForLoop`` (a directory walk), which wfrun does not run.
 
-Easy-Use's ``easy whileLoopStart`` / ``easy whileLoopEnd`` (a condition computed by the
-body) are not run: the engine's loops know their passes before the first one starts.
+Easy-Use's while-loop (same file and revision): ``easy whileLoopStart`` takes
+``condition`` and values ``initial_value0`` … ``initial_value19``, and gives ``flow`` and
+``value0`` … ``value19``; ``easy whileLoopEnd`` takes ``flow`` (linked from the start
+node), ``condition`` and the same value inputs, and gives ``value0`` … ``value19``. In the
+pack:
+
+- the start node passes its values on when ``condition`` is true; when it is false it gives
+  ``ExecutionBlocker``s, so nothing that depends on the loop runs at all. Its ``condition``
+  cannot depend on the body (that would be a cycle), so it is the same in every pass: only
+  the first pass asks it;
+- after each pass the end node looks at its own ``condition`` (Python truthiness): false,
+  it returns the values it received in that pass (``None`` for an unconnected socket); true,
+  it expands one more pass whose start node gets exactly those values (so, as in the
+  for-loop, an unconnected value becomes ``None`` from the second pass on). The body runs
+  **at least once** whatever the end node's condition says.
+
+wfrun runs it as a conditional loop kind (``LoopKind.go_on``): passes go on while the end
+node's condition is true, at most ``wfrun.engine.loops.MAX_ITERATIONS`` of them (a
+condition that stays true is refused by name, not run forever). Differences from the pack:
+a false start ``condition`` is refused (wfrun cannot block the rest of the workflow at run
+time the way ComfyUI does; the user is told to make it true or bypass the loop); a
+condition must be a BOOLEAN, number, string or nothing (the pack would also take any
+object's truthiness; a tensor's is an error there anyway); nodes hanging off the body are
+blocked, as for the for-loop above.
 """
 
 from __future__ import annotations
 
+from itertools import count
 from numbers import Real
 from typing import Any, Callable, Iterator
 
@@ -101,3 +124,51 @@ def for_loop_unlinked(ctx: ExecContext, **_: Any) -> tuple:
     raise NodeInputError("flow", "this For Loop node is not linked to its For Loop Start/End partner",
                          "link For Loop Start's 'flow' output to For Loop End's 'flow' input "
                          "(wfrun runs For Loop End only after For Loop Start)")
+
+
+WHILE_START = "easy whileLoopStart"
+WHILE_END = "easy whileLoopEnd"
+
+
+def _while_value_input(i: int) -> str | None:
+    return f"initial_value{i}" if 0 <= i < FLOW_NUM else None
+
+
+def _truth(inputs: dict[str, Any], name: str) -> bool:
+    """The pack's ``if condition`` on a value a workflow can put there."""
+    value = inputs.get(name)
+    if value is not None and not isinstance(value, (bool, int, float, str)):
+        raise NodeInputError(name, f"{name}: expected a BOOLEAN, found {type(value).__name__}",
+                             "connect a BOOLEAN (a comparison's result)")
+    return bool(value)
+
+
+def _while_passes(inputs: dict[str, Any]) -> Iterator[int]:
+    if not _truth(inputs, "condition"):
+        raise NodeInputError("condition", "While Loop Start's condition is false: in ComfyUI nothing that "
+                             "depends on this loop runs then, which wfrun cannot do at run time",
+                             "make the condition true, or bypass the loop's nodes")
+    return count()
+
+
+def _while_start_outputs(_: int, __: int, values: dict[int, Any]) -> tuple:
+    return (FlowControl(), *(values.get(i) for i in range(FLOW_NUM)))
+
+
+def _while_end_outputs(values: dict[int, Any]) -> tuple:
+    return tuple(values.get(i) for i in range(FLOW_NUM))
+
+
+WHILE_LOOP = register_loop(LoopKind(
+    pack="comfyui-easy-use", open_type=WHILE_START, close_type=WHILE_END, link_input="flow",
+    value_input=_while_value_input, steps=_while_passes, open_outputs=_while_start_outputs,
+    close_outputs=_while_end_outputs, count_input="condition", carries_unconnected=False,
+    go_on=lambda inputs: _truth(inputs, "condition"), go_on_input="condition"))
+
+
+@executor(WHILE_START, WHILE_END)
+def while_loop_unlinked(ctx: ExecContext, **_: Any) -> tuple:
+    """Reached only when an end node is not linked to a start node (see ``for_loop_unlinked``)."""
+    raise NodeInputError("flow", "this While Loop node is not linked to its While Loop Start/End partner",
+                         "link While Loop Start's 'flow' output to While Loop End's 'flow' input "
+                         "(wfrun runs While Loop End only after While Loop Start)")

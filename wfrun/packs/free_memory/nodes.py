@@ -1,4 +1,4 @@
-"""FreeMemoryImage / Latent / Model / CLIP: the input comes back unchanged, after Python's
+"""FreeMemoryImage / Latent / Model / CLIP / String: the input comes back unchanged, after Python's
 garbage collector and PyTorch's CUDA cache release ran, as in the pack.
 
 The pack's ``aggressive`` switch also unloads every ComfyUI model and, on Linux, writes to
@@ -45,3 +45,10 @@ def free_memory_model(ctx: ExecContext, model: Any, **_: Any) -> tuple:
 def free_memory_clip(ctx: ExecContext, clip: Any, **_: Any) -> tuple:
     _free()
     return (clip,)
+
+
+@executor("FreeMemoryString")
+def free_memory_string(ctx: ExecContext, string: Any, **_: Any) -> tuple:
+    """The pack's string trigger: frees memory when the string arrives, passes it on."""
+    _free()
+    return (string,)

@@ -43,7 +43,8 @@ centre crop). Where any chosen image has an alpha band all are read as RGBA and 
 is ``1 - alpha``; else it is ``[N, 64, 64]`` zeros. Outputs: IMAGE, MASK, the count. The
 pack returns float16 tensors; wfrun returns float32 (ComfyUI's IMAGE convention), from the
 same 8-bit values. A file in the folder that is a symlink leading out of wfrun's folders is
-refused. ``meta_batch`` (batched loading) is refused, as for VHS_LoadVideo; so is ``vae``.
+refused. ``meta_batch`` (batched loading) is refused here (VHS_LoadVideo and VHS_LoadVideoPath run one
+batch: ``meta_batch.py``); so is ``vae``.
 
 ``wfrun validate``/``run`` check the files and folders these nodes name before any model
 loads, and ``--smoke`` stands in for missing ones (``input_files``: relative names; absolute
@@ -67,6 +68,7 @@ from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.media.video import VideoError, probe
 from wfrun.nodes.files import input_file, temp_dir
 from wfrun.packs.vhs.audio_nodes import folder_name
+from wfrun.packs.vhs.upload_2023 import october_outputs
 from wfrun.packs.vhs.video_nodes import (LOAD_FORMATS, _from_force_size, _video_files, read_video, strip_path,
                                          target_size, trim_to_format)
 
@@ -187,9 +189,12 @@ def load_video_path(ctx: ExecContext, video: Any, force_rate: float, custom_widt
                     frame_load_cap: int, skip_first_frames: int, select_every_nth: int,
                     *, meta_batch: Any = None, vae: Any = None, format: str, force_size: str | None = None,
                     desired_frame_rate: float | None = None, **_: Any) -> tuple:
-    return read_video(lambda: resolve_path(ctx, video, "video", "video"), force_rate, custom_width, custom_height,
-                      frame_load_cap, skip_first_frames, select_every_nth, meta_batch=meta_batch, vae=vae,
-                      format=format, force_size=force_size, desired_frame_rate=desired_frame_rate)
+    loaded = read_video(lambda: resolve_path(ctx, video, "video", "video"), force_rate, custom_width,
+                        custom_height, frame_load_cap, skip_first_frames, select_every_nth, meta_batch=meta_batch,
+                        vae=vae, format=format, force_size=force_size, desired_frame_rate=desired_frame_rate)
+    if desired_frame_rate is not None:  # a save of 2023-10-20, with that day's outputs (upload_2023.py)
+        return october_outputs(loaded, desired_frame_rate)
+    return loaded
 
 
 # ---------------------------------------------------------------------------- one image

@@ -16,7 +16,7 @@ video's metadata (``prompt``/``workflow`` tags) when ``save_metadata`` is on. ``
 off writes to the temp folder (``<output>/temp``). Returns ``(save_output, [paths])``.
 
 Not reproduced: audio *loading* (VHS_LoadVideo's ``audio`` output is ``None``; the AUDIO
-input of VideoCombine is muxed in), ``meta_batch`` (batched loading/saving), the ``vae``
+input of VideoCombine is muxed in), ``meta_batch`` beyond one batch (``meta_batch.py``), the ``vae``
 inputs (latents in or out), and the formats listed in ``formats.NOT_MADE``. Decoding uses
 ffmpeg's RGB conversion rather than OpenCV's, which can differ by a level or so per channel.
 
@@ -45,6 +45,8 @@ from wfrun.media.video import VideoError, encode, frames_to_bytes, iter_frames, 
 from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.files import input_file, record, temp_dir
 from wfrun.packs.vhs.formats import FORMATS, NOT_MADE, supported_formats
+from wfrun.packs.vhs.meta_batch import check_batch, meta_batch_of
+from wfrun.packs.vhs.upload_2023 import october_outputs, upload_path
 
 # ---------------------------------------------------------------------------- loading
 
@@ -152,7 +154,12 @@ def _video_files(inputs: dict) -> dict:
 def load_video(ctx: ExecContext, video: str, force_rate: float, custom_width: int, custom_height: int,
                frame_load_cap: int, skip_first_frames: int, select_every_nth: int,
                *, meta_batch: Any = None, vae: Any = None, format: str, force_size: str | None = None,
-               desired_frame_rate: float | None = None, **_: Any) -> tuple:
+               desired_frame_rate: float | None = None, upload_to_directory: str | None = None,
+               **_: Any) -> tuple:
+    if upload_to_directory is not None:  # that day's VHS_LoadVideo was the upload node (upload_2023.py)
+        return load_video_upload(ctx, video, upload_to_directory, desired_frame_rate, force_size, frame_load_cap,
+                                 skip_first_frames, select_every_nth)
+
     def locate() -> Path:
         if not isinstance(video, str):
             raise NodeInputError("video", f"expected a file name, found {type(video).__name__}")
@@ -161,6 +168,18 @@ def load_video(ctx: ExecContext, video: str, force_rate: float, custom_width: in
     return read_video(locate, force_rate, custom_width, custom_height, frame_load_cap, skip_first_frames,
                       select_every_nth, meta_batch=meta_batch, vae=vae, format=format, force_size=force_size,
                       desired_frame_rate=desired_frame_rate)
+
+
+# volatile: the file may change between runs
+@executor("VHS_LoadVideoUpload", volatile=True)
+def load_video_upload(ctx: ExecContext, video: Any, upload_to_directory: Any, desired_frame_rate: float,
+                      force_size: str, frame_load_cap: int, skip_first_frames: int, select_every_nth: int,
+                      **_: Any) -> tuple:
+    """VHS_LoadVideo's work on a 2023-10-20 upload (``upload_2023.py``), with that day's outputs."""
+    loaded = read_video(lambda: upload_path(ctx, video, upload_to_directory), desired_frame_rate, 0, 0,
+                        frame_load_cap, skip_first_frames, select_every_nth, meta_batch=None, vae=None,
+                        format="None", force_size=force_size, desired_frame_rate=desired_frame_rate)
+    return october_outputs(loaded, desired_frame_rate)
 
 
 def trim_to_format(images: torch.Tensor, preset: dict, format: str) -> torch.Tensor:
@@ -181,9 +200,7 @@ def read_video(locate: Any, force_rate: float, custom_width: int, custom_height:
                force_size: str | None, desired_frame_rate: float | None) -> tuple:
     """VHS_LoadVideo's work once its inputs are checked; ``locate()`` gives the file (or raises
     NodeInputError), called after the other inputs are checked. VHS_LoadVideoPath shares it."""
-    if meta_batch is not None:
-        raise NodeInputError("meta_batch", "batched loading (Meta Batch Manager) is not supported by wfrun",
-                             "disconnect meta_batch")
+    meta_batch = meta_batch_of(meta_batch)
     if vae is not None:
         raise NodeInputError("vae", "VideoHelperSuite cannot load straight to latents with a video VAE "
                              "such as Wan's (in ComfyUI the node fails: it needs one downscale factor, "
@@ -215,6 +232,9 @@ def read_video(locate: Any, force_rate: float, custom_width: int, custom_height:
                                     select_every_nth))
     except VideoError as err:
         raise NodeInputError("video", str(err)) from None
+    if meta_batch is not None:
+        check_batch(meta_batch, preset["frames"][:2] if "frames" in preset else None,
+                    len(chosen), format)
     if not chosen:
         raise NodeInputError("skip_first_frames", f"no frames were loaded from {path.name} "
                              f"({info.frame_count} frames, skipping {skip_first_frames})",
@@ -283,9 +303,7 @@ def video_combine(ctx: ExecContext, frame_rate: float, loop_count: int, *, image
         save_output = bool(save_image)
     if latents is not None:
         images = latents
-    if meta_batch is not None:
-        raise NodeInputError("meta_batch", "batched saving (Meta Batch Manager) is not supported by wfrun",
-                             "disconnect meta_batch")
+    meta_batch_of(meta_batch)  # one batch: written as without the manager (packs/vhs/meta_batch.py)
     if vae is not None and not isinstance(images, dict):
         vae = None  # as VHS: the VAE only decodes latents; beside images it is ignored
     if vae is not None or isinstance(images, dict):
