@@ -233,3 +233,23 @@ def read_checked_state(reader: CheckpointReader, path: Path, wanted: dict, what:
             raise CheckpointError(f"{path.name}: {name} is stored as {tensor.dtype}, not as floating point")
         state[key] = cast(key, tensor)
     return state
+
+
+def checked_float32_state(state: dict, wanted: dict, source: str, what: str) -> dict:
+    """``state`` (tensors already read) checked against the state dict a module built on the
+    meta device wants: every tensor present (the first few missing named), each of its shape
+    and floating point, up-cast to float32; a CheckpointError names ``source``, ``what`` it
+    should hold and the tensor. The audio encoders' loaders (wav2vec 2.0, Whisper) share it."""
+    missing = [k for k in wanted if k not in state]
+    if missing:
+        raise CheckpointError(f"{source}: {what} is missing {len(missing)} tensors ({', '.join(missing[:3])}"
+                              f"{', …' if len(missing) > 3 else ''})")
+    loaded = {}
+    for key, like in wanted.items():
+        value = state[key]
+        if tuple(value.shape) != tuple(like.shape):
+            raise CheckpointError(f"{source}: {key} has shape {tuple(value.shape)}, {what} needs {tuple(like.shape)}")
+        if not value.is_floating_point():
+            raise CheckpointError(f"{source}: {key} is stored as {value.dtype}, not as floating point")
+        loaded[key] = value.to(torch.float32)
+    return loaded

@@ -165,18 +165,9 @@ def build(spec: Wav2Vec2Spec, state: Mapping[str, torch.Tensor], source: str = "
         model = Wav2Vec2Model(spec.transformers_config())
     wanted = model.state_dict()
     renamed = {_strip(k): v for k, v in state.items()}
-    missing = [k for k in wanted if k not in renamed]
-    if missing:
-        raise CheckpointError(f"{source}: {spec.name} is missing {len(missing)} tensors ({', '.join(missing[:3])}"
-                              f"{', …' if len(missing) > 3 else ''})")
-    loaded = {}
-    for key, like in wanted.items():
-        value = renamed[key]
-        if tuple(value.shape) != tuple(like.shape):
-            raise CheckpointError(f"{source}: {key} has shape {tuple(value.shape)}, {spec.name} needs {tuple(like.shape)}")
-        if not value.is_floating_point():
-            raise CheckpointError(f"{source}: {key} is stored as {value.dtype}, not as floating point")
-        loaded[key] = value.to(torch.float32)
+    from wfrun.models.reader import checked_float32_state
+
+    loaded = checked_float32_state(renamed, wanted, source, spec.name)
     model.load_state_dict(loaded, assign=True, strict=True)
     return model.eval().requires_grad_(False)
 

@@ -118,18 +118,9 @@ def build(spec: WhisperSpec, state: Mapping[str, torch.Tensor], source: str = "t
     with torch.device("meta"):
         model = HFEncoder(spec.transformers_config())
     wanted = model.state_dict()
-    missing = [k for k in wanted if k not in state]
-    if missing:
-        raise CheckpointError(f"{source}: {spec.name} is missing {len(missing)} tensors ({', '.join(missing[:3])}"
-                              f"{', …' if len(missing) > 3 else ''})")
-    loaded = {}
-    for key, like in wanted.items():
-        value = state[key]
-        if tuple(value.shape) != tuple(like.shape):
-            raise CheckpointError(f"{source}: {key} has shape {tuple(value.shape)}, {spec.name} needs {tuple(like.shape)}")
-        if not value.is_floating_point():
-            raise CheckpointError(f"{source}: {key} is stored as {value.dtype}, not as floating point")
-        loaded[key] = value.to(torch.float32)
+    from wfrun.models.reader import checked_float32_state
+
+    loaded = checked_float32_state(state, wanted, source, spec.name)
     model.load_state_dict(loaded, assign=True, strict=True)
     return model.eval().requires_grad_(False)
 

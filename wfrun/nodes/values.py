@@ -1,0 +1,33 @@
+"""Checks of the values ComfyUI's IMAGE and MASK types carry, for executors of any pack: the
+shape the node needs, or a NodeInputError naming the input, what was found and what to
+connect (packs may not import each other, so the shared check lives here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from wfrun.nodes.executor import NodeInputError
+
+
+def _found(value: Any) -> str:
+    return f"a tensor of shape {list(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+def image(value: Any, name: str) -> torch.Tensor:
+    """An IMAGE ``[frames, height, width, channels]`` of at least one frame."""
+    if not isinstance(value, torch.Tensor) or value.ndim != 4 or value.shape[0] == 0:
+        raise NodeInputError(name, f"{name}: expected an IMAGE [frames, height, width, channels], found "
+                             f"{_found(value)}", f"connect an IMAGE output to '{name}'")
+    return value
+
+
+def mask(value: Any, name: str) -> torch.Tensor:
+    """A MASK as ``[frames, height, width]`` (a 2-D mask gets its frame axis, as the packs give it one)."""
+    if isinstance(value, torch.Tensor) and value.ndim == 2:
+        value = value.unsqueeze(0)
+    if not isinstance(value, torch.Tensor) or value.ndim != 3 or value.shape[0] == 0:
+        raise NodeInputError(name, f"{name}: expected a MASK [frames, height, width], found {_found(value)}",
+                             f"connect a MASK output to '{name}'")
+    return value
