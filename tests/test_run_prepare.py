@@ -140,3 +140,13 @@ def test_only_models_loaded_onto_the_gpu_count_against_running_loaders_ahead(tin
     p = prepare(DEMO, options(tiny_models, overrides=["22.load_device=main_device"]))
     model = next(m for m in p.models if m.node_id == "22")
     assert gpu_bytes_at_load(p) == model.bytes > 0
+
+
+def test_dry_run_estimate_reads_the_core_nodes_length():
+    """Core Wan nodes give the frame count as ``length`` (the wrapper as ``num_frames``): the
+    estimate counts the tokens of WanHuMoImageToVideo's 64x48, 9 frames."""
+    path = Path(__file__).resolve().parents[1] / "workflows" / "humo_core_tiny.json"
+    result = CliRunner().invoke(main, ["run", str(path), "--tiny-models", "--dry-run", "--format", "json"])
+    assert result.exit_code == 0, result.output[-2000:]
+    report = json.loads(result.stdout)
+    assert report["estimate"]["max_tokens"] == ((9 - 1) // 4 + 1) * (48 // 16) * (64 // 16)

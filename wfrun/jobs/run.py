@@ -482,12 +482,15 @@ def _model_problem(path: Path, node: Any, input_name: str, value: str, folders: 
 
 
 def memory_estimate(p: Prepared) -> dict[str, Any]:
-    """Weights as stored (what wfrun keeps in memory: fp8 stays fp8) and the sampler's tokens."""
+    """Weights as stored (what wfrun keeps in memory: fp8 stays fp8) and the sampler's tokens,
+    from the node that sets the video's size: the wrapper's ``num_frames`` or the core Wan
+    nodes' ``length`` beside ``width`` and ``height``."""
     weights = sum(m.bytes for m in p.models)
     tokens, linked = 0, False
     for node_id in p.plan.order:
         inputs = p.graph.node(node_id).inputs
-        w, h, n = inputs.get("width"), inputs.get("height"), inputs.get("num_frames")
+        w, h = inputs.get("width"), inputs.get("height")
+        n = inputs.get("num_frames", inputs.get("length") if w is not None and h is not None else None)
         if all(isinstance(v, int) for v in (w, h, n)):
             tokens = max(tokens, ((n - 1) // 4 + 1) * (h // 16) * (w // 16))
         elif n is not None:  # a size or count that another node computes at run time
