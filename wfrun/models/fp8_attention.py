@@ -7,7 +7,8 @@ twice that rate; cuDNN (NVIDIA's library, through its Python frontend
 ``nvidia-cudnn-frontend``) is the kernel that installs from a wheel beside PyTorch, while
 SageAttention 2 and FlashAttention 3 need a CUDA build (DESIGN.md).
 
-How: ``q``, ``k`` and ``v`` are quantized per tensor to e4m3 (one scale each, from the
+How: keys and values are centred on their mean over the tokens (see :func:`fp8_attention`),
+then ``q``, ``k`` and ``v`` are quantized per tensor to e4m3 (one scale each, from the
 tensor's absolute maximum, kept on the GPU: no host sync); cuDNN scales the logits back,
 keeps the softmax in fp32, quantizes the probabilities at 448 (they are at most 1 before
 the final normalisation), and on Hopper writes the output in fp8, at a scale that V's
