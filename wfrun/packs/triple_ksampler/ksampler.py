@@ -189,9 +189,7 @@ def _advanced(ctx: ExecContext, *, base_high: Any, lightning_high: Any, lightnin
               base_steps: int, base_cfg: Any, base_sampler: str, base_scheduler: str, lightning_start: int,
               lightning_steps: int, lightning_cfg: Any, lightning_sampler: str, lightning_scheduler: str,
               switch_strategy: str, switch_step: int, switch_boundary: float, dry_run: bool) -> tuple:
-    if dry_run:
-        raise NodeInputError("dry_run", "dry_run only reports the pack's stage plan and stops the queue",
-                             "turn dry_run off (wfrun validate checks a workflow without sampling)")
+    sw.refuse_dry_run(dry_run)
     try:
         stage_plan = plan(sigma_shift=float(sigma_shift), base_quality_threshold=int(base_quality_threshold),
                           base_steps=int(base_steps), lightning_start=int(lightning_start),

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from wfrun.nodes.executor import NodeInputError
+
 #: The pack's config.example.toml boundaries (``[boundaries] default_t2v`` / ``default_i2v``).
 BOUNDARY_T2V = 0.875
 BOUNDARY_I2V = 0.900
@@ -163,3 +165,10 @@ def refined_shift(sigmas_at: SigmasAt, steps: int, target_step: int, target: flo
             return current - direction * SEARCH_INTERVAL
         previous = diff
     return shift  # the pack gives up past its limit and keeps the shift it was given
+
+
+def refuse_dry_run(dry_run: bool) -> None:
+    """The pack's ``dry_run`` prints its stage plan and stops the queue: nothing wfrun can run."""
+    if dry_run:
+        raise NodeInputError("dry_run", "dry_run only reports the pack's stage plan and stops the queue",
+                             "turn dry_run off (wfrun validate checks a workflow without sampling)")

@@ -140,9 +140,7 @@ def triple_wv_sampler_advanced(ctx: ExecContext, base_high: Any, lightning_high:
                                switch_strategy: str, switch_step: int, switch_boundary: float, force_offload: bool,
                                riflex_freq_index: int, batched_cfg: bool, rope_function: str, *,
                                dry_run: bool, **wrapper_inputs: Any) -> tuple:
-    if dry_run:
-        raise NodeInputError("dry_run", "dry_run only reports the pack's stage plan and stops the queue",
-                             "turn dry_run off (wfrun validate checks a workflow without sampling)")
+    sw.refuse_dry_run(dry_run)
     try:
         stage_plan = plan(sigma_shift=float(sigma_shift), base_quality_threshold=int(base_quality_threshold),
                           base_steps=int(base_steps), lightning_start=int(lightning_start),
