@@ -14,6 +14,7 @@ attention), q scaled by 4 (peaked attention), and q x 2 with keys and values car
 per-channel offset of five standard deviations (as a projection's bias gives them).
 
     python bench/attention_kernels.py [--tokens 34320] [--repeat 5]
+    python bench/attention_kernels.py --plan-only   # twice: cuDNN's plan built, then read back
 """
 
 from __future__ import annotations
@@ -52,14 +53,33 @@ def timed(fn, repeat: int) -> tuple[float, float, torch.Tensor]:
     return statistics.median(times[1:]), times[0], out
 
 
+def first_fp8_call(fa, tokens: int, heads: int, dim: int) -> dict:
+    """The first fp8 attention call of a process, whole and its cuDNN plan's part."""
+    q = torch.randn(1, tokens, heads, dim, device="cuda", dtype=torch.bfloat16)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    fa.fp8_attention(q, q, q)
+    torch.cuda.synchronize()
+    first = time.perf_counter() - start
+    plans = [p for p in fa._plans.values() if p is not None]
+    return {"first_call_s": round(first, 3), "plan": [{"source": p.source, "s": round(p.seconds, 3)} for p in plans]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=34320)
     parser.add_argument("--heads", type=int, default=40)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--plan-only", action="store_true",
+                        help="time only the first fp8 call of this process: cuDNN's plan built, or read back "
+                             "from wfrun's plan cache (run twice: the second process finds the first's plan)")
     args = parser.parse_args()
     from wfrun.models import fp8_attention as fa
+
+    if args.plan_only:
+        print(json.dumps(first_fp8_call(fa, args.tokens, args.heads, args.dim)))
+        return
 
     device = "cuda"
     s, h, d = args.tokens, args.heads, args.dim

@@ -14,8 +14,9 @@ keeps the softmax in fp32, quantizes the probabilities at 448 (they are at most 
 the final normalisation), and on Hopper writes the output in fp8, at a scale that V's
 maximum bounds (the output is a convex combination of V's rows), which is then scaled back
 to the query's dtype. The kernel is a PyTorch custom op, so ``torch.compile`` treats it as
-one opaque call and fuses the quantization into the kernels around it. cuDNN's graph is
-built once per shape and device and reused.
+one opaque call and fuses the quantization into the kernels around it. cuDNN's plan is
+built once per shape and device, kept on disk for later runs (``models/cudnn_plans``: it
+holds the kernel cuDNN compiles at run time) and reused.
 
 Only ``wfrun run --fast`` asks for it: it changes the numbers (the error against the bf16
 forward is measured in ``bench/attention_kernels.py``); the packs' ``fp8_e4m3fn_fast``
@@ -27,11 +28,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
+import time
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from wfrun.models.cudnn_plans import forget_plan, load_plan, plan_key, store_plan
 from wfrun.models.rope import apply_rotary
 
 log = logging.getLogger(__name__)
@@ -119,11 +122,57 @@ def _reference_into(out, q8, k8, v8, descale_q, descale_k, descale_v, scale_o, a
     out.copy_((o.float() * scale_o).clamp(-E4M3_MAX, E4M3_MAX).to(E4M3))
 
 
+#: the graph's tensors in a fixed order, each with the uid a plan read back from disk knows it by
+_TENSORS = ("q", "k", "v", "descale_q", "descale_k", "descale_v", "descale_s", "scale_s", "scale_o", "o",
+            "amax_s", "amax_o")
+#: bump when the graph built below changes, so plans kept on disk from before are not used
+_GRAPH_VERSION = 1
+
+
 class _Plan:
-    """One built cuDNN fp8 SDPA graph for one shape on one device."""
+    """One cuDNN fp8 SDPA plan for one shape on one device: read back from wfrun's plan cache
+    (``models/cudnn_plans``) when an earlier run built it, else built and kept there."""
 
     def __init__(self, cudnn: Any, handle: Any, q8: torch.Tensor, k8: torch.Tensor, v8: torch.Tensor,
                  attn_scale: float):
+        device = q8.device
+        key = plan_key("fp8-sdpa", _GRAPH_VERSION, cudnn.backend_version(), cudnn.__version__,
+                       torch.cuda.get_device_name(device), torch.cuda.get_device_capability(device),
+                       tuple(q8.shape), tuple(k8.shape), tuple(v8.shape), attn_scale)
+        start = time.perf_counter()
+        graph, self.source = self._read_back(cudnn, handle, key), "read back"
+        if graph is None:
+            graph, self.source = self._build(cudnn, handle, q8, k8, v8, attn_scale), "built"
+            try:
+                store_plan(key, bytes(graph.serialize()))
+            except Exception as err:  # an engine cuDNN cannot serialize: built again next run
+                log.info("fp8 attention: cuDNN plan not kept (%s)", str(err).splitlines()[0] if str(err) else err)
+        self.seconds = time.perf_counter() - start
+        log.info("fp8 attention: cuDNN plan for q %s %s in %.2f s", tuple(q8.shape), self.source, self.seconds)
+        self.graph, self.handle, self.cudnn = graph, handle, cudnn
+        self.workspace = torch.empty(max(1, graph.get_workspace_size()), dtype=torch.uint8, device=device)
+        self.descale_s = torch.full((1, 1, 1, 1), 1.0 / E4M3_MAX, dtype=torch.float32, device=device)
+        self.scale_s = torch.full((1, 1, 1, 1), E4M3_MAX, dtype=torch.float32, device=device)
+        self.amax_buffers = torch.empty(2, 1, 1, 1, dtype=torch.float32, device=device)
+
+    @staticmethod
+    def _read_back(cudnn: Any, handle: Any, key: str) -> Any:
+        data = load_plan(key)
+        if data is None:
+            return None
+        try:
+            graph = cudnn.pygraph(handle=handle)
+            graph.deserialize(handle, list(data))
+            return graph
+        except Exception as err:  # cut short, or from a build the key did not tell apart
+            log.info("fp8 attention: a kept cuDNN plan could not be read back (%s); building it again",
+                     str(err).splitlines()[0] if str(err) else type(err).__name__)
+            forget_plan(key)
+            return None
+
+    @staticmethod
+    def _build(cudnn: Any, handle: Any, q8: torch.Tensor, k8: torch.Tensor, v8: torch.Tensor,
+               attn_scale: float) -> Any:
         batch, s_q, heads, d_qk = q8.shape
         s_kv, d_v = k8.shape[1], v8.shape[-1]
         fp8, fp32 = cudnn.data_type.FP8_E4M3, cudnn.data_type.FLOAT
@@ -134,40 +183,32 @@ class _Plan:
             return graph.tensor(name=name, dim=[batch, heads, tokens, dim],
                                 stride=[tokens * heads * dim, dim, heads * dim, 1], data_type=fp8)
 
-        self.q, self.k, self.v = bshd("q", s_q, d_qk), bshd("k", s_kv, d_qk), bshd("v", s_kv, d_v)
+        q, k, v = bshd("q", s_q, d_qk), bshd("k", s_kv, d_qk), bshd("v", s_kv, d_v)
         one = dict(dim=[1, 1, 1, 1], stride=[1, 1, 1, 1], data_type=fp32)
-        self.scales = [graph.tensor(name=n, **one)
-                       for n in ("descale_q", "descale_k", "descale_v", "descale_s", "scale_s", "scale_o")]
+        scales = [graph.tensor(name=n, **one) for n in _TENSORS[3:9]]
         options = dict(attn_scale=attn_scale, use_causal_mask=False, name="wfrun_fp8_sdpa")
         try:
-            o, _, amax_s, amax_o = graph.sdpa_fp8(self.q, self.k, self.v, *self.scales, generate_stats=False,
-                                                  **options)
+            o, _, amax_s, amax_o = graph.sdpa_fp8(q, k, v, *scales, generate_stats=False, **options)
         except TypeError:  # frontends before generate_stats
-            o, _, amax_s, amax_o = graph.sdpa_fp8(self.q, self.k, self.v, *self.scales, is_inference=True,
-                                                  **options)
+            o, _, amax_s, amax_o = graph.sdpa_fp8(q, k, v, *scales, is_inference=True, **options)
         o.set_output(True).set_dim([batch, heads, s_q, d_v]).set_stride(
             [s_q * heads * d_v, d_v, heads * d_v, 1]).set_data_type(fp8)
         for amax in (amax_s, amax_o):
             amax.set_output(True).set_dim([1, 1, 1, 1]).set_stride([1, 1, 1, 1]).set_data_type(fp32)
+        for uid, tensor in enumerate((q, k, v, *scales, o, amax_s, amax_o), start=1):
+            tensor.set_uid(uid)
         graph.validate()
         graph.build_operation_graph()
         graph.create_execution_plans([cudnn.heur_mode.A, cudnn.heur_mode.FALLBACK])
         graph.check_support()
         graph.build_plans()
-        self.o, self.amax_s, self.amax_o = o, amax_s, amax_o
-        self.graph, self.handle, self.cudnn = graph, handle, cudnn
-        device = q8.device
-        self.workspace = torch.empty(max(1, graph.get_workspace_size()), dtype=torch.uint8, device=device)
-        self.descale_s = torch.full((1, 1, 1, 1), 1.0 / E4M3_MAX, dtype=torch.float32, device=device)
-        self.scale_s = torch.full((1, 1, 1, 1), E4M3_MAX, dtype=torch.float32, device=device)
-        self.amax_buffers = torch.empty(2, 1, 1, 1, dtype=torch.float32, device=device)
+        return graph
 
     def run(self, out, q8, k8, v8, descale_q, descale_k, descale_v, scale_o) -> None:
-        dq, dk, dv, ds, ss, so = self.scales
-        pack = {self.q: q8, self.k: k8, self.v: v8, dq: descale_q.float().contiguous(),
-                dk: descale_k.float().contiguous(), dv: descale_v.float().contiguous(), ds: self.descale_s,
-                ss: self.scale_s, so: scale_o.float().contiguous(), self.o: out,
-                self.amax_s: self.amax_buffers[0:1], self.amax_o: self.amax_buffers[1:2]}
+        buffers = (q8, k8, v8, descale_q.float().contiguous(), descale_k.float().contiguous(),
+                   descale_v.float().contiguous(), self.descale_s, self.scale_s, scale_o.float().contiguous(), out,
+                   self.amax_buffers[0:1], self.amax_buffers[1:2])
+        pack = {uid: buffer for uid, buffer in enumerate(buffers, start=1)}
         self.cudnn.set_stream(handle=self.handle, stream=torch.cuda.current_stream(q8.device).cuda_stream)
         self.graph.execute(pack, self.workspace, handle=self.handle)
 
