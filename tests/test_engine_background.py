@@ -85,3 +85,50 @@ def test_a_failing_background_loader_is_named_where_it_would_have_run(tmp_path, 
         _run(tmp_path, True, "broken")
     assert "(WanVideoModelLoader), input 'model': this file is broken" in str(err.value)
     assert not any(t.name.startswith("wfrun-load") for t in threading.enumerate())  # the workers are gone
+
+
+def _loader_graph():
+    """Two loaders (``TLoad``) and their users: the plan below lists the loader of the model
+    needed later first, as a topological order may (the second expert's before the first's)."""
+    from specs_for_tests import inp, node, out, workflow
+    from wfrun.formats.document import from_data
+    from wfrun.graph import build
+    from wfrun.specs.registry import Registry
+    from wfrun.specs.spec import PackSpecs
+
+    def spec(inputs, outputs, **sig):
+        return {"signatures": [{"inputs": inputs, "outputs": outputs, **sig}]}
+
+    widget = {"name": "name", "type": "STRING", "section": "required", "default": ""}
+    linked = {"name": "model", "type": "MODEL", "section": "required", "force_input": True}
+    nodes = {"TLoad": spec([widget], [{"type": "MODEL"}]),
+             "TUse": spec([linked], [{"type": "MODEL"}]),
+             "TSave": spec([{**linked, "name": "a"}, {**linked, "name": "b"}], [], output_node=True)}
+    pack = PackSpecs.model_validate({"pack": "loadpack", "nodes": {
+        name: {"class_type": name, "pack": "loadpack", **s} for name, s in nodes.items()}})
+    ui = workflow([
+        node(1, "TLoad", ["late"], outputs=[out("MODEL", "MODEL", [1])]),
+        node(2, "TLoad", ["early"], outputs=[out("MODEL", "MODEL", [2])]),
+        node(3, "TUse", [], inputs=[inp("model", "MODEL", 2)], outputs=[out("MODEL", "MODEL", [3])]),
+        node(4, "TUse", [], inputs=[inp("model", "MODEL", 1)], outputs=[out("MODEL", "MODEL", [4])]),
+        node(5, "TSave", [], inputs=[inp("a", "MODEL", 3), inp("b", "MODEL", 4)]),
+    ], [[1, 1, 0, 4, 0, "MODEL"], [2, 2, 0, 3, 0, "MODEL"], [3, 3, 0, 5, 0, "MODEL"], [4, 4, 0, 5, 1, "MODEL"]])
+    return build(from_data(ui, "loaders.json"), Registry([pack]))
+
+
+def test_the_workers_read_first_the_model_the_plan_needs_first(monkeypatch):
+    from wfrun.engine import run as run_module
+    from wfrun.engine.plan import Plan
+
+    order: list[str] = []
+    table = dict(registry_module._EXECUTORS)
+    table.update({"TLoad": ExecutorInfo(lambda ctx, name: (order.append(name) or name,), background=True),
+                  "TUse": ExecutorInfo(lambda ctx, model: (model.upper(),)),
+                  "TSave": ExecutorInfo(lambda ctx, a, b: ())})
+    monkeypatch.setattr(registry_module, "_EXECUTORS", table)
+    monkeypatch.setattr(run_module._BackgroundLoads, "WORKERS", 1)  # one worker: its order shows
+    graph = _loader_graph()
+    plan = Plan(order=["1", "2", "3", "4", "5"], outputs=["5"])
+    result = run_plan(graph, plan, ExecContext(), background=True)
+    assert order == ["early", "late"]  # node 2 first: node 3 needs it before node 4 needs node 1
+    assert set(result.executed) == {"1", "2", "3", "4", "5"}

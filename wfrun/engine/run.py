@@ -173,7 +173,8 @@ class _BackgroundLoads:
     A loader starts once every node it takes a value from has run; it gets its own copy of
     the context (its node id, title and saved date; no progress, which the main thread
     reports when it takes the result). Two workers: enough to read the text encoder and
-    the transformer at once, few enough not to fight over the disk."""
+    the transformer at once, few enough not to fight over the disk; they take the loaders
+    in the order the plan first needs their models."""
 
     WORKERS = 2
 
@@ -188,8 +189,16 @@ class _BackgroundLoads:
         self.pool = ThreadPoolExecutor(max_workers=self.WORKERS, thread_name_prefix="wfrun-load")
         self.futures: dict[str, Any] = {}
         self.index = {node_id: i for i, node_id in enumerate(plan.order)}
-        self.waiting = [n for n in plan.order
-                        if (i := executor_info(graph.node(n).class_type, graph.node(n).spec)) is not None and i.background]
+        loaders = [n for n in plan.order
+                   if (i := executor_info(graph.node(n).class_type, graph.node(n).spec)) is not None and i.background]
+        self.waiting = sorted(loaders, key=self._needed_at)
+
+    def _needed_at(self, node_id: str) -> tuple[int, int]:
+        """When the plan first needs ``node_id``'s outputs: the workers take loaders in that
+        order, so the model the first sampler waits for is read before one needed later
+        (a plan may list the second expert's loader before the first's)."""
+        uses = [self.index[c] for c in self.graph.graph.successors(node_id) if c in self.index]
+        return min(uses, default=len(self.index)), self.index[node_id]
 
     def started(self, node_id: str) -> bool:
         return node_id in self.futures
