@@ -5,6 +5,7 @@ same: the same outputs, each loader's own context, its errors named by its node.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,51 @@ def test_the_workers_read_first_the_model_the_plan_needs_first(monkeypatch):
     result = run_plan(graph, plan, ExecContext(), background=True)
     assert order == ["early", "late"]  # node 2 first: node 3 needs it before node 4 needs node 1
     assert set(result.executed) == {"1", "2", "3", "4", "5"}
+
+
+def test_a_loader_still_reading_at_its_turn_is_waited_for_only_where_its_model_is_needed(monkeypatch):
+    """The plan lists the "late" loader first; it reads until the node that uses the other
+    model has run (or 5 s pass). Waiting for it at its own turn would stall the whole plan."""
+    from wfrun.engine.plan import Plan
+
+    other_model_used = threading.Event()
+    seen: dict[str, bool] = {}
+
+    def load(ctx, name):
+        if name == "late":
+            seen["overlapped"] = other_model_used.wait(timeout=5)
+        return (name,)
+
+    def use(ctx, model):
+        if model == "early":
+            other_model_used.set()
+        return (model.upper(),)
+
+    saved: list[tuple] = []
+    table = dict(registry_module._EXECUTORS)
+    table.update({"TLoad": ExecutorInfo(load, background=True), "TUse": ExecutorInfo(use),
+                  "TSave": ExecutorInfo(lambda ctx, a, b: saved.append((a, b)) or ())})
+    monkeypatch.setattr(registry_module, "_EXECUTORS", table)
+    result = run_plan(_loader_graph(), Plan(order=["1", "2", "3", "4", "5"], outputs=["5"]), ExecContext(),
+                      background=True)
+    assert seen["overlapped"]
+    assert saved == [("EARLY", "LATE")]
+    assert set(result.executed) == {"1", "2", "3", "4", "5"} and set(result.seconds) >= {"1", "2"}
+
+
+def test_a_failing_loader_collected_late_is_still_named(monkeypatch):
+    from wfrun.engine.plan import Plan
+
+    def load(ctx, name):
+        if name == "late":
+            time.sleep(0.3)  # still reading at its turn
+            raise registry_module.NodeInputError("name", "this file is broken", "use another")
+        return (name,)
+
+    table = dict(registry_module._EXECUTORS)
+    table.update({"TLoad": ExecutorInfo(load, background=True), "TUse": ExecutorInfo(lambda ctx, model: (model,)),
+                  "TSave": ExecutorInfo(lambda ctx, a, b: ())})
+    monkeypatch.setattr(registry_module, "_EXECUTORS", table)
+    with pytest.raises(NodeError) as err:
+        run_plan(_loader_graph(), Plan(order=["1", "2", "3", "4", "5"], outputs=["5"]), ExecContext(), background=True)
+    assert "node 1 " in str(err.value) and "input 'name': this file is broken" in str(err.value)

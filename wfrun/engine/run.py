@@ -106,13 +106,24 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
 
     ``background``: model loaders (executors registered with ``background=True``) start on a
     worker thread as soon as their inputs exist, so the transformer's checkpoint is read
-    while the text and image encoders work; each loader's result is taken, in plan order,
-    where it would have run. Nothing else changes: the same values, errors and cache."""
+    while the text and image encoders work; a loader still reading at its turn is waited
+    for only when a later node needs its outputs (a plan may list the transformer's loader
+    before the text encoder), and its error is raised there, naming the loader. Nothing
+    else changes: the same values, errors and cache."""
     result = RunResult()
     values: dict[str, tuple] = {}
     prints: dict[str, str] = {}
     keep = set(plan.outputs)
     loads = _BackgroundLoads(graph, plan, ctx, cache, adjust_inputs) if background else None
+    #: loaders whose turn came while they were still reading: node id -> (fingerprint, cacheable)
+    deferred: dict[str, tuple[str, bool]] = {}
+
+    def take(node_id: str) -> None:
+        key, cacheable = deferred.pop(node_id)
+        values[node_id] = loads.collect(graph.node(node_id), result)
+        if cache is not None and cacheable:
+            cache.put(key, values[node_id])
+
     loops = find_loops(graph, plan.order)
     free_after = loops.free_after(plan, graph) if loops is not None else plan.free_after
     try:
@@ -121,6 +132,11 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
             if loads is not None:
                 loads.start_ready(position, values, prints)
             node = graph.node(node_id)
+            if deferred:  # a loop runs its body here: everything waited for; else what this node reads
+                needed = list(deferred) if loops is not None and node_id in loops.regions else [
+                    v.node_id for v in node.inputs.values() if isinstance(v, LinkRef) and v.node_id in deferred]
+                for source in dict.fromkeys(needed):
+                    take(source)
             if loops is not None and loops.skipped(node_id):  # runs in its loop, or never (blocked)
                 prints[node_id] = fingerprint(node, _with_defaults(node), prints)
                 if node_id in loops.blocked:
@@ -140,6 +156,12 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
                 if ctx.progress:
                     ctx.progress.node_finished(node_id, node.label, 0.0, True)
             else:
+                if loads is not None and loads.started(node_id) and not loads.finished(node_id):
+                    deferred[node_id] = (key, cache is not None and not volatile)
+                    for source in free_after.get(node_id, []):  # its inputs went with it to the worker
+                        if source not in keep:
+                            values.pop(source, None)
+                    continue
                 if loads is not None and loads.started(node_id):
                     outputs = loads.collect(node, result)
                 elif looping:
@@ -155,6 +177,8 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
             for source in free_after.get(node_id, []):
                 if source not in keep:
                     values.pop(source, None)
+        for node_id in list(deferred):  # nothing after it read it (an output of the plan)
+            take(node_id)
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
@@ -202,6 +226,9 @@ class _BackgroundLoads:
 
     def started(self, node_id: str) -> bool:
         return node_id in self.futures
+
+    def finished(self, node_id: str) -> bool:
+        return self.futures[node_id].done()
 
     def start_ready(self, position: int, values: dict[str, tuple], prints: dict[str, str]) -> None:
         import dataclasses
