@@ -3,13 +3,10 @@
 
 ComfySwitchNode passes ``on_true`` when ``switch`` is true, else ``on_false``; with only one
 of them connected it passes that one whatever ``switch`` says, and with neither it is an
-error. In ComfyUI both are *lazy*: the branch not chosen never runs. wfrun's engine has no
-lazy inputs, so both connected branches run before the switch picks one: the result is the
-same, but the unchosen branch costs its time and memory, and an error in it (a missing file,
-a wrong size) stops the run where ComfyUI would have gone on. Inside a loop body (ComfyUI's
-StartLoop/EndLoop) the engine does skip the unchosen branch, as ComfyUI (a value carried
-from the previous iteration does not exist in the first), and passes ``None`` for it, as
-ComfyUI passes a connected input it did not evaluate.
+error. Both are *lazy*, in ComfyUI and in wfrun (``wfrun.engine.lazy``): the branch not
+chosen never runs, and arrives as ``None``. When ``switch`` is a widget or comes from
+constant nodes the planner leaves that branch out altogether (its files are not needed and
+its nodes need not be supported); otherwise the runner skips it once ``switch`` is known.
 
 ComfyMathExpression evaluates ``expression`` over its connected inputs ``values.a`` …
 ``values.z`` (as ``a`` … ``z``, plus ``values``, their list) with wfrun's own safe evaluator
@@ -33,11 +30,16 @@ ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "<not connected>"})()
 
 
 def _switch_reads(inputs: dict[str, Any]) -> tuple[str, ...]:
-    """ComfyUI's ``check_lazy_status``: only the chosen branch is read."""
+    """ComfyUI's ``check_lazy_status``: only the chosen branch is read, or the only one
+    connected (an unconnected branch is absent from ``inputs``)."""
+    if "on_false" not in inputs:
+        return ("on_true",)
+    if "on_true" not in inputs:
+        return ("on_false",)
     return ("on_true",) if inputs.get("switch") else ("on_false",)
 
 
-@executor("ComfySwitchNode", lazy=_switch_reads)
+@executor("ComfySwitchNode", lazy=_switch_reads, pure=True)
 def switch_node(ctx: ExecContext, switch: Any, on_false: Any = ABSENT, on_true: Any = ABSENT, **_: Any) -> tuple:
     if on_false is ABSENT and on_true is ABSENT:
         raise NodeInputError("on_true", "neither on_false nor on_true is connected",
@@ -51,7 +53,7 @@ def switch_node(ctx: ExecContext, switch: Any, on_false: Any = ABSENT, on_true: 
     return (on_true if switch else on_false,)
 
 
-@executor("ComfyMathExpression")
+@executor("ComfyMathExpression", pure=True)
 def math_expression(ctx: ExecContext, expression: Any, **inputs: Any) -> tuple:
     names: dict[str, Any] = {}
     for letter in string.ascii_lowercase:
