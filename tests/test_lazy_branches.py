@@ -36,12 +36,12 @@ def image(color: int) -> dict:
 
 def switch_prompt(switch) -> dict:
     """SaveImage of a switch between a red image (on_false) and, on_true, a branch that
-    loads an upscale model file nobody has and feeds a node wfrun cannot run."""
+    loads an upscale model file and an image nobody has and feeds a node wfrun cannot run."""
     return {
         "1": {"class_type": "PrimitiveBoolean", "inputs": {"value": switch}},
         "2": image(RED),
         "3": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "missing_upscaler.safetensors"}},
-        "4": image(BLUE),
+        "4": {"class_type": "LoadImage", "inputs": {"image": "missing.png"}},
         "5": {"class_type": "ImageUpscaleWithModel", "inputs": {"upscale_model": ["3", 0], "image": ["4", 0]}},
         "6": {"class_type": UNSUPPORTED, "inputs": {"image": ["5", 0]}},
         "7": {"class_type": "ComfySwitchNode", "inputs": {"switch": ["1", 0], "on_false": ["2", 0],
@@ -117,7 +117,8 @@ def test_a_set_override_takes_the_other_branch(tmp_path, no_invert):
     path = write(tmp_path, switch_prompt(False))
     with pytest.raises(JobError) as err:
         prepare(path, RunOptions(models_dir=str(models), output_dir=tmp_path / "out", overrides=["1.value=true"]))
-    assert [(d.code, d.node_id) for d in err.value.diagnostics] == [("missing-model", "3")]
+    assert {(d.code, d.node_id) for d in err.value.diagnostics} == {("missing-model", "3"),
+                                                                     ("missing-input-file", "4")}
     graph = build(from_data(switch_prompt(False), "lazy.json"))
     apply_overrides(graph, [Override.parse("1.value=true")])
     plan = make_plan(graph)
@@ -126,22 +127,26 @@ def test_a_set_override_takes_the_other_branch(tmp_path, no_invert):
 
 def test_flipped_run_refuses_the_node_it_cannot_run_by_name(tmp_path, no_invert):
     prompt = switch_prompt(True)
-    prompt["6"]["inputs"]["image"] = ["4", 0]  # no model file on the taken branch: only the node is missing
+    prompt["4"] = image(BLUE)
+    prompt["6"]["inputs"]["image"] = ["4", 0]  # no file on the taken branch: only the node is missing
     with pytest.raises(JobError) as err:
         prepare(write(tmp_path, prompt), RunOptions(output_dir=tmp_path / "out", tiny_models=True))
     assert "node 6" in err.value.message and UNSUPPORTED in err.value.message
 
 
-@pytest.mark.parametrize("switch, colour", [(False, (255, 0, 0)), (True, (0, 0, 255))])
-def test_a_switch_with_one_branch_connected_passes_that_one(tmp_path, switch, colour):
+@pytest.mark.parametrize("switch", [False, True])
+def test_a_chosen_branch_left_unconnected_gives_none_and_the_other_never_runs(tmp_path, switch):
     prompt = {"1": image(BLUE),
-              "2": {"class_type": "ComfySwitchNode", "inputs": {"switch": switch, "on_true": ["1", 0]}},
-              "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}}
+              "2": {"class_type": "ComfySwitchNode", "inputs": {"switch": switch, "on_true": ["1", 0]}}}
     graph = build(from_data(prompt, "one.json"))
-    plan = make_plan(graph)
-    assert plan.untaken == {} and plan.chosen == {"2": {"on_true"}}
+    plan = make_plan(graph, ["2"])
+    assert plan.chosen == {"2": {"on_true"} if switch else set()}
+    assert set(plan.untaken) == (set() if switch else {"1"}) and ("1" in plan.order) == switch
     result = run_plan(graph, plan, ExecContext(output_dir=tmp_path))
-    assert "1" in result.executed and "3" in result.executed
+    if switch:
+        assert result.outputs["2"][0][0, 0, 0].tolist() == [0.0, 0.0, 1.0]
+    else:  # ComfyUI's newer switch: the chosen on_false is not connected
+        assert result.outputs["2"] == (None,) and "1" not in result.executed
 
 
 def computed_prompt(width: int) -> dict:

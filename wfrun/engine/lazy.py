@@ -89,6 +89,11 @@ def reads_now(node: NodeInstance, values: Mapping[str, tuple], resolve: Resolve)
     return reads(node, {k: v for k, v in kwargs.items() if not is_lazy(node, k)})
 
 
+def inputs_fed(graph: WorkflowGraph, source: str, consumer: str) -> set[str]:
+    """The names of ``consumer``'s inputs linked to ``source`` (the graph's edges)."""
+    return {data.get("input") for data in (graph.graph.get_edge_data(source, consumer) or {}).values()}
+
+
 def without_unread(node: NodeInstance, skipped: Container[str]) -> NodeInstance:
     """``node`` with each input linked to a node that does not run replaced by ``None``
     (only unread lazy inputs can be), as ComfyUI passes a connected input it did not evaluate."""
@@ -112,7 +117,7 @@ class Branches:
         self.graph, self.scope, self.readers, self.keep = graph, set(scope), readers, keep
         #: consumer → its linked lazy inputs with a lazy test, by source node.
         self.lazy: dict[str, dict[str, set[str]]] = {}
-        for node_id in self.scope - set(n for n in self.scope if n in settled):
+        for node_id in [n for n in self.scope if n not in settled]:
             for name, ref in lazy_links(graph.node(node_id)).items():
                 self.lazy.setdefault(node_id, {}).setdefault(ref.node_id, set()).add(name)
         sources = {s for by_source in self.lazy.values() for s in by_source}
@@ -146,9 +151,8 @@ class Branches:
                         memo[n] = False
                         return False
                     continue  # does not run here
-                names = self.graph.node(consumer).links()
-                via = {name for name, ref in names if ref.node_id == n}
-                lazy_only = via <= self.lazy.get(consumer, {}).get(n, set())
+                via = inputs_fed(self.graph, n, consumer)
+                lazy_only = bool(via) and via <= self.lazy.get(consumer, {}).get(n, set())
                 if lazy_only:
                     got = reads_of(consumer)
                     if got is not None and not (via & got):

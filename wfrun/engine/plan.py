@@ -129,8 +129,8 @@ def _untaken(graph: WorkflowGraph, order: list[str], outputs: list[str],
             continue
         live.add(node_id)
         unread = choices.get(node_id, set())
-        stack.extend(ref.node_id for name, ref in graph.node(node_id).links()
-                     if name not in unread and ref.node_id in planned)
+        stack.extend(source for source, _, name in graph.graph.in_edges(node_id, data="input")
+                     if name not in unread and source in planned)
     dropped = planned - live
     why: dict[str, str] = {}
     for consumer_id in (i for i in order if i in choices):  # the first choice that drops a node names it

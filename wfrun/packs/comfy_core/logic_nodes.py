@@ -1,12 +1,14 @@
 """ComfyUI's logic and math utility nodes: ComfySwitchNode (If/Else Switch,
 ``comfy_extras/nodes_logic.py``) and ComfyMathExpression (``comfy_extras/nodes_math.py``).
 
-ComfySwitchNode passes ``on_true`` when ``switch`` is true, else ``on_false``; with only one
-of them connected it passes that one whatever ``switch`` says, and with neither it is an
-error. Both are *lazy*, in ComfyUI and in wfrun (``wfrun.engine.lazy``): the branch not
-chosen never runs, and arrives as ``None``. When ``switch`` is a widget or comes from
-constant nodes the planner leaves that branch out altogether (its files are not needed and
-its nodes need not be supported); otherwise the runner skips it once ``switch`` is known.
+ComfySwitchNode passes ``on_true`` when ``switch`` is true, else ``on_false``; with neither
+connected it is an error. Both are *lazy*, in ComfyUI and in wfrun (``wfrun.engine.lazy``):
+the branch not chosen never runs, and arrives as ``None`` (so a chosen branch left
+unconnected gives ``None``; only where the engine cannot tell which branch is chosen, a
+list of booleans, do both run, and then the executor passes the one connected). When
+``switch`` is a widget or comes from constant nodes the planner leaves that branch out
+altogether (its files are not needed and its nodes need not be supported); otherwise the
+runner skips it once ``switch`` is known.
 
 ComfyMathExpression evaluates ``expression`` over its connected inputs ``values.a`` …
 ``values.z`` (as ``a`` … ``z``, plus ``values``, their list) with wfrun's own safe evaluator
@@ -30,12 +32,9 @@ ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "<not connected>"})()
 
 
 def _switch_reads(inputs: dict[str, Any]) -> tuple[str, ...]:
-    """ComfyUI's ``check_lazy_status``: only the chosen branch is read, or the only one
-    connected (an unconnected branch is absent from ``inputs``)."""
-    if "on_false" not in inputs:
-        return ("on_true",)
-    if "on_true" not in inputs:
-        return ("on_false",)
+    """ComfyUI's ``check_lazy_status``: only the chosen branch is read, connected or not (a
+    chosen branch left unconnected gives ``None``: the Wan Animate 2 loop template's first
+    pass relies on it, where the other branch's list does not exist yet)."""
     return ("on_true",) if inputs.get("switch") else ("on_false",)
 
 
