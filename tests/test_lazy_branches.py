@@ -254,3 +254,18 @@ def test_crystools_switch_reads_what_its_boolean_chooses(boolean, taken, untaken
         assert plan.untaken == {} and {"3", "4"} <= set(plan.order)
     else:
         assert set(plan.untaken) == {untaken} and taken in plan.order
+
+
+def test_the_output_cache_follows_the_choice(tmp_path, calls):
+    from wfrun.engine.run import OutputCache
+
+    cache = OutputCache()
+    first = build(from_data(computed_prompt(width=16), "computed.json"))
+    run_plan(first, make_plan(first), ExecContext(output_dir=tmp_path), cache)
+    again = run_plan(first, make_plan(first), ExecContext(output_dir=tmp_path), cache)
+    assert set(again.skipped) == {"4", "5", "6"} and {"9", "10"} <= set(again.cached)
+    assert calls == {"UpscaleModelLoader": 1, "ImageUpscaleWithModel": 1}  # nothing ran twice
+    flipped = build(from_data(computed_prompt(width=64), "computed.json"))
+    result = run_plan(flipped, make_plan(flipped), ExecContext(output_dir=tmp_path), cache)
+    assert "10" in result.executed and result.outputs["11"][0][0, 0, 0].tolist() == [0.0, 0.0, 1.0]
+    assert calls[UNSUPPORTED] == 2 and set(result.skipped) == {"7", "8", "9"}
