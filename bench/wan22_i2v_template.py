@@ -3,8 +3,10 @@
 Runs the template (from ``comfyui-workflow-templates-json``) unchanged through ``wfrun run``
 with the files it names written with random weights in ComfyUI's layouts: the two Wan 2.2
 I2V A14B experts as ``*_fp8_scaled`` repacks (``model.diffusion_model.`` prefix, scaled
-fp8 block linears, fp16 rest), the lightx2v LoRAs (rank 64; the template's switch leaves
-them unused, but ComfyUI loads them, and so does wfrun), the Wan 2.1 VAE, and a 4096-wide
+fp8 block linears, fp16 rest), the lightx2v LoRAs (rank 64; as saved, the template's
+"Enable 4steps LoRA?" switch leaves them unread: ComfyUI's prompt validation still wants the
+files but its lazy switches never load them, and wfrun leaves their loaders out of the plan;
+the ``lightning`` variants turn the switch on and load them), the Wan 2.1 VAE, and a 4096-wide
 2-layer UMT5 with the tiny vocabulary (``fullsize.write_text_encoder``: the real tokenizer
 cannot be downloaded; text encoding is ~0.06 s of a job). Size and steps are set with
 ``--set`` on the subgraph's nodes: 832x480, the template's 81 frames (5 s at 16 fps, as

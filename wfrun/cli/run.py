@@ -237,6 +237,9 @@ def _print_plan(prepared, say) -> None:
     for i, node_id in enumerate(plan.order, 1):
         node = graph.node(node_id)
         say(f"  {i:>2}. node {node_id} {node.label} ({node.class_type})")
+    for node_id, why in plan.untaken.items():
+        node = graph.node(node_id)
+        say(f"  not run (branch not taken): node {node_id} {node.label} ({node.class_type}): {why}")
     from wfrun.jobs.run import memory_estimate
 
     for model in prepared.models:

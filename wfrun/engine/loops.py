@@ -18,12 +18,14 @@ output feeds the close node), so planning, validation and dry runs need nothing 
 - A node that depends on the open node without the close node needing it (a preview
   hanging off the body) is blocked, as the pack's ``ExecutionBlocker`` blocks it in
   ComfyUI: it does not run, nor anything after it (``RunResult.blocked``).
-- Lazy inputs (ComfyUI's ``check_lazy_status``; an executor's ``lazy``): in each iteration
-  a body node whose every use is a lazy input its consumer will not read (the branch a
-  switch does not take, judged from the consumer's other inputs when they exist already) is
-  skipped, and the consumer gets ``None`` there, as ComfyUI passes a connected input it did
-  not evaluate. A loop needs this where ComfyUI's templates rely on it: a value carried from
-  the previous iteration does not exist in the first. Outside loops every branch still runs.
+- Lazy inputs (ComfyUI's ``check_lazy_status``; ``wfrun.engine.lazy``, as outside loops):
+  in each iteration a body node whose every use is a lazy input its consumer will not read
+  (the branch a switch does not take, judged from the consumer's other inputs when they
+  exist already), or a node that will itself be skipped, is skipped, and the consumer gets
+  ``None`` there, as ComfyUI passes a connected input it did not evaluate. A loop needs this
+  where ComfyUI's templates rely on it: a value carried from the previous iteration does not
+  exist in the first. A choice the planner made from constants holds in every iteration
+  (``Plan.chosen``; its untaken branch is not planned at all).
 - ``MAX_ITERATIONS`` bounds a loop: a workflow from the internet must not be able to
   keep a GPU busy forever. A counted loop is refused before its first iteration; a while
   loop (``LoopKind.go_on``), whose count nobody knows beforehand, when its condition still
@@ -33,16 +35,16 @@ output feeds the close node), so planning, validation and dry runs need nothing 
 
 from __future__ import annotations
 
-import dataclasses
 from collections import ChainMap
 from dataclasses import dataclass, field
 from itertools import count, islice
-from typing import Any, Callable, Iterable, MutableMapping
+from typing import Any, Callable, Container, Iterable, MutableMapping
 
 import networkx as nx
 
 from wfrun.engine import lists
 from wfrun.engine.executors import executor_info, load_packs
+from wfrun.engine.lazy import Branches, reads_now, without_unread
 from wfrun.engine.plan import Plan, is_output_node
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
 from wfrun.nodes.executor import ExecContext, NodeInputError
@@ -75,6 +77,8 @@ class Loops:
     inside: dict[str, str]
     #: Nodes that never run (see the module docstring).
     blocked: set[str]
+    #: Lazy nodes whose choice the planner made (``Plan.chosen``).
+    settled: Container[str] = ()
 
     def skipped(self, node_id: str) -> bool:
         """Whether the plan's walk passes ``node_id`` by (its loop or nothing runs it)."""
@@ -121,20 +125,29 @@ class Loops:
         fed_back = [(i, name) for i, name in _value_inputs(kind, closing=True)
                     if name in closer.inputs or not kind.carries_unconnected]
         inner = {n for r in self.regions.values() if r.close_id in region.body for n in (r.open_id, *r.body)}
+        # nodes of inner loops read what they take: their own walk judges them
+        branches = Branches(graph, set(region.body) - inner | {close_id}, readers=inner, settled=self.settled)
         every: list[dict[str, Any]] = []
         for index, step in enumerate(steps):
             ctx.check_interrupt()
             local: ChainMap[str, tuple] = ChainMap({}, values)
             local[region.open_id] = kind.open_outputs(step, index, carried)
             skipped: set[str] = set()
+            known: dict[str, set[str] | None] = {}
+
+            def reads_of(consumer_id: str) -> set[str] | None:
+                if known.get(consumer_id) is None:
+                    known[consumer_id] = reads_now(graph.node(consumer_id), local, resolve)
+                return known[consumer_id]
+
             for node_id in region.body:
                 if node_id in inner:
                     continue  # runs inside its own loop, at its close node
                 ctx.check_interrupt()
-                if _unread(graph, node_id, region, local, skipped, resolve):
+                if branches and branches.unread(node_id, skipped, reads_of) is True:
                     skipped.add(node_id)
                     continue
-                node = _without_unread(graph.node(node_id), skipped)
+                node = without_unread(graph.node(node_id), skipped)
                 if node_id in self.regions:
                     local[node_id] = self.run(node_id, graph, local, ctx, resolve, execute)
                 else:
@@ -151,8 +164,9 @@ class Loops:
         return kind.close_outputs(carried)
 
 
-def find_loops(graph: WorkflowGraph, order: list[str]) -> Loops | None:
-    """The loops among the planned nodes ``order``, or ``None`` when there are none.
+def find_loops(graph: WorkflowGraph, order: list[str], settled: Container[str] = ()) -> Loops | None:
+    """The loops among the planned nodes ``order``, or ``None`` when there are none
+    (``settled``: the plan's lazy nodes whose choice it made, ``Plan.chosen``).
 
     A close node whose link input does not come from its kind's open node, or (a kind
     paired through the graph) that no single open node reaches, is left alone (its
@@ -191,7 +205,7 @@ def find_loops(graph: WorkflowGraph, order: list[str]) -> Loops | None:
         blocked |= nx.descendants(view, region.open_id) - set(region.body)
     for node_id in list(blocked):
         blocked |= nx.descendants(graph.graph, node_id)
-    return Loops(regions, inside, (blocked & planned) - everything_looped)
+    return Loops(regions, inside, (blocked & planned) - everything_looped, settled)
 
 
 def _paired_open(graph: WorkflowGraph, kind: LoopKind, close_id: str, planned: set[str]) -> str | None:
@@ -202,59 +216,6 @@ def _paired_open(graph: WorkflowGraph, kind: LoopKind, close_id: str, planned: s
     view = nx.restricted_view(graph.graph, others, [])
     found = [n for n in nx.ancestors(view, close_id) & planned if graph.node(n).class_type == kind.open_type]
     return found[0] if len(found) == 1 else None
-
-
-def _unread(graph: WorkflowGraph, node_id: str, region: Region, local: MutableMapping[str, tuple],
-            skipped: set[str], resolve: Resolve) -> bool:
-    """Whether no body node of this iteration (nor the close node) will read ``node_id``'s
-    outputs: each consumer is skipped itself, or takes them only through lazy inputs it will
-    not read (judged from its other inputs, when those exist already)."""
-    members = set(region.body) | {region.close_id}
-    for consumer_id in graph.graph.successors(node_id):
-        if consumer_id not in members or consumer_id in skipped:
-            continue
-        consumer = graph.node(consumer_id)
-        names = [name for name, v in consumer.inputs.items() if isinstance(v, LinkRef) and v.node_id == node_id]
-        if any(not _is_lazy(consumer, name) for name in names):
-            return False
-        reads = _lazy_reads(consumer, local, resolve)
-        if reads is None or any(name in reads for name in names):
-            return False
-    return True
-
-
-def _is_lazy(node: NodeInstance, name: str) -> bool:
-    spec = node.signature.input(name) if node.signature is not None else None
-    return spec is not None and spec.lazy
-
-
-def _lazy_reads(node: NodeInstance, local: MutableMapping[str, tuple], resolve: Resolve) -> set[str] | None:
-    """The lazy inputs ``node`` will read (its executor's ``lazy`` given its other inputs);
-    None when that cannot be known yet (another input not made yet) or the node has no
-    lazy inputs."""
-    info = executor_info(node.class_type, node.spec)
-    if info is None or info.lazy is None:
-        return None
-    lazy = {name for name in node.inputs if _is_lazy(node, name)}
-    if not lazy:
-        return None
-    others = {name: v for name, v in node.inputs.items() if name not in lazy}
-    if any(isinstance(v, LinkRef) and v.node_id not in local for v in others.values()):
-        return None
-    try:
-        kwargs = resolve(dataclasses.replace(node, inputs=others), local)
-    except Exception:  # the node's own run will say what is wrong
-        return None
-    return set(info.lazy(kwargs))
-
-
-def _without_unread(node: NodeInstance, skipped: set[str]) -> NodeInstance:
-    """``node`` with each input linked to a skipped node replaced by ``None`` (only lazy
-    inputs can be: ``_unread``)."""
-    if not any(isinstance(v, LinkRef) and v.node_id in skipped for v in node.inputs.values()):
-        return node
-    return dataclasses.replace(node, inputs={name: None if isinstance(v, LinkRef) and v.node_id in skipped else v
-                                             for name, v in node.inputs.items()})
 
 
 def _add_inner_loops(regions: dict[str, Region]) -> None:

@@ -4,6 +4,11 @@ Pure graph work, independent of the nodes (like ComfyUI's ``comfy_execution/grap
 pick the output nodes, prune everything they do not need, order the rest topologically,
 and record each value's last consumer so the runner can drop it right after.
 
+Lazy inputs (``wfrun.engine.lazy``): a switch whose choice is known from constants has its
+untaken branch pruned here (``Plan.untaken``, with why); where a choice waits for computed
+values, what decides it is ordered first and what it may leave unread last, so the runner
+can skip that.
+
 A graph the build found no sound way to read is refused here, with the build's own
 diagnostics: links that loop (no order exists), node ids used twice (links cannot say
 which node they mean), and files over wfrun's size limits (the graph is incomplete).
@@ -19,6 +24,7 @@ import networkx as nx
 
 from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.graph.model import CycleError, WorkflowGraph
+from wfrun.engine import lazy
 from wfrun.engine.executors import get_executor
 from wfrun.graph.display import DISPLAY_ONLY  # the planner's skip list (shared with the checks)
 
@@ -37,6 +43,11 @@ class Plan:
     pruned: list[str] = field(default_factory=list)
     #: Display-only output nodes wfrun cannot run and nothing uses, left out (see DISPLAY_ONLY).
     skipped: list[str] = field(default_factory=list)
+    #: Nodes only the untaken side of a lazy input needs, its choice known from constants
+    #: (``wfrun.engine.lazy``): node id → why. Also in ``pruned``; they never run.
+    untaken: dict[str, str] = field(default_factory=dict)
+    #: Lazy node → the linked lazy inputs it reads, where its choice is known from constants.
+    chosen: dict[str, set[str]] = field(default_factory=dict)
 
 
 class PlanError(Exception):
@@ -81,16 +92,69 @@ def make_plan(graph: WorkflowGraph, outputs: list[str] | None = None) -> Plan:
     missing_slots = _missing_output_slots(graph, order)
     if missing_slots:
         raise PlanError(f"{len(missing_slots)} link(s) use an output the node does not have", missing_slots)
+    chosen = lazy.static_choices(graph, order)
+    untaken = _untaken(graph, order, outputs, chosen)
+    if untaken:
+        order = [i for i in order if i not in untaken]
+    order = _decisions_first(graph, order, outputs, chosen)
+    planned = set(order)
     last_use: dict[str, str] = {}
     for node_id in order:
         for source in graph.graph.predecessors(node_id):
-            last_use[source] = node_id
+            if source in planned:
+                last_use[source] = node_id
     free_after: dict[str, list[str]] = {}
     for source, consumer in last_use.items():
         free_after.setdefault(consumer, []).append(source)
     unsupported = [i for i in order if get_executor(graph.node(i).class_type, graph.node(i).spec) is None]
-    pruned = [i for i in graph.graph.nodes if i not in needed and i not in skipped]
-    return Plan(order, outputs, free_after, unsupported, pruned, skipped)
+    pruned = [i for i in graph.graph.nodes if (i not in needed or i in untaken) and i not in skipped]
+    return Plan(order, outputs, free_after, unsupported, pruned, skipped, untaken,
+                {i: c for i, c in chosen.items() if i not in untaken})
+
+
+def _untaken(graph: WorkflowGraph, order: list[str], outputs: list[str],
+             chosen: dict[str, set[str]]) -> dict[str, str]:
+    """The planned nodes that only unread lazy inputs need, the choices ``chosen`` made at
+    planning (``lazy.static_choices``), each with why."""
+    choices = {i: set(lazy.lazy_links(graph.node(i))) - reads for i, reads in chosen.items()}
+    choices = {i: unread for i, unread in choices.items() if unread}
+    if not choices:
+        return {}
+    planned = set(order)
+    live: set[str] = set()
+    stack = list(outputs)
+    while stack:
+        node_id = stack.pop()
+        if node_id in live:
+            continue
+        live.add(node_id)
+        unread = choices.get(node_id, set())
+        stack.extend(source for source, _, name in graph.graph.in_edges(node_id, data="input")
+                     if name not in unread and source in planned)
+    dropped = planned - live
+    why: dict[str, str] = {}
+    for consumer_id in (i for i in order if i in choices):  # the first choice that drops a node names it
+        consumer = graph.node(consumer_id)
+        for name, ref in sorted(consumer.links()):
+            if name not in choices[consumer_id] or ref.node_id not in dropped:
+                continue
+            taken = " and ".join(f"'{n}'" for n in sorted(chosen[consumer_id])) or "none of its lazy inputs"
+            reason = (f"only feeds '{name}' of node {consumer.id} '{consumer.label}' ({consumer.class_type}), "
+                      f"which reads {taken} instead")
+            for node_id in {ref.node_id} | (nx.ancestors(graph.graph, ref.node_id) & dropped):
+                why.setdefault(node_id, reason)
+    return {i: why.get(i, "only needed by nodes on an untaken branch") for i in order if i in dropped}
+
+
+def _decisions_first(graph: WorkflowGraph, order: list[str], outputs: list[str],
+                     chosen: dict[str, set[str]]) -> list[str]:
+    """``order``, or where lazy choices wait for computed values, the same nodes ordered so
+    that what decides them runs first and what they may leave unread last (``lazy.order_key``)."""
+    branches = lazy.Branches(graph, order, keep=set(outputs), settled=chosen)
+    if not branches:
+        return order
+    view = graph.graph.subgraph(order)
+    return list(nx.lexicographical_topological_sort(view, key=lazy.order_key(graph, order, branches)))
 
 
 def is_display_only(graph: WorkflowGraph, node_id: str) -> bool:

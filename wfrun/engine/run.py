@@ -9,6 +9,10 @@ Ctrl-C stops between nodes (and between sampler steps, which call
 Values are held as ComfyUI's lists are (``wfrun.engine.lists``): a plain value is a list
 of one, and a node fed a longer list runs once per item; a workflow without lists takes
 exactly the plain path.
+
+Lazy inputs (``wfrun.engine.lazy``): a node that only feeds lazy inputs their consumers
+will not read is skipped at its turn (``RunResult.skipped``; the consumer gets ``None``), and
+the planner's untaken branches (``Plan.untaken``) are not there to run at all.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import torch
 
 from wfrun.engine import lists
 from wfrun.engine.fingerprint import fingerprint
+from wfrun.engine.inputs import with_defaults as _with_defaults
+from wfrun.engine.lazy import Branches, reads_now, without_unread
 from wfrun.engine.loops import find_loops
 from wfrun.engine.plan import Plan, is_output_node
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
@@ -76,16 +82,9 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
     #: Nodes a loop blocks (they hang off its body; ``wfrun.engine.loops``): never run.
     blocked: list[str] = field(default_factory=list)
-
-
-def _with_defaults(node: NodeInstance) -> dict[str, Any]:
-    """Inputs as saved, plus spec defaults for widget inputs the file does not set
-    (:meth:`NodeSpec.widget_defaults`: the saved signature's, then the newest one's)."""
-    inputs = dict(node.inputs)
-    if node.spec is not None:
-        for name, value in node.spec.widget_defaults(node.signature).items():
-            inputs.setdefault(name, value)
-    return inputs
+    #: Nodes not run because only lazy inputs that were not read use them (``wfrun.engine.lazy``;
+    #: those the planner left out are ``Plan.untaken``).
+    skipped: list[str] = field(default_factory=list)
 
 
 def _out_of_memory(err: BaseException) -> str:
@@ -114,7 +113,6 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
     values: dict[str, tuple] = {}
     prints: dict[str, str] = {}
     keep = set(plan.outputs)
-    loads = _BackgroundLoads(graph, plan, ctx, cache, adjust_inputs) if background else None
     #: loaders whose turn came while they were still reading: node id -> (fingerprint, cacheable)
     deferred: dict[str, tuple[str, bool]] = {}
 
@@ -124,14 +122,17 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
         if cache is not None and cacheable:
             cache.put(key, values[node_id])
 
-    loops = find_loops(graph, plan.order)
+    loops = find_loops(graph, plan.order, plan.chosen)
     free_after = loops.free_after(plan, graph) if loops is not None else plan.free_after
+    absent = set(plan.untaken)  # grows by what is skipped: links to these arrive as None
+    lazy = _LazyWalk(graph, plan, loops, values, absent, _resolver(adjust_inputs, absent))
+    loads = _BackgroundLoads(graph, plan, ctx, cache, adjust_inputs, lazy) if background else None
     try:
         for position, node_id in enumerate(plan.order):
             ctx.check_interrupt()
             if loads is not None:
                 loads.start_ready(position, values, prints)
-            node = graph.node(node_id)
+            node = without_unread(graph.node(node_id), absent)
             if deferred:  # a loop runs its body here: everything waited for; else what this node reads
                 needed = list(deferred) if loops is not None and node_id in loops.regions else [
                     v.node_id for v in node.inputs.values() if isinstance(v, LinkRef) and v.node_id in deferred]
@@ -141,6 +142,11 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
                 prints[node_id] = fingerprint(node, _with_defaults(node), prints)
                 if node_id in loops.blocked:
                     result.blocked.append(node_id)
+                continue
+            if lazy.unread(node_id):  # only lazy inputs that will not be read take its outputs
+                absent.add(node_id)
+                result.skipped.append(node_id)
+                _free(values, free_after.get(node_id, []), keep)
                 continue
             info = executor_info(node.class_type, node.spec)
             if info is None:
@@ -158,15 +164,13 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
             else:
                 if loads is not None and loads.started(node_id) and not loads.finished(node_id):
                     deferred[node_id] = (key, cache is not None and not volatile)
-                    for source in free_after.get(node_id, []):  # its inputs went with it to the worker
-                        if source not in keep:
-                            values.pop(source, None)
+                    _free(values, free_after.get(node_id, []), keep)  # its inputs went with it to the worker
                     continue
                 if loads is not None and loads.started(node_id):
                     outputs = loads.collect(node, result)
                 elif looping:
-                    outputs = loops.run(node_id, graph, values, ctx, _resolver(adjust_inputs),
-                                        _executor(ctx, result, adjust_inputs))
+                    outputs = loops.run(node_id, graph, values, ctx, _resolver(adjust_inputs, absent),
+                                        _executor(ctx, result, adjust_inputs, absent))
                     result.executed.append(node_id)
                 else:
                     outputs = _execute(node, info, inputs, values, ctx, result, adjust_inputs)
@@ -174,9 +178,7 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
                     cache.put(key, outputs)
             values[node_id] = outputs
             result.peak_live_values = max(result.peak_live_values, len(values))
-            for source in free_after.get(node_id, []):
-                if source not in keep:
-                    values.pop(source, None)
+            _free(values, free_after.get(node_id, []), keep)
         for node_id in list(deferred):  # nothing after it read it (an output of the plan)
             take(node_id)
     except KeyboardInterrupt:
@@ -191,6 +193,45 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
     return result
 
 
+def _free(values: dict[str, tuple], sources: list[str], keep: set[str]) -> None:
+    """Drop the values whose last consumer just had its turn (the outputs stay)."""
+    for source in sources:
+        if source not in keep:
+            values.pop(source, None)
+
+
+class _LazyWalk:
+    """Which planned nodes the walk skips: those only lazy inputs that will not be read take
+    (``lazy.Branches``), judged with what has run so far. Loop members are judged by their
+    loop; seen from here they read what they take."""
+
+    def __init__(self, graph: WorkflowGraph, plan: Plan, loops: Any, values: dict[str, tuple], absent: set[str],
+                 resolve: Callable):
+        blocked = loops.blocked if loops is not None else set()
+        inside = set(loops.inside) if loops is not None else set()
+        scope = [n for n in plan.order if n not in inside and n not in blocked]
+        self.branches = Branches(graph, scope, readers=inside, keep=set(plan.outputs), settled=plan.chosen)
+        self.graph, self.values, self.absent, self.resolve = graph, values, absent, resolve
+        self.known: dict[str, set[str]] = {}
+
+    def reads_of(self, consumer_id: str) -> set[str] | None:
+        if consumer_id not in self.known:
+            got = reads_now(self.graph.node(consumer_id), self.values, self.resolve)
+            if got is None:
+                return None
+            self.known[consumer_id] = got  # a choice made stays made: its inputs do not change
+        return self.known[consumer_id]
+
+    def state(self, node_id: str) -> bool | None:
+        """True: nothing will read ``node_id``; False: something will; None: not known yet."""
+        if not self.branches or node_id not in self.branches.candidates:
+            return False
+        return self.branches.unread(node_id, self.absent, self.reads_of)
+
+    def unread(self, node_id: str) -> bool:
+        return self.state(node_id) is True
+
+
 class _BackgroundLoads:
     """Loader nodes running ahead of the plan on worker threads (``run_plan(background=True)``).
 
@@ -203,13 +244,14 @@ class _BackgroundLoads:
     WORKERS = 2
 
     def __init__(self, graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCache | None,
-                 adjust_inputs: Callable | None):
+                 adjust_inputs: Callable | None, lazy: _LazyWalk):
         from concurrent.futures import ThreadPoolExecutor
 
         from wfrun.models.meta_init import import_model_libraries
 
         import_model_libraries()  # lazy library imports are not safe on two threads at once
         self.graph, self.plan, self.ctx, self.cache, self.adjust = graph, plan, ctx, cache, adjust_inputs
+        self.lazy = lazy
         self.pool = ThreadPoolExecutor(max_workers=self.WORKERS, thread_name_prefix="wfrun-load")
         self.futures: dict[str, Any] = {}
         self.index = {node_id: i for i, node_id in enumerate(plan.order)}
@@ -237,11 +279,13 @@ class _BackgroundLoads:
             if self.index[node_id] < position:  # its turn came before it could start
                 self.waiting.remove(node_id)
                 continue
-            node = self.graph.node(node_id)
+            node = without_unread(self.graph.node(node_id), self.lazy.absent)
             info = executor_info(node.class_type, node.spec)
             inputs = _with_defaults(node)
             if any(isinstance(v, LinkRef) and v.node_id not in values for v in inputs.values()):
                 continue
+            if self.lazy.state(node_id) is not False:
+                continue  # on a branch a lazy input may leave unread: not loaded before that is known
             self.waiting.remove(node_id)
             if self.cache is not None and self.cache.get(fingerprint(node, inputs, prints)) is not None:
                 continue  # served from the cache where it stands
@@ -279,14 +323,14 @@ def _timed_call(node: NodeInstance, info: ExecutorInfo, kwargs: dict[str, Any], 
     return outputs, time.perf_counter() - start
 
 
-def _resolver(adjust_inputs: Callable | None) -> Callable:
+def _resolver(adjust_inputs: Callable | None, absent: set[str] = frozenset()) -> Callable:
     """A node's resolved inputs from a loop iteration's values (``wfrun.engine.loops``): the
     loop's open and close nodes run once per loop, never once per list item, so a list of
     several items reaching them is refused by name, unless the node takes lists whole
     (``input_is_list``: ComfyUI core's Start Loop and End Loop), which then gets it as held."""
 
     def resolve(node: NodeInstance, values) -> dict[str, Any]:
-        kwargs = _values(_with_defaults(node), values)
+        kwargs = _values(_with_defaults(without_unread(node, absent)), values)
         listed = None if lists.takes_lists(node) else next(
             (name for name, v in kwargs.items() if isinstance(v, lists.ItemList)), None)
         if listed is not None:
@@ -297,10 +341,12 @@ def _resolver(adjust_inputs: Callable | None) -> Callable:
     return resolve
 
 
-def _executor(ctx: ExecContext, result: RunResult, adjust_inputs: Callable | None) -> Callable:
+def _executor(ctx: ExecContext, result: RunResult, adjust_inputs: Callable | None,
+              absent: set[str] = frozenset()) -> Callable:
     """Runs one body node of a loop iteration (never cached: its inputs change each time)."""
 
     def execute(node: NodeInstance, values: dict[str, tuple]) -> tuple:
+        node = without_unread(node, absent)
         info = executor_info(node.class_type, node.spec)
         if info is None:
             raise NodeError(node, "wfrun cannot run this node type yet")

@@ -3,7 +3,8 @@
 Each file goes the way ``wfrun run --smoke`` takes it, up to the point where a run would
 refuse: read (JSON, or embedded in an image or video), migrate in memory, build the
 graph, plan. The plan's unsupported nodes (planned nodes with no executor; nodes the
-planner prunes, display-only nodes it skips and frontend-only nodes never count) are what
+planner prunes — untaken lazy branches too —, display-only nodes it skips and frontend-only
+nodes never count) are what
 blocks the file. A file that cannot be read or planned at all is listed apart, with why.
 Nothing is loaded and no model file is looked at: this answers "could wfrun run these,
 node-wise", not "are the models here".

@@ -140,14 +140,14 @@ class JobReport:
             "warnings": [d.to_json() for d in p.warnings],
             "plan": {"order": [{"id": i, "type": p.graph.node(i).class_type, "title": p.graph.node(i).label}
                                for i in p.plan.order],
-                     "outputs": p.plan.outputs, "pruned": p.plan.pruned},
+                     "outputs": p.plan.outputs, "pruned": p.plan.pruned, "untaken": p.plan.untaken},
             "models": [{"node": m.node_id, "input": m.input, "name": m.name, "path": str(m.path), "bytes": m.bytes,
                         "kind": m.kind, "detected": m.detected} for m in p.models],
             "estimate": memory_estimate(p),
         }
         if self.result is not None:
             out.update(written=[str(w) for w in self.result.written], executed=self.result.executed,
-                       cached=self.result.cached, interrupted=self.result.interrupted,
+                       cached=self.result.cached, skipped=self.result.skipped, interrupted=self.result.interrupted,
                        seconds=round(self.seconds, 3),
                        timeline={"prepared": round(p.prepared_at, 3), "executing": round(self.executing_at, 3),
                                  "reported": round(since_start(), 3)},
@@ -246,10 +246,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         raise JobError(str(err), exit_code=EXIT_USAGE) from None
     check_output_folder(Path(options.output_dir))
     roots = None if options.tiny else model_roots(options)
-    try:
-        plan = make_plan(graph)
-    except PlanError as err:
-        raise JobError(f"{path}: {err}", err.diagnostics) from None
+    plan = _plan(path, graph)  # after the overrides: a --set boolean picks a lazy switch's branch
     standins: list[str] = []
     standin_problems: list[Diagnostic] = []
     runtime_caps = None
@@ -257,6 +254,11 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         _refuse_unsupported(path, graph, plan)
         kept = {(find_node(graph, o.node).id, o.input) for o in overrides}
         changes += apply_smoke_caps(graph, plan, kept)
+        if plan.chosen or plan.untaken:  # a capped constant may decide a lazy choice: plan again
+            before = set(plan.order)
+            plan = _plan(path, graph)
+            if not set(plan.order) <= before:  # a branch taken now was not capped yet
+                changes += apply_smoke_caps(graph, plan, kept)
         runtime_caps = RuntimeCaps(graph, plan, kept)
     if options.tiny:
         roots, standins, standin_problems = _tiny_roots(graph, plan, path, options.allow_pickle)
@@ -285,6 +287,13 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     return Prepared(path, data, graph, plan, roots, migrated, changes,
                     notices + [d for d in diagnostics if d.severity != Severity.ERROR], models, standins=standins,
                     runtime_caps=runtime_caps, prepared_at=since_start())
+
+
+def _plan(path: Path, graph: WorkflowGraph) -> Plan:
+    try:
+        return make_plan(graph)
+    except PlanError as err:
+        raise JobError(f"{path}: {err}", err.diagnostics) from None
 
 
 def since_start() -> float:

@@ -48,8 +48,12 @@ class ExecutorInfo:
     work: it only reads its inputs, files and the context's folders and devices, and touches
     no state shared with other nodes (no residency moves, no progress). ``lazy``: for a node
     with lazy inputs (the spec's ``lazy``), ComfyUI's ``check_lazy_status``: given the node's
-    other inputs, the lazy inputs it will read; inside a loop body the engine skips what
-    only feeds the others (``wfrun.engine.loops``)."""
+    other inputs (a linked lazy input given as ``None``, an unconnected one absent, as
+    ComfyUI gives them), the lazy inputs it will read; the engine does not run what only
+    feeds the others (``wfrun.engine.lazy``). ``pure``: a cheap function of its inputs alone
+    (no files, models, devices, context or randomness), which the planner may call on
+    constant inputs to make a lazy node's choice before anything runs (a primitive, a math
+    expression, a switch)."""
 
     fn: ExecutorFn
     oom_hint: str | None = None
@@ -60,6 +64,7 @@ class ExecutorInfo:
     torchscript_inputs: frozenset[str] = frozenset()
     background: bool = False
     lazy: Callable[[dict[str, Any]], Iterable[str]] | None = None
+    pure: bool = False
 
 
 _EXECUTORS: dict[str, ExecutorInfo] = {}
@@ -72,7 +77,8 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
              pth_inputs: tuple[str, ...] = (),
              torchscript_inputs: tuple[str, ...] = (), background: bool = False,
              pack: str | None = None,
-             lazy: Callable[[dict[str, Any]], Iterable[str]] | None = None) -> Callable[[ExecutorFn], ExecutorFn]:
+             lazy: Callable[[dict[str, Any]], Iterable[str]] | None = None,
+             pure: bool = False) -> Callable[[ExecutorFn], ExecutorFn]:
     """Register a function as the executor of one or more node types, with its metadata.
 
     ``pack`` (a spec file's ``pack``): the executor of that pack's node of this name, for a
@@ -89,7 +95,7 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
             table[key] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files,
                                       gguf_inputs=frozenset(gguf_inputs), pth_inputs=frozenset(pth_inputs),
                                       torchscript_inputs=frozenset(torchscript_inputs), background=background,
-                                      lazy=lazy)
+                                      lazy=lazy, pure=pure)
         return fn
 
     return register

@@ -54,7 +54,7 @@ def get_image_size(ctx: ExecContext, image: torch.Tensor, **_: Any) -> tuple:
     return image.shape[2], image.shape[1], image.shape[0]
 
 
-@executor("PrimitiveInt", "PrimitiveFloat", "PrimitiveBoolean", "PrimitiveString", "PrimitiveStringMultiline")
+@executor("PrimitiveInt", "PrimitiveFloat", "PrimitiveBoolean", "PrimitiveString", "PrimitiveStringMultiline", pure=True)
 def primitive(ctx: ExecContext, value: Any, **_: Any) -> tuple:
     return (value,)
 

@@ -1,15 +1,14 @@
 """ComfyUI's logic and math utility nodes: ComfySwitchNode (If/Else Switch,
 ``comfy_extras/nodes_logic.py``) and ComfyMathExpression (``comfy_extras/nodes_math.py``).
 
-ComfySwitchNode passes ``on_true`` when ``switch`` is true, else ``on_false``; with only one
-of them connected it passes that one whatever ``switch`` says, and with neither it is an
-error. In ComfyUI both are *lazy*: the branch not chosen never runs. wfrun's engine has no
-lazy inputs, so both connected branches run before the switch picks one: the result is the
-same, but the unchosen branch costs its time and memory, and an error in it (a missing file,
-a wrong size) stops the run where ComfyUI would have gone on. Inside a loop body (ComfyUI's
-StartLoop/EndLoop) the engine does skip the unchosen branch, as ComfyUI (a value carried
-from the previous iteration does not exist in the first), and passes ``None`` for it, as
-ComfyUI passes a connected input it did not evaluate.
+ComfySwitchNode passes ``on_true`` when ``switch`` is true, else ``on_false``; with neither
+connected it is an error. Both are *lazy*, in ComfyUI and in wfrun (``wfrun.engine.lazy``):
+the branch not chosen never runs, and arrives as ``None`` (so a chosen branch left
+unconnected gives ``None``; only where the engine cannot tell which branch is chosen, a
+list of booleans, do both run, and then the executor passes the one connected). When
+``switch`` is a widget or comes from constant nodes the planner leaves that branch out
+altogether (its files are not needed and its nodes need not be supported); otherwise the
+runner skips it once ``switch`` is known.
 
 ComfyMathExpression evaluates ``expression`` over its connected inputs ``values.a`` …
 ``values.z`` (as ``a`` … ``z``, plus ``values``, their list) with wfrun's own safe evaluator
@@ -33,11 +32,13 @@ ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "<not connected>"})()
 
 
 def _switch_reads(inputs: dict[str, Any]) -> tuple[str, ...]:
-    """ComfyUI's ``check_lazy_status``: only the chosen branch is read."""
+    """ComfyUI's ``check_lazy_status``: only the chosen branch is read, connected or not (a
+    chosen branch left unconnected gives ``None``: the Wan Animate 2 loop template's first
+    pass relies on it, where the other branch's list does not exist yet)."""
     return ("on_true",) if inputs.get("switch") else ("on_false",)
 
 
-@executor("ComfySwitchNode", lazy=_switch_reads)
+@executor("ComfySwitchNode", lazy=_switch_reads, pure=True)
 def switch_node(ctx: ExecContext, switch: Any, on_false: Any = ABSENT, on_true: Any = ABSENT, **_: Any) -> tuple:
     if on_false is ABSENT and on_true is ABSENT:
         raise NodeInputError("on_true", "neither on_false nor on_true is connected",
@@ -51,7 +52,7 @@ def switch_node(ctx: ExecContext, switch: Any, on_false: Any = ABSENT, on_true: 
     return (on_true if switch else on_false,)
 
 
-@executor("ComfyMathExpression")
+@executor("ComfyMathExpression", pure=True)
 def math_expression(ctx: ExecContext, expression: Any, **inputs: Any) -> tuple:
     names: dict[str, Any] = {}
     for letter in string.ascii_lowercase:

@@ -98,7 +98,7 @@ def lora_names(ctx: ExecContext, lora_name: Any, **_: Any) -> tuple:
     return (lora_name,)
 
 
-@executor("easy boolean")
+@executor("easy boolean", pure=True)
 def easy_boolean(ctx: ExecContext, value: Any, **_: Any) -> tuple:
     """The BOOLEAN widget's value, passed on (``py/nodes/logic.py`` ``Boolean``)."""
     if not isinstance(value, (bool, int)):

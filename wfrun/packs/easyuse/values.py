@@ -36,7 +36,7 @@ def _whole(value: Any, name: str) -> int:
     return int(value)
 
 
-@executor("easy int")
+@executor("easy int", pure=True)
 def easy_int(ctx: ExecContext, value: Any, **_: Any) -> tuple:
     return (_whole(value, "value"),)
 

@@ -433,6 +433,6 @@ def get_image_size_and_count(ctx: ExecContext, image: torch.Tensor, **_: Any) ->
     return image, image.shape[2], image.shape[1], image.shape[0]
 
 
-@executor("INTConstant")
+@executor("INTConstant", pure=True)
 def int_constant(ctx: ExecContext, value: int, **_: Any) -> tuple:
     return (value,)

@@ -2,11 +2,10 @@
 ``switch`` is true, else ``on_false``.
 
 Both branches are required and *lazy* in the pack: its ``check_lazy_status`` asks only for
-the branch ``switch`` chooses, so the other one never runs. wfrun's engine honours lazy
-inputs inside loop bodies (``wfrun.engine.loops``: the unchosen branch is skipped there, as
-ComfyUI); elsewhere both connected branches run before the switch picks one, as for core's
-If/Else switch (same result, the other branch's time spent). The pack takes ``switch``'s
-Python truthiness; wfrun takes a BOOLEAN or a number, and names anything else.
+the branch ``switch`` chooses, so the other one never runs; wfrun's engine does the same
+(``wfrun.engine.lazy``: left out of the plan when ``switch`` is a constant, skipped at run
+time otherwise). The pack takes ``switch``'s Python truthiness; wfrun takes a BOOLEAN or a
+number, and names anything else.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ def _reads(inputs: dict[str, Any]) -> tuple[str, ...]:
         return ("on_false", "on_true")  # the node's run names the bad switch
 
 
-@executor("LazySwitchKJ", lazy=_reads)
+@executor("LazySwitchKJ", lazy=_reads, pure=True)
 def lazy_switch(ctx: ExecContext, switch: Any = None, on_false: Any = _ABSENT, on_true: Any = _ABSENT,
                 **_: Any) -> tuple:
     name = _chosen(switch)

@@ -164,14 +164,14 @@ def simple_calculator(ctx: ExecContext, expression: Any, **inputs: Any) -> tuple
         return 0.0, 0, False
 
 
-@executor("BOOLConstant")
+@executor("BOOLConstant", pure=True)
 def bool_constant(ctx: ExecContext, value: Any, **_: Any) -> tuple:
     if not isinstance(value, bool):
         raise NodeInputError("value", f"value: expected a BOOLEAN, found {value!r}")
     return (value,)
 
 
-@executor("FloatConstant")
+@executor("FloatConstant", pure=True)
 def float_constant(ctx: ExecContext, value: Any, **_: Any) -> tuple:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise NodeInputError("value", f"value: expected a FLOAT, found {value!r}")
