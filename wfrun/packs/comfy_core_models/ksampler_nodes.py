@@ -42,7 +42,7 @@ from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.packs.comfy_core_models.types import CfgZeroStar, CoreModel, SkipLayers
 from wfrun.sampling import ksampler as ks
 from wfrun.sampling.conditioning import SLGArgs, TeaCacheArgs
-from wfrun.sampling.forward import TeaCache
+from wfrun.sampling.forward import NativeTeaCache, TeaCache
 from wfrun.sampling.hooks import sampling_pass
 from wfrun.sampling.infinitetalk import InfiniteTalkError, audio_attention
 from wfrun.sampling.ksampler import context_windows as ctxwin
@@ -303,7 +303,8 @@ def step_cache(model: CoreModel, sigmas: torch.Tensor, cfg: float = 1.0,
     """A fresh step cache for this run: MagCache's (its residuals on the offload device, as
     the pack keeps them; the negative prompt runs unless cfg is 1.0), or a TeaCache from the
     MODEL's KJNodes settings: its percent window as step indices (step i is active when
-    start <= i / (len(sigmas) - 1) <= end)."""
+    start <= i / (len(sigmas) - 1) <= end); welltop-cn's TeaCache node (``native``) tracks its
+    state on every step and may weight the projected embedding (``mode`` e0, its ret_mode)."""
     if model.magcache is not None:
         if model.teacache is not None:
             raise NodeInputError("model", "MagCache and WanVideoTeaCacheKJ on one model", "keep one of the two")
@@ -315,9 +316,11 @@ def step_cache(model: CoreModel, sigmas: torch.Tensor, cfg: float = 1.0,
     start = math.ceil(settings["start_percent"] * n - 1e-9)
     end = math.floor(settings["end_percent"] * n + 1e-9)
     use = settings["coefficients"] is not None
+    mode = settings.get("mode") or ("e" if use else "e0")
     args = TeaCacheArgs(rel_l1_thresh=settings["rel_l1_thresh"], start_step=start, end_step=end,
-                        cache_device=str(settings["cache_device"]), use_coefficients=use, mode="e" if use else "e0")
-    cache = TeaCache.create(args, n, settings["coefficients"] or "14B", settings["cache_device"])
+                        cache_device=str(settings["cache_device"]), use_coefficients=use, mode=mode)
+    kind = NativeTeaCache if settings.get("native") else TeaCache
+    cache = kind.create(args, n, settings["coefficients"] or "14B", settings["cache_device"])
     return cache
 
 
