@@ -213,10 +213,17 @@ def test_each_frame_is_made_once_from_made_neighbours(inbetweens):
     assert effective_times(2) == [0.25, 0.5] and effective_times(2, midpoint=False) == pytest.approx([1 / 3, 2 / 3])
 
 
+def test_one_frame_comes_back_alone(ctx):
+    # the pack's loop runs over pairs, then appends the last frame: one frame in, that frame out
+    frame = torch.rand(1, 64, 64, 3)
+    (out,) = node("FILM VFI")(ctx, ckpt_name="film_net_fp32.pt", frames=frame, multiplier=3)
+    torch.testing.assert_close(out, frame)
+
+
 def test_bad_inputs_are_named(ctx):
     run = node("FILM VFI")
     with pytest.raises(NodeInputError) as err:
-        run(ctx, ckpt_name="film_net_fp32.pt", frames=torch.rand(1, 64, 64, 3))
+        run(ctx, ckpt_name="film_net_fp32.pt", frames=torch.rand(0, 64, 64, 3))
     assert err.value.input_name == "frames"
     with pytest.raises(NodeInputError) as err:
         run(ctx, ckpt_name="film_net_fp32.pt", frames=torch.rand(2, 64, 64, 3), optional_interpolation_states=[1])

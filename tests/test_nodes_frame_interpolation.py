@@ -81,9 +81,16 @@ def test_release_width_layouts_load(arch, params):
     assert net.arch.widths == ARCHS[arch].widths
 
 
+def test_one_frame_comes_back_alone(ctx):
+    # the pack's loop runs over pairs and then appends the last frame: one frame in, that frame out
+    frame = torch.rand(1, 8, 8, 3)
+    (out,) = node("RIFE VFI")(ctx, ckpt_name="rife49.pth", frames=frame, multiplier=4)
+    assert torch.equal(out, frame)
+
+
 def test_bad_inputs_are_named(ctx, models):
     with pytest.raises(NodeInputError) as err:
-        node("RIFE VFI")(ctx, ckpt_name="rife49.pth", frames=torch.rand(1, 8, 8, 3))
+        node("RIFE VFI")(ctx, ckpt_name="rife49.pth", frames=torch.rand(0, 8, 8, 3))
     assert err.value.input_name == "frames"
     with pytest.raises(NodeInputError) as err:
         node("RIFE VFI")(ctx, ckpt_name="rife47.pth", frames=torch.rand(2, 8, 8, 3))

@@ -212,3 +212,25 @@ def test_image_crop_by_mask_min_resolution_and_padding_stay_inside_the_image():
         node("ImageCropByMaskAndResize")(CTX, image=image, mask=torch.zeros(2, 40, 40), base_resolution=32,
                                          padding=0, min_crop_resolution=0, max_crop_resolution=0)
     assert err.value.input_name == "min_crop_resolution"
+
+
+def test_image_crop_by_mask_of_another_size_cuts_the_image_at_the_masks_coordinates():
+    # Wan Animate workflows feed a pose canvas's face mask with the raw video: KJNodes runs on,
+    # finding the box in the mask and cutting the image at those pixel coordinates
+    image = _images(1, 48, 64, seed=9)
+    mask = torch.zeros(1, 64, 32)
+    mask[0, 20:30, 4:20] = 1.0
+    images, masks, out_boxes = node("ImageCropByMaskAndResize")(
+        CTX, image=image, mask=mask, base_resolution=32, padding=0, min_crop_resolution=0, max_crop_resolution=0)
+    # box 16 x 10 in the mask at x0 int(11.5 - 8) = 3, y0 int(24.5 - 5) = 19; common 16 x 16;
+    # centred on (11, 24): x0 max(0, min(int(11 - 8), 64 - 16)) = 3, y0 min(int(24 - 8), 48 - 16) = 16
+    assert out_boxes == [(3, 16, 19, 32)]
+    crop = Image.fromarray(_u8(image[0, 16:32, 3:19]))
+    # target 32 x int(32 / 1.6) = 20, both rounded up to 16s: 32 x 32
+    expected = np.asarray(crop.resize((32, 32), Image.Resampling.LANCZOS)).astype(np.float32) / 255.0
+    assert images.shape == (1, 32, 32, 3) and masks.shape == (1, 32, 32)
+    np.testing.assert_allclose(images[0].numpy(), expected, atol=1e-6)
+    with pytest.raises(NodeInputError) as err:  # fewer masks than frames: the pack fails indexing
+        node("ImageCropByMaskAndResize")(CTX, image=_images(2, 48, 64), mask=mask, base_resolution=32, padding=0,
+                                         min_crop_resolution=0, max_crop_resolution=0)
+    assert err.value.input_name == "mask"

@@ -68,6 +68,27 @@ def test_load_video_all_frames_and_info(ctx, clip):
     assert info["loaded_frame_count"] == 20 and info["loaded_fps"] == 10
 
 
+def test_load_video_gives_the_sound_of_the_loaded_frames(ctx, clip):
+    # a stereo ramp of known samples, stored losslessly (PCM in Matroska), so the cut can be
+    # checked sample by sample: VHS's get_audio seeks skip_first_frames frame times in and
+    # reads frame_load_cap frame times of the selection (select_every_nth of them each)
+    rate = 8000
+    ramp = np.arange(2 * rate, dtype=np.float32) / (2 * rate)
+    waveform = torch.from_numpy(np.stack([ramp, -ramp]))[None]
+    mv.mux_audio(clip, ctx.input_dir / "talk.mkv", waveform, rate, ["-c:a", "pcm_f32le"])
+    _, count, audio, _ = run("VHS_LoadVideo", ctx, video="talk.mkv", format="None", skip_first_frames=3,
+                             select_every_nth=2, frame_load_cap=4)
+    start, length = int(0.3 * rate), int(0.8 * rate)  # 3 frames at 10 fps; 4 frames of 2 at 10 fps
+    assert count == 4 and audio["sample_rate"] == rate and audio["waveform"].shape[:2] == (1, 2)
+    got = audio["waveform"][0].numpy()
+    assert abs(got.shape[1] - length) <= 1
+    n = min(got.shape[1], length)
+    np.testing.assert_allclose(got[:, :n], waveform[0, :, start:start + n].numpy(), atol=1e-6)
+    # no frame cap: the sound from the first kept frame to the end
+    _, _, whole, _ = run("VHS_LoadVideo", ctx, video="talk.mkv", format="None", skip_first_frames=5)
+    assert abs(whole["waveform"].shape[2] - (2 * rate - int(0.5 * rate))) <= 1
+
+
 def test_load_video_cap_skip_nth(ctx, clip):
     images, count, _, info = run("VHS_LoadVideo", ctx, video="clip.mp4", format="None", skip_first_frames=3,
                                  select_every_nth=2, frame_load_cap=4)

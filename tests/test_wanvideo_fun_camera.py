@@ -231,3 +231,58 @@ def test_mismatches_are_refused(camera_model):
     with pytest.raises(NodeInputError, match="needs camera embeds"):
         check_camera("cam.safetensors", camera_model, ImageEmbeds(num_frames=5, target_shape=(16, 2, 4, 6)))
     assert check_camera("cam.safetensors", camera_model, cam) is True
+
+
+@pytest.fixture(scope="module")
+def camera_a14b(tmp_path_factory):
+    spec = TinySpec("diffusion_models", "wan2.2_fun_camera_low_noise_14B_tiny_fp32.safetensors", "wan_transformer",
+                    "fun-camera-a14b", "original", "fp32")
+    return load_transformer(write_file(spec, tmp_path_factory.mktemp("funcam22")), dtype=torch.float32).eval()
+
+
+def test_wan22_fun_camera_takes_the_mask_and_the_unzeroed_latents(camera_a14b):
+    """Wan 2.2 Fun Camera A14B (36 input channels): the wrapper's sampler from 2025-08 gives a
+    model that is not 32 or 48 wide the encode's mask and its latents as they were encoded
+    (the encode keeps them apart and zeroes nothing): here the 20 channels kept beside the
+    zeroed 16 that a 32-wide Wan 2.1 Fun Camera takes."""
+    (cam,) = node("WanVideoFunCameraEmbeds")(CTX, poses=some_poses(9), width=48, height=32)
+    g = torch.Generator().manual_seed(5)
+    full = torch.randn(20, 3, 4, 6, generator=g)
+    zeroed = full[4:].clone()
+    zeroed[:, 1:] = 0
+    embeds = ImageEmbeds(num_frames=9, image_embeds=zeroed, lat_h=4, lat_w=6, control_embeds=cam.control_embeds,
+                         masked_image_embeds=full)
+    seen, hooks = _spy(camera_a14b)
+    try:
+        with torch.no_grad():
+            sample(SamplingRequest(transformer=camera_a14b, image_embeds=embeds, text_embeds=_text(), steps=1,
+                                   cfg=1.0, shift=5.0, seed=0, scheduler="euler"))
+    finally:
+        for h in hooks:
+            h.remove()
+    assert seen["x"] and len(seen["rays"]) == 1
+    for x in seen["x"]:
+        assert x.shape[1] == 36
+        torch.testing.assert_close(x[0, 16:], full)
+    without = ImageEmbeds(num_frames=9, image_embeds=zeroed, lat_h=4, lat_w=6, control_embeds=cam.control_embeds)
+    with pytest.raises(SamplingError, match="16 channels, the model expects 20"):
+        sample(SamplingRequest(transformer=camera_a14b, image_embeds=without, text_embeds=_text(), steps=1, cfg=1.0,
+                               shift=5.0, seed=0, scheduler="euler"))
+
+
+def test_the_encode_keeps_mask_and_latents_beside_the_control_zeroed_ones(tiny_models):
+    from wfrun.models.paths import ModelRoots
+
+    ctx = ExecContext(models=ModelRoots.from_options(tiny_models))
+    (vae,) = node("WanVideoVAELoader")(ctx, model_name="Wan2_1_VAE_tiny_fp32.safetensors", precision="fp32")
+    start = torch.rand(1, 32, 48, 3, generator=torch.Generator().manual_seed(6))
+    (cam,) = node("WanVideoFunCameraEmbeds")(CTX, poses=some_poses(9), width=48, height=32)
+    common = dict(vae=vae, width=48, height=32, num_frames=9, start_image=start, force_offload=False,
+                  noise_aug_strength=0.0)
+    (plain,) = node("WanVideoImageToVideoEncode")(ctx, **common)
+    (with_cam,) = node("WanVideoImageToVideoEncode")(ctx, control_embeds=cam, **common)
+    assert plain.masked_image_embeds is None and plain.image_embeds.shape[0] == 20
+    torch.testing.assert_close(with_cam.masked_image_embeds, plain.image_embeds)
+    zeroed = plain.image_embeds[4:].clone()
+    zeroed[:, 1:] = 0
+    torch.testing.assert_close(with_cam.image_embeds, zeroed)

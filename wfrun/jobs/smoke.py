@@ -12,14 +12,16 @@ file:
   that already fit (an 8 px spacer, a 48 px label) and 0 ("keep the input's size") stay;
   the longest side of an image a node makes (``max_side_length``: CRT's bucket crop) at
   most 64 too;
-- frame counts (``num_frames``, ``length``, ``frame_num``, and ``frame_load_cap`` where 0
-  means "all") at most 9, a 4n+1 count (3 latent frames); at most 17 (5 latent frames) on
+- frame counts (``num_frames``, ``length``, ``frame_num``, a camera trajectory's
+  ``frame_length``, and ``frame_load_cap`` where 0 means "all") at most 9, a 4n+1 count (3 latent frames); at most 17 (5 latent frames) on
   the node giving the size of a video that continues from prefix frames
   (WanVideoDiffusionForcingSampler's ``image_embeds``), so a capped 9-frame prefix leaves
   frames to make;
 - sampler ``steps`` at most 2, and step boundaries (start/end/split step) scaled with them;
 - MultiTalkWav2VecEmbeds' frames at most 17 (its loudness measure needs 0.4 s of audio), the
   MultiTalk long-video loop's ``frame_window_size`` at most 9 and ``motion_frame`` at most 5;
+  the S2V framepack window (WanVideoAddS2VEmbeds' ``frame_window_size``) at most 8, a
+  multiple of 4 as that loop needs;
 - chunked long-video samplers: ``chunk_frames`` at most 9, ``total_frames`` at most 25 (three chunks);
 - context windows at most 5 frames overlapping by 4 (2 latent frames, 1 shared), so the 9
   frames still take several windows and the blending runs;
@@ -56,7 +58,10 @@ UPSCALE_MODEL_NODES = frozenset({"ImageUpscaleWithModel", "ImageUpscaleWithModel
 ZERO_MEANS_ALL = frozenset({"frame_load_cap"})
 #: Frames per chunk of the chunked long-video samplers (VideoChunkTools), capped like a video.
 CHUNK_INPUTS = frozenset({"chunk_frames"})
-FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL | CHUNK_INPUTS
+#: Camera trajectories (AnimateDiff-Evolved's ADE_CameraPose* nodes): one pose per video frame,
+#: so capped like the frame counts of the video they steer (Fun-Camera's rays must match it).
+POSE_COUNT_INPUTS = frozenset({"frame_length"})
+FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL | CHUNK_INPUTS | POSE_COUNT_INPUTS
 STEP_INPUTS = frozenset({"steps"})
 #: Samplers continuing a video from prefix frames, by the input whose source sizes the video:
 #: that node's frame counts get room for a capped prefix and new frames after it.
@@ -77,6 +82,9 @@ FULL_SIZE_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames
                   "replace_frames": 4,
                   # the MultiTalk long-video loop: 9-frame windows sharing 5 frames
                   "frame_window_size": MAX_FRAMES, "motion_frame": 5}  # a clip's edge frames a VACE join redraws, beside its context frames
+#: Caps that differ on one node type: Wan 2.2 S2V's framepack window (WanVideoAddS2VEmbeds)
+#: must be a multiple of 4 frames, so its window is 8, not the MultiTalk loop's 9.
+CLASS_CAPS = {"WanVideoAddS2VEmbeds": {"frame_window_size": MAX_FRAMES - 1}}
 #: The longest side of the image a node makes (CRT_QuantizeAndCropImage fits its bucket in it).
 LONGEST_SIDE_INPUTS = frozenset({"max_side_length"})
 #: Value types a measured number comes from (see :func:`measured_from_data`).
@@ -160,7 +168,8 @@ def apply_smoke_caps(graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str,
         node = graph.node(node_id)
         ints = _int_slots(graph, node)
         limit = PREFIXED_MAX_FRAMES if node_id in prefixed else MAX_FRAMES
-        for name, new in capped_ints({n: (slot.value, slot.low) for n, slot in ints.items()}, limit).items():
+        for name, new in capped_ints({n: (slot.value, slot.low) for n, slot in ints.items()}, limit,
+                                     node.class_type).items():
             write(ints[name], new)
         for name, new in capped_step_range(saved[node_id]).items():
             write(ints[name], new)
@@ -201,12 +210,17 @@ def capped_step_range(ints: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def capped_ints(ints: dict[str, tuple[int, int]], max_frames: int = MAX_FRAMES) -> dict[str, int]:
+def capped_ints(ints: dict[str, tuple[int, int]], max_frames: int = MAX_FRAMES,
+                class_type: str = "") -> dict[str, int]:
     """The capped value of each INT input by its name (``{name: (value, minimum)}``): frame
-    counts (at most ``max_frames``), steps, context windows, and width/height pairs scaled together."""
+    counts (at most ``max_frames``), steps, context windows, and width/height pairs scaled
+    together; a node type's own caps (``CLASS_CAPS``) first."""
     out: dict[str, int] = {}
+    own = CLASS_CAPS.get(class_type, {})
     for name, (value, _) in ints.items():
-        if name in FRAME_COUNT_INPUTS:
+        if name in own:
+            out[name] = min(value, own[name])
+        elif name in FRAME_COUNT_INPUTS:
             out[name] = capped_frames(name, value, max_frames)
         elif name in STEP_INPUTS:
             out[name] = min(value, MAX_STEPS)
@@ -275,7 +289,7 @@ class RuntimeCaps:
                 ints[name] = (v, 0)
         out = dict(inputs)
         limit = PREFIXED_MAX_FRAMES if node.id in getattr(self, "prefixed", ()) else MAX_FRAMES
-        for name, new in capped_ints(ints, limit).items():
+        for name, new in capped_ints(ints, limit, node.class_type).items():
             old = inputs.get(name)
             if name not in linked or new == old:
                 continue

@@ -4,7 +4,8 @@ Shared workflows name their authors' inputs (``oldman_upscaled.png``, ``wolf_int
 which a CI machine does not have. A smoke run proves that the workflow executes, not what it
 makes of a particular picture, so each missing file is replaced by a small project-made one
 of the same kind, drawn by :mod:`wfrun.media.samples` (no third-party media): the sample
-scene as a still, the scene's sun and box moving as a clip, a disc as a mask, a tone as audio.
+scene as a still, the scene's sun and box moving as a clip (with the tone as its sound), a
+disc as a mask, a tone as audio.
 
 Files are named after the original plus a hash of what was drawn, so the same request gives
 the same file: one already there is reused, and nothing else is ever replaced.
@@ -27,7 +28,7 @@ SUFFIXES = {"image": ".png", "mask": ".png", "video": ".mp4", "audio": ".wav"}
 KINDS = frozenset(SUFFIXES)
 
 #: Bump when the drawings change, so new names are used.
-STANDIN_VERSION = "1"
+STANDIN_VERSION = "2"
 
 #: Sizes of the stand-ins: a 4:3 frame in multiples of 16 (Wan's sizes), a 16 fps clip.
 WIDTH, HEIGHT, FPS = 64, 48, 16.0
@@ -83,17 +84,29 @@ def _mask(path: Path, width: int, height: int, frames: int, fps: float) -> None:
 
 
 def _video(path: Path, width: int, height: int, frames: int, fps: float) -> None:
+    """The clip with the tone as its sound track, as long as the clip: workflows take a
+    video's sound from its loader (talking-head and speech-to-video ones) as often as its frames."""
     from wfrun.media.samples import scene
-    from wfrun.media.video import encode
+    from wfrun.media.video import encode, mux_audio
 
-    data = (scene(width, height, i / max(1, frames - 1)).tobytes() for i in range(frames))
-    encode(data, path, width=width, height=height, frame_rate=fps, fake_trc="bt709",
-           output_args=["-n", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "19"])
+    silent = path.with_name(f".silent-{path.name}")
+    try:
+        data = (scene(width, height, i / max(1, frames - 1)).tobytes() for i in range(frames))
+        encode(data, silent, width=width, height=height, frame_rate=fps, fake_trc="bt709",
+               output_args=["-n", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "19"])
+        mux_audio(silent, path, _tone(frames / fps)[None].astype(np.float32), SAMPLE_RATE, ["-c:a", "aac"])
+    finally:
+        silent.unlink(missing_ok=True)
+
+
+def _tone(seconds: float) -> np.ndarray:
+    """A 440 Hz sine at 0.3 of full scale, ``seconds`` long at ``SAMPLE_RATE``."""
+    t = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
+    return 0.3 * np.sin(2 * math.pi * 440.0 * t)
 
 
 def _audio(path: Path, width: int, height: int, frames: int, fps: float) -> None:
-    t = np.arange(int(SAMPLE_RATE * SECONDS)) / SAMPLE_RATE
-    tone = (0.3 * np.sin(2 * math.pi * 440.0 * t) * 32767).astype("<i2")
+    tone = (_tone(SECONDS) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)

@@ -143,6 +143,10 @@ class ImageEmbeds:
     end_image: torch.Tensor | None = None
     fun_or_fl2v_model: bool = False
     has_ref: bool = False
+    #: From WanVideoImageToVideoEncode given ``control_embeds``: its mask and latents before
+    #: the control zeroing (20 channels), for a Fun-Camera model that takes the mask (Wan 2.2
+    #: Fun Camera A14B, 36 input channels), as the pack's later sampler gives them.
+    masked_image_embeds: torch.Tensor | None = None
     #: WanVideoEmptyEmbeds' LATENT (the leading frames), or WanVideoAddExtraLatent's entries
     #: (a tuple of :class:`ExtraLatent`).
     extra_latents: Any = None

@@ -177,6 +177,25 @@ class TeaCache:
 
 
 @dataclass
+class NativeTeaCache(TeaCache):
+    """welltop-cn's ComfyUI-TeaCache on ComfyUI's Wan model (``teacache_wanmodel_forward``):
+    the same accumulated, polynomial-weighted change of the time embedding, but its state
+    moves on every call, inside the step window or not (only the skipping waits for the
+    window), and the embedding it compares with is the last call's, computed or skipped."""
+
+    tracks_all_steps = True
+
+    def decide(self, pred_id: int | None, step: int, x: torch.Tensor, temb: torch.Tensor,
+               proj: torch.Tensor) -> tuple[bool, int]:
+        should_calc, pred_id, current = _teacache_decide(self, pred_id, temb, proj)
+        self.states[pred_id]["previous_modulated_input"] = current
+        return should_calc or not self.active(step), pred_id
+
+    def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
+        self.states[pred_id]["previous_residual"] = x.to(original.device) - original
+
+
+@dataclass
 class EasyCache:
     """The wrapper's EasyCache for one sampling run (``cache_methods``, model.py, 2025-08 on).
 
@@ -605,7 +624,7 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     should_calc = True
     cache = sampling.teacache if sampling is not None else None  # a step cache: TeaCache or EasyCache
     pred_id = opt.pred_id
-    cache_on = cache is not None and cache.active(opt.step)
+    cache_on = cache is not None and (cache.active(opt.step) or getattr(cache, "tracks_all_steps", False))
     if cache_on:  # decided on the whole sequence: the same on every --gpus rank
         should_calc, pred_id = cache.decide(pred_id, opt.step, x, temb, proj)
 

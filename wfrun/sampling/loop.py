@@ -399,6 +399,11 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
     if cond.camera is not None:  # camera embeds carry no control latents: the channels are as without control
         control = None
     image_cond = emb.image_embeds
+    if (cond.camera is not None and emb.masked_image_embeds is not None and layout is not None
+            and image_cond is not None and image_cond.shape[0] != layout.image
+            and emb.masked_image_embeds.shape[0] == layout.image):
+        # a Fun-Camera model that takes the mask (Wan 2.2 A14B): mask and unzeroed latents
+        image_cond = emb.masked_image_embeds
     if image_cond is not None:
         if emb.lat_h is None or emb.lat_w is None:
             raise SamplingError("image_embeds", "image embeds without latent size (lat_h/lat_w)")

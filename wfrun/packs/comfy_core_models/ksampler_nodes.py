@@ -42,7 +42,7 @@ from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.packs.comfy_core_models.types import CfgZeroStar, CoreModel, SkipLayers
 from wfrun.sampling import ksampler as ks
 from wfrun.sampling.conditioning import SLGArgs, TeaCacheArgs
-from wfrun.sampling.forward import TeaCache
+from wfrun.sampling.forward import NativeTeaCache, TeaCache
 from wfrun.sampling.hooks import sampling_pass
 from wfrun.sampling.infinitetalk import InfiniteTalkError, audio_attention
 from wfrun.sampling.ksampler import context_windows as ctxwin
@@ -105,6 +105,22 @@ def _latent(latent_image: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     return latent_image["samples"], latent_image.get("noise_mask")
 
 
+def fix_empty_latent(samples: torch.Tensor, model: CoreModel, downscale_ratio: Any = None) -> torch.Tensor:
+    """ComfyUI's ``fix_empty_latent_channels``: an all-zero latent made for another model
+    (EmptyLatentImage's 4-channel image latent, say) gets the model's channel count and, when
+    its node said at what spatial ratio it was made (``downscale_ratio_spacial``), the
+    model's size (Wan 2.2 5B's latents are 1/16, the others' 1/8); an image latent (4 axes)
+    becomes one latent frame. A latent with content is left as it is."""
+    if torch.count_nonzero(samples) == 0 and samples.ndim in (4, 5):
+        shape = list(samples.shape)
+        shape[1] = model.latent_channels
+        if isinstance(downscale_ratio, (int, float)) and not isinstance(downscale_ratio, bool) and downscale_ratio > 0:
+            ratio = downscale_ratio / latent_format(model.latent_channels).spatial_downscale
+            shape[-2], shape[-1] = max(1, round(shape[-2] * ratio)), max(1, round(shape[-1] * ratio))
+        samples = samples.new_zeros(shape)
+    return samples.unsqueeze(2) if samples.ndim == 4 else samples
+
+
 def _check_names(sampler_name: str, scheduler: str | None, sampler_input: str = "sampler_name") -> None:
     if sampler_name not in ks.SAMPLER_NAMES:
         raise NodeInputError(sampler_input, f"unknown sampler {sampler_name!r}")
@@ -137,12 +153,10 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
     model = check_model(model)
     _check_names(sampler_name, scheduler, sampler_input)
     samples, noise_mask = _latent(latent_image)
+    samples = fix_empty_latent(samples, model, latent_image.get("downscale_ratio_spacial"))
     if samples.ndim != 5 or samples.shape[1] != model.latent_channels:
-        if torch.count_nonzero(samples) == 0 and samples.ndim == 5:  # ComfyUI's fix_empty_latent_channels
-            samples = samples.new_zeros(samples.shape[0], model.latent_channels, *samples.shape[2:])
-        else:
-            raise NodeInputError("latent_image", f"latent of shape {tuple(samples.shape)} does not fit "
-                                 f"{model.path.name} ({model.latent_channels} latent channels)")
+        raise NodeInputError("latent_image", f"latent of shape {tuple(samples.shape)} does not fit "
+                             f"{model.path.name} ({model.latent_channels} latent channels)")
     ms = ks.FlowSampling(shift=model.shift, multiplier=model.multiplier)
     try:
         sigmas = sigmas_for(ms)
@@ -289,7 +303,8 @@ def step_cache(model: CoreModel, sigmas: torch.Tensor, cfg: float = 1.0,
     """A fresh step cache for this run: MagCache's (its residuals on the offload device, as
     the pack keeps them; the negative prompt runs unless cfg is 1.0), or a TeaCache from the
     MODEL's KJNodes settings: its percent window as step indices (step i is active when
-    start <= i / (len(sigmas) - 1) <= end)."""
+    start <= i / (len(sigmas) - 1) <= end); welltop-cn's TeaCache node (``native``) tracks its
+    state on every step and may weight the projected embedding (``mode`` e0, its ret_mode)."""
     if model.magcache is not None:
         if model.teacache is not None:
             raise NodeInputError("model", "MagCache and WanVideoTeaCacheKJ on one model", "keep one of the two")
@@ -301,9 +316,11 @@ def step_cache(model: CoreModel, sigmas: torch.Tensor, cfg: float = 1.0,
     start = math.ceil(settings["start_percent"] * n - 1e-9)
     end = math.floor(settings["end_percent"] * n + 1e-9)
     use = settings["coefficients"] is not None
+    mode = settings.get("mode") or ("e" if use else "e0")
     args = TeaCacheArgs(rel_l1_thresh=settings["rel_l1_thresh"], start_step=start, end_step=end,
-                        cache_device=str(settings["cache_device"]), use_coefficients=use, mode="e" if use else "e0")
-    cache = TeaCache.create(args, n, settings["coefficients"] or "14B", settings["cache_device"])
+                        cache_device=str(settings["cache_device"]), use_coefficients=use, mode=mode)
+    kind = NativeTeaCache if settings.get("native") else TeaCache
+    cache = kind.create(args, n, settings["coefficients"] or "14B", settings["cache_device"])
     return cache
 
 

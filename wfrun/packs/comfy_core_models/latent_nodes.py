@@ -1,4 +1,4 @@
-"""Video latents of ComfyUI's core: EmptyHunyuanLatentVideo, TrimVideoLatent, SetLatentNoiseMask
+"""Video latents of ComfyUI's core: EmptyHunyuanLatentVideo, EmptyLatentImage, TrimVideoLatent, SetLatentNoiseMask
 and Wan 2.2's Wan22ImageToVideoLatent (TI2V-5B: 48 channels, 16x spatial, first frames given
 by an image and kept by the sampler through ``noise_mask``).
 
@@ -27,6 +27,15 @@ def latent_frames(length: int) -> int:
 def empty_hunyuan_latent_video(ctx: ExecContext, width: int, height: int, length: int, batch_size: int,
                                **_: Any) -> tuple:
     return ({"samples": torch.zeros(int(batch_size), 16, latent_frames(length), int(height) // 8, int(width) // 8)},)
+
+
+@executor("EmptyLatentImage")
+def empty_latent_image(ctx: ExecContext, width: int, height: int, batch_size: int, **_: Any) -> tuple:
+    """SD's 4-channel image latent, as ComfyUI makes it whatever the model: the sampler gives
+    it the Wan model's channels and one latent frame (``ksampler_nodes.fix_empty_latent``),
+    at the model's size through ``downscale_ratio_spacial``."""
+    return ({"samples": torch.zeros(int(batch_size), 4, int(height) // 8, int(width) // 8),
+             "downscale_ratio_spacial": 8},)
 
 
 @executor("TrimVideoLatent")

@@ -98,7 +98,7 @@ def film_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier:
                              "disconnect this input to interpolate every pair of frames")
     frames = _frames(frames)
     multipliers = _multipliers(multiplier, frames.shape[0] - 1)
-    if min(multipliers) < 1:
+    if multipliers and min(multipliers) < 1:
         raise NodeInputError("multiplier", f"must be at least 1, found {min(multipliers)}")
     path = resolve(ctx, FOLDER, ckpt_name, "ckpt_name")
     try:

@@ -23,9 +23,9 @@ def _frames(value: Any) -> torch.Tensor:
     if not isinstance(value, torch.Tensor) or value.ndim != 4 or value.shape[-1] < 3:
         shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
         raise NodeInputError("frames", f"expected an IMAGE [frames, height, width, 3], got {shape}")
-    if value.shape[0] < 2:
-        raise NodeInputError("frames", f"frame interpolation needs at least 2 frames, found {value.shape[0]}")
-    return value
+    if value.shape[0] < 1:
+        raise NodeInputError("frames", "frame interpolation needs at least one frame, found none")
+    return value  # one frame has no pair: the pack's loop gives it back alone
 
 
 def _multipliers(multiplier: Any, pairs: int) -> list[int]:
@@ -104,7 +104,7 @@ def rife_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier:
         raise NodeInputError("ckpt_name", f"{path.name} holds a RIFE {net.arch.name} network; the pack would build "
                              f"{arch} for this name and fail to load it")
     multipliers = _multipliers(multiplier, frames.shape[0] - 1)
-    if min(multipliers) < 1:
+    if multipliers and min(multipliers) < 1:
         raise NodeInputError("multiplier", f"must be at least 1, found {min(multipliers)}")
     compute = DTYPES.get(dtype)
     if compute is None:

@@ -19,13 +19,17 @@ the largest box's width and height rounded up to multiples of 16, centred on eac
 box and kept inside the image; each crop is resized to the target size (``base_resolution``
 on the longer side of the widest aspect ratio, the other side in proportion, both rounded
 up to multiples of 16): the image with Lanczos, the mask bilinear. ``bbox`` holds
-``(x0, y0, x1, y1)`` per frame. Files saved before 2026-02-08 ran an older box rule (a box
+``(x0, y0, x1, y1)`` per frame. A mask of another size than the image (Wan Animate
+workflows pair a pose canvas's face mask with the raw video) is taken as the pack takes it:
+boxes found in the mask's pixels cut the image at the same coordinates, with a warning; a
+box left with no pixels is refused. Files saved before 2026-02-08 ran an older box rule (a box
 one pixel narrower, padding applied without the image-size limit); wfrun runs the current
 one for them too.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -33,6 +37,8 @@ import torch
 from wfrun.media.image import common_upscale
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.kjnodes.bboxes import boxes
+
+log = logging.getLogger(__name__)
 
 RED = (1.0, 0.0, 0.0)
 
@@ -104,9 +110,14 @@ def image_crop_by_mask_and_resize(ctx: ExecContext, image: Any, mask: Any, base_
     if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3):
         raise NodeInputError("mask", "expected a MASK [frames, height, width]", "connect a MASK")
     mask = (mask.unsqueeze(0) if mask.ndim == 2 else mask).round()
-    if mask.shape[0] < image.shape[0] or mask.shape[1:] != image.shape[1:3]:
-        raise NodeInputError("mask", f"mask {tuple(mask.shape)} for image {tuple(image.shape[:3])}",
-                             "give one mask per frame, at the image's size")
+    if mask.shape[0] < image.shape[0]:
+        raise NodeInputError("mask", f"{mask.shape[0]} mask frame(s) for {image.shape[0]} image frames",
+                             "give one mask per frame")
+    if mask.shape[1:] != image.shape[1:3]:
+        # the pack runs on: boxes found in the mask's pixels cut the image at the same
+        # coordinates (kept inside the image), so the crop is where the mask would be
+        log.warning("ImageCropByMaskAndResize: mask %s for image %s; boxes from the mask cut the image at the "
+                    "same coordinates, as KJNodes does", tuple(mask.shape[1:]), tuple(image.shape[1:3]))
     H, W = image.shape[1], image.shape[2]
     frame_boxes = [mask_box(mask[i], int(padding), int(min_crop_resolution), int(max_crop_resolution))
                    for i in range(image.shape[0])]
@@ -132,8 +143,12 @@ def image_crop_by_mask_and_resize(ctx: ExecContext, image: Any, mask: Any, base_
         ny0 = max(0, min(int(y0 + h / 2 - max_h / 2), H - max_h))
         nx1, ny1 = nx0 + max_w, ny0 + max_h
         crop = image[i, ny0:ny1, nx0:nx1].unsqueeze(0).movedim(-1, 1)
-        images.append(common_upscale(crop, target_w, target_h, "lanczos").movedim(1, -1)[0])
         crop_mask = mask[i, ny0:ny1, nx0:nx1][None, None].float()
+        if crop.numel() == 0 or crop_mask.numel() == 0:
+            raise NodeInputError("mask", f"frame {i}: the mask's box ({nx0}, {ny0})-({nx1}, {ny1}) lies outside the "
+                                 f"image or mask ({W}x{H} image, {mask.shape[2]}x{mask.shape[1]} mask)",
+                                 "give masks at the image's size")
+        images.append(common_upscale(crop, target_w, target_h, "lanczos").movedim(1, -1)[0])
         masks.append(common_upscale(crop_mask, target_w, target_h, "bilinear")[0, 0])
         out_boxes.append((nx0, ny0, nx1, ny1))
     return torch.stack(images), torch.stack(masks), out_boxes

@@ -15,8 +15,15 @@ workflow in its text chunks, unless the workflow's ``extra.VHS_MetadataImage`` i
 video's metadata (``prompt``/``workflow`` tags) when ``save_metadata`` is on. ``save_output``
 off writes to the temp folder (``<output>/temp``). Returns ``(save_output, [paths])``.
 
-Not reproduced: audio *loading* (VHS_LoadVideo's ``audio`` output is ``None``; the AUDIO
-input of VideoCombine is muxed in), ``meta_batch`` beyond one batch (``meta_batch.py``), the ``vae``
+VHS_LoadVideo's ``audio`` is the file's sound as VHS's ``get_audio`` reads it (ffmpeg's own
+choice of stream, mono or stereo, at its rate), cut where the loaded frames are: from
+``skip_first_frames`` frame times (at ``force_rate``, or the file's rate) for
+``frame_load_cap`` frame times of the selection (times ``select_every_nth``; 0: to the end).
+VHS reads it only when a node uses it and fails there if the file has no sound; wfrun reads
+it at load and gives ``None`` for a file without sound (or with more than two channels,
+which VHS cannot read), so only a node that needs the sound stops, naming its input.
+
+Not reproduced: ``meta_batch`` beyond one batch (``meta_batch.py``), the ``vae``
 inputs (latents in or out), and the formats listed in ``formats.NOT_MADE``. Decoding uses
 ffmpeg's RGB conversion rather than OpenCV's, which can differ by a level or so per channel.
 
@@ -30,6 +37,7 @@ gets here: VHS drops or refuses it (``graph.everywhere``).
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import re
 from pathlib import Path
@@ -41,12 +49,15 @@ import torch
 from wfrun.atomic import writing
 from wfrun.nodes.executor import NodeInputError
 from wfrun.media.image import (MediaPathError, common_upscale, save_target, workflow_metadata, write_png)
+from wfrun.media.audio import AudioError, read_ffmpeg_default
 from wfrun.media.video import VideoError, encode, frames_to_bytes, iter_frames, mux_audio, probe
 from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.files import input_file, record, temp_dir
 from wfrun.packs.vhs.formats import FORMATS, NOT_MADE, supported_formats
 from wfrun.packs.vhs.meta_batch import check_batch, meta_batch_of
 from wfrun.packs.vhs.upload_2023 import october_outputs, upload_path
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------- loading
 
@@ -246,7 +257,9 @@ def read_video(locate: Any, force_rate: float, custom_width: int, custom_height:
         images = torch.cat([common_upscale(images[i:i + step].movedim(-1, 1), new_w, new_h, "lanczos", "center")
                             .movedim(1, -1) for i in range(0, len(images), step)])
     images = trim_to_format(images, preset, format)
-    frame_time = (1 / info.fps if force_rate == 0 else 1 / force_rate) * select_every_nth
+    base_time = 1 / info.fps if force_rate == 0 else 1 / force_rate
+    frame_time = base_time * select_every_nth
+    audio = video_audio(path, skip_first_frames * base_time, frame_load_cap * frame_time)
     video_info = {
         "source_fps": info.fps,
         "source_frame_count": info.frame_count,
@@ -259,7 +272,17 @@ def read_video(locate: Any, force_rate: float, custom_width: int, custom_height:
         "loaded_width": new_w,
         "loaded_height": new_h,
     }
-    return images, len(images), None, video_info
+    return images, len(images), audio, video_info
+
+
+def video_audio(path: Path, start: float, duration: float) -> dict | None:
+    """The AUDIO of a loaded video (module docs); None when it has no sound VHS could read."""
+    try:
+        sound = read_ffmpeg_default(path, start, duration)
+    except AudioError as err:
+        log.info("VHS_LoadVideo: no audio from %s (%s)", path.name, err)
+        return None
+    return {"waveform": torch.from_numpy(sound.samples).unsqueeze(0), "sample_rate": sound.sample_rate}
 
 
 # ---------------------------------------------------------------------------- combining

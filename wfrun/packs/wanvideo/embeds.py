@@ -13,7 +13,10 @@ shapes decide how many frames come out:
   frame's, in that mode) then grouped by 4 into latent frames.
 - The VAE encodes start image + zero frames (+ end image), as in the official I2V code.
 - ``y`` = mask (4 channels) + latents (16) = 20 channels, except with ``control_embeds``
-  (Fun control): then only the 16 latent channels, with the non-reference latents zeroed.
+  (Fun control): then only the 16 latent channels, with the non-reference latents zeroed;
+  the 20 channels are kept beside them (``masked_image_embeds``) for a Fun-Camera model that
+  takes the mask (Wan 2.2 Fun Camera A14B, 36 input channels), which the pack's later
+  sampler (2025-08 on: the encode keeps mask and latents apart) gives both, unzeroed.
 
 diffusers' ``WanImageToVideoPipeline(last_image=...)`` differs: it never adds the extra
 end frame (it always works like ``fun_or_fl2v_model=True``) and encodes all frames in one
@@ -229,8 +232,9 @@ def wanvideo_image_to_video_encode(
     y[:, :1] *= start_latent_strength
     y[:, -1:] *= end_latent_strength
     control = control_embeds.control_embeds if isinstance(control_embeds, ImageEmbeds) else None
+    with_mask = torch.cat([mask.to(y), y])
     if control is None:
-        y = torch.cat([mask.to(y), y])
+        y = with_mask
     elif end_image is None:
         y[:, 1:] = 0
     elif start_image is None:
@@ -248,4 +252,5 @@ def wanvideo_image_to_video_encode(
         clip_context=clip_embeds.clip_embeds if clip_embeds is not None else None,
         negative_clip_context=clip_embeds.negative_clip_embeds if clip_embeds is not None else None,
         control_embeds=control, end_image=end.cpu() if end is not None else None,
-        fun_or_fl2v_model=bool(fun_or_fl2v_model), has_ref=has_ref),)
+        fun_or_fl2v_model=bool(fun_or_fl2v_model), has_ref=has_ref,
+        masked_image_embeds=with_mask.cpu() if control is not None else None),)

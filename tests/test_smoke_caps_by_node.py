@@ -1,0 +1,22 @@
+"""--smoke's caps for inputs found in the third public set: a camera trajectory's pose count
+(ADE_CameraPose*'s ``frame_length``: one pose per video frame, so capped like the video's
+frames) and the S2V framepack window (a multiple of 4 frames, so 8 where the MultiTalk loop's
+window is 9)."""
+
+from __future__ import annotations
+
+from wfrun.jobs.smoke import capped_ints
+
+
+def test_a_camera_trajectory_is_capped_like_the_video_it_steers():
+    assert capped_ints({"frame_length": (81, 1)}) == {"frame_length": 9}
+    assert capped_ints({"frame_length": (5, 1)}) == {"frame_length": 5}
+    assert capped_ints({"frame_length": (81, 1), "num_frames": (81, 1)}) == {"frame_length": 9, "num_frames": 9}
+
+
+def test_the_s2v_framepack_window_stays_a_multiple_of_four():
+    assert capped_ints({"frame_window_size": (80, 1)}, class_type="WanVideoAddS2VEmbeds") == {"frame_window_size": 8}
+    assert capped_ints({"frame_window_size": (4, 1)}, class_type="WanVideoAddS2VEmbeds") == {"frame_window_size": 4}
+    # the MultiTalk long-video loop keeps its 9-frame window
+    assert capped_ints({"frame_window_size": (81, 1)}, class_type="WanVideoImageToVideoMultiTalk") == \
+        {"frame_window_size": 9}
