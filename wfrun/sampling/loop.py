@@ -54,6 +54,16 @@ The pack's choices this reproduces:
 - **ATI** (WanVideoATITracks on the model): inside the tracks' start/end percent (step 0
   too when end > 0) ``y`` is replaced by its motion-patched copy (:mod:`.tracks`), in the
   cond and uncond passes alike.
+- **Wan-Move** (WanVideoAddWanMoveTracks' ``image_embeds.wanmove``): the cond pass's ``y``
+  has the start frame's latent features copied along the tracks (mask channels untouched);
+  the uncond pass keeps the unmoved ``y`` (the pack's ``image_cond_neg``).
+- **Time-to-Move** (WanVideoAddTTMLatents' ``image_embeds.ttm``, :mod:`.ttm`): the loop walks
+  the timesteps from the window's start (the pack's step index restarts at 0 there, as here;
+  its step percentages divide that index by all the steps, wfrun's by the steps walked),
+  starting from the noised reference, and holds the reference inside the mask after each
+  step of the window.
+- **Stand-In** (WanVideoAddStandInLatent) is refused by name: its reference tokens run
+  through the blocks beside the video's, which wfrun's transformer forward does not do.
 - **NAG** (WanVideoApplyNAG's text embeds): every cond pass (each window's too) guides its
   cross-attention with the NAG prompt (:mod:`.nag`); not with several prompts or batched cfg.
 - **Conditioning**: ``y`` (image embeds) is concatenated to the latents channel-wise; Fun
@@ -930,7 +940,7 @@ def prepare(req: SamplingRequest) -> Prepared:
     ttm_noise = noise
     first_step = req.step_range is None or not req.step_range[0]
     noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise, inserted=first_step)
-    ttm, noise = _ttm(req, schedule, noise, ttm_noise, windows)
+    ttm, noise = _ttm(req, schedule, noise, ttm_noise)
     hold_clean = holds_clean_frames(req.transformer, req.image_embeds.extra_latents)
     pusa = _pusa(req, schedule, noise.shape[1], extra_count, empty_idx, hold_clean)
     if hold_clean and windows is not None:
@@ -966,21 +976,20 @@ def prepare(req: SamplingRequest) -> Prepared:
         humo=_humo(req, latent_len, windows, schedule, teacache), ttm=ttm)
 
 
-def _ttm(req: SamplingRequest, schedule: Schedule, latent: torch.Tensor, noise: torch.Tensor,
-         windows: Windows | None) -> tuple[TTMRun | None, torch.Tensor]:
+def _ttm(req: SamplingRequest, schedule: Schedule, latent: torch.Tensor,
+         noise: torch.Tensor) -> tuple[TTMRun | None, torch.Tensor]:
     """WanVideoAddTTMLatents (:mod:`.ttm`): the window made relative to the sampler's step
-    range, the schedule cut to start there (the pack walks ``timesteps[start:]``, its step
-    index and percentages then count from there), and the starting latents the reference
-    noised to the first timestep walked when the window is not empty. FreeInit (which
-    rebuilds the schedule per pass) and FreeNoise-shuffled context windows are refused with it."""
+    range, the schedule cut to start there (the pack walks ``timesteps[start:]`` with its
+    scheduler finding its place from the first timestep it is given, which the cut stepper
+    does too), and the starting latents the reference noised to the first timestep walked
+    when the window is not empty (the noise held with it is the pass's, FreeNoise-shuffled in
+    context windows, as the pack's). FreeInit (which rebuilds the schedule per pass) is
+    refused with it."""
     emb = req.image_embeds.ttm
     if emb is None:
         return None, latent
     if req.freeinit is not None:
         raise SamplingError("freeinit_args", "FreeInit with Time-to-Move latents is not supported", "disconnect one")
-    if windows is not None:
-        raise SamplingError("context_options", "context windows with Time-to-Move latents are not supported",
-                            "disconnect context_options")
     sampler_start = req.step_range[0] if req.step_range is not None else 0
     if isinstance(sampler_start, float):
         raise SamplingError("start_step", "a sigma start step with Time-to-Move latents is not supported",
