@@ -916,8 +916,8 @@ def prepare(req: SamplingRequest) -> Prepared:
                             "connect WanVideoTextEncode; diffusers' Wan blocks always cross-attend to a prompt")
     if req.image_embeds.standin is not None:
         raise SamplingError("image_embeds", "Stand-In identity references (WanVideoAddStandInLatent) are not supported "
-                            "by wfrun: the wrapper runs the reference latent's tokens through every block next to "
-                            "the video's (their own timestep, RoPE offset and key/value cache), which wfrun's "
+                            "by wfrun: the wrapper's model runs the reference latent's tokens through its blocks beside "
+                            "the video's (joined in self-attention, RoPE-shifted by freq_offset), which wfrun's "
                             "transformer forward does not do", "remove WanVideoAddStandInLatent")
     opts = req.options
     steps, cfg, schedule, add_noise = _steps_and_cfg(req)

@@ -1,9 +1,11 @@
 """The wrapper's ``WanVideoAddStandInLatent`` (``nodes.py``, 2025-08-12 on): Stand-In's
 identity reference (the reference face's latent, with a RoPE frequency offset from
 2025-08-15; the first signatures' start/end percents were never read) stored on the image
-embeds. The node runs; WanVideoSampler then refuses the embeds by name, because the
-wrapper's model runs the reference tokens through every block beside the video's, which
-wfrun's transformer forward does not do (:mod:`wfrun.sampling.loop`)."""
+embeds. The node runs; WanVideoSampler then refuses the embeds by name (:mod:`wfrun.sampling.loop`):
+the wrapper's sampler hands them to its model (forcing its "comfy" RoPE), whose blocks run
+the reference latent's tokens beside the video's, joined in self-attention and shifted in
+RoPE by ``freq_offset``; wfrun's transformer forward has no such path. The Stand-In LoRA
+itself (WanVideoLoraSelect) loads like any LoRA."""
 
 from __future__ import annotations
 
