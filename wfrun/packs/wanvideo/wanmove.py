@@ -16,7 +16,8 @@ Alibaba's Wan-Move image-to-video model (a Wan 2.1 I2V 14B fine-tune; no new lay
   track (the pack's indexing fails with more than one track).
 - ``WanVideoWanDrawWanMoveTracks`` draws the tracks over images
   (:func:`wfrun.media.track_drawing.draw_tracks`); images fewer than the track frames are
-  repeated (``track frames // image frames`` times, as the pack). Its first signature
+  repeated (``track frames // image frames`` times, as the pack); more images than track
+  frames are refused (the pack repeats them 0 times: an empty video). Its first signature
   (2025-12-09, a blank ``width`` x ``height`` canvas, no images) is refused.
 """
 
