@@ -43,3 +43,13 @@ def penultimate(clip: Any, image: torch.Tensor, device: str, crop: bool = True) 
     pixels = clip_preprocess(image.to(device), size=size, crop=crop).to(clip.dtype)
     out = clip.model(pixel_values=pixels, output_hidden_states=True)
     return out.hidden_states[-2].float()
+
+
+@torch.no_grad()
+def last_hidden(clip: Any, image: torch.Tensor, device: str, crop: bool = True) -> torch.Tensor:
+    """The last ViT block's output before the final norm (ComfyUI's
+    ``encode_image().last_hidden_state``; transformers' ``hidden_states[-1]``)."""
+    size = int(clip.model.config.image_size)
+    pixels = clip_preprocess(image.to(device), size=size, crop=crop).to(clip.dtype)
+    out = clip.model(pixel_values=pixels, output_hidden_states=True)
+    return out.hidden_states[-1].float()

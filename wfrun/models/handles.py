@@ -46,6 +46,10 @@ class ClipVision:
     model: Any
     dtype: torch.dtype
     path: Path | None = None
+    #: Made by ComfyUI's CLIPVisionLoader (a ComfyUI ``ClipVisionModel`` in ComfyUI) rather
+    #: than the wrapper's own loader: nodes that read ``encode_image().last_hidden_state``
+    #: from such a model then get the last block's states, not the penultimate ones.
+    comfy_loader: bool = False
 
 
 @dataclass(frozen=True)

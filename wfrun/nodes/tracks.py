@@ -15,6 +15,8 @@ import json
 import math
 from typing import Any
 
+import torch
+
 from wfrun.nodes.executor import NodeInputError
 
 MAX_TEXT = 8 << 20
@@ -100,3 +102,33 @@ def parse_track_batches(tracks: Any, input_name: str = "tracks") -> list[list[Tr
             raise NodeInputError(input_name, f"{len(batch)} tracks; at most {MAX_TRACKS}")
         out.append([_track(t, input_name) for t in batch])
     return out
+
+
+# --- TRACKS values (ComfyUI's Wan-Move dict, the wrapper's too) ---------------------------
+
+def tracks_value(tracks: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``track_path`` ``[frames, tracks, 2]`` and ``track_visibility`` (``[frames, tracks]``
+    or ``[frames, 1]``; all visible when absent) of a TRACKS dict, checked."""
+    if not isinstance(tracks, dict) or not isinstance(tracks.get("track_path"), torch.Tensor):
+        raise NodeInputError(name, f"expected TRACKS (from GenerateTracks), got {type(tracks).__name__}")
+    path = tracks["track_path"]
+    if path.ndim != 3 or path.shape[-1] != 2:
+        raise NodeInputError(name, f"track_path of shape {tuple(path.shape)}; expected [frames, tracks, 2]")
+    visibility = tracks.get("track_visibility")
+    if visibility is None:
+        visibility = torch.ones(path.shape[:2], dtype=torch.bool)
+    if not isinstance(visibility, torch.Tensor) or visibility.ndim != 2 \
+            or visibility.shape[-1] not in (1, path.shape[1]):
+        raise NodeInputError(name, f"track_visibility of shape {tuple(getattr(visibility, 'shape', ()))}; expected "
+                             f"[frames, {path.shape[1]}] or [frames, 1]")
+    return path, visibility
+
+
+def mask_visibility(track_mask: Any, frames: int, tracks: int) -> torch.Tensor:
+    """Visibility from a ``track_mask``: ``[frames, 1]``, a frame visible where any pixel of
+    its mask is above 0; all ``[frames, tracks]`` visible without one."""
+    if track_mask is None:
+        return torch.ones(frames, tracks, dtype=torch.bool)
+    if not isinstance(track_mask, torch.Tensor) or track_mask.ndim != 3:
+        raise NodeInputError("track_mask", f"expected a MASK [frames, height, width], got {type(track_mask).__name__}")
+    return (track_mask > 0).any(dim=(1, 2)).unsqueeze(-1)

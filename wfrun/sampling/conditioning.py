@@ -117,6 +117,38 @@ class AnimateEmbeds:
 
 
 @dataclass(frozen=True)
+class WanMoveEmbeds:
+    """WanVideoAddWanMoveTracks' ``wanmove_embeds``: each track's latent cell per latent
+    frame (``positions`` ``[N, T', 2]`` long, ``-1`` where hidden;
+    :func:`~wfrun.sampling.tracks.wanmove_positions`) and the copy's ``strength``."""
+
+    positions: torch.Tensor
+    strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class TtmEmbeds:
+    """WanVideoAddTTMLatents' Time-to-Move inputs: the reference latents ``[C, T, H, W]``
+    (normalised, WanVideoEncode's), the motion mask ``[1, T, H, W]`` at latent size, and the
+    node's step window (:mod:`.ttm`)."""
+
+    reference: torch.Tensor
+    mask: torch.Tensor
+    start_step: int = 0
+    end_step: int = 1
+
+
+@dataclass(frozen=True)
+class StandInEmbeds:
+    """WanVideoAddStandInLatent's identity reference: the reference image's latent and the
+    RoPE frequency offset between it and the video (the sampler refuses it: see
+    :mod:`wfrun.sampling.loop`)."""
+
+    ip_image_latent: torch.Tensor
+    freq_offset: int = 1
+
+
+@dataclass(frozen=True)
 class ImageEmbeds:
     """WANVIDIMAGE_EMBEDS: what the sampler needs to know about the video to make.
 
@@ -169,6 +201,13 @@ class ImageEmbeds:
     #: From WanVideoAddS2VEmbeds: the wrapper's Wan 2.2 S2V audio, reference and pose
     #: (``sampling.s2v_wrapper.WrapperS2V``).
     s2v: Any = None
+    #: From WanVideoAddWanMoveTracks: Wan-Move's track cells, copied into ``y`` for the
+    #: cond pass only.
+    wanmove: WanMoveEmbeds | None = None
+    #: From WanVideoAddTTMLatents: Time-to-Move's reference latents and motion mask.
+    ttm: TtmEmbeds | None = None
+    #: From WanVideoAddStandInLatent: Stand-In's identity reference (refused by the sampler).
+    standin: StandInEmbeds | None = None
 
     @property
     def is_image_conditioned(self) -> bool:

@@ -54,6 +54,16 @@ The pack's choices this reproduces:
 - **ATI** (WanVideoATITracks on the model): inside the tracks' start/end percent (step 0
   too when end > 0) ``y`` is replaced by its motion-patched copy (:mod:`.tracks`), in the
   cond and uncond passes alike.
+- **Wan-Move** (WanVideoAddWanMoveTracks' ``image_embeds.wanmove``): the cond pass's ``y``
+  has the start frame's latent features copied along the tracks (mask channels untouched);
+  the uncond pass keeps the unmoved ``y`` (the pack's ``image_cond_neg``).
+- **Time-to-Move** (WanVideoAddTTMLatents' ``image_embeds.ttm``, :mod:`.ttm`): the loop walks
+  the timesteps from the window's start (the pack's step index restarts at 0 there, as here;
+  its step percentages divide that index by all the steps, wfrun's by the steps walked),
+  starting from the noised reference, and holds the reference inside the mask after each
+  step of the window.
+- **Stand-In** (WanVideoAddStandInLatent) is refused by name: its reference tokens run
+  through the blocks beside the video's, which wfrun's transformer forward does not do.
 - **NAG** (WanVideoApplyNAG's text embeds): every cond pass (each window's too) guides its
   cross-attention with the NAG prompt (:mod:`.nag`); not with several prompts or batched cfg.
 - **Conditioning**: ``y`` (image embeds) is concatenated to the latents channel-wise; Fun
@@ -129,7 +139,8 @@ from wfrun.sampling.recammaster import camera_conditioning, has_camera_layers
 from wfrun.sampling import s2v_wrapper
 from wfrun.sampling.s2v import S2VInputs, s2v_forward
 from wfrun.sampling.schedulers import Schedule, build_schedule
-from wfrun.sampling.tracks import AtiTracks, TrackError, ati_patch
+from wfrun.sampling.tracks import AtiTracks, TrackError, ati_patch, wanmove_replace
+from wfrun.sampling import ttm as ttm_method
 from wfrun.sampling.uni3c import Uni3CEmbeds, Uni3CError, render_for, uni3c_pass
 from wfrun.sampling import uni3c as uni3c_checks
 
@@ -218,6 +229,7 @@ class Conditioning:
     fun_ref: torch.Tensor | None = None   # Fun reference latent [1, 16, H/8, W/8]: ref_conv tokens in front
     image_cond_ati: torch.Tensor | None = None  # y with ATI's motion patch, used inside the tracks' window
     camera: torch.Tensor | None = None    # Fun-Camera's Plücker rays [1, 24, T, H, W] (pixels; :mod:`.fun_camera`)
+    image_cond_uncond: torch.Tensor | None = None  # y of the uncond pass where it differs (Wan-Move: unmoved)
 
 
 @dataclass
@@ -242,6 +254,23 @@ class Windows:
     overlap: int
     schedule: Callable[..., list[list[int]]]
     tracker: ctxwin.WindowTracker = field(default_factory=ctxwin.WindowTracker)
+
+
+@dataclass(frozen=True)
+class TTMRun:
+    """WanVideoAddTTMLatents' inputs on the device with the pass's window (:mod:`.ttm`):
+    ``timesteps`` are all the sampler's, ``start`` the first one walked."""
+
+    reference: torch.Tensor
+    mask: torch.Tensor
+    noise: torch.Tensor
+    timesteps: torch.Tensor
+    start: int
+    end: int
+
+    def after_step(self, latent: torch.Tensor, idx: int) -> torch.Tensor:
+        return ttm_method.inject(latent, self.reference, self.mask, self.noise, self.timesteps, idx + self.start,
+                                 self.end)
 
 
 @dataclass
@@ -280,6 +309,8 @@ class Prepared:
     audio: Any = None
     #: HuMo's inputs (``sampling.humo_guidance.HuMoRun``) from the wrapper's HuMoEmbeds.
     humo: Any = None
+    #: Time-to-Move's reference, mask, noise and window for the pass (:class:`TTMRun`), or None.
+    ttm: Any = None
 
     @property
     def timesteps(self) -> torch.Tensor:
@@ -485,7 +516,39 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
             raise SamplingError("context_options", "context windows with Phantom reference frames are not "
                                 "supported", "disconnect context_options")
     cond.image_cond_ati = _ati_cond(req, cond)
+    _wanmove_cond(req, cond)
     return noise, cond
+
+
+def _wanmove_cond(req: SamplingRequest, cond: Conditioning) -> None:
+    """WanVideoAddWanMoveTracks: the cond pass's ``y`` gets the start frame's latent features
+    copied along the tracks (:func:`~wfrun.sampling.tracks.wanmove_replace`, mask channels
+    untouched); the uncond pass keeps the unmoved ``y``, as the wrapper's sampler (its
+    ``image_cond_neg``). The pack skips the copy inside context windows (and with no image
+    embeds); wfrun refuses both, and ATI tracks on the same run."""
+    wanmove = req.image_embeds.wanmove
+    if wanmove is None:
+        return
+    if cond.image_cond is None:
+        raise SamplingError("image_embeds", "Wan-Move tracks need image embeds (WanVideoImageToVideoEncode): they move "
+                            "the start image's latent features", "connect image embeds to WanVideoAddWanMoveTracks")
+    if req.options.context is not None:
+        raise SamplingError("context_options", "context windows with Wan-Move tracks are not supported (the pack "
+                            "then leaves the tracks out)", "disconnect context_options")
+    if cond.image_cond_ati is not None:
+        raise SamplingError("image_embeds", "ATI tracks and Wan-Move tracks on one run", "keep one of them")
+    y = cond.image_cond
+    channels = latent_channels(req.transformer)
+    if y.shape[0] < channels:
+        raise SamplingError("image_embeds", f"image embeds of {y.shape[0]} channels; Wan-Move needs the "
+                            f"{channels} latent channels")
+    moved = y.clone()
+    try:
+        moved[-channels:] = wanmove_replace(y[-channels:], wanmove.positions.to(y.device), float(wanmove.strength))
+    except TrackError as err:
+        raise SamplingError("image_embeds", f"Wan-Move tracks: {err}") from None
+    cond.image_cond_uncond = y
+    cond.image_cond = moved
 
 
 def _ati_cond(req: SamplingRequest, cond: Conditioning) -> torch.Tensor | None:
@@ -856,6 +919,11 @@ def prepare(req: SamplingRequest) -> Prepared:
     if req.text_embeds is None or not req.text_embeds.prompt_embeds:
         raise SamplingError("text_embeds", "no text embeds given",
                             "connect WanVideoTextEncode; diffusers' Wan blocks always cross-attend to a prompt")
+    if req.image_embeds.standin is not None:
+        raise SamplingError("image_embeds", "Stand-In identity references (WanVideoAddStandInLatent) are not supported "
+                            "by wfrun: the wrapper's model runs the reference latent's tokens through its blocks beside "
+                            "the video's (joined in self-attention, RoPE-shifted by freq_offset), which wfrun's "
+                            "transformer forward does not do", "remove WanVideoAddStandInLatent")
     opts = req.options
     steps, cfg, schedule, add_noise = _steps_and_cfg(req)
     generator = torch.Generator(device="cpu")
@@ -874,8 +942,10 @@ def prepare(req: SamplingRequest) -> Prepared:
             raise SamplingError("uni3c_embeds", str(err)) from None
     _check_s2v(req, cond, windows, latent_len)
     noise = _video2video(req, noise, schedule.timesteps, add_noise, generator)
+    ttm_noise = noise
     first_step = req.step_range is None or not req.step_range[0]
     noise, extra_count, empty_idx = _extra_latents(req.image_embeds, noise, inserted=first_step)
+    ttm, noise = _ttm(req, schedule, noise, ttm_noise)
     hold_clean = holds_clean_frames(req.transformer, req.image_embeds.extra_latents)
     pusa = _pusa(req, schedule, noise.shape[1], extra_count, empty_idx, hold_clean)
     if hold_clean and windows is not None:
@@ -908,7 +978,43 @@ def prepare(req: SamplingRequest) -> Prepared:
         feta_frames=windows.frames if windows is not None else latent_len,
         split_steps=split_steps, teacache=teacache, add_noise=add_noise, nag=_nag(req),
         audio=_audio(req, latent_len, len(schedule.timesteps)),
-        humo=_humo(req, latent_len, windows, schedule, teacache))
+        humo=_humo(req, latent_len, windows, schedule, teacache), ttm=ttm)
+
+
+def _ttm(req: SamplingRequest, schedule: Schedule, latent: torch.Tensor,
+         noise: torch.Tensor) -> tuple[TTMRun | None, torch.Tensor]:
+    """WanVideoAddTTMLatents (:mod:`.ttm`): the window made relative to the sampler's step
+    range, the schedule cut to start there (the pack walks ``timesteps[start:]`` with its
+    scheduler finding its place from the first timestep it is given, which the cut stepper
+    does too), and the starting latents the reference noised to the first timestep walked
+    when the window is not empty (the noise held with it is the pass's, FreeNoise-shuffled in
+    context windows, as the pack's). FreeInit (which rebuilds the schedule per pass) is
+    refused with it."""
+    emb = req.image_embeds.ttm
+    if emb is None:
+        return None, latent
+    if req.freeinit is not None:
+        raise SamplingError("freeinit_args", "FreeInit with Time-to-Move latents is not supported", "disconnect one")
+    sampler_start = req.step_range[0] if req.step_range is not None else 0
+    if isinstance(sampler_start, float):
+        raise SamplingError("start_step", "a sigma start step with Time-to-Move latents is not supported",
+                            "give the sampler's start_step as a step number")
+    timesteps = schedule.timesteps
+    try:
+        start, end = ttm_method.window(emb.start_step, emb.end_step, int(sampler_start), len(timesteps))
+        ttm_method.check_fits(emb.reference, emb.mask, latent)
+    except ttm_method.TTMError as err:
+        raise SamplingError("image_embeds", f"Time-to-Move: {err}") from None
+    device = latent.device
+    reference = emb.reference.to(device, torch.float32)
+    run = TTMRun(reference=reference, mask=emb.mask.to(device, torch.float32), noise=noise.to(device),
+                 timesteps=timesteps.clone(), start=start, end=end)
+    if start > 0:
+        schedule.timesteps = timesteps[start:]
+        schedule.stepper.restrict(start, len(schedule.timesteps))
+    if end > start:
+        latent = ttm_method.noised(reference, run.noise, timesteps[start]).to(latent)
+    return run, latent
 
 
 def _humo(req: SamplingRequest, latent_len: int, windows: Windows | None, schedule: Schedule, cache: Any) -> Any:
@@ -1026,14 +1132,16 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
             cond: torch.Tensor | None, ctl: torch.Tensor | None, cache_state: list, feta_on: bool,
             vace: tuple | None = None, animate: AnimateEmbeds | None = None,
             audio: FantasyAudio | None = None, camera: torch.Tensor | None = None,
-            window: list[int] | None = None, s2v_call: S2VInputs | None = None) -> torch.Tensor:
+            window: list[int] | None = None, s2v_call: S2VInputs | None = None,
+            cond_uncond: torch.Tensor | None = None) -> torch.Tensor:
     """The guided prediction for latents ``z`` ``[16, F, H, W]`` (one window or the video);
     ``vace``: this window's VACE contexts (default: the whole video's); ``animate``: this
     window's Animate inputs (default: the whole video's); ``audio``: this window's
     FantasyTalking audio (default: the whole video's); ``camera``: this window's Fun-Camera
     rays (default: the whole video's); ``window``: the context window's latent frames (Uni3C
     cuts its render latents to them); ``s2v_call``: the cond call's S2V inputs when the caller
-    makes them (the framepack loop), else they come from the embeds."""
+    makes them (the framepack loop), else they come from the embeds; ``cond_uncond``: the
+    uncond call's image conditioning where it differs from ``cond`` (Wan-Move)."""
     animate = p.cond.animate if animate is None else animate
     audio = p.audio if audio is None else audio
     camera = p.cond.camera if camera is None else camera
@@ -1047,6 +1155,7 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
     camera = fun_camera.at_step(p.cond.control, camera, pct, idx)  # cond and uncond alike, as the pack
     render = render_for(p.req.uni3c, pct, idx, window)  # Uni3C's render latents, in every call of the step
     y = _model_y(p, z, cond, ctl, idx, pct)
+    y_neg = _model_y(p, z, cond_uncond, ctl, idx, pct) if cond_uncond is not None else y
     hints = _vace_at(p, p.cond.vace if vace is None else vace, idx, pct)  # cond and uncond alike, as the pack
     s2v = s2v_call
     if s2v is None and p.req.image_embeds.s2v is not None:  # the wrapper's S2V: this call's audio, reference, pose
@@ -1066,7 +1175,7 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
         if guidance.batched:  # the pack's Phantom pass is unbatched
             guidance = guidance.inner
     zin = (torch.cat([z, y.to(z)]) if y is not None else z).unsqueeze(0)
-    zin_neg = (torch.cat([z_neg, y.to(z)]) if y is not None else z_neg).unsqueeze(0)
+    zin_neg = (torch.cat([z_neg, y_neg.to(z)]) if y_neg is not None else z_neg).unsqueeze(0)
     clip_fea = p.cond.clip_fea
     clip_neg = p.cond.clip_neg if p.cond.clip_neg is not None else clip_fea
     if not guidance.batched:
@@ -1095,7 +1204,7 @@ def predict(p: Prepared, z: torch.Tensor, cfg_scale: float, pos: torch.Tensor, t
             combine = multitalk_guidance if talk else audio_guidance
             return combine(c_out, u_out, n_out[0], cfg_scale, audio.cfg[idx])
     else:
-        both, cache_state[0] = _forward(p, torch.cat([zin, zin]), t, torch.cat([pos, _negative(p)]), clip_fea, idx,
+        both, cache_state[0] = _forward(p, torch.cat([zin, zin_neg]), t, torch.cat([pos, _negative(p)]), clip_fea, idx,
                                         pct, False, cache_state[0], feta_on, hints, camera=camera, render=render)
         c_out, u_out = both[0], both[1]
     return guidance.combine(c_out, u_out, cfg_scale, idx)
@@ -1198,7 +1307,8 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
         if p.cond.image_cond_ati is not None and _in_window(ati.start_percent, ati.end_percent, pct, idx):
             y = p.cond.image_cond_ati
         noise_pred = predict(p, model_in, p.cfg[idx], p.text.positive, timestep, idx, y,
-                             p.cond.control_latents, state.cache_state, feta_on)
+                             p.cond.control_latents, state.cache_state, feta_on,
+                             cond_uncond=p.cond.image_cond_uncond)
         if recam is not None:
             noise_pred = noise_pred[:, :latent_len]
     else:
@@ -1296,6 +1406,8 @@ def run_steps(p: Prepared, state: LoopState, on_step: Callable[[int, str], None]
                 if on_step is not None:
                     on_step(idx, "before")
                 denoise_step(p, state, idx, t)
+                if p.ttm is not None:  # Time-to-Move: the reference held inside its mask
+                    state.latent = p.ttm.after_step(state.latent, idx)
                 if on_step is not None:
                     on_step(idx, "after")
                 if bar is not None:

@@ -252,6 +252,8 @@ def task_from_name(name: str) -> str | None:
     size = "5b" if re.search(r"(?<![\d.])5b", name) else "a14b"
     if "vace" in name:
         return "vace"
+    if re.search(r"wan[-_ ]?move", name):  # Wan-Move: a Wan 2.1 I2V 14B fine-tune, no parts of its own
+        return "i2v"
     if re.search(r"animate[-_ ]?2(?![.\d])", name):  # Wan Animate 2: Wan 2.1 I2V 14B's shapes, no parts of its own
         return "i2v"
     if re.search(r"animate", name) and wan22:

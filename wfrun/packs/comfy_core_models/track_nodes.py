@@ -35,7 +35,8 @@ import torch
 from wfrun.media.image import upscale_image
 from wfrun.nodes.conditioning import set_values
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.tracks import parse_track_batches, parse_tracks
+from wfrun.nodes.tracks import parse_track_batches, parse_tracks, tracks_value as _tracks_value
+from wfrun.nodes.tracks import mask_visibility as _visibility
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.latent_nodes import latent_frames
 from wfrun.packs.comfy_core_models.types import ClipVisionOutput
@@ -149,30 +150,6 @@ def wan_track_to_video(ctx: ExecContext, positive: Any, negative: Any, vae: Any,
 
 
 # --- Wan-Move ----------------------------------------------------------------------------
-
-def _tracks_value(tracks: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if not isinstance(tracks, dict) or not isinstance(tracks.get("track_path"), torch.Tensor):
-        raise NodeInputError(name, f"expected TRACKS (from GenerateTracks), got {type(tracks).__name__}")
-    path = tracks["track_path"]
-    if path.ndim != 3 or path.shape[-1] != 2:
-        raise NodeInputError(name, f"track_path of shape {tuple(path.shape)}; expected [frames, tracks, 2]")
-    visibility = tracks.get("track_visibility")
-    if visibility is None:
-        visibility = torch.ones(path.shape[:2], dtype=torch.bool)
-    if not isinstance(visibility, torch.Tensor) or visibility.ndim != 2 \
-            or visibility.shape[-1] not in (1, path.shape[1]):
-        raise NodeInputError(name, f"track_visibility of shape {tuple(getattr(visibility, 'shape', ()))}; expected "
-                             f"[frames, {path.shape[1]}] or [frames, 1]")
-    return path, visibility
-
-
-def _visibility(track_mask: Any, frames: int, tracks: int) -> torch.Tensor:
-    if track_mask is None:
-        return torch.ones(frames, tracks, dtype=torch.bool)
-    if not isinstance(track_mask, torch.Tensor) or track_mask.ndim != 3:
-        raise NodeInputError("track_mask", f"expected a MASK [frames, height, width], got {type(track_mask).__name__}")
-    return (track_mask > 0).any(dim=(1, 2)).unsqueeze(-1)
-
 
 def _out(path: torch.Tensor, visibility: torch.Tensor) -> dict:
     return {"track_path": path, "track_visibility": visibility}

@@ -26,7 +26,8 @@ from wfrun.packs.wanvideo.types import ClipEmbeds, ClipVision
 DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def _load(ctx: ExecContext, name: str, input_name: str, dtype: torch.dtype | None, device: str) -> ClipVision:
+def _load(ctx: ExecContext, name: str, input_name: str, dtype: torch.dtype | None, device: str,
+          comfy_loader: bool = False) -> ClipVision:
     from wfrun.models.load import load_clip_vision
 
     path = resolve(ctx, "clip_vision", name, input_name, "text_encoders")
@@ -36,7 +37,7 @@ def _load(ctx: ExecContext, name: str, input_name: str, dtype: torch.dtype | Non
         raise loading_error(input_name, err) from None
     model.eval().requires_grad_(False)
     actual = next(p.dtype for p in model.parameters() if p.is_floating_point())
-    return ClipVision(model=model, dtype=actual, path=path)
+    return ClipVision(model=model, dtype=actual, path=path, comfy_loader=comfy_loader)
 
 
 @executor("LoadWanVideoClipTextEncoder", background=True)
@@ -49,7 +50,7 @@ def load_wan_clip(ctx: ExecContext, model_name: str, precision: str, load_device
 
 @executor("CLIPVisionLoader", background=True)
 def clip_vision_loader(ctx: ExecContext, clip_name: str, **_: Any) -> tuple:
-    return (_load(ctx, clip_name, "clip_name", None, ctx.offload_device),)
+    return (_load(ctx, clip_name, "clip_name", None, ctx.offload_device, comfy_loader=True),)
 
 
 @executor("WanVideoClipVisionEncode")
