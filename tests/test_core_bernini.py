@@ -225,3 +225,35 @@ def test_streams_are_normalised_with_the_latent_format(ctx, parts):
     mean = torch.tensor(WAN21.mean).view(1, 16, 1, 1, 1)
     std = torch.tensor(WAN21.std).view(1, 16, 1, 1, 1)
     torch.testing.assert_close(got, ((raw - mean) / std).expand(2, -1, -1, -1, -1))
+
+
+def test_under_context_windows_a_full_length_stream_is_cut_and_others_stay_whole():
+    """ComfyUI's ``WAN21.resize_cond_for_context_window`` for ``context_latents``: a stream
+    with the latent's frame count (more than one) is sliced to the window, any other whole."""
+    from wfrun.packs.comfy_core_models.context_windows import window_inputs
+    from wfrun.sampling.ksampler.context_windows import Window
+
+    source = torch.arange(6, dtype=torch.float32).view(1, 1, 6, 1, 1).expand(1, 16, 6, 2, 2)
+    image = torch.randn(1, 16, 1, 2, 2)
+    clip = torch.randn(1, 16, 4, 2, 2)  # a shorter reference video
+    extras = {"vace": (), "camera": None, "context": (source, image, clip)}
+    _, cut, _ = window_inputs(Window(indices=[2, 3, 4], total=6), None, extras, None)
+    got = cut["context"]
+    assert got[0][0, 0, :, 0, 0].tolist() == [2.0, 3.0, 4.0]
+    assert got[1] is image and got[2] is clip
+
+
+@torch.no_grad()
+def test_ksampler_with_streams_in_context_windows(ctx, parts):
+    vae, pos, neg = parts
+    source = torch.rand(17, 32, 32, 3, generator=torch.Generator().manual_seed(4))
+    p, n, latent = node("BerniniConditioning")(ctx, positive=pos, negative=neg, vae=vae, width=32, height=32,
+                                               length=17, batch_size=1, source_video=source,
+                                               **{"reference_images.reference_image_0": source[:1]})
+    (model,) = node("UNETLoader")(ctx, unet_name=T2V_A14B, weight_dtype="default")
+    (windowed,) = node("WanContextWindowsManual")(ctx, model=model, context_length=9, context_overlap=4,
+                                                  context_schedule="standard_uniform", context_stride=1,
+                                                  closed_loop=False, fuse_method="pyramid", freenoise=False)
+    (out,) = node("KSampler")(ctx, model=windowed, seed=1, steps=2, cfg=2.0, sampler_name="euler",
+                              scheduler="simple", positive=p, negative=n, latent_image=latent, denoise=1.0)
+    assert out["samples"].shape == (1, 16, 5, 4, 4) and torch.isfinite(out["samples"]).all()

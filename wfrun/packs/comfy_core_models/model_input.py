@@ -57,8 +57,10 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
   patch size, repeated to the batch; the forward appends their tokens to the video's
   (:func:`wfrun.sampling.forward.transformer_forward`). The model's input must be the
   latent alone (a text-to-video model such as Bernini-R: ComfyUI's patch embedding fails
-  on another). Not with context windows, per-frame timesteps, VACE, Wan 2.2 Animate,
-  Enhance-A-Video, or the models with a forward of their own (S2V, HuMo, Wan Animate 2).
+  on another). Under context windows a stream as long as the latent is cut to the window,
+  others stay whole (ComfyUI ``WAN21.resize_cond_for_context_window``). Not with per-frame
+  timesteps, VACE, Wan 2.2 Animate, Enhance-A-Video, or the models with a forward of their
+  own (S2V, HuMo, Wan Animate 2).
 Inputs wfrun cannot run yet (audio outside S2V, areas and masks, SCAIL's, Wan Animate 2's on
 another model) are refused by name
 rather than dropped.
@@ -297,12 +299,9 @@ def context_streams(model: CoreModel, options: dict, batch: int, side: str) -> t
     return tuple(out)
 
 
-def _refuse_streams(model: CoreModel, extras: dict, window: Any, t: torch.Tensor, side: str) -> None:
+def _refuse_streams(model: CoreModel, extras: dict, t: torch.Tensor, side: str) -> None:
     """The inputs in-context streams do not run with here, named (ComfyUI fails on most of
     them, its token counts no longer matching; wfrun does not guess)."""
-    if window is not None:
-        raise NodeInputError(side, "in-context latents (BerniniConditioning) with context windows are not supported "
-                             "by wfrun yet", "sample without the context windows node")
     if t.ndim > 1:
         raise NodeInputError(side, "in-context latents (BerniniConditioning) with per-frame timesteps (a noise mask "
                              "on a Wan 2.2 5B latent) are not supported")
@@ -470,7 +469,7 @@ class WanPredictor:
         sigma = timestep / model.multiplier
         t = timesteps(model, sigma.to(self.device), batch, denoise_mask)
         if extras["context"]:
-            _refuse_streams(model, extras, window, t, "positive" if which == "cond" else "negative")
+            _refuse_streams(model, extras, t, "positive" if which == "cond" else "negative")
         if subjects is not None and t.ndim > 1:
             raise NodeInputError("positive", "Phantom subjects (time_dim_concat) with per-frame timesteps (a noise "
                                  "mask on a Wan 2.2 5B latent) are not supported by wfrun yet")
