@@ -12,6 +12,7 @@ from pathlib import Path
 import comfyui_workflow_templates_json
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from wfrun.cli import main
 from wfrun.jobs.smoke import MAX_FRAMES, MAX_SIDE
@@ -65,3 +66,31 @@ def test_nodes_wfrun_cannot_run_are_named_with_their_pack(tmp_path, cache):
             "paid cloud service") in result.output
     assert "wfrun only runs models on this machine" in result.output
     assert "Traceback" not in result.output
+
+
+def test_bernini_video_editing_template_runs_end_to_end(tmp_path, cache):
+    """Bernini-R video editing: LoadVideo, Video Slice, BerniniConditioning's source stream
+    on a tiny Wan 2.2 A14B pair, CreateVideo and SaveVideo; the edited clip keeps the
+    stand-in's frames (its frame count sizes the conditioning)."""
+    path = TEMPLATES / "video_bernini_r_video_editing.json"
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "-o", str(tmp_path / "out"), "--device", "cpu",
+                                       "--format", "json"], env={"WFRUN_CACHE": str(cache)})
+    assert result.exit_code == 0, result.output
+    videos = [Path(p) for p in json.loads(result.stdout)["written"] if p.endswith(".mp4")]
+    assert len(videos) == 1 and len(list(iter_frames(videos[0]))) == MAX_FRAMES
+
+
+def test_bernini_image_editing_template_runs_end_to_end(tmp_path, cache):
+    """Bernini-R image editing: one frame with the source image as its stream, saved as a
+    PNG; ImageCompare writes the source and the result as previews in the temp folder."""
+    path = TEMPLATES / "video_bernini_r_image_editing.json"
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "-o", str(tmp_path / "out"), "--device", "cpu",
+                                       "--format", "json"], env={"WFRUN_CACHE": str(cache)})
+    assert result.exit_code == 0, result.output
+    written = [Path(p) for p in json.loads(result.stdout)["written"]]
+    saved = [p for p in written if p.name.startswith("Bernini-R_")]
+    previews = sorted(p.name[:15] for p in written if p.parent.name == "temp")
+    assert len(saved) == 1 and saved[0].suffix == ".png"
+    assert previews == ["comfy.compare.a", "comfy.compare.b"]
+    with Image.open(saved[0]) as image:
+        assert max(image.size) <= MAX_SIDE

@@ -24,7 +24,7 @@ from wfrun.graph.types import compatible
 from wfrun.graph.widgets import value_kind_fits
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
 from wfrun.specs.registry import probable_pack
-from wfrun.specs.spec import DYNAMIC_INPUT_PREFIXES, InputSpec
+from wfrun.specs.spec import DYNAMIC_INPUT_PREFIXES, VIEW_INPUT_TYPES, InputSpec
 
 #: File combos that list user files or pack data, not models (LoadImage lists ``input``,
 #: VideoHelperSuite its own ``video_formats`` definitions).
@@ -209,7 +209,9 @@ _MISSING = object()
 
 
 def _is_dynamic(spec: InputSpec) -> bool:
-    return spec.type.startswith(DYNAMIC_INPUT_PREFIXES)
+    """A V3 group of inputs the frontend adds, or a view the frontend draws: neither is a
+    missing input when absent."""
+    return spec.type.startswith(DYNAMIC_INPUT_PREFIXES) or spec.type in VIEW_INPUT_TYPES
 
 
 def _short_binding(node: NodeInstance, spec: InputSpec) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 DISPLAY_ONLY = frozenset({
     # ComfyUI core
     "PreviewImage", "PreviewAnimation", "PreviewAny", "PreviewAudio", "PreviewVideo", "MaskPreview",
-    "Preview3D", "Preview3DAnimation",
+    "Preview3D", "Preview3DAnimation", "ImageCompare",
     # rgthree-comfy
     "Image Comparer (rgthree)", "Display Any (rgthree)", "Display Int (rgthree)",
     # ComfyUI-Custom-Scripts (pysssss)

@@ -142,9 +142,21 @@ def trim_trailing_empties(values: list[Any], slot_count: int, signature: Signatu
     if (signature is not None and end == slot_count + 1 and isinstance(values[-1], str)
             and reports_progress_text(signature)):
         end -= 1
+    if signature is not None and end > slot_count and types_its_options(signature):
+        end = slot_count
     while end > slot_count and _is_display_only(values[end - 1]):
         end -= 1
     return values[:end]
+
+
+def types_its_options(signature: Signature) -> bool:
+    """Whether the node's one widget is a combo whose options the user types in the
+    frontend (core CustomCombo: a COMBO with an empty fixed option list). The frontend saves
+    the chosen index and the typed options after the choice (``[choice, index, option1, …,
+    ""]``); they are the frontend's own, bound to no input."""
+    widgets = [i for i in signature.inputs if i.is_widget]
+    return (len(widgets) == 1 and widgets[0].type == "COMBO" and widgets[0].options == []
+            and widgets[0].options_from is None and not widgets[0].options_dynamic)
 
 
 def reports_progress_text(signature: Signature) -> bool:

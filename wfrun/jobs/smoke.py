@@ -10,7 +10,8 @@ file:
   ``<x>_width``/``<x>_height``; a lone one too) is scaled to fit in 64 px keeping its
   aspect, each side a multiple of 16 and at least 16 (Wan's VAE and patch sizes). Values
   that already fit (an 8 px spacer, a 48 px label) and 0 ("keep the input's size") stay;
-  the longest side of an image a node makes (``max_side_length``: CRT's bucket crop) at
+  the longest side of an image a node makes (``max_side_length``: CRT's bucket crop; core
+  ResizeImageMaskNode's ``longer_size``/``shorter_size``) at
   most 64 too;
 - frame counts (``num_frames``, ``length``, ``frame_num``, a camera trajectory's
   ``frame_length``, and ``frame_load_cap`` where 0 means "all") at most 9, a 4n+1 count (3 latent frames); at most 17 (5 latent frames) on
@@ -85,8 +86,10 @@ FULL_SIZE_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames
 #: Caps that differ on one node type: Wan 2.2 S2V's framepack window (WanVideoAddS2VEmbeds)
 #: must be a multiple of 4 frames, so its window is 8, not the MultiTalk loop's 9.
 CLASS_CAPS = {"WanVideoAddS2VEmbeds": {"frame_window_size": MAX_FRAMES - 1}}
-#: The longest side of the image a node makes (CRT_QuantizeAndCropImage fits its bucket in it).
-LONGEST_SIDE_INPUTS = frozenset({"max_side_length"})
+#: The longest side of the image a node makes (CRT_QuantizeAndCropImage fits its bucket in it;
+#: core ResizeImageMaskNode's ``scale longer dimension`` / ``scale shorter dimension`` options,
+#: ``resize_type.longer_size``).
+LONGEST_SIDE_INPUTS = frozenset({"max_side_length", "longer_size", "shorter_size"})
 #: Value types a measured number comes from (see :func:`measured_from_data`).
 DATA_TYPES = frozenset({"IMAGE", "LATENT", "MASK", "VIDEO"})
 #: How far upstream :func:`measured_from_data` follows a computed number.
@@ -230,7 +233,7 @@ def capped_ints(ints: dict[str, tuple[int, int]], max_frames: int = MAX_FRAMES,
             out[name] = min(value, FLOWEDIT_STEP_CAPS[name])
         elif name in FULL_SIZE_CAPS:
             out[name] = min(value, FULL_SIZE_CAPS[name])
-        elif name in LONGEST_SIDE_INPUTS:
+        elif name.rpartition(".")[2] in LONGEST_SIDE_INPUTS:
             out[name] = min(value, MAX_SIDE)
     for width_name, height_name in _size_pairs(ints):
         w, h = ints.get(width_name), ints.get(height_name)

@@ -16,3 +16,24 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     out[..., 0::2] = x1 * c - x2 * s
     out[..., 1::2] = x1 * s + x2 * c
     return out.type_as(x)
+
+
+def turned_by_source(cos: torch.Tensor, sin: torch.Tensor, source_id: int,
+                     theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tables ``cos``/``sin`` ``[..., head_dim]`` of an in-context stream (Bernini), each
+    pair ``k`` of every head turned further by ``source_id · theta^(-2k / head_dim)``: a 1-D
+    rotary position ``source_id`` over the whole head, on top of the stream's own 3-D one.
+
+    ComfyUI's ``WanModel.rope_encode(..., source_id)`` multiplies each pair's 2x2 rotation
+    matrix by that of the source position (``comfy.ldm.flux.math.rope``); two rotations
+    compose into the rotation by the sum of their angles, which is what the angle-addition
+    formulas give here on diffusers' tables (each frequency twice in a row). Source 0 (the
+    video being made) is left as it is."""
+    if not source_id:
+        return cos, sin
+    dim = cos.shape[-1]
+    omega = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+    angle = (float(source_id) * omega).repeat_interleave(2)
+    c, s = angle.cos().to(cos.device), angle.sin().to(cos.device)
+    cos64, sin64 = cos.double(), sin.double()
+    return (cos64 * c - sin64 * s).to(cos.dtype), (sin64 * c + cos64 * s).to(sin.dtype)

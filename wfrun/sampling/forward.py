@@ -71,6 +71,14 @@ Pass-long features come from the hooks of :func:`wfrun.sampling.hooks.sampling_p
 - **Reference latent** (``reference``, Wan 2.2 Fun Control): ``ref_conv`` tokens go in
   front of the video's, RoPE runs over one more frame (the reference at frame 0, the video
   from 1), and the reference's tokens are dropped before the head (ComfyUI ``WanModel``).
+- **In-context streams** (``context_latents``, Bernini-R through BerniniConditioning): each
+  clean latent goes through the model's own ``patch_embedding`` and its tokens follow the
+  video's (after any reference's), in order; each stream has RoPE positions of its own grid
+  from 0, turned further by its source id (1, 2, …; :func:`wfrun.models.rope.turned_by_source`),
+  shares the call's timestep embedding, and its tokens are dropped before the head (ComfyUI
+  ``WanModel._forward``/``forward_orig``, PR #14216). Not with per-frame timesteps, VACE,
+  Wan 2.2 Animate's pose and face, Enhance-A-Video, UltraViCo, several prompts over the
+  video, FantasyTalking's audio or Uni3C (:func:`_refuse_with_streams`).
 """
 
 from __future__ import annotations
@@ -83,7 +91,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from wfrun.models.rope import apply_rotary
+from wfrun.models.rope import apply_rotary, turned_by_source
 from wfrun.sampling import context_parallel
 from wfrun.sampling.conditioning import EasyCacheArgs, TeaCacheArgs
 from wfrun.sampling.hooks import active_pass
@@ -319,6 +327,9 @@ class ForwardOptions:
     #: Uni3C's render latents for this call (``[1, 16, F, H, W]``), read by the pass's Uni3C
     #: hooks (:mod:`wfrun.sampling.uni3c`); None: a call without the controlnet.
     uni3c: Any = None
+    #: In-context streams (Bernini): clean latents ``[B, C_in, T_i, H_i, W_i]`` (normalised,
+    #: padded to the patch size), each its own grid, whose tokens follow the video's.
+    context_latents: tuple[torch.Tensor, ...] = ()
 
 
 # --- rope -----------------------------------------------------------------------------
@@ -570,6 +581,10 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         rotary_emb = tuple(r.to(transformer.rope.freqs_cos.device) for r in rotary_emb)
     else:
         rotary_emb = transformer.rope(hidden_states)
+    streams = tuple(opt.context_latents)
+    if streams:
+        _refuse_with_streams(transformer, opt, timestep, encoder_hidden_states, batch)
+        rotary_emb = _with_stream_rotary(transformer, rotary_emb, streams, opt, ntk)
 
     x = transformer.patch_embedding(hidden_states)
     animate = getattr(transformer, "pose_patch_embedding", None) is not None
@@ -592,6 +607,10 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         ref = ref.flatten(2).transpose(1, 2).to(x.dtype)
         ref_tokens = ref.shape[1]
         x = torch.cat([_batch_to(ref, x.shape[0]), x], dim=1)
+    main_tokens = x.shape[1]
+    for latent in streams:  # in-context streams after the video (and its reference)
+        tokens = transformer.patch_embedding(latent.to(x.device, hidden_states.dtype)).flatten(2).transpose(1, 2)
+        x = torch.cat([x, _batch_to(tokens.to(x.dtype), batch)], dim=1)
     if getattr(transformer.condition_embedder, "image_embedder", None) is None:
         # The wrapper reads CLIP features only on a model with an ``img_emb`` (Wan 2.1 I2V):
         # Wan 2.2 A14B I2V has none, and workflows still feed it ClipVision embeds.
@@ -684,6 +703,8 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     if cache_on:
         cache.after_step(pred_id, x)
 
+    if streams:
+        x = x[:, :main_tokens]
     if ref_tokens:
         x = x[:, ref_tokens:]
         if temb.ndim == 3:
@@ -699,6 +720,42 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
     x = x.reshape(batch, ppf, pph, ppw, p_t, p_h, p_w, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
     out = x.flatten(6, 7).flatten(4, 5).flatten(2, 3)
     return out, pred_id
+
+
+def _refuse_with_streams(transformer: Any, opt: ForwardOptions, timestep: torch.Tensor,
+                         encoder_hidden_states: torch.Tensor, batch: int) -> None:
+    """What in-context streams cannot be combined with here: features that count the tokens
+    as the video's frames (per-frame modulation, Enhance-A-Video, frame chunks, per-frame
+    prompts, Animate's face adapters, VACE hints, FantasyTalking, Uni3C, UltraViCo)."""
+    clashes = [(timestep.ndim == 2, "per-frame timesteps"), (bool(opt.vace), "VACE"),
+               (opt.pose is not None or opt.face is not None or opt.face_tokens is not None, "Wan 2.2 Animate"),
+               (opt.feta_weight is not None and opt.feta_frames > 1, "Enhance-A-Video"),
+               (opt.ultravico_alpha is not None, "UltraViCo"), (opt.audio is not None, "FantasyTalking audio"),
+               (opt.uni3c is not None, "Uni3C"),
+               (encoder_hidden_states.shape[0] > 1 and batch == 1, "several prompts over the video")]
+    found = [name for clash, name in clashes if clash]
+    if found:
+        raise ValueError(f"in-context latents (Bernini) together with {found[0]} are not supported")
+    channels = int(transformer.config.in_channels)
+    for latent in opt.context_latents:
+        if latent.ndim != 5 or latent.shape[1] != channels:
+            raise ValueError(f"an in-context latent of shape {tuple(latent.shape)} for a model taking {channels} "
+                             "input channels")
+
+
+def _with_stream_rotary(transformer: Any, rotary_emb: tuple[torch.Tensor, torch.Tensor],
+                        streams: tuple[torch.Tensor, ...], opt: ForwardOptions,
+                        ntk: tuple[float, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The video's RoPE tables followed by each stream's: its own grid from position 0 (the
+    same RIFLEx and NTK as the video's), turned by its source id ``i + 1``."""
+    cos, sin = rotary_emb
+    parts_cos, parts_sin = [cos], [sin]
+    for source_id, latent in enumerate(streams, start=1):
+        c, s = rotary_embedding(transformer, *latent.shape[2:], opt.riflex_k, opt.riflex_frames, ntk)
+        c, s = turned_by_source(c, s, source_id, ROPE_THETA)
+        parts_cos.append(c.to(cos.device, cos.dtype))
+        parts_sin.append(s.to(sin.device, sin.dtype))
+    return torch.cat(parts_cos, dim=1), torch.cat(parts_sin, dim=1)
 
 
 def add_pose(transformer: Any, x: torch.Tensor, pose: torch.Tensor, strength: float = 1.0) -> torch.Tensor:

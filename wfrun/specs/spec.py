@@ -20,6 +20,11 @@ WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "COLOR"}
 #: ComfyUI "V3" input types that stand for a group of dynamically added inputs.
 DYNAMIC_INPUT_PREFIXES = ("COMFY_AUTOGROW", "COMFY_DYNAMIC", "COMFY_MATCHTYPE")
 
+#: ComfyUI "V3" input types the frontend draws as a view of the node's result (core
+#: ImageCompare's slider, ``io.ImageCompare``): never linked, no saved value, nothing the
+#: backend reads; a required one is no missing input.
+VIEW_INPUT_TYPES = frozenset({"IMAGECOMPARE"})
+
 Section = Literal["required", "optional", "hidden"]
 
 

@@ -1,4 +1,4 @@
-"""LoadImage, SaveImage, PreviewImage, EmptyImage, ImageScale, ImageScaleBy,
+"""LoadImage, SaveImage, PreviewImage, ImageCompare, EmptyImage, ImageScale, ImageScaleBy,
 ImageScaleToTotalPixels.
 
 Differences from ComfyUI, on purpose:
@@ -81,9 +81,29 @@ def save_image(ctx: ExecContext, images: torch.Tensor, filename_prefix: str, **_
 
 @executor("PreviewImage")
 def preview_image(ctx: ExecContext, images: torch.Tensor, **_: Any) -> tuple:
-    suffix = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
-    save_images(ctx, images, f"ComfyUI_temp_{suffix}", temp_dir(ctx), compress_level=1)
+    save_images(ctx, images, "ComfyUI" + _preview_prefix(), temp_dir(ctx), compress_level=1)
     return (images,)
+
+
+def _preview_prefix() -> str:
+    """PreviewImage's name suffix: ``_temp_`` and five random lowercase letters."""
+    return "_temp_" + "".join(random.choice(string.ascii_lowercase) for _ in range(5))
+
+
+@executor("ImageCompare")
+def image_compare(ctx: ExecContext, image_a: Any = None, image_b: Any = None, **_: Any) -> tuple:
+    """A display node (the frontend's slider between two images): as ComfyUI, each connected,
+    non-empty side is written as a preview into the temporary folder, ``comfy.compare.a`` and
+    ``comfy.compare.b`` plus PreviewImage's suffix; nothing goes to the output folder, and
+    the ``compare_view`` widget (the slider's state) is not read."""
+    for name, images, prefix in (("image_a", image_a, "comfy.compare.a"), ("image_b", image_b, "comfy.compare.b")):
+        if images is None:
+            continue
+        if not isinstance(images, torch.Tensor) or images.ndim != 4:
+            raise NodeInputError(name, "expected an IMAGE batch [frames, height, width, channels]")
+        if images.shape[0] > 0:
+            save_images(ctx, images, prefix + _preview_prefix(), temp_dir(ctx), compress_level=1)
+    return ()
 
 
 @executor("EmptyImage")

@@ -1,6 +1,6 @@
 """ComfyUI's core video nodes (``comfy_extras/nodes_video.py``) and Save Animated WEBP.
 
-LoadVideo, GetVideoComponents, CreateVideo and SaveVideo pass a VIDEO value
+LoadVideo, GetVideoComponents, CreateVideo, SaveVideo and Video Slice pass a VIDEO value
 (:class:`wfrun.media.video_value.Video`: frames, frame rate, optional audio, bit depth);
 SaveWEBM and SaveAnimatedWEBP take an IMAGE batch. Every file is written as
 ``<prefix>_<counter:05>_.<ext>`` in the output folder, the counter one more than any existing
@@ -22,6 +22,11 @@ Differences from ComfyUI, on purpose or of means:
 * SaveVideo writes what our specs' revision offers: MP4 with H.264 (``auto`` is the same),
   8-bit ``yuv420p`` or 10-bit ``yuv420p10le`` by the video's bit depth, BT.709 and sRGB
   tags, x264's default quality, AAC audio cut to the video's length.
+* Video Slice (:func:`video_slice`) cuts the decoded frames, frame ``i`` being at ``i / fps``
+  seconds; ComfyUI cuts the file at its packets' timestamps (the same frames for a file
+  starting at 0 at a constant rate). Slicing a slice cuts what the first slice kept, where
+  ComfyUI re-reads the file from the added-up start with the new duration (which may reach
+  past the first slice's end).
 * RGBA frames lose their alpha in SaveVideo (ComfyUI fails on them); SaveWEBM keeps it with
   vp9, as ComfyUI does.
 """
@@ -170,6 +175,50 @@ def create_video(ctx: ExecContext, images: Any, fps: Any, *, audio: Any = None, 
     if audio is not None:
         audio = _audio_input(audio)
     return (Video(images, fps, audio, depth),)
+
+
+#: Slack in seconds when a frame's time meets a window edge (``i / fps`` against a typed time).
+TIME_SLACK = 1e-9
+
+
+@executor("Video Slice")
+def video_slice(ctx: ExecContext, video: Any, start_time: Any, duration: Any, strict_duration: Any,
+                **_: Any) -> tuple:
+    """The frames from ``start_time`` for ``duration`` seconds (0: to the end), as ComfyUI's
+    ``as_trimmed``: a frame is kept when its time is at least the start and, with a duration,
+    before start + duration; a negative start counts back from the end (at least 0). The
+    audio is cut to the same window (``start · rate`` samples skipped, ``duration · rate``
+    kept). ``strict_duration``: fail when less than ``duration`` remains after the start.
+    A video made by CreateVideo (not from a file) fails, as in ComfyUI, when the window's end
+    is past its duration, strict or not; a window holding no frame fails too."""
+    video = video_input(video)
+    start = float_input(start_time, "start_time", -1e5, 1e5)
+    length = float_input(duration, "duration", 0.0)
+    total = video.frame_count / video.fps
+    if video.source is None and total < start + length:
+        raise NodeInputError("duration", f"the video lasts {total:g} s; a window from {start:g} s for {length:g} s "
+                             "ends past it", "shorten the duration or start earlier")
+    begin = max(total + start, 0.0) if start < 0 else start
+    remaining = total - begin if start >= 0 else min(total, -start)
+    if bool(strict_duration) and length and remaining < length - TIME_SLACK:
+        raise NodeInputError("duration", f"{remaining:g} s remain after {begin:g} s; {length:g} s were asked "
+                             "for with strict_duration", "turn strict_duration off or shorten the duration")
+    times = torch.arange(video.frame_count, dtype=torch.float64) / video.fps
+    keep = times >= begin - TIME_SLACK
+    if length:
+        keep &= times < begin + length - TIME_SLACK
+    if not bool(keep.any()):
+        raise NodeInputError("start_time", f"no frame of the {total:g} s video lies from {begin:g} s"
+                             + (f" for {length:g} s" if length else ""), "start within the video")
+    audio = video.audio
+    if audio is not None:
+        rate = float(audio["sample_rate"])
+        first = int(begin * rate)
+        samples = audio["waveform"][..., first:]
+        if length:
+            samples = samples[..., :int(length * rate)]
+        audio = {**audio, "waveform": samples}
+    return (Video(video.images[keep], video.fps, audio, video.bit_depth, video.source),)
 
 
 def _audio_input(audio: Any) -> dict[str, Any]:

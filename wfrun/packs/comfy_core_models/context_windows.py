@@ -119,7 +119,8 @@ def context_windows_manual(ctx: ExecContext, model: Any, context_length: int, co
 def window_inputs(window: Window, extra: torch.Tensor | None, extras: dict,
                   denoise_mask: torch.Tensor | None) -> tuple[torch.Tensor | None, dict, torch.Tensor | None]:
     """A Wan predictor's per-frame inputs cut to ``window``: the concatenated channels, the
-    entry's extras (VACE contexts, camera rays) and the noise mask. Text, CLIP vision and
+    entry's extras (VACE contexts, camera rays, Bernini streams as long as the latent) and the
+    noise mask. Text, CLIP vision and
     the reference frame are whole."""
     if extras.get("pose") is not None or extras.get("face") is not None:
         raise NodeInputError("model", "context windows on Wan 2.2 Animate (pose and face inputs) are not supported "
@@ -127,4 +128,8 @@ def window_inputs(window: Window, extra: torch.Tensor | None, extras: dict,
     out = dict(extras)
     out["vace"] = tuple((window.take_cond(context), strength) for context, strength in extras.get("vace", ()))
     out["camera"] = window.take_cond(extras.get("camera"))
+    # Bernini's in-context streams: one as long as the latent (a source video) is cut to the
+    # window; shorter ones (reference images, a shorter clip) stay whole (ComfyUI WAN21's
+    # resize_cond_for_context_window)
+    out["context"] = tuple(window.take_cond(stream) for stream in extras.get("context", ()))
     return window.take_cond(extra), out, window.take_cond(denoise_mask)

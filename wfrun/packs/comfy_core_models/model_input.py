@@ -52,6 +52,15 @@ model classes build it (``comfy/model_base.py``), then one call of diffusers' tr
   the checkpoint's metadata (the weights have I2V's shapes); wfrun from the conditioning,
   which only WanAnimate2ToVideo makes (ComfyUI would run a plain I2V checkpoint with the
   pose dropped). Not with context windows, NAG or step caches.
+- **Bernini in-context streams** (``context_latents``, from BerniniConditioning; ComfyUI
+  ``WAN21.extra_conds``): each clean latent normalised with the latent format, padded to the
+  patch size, repeated to the batch; the forward appends their tokens to the video's
+  (:func:`wfrun.sampling.forward.transformer_forward`). The model's input must be the
+  latent alone (a text-to-video model such as Bernini-R: ComfyUI's patch embedding fails
+  on another). Under context windows a stream as long as the latent is cut to the window,
+  others stay whole (ComfyUI ``WAN21.resize_cond_for_context_window``). Not with per-frame
+  timesteps, VACE, Wan 2.2 Animate, Enhance-A-Video, or the models with a forward of their
+  own (S2V, HuMo, Wan Animate 2).
 Inputs wfrun cannot run yet (audio outside S2V, areas and masks, SCAIL's, Wan Animate 2's on
 another model) are refused by name
 rather than dropped.
@@ -266,6 +275,47 @@ def reference_latent(model: CoreModel, options: dict) -> torch.Tensor | None:
     return _normalised(model, refs[-1].float())[:, :, 0]
 
 
+def context_streams(model: CoreModel, options: dict, batch: int, side: str) -> tuple[torch.Tensor, ...]:
+    """An entry's Bernini in-context latents (``context_latents``), each normalised with the
+    latent format, padded to the patch size and repeated to the batch; () when it has none."""
+    latents = options.get("context_latents")
+    if not latents:
+        return ()
+    tr = model.transformer
+    channels = int(tr.config.in_channels)
+    out = []
+    for latent in latents:
+        if not isinstance(latent, torch.Tensor) or latent.ndim != 5 or latent.shape[1] != model.latent_channels:
+            found = tuple(latent.shape) if isinstance(latent, torch.Tensor) else type(latent).__name__
+            raise NodeInputError(side, f"an in-context latent (context_latents) of {found}; expected "
+                                 f"[batch, {model.latent_channels}, frames, height, width]",
+                                 "make it with BerniniConditioning and this model's VAE")
+        if channels != latent.shape[1]:
+            raise NodeInputError(side, f"in-context latents (BerniniConditioning) on a model taking {channels} "
+                                 f"input channels: its patch embedding takes the {latent.shape[1]}-channel latent "
+                                 "alone", "use Bernini-R (a Wan 2.2 A14B text-to-video model)")
+        normalised = _normalised(model, latent.float())
+        out.append(_batch(pad_to_patches(normalised, tuple(tr.config.patch_size)), batch))
+    return tuple(out)
+
+
+def _refuse_streams(model: CoreModel, extras: dict, t: torch.Tensor, side: str) -> None:
+    """The inputs in-context streams do not run with here, named (ComfyUI fails on most of
+    them, its token counts no longer matching; wfrun does not guess)."""
+    if t.ndim > 1:
+        raise NodeInputError(side, "in-context latents (BerniniConditioning) with per-frame timesteps (a noise mask "
+                             "on a Wan 2.2 5B latent) are not supported")
+    if extras["vace"]:
+        raise NodeInputError(side, "in-context latents (BerniniConditioning) on a VACE model are not supported",
+                             "use Bernini-R without VACE")
+    if extras["pose"] is not None or extras["face"] is not None:
+        raise NodeInputError(side, "in-context latents (BerniniConditioning) on a Wan 2.2 Animate model are not "
+                             "supported")
+    if model.feta is not None:
+        raise NodeInputError("model", "Enhance-A-Video with in-context latents (BerniniConditioning) is not "
+                             "supported", "remove the Enhance-A-Video node")
+
+
 def animate_inputs(model: CoreModel, options: dict, batch: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Wan 2.2 Animate's pose latents (normalised) and face crops of a conditioning entry, for
     a model that has them (ComfyUI ``WAN22_Animate.extra_conds``), else (None, None)."""
@@ -361,6 +411,10 @@ class WanPredictor:
         tensor, options = entry.tensor, entry.options
         model, tr = self.model, self.model.transformer
         batch = x.shape[0]
+        if options.get("context_latents") and (is_s2v(tr) or is_humo(tr) or options.get("cross_attn_pose") is not None):
+            raise NodeInputError("positive" if which == "cond" else "negative",
+                                 "in-context latents (BerniniConditioning) with Wan 2.2 S2V, HuMo or Wan Animate 2 "
+                                 "are not supported", "use Bernini-R, a Wan 2.2 A14B text-to-video model")
         if is_s2v(tr):
             return self._forward_s2v(x, timestep, which, index, skip, window)
         if is_humo(tr):
@@ -392,7 +446,8 @@ class WanPredictor:
             self._extras[slot] = {
                 "vace": vace_contexts(model, options, full.float()),
                 "camera": _batch(camera.to(self.device, torch.float32), batch) if camera is not None else None,
-                "reference": reference_latent(model, options)}
+                "reference": reference_latent(model, options),
+                "context": context_streams(model, options, batch, "positive" if which == "cond" else "negative")}
             pose, face = animate_inputs(model, options, batch)
             self._extras[slot].update(pose=None if pose is None else pose.to(self.device),
                                       face=None if face is None else face.to(self.device))
@@ -413,6 +468,8 @@ class WanPredictor:
             clip = _batch(cvo.penultimate_hidden_states.to(self.device, model.dtype), batch)
         sigma = timestep / model.multiplier
         t = timesteps(model, sigma.to(self.device), batch, denoise_mask)
+        if extras["context"]:
+            _refuse_streams(model, extras, t, "positive" if which == "cond" else "negative")
         if subjects is not None and t.ndim > 1:
             raise NodeInputError("positive", "Phantom subjects (time_dim_concat) with per-frame timesteps (a noise "
                                  "mask on a Wan 2.2 5B latent) are not supported by wfrun yet")
@@ -430,6 +487,7 @@ class WanPredictor:
             else 0.5
         options_fwd = ForwardOptions(is_uncond=bool(skip) or uncond_skip, step_percent=percent, vace=extras["vace"],
                                      camera=extras["camera"], reference=extras["reference"],
+                                     context_latents=tuple(c.to(self.device) for c in extras["context"]),
                                      pose=extras["pose"], face=extras["face"],
                                      step=step, pred_id=self._pred_ids.get(key),
                                      feta_weight=feta_weight, feta_frames=feta_frames,
