@@ -123,6 +123,9 @@ class CoreModel:
     nag: Any = None
     #: RIFLEx (KJNodes' ApplyRifleXRoPE_WanVideo): (k, latent frames) for the rotary embedding.
     riflex: tuple[int, int] | None = None
+    #: ComfyUI's ScaleROPE: (scale_x, shift_x, scale_y, shift_y, scale_t, shift_t) of the
+    #: rotary positions (``sampling.forward.RopeScale``).
+    rope_scale: tuple[float, float, float, float, float, float] | None = None
     #: Block swap for its sampling passes on a GPU (:class:`BlockSwap`); None: the whole
     #: transformer goes to the GPU (``models.residency``).
     block_swap: BlockSwap | None = None

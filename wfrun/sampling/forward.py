@@ -282,6 +282,8 @@ class ForwardOptions:
     riflex_frames: int = 0
     #: RoPE base scaling per axis (frames, height, width), WanVideoRoPEFunction's NTK factors.
     ntk_alphas: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    #: ComfyUI's ScaleROPE: RoPE positions scaled and shifted per axis (:data:`RopeScale`).
+    rope_scale: RopeScale | None = None
     split_attn_steps: tuple[int, ...] = ()
     #: Which prediction this is (cond, uncond, a window's …), for TeaCache's per-prediction
     #: state; None on its first call (the forward returns the id it was given).
@@ -338,17 +340,60 @@ class ForwardOptions:
 ROPE_THETA = 10000.0
 
 
+def _axis_omega(dim: int, theta: float) -> torch.Tensor:
+    """One axis's rotary frequencies (float64), as diffusers' ``get_1d_rotary_pos_embed``."""
+    return 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64)[:dim // 2] / dim)
+
+
 def _axis_tables(dim: int, length: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin ``[length, dim]`` of one axis, each frequency twice in a row, as diffusers'
     ``get_1d_rotary_pos_embed(..., use_real=True, repeat_interleave_real=True)``."""
-    omega = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64)[:dim // 2] / dim)
-    angles = torch.outer(torch.arange(length, dtype=torch.float64), omega)
-    return (angles.cos().repeat_interleave(2, dim=1).float(), angles.sin().repeat_interleave(2, dim=1).float())
+    return _angles_to_tables(torch.outer(torch.arange(length, dtype=torch.float64), _axis_omega(dim, theta)))
+
+
+def _angles_to_tables(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return angles.cos().repeat_interleave(2, dim=1).float(), angles.sin().repeat_interleave(2, dim=1).float()
+
+
+#: ComfyUI's ScaleROPE options in its order: (scale_x, shift_x, scale_y, shift_y, scale_t, shift_t).
+RopeScale = tuple[float, float, float, float, float, float]
+NO_ROPE_SCALE: RopeScale = (1.0, 0.0, 1.0, 0.0, 1.0, 0.0)
+
+
+def _scaled_rotary(transformer: Any, ppf: int, pph: int, ppw: int, riflex_k: int, riflex_frames: int,
+                   ntk: tuple[float, float, float], scale: RopeScale, t_start: int,
+                   w_start: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoPE cos/sin at positions ComfyUI's ``rope_options`` give (ScaleROPE): on each axis
+    ``start + shift + i * scale`` for the ``i``-th patch, fractional positions included, so
+    the angles are computed from the positions instead of read from the integer table."""
+    rope = transformer.rope
+    scale_x, shift_x, scale_y, shift_y, scale_t, shift_t = (float(v) for v in scale)
+    axes = ((rope.t_dim, ppf, t_start + shift_t, scale_t, ntk[0]), (rope.h_dim, pph, shift_y, scale_y, ntk[1]),
+            (rope.w_dim, ppw, w_start + shift_x, scale_x, ntk[2]))
+    tables = []
+    for axis, (dim, count, start, step, factor) in enumerate(axes):
+        omega = _axis_omega(dim, ROPE_THETA * float(factor))
+        if axis == 0 and riflex_k > 0 and riflex_frames:
+            if riflex_k > dim // 2:
+                raise ValueError(f"riflex_freq_index {riflex_k} is above the {dim // 2} temporal frequencies")
+            omega = omega.clone()
+            omega[riflex_k - 1] = 0.9 * 2 * math.pi / riflex_frames
+        positions = start + torch.arange(count, dtype=torch.float64) * step
+        tables.append(_angles_to_tables(torch.outer(positions, omega)))
+    out = []
+    for which in (0, 1):
+        f, h, w = (t[which] for t in tables)
+        full = torch.cat([f.view(ppf, 1, 1, -1).expand(ppf, pph, ppw, -1),
+                          h.view(1, pph, 1, -1).expand(ppf, pph, ppw, -1),
+                          w.view(1, 1, ppw, -1).expand(ppf, pph, ppw, -1)], dim=-1)
+        out.append(full.reshape(1, ppf * pph * ppw, 1, -1).to(rope.freqs_cos.dtype))
+    return out[0], out[1]
 
 
 def rotary_embedding(transformer: Any, frames: int, height: int, width: int, riflex_k: int = 0,
                      riflex_frames: int = 0, ntk: tuple[float, float, float] = (1.0, 1.0, 1.0),
-                     t_start: int = 0, w_start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                     t_start: int = 0, w_start: int = 0,
+                     scale: RopeScale | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """RoPE cos/sin as diffusers' ``WanRotaryPosEmbed`` (patched sizes), with RIFLEx and
     NTK base scaling.
 
@@ -358,11 +403,14 @@ def rotary_embedding(transformer: Any, frames: int, height: int, width: int, rif
     ``0.9 * 2π / riflex_frames`` as the pack's ``rope_params(L_test, k)``.
     ``t_start`` and ``w_start``: the first frame's and column's positions (ComfyUI's
     ``rope_encode`` with ``t_start`` and a ``shift_x`` rope option; Wan Animate 2's pose
-    branch).
+    branch). ``scale``: ComfyUI's ScaleROPE options (:data:`RopeScale`), positions scaled
+    and shifted per axis (:func:`_scaled_rotary`).
     """
     rope = transformer.rope
     p_t, p_h, p_w = rope.patch_size
     ppf, pph, ppw = frames // p_t, height // p_h, width // p_w
+    if scale is not None and tuple(float(v) for v in scale) != NO_ROPE_SCALE:
+        return _scaled_rotary(transformer, ppf, pph, ppw, riflex_k, riflex_frames, ntk, scale, t_start, w_start)
     cos, sin = rope.freqs_cos, rope.freqs_sin
     if any(float(f) != 1.0 for f in ntk):
         dims = (rope.t_dim, rope.h_dim, rope.w_dim)
@@ -575,9 +623,10 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         reference = None  # as ComfyUI: a model without ref_conv ignores the reference
 
     ntk = tuple(float(a) for a in opt.ntk_alphas)
-    if opt.riflex_k > 0 or reference is not None or ntk != (1.0, 1.0, 1.0):
+    if opt.riflex_k > 0 or reference is not None or ntk != (1.0, 1.0, 1.0) or opt.rope_scale is not None:
         rope_frames = frames + (p_t if reference is not None else 0)
-        rotary_emb = rotary_embedding(transformer, rope_frames, height, width, opt.riflex_k, opt.riflex_frames, ntk)
+        rotary_emb = rotary_embedding(transformer, rope_frames, height, width, opt.riflex_k, opt.riflex_frames, ntk,
+                                      scale=opt.rope_scale)
         rotary_emb = tuple(r.to(transformer.rope.freqs_cos.device) for r in rotary_emb)
     else:
         rotary_emb = transformer.rope(hidden_states)
@@ -751,7 +800,8 @@ def _with_stream_rotary(transformer: Any, rotary_emb: tuple[torch.Tensor, torch.
     cos, sin = rotary_emb
     parts_cos, parts_sin = [cos], [sin]
     for source_id, latent in enumerate(streams, start=1):
-        c, s = rotary_embedding(transformer, *latent.shape[2:], opt.riflex_k, opt.riflex_frames, ntk)
+        c, s = rotary_embedding(transformer, *latent.shape[2:], opt.riflex_k, opt.riflex_frames, ntk,
+                                scale=opt.rope_scale)
         c, s = turned_by_source(c, s, source_id, ROPE_THETA)
         parts_cos.append(c.to(cos.device, cos.dtype))
         parts_sin.append(s.to(sin.device, sin.dtype))

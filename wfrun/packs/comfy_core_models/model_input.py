@@ -493,7 +493,7 @@ class WanPredictor:
                                      feta_weight=feta_weight, feta_frames=feta_frames,
                                      riflex_k=model.riflex[0] if model.riflex else 0,
                                      riflex_frames=model.riflex[1] if model.riflex else 0,
-                                     nag=self._nag_context(which, sigma, batch))
+                                     rope_scale=model.rope_scale, nag=self._nag_context(which, sigma, batch))
         hidden = pad_to_patches(hidden, tuple(tr.config.patch_size))
         if extras["face"] is not None and "face_tokens" not in extras:  # once a run: they depend on the crops only
             extras["face_tokens"] = face_motion(tr, extras["face"], hidden.shape[2] // tr.config.patch_size[0], batch)

@@ -1,5 +1,5 @@
 """Nodes that patch a MODEL: ModelSamplingSD3, ModelSamplingAuraFlow, EasyCache, CFGZeroStar, SkipLayerGuidanceDiT,
-SkipLayerGuidanceDiTSimple and
+SkipLayerGuidanceDiTSimple, ScaleROPE and
 UNetTemporalAttentionMultiply. Each returns a new :class:`CoreModel`; the sampler applies
 the patches (see ``types``).
 
@@ -19,6 +19,12 @@ and changes nothing; wfrun reproduces exactly that (the templates use it at 1.0 
 SkipLayerGuidanceDiT on Wan skips its "double" blocks (Wan's only kind); ``single_layers``
 name blocks Wan does not have and are ignored, as in ComfyUI, and so are block numbers
 past the model's last block (ComfyUI's block-replace patch for them is never looked up).
+
+ScaleROPE (ChronoEdit's template stretches time with ``scale_t`` 7) moves the rotary
+positions of each axis: the ``i``-th patch of an axis sits at ``shift + i * scale`` (on top of
+any start the model gives it), fractional positions included, as ComfyUI's Wan
+``rope_encode`` reads its ``rope_options`` (``sampling.forward.rotary_embedding``). A later
+ScaleROPE replaces an earlier one's values, as ComfyUI's ``set_model_rope_options`` does.
 
 SkipLayerGuidanceDiTSimple changes only the uncond pass: while the step's sigma is inside
 ``[percent_to_sigma(end_percent), percent_to_sigma(start_percent)]`` the negative prediction
@@ -69,6 +75,17 @@ def easy_cache(ctx: ExecContext, model: CoreModel, reuse_threshold: float, start
 def cfg_zero_star(ctx: ExecContext, model: CoreModel, **_: Any) -> tuple:
     model = check_model(model)
     return (model.patched(post_cfg=model.post_cfg + (CfgZeroStar(),)),)
+
+
+@executor("ScaleROPE")
+def scale_rope(ctx: ExecContext, model: CoreModel, scale_x: float, shift_x: float, scale_y: float, shift_y: float,
+               scale_t: float, shift_t: float, **_: Any) -> tuple:
+    values = {"scale_x": scale_x, "shift_x": shift_x, "scale_y": scale_y, "shift_y": shift_y, "scale_t": scale_t,
+              "shift_t": shift_t}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise NodeInputError(name, f"{name} = {value!r} is not a number")
+    return (check_model(model).patched(rope_scale=tuple(float(v) for v in values.values())),)
 
 
 @executor("SkipLayerGuidanceDiT")
