@@ -261,3 +261,17 @@ def test_color_transfer_refuses_rgba_for_lab_methods():
     assert "RGB" in str(err)
     refused("ColorTransfer", "method", image_target=rand(1, 2, 2, 3), image_ref=rand(1, 2, 2, 3), method="lut",
             source_stats="per_frame", strength=1.0)
+
+
+# ---------------------------------------------------------------------------- SplitImageWithAlpha
+
+def test_split_image_with_alpha_gives_colour_and_inverted_alpha_and_undoes_join():
+    rgba = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(5))
+    colour, mask = node("SplitImageWithAlpha")(ExecContext(), image=rgba)
+    assert torch.equal(colour, rgba[..., :3])
+    assert torch.equal(mask, 1.0 - rgba[..., 3])  # ComfyUI's masks mark what is transparent
+    (joined,) = node("JoinImageWithAlpha")(ExecContext(), image=colour, alpha=mask)
+    torch.testing.assert_close(joined, rgba)
+    rgb = rgba[..., :3]
+    colour, mask = node("SplitImageWithAlpha")(ExecContext(), image=rgb)
+    assert torch.equal(colour, rgb) and mask.shape == (2, 3, 4) and not mask.any()

@@ -1,6 +1,6 @@
 """ComfyUI's image layout nodes of the Wan templates: ImageStitch (``comfy_extras/nodes_images.py``),
-JoinImageWithAlpha (``nodes_compositing.py``) and RebatchImages (``nodes_rebatch.py``), as at
-the revision of our comfy-core specs.
+JoinImageWithAlpha and SplitImageWithAlpha (``nodes_compositing.py``) and RebatchImages
+(``nodes_rebatch.py``), as at the revision of our comfy-core specs.
 
 RebatchImages is a list node (``is_input_list``; its output ``is_output_list``): the
 engine hands it every incoming batch as a list (``wfrun.engine.lists``), it lays their
@@ -134,6 +134,15 @@ def join_image_with_alpha(ctx: ExecContext, image: Any, alpha: Any, **_: Any) ->
     alpha = repeat_to_batch_size(1.0 - alpha, frames)
     image = repeat_to_batch_size(image, frames)
     return (torch.cat((image[..., :3], alpha.unsqueeze(-1)), dim=-1),)
+
+
+@executor("SplitImageWithAlpha")
+def split_image_with_alpha(ctx: ExecContext, image: Any, **_: Any) -> tuple:
+    """The colour channels, and ``1 - alpha`` as the MASK (JoinImageWithAlpha's inverse); an
+    image without a fourth channel is opaque, so its mask is all 0."""
+    image = image_input(image, "image")
+    alpha = image[..., 3] if image.shape[-1] > 3 else torch.ones_like(image[..., 0])
+    return image[..., :3], 1.0 - alpha
 
 
 @executor("RebatchImages")
