@@ -106,6 +106,13 @@ def test_top_level_value_not_a_workflow_object(tmp_path, name, text, shown):
     in_every_command(write(tmp_path, name, text), "not a ComfyUI workflow", shown)
 
 
+def test_api_prompt_with_entries_that_are_not_nodes_names_them(tmp_path):
+    text = ('{"_meta": {"description": "a note"}, "1": {"class_type": "PrimitiveInt", "inputs": {"value": 1}}, '
+            '"notes": "x"}')
+    in_every_command(write(tmp_path, "meta.json", text), "an API prompt of 1 node(s), but 2 of its entries are not "
+                     "nodes (no 'class_type'): '_meta', 'notes'", "remove those entries")
+
+
 @pytest.mark.parametrize("text", ["", " \n\t\n"])
 def test_empty_file(tmp_path, text):
     in_every_command(write(tmp_path, "empty.json", text), "is empty")

@@ -57,13 +57,28 @@ def from_data(data: Any, source: str = "<memory>") -> Document:
     """Validate an already-parsed JSON value as a workflow document."""
     kind = detect_kind(data)
     if kind is None:
-        raise FormatError(source, [FormatProblem(
-            "unknown-format", f"not a ComfyUI workflow: {EXPECTED}; found {describe(data)} at the top level")])
+        raise FormatError(source, [_not_a_workflow(data)])
     try:
         model = UIWorkflow.model_validate(data) if kind == "ui" else ApiPrompt.model_validate(data)
     except ValidationError as err:
         raise FormatError(source, [_problem_from_pydantic(e) for e in err.errors()]) from None
     return Document(kind, model, source)
+
+
+def _not_a_workflow(data: Any) -> FormatProblem:
+    """Why ``data`` is neither format; an API prompt with entries that are not nodes (a
+    hand-written ``_meta`` note, say) is named as such, entry by entry: ComfyUI refuses to
+    queue it too, and the fix is to remove them."""
+    if isinstance(data, dict) and data:
+        nodes = [k for k, v in data.items() if isinstance(v, dict) and "class_type" in v]
+        others = [k for k in data if k not in nodes]
+        if nodes and others:
+            shown = ", ".join(repr(k) for k in others[:5]) + (", ..." if len(others) > 5 else "")
+            return FormatProblem("unknown-format", f"an API prompt of {len(nodes)} node(s), but {len(others)} of "
+                                 f"its entries are not nodes (no 'class_type'): {shown}; ComfyUI refuses to queue "
+                                 "such a prompt too: remove those entries", json_path((others[0],)))
+    return FormatProblem("unknown-format", f"not a ComfyUI workflow: {EXPECTED}; found {describe(data)} at the top "
+                         "level")
 
 
 def load_text(text: str, source: str = "<memory>") -> Document:
