@@ -54,3 +54,25 @@ def test_names_leading_out_of_the_input_folder_are_refused(tmp_path, rgba):
     with pytest.raises(NodeInputError) as err:
         node("LoadImageMask")(_ctx(tmp_path), image="m.png", channel="hue")
     assert err.value.input_name == "channel"
+
+
+def test_saved_widgets_bind_with_the_upload_value_after_channel():
+    """The frontend adds the upload button after the last required widget, so the file saves
+    [file, channel, "image"] (as ComfyUI's own LoadImageMask nodes in public files do)."""
+    import json
+
+    from wfrun.formats import load_text
+    from wfrun.graph import build
+    from wfrun.migrate.rebind import target_slots
+    from wfrun.specs.registry import default_registry
+
+    ui = {"last_node_id": 1, "last_link_id": 0, "links": [], "groups": [], "config": {}, "extra": {},
+          "version": 0.4,
+          "nodes": [{"id": 1, "type": "LoadImageMask", "pos": [0, 0], "size": [300, 80], "mode": 0,
+                     "outputs": [{"name": "MASK", "type": "MASK", "links": None}],
+                     "widgets_values": ["mask.png", "red", "image"]}]}
+    graph = build(load_text(json.dumps(ui), "m.json"), default_registry())
+    inputs = graph.node("1").inputs
+    assert inputs["image"] == "mask.png" and inputs["channel"] == "red"
+    signature = default_registry().get("LoadImageMask").latest
+    assert [s.kind for s in target_slots(signature, False, {})] == ["value", "value", "upload"]
