@@ -3,7 +3,7 @@
 The frontend saves widget values as a list in the order the node declared its widget
 inputs *when the file was saved*, plus hidden extras: a ``control_after_generate`` value
 ("fixed", "randomize", …) after seed widgets and an "image" upload value after
-LoadImage's file combo. If the node's inputs changed since, positions shift; so we first
+the last required widget of a node with an upload button (LoadImage's file combo). If the node's inputs changed since, positions shift; so we first
 pick the signature the file was saved with, then bind by position.
 """
 
@@ -42,27 +42,36 @@ def widget_slots(signature: Signature, legacy_force_input: bool = False,
     follow it, for the option the saved ``values`` chose.
     """
     slots: list[WidgetSlot] = []
+    uploads: list[WidgetSlot] = []
     for spec in signature.inputs:
+        if uploads and spec.section != "required":
+            slots.extend(uploads)
+            uploads = []
         forced = legacy_force_input and spec.force_input and spec.section != "hidden" \
             and spec.type in WIDGET_TYPES
         if not spec.is_widget and not forced:
             continue
-        _add_slots(slots, spec, values)
-    return slots
+        _add_slots(slots, spec, values, uploads)
+    return slots + uploads
 
 
-def _add_slots(slots: list[WidgetSlot], spec: InputSpec, values: list[Any] | None) -> None:
+def _add_slots(slots: list[WidgetSlot], spec: InputSpec, values: list[Any] | None,
+               uploads: list[WidgetSlot]) -> None:
+    """The slots of one widget input. Its upload button's value goes to ``uploads``: the
+    frontend adds the button as an ``upload`` input at the end of the *required* inputs,
+    so it is saved after the last required widget (LoadImageMask: file, channel, "image";
+    a node with optional widgets: file, required ones, "image", optional ones)."""
     position = len(slots)
     slots.append(WidgetSlot("value", spec))
     if spec.control_after_generate:
         slots.append(WidgetSlot("control", spec))
     if spec.image_upload:
-        slots.append(WidgetSlot("upload", spec))
+        uploads.append(WidgetSlot("upload", spec))
     if spec.dynamic and values is not None and position < len(values):
         chosen = values[position]
         for nested in spec.dynamic.get(chosen, []) if isinstance(chosen, str) else []:
             if nested.is_widget:
-                _add_slots(slots, nested.model_copy(update={"name": f"{spec.name}.{nested.name}"}), values)
+                _add_slots(slots, nested.model_copy(update={"name": f"{spec.name}.{nested.name}"}), values, uploads)
 
 
 def value_kind_fits(spec: InputSpec, value: Any) -> bool:

@@ -102,24 +102,30 @@ class Written:
 def target_slots(target: Signature, legacy: bool, named: dict[str, Any]) -> list[WidgetSlot]:
     """The target layout; a DynamicCombo's nested widgets follow the option ``named`` holds."""
     slots: list[WidgetSlot] = []
+    uploads: list[WidgetSlot] = []
     for spec in target.inputs:
+        if uploads and spec.section != "required":
+            slots.extend(uploads)
+            uploads = []
         forced = legacy and spec.force_input and spec.section != "hidden" and spec.type in WIDGET_TYPES
         if spec.is_widget or forced:
-            _add(slots, spec, named)
-    return slots
+            _add(slots, spec, named, uploads)
+    return slots + uploads
 
 
-def _add(slots: list[WidgetSlot], spec: InputSpec, named: dict[str, Any]) -> None:
+def _add(slots: list[WidgetSlot], spec: InputSpec, named: dict[str, Any], uploads: list[WidgetSlot]) -> None:
+    """One widget's slots; an upload button's value goes after the last required widget, as
+    :func:`wfrun.graph.widgets.widget_slots` reads it."""
     slots.append(WidgetSlot("value", spec))
     if spec.control_after_generate:
         slots.append(WidgetSlot("control", spec))
     if spec.image_upload:
-        slots.append(WidgetSlot("upload", spec))
+        uploads.append(WidgetSlot("upload", spec))
     chosen = named.get(spec.name, spec.default)
     if spec.dynamic and isinstance(chosen, str):
         for nested in spec.dynamic.get(chosen, []):
             if nested.is_widget:
-                _add(slots, nested.model_copy(update={"name": f"{spec.name}.{nested.name}"}), named)
+                _add(slots, nested.model_copy(update={"name": f"{spec.name}.{nested.name}"}), named, uploads)
 
 
 def write(target: Signature, bound: Bound, named: dict[str, Any], legacy: bool = False,

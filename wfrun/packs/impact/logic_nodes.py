@@ -10,6 +10,7 @@
   items before each line that starts with "#" (each item stripped of surrounding white
   space; text before the first such line is an item of its own), item ``select`` modulo the
   count is taken, and a leading "#" is dropped from it.
+* ImpactIfNone: ``signal`` passed on, and whether ``any_input`` has a value.
 """
 
 from __future__ import annotations
@@ -74,3 +75,12 @@ def string_selector(ctx: ExecContext, strings: Any, multiline: Any, select: Any,
     items = _items(strings)
     selected = items[select % len(items)] if items else strings
     return (selected[1:] if selected.startswith("#") else selected,)
+
+
+@executor("ImpactIfNone", pure=True)
+def impact_if_none(ctx: ExecContext, signal: Any = None, any_input: Any = None, **_: Any) -> tuple:
+    """``signal`` passed on as ``signal_opt`` (None when nothing is connected) and ``bool``:
+    whether ``any_input`` is connected to something that gave a value. The pack's README
+    says the opposite ("true if any_input is None"); its code, since the node's first
+    commit (2ffd006, 2024-01-30), returns False for None and True otherwise, and so does this."""
+    return signal, any_input is not None

@@ -18,6 +18,9 @@ registry: packs do not import each other):
 3. ``eta`` is both the per-step and the per-stage noise amount (an ``eta`` or
    ``eta_substep`` in ``options`` replaces them, as the pack reads them there).
 
+Every input named ``options…`` ("options 2", "options 3", ...) is merged into ``options``
+as the pack's OptionsManager does (:func:`.shark_options.merge_options`).
+
 Schedule: ``scheduler`` over the model's flow sigmas for ``steps`` (with ``denoise`` below
 1 the last ``steps + 1`` of ``int(steps / denoise)``), as the pack's ``get_sigmas`` (the
 same as KSampler's); or the connected ``sigmas`` times ``denoise`` (``steps`` and
@@ -47,7 +50,9 @@ Differences from the pack: the starting latent and noise enter the sampler in fl
 KSampler's do in wfrun; the pack keeps them in float64), and the result is float32; the
 output LATENT carries no ``sampler`` entry; "unsample" mode is refused, as are ``guides``,
 a negative ``denoise`` or ``cfg``, a missing model/prompt, any option other than the
-neutral ones (ClownOptions_DetailBoost_Beta at weight 0), and in a chain: a latent resized
+neutral ones (ClownOptions_DetailBoost_Beta at weight 0; SharkOptions_Beta and
+ClownOptions_SwapSampler_Beta as :mod:`.shark_options` says: the starting noise's scale is
+honoured, a swap the run would reach is refused), and in a chain: a latent resized
 since its sampler stopped (the pack re-noises a resized copy), a noise mask (the pack
 seeds its masked noise from torch's global seed) and connected ``sigmas`` before any step
 has run.
@@ -69,6 +74,7 @@ from wfrun.sampling.ksampler.wrapped import Denoiser, SamplerWrapper
 
 from .extra_options import EXTRA_OPTIONS_KEY, read_extra_options
 from .options import DETAIL_BOOST_KEY
+from .shark_options import NOISE_SCALE_KEY, OLD_NOISE_SCALE_KEY, SWAP_KEYS, check_swap, merge_options
 
 #: The pack's folder-form sampler names whose ``rk_type`` wfrun runs (folder stripped).
 RUNNABLE_RK_TYPES = ("res_2m", "res_3m", "res_2s", "res_3s")
@@ -81,14 +87,17 @@ NEUTRAL_OPTIONS: dict[str, Any] = {
 }
 
 
-def start_noise(latent: torch.Tensor, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def start_noise(latent: torch.Tensor, seed: int, dtype: torch.dtype = torch.float64, scale: float = 1.0
+                ) -> torch.Tensor:
     """The pack's starting noise for ``latent`` (one batch item), drawn on the CPU in the
-    sampler's ``default_dtype`` (float64 unless an extra option sets it)."""
+    sampler's ``default_dtype`` (float64 unless an extra option sets it), times ``scale``
+    (SharkOptions_Beta's ``s_noise_init``) after the normalisation, then shifted to mean 0."""
     generator = torch.Generator(device="cpu")
     generator.manual_seed(int(seed))
     noise = torch.randn(latent.shape, dtype=dtype, device="cpu", generator=generator)
     noise = (noise - noise.mean()) / noise.std()
     noise = (noise - noise.mean(dim=(-2, -1), keepdim=True)) / noise.std(dim=(-2, -1), keepdim=True)
+    noise = noise * scale if scale != 1.0 else noise
     return noise - noise.mean()
 
 
@@ -96,14 +105,14 @@ class ClownRun(SamplerWrapper):
     """The SAMPLER handed to core SamplerCustom: the RES sampler by name, with the pack's
     starting noise (seeded ``seed``) and :class:`~wfrun.sampling.ksampler.res4lyf.ResOptions`."""
 
-    def __init__(self, inner: Any, seed: int, options: res.ResOptions):
-        self.inner, self.seed, self.options = inner, int(seed), options
+    def __init__(self, inner: Any, seed: int, options: res.ResOptions, noise_scale: float = 1.0):
+        self.inner, self.seed, self.options, self.noise_scale = inner, int(seed), options, float(noise_scale)
 
     def wrap(self, denoiser: Denoiser, sigmas: torch.Tensor, cfg: float) -> Denoiser:
         return denoiser
 
     def start_noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
-        return start_noise(latent, self.seed, self.options.dtype)
+        return start_noise(latent, self.seed, self.options.dtype, self.noise_scale)
 
     def sampler_options(self) -> res.ResOptions:
         return self.options
@@ -126,15 +135,31 @@ def rk_type(sampler_name: Any) -> str:
     return name
 
 
-def _options(options: Any, eta: float) -> tuple[dict, float, float, dict]:
-    """The incoming options (checked neutral), the (eta, eta_substep) they leave and the
-    sampler settings of their extra-options text."""
+@dataclasses.dataclass(frozen=True)
+class SharkSettings:
+    """What SharkOptions_Beta and ClownOptions_SwapSampler_Beta leave in the options: the
+    starting noise's scale, and the sampler swap (checked against the run's steps)."""
+
+    noise_scale: float = 1.0
+    swap: dict = dataclasses.field(default_factory=dict)
+
+
+def _options(options: Any, eta: float) -> tuple[dict, float, float, dict, SharkSettings]:
+    """The incoming options (checked neutral), the (eta, eta_substep) they leave, the
+    sampler settings of their extra-options text and the Shark/swap settings."""
     if options is None:
-        return {}, eta, eta, {}
+        return {}, eta, eta, {}, SharkSettings()
     if not isinstance(options, dict):
         raise NodeInputError("options", f"expected OPTIONS from a ClownOptions node, got {type(options).__name__}")
     step_eta, stage_eta, extra = eta, eta, {}
+    scales: dict[str, float] = {}
     for key, value in options.items():
+        if key in (NOISE_SCALE_KEY, OLD_NOISE_SCALE_KEY) and isinstance(value, (int, float)) \
+                and not isinstance(value, bool) and math.isfinite(float(value)):
+            scales[key] = float(value)
+            continue
+        if key in SWAP_KEYS or (key == "channelwise_cfg" and value is False):
+            continue
         if key == DETAIL_BOOST_KEY and isinstance(value, dict) and value.get("weight") == 0.0:
             continue
         if key == EXTRA_OPTIONS_KEY and isinstance(value, str):
@@ -148,7 +173,12 @@ def _options(options: Any, eta: float) -> tuple[dict, float, float, dict]:
         raise NodeInputError("options", f"RES4LYF option {key!r} = {value!r} is not supported in wfrun's "
                              "ClownsharKSampler_Beta (only neutral options and eta are)",
                              "disconnect the ClownOptions node that sets it")
-    return dict(options), step_eta, stage_eta, extra
+    swap = {key: options[key] for key in SWAP_KEYS if key in options}
+    if float(swap.get("rk_swap_threshold") or 0.0) > 0:
+        raise NodeInputError("options", "swapping samplers on a step error threshold is not supported in wfrun",
+                             "set swap_below_err to 0 on ClownOptions_SwapSampler_Beta")
+    scale = scales.get(NOISE_SCALE_KEY, scales.get(OLD_NOISE_SCALE_KEY, 1.0))
+    return dict(options), step_eta, stage_eta, extra, SharkSettings(noise_scale=scale, swap=swap)
 
 
 def _number(name: str, value: Any) -> float:
@@ -184,7 +214,7 @@ def _check_inputs(model: Any, positive: Any, negative: Any, latent_image: Any, g
 
 
 def _settings(eta: Any, cfg: Any, bongmath: Any, steps_to_run: Any, seed: int, options: Any
-              ) -> tuple[res.ResOptions, float, dict]:
+              ) -> tuple[res.ResOptions, float, dict, SharkSettings]:
     eta, cfg = _number("eta", eta), _number("cfg", cfg)
     if cfg < 0:
         raise NodeInputError("cfg", "a negative cfg (the pack's channelwise CFG) is not supported in wfrun",
@@ -193,16 +223,18 @@ def _settings(eta: Any, cfg: Any, bongmath: Any, steps_to_run: Any, seed: int, o
         raise NodeInputError("bongmath", f"expected true or false, got {bongmath!r}")
     if isinstance(steps_to_run, bool) or not isinstance(steps_to_run, int):
         raise NodeInputError("steps_to_run", f"expected a whole number, got {steps_to_run!r}")
-    incoming, step_eta, stage_eta, extra = _options(options, eta)
+    incoming, step_eta, stage_eta, extra, shark = _options(options, eta)
     settings = res.ResOptions(eta=step_eta, eta_substep=stage_eta, noise_seed=seed + 1 if seed != -1 else -1,
                               bongmath=bongmath, steps_to_run=steps_to_run, **extra)
     written = {**incoming, **NEUTRAL_OPTIONS, "eta": step_eta, "eta_substep": stage_eta}
-    return settings, cfg, written
+    if OLD_NOISE_SCALE_KEY in incoming:  # the pack writes back the noise_stdev it read
+        written[OLD_NOISE_SCALE_KEY] = incoming[OLD_NOISE_SCALE_KEY]
+    return settings, cfg, written, shark
 
 
 def _run(ctx: ExecContext, name: str, settings: res.ResOptions, seed: int, cfg: float, model: Any, positive: Any,
          negative: Any, samples: torch.Tensor, mask: Any, run_sigmas: torch.Tensor,
-         resume: list[res.ResState] | None) -> tuple[dict, dict]:
+         resume: list[res.ResState] | None, noise_scale: float = 1.0) -> tuple[dict, dict]:
     """Sample each batch item on its own (the pack does), through core SamplerCustom with
     the RES sampler; the outputs carry the chain entries."""
     (select,) = _core("KSamplerSelect")(ctx, sampler_name=name)
@@ -217,7 +249,8 @@ def _run(ctx: ExecContext, name: str, settings: res.ResOptions, seed: int, cfg: 
                                             resume=resume[b] if resume is not None else None)
         schedule = resume[b].sigmas.float() if resume is not None else run_sigmas
         out, den = custom(ctx, model=model, add_noise=resume is None, noise_seed=seed, cfg=cfg, positive=positive,
-                          negative=negative, sampler=ClownRun(select, seed + b, item_settings), sigmas=schedule,
+                          negative=negative, sampler=ClownRun(select, seed + b, item_settings, noise_scale),
+                          sigmas=schedule,
                           latent_image=item)
         outs.append(out["samples"])
         denoised.append(den["samples"])
@@ -236,7 +269,8 @@ def _run(ctx: ExecContext, name: str, settings: res.ResOptions, seed: int, cfg: 
 def clownshark_sampler(ctx: ExecContext, eta: Any, sampler_name: Any, scheduler: Any, steps: Any, steps_to_run: Any,
                        denoise: Any, cfg: Any, seed: Any, sampler_mode: Any, bongmath: Any, model: Any = None,
                        positive: Any = None, negative: Any = None, latent_image: Any = None, sigmas: Any = None,
-                       guides: Any = None, options: Any = None, **_: Any) -> tuple:
+                       guides: Any = None, options: Any = None, **rest: Any) -> tuple:
+    options = merge_options(options, rest)
     if sampler_mode != "standard":
         raise NodeInputError("sampler_mode", f"sampler_mode {sampler_mode!r} on ClownsharKSampler_Beta is not "
                              "supported in wfrun", "use standard, and ClownsharkChainsampler_Beta to continue a run")
@@ -256,7 +290,7 @@ def clownshark_sampler(ctx: ExecContext, eta: Any, sampler_name: Any, scheduler:
     for label, value in (("steps", steps), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise NodeInputError(label, f"expected a whole number, got {value!r}")
-    settings, cfg, written = _settings(eta, cfg, bongmath, steps_to_run, seed, options)
+    settings, cfg, written, shark = _settings(eta, cfg, bongmath, steps_to_run, seed, options)
 
     ms = ks.FlowSampling(shift=model.shift, multiplier=model.multiplier)
     if sigmas is not None:  # the pack scales a given schedule by denoise (its steps and scheduler unused)
@@ -266,8 +300,9 @@ def clownshark_sampler(ctx: ExecContext, eta: Any, sampler_name: Any, scheduler:
             run_sigmas = ks.ksampler_sigmas(ms, scheduler, int(steps), denoise, sampler_name=name)
         except ks.SchedulerStepsError as err:
             raise NodeInputError("steps", str(err), "use more steps or another scheduler") from None
+    check_swap(shark.swap, name, len(run_sigmas))
     output, den_out = _run(ctx, name, settings, seed, cfg, model, positive, negative, latent_image["samples"],
-                           latent_image.get("noise_mask"), run_sigmas, None)
+                           latent_image.get("noise_mask"), run_sigmas, None, shark.noise_scale)
     return output, den_out, written
 
 
@@ -297,8 +332,9 @@ def _resume_states(latent_image: dict, sigmas: Any) -> list[res.ResState]:
 def clownshark_chainsampler(ctx: ExecContext, eta: Any, sampler_name: Any, steps_to_run: Any, cfg: Any,
                             sampler_mode: Any, bongmath: Any, model: Any = None, positive: Any = None,
                             negative: Any = None, sigmas: Any = None, latent_image: Any = None, guides: Any = None,
-                            options: Any = None, sampler: Any = None, **_: Any) -> tuple:
+                            options: Any = None, sampler: Any = None, **rest: Any) -> tuple:
     """RES4LYF's chained sampler: continue the run a latent carries (module docs)."""
+    options = merge_options(options, rest)
     if sampler_mode != "resample":
         raise NodeInputError("sampler_mode", f"sampler_mode {sampler_mode!r} is not supported in wfrun "
                              "(RES4LYF's unsampling is not ported)", "use resample")
@@ -309,7 +345,8 @@ def clownshark_chainsampler(ctx: ExecContext, eta: Any, sampler_name: Any, steps
     _check_inputs(model, positive, negative, latent_image, guides)
     states = _resume_states(latent_image, sigmas)
     name = rk_type(sampler_name)
-    settings, cfg, written = _settings(eta, cfg, bongmath, steps_to_run, -1, options)
+    settings, cfg, written, shark = _settings(eta, cfg, bongmath, steps_to_run, -1, options)
+    check_swap(shark.swap, name, len(states[0].sigmas))
     output, den_out = _run(ctx, name, settings, -1, cfg, model, positive, negative, latent_image["samples"], None,
                            states[0].sigmas, states)
     return output, den_out, written

@@ -1,2 +1,3 @@
-"""WAS Node Suite (WASasquatch/was-node-suite-comfyui): its text nodes Text Multiline and
-Text Concatenate."""
+"""WAS Node Suite (WASasquatch/was-node-suite-comfyui, and its maintained fork ``was-ns``): its
+text nodes Text Multiline, Text Concatenate and Text Find and Replace, Tensor Batch to Image,
+Image Blank and Image Input Switch."""
