@@ -246,3 +246,15 @@ def test_mode_refusals(ctx, model, cond):
         with pytest.raises(NodeInputError) as err:
             chain(ctx, start, sampler_mode=mode, model=model, positive=cond, negative=cond)
         assert err.value.input_name == "latent_image"
+
+
+def test_bongmath_is_skipped_on_step_0_of_a_padded_schedule(ctx, model, cond):
+    """Schedule [.5, .45, 0]: step 0 (h = 0.105, sigma .5) is the only one where bongmath
+    can act (step 1 onto sigma_min has h > 0.5). Standard mode: the switch matters;
+    resample of a fresh latent: the pack skips it on step 0, so it does not."""
+    start, sigmas = latent_of(start_latent()), torch.tensor([0.5, 0.45, 0.0])
+    runs = {(mode, bong): clown(ctx, model, cond, start, eta=0.5, sigmas=sigmas, sampler_mode=mode,
+                                bongmath=bong, sampler_name="exponential/res_2s")[0]["samples"]
+            for mode in ("standard", "resample") for bong in (True, False)}
+    assert not torch.allclose(runs["standard", True], runs["standard", False], atol=1e-4)
+    assert torch.equal(runs["resample", True], runs["resample", False])
