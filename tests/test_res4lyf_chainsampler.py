@@ -97,7 +97,7 @@ def test_chain_refusals(ctx, model, cond):
     first, _, _ = clown(ctx, model, cond, empty_latent(ctx), steps_to_run=2)
     cases = [
         (dict(latent=empty_latent(ctx), model=model, positive=cond, negative=cond), "latent_image"),
-        (dict(latent=first, sampler_mode="unsample"), "sampler_mode"),
+        (dict(latent=first, sampler_mode="reverse"), "sampler_mode"),
         (dict(latent={**first, "samples": torch.zeros(1, 16, 2, 8, 8)}), "latent_image"),
         (dict(latent={**first, "noise_mask": torch.ones(1, 4, 4)}), "latent_image"),
         (dict(latent=first, sampler_name="multistep/deis_2m"), "sampler_name"),

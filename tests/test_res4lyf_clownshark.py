@@ -177,8 +177,7 @@ def test_neutral_detail_boost_options_pass(ctx, model, cond):
 @pytest.mark.parametrize("changes,name", [
     ({"sampler_name": "linear/euler"}, "sampler_name"),
     ({"sampler_name": "exponential/res_5s"}, "sampler_name"),
-    ({"sampler_mode": "resample"}, "sampler_mode"),
-    ({"sampler_mode": "unsample"}, "sampler_mode"),
+    ({"sampler_mode": "reverse"}, "sampler_mode"),
     ({"guides": {"guide_mode": "flow"}}, "guides"),
     ({"sigmas": torch.tensor([0.5])}, "sigmas"),
     ({"options": {"noise_type_init": "brownian"}}, "options"),

@@ -1,5 +1,5 @@
 """ClownsharKSampler_Beta (RES4LYF ``beta/samplers.py``, 81fe5f4d; custom sigmas and extra options as of
-0dc91c00, 2026-01), ``sampler_mode`` "standard".
+0dc91c00, 2026-01), all three ``sampler_mode`` values (see "Modes" below).
 
 The node is RES4LYF's SharkSampler (noise, schedule, CFG guider) around its
 ClownSamplerAdvanced (``sample_rk_beta`` with the node's settings). For the RES samplers
@@ -46,9 +46,33 @@ generators continue where they stopped. A latent whose run already ended passes 
 unchanged (no step, no model call). So a sampler stopped after k steps and a chain
 sampler with the same settings give what one sampler gives in one go.
 
+Modes (SharkSampler and ``sample_rk_beta`` at 81fe5f4d, 2025-07-09, the version the saved
+workflows name; unchanged to 2025-10-26 but for one rule: from 75915ec the state's noise
+generators continue whatever the seed). "unsample" reverses the schedule
+and appends 0, "resample" puts a 0 before and after it (:func:`mode_sigmas`); the leading 0
+is the pack's flag that keeps ComfyUI from noising the latent, so in both modes the latent
+enters as it is. The sampler then strips the padding and prepares the schedule, and picks
+its start (:func:`wfrun.sampling.ksampler.res4lyf.mode_schedule`): a fresh latent
+"resample"d is taken as the sample at the schedule's first sigma (bongmath skipped on that
+first step, as the pack skips it on step 0 of a padded schedule); a fresh latent
+"unsample"d is taken as the sample at ``sigma_min`` and integrated up the schedule to its
+top (no final model call: the output is the inverted noise, with its ``state_info``). A
+latent carrying ``state_info`` starts from the state's latent and multistep history in
+either mode: "resample" after a stopped standard/resample run continues its stored schedule
+at its step (this node's own ``steps``/``scheduler`` are then unused); "resample" after an
+unsample comes down from the sigma that run reached; "unsample" after a stopped run climbs
+back from where it stopped. The chain sampler hands the stored schedule (reversed when
+resampling what was unsampled) unless ``sigmas`` are connected. ``seed`` -1 continues the
+state's noise generators; another seed draws fresh ones (seed + 1; 81fe5f4d's rule). In "standard" mode a
+latent's state is ignored (the pack's too).
+
 Differences from the pack: the starting latent and noise enter the sampler in float32 (as
 KSampler's do in wfrun; the pack keeps them in float64), and the result is float32; the
-output LATENT carries no ``sampler`` entry; "unsample" mode is refused, as are ``guides``,
+output LATENT carries no ``sampler`` entry. Refused: in resample/unsample mode a noise mask
+(the pack's masked noise there may come from torch's global seed) and, with seed -1 and no
+state, an unsample schedule not ending at 0 (the pack noises the latent with torch's global
+seed); the pack's own failures (a sigma reached twice in the new schedule); the
+``unsample_*``/``rebounds`` options (non-neutral options are refused as a whole), as are ``guides``,
 a negative ``denoise`` or ``cfg``, a missing model/prompt, any option other than the
 neutral ones (ClownOptions_DetailBoost_Beta at weight 0; SharkOptions_Beta and
 ClownOptions_SwapSampler_Beta as :mod:`.shark_options` says: the starting noise's scale is
@@ -213,8 +237,8 @@ def _check_inputs(model: Any, positive: Any, negative: Any, latent_image: Any, g
         raise NodeInputError("latent_image", f"expected a LATENT, got {type(latent_image).__name__}")
 
 
-def _settings(eta: Any, cfg: Any, bongmath: Any, steps_to_run: Any, seed: int, options: Any
-              ) -> tuple[res.ResOptions, float, dict, SharkSettings]:
+def _settings(eta: Any, cfg: Any, bongmath: Any, steps_to_run: Any, seed: int, options: Any,
+              sampler_mode: str = "standard") -> tuple[res.ResOptions, float, dict, SharkSettings]:
     eta, cfg = _number("eta", eta), _number("cfg", cfg)
     if cfg < 0:
         raise NodeInputError("cfg", "a negative cfg (the pack's channelwise CFG) is not supported in wfrun",
@@ -225,30 +249,46 @@ def _settings(eta: Any, cfg: Any, bongmath: Any, steps_to_run: Any, seed: int, o
         raise NodeInputError("steps_to_run", f"expected a whole number, got {steps_to_run!r}")
     incoming, step_eta, stage_eta, extra, shark = _options(options, eta)
     settings = res.ResOptions(eta=step_eta, eta_substep=stage_eta, noise_seed=seed + 1 if seed != -1 else -1,
-                              bongmath=bongmath, steps_to_run=steps_to_run, **extra)
+                              bongmath=bongmath, steps_to_run=steps_to_run, sampler_mode=sampler_mode, **extra)
     written = {**incoming, **NEUTRAL_OPTIONS, "eta": step_eta, "eta_substep": stage_eta}
     if OLD_NOISE_SCALE_KEY in incoming:  # the pack writes back the noise_stdev it read
         written[OLD_NOISE_SCALE_KEY] = incoming[OLD_NOISE_SCALE_KEY]
     return settings, cfg, written, shark
 
 
+def mode_sigmas(sigmas: torch.Tensor, sampler_mode: str) -> torch.Tensor:
+    """SharkSampler's schedule for a ``sampler_mode`` (81fe5f4d): "unsample" reverses it and
+    appends 0, "resample" puts a 0 before and after it; "standard" leaves it. A leading 0
+    is the pack's flag that keeps ComfyUI from noising the latent (module docs)."""
+    zero = sigmas.new_zeros(1)
+    if sampler_mode == "unsample":
+        return torch.cat([torch.flip(sigmas, dims=[0]), zero])
+    if sampler_mode == "resample":
+        return torch.cat([zero, sigmas, zero])
+    return sigmas
+
+
 def _run(ctx: ExecContext, name: str, settings: res.ResOptions, seed: int, cfg: float, model: Any, positive: Any,
          negative: Any, samples: torch.Tensor, mask: Any, run_sigmas: torch.Tensor,
          resume: list[res.ResState] | None, noise_scale: float = 1.0) -> tuple[dict, dict]:
     """Sample each batch item on its own (the pack does), through core SamplerCustom with
-    the RES sampler; the outputs carry the chain entries."""
+    the RES sampler; the outputs carry the chain entries. Outside "standard" mode
+    ``run_sigmas`` is the padded schedule of :func:`mode_sigmas` (float64, handed to the
+    sampler exactly) and ``resume`` the state the latent carries, if any."""
     (select,) = _core("KSamplerSelect")(ctx, sampler_name=name)
     custom = _core("SamplerCustom")
     outs, denoised, states = [], [], []
+    standard = settings.sampler_mode == "standard"
     for b in range(samples.shape[0]):
         item = {"samples": samples[b:b + 1]}
         if mask is not None:  # each item gets the whole mask, as in the pack
             item["noise_mask"] = mask
         kept: list[res.ResState] = []
         item_settings = dataclasses.replace(settings, keep_state=kept.append,
-                                            resume=resume[b] if resume is not None else None)
-        schedule = resume[b].sigmas.float() if resume is not None else run_sigmas
-        out, den = custom(ctx, model=model, add_noise=resume is None, noise_seed=seed, cfg=cfg, positive=positive,
+                                            resume=resume[b] if resume is not None else None,
+                                            schedule=None if standard else run_sigmas.double())
+        schedule = run_sigmas.float()
+        out, den = custom(ctx, model=model, add_noise=True, noise_seed=seed, cfg=cfg, positive=positive,
                           negative=negative, sampler=ClownRun(select, seed + b, item_settings, noise_scale),
                           sigmas=schedule,
                           latent_image=item)
@@ -271,9 +311,9 @@ def clownshark_sampler(ctx: ExecContext, eta: Any, sampler_name: Any, scheduler:
                        positive: Any = None, negative: Any = None, latent_image: Any = None, sigmas: Any = None,
                        guides: Any = None, options: Any = None, **rest: Any) -> tuple:
     options = merge_options(options, rest)
-    if sampler_mode != "standard":
-        raise NodeInputError("sampler_mode", f"sampler_mode {sampler_mode!r} on ClownsharKSampler_Beta is not "
-                             "supported in wfrun", "use standard, and ClownsharkChainsampler_Beta to continue a run")
+    if sampler_mode not in SAMPLER_MODES:
+        raise NodeInputError("sampler_mode", f"unknown sampler_mode {sampler_mode!r}",
+                             f"use one of {', '.join(SAMPLER_MODES)}")
     if sigmas is not None and (not isinstance(sigmas, torch.Tensor) or sigmas.dim() != 1 or len(sigmas) < 2):
         raise NodeInputError("sigmas", f"expected SIGMAS of at least 2 values, got {sigmas!r:.80}",
                              "connect a schedule")
@@ -290,7 +330,7 @@ def clownshark_sampler(ctx: ExecContext, eta: Any, sampler_name: Any, scheduler:
     for label, value in (("steps", steps), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise NodeInputError(label, f"expected a whole number, got {value!r}")
-    settings, cfg, written, shark = _settings(eta, cfg, bongmath, steps_to_run, seed, options)
+    settings, cfg, written, shark = _settings(eta, cfg, bongmath, steps_to_run, seed, options, sampler_mode)
 
     ms = ks.FlowSampling(shift=model.shift, multiplier=model.multiplier)
     if sigmas is not None:  # the pack scales a given schedule by denoise (its steps and scheduler unused)
@@ -301,9 +341,31 @@ def clownshark_sampler(ctx: ExecContext, eta: Any, sampler_name: Any, scheduler:
         except ks.SchedulerStepsError as err:
             raise NodeInputError("steps", str(err), "use more steps or another scheduler") from None
     check_swap(shark.swap, name, len(run_sigmas))
+    states = None
+    if sampler_mode != "standard":
+        run_sigmas = mode_sigmas(run_sigmas.double(), sampler_mode)
+        _check_mode_run(latent_image, run_sigmas, seed)
+        if "state_info" in latent_image:
+            states = _resume_states(latent_image, None)
     output, den_out = _run(ctx, name, settings, seed, cfg, model, positive, negative, latent_image["samples"],
-                           latent_image.get("noise_mask"), run_sigmas, None, shark.noise_scale)
+                           latent_image.get("noise_mask"), run_sigmas, states, shark.noise_scale)
     return output, den_out, written
+
+
+#: ``sampler_mode`` values of ClownsharKSampler_Beta (all run; see the module docs).
+SAMPLER_MODES = ("unsample", "standard", "resample")
+
+
+def _check_mode_run(latent_image: dict, run_sigmas: torch.Tensor, seed: int) -> None:
+    """What wfrun refuses in "resample"/"unsample" mode (the pack's global-seed noise; a
+    latent carrying a state is replaced by the state's, so its noising does not count)."""
+    if "noise_mask" in latent_image:
+        raise NodeInputError("latent_image", "a noise mask in resample/unsample mode is not supported in wfrun (the "
+                             "pack's masked noise there may come from torch's global seed)", "remove the mask")
+    if run_sigmas[0] != 0 and seed == -1 and "state_info" not in latent_image:
+        raise NodeInputError("sigmas", "an unsample schedule that does not end at 0 makes the pack noise the "
+                             "latent first, with noise from torch's global seed when seed is -1; not supported "
+                             "in wfrun", "end the schedule at 0 or set a seed")
 
 
 def _resume_states(latent_image: dict, sigmas: Any) -> list[res.ResState]:
@@ -335,9 +397,8 @@ def clownshark_chainsampler(ctx: ExecContext, eta: Any, sampler_name: Any, steps
                             options: Any = None, sampler: Any = None, **rest: Any) -> tuple:
     """RES4LYF's chained sampler: continue the run a latent carries (module docs)."""
     options = merge_options(options, rest)
-    if sampler_mode != "resample":
-        raise NodeInputError("sampler_mode", f"sampler_mode {sampler_mode!r} is not supported in wfrun "
-                             "(RES4LYF's unsampling is not ported)", "use resample")
+    if sampler_mode not in ("unsample", "resample"):
+        raise NodeInputError("sampler_mode", f"unknown sampler_mode {sampler_mode!r}", "use resample or unsample")
     if sampler is not None:
         raise NodeInputError("sampler", "a SAMPLER input on ClownsharkChainsampler_Beta (its 2025-03 form) is not "
                              "supported in wfrun", "disconnect sampler; pick the sampler by sampler_name")
@@ -345,8 +406,20 @@ def clownshark_chainsampler(ctx: ExecContext, eta: Any, sampler_name: Any, steps
     _check_inputs(model, positive, negative, latent_image, guides)
     states = _resume_states(latent_image, sigmas)
     name = rk_type(sampler_name)
-    settings, cfg, written, shark = _settings(eta, cfg, bongmath, steps_to_run, -1, options)
+    settings, cfg, written, shark = _settings(eta, cfg, bongmath, steps_to_run, -1, options, sampler_mode)
     check_swap(shark.swap, name, len(states[0].sigmas))
+    if sigmas is not None and (not isinstance(sigmas, torch.Tensor) or sigmas.dim() != 1 or len(sigmas) < 2):
+        raise NodeInputError("sigmas", f"expected SIGMAS of at least 2 values, got {sigmas!r:.80}",
+                             "connect a schedule")
+    # the pack: the stored schedule unless sigmas are connected; reversed when resampling
+    # what was unsampled (stored rising)
+    schedule = states[0].sigmas if sigmas is None else sigmas.detach().to("cpu")
+    schedule = schedule.double()
+    if (len(schedule) > 2 and schedule[1] < schedule[2] and states[0].sampler_mode == "unsample"
+            and sampler_mode == "resample"):
+        schedule = torch.flip(schedule, dims=[0])
+    run_sigmas = mode_sigmas(schedule, sampler_mode)
+    _check_mode_run(latent_image, run_sigmas, -1)
     output, den_out = _run(ctx, name, settings, -1, cfg, model, positive, negative, latent_image["samples"], None,
-                           states[0].sigmas, states)
+                           run_sigmas, states)
     return output, den_out, written

@@ -74,10 +74,18 @@ deterministic slope ``(x_0 - x_next) / (sigma - sigma_next)``, the pack's
 ``extra_initial_steps`` (multistep: the first ``stages - 1 + N`` steps are single-step;
 the default 1 is the rule above) and ``multistep_fallback`` ("ddim": one stage weighted
 ``phi_1(-h)``; "euler") for multistep steps with ``h >= 1``.
+
+``sampler_mode`` "resample"/"unsample" (the pack's SharkSampler pads the schedule with
+zeros and the sampler reads them, with the latent's ``state_info``, to pick its schedule
+and start: :func:`mode_schedule`): the same steps run on that schedule, rising ones
+included (``h < 0``: the exponential integrator run backwards, RES4LYF's inversion), from
+the state's latent and history when there is one; bongmath is skipped on step 0 of a
+padded schedule, as in the pack.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -152,9 +160,15 @@ class ResOptions:
     #: ``multistep_fallback_sampler`` ("" keeps the pack's choice; "ddim" or "euler"):
     #: the tableau a multistep method falls back to on a step with ``h >= 1``.
     multistep_fallback: str = ""
-    #: Where an earlier run stopped (the pack's ``state_info`` in "resample" mode): the run
-    #: continues it instead of starting from the given latent and schedule.
+    #: Where an earlier run stopped (the pack's ``state_info``), read in "resample" and
+    #: "unsample" modes (:func:`mode_schedule`): the run starts from its latent.
     resume: "ResState | None" = None
+    #: The pack's ``sampler_mode``: "standard", "resample" or "unsample" (module docs of
+    #: :func:`mode_schedule`).
+    sampler_mode: str = "standard"
+    #: The schedule exactly as the node hands it to the sampler (float64, with the mode's
+    #: padding zeros); the ``sigmas`` argument is then only its float32 copy.
+    schedule: torch.Tensor | None = None
     #: Called once at the end with the run's :class:`ResState` (the pack's ``state_info_out``).
     keep_state: Callable[["ResState"], None] | None = None
 
@@ -177,6 +191,10 @@ class ResState:
     step_rng: torch.Tensor | None
     stage_rng: torch.Tensor | None
     completed: bool
+    #: The mode the run was in, and the sigma its last step reached (the pack's
+    #: ``sampler_mode`` and ``sigma_next``): a later run looks its start up by them.
+    sampler_mode: str = "standard"
+    sigma_next: torch.Tensor | None = None
 
 
 # --- phi functions and tableaux -----------------------------------------------------------
@@ -284,6 +302,92 @@ def prepare_sigmas(sigmas: torch.Tensor, sigma_min: torch.Tensor) -> torch.Tenso
     return sigmas
 
 
+class ModeScheduleError(ValueError):
+    """The pack fails on this schedule/state combination (its own error, not a choice)."""
+
+
+def _pack_prepare(sigmas: torch.Tensor, sigma_min: torch.Tensor, mode: str) -> tuple[torch.Tensor, bool]:
+    """RES4LYF's ``RK_NoiseSampler.prepare_sigmas`` (81fe5f4d) with its padding zeros: a
+    leading 0 (the "do not add noise" flag of resample/unsample) is cut, and with it a
+    trailing 0; ``unsample`` is that flag unless the mode is "standard"."""
+    from_zero = False
+    unsample = bool(sigmas[0] == 0)
+    if unsample:
+        from_zero = bool(sigmas[-1] == 0)
+        sigmas = sigmas[1:]
+        if len(sigmas) and sigmas[-1] == 0:
+            sigmas = sigmas[:-1]
+    if mode == "standard":
+        unsample = False
+    if len(sigmas) < 2:
+        raise ModeScheduleError(f"the schedule has {len(sigmas)} sigma(s) left after the pack strips its "
+                                "padding zeros (the pack fails on it)")
+    keep = torch.cat([sigmas.new_ones(1, dtype=torch.bool), torch.diff(sigmas) != 0])
+    sigmas = sigmas[keep].clone()
+    if sigmas[-1] == 0:
+        if sigmas[-2] < sigma_min:
+            sigmas[-2] = sigma_min
+        elif (sigmas[-2] - sigma_min).abs() > 1e-4:
+            sigmas = torch.cat([sigmas[:-1], sigma_min.reshape(1), sigmas[-1:]])
+    elif from_zero and not torch.isclose(sigmas[0], sigma_min):
+        sigmas = torch.cat([sigma_min.reshape(1), sigmas])
+    return sigmas, unsample
+
+
+def mode_schedule(sigmas: torch.Tensor, sigma_min: torch.Tensor, mode: str,
+                  state: "ResState | None") -> tuple[torch.Tensor, int, bool]:
+    """The prepared schedule, the start step and the pack's ``UNSAMPLE`` flag for a
+    ``sampler_mode`` and the state the latent carries (``sample_rk_beta``, 81fe5f4d).
+
+    ``sigmas`` is the node's schedule as SharkSampler builds it: "unsample" flips the
+    schedule and appends 0, "resample" puts a 0 before and after it (so ComfyUI adds no
+    noise: the latent enters as it is). Then, with a state (its latent is the start):
+
+    - an unfinished run (not completed, ``0 < end_step < len(state sigmas) - 1``)
+      continued the other way (standard/resample -> unsample on a falling schedule,
+      unsample -> resample on a rising one) takes the state's schedule reversed, from
+      ``len - 1 - end_step``; a finished unsample continued by resample starts at 0;
+    - standard/resample -> resample starts at ``end_step`` on the state's own schedule.
+
+    The schedule is then prepared (padding zeros cut, ``sigma_min`` before a final 0, or,
+    for a schedule from 0 upwards, ``sigma_min`` as its start); a rising schedule that came
+    with a leading 0 gets the 0 back and starts one step later (at 1 from 0). Last, with a
+    state, the start is where the new schedule equals the sigma the state's run reached.
+    """
+    start = 0
+    if state is not None and mode in ("resample", "unsample"):
+        if len(sigmas) < 3:
+            raise ModeScheduleError("the pack compares the schedule's second and third sigma; this one has fewer")
+        last = len(state.sigmas) - 1
+        if not state.completed and state.end_step not in (0, -1) and state.end_step < last:
+            if state.sampler_mode in ("standard", "resample") and mode == "unsample" and sigmas[2] < sigmas[1]:
+                sigmas = torch.flip(state.sigmas, dims=[0])
+                start = len(sigmas) - 1 - state.end_step
+            if state.sampler_mode == "unsample" and mode == "resample" and sigmas[2] > sigmas[1]:
+                sigmas = torch.flip(state.sigmas, dims=[0])
+                start = len(sigmas) - 1 - state.end_step
+        elif state.sampler_mode == "unsample" and mode == "resample":
+            start = 0
+        if state.sampler_mode in ("standard", "resample") and mode == "resample":
+            start = state.end_step if state.end_step != -1 else 0
+            if start > 0:
+                sigmas = state.sigmas.clone()
+    sigmas = sigmas.to(dtype=sigma_min.dtype, device=sigma_min.device)
+    given_first = sigmas[0]
+    sigmas, unsample = _pack_prepare(sigmas, sigma_min, mode)
+    if unsample and given_first == 0 and sigmas[0] != 0 and len(sigmas) > 2 and sigmas[1] < sigmas[2]:
+        sigmas = torch.cat([sigmas.new_zeros(1), sigmas])
+        start = 1 if start == 0 else start - 1
+    if state is not None and mode in ("resample", "unsample") and state.sigma_next is not None:
+        found = (sigmas == state.sigma_next.to(sigmas)).nonzero().flatten()
+        if len(found) > 1:
+            raise ModeScheduleError(f"the sigma the earlier run reached ({float(state.sigma_next):g}) occurs "
+                                    f"{len(found)} times in the new schedule (the pack fails on it)")
+        if len(found) == 1:
+            start = int(found.item())
+    return sigmas, start, unsample
+
+
 def hard_split(s: torch.Tensor, eta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Noise mode "hard" on a flow model: ``(alpha, s_down, s_up)`` for target sigma ``s``."""
     s_up = s * eta
@@ -332,15 +436,20 @@ def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: Re
     out_dtype = x.dtype
     x = x.to(options.dtype)
     sigma_min = ctx.ms.sigma_min.to(device=x.device, dtype=options.dtype)
-    resume = options.resume
-    start, history = 0, []  # history: earlier steps' first-stage x0 predictions, newest first
-    if resume is not None:  # the pack's "resample" of a latent carrying state_info
+    mode = options.sampler_mode
+    resume = options.resume if mode in ("resample", "unsample") else None
+    start, history, unsample = 0, [], False  # history: earlier steps' x0 predictions, newest first
+    if resume is not None:  # the pack continues from the state's latent and history
         x = resume.raw_x.to(device=x.device, dtype=options.dtype)
-        sigmas = prepare_sigmas(resume.sigmas.to(device=x.device, dtype=options.dtype), sigma_min)
-        start = int(resume.end_step)
         history = [h.to(device=x.device, dtype=options.dtype) for h in resume.history]
-    else:
+    if mode == "standard":
         sigmas = prepare_sigmas(sigmas.to(device=x.device, dtype=options.dtype), sigma_min)
+    else:
+        given = options.schedule if options.schedule is not None else sigmas
+        state = None if resume is None else dataclasses.replace(
+            resume, sigmas=resume.sigmas.to(device=x.device, dtype=options.dtype))
+        sigmas, start, unsample = mode_schedule(given.to(device=x.device, dtype=options.dtype), sigma_min, mode,
+                                                state)
     if len(sigmas) < 2:
         return x.to(out_dtype)
     ends_at_zero = bool(sigmas[-1] == 0)
@@ -365,7 +474,8 @@ def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: Re
         own = len(tableau.c) - recycled
         t = -torch.log(sigma)
         stage_sigmas = [torch.exp(-(t + h * c)) for c in tableau.c]  # the pack's sigma_fn(t_fn + h c)
-        bong = options.bongmath and bool(sigma > 0.03) and bool(h < 0.5)
+        # the pack skips bongmath on step 0 of a padded (resample/unsample) schedule
+        bong = options.bongmath and bool(sigma > 0.03) and bool(h < 0.5) and not (step == 0 and unsample)
         x_0 = x
         data: list[torch.Tensor] = [torch.zeros_like(x)] * len(tableau.c)
         for k in range(recycled):
@@ -401,5 +511,6 @@ def sample_res(model, x: torch.Tensor, sigmas: torch.Tensor, ctx, *, variant: Re
         options.keep_state(ResState(
             sigmas=sigmas.clone(), end_step=end, raw_x=x.clone(), history=tuple(history),
             step_rng=step_noise.generator.get_state(), stage_rng=stage_noise.generator.get_state(),
-            completed=bool(ends_at_zero and end == all_steps and sigmas[-2] == sigma_min)))
+            completed=bool(ends_at_zero and end == all_steps and sigmas[-2] == sigma_min),
+            sampler_mode=mode, sigma_next=sigmas[end].clone()))
     return x.to(out_dtype)
