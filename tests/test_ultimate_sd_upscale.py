@@ -130,7 +130,7 @@ def reference_redraw(canvas, tiles, blur):
 @pytest.mark.parametrize("uniform", [True, False])
 def test_identity_sampler_matches_the_scripts_loop_and_sees_each_padded_crop(monkeypatch, mode, uniform):
     stubs = Stubs()
-    monkeypatch.setattr(upscale, "registered", stubs)
+    monkeypatch.setattr(upscale, "_core", stubs)
     image = bytes_image(2, 96, 136)
     out = run(image, mode_type=mode, force_uniform_tiles=uniform)
     tiles = [grid.tile_for(xi, yi, 136, 96, 64, 64, 16, uniform) for xi, yi in grid.tile_order(2, 3, mode)]
@@ -150,7 +150,7 @@ def test_identity_sampler_matches_the_scripts_loop_and_sees_each_padded_crop(mon
 def test_without_resizing_an_identity_redraw_is_lossless(monkeypatch):
     """Non-uniform tiles whose padded crops are already multiples of 8 go through unresized, so
     an identity sampler returns the image itself."""
-    monkeypatch.setattr(upscale, "registered", Stubs())
+    monkeypatch.setattr(upscale, "_core", Stubs())
     image = bytes_image(2, 96, 136)
     out = run(image, force_uniform_tiles=False, tile_width=136, tile_height=96, tile_padding=0)
     expected = torch.from_numpy(np.stack([np.asarray(c, dtype=np.float32) / 255.0 for c in reference_canvas(image)]))
@@ -159,7 +159,7 @@ def test_without_resizing_an_identity_redraw_is_lossless(monkeypatch):
 
 
 def test_one_redrawn_tile_is_blended_through_the_blurred_mask_inside_its_crop(monkeypatch):
-    monkeypatch.setattr(upscale, "registered", Stubs(redraw=torch.ones_like))
+    monkeypatch.setattr(upscale, "_core", Stubs(redraw=torch.ones_like))
     image = bytes_image(1, 64, 64, seed=3)            # one tile: its crop is the whole image
     out = run(image, tile_width=128, tile_height=128, mask_blur=4, tile_padding=0)
     base = reference_canvas(image)[0]
@@ -172,7 +172,7 @@ def test_one_redrawn_tile_is_blended_through_the_blurred_mask_inside_its_crop(mo
 
 def test_decode_shorter_than_the_batch_leaves_later_images(monkeypatch):
     """A Wan VAE turns 2 frames into 1 latent and back into 1 picture: the second image stays."""
-    monkeypatch.setattr(upscale, "registered", Stubs(redraw=lambda x: torch.ones_like(x[:1])))
+    monkeypatch.setattr(upscale, "_core", Stubs(redraw=lambda x: torch.ones_like(x[:1])))
     image = bytes_image(2, 32, 32)
     out = run(image, mask_blur=0)
     assert torch.equal(out[0], torch.ones_like(out[0])) and torch.equal(out[1], image[1])
@@ -189,7 +189,7 @@ def test_canvas_is_rounded_to_eight_with_lanczos_and_mode_none_stops_there():
 @pytest.mark.parametrize("name,value", [("seam_fix_mode", "Half Tile"), ("seam_fix_mode", "Band Pass"),
                                         ("batch_size", 2), ("mode_type", "Spiral")])
 def test_refuses_what_it_does_not_reproduce(monkeypatch, name, value):
-    monkeypatch.setattr(upscale, "registered", Stubs())
+    monkeypatch.setattr(upscale, "_core", Stubs())
     with pytest.raises(NodeInputError) as err:
         run(bytes_image(1, 32, 32), **{name: value})
     assert err.value.input_name == name if hasattr(err.value, "input_name") else True

@@ -124,6 +124,17 @@ def registered(class_type: str, pack: str | None = None, shared: bool = True) ->
     return info.fn if info is not None else None
 
 
+def builtin_executor(class_type: str, input_name: str) -> ExecutorFn:
+    """The executor of a node type wfrun itself ships (a pack running ComfyUI's own nodes, or
+    the wrapper's, through the registry: packs do not import each other); a missing one
+    means a broken install, said as the error of the calling node's ``input_name``."""
+    fn = registered(class_type)
+    if fn is None:
+        raise NodeInputError(input_name, f"wfrun's {class_type} is not available in this installation",
+                             "reinstall wfrun")
+    return fn
+
+
 def registered_types() -> list[str]:
     return sorted(_EXECUTORS)
 

@@ -132,3 +132,16 @@ def mask_visibility(track_mask: Any, frames: int, tracks: int) -> torch.Tensor:
     if not isinstance(track_mask, torch.Tensor) or track_mask.ndim != 3:
         raise NodeInputError("track_mask", f"expected a MASK [frames, height, width], got {type(track_mask).__name__}")
     return (track_mask > 0).any(dim=(1, 2)).unsqueeze(-1)
+
+
+def coords_path(track_coords: Any, input_name: str = "track_coords") -> torch.Tensor:
+    """Track text (SplineEditor's ``coord_str``) as a path ``[frames, tracks, 2]``: every
+    track as long as the first (longer ones cut there), as the Wan-Move nodes read it."""
+    data = parse_tracks(track_coords, input_name)
+    if not data or not data[0]:
+        raise NodeInputError(input_name, "no tracks given", "connect a SplineEditor's coord_str")
+    frames = len(data[0])
+    if any(len(track) < frames for track in data):
+        raise NodeInputError(input_name, f"tracks of {sorted({len(t) for t in data})} points; each needs at least "
+                             f"the first track's {frames}")
+    return torch.tensor([[track[f] for track in data] for f in range(frames)], dtype=torch.float32)

@@ -35,7 +35,7 @@ import torch
 from wfrun.media.image import upscale_image
 from wfrun.nodes.conditioning import set_values
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.tracks import parse_track_batches, parse_tracks, tracks_value as _tracks_value
+from wfrun.nodes.tracks import coords_path, parse_track_batches, tracks_value as _tracks_value
 from wfrun.nodes.tracks import mask_visibility as _visibility
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.comfy_core_models.latent_nodes import latent_frames
@@ -197,15 +197,9 @@ def generate_tracks(ctx: ExecContext, width: int, height: int, start_x: float, s
 def wan_move_tracks_from_coords(ctx: ExecContext, track_coords: Any = "[]", track_mask: Any = None,
                                 **_: Any) -> tuple:
     """TRACKS from track text (SplineEditor's ``coord_str``): every track as long as the first."""
-    data = parse_tracks(track_coords, "track_coords")
-    if not data or not data[0]:
-        raise NodeInputError("track_coords", "no tracks given", "connect a SplineEditor's coord_str")
-    frames = len(data[0])
-    if any(len(track) < frames for track in data):
-        raise NodeInputError("track_coords", f"tracks of {sorted({len(t) for t in data})} points; each needs at least "
-                             f"the first track's {frames}")
-    path = torch.tensor([[track[f] for track in data] for f in range(frames)], dtype=torch.float32)
-    return _out(path, _visibility(track_mask, frames, len(data))), frames
+    path = coords_path(track_coords)
+    frames, count = path.shape[:2]
+    return _out(path, _visibility(track_mask, frames, count)), frames
 
 
 @executor("WanMoveConcatTrack")

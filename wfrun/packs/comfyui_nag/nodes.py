@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 from wfrun.sampling.nag import NAGGuidance, NAGParams, negative_tensor
 
 OOM_HINT = "load the model with weight_dtype fp8_e4m3fn, or make fewer frames or a smaller size"
@@ -53,10 +53,7 @@ def nag_guidance(model: Any, nag_negative: Any, nag_scale: Any, nag_tau: Any, na
 
 
 def _core(class_type: str) -> Any:
-    fn = registered(class_type)
-    if fn is None:  # comfy_core_models is part of wfrun; only a broken install lacks it
-        raise NodeInputError("model", f"the core {class_type} is not available in this wfrun")
-    return fn
+    return builtin_executor(class_type, "model")
 
 
 @executor("KSamplerWithNAG", oom_hint=OOM_HINT)

@@ -29,7 +29,7 @@ import torch
 
 from wfrun.media.image import upscale_image
 from wfrun.nodes.conditioning import set_values
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 from wfrun.packs.painter_i2v.nodes import amplify_motion
 
 #: The pack's latent: Wan 2.1 VAE channels and spatial stride, fixed in its code.
@@ -38,10 +38,7 @@ STRIDE = 8
 
 
 def _core(class_type: str) -> Any:
-    fn = registered(class_type)
-    if fn is None:  # the core pack is part of wfrun; only a broken install lacks it
-        raise NodeInputError("vae", f"ComfyUI's {class_type} is not available in this wfrun")
-    return fn
+    return builtin_executor(class_type, "vae")
 
 
 def _concat(conditioning: list) -> torch.Tensor:

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 
 #: The wrapper's conditioning puts this many mask channels before the latents (I2V models).
 MASK_CHANNELS = 4
@@ -52,10 +52,7 @@ def amplify_motion(latents: torch.Tensor, amplitude: float) -> torch.Tensor:
 
 
 def _wrapper(class_type: str) -> Any:
-    fn = registered(class_type)
-    if fn is None:  # the wrapper pack is part of wfrun; only a broken install lacks it
-        raise NodeInputError("vae", f"the WanVideoWrapper's {class_type} is not available in this wfrun")
-    return fn
+    return builtin_executor(class_type, "vae")
 
 
 @executor("PainterI2VforKJ")

@@ -91,7 +91,7 @@ from typing import Any
 import torch
 
 from wfrun.models.handles import CoreModel
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 from wfrun.sampling import ksampler as ks
 from wfrun.sampling.ksampler import res4lyf as res
 from wfrun.sampling.ksampler.wrapped import Denoiser, SamplerWrapper
@@ -143,10 +143,7 @@ class ClownRun(SamplerWrapper):
 
 
 def _core(class_type: str) -> Any:
-    fn = registered(class_type)
-    if fn is None:  # comfy_core_models is part of wfrun; only a broken install lacks it
-        raise NodeInputError("model", f"the core {class_type} is not available in this wfrun")
-    return fn
+    return builtin_executor(class_type, "model")
 
 
 def rk_type(sampler_name: Any) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 
 from wfrun.models.handles import CoreModel
 from wfrun.models.paths import ModelPathError, find_model
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 from wfrun.nodes.models import roots_of
 
 TAESD = ("taesd", "taesdxl", "taesd3", "taef1")
@@ -42,10 +42,7 @@ COMPILE_MODES = ("default", "max-autotune", "max-autotune-no-cudagraphs", "reduc
 
 
 def _core(class_type: str) -> Any:
-    fn = registered(class_type)
-    if fn is None:  # comfy_core_models is part of wfrun; only a broken install lacks it
-        raise NodeInputError("model_name", f"the core {class_type} is not available in this wfrun")
-    return fn
+    return builtin_executor(class_type, "model_name")
 
 
 def _in_checkpoints(ctx: ExecContext, name: str) -> bool:

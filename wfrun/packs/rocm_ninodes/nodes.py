@@ -22,14 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 
 
 def _core(class_type: str, input_name: str):
-    fn = registered(class_type)
-    if fn is None:  # comfy_core_models is part of wfrun; only a broken install lacks it
-        raise NodeInputError(input_name, f"the core {class_type} is not available in this wfrun")
-    return fn
+    return builtin_executor(class_type, input_name)
 
 
 def weight_dtype_for(unet_name: str, weight_dtype: str) -> str:

@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 from wfrun.sampling.ksampler import FlowSampling
 from wfrun.sampling.ksampler.schedulers import scheduler_sigmas
 
@@ -86,10 +86,7 @@ def refuse_old_layouts(ctx: ExecContext, node: str, first: str, rest: dict, extr
 
 
 def _core(class_type: str) -> Any:
-    fn = registered(class_type)
-    if fn is None:  # comfy_core_models is part of wfrun; only a broken install lacks it
-        raise NodeInputError("base_high", f"the core {class_type} is not available in this wfrun")
-    return fn
+    return builtin_executor(class_type, "base_high")
 
 
 def comfy_sigmas(scheduler: str):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 from wfrun.sampling.ksampler import FlowSampling
 from wfrun.sampling.ksampler.schedulers import scheduler_sigmas
 
@@ -38,10 +38,7 @@ def legacy_switch(use_boundary: bool, boundary: float, steps: int, scheduler: st
 
 
 def _core(class_type: str) -> Any:
-    fn = registered(class_type)
-    if fn is None:  # comfy_core_models is part of wfrun; only a broken install lacks it
-        raise NodeInputError("high_model", f"the core {class_type} is not available in this wfrun")
-    return fn
+    return builtin_executor(class_type, "high_model")
 
 
 @executor("SimpleTripleKSamplerWan22Lightning")

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 from wfrun.sampling.schedulers import SchedulerError, build_schedule
 
 from . import switching as sw
@@ -51,10 +51,7 @@ STAGE3_SEED_OFFSET = 1
 
 
 def _sampler() -> Any:
-    fn = registered("WanVideoSampler")
-    if fn is None:  # the wanvideo pack is part of wfrun; only a broken install lacks it
-        raise NodeInputError("base_high", "WanVideoSampler is not available in this wfrun")
-    return fn
+    return builtin_executor("WanVideoSampler", "base_high")
 
 
 def _transformer_dim(model: Any) -> int:

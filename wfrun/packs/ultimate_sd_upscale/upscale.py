@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 from wfrun.packs.ultimate_sd_upscale.grid import Tile, grid_shape, round8, tile_for, tile_order
 
 MODES = ("Linear", "Chess", "None")
@@ -103,10 +103,7 @@ def paste_tile(base: Image.Image, redrawn: Image.Image, crop: tuple[int, int, in
 
 
 def _core(name: str) -> Any:
-    fn = registered(name)
-    if fn is None:
-        raise NodeInputError("model", f"wfrun's {name} is not available in this installation")
-    return fn
+    return builtin_executor(name, "model")
 
 
 def redraw_tile(ctx: ExecContext, images: list[Image.Image], tile: Tile, mask_blur: int, sampling: dict,

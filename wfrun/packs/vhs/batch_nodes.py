@@ -64,7 +64,7 @@ from typing import Any
 import torch
 
 from wfrun.media.image import UPSCALE_METHODS, common_upscale
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 
 MERGE_STRATEGIES = ("match A", "match B", "match smaller", "match larger")
 
@@ -416,10 +416,7 @@ def unbatch(ctx: ExecContext, batched: Any, **_: Any) -> tuple:
 
 def _core(class_type: str) -> Any:
     """ComfyUI's own VAE node, through the registry (packs do not import each other)."""
-    fn = registered(class_type)
-    if fn is None:  # the core pack is part of wfrun; only a broken install lacks it
-        raise NodeInputError("vae", f"wfrun's {class_type} is not available in this installation")
-    return fn
+    return builtin_executor(class_type, "vae")
 
 
 @executor("VHS_VAEDecodeBatched", oom_hint="lower per_batch, or use VAEDecodeTiled")

@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 from wfrun.sampling.conditioning import TextEmbeds
 
 from .plan import chunks_for_frames, flf_last_chunk, frames_for_chunks, normalize_chunk_frames
@@ -62,10 +62,7 @@ def wan_video_chunk_calculator(ctx: ExecContext, num_chunks: int, chunk_frames: 
 
 
 def _wrapper(class_type: str) -> Any:
-    fn = registered(class_type)
-    if fn is None:  # the wanvideo pack is part of wfrun; only a broken install lacks it
-        raise NodeInputError("model", f"wfrun's {class_type} is not available in this installation")
-    return fn
+    return builtin_executor(class_type, "model")
 
 
 def _call(class_type: str, ctx: ExecContext, where: str, rename: dict[str, str], **inputs: Any) -> tuple:

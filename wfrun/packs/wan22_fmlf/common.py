@@ -18,16 +18,13 @@ import torch
 
 from wfrun.media.image import upscale_image
 from wfrun.nodes.conditioning import set_values
-from wfrun.nodes.executor import ExecContext, NodeInputError, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor
 
 GREY = 0.5
 
 
 def core(class_type: str) -> Any:
-    fn = registered(class_type)
-    if fn is None:  # the core pack is part of wfrun; only a broken install lacks it
-        raise NodeInputError("vae", f"wfrun's {class_type} is not available in this installation")
-    return fn
+    return builtin_executor(class_type, "vae")
 
 
 def empty_latent(ctx: ExecContext, vae: Any, width: int, height: int, length: int, batch_size: int) -> torch.Tensor:

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from wfrun.nodes.conditioning import fold_frame_mask, set_values
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 
 GREY = 0.5
 #: The low-noise expert's mask on the end frames (the pack lets it move them a little).
@@ -43,10 +43,7 @@ LOW_NOISE_END_MASK = 0.1
 
 
 def core(class_type: str) -> Any:
-    fn = registered(class_type)
-    if fn is None:  # the core packs are part of wfrun; only a broken install lacks them
-        raise NodeInputError("model_high_noise", f"wfrun's {class_type} is not available in this installation")
-    return fn
+    return builtin_executor(class_type, "model_high_noise")
 
 
 def _image(name: str, value: Any) -> torch.Tensor | None:

@@ -43,7 +43,7 @@ from typing import Any
 import torch
 
 from wfrun.models.handles import CoreModel
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 from wfrun.sampling import ksampler as ks
 
 OOM_HINT = "load the models with weight_dtype fp8_e4m3fn, or make fewer frames or a smaller size"
@@ -59,10 +59,7 @@ def _model(name: str, model: Any) -> CoreModel:
 
 
 def _core(class_type: str) -> Any:
-    fn = registered(class_type)
-    if fn is None:  # comfy_core_models is part of wfrun; only a broken install lacks it
-        raise NodeInputError("sampler_name", f"the core {class_type} is not available in this wfrun")
-    return fn
+    return builtin_executor(class_type, "sampler_name")
 
 
 def _check_scheduler(scheduler: Any) -> None:

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
+from wfrun.nodes.executor import ExecContext, builtin_executor, executor
 
 
 def wrapper(class_type: str) -> Any:
     """The WanVideoWrapper executor ``class_type`` (part of wfrun; only a broken install lacks it)."""
-    fn = registered(class_type)
-    if fn is None:
-        raise NodeInputError("model", f"wfrun's {class_type} is not available in this installation")
-    return fn
+    return builtin_executor(class_type, "model")
 
 
 @executor("WanVideoModelLoader_2frames", background=True)

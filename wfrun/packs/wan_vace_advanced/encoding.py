@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from wfrun.media.image import common_upscale, upscale_image
 from wfrun.models.families import WAN21
 from wfrun.nodes.conditioning import set_values
-from wfrun.nodes.executor import ExecContext, NodeInputError, registered
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor
 
 GREY = 0.5
 PHANTOM_CONTROL_VALUE = 0.0
@@ -39,9 +39,7 @@ def latent_frames(length: int) -> int:
 def encode(ctx: ExecContext, vae: Any, pixels: torch.Tensor) -> torch.Tensor:
     """Raw latents of an IMAGE batch taken as one video (ComfyUI's ``vae.encode``), through
     wfrun's core VAEEncode (packs do not import each other)."""
-    fn = registered("VAEEncode")
-    if fn is None:  # the core pack is part of wfrun; only a broken install lacks it
-        raise NodeInputError("vae", "wfrun's VAEEncode is not available in this installation")
+    fn = builtin_executor("VAEEncode", "vae")
     (latent,) = fn(ctx, pixels=pixels[..., :3], vae=vae)
     return latent["samples"]
 

@@ -31,7 +31,7 @@ import torch
 
 from wfrun.media.track_drawing import draw_tracks
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.tracks import mask_visibility, parse_tracks, tracks_value
+from wfrun.nodes.tracks import coords_path, mask_visibility, tracks_value
 from wfrun.packs.wanvideo.types import ImageEmbeds
 from wfrun.sampling.conditioning import WanMoveEmbeds
 from wfrun.sampling.tracks import wanmove_positions
@@ -49,17 +49,6 @@ def _frame_size(embeds: ImageEmbeds) -> tuple[int, int]:
     return int(embeds.lat_h) * VAE_SPATIAL, int(embeds.lat_w) * VAE_SPATIAL
 
 
-def _coords_path(track_coords: Any) -> torch.Tensor:
-    data = parse_tracks(track_coords, "track_coords")
-    if not data or not data[0]:
-        raise NodeInputError("track_coords", "no tracks given", "connect a SplineEditor's coord_str")
-    frames = len(data[0])
-    if any(len(track) < frames for track in data):
-        raise NodeInputError("track_coords", f"tracks of {sorted({len(t) for t in data})} points; each needs at least "
-                             f"the first track's {frames}")
-    return torch.tensor([[track[f] for track in data] for f in range(frames)], dtype=torch.float32)
-
-
 @executor("WanVideoAddWanMoveTracks")
 def wanvideo_add_wanmove_tracks(ctx: ExecContext, image_embeds: Any, strength: float, track_mask: Any = None,
                                 track_coords: Any = None, tracks: Any = None, **_: Any) -> tuple:
@@ -69,7 +58,7 @@ def wanvideo_add_wanmove_tracks(ctx: ExecContext, image_embeds: Any, strength: f
     num_frames = int(image_embeds.num_frames)
     visibility = None
     if track_coords is not None:
-        path = _coords_path(track_coords)
+        path = coords_path(track_coords)
     elif tracks is not None:
         path, own = tracks_value(tracks, "tracks")
         if track_mask is None:
