@@ -87,6 +87,18 @@ def test_unit_strengths_equal_the_wrappers_end_frame_mode(ctx, vae, clip):
     torch.testing.assert_close(doubled.clip_context, 2 * start_only)
 
 
+def test_a_comfyui_loaded_clip_gives_its_last_hidden_state_as_the_fork_takes_it(ctx, vae, clip):
+    import dataclasses
+
+    from wfrun.models.clip_vision_encode import last_hidden, penultimate
+
+    comfy = dataclasses.replace(clip, comfy_loader=True)
+    ours = encode(ctx, vae, comfy).clip_context
+    want = last_hidden(comfy, image(seed=1), "cpu", True)
+    torch.testing.assert_close(ours, want)
+    assert not torch.allclose(want, penultimate(clip, image(seed=1), "cpu", True))
+
+
 def test_latent_strength_scales_pixels_before_the_vae(ctx, vae, clip):
     # latent_strength 0 makes every frame 0 in -1..1 (mid grey) before encoding: the fork's
     # latents are those of a grey video (first 9 frames causally, the end frame alone), not zeros

@@ -26,9 +26,10 @@ that equality. wfrun refuses what the fork cannot run either: ``num_frames`` not
 mask reshape fails), several images in ``start`` or ``end``, and sizes that are not
 multiples of 16 (Wan's transformer patches latents 2x2).
 
-Deviation: a ComfyUI CLIPVisionLoader model made the fork take ComfyUI's
-``last_hidden_state``; wfrun's CLIP_VISION does not record which loader made it and always
-gives the penultimate states, which Wan's CLIPModel (this pack's loader) gives.
+A model from ComfyUI's CLIPVisionLoader made the fork take ComfyUI's ``last_hidden_state``
+(the last block's states): wfrun's CLIP_VISION records which loader made it
+(``ClipVision.comfy_loader``) and gives those then, the penultimate states otherwise (Wan's
+CLIPModel, this pack's loader).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import torch
 
 from wfrun.media.image import common_upscale
 from wfrun.models import placement, residency
-from wfrun.models.clip_vision_encode import penultimate
+from wfrun.models.clip_vision_encode import last_hidden, penultimate
 from wfrun.models.handles import ClipVision, WanVAE
 from wfrun.models.vae_codec import encode_raw, latent_stats
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
@@ -113,7 +114,8 @@ def start_end_image_clip_encode(
                              "the Wan VAE downsamples by 8 and the transformer patches by 2")
 
     residency.bring(clip_vision.model, ctx.device, ctx.offload_device)
-    clip_context = penultimate(clip_vision, start, ctx.device, True)
+    encode_clip = last_hidden if clip_vision.comfy_loader else penultimate
+    clip_context = encode_clip(clip_vision, start, ctx.device, True)
     if clip_embed_strength != 1.0:
         clip_context = clip_context * clip_embed_strength
     residency.done(clip_vision.model, ctx.device, ctx.offload_device, force_offload=bool(force_offload))
