@@ -13,15 +13,12 @@ returns close to where it started.
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
 
-from node_helpers import spec_defaults
-from wfrun.engine.executors import get_executor
-from wfrun.models.paths import ModelRoots
-from wfrun.nodes.executor import ExecContext, NodeInputError
+from res4lyf_nodes import chain, clown, cond, ctx, model  # noqa: F401 (fixtures)
+from wfrun.nodes.executor import NodeInputError
 from wfrun.packs.comfy_core_models.latent_format import latent_format
 from wfrun.packs.res4lyf import clownshark
 from wfrun.packs.res4lyf.clownshark import mode_sigmas
@@ -97,21 +94,6 @@ def test_a_reached_sigma_found_twice_fails_as_in_the_pack():
 
 # --- at the nodes, on the tiny Wan model ----------------------------------------------------
 
-@pytest.fixture(scope="module")
-def ctx(tiny_models) -> ExecContext:
-    return ExecContext(models=ModelRoots.from_options(tiny_models))
-
-
-@pytest.fixture(scope="module")
-def model(ctx):
-    return get_executor("UNETLoader")(ctx, unet_name="wan2.1_t2v_1.3B_tiny_bf16.safetensors", weight_dtype="default")[0]
-
-
-@pytest.fixture(scope="module")
-def cond(ctx):
-    clip, = get_executor("CLIPLoader")(ctx, clip_name="umt5_xxl_tiny_fp16.safetensors", type="wan")
-    return get_executor("CLIPTextEncode")(ctx, text="a fox in the snow", clip=clip)[0]
-
 
 def latent_of(values):
     return {"samples": values.clone()}
@@ -120,18 +102,6 @@ def latent_of(values):
 def start_latent():
     g = torch.Generator().manual_seed(3)
     return torch.randn(1, 16, 2, 4, 4, generator=g) * 0.5
-
-
-def clown(ctx, model, cond, latent, **changes):
-    values = {**spec_defaults("ClownsharKSampler_Beta"), "steps": 6, "scheduler": "simple", "cfg": 3.0,
-              "seed": 11, **changes}
-    return get_executor("ClownsharKSampler_Beta")(ctx, model=model, positive=cond, negative=cond,
-                                                  latent_image=latent, **values)
-
-
-def chain(ctx, latent, **changes):
-    values = {**spec_defaults("ClownsharkChainsampler_Beta"), "cfg": 3.0, **changes}
-    return get_executor("ClownsharkChainsampler_Beta")(ctx, latent_image=latent, **values)
 
 
 @pytest.mark.parametrize("sampler_name", ["multistep/res_2m", "exponential/res_2s"])

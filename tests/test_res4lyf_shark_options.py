@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from node_helpers import spec_defaults
+from res4lyf_nodes import clown as shared_clown, cond, ctx, empty_latent, model  # noqa: F401 (fixtures)
 from wfrun.engine.executors import get_executor
-from wfrun.models.paths import ModelRoots
 from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.packs.res4lyf.clownshark import start_noise
 from wfrun.packs.res4lyf.shark_options import merge_options
@@ -71,28 +71,8 @@ def test_start_noise_scale_multiplies_the_normalised_noise():
 # --- through ClownsharKSampler_Beta -----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ctx(tiny_models) -> ExecContext:
-    return ExecContext(models=ModelRoots.from_options(tiny_models))
-
-
-@pytest.fixture(scope="module")
-def model(ctx):
-    return get_executor("UNETLoader")(ctx, unet_name="wan2.1_t2v_1.3B_tiny_bf16.safetensors", weight_dtype="default")[0]
-
-
-@pytest.fixture(scope="module")
-def cond(ctx):
-    clip, = get_executor("CLIPLoader")(ctx, clip_name="umt5_xxl_tiny_fp16.safetensors", type="wan")
-    return get_executor("CLIPTextEncode")(ctx, text="a fox in the snow", clip=clip)[0]
-
-
 def clown(ctx, model, cond, **changes):
-    latent = get_executor("EmptyHunyuanLatentVideo")(ctx, width=32, height=32, length=5, batch_size=1)[0]
-    values = {**spec_defaults("ClownsharKSampler_Beta"), "steps": 4, "scheduler": "simple", "cfg": 3.0,
-              "seed": 11, "eta": 0.0, **changes}
-    return get_executor("ClownsharKSampler_Beta")(ctx, model=model, positive=cond, negative=cond,
-                                                  latent_image=latent, **values)
+    return shared_clown(ctx, model, cond, empty_latent(ctx), **{"steps": 4, "eta": 0.0, **changes})
 
 
 def test_neutral_shark_and_unreached_swap_change_nothing(ctx, model, cond):

@@ -258,6 +258,16 @@ def upscale_image(image: torch.Tensor, width: int, height: int, method: str, cro
 
 # ---------------------------------------------------------------------------- files
 
+def open_image(path: str | os.PathLike[str]) -> Any:
+    """The file opened by Pillow (use it in a ``with``), or MediaPathError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return Image.open(path)
+    except (UnidentifiedImageError, OSError) as err:
+        raise MediaPathError(f"{Path(path).name}: not an image Pillow can read ({err})") from None
+
+
 def load_image_file(path: str | os.PathLike[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """IMAGE [N, H, W, 3] and MASK [N, h, w] from an image file, as ComfyUI's LoadImage.
 
@@ -266,12 +276,9 @@ def load_image_file(path: str | os.PathLike[str]) -> tuple[torch.Tensor, torch.T
     image with a transparent colour, as ComfyUI's earlier code and its PyAV path treat it)
     gets a 64x64 zero mask. 16-bit grey (mode ``I``) is scaled to 8 bits first.
     """
-    from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+    from PIL import ImageOps, ImageSequence
 
-    try:
-        img = Image.open(path)
-    except (UnidentifiedImageError, OSError) as err:
-        raise MediaPathError(f"{Path(path).name}: not an image Pillow can read ({err})") from None
+    img = open_image(path)
     images, masks = [], []
     size = None
     with img:

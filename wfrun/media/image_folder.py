@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from wfrun.media.image import MediaPathError, resolve_inside, split_annotation
+from wfrun.media.image import MediaPathError, open_image, resolve_inside, split_annotation
 
 #: The pack's image extensions (``.jxl`` only with the optional pillow-jxl plugin: not read).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -103,12 +103,9 @@ def load_still(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """IMAGE ``[1, H, W, 3]`` and MASK ``[h, w]`` of an image file's first frame, as the pack
     reads each file: EXIF orientation applied, RGB, ``mask = 1 - alpha`` where the image has an
     alpha band, else a 64x64 zero mask."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import ImageOps
 
-    try:
-        img = Image.open(path)
-    except (UnidentifiedImageError, OSError) as err:
-        raise MediaPathError(f"{path.name}: not an image Pillow can read ({err})") from None
+    img = open_image(path)
     with img:
         img = ImageOps.exif_transpose(img) or img
         rgb = np.asarray(img.convert("RGB")).astype(np.float32) / 255.0

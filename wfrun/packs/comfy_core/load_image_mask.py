@@ -16,13 +16,12 @@ ComfyUI changed what the node reads on 2026-05-03 (cea8d092, first released in 0
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from wfrun.media.image import MediaPathError, load_image_file
+from wfrun.media.image import MediaPathError, load_image_file, open_image
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.files import input_file
 from wfrun.nodes.saved import saved_version
@@ -43,12 +42,9 @@ def reads_through_load_image(ver: str | None) -> bool:
 
 def first_frame_channel(path: Any, channel: str) -> torch.Tensor:
     """The older node: one channel of the first frame as a ``[1, H, W]`` MASK."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import ImageOps
 
-    try:
-        img = Image.open(path)
-    except (UnidentifiedImageError, OSError) as err:
-        raise MediaPathError(f"{Path(path).name}: not an image Pillow can read ({err})") from None
+    img = open_image(path)
     with img:
         frame = ImageOps.exif_transpose(img) or img
         if frame.getbands() != ("R", "G", "B", "A"):
