@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -125,7 +126,10 @@ def run_job(models: Path, out: Path, args, data: dict, variant: str = "resident"
     i2v = nodes["WanImageToVideo"]
     steps = {n["widgets_values"][0]: n for k, n in nodes.items() if k.startswith("PrimitiveInt#")}
     total, split = steps[20], steps[10]  # the template's steps and the step it hands over at
-    cmd = [sys.executable, "-m", "wfrun", "run", str(workflow or template_path()), "--models", str(models),
+    profile = os.environ.get("WFRUN_BENCH_CPROFILE")  # a folder: each job's cProfile of its main thread
+    entry = ([str(ROOT / "bench" / "profiled_wfrun.py"), str(Path(profile) / f"{variant}.{time.time_ns()}.prof")]
+             if profile else ["-m", "wfrun"])
+    cmd = [sys.executable, *entry, "run", str(workflow or template_path()), "--models", str(models),
            "--format", "json", "-o", str(out / "output"), "--input", str(out / "input"), "--device", args.device,
            "--set", f"{i2v['_path']}.width={args.width}", "--set", f"{i2v['_path']}.height={args.height}",
            "--set", f"{total['_path']}.value={args.steps}", "--set", f"{split['_path']}.value={args.steps // 2}",
