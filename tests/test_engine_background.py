@@ -88,33 +88,73 @@ def test_a_failing_background_loader_is_named_where_it_would_have_run(tmp_path, 
     assert not any(t.name.startswith("wfrun-load") for t in threading.enumerate())  # the workers are gone
 
 
-def _loader_graph():
-    """Two loaders (``TLoad``) and their users: the plan below lists the loader of the model
-    needed later first, as a topological order may (the second expert's before the first's)."""
-    from specs_for_tests import inp, node, out, workflow
+def _spec(inputs, outputs, **sig):
+    return {"signatures": [{"inputs": inputs, "outputs": outputs, **sig}]}
+
+
+def _linked(name, kind):
+    return {"name": name, "type": kind, "section": "required", "force_input": True}
+
+
+#: Test nodes: a loader (``TLoad``), a node that uses a model (``TUse``: MODEL in, LATENT
+#: out), a patch that passes it on (``TPatch``: MODEL in, MODEL out, with a number from
+#: ``TVal``), a user that also takes the number (``TUseWith``) and an output (``TSave``).
+_TEST_NODES = {
+    "TLoad": _spec([{"name": "name", "type": "STRING", "section": "required", "default": ""}], [{"type": "MODEL"}]),
+    "TUse": _spec([_linked("model", "MODEL")], [{"type": "LATENT"}]),
+    "TVal": _spec([], [{"type": "INT"}]),
+    "TPatch": _spec([_linked("model", "MODEL"), _linked("extra", "INT")], [{"type": "MODEL"}]),
+    "TUseWith": _spec([_linked("model", "MODEL"), _linked("extra", "INT")], [{"type": "LATENT"}]),
+    "TSave": _spec([_linked("a", "LATENT"), _linked("b", "LATENT")], [], output_node=True),
+}
+
+
+def _graph(nodes, links):
+    from specs_for_tests import workflow
     from wfrun.formats.document import from_data
     from wfrun.graph import build
     from wfrun.specs.registry import Registry
     from wfrun.specs.spec import PackSpecs
 
-    def spec(inputs, outputs, **sig):
-        return {"signatures": [{"inputs": inputs, "outputs": outputs, **sig}]}
-
-    widget = {"name": "name", "type": "STRING", "section": "required", "default": ""}
-    linked = {"name": "model", "type": "MODEL", "section": "required", "force_input": True}
-    nodes = {"TLoad": spec([widget], [{"type": "MODEL"}]),
-             "TUse": spec([linked], [{"type": "MODEL"}]),
-             "TSave": spec([{**linked, "name": "a"}, {**linked, "name": "b"}], [], output_node=True)}
     pack = PackSpecs.model_validate({"pack": "loadpack", "nodes": {
-        name: {"class_type": name, "pack": "loadpack", **s} for name, s in nodes.items()}})
-    ui = workflow([
+        name: {"class_type": name, "pack": "loadpack", **s} for name, s in _TEST_NODES.items()}})
+    return build(from_data(workflow(nodes, links), "loaders.json"), Registry([pack]))
+
+
+def _loader_graph():
+    """Two loaders (``TLoad``) and their users: the plan below lists the loader of the model
+    needed later first, as a topological order may (the second expert's before the first's)."""
+    from specs_for_tests import inp, node, out
+
+    return _graph([
         node(1, "TLoad", ["late"], outputs=[out("MODEL", "MODEL", [1])]),
         node(2, "TLoad", ["early"], outputs=[out("MODEL", "MODEL", [2])]),
-        node(3, "TUse", [], inputs=[inp("model", "MODEL", 2)], outputs=[out("MODEL", "MODEL", [3])]),
-        node(4, "TUse", [], inputs=[inp("model", "MODEL", 1)], outputs=[out("MODEL", "MODEL", [4])]),
-        node(5, "TSave", [], inputs=[inp("a", "MODEL", 3), inp("b", "MODEL", 4)]),
-    ], [[1, 1, 0, 4, 0, "MODEL"], [2, 2, 0, 3, 0, "MODEL"], [3, 3, 0, 5, 0, "MODEL"], [4, 4, 0, 5, 1, "MODEL"]])
-    return build(from_data(ui, "loaders.json"), Registry([pack]))
+        node(3, "TUse", [], inputs=[inp("model", "MODEL", 2)], outputs=[out("LATENT", "LATENT", [3])]),
+        node(4, "TUse", [], inputs=[inp("model", "MODEL", 1)], outputs=[out("LATENT", "LATENT", [4])]),
+        node(5, "TSave", [], inputs=[inp("a", "LATENT", 3), inp("b", "LATENT", 4)]),
+    ], [[1, 1, 0, 4, 0, "MODEL"], [2, 2, 0, 3, 0, "MODEL"], [3, 3, 0, 5, 0, "LATENT"], [4, 4, 0, 5, 1, "LATENT"]])
+
+
+def _patched_graph():
+    """The transformer's loader (1, "late") listed first and a patch on its model (3) right
+    after it, as in ComfyUI's Wan 2.2 template (UNETLoader, LoraLoaderModelOnly,
+    ModelSamplingSD3); then the VAE's loader (4, "early") and the start image's encode (5),
+    which the sampler (6) comes after. The patch and the encode both take a number (2),
+    which the encode is the last in plan order to read."""
+    from specs_for_tests import inp, node, out
+
+    return _graph([
+        node(1, "TLoad", ["late"], outputs=[out("MODEL", "MODEL", [1])]),
+        node(2, "TVal", [], outputs=[out("INT", "INT", [2, 3])]),
+        node(3, "TPatch", [], inputs=[inp("model", "MODEL", 1), inp("extra", "INT", 2)],
+             outputs=[out("MODEL", "MODEL", [4])]),
+        node(4, "TLoad", ["early"], outputs=[out("MODEL", "MODEL", [5])]),
+        node(5, "TUseWith", [], inputs=[inp("model", "MODEL", 5), inp("extra", "INT", 3)],
+             outputs=[out("LATENT", "LATENT", [6])]),
+        node(6, "TUse", [], inputs=[inp("model", "MODEL", 4)], outputs=[out("LATENT", "LATENT", [7])]),
+        node(7, "TSave", [], inputs=[inp("a", "LATENT", 6), inp("b", "LATENT", 7)]),
+    ], [[1, 1, 0, 3, 0, "MODEL"], [2, 2, 0, 3, 1, "INT"], [3, 2, 0, 5, 1, "INT"], [4, 3, 0, 6, 0, "MODEL"],
+        [5, 4, 0, 5, 0, "MODEL"], [6, 5, 0, 7, 0, "LATENT"], [7, 6, 0, 7, 1, "LATENT"]])
 
 
 def test_the_workers_read_first_the_model_the_plan_needs_first(monkeypatch):
@@ -181,3 +221,81 @@ def test_a_failing_loader_collected_late_is_still_named(monkeypatch):
     with pytest.raises(NodeError) as err:
         run_plan(_loader_graph(), Plan(order=["1", "2", "3", "4", "5"], outputs=["5"]), ExecContext(), background=True)
     assert "node 1 " in str(err.value) and "input 'name': this file is broken" in str(err.value)
+
+
+def _patched_executors(monkeypatch, load, encoded: threading.Event | None = None):
+    saved: list[tuple] = []
+    ran: list[str] = []
+
+    def encode(ctx, model, extra):
+        ran.append("encode")
+        if encoded is not None:
+            encoded.set()
+        return (f"{model}*{extra}",)
+
+    table = dict(registry_module._EXECUTORS)
+    table.update({"TLoad": ExecutorInfo(load, background=True), "TVal": ExecutorInfo(lambda ctx: (7,)),
+                  "TPatch": ExecutorInfo(lambda ctx, model, extra: (ran.append("patch") or f"{model}+{extra}",)),
+                  "TUseWith": ExecutorInfo(encode),
+                  "TUse": ExecutorInfo(lambda ctx, model: (ran.append("sample") or model.upper(),)),
+                  "TSave": ExecutorInfo(lambda ctx, a, b: saved.append((a, b)) or ())})
+    monkeypatch.setattr(registry_module, "_EXECUTORS", table)
+    return saved, ran
+
+
+def test_the_workers_read_first_the_model_a_node_uses_first_not_the_one_a_patch_passes_on(monkeypatch):
+    """The patch on the transformer (node 3) does not use it: the VAE (node 4), which the
+    encode (node 5) uses before the sampler (node 6) uses the transformer, is read first."""
+    from wfrun.engine import run as run_module
+    from wfrun.engine.plan import Plan
+
+    order: list[str] = []
+    saved, _ = _patched_executors(monkeypatch, lambda ctx, name: (order.append(name) or name,))
+    monkeypatch.setattr(run_module._BackgroundLoads, "WORKERS", 1)  # one worker: its order shows
+    run_plan(_patched_graph(), Plan(order=["1", "2", "3", "4", "5", "6", "7"], outputs=["7"]), ExecContext(),
+             background=True)
+    assert order == ["early", "late"]
+    assert saved == [("early*7", "LATE+7")]
+
+
+def test_a_node_that_waits_on_a_model_still_reading_is_put_off_and_the_nodes_after_it_run_first(monkeypatch):
+    """The transformer reads until the encode has run (or 5 s pass): the patch on it (node 3)
+    is put off instead of waiting at its turn, the encode runs, then the patch and the
+    sampler; the number both read is kept for the patch though the encode was its last
+    reader in plan order. The same values as a run without loads ahead."""
+    from wfrun.engine.plan import Plan
+
+    encoded = threading.Event()
+    seen: dict[str, bool] = {}
+
+    def load(ctx, name):
+        if name == "late":
+            seen["overlapped"] = encoded.wait(timeout=5)
+        return (name,)
+
+    saved, ran = _patched_executors(monkeypatch, load, encoded)
+    plan = Plan(order=["1", "2", "3", "4", "5", "6", "7"], outputs=["7"])
+    result = run_plan(_patched_graph(), plan, ExecContext(), background=True)
+    assert seen["overlapped"] and ran == ["encode", "patch", "sample"]
+    assert saved == [("early*7", "LATE+7")]
+    assert set(result.executed) == {"1", "2", "3", "4", "5", "6", "7"}
+    ahead = list(saved)
+    saved.clear(), ran.clear()
+    encoded.set()
+    run_plan(_patched_graph(), plan, ExecContext(), background=False)
+    assert saved == ahead and ran == ["patch", "encode", "sample"]
+
+
+def test_nodes_put_off_run_before_the_output_node_that_reads_them(monkeypatch):
+    """Output nodes are not put off: the save takes, in plan order, what it reads."""
+    from wfrun.engine.plan import Plan
+
+    def load(ctx, name):
+        if name == "late":
+            time.sleep(0.2)
+        return (name,)
+
+    saved, ran = _patched_executors(monkeypatch, load)
+    run_plan(_patched_graph(), Plan(order=["1", "2", "3", "4", "5", "6", "7"], outputs=["7"]), ExecContext(),
+             background=True)
+    assert saved == [("early*7", "LATE+7")] and ran[-1] == "sample"

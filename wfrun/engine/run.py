@@ -108,19 +108,53 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
     while the text and image encoders work; a loader still reading at its turn is waited
     for only when a later node needs its outputs (a plan may list the transformer's loader
     before the text encoder), and its error is raised there, naming the loader. Nothing
-    else changes: the same values, errors and cache."""
+    else changes: the same values, errors and cache.
+
+    A node whose inputs wait on such a loader (a LoRA or sampling patch on the model being
+    read, the sampler itself) is put off too, where nothing stops it from running later (no
+    output node, no loop, not volatile): the nodes after it that do not need the model (the
+    VAE encode of the start image) run first, and it runs where a later node needs it or at
+    the end, in plan order. Its inputs are held until it has run."""
     result = RunResult()
     values: dict[str, tuple] = {}
     prints: dict[str, str] = {}
     keep = set(plan.outputs)
-    #: loaders whose turn came while they were still reading: node id -> (fingerprint, cacheable)
-    deferred: dict[str, tuple[str, bool]] = {}
+    #: nodes whose turn came while a model they need was still being read (the loaders
+    #: themselves, and nodes put off after them), in plan order
+    deferred: dict[str, _Deferred] = {}
+    #: values whose last consumer had its turn while a put-off node still needs them
+    held: set[str] = set()
+
+    def ready(node_id: str) -> bool:
+        entry = deferred[node_id]
+        if entry.run is None:
+            return loads.finished(node_id)
+        return all(ready(s) for s in entry.sources if s in deferred)
+
+    def release(sources: list[str]) -> None:
+        for source in sources:
+            if any(source in e.sources for e in deferred.values() if e.run is not None):
+                held.add(source)
+            elif source not in keep:
+                values.pop(source, None)
 
     def take(node_id: str) -> None:
-        key, cacheable = deferred.pop(node_id)
-        values[node_id] = loads.collect(graph.node(node_id), result)
-        if cache is not None and cacheable:
-            cache.put(key, values[node_id])
+        entry = deferred[node_id]
+        if entry.run is None:
+            del deferred[node_id]
+            values[node_id] = loads.collect(graph.node(node_id), result)
+        else:
+            for source in entry.sources:
+                if source in deferred:
+                    take(source)
+            values[node_id] = _execute(entry.node, entry.run, entry.inputs, values, ctx, result, adjust_inputs)
+            del deferred[node_id]
+            result.peak_live_values = max(result.peak_live_values, len(values))
+            freed = [s for s in entry.sources if s in held]
+            held.difference_update(freed)
+            release(freed)
+        if cache is not None and entry.cacheable:
+            cache.put(entry.key, values[node_id])
 
     loops = find_loops(graph, plan.order, plan.chosen)
     free_after = loops.free_after(plan, graph) if loops is not None else plan.free_after
@@ -133,11 +167,16 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
             if loads is not None:
                 loads.start_ready(position, values, prints)
             node = without_unread(graph.node(node_id), absent)
+            waits_on: list[str] = []  # what this node reads that is still being read
             if deferred:  # a loop runs its body here: everything waited for; else what this node reads
                 needed = list(deferred) if loops is not None and node_id in loops.regions else [
                     v.node_id for v in node.inputs.values() if isinstance(v, LinkRef) and v.node_id in deferred]
-                for source in dict.fromkeys(needed):
-                    take(source)
+                needed = list(dict.fromkeys(needed))
+                if loops is None and not all(ready(source) for source in needed):
+                    waits_on = needed  # put off below if it can be, else taken there
+                else:
+                    for source in needed:
+                        take(source)
             if loops is not None and loops.skipped(node_id):  # runs in its loop, or never (blocked)
                 prints[node_id] = fingerprint(node, _with_defaults(node), prints)
                 if node_id in loops.blocked:
@@ -146,7 +185,7 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
             if lazy.unread(node_id):  # only lazy inputs that will not be read take its outputs
                 absent.add(node_id)
                 result.skipped.append(node_id)
-                _free(values, free_after.get(node_id, []), keep)
+                release(free_after.get(node_id, []))
                 continue
             info = executor_info(node.class_type, node.spec)
             if info is None:
@@ -162,9 +201,16 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
                 if ctx.progress:
                     ctx.progress.node_finished(node_id, node.label, 0.0, True)
             else:
+                if waits_on and not volatile and not is_output_node(graph, node_id):
+                    deferred[node_id] = _Deferred(key, cache is not None, node, info, inputs, tuple(waits_on) + tuple(
+                        v.node_id for v in inputs.values() if isinstance(v, LinkRef) and v.node_id not in waits_on))
+                    release(free_after.get(node_id, []))  # held for it where it is the last to read them
+                    continue
+                for source in waits_on:  # an output node (or a volatile one) waits here, in plan order
+                    take(source)
                 if loads is not None and loads.started(node_id) and not loads.finished(node_id):
-                    deferred[node_id] = (key, cache is not None and not volatile)
-                    _free(values, free_after.get(node_id, []), keep)  # its inputs went with it to the worker
+                    deferred[node_id] = _Deferred(key, cache is not None and not volatile)
+                    release(free_after.get(node_id, []))  # its inputs went with it to the worker
                     continue
                 if loads is not None and loads.started(node_id):
                     outputs = loads.collect(node, result)
@@ -178,9 +224,10 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
                     cache.put(key, outputs)
             values[node_id] = outputs
             result.peak_live_values = max(result.peak_live_values, len(values))
-            _free(values, free_after.get(node_id, []), keep)
+            release(free_after.get(node_id, []))
         for node_id in list(deferred):  # nothing after it read it (an output of the plan)
-            take(node_id)
+            if node_id in deferred:
+                take(node_id)
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
@@ -191,6 +238,20 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
     result.outputs = {k: v for k, v in values.items() if k in keep}
     result.written = list(ctx.written)
     return result
+
+
+@dataclass
+class _Deferred:
+    """A node whose turn came while a model it needs was still being read: a loader (``run``
+    None: its worker has it) or a node put off after one, run on this thread when taken."""
+
+    key: str
+    cacheable: bool
+    node: NodeInstance | None = None
+    run: ExecutorInfo | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    #: the nodes whose values it reads (those it waited on first)
+    sources: tuple[str, ...] = ()
 
 
 def _free(values: dict[str, tuple], sources: list[str], keep: set[str]) -> None:
@@ -260,11 +321,28 @@ class _BackgroundLoads:
         self.waiting = sorted(loaders, key=self._needed_at)
 
     def _needed_at(self, node_id: str) -> tuple[int, int]:
-        """When the plan first needs ``node_id``'s outputs: the workers take loaders in that
+        """When the plan first uses ``node_id``'s outputs: the workers take loaders in that
         order, so the model the first sampler waits for is read before one needed later
-        (a plan may list the second expert's loader before the first's)."""
-        uses = [self.index[c] for c in self.graph.graph.successors(node_id) if c in self.index]
-        return min(uses, default=len(self.index)), self.index[node_id]
+        (a plan may list the second expert's loader before the first's), and the VAE the
+        start image's encode needs before the transformers. A node that gives back a value
+        of the type it took from the loader (a LoRA or a sampling patch on the model, a
+        switch) only passes it on, and is put off while the model is read: the use is its
+        consumers'."""
+        first = len(self.index)
+        seen: set[str] = set()
+        todo = [node_id]
+        while todo:
+            for _, consumer, data in self.graph.graph.out_edges(todo.pop(), data=True):
+                if consumer not in self.index or consumer in seen:
+                    continue
+                seen.add(consumer)
+                taken = data.get("type")
+                given = {str(t) for t in self.graph.node(consumer).output_types}
+                if taken and str(taken) != "*" and (str(taken) in given or "*" in given):
+                    todo.append(consumer)
+                else:
+                    first = min(first, self.index[consumer])
+        return first, self.index[node_id]
 
     def started(self, node_id: str) -> bool:
         return node_id in self.futures
