@@ -92,3 +92,26 @@ def test_the_command_process_exits_with_the_commands_status(tmp_path):
                              cwd=Path(__file__).resolve().parents[1])
     assert missing.returncode == 2 and "no such file" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_the_installed_package_map_is_scanned_once_and_each_caller_gets_its_own_copy(monkeypatch):
+    """diffusers and transformers each ask importlib.metadata which distribution holds which
+    import name when imported; the process answers from one scan."""
+    import importlib.metadata
+
+    from wfrun.lean_imports import share_package_map
+
+    scans: list[int] = []
+
+    def scan():
+        scans.append(1)
+        return {"PIL": ["pillow"], "torch": ["torch"]}
+
+    monkeypatch.setattr(importlib.metadata, "packages_distributions", scan)
+    share_package_map()
+    first = importlib.metadata.packages_distributions()
+    first["PIL"].append("changed")
+    first["extra"] = ["x"]
+    share_package_map()  # a second call keeps the shared one
+    assert importlib.metadata.packages_distributions() == {"PIL": ["pillow"], "torch": ["torch"]}
+    assert len(scans) == 1
