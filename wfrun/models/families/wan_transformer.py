@@ -274,7 +274,7 @@ def task_from_name(name: str) -> str | None:
         return "animate-14b"
     if re.search(r"s2v", name) and wan22:
         return "s2v-14b"
-    if re.search(r"(causal|self)[-_ ]?forcing", name):  # Causal Forcing's repack and Self-Forcing's
+    if re.search(r"causal[-_ ]?forcing", name):  # Causal Forcing's ComfyUI repack, which carries the mark
         return "t2v-causal"
     if re.search(r"humo", name):
         return "humo-1.7b" if re.search(r"1[._]7b", name) else "humo-17b"
