@@ -190,6 +190,72 @@ def test_chunkwise_blocks_and_text_to_video():
     assert caches.end == 5 * L
 
 
+# --- the whole sampler ----------------------------------------------------------------
+
+
+def _block_causal_v(model, clean: list, block: torch.Tensor, sigma: float, context: torch.Tensor) -> torch.Tensor:
+    """The flow prediction for ``block`` after the clean frames, by the whole-sequence forward:
+    each frame seeing itself and the frames before it, the clean frames at timestep 0."""
+    seq = torch.cat(clean + [block], dim=2)
+    frames, tokens = seq.shape[2], seq.shape[3] * seq.shape[4] // 4
+    frame = torch.arange(frames * tokens) // tokens
+    mask = frame.view(-1, 1) >= frame.view(1, -1)
+    t = torch.tensor([[0.0] * (frames - 1) + [sigma * 1000.0]])
+    saved = [b.attn1.processor for b in model.blocks]
+    try:
+        for b in model.blocks:
+            b.attn1.processor = _Masked(b.attn1.processor, mask)
+        out, _ = transformer_forward(model, seq, t, context)
+    finally:
+        for b, p in zip(model.blocks, saved):
+            b.attn1.processor = p
+    return out[:, :, -1:]
+
+
+@pytest.mark.parametrize("image", [False, True], ids=["t2v", "i2v"])
+@torch.no_grad()
+def test_sampler_custom_advanced_runs_comfyui_loop(tmp_path, image):
+    """SamplerCustomAdvanced with SamplerARVideo against ComfyUI's loop written out: noise from
+    the seed on the CPU, x0 = x - sigma·v at timestep sigma·1000, re-noising with
+    ``torch.manual_seed(seed + block·1000 + step)``, the start image normalised in front."""
+    from wfrun.packs.comfy_core_models.latent_format import latent_format
+
+    transformer = tiny_wan(2)
+    g = torch.Generator().manual_seed(11)
+    text = torch.randn(1, 7, 24, generator=g)
+    raw = torch.randn(1, 16, 1, 4, 4, generator=g)
+    model = CoreModel(transformer=transformer, task="t2v-causal", path=tmp_path / "m.safetensors",
+                      dtype=torch.float32, latent_channels=16, shift=5.0)
+    if image:
+        model = model.patched(ar_initial_latent=raw)
+    seed, sigmas = 77, [1.0, 0.7, 0.0]
+    (guider,) = node("CFGGuider")(CTX, model=model, positive=[[text, {"pooled_output": None}]],
+                                  negative=[[torch.zeros(1, 7, 24), {"pooled_output": None}]], cfg=1.0)
+    out, denoised = node("SamplerCustomAdvanced")(CTX, noise=node("RandomNoise")(CTX, noise_seed=seed)[0],
+                                                  guider=guider, sampler=ARVideoSampler(1),
+                                                  sigmas=torch.tensor(sigmas),
+                                                  latent_image={"samples": torch.zeros(1, 16, 3, 4, 4)})
+
+    fmt = latent_format(16)
+    x = torch.randn(1, 16, 3, 4, 4, generator=torch.Generator().manual_seed(seed))  # sigma 1: the noise itself
+    clean = [fmt.process_in(raw)] if image else []
+    for block, start in enumerate(range(len(clean), 3)):
+        noisy = x[:, :, start:start + 1]
+        for i in range(len(sigmas) - 1):
+            x0 = noisy - sigmas[i] * _block_causal_v(transformer, clean, noisy, sigmas[i], text)
+            if sigmas[i + 1] == 0:
+                noisy = x0
+            else:
+                torch.manual_seed(seed + block * 1000 + i)
+                noisy = (1 - sigmas[i + 1]) * x0 + sigmas[i + 1] * torch.randn_like(x0)
+        clean.append(noisy)
+    want = fmt.process_out(torch.cat(clean, dim=2))
+    torch.testing.assert_close(out["samples"], want, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(denoised["samples"], want[:, :, -1:], atol=1e-4, rtol=1e-4)  # the last block's x0
+    if image:
+        torch.testing.assert_close(out["samples"][:, :, :1], raw, atol=1e-5, rtol=1e-5)
+
+
 # --- the nodes -----------------------------------------------------------------------
 
 
