@@ -358,7 +358,7 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
 MODELS_MISSING = {
     name: "part of Wan-Dancer (ComfyUI's WanDancerModel: music features injected into a Wan 2.2 14B model), "
           "which wfrun does not have yet"
-    for name in ("WanDancerEncodeAudio", "WanDancerVideo", "WanDancerPadKeyframesList", "WanDancerPadKeyframes")}
+    for name in ("WanDancerEncodeAudio", "WanDancerVideo")}
 
 #: Categories of ComfyUI's partner (API) nodes: ``partner/...`` today, ``api node/...`` before.
 CLOUD_CATEGORIES = ("partner/", "api node/")

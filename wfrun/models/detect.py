@@ -240,6 +240,17 @@ def _metadata_int(metadata: Mapping[str, str], name: str) -> int | None:
         return None
 
 
+def _causal_ar(metadata: Mapping[str, str]) -> bool:
+    """Whether the file's ``config`` metadata marks a causal (autoregressive) Wan model, as
+    ComfyUI reads it (``families.wan_transformer.CAUSAL_AR_CONFIG``)."""
+    try:
+        config = json.loads(metadata.get("config") or "{}")
+    except ValueError:
+        return False
+    transformer = config.get("transformer") if isinstance(config, dict) else None
+    return isinstance(transformer, dict) and transformer.get("causal_ar") is True
+
+
 def _shape(tensors: Mapping[str, TensorInfo], key: str) -> tuple[int, ...]:
     return tensors[key].shape
 
@@ -304,7 +315,7 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
                                       ("control_adapter", camera is not None), ("ref_conv", ref_conv is not None),
                                       ("fps", f"{p}fps_embedding.weight" in tensors),
                                       ("recam", f"{p}blocks.0.cam_encoder.weight" in tensors), ("animate", animate),
-                                      ("s2v", s2v), ("humo", humo))
+                                      ("s2v", s2v), ("humo", humo), ("causal_ar", _causal_ar(metadata)))
              if found}
     notes: list[str] = []
     extras = sorted({k[len(p):].split(".")[0] for k in keys if k.startswith(p)} - _WAN_TOP_LEVEL)

@@ -139,13 +139,18 @@ class CoreModel:
     #: ComfyUI's WanAnimate2Cache: (store device, storage dtype) of the Wan Animate 2 pose
     #: branch's cache. Recorded only: wfrun re-runs the branch at every call.
     animate2_cache: tuple[str, str] | None = None
+    #: ComfyUI's ARVideoI2V (``transformer_options["ar_config"]["initial_latent"]``): the
+    #: start image's raw latents ``[1, C, T, h, w]`` that the ``ar_video`` sampler puts in
+    #: front and seeds the KV cache with; None: text to video.
+    ar_initial_latent: torch.Tensor | None = None
 
     @classmethod
     def of_family(cls, transformer: Any, family: Any, path: Path, dtype: torch.dtype, shift: float) -> "CoreModel":
         """The MODEL a loader returns for ``transformer`` of ``family`` (``models.families``):
-        what ComfyUI's model class for that family (``WAN21``/``WAN22``) fixes."""
+        what ComfyUI's model class for that family (``WAN21``/``WAN22``) fixes; ``shift`` is the
+        loader's default, unless the family has its own (Causal Forcing's 5.0)."""
         return cls(transformer=transformer, task=family.task, path=path, dtype=dtype,
-                   latent_channels=family.latent_channels, shift=shift,
+                   latent_channels=family.latent_channels, shift=family.shift if family.shift is not None else shift,
                    image_to_video=family.takes_image_latents,
                    per_frame_timesteps=family.conditioning == "image-latent")
 

@@ -302,7 +302,7 @@ def _transformer(name: str, base: str, layout: str) -> tuple[Family, str | None]
         task = "t2v"
         notice = ("the name says no task (T2V, I2V, FLF2V, Fun-Control, Fun-InP, VACE, TI2V, …): the loader's "
                   "default, T2V, was taken")
-    if re.match(r"wan2[._]\d_", base):  # ComfyUI's repackaged files
+    if re.match(r"wan2[._]\d_", base) or task == "t2v-causal":  # ComfyUI's repackaged files (Causal Forcing's too)
         layout = "comfyui"
     precision = _precision(name, DEFAULT_PRECISION["wan_transformer"])
     rest = "fp16" if layout == "comfyui" and precision.endswith("_scaled") else "bf16"

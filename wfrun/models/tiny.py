@@ -29,7 +29,7 @@ import torch
 
 from wfrun.models.families import CLIP_VISION_H, transformer_family, vae_family
 from wfrun.models.families import UMT5_XXL as _UMT5
-from wfrun.models.families.wan_transformer import CAMERA_CHANNELS, VACE_CONTEXT_CHANNELS
+from wfrun.models.families.wan_transformer import CAMERA_CHANNELS, CAUSAL_AR_CONFIG, VACE_CONTEXT_CHANNELS
 
 #: Bump when the files change, so cached copies are rebuilt.
 TINY_VERSION = "9"
@@ -727,10 +727,13 @@ def file_tensors(spec: TinySpec) -> dict[str, torch.Tensor]:
 
 
 def file_metadata(spec: TinySpec) -> dict[str, str]:
-    """Real files need no metadata; tiny ones record what their shapes cannot say (head counts)."""
+    """Real files need no metadata but a family mark (Causal Forcing's ``config``); tiny ones
+    also record what their shapes cannot say (head counts)."""
     meta = {"format": "pt", "wfrun.tiny": TINY_VERSION}
     if spec.kind == "wan_transformer":
         meta["wfrun.num_heads"] = str(TRANSFORMER["heads"])
+        if "causal_ar" in transformer_family(spec.task).parts:  # the real repack's mark, as it writes it
+            meta["config"] = json.dumps(CAUSAL_AR_CONFIG)
     if spec.kind == "clip_vision":
         meta["wfrun.num_heads"] = str(CLIP["heads"])
     return meta

@@ -38,7 +38,12 @@ is ``[dim, in_channels, 1, 2, 2]``, ``head.head`` gives ``4 * latent_channels``)
   in every block (``blocks.N.audio_cross_attn_wrapper``, each latent frame's tokens attending
   to that frame's audio tokens). HuMo 17B is a Wan 2.1 T2V 14B backbone taking 2L + 4 input
   channels as I2V does (noise, 4 mask channels, image latents; no CLIP), HuMo 1.7B a 1.3B one
-  taking L; the reference image's tokens follow the video's in the sequence.
+  taking L; the reference image's tokens follow the video's in the sequence;
+- ``causal_ar`` — not a module but a mark in the file's metadata (``config``:
+  ``{"transformer": {"causal_ar": true}}``, as the Causal Forcing repack carries it): the
+  weights are a plain Wan 2.1 T2V backbone trained for autoregressive, frame-by-frame
+  denoising with a KV cache (ComfyUI ``WAN21_CausalAR_T2V`` / ``CausalWanModel``, sampled
+  by its ``ar_video`` sampler; other samplers run it as a bidirectional T2V, as there).
 
 Input channels are the noise latents plus what the sampler concatenates (L = latent
 channels): T2V and VACE take L; I2V, FLF2V and Fun-InP 2L + 4 (noise, 4 mask channels,
@@ -70,7 +75,11 @@ from typing import Literal
 Conditioning = Literal["text", "image", "control", "camera", "vace", "image-latent", "animate", "s2v", "humo"]
 
 #: Optional parts a transformer file may carry beyond the backbone (see the module docs).
-PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv", "fps", "recam", "animate", "s2v", "humo")
+PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv", "fps", "recam", "animate", "s2v", "humo", "causal_ar")
+
+#: The metadata mark of a causal (autoregressive) Wan model: ComfyUI reads the file's
+#: ``config`` JSON and picks ``WAN21_CausalAR_T2V`` when its transformer says this.
+CAUSAL_AR_CONFIG = {"transformer": {"causal_ar": True}}
 
 #: The top-level modules of Wan 2.2 Animate's part (ComfyUI ``AnimateWanModel``).
 ANIMATE_MODULES = ("pose_patch_embedding", "motion_encoder", "face_encoder", "face_adapter")
@@ -130,6 +139,9 @@ class TransformerFamily:
     widths: tuple[int, ...] = ()     # …or the only family with these parts at these widths
     samples_as: str = ""      # the Wan 2.1 task whose sampler inputs it takes ("": its own)
     diffusers_class: str | None = "WanTransformer3DModel"  # None: diffusers has no module for it
+    #: ComfyUI's sampling shift for it (its supported-models entry's ``sampling_settings``);
+    #: None: Wan's default (8.0, ``sampling.ksampler.WAN_DEFAULT_SHIFT``).
+    shift: float | None = None
 
     @property
     def takes_image_latents(self) -> bool:
@@ -163,6 +175,8 @@ def _f(*args, **kw) -> TransformerFamily:
 TRANSFORMER_FAMILIES: tuple[TransformerFamily, ...] = (
     # Wan 2.1: 16 latent channels, CLIP projection on the image-conditioned ones
     _f("t2v", "Wan 2.1 text-to-video", 16, 16, False, "text"),
+    _f("t2v-causal", "Causal Forcing / Self-Forcing (Wan 2.1 T2V, autoregressive with a KV cache)", 16, 16, False,
+       "text", parts={"causal_ar"}, samples_as="t2v", shift=5.0),
     _f("t2v-fps", "SkyReels-V2 DF 1.3B (Wan 2.1 T2V with an fps embedding)", 16, 16, False, "text",
        parts={"fps"}, samples_as="t2v"),
     _f("recammaster", "ReCamMaster (Wan 2.1 T2V with camera layers)", 16, 16, False, "text", parts={"recam"},
@@ -260,6 +274,8 @@ def task_from_name(name: str) -> str | None:
         return "animate-14b"
     if re.search(r"s2v", name) and wan22:
         return "s2v-14b"
+    if re.search(r"causal[-_ ]?forcing", name):  # Causal Forcing's ComfyUI repack, which carries the mark
+        return "t2v-causal"
     if re.search(r"humo", name):
         return "humo-1.7b" if re.search(r"1[._]7b", name) else "humo-17b"
     if "ti2v" in name:

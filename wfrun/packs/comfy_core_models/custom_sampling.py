@@ -22,6 +22,8 @@ KSamplerSelect, BasicScheduler and SamplerCustom, on the same sampling as KSampl
 * ManualSigmas gives the numbers written in its text as SIGMAS, in order, by ComfyUI's
   pattern ``[-+]?(?:\d*\.*\d+)`` (so ``1e-3`` reads as 1 and -3, as there); at most
   :data:`MAX_MANUAL_SIGMAS` of them.
+* SamplerARVideo's SAMPLER runs the causal model's block-by-block loop instead
+  (:mod:`.ar_video`).
 * A SAMPLER may be wrapped (``sampling.ksampler.wrapped``, e.g. Detail Daemon): the wrappers
   change the denoiser the named sampler calls.
 """
@@ -35,6 +37,7 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.packs.comfy_core_models.ar_video import ARVideoSampler, run_ar_video
 from wfrun.packs.comfy_core_models.ksampler_nodes import SAMPLER_OOM_HINT, _check_names, _nag, run_sampler
 from wfrun.packs.comfy_core_models.model_patches import check_model
 from wfrun.sampling import ksampler as ks
@@ -130,6 +133,11 @@ def sample_custom(ctx: ExecContext, model: Any, positive: Any, negative: Any, cf
     with the SAMPLER (and the wrappers around it), CFG ``cfg``; returns (output, denoised).
     ``nag``: Normalized Attention Guidance on the positive passes (ComfyUI-NAG), or None."""
     base, wrappers = unwrap(sampler)
+    if isinstance(base, ARVideoSampler):  # SamplerARVideo: the causal model's own loop
+        if nag is not None or (guider is not None and (guider.cfg_window is not None or guider.nag is not None)):
+            raise NodeInputError("guider", "NAG or a scheduled CFG with the ar_video sampler is not supported",
+                                 "use a CFGGuider at cfg 1")
+        return run_ar_video(ctx, model, positive, cfg, seed, add_noise, base, wrappers, _sigmas(sigmas), latent_image)
     if not isinstance(base, SamplerChoice):
         raise NodeInputError("sampler", f"sampler: expected a SAMPLER, found {type(base).__name__}",
                              "connect a KSamplerSelect here")
