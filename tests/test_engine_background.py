@@ -37,7 +37,7 @@ def _run(tmp_path, background: bool, name: str):
 def watched(monkeypatch):
     """The model loader and the text encoder wrapped: the encoder waits (up to 60 s) for the
     loader to have started, so it sees the loader start before it ends only if they overlap."""
-    load_packs()
+    load_packs()  # first: loading them later would fill the table this test swaps in
     table = dict(registry_module._EXECUTORS)
     seen: dict[str, object] = {}
     started = threading.Event()
@@ -74,7 +74,7 @@ def test_the_model_loads_while_the_text_encoder_works_and_nothing_else_changes(t
 
 
 def test_a_failing_background_loader_is_named_where_it_would_have_run(tmp_path, monkeypatch):
-    load_packs()
+    load_packs()  # first: loading them later would fill the table this test swaps in
     table = dict(registry_module._EXECUTORS)
 
     def broken(ctx, **kwargs):
@@ -135,12 +135,13 @@ def _loader_graph():
     ], [[1, 1, 0, 4, 0, "MODEL"], [2, 2, 0, 3, 0, "MODEL"], [3, 3, 0, 5, 0, "LATENT"], [4, 4, 0, 5, 1, "LATENT"]])
 
 
-def _patched_graph():
+def _patched_graph(sampler_first: bool = False):
     """The transformer's loader (1, "late") listed first and a patch on its model (3) right
     after it, as in ComfyUI's Wan 2.2 template (UNETLoader, LoraLoaderModelOnly,
     ModelSamplingSD3); then the VAE's loader (4, "early") and the start image's encode (5),
     which the sampler (6) comes after. The patch and the encode both take a number (2),
-    which the encode is the last in plan order to read."""
+    which the encode is the last in plan order to read. The save (7) reads the encode's
+    value first, or the sampler's (``sampler_first``)."""
     from specs_for_tests import inp, node, out
 
     return _graph([
@@ -152,9 +153,11 @@ def _patched_graph():
         node(5, "TUseWith", [], inputs=[inp("model", "MODEL", 5), inp("extra", "INT", 3)],
              outputs=[out("LATENT", "LATENT", [6])]),
         node(6, "TUse", [], inputs=[inp("model", "MODEL", 4)], outputs=[out("LATENT", "LATENT", [7])]),
-        node(7, "TSave", [], inputs=[inp("a", "LATENT", 6), inp("b", "LATENT", 7)]),
+        node(7, "TSave", [], inputs=[inp("a", "LATENT", 7 if sampler_first else 6),
+                                     inp("b", "LATENT", 6 if sampler_first else 7)]),
     ], [[1, 1, 0, 3, 0, "MODEL"], [2, 2, 0, 3, 1, "INT"], [3, 2, 0, 5, 1, "INT"], [4, 3, 0, 6, 0, "MODEL"],
-        [5, 4, 0, 5, 0, "MODEL"], [6, 5, 0, 7, 0, "LATENT"], [7, 6, 0, 7, 1, "LATENT"]])
+        [5, 4, 0, 5, 0, "MODEL"], [6, 5, 0, 7, 1 if sampler_first else 0, "LATENT"],
+        [7, 6, 0, 7, 0 if sampler_first else 1, "LATENT"]])
 
 
 def test_the_workers_read_first_the_model_the_plan_needs_first(monkeypatch):
@@ -162,6 +165,7 @@ def test_the_workers_read_first_the_model_the_plan_needs_first(monkeypatch):
     from wfrun.engine.plan import Plan
 
     order: list[str] = []
+    load_packs()  # first: loading them later would fill the table this test swaps in
     table = dict(registry_module._EXECUTORS)
     table.update({"TLoad": ExecutorInfo(lambda ctx, name: (order.append(name) or name,), background=True),
                   "TUse": ExecutorInfo(lambda ctx, model: (model.upper(),)),
@@ -194,6 +198,7 @@ def test_a_loader_still_reading_at_its_turn_is_waited_for_only_where_its_model_i
         return (model.upper(),)
 
     saved: list[tuple] = []
+    load_packs()  # first: loading them later would fill the table this test swaps in
     table = dict(registry_module._EXECUTORS)
     table.update({"TLoad": ExecutorInfo(load, background=True), "TUse": ExecutorInfo(use),
                   "TSave": ExecutorInfo(lambda ctx, a, b: saved.append((a, b)) or ())})
@@ -214,6 +219,7 @@ def test_a_failing_loader_collected_late_is_still_named(monkeypatch):
             raise registry_module.NodeInputError("name", "this file is broken", "use another")
         return (name,)
 
+    load_packs()  # first: loading them later would fill the table this test swaps in
     table = dict(registry_module._EXECUTORS)
     table.update({"TLoad": ExecutorInfo(load, background=True), "TUse": ExecutorInfo(lambda ctx, model: (model,)),
                   "TSave": ExecutorInfo(lambda ctx, a, b: ())})
@@ -233,6 +239,7 @@ def _patched_executors(monkeypatch, load, encoded: threading.Event | None = None
             encoded.set()
         return (f"{model}*{extra}",)
 
+    load_packs()  # first: loading them later would fill the table this test swaps in
     table = dict(registry_module._EXECUTORS)
     table.update({"TLoad": ExecutorInfo(load, background=True), "TVal": ExecutorInfo(lambda ctx: (7,)),
                   "TPatch": ExecutorInfo(lambda ctx, model, extra: (ran.append("patch") or f"{model}+{extra}",)),
@@ -299,3 +306,27 @@ def test_nodes_put_off_run_before_the_output_node_that_reads_them(monkeypatch):
     run_plan(_patched_graph(), Plan(order=["1", "2", "3", "4", "5", "6", "7"], outputs=["7"]), ExecContext(),
              background=True)
     assert saved == [("early*7", "LATE+7")] and ran[-1] == "sample"
+
+
+def test_an_output_takes_what_it_reads_as_the_models_arrive(monkeypatch):
+    """Everything before the save is put off (the VAE, node 4, reads for 0.2 s; the
+    transformer, node 1, until the encode has run), and the save reads the sampler's value
+    first: it takes the encode as soon as the VAE is there instead of waiting first on the
+    transformer (which it reads first, and which comes first in plan order) for its 5 s."""
+    from wfrun.engine.plan import Plan
+
+    encoded = threading.Event()
+    seen: dict[str, bool] = {}
+
+    def load(ctx, name):
+        if name == "late":
+            seen["overlapped"] = encoded.wait(timeout=5)
+        else:
+            time.sleep(0.2)
+        return (name,)
+
+    saved, ran = _patched_executors(monkeypatch, load, encoded)
+    run_plan(_patched_graph(sampler_first=True), Plan(order=["1", "2", "3", "4", "5", "6", "7"], outputs=["7"]),
+             ExecContext(), background=True)
+    assert seen["overlapped"] and ran == ["encode", "patch", "sample"]
+    assert saved == [("LATE+7", "early*7")]

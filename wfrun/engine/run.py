@@ -138,15 +138,35 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
             elif source not in keep:
                 values.pop(source, None)
 
-    def take(node_id: str) -> None:
+    def closure(*node_ids: str) -> set[str]:
+        """These nodes and the put-off nodes they read from, directly or not."""
+        found, todo = set(), list(node_ids)
+        while todo:
+            n = todo.pop()
+            if n in deferred and n not in found:
+                found.add(n)
+                todo.extend(deferred[n].sources)
+        return found
+
+    def take(*node_ids: str) -> None:
+        """These nodes' values, with what they wait on taken first: whatever of that is
+        ready, in plan order, and else the first model that arrives, not one chosen in
+        advance."""
+        while any(n in deferred for n in node_ids):
+            order = sorted(closure(*node_ids), key=position_of.__getitem__)
+            first = next((n for n in order if ready(n)), None)
+            if first is None:
+                loads.wait_any([n for n in order if deferred[n].run is None])
+                continue
+            for n in sorted(closure(first), key=position_of.__getitem__):  # all ready: nothing waits
+                take_one(n)
+
+    def take_one(node_id: str) -> None:
         entry = deferred[node_id]
         if entry.run is None:
             del deferred[node_id]
             values[node_id] = loads.collect(graph.node(node_id), result)
         else:
-            for source in entry.sources:
-                if source in deferred:
-                    take(source)
             values[node_id] = _execute(entry.node, entry.run, entry.inputs, values, ctx, result, adjust_inputs)
             del deferred[node_id]
             result.peak_live_values = max(result.peak_live_values, len(values))
@@ -156,6 +176,18 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
         if cache is not None and entry.cacheable:
             cache.put(entry.key, values[node_id])
 
+    def run_ready() -> None:
+        """Run the put-off nodes whose models have been read, in plan order: the plan's own
+        order wherever the loads allow it."""
+        progressed = True
+        while progressed:
+            progressed = False
+            for n in list(deferred):
+                if n in deferred and deferred[n].run is not None and ready(n):
+                    take(n)
+                    progressed = True
+
+    position_of = {node_id: i for i, node_id in enumerate(plan.order)}
     loops = find_loops(graph, plan.order, plan.chosen)
     free_after = loops.free_after(plan, graph) if loops is not None else plan.free_after
     absent = set(plan.untaken)  # grows by what is skipped: links to these arrive as None
@@ -166,6 +198,8 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
             ctx.check_interrupt()
             if loads is not None:
                 loads.start_ready(position, values, prints)
+            if deferred:
+                run_ready()
             node = without_unread(graph.node(node_id), absent)
             waits_on: list[str] = []  # what this node reads that is still being read
             if deferred:  # a loop runs its body here: everything waited for; else what this node reads
@@ -175,8 +209,7 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
                 if loops is None and not all(ready(source) for source in needed):
                     waits_on = needed  # put off below if it can be, else taken there
                 else:
-                    for source in needed:
-                        take(source)
+                    take(*needed)
             if loops is not None and loops.skipped(node_id):  # runs in its loop, or never (blocked)
                 prints[node_id] = fingerprint(node, _with_defaults(node), prints)
                 if node_id in loops.blocked:
@@ -206,8 +239,7 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
                         v.node_id for v in inputs.values() if isinstance(v, LinkRef) and v.node_id not in waits_on))
                     release(free_after.get(node_id, []))  # held for it where it is the last to read them
                     continue
-                for source in waits_on:  # an output node (or a volatile one) waits here, in plan order
-                    take(source)
+                take(*waits_on)  # an output node (or a volatile one) waits here for what it reads
                 if loads is not None and loads.started(node_id) and not loads.finished(node_id):
                     deferred[node_id] = _Deferred(key, cache is not None and not volatile)
                     release(free_after.get(node_id, []))  # its inputs went with it to the worker
@@ -225,9 +257,10 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
             values[node_id] = outputs
             result.peak_live_values = max(result.peak_live_values, len(values))
             release(free_after.get(node_id, []))
-        for node_id in list(deferred):  # nothing after it read it (an output of the plan)
-            if node_id in deferred:
-                take(node_id)
+        while deferred:  # nothing after them read them (outputs of the plan)
+            run_ready()
+            if deferred:
+                take(next(iter(deferred)))
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
@@ -349,6 +382,12 @@ class _BackgroundLoads:
 
     def finished(self, node_id: str) -> bool:
         return self.futures[node_id].done()
+
+    def wait_any(self, node_ids: list[str]) -> None:
+        """Until one of these loaders has finished reading."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        wait([self.futures[n] for n in node_ids], return_when=FIRST_COMPLETED)
 
     def start_ready(self, position: int, values: dict[str, tuple], prints: dict[str, str]) -> None:
         import dataclasses
