@@ -106,6 +106,8 @@ _TEST_NODES = {
     "TPatch": _spec([_linked("model", "MODEL"), _linked("extra", "INT")], [{"type": "MODEL"}]),
     "TUseWith": _spec([_linked("model", "MODEL"), _linked("extra", "INT")], [{"type": "LATENT"}]),
     "TSave": _spec([_linked("a", "LATENT"), _linked("b", "LATENT")], [], output_node=True),
+    "TLoadVae": _spec([{"name": "name", "type": "STRING", "section": "required", "default": ""}], [{"type": "VAE"}]),
+    "TDecode": _spec([_linked("vae", "VAE"), _linked("samples", "LATENT")], [{"type": "LATENT"}]),
 }
 
 
@@ -171,7 +173,6 @@ def test_the_workers_read_first_the_model_the_plan_needs_first(monkeypatch):
                   "TUse": ExecutorInfo(lambda ctx, model: (model.upper(),)),
                   "TSave": ExecutorInfo(lambda ctx, a, b: ())})
     monkeypatch.setattr(registry_module, "_EXECUTORS", table)
-    monkeypatch.setattr(run_module._BackgroundLoads, "WORKERS", 1)  # one worker: its order shows
     graph = _loader_graph()
     plan = Plan(order=["1", "2", "3", "4", "5"], outputs=["5"])
     result = run_plan(graph, plan, ExecContext(), background=True)
@@ -258,7 +259,6 @@ def test_the_workers_read_first_the_model_a_node_uses_first_not_the_one_a_patch_
 
     order: list[str] = []
     saved, _ = _patched_executors(monkeypatch, lambda ctx, name: (order.append(name) or name,))
-    monkeypatch.setattr(run_module._BackgroundLoads, "WORKERS", 1)  # one worker: its order shows
     run_plan(_patched_graph(), Plan(order=["1", "2", "3", "4", "5", "6", "7"], outputs=["7"]), ExecContext(),
              background=True)
     assert order == ["early", "late"]
@@ -330,3 +330,52 @@ def test_an_output_takes_what_it_reads_as_the_models_arrive(monkeypatch):
              ExecContext(), background=True)
     assert seen["overlapped"] and ran == ["encode", "patch", "sample"]
     assert saved == [("LATE+7", "early*7")]
+
+
+def test_diffusion_models_are_read_one_at_a_time_and_the_rest_beside_them(monkeypatch):
+    """Two transformers (nodes 1, 2) and a VAE (node 5): the transformers' reads never
+    overlap each other, and the VAE is read while one of them is."""
+    from specs_for_tests import inp, node, out
+    from wfrun.engine.plan import Plan
+
+    lock = threading.Lock()
+    reading: list[str] = []
+    seen = {"models_at_once": 0, "vae_beside_a_model": False}
+
+    def load(ctx, name):
+        with lock:
+            reading.append(name)
+            seen["models_at_once"] = max(seen["models_at_once"], len(reading))
+        time.sleep(0.3)
+        with lock:
+            reading.remove(name)
+        return (name,)
+
+    def load_vae(ctx, name):
+        time.sleep(0.1)
+        with lock:
+            seen["vae_beside_a_model"] = bool(reading)
+        return (name,)
+
+    load_packs()  # first: loading them later would fill the table this test swaps in
+    table = dict(registry_module._EXECUTORS)
+    table.update({"TLoad": ExecutorInfo(load, background=True), "TLoadVae": ExecutorInfo(load_vae, background=True),
+                  "TUse": ExecutorInfo(lambda ctx, model: (model,)),
+                  "TDecode": ExecutorInfo(lambda ctx, vae, samples: (f"{vae}({samples})",)),
+                  "TSave": ExecutorInfo(lambda ctx, a, b: ())})
+    monkeypatch.setattr(registry_module, "_EXECUTORS", table)
+    graph = _graph([
+        node(1, "TLoad", ["high"], outputs=[out("MODEL", "MODEL", [1])]),
+        node(2, "TLoad", ["low"], outputs=[out("MODEL", "MODEL", [2])]),
+        node(3, "TUse", [], inputs=[inp("model", "MODEL", 1)], outputs=[out("LATENT", "LATENT", [3])]),
+        node(4, "TUse", [], inputs=[inp("model", "MODEL", 2)], outputs=[out("LATENT", "LATENT", [4])]),
+        node(5, "TLoadVae", ["vae"], outputs=[out("VAE", "VAE", [5])]),
+        node(6, "TDecode", [], inputs=[inp("vae", "VAE", 5), inp("samples", "LATENT", 3)],
+             outputs=[out("LATENT", "LATENT", [6])]),
+        node(7, "TSave", [], inputs=[inp("a", "LATENT", 6), inp("b", "LATENT", 4)]),
+    ], [[1, 1, 0, 3, 0, "MODEL"], [2, 2, 0, 4, 0, "MODEL"], [3, 3, 0, 6, 1, "LATENT"], [4, 4, 0, 7, 1, "LATENT"],
+        [5, 5, 0, 6, 0, "VAE"], [6, 6, 0, 7, 0, "LATENT"]])
+    result = run_plan(graph, Plan(order=["1", "2", "3", "4", "5", "6", "7"], outputs=["7"]), ExecContext(),
+                      background=True)
+    assert seen == {"models_at_once": 1, "vae_beside_a_model": True}
+    assert set(result.executed) == {"1", "2", "3", "4", "5", "6", "7"}

@@ -331,11 +331,16 @@ class _BackgroundLoads:
 
     A loader starts once every node it takes a value from has run; it gets its own copy of
     the context (its node id, title and saved date; no progress, which the main thread
-    reports when it takes the result). Two workers: enough to read the text encoder and
-    the transformer at once, few enough not to fight over the disk; they take the loaders
-    in the order the plan first needs their models."""
+    reports when it takes the result). One worker reads the diffusion models, one after
+    another: they are the largest files, and two read at once share the disk and the copy
+    to the GPU, so both arrive late (Wan 2.2's two experts: 5.3 s each together on the
+    H200, against 3.0 and 3.4 s one after the other; bench/RESULTS.md, session 16).
+    ``WORKERS`` more read the rest (text encoders, VAEs, CLIP vision) beside them. Each
+    takes its loaders in the order the plan first uses their models."""
 
-    WORKERS = 2
+    WORKERS = 1
+    #: The types a loader of a diffusion model gives (ComfyUI's, the wrapper's).
+    DIFFUSION_MODEL_TYPES = frozenset({"MODEL", "WANVIDEOMODEL"})
 
     def __init__(self, graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCache | None,
                  adjust_inputs: Callable | None, lazy: _LazyWalk):
@@ -347,6 +352,7 @@ class _BackgroundLoads:
         self.graph, self.plan, self.ctx, self.cache, self.adjust = graph, plan, ctx, cache, adjust_inputs
         self.lazy = lazy
         self.pool = ThreadPoolExecutor(max_workers=self.WORKERS, thread_name_prefix="wfrun-load")
+        self.model_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wfrun-load-model")
         self.futures: dict[str, Any] = {}
         self.index = {node_id: i for i, node_id in enumerate(plan.order)}
         loaders = [n for n in plan.order
@@ -414,7 +420,8 @@ class _BackgroundLoads:
             own = dataclasses.replace(self.ctx, node_id=node.id, node_title=node.label, saved_date=node.saved_date,
                                       progress=None)
             # the caller's context variables (the pickle opt-in) and inference mode go along
-            self.futures[node_id] = self.pool.submit(contextvars.copy_context().run, _timed_call, node, info, kwargs,
+            pool = self.model_pool if self.DIFFUSION_MODEL_TYPES & {str(t) for t in node.output_types} else self.pool
+            self.futures[node_id] = pool.submit(contextvars.copy_context().run, _timed_call, node, info, kwargs,
                                                      own, torch.is_inference_mode_enabled())
 
     def collect(self, node: NodeInstance, result: RunResult) -> tuple:
@@ -429,7 +436,8 @@ class _BackgroundLoads:
         return outputs
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self.pool, self.model_pool):
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _timed_call(node: NodeInstance, info: ExecutorInfo, kwargs: dict[str, Any], ctx: ExecContext,
