@@ -163,7 +163,6 @@ def _patched_graph(sampler_first: bool = False):
 
 
 def test_the_workers_read_first_the_model_the_plan_needs_first(monkeypatch):
-    from wfrun.engine import run as run_module
     from wfrun.engine.plan import Plan
 
     order: list[str] = []
@@ -254,7 +253,6 @@ def _patched_executors(monkeypatch, load, encoded: threading.Event | None = None
 def test_the_workers_read_first_the_model_a_node_uses_first_not_the_one_a_patch_passes_on(monkeypatch):
     """The patch on the transformer (node 3) does not use it: the VAE (node 4), which the
     encode (node 5) uses before the sampler (node 6) uses the transformer, is read first."""
-    from wfrun.engine import run as run_module
     from wfrun.engine.plan import Plan
 
     order: list[str] = []
