@@ -115,9 +115,27 @@ def config_from_state(state: Mapping[str, torch.Tensor]) -> tuple[SwinConfig, in
     return cfg, depth
 
 
+def tiny_base_size(state: Mapping[str, torch.Tensor]) -> tuple[int, int] | None:
+    """The working size a tiny stand-in file declares (``tiny.TINY_BASE_SIZE_KEY``), else None."""
+    from wfrun.models.inspyrenet.tiny import TINY_BASE_SIZE_KEY
+
+    value = state.get(TINY_BASE_SIZE_KEY)
+    if value is None:
+        return None
+    if value.shape != (2,) or value.is_floating_point() or int(value.min()) < 32 or int(value.max()) > 4096:
+        raise NotInSPyReNetError(f"{TINY_BASE_SIZE_KEY} must hold two whole sizes of 32 to 4096 pixels")
+    return (int(value[0]), int(value[1]))
+
+
 def build_inspyrenet(state: Mapping[str, torch.Tensor], base_size: tuple[int, int], source: str = "the file") -> InSPyReNet:
     """An eval-mode float32 InSPyReNet from a released (or tiny) state dict, every tensor
-    checked: nothing missing, nothing unknown, every shape as the widths imply."""
+    checked: nothing missing, nothing unknown, every shape as the widths imply. ``base_size``
+    (height, width) is the mode's, unless the file is a tiny stand-in that declares its own
+    (``model.base_size`` says which was taken)."""
+    from wfrun.models.inspyrenet.tiny import TINY_BASE_SIZE_KEY
+
+    base_size = tiny_base_size(state) or base_size
+    state = {k: v for k, v in state.items() if k != TINY_BASE_SIZE_KEY}
     cfg, depth = config_from_state(state)
     if depth % 8:
         raise NotInSPyReNetError(f"{source}: the decoder depth {depth} is not a multiple of 8")
