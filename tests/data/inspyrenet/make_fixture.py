@@ -27,6 +27,7 @@ state-dict order), ``relative_position_index`` of one 3-token window (the int64 
 released files carry per block), ``input`` and ``output``.
 """
 
+import importlib
 import sys
 import types
 from pathlib import Path
@@ -63,8 +64,9 @@ package = types.ModuleType("transparent_background")
 package.__path__ = [str(root)]
 sys.modules["transparent_background"] = package
 
-from transparent_background.InSPyReNet import InSPyReNet  # noqa: E402
-from transparent_background.backbones.SwinTransformer import SwinTransformer  # noqa: E402
+# by name: the library is a scratch download given on the command line, never a project dependency
+InSPyReNet = importlib.import_module("transparent_background.InSPyReNet").InSPyReNet
+SwinTransformer = importlib.import_module("transparent_background.backbones.SwinTransformer").SwinTransformer
 
 torch.manual_seed(0)
 backbone = SwinTransformer(embed_dim=4, depths=[2, 2, 2, 1], num_heads=[1, 1, 2, 2], window_size=3)
