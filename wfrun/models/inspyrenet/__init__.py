@@ -160,11 +160,13 @@ def build_inspyrenet(state: Mapping[str, torch.Tensor], base_size: tuple[int, in
             raise NotInSPyReNetError(f"{source}: {key} is not the relative position index of {cfg.window}-token windows")
     model = model.to_empty(device="cpu")
     model.load_state_dict({k: v.float() for k, v in given.items()}, strict=False)
-    for name, buffer in model.named_buffers():  # the non-persistent buffers were lost on meta
+    for name, _ in list(model.named_buffers()):  # what to_empty left uninitialised
         parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
         leaf = name.rsplit(".", 1)[-1]
         if leaf == "relative_position_index":
             parent._buffers[leaf] = relative_index(cfg.window)
         elif leaf == "pyramid_kernel":
             parent._buffers[leaf] = gaussian_kernel(7, 1.0)
+        elif leaf == "num_batches_tracked":
+            parent._buffers[leaf] = torch.tensor(0, dtype=torch.long)
     return model.eval()
