@@ -32,7 +32,7 @@ from wfrun.models.families import UMT5_XXL as _UMT5
 from wfrun.models.families.wan_transformer import CAMERA_CHANNELS, CAUSAL_AR_CONFIG, VACE_CONTEXT_CHANNELS
 
 #: Bump when the files change, so cached copies are rebuilt.
-TINY_VERSION = "9"
+TINY_VERSION = "10"
 
 # Transformer: dim 32 = 2 heads x 16; the text width equals the tiny UMT5's d_model and the
 # image width the tiny CLIP's hidden size, as 4096 and 1280 do for the real models.
@@ -887,6 +887,7 @@ def write_tiny_models(root: str | Path) -> Path:
     files += _write_depth_models(root)
     files += _write_lineart_models(root)
     files += _write_pose_models(root)
+    files += _write_inspyrenet_models(root)
     manifest = {"version": TINY_VERSION, "files": files}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return root
@@ -943,6 +944,21 @@ def _write_pose_models(root: Path) -> list[dict]:
         else:
             write_tiny_rtmpose(root / rel, input_size=size, seed=seed)
         out.append({"path": rel, "kind": "yolox" if size is None else "rtmpose", "task": "", "layout": "onnx",
+                    "precision": "fp32"})
+    return out
+
+
+def _write_inspyrenet_models(root: Path) -> list[dict]:
+    """ComfyUI_essentials' TransparentBGSession+ names no file: each mode reads its fixed
+    checkpoint from ``<models>/transparent-background/`` (``models.inspyrenet.files``)."""
+    from wfrun.models.inspyrenet import MODES
+    from wfrun.models.inspyrenet.files import FOLDER
+    from wfrun.models.inspyrenet.tiny import write_tiny_inspyrenet
+
+    out = []
+    for seed, (name, _) in enumerate(MODES.values()):
+        write_tiny_inspyrenet(root / FOLDER / name, seed=seed)
+        out.append({"path": f"{FOLDER}/{name}", "kind": "inspyrenet", "task": "", "layout": "original",
                     "precision": "fp32"})
     return out
 
