@@ -227,6 +227,15 @@ def test_smoke_caps_in_memory_and_keeps_what_the_user_sets(tmp_path, cache):
     assert not (tmp_path / "out").exists()  # a dry run writes nothing, stand-in inputs included
 
 
+def test_smoke_keeps_the_steps_of_a_fixed_step_scheduler(tmp_path, cache):
+    """multitalk_test_02 samples with flowmatch_distill, which runs exactly 4 steps."""
+    path = latest_examples()["wanvideo_multitalk_test_02"]
+    result = smoke(path, tmp_path / "out", cache, "--dry-run")
+    assert result.exit_code == 0, result.output
+    changes = "\n".join(json.loads(result.stdout)["overrides"])
+    assert "node 128 'WanVideo Sampler': steps" not in changes and "num_frames" in changes
+
+
 def test_smoke_caps_a_size_held_by_constant_nodes(tmp_path, cache):
     path = latest_examples()["wanvideo_phantom_subject2vid_example_01"]
     data = json.loads(path.read_text())

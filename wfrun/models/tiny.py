@@ -954,7 +954,7 @@ def _write_hdemucs(root: Path) -> list[dict]:
     from wfrun.models.hdemucs import write_tiny
 
     write_tiny(root / HDEMUCS_FILE)
-    return [{"path": HDEMUCS_FILE, "kind": "hdemucs", "task": "", "layout": "original", "precision": "fp32"}]
+    return [{"path": HDEMUCS_FILE, "kind": "hdemucs", "task": "", "layout": "original", "precision": "fp16"}]
 
 
 def default_cache_root() -> Path:
