@@ -60,6 +60,17 @@ def test_forward_matches_torchaudio(reference, tmp_path, suffix):
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
 
+def test_the_bundles_tensors_are_the_networks_and_give_back_its_configuration():
+    """Every tensor torchaudio's hdemucs_high has (so its released file), by name and shape."""
+    import gzip
+
+    with gzip.open(FIXTURE.with_name("hdemucs_high_keys.json.gz"), "rt", encoding="utf-8") as f:
+        bundle = {k: tuple(v) for k, v in json.load(f).items()}
+    assert len(bundle) == 397
+    assert config_of(bundle, "hdemucs_high_trained.pt") == HDemucsConfig()
+    assert {k: tuple(v.shape) for k, v in HDemucs(HDemucsConfig()).state_dict().items()} == bundle
+
+
 def test_the_bundles_configuration_has_its_layer_kinds():
     """hdemucs_high: five spectral layers (2048 bins / 4 per layer down to 8, then one kernel
     over them), the fifth merging the bare temporal layer, one shared time-only layer;

@@ -12,7 +12,8 @@ branches, one shared time-only layer; group norm from layer 1; LSTM in every DCo
 from layer 1; a time-branch LSTM long enough to be windowed), gives every parameter random
 values (the library's init leaves the DConv branches at 1e-4 scale), runs it on a random
 stereo input, and saves ``model.<key>`` (its state dict), ``input`` and ``output``, plus the
-configuration as metadata.
+configuration as metadata. It also writes ``hdemucs_high_keys.json.gz``: the name and shape
+of every tensor of the bundle's network (``hdemucs_high``), which the released file holds.
 """
 
 import json
@@ -48,6 +49,13 @@ def main() -> None:
     path = Path(__file__).with_name("hdemucs_small.safetensors")
     save_file(tensors, path, metadata={"config": json.dumps(CONFIG), "torch": torch.__version__,
                                        "torchaudio": torchaudio.__version__})
+    # the bundle's own layout (hdemucs_high, the four sources): every tensor name and shape
+    import gzip
+
+    high = torchaudio.models.hdemucs_high(CONFIG["sources"])
+    keys = Path(__file__).with_name("hdemucs_high_keys.json.gz")
+    with gzip.open(keys, "wt", encoding="utf-8") as f:
+        json.dump({k: list(v.shape) for k, v in high.state_dict().items()}, f)
     print(path, path.stat().st_size, "bytes;", sum(p.numel() for p in model.parameters()), "parameters;",
           "output std", float(out.std()))
 
