@@ -79,9 +79,14 @@ def _assert_same_dtypes(model, reference, fp8_storage):
 def test_every_tiny_file_is_covered(tiny):
     from wfrun.models.tiny import DEPTH_FILES
 
-    names = {p.name for p in tiny.rglob("*.safetensors") if p.parent.name != "depthanything"}
+    names = {p.name for p in tiny.rglob("*.safetensors") if p.parent.name not in ("depthanything", "hdemucs")}
     listed = {row[0] for row in TRANSFORMERS + VAES + VAES22 + T5S + CLIPS}
     assert names == listed
+    # AudioSeparation's Hybrid Demucs stand-in (its tests: tests/test_hdemucs.py)
+    from wfrun.models.hdemucs import TINY, load_hdemucs
+
+    assert [p.name for p in (tiny / "hdemucs").iterdir()] == ["hdemucs_high_trained.safetensors"]
+    assert load_hdemucs(tiny / "hdemucs" / "hdemucs_high_trained.safetensors").config == TINY
     # Depth Anything files are loaded by the Fun-control tests (tests/test_run_i2v_fun_examples.py)
     assert {p.name for p in (tiny / "depthanything").iterdir()} == set(DEPTH_FILES)
 
@@ -301,7 +306,7 @@ def test_ensure_tiny_models_writes_once_and_reuses(tmp_path, monkeypatch):
     root = tiny_module.ensure_tiny_models()
     assert root == tmp_path / "cache" / "tiny-models" / f"v{tiny_module.TINY_VERSION}"
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.safetensors"))
-    assert len(files) == len(tiny_module.SPECS) + len(tiny_module.DEPTH_FILES)
+    assert len(files) == len(tiny_module.SPECS) + len(tiny_module.DEPTH_FILES) + 1  # + AudioSeparation's
     assert (root / "text_encoders" / "umt5-xxl" / "spiece.model").is_file()
     stamp = (root / "manifest.json").stat().st_mtime_ns
     calls = []

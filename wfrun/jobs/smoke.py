@@ -64,6 +64,9 @@ CHUNK_INPUTS = frozenset({"chunk_frames"})
 POSE_COUNT_INPUTS = frozenset({"frame_length"})
 FRAME_COUNT_INPUTS = FRAME_INPUTS | ZERO_MEANS_ALL | CHUNK_INPUTS | POSE_COUNT_INPUTS
 STEP_INPUTS = frozenset({"steps"})
+#: Schedulers that run a fixed number of steps and refuse any other (the wrapper's distilled
+#: ``flowmatch_distill``: 4): a sampler set to one keeps its steps.
+FIXED_STEP_SCHEDULERS = frozenset({"flowmatch_distill"})
 #: Samplers continuing a video from prefix frames, by the input whose source sizes the video:
 #: that node's frame counts get room for a capped prefix and new frames after it.
 PREFIX_SAMPLERS = {"WanVideoDiffusionForcingSampler": "image_embeds"}
@@ -171,9 +174,11 @@ def apply_smoke_caps(graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str,
         node = graph.node(node_id)
         ints = _int_slots(graph, node)
         limit = PREFIXED_MAX_FRAMES if node_id in prefixed else MAX_FRAMES
+        fixed_steps = node.inputs.get("scheduler") in FIXED_STEP_SCHEDULERS
         for name, new in capped_ints({n: (slot.value, slot.low) for n, slot in ints.items()}, limit,
                                      node.class_type).items():
-            write(ints[name], new)
+            if not (fixed_steps and name in STEP_INPUTS):
+                write(ints[name], new)
         for name, new in capped_step_range(saved[node_id]).items():
             write(ints[name], new)
         prefix = node.inputs.get("filename_prefix")

@@ -32,7 +32,7 @@ from wfrun.models.families import UMT5_XXL as _UMT5
 from wfrun.models.families.wan_transformer import CAMERA_CHANNELS, CAUSAL_AR_CONFIG, VACE_CONTEXT_CHANNELS
 
 #: Bump when the files change, so cached copies are rebuilt.
-TINY_VERSION = "10"
+TINY_VERSION = "11"
 
 # Transformer: dim 32 = 2 heads x 16; the text width equals the tiny UMT5's d_model and the
 # image width the tiny CLIP's hidden size, as 4096 and 1280 do for the real models.
@@ -888,6 +888,7 @@ def write_tiny_models(root: str | Path) -> Path:
     files += _write_lineart_models(root)
     files += _write_pose_models(root)
     files += _write_inspyrenet_models(root)
+    files += _write_hdemucs(root)
     manifest = {"version": TINY_VERSION, "files": files}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return root
@@ -961,6 +962,18 @@ def _write_inspyrenet_models(root: Path) -> list[dict]:
         out.append({"path": f"{FOLDER}/{name}", "kind": "inspyrenet", "task": "", "layout": "original",
                     "precision": "fp32"})
     return out
+
+
+#: christian-byrne's AudioSeparation names no file: it runs torchaudio's Hybrid Demucs bundle,
+#: which wfrun also reads from ``<models>/hdemucs/`` (``models.hdemucs``).
+HDEMUCS_FILE = "hdemucs/hdemucs_high_trained.safetensors"
+
+
+def _write_hdemucs(root: Path) -> list[dict]:
+    from wfrun.models.hdemucs import write_tiny
+
+    write_tiny(root / HDEMUCS_FILE)
+    return [{"path": HDEMUCS_FILE, "kind": "hdemucs", "task": "", "layout": "original", "precision": "fp16"}]
 
 
 def default_cache_root() -> Path:

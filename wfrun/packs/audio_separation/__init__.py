@@ -1,1 +1,1 @@
-"""audio-separation-nodes-comfyui (christian-byrne): AudioCrop, and AudioSeparation's refusal."""
+"""audio-separation-nodes-comfyui (christian-byrne): AudioCrop, and AudioSeparation (Hybrid Demucs)."""

@@ -6,13 +6,7 @@
   part is ignored, fractions are refused as the pack's ``int`` refuses them), times the
   sample rate; both clamped to the last sample (so the crop never includes it) and to 0; a
   start after the end is an error.
-- AudioSeparation splits music into bass, drums, other and vocals with torchaudio's Hybrid
-  Demucs (``HDEMUCS_HIGH_MUSDB_PLUS``), whose weights the pack downloads as a pickled
-  ``hdemucs_high_trained.pt`` from download.pytorch.org into the torch hub cache. wfrun
-  reads no pickles and downloads nothing, and no safetensors copy of these weights is
-  published, so the node is refused with that reason; run the separation elsewhere and load
-  the vocals with Load Audio. It has no executor, so a run lists it among the nodes wfrun
-  cannot run before anything loads.
+- AudioSeparation lives in ``separation.py``.
 """
 
 from __future__ import annotations
