@@ -25,7 +25,7 @@ from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.engine.overrides import Override, OverrideError, apply_overrides, find_node
 from wfrun.engine.plan import Plan, PlanError, make_plan
 from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
-from wfrun.jobs.smoke import RuntimeCaps, apply_smoke_caps
+from wfrun.jobs.smoke import RuntimeCaps, apply_smoke_caps, saved_step_counts
 from wfrun.jobs.standins import StandinWriteError, stand_in_inputs, tiny_model_roots
 from wfrun.formats.document import Document, FormatError, from_data
 from wfrun.formats.source import read_workflow
@@ -253,13 +253,14 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     if options.smoke:  # say what cannot run before writing or loading anything
         _refuse_unsupported(path, graph, plan)
         kept = {(find_node(graph, o.node).id, o.input) for o in overrides}
+        saved_steps = saved_step_counts(graph)
         changes += apply_smoke_caps(graph, plan, kept)
         if plan.chosen or plan.untaken:  # a capped constant may decide a lazy choice: plan again
             before = set(plan.order)
             plan = _plan(path, graph)
             if not set(plan.order) <= before:  # a branch taken now was not capped yet
                 changes += apply_smoke_caps(graph, plan, kept)
-        runtime_caps = RuntimeCaps(graph, plan, kept)
+        runtime_caps = RuntimeCaps(graph, plan, kept, saved_steps)
     if options.tiny:
         roots, standins, standin_problems = _tiny_roots(graph, plan, path, options.allow_pickle)
     stood_in: set[tuple[str, str]] = set()

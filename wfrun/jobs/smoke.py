@@ -19,6 +19,8 @@ file:
   (WanVideoDiffusionForcingSampler's ``image_embeds``), so a capped 9-frame prefix leaves
   frames to make;
 - sampler ``steps`` at most 2, and step boundaries (start/end/split step) scaled with them;
+  explicit ``sigmas`` given beside capped steps (a FloatToSigmas list of Lightning's 4
+  steps) are thinned to match as they arrive (:func:`capped_sigmas`);
 - MultiTalkWav2VecEmbeds' frames at most 17 (its loudness measure needs 0.4 s of audio), the
   MultiTalk long-video loop's ``frame_window_size`` at most 9 and ``motion_frame`` at most 5;
   the S2V framepack window (WanVideoAddS2VEmbeds' ``frame_window_size``) at most 8, a
@@ -260,9 +262,12 @@ class RuntimeCaps:
     cap on a saved value can reach: the resolved inputs are capped just before the node runs
     (``engine.run_plan(adjust_inputs=…)``), with a line per change in ``changes``."""
 
-    def __init__(self, graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str, str]] = ()):
+    def __init__(self, graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str, str]] = (),
+                 saved_steps: dict[str, int] | None = None):
         keep = set(keep)
         self.changes: list[str] = []
+        #: each node's step count before the caps (:func:`saved_step_counts`), for its sigmas
+        self.saved_steps = dict(saved_steps or {})
         self.targets: dict[str, dict[str, int]] = {}
         self.prefixed = prefixed_video_nodes(graph)
         for node_id in plan.order:
@@ -287,7 +292,7 @@ class RuntimeCaps:
         inputs = self._small_megapixels(node, inputs)
         linked = self.targets.get(node.id)
         if not linked:
-            return inputs
+            return self._thin_sigmas(node, inputs, getattr(self, "saved_steps", {}).get(node.id))
         ints = {name: (v, low) for name, low in linked.items()
                 if isinstance(v := inputs.get(name), int) and not isinstance(v, bool)}
         # a computed width is capped with its pair's saved height (and the other way round)
@@ -312,7 +317,22 @@ class RuntimeCaps:
                     out[name] = new
                     self.changes.append(f"node {node.id} '{node.label}': {name} = {new!r} (--smoke, with the "
                                         f"steps, was {inputs.get(name)!r})")
-        return out
+        saved = getattr(self, "saved_steps", {}).get(node.id)
+        if "steps" in linked and isinstance(inputs.get("steps"), int):
+            saved = inputs["steps"]
+        return self._thin_sigmas(node, out, saved)
+
+    def _thin_sigmas(self, node: NodeInstance, inputs: dict[str, Any], saved_steps: int | None) -> dict[str, Any]:
+        """A node's explicit ``sigmas`` thinned to its capped ``steps`` (:func:`capped_sigmas`)."""
+        sigmas, steps = inputs.get("sigmas"), inputs.get("steps")
+        if sigmas is None or not isinstance(steps, int) or isinstance(steps, bool) or not isinstance(saved_steps, int):
+            return inputs
+        new = capped_sigmas(sigmas, saved_steps, steps)
+        if new is sigmas:
+            return inputs
+        self.changes.append(f"node {node.id} '{node.label}': sigmas = {_sigma_text(new)} (--smoke, with the "
+                            f"steps, was {_sigma_text(sigmas)})")
+        return {**inputs, "sigmas": new}
 
     def _small_megapixels(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
         """A size given as total pixels (``ImageScaleToTotalPixels``' ``megapixels``, saved or
@@ -352,6 +372,52 @@ class RuntimeCaps:
             self.changes.append(f"node {node.id} '{node.label}': {name} {w}x{h} -> {size[1]}x{size[0]} "
                                 "(--smoke, before the upscale model)")
         return out
+
+
+def saved_step_counts(graph: WorkflowGraph) -> dict[str, int]:
+    """Each node's saved whole-number ``steps`` (its own or a constant node's), read before
+    the caps so :class:`RuntimeCaps` can thin the explicit sigmas given beside them."""
+    out = {}
+    for node in graph.nodes():
+        slot = _int_slots(graph, node).get("steps")
+        if slot is not None and isinstance(slot.value, int):
+            out[node.id] = slot.value
+    return out
+
+
+def capped_sigmas(sigmas: Any, saved_steps: int, steps: int) -> Any:
+    """Explicit sigmas made for ``saved_steps`` steps, thinned for the ``steps`` the smoke
+    cap left, or ``sigmas`` itself where nothing is to thin.
+
+    A sampler given both takes its schedule from the sigmas and refuses a list that does not
+    fit its step count (one sigma per step, and the final one where the list ends in it,
+    as ComfyUI's do). Leaving the steps uncapped would keep the check but not the speed;
+    instead the list keeps its first and last values (full noise, and the final sigma)
+    and evenly spaced ones between, the same fractions of the schedule the step
+    boundaries are scaled to (:func:`capped_step_range`): Lightning's ``1.0, 0.9375,
+    0.8333, 0.625, 0.0`` for 4 steps split at 2 becomes ``1.0, 0.8333, 0.0`` split at 1, so
+    each of the two samplers still runs one step from the sigma it ran from before. A list
+    that fit neither count before the cap stays, so the sampler's own error still shows."""
+    import torch
+
+    if steps >= saved_steps or steps < 1:
+        return sigmas
+    values = sigmas.flatten().tolist() if isinstance(sigmas, torch.Tensor) else sigmas
+    if not isinstance(values, (list, tuple)):
+        return sigmas
+    extra = len(values) - saved_steps  # 1: the list ends with the final sigma; 0: one per step
+    if extra not in (0, 1) or steps + extra < 2:
+        return sigmas
+    last, target = len(values) - 1, steps + extra
+    picks = [round(i * last / (target - 1)) for i in range(target)]
+    if isinstance(sigmas, torch.Tensor):
+        return sigmas.flatten()[torch.tensor(picks)]
+    return type(values)(values[i] for i in picks)
+
+
+def _sigma_text(sigmas: Any) -> str:
+    values = sigmas.flatten().tolist() if hasattr(sigmas, "flatten") else list(sigmas)
+    return "[" + ", ".join(f"{float(v):.4g}" for v in values) + "]"
 
 
 def measured_from_data(graph: WorkflowGraph, link: LinkRef) -> bool:

@@ -308,15 +308,56 @@ def spec_of(shapes: Mapping[str, tuple[int, ...]], metadata: Mapping[str, str] |
 KEPT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
+def is_gguf(path: str | Path) -> bool:
+    return Path(path).suffix.lower() == ".gguf"
+
+
+def _open(path: Path, allow_pickle: bool | None) -> Any:
+    """A reader for the patch file: safetensors (or an allowed pickle), or GGUF (Kijai's
+    ``Wan2_1-InfiniteTalk_Single_Q8.gguf``: the same tensor names, matrices quantized)."""
+    if is_gguf(path):
+        from wfrun.models.gguf_reader import open_gguf
+
+        return open_gguf(path)
+    from wfrun.models.reader import open_checkpoint
+
+    return open_checkpoint(path, allow_pickle=allow_pickle)
+
+
+def _read(reader: Any, key: str, device: Any) -> torch.Tensor:
+    """One tensor as values: a GGUF file's quantized blocks dequantized (diffusers' block
+    functions in the scales' fp16, as ComfyUI-GGUF computes them by default), in their
+    logical shape; plain tensors as stored."""
+    info = reader.tensors[key]
+    tensor = reader.read(key, device)
+    if not is_gguf(reader.path):
+        return tensor
+    from wfrun.models.gguf_reader import is_quantized
+
+    if not is_quantized(info):
+        return tensor
+    import gguf
+    from diffusers.quantizers.gguf.utils import GGUFParameter
+
+    from wfrun.models.load_gguf import dequantize
+
+    values = dequantize(GGUFParameter(tensor, quant_type=gguf.GGMLQuantizationType(info.qtype)))
+    return values.reshape(info.shape)
+
+
 def load_multitalk(path: str | Path, *, device: Any = "cpu", allow_pickle: bool | None = None,
                    convert: Callable[[str, torch.Tensor], torch.Tensor] | None = None) -> MultiTalkPatch:
     """The patch of ``path``. ``convert(name, tensor)``: the stored dtype a caller wants for
     each tensor (the wrapper's model loader: its precision, fp8 under fp8 quantization);
-    without it 16- and 32-bit weights stay as stored and others are widened to float32."""
-    from wfrun.models.reader import open_checkpoint
+    without it 16- and 32-bit weights stay as stored and others are widened to float32.
 
+    A GGUF patch (the wrapper reads them with a GGUF main model) is dequantized once, on
+    load: the wrapper keeps its matrices quantized and dequantizes them at each use, to the
+    same values (dequantized, then cast to the compute dtype), so the outputs agree; the
+    patch takes its 16-bit size in memory rather than its 8-bit one (2.4 of the 14B
+    patch's GB more)."""
     path = Path(path)
-    with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
+    with _open(path, allow_pickle) as reader:
         shapes = {k: tuple(v.shape) for k, v in reader.tensors.items()}
         if not is_multitalk(shapes):
             raise CheckpointError(f"{path.name}: not a MultiTalk/InfiniteTalk patch (no audio_proj.proj1.weight)")
@@ -332,7 +373,7 @@ def load_multitalk(path: str | Path, *, device: Any = "cpu", allow_pickle: bool 
         for key, like in wanted.items():
             if shapes[key] != tuple(like.shape):
                 raise CheckpointError(f"{path.name}: {key} has shape {shapes[key]}, expected {tuple(like.shape)}")
-            tensor = reader.read(key, device)
+            tensor = _read(reader, key, device)
             if convert is not None:
                 state[key] = convert(key, tensor)
             else:
@@ -428,3 +469,14 @@ def write_tiny(path: str | Path, *, heads: int = 2, dtype: torch.dtype = torch.f
     from wfrun.models.tiny import write_state
 
     return write_state(path, tiny_state_dict(seed=seed, **sizes), dtype, {"wfrun.num_heads": str(heads)})
+
+
+def write_tiny_gguf(path: str | Path, qtype: str = "Q8_0", *, heads: int = 2, seed: int = 0, **sizes: int) -> Path:
+    """:func:`tiny_state_dict` as a GGUF file, in the real names (Kijai's
+    ``Wan2_1-InfiniteTalk_*_Q8.gguf`` keep the safetensors names): the matrices in ``qtype``
+    (F16 where a row is not whole blocks), vectors in F32, as ``tiny_gguf`` stores Wan."""
+    from wfrun.models.tiny_gguf import choose_type, write_gguf
+
+    sd = tiny_state_dict(seed=seed, **sizes)
+    types = {k: choose_type(k, tuple(v.shape), qtype, qtype, small=0) for k, v in sd.items()}
+    return write_gguf(path, sd, types, arch="wan", metadata={"wfrun.num_heads": heads})

@@ -43,7 +43,8 @@ How each one is built, and where wfrun uses diffusers or its own code:
 
 Custom ``sigmas`` (the SIGMAS input) are used as the pack uses them: taken as the schedule
 for unipc/dpm++ (timesteps ``int64(sigmas[:-1]*1000)``), passed to diffusers' set_timesteps
-for euler/lcm (which shifts them), ignored by the others.
+for euler/lcm (which shifts them; a list ending in the final sigma loses it, as the pack's
+``sigmas[:-1]`` of mid-2025 on: :func:`_set_timesteps_with_sigmas`), ignored by the others.
 """
 
 from __future__ import annotations
@@ -533,6 +534,18 @@ def _build(name: str, steps: int, shift: float, denoise: float, sigmas: torch.Te
 
 
 def _set_timesteps_with_sigmas(sched: Any, steps: int, sigmas: torch.Tensor | None) -> None:
+    """Custom sigmas for diffusers' euler/lcm ``set_timesteps``, which wants one sigma per
+    step and appends the final 0 itself.
+
+    The pack passed its SIGMAS input whole at first (``sigmas.tolist()``: a list of
+    ``steps`` values), and from mid-2025 without its last value (``sigmas[:-1]``: ComfyUI
+    sigmas, as BasicScheduler or FloatToSigmas make them, end with the final 0, so
+    ``steps + 1`` values; Lightning's ``1.0, 0.9375, 0.8333, 0.625, 0.0`` with 4 steps).
+    Each era refuses the other's length, so the length says which rule the file ran
+    under: ``steps + 1`` values lose the last, ``steps`` values are taken whole.
+    """
+    if sigmas is not None and len(sigmas) == steps + 1:
+        sigmas = sigmas[:-1]
     try:
         sched.set_timesteps(steps, sigmas=sigmas.tolist() if sigmas is not None else None)
     except ValueError as err:  # diffusers: custom sigmas must number `steps`

@@ -324,6 +324,10 @@ def video_combine(ctx: ExecContext, frame_rate: float, loop_count: int, *, image
                   meta_batch: Any = None, vae: Any = None, **kwargs: Any) -> tuple:
     if save_image is not None:  # the oldest saves named save_output save_image
         save_output = bool(save_image)
+    # a list save of the node's widgets (a frontend that skipped VHS's dict serialization)
+    # holds the format's widgets after ``format``, bound as ``format.<widget>`` (its spec
+    # from 2024-12-12); the API and dict saves name them plainly
+    kwargs = {name.removeprefix("format."): value for name, value in kwargs.items()}
     if latents is not None:
         images = latents
     meta_batch_of(meta_batch)  # one batch: written as without the manager (packs/vhs/meta_batch.py)

@@ -39,7 +39,9 @@ Choices mapped onto diffusers/torch, and why:
   (``models.multitalk``) kept beside the transformer; its blocks' audio layers in the
   model's precision (fp8 under fp8 quantization, norms and biases not), the audio projection
   in MultiTalkModelLoader's; the sampler hooks it into the blocks (``sampling.multitalk``).
-  It must fit the model's width, depth and heads (Wan 2.1 14B).
+  It must fit the model's width, depth and heads (Wan 2.1 14B). A GGUF patch (Kijai's
+  ``Wan2_1-InfiniteTalk_Single_Q8.gguf``) goes with a GGUF main model only, as in the pack;
+  it is dequantized on load (``models.multitalk.load_multitalk``).
 - Wan 2.2 Animate files load into diffusers' ``WanAnimateTransformer3DModel`` (pose patch
   embedding, motion and face encoders, face adapters); the sampler gives them the pose
   and face inputs of WanVideoAnimateEmbeds (``animate.py``).
@@ -126,6 +128,10 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                              f"use one of {', '.join(PRECISIONS)}")
     path = resolve(ctx, "diffusion_models", model, "model")
     gguf = path.suffix.lower() == ".gguf"  # the pack loads GGUF files too (quantized, dequantized per layer)
+    if multitalk is not None and multitalk.path.suffix.lower() == ".gguf" and not gguf:
+        raise NodeInputError("multitalk_model", f"{multitalk.path.name} is a GGUF file; the pack reads a GGUF "
+                             "MultiTalk/InfiniteTalk model only beside a GGUF main model",
+                             "select a .gguf main model, or the .safetensors release of the MultiTalk model")
     dtype = PRECISIONS[base_precision]
     if base_precision == "fp16_fast" and hasattr(torch.backends.cuda.matmul, "allow_fp16_accumulation"):
         torch.backends.cuda.matmul.allow_fp16_accumulation = True

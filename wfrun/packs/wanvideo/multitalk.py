@@ -4,7 +4,8 @@ The model loader reads the patch through its ``multitalk_model`` input (``model_
 and the sampler the embeds (``sampler.py``: ``sampling.multitalk``, the long-video loop of
 ``sampling.multitalk_long``).
 
-- MultiTalkModelLoader names the file (``diffusion_models``); its kind is ``InfiniteTalk``
+- MultiTalkModelLoader names the file (``diffusion_models``, or a GGUF one: the pack lists
+  ``unet_gguf`` files too); its kind is ``InfiniteTalk``
   when the file name contains "infinite" (the pack's test), else ``MultiTalk``. The
   WanVideoModelLoader loads it in its own precision (fp8 under fp8 quantization, norms and
   biases kept), the audio projection in this node's ``base_precision`` where it has one.
@@ -57,11 +58,16 @@ MULTI_AUDIO = ("para", "add")
 SPEAKER_INPUTS = ("audio_1", "audio_2", "audio_3", "audio_4")
 
 
-@executor("MultiTalkModelLoader", background=True)
+@executor("MultiTalkModelLoader", background=True, gguf_inputs=("model",))
 def multitalk_model_loader(ctx: ExecContext, model: str, **others: Any) -> tuple:
     path = resolve(ctx, "diffusion_models", model, "model", source="huggingface.co/Kijai/WanVideo_comfy")
     try:
-        names = read_header(path) if path.suffix == ".safetensors" else None
+        if path.suffix.lower() == ".gguf":  # the pack lists unet_gguf files too (Kijai's *_Q8.gguf)
+            from wfrun.models.gguf_reader import read_gguf_header
+
+            names = read_gguf_header(path).tensors
+        else:
+            names = read_header(path) if path.suffix == ".safetensors" else None
     except (CheckpointError, OSError, ValueError) as err:
         raise NodeInputError("model", f"{path.name}: {err}") from None
     if names is not None and not is_multitalk(names):
