@@ -66,3 +66,23 @@ def test_memory_cleanups_pass_through():
     assert {laogou.pack, qwenvl.pack} == {"Comfyui-Memory_Cleanup", "ComfyUI-QwenVL-Mod"}
     assert get_executor("VRAMCleanup", laogou)(CTX, anything=t, offload_model=True, offload_cache=True)[0] is t
     assert get_executor("VRAMCleanup", qwenvl)(CTX, input=t, cleanup_mode="Text Encoder")[0] is t
+
+
+def test_cr_index_increment_check_flags_links_from_its_short_outputs():
+    import json as _json
+
+    from wfrun.formats.document import from_data
+    from wfrun.graph import build
+    from wfrun.packs.comfyroll.checks import cr_index_increment_outputs
+
+    def graph(slot):
+        prompt = {"1": {"class_type": "PrimitiveInt", "inputs": {"value": 3}},
+                  "2": {"class_type": "CR Index Increment", "inputs": {"index": ["1", 0], "interval": 1}},
+                  "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", slot]}}}
+        return build(from_data(_json.loads(_json.dumps(prompt)), "wf.json"), default_registry())
+
+    assert list(cr_index_increment_outputs(graph(0), None)) == []
+    (warning,) = cr_index_increment_outputs(graph(1), None)
+    (error,) = cr_index_increment_outputs(graph(2), None)
+    assert warning.severity.name == "WARNING" and error.severity.name == "ERROR"
+    assert warning.node_id == error.node_id == "2"

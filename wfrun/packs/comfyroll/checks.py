@@ -26,12 +26,12 @@ def cr_index_increment_outputs(graph: WorkflowGraph, options: CheckOptions) -> I
             source = graph.node(ref.node_id)
             if ref.slot == 2:
                 yield node_diagnostic(
-                    graph, source, "pack-output-missing", Severity.ERROR,
+                    graph, source, "dangling-link", Severity.ERROR,
                     "the pack returns no value for its 'show_help' output (its function gives two values "
                     f"for three outputs); node {node.id} reads it", hint="disconnect 'show_help'")
             else:
                 yield node_diagnostic(
-                    graph, source, "pack-output-swapped", Severity.WARNING,
+                    graph, source, "type-mismatch", Severity.WARNING,
                     "the pack's 'interval' output carries its help URL text, not the interval "
                     f"(its function returns (index, help)); node {node.id} reads it",
                     hint="use the interval's own value instead of this output")
