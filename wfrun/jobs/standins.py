@@ -150,6 +150,12 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
                     covered.add((node.id, input_name))
                     lines.append(line)
                 continue
+            if what == "image_base64":
+                line = _stand_in_base64(node, input_name, name, temp, write)
+                if line:
+                    covered.add((node.id, input_name))
+                    lines.append(line)
+                continue
             if not isinstance(name, str) or what not in KINDS:
                 continue
             plain, tag = split_annotation(name)
@@ -234,3 +240,30 @@ def frames_to_draw(inputs: dict[str, Any]) -> int:
     rate = number("force_rate", 0.0)
     stretch = math.ceil(FPS / rate) if 0 < rate < FPS else 1
     return min(MAX_DRAWN, (skip + cap * nth) * stretch)
+
+
+def _stand_in_base64(node: Any, input_name: str, text: Any, temp: Path, write: bool) -> str | None:
+    """A stand-in for an inline base64 picture that is not one (API files for external tools
+    leave it empty or hold a ``{{placeholder}}``): the stand-in image's PNG bytes as base64."""
+    import base64
+    import binascii
+
+    from wfrun.media.standins import HEIGHT, WIDTH, write_standin
+
+    if isinstance(text, str) and text.strip() and not text.lstrip().startswith("data:"):
+        try:
+            base64.b64decode(text, validate=True)
+            return None  # base64 text: the user's own picture, which the node reads (or refuses)
+        except (binascii.Error, ValueError):
+            pass
+    shown = repr(text)[:40] if isinstance(text, str) else type(text).__name__
+    if not write:
+        return (f"node {node.id} '{node.label}' {input_name} {shown} is not an image: a stand-in image "
+                f"({WIDTH}x{HEIGHT}) would be given as base64")
+    try:
+        path = write_standin(temp / INPUTS_DIR, "inline_base64.png", "image")
+    except OSError as err:
+        raise StandinWriteError(f"cannot write a stand-in image into {temp / INPUTS_DIR}: {err}") from None
+    node.inputs[input_name] = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"node {node.id} '{node.label}' {input_name} {shown} is not an image: a stand-in image " \
+           f"({WIDTH}x{HEIGHT}) given as base64, {path}"

@@ -19,10 +19,15 @@ them; see each module's docstring for the quirks kept):
 * STRING (:mod:`.strings`): the str methods that give one plain value (case, strip, pad,
   find/count, the ``is…`` tests, replace, concat, escape/unescape, encode/decode, length)
   and split to / join from a LIST (a Python list, as the pack's LIST is).
-* data lists (:mod:`.data_lists`): ComfyUI lists (``OUTPUT_IS_LIST``) that the engine maps
-  later nodes over, read whole by the ``INPUT_IS_LIST`` nodes: DataListLength, First, Last,
-  GetItem, Reverse, Slice, Extend, Append, All, Any, Count, Contains, ToList, Range, and
-  ListToDataList.
+* data lists (:mod:`.data_lists`, :mod:`.data_lists_more`): ComfyUI lists (``OUTPUT_IS_LIST``)
+  that the engine maps later nodes over, read whole by the ``INPUT_IS_LIST`` nodes:
+  DataListLength, First, Last, GetItem, Reverse, Slice, Extend, Append, All, Any, Count,
+  Contains, ToList, Range, Index, Pop, Sort, and ListToDataList;
+* MathFormula (:mod:`.formula`): the pack's own formula grammar, re-implemented (no eval);
+* IfElse (lazy branches) and FlowSelect (:mod:`.flow`; the unchosen side is a marker no
+  node accepts, where ComfyUI blocks it);
+* PathOutputDir and PathListDir (:mod:`.paths`), kept inside the run's input and output
+  folders.
 
 Hostile input stays small: integer results past :data:`.common.MAX_INT_BITS` bits and
 strings past :data:`.common.MAX_CHARS` characters are refused before they are built, with a
@@ -31,13 +36,10 @@ raises, is a NodeInputError naming the divisor.
 
 Not covered (each needs something these value executors do not give):
 
-* ``MathFormula``: the pack parses its own grammar (unary minus binds tighter than ``**``,
-  so ``-a ** 2`` is ``(-a) ** 2``; ``pi()`` and ``e()`` are calls; sinh … atanh), which
-  wfrun's safe evaluators (Python's grammar) would answer differently;
-* ``Path*`` (reads and writes files), ``Regex*`` (patterns from a file can backtrack without
+* the other ``Path*`` nodes (read and write files), ``Regex*`` (patterns from a file can backtrack without
   end), ``Time*``, the LIST, DICT and SET nodes, the other data-list nodes (DataListCreate…,
-  Filter, Sort, Zip, …), ``CastToList/Set/Dict``, the split nodes to a data list and the deprecated ``StringSplit``/``StringJoin``…, the flow-control
-  nodes (``IfElifElse``, ``FlowSelect``, …: lazy inputs and blocked outputs);
+  Filter, Zip, …), ``CastToList/Set/Dict``, the split nodes to a data list and the deprecated ``StringSplit``/``StringJoin``…, the other flow-control
+  nodes (``IfElifElse``, …: lazy inputs and blocked outputs);
 * ``StringFormatMap`` (a DICT input, and ``str.format_map`` reaches attributes);
 * the bare ``StringReplace`` (ComfyUI core's node of that name is the one a file without a
   ``cnr_id`` means; the spec file leaves this pack's out).

@@ -1,0 +1,1 @@
+"""comfy-image-saver (giriss/comfy-image-saver): its ``Seed Generator`` utility node."""

@@ -1,0 +1,1 @@
+"""ComfyUI_Selectors (ComfyAssets/ComfyUI_Selectors): sampler and scheduler pickers."""
