@@ -79,6 +79,7 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("DownloadAndLoadSAM2Model", "model"): ("sam2", ""),
     ("UnetLoaderGGUF", "unet_name"): ("wan_transformer", "original"),
     ("UnetLoaderGGUFAdvanced", "unet_name"): ("wan_transformer", "original"),
+    ("UnetLoaderGGUFDisTorchMultiGPU", "unet_name"): ("wan_transformer", "original"),
     ("CLIPLoaderGGUF", "clip_name"): ("umt5", "transformers"),
     ("CheckpointLoaderSimple", "ckpt_name"): ("checkpoint", ""),
     ("ROCmDiffusionLoader", "unet_name"): ("wan_transformer", "comfyui"),
@@ -121,6 +122,7 @@ TORCHSCRIPT_LOADERS = frozenset({("FILM VFI", "ckpt_name")})
 
 #: Loader inputs that read GGUF files (ComfyUI-GGUF's): a ``.gguf`` name gets a GGUF stand-in.
 GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvanced", "unet_name"),
+                          ("UnetLoaderGGUFDisTorchMultiGPU", "unet_name"),
                           ("CLIPLoaderGGUF", "clip_name"), ("WanVideoModelLoader", "model"),
                           ("WanVideoVACEModelSelect", "vace_model"), ("WanVideoExtraModelSelect", "extra_model"),
                           ("VaeGGUF", "vae_name")})
