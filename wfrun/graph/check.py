@@ -34,6 +34,7 @@ NON_MODEL_FOLDERS = frozenset({"input", "output", "temp", "kjnodes_fonts", "vide
 #: never downloads; the file must already be in that folder.
 DOWNLOADED_MODEL_INPUTS = {("DownloadAndLoadDepthAnythingV2Model", "model"): "depthanything",
                            ("RIFE VFI", "ckpt_name"): "rife", ("FILM VFI", "ckpt_name"): "film",
+                           ("RIFEInterpolation", "model_name"): "rife",
                            ("DepthAnythingV2Preprocessor", "ckpt_name"): "controlnet_aux",
                            ("DownloadAndLoadSAM2Model", "model"): "sam2",
                            # a file list the pack builds at start-up (options_dynamic in its spec)
