@@ -34,6 +34,7 @@ NON_MODEL_FOLDERS = frozenset({"input", "output", "temp", "kjnodes_fonts", "vide
 #: never downloads; the file must already be in that folder.
 DOWNLOADED_MODEL_INPUTS = {("DownloadAndLoadDepthAnythingV2Model", "model"): "depthanything",
                            ("RIFE VFI", "ckpt_name"): "rife", ("FILM VFI", "ckpt_name"): "film",
+                           ("RIFEInterpolation", "model_name"): "rife",
                            ("DepthAnythingV2Preprocessor", "ckpt_name"): "controlnet_aux",
                            ("DownloadAndLoadSAM2Model", "model"): "sam2",
                            # a file list the pack builds at start-up (options_dynamic in its spec)
@@ -286,6 +287,13 @@ def _value_checks(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, val
                     hint=f"set '{spec.name}' to the number meant (run `wfrun migrate` if the node changed "
                          "since the file was saved)")
         value = number
+    if spec.type == "STRING" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        # ComfyUI's validation converts a STRING input with str(): a number there is its text
+        # (OlmDragCrop's frontend stores a timestamp in its drawing_version text widget)
+        yield _diag(graph, node, "wrong-value-type", Severity.WARNING,
+                    f"'{spec.name}' is the number {value!r}, not text; ComfyUI reads it as {str(value)!r}",
+                    input=spec.name, found=value, expected=spec.type)
+        return
     if not value_kind_fits(spec, value):
         read_as = _comfy_reads_bool_as(spec, value)
         if read_as is not None:

@@ -36,7 +36,7 @@ from wfrun.models.detect import KIND_LABELS, WrongModelError
 from wfrun.models.header import CheckpointError
 from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.models.preflight import check_model_file, expected_kinds
-from wfrun.models.reader import PickleRefused, pickle_files_allowed
+from wfrun.models.reader import PTH_SUFFIXES, PickleRefused, pickle_files_allowed
 from wfrun.nodes.executor import ExecContext
 from wfrun.engine.executors import executor_info, pack_checks
 from wfrun.specs.registry import Registry, default_registry, probable_pack
@@ -463,7 +463,7 @@ def _model_files(graph: WorkflowGraph, plan: Plan, roots: ModelRoots, path: Path
                 continue
             loader = executor_info(node.class_type, node.spec)
             gguf = loader is not None and spec.name in loader.gguf_inputs
-            pth = loader is not None and spec.name in loader.pth_inputs and found.suffix.lower() == ".pth"
+            pth = loader is not None and spec.name in loader.pth_inputs and found.suffix.lower() in PTH_SUFFIXES
             try:
                 info = check_model_file(found, folders, allow_pickle=True if allow_pickle or pth else None, gguf=gguf,
                                         torchscript=loader is not None and spec.name in loader.torchscript_inputs)

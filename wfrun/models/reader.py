@@ -30,6 +30,10 @@ from wfrun.models.header import CheckpointError, CheckpointHeader, TensorInfo, r
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+#: The pickle suffixes the few pickle-reading loaders accept without the run's opt-in (read
+#: with ``torch.load(weights_only=True)``): ``.pth``, and ``.pkl`` for Practical-RIFE's
+#: ``flownet.pkl`` (ComfyUI-VFI), a plain tensor dict saved by ``torch.save``.
+PTH_SUFFIXES = (".pth", ".pkl")
 
 #: The environment variable that opts a whole session into reading pickle files.
 ALLOW_PICKLE_ENV = "WFRUN_ALLOW_PICKLE"

@@ -27,6 +27,10 @@ from wfrun.models.mapping import load_exactly
 CHECKPOINT_ARCH = {"rife47.pth": "4.7", "rife49.pth": "4.7", "rife417.pth": "4.17", "rife426.pth": "4.26"}
 #: Architectures of checkpoints the pack offers that wfrun does not build.
 UNBUILT_ARCH = {"sudo_rife4_269.662_testV1_scale1.pth": "4.0", **{f"rife4{i}.pth": "4.0-4.6" for i in range(7)}}
+#: Other packs' checkpoint names and the key layout of their release: GACLove/ComfyUI-VFI's
+#: ``flownet.pkl`` is Practical-RIFE 4.25 (its Model says so), whose IFNet has the five-block,
+#: feature-carrying layout built here as ``4.26``.
+OTHER_CHECKPOINT_ARCH = {"flownet.pkl": "4.26"}
 
 
 @dataclass(frozen=True)
@@ -134,10 +138,12 @@ class IFNet(nn.Module):
             setattr(self, f"block{i}", IFBlock(first if i == 0 else later, c, outputs))
 
     def forward(self, img0: torch.Tensor, img1: torch.Tensor, timestep: torch.Tensor | float,
-                scale_list: list[float]) -> torch.Tensor:
+                scale_list: list[float], clamp: bool = True) -> torch.Tensor:
         """The frame at ``timestep`` (a number, or [N, 1, 1, 1]) between ``img0`` and ``img1``
-        ([N, 3, H, W] in 0..1); ``scale_list`` gives each block's downscale."""
-        img0, img1 = img0.clamp(0, 1), img1.clamp(0, 1)
+        ([N, 3, H, W] in 0..1); ``scale_list`` gives each block's downscale. ``clamp``: clip
+        the frames to 0..1 first (ComfyUI-Frame-Interpolation does; ComfyUI-VFI does not)."""
+        if clamp:
+            img0, img1 = img0.clamp(0, 1), img1.clamp(0, 1)
         n, _, h, w = img0.shape
         ph, pw = ((h - 1) // 64 + 1) * 64, ((w - 1) // 64 + 1) * 64
         img0 = F.pad(img0, (0, pw - w, 0, ph - h))

@@ -42,7 +42,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from wfrun.models.families import task_from_name, transformer_family, vae_family, vae_family_from_name
-from wfrun.models.reader import PICKLE_SUFFIXES
+from wfrun.models.reader import PICKLE_SUFFIXES, PTH_SUFFIXES
 from wfrun.models.paths import VIEW_FOLDERS, safe_relative
 
 #: Bump when what a family's stand-in holds changes, so cached stand-ins are rebuilt.
@@ -79,12 +79,14 @@ LOADER_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("DownloadAndLoadSAM2Model", "model"): ("sam2", ""),
     ("UnetLoaderGGUF", "unet_name"): ("wan_transformer", "original"),
     ("UnetLoaderGGUFAdvanced", "unet_name"): ("wan_transformer", "original"),
+    ("UnetLoaderGGUFDisTorchMultiGPU", "unet_name"): ("wan_transformer", "original"),
     ("CLIPLoaderGGUF", "clip_name"): ("umt5", "transformers"),
     ("CheckpointLoaderSimple", "ckpt_name"): ("checkpoint", ""),
     ("ROCmDiffusionLoader", "unet_name"): ("wan_transformer", "comfyui"),
     ("VaeGGUF", "vae_name"): ("wan_vae", "original"),
     ("UpscaleModelLoader", "model_name"): ("upscale", ""),
     ("RIFE VFI", "ckpt_name"): ("rife", ""),
+    ("RIFEInterpolation", "model_name"): ("rife", ""),
     ("FILM VFI", "ckpt_name"): ("film", ""),
     ("OnnxDetectionModelLoader", "vitpose_model"): ("vitpose", "onnx"),
     ("OnnxDetectionModelLoader", "yolo_model"): ("yolo_e2e", "onnx"),
@@ -113,7 +115,7 @@ FOLDER_LOADERS: dict[tuple[str, str], tuple[str, str, bool | str]] = {
 #: Loader inputs that read ``.pth`` files weights-only without the run's opt-in: a ``.pth``
 #: name gets a ``.pth`` stand-in (a plain tensor dict, written with ``torch.save``).
 PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("CRT_UpscaleModelAdv", "upscale_model_name"),
-                         ("RIFE VFI", "ckpt_name"), ("FILM VFI", "ckpt_name"),
+                         ("RIFE VFI", "ckpt_name"), ("RIFEInterpolation", "model_name"), ("FILM VFI", "ckpt_name"),
                          ("DepthAnythingV2Preprocessor", "ckpt_name")})
 #: Loader inputs that read TorchScript archives as data (``models.torchscript_weights``): a
 #: ``.pt`` name gets a TorchScript stand-in (wfrun's own tiny network, traced and saved).
@@ -121,6 +123,7 @@ TORCHSCRIPT_LOADERS = frozenset({("FILM VFI", "ckpt_name")})
 
 #: Loader inputs that read GGUF files (ComfyUI-GGUF's): a ``.gguf`` name gets a GGUF stand-in.
 GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvanced", "unet_name"),
+                          ("UnetLoaderGGUFDisTorchMultiGPU", "unet_name"),
                           ("CLIPLoaderGGUF", "clip_name"), ("WanVideoModelLoader", "model"),
                           ("WanVideoVACEModelSelect", "vace_model"), ("WanVideoExtraModelSelect", "extra_model"),
                           ("VaeGGUF", "vae_name"), ("MultiTalkModelLoader", "model")})
@@ -240,7 +243,7 @@ def family_for(class_type: str, input_name: str, folders: str, name: str, *, all
         raise NoStandin(f"{class_type} does not load GGUF files in wfrun (ComfyUI-GGUF's UnetLoaderGGUF and "
                         "CLIPLoaderGGUF do), so no tiny model stands in for this one; "
                         "use the .safetensors release of this model")
-    if suffix in _PICKLES and not (suffix == ".pth" and (class_type, input_name) in PTH_LOADERS
+    if suffix in _PICKLES and not (suffix in PTH_SUFFIXES and (class_type, input_name) in PTH_LOADERS
                                    or suffix == ".pt" and (class_type, input_name) in TORCHSCRIPT_LOADERS
                                    or allow_pickle and suffix in PICKLE_SUFFIXES):
         raise NoStandin(f"{suffix} files are Python pickles, which wfrun reads only with --allow-pickle; "
@@ -408,9 +411,9 @@ def _upscale(name: str, base: str, layout: str) -> tuple[Family, str | None]:
 
 
 def _rife(name: str, base: str, layout: str) -> tuple[Family, str | None]:
-    from wfrun.models.rife import CHECKPOINT_ARCH
+    from wfrun.models.rife import CHECKPOINT_ARCH, OTHER_CHECKPOINT_ARCH
 
-    arch = CHECKPOINT_ARCH.get(base)
+    arch = CHECKPOINT_ARCH.get(base) or OTHER_CHECKPOINT_ARCH.get(base)
     if arch is None:
         raise NoStandin(f"wfrun builds RIFE {', '.join(sorted(set(CHECKPOINT_ARCH.values())))} only "
                         f"({', '.join(CHECKPOINT_ARCH)})")

@@ -24,11 +24,9 @@ from typing import Any, Callable
 
 import torch
 
-from wfrun.models.reader import open_checkpoint
+from wfrun.models.reader import PTH_SUFFIXES, open_checkpoint  # noqa: F401 - PTH_SUFFIXES re-exported
 from wfrun.models.upscale_native import UpscaleModelError, load_native  # noqa: F401 - the error is re-exported
 
-#: The pickle suffix each of the few pickle-reading loaders accepts without the run's opt-in.
-PTH_SUFFIXES = (".pth",)
 
 #: ComfyUI's tile and overlap for ImageUpscaleWithModel; the tile halves on running out of
 #: memory down to MIN_TILE.

@@ -1,0 +1,1 @@
+"""ComfyUI-VFI (GACLove/ComfyUI-VFI): RIFE frame interpolation to a target frame rate."""

@@ -1,0 +1,1 @@
+"""ComfyUI_Fictiverse (Fictiverse/ComfyUI_Fictiverse): small utility nodes."""

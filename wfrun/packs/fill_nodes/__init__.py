@@ -1,0 +1,1 @@
+"""ComfyUI_Fill-Nodes (filliptm/ComfyUI_Fill-Nodes)."""
