@@ -5,9 +5,10 @@ long-video loop (``sampling.multitalk_long``) with this pack's VAE.
 
 Refused, each with the reason: MultiTalk embeds for a model loaded without the patch (the
 pack's model has no audio layers and fails), the long-video loop without MultiTalk embeds
-(the pack's loop reads their length), with context windows or input samples (the pack's
-loop slices them in ways wfrun does not reproduce), and a context window that wraps round
-the video (the pack's audio window is then empty).
+(the pack's loop reads their length), with context windows, with input samples that carry a
+noise mask or a previous sampler's state or come with the ``multitalk`` scheduler (plain
+encoded video is sliced per window, ``sampling.multitalk_long``), and a context window that
+wraps round the video (the pack's audio window is then empty).
 """
 
 from __future__ import annotations
