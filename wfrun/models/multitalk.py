@@ -309,19 +309,14 @@ KEPT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 def load_multitalk(path: str | Path, *, device: Any = "cpu", allow_pickle: bool | None = None,
-                   convert: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
-                   gguf: bool = False) -> MultiTalkPatch:
+                   convert: Callable[[str, torch.Tensor], torch.Tensor] | None = None) -> MultiTalkPatch:
     """The patch of ``path``. ``convert(name, tensor)``: the stored dtype a caller wants for
     each tensor (the wrapper's model loader: its precision, fp8 under fp8 quantization);
-    without it 16- and 32-bit weights stay as stored and others are widened to float32.
-    ``gguf``: the caller reads GGUF files (the wrapper's MultiTalkModelLoader; ComfyUI's
-    ModelPatchLoader does not), whose quantized tensors are dequantized (:func:`_read`)."""
-    from wfrun.models.gguf_reader import open_gguf
-    from wfrun.models.reader import open_checkpoint, sniff
+    without it 16- and 32-bit weights stay as stored and others are widened to float32."""
+    from wfrun.models.reader import open_checkpoint
 
     path = Path(path)
-    is_gguf = gguf and (path.suffix.lower() == ".gguf" or sniff(path) == "gguf")
-    with (open_gguf(path) if is_gguf else open_checkpoint(path, allow_pickle=allow_pickle)) as reader:
+    with open_checkpoint(path, allow_pickle=allow_pickle) as reader:
         shapes = {k: tuple(v.shape) for k, v in reader.tensors.items()}
         if not is_multitalk(shapes):
             raise CheckpointError(f"{path.name}: not a MultiTalk/InfiniteTalk patch (no audio_proj.proj1.weight)")
@@ -337,33 +332,13 @@ def load_multitalk(path: str | Path, *, device: Any = "cpu", allow_pickle: bool 
         for key, like in wanted.items():
             if shapes[key] != tuple(like.shape):
                 raise CheckpointError(f"{path.name}: {key} has shape {shapes[key]}, expected {tuple(like.shape)}")
-            tensor = _read(reader, key, device)
+            tensor = reader.read(key, device)
             if convert is not None:
                 state[key] = convert(key, tensor)
             else:
                 state[key] = tensor if tensor.dtype in KEPT_DTYPES else tensor.to(torch.float32)
     module.load_state_dict(state, assign=True, strict=True)
     return MultiTalkPatch(module.eval().requires_grad_(False), spec, path)
-
-
-def _read(reader: Any, key: str, device: Any) -> torch.Tensor:
-    """One tensor of the file; a GGUF file's quantized ones dequantized (diffusers' block
-    functions, in the scales' fp16 as ComfyUI-GGUF's default) to their logical shape. The
-    pack keeps a GGUF patch quantized and dequantizes each layer at use, to the same values;
-    wfrun does it once, on load (more memory, the same numbers)."""
-    from wfrun.models.gguf_reader import GGUFTensorInfo, is_quantized
-
-    info = reader.tensors[key]
-    tensor = reader.read(key, device)
-    if isinstance(info, GGUFTensorInfo) and is_quantized(info):
-        import gguf
-        from diffusers.quantizers.gguf.utils import GGUFParameter
-
-        from wfrun.models.load_gguf import dequantize
-
-        parameter = GGUFParameter(tensor, quant_type=gguf.GGMLQuantizationType(info.qtype))
-        tensor = dequantize(parameter).reshape(info.shape).to(torch.float32)
-    return tensor
 
 
 # ---------------------------------------------------------------------------- audio features
@@ -453,18 +428,3 @@ def write_tiny(path: str | Path, *, heads: int = 2, dtype: torch.dtype = torch.f
     from wfrun.models.tiny import write_state
 
     return write_state(path, tiny_state_dict(seed=seed, **sizes), dtype, {"wfrun.num_heads": str(heads)})
-
-
-def write_tiny_gguf(path: str | Path, qtype: str = "Q8_0", *, heads: int = 2, seed: int = 0, **sizes: int) -> Path:
-    """The tiny patch as a GGUF file (Kijai's ``Wan2_1-InfiniteTalk_Single_Q8.gguf``): the
-    same names, the blocks' matrices in ``qtype``, other matrices in Q8_0 where their rows
-    are whole blocks (F16 otherwise), vectors in F32 (``tiny_gguf.choose_type``)."""
-    from wfrun.models.tiny import TINY_VERSION
-    from wfrun.models.tiny_gguf import TINY_GGUF_VERSION, choose_type, write_gguf
-
-    sd = tiny_state_dict(seed=seed, **sizes)
-    rest = "F16" if qtype in ("F16", "F32") else "Q8_0"
-    types = {k: choose_type(k, tuple(v.shape), qtype, rest, small=0) for k, v in sd.items()}
-    meta = {"wfrun.num_heads": str(heads), "wfrun.tiny": f"{TINY_VERSION}.{TINY_GGUF_VERSION}"}
-    return write_gguf(path, sd, types, arch="wan", metadata=meta)
-

@@ -123,7 +123,7 @@ TORCHSCRIPT_LOADERS = frozenset({("FILM VFI", "ckpt_name")})
 GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvanced", "unet_name"),
                           ("CLIPLoaderGGUF", "clip_name"), ("WanVideoModelLoader", "model"),
                           ("WanVideoVACEModelSelect", "vace_model"), ("WanVideoExtraModelSelect", "extra_model"),
-                          ("VaeGGUF", "vae_name"), ("MultiTalkModelLoader", "model")})
+                          ("VaeGGUF", "vae_name")})
 
 #: What a models folder holds, for loaders not listed above, with the layout of its files.
 FOLDER_KINDS: dict[str, tuple[str, str]] = {
@@ -254,7 +254,7 @@ def family_for(class_type: str, input_name: str, folders: str, name: str, *, all
     if gguf:
         from wfrun.models.tiny_gguf import release_type
 
-        if family.kind not in ("wan_transformer", "wan_vace_module", "umt5", "wan_vae", "multitalk"):
+        if family.kind not in ("wan_transformer", "wan_vace_module", "umt5", "wan_vae"):
             raise NoStandin(f"wfrun has no tiny GGUF {KIND_LABELS.get(kind, kind)}")
         family = Family(family.kind, family.task, "llama.cpp" if kind == "umt5" else "original",
                         "gguf-" + release_type(base).lower(), "")
@@ -608,13 +608,6 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         import torch
 
         from wfrun.models.multitalk import write_tiny as write_tiny_multitalk
-
-        if family.precision.startswith("gguf-"):
-            from wfrun.models.multitalk import write_tiny_gguf
-            from wfrun.models.tiny_gguf import TINY_TYPES
-
-            return write_tiny_gguf(target, TINY_TYPES.get(family.precision.removeprefix("gguf-").upper(), "Q8_0"),
-                                   seed=zlib.crc32(standin.name.encode()))
 
         return write_tiny_multitalk(target, seed=zlib.crc32(standin.name.encode()),
                                     dtype={"fp32": torch.float32, "bf16": torch.bfloat16}.get(family.precision,

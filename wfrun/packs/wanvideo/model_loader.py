@@ -126,10 +126,6 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                              f"use one of {', '.join(PRECISIONS)}")
     path = resolve(ctx, "diffusion_models", model, "model")
     gguf = path.suffix.lower() == ".gguf"  # the pack loads GGUF files too (quantized, dequantized per layer)
-    if multitalk is not None and multitalk.path.suffix.lower() == ".gguf" and not gguf:
-        raise NodeInputError("multitalk_model", f"{multitalk.path.name} is a GGUF model; the main model has to be "
-                             "a GGUF model too (the pack refuses this pair)",
-                             "use the .safetensors release of the Multi/InfiniteTalk model, or a GGUF main model")
     dtype = PRECISIONS[base_precision]
     if base_precision == "fp16_fast" and hasattr(torch.backends.cuda.matmul, "allow_fp16_accumulation"):
         torch.backends.cuda.matmul.allow_fp16_accumulation = True
@@ -208,7 +204,7 @@ def _multitalk_patch(multitalk: MultiTalkModel, transformer: Any, dtype: torch.d
         return tensor.to(dtype)
 
     try:
-        patch = load_multitalk(multitalk.path, device=ctx.offload_device, convert=convert, gguf=True)
+        patch = load_multitalk(multitalk.path, device=ctx.offload_device, convert=convert)
     except (CheckpointError, ValueError) as err:
         raise loading_error("multitalk_model", err) from None
     width = int(transformer.config.num_attention_heads * transformer.config.attention_head_dim)

@@ -57,19 +57,11 @@ MULTI_AUDIO = ("para", "add")
 SPEAKER_INPUTS = ("audio_1", "audio_2", "audio_3", "audio_4")
 
 
-@executor("MultiTalkModelLoader", background=True, gguf_inputs=("model",))
+@executor("MultiTalkModelLoader", background=True)
 def multitalk_model_loader(ctx: ExecContext, model: str, **others: Any) -> tuple:
-    """The patch's file (safetensors, or GGUF as the pack lists ``unet_gguf`` files too: the
-    model loader then wants a GGUF main model, as the pack's)."""
     path = resolve(ctx, "diffusion_models", model, "model", source="huggingface.co/Kijai/WanVideo_comfy")
     try:
-        if path.suffix.lower() == ".gguf":
-            from wfrun.models.gguf_reader import open_gguf
-
-            with open_gguf(path) as reader:
-                names = dict(reader.tensors)
-        else:
-            names = read_header(path) if path.suffix == ".safetensors" else None
+        names = read_header(path) if path.suffix == ".safetensors" else None
     except (CheckpointError, OSError, ValueError) as err:
         raise NodeInputError("model", f"{path.name}: {err}") from None
     if names is not None and not is_multitalk(names):
