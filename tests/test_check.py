@@ -191,6 +191,20 @@ def test_text_in_a_boolean_slot_says_how_comfyui_reads_it(text, severity):
     assert ("reads it as false" if text == "" else "reads it as true") in diag.message
 
 
+@pytest.mark.parametrize("number,read_as", [(832, "true"), (0, "false"), (1.0, "true")])
+def test_a_number_in_a_boolean_slot_runs_as_comfyui_reads_it(number, read_as):
+    """ComfyUI's validation runs bool() on BOOLEAN inputs; a number there (a value shifted in
+    from another widget, as the wrapper's MoCha example has) is a warning, not an error."""
+    data = edit(lambda d: d["nodes"].extend([
+        node(70, "Resize", [512, 512, number], inputs=[inp("image", "IMAGE", 7)],
+             outputs=[out("IMAGE", "IMAGE", [21])]),
+        node(71, "VideoCombine", [8.0, "video/h264-mp4"], inputs=[inp("images", "IMAGE", 21)])]) or
+                d["links"].extend([[7, 1, 0, 70, 0, "IMAGE"], [21, 70, 0, 71, 0, "IMAGE"]]))
+    (diag,) = run(data)
+    assert diag.code == "wrong-value-type" and diag.severity is Severity.WARNING
+    assert f"reads it as {read_as}" in diag.message
+
+
 @pytest.mark.parametrize("index,value,read_as,then", [(4, True, "1.0", None), (2, False, "0", "out-of-range")])
 def test_true_or_false_in_a_number_slot_is_read_as_comfyui_converts_it(index, value, read_as, then):
     """ComfyUI's validation runs int()/float() on INT/FLOAT inputs: true is 1, false 0,

@@ -20,3 +20,11 @@ def test_the_s2v_framepack_window_stays_a_multiple_of_four():
     # the MultiTalk long-video loop keeps its 9-frame window
     assert capped_ints({"frame_window_size": (81, 1)}, class_type="WanVideoImageToVideoMultiTalk") == \
         {"frame_window_size": 9}
+
+
+def test_time_to_move_holds_the_reference_for_the_first_capped_step():
+    # the wrapper's TTM example: a window of steps 1..3 in a first sampler of 8 steps split at 4
+    assert capped_ints({"start_step": (1, 0), "end_step": (3, 0)}, class_type="WanVideoAddTTMLatents") == \
+        {"start_step": 0, "end_step": 1}
+    assert capped_ints({"start_step": (0, 0), "end_step": (0, 0)}, class_type="WanVideoAddTTMLatents") == \
+        {"start_step": 0, "end_step": 0}

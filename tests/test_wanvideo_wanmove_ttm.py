@@ -7,6 +7,8 @@ name) and WanVideoImageClipEncode (official size rule, CLIP states by loader, VA
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 from pathlib import Path
@@ -231,6 +233,11 @@ def test_ttm_start_past_the_steps_is_refused():
     with pytest.raises(SamplingError) as err:
         sample(req)
     assert "beyond" in str(err.value)
+    # a window starting right at the sampler's end: an error naming it, not an index fault
+    (emb,) = node("WanVideoAddTTMLatents")(CTX, embeds=_embeds(), reference_latents={"samples": ref},
+                                           mask=torch.ones(9, 32, 32), start_step=4, end_step=6)
+    with pytest.raises(SamplingError, match="the sampler's end"):
+        sample(dataclasses.replace(req, image_embeds=emb))
 
 
 # --- Stand-In -------------------------------------------------------------------------------

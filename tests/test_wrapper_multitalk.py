@@ -251,3 +251,83 @@ def test_audio_crop_by_hand():
     with pytest.raises(NodeInputError, match="whole minutes") as err:
         node("AudioCrop")(ExecContext(), audio=audio, start_time="0:00", end_time="1.5")
     assert err.value.input_name == "end_time"
+
+
+# --- video-to-video in the long-video loop (the V2V InfiniteTalk example) ------------------------
+
+def test_input_slice_and_mix_by_hand():
+    from wfrun.sampling.multitalk_long import input_slice, video_to_video
+
+    source = torch.arange(5, dtype=torch.float32).view(1, 5, 1, 1)  # latent frame i holds i
+    assert input_slice(source, 1, 3).flatten().tolist() == [1, 2, 3]
+    assert input_slice(source, 3, 4).flatten().tolist() == [3, 4, 4, 4]  # padded with the last frame
+    noise = torch.full((1, 3, 1, 1), 10.0)
+    lat = input_slice(source, 0, 3)
+    assert video_to_video(noise, lat, 250.0).flatten().tolist() == [2.5, 3.25, 4.0]  # 10·0.25 + x·0.75
+    assert torch.equal(video_to_video(noise, lat, None), lat)
+
+
+def test_long_loop_starts_each_window_from_its_slice_of_the_input():
+    import dataclasses as dc
+    from types import SimpleNamespace
+
+    from wfrun.sampling.multitalk import MultiTalkAudio
+    from wfrun.sampling.multitalk_long import Codec, LongVideo, multitalk_schedule, sample_long, window_plan
+
+    h = w = 16
+    window, motion = 9, 5  # 3 latent frames a window; later windows start 1 latent frame on
+    long = LongVideo(vae=None, width=w, height=h, frame_window_size=window, motion_frame=motion,
+                     start_images=torch.zeros(1, 3, 1, h, w), mode="infinitetalk")
+    audio = MultiTalkAudio(module=None, features=(torch.zeros(17, 2, 4),))
+    plan = window_plan(17, window, motion)
+    source = torch.randn(16, 4, 2, 2, generator=torch.Generator().manual_seed(8))
+    timesteps = multitalk_schedule(4, 5.0).timesteps[2:]  # a sampler starting at step 2
+    starts = []
+
+    def prepare(r):
+        assert r.samples is None  # the window's own prepare does no video-to-video
+        return SimpleNamespace(schedule=SimpleNamespace(timesteps=timesteps), add_noise=True, cfg=[1.0], audio=None)
+
+    def run_steps(p, state, inject, description):
+        starts.append(state.latent.clone())
+
+    codec = Codec(encode=lambda v: torch.zeros(16, (v.shape[1] - 1) // 4 + 1, 2, 2), decode=lambda z: torch.zeros(
+        3, (z.shape[1] - 1) * 4 + 1, h, w))
+    req = SimpleNamespace(device="cpu", seed=3, samples={"samples": source[None]}, text_embeds=SimpleNamespace(
+        prompt_embeds=(torch.zeros(1, 4),)), scheduler="dpm++_sde", check_interrupt=lambda: None)
+    req_replace = dc.replace
+
+    def replace(obj, **kw):  # SimpleNamespace stands in for the request dataclass
+        return SimpleNamespace(**{**vars(obj), **kw}) if isinstance(obj, SimpleNamespace) else req_replace(obj, **kw)
+
+    import wfrun.sampling.multitalk_long as ml
+    original = ml.dataclasses.replace
+    ml.dataclasses.replace = replace
+    try:
+        sample_long(req, long, audio, codec, "infinitetalk", prepare, run_steps, lambda lat: SimpleNamespace(latent=lat))
+    finally:
+        ml.dataclasses.replace = original
+    assert len(starts) == len(plan) >= 2
+    g = torch.Generator().manual_seed(3)
+    torch.randn(*long.target_shape, generator=g)  # the sampler's own draw first
+    t0 = float(timesteps[0])
+    for k, got in enumerate(starts):
+        noise = torch.randn(16, 3, 2, 2, generator=g)
+        first = 0 if k == 0 else k * ((window - motion - 1) // 4 + 1)
+        part = torch.cat([source, source[:, -1:].repeat(1, 8, 1, 1)], dim=1)[:, first:first + 3]
+        torch.testing.assert_close(got, noise * t0 / 1000 + (1 - t0 / 1000) * part)
+
+
+def test_long_loop_refuses_masked_or_continued_samples():
+    from wfrun.packs.wanvideo.multitalk_sampling import check_long
+
+    talk = object()
+    lat = torch.zeros(1, 16, 3, 2, 2)
+    check_long(None, talk, {"samples": lat}, None, "dpm++_sde")  # plain encoded video: runs
+    for samples, scheduler, name in (({"samples": lat, "noise_mask": torch.ones(1)}, "euler", "samples"),
+                                     ({"samples": lat, "generator_state": torch.zeros(3, dtype=torch.uint8)},
+                                      "euler", "samples"),
+                                     ({"samples": lat}, "multitalk", "scheduler")):
+        with pytest.raises(NodeInputError) as err:
+            check_long(None, talk, samples, None, scheduler)
+        assert err.value.input_name == name

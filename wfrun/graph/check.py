@@ -296,6 +296,15 @@ def _value_checks(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, val
         return
     if not value_kind_fits(spec, value):
         read_as = _comfy_reads_bool_as(spec, value)
+        if read_as is not None and not isinstance(value, str):
+            # a number: a widget value shifted in from another widget (MoCha's example keeps
+            # [832, false] for force_offload and tiled_vae); ComfyUI runs it as bool(value)
+            yield _diag(graph, node, "wrong-value-type", Severity.WARNING,
+                        f"'{spec.name}' is the number {value!r}, not true/false; ComfyUI reads it as "
+                        f"{str(read_as).lower()}", input=spec.name, found=value, expected=spec.type,
+                        hint=f"set '{spec.name}' to true or false (run `wfrun migrate` if the node changed "
+                             "since the file was saved)")
+            return
         if read_as is not None:
             harmless = read_as == (value.strip().lower() == "true")
             yield _diag(graph, node, "wrong-value-type", Severity.WARNING if harmless else Severity.ERROR,
@@ -322,8 +331,10 @@ def _value_checks(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, val
 
 def _comfy_reads_bool_as(spec: InputSpec, value: Any) -> bool | None:
     """ComfyUI converts BOOLEAN inputs with ``bool(value)``: ``""`` is false, any other
-    text (``"false"`` too) is true. ``None`` when the value is not text in a BOOLEAN."""
-    if spec.type == "BOOLEAN" and isinstance(value, str):
+    text (``"false"`` too) is true, a number other than 0 true. ``None`` when the value is
+    neither text nor a number in a BOOLEAN."""
+    if spec.type == "BOOLEAN" and (isinstance(value, str) or
+                                   isinstance(value, (int, float)) and not isinstance(value, bool)):
         return bool(value)
     return None
 

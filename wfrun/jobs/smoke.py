@@ -90,9 +90,13 @@ FULL_SIZE_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames
                   "frame_window_size": MAX_FRAMES, "motion_frame": 5}  # a clip's edge frames a VACE join redraws, beside its context frames
 #: Caps that differ on one node type: Wan 2.2 S2V's framepack window (WanVideoAddS2VEmbeds)
 #: must be a multiple of 4 frames, so its window is 8, not the MultiTalk loop's 9.
+#: Time-to-Move's step window (WanVideoAddTTMLatents) has no steps of its own to scale with:
+#: within the capped steps it holds the reference for the first step only (a window saved as
+#: 1..3 of 8 steps would start past a first sampler's one capped step).
 CLASS_CAPS = {"WanVideoAddS2VEmbeds": {"frame_window_size": MAX_FRAMES - 1},
               # its loop needs length > motion_frame_count: 9-frame passes sharing 5 frames
-              "InfiniteTalkAutoSampler": {"motion_frame_count": 5}}
+              "InfiniteTalkAutoSampler": {"motion_frame_count": 5},
+              "WanVideoAddTTMLatents": {"start_step": 0, "end_step": 1}}
 #: The longest side of the image a node makes (CRT_QuantizeAndCropImage fits its bucket in it;
 #: core ResizeImageMaskNode's ``scale longer dimension`` / ``scale shorter dimension`` options,
 #: ``resize_type.longer_size``).

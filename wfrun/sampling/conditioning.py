@@ -139,6 +139,17 @@ class TtmEmbeds:
 
 
 @dataclass(frozen=True)
+class MochaEmbeds:
+    """MochaEmbeds' ``mocha_embeds``: the source video's latents, one mask frame (16
+    channels of +1 inside the subject, -1 outside) and the reference latents, ``[16, T + 1 +
+    refs, H/8, W/8]`` (normalised), put after the noise along the frames in every model call
+    (:mod:`wfrun.sampling.mocha`); ``num_refs`` reference frames (1 or 2)."""
+
+    latents: torch.Tensor
+    num_refs: int = 1
+
+
+@dataclass(frozen=True)
 class StandInEmbeds:
     """WanVideoAddStandInLatent's identity reference: the reference image's latent and the
     RoPE frequency offset between it and the video (the sampler refuses it: see
@@ -208,6 +219,8 @@ class ImageEmbeds:
     ttm: TtmEmbeds | None = None
     #: From WanVideoAddStandInLatent: Stand-In's identity reference (refused by the sampler).
     standin: StandInEmbeds | None = None
+    #: From MochaEmbeds: MoCha's source video, mask and reference latents.
+    mocha: MochaEmbeds | None = None
 
     @property
     def is_image_conditioned(self) -> bool:

@@ -284,6 +284,9 @@ class ForwardOptions:
     ntk_alphas: tuple[float, float, float] = (1.0, 1.0, 1.0)
     #: ComfyUI's ScaleROPE: RoPE positions scaled and shifted per axis (:data:`RopeScale`).
     rope_scale: RopeScale | None = None
+    #: Each token's own (frame, row, column) RoPE position, three vectors as long as the
+    #: tokens (MoCha's layout, :mod:`wfrun.sampling.mocha`); replaces the grid's positions.
+    rope_positions: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     split_attn_steps: tuple[int, ...] = ()
     #: Which prediction this is (cond, uncond, a window's …), for TeaCache's per-prediction
     #: state; None on its first call (the forward returns the id it was given).
@@ -388,6 +391,32 @@ def _scaled_rotary(transformer: Any, ppf: int, pph: int, ppw: int, riflex_k: int
                           w.view(1, 1, ppw, -1).expand(ppf, pph, ppw, -1)], dim=-1)
         out.append(full.reshape(1, ppf * pph * ppw, 1, -1).to(rope.freqs_cos.dtype))
     return out[0], out[1]
+
+
+def rotary_at_positions(transformer: Any, positions: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                        riflex_k: int = 0, riflex_frames: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoPE cos/sin ``[1, tokens, 1, head_dim]`` for tokens at the given (frame, row, column)
+    positions (any, negative ones too), each axis with its own frequencies as
+    :func:`rotary_embedding`'s tables; RIFLEx on the frame axis as there."""
+    rope = transformer.rope
+    dims = (rope.t_dim, rope.h_dim, rope.w_dim)
+    if len({int(p.numel()) for p in positions}) != 1:
+        raise ValueError("RoPE positions of different lengths per axis")
+    cos_parts, sin_parts = [], []
+    for axis, (dim, pos) in enumerate(zip(dims, positions)):
+        omega = _axis_omega(dim, ROPE_THETA)
+        if axis == 0 and riflex_k > 0 and riflex_frames:
+            if riflex_k > dim // 2:
+                raise ValueError(f"riflex_freq_index {riflex_k} is above the {dim // 2} temporal frequencies")
+            omega = omega.clone()
+            omega[riflex_k - 1] = 0.9 * 2 * math.pi / riflex_frames
+        c, s_ = _angles_to_tables(torch.outer(pos.to(torch.float64).cpu(), omega))
+        cos_parts.append(c)
+        sin_parts.append(s_)
+    dtype = rope.freqs_cos.dtype
+    cos = torch.cat(cos_parts, dim=1)[None, :, None].to(dtype)
+    sin = torch.cat(sin_parts, dim=1)[None, :, None].to(dtype)
+    return cos, sin
 
 
 def rotary_embedding(transformer: Any, frames: int, height: int, width: int, riflex_k: int = 0,
@@ -623,7 +652,14 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         reference = None  # as ComfyUI: a model without ref_conv ignores the reference
 
     ntk = tuple(float(a) for a in opt.ntk_alphas)
-    if opt.riflex_k > 0 or reference is not None or ntk != (1.0, 1.0, 1.0) or opt.rope_scale is not None:
+    if opt.rope_positions is not None:
+        if reference is not None or opt.context_latents:
+            raise ValueError("per-token RoPE positions (MoCha) with a reference latent or in-context latents")
+        if int(opt.rope_positions[0].numel()) != ppf * pph * ppw:
+            raise ValueError(f"{opt.rope_positions[0].numel()} RoPE positions for {ppf * pph * ppw} tokens")
+        rotary_emb = rotary_at_positions(transformer, opt.rope_positions, opt.riflex_k, opt.riflex_frames)
+        rotary_emb = tuple(r.to(transformer.rope.freqs_cos.device) for r in rotary_emb)
+    elif opt.riflex_k > 0 or reference is not None or ntk != (1.0, 1.0, 1.0) or opt.rope_scale is not None:
         rope_frames = frames + (p_t if reference is not None else 0)
         rotary_emb = rotary_embedding(transformer, rope_frames, height, width, opt.riflex_k, opt.riflex_frames, ntk,
                                       scale=opt.rope_scale)

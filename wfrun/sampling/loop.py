@@ -89,6 +89,10 @@ from the model-family registry (``models/families``), never from numbers here.
 - **ReCamMaster** (WanVideoReCamMasterCameraEmbed's embeds): the source video's latents go
   after the frames in every model call and only the first frames of the guided prediction
   are stepped; the camera poses condition every block (:mod:`.recammaster`).
+- **MoCha** (MochaEmbeds): the source video's latents, the mask frame and the references go
+  after the frames in every call, with MoCha's per-token RoPE positions (:mod:`.mocha`);
+  only the first frames of the prediction are stepped. Context windows and the other
+  extras are refused with it (``_mocha_positions`` lists them).
 - **Fun-Camera** (WanVideoFunCameraEmbeds): the Plücker rays go to the model's camera
   adapter in every call inside their window; no control channels (:mod:`.fun_camera`).
 - **Uni3C** (WanVideoUni3C_embeds): inside its window every call runs the controlnet on
@@ -135,6 +139,7 @@ from wfrun.sampling.pusa import PusaError, PusaNoise, pusa_noise, pusa_step, tim
 from wfrun.sampling.image_latent import (clean_frames, embeds_scale, holds_clean_frames, latent_channels,
                                         step_noisy_frames)
 from wfrun.sampling.nag import NAGContext
+from wfrun.sampling import mocha as mocha_run
 from wfrun.sampling.recammaster import camera_conditioning, has_camera_layers
 from wfrun.sampling import s2v_wrapper
 from wfrun.sampling.s2v import S2VInputs, s2v_forward
@@ -311,6 +316,8 @@ class Prepared:
     humo: Any = None
     #: Time-to-Move's reference, mask, noise and window for the pass (:class:`TTMRun`), or None.
     ttm: Any = None
+    #: MoCha: each token's RoPE position (:func:`wfrun.sampling.mocha.positions`), or None.
+    rope_positions: Any = None
 
     @property
     def timesteps(self) -> torch.Tensor:
@@ -898,6 +905,35 @@ def _check_recammaster(req: SamplingRequest, noise: torch.Tensor, windows: Windo
                             "frames", "give one pose per latent frame: poses for (frames - 1) / 4 + 1 frames")
 
 
+def _mocha_positions(req: SamplingRequest, cond: Conditioning, noise: torch.Tensor,
+                     windows: Windows | None) -> Any:
+    """MochaEmbeds' latents fit the video, nothing wfrun cannot combine with them comes along,
+    and each token's RoPE position (:mod:`.mocha`); None without MoCha."""
+    emb = req.image_embeds
+    mocha = emb.mocha
+    if mocha is None:
+        return None
+    others = {"context_options": windows is not None, "recammaster": emb.recammaster is not None,
+              "image conditioning": cond.image_cond is not None, "control embeds": cond.control_latents is not None,
+              "phantom": cond.phantom is not None, "vace": bool(cond.vace), "animate": cond.animate is not None,
+              "s2v": emb.s2v is not None, "humo": emb.humo is not None, "multitalk": req.multitalk is not None,
+              "fantasytalking_embeds": req.audio is not None, "uni3c_embeds": req.uni3c is not None,
+              "feta_args": req.options.feta is not None, "loop_args": req.options.loop is not None,
+              "fun reference": cond.fun_ref is not None,
+              "WanVideoAddPusaNoise": emb.pusa_noise_multipliers is not None,
+              "several prompts": req.text_embeds is not None and len(req.text_embeds.prompt_embeds) > 1}
+    found = [name for name, on in others.items() if on]
+    if found:
+        raise SamplingError("image_embeds", f"MoCha embeds together with {found[0]} are not supported by wfrun",
+                            f"remove {found[0]} from this sampler")
+    try:
+        mocha_run.check(mocha.latents, mocha.num_refs, noise)
+        p_t, p_h, p_w = req.transformer.config.patch_size
+        return mocha_run.positions(noise.shape[1] // p_t, noise.shape[2] // p_h, noise.shape[3] // p_w, mocha.num_refs)
+    except mocha_run.MochaError as err:
+        raise SamplingError("image_embeds", str(err)) from None
+
+
 def _check_s2v(req: SamplingRequest, cond: Conditioning, windows: Windows | None, latent_len: int) -> None:
     """The wrapper's S2V embeds and model agree, and nothing the S2V path cannot take comes with them."""
     emb = req.image_embeds
@@ -934,6 +970,7 @@ def prepare(req: SamplingRequest) -> Prepared:
     text = _text_context(req)
     windows = _context_windows(opts.context, noise, generator)
     _check_recammaster(req, noise, windows)
+    rope_positions = _mocha_positions(req, cond, noise, windows)
     if req.uni3c is not None:
         try:
             uni3c_checks.check(req.transformer, req.uni3c, noise, windows.frames if windows is not None else None,
@@ -978,7 +1015,7 @@ def prepare(req: SamplingRequest) -> Prepared:
         feta_frames=windows.frames if windows is not None else latent_len,
         split_steps=split_steps, teacache=teacache, add_noise=add_noise, nag=_nag(req),
         audio=_audio(req, latent_len, len(schedule.timesteps)),
-        humo=_humo(req, latent_len, windows, schedule, teacache), ttm=ttm)
+        humo=_humo(req, latent_len, windows, schedule, teacache), ttm=ttm, rope_positions=rope_positions)
 
 
 def _ttm(req: SamplingRequest, schedule: Schedule, latent: torch.Tensor,
@@ -1093,7 +1130,8 @@ def _forward(p: Prepared, z: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, c
                         nag=None if uncond else p.nag, pose=pose, face=face, reference=p.cond.fun_ref,
                         pose_strength=animate.pose_strength if animate is not None else 1.0,
                         face_strength=animate.face_strength if animate is not None else 1.0, audio=audio,
-                        camera=camera, uni3c=render, ultravico_alpha=req.ultravico_alpha)
+                        camera=camera, uni3c=render, ultravico_alpha=req.ultravico_alpha,
+                        rope_positions=p.rope_positions)
     bsz = z.shape[0]
     tt = t.to(torch.device(req.device))
     tt = tt.repeat(bsz, 1) if tt.ndim == 2 and tt.shape[0] != bsz else (tt.repeat(bsz) if tt.ndim == 1 and tt.shape[0] != bsz else tt)
@@ -1300,6 +1338,9 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
     recam = p.req.image_embeds.recammaster
     if recam is not None:  # ReCamMaster: the source video's latents after the frames
         model_in = torch.cat([model_in, recam.source_latents.to(model_in)], dim=1)
+    mocha = p.req.image_embeds.mocha
+    if mocha is not None:  # MoCha: the video, its mask and the references after the frames
+        model_in = torch.cat([model_in, mocha.latents.to(model_in)], dim=1)
 
     if p.windows is None:
         y = p.cond.image_cond
@@ -1309,7 +1350,7 @@ def denoise_step(p: Prepared, state: LoopState, idx: int, t: torch.Tensor) -> No
         noise_pred = predict(p, model_in, p.cfg[idx], p.text.positive, timestep, idx, y,
                              p.cond.control_latents, state.cache_state, feta_on,
                              cond_uncond=p.cond.image_cond_uncond)
-        if recam is not None:
+        if recam is not None or mocha is not None:
             noise_pred = noise_pred[:, :latent_len]
     else:
         noise_pred = _predict_windows(p, model_in, timestep, idx, feta_on)

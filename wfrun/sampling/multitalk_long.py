@@ -34,7 +34,15 @@ The result is the pack's LATENT with ``video``: frames ``[N, H, W, 3]`` in -1..1
 WanVideoDecode turns into images. Differences: the steps of a window index cfg and audio
 cfg by their own step (the pack before 2025-08 read step 0's values in every window);
 ``force_offload`` is left to wfrun's memory placement; context windows and the inputs the
-pack's loop also slices (UniAnimate, Uni3C, vid2vid samples) are refused by the sampler.
+pack's loop also slices (UniAnimate, Uni3C) are refused by the sampler.
+
+Video-to-video (``samples``, the V2V InfiniteTalk example): window ``k`` takes the input
+latents from latent frame ``k · ((frame_window_size - motion_frame - 1) // 4 + 1)`` on (the
+first from 0), padded with the last frame where the video runs out; with noise added to the
+samples (``add_noise_to_samples``, or a denoise below 1) the window starts from
+``noise·t/1000 + (1 - t/1000)·latents`` at its first walked timestep, else from the latents
+themselves (:func:`video_to_video`). Masked latents, a previous sampler's latents and the
+``multitalk`` scheduler are refused with them.
 """
 
 from __future__ import annotations
@@ -143,6 +151,26 @@ def noised(latent: torch.Tensor, noise: torch.Tensor, t: float) -> torch.Tensor:
     return (1 - s) * latent + s * noise
 
 
+def input_slice(source: torch.Tensor, start: int, frames: int) -> torch.Tensor:
+    """Latent frames ``start .. start + frames`` of the input video ``[C, T, h, w]``, padded
+    with copies of its last frame where it runs out (the pack's loop)."""
+    end = start + frames
+    if end > source.shape[1]:
+        source = torch.cat([source, source[:, -1:].repeat(1, end - source.shape[1], 1, 1)], dim=1)
+    return source[:, start:end]
+
+
+def video_to_video(noise: torch.Tensor, latents: torch.Tensor, t0: float | None) -> torch.Tensor:
+    """A window's starting latents from its input slice: mixed with the noise at the first
+    timestep walked (``noise·t/1000 + (1 - t/1000)·latents``) when noise is added to the
+    samples, else the slice itself."""
+    if tuple(latents.shape) != tuple(noise.shape):
+        raise ValueError(f"input latents {tuple(latents.shape)} do not fit the window {tuple(noise.shape)}")
+    if t0 is None:
+        return latents.clone()
+    return noise * t0 / 1000 + (1 - t0 / 1000) * latents
+
+
 def motion_mask(window: int, motion: int, latent_frames: int, lat_h: int, lat_w: int, mode: str) -> torch.Tensor:
     """The 4 mask channels of ``y`` ``[4, latent_frames, lat_h, lat_w]``: MultiTalk's ones over
     the first ``motion`` pixel frames (the first frame counted four times, then four pixel
@@ -193,6 +221,7 @@ def sample_long(req: Any, long: LongVideo, audio: MultiTalkAudio, codec: Codec, 
     generator = torch.Generator(device="cpu").manual_seed(int(req.seed))
     torch.randn(*long.target_shape, generator=generator)  # the sampler's own draw before the loop
     features = [f.float() for f in audio.features]
+    source = req.samples["samples"].float().squeeze(0) if req.samples is not None else None
     plan = window_plan(features[0].shape[0], window, long.motion_frame, long.stop_early)
     originals = long.start_images.float()
     reference = originals[0, :, 0]
@@ -231,8 +260,12 @@ def sample_long(req: Any, long: LongVideo, audio: MultiTalkAudio, codec: Codec, 
             text = dataclasses.replace(text, prompt_embeds=(text.prompt_embeds[i],))
         multitalk_sched = str(req.scheduler) == "multitalk"
         window_req = dataclasses.replace(req, image_embeds=embeds, text_embeds=text, multitalk=talk,
-                                         scheduler="euler" if multitalk_sched else req.scheduler)
+                                         scheduler="euler" if multitalk_sched else req.scheduler, samples=None)
         p = prepare(window_req)
+        if source is not None:  # video-to-video: the window's slice of the input latents
+            start = 0 if first else k * ((window - long.motion_frame - 1) // 4 + 1)
+            noise = video_to_video(noise, input_slice(source, start, latent_frames),
+                                   float(p.schedule.timesteps[0]) if p.add_noise else None)
         if multitalk_sched:
             p.schedule = multitalk_schedule(int(req.steps), float(req.shift))
             count = len(p.schedule.timesteps)
@@ -273,4 +306,5 @@ def auto_mode(mode: str, model_type: str | None) -> str:
 
 
 __all__: Sequence[str] = ("Codec", "LongVideo", "Window", "auto_mode", "colour_matched", "extend_features",
-                          "motion_mask", "multitalk_schedule", "noised", "sample_long", "window_plan")
+                          "input_slice", "motion_mask", "multitalk_schedule", "noised", "sample_long",
+                          "video_to_video", "window_plan")

@@ -50,6 +50,9 @@ def window(start_step: int, end_step: int, sampler_start: int, steps: int) -> tu
     end = int(end_step) - int(sampler_start)
     if start > int(steps):
         raise TTMError(f"TTM start step {start_step} is beyond the {steps} steps the sampler runs")
+    if start == int(steps) and end > start:  # the pack indexes the timestep there and fails
+        raise TTMError(f"TTM start step {start_step} is the sampler's end ({steps} steps): no step is left to "
+                       "start from the noised reference")
     return start, end
 
 

@@ -295,7 +295,7 @@ def task_from_name(name: str) -> str | None:
         return "recammaster"
     elif re.search(r"skyreels.*df.*1[._]3b", name):  # the only DF release with the fps embedding
         return "t2v-fps"
-    elif re.search(r"t2v|phantom|recammaster|skyreels", name):
+    elif re.search(r"t2v|phantom|recammaster|skyreels|mocha", name):  # MoCha: a Wan 2.1 T2V 14B fine-tune
         base = "t2v"
     elif wan22 and size == "5b":
         return "ti2v-5b"

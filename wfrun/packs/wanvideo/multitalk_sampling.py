@@ -5,9 +5,10 @@ long-video loop (``sampling.multitalk_long``) with this pack's VAE.
 
 Refused, each with the reason: MultiTalk embeds for a model loaded without the patch (the
 pack's model has no audio layers and fails), the long-video loop without MultiTalk embeds
-(the pack's loop reads their length), with context windows or input samples (the pack's
-loop slices them in ways wfrun does not reproduce), and a context window that wraps round
-the video (the pack's audio window is then empty).
+(the pack's loop reads their length), with context windows, with input samples that carry a
+noise mask or a previous sampler's state or come with the ``multitalk`` scheduler (plain
+encoded video is sliced per window, ``sampling.multitalk_long``), and a context window that
+wraps round the video (the pack's audio window is then empty).
 """
 
 from __future__ import annotations
@@ -62,9 +63,18 @@ def check_long(model: WanVideoModel, talk: MultiTalkAudio | None, samples: Any, 
     if context_options is not None:
         raise NodeInputError("context_options", "context windows with the MultiTalk long-video loop (it makes its "
                              "own windows)", "disconnect context_options")
-    if samples is not None:
-        raise NodeInputError("samples", "input samples with the MultiTalk long-video loop are not supported",
-                             "disconnect samples")
+    if samples is not None:  # video-to-video (the V2V InfiniteTalk example): each window its slice
+        if not isinstance(samples, dict) or not isinstance(samples.get("samples"), torch.Tensor):
+            raise NodeInputError("samples", "expected a LATENT", "connect WanVideoEncode's samples")
+        if samples.get("noise_mask") is not None or samples.get("mask") is not None:
+            raise NodeInputError("samples", "latents with a noise mask (differential diffusion) in the MultiTalk "
+                                 "long-video loop are not supported", "encode the video without a mask")
+        if samples.get("generator_state") is not None:
+            raise NodeInputError("samples", "a previous sampler's latents in the MultiTalk long-video loop are not "
+                                 "supported", "give the loop encoded video latents (WanVideoEncode)")
+        if str(scheduler) == "multitalk":
+            raise NodeInputError("scheduler", "input samples with the multitalk scheduler in the long-video loop are "
+                                 "not supported", "pick another scheduler (the example uses dpm++_sde)")
 
 
 def check_windows(talk: MultiTalkAudio | None, context_options: Any) -> None:
