@@ -296,7 +296,9 @@ LIST_AWARE = {
     *(f"{prefix}{name}" for prefix in ("", "Basic data handling: ") for name in (
         "DataListLength", "DataListFirst", "DataListLast", "DataListGetItem", "DataListReverse", "DataListSlice",
         "DataListExtend", "DataListAppend", "DataListAll", "DataListAny", "DataListCount", "DataListContains",
-        "DataListToList", "ListToDataList", "DataListRange")),
+        "DataListToList", "ListToDataList", "DataListRange", "DataListIndex", "DataListPop", "DataListSort",
+        "PathListDir")),
+    "easy promptLine", "easy showAnything",
 }
 
 

@@ -34,3 +34,13 @@ def test_prompt_line_splits_and_clamps():
     assert line(CTX, prompt=text, start_index=1, max_rows=1)[0] == ["two"]
     assert line(CTX, prompt=text, start_index=99)[0] == ["three"]  # clamped to the last line
     assert line(CTX, prompt="\n \n")[0] == []
+
+
+def test_prompt_line_keeps_blank_lines_for_a_file_saved_before_the_option():
+    """The engine gives a file saved without ``remove_empty_lines`` the newest default (on);
+    the pack of that time kept blank lines."""
+    line = node("easy promptLine")
+    text = "one\n\ntwo"
+    old = ExecContext(saved_date="2025-07-26")
+    assert line(old, prompt=text, remove_empty_lines=True)[0] == ["one", "", "two"]
+    assert line(ExecContext(saved_date="2025-10-30"), prompt=text, remove_empty_lines=True)[0] == ["one", "two"]

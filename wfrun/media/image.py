@@ -38,6 +38,11 @@ class MediaPathError(ValueError):
 
 # ---------------------------------------------------------------------------- paths
 
+#: The most base64 text a node decodes into an image (Easy-Use's and comfyui-tooling-nodes'
+#: base64 loaders): a workflow is untrusted, and 64 MiB of text is a 48 MiB file.
+MAX_BASE64_CHARS = 64 * 1024 * 1024
+
+
 def split_annotation(name: str) -> tuple[str, str | None]:
     """ComfyUI's ``"name [input]"`` / ``"[output]"`` / ``"[temp]"`` suffixes."""
     for tag in ("output", "input", "temp"):

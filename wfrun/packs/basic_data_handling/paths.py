@@ -56,7 +56,7 @@ def confined_folder(ctx: ExecContext, value: Any, name: str) -> Path:
 
 
 @executor(*_names("PathListDir"), volatile=True)
-def list_dir(ctx: ExecContext, path: Any = "", files_only: Any = False, dirs_only: Any = False,
+def list_dir(ctx: ExecContext, path: Any, files_only: Any, dirs_only: Any,
              **_: Any) -> tuple:
     folder = confined_folder(ctx, path, "path")
     entries = []

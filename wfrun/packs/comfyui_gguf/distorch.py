@@ -43,8 +43,8 @@ def check_allocations(text: str) -> None:
 
 
 @executor("UnetLoaderGGUFDisTorchMultiGPU", background=True, gguf_inputs=("unet_name",))
-def unet_loader_gguf_distorch(ctx: ExecContext, unet_name: str, device: str = "cuda:0", virtual_vram_gb: float = 0.0,
-                              use_other_vram: bool = False, expert_mode_allocations: str = "", **_: Any) -> tuple:
+def unet_loader_gguf_distorch(ctx: ExecContext, unet_name: str, device: str, virtual_vram_gb: float,
+                              use_other_vram: bool, expert_mode_allocations: str, **_: Any) -> tuple:
     # defaults above only stand for an optional input left unconnected in an API prompt; the
     # engine fills saved widgets from the spec
     if not isinstance(device, str) or not _DEVICE.match(device):

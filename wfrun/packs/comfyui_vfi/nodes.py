@@ -89,9 +89,7 @@ def _load(ctx: ExecContext, model_name: str):
 
 @executor("RIFEInterpolation", pth_inputs=("model_name",), oom_hint="interpolate fewer or smaller frames, or lower scale")
 def rife_interpolation(ctx: ExecContext, images: Any, source_fps: float, target_fps: float, scale: float,
-                       model_name: str = "flownet.pkl", batch_size: int = 8, use_fp16: bool = False,
-                       **_: Any) -> tuple:
-    # defaults above stand only for optional inputs an API prompt leaves out; saved widgets come from the spec
+                       model_name: str, batch_size: int, use_fp16: bool, **_: Any) -> tuple:
     ver = saved_version(ctx.workflow_json, ctx.node_id)
     if ver and any(ver.lower().startswith(c) or c.startswith(ver.lower()[:7]) for c in PLUS_ONE_COMMITS):
         raise NodeInputError("images", f"saved by ComfyUI-VFI {ver[:7]}, whose frame count (one more frame) wfrun "

@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 
 from wfrun.media.color_transfer import TRANSFERS
+from wfrun.media.image import MAX_BASE64_CHARS
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
 
 IMAGE_OUTPUTS = ("Hide", "Preview", "Save", "Hide/Save")
 METHODS = ("wavelet", "adain", "mkl", "hm", "reinhard", "mvgd", "hm-mvgd-hm", "hm-mkl-hm")
-MAX_BASE64_CHARS = 64 * 1024 * 1024
 
 
 def _show(ctx: ExecContext, images: torch.Tensor, image_output: Any, save_prefix: Any) -> None:

@@ -65,16 +65,22 @@ def show_anything(ctx: ExecContext, **inputs: Any) -> tuple:
     return (values[0] if len(values) == 1 else values,)
 
 
+#: When ``easy promptLine`` gained ``remove_empty_lines``.
+EMPTY_LINES_OPTION = "2025-10-30"
+
+
 @executor("easy promptLine")
 def prompt_line(ctx: ExecContext, prompt: Any, start_index: Any, max_rows: Any,
-                remove_empty_lines: Any = False, **_: Any) -> tuple:
+                remove_empty_lines: Any, **_: Any) -> tuple:
     if not isinstance(prompt, str):
         raise NodeInputError("prompt", f"prompt: expected text, found {type(prompt).__name__}", "connect a STRING")
     for name, value in (("start_index", start_index), ("max_rows", max_rows)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise NodeInputError(name, f"{name}: expected a whole number, found {value!r}", "connect an INT")
     lines = prompt.split("\n")
-    if remove_empty_lines:
+    # a file saved before the option existed gets the newest default from the engine: its
+    # pack kept blank lines
+    if remove_empty_lines and not (ctx.saved_date and ctx.saved_date < EMPTY_LINES_OPTION):
         lines = [line for line in lines if line.strip()]
     start = max(0, min(start_index, len(lines) - 1))
     rows = lines[start:min(start + max_rows, len(lines))]

@@ -85,7 +85,7 @@ def load_session(ctx: ExecContext, mode: str) -> TransparentBGSession:
 
 
 @executor("TransparentBGSession+")
-def transparent_bg_session(ctx: ExecContext, mode: str, use_jit: bool = True, **unused: Any) -> tuple:
+def transparent_bg_session(ctx: ExecContext, mode: str, use_jit: bool, **unused: Any) -> tuple:
     """The library's ``Remover`` for ``mode`` (see the module docstring; ``use_jit`` has no effect)."""
     return (load_session(ctx, mode),)
 

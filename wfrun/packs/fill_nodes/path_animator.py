@@ -195,9 +195,9 @@ def _place(path: dict, g: float, rotation_speed: float) -> tuple[float, float, f
 
 @executor("FL_PathAnimator")
 def fl_path_animator(ctx: ExecContext, frame_width: int, frame_height: int, frame_count: int, shape: str,
-                     shape_size: int, shape_color: str, bg_color: str, blur_radius: float = 0.0,
-                     trail_length: float = 0.0, rotation_speed: float = 0.0, border_width: int = 0,
-                     border_color: str = "white", paths_data: Any = "", image: Any = None, **_: Any) -> tuple:
+                     shape_size: int, shape_color: str, bg_color: str, blur_radius: float,
+                     trail_length: float, rotation_speed: float, border_width: int,
+                     border_color: str, paths_data: Any, image: Any = None, **_: Any) -> tuple:
     from PIL import Image, ImageDraw, ImageFilter
 
     ver = saved_version(ctx.workflow_json, ctx.node_id)

@@ -61,7 +61,7 @@ def _renamed(err: NodeInputError) -> NodeInputError:
 def infinitetalk_auto_sampler(ctx: ExecContext, model: Any, model_patch: Any, positive: Any, negative: Any, vae: Any,
                               audio_encoder_output_1: Any, audio: Any, width: int, height: int, length: int,
                               motion_frame_count: int, audio_scale: float, seed: int, steps: int, cfg: float,
-                              sampler_name: str, scheduler: str, denoise: float, framerate: int = FPS,
+                              sampler_name: str, scheduler: str, denoise: float, framerate: int,
                               start_image: Any = None, clip_vision_output: Any = None,
                               audio_encoder_output_2: Any = None, mask_1: Any = None, mask_2: Any = None,
                               **_: Any) -> tuple:

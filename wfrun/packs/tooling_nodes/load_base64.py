@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.easyuse.image_nodes import MAX_BASE64_CHARS
+from wfrun.media.image import MAX_BASE64_CHARS
 
 
 def decode_image(text: Any, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:

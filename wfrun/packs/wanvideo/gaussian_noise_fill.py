@@ -57,7 +57,7 @@ def fill_background(image: torch.Tensor, mask: torch.Tensor, seed: int, device: 
 
 
 @executor("DrawGaussianNoiseOnImage")
-def draw_gaussian_noise_on_image(ctx: ExecContext, image: Any, mask: Any, device: str = "cpu", seed: int = 0,
+def draw_gaussian_noise_on_image(ctx: ExecContext, image: Any, mask: Any, device: str, seed: int,
                                  **_: Any) -> tuple:
     if not isinstance(image, torch.Tensor) or image.ndim != 4:
         raise NodeInputError("image", "expected an IMAGE [batch, height, width, channels]")

@@ -47,7 +47,7 @@ def latent_mask(mask: torch.Tensor, lat_h: int, lat_w: int, dtype: torch.dtype) 
 
 @executor("MochaEmbeds", oom_hint=VAE_OOM_HINT)
 def mocha_embeds(ctx: ExecContext, vae: Any, force_offload: bool, input_video: Any, mask: Any, ref1: Any,
-                 ref2: Any = None, tiled_vae: bool = False, **_: Any) -> tuple:
+                 tiled_vae: bool, ref2: Any = None, **_: Any) -> tuple:
     if not isinstance(vae, WanVAE):
         raise NodeInputError("vae", f"expected the Wan VAE (WANVAE from WanVideoVAELoader), got {type(vae).__name__}")
     video = _video(input_video, "input_video")
