@@ -161,7 +161,7 @@ def test_a_damaged_checkpoint_is_refused_on_the_node(tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     torch.save({"weight": torch.zeros(2)}, folder / MODES["base"][0])
     with pytest.raises(NodeInputError, match="not an InSPyReNet"):
-        rb.transparent_bg_session(ExecContext(models=ModelRoots((tmp_path / "models",))), mode="base")
+        rb.transparent_bg_session(ExecContext(models=ModelRoots((tmp_path / "models",))), mode="base", use_jit=True)
 
 
 def test_tiny_checkpoint_reads_weights_only_and_runs(tmp_path):

