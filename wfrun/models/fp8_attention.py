@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from wfrun.models.cudnn_plans import forget_plan, load_plan, plan_key, store_plan
-from wfrun.models.rope import apply_rotary
+from wfrun.models.rope import self_attention_inputs
 
 log = logging.getLogger(__name__)
 
@@ -275,15 +275,7 @@ class Fp8SelfAttention:
         if (encoder_hidden_states is not None or attention_mask is not None or self._parallel_config is not None
                 or chosen or head_dim % 16 or head_dim > MAX_HEAD_DIM):
             return self.base(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
-        from diffusers.models.transformers.transformer_wan import _get_qkv_projections
-
-        query, key, value = _get_qkv_projections(attn, hidden_states, None)
-        query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
-        key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
-        value = value.unflatten(2, (attn.heads, -1))
-        if rotary_emb is not None:
-            query = apply_rotary(query, *rotary_emb)
-            key = apply_rotary(key, *rotary_emb)
+        query, key, value = self_attention_inputs(attn, hidden_states, rotary_emb)
         out = fp8_attention(query, key, value).flatten(2, 3).type_as(query)
         return attn.to_out[1](attn.to_out[0](out))
 

@@ -18,6 +18,23 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return out.type_as(x)
 
 
+def self_attention_inputs(attn, hidden_states: torch.Tensor, rotary_emb=None):
+    """Query, key and value of a diffusers Wan self-attention, as its own processor makes
+    them: projected, q and k normed, split into heads ``[batch, tokens, heads, head_dim]``,
+    q and k turned by RoPE. For processors that replace only the attention kernel (fp8
+    attention, the causal sampler's KV cache)."""
+    from diffusers.models.transformers.transformer_wan import _get_qkv_projections
+
+    query, key, value = _get_qkv_projections(attn, hidden_states, None)
+    query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
+    key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
+    value = value.unflatten(2, (attn.heads, -1))
+    if rotary_emb is not None:
+        query = apply_rotary(query, *rotary_emb)
+        key = apply_rotary(key, *rotary_emb)
+    return query, key, value
+
+
 def turned_by_source(cos: torch.Tensor, sin: torch.Tensor, source_id: int,
                      theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The tables ``cos``/``sin`` ``[..., head_dim]`` of an in-context stream (Bernini), each

@@ -176,3 +176,29 @@ class ExecContext:
     def check_interrupt(self) -> None:
         if self.interrupted:
             raise KeyboardInterrupt
+
+    def chunk_progress(self, title: str) -> "ChunkProgress":
+        """A ``progress(done, total)`` callback for work in chunks (:class:`ChunkProgress`)."""
+        return ChunkProgress(self, title)
+
+
+class ChunkProgress:
+    """A ``progress(done, total)`` callback for work in chunks whose count is known only once
+    it starts (the audio separators): checks for Ctrl-C at each call and shows a bar of
+    ``total`` chunks, opened at the first call and advanced by one for each ``done``;
+    ``close()`` ends the bar."""
+
+    def __init__(self, ctx: ExecContext, title: str):
+        self.ctx, self.title, self.bar = ctx, title, None
+
+    def __call__(self, done: int, total: int) -> None:
+        self.ctx.check_interrupt()
+        if self.ctx.progress is not None:
+            if self.bar is None:
+                self.bar = self.ctx.progress.chunks(total, self.title)
+            if done:
+                self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

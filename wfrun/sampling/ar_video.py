@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from wfrun.models.rope import apply_rotary
+from wfrun.models.rope import self_attention_inputs
 from wfrun.sampling.forward import rotary_embedding
 
 
@@ -91,15 +91,8 @@ class _CausalSelfAttn:
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
         from diffusers.models.attention_dispatch import dispatch_attention_fn
-        from diffusers.models.transformers.transformer_wan import _get_qkv_projections
 
-        query, key, value = _get_qkv_projections(attn, hidden_states, None)
-        query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
-        key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
-        value = value.unflatten(2, (attn.heads, -1))
-        if rotary_emb is not None:
-            query = apply_rotary(query, *rotary_emb)
-            key = apply_rotary(key, *rotary_emb)
+        query, key, value = self_attention_inputs(attn, hidden_states, rotary_emb)
         keys, values = self.cache.write(key, value)
         out = dispatch_attention_fn(query, keys.to(query.dtype), values.to(query.dtype), attn_mask=None,
                                     dropout_p=0.0, is_causal=False, backend=self._attention_backend)

@@ -110,16 +110,7 @@ def audio_separation(ctx: ExecContext, audio: Any, chunk_fade_shape: str, chunk_
         raise NodeInputError("audio", "the recording is silent (constant): the node divides it by its spread, "
                              "which is zero", "give a recording with sound in it")
     model = _model(ctx)
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        ctx.check_interrupt()
-        if ctx.progress is not None:
-            if bar is None:
-                bar = ctx.progress.chunks(total, "Hybrid Demucs chunks")
-            if done:
-                bar.update(1)
+    progress = ctx.chunk_progress("Hybrid Demucs chunks")
 
     try:
         with residency.lent(model, ctx.device, ctx.offload_device), torch.inference_mode():
@@ -135,7 +126,6 @@ def audio_separation(ctx: ExecContext, audio: Any, chunk_fade_shape: str, chunk_
                                      "end") from None
             stems = (stems * spread.to(device) + centre.to(device)).cpu()
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
     by_name = dict(zip(SOURCES, stems))
     return tuple({"waveform": by_name[name][None], "sample_rate": SAMPLE_RATE} for name in OUTPUTS)

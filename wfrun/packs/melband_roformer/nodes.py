@@ -80,16 +80,7 @@ def mel_band_roformer_sampler(ctx: ExecContext, model: Any, audio: Any, **_: Any
     original_samples = audio["waveform"].shape[-1] if isinstance(audio, dict) and \
         isinstance(audio.get("waveform"), torch.Tensor) else 0
     mixture = stereo_input(audio, rate)
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        ctx.check_interrupt()
-        if ctx.progress is not None:
-            if bar is None:
-                bar = ctx.progress.chunks(total, "Mel-Band RoFormer chunks")
-            if done:
-                bar.update(1)
+    progress = ctx.chunk_progress("Mel-Band RoFormer chunks")
 
     try:
         with residency.lent(model, ctx.device, ctx.offload_device), torch.inference_mode():
@@ -98,7 +89,6 @@ def mel_band_roformer_sampler(ctx: ExecContext, model: Any, audio: Any, **_: Any
             vocals = separate(model, mix, progress=progress, pad_length=original_samples)
             instruments = mix - vocals
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
     return ({"waveform": vocals[None].cpu(), "sample_rate": rate},
             {"waveform": instruments[None].cpu(), "sample_rate": rate})
