@@ -113,8 +113,10 @@ def run_plan(graph: WorkflowGraph, plan: Plan, ctx: ExecContext, cache: OutputCa
     A node whose inputs wait on such a loader (a LoRA or sampling patch on the model being
     read, the sampler itself) is put off too, where nothing stops it from running later (no
     output node, no loop, not volatile): the nodes after it that do not need the model (the
-    VAE encode of the start image) run first, and it runs where a later node needs it or at
-    the end, in plan order. Its inputs are held until it has run."""
+    VAE encode of the start image) run first, and it runs as soon as what it waits on is
+    there (in plan order among those ready), or where a later node must have it, which then
+    takes what is ready first and else the first model to arrive. Its inputs are held until
+    it has run."""
     result = RunResult()
     values: dict[str, tuple] = {}
     prints: dict[str, str] = {}
@@ -285,13 +287,6 @@ class _Deferred:
     inputs: dict[str, Any] = field(default_factory=dict)
     #: the nodes whose values it reads (those it waited on first)
     sources: tuple[str, ...] = ()
-
-
-def _free(values: dict[str, tuple], sources: list[str], keep: set[str]) -> None:
-    """Drop the values whose last consumer just had its turn (the outputs stay)."""
-    for source in sources:
-        if source not in keep:
-            values.pop(source, None)
 
 
 class _LazyWalk:
