@@ -50,7 +50,7 @@ def test_bad_text_is_refused_on_image(text):
 
 
 def test_size_limit(monkeypatch):
-    import wfrun.packs.tooling_nodes.load_base64 as mod
+    import wfrun.media.image as mod
 
     monkeypatch.setattr(mod, "MAX_BASE64_CHARS", 10)
     with pytest.raises(NodeInputError, match="over wfrun's limit"):

@@ -43,6 +43,50 @@ class MediaPathError(ValueError):
 MAX_BASE64_CHARS = 64 * 1024 * 1024
 
 
+class BadBase64Image(ValueError):
+    """Base64 text that holds no readable picture; ``hint`` says what to give instead."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+def open_base64_image(text: Any, name: str) -> Any:
+    """The picture (a loaded Pillow image) that the base64 ``text`` of input ``name`` holds,
+    for the base64 image loaders (Easy-Use's, comfyui-tooling-nodes'), which then read its
+    colours and alpha each as its pack does. Untrusted text: at most
+    :data:`MAX_BASE64_CHARS`, Pillow's decompression-bomb limit, and a ``data:`` URL header
+    refused (both packs leave it in and cannot decode it); :class:`BadBase64Image` says why."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not isinstance(text, str):
+        raise BadBase64Image(f"{name}: expected base64 text, found {type(text).__name__}")
+    if len(text) > MAX_BASE64_CHARS:
+        raise BadBase64Image(f"{name} is {len(text):,} characters, over wfrun's limit of {MAX_BASE64_CHARS:,}",
+                             "load a large image from a file with LoadImage")
+    if not text.strip():
+        raise BadBase64Image(f"{name} is empty: this node expects the base64 text of an image, which the tool "
+                             "that sends the workflow fills in", f"set '{name}' to an image encoded as base64")
+    if text.lstrip().startswith("data:"):
+        raise BadBase64Image(f"{name} starts with a data: URL header, which the pack leaves in and cannot decode",
+                             "remove the text up to and including the comma")
+    try:
+        raw = base64.b64decode(text)
+    except (binascii.Error, ValueError) as err:
+        raise BadBase64Image(f"{name} is not valid base64 ({err})") from None
+    try:
+        picture = Image.open(io.BytesIO(raw))
+        picture.load()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+        raise BadBase64Image(f"{name} does not hold an image that can be read ({err})",
+                             "give a PNG, JPEG or WebP file encoded as base64") from None
+    return picture
+
+
 def split_annotation(name: str) -> tuple[str, str | None]:
     """ComfyUI's ``"name [input]"`` / ``"[output]"`` / ``"[temp]"`` suffixes."""
     for tag in ("output", "input", "temp"):

@@ -26,9 +26,6 @@ Both show or save their image as ``image_output`` says, through the core nodes' 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 from typing import Any
 
 import numpy as np
@@ -36,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from wfrun.media.color_transfer import TRANSFERS
-from wfrun.media.image import MAX_BASE64_CHARS
+from wfrun.media.image import BadBase64Image, open_base64_image
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
 
 IMAGE_OUTPUTS = ("Hide", "Preview", "Save", "Hide/Save")
@@ -152,30 +149,13 @@ def image_color_match(ctx: ExecContext, image_ref: Any, image_target: Any, metho
 
 @executor("easy loadImageBase64")
 def load_image_base64(ctx: ExecContext, base64_data: Any, image_output: Any, save_prefix: Any, **_: Any) -> tuple:
-    from PIL import Image, UnidentifiedImageError
-
-    if not isinstance(base64_data, str):
-        raise NodeInputError("base64_data", f"base64_data: expected text, found {type(base64_data).__name__}")
-    if not base64_data.strip():
-        raise NodeInputError("base64_data", "base64_data is empty", "paste the base64 text of an image")
-    if len(base64_data) > MAX_BASE64_CHARS:
-        raise NodeInputError("base64_data", f"base64_data is {len(base64_data):,} characters, over wfrun's limit "
-                             f"of {MAX_BASE64_CHARS:,}", "load a large image from a file with LoadImage")
-    if base64_data.lstrip().startswith("data:"):
-        raise NodeInputError("base64_data", "base64_data starts with a data: URL header, which the pack cannot "
-                             "decode either", "remove the text up to and including the comma")
     try:
-        raw = base64.b64decode(base64_data)
-    except (binascii.Error, ValueError) as err:
-        raise NodeInputError("base64_data", f"base64_data is not valid base64 ({err})") from None
-    try:
-        with Image.open(io.BytesIO(raw)) as img:
-            img.load()
-            has_alpha = "A" in img.getbands() or (img.mode == "P" and "transparency" in img.info)
-            picture = img.convert("RGBA" if has_alpha else "RGB")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
-        raise NodeInputError("base64_data", f"base64_data does not hold an image that can be read ({err})",
-                             "give a PNG, JPEG or WebP file encoded as base64") from None
+        img = open_base64_image(base64_data, "base64_data")
+    except BadBase64Image as err:
+        raise NodeInputError("base64_data", str(err), err.hint) from None
+    with img:
+        has_alpha = "A" in img.getbands() or (img.mode == "P" and "transparency" in img.info)
+        picture = img.convert("RGBA" if has_alpha else "RGB")
     array = np.asarray(picture).astype(np.float32) / 255.0
     image = torch.from_numpy(np.ascontiguousarray(array[..., :3]))[None]
     mask = torch.from_numpy(np.ascontiguousarray(array[..., 3])) if has_alpha else torch.ones(array.shape[:2])
