@@ -48,6 +48,25 @@ def loading_error(input_name: str, err: Exception) -> NodeInputError:
     return NodeInputError(input_name, str(err).splitlines()[0])
 
 
+def load_rife(ctx: ExecContext, folder: str, name: str, input_name: str, hint: str, arch: str | None = None) -> Any:
+    """A RIFE IFNet from ``name`` in the models' ``folder`` (read weights-only), for the packs
+    that run RIFE (Fannovel16's frame interpolation, GACLove's ComfyUI-VFI); refused on
+    ``input_name`` where the file cannot be read (with ``hint``) or holds another network
+    version than ``arch``, the one its pack builds."""
+    from wfrun.models.rife import load_ifnet
+    from wfrun.models.upscale import read_release_state_dict
+
+    path = resolve(ctx, folder, name, input_name)
+    try:
+        net = load_ifnet(read_release_state_dict(path))
+    except (CheckpointError, ValueError) as err:
+        raise NodeInputError(input_name, f"{path}: {str(err).splitlines()[0]}", hint) from None
+    if arch is not None and net.arch.name != arch:
+        raise NodeInputError(input_name, f"{path.name} holds a RIFE {net.arch.name} network; its pack builds "
+                             f"RIFE {arch}'s and would not load it", hint)
+    return net
+
+
 def wan_compute_dtype(device: Any) -> torch.dtype:
     """What ComfyUI computes Wan in on ``device``: bf16 on CUDA, fp32 on the CPU (as it picks
     for a device without fast bf16)."""

@@ -68,27 +68,23 @@ def pad_keyframes(images: torch.Tensor, segment_length: int, index: int, audio: 
     return keyframes, mask, cut
 
 
-def _inputs(images: Any, segment_length: Any) -> tuple[torch.Tensor, int]:
+def _inputs(node: str, images: Any, segment_length: Any, audio: Any) -> tuple[torch.Tensor, int]:
+    if audio is None:
+        raise NodeInputError("audio", f"{node} needs the music (its length sets the segments)", "connect a LoadAudio")
     return image_input(images, "images").cpu(), int_input(segment_length, "segment_length", 1, 10000)
 
 
 @executor("WanDancerPadKeyframes")
 def wan_dancer_pad_keyframes(ctx: ExecContext, images: Any, segment_length: Any, segment_index: Any,
                              audio: Any = None, **_: Any) -> tuple:
-    images, length = _inputs(images, segment_length)
-    if audio is None:
-        raise NodeInputError("audio", "WanDancerPadKeyframes needs the music (its length sets the segments)",
-                             "connect a LoadAudio")
+    images, length = _inputs("WanDancerPadKeyframes", images, segment_length, audio)
     return pad_keyframes(images, length, int_input(segment_index, "segment_index", 0, 100), audio)
 
 
 @executor("WanDancerPadKeyframesList")
 def wan_dancer_pad_keyframes_list(ctx: ExecContext, images: Any, segment_length: Any, num_segments: Any,
                                   audio: Any = None, **_: Any) -> tuple:
-    images, length = _inputs(images, segment_length)
-    if audio is None:
-        raise NodeInputError("audio", "WanDancerPadKeyframesList needs the music (its length sets the segments)",
-                             "connect a LoadAudio")
+    images, length = _inputs("WanDancerPadKeyframesList", images, segment_length, audio)
     count = int_input(num_segments, "num_segments", 1, 100)
     outputs = [pad_keyframes(images, length, i, audio) for i in range(count)]
     keyframes, masks, cuts = zip(*outputs)

@@ -34,11 +34,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from wfrun.models.header import CheckpointError
-from wfrun.models.rife import OTHER_CHECKPOINT_ARCH, load_ifnet, scale_list
-from wfrun.models.upscale import read_release_state_dict
+from wfrun.models.rife import OTHER_CHECKPOINT_ARCH, scale_list
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.models import resolve
+from wfrun.nodes.models import load_rife
 from wfrun.nodes.saved import saved_version
 
 FOLDER = "rife"
@@ -75,16 +73,8 @@ def _load(ctx: ExecContext, model_name: str):
     base = str(model_name).replace("\\", "/").rsplit("/", 1)[-1]
     if base not in OTHER_CHECKPOINT_ARCH:
         raise NodeInputError("model_name", f"{model_name!r} is not a model the pack offers", "use flownet.pkl")
-    path = resolve(ctx, FOLDER, model_name, "model_name")
-    try:
-        net = load_ifnet(read_release_state_dict(path))
-    except (CheckpointError, ValueError) as err:
-        raise NodeInputError("model_name", f"{path}: {str(err).splitlines()[0]}",
-                             "use Practical-RIFE 4.25's flownet.pkl") from None
-    if net.arch.name != OTHER_CHECKPOINT_ARCH[base]:
-        raise NodeInputError("model_name", f"{path.name} holds a RIFE {net.arch.name} network; the pack builds "
-                             "Practical-RIFE 4.25's and would not load it")
-    return net
+    return load_rife(ctx, FOLDER, model_name, "model_name", "use Practical-RIFE 4.25's flownet.pkl",
+                     OTHER_CHECKPOINT_ARCH[base])
 
 
 @executor("RIFEInterpolation", pth_inputs=("model_name",), oom_hint="interpolate fewer or smaller frames, or lower scale")

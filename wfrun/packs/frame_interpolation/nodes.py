@@ -6,11 +6,9 @@ from typing import Any
 
 import torch
 
-from wfrun.models.header import CheckpointError
-from wfrun.models.rife import CHECKPOINT_ARCH, UNBUILT_ARCH, load_ifnet, scale_list
-from wfrun.models.upscale import read_release_state_dict
+from wfrun.models.rife import CHECKPOINT_ARCH, UNBUILT_ARCH, scale_list
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.models import resolve
+from wfrun.nodes.models import load_rife
 
 #: The models sub-folder wfrun reads RIFE checkpoints from (the pack downloads into its own
 #: ``ckpts/rife/``; copy them to ``<models>/rife/``).
@@ -94,15 +92,8 @@ def rife_vfi(ctx: ExecContext, ckpt_name: str, frames: torch.Tensor, multiplier:
     if arch is None and ckpt_name in UNBUILT_ARCH:
         raise NodeInputError("ckpt_name", f"{ckpt_name} is a RIFE {UNBUILT_ARCH[ckpt_name]} checkpoint, which wfrun "
                              "does not build", f"pick one of {', '.join(CHECKPOINT_ARCH)}")
-    path = resolve(ctx, FOLDER, ckpt_name, "ckpt_name")
-    try:
-        net = load_ifnet(read_release_state_dict(path))
-    except (CheckpointError, ValueError) as err:
-        raise NodeInputError("ckpt_name", f"{path}: {str(err).splitlines()[0]}",
-                             "use a RIFE checkpoint the pack lists (rife47.pth, rife49.pth, rife417.pth, rife426.pth)") from None
-    if arch is not None and net.arch.name != arch:
-        raise NodeInputError("ckpt_name", f"{path.name} holds a RIFE {net.arch.name} network; the pack would build "
-                             f"{arch} for this name and fail to load it")
+    net = load_rife(ctx, FOLDER, ckpt_name, "ckpt_name", "use a RIFE checkpoint the pack lists (rife47.pth, "
+                    "rife49.pth, rife417.pth, rife426.pth)", arch)
     multipliers = _multipliers(multiplier, frames.shape[0] - 1)
     if multipliers and min(multipliers) < 1:
         raise NodeInputError("multiplier", f"must be at least 1, found {min(multipliers)}")
