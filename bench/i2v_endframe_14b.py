@@ -99,6 +99,7 @@ def run_one(workflow: Path, models: Path, out: Path, args, data: dict, extra: tu
     return {"wall_s": round(wall, 2), "execute_s": report.get("seconds"), "timeline": report.get("timeline"),
             "written": report["written"],
             "node_seconds": {f"{k} {names.get(k, '')}": v for k, v in report["node_seconds"].items()},
+            "node_started": report.get("node_started"),
             "step_seconds": steps, "s_per_step_median": round(statistics.median(steps[1:] or steps), 3)
             if steps else None, "peak_gpu_gib": report.get("peak_gpu_gib")}
 

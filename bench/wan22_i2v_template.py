@@ -126,9 +126,12 @@ def run_job(models: Path, out: Path, args, data: dict, variant: str = "resident"
     i2v = nodes["WanImageToVideo"]
     steps = {n["widgets_values"][0]: n for k, n in nodes.items() if k.startswith("PrimitiveInt#")}
     total, split = steps[20], steps[10]  # the template's steps and the step it hands over at
-    profile = os.environ.get("WFRUN_BENCH_CPROFILE")  # a folder: each job's cProfile of its main thread
-    entry = ([str(ROOT / "bench" / "profiled_wfrun.py"), str(Path(profile) / f"{variant}.{time.time_ns()}.prof")]
-             if profile else ["-m", "wfrun"])
+    # a folder: each job's cProfile of its main thread and torch.compile's report
+    # (WFRUN_BENCH_COMPILE_REPORT: the report only, the job at full speed)
+    profile = os.environ.get("WFRUN_BENCH_CPROFILE") or os.environ.get("WFRUN_BENCH_COMPILE_REPORT")
+    report_only = ["--no-cprofile"] if not os.environ.get("WFRUN_BENCH_CPROFILE") else []
+    entry = ([str(ROOT / "bench" / "profiled_wfrun.py"), *report_only,
+              str(Path(profile) / f"{variant}.{time.time_ns()}.prof")] if profile else ["-m", "wfrun"])
     cmd = [sys.executable, *entry, "run", str(workflow or template_path()), "--models", str(models),
            "--format", "json", "-o", str(out / "output"), "--input", str(out / "input"), "--device", args.device,
            "--set", f"{i2v['_path']}.width={args.width}", "--set", f"{i2v['_path']}.height={args.height}",
@@ -148,13 +151,15 @@ def run_job(models: Path, out: Path, args, data: dict, variant: str = "resident"
         seeds = report["seeds"]
         return {"wall_s": round(wall, 2), "seed_seconds": {s: r["seconds"] for s, r in seeds.items()},
                 "node_seconds": {s: r["node_seconds"] for s, r in seeds.items()},
+                "node_started": {s: r.get("node_started") for s, r in seeds.items()},
                 "step_seconds": {s: r.get("step_seconds") for s, r in seeds.items()},
                 "peak_gpu_gib": {s: r.get("peak_gpu_gib") for s, r in seeds.items()},
                 "timeline": {s: r.get("timeline") for s, r in seeds.items()}}
     experts = report.get("step_seconds") or []
     per_expert = [round(statistics.median(s[1:] or s), 3) for s in experts if s]
     return {"wall_s": round(wall, 2), "job_s": report.get("seconds"), "written": report["written"],
-            "node_seconds": report["node_seconds"], "step_seconds": experts, "s_per_step_median": per_expert,
+            "node_seconds": report["node_seconds"], "node_started": report.get("node_started"),
+            "step_seconds": experts, "s_per_step_median": per_expert,
             "peak_gpu_gib": report.get("peak_gpu_gib"), "overrides": report.get("overrides")}
 
 

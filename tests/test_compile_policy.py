@@ -137,6 +137,11 @@ def test_the_run_command_takes_the_policy_and_reports_its_timeline(tmp_path):
     timeline = report["timeline"]
     assert 0 < timeline["prepared"] <= timeline["executing"] <= timeline["reported"]
     assert timeline["reported"] - timeline["executing"] >= report["seconds"] - 0.01
+    # each node's start on the same clock: after the run began, its end before the report
+    started, seconds = report["node_started"], report["node_seconds"]
+    assert set(started) == set(report["executed"]) == set(seconds)
+    assert all(timeline["executing"] - 0.01 <= started[n] <= started[n] + seconds[n] <= timeline["reported"] + 0.01
+               for n in started)
     assert report["written"]
     refused = CliRunner().invoke(main, ["run", str(path), "--tiny-models", "--compile", "sometimes"])
     assert refused.exit_code == 2 and "sometimes" in refused.output

@@ -80,6 +80,9 @@ class RunResult:
     #: Most node outputs held at once (what freeing after last use bounds).
     peak_live_values: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    #: When each node began (``time.perf_counter()``), a loader in the background included:
+    #: with ``seconds``, where a job's time went and what overlapped.
+    started: dict[str, float] = field(default_factory=dict)
     #: Nodes a loop blocks (they hang off its body; ``wfrun.engine.loops``): never run.
     blocked: list[str] = field(default_factory=list)
     #: Nodes not run because only lazy inputs that were not read use them (``wfrun.engine.lazy``;
@@ -423,8 +426,9 @@ class _BackgroundLoads:
         """The loader's outputs (its error raised here, in the main thread, as if it ran here)."""
         if self.ctx.progress:
             self.ctx.progress.node_started(node.id, node.label)
-        outputs, seconds = self.futures.pop(node.id).result()
+        outputs, seconds, started = self.futures.pop(node.id).result()
         result.seconds[node.id] = seconds
+        result.started[node.id] = started
         result.executed.append(node.id)
         if self.ctx.progress:
             self.ctx.progress.node_finished(node.id, node.label, seconds, False)
@@ -440,7 +444,7 @@ def _timed_call(node: NodeInstance, info: ExecutorInfo, kwargs: dict[str, Any], 
     start = time.perf_counter()
     with torch.inference_mode(inference):
         outputs = _call(node, info, kwargs, ctx)
-    return outputs, time.perf_counter() - start
+    return outputs, time.perf_counter() - start, start
 
 
 def _resolver(adjust_inputs: Callable | None, absent: set[str] = frozenset()) -> Callable:
@@ -495,6 +499,7 @@ def _execute(node: NodeInstance, info: ExecutorInfo, inputs: dict[str, Any], val
         raise NodeError(node, str(err), err.input_name or None, err.hint) from None
     seconds = time.perf_counter() - start
     result.seconds[node.id] = seconds
+    result.started[node.id] = start
     result.executed.append(node.id)
     if ctx.progress:
         ctx.progress.node_finished(node.id, node.label, seconds, False)

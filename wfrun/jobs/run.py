@@ -152,6 +152,7 @@ class JobReport:
                        timeline={"prepared": round(p.prepared_at, 3), "executing": round(self.executing_at, 3),
                                  "reported": round(since_start(), 3)},
                        node_seconds={k: round(v, 3) for k, v in self.result.seconds.items()},
+                       node_started={k: round(v - wfrun.STARTED, 3) for k, v in self.result.started.items()},
                        step_seconds=[[round(x, 4) for x in bar] for bar in self.step_seconds],
                        peak_gpu_gib=None if self.peak_gpu_bytes is None else round(self.peak_gpu_bytes / 2**30, 3))
         return out
