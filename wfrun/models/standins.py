@@ -110,6 +110,8 @@ FOLDER_LOADERS: dict[tuple[str, str], tuple[str, str, bool | str]] = {
     ("Florence2ModelLoader", "model"): ("florence2", "LLM", False),
     ("DownloadAndLoadCLIPSeg", "model"): ("clipseg", "clip_seg", True),
     ("DownloadAndLoadWav2VecModel", "model"): ("wav2vec2_folder", "transformers", "path"),
+    **{(t, "model_name"): ("qwenvl", "LLM", "qwenvl") for t in
+       ("AILab_QwenVL", "AILab_QwenVL_Advanced", "AILab_QwenVL_PromptEnhancer")},
 }
 
 #: Loader inputs that read ``.pth`` files weights-only without the run's opt-in: a ``.pth``
@@ -149,6 +151,8 @@ DEFAULT_PRECISION = {"wan_transformer": "bf16", "wan_vace_module": "bf16", "wan_
 KIND_LABELS = {"wan_vae": "Wan VAE", "wan_vace_module": "Wan VACE module (VACE blocks only)", "umt5": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H vision encoder",
                "florence2": "Florence-2 model folder with its tokenizer and processor",
                "clipseg": "CLIPSeg model folder with its tokenizer and processor",
+               "qwenvl": "Qwen-VL model folder (Qwen3-VL or Qwen2.5-VL as the name says) with its tokenizer, "
+                         "and a stand-in AILab_System_Prompts.json beside it",
                "lora": "Wan LoRA", "control_lora": "Wan control LoRA (32-channel patch embedding)",
                "depth_anything_v2": "Depth Anything V2 model", "sam3": "SAM 3.1 checkpoint (with its CLIP tokenizer)",
                "wan_checkpoint": "Wan all-in-one checkpoint (transformer, UMT5 with its tokenizer, VAE)",
@@ -275,6 +279,10 @@ def folder_standin_for(class_type: str, input_name: str, value: str) -> Standin 
         return None
     kind, folder, repo_id = entry
     name = value.replace("\\", "/").rsplit("/", 1)[-1] if repo_id is True else value
+    if repo_id == "qwenvl":  # ComfyUI-QwenVL(-Mod): a model name, kept in Qwen-VL/<its repository's last part>
+        from wfrun.models.qwenvl import SUBFOLDER, folder_for
+
+        name = f"{SUBFOLDER}/{folder_for(value)}"
     rel = safe_relative(name)
     if len(name.encode()) > MAX_NAME_BYTES or any(len(p.encode()) > MAX_PART_BYTES for p in rel.parts):
         raise NoStandin(f"the name is longer than wfrun writes stand-ins for ({MAX_PART_BYTES} bytes a part)")
@@ -283,7 +291,10 @@ def folder_standin_for(class_type: str, input_name: str, value: str) -> Standin 
 
     notice = f"in {folder}/{name}, where the pack downloads {value}" if repo_id else None
     # the writer's version in the family key: a changed tiny folder is written afresh
-    version = {"florence2": TINY_FLORENCE2_VERSION, "clipseg": TINY_CLIPSEG_VERSION, "wav2vec2_folder": "1"}[kind]
+    from wfrun.models.qwenvl_tiny import TINY_QWENVL_VERSION
+
+    version = {"florence2": TINY_FLORENCE2_VERSION, "clipseg": TINY_CLIPSEG_VERSION, "wav2vec2_folder": "1",
+               "qwenvl": TINY_QWENVL_VERSION}[kind]
     return Standin(folder, name, Family(kind, f"v{version}", "transformers", "fp32"), notice)
 
 
@@ -550,6 +561,12 @@ def _write(standin: Standin, root: Path, tiny_root: Path) -> Path:
         from wfrun.models.florence2_tiny import write_tiny_florence2
 
         return write_tiny_florence2(target, seed=zlib.crc32(standin.name.encode()), scripted=True)
+    if family.kind == "qwenvl":  # a folder, and the pack's prompts file beside it
+        from wfrun.models.qwenvl_tiny import write_tiny_prompts, write_tiny_qwenvl
+
+        write_tiny_prompts(target.parent)
+        kind = "qwen2_5_vl" if "qwen2" in standin.name.lower() else "qwen3_vl"
+        return write_tiny_qwenvl(target, kind=kind, seed=zlib.crc32(standin.name.encode()), scripted=True)
     if family.kind == "wav2vec2_folder":  # a folder: config, preprocessor config, model.safetensors
         from wfrun.models.wav2vec2_folder import write_tiny_folder
 

@@ -1,0 +1,174 @@
+"""Qwen-VL model folders (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, and Qwen text models): finding them,
+loading them with transformers, offline, and turning a chat into model inputs.
+
+1038lab's ComfyUI-QwenVL and its fork ComfyUI-QwenVL-Mod download a Hugging Face repository
+into ``ComfyUI/models/LLM/Qwen-VL/<last part of the repo id>`` and load it with
+``AutoModelForVision2Seq`` (``AutoModelForImageTextToText``) and ``AutoProcessor``. wfrun never
+downloads and never runs remote code: it looks for the same folder in every ``LLM`` models
+folder and builds the transformers class the folder's ``config.json`` names.
+
+transformers' Qwen processors need torchvision (their video processors import it, and the
+processor class checks every part at construction). Where torchvision is installed the
+folder's own ``AutoProcessor`` is used, as the packs do; where it is not, the same steps are
+taken here for text and images: the folder's chat template, the slow (PIL) Qwen2-VL image
+processor with the folder's ``preprocessor_config.json``, and each ``<|image_pad|>`` repeated
+``grid_t*grid_h*grid_w / merge_size**2`` times, as the processor does (the tests check the
+result against transformers' processor). Video then needs torchvision: :class:`QwenVLError`
+says so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wfrun.models.config_json import read_json_object
+from wfrun.models.paths import ModelPathError, ModelRoots
+
+#: The models folder and sub-folder the packs download into (``models/LLM/Qwen-VL``).
+FOLDER, SUBFOLDER = "LLM", "Qwen-VL"
+#: ``config.json`` model types built as vision-language models, and as text-only models.
+VL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe")
+TEXT_TYPES = ("qwen2", "qwen3", "qwen3_moe")
+#: Longest chat template read from a folder (real ones are a few kB).
+MAX_TEMPLATE_BYTES = 1 << 20
+
+
+@lru_cache(maxsize=1)
+def model_table() -> dict[str, dict]:
+    """ComfyUI-QwenVL-Mod's model names: ``{name: {"repo_id", "quantized", "lists"}}``."""
+    return json.loads(Path(__file__).with_name("configs").joinpath("qwenvl_models.json").read_text("utf-8"))["models"]
+
+
+def folder_for(model_name: str) -> str:
+    """The folder the pack downloads ``model_name`` to: its repository's last part (a name
+    not in its lists: the name itself, as a local folder)."""
+    return str(model_table().get(model_name, {}).get("repo_id", model_name)).rsplit("/", 1)[-1]
+
+
+class QwenVLError(ValueError):
+    """The folder is not a Qwen model wfrun can build, or an input cannot be fed to it."""
+
+
+def torchvision_available() -> bool:
+    return importlib.util.find_spec("torchvision") is not None
+
+
+def find_qwenvl_folder(roots: ModelRoots, name: str) -> Path:
+    """``<LLM>/Qwen-VL/<name>`` in the first ``LLM`` models folder that has it; ``name`` is one
+    plain folder name (the last part of a repository id), never a path."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\:\0"):
+        raise ModelPathError(f"{name!r} does not name a model folder")
+    searched = [base / SUBFOLDER for base in roots.folders(FOLDER)]
+    for base in searched:
+        if (base / name).is_dir():
+            return base / name
+    for base in searched:  # saved on Windows or macOS, where names ignore case
+        if base.is_dir():
+            same = [c for c in base.iterdir() if c.is_dir() and c.name.casefold() == name.casefold()]
+            if len(same) == 1:
+                return same[0]
+    if not searched:
+        raise ModelPathError(f"{name!r}: no models folder to look in; give one with --models DIR")
+    raise ModelPathError(f"no folder {name!r} in " + ", ".join(str(p) for p in searched))
+
+
+@dataclass(frozen=True, eq=False)
+class QwenParts:
+    """A loaded folder: the model, its tokenizer, and (VL models) the processor or its parts."""
+
+    model: Any
+    tokenizer: Any
+    kind: str  # "vl" or "text"
+    folder: Path
+    processor: Any = None  # the folder's AutoProcessor, where torchvision is installed
+    image_processor: Any = None  # else the slow image processor
+    chat_template: str | None = None
+
+
+def model_type_of(folder: Path) -> str:
+    config = read_json_object(folder / "config.json", QwenVLError, "a Qwen model's config.json")
+    model_type = config.get("model_type")
+    if model_type not in VL_TYPES + TEXT_TYPES:
+        raise QwenVLError(f"{folder.name}: config.json's model_type is {model_type!r}; wfrun builds "
+                          f"{', '.join(VL_TYPES + TEXT_TYPES)}")
+    if not any(folder.glob("*.safetensors")):
+        raise QwenVLError(f"{folder.name} holds no .safetensors weights (wfrun reads no pickled .bin files)")
+    return model_type
+
+
+def load_qwen(folder: Path, dtype: torch.dtype, device: torch.device | str) -> QwenParts:
+    """Build the folder's model (transformers' own class for its ``model_type``, no remote
+    code, safetensors only) in ``dtype`` on ``device``, with its tokenizer and processor."""
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+
+    model_type = model_type_of(folder)
+    vl = model_type in VL_TYPES
+    auto = AutoModelForImageTextToText if vl else AutoModelForCausalLM
+    try:
+        model = auto.from_pretrained(str(folder), dtype=dtype, local_files_only=True, trust_remote_code=False,
+                                     use_safetensors=True).eval()
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as err:
+        raise QwenVLError(f"{folder.name}: transformers cannot build it: {str(err).splitlines()[0]}") from None
+    model.to(device)
+    if not vl:
+        return QwenParts(model, tokenizer, "text", folder)
+    if torchvision_available():
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+        return QwenParts(model, tokenizer, "vl", folder, processor=processor)
+    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
+
+    image_processor = Qwen2VLImageProcessorPil.from_pretrained(str(folder), local_files_only=True)
+    return QwenParts(model, tokenizer, "vl", folder, image_processor=image_processor,
+                     chat_template=read_chat_template(folder, tokenizer))
+
+
+def read_chat_template(folder: Path, tokenizer: Any) -> str:
+    """The chat template the processor would use: ``chat_template.jinja``, else
+    ``chat_template.json``'s, else the tokenizer's."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file() and jinja.stat().st_size <= MAX_TEMPLATE_BYTES:
+        return jinja.read_text(encoding="utf-8")
+    if (folder / "chat_template.json").is_file():
+        data = read_json_object(folder / "chat_template.json", QwenVLError, "a chat template")
+        if isinstance(data.get("chat_template"), str):
+            return data["chat_template"]
+    if isinstance(getattr(tokenizer, "chat_template", None), str):
+        return tokenizer.chat_template
+    raise QwenVLError(f"{folder.name} has no chat template (chat_template.jinja or chat_template.json)")
+
+
+def vl_inputs(parts: QwenParts, conversation: list[dict], images: list, videos: list | None) -> dict:
+    """Model inputs for one user turn, as ``processor.apply_chat_template(..., tokenize=False,
+    add_generation_prompt=True)`` then ``processor(text=, images=, videos=, return_tensors="pt")``."""
+    if parts.processor is not None:
+        chat = parts.processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        return dict(parts.processor(text=chat, images=images or None, videos=videos, return_tensors="pt"))
+    if videos:
+        raise QwenVLError("video input needs transformers' Qwen video processor, which needs torchvision "
+                          "(not installed)")
+    tok = parts.tokenizer
+    chat = tok.apply_chat_template(conversation, chat_template=parts.chat_template, tokenize=False,
+                                   add_generation_prompt=True)
+    out: dict[str, Any] = {}
+    if images:
+        pixels = parts.image_processor(images=images, return_tensors="pt")
+        out.update(pixels)
+        merge = parts.image_processor.merge_size ** 2
+        pad = getattr(tok, "image_token", None) or "<|image_pad|>"
+        pieces = chat.split(pad)
+        if len(pieces) - 1 != len(images):
+            raise QwenVLError(f"the chat template made {len(pieces) - 1} image places for {len(images)} images")
+        counts = [int(grid.prod()) // merge for grid in pixels["image_grid_thw"]]
+        chat = pieces[0] + "".join(pad * n + rest for n, rest in zip(counts, pieces[1:]))
+    out.update(tok(chat, return_tensors="pt"))
+    return out
