@@ -44,8 +44,7 @@ def _safe_name(name: str) -> str:
 
 @executor("VantageProject")
 def vantage_project(ctx: ExecContext, project_name: Any, positive_text: Any, start_prompt: Any,
-                    project_list: Any = None, existing_project: Any = False, project_id: Any = "",
-                    **_: Any) -> tuple:
+                    project_list: Any, existing_project: Any, project_id: Any, **_: Any) -> tuple:
     for name, value in (("project_name", project_name), ("positive_text", positive_text),
                         ("project_id", project_id)):
         if value is not None and not isinstance(value, str):
