@@ -257,7 +257,6 @@ def test_advanced_normal_triple_and_auto_continue(ctx, vae):
 @pytest.mark.parametrize("inputs,name", [
     ({"long_video_mode": "LATENT_CONTINUE"}, "long_video_mode"),
     ({"structural_repulsion_boost": 1.5}, "structural_repulsion_boost"),
-    ({"num_motion_frames": 5}, "num_motion_frames"),
     ({"prev_latent": {"samples": torch.zeros(1, 16, 3, 2, 2)}, "long_video_mode": "SVI"}, "prev_latent"),
 ])
 def test_advanced_refusals_name_the_input(ctx, vae, inputs, name):

@@ -123,9 +123,18 @@ def test_embeds_normalize_loudness_and_speakers(ctx):
     second = audio["waveform"][0, 0, 16000:].double().numpy()
     assert integrated_loudness(first, 16000) == pytest.approx(-23.0, abs=1e-3)
     assert integrated_loudness(second, 16000) == pytest.approx(-23.0, abs=1e-3)
-    with pytest.raises(NodeInputError, match="ref_target_masks"):
+    with pytest.raises(NodeInputError) as err:
         node("MultiTalkWav2VecEmbeds")(ctx, wav2vec_model=wav2vec, normalize_loudness=False, num_frames=30, fps=25.0,
                                        audio_scale=1.0, audio_cfg_scale=1.0,
+                                       audio_1={"waveform": loud, "sample_rate": 16000},
+                                       audio_2={"waveform": quiet, "sample_rate": 16000})
+    # the pack's sampler fails on two speakers without masks: refused, saying what to connect
+    assert err.value.input_name == "ref_target_masks"
+    assert "2 speakers (audio_1, audio_2)" in str(err.value)
+    assert "one mask per speaker in the order audio_1, audio_2" in err.value.hint
+    with pytest.raises(NodeInputError, match="1 mask\\(s\\) for 2 speakers"):
+        node("MultiTalkWav2VecEmbeds")(ctx, wav2vec_model=wav2vec, normalize_loudness=False, num_frames=30, fps=25.0,
+                                       audio_scale=1.0, audio_cfg_scale=1.0, ref_target_masks=torch.zeros(32, 32),
                                        audio_1={"waveform": loud, "sample_rate": 16000},
                                        audio_2={"waveform": quiet, "sample_rate": 16000})
     with pytest.raises(NodeInputError, match="0.4 s"):
@@ -331,3 +340,32 @@ def test_long_loop_refuses_masked_or_continued_samples():
         with pytest.raises(NodeInputError) as err:
             check_long(None, talk, samples, None, scheduler)
         assert err.value.input_name == name
+
+
+def test_validate_refuses_two_speakers_without_masks_before_anything_loads():
+    """``wfrun validate`` (the graph checks) names the node and input and what to connect; one
+    speaker, or two with masks, pass."""
+    from wfrun.engine.executors import pack_checks
+    from wfrun.formats.document import from_data
+    from wfrun.graph import build, check
+    from wfrun.specs.registry import default_registry
+
+    def diagnostics(**extra):
+        prompt = {
+            "1": {"class_type": "LoadAudio", "inputs": {"audio": "a.wav"}},
+            "2": {"class_type": "LoadAudio", "inputs": {"audio": "b.wav"}},
+            "3": {"class_type": "DownloadAndLoadWav2VecModel", "inputs": {
+                "model": TENCENT, "base_precision": "fp16", "load_device": "main_device"}},
+            "5": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 64, "height": 64}},
+            "4": {"class_type": "MultiTalkWav2VecEmbeds", "inputs": {
+                "wav2vec_model": ["3", 0], "audio_1": ["1", 0], "normalize_loudness": True, "num_frames": 81,
+                "fps": 25.0, "audio_scale": 1.0, "audio_cfg_scale": 1.0, "multi_audio_type": "para", **extra}},
+        }
+        graph = build(from_data(prompt, "talk.json"), default_registry())
+        return [d for d in check(graph, None, pack_checks()) if d.input == "ref_target_masks"]
+
+    (problem,) = diagnostics(audio_2=["2", 0])
+    assert problem.node_id == "4" and problem.code == "missing-input"
+    assert "2 speakers (audio_1, audio_2)" in problem.message and "mask batch" in problem.hint
+    assert diagnostics() == []
+    assert diagnostics(audio_2=["2", 0], ref_target_masks=["5", 0]) == []

@@ -57,6 +57,9 @@ MAX_FRAMES = 9
 MAX_STEPS = 2
 #: Nodes that run an upscale model on an IMAGE input (``RuntimeCaps._small_upscale_input``).
 UPSCALE_MODEL_NODES = frozenset({"ImageUpscaleWithModel", "ImageUpscaleWithModelBatched", "CRT_UpscaleModelAdv"})
+#: Nodes that refuse images outside a side range (ComfyUI-Upscaler-Tensorrt's engines take
+#: 256..1280 px): images entering them are scaled into it (``RuntimeCaps._side_range_input``).
+SIDE_RANGE_NODES = {"UpscalerTensorrt": (256, 1280)}
 #: Frame-count inputs where 0 means "no limit" (VideoHelperSuite's load cap).
 ZERO_MEANS_ALL = frozenset({"frame_load_cap"})
 #: Frames per chunk of the chunked long-video samplers (VideoChunkTools), capped like a video.
@@ -295,6 +298,8 @@ class RuntimeCaps:
     def __call__(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
         if node.class_type in UPSCALE_MODEL_NODES:
             inputs = self._small_upscale_input(node, inputs)
+        if node.class_type in SIDE_RANGE_NODES:
+            inputs = self._side_range_input(node, inputs, *SIDE_RANGE_NODES[node.class_type])
         inputs = self._small_megapixels(node, inputs)
         linked = self.targets.get(node.id)
         if not linked:
@@ -377,6 +382,29 @@ class RuntimeCaps:
                                       antialias=True).movedim(1, -1).clamp(0, 1).to(value.dtype)
             self.changes.append(f"node {node.id} '{node.label}': {name} {w}x{h} -> {size[1]}x{size[0]} "
                                 "(--smoke, before the upscale model)")
+        return out
+
+
+    def _side_range_input(self, node: NodeInstance, inputs: dict[str, Any], low: int, high: int) -> dict[str, Any]:
+        """Images entering a node that refuses sides outside ``low..high`` scaled into that
+        range, keeping their aspect where it fits: the small stand-in frames would be refused
+        where the real ones pass."""
+        import torch
+        import torch.nn.functional as F
+
+        out = dict(inputs)
+        for name, value in inputs.items():
+            if not (isinstance(value, torch.Tensor) and value.ndim == 4 and value.shape[-1] in (3, 4)):
+                continue
+            h, w = value.shape[1:3]
+            if low <= min(h, w) and max(h, w) <= high:
+                continue
+            scale = low / min(h, w) if min(h, w) < low else high / max(h, w)
+            size = tuple(min(high, max(low, round(side * scale))) for side in (h, w))
+            out[name] = F.interpolate(value.movedim(-1, 1).float(), size=size, mode="bilinear",
+                                      antialias=True).movedim(1, -1).clamp(0, 1).to(value.dtype)
+            self.changes.append(f"node {node.id} '{node.label}': {name} {w}x{h} -> {size[1]}x{size[0]} "
+                                f"(--smoke, into the {low}..{high} px the node takes)")
         return out
 
 

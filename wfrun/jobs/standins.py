@@ -41,7 +41,8 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str, *,
     planned nodes name; a line per stand-in, and a problem per model that has none. With
     ``allow_pickle`` (the run reads pickles) a ``.pth``/``.ckpt``/``.pt``/``.bin`` name gets a
     stand-in too, saved as a weights-only pickle, so the run goes through the pickle reader."""
-    from wfrun.models.standins import NoStandin, family_for, folder_standin_for, write_standins
+    from wfrun.models.standins import (NAMED_MODEL_INPUTS, NoStandin, family_for, folder_standin_for,
+                                       write_standins)
     from wfrun.models.tiny import ensure_tiny_models
 
     tiny_root = ensure_tiny_models()
@@ -82,6 +83,10 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str, *,
                     if not (tiny_root / folder_standin.relpath).is_dir():
                         wanted.append((node, spec.name, folder_standin))
                     continue
+            named = NAMED_MODEL_INPUTS.get((node.class_type, spec.name))
+            if named is not None and isinstance(value, str) and value:  # a bare model name
+                want(node, spec.name, named[0], value + named[1])
+                continue
             folders = model_folders(node, spec)
             if not folders or not isinstance(value, str) or not value:
                 continue

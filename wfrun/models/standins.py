@@ -119,6 +119,10 @@ FOLDER_LOADERS: dict[tuple[str, str], tuple[str, str, bool | str]] = {
 PTH_LOADERS = frozenset({("UpscaleModelLoader", "model_name"), ("CRT_UpscaleModelAdv", "upscale_model_name"),
                          ("RIFE VFI", "ckpt_name"), ("RIFEInterpolation", "model_name"), ("FILM VFI", "ckpt_name"),
                          ("DepthAnythingV2Preprocessor", "ckpt_name")})
+#: Loader inputs that name a model by a bare name the node turns into a file of a models
+#: folder: ``(folder, suffix of the stand-in)``. ComfyUI-Upscaler-Tensorrt's loader names an
+#: upscaler (``4x-UltraSharp``), whose PyTorch release wfrun runs from ``upscale_models``.
+NAMED_MODEL_INPUTS = {("LoadUpscalerTensorrtModel", "model"): ("upscale_models", ".safetensors")}
 #: Loader inputs that read TorchScript archives as data (``models.torchscript_weights``): a
 #: ``.pt`` name gets a TorchScript stand-in (wfrun's own tiny network, traced and saved).
 TORCHSCRIPT_LOADERS = frozenset({("FILM VFI", "ckpt_name")})

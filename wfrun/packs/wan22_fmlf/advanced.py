@@ -15,7 +15,9 @@ defaults, which change nothing):
 - ``svi_motion_strength`` (default 1): SVI continuing multiplies the ``prev_latent`` motion
   latents by it before setting them.
 
-Older layouts are refused by input
+The first layout (387155f, 2025-11-08: motion/overlap counts, ``auto_continue``, per-frame
+weights) is read and run as the pack did then (:mod:`.advanced_first`). The layouts between
+(caf852e of the same day to 2025-12-28) are refused by input
 name (by the saved signature's date where the inputs alone cannot tell), as are ``long_video_mode``
 ``LATENT_CONTINUE`` (added 2026-01-02 in the same layout) and a ``structural_repulsion_boost``
 above 1 (its spatial-gradient mask is not implemented; at 1 the pack skips it too).
@@ -66,6 +68,7 @@ import torch
 from wfrun.models.families import WAN21
 from wfrun.nodes.conditioning import fold_frame_mask
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.packs.wan22_fmlf.advanced_first import first_layout_inputs, run_first_layout
 from wfrun.packs.wan22_fmlf.common import (aligned_position, empty_latent, encode, fit, grey_video, image_input,
                                            mask_frames, merge_clip_vision, place, refuse_other_layouts, with_clip,
                                            with_concat)
@@ -132,7 +135,16 @@ def _svi(ctx: ExecContext, vae: Any, latent: torch.Tensor, length: int, start: t
 
 
 @executor("WanAdvancedI2V")
-def wan_advanced_i2v(ctx: ExecContext, positive: Any, negative: Any, vae: Any, width: int, height: int,
+def wan_advanced_i2v(ctx: ExecContext, **inputs: Any) -> tuple:
+    """The first layout of 2025-11-08 (``advanced_first``) where the node was saved with it,
+    else the layouts of 2025-12-29 on (:func:`newest_layouts`)."""
+    first = first_layout_inputs(ctx, inputs)
+    if first is not None:
+        return run_first_layout(ctx, first)
+    return newest_layouts(ctx, **inputs)
+
+
+def newest_layouts(ctx: ExecContext, positive: Any, negative: Any, vae: Any, width: int, height: int,
                      length: int, batch_size: int, mode: str, middle_frame_ratio: float, video_frame_offset: int,
                      long_video_mode: str, continue_frames_count: int, high_noise_start_strength: float,
                      high_noise_mid_strength: float, low_noise_start_strength: float, low_noise_mid_strength: float,

@@ -6,6 +6,8 @@ registered with ``wfrun.nodes.checks`` and passed to ``wfrun.graph.check`` by th
   downsamples by 8 before the transformer's 2x2 patches. The rule holds for every node
   whose type names Wan (ComfyUI's own ``WanImageToVideo`` & co. too), on the inputs that
   carry those meanings there.
+- MultiTalk / InfiniteTalk embeds with two or more speakers have ``ref_target_masks``
+  connected (the pack's sampler fails without them).
 - Image embeds match the model: I2V embeds into a T2V model (or the reverse) is told
   apart by the model's weights when the models folder is known, else by its file name.
 """
@@ -153,3 +155,19 @@ def wav2vec_folder_missing(graph: WorkflowGraph, options: CheckOptions) -> Itera
                         expected=f"the repository folder models/{FOLDER}/{model}",
                         hint=f"wfrun never downloads: put the Hugging Face repository {model} in "
                              f"<models>/{FOLDER}/{model}")
+
+
+@graph_check
+def multitalk_speakers_without_masks(graph: WorkflowGraph, options: CheckOptions) -> Iterator[Diagnostic]:
+    """Two or more speakers' audio linked into MultiTalkWav2VecEmbeds and no ``ref_target_masks``:
+    refused before anything loads, with what to connect (``multitalk._speaker_masks``)."""
+    from wfrun.packs.wanvideo.multitalk import SPEAKER_INPUTS, missing_masks_text
+
+    for node in graph.nodes():
+        if node.class_type != "MultiTalkWav2VecEmbeds" or node.inputs.get("ref_target_masks") is not None:
+            continue
+        names = [n for n in SPEAKER_INPUTS if isinstance(node.inputs.get(n), LinkRef)]
+        if len(names) > 1:
+            message, hint = missing_masks_text(names)
+            yield _diag(graph, node, "missing-input", Severity.ERROR, message, input="ref_target_masks",
+                        found="nothing connected", expected=f"a MASK batch of {len(names)} or more masks", hint=hint)

@@ -119,6 +119,7 @@ def multitalk_wav2vec_embeds(ctx: ExecContext, wav2vec_model: Any, normalize_lou
     names = ["audio"] if others.get("audio") is not None else [n for n in SPEAKER_INPUTS if others.get(n) is not None]
     if not names:
         raise NodeInputError("audio_1", "no audio connected", "connect a Load Audio output")
+    masks = _speaker_masks(others.get("ref_target_masks"), names)
     features, waves = [], []
     for name in names:
         waveform, rate = _first_channel_of(others[name], name)
@@ -141,18 +142,6 @@ def multitalk_wav2vec_embeds(ctx: ExecContext, wav2vec_model: Any, normalize_lou
             features.append(multitalk_features(wav2vec_model, tensor, frames, ctx.device).cpu())
         waves.append(tensor)
     features = _combined(features, mode)
-    masks = others.get("ref_target_masks")
-    if masks is not None and (not isinstance(masks, torch.Tensor) or masks.ndim not in (2, 3)):
-        raise NodeInputError("ref_target_masks", "expected a MASK [masks, height, width]", "connect a MASK")
-    if masks is not None and masks.ndim == 2:
-        masks = masks[None]
-    if len(features) > 1 and masks is None:
-        raise NodeInputError("ref_target_masks", f"{len(features)} speakers without ref_target_masks: the speakers' "
-                             "audio is placed by the masks (the pack fails without them)",
-                             "connect one mask per speaker (and optionally a background mask)")
-    if masks is not None and masks.shape[0] < len(features):
-        raise NodeInputError("ref_target_masks", f"{masks.shape[0]} masks for {len(features)} speakers",
-                             "give one mask per speaker")
     cfg = tuple(float(c) for c in audio_cfg_scale) if isinstance(audio_cfg_scale, (list, tuple)) \
         else float(audio_cfg_scale)
     embeds = MultiTalkEmbeds(tuple(features), float(audio_scale), cfg, masks.float().cpu() if masks is not None else None)
@@ -160,6 +149,41 @@ def multitalk_wav2vec_embeds(ctx: ExecContext, wav2vec_model: Any, normalize_lou
     seconds = [w.shape[0] / SAMPLE_RATE for w in waves]
     covered = int((max(seconds) if mode == "para" else sum(seconds)) * float(fps))
     return (embeds, audio, min(int(num_frames), covered))
+
+
+def missing_masks_text(names: list[str]) -> tuple[str, str]:
+    """The refusal of speakers ``names`` (two or more) without ``ref_target_masks``: what is
+    wrong and what to connect (also ``wfrun validate``'s, see ``checks``)."""
+    speakers = ", ".join(names)
+    return (f"{len(names)} speakers ({speakers}) and nothing connected to ref_target_masks; the wrapper needs a "
+            "mask per speaker to tell whose mouth each audio moves, and its sampler stops with an error without them",
+            f"connect a MASK batch to ref_target_masks: one mask per speaker in the order {speakers}, white where "
+            "that speaker is in the start image (at the start image's size), optionally a background mask last; "
+            "e.g. draw each in a mask editor or segment it (SAM2) and join them with a mask batch node. Or keep one "
+            "speaker: disconnect the other audio inputs")
+
+
+def _speaker_masks(masks: Any, names: list[str]) -> torch.Tensor | None:
+    """``ref_target_masks`` as ``[masks, H, W]``, checked against the connected speakers
+    before any audio is encoded.
+
+    Two or more speakers without masks are refused, as the pack fails on them: its sampler
+    computes each speaker's attention map from the masks (none without them) and its
+    multi-speaker audio attention reads those maps (``x_ref_attn_map.max``) whenever more
+    than one audio is given, so the run stops at its first step (the wrapper's releases from
+    MultiTalk's arrival, 2025-06-18, on; a fork's fallback to plain cross-attention is not
+    the pack's)."""
+    if masks is not None and (not isinstance(masks, torch.Tensor) or masks.ndim not in (2, 3)):
+        raise NodeInputError("ref_target_masks", "expected a MASK [masks, height, width]", "connect a MASK")
+    if masks is not None and masks.ndim == 2:
+        masks = masks[None]
+    speakers = ", ".join(names)
+    if len(names) > 1 and masks is None:
+        raise NodeInputError("ref_target_masks", *missing_masks_text(names))
+    if masks is not None and masks.shape[0] < len(names):
+        raise NodeInputError("ref_target_masks", f"{masks.shape[0]} mask(s) for {len(names)} speakers ({speakers})",
+                             f"give one mask per speaker, in the order {speakers} (a background mask may follow)")
+    return masks
 
 
 def _first_channel_of(audio: Any, name: str) -> tuple[torch.Tensor, int]:
