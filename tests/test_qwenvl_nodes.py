@@ -49,7 +49,6 @@ def reference(folder, kind, text, image, **generate_kwargs):
     chat = processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
                                          add_generation_prompt=True)
     inputs = processor(text=chat, images=[image] if image is not None else None, return_tensors="pt")
-    inputs.pop("mm_token_type_ids", None)
     torch.manual_seed(generate_kwargs.pop("seed"))
     out = model.generate(**inputs, **generate_kwargs)
     tok = processor.tokenizer

@@ -10,17 +10,20 @@ folder and builds the transformers class the folder's ``config.json`` names.
 transformers' Qwen processors need torchvision (their video processors import it, and the
 processor class checks every part at construction). Where torchvision is installed the
 folder's own ``AutoProcessor`` is used, as the packs do; where it is not, the same steps are
-taken here for text and images: the folder's chat template, the slow (PIL) Qwen2-VL image
-processor with the folder's ``preprocessor_config.json``, and each ``<|image_pad|>`` repeated
-``grid_t*grid_h*grid_w / merge_size**2`` times, as the processor does (the tests check the
-result against transformers' processor). Video then needs torchvision: :class:`QwenVLError`
-says so.
+taken here: the folder's chat template; for images the slow (PIL) Qwen2-VL image processor
+with the folder's ``preprocessor_config.json`` and each ``<|image_pad|>`` repeated
+``grid_t*grid_h*grid_w / merge_size**2`` times; for videos the video processor's steps in
+:mod:`wfrun.models.qwenvl_video` (frames, patches, the pads and Qwen3-VL's timestamps, Qwen2.5-VL's
+``second_per_grid_ts``); and ``mm_token_type_ids`` (0 text, 1 image pad, 2 video pad), without
+which transformers' model falls back to plain positions instead of its multimodal RoPE.
+The tests check the result against transformers' processor and a second construction.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +33,8 @@ import torch
 
 from wfrun.models.config_json import read_json_object
 from wfrun.models.paths import ModelPathError, ModelRoots
+from wfrun.models.qwenvl_video import (VideoInputError, process_video, read_video_rules, second_per_grid_ts,
+                                       video_text)
 
 #: The models folder and sub-folder the packs download into (``models/LLM/Qwen-VL``).
 FOLDER, SUBFOLDER = "LLM", "Qwen-VL"
@@ -90,6 +95,7 @@ class QwenParts:
     processor: Any = None  # the folder's AutoProcessor, where torchvision is installed
     image_processor: Any = None  # else the slow image processor
     chat_template: str | None = None
+    model_type: str = ""
 
 
 def model_type_of(folder: Path) -> str:
@@ -129,7 +135,7 @@ def load_qwen(folder: Path, dtype: torch.dtype, device: torch.device | str) -> Q
 
     image_processor = Qwen2VLImageProcessorPil.from_pretrained(str(folder), local_files_only=True)
     return QwenParts(model, tokenizer, "vl", folder, image_processor=image_processor,
-                     chat_template=read_chat_template(folder, tokenizer))
+                     chat_template=read_chat_template(folder, tokenizer), model_type=model_type)
 
 
 def read_chat_template(folder: Path, tokenizer: Any) -> str:
@@ -149,26 +155,61 @@ def read_chat_template(folder: Path, tokenizer: Any) -> str:
 
 def vl_inputs(parts: QwenParts, conversation: list[dict], images: list, videos: list | None) -> dict:
     """Model inputs for one user turn, as ``processor.apply_chat_template(..., tokenize=False,
-    add_generation_prompt=True)`` then ``processor(text=, images=, videos=, return_tensors="pt")``."""
+    add_generation_prompt=True)`` then ``processor(text=, images=, videos=, return_tensors="pt")``;
+    ``videos``: one list of PIL frames per video."""
     if parts.processor is not None:
         chat = parts.processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
         return dict(parts.processor(text=chat, images=images or None, videos=videos, return_tensors="pt"))
-    if videos:
-        raise QwenVLError("video input needs transformers' Qwen video processor, which needs torchvision "
-                          "(not installed)")
     tok = parts.tokenizer
     chat = tok.apply_chat_template(conversation, chat_template=parts.chat_template, tokenize=False,
                                    add_generation_prompt=True)
+    image_pad, video_pad = _token(tok, "image_token", "<|image_pad|>"), _token(tok, "video_token", "<|video_pad|>")
     out: dict[str, Any] = {}
+    replacements: dict[str, list[str]] = {image_pad: [], video_pad: []}
     if images:
         pixels = parts.image_processor(images=images, return_tensors="pt")
         out.update(pixels)
         merge = parts.image_processor.merge_size ** 2
-        pad = getattr(tok, "image_token", None) or "<|image_pad|>"
-        pieces = chat.split(pad)
-        if len(pieces) - 1 != len(images):
-            raise QwenVLError(f"the chat template made {len(pieces) - 1} image places for {len(images)} images")
-        counts = [int(grid.prod()) // merge for grid in pixels["image_grid_thw"]]
-        chat = pieces[0] + "".join(pad * n + rest for n, rest in zip(counts, pieces[1:]))
-    out.update(tok(chat, return_tensors="pt"))
+        replacements[image_pad] = [image_pad * (int(grid.prod()) // merge) for grid in pixels["image_grid_thw"]]
+    if videos:
+        try:
+            rules = read_video_rules(parts.folder, parts.model_type)
+            processed = [process_video(rules, frames) for frames in videos]
+        except VideoInputError as err:
+            raise QwenVLError(str(err)) from None
+        out["pixel_values_videos"] = torch.cat([v.pixel_values_videos for v in processed])
+        out["video_grid_thw"] = torch.cat([v.video_grid_thw for v in processed])
+        start = _token(tok, "vision_start_token", "<|vision_start|>")
+        end = _token(tok, "vision_end_token", "<|vision_end|>")
+        replacements[video_pad] = [video_text(rules, v, video_pad, start, end) for v in processed]
+        if parts.model_type == "qwen2_5_vl":
+            out["second_per_grid_ts"] = torch.tensor([second_per_grid_ts(rules, v) for v in processed])
+    chat = expand_placeholders(chat, replacements)
+    encoded = tok(chat, return_tensors="pt")
+    out.update(encoded)
+    ids = encoded["input_ids"]
+    kinds = torch.zeros_like(ids)
+    kinds[ids == tok.convert_tokens_to_ids(image_pad)] = 1
+    kinds[ids == tok.convert_tokens_to_ids(video_pad)] = 2
+    out["mm_token_type_ids"] = kinds
     return out
+
+
+def _token(tok: Any, name: str, default: str) -> str:
+    return getattr(tok, name, None) or default
+
+
+def expand_placeholders(chat: str, replacements: dict[str, list[str]]) -> str:
+    """Each placeholder token (a key) replaced, in the order they occur, by the next of its
+    list, in one pass (as the processor's ``get_text_with_replacements``); the counts must match."""
+    wanted = {token: items for token, items in replacements.items() if items}
+    found = {token: chat.count(token) for token in replacements}
+    for token, items in replacements.items():
+        if found[token] != len(items):
+            kind = "image" if "image" in token else "video"
+            raise QwenVLError(f"the chat template made {found[token]} {kind} places for {len(items)} {kind}s")
+    if not wanted:
+        return chat
+    queues = {token: iter(items) for token, items in wanted.items()}
+    pattern = "|".join(re.escape(token) for token in wanted)
+    return re.sub(pattern, lambda m: next(queues[m.group(0)]), chat)

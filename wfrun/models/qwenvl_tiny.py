@@ -1,6 +1,6 @@
 """Tiny random Qwen2.5-VL and Qwen3-VL folders, in the Hugging Face layout, for tests and
 ``--smoke`` stand-ins (``config.json``, ``model.safetensors``, tokenizer files,
-``preprocessor_config.json``, ``chat_template.jinja``).
+``preprocessor_config.json``, for Qwen3-VL ``video_preprocessor_config.json``, ``chat_template.jinja``).
 
 The tokenizer is a byte-level BPE without merges (every byte a token) plus Qwen's chat and
 vision special tokens, so prompts of any text tokenize; the chat template is wfrun's own short
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 #: Bump when what the tiny folders hold changes.
-TINY_QWENVL_VERSION = "1"
+TINY_QWENVL_VERSION = "2"
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                   "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
@@ -98,6 +98,11 @@ def write_tiny_qwenvl(folder: str | Path, *, kind: str = "qwen2_5_vl", seed: int
     unit = patch * patch * 4  # one merged token
     Qwen2VLImageProcessorPil(patch_size=patch, merge_size=2, temporal_patch_size=2,
                              min_pixels=unit * 16, max_pixels=unit * 64).save_pretrained(folder)
+    if kind == "qwen3_vl":  # Qwen3-VL repositories name their video processor in a file of its own
+        video = dict(video_processor_type="Qwen3VLVideoProcessor", patch_size=patch, temporal_patch_size=2,
+                     merge_size=2, image_mean=[0.5] * 3, image_std=[0.5] * 3, fps=2, min_frames=4, max_frames=768,
+                     do_sample_frames=True, size={"shortest_edge": unit * 8, "longest_edge": unit * 128})
+        (folder / "video_preprocessor_config.json").write_text(json.dumps(video, indent=2) + "\n", encoding="utf-8")
     (folder / "chat_template.jinja").write_text(CHAT_TEMPLATE, encoding="utf-8")
     (folder / "wfrun_tiny.json").write_text(json.dumps({"version": TINY_QWENVL_VERSION, "kind": kind, "seed": seed,
                                                         "scripted": scripted}) + "\n", encoding="utf-8")

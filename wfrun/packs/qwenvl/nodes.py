@@ -21,7 +21,8 @@ the pack's on-disk prompt cache (``prompt_cache.json``, keyed by a hash of a few
 not kept: every run generates; attention is PyTorch's SDPA whatever ``attention_mode`` says;
 ``use_torch_compile`` is ignored; weights are fp16 on a GPU (the pack's dtype), fp32 on the
 CPU; 4/8-bit bitsandbytes quantization is refused (the pack skips it for the models its list
-marks pre-quantized, and so does wfrun); video input needs torchvision.
+marks pre-quantized, and so does wfrun). Without torchvision, images and video frames are
+prepared by wfrun itself in the steps of transformers' processors (``wfrun.models.qwenvl``).
 """
 
 from __future__ import annotations
@@ -147,8 +148,8 @@ def generate(ctx: ExecContext, parts: QwenParts, text: str, image: Any, video: A
     try:
         inputs = vl_inputs(parts, [{"role": "user", "content": content}], images, [frames] if frames else None)
     except QwenVLError as err:
-        raise NodeInputError("video" if frames else "image", str(err), "install torchvision, or disconnect it") \
-            from None
+        raise NodeInputError("video" if frames else "image", str(err),
+                             "give frames the model's processor takes, or disconnect the input") from None
     device = next(parts.model.parameters()).device
     inputs = {k: v.to(device) if torch.is_tensor(v) else v for k, v in inputs.items()}
     kwargs: dict[str, Any] = dict(max_new_tokens=max_tokens, repetition_penalty=repetition_penalty,
