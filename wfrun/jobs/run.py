@@ -347,13 +347,20 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
                       + (": a partner API node, run by a paid cloud service" if _is_cloud_node(graph.node(i)) else "")
                       + (f": {MODELS_MISSING[graph.node(i).class_type]}" if graph.node(i).class_type in MODELS_MISSING
                          else "")
+                      + (f": {NETWORK_NODES[graph.node(i).class_type]}" if graph.node(i).class_type in NETWORK_NODES
+                         else "")
                       for i in plan.unsupported)
     cloud = any(_is_cloud_node(graph.node(i)) for i in plan.unsupported)
+    network = sorted({graph.node(i).class_type for i in plan.unsupported} & NETWORK_NODES.keys())
     raise JobError(f"{path}: wfrun cannot run {len(plan.unsupported)} node(s) of this workflow yet "
                    f"(nothing was loaded):\n{lines}\n  hint: bypass or remove them in ComfyUI if the "
                    "output does not need them"
                    + ("; partner API nodes send the job to their company's servers through a Comfy.org "
-                      "account, and wfrun only runs models on this machine" if cloud else ""))
+                      "account, and wfrun only runs models on this machine" if cloud else "")
+                   + (f"; {', '.join(network)} call(s) a network API, and wfrun never sends a workflow's data "
+                      "over the network: replace such a node's text output with a text node (e.g. a "
+                      "PrimitiveStringMultiline holding the text it gave you) and link that instead"
+                      if network else ""))
 
 
 #: Node types that belong to a model wfrun does not have (said beside them when a run is refused).
@@ -361,6 +368,12 @@ MODELS_MISSING = {
     name: "part of Wan-Dancer (ComfyUI's WanDancerModel: music features injected into a Wan 2.2 14B model), "
           "which wfrun does not have yet"
     for name in ("WanDancerEncodeAudio", "WanDancerVideo")}
+
+#: Custom nodes that send their inputs to a vendor's service over the network (said beside
+#: them when a run is refused): wfrun runs nothing off this machine.
+NETWORK_NODES = {
+    "IFGeminiNode": "calls Google's Gemini API over the network (if-ai/ComfyUI-IF_Gemini), which wfrun never does",
+}
 
 #: Categories of ComfyUI's partner (API) nodes: ``partner/...`` today, ``api node/...`` before.
 CLOUD_CATEGORIES = ("partner/", "api node/")

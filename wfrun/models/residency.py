@@ -171,6 +171,14 @@ def release_all() -> None:
             placement.offload(module, offload_device)
 
 
+def send_back(module: nn.Module) -> None:
+    """Send one resident model back to its offload device now (a workflow's unload node);
+    a module that is not resident is left where it is."""
+    entry = _RESIDENT.pop(id(module), None)
+    if entry is not None:
+        placement.offload(module, entry[1])
+
+
 def resident() -> list[nn.Module]:
     """The modules kept on a GPU now, least recently used first."""
     return [m for ref, _ in _RESIDENT.values() if (m := ref()) is not None]

@@ -1,1 +1,1 @@
-"""ComfyUI-Crystools (crystian/ComfyUI-Crystools): its image switch."""
+"""ComfyUI-Crystools (crystian/ComfyUI-Crystools): its switches and any-typed pipes."""

@@ -1,1 +1,1 @@
-"""ComfyUI_LayerStyle (chflame163/ComfyUI_LayerStyle): ImageScaleByAspectRatio V2."""
+"""ComfyUI_LayerStyle (chflame163/ComfyUI_LayerStyle): ImageScaleByAspectRatio V2, AddGrain, PurgeVRAM V2."""

@@ -1,0 +1,1 @@
+"""ComfyUI_FizzNodes (FizzleDorf/ComfyUI_FizzNodes): BatchPromptSchedule and its latent-input twin."""

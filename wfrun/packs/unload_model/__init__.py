@@ -1,0 +1,1 @@
+"""ComfyUI-Unload-Model (SeanScripts/ComfyUI-Unload-Model): UnloadModel, UnloadAllModels."""
