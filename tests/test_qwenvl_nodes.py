@@ -64,7 +64,8 @@ def frame(seed=0):
 
 
 ADVANCED = dict(custom_prompt="a red car", max_tokens=12, temperature=0.6, top_p=0.9, repetition_penalty=1.2,
-                frame_count=16, keep_model_loaded=False, seed=7, device="cpu")
+                frame_count=16, keep_model_loaded=False, seed=7, device="cpu", quantization="None (FP16)",
+                keep_last_prompt=False)
 
 
 @pytest.mark.parametrize("num_beams", [1, 2])
@@ -109,7 +110,7 @@ def test_enhancer_vl_route(models):
     (text,) = nodes.prompt_enhancer(ctx_for(root), model_name=name, quantization="None (FP16)", prompt_text=" a cat ",
                                     enhancement_style="missing", custom_system_prompt="", max_tokens=10,
                                     temperature=0.7, top_p=0.9, repetition_penalty=1.1, keep_model_loaded=True,
-                                    seed=5, device="cpu")
+                                    seed=5, device="cpu", keep_last_prompt=False)
     expected = reference(folder, kind, "a cat\n\nRewrite:\n\n" + nodes.ENHANCER_PRESET, None, max_new_tokens=10,
                          num_beams=1, do_sample=True, temperature=0.7, top_p=0.9, repetition_penalty=1.1, seed=5,
                          eos_token_id=[folder_eos(folder)], pad_token_id=folder_pad(folder))
@@ -136,5 +137,5 @@ def test_missing_folder_and_prompts_and_bad_inputs(models, tmp_path):
     assert err.value.input_name == "image"
     with pytest.raises(NodeInputError) as err:
         nodes.qwenvl_advanced(ctx_for(root), model_name=name, preset_prompt=PRESET, num_beams=1,
-                              quantization="8-bit (Balanced)", **ADVANCED)
+                              **{**ADVANCED, "quantization": "8-bit (Balanced)"})
     assert err.value.input_name == "quantization"

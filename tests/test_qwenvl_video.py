@@ -197,7 +197,8 @@ def test_advanced_node_video_generate_matches_second_construction(models):
     (text,) = nodes.qwenvl_advanced(
         ExecContext(models=ModelRoots((root,)), saved_date="2026-03-06"), model_name=name, preset_prompt="p",
         custom_prompt="a car", max_tokens=10, temperature=0.6, top_p=0.9, num_beams=1, repetition_penalty=1.2,
-        frame_count=16, keep_model_loaded=False, seed=11, device="cpu", image=None, video=video)
+        frame_count=16, keep_model_loaded=False, seed=11, device="cpu", quantization="None (FP16)",
+        keep_last_prompt=False, image=None, video=video)
     frames = [nodes.to_pil(f) for f in video]  # the pack's own conversion of each frame
     tok, inputs = second_construction(folder, kind, frames, "a car\n\nSay it.")
     model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32).eval()
@@ -215,5 +216,6 @@ def test_one_frame_qwen3_video_is_refused(models):
         nodes.qwenvl_advanced(ExecContext(models=ModelRoots((root,)), saved_date="2026-03-06"), model_name=name,
                               preset_prompt="p", custom_prompt="", max_tokens=4, temperature=0.6, top_p=0.9,
                               num_beams=1, repetition_penalty=1.2, frame_count=16, keep_model_loaded=False, seed=1,
-                              device="cpu", image=None, video=torch.rand(1, 64, 64, 3))
+                              device="cpu", quantization="None (FP16)", keep_last_prompt=False, image=None,
+                              video=torch.rand(1, 64, 64, 3))
     assert err.value.input_name == "video" and "at least 2" in str(err.value)

@@ -45,16 +45,22 @@ TEXT_TYPES = ("qwen2", "qwen3", "qwen3_moe")
 MAX_TEMPLATE_BYTES = 1 << 20
 
 
-@lru_cache(maxsize=1)
-def model_table() -> dict[str, dict]:
-    """ComfyUI-QwenVL-Mod's model names: ``{name: {"repo_id", "quantized", "lists"}}``."""
-    return json.loads(Path(__file__).with_name("configs").joinpath("qwenvl_models.json").read_text("utf-8"))["models"]
+#: The model lists as data, per pack: ComfyUI-QwenVL-Mod's and 1038lab's ComfyUI-QwenVL's.
+TABLES = {"mod": "qwenvl_models.json", "1038lab": "qwenvl_1038lab_models.json"}
+
+
+@lru_cache(maxsize=2)
+def model_table(pack: str = "mod") -> dict[str, dict]:
+    """A pack's model names (``TABLES``): ``{name: {"repo_id", "quantized", "lists"}}``."""
+    return json.loads(Path(__file__).with_name("configs").joinpath(TABLES[pack]).read_text("utf-8"))["models"]
 
 
 def folder_for(model_name: str) -> str:
-    """The folder the pack downloads ``model_name`` to: its repository's last part (a name
-    not in its lists: the name itself, as a local folder)."""
-    return str(model_table().get(model_name, {}).get("repo_id", model_name)).rsplit("/", 1)[-1]
+    """The folder the packs download ``model_name`` to: its repository's last part (a name
+    in neither pack's lists: the name itself, as a local folder). The two lists agree on
+    every name they share."""
+    info = model_table("mod").get(model_name) or model_table("1038lab").get(model_name) or {}
+    return str(info.get("repo_id", model_name)).rsplit("/", 1)[-1]
 
 
 class QwenVLError(ValueError):

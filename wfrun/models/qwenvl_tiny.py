@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 #: Bump when what the tiny folders hold changes.
-TINY_QWENVL_VERSION = "2"
+TINY_QWENVL_VERSION = "3"
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                   "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
@@ -130,11 +130,14 @@ def _script(model, tok) -> None:
 
 
 def write_tiny_prompts(folder: str | Path) -> Path:
-    """A stand-in for ComfyUI-QwenVL-Mod's ``AILab_System_Prompts.json``: no presets (a preset
-    is then sent as its own name, as the pack does with one it lacks) and one enhancer style
-    of wfrun's own words (the pack falls back to its first style)."""
+    """A stand-in for the packs' ``AILab_System_Prompts.json``: no presets (a preset is then
+    sent as its own name, as the packs do with one they lack) and one enhancer style of
+    wfrun's own words (the packs fall back to their first style). Written in ``folder``
+    (``LLM/Qwen-VL``, where wfrun reads ComfyUI-QwenVL-Mod's) and in its ``ComfyUI-QwenVL``
+    folder (where it reads 1038lab's)."""
     path = Path(folder) / "AILab_System_Prompts.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"qwenvl": {}, "qwen_text": {"styles": {"wfrun stand-in": {"system_prompt": "Rewrite this prompt."}}}}
-    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    for place in (path, Path(folder) / "ComfyUI-QwenVL" / path.name):
+        place.parent.mkdir(parents=True, exist_ok=True)
+        place.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return path

@@ -60,7 +60,9 @@ class Registry:
     (``properties.cnr_id``, the registry id, or ``aux_id``, the GitHub ``owner/name``):
     :meth:`get` with the node's properties picks that pack's spec. Without one, or when no
     pack of that identity has the node, the first pack in file-name order keeps it, as
-    before. (``Node name for S&R`` is the node type again, so it names no pack.)"""
+    before, except that a fork (its spec file's ``source.fork_of`` names the repository it
+    forked) gives way to the pack it forked, whose name its nodes kept. (``Node name for S&R``
+    is the node type again, so it names no pack.)"""
 
     def __init__(self, packs: list[PackSpecs]):
         self.packs = {p.pack: p for p in packs}
@@ -71,6 +73,14 @@ class Registry:
             for class_type, spec in pack.nodes.items():
                 self._nodes.setdefault(class_type, spec)
                 self._all.setdefault(class_type, []).append(spec)
+        by_repo = {str(p.source.get("repo") or "").lower(): p.pack for p in packs}
+        for class_type, specs in self._all.items():  # a fork's namesake of its origin's node gives way
+            origin = by_repo.get(str(self.packs[specs[0].pack].source.get("fork_of") or "").lower())
+            first = next((s for s in specs if s.pack == origin), None) if origin else None
+            if first is not None:
+                specs.remove(first)
+                specs.insert(0, first)
+                self._nodes[class_type] = first
 
     def get(self, class_type: str, properties: Any = None) -> NodeSpec | None:
         """The spec of ``class_type``; with a node's saved ``properties``, the one of the
