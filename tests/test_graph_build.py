@@ -131,6 +131,26 @@ def test_muted_subgraph_mutes_its_contents():
     assert "image" not in g.node("9").inputs
 
 
+def test_an_input_naming_a_link_the_list_lacks_is_refused_as_comfyuis_frontend_does():
+    """ComfyUI's frontend keeps such a link id on load (its link fixer walks the link list)
+    and stops at queueing ("No link found in parent graph for id [7:2] slot [1] amount", its
+    ``ExecutableNodeDTO.resolveInput``): the widget value is not used instead. wfrun refuses
+    too, naming the node, the input and the frontend's message."""
+    from wfrun.diagnostics import Severity
+
+    data = subgraph_workflow()
+    inner = data["definitions"]["subgraphs"][0]["nodes"][1]
+    inner["inputs"].append(inp("amount", "FLOAT", 99, widget="amount"))  # link 99 is in no list
+    g = built(data)
+    (problem,) = g.problems
+    assert (problem.code, problem.severity, problem.node_id, problem.input) == ("dangling-link", Severity.ERROR,
+                                                                               "7:2", "amount")
+    assert "link 99" in problem.message
+    assert "No link found in parent graph for id [7:2] slot [1] amount" in problem.message
+    assert "widget value" in problem.hint
+    assert g.node("7:2").cut_inputs == {"amount": "link 99 does not exist"}  # an error blocks the run
+
+
 def test_missing_subgraph_definition_is_reported():
     data = subgraph_workflow()
     del data["definitions"]

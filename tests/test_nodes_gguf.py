@@ -162,6 +162,32 @@ def test_the_advanced_loader_dequantizes_in_the_dtype_asked(ctx, cond):
     assert err.value.input_name == "dequant_dtype"
 
 
+def test_kjnodes_gguf_loader_is_the_gguf_loader_with_its_options(ctx, cond, models):
+    """KJNodes' GGUFLoaderKJ loads as ComfyUI-GGUF's loaders (the pack calls their
+    ``gguf_sd_loader`` and ``GGMLOps``): the same samples at the same dequant dtype; its
+    run-time options land on the MODEL; an extra GGUF module (VACE) is laid over the model."""
+    from wfrun.models.tiny_gguf import write_vace_module_gguf
+
+    (plain,) = node("UnetLoaderGGUF")(ctx, unet_name=UNET)
+    (kj,) = node("GGUFLoaderKJ")(ctx, model_name=UNET)
+    assert kj.task == "t2v" and (kj.attention, kj.fp16_accumulation) == (plain.attention, plain.fp16_accumulation)
+    assert torch.equal(sample(ctx, kj, cond), sample(ctx, plain, cond))
+    (kj32,) = node("GGUFLoaderKJ")(ctx, model_name=UNET, dequant_dtype="float32", patch_dtype="bfloat16",
+                                   patch_on_device=True, enable_fp16_accumulation=True, attention_override="sageattn")
+    (adv32,) = node("UnetLoaderGGUFAdvanced")(ctx, unet_name=UNET, dequant_dtype="float32")
+    assert torch.equal(sample(ctx, kj32, cond), sample(ctx, adv32, cond))
+    assert kj32.fp16_accumulation and kj32.attention == "native"  # no SageAttention on the CPU: SDPA, with a notice
+    write_vace_module_gguf(models / "diffusion_models" / "vace_module_tiny-Q8_0.gguf", "Q8_0", seed=13)
+    (vace,) = node("GGUFLoaderKJ")(ctx, model_name=UNET, extra_model_name="vace_module_tiny-Q8_0.gguf")
+    assert vace.task == "vace" and hasattr(vace.transformer, "vace_blocks")
+    for name, value, needle in (("extra_model_name", "vace_module.safetensors", ".gguf"),
+                                ("dequant_dtype", "float64", "dequant_dtype"),
+                                ("attention_override", "flex", "attention_override")):
+        with pytest.raises(NodeInputError, match=needle) as err:
+            node("GGUFLoaderKJ")(ctx, model_name=UNET, **{name: value})
+        assert err.value.input_name == name
+
+
 def test_clip_loader_gguf_encodes_as_clip_loader_on_the_same_weights(ctx):
     from diffusers.quantizers.gguf.utils import GGUFLinear
 

@@ -628,3 +628,33 @@ def test_the_longest_side_of_a_made_image_is_capped_like_a_size():
 
     assert capped_ints({"max_side_length": (1344, 256)}) == {"max_side_length": MAX_SIDE}
     assert capped_ints({"max_side_length": (48, 1)}) == {"max_side_length": 48}
+
+
+def test_the_s2v_first_chunk_keeps_the_64_px_its_motion_frames_need():
+    """ComfyUI's WanSoundImageToVideo takes 16 px, but the model's frame packer patches the
+    motion frames 8x8 latents: 960x544 capped by the plain rule (64x32) would fail there, so
+    each side keeps 64 px (``fit`` with that floor), saved or computed."""
+    from specs_for_tests import inp, node, out, workflow
+    from wfrun.engine.plan import make_plan
+    from wfrun.formats.document import from_data
+    from wfrun.graph import build
+    from wfrun.jobs.smoke import RuntimeCaps, apply_smoke_caps
+    from wfrun.specs.registry import default_registry
+
+    outs = [out("positive", "CONDITIONING"), out("negative", "CONDITIONING"), out("latent", "LATENT")]
+    nodes = [node(1, "WanSoundImageToVideo", [960, 544, 77, 1], outputs=outs),
+             node(2, "SimpleMath+", ["1280"], outputs=[out("INT", "INT", [1])]),
+             node(3, "SimpleMath+", ["720"], outputs=[out("INT", "INT", [2])]),
+             node(4, "WanSoundImageToVideo", [832, 480, 77, 1], outputs=outs,
+                  inputs=[inp("width", "INT", 1, widget="width"), inp("height", "INT", 2, widget="height")])]
+    links = [[1, 2, 0, 4, 0, "INT"], [2, 3, 0, 4, 1, "INT"]]
+    graph = build(from_data(workflow(nodes, links), "s2v.json"), default_registry())
+    plan = make_plan(graph, ["1", "4"])
+    changes = apply_smoke_caps(graph, plan)
+    saved = graph.node("1")
+    assert (saved.inputs["width"], saved.inputs["height"]) == fit(960, 544, 64) == (64, 64)
+    assert fit(960, 544) == (64, 32) and any("height = 64" in c for c in changes)
+    caps = RuntimeCaps(graph, plan)
+    assert caps.targets == {"4": {"width": 64, "height": 64}}
+    got = caps(graph.node("4"), {"width": 1280, "height": 720, "length": 9, "batch_size": 1})
+    assert (got["width"], got["height"]) == fit(1280, 720, 64) == (64, 64)

@@ -375,38 +375,38 @@ def test_first_chunk_outputs(ctx, vae):
     text = [[torch.zeros(1, 512, 8), {}]]
     enc = encoder_output(40, seed=1)  # 0.8 s: 24 steps at 30/s
     image = torch.rand(1, 24, 40, 3, generator=torch.Generator().manual_seed(2))
-    motion = torch.rand(5, 32, 32, 3, generator=torch.Generator().manual_seed(3))
-    pos, neg, latent = node("WanSoundImageToVideo")(ctx, positive=text, negative=text, vae=vae, width=32, height=32,
+    motion = torch.rand(5, 64, 64, 3, generator=torch.Generator().manual_seed(3))
+    pos, neg, latent = node("WanSoundImageToVideo")(ctx, positive=text, negative=text, vae=vae, width=64, height=64,
                                                     length=9, batch_size=2, audio_encoder_output=enc, ref_image=image,
                                                     ref_motion=motion)
-    assert latent["samples"].shape == (2, 16, 3, 4, 4) and latent["samples"].eq(0).all()
+    assert latent["samples"].shape == (2, 16, 3, 8, 8) and latent["samples"].eq(0).all()
     p, n = pos[0][1], neg[0][1]
     want = expected_audio(enc, 0, 12)
     torch.testing.assert_close(p["audio_embed"], want, rtol=1e-5, atol=1e-6)
     assert n["audio_embed"].shape == want.shape and n["audio_embed"].eq(0).all()
-    # centre crop 40 x 24 to 24 x 24 (columns 8 .. 31), then bilinear to 32 x 32
-    ref = encode_images(ctx, vae, F.interpolate(image.movedim(-1, 1)[:, :, :, 8:32], size=(32, 32), mode="bilinear",
+    # centre crop 40 x 24 to 24 x 24 (columns 8 .. 31), then bilinear to 64 x 64
+    ref = encode_images(ctx, vae, F.interpolate(image.movedim(-1, 1)[:, :, :, 8:32], size=(64, 64), mode="bilinear",
                                                 align_corners=False).movedim(1, -1))
     assert len(p["reference_latents"]) == 1 and len(n["reference_latents"]) == 1
     torch.testing.assert_close(p["reference_latents"][0], ref, rtol=1e-4, atol=1e-4)
-    grey = torch.full((73, 32, 32, 3), 0.5)
+    grey = torch.full((73, 64, 64, 3), 0.5)
     grey[-5:] = motion
     torch.testing.assert_close(p["reference_motion"], encode_images(ctx, vae, grey)[:, :, -19:])
     # no control video: the latent of zeros, which the model's normalisation brings back to 0
     control = p["control_video"]
-    assert control.shape == (2, 16, 3, 4, 4)
+    assert control.shape == (2, 16, 3, 8, 8)
     torch.testing.assert_close(latent_format(16).process_in(control), torch.zeros_like(control), atol=1e-6, rtol=0)
 
 
 def test_extension_reads_the_audio_after_the_video_so_far(ctx, vae):
     text = [[torch.zeros(1, 512, 8), {}]]
     enc = encoder_output(40, seed=4)
-    so_far = torch.randn(1, 16, 3, 4, 6, generator=torch.Generator().manual_seed(5))
-    control = torch.rand(20, 32, 48, 3, generator=torch.Generator().manual_seed(6))
+    so_far = torch.randn(1, 16, 3, 8, 10, generator=torch.Generator().manual_seed(5))
+    control = torch.rand(20, 64, 80, 3, generator=torch.Generator().manual_seed(6))
     pos, neg, latent = node("WanSoundImageToVideoExtend")(ctx, positive=text, negative=text, vae=vae, length=9,
                                                           video_latent={"samples": so_far}, audio_encoder_output=enc,
                                                           control_video=control)
-    assert latent["samples"].shape == (1, 16, 3, 4, 6)
+    assert latent["samples"].shape == (1, 16, 3, 8, 10)
     # 3 latent frames made: video frames 12 .. 23; frame 12 reads step 22 (22.5, half to even), 13 on: past 24 steps
     torch.testing.assert_close(pos[0][1]["audio_embed"], expected_audio(enc, 12, 12), rtol=1e-5, atol=1e-6)
     assert pos[0][1]["audio_embed"][..., 1:].eq(0).all()
@@ -418,7 +418,7 @@ def test_extension_reads_the_audio_after_the_video_so_far(ctx, vae):
 def test_audio_ended_before_the_chunk_attaches_none_and_bad_inputs_are_named(ctx, vae):
     text = [[torch.zeros(1, 512, 8), {}]]
     pos, _, _ = node("WanSoundImageToVideoExtend")(ctx, positive=text, negative=text, vae=vae, length=9,
-                                                   video_latent={"samples": torch.zeros(1, 16, 20, 4, 4)},
+                                                   video_latent={"samples": torch.zeros(1, 16, 20, 8, 8)},
                                                    audio_encoder_output=encoder_output(40, seed=7))
     assert "audio_embed" not in pos[0][1]  # 80 frames in: past the 24-frame buckets
     with pytest.raises(NodeInputError, match="AudioEncoderEncode") as err:
@@ -433,6 +433,32 @@ def test_audio_ended_before_the_chunk_attaches_none_and_bad_inputs_are_named(ctx
         node("WanSoundImageToVideo")(ctx, positive=text, negative=text, vae=vae22, width=32, height=32, length=9,
                                      batch_size=1)
     assert err.value.input_name == "vae"
+
+
+def test_motion_frames_smaller_than_the_packers_8x8_patch_are_refused_at_the_node(ctx, vae, model):
+    """ComfyUI's FramePackMotioner patches the motion latents 4x8x8 unpadded: a side of 7
+    latents (56 px) fails inside its conv3d, 8 (64 px) runs. The nodes refuse the former,
+    naming the input that sets the size."""
+    text = [[torch.zeros(1, 512, 8), {}]]
+    c = s2v_case(seed=5, size=8)
+    with torch.no_grad():  # 8x8 latents: the packer runs
+        s2v_forward(model, c["x"], torch.tensor([500.0]), c["text"], S2VInputs(motion=c["motion"]))
+    with pytest.raises(RuntimeError, match="Kernel size"):  # the bare conv's own failure at 7
+        F.conv3d(torch.zeros(1, 16, 16, 7, 8), torch.zeros(4, 16, 4, 8, 8), stride=(4, 8, 8))
+    motion = torch.rand(2, 56, 64, 3)
+    for width, height, name in ((64, 56, "height"), (48, 64, "width")):
+        with pytest.raises(NodeInputError, match="at least 64 px") as err:
+            node("WanSoundImageToVideo")(ctx, positive=text, negative=text, vae=vae, width=width, height=height,
+                                         length=9, batch_size=1, ref_motion=motion)
+        assert err.value.input_name == name
+    # no motion frames: a small first chunk is fine (the packer never runs)
+    *_, latent = node("WanSoundImageToVideo")(ctx, positive=text, negative=text, vae=vae, width=32, height=32,
+                                              length=9, batch_size=1)
+    assert latent["samples"].shape == (1, 16, 3, 4, 4)
+    with pytest.raises(NodeInputError, match="32x64 px video") as err:
+        node("WanSoundImageToVideoExtend")(ctx, positive=text, negative=text, vae=vae, length=9,
+                                           video_latent={"samples": torch.zeros(1, 16, 3, 8, 4)})
+    assert err.value.input_name == "video_latent"
 
 
 # ---------------------------------------------------------------------------- the template

@@ -211,7 +211,57 @@ def test_wrapper_and_core_denoise_alike_under_the_start_image(ctx):
     torch.testing.assert_close(wrapper_out, core_out.to(wrapper_out), rtol=1e-4, atol=1e-4)
 
 
+@torch.no_grad()
+def test_image_to_video_encode_with_the_wan22_vae_works_at_its_sixteenth_size(ctx):
+    """The pack's WanVideoImageToVideoEncode sizes the mask by ``vae.upsampling_factor``:
+    with the Wan 2.2 VAE (16 px a latent, 48 channels) 4 mask channels + 48 latent channels
+    at H/16 x W/16 — the 52 a Wan 2.2 Fun InP 5B model takes beside its noise."""
+    from wfrun.packs.wanvideo.image_ops import common_upscale
+    from wfrun.packs.wanvideo.vae import encode_video
+
+    (vae,) = node("WanVideoVAELoader")(ctx, model_name="Wan2_2_VAE_tiny_bf16.safetensors", precision="fp32")
+    g = torch.Generator().manual_seed(3)
+    start, end = torch.rand(1, 48, 72, 3, generator=g), torch.rand(1, 48, 72, 3, generator=g)  # resized: lanczos
+    (emb,) = node("WanVideoImageToVideoEncode")(ctx, vae=vae, width=96, height=64, num_frames=9, start_image=start,
+                                                end_image=end, fun_or_fl2v_model=True, force_offload=False,
+                                                noise_aug_strength=0.0, start_latent_strength=1.0,
+                                                end_latent_strength=1.0, tiled_vae=False)
+    assert (emb.lat_h, emb.lat_w) == (4, 6) and emb.image_embeds.shape == (52, 3, 4, 6)
+    assert emb.max_seq_len == 3 * (4 * 6 // 4)
+    # the mask by hand: pixel frames 0 and 8 known; frame 0 repeated 4 times, then groups of 4
+    known = [1.0] * 4 + [0.0] * 7 + [1.0]
+    want_mask = torch.tensor(known).view(3, 4).T[:, :, None, None].expand(4, 3, 4, 6)
+    torch.testing.assert_close(emb.image_embeds[:4], want_mask)
+    start, end = (common_upscale(i.movedim(-1, 1), 96, 64, "lanczos").movedim(0, 1) for i in (start, end))
+    video = torch.cat([start * 2 - 1, torch.zeros(3, 7, 64, 96), end * 2 - 1], dim=1)  # 0: grey between
+    torch.testing.assert_close(emb.image_embeds[4:], encode_video(vae, video, "cpu"), rtol=1e-4, atol=1e-4)
+
+
+def _fun_inp_5b_prompt(tmp_path: Path) -> Path:
+    """A wrapper Wan 2.2 Fun InP 5B prompt (start and end image, Wan 2.2 VAE), in the shape
+    of a shared API workflow (jeffwurfel-ttf, wan22_fun_inpaint_wrapper)."""
+    prompt = json.loads(_i2v_prompt(tmp_path).read_text(encoding="utf-8"))
+    prompt["3"]["inputs"]["model"] = "wan2.2_fun_inpaint_5B_bf16.safetensors"
+    prompt["12"] = {"class_type": "LoadImage", "inputs": {"image": "end.png"}}
+    prompt["8"] = {"class_type": "WanVideoImageToVideoEncode",
+                   "inputs": {"width": 1280, "height": 704, "num_frames": 81, "noise_aug_strength": 0.0,
+                              "start_latent_strength": 1.0, "end_latent_strength": 1.0, "force_offload": True,
+                              "fun_or_fl2v_model": True, "tiled_vae": False, "augment_empty_frames": 0.0,
+                              "vae": ["4", 0], "start_image": ["5", 0], "end_image": ["12", 0]}}
+    del prompt["6"], prompt["7"]
+    path = tmp_path / "wrapper_fun_inp_5b.json"
+    path.write_text(json.dumps(prompt), encoding="utf-8")
+    return path
+
+
 # --- whole workflows with --smoke ----------------------------------------------------------------
+
+def fit_5b(width: int, height: int) -> tuple[int, int]:
+    """The smoke cap (longer side to 64, aspect kept, multiples of 16, each at least the
+    wrapper's 64 px minimum) for a size, written out: 1280x704 -> 64x(35.2 -> 32 -> 64)."""
+    scale = 64 / max(width, height)
+    return tuple(max(64, 16 * round(v * scale / 16)) for v in (width, height))
+
 
 def _t2v_workflow(tmp_path: Path) -> Path:
     """The pack's T2V example with the 5B files of Kijai's release and a square video."""
@@ -275,8 +325,9 @@ def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("wfrun-cache")
 
 
-@pytest.mark.parametrize("make", [_t2v_workflow, _i2v_prompt], ids=["t2v", "i2v"])
-def test_wrapper_5b_workflow_runs_with_smoke_and_writes_9_frames_of_64x64(make, tmp_path, cache):
+@pytest.mark.parametrize("make, size", [(_t2v_workflow, (64, 64)), (_i2v_prompt, (64, 64)),
+                                        (_fun_inp_5b_prompt, fit_5b(1280, 704))], ids=["t2v", "i2v", "fun-inp"])
+def test_wrapper_5b_workflow_runs_with_smoke_and_writes_9_frames_of_64x64(make, size, tmp_path, cache):
     path = make(tmp_path)
     result = CliRunner().invoke(main, ["run", str(path), "--smoke", "-o", str(tmp_path / "out"), "--device", "cpu",
                                        "--format", "json"], env={"WFRUN_CACHE": str(cache)})
@@ -287,7 +338,7 @@ def test_wrapper_5b_workflow_runs_with_smoke_and_writes_9_frames_of_64x64(make, 
     frames = list(iter_frames(videos[0]))
     # smoke: 121 frames -> 9 (3 latent frames), 1024 px -> 64 (4 latents of 16 px)
     assert len(frames) == MAX_FRAMES == 9
-    assert frames[0].shape[:2] == (64, 64)
+    assert frames[0].shape[:2] == size[::-1]
 
 
 def test_validate_does_not_take_a_ti2v_name_for_an_image_to_video_model(tmp_path):

@@ -97,9 +97,20 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
         hint = {"dangling-link": "reconnect the input in ComfyUI and save again",
                 "cycle": "remove one of the links that close the loop",
                 "too-many-links": "the file is not a workflow ComfyUI saved; re-export it"}[problem.code]
-        _error(result, problem.code, problem.message, node,
-               full_id(problem.scope, node.id) if node is not None else None,
-               found=problem.loop or None, hint=hint)
+        node_id = full_id(problem.scope, node.id) if node is not None else None
+        message, extra = problem.message, {}
+        missing = _missing_link_input(scopes, problem)
+        if missing is not None:
+            slot, ui_input = missing
+            name = ui_input.widget.name if ui_input.widget else ui_input.name
+            message = (f"the input uses link {problem.link_id}, which is not in the file's link list; "
+                       f"ComfyUI's frontend refuses to queue it too (\"No link found in parent graph for id "
+                       f"[{node_id}] slot [{slot}] {ui_input.name}\")")
+            hint = ("reconnect the input in ComfyUI, or disconnect it so the node uses its widget value, and "
+                    "save again" if ui_input.widget else hint)
+            extra = {"input": name, "found": problem.link_id}
+        _error(result, problem.code, message, node, node_id, **({"found": problem.loop or None} | extra),
+               hint=hint)
     _check_link_tables(scopes, place, result)
     _add_edges(result)
     _find_cycles(result)
@@ -348,6 +359,24 @@ def _check_table(table: Table, where: str, prefix: str, path: str | None, result
                 class_type=target.type, found=[fed[key], link.id],
                 hint=f"the frontend uses link {uses}; re-save the workflow to drop the other"))
         fed[key] = link.id
+
+
+def _missing_link_input(scopes: Scopes, problem: Any) -> tuple[int, Any] | None:
+    """(slot, input) of a node input holding a link id its graph's link list lacks.
+
+    ComfyUI's frontend keeps such an id when it loads the file (its link fixer walks the
+    link list, so it never sees an id that only an input names), and queueing then stops
+    in ``ExecutableNodeDTO.resolveInput`` ("No link found in parent graph"): the saved
+    widget value is not used in its place, so wfrun refuses too, naming the input."""
+    if problem.code != "dangling-link" or problem.node is None or problem.link_id is None:
+        return None
+    scope = scopes.by_id.get(problem.scope)
+    if scope is None or problem.link_id in scope.links:
+        return None
+    for slot, ui_input in enumerate(problem.node.inputs or []):
+        if ui_input.link == problem.link_id:
+            return slot, ui_input
+    return None
 
 
 def _input_name(node: UINode | None, slot: int) -> str | None:

@@ -48,6 +48,7 @@ from pathlib import PurePosixPath
 from typing import Any, Iterable
 
 from wfrun.engine.plan import Plan
+from wfrun.packs.comfy_core_models.s2v_conditioning import S2V_MOTION_MIN_SIDE
 from wfrun.packs.wanvideo.checks import FRAME_INPUTS
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
 
@@ -100,6 +101,9 @@ CLASS_CAPS = {"WanVideoAddS2VEmbeds": {"frame_window_size": MAX_FRAMES - 1},
               # its loop needs length > motion_frame_count: 9-frame passes sharing 5 frames
               "InfiniteTalkAutoSampler": {"motion_frame_count": 5},
               "WanVideoAddTTMLatents": {"start_step": 0, "end_step": 1}}
+#: Sizes a node type needs beyond its inputs' minimums, kept by the caps: ComfyUI's Wan 2.2 S2V
+#: nodes take 16 px, but their motion frames need 64 (the model's 8x8 frame-packer patches).
+CLASS_FLOORS = {"WanSoundImageToVideo": {"width": S2V_MOTION_MIN_SIDE, "height": S2V_MOTION_MIN_SIDE}}
 #: The longest side of the image a node makes (CRT_QuantizeAndCropImage fits its bucket in it;
 #: core ResizeImageMaskNode's ``scale longer dimension`` / ``scale shorter dimension`` options,
 #: ``resize_type.longer_size``).
@@ -287,7 +291,8 @@ class RuntimeCaps:
                 value = node.inputs.get(spec.name)
                 if spec.type == "INT" and isinstance(value, LinkRef) and spec.name not in static \
                         and (node_id, spec.name) not in keep and not measured_from_data(graph, value):
-                    linked[spec.name] = int(spec.min) if spec.min is not None and spec.min > 0 else 0
+                    linked[spec.name] = max(int(spec.min) if spec.min is not None and spec.min > 0 else 0,
+                                            CLASS_FLOORS.get(node.class_type, {}).get(spec.name, 0))
             for name, value in node.inputs.items():  # a dynamic combo's sizes (``resize_type.width``)
                 if "." in name and name.rpartition(".")[2] in ("width", "height") and isinstance(value, LinkRef) \
                         and (node_id, name) not in keep and not measured_from_data(graph, value):
@@ -488,9 +493,10 @@ def _int_slots(graph: WorkflowGraph, node: NodeInstance) -> dict[str, Slot]:
     """Each INT input of ``node`` with a known whole-number value: its own, or a constant node's
     (the inputs of a DynamicCombo's chosen option too, named ``<combo>.<input>``)."""
     out: dict[str, Slot] = {}
+    floors = CLASS_FLOORS.get(node.class_type, {})
     for name, spec in _ints_of(node):
         value = node.inputs.get(name)
-        low = int(spec.min) if spec.min is not None and spec.min > 0 else 0
+        low = max(int(spec.min) if spec.min is not None and spec.min > 0 else 0, floors.get(name, 0))
         if isinstance(value, LinkRef):
             source = _constant_source(graph, value)
             if source is not None:

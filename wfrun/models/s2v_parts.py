@@ -42,6 +42,9 @@ NORM_EPS = 1e-6
 ADAIN_EPS = 1e-5
 #: The frame packer's three patchings, nearest frames first: (attribute, kernel = stride).
 PACKER_PATCHES = (("proj", (1, 2, 2)), ("proj_2x", (2, 4, 4)), ("proj_4x", (4, 8, 8)))
+#: The fewest latent rows and columns the motion latents can have: the packer patches them
+#: unpadded (as ComfyUI's ``FramePackMotioner``), so a side under the widest patch fails.
+MOTION_MIN_LATENT_SIDE = max(kernel[-1] for _, kernel in PACKER_PATCHES)
 
 
 def _norm(x: torch.Tensor, eps: float = NORM_EPS) -> torch.Tensor:

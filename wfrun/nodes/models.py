@@ -122,6 +122,34 @@ def load_core_model(ctx: ExecContext, path: Path, input_name: str, *, quantizati
     return CoreModel.of_family(transformer, family, path, dtype, shift)
 
 
+def load_gguf_core_model(ctx: ExecContext, name: str, input_name: str, *, shift: float,
+                         dequant_dtype: str = "default", extra_modules: tuple[Path, ...] = ()) -> Any:
+    """The MODEL of a GGUF Wan transformer (ComfyUI-GGUF's ``unet_gguf`` folders), on the
+    run's offload device until a sampler runs: the one code path of the loaders that read
+    GGUF into ComfyUI's MODEL (UnetLoaderGGUF and its kin, KJNodes' GGUFLoaderKJ). ``shift``
+    the sampling shift it starts at; ``extra_modules``: GGUF VACE module files laid over the main file."""
+    from wfrun.models.handles import CoreModel
+    from wfrun.models.header import sniff
+    from wfrun.models.load_gguf import gguf_info, load_gguf_transformer
+
+    path = resolve(ctx, "unet_gguf", name, input_name)
+    if sniff(path) != "gguf":
+        raise NodeInputError(input_name, f"{path.name} is not a GGUF file",
+                             f"load .safetensors models with UNETLoader; {input_name} takes the .gguf release")
+    dtype = wan_compute_dtype(ctx.device)
+    try:
+        task = "vace" if extra_modules else gguf_info(path, ["wan_transformer"]).task
+        family = runnable_family(path, task, input_name)
+        transformer = load_gguf_transformer(path, dtype=dtype, device=ctx.offload_device, dequant_dtype=dequant_dtype,
+                                            vace_modules=extra_modules)
+    except (CheckpointError, ValueError) as err:
+        if isinstance(err, NodeInputError):
+            raise
+        raise loading_error(input_name, err) from None
+    transformer.eval().requires_grad_(False)
+    return CoreModel.of_family(transformer, family, path, dtype, shift)
+
+
 def load_umt5(ctx: ExecContext, path: Path, input_name: str, *, gguf: bool = False, **load_options: object) -> tuple:
     """A UMT5 encoder (in eval mode, no gradients) and its tokenizer, with a load failure
     named on ``input_name``: ComfyUI's CLIPLoader and the wrapper's T5 loader read the same

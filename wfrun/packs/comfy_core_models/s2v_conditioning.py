@@ -20,6 +20,10 @@ Both attach to the two CONDITIONINGs (the model's use: :mod:`wfrun.sampling.s2v`
   resized), the rest of the chunk's latent frames the latent of zeros (``process_out(0)``:
   normalised by the model back to 0) — always attached, as ComfyUI does.
 
+The motion latents must be at least 8 latents (64 px) high and wide: the model's frame
+packer patches them 8x8 unpadded, and ComfyUI fails inside the sampler ("Kernel size can't
+be greater than actual input size") on a smaller video; wfrun refuses at the node instead.
+
 The LATENT is zeros ``[batch, 16, (length - 1) / 4 + 1, height / 8, width / 8]``; an
 extension takes batch, width and height from ``video_latent``.
 
@@ -34,6 +38,7 @@ from typing import Any
 import torch
 
 from wfrun.models.families.wan_transformer import S2V_AUDIO_PER_LATENT, S2V_MOTION_FRAMES
+from wfrun.models.s2v_parts import MOTION_MIN_LATENT_SIDE
 from wfrun.nodes.conditioning import set_values
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.comfy_core_models.latent_format import latent_format
@@ -47,6 +52,8 @@ from wfrun.sampling.s2v_audio import frame_steps, pick_frames, resample_features
 MOTION_PIXEL_FRAMES = 4 * S2V_MOTION_FRAMES - 3
 #: The latent the node makes: Wan 2.1's VAE (ComfyUI's node fixes these).
 S2V_LATENT_CHANNELS, S2V_STRIDE = 16, 8
+#: The smallest width and height (px) of a video with motion frames (the frame packer's patch).
+S2V_MOTION_MIN_SIDE = MOTION_MIN_LATENT_SIDE * S2V_STRIDE
 
 
 def audio_embed(encoder_output: Any, latent_t: int, offset: int) -> torch.Tensor | None:
@@ -78,6 +85,22 @@ def _check_vae(vae: Any) -> WanVAE:
     return vae
 
 
+def _check_motion_size(width: int, height: int, extend: bool) -> None:
+    """Refuse a video with motion frames smaller than the frame packer's widest patch (see the
+    module doc)."""
+    rows, cols = height // S2V_STRIDE, width // S2V_STRIDE
+    if min(rows, cols) >= MOTION_MIN_LATENT_SIDE:
+        return
+    found = f"a {width}x{height} px video"
+    why = (f"Wan 2.2 S2V's frame packer patches the motion frames {MOTION_MIN_LATENT_SIDE}x{MOTION_MIN_LATENT_SIDE} "
+           f"latents, so width and height must be at least {S2V_MOTION_MIN_SIDE} px (ComfyUI fails in the sampler)")
+    if extend:
+        raise NodeInputError("video_latent", f"{found}: {why}", "make the first chunk at least "
+                             f"{S2V_MOTION_MIN_SIDE}x{S2V_MOTION_MIN_SIDE} px")
+    raise NodeInputError("height" if rows < MOTION_MIN_LATENT_SIDE else "width", f"{found} with ref_motion: {why}",
+                         f"set width and height to {S2V_MOTION_MIN_SIDE} or more")
+
+
 def sound_to_video(ctx: ExecContext, positive: Any, negative: Any, vae: WanVAE, width: int, height: int, length: int,
                    batch_size: int, frame_offset: int = 0, ref_image: Any = None, audio_encoder_output: Any = None,
                    control_video: Any = None, ref_motion: Any = None,
@@ -85,6 +108,8 @@ def sound_to_video(ctx: ExecContext, positive: Any, negative: Any, vae: WanVAE, 
     """Both nodes' work (ComfyUI's ``wan_sound_to_video``)."""
     width, height, length = int(width), int(height), int(length)
     latent_t = latent_frames(length)
+    if ref_motion is not None or ref_motion_latent is not None:
+        _check_motion_size(width, height, extend=ref_motion is None)
     if audio_encoder_output is not None:
         audio = audio_embed(audio_encoder_output, latent_t, int(frame_offset))
         if audio is not None:

@@ -45,34 +45,14 @@ from pathlib import Path
 from typing import Any
 
 from wfrun.models.handles import CoreModel, WanTextEncoder
-from wfrun.models.header import CheckpointError, sniff
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.models import load_umt5, loading_error, resolve, runnable_family, wan_compute_dtype
+from wfrun.nodes.models import load_gguf_core_model, load_umt5, resolve
 from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
 
 
-def _gguf_file(path: Path, input_name: str, loader: str) -> None:
-    if sniff(path) != "gguf":
-        raise NodeInputError(input_name, f"{path.name} is not a GGUF file",
-                             f"load .safetensors models with {loader}; {input_name} takes the .gguf release")
-
-
 def load_unet(ctx: ExecContext, unet_name: str, dequant_dtype: str = "default") -> CoreModel:
-    """The MODEL of a GGUF Wan transformer, on the run's offload device until a sampler runs."""
-    from wfrun.models.load_gguf import gguf_info, load_gguf_transformer
-
-    path = resolve(ctx, "unet_gguf", unet_name, "unet_name")
-    _gguf_file(path, "unet_name", "UNETLoader")
-    dtype = wan_compute_dtype(ctx.device)
-    try:
-        family = runnable_family(path, gguf_info(path, ["wan_transformer"]).task, "unet_name")
-        transformer = load_gguf_transformer(path, dtype=dtype, device=ctx.offload_device, dequant_dtype=dequant_dtype)
-    except (CheckpointError, ValueError) as err:
-        if isinstance(err, NodeInputError):
-            raise
-        raise loading_error("unet_name", err) from None
-    transformer.eval().requires_grad_(False)
-    return CoreModel.of_family(transformer, family, path, dtype, WAN_DEFAULT_SHIFT)
+    """The MODEL of a GGUF Wan transformer (``nodes.models.load_gguf_core_model``)."""
+    return load_gguf_core_model(ctx, unet_name, "unet_name", shift=WAN_DEFAULT_SHIFT, dequant_dtype=dequant_dtype)
 
 
 @executor("UnetLoaderGGUF", background=True, gguf_inputs=("unet_name",))

@@ -1,4 +1,6 @@
-"""KJNodes' DiffusionModelLoaderKJ (``nodes/model_optimization_nodes.py``): ComfyUI's
+"""KJNodes' DiffusionModelLoaderKJ and GGUFLoaderKJ (``nodes/model_optimization_nodes.py``).
+
+DiffusionModelLoaderKJ is ComfyUI's
 UNETLoader with run-time options, loaded through the same code path as UNETLoader
 (``nodes.models.load_core_model``), so the MODEL is the same value.
 
@@ -21,6 +23,22 @@ UNETLoader with run-time options, loaded through the same code path as UNETLoade
   model) is looked up by name in the ``diffusion_models`` folders only (a path outside the
   model folders is never opened) and laid over the model as a VACE module
   (``models.vace_module``); another kind of file is refused.
+
+GGUFLoaderKJ is ComfyUI-GGUF's loader with run-time options, loaded through the same code
+path as UnetLoaderGGUF (``nodes.models.load_gguf_core_model``), so the MODEL is the same value:
+
+- ``dequant_dtype`` as UnetLoaderGGUFAdvanced's (``default``: fp16, ``target``: the compute
+  dtype, or the dtype named); ``patch_dtype`` and ``patch_on_device`` say where and in what
+  precision ComfyUI-GGUF adds LoRA patches, which wfrun merges in fp32 on the sampling
+  device whatever they say (as for UnetLoaderGGUFAdvanced).
+- ``extra_model_name`` (not ``none``): a second GGUF file from the same folders merged over
+  the model's weights (the pack's ``sd.update``), its documented use a VACE module: it is
+  laid over the model as one (``models.vace_module``); the pack refuses a name not ending
+  in ``.gguf``, and so does wfrun.
+- ``attention_override``: ``sdpa`` is PyTorch's attention (wfrun's own), ``sageattn``,
+  ``flashattn`` and ``xformers`` diffusers' backends of those libraries where they and a
+  CUDA device are there, else a notice and PyTorch's SDPA; ``none`` keeps the default.
+- ``enable_fp16_accumulation``: held while the model samples, as DiffusionModelLoaderKJ's.
 """
 
 from __future__ import annotations
@@ -32,7 +50,7 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.models import load_core_model, resolve
+from wfrun.nodes.models import load_core_model, load_gguf_core_model, resolve
 from wfrun.sampling.attention import usable_backend
 from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
 
@@ -96,6 +114,42 @@ def diffusion_model_loader_kj(ctx: ExecContext, weight_dtype: str, compute_dtype
         changes["fp16_accumulation"] = True
     if sage_attention not in ("disabled", False, None):
         backend = usable_backend("sage", "sageattention", ctx.device, f"SageAttention ({sage_attention})")
+        if backend != "native":
+            changes["attention"] = backend
+    return (dataclasses.replace(model, **changes) if changes else model,)
+
+
+#: GGUFLoaderKJ's attention_override → (diffusers backend, package it needs)
+ATTENTION_OVERRIDES = {"sdpa": ("native", None), "sageattn": ("sage", "sageattention"),
+                       "flashattn": ("flash", "flash_attn"), "xformers": ("xformers", "xformers")}
+
+
+@executor("GGUFLoaderKJ", gguf_inputs=("model_name", "extra_model_name"))
+def gguf_loader_kj(ctx: ExecContext, model_name: str, extra_model_name: str, dequant_dtype: str, patch_dtype: str,
+                   patch_on_device: bool, enable_fp16_accumulation: bool, attention_override: str,
+                   **_: Any) -> tuple:
+    from wfrun.models.load_gguf import DEQUANT_DTYPES
+
+    if dequant_dtype not in DEQUANT_DTYPES:
+        raise NodeInputError("dequant_dtype", f"unknown dequant_dtype {dequant_dtype!r}",
+                             f"use one of {', '.join(DEQUANT_DTYPES)}")
+    if attention_override != "none" and attention_override not in ATTENTION_OVERRIDES:
+        raise NodeInputError("attention_override", f"unknown attention_override {attention_override!r}",
+                             f"use none or one of {', '.join(ATTENTION_OVERRIDES)}")
+    extra = ()
+    if extra_model_name not in (None, "", "none"):
+        if not str(extra_model_name).endswith(".gguf"):
+            raise NodeInputError("extra_model_name", f"{extra_model_name} is not a .gguf file (the pack refuses it "
+                                 "too: 'Extra model must also be a .gguf file')", "pick the module's .gguf release")
+        extra = (resolve(ctx, "unet_gguf", str(extra_model_name), "extra_model_name"),)
+    model = load_gguf_core_model(ctx, model_name, "model_name", shift=WAN_DEFAULT_SHIFT, dequant_dtype=dequant_dtype,
+                                 extra_modules=extra)
+    changes: dict[str, Any] = {}
+    if enable_fp16_accumulation:
+        changes["fp16_accumulation"] = True
+    if attention_override in ATTENTION_OVERRIDES:
+        backend = usable_backend(*ATTENTION_OVERRIDES[attention_override], ctx.device,
+                                 f"attention_override {attention_override}")
         if backend != "native":
             changes["attention"] = backend
     return (dataclasses.replace(model, **changes) if changes else model,)

@@ -10,9 +10,11 @@ shapes decide how many frames come out:
   encoded on its own (see ``vae.encode_video(end_=True)``), giving (N-1)/4 + 2 latent frames;
   the decoder decodes that last latent alone and drops the extra frame, so N frames come out.
 - The mask has 4 channels: the first pixel frame's mask repeated 4 times (and the end
-  frame's, in that mode) then grouped by 4 into latent frames.
+  frame's, in that mode) then grouped by 4 into latent frames, at the VAE's latent size
+  (the pack's ``H // vae.upsampling_factor``: /8, or /16 with the Wan 2.2 VAE, whose 48
+  channels make the 52 the Wan 2.2 Fun InP 5B model takes beside its noise).
 - The VAE encodes start image + zero frames (+ end image), as in the official I2V code.
-- ``y`` = mask (4 channels) + latents (16) = 20 channels, except with ``control_embeds``
+- ``y`` = mask (4 channels) + latents (16, or 48) = 20 channels (52), except with ``control_embeds``
   (Fun control): then only the 16 latent channels, with the non-reference latents zeroed;
   the 20 channels are kept beside them (``masked_image_embeds``) for a Fun-Camera model that
   takes the mask (Wan 2.2 Fun Camera A14B, 36 input channels), which the pack's later
@@ -167,7 +169,8 @@ def wanvideo_image_to_video_encode(
             raise NodeInputError(name, f"{value} is not a positive multiple of 16",
                                  "the Wan VAE downsamples by 8 and the transformer patches by 2")
     H, W = int(height), int(width)
-    lat_h, lat_w = H // 8, W // 8
+    ratio = int(vae.vae.spatial_compression_ratio)  # the pack's vae.upsampling_factor: 8, or 16 (Wan 2.2 VAE)
+    lat_h, lat_w = H // ratio, W // ratio
     num_frames = ((int(num_frames) - 1) // 4) * 4 + 1
     two_refs = start_image is not None and end_image is not None
     end_mode = end_image is not None and not fun_or_fl2v_model
