@@ -299,6 +299,7 @@ LIST_AWARE = {
         "DataListToList", "ListToDataList", "DataListRange", "DataListIndex", "DataListPop", "DataListSort",
         "PathListDir")),
     "easy promptLine", "easy showAnything",
+    "CR Prompt List", "List Length", "Text Utils - Split String to List", "StringFromList", "CreaPrompt List",
 }
 
 
