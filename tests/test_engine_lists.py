@@ -300,6 +300,7 @@ LIST_AWARE = {
         "PathListDir")),
     "easy promptLine", "easy showAnything",
     "RebatchLatents",
+    "CR Prompt List", "List Length", "Text Utils - Split String to List", "StringFromList", "CreaPrompt List",
 }
 
 

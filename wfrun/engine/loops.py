@@ -87,7 +87,7 @@ class Loops:
     def volatile(self, close_id: str, graph: WorkflowGraph) -> bool:
         """Whether a body node of this loop may give a new value for the same inputs."""
         region = self.regions[close_id]
-        for node_id in region.body:
+        for node_id in (region.open_id, *region.body):  # an open node may read files each pass
             node = graph.node(node_id)
             info = executor_info(node.class_type, node.spec)
             if is_output_node(graph, node_id) or (info is not None and info.volatile):
@@ -119,7 +119,7 @@ class Loops:
         kind = region.kind
         opener = graph.node(region.open_id)
         open_inputs = resolve(opener, values)
-        steps = _bounded_steps(kind, opener, open_inputs)
+        steps = _bounded_steps(kind, opener, open_inputs, ctx)
         carried = {i: open_inputs[name] for i, name in _value_inputs(kind) if name in open_inputs}
         closer = graph.node(close_id)
         fed_back = [(i, name) for i, name in _value_inputs(kind, closing=True)
@@ -131,7 +131,11 @@ class Loops:
         for index, step in enumerate(steps):
             ctx.check_interrupt()
             local: ChainMap[str, tuple] = ChainMap({}, values)
-            local[region.open_id] = kind.open_outputs(step, index, carried)
+            try:
+                local[region.open_id] = kind.open_outputs(step, index, carried)
+            except NodeInputError as err:  # an open node that reads a file each pass
+                from wfrun.engine.run import NodeError  # the runner's error, raised where it runs loops
+                raise NodeError(opener, str(err), err.input_name, err.hint) from None
             skipped: set[str] = set()
             known: dict[str, set[str] | None] = {}
 
@@ -183,6 +187,8 @@ def find_loops(graph: WorkflowGraph, order: list[str], settled: Container[str] =
             open_id = _paired_open(graph, kind, node_id, planned)
         else:
             link = node.inputs.get(kind.link_input)
+            if isinstance(link, LinkRef):  # a close type may close several open types
+                kind = loop_kind_closed_by(node.class_type, graph.node(link.node_id).class_type) or kind
             ok = isinstance(link, LinkRef) and graph.node(link.node_id).class_type == kind.open_type
             open_id = link.node_id if ok else None
         if open_id is None:
@@ -257,13 +263,14 @@ def _goes_on(kind: LoopKind, closer: NodeInstance, close_inputs: dict[str, Any],
     return bool(go_on)
 
 
-def _bounded_steps(kind: LoopKind, opener: NodeInstance, inputs: dict[str, Any]) -> Iterable[Any]:
+def _bounded_steps(kind: LoopKind, opener: NodeInstance, inputs: dict[str, Any], ctx: ExecContext) -> Iterable[Any]:
     from wfrun.engine.run import NodeError  # the runner's error, raised where it runs loops
 
     try:
+        found = kind.steps(inputs, ctx) if kind.steps_take_context else kind.steps(inputs)
         if kind.go_on is not None:  # a while loop: bounded by _goes_on, pass after pass
-            return kind.steps(inputs)
-        steps = list(islice(iter(kind.steps(inputs)), MAX_ITERATIONS + 1))
+            return found
+        steps = list(islice(iter(found), MAX_ITERATIONS + 1))
     except NodeInputError as err:
         raise NodeError(opener, str(err), err.input_name, err.hint) from None
     if len(steps) > MAX_ITERATIONS:

@@ -23,6 +23,10 @@ The engine's contract, for one loop (``open`` and ``close`` nodes of one :class:
   ``steps`` may be endless, and after each iteration ``go_on(close inputs)`` says whether
   another one runs (the engine still bounds how many).
 
+One close node type may close several open node types (Easy-Use's ``easy forLoopEnd`` closes
+``easy forLoopStart`` and ``easy loadImagesForLoop``): each pair is its own kind, and the
+engine picks the kind by the open node the close node's ``link_input`` comes from.
+
 A kind whose close node has no link from its open node (ComfyUI core's Start Loop / End
 Loop: the body is simply what lies between them) sets ``link_input=None``; the engine then
 pairs a close node with the one open node of its kind that reaches it without passing
@@ -74,24 +78,34 @@ class LoopKind:
     go_on: Callable[[dict[str, Any]], bool] | None = None
     #: The close node's input ``go_on`` reads (named in errors).
     go_on_input: str = ""
+    #: Whether ``steps`` also takes the run's ``ExecContext`` (``steps(inputs, ctx)``): an
+    #: open node that reads the run's folders (Easy-Use's loadImagesForLoop).
+    steps_take_context: bool = False
 
 
 _KINDS: dict[str, LoopKind] = {}
+#: Every kind by (close type, open type).
+_PAIRS: dict[tuple[str, str], LoopKind] = {}
 
 
 def register_loop(kind: LoopKind) -> LoopKind:
     """Declare a loop node pair (at import of the pack, like ``@executor``)."""
-    _KINDS[kind.close_type] = kind
+    _KINDS.setdefault(kind.close_type, kind)
+    _PAIRS[(kind.close_type, kind.open_type)] = kind
     return kind
 
 
-def loop_kind_closed_by(class_type: str) -> LoopKind | None:
-    """The loop kind whose close node is ``class_type``."""
+def loop_kind_closed_by(class_type: str, open_type: str | None = None) -> LoopKind | None:
+    """The loop kind whose close node is ``class_type`` (and, given, whose open node is
+    ``open_type``; without it, the first kind registered for the close type, which tells
+    how the close node names its open node)."""
+    if open_type is not None:
+        return _PAIRS.get((class_type, open_type))
     return _KINDS.get(class_type)
 
 
 def loop_kinds() -> list[LoopKind]:
-    return list(_KINDS.values())
+    return list(_PAIRS.values())
 
 
 def numbered_values(prefix: str, most: int) -> Callable[[int], str | None]:

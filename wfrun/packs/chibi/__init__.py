@@ -1,1 +1,1 @@
-"""ComfyUI-Chibi-Nodes (chibiace/ComfyUI-Chibi-Nodes): Textbox."""
+"""ComfyUI-Chibi-Nodes (chibiace/ComfyUI-Chibi-Nodes): Textbox, Int2String."""

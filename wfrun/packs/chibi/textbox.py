@@ -1,5 +1,6 @@
 """Chibi-Nodes' Textbox (``nodes/Textbox.py``): its ``text``, or the connected
-``passthrough`` text when that is not empty (the pack then also shows it in the box)."""
+``passthrough`` text when that is not empty (the pack then also shows it in the box).
+Its first version (2023-11-21 to 2023-11-23) had one widget, ``textfield``, given as it is."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 
 
 @executor("Textbox")
-def textbox(ctx: ExecContext, text: Any, passthrough: Any = "", **_: Any) -> tuple:
+def textbox(ctx: ExecContext, text: Any = None, passthrough: Any = "", **inputs: Any) -> tuple:
+    if text is None and "textfield" in inputs:  # the signature of 2023-11-21
+        text = inputs["textfield"]
     for name, value in (("text", text), ("passthrough", passthrough)):
         if value is not None and not isinstance(value, str):
             raise NodeInputError(name, f"{name}: expected a STRING, found {type(value).__name__}")

@@ -1,1 +1,1 @@
-"""ComfyUI_Comfyroll_CustomNodes (Suzie1): the index nodes public Wan workflows use."""
+"""ComfyUI_Comfyroll_CustomNodes (Suzie1): the index and prompt nodes public Wan workflows use."""

@@ -25,8 +25,8 @@ Differences from the pack, both deliberate:
   as for every loop in wfrun (``wfrun.engine.loops``). In ComfyUI such a node runs once
   with the first pass's values, and an output node linked straight from a body node (a
   preview) is cloned into every pass;
-- the end node closes only a ``easy forLoopStart``; the pack also lets it close
-  ``easy loadImagesForLoop`` (a directory walk), which wfrun does not run.
+- the end node also closes ``easy loadImagesForLoop`` (a directory walk), as in the pack:
+  that pair is its own loop kind (:mod:`.images_loop`).
 
 Easy-Use's while-loop (same file and revision): ``easy whileLoopStart`` takes
 ``condition`` and values ``initial_value0`` … ``initial_value19``, and gives ``flow`` and

@@ -1,0 +1,1 @@
+"""ComfyUI_Ib_CustomNodes (Chaoses-Ib/ComfyUI_Ib_CustomNodes): LoadImageFromPath."""

@@ -1,0 +1,1 @@
+"""Comfy_KepListStuff (M1kep/Comfy_KepListStuff): List Length."""

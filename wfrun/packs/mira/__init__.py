@@ -1,0 +1,1 @@
+"""ComfyUI_Mira (mirabarukaso/ComfyUI_Mira): Text Combiner 2."""

@@ -1,0 +1,2 @@
+"""ComfyUI-SelectStringFromListWithIndex (wirytiox, registry id
+comfyui-selectstringfromlistwithindex): StringFromList."""

@@ -1,0 +1,1 @@
+"""ComfyUI-TextUtils (wutipong/ComfyUI-TextUtils, registry id comfyui-textutils): Split String to List."""
