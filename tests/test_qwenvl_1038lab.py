@@ -168,8 +168,6 @@ def write_tiny_text_model(folder):
 
 def test_enhancer_text_route_sends_the_raw_prompt(models):
     root, name, folder, kind, _ = models
-    if kind != "qwen3_vl":
-        pytest.skip("one text model is enough")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     text_folder = write_tiny_text_model(root / "LLM" / "Qwen-VL" / "Qwen3-0.6B")

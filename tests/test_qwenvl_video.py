@@ -208,14 +208,22 @@ def test_advanced_node_video_generate_matches_second_construction(models):
     assert text == tok.decode(out[0, inputs["input_ids"].shape[-1]:], skip_special_tokens=True).strip()
 
 
-def test_one_frame_qwen3_video_is_refused(models):
+def test_one_frame_video_qwen3_refuses_qwen25_pads(models):
+    """Qwen3-VL's processor refuses a one-frame video; Qwen2.5-VL's pads it to a temporal
+    patch by repeating the frame, so it answers as for the frame given twice."""
     root, name, folder, kind = models
-    if kind != "qwen3_vl":
-        pytest.skip("Qwen2.5-VL pads a single frame to a temporal patch")
-    with pytest.raises(NodeInputError) as err:
-        nodes.qwenvl_advanced(ExecContext(models=ModelRoots((root,)), saved_date="2026-03-06"), model_name=name,
-                              preset_prompt="p", custom_prompt="", max_tokens=4, temperature=0.6, top_p=0.9,
-                              num_beams=1, repetition_penalty=1.2, frame_count=16, keep_model_loaded=False, seed=1,
-                              device="cpu", quantization="None (FP16)", keep_last_prompt=False, image=None,
-                              video=torch.rand(1, 64, 64, 3))
-    assert err.value.input_name == "video" and "at least 2" in str(err.value)
+
+    def ask(video):
+        return nodes.qwenvl_advanced(ExecContext(models=ModelRoots((root,)), saved_date="2026-03-06"),
+                                     model_name=name, preset_prompt="p", custom_prompt="", max_tokens=4,
+                                     temperature=0.6, top_p=0.9, num_beams=1, repetition_penalty=1.2, frame_count=16,
+                                     keep_model_loaded=False, seed=1, device="cpu", quantization="None (FP16)",
+                                     keep_last_prompt=False, image=None, video=video)
+
+    one = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(3))
+    if kind == "qwen3_vl":
+        with pytest.raises(NodeInputError) as err:
+            ask(one)
+        assert err.value.input_name == "video" and "at least 2" in str(err.value)
+    else:
+        assert ask(one) == ask(one.repeat(2, 1, 1, 1))
