@@ -91,7 +91,7 @@ def test_clip_without_pooled_output_is_refused_as_the_pack_fails():
 def test_node_refuses_formula_keys_naming_text():
     fn = registered("BatchPromptSchedule")
     with pytest.raises(NodeInputError) as err:
-        fn(ExecContext(), text='"0": "a", "max_f": "b"', clip=None, max_frames=4, start_frame=0, end_frame=0)
+        fn(ExecContext(), text='"0": "a", "max_f": "b"', clip=None, max_frames=4, print_output=False, start_frame=0, end_frame=0)
     assert err.value.input_name in ("text", "clip")
 
 
@@ -100,6 +100,6 @@ def test_latent_input_counts_frames_from_the_latent_batch():
     with pytest.raises(NodeInputError) as err:
         fn(ExecContext(), text='"0": "a"', clip=None, num_latents={"samples": torch.zeros(3, 4, 8, 8),
                                                                    "batch_index": [0, 1, 2]},
-           start_frame=0, end_frame=0)
+           print_output=False, start_frame=0, end_frame=0)
     assert err.value.input_name == "num_latents"
     assert not math.isnan(interpolate({"0": "a"}, 3, 0, 3, PW0).weight[2])

@@ -10,9 +10,8 @@ from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 
 
 @executor("Textbox")
-def textbox(ctx: ExecContext, text: Any = None, passthrough: Any = "", **inputs: Any) -> tuple:
-    if text is None and "textfield" in inputs:  # the signature of 2023-11-21
-        text = inputs["textfield"]
+def textbox(ctx: ExecContext, passthrough: Any = "", **inputs: Any) -> tuple:
+    text = inputs["text"] if "text" in inputs else inputs.get("textfield")  # textfield: the signature of 2023-11-21
     for name, value in (("text", text), ("passthrough", passthrough)):
         if value is not None and not isinstance(value, str):
             raise NodeInputError(name, f"{name}: expected a STRING, found {type(value).__name__}")

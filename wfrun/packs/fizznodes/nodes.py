@@ -159,8 +159,8 @@ def _weights(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 @executor("BatchPromptSchedule")
-def batch_prompt_schedule(ctx: ExecContext, text: Any, clip: Any, max_frames: Any, print_output: Any = None,
-                          start_frame: Any = None, end_frame: Any = None, pre_text: Any = None, app_text: Any = None,
+def batch_prompt_schedule(ctx: ExecContext, text: Any, clip: Any, max_frames: Any, print_output: Any,
+                          start_frame: Any, end_frame: Any, pre_text: Any = None, app_text: Any = None,
                           **inputs: Any) -> tuple:
     frames = _int("max_frames", max_frames, 1, MAX_FRAMES)
     return _run(ctx, text=text, clip=clip, max_frames=frames, start_frame=start_frame, end_frame=end_frame,
@@ -170,7 +170,7 @@ def batch_prompt_schedule(ctx: ExecContext, text: Any, clip: Any, max_frames: An
 
 @executor("BatchPromptScheduleLatentInput")
 def batch_prompt_schedule_latent_input(ctx: ExecContext, text: Any, clip: Any, num_latents: Any,
-                                       print_output: Any = None, start_frame: Any = None, end_frame: Any = None,
+                                       print_output: Any, start_frame: Any, end_frame: Any,
                                        pre_text: Any = None, app_text: Any = None, **inputs: Any) -> tuple:
     if not isinstance(num_latents, dict) or not isinstance(num_latents.get("samples"), torch.Tensor):
         raise NodeInputError("num_latents", "expected a LATENT")
