@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from wfrun.models.config_json import MAX_JSON_BYTES, read_json_object
-from wfrun.models.paths import ModelPathError, ModelRoots
+from wfrun.models.paths import ModelPathError, ModelRoots, find_model_folder
 from wfrun.models.reader import PICKLE_SUFFIXES, open_checkpoint
 
 #: The models sub-folder ComfyUI-Florence2 downloads into (``ComfyUI/models/LLM``).
@@ -60,20 +60,7 @@ def find_florence2_folder(roots: ModelRoots, model: str, *, repo_id: bool = True
     name = folder_name(model) if repo_id else str(PurePosixPath(str(model).replace("\\", "/")))
     if not repo_id and (name.startswith("/") or ".." in PurePosixPath(name).parts or not name or ":" in name):
         raise ModelPathError(f"{model!r} is not a plain folder name inside a models folder")
-    searched = roots.folders(FOLDER)
-    for base in searched:
-        candidate = base / name
-        if candidate.is_dir():
-            return candidate
-    for base in searched:  # saved on Windows or macOS, where names ignore case
-        if base.is_dir():
-            same = [c for c in base.iterdir() if c.is_dir() and c.name.casefold() == name.casefold()]
-            if len(same) == 1:
-                return same[0]
-    if not searched:
-        raise ModelPathError(f"{model!r}: no models folder to look in; give one with --models DIR")
-    raise ModelPathError(f"no folder {name!r} in the {FOLDER} models folders searched: "
-                         + ", ".join(str(p) for p in searched))
+    return find_model_folder(roots.folders(FOLDER), name, f"the {FOLDER} models folders")
 
 
 def _read_json(path: Path) -> dict:

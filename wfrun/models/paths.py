@@ -355,6 +355,24 @@ def find_model(roots: ModelRoots, folder: str, name: str) -> Path:
     raise ModelPathError(f"{name!r} not found in the {folder} folders searched: {where}{hint}")
 
 
+def find_model_folder(searched: list[Path], name: str, what: str) -> Path:
+    """The folder ``name`` (one plain folder name, checked by the caller) in the first of
+    ``searched`` that has it, else the one folder there whose name equals it but for case
+    (saved on Windows or macOS); ``what`` names the folders in the error (``"the LLM models
+    folders"``). Models kept as whole folders (Florence-2, Qwen-VL) are found this way."""
+    for base in searched:
+        if (base / name).is_dir():
+            return base / name
+    for base in searched:
+        if base.is_dir():
+            same = [c for c in base.iterdir() if c.is_dir() and c.name.casefold() == name.casefold()]
+            if len(same) == 1:
+                return same[0]
+    if not searched:
+        raise ModelPathError(f"{name!r}: no models folder to look in; give one with --models DIR")
+    raise ModelPathError(f"no folder {name!r} in {what} searched: " + ", ".join(str(p) for p in searched))
+
+
 def _case_insensitive(base: Path, parts: tuple[str, ...]) -> Path | None:
     """The one file under ``base`` whose path equals ``parts`` but for case, if exactly one does."""
     current = [base]

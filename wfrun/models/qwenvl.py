@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from wfrun.models.config_json import read_json_object
-from wfrun.models.paths import ModelPathError, ModelRoots
+from wfrun.models.paths import ModelPathError, ModelRoots, find_model_folder
 from wfrun.models.qwenvl_video import (VideoInputError, process_video, read_video_rules, second_per_grid_ts,
                                        video_text)
 
@@ -76,18 +76,8 @@ def find_qwenvl_folder(roots: ModelRoots, name: str) -> Path:
     plain folder name (the last part of a repository id), never a path."""
     if not name or name in (".", "..") or any(c in name for c in "/\\:\0"):
         raise ModelPathError(f"{name!r} does not name a model folder")
-    searched = [base / SUBFOLDER for base in roots.folders(FOLDER)]
-    for base in searched:
-        if (base / name).is_dir():
-            return base / name
-    for base in searched:  # saved on Windows or macOS, where names ignore case
-        if base.is_dir():
-            same = [c for c in base.iterdir() if c.is_dir() and c.name.casefold() == name.casefold()]
-            if len(same) == 1:
-                return same[0]
-    if not searched:
-        raise ModelPathError(f"{name!r}: no models folder to look in; give one with --models DIR")
-    raise ModelPathError(f"no folder {name!r} in " + ", ".join(str(p) for p in searched))
+    return find_model_folder([base / SUBFOLDER for base in roots.folders(FOLDER)], name,
+                             f"the {FOLDER}/{SUBFOLDER} folders")
 
 
 @dataclass(frozen=True, eq=False)

@@ -179,6 +179,17 @@ def send_back(module: nn.Module) -> None:
         placement.offload(module, entry[1])
 
 
+def release_cached_memory() -> None:
+    """Python's garbage collector, then PyTorch's cached CUDA blocks given back to the driver
+    (what ComfyUI's ``soft_empty_cache`` does): the one body of the packs' memory-cleanup nodes."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.ipc_collect()
+
+
 def resident() -> list[nn.Module]:
     """The modules kept on a GPU now, least recently used first."""
     return [m for ref, _ in _RESIDENT.values() if (m := ref()) is not None]

@@ -9,46 +9,39 @@ each value after its last use and moves models off the GPU when memory asks for 
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
-import torch
 
+from wfrun.models import residency
 from wfrun.nodes.executor import ExecContext, executor
-
-
-def _free() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 @executor("FreeMemoryImage")
 def free_memory_image(ctx: ExecContext, image: Any, **_: Any) -> tuple:
-    _free()
+    residency.release_cached_memory()
     return (image,)
 
 
 @executor("FreeMemoryLatent")
 def free_memory_latent(ctx: ExecContext, latent: Any, **_: Any) -> tuple:
-    _free()
+    residency.release_cached_memory()
     return (latent,)
 
 
 @executor("FreeMemoryModel")
 def free_memory_model(ctx: ExecContext, model: Any, **_: Any) -> tuple:
-    _free()
+    residency.release_cached_memory()
     return (model,)
 
 
 @executor("FreeMemoryCLIP")
 def free_memory_clip(ctx: ExecContext, clip: Any, **_: Any) -> tuple:
-    _free()
+    residency.release_cached_memory()
     return (clip,)
 
 
 @executor("FreeMemoryString")
 def free_memory_string(ctx: ExecContext, string: Any, **_: Any) -> tuple:
     """The pack's string trigger: frees memory when the string arrives, passes it on."""
-    _free()
+    residency.release_cached_memory()
     return (string,)

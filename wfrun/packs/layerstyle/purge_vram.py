@@ -12,27 +12,18 @@ ends in it runs.
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
-import torch
 
 from wfrun.models import residency
 from wfrun.nodes.executor import ExecContext, executor
 
 
-def _clear() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-        torch.cuda.ipc_collect()
-
-
 @executor("LayerUtility: PurgeVRAM V2")
 def purge_vram_v2(ctx: ExecContext, anything: Any, purge_cache: Any, purge_models: Any,
                   **_: Any) -> tuple:
-    _clear()
+    residency.release_cached_memory()
     if purge_models:
         residency.release_all()
-        _clear()
+        residency.release_cached_memory()
     return (anything,)

@@ -19,10 +19,8 @@ after the unload in ComfyUI would fail, in wfrun it reads the model.
 from __future__ import annotations
 
 import dataclasses
-import gc
 from typing import Any, Iterator
 
-import torch
 from torch import nn
 
 from wfrun.models import residency
@@ -52,25 +50,18 @@ def modules_in(value: Any, depth: int = DEPTH) -> Iterator[nn.Module]:
         yield from modules_in(child, depth - 1)
 
 
-def _empty_cache() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-        torch.cuda.ipc_collect()
-
-
 @executor("UnloadModel")
 def unload_model(ctx: ExecContext, value: Any = None, model: Any = None, **_: Any) -> tuple:
     wanted = {id(m) for m in modules_in(model)}
     for module in residency.resident():
         if id(module) in wanted:
             residency.send_back(module)
-    _empty_cache()
+    residency.release_cached_memory()
     return (value,)
 
 
 @executor("UnloadAllModels")
 def unload_all_models(ctx: ExecContext, value: Any = None, **_: Any) -> tuple:
     residency.release_all()
-    _empty_cache()
+    residency.release_cached_memory()
     return (value,)
