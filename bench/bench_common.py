@@ -30,3 +30,27 @@ def add_job_arguments(parser, steps: int) -> None:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--small", action="store_true", help="tiny widths, for a CPU smoke run")
+
+
+def wfrun_entry(name: str) -> list[str]:
+    """The interpreter arguments that start ``wfrun`` for one benchmark job: ``-m wfrun``, or,
+    with ``WFRUN_BENCH_CPROFILE=<dir>``, under ``bench/profiled_wfrun.py`` (a cProfile of the
+    main thread and torch.compile's report), or with ``WFRUN_BENCH_COMPILE_REPORT=<dir>``
+    the report only, the job at full speed; with ``WFRUN_BENCH_SAMPLE=<dir>`` under
+    ``bench/sampled_wfrun.py`` (every thread's stack every few milliseconds, on the report's
+    clock). ``name`` labels the files in that folder."""
+    import os
+    import time
+    from pathlib import Path
+
+    if os.environ.get("WFRUN_BENCH_SAMPLE"):  # every thread's stack every few ms (bench/sampled_wfrun.py)
+        Path(os.environ["WFRUN_BENCH_SAMPLE"]).mkdir(parents=True, exist_ok=True)
+        return [str(Path(__file__).resolve().parent / "sampled_wfrun.py"),
+                str(Path(os.environ["WFRUN_BENCH_SAMPLE"]) / f"{name}.{time.time_ns()}.samples.gz")]
+    profile = os.environ.get("WFRUN_BENCH_CPROFILE") or os.environ.get("WFRUN_BENCH_COMPILE_REPORT")
+    if not profile:
+        return ["-m", "wfrun"]
+    Path(profile).mkdir(parents=True, exist_ok=True)
+    report_only = [] if os.environ.get("WFRUN_BENCH_CPROFILE") else ["--no-cprofile"]
+    return [str(Path(__file__).resolve().parent / "profiled_wfrun.py"), *report_only,
+            str(Path(profile) / f"{name}.{time.time_ns()}.prof")]

@@ -81,7 +81,9 @@ def run_one(workflow: Path, models: Path, out: Path, args, data: dict, extra: tu
     i2v, sampler, resize = node(data, "WanVideoImageToVideoEncode"), node(data, "WanVideoSampler"), None
     resize = next(n for n in data["nodes"] if n["type"] == "ImageResize+" and any(
         o.get("links") for o in n["outputs"][1:]))
-    cmd = [sys.executable, "-m", "wfrun", "run", str(workflow), "--models", str(models), "--format", "json",
+    from bench_common import wfrun_entry
+
+    cmd = [sys.executable, *wfrun_entry(workflow.stem + "".join(extra)), "run", str(workflow), "--models", str(models), "--format", "json",
            "-o", str(out / "output"), "--input", str(out / "input"), "--device", args.device,
            "--set", f"{i2v['id']}.num_frames={args.frames}", "--set", f"{resize['id']}.width={args.width}",
            "--set", f"{resize['id']}.height={args.height}", "--set", f"{sampler['id']}.steps={args.steps}", *extra]

@@ -48,8 +48,6 @@ TEMPLATE = "video_wan2_2_14B_i2v"
 def template_path() -> Path:
     """The template as the test dependency ships it, or ``$WFRUN_BENCH_TEMPLATE`` (a copy,
     where that package is not installed)."""
-    import os
-
     if os.environ.get("WFRUN_BENCH_TEMPLATE"):
         return Path(os.environ["WFRUN_BENCH_TEMPLATE"])
     import comfyui_workflow_templates_json
@@ -126,13 +124,9 @@ def run_job(models: Path, out: Path, args, data: dict, variant: str = "resident"
     i2v = nodes["WanImageToVideo"]
     steps = {n["widgets_values"][0]: n for k, n in nodes.items() if k.startswith("PrimitiveInt#")}
     total, split = steps[20], steps[10]  # the template's steps and the step it hands over at
-    # a folder: each job's cProfile of its main thread and torch.compile's report
-    # (WFRUN_BENCH_COMPILE_REPORT: the report only, the job at full speed)
-    profile = os.environ.get("WFRUN_BENCH_CPROFILE") or os.environ.get("WFRUN_BENCH_COMPILE_REPORT")
-    report_only = ["--no-cprofile"] if not os.environ.get("WFRUN_BENCH_CPROFILE") else []
-    entry = ([str(ROOT / "bench" / "profiled_wfrun.py"), *report_only,
-              str(Path(profile) / f"{variant}.{time.time_ns()}.prof")] if profile else ["-m", "wfrun"])
-    cmd = [sys.executable, *entry, "run", str(workflow or template_path()), "--models", str(models),
+    from bench_common import wfrun_entry
+
+    cmd = [sys.executable, *wfrun_entry(variant), "run", str(workflow or template_path()), "--models", str(models),
            "--format", "json", "-o", str(out / "output"), "--input", str(out / "input"), "--device", args.device,
            "--set", f"{i2v['_path']}.width={args.width}", "--set", f"{i2v['_path']}.height={args.height}",
            "--set", f"{total['_path']}.value={args.steps}", "--set", f"{split['_path']}.value={args.steps // 2}",

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.ndimage
 import torch
 
 from wfrun.media.blur import gaussian_blur
@@ -190,6 +189,8 @@ def mask_fix(ctx: ExecContext, mask: Any, erode_dilate: Any, fill_holes: Any, re
     erode_dilate, fill_holes = whole(erode_dilate, "erode_dilate"), whole(fill_holes, "fill_holes")
     isolated, smooth, blur = (whole(remove_isolated_pixels, "remove_isolated_pixels"), whole(smooth, "smooth"),
                               whole(blur, "blur"))
+    import scipy.ndimage  # here, not at import: every run imports the packs (0.2 s)
+
     out = []
     for m in mask:
         device = m.device

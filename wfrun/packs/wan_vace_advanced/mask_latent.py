@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.ndimage
 import torch
 import torch.nn.functional as F
 
@@ -39,6 +38,8 @@ def _reduce_time(groups: torch.Tensor, method: str) -> torch.Tensor:
 
 
 def _grow(mask: np.ndarray, steps: int, footprint: np.ndarray, mode: str | None) -> np.ndarray:
+    import scipy.ndimage  # here, not at import: every run imports the packs (0.2 s)
+
     op = scipy.ndimage.grey_dilation if steps > 0 else scipy.ndimage.grey_erosion
     kwargs = {"mode": mode} if mode else {}
     for _ in range(abs(steps)):
