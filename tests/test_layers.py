@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "wfrun"
 
 #: Floors from the ground up (DESIGN.md, "The house and its data path").
 FLOORS = [
-    {"diagnostics", "atomic", "lean_imports"},
+    {"diagnostics", "atomic", "lean_imports", "gil"},
     {"formats", "media"},
     {"specs", "models"},
     {"graph", "sampling", "nodes"},
