@@ -52,3 +52,31 @@ def test_under_a_budget_or_off_the_gpu_models_load_into_host_memory(card):
             assert target == "cpu"
     with residency.load_target(1 * GIB, "cpu", "cpu") as target:
         assert target == "cpu"
+
+
+def test_the_wrappers_loader_reads_an_offloaded_model_onto_a_card_with_room(card, tmp_path):
+    """WanVideoModelLoader with ``load_device: offload_device`` puts the model where the
+    sampler would move it first thing, when the card keeps half of itself free with it there;
+    not under block swap, not with parts attached on the host, and never a model the node put
+    on the main device itself (that one is already there)."""
+    from types import SimpleNamespace
+
+    from wfrun.packs.wanvideo.model_loader import load_place
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"\0" * 1024)
+    ctx = SimpleNamespace(device="cuda:0", offload_device="cpu")
+    card["free"] = 100 * GIB
+    with load_place(ctx, "cpu", path, (), direct=True) as where:
+        assert where == "cuda:0"
+    with load_place(ctx, "cpu", path, (), direct=False) as where:  # block swap, MultiTalk, FantasyTalking
+        assert where == "cpu"
+    with load_place(ctx, "cuda:0", path, (), direct=True) as where:
+        assert where == "cuda:0"
+    card["free"] = 60 * GIB  # under half of the 140 GiB card free: host memory, as the node asks
+    with load_place(ctx, "cpu", path, (), direct=True) as where:
+        assert where == "cpu"
+    with residency.gpu_budget(20 * GIB):
+        card["free"] = 140 * GIB
+        with load_place(ctx, "cpu", path, (), direct=True) as where:
+            assert where == "cpu"

@@ -49,6 +49,8 @@ Choices mapped onto diffusers/torch, and why:
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -61,7 +63,7 @@ from wfrun.models.families import transformer_family
 from wfrun.models.fantasytalking import FantasyTalking, attach as attach_fantasytalking
 from wfrun.models.header import CheckpointError
 from wfrun.nodes.models import loading_error, resolve
-from wfrun.models import placement
+from wfrun.models import placement, residency
 from wfrun.packs.wanvideo.types import (
     BlockSwapArgs, CompileArgs, LoraSpec, MultiTalkModel, VacePath, VRAMManagementArgs, WanVideoModel, lora_blocks,
 )
@@ -148,8 +150,12 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
         else:
             with open_checkpoint(path) as reader:
                 task = identify(reader.path, reader.tensors, reader.metadata).task
-            transformer = load_transformer(path, dtype=dtype, device=first_device, quantization=quantization,
-                                           vace_modules=vace_modules)
+            direct = not wants_swap and multitalk is None and fantasytalking is None
+            with load_place(ctx, first_device, path, vace_modules, direct=direct) as where:
+                transformer = load_transformer(path, dtype=dtype, device=where, quantization=quantization,
+                                               vace_modules=vace_modules)
+            if str(where) != str(first_device):
+                residency.track(transformer, where, ctx.offload_device)
         if vace_modules:
             task = "vace"
     except (CheckpointError, ValueError) as err:
@@ -183,6 +189,21 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                           vram_management=vram_management_args, compile_args=compile_args, loras=loras,
                           pass_loras=pass_loras, multitalk=patch,
                           multitalk_type=multitalk.model_type if multitalk is not None else None),)
+
+
+def load_place(ctx: ExecContext, first_device: Any, path: Path, vace_modules: tuple, *, direct: bool):
+    """Where the checkpoint is read (a context: the bytes are claimed while it loads). A model
+    the node loads into host memory (``load_device: offload_device``) and that may go
+    straight to the GPU (``direct``: no block swap, no MultiTalk or FantasyTalking parts
+    attached on the host) goes onto the GPU while the card
+    keeps half of itself free with it there (``residency.load_target``, as ComfyUI's own
+    loaders here): the sampler moves it there first thing anyway, which took 3 s of the 14B
+    end-frame job's sampler (15.5 GiB from pageable host memory; bench/RESULTS.md, session
+    18). It is tracked as resident, so it goes back when another model needs the room."""
+    if not direct or str(first_device) != str(ctx.offload_device):
+        return contextlib.nullcontext(first_device)
+    nbytes = path.stat().st_size + sum(Path(m).stat().st_size for m in vace_modules)
+    return residency.load_target(nbytes, ctx.device, ctx.offload_device)
 
 
 #: Quantizations that store the blocks' linear weights in fp8 (the pack's ``params_to_keep``
