@@ -144,3 +144,49 @@ def test_the_command_line_process_hands_the_gil_over_sooner():
     plain = subprocess.run([sys.executable, "-c", "import sys; print(sys.getswitchinterval())"],
                            capture_output=True, text=True, timeout=60)
     assert abs(float(plain.stdout) - 0.005) < 1e-9
+
+
+UNUSED_PROBE = textwrap.dedent("""
+    import sys
+    if sys.argv[1] == "keep-out":
+        from wfrun.lean_imports import keep_unused_packages_out
+        keep_unused_packages_out()
+    from wfrun.models.meta_init import import_model_libraries
+    import_model_libraries()
+    import importlib.util
+    import transformers.audio_utils
+    print("found:", importlib.util.find_spec("sklearn") is not None, importlib.util.find_spec("torchaudio") is not None)
+    print("imported:", sorted(n for n in ("sklearn", "torchaudio") if sys.modules.get(n) is not None))
+""")
+
+
+def _fake_package(root: Path, name: str) -> None:
+    (root / name).mkdir()
+    (root / name / "__init__.py").write_text(f"raise RuntimeError('{name} was imported')\n")
+    info = root / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\\nName: {name}\\nVersion: 1.0\n")
+    (info / "top_level.txt").write_text(f"{name}\n")
+    (info / "RECORD").write_text(f"{name}/__init__.py,,\n")
+
+
+def test_transformers_never_imports_sklearn_or_torchaudio_in_the_cli_process(tmp_path):
+    """transformers imports torchaudio (its audio utilities) and, in some versions,
+    scikit-learn at import time when they are installed; wfrun uses neither. Fakes that fail
+    on import stand in for installed ones: without the keep-out the torchaudio one is
+    imported (so the test can fail), with it neither is found nor imported."""
+    for name in ("sklearn", "torchaudio"):
+        _fake_package(tmp_path, name)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[1]),
+                                         env.get("PYTHONPATH", "")])
+
+    def probe(mode: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", UNUSED_PROBE, mode], capture_output=True, text=True,
+                              env=env, timeout=300)
+
+    control = probe("plain")
+    assert control.returncode != 0 and "torchaudio was imported" in control.stderr, control.stdout + control.stderr
+    kept_out = probe("keep-out")
+    assert kept_out.returncode == 0, kept_out.stderr
+    assert "found: False False" in kept_out.stdout and "imported: []" in kept_out.stdout

@@ -20,7 +20,11 @@ import functools
 import importlib.metadata
 import sys
 
-UNUSED_OPTIONAL_PACKAGES = ("peft",)
+#: peft (above); scikit-learn and torchaudio, which transformers imports at import time
+#: when installed (its assisted-generation helpers, its audio utilities: 0.3 s each of the
+#: 2.5 s that the model classes' imports took on the H200 image, bench/RESULTS.md session 18)
+#: and which nothing wfrun runs needs (its audio resampling and Demucs are its own).
+UNUSED_OPTIONAL_PACKAGES = ("peft", "sklearn", "torchaudio")
 
 
 def keep_unused_packages_out() -> None:
