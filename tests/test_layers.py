@@ -10,6 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "wfrun"
 
 #: Floors from the ground up (DESIGN.md, "The house and its data path").
 FLOORS = [
+    {"cache_dir"},
     {"diagnostics", "atomic", "lean_imports", "gil"},
     {"formats", "media"},
     {"specs", "models"},

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import json
+import os
 import sys
+
+from wfrun.cache_dir import cache_root
 
 #: peft (above); scikit-learn and torchaudio, which transformers imports at import time
 #: when installed (its assisted-generation helpers, its audio utilities: 0.3 s each of the
@@ -42,11 +46,14 @@ def share_package_map() -> None:
     when imported (which import name belongs to which distribution), a walk over every
     installed distribution's file list: 1.7 and 2.1 s of a profiled process start on the
     H200 image (bench/RESULTS.md, session 16). Nothing is installed while wfrun runs, so the
-    first answer is kept and later callers get a copy of it (theirs to change)."""
+    first answer is kept and later callers get a copy of it (theirs to change). The one scan
+    left still took 1.4 s of every process start there (session 18), so the answer is also
+    kept on disk for the next process while the environment stays as it was
+    (:func:`saved_scan`)."""
     original = importlib.metadata.packages_distributions
     if getattr(original, "wfrun_shared", False):
         return
-    scan = functools.cache(original)
+    scan = functools.cache(lambda: saved_scan(original))
 
     def packages_distributions() -> dict[str, list[str]]:
         return {name: list(dists) for name, dists in scan().items()}
@@ -54,3 +61,43 @@ def share_package_map() -> None:
     packages_distributions.wfrun_shared = True  # type: ignore[attr-defined]
     packages_distributions.__doc__ = original.__doc__
     importlib.metadata.packages_distributions = packages_distributions
+
+
+#: The file under wfrun's cache folder that keeps the last scan and what it was made for.
+SCAN_FILE = "packages_distributions.json"
+
+
+def environment_key() -> list:
+    """What the map of installed packages depends on: each folder on ``sys.path`` with the
+    time it last changed (installing, upgrading or removing a distribution adds or removes
+    its ``.dist-info`` folder there, which changes that time), and the interpreter."""
+    key: list = [sys.executable, sys.version]
+    for entry in sys.path:
+        try:
+            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            key.append([entry, None])
+    return key
+
+
+def saved_scan(scan) -> dict[str, list[str]]:
+    """``scan()``'s map, read back from the cache folder when it was saved for this same
+    environment (:func:`environment_key`), else scanned and saved (atomically; a folder that
+    cannot be written only means the next process scans again)."""
+    path = cache_root() / SCAN_FILE
+    key = environment_key()
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("key") == key and isinstance(saved.get("map"), dict):
+            return {str(name): [str(d) for d in dists] for name, dists in saved["map"].items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass
+    result = scan()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"key": key, "map": result}), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        pass
+    return result

@@ -16,6 +16,8 @@ from typing import Any, Iterator
 
 import torch
 
+from wfrun.cache_dir import cache_root
+
 log = logging.getLogger(__name__)
 
 #: Modules already compiled: a second sampler (or seed) reuses the compiled blocks.
@@ -106,7 +108,7 @@ def use_compile_cache() -> Path:
     folder (``$WFRUN_CACHE/compile``, else ``~/.cache/wfrun/compile``) instead of ``/tmp``,
     which many machines empty at boot, so only the first run pays for compiling. Variables
     the user set are left alone."""
-    root = Path(os.environ.get("WFRUN_CACHE") or Path.home() / ".cache" / "wfrun") / "compile"
+    root = cache_root() / "compile"
     # Inductor writes its default (/tmp/torchinductor_<user>) into the variable the first time
     # anything asks for its cache folder, often at import: that value is not the user's choice
     inductor = os.environ.get("TORCHINDUCTOR_CACHE_DIR")

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
 from wfrun.atomic import write_bytes
+from wfrun.cache_dir import cache_root
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ MAX_PLAN_BYTES = 64 * 2**20
 
 def plan_folder() -> Path:
     """``$WFRUN_CACHE/compile/cudnn``, else ``~/.cache/wfrun/compile/cudnn``."""
-    root = Path(os.environ.get("WFRUN_CACHE") or Path.home() / ".cache" / "wfrun")
-    return root / "compile" / "cudnn"
+    return cache_root() / "compile" / "cudnn"
 
 
 def plan_key(*parts: object) -> str:
