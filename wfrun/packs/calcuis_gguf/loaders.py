@@ -8,7 +8,7 @@ with; 2.3.2 to 2.3.6 and the later releases up to 34944aa load the same way):
   ``model_gguf`` key: ``diffusion_models``/``unet``), reads the file with the same GGUF
   reader and GGML linear layers as city96's ComfyUI-GGUF, and builds ComfyUI's model from
   the tensor names. So it is city96's ``UnetLoaderGGUF`` under another name, and wfrun runs
-  it as that one (``nodes.models.load_gguf_core_model``): a Wan transformer, quantized
+  it through the same shared loader (``nodes.models.load_gguf_core_model``): a Wan transformer, quantized
   layers dequantized at each forward. Another architecture (the pack reads Flux, Qwen-Image,
   LTXV…) is refused by the shared loader, naming the file.
 - ``LoaderGGUFAdvanced`` adds ``dequant_dtype`` (``default``, ``target`` or a dtype, as
@@ -27,15 +27,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from wfrun.models.handles import CoreModel, WanTextEncoder
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.comfyui_gguf.nodes import clip_loader_gguf, load_unet
+from wfrun.nodes.models import load_gguf_core_model, load_umt5, resolve
+from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
 
 DEVICES = ("default", "cpu", "fp8")
 
 
+def load_unet(ctx: ExecContext, gguf_name: str, dequant_dtype: str = "default") -> CoreModel:
+    """The MODEL of a GGUF Wan transformer, read as ComfyUI-GGUF's UnetLoaderGGUF reads it
+    (the shared ``nodes.models.load_gguf_core_model``; packs do not import each other)."""
+    return load_gguf_core_model(ctx, gguf_name, "gguf_name", shift=WAN_DEFAULT_SHIFT, dequant_dtype=dequant_dtype)
+
+
 @executor("LoaderGGUF", background=True, gguf_inputs=("gguf_name",))
 def loader_gguf(ctx: ExecContext, gguf_name: str, **_: Any) -> tuple:
-    return (load_unet(ctx, gguf_name, input_name="gguf_name"),)
+    return (load_unet(ctx, gguf_name),)
 
 
 @executor("LoaderGGUFAdvanced", background=True, gguf_inputs=("gguf_name",))
@@ -45,7 +53,7 @@ def loader_gguf_advanced(ctx: ExecContext, gguf_name: str, dequant_dtype: str, *
     if dequant_dtype not in DEQUANT_DTYPES:
         raise NodeInputError("dequant_dtype", f"unknown dequant_dtype {dequant_dtype!r}",
                              f"use one of {', '.join(DEQUANT_DTYPES)}")
-    return (load_unet(ctx, gguf_name, dequant_dtype, input_name="gguf_name"),)
+    return (load_unet(ctx, gguf_name, dequant_dtype),)
 
 
 @executor("ClipLoaderGGUF", background=True, gguf_inputs=("clip_name",))
@@ -55,4 +63,8 @@ def clip_loader_gguf_calcuis(ctx: ExecContext, clip_name: str, type: str = "stab
         raise NodeInputError("device", f"unknown device {device!r}", f"use one of {', '.join(DEVICES[:2])}")
     if type != "wan":
         raise NodeInputError("type", f"ClipLoaderGGUF type {type!r} is not supported by wfrun", "wfrun runs Wan ('wan')")
-    return clip_loader_gguf(ctx, clip_name=clip_name, type=type)
+    path = resolve(ctx, "clip_gguf", clip_name, "clip_name")
+    encoder, tokenizer = load_umt5(ctx, path, "clip_name", gguf=True, device=ctx.offload_device)
+    dtype = next(p.dtype for p in encoder.parameters() if p.is_floating_point())
+    return (WanTextEncoder(encoder=encoder, tokenizer=tokenizer, dtype=dtype, load_device=ctx.device,
+                           offload_device=ctx.offload_device, path=path),)

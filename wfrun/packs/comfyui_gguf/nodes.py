@@ -50,11 +50,9 @@ from wfrun.nodes.models import load_gguf_core_model, load_umt5, resolve
 from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
 
 
-def load_unet(ctx: ExecContext, unet_name: str, dequant_dtype: str = "default", *,
-              input_name: str = "unet_name") -> CoreModel:
-    """The MODEL of a GGUF Wan transformer (``nodes.models.load_gguf_core_model``); errors
-    name ``input_name`` (calcuis' LoaderGGUF calls its file ``gguf_name``)."""
-    return load_gguf_core_model(ctx, unet_name, input_name, shift=WAN_DEFAULT_SHIFT, dequant_dtype=dequant_dtype)
+def load_unet(ctx: ExecContext, unet_name: str, dequant_dtype: str = "default") -> CoreModel:
+    """The MODEL of a GGUF Wan transformer (``nodes.models.load_gguf_core_model``)."""
+    return load_gguf_core_model(ctx, unet_name, "unet_name", shift=WAN_DEFAULT_SHIFT, dequant_dtype=dequant_dtype)
 
 
 @executor("UnetLoaderGGUF", background=True, gguf_inputs=("unet_name",))
