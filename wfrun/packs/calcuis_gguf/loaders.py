@@ -16,7 +16,9 @@ with; 2.3.2 to 2.3.6 and the later releases up to 34944aa load the same way):
   handles them.
 - ``ClipLoaderGGUF`` lists the text-encoder folders' files (``.gguf`` and others), reads a
   ``.gguf`` T5 with llama.cpp's names renamed to ComfyUI's (the same map as city96's
-  ``T5_SD_MAP``) and any other file as CLIPLoader does, for the ``type`` asked. wfrun runs
+  ``T5_SD_MAP``, kept in the pack's ``version.json``) and any other file as CLIPLoader does,
+  for the ``type`` asked; like city96's loader it rebuilds a UMT5 GGUF's tokenizer from the
+  file's metadata, where wfrun finds the tokenizer as for CLIPLoaderGGUF. wfrun runs
   Wan, so only ``type`` ``wan`` (UMT5-XXL) is loaded. ``device`` (``default``/``cpu``, for a
   day ``fp8``) only says where the encoder is kept: on a GGUF file the pack ignores it; on a
   safetensors file ``cpu`` keeps it on the CPU. wfrun keeps text encoders on the offload
