@@ -37,13 +37,13 @@ def core(class_type: str, input_name: str):
 
 
 @executor("UNETLoaderMultiGPU", background=True)
-def unet_loader_multigpu(ctx: ExecContext, unet_name: str, weight_dtype: str, device: str = "cuda:0",
+def unet_loader_multigpu(ctx: ExecContext, unet_name: str, weight_dtype: str, device: str,
                          **_: Any) -> tuple:
     check_device(device)
     return core("UNETLoader", "unet_name")(ctx, unet_name=unet_name, weight_dtype=weight_dtype)
 
 
 @executor("VAELoaderMultiGPU", background=True)
-def vae_loader_multigpu(ctx: ExecContext, vae_name: str, device: str = "cuda:0", **_: Any) -> tuple:
+def vae_loader_multigpu(ctx: ExecContext, vae_name: str, device: str, **_: Any) -> tuple:
     check_device(device)
     return core("VAELoader", "vae_name")(ctx, vae_name=vae_name)

@@ -47,7 +47,7 @@ def easy_if_else(ctx: ExecContext, boolean: Any = None, on_true: Any = None, on_
 
 
 @executor("easy compare", pure=True)
-def easy_compare(ctx: ExecContext, a: Any = 0, b: Any = 0, comparison: Any = "a == b", **_: Any) -> tuple:
+def easy_compare(ctx: ExecContext, comparison: Any, a: Any = 0, b: Any = 0, **_: Any) -> tuple:
     if comparison not in COMPARE:
         raise NodeInputError("comparison", f"unknown comparison {comparison!r}", f"use one of {', '.join(COMPARE)}")
     for name, value in (("a", a), ("b", b)):
@@ -76,7 +76,7 @@ def _switch_reads(inputs: dict[str, Any]) -> tuple[str, ...]:
 
 
 @executor("easy conditioningIndexSwitch", lazy=_switch_reads, pure=True)
-def easy_conditioning_index_switch(ctx: ExecContext, index: Any = 0, **conds: Any) -> tuple:
+def easy_conditioning_index_switch(ctx: ExecContext, index: Any, **conds: Any) -> tuple:
     key = f"cond{_index(index)}"
     if conds.get(key) is None:
         raise NodeInputError("index", f"index {index} chooses {key}, which is not connected",
