@@ -301,6 +301,7 @@ LIST_AWARE = {
     "easy promptLine", "easy showAnything",
     "RebatchLatents",
     "CR Prompt List", "List Length", "Text Utils - Split String to List", "StringFromList", "CreaPrompt List",
+    "ShowText|pysssss",
 }
 
 

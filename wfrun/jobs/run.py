@@ -349,6 +349,7 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
                          else "")
                       + (f": {NETWORK_NODES[graph.node(i).class_type]}" if graph.node(i).class_type in NETWORK_NODES
                          else "")
+                      + (f": {NOT_IN_CORE}" if _claims_core_unknown(graph.node(i)) else "")
                       for i in plan.unsupported)
     cloud = any(_is_cloud_node(graph.node(i)) for i in plan.unsupported)
     network = sorted({graph.node(i).class_type for i in plan.unsupported} & NETWORK_NODES.keys())
@@ -373,7 +374,20 @@ MODELS_MISSING = {
 #: them when a run is refused): wfrun runs nothing off this machine.
 NETWORK_NODES = {
     "IFGeminiNode": "calls Google's Gemini API over the network (if-ai/ComfyUI-IF_Gemini), which wfrun never does",
+    **{name: "sends its inputs to an Ollama server's HTTP API to run a language model (stavsap/comfyui-ollama), "
+             "which wfrun never does"
+       for name in ("OllamaGenerate", "OllamaGenerateAdvance", "OllamaVision", "OllamaConnectivityV2",
+                    "OllamaGenerateV2", "OllamaOptionsV2", "OllamaLoadContext", "OllamaSaveContext")},
 }
+
+#: Said beside a node saved as ComfyUI core's (``cnr_id`` comfy-core) whose name no core node
+#: has: ComfyUI refuses such a file as a missing node type too; tool-written files invent them.
+NOT_IN_CORE = ("the file says it is a ComfyUI core node, but ComfyUI's core (read at 0a92ed1, 2026-06-23) has no "
+               "node of this name; ComfyUI itself reports it as a missing node type")
+
+
+def _claims_core_unknown(node: Any) -> bool:
+    return node.spec is None and str((node.properties or {}).get("cnr_id") or "") == "comfy-core"
 
 #: Categories of ComfyUI's partner (API) nodes: ``partner/...`` today, ``api node/...`` before.
 CLOUD_CATEGORIES = ("partner/", "api node/")

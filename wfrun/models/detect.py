@@ -74,6 +74,7 @@ FOLDER_KINDS = {
     "diffusion_models": "wan_transformer", "unet": "wan_transformer", "vae": "wan_vae",
     "text_encoders": "umt5", "clip": "umt5", "clip_vision": "clip_vision", "loras": "lora",
     "unet_gguf": "wan_transformer", "clip_gguf": "umt5",  # ComfyUI-GGUF's views of those folders
+    "model_gguf": "wan_transformer",  # calcuis' gguf pack's view of the diffusion model folders
 }
 
 #: Kinds whose loaders take nothing else (``require_kind``). A LoRA folder is looser: LoRAs

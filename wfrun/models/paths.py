@@ -43,12 +43,15 @@ FOLDER_ALIASES: dict[str, tuple[str, ...]] = {
     # ComfyUI-GGUF's keys: the .gguf files of the diffusion model and text encoder folders
     "unet_gguf": ("diffusion_models", "unet"),
     "clip_gguf": ("text_encoders", "clip"),
-    # calcuis' gguf pack: its VaeGGUF lists the .gguf files of the vae folder under this key
+    # calcuis' gguf pack: its VaeGGUF lists the .gguf files of the vae folder under this key,
+    # its LoaderGGUF those of the diffusion model folders under model_gguf
     "vae_gguf": ("vae",),
+    "model_gguf": ("diffusion_models", "unet"),
 }
 
 #: Folder keys that name no folder of their own, and the ComfyUI folder whose files they list.
-VIEW_FOLDERS = {"unet_gguf": "diffusion_models", "clip_gguf": "text_encoders", "vae_gguf": "vae"}
+VIEW_FOLDERS = {"unet_gguf": "diffusion_models", "clip_gguf": "text_encoders", "vae_gguf": "vae",
+                "model_gguf": "diffusion_models"}
 
 MODEL_SUFFIXES = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin")
 

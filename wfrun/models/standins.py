@@ -132,7 +132,9 @@ GGUF_LOADERS = frozenset({("UnetLoaderGGUF", "unet_name"), ("UnetLoaderGGUFAdvan
                           ("UnetLoaderGGUFDisTorchMultiGPU", "unet_name"),
                           ("CLIPLoaderGGUF", "clip_name"), ("WanVideoModelLoader", "model"),
                           ("WanVideoVACEModelSelect", "vace_model"), ("WanVideoExtraModelSelect", "extra_model"),
-                          ("VaeGGUF", "vae_name"), ("MultiTalkModelLoader", "model")})
+                          ("VaeGGUF", "vae_name"), ("MultiTalkModelLoader", "model"),
+                          ("LoaderGGUF", "gguf_name"), ("LoaderGGUFAdvanced", "gguf_name"),
+                          ("ClipLoaderGGUF", "clip_name")})
 
 #: What a models folder holds, for loaders not listed above, with the layout of its files.
 FOLDER_KINDS: dict[str, tuple[str, str]] = {

@@ -1,3 +1,3 @@
-"""calcuis' gguf pack (calcuis/gguf, registry id ``gguf``): only its VAE loader so far."""
+"""calcuis' gguf pack (calcuis/gguf, registry id ``gguf``): its VAE, model and text-encoder loaders."""
 
-from wfrun.packs.calcuis_gguf import nodes  # noqa: F401
+from wfrun.packs.calcuis_gguf import loaders, nodes  # noqa: F401
