@@ -59,37 +59,15 @@ def module_name(name: str) -> str:
     return name
 
 
-def read_lora(path: Path, device: torch.device | str = "cpu") -> dict[str, dict[str, torch.Tensor]]:
-    """The file's parts by module name: ``{"down", "up", "alpha", "diff", "diff_b"}`` as present,
-    on ``device``, read on several threads (``CheckpointReader.iter_tensors``): one tensor
-    after another to the CPU took 0.7 s of each 14B expert's first step for a lightx2v LoRA
-    (bench/RESULTS.md, session 18)."""
+def read_lora(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """The file's parts by module name: ``{"down", "up", "alpha", "diff", "diff_b"}`` as present."""
     parts: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
     with open_checkpoint(path) as reader:
-        matched = {key: m for key in reader.tensors if (m := _PART.match(key))}
-        # the scalar alphas stay on the CPU: each is read as a number, which on a GPU waits
-        alphas = [key for key, m in matched.items() if m["kind"] == "alpha"]
-        rest = [key for key, m in matched.items() if m["kind"] != "alpha"]
-        for key, tensor in [*reader.iter_tensors(alphas, "cpu"), *reader.iter_tensors(rest, device)]:
-            m = matched[key]
-            parts[module_name(m["module"])][_KINDS[m["kind"]]] = tensor
+        for key in reader.tensors:
+            m = _PART.match(key)
+            if m:
+                parts[module_name(m["module"])][_KINDS[m["kind"]]] = reader.read(key, "cpu")
     return dict(parts)
-
-
-def read_device(transformer: nn.Module, path: Path) -> torch.device:
-    """Where to read a LoRA's parts for merging into ``transformer``: the GPU its weights are
-    on when the whole file fits there with room to spare (the parts stay until the merge is
-    done, beside one layer's delta at a time), else the CPU, from where each layer's parts
-    go to its weight one at a time."""
-    device = next((p.device for p in transformer.parameters()), torch.device("cpu"))
-    if device.type != "cuda":
-        return torch.device("cpu")
-    try:
-        free, _ = torch.cuda.mem_get_info(device)
-        size = Path(path).stat().st_size
-    except (RuntimeError, OSError):
-        return torch.device("cpu")
-    return device if 4 * size < free else torch.device("cpu")
 
 
 def target_module(modules: dict[str, nn.Module], name: str) -> nn.Module | None:
@@ -175,7 +153,7 @@ def lora_layers(transformer: nn.Module, path: Path, strength: float) -> Iterator
     14B LoRA's deltas together would be tens of GiB); modules not in this model are skipped
     (check :func:`check_fits` first)."""
     modules = dict(transformer.named_modules())
-    for name, parts in read_lora(path, read_device(transformer, path)).items():
+    for name, parts in read_lora(path).items():
         module = target_module(modules, name)
         if module is None:
             continue
