@@ -117,35 +117,6 @@ def test_the_installed_package_map_is_scanned_once_and_each_caller_gets_its_own_
     assert len(scans) == 1
 
 
-GIL_PROBE = textwrap.dedent("""
-    import sys
-    import wfrun.cli
-    wfrun.cli.main = lambda: print("switch interval", sys.getswitchinterval()) or sys.exit(0)
-    from wfrun.__main__ import main
-    main()
-""")
-
-
-def test_the_command_line_process_hands_the_gil_over_sooner():
-    """A loader thread running Python must not hold up the main thread's GPU launches for
-    Python's 5 ms (wfrun/gil.py): the CLI process runs with the shorter interval, and
-    ``WFRUN_GIL_SWITCH_MS`` sets another one (how the benchmarks compare)."""
-    from wfrun.gil import SWITCH_INTERVAL_S
-
-    def probe(**env) -> float:
-        done = subprocess.run([sys.executable, "-c", GIL_PROBE], capture_output=True, text=True, timeout=300,
-                              cwd=Path(__file__).resolve().parents[1], env={**os.environ, **env})
-        assert done.returncode == 0, done.stderr
-        return float(done.stdout.split("switch interval")[1])
-
-    assert SWITCH_INTERVAL_S < 0.005  # Python's own default, which a plain interpreter keeps
-    assert abs(probe(WFRUN_GIL_SWITCH_MS="") - SWITCH_INTERVAL_S) < 1e-9
-    assert abs(probe(WFRUN_GIL_SWITCH_MS="5") - 0.005) < 1e-9
-    plain = subprocess.run([sys.executable, "-c", "import sys; print(sys.getswitchinterval())"],
-                           capture_output=True, text=True, timeout=60)
-    assert abs(float(plain.stdout) - 0.005) < 1e-9
-
-
 UNUSED_PROBE = textwrap.dedent("""
     import sys
     if sys.argv[1] == "keep-out":

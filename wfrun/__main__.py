@@ -7,7 +7,7 @@ finished and printed its result, while the interpreter shuts down. Both would ot
 in a traceback; the first exits 130, the second keeps the command's exit code.
 
 It also keeps peft out of the process before anything is imported
-(:mod:`wfrun.lean_imports`), hands the GIL between threads sooner (:mod:`wfrun.gil`), and leaves at once when the command is done instead of tearing
+(:mod:`wfrun.lean_imports`), and leaves at once when the command is done instead of tearing
 the interpreter down (:func:`leave`).
 """
 
@@ -23,11 +23,9 @@ def main() -> None:
     code: int | str | None = 0
     try:
         try:
-            from wfrun.gil import share_the_gil
             from wfrun.lean_imports import keep_unused_packages_out
 
             keep_unused_packages_out()
-            share_the_gil()
             from wfrun.cli import main as command
 
             command()  # click's standalone mode: always ends in SystemExit

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from wfrun.jobs.run import EXIT_PROBLEMS, EXIT_USAGE, JobError, JobReport, RunOptions, execute, prepare
-from wfrun.gil import share_the_gil
 from wfrun.lean_imports import keep_unused_packages_out
 from wfrun.sampling import context_parallel
 
@@ -119,7 +118,6 @@ def _follower(rank: int, world: int, port: int, path: str, options: RunOptions, 
               errors: Any, parent: int) -> None:
     """Rank 1..N-1: the same run, outputs to a temporary folder, no progress."""
     keep_unused_packages_out()  # a spawned process: nothing of the parent's sys.modules
-    share_the_gil()
     os.setpgrp()  # Ctrl-C in the terminal goes to rank 0, which ends the others
     _end_with_parent(parent)
     scratch = tempfile.mkdtemp(prefix=f"wfrun-rank{rank}-")

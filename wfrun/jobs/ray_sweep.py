@@ -41,7 +41,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from wfrun import atomic
-from wfrun.gil import share_the_gil
 from wfrun.lean_imports import keep_unused_packages_out
 from wfrun.jobs.run import EXIT_USAGE, JobError, RunOptions
 from wfrun.media.contact_sheet import contact_sheet, key_frames
@@ -124,7 +123,6 @@ class SweepWorker:
 
     def __init__(self, workflows: dict[str, tuple[str, bytes, str]], options: RunOptions):
         keep_unused_packages_out()  # a worker process: before the node packs import diffusers
-        share_the_gil()
         _remove_stale_scratch()
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH}{os.getpid()}-"))
         self.paths: dict[str, Path] = {}
