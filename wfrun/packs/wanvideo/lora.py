@@ -56,6 +56,9 @@ def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
                 lora_delta(parts, spec.strength, module.weight.shape)  # the shapes must fit now
                 held[module] = parts
             else:  # merged one layer at a time: no full-size copy of the model is made
+                # the delta is made where the weight lives (a model read straight onto the GPU:
+                # its 400 matmuls there instead of on the CPU), as the core LoRA merge does
+                parts = {kind: tensor.to(module.weight.device) for kind, tensor in parts.items()}
                 add_delta(module, lora_delta(parts, spec.strength, module.weight.shape))
         if unknown and not matched:
             raise NodeInputError("lora", f"{spec.path}: none of its {len(unknown)} layers match this model "

@@ -192,14 +192,15 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
 
 
 def load_place(ctx: ExecContext, first_device: Any, path: Path, vace_modules: tuple, *, direct: bool):
-    """Where the checkpoint is read (a context: the bytes are claimed while it loads). A model
-    the node loads into host memory (``load_device: offload_device``) and that may go
+    """Where the checkpoint is read (a context: the bytes are claimed while it loads).
+
+    A model the node loads into host memory (``load_device: offload_device``) that may go
     straight to the GPU (``direct``: no block swap, no MultiTalk or FantasyTalking parts
-    attached on the host) goes onto the GPU while the card
-    keeps half of itself free with it there (``residency.load_target``, as ComfyUI's own
-    loaders here): the sampler moves it there first thing anyway, which took 3 s of the 14B
-    end-frame job's sampler (15.5 GiB from pageable host memory; bench/RESULTS.md, session
-    18). It is tracked as resident, so it goes back when another model needs the room."""
+    attached on the host) goes onto the GPU while the card keeps half of itself free with
+    it there (``residency.load_target``, as wfrun's core loaders do): the sampler moves it
+    there first thing anyway, which took 3 s of the 14B end-frame job's sampler (15.5 GiB
+    from pageable host memory; bench/RESULTS.md, session 18). The caller tracks it as
+    resident, so it goes back when another model needs the room."""
     if not direct or str(first_device) != str(ctx.offload_device):
         return contextlib.nullcontext(first_device)
     nbytes = path.stat().st_size + sum(Path(m).stat().st_size for m in vace_modules)
