@@ -122,6 +122,19 @@ def load_core_model(ctx: ExecContext, path: Path, input_name: str, *, quantizati
     return CoreModel.of_family(transformer, family, path, dtype, shift)
 
 
+def load_gguf_clip(ctx: ExecContext, clip_name: str, input_name: str = "clip_name") -> Any:
+    """The CLIP (a UMT5 text encoder with its tokenizer, kept in host memory between uses) of
+    a GGUF or safetensors file in the text encoder folders: the one code path of the GGUF
+    packs' CLIP loaders (ComfyUI-GGUF's CLIPLoaderGGUF, calcuis' ClipLoaderGGUF)."""
+    from wfrun.models.handles import WanTextEncoder
+
+    path = resolve(ctx, "clip_gguf", clip_name, input_name)
+    encoder, tokenizer = load_umt5(ctx, path, input_name, gguf=True, device=ctx.offload_device)
+    dtype = next(p.dtype for p in encoder.parameters() if p.is_floating_point())
+    return WanTextEncoder(encoder=encoder, tokenizer=tokenizer, dtype=dtype, load_device=ctx.device,
+                          offload_device=ctx.offload_device, path=path)
+
+
 def load_gguf_core_model(ctx: ExecContext, name: str, input_name: str, *, shift: float,
                          dequant_dtype: str = "default", extra_modules: tuple[Path, ...] = ()) -> Any:
     """The MODEL of a GGUF Wan transformer (ComfyUI-GGUF's ``unet_gguf`` folders), on the

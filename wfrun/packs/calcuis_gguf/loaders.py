@@ -29,9 +29,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from wfrun.models.handles import CoreModel, WanTextEncoder
+from wfrun.models.handles import CoreModel
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.models import load_gguf_core_model, load_umt5, resolve
+from wfrun.nodes.models import load_gguf_clip, load_gguf_core_model
 from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
 
 DEVICES = ("default", "cpu", "fp8")
@@ -65,8 +65,4 @@ def clip_loader_gguf_calcuis(ctx: ExecContext, clip_name: str, type: str = "stab
         raise NodeInputError("device", f"unknown device {device!r}", f"use one of {', '.join(DEVICES[:2])}")
     if type != "wan":
         raise NodeInputError("type", f"ClipLoaderGGUF type {type!r} is not supported by wfrun", "wfrun runs Wan ('wan')")
-    path = resolve(ctx, "clip_gguf", clip_name, "clip_name")
-    encoder, tokenizer = load_umt5(ctx, path, "clip_name", gguf=True, device=ctx.offload_device)
-    dtype = next(p.dtype for p in encoder.parameters() if p.is_floating_point())
-    return (WanTextEncoder(encoder=encoder, tokenizer=tokenizer, dtype=dtype, load_device=ctx.device,
-                           offload_device=ctx.offload_device, path=path),)
+    return (load_gguf_clip(ctx, clip_name),)

@@ -41,12 +41,11 @@ What the nodes do, against ComfyUI-GGUF (HEAD 795e451, 2025-12-18):
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from wfrun.models.handles import CoreModel, WanTextEncoder
+from wfrun.models.handles import CoreModel
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.models import load_gguf_core_model, load_umt5, resolve
+from wfrun.nodes.models import load_gguf_clip, load_gguf_core_model
 from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
 
 
@@ -75,8 +74,4 @@ def unet_loader_gguf_advanced(ctx: ExecContext, unet_name: str, dequant_dtype: s
 def clip_loader_gguf(ctx: ExecContext, clip_name: str, type: str = "stable_diffusion", **_: Any) -> tuple:
     if type != "wan":
         raise NodeInputError("type", f"CLIPLoaderGGUF type {type!r} is not supported by wfrun", "wfrun runs Wan ('wan')")
-    path = resolve(ctx, "clip_gguf", clip_name, "clip_name")
-    encoder, tokenizer = load_umt5(ctx, path, "clip_name", gguf=True, device=ctx.offload_device)
-    dtype = next(p.dtype for p in encoder.parameters() if p.is_floating_point())
-    return (WanTextEncoder(encoder=encoder, tokenizer=tokenizer, dtype=dtype, load_device=ctx.device,
-                           offload_device=ctx.offload_device, path=path),)
+    return (load_gguf_clip(ctx, clip_name),)

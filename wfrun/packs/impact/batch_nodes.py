@@ -22,6 +22,7 @@ import torch
 
 from wfrun.media.image import common_upscale
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.packs.impact.nodes import _image
 
 _NUMBERED = re.compile(r"^(image|conditioning)(\d+)$")
 
@@ -36,12 +37,6 @@ def numbered(prefix: str, values: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(name, value) for _, name, value in sorted(found)]
 
 
-def _image(value: Any, name: str) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor) or value.ndim != 4:
-        found = f"a tensor of shape {list(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
-        raise NodeInputError(name, f"expected an IMAGE [frames, height, width, channels], found {found}",
-                             f"connect an IMAGE output to '{name}'")
-    return value
 
 
 @executor("ImpactMakeImageBatch")
