@@ -49,6 +49,7 @@ from typing import Any, Iterable
 
 from wfrun.engine.plan import Plan
 from wfrun.packs.comfy_core_models.s2v_conditioning import S2V_MOTION_MIN_SIDE
+from wfrun.packs.painter_i2v.flf2v import MIN_SIDE as PAINTER_FLF2V_MIN_SIDE
 from wfrun.packs.wanvideo.checks import FRAME_INPUTS
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
 
@@ -103,7 +104,9 @@ CLASS_CAPS = {"WanVideoAddS2VEmbeds": {"frame_window_size": MAX_FRAMES - 1},
               "WanVideoAddTTMLatents": {"start_step": 0, "end_step": 1}}
 #: Sizes a node type needs beyond its inputs' minimums, kept by the caps: ComfyUI's Wan 2.2 S2V
 #: nodes take 16 px, but their motion frames need 64 (the model's 8x8 frame-packer patches).
-CLASS_FLOORS = {"WanSoundImageToVideo": {"width": S2V_MOTION_MIN_SIDE, "height": S2V_MOTION_MIN_SIDE}}
+#: PainterFLF2V's motion step pools the latent by 8 (the pack fails on smaller latents).
+CLASS_FLOORS = {"WanSoundImageToVideo": {"width": S2V_MOTION_MIN_SIDE, "height": S2V_MOTION_MIN_SIDE},
+                "PainterFLF2V": {"width": PAINTER_FLF2V_MIN_SIDE, "height": PAINTER_FLF2V_MIN_SIDE}}
 #: The longest side of the image a node makes (CRT_QuantizeAndCropImage fits its bucket in it;
 #: core ResizeImageMaskNode's ``scale longer dimension`` / ``scale shorter dimension`` options,
 #: ``resize_type.longer_size``).

@@ -45,28 +45,60 @@ def _concat(conditioning: list) -> torch.Tensor:
     return conditioning[0][1]["concat_latent_image"]
 
 
+def start_frame_conditioning(ctx: ExecContext, node: str, positive: Any, negative: Any, vae: Any, width: Any,
+                             height: Any, length: Any, batch_size: Any, clip_vision_output: Any,
+                             start_image: torch.Tensor | None, clip_input: str = "clip_vision_output") -> tuple:
+    """The part princepainter's I2V nodes share: WanImageToVideo on the first frame of
+    ``start_image`` (a Wan 2.1 VAE required, refused by name for ``node``), and the resized
+    frame's own latent. Gives ``(positive, negative, latent, concat, reference)``; the last
+    two are None without a start image, else ``concat`` is the unmoved concat latent.
+    ``clip_input`` is the node's name for the CLIP vision input, used in errors."""
+    first = None if start_image is None else start_image[:1]
+    try:
+        positive, negative, latent = _core("WanImageToVideo")(
+            ctx, positive=positive, negative=negative, vae=vae, width=width, height=height, length=length,
+            batch_size=batch_size, clip_vision_output=clip_vision_output, start_image=first)
+    except NodeInputError as err:
+        if err.input_name != "clip_vision_output" or clip_input == err.input_name:
+            raise
+        raise NodeInputError(clip_input, str(err), err.hint) from None
+    samples = latent["samples"]
+    if samples.shape[1] != LATENT_CHANNELS or samples.shape[-2] != int(height) // STRIDE:
+        raise NodeInputError("vae", f"{node} makes Wan 2.1 VAE latents (16 channels, 1/8 size); this VAE's "
+                             "differ", f"use the Wan 2.1 VAE (wan_2.1_vae) with {node}")
+    if first is None:
+        return positive, negative, latent, None, None
+    # the reference is the resized frame's own latent: the first frame of the grey video
+    fitted = upscale_image(first.float(), int(width), int(height), "bilinear", "center")
+    ref = _core("VAEEncode")(ctx, pixels=fitted[..., :3], vae=vae)[0]["samples"]
+    return positive, negative, latent, _concat(positive), ref
+
+
+def with_concat_and_reference(positive: Any, negative: Any, concat: torch.Tensor, ref: torch.Tensor) -> tuple:
+    """Both conditionings with ``concat`` as their concat latent and the reference appended:
+    the start frame's latent on the positive, zeros of its shape on the negative."""
+    positive = set_values(positive, {"concat_latent_image": concat}, input_name="positive")
+    negative = set_values(negative, {"concat_latent_image": concat}, input_name="negative")
+    positive = set_values(positive, {"reference_latents": [ref]}, append=True, input_name="positive")
+    negative = set_values(negative, {"reference_latents": [torch.zeros_like(ref)]}, append=True,
+                          input_name="negative")
+    return positive, negative
+
+
+def spread_motion(concat: torch.Tensor, amplitude: float) -> torch.Tensor:
+    """The motion step on every batch item of a ``[B, C, T, H, W]`` concat latent."""
+    return torch.stack([amplify_motion(item, amplitude) for item in concat])
+
+
 @executor("PainterI2V")
 def painter_i2v(ctx: ExecContext, positive: Any, negative: Any, vae: Any, width: Any, height: Any, length: Any,
                 batch_size: Any, motion_amplitude: Any, clip_vision_output: Any = None,
                 start_image: torch.Tensor | None = None, **_: Any) -> tuple:
-    first = None if start_image is None else start_image[:1]
-    positive, negative, latent = _core("WanImageToVideo")(
-        ctx, positive=positive, negative=negative, vae=vae, width=width, height=height, length=length,
-        batch_size=batch_size, clip_vision_output=clip_vision_output, start_image=first)
-    samples = latent["samples"]
-    if samples.shape[1] != LATENT_CHANNELS or samples.shape[-2] != int(height) // STRIDE:
-        raise NodeInputError("vae", "PainterI2V makes Wan 2.1 VAE latents (16 channels, 1/8 size); this VAE's "
-                             "differ", "use the Wan 2.1 VAE (wan_2.1_vae) with PainterI2V")
-    if first is None:
+    positive, negative, latent, concat, ref = start_frame_conditioning(
+        ctx, "PainterI2V", positive, negative, vae, width, height, length, batch_size, clip_vision_output,
+        start_image)
+    if concat is None:
         return (positive, negative, latent)
-    concat = _concat(positive)
-    moved = torch.stack([amplify_motion(item, float(motion_amplitude)) for item in concat])
-    positive = set_values(positive, {"concat_latent_image": moved}, input_name="positive")
-    negative = set_values(negative, {"concat_latent_image": moved}, input_name="negative")
-    # the reference is the resized frame's own latent: the first frame of the grey video
-    fitted = upscale_image(first.float(), int(width), int(height), "bilinear", "center")
-    ref = _core("VAEEncode")(ctx, pixels=fitted[..., :3], vae=vae)[0]["samples"]
-    positive = set_values(positive, {"reference_latents": [ref]}, append=True, input_name="positive")
-    negative = set_values(negative, {"reference_latents": [torch.zeros_like(ref)]}, append=True,
-                          input_name="negative")
+    positive, negative = with_concat_and_reference(positive, negative, spread_motion(concat, float(motion_amplitude)),
+                                                   ref)
     return (positive, negative, latent)
