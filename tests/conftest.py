@@ -89,3 +89,21 @@ def tiny_models(tmp_path_factory) -> Path:
     from wfrun.models.tiny import write_tiny_models
 
     return write_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_models):
+    """An executor context on the tiny models (a test module may define its own)."""
+    from wfrun.models.paths import ModelRoots
+    from wfrun.nodes.executor import ExecContext
+
+    return ExecContext(models=ModelRoots.from_options(tiny_models))
+
+
+@pytest.fixture(scope="module")
+def vae(ctx):
+    """The tiny Wan 2.1 VAE through core VAELoader (a test module may define its own)."""
+    from tests.node_helpers import node
+
+    (v,) = node("VAELoader")(ctx, vae_name="wan_2.1_vae_tiny.safetensors")
+    return v

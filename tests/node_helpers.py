@@ -36,3 +36,20 @@ def node(class_type: str) -> Callable[..., tuple]:
         return fn(ctx, **{**defaults, **inputs})
 
     return call
+
+
+def empty_text() -> list:
+    """A CONDITIONING of one empty UMT5 embedding at the tiny models' width."""
+    import torch
+
+    return [[torch.zeros(1, 512, 8), {}]]
+
+
+def saved_as(ctx: Any, class_type: str, aux_id: str, ver: str | None, node_id: str = "7") -> Any:
+    """``ctx`` for node ``node_id`` of a workflow that saved it with ``aux_id`` and, when
+    given, the pack's release ``ver`` (``properties``, where executors read the release)."""
+    import dataclasses
+
+    props = {"aux_id": aux_id} | ({"ver": ver} if ver else {})
+    workflow = {"nodes": [{"id": int(node_id), "type": class_type, "properties": props}]}
+    return dataclasses.replace(ctx, node_id=node_id, workflow_json=workflow)

@@ -10,25 +10,9 @@ import math
 import pytest
 import torch
 
-from tests.node_helpers import node
-from wfrun.models.paths import ModelRoots
-from wfrun.nodes.executor import ExecContext, NodeInputError
+from tests.node_helpers import empty_text, node
+from wfrun.nodes.executor import NodeInputError
 from wfrun.packs.comfy_core_models.types import ClipVisionOutput
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_models) -> ExecContext:
-    return ExecContext(models=ModelRoots.from_options(tiny_models))
-
-
-@pytest.fixture(scope="module")
-def vae(ctx):
-    (v,) = node("VAELoader")(ctx, vae_name="wan_2.1_vae_tiny.safetensors")
-    return v
-
-
-def text():
-    return [[torch.zeros(1, 512, 8), {}]]
 
 
 def images(size: int):
@@ -72,7 +56,7 @@ def hand_boost(latent: torch.Tensor, amplitude: float) -> torch.Tensor:
 
 def test_the_motion_step_matches_the_pack_formula(ctx, vae):
     first, last = images(128)
-    common = dict(positive=text(), negative=text(), vae=vae, width=128, height=128, length=9, batch_size=1,
+    common = dict(positive=empty_text(), negative=empty_text(), vae=vae, width=128, height=128, length=9, batch_size=1,
                   start_image=first, end_image=last)
     pos, neg, latent = node("PainterFLF2V")(ctx, motion_amplitude=1.6, **common)
     core_pos, _, core_latent = node("WanFirstLastFrameToVideo")(ctx, **common)
@@ -90,7 +74,7 @@ def test_the_motion_step_matches_the_pack_formula(ctx, vae):
 def test_without_the_step_it_is_the_core_node(ctx, vae, amplitude, both):
     first, last = images(32)
     clip = ClipVisionOutput(torch.rand(1, 257, 1280))
-    common = dict(positive=text(), negative=text(), vae=vae, width=32, height=32, length=9, batch_size=1,
+    common = dict(positive=empty_text(), negative=empty_text(), vae=vae, width=32, height=32, length=9, batch_size=1,
                   start_image=first, end_image=last if both else None, clip_vision_start_image=clip,
                   clip_vision_end_image=clip)
     pos, neg, _ = node("PainterFLF2V")(ctx, motion_amplitude=amplitude, **common)
@@ -105,13 +89,13 @@ def test_without_the_step_it_is_the_core_node(ctx, vae, amplitude, both):
 def test_a_latent_too_small_for_the_step_is_refused(ctx, vae):
     first, last = images(32)
     with pytest.raises(NodeInputError) as err:
-        node("PainterFLF2V")(ctx, positive=text(), negative=text(), vae=vae, width=64, height=32, length=9,
+        node("PainterFLF2V")(ctx, positive=empty_text(), negative=empty_text(), vae=vae, width=64, height=32, length=9,
                              batch_size=1, motion_amplitude=1.5, start_image=first, end_image=last)
     assert err.value.input_name == "height"
 
 
 def test_a_wrong_start_clip_is_refused_under_its_own_name(ctx, vae):
     with pytest.raises(NodeInputError) as err:
-        node("PainterFLF2V")(ctx, positive=text(), negative=text(), vae=vae, width=32, height=32, length=5,
+        node("PainterFLF2V")(ctx, positive=empty_text(), negative=empty_text(), vae=vae, width=32, height=32, length=5,
                              batch_size=1, clip_vision_start_image="not a clip vision output")
     assert err.value.input_name == "clip_vision_start_image"

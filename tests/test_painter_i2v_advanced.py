@@ -5,41 +5,18 @@ channel at a time, with the constants of the release the node was saved with."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 import torch
 
-from tests.node_helpers import node
-from wfrun.models.paths import ModelRoots
-from wfrun.nodes.executor import ExecContext, NodeInputError
+from tests.node_helpers import empty_text, node, saved_as
+from wfrun.nodes.executor import NodeInputError
 from wfrun.packs.comfy_core_models.types import ClipVisionOutput
 from wfrun.packs.painter_i2v.advanced import FIRST_GUARD, GUARD, guard_colors, guard_for
 
 #: (drift limit, scale, dim limit, boost cap) as read in the pack before and from 2026-01-02.
 FIRST = (0.12, 0.08, 0.96, 1.04)
 NEWEST = (0.18, 0.03, 0.92, 1.05)
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_models) -> ExecContext:
-    return ExecContext(models=ModelRoots.from_options(tiny_models))
-
-
-@pytest.fixture(scope="module")
-def vae(ctx):
-    (v,) = node("VAELoader")(ctx, vae_name="wan_2.1_vae_tiny.safetensors")
-    return v
-
-
-def saved_as(ctx: ExecContext, ver: str | None) -> ExecContext:
-    props = {"aux_id": "princepainter/ComfyUI-PainterI2Vadvanced"} | ({"ver": ver} if ver else {})
-    workflow = {"nodes": [{"id": 7, "type": "PainterI2VAdvanced", "properties": props}]}
-    return dataclasses.replace(ctx, node_id="7", workflow_json=workflow)
-
-
-def text():
-    return [[torch.zeros(1, 512, 8), {}]]
 
 
 def hand_guard(original, moved, strength, constants):
@@ -114,7 +91,7 @@ def start():
 
 
 def test_without_the_guard_high_is_painter_i2v_and_low_is_painter_i2v_at_one(ctx, vae):
-    common = dict(positive=text(), negative=text(), vae=vae, width=32, height=32, length=9, batch_size=1,
+    common = dict(positive=empty_text(), negative=empty_text(), vae=vae, width=32, height=32, length=9, batch_size=1,
                   start_image=start())
     hp, hn, lp, ln, latent = node("PainterI2VAdvanced")(ctx, motion_amplitude=1.6, color_protect=False, **common)
     p_hi, n_hi, latent_ref = node("PainterI2V")(ctx, motion_amplitude=1.6, **common)
@@ -132,9 +109,9 @@ def test_without_the_guard_high_is_painter_i2v_and_low_is_painter_i2v_at_one(ctx
 @pytest.mark.parametrize("ver, constants", [("a044ac7b2a33565343ddc75283c94a41371b4352", NEWEST),
                                             ("76da697c1b6fb395ddc82c39c539d11306b40c83", FIRST)])
 def test_the_guard_runs_on_the_moved_latent_with_the_saved_constants(ctx, vae, ver, constants):
-    common = dict(positive=text(), negative=text(), vae=vae, width=32, height=32, length=9, batch_size=1,
+    common = dict(positive=empty_text(), negative=empty_text(), vae=vae, width=32, height=32, length=9, batch_size=1,
                   start_image=start())
-    hp, hn, lp, ln, _ = node("PainterI2VAdvanced")(saved_as(ctx, ver), motion_amplitude=1.8, color_protect=True,
+    hp, hn, lp, ln, _ = node("PainterI2VAdvanced")(saved_as(ctx, "PainterI2VAdvanced", "princepainter/ComfyUI-PainterI2Vadvanced", ver, "7"), motion_amplitude=1.8, color_protect=True,
                                                    correct_strength=0.3, **common)
     plain, _, _ = node("PainterI2V")(ctx, motion_amplitude=1.0, **common)
     moved, _, _ = node("PainterI2V")(ctx, motion_amplitude=1.8, **common)
@@ -149,7 +126,7 @@ def test_the_guard_runs_on_the_moved_latent_with_the_saved_constants(ctx, vae, v
 
 def test_without_an_image_all_four_are_the_inputs_with_clip_vision(ctx, vae):
     clip = ClipVisionOutput(torch.zeros(1, 257, 1280))
-    outs = node("PainterI2VAdvanced")(ctx, positive=text(), negative=text(), vae=vae, width=48, height=32, length=5,
+    outs = node("PainterI2VAdvanced")(ctx, positive=empty_text(), negative=empty_text(), vae=vae, width=48, height=32, length=5,
                                       batch_size=2, clip_vision=clip)
     assert outs[4]["samples"].shape == (2, 16, 2, 4, 6)
     for cond in outs[:4]:
@@ -158,6 +135,6 @@ def test_without_an_image_all_four_are_the_inputs_with_clip_vision(ctx, vae):
 
 def test_a_wrong_clip_vision_is_refused_under_this_node_s_input_name(ctx, vae):
     with pytest.raises(NodeInputError) as err:
-        node("PainterI2VAdvanced")(ctx, positive=text(), negative=text(), vae=vae, width=32, height=32, length=5,
+        node("PainterI2VAdvanced")(ctx, positive=empty_text(), negative=empty_text(), vae=vae, width=32, height=32, length=5,
                                    batch_size=1, clip_vision="not a clip vision output")
     assert err.value.input_name == "clip_vision"

@@ -9,20 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.node_helpers import node
-from wfrun.models.paths import ModelRoots
-from wfrun.nodes.executor import ExecContext, NodeInputError
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_models) -> ExecContext:
-    return ExecContext(models=ModelRoots.from_options(tiny_models))
-
-
-@pytest.fixture(scope="module")
-def vae(ctx):
-    (v,) = node("VAELoader")(ctx, vae_name="wan_2.1_vae_tiny.safetensors")
-    return v
+from tests.node_helpers import empty_text, node
+from wfrun.nodes.executor import NodeInputError
 
 
 def hand_motion(latents: torch.Tensor, amplitude: float) -> torch.Tensor:
@@ -36,14 +24,10 @@ def hand_motion(latents: torch.Tensor, amplitude: float) -> torch.Tensor:
     return out
 
 
-def text():
-    return [[torch.zeros(1, 512, 8), {}]]
-
-
 @pytest.mark.parametrize("amplitude", [1.0, 1.5])
 def test_painter_i2v_is_a_grey_video_with_spread_motion_and_a_reference(ctx, vae, amplitude):
     start = torch.rand(2, 24, 40, 3, generator=torch.Generator().manual_seed(3))
-    pos, neg, latent = node("PainterI2V")(ctx, positive=text(), negative=text(), vae=vae, width=32, height=32,
+    pos, neg, latent = node("PainterI2V")(ctx, positive=empty_text(), negative=empty_text(), vae=vae, width=32, height=32,
                                           length=9, batch_size=2, motion_amplitude=amplitude, start_image=start)
     assert latent["samples"].shape == (2, 16, 3, 4, 4) and latent["samples"].eq(0).all()
     # ComfyUI's centre crop comes first (to the target's aspect: 8 columns off each side of the
@@ -65,7 +49,7 @@ def test_painter_i2v_is_a_grey_video_with_spread_motion_and_a_reference(ctx, vae
 
 
 def test_painter_i2v_without_an_image_is_an_empty_latent(ctx, vae):
-    pos, neg, latent = node("PainterI2V")(ctx, positive=text(), negative=text(), vae=vae, width=48, height=32,
+    pos, neg, latent = node("PainterI2V")(ctx, positive=empty_text(), negative=empty_text(), vae=vae, width=48, height=32,
                                           length=5, batch_size=1, motion_amplitude=1.15)
     assert latent["samples"].shape == (1, 16, 2, 4, 6)
     assert pos[0][1] == {} and neg[0][1] == {}
@@ -74,6 +58,6 @@ def test_painter_i2v_without_an_image_is_an_empty_latent(ctx, vae):
 def test_painter_i2v_refuses_a_wan22_vae(ctx):
     (vae22,) = node("VAELoader")(ctx, vae_name="wan2.2_vae_tiny.safetensors")
     with pytest.raises(NodeInputError) as err:
-        node("PainterI2V")(ctx, positive=text(), negative=text(), vae=vae22, width=32, height=32, length=5,
+        node("PainterI2V")(ctx, positive=empty_text(), negative=empty_text(), vae=vae22, width=32, height=32, length=5,
                            batch_size=1, motion_amplitude=1.15)
     assert err.value.input_name == "vae"

@@ -8,40 +8,17 @@ from; refusals where the pack fails."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.node_helpers import node
-from wfrun.models.paths import ModelRoots
-from wfrun.nodes.executor import ExecContext, NodeInputError
+from tests.node_helpers import empty_text, node, saved_as
+from wfrun.nodes.executor import NodeInputError
 from wfrun.packs.painter_i2v.long_video import release_for
 
 W = H = 32
 LENGTH = 9
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_models) -> ExecContext:
-    return ExecContext(models=ModelRoots.from_options(tiny_models))
-
-
-@pytest.fixture(scope="module")
-def vae(ctx):
-    (v,) = node("VAELoader")(ctx, vae_name="wan_2.1_vae_tiny.safetensors")
-    return v
-
-
-def saved_as(ctx: ExecContext, ver: str | None) -> ExecContext:
-    props = {"aux_id": "princepainter/ComfyUI-PainterLongVideo"} | ({"ver": ver} if ver else {})
-    workflow = {"nodes": [{"id": 4, "type": "PainterLongVideo", "properties": props}]}
-    return dataclasses.replace(ctx, node_id="4", workflow_json=workflow)
-
-
-def text():
-    return [[torch.zeros(1, 512, 8), {}]]
 
 
 def frames(n: int, seed: int, channels: int = 3) -> torch.Tensor:
@@ -79,7 +56,7 @@ def hand_first_last(ctx, vae, start, end):
 
 
 def common(vae, **extra):
-    return dict(positive=text(), negative=text(), vae=vae, width=W, height=H, length=LENGTH, batch_size=2,
+    return dict(positive=empty_text(), negative=empty_text(), vae=vae, width=W, height=H, length=LENGTH, batch_size=2,
                 motion_frames=3, motion_amplitude=1.5) | extra
 
 
@@ -95,10 +72,10 @@ def check_refs(pos, neg, want: list[torch.Tensor]):
 @pytest.mark.parametrize("ver", [None, "8a96b60746a7f15389b225dca9416bbafe20240b", "fd4364c", "391ff7e"])
 def test_previous_video_only_is_painter_i2v_on_its_last_frame_plus_motion(ctx, vae, ver):
     prev, init = frames(6, 1), frames(2, 2)
-    pos, neg, latent = node("PainterLongVideo")(saved_as(ctx, ver), previous_video=prev,
+    pos, neg, latent = node("PainterLongVideo")(saved_as(ctx, "PainterLongVideo", "princepainter/ComfyUI-PainterLongVideo", ver, "4"), previous_video=prev,
                                                 initial_reference_image=init, **common(vae))
     i2v_pos, i2v_neg, i2v_latent = node("PainterI2V")(
-        ctx, positive=text(), negative=text(), vae=vae, width=W, height=H, length=LENGTH, batch_size=2,
+        ctx, positive=empty_text(), negative=empty_text(), vae=vae, width=W, height=H, length=LENGTH, batch_size=2,
         motion_amplitude=1.5, start_image=prev[-1:])
     assert latent["samples"].shape == (2, 16, 3, 4, 4) and latent["samples"].eq(0).all()
     torch.testing.assert_close(latent["samples"], i2v_latent["samples"])
@@ -130,7 +107,7 @@ def test_start_and_end_give_the_first_last_frame_video_without_motion_step(ctx, 
                                                         (None, True)])
 def test_an_end_only_video_starts_grey_or_with_the_previous_frame_by_release(ctx, vae, ver, starts_with_previous):
     prev, end = frames(4, 6), frames(1, 7)
-    pos, _, _ = node("PainterLongVideo")(saved_as(ctx, ver), previous_video=prev, end_image=end, **common(vae))
+    pos, _, _ = node("PainterLongVideo")(saved_as(ctx, "PainterLongVideo", "princepainter/ComfyUI-PainterLongVideo", ver, "4"), previous_video=prev, end_image=end, **common(vae))
     concat, mask = hand_first_last(ctx, vae, prev[-1:] if starts_with_previous else None, end)
     torch.testing.assert_close(pos[0][1]["concat_latent_image"], concat, atol=2e-3, rtol=0)
     torch.testing.assert_close(pos[0][1]["concat_mask"], mask)
@@ -172,7 +149,7 @@ def test_the_release_table():
 ])
 def test_where_the_pack_fails_wfrun_refuses_by_name(ctx, vae, ver, extra, name):
     with pytest.raises(NodeInputError) as err:
-        node("PainterLongVideo")(saved_as(ctx, ver), **common(vae), **extra)
+        node("PainterLongVideo")(saved_as(ctx, "PainterLongVideo", "princepainter/ComfyUI-PainterLongVideo", ver, "4"), **common(vae), **extra)
     assert err.value.input_name == name
 
 
