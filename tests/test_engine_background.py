@@ -377,3 +377,33 @@ def test_diffusion_models_are_read_one_at_a_time_and_the_rest_beside_them(monkey
                       background=True)
     assert seen == {"models_at_once": 1, "vae_beside_a_model": True}
     assert set(result.executed) == {"1", "2", "3", "4", "5", "6", "7"}
+
+
+def test_nodes_start_their_reads_ahead_when_the_run_starts_and_untaken_ones_are_dropped_at_its_end(monkeypatch):
+    """``ExecutorInfo.prefetch``: called with each node's constant inputs before the first
+    node runs, only in a run with background loads; a failing one does not stop the run;
+    what each returned is called when the run ends."""
+    from wfrun.engine.plan import Plan
+
+    events: list[tuple] = []
+
+    def prefetch(ctx, constants):
+        events.append(("prefetch", ctx.node_id, constants))
+        if constants["name"] == "early":
+            raise RuntimeError("a file that is not there")
+        return lambda: events.append(("release", ctx.node_id))
+
+    load_packs()  # first: loading them later would fill the table this test swaps in
+    table = dict(registry_module._EXECUTORS)
+    table.update({"TLoad": ExecutorInfo(lambda ctx, name: (events.append(("load", name)) or name,), prefetch=prefetch),
+                  "TUse": ExecutorInfo(lambda ctx, model: (model.upper(),)),
+                  "TSave": ExecutorInfo(lambda ctx, a, b: ())})
+    monkeypatch.setattr(registry_module, "_EXECUTORS", table)
+    plan = Plan(order=["1", "2", "3", "4", "5"], outputs=["5"])
+    run_plan(_loader_graph(), plan, ExecContext(), background=True)
+    assert events[:2] == [("prefetch", "1", {"name": "late"}), ("prefetch", "2", {"name": "early"})]
+    assert sorted(e[1] for e in events[2:4]) == ["early", "late"]  # then the nodes ran
+    assert events[-1] == ("release", "1")
+    events.clear()
+    run_plan(_loader_graph(), plan, ExecContext(), background=False)
+    assert [e[0] for e in events] == ["load", "load"]  # no background loads: nothing read ahead

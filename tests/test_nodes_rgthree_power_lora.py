@@ -110,3 +110,20 @@ def test_the_saved_rows_bind_without_a_widget_problem():
     graph = build(from_data(doc, "w.json"))
     codes = [d.code for d in check(graph)]
     assert "widget-mismatch" not in codes, codes
+
+
+def test_its_rows_that_are_on_are_read_ahead_and_released(model_ctx):
+    """The prefetch hook reads the files of the rows the node will merge (on, model strength
+    not 0, a file that exists), and its release drops them all."""
+    from wfrun.models import lora_read
+    from wfrun.packs.rgthree.power_lora import read_loras_ahead
+
+    ctx, _ = model_ctx
+    release = read_loras_ahead(ctx, {"lora_1": row("a.safetensors", 0.8), "lora_2": row("b.safetensors", on=False),
+                                     "lora_3": row("te.safetensors", 0.0), "lora_4": row("missing.safetensors"),
+                                     "PowerLoraLoaderHeaderWidget": HEADER})
+    try:
+        assert [Path(p).name for p in lora_read.held_files()] == ["a.safetensors"]
+    finally:
+        release()
+    assert lora_read.held_files() == []

@@ -356,6 +356,29 @@ class _BackgroundLoads:
         loaders = [n for n in plan.order
                    if (i := executor_info(graph.node(n).class_type, graph.node(n).spec)) is not None and i.background]
         self.waiting = sorted(loaders, key=self._needed_at)
+        self.releases = self._prefetch()
+
+    def _prefetch(self) -> list[Callable[[], None]]:
+        """Let the nodes that will run start reading their files (``ExecutorInfo.prefetch``:
+        the LoRAs a sampler merges) from their constant inputs; what each returns drops its
+        read at the end of the run if the node never took it."""
+        import dataclasses
+
+        releases = []
+        for node_id in self.plan.order:
+            node = without_unread(self.graph.node(node_id), self.lazy.absent)
+            info = executor_info(node.class_type, node.spec)
+            if (info is None or info.prefetch is None or node_id in self.lazy.absent
+                    or self.lazy.state(node_id) is not False):
+                continue
+            constants = {k: v for k, v in _with_defaults(node).items() if not isinstance(v, LinkRef)}
+            own = dataclasses.replace(self.ctx, node_id=node.id, node_title=node.label, saved_date=node.saved_date,
+                                      progress=None)
+            try:
+                releases.append(info.prefetch(own, constants))
+            except Exception:  # noqa: BLE001 - only a head start: the node reports its inputs at its turn
+                continue
+        return releases
 
     def _needed_at(self, node_id: str) -> tuple[int, int]:
         """When the plan first uses ``node_id``'s outputs: the workers take loaders in that
@@ -437,6 +460,8 @@ class _BackgroundLoads:
     def close(self) -> None:
         for pool in (self.pool, self.model_pool):
             pool.shutdown(wait=True, cancel_futures=True)
+        for release in self.releases:
+            release()
 
 
 def _timed_call(node: NodeInstance, info: ExecutorInfo, kwargs: dict[str, Any], ctx: ExecContext,

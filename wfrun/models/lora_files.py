@@ -27,12 +27,12 @@ import re
 import weakref
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 
-from wfrun.models import convert_transformer
+from wfrun.models import convert_transformer, lora_read
 from wfrun.models.reader import open_checkpoint
 
 _PREFIXES = ("diffusion_model.", "model.diffusion_model.", "transformer.", "base_model.model.", "unet.")
@@ -60,14 +60,34 @@ def module_name(name: str) -> str:
 
 
 def read_lora(path: Path) -> dict[str, dict[str, torch.Tensor]]:
-    """The file's parts by module name: ``{"down", "up", "alpha", "diff", "diff_b"}`` as present."""
+    """The file's parts by module name: ``{"down", "up", "alpha", "diff", "diff_b"}`` as
+    present; what was read ahead for this run when there is (:func:`prefetch`), else read now."""
+    tensors = lora_read.take(path)
+    if tensors is None:
+        tensors = lora_read.read_all(path)
     parts: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
-    with open_checkpoint(path) as reader:
-        for key in reader.tensors:
-            m = _PART.match(key)
-            if m:
-                parts[module_name(m["module"])][_KINDS[m["kind"]]] = reader.read(key, "cpu")
+    for key, tensor in tensors.items():
+        m = _PART.match(key)
+        if m:
+            parts[module_name(m["module"])][_KINDS[m["kind"]]] = tensor
     return dict(parts)
+
+
+def prefetch(path: Path, strength: object = None) -> Callable[[], None]:
+    """Read ``path`` ahead for a pass that will merge it (``lora_read.prefetch``; returns the
+    release), unless its strength is 0 (never read) or a kept merge already holds it (the
+    next seed's pass merges nothing)."""
+    if isinstance(strength, (int, float)) and strength == 0:
+        return _nothing
+    key = lora_read.file_key(path)
+    # a kept merge's key holds (path, strength, (size, mtime)) for each of its files (_key)
+    if key is None or any((entry[0], *entry[2]) == key for kept in _KEPT.values() for entry in kept[0]):
+        return _nothing
+    return lora_read.prefetch(path)
+
+
+def _nothing() -> None:
+    return None
 
 
 def target_module(modules: dict[str, nn.Module], name: str) -> nn.Module | None:

@@ -53,7 +53,11 @@ class ExecutorInfo:
     feeds the others (``wfrun.engine.lazy``). ``pure``: a cheap function of its inputs alone
     (no files, models, devices, context or randomness), which the planner may call on
     constant inputs to make a lazy node's choice before anything runs (a primitive, a math
-    expression, a switch)."""
+    expression, a switch). ``prefetch``: called by the engine when a run with background
+    loads starts, with the node's context and its constant inputs (widgets, not links), to
+    start reading what the node will need on a worker (a LoRA file the sampler merges); it
+    returns what drops that read if the node never takes it, and must neither fail the run
+    nor block it (the engine ignores its errors: the node names them at its turn)."""
 
     fn: ExecutorFn
     oom_hint: str | None = None
@@ -65,6 +69,7 @@ class ExecutorInfo:
     background: bool = False
     lazy: Callable[[dict[str, Any]], Iterable[str]] | None = None
     pure: bool = False
+    prefetch: Callable[["ExecContext", dict[str, Any]], Callable[[], None]] | None = None
 
 
 _EXECUTORS: dict[str, ExecutorInfo] = {}
@@ -78,7 +83,9 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
              torchscript_inputs: tuple[str, ...] = (), background: bool = False,
              pack: str | None = None,
              lazy: Callable[[dict[str, Any]], Iterable[str]] | None = None,
-             pure: bool = False) -> Callable[[ExecutorFn], ExecutorFn]:
+             pure: bool = False,
+             prefetch: Callable[["ExecContext", dict[str, Any]], Callable[[], None]] | None = None,
+             ) -> Callable[[ExecutorFn], ExecutorFn]:
     """Register a function as the executor of one or more node types, with its metadata.
 
     ``pack`` (a spec file's ``pack``): the executor of that pack's node of this name, for a
@@ -95,7 +102,7 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
             table[key] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files,
                                       gguf_inputs=frozenset(gguf_inputs), pth_inputs=frozenset(pth_inputs),
                                       torchscript_inputs=frozenset(torchscript_inputs), background=background,
-                                      lazy=lazy, pure=pure)
+                                      lazy=lazy, pure=pure, prefetch=prefetch)
         return fn
 
     return register

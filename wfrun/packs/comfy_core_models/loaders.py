@@ -17,10 +17,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from wfrun.models.header import CheckpointError
-from wfrun.models.lora_files import LoraError, check_fits, lora_module_names
+from wfrun.models.lora_files import LoraError, check_fits, lora_module_names, prefetch
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.models import load_core_model, loading_error, resolve, wan_compute_dtype
 from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
@@ -76,13 +76,22 @@ def _add_lora(ctx: ExecContext, model: Any, lora_name: str, strength: float) -> 
     return model.patched(loras=model.loras + (LoraPatch(path=path, strength=float(strength)),))
 
 
-@executor("LoraLoaderModelOnly")
+def read_lora_ahead(ctx: ExecContext, constants: dict[str, Any]) -> Callable[[], None]:
+    """The LoRA loaders' prefetch: the file its sampler will merge, read while the run's
+    first nodes work (``models.lora_files.prefetch``)."""
+    name = constants.get("lora_name")
+    if not isinstance(name, str):  # linked: known only at its turn
+        return lambda: None
+    return prefetch(resolve(ctx, "loras", name, "lora_name"), constants.get("strength_model"))
+
+
+@executor("LoraLoaderModelOnly", prefetch=read_lora_ahead)
 def lora_loader_model_only(ctx: ExecContext, model: CoreModel, lora_name: str, strength_model: float,
                            **_: Any) -> tuple:
     return (_add_lora(ctx, model, lora_name, strength_model),)
 
 
-@executor("LoraLoader")
+@executor("LoraLoader", prefetch=read_lora_ahead)
 def lora_loader(ctx: ExecContext, model: CoreModel, clip: WanTextEncoder, lora_name: str, strength_model: float,
                 strength_clip: float, **_: Any) -> tuple:
     patched = _add_lora(ctx, model, lora_name, strength_model)

@@ -24,11 +24,11 @@ whose file does, with a non-zero CLIP strength, is refused (as wfrun's ``LoraLoa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from wfrun.models.handles import CoreModel, LoraPatch
 from wfrun.models.header import CheckpointError
-from wfrun.models.lora_files import LoraError, check_fits, lora_module_names
+from wfrun.models.lora_files import LoraError, check_fits, lora_module_names, prefetch
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.models import resolve
 from wfrun.nodes.saved import saved_widgets
@@ -69,7 +69,26 @@ def row_strengths(row: dict, has_clip: bool) -> tuple[float, float]:
     return model, (model if row.get("strengthTwo") is None else _strength(row, "strengthTwo"))
 
 
-@executor("Power Lora Loader (rgthree)")
+def read_loras_ahead(ctx: ExecContext, constants: dict[str, Any]) -> Callable[[], None]:
+    """The node's prefetch: the files of its rows that are on with a model strength, read
+    while the run's first nodes work (``models.lora_files.prefetch``)."""
+    releases = []
+    for row in rows_of(ctx, constants):
+        name, strength = row.get("lora"), row.get("strength")
+        if row.get("on") and isinstance(name, str) and name and isinstance(strength, (int, float)) and strength != 0:
+            try:
+                releases.append(prefetch(resolve(ctx, "loras", name, "lora"), strength))
+            except NodeInputError:  # a missing file is named at the node's turn
+                continue
+
+    def release() -> None:
+        for each in releases:
+            each()
+
+    return release
+
+
+@executor("Power Lora Loader (rgthree)", prefetch=read_loras_ahead)
 def power_lora_loader(ctx: ExecContext, model: Any = None, clip: Any = None, **queued: Any) -> tuple:
     if model is not None and not isinstance(model, CoreModel):
         raise NodeInputError("model", f"expected a MODEL from a core loader, got {type(model).__name__}")
