@@ -31,3 +31,17 @@ def test_a_cache_folder_the_user_set_is_kept(tmp_path, monkeypatch):
     use_compile_cache()
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "mine")
     assert os.environ["TRITON_CACHE_DIR"] == str(tmp_path / "my-triton")
+
+
+def test_reduction_configs_stay_as_compiled_unless_the_user_chose(tmp_path, monkeypatch):
+    import torch._inductor.config as inductor_config
+
+    monkeypatch.setenv("WFRUN_CACHE", str(tmp_path))
+    monkeypatch.setattr(inductor_config, "dynamic_scale_rblock", True)
+    monkeypatch.delenv("TORCHINDUCTOR_DYNAMIC_SCALE_RBLOCK", raising=False)
+    use_compile_cache()
+    assert inductor_config.dynamic_scale_rblock is False
+    monkeypatch.setattr(inductor_config, "dynamic_scale_rblock", True)
+    monkeypatch.setenv("TORCHINDUCTOR_DYNAMIC_SCALE_RBLOCK", "1")  # the user's choice
+    use_compile_cache()
+    assert inductor_config.dynamic_scale_rblock is True

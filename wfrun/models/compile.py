@@ -115,7 +115,25 @@ def use_compile_cache() -> Path:
     if inductor is None or inductor == _inductor_default():
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(root / "inductor")
     os.environ.setdefault("TRITON_CACHE_DIR", str(root / "triton"))
+    keep_reduction_configs()
     return root
+
+
+#: The variable through which a user sets Inductor's run-time RBLOCK scaling themselves.
+SCALE_RBLOCK_ENV = "TORCHINDUCTOR_DYNAMIC_SCALE_RBLOCK"
+
+
+def keep_reduction_configs() -> None:
+    """Turn off Inductor's run-time halving of a reduction kernel's RBLOCK (``dynamic_scale_rblock``),
+    unless the user chose it (:data:`SCALE_RBLOCK_ENV`). The halved configs it adds are not
+    found in the autotune cache by the next process on torch 2.11, so every run benchmarked
+    four kernels of the Wan block again: without it the 4-step A14B job's first step took
+    4.75 s instead of 6.0 s and every later step the same 1.94 s (bench/RESULTS.md, session 19)."""
+    if SCALE_RBLOCK_ENV in os.environ:
+        return
+    import torch._inductor.config as inductor_config
+
+    inductor_config.dynamic_scale_rblock = False
 
 
 def _inductor_default() -> str | None:
