@@ -86,7 +86,8 @@ ATTENTION_BACKENDS = {
 
 #: Detected transformer family (wfrun.models.families) → the pack's notion of model type.
 MODEL_TYPES = {"t2v": "t2v", "i2v": "i2v", "flf2v": "fl2v", "fun-control": "fun_control", "fun-inp": "fun_inp",
-               "vace": "t2v", "ti2v-5b": "t2v"}  # the pack calls a VACE model and the 5B t2v
+               "vace": "t2v", "ti2v-5b": "t2v",  # the pack calls a VACE model and the 5B t2v
+               "minimax-remover": "no_cross_attn"}  # the pack's name for a model without text_embedding
 
 
 def pack_model_type(task: str) -> str:
