@@ -212,7 +212,8 @@ def test_prompts_and_cfg_change_nothing_without_text(remover):
     cfg mixes two equal predictions."""
     emb = _embeds()
     plain, _ = wanvideo_sampler(ExecContext(), model=_model(remover), image_embeds=emb, cfg=1.0, **COMMON)
-    text = TextEmbeds(prompt_embeds=(torch.randn(5, 32), torch.randn(3, 32)), negative_prompt_embeds=(torch.randn(4, 32),))
+    text = TextEmbeds(prompt_embeds=(torch.randn(5, 32), torch.randn(3, 32)),
+                      negative_prompt_embeds=(torch.randn(4, 32),))
     prompted, _ = wanvideo_sampler(ExecContext(), model=_model(remover), image_embeds=emb, text_embeds=text, cfg=1.0,
                                    **COMMON)
     guided, _ = wanvideo_sampler(ExecContext(), model=_model(remover), image_embeds=emb, text_embeds=text, cfg=4.0,
@@ -237,3 +238,13 @@ def test_sampler_refuses_mismatched_models_and_windows(remover, tiny_models):
             wanvideo_sampler(ExecContext(), model=model, image_embeds=emb, text_embeds=text, cfg=1.0, **COMMON,
                              **extra)
         assert err.value.input_name == name and words in str(err.value) and err.value.hint
+
+
+def test_core_model_loaders_refuse_it():
+    """ComfyUI's own Wan model always builds the text embedding and cross-attention."""
+    from wfrun.nodes.models import runnable_family
+
+    with pytest.raises(NodeInputError) as err:
+        runnable_family(Path(NAME), "minimax-remover", "unet_name")
+    assert err.value.input_name == "unet_name" and "WanVideoModelLoader" in err.value.hint
+    assert runnable_family(Path("t2v.safetensors"), "t2v", "unet_name").task == "t2v"

@@ -53,8 +53,8 @@ def wanvideo_minimax_remover_embeds(ctx: ExecContext, width: int, height: int, n
                              f"{tuple(video.shape)}", "encode the mask video at the video's size and frame count")
     target_shape = (LATENT_CHANNELS, (int(num_frames) - 1) // VAE_STRIDE[0] + 1, int(height) // VAE_STRIDE[1],
                     int(width) // VAE_STRIDE[2])
-    for name, wanted, found in (("num_frames", target_shape[1], video.shape[1]),
-                                ("height", target_shape[2], video.shape[2]), ("width", target_shape[3], video.shape[3])):
+    for name, wanted, found in (("num_frames", target_shape[1], video.shape[1]), ("height", target_shape[2],
+                                video.shape[2]), ("width", target_shape[3], video.shape[3])):
         if wanted != found:
             raise NodeInputError(name, f"{name} gives {wanted} latent {'frames' if name == 'num_frames' else 'pixels'}"
                                  f", the encoded video has {found} (latents {tuple(video.shape)})",
