@@ -22,6 +22,7 @@ from wfrun.nodes.executor import ExecContext, NodeInputError
 from node_helpers import node
 from wfrun.packs.wanvideo.types import ContextOptions, ImageEmbeds, TextEmbeds, WanVideoModel
 from wfrun.sampling.forward import transformer_forward
+from wfrun.sampling.nag import NAGParams, NAGTextEmbeds
 
 wanvideo_minimax_remover_embeds = node("WanVideoMiniMaxRemoverEmbeds")
 wanvideo_sampler = node("WanVideoSampler")
@@ -218,7 +219,11 @@ def test_prompts_and_cfg_change_nothing_without_text(remover):
                                    **COMMON)
     guided, _ = wanvideo_sampler(ExecContext(), model=_model(remover), image_embeds=emb, text_embeds=text, cfg=4.0,
                                  **COMMON)
-    assert torch.equal(plain["samples"], prompted["samples"])
+    nag = NAGTextEmbeds(text.prompt_embeds[:1], text.negative_prompt_embeds, nag_prompt_embeds=(torch.randn(4, 32),),
+                        nag=NAGParams(11.0, 2.5, 0.25))
+    with_nag, _ = wanvideo_sampler(ExecContext(), model=_model(remover), image_embeds=emb, text_embeds=nag, cfg=1.0,
+                                   **COMMON)
+    assert torch.equal(plain["samples"], prompted["samples"]) and torch.equal(plain["samples"], with_nag["samples"])
     torch.testing.assert_close(guided["samples"], plain["samples"])
 
 

@@ -42,6 +42,9 @@ Choices mapped onto diffusers/torch, and why:
   It must fit the model's width, depth and heads (Wan 2.1 14B). A GGUF patch (Kijai's
   ``Wan2_1-InfiniteTalk_Single_Q8.gguf``) goes with a GGUF main model only, as in the pack;
   it is dequantized on load (``models.multitalk.load_multitalk``).
+- MiniMax-Remover files (no ``text_embedding``: the pack's ``no_cross_attn`` model type) load
+  without text embedding and cross-attention (``models.no_text``); WanVideoSampler gives them
+  WanVideoMiniMaxRemoverEmbeds' latents (``remover.py``).
 - Wan 2.2 Animate files load into diffusers' ``WanAnimateTransformer3DModel`` (pose patch
   embedding, motion and face encoders, face adapters); the sampler gives them the pose
   and face inputs of WanVideoAnimateEmbeds (``animate.py``).
