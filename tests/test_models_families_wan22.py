@@ -31,6 +31,7 @@ NAMES = {
     "ti2v-5b": "wan2.2_ti2v_5B", "fun-inp-5b": "wan2.2_fun_inpaint_5B", "fun-control-5b": "wan2.2_fun_control_5B",
     "fun-camera-5b": "wan2.2_fun_camera_5B", "animate-14b": "wan2.2_animate_14B", "s2v-14b": "wan2.2_s2v_14B",
     "humo-17b": "humo_17B", "humo-1.7b": "humo_1.7B", "t2v-causal": "causal_forcing-framewise",
+    "minimax-remover": "Wan2_1-MiniMaxRemover_1_3B",
 }
 LAYOUTS = [("original", "bf16", "bf16"), ("comfyui", "fp16", "bf16"), ("comfyui", "fp8_e4m3fn_scaled", "fp16")]
 

@@ -162,7 +162,8 @@ def diffusers_config(info: ModelInfo, num_heads: int | None = None) -> dict[str,
     config = bundled_config("wan2.1_transformer.json")
     config.update(
         patch_size=list(c["patch_size"]), num_attention_heads=heads, attention_head_dim=c["dim"] // heads,
-        in_channels=c["in_dim"], out_channels=c["out_dim"], text_dim=c["text_dim"], freq_dim=c["freq_dim"],
+        in_channels=c["in_dim"], out_channels=c["out_dim"], freq_dim=c["freq_dim"],
+        text_dim=c["text_dim"] or config["text_dim"],  # none: a model without text (wan_extra_parts strips it)
         ffn_dim=c["ffn_dim"], num_layers=c["num_layers"], cross_attn_norm=c["cross_attn_norm"],
         qk_norm="rms_norm_across_heads" if c["qk_norm"] else None,
         image_dim=c["image_dim"], added_kv_proj_dim=c["dim"] if c["image_dim"] else None,

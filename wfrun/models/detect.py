@@ -283,7 +283,10 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
         "dim": dim, "in_dim": in_dim, "patch_size": patch_size,
         "out_dim": head[0] // max(1, patch_size[0] * patch_size[1] * patch_size[2]),
         "ffn_dim": _shape(tensors, f"{p}blocks.0.ffn.0.weight")[0],
-        "text_dim": _shape(tensors, f"{p}text_embedding.0.weight")[1],
+        # MiniMax-Remover has no text embedding (nor cross-attention): the wrapper's test for it
+        "text_dim": _shape(tensors, f"{p}text_embedding.0.weight")[1] if f"{p}text_embedding.0.weight" in tensors
+        else None,
+        "no_text": f"{p}text_embedding.0.weight" not in tensors,
         "freq_dim": _shape(tensors, f"{p}time_embedding.0.weight")[1],
         "num_layers": num_layers, "num_heads": heads,
         "qk_norm": f"{p}blocks.0.self_attn.norm_q.weight" in tensors,
@@ -316,7 +319,8 @@ def _wan_transformer(path, tensors, keys, metadata) -> ModelInfo | None:
                                       ("control_adapter", camera is not None), ("ref_conv", ref_conv is not None),
                                       ("fps", f"{p}fps_embedding.weight" in tensors),
                                       ("recam", f"{p}blocks.0.cam_encoder.weight" in tensors), ("animate", animate),
-                                      ("s2v", s2v), ("humo", humo), ("causal_ar", _causal_ar(metadata)))
+                                      ("s2v", s2v), ("humo", humo), ("causal_ar", _causal_ar(metadata)),
+                                      ("no_text", config["no_text"]))
              if found}
     notes: list[str] = []
     extras = sorted({k[len(p):].split(".")[0] for k in keys if k.startswith(p)} - _WAN_TOP_LEVEL)

@@ -190,9 +190,10 @@ def _linear(sd: dict, r: _Random, name: str, out: int, fan_in: int, bias: bool =
 # --- master weights in the original layouts (float32) ----------------------------------
 
 
-def _block(sd: dict, r: _Random, b: str, dim: int, ffn: int, image: bool) -> None:
-    """One ``WanAttentionBlock`` (self-attention, cross-attention, its norm, feed-forward, modulation)."""
-    for attn in ("self_attn", "cross_attn"):
+def _block(sd: dict, r: _Random, b: str, dim: int, ffn: int, image: bool, cross: bool = True) -> None:
+    """One ``WanAttentionBlock`` (self-attention, cross-attention, its norm, feed-forward,
+    modulation); without ``cross`` (MiniMax-Remover) no cross-attention and no ``norm3``."""
+    for attn in ("self_attn", "cross_attn") if cross else ("self_attn",):
         for proj in "qkvo":
             _linear(sd, r, f"{b}.{attn}.{proj}", dim, dim)
         sd[f"{b}.{attn}.norm_q.weight"] = r.norm(dim)
@@ -201,8 +202,9 @@ def _block(sd: dict, r: _Random, b: str, dim: int, ffn: int, image: bool) -> Non
         _linear(sd, r, f"{b}.cross_attn.k_img", dim, dim)
         _linear(sd, r, f"{b}.cross_attn.v_img", dim, dim)
         sd[f"{b}.cross_attn.norm_k_img.weight"] = r.norm(dim)
-    sd[f"{b}.norm3.weight"] = r.norm(dim)
-    sd[f"{b}.norm3.bias"] = r.bias(dim)
+    if cross:
+        sd[f"{b}.norm3.weight"] = r.norm(dim)
+        sd[f"{b}.norm3.bias"] = r.bias(dim)
     _linear(sd, r, f"{b}.ffn.0", ffn, dim)
     _linear(sd, r, f"{b}.ffn.2", dim, ffn)
     sd[f"{b}.modulation"] = r.normal(1, 6, dim, std=dim ** -0.5)
@@ -231,13 +233,15 @@ def transformer_weights(task: str, seed: int, dims: dict | None = None, meta: bo
     layers = animate["layers"] if animate else s2v["layers"] if s2v else c["layers"]
     sd["patch_embedding.weight"] = r.linear(dim, family.in_channels, 1, 2, 2)
     sd["patch_embedding.bias"] = r.bias(dim)
-    _linear(sd, r, "text_embedding.0", dim, c["text_dim"])
-    _linear(sd, r, "text_embedding.2", dim, dim)
+    text = "no_text" not in parts  # MiniMax-Remover: no text embedding, no cross-attention
+    if text:
+        _linear(sd, r, "text_embedding.0", dim, c["text_dim"])
+        _linear(sd, r, "text_embedding.2", dim, dim)
     _linear(sd, r, "time_embedding.0", dim, c["freq"])
     _linear(sd, r, "time_embedding.2", dim, dim)
     _linear(sd, r, "time_projection.1", dim * 6, dim)
     for i in range(layers):
-        _block(sd, r, f"blocks.{i}", dim, ffn, image)
+        _block(sd, r, f"blocks.{i}", dim, ffn, image, cross=text)
     _linear(sd, r, "head.head", family.latent_channels * 4, dim)
     sd["head.modulation"] = r.normal(1, 2, dim, std=dim ** -0.5)
     if image:

@@ -23,6 +23,8 @@ module for, built beside it so one loader fills every weight of the file.
   (attached from here too).
 - HuMo's audio projection and per-block audio attention: :mod:`wfrun.models.humo_parts`
   (attached from here too).
+- ``no_text`` (MiniMax-Remover): not a part but parts taken out — the text embedding and
+  every block's cross-attention (:mod:`wfrun.models.no_text`).
 
 They are attached as ordinary submodules under the names the files use, so device moves,
 dtype casts and hooks treat them like the rest of the model.
@@ -36,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from wfrun.models import humo_parts, s2v_parts
+from wfrun.models import humo_parts, no_text, s2v_parts
 
 #: The Plücker embedding's numbers per pixel (ComfyUI ``in_dim_control_adapter``).
 CAMERA_CHANNELS = 24
@@ -88,6 +90,8 @@ def extra_parts(config: dict[str, Any]) -> dict[str, Any]:
         out["fps"] = True
     if config.get("recam_in_dim"):
         out["recam_in_dim"] = int(config["recam_in_dim"])
+    if config.get("no_text"):
+        out["no_text"] = True
     out.update(s2v_parts.extra_parts(dict(config)))
     out.update(humo_parts.extra_parts(dict(config)))
     return out
@@ -110,6 +114,8 @@ def attach(model: nn.Module, parts: dict[str, Any]) -> nn.Module:
     if parts.get("fps"):
         model.fps_embedding = nn.Embedding(2, dim)
         model.fps_projection = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 6 * dim))
+    if parts.get("no_text"):
+        no_text.strip_text(model)
     return humo_parts.attach(s2v_parts.attach(model, parts), parts)
 
 

@@ -80,6 +80,11 @@ def runnable_family(path: Path, task: str, input_name: str) -> Any:
     if family is None or not family.runs:
         what = family.label if family is not None else f"a transformer of an unknown family ({task})"
         raise NodeInputError(input_name, f"{path.name} is {what}, which wfrun cannot sample yet")
+    if family.conditioning == "remover":  # ComfyUI's own Wan model builds cross-attention this file lacks
+        raise NodeInputError(input_name, f"{path.name} is {family.label}: ComfyUI's core Wan model has no place for "
+                             "a model without text embedding and cross-attention",
+                             "load it with WanVideoModelLoader and sample it with WanVideoSampler and "
+                             "WanVideoMiniMaxRemoverEmbeds")
     return family
 
 

@@ -150,6 +150,16 @@ class MochaEmbeds:
 
 
 @dataclass(frozen=True)
+class RemoverEmbeds:
+    """WanVideoMiniMaxRemoverEmbeds' latents for a MiniMax-Remover model: the video's and the
+    mask video's, ``[16, T, H/8, W/8]`` each (WanVideoEncode's, batch dropped), concatenated
+    after the noisy latents channel-wise in every model call (:mod:`wfrun.sampling.remover`)."""
+
+    latents: torch.Tensor
+    mask_latents: torch.Tensor
+
+
+@dataclass(frozen=True)
 class StandInEmbeds:
     """WanVideoAddStandInLatent's identity reference: the reference image's latent and the
     RoPE frequency offset between it and the video (the sampler refuses it: see
@@ -221,6 +231,8 @@ class ImageEmbeds:
     standin: StandInEmbeds | None = None
     #: From MochaEmbeds: MoCha's source video, mask and reference latents.
     mocha: MochaEmbeds | None = None
+    #: From WanVideoMiniMaxRemoverEmbeds: MiniMax-Remover's video and mask latents.
+    remover: RemoverEmbeds | None = None
 
     @property
     def is_image_conditioned(self) -> bool:

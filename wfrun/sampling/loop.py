@@ -93,6 +93,9 @@ from the model-family registry (``models/families``), never from numbers here.
   after the frames in every call, with MoCha's per-token RoPE positions (:mod:`.mocha`);
   only the first frames of the prediction are stepped. Context windows and the other
   extras are refused with it (``_mocha_positions`` lists them).
+- **MiniMax-Remover** (WanVideoMiniMaxRemoverEmbeds, on a model without text): the video's
+  and the mask's latents follow the noise channel-wise in every call, and the calls get a
+  placeholder context in place of the prompts (:mod:`.remover`).
 - **Fun-Camera** (WanVideoFunCameraEmbeds): the Plücker rays go to the model's camera
   adapter in every call inside their window; no control channels (:mod:`.fun_camera`).
 - **Uni3C** (WanVideoUni3C_embeds): inside its window every call runs the controlnet on
@@ -146,6 +149,8 @@ from wfrun.sampling.s2v import S2VInputs, s2v_forward
 from wfrun.sampling.schedulers import Schedule, build_schedule
 from wfrun.sampling.tracks import AtiTracks, TrackError, ati_patch, wanmove_replace
 from wfrun.sampling import ttm as ttm_method
+from wfrun.sampling import remover
+from wfrun.models.no_text import placeholder_context
 from wfrun.sampling.uni3c import Uni3CEmbeds, Uni3CError, render_for, uni3c_pass
 from wfrun.sampling import uni3c as uni3c_checks
 
@@ -469,7 +474,9 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
         scale = embeds_scale(req.transformer)  # the pack's 5B noise: 48 channels, half the /8 size
         noise = torch.randn(latent_ch, t + 1 if emb.has_ref else t, h // scale, w // scale, dtype=torch.float32,
                             device="cpu", generator=generator)
-        if control is not None and cond.control_lora is not None:
+        if emb.remover is not None:  # MiniMax-Remover: video and mask latents after the noise (.remover)
+            cond.image_cond = _remover_input(req, noise).to(device)
+        elif control is not None and cond.control_lora is not None:
             if control.control_images is None:
                 raise SamplingError("image_embeds", "a control LoRA needs control latents",
                                     "connect WanVideoEncode's latents to the control embeds node")
@@ -525,6 +532,13 @@ def _noise_and_conditioning(req: SamplingRequest, generator: torch.Generator) ->
     cond.image_cond_ati = _ati_cond(req, cond)
     _wanmove_cond(req, cond)
     return noise, cond
+
+
+def _remover_input(req: SamplingRequest, noise: torch.Tensor) -> torch.Tensor:
+    try:
+        return remover.model_input(req.transformer, req.image_embeds.remover, noise)
+    except remover.RemoverError as err:
+        raise SamplingError(err.input_name, str(err), err.hint) from None
 
 
 def _wanmove_cond(req: SamplingRequest, cond: Conditioning) -> None:
@@ -665,6 +679,9 @@ def _vace_at(p: "Prepared", contexts: tuple, idx: int, pct: float) -> tuple[tupl
 
 def _text_context(req: SamplingRequest) -> TextContext:
     device = torch.device(req.device)
+    if remover.is_remover(req.transformer):  # no text: a placeholder no layer reads, for cond and uncond
+        blank = placeholder_context(1, device, req.dtype)
+        return TextContext(blank, blank)
     positive = [p.to(device, req.dtype) for p in req.text_embeds.prompt_embeds]
     negative = [n.to(device, req.dtype) for n in req.text_embeds.negative_prompt_embeds]
     text = TextContext(_pad_context(positive), _pad_context(negative[:1]) if negative else None)
@@ -677,7 +694,7 @@ def _text_context(req: SamplingRequest) -> TextContext:
 def _nag(req: SamplingRequest) -> NAGContext | None:
     """The NAG of the text embeds (WanVideoApplyNAG), padded like the prompt, or None."""
     params = getattr(req.text_embeds, "nag", None)
-    if params is None:
+    if params is None or remover.is_remover(req.transformer):  # NAG guides a cross-attention it lacks
         return None
     if len(req.text_embeds.prompt_embeds) > 1:
         raise SamplingError("text_embeds", "NAG with several prompts over the video is not supported (nor in the "
@@ -952,7 +969,7 @@ def _check_s2v(req: SamplingRequest, cond: Conditioning, windows: Windows | None
 def prepare(req: SamplingRequest) -> Prepared:
     """Check the request and fix everything the steps need, in the pack's order (the one
     CPU generator feeds the noise, then FreeNoise, then stochastic schedulers)."""
-    if req.text_embeds is None or not req.text_embeds.prompt_embeds:
+    if not remover.is_remover(req.transformer) and (req.text_embeds is None or not req.text_embeds.prompt_embeds):
         raise SamplingError("text_embeds", "no text embeds given",
                             "connect WanVideoTextEncode; diffusers' Wan blocks always cross-attend to a prompt")
     if req.image_embeds.standin is not None:
@@ -962,6 +979,10 @@ def prepare(req: SamplingRequest) -> Prepared:
                             "transformer forward does not do", "remove WanVideoAddStandInLatent")
     opts = req.options
     steps, cfg, schedule, add_noise = _steps_and_cfg(req)
+    try:  # MiniMax-Remover: the model and its embeds go together, alone
+        remover.check(req.transformer, req.image_embeds, windows=opts.context is not None, ati=req.ati is not None)
+    except remover.RemoverError as err:
+        raise SamplingError(err.input_name, str(err), err.hint) from None
     generator = torch.Generator(device="cpu")
     generator.manual_seed(int(req.seed))
     noise, cond = _noise_and_conditioning(req, generator)

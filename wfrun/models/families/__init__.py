@@ -2,7 +2,7 @@
 apart and what it needs, so no other module has to know a channel count.
 
 - ``wan_transformer``: the Wan 2.1 and 2.2 transformers (T2V, I2V, FLF2V, Fun InP/Control/
-  Camera, VACE, A14B experts, TI2V-5B, Animate 14B), their channels, parts, conditioning and
+  Camera, VACE, A14B experts, TI2V-5B, Animate 14B, MiniMax-Remover), their channels, parts, conditioning and
   name rules;
 - ``wan_vae``: the Wan 2.1 and 2.2 VAEs (latent channels, stride, layout);
 - ``latent_formats``: ComfyUI's ``Wan21``/``Wan22`` latent statistics and

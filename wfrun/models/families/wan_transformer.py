@@ -43,7 +43,13 @@ is ``[dim, in_channels, 1, 2, 2]``, ``head.head`` gives ``4 * latent_channels``)
   ``{"transformer": {"causal_ar": true}}``, as the Causal Forcing repack carries it): the
   weights are a plain Wan 2.1 T2V backbone trained for autoregressive, frame-by-frame
   denoising with a KV cache (ComfyUI ``WAN21_CausalAR_T2V`` / ``CausalWanModel``, sampled
-  by its ``ar_video`` sampler; other samplers run it as a bidirectional T2V, as there).
+  by its ``ar_video`` sampler; other samplers run it as a bidirectional T2V, as there);
+- ``no_text`` — not a module but one missing: MiniMax-Remover (a video object remover
+  trained from the Wan 2.1 1.3B backbone) has no text embedding and no cross-attention in
+  its blocks (nor their ``norm3``); each block is self-attention then feed-forward. Its 48
+  input channels are the noisy latents, the (masked) video's latents and the mask video's
+  latents, 16 each (the wrapper's ``no_cross_attn`` model type, told by the missing
+  ``text_embedding.0.weight``; the original ``Transformer3DModel`` of zibojia/MiniMax-Remover).
 
 Input channels are the noise latents plus what the sampler concatenates (L = latent
 channels): T2V and VACE take L; I2V, FLF2V and Fun-InP 2L + 4 (noise, 4 mask channels,
@@ -72,10 +78,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Conditioning = Literal["text", "image", "control", "camera", "vace", "image-latent", "animate", "s2v", "humo"]
+Conditioning = Literal["text", "image", "control", "camera", "vace", "image-latent", "animate", "s2v", "humo",
+                       "remover"]
 
 #: Optional parts a transformer file may carry beyond the backbone (see the module docs).
-PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv", "fps", "recam", "animate", "s2v", "humo", "causal_ar")
+PARTS = ("emb_pos", "vace", "control_adapter", "ref_conv", "fps", "recam", "animate", "s2v", "humo", "causal_ar",
+         "no_text")
 
 #: The metadata mark of a causal (autoregressive) Wan model: ComfyUI reads the file's
 #: ``config`` JSON and picks ``WAN21_CausalAR_T2V`` when its transformer says this.
@@ -208,6 +216,9 @@ TRANSFORMER_FAMILIES: tuple[TransformerFamily, ...] = (
     # 17B (14B backbone) takes I2V-like mask and image channels (no CLIP), the 1.7B (1.3B) none
     _f("humo-17b", "HuMo 17B (human video from text, image and audio)", 36, 16, False, "humo", parts={"humo"}),
     _f("humo-1.7b", "HuMo 1.7B (human video from text, image and audio)", 16, 16, False, "humo", parts={"humo"}),
+    # MiniMax-Remover: a Wan 2.1 1.3B backbone without text, its input the noise, video and mask latents
+    _f("minimax-remover", "MiniMax-Remover (Wan 2.1 1.3B video object remover, no text)", 48, 16, False, "remover",
+       parts={"no_text"}),
     # Wan 2.2 5B: 48-channel latents of the Wan 2.2 VAE
     _f("ti2v-5b", "Wan 2.2 TI2V-5B", 48, 48, False, "image-latent", generation="2.2"),
     _f("fun-inp-5b", "Wan 2.2 Fun InP 5B", 100, 48, False, "image", image_optional=True,
@@ -264,6 +275,8 @@ def task_from_name(name: str) -> str | None:
     name = name.replace("\\", "/").lower()
     wan22 = re.search(_WAN22, name) is not None
     size = "5b" if re.search(r"(?<![\d.])5b", name) else "a14b"
+    if re.search(r"minimax[-_ ]?remover", name):
+        return "minimax-remover"
     if "vace" in name:
         return "vace"
     if re.search(r"wan[-_ ]?move", name):  # Wan-Move: a Wan 2.1 I2V 14B fine-tune, no parts of its own
@@ -306,9 +319,10 @@ def task_from_name(name: str) -> str | None:
 
 def _by_channels(in_channels: int, latent_channels: int) -> list[TransformerFamily]:
     """Runnable families a caller holding only the patch embedding can mean: VACE, camera,
-    Animate, S2V and HuMo models are told by the modules they carry, not by their channels."""
+    Animate, S2V and HuMo models are told by the modules they carry, MiniMax-Remover by the
+    text embedding it lacks, not by their channels."""
     return [f for f in TRANSFORMER_FAMILIES if f.in_channels == in_channels and f.latent_channels == latent_channels
-            and f.runs and f.conditioning not in ("vace", "camera", "animate", "s2v", "humo")]
+            and f.runs and f.conditioning not in ("vace", "camera", "animate", "s2v", "humo", "remover")]
 
 
 def conditioning_by_channels(in_channels: int, latent_channels: int = 16) -> Conditioning | None:

@@ -42,6 +42,9 @@ Choices mapped onto diffusers/torch, and why:
   It must fit the model's width, depth and heads (Wan 2.1 14B). A GGUF patch (Kijai's
   ``Wan2_1-InfiniteTalk_Single_Q8.gguf``) goes with a GGUF main model only, as in the pack;
   it is dequantized on load (``models.multitalk.load_multitalk``).
+- MiniMax-Remover files (no ``text_embedding``: the pack's ``no_cross_attn`` model type) load
+  without text embedding and cross-attention (``models.no_text``); WanVideoSampler gives them
+  WanVideoMiniMaxRemoverEmbeds' latents (``remover.py``).
 - Wan 2.2 Animate files load into diffusers' ``WanAnimateTransformer3DModel`` (pose patch
   embedding, motion and face encoders, face adapters); the sampler gives them the pose
   and face inputs of WanVideoAnimateEmbeds (``animate.py``).
@@ -86,7 +89,8 @@ ATTENTION_BACKENDS = {
 
 #: Detected transformer family (wfrun.models.families) → the pack's notion of model type.
 MODEL_TYPES = {"t2v": "t2v", "i2v": "i2v", "flf2v": "fl2v", "fun-control": "fun_control", "fun-inp": "fun_inp",
-               "vace": "t2v", "ti2v-5b": "t2v"}  # the pack calls a VACE model and the 5B t2v
+               "vace": "t2v", "ti2v-5b": "t2v",  # the pack calls a VACE model and the 5B t2v
+               "minimax-remover": "no_cross_attn"}  # the pack's name for a model without text_embedding
 
 
 def pack_model_type(task: str) -> str:

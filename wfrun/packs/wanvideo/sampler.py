@@ -59,6 +59,9 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
 - FlowEdit (``flowedit_args``, WanVideoFlowEdit, ``flowedit.py``): the sampler edits its input
   latents (``samples``) by FlowEdit (``sampling.flowedit_sampling``, whose docstring lists
   what it refuses);
+- MiniMax-Remover (WanVideoMiniMaxRemoverEmbeds, ``remover.py``): a model without text needs
+  those embeds and they need one; ``text_embeds`` may be left out and are not read (the
+  model has no cross-attention), as in the pack (``sampling.remover``);
 - inputs the pack uses for other model families (UniAnimate) raise a
   clear error when connected.
 """
@@ -88,6 +91,7 @@ from wfrun.sampling.forward import teacache_variant
 from wfrun.sampling.loop import SamplingError, SamplingRequest, sample
 from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, multitalk_audio, patch_on,
                                                      run_long)
+from wfrun.sampling import remover
 from wfrun.sampling.uni3c import Uni3CEmbeds
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
@@ -127,6 +131,11 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
         raise NodeInputError("image_embeds", f"expected WANVIDIMAGE_EMBEDS, got {type(image_embeds).__name__}",
                              "connect WanVideoEmptyEmbeds (text-to-video) or WanVideoImageToVideoEncode")
     name = Path(str(model.path)).name
+    try:  # MiniMax-Remover: its embeds and a model without text go together (sampling.remover)
+        if remover.check(model.transformer, image_embeds):
+            return
+    except remover.RemoverError as err:
+        raise NodeInputError(err.input_name, f"{name}: {err}", err.hint) from None
     if image_embeds.humo is not None or is_humo(model.transformer):  # HuMo: checked by the loop (sampling.loop)
         if image_embeds.humo is None:
             raise NodeInputError("image_embeds", f"{name} is a HuMo model: it needs HuMoEmbeds",
