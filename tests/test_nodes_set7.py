@@ -1,0 +1,103 @@
+"""Nodes added for the seventh public set: princepainter's PainterVRAM (a clean-up that hands
+``anything`` on) and endman100's LoadContditioning (a SaveConditioning file read back, only
+with the pickle opt-in and only weights-only). References: the values put in, and the file
+torch.save wrote."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from wfrun.engine.executors import load_packs
+from wfrun.models import residency
+from wfrun.models.paths import ModelRoots
+from wfrun.models.reader import pickle_files_allowed
+from wfrun.nodes.executor import ExecContext, NodeInputError, registered
+from wfrun.packs.painter_i2v.vram import BLOCKED
+
+load_packs()
+
+
+class NotATensor:
+    """Pickled by reference: a weights-only load must refuse to build it."""
+
+    def __init__(self, value: int = 1):
+        self.value = value
+
+
+# --- PainterVRAM ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("clean", [True, False])
+def test_painter_vram_hands_anything_on_and_cleans_only_when_asked(monkeypatch, clean):
+    calls = []
+    monkeypatch.setattr(residency, "release_all", lambda *a, **k: calls.append("models"))
+    monkeypatch.setattr(residency, "release_cached_memory", lambda *a, **k: calls.append("cache"))
+    value = {"samples": torch.ones(1, 16, 2, 4, 4)}
+    (out,) = registered("PainterVRAM")(ExecContext(), reserved=0.6, mode="auto", clean_gpu_before=clean,
+                                       anything=value)
+    assert out is value
+    assert calls == (["models", "cache"] if clean else [])
+
+
+def test_painter_vram_without_anything_gives_the_blocked_value(monkeypatch):
+    monkeypatch.setattr(residency, "release_all", lambda *a, **k: None)
+    (out,) = registered("PainterVRAM")(ExecContext(), reserved=1.0, mode="manual", clean_gpu_before=False)
+    assert out is BLOCKED and "PainterVRAM" in repr(out)
+
+
+# --- LoadContditioning -----------------------------------------------------------------
+
+def saved(tmp_path, entry, name="00000_conditionings.bin"):
+    folder = tmp_path / "models" / "conditionings"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(entry, folder / name)
+    return ExecContext(models=ModelRoots.from_options(str(tmp_path / "models")))
+
+
+def load(ctx, name="00000_conditionings.bin"):
+    return registered("LoadContditioning")(ctx, conditioning=name)
+
+
+def test_load_conditioning_gives_back_the_saved_entry(tmp_path):
+    cond = torch.randn(1, 7, 32)
+    extra = torch.arange(6.0).reshape(2, 3)
+    ctx = saved(tmp_path, [cond, {"pooled_output": None, "guidance": extra, "strength": 0.5}])
+    with pickle_files_allowed():
+        (out,) = load(ctx)
+    assert len(out) == 1 and len(out[0]) == 2
+    got, opts = out[0]
+    assert torch.equal(got, cond) and got.device.type == "cpu"
+    assert opts["pooled_output"] is None and opts["strength"] == 0.5
+    assert torch.equal(opts["guidance"], extra)
+
+
+def test_load_conditioning_needs_the_pickle_opt_in(tmp_path):
+    ctx = saved(tmp_path, [torch.zeros(1, 2, 4), {"pooled_output": None}])
+    with pickle_files_allowed(False), pytest.raises(NodeInputError) as err:
+        load(ctx)
+    assert err.value.input_name == "conditioning" and "--allow-pickle" in err.value.hint
+
+
+def test_load_conditioning_refuses_what_a_weights_only_load_would_not_build(tmp_path):
+    ctx = saved(tmp_path, [torch.zeros(1, 2, 4), {"pooled_output": NotATensor()}])
+    with pickle_files_allowed(), pytest.raises(NodeInputError) as err:
+        load(ctx)
+    assert err.value.input_name == "conditioning" and "weights-only" in str(err.value)
+
+
+@pytest.mark.parametrize("entry", [{"cond": torch.zeros(1)}, [torch.zeros(1, 2, 4)], ["text", {}]])
+def test_load_conditioning_refuses_other_shapes_of_file(tmp_path, entry):
+    ctx = saved(tmp_path, entry)
+    with pickle_files_allowed(), pytest.raises(NodeInputError) as err:
+        load(ctx)
+    assert err.value.input_name == "conditioning" and "[tensor, dict]" in str(err.value)
+
+
+def test_load_conditioning_lists_only_bin_files_and_finds_no_missing_one(tmp_path):
+    ctx = saved(tmp_path, [torch.zeros(1, 2, 4), {}], name="a.pt")
+    with pickle_files_allowed(), pytest.raises(NodeInputError) as err:
+        load(ctx, "a.pt")
+    assert ".bin" in str(err.value)
+    with pickle_files_allowed(), pytest.raises(NodeInputError) as err:
+        load(ctx, "missing.bin")
+    assert err.value.input_name == "conditioning"
