@@ -101,3 +101,25 @@ def test_load_conditioning_lists_only_bin_files_and_finds_no_missing_one(tmp_pat
     with pickle_files_allowed(), pytest.raises(NodeInputError) as err:
         load(ctx, "missing.bin")
     assert err.value.input_name == "conditioning"
+
+
+# --- refusal notes ----------------------------------------------------------------------
+
+def test_rtx_super_resolution_and_flow2_nodes_are_refused_with_why(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from wfrun.cli import main
+
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps({
+        "1": {"class_type": "LoadImage", "inputs": {"image": "a.png"}},
+        "2": {"class_type": "RTXVideoSuperResolution", "inputs": {"images": ["1", 0], "resize_type": "scale by multiplier",
+                                                                  "resize_type.scale": 2, "quality": "ULTRA"}},
+        "3": {"class_type": "WanVideoSampler_F2", "inputs": {"seed": 1}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": ["3", 0]}}}))
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "--tiny-models", "-o", str(tmp_path / "out")],
+                                env={"WFRUN_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 1 and "nothing was loaded" in result.output and "Traceback" not in result.output
+    assert "closed RTX Video SDK" in result.output and "flow2-wan-video's all-in-one pipeline" in result.output
