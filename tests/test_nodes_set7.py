@@ -123,3 +123,21 @@ def test_rtx_super_resolution_and_flow2_nodes_are_refused_with_why(tmp_path):
                                 env={"WFRUN_CACHE": str(tmp_path / "cache")})
     assert result.exit_code == 1 and "nothing was loaded" in result.output and "Traceback" not in result.output
     assert "closed RTX Video SDK" in result.output and "flow2-wan-video's all-in-one pipeline" in result.output
+
+
+# --- core ComfyNumberConvert ------------------------------------------------------------
+
+@pytest.mark.parametrize("value, want", [
+    (True, (1.0, 1)), (False, (0.0, 0)), (7, (7.0, 7)), (-2.75, (-2.75, -2)), (2.999, (2.999, 2)),
+    (" 42 ", (42.0, 42)), ("3.9", (3.9, 3)), ("-3.9", (-3.9, -3)), ("1e3", (1000.0, 1000)),
+    ("12345678901234567890", (12345678901234567890.0, 12345678901234567890))])
+def test_number_convert_as_comfyui(value, want):
+    got = registered("ComfyNumberConvert")(ExecContext(), value=value)
+    assert got == want and type(got[0]) is float and type(got[1]) is int
+
+
+@pytest.mark.parametrize("value", ["", "  ", "twelve", "nan", "inf", float("inf"), [1], 10 ** 400])
+def test_number_convert_refuses_what_comfyui_refuses(value):
+    with pytest.raises(NodeInputError) as err:
+        registered("ComfyNumberConvert")(ExecContext(), value=value)
+    assert err.value.input_name == "value"
