@@ -74,3 +74,20 @@ def test_dumps_keeps_unicode_and_ends_with_newline(tmp_path):
     doc = load_text('{"nodes": [{"id": 1, "type": "Note", "widgets_values": ["café ✓"]}], "links": []}')
     text = dumps(doc)
     assert "café ✓" in text and text.endswith("\n")
+
+
+def test_saved_prompt_request_body_reads_its_prompt():
+    """A kept ``POST /prompt`` body: ComfyUI's server queues body["prompt"] and ignores the
+    other keys (client_id, extra_data, a script's own notes); so does wfrun."""
+    prompt = {"3": {"class_type": "KSampler", "inputs": {"seed": 5, "model": ["4", 0]}}}
+    body = {"client_id": "abc", "prompt": prompt, "extra_data": {"extra_pnginfo": {}}, "_comment": "x"}
+    doc = load_text(json.dumps(body))
+    assert doc.kind == "api"
+    assert doc.dump() == prompt
+
+
+def test_prompt_key_that_is_not_an_api_prompt_is_still_refused():
+    for body in ({"prompt": "a cat"}, {"prompt": {"3": {"inputs": {}}}}, {"prompt": {}}):
+        with pytest.raises(FormatError) as info:
+            load_text(json.dumps(body))
+        assert info.value.problems[0].code == "unknown-format"

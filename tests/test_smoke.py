@@ -658,3 +658,32 @@ def test_the_s2v_first_chunk_keeps_the_64_px_its_motion_frames_need():
     assert caps.targets == {"4": {"width": 64, "height": 64}}
     got = caps(graph.node("4"), {"width": 1280, "height": 720, "length": 9, "batch_size": 1})
     assert (got["width"], got["height"]) == fit(1280, 720, 64) == (64, 64)
+
+
+def test_a_sound_window_moves_to_the_stand_in_sounds_one_second():
+    """AudioCrop saved for a whole song (0:30 to 0:32) would cut nothing from the 1 s stand-in
+    (set 7's lip-sync file then fed an empty waveform on): smoke cuts 0:00 to 0:01, the
+    stand-in's length, and says so; a window already there stays."""
+    from specs_for_tests import inp, node, out, workflow
+    from wfrun.engine.plan import make_plan
+    from wfrun.formats.document import from_data
+    from wfrun.graph import build
+    from wfrun.jobs.smoke import AUDIO_WINDOWS, apply_smoke_caps
+    from wfrun.media.standins import SECONDS
+    from wfrun.packs.audio_separation.nodes import _seconds
+    from wfrun.specs.registry import default_registry
+
+    window = AUDIO_WINDOWS["AudioCrop"]
+    assert _seconds(window["end_time"], "end_time") - _seconds(window["start_time"], "start_time") == SECONDS
+    nodes = [node(1, "LoadAudio", ["song.wav"], outputs=[out("AUDIO", "AUDIO", [1, 2])]),
+             node(2, "AudioCrop", ["0:30", "0:32"], inputs=[inp("audio", "AUDIO", 1)],
+                  outputs=[out("AUDIO", "AUDIO")]),
+             node(3, "AudioCrop", ["0:00", "0:01"], inputs=[inp("audio", "AUDIO", 2)],
+                  outputs=[out("AUDIO", "AUDIO")])]
+    links = [[1, 1, 0, 2, 0, "AUDIO"], [2, 1, 0, 3, 0, "AUDIO"]]
+    graph = build(from_data(workflow(nodes, links), "crop.json"), default_registry())
+    changes = apply_smoke_caps(graph, make_plan(graph, ["2", "3"]))
+    assert (graph.node("2").inputs["start_time"], graph.node("2").inputs["end_time"]) == ("0:00", "0:01")
+    assert [c for c in changes if "AudioCrop" in c] == [
+        "node 2 'AudioCrop': start_time = '0:00' (--smoke, was '0:30')",
+        "node 2 'AudioCrop': end_time = '0:01' (--smoke, was '0:32')"]

@@ -56,6 +56,8 @@ def parse_json(text: str, source: str) -> Any:
 def from_data(data: Any, source: str = "<memory>") -> Document:
     """Validate an already-parsed JSON value as a workflow document."""
     kind = detect_kind(data)
+    if kind is None and (prompt := request_body_prompt(data)) is not None:
+        data, kind = prompt, "api"
     if kind is None:
         raise FormatError(source, [_not_a_workflow(data)])
     try:
@@ -63,6 +65,21 @@ def from_data(data: Any, source: str = "<memory>") -> Document:
     except ValidationError as err:
         raise FormatError(source, [_problem_from_pydantic(e) for e in err.errors()]) from None
     return Document(kind, model, source)
+
+
+def request_body_prompt(data: Any) -> dict[str, Any] | None:
+    """The API prompt of a saved ``POST /prompt`` request body, or None.
+
+    Scripts that drive ComfyUI over HTTP often keep the whole body they send:
+    ``{"prompt": {...}, "client_id": ..., "extra_data": ...}``, sometimes with notes of their
+    own beside it (``_comment``). ComfyUI's server queues such a body: it reads ``prompt``
+    and ignores the keys it does not know, so wfrun reads the same prompt. The body's other
+    keys (a client id, extra PNG info) change nothing a run computes and are dropped: a
+    document read this way dumps as the bare prompt."""
+    if not isinstance(data, dict) or "nodes" in data:
+        return None
+    prompt = data.get("prompt")
+    return prompt if detect_kind(prompt) == "api" else None
 
 
 def _not_a_workflow(data: Any) -> FormatProblem:

@@ -368,7 +368,14 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
 MODELS_MISSING = {
     name: "part of Wan-Dancer (ComfyUI's WanDancerModel: music features injected into a Wan 2.2 14B model), "
           "which wfrun does not have yet"
-    for name in ("WanDancerEncodeAudio", "WanDancerVideo")}
+    for name in ("WanDancerEncodeAudio", "WanDancerVideo")} | {
+    "RTXVideoSuperResolution": "NVIDIA's RTX Video Super Resolution (comfyui_nvidia_rtx_nodes), which runs NVIDIA's "
+                               "closed RTX Video SDK on an RTX GPU; wfrun has no such model"} | {
+    name: "part of flow2-wan-video's all-in-one pipeline (its loader fetches the text encoder, CLIP vision and VAE "
+          "from Hugging Face at run time, and the pack patches ComfyUI's Wan model for image conditioning), which "
+          "wfrun does not have"
+    for name in ("WanVideoModelLoader_F2", "WanVideoConfigure_F2", "WanVideoModelPatcher_F2", "WanVideoSampler_F2",
+                 "WanVideoEnhancer_F2")}
 
 #: Custom nodes that send their inputs to a vendor's service over the network (said beside
 #: them when a run is refused): wfrun runs nothing off this machine.

@@ -30,7 +30,9 @@ file:
   frames still take several windows and the blending runs;
 - pixel paddings made for full-size images (``extra_padding``) at most 8 px, frames skipped
   or picked from the start of a video or batch (``skip_first_images``/``_frames``,
-  ``start_index``, ``batch_index``) at most 2 (negative indices, counted from the end, stay).
+  ``start_index``, ``batch_index``) at most 2 (negative indices, counted from the end, stay);
+- sound cut by time (AudioCrop's ``start_time``/``end_time``) from 0:00 to 0:01, the length of
+  the stand-in sound: a window saved for a whole song (0:30 to 0:32) would cut nothing from it.
 
 A value fed by a constant node (``INTConstant``, ``PrimitiveInt``: one number widget, one
 INT output, no links in) is capped at that node; a value computed by other nodes is capped
@@ -81,6 +83,9 @@ PREFIXED_MAX_FRAMES = 2 * MAX_FRAMES - 1
 #: Nodes whose frame count sizes audio that must last 0.4 s (MultiTalk's loudness measure:
 #: 10 frames at 25 fps): capped at PREFIXED_MAX_FRAMES too.
 AUDIO_LENGTH_NODES = frozenset({"MultiTalkWav2VecEmbeds"})
+#: Nodes that cut sound by time, with the window a smoke run gives them (the stand-in sound,
+#: ``media.standins.SECONDS``, lasts 1 s; audio-separation-nodes' AudioCrop reads ``M:SS``).
+AUDIO_WINDOWS = {"AudioCrop": {"start_time": "0:00", "end_time": "0:01"}}
 STEP_BOUNDARY_INPUTS = ("start_step", "end_step", "start_at_step", "end_at_step", "split_step")
 CONTEXT_CAPS = {"context_frames": 5, "context_overlap": 4, "context_stride": 4}
 #: FlowEdit's step counts (WanVideoFlowEdit) within the capped steps: of two steps, one edit
@@ -199,6 +204,11 @@ def apply_smoke_caps(graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str,
                 write(ints[name], new)
         for name, new in capped_step_range(saved[node_id]).items():
             write(ints[name], new)
+        for name, new in AUDIO_WINDOWS.get(node.class_type, {}).items():
+            old = node.inputs.get(name)
+            if (node.id, name) not in keep and isinstance(old, str) and old != new:
+                node.inputs[name] = new
+                changes.append(f"node {node.id} '{node.label}': {name} = {new!r} (--smoke, was {old!r})")
         prefix = node.inputs.get("filename_prefix")
         if (node.id, "filename_prefix") not in keep and isinstance(prefix, str):
             inside = inside_output(prefix)
