@@ -191,3 +191,43 @@ def test_the_package_map_is_kept_on_disk_until_the_environment_changes(tmp_path,
 
     (tmp_path / "cache" / lean_imports.SCAN_FILE).write_text("{not json")
     assert lean_imports.saved_scan(scan) == {"numpy": ["numpy"], "PIL": ["pillow"]} and len(calls) == 3
+
+
+DEFERRED_PROBE = textwrap.dedent("""
+    import inspect, sys, threading
+    if sys.argv[1] == "defer":
+        from wfrun.lean_imports import keep_unused_packages_out
+        keep_unused_packages_out()
+    import diffusers.schedulers.scheduling_dpmsolver_multistep  # imports scipy.stats when scipy is there
+    inspect.getmodule(inspect)  # walks sys.modules, asking each module for __file__, as torch does
+    print("ran before use:", "scipy.stats._distn_infrastructure" in sys.modules)
+    import scipy.stats
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(float(scipy.stats.beta.ppf(0.25, 2, 3))))
+               for _ in range(4)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    from scipy.stats import norm
+    print("answers:", answers, float(norm.cdf(0.0)), sys.modules["scipy.stats"] is scipy.stats)
+""")
+
+
+def test_scipy_stats_runs_only_when_first_used_and_then_as_usual():
+    """diffusers' schedulers import scipy.stats at import time (0.7 s of the model classes'
+    import on the H200 image); the CLI process defers it until used (``defer_until_used``).
+    Used then from four threads at once, it gives scipy's own answers; without the deferral
+    (the control) the import runs it at once, so the test can fail."""
+    from scipy.stats import beta
+
+    expected = float(beta.ppf(0.25, 2, 3))
+
+    def probe(mode: str) -> str:
+        done = subprocess.run([sys.executable, "-c", DEFERRED_PROBE, mode], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    deferred, control = probe("defer"), probe("control")
+    assert "ran before use: False" in deferred and "ran before use: True" in control
+    for out in (deferred, control):
+        assert f"answers: {[expected] * 4} 0.5 True" in out

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import importlib.util
 import json
 import os
 import sys
+import threading
 
 from wfrun.cache_dir import cache_root
 
@@ -31,12 +33,67 @@ from wfrun.cache_dir import cache_root
 UNUSED_OPTIONAL_PACKAGES = ("peft", "sklearn", "torchaudio")
 
 
+#: Modules the libraries import at import time but rarely use: diffusers' schedulers import
+#: ``scipy.stats`` for their beta-sigma option (which Wan's samplers do not take), 0.7 s of
+#: the model classes' import on the H200 image (bench/RESULTS.md, session 19). They are
+#: imported when first used (:func:`defer_until_used`); wfrun's own beta scheduler uses it so.
+DEFERRED_MODULES = ("scipy.stats",)
+
+
 def keep_unused_packages_out() -> None:
-    """Mark :data:`UNUSED_OPTIONAL_PACKAGES` unavailable unless already imported, and let
-    the libraries share one map of installed packages (:func:`share_package_map`)."""
+    """Mark :data:`UNUSED_OPTIONAL_PACKAGES` unavailable unless already imported, defer
+    :data:`DEFERRED_MODULES` until used, and let the libraries share one map of installed
+    packages (:func:`share_package_map`)."""
     for name in UNUSED_OPTIONAL_PACKAGES:
         sys.modules.setdefault(name, None)
+    for name in DEFERRED_MODULES:
+        defer_until_used(name)
     share_package_map()
+
+
+def defer_until_used(name: str) -> None:
+    """Put a stand-in for module ``name`` in ``sys.modules`` that runs the module the first
+    time one of its attributes is asked for (PEP 562's module ``__getattr__``), in the same
+    module object, so ``import name`` costs nothing until the module is used. The stand-in
+    carries the module's spec, file and path from the start: introspection that walks
+    ``sys.modules`` (``inspect.getmodule``, which torch's custom-op registration calls at
+    import) does not set it off, as it would the standard library's ``LazyLoader``. Nothing
+    is done for a module already imported or not installed."""
+    if name in sys.modules:
+        return
+    try:
+        spec = importlib.util.find_spec(name)  # imports the parent package, which is cheap
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.loader is None or name in sys.modules:
+        return
+    module = importlib.util.module_from_spec(spec)
+    lock = threading.RLock()  # a second thread waits for the first one's run of the module
+    state = {"now": "waiting"}  # then "running", then "done"
+
+    def __getattr__(attribute: str):
+        with lock:
+            if state["now"] == "running":  # asked by the module's own code while it runs: not there yet
+                raise AttributeError(f"partially initialized module {name!r} has no attribute {attribute!r}")
+            if state["now"] == "waiting":
+                state["now"] = "running"
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(name, None)  # the next import tries again, and fails as it would have
+                    raise
+                state["now"] = "done"
+                if module.__dict__.get("__getattr__") is __getattr__:  # unless the module has its own
+                    del module.__dict__["__getattr__"]
+        if module.__dict__.get("__getattr__") is __getattr__:
+            raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
+        return getattr(module, attribute)
+
+    module.__getattr__ = __getattr__
+    sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, module)
 
 
 def share_package_map() -> None:
