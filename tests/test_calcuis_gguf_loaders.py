@@ -10,42 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import gguf
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from tests.gguf_reference import dequantized, t5_name
 from tests.node_helpers import node
-from wfrun.models.gguf_reader import DEQUANTIZED
 from wfrun.models.paths import ModelRoots
 from wfrun.models.tiny_gguf import write_umt5_gguf, write_wan_gguf
 from wfrun.nodes.executor import ExecContext, NodeInputError
 
 UNET = "wan2.1-t2v-14b-q4_0.gguf"
 CLIP = "umt5-xxl-encoder-q8_0.gguf"
-T5_NAMES = {"token_embd.weight": "shared.weight", "enc.output_norm.weight": "encoder.final_layer_norm.weight"}
-T5_BLOCK = {"attn_q": "layer.0.SelfAttention.q", "attn_k": "layer.0.SelfAttention.k",
-            "attn_v": "layer.0.SelfAttention.v", "attn_o": "layer.0.SelfAttention.o",
-            "attn_rel_b": "layer.0.SelfAttention.relative_attention_bias", "attn_norm": "layer.0.layer_norm",
-            "ffn_gate": "layer.1.DenseReluDense.wi_0", "ffn_up": "layer.1.DenseReluDense.wi_1",
-            "ffn_down": "layer.1.DenseReluDense.wo", "ffn_norm": "layer.1.layer_norm"}
-
-
-def dequantized(path: Path, rename=lambda name: name) -> dict[str, torch.Tensor]:
-    out = {}
-    for tensor in gguf.GGUFReader(path).tensors:
-        values = np.array(gguf.quants.dequantize(tensor.data, tensor.tensor_type), dtype=np.float32)
-        value = torch.from_numpy(values).reshape(tuple(int(d) for d in reversed(tensor.shape.tolist())))
-        out[rename(tensor.name)] = value.half().float() if tensor.tensor_type.name in DEQUANTIZED else value
-    return out
-
-
-def t5_name(name: str) -> str:
-    if name in T5_NAMES:
-        return T5_NAMES[name]
-    _, _, block, part, leaf = name.split(".")
-    return f"encoder.block.{block}.{T5_BLOCK[part]}.{leaf}"
 
 
 @pytest.fixture(scope="module")

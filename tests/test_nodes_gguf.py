@@ -16,16 +16,14 @@ import json
 from importlib import resources
 from pathlib import Path
 
-import gguf
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 from safetensors.torch import save_file
 
+from tests.gguf_reference import dequantized, t5_name
 from tests.node_helpers import node
 from wfrun.cli import main
-from wfrun.models.gguf_reader import DEQUANTIZED
 from wfrun.models.handles import CoreModel
 from wfrun.models.paths import ModelRoots
 from wfrun.models.standins import family_for, write_standins
@@ -36,33 +34,6 @@ from wfrun.specs.registry import default_registry
 GGUF_VER = "795e45156ece99afbc3efef911e63fcb46e6a20d"  # ComfyUI-GGUF HEAD the specs were read at
 UNET = "wan2.1-t2v-14b-Q4_0.gguf"
 CLIP = "umt5-xxl-encoder-Q8_0.gguf"
-
-#: llama.cpp's T5 names → transformers', written out here from llama.cpp's converter
-#: (``gguf.constants`` MODEL_TENSOR names) for the reference text encoder.
-T5_NAMES = {"token_embd.weight": "shared.weight", "enc.output_norm.weight": "encoder.final_layer_norm.weight"}
-T5_BLOCK = {"attn_q": "layer.0.SelfAttention.q", "attn_k": "layer.0.SelfAttention.k",
-            "attn_v": "layer.0.SelfAttention.v", "attn_o": "layer.0.SelfAttention.o",
-            "attn_rel_b": "layer.0.SelfAttention.relative_attention_bias", "attn_norm": "layer.0.layer_norm",
-            "ffn_gate": "layer.1.DenseReluDense.wi_0", "ffn_up": "layer.1.DenseReluDense.wi_1",
-            "ffn_down": "layer.1.DenseReluDense.wo", "ffn_norm": "layer.1.layer_norm"}
-
-
-def dequantized(path: Path, rename=lambda name: name) -> dict[str, torch.Tensor]:
-    """Every tensor of a GGUF file by the gguf package, quantized ones rounded to fp16."""
-    out = {}
-    for tensor in gguf.GGUFReader(path).tensors:
-        values = np.array(gguf.quants.dequantize(tensor.data, tensor.tensor_type), dtype=np.float32)
-        value = torch.from_numpy(values).reshape(tuple(int(d) for d in reversed(tensor.shape.tolist())))
-        out[rename(tensor.name)] = value.half().float() if tensor.tensor_type.name in DEQUANTIZED else value
-    return out
-
-
-def t5_name(name: str) -> str:
-    if name in T5_NAMES:
-        return T5_NAMES[name]
-    _, _, block, part, leaf = name.split(".")  # enc.blk.N.attn_q.weight
-    return f"encoder.block.{block}.{T5_BLOCK[part]}.{leaf}"
-
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Path:

@@ -34,6 +34,7 @@ from wfrun.models.rife import IFNet, load_ifnet, scale_list
 from wfrun.models.upscale import read_release_state_dict
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.models import resolve
+from wfrun.packs.comfy_core_models.upscale_nodes import image_input
 
 FOLDER = "frame_interpolation"
 #: The key ComfyUI tells a FILM checkpoint by.
@@ -134,9 +135,7 @@ def frame_interpolate(ctx: ExecContext, interp_model: Any, images: Any, multipli
     if not isinstance(interp_model, InterpModel):
         raise NodeInputError("interp_model", f"expected a frame interpolation model, got {type(interp_model).__name__}",
                              "connect Load Frame Interpolation Model")
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[-1] < 3:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise NodeInputError("images", f"expected an IMAGE [frames, height, width, 3], got {shape}")
+    images = image_input(images, "images")
     device = torch.device(ctx.device)
     net = interp_model.net.to(device)
     try:
