@@ -35,6 +35,7 @@ GGUF_VER = "795e45156ece99afbc3efef911e63fcb46e6a20d"  # ComfyUI-GGUF HEAD the s
 UNET = "wan2.1-t2v-14b-Q4_0.gguf"
 CLIP = "umt5-xxl-encoder-Q8_0.gguf"
 
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Path:
     """A models folder: the GGUF files and, beside them, their dequantized references."""
