@@ -153,3 +153,24 @@ def test_clip_text_encode_refuses_a_text_that_is_not_a_string(ctx, text, what):
     with pytest.raises(NodeInputError) as err:
         node("CLIPTextEncode")(ctx, text=text, clip=clip)
     assert err.value.input_name == "text" and what in str(err.value)
+
+
+def test_a_length_that_is_not_4n_plus_1_runs_as_comfyui_runs_it(ctx, vae):
+    """ComfyUI's WanImageToVideo makes ``(length - 1) // 4 + 1`` latent frames of any length
+    (its validation checks only the bounds), so a saved 6 runs there with 2 latent frames:
+    wfrun warns and runs it the same; the wrapper's nodes stay refused (tests/test_check.py)."""
+    from wfrun.diagnostics import Severity
+    from wfrun.formats.document import from_data
+    from wfrun.graph import build, check
+    from wfrun.engine.executors import pack_checks
+    from wfrun.specs.registry import default_registry
+
+    positive = [[torch.zeros(1, 512, 8), {}]]
+    _, _, latent = node("WanImageToVideo")(ctx, positive=positive, negative=positive, vae=vae, width=32, height=32,
+                                           length=6, batch_size=1)
+    assert latent["samples"].shape == (1, 16, (6 - 1) // 4 + 1, 4, 4)
+    prompt = {"1": {"class_type": "WanImageToVideo", "inputs": {"width": 832, "height": 480, "length": 6,
+                                                                 "batch_size": 1}}}
+    graph = build(from_data(prompt, "api.json"), default_registry())
+    frames = [d for d in check(graph, None, pack_checks()) if d.code == "frame-count"]
+    assert [d.severity for d in frames] == [Severity.WARNING] and "2 latent frames" in frames[0].message

@@ -38,15 +38,23 @@ def is_wan_node(node: NodeInstance) -> bool:
     return node.class_type.startswith("Wan") or "WanVideo" in node.class_type
 
 
+#: The pack of ComfyUI's own nodes: its Wan nodes floor a frame count that is not 4n+1 to
+#: the latent frames below it ((N - 1) // 4 + 1) and run, as wfrun's executors of them do.
+CORE_PACK = "comfy-core"
+
+
 @value_check
 def wan_shape(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: Any) -> Iterator[Diagnostic]:
     if not is_wan_node(node) or spec.type != "INT":
         return
     if spec.name in FRAME_INPUTS and (value - 1) % 4 != 0:
         lower = int(value - 1) // 4 * 4 + 1
-        yield _diag(graph, node, "frame-count", Severity.ERROR,
+        core = node.spec is not None and node.spec.pack == CORE_PACK
+        yield _diag(graph, node, "frame-count", Severity.WARNING if core else Severity.ERROR,
                     f"'{spec.name}' is {value}, not 4n+1: the Wan VAE keeps the first frame and "
-                    "compresses every 4 following frames into one latent frame",
+                    "compresses every 4 following frames into one latent frame"
+                    + (f"; ComfyUI (and wfrun) make {(int(value) - 1) // 4 + 1} latent frames of it, "
+                       f"{lower} frames once decoded" if core else ""),
                     input=spec.name, found=value, expected="4n+1 (…, 77, 81, 85, …)",
                     hint=f"use {lower} or {lower + 4}")
     if spec.name in SIZE_INPUTS and value % 16 != 0:
