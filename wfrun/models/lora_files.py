@@ -78,16 +78,12 @@ def prefetch(path: Path, strength: object = None) -> Callable[[], None]:
     release), unless its strength is 0 (never read) or a kept merge already holds it (the
     next seed's pass merges nothing)."""
     if isinstance(strength, (int, float)) and strength == 0:
-        return _nothing
+        return lora_read.no_release
     key = lora_read.file_key(path)
     # a kept merge's key holds (path, strength, (size, mtime)) for each of its files (_key)
     if key is None or any((entry[0], *entry[2]) == key for kept in _KEPT.values() for entry in kept[0]):
-        return _nothing
+        return lora_read.no_release
     return lora_read.prefetch(path)
-
-
-def _nothing() -> None:
-    return None
 
 
 def target_module(modules: dict[str, nn.Module], name: str) -> nn.Module | None:

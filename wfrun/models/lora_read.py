@@ -75,11 +75,11 @@ def prefetch(path: str | Path) -> Callable[[], None]:
     large, or would hold too much; returns what drops the read if nobody took it."""
     key = file_key(path)
     if key is None or key[1] > MAX_FILE_BYTES:
-        return _nothing
+        return no_release
     global _POOL
     with _LOCK:
         if key in _HELD or sum(size for size, _ in _HELD.values()) + key[1] > MAX_HELD_BYTES:
-            return _nothing
+            return no_release
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wfrun-lora-read")
         # the caller's context goes along (the run's pickle opt-in)
@@ -115,5 +115,5 @@ def held_files() -> list[str]:
         return [key[0] for key in _HELD]
 
 
-def _nothing() -> None:
-    return None
+def no_release() -> None:
+    """The release of a read that was not started (nothing to drop)."""

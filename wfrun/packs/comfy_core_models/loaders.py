@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, check_fits, lora_module_names, prefetch
+from wfrun.models.lora_read import no_release
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.models import load_core_model, loading_error, resolve, wan_compute_dtype
 from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
@@ -81,7 +82,7 @@ def read_lora_ahead(ctx: ExecContext, constants: dict[str, Any]) -> Callable[[],
     first nodes work (``models.lora_files.prefetch``)."""
     name = constants.get("lora_name")
     if not isinstance(name, str):  # linked: known only at its turn
-        return lambda: None
+        return no_release
     return prefetch(resolve(ctx, "loras", name, "lora_name"), constants.get("strength_model"))
 
 
