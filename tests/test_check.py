@@ -212,3 +212,22 @@ def test_true_or_false_in_a_number_slot_is_read_as_comfyui_converts_it(index, va
     diags = run(widget(base(), 3, index, value))
     assert [d.code for d in diags] == ["wrong-value-type"] + ([then] if then else [])
     assert diags[0].severity is Severity.WARNING and f"reads it as {read_as}" in diags[0].message
+
+
+def test_a_load_image_saved_without_its_upload_buttons_value_is_not_a_mismatch():
+    """The frontend keeps a value for LoadImage's upload button after the file name; a tool that
+    writes only the name leaves nothing ComfyUI would fill in, so nothing is reported (before,
+    a warning named no input: "saved before input(s)  existed")."""
+    from wfrun.formats.document import from_data
+    from wfrun.graph import build, check
+
+    def load_image(values):
+        return {"last_node_id": 1, "last_link_id": 0, "version": 0.4, "links": [], "nodes": [
+            {"id": 1, "type": "LoadImage", "pos": [0, 0], "size": [300, 300], "mode": 0, "inputs": [],
+             "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": []}, {"name": "MASK", "type": "MASK", "links": []}],
+             "widgets_values": values}]}
+
+    for values in (["start.png"], ["start.png", "image"]):
+        graph = build(from_data(load_image(values), "w.json"))
+        assert graph.node("1").inputs["image"] == "start.png"
+        assert not [d for d in check(graph) if d.code == "widget-mismatch"], values

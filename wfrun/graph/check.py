@@ -239,6 +239,8 @@ def _widget_shape(graph: WorkflowGraph, node: NodeInstance) -> Iterator[Diagnost
     when = f"{sig.date or 'unknown date'} ({(sig.first_commit or '')[:7]})"
     if binding.fit == "short":
         added = [n for n in names if n not in binding.values]
+        if not added:  # only a value the frontend keeps for a button (LoadImage's "upload") is absent
+            return
         yield _diag(graph, node, "widget-mismatch", Severity.WARNING,
                     f"saved before input(s) {', '.join(added)} existed; ComfyUI will use their defaults",
                     found=saved, expected=names, hint="run `wfrun migrate` to write the defaults into the file")
