@@ -231,3 +231,17 @@ def test_a_load_image_saved_without_its_upload_buttons_value_is_not_a_mismatch()
         graph = build(from_data(load_image(values), "w.json"))
         assert graph.node("1").inputs["image"] == "start.png"
         assert not [d for d in check(graph) if d.code == "widget-mismatch"], values
+
+
+def test_a_widget_saved_as_null_is_named_as_empty_with_its_choices():
+    from wfrun.diagnostics import Severity
+    from wfrun.formats.document import from_data
+    from wfrun.graph import build, check
+
+    doc = {"last_node_id": 1, "last_link_id": 0, "version": 0.4, "links": [], "nodes": [
+        {"id": 1, "type": "CLIPLoader", "pos": [0, 0], "size": [300, 100], "mode": 0, "inputs": [],
+         "outputs": [{"name": "CLIP", "type": "CLIP", "links": []}],
+         "widgets_values": ["umt5_xxl_fp8_e4m3fn_scaled.safetensors", "wan", None]}]}
+    [diag] = [d for d in check(build(from_data(doc, "w.json"))) if d.code == "wrong-value-type"]
+    assert diag.severity == Severity.ERROR and diag.input == "device" and "empty (saved as null)" in diag.message
+    assert "default" in diag.hint and "cpu" in diag.hint

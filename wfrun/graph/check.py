@@ -315,6 +315,13 @@ def _value_checks(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, val
                         input=spec.name, found=value, expected=spec.type,
                         hint="run `wfrun migrate` to write a real boolean")
             return
+        if value is None:  # a widget saved empty: ComfyUI's validation refuses it like any wrong type
+            choices = f": one of {', '.join(map(str, spec.options[:8]))}" if spec.type == "COMBO" and spec.options else ""
+            yield _diag(graph, node, "wrong-value-type", Severity.ERROR,
+                        f"'{spec.name}' is empty (saved as null); it should be {_kind_words(spec)}",
+                        input=spec.name, found=value, expected=spec.type,
+                        hint=f"set '{spec.name}' to a value{choices}")
+            return
         yield _diag(graph, node, "wrong-value-type", Severity.ERROR,
                     f"'{spec.name}' should be {_kind_words(spec)}, found {type(value).__name__}",
                     input=spec.name, found=value, expected=spec.type,
