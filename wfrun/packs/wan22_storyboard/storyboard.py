@@ -1,0 +1,82 @@
+"""Wan22StoryboardGGUF (``wan_storyboard_node.py``, the pack's one version, 2025-12-26): a
+TI2V-5B latent whose frames at the given images are kept by the sampler (``noise_mask`` 0).
+
+As the pack:
+
+- Frames: ``int(length_seconds * fps) + 1`` cut down to 4n+1; latent frames ``(n - 1)//4 + 1``
+  at ``height//16 x width//16``, 48 channels (the Wan 2.2 VAE's; the pack writes both
+  numbers in, so another VAE cannot fill it: refused here on ``vae``).
+- The images connected, in the order start, middle 1, middle 2, end, are spread evenly over
+  the pixel frames (``int(i * (frames - 1) / (count - 1))``; one image goes to frame 0);
+  each one's first picture, resized bilinearly with a centre crop to ``width x height`` and
+  VAE-encoded alone, fills the latent frame ``frame // 4`` (at most the last), whose mask
+  goes to 0. With two or more images the last one also fills the last two latent frames.
+- Frames left to make hold the Wan 2.2 latent format's normalised zero (its
+  ``process_out``), the filled ones the raw encoding, as core's Wan22ImageToVideoLatent;
+  the latent and its mask are repeated ``batch_size`` times.
+- ``positive`` and ``negative`` are required but not used; nothing is returned for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from wfrun.media.image import upscale_image
+from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.packs.comfy_core_models.latent_format import latent_format
+from wfrun.packs.comfy_core_models.vae_nodes import check_vae, encode_images, spatial_ratio
+
+CHANNELS, RATIO = 48, 16
+SLOTS = ("start_image", "middle_image_1", "middle_image_2", "end_image")
+
+
+def frame_counts(length_seconds: float, fps: int) -> tuple[int, int]:
+    """(pixel frames, latent frames) of the pack's arithmetic."""
+    raw = int(float(length_seconds) * int(fps)) + 1
+    total = ((raw - 1) // 4) * 4 + 1
+    return total, (total - 1) // 4 + 1
+
+
+def placements(count: int, total_frames: int) -> list[int]:
+    """The pixel frame of each of ``count`` images."""
+    if count > 1:
+        return [int(i * (total_frames - 1) / (count - 1)) for i in range(count)]
+    return [0]
+
+
+@executor("Wan22StoryboardGGUF")
+def wan22_storyboard(ctx: ExecContext, vae: Any, width: int, height: int, length_seconds: float, fps: int,
+                     batch_size: int, positive: Any = None, negative: Any = None, start_image: Any = None,
+                     middle_image_1: Any = None, middle_image_2: Any = None, end_image: Any = None,
+                     **_: Any) -> tuple:
+    vae = check_vae(vae)
+    channels, ratio = int(vae.vae.config.z_dim), spatial_ratio(vae)
+    if (channels, ratio) != (CHANNELS, RATIO):
+        raise NodeInputError("vae", f"this node builds a Wan 2.2 TI2V-5B latent ({CHANNELS} channels, {RATIO}x); "
+                             f"the VAE connected makes {channels} channels at {ratio}x",
+                             "load the Wan 2.2 VAE (wan2.2_vae.safetensors)")
+    total, t_dim = frame_counts(length_seconds, fps)
+    w, h = int(width), int(height)
+    latent = torch.zeros(1, CHANNELS, t_dim, h // RATIO, w // RATIO)
+    mask = torch.ones(1, 1, t_dim, h // RATIO, w // RATIO)
+    images = [(name, img) for name, img in zip(SLOTS, (start_image, middle_image_1, middle_image_2, end_image))
+              if img is not None]
+    for i, ((name, img), frame) in enumerate(zip(images, placements(len(images), total))):
+        if not isinstance(img, torch.Tensor) or img.ndim != 4 or img.shape[0] == 0:
+            raise NodeInputError(name, "expected an IMAGE batch [frames, height, width, channels]")
+        index = min(frame // 4, t_dim - 1)
+        ready = upscale_image(img[:1].float(), w, h, "bilinear", "center")
+        encoded = encode_images(ctx, vae, ready)[:, :, :1]
+        if encoded.shape[-2:] != latent.shape[-2:]:
+            raise NodeInputError(name, f"the encoded image is {tuple(encoded.shape[-2:])} latent pixels, the latent "
+                                 f"{tuple(latent.shape[-2:])}", "use a width and height that are multiples of 16")
+        latent[:, :, index:index + 1] = encoded
+        mask[:, :, index:index + 1] = 0.0
+        if i == len(images) - 1 and len(images) > 1:
+            latent[:, :, max(0, t_dim - 2):t_dim] = encoded
+            mask[:, :, max(0, t_dim - 2):t_dim] = 0.0
+    processed = latent_format(CHANNELS).process_out(latent) * mask + latent * (1.0 - mask)
+    n = int(batch_size)
+    return ({"samples": processed.repeat(n, 1, 1, 1, 1), "noise_mask": mask.repeat(n, 1, 1, 1, 1)},)
