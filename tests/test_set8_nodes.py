@@ -155,3 +155,47 @@ def test_storyboard_refuses_a_wan21_vae(vae_ctx):
         node("Wan22StoryboardGGUF")(ctx, vae=vae21, positive=[], negative=[], width=32, height=32,
                                     length_seconds=1.0, fps=8, batch_size=1)
     assert err.value.input_name == "vae"
+
+
+# --- tiled_ksampler's Tiled KSampler -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sampler_ctx(tiny_models):
+    ctx = ExecContext(models=ModelRoots.from_options(tiny_models))
+    (model,) = node("UNETLoader")(ctx, unet_name="wan2.1_t2v_1.3B_tiny_bf16.safetensors", weight_dtype="default")
+    clip, = node("CLIPLoader")(ctx, clip_name="umt5_xxl_tiny_fp16.safetensors", type="wan")
+    cond, = node("CLIPTextEncode")(ctx, text="a tiled floor", clip=clip)
+    return ctx, model, cond
+
+
+def test_tiled_ksampler_on_wan_is_ksampler(sampler_ctx):
+    """ComfyUI's Wan transformer patches in 3D: no Conv2d for the node to pad circularly
+    (checked on the network itself), so its result is KSampler's with the same widgets."""
+    ctx, model, cond = sampler_ctx
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in model.transformer.modules())
+    latent, = node("EmptyHunyuanLatentVideo")(ctx, width=32, height=32, length=5, batch_size=1)
+    common = dict(model=model, steps=2, cfg=3.0, sampler_name="euler", scheduler="simple", positive=cond,
+                  negative=cond, latent_image=latent, denoise=1.0)
+    want, = node("KSampler")(ctx, seed=7, **common)
+    got, = node("Tiled KSampler")(ctx, seed=7, tiling=1, **common)
+    assert torch.equal(got["samples"], want["samples"])
+    got, = node("Tiled KSampler")(ctx, seed={"seed": 7}, tiling=0, **common)  # the first version's SEED input
+    assert torch.equal(got["samples"], want["samples"])
+    got, = node("Asymmetric Tiled KSampler")(ctx, seed=7, tileX=1, tileY=0, **common)
+    assert torch.equal(got["samples"], want["samples"])
+
+
+def test_tiled_ksampler_refuses_circular_padding_it_cannot_apply():
+    from types import SimpleNamespace
+
+    with_conv2d = SimpleNamespace(transformer=torch.nn.Sequential(torch.nn.Conv2d(2, 2, 3, padding=1)))
+    with pytest.raises(NodeInputError) as err:
+        node("Tiled KSampler")(ExecContext(), model=with_conv2d, seed=1, tiling=1, steps=1, cfg=1.0,
+                               sampler_name="euler", scheduler="simple", positive=[], negative=[],
+                               latent_image={}, denoise=1.0)
+    assert err.value.input_name == "tiling"
+    with pytest.raises(NodeInputError) as err:
+        node("Asymmetric Tiled KSampler")(ExecContext(), model=with_conv2d, seed=1, tileX=0, tileY=1, steps=1,
+                                          cfg=1.0, sampler_name="euler", scheduler="simple", positive=[],
+                                          negative=[], latent_image={}, denoise=1.0)
+    assert err.value.input_name == "tileY"
