@@ -199,3 +199,103 @@ def test_tiled_ksampler_refuses_circular_padding_it_cannot_apply():
                                           cfg=1.0, sampler_name="euler", scheduler="simple", positive=[],
                                           negative=[], latent_image={}, denoise=1.0)
     assert err.value.input_name == "tileY"
+
+
+# --- comfyui-wan-i2v-control: WanI2VConditioningMaskPro, DropFirstFrames ---------------------
+
+def test_mask_presets_by_hand():
+    from wfrun.packs.wan_i2v_control.nodes import preset_mask
+
+    h, w = 4, 6
+    left = preset_mask("left_half", h, w, torch.float32)[0, 0]
+    assert left[:, :3].eq(0).all() and left[:, 3:].eq(1).all()
+    edges = preset_mask("edges", 8, 8, torch.float32)[0, 0]
+    assert edges[2:6, 2:6].eq(1).all() and edges.sum() == 16
+    grad = preset_mask("gradient_top", h, w, torch.float32)[0, 0]
+    assert torch.equal(grad[:, 0], torch.tensor([0.0, 0.25, 0.5, 0.75]))
+    vig = preset_mask("vignette", h, w, torch.float32)[0, 0]
+    for y in range(h):  # the pack's per-pixel loop
+        for x in range(w):
+            d = ((y - h // 2) ** 2 + (x - w // 2) ** 2) ** 0.5 / ((h / 2) ** 2 + (w / 2) ** 2) ** 0.5
+            assert vig[y, x].item() == pytest.approx(1.0 - min(d, 1.0), abs=1e-7)
+    with pytest.raises(NodeInputError):
+        preset_mask("stars", h, w, torch.float32)
+
+
+def test_mask_shaping_steps():
+    from wfrun.packs.wan_i2v_control.nodes import fill_colour, shape_mask
+
+    base = torch.ones(1, 1, 10, 10)
+    base[:, :, 4:6, 4:6] = 0  # 4 filled pixels: size 2
+    grown = shape_mask(base.clone(), ignore_area="none", ignore_percent=0.5, grow_mask=0.5, feather=0.0,
+                       mask_strength=1.0, invert_mask=False)
+    assert grown[0, 0, 3:7, 3:7].eq(0).all() and grown.eq(0).sum() == 16  # eroded by int(0.5 * 2) = 1 pixel
+    left_hole = torch.ones(1, 1, 10, 10)
+    left_hole[:, :, 4:6, 2:4] = 0
+    kept = shape_mask(left_hole, ignore_area="left", ignore_percent=0.5, grow_mask=0.0, feather=0.0,
+                      mask_strength=0.5, invert_mask=True)
+    assert kept.eq(0).all()  # the left half (5 columns) covers the hole; ones stay ones at 0.5; inverted
+    half = shape_mask(base.clone(), ignore_area="left", ignore_percent=0.5, grow_mask=0.0, feather=0.0,
+                      mask_strength=0.5, invert_mask=True)
+    assert half[0, 0, 4, 5].item() == 0.5 and half.gt(0).sum() == 2  # column 5 of the hole: 1 - (0 * 0.5 + 0.5)
+    weak = shape_mask(base.clone(), ignore_area="none", ignore_percent=0.5, grow_mask=0.0, feather=0.0,
+                      mask_strength=0.25, invert_mask=False)
+    assert weak.min().item() == 0.75
+    assert fill_colour(0.5, True, "#FF0000") == pytest.approx([0.5 * 0.93 + 0.07, 0.465, 0.465])
+    assert fill_colour(0.5, True, "zzzzzz") == [0.5] * 3 and fill_colour(0.4, False, "FF0000") == [0.4] * 3
+
+
+@pytest.fixture(scope="module")
+def i2v_cond(tiny_models):
+    ctx = ExecContext(models=ModelRoots.from_options(tiny_models))
+    vae, = node("VAELoader")(ctx, vae_name="wan_2.1_vae_tiny.safetensors")
+    text = [[torch.ones(1, 3, 8), {}]]
+    image = torch.rand(1, 32, 48, 3, generator=torch.Generator().manual_seed(5))
+    pos, neg, _ = node("WanImageToVideo")(ctx, positive=text, negative=[[torch.ones(1, 3, 8), {}]], vae=vae,
+                                          width=48, height=32, length=9, batch_size=1, start_image=image)
+    return ctx, vae, image, pos, neg
+
+
+def test_mask_pro_blends_a_grey_fill_into_the_concat_latent(i2v_cond):
+    ctx, vae, image, pos, neg = i2v_cond
+    out_pos, out_neg, mask = node("WanI2VConditioningMaskPro")(
+        ctx, positive=pos, negative=neg, vae=vae, image=image, mask_mode="right_half", fill_brightness=0.5,
+        text_strength=2.0)
+    concat = pos[0][1]["concat_latent_image"]  # [1, 16, 3, 4, 6]
+    grey = torch.full((12, 32, 48, 3), 0.5)  # 4 x 3 latent frames of the fill at 8x the latent size
+    fill = encode_images(ctx, vae, grey)[:, :, :3]
+    keep = torch.ones(1, 1, 32, 48)
+    keep[..., 24:] = 0
+    m = torch.nn.functional.interpolate(keep, size=(4, 6), mode="bilinear", align_corners=False).unsqueeze(2)
+    torch.testing.assert_close(out_pos[0][1]["concat_latent_image"], concat * m + fill * (1 - m))
+    torch.testing.assert_close(out_neg[0][1]["concat_latent_image"], concat * m + fill * (1 - m))
+    cm = pos[0][1]["concat_mask"]
+    inv = 1 - torch.nn.functional.interpolate(keep, size=cm.shape[-2:], mode="bilinear", align_corners=False)
+    assert torch.equal(out_pos[0][1]["concat_mask"], torch.max(cm, inv.unsqueeze(2)))
+    assert torch.equal(out_pos[0][0], pos[0][0] * 2.0) and torch.equal(out_neg[0][0], neg[0][0])
+    assert torch.equal(mask, keep[:, 0]) and pos[0][1]["concat_latent_image"] is concat  # inputs untouched
+
+
+def test_mask_pro_keeps_everything_and_refuses_what_it_cannot_do(i2v_cond):
+    ctx, vae, image, pos, neg = i2v_cond
+    same_pos, same_neg, mask = node("WanI2VConditioningMaskPro")(ctx, positive=pos, negative=neg, vae=vae,
+                                                                 image=image, mask_mode="full", text_strength=3.0)
+    assert same_pos is pos and same_neg is neg and mask.eq(1).all()
+    for kwargs, name in (({"generate_person_mask": True}, "generate_person_mask"),
+                         ({"positive": [[torch.ones(1), {}]]}, "positive")):
+        with pytest.raises(NodeInputError) as err:
+            node("WanI2VConditioningMaskPro")(ctx, **{"positive": pos, "negative": neg, "vae": vae, "image": image,
+                                                      "mask_mode": "left_half", **kwargs})
+        assert err.value.input_name == name
+    with pytest.raises(NodeInputError) as err:
+        node("WanI2VConditioningMaskPro")(ExecContext(models=ctx.models, saved_date="2026-01-31"), positive=pos,
+                                          negative=neg, vae=vae, image=image)
+    assert err.value.input_name == "mask_mode"
+
+
+def test_drop_first_frames():
+    frames = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 2, 2, 3)
+    drop = node("DropFirstFrames")
+    assert torch.equal(drop(ExecContext(), images=frames, frames_to_drop=4)[0], frames[4:])
+    assert drop(ExecContext(), images=frames, frames_to_drop=0)[0] is frames
+    assert torch.equal(drop(ExecContext(), images=frames, frames_to_drop=6)[0], frames[5:])
