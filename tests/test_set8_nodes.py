@@ -149,11 +149,14 @@ def test_storyboard_without_images_is_the_normalised_zero(vae_ctx):
     assert torch.equal(out["noise_mask"], torch.ones(1, 1, 2, 2, 2))
 
 
-def test_storyboard_refuses_a_wan21_vae(vae_ctx):
+def test_storyboard_refuses_a_wan21_vae_when_it_encodes(vae_ctx):
     ctx, _, vae21 = vae_ctx
+    # without an image the pack never uses the VAE; an image's Wan 2.1 encoding cannot fill the latent
+    node("Wan22StoryboardGGUF")(ctx, vae=vae21, positive=[], negative=[], width=32, height=32,
+                                length_seconds=1.0, fps=8, batch_size=1)
     with pytest.raises(NodeInputError) as err:
         node("Wan22StoryboardGGUF")(ctx, vae=vae21, positive=[], negative=[], width=32, height=32,
-                                    length_seconds=1.0, fps=8, batch_size=1)
+                                    length_seconds=1.0, fps=8, batch_size=1, end_image=torch.rand(1, 32, 32, 3))
     assert err.value.input_name == "vae"
 
 

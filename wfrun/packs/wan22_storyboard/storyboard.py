@@ -5,7 +5,8 @@ As the pack:
 
 - Frames: ``int(length_seconds * fps) + 1`` cut down to 4n+1; latent frames ``(n - 1)//4 + 1``
   at ``height//16 x width//16``, 48 channels (the Wan 2.2 VAE's; the pack writes both
-  numbers in, so another VAE cannot fill it: refused here on ``vae``).
+  numbers in, so another VAE's encoding cannot fill it: refused here on ``vae``, where the
+  pack fails; with no image the VAE is never used).
 - The images connected, in the order start, middle 1, middle 2, end, are spread evenly over
   the pixel frames (``int(i * (frames - 1) / (count - 1))``; one image goes to frame 0);
   each one's first picture, resized bilinearly with a centre crop to ``width x height`` and
@@ -24,9 +25,8 @@ from typing import Any
 import torch
 
 from wfrun.media.image import upscale_image
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.comfy_core_models.latent_format import latent_format
-from wfrun.packs.comfy_core_models.vae_nodes import check_vae, encode_images, spatial_ratio
+from wfrun.models.families import WAN22
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 
 CHANNELS, RATIO = 48, 16
 SLOTS = ("start_image", "middle_image_1", "middle_image_2", "end_image")
@@ -51,12 +51,6 @@ def wan22_storyboard(ctx: ExecContext, vae: Any, width: int, height: int, length
                      batch_size: int, positive: Any = None, negative: Any = None, start_image: Any = None,
                      middle_image_1: Any = None, middle_image_2: Any = None, end_image: Any = None,
                      **_: Any) -> tuple:
-    vae = check_vae(vae)
-    channels, ratio = int(vae.vae.config.z_dim), spatial_ratio(vae)
-    if (channels, ratio) != (CHANNELS, RATIO):
-        raise NodeInputError("vae", f"this node builds a Wan 2.2 TI2V-5B latent ({CHANNELS} channels, {RATIO}x); "
-                             f"the VAE connected makes {channels} channels at {ratio}x",
-                             "load the Wan 2.2 VAE (wan2.2_vae.safetensors)")
     total, t_dim = frame_counts(length_seconds, fps)
     w, h = int(width), int(height)
     latent = torch.zeros(1, CHANNELS, t_dim, h // RATIO, w // RATIO)
@@ -68,15 +62,17 @@ def wan22_storyboard(ctx: ExecContext, vae: Any, width: int, height: int, length
             raise NodeInputError(name, "expected an IMAGE batch [frames, height, width, channels]")
         index = min(frame // 4, t_dim - 1)
         ready = upscale_image(img[:1].float(), w, h, "bilinear", "center")
-        encoded = encode_images(ctx, vae, ready)[:, :, :1]
-        if encoded.shape[-2:] != latent.shape[-2:]:
-            raise NodeInputError(name, f"the encoded image is {tuple(encoded.shape[-2:])} latent pixels, the latent "
-                                 f"{tuple(latent.shape[-2:])}", "use a width and height that are multiples of 16")
+        encoded = builtin_executor("VAEEncode", "vae")(ctx, pixels=ready[..., :3], vae=vae)[0]["samples"][:, :, :1]
+        if tuple(encoded.shape[1:2]) != (CHANNELS,) or encoded.shape[-2:] != latent.shape[-2:]:
+            raise NodeInputError("vae", f"this node builds a Wan 2.2 TI2V-5B latent ({CHANNELS} channels, "
+                                 f"{tuple(latent.shape[-2:])}); {name} encodes to {encoded.shape[1]} channels, "
+                                 f"{tuple(encoded.shape[-2:])}", "load the Wan 2.2 VAE (wan2.2_vae.safetensors) "
+                                 "and use a width and height that are multiples of 16")
         latent[:, :, index:index + 1] = encoded
         mask[:, :, index:index + 1] = 0.0
         if i == len(images) - 1 and len(images) > 1:
             latent[:, :, max(0, t_dim - 2):t_dim] = encoded
             mask[:, :, max(0, t_dim - 2):t_dim] = 0.0
-    processed = latent_format(CHANNELS).process_out(latent) * mask + latent * (1.0 - mask)
+    processed = WAN22.process_out(latent) * mask + latent * (1.0 - mask)
     n = int(batch_size)
     return ({"samples": processed.repeat(n, 1, 1, 1, 1), "noise_mask": mask.repeat(n, 1, 1, 1, 1)},)

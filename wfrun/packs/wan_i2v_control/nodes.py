@@ -38,8 +38,7 @@ import torch.nn.functional as F
 
 from wfrun.media.image import upscale_image
 from wfrun.nodes.conditioning import check
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.comfy_core_models.vae_nodes import check_vae, encode_images
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 
 #: The signature these rules are read from; earlier saves had other inputs and rules.
 SIGNATURE_DATE = "2026-02-01"
@@ -142,12 +141,11 @@ def fill_colour(fill_brightness: float, tint_fill: bool, tint_color: Any) -> lis
 
 @executor("WanI2VConditioningMaskPro")
 def wan_i2v_conditioning_mask_pro(ctx: ExecContext, positive: Any, negative: Any, vae: Any, image: Any,
-                                  mask: Any = None, depth_map: Any = None, mask_mode: str = "full",
-                                  depth_threshold: float = 0.5, fill_brightness: float = 0.5, tint_fill: bool = False,
-                                  tint_color: str = "", mask_strength: float = 1.0, grow_mask: float = 0.0,
-                                  feather: float = 0.0, invert_mask: bool = False, text_strength: float = 1.0,
-                                  generate_person_mask: bool = False, ignore_area: str = "none",
-                                  ignore_percent: float = 0.5, **_: Any) -> tuple:
+                                  mask_mode: str, depth_threshold: float, fill_brightness: float, tint_fill: bool,
+                                  tint_color: str, mask_strength: float, grow_mask: float, feather: float,
+                                  invert_mask: bool, text_strength: float, generate_person_mask: bool,
+                                  ignore_area: str, ignore_percent: float, mask: Any = None, depth_map: Any = None,
+                                  **_: Any) -> tuple:
     if ctx.saved_date is not None and ctx.saved_date < SIGNATURE_DATE:
         raise NodeInputError("mask_mode", f"this node was saved with the pack's version of {ctx.saved_date}; wfrun "
                              f"runs it as of {SIGNATURE_DATE}", "re-create the node in ComfyUI with that version")
@@ -185,12 +183,11 @@ def wan_i2v_conditioning_mask_pro(ctx: ExecContext, positive: Any, negative: Any
     if work.min() > 0.999:
         return (positive, negative, mask_out)
 
-    vae = check_vae(vae)
     fill = torch.tensor(fill_colour(fill_brightness, tint_fill, tint_color), dtype=image.dtype)
     fill = fill.expand(image.shape[0], img_h, img_w, 3).contiguous()
     fill = upscale_image(fill, lat_w * 8, lat_h * 8, "bilinear", "center")
     video = fill.unsqueeze(1).expand(-1, frames * 4, -1, -1, -1).reshape(-1, lat_h * 8, lat_w * 8, 3)
-    fill_latent = encode_images(ctx, vae, video)[:, :, :frames]
+    fill_latent = builtin_executor("VAEEncode", "vae")(ctx, pixels=video, vae=vae)[0]["samples"][:, :, :frames]
     if tuple(fill_latent.shape[1:]) != (channels, frames, lat_h, lat_w):
         raise NodeInputError("vae", f"the fill encodes to {tuple(fill_latent.shape[1:])}, the concat latent is "
                              f"{(channels, frames, lat_h, lat_w)}", "use the VAE that made the conditioning (Wan 2.1's)")
