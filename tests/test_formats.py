@@ -86,6 +86,25 @@ def test_saved_prompt_request_body_reads_its_prompt():
     assert doc.dump() == prompt
 
 
+def test_saved_worker_request_reads_its_workflow():
+    """A RunPod worker-comfyui request ``{"input": {"workflow": {...}}}``: the worker queues
+    ``input.workflow`` as ComfyUI's prompt; wfrun reads the same prompt, other keys dropped."""
+    prompt = {"3": {"class_type": "KSampler", "inputs": {"seed": 5, "model": ["4", 0]}}}
+    doc = load_text(json.dumps({"input": {"workflow": prompt, "images": []}, "webhook": "https://x"}))
+    assert doc.kind == "api" and doc.dump() == prompt
+
+
+def test_worker_request_with_images_or_no_prompt_is_refused():
+    prompt = {"3": {"class_type": "KSampler", "inputs": {}}}
+    with pytest.raises(FormatError) as info:
+        load_text(json.dumps({"input": {"workflow": prompt, "images": [{"name": "a.png", "image": "AAAA"}]}}))
+    assert info.value.problems[0].path == "input.images" and "input folder" in str(info.value)
+    for body in ({"input": {"workflow": {"nodes": []}}}, {"input": {"prompt": prompt}}, {"input": "x"}):
+        with pytest.raises(FormatError) as info:
+            load_text(json.dumps(body))
+        assert info.value.problems[0].code == "unknown-format"
+
+
 def test_prompt_key_that_is_not_an_api_prompt_is_still_refused():
     for body in ({"prompt": "a cat"}, {"prompt": {"3": {"inputs": {}}}}, {"prompt": {}}):
         with pytest.raises(FormatError) as info:

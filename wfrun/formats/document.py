@@ -56,7 +56,7 @@ def parse_json(text: str, source: str) -> Any:
 def from_data(data: Any, source: str = "<memory>") -> Document:
     """Validate an already-parsed JSON value as a workflow document."""
     kind = detect_kind(data)
-    if kind is None and (prompt := request_body_prompt(data)) is not None:
+    if kind is None and (prompt := request_body_prompt(data, source)) is not None:
         data, kind = prompt, "api"
     if kind is None:
         raise FormatError(source, [_not_a_workflow(data)])
@@ -67,7 +67,7 @@ def from_data(data: Any, source: str = "<memory>") -> Document:
     return Document(kind, model, source)
 
 
-def request_body_prompt(data: Any) -> dict[str, Any] | None:
+def request_body_prompt(data: Any, source: str = "<memory>") -> dict[str, Any] | None:
     """The API prompt of a saved ``POST /prompt`` request body, or None.
 
     Scripts that drive ComfyUI over HTTP often keep the whole body they send:
@@ -79,7 +79,30 @@ def request_body_prompt(data: Any) -> dict[str, Any] | None:
     if not isinstance(data, dict) or "nodes" in data:
         return None
     prompt = data.get("prompt")
-    return prompt if detect_kind(prompt) == "api" else None
+    if detect_kind(prompt) == "api":
+        return prompt
+    return worker_request_prompt(data, source)
+
+
+def worker_request_prompt(data: dict[str, Any], source: str = "<memory>") -> dict[str, Any] | None:
+    """The API prompt of a saved RunPod worker-comfyui request, or None.
+
+    Serverless ComfyUI workers (runpod-workers/worker-comfyui and the many images built on
+    it) take ``{"input": {"workflow": {...}, "images": [...]}}`` and queue ``workflow`` as
+    ComfyUI's prompt; scripts keep such requests as their example input. wfrun reads the
+    workflow the same way. ``images`` (base64 files the worker writes into ComfyUI's input
+    folder first) are not unpacked: a request carrying them is refused with the reason, so a
+    run never differs by silently missing them; other request keys (a webhook, storage
+    settings) change nothing a run computes and are dropped."""
+    request = data.get("input")
+    if not isinstance(request, dict) or detect_kind(request.get("workflow")) != "api":
+        return None
+    if request.get("images"):
+        raise FormatError(source, [FormatProblem(
+            "unknown-format", "a worker request whose input.images carries files for ComfyUI's input folder; wfrun "
+            "does not unpack them: save each image under its name in the input folder and run input.workflow "
+            "alone", "input.images")])
+    return request["workflow"]
 
 
 def _not_a_workflow(data: Any) -> FormatProblem:
