@@ -33,8 +33,8 @@ from typing import Any
 from wfrun.models.paths import list_models
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
 from wfrun.nodes.models import resolve, roots_of
-from wfrun.packs.lora_manager.wanvideo_lora_select import (MAX_ROWS, find_lora, rows_of, saved_rows,
-                                                            strip_extension, trigger_words)
+from wfrun.packs.lora_manager.wanvideo_lora_select import (MAX_ROWS, active_rows, find_lora, strip_extension,
+                                                            trigger_words)
 
 #: The version range these rules are read from (signature dates, see the module docstring).
 FIRST_DATE, REWRITE_DATE = "2025-03-26", "2026-08-20"
@@ -103,21 +103,9 @@ def lora_loader_lm(ctx: ExecContext, model: Any, text: Any = None, clip: Any = N
                 words += trigger_words(resolve(ctx, "loras", found, "lora_stack"))
             shown.append(_shown(name, strength_model, strength_clip))
 
-    for row in rows_of(loras if loras is not None else saved_rows(ctx)):
-        if not row.get("active", False):
-            continue
-        name = row.get("name")
-        if not isinstance(name, str) or not name:
-            raise NodeInputError("loras", f"a LoRA row without a name: {row!r}")
+    for row, name, rel in active_rows(ctx, loras):
         sm = _number("loras", f"LoRA {name!r}: strength", row.get("strength"))
         sc = _number("loras", f"LoRA {name!r}: clipStrength", row.get("clipStrength", sm))
-        if files is None:
-            files = list_models(folders)
-        rel = find_lora(files, name)
-        if rel is None:
-            raise NodeInputError("loras", f"LoRA {name!r} not found in the loras folders searched: "
-                                 + (", ".join(str(f) for f in folders) or "none"),
-                                 "put the file in a loras folder, or switch its row off")
         apply("loras", rel, sm, sc)
         words += trigger_words(resolve(ctx, "loras", rel, "loras"))
         shown.append(_shown(name, sm, sc))

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Iterator
 
 from wfrun.models.paths import list_models
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor, registered
@@ -120,6 +120,28 @@ def trigger_words(path: Path) -> list[str]:
     return [w for w in words if isinstance(w, str)] if isinstance(words, list) else []
 
 
+def active_rows(ctx: ExecContext, loras: Any) -> Iterator[tuple[dict, str, str]]:
+    """``(row, name, file)`` of each row that is on, in order (the queued ``loras`` value, else
+    the node's saved widget), ``file`` the LoRA's path in the loras folders as the pack finds
+    it by name; a row without a name or whose file is missing is refused on ``loras``."""
+    folders = roots_of(ctx).folders("loras")
+    files: list[str] | None = None
+    for row in rows_of(loras if loras is not None else saved_rows(ctx)):
+        if not row.get("active", False):
+            continue
+        name = row.get("name")
+        if not isinstance(name, str) or not name:
+            raise NodeInputError("loras", f"a LoRA row without a name: {row!r}")
+        if files is None:
+            files = list_models(folders)
+        rel = find_lora(files, name)
+        if rel is None:
+            raise NodeInputError("loras", f"LoRA {name!r} not found in the loras folders searched: "
+                                 + (", ".join(str(f) for f in folders) or "none"),
+                                 "put the file in a loras folder, or switch its row off")
+        yield row, name, rel
+
+
 def _strength(row: dict, key: str, default: Any) -> float:
     try:
         return float(row.get(key, default))
@@ -140,23 +162,9 @@ def wanvideo_lora_select_lm(ctx: ExecContext, low_mem_load: Any, merge_loras: An
     chain = tuple(prev_lora or ())
     words: list[str] = []
     active: list[str] = []
-    folders = roots_of(ctx).folders("loras")
-    files: list[str] | None = None
-    for row in rows_of(loras if loras is not None else saved_rows(ctx)):
-        if not row.get("active", False):
-            continue
-        name = row.get("name")
-        if not isinstance(name, str) or not name:
-            raise NodeInputError("loras", f"a LoRA row without a name: {row!r}")
+    for row, name, rel in active_rows(ctx, loras):
         strength = _strength(row, "strength", None)
         clip = _strength(row, "clipStrength", strength)
-        if files is None:
-            files = list_models(folders)
-        rel = find_lora(files, name)
-        if rel is None:
-            raise NodeInputError("loras", f"LoRA {name!r} not found in the loras folders searched: "
-                                 + (", ".join(str(f) for f in folders) or "none"),
-                                 "put the file in a loras folder, or switch its row off")
         if strength != 0.0:  # the wrapper's select leaves out a 0 strength; merging it changes nothing
             chain, = select(ctx, lora=rel, strength=strength, prev_lora=chain, blocks=None, low_mem_load=low_mem)
         words += trigger_words(resolve(ctx, "loras", rel, "loras"))
