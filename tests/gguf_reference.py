@@ -39,3 +39,14 @@ def t5_name(name: str) -> str:
         return T5_NAMES[name]
     _, _, block, part, leaf = name.split(".")
     return f"encoder.block.{block}.{T5_BLOCK[part]}.{leaf}"
+
+
+def sample(ctx, model, cond, seed: int, cfg: float) -> torch.Tensor:
+    """Two euler steps of core KSampler on a 5-frame 32x32 latent: what a loaded MODEL gives,
+    to compare a GGUF loader's model with its dequantized reference under the same sampler."""
+    from tests.node_helpers import node
+
+    (latent,) = node("EmptyHunyuanLatentVideo")(ctx, width=32, height=32, length=5, batch_size=1)
+    (out,) = node("KSampler")(ctx, model=model, seed=seed, steps=2, cfg=cfg, sampler_name="euler", scheduler="simple",
+                              positive=cond, negative=cond, latent_image=latent, denoise=1.0)
+    return out["samples"]

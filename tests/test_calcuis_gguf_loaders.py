@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from tests.gguf_reference import dequantized, t5_name
+from tests.gguf_reference import dequantized, t5_name, sample as gguf_sample
 from tests.node_helpers import node
 from wfrun.models.paths import ModelRoots
 from wfrun.models.tiny_gguf import write_umt5_gguf, write_wan_gguf
@@ -38,10 +38,7 @@ def ctx(tmp_path_factory, tiny_models) -> ExecContext:
 
 
 def sample(ctx: ExecContext, model, cond) -> torch.Tensor:
-    (latent,) = node("EmptyHunyuanLatentVideo")(ctx, width=32, height=32, length=5, batch_size=1)
-    (out,) = node("KSampler")(ctx, model=model, seed=5, steps=2, cfg=3.0, sampler_name="euler", scheduler="simple",
-                              positive=cond, negative=cond, latent_image=latent, denoise=1.0)
-    return out["samples"]
+    return gguf_sample(ctx, model, cond, seed=5, cfg=3.0)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import save_file
 
-from tests.gguf_reference import dequantized, t5_name
+from tests.gguf_reference import dequantized, t5_name, sample as gguf_sample
 from tests.node_helpers import node
 from wfrun.cli import main
 from wfrun.models.handles import CoreModel
@@ -56,10 +56,7 @@ def ctx(models, tiny_models) -> ExecContext:
 
 
 def sample(ctx: ExecContext, model: CoreModel, cond) -> torch.Tensor:
-    (latent,) = node("EmptyHunyuanLatentVideo")(ctx, width=32, height=32, length=5, batch_size=1)
-    (out,) = node("KSampler")(ctx, model=model, seed=3, steps=2, cfg=4.0, sampler_name="euler", scheduler="simple",
-                              positive=cond, negative=cond, latent_image=latent, denoise=1.0)
-    return out["samples"]
+    return gguf_sample(ctx, model, cond, seed=3, cfg=4.0)
 
 
 @pytest.fixture(scope="module")
