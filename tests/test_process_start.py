@@ -231,3 +231,43 @@ def test_scipy_stats_runs_only_when_first_used_and_then_as_usual():
     assert "ran before use: False" in deferred and "ran before use: True" in control
     for out in (deferred, control):
         assert f"answers: {[expected] * 4} 0.5 True" in out
+
+
+MODEL_PACKAGES_PROBE = textwrap.dedent("""
+    import sys
+    if sys.argv[1] == "defer":
+        from wfrun.lean_imports import keep_unused_packages_out
+        keep_unused_packages_out()
+    from wfrun.models.meta_init import import_model_libraries
+    import_model_libraries()
+    print("zoo imported:", "diffusers.models.transformers.transformer_flux" in sys.modules,
+          "diffusers.models.autoencoders.autoencoder_kl_ltx" in sys.modules)
+    import diffusers
+    from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
+    from diffusers.models.autoencoders.autoencoder_kl_wan import AutoencoderKLWan
+    print("wan classes:", diffusers.WanTransformer3DModel is WanTransformer3DModel,
+          diffusers.AutoencoderKLWan is AutoencoderKLWan)
+    from diffusers.models.transformers import FluxTransformer2DModel  # the package itself asked: its body runs
+    from diffusers.models import AutoencoderKLLTXVideo
+    print("asked later:", FluxTransformer2DModel.__name__, AutoencoderKLLTXVideo.__name__,
+          sys.modules["diffusers.models.transformers"].WanTransformer3DModel is WanTransformer3DModel)
+""")
+
+
+def test_the_model_zoo_packages_run_only_when_asked_for_in_the_cli_process():
+    """diffusers' transformers and autoencoders packages import every model they have when
+    imported; wfrun's processes import only the Wan modules (``defer_model_package_bodies``).
+    A name asked of the package later still runs its body and gets diffusers' own class.
+    Without the keep-out (the control, as a program using wfrun as a library) the whole zoo
+    is imported, so the test can fail."""
+    def probe(mode: str) -> str:
+        done = subprocess.run([sys.executable, "-c", MODEL_PACKAGES_PROBE, mode], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    deferred, control = probe("defer"), probe("control")
+    assert "zoo imported: False False" in deferred and "zoo imported: True True" in control
+    for out in (deferred, control):
+        assert "wan classes: True True" in out
+        assert "asked later: FluxTransformer2DModel AutoencoderKLLTXVideo True" in out

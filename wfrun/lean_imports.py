@@ -17,6 +17,8 @@ a library keeps its own choice.
 from __future__ import annotations
 
 import functools
+import importlib.abc
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import json
@@ -39,15 +41,26 @@ UNUSED_OPTIONAL_PACKAGES = ("peft", "sklearn", "torchaudio")
 #: imported when first used (:func:`defer_until_used`); wfrun's own beta scheduler uses it so.
 DEFERRED_MODULES = ("scipy.stats",)
 
+#: Packages whose ``__init__`` imports every model the library has, of which wfrun builds
+#: only the Wan ones: diffusers' transformers package imports its ~80 transformer models
+#: (1.6 s of the model classes' import on the H200 image, bench/RESULTS.md session 18), its
+#: autoencoders package every VAE. When one is imported, its body waits until a name is asked
+#: of the package itself (:class:`DeferredPackageBodies`); importing one of its submodules
+#: (``diffusers.models.transformers.transformer_wan``) does not run it.
+DEFERRED_PACKAGE_BODIES = ("diffusers.models.transformers", "diffusers.models.autoencoders")
+
 
 def keep_unused_packages_out() -> None:
     """Mark :data:`UNUSED_OPTIONAL_PACKAGES` unavailable unless already imported, defer
-    :data:`DEFERRED_MODULES` until used, and let the libraries share one map of installed
-    packages (:func:`share_package_map`)."""
+    :data:`DEFERRED_MODULES` until used and the bodies of :data:`DEFERRED_PACKAGE_BODIES`
+    until asked, and let the libraries share one map of installed packages
+    (:func:`share_package_map`)."""
     for name in UNUSED_OPTIONAL_PACKAGES:
         sys.modules.setdefault(name, None)
     for name in DEFERRED_MODULES:
         defer_until_used(name)
+    if not any(isinstance(finder, DeferredPackageBodies) for finder in sys.meta_path):
+        sys.meta_path.insert(0, DeferredPackageBodies(DEFERRED_PACKAGE_BODIES))
     share_package_map()
 
 
@@ -68,7 +81,21 @@ def defer_until_used(name: str) -> None:
     if spec is None or spec.loader is None or name in sys.modules:
         return
     module = importlib.util.module_from_spec(spec)
-    lock = threading.RLock()  # a second thread waits for the first one's run of the module
+    _run_body_when_asked(module, spec.loader)
+    sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, module)
+
+
+def _run_body_when_asked(module, loader) -> None:
+    """Give ``module`` (made from its spec, body not run) a PEP 562 ``__getattr__`` that runs
+    the body with ``loader`` the first time a name is asked of it that it does not have yet,
+    once, in the same module object, then answers from it (and is removed, unless the body
+    defines its own). Attributes the module already has (``__spec__``, ``__path__``, the
+    submodules imported through it) are answered without running the body."""
+    name = module.__name__
+    lock = threading.RLock()  # a second thread waits for the first one's run of the body
     state = {"now": "waiting"}  # then "running", then "done"
 
     def __getattr__(attribute: str):
@@ -78,7 +105,7 @@ def defer_until_used(name: str) -> None:
             if state["now"] == "waiting":
                 state["now"] = "running"
                 try:
-                    spec.loader.exec_module(module)
+                    loader.exec_module(module)
                 except BaseException:
                     sys.modules.pop(name, None)  # the next import tries again, and fails as it would have
                     raise
@@ -90,10 +117,41 @@ def defer_until_used(name: str) -> None:
         return getattr(module, attribute)
 
     module.__getattr__ = __getattr__
-    sys.modules[name] = module
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, module)
+
+
+class DeferredPackageBodies(importlib.abc.MetaPathFinder):
+    """Finds the packages named (by the usual path search) and hands them to the import system
+    with a loader that defers their body until used (:func:`_run_body_when_asked`). Unlike
+    :func:`defer_until_used` this needs nothing imported beforehand: it acts when the package
+    is first imported, by whoever imports it."""
+
+    def __init__(self, names) -> None:
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _BodyWhenAsked(spec.loader)
+        return spec
+
+
+class _BodyWhenAsked(importlib.abc.Loader):
+    """The package's own loader, except that ``exec_module`` defers the body."""
+
+    def __init__(self, loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        _run_body_when_asked(module, self.loader)
+
+    def __getattr__(self, attribute: str):  # get_code, get_resource_reader, is_package, ...
+        return getattr(self.loader, attribute)
 
 
 def share_package_map() -> None:

@@ -55,7 +55,8 @@ def import_model_libraries() -> None:
     import diffusers
     import transformers
 
-    for name in ("WanTransformer3DModel", "WanVACETransformer3DModel", "AutoencoderKLWan"):
+    for name in ("WanTransformer3DModel", "WanVACETransformer3DModel", "WanAnimateTransformer3DModel",
+                 "AutoencoderKLWan"):
         getattr(diffusers, name, None)
     import diffusers.models.transformers.transformer_wan  # noqa: F401  (and its peft mixins)
     for name in ("PreTrainedModel", "UMT5Config", "UMT5EncoderModel", "CLIPVisionConfig", "CLIPVisionModel",
