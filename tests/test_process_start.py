@@ -94,10 +94,12 @@ def test_the_command_process_exits_with_the_commands_status(tmp_path):
     assert "Traceback" not in missing.stderr
 
 
-def test_the_installed_package_map_is_scanned_once_and_each_caller_gets_its_own_copy(monkeypatch):
+def test_the_installed_package_map_is_scanned_once_and_each_caller_gets_its_own_copy(monkeypatch, tmp_path):
     """diffusers and transformers each ask importlib.metadata which distribution holds which
     import name when imported; the process answers from one scan."""
     import importlib.metadata
+
+    monkeypatch.setenv("WFRUN_CACHE", str(tmp_path))  # no map kept on disk by an earlier process
 
     from wfrun.lean_imports import share_package_map
 
@@ -165,8 +167,10 @@ def test_transformers_never_imports_sklearn_or_torchaudio_in_the_cli_process(tmp
 
 def test_the_package_map_is_kept_on_disk_until_the_environment_changes(tmp_path, monkeypatch):
     """One scan of the installed distributions cost 1.4 s of each process start on the H200
-    image; the map is kept under wfrun's cache folder and scanned again only when a folder on
-    sys.path changed (a distribution installed or removed there) or the file is damaged."""
+    image; the map is kept under wfrun's cache folder and scanned again only when the
+    distributions on sys.path changed (one installed, upgraded or removed) or the file is
+    damaged; not when a file is written beside them, nor for another script's folder first on
+    sys.path (each entry point's own, which made every other process scan again)."""
     import time
 
     from wfrun import lean_imports
@@ -185,12 +189,26 @@ def test_the_package_map_is_kept_on_disk_until_the_environment_changes(tmp_path,
     assert lean_imports.saved_scan(scan) == {"numpy": ["numpy"], "PIL": ["pillow"]} and len(calls) == 1  # from disk
 
     time.sleep(0.01)
-    (site / "newpkg-1.0.dist-info").mkdir()  # an install changes the folder's time
+    (site / "newpkg-1.0.dist-info").mkdir()  # an install
     assert lean_imports.saved_scan(scan) and len(calls) == 2
     assert lean_imports.saved_scan(scan) and len(calls) == 2
 
+    time.sleep(0.01)
+    (site / "newpkg-1.0.dist-info" / "RECORD").write_text("newpkg/__init__.py,,\n")  # reinstalled in place
+    assert lean_imports.saved_scan(scan) and len(calls) == 3
+
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (site / "written.txt").write_text("output")  # a file beside the distributions
+    monkeypatch.setattr(sys, "path", [str(scripts), str(site)])  # another entry point's folder first
+    (scripts / "out.json").write_text("{}")
+    assert lean_imports.saved_scan(scan) and len(calls) == 3
+
+    (site / "newpkg-1.0.dist-info").rename(site / "newpkg-1.1.dist-info")  # an upgrade
+    assert lean_imports.saved_scan(scan) and len(calls) == 4
+
     (tmp_path / "cache" / lean_imports.SCAN_FILE).write_text("{not json")
-    assert lean_imports.saved_scan(scan) == {"numpy": ["numpy"], "PIL": ["pillow"]} and len(calls) == 3
+    assert lean_imports.saved_scan(scan) == {"numpy": ["numpy"], "PIL": ["pillow"]} and len(calls) == 5
 
 
 DEFERRED_PROBE = textwrap.dedent("""

@@ -183,15 +183,23 @@ SCAN_FILE = "packages_distributions.json"
 
 
 def environment_key() -> list:
-    """What the map of installed packages depends on: each folder on ``sys.path`` with the
-    time it last changed (installing, upgrading or removing a distribution adds or removes
-    its ``.dist-info`` folder there, which changes that time), and the interpreter."""
+    """What the map of installed packages depends on: the interpreter and, for each folder on
+    ``sys.path``, the distributions' metadata folders in it (``*.dist-info``, ``*.egg-info``)
+    with the time each last changed: installing, upgrading or removing a distribution adds,
+    renames or rewrites one. Not the folders' own times: a script's folder or the working
+    directory is on ``sys.path`` too and changes whenever a file is written there, and each
+    entry point (``python -m wfrun``, a script) puts a different one first, which made every
+    other process scan again (bench/RESULTS.md, session 20)."""
     key: list = [sys.executable, sys.version]
     for entry in sys.path:
         try:
-            key.append([entry, os.stat(entry or ".").st_mtime_ns])
-        except OSError:
-            key.append([entry, None])
+            with os.scandir(entry or ".") as children:
+                found = sorted([child.name, child.stat().st_mtime_ns] for child in children
+                               if child.name.endswith((".dist-info", ".egg-info")))
+        except OSError:  # not a folder (a zip file), gone, or unreadable: nothing to scan there
+            found = None
+        if found:
+            key.append([entry, found])
     return key
 
 
