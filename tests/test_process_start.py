@@ -260,6 +260,9 @@ MODEL_PACKAGES_PROBE = textwrap.dedent("""
     import_model_libraries()
     print("zoo imported:", "diffusers.models.transformers.transformer_flux" in sys.modules,
           "diffusers.models.autoencoders.autoencoder_kl_ltx" in sys.modules)
+    print("scipy.integrate ran:", "scipy.integrate._quadpack_py" in sys.modules)
+    from scipy import integrate  # as diffusers' LMS scheduler imports it
+    print("integrates:", round(integrate.quad(lambda x: 3 * x * x, 0.0, 2.0)[0], 9))
     import diffusers
     from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
     from diffusers.models.autoencoders.autoencoder_kl_wan import AutoencoderKLWan
@@ -274,7 +277,8 @@ MODEL_PACKAGES_PROBE = textwrap.dedent("""
 
 def test_the_model_zoo_packages_run_only_when_asked_for_in_the_cli_process():
     """diffusers' transformers and autoencoders packages import every model they have when
-    imported; wfrun's processes import only the Wan modules (``defer_model_package_bodies``).
+    imported; wfrun's processes import only the Wan modules (``DeferredPackageBodies``), and
+    scipy.integrate (diffusers' LMS scheduler's) only when used.
     A name asked of the package later still runs its body and gets diffusers' own class.
     Without the keep-out (the control, as a program using wfrun as a library) the whole zoo
     is imported, so the test can fail."""
@@ -286,6 +290,8 @@ def test_the_model_zoo_packages_run_only_when_asked_for_in_the_cli_process():
 
     deferred, control = probe("defer"), probe("control")
     assert "zoo imported: False False" in deferred and "zoo imported: True True" in control
+    assert "scipy.integrate ran: False" in deferred and "scipy.integrate ran: True" in control
     for out in (deferred, control):
+        assert "integrates: 8.0" in out  # the integral of 3x^2 over [0, 2]
         assert "wan classes: True True" in out
         assert "asked later: FluxTransformer2DModel AutoencoderKLLTXVideo True" in out

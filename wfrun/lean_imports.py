@@ -37,9 +37,11 @@ UNUSED_OPTIONAL_PACKAGES = ("peft", "sklearn", "torchaudio")
 
 #: Modules the libraries import at import time but rarely use: diffusers' schedulers import
 #: ``scipy.stats`` for their beta-sigma option (which Wan's samplers do not take), 0.7 s of
-#: the model classes' import on the H200 image (bench/RESULTS.md, session 19). They are
+#: the model classes' import on the H200 image (bench/RESULTS.md, session 19), and its LMS
+#: scheduler ``scipy.integrate`` (which the Wan transformer's module reaches through
+#: diffusers' single-file loaders: 0.33 s of that import on the 2-core box). They are
 #: imported when first used (:func:`defer_until_used`); wfrun's own beta scheduler uses it so.
-DEFERRED_MODULES = ("scipy.stats",)
+DEFERRED_MODULES = ("scipy.stats", "scipy.integrate")
 
 #: Packages whose ``__init__`` imports every model the library has, of which wfrun builds
 #: only the Wan ones: diffusers' transformers package imports its ~80 transformer models
