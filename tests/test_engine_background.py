@@ -407,3 +407,40 @@ def test_nodes_start_their_reads_ahead_when_the_run_starts_and_untaken_ones_are_
     events.clear()
     run_plan(_loader_graph(), plan, ExecContext(), background=False)
     assert [e[0] for e in events] == ["load", "load"]  # no background loads: nothing read ahead
+
+
+def test_a_fast_run_prepares_the_compiler_on_the_main_thread_while_its_first_model_is_read(monkeypatch):
+    """``--fast`` loaders compile the model's blocks; the compiler's imports (1.3-1.5 s of
+    GIL) are done once by the main thread while the first diffusion model is being read, not
+    on the loader beside the first GPU nodes. Not for runs without ``fast`` nor off CUDA."""
+    import dataclasses
+
+    from wfrun.engine.plan import Plan
+    from wfrun.models import compile as compile_module
+
+    model_read = threading.Event()
+    release = threading.Event()
+    prepared: list[tuple] = []
+
+    def load(ctx, name):
+        model_read.set()
+        release.wait(timeout=60)  # the model is still being read while the main thread prepares
+        return (name,)
+
+    def prepare():
+        prepared.append((threading.current_thread() is threading.main_thread(), model_read.wait(timeout=60)))
+        release.set()
+
+    saved, _ = _patched_executors(monkeypatch, load)
+    monkeypatch.setattr(compile_module, "prepare_compiler", prepare)
+    plan = Plan(order=["1", "2", "3", "4", "5", "6", "7"], outputs=["7"])
+    for ctx, expected in ((ExecContext(), []), (dataclasses.replace(ExecContext(), fast=True), []),
+                          (dataclasses.replace(ExecContext(), fast=True, device="cuda:0"), [(True, True)])):
+        release.clear()
+        model_read.clear()
+        prepared.clear()
+        if not expected:
+            release.set()
+        run_plan(_patched_graph(), plan, ctx, background=True)
+        assert prepared == expected
+    assert saved[-1] == ("early*7", "LATE+7")

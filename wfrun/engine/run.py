@@ -357,6 +357,7 @@ class _BackgroundLoads:
                    if (i := executor_info(graph.node(n).class_type, graph.node(n).spec)) is not None and i.background]
         self.waiting = sorted(loaders, key=self._needed_at)
         self.releases = self._prefetch()
+        self.compiler_prepared = False
 
     def _prefetch(self) -> list[Callable[[], None]]:
         """Let the nodes that will run start reading their files (``ExecutorInfo.prefetch``:
@@ -444,6 +445,19 @@ class _BackgroundLoads:
             pool = self.model_pool if self.DIFFUSION_MODEL_TYPES & {str(t) for t in node.output_types} else self.pool
             self.futures[node_id] = pool.submit(contextvars.copy_context().run, _timed_call, node, info, kwargs,
                                                      own, torch.is_inference_mode_enabled())
+            if pool is self.model_pool:
+                self._prepare_compiler()
+
+    def _prepare_compiler(self) -> None:
+        """Once, while the first diffusion model is read: a ``--fast`` run's loader compiles
+        the model's blocks, so the compiler's imports are done here, on the main thread, while
+        the other threads read, not beside the first GPU nodes (``compile.prepare_compiler``)."""
+        if self.compiler_prepared or not self.ctx.fast or not str(self.ctx.device).startswith("cuda"):
+            return
+        self.compiler_prepared = True
+        from wfrun.models.compile import prepare_compiler
+
+        prepare_compiler()
 
     def collect(self, node: NodeInstance, result: RunResult) -> tuple:
         """The loader's outputs (its error raised here, in the main thread, as if it ran here)."""

@@ -103,6 +103,17 @@ def compile_blocks(transformer: Any, device: Any) -> bool:
     return True
 
 
+def prepare_compiler() -> None:
+    """Import what ``torch.compile`` needs before it wraps anything (Inductor's ``compile_fx``
+    and its lowerings: 1.3-1.5 s of Python holding the GIL on the H200 image). The engine
+    calls it on the main thread while a ``--fast`` run's diffusion model is read (I/O on
+    other threads), so the model loader's compile wrap no longer runs those imports beside the
+    start image's encode, whose kernel launches they slowed from 1.1 to 2.7-3.3 s
+    (bench/RESULTS.md, session 20)."""
+    use_compile_cache()
+    import torch._inductor.compile_fx  # noqa: F401
+
+
 def use_compile_cache() -> Path:
     """Keep compiled kernels between runs: Inductor's and Triton's caches under wfrun's cache
     folder (``$WFRUN_CACHE/compile``, else ``~/.cache/wfrun/compile``) instead of ``/tmp``,
