@@ -444,3 +444,52 @@ def test_a_fast_run_prepares_the_compiler_on_the_main_thread_while_its_first_mod
         run_plan(_patched_graph(), plan, ctx, background=True)
         assert prepared == expected
     assert saved[-1] == ("early*7", "LATE+7")
+
+
+def test_the_next_diffusion_model_is_read_from_where_the_previous_ones_user_runs(monkeypatch):
+    """Two transformers (nodes 1 "high" and 2 "low", Wan 2.2's experts) and an encode (node 3)
+    before the first sampler (node 4): the high model is read at once, beside the encode; the
+    low one only once the main thread reaches the high model's sampler, so its read runs beside
+    that sampler's steps, not beside the encode. Without the hold the low read starts as soon
+    as the high one ends (here before the encode), so the test can fail."""
+    from specs_for_tests import inp, node, out
+    from wfrun.engine.plan import Plan
+
+    events: list[str] = []
+    lock = threading.Lock()
+
+    def note(text):
+        with lock:
+            events.append(text)
+
+    def load(ctx, name):
+        note(f"read {name}")
+        return (name,)
+
+    def encode(ctx):
+        note("encode starts")
+        time.sleep(0.3)
+        note("encode ends")
+        return (7,)
+
+    load_packs()  # first: loading them later would fill the table this test swaps in
+    table = dict(registry_module._EXECUTORS)
+    table.update({"TLoad": ExecutorInfo(load, background=True), "TVal": ExecutorInfo(encode),
+                  "TUseWith": ExecutorInfo(lambda ctx, model, extra: (note(f"sample {model}") or f"{model}*{extra}",)),
+                  "TUse": ExecutorInfo(lambda ctx, model: (note(f"sample {model}") or model,)),
+                  "TSave": ExecutorInfo(lambda ctx, a, b: note(f"save {a} {b}") or ())})
+    monkeypatch.setattr(registry_module, "_EXECUTORS", table)
+    graph = _graph([
+        node(1, "TLoad", ["high"], outputs=[out("MODEL", "MODEL", [1])]),
+        node(2, "TLoad", ["low"], outputs=[out("MODEL", "MODEL", [2])]),
+        node(3, "TVal", [], outputs=[out("INT", "INT", [3])]),
+        node(4, "TUseWith", [], inputs=[inp("model", "MODEL", 1), inp("extra", "INT", 3)],
+             outputs=[out("LATENT", "LATENT", [4])]),
+        node(5, "TUse", [], inputs=[inp("model", "MODEL", 2)], outputs=[out("LATENT", "LATENT", [5])]),
+        node(6, "TSave", [], inputs=[inp("a", "LATENT", 4), inp("b", "LATENT", 5)]),
+    ], [[1, 1, 0, 4, 0, "MODEL"], [2, 2, 0, 5, 0, "MODEL"], [3, 3, 0, 4, 1, "INT"], [4, 4, 0, 6, 0, "LATENT"],
+        [5, 5, 0, 6, 1, "LATENT"]])
+    run_plan(graph, Plan(order=["1", "2", "3", "4", "5", "6"], outputs=["6"]), ExecContext(), background=True)
+    assert events.index("read low") > events.index("encode ends")
+    assert events.index("read high") < events.index("sample high")
+    assert events[-1] == "save high*7 low"
