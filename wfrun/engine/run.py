@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextvars
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -359,8 +358,6 @@ class _BackgroundLoads:
         self.waiting = sorted(loaders, key=self._needed_at)
         self.releases = self._prefetch()
         self.compiler_prepared = False
-        #: diffusion models' reads, each held until its plan position (``_read_from``)
-        self.gates: dict[str, _Gate] = {}
 
     def _prefetch(self) -> list[Callable[[], None]]:
         """Let the nodes that will run start reading their files (``ExecutorInfo.prefetch``:
@@ -415,12 +412,9 @@ class _BackgroundLoads:
         return self.futures[node_id].done()
 
     def wait_any(self, node_ids: list[str]) -> None:
-        """Until one of these loaders has finished reading (a held read starts now)."""
+        """Until one of these loaders has finished reading."""
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        for node_id in node_ids:
-            if node_id in self.gates:
-                self.gates[node_id].opened.set()
         wait([self.futures[n] for n in node_ids], return_when=FIRST_COMPLETED)
 
     def start_ready(self, position: int, values: dict[str, tuple], prints: dict[str, str]) -> None:
@@ -448,34 +442,11 @@ class _BackgroundLoads:
             own = dataclasses.replace(self.ctx, node_id=node.id, node_title=node.label, saved_date=node.saved_date,
                                       progress=None)
             # the caller's context variables (the pickle opt-in) and inference mode go along
-            call = (contextvars.copy_context().run, _timed_call, node, info, kwargs, own,
-                    torch.is_inference_mode_enabled())
-            if self.DIFFUSION_MODEL_TYPES & {str(t) for t in node.output_types}:
-                gate = _Gate(self._read_from(node_id))
-                self.gates[node_id] = gate
-                self.futures[node_id] = self.model_pool.submit(gate.run, *call)
-                self._open_gates(position)
+            pool = self.model_pool if self.DIFFUSION_MODEL_TYPES & {str(t) for t in node.output_types} else self.pool
+            self.futures[node_id] = pool.submit(contextvars.copy_context().run, _timed_call, node, info, kwargs,
+                                                     own, torch.is_inference_mode_enabled())
+            if pool is self.model_pool:
                 self._prepare_compiler()
-            else:
-                self.futures[node_id] = self.pool.submit(*call)
-        self._open_gates(position)
-
-    def _read_from(self, node_id: str) -> int:
-        """The plan position from which diffusion model ``node_id`` is read: where the main
-        thread reaches the first user of the diffusion model needed just before it (the
-        high-noise expert's sampler, for the low-noise one), so the second 14B read runs beside
-        that sampler's GPU-bound steps instead of beside the encodes before it, whose kernel
-        launches it slowed (the start image's encode 1.1 s alone, 2.0 s beside the low
-        expert's read; bench/RESULTS.md, session 20). The first diffusion model: at once."""
-        use = self._needed_at(node_id)[0]
-        earlier = [self._needed_at(other)[0] for other in self.gates]
-        earlier = [u for u in earlier if u < use]
-        return max(earlier, default=0)
-
-    def _open_gates(self, position: int) -> None:
-        for gate in self.gates.values():
-            if gate.start <= position:
-                gate.opened.set()
 
     def _prepare_compiler(self) -> None:
         """Once, while the first diffusion model is read: a ``--fast`` run's loader compiles
@@ -492,8 +463,6 @@ class _BackgroundLoads:
         """The loader's outputs (its error raised here, in the main thread, as if it ran here)."""
         if self.ctx.progress:
             self.ctx.progress.node_started(node.id, node.label)
-        if node.id in self.gates:
-            self.gates[node.id].opened.set()
         outputs, seconds, started = self.futures.pop(node.id).result()
         result.seconds[node.id] = seconds
         result.started[node.id] = started
@@ -503,29 +472,10 @@ class _BackgroundLoads:
         return outputs
 
     def close(self) -> None:
-        for gate in self.gates.values():  # a read still held is not started
-            gate.cancelled = True
-            gate.opened.set()
         for pool in (self.pool, self.model_pool):
             pool.shutdown(wait=True, cancel_futures=True)
         for release in self.releases:
             release()
-
-
-class _Gate:
-    """Holds a loader's start until the main thread reaches plan position ``start`` (or
-    waits for it); a run that ends first cancels it."""
-
-    def __init__(self, start: int) -> None:
-        self.start = start
-        self.opened = threading.Event()
-        self.cancelled = False
-
-    def run(self, call: Callable, *args: Any) -> Any:
-        self.opened.wait()
-        if self.cancelled:
-            raise RuntimeError("the run ended before this model was needed")
-        return call(*args)
 
 
 def _timed_call(node: NodeInstance, info: ExecutorInfo, kwargs: dict[str, Any], ctx: ExecContext,
