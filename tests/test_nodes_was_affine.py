@@ -100,8 +100,10 @@ def test_refusals(inputs, name):
     assert err.value.input_name == name
 
 
-def test_saves_after_the_overhaul_are_refused():
-    with pytest.raises(NodeInputError) as err:
-        node("WASLatentAffine")(dataclasses.replace(CTX, saved_date="2025-11-04"), latent={"samples": torch.zeros(1, 4, 8, 8)},
-                                scale=0.9, bias=0.0, pattern="perlin", temporal_mode="static", seed=0)
-    assert err.value.input_name == "latent"
+def test_saves_of_every_signature_compute_alike():
+    # the 2025-11-04 signature (NestedTensor unwrapping) treats a plain latent as before
+    x = torch.randn(1, 4, 2, 8, 8, generator=torch.Generator().manual_seed(3))
+    kwargs = dict(latent={"samples": x}, scale=0.9, bias=0.01, pattern="white_noise", temporal_mode="static", seed=5)
+    old = node("WASLatentAffine")(dataclasses.replace(CTX, saved_date="2025-09-02"), **kwargs)
+    new = node("WASLatentAffine")(dataclasses.replace(CTX, saved_date="2025-11-04"), **kwargs)
+    assert torch.equal(old[0]["samples"], new[0]["samples"]) and torch.equal(old[1], new[1])

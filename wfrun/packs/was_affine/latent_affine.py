@@ -1,6 +1,8 @@
 """was_affine's WAS Latent Affine (``WASLatentAffine``) and WAS Perlin Options, as the pack
-computes them from 2025-09-02 up to its 2025-11-04 overhaul (the class is the same in every
-commit of that range but for comments, tooltips, widget steps and the seed's maximum).
+computes them from 2025-09-02 to the newest stored commit (2026-04-19): the class changed only
+in comments, tooltips, widget steps and the seed's maximum, and from 2025-11-04 on it unwraps a
+NestedTensor latent (audio + video) into parts it treats alike; wfrun's latents are plain
+tensors, which take the same path as before.
 
 A mask ``m`` (one [h, w] field per latent, or per frame with ``temporal_mode`` "per_frame",
 seeded ``seed + i * frame_seed_stride``) scales and shifts the latent where it is set:
@@ -11,8 +13,7 @@ else on the CPU, and so does wfrun: the generator's numbers differ between the t
 wfrun computes the procedural masks ``perlin``, ``white_noise``, ``checker`` and ``solid``,
 with the options' ``threshold``, ``invert_mask``, ``mask_strength`` and ``clamp``. The other
 patterns (spectral noises, gratings, content-aware masks, external masks), blurring and
-sharpening of the mask, and saves from the pack's 2025-11-04 overhaul on are refused naming
-the input; they are not reimplemented here.
+sharpening of the mask are refused naming the input; they are not reimplemented here.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ import torch
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.was_affine.perlin import perlin_noise
 
-#: The pack's overhaul (95df689): saves from then on are not covered here.
-OVERHAUL = "2025-11-04"
 SUPPORTED = ("perlin", "white_noise", "checker", "solid")
 
 #: The pack's option defaults that matter for the supported patterns.
@@ -83,9 +82,6 @@ def _field(h: int, w: int, pattern: str, opts: dict[str, Any], device: torch.dev
 def latent_affine(ctx: ExecContext, latent: Any, scale: Any, bias: Any, pattern: Any, temporal_mode: Any,
                   seed: Any, external_mask: Any = None, noise_options: Any = None, options: Any = None,
                   **_: Any) -> tuple:
-    if ctx.saved_date is not None and ctx.saved_date >= OVERHAUL:
-        raise NodeInputError("latent", f"saved with was_affine from {ctx.saved_date}: the pack's {OVERHAUL} overhaul "
-                             "is not reimplemented in wfrun", "save the workflow with was_affine 1.4.x")
     if not isinstance(latent, dict) or not isinstance(latent.get("samples"), torch.Tensor):
         raise NodeInputError("latent", "latent: expected a LATENT")
     if pattern not in SUPPORTED:
