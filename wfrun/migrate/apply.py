@@ -178,8 +178,8 @@ def _migrate_values(node: dict[str, Any], scope: Scope, spec: NodeSpec, saved: S
                 if (target := spec.latest.input(name)) is not None and not target.is_widget]
     if stranded:
         report.changes.append(Change("kept", ", ".join(stranded), None, None, None,
-                                     "the newest signature takes it as a "
-                                     f"{'/'.join(spec.latest.input(n).type for n in stranded)} input, not a "
+                                     "the newest signature takes it as an input of type "
+                                     f"{'/'.join(spec.latest.input(n).type for n in stranded)}, not a "
                                      "positional widget: the node is read with the signature it was saved for"))
         return False
     kept = original[:len(original) - len(bound.trailing)]
