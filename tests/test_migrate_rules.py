@@ -148,3 +148,26 @@ def test_api_prompts_are_returned_unchanged():
     document = from_data(copy.deepcopy(prompt))
     result = migrate_document(document)
     assert not result.changed and result.document.dump() == prompt
+
+
+def test_values_the_newest_signature_cannot_place_keep_the_node_as_saved():
+    """LoRA Manager's WanVideo Lora Select saved 2025-06-29 (low_mem_load, text, then the rows):
+    its newest signature takes ``text`` and ``loras`` as the pack's own frontend widget types,
+    which wfrun does not lay out by position. Rewriting would drop the text and the LoRA rows
+    (and so refuse the file); the node is read with the signature it was saved for."""
+    rows = [{"name": "wan/tile", "strength": 1, "active": True, "clipStrength": 1, "expanded": False}]
+    saved = [False, "<lora:wan/tile:1>", rows]
+    data = {"last_node_id": 1, "last_link_id": 0, "links": [], "version": 0.4, "nodes": [
+        {"id": 1, "type": "WanVideo Lora Select (LoraManager)", "pos": [0, 0], "size": [300, 100], "mode": 0,
+         "order": 0, "flags": {}, "inputs": [],
+         "outputs": [{"name": "lora", "type": "WANVIDLORA", "links": None},
+                     {"name": "trigger_words", "type": "STRING", "links": None},
+                     {"name": "active_loras", "type": "STRING", "links": None}],
+         "properties": {"cnr_id": "comfyui-lora-manager", "ver": "71762d788f45efb012391e538c1240275a190384"},
+         "widgets_values": copy.deepcopy(saved)}]}
+    result = migrate_document(from_data(data))
+    node_ = _nodes_of(result.document, "WanVideo Lora Select (LoraManager)")[0]
+    assert node_["widgets_values"] == saved
+    assert node_["properties"]["ver"] == "71762d788f45efb012391e538c1240275a190384"
+    kept = [c for r in result.nodes for c in r.changes if c.what == "kept"]
+    assert kept and kept[0].input == "text"

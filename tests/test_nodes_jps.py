@@ -37,3 +37,15 @@ def test_text_prompt_and_size():
         with pytest.raises(NodeInputError) as err:
             node(class_type)(CTX, **inputs)
         assert err.value.input_name == name
+
+
+@pytest.mark.parametrize("w,h,f", [(480, 832, 1), (480, 832, 2), (1024, 576, 3)])
+def test_resolution_multiply(w, h, f):
+    # the pack: int(width) * int(factor), int(height) * int(factor)
+    assert node("Resolution Multiply (JPS)")(CTX, width=w, height=h, factor=f) == (w * f, h * f)
+
+
+def test_resolution_multiply_bad_factor():
+    with pytest.raises(NodeInputError) as err:
+        node("Resolution Multiply (JPS)")(CTX, width=480, height=832, factor="2")
+    assert err.value.input_name == "factor"

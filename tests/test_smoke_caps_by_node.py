@@ -28,3 +28,11 @@ def test_time_to_move_holds_the_reference_for_the_first_capped_step():
         {"start_step": 0, "end_step": 1}
     assert capped_ints({"start_step": (0, 0), "end_step": (0, 0)}, class_type="WanVideoAddTTMLatents") == \
         {"start_step": 0, "end_step": 0}
+
+
+def test_inset_crops_made_for_full_size_images_fit_a_smoke_image():
+    # 104 px insets on each side cross on the 64 px images of a smoke run; 8 px ones leave 48
+    sides = {"left": (104, 0), "right": (104, 0), "top": (16, 0), "bottom": (0, 0)}
+    assert capped_ints(sides, class_type="Image Inset Crop (rgthree)") == {"left": 8, "right": 8, "top": 8,
+                                                                          "bottom": 0}
+    assert capped_ints({"left": (104, 0)}) == {}  # only that node's insets

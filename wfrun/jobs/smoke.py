@@ -28,7 +28,8 @@ file:
 - chunked long-video samplers: ``chunk_frames`` at most 9, ``total_frames`` at most 25 (three chunks);
 - context windows at most 5 frames overlapping by 4 (2 latent frames, 1 shared), so the 9
   frames still take several windows and the blending runs;
-- pixel paddings made for full-size images (``extra_padding``) at most 8 px, frames skipped
+- pixel paddings and crop insets made for full-size images (``extra_padding``; rgthree's
+  Image Inset Crop's four insets) at most 8 px, frames skipped
   or picked from the start of a video or batch (``skip_first_images``/``_frames``,
   ``start_index``, ``batch_index``) at most 2 (negative indices, counted from the end, stay);
 - sound cut by time (AudioCrop's ``start_time``/``end_time``) from 0:00 to 0:01, the length of
@@ -106,7 +107,9 @@ FULL_SIZE_CAPS = {"extra_padding": 8, "skip_first_images": 2, "skip_first_frames
 CLASS_CAPS = {"WanVideoAddS2VEmbeds": {"frame_window_size": MAX_FRAMES - 1},
               # its loop needs length > motion_frame_count: 9-frame passes sharing 5 frames
               "InfiniteTalkAutoSampler": {"motion_frame_count": 5},
-              "WanVideoAddTTMLatents": {"start_step": 0, "end_step": 1}}
+              "WanVideoAddTTMLatents": {"start_step": 0, "end_step": 1},
+              # insets made for full-size images (104 px a side) would cross on a 64 px one
+              "Image Inset Crop (rgthree)": {"left": 8, "right": 8, "top": 8, "bottom": 8}}
 #: Sizes a node type needs beyond its inputs' minimums, kept by the caps: ComfyUI's Wan 2.2 S2V
 #: nodes take 16 px, but their motion frames need 64 (the model's 8x8 frame-packer patches).
 #: PainterFLF2V's motion step pools the latent by 8 (the pack fails on smaller latents).

@@ -171,6 +171,17 @@ def _migrate_values(node: dict[str, Any], scope: Scope, spec: NodeSpec, saved: S
         return introduction_default(spec, saved.index, target.name, target)
 
     written = write(spec.latest, bound, named, saved.write_legacy, default=default)
+    # A saved widget value whose input the newest signature still has, but as a type wfrun
+    # does not lay out by position (a pack's own frontend widget, e.g. the LoRA Manager's
+    # AUTOCOMPLETE_TEXT_LORAS), would be lost by the rewrite: the node is read as saved.
+    stranded = [name for name in written.unplaced
+                if (target := spec.latest.input(name)) is not None and not target.is_widget]
+    if stranded:
+        report.changes.append(Change("kept", ", ".join(stranded), None, None, None,
+                                     "the newest signature takes it as an input of type "
+                                     f"{'/'.join(spec.latest.input(n).type for n in stranded)}, not a "
+                                     "positional widget: the node is read with the signature it was saved for"))
+        return False
     kept = original[:len(original) - len(bound.trailing)]
     if _same(written.values, kept) and ("widgets_values" in node or not original):
         # Already in the newest layout; display-only values past the end stay as saved.

@@ -1,1 +1,1 @@
-"""ComfyUI-Crystools (crystian/ComfyUI-Crystools): its switches and any-typed pipes."""
+"""ComfyUI-Crystools (crystian/ComfyUI-Crystools): its switches, any-typed pipes and multiline string primitive."""

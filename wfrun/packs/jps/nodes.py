@@ -1,7 +1,8 @@
 """JPS Nodes (``jps_nodes.py``): Text Prompt (JPS) gives its text; Image Switch (JPS) gives
 ``img_<select>`` for ``select`` 2 … 5 and ``img_1`` for any other value (an unconnected
 chosen input gives ``None``, as in the pack; ``img_1`` itself must be connected, since the
-pack's function requires it); Get Image Size (JPS) gives width and height."""
+pack's function requires it); Get Image Size (JPS) gives width and height; Resolution Multiply (JPS) gives width and height each
+times the whole ``factor`` (the pack's ``int`` of each)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,16 @@ def get_image_size(ctx: ExecContext, image: Any, **_: Any) -> tuple:
         raise NodeInputError("image", "image: expected an IMAGE [frames, height, width, channels]",
                              "connect an IMAGE output to 'image'")
     return int(image.shape[2]), int(image.shape[1])
+
+
+def _whole(name: str, value: Any) -> int:
+    """The pack calls ``int()`` on each value; a bool or a non-number is a user error here."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise NodeInputError(name, f"{name}: expected a whole number, found {value!r}")
+    return int(value)
+
+
+@executor("Resolution Multiply (JPS)")
+def resolution_multiply(ctx: ExecContext, width: Any, height: Any, factor: Any, **_: Any) -> tuple:
+    f = _whole("factor", factor)
+    return _whole("width", width) * f, _whole("height", height) * f

@@ -1,1 +1,1 @@
-"""rgthree-comfy (rgthree/rgthree-comfy): Seed and Any Switch."""
+"""rgthree-comfy (rgthree/rgthree-comfy): Seed, Any Switch, Power Lora Loader, KSampler Config, Image Inset Crop."""

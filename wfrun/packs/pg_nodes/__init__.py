@@ -1,0 +1,1 @@
+"""PG-Nodes (GizmoR13/PG-Nodes): Lazy Prompt (mini)."""
