@@ -49,9 +49,15 @@ CORE_PACK = "comfy-core"
 #: of 16, and why; the others' latents are padded to whole 2x2 patches by ComfyUI's
 #: ``WanModel._forward`` (circularly) and the output cropped back, as wfrun's sampler does.
 CORE_SIZE_REFUSED = {
-    "WanVaceToVideo": "ComfyUI's VACE model embeds the control latents without padding them to whole "
-                      "2x2 patches while it pads the video latent, and the two token grids then differ "
-                      "(its node also folds the mask on an 8x8 grid)",
+    "WanVaceToVideo": (lambda size: True,
+                       "ComfyUI's node folds the mask on an 8x8 grid, and its VACE model embeds the control "
+                       "latents without padding them to whole 2x2 patches while it pads the video latent, so "
+                       "the two token grids then differ"),
+    **dict.fromkeys(("WanSoundImageToVideo", "WanSoundImageToVideoExtend"), (
+        lambda size: size // 8 % 2 == 1,
+        "its latent side (size // 8) is odd, and ComfyUI's S2V model embeds the control video latents these "
+        "nodes always attach without padding them to whole 2x2 patches while it pads the video latent, so "
+        "the two token grids then differ")),
 }
 
 
@@ -72,8 +78,9 @@ def wan_shape(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: 
     if spec.name in SIZE_INPUTS and value % 16 != 0:
         lower = int(value) // 16 * 16
         core = node.spec is not None and node.spec.pack == CORE_PACK
-        if core and node.class_type in CORE_SIZE_REFUSED:
-            reason = CORE_SIZE_REFUSED[node.class_type]
+        refused = CORE_SIZE_REFUSED.get(node.class_type) if core else None
+        if refused is not None and refused[0](int(value)):
+            reason = refused[1]
             yield _diag(graph, node, "size-multiple", Severity.ERROR,
                         f"'{spec.name}' is {value}, not a multiple of 16: {reason}",
                         input=spec.name, found=value, expected="a multiple of 16",
