@@ -17,6 +17,7 @@ References, written here apart from wfrun's code, from ComfyUI's formulas:
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -154,3 +155,26 @@ def test_vace_model_on_an_odd_latent_is_refused_by_name(ctx):
     assert err.value.input_name == "positive" and "VACE" in str(err.value) and "9x7" in str(err.value)
     even = WanPredictor(vace, text, text, "cpu")(torch.randn(1, 16, 2, 8, 10), torch.tensor([600.0]), "cond")
     assert even.shape == (1, 16, 2, 8, 10)
+
+
+def test_smoke_run_of_a_core_workflow_at_a_size_not_a_multiple_of_16(tmp_path):
+    """ComfyUI's image-to-video template with WanImageToVideo set (``--set`` outlives
+    ``--smoke``'s caps) to 120x72: latent sides 15 x 9, both odd. The run samples, decodes
+    the latent's 8x size and writes the video; the estimate counts padded patches."""
+    from click.testing import CliRunner
+
+    from conftest import CORPUS
+    from wfrun.cli import main
+    from wfrun.media.video import iter_frames
+
+    path = CORPUS / "templates" / "image_to_video_wan.json"
+    args = ["run", str(path), "--smoke", "--device", "cpu", "--format", "json", "-o", str(tmp_path / "out"),
+            "--set", "50.width=120", "--set", "50.height=72"]
+    env = {"WFRUN_CACHE": str(tmp_path / "cache")}
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["estimate"]["max_tokens"] == 3 * 5 * 8  # 9 frames -> 3 latents; 9x15 padded to 10x16
+    (video,) = (tmp_path / "out").rglob("*.mp4")
+    frames = list(iter_frames(video))
+    assert len(frames) == 9 and frames[0].shape[:2] == (72, 120)
