@@ -537,7 +537,8 @@ def memory_estimate(p: Prepared) -> dict[str, Any]:
         w, h = inputs.get("width"), inputs.get("height")
         n = inputs.get("num_frames", inputs.get("length") if w is not None and h is not None else None)
         if all(isinstance(v, int) for v in (w, h, n)):
-            tokens = max(tokens, ((n - 1) // 4 + 1) * (h // 16) * (w // 16))
+            # latent sides (size // 8) padded to whole 2x2 patches, as ComfyUI's Wan model pads them
+            tokens = max(tokens, ((n - 1) // 4 + 1) * -(-(h // 8) // 2) * -(-(w // 8) // 2))
         elif n is not None:  # a size or count that another node computes at run time
             linked = True
     # None: only known once the nodes that compute the size have run

@@ -452,6 +452,11 @@ class WanPredictor:
             self._extras[slot].update(pose=None if pose is None else pose.to(self.device),
                                       face=None if face is None else face.to(self.device))
         extras, denoise_mask = self._extras[slot], self.denoise_mask
+        side = "positive" if which == "cond" else "negative"
+        for key, what in (("vace", "VACE control latents"), ("pose", "Wan 2.2 Animate pose latents"),
+                          ("camera", "Fun Camera rays")):
+            if (len(extras[key]) if key == "vace" else extras[key] is not None):
+                refuse_partial_patches(tr, full.shape, what, side)
         if window is not None:
             if any(isinstance(s, torch.Tensor) for _, s in extras["vace"]):
                 raise NodeInputError("positive", "per-frame VACE strengths with context windows are not supported "
@@ -526,6 +531,9 @@ class WanPredictor:
         slot = (which, index)
         if slot not in self._extras:
             self._extras[slot] = s2v_inputs(model, entry.options, self.device)
+        if self._extras[slot].control is not None:
+            refuse_partial_patches(tr, x.shape, "Wan 2.2 S2V control video latents",
+                                   "positive" if which == "cond" else "negative")
         frames, height, width = x.shape[2:]
         hidden = pad_to_patches(x.float(), tuple(tr.config.patch_size)).to(self.device, model.dtype)
         sigma = timestep / model.multiplier
@@ -686,6 +694,22 @@ def pad_to_patches(x: torch.Tensor, patch: tuple[int, ...]) -> torch.Tensor:
     for i, size in enumerate(patch):
         pad = (0, (size - x.shape[i + 2] % size) % size) + pad
     return torch.nn.functional.pad(x, pad, mode="circular") if any(pad) else x
+
+
+def refuse_partial_patches(tr: Any, shape: torch.Size, what: str, side: str) -> None:
+    """Refuse an input that ComfyUI's Wan model embeds *without* padding it to whole patches
+    beside a video latent it pads (VACE's ``vace_patch_embedding``, Animate's
+    ``pose_patch_embedding``, the camera adapter, S2V's ``cond_encoder``): at a latent height
+    or width that is not a multiple of the patch the two token grids differ and ComfyUI's
+    sampler fails, so wfrun says so before running rather than differing."""
+    patch = tuple(int(p) for p in tr.config.patch_size)
+    h, w = int(shape[-2]), int(shape[-1])
+    if h % patch[1] or w % patch[2]:
+        raise NodeInputError(side, f"{what} on a latent of {w}x{h} (not whole {patch[2]}x{patch[1]} patches): "
+                             "ComfyUI pads the video latent to whole patches but not these, and its model "
+                             "fails on the mismatch",
+                             f"use a width and height that are multiples of {8 * patch[2]} "
+                             f"(the latent's {patch[2]}x{patch[1]} patches at the VAE's 8 pixels)")
 
 
 def step_index(sigmas: torch.Tensor | None, sigma: torch.Tensor) -> int:

@@ -5,7 +5,11 @@ registered with ``wfrun.nodes.checks`` and passed to ``wfrun.graph.check`` by th
   the first frame and compresses each following 4 frames into one latent frame, and
   downsamples by 8 before the transformer's 2x2 patches. The rule holds for every node
   whose type names Wan (ComfyUI's own ``WanImageToVideo`` & co. too), on the inputs that
-  carry those meanings there.
+  carry those meanings there. ComfyUI's own nodes (pack comfy-core) run other sizes: their
+  latent is ``size // 8`` (``// 16`` with Wan 2.2's VAE), the VAE centre-crops the pixels to
+  its grid, and the model pads the latent to whole 2x2 patches circularly and crops its
+  output back (``WanModel._forward``), as wfrun does: a warning there, except on the nodes
+  whose output ComfyUI's model then fails on (:data:`CORE_SIZE_REFUSED`).
 - MultiTalk / InfiniteTalk embeds with two or more speakers have ``ref_target_masks``
   connected (the pack's sampler fails without them).
 - Image embeds match the model: I2V embeds into a T2V model (or the reverse) is told
@@ -41,6 +45,20 @@ def is_wan_node(node: NodeInstance) -> bool:
 #: The pack of ComfyUI's own nodes: its Wan nodes floor a frame count that is not 4n+1 to
 #: the latent frames below it ((N - 1) // 4 + 1) and run, as wfrun's executors of them do.
 CORE_PACK = "comfy-core"
+#: ComfyUI's own Wan nodes whose output fails in ComfyUI at a size that is not a multiple
+#: of 16, and why; the others' latents are padded to whole 2x2 patches by ComfyUI's
+#: ``WanModel._forward`` (circularly) and the output cropped back, as wfrun's sampler does.
+CORE_SIZE_REFUSED = {
+    "WanVaceToVideo": (lambda size: True,
+                       "ComfyUI's node folds the mask on an 8x8 grid, and its VACE model embeds the control "
+                       "latents without padding them to whole 2x2 patches while it pads the video latent, so "
+                       "the two token grids then differ"),
+    **dict.fromkeys(("WanSoundImageToVideo", "WanSoundImageToVideoExtend"), (
+        lambda size: size // 8 % 2 == 1,
+        "its latent side (size // 8) is odd, and ComfyUI's S2V model embeds the control video latents these "
+        "nodes always attach without padding them to whole 2x2 patches while it pads the video latent, so "
+        "the two token grids then differ")),
+}
 
 
 @value_check
@@ -59,9 +77,20 @@ def wan_shape(graph: WorkflowGraph, node: NodeInstance, spec: InputSpec, value: 
                     hint=f"use {lower} or {lower + 4}")
     if spec.name in SIZE_INPUTS and value % 16 != 0:
         lower = int(value) // 16 * 16
-        yield _diag(graph, node, "size-multiple", Severity.ERROR,
+        core = node.spec is not None and node.spec.pack == CORE_PACK
+        refused = CORE_SIZE_REFUSED.get(node.class_type) if core else None
+        if refused is not None and refused[0](int(value)):
+            reason = refused[1]
+            yield _diag(graph, node, "size-multiple", Severity.ERROR,
+                        f"'{spec.name}' is {value}, not a multiple of 16: {reason}",
+                        input=spec.name, found=value, expected="a multiple of 16",
+                        hint=f"use {lower} or {lower + 16}")
+            return
+        yield _diag(graph, node, "size-multiple", Severity.WARNING if core else Severity.ERROR,
                     f"'{spec.name}' is {value}, not a multiple of 16: the Wan VAE downsamples by 8 "
-                    "and the transformer groups latents in 2x2 patches",
+                    "and the transformer groups latents in 2x2 patches"
+                    + ("; ComfyUI (and wfrun) pad the latent to whole patches (wrapping around) and "
+                       "crop the model's output back" if core else ""),
                     input=spec.name, found=value, expected="a multiple of 16",
                     hint=f"use {lower} or {lower + 16}")
 
