@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wfrun.engine.executors import get_executor
-from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.executor import ExecContext, NodeInputError, builtin_executor, executor
 
 #: The first commit whose Lazy Prompt (mini) has no ``raw`` output.
 WITHOUT_RAW = "2025-09-25"
@@ -92,7 +91,7 @@ def lazy_prompt_mini(ctx: ExecContext, clip: Any, positive: Any, negative: Any, 
         raise NodeInputError("positive", f"positive has the choice group {{{choice}}}: the pack picks one part "
                              "with a clock-seeded random generator at each run, which wfrun cannot reproduce",
                              "write the chosen text in place of the group") from None
-    encode = get_executor("CLIPTextEncode")
+    encode = builtin_executor("CLIPTextEncode", "clip")  # core's, through the registry
     pos = encode(ctx, text=pos_text, clip=clip)[0]
     neg = encode(ctx, text=neg_text, clip=clip)[0]
     if ctx.saved_date is not None and ctx.saved_date < WITHOUT_RAW:
