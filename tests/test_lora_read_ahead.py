@@ -134,3 +134,36 @@ def test_the_core_lora_loader_reads_its_file_ahead(tmp_path):
     read_lora_ahead(ctx, {"lora_name": "style.safetensors", "strength_model": 0})
     read_lora_ahead(ctx, {"strength_model": 1.0})  # the name comes by a link: known only at its turn
     assert lora_read.held_files() == []
+
+
+def test_the_wrappers_lora_selects_read_their_files_ahead(tmp_path, monkeypatch):
+    """WanVideoLoraSelect and WanVideoLoraSelectMulti (59 and 18 of the public sets' files)
+    name their files when the run starts; the loader's or sampler's ``read_lora`` then takes
+    them from memory without reading the file again. Slots left out by the node (``none``, a
+    strength that rounds to 0, a name that comes by a link) are not read."""
+    from wfrun.engine.executors import executor_info
+    from wfrun.nodes.executor import ExecContext
+
+    (tmp_path / "loras").mkdir()
+    down, _ = write_lora(tmp_path / "loras" / "a.safetensors", seed=1)
+    write_lora(tmp_path / "loras" / "b.safetensors", seed=2)
+    ctx = ExecContext(models=tmp_path)
+    resolved = {n: str((tmp_path / "loras" / n).resolve()) for n in ("a.safetensors", "b.safetensors")}
+
+    select = executor_info("WanVideoLoraSelect").prefetch
+    release = select(ctx, {"lora": "a.safetensors", "strength": 1.0})
+    assert lora_read.held_files() == [resolved["a.safetensors"]]
+    reads = []
+    monkeypatch.setattr(lora_read, "read_all", lambda path: reads.append(path) or load_file(str(path)))
+    parts = lora_files.read_lora(tmp_path / "loras" / "a.safetensors")
+    assert reads == [] and torch.equal(parts["blocks.0.self_attn.q"]["down"], down)
+    release()
+    assert lora_read.held_files() == []
+
+    multi = executor_info("WanVideoLoraSelectMulti").prefetch
+    release = multi(ctx, {"lora_0": "none", "strength_0": 1.0, "lora_1": "b.safetensors", "strength_1": 0.00001,
+                          "lora_2": "b.safetensors", "strength_2": 0.5, "strength_3": 1.0})
+    assert lora_read.held_files() == [resolved["b.safetensors"]]
+    release()
+    assert lora_read.held_files() == []
+    assert multi(ctx, {"lora_0": "a.safetensors", "strength_0": 0.0}) is lora_read.no_release

@@ -10,8 +10,10 @@ unmerged LoRA scheduling) are refused by name: wfrun merges LoRAs into the weigh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
+from wfrun.models.lora_files import prefetch
+from wfrun.models.lora_read import no_release
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.models import resolve
 from wfrun.packs.wanvideo.types import LoraSpec, SelectedBlocks, lora_blocks
@@ -19,7 +21,39 @@ from wfrun.packs.wanvideo.types import LoraSpec, SelectedBlocks, lora_blocks
 SLOTS = 5
 
 
-@executor("WanVideoLoraSelectMulti")
+def read_ahead(ctx: ExecContext, pairs: list[tuple[str, Any, Any]]) -> Callable[[], None]:
+    """Start reading the LoRA files named by constant widgets, ``(input name, file, strength)``
+    each, while the run's first nodes work (``models.lora_files.prefetch``: not for a strength
+    of 0, nor a file a kept merge holds); the model loader or the sampler that merges them takes
+    them from memory. Names that come by links are known only at the node's turn."""
+    releases = []
+    for input_name, name, strength in pairs:
+        if isinstance(name, str) and name and name != "none":
+            if (each := prefetch(resolve(ctx, "loras", name, input_name), strength)) is not no_release:
+                releases.append(each)
+
+    def release() -> None:
+        for each in releases:
+            each()
+
+    return release if releases else no_release
+
+
+def read_select_ahead(ctx: ExecContext, constants: dict[str, Any]) -> Callable[[], None]:
+    """WanVideoLoraSelect's prefetch: its one file."""
+    return read_ahead(ctx, [("lora", constants.get("lora"), constants.get("strength"))])
+
+
+def read_multi_ahead(ctx: ExecContext, constants: dict[str, Any]) -> Callable[[], None]:
+    """WanVideoLoraSelectMulti's prefetch: its five slots."""
+    def strength(i: int) -> Any:  # as the node rounds it: a slot it leaves out is not read
+        value = constants.get(f"strength_{i}")
+        return round(float(value), 4) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+    return read_ahead(ctx, [(f"lora_{i}", constants.get(f"lora_{i}"), strength(i)) for i in range(SLOTS)])
+
+
+@executor("WanVideoLoraSelectMulti", prefetch=read_multi_ahead)
 def wanvideo_lora_select_multi(ctx: ExecContext, *, prev_lora: Any = None, blocks: Any = None,
                                low_mem_load: bool, **slots: Any) -> tuple:
     chain = list(prev_lora or [])

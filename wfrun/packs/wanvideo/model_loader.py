@@ -66,6 +66,7 @@ from wfrun.models.families import transformer_family
 from wfrun.models.fantasytalking import FantasyTalking, attach as attach_fantasytalking
 from wfrun.models.header import CheckpointError
 from wfrun.nodes.models import loading_error, resolve
+from wfrun.packs.wanvideo.lora_select import read_select_ahead
 from wfrun.models import placement, residency
 from wfrun.packs.wanvideo.types import (
     BlockSwapArgs, CompileArgs, LoraSpec, MultiTalkModel, VacePath, VRAMManagementArgs, WanVideoModel, lora_blocks,
@@ -289,7 +290,7 @@ def wanvideo_compile_settings(ctx: ExecContext, backend: str, fullgraph: bool,
                         bool(compile_transformer_blocks_only), int(dynamo_recompile_limit)),)
 
 
-@executor("WanVideoLoraSelect")
+@executor("WanVideoLoraSelect", prefetch=read_select_ahead)
 def wanvideo_lora_select(ctx: ExecContext, lora: str, strength: float, *, prev_lora: Any = None,
                          blocks: Any = None, low_mem_load: bool, **_: Any) -> tuple:
     path = resolve(ctx, "loras", lora, "lora")
