@@ -219,6 +219,22 @@ DEFERRED_PROBE = textwrap.dedent("""
     import diffusers.schedulers.scheduling_dpmsolver_multistep  # imports scipy.stats when scipy is there
     inspect.getmodule(inspect)  # walks sys.modules, asking each module for __file__, as torch does
     print("ran before use:", "scipy.stats._distn_infrastructure" in sys.modules)
+    from wfrun.models.meta_init import import_model_libraries
+    import_model_libraries()
+    print("zoo imported:", "diffusers.models.transformers.transformer_flux" in sys.modules,
+          "diffusers.models.autoencoders.autoencoder_kl_ltx" in sys.modules)
+    print("scipy.integrate ran:", "scipy.integrate._quadpack_py" in sys.modules)
+    import diffusers
+    from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
+    from diffusers.models.autoencoders.autoencoder_kl_wan import AutoencoderKLWan
+    print("wan classes:", diffusers.WanTransformer3DModel is WanTransformer3DModel,
+          diffusers.AutoencoderKLWan is AutoencoderKLWan)
+    from diffusers.models.transformers import FluxTransformer2DModel  # the package itself asked: its body runs
+    from diffusers.models import AutoencoderKLLTXVideo
+    print("asked later:", FluxTransformer2DModel.__name__, AutoencoderKLLTXVideo.__name__,
+          sys.modules["diffusers.models.transformers"].WanTransformer3DModel is WanTransformer3DModel)
+    from scipy import integrate  # as diffusers' LMS scheduler imports it
+    print("integrates:", round(integrate.quad(lambda x: 3 * x * x, 0.0, 2.0)[0], 9))
     import scipy.stats
     answers = []
     threads = [threading.Thread(target=lambda: answers.append(float(scipy.stats.beta.ppf(0.25, 2, 3))))
@@ -230,11 +246,15 @@ DEFERRED_PROBE = textwrap.dedent("""
 """)
 
 
-def test_scipy_stats_runs_only_when_first_used_and_then_as_usual():
+def test_deferred_modules_and_package_bodies_run_only_when_used_and_then_as_usual():
     """diffusers' schedulers import scipy.stats at import time (0.7 s of the model classes'
     import on the H200 image); the CLI process defers it until used (``defer_until_used``).
-    Used then from four threads at once, it gives scipy's own answers; without the deferral
-    (the control) the import runs it at once, so the test can fail."""
+    Used then from four threads at once, it gives scipy's own answers. Likewise
+    scipy.integrate, and the bodies of diffusers' transformers and autoencoders packages,
+    which import every model diffusers has (``DeferredPackageBodies``): wfrun's processes
+    import only the Wan modules, and a name asked of the package later still runs its body and
+    gets diffusers' own class. Without the deferrals (the control, as a program using wfrun
+    as a library) each is imported at once, so the test can fail."""
     from scipy.stats import beta
 
     expected = float(beta.ppf(0.25, 2, 3))
@@ -247,51 +267,10 @@ def test_scipy_stats_runs_only_when_first_used_and_then_as_usual():
 
     deferred, control = probe("defer"), probe("control")
     assert "ran before use: False" in deferred and "ran before use: True" in control
-    for out in (deferred, control):
-        assert f"answers: {[expected] * 4} 0.5 True" in out
-
-
-MODEL_PACKAGES_PROBE = textwrap.dedent("""
-    import sys
-    if sys.argv[1] == "defer":
-        from wfrun.lean_imports import keep_unused_packages_out
-        keep_unused_packages_out()
-    from wfrun.models.meta_init import import_model_libraries
-    import_model_libraries()
-    print("zoo imported:", "diffusers.models.transformers.transformer_flux" in sys.modules,
-          "diffusers.models.autoencoders.autoencoder_kl_ltx" in sys.modules)
-    print("scipy.integrate ran:", "scipy.integrate._quadpack_py" in sys.modules)
-    from scipy import integrate  # as diffusers' LMS scheduler imports it
-    print("integrates:", round(integrate.quad(lambda x: 3 * x * x, 0.0, 2.0)[0], 9))
-    import diffusers
-    from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
-    from diffusers.models.autoencoders.autoencoder_kl_wan import AutoencoderKLWan
-    print("wan classes:", diffusers.WanTransformer3DModel is WanTransformer3DModel,
-          diffusers.AutoencoderKLWan is AutoencoderKLWan)
-    from diffusers.models.transformers import FluxTransformer2DModel  # the package itself asked: its body runs
-    from diffusers.models import AutoencoderKLLTXVideo
-    print("asked later:", FluxTransformer2DModel.__name__, AutoencoderKLLTXVideo.__name__,
-          sys.modules["diffusers.models.transformers"].WanTransformer3DModel is WanTransformer3DModel)
-""")
-
-
-def test_the_model_zoo_packages_run_only_when_asked_for_in_the_cli_process():
-    """diffusers' transformers and autoencoders packages import every model they have when
-    imported; wfrun's processes import only the Wan modules (``DeferredPackageBodies``), and
-    scipy.integrate (diffusers' LMS scheduler's) only when used.
-    A name asked of the package later still runs its body and gets diffusers' own class.
-    Without the keep-out (the control, as a program using wfrun as a library) the whole zoo
-    is imported, so the test can fail."""
-    def probe(mode: str) -> str:
-        done = subprocess.run([sys.executable, "-c", MODEL_PACKAGES_PROBE, mode], capture_output=True, text=True,
-                              timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done.stdout
-
-    deferred, control = probe("defer"), probe("control")
     assert "zoo imported: False False" in deferred and "zoo imported: True True" in control
     assert "scipy.integrate ran: False" in deferred and "scipy.integrate ran: True" in control
     for out in (deferred, control):
+        assert f"answers: {[expected] * 4} 0.5 True" in out
         assert "integrates: 8.0" in out  # the integral of 3x^2 over [0, 2]
         assert "wan classes: True True" in out
         assert "asked later: FluxTransformer2DModel AutoencoderKLLTXVideo True" in out
