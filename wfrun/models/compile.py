@@ -108,8 +108,8 @@ def prepare_compiler() -> None:
     and its lowerings: 1.3-1.5 s of Python holding the GIL on the H200 image). The engine
     calls it on the main thread while a ``--fast`` run's diffusion model is read (I/O on
     other threads), so the model loader's compile wrap no longer runs those imports beside the
-    start image's encode, whose kernel launches they slowed from 1.1 to 2.7-3.3 s
-    (bench/RESULTS.md, session 20)."""
+    start image's encode, whose kernel launches they slowed (the 4-step A14B job's encode:
+    3.3 s beside them, 1.8-2.4 s after; bench/RESULTS.md, session 20)."""
     use_compile_cache()
     import torch._inductor.compile_fx  # noqa: F401
 
