@@ -1,0 +1,134 @@
+"""Utility nodes the public sets use most among those wfrun lacked (session 20): comfy_mtb's
+Audio Duration and String Replace, JPS' Text Concatenate, Easy-Use's positive. Expected
+values are computed by hand from the pack's rules (or by Python's own ``str.replace`` /
+``re.sub``, which the packs call), and UI nodes saved by the public files are read through
+the real graph builder so the widget order of each signature is checked too."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from node_helpers import node
+from wfrun.engine.plan import make_plan
+from wfrun.engine.run import run_plan
+from wfrun.formats.document import from_data
+from wfrun.graph import build
+from wfrun.nodes.executor import ExecContext, NodeInputError
+
+CTX = ExecContext()
+
+
+def audio(samples: int, rate: int, channels: int = 2) -> dict:
+    return {"waveform": torch.zeros(1, channels, samples), "sample_rate": rate}
+
+
+@pytest.mark.parametrize("samples,rate,ms", [(16000, 16000, 1000), (44100 * 3 + 1, 44100, 3000),
+                                             (22049, 44100, 499), (1, 48000, 0), (0, 8000, 0)])
+def test_audio_duration_truncates_to_whole_milliseconds(samples, rate, ms):
+    # int(samples / rate * 1000), truncated: 22049 samples at 44.1 kHz are 499.97 ms -> 499
+    assert node("Audio Duration (mtb)")(CTX, audio=audio(samples, rate)) == (ms,)
+
+
+def test_audio_duration_refuses_what_is_not_audio():
+    with pytest.raises(NodeInputError) as err:
+        node("Audio Duration (mtb)")(CTX, audio=torch.zeros(1, 100))
+    assert err.value.input_name == "audio"
+
+
+@pytest.mark.parametrize("string,old,new,use_regex,expected", [
+    ('"a", "b"', '"', "", False, "a, b"),
+    ("a,b,,c", ",", "", False, "abc"),
+    ("abc", "", "-", False, "-a-b-c-"),          # Python's str.replace with an empty old
+    ("a.b.c", ".", "!", False, "a!b!c"),         # plain text: the dot is a dot
+    ("a.b.c", ".", "!", True, "!!!!!"),          # a regex: the dot is any character
+    ("frame_012.png", r"(\d+)", r"<\1>", True, "frame_<012>.png"),
+    ("x  y   z", r"\s+", " ", True, "x y z"),
+])
+def test_string_replace_matches_python(string, old, new, use_regex, expected):
+    reference = re.sub(old, new, string) if use_regex else string.replace(old, new)
+    assert reference == expected
+    assert node("String Replace (mtb)")(CTX, string=string, old=old, new=new, use_regex=use_regex) == (expected,)
+
+
+@pytest.mark.parametrize("old,new,blamed", [("(", "", "old"), ("(a)", r"\2", "old"), ("a", r"\q", "old")])
+def test_string_replace_bad_regex_is_named(old, new, blamed):
+    with pytest.raises(NodeInputError) as err:
+        node("String Replace (mtb)")(CTX, string="aaa", old=old, new=new, use_regex=True)
+    assert err.value.input_name == blamed
+
+
+def test_string_replace_runaway_regex_stops_with_an_error(monkeypatch):
+    from wfrun.packs.mtb import nodes as mtb
+
+    monkeypatch.setattr(mtb, "REGEX_SECONDS", 0.05)
+    with pytest.raises(NodeInputError) as err:  # exponential backtracking: 2**30 ways to fail
+        node("String Replace (mtb)")(CTX, string="a" * 60 + "b", old=r"(a|aa)+$", new="", use_regex=True)
+    assert err.value.input_name == "old"
+
+
+@pytest.mark.parametrize("delimiter,texts,expected", [
+    ("comma", {"text1": "a cat", "text2": "a hat"}, "a cat, a hat"),
+    ("space", {"text1": "a", "text3": "c", "text5": "e"}, "a c e"),
+    ("none", {"text1": "x", "text2": "y", "text3": "z"}, "xyz"),
+    ("comma", {"text1": "", "text2": "b", "text3": ""}, "b"),    # empty texts add no delimiter
+    ("comma", {}, ""),
+])
+def test_text_concatenate(delimiter, texts, expected):
+    assert node("Text Concatenate (JPS)")(CTX, delimiter=delimiter, **texts) == (expected,)
+
+
+def test_text_concatenate_refusals():
+    for inputs, blamed in (({"delimiter": "tab", "text1": "a"}, "delimiter"),
+                           ({"delimiter": "comma", "text2": 3}, "text2")):
+        with pytest.raises(NodeInputError) as err:
+            node("Text Concatenate (JPS)")(CTX, **inputs)
+        assert err.value.input_name == blamed
+
+
+def test_easy_positive_passes_its_text_on():
+    assert node("easy positive")(CTX, positive="a red fox\n") == ("a red fox\n",)
+    with pytest.raises(NodeInputError) as err:
+        node("easy positive")(CTX, positive=None)
+    assert err.value.input_name == "positive"
+
+
+def _ui_node(node_id, type_, widgets, inputs=(), outputs=(), props=None):
+    return {"id": node_id, "type": type_, "mode": 0, "widgets_values": widgets, "properties": props or {},
+            "inputs": [dict(i) for i in inputs], "outputs": [dict(o) for o in outputs]}
+
+
+def test_saved_ui_nodes_read_with_their_signatures():
+    """The widget layouts the public files saved: String Replace with and without use_regex
+    (comfy_mtb before and after 2025-04-01), Text Concatenate's delimiter, easy positive."""
+    nodes = [
+        _ui_node(1, "easy positive", ['say "hi", then ,wave'], outputs=[{"name": "positive", "type": "STRING",
+                                                                     "links": [1, 2]}],
+                 props={"cnr_id": "comfyui-easy-use", "ver": "81c510c06e18dffd4f43518644fc35964c9168ca"}),
+        _ui_node(2, "String Replace (mtb)", ['"', "", False],
+                 inputs=[{"name": "string", "type": "STRING", "link": 1}],
+                 outputs=[{"name": "STRING", "type": "STRING", "links": [3]}],
+                 props={"cnr_id": "comfy-mtb", "ver": "7e89e96e9d83d7753a64a528df0828eb82a5f20d"}),
+        _ui_node(3, "String Replace (mtb)", [",", ";"],
+                 inputs=[{"name": "string", "type": "STRING", "link": 2}],
+                 outputs=[{"name": "STRING", "type": "STRING", "links": [5]}],
+                 props={"cnr_id": "comfy-mtb", "ver": "e56508c"}),
+        _ui_node(4, "Text Concatenate (JPS)", ["comma"],
+                 inputs=[{"name": "text1", "type": "STRING", "link": 3}, {"name": "text2", "type": "STRING", "link": 5},
+                         {"name": "text3", "type": "STRING", "link": None}],
+                 outputs=[{"name": "text", "type": "STRING", "links": [6]}],
+                 props={"cnr_id": "ComfyUI_JPS-Nodes", "ver": "0e2a9aca02b17dde91577bfe4b65861df622dcaf"}),
+        _ui_node(5, "PreviewAny", [], inputs=[{"name": "source", "type": "*", "link": 6}]),
+    ]
+    links = [[1, 1, 0, 2, 0, "STRING"], [2, 1, 0, 3, 0, "STRING"], [3, 2, 0, 4, 0, "STRING"],
+             [5, 3, 0, 4, 1, "STRING"], [6, 4, 0, 5, 0, "STRING"]]
+    workflow = {"nodes": nodes, "links": links, "version": 0.4}
+    graph = build(from_data(workflow, "utils.json"))
+    assert not graph.problems, graph.problems
+    assert graph.node("2").inputs["use_regex"] is False and graph.node("2").inputs["old"] == '"'
+    assert graph.node("3").inputs["old"] == "," and graph.node("3").inputs["new"] == ";"
+    result = run_plan(graph, make_plan(graph, ["4"]), CTX)
+    text = 'say "hi", then ,wave'
+    assert result.outputs["4"] == (text.replace('"', "") + ", " + text.replace(",", ";"),)
