@@ -132,3 +132,53 @@ def test_saved_ui_nodes_read_with_their_signatures():
     result = run_plan(graph, make_plan(graph, ["4"]), CTX)
     text = 'say "hi", then ,wave'
     assert result.outputs["4"] == (text.replace('"', "") + ", " + text.replace(",", ";"),)
+
+
+def _switch_workflow(select: int, label: bool = True) -> dict:
+    """easy positive "one" -> input1 (through a String Replace whose regex fails if it runs),
+    easy positive "two" -> input2 (labelled "second" in the UI), ImpactSwitch, PreviewAny."""
+    input2 = {"name": "input2", "type": "STRING", "link": 4} | ({"label": "second"} if label else {})
+    nodes = [
+        _ui_node(1, "easy positive", ["one"], outputs=[{"name": "positive", "type": "STRING", "links": [1]}]),
+        _ui_node(2, "String Replace (mtb)", ["(", "", True], inputs=[{"name": "string", "type": "STRING", "link": 1}],
+                 outputs=[{"name": "STRING", "type": "STRING", "links": [2]}],
+                 props={"cnr_id": "comfy-mtb", "ver": "0.5.4"}),
+        _ui_node(3, "easy positive", ["two"], outputs=[{"name": "positive", "type": "STRING", "links": [4]}]),
+        _ui_node(4, "ImpactSwitch", [select, False],
+                 inputs=[{"name": "input1", "type": "*", "link": 2}, input2, {"name": "input3", "type": "*", "link": None}],
+                 outputs=[{"name": "selected_value", "type": "*", "links": [5]},
+                          {"name": "selected_label", "type": "STRING", "links": None},
+                          {"name": "selected_index", "type": "INT", "links": None}],
+                 props={"cnr_id": "comfyui-impact-pack", "ver": "8.21.0"}),
+        _ui_node(5, "PreviewAny", [], inputs=[{"name": "source", "type": "*", "link": 5}]),
+    ]
+    links = [[1, 1, 0, 2, 0, "STRING"], [2, 2, 0, 4, 0, "*"], [4, 3, 0, 4, 1, "STRING"], [5, 4, 0, 5, 0, "*"]]
+    return {"nodes": nodes, "links": links, "version": 0.4}
+
+
+def _run_switch(workflow: dict):
+    import dataclasses
+
+    graph = build(from_data(workflow, "switch.json"))
+    assert not graph.problems, graph.problems
+    ctx = dataclasses.replace(CTX, workflow_json=workflow)
+    return run_plan(graph, make_plan(graph, ["4"]), ctx)
+
+
+def test_impact_switch_gives_the_chosen_input_its_label_and_index_and_skips_input1():
+    result = _run_switch(_switch_workflow(2))
+    assert result.outputs["4"] == ("two", "second", 2)
+    assert "2" not in result.outputs  # input1's branch (a failing regex) never ran: input1 is lazy
+
+
+def test_impact_switch_label_defaults_to_the_input_name_and_unconnected_gives_none():
+    assert _run_switch(_switch_workflow(2, label=False)).outputs["4"] == ("two", "input2", 2)
+    assert _run_switch(_switch_workflow(3)).outputs["4"] == (None, "", 3)
+
+
+def test_impact_switch_direct_calls():
+    ctx = CTX  # no UI workflow (an API file): the label is the input's name
+    assert node("ImpactSwitch")(ctx, select=1, input1=7, input2=8) == (7, "input1", 1)
+    with pytest.raises(NodeInputError) as err:
+        node("ImpactSwitch")(ctx, select="2", input1=7)
+    assert err.value.input_name == "select"
