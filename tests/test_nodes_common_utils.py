@@ -182,3 +182,56 @@ def test_impact_switch_direct_calls():
     with pytest.raises(NodeInputError) as err:
         node("ImpactSwitch")(ctx, select="2", input1=7)
     assert err.value.input_name == "select"
+
+
+def _run_prompt(prompt: dict, wanted: list[str]):
+    import dataclasses
+
+    graph = build(from_data(prompt, "any.json"))
+    assert not graph.problems, graph.problems
+    return run_plan(graph, make_plan(graph, wanted), dataclasses.replace(CTX, workflow_json=prompt)).outputs
+
+
+def test_length_and_index_anything_on_a_list_output():
+    from wfrun.packs.basic_data_handling.common import PREFIX
+
+    prompt = {
+        # a list output of ONE item: ComfyUI's pack counts the list (1), not len(0), which fails
+        "1": {"class_type": PREFIX + "DataListRange", "inputs": {"start": 0, "stop": 1, "step": 1}},
+        "2": {"class_type": "easy lengthAnything", "inputs": {"any": ["1", 0]}},
+        "3": {"class_type": PREFIX + "DataListRange", "inputs": {"start": 10, "stop": 13, "step": 1}},
+        "4": {"class_type": "easy lengthAnything", "inputs": {"any": ["3", 0]}},
+        "5": {"class_type": "easy indexAnything", "inputs": {"any": ["3", 0], "index": -1}},
+        "6": {"class_type": "easy indexAnything", "inputs": {"any": ["3", 0], "index": 99}},
+    }
+    out = _run_prompt(prompt, ["2", "4", "5", "6"])
+    assert out["2"] == (1,) and out["4"] == (3,)
+    assert out["5"] == (12,) and out["6"] == (12,)  # -1 counts from the end; 99 is clamped to the last
+
+
+def test_length_and_index_anything_on_plain_values():
+    prompt = {
+        "1": {"class_type": "easy positive", "inputs": {"positive": "abcd"}},
+        "2": {"class_type": "easy lengthAnything", "inputs": {"any": ["1", 0]}},
+        "3": {"class_type": "easy indexAnything", "inputs": {"any": ["1", 0], "index": 1}},
+        "4": {"class_type": "easy indexAnything", "inputs": {"any": ["1", 0], "index": -9}},
+        "5": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 5, "color": 0}},
+        "6": {"class_type": "easy lengthAnything", "inputs": {"any": ["5", 0]}},
+        "7": {"class_type": "easy indexAnything", "inputs": {"any": ["5", 0], "index": -2}},
+    }
+    out = _run_prompt(prompt, ["2", "3", "4", "6", "7"])
+    assert out["2"] == (4,)                       # len("abcd")
+    assert out["3"] == ("b",) and out["4"] == ("a",)  # -9 + 4 = -5, clamped to 0
+    assert out["6"] == (5,)                       # an IMAGE batch: its frames
+    assert out["7"][0].shape == (1, 8, 8, 3)      # frame 3 of 5, kept as a batch of one
+
+
+def test_length_anything_of_a_number_is_the_packs_failure():
+    prompt = {
+        "1": {"class_type": "easy int", "inputs": {"value": 3}},
+        "2": {"class_type": "easy lengthAnything", "inputs": {"any": ["1", 0]}},
+    }
+    from wfrun.engine.run import NodeError
+
+    with pytest.raises(NodeError, match="input 'any': a int has no length"):
+        _run_prompt(prompt, ["2"])
