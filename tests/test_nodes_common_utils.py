@@ -235,3 +235,14 @@ def test_length_anything_of_a_number_is_the_packs_failure():
 
     with pytest.raises(NodeError, match="input 'any': a int has no length"):
         _run_prompt(prompt, ["2"])
+
+
+def test_frame_select_is_python_indexing_kept_as_a_batch():
+    frames = torch.arange(5, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 2, 3, 3).contiguous()
+    for select, expected in ((0, 0.0), (3, 3.0), (-1, 4.0)):
+        (out,) = node("Frame Select")(CTX, frames=frames, select=select)
+        assert out.shape == (1, 2, 3, 3) and torch.equal(out, torch.full((1, 2, 3, 3), expected))
+    for inputs, blamed in (({"frames": frames, "select": 5}, "select"), ({"frames": torch.zeros(2, 2), "select": 0}, "frames")):
+        with pytest.raises(NodeInputError) as err:
+            node("Frame Select")(CTX, **inputs)
+        assert err.value.input_name == blamed
