@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -246,3 +247,50 @@ def test_frame_select_is_python_indexing_kept_as_a_batch():
         with pytest.raises(NodeInputError) as err:
             node("Frame Select")(CTX, **inputs)
         assert err.value.input_name == blamed
+
+
+def _brute_morph(mask: np.ndarray, kernel: np.ndarray, dilate: bool) -> np.ndarray:
+    """OpenCV's dilate/erode written per pixel: max (min) over the kernel cells that fall inside."""
+    r = kernel.shape[0] // 2
+    h, w = mask.shape
+    out = np.empty_like(mask)
+    for y in range(h):
+        for x in range(w):
+            vals = [mask[y + dy, x + dx] for dy in range(-r, r + 1) for dx in range(-r, r + 1)
+                    if kernel[dy + r, dx + r] and 0 <= y + dy < h and 0 <= x + dx < w]
+            out[y, x] = max(vals) if dilate else min(vals)
+    return out
+
+
+@pytest.mark.parametrize("radius,shape", [(1, "box"), (-1, "box"), (2, "circle"), (-3, "circle"), (3, "box")])
+def test_dilate_erode_mask_matches_per_pixel_morphology(radius, shape):
+    from wfrun.models.pose import raster
+
+    g = torch.Generator().manual_seed(radius + 7)
+    masks = torch.rand(2, 9, 11, generator=g)
+    s = abs(radius)
+    kernel = np.zeros((2 * s + 1, 2 * s + 1, 1), np.uint8)
+    if shape == "circle":
+        raster.circle(kernel, (s, s), s, (1,))  # cv2.circle(k, (s, s), s, 1, -1)
+    else:
+        kernel[:] = 1
+    (out,) = node("DilateErodeMask")(CTX, masks=masks, radius=radius, shape=shape)
+    assert out.dtype == torch.float32 and out.shape == masks.shape
+    for i in range(2):
+        expected = _brute_morph(masks[i].numpy(), kernel[..., 0], radius > 0)
+        assert np.array_equal(out[i].numpy(), expected)
+
+
+def test_dilate_erode_mask_by_hand():
+    masks = torch.zeros(1, 5, 5)
+    masks[0, 2, 2] = 1.0
+    (grown,) = node("DilateErodeMask")(CTX, masks=masks, radius=1, shape="box")
+    assert torch.equal(grown[0], torch.nn.functional.pad(torch.ones(3, 3), (1, 1, 1, 1)))
+    (plus,) = node("DilateErodeMask")(CTX, masks=masks, radius=1, shape="circle")
+    assert plus[0, 1:4, 1:4].tolist() == [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    (shrunk,) = node("DilateErodeMask")(CTX, masks=grown, radius=-1, shape="box")
+    assert torch.equal(shrunk, masks)
+    assert node("DilateErodeMask")(CTX, masks=masks, radius=0, shape="box")[0] is masks
+    with pytest.raises(NodeInputError) as err:
+        node("DilateErodeMask")(CTX, masks=masks[0], radius=1, shape="box")
+    assert err.value.input_name == "masks"
