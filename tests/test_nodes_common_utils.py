@@ -294,3 +294,51 @@ def test_dilate_erode_mask_by_hand():
     with pytest.raises(NodeInputError) as err:
         node("DilateErodeMask")(CTX, masks=masks[0], radius=1, shape="box")
     assert err.value.input_name == "masks"
+
+
+def _decoded_s16(path) -> np.ndarray:
+    import subprocess
+
+    from wfrun.media.video import ffmpeg_exe
+
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "s16le", "-"], capture_output=True,
+                         check=True).stdout
+    return np.frombuffer(out, "<i2")
+
+
+def test_save_audio_writes_16_bit_flac_as_swresample_converts(tmp_path):
+    import dataclasses
+    import subprocess
+
+    from wfrun.media.video import ffmpeg_exe
+
+    g = torch.Generator().manual_seed(3)
+    waveform = (torch.rand(2, 2, 300, generator=g) * 2.4 - 1.2)  # two stereo items, some beyond [-1, 1]
+    waveform[0, 0, :6] = torch.tensor([0.5, 1.5 / 32768, 2.5 / 32768, -2.5 / 32768, 1.0, -1.0])
+    prompt = {"1": {"class_type": "SaveAudio", "inputs": {"filename_prefix": "audio/take_%batch_num%"}}}
+    ctx = dataclasses.replace(CTX, output_dir=tmp_path, workflow_json=prompt)
+    out = node("SaveAudio")(ctx, audio={"waveform": waveform, "sample_rate": 16000},
+                            filename_prefix="audio/take_%batch_num%")
+    assert out[0]["waveform"] is waveform
+    files = sorted(p.name for p in (tmp_path / "audio").iterdir())
+    assert files == ["take_0_00001.flac", "take_1_00002.flac"]
+    for i, name in enumerate(files):
+        # libswresample's float -> s16: lrintf(x * 32768) clipped, i.e. round half to even
+        expected = np.clip(np.rint(waveform[i].numpy().astype(np.float32) * 32768), -32768, 32767).astype(np.int16)
+        assert np.array_equal(_decoded_s16(tmp_path / "audio" / name), expected.T.reshape(-1))
+    tags = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "audio" / files[0]), "-f", "ffmetadata",
+                           "-"], capture_output=True, check=True).stdout.decode()
+    assert 'prompt={"1": {"class_type": "SaveAudio"' in tags
+
+
+def test_save_audio_refusals(tmp_path):
+    import dataclasses
+
+    ctx = dataclasses.replace(CTX, output_dir=tmp_path)
+    for inputs, blamed in (({"audio": {"waveform": torch.zeros(1, 3, 100), "sample_rate": 8000}}, "audio"),
+                           ({"audio": None}, "audio"),
+                           ({"audio": {"waveform": torch.zeros(1, 1, 100), "sample_rate": 8000},
+                             "filename_prefix": "../escape"}, "filename_prefix")):
+        with pytest.raises(NodeInputError) as err:
+            node("SaveAudio")(ctx, **inputs)
+        assert err.value.input_name == blamed
