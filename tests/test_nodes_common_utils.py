@@ -342,3 +342,30 @@ def test_save_audio_refusals(tmp_path):
         with pytest.raises(NodeInputError) as err:
             node("SaveAudio")(ctx, **inputs)
         assert err.value.input_name == blamed
+
+
+@pytest.mark.parametrize("a_value,b_value,operator,a,b,expected", [
+    ("", "-1", "==", None, None, False),        # 0 == -1
+    ("", "1", "==", 1, None, True),             # a linked 1, b from text
+    ("frame 12.0 of 30", "12", "==", None, None, True),   # first number, 12.0 kept as int 12
+    ("x2.5e1", "25", ">=", None, None, True),
+    ("no number", "", "==", None, None, True),  # both 0
+    ("", "", "and", 0, 7, 0),                   # Python's and: the falsy side
+    ("", "", "or", 0, 7, 7),
+    ("", "", "xor", 3, 3, False),
+    ("", "", "not(a)", "", None, True),
+    ("", "", "max", 2, 9.5, 9.5),
+    ("", "", "<", "abc", "abd", True),
+])
+def test_boolean_operator_v2(a_value, b_value, operator, a, b, expected):
+    out = node("LayerUtility: BooleanOperatorV2")(CTX, a_value=a_value, b_value=b_value, operator=operator, a=a, b=b)
+    assert out == (expected, str(expected)) and type(out[0]) is type(expected)
+
+
+def test_boolean_operator_v2_refusals():
+    for inputs, blamed in (({"a_value": "1e999"}, "a_value"), ({"a": 1, "b": "x", "operator": "<"}, "operator"),
+                           ({"a": torch.ones(2), "b": 1}, "a"), ({"operator": "nand"}, "operator")):
+        args = {"a_value": "", "b_value": "", "operator": "=="} | inputs
+        with pytest.raises(NodeInputError) as err:
+            node("LayerUtility: BooleanOperatorV2")(CTX, **args)
+        assert err.value.input_name == blamed
