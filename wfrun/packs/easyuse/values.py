@@ -3,6 +3,7 @@
 
 * ``easy int``, ``easy seed``: the widget's whole number, passed on.
 * ``easy float``: the widget's number rounded to 3 decimals with Python's ``round``.
+* ``easy positive``: its text, passed on unchanged (the widget, or a STRING linked there).
 * ``easy promptConcat``: ``prompt1 + separator + prompt2``, each made text with ``str`` (a
   list or tuple joined with ", " first, as the pack's newest code does; an input left
   unconnected counts as "").
@@ -57,6 +58,13 @@ def _text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(_text(v) for v in value)
     return str(value)
+
+
+@executor("easy positive", pure=True)
+def positive(ctx: ExecContext, positive: Any, **_: Any) -> tuple:
+    if not isinstance(positive, str):
+        raise NodeInputError("positive", f"positive: expected a STRING, found {type(positive).__name__}")
+    return (positive,)
 
 
 @executor("easy promptConcat")

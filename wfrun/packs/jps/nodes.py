@@ -2,7 +2,8 @@
 ``img_<select>`` for ``select`` 2 … 5 and ``img_1`` for any other value (an unconnected
 chosen input gives ``None``, as in the pack; ``img_1`` itself must be connected, since the
 pack's function requires it); Get Image Size (JPS) gives width and height; Resolution Multiply (JPS) gives width and height each
-times the whole ``factor`` (the pack's ``int`` of each)."""
+times the whole ``factor`` (the pack's ``int`` of each); Text Concatenate (JPS) joins its
+non-empty texts with the chosen delimiter."""
 
 from __future__ import annotations
 
@@ -52,3 +53,25 @@ def _whole(name: str, value: Any) -> int:
 def resolution_multiply(ctx: ExecContext, width: Any, height: Any, factor: Any, **_: Any) -> tuple:
     f = _whole("factor", factor)
     return _whole("width", width) * f, _whole("height", height) * f
+
+
+_DELIMITERS = {"none": "", "space": " ", "comma": ", "}
+
+
+@executor("Text Concatenate (JPS)", pure=True)
+def text_concatenate(ctx: ExecContext, delimiter: Any, text1: Any = None, text2: Any = None, text3: Any = None,
+                     text4: Any = None, text5: Any = None, **_: Any) -> tuple:
+    """The non-empty texts of text1 … text5, in that order, joined by the delimiter (none,
+    one space, or a comma and a space); unconnected and empty texts are skipped, as the
+    pack's truthiness tests skip them, so no delimiter is doubled or left at an end."""
+    if delimiter not in _DELIMITERS:
+        raise NodeInputError("delimiter", f"delimiter: {delimiter!r} is not one of none, space, comma")
+    parts = []
+    for name, value in (("text1", text1), ("text2", text2), ("text3", text3), ("text4", text4), ("text5", text5)):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise NodeInputError(name, f"{name}: expected a STRING, found {type(value).__name__}")
+        if value:
+            parts.append(value)
+    return (_DELIMITERS[delimiter].join(parts),)

@@ -1,0 +1,1 @@
+"""ComfyUI-Image-Filters (spacepxl/ComfyUI-Image-Filters): DilateErodeMask."""

@@ -1,0 +1,1 @@
+"""comfy_mtb (melMass/comfy_mtb): Audio Duration and String Replace."""
