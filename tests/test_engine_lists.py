@@ -293,6 +293,7 @@ def test_background_loaders_fed_a_list_run_per_item_at_their_turn(monkeypatch):
 LIST_AWARE = {
     "CreateList", "GetItemFromList", "StartLoop", "EndLoop", "RebatchImages", "VHS_Unbatch", "ImageListToImageBatch", "LoadImageListFromDir //Inspire",
     "Florence2Run", "ImageBatchToList+", "ImageListToBatch+", "WanVACEBatchContext", "WanDancerPadKeyframesList",
+    "easy lengthAnything", "easy indexAnything",
     *(f"{prefix}{name}" for prefix in ("", "Basic data handling: ") for name in (
         "DataListLength", "DataListFirst", "DataListLast", "DataListGetItem", "DataListReverse", "DataListSlice",
         "DataListExtend", "DataListAppend", "DataListAll", "DataListAny", "DataListCount", "DataListContains",

@@ -1,4 +1,4 @@
-"""Checks of the values ComfyUI's IMAGE and MASK types carry, for executors of any pack: the
+"""Checks of the values ComfyUI's IMAGE, MASK and AUDIO types carry, for executors of any pack: the
 shape the node needs, or a NodeInputError naming the input, what was found and what to
 connect (packs may not import each other, so the shared check lives here)."""
 
@@ -31,3 +31,15 @@ def mask(value: Any, name: str) -> torch.Tensor:
         raise NodeInputError(name, f"{name}: expected a MASK [frames, height, width], found {_found(value)}",
                              f"connect a MASK output to '{name}'")
     return value
+
+
+def audio(value: Any, name: str) -> tuple[torch.Tensor, int]:
+    """An AUDIO value ``{waveform: [batch, channels, samples] float, sample_rate: int > 0}``:
+    its waveform and sample rate."""
+    waveform = value.get("waveform") if isinstance(value, dict) else None
+    rate = value.get("sample_rate") if isinstance(value, dict) else None
+    if not isinstance(waveform, torch.Tensor) or waveform.ndim != 3 or not waveform.is_floating_point() \
+            or isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        raise NodeInputError(name, f"{name}: expected an AUDIO value {{waveform: [batch, channels, samples], "
+                             f"sample_rate}}, found {type(value).__name__}", f"connect an AUDIO output to '{name}'")
+    return waveform, rate

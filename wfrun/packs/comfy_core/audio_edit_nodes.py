@@ -23,19 +23,10 @@ import torch
 
 from wfrun.media.audio import resample
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.values import audio as audio_input
 from wfrun.packs.comfy_core.values import choice_input, float_input
 
 log = logging.getLogger(__name__)
-
-
-def audio_input(value: Any, name: str) -> tuple[torch.Tensor, int]:
-    waveform = value.get("waveform") if isinstance(value, dict) else None
-    rate = value.get("sample_rate") if isinstance(value, dict) else None
-    if not isinstance(waveform, torch.Tensor) or waveform.ndim != 3 or not waveform.is_floating_point() \
-            or isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
-        raise NodeInputError(name, f"{name}: expected an AUDIO value {{waveform: [batch, channels, samples], "
-                             f"sample_rate}}, found {type(value).__name__}", f"connect an AUDIO output to '{name}'")
-    return waveform, rate
 
 
 @executor("TrimAudioDuration")

@@ -29,7 +29,6 @@ from typing import Any
 
 import torch
 
-from wfrun.engine import lists
 from wfrun.formats.document import from_data
 from wfrun.formats.errors import FormatError
 from wfrun.graph.build import build
@@ -63,7 +62,8 @@ def upstream_is_list(ctx: ExecContext) -> bool:
         raise NodeInputError("any", "'any' is not linked to a node's output (the pack reads the link and fails)",
                              "link an output to 'any'")
     upstream = graph.node(link.node_id)
-    flags = lists.list_outputs(upstream)
+    signature = upstream.signature or (upstream.spec.latest if upstream.spec is not None else None)
+    flags = tuple(o.is_list for o in signature.outputs) if signature is not None else ()  # OUTPUT_IS_LIST
     return bool(link.slot < len(flags) and flags[link.slot])
 
 

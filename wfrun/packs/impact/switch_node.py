@@ -49,7 +49,7 @@ def _label(ctx: ExecContext, input_name: str) -> str:
 
 
 @executor("ImpactSwitch", lazy=_reads)
-def impact_switch(ctx: ExecContext, select: Any, sel_mode: Any = False, **inputs: Any) -> tuple:
+def impact_switch(ctx: ExecContext, select: Any, sel_mode: Any, **inputs: Any) -> tuple:
     index = _select(select)
     name = f"input{index}"
     if name not in inputs:

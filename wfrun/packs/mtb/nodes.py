@@ -23,7 +23,7 @@ from typing import Any
 import regex
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.comfy_core.audio_edit_nodes import audio_input
+from wfrun.nodes.values import audio as audio_input
 
 MAX_TEXT = 1_000_000
 MAX_PATTERN = 10_000
@@ -45,7 +45,7 @@ def _text(value: Any, name: str, limit: int) -> str:
 
 
 @executor("String Replace (mtb)", pure=True)
-def string_replace(ctx: ExecContext, string: Any, old: Any, new: Any, use_regex: Any = False, **_: Any) -> tuple:
+def string_replace(ctx: ExecContext, string: Any, old: Any, new: Any, use_regex: Any, **_: Any) -> tuple:
     text = _text(string, "string", MAX_TEXT)
     old_s = _text(old, "old", MAX_PATTERN)
     new_s = _text(new, "new", MAX_PATTERN)
