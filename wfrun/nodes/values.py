@@ -43,3 +43,13 @@ def audio(value: Any, name: str) -> tuple[torch.Tensor, int]:
         raise NodeInputError(name, f"{name}: expected an AUDIO value {{waveform: [batch, channels, samples], "
                              f"sample_rate}}, found {type(value).__name__}", f"connect an AUDIO output to '{name}'")
     return waveform, rate
+
+
+def text(value: Any, name: str, limit: int) -> str:
+    """A STRING of at most ``limit`` characters (text nodes bound what untrusted workflows
+    make them work on)."""
+    if not isinstance(value, str):
+        raise NodeInputError(name, f"{name}: expected a STRING, found {type(value).__name__}")
+    if len(value) > limit:
+        raise NodeInputError(name, f"{name} has {len(value):,} characters; wfrun takes at most {limit:,}")
+    return value

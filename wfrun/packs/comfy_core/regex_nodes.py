@@ -32,6 +32,7 @@ from typing import Any
 import regex
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.values import text as _text
 from wfrun.packs.comfy_core.values import choice_input, int_input
 
 MODES = ("First Match", "All Matches", "First Group", "All Groups")
@@ -39,14 +40,6 @@ MAX_PATTERN = 10_000
 MAX_TEXT = 1_000_000
 #: How long one node's matching may take (the ``regex`` package's ``timeout``).
 REGEX_SECONDS = 2.0
-
-
-def _text(value: Any, name: str, limit: int) -> str:
-    if not isinstance(value, str):
-        raise NodeInputError(name, f"{name}: expected a STRING, found {type(value).__name__}")
-    if len(value) > limit:
-        raise NodeInputError(name, f"{name} has {len(value):,} characters; wfrun matches at most {limit:,}")
-    return value
 
 
 def _matches(pattern: Any, string: str, first: bool) -> list:

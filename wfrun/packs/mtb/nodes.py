@@ -23,7 +23,7 @@ from typing import Any
 import regex
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.values import audio as audio_input
+from wfrun.nodes.values import audio as audio_input, text as _text
 
 MAX_TEXT = 1_000_000
 MAX_PATTERN = 10_000
@@ -34,14 +34,6 @@ REGEX_SECONDS = 2.0
 def audio_duration(ctx: ExecContext, audio: Any, **_: Any) -> tuple:
     waveform, rate = audio_input(audio, "audio")
     return (int((waveform.shape[-1] / rate) * 1000),)
-
-
-def _text(value: Any, name: str, limit: int) -> str:
-    if not isinstance(value, str):
-        raise NodeInputError(name, f"{name}: expected a STRING, found {type(value).__name__}")
-    if len(value) > limit:
-        raise NodeInputError(name, f"{name} has {len(value):,} characters; wfrun takes at most {limit:,}")
-    return value
 
 
 @executor("String Replace (mtb)", pure=True)
