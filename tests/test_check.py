@@ -245,3 +245,28 @@ def test_a_widget_saved_as_null_is_named_as_empty_with_its_choices():
     [diag] = [d for d in check(build(from_data(doc, "w.json"))) if d.code == "wrong-value-type"]
     assert diag.severity == Severity.ERROR and diag.input == "device" and "empty (saved as null)" in diag.message
     assert "default" in diag.hint and "cpu" in diag.hint
+
+
+def test_a_made_up_node_name_gets_the_close_names_of_the_pack_it_claims():
+    """Apps and language models write prompts with node names no pack has (three public
+    files use ``EmptyWanLatentVideo``): the error names the close ones of the pack the node
+    claims (ComfyUI's own here) and says ComfyUI refuses it too; in an API prompt, with no pack
+    named, only names very close to ComfyUI's own are offered; a node of a pack wfrun does
+    not know whole gets no guess (it may be real)."""
+    from wfrun.specs.registry import default_registry
+
+    def unknown_hint(data: dict) -> str:
+        found = [d for d in validate_text(json.dumps(data), "wf.json", CheckOptions(), default_registry()).diagnostics
+                 if d.code == "unknown-node"]
+        assert len(found) == 1 and found[0].severity is Severity.ERROR
+        return found[0].hint
+
+    ui = workflow([node(1, "EmptyWanLatentVideo", [832, 480, 81, 1], outputs=[out("LATENT", "LATENT", [])])], [])
+    ui["nodes"][0]["properties"] = {"cnr_id": "comfy-core", "ver": "0.3.34"}
+    hint = unknown_hint(ui)
+    assert hint.startswith("did you mean 'EmptyHunyuanLatentVideo'") and "ComfyUI refuses it too" in hint
+    api = {"1": {"class_type": "EmptyWanLatentVideo", "inputs": {"width": 832, "height": 480, "length": 81,
+                                                                 "batch_size": 1}}}
+    assert unknown_hint(api).startswith("did you mean 'EmptyHunyuanLatentVideo'")
+    ui["nodes"][0].update(type="EmptyWanLatentVideo2", properties={"cnr_id": "some-pack-wfrun-lacks"})
+    assert unknown_hint(ui).startswith("add the pack's specs")

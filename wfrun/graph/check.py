@@ -23,7 +23,7 @@ from wfrun.graph.numbers import plain, shown, spec_bound
 from wfrun.graph.types import compatible
 from wfrun.graph.widgets import value_kind_fits
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
-from wfrun.specs.registry import probable_pack
+from wfrun.specs.registry import CORE_PACK, probable_pack, similar_nodes
 from wfrun.specs.spec import DYNAMIC_INPUT_PREFIXES, VIEW_INPUT_TYPES, InputSpec
 
 #: File combos that list user files or pack data, not models (LoadImage lists ``input``,
@@ -183,10 +183,17 @@ def _node_checks(graph: WorkflowGraph, node: NodeInstance, options: CheckOptions
     if node.spec is None:
         pack = probable_pack(node.class_type, node.properties)
         where = f" (it probably comes from {pack})" if pack else ""
+        if pack is not None:  # a pack wfrun knows whole lacks the name: ComfyUI refuses it too
+            close = similar_nodes(node.class_type, pack)
+            guess = f"? {pack} has no node of this name, so ComfyUI refuses it too; else add "
+        else:  # no pack named (an API prompt): only a name very close to one of ComfyUI's own
+            close = similar_nodes(node.class_type, CORE_PACK, cutoff=0.8)
+            guess = " (one of ComfyUI's own nodes)? Else add "
         yield _diag(graph, node, "unknown-node", Severity.ERROR,
                     f"wfrun has no spec for node type '{node.class_type}'{where}",
                     found=node.class_type,
-                    hint="add the pack's specs with `wfrun specs extract`, or remove the node")
+                    hint=(f"did you mean {' or '.join(repr(n) for n in close)}{guess}" if close else "add ")
+                    + "the pack's specs with `wfrun specs extract`, or remove the node")
         return
     yield from _widget_shape(graph, node)
     signature = node.signature

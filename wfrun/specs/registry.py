@@ -6,6 +6,7 @@ the registry instead of repeating them.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -144,6 +145,10 @@ class Registry:
         return {entry[0]: i for i, entry in enumerate(commits)}
 
 
+#: ComfyUI's own nodes' pack: its spec file is extracted from ComfyUI itself, every node it has.
+CORE_PACK = "comfy-core"
+
+
 def lists_every_node(pack: PackSpecs) -> bool:
     """Whether a spec file holds every node its pack ever had (an extractor's, over the
     pack's history, not narrowed to some nodes), so a node it lacks is not the pack's."""
@@ -170,6 +175,22 @@ def probable_pack(class_type: str, properties: dict | None = None, registry: Reg
             continue  # the pack never had it: another pack's node of a similar name
         return pack
     return None
+
+
+def similar_nodes(class_type: str, pack: str | None, registry: Registry | None = None, limit: int = 3,
+                  cutoff: float = 0.6) -> list[str]:
+    """Node types of ``pack`` (by pack name or registry id) whose names are close to
+    ``class_type`` (difflib's ratio), where wfrun knows every node that pack has (its spec
+    file lists them all, or it is ComfyUI's own nodes, extracted from ComfyUI itself): the
+    hint for a misspelt or made-up node, which that pack does not have and ComfyUI refuses
+    too. Apps and language models write API prompts with such names (``EmptyWanLatentVideo``
+    for ``EmptyHunyuanLatentVideo``: three of the public sets' files). Nothing for a pack
+    wfrun knows only in part: the node may be real."""
+    registry = registry if registry is not None else default_registry()
+    complete = [p for p in registry.packs.values()
+                if pack is not None and pack in (p.pack, p.cnr_id) and (lists_every_node(p) or p.pack == CORE_PACK)]
+    names = sorted({n for p in complete for n in p.nodes})
+    return difflib.get_close_matches(class_type, names, n=limit, cutoff=cutoff) if names else []
 
 
 @lru_cache(maxsize=4)
