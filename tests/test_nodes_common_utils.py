@@ -14,7 +14,7 @@ import torch
 
 from node_helpers import node
 from wfrun.engine.plan import make_plan
-from wfrun.engine.run import run_plan
+from wfrun.engine.run import NodeError, run_plan
 from wfrun.formats.document import from_data
 from wfrun.graph import build
 from wfrun.nodes.executor import ExecContext, NodeInputError
@@ -170,6 +170,31 @@ def test_impact_switch_gives_the_chosen_input_its_label_and_index_and_skips_inpu
     result = _run_switch(_switch_workflow(2))
     assert result.outputs["4"] == ("two", "second", 2)
     assert "2" not in result.outputs  # input1's branch (a failing regex) never ran: input1 is lazy
+
+
+def _regex_on_input2(select: int) -> dict:
+    """The switch workflow with its branches swapped: "one" straight into input1, "two"
+    through the failing regex into input2."""
+    workflow = _switch_workflow(select)
+    nodes = {n["id"]: n for n in workflow["nodes"]}
+    workflow["links"] = [[1, 3, 0, 2, 0, "STRING"], [2, 2, 0, 4, 1, "*"], [4, 1, 0, 4, 0, "STRING"],
+                         [5, 4, 0, 5, 0, "*"]]
+    nodes[1]["outputs"][0]["links"], nodes[3]["outputs"][0]["links"] = [4], [1]
+    nodes[2]["inputs"][0]["link"], nodes[2]["outputs"][0]["links"] = 1, [2]
+    nodes[4]["inputs"][0]["link"], nodes[4]["inputs"][1]["link"] = 4, 2
+    return workflow
+
+
+def test_impact_switch_skips_an_unchosen_numbered_input_too():
+    """ComfyUI treats every numbered input as lazy (the pack answers its lookups for any
+    name): with input1 chosen, input2's branch (the failing regex) never runs; chosen, it
+    runs and fails (so the branch is wired)."""
+    result = _run_switch(_regex_on_input2(1))
+    assert result.outputs["4"] == ("one", "input1", 1)
+    assert "2" not in result.executed
+    with pytest.raises(NodeError) as err:
+        _run_switch(_regex_on_input2(2))
+    assert err.value.node.id == "2"
 
 
 def test_impact_switch_label_defaults_to_the_input_name_and_unconnected_gives_none():

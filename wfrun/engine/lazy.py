@@ -45,8 +45,16 @@ Resolve = Callable[[NodeInstance, Mapping[str, tuple]], dict[str, Any]]
 
 
 def is_lazy(node: NodeInstance, name: str) -> bool:
-    """Whether ``name`` is a lazy input in the signature the node was read with."""
-    spec = node.signature.input(name) if node.signature is not None else None
+    """Whether ``name`` is a lazy input in the signature the node was read with; an input
+    no signature declares (one the frontend added) is lazy where the executor says which
+    declared input it is like (``ExecutorInfo.lazy_like``) and that one is."""
+    if node.signature is None:
+        return False
+    spec = node.signature.input(name)
+    if spec is None:
+        info = executor_info(node.class_type, node.spec)
+        like = info.lazy_like(name) if info is not None and info.lazy_like is not None else None
+        spec = node.signature.input(like) if like is not None else None
     return spec is not None and spec.lazy
 
 

@@ -57,7 +57,10 @@ class ExecutorInfo:
     loads starts, with the node's context and its constant inputs (widgets, not links), to
     start reading what the node will need on a worker (a LoRA file the sampler merges); it
     returns what drops that read if the node never takes it, and must neither fail the run
-    nor block it (the engine ignores its errors: the node names them at its turn)."""
+    nor block it (the engine ignores its errors: the node names them at its turn).
+    ``lazy_like``: for inputs the frontend adds that no signature declares (a switch's
+    ``input2``, ``input3``…), the declared input whose laziness each shares (``input1``), or
+    None: ComfyUI treats them as the pack's ``INPUT_TYPES`` answers for them."""
 
     fn: ExecutorFn
     oom_hint: str | None = None
@@ -70,6 +73,7 @@ class ExecutorInfo:
     lazy: Callable[[dict[str, Any]], Iterable[str]] | None = None
     pure: bool = False
     prefetch: Callable[["ExecContext", dict[str, Any]], Callable[[], None]] | None = None
+    lazy_like: Callable[[str], str | None] | None = None
 
 
 _EXECUTORS: dict[str, ExecutorInfo] = {}
@@ -85,6 +89,7 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
              lazy: Callable[[dict[str, Any]], Iterable[str]] | None = None,
              pure: bool = False,
              prefetch: Callable[["ExecContext", dict[str, Any]], Callable[[], None]] | None = None,
+             lazy_like: Callable[[str], str | None] | None = None,
              ) -> Callable[[ExecutorFn], ExecutorFn]:
     """Register a function as the executor of one or more node types, with its metadata.
 
@@ -102,7 +107,7 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
             table[key] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files,
                                       gguf_inputs=frozenset(gguf_inputs), pth_inputs=frozenset(pth_inputs),
                                       torchscript_inputs=frozenset(torchscript_inputs), background=background,
-                                      lazy=lazy, pure=pure, prefetch=prefetch)
+                                      lazy=lazy, pure=pure, prefetch=prefetch, lazy_like=lazy_like)
         return fn
 
     return register

@@ -12,14 +12,15 @@ label, as the pack does ("invalid select index (ignored)").
 2024-08-16 (06b428e) ``input1`` is lazy, and the pack's ``check_lazy_status`` asks only for
 the chosen input, so only the chosen branch runs. ``sel_mode`` (select_on_prompt) made the
 same choice in the frontend when the prompt was queued for ComfyUI versions without lazy
-inputs; the value is the same either way. One difference in what runs, not in what comes
-out: ComfyUI treats every numbered input as lazy (the pack answers its input lookups with
-a container that holds every name), while wfrun's spec can mark only the declared
-``input1``, so a connected unchosen ``input2``… still runs here.
+inputs; the value is the same either way. ComfyUI treats every numbered input as lazy too
+(the pack answers its input lookups with a container that holds every name): the spec
+declares ``input1``, and the others are lazy where it is (``lazy_like``), so an unchosen
+``input2``… never runs either.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
@@ -48,7 +49,12 @@ def _label(ctx: ExecContext, input_name: str) -> str:
     return input_name
 
 
-@executor("ImpactSwitch", lazy=_reads)
+def _numbered(name: str) -> str | None:
+    """``input2``, ``input3``… are lazy as ``input1`` is (from 2024-08-16)."""
+    return "input1" if re.fullmatch(r"input[1-9][0-9]*", name) else None
+
+
+@executor("ImpactSwitch", lazy=_reads, lazy_like=_numbered)
 def impact_switch(ctx: ExecContext, select: Any, sel_mode: Any, **inputs: Any) -> tuple:
     index = _select(select)
     name = f"input{index}"
