@@ -162,7 +162,8 @@ def test_the_wrappers_lora_selects_read_their_files_ahead(tmp_path, monkeypatch)
 
     multi = executor_info("WanVideoLoraSelectMulti").prefetch
     release = multi(ctx, {"lora_0": "none", "strength_0": 1.0, "lora_1": "b.safetensors", "strength_1": 0.00001,
-                          "lora_2": "b.safetensors", "strength_2": 0.5, "strength_3": 1.0})
+                          "lora_2": "b.safetensors", "strength_2": 0.5, "strength_3": 1.0,
+                          "lora_4": "missing.safetensors", "strength_4": 1.0})  # named at the node's turn
     assert lora_read.held_files() == [resolved["b.safetensors"]]
     release()
     assert lora_read.held_files() == []

@@ -62,3 +62,10 @@ def test_choice_syntax_in_the_negative_is_kept_as_written(ctx, clip):
     # the pack expands the positive text only
     _, neg = node("PgLazyPromptMini")(ctx, clip=clip, positive="fox", negative="{a|b}")
     assert torch.equal(neg[0][0], _encoded(ctx, clip, "{a|b}"))
+
+
+def test_thousands_of_open_groups_stay_as_written_without_exhausting_the_stack():
+    """A hostile text: 50,000 unclosed ``{`` (the pack's recursive parser would fail on the
+    stack); each unclosed group stays as written, so the text comes back unchanged."""
+    assert expand("{" * 50_000) == "{" * 50_000
+    assert expand("{" * 20_000 + "x" + "}" * 20_000) == "x"

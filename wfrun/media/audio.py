@@ -1,5 +1,6 @@
 """Reading sound from a file as float samples ``[channels, samples]``, through the bundled
-ffmpeg binary (imageio-ffmpeg), for the audio loaders.
+ffmpeg binary (imageio-ffmpeg), for the audio loaders; and writing it as FLAC
+(:func:`write_flac`, core SaveAudio's format).
 
 Two ways of choosing and cutting, after the two families of loaders:
 
@@ -19,13 +20,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from wfrun.media.video import ENCODE_ARGS, AudioStreamInfo, VideoError, audio_streams, ffmpeg_exe
+from wfrun.atomic import writing
+from wfrun.media.video import (ENCODE_ARGS, AudioStreamInfo, VideoError, _fail, audio_streams, ffmetadata_document,
+                               ffmpeg_exe)
 
 if TYPE_CHECKING:
     import torch
@@ -141,3 +145,21 @@ def resample(waveform: "torch.Tensor", orig_freq: int, new_freq: int, lowpass_fi
     out = out.transpose(1, 2).reshape(flat.shape[0], -1)
     keep = int(torch.ceil(torch.as_tensor(new * length / orig)))
     return out[:, :keep].reshape(*shape[:-1], -1)
+
+
+def write_flac(path: Path, samples: np.ndarray, rate: int, metadata: dict[str, Any]) -> None:
+    """``samples`` [channels, n] float32 as 16-bit FLAC at ``path``, complete or absent."""
+    if os.path.lexists(path):
+        raise FileExistsError(str(path))
+    data = np.ascontiguousarray(samples.T.astype("<f4")).tobytes()
+    with tempfile.TemporaryDirectory(prefix="wfrun-meta-") as tmp, writing(path) as temp:
+        args = [ffmpeg_exe(), "-v", "error", "-n"]
+        if metadata:
+            meta = Path(tmp) / "metadata.txt"
+            meta.write_text(ffmetadata_document(metadata), encoding="utf-8")
+            args += ["-i", str(meta)]
+        args += ["-f", "f32le", "-ar", str(rate), "-ac", str(samples.shape[0]), "-i", "-",
+                 "-map", f"{1 if metadata else 0}:a", "-c:a", "flac", "-sample_fmt", "s16", "-f", "flac", str(temp)]
+        result = subprocess.run(args, input=data, capture_output=True, start_new_session=os.name == "posix")
+        if result.returncode != 0:
+            _fail(path, f"ffmpeg failed writing {path.name}", result.stderr.decode(*ENCODE_ARGS).strip())

@@ -86,6 +86,20 @@ def prefetch(path: Path, strength: object = None) -> Callable[[], None]:
     return lora_read.prefetch(path)
 
 
+def prefetch_many(reads: Iterable[tuple[Path, object]]) -> Callable[[], None]:
+    """:func:`prefetch` for several ``(path, strength)`` files (a node with several LoRA rows
+    or slots), with one release for all of them."""
+    releases = [each for path, strength in reads if (each := prefetch(path, strength)) is not lora_read.no_release]
+    if not releases:
+        return lora_read.no_release
+
+    def release() -> None:
+        for each in releases:
+            each()
+
+    return release
+
+
 def target_module(modules: dict[str, nn.Module], name: str) -> nn.Module | None:
     """The diffusers module a LoRA's module name means: an original Wan name through the
     checkpoint loader's key map, else a diffusers name as it stands."""

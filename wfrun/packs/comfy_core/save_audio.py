@@ -15,40 +15,16 @@ channels is refused naming ``audio``: ComfyUI calls it stereo and PyAV fails on 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from wfrun.atomic import writing
+from wfrun.media.audio import write_flac
 from wfrun.media.image import MediaPathError, save_target, workflow_metadata
-from wfrun.media.video import ENCODE_ARGS, VideoError, _fail, ffmetadata_document, ffmpeg_exe
+from wfrun.media.video import VideoError
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.files import record
 from wfrun.packs.comfy_core.audio_edit_nodes import audio_input
 
 MAX_NAME_TRIES = 10_000
-
-
-def write_flac(path: Path, samples: np.ndarray, rate: int, metadata: dict[str, Any]) -> None:
-    """``samples`` [channels, n] float32 as 16-bit FLAC at ``path``, complete or absent."""
-    if os.path.lexists(path):
-        raise FileExistsError(str(path))
-    data = np.ascontiguousarray(samples.T.astype("<f4")).tobytes()
-    with tempfile.TemporaryDirectory(prefix="wfrun-meta-") as tmp, writing(path) as temp:
-        args = [ffmpeg_exe(), "-v", "error", "-n"]
-        if metadata:
-            meta = Path(tmp) / "metadata.txt"
-            meta.write_text(ffmetadata_document(metadata), encoding="utf-8")
-            args += ["-i", str(meta)]
-        args += ["-f", "f32le", "-ar", str(rate), "-ac", str(samples.shape[0]), "-i", "-",
-                 "-map", f"{1 if metadata else 0}:a", "-c:a", "flac", "-sample_fmt", "s16", "-f", "flac", str(temp)]
-        result = subprocess.run(args, input=data, capture_output=True, start_new_session=os.name == "posix")
-        if result.returncode != 0:
-            _fail(path, f"ffmpeg failed writing {path.name}", result.stderr.decode(*ENCODE_ARGS).strip())
 
 
 @executor("SaveAudio")

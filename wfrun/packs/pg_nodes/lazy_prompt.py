@@ -27,55 +27,36 @@ class _Choice(ValueError):
 
 
 def expand(text: str) -> str:
-    """The pack's ``expand_choices`` for texts whose every group has one part."""
-
-    def group(i: int) -> tuple[str, int]:
-        i += 1
-        parts: list[str] = []
-        cur: list[str] = []
-        while i < len(text):
-            ch = text[i]
-            if ch == "\\":
-                i += 1
-                if i < len(text):
-                    cur.append(text[i])
-                    i += 1
-                continue
-            if ch == "{":
-                sub, i = group(i)
-                cur.append(sub)
-                continue
-            if ch == "|":
-                parts.append("".join(cur))
-                cur = []
-                i += 1
-                continue
-            if ch == "}":
-                parts.append("".join(cur))
-                if len(parts) > 1:
-                    raise _Choice("|".join(parts))
-                return parts[0], i + 1
-            cur.append(ch)
-            i += 1
-        return "{" + "".join(cur), i  # an unclosed group stays as written, as in the pack
-
-    out: list[str] = []
+    """The pack's ``expand_choices`` for texts whose every group has one part. One pass with a
+    stack of open groups (each: its finished parts, the part being read), not the pack's
+    recursion, so a text of thousands of ``{`` cannot exhaust Python's stack."""
+    groups: list[tuple[list[str], list[str]]] = [([], [])]  # the text itself at the bottom
     i = 0
     while i < len(text):
         ch = text[i]
-        if ch == "\\":
-            i += 1
-            if i < len(text):
-                out.append(text[i])
-                i += 1
+        parts, cur = groups[-1]
+        if ch == "\\":  # the next character as it is; a trailing backslash is dropped
+            cur.extend(text[i + 1:i + 2])
+            i += 2
             continue
-        if ch == "{":
-            sub, i = group(i)
-            out.append(sub)
-            continue
-        out.append(ch)
         i += 1
-    return "".join(out)
+        if ch == "{":
+            groups.append(([], []))
+        elif ch == "|" and len(groups) > 1:
+            parts.append("".join(cur))
+            cur.clear()
+        elif ch == "}" and len(groups) > 1:
+            groups.pop()
+            parts.append("".join(cur))
+            if len(parts) > 1:
+                raise _Choice("|".join(parts))
+            groups[-1][1].append(parts[0])
+        else:
+            cur.append(ch)
+    while len(groups) > 1:  # an unclosed group stays as written from its last part, as in the pack
+        _, cur = groups.pop()
+        groups[-1][1].append("{" + "".join(cur))
+    return "".join(groups[0][1])
 
 
 @executor("PgLazyPromptMini")

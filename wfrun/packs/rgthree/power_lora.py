@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from wfrun.models.handles import CoreModel, LoraPatch
 from wfrun.models.header import CheckpointError
-from wfrun.models.lora_files import LoraError, check_fits, lora_module_names, prefetch
+from wfrun.models.lora_files import LoraError, check_fits, lora_module_names, prefetch_many
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.models import resolve
 from wfrun.nodes.saved import saved_widgets
@@ -71,21 +71,16 @@ def row_strengths(row: dict, has_clip: bool) -> tuple[float, float]:
 
 def read_loras_ahead(ctx: ExecContext, constants: dict[str, Any]) -> Callable[[], None]:
     """The node's prefetch: the files of its rows that are on with a model strength, read
-    while the run's first nodes work (``models.lora_files.prefetch``)."""
-    releases = []
+    while the run's first nodes work (``models.lora_files.prefetch_many``)."""
+    reads = []
     for row in rows_of(ctx, constants):
         name, strength = row.get("lora"), row.get("strength")
         if row.get("on") and isinstance(name, str) and name and isinstance(strength, (int, float)) and strength != 0:
             try:
-                releases.append(prefetch(resolve(ctx, "loras", name, "lora"), strength))
+                reads.append((resolve(ctx, "loras", name, "lora"), strength))
             except NodeInputError:  # a missing file is named at the node's turn
                 continue
-
-    def release() -> None:
-        for each in releases:
-            each()
-
-    return release
+    return prefetch_many(reads)
 
 
 @executor("Power Lora Loader (rgthree)", prefetch=read_loras_ahead)

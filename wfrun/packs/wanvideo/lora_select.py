@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from wfrun.models.lora_files import prefetch
-from wfrun.models.lora_read import no_release
+from wfrun.models.lora_files import prefetch_many
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.nodes.models import resolve
 from wfrun.packs.wanvideo.types import LoraSpec, SelectedBlocks, lora_blocks
@@ -23,20 +22,19 @@ SLOTS = 5
 
 def read_ahead(ctx: ExecContext, pairs: list[tuple[str, Any, Any]]) -> Callable[[], None]:
     """Start reading the LoRA files named by constant widgets, ``(input name, file, strength)``
-    each, while the run's first nodes work (``models.lora_files.prefetch``: not for a strength
-    of 0, nor a file a kept merge holds); the model loader or the sampler that merges them takes
-    them from memory. Names that come by links are known only at the node's turn."""
-    releases = []
+    each, while the run's first nodes work (``models.lora_files.prefetch_many``: not for a
+    strength of 0, nor a file a kept merge holds); the model loader or the sampler that merges
+    them takes them from memory. Names that come by links are known only at the node's turn,
+    and a missing file is named there too."""
+    reads = []
     for input_name, name, strength in pairs:
-        if isinstance(name, str) and name and name != "none":
-            if (each := prefetch(resolve(ctx, "loras", name, input_name), strength)) is not no_release:
-                releases.append(each)
-
-    def release() -> None:
-        for each in releases:
-            each()
-
-    return release if releases else no_release
+        if not isinstance(name, str) or not name or name == "none":
+            continue
+        try:
+            reads.append((resolve(ctx, "loras", name, input_name), strength))
+        except NodeInputError:
+            continue
+    return prefetch_many(reads)
 
 
 def read_select_ahead(ctx: ExecContext, constants: dict[str, Any]) -> Callable[[], None]:
