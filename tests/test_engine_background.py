@@ -444,3 +444,108 @@ def test_a_fast_run_prepares_the_compiler_on_the_main_thread_while_its_first_mod
         run_plan(_patched_graph(), plan, ctx, background=True)
         assert prepared == expected
     assert saved[-1] == ("early*7", "LATE+7")
+
+
+def _ahead_executors(monkeypatch, ahead, *, encode_waits: threading.Event | None = None):
+    """The patch (``TPatch``) gets an ``ahead`` hook; the encode waits (up to 5 s) for
+    ``encode_waits`` so that it sees the hook run only if the two overlap. The loader takes
+    0.3 s, as a model's read takes seconds: still reading when its turn comes."""
+    saved: list[tuple] = []
+    seen: dict[str, object] = {}
+
+    def encode(ctx, model, extra):
+        if encode_waits is not None:
+            seen["overlapped"] = encode_waits.wait(timeout=5)
+        return (f"{model}*{extra}",)
+
+    load_packs()  # first: loading them later would fill the table this test swaps in
+    table = dict(registry_module._EXECUTORS)
+    table.update({"TLoad": ExecutorInfo(lambda ctx, name: (time.sleep(0.3) or name,), background=True),
+                  "TVal": ExecutorInfo(lambda ctx: (7,)),
+                  "TPatch": ExecutorInfo(lambda ctx, model, extra: (f"{model}+{extra}",), ahead=ahead),
+                  "TUseWith": ExecutorInfo(encode),
+                  "TUse": ExecutorInfo(lambda ctx, model: (model.upper(),)),
+                  "TSave": ExecutorInfo(lambda ctx, a, b: saved.append((a, b)) or ())})
+    monkeypatch.setattr(registry_module, "_EXECUTORS", table)
+    return saved, seen
+
+
+def test_a_patch_works_ahead_on_the_loaded_model_while_the_main_thread_encodes(monkeypatch):
+    """The patch's ``ahead`` gets the patch's own outputs on a worker once the model's loader is
+    done and the patch's other input (node 2) exists, while the encode (node 5) runs; the run's
+    values are those of a run without it."""
+    from wfrun.engine.plan import Plan
+
+    calls: list[tuple] = []
+    done = threading.Event()
+
+    def ahead(ctx, outputs):
+        calls.append((threading.current_thread().name, ctx.node_id, outputs))
+        done.set()
+
+    saved, seen = _ahead_executors(monkeypatch, ahead, encode_waits=done)
+    plan = Plan(order=["1", "2", "3", "4", "5", "6", "7"], outputs=["7"])
+    run_plan(_patched_graph(), plan, ExecContext(), background=True)
+    assert seen["overlapped"]
+    assert [(thread.startswith("wfrun-ahead"), node, outputs) for thread, node, outputs in calls] == [
+        (True, "3", ("late+7",))]
+    assert saved == [("early*7", "LATE+7")]
+    assert not any(t.name.startswith("wfrun-ahead") for t in threading.enumerate())  # the worker is gone
+
+    calls.clear()
+    saved_plain, _ = _ahead_executors(monkeypatch, ahead)
+    run_plan(_patched_graph(), plan, ExecContext(), background=False)
+    assert calls == [] and saved_plain == saved  # no background loads: no ahead work either
+
+
+def test_ahead_work_follows_a_chain_of_patches_and_skips_a_model_two_branches_read(monkeypatch):
+    from specs_for_tests import inp, node, out
+    from wfrun.engine.plan import Plan
+
+    calls: list[tuple] = []
+    saved, _ = _ahead_executors(monkeypatch, lambda ctx, outputs: calls.append((ctx.node_id, outputs)))
+    chain = _graph([
+        node(1, "TLoad", ["m"], outputs=[out("MODEL", "MODEL", [1])]),
+        node(2, "TVal", [], outputs=[out("INT", "INT", [2, 3])]),
+        node(3, "TPatch", [], inputs=[inp("model", "MODEL", 1), inp("extra", "INT", 2)],
+             outputs=[out("MODEL", "MODEL", [4])]),
+        node(4, "TPatch", [], inputs=[inp("model", "MODEL", 4), inp("extra", "INT", 3)],
+             outputs=[out("MODEL", "MODEL", [5])]),
+        node(5, "TUse", [], inputs=[inp("model", "MODEL", 5)], outputs=[out("LATENT", "LATENT", [6])]),
+        node(6, "TSave", [], inputs=[inp("a", "LATENT", 6), inp("b", "LATENT", 6)]),
+    ], [[1, 1, 0, 3, 0, "MODEL"], [2, 2, 0, 3, 1, "INT"], [3, 2, 0, 4, 1, "INT"], [4, 3, 0, 4, 0, "MODEL"],
+        [5, 4, 0, 5, 0, "MODEL"], [6, 5, 0, 6, 0, "LATENT"]])
+    run_plan(chain, Plan(order=["1", "2", "3", "4", "5", "6"], outputs=["6"]), ExecContext(), background=True)
+    assert calls == [("4", ("m+7+7",))]  # the last patch's, with both patches on the model
+    assert saved == [("M+7+7", "M+7+7")]
+
+    calls.clear()
+    branches = _graph([
+        node(1, "TLoad", ["m"], outputs=[out("MODEL", "MODEL", [1, 4])]),
+        node(2, "TVal", [], outputs=[out("INT", "INT", [2])]),
+        node(3, "TPatch", [], inputs=[inp("model", "MODEL", 1), inp("extra", "INT", 2)],
+             outputs=[out("MODEL", "MODEL", [3])]),
+        node(4, "TUse", [], inputs=[inp("model", "MODEL", 3)], outputs=[out("LATENT", "LATENT", [5])]),
+        node(5, "TUse", [], inputs=[inp("model", "MODEL", 4)], outputs=[out("LATENT", "LATENT", [6])]),
+        node(6, "TSave", [], inputs=[inp("a", "LATENT", 5), inp("b", "LATENT", 6)]),
+    ], [[1, 1, 0, 3, 0, "MODEL"], [2, 2, 0, 3, 1, "INT"], [3, 3, 0, 4, 0, "MODEL"], [4, 1, 0, 5, 0, "MODEL"],
+        [5, 4, 0, 6, 0, "LATENT"], [6, 5, 0, 6, 1, "LATENT"]])
+    run_plan(branches, Plan(order=["1", "2", "3", "4", "5", "6"], outputs=["6"]), ExecContext(), background=True)
+    assert calls == []  # the plain branch reads the model too: which merge to keep is not the patch's to say
+    assert saved[-1] == ("M+7", "M")
+
+
+def test_failing_ahead_work_changes_nothing(monkeypatch):
+    from wfrun.engine.plan import Plan
+
+    tried = threading.Event()
+
+    def ahead(ctx, outputs):
+        tried.set()
+        raise RuntimeError("out of luck")
+
+    saved, _ = _ahead_executors(monkeypatch, ahead)
+    result = run_plan(_patched_graph(), Plan(order=["1", "2", "3", "4", "5", "6", "7"], outputs=["7"]), ExecContext(),
+                      background=True)
+    assert tried.is_set() and saved == [("early*7", "LATE+7")]
+    assert set(result.executed) == {"1", "2", "3", "4", "5", "6", "7"}

@@ -18,6 +18,7 @@ the planner's untaken branches (``Plan.untaken``) are not there to run at all.
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from wfrun.engine.plan import Plan, is_output_node
 from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph
 from wfrun.engine.executors import executor_info
 from wfrun.nodes.executor import ExecContext, ExecutorInfo, NodeInputError
+
+log = logging.getLogger(__name__)
 
 
 class NodeError(Exception):
@@ -358,6 +361,9 @@ class _BackgroundLoads:
         self.waiting = sorted(loaders, key=self._needed_at)
         self.releases = self._prefetch()
         self.compiler_prepared = False
+        #: diffusion-model loaders started whose consumer may work ahead (``ExecutorInfo.ahead``)
+        self.ahead_waiting: list[str] = []
+        self.ahead_pool: Any = None
 
     def _prefetch(self) -> list[Callable[[], None]]:
         """Let the nodes that will run start reading their files (``ExecutorInfo.prefetch``:
@@ -447,6 +453,88 @@ class _BackgroundLoads:
                                                      own, torch.is_inference_mode_enabled())
             if pool is self.model_pool:
                 self._prepare_compiler()
+                self.ahead_waiting.append(node_id)
+        self._start_ahead(values)
+
+    def _consumers(self, node_id: str) -> set[str]:
+        """The planned nodes that will read ``node_id``'s outputs (not a switch whose input
+        from it the planner left untaken: the template's plain branch beside its LoRA one)."""
+        chosen = self.plan.chosen
+        return {c for _, c, data in self.graph.graph.out_edges(node_id, data=True)
+                if c in self.index and c not in self.lazy.absent
+                and (c not in chosen or data.get("input") in chosen[c])}
+
+    def _ahead_chain(self, loader_id: str, values: dict[str, tuple]) -> list[str] | None:
+        """The nodes to run on a worker after ``loader_id`` (the last one's ``ahead`` called):
+        its only reader if that has ``ahead``, and on from there while each is the only reader
+        of the one before and has ``ahead`` too (LoRA after LoRA); [] where there is none (a
+        model two branches read: which merge to keep is theirs to say); None while another
+        input of theirs has not been computed yet."""
+        chain: list[str] = []
+        current = loader_id
+        while True:
+            readers = self._consumers(current)
+            if len(readers) != 1:
+                break
+            reader = readers.pop()
+            node = without_unread(self.graph.node(reader), self.lazy.absent)
+            info = executor_info(node.class_type, node.spec)
+            if info is None or info.ahead is None or self.lazy.state(reader) is not False:
+                break
+            links = [v.node_id for v in node.inputs.values() if isinstance(v, LinkRef)]
+            if any(n != current and n not in values for n in links):
+                return None
+            chain.append(reader)
+            current = reader
+        return chain
+
+    def _start_ahead(self, values: dict[str, tuple]) -> None:
+        """Start the ``ahead`` work of the readers of the models being read, once their other
+        inputs exist: on a worker of its own, after the model is there (``ExecutorInfo.ahead``)."""
+        for loader_id in list(self.ahead_waiting):
+            future = self.futures.get(loader_id)
+            chain = self._ahead_chain(loader_id, values) if future is not None else []
+            if chain is None:
+                continue
+            self.ahead_waiting.remove(loader_id)
+            if not chain:
+                continue
+            if self.ahead_pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self.ahead_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wfrun-ahead")
+            known = {v.node_id: values[v.node_id] for n in chain for v in self.graph.node(n).inputs.values()
+                     if isinstance(v, LinkRef) and v.node_id in values}
+            self.ahead_pool.submit(contextvars.copy_context().run, self._run_ahead, loader_id, future, chain, known,
+                                   torch.is_inference_mode_enabled())
+
+    def _run_ahead(self, loader_id: str, future: Any, chain: list[str], known: dict[str, tuple],
+                   inference: bool) -> None:
+        """The chain's functions on this worker, then the last one's ``ahead`` with its outputs;
+        a failure is only a lost head start (the nodes report it at their turn)."""
+        import dataclasses
+
+        try:
+            values = dict(known)
+            values[loader_id] = future.result()[0]  # (outputs, seconds, started): _timed_call
+            with torch.inference_mode(inference):
+                for node_id in chain:
+                    node = without_unread(self.graph.node(node_id), self.lazy.absent)
+                    info = executor_info(node.class_type, node.spec)
+                    kwargs = _values(_with_defaults(node), values)
+                    if lists.needs_lists(node, kwargs):
+                        return
+                    if self.adjust is not None:
+                        kwargs = self.adjust(node, kwargs)
+                    own = dataclasses.replace(self.ctx, node_id=node.id, node_title=node.label,
+                                              saved_date=node.saved_date, progress=None)
+                    values[node_id] = info.fn(own, **kwargs)
+                start = time.perf_counter()
+                info.ahead(own, values[chain[-1]])
+            log.debug("node %s: ahead work done in %.2f s", chain[-1],
+                                              time.perf_counter() - start)
+        except Exception as err:  # noqa: BLE001 - a head start only
+            log.debug("node %s: ahead work failed: %s", chain[-1], err)
 
     def _prepare_compiler(self) -> None:
         """Once, while the first diffusion model is read: a ``--fast`` run's loader compiles
@@ -472,8 +560,9 @@ class _BackgroundLoads:
         return outputs
 
     def close(self) -> None:
-        for pool in (self.pool, self.model_pool):
-            pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self.pool, self.model_pool, self.ahead_pool):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         for release in self.releases:
             release()
 

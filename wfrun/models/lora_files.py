@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import weakref
 from collections import defaultdict
 from pathlib import Path
@@ -183,15 +184,25 @@ def lora_layers(transformer: nn.Module, path: Path, strength: float) -> Iterator
     14B LoRA's deltas together would be tens of GiB); modules not in this model are skipped
     (check :func:`check_fits` first)."""
     modules = dict(transformer.named_modules())
+    targets = []
     for name, parts in read_lora(path).items():
         module = target_module(modules, name)
-        if module is None:
-            continue
-        # the delta is made where the weight lives: on a GPU its matmul and the fp8
-        # re-quantization take ~1 s for a 14B model's 400 layers, on the CPU ~20 s a pass
-        device = next((t.device for t in (getattr(module, "weight", None), getattr(module, "bias", None))
-                       if isinstance(t, torch.Tensor)), torch.device("cpu"))
-        parts = {kind: tensor.to(device) for kind, tensor in parts.items()}
+        if module is not None:
+            targets.append((name, module, parts))
+    # the delta is made where the weight lives: on a GPU its matmul and the fp8
+    # re-quantization take ~1 s for a 14B model's 400 layers, on the CPU ~20 s a pass; the
+    # factors go there together (``lora_read.moved``), the alphas stay host numbers
+    by_device: dict[torch.device, dict[str, torch.Tensor]] = defaultdict(dict)
+    for name, module, parts in targets:
+        device = _device_of(module)
+        by_device[device].update((f"{name}\0{kind}", t) for kind, t in parts.items() if kind != "alpha")
+    placed = {}
+    for device, tensors in by_device.items():
+        placed.update(lora_read.moved(tensors, device))
+    del by_device
+    for name, module, parts in targets:
+        device = _device_of(module)
+        parts = {kind: t if kind == "alpha" else placed.pop(f"{name}\0{kind}").to(device) for kind, t in parts.items()}
         if "down" in parts and "up" in parts:
             yield module, "weight", lora_delta(parts, strength, weight_shape(module))
         if "diff" in parts and getattr(module, "weight", None) is not None:
@@ -201,6 +212,11 @@ def lora_layers(transformer: nn.Module, path: Path, strength: float) -> Iterator
             yield module, "weight", diff
         if "diff_b" in parts and getattr(module, "bias", None) is not None:
             yield module, "bias", parts["diff_b"].float().reshape(module.bias.shape) * strength
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    return next((t.device for t in (getattr(module, "weight", None), getattr(module, "bias", None))
+                 if isinstance(t, torch.Tensor)), torch.device("cpu"))
 
 
 #: Merges left in place after their pass: transformer → (the LoRAs' key, originals, count).
@@ -224,17 +240,63 @@ def _key(loras: Sequence[tuple[Path, float]]) -> tuple:
     return tuple(key)
 
 
+#: One lock a transformer: a merge started ahead on a worker (:func:`merge_ahead`) is
+#: finished before a pass, an offload or another merge touches the same parameters.
+_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def merge_lock(transformer: nn.Module) -> threading.RLock:
+    """The lock that guards ``transformer``'s merged parameters (re-entrant: an offload holds
+    it around its :func:`unmerge` and its move)."""
+    with _LOCKS_LOCK:
+        lock = _LOCKS.get(transformer)
+        if lock is None:
+            lock = _LOCKS[transformer] = threading.RLock()
+        return lock
+
+
+def _merge_all(transformer: nn.Module, loras: Sequence[tuple[Path, float]],
+               originals: dict[tuple[int, str], tuple[nn.Module, str, nn.Parameter]]) -> int:
+    """Merge each LoRA into ``transformer``, recording in ``originals`` what it replaced (the
+    caller restores them if this fails); the number of layer changes."""
+    count = 0
+    for path, strength in loras:
+        if strength == 0:
+            continue
+        check_fits(transformer, Path(path))
+        for module, name, delta in lora_layers(transformer, Path(path), float(strength)):
+            originals.setdefault((id(module), name), (module, name, getattr(module, name)))
+            if name == "weight" and getattr(module, "weight_scale", None) is not None:
+                originals.setdefault((id(module), "weight_scale"), (module, "weight_scale", module.weight_scale))
+            setattr(module, name, with_delta(module, name, delta))
+            count += 1
+    return count
+
+
 @contextlib.contextmanager
 def merged(transformer: nn.Module, loras: Sequence[tuple[Path, float]], *, keep: bool = False) -> Iterator[int]:
     """Inside: ``transformer`` with every LoRA merged. After: the merge stays for the next
     pass with the same LoRAs when ``keep`` (a pass with others, or none, undoes it first)
     and every replaced weight was a plain tensor (a quantized GGUF weight would be kept
     dequantized); otherwise, and after a failed pass, the original parameters are back.
+    A merge of the same LoRAs made ahead (:func:`merge_ahead`) is waited for and used.
 
     Yields the number of layer changes in place. Strength 0 LoRAs are skipped."""
     key = _key(loras)
-    kept = _KEPT.get(transformer)
-    if kept is not None and kept[0] == key and key:
+    lock = merge_lock(transformer)
+    with lock:
+        kept = _KEPT.get(transformer)
+        reuse = kept is not None and kept[0] == key and bool(key)
+        originals: dict[tuple[int, str], tuple[nn.Module, str, nn.Parameter]] = {}
+        if not reuse:
+            unmerge(transformer)
+            try:
+                count = _merge_all(transformer, loras, originals)
+            except BaseException:
+                _restore(originals)
+                raise
+    if reuse:
         ok = False
         try:
             yield kept[2]
@@ -243,37 +305,85 @@ def merged(transformer: nn.Module, loras: Sequence[tuple[Path, float]], *, keep:
             if not (ok and keep):
                 unmerge(transformer)
         return
-    unmerge(transformer)
-    originals: dict[tuple[int, str], tuple[nn.Module, str, nn.Parameter]] = {}
-    count = 0
     ok = False
     try:
-        for path, strength in loras:
-            if strength == 0:
-                continue
-            check_fits(transformer, Path(path))
-            for module, name, delta in lora_layers(transformer, Path(path), float(strength)):
-                originals.setdefault((id(module), name), (module, name, getattr(module, name)))
-                if name == "weight" and getattr(module, "weight_scale", None) is not None:
-                    originals.setdefault((id(module), "weight_scale"), (module, "weight_scale", module.weight_scale))
-                setattr(module, name, with_delta(module, name, delta))
-                count += 1
         yield count
         ok = True
     finally:
-        if ok and keep and originals and all(_plain(p) for _, _, p in originals.values()):
-            _KEPT[transformer] = (key, originals, count)
-        else:
+        with lock:
+            if ok and keep and originals and all(_plain(p) for _, _, p in originals.values()):
+                _KEPT[transformer] = (key, originals, count)
+            else:
+                _restore(originals)
+
+
+def merge_ahead(transformer: nn.Module, loras: Sequence[tuple[Path, float]]) -> int | None:
+    """Merge ``loras`` into ``transformer`` now and keep the merge, as a pass with ``keep``
+    would, so that the pass that asks for them finds it made (:func:`merged`): the engine calls
+    this on a worker once the model is loaded, while the main thread encodes the prompts and
+    the start image (about 1 s of a 14B expert's first step, bench/RESULTS.md, session 21).
+
+    Only where it cannot cost the run anything: every weight the LoRAs change is a plain tensor
+    on a CUDA device (a GGUF merge is not kept; a CPU merge would take the cores the main thread
+    works on), and the merged copies fit with a quarter of the device's memory to spare (the
+    originals stay beside them until the merge is undone, as in a pass). Returns the number
+    of layer changes, or None where it merged nothing."""
+    key = _key(loras)
+    if not key:
+        return None
+    with merge_lock(transformer):
+        kept = _KEPT.get(transformer)
+        if kept is not None and kept[0] == key:
+            return kept[2]
+        if not _room_for(transformer, loras):
+            return None
+        unmerge(transformer)
+        originals: dict[tuple[int, str], tuple[nn.Module, str, nn.Parameter]] = {}
+        try:
+            count = _merge_all(transformer, loras, originals)
+        except BaseException:
             _restore(originals)
+            raise
+        if not originals:
+            return None
+        _KEPT[transformer] = (key, originals, count)
+        return count
+
+
+def _room_for(transformer: nn.Module, loras: Sequence[tuple[Path, float]]) -> bool:
+    """Whether a merge of ``loras`` ahead of its pass fits (:func:`merge_ahead`)."""
+    modules = dict(transformer.named_modules())
+    needed: dict[torch.device, int] = defaultdict(int)
+    for path, strength in loras:
+        if strength == 0:
+            continue
+        for name in lora_module_names(Path(path)):
+            module = target_module(modules, name)
+            if module is None:
+                continue
+            for tensor in (getattr(module, "weight", None), getattr(module, "bias", None)):
+                if not isinstance(tensor, torch.Tensor):
+                    continue
+                if not _plain(tensor) or tensor.device.type != "cuda":
+                    return False
+                needed[tensor.device] += tensor.nbytes
+        if needed:  # the file's factors come to the GPU too (``lora_read.moved``)
+            needed[next(iter(needed))] += Path(path).stat().st_size
+    for device, nbytes in needed.items():
+        free, total = torch.cuda.mem_get_info(device)
+        if free - nbytes < total // 4:
+            return False
+    return bool(needed)
 
 
 def unmerge(transformer: nn.Module) -> bool:
     """Put back the original parameters of a merge kept on ``transformer``; whether there was one."""
-    kept = _KEPT.pop(transformer, None)
-    if kept is None:
-        return False
-    _restore(kept[1])
-    return True
+    with merge_lock(transformer):
+        kept = _KEPT.pop(transformer, None)
+        if kept is None:
+            return False
+        _restore(kept[1])
+        return True
 
 
 def _plain(tensor: Any) -> bool:

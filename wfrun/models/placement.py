@@ -120,14 +120,16 @@ def offload(module: nn.Module, offload_device: str) -> None:
     swapped blocks are already there between forwards. Weights unchanged on the GPU since
     they came return to their kept host copies; only the others are copied back. A LoRA
     merge kept for the next pass is undone first: its original weights are the ones the
-    host copies match, and the merged ones would otherwise stay on the GPU with them."""
-    lora_files.unmerge(module)
-    if is_hooked(module):
-        _move_except(module, offload_device, streamer(module).streamed_ids)
-    else:
-        if torch.device(offload_device).type == "cpu":
-            host_copies.restore(module)
-        module.to(offload_device)
+    host copies match, and the merged ones would otherwise stay on the GPU with them. Held
+    under the model's merge lock: a merge made ahead on a worker finishes before the move."""
+    with lora_files.merge_lock(module):
+        lora_files.unmerge(module)
+        if is_hooked(module):
+            _move_except(module, offload_device, streamer(module).streamed_ids)
+        else:
+            if torch.device(offload_device).type == "cpu":
+                host_copies.restore(module)
+            module.to(offload_device)
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 

@@ -60,7 +60,13 @@ class ExecutorInfo:
     nor block it (the engine ignores its errors: the node names them at its turn).
     ``lazy_like``: for inputs the frontend adds that no signature declares (a switch's
     ``input2``, ``input3``…), the declared input whose laziness each shares (``input1``), or
-    None: ComfyUI treats them as the pack's ``INPUT_TYPES`` answers for them."""
+    None: ComfyUI treats them as the pack's ``INPUT_TYPES`` answers for them. ``ahead``: for a
+    node that passes on a model it takes from a background loader (a LoRA on the MODEL), the
+    work its consumer would do first with what it returns, started on a worker as soon as the
+    loader is done (the LoRA merge, while the main thread encodes): the engine then runs the
+    node's function there too (it must be cheap and, like a loader, touch no shared state)
+    and calls ``ahead(ctx, outputs)``; the node still runs at its turn. It must not change
+    what any node gives, and its errors are ignored (the node names them at its turn)."""
 
     fn: ExecutorFn
     oom_hint: str | None = None
@@ -74,6 +80,7 @@ class ExecutorInfo:
     pure: bool = False
     prefetch: Callable[["ExecContext", dict[str, Any]], Callable[[], None]] | None = None
     lazy_like: Callable[[str], str | None] | None = None
+    ahead: Callable[["ExecContext", tuple], None] | None = None
 
 
 _EXECUTORS: dict[str, ExecutorInfo] = {}
@@ -90,6 +97,7 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
              pure: bool = False,
              prefetch: Callable[["ExecContext", dict[str, Any]], Callable[[], None]] | None = None,
              lazy_like: Callable[[str], str | None] | None = None,
+             ahead: Callable[["ExecContext", tuple], None] | None = None,
              ) -> Callable[[ExecutorFn], ExecutorFn]:
     """Register a function as the executor of one or more node types, with its metadata.
 
@@ -107,7 +115,8 @@ def executor(*class_types: str, volatile: bool = False, oom_hint: str | None = N
             table[key] = ExecutorInfo(fn, oom_hint=oom_hint, volatile=volatile, input_files=input_files,
                                       gguf_inputs=frozenset(gguf_inputs), pth_inputs=frozenset(pth_inputs),
                                       torchscript_inputs=frozenset(torchscript_inputs), background=background,
-                                      lazy=lazy, pure=pure, prefetch=prefetch, lazy_like=lazy_like)
+                                      lazy=lazy, pure=pure, prefetch=prefetch, lazy_like=lazy_like,
+                                      ahead=ahead)
         return fn
 
     return register

@@ -23,6 +23,7 @@ from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, check_fits, lora_module_names, prefetch
 from wfrun.models.lora_read import no_release
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.lora_ahead import merge_model_loras_ahead
 from wfrun.nodes.models import load_core_model, loading_error, resolve, wan_compute_dtype
 from wfrun.sampling.ksampler import WAN_DEFAULT_SHIFT
 from wfrun.packs.comfy_core_models.types import CoreModel, LoraPatch, WanTextEncoder, WanVAE
@@ -86,13 +87,13 @@ def read_lora_ahead(ctx: ExecContext, constants: dict[str, Any]) -> Callable[[],
     return prefetch(resolve(ctx, "loras", name, "lora_name"), constants.get("strength_model"))
 
 
-@executor("LoraLoaderModelOnly", prefetch=read_lora_ahead)
+@executor("LoraLoaderModelOnly", prefetch=read_lora_ahead, ahead=merge_model_loras_ahead)
 def lora_loader_model_only(ctx: ExecContext, model: CoreModel, lora_name: str, strength_model: float,
                            **_: Any) -> tuple:
     return (_add_lora(ctx, model, lora_name, strength_model),)
 
 
-@executor("LoraLoader", prefetch=read_lora_ahead)
+@executor("LoraLoader", prefetch=read_lora_ahead, ahead=merge_model_loras_ahead)
 def lora_loader(ctx: ExecContext, model: CoreModel, clip: WanTextEncoder, lora_name: str, strength_model: float,
                 strength_clip: float, **_: Any) -> tuple:
     patched = _add_lora(ctx, model, lora_name, strength_model)

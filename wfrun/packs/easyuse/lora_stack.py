@@ -28,6 +28,7 @@ from wfrun.models.handles import CoreModel, LoraPatch
 from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, check_fits, lora_module_names
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.lora_ahead import merge_model_loras_ahead
 from wfrun.nodes.models import resolve
 
 #: The pack's ``max_lora_num``: rows the node has.
@@ -70,7 +71,7 @@ def easy_lora_stack(ctx: ExecContext, toggle: Any, mode: Any, num_loras: Any, op
     return (stack,)
 
 
-@executor("easy loraStackApply")
+@executor("easy loraStackApply", ahead=merge_model_loras_ahead)
 def easy_lora_stack_apply(ctx: ExecContext, lora_stack: Any, model: Any, optional_clip: Any = None,
                           **_: Any) -> tuple:
     if not isinstance(model, CoreModel):

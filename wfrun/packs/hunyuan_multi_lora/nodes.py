@@ -16,6 +16,7 @@ from typing import Any
 from wfrun.models.handles import CoreModel, LoraPatch
 from wfrun.models.lora_files import lora_module_names
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.lora_ahead import merge_model_loras_ahead
 from wfrun.nodes.models import resolve
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ SLOTS = 4
 BLOCK_TYPES = ("all", "single_blocks", "double_blocks")
 
 
-@executor("HunyuanMultiLoraLoader")
+@executor("HunyuanMultiLoraLoader", ahead=merge_model_loras_ahead)
 def hunyuan_multi_lora_loader(ctx: ExecContext, model: Any, **slots: Any) -> tuple:
     if not isinstance(model, CoreModel):
         raise NodeInputError("model", f"expected a MODEL from UNETLoader, got {type(model).__name__}")

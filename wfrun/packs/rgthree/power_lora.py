@@ -30,6 +30,7 @@ from wfrun.models.handles import CoreModel, LoraPatch
 from wfrun.models.header import CheckpointError
 from wfrun.models.lora_files import LoraError, check_fits, lora_module_names, prefetch_many
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.lora_ahead import merge_model_loras_ahead
 from wfrun.nodes.models import resolve
 from wfrun.nodes.saved import saved_widgets
 
@@ -83,7 +84,7 @@ def read_loras_ahead(ctx: ExecContext, constants: dict[str, Any]) -> Callable[[]
     return prefetch_many(reads)
 
 
-@executor("Power Lora Loader (rgthree)", prefetch=read_loras_ahead)
+@executor("Power Lora Loader (rgthree)", prefetch=read_loras_ahead, ahead=merge_model_loras_ahead)
 def power_lora_loader(ctx: ExecContext, model: Any = None, clip: Any = None, **queued: Any) -> tuple:
     if model is not None and not isinstance(model, CoreModel):
         raise NodeInputError("model", f"expected a MODEL from a core loader, got {type(model).__name__}")
