@@ -45,3 +45,36 @@ def test_reduction_configs_stay_as_compiled_unless_the_user_chose(tmp_path, monk
     monkeypatch.setenv("TORCHINDUCTOR_DYNAMIC_SCALE_RBLOCK", "1")  # the user's choice
     use_compile_cache()
     assert inductor_config.dynamic_scale_rblock is True
+
+
+def test_the_compilers_cache_keys_are_hashed_on_a_thread_of_their_own(monkeypatch, tmp_path):
+    """``prepare_compiler`` leaves Inductor's and Triton's source hashes to a thread of its own,
+    which calls the (cached) key functions of the modules already imported, once each."""
+    import sys
+    import threading
+
+    import torch._inductor.codecache as codecache
+    import torch._inductor.runtime.triton_compat as triton_compat
+
+    from wfrun.models import compile as compile_module
+
+    monkeypatch.setenv("WFRUN_CACHE", str(tmp_path))
+    for name in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "TORCHINDUCTOR_DYNAMIC_SCALE_RBLOCK"):
+        monkeypatch.setenv(name, os.environ.get(name, "x"))  # restored after: prepare_compiler sets them
+        monkeypatch.delenv(name)
+    calls: list[tuple[str, str]] = []
+    done = threading.Event()
+    monkeypatch.setattr(codecache, "torch_key", lambda: calls.append(("torch_key", threading.current_thread().name)))
+
+    def triton_key():
+        calls.append(("triton_key", threading.current_thread().name))
+        done.set()
+
+    monkeypatch.setattr(triton_compat, "triton_key", triton_key)
+    compile_module.prepare_compiler()
+    assert done.wait(timeout=30)
+    assert calls == [("torch_key", "wfrun-compiler-keys"), ("triton_key", "wfrun-compiler-keys")]
+    calls.clear()
+    monkeypatch.delitem(sys.modules, "torch._inductor.runtime.triton_compat")  # not imported: not imported here
+    compile_module._hash_compiler_sources()
+    assert calls == [("torch_key", threading.current_thread().name)]

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "wfrun"
 #: Floors from the ground up (DESIGN.md, "The house and its data path").
 FLOORS = [
     {"cache_dir"},
-    {"diagnostics", "atomic", "lean_imports"},
+    {"diagnostics", "atomic", "lean_imports", "long_lived"},
     {"formats", "media"},
     {"specs", "models"},
     {"graph", "sampling", "nodes"},

@@ -35,6 +35,7 @@ from typing import Any
 
 from wfrun.jobs.run import EXIT_PROBLEMS, EXIT_USAGE, JobError, JobReport, RunOptions, execute, prepare
 from wfrun.lean_imports import keep_unused_packages_out
+from wfrun.long_lived import own_process
 from wfrun.sampling import context_parallel
 
 #: How long a rank waits for the others in one exchange before giving up (model loading
@@ -118,6 +119,7 @@ def _follower(rank: int, world: int, port: int, path: str, options: RunOptions, 
               errors: Any, parent: int) -> None:
     """Rank 1..N-1: the same run, outputs to a temporary folder, no progress."""
     keep_unused_packages_out()  # a spawned process: nothing of the parent's sys.modules
+    own_process()  # wfrun's own process: the collector skips what imports made (long_lived)
     os.setpgrp()  # Ctrl-C in the terminal goes to rank 0, which ends the others
     _end_with_parent(parent)
     scratch = tempfile.mkdtemp(prefix=f"wfrun-rank{rank}-")

@@ -42,6 +42,7 @@ from typing import Any, Callable
 
 from wfrun import atomic
 from wfrun.lean_imports import keep_unused_packages_out
+from wfrun.long_lived import own_process
 from wfrun.jobs.run import EXIT_USAGE, JobError, RunOptions
 from wfrun.media.contact_sheet import contact_sheet, key_frames
 
@@ -123,6 +124,7 @@ class SweepWorker:
 
     def __init__(self, workflows: dict[str, tuple[str, bytes, str]], options: RunOptions):
         keep_unused_packages_out()  # a worker process: before the node packs import diffusers
+        own_process()  # wfrun's own process: the collector skips what imports made (long_lived)
         _remove_stale_scratch()
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH}{os.getpid()}-"))
         self.paths: dict[str, Path] = {}

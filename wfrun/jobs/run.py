@@ -27,6 +27,7 @@ from wfrun.engine.plan import Plan, PlanError, make_plan
 from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
 from wfrun.jobs.smoke import RuntimeCaps, apply_smoke_caps, saved_step_counts
 from wfrun.jobs.standins import StandinWriteError, stand_in_inputs, tiny_model_roots
+from wfrun.long_lived import freeze_once
 from wfrun.formats.document import Document, FormatError, from_data
 from wfrun.formats.source import read_workflow
 from wfrun.graph import CheckOptions, WorkflowGraph, build, check
@@ -573,6 +574,7 @@ def execute(p: Prepared, options: RunOptions, progress: Any = None, cache: Outpu
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     bars_before = len(getattr(progress, "step_seconds", []))  # a progress shared by the runs of --seeds
+    freeze_once("job start")  # the first job's: imports and specs only, no model yet (long_lived)
     executing_at = since_start()
     start = time.perf_counter()
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import weakref
 from contextvars import ContextVar
 from pathlib import Path
@@ -112,6 +113,28 @@ def prepare_compiler() -> None:
     3.3 s beside them, 1.8-2.4 s after; bench/RESULTS.md, session 20)."""
     use_compile_cache()
     import torch._inductor.compile_fx  # noqa: F401
+
+    threading.Thread(target=_hash_compiler_sources, name="wfrun-compiler-keys", daemon=True).start()
+
+
+def _hash_compiler_sources() -> None:
+    """The keys Inductor's caches are looked up by, computed once per process on this thread:
+    hashes of Inductor's own sources (``torch_key``) and of Triton's sources and its 0.5 GB
+    library (``triton_key``), 0.1 and 0.4 s that the first compiled step spent on them on the
+    H200 image (bench/RESULTS.md, session 21). Both are cached by their functions; hashing
+    and file reads release the GIL, so this runs beside the main thread's work. Only modules
+    already imported are used (an import here could meet the main thread's)."""
+    import sys
+
+    for module, name in (("torch._inductor.codecache", "torch_key"),
+                         ("torch._inductor.runtime.triton_compat", "triton_key")):
+        key = getattr(sys.modules.get(module), name, None)
+        if key is None:
+            continue
+        try:
+            key()
+        except Exception:  # noqa: BLE001 - the compile computes it again and reports what fails
+            log.debug("computing %s ahead failed", name, exc_info=True)
 
 
 def use_compile_cache() -> Path:

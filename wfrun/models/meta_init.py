@@ -19,6 +19,8 @@ from typing import Iterator
 
 from torch import nn
 
+from wfrun.long_lived import imports_then_freeze
+
 _BUILDING = threading.RLock()  # re-entrant: a build inside a build nests its patch
 
 
@@ -51,14 +53,16 @@ def import_model_libraries() -> None:
     diffusers and transformers resolve their classes lazily on first use, and two threads
     doing that at once can see a half-initialised module ("cannot import name
     'PreTrainedModel'"). Loaders running in the background call nothing else that imports
-    lazily, so importing these first is enough."""
-    import diffusers
-    import transformers
+    lazily, so importing these first is enough. The engine calls this before any model
+    exists, so what the imports made is then frozen (``long_lived``)."""
+    with imports_then_freeze("model libraries"):
+        import diffusers
+        import transformers
 
-    for name in ("WanTransformer3DModel", "WanVACETransformer3DModel", "WanAnimateTransformer3DModel",
-                 "AutoencoderKLWan"):
-        getattr(diffusers, name, None)
-    import diffusers.models.transformers.transformer_wan  # noqa: F401  (and its peft mixins)
-    for name in ("PreTrainedModel", "UMT5Config", "UMT5EncoderModel", "CLIPVisionConfig", "CLIPVisionModel",
-                 "CLIPVisionModelWithProjection", "AutoTokenizer", "T5TokenizerFast"):
-        getattr(transformers, name, None)
+        for name in ("WanTransformer3DModel", "WanVACETransformer3DModel", "WanAnimateTransformer3DModel",
+                     "AutoencoderKLWan"):
+            getattr(diffusers, name, None)
+        import diffusers.models.transformers.transformer_wan  # noqa: F401  (and its peft mixins)
+        for name in ("PreTrainedModel", "UMT5Config", "UMT5EncoderModel", "CLIPVisionConfig", "CLIPVisionModel",
+                     "CLIPVisionModelWithProjection", "AutoTokenizer", "T5TokenizerFast"):
+            getattr(transformers, name, None)
