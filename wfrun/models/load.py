@@ -281,12 +281,17 @@ def _fp8_targets(model: nn.Module, plan: Plan, tensors, fp8_modules, policy) -> 
 
 
 def _scale_for(scales: dict, plan: Plan, take, device) -> torch.Tensor | None:
+    """A weight's scale on ``device``. Copied without waiting: a plain ``.to(device)`` from host
+    memory waits for all the work queued on the GPU first, so a model read in the background
+    while a sampler runs (Wan 2.2's second expert) waited out the sampler's kernels at each of
+    its 400 scales (4-6 s of its read, bench/RESULTS.md, session 21). The host tensor is not
+    pinned, so the copy has taken its bytes when the call returns."""
     scale = scales.get(take.target)
     if scale is None:
         return None
     if scale.numel() > 1 and take.op == "chunk":
         scale = scale.reshape(-1).chunk(take.parts)[take.index]
-    return (scale.reshape(()) if scale.numel() == 1 else scale).to(device)
+    return (scale.reshape(()) if scale.numel() == 1 else scale).to(device, non_blocking=True)
 
 
 def _dequantize(tensor: torch.Tensor, scale: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
