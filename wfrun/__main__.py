@@ -24,10 +24,12 @@ def main() -> None:
     try:
         try:
             from wfrun.lean_imports import keep_unused_packages_out
-            from wfrun.long_lived import own_process
+            from wfrun.long_lived import hold_until_job_start, own_process
 
             keep_unused_packages_out()
             own_process()  # wfrun's own process: the collector skips what imports made (long_lived)
+            if sys.argv[1:2] == ["run"]:
+                hold_until_job_start()
             from wfrun.cli import main as command
 
             command()  # click's standalone mode: always ends in SystemExit

@@ -115,6 +115,10 @@ def run(files: tuple[str, ...], models_dir: str | None, tiny_models: bool, smoke
                              seed=seed, device=device, dry_run=dry_run, allow_pickle=allow_pickle, smoke=smoke,
                              fast=fast, fp8_attention=not no_fp8_attention, gpu_memory_gib=gpu_memory,
                              compile=compile_policy)
+    if ray_address is not None or dry_run or gpus is not None:
+        from wfrun.long_lived import release
+
+        release()  # no job starts in this process (or not at once): collections back on
     if ray_address is not None:
         _run_ray(list(files), options, seeds_spec, ray_address or None, ray_workers, fmt)
     if len(files) > 1 or vary:
