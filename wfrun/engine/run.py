@@ -337,7 +337,9 @@ class _BackgroundLoads:
     to the GPU, so both arrive late (Wan 2.2's two experts: 5.3 s each together on the
     H200, against 3.0 and 3.4 s one after the other; bench/RESULTS.md, session 16).
     ``WORKERS`` more read the rest (text encoders, VAEs, CLIP vision) beside them. Each
-    takes its loaders in the order the plan first uses their models."""
+    takes its loaders in the order the plan first uses their models. One more worker does
+    what the diffusion model's reader would do first with it (``ExecutorInfo.ahead``: a
+    LoRA node's merge) as soon as the model is read, beside the main thread's encodes."""
 
     WORKERS = 1
     #: The types a loader of a diffusion model gives (ComfyUI's, the wrapper's).
@@ -531,8 +533,7 @@ class _BackgroundLoads:
                     values[node_id] = info.fn(own, **kwargs)
                 start = time.perf_counter()
                 info.ahead(own, values[chain[-1]])
-            log.debug("node %s: ahead work done in %.2f s", chain[-1],
-                                              time.perf_counter() - start)
+            log.debug("node %s: ahead work done in %.2f s", chain[-1], time.perf_counter() - start)
         except Exception as err:  # noqa: BLE001 - a head start only
             log.debug("node %s: ahead work failed: %s", chain[-1], err)
 
