@@ -65,3 +65,45 @@ def test_reserved_vram_refuses_a_text_reserve():
     with pytest.raises(NodeInputError) as err:
         node("ReservedVRAMSetter")(CTX, reserved="lots", seed=0)
     assert err.value.input_name == "reserved"
+
+
+# --- ResizeAndPadImage, ImageScaleToMaxDimension (ComfyUI comfy_extras/nodes_images.py) ------
+
+def test_resize_and_pad_fits_and_centres_on_black():
+    image = torch.rand(2, 4, 6, 3)  # 6 wide, 4 high -> into 12x12: scale 2, 12x8, 2 rows above
+    (out,) = node("ResizeAndPadImage")(CTX, image=image, target_width=12, target_height=12, padding_color="black",
+                                        interpolation="nearest-exact")
+    assert out.shape == (2, 12, 12, 3)
+    expected = image.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)  # nearest at x2
+    assert torch.equal(out[:, 2:10], expected)
+    assert torch.all(out[:, :2] == 0) and torch.all(out[:, 10:] == 0)
+
+
+def test_resize_and_pad_truncates_the_side_and_pads_white():
+    image = torch.rand(1, 3, 7, 3)  # into 5x5: scale 5/7, 5 x int(15/7)=2, offset (5-2)//2 = 1
+    (out,) = node("ResizeAndPadImage")(CTX, image=image, target_width=5, target_height=5, padding_color="white",
+                                        interpolation="bilinear")
+    assert out.shape == (1, 5, 5, 3)
+    ref = torch.nn.functional.interpolate(image.movedim(-1, 1), size=(2, 5), mode="bilinear").movedim(1, -1)
+    assert torch.allclose(out[:, 1:3], ref)
+    assert torch.all(out[:, 0] == 1) and torch.all(out[:, 3:] == 1)
+
+
+@pytest.mark.parametrize("h,w,size,expected", [(4, 8, 16, (8, 16)), (9, 6, 12, (12, 8)), (5, 5, 3, (3, 3)),
+                                               (3, 7, 10, (4, 10))])
+def test_scale_to_max_dimension_sizes(h, w, size, expected):
+    (out,) = node("ImageScaleToMaxDimension")(CTX, image=torch.rand(1, h, w, 3), upscale_method="bilinear",
+                                               largest_size=size)
+    assert out.shape[1:3] == expected
+
+
+def test_scale_to_max_dimension_matches_nearest_repeat():
+    image = torch.rand(1, 2, 3, 3)
+    (out,) = node("ImageScaleToMaxDimension")(CTX, image=image, upscale_method="nearest-exact", largest_size=9)
+    assert torch.equal(out, image.repeat_interleave(3, dim=1).repeat_interleave(3, dim=2))
+
+
+def test_scale_to_max_dimension_zero_is_refused():
+    with pytest.raises(NodeInputError) as err:
+        node("ImageScaleToMaxDimension")(CTX, image=torch.rand(1, 2, 3, 3), upscale_method="area", largest_size=0)
+    assert err.value.input_name == "largest_size"
