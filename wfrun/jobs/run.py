@@ -39,7 +39,7 @@ from wfrun.models.preflight import check_model_file, expected_kinds
 from wfrun.models.reader import PTH_SUFFIXES, PickleRefused, pickle_files_allowed
 from wfrun.nodes.executor import ExecContext
 from wfrun.engine.executors import executor_info, pack_checks
-from wfrun.specs.registry import Registry, default_registry, probable_pack
+from wfrun.specs.registry import FRONTEND_ONLY, Registry, default_registry, probable_pack
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -350,6 +350,7 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
                       + (f": {NETWORK_NODES[graph.node(i).class_type]}" if graph.node(i).class_type in NETWORK_NODES
                          else "")
                       + (f": {NOT_IN_CORE}" if _claims_core_unknown(graph.node(i)) else "")
+                      + (f": {EDITOR_ONLY}" if graph.node(i).class_type in FRONTEND_ONLY else "")
                       for i in plan.unsupported)
     cloud = any(_is_cloud_node(graph.node(i)) for i in plan.unsupported)
     network = sorted({graph.node(i).class_type for i in plan.unsupported} & NETWORK_NODES.keys())
@@ -363,6 +364,11 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
                       "PrimitiveStringMultiline holding the text it gave you) and link that instead"
                       if network else ""))
 
+
+#: Said beside an editor-only node (Reroute, PrimitiveNode, ...) met in an API prompt: a UI
+#: workflow resolves them while building the graph, so only a damaged export still holds one.
+EDITOR_ONLY = ("a node of ComfyUI's editor only, which an API prompt cannot hold (ComfyUI's server refuses it "
+               "too): export the API prompt again from the UI workflow, or load the UI workflow itself")
 
 #: Node types that belong to a model wfrun does not have (said beside them when a run is refused).
 MODELS_MISSING = {
