@@ -39,7 +39,8 @@ from wfrun.models.preflight import check_model_file, expected_kinds
 from wfrun.models.reader import PTH_SUFFIXES, PickleRefused, pickle_files_allowed
 from wfrun.nodes.executor import ExecContext
 from wfrun.engine.executors import executor_info, pack_checks
-from wfrun.specs.registry import FRONTEND_ONLY, Registry, default_registry, probable_pack
+from wfrun.specs.registry import (FRONTEND_ONLY, LEGACY_GROUP_HINT, LEGACY_GROUP_NODE, Registry, default_registry,
+                                  is_legacy_group_node, probable_pack)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -351,6 +352,8 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
                          else "")
                       + (f": {NOT_IN_CORE}" if _claims_core_unknown(graph.node(i)) else "")
                       + (f": {EDITOR_ONLY}" if graph.node(i).class_type in FRONTEND_ONLY else "")
+                      + (f": {LEGACY_GROUP_NODE.format(graph.node(i).class_type)}; {LEGACY_GROUP_HINT}"
+                         if is_legacy_group_node(graph.node(i).class_type) else "")
                       for i in plan.unsupported)
     cloud = any(_is_cloud_node(graph.node(i)) for i in plan.unsupported)
     network = sorted({graph.node(i).class_type for i in plan.unsupported} & NETWORK_NODES.keys())
