@@ -107,3 +107,35 @@ def test_scale_to_max_dimension_zero_is_refused():
     with pytest.raises(NodeInputError) as err:
         node("ImageScaleToMaxDimension")(CTX, image=torch.rand(1, 2, 3, 3), upscale_method="area", largest_size=0)
     assert err.value.input_name == "largest_size"
+
+
+# --- ComfyUI-Logic (theUpsider) --------------------------------------------------------------
+
+@pytest.mark.parametrize("class_type,value", [("String-🔬", "wan22/"), ("Int-🔬", 480), ("Float-🔬", 0.25),
+                                              ("Bool-🔬", True)])
+def test_logic_values_are_handed_on(class_type, value):
+    assert node(class_type)(CTX, value=value) == (value,)
+
+
+@pytest.mark.parametrize("a,b,comparison,expected", [(1, 1.0, "a == b", True), (2, 3, "a != b", True),
+                                                     ("2", "10", "a < b", False), (5, 4, "a > b", True),
+                                                     (4, 4, "a <= b", True), (3, 4, "a >= b", False)])
+def test_logic_compare_is_pythons(a, b, comparison, expected):
+    assert node("Compare-🔬")(CTX, a=a, b=b, comparison=comparison) == (expected,)
+
+
+def test_logic_compare_refuses_what_cannot_be_ordered():
+    with pytest.raises(NodeInputError) as err:
+        node("Compare-🔬")(CTX, a="text", b=3, comparison="a < b")
+    assert err.value.input_name == "comparison"
+
+
+@pytest.mark.parametrize("any_value,expected", [(1, "yes"), (0, "no"), ("", "no"), ("x", "yes")])
+def test_logic_if_any_picks_by_truth(any_value, expected):
+    assert node("If ANY return A else B-🔬")(CTX, ANY=any_value, IF_TRUE="yes", IF_FALSE="no") == (expected,)
+
+
+def test_logic_if_any_refuses_the_short_lived_node_form():
+    fn = node("If ANY return A else B-🔬")
+    with pytest.raises(NodeInputError):
+        fn(CTX, ANY=True, NODE_TRUE="KSampler", NODE_FALSE="KSampler")

@@ -24,6 +24,7 @@ from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph, id_key
 from wfrun.graph.resolve import BYPASSED, MUTED, Resolver
 from wfrun.graph.scopes import ROOT, Scopes, Table, expand, full_id, slot_ok
 from wfrun.graph.widgets import bind, choose_signature, spec_for
+from wfrun.graph.groupnodes import inline_group_nodes
 from wfrun.specs.registry import FRONTEND_ONLY, Registry, default_registry
 
 #: Loops reported per file (each names its nodes); one is enough to refuse a run.
@@ -50,6 +51,7 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
     result = WorkflowGraph(nx.MultiDiGraph(), source, "ui")
     if not _ui_file_within_limits(workflow, result):
         return result
+    workflow = inline_group_nodes(workflow)
     scopes = expand(workflow)
 
     unexpandable = {id(n) for _, n in scopes.unexpanded()}
