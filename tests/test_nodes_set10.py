@@ -139,3 +139,20 @@ def test_logic_if_any_refuses_the_short_lived_node_form():
     fn = node("If ANY return A else B-🔬")
     with pytest.raises(NodeInputError):
         fn(CTX, ANY=True, NODE_TRUE="KSampler", NODE_FALSE="KSampler")
+
+
+# --- a prompt's namesake node is read with the pack whose inputs it gives --------------------
+
+@pytest.mark.parametrize("inputs,pack", [
+    ({"offload_model": True, "offload_cache": True, "anything": ["1", 0]}, "Comfyui-Memory_Cleanup"),
+    ({"input": ["1", 0], "cleanup_mode": "Full Cleanup"}, "ComfyUI-QwenVL-Mod"),
+])
+def test_api_vram_cleanup_takes_the_pack_its_inputs_name(inputs, pack):
+    from wfrun.formats.document import from_data
+    from wfrun.graph import CheckOptions, build, check
+
+    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+              "2": {"class_type": "VRAMCleanup", "inputs": inputs}}
+    graph = build(from_data(prompt, "p.json"))
+    assert graph.node("2").spec.pack == pack
+    assert not [d for d in check(graph, CheckOptions()) if d.node_id == "2" and d.severity.name == "ERROR"]

@@ -28,7 +28,8 @@ FRONTEND_ONLY = frozenset({
 #: wfrun does not expand it.
 _LEGACY_GROUP = re.compile(r"^workflow[>/].")
 LEGACY_GROUP_NODE = ("'{}' is a group node of ComfyUI's earlier frontend (kept under extra.groupNodes), "
-                     "which wfrun does not expand")
+                     "which wfrun expands only in its plain form (no renamed or hidden slots, no widget fed from "
+                     "outside the group); this one is not")
 LEGACY_GROUP_HINT = ("in ComfyUI, right click the node → Convert to nodes (or use the workflow's API export), "
                      "save, and run that file")
 
