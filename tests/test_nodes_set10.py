@@ -56,8 +56,11 @@ def test_reserved_vram_without_anything_blocks_and_keeps_seed_minus_one(no_relea
 
 
 def test_reserved_vram_old_shape_is_a_pass_through(no_release):
+    import dataclasses
+
     value = object()
-    assert reserved_vram.reserved_vram_setter(CTX, anything=value, reserved=0.6, mode="auto") == (value,)
+    ctx = dataclasses.replace(CTX, saved_date="2025-10-10")
+    assert node("ReservedVRAMSetter")(ctx, anything=value, reserved=0.6, mode="auto") == (value,)
     assert no_release == []
 
 

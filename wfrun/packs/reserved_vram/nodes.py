@@ -69,14 +69,17 @@ def _number(name: str, value: Any) -> float:
     return float(value)
 
 
+#: The date of the 1.0.0 shape (seed, auto_max_reserved, clean_gpu_before; three outputs).
+THREE_OUTPUTS_SINCE = "2025-10-21"
+
+
 @executor("ReservedVRAMSetter")
-def reserved_vram_setter(ctx: ExecContext, reserved: Any, mode: Any = None, seed: Any = None,
-                         auto_max_reserved: Any = None, clean_gpu_before: Any = None, anything: Any = None,
-                         **_: Any) -> tuple:
-    """The inputs after ``reserved`` are absent from the older shapes (``None`` here); the spec
-    fills them for the newer one."""
+def reserved_vram_setter(ctx: ExecContext, reserved: Any, mode: Any, seed: Any, auto_max_reserved: Any,
+                         clean_gpu_before: Any, anything: Any = None, **_: Any) -> tuple:
+    """A node saved in the older shape (``ctx.saved_date`` before 2025-10-21) gets the newer
+    inputs at their defaults from the engine and returns ``anything`` alone, as it did."""
     _number("reserved", reserved)
-    if seed is None:  # the shape before 2025-10-21: anything required, one output
+    if ctx.saved_date is not None and ctx.saved_date < THREE_OUTPUTS_SINCE:
         return (anything,)
     if mode not in ("manual", "auto"):
         raise NodeInputError("mode", f"mode: expected 'manual' or 'auto', found {mode!r}")
