@@ -17,10 +17,17 @@ from typing import Any
 from wfrun.specs.spec import NodeSpec, PackSpecs
 
 #: Nodes that exist only in the frontend: resolved while building the graph, never run.
+#: rgthree's are its virtual nodes (``isVirtualNode``, never in a prompt) that act only on
+#: the nodes' modes in the window (the file keeps the modes they left) or do nothing:
+#: the mode relay and repeater, the node collector and the actions button, as well as
+#: labels, bookmarks and the fast muters/bypassers. Not its Random Unmuter (it changes
+#: modes at every queue) nor its Power Conductor.
 FRONTEND_ONLY = frozenset({
     "Reroute", "PrimitiveNode", "Note", "MarkdownNote", "SetNode", "GetNode",
     "Label (rgthree)", "Bookmark (rgthree)", "Fast Groups Bypasser (rgthree)",
     "Fast Groups Muter (rgthree)", "Fast Bypasser (rgthree)", "Fast Muter (rgthree)",
+    "Mute / Bypass Repeater (rgthree)", "Mute / Bypass Relay (rgthree)", "Node Collector (rgthree)",
+    "Fast Actions Button (rgthree)",
 })
 
 #: A group node of ComfyUI's first frontend (``extra.groupNodes``, type ``workflow>Name`` as saved,
