@@ -270,3 +270,30 @@ def test_a_made_up_node_name_gets_the_close_names_of_the_pack_it_claims():
     assert unknown_hint(api).startswith("did you mean 'EmptyHunyuanLatentVideo'")
     ui["nodes"][0].update(type="EmptyWanLatentVideo2", properties={"cnr_id": "some-pack-wfrun-lacks"})
     assert unknown_hint(ui).startswith("add the pack's specs")
+
+
+def test_an_editor_only_node_in_an_api_prompt_is_named_as_such():
+    """Some tools write API prompts that still hold a PrimitiveNode (a damaged export): the
+    error says it is a node of ComfyUI's editor, which ComfyUI's server refuses too, and
+    points at the UI workflow, instead of asking for a pack's specs."""
+    from wfrun.specs.registry import default_registry
+
+    api = {"5": {"class_type": "PrimitiveNode", "inputs": {}},
+           "6": {"class_type": "PrimitiveStringMultiline", "inputs": {"value": ["5", 0]}}}
+    found = [d for d in validate_text(json.dumps(api), "wf.json", CheckOptions(), default_registry()).diagnostics
+             if d.code == "unknown-node"]
+    assert len(found) == 1 and found[0].severity is Severity.ERROR and found[0].node_id == "5"
+    assert "editor only" in found[0].message and "refuses it too" in found[0].message
+    assert "UI workflow" in found[0].hint
+
+
+def test_a_legacy_group_node_is_named_as_such():
+    """ComfyUI's first frontend saved group nodes as ``workflow>Name`` nodes whose insides sit
+    under ``extra.groupNodes``: wfrun does not expand them, and says so with the way out."""
+    from wfrun.specs.registry import default_registry
+
+    ui = workflow([node(1, "workflow>Controls", ["wan22/", 480], outputs=[out("STRING", "STRING", [])])], [])
+    ui["extra"] = {"groupNodes": {"Controls": {"nodes": [], "links": [], "external": []}}}
+    found = [d for d in validate_text(json.dumps(ui), "wf.json", CheckOptions(), default_registry()).diagnostics
+             if d.code == "unknown-node"]
+    assert len(found) == 1 and "earlier frontend" in found[0].message and "Convert to nodes" in found[0].hint

@@ -97,6 +97,23 @@ def test_notes_are_not_executable():
     assert set(g.graph.nodes) == {"1", "9"}
 
 
+def test_rgthree_mode_relay_repeater_collector_and_button_are_frontend_only():
+    # rgthree's virtual nodes: a repeater fed by a real node's output and by a relay, a node
+    # collector and an actions button; none is in ComfyUI's prompt, none is an unknown node
+    data = chain([node(4, "Mute / Bypass Repeater (rgthree)", inputs=[inp("", "*", 2), inp("", "*", 3)],
+                       outputs=[out("OPT_CONNECTION", "*")]),
+                  node(5, "Mute / Bypass Relay (rgthree)", inputs=[inp("REPEATER", "*")],
+                       outputs=[out("REPEATER", "*", [3])]),
+                  node(6, "Node Collector (rgthree)", inputs=[inp("", "*")], outputs=[out("Output", "*")]),
+                  node(8, "Fast Actions Button (rgthree)", ["Action!", "", ""])],
+                 [[1, 1, 0, 9, 0, "IMAGE"], [2, 1, 0, 4, 0, "IMAGE"], [3, 5, 0, 4, 1, "*"]], 1)
+    data["nodes"][0]["outputs"][0]["links"] = [1, 2]
+    g = built(data)
+    assert set(g.graph.nodes) == {"1", "9"}
+    assert g.node("9").inputs["image"] == LinkRef("1", 0, "IMAGE")
+    assert g.problems == []
+
+
 SUBGRAPH_ID = "11111111-2222-3333-4444-555555555555"
 
 

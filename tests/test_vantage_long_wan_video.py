@@ -259,3 +259,82 @@ def test_refusals(ctx, parts):
     with pytest.raises(NodeInputError, match="IMAGE batch") as err:
         run_looper(ctx, parts, start_image=torch.rand(24, 40, 3))
     assert err.value.input_name == "start_image"
+
+
+# --- the single looper ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def single_parts(ctx, parts):
+    models, clip, vae = parts
+    (cv,) = node("CLIPVisionLoader")(ctx, clip_name="clip_vision_h_tiny.safetensors")
+    return models["high"], clip, vae, cv
+
+
+def run_single(ctx, single_parts, **inputs):
+    model, clip, vae, cv = single_parts
+    base = dict(model=model, clip=clip,
+                project_data=json.dumps({"id": "t", "prompt_lines": ["a cat", "a dog"], "start_prompt": 0}),
+                negative_text="blur", seed=11, steps=2, cfg=1.5, sampler_name="euler", scheduler="simple",
+                width=W + 8, height=H + 4, batch_size=1, denoise=1.0, fps="16", overlap=2, crop="center", vae=vae,
+                clip_vision=cv, start_image=_start())
+    return node("VantageI2VSingleLooper")(ctx, **{**base, **inputs})
+
+
+def by_hand_single_segment(ctx, single_parts, text, image, length, steps=2, denoise=1.0):
+    """One single-looper segment with core nodes: prompts, CLIPVisionEncode of the seed frame,
+    WanImageToVideo, one KSampler, VAEDecode."""
+    model, clip, vae, cv = single_parts
+    (pos,) = node("CLIPTextEncode")(ctx, text=text, clip=clip)
+    (neg,) = node("CLIPTextEncode")(ctx, text="blur", clip=clip)
+    (vision,) = node("CLIPVisionEncode")(ctx, clip_vision=cv, image=image, crop="center")
+    pos, neg, latent = node("WanImageToVideo")(ctx, positive=pos, negative=neg, vae=vae, width=W, height=H,
+                                               length=length, batch_size=1, start_image=image,
+                                               clip_vision_output=vision)
+    (latent,) = node("KSampler")(ctx, model=model, seed=11, steps=steps, cfg=1.5, sampler_name="euler",
+                                 scheduler="simple", positive=pos, negative=neg, latent_image=latent, denoise=denoise)
+    (images,) = node("VAEDecode")(ctx, samples=latent, vae=vae)
+    return images.clamp(0, 1)
+
+
+@pytest.fixture
+def short_single_plan(monkeypatch):
+    from wfrun.packs.vantage_long_wan_video import single_looper
+    plan = [Segment(0, "a cat", 5, 2, 5, 0), Segment(1, "a dog", 5, 2, 5, 2)]
+    seen = []
+
+    def fake(lines, fps, overlap, batch):
+        seen.append((lines, fps, overlap, batch))
+        return plan
+
+    monkeypatch.setattr(single_looper, "plan_segments", fake)
+    return seen
+
+
+@torch.no_grad()
+def test_single_looper_one_ksampler_per_segment_carrying_a_frame(ctx, single_parts, short_single_plan):
+    (out,) = run_single(ctx, single_parts)
+    assert short_single_plan == [(("a cat", "a dog"), 16, 2, 1)]
+    first = by_hand_single_segment(ctx, single_parts, "a cat", _start(), 5)  # 40x20 -> 32x16
+    second = by_hand_single_segment(ctx, single_parts, "a dog", first[3:4], 5)  # 2nd from the end
+    want = torch.cat([first, second[2:]])
+    assert out.shape == (8, H, W, 4)
+    assert torch.equal(out[..., 3], torch.ones_like(out[..., 3]))
+    torch.testing.assert_close(out[..., :3], torch.round(want * 255) / 255, atol=1 / 255 + 1e-6, rtol=0)
+
+
+@torch.no_grad()
+def test_single_looper_denoise_is_ksamplers(ctx, single_parts, short_single_plan):
+    (out,) = run_single(ctx, single_parts, steps=4, denoise=0.5)
+    first = by_hand_single_segment(ctx, single_parts, "a cat", _start(), 5, steps=4, denoise=0.5)
+    torch.testing.assert_close(out[:5, ..., :3], torch.round(first * 255) / 255, atol=1 / 255 + 1e-6, rtol=0)
+
+
+def test_single_looper_refusals(ctx, single_parts):
+    with pytest.raises(NodeInputError, match="CLIP vision") as err:
+        run_single(ctx, single_parts, clip_vision=None)
+    assert err.value.input_name == "clip_vision"
+    with pytest.raises(NodeInputError, match="forever") as err:
+        run_single(ctx, single_parts, project_data=json.dumps({"prompt_lines": ["a", "b"]}), overlap=8)
+    assert err.value.input_name == "overlap"
+    with pytest.raises(NodeInputError, match="scheduler"):
+        run_single(ctx, single_parts, scheduler="nope")

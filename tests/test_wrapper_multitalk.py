@@ -123,15 +123,22 @@ def test_embeds_normalize_loudness_and_speakers(ctx):
     second = audio["waveform"][0, 0, 16000:].double().numpy()
     assert integrated_loudness(first, 16000) == pytest.approx(-23.0, abs=1e-3)
     assert integrated_loudness(second, 16000) == pytest.approx(-23.0, abs=1e-3)
+    # two speakers without masks pass the node, as in the pack (its long-video loop gives them
+    # default masks; the sampler refuses them elsewhere); three are refused, saying what to connect
+    two, _, _ = node("MultiTalkWav2VecEmbeds")(ctx, wav2vec_model=wav2vec, normalize_loudness=False, num_frames=30,
+                                               fps=25.0, audio_scale=1.0, audio_cfg_scale=1.0,
+                                               audio_1={"waveform": loud, "sample_rate": 16000},
+                                               audio_2={"waveform": quiet, "sample_rate": 16000})
+    assert len(two.audio_features) == 2 and two.ref_target_masks is None
     with pytest.raises(NodeInputError) as err:
         node("MultiTalkWav2VecEmbeds")(ctx, wav2vec_model=wav2vec, normalize_loudness=False, num_frames=30, fps=25.0,
                                        audio_scale=1.0, audio_cfg_scale=1.0,
                                        audio_1={"waveform": loud, "sample_rate": 16000},
-                                       audio_2={"waveform": quiet, "sample_rate": 16000})
-    # the pack's sampler fails on two speakers without masks: refused, saying what to connect
+                                       audio_2={"waveform": quiet, "sample_rate": 16000},
+                                       audio_3={"waveform": loud, "sample_rate": 16000})
     assert err.value.input_name == "ref_target_masks"
-    assert "2 speakers (audio_1, audio_2)" in str(err.value)
-    assert "one mask per speaker in the order audio_1, audio_2" in err.value.hint
+    assert "3 speakers (audio_1, audio_2, audio_3)" in str(err.value)
+    assert "one mask per speaker in the order audio_1, audio_2, audio_3" in err.value.hint
     with pytest.raises(NodeInputError, match="1 mask\\(s\\) for 2 speakers"):
         node("MultiTalkWav2VecEmbeds")(ctx, wav2vec_model=wav2vec, normalize_loudness=False, num_frames=30, fps=25.0,
                                        audio_scale=1.0, audio_cfg_scale=1.0, ref_target_masks=torch.zeros(32, 32),
@@ -369,3 +376,107 @@ def test_validate_refuses_two_speakers_without_masks_before_anything_loads():
     assert "2 speakers (audio_1, audio_2)" in problem.message and "mask batch" in problem.hint
     assert diagnostics() == []
     assert diagnostics(audio_2=["2", 0], ref_target_masks=["5", 0]) == []
+    (three,) = diagnostics(audio_2=["2", 0], audio_3=["1", 0])
+    assert "3 speakers (audio_1, audio_2, audio_3)" in three.message
+
+
+def test_validate_leaves_two_speakers_to_a_workflow_with_the_long_video_loop():
+    """With a WanVideoImageToVideoMultiTalk in the workflow two speakers may get its default
+    masks, so validate does not refuse them (the run decides); three it still refuses."""
+    from wfrun.engine.executors import pack_checks
+    from wfrun.formats.document import from_data
+    from wfrun.graph import build, check
+    from wfrun.specs.registry import default_registry
+
+    def diagnostics(**extra):
+        prompt = {
+            "1": {"class_type": "LoadAudio", "inputs": {"audio": "a.wav"}},
+            "2": {"class_type": "LoadAudio", "inputs": {"audio": "b.wav"}},
+            "3": {"class_type": "DownloadAndLoadWav2VecModel", "inputs": {
+                "model": TENCENT, "base_precision": "fp16", "load_device": "main_device"}},
+            "4": {"class_type": "MultiTalkWav2VecEmbeds", "inputs": {
+                "wav2vec_model": ["3", 0], "audio_1": ["1", 0], "audio_2": ["2", 0], "normalize_loudness": True,
+                "num_frames": 81, "fps": 25.0, "audio_scale": 1.0, "audio_cfg_scale": 1.0,
+                "multi_audio_type": "para", **extra}},
+            "6": {"class_type": "WanVideoVAELoader", "inputs": {"model_name": "vae.safetensors",
+                                                                 "precision": "bf16"}},
+            "7": {"class_type": "WanVideoImageToVideoMultiTalk", "inputs": {
+                "vae": ["6", 0], "width": 832, "height": 480, "frame_window_size": 81, "motion_frame": 9,
+                "force_offload": False, "colormatch": "disabled", "tiled_vae": False, "mode": "infinitetalk"}},
+        }
+        graph = build(from_data(prompt, "talk.json"), default_registry())
+        return [d for d in check(graph, None, pack_checks()) if d.input == "ref_target_masks"]
+
+    assert diagnostics() == []
+    (three,) = diagnostics(audio_3=["1", 0])
+    assert "3 speakers" in three.message
+
+
+# --- two speakers without masks: the long-video loop's default masks ------------------------------
+
+def test_two_speaker_default_masks_by_hand():
+    from wfrun.sampling.multitalk import two_speaker_masks
+
+    masks = two_speaker_masks(480, 832)
+    assert masks.shape == (3, 480, 832)
+    # rows 480·0.1 = 48 .. 480·0.9 = 432; the halves are 416 wide: 41.6 -> 41 .. 374.4 -> 374,
+    # and the right one 41.6 + 416 = 457.6 -> 457 .. 374.4 + 416 = 790.4 -> 790
+    want1, want2 = torch.zeros(480, 832), torch.zeros(480, 832)
+    want1[48:432, 41:374] = 1
+    want2[48:432, 457:790] = 1
+    assert torch.equal(masks[0], want1) and torch.equal(masks[1], want2)
+    assert torch.equal(masks[2], 1 - want1 - want2)
+    odd = two_speaker_masks(50, 35)  # half 17: 1.7 -> 1 .. 15.3 -> 15; 18.7 -> 18 .. 32.3 -> 32; rows 5 .. 45
+    assert odd[0].nonzero()[:, 1].unique().tolist() == list(range(1, 15))
+    assert odd[1].nonzero()[:, 1].unique().tolist() == list(range(18, 32))
+    assert odd[0].nonzero()[:, 0].unique().tolist() == list(range(5, 45))
+
+
+def _talk_inputs(speakers: int, masks=None):
+    from types import SimpleNamespace
+
+    from wfrun.packs.wanvideo.types import MultiTalkEmbeds
+
+    model = SimpleNamespace(multitalk=SimpleNamespace(spec=SimpleNamespace(audio_values=12 * 768),
+                                                      module=torch.nn.Identity()),
+                            base_dtype=torch.float32)
+    features = tuple(torch.zeros(10, 12, 768) for _ in range(speakers))
+    return model, MultiTalkEmbeds(features, 1.0, 1.0, masks)
+
+
+def _loop_embeds(default_masks: bool, width: int = 64, height: int = 48):
+    from wfrun.packs.wanvideo.types import ImageEmbeds
+    from wfrun.sampling.multitalk_long import LongVideo
+
+    long = LongVideo(vae=None, width=width, height=height, frame_window_size=33, motion_frame=9,
+                     stop_early=default_masks, default_masks=default_masks)
+    return ImageEmbeds(num_frames=33, target_shape=long.target_shape, lat_h=height // 8, lat_w=width // 8,
+                       multitalk_long=long)
+
+
+def test_the_long_loop_gives_two_unmasked_speakers_the_packs_default_masks():
+    from wfrun.packs.wanvideo.multitalk_sampling import multitalk_audio
+    from wfrun.sampling.multitalk import token_masks, two_speaker_masks
+
+    model, embeds = _talk_inputs(2)
+    talk, _ = multitalk_audio(model, embeds, _loop_embeds(True))
+    assert torch.equal(talk.masks, token_masks(two_speaker_masks(48, 64), 6, 8))
+    # the same as the user giving those masks
+    given, _ = multitalk_audio(model, _talk_inputs(2, two_speaker_masks(48, 64))[1], _loop_embeds(True))
+    assert torch.equal(talk.masks, given.masks)
+
+
+def test_unmasked_speakers_are_refused_outside_the_loops_default():
+    from wfrun.packs.wanvideo.multitalk_sampling import multitalk_audio
+    from wfrun.packs.wanvideo.types import ImageEmbeds
+
+    plain = ImageEmbeds(num_frames=33, target_shape=(16, 9, 6, 8), lat_h=6, lat_w=8)
+    for speakers, image_embeds in ((2, plain), (2, _loop_embeds(False)), (3, _loop_embeds(True))):
+        model, embeds = _talk_inputs(speakers)
+        with pytest.raises(NodeInputError) as err:
+            multitalk_audio(model, embeds, image_embeds)
+        assert err.value.input_name == "multitalk_embeds"
+        assert f"{speakers} speakers" in str(err.value)
+    model, embeds = _talk_inputs(1)  # one speaker needs no mask
+    talk, _ = multitalk_audio(model, embeds, plain)
+    assert talk.masks is None

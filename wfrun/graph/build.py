@@ -24,6 +24,7 @@ from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph, id_key
 from wfrun.graph.resolve import BYPASSED, MUTED, Resolver
 from wfrun.graph.scopes import ROOT, Scopes, Table, expand, full_id, slot_ok
 from wfrun.graph.widgets import bind, choose_signature, spec_for
+from wfrun.graph.groupnodes import inline_group_nodes
 from wfrun.specs.registry import FRONTEND_ONLY, Registry, default_registry
 
 #: Loops reported per file (each names its nodes); one is enough to refuse a run.
@@ -50,6 +51,7 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
     result = WorkflowGraph(nx.MultiDiGraph(), source, "ui")
     if not _ui_file_within_limits(workflow, result):
         return result
+    workflow = inline_group_nodes(workflow)
     scopes = expand(workflow)
 
     unexpandable = {id(n) for _, n in scopes.unexpanded()}
@@ -438,7 +440,7 @@ def _build_api(prompt: ApiPrompt, source: str, registry: Registry) -> WorkflowGr
     if not _api_within_limits(prompt, result):
         return result
     for node_id, api_node in prompt.root.items():
-        spec = registry.get(api_node.class_type)
+        spec = _api_spec(registry, api_node.class_type, api_node.inputs)
         meta = (api_node.model_extra or {}).get("_meta") or {}
         instance = NodeInstance(
             id=str(node_id), class_type=api_node.class_type,
@@ -498,6 +500,24 @@ def _output_types(spec: Any, signature: Any, saved: list[Any]) -> list[Any]:
     return types
 
 
+def _api_spec(registry: Registry, class_type: str, inputs: dict[str, Any]) -> Any:
+    """The spec of ``class_type`` for a prompt node. A prompt names no pack, so where several
+    packs have a node of that name (Memory_Cleanup's and QwenVL-Mod's ``VRAMCleanup``), the one
+    whose inputs the prompt gives is taken: fewest required inputs missing, then most of the
+    prompt's names known; on a tie, the registry's default."""
+    specs = registry.specs_of(class_type)
+    if len(specs) < 2:
+        return registry.get(class_type)
+    names = set(inputs)
+
+    def fit(spec: Any) -> tuple[int, int]:
+        signature = _api_signature(spec, inputs)
+        missing = sum(1 for x in signature.inputs if x.section == "required" and x.name not in names)
+        return (-missing, len(names & {x.name for x in signature.inputs}))
+
+    return max(specs, key=fit)  # the first of equals: the default comes first
+
+
 def _api_signature(spec: Any, inputs: dict[str, Any]) -> Any:
     """The signature the prompt was made for: ComfyUI only queues prompts that give every
     required input, so one with none missing is preferred; among those, the one covering
@@ -515,7 +535,7 @@ def _api_signature(spec: Any, inputs: dict[str, Any]) -> Any:
 
 def _output_type(prompt: ApiPrompt, registry: Registry, node_id: str, slot: int) -> Any:
     source = prompt.root.get(node_id)
-    spec = registry.get(source.class_type) if source is not None else None
+    spec = _api_spec(registry, source.class_type, source.inputs) if source is not None else None
     if spec is None:
         return None
     outputs = _api_signature(spec, source.inputs).outputs

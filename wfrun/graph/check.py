@@ -23,7 +23,8 @@ from wfrun.graph.numbers import plain, shown, spec_bound
 from wfrun.graph.types import compatible
 from wfrun.graph.widgets import value_kind_fits
 from wfrun.models.paths import ModelPathError, ModelRoots, find_model
-from wfrun.specs.registry import CORE_PACK, probable_pack, similar_nodes
+from wfrun.specs.registry import (CORE_PACK, FRONTEND_ONLY, LEGACY_GROUP_HINT, LEGACY_GROUP_NODE,
+                                  is_legacy_group_node, probable_pack, similar_nodes)
 from wfrun.specs.spec import DYNAMIC_INPUT_PREFIXES, VIEW_INPUT_TYPES, InputSpec
 
 #: File combos that list user files or pack data, not models (LoadImage lists ``input``,
@@ -179,6 +180,16 @@ def _node_checks(graph: WorkflowGraph, node: NodeInstance, options: CheckOptions
         yield _diag(graph, node, "display-only", Severity.WARNING,
                     f"'{node.class_type}' only shows its input in the ComfyUI window; a run skips it",
                     found=node.class_type, hint="nothing to do (remove the node to silence this)")
+        return
+    if node.spec is None and node.class_type in FRONTEND_ONLY:  # only an API prompt still holds one
+        yield _diag(graph, node, "unknown-node", Severity.ERROR,
+                    f"'{node.class_type}' is a node of ComfyUI's editor only, which an API prompt cannot hold; "
+                    "ComfyUI's server refuses it too", found=node.class_type,
+                    hint="export the API prompt again from the UI workflow, or load the UI workflow itself")
+        return
+    if node.spec is None and is_legacy_group_node(node.class_type):
+        yield _diag(graph, node, "unknown-node", Severity.ERROR, LEGACY_GROUP_NODE.format(node.class_type),
+                    found=node.class_type, hint=LEGACY_GROUP_HINT)
         return
     if node.spec is None:
         pack = probable_pack(node.class_type, node.properties)

@@ -40,7 +40,8 @@ from wfrun.models.preflight import check_model_file, expected_kinds
 from wfrun.models.reader import PTH_SUFFIXES, PickleRefused, pickle_files_allowed
 from wfrun.nodes.executor import ExecContext
 from wfrun.engine.executors import executor_info, pack_checks
-from wfrun.specs.registry import Registry, default_registry, probable_pack
+from wfrun.specs.registry import (FRONTEND_ONLY, LEGACY_GROUP_HINT, LEGACY_GROUP_NODE, Registry, default_registry,
+                                  is_legacy_group_node, probable_pack)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -351,6 +352,9 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
                       + (f": {NETWORK_NODES[graph.node(i).class_type]}" if graph.node(i).class_type in NETWORK_NODES
                          else "")
                       + (f": {NOT_IN_CORE}" if _claims_core_unknown(graph.node(i)) else "")
+                      + (f": {EDITOR_ONLY}" if graph.node(i).class_type in FRONTEND_ONLY else "")
+                      + (f": {LEGACY_GROUP_NODE.format(graph.node(i).class_type)}; {LEGACY_GROUP_HINT}"
+                         if is_legacy_group_node(graph.node(i).class_type) else "")
                       for i in plan.unsupported)
     cloud = any(_is_cloud_node(graph.node(i)) for i in plan.unsupported)
     network = sorted({graph.node(i).class_type for i in plan.unsupported} & NETWORK_NODES.keys())
@@ -364,6 +368,11 @@ def _refuse_unsupported(path: Path, graph: WorkflowGraph, plan: Plan) -> None:
                       "PrimitiveStringMultiline holding the text it gave you) and link that instead"
                       if network else ""))
 
+
+#: Said beside an editor-only node (Reroute, PrimitiveNode, ...) met in an API prompt: a UI
+#: workflow resolves them while building the graph, so only a damaged export still holds one.
+EDITOR_ONLY = ("a node of ComfyUI's editor only, which an API prompt cannot hold (ComfyUI's server refuses it "
+               "too): export the API prompt again from the UI workflow, or load the UI workflow itself")
 
 #: Node types that belong to a model wfrun does not have (said beside them when a run is refused).
 MODELS_MISSING = {

@@ -42,6 +42,21 @@ from wfrun.sampling.infinitetalk import audio_attention
 NORM_EPS = 1e-6
 
 
+def two_speaker_masks(height: int, width: int) -> torch.Tensor:
+    """The masks the wrapper's long-video loop makes for two speakers given without
+    ``ref_target_masks`` (kijai, 2025-08-19): ``[3, height, width]`` in pixels, speaker 1 in
+    the left half and speaker 2 in the right half, each the middle 80 % of its half's width
+    and of the height (edges ``int(size·0.1)`` to ``int(size·0.9)``, the right half's shifted
+    by ``width // 2``), and a background mask of 1 wherever neither speaker is."""
+    half = width // 2
+    top, bottom = int(height * 0.1), int(height * 0.9)
+    masks = torch.zeros(3, height, width)
+    masks[0, top:bottom, int(half * 0.1):int(half * 0.9)] = 1
+    masks[1, top:bottom, int(half * 0.1 + half):int(half * 0.9 + half)] = 1
+    masks[2] = ((masks[0] + masks[1]) == 0).float()
+    return masks
+
+
 def token_masks(masks: torch.Tensor, lat_h: int, lat_w: int) -> torch.Tensor:
     """``ref_target_masks`` [classes, H, W] (pixels) → the first latent frame's tokens each
     covers [classes, lat_h/2 x lat_w/2] (bool): nearest-neighbour resize to the token grid,

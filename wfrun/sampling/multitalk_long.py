@@ -69,7 +69,10 @@ class LongVideo:
 
     ``start_images``: ``[1, 3, F, H, W]`` in -1..1 (resized), or None; ``frame_window_size``
     already 4n + 1; ``mode``: ``multitalk``, ``infinitetalk`` or ``auto`` (from the MultiTalk
-    model); ``stop_early``: a video that fits one window is one window (saves from 2025-08-19)."""
+    model); ``stop_early``: a video that fits one window is one window, and
+    ``default_masks``: two speakers without ``ref_target_masks`` get the pack's default
+    left/right masks (:func:`wfrun.sampling.multitalk.two_speaker_masks`); both from the
+    pack's 2025-08-19 commits, so for saves from that day on."""
 
     vae: Any
     width: int
@@ -83,6 +86,7 @@ class LongVideo:
     force_offload: bool = False
     mode: str = "multitalk"
     stop_early: bool = False
+    default_masks: bool = False
 
     @property
     def target_shape(self) -> tuple[int, int, int, int]:

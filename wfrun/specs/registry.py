@@ -17,11 +17,34 @@ from typing import Any
 from wfrun.specs.spec import NodeSpec, PackSpecs
 
 #: Nodes that exist only in the frontend: resolved while building the graph, never run.
+#: rgthree's are its virtual nodes (``isVirtualNode``, never in a prompt) that act only on
+#: the nodes' modes in the window (the file keeps the modes they left) or do nothing:
+#: the mode relay and repeater, the node collector and the actions button, as well as
+#: labels, bookmarks and the fast muters/bypassers. Not its Random Unmuter (it changes
+#: modes at every queue) nor its Power Conductor.
 FRONTEND_ONLY = frozenset({
     "Reroute", "PrimitiveNode", "Note", "MarkdownNote", "SetNode", "GetNode",
     "Label (rgthree)", "Bookmark (rgthree)", "Fast Groups Bypasser (rgthree)",
     "Fast Groups Muter (rgthree)", "Fast Bypasser (rgthree)", "Fast Muter (rgthree)",
+    "Mute / Bypass Repeater (rgthree)", "Mute / Bypass Relay (rgthree)", "Node Collector (rgthree)",
+    "Fast Actions Button (rgthree)",
 })
+
+#: A group node of ComfyUI's first frontend (``extra.groupNodes``, type ``workflow>Name`` as saved,
+#: ``workflow/Name`` in older files): its inner nodes and widget values live in the file, but
+#: wfrun does not expand it.
+_LEGACY_GROUP = re.compile(r"^workflow[>/].")
+LEGACY_GROUP_NODE = ("'{}' is a group node of ComfyUI's earlier frontend (kept under extra.groupNodes), "
+                     "which wfrun expands only in its plain form (no renamed or hidden slots, no widget fed from "
+                     "outside the group); this one is not")
+LEGACY_GROUP_HINT = ("in ComfyUI, right click the node → Convert to nodes (or use the workflow's API export), "
+                     "save, and run that file")
+
+
+def is_legacy_group_node(class_type: str) -> bool:
+    """Whether ``class_type`` names a legacy group node (see :data:`LEGACY_GROUP_NODE`)."""
+    return bool(_LEGACY_GROUP.match(class_type))
+
 
 #: Name patterns of well-known packs, to tell a user where an unknown node comes from:
 #: (pattern, the pack as told, its spec file's pack name where wfrun has one). Other packs
@@ -38,6 +61,7 @@ _PACK_HINTS: list[tuple[str, str, str | None]] = [
     (r"Florence2", "ComfyUI-Florence2", "comfyui-florence2"),
     (r"DepthAnything", "ComfyUI-DepthAnythingV2", "comfyui-depthanythingv2"),
     (r"^HyVideo", "ComfyUI-HunyuanVideoWrapper", None),
+    (r"^Layer(Utility|Mask|Style|Color|Filter): ", "ComfyUI_LayerStyle (chflame163)", "comfyui_layerstyle"),
 ]
 #: Spec extractors; their files list every node of the pack unless ``only_nodes`` or
 #: ``head_only`` says otherwise (hand-written files hold the nodes someone needed).

@@ -1,5 +1,6 @@
 """ComfyUI's image transforms used by the Wan templates: ResizeImageMaskNode (Resize
-Image/Mask, ``comfy_extras/nodes_post_processing.py``) and ImagePadForOutpaint (``nodes.py``).
+Image/Mask, ``comfy_extras/nodes_post_processing.py``) and ImagePadForOutpaint (``nodes.py``);
+ResizeAndPadImage and ImageScaleToMaxDimension (``comfy_extras/nodes_images.py``).
 
 ResizeImageMaskNode's ``resize_type`` is a DynamicCombo: the widgets of the chosen option
 arrive named ``resize_type.width``, ``resize_type.crop``, … (``resize_type.match`` is a
@@ -149,3 +150,51 @@ def image_pad_for_outpaint(ctx: ExecContext, image: Any, left: Any, top: Any, ri
     mask = torch.ones((height + top + bottom, width + left + right), dtype=torch.float32)
     mask[top:top + height, left:left + width] = outpaint_feather(height, width, left, top, right, bottom, feathering)
     return new_image, mask.unsqueeze(0)
+
+
+@executor("ResizeAndPadImage")
+def resize_and_pad_image(ctx: ExecContext, image: Any, target_width: Any, target_height: Any, padding_color: Any,
+                         interpolation: Any, **_: Any) -> tuple:
+    """Fit the image inside ``target_width`` x ``target_height`` keeping its aspect ratio
+    (scale ``min(tw / w, th / h)``, each side truncated with ``int``), then centre it on a
+    canvas of that size filled with 0 (black) or 1 (white), offsets ``(t - new) // 2``."""
+    image = image_input(image, "image")
+    target_width = int_input(target_width, "target_width", 1, MAX_RESOLUTION)
+    target_height = int_input(target_height, "target_height", 1, MAX_RESOLUTION)
+    padding_color = choice_input(padding_color, "padding_color", ("white", "black"))
+    interpolation = choice_input(interpolation, "interpolation", ("area", "bicubic", "nearest-exact", "bilinear",
+                                                                  "lanczos"))
+    batch, height, width, channels = image.shape
+    scale = min(target_width / width, target_height / height)
+    new_w, new_h = int(width * scale), int(height * scale)
+    if new_w < 1 or new_h < 1:
+        raise NodeInputError("image", f"a {width}x{height} image fitted into {target_width}x{target_height} "
+                             f"would be {new_w}x{new_h}", "use a target closer to the image's aspect ratio")
+    resized = common_upscale(image.movedim(-1, 1), new_w, new_h, interpolation, "disabled")
+    padded = torch.full((batch, channels, target_height, target_width), 0.0 if padding_color == "black" else 1.0,
+                        dtype=image.dtype, device=image.device)
+    y, x = (target_height - new_h) // 2, (target_width - new_w) // 2
+    padded[:, :, y:y + new_h, x:x + new_w] = resized
+    return (padded.movedim(1, -1),)
+
+
+@executor("ImageScaleToMaxDimension")
+def image_scale_to_max_dimension(ctx: ExecContext, image: Any, upscale_method: Any, largest_size: Any,
+                                 **_: Any) -> tuple:
+    """Scale so the longer side is ``largest_size`` (a square gets it on both sides), the
+    other side ``round(side / longer * largest_size)``, no crop."""
+    image = image_input(image, "image")
+    method = choice_input(upscale_method, "upscale_method", ("area", "lanczos", "bilinear", "nearest-exact",
+                                                               "bicubic"))
+    size = int_input(largest_size, "largest_size", 0, MAX_RESOLUTION)
+    height, width = image.shape[1], image.shape[2]
+    if height > width:
+        width, height = round(width / height * size), size
+    elif width > height:
+        width, height = size, round(height / width * size)
+    else:
+        width = height = size
+    if width < 1 or height < 1:
+        raise NodeInputError("largest_size", f"largest_size {size} would make the image {width}x{height}",
+                             "use a larger largest_size")
+    return (common_upscale(image.movedim(-1, 1), width, height, method, "disabled").movedim(1, -1),)

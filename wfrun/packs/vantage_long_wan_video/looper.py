@@ -182,11 +182,12 @@ def vantage_dual_looper(ctx: ExecContext, model_high: Any, model_low: Any, clip:
     return (as_saved_png(torch.cat(kept, dim=0)),)
 
 
-def _segment(ctx: ExecContext, segment: Segment, models: dict, passes: list, total_steps: int, cfgs: dict,
-             clip: Any, vae: Any, clip_vision: Any, negative: list, seed_image: torch.Tensor, *, width: int,
-             height: int, batch: int, seed: int, sampler: Any, sampler_name: str, scheduler: str, denoise: float,
-             crop: str) -> torch.Tensor:
-    """One segment's decoded frames (all batch items, one after another), clamped to 0..1."""
+def segment_conditioning(ctx: ExecContext, segment: Segment, clip: Any, vae: Any, clip_vision: Any,
+                         negative: list, seed_image: torch.Tensor, *, width: int, height: int, batch: int,
+                         crop: str) -> tuple[list, list, dict]:
+    """A segment's positive and negative conditioning and its empty latent, as both loopers build
+    them: the prompt line through CLIPTextEncode, CLIPVisionEncode of the seed image (with a
+    ``clip_vision``), WanImageToVideo's concat latent and mask."""
     (positive,) = core("CLIPTextEncode")(ctx, text=segment.prompt, clip=clip)
     vision = None
     if clip_vision is not None:
@@ -199,13 +200,28 @@ def _segment(ctx: ExecContext, segment: Segment, models: dict, passes: list, tot
         raise NodeInputError("vae", f"a VAE of {latent['samples'].shape[1]} latent channels: the pack makes "
                              "16-channel latents (Wan 2.1's VAE, the one Wan 2.2 A14B uses)",
                              "load wan_2.1_vae.safetensors")
-    for n, (name, first, last) in enumerate(passes):
-        latent = _sample(ctx, models[name], positive, negative, latent, seed=seed, steps=total_steps,
-                         cfg=cfgs[name], sampler=sampler, sampler_name=sampler_name, scheduler=scheduler,
-                         denoise=denoise, add_noise=n == 0, first=first, last=last, full=name == "low",
-                         input_name=f"steps_{name}")
+    return positive, negative, latent
+
+
+def segment_frames(ctx: ExecContext, segment: Segment, latent: dict, vae: Any) -> torch.Tensor:
+    """A sampled segment decoded (all batch items, one after another), clamped to 0..1."""
     (images,) = core("VAEDecode")(ctx, samples=latent, vae=vae)
     if images.shape[0] != segment.decoded:  # the plan counted on the Wan VAE's 4·(T - 1) + 1 frames per item
         raise NodeInputError("vae", f"the VAE decoded {images.shape[0]} frames where the Wan VAE gives "
                              f"{segment.decoded}", "load the Wan 2.1 VAE")
     return images.float().clamp(0, 1)
+
+
+def _segment(ctx: ExecContext, segment: Segment, models: dict, passes: list, total_steps: int, cfgs: dict,
+             clip: Any, vae: Any, clip_vision: Any, negative: list, seed_image: torch.Tensor, *, width: int,
+             height: int, batch: int, seed: int, sampler: Any, sampler_name: str, scheduler: str, denoise: float,
+             crop: str) -> torch.Tensor:
+    """One segment of the dual looper: its decoded frames."""
+    positive, negative, latent = segment_conditioning(ctx, segment, clip, vae, clip_vision, negative, seed_image,
+                                                      width=width, height=height, batch=batch, crop=crop)
+    for n, (name, first, last) in enumerate(passes):
+        latent = _sample(ctx, models[name], positive, negative, latent, seed=seed, steps=total_steps,
+                         cfg=cfgs[name], sampler=sampler, sampler_name=sampler_name, scheduler=scheduler,
+                         denoise=denoise, add_noise=n == 0, first=first, last=last, full=name == "low",
+                         input_name=f"steps_{name}")
+    return segment_frames(ctx, segment, latent, vae)

@@ -196,15 +196,19 @@ def wav2vec_folder_missing(graph: WorkflowGraph, options: CheckOptions) -> Itera
 
 @graph_check
 def multitalk_speakers_without_masks(graph: WorkflowGraph, options: CheckOptions) -> Iterator[Diagnostic]:
-    """Two or more speakers' audio linked into MultiTalkWav2VecEmbeds and no ``ref_target_masks``:
-    refused before anything loads, with what to connect (``multitalk._speaker_masks``)."""
+    """Speakers' audio linked into MultiTalkWav2VecEmbeds with no ``ref_target_masks``:
+    refused before anything loads, with what to connect (``multitalk._speaker_masks``), for
+    three or more speakers, and for two in a workflow with no WanVideoImageToVideoMultiTalk
+    (whose long-video loop gives two speakers default masks; whether the embeds reach it is
+    left to the run, ``multitalk_sampling.multitalk_audio``)."""
     from wfrun.packs.wanvideo.multitalk import SPEAKER_INPUTS, missing_masks_text
 
+    has_loop = any(n.class_type == "WanVideoImageToVideoMultiTalk" for n in graph.nodes())
     for node in graph.nodes():
         if node.class_type != "MultiTalkWav2VecEmbeds" or node.inputs.get("ref_target_masks") is not None:
             continue
         names = [n for n in SPEAKER_INPUTS if isinstance(node.inputs.get(n), LinkRef)]
-        if len(names) > 1:
+        if len(names) > 2 or (len(names) == 2 and not has_loop):
             message, hint = missing_masks_text(names)
             yield _diag(graph, node, "missing-input", Severity.ERROR, message, input="ref_target_masks",
                         found="nothing connected", expected=f"a MASK batch of {len(names)} or more masks", hint=hint)

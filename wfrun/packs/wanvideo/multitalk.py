@@ -52,7 +52,8 @@ from wfrun.sampling.multitalk_long import LongVideo
 
 #: The pack's loudness target.
 TARGET_LUFS = -23.0
-#: From this signature on, a video whose audio fits one window is one window.
+#: From this signature on, a video whose audio fits one window is one window, and two
+#: speakers without masks get default ones in the long-video loop.
 STOP_EARLY_SINCE = "2025-08-19"
 MULTI_AUDIO = ("para", "add")
 SPEAKER_INPUTS = ("audio_1", "audio_2", "audio_3", "audio_4")
@@ -153,10 +154,13 @@ def multitalk_wav2vec_embeds(ctx: ExecContext, wav2vec_model: Any, normalize_lou
 
 def missing_masks_text(names: list[str]) -> tuple[str, str]:
     """The refusal of speakers ``names`` (two or more) without ``ref_target_masks``: what is
-    wrong and what to connect (also ``wfrun validate``'s, see ``checks``)."""
+    wrong and what to connect (also ``wfrun validate``'s, see ``checks``, and the sampler's,
+    see ``multitalk_sampling``)."""
     speakers = ", ".join(names)
     return (f"{len(names)} speakers ({speakers}) and nothing connected to ref_target_masks; the wrapper needs a "
-            "mask per speaker to tell whose mouth each audio moves, and its sampler stops with an error without them",
+            "mask per speaker to tell whose mouth each audio moves, and its sampler stops with an error without them "
+            "(only its long-video loop, WanVideoImageToVideoMultiTalk, saved from 2025-08-19, makes default "
+            "left/right masks for exactly two speakers)",
             f"connect a MASK batch to ref_target_masks: one mask per speaker in the order {speakers}, white where "
             "that speaker is in the start image (at the start image's size), optionally a background mask last; "
             "e.g. draw each in a mask editor or segment it (SAM2) and join them with a mask batch node. Or keep one "
@@ -167,18 +171,20 @@ def _speaker_masks(masks: Any, names: list[str]) -> torch.Tensor | None:
     """``ref_target_masks`` as ``[masks, H, W]``, checked against the connected speakers
     before any audio is encoded.
 
-    Two or more speakers without masks are refused, as the pack fails on them: its sampler
+    Three or more speakers without masks are refused, as the pack fails on them: its sampler
     computes each speaker's attention map from the masks (none without them) and its
     multi-speaker audio attention reads those maps (``x_ref_attn_map.max``) whenever more
     than one audio is given, so the run stops at its first step (the wrapper's releases from
     MultiTalk's arrival, 2025-06-18, on; a fork's fallback to plain cross-attention is not
-    the pack's)."""
+    the pack's). Two speakers without masks pass this node, as in the pack: its long-video
+    loop gives them default masks (from 2025-08-19); the sampler refuses them elsewhere
+    (``multitalk_sampling.multitalk_audio``)."""
     if masks is not None and (not isinstance(masks, torch.Tensor) or masks.ndim not in (2, 3)):
         raise NodeInputError("ref_target_masks", "expected a MASK [masks, height, width]", "connect a MASK")
     if masks is not None and masks.ndim == 2:
         masks = masks[None]
     speakers = ", ".join(names)
-    if len(names) > 1 and masks is None:
+    if len(names) > 2 and masks is None:
         raise NodeInputError("ref_target_masks", *missing_masks_text(names))
     if masks is not None and masks.shape[0] < len(names):
         raise NodeInputError("ref_target_masks", f"{masks.shape[0]} mask(s) for {len(names)} speakers ({speakers})",
@@ -254,11 +260,12 @@ def wanvideo_image_to_video_multitalk(ctx: ExecContext, vae: Any, width: int, he
         images = (resize_images(start, int(width), int(height)) * 2 - 1).permute(3, 0, 1, 2)[None]
     clip = others.get("clip_embeds")
     clip_context = clip.clip_embeds if isinstance(clip, ClipEmbeds) else None
+    since_0819 = ctx.saved_date is None or str(ctx.saved_date) >= STOP_EARLY_SINCE
     long = LongVideo(vae=vae, width=int(width), height=int(height), frame_window_size=window,
                      motion_frame=int(motion_frame), colormatch=str(colormatch), start_images=images,
                      clip_context=clip_context, tiled_vae=bool(others.get("tiled_vae") or False),
                      force_offload=bool(force_offload), mode=mode,
-                     stop_early=ctx.saved_date is None or str(ctx.saved_date) >= STOP_EARLY_SINCE)
+                     stop_early=since_0819, default_masks=since_0819)
     embeds = ImageEmbeds(num_frames=window, target_shape=long.target_shape, clip_context=clip_context,
                          lat_h=int(height) // 8, lat_w=int(width) // 8, multitalk_long=long)
     return (embeds, output_path)

@@ -3,8 +3,10 @@ from WanVideoImageToVideoMultiTalk): checks against the model, the audio for the
 (``sampling.multitalk.MultiTalkAudio``), the patch's place during the pass, and the
 long-video loop (``sampling.multitalk_long``) with this pack's VAE.
 
-Refused, each with the reason: MultiTalk embeds for a model loaded without the patch (the
-pack's model has no audio layers and fails), the long-video loop without MultiTalk embeds
+Two speakers without ``ref_target_masks`` get the long-video loop's default left/right
+masks (the pack's loop, from 2025-08-19). Refused, each with the reason: several speakers
+without masks anywhere else (the pack's audio attention fails on them), MultiTalk embeds for
+a model loaded without the patch (the pack's model has no audio layers and fails), the long-video loop without MultiTalk embeds
 (the pack's loop reads their length), with context windows, with input samples that carry a
 noise mask or a previous sampler's state or come with the ``multitalk`` scheduler (plain
 encoded video is sliced per window, ``sampling.multitalk_long``), and a context window that
@@ -21,7 +23,7 @@ import torch
 from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.packs.wanvideo.types import MultiTalkEmbeds, WanVideoModel
 from wfrun.packs.wanvideo.vae import decode_latents, encode_video, set_tiling
-from wfrun.sampling.multitalk import MultiTalkAudio, token_masks
+from wfrun.sampling.multitalk import MultiTalkAudio, token_masks, two_speaker_masks
 from wfrun.sampling.multitalk_long import Codec, LongVideo, auto_mode, sample_long
 
 
@@ -43,13 +45,22 @@ def multitalk_audio(model: WanVideoModel, embeds: Any, image_embeds: Any) -> tup
             raise NodeInputError("multitalk_embeds", f"audio features of shape {tuple(f.shape)}; the patch reads "
                                  f"{values} values a frame (the Tencent wav2vec's 12 layers of 768)")
     masks = None
-    if embeds.ref_target_masks is not None:
+    ref = embeds.ref_target_masks
+    if ref is None and len(features) > 1:
+        long = getattr(image_embeds, "multitalk_long", None)
+        if len(features) == 2 and long is not None and long.default_masks:
+            ref = two_speaker_masks(long.height, long.width)  # the pack's loop, from 2025-08-19
+        else:
+            from wfrun.packs.wanvideo.multitalk import SPEAKER_INPUTS, missing_masks_text
+            message, hint = missing_masks_text(list(SPEAKER_INPUTS[:len(features)]))
+            raise NodeInputError("multitalk_embeds", message, hint)
+    if ref is not None:
         lat_h, lat_w = image_embeds.lat_h, image_embeds.lat_w
         if lat_h is None or lat_w is None:
             if image_embeds.target_shape is None:
                 raise NodeInputError("multitalk_embeds", "ref_target_masks with image embeds of unknown size")
             lat_h, lat_w = image_embeds.target_shape[2], image_embeds.target_shape[3]
-        masks = token_masks(embeds.ref_target_masks, int(lat_h), int(lat_w))
+        masks = token_masks(ref, int(lat_h), int(lat_w))
     audio = MultiTalkAudio(module=patch.module, features=features, scale=float(embeds.audio_scale), masks=masks,
                            dtype=model.base_dtype)
     return audio, embeds.audio_cfg_scale
