@@ -68,3 +68,21 @@ def test_a_muted_group_node_mutes_its_inner_nodes():
     data["nodes"][1]["mode"] = 2
     graph = build(from_data(data, "g.json"))
     assert "9:0" not in graph.graph.nodes and "9:1" not in graph.graph.nodes
+
+
+def test_a_group_named_many_times_is_not_expanded_beyond_the_node_limit(monkeypatch):
+    """A small file can name one large group many times: nothing is expanded where the inner
+    nodes together would pass the file limit; the group nodes stay, named as not expanded."""
+    import importlib
+
+    build_module = importlib.import_module("wfrun.graph.build")
+
+    data = workflow()
+    group_node = data["nodes"][1]
+    data["nodes"][1:2] = [dict(copy.deepcopy(group_node), id=10 + i, inputs=[dict(group_node["inputs"][0], link=None)],
+                               outputs=[dict(group_node["outputs"][0], links=[])]) for i in range(4)]
+    data["links"] = []
+    assert len(build(from_data(copy.deepcopy(data), "g.json")).graph.nodes) == 3 + 4 * 2 - 1  # within the limit
+    monkeypatch.setattr(build_module, "MAX_FILE_NODES", 8)  # 6 nodes in the file, 10 after expanding
+    graph = build(from_data(data, "g.json"))
+    assert {"10", "11", "12", "13"} <= set(graph.graph.nodes) and not any(":" in n for n in graph.graph.nodes)

@@ -51,7 +51,7 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
     result = WorkflowGraph(nx.MultiDiGraph(), source, "ui")
     if not _ui_file_within_limits(workflow, result):
         return result
-    workflow = inline_group_nodes(workflow)
+    workflow = inline_group_nodes(workflow, MAX_FILE_NODES, MAX_FILE_LINKS)
     scopes = expand(workflow)
 
     unexpandable = {id(n) for _, n in scopes.unexpanded()}

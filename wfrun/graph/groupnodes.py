@@ -125,9 +125,11 @@ class _Plan:
         self.ok = True
 
 
-def inline_group_nodes(workflow: UIWorkflow) -> UIWorkflow:
+def inline_group_nodes(workflow: UIWorkflow, max_nodes: int, max_links: int) -> UIWorkflow:
     """``workflow`` with each plain legacy group node replaced by its inner nodes (a copy;
-    the same object when there is none to expand)."""
+    the same object when there is none to expand). Nothing is expanded where the result
+    would hold more than ``max_nodes`` nodes or ``max_links`` links (a small file can name one
+    large group many times): the group nodes then stay, and are named as not expanded."""
     plans = {}
     for node in workflow.nodes:
         definition = _definition(workflow, node)
@@ -136,6 +138,10 @@ def inline_group_nodes(workflow: UIWorkflow) -> UIWorkflow:
             if plan.ok:
                 plans[node.id] = plan
     if not plans:
+        return workflow
+    nodes_after = len(workflow.nodes) + sum(len(plan.inner) - 1 for plan in plans.values())
+    links_after = len(workflow.links) + sum(len(plan.links) for plan in plans.values())
+    if nodes_after > max_nodes or links_after > max_links:
         return workflow
 
     links = [[k.id, k.origin_id, k.origin_slot, k.target_id, k.target_slot, k.type]  # the 0.4 array layout
