@@ -76,6 +76,15 @@ def test_no_merge_ahead_where_the_weights_are_not_on_a_gpu(model, tmp_path):
     assert layer.weight is original and model not in lora_files._KEPT
 
 
+def test_a_merge_ahead_needs_a_quarter_of_the_card_left_after_it():
+    gib = 2**30
+    card = {"cuda:0": (40 * gib, 80 * gib), "cuda:1": (30 * gib, 80 * gib)}
+    assert lora_files.fits_with_a_quarter_spare({"cuda:0": 20 * gib}, card.__getitem__)  # 20 GiB left of 80
+    assert not lora_files.fits_with_a_quarter_spare({"cuda:0": 21 * gib}, card.__getitem__)  # 19 GiB left
+    assert not lora_files.fits_with_a_quarter_spare({"cuda:0": gib, "cuda:1": 11 * gib}, card.__getitem__)
+    assert not lora_files.fits_with_a_quarter_spare({}, card.__getitem__)  # nothing of the model changes
+
+
 def test_a_pass_and_an_offload_wait_for_a_merge_still_going_on(model, tmp_path, room):
     """A worker holds the model's merge lock (a merge ahead in progress): the pass's merge
     and the offload start only once it lets go."""

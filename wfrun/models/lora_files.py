@@ -326,7 +326,8 @@ def merge_ahead(transformer: nn.Module, loras: Sequence[tuple[Path, float]]) -> 
     Only where it cannot cost the run anything: every weight the LoRAs change is a plain tensor
     on a CUDA device (a GGUF merge is not kept; a CPU merge would take the cores the main thread
     works on), and the merged copies fit with a quarter of the device's memory to spare (the
-    originals stay beside them until the merge is undone, as in a pass). Returns the number
+    originals stay beside them until the merge is undone, as in a pass; within ``--gpu-memory``'s
+    budget where one is set). Returns the number
     of layer changes, or None where it merged nothing."""
     key = _key(loras)
     if not key:
@@ -369,8 +370,16 @@ def _room_for(transformer: nn.Module, loras: Sequence[tuple[Path, float]]) -> bo
                 needed[tensor.device] += tensor.nbytes
         if needed:  # the file's factors come to the GPU too (``lora_read.moved``)
             needed[next(iter(needed))] += Path(path).stat().st_size
+    from wfrun.models.residency import free_memory  # the card's, or within --gpu-memory's budget
+
+    return fits_with_a_quarter_spare(needed, free_memory)
+
+
+def fits_with_a_quarter_spare(needed: dict[Any, int], free_memory: Callable[[Any], tuple[int, int]]) -> bool:
+    """Whether ``needed[device]`` bytes fit on each device with a quarter of its memory left
+    (``free_memory(device)`` gives free and total bytes); False for nothing needed."""
     for device, nbytes in needed.items():
-        free, total = torch.cuda.mem_get_info(device)
+        free, total = free_memory(device)
         if free - nbytes < total // 4:
             return False
     return bool(needed)
