@@ -31,6 +31,7 @@ CODES: dict[str, str] = {
     "unknown-format": "the JSON is neither a UI workflow nor an API prompt",
     "dangling-link": "a link points to a node, slot or link that does not exist",
     "display-only-skipped": "display-only nodes (previews, text displays) wfrun cannot run were left out of the run",
+    "output-left-out": "an output whose nodes fail ComfyUI's input checks was left out; the other outputs run, as in ComfyUI",
     "ambiguous-broadcast": "an input matches several Anything Everywhere broadcasts of equal priority, so none feeds it",
     "bad-broadcast": "an Anything Everywhere node broadcasts nothing (a regex that cannot be read)",
     "scalar-widgets-values": "a node saved one value where a list of widget values belongs; ignored, as ComfyUI ignores it",

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
+
 import wfrun
 from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.engine.overrides import Override, OverrideError, apply_overrides, find_node
@@ -284,6 +286,19 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     models, model_problems = _model_files(graph, plan, roots, path, options.allow_pickle)
     diagnostics += model_problems
     errors = [d for d in diagnostics if d.severity == Severity.ERROR]
+    kept, left_out = outputs_that_pass(graph, plan, errors)
+    if left_out:  # as ComfyUI: the outputs that pass its input checks run, the others are named
+        skipped = plan.skipped
+        try:
+            plan = make_plan(graph, kept)
+        except PlanError as err:
+            raise JobError(f"{path}: {err}", err.diagnostics) from None
+        plan.skipped = skipped
+        needed = set(plan.order)
+        diagnostics = [d for d in diagnostics if d.node_id is None or d.node_id in needed] + [
+            _left_out_notice(path, graph, output, why) for output, why in left_out.items()]
+        models, _ = _model_files(graph, plan, roots, path, options.allow_pickle)
+        errors = [d for d in diagnostics if d.severity == Severity.ERROR]
     if errors:
         raise JobError(f"{path}: {len(errors)} problem(s) must be fixed before running", errors)
     _refuse_unsupported(path, graph, plan)
@@ -416,6 +431,52 @@ def _is_cloud_node(node: Any) -> bool:
     that a later wfrun will fill."""
     category = getattr(node.spec, "category", None) or ""
     return category.lower().startswith(CLOUD_CATEGORIES)
+
+
+#: What ComfyUI's own check of a prompt finds in a node's inputs (``validate_inputs``: a required
+#: input not connected, a link of another type, a value outside its list, range or type, a
+#: model file that is not there): an output whose nodes have one of these is left out and the
+#: other outputs run (``execution.validate_prompt``'s good outputs). Any other problem (an
+#: unknown node type, a file wfrun cannot read) stops the whole run, as it does there.
+OUTPUT_LEVEL_PROBLEMS = frozenset({"missing-input", "type-mismatch", "combo-value", "missing-model", "out-of-range",
+                                   "wrong-value-type"})
+
+
+def outputs_that_pass(graph: WorkflowGraph, plan: Plan,
+                      errors: list[Diagnostic]) -> tuple[list[str], dict[str, Diagnostic]]:
+    """(the plan's outputs none of whose nodes has one of ``errors``, each output left out →
+    the first error among its nodes). Nothing is left out where an error is of another kind or
+    names no node, or where no output would be left to run: the run is then refused as a
+    whole, naming every problem."""
+    if not errors or any(d.code not in OUTPUT_LEVEL_PROBLEMS or d.node_id is None for d in errors):
+        return list(plan.outputs), {}
+    planned = set(plan.order)
+    kept, left_out = [], {}
+    for output in plan.outputs:
+        nodes = ({output} | nx.ancestors(graph.graph, output)) & planned
+        first = next((d for d in errors if d.node_id in nodes), None)
+        if first is None:
+            kept.append(output)
+        else:
+            left_out[output] = first
+    if not kept:
+        return list(plan.outputs), {}
+    return kept, left_out
+
+
+def _left_out_notice(path: Path, graph: WorkflowGraph, output: str, why: Diagnostic) -> Diagnostic:
+    node = graph.node(output)
+    if why.node_id == output:
+        where = f"its input '{why.input}'" if why.input else "its inputs"
+    else:
+        source = graph.node(why.node_id)
+        where = f"node {why.node_id} '{source.label}' ({source.class_type})" + (
+            f", input '{why.input}'" if why.input else "")
+    return Diagnostic("output-left-out", Severity.WARNING,
+                      f"output node {output} '{node.label}' ({node.class_type}) is left out of this run, as ComfyUI "
+                      f"leaves out an output that fails its input checks: {where}: {why.message}",
+                      file=str(path), node_id=output, node_title=node.label, class_type=node.class_type,
+                      hint=why.hint or "fix that input to get this output too")
 
 
 def _skipped_notice(path: Path, graph: WorkflowGraph, plan: Plan) -> Diagnostic:

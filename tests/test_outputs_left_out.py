@@ -1,0 +1,50 @@
+"""An output that fails ComfyUI's input checks is left out and the others run, as ComfyUI's
+``validate_prompt`` runs its good outputs: a preview whose image input is not connected no
+longer stops a workflow whose video is fine. Other problems still stop the whole run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wfrun.jobs.run import JobError, RunOptions, execute, prepare
+
+
+def _prompt(tmp_path, nodes: dict) -> str:
+    path = tmp_path / "prompt.json"
+    path.write_text(json.dumps(nodes), encoding="utf-8")
+    return str(path)
+
+
+IMAGE = {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}
+SAVE = {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "kept"}}
+
+
+def test_an_output_missing_an_input_is_left_out_and_the_others_run(tmp_path):
+    path = _prompt(tmp_path, {"1": IMAGE, "2": SAVE, "3": {"class_type": "PreviewImage", "inputs": {}}})
+    options = RunOptions(device="cpu", output_dir=tmp_path / "out")
+    prepared = prepare(path, options)
+    assert prepared.plan.outputs == ["2"] and "3" not in prepared.plan.order
+    [notice] = [d for d in prepared.warnings if d.code == "output-left-out"]
+    assert notice.node_id == "3" and "input 'images'" in notice.message and "is not connected" in notice.message
+    report = execute(prepared, options)
+    assert [p.name for p in report.result.written] == ["kept_00001_.png"]
+
+
+def test_a_node_both_outputs_need_failing_leaves_nothing_to_run(tmp_path):
+    broken = {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1}}  # no color
+    path = _prompt(tmp_path, {"1": broken, "2": SAVE, "3": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}})
+    with pytest.raises(JobError) as err:
+        prepare(path, RunOptions(device="cpu", output_dir=tmp_path / "out"))
+    assert any(d.code == "missing-input" and d.node_id == "1" for d in err.value.diagnostics)
+
+
+def test_another_kind_of_problem_still_stops_the_whole_run(tmp_path):
+    path = _prompt(tmp_path, {"1": IMAGE, "2": SAVE, "3": {"class_type": "PreviewImage", "inputs": {}},
+                              "4": {"class_type": "NoSuchNodeAnywhere", "inputs": {"images": ["1", 0]}},
+                              "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "x"}}})
+    with pytest.raises(JobError) as err:
+        prepare(path, RunOptions(device="cpu", output_dir=tmp_path / "out"))
+    codes = {d.code for d in err.value.diagnostics}
+    assert "unknown-node" in codes and "missing-input" in codes
