@@ -97,7 +97,8 @@ def stand_in(prompt: dict, node_id: str, what: str = "transformer"):
     node = prompt[node_id]
     input_name, folders = {"UNETLoader": ("unet_name", "diffusion_models"), "VAELoader": ("vae_name", "vae"),
                            "CheckpointLoaderSimple": ("ckpt_name", "checkpoints"),
-                           "WanVideoModelLoader": ("model", "unet_gguf,diffusion_models")}[node["class_type"]]
+                           "WanVideoModelLoader": ("model", "unet_gguf,diffusion_models"),
+                           "DiffusionModelLoaderKJ": ("model_name", "diffusion_models")}[node["class_type"]]
     return family_for(node["class_type"], input_name, folders, node["inputs"][input_name],
                       hint=hints_of(prompt).get((node_id, what)))
 
@@ -134,6 +135,16 @@ def test_a_second_stage_on_its_own_prompt_is_no_expert_and_high_low_names_are():
     assert stand_in(prompt, "1").family.task == "i2v-a14b"
     prompt = core(["wan22_merge.safetensors"], I2V)
     assert stand_in(prompt, "1").family.task == "i2v-a14b"
+
+
+def test_loaders_known_by_their_models_folder_take_hints_too():
+    prompt = core(["first.safetensors", "second.safetensors"], I2V)
+    for node_id in ("1", "2"):  # KJNodes' loader lists diffusion_models like UNETLoader
+        prompt[node_id] = {"class_type": "DiffusionModelLoaderKJ", "inputs": {
+            "model_name": prompt[node_id]["inputs"]["unet_name"], "weight_dtype": "default",
+            "compute_dtype": "default", "patch_cublaslinear": False, "sage_attention": "disabled",
+            "enable_fp16_accumulation": False}}
+    assert [stand_in(prompt, n).family.task for n in ("1", "2")] == ["i2v-a14b", "i2v-a14b"]
 
 
 def test_a_name_that_says_its_task_keeps_it():

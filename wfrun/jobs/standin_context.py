@@ -32,10 +32,14 @@ import networkx as nx
 from wfrun.engine.plan import Plan
 from wfrun.graph.model import WorkflowGraph
 from wfrun.models.families import task_from_name, transformer_family
-from wfrun.models.standins import LOADER_KINDS, TaskHint
+from wfrun.graph.check import model_folders
+from wfrun.models.paths import VIEW_FOLDERS
+from wfrun.models.standins import FOLDER_KINDS, LOADER_KINDS, TaskHint
 
 #: Value types that carry a diffusion model between nodes.
 MODEL_TYPES = frozenset({"MODEL", "WANVIDEOMODEL"})
+#: Inputs that take a model only to move it off the device (the wrapper's text encoders).
+OFFLOAD_INPUTS = frozenset({"model_to_offload"})
 #: Wildcard types a switch or "any" node passes a model through.
 ANY_TYPES = frozenset({"*", "ANY", "any", "AnyType", "ANYTHING"})
 
@@ -76,17 +80,28 @@ _WAN22_NAME = re.compile(r"wan[-_. ]?2[-_. ]?2|wan22|a14b")
 #: The expert a Wan 2.2 A14B file is, as merges name them: ``high_noise``, ``-HIGH-``, ``low.safetensors``.
 _EXPERT_NAME = re.compile(r"(?<![a-z])(high|low)(?![a-z])")
 _WAN22_VAE_NAME = re.compile(r"wan[-_. ]?2[-_. ]?2|wan22")
+#: A name saying Wan 2.1 (a VAE's version; a transformer's generation when it says no task).
 _WAN21_VAE_NAME = re.compile(r"wan[-_. ]?2[-_. ]?1|wan21")
 
 
 def _file_input(node: Any, what: str) -> tuple[str, str] | None:
-    """``(input, file name)`` of a loader's transformer (``what="transformer"``) or VAE file."""
+    """``(input, file name)`` of a loader's transformer (``what="transformer"``) or VAE file:
+    the loader inputs ``models.standins`` knows by node type, else an input listing files of
+    a folder that holds such models (``diffusion_models``, ``unet``; ``vae``), as the stand-ins
+    themselves are found (KJNodes' DiffusionModelLoaderKJ, calcuis' LoaderGGUF, MultiGPU's)."""
     kinds = ("wan_transformer", "checkpoint", "wan_selected_file") if what == "transformer" else ("wan_vae",)
     for (class_type, input_name), (kind, _) in LOADER_KINDS.items():
-        if class_type == node.class_type and kind in kinds:
+        if class_type == node.class_type:
             value = node.inputs.get(input_name)
-            if isinstance(value, str) and value:
+            if kind in kinds and isinstance(value, str) and value:
                 return input_name, value
+    if node.signature is None or any(class_type == node.class_type for class_type, _ in LOADER_KINDS):
+        return None
+    for spec in node.signature.inputs:
+        value = node.inputs.get(spec.name)
+        listed = [f for f in (model_folders(node, spec) or "").split(",") if f] if isinstance(value, str) else []
+        if listed and value and FOLDER_KINDS.get(VIEW_FOLDERS.get(listed[-1], listed[-1]), ("", ""))[0] in kinds:
+            return spec.name, value
     return None
 
 
@@ -104,14 +119,17 @@ def _carries_model(value: Any) -> bool:
 
 
 def samplers_of(graph: WorkflowGraph, loader: str) -> set[str]:
-    """The nodes the loader's model reaches that make latents of it (samplers, loopers): its
-    model edges followed through every node that passes a model on."""
+    """The nodes the loader's model reaches that make something else of it (samplers, their
+    settings bundles, loopers): its model edges followed through every node that passes a
+    model on."""
     g = graph.graph
     seen, found, todo = {loader}, set(), [loader]
     while todo:
         current = todo.pop()
         passed_on = False
         for _, target, data in g.out_edges(current, data=True):
+            if data.get("input") in OFFLOAD_INPUTS:
+                continue  # a text encoder told to offload the model does not use it
             out_type = _output_type(graph, current, data)
             if current == loader and not (isinstance(out_type, str) and out_type in MODEL_TYPES):
                 continue  # a checkpoint's CLIP and VAE outputs are not its model
@@ -123,10 +141,8 @@ def samplers_of(graph: WorkflowGraph, loader: str) -> set[str]:
                 todo.append(target)
         if current == loader:
             continue
-        if graph.node(current).class_type in MARKERS:
-            found.add(current)  # a looper that samples (and may pass the model on)
-        elif not passed_on and "LATENT" in graph.node(current).output_types:
-            found.add(current)  # not a text encoder offloading the model, say
+        if not passed_on or graph.node(current).class_type in MARKERS:
+            found.add(current)  # a sampler, its settings bundle, or a looper that samples
     return found
 
 
@@ -221,17 +237,22 @@ def transformer_hints(graph: WorkflowGraph, plan: Plan) -> dict[str, TaskHint]:
         marker = _marker(graph, samplers, fed)
         if marker is not None and marker[0] == "vace" and _linked_module(graph.node(node_id)):
             marker = None  # the wrapper lays a separate VACE module over a T2V model
-        base, reasons = ("t2v", []) if marker is None else (marker[0], [f"its sampler takes what {_describe(graph, marker[1])} makes"])
+        base, reasons = "t2v", []
+        if marker is not None:
+            base, reasons = marker[0], [f"its sampler takes what {_describe(graph, marker[1])} makes"]
         if marker is None and graph.node(node_id).class_type == "CheckpointLoaderSimple" and "wan" not in lowered:
             continue  # nothing says it is a Wan checkpoint at all
         wan21, a14b, five_b = SIZED[base]
         vae = _wan22_vae_upstream(graph, samplers, fed)
         partner = _expert_partner(loaders, node_id, fed)
         task = None
-        if five_b and (base == "ti2v" or vae is not None or re.search(r"(?<![\d.])5b", lowered)):
+        if wan21 is not None and _WAN21_VAE_NAME.search(lowered):
+            task = wan21  # the name says Wan 2.1, only not the task
+        elif five_b and (base == "ti2v" or vae is not None or re.search(r"(?<![\d.])5b", lowered)):
             task = five_b
             if base != "ti2v":
-                reasons.append(f"Wan 2.2 5B: {'the name says 5B' if vae is None else 'the Wan 2.2 VAE of ' + _describe(graph, vae)}")
+                why = "the name says 5B" if vae is None else f"the Wan 2.2 VAE of {_describe(graph, vae)}"
+                reasons.append(f"Wan 2.2 5B: {why}")
         elif a14b and (wan21 is None or _WAN22_NAME.search(lowered) or _EXPERT_NAME.search(lowered) or partner):
             task = a14b
             if wan21 is not None:
