@@ -174,8 +174,9 @@ def feeding(graph: WorkflowGraph, sampler: str) -> set[str]:
 
 
 def _takes_model(graph: WorkflowGraph, node_id: str) -> bool:
-    return any(_output_type(graph, source, data) in MODEL_TYPES
-               for source, _, data in graph.graph.in_edges(node_id, data=True))
+    """Whether a model flows into the node (types may be lists: a combo output's options)."""
+    kinds = (_output_type(graph, source, data) for source, _, data in graph.graph.in_edges(node_id, data=True))
+    return any(isinstance(kind, str) and kind in MODEL_TYPES for kind in kinds)
 
 
 class _Feeding:
