@@ -2,7 +2,8 @@
 
 ``--tiny-models`` serves every model file the planned nodes name with a tiny random one of
 the same family (``wfrun.models.standins`` decides the family from the loader and the name,
-and writes the files); the names themselves stay as the workflow has them. A file of that
+and writes the files; where the name says no task, ``wfrun.jobs.standin_context`` finds it
+in what the workflow does with the model); the names themselves stay as the workflow has them. A file of that
 name among wfrun's own tiny models (the bundled workflows name those) is used as it is.
 
 ``--smoke`` also stands in for images, videos, masks and sounds that loader nodes name
@@ -26,6 +27,7 @@ from wfrun.graph.model import WorkflowGraph
 from wfrun.media.image import MediaPathError, resolve_inside, split_annotation
 from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.engine.executors import executor_info, get_executor
+from wfrun.jobs.standin_context import standin_hints
 
 #: Where stand-in inputs go, inside the run's temp folder (``<output>/temp``).
 INPUTS_DIR = "smoke-inputs"
@@ -48,6 +50,7 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str, *,
     tiny_root = ensure_tiny_models()
     tiny_only = ModelRoots((tiny_root,))
     wanted, problems = [], []
+    hints = standin_hints(graph, plan)  # what the workflow does with models whose names say no task
 
     def want(node: Any, input_name: str, folders: Any, value: str) -> None:
         """A stand-in for ``value`` unless wfrun's own tiny models have it."""
@@ -57,7 +60,8 @@ def tiny_model_roots(graph: WorkflowGraph, plan: Plan, source: str, *,
         except ModelPathError:
             pass
         try:
-            standin = family_for(node.class_type, input_name, folders, value, allow_pickle=allow_pickle)
+            hint = hints.get((node.id, "transformer")) or hints.get((node.id, "vae"))  # family_for keeps its kind's
+            standin = family_for(node.class_type, input_name, folders, value, allow_pickle=allow_pickle, hint=hint)
         except ModelPathError:
             return  # not a plain relative name: the checks report it
         except NoStandin as err:

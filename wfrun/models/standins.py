@@ -17,7 +17,8 @@ those names is served by a tiny random checkpoint of the same *family*:
 The stand-in is written under the very name the workflow uses, so the loaders, the checks
 and every choice made from a file name (480P/720P, Fun-InP, fp16 Depth Anything) see what
 they would see with the real file: the user's own workflow runs unchanged. A name that gives
-no clue gets the loader's default family, with a notice; a file wfrun cannot read (pickles,
+no clue gets the family the workflow's use of the model implies (a :class:`TaskHint`, found by
+``wfrun.jobs.standin_context``), else the loader's default family, with a notice either way; a file wfrun cannot read (pickles,
 a GGUF file for a loader that reads none) or a model of a family it has no tiny writer for
 gets none, with the reason (:class:`NoStandin`). A GGUF file for ComfyUI-GGUF's loaders
 (and the wrapper's model loader and VACE module select) gets a tiny GGUF of its family (``tiny_gguf``), in the type its name states where tiny rows
@@ -183,6 +184,18 @@ class NoStandin(ValueError):
 
 
 @dataclass(frozen=True)
+class TaskHint:
+    """What the workflow does with a model whose name says no task (or no VAE version):
+    ``task`` is a transformer family's task (``i2v-a14b``) or a VAE family's name (``wan2.2``),
+    ``reason`` says where it was taken from (``node 8 'WanImageToVideo'``). Found by the jobs
+    layer from the graph (``wfrun.jobs.standin_context``); used only where the name is silent."""
+
+    what: str    # "transformer" or "vae"
+    task: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Family:
     """What a stand-in is: the kind and task, the key layout and the storage."""
 
@@ -233,9 +246,13 @@ class Standin:
 # --- from loader and name to family -----------------------------------------------------
 
 
-def family_for(class_type: str, input_name: str, folders: str, name: str, *, allow_pickle: bool = False) -> Standin:
+def family_for(class_type: str, input_name: str, folders: str, name: str, *, allow_pickle: bool = False,
+               hint: TaskHint | None = None) -> Standin:
     """The stand-in for the file ``name`` that input ``input_name`` of a ``class_type`` node
     lists from ``folders`` (comma-separated, searched in order; the last is written to).
+    ``hint``: what the workflow does with the model, taken where the name says no task (a
+    transformer, a Wan all-in-one checkpoint) or no Wan version (a VAE); a name that says
+    one keeps it.
 
     Raises :class:`NoStandin` when wfrun has no tiny model of that family, and
     ``ModelPathError`` when the name is not a safe relative file name."""
@@ -263,7 +280,10 @@ def family_for(class_type: str, input_name: str, folders: str, name: str, *, all
         raise NoStandin(f"wfrun has no tiny model for the '{folder}' folder ({class_type} input '{input_name}')")
     lowered = name.replace("\\", "/").lower()
     base = PurePosixPath(lowered).name
-    family, notice = _FAMILIES[kind](lowered, base, layout)
+    if kind in _HINTED and hint is not None and hint.what == _HINTED[kind]:
+        family, notice = _FAMILIES[kind](lowered, base, layout, hint=hint)
+    else:
+        family, notice = _FAMILIES[kind](lowered, base, layout)
     if gguf:
         from wfrun.models.tiny_gguf import release_type
 
@@ -315,10 +335,13 @@ def _precision(name: str, default: str, fp8: bool = True) -> str:
     return default
 
 
-def _transformer(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+def _transformer(name: str, base: str, layout: str, hint: TaskHint | None = None) -> tuple[Family, str | None]:
     task = task_from_name(name)
     notice = None
-    if task is None:
+    if task is None and hint is not None:
+        task = hint.task
+        notice = f"the name says no task: {_task_label(task)} was taken from what the workflow does ({hint.reason})"
+    elif task is None:
         task = "t2v"
         notice = ("the name says no task (T2V, I2V, FLF2V, Fun-Control, Fun-InP, VACE, TI2V, …): the loader's "
                   "default, T2V, was taken")
@@ -354,12 +377,21 @@ def _selected_file(name: str, base: str, layout: str) -> tuple[Family, str | Non
     return _transformer(name, base, layout)
 
 
-def _vae(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+#: A VAE name that says Wan 2.1 (``wan_2.1_vae``, ``Wan2_1_VAE_bf16``); one saying neither 2.1
+#: nor 2.2 (``vae.safetensors``) may take its version from the workflow (``TaskHint``).
+_WAN21_VAE_NAME = re.compile(r"wan[-_. ]?2[-_. ]?1|wan21")
+
+
+def _vae(name: str, base: str, layout: str, hint: TaskHint | None = None) -> tuple[Family, str | None]:
     if "taew" in base or "taehv" in base:
         raise NoStandin("no tiny TAEW (tiny autoencoder) model: wfrun cannot run it yet")
     family = vae_family_from_name(base)
+    notice = None
+    if hint is not None and family.name == "wan2.1" and not _WAN21_VAE_NAME.search(base) and hint.task != family.name:
+        family = vae_family(hint.task)
+        notice = f"the name says no Wan version: {family.label} was taken from what the workflow does ({hint.reason})"
     task = "" if family.name == "wan2.1" else family.name  # Wan 2.1 stand-ins keep their earlier key
-    return Family("wan_vae", task, "original", _precision(name, DEFAULT_PRECISION["wan_vae"], fp8=False)), None
+    return Family("wan_vae", task, "original", _precision(name, DEFAULT_PRECISION["wan_vae"], fp8=False)), notice
 
 
 def _umt5(name: str, base: str, layout: str) -> tuple[Family, str | None]:
@@ -393,16 +425,23 @@ def _depth(name: str, base: str, layout: str) -> tuple[Family, str | None]:
     return Family("depth_anything_v2", "", "", "fp16" if "fp16" in base else "fp32"), None
 
 
-def _checkpoint(name: str, base: str, layout: str) -> tuple[Family, str | None]:
+def _checkpoint(name: str, base: str, layout: str, hint: TaskHint | None = None) -> tuple[Family, str | None]:
     """CheckpointLoaderSimple's files: SAM 3.1 (ComfyUI's ``sam3.1_multiplex``), and a Wan
     all-in-one checkpoint (transformer, UMT5 and VAE in one file, e.g. the "rapid AIO"
-    merges) when the name says Wan, its task as the name says (T2V when it says none)."""
+    merges) when the name says Wan or the workflow samples its model with Wan nodes
+    (``hint``), its task as the name says, else as the workflow does (T2V when neither says)."""
     if "sam3" in base:
         return Family("sam3", "", "", _precision(name, DEFAULT_PRECISION["sam3"], fp8=False)), None
-    if "wan" in base:
-        task = task_from_name(name)
-        notice = None if task else ("the name says no task (T2V, I2V, …): a T2V all-in-one checkpoint stands in")
-        return Family("wan_checkpoint", task or "t2v", "", "bf16"), notice
+    if "wan" in base or hint is not None:
+        task = task_from_name(name) if "wan" in base else None
+        if task:
+            return Family("wan_checkpoint", task, "", "bf16"), None
+        if hint is not None:
+            notice = (f"the name says no {'task' if 'wan' in base else 'model family'}: a {_task_label(hint.task)} "
+                      f"all-in-one checkpoint was taken from what the workflow does ({hint.reason})")
+            return Family("wan_checkpoint", hint.task, "", "bf16"), notice
+        return Family("wan_checkpoint", "t2v", "", "bf16"), ("the name says no task (T2V, I2V, …): a T2V "
+                                                             "all-in-one checkpoint stands in")
     raise NoStandin("wfrun has tiny stand-ins for SAM 3.1 and Wan all-in-one checkpoints among "
                     "CheckpointLoaderSimple's files, and the name says neither; give the real file with --models")
 
@@ -488,6 +527,15 @@ def _mel_band_roformer(name: str, base: str, layout: str) -> tuple[Family, str |
     """MelBandRoFormerModelLoader's files: one architecture, stored as the name says."""
     return Family("mel_band_roformer", "", "", _precision(name, DEFAULT_PRECISION["mel_band_roformer"], fp8=False)), None
 
+
+def _task_label(task: str) -> str:
+    """``Wan 2.2 I2V A14B`` for ``i2v-a14b``: the family's label, else the task."""
+    family = transformer_family(task)
+    return family.label if family is not None else task
+
+
+#: Kinds whose family may come from the workflow (``TaskHint.what`` they take).
+_HINTED = {"wan_transformer": "transformer", "checkpoint": "transformer", "wan_vae": "vae"}
 
 _FAMILIES = {"wan_selected_file": _selected_file, "wan_transformer": _transformer, "wan_vace_module": _vace_module,
              "wan_extra_module": _extra_module,

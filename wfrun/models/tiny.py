@@ -810,9 +810,14 @@ def write_wan_all_in_one(path: str | Path, task: str = "t2v") -> Path:
     """A tiny Wan all-in-one checkpoint as ComfyUI's CheckpointLoaderSimple reads one: the
     transformer under ``model.diffusion_model.``, the VAE under ``vae.``, UMT5 under
     ``text_encoders.umt5xxl.transformer.``, its tokenizer in a ``umt5-xxl`` folder beside the
-    file (where the tokenizer search looks next to a text encoder)."""
+    file (where the tokenizer search looks next to a text encoder). The VAE is the one of the
+    transformer's latents (Wan 2.2's for the 48-channel 5B families)."""
+    from wfrun.models.families import transformer_family
+
+    family = transformer_family(task)
+    vae = "wan2.2" if family is not None and family.vae == "wan2.2" else ""
     parts = {"model.diffusion_model.": TinySpec("x", "a", "wan_transformer", task, "original", "bf16"),
-             "vae.": TinySpec("x", "b", "wan_vae", "", "original", "bf16"),
+             "vae.": TinySpec("x", "b", "wan_vae", vae, "original", "bf16"),
              "text_encoders.umt5xxl.transformer.": TinySpec("x", "c", "umt5", "", "transformers", "bf16")}
     entries = [(prefix + name, t.dtype, tuple(t.shape), lambda t=t: t) for prefix, spec in parts.items()
                for name, t in file_tensors(spec).items() if name != "spiece_model"]
