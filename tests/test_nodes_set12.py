@@ -152,3 +152,40 @@ def test_single_row_or_column_has_no_overlap_there():
                                                                tiles_rows=1, tiles_cols=2, norm=False)
     assert overlap == (16, 0, 32, 48, 1, 2) and total == 2 and tiles.shape == (2, 48, 48, 3)
     assert torch.equal(tiles[1], image[0, :, 16:64])
+
+
+# --- WanVideoVACES4frames (rauldlnx10's wrapper nodes.py) ----------------------------------
+
+def test_s4frames_places_follow_the_node():
+    from wfrun.packs.wanvideo_s4frames.nodes import places
+    assert places(41) == (0, 14, 27, 40)  # round(13.67), round(27.33)
+    assert places(81) == (0, 27, 54, 80)
+    assert places(5) == (0, 2, 3, 4)
+    for n in (3, 4):  # 4 frames: 0, 1, 3 and then 4, past the end, which the node refuses too
+        with pytest.raises(NodeInputError):
+            places(n)
+
+
+def test_s4frames_puts_the_images_at_their_places_grey_elsewhere():
+    a, b, c = torch.full((1, 8, 16, 3), 0.1), torch.full((1, 8, 16, 3), 0.2), torch.full((2, 8, 16, 3), 0.3)
+    images, masks = node("WanVideoVACES4frames")(CTX, num_frames=9, empty_frame_level=0.5, start_image=a,
+                                                 second_intermediate_image=b, end_image=c)
+    # places 0, 3, 6, 8; the two-frame end image takes two frames there, so the batch has 10
+    assert images.shape == (10, 8, 16, 3) and masks.shape == (9, 8, 16)
+    assert images[0, 0, 0, 0] == pytest.approx(0.1) and images[6, 0, 0, 0] == pytest.approx(0.2)
+    assert images[8, 0, 0, 0] == pytest.approx(0.3) and images[9, 0, 0, 0] == pytest.approx(0.3)
+    assert images[3, 0, 0, 0] == 0.5 and images[7, 0, 0, 0] == 0.5
+    assert [int(m.max()) for m in masks] == [0, 1, 1, 1, 1, 1, 0, 1, 0]
+
+
+def test_s4frames_control_fills_empty_frames_and_inpaint_mask_replaces_masks():
+    a = torch.zeros(1, 8, 8, 3)
+    control = torch.rand(3, 8, 8, 3).mul(255).round().div(255)  # 8-bit values: Lanczos at the same size keeps them
+    images, masks = node("WanVideoVACES4frames")(CTX, num_frames=6, empty_frame_level=0.5, start_image=a,
+                                                 control_images=control, inpaint_mask=torch.full((1, 4, 4), 0.25))
+    assert torch.equal(images[0], a[0]) and torch.allclose(images[1:3], control[1:3], atol=1e-6)
+    assert images[3, 0, 0, 0] == 0.5  # no control frame 3
+    assert masks.shape == (6, 8, 8) and torch.all(masks == 0.25)  # the start image's 0 is replaced too
+    with pytest.raises(NodeInputError) as info:
+        node("WanVideoVACES4frames")(CTX, num_frames=9, empty_frame_level=0.5)
+    assert info.value.input_name == "start_image"
