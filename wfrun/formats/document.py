@@ -33,6 +33,9 @@ class Document:
     kind: Kind
     model: UIWorkflow | ApiPrompt
     source: str = "<memory>"
+    #: The output node ids ComfyUI was asked to run, where the file says (a queue entry);
+    #: None: every output node, as when a workflow is queued from the UI.
+    outputs: tuple[str, ...] | None = None
 
     @property
     def ui(self) -> UIWorkflow:
@@ -56,15 +59,45 @@ def parse_json(text: str, source: str) -> Any:
 def from_data(data: Any, source: str = "<memory>") -> Document:
     """Validate an already-parsed JSON value as a workflow document."""
     kind = detect_kind(data)
+    outputs = None
     if kind is None and (prompt := request_body_prompt(data, source)) is not None:
         data, kind = prompt, "api"
+    if kind is None and (item := queue_item_prompt(data, source)) is not None:
+        (data, outputs), kind = item, "api"
     if kind is None:
         raise FormatError(source, [_not_a_workflow(data)])
     try:
         model = UIWorkflow.model_validate(data) if kind == "ui" else ApiPrompt.model_validate(data)
     except ValidationError as err:
         raise FormatError(source, [_problem_from_pydantic(e) for e in err.errors()]) from None
-    return Document(kind, model, source)
+    return Document(kind, model, source, outputs)
+
+
+def queue_item_prompt(data: Any, source: str = "<memory>") -> tuple[dict[str, Any], tuple[str, ...] | None] | None:
+    """The API prompt of a saved ComfyUI queue entry, and the outputs it asks for, or None.
+
+    ComfyUI keeps each queued prompt as ``[number, prompt_id, prompt, extra_data,
+    outputs_to_execute]`` (a sixth element, ``sensitive``, since late 2025); ``GET /queue``
+    lists them and ``GET /history`` returns one as each entry's ``prompt``, so scripts save
+    that array. ComfyUI runs only the nodes that ``outputs_to_execute`` need, and so does
+    wfrun; ``extra_data`` (client id, PNG info) changes nothing a run computes and is
+    dropped: such a document dumps as the bare prompt."""
+    if not (isinstance(data, list) and 3 <= len(data) <= 6 and isinstance(data[1], str)
+            and isinstance(data[0], (int, float)) and not isinstance(data[0], bool) and detect_kind(data[2]) == "api"):
+        return None
+    prompt = data[2]
+    if len(data) < 5:
+        return prompt, None
+    wanted = data[4]
+    if not isinstance(wanted, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in wanted):
+        raise FormatError(source, [FormatProblem("unknown-format", "a ComfyUI queue entry whose outputs_to_execute "
+                                                 f"is {describe(wanted)}, not a list of node ids", "[4]")])
+    unknown = [str(i) for i in wanted if str(i) not in prompt]
+    if unknown:
+        raise FormatError(source, [FormatProblem(
+            "unknown-format", "a ComfyUI queue entry asks for output node(s) its prompt does not have: "
+            + ", ".join(unknown[:5]), "[4]")])
+    return prompt, tuple(dict.fromkeys(str(i) for i in wanted)) or None
 
 
 def request_body_prompt(data: Any, source: str = "<memory>") -> dict[str, Any] | None:

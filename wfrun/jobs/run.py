@@ -251,7 +251,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         raise JobError(str(err), exit_code=EXIT_USAGE) from None
     check_output_folder(Path(options.output_dir))
     roots = None if options.tiny else model_roots(options)
-    plan = _plan(path, graph)  # after the overrides: a --set boolean picks a lazy switch's branch
+    plan = _plan(path, graph, document.outputs)  # after the overrides: a --set boolean picks a lazy switch's branch
     standins: list[str] = []
     standin_problems: list[Diagnostic] = []
     runtime_caps = None
@@ -262,7 +262,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         changes += apply_smoke_caps(graph, plan, kept)
         if plan.chosen or plan.untaken:  # a capped constant may decide a lazy choice: plan again
             before = set(plan.order)
-            plan = _plan(path, graph)
+            plan = _plan(path, graph, document.outputs)
             if not set(plan.order) <= before:  # a branch taken now was not capped yet
                 changes += apply_smoke_caps(graph, plan, kept)
         runtime_caps = RuntimeCaps(graph, plan, kept, saved_steps)
@@ -308,9 +308,10 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
                     runtime_caps=runtime_caps, prepared_at=since_start())
 
 
-def _plan(path: Path, graph: WorkflowGraph) -> Plan:
+def _plan(path: Path, graph: WorkflowGraph, outputs: tuple[str, ...] | None = None) -> Plan:
+    """The plan for every output node, or for the ones the file asks for (a queue entry)."""
     try:
-        return make_plan(graph)
+        return make_plan(graph, list(outputs) if outputs else None)
     except PlanError as err:
         raise JobError(f"{path}: {err}", err.diagnostics) from None
 
