@@ -289,10 +289,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     kept, left_out = outputs_that_pass(graph, plan, errors)
     if left_out:  # as ComfyUI: the outputs that pass its input checks run, the others are named
         skipped = plan.skipped
-        try:
-            plan = make_plan(graph, kept)
-        except PlanError as err:
-            raise JobError(f"{path}: {err}", err.diagnostics) from None
+        plan = _plan(path, graph, tuple(kept))
         plan.skipped = skipped
         needed = set(plan.order)
         diagnostics = [d for d in diagnostics if d.node_id is None or d.node_id in needed] + [
