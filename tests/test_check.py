@@ -108,9 +108,11 @@ def test_every_code_has_a_case():
     # tests/test_media_workflows.py); bad-model-file and wrong-model come from model headers
     # (tests/test_hostile_models.py); the Anything Everywhere warnings have their cases in
     # tests/test_graph_everywhere.py, display-only-skipped in tests/test_plan_display_only.py,
-    # scalar-widgets-values in tests/test_scalar_widgets_values.py
+    # scalar-widgets-values in tests/test_scalar_widgets_values.py, output-left-out (a run's
+    # plan) in tests/test_outputs_left_out.py
     files = {"too-large", "no-workflow", "bad-media", "bad-model-file", "wrong-model"}
-    elsewhere = {"ambiguous-broadcast", "bad-broadcast", "display-only-skipped", "scalar-widgets-values"}
+    elsewhere = {"ambiguous-broadcast", "bad-broadcast", "display-only-skipped", "scalar-widgets-values",
+                 "output-left-out"}
     assert set(CASES) | {"missing-model", "missing-input-file"} | files | HOSTILE_CODES | elsewhere == set(CODES)
 
 

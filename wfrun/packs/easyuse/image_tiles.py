@@ -42,7 +42,7 @@ def feather(mask: torch.Tensor, left: int, top: int) -> torch.Tensor:
 
 @executor("easy imageSplitTiles")
 def image_split_tiles(ctx: ExecContext, image: Any, overlap_ratio: float, overlap_offset: int, tiles_rows: int,
-                      tiles_cols: int, norm: bool = True, **_: Any) -> tuple:
+                      tiles_cols: int, norm: bool, **_: Any) -> tuple:
     if not isinstance(image, torch.Tensor) or image.ndim != 4:
         raise NodeInputError("image", "image: expected an IMAGE")
     rows, cols = int(tiles_rows), int(tiles_cols)
