@@ -298,7 +298,6 @@ def by_hand_single_segment(ctx, single_parts, text, image, length, steps=2, deno
 
 @pytest.fixture
 def short_single_plan(monkeypatch):
-    from wfrun.packs.vantage_long_wan_video import single_looper
     plan = [Segment(0, "a cat", 5, 2, 5, 0), Segment(1, "a dog", 5, 2, 5, 2)]
     seen = []
 
@@ -306,7 +305,7 @@ def short_single_plan(monkeypatch):
         seen.append((lines, fps, overlap, batch))
         return plan
 
-    monkeypatch.setattr(single_looper, "plan_segments", fake)
+    monkeypatch.setattr(looper, "plan_segments", fake)  # the loopers' shared plan (looper.checked_segments)
     return seen
 
 

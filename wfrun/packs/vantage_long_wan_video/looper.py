@@ -133,15 +133,11 @@ def _sample(ctx: ExecContext, model: CoreModel, positive: list, negative: list, 
     return {"samples": out["samples"]}
 
 
-@executor("VantageI2VDualLooper", oom_hint=OOM_HINT)
-def vantage_dual_looper(ctx: ExecContext, model_high: Any, model_low: Any, clip: Any, project_data: Any,
-                        negative_text: Any, seed: Any, steps_init: Any, steps_high: Any, steps_low: Any,
-                        cfg_init: Any, cfg: Any, sampler_name: Any, scheduler: Any, width: Any, height: Any,
-                        batch_size: Any, denoise: Any, fps: Any, overlap: Any, crop: Any, vae: Any,
-                        start_image: Any, model_init: Any = None, clip_vision: Any = None, **_: Any) -> tuple:
-    models = {"high": _model("model_high", model_high), "low": _model("model_low", model_low)}
-    if model_init is not None:
-        models["init"] = _model("model_init", model_init)
+def checked_segments(node: str, scheduler: Any, crop: Any, project_data: Any, fps: Any, overlap: Any,
+                     batch_size: Any) -> tuple[list, int, int]:
+    """The loopers' shared settings checked and their segment plan: (segments, overlap, batch).
+    A project's ``start_prompt`` is noted: wfrun keeps no project folders, so every prompt is
+    rendered from the start image, as the pack does for a project with no saved frames."""
     if scheduler not in ks.SCHEDULER_NAMES:
         raise NodeInputError("scheduler", f"unknown scheduler {scheduler!r}",
                              f"use one of {', '.join(ks.SCHEDULER_NAMES)}")
@@ -152,14 +148,28 @@ def vantage_dual_looper(ctx: ExecContext, model_high: Any, model_low: Any, clip:
     except ValueError as err:
         raise NodeInputError("project_data", str(err), "connect a VantageProject node's project_data") from None
     if project.start_prompt > 0:
-        log.warning("VantageI2VDualLooper: start_prompt %d: wfrun keeps no Vantage project folders, so, as the pack "
-                    "does for a project with no saved frames, every prompt is rendered from the start image",
+        log.warning("%s: start_prompt %d: wfrun keeps no Vantage project folders, so, as the pack does for a "
+                    "project with no saved frames, every prompt is rendered from the start image", node,
                     project.start_prompt)
-    fps_value, overlap_n, batch = _fps(fps), int(overlap), int(batch_size)
+    overlap_n, batch = int(overlap), int(batch_size)
     try:
-        segments = plan_segments(project.prompt_lines, fps_value, overlap_n, batch)
+        segments = plan_segments(project.prompt_lines, _fps(fps), overlap_n, batch)
     except ScheduleError as err:
         raise NodeInputError(err.input_name, str(err), err.hint) from None
+    return segments, overlap_n, batch
+
+
+@executor("VantageI2VDualLooper", oom_hint=OOM_HINT)
+def vantage_dual_looper(ctx: ExecContext, model_high: Any, model_low: Any, clip: Any, project_data: Any,
+                        negative_text: Any, seed: Any, steps_init: Any, steps_high: Any, steps_low: Any,
+                        cfg_init: Any, cfg: Any, sampler_name: Any, scheduler: Any, width: Any, height: Any,
+                        batch_size: Any, denoise: Any, fps: Any, overlap: Any, crop: Any, vae: Any,
+                        start_image: Any, model_init: Any = None, clip_vision: Any = None, **_: Any) -> tuple:
+    models = {"high": _model("model_high", model_high), "low": _model("model_low", model_low)}
+    if model_init is not None:
+        models["init"] = _model("model_init", model_init)
+    segments, overlap_n, batch = checked_segments("VantageI2VDualLooper", scheduler, crop, project_data, fps, overlap,
+                                                  batch_size)
     width, height = _align(width), _align(height)
     image = _start_image(start_image)
     negative_text = negative_text or ""

@@ -29,8 +29,6 @@ import torch
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.vantage_long_wan_video import looper as lp
-from wfrun.packs.vantage_long_wan_video.schedule import ScheduleError, plan_segments, read_project
-from wfrun.sampling import ksampler as ks
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +47,8 @@ def vantage_single_looper(ctx: ExecContext, model: Any, clip: Any, project_data:
                           start_image: Any, clip_vision: Any = None, **_: Any) -> tuple:
     model = lp._model("model", model)
     clip_vision = _clip_vision(clip_vision)
-    if scheduler not in ks.SCHEDULER_NAMES:
-        raise NodeInputError("scheduler", f"unknown scheduler {scheduler!r}",
-                             f"use one of {', '.join(ks.SCHEDULER_NAMES)}")
-    if crop not in ("center", "none"):
-        raise NodeInputError("crop", f"unknown crop {crop!r}", "use center or none")
-    try:
-        project = read_project(project_data)
-    except ValueError as err:
-        raise NodeInputError("project_data", str(err), "connect a VantageProject node's project_data") from None
-    if project.start_prompt > 0:
-        log.warning("VantageI2VSingleLooper: start_prompt %d: wfrun keeps no Vantage project folders, so, as the "
-                    "pack does for a project with no saved frames, every prompt is rendered from the start image",
-                    project.start_prompt)
-    overlap_n, batch = int(overlap), int(batch_size)
-    try:
-        segments = plan_segments(project.prompt_lines, lp._fps(fps), overlap_n, batch)
-    except ScheduleError as err:
-        raise NodeInputError(err.input_name, str(err), err.hint) from None
+    segments, overlap_n, batch = lp.checked_segments("VantageI2VSingleLooper", scheduler, crop, project_data, fps,
+                                                     overlap, batch_size)
     width, height = lp._align(width), lp._align(height)
     seed_image = lp._start_image(start_image)
     negative = lp.negative_conditioning(ctx, clip, negative_text or "")
