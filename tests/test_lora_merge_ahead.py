@@ -11,19 +11,11 @@ import threading
 import pytest
 import torch
 from safetensors.torch import save_file
+from test_lora_kept_merge import write_lora  # one rank-2 LoRA on block 0's q
 from tiny_transformer import tiny_wan
 
 from wfrun.models import lora_files, lora_read, placement
 from wfrun.models.lora_files import merge_ahead, merge_lock, merged, unmerge
-
-
-def write_lora(path, seed: int, alpha: float = 1.0):
-    g = torch.Generator().manual_seed(seed)
-    down, up = torch.randn(2, 32, generator=g), torch.randn(32, 2, generator=g)
-    save_file({"diffusion_model.blocks.0.self_attn.q.lora_down.weight": down,
-               "diffusion_model.blocks.0.self_attn.q.lora_up.weight": up,
-               "diffusion_model.blocks.0.self_attn.q.alpha": torch.tensor(alpha)}, str(path))
-    return down, up
 
 
 @pytest.fixture
