@@ -48,3 +48,17 @@ def test_another_kind_of_problem_still_stops_the_whole_run(tmp_path):
         prepare(path, RunOptions(device="cpu", output_dir=tmp_path / "out"))
     codes = {d.code for d in err.value.diagnostics}
     assert "unknown-node" in codes and "missing-input" in codes
+
+
+def test_a_model_with_no_tiny_stand_in_is_not_a_reason_to_leave_an_output_out(tmp_path):
+    """Under --tiny-models a model wfrun cannot stand in for (here a pickle) is wfrun's limit,
+    not a problem of the file: the run is refused whole, as before, rather than run in part."""
+    vae = {"class_type": "VAELoader", "inputs": {"vae_name": "wan_2.1_vae.pth"}}
+    decode = {"class_type": "VAEDecode", "inputs": {"samples": ["7", 0], "vae": ["6", 0]}}
+    latent = {"class_type": "EmptyHunyuanLatentVideo", "inputs": {"width": 64, "height": 64, "length": 1,
+                                                                  "batch_size": 1}}
+    path = _prompt(tmp_path, {"1": IMAGE, "2": SAVE, "6": vae, "7": latent, "8": decode,
+                              "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "v"}}})
+    with pytest.raises(JobError) as err:
+        prepare(path, RunOptions(device="cpu", tiny_models=True, output_dir=tmp_path / "out"))
+    assert any(d.code == "missing-model" and d.node_id == "6" for d in err.value.diagnostics)

@@ -286,7 +286,9 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     models, model_problems = _model_files(graph, plan, roots, path, options.allow_pickle)
     diagnostics += model_problems
     errors = [d for d in diagnostics if d.severity == Severity.ERROR]
-    kept, left_out = outputs_that_pass(graph, plan, errors)
+    # a model wfrun has no tiny stand-in for is wfrun's limit, not the file's: never a reason to leave one out
+    stand_in_missing = any(d in standin_problems for d in errors)
+    kept, left_out = outputs_that_pass(graph, plan, errors) if not stand_in_missing else (plan.outputs, {})
     if left_out:  # as ComfyUI: the outputs that pass its input checks run, the others are named
         skipped = plan.skipped
         plan = _plan(path, graph, tuple(kept))
