@@ -349,66 +349,52 @@ def test_long_loop_refuses_masked_or_continued_samples():
         assert err.value.input_name == name
 
 
-def test_validate_refuses_two_speakers_without_masks_before_anything_loads():
-    """``wfrun validate`` (the graph checks) names the node and input and what to connect; one
-    speaker, or two with masks, pass."""
+def _mask_diagnostics(loop: bool = False, **extra) -> list:
+    """The graph checks' problems with ``ref_target_masks`` for speakers' audio linked into a
+    MultiTalkWav2VecEmbeds (audio_1 always; ``extra`` adds inputs), with the wrapper's
+    long-video loop (WanVideoImageToVideoMultiTalk) in the workflow or not."""
     from wfrun.engine.executors import pack_checks
     from wfrun.formats.document import from_data
     from wfrun.graph import build, check
     from wfrun.specs.registry import default_registry
 
-    def diagnostics(**extra):
-        prompt = {
-            "1": {"class_type": "LoadAudio", "inputs": {"audio": "a.wav"}},
-            "2": {"class_type": "LoadAudio", "inputs": {"audio": "b.wav"}},
-            "3": {"class_type": "DownloadAndLoadWav2VecModel", "inputs": {
-                "model": TENCENT, "base_precision": "fp16", "load_device": "main_device"}},
-            "5": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 64, "height": 64}},
-            "4": {"class_type": "MultiTalkWav2VecEmbeds", "inputs": {
-                "wav2vec_model": ["3", 0], "audio_1": ["1", 0], "normalize_loudness": True, "num_frames": 81,
-                "fps": 25.0, "audio_scale": 1.0, "audio_cfg_scale": 1.0, "multi_audio_type": "para", **extra}},
-        }
-        graph = build(from_data(prompt, "talk.json"), default_registry())
-        return [d for d in check(graph, None, pack_checks()) if d.input == "ref_target_masks"]
+    prompt = {
+        "1": {"class_type": "LoadAudio", "inputs": {"audio": "a.wav"}},
+        "2": {"class_type": "LoadAudio", "inputs": {"audio": "b.wav"}},
+        "3": {"class_type": "DownloadAndLoadWav2VecModel", "inputs": {
+            "model": TENCENT, "base_precision": "fp16", "load_device": "main_device"}},
+        "5": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 64, "height": 64}},
+        "4": {"class_type": "MultiTalkWav2VecEmbeds", "inputs": {
+            "wav2vec_model": ["3", 0], "audio_1": ["1", 0], "normalize_loudness": True, "num_frames": 81,
+            "fps": 25.0, "audio_scale": 1.0, "audio_cfg_scale": 1.0, "multi_audio_type": "para", **extra}},
+    }
+    if loop:
+        prompt["6"] = {"class_type": "WanVideoVAELoader", "inputs": {"model_name": "vae.safetensors",
+                                                                     "precision": "bf16"}}
+        prompt["7"] = {"class_type": "WanVideoImageToVideoMultiTalk", "inputs": {
+            "vae": ["6", 0], "width": 832, "height": 480, "frame_window_size": 81, "motion_frame": 9,
+            "force_offload": False, "colormatch": "disabled", "tiled_vae": False, "mode": "infinitetalk"}}
+    graph = build(from_data(prompt, "talk.json"), default_registry())
+    return [d for d in check(graph, None, pack_checks()) if d.input == "ref_target_masks"]
 
-    (problem,) = diagnostics(audio_2=["2", 0])
+
+def test_validate_refuses_two_speakers_without_masks_before_anything_loads():
+    """``wfrun validate`` (the graph checks) names the node and input and what to connect; one
+    speaker, or two with masks, pass."""
+    (problem,) = _mask_diagnostics(audio_2=["2", 0])
     assert problem.node_id == "4" and problem.code == "missing-input"
     assert "2 speakers (audio_1, audio_2)" in problem.message and "mask batch" in problem.hint
-    assert diagnostics() == []
-    assert diagnostics(audio_2=["2", 0], ref_target_masks=["5", 0]) == []
-    (three,) = diagnostics(audio_2=["2", 0], audio_3=["1", 0])
+    assert _mask_diagnostics() == []
+    assert _mask_diagnostics(audio_2=["2", 0], ref_target_masks=["5", 0]) == []
+    (three,) = _mask_diagnostics(audio_2=["2", 0], audio_3=["1", 0])
     assert "3 speakers (audio_1, audio_2, audio_3)" in three.message
 
 
 def test_validate_leaves_two_speakers_to_a_workflow_with_the_long_video_loop():
     """With a WanVideoImageToVideoMultiTalk in the workflow two speakers may get its default
     masks, so validate does not refuse them (the run decides); three it still refuses."""
-    from wfrun.engine.executors import pack_checks
-    from wfrun.formats.document import from_data
-    from wfrun.graph import build, check
-    from wfrun.specs.registry import default_registry
-
-    def diagnostics(**extra):
-        prompt = {
-            "1": {"class_type": "LoadAudio", "inputs": {"audio": "a.wav"}},
-            "2": {"class_type": "LoadAudio", "inputs": {"audio": "b.wav"}},
-            "3": {"class_type": "DownloadAndLoadWav2VecModel", "inputs": {
-                "model": TENCENT, "base_precision": "fp16", "load_device": "main_device"}},
-            "4": {"class_type": "MultiTalkWav2VecEmbeds", "inputs": {
-                "wav2vec_model": ["3", 0], "audio_1": ["1", 0], "audio_2": ["2", 0], "normalize_loudness": True,
-                "num_frames": 81, "fps": 25.0, "audio_scale": 1.0, "audio_cfg_scale": 1.0,
-                "multi_audio_type": "para", **extra}},
-            "6": {"class_type": "WanVideoVAELoader", "inputs": {"model_name": "vae.safetensors",
-                                                                 "precision": "bf16"}},
-            "7": {"class_type": "WanVideoImageToVideoMultiTalk", "inputs": {
-                "vae": ["6", 0], "width": 832, "height": 480, "frame_window_size": 81, "motion_frame": 9,
-                "force_offload": False, "colormatch": "disabled", "tiled_vae": False, "mode": "infinitetalk"}},
-        }
-        graph = build(from_data(prompt, "talk.json"), default_registry())
-        return [d for d in check(graph, None, pack_checks()) if d.input == "ref_target_masks"]
-
-    assert diagnostics() == []
-    (three,) = diagnostics(audio_3=["1", 0])
+    assert _mask_diagnostics(loop=True, audio_2=["2", 0]) == []
+    (three,) = _mask_diagnostics(loop=True, audio_2=["2", 0], audio_3=["1", 0])
     assert "3 speakers" in three.message
 
 

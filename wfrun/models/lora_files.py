@@ -184,24 +184,22 @@ def lora_layers(transformer: nn.Module, path: Path, strength: float) -> Iterator
     14B LoRA's deltas together would be tens of GiB); modules not in this model are skipped
     (check :func:`check_fits` first)."""
     modules = dict(transformer.named_modules())
-    targets = []
-    for name, parts in read_lora(path).items():
-        module = target_module(modules, name)
-        if module is not None:
-            targets.append((name, module, parts))
     # the delta is made where the weight lives: on a GPU its matmul and the fp8
     # re-quantization take ~1 s for a 14B model's 400 layers, on the CPU ~20 s a pass; the
     # factors go there together (``lora_read.moved``), the alphas stay host numbers
+    targets = []
     by_device: dict[torch.device, dict[str, torch.Tensor]] = defaultdict(dict)
-    for name, module, parts in targets:
-        device = _device_of(module)
-        by_device[device].update((f"{name}\0{kind}", t) for kind, t in parts.items() if kind != "alpha")
+    for name, parts in read_lora(path).items():
+        module = target_module(modules, name)
+        if module is not None:
+            device = _device_of(module)
+            targets.append((name, module, device, parts))
+            by_device[device].update((f"{name}\0{kind}", t) for kind, t in parts.items() if kind != "alpha")
     placed = {}
     for device, tensors in by_device.items():
         placed.update(lora_read.moved(tensors, device))
     del by_device
-    for name, module, parts in targets:
-        device = _device_of(module)
+    for name, module, device, parts in targets:
         parts = {kind: t if kind == "alpha" else placed.pop(f"{name}\0{kind}").to(device) for kind, t in parts.items()}
         if "down" in parts and "up" in parts:
             yield module, "weight", lora_delta(parts, strength, weight_shape(module))
