@@ -145,9 +145,10 @@ def _fake_package(root: Path, name: str) -> None:
 
 def test_transformers_never_imports_sklearn_or_torchaudio_in_the_cli_process(tmp_path):
     """transformers imports torchaudio (its audio utilities) and, in some versions,
-    scikit-learn at import time when they are installed; wfrun uses neither. Fakes that fail
-    on import stand in for installed ones: without the keep-out the torchaudio one is
-    imported (so the test can fail), with it neither is found nor imported."""
+    scikit-learn at import time when they are installed (up to 5.24: 5.25 stopped importing
+    torchaudio there); wfrun uses neither. Fakes that fail on import stand in for installed
+    ones: without the keep-out both are found, and imported where the installed transformers
+    still does so (so the test can fail), with it neither is found nor imported."""
     for name in ("sklearn", "torchaudio"):
         _fake_package(tmp_path, name)
     env = dict(os.environ)
@@ -159,7 +160,8 @@ def test_transformers_never_imports_sklearn_or_torchaudio_in_the_cli_process(tmp
                               env=env, timeout=300)
 
     control = probe("plain")
-    assert control.returncode != 0 and "torchaudio was imported" in control.stderr, control.stdout + control.stderr
+    imported_by_transformers = control.returncode != 0 and "torchaudio was imported" in control.stderr
+    assert imported_by_transformers or "found: True True" in control.stdout, control.stdout + control.stderr
     kept_out = probe("keep-out")
     assert kept_out.returncode == 0, kept_out.stderr
     assert "found: False False" in kept_out.stdout and "imported: []" in kept_out.stdout
