@@ -10,7 +10,9 @@ does when it turns a workflow into an API prompt:
 - a muted node (mode 2) feeds nothing: the consumer input is left unconnected;
 - a bypassed node (mode 4) passes through the first of its inputs whose type equals
   the consumer input's type, trying the input at the same slot index first;
-- subgraph boundaries are crossed in both directions (see :mod:`wfrun.graph.scopes`).
+- subgraph boundaries are crossed in both directions (see :mod:`wfrun.graph.scopes`); an
+  unconnected subgraph input takes the value of the instance's own widget for it
+  (:mod:`wfrun.graph.host_widgets`).
 
 A walk is a loop, not a recursion: 10,000 chained reroutes (or Set/Get pairs, bypassed
 nodes, subgraph boundaries) are 10,000 turns of it, not 30,000 Python frames. Each output
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from wfrun.formats.ui import SUBGRAPH_INPUT_NODE_ID, UINode
+from wfrun.graph.host_widgets import host_widget_values
 from wfrun.graph.model import LinkRef
 from wfrun.graph.scopes import Scope, Scopes, full_id
 
@@ -88,6 +91,8 @@ class Resolver:
     hops: int = 0
     _known: dict[tuple, Origin] = field(default_factory=dict)
     _setters: dict[str, dict[Any, UINode]] = field(default_factory=dict)
+    #: Per instance scope: its host widgets' values by subgraph input name.
+    _host_values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def mode(self, scope: Scope, node: UINode) -> int:
         return node.mode if node.mode in (MUTED, BYPASSED) else scope.inherited_mode
@@ -225,6 +230,11 @@ class Resolver:
         if match is None and slot < len(inputs) and wanted is None:
             match = inputs[slot]
         if match is None or match.link is None:
+            host_values = self._host_values.get(scope.id)
+            if host_values is None:
+                host_values = self._host_values[scope.id] = host_widget_values(instance, scope.definition, scope.table)
+            if wanted in host_values:  # the host's own widget (see wfrun.graph.host_widgets)
+                return Origin(constant=host_values[wanted], has_constant=True)
             return Origin(why_none=f"subgraph input {wanted or slot} is not connected")
         return self._link(scope.parent, match.link, want_type, instance)
 
