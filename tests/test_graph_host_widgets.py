@@ -157,3 +157,31 @@ def test_comfyuis_wan_animate_template_runs_the_prompt_set_on_its_instance():
     g = build(load(path), default_registry())
     text = g.node(f"{instance['id']}:{inner['id']}").inputs["text"]
     assert text.startswith("A girl doing energetic street dance") and text in instance["widgets_values"]
+
+
+def test_set_names_an_instance_by_id_or_title_and_reaches_every_input_its_widget_feeds():
+    """``--set INSTANCE.WIDGET=V`` does what editing that widget in the UI does, also where
+    the instance saved no value of its own (the node inside kept its value)."""
+    from wfrun.engine.overrides import Override, apply_overrides, overridden_inputs
+
+    titled = host(8, [None, 0.75], 3, 4, title="Second pass")
+    g = built(two_instances(host(7, [1.25, 0.25], 1, 2), titled))
+    sets = [Override.parse("7.strength=1.5"), Override.parse("second PASS.amount=0.125")]
+    apply_overrides(g, sets)
+    assert (g.node("7:1").inputs["amount"], g.node("7:2").inputs["amount"]) == (1.25, 1.5)
+    assert (g.node("8:1").inputs["amount"], g.node("8:2").inputs["amount"]) == (0.125, 0.75)
+    assert overridden_inputs(g, sets) == {("7:2", "amount"), ("8:1", "amount")}
+
+
+def test_set_on_an_instance_widget_that_feeds_nothing_or_a_linked_one_is_refused_by_name():
+    from wfrun.engine.overrides import Override, OverrideError, apply_overrides
+
+    int_out = node(5, "IntOut", [3], outputs=[out("INT", "INT", [5])])
+    g = built(two_instances(host(7, [1.25, 0.25], 1, 2, amount_link=5), host(8, [1.5, 0.75], 3, 4),
+                            [int_out], [[5, 5, 0, 7, 1, "FLOAT"]]))
+    for text, words in (("7.amount=1", "its widgets: strength"), ("7.strength=abc", "takes a number"),
+                        ("Two filterz.amount=1", "did you mean 'Two filters'")):
+        with pytest.raises(OverrideError, match=words.replace("(", r"\(")):
+            apply_overrides(g, [Override.parse(text)])
+    apply_overrides(g, [Override.parse("7.strength=2")])
+    assert g.node("7:2").inputs["amount"] == 2.0

@@ -2,7 +2,9 @@
 
 NODE is a node id (``12``, or ``12:5`` for node 5 inside subgraph instance 12) or a node
 title (unique in the workflow; matched exactly first, then ignoring case, since a title
-typed in a shell rarely has the capitals the workflow author chose). VALUE is read as
+typed in a shell rarely has the capitals the workflow author chose). A subgraph instance
+(by id or title) can be named too, with one of its own widgets: the value goes to every
+input inside that the widget feeds, as editing the widget in the UI does. VALUE is read as
 JSON when it parses (``5``, ``2.5``, ``true``, ``"text"``) and as plain text otherwise,
 then converted to the input's type from the node's spec, so ``--set 27.steps=8`` sets an
 INT. The graph is checked *after* the overrides, so an out-of-range value is reported
@@ -136,21 +138,67 @@ def _quoted(value: Any) -> str:
     return repr(value) if isinstance(value, str) else shown(value)
 
 
+def _targets(graph: WorkflowGraph, item: Override) -> list[tuple[NodeInstance, str, Any]]:
+    """The (node, input, value) changes one ``--set`` makes: the node it names, or, for a
+    subgraph instance (named by id or title as in the UI), every input inside that its
+    widget feeds."""
+    try:
+        node = find_node(graph, item.node)
+    except OverrideError as err:
+        instance_id = _find_instance(graph, item.node)
+        if instance_id is None:
+            titles = sorted({w.title for w in graph.instance_widgets.values() if w.title})
+            close = difflib.get_close_matches(item.node, titles, n=3, cutoff=0.6)
+            if close:
+                raise OverrideError(f"--set: no node or subgraph node has the id or title {item.node!r}; "
+                                    f"did you mean {', '.join(repr(c) for c in close)}?") from None
+            raise err from None
+        widgets = graph.instance_widgets[instance_id]
+        feeds = widgets.feeds.get(item.input)
+        if not feeds:
+            raise OverrideError(f"--set: subgraph node {instance_id} '{widgets.title or instance_id}' has no "
+                                f"widget {item.input!r} that feeds a value inside; its widgets: "
+                                f"{', '.join(sorted(widgets.feeds)) or '(none)'}") from None
+        return [(inner, name, _coerce(inner, name, item.value))
+                for inner, name in ((graph.node(node_id), name) for node_id, name in feeds)]
+    value = _coerce(node, item.input, item.value)
+    if isinstance(node.inputs.get(item.input), LinkRef):
+        raise OverrideError(f"--set {node.id}.{item.input}: this input of node {node.id} '{node.label}' "
+                            "is fed by a link in the workflow")
+    return [(node, item.input, value)]
+
+
+def overridden_inputs(graph: WorkflowGraph, overrides: list[Override]) -> set[tuple[str, str]]:
+    """The (node id, input name) pairs the ``--set`` options change (after
+    :func:`apply_overrides` accepted them): what --smoke must leave as the user set it."""
+    return {(node.id, name) for item in overrides for node, name, _ in _targets(graph, item)}
+
+
+def _find_instance(graph: WorkflowGraph, ref: str) -> str | None:
+    """The subgraph instance ``ref`` names by full id or unique title (exact, then ignoring
+    case); None when none or several do."""
+    if ref in graph.instance_widgets:
+        return ref
+    folded = ref.casefold()
+    for same in (lambda title: title == ref, lambda title: title.casefold() == folded):
+        found = [i for i, w in graph.instance_widgets.items() if w.title is not None and same(w.title)]
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
 def apply_overrides(graph: WorkflowGraph, overrides: list[Override], seed: int | None = None) -> list[str]:
     """Change the graph's constant inputs in place; returns a line per change. An error
     names the workflow file first, like every other error about it."""
     changes = []
     for item in overrides:
         try:
-            node = find_node(graph, item.node)
-            value = _coerce(node, item.input, item.value)
-            if isinstance(node.inputs.get(item.input), LinkRef):
-                raise OverrideError(f"--set {node.id}.{item.input}: this input of node {node.id} '{node.label}' "
-                                    "is fed by a link in the workflow")
+            targets = _targets(graph, item)
         except OverrideError as err:
             raise OverrideError(f"{graph.source}: {err}") from None
-        node.inputs[item.input] = value
-        changes.append(f"node {node.id} '{node.label}': {item.input} = {_quoted(value)}")
+        for node, name, value in targets:
+            node.inputs[name] = value
+            changes.append(f"node {node.id} '{node.label}': {name} = {_quoted(value)}")
     if seed is not None:
         for node in graph.nodes():
             for name in SEED_INPUTS:

@@ -20,7 +20,7 @@ from wfrun.formats.document import Document
 from wfrun.formats.ui import UINode, UIWorkflow, is_scalar_widgets
 from wfrun.graph.everywhere import UE_NODES, added_links, resolve_scope
 from wfrun.graph.limits import MAX_EXPANDED_NODES, MAX_FILE_LINKS, MAX_FILE_NODES, MAX_SLOT, MAX_SUBGRAPH_DEPTH
-from wfrun.graph.model import LinkRef, NodeInstance, WorkflowGraph, id_key
+from wfrun.graph.model import InstanceWidgets, LinkRef, NodeInstance, WorkflowGraph, id_key
 from wfrun.graph.resolve import BYPASSED, MUTED, Resolver
 from wfrun.graph.scopes import ROOT, Scopes, Table, expand, full_id, slot_ok
 from wfrun.graph.widgets import bind, choose_signature, spec_for
@@ -91,6 +91,8 @@ def _build_ui(workflow: UIWorkflow, source: str, registry: Registry) -> Workflow
                     instance.inputs[name] = origin.constant
                 else:
                     instance.cut_inputs[name] = origin.why_none or "not connected"
+                if origin.instance_input is not None:
+                    _record_instance_widget(result, scopes, origin.instance_input, node_id, name)
             result.graph.add_node(node_id, node=instance)
 
     _broadcast_links(workflow, scopes, resolver, ue_added, result)
@@ -212,6 +214,17 @@ def _warn_scalar_widgets(result: WorkflowGraph, node: UINode, node_id: str) -> N
         file=result.source, node_id=node_id, node_title=node.title, class_type=node.type,
         input="widgets_values", found=node.widgets_values, expected="a list of widget values",
         hint="open the workflow in ComfyUI, set the widgets and save it again"))
+
+
+def _record_instance_widget(result: WorkflowGraph, scopes: Scopes, at: tuple[str, str], node_id: str,
+                            name: str) -> None:
+    """Note that input ``name`` of ``node_id`` takes its value from the widget ``at`` of a
+    subgraph instance, so ``--set INSTANCE.WIDGET`` can reach it."""
+    instance_id, widget = at
+    scope = scopes.by_id[instance_id]
+    title = (scope.instance.title if scope.instance else None) or (scope.definition.name if scope.definition else None)
+    record = result.instance_widgets.setdefault(instance_id, InstanceWidgets(title))  # as the UI shows it
+    record.feeds.setdefault(widget, []).append((node_id, name))
 
 
 def _instance_from_ui(node: UINode, node_id: str, registry: Registry) -> NodeInstance:

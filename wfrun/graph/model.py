@@ -64,6 +64,16 @@ class NodeInstance:
 
 
 @dataclass
+class InstanceWidgets:
+    """The widgets of one subgraph instance (the node a user sees in the UI, which is not in
+    the graph: its contents are), so ``--set`` can name the instance as the user knows it:
+    subgraph input name → the (node id, input name) pairs inside that its value feeds."""
+
+    title: str | None
+    feeds: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+
+@dataclass
 class WorkflowGraph:
     """A ``networkx.MultiDiGraph`` (a ``DiGraph`` whose edges are keyed by input name).
 
@@ -79,6 +89,8 @@ class WorkflowGraph:
     #: Subgraph definition id → the full id of its first instance (to name the nodes of
     #: a definition the way the graph does, e.g. ``"12:5"``).
     first_instances: dict[str, str] = field(default_factory=dict)
+    #: Subgraph instances' own widgets: instance full id → what each feeds inside.
+    instance_widgets: dict[str, InstanceWidgets] = field(default_factory=dict)
 
     def node(self, node_id: str) -> NodeInstance:
         return self.graph.nodes[node_id]["node"]

@@ -46,6 +46,9 @@ class Origin:
     has_constant: bool = False
     #: Why nothing feeds it (muted, bypassed with no match, unconnected reroute, …).
     why_none: str | None = None
+    #: (instance full id, subgraph input name) when the input is an unconnected input of a
+    #: subgraph instance: its widget's value, or (without one) the node's own saved value.
+    instance_input: tuple[str, str] | None = None
 
     @property
     def is_none(self) -> bool:
@@ -233,9 +236,10 @@ class Resolver:
             host_values = self._host_values.get(scope.id)
             if host_values is None:
                 host_values = self._host_values[scope.id] = host_widget_values(instance, scope.definition, scope.table)
+            at = (scope.id, wanted) if wanted is not None else None
             if wanted in host_values:  # the host's own widget (see wfrun.graph.host_widgets)
-                return Origin(constant=host_values[wanted], has_constant=True)
-            return Origin(why_none=f"subgraph input {wanted or slot} is not connected")
+                return Origin(constant=host_values[wanted], has_constant=True, instance_input=at)
+            return Origin(why_none=f"subgraph input {wanted or slot} is not connected", instance_input=at)
         return self._link(scope.parent, match.link, want_type, instance)
 
     def _from_instance_output(self, child: Scope, slot: int, want_type: Any) -> Step:

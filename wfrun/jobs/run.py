@@ -24,7 +24,7 @@ import networkx as nx
 
 import wfrun
 from wfrun.diagnostics import Diagnostic, Severity
-from wfrun.engine.overrides import Override, OverrideError, apply_overrides, find_node
+from wfrun.engine.overrides import Override, OverrideError, apply_overrides, overridden_inputs
 from wfrun.engine.plan import Plan, PlanError, make_plan
 from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
 from wfrun.jobs.smoke import RuntimeCaps, apply_smoke_caps, saved_step_counts
@@ -257,7 +257,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     runtime_caps = None
     if options.smoke:  # say what cannot run before writing or loading anything
         _refuse_unsupported(path, graph, plan)
-        kept = {(find_node(graph, o.node).id, o.input) for o in overrides}
+        kept = overridden_inputs(graph, overrides)
         saved_steps = saved_step_counts(graph)
         changes += apply_smoke_caps(graph, plan, kept)
         if plan.chosen or plan.untaken:  # a capped constant may decide a lazy choice: plan again
