@@ -185,3 +185,13 @@ def test_set_on_an_instance_widget_that_feeds_nothing_or_a_linked_one_is_refused
             apply_overrides(g, [Override.parse(text)])
     apply_overrides(g, [Override.parse("7.strength=2")])
     assert g.node("7:2").inputs["amount"] == 2.0
+
+
+def test_a_seeds_control_value_saved_after_it_on_the_instance_is_skipped():
+    """Older frontends kept the seed's control_after_generate value in the instance's list
+    (the frontend skips it on load): ``[1.25, "randomize", 0.25]`` is amount, strength."""
+    g = built(two_instances(host(7, [1.25, "randomize", 0.25], 1, 2), host(8, [1.5, 0.75, "fixed"], 3, 4)))
+    assert (g.node("7:1").inputs["amount"], g.node("7:2").inputs["amount"]) == (1.25, 0.25)
+    assert (g.node("8:1").inputs["amount"], g.node("8:2").inputs["amount"]) == (1.5, 0.75)
+    g = built(two_instances(host(7, [1.25, "other", 0.25], 1, 2), host(8, [1.5, 0.75], 3, 4)))
+    assert (g.node("7:1").inputs["amount"], g.node("7:2").inputs["amount"]) == (0.5, 0.7)  # no layout fits

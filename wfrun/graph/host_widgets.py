@@ -17,8 +17,9 @@ depends on the frontend that saved it:
   entry ``["-1", name]`` is the subgraph input ``name``;
 - otherwise (before promotion, and after the frontend turned promoted widgets back into
   linked subgraph inputs in 2026): one value per definition input that reaches an interior
-  widget, in the definition's input order. Used only when the counts agree: a file whose
-  count differs keeps its interior values, as before.
+  widget, in the definition's input order, a seed's ``control_after_generate`` value after
+  it where an older frontend kept one. A file whose values fit neither keeps its interior
+  values, as before.
 
 A ``None`` value is no value (a host with nothing of its own saved keeps the interior one).
 """
@@ -44,15 +45,35 @@ def host_widget_values(host: UINode, definition: Subgraph, table: Table) -> dict
     if promoted and len(saved) <= len(promoted):
         pairs = [(entry[1], value) for entry, value in zip(promoted, saved) if entry[0] == _INPUT_NODE]
     else:
-        names = _inputs_feeding_widgets(definition, table)
-        if len(names) != len(saved):
-            return {}
-        pairs = list(zip(names, saved))
+        pairs = _in_definition_order(_inputs_feeding_widgets(definition, table), saved)
     values: dict[str, Any] = {}
     for name, value in pairs:
         if value is not None:
             values.setdefault(name, value)
     return values
+
+
+#: The values of a seed widget's ``control_after_generate`` companion.
+_CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
+
+
+def _in_definition_order(names: list[str], saved: list[Any]) -> list[tuple[str, Any]]:
+    """One value per name; a longer list (instances saved by older frontends, which kept a
+    seed widget's ``control_after_generate`` value after it, as the node inside does) has
+    those control values skipped, as the frontend skips them on load. [] when the values
+    cannot be laid out so."""
+    extra = len(saved) - len(names)
+    if extra < 0:
+        return []
+    pairs, index = [], 0
+    for name in names:
+        pairs.append((name, saved[index]))
+        index += 1
+        if extra and index < len(saved) and isinstance(saved[index], str) and saved[index] in _CONTROL_VALUES \
+                and not isinstance(saved[index - 1], str):
+            index += 1
+            extra -= 1
+    return pairs if index == len(saved) else []
 
 
 def _proxy_widgets(host: UINode) -> list[tuple[str, str]]:
