@@ -195,3 +195,12 @@ def test_a_seeds_control_value_saved_after_it_on_the_instance_is_skipped():
     assert (g.node("8:1").inputs["amount"], g.node("8:2").inputs["amount"]) == (1.5, 0.75)
     g = built(two_instances(host(7, [1.25, "other", 0.25], 1, 2), host(8, [1.5, 0.75], 3, 4)))
     assert (g.node("7:1").inputs["amount"], g.node("7:2").inputs["amount"]) == (0.5, 0.7)  # no layout fits
+
+
+@pytest.mark.parametrize("promoted", ["[" * 100_000 + "]" * 100_000, "not json", '[["-1"]]', "[1, 2]", "{}"])
+def test_a_promoted_widget_list_of_any_other_shape_is_ignored_without_a_crash(promoted):
+    """proxyWidgets saved as a JSON string is parsed with wfrun's limits (a deep one raised
+    RecursionError from json.loads); a shape that is not a list of pairs is no list."""
+    g = built(two_instances(host(7, [1.25, 0.25], 1, 2, properties={"proxyWidgets": promoted}),
+                            host(8, [1.5, 0.75], 3, 4)))
+    assert (g.node("7:1").inputs["amount"], g.node("7:2").inputs["amount"]) == (1.25, 0.25)  # definition order

@@ -26,9 +26,10 @@ A ``None`` value is no value (a host with nothing of its own saved keeps the int
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from wfrun.formats import jsontext
+from wfrun.formats.errors import FormatError
 from wfrun.formats.ui import SUBGRAPH_INPUT_NODE_ID, Subgraph, UINode
 from wfrun.graph.scopes import Table
 
@@ -81,9 +82,9 @@ def _proxy_widgets(host: UINode) -> list[tuple[str, str]]:
     not that shape (the frontend also saved it as a JSON string)."""
     raw = (host.properties or {}).get("proxyWidgets")
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
+        try:  # with wfrun's JSON limits: a string in a file can nest as deep as it likes
+            raw = jsontext.parse(raw, "proxyWidgets", positions=False)
+        except FormatError:
             return []
     if not isinstance(raw, list):
         return []
