@@ -233,6 +233,8 @@ def _print_plan(prepared, say) -> None:
         say(f"set {line}")
     for line in prepared.standins:
         say(f"stand-in: {line}")
+    for line in prepared.request_files:
+        say(f"from the request: {line}")
     for diag in prepared.warnings:
         say(diag.text())
     graph, plan = prepared.graph, prepared.plan

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from wfrun.atomic import write_bytes
 from wfrun.formats import jsontext
+from wfrun.formats.attachments import Attachment, worker_images
 from wfrun.formats.api import ApiPrompt
 from wfrun.formats.errors import FormatError, FormatProblem
 from wfrun.formats.kinds import EXPECTED, Kind, describe, detect_kind
@@ -36,6 +37,8 @@ class Document:
     #: The output node ids ComfyUI was asked to run, where the file says (a queue entry);
     #: None: every output node, as when a workflow is queued from the UI.
     outputs: tuple[str, ...] | None = None
+    #: Files the request carries for ComfyUI's input folder (a worker request's images).
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def ui(self) -> UIWorkflow:
@@ -59,7 +62,9 @@ def parse_json(text: str, source: str) -> Any:
 def from_data(data: Any, source: str = "<memory>") -> Document:
     """Validate an already-parsed JSON value as a workflow document."""
     kind = detect_kind(data)
-    outputs = None
+    outputs, attachments = None, ()
+    if kind is None and (request := worker_request(data, source)) is not None:
+        (data, attachments), kind = request, "api"
     if kind is None and (prompt := request_body_prompt(data, source)) is not None:
         data, kind = prompt, "api"
     if kind is None and (item := queue_item_prompt(data, source)) is not None:
@@ -70,7 +75,7 @@ def from_data(data: Any, source: str = "<memory>") -> Document:
         model = UIWorkflow.model_validate(data) if kind == "ui" else ApiPrompt.model_validate(data)
     except ValidationError as err:
         raise FormatError(source, [_problem_from_pydantic(e) for e in err.errors()]) from None
-    return Document(kind, model, source, outputs)
+    return Document(kind, model, source, outputs, attachments)
 
 
 def queue_item_prompt(data: Any, source: str = "<memory>") -> tuple[dict[str, Any], tuple[str, ...] | None] | None:
@@ -114,28 +119,26 @@ def request_body_prompt(data: Any, source: str = "<memory>") -> dict[str, Any] |
     prompt = data.get("prompt")
     if detect_kind(prompt) == "api":
         return prompt
-    return worker_request_prompt(data, source)
+    return None
 
 
-def worker_request_prompt(data: dict[str, Any], source: str = "<memory>") -> dict[str, Any] | None:
-    """The API prompt of a saved RunPod worker-comfyui request, or None.
+def worker_request(data: Any, source: str = "<memory>") -> tuple[dict[str, Any], tuple[Attachment, ...]] | None:
+    """The API prompt of a saved RunPod worker-comfyui request and the files it carries, or None.
 
     Serverless ComfyUI workers (runpod-workers/worker-comfyui and the many images built on
     it) take ``{"input": {"workflow": {...}, "images": [...]}}`` and queue ``workflow`` as
     ComfyUI's prompt; scripts keep such requests as their example input. wfrun reads the
-    workflow the same way. ``images`` (base64 files the worker writes into ComfyUI's input
-    folder first) are not unpacked: a request carrying them is refused with the reason, so a
-    run never differs by silently missing them; other request keys (a webhook, storage
-    settings) change nothing a run computes and are dropped."""
+    workflow the same way. ``images`` are the base64 files the worker uploads into ComfyUI's
+    input folder first (:mod:`wfrun.formats.attachments`): a run reads them as the loaders
+    would (``jobs.request_files``); other request keys (a webhook, storage settings) change
+    nothing a run computes and are dropped."""
+    if not isinstance(data, dict) or "nodes" in data:
+        return None
     request = data.get("input")
     if not isinstance(request, dict) or detect_kind(request.get("workflow")) != "api":
         return None
-    if request.get("images"):
-        raise FormatError(source, [FormatProblem(
-            "unknown-format", "a worker request whose input.images carries files for ComfyUI's input folder; wfrun "
-            "does not unpack them: save each image under its name in the input folder and run input.workflow "
-            "alone", "input.images")])
-    return request["workflow"]
+    images = request.get("images")
+    return request["workflow"], worker_images(images, source) if images else ()
 
 
 def _not_a_workflow(data: Any) -> FormatProblem:

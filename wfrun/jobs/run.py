@@ -28,6 +28,7 @@ from wfrun.engine.overrides import Override, OverrideError, apply_overrides, ove
 from wfrun.engine.plan import Plan, PlanError, make_plan
 from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
 from wfrun.jobs.smoke import RuntimeCaps, apply_smoke_caps, saved_step_counts
+from wfrun.jobs.request_files import RequestFileError, place_request_files
 from wfrun.jobs.standins import StandinWriteError, stand_in_inputs, tiny_model_roots
 from wfrun.long_lived import freeze_once
 from wfrun.formats.document import Document, FormatError, from_data
@@ -118,6 +119,8 @@ class Prepared:
     models: list[ModelFile] = field(default_factory=list)
     #: What stands in for missing models and inputs (``--tiny-models``, ``--smoke``).
     standins: list[str] = field(default_factory=list)
+    #: Loaders that read a file the request carries (a worker request's images).
+    request_files: list[str] = field(default_factory=list)
     #: ``--smoke`` caps for values other nodes compute; its ``changes`` fill while running.
     runtime_caps: RuntimeCaps | None = None
     #: Seconds from wfrun's import to the end of :func:`prepare` (imports, parsing, checks).
@@ -141,6 +144,7 @@ class JobReport:
             "file": str(p.path), "device": self.device, "migrated": p.migrated,
             "overrides": p.changes + (p.runtime_caps.changes if p.runtime_caps else []),
             "standins": p.standins,
+            "request_files": p.request_files,
             "warnings": [d.to_json() for d in p.warnings],
             "plan": {"order": [{"id": i, "type": p.graph.node(i).class_type, "title": p.graph.node(i).label}
                                for i in p.plan.order],
@@ -236,6 +240,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         raise JobError(str(err)) from None
     except OSError as err:
         raise JobError(f"cannot read {path}: {err.strerror or err}", exit_code=EXIT_USAGE) from None
+    attachments = document.attachments  # the request's files: kept whatever migration returns
     document, migrated, saved_dates = _migrate(document, registry)
     graph = build(document, registry)
     if saved_dates:  # nodes inside subgraphs too: every instance of a definition was saved alike
@@ -268,14 +273,19 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
         runtime_caps = RuntimeCaps(graph, plan, kept, saved_steps)
     if options.tiny:
         roots, standins, standin_problems = _tiny_roots(graph, plan, path, options.allow_pickle)
-    stood_in: set[tuple[str, str]] = set()
+    try:  # before the stand-ins: a loader the request serves needs none
+        request_files, stood_in = place_request_files(graph, plan, attachments, Path(options.output_dir),
+                                                      write=not options.dry_run)
+    except RequestFileError as err:
+        raise JobError(str(err), exit_code=EXIT_USAGE) from None
     if options.smoke:
         try:
-            lines, stood_in = stand_in_inputs(graph, plan, input_dir_for(path, options), Path(options.output_dir),
-                                              write=not options.dry_run)
+            lines, served = stand_in_inputs(graph, plan, input_dir_for(path, options), Path(options.output_dir),
+                                            write=not options.dry_run)
         except StandinWriteError as err:
             raise JobError(str(err), exit_code=EXIT_USAGE) from None
         standins += lines
+        stood_in |= served
     needed = set(plan.order)
     no_standin = {(d.node_id, d.input) for d in standin_problems}
     diagnostics = [d for d in check(graph, CheckOptions(models=roots), pack_checks())
@@ -304,7 +314,7 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
     notices = [_skipped_notice(path, graph, plan)] if plan.skipped else []
     return Prepared(path, data, graph, plan, roots, migrated, changes,
                     notices + [d for d in diagnostics if d.severity != Severity.ERROR], models, standins=standins,
-                    runtime_caps=runtime_caps, prepared_at=since_start())
+                    request_files=request_files, runtime_caps=runtime_caps, prepared_at=since_start())
 
 
 def _plan(path: Path, graph: WorkflowGraph, outputs: tuple[str, ...] | None = None) -> Plan:
