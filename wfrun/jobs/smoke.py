@@ -65,6 +65,9 @@ UPSCALE_MODEL_NODES = frozenset({"ImageUpscaleWithModel", "ImageUpscaleWithModel
 #: Nodes that refuse images outside a side range (ComfyUI-Upscaler-Tensorrt's engines take
 #: 256..1280 px): images entering them are scaled into it (``RuntimeCaps._side_range_input``).
 SIDE_RANGE_NODES = {"UpscalerTensorrt": (256, 1280)}
+#: Nodes that write H.264 in 4:2:0 (even sides only), by their VIDEO input: frames of an odd
+#: side reaching them lose their last row or column (``RuntimeCaps._even_video_input``).
+EVEN_VIDEO_NODES = {"SaveVideo": "video"}
 #: Frame-count inputs where 0 means "no limit" (VideoHelperSuite's load cap).
 ZERO_MEANS_ALL = frozenset({"frame_load_cap"})
 #: Frames per chunk of the chunked long-video samplers (VideoChunkTools), capped like a video.
@@ -321,6 +324,8 @@ class RuntimeCaps:
             inputs = self._small_upscale_input(node, inputs)
         if node.class_type in SIDE_RANGE_NODES:
             inputs = self._side_range_input(node, inputs, *SIDE_RANGE_NODES[node.class_type])
+        if node.class_type in EVEN_VIDEO_NODES:
+            inputs = self._even_video_input(node, inputs, EVEN_VIDEO_NODES[node.class_type])
         inputs = self._small_megapixels(node, inputs)
         linked = self.targets.get(node.id)
         if not linked:
@@ -381,6 +386,28 @@ class RuntimeCaps:
             return inputs
         self.changes.append(f"node {node.id} '{node.label}': megapixels = {cap!r} (--smoke, was {value!r})")
         return {**inputs, "megapixels": cap}
+
+    def _even_video_input(self, node: NodeInstance, inputs: dict[str, Any], name: str) -> dict[str, Any]:
+        """A video of an odd width or height entering an H.264 4:2:0 writer, cut to even sides
+        (its last column or row dropped). The caps keep each size they set a multiple of 16,
+        but a node that sizes one image by another's aspect (ImageStitch's
+        ``match_image_size``: a 480x2976 column beside 832 px frames is 134 px wide, the same
+        column of 32x224 beside 64 px frames 9 px) can make an odd side from capped sizes
+        where the full-size run makes an even one; the writer refuses odd sides, as ComfyUI's."""
+        from dataclasses import replace
+
+        from wfrun.media.video_value import Video
+
+        video = inputs.get(name)
+        if not isinstance(video, Video) or not (video.width % 2 or video.height % 2):
+            return inputs
+        width, height = video.width - video.width % 2, video.height - video.height % 2
+        if not (width and height):
+            return inputs
+        self.changes.append(f"node {node.id} '{node.label}': {name} {video.width}x{video.height} -> "
+                            f"{width}x{height} (--smoke, an odd side made from capped sizes; H.264 4:2:0 "
+                            "needs even sides)")
+        return {**inputs, name: replace(video, images=video.images[:, :height, :width])}
 
     def _small_upscale_input(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
         """Images entering an upscale model at most ``MAX_SIDE`` on their longer side: each
