@@ -204,8 +204,11 @@ def apply_smoke_caps(graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str,
         ints = _int_slots(graph, node)
         limit = PREFIXED_MAX_FRAMES if node_id in prefixed else MAX_FRAMES
         fixed_steps = node.inputs.get("scheduler") in FIXED_STEP_SCHEDULERS
+        # a box of the node's own (not a size a constant node shares with others, which stays a pair)
+        box = node.inputs.get("keep_proportion") is True and all(
+            ints[n].via is None for n in ("width", "height") if n in ints)
         for name, new in capped_ints({n: (slot.value, slot.low) for n, slot in ints.items()}, limit,
-                                     node.class_type).items():
+                                     node.class_type, box).items():
             if not (fixed_steps and name in STEP_INPUTS):
                 write(ints[name], new)
         for name, new in capped_step_range(saved[node_id]).items():
@@ -253,10 +256,14 @@ def capped_step_range(ints: dict[str, Any]) -> dict[str, int]:
 
 
 def capped_ints(ints: dict[str, tuple[int, int]], max_frames: int = MAX_FRAMES,
-                class_type: str = "") -> dict[str, int]:
+                class_type: str = "", box: bool = False) -> dict[str, int]:
     """The capped value of each INT input by its name (``{name: (value, minimum)}``): frame
     counts (at most ``max_frames``), steps, context windows, and width/height pairs scaled
-    together; a node type's own caps (``CLASS_CAPS``) first."""
+    together; a node type's own caps (``CLASS_CAPS``) first. With ``box`` the pair is a box
+    an image is fitted into, keeping the image's aspect (``keep_proportion``): each side is
+    capped on its own, since the box's aspect does not shape the result (KJNodes'
+    LoadAndResizeImage saved with 720x10000, "fit the width", scaled together would be a
+    16x64 box, and a 64x48 picture fitted into it 16x12, which ``divisible_by`` 16 makes 16x0)."""
     out: dict[str, int] = {}
     own = CLASS_CAPS.get(class_type, {})
     for name, (value, _) in ints.items():
@@ -276,7 +283,9 @@ def capped_ints(ints: dict[str, tuple[int, int]], max_frames: int = MAX_FRAMES,
             out[name] = min(value, MAX_SIDE)
     for width_name, height_name in _size_pairs(ints):
         w, h = ints.get(width_name), ints.get(height_name)
-        if w is not None and h is not None:
+        if w is not None and h is not None and box:
+            out[width_name], out[height_name] = (min(v, max(MAX_SIDE, low)) for v, low in (w, h))
+        elif w is not None and h is not None:
             out[width_name], out[height_name] = capped_pair(w[0], h[0], (w[1], h[1]))
         else:
             name, (value, low) = (width_name, w) if w is not None else (height_name, h)
