@@ -65,6 +65,9 @@ UPSCALE_MODEL_NODES = frozenset({"ImageUpscaleWithModel", "ImageUpscaleWithModel
 #: Nodes that refuse images outside a side range (ComfyUI-Upscaler-Tensorrt's engines take
 #: 256..1280 px): images entering them are scaled into it (``RuntimeCaps._side_range_input``).
 SIDE_RANGE_NODES = {"UpscalerTensorrt": (256, 1280)}
+#: Nodes that write H.264 in 4:2:0 (even sides only), by their VIDEO input: frames of an odd
+#: side reaching them lose their last row or column (``RuntimeCaps._even_video_input``).
+EVEN_VIDEO_NODES = {"SaveVideo": "video"}
 #: Frame-count inputs where 0 means "no limit" (VideoHelperSuite's load cap).
 ZERO_MEANS_ALL = frozenset({"frame_load_cap"})
 #: Frames per chunk of the chunked long-video samplers (VideoChunkTools), capped like a video.
@@ -201,8 +204,11 @@ def apply_smoke_caps(graph: WorkflowGraph, plan: Plan, keep: Iterable[tuple[str,
         ints = _int_slots(graph, node)
         limit = PREFIXED_MAX_FRAMES if node_id in prefixed else MAX_FRAMES
         fixed_steps = node.inputs.get("scheduler") in FIXED_STEP_SCHEDULERS
+        # a box of the node's own (not a size a constant node shares with others, which stays a pair)
+        box = node.inputs.get("keep_proportion") is True and all(
+            ints[n].via is None for n in ("width", "height") if n in ints)
         for name, new in capped_ints({n: (slot.value, slot.low) for n, slot in ints.items()}, limit,
-                                     node.class_type).items():
+                                     node.class_type, box).items():
             if not (fixed_steps and name in STEP_INPUTS):
                 write(ints[name], new)
         for name, new in capped_step_range(saved[node_id]).items():
@@ -250,10 +256,14 @@ def capped_step_range(ints: dict[str, Any]) -> dict[str, int]:
 
 
 def capped_ints(ints: dict[str, tuple[int, int]], max_frames: int = MAX_FRAMES,
-                class_type: str = "") -> dict[str, int]:
+                class_type: str = "", box: bool = False) -> dict[str, int]:
     """The capped value of each INT input by its name (``{name: (value, minimum)}``): frame
     counts (at most ``max_frames``), steps, context windows, and width/height pairs scaled
-    together; a node type's own caps (``CLASS_CAPS``) first."""
+    together; a node type's own caps (``CLASS_CAPS``) first. With ``box`` the pair is a box
+    an image is fitted into, keeping the image's aspect (``keep_proportion``): each side is
+    capped on its own, since the box's aspect does not shape the result (KJNodes'
+    LoadAndResizeImage saved with 720x10000, "fit the width", scaled together would be a
+    16x64 box, and a 64x48 picture fitted into it 16x12, which ``divisible_by`` 16 makes 16x0)."""
     out: dict[str, int] = {}
     own = CLASS_CAPS.get(class_type, {})
     for name, (value, _) in ints.items():
@@ -273,7 +283,9 @@ def capped_ints(ints: dict[str, tuple[int, int]], max_frames: int = MAX_FRAMES,
             out[name] = min(value, MAX_SIDE)
     for width_name, height_name in _size_pairs(ints):
         w, h = ints.get(width_name), ints.get(height_name)
-        if w is not None and h is not None:
+        if w is not None and h is not None and box:
+            out[width_name], out[height_name] = (min(v, max(MAX_SIDE, low)) for v, low in (w, h))
+        elif w is not None and h is not None:
             out[width_name], out[height_name] = capped_pair(w[0], h[0], (w[1], h[1]))
         else:
             name, (value, low) = (width_name, w) if w is not None else (height_name, h)
@@ -321,6 +333,8 @@ class RuntimeCaps:
             inputs = self._small_upscale_input(node, inputs)
         if node.class_type in SIDE_RANGE_NODES:
             inputs = self._side_range_input(node, inputs, *SIDE_RANGE_NODES[node.class_type])
+        if node.class_type in EVEN_VIDEO_NODES:
+            inputs = self._even_video_input(node, inputs, EVEN_VIDEO_NODES[node.class_type])
         inputs = self._small_megapixels(node, inputs)
         linked = self.targets.get(node.id)
         if not linked:
@@ -381,6 +395,28 @@ class RuntimeCaps:
             return inputs
         self.changes.append(f"node {node.id} '{node.label}': megapixels = {cap!r} (--smoke, was {value!r})")
         return {**inputs, "megapixels": cap}
+
+    def _even_video_input(self, node: NodeInstance, inputs: dict[str, Any], name: str) -> dict[str, Any]:
+        """A video of an odd width or height entering an H.264 4:2:0 writer, cut to even sides
+        (its last column or row dropped). The caps keep each size they set a multiple of 16,
+        but a node that sizes one image by another's aspect (ImageStitch's
+        ``match_image_size``: a 480x2976 column beside 832 px frames is 134 px wide, the same
+        column of 32x224 beside 64 px frames 9 px) can make an odd side from capped sizes
+        where the full-size run makes an even one; the writer refuses odd sides, as ComfyUI's."""
+        from dataclasses import replace
+
+        from wfrun.media.video_value import Video
+
+        video = inputs.get(name)
+        if not isinstance(video, Video) or not (video.width % 2 or video.height % 2):
+            return inputs
+        width, height = video.width - video.width % 2, video.height - video.height % 2
+        if not (width and height):
+            return inputs
+        self.changes.append(f"node {node.id} '{node.label}': {name} {video.width}x{video.height} -> "
+                            f"{width}x{height} (--smoke, an odd side made from capped sizes; H.264 4:2:0 "
+                            "needs even sides)")
+        return {**inputs, name: replace(video, images=video.images[:, :height, :width])}
 
     def _small_upscale_input(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
         """Images entering an upscale model at most ``MAX_SIDE`` on their longer side: each

@@ -148,6 +148,7 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
     temp = Path(output_dir) / "temp"
     lines: list[str] = []
     covered: set[tuple[str, str]] = set()
+    planned = set(plan.order)
     for node_id in plan.order:
         node = graph.node(node_id)
         info = executor_info(node.class_type, node.spec)
@@ -175,6 +176,8 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
             except MediaPathError:
                 continue
             frames = frames_to_draw(node.inputs) if what == "video" else 1
+            if what == "image" and _mask_output_used(graph, node, planned):
+                what = "masked_image"
             covered.add((node.id, input_name))
             size = {"audio": "1 s", "video": f"{WIDTH}x{HEIGHT}, {frames} frames"}.get(what, f"{WIDTH}x{HEIGHT}")
             if not write:
@@ -190,6 +193,15 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
             lines.append(f"node {node.id} '{node.label}' {input_name} {name!r} is missing: "
                          f"a stand-in {what} ({size}), {path}")
     return lines, covered
+
+
+def _mask_output_used(graph: WorkflowGraph, node: Any, planned: set[str]) -> bool:
+    """Whether a planned node reads one of the loader's MASK outputs (LoadImage's alpha):
+    its stand-in picture then carries a painted area (``media.standins``' masked_image)."""
+    types = list(node.output_types or [])
+    slots = {i for i, t in enumerate(types) if str(t).upper() == "MASK"}
+    return bool(slots) and any(target in planned and data.get("slot") in slots
+                               for _, target, data in graph.graph.out_edges(node.id, data=True))
 
 
 #: Images drawn at most into one stand-in folder.

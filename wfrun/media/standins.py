@@ -5,7 +5,11 @@ which a CI machine does not have. A smoke run proves that the workflow executes,
 makes of a particular picture, so each missing file is replaced by a small project-made one
 of the same kind, drawn by :mod:`wfrun.media.samples` (no third-party media): the sample
 scene as a still, the scene's sun and box moving as a clip (with the tone as its sound), a
-disc as a mask, a tone as audio.
+disc as a mask, a tone as audio. A picture whose loader's MASK output the workflow uses (a
+speaker's area painted in ComfyUI's mask editor, saved as ``clipspace-painted-masked-….png``)
+is drawn with that disc cut out of its alpha channel (``masked_image``): ComfyUI's mask is
+``1 - alpha``, so the loader's mask is the disc, where a picture without alpha gives an
+empty 64x64 mask that covers nothing.
 
 Files are named after the original plus a hash of what was drawn, so the same request gives
 the same file: one already there is reused, and nothing else is ever replaced.
@@ -24,7 +28,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 #: What each kind of stand-in is written as.
-SUFFIXES = {"image": ".png", "mask": ".png", "video": ".mp4", "audio": ".wav"}
+SUFFIXES = {"image": ".png", "masked_image": ".png", "mask": ".png", "video": ".mp4", "audio": ".wav"}
 KINDS = frozenset(SUFFIXES)
 
 #: Bump when the drawings change, so new names are used.
@@ -75,12 +79,26 @@ def _image(path: Path, width: int, height: int, frames: int, fps: float) -> None
     Image.fromarray(scene(width, height, 0.5)).save(path, format="PNG")
 
 
+def _disc(width: int, height: int) -> np.ndarray:
+    """The mask's shape: a centred disc, a third of the shorter side in radius (bool HxW)."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    return ((xs - width / 2) ** 2 + (ys - height / 2) ** 2) <= (min(width, height) / 3) ** 2
+
+
 def _mask(path: Path, width: int, height: int, frames: int, fps: float) -> None:
     from PIL import Image
 
-    ys, xs = np.mgrid[0:height, 0:width]
-    inside = ((xs - width / 2) ** 2 + (ys - height / 2) ** 2) <= (min(width, height) / 3) ** 2
-    Image.fromarray((inside * 255).astype(np.uint8), mode="L").save(path, format="PNG")
+    Image.fromarray((_disc(width, height) * 255).astype(np.uint8), mode="L").save(path, format="PNG")
+
+
+def _masked_image(path: Path, width: int, height: int, frames: int, fps: float) -> None:
+    """The still with the disc transparent (alpha 0) and the rest opaque."""
+    from PIL import Image
+
+    from wfrun.media.samples import scene
+
+    alpha = np.where(_disc(width, height), 0, 255).astype(np.uint8)
+    Image.fromarray(np.dstack([scene(width, height, 0.5), alpha]), mode="RGBA").save(path, format="PNG")
 
 
 def _video(path: Path, width: int, height: int, frames: int, fps: float) -> None:
@@ -114,4 +132,4 @@ def _audio(path: Path, width: int, height: int, frames: int, fps: float) -> None
         out.writeframes(tone.tobytes())
 
 
-_WRITERS = {"image": _image, "mask": _mask, "video": _video, "audio": _audio}
+_WRITERS = {"image": _image, "masked_image": _masked_image, "mask": _mask, "video": _video, "audio": _audio}

@@ -62,11 +62,14 @@ class InputSpec(BaseModel):
     #: frontend draws them when the option is chosen, saves their values next, and
     #: queues them as ``<combo>.<input>``).
     dynamic: dict[str, list["InputSpec"]] | None = None
+    #: ``widgetType``: the widget the frontend draws for a socket type that has none of its
+    #: own (basic_data_handling's ``"FLOAT,INT"`` numbers with ``widgetType: "FLOAT"``).
+    widget_type: str | None = None
 
     @property
     def is_widget(self) -> bool:
         """Whether this input stores a value in ``widgets_values`` when not linked."""
-        return self.type in WIDGET_TYPES and not self.force_input and self.section != "hidden"
+        return (self.widget_type or self.type) in WIDGET_TYPES and not self.force_input and self.section != "hidden"
 
 
 class OutputSpec(BaseModel):

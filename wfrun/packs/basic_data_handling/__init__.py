@@ -44,9 +44,8 @@ Not covered (each needs something these value executors do not give):
 * the bare ``StringReplace`` (ComfyUI core's node of that name is the one a file without a
   ``cnr_id`` means; the spec file leaves this pack's out).
 
-Known gap (in the specs, not here): the pack's own frontend script turns inputs declared with
-a ``widgetType`` option (the maths nodes' NUMBER inputs, the comparisons' values, IntCreate /
-FloatCreate ``value``, Generic And/Or items) into text or number widgets; the extracted specs
-keep them as sockets, so a UI-format file's ``widgets_values`` for them is not read yet. API
-prompts and linked inputs run as the pack does.
+Inputs declared with a ``widgetType`` option (the maths nodes' NUMBER inputs, the
+comparisons' values, IntCreate / FloatCreate ``value``, Generic And/Or items) are drawn by
+the frontend as text or number widgets: their specs record it (``InputSpec.widget_type``,
+re-extracted 2026-12-03), so a UI file's ``widgets_values`` for them bind by position.
 """

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wfrun.specs.spec import InputSpec, OutputSpec, Signature
+from wfrun.specs.spec import WIDGET_TYPES, InputSpec, OutputSpec, Signature
 
 from .static_eval import (
     UNKNOWN,
@@ -130,6 +130,8 @@ def input_spec(name: str, section: str, value: Any) -> InputSpec:
         fields["multiline"] = True
     if opts.get("forceInput") is True:
         fields["force_input"] = True
+    if isinstance(opts.get("widgetType"), str) and fields["type"] not in WIDGET_TYPES:
+        fields["widget_type"] = opts["widgetType"]
     if opts.get("lazy") is True:
         fields["lazy"] = True
     if opts.get("image_upload") is True:
