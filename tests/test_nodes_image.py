@@ -262,6 +262,18 @@ def test_image_concat_multi_masks_and_mixed():
     assert out.shape == (1, 4, 8, 3) and out[0, 0, 7].tolist() == [1, 1, 1]
 
 
+def test_image_concat_multi_match_size_to_zero_pixels_is_named():
+    """inputcount at its maximum (1000) stacks a strip so thin that matching its height
+    leaves int(4 * 2 / 100) = 0 px: the pack's resize fails there; wfrun names the input."""
+    a, thin = torch.ones(1, 4, 4, 3), torch.ones(1, 100, 2, 3)
+    with pytest.raises(NodeInputError) as err:
+        run("ImageConcatMulti", inputcount=2, image_1=a, image_2=thin, direction="right", match_image_size=True)
+    assert err.value.input_name == "match_image_size" and "4x0 px" in str(err.value)
+    (out,) = run("ImageConcatMulti", inputcount=2, image_1=a, image_2=torch.ones(1, 100, 50, 3), direction="right",
+                 match_image_size=True)
+    assert out.shape == (1, 4, 4 + int(4 * 50 / 100), 3)  # 2 px wide: still a picture
+
+
 def test_image_batch_multi_resizes_and_pads_channels():
     a = torch.zeros(2, 4, 4, 3)
     b = torch.ones(1, 8, 8, 4)
