@@ -128,6 +128,15 @@ def test_image_scale_keeps_aspect_for_zero_side():
     assert by.shape == (1, 5, 10, 3)
 
 
+def test_image_scale_by_to_zero_pixels_names_scale_by():
+    """scale_by's minimum, 0.01, on a 40x20 image: round(20 * 0.01) = 0 px, where ComfyUI's resize fails."""
+    with pytest.raises(NodeInputError) as err:
+        run("ImageScaleBy", image=ramp(20, 40), upscale_method="nearest-exact", scale_by=0.01)
+    assert err.value.input_name == "scale_by" and "0x0 px" in str(err.value)
+    (small,) = run("ImageScaleBy", image=ramp(20, 40), upscale_method="nearest-exact", scale_by=0.05)
+    assert small.shape == (1, round(20 * 0.05), round(40 * 0.05), 3)
+
+
 # ---------------------------------------------------------------------------- KJNodes resize
 
 def test_image_resize_kj_keep_proportion_divisible():
