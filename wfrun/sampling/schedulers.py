@@ -436,7 +436,41 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     elif denoise_strength < 1.0:
         run_steps = int(steps * denoise_strength)
         timesteps = timesteps[-(run_steps + 1):]
+    if isinstance(stepper, DiffusersStepper):
+        _check_walk(stepper, timesteps, float(shift), sigmas is not None)
     return Schedule(name=name, stepper=stepper, timesteps=timesteps, steps=run_steps, per_frame_timesteps=per_frame)
+
+
+def _check_walk(stepper: "DiffusersStepper", timesteps: torch.Tensor, shift: float, custom: bool) -> None:
+    """Refuse a schedule the pack's diffusers-derived schedulers cannot walk.
+
+    Those schedulers (the pack's FlowUniPC/FlowDPM copies of diffusers, and diffusers' own
+    Euler, LCM and DEIS) find their place from the first timestep they are given: where that
+    value occurs more than once in the schedule they take its *second* occurrence, then move
+    one place per step and run off the end of the schedule on the last step (UniPC's
+    ``assert self.this_order > 0``, an IndexError in the others). That happens at shift 0
+    (every sigma 0, or 0/0 in Euler's shift formula) and at a shift so small that the first
+    sigmas round to one whole timestep (unipc/beta at shift 0.01 and 50 steps: 90, 90, 90,
+    ...). The pack fails the same way, so wfrun names the input instead of failing inside
+    the scheduler."""
+    if len(timesteps) == 0:
+        return
+    every = stepper.timesteps.detach().cpu()
+    first = timesteps[0].detach().cpu()
+    sigmas = stepper.sigmas.detach().float().cpu()
+    undefined = not (bool(torch.isfinite(sigmas).all()) and bool(torch.isfinite(every.float()).all()))
+    flat = undefined or bool(sigmas.abs().max() == 0)
+    repeats = int((every == first).sum())
+    if repeats <= 1 and not flat:
+        return
+    at = "" if custom else f" at shift {shift:g}"
+    if flat:
+        why = f"the schedule has no noise levels{at} (every sigma is 0 or undefined)"
+    else:
+        why = f"the schedule starts with timestep {first.item():g} {repeats} times{at}"
+    raise SchedulerError(f"{why}: the scheduler then loses its place and fails on the last step, in the pack too",
+                         hint="give distinct sigmas" if custom else "use a larger shift",
+                         input_name="sigmas" if custom else "shift")
 
 
 def step_slice(count: int, start_step: int | float, end_step: int | float,
