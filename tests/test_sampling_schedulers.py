@@ -191,3 +191,12 @@ def test_repeated_custom_sigmas_name_sigmas():
     with pytest.raises(SchedulerError) as err:
         build_schedule("unipc", 4, 5.0, sigmas=torch.tensor([0.9, 0.9, 0.5, 0.2, 0.0]))
     assert err.value.input_name == "sigmas"
+
+
+def test_huge_shift_repeats_the_top_timestep():
+    """shift's maximum, 1000, at 4 steps: the two highest pack sigmas both floor to timestep 999."""
+    first = (pack_multistep(4, 1000.0) * 1000).astype(np.int64)
+    assert first[0] == first[1] == 999
+    with pytest.raises(SchedulerError) as err:
+        build_schedule("unipc", 4, 1000.0)
+    assert err.value.input_name == "shift" and err.value.hint == "use a smaller shift or fewer steps"

@@ -469,7 +469,8 @@ def _check_walk(stepper: "DiffusersStepper", timesteps: torch.Tensor, shift: flo
     else:
         why = f"the schedule starts with timestep {first.item():g} {repeats} times{at}"
     raise SchedulerError(f"{why}: the scheduler then loses its place and fails on the last step, in the pack too",
-                         hint="give distinct sigmas" if custom else "use a larger shift",
+                         hint="give distinct sigmas" if custom else
+                         "use a smaller shift or fewer steps" if shift > 1 else "use a larger shift",
                          input_name="sigmas" if custom else "shift")
 
 
