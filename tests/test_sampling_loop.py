@@ -315,3 +315,21 @@ def test_easycache_skips_by_its_rule_and_a_zero_threshold_changes_nothing():
     cache.after_step(pid, x)
     calc, _ = cache.decide(pid, 2, x0 * 2.5, None, None)  # 1.5 / 3.5 >= 0.3: compute
     assert calc
+
+
+@torch.no_grad()
+def test_riflex_index_past_the_temporal_frequencies_names_the_input():
+    """riflex_freq_index's range reaches 1000, but the wrapper's RIFLEx sets omega[k - 1] of
+    the temporal RoPE frequencies (an IndexError past them). diffusers' split: h and w get
+    2 * (head_dim // 6) dims each, t the rest; head_dim 16 -> t_dim 8 -> 4 frequencies."""
+    from wfrun.sampling.loop import SamplingError
+
+    model = tiny()
+    head = model.config.attention_head_dim
+    frequencies = (head - 4 * (head // 6)) // 2
+    assert frequencies == 4
+    out = sample(request(model, steps=1, options=SamplerOptions(riflex_freq_index=frequencies))[0])
+    assert torch.isfinite(out["samples"]).all()
+    with pytest.raises(SamplingError) as err:
+        sample(request(model, steps=1, options=SamplerOptions(riflex_freq_index=frequencies + 1))[0])
+    assert err.value.input_name == "riflex_freq_index" and "4 temporal" in str(err.value)

@@ -966,6 +966,17 @@ def _check_s2v(req: SamplingRequest, cond: Conditioning, windows: Windows | None
         raise SamplingError(err.input_name, str(err), err.hint) from None
 
 
+def _check_riflex(transformer: Any, k: int) -> None:
+    """RIFLEx replaces the temporal RoPE frequency number ``k`` (the wrapper's ``rope_params``
+    sets ``omega[k - 1]``): a ``riflex_freq_index`` past the model's temporal frequencies
+    (22 on the released Wan models, head dim 128) is an IndexError in the pack; named here
+    before any step runs."""
+    t_dim = getattr(getattr(transformer, "rope", None), "t_dim", None)
+    if k > 0 and isinstance(t_dim, int) and k > t_dim // 2:
+        raise SamplingError("riflex_freq_index", f"riflex_freq_index {k}: the model has {t_dim // 2} temporal "
+                            "RoPE frequencies", f"use 0 (off) or 1 to {t_dim // 2}")
+
+
 def prepare(req: SamplingRequest) -> Prepared:
     """Check the request and fix everything the steps need, in the pack's order (the one
     CPU generator feeds the noise, then FreeNoise, then stochastic schedulers)."""
@@ -978,6 +989,7 @@ def prepare(req: SamplingRequest) -> Prepared:
                             "the video's (joined in self-attention, RoPE-shifted by freq_offset), which wfrun's "
                             "transformer forward does not do", "remove WanVideoAddStandInLatent")
     opts = req.options
+    _check_riflex(req.transformer, int(opts.riflex_freq_index))
     steps, cfg, schedule, add_noise = _steps_and_cfg(req)
     try:  # MiniMax-Remover: the model and its embeds go together, alone
         remover.check(req.transformer, req.image_embeds, windows=opts.context is not None, ati=req.ati is not None)
