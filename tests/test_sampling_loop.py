@@ -333,3 +333,23 @@ def test_riflex_index_past_the_temporal_frequencies_names_the_input():
     with pytest.raises(SamplingError) as err:
         sample(request(model, steps=1, options=SamplerOptions(riflex_freq_index=frequencies + 1))[0])
     assert err.value.input_name == "riflex_freq_index" and "4 temporal" in str(err.value)
+
+
+def test_flf2v_model_refuses_one_images_clip_tokens():
+    """WanVideoClipVisionEncode's combine_embeds 'average' gives one image's tokens [1, n, d];
+    an FLF2V model views them as [-1, 2n, d] before adding its table of 2n positions (the
+    pack's MLPProj), which one image's n * d values cannot fill: refused naming image_embeds.
+    Both images' tokens (concat, [1, 2n, d]) pass."""
+    from wfrun.packs.wanvideo.sampler import check_conditioning
+
+    torch.manual_seed(0)
+    flf = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=36,
+                                out_channels=16, text_dim=24, freq_dim=16, ffn_dim=48, num_layers=1,
+                                cross_attn_norm=True, image_dim=20, added_kv_proj_dim=32, pos_embed_seq_len=10).eval()
+    model = WanVideoModel(transformer=flf, model_type="i2v", path="Wan2_1-FLF2V-14B-720P_tiny.safetensors",
+                          base_dtype=torch.float32)
+    base = dict(num_frames=9, image_embeds=torch.zeros(20, 3, 4, 4), lat_h=4, lat_w=4, max_seq_len=12)
+    check_conditioning(model, ImageEmbeds(**base, clip_context=torch.zeros(1, 10, 20)))
+    with pytest.raises(NodeInputError) as err:
+        check_conditioning(model, ImageEmbeds(**base, clip_context=torch.zeros(1, 5, 20)))
+    assert err.value.input_name == "image_embeds" and "1 x 5" in str(err.value) and "concat" in err.value.hint
