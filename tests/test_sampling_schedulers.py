@@ -200,3 +200,9 @@ def test_huge_shift_repeats_the_top_timestep():
     with pytest.raises(SchedulerError) as err:
         build_schedule("unipc", 4, 1000.0)
     assert err.value.input_name == "shift" and err.value.hint == "use a smaller shift or fewer steps"
+
+
+def test_sigmas_only_callers_get_any_shift():
+    """TripleKSampler's shift searches only read sigmas, which the pack computes at shift 0 too."""
+    sched = build_schedule("unipc", 4, 0.0, walked=False)
+    assert float(sched.stepper.sigmas.abs().max()) == 0.0

@@ -398,7 +398,7 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
                    sigmas: torch.Tensor | Sequence[float] | None = None, transformer_dim: int = 1536,
                    device: str | torch.device = "cpu", steps_divided: bool = False,
                    step_range: tuple[int | float, int | float] | None = None,
-                   options: Any = None) -> Schedule:
+                   options: Any = None, walked: bool = True) -> Schedule:
     """The pack's ``get_scheduler`` plus WanVideoSampler's step arithmetic around it.
 
     Before the sampler had a step range (to 2025-07-27): ``steps = int(steps /
@@ -412,6 +412,9 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     sampler turns a denoise below 1 into a start step): no division; the schedule is built
     for ``steps`` and cut as the pack's ``get_scheduler`` cuts it (:func:`step_slice`).
     ``options``: settings of the scheduler itself (WanVideoSchedulerSA_ODE's, by name).
+    ``walked``: the schedule will be stepped through (:func:`_check_walk`); False for callers
+    that only read its sigmas (TripleKSampler's shift searches), which the pack computes at
+    any shift.
     """
     name = normalize_name(scheduler)
     if denoise_strength <= 0:
@@ -436,7 +439,7 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     elif denoise_strength < 1.0:
         run_steps = int(steps * denoise_strength)
         timesteps = timesteps[-(run_steps + 1):]
-    if isinstance(stepper, DiffusersStepper):
+    if walked and isinstance(stepper, DiffusersStepper):
         _check_walk(stepper, timesteps, float(shift), sigmas is not None)
     return Schedule(name=name, stepper=stepper, timesteps=timesteps, steps=run_steps, per_frame_timesteps=per_frame)
 
