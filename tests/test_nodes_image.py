@@ -128,6 +128,15 @@ def test_image_scale_keeps_aspect_for_zero_side():
     assert by.shape == (1, 5, 10, 3)
 
 
+def test_image_scale_by_to_zero_pixels_names_scale_by():
+    """scale_by's minimum, 0.01, on a 40x20 image: round(20 * 0.01) = 0 px, where ComfyUI's resize fails."""
+    with pytest.raises(NodeInputError) as err:
+        run("ImageScaleBy", image=ramp(20, 40), upscale_method="nearest-exact", scale_by=0.01)
+    assert err.value.input_name == "scale_by" and "0x0 px" in str(err.value)
+    (small,) = run("ImageScaleBy", image=ramp(20, 40), upscale_method="nearest-exact", scale_by=0.05)
+    assert small.shape == (1, round(20 * 0.05), round(40 * 0.05), 3)
+
+
 # ---------------------------------------------------------------------------- KJNodes resize
 
 def test_image_resize_kj_keep_proportion_divisible():
@@ -260,6 +269,18 @@ def test_image_concat_multi_masks_and_mixed():
     (out,) = run("ImageConcatMulti", inputcount=2, image_1=torch.zeros(1, 4, 4, 3), image_2=m, direction="right",
                  match_image_size=False)
     assert out.shape == (1, 4, 8, 3) and out[0, 0, 7].tolist() == [1, 1, 1]
+
+
+def test_image_concat_multi_match_size_to_zero_pixels_is_named():
+    """inputcount at its maximum (1000) stacks a strip so thin that matching its height
+    leaves int(4 * 2 / 100) = 0 px: the pack's resize fails there; wfrun names the input."""
+    a, thin = torch.ones(1, 4, 4, 3), torch.ones(1, 100, 2, 3)
+    with pytest.raises(NodeInputError) as err:
+        run("ImageConcatMulti", inputcount=2, image_1=a, image_2=thin, direction="right", match_image_size=True)
+    assert err.value.input_name == "match_image_size" and "4x0 px" in str(err.value)
+    (out,) = run("ImageConcatMulti", inputcount=2, image_1=a, image_2=torch.ones(1, 100, 50, 3), direction="right",
+                 match_image_size=True)
+    assert out.shape == (1, 4, 4 + int(4 * 50 / 100), 3)  # 2 px wide: still a picture
 
 
 def test_image_batch_multi_resizes_and_pads_channels():

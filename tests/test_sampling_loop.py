@@ -315,3 +315,41 @@ def test_easycache_skips_by_its_rule_and_a_zero_threshold_changes_nothing():
     cache.after_step(pid, x)
     calc, _ = cache.decide(pid, 2, x0 * 2.5, None, None)  # 1.5 / 3.5 >= 0.3: compute
     assert calc
+
+
+@torch.no_grad()
+def test_riflex_index_past_the_temporal_frequencies_names_the_input():
+    """riflex_freq_index's range reaches 1000, but the wrapper's RIFLEx sets omega[k - 1] of
+    the temporal RoPE frequencies (an IndexError past them). diffusers' split: h and w get
+    2 * (head_dim // 6) dims each, t the rest; head_dim 16 -> t_dim 8 -> 4 frequencies."""
+    from wfrun.sampling.loop import SamplingError
+
+    model = tiny()
+    head = model.config.attention_head_dim
+    frequencies = (head - 4 * (head // 6)) // 2
+    assert frequencies == 4
+    out = sample(request(model, steps=1, options=SamplerOptions(riflex_freq_index=frequencies))[0])
+    assert torch.isfinite(out["samples"]).all()
+    with pytest.raises(SamplingError) as err:
+        sample(request(model, steps=1, options=SamplerOptions(riflex_freq_index=frequencies + 1))[0])
+    assert err.value.input_name == "riflex_freq_index" and "4 temporal" in str(err.value)
+
+
+def test_flf2v_model_refuses_one_images_clip_tokens():
+    """WanVideoClipVisionEncode's combine_embeds 'average' gives one image's tokens [1, n, d];
+    an FLF2V model views them as [-1, 2n, d] before adding its table of 2n positions (the
+    pack's MLPProj), which one image's n * d values cannot fill: refused naming image_embeds.
+    Both images' tokens (concat, [1, 2n, d]) pass."""
+    from wfrun.packs.wanvideo.sampler import check_conditioning
+
+    torch.manual_seed(0)
+    flf = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=36,
+                                out_channels=16, text_dim=24, freq_dim=16, ffn_dim=48, num_layers=1,
+                                cross_attn_norm=True, image_dim=20, added_kv_proj_dim=32, pos_embed_seq_len=10).eval()
+    model = WanVideoModel(transformer=flf, model_type="i2v", path="Wan2_1-FLF2V-14B-720P_tiny.safetensors",
+                          base_dtype=torch.float32)
+    base = dict(num_frames=9, image_embeds=torch.zeros(20, 3, 4, 4), lat_h=4, lat_w=4, max_seq_len=12)
+    check_conditioning(model, ImageEmbeds(**base, clip_context=torch.zeros(1, 10, 20)))
+    with pytest.raises(NodeInputError) as err:
+        check_conditioning(model, ImageEmbeds(**base, clip_context=torch.zeros(1, 5, 20)))
+    assert err.value.input_name == "image_embeds" and "1 x 5" in str(err.value) and "concat" in err.value.hint

@@ -159,3 +159,50 @@ def test_euler_step_matches_flow_update():
     s = sched.stepper.sigmas
     out = sched.stepper.step(v, torch.tensor([sched.timesteps[0]]), x)
     torch.testing.assert_close(out, x + (s[1] - s[0]) * v)
+
+
+# ------------------------------------------------------------------ schedules the pack cannot walk
+
+@pytest.mark.parametrize("name", ["unipc", "dpm++", "dpm++_sde", "euler", "euler/beta", "lcm", "deis"])
+def test_shift_zero_is_refused_naming_shift(name):
+    """shift's minimum, 0: shift*s / (1 + (shift-1)*s) is 0 for every s (0/0 at s = 1), so
+    the schedule has no noise levels and the pack's scheduler (diffusers-derived: it finds its
+    place from the first timestep) fails; wfrun names shift instead."""
+    assert shifted(np.linspace(0.999, 0.0, 5), 0.0).max() == 0.0
+    with pytest.raises(SchedulerError) as err:
+        build_schedule(name, 4, 0.0)
+    assert err.value.input_name == "shift" and "shift 0" in str(err.value)
+
+
+def test_repeated_first_timestep_is_refused_naming_shift():
+    """unipc/beta at shift 0.01 and 50 steps: the pack's timesteps int64(sigma*1000) start
+    90, 90, 90 (the formula above); its UniPC takes the second 90 as its place, walks off
+    the end and fails ``assert self.this_order > 0``. A nearby shift where they differ runs."""
+    first = (pack_multistep(50, 0.01, beta=True) * 1000).astype(np.int64)
+    assert first[0] == first[1] == first[2]
+    with pytest.raises(SchedulerError) as err:
+        build_schedule("unipc/beta", 50, 0.01)
+    assert err.value.input_name == "shift" and f"timestep {first[0]} 3 times" in str(err.value)
+    assert len(set((pack_multistep(4, 0.01, beta=True) * 1000).astype(np.int64)[:2])) == 2
+    build_schedule("unipc/beta", 4, 0.01)  # distinct first timesteps: accepted
+
+
+def test_repeated_custom_sigmas_name_sigmas():
+    with pytest.raises(SchedulerError) as err:
+        build_schedule("unipc", 4, 5.0, sigmas=torch.tensor([0.9, 0.9, 0.5, 0.2, 0.0]))
+    assert err.value.input_name == "sigmas"
+
+
+def test_huge_shift_repeats_the_top_timestep():
+    """shift's maximum, 1000, at 4 steps: the two highest pack sigmas both floor to timestep 999."""
+    first = (pack_multistep(4, 1000.0) * 1000).astype(np.int64)
+    assert first[0] == first[1] == 999
+    with pytest.raises(SchedulerError) as err:
+        build_schedule("unipc", 4, 1000.0)
+    assert err.value.input_name == "shift" and err.value.hint == "use a smaller shift or fewer steps"
+
+
+def test_sigmas_only_callers_get_any_shift():
+    """TripleKSampler's shift searches only read sigmas, which the pack computes at shift 0 too."""
+    sched = build_schedule("unipc", 4, 0.0, walked=False)
+    assert float(sched.stepper.sigmas.abs().max()) == 0.0

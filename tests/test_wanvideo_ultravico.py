@@ -65,3 +65,22 @@ def test_through_the_sampler(tiny_files):
     edited = node("WanVideoSampler")(ctx, model=half, image_embeds=long, **kw)[0]["samples"]
     assert not torch.allclose(edited, plain_long, atol=1e-4)
     assert model.ultravico_alpha is None and half.ultravico_alpha == 0.5
+
+
+@torch.no_grad()
+def test_with_enhance_a_video_it_names_feta_args(tiny_files):
+    """The loader's attention_mode sageattn_ultravico with WanVideoEnhanceAVideo: both replace
+    the blocks' self-attention, which wfrun's forward cannot combine; refused naming feta_args
+    before any step (it was an internal error from inside the forward)."""
+    import pytest
+
+    from wfrun.nodes.executor import NodeInputError
+
+    model = load(tiny_files, "Wan2_1-T2V-1_3B_tiny_bf16.safetensors", "t2v")
+    ctx = ExecContext()
+    ultra = dataclasses.replace(model, attention_mode="sageattn_ultravico")
+    (feta,) = node("WanVideoEnhanceAVideo")(ctx)
+    with pytest.raises(NodeInputError) as err:
+        node("WanVideoSampler")(ctx, model=ultra, image_embeds=t2v_embeds(), text_embeds=text(dim=32), steps=1,
+                                cfg=1.0, shift=5.0, seed=0, scheduler="euler", feta_args=feta)
+    assert err.value.input_name == "feta_args" and "Enhance-A-Video" in str(err.value)

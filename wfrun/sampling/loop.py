@@ -966,6 +966,33 @@ def _check_s2v(req: SamplingRequest, cond: Conditioning, windows: Windows | None
         raise SamplingError(err.input_name, str(err), err.hint) from None
 
 
+def _check_ultravico(req: SamplingRequest, latent_len: int) -> None:
+    """UltraViCo attention (the loader's ``sageattn_ultravico``) replaces the blocks'
+    self-attention; wfrun's forward cannot combine it with the other self/cross-attention
+    replacements (Enhance-A-Video, several prompts over the video, NAG): named by the input
+    that brings them, before any step (was an error from inside the forward)."""
+    if req.ultravico_alpha is None:
+        return
+    what = ("feta_args", "Enhance-A-Video") if req.options.feta is not None and latent_len > 1 else \
+        ("text_embeds", "several prompts over the video") if len(req.text_embeds.prompt_embeds) > 1 else \
+        ("text_embeds", "NAG") if getattr(req.text_embeds, "nag", None) is not None else None
+    if what is not None:
+        raise SamplingError(what[0], f"UltraViCo attention (attention_mode sageattn_ultravico) together with "
+                            f"{what[1]} is not supported by wfrun", "use another attention_mode in the model "
+                            f"loader, or drop {what[1]}")
+
+
+def _check_riflex(transformer: Any, k: int) -> None:
+    """RIFLEx replaces the temporal RoPE frequency number ``k`` (the wrapper's ``rope_params``
+    sets ``omega[k - 1]``): a ``riflex_freq_index`` past the model's temporal frequencies
+    (22 on the released Wan models, head dim 128) is an IndexError in the pack; named here
+    before any step runs."""
+    t_dim = getattr(getattr(transformer, "rope", None), "t_dim", None)
+    if k > 0 and isinstance(t_dim, int) and k > t_dim // 2:
+        raise SamplingError("riflex_freq_index", f"riflex_freq_index {k}: the model has {t_dim // 2} temporal "
+                            "RoPE frequencies", f"use 0 (off) or 1 to {t_dim // 2}")
+
+
 def prepare(req: SamplingRequest) -> Prepared:
     """Check the request and fix everything the steps need, in the pack's order (the one
     CPU generator feeds the noise, then FreeNoise, then stochastic schedulers)."""
@@ -978,6 +1005,7 @@ def prepare(req: SamplingRequest) -> Prepared:
                             "the video's (joined in self-attention, RoPE-shifted by freq_offset), which wfrun's "
                             "transformer forward does not do", "remove WanVideoAddStandInLatent")
     opts = req.options
+    _check_riflex(req.transformer, int(opts.riflex_freq_index))
     steps, cfg, schedule, add_noise = _steps_and_cfg(req)
     try:  # MiniMax-Remover: the model and its embeds go together, alone
         remover.check(req.transformer, req.image_embeds, windows=opts.context is not None, ati=req.ati is not None)
@@ -1026,6 +1054,7 @@ def prepare(req: SamplingRequest) -> Prepared:
     elif opts.teacache is not None:
         teacache = TeaCache.create(opts.teacache, len(schedule.timesteps), req.teacache_variant, req.cache_device)
     is_looped = (windows is not None and windows.options.context_schedule == "uniform_looped") or opts.loop is not None
+    _check_ultravico(req, latent_len)
     return Prepared(
         req=req, steps=steps, cfg=cfg, schedule=schedule, generator=generator, latent=noise.to(torch.device(req.device)),
         cond=cond, text=text, windows=windows, is_looped=is_looped, extra_count=extra_count, empty_idx=empty_idx,

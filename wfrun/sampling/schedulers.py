@@ -398,7 +398,7 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
                    sigmas: torch.Tensor | Sequence[float] | None = None, transformer_dim: int = 1536,
                    device: str | torch.device = "cpu", steps_divided: bool = False,
                    step_range: tuple[int | float, int | float] | None = None,
-                   options: Any = None) -> Schedule:
+                   options: Any = None, walked: bool = True) -> Schedule:
     """The pack's ``get_scheduler`` plus WanVideoSampler's step arithmetic around it.
 
     Before the sampler had a step range (to 2025-07-27): ``steps = int(steps /
@@ -412,6 +412,9 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     sampler turns a denoise below 1 into a start step): no division; the schedule is built
     for ``steps`` and cut as the pack's ``get_scheduler`` cuts it (:func:`step_slice`).
     ``options``: settings of the scheduler itself (WanVideoSchedulerSA_ODE's, by name).
+    ``walked``: the schedule will be stepped through (:func:`_check_walk`); False for callers
+    that only read its sigmas (TripleKSampler's shift searches), which the pack computes at
+    any shift.
     """
     name = normalize_name(scheduler)
     if denoise_strength <= 0:
@@ -436,7 +439,42 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     elif denoise_strength < 1.0:
         run_steps = int(steps * denoise_strength)
         timesteps = timesteps[-(run_steps + 1):]
+    if walked and isinstance(stepper, DiffusersStepper):
+        _check_walk(stepper, timesteps, float(shift), sigmas is not None)
     return Schedule(name=name, stepper=stepper, timesteps=timesteps, steps=run_steps, per_frame_timesteps=per_frame)
+
+
+def _check_walk(stepper: "DiffusersStepper", timesteps: torch.Tensor, shift: float, custom: bool) -> None:
+    """Refuse a schedule the pack's diffusers-derived schedulers cannot walk.
+
+    Those schedulers (the pack's FlowUniPC/FlowDPM copies of diffusers, and diffusers' own
+    Euler, LCM and DEIS) find their place from the first timestep they are given: where that
+    value occurs more than once in the schedule they take its *second* occurrence, then move
+    one place per step and run off the end of the schedule on the last step (UniPC's
+    ``assert self.this_order > 0``, an IndexError in the others). That happens at shift 0
+    (every sigma 0, or 0/0 in Euler's shift formula) and at a shift so small that the first
+    sigmas round to one whole timestep (unipc/beta at shift 0.01 and 50 steps: 90, 90, 90,
+    ...). The pack fails the same way, so wfrun names the input instead of failing inside
+    the scheduler."""
+    if len(timesteps) == 0:
+        return
+    every = stepper.timesteps.detach().cpu()
+    first = timesteps[0].detach().cpu()
+    sigmas = stepper.sigmas.detach().float().cpu()
+    undefined = not (bool(torch.isfinite(sigmas).all()) and bool(torch.isfinite(every.float()).all()))
+    flat = undefined or bool(sigmas.abs().max() == 0)
+    repeats = int((every == first).sum())
+    if repeats <= 1 and not flat:
+        return
+    at = "" if custom else f" at shift {shift:g}"
+    if flat:
+        why = f"the schedule has no noise levels{at} (every sigma is 0 or undefined)"
+    else:
+        why = f"the schedule starts with timestep {first.item():g} {repeats} times{at}"
+    raise SchedulerError(f"{why}: the scheduler then loses its place and fails on the last step, in the pack too",
+                         hint="give distinct sigmas" if custom else
+                         "use a smaller shift or fewer steps" if shift > 1 else "use a larger shift",
+                         input_name="sigmas" if custom else "shift")
 
 
 def step_slice(count: int, start_step: int | float, end_step: int | float,

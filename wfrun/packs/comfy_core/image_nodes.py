@@ -130,6 +130,9 @@ def image_scale(ctx: ExecContext, image: torch.Tensor, upscale_method: str, widt
 def image_scale_by(ctx: ExecContext, image: torch.Tensor, upscale_method: str, scale_by: float, **_: Any) -> tuple:
     width = round(image.shape[2] * scale_by)
     height = round(image.shape[1] * scale_by)
+    if width < 1 or height < 1:  # ComfyUI's resize fails there too
+        raise NodeInputError("scale_by", f"{image.shape[2]}x{image.shape[1]} px scaled by {scale_by} rounds to "
+                             f"{width}x{height} px", "use a larger scale_by")
     return (_upscale(image, width, height, upscale_method, "disabled"),)
 
 

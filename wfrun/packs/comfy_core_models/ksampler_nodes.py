@@ -46,6 +46,7 @@ from wfrun.sampling.forward import NativeTeaCache, TeaCache
 from wfrun.sampling.hooks import sampling_pass
 from wfrun.sampling.infinitetalk import InfiniteTalkError, audio_attention
 from wfrun.sampling.ksampler import context_windows as ctxwin
+from wfrun.sampling.ksampler.noise import MAX_SEED, SeedOverflowError
 from wfrun.sampling.ksampler.easycache import EasyCache
 from wfrun.sampling.magcache import CoreMagCache
 from wfrun.sampling.nag import NAGGuidance
@@ -270,6 +271,9 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
                 x0_out["x0"] = fmt.process_out(x0_out["x0"].float()).cpu()
     except (LoraError, CheckpointError, InfiniteTalkError) as err:
         raise NodeInputError("model", str(err)) from None
+    except SeedOverflowError as err:
+        raise NodeInputError("seed", str(err), f"use a seed below {MAX_SEED}, or a sampler without step noise") \
+            from None
     except ctxwin.ContextWindowError as err:
         raise NodeInputError("model", f"context windows: {err}", "change the context window node's settings") from None
     finally:

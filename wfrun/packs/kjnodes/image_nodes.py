@@ -323,6 +323,12 @@ def concatenate(image1: torch.Tensor, image2: torch.Tensor, direction: str, matc
         else:
             W2 = shape[2]
             H2 = int(W2 / aspect)
+        if H2 < 1 or W2 < 1:  # the pack's resize then fails too (a size of 0 px)
+            side = "height" if direction in ("left", "right") else "width"
+            raise NodeInputError("match_image_size",
+                                 f"image2 ({image2.shape[1]}x{image2.shape[2]} px) scaled to image1's {side} "
+                                 f"would be {H2}x{W2} px", "turn match_image_size off, or join images of closer "
+                                 "aspect ratios")
     else:
         H2, W2 = image2.shape[1], image2.shape[2]
     if direction in ("right", "left"):

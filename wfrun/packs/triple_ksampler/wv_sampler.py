@@ -66,7 +66,7 @@ def _transformer_dim(model: Any) -> int:
 def sigmas_fn(scheduler: str, dim: int):
     """``sigmas_at(steps, shift)``: the wrapper's whole schedule for ``scheduler``."""
     def sigmas_at(steps: int, shift: float) -> list:
-        return build_schedule(scheduler, steps, shift, transformer_dim=dim).stepper.sigmas.tolist()
+        return build_schedule(scheduler, steps, shift, transformer_dim=dim, walked=False).stepper.sigmas.tolist()
     return sigmas_at
 
 

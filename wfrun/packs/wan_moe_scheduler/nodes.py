@@ -48,7 +48,8 @@ def find_shift(scheduler: str, steps_high: int, steps_low: int, boundary: float,
             break
         shift += interval
         if shift > MAX_SHIFT:
-            raise ValueError(f"no shift up to {MAX_SHIFT:g} puts sigma {steps_high} at or above {boundary}")
+            raise ValueError(f"no shift up to {MAX_SHIFT:g} puts sigma number {steps_high} (after the high-noise "
+                             f"steps) at or above {boundary}")
     return found
 
 

@@ -148,6 +148,7 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
     if image_embeds.animate is not None and not is_animate:
         raise NodeInputError("image_embeds", f"WanVideoAnimateEmbeds need a Wan 2.2 Animate model, not {name}",
                              "load a Wan2_2-Animate-14B file in WanVideoModelLoader")
+    _check_flf2v_clip(name, model.transformer, image_embeds)
     if check_camera(name, model.transformer, image_embeds):  # Fun-Camera: its layout is checked by the loop
         return
     in_ch = model.in_channels
@@ -176,6 +177,24 @@ def check_conditioning(model: WanVideoModel, image_embeds: Any) -> None:
                                                      and f.conditioning in ("text", "image", "control")}))
         raise NodeInputError("model", f"{name} takes {in_ch} input channels; wfrun samples Wan 2.1 models with "
                              f"{widths}")
+
+
+def _check_flf2v_clip(name: str, transformer: Any, image_embeds: ImageEmbeds) -> None:
+    """An FLF2V model adds its position table (both images' CLIP tokens, 2 x 257) to the CLIP
+    tokens viewed as ``[-1, 2 x tokens, dim]`` (the pack's ``MLPProj``, diffusers'
+    ``WanImageEmbedding``): one image's tokens (WanVideoClipVisionEncode ``average`` or
+    ``sum``, or a single image) cannot be viewed so, and the pack fails there with a shape
+    error; named here before sampling."""
+    embedder = getattr(getattr(transformer, "condition_embedder", None), "image_embedder", None)
+    pos = getattr(embedder, "pos_embed", None)
+    clip = image_embeds.clip_context
+    if pos is None or not isinstance(clip, torch.Tensor) or clip.ndim != 3:
+        return
+    if (clip.shape[0] * clip.shape[1]) % pos.shape[1]:
+        raise NodeInputError("image_embeds", f"{name} is a first-last-frame model: it takes the CLIP tokens of "
+                             f"two images ({pos.shape[1]} in all), got {clip.shape[0]} x {clip.shape[1]}",
+                             "encode the start and end images in WanVideoClipVisionEncode with combine_embeds "
+                             "concat")
 
 
 #: What the engine advises when sampling runs out of memory.

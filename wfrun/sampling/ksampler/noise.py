@@ -48,12 +48,27 @@ def prepare_noise(latent: torch.Tensor, seed: int, batch_index: Sequence[int] | 
     return torch.cat([draws[int(i)] for i in np.asarray(inverse).reshape(-1)], dim=0)
 
 
+#: The largest seed a torch generator takes (ComfyUI's seed widgets stop there too).
+MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
+
+
+class SeedOverflowError(ValueError):
+    """The step noise's seed (``seed + 1`` on the CPU) is past what a torch generator takes."""
+
+
 def default_noise_sampler(x: torch.Tensor, seed: int | None = None) -> NoiseSampler:
-    """Fresh Gaussian noise shaped like ``x`` per call, from a generator seeded as ComfyUI seeds it."""
+    """Fresh Gaussian noise shaped like ``x`` per call, from a generator seeded as ComfyUI seeds it.
+
+    On the CPU at the largest seed, ``seed + 1`` is past what ``manual_seed`` takes: ComfyUI
+    fails there (torch's "Overflow when unpacking long long"); :class:`SeedOverflowError`
+    lets the node name its seed input."""
     generator = None
     if seed is not None:
         if x.device == torch.device("cpu"):
             seed += 1
+            if seed > MAX_SEED:
+                raise SeedOverflowError(f"seed {seed - 1}: ComfyUI seeds the CPU step noise with seed + 1, "
+                                        "past the largest seed a torch generator takes (ComfyUI fails there too)")
         generator = torch.Generator(device=x.device)
         generator.manual_seed(int(seed))
 
