@@ -13,13 +13,18 @@ import importlib
 import importlib.util
 import pkgutil
 from functools import cache
+from typing import TYPE_CHECKING, Any, Iterator
 
 from wfrun.graph.check import PackChecks
+from wfrun.graph.model import NodeInstance, WorkflowGraph
 from wfrun.nodes.checks import registered_graph_checks, registered_value_checks
 from wfrun.nodes.executor import (ExecutorFn, ExecutorInfo, registered, registered_info, registered_pack_types,
                                   registered_types)
 from wfrun.specs.registry import default_registry
 from wfrun.specs.spec import NodeSpec
+
+if TYPE_CHECKING:  # the plan module imports this one (through engine.lazy)
+    from wfrun.engine.plan import Plan
 
 
 @cache
@@ -63,6 +68,18 @@ def executor_info(class_type: str, spec: NodeSpec | None = None) -> ExecutorInfo
     if spec is None:
         return registered_info(class_type)
     return registered_info(class_type, spec.pack, default_registry().is_default(spec))
+
+
+def planned_input_files(graph: WorkflowGraph, plan: Plan) -> Iterator[tuple[NodeInstance, str, Any, str]]:
+    """Each file a planned loader will read, as its executor declares it (``input_files``):
+    (node, input name, the name the input holds, what it is: image, video, image_folder, ...),
+    in plan order. The name is whatever the input holds (a link's value is not known yet)."""
+    for node_id in plan.order:
+        node = graph.node(node_id)
+        info = executor_info(node.class_type, node.spec)
+        declared = info.input_files if info is not None else None
+        for input_name, (name, what) in (declared(node.inputs) if declared else {}).items():
+            yield node, input_name, name, what
 
 
 def pack_executor_types() -> list[tuple[str, str]]:

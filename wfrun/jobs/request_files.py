@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wfrun.atomic import write_bytes
-from wfrun.engine.executors import executor_info
+from wfrun.engine.executors import planned_input_files
 from wfrun.engine.plan import Plan
 from wfrun.formats.attachments import Attachment
 from wfrun.graph.model import WorkflowGraph
@@ -40,27 +40,23 @@ def place_request_files(graph: WorkflowGraph, plan: Plan, attachments: tuple[Att
     lines: list[str] = []
     served: set[tuple[str, str]] = set()
     written: dict[str, Path] = {}
-    for node_id in plan.order:
-        node = graph.node(node_id)
-        info = executor_info(node.class_type, node.spec)
-        declared = info.input_files if info is not None else None
-        for input_name, (name, what) in (declared(node.inputs) if declared else {}).items():
-            if not isinstance(name, str):
-                continue
-            plain, tag = split_annotation(name)
-            attachment = by_name.get(plain.replace("\\", "/")) if tag in (None, "input") else None
-            if attachment is None:
-                continue
-            served.add((node.id, input_name))
-            if not write:
-                lines.append(f"node {node.id} '{node.label}' {input_name} {name!r}: the request's file "
-                             f"({len(attachment.data)} bytes) would be read, from {folder / attachment.name}")
-                continue
-            if attachment.name not in written:
-                written[attachment.name] = _write(folder, attachment)
-            node.inputs[input_name] = f"{REQUEST_DIR}/{attachment.name} [temp]"
+    for node, input_name, name, _ in list(planned_input_files(graph, plan)):
+        if not isinstance(name, str):
+            continue
+        plain, tag = split_annotation(name)
+        attachment = by_name.get(plain.replace("\\", "/")) if tag in (None, "input") else None
+        if attachment is None:
+            continue
+        served.add((node.id, input_name))
+        if not write:
             lines.append(f"node {node.id} '{node.label}' {input_name} {name!r}: the request's file "
-                         f"({len(attachment.data)} bytes), {written[attachment.name]}")
+                         f"({len(attachment.data)} bytes) would be read, from {folder / attachment.name}")
+            continue
+        if attachment.name not in written:
+            written[attachment.name] = _write(folder, attachment)
+        node.inputs[input_name] = f"{REQUEST_DIR}/{attachment.name} [temp]"
+        lines.append(f"node {node.id} '{node.label}' {input_name} {name!r}: the request's file "
+                     f"({len(attachment.data)} bytes), {written[attachment.name]}")
     return lines, served
 
 

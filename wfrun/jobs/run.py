@@ -42,7 +42,7 @@ from wfrun.models.paths import ModelPathError, ModelRoots
 from wfrun.models.preflight import check_model_file, expected_kinds
 from wfrun.models.reader import PTH_SUFFIXES, PickleRefused, pickle_files_allowed
 from wfrun.nodes.executor import ExecContext
-from wfrun.engine.executors import executor_info, pack_checks
+from wfrun.engine.executors import executor_info, pack_checks, planned_input_files
 from wfrun.specs.registry import (FRONTEND_ONLY, LEGACY_GROUP_HINT, LEGACY_GROUP_NODE, Registry, default_registry,
                                   is_legacy_group_node, probable_pack)
 
@@ -537,24 +537,20 @@ def _input_file_problems(graph: WorkflowGraph, plan: Plan, options: RunOptions, 
     input_dir = input_dir_for(path, options)
     output_dir = Path(options.output_dir)
     problems = []
-    for node_id in plan.order:
-        node = graph.node(node_id)
-        info = executor_info(node.class_type, node.spec)
-        names = info.input_files if info is not None else None
-        for input_name, (name, what) in (names(node.inputs) if names else {}).items():
-            if not isinstance(name, str):
-                continue  # linked, or not text: the executor says so
-            try:
-                if what == "image_folder":  # a folder of images (Inspire's and VHS's folder loaders)
-                    resolve_folder(name, input_dir, output_dir, output_dir / "temp")
-                else:
-                    find_input_file(name, input_dir, output_dir, output_dir / "temp", what)
-            except MediaPathError as err:
-                problems.append(Diagnostic(
-                    "missing-input-file", Severity.ERROR, str(err), file=str(path), node_id=node.id,
-                    node_title=node.title, class_type=node.class_type, input=input_name, found=name,
-                    expected=f"a {what} in {input_dir.resolve()}",
-                    hint=input_file_hint(what, input_dir)))
+    for node, input_name, name, what in planned_input_files(graph, plan):
+        if not isinstance(name, str):
+            continue  # linked, or not text: the executor says so
+        try:
+            if what == "image_folder":  # a folder of images (Inspire's and VHS's folder loaders)
+                resolve_folder(name, input_dir, output_dir, output_dir / "temp")
+            else:
+                find_input_file(name, input_dir, output_dir, output_dir / "temp", what)
+        except MediaPathError as err:
+            problems.append(Diagnostic(
+                "missing-input-file", Severity.ERROR, str(err), file=str(path), node_id=node.id,
+                node_title=node.title, class_type=node.class_type, input=input_name, found=name,
+                expected=f"a {what} in {input_dir.resolve()}",
+                hint=input_file_hint(what, input_dir)))
     return problems
 
 

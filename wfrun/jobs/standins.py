@@ -26,7 +26,7 @@ from wfrun.graph.check import find_in_folders, model_folders
 from wfrun.graph.model import WorkflowGraph
 from wfrun.media.image import MediaPathError, resolve_inside, split_annotation
 from wfrun.models.paths import ModelPathError, ModelRoots
-from wfrun.engine.executors import executor_info, get_executor
+from wfrun.engine.executors import get_executor, planned_input_files
 from wfrun.jobs.standin_context import standin_hints
 
 #: Where stand-in inputs go, inside the run's temp folder (``<output>/temp``).
@@ -149,49 +149,45 @@ def stand_in_inputs(graph: WorkflowGraph, plan: Plan, input_dir: Path, output_di
     lines: list[str] = []
     covered: set[tuple[str, str]] = set()
     planned = set(plan.order)
-    for node_id in plan.order:
-        node = graph.node(node_id)
-        info = executor_info(node.class_type, node.spec)
-        declared = info.input_files if info is not None else None
-        for input_name, (name, what) in (declared(node.inputs) if declared else {}).items():
-            if what == "image_folder" and isinstance(name, str):
-                line = _stand_in_folder(node, input_name, name, Path(input_dir), Path(output_dir), temp, write)
-                if line:
-                    covered.add((node.id, input_name))
-                    lines.append(line)
-                continue
-            if what == "image_base64":
-                line = _stand_in_base64(node, input_name, name, temp, write)
-                if line:
-                    covered.add((node.id, input_name))
-                    lines.append(line)
-                continue
-            if not isinstance(name, str) or what not in KINDS:
-                continue
-            plain, tag = split_annotation(name)
-            base = {"output": Path(output_dir), "temp": temp}.get(tag or "", Path(input_dir))
-            try:
-                if resolve_inside(base, plain, what).is_file():
-                    continue  # the user's own file
-            except MediaPathError:
-                continue
-            frames = frames_to_draw(node.inputs) if what == "video" else 1
-            if what == "image" and _mask_output_used(graph, node, planned):
-                what = "masked_image"
-            covered.add((node.id, input_name))
-            size = {"audio": "1 s", "video": f"{WIDTH}x{HEIGHT}, {frames} frames"}.get(what, f"{WIDTH}x{HEIGHT}")
-            if not write:
-                path = temp / INPUTS_DIR / standin_name(plain, what, WIDTH, HEIGHT, frames)
-                lines.append(f"node {node.id} '{node.label}' {input_name} {name!r} is missing: "
-                             f"a stand-in {what} ({size}) would be drawn, {path}")
-                continue
-            try:
-                path = write_standin(temp / INPUTS_DIR, plain, what, frames=frames)
-            except OSError as err:
-                raise StandinWriteError(f"cannot write a stand-in {what} into {temp / INPUTS_DIR}: {err}") from None
-            node.inputs[input_name] = f"{INPUTS_DIR}/{path.name} [temp]"
+    for node, input_name, name, what in list(planned_input_files(graph, plan)):
+        if what == "image_folder" and isinstance(name, str):
+            line = _stand_in_folder(node, input_name, name, Path(input_dir), Path(output_dir), temp, write)
+            if line:
+                covered.add((node.id, input_name))
+                lines.append(line)
+            continue
+        if what == "image_base64":
+            line = _stand_in_base64(node, input_name, name, temp, write)
+            if line:
+                covered.add((node.id, input_name))
+                lines.append(line)
+            continue
+        if not isinstance(name, str) or what not in KINDS:
+            continue
+        plain, tag = split_annotation(name)
+        base = {"output": Path(output_dir), "temp": temp}.get(tag or "", Path(input_dir))
+        try:
+            if resolve_inside(base, plain, what).is_file():
+                continue  # the user's own file
+        except MediaPathError:
+            continue
+        frames = frames_to_draw(node.inputs) if what == "video" else 1
+        if what == "image" and _mask_output_used(graph, node, planned):
+            what = "masked_image"
+        covered.add((node.id, input_name))
+        size = {"audio": "1 s", "video": f"{WIDTH}x{HEIGHT}, {frames} frames"}.get(what, f"{WIDTH}x{HEIGHT}")
+        if not write:
+            path = temp / INPUTS_DIR / standin_name(plain, what, WIDTH, HEIGHT, frames)
             lines.append(f"node {node.id} '{node.label}' {input_name} {name!r} is missing: "
-                         f"a stand-in {what} ({size}), {path}")
+                         f"a stand-in {what} ({size}) would be drawn, {path}")
+            continue
+        try:
+            path = write_standin(temp / INPUTS_DIR, plain, what, frames=frames)
+        except OSError as err:
+            raise StandinWriteError(f"cannot write a stand-in {what} into {temp / INPUTS_DIR}: {err}") from None
+        node.inputs[input_name] = f"{INPUTS_DIR}/{path.name} [temp]"
+        lines.append(f"node {node.id} '{node.label}' {input_name} {name!r} is missing: "
+                     f"a stand-in {what} ({size}), {path}")
     return lines, covered
 
 
