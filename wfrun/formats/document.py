@@ -65,7 +65,7 @@ def from_data(data: Any, source: str = "<memory>") -> Document:
     outputs, attachments = None, ()
     if kind is None and (request := worker_request(data, source)) is not None:
         (data, attachments), kind = request, "api"
-    if kind is None and (prompt := request_body_prompt(data, source)) is not None:
+    if kind is None and (prompt := request_body_prompt(data)) is not None:
         data, kind = prompt, "api"
     if kind is None and (item := queue_item_prompt(data, source)) is not None:
         (data, outputs), kind = item, "api"
@@ -105,7 +105,7 @@ def queue_item_prompt(data: Any, source: str = "<memory>") -> tuple[dict[str, An
     return prompt, tuple(dict.fromkeys(str(i) for i in wanted)) or None
 
 
-def request_body_prompt(data: Any, source: str = "<memory>") -> dict[str, Any] | None:
+def request_body_prompt(data: Any) -> dict[str, Any] | None:
     """The API prompt of a saved ``POST /prompt`` request body, or None.
 
     Scripts that drive ComfyUI over HTTP often keep the whole body they send:
@@ -117,9 +117,7 @@ def request_body_prompt(data: Any, source: str = "<memory>") -> dict[str, Any] |
     if not isinstance(data, dict) or "nodes" in data:
         return None
     prompt = data.get("prompt")
-    if detect_kind(prompt) == "api":
-        return prompt
-    return None
+    return prompt if detect_kind(prompt) == "api" else None
 
 
 def worker_request(data: Any, source: str = "<memory>") -> tuple[dict[str, Any], tuple[Attachment, ...]] | None:
