@@ -26,7 +26,7 @@ def test_a_library_user_keeps_its_collector(fresh):
     long_lived.freeze_once("job start")
     with long_lived.imports_then_freeze("model libraries"):
         assert gc.isenabled()
-    assert gc.get_freeze_count() == before
+    assert gc.get_freeze_count() <= before  # frozen objects that die leave the count; nothing joined
 
 
 def test_in_wfruns_process_each_site_freezes_once(fresh):
@@ -37,7 +37,9 @@ def test_in_wfruns_process_each_site_freezes_once(fresh):
     assert frozen >= len(kept)
     made_later = [[i] for i in range(1000)]
     long_lived.freeze_once("job start")  # a further seed: its models would exist by now
-    assert gc.get_freeze_count() == frozen and made_later
+    # only a freeze adds to the count (frozen objects that die, e.g. a finished thread's,
+    # take it down): a second freeze would have added the 1,000 lists made since
+    assert gc.get_freeze_count() <= frozen and made_later
 
 
 def test_an_import_block_runs_without_collections_and_is_frozen_after(fresh):
@@ -50,7 +52,7 @@ def test_an_import_block_runs_without_collections_and_is_frozen_after(fresh):
     with long_lived.imports_then_freeze("model libraries"):  # the second time: nothing held, nothing frozen
         assert gc.isenabled()
         more = [{"n": i} for i in range(1000)]
-    assert gc.get_freeze_count() == frozen and more
+    assert gc.get_freeze_count() <= frozen and more  # nothing joined (see above)
     gc.disable()
     with long_lived.imports_then_freeze("other"):
         pass
