@@ -109,10 +109,11 @@ def test_every_code_has_a_case():
     # (tests/test_hostile_models.py); the Anything Everywhere warnings have their cases in
     # tests/test_graph_everywhere.py, display-only-skipped in tests/test_plan_display_only.py,
     # scalar-widgets-values in tests/test_scalar_widgets_values.py, output-left-out (a run's
-    # plan) in tests/test_outputs_left_out.py
+    # plan) in tests/test_outputs_left_out.py, missing-encoder (the machine's ffmpeg, asked
+    # when a run is prepared) in tests/test_vhs_hardware_formats.py
     files = {"too-large", "no-workflow", "bad-media", "bad-model-file", "wrong-model"}
     elsewhere = {"ambiguous-broadcast", "bad-broadcast", "display-only-skipped", "scalar-widgets-values",
-                 "output-left-out"}
+                 "output-left-out", "missing-encoder"}
     assert set(CASES) | {"missing-model", "missing-input-file"} | files | HOSTILE_CODES | elsewhere == set(CODES)
 
 

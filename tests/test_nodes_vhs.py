@@ -297,7 +297,7 @@ def test_video_combine_audio_mux(ctx):
 
 
 def test_video_combine_refusals(ctx):
-    for fmt, match in (("video/nvenc_h264-mp4", "NVIDIA"), ("video/nope", "unknown"), ("gif", "unknown")):
+    for fmt, match in (("video/gifski", "gifski program"), ("video/nope", "unknown"), ("gif", "unknown")):
         with pytest.raises(NodeInputError, match=match):
             run("VHS_VideoCombine", ctx, images=frames(2), frame_rate=8, filename_prefix="x", format=fmt)
     with pytest.raises(NodeInputError) as err:

@@ -50,6 +50,7 @@ CODES: dict[str, str] = {
     "bad-model-file": "a model file is corrupt, cut short, not safetensors, or a pickle not opted into",
     "wrong-model": "a model file is of another family than the node loads (a VAE given as the transformer…)",
     "missing-input-file": "an image or video a loader node reads is not in the input folder",
+    "missing-encoder": "a video format needs a hardware encoder (NVIDIA's NVENC) that does not start on this machine",
     "embeds-mismatch": "image-to-video embeds fed to a text-to-video model, or the reverse",
     "missing-subgraph": "a subgraph instance names a definition the file does not have",
     "bad-link": "a link slot is negative or absurdly large, or an API input is a list but not [node id, slot]",

@@ -91,8 +91,15 @@ def _expected(spec: InputSpec) -> str:
 
 def _coerce(node: NodeInstance, name: str, value: Any) -> Any:
     spec = next((s for s in (node.signature.inputs if node.signature else []) if s.name == name), None)
+    if spec is None and name in node.inputs and not isinstance(node.inputs[name], LinkRef):
+        # a widget the node adds beyond its spec, saved with its value (a VHS format's own
+        # widgets, ``pix_fmt``, ``crf``; a dynamic combo's ``resize_type.width``): its
+        # executor checks the value, so it is taken as typed
+        return value
     if spec is None:
-        known = ", ".join(s.name for s in node.signature.inputs) if node.signature else "(no spec)"
+        names = [s.name for s in node.signature.inputs] if node.signature else []
+        names += [n for n, v in node.inputs.items() if n not in names and not isinstance(v, LinkRef)]
+        known = ", ".join(names) or "(no spec)"
         raise OverrideError(f"--set: node {node.id} '{node.label}' has no input {name!r}; inputs: {known}")
     if not spec.is_widget:
         raise OverrideError(f"--set: input {name!r} of node {node.id} '{node.label}' takes a link, not a value")

@@ -27,6 +27,7 @@ from wfrun.diagnostics import Diagnostic, Severity
 from wfrun.engine.overrides import Override, OverrideError, apply_overrides, overridden_inputs
 from wfrun.engine.plan import Plan, PlanError, make_plan
 from wfrun.engine.run import NodeError, OutputCache, RunResult, run_plan
+from wfrun.jobs.encoders import encoder_problems
 from wfrun.jobs.smoke import RuntimeCaps, apply_smoke_caps, saved_step_counts
 from wfrun.jobs.request_files import RequestFileError, place_request_files
 from wfrun.jobs.standins import StandinWriteError, stand_in_inputs, tiny_model_roots
@@ -293,6 +294,8 @@ def prepare(path: str | Path, options: RunOptions, registry: Registry | None = N
                    and not (d.code == "missing-model" and (d.node_id, d.input) in no_standin)]
     diagnostics += standin_problems
     diagnostics += [d for d in _input_file_problems(graph, plan, options, path) if (d.node_id, d.input) not in stood_in]
+    if not options.smoke:  # a smoke run writes the software twin (RuntimeCaps)
+        diagnostics += encoder_problems(graph, plan, path)
     models, model_problems = _model_files(graph, plan, roots, path, options.allow_pickle)
     diagnostics += model_problems
     errors = [d for d in diagnostics if d.severity == Severity.ERROR]

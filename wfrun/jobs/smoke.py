@@ -51,6 +51,7 @@ from pathlib import PurePosixPath
 from typing import Any, Iterable
 
 from wfrun.engine.plan import Plan
+from wfrun.jobs.encoders import HARDWARE_ENCODER_NODES
 from wfrun.packs.comfy_core_models.s2v_conditioning import S2V_MOTION_MIN_SIDE
 from wfrun.packs.painter_i2v.flf2v import MIN_SIDE as PAINTER_FLF2V_MIN_SIDE
 from wfrun.packs.wanvideo.checks import FRAME_INPUTS
@@ -335,6 +336,8 @@ class RuntimeCaps:
             inputs = self._side_range_input(node, inputs, *SIDE_RANGE_NODES[node.class_type])
         if node.class_type in EVEN_VIDEO_NODES:
             inputs = self._even_video_input(node, inputs, EVEN_VIDEO_NODES[node.class_type])
+        if node.class_type in HARDWARE_ENCODER_NODES:
+            inputs = self._software_encoder(node, inputs)
         inputs = self._small_megapixels(node, inputs)
         linked = self.targets.get(node.id)
         if not linked:
@@ -417,6 +420,26 @@ class RuntimeCaps:
                             f"{width}x{height} (--smoke, an odd side made from capped sizes; H.264 4:2:0 "
                             "needs even sides)")
         return {**inputs, name: replace(video, images=video.images[:, :height, :width])}
+
+    def _software_encoder(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
+        """A hardware video format (VHS's NVENC) whose encoder does not start here written as
+        its software twin (``packs.vhs.formats.software_twin_inputs``): a smoke run proves
+        the workflow's nodes run, mostly on machines without NVIDIA's encoder (CI, compute
+        GPUs); the encoder is the machine's, not the workflow's. A full run refuses such a
+        format before it loads anything (``jobs.run``)."""
+        from wfrun.media.video import encoder_problem
+        from wfrun.packs.vhs.formats import hardware_format, software_twin_inputs
+
+        video_format = hardware_format(inputs.get("format"))
+        if video_format is None or not (problem := encoder_problem(str(video_format.encoder))):
+            return inputs
+        swapped = software_twin_inputs(inputs)
+        if swapped is None:
+            return inputs
+        out, twin = swapped
+        self.changes.append(f"node {node.id} '{node.label}': format = {twin!r} (--smoke, was {inputs['format']!r}: "
+                            f"its {video_format.encoder} encoder does not start here: {problem})")
+        return out
 
     def _small_upscale_input(self, node: NodeInstance, inputs: dict[str, Any]) -> dict[str, Any]:
         """Images entering an upscale model at most ``MAX_SIDE`` on their longer side: each

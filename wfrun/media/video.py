@@ -11,7 +11,9 @@ Set ``IMAGEIO_FFMPEG_EXE`` to use another ffmpeg binary.
 from __future__ import annotations
 
 import errno
+import functools
 import json
+import re
 import os
 import subprocess
 import tempfile
@@ -314,6 +316,36 @@ def has_encoder(name: str) -> bool:
     result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True)
     return any(line.split()[1:2] == [name] for line in result.stdout.decode(*ENCODE_ARGS).splitlines()
                if len(line.split()) > 1)
+
+
+#: How long the one-frame encoder probe may take (a driver that hangs must not hang the run).
+PROBE_SECONDS = 30
+
+
+@functools.lru_cache(maxsize=None)
+def encoder_problem(name: str) -> str | None:
+    """Why ffmpeg cannot encode with ``name`` on this machine, or None when it can.
+
+    A hardware encoder (NVIDIA's ``h264_nvenc`` …) is compiled into the ffmpeg build whether
+    or not the machine has the hardware: it fails only when opened, and only the driver
+    knows (``Cannot load libcuda.so.1`` without NVIDIA's driver; compute GPUs such as the
+    H100 have no NVENC at all). One black 256x256 frame encoded to nowhere tells, once per
+    process, before a job spends its sampling time on a video it could not write."""
+    if not has_encoder(name):
+        return f"this ffmpeg build has no {name} encoder"
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "color=c=black:s=256x256:r=1",
+           "-frames:v", "1", "-pix_fmt", "yuv420p", "-c:v", name, "-f", "null", "-"]
+    try:
+        result = subprocess.run(cmd, capture_output=True, timeout=PROBE_SECONDS, start_new_session=os.name == "posix")
+    except subprocess.TimeoutExpired:
+        return f"ffmpeg's {name} did not answer within {PROBE_SECONDS} s"
+    except OSError as err:
+        return f"ffmpeg could not start: {err.strerror or err}"
+    if result.returncode == 0:
+        return None
+    lines = [re.sub(r"^(\[[^]]*\]\s*)+", "", line).strip()
+             for line in result.stderr.decode(*ENCODE_ARGS).splitlines()]
+    return next((line for line in lines if line), f"ffmpeg exited with status {result.returncode}")
 
 
 def _first_line(err: BaseException) -> str:

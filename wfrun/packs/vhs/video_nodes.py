@@ -50,10 +50,10 @@ from wfrun.atomic import writing
 from wfrun.nodes.executor import NodeInputError
 from wfrun.media.image import (MediaPathError, common_upscale, save_target, workflow_metadata, write_png)
 from wfrun.media.audio import AudioError, read_ffmpeg_default
-from wfrun.media.video import VideoError, encode, frames_to_bytes, iter_frames, mux_audio, probe
+from wfrun.media.video import VideoError, encode, encoder_problem, frames_to_bytes, iter_frames, mux_audio, probe
 from wfrun.nodes.executor import ExecContext, executor
 from wfrun.nodes.files import input_file, record, temp_dir
-from wfrun.packs.vhs.formats import FORMATS, NOT_MADE, supported_formats
+from wfrun.packs.vhs.formats import FORMATS, NOT_MADE, hardware_encoder_message, supported_formats
 from wfrun.packs.vhs.meta_batch import check_batch, meta_batch_of
 from wfrun.packs.vhs.upload_2023 import october_outputs, upload_path
 
@@ -356,6 +356,9 @@ def video_combine(ctx: ExecContext, frame_rate: float, loop_count: int, *, image
         video_format = FORMATS.get(format_ext)
         if video_format is None:
             raise NodeInputError("format", f"unknown format {format!r}", f"use one of {', '.join(supported_formats())}")
+        if video_format.encoder and (problem := encoder_problem(video_format.encoder)):
+            raise NodeInputError("format", hardware_encoder_message(format, video_format, problem),
+                                 f"use video/{video_format.software_twin}")
 
     first = images[0]
     folder = ctx.output_dir if save_output else temp_dir(ctx)
