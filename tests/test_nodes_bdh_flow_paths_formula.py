@@ -96,3 +96,15 @@ def test_paths_stay_inside_the_run_folders(tmp_path):
         with pytest.raises(NodeInputError) as err:
             node(P + "PathListDir")(ctx, path=bad)
         assert err.value.input_name == "path"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a drive path is a real folder on Windows")
+def test_a_windows_folder_from_the_saving_machine_is_named_as_such(tmp_path):
+    ctx = ExecContext(output_dir=tmp_path / "out", input_dir=tmp_path / "in")
+    for windows in ("F:\\comfyui-workdirs\\output\\jungle\\raw", "C:/clips", "\\\\nas\\clips"):
+        with pytest.raises(NodeInputError) as err:
+            node(P + "PathListDir")(ctx, path=windows)
+        assert err.value.input_name == "path" and "Windows folder of the machine" in str(err.value)
+    with pytest.raises(NodeInputError) as err:
+        node(P + "PathListDir")(ctx, path="clips")
+    assert "relative to ComfyUI's own folder" in str(err.value)

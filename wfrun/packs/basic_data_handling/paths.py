@@ -16,6 +16,7 @@ The listing is limited to :data:`MAX_ENTRIES` names.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from wfrun.packs.basic_data_handling.common import PREFIX, describe
 from wfrun.packs.basic_data_handling.data_lists import MAX_ITEMS, _names
 
 MAX_ENTRIES = MAX_ITEMS
+#: A drive (``F:\``) or network (``\\server\share``) path: absolute on Windows, where the
+#: workflow was made; on another system a relative name that would not mean that folder.
+WINDOWS_PATH = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
 
 
 @executor(PREFIX + "PathOutputDir", volatile=True)
@@ -41,6 +45,9 @@ def confined_folder(ctx: ExecContext, value: Any, name: str) -> Path:
     allowed = f"a folder inside {roots[0]} or {roots[1]}"
     if not isinstance(value, str):
         raise NodeInputError(name, f"{name}: expected a folder path, found {describe(value)}")
+    if WINDOWS_PATH.match(value) and os.name != "nt":
+        raise NodeInputError(name, f"{name}: {value!r} is a Windows folder of the machine the workflow was saved on",
+                             f"give the absolute path of {allowed}")
     if not value or not os.path.isabs(value):
         raise NodeInputError(name, f"{name}: {value!r} is relative to ComfyUI's own folder, which wfrun does "
                              "not have", f"give the absolute path of {allowed}")
