@@ -76,7 +76,9 @@ def _h265(v: dict[str, Any]) -> list[str]:
 
 def _nvenc(codec: str, *extra: str) -> Callable[[dict[str, Any]], list[str]]:
     """VHS's NVENC main pass, then its bitrate argument (``-b:v`` in megabits where
-    ``megabit`` is on, else kilobits; VHS compares the widget's text with ``True``)."""
+    ``megabit`` is on, else kilobits; VHS compares the widget's text with ``True``). Every
+    one starts ``-n``: VHS's H.264 file says ``-y`` (replace), which only matters for a name
+    that exists, and wfrun never writes over one."""
 
     def build(v: dict[str, Any]) -> list[str]:
         unit = "M" if str(v["megabit"]) == "True" else "K"
