@@ -190,6 +190,9 @@ class ScheduleChoice:
     sigmas: Any = None
     #: Settings of the scheduler itself, by name (WanVideoSchedulerSA_ODE's).
     options: tuple[tuple[str, Any], ...] = ()
+    #: Custom sigmas as the scheduler node's pack version takes them (``sigmas_era``): True
+    #: as given (2025-12-04 on), False the earlier way, None not known.
+    sigmas_as_given: bool | None = True
 
 
 # FREEINITARGS lives with the sampling pass that runs it.
