@@ -106,6 +106,27 @@ def test_rcm_is_refused_by_name():
         normalize_name("rcm")
 
 
+def test_enhance_hf_tail_by_hand():
+    """unipc, 10 steps, shift 1: timesteps 999, 899, ..., 99 (the pack's flow schedule); above
+    half of 999 stay (999 ... 599); then max(3, min(15, 2)) = 3 values from 499.5 towards 0:
+    499.5, 333, 166.5."""
+    plain = build_schedule("unipc", 10, 1.0)
+    top = float(plain.timesteps.max())
+    kept = [float(t) for t in plain.timesteps if float(t) > top / 2]
+    tail = [top / 2 * (1 - k / 3) for k in range(3)]
+    sched = build_schedule("unipc", 10, 1.0, enhance_hf=True)
+    assert sched.timesteps.tolist() == pytest.approx(kept + tail, rel=1e-6)
+    assert sched.stepper.sigmas.tolist() == pytest.approx([t / 1000 for t in kept + tail] + [0.0], rel=1e-6)
+    assert sched.steps == len(kept) + 3
+    x = torch.ones(1, 1, 1, 1, 1)
+    for t in sched.timesteps:  # the scheduler walks the new schedule to its end
+        x = sched.stepper.step(torch.zeros_like(x), t.reshape(1), x)
+    assert torch.isfinite(x).all()
+    ranged = build_schedule("euler", 10, 3.0, enhance_hf=True, step_range=(2, -1))
+    full = build_schedule("euler", 10, 3.0, enhance_hf=True)
+    assert ranged.timesteps.tolist() == pytest.approx(full.timesteps[2:].tolist())  # cut after the tail
+
+
 # --- custom sigmas as given (2025-12-04 on) ---------------------------------------------------
 
 @pytest.mark.parametrize("name", ["euler", "lcm", "deis", "res_multistep", "er_sde", "flowmatch_pusa", "unipc"])
@@ -184,7 +205,7 @@ def newest_layout_workflow(scheduler: str) -> dict:
          "mode": 0, "inputs": [{"name": "sigmas", "shape": 7, "type": "SIGMAS", "link": None}],
          "outputs": [{"name": "scheduler", "type": "WANVIDEOSCHEDULER", "links": [60]}],
          "properties": {**ver, "Node name for S&R": "WanVideoSchedulerv2"},
-         "widgets_values": [scheduler, 8, 5.0, 0, -1, False]},
+         "widgets_values": [scheduler, 8, 5.0, 0, -1, scheduler == "vibt_unipc"]},  # enhance_hf on one
         {"id": 61, "type": "WanVideoSamplerExtraArgs", "pos": [900, -100], "size": [300, 200], "flags": {},
          "order": 6, "mode": 0,
          "inputs": [{"name": "feta_args", "shape": 7, "type": "FETAARGS", "link": 57},

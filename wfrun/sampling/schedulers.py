@@ -534,7 +534,8 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
                    sigmas: torch.Tensor | Sequence[float] | None = None, transformer_dim: int = 1536,
                    device: str | torch.device = "cpu", steps_divided: bool = False,
                    step_range: tuple[int | float, int | float] | None = None,
-                   options: Any = None, walked: bool = True, sigmas_as_given: bool = False) -> Schedule:
+                   options: Any = None, walked: bool = True, sigmas_as_given: bool = False,
+                   enhance_hf: bool = False) -> Schedule:
     """The pack's ``get_scheduler`` plus WanVideoSampler's step arithmetic around it.
 
     Before the sampler had a step range (to 2025-07-27): ``steps = int(steps /
@@ -552,6 +553,7 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     that only read its sigmas (TripleKSampler's shift searches), which the pack computes at
     any shift. ``sigmas_as_given``: custom sigmas follow the pack from 2025-12-04 on (taken
     unshifted by every scheduler that accepts them; see the module docstring).
+    ``enhance_hf``: WanVideoScheduler's high-frequency tail (:func:`enhance_hf_tail`).
     """
     name = normalize_name(scheduler)
     if denoise_strength <= 0:
@@ -574,6 +576,9 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     stepper, timesteps, per_frame = built
     if timesteps is None:
         timesteps = stepper.timesteps
+    if enhance_hf:
+        timesteps = enhance_hf_tail(stepper, timesteps)
+        steps = len(timesteps)
     run_steps = steps
     if ranged:
         start, end = step_slice(len(timesteps), *step_range, sigmas=stepper.sigmas.detach().float().cpu())
@@ -747,6 +752,26 @@ class GivenSigmasStepper(DiffusersStepper):
         if isinstance(timestep, torch.Tensor) and not timestep.is_floating_point():
             timestep = timestep.float()
         return super().step(model_output, timestep, sample, generator)
+
+
+def enhance_hf_tail(stepper: Stepper, timesteps: torch.Tensor) -> torch.Tensor:
+    """The pack's ``enhance_hf`` (WanVideoScheduler, 2025-12-23 on): the timesteps above half
+    the largest stay; below, ``n = max(3, min(15, int(0.2 * count)))`` evenly spaced ones
+    from that half down to (not including) 0 replace the rest, as float32; the sigmas become
+    ``timesteps / 1000`` and a final 0. The scheduler steps on that schedule from then on."""
+    count = len(timesteps)
+    tail_count = max(3, min(15, int(count * 0.2)))
+    start = float(timesteps.max()) * 0.5
+    tail = torch.from_numpy(np.linspace(start, 0, tail_count, dtype=np.float32, endpoint=False))
+    kept = timesteps[timesteps > start]
+    new = torch.cat([kept.to(torch.float32) if not kept.is_floating_point() else kept, tail.to(kept.device)])
+    sigmas = torch.cat([new / 1000, torch.zeros(1, device=new.device)])
+    target = stepper.scheduler if isinstance(stepper, DiffusersStepper) else stepper
+    target.timesteps, target.sigmas = new, sigmas
+    for attr in ("_step_index", "_begin_index"):
+        if hasattr(target, attr):
+            setattr(target, attr, None)
+    return new
 
 
 def _replaced(sched: Any, sigmas: torch.Tensor) -> "DiffusersStepper":

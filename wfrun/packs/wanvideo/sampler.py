@@ -238,10 +238,11 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         steps, shift, sigmas = scheduler.steps, scheduler.shift, scheduler.sigmas
         start_step, end_step = scheduler.start_step, scheduler.end_step
         scheduler_options = dict(scheduler.options)
-        as_given = scheduler.sigmas_as_given
+        as_given, enhance_hf = scheduler.sigmas_as_given, scheduler.enhance_hf
         scheduler = scheduler.name
     else:
         as_given = sigmas_as_given(ctx, "WanVideoSampler") if sigmas is not None else True
+        enhance_hf = False
     try:
         if not (long is not None and scheduler == "multitalk"):  # that one runs in the long-video loop only
             normalize_name(scheduler)
@@ -301,7 +302,8 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         attention_override=model.attention_override,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
         audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk, uni3c=uni3c, freeinit=freeinit,
-        scheduler_options=scheduler_options, ultravico_alpha=ultravico_alpha(model), sigmas_as_given=bool(as_given))
+        scheduler_options=scheduler_options, ultravico_alpha=ultravico_alpha(model), sigmas_as_given=bool(as_given),
+        enhance_hf=enhance_hf)
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad(), \
                 patch_on(model, exec_device, bool(force_offload)):  # WanVideoSetLoRAs

@@ -7,7 +7,8 @@
   a dict; wfrun hands on the choice (:class:`ScheduleChoice`) and the sampler builds the
   same schedule (``sampling.schedulers``), cut to the range. v1 also passes its ``sigmas``
   input, ``steps``, ``shift`` and the range on as outputs, as the pack does. The pack's
-  ``enhance_hf`` tail (a uniform last fifth of timesteps) is refused by name.
+  ``enhance_hf`` tail (the timesteps below half the largest replaced by an even fifth or
+  so) is built by the sampler too (``schedulers.enhance_hf_tail``).
 - ``WanVideoSchedulerSA_ODE``: WanVideoScheduler for ``sa_ode_stable`` with the
   scheduler's own settings, handed to the sampler with the choice.
 - ``WanVideoSigmaToStep``: the pack passes its float on unchanged; as a start or end step
@@ -40,12 +41,10 @@ def _choice(scheduler: Any, steps: Any, shift: Any, start_step: Any, end_step: A
         name = normalize_name(scheduler)
     except SchedulerError as err:
         raise NodeInputError("scheduler", str(err), err.hint) from None
-    if enhance_hf:
-        raise NodeInputError("enhance_hf", "the enhanced high-frequency tail is not supported", "turn enhance_hf off")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise NodeInputError("steps", f"steps = {steps!r}: expected a whole number of at least 1")
     return ScheduleChoice(name=name, steps=int(steps), shift=float(shift), start_step=start_step, end_step=end_step,
-                          sigmas=sigmas, sigmas_as_given=as_given)
+                          sigmas=sigmas, sigmas_as_given=as_given, enhance_hf=bool(enhance_hf))
 
 
 @executor("WanVideoScheduler")
