@@ -127,6 +127,15 @@ def test_enhance_hf_tail_by_hand():
     assert ranged.timesteps.tolist() == pytest.approx(full.timesteps[2:].tolist())  # cut after the tail
 
 
+def test_a_step_range_outside_the_schedule_is_refused_as_the_pack_does():
+    for rng in ((4, -1), (9, -1)):
+        with pytest.raises(SchedulerError) as err:
+            build_schedule("unipc", 4, 5.0, step_range=rng)
+        assert err.value.input_name == "start_step"
+    assert len(build_schedule("unipc", 4, 5.0, step_range=(3, 4)).timesteps) == 1  # the last step alone
+    assert len(build_schedule("unipc", 4, 5.0, step_range=(0, 9)).timesteps) == 4  # as the pack ran it to 2026-05
+
+
 # --- custom sigmas as given (2025-12-04 on) ---------------------------------------------------
 
 @pytest.mark.parametrize("name", ["euler", "lcm", "deis", "res_multistep", "er_sde", "flowmatch_pusa", "unipc"])

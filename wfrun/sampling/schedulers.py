@@ -641,6 +641,13 @@ def step_slice(count: int, start_step: int | float, end_step: int | float,
                              hint="end_step -1 samples to the end", input_name="start_step")
     if start_step < 0 or (end_step < -1 and not end_float):
         raise SchedulerError("start_step must be 0 or more and end_step -1 or more", input_name="start_step")
+    # An empty range: the pack's newest get_scheduler (after 2026-05-24) refuses it; before, its
+    # loop never ran and it failed after it with an UnboundLocalError. (An end_step past the
+    # end, which that version refuses too, ran the whole schedule before and still does here:
+    # the date of that change is not known.)
+    if not start_float and start_step >= count:
+        raise SchedulerError(f"start_step ({start_step}) must be less than the {count} steps: the range is empty",
+                             hint="lower start_step", input_name="start_step")
     if (start_float or end_float) and sigmas is None:
         raise SchedulerError("a sigma threshold needs the schedule's sigmas", input_name="start_step")
     start, end = 0, count - 1
