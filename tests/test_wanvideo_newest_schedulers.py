@@ -268,3 +268,48 @@ def test_the_newest_layout_runs_on_tiny_models(tmp_path, scheduler):
     result = CliRunner().invoke(main, ["run", str(path), "--smoke", "--tiny-models", "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert list((tmp_path / "out").glob("*.mp4"))
+
+
+# --- DummyComfyWanModelObject -> BasicScheduler -> the wrapper's sampler ----------------------
+
+def test_the_dummy_model_gives_basic_scheduler_its_shift():
+    from node_helpers import node
+
+    ctx = ExecContext()
+    (model,) = node("DummyComfyWanModelObject")(ctx, shift=5.0)
+    (sigmas,) = node("BasicScheduler")(ctx, model=model, scheduler="simple", steps=4, denoise=1.0)
+    # ComfyUI's flow table s(t/1000), t = 1..1000, picked at -(1 + int(x * 250)): t = 1000, 750, 500, 250
+    want = [shifted(t, 5.0) for t in (1.0, 0.75, 0.5, 0.25)] + [0.0]
+    assert sigmas.tolist() == pytest.approx(want, rel=1e-5)
+    with pytest.raises(NodeInputError) as err:
+        model.transformer.config  # noqa: B018 (a sampler's first use of it)
+    assert err.value.input_name == "model"
+
+
+def test_dummy_model_sigmas_drive_the_wrapper_sampler_end_to_end(tmp_path):
+    from click.testing import CliRunner
+
+    from wfrun.cli import main
+
+    wf = copy.deepcopy(json.loads((ROOT / "workflows" / "wan_t2v_tiny.json").read_text()))
+    ver = {"cnr_id": "comfyui-wanvideowrapper", "ver": "088128b224242e110d3906c6750e9a3a348a659b"}
+    sampler = next(n for n in wf["nodes"] if n["id"] == 27)
+    sampler["widgets_values"][6] = "euler"
+    sampler["inputs"].append({"name": "sigmas", "shape": 7, "type": "SIGMAS", "link": 71})
+    wf["nodes"] += [
+        {"id": 70, "type": "DummyComfyWanModelObject", "pos": [600, 300], "size": [300, 60], "flags": {}, "order": 1,
+         "mode": 0, "inputs": [], "outputs": [{"name": "model", "type": "MODEL", "links": [70]}],
+         "properties": {**ver, "Node name for S&R": "DummyComfyWanModelObject"}, "widgets_values": [5.0]},
+        {"id": 71, "type": "BasicScheduler", "pos": [950, 300], "size": [300, 110], "flags": {}, "order": 2,
+         "mode": 0, "inputs": [{"name": "model", "type": "MODEL", "link": 70}],
+         "outputs": [{"name": "SIGMAS", "type": "SIGMAS", "links": [71]}],
+         "properties": {"cnr_id": "comfy-core", "ver": "0.3.60", "Node name for S&R": "BasicScheduler"},
+         "widgets_values": ["simple", 4, 1.0]},
+    ]
+    wf["links"] += [[70, 70, 0, 71, 0, "MODEL"], [71, 71, 0, 27, len(sampler["inputs"]) - 1, "SIGMAS"]]
+    wf["last_link_id"], wf["last_node_id"] = 71, 71
+    path = tmp_path / "dummy.json"
+    path.write_text(json.dumps(wf))
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "--tiny-models", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert list((tmp_path / "out").glob("*.mp4"))

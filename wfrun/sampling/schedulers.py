@@ -566,7 +566,7 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     if sigmas is not None and not isinstance(sigmas, torch.Tensor):
         sigmas = torch.tensor(list(sigmas), dtype=torch.float32)
     if sigmas is not None and sigmas_as_given:
-        built = _build_as_given(name, sigmas, options)
+        built = _build_as_given(name, sigmas, float(shift), options)
         steps = max(len(sigmas) - 1, 1)  # the pack's get_scheduler, 2025-12-13 on
         if built is None:  # the scheduler takes only their count
             sigmas = None
@@ -791,7 +791,7 @@ def _replaced(sched: Any, sigmas: torch.Tensor) -> "DiffusersStepper":
     return GivenSigmasStepper(sched)
 
 
-def _build_as_given(name: str, sigmas: torch.Tensor,
+def _build_as_given(name: str, sigmas: torch.Tensor, shift: float,
                     options: Any = None) -> tuple[Stepper, torch.Tensor | None, bool] | None:
     """The pack's ``get_scheduler`` with custom sigmas, 2025-12-04 on; None where the
     scheduler takes only their count (longcat_distill_euler, vibt_unipc)."""
@@ -801,10 +801,10 @@ def _build_as_given(name: str, sigmas: torch.Tensor,
                              input_name="sigmas")
     use_beta = name.endswith("/beta")
     if name.startswith("unipc"):
-        return _flow_multistep("unipc", len(s) - 1, 1.0, use_beta, s), None, False
+        return _flow_multistep("unipc", len(s) - 1, shift, use_beta, s), None, False
     if name.startswith("dpm++"):
         algo = "sde-dpmsolver++" if "sde" in name else "dpmsolver++"
-        return _flow_multistep("dpm", len(s) - 1, 1.0, use_beta, s, algo), None, False
+        return _flow_multistep("dpm", len(s) - 1, shift, use_beta, s, algo), None, False
     if name in ("euler", "euler/beta"):
         from diffusers import FlowMatchEulerDiscreteScheduler
 
