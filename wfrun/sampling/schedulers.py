@@ -565,12 +565,13 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
         raise SchedulerError("steps must be at least 1", input_name="steps")
     if sigmas is not None and not isinstance(sigmas, torch.Tensor):
         sigmas = torch.tensor(list(sigmas), dtype=torch.float32)
+    built = None
     if sigmas is not None and sigmas_as_given:
         built = _build_as_given(name, sigmas, float(shift), options)
         steps = max(len(sigmas) - 1, 1)  # the pack's get_scheduler, 2025-12-13 on
         if built is None:  # the scheduler takes only their count
             sigmas = None
-    if sigmas is None or not sigmas_as_given or built is None:
+    if built is None:
         built = _build(name, steps, float(shift), float(denoise_strength), sigmas, int(transformer_dim), device,
                        options)
     stepper, timesteps, per_frame = built
