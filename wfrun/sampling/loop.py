@@ -215,6 +215,11 @@ class SamplingRequest:
     ultravico_alpha: float | None = None
     #: Settings of the scheduler itself (WanVideoSchedulerSA_ODE's), by name.
     scheduler_options: Any = None
+    #: Custom ``sigmas`` taken as the schedule by every scheduler that accepts them (the
+    #: pack from 2025-12-04 on; :func:`~wfrun.sampling.schedulers.build_schedule`).
+    sigmas_as_given: bool = False
+    #: WanVideoScheduler's ``enhance_hf`` tail (:func:`~wfrun.sampling.schedulers.enhance_hf_tail`).
+    enhance_hf: bool = False
     #: WanVideoFreeInitArgs (:class:`~wfrun.sampling.freeinit.FreeInitArgs`): the passes run
     #: again from re-initialized latents; None: one pass.
     freeinit: Any = None
@@ -391,7 +396,8 @@ def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule, bo
             start, add_noise = steps - int(steps * denoise) - 1, True
         schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
                                   transformer_dim=dim, device=torch.device(req.device), step_range=(start, end),
-                                  options=req.scheduler_options)
+                                  options=req.scheduler_options, sigmas_as_given=req.sigmas_as_given,
+                                  enhance_hf=req.enhance_hf)
         count = len(schedule.timesteps)
         if isinstance(cfg, list):
             cfg = cfg[:count] + [cfg[-1]] * (count - len(cfg))
@@ -405,7 +411,8 @@ def _steps_and_cfg(req: SamplingRequest) -> tuple[int, list[float], Schedule, bo
         cfg = [float(cfg)] * (steps + 1)
     schedule = build_schedule(req.scheduler, steps, req.shift, denoise_strength=denoise, sigmas=req.sigmas,
                               transformer_dim=dim, device=torch.device(req.device), steps_divided=True,
-                              options=req.scheduler_options)
+                              options=req.scheduler_options, sigmas_as_given=req.sigmas_as_given,
+                                  enhance_hf=req.enhance_hf)
     if len(cfg) < len(schedule.timesteps):  # the pack would index past a short list; say so instead
         raise SamplingError("cfg", f"{len(cfg)} cfg values for {len(schedule.timesteps)} steps")
     return steps, cfg, schedule, denoise < 1.0

@@ -41,10 +41,23 @@ How each one is built, and where wfrun uses diffusers or its own code:
 - ``sa_ode_stable``: the pack's ``FlowMatchSAODEStableScheduler`` (2025-10; its settings from
   WanVideoSchedulerSA_ODE through ``options``); wfrun's own implementation (:class:`SAODEStable`).
 
-Custom ``sigmas`` (the SIGMAS input) are used as the pack uses them: taken as the schedule
-for unipc/dpm++ (timesteps ``int64(sigmas[:-1]*1000)``), passed to diffusers' set_timesteps
-for euler/lcm (which shifts them; a list ending in the final sigma loses it, as the pack's
-``sigmas[:-1]`` of mid-2025 on: :func:`_set_timesteps_with_sigmas`), ignored by the others.
+- ``longcat_distill_euler`` (2025-12): diffusers' Euler on LongCat's distilled schedule, every
+  ``50/steps``-th of the 50 timesteps ``1000, 980, ..., 20``, shifted.
+- ``er_sde`` (2025-12): the pack's ``ERSDEScheduler`` (``ersde_scheduler.py``), a VP
+  ER-SDE-Solver-3 step with noise; wfrun's own implementation (:class:`ERSDE`).
+- ``vibt_unipc`` (2025-12): the pack's ``ViBTScheduler``, diffusers' UniPC flow schedule with
+  a stochastic bridge step of its own (:class:`ViBT`).
+- ``rcm`` is refused: its step needs the pack's rCM input scaling inside the sampler.
+
+Custom ``sigmas`` (the SIGMAS input) are used as the pack uses them. Until 2025-12-03: taken
+as the schedule for unipc/dpm++ (timesteps ``int64(sigmas[:-1]*1000)``), passed to diffusers'
+set_timesteps for euler/lcm (which shifts them; a list ending in the final sigma loses it, as
+the pack's ``sigmas[:-1]`` of mid-2025 on: :func:`_set_timesteps_with_sigmas`), ignored by
+the others. From 2025-12-04 (``sigmas_as_given``, the pack's ``_apply_custom_sigmas``, merged
+that day in faf9c59): every scheduler that takes them uses them unshifted as its sigmas, with
+timesteps ``int64(sigmas[:-1]*1000)`` (unipc, dpm++, euler, deis, lcm, flowmatch_pusa,
+res_multistep, er_sde, sa_ode_stable); flowmatch_causvid and flowmatch_distill refuse them;
+longcat_distill_euler and vibt_unipc take only their count (``steps = len(sigmas) - 1``).
 """
 
 from __future__ import annotations
@@ -70,8 +83,13 @@ SCHEDULERS: tuple[str, ...] = (
     "flowmatch_distill",
     "flowmatch_pusa",
     "sa_ode_stable",
+    "longcat_distill_euler",
+    "er_sde",
+    "vibt_unipc",
 )
 UNSUPPORTED: dict[str, str] = {
+    "rcm": "the rCM scheduler needs the pack's rCM input scaling (c_in, c_noise) inside its sampler, "
+           "which wfrun does not have",
     "multitalk": "the 'multitalk' scheduler only works inside the pack's MultiTalk long-video loop "
                  "(image embeds from WanVideoImageToVideoMultiTalk)",
 }
@@ -319,8 +337,16 @@ class ResMultistep(Stepper):
         self._prev_x0: torch.Tensor | None = None
         self._old_sigma_next: torch.Tensor | None = None
 
+    @classmethod
+    def from_sigmas(cls, sigmas: torch.Tensor) -> "ResMultistep":
+        """Custom sigmas taken as given (the pack's ``_apply_custom_sigmas``, 2025-12-04 on)."""
+        r = cls(1, 1.0)
+        r.sigmas = sigmas.detach().float().cpu()
+        r.timesteps = (r.sigmas[:-1] * 1000).to(torch.int64)
+        return r
+
     def step(self, model_output, timestep, sample, generator=None):
-        ts = self.timesteps.to(model_output.device)
+        ts = self.timesteps.to(model_output.device).float()
         sig = self.sigmas.to(model_output.device)
         timestep = torch.as_tensor(timestep, device=model_output.device).float().flatten()[0]
         idx = int(torch.argmin((ts - timestep).abs()))
@@ -344,6 +370,116 @@ class ResMultistep(Stepper):
         self._old_sigma_next = sigma_next
         self._prev_x0 = x0
         return out
+
+
+class ERSDE(Stepper):
+    """The pack's ``ERSDEScheduler`` (``ersde_scheduler.py``, 2025-12 on): the VP
+    ER-SDE-Solver-3 of Cui et al. (arXiv 2309.06169) on flow sigmas.
+
+    Sigmas: ``steps`` values picked at ``round(i * 1000/steps)`` from
+    ``linspace(1, 0.003/1.002, 1000)``, then 0, all shifted (custom sigmas: as given);
+    timesteps ``sigma * 1000`` without the final 0. A step at the nearest timestep's sigma
+    ``s`` to the next one ``t``: ``x0 = x - s v``; into sigma 0 the step returns ``x0``;
+    otherwise ``r = f(t)/f(s)`` with the noise scaler ``f(x) = x (e^(x^0.3) + 10)``, first
+    order ``r x + (1 - r) x0`` (the pack's alpha ratios are 1 up to its 1e-10 guards), then
+    from the second call the second- and third-order corrections with the previous x0 (and
+    its difference quotient), their integrals over 200 points, and noise
+    ``sqrt(t² - s² r²)`` of a CPU float32 draw from the sampler's generator.
+    """
+
+    POINTS = 200
+
+    def __init__(self, sigmas: torch.Tensor, timesteps: torch.Tensor, max_stage: int = 3, s_noise: float = 1.0):
+        self.sigmas = sigmas.float()
+        self.timesteps = timesteps
+        self.max_stage, self.s_noise = int(max_stage), float(s_noise)
+        self.calls = 0
+        self.old_x0: torch.Tensor | None = None
+        self.old_d: torch.Tensor | None = None
+
+    @classmethod
+    def schedule(cls, steps: int, shift: float, sigma_max: float = 1.0,
+                 sigma_min: float = 0.003 / 1.002) -> "ERSDE":
+        full = torch.linspace(sigma_max, sigma_min, 1000)
+        every = len(full) / steps
+        picked = [float(full[int(round(i * every))]) for i in range(steps)] + [0.0]
+        s = time_shift(torch.tensor(picked, dtype=torch.float32), shift)
+        return cls(s, s[:-1] * 1000)
+
+    @staticmethod
+    def _scaler(x: torch.Tensor) -> torch.Tensor:
+        return x * ((x ** 0.3).exp() + 10.0)
+
+    def step(self, model_output, timestep, sample, generator=None):
+        eps = 1e-10
+        sig = self.sigmas.to(model_output.device)
+        ts = self.timesteps.to(model_output.device).float()
+        t_in = torch.as_tensor(timestep, device=ts.device).float().flatten()[:1]
+        idx = int(torch.argmin((ts.unsqueeze(0) - t_in.unsqueeze(1)).abs(), dim=1)[0])
+        s = sig[idx].reshape(-1, 1, 1, 1)
+        t = sig[idx + 1].reshape(-1, 1, 1, 1) if idx + 1 < len(sig) else torch.zeros_like(s)
+        alpha_s, alpha_t = s / (s + eps), t / (t + eps)
+        r_alpha = alpha_t / (alpha_s + eps)
+        x0 = sample - s * model_output
+        stage = min(self.max_stage, self.calls + 1)
+        if bool((t == 0.0).all()):
+            x = x0
+        else:
+            f = self._scaler
+            r = f(t) / (f(s) + eps)
+            x = r_alpha * r * sample + alpha_t * (1 - r) * x0
+            if stage >= 2 and self.old_x0 is not None:
+                dt = t - s
+                size = -dt / self.POINTS
+                pos = t + torch.arange(0, self.POINTS, dtype=torch.float32, device=sample.device) * size
+                scaled = f(pos)
+                integral = torch.sum(1 / (scaled + eps)) * size
+                prev = sig[idx - 1].reshape(-1, 1, 1, 1) if idx > 0 else s
+                d = (x0 - self.old_x0) / ((s - prev) + eps)
+                x = x + alpha_t * (dt + integral * f(t)) * d
+                if stage >= 3 and self.old_d is not None:
+                    integral_u = torch.sum((pos - s) / (scaled + eps)) * size
+                    prev2 = sig[idx - 2].reshape(-1, 1, 1, 1) if idx > 1 else prev
+                    u = (d - self.old_d) / (((s - prev2) / 2) + eps)
+                    x = x + alpha_t * ((dt ** 2) / 2 + integral_u * f(t)) * u
+                self.old_d = d
+            if self.s_noise > 0:
+                term = torch.nan_to_num((t ** 2 - s ** 2 * r ** 2).sqrt(), nan=0.0)
+                noise = torch.randn(*x.shape, dtype=torch.float32, device=torch.device("cpu"),
+                                    generator=generator).to(x)
+                x = x + alpha_t * noise * self.s_noise * term
+        self.old_x0 = x0
+        self.calls += 1
+        return x
+
+
+class ViBT(Stepper):
+    """The pack's ``ViBTScheduler`` (``vitb_unipc.py``, 2025-12 on, for ViBT models):
+    diffusers' UniPC flow schedule (``use_flow_sigmas``, the sampler's shift) with its own
+    stochastic bridge step. From timestep ``τ`` (int64) to the next smaller one ``τ'``
+    (``-1`` after the last): ``Δ = (τ' - τ)/1000``, ``c = (τ + 1)/1000``,
+    ``η = sqrt(-Δ (c + Δ) / c)`` and ``x + Δ v + η ε``, ``ε`` a CPU draw from the sampler's
+    generator in the sample's dtype (noise scale 1)."""
+
+    def __init__(self, steps: int, shift: float):
+        from diffusers import UniPCMultistepScheduler
+
+        sched = UniPCMultistepScheduler(use_flow_sigmas=True)
+        sched.config.flow_shift = shift  # the pack's set_parameters(shift=...)
+        sched.set_timesteps(steps)
+        self.timesteps = sched.timesteps
+        self.sigmas = sched.sigmas
+
+    def step(self, model_output, timestep, sample, generator=None):
+        ts = self.timesteps.to(model_output.device)
+        tau = torch.as_tensor(timestep, device=ts.device).reshape(-1)[:1].to(ts.dtype)
+        lower = ts[ts < tau]
+        delta = ((lower.max() - tau) if len(lower) else (-tau - 1)) / 1000
+        current = (tau + 1) / 1000.0
+        eta = (-delta * (current + delta) / current) ** 0.5
+        noise = torch.randn(sample.shape, generator=generator, device=torch.device("cpu"),
+                            dtype=sample.dtype).to(sample.device)
+        return sample + delta.to(sample.device) * model_output + eta.to(sample.device) * noise
 
 
 # --- building -------------------------------------------------------------------------
@@ -398,7 +534,8 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
                    sigmas: torch.Tensor | Sequence[float] | None = None, transformer_dim: int = 1536,
                    device: str | torch.device = "cpu", steps_divided: bool = False,
                    step_range: tuple[int | float, int | float] | None = None,
-                   options: Any = None, walked: bool = True) -> Schedule:
+                   options: Any = None, walked: bool = True, sigmas_as_given: bool = False,
+                   enhance_hf: bool = False) -> Schedule:
     """The pack's ``get_scheduler`` plus WanVideoSampler's step arithmetic around it.
 
     Before the sampler had a step range (to 2025-07-27): ``steps = int(steps /
@@ -414,7 +551,9 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
     ``options``: settings of the scheduler itself (WanVideoSchedulerSA_ODE's, by name).
     ``walked``: the schedule will be stepped through (:func:`_check_walk`); False for callers
     that only read its sigmas (TripleKSampler's shift searches), which the pack computes at
-    any shift.
+    any shift. ``sigmas_as_given``: custom sigmas follow the pack from 2025-12-04 on (taken
+    unshifted by every scheduler that accepts them; see the module docstring).
+    ``enhance_hf``: WanVideoScheduler's high-frequency tail (:func:`enhance_hf_tail`).
     """
     name = normalize_name(scheduler)
     if denoise_strength <= 0:
@@ -426,10 +565,21 @@ def build_schedule(scheduler: str, steps: int, shift: float, *, denoise_strength
         raise SchedulerError("steps must be at least 1", input_name="steps")
     if sigmas is not None and not isinstance(sigmas, torch.Tensor):
         sigmas = torch.tensor(list(sigmas), dtype=torch.float32)
-    stepper, timesteps, per_frame = _build(name, steps, float(shift), float(denoise_strength), sigmas,
-                                           int(transformer_dim), device, options)
+    built = None
+    if sigmas is not None and sigmas_as_given:
+        built = _build_as_given(name, sigmas, float(shift), options)
+        steps = max(len(sigmas) - 1, 1)  # the pack's get_scheduler, 2025-12-13 on
+        if built is None:  # the scheduler takes only their count
+            sigmas = None
+    if built is None:
+        built = _build(name, steps, float(shift), float(denoise_strength), sigmas, int(transformer_dim), device,
+                       options)
+    stepper, timesteps, per_frame = built
     if timesteps is None:
         timesteps = stepper.timesteps
+    if enhance_hf:
+        timesteps = enhance_hf_tail(stepper, timesteps)
+        steps = len(timesteps)
     run_steps = steps
     if ranged:
         start, end = step_slice(len(timesteps), *step_range, sigmas=stepper.sigmas.detach().float().cpu())
@@ -492,6 +642,13 @@ def step_slice(count: int, start_step: int | float, end_step: int | float,
                              hint="end_step -1 samples to the end", input_name="start_step")
     if start_step < 0 or (end_step < -1 and not end_float):
         raise SchedulerError("start_step must be 0 or more and end_step -1 or more", input_name="start_step")
+    # An empty range: the pack's newest get_scheduler (after 2026-05-24) refuses it; before, its
+    # loop never ran and it failed after it with an UnboundLocalError. (An end_step past the
+    # end, which that version refuses too, ran the whole schedule before and still does here:
+    # the date of that change is not known.)
+    if not start_float and start_step >= count:
+        raise SchedulerError(f"start_step ({start_step}) must be less than the {count} steps: the range is empty",
+                             hint="lower start_step", input_name="start_step")
     if (start_float or end_float) and sigmas is None:
         raise SchedulerError("a sigma threshold needs the schedule's sigmas", input_name="start_step")
     start, end = 0, count - 1
@@ -568,7 +725,119 @@ def _build(name: str, steps: int, shift: float, denoise: float, sigmas: torch.Te
     if name == "res_multistep":
         r = ResMultistep(steps, shift)
         return r, r.timesteps, False
+    if name == "longcat_distill_euler":
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        sched = FlowMatchEulerDiscreteScheduler(shift=shift, time_shift_type="linear")
+        sched.set_timesteps(steps, sigmas=longcat_distill_sigmas(steps))
+        return DiffusersStepper(sched), None, False
+    if name == "er_sde":
+        r = ERSDE.schedule(steps, shift)
+        return r, r.timesteps, False
+    if name == "vibt_unipc":
+        v = ViBT(steps, shift)
+        return v, v.timesteps, False
     raise AssertionError(name)
+
+
+def longcat_distill_sigmas(steps: int, distill_steps: int = 50) -> torch.Tensor:
+    """LongCat's distilled schedule before the shift: of the timesteps ``1000, 980, ..., 20``
+    (``distill_steps`` of them), the ones at ``floor(linspace(0, distill_steps, steps + 1))``
+    without the last, over 1000."""
+    indices = (torch.arange(1, distill_steps + 1, dtype=torch.float32) * (1000 // distill_steps)).round().long()
+    picks = torch.floor(torch.linspace(0, distill_steps, steps + 1)[:-1]).to(torch.int64)
+    return torch.flip(indices, [0])[picks].float() / 1000
+
+
+class GivenSigmasStepper(DiffusersStepper):
+    """A diffusers scheduler on the pack's ``_apply_custom_sigmas`` schedule: its int64
+    timesteps reach ``step`` as float values. The pack hands them as CUDA int64 tensors,
+    which diffusers' Euler and LCM ``step`` accept (their check for integer indices names
+    CPU tensor classes only); on the CPU the same values go as floats, found in the schedule
+    by value as before."""
+
+    def step(self, model_output, timestep, sample, generator=None):
+        if isinstance(timestep, torch.Tensor) and not timestep.is_floating_point():
+            timestep = timestep.float()
+        return super().step(model_output, timestep, sample, generator)
+
+
+def enhance_hf_tail(stepper: Stepper, timesteps: torch.Tensor) -> torch.Tensor:
+    """The pack's ``enhance_hf`` (WanVideoScheduler, 2025-12-23 on): the timesteps above half
+    the largest stay; below, ``n = max(3, min(15, int(0.2 * count)))`` evenly spaced ones
+    from that half down to (not including) 0 replace the rest, as float32; the sigmas become
+    ``timesteps / 1000`` and a final 0. The scheduler steps on that schedule from then on."""
+    count = len(timesteps)
+    tail_count = max(3, min(15, int(count * 0.2)))
+    start = float(timesteps.max()) * 0.5
+    tail = torch.from_numpy(np.linspace(start, 0, tail_count, dtype=np.float32, endpoint=False))
+    kept = timesteps[timesteps > start]
+    new = torch.cat([kept.to(torch.float32) if not kept.is_floating_point() else kept, tail.to(kept.device)])
+    sigmas = torch.cat([new / 1000, torch.zeros(1, device=new.device)])
+    target = stepper.scheduler if isinstance(stepper, DiffusersStepper) else stepper
+    target.timesteps, target.sigmas = new, sigmas
+    for attr in ("_step_index", "_begin_index"):
+        if hasattr(target, attr):
+            setattr(target, attr, None)
+    return new
+
+
+def _replaced(sched: Any, sigmas: torch.Tensor) -> "DiffusersStepper":
+    """A diffusers scheduler whose schedule is ``sigmas`` as given, timesteps
+    ``int64(sigmas[:-1] * 1000)`` (the pack's ``_apply_custom_sigmas``)."""
+    sched.set_timesteps(max(len(sigmas) - 1, 1))  # resets the solver state; replaced below
+    sched.sigmas = sigmas
+    sched.timesteps = (sigmas[:-1] * 1000).to(torch.int64)
+    sched.num_inference_steps = len(sched.timesteps)
+    return GivenSigmasStepper(sched)
+
+
+def _build_as_given(name: str, sigmas: torch.Tensor, shift: float,
+                    options: Any = None) -> tuple[Stepper, torch.Tensor | None, bool] | None:
+    """The pack's ``get_scheduler`` with custom sigmas, 2025-12-04 on; None where the
+    scheduler takes only their count (longcat_distill_euler, vibt_unipc)."""
+    s = sigmas.detach().float().cpu()
+    if len(s) < 2:
+        raise SchedulerError(f"{len(s)} custom sigma(s): a schedule needs at least two (the last one final)",
+                             input_name="sigmas")
+    use_beta = name.endswith("/beta")
+    if name.startswith("unipc"):
+        return _flow_multistep("unipc", len(s) - 1, shift, use_beta, s), None, False
+    if name.startswith("dpm++"):
+        algo = "sde-dpmsolver++" if "sde" in name else "dpmsolver++"
+        return _flow_multistep("dpm", len(s) - 1, shift, use_beta, s, algo), None, False
+    if name in ("euler", "euler/beta"):
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        return _replaced(FlowMatchEulerDiscreteScheduler(use_beta_sigmas=use_beta), s), None, False
+    if name.startswith("lcm"):
+        from diffusers import FlowMatchLCMScheduler
+
+        return _replaced(FlowMatchLCMScheduler(use_beta_sigmas=use_beta), s), None, False
+    if name == "deis":
+        from diffusers import DEISMultistepScheduler
+
+        return _replaced(DEISMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction"), s), \
+            None, False
+    if name == "flowmatch_pusa":
+        t = (s[:-1] * 1000).to(torch.int64)
+        return FlowMatchNearest(t.float(), s), t, True
+    if name == "res_multistep":
+        r = ResMultistep.from_sigmas(s)
+        return r, r.timesteps, False
+    if name == "er_sde":
+        t = (s[:-1] * 1000).to(torch.int64)
+        return ERSDE(s, t), t, False
+    if name == "sa_ode_stable":
+        r = SAODEStable.schedule(len(s) - 1, 1.0, s, **dict(options or {}))
+        return r, r.timesteps, False
+    if name in ("flowmatch_causvid", "flowmatch_distill"):
+        raise SchedulerError(f"the {name} scheduler does not take custom sigmas (the pack refuses them too)",
+                             hint="disconnect sigmas or choose another scheduler", input_name="sigmas")
+    if name in ("longcat_distill_euler", "vibt_unipc"):
+        return None
+    raise SchedulerError(f"the {name} scheduler of the pack's 2025-12-04 and later versions has no custom sigmas "
+                         "in wfrun", hint="disconnect sigmas", input_name="sigmas")
 
 
 def _set_timesteps_with_sigmas(sched: Any, steps: int, sigmas: torch.Tensor | None) -> None:

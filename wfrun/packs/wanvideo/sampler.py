@@ -22,6 +22,9 @@ loop's docstring lists the pack's choices it reproduces and where wfrun differs.
   ``denoised_samples``) follows the pack's rules as of 2026-05 for a sampler saved from
   2025-07-28, and the older ``denoise_strength`` arithmetic for one saved before
   (``ExecContext.saved_date``; see the loop's docstring);
+- custom ``sigmas`` are taken the way the node's pack version takes them (``sigmas_era``:
+  unshifted by every scheduler from 2025-12-04, shifted by euler/lcm before); a node whose
+  saved layout spans that day, without ``properties.ver``, is refused where the two differ;
 - Wan 2.2 Animate (WanVideoAnimateEmbeds, ``animate.py``): the reference/background
   latents are the image conditioning, the pose latents and face crops go to the shared
   forward (``sampling.forward``, the code ComfyUI's core path uses) with the pack's
@@ -93,7 +96,8 @@ from wfrun.packs.wanvideo.multitalk_sampling import (check_long, check_windows, 
                                                      run_long)
 from wfrun.sampling import remover
 from wfrun.sampling.uni3c import Uni3CEmbeds
-from wfrun.sampling.schedulers import SchedulerError, normalize_name
+from wfrun.sampling.schedulers import SchedulerError, build_schedule, normalize_name
+from wfrun.packs.wanvideo.sigmas_era import sigmas_as_given
 
 UNSUPPORTED_INPUTS = ("unianimate_poses",)
 IMAGE_TYPES = ("i2v", "fl2v", "flf2v", "fun_control", "fun-control")
@@ -234,7 +238,11 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         steps, shift, sigmas = scheduler.steps, scheduler.shift, scheduler.sigmas
         start_step, end_step = scheduler.start_step, scheduler.end_step
         scheduler_options = dict(scheduler.options)
+        as_given, enhance_hf = scheduler.sigmas_as_given, scheduler.enhance_hf
         scheduler = scheduler.name
+    else:
+        as_given = sigmas_as_given(ctx, "WanVideoSampler") if sigmas is not None else True
+        enhance_hf = False
     try:
         if not (long is not None and scheduler == "multitalk"):  # that one runs in the long-video loop only
             normalize_name(scheduler)
@@ -280,6 +288,8 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
                              rope_function=str(rope_function), ntk_alphas=ntk_alphas,
                              riflex_freq_index=int(riflex_freq_index), loop=loop_args)
     dim = int(transformer.config.num_attention_heads * transformer.config.attention_head_dim)
+    if as_given is None:
+        as_given = settle_sigmas_era(str(scheduler), int(steps), float(shift), sigmas, dim, scheduler_options)
     request = SamplingRequest(
         transformer=transformer, image_embeds=image_embeds, text_embeds=text_embeds, steps=int(steps), cfg=cfg,
         shift=float(shift), seed=int(seed), scheduler=str(scheduler), dtype=model.base_dtype, device=exec_device,
@@ -292,7 +302,8 @@ def wanvideo_sampler(ctx: ExecContext, model: WanVideoModel, image_embeds: Image
         attention_override=model.attention_override,
         step_range=_step_range(ctx.saved_date, start_step, end_step, add_noise_to_samples),
         audio=audio, audio_cfg=audio_cfg, ati=model.ati, multitalk=talk, uni3c=uni3c, freeinit=freeinit,
-        scheduler_options=scheduler_options, ultravico_alpha=ultravico_alpha(model))
+        scheduler_options=scheduler_options, ultravico_alpha=ultravico_alpha(model), sigmas_as_given=bool(as_given),
+        enhance_hf=enhance_hf)
     try:
         with merged(transformer, lora_paths(model.pass_loras)), torch.no_grad(), \
                 patch_on(model, exec_device, bool(force_offload)):  # WanVideoSetLoRAs
@@ -394,3 +405,23 @@ def release_after_sampling(model: WanVideoModel, device: Any, swap: int, force_o
             placement.offload(model.transformer, model.offload_device)
     else:
         residency.done(model.transformer, device, model.offload_device, force_offload=bool(force_offload))
+
+
+def settle_sigmas_era(scheduler: str, steps: int, shift: float, sigmas: Any, dim: int,
+                      options: dict[str, Any]) -> bool:
+    """Custom sigmas on a node whose saved signature spans the pack's 2025-12-04 change
+    (``sigmas_era``): either way where both give the same schedule, else refused."""
+    def built(as_given: bool) -> tuple | str:
+        try:
+            s = build_schedule(scheduler, steps, shift, sigmas=sigmas, transformer_dim=dim, options=options,
+                               walked=False, sigmas_as_given=as_given)
+        except SchedulerError as err:
+            return str(err)
+        return (type(s.stepper).__name__, s.timesteps.tolist(), s.stepper.sigmas.tolist())
+
+    if built(True) == built(False):
+        return True
+    raise NodeInputError("sigmas", "the pack changed how it takes custom sigmas on 2025-12-04 (as given, where "
+                         f"'{scheduler}' shifted or ignored them before), and this node's saved layout was in "
+                         "the pack on both sides of that day",
+                         "re-save the workflow in ComfyUI (its properties.ver then names the pack version)")

@@ -2,11 +2,13 @@
 2025-08 on): a schedule chosen apart from the sampler, and a sampler taking it.
 
 - ``WanVideoScheduler`` / ``WanVideoSchedulerv2``: scheduler, steps, shift, start/end step
-  and optional custom sigmas. The pack builds its scheduler object here and hands it on as
+  and optional custom sigmas (taken the way the node's pack version takes them:
+  ``sigmas_era``). The pack builds its scheduler object here and hands it on as
   a dict; wfrun hands on the choice (:class:`ScheduleChoice`) and the sampler builds the
   same schedule (``sampling.schedulers``), cut to the range. v1 also passes its ``sigmas``
   input, ``steps``, ``shift`` and the range on as outputs, as the pack does. The pack's
-  ``enhance_hf`` tail (a uniform last fifth of timesteps) is refused by name.
+  ``enhance_hf`` tail (the timesteps below half the largest replaced by an even fifth or
+  so) is built by the sampler too (``schedulers.enhance_hf_tail``).
 - ``WanVideoSchedulerSA_ODE``: WanVideoScheduler for ``sa_ode_stable`` with the
   scheduler's own settings, handed to the sampler with the choice.
 - ``WanVideoSigmaToStep``: the pack passes its float on unchanged; as a start or end step
@@ -24,6 +26,7 @@ from typing import Any
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.wanvideo.sampler import wanvideo_sampler
+from wfrun.packs.wanvideo.sigmas_era import sigmas_as_given
 from wfrun.packs.wanvideo.types import ScheduleChoice
 from wfrun.sampling.schedulers import SchedulerError, normalize_name
 
@@ -33,30 +36,30 @@ EXTRA_ARGS = ("riflex_freq_index", "feta_args", "context_options", "cache_args",
 
 
 def _choice(scheduler: Any, steps: Any, shift: Any, start_step: Any, end_step: Any, sigmas: Any,
-            enhance_hf: Any) -> ScheduleChoice:
+            enhance_hf: Any, as_given: bool | None = True) -> ScheduleChoice:
     try:
         name = normalize_name(scheduler)
     except SchedulerError as err:
         raise NodeInputError("scheduler", str(err), err.hint) from None
-    if enhance_hf:
-        raise NodeInputError("enhance_hf", "the enhanced high-frequency tail is not supported", "turn enhance_hf off")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise NodeInputError("steps", f"steps = {steps!r}: expected a whole number of at least 1")
     return ScheduleChoice(name=name, steps=int(steps), shift=float(shift), start_step=start_step, end_step=end_step,
-                          sigmas=sigmas)
+                          sigmas=sigmas, sigmas_as_given=as_given, enhance_hf=bool(enhance_hf))
 
 
 @executor("WanVideoScheduler")
 def wanvideo_scheduler(ctx: ExecContext, scheduler: Any, steps: Any, shift: Any, start_step: Any, end_step: Any, *,
                        sigmas: Any = None, enhance_hf: Any, **_: Any) -> tuple:
-    choice = _choice(scheduler, steps, shift, start_step, end_step, sigmas, enhance_hf)
+    choice = _choice(scheduler, steps, shift, start_step, end_step, sigmas, enhance_hf,
+                     sigmas_as_given(ctx, "WanVideoScheduler"))
     return (sigmas, steps, shift, choice, start_step, end_step)
 
 
 @executor("WanVideoSchedulerv2")
 def wanvideo_scheduler_v2(ctx: ExecContext, scheduler: Any, steps: Any, shift: Any, start_step: Any, end_step: Any,
                           *, sigmas: Any = None, enhance_hf: Any, **_: Any) -> tuple:
-    return (_choice(scheduler, steps, shift, start_step, end_step, sigmas, enhance_hf),)
+    return (_choice(scheduler, steps, shift, start_step, end_step, sigmas, enhance_hf,
+                    sigmas_as_given(ctx, "WanVideoSchedulerv2")),)
 
 
 @executor("WanVideoSigmaToStep")
@@ -98,7 +101,8 @@ def wanvideo_scheduler_sa_ode(ctx: ExecContext, use_adaptive_order: Any, use_vel
     """The SA-ODE scheduler with its settings (2025-10 to 2025-12, then folded into the
     scheduler list as ``sa_ode_stable``): outputs as WanVideoScheduler's, the schedule built
     by the sampler (``sampling.schedulers.SAODEStable``)."""
-    choice = _choice("sa_ode_stable", steps, shift, start_step, end_step, sigmas, False)
+    choice = _choice("sa_ode_stable", steps, shift, start_step, end_step, sigmas, False,
+                     sigmas_as_given(ctx, "WanVideoSchedulerSA_ODE"))
     options = (("use_adaptive_order", bool(use_adaptive_order)), ("use_velocity_smoothing", bool(use_velocity_smoothing)),
                ("convergence_threshold", float(convergence_threshold)), ("smoothing_factor", float(smoothing_factor)))
     return (sigmas, steps, shift, dataclasses.replace(choice, options=options), start_step, end_step)

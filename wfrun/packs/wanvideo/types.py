@@ -190,6 +190,11 @@ class ScheduleChoice:
     sigmas: Any = None
     #: Settings of the scheduler itself, by name (WanVideoSchedulerSA_ODE's).
     options: tuple[tuple[str, Any], ...] = ()
+    #: Custom sigmas as the scheduler node's pack version takes them (``sigmas_era``): True
+    #: as given (2025-12-04 on), False the earlier way, None not known.
+    sigmas_as_given: bool | None = True
+    #: The pack's high-frequency tail of timesteps (``sampling.schedulers.enhance_hf_tail``).
+    enhance_hf: bool = False
 
 
 # FREEINITARGS lives with the sampling pass that runs it.
