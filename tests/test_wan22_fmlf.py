@@ -256,13 +256,33 @@ def test_advanced_normal_triple_and_auto_continue(ctx, vae):
 
 @pytest.mark.parametrize("inputs,name", [
     ({"long_video_mode": "LATENT_CONTINUE"}, "long_video_mode"),
-    ({"structural_repulsion_boost": 1.5}, "structural_repulsion_boost"),
+    ({"structural_repulsion_boost": 1.5, "end_image": frame(0.7)}, "structural_repulsion_boost"),
     ({"prev_latent": {"samples": torch.zeros(1, 16, 3, 2, 2)}, "long_video_mode": "SVI"}, "prev_latent"),
 ])
 def test_advanced_refusals_name_the_input(ctx, vae, inputs, name):
     with pytest.raises(NodeInputError) as err:
         advanced(ctx, vae, start_image=frame(0.5), **inputs)
     assert err.value.input_name == name
+
+
+def test_advanced_boost_is_ignored_where_the_pack_never_reads_it(ctx, vae):
+    """The pack computes its spatial gradient after the SVI branch has returned, for more
+    than 4 frames, between two of start/middle/end: elsewhere a boost changes nothing, so
+    these run exactly as at 1.0 (set 13's Kenpechi SVI workflow feeds 1.2 to SVI nodes)."""
+    prev = {"samples": torch.randn(1, 16, 5, 4, 4, generator=torch.Generator().manual_seed(2))}
+    for inputs in (dict(long_video_mode="SVI", continue_frames_count=4, start_image=frame(0.3), prev_latent=prev),
+                   dict(start_image=frame(0.3)),                        # one image: no pair
+                   dict(start_image=frame(0.3), end_image=frame(0.7), length=1)):
+        plain = advanced(ctx, vae, **inputs)
+        boosted = advanced(ctx, vae, structural_repulsion_boost=1.2, **inputs)
+        for a, b in zip(plain, boosted):
+            if isinstance(a, list):
+                assert torch.equal(opts(a)["concat_mask"], opts(b)["concat_mask"])
+                assert torch.equal(opts(a)["concat_latent_image"], opts(b)["concat_latent_image"])
+            elif isinstance(a, dict):
+                assert torch.equal(a["samples"], b["samples"])
+            else:
+                assert a == b
 
 
 def test_advanced_older_layouts_are_refused_by_date(tiny_models, vae):

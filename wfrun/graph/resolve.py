@@ -5,6 +5,9 @@ does when it turns a workflow into an API prompt:
 
 - ``Reroute`` and KJNodes' ``SetNode`` pass their single input through;
 - ``GetNode`` reads the ``SetNode`` with the same name (in its scope, then outer ones);
+- ComfyUI-Easy-Use's ``easy getNode`` reads the ``easy setNode`` with the same (non-empty)
+  name in its own graph only, as its frontend code looks in ``this.graph._nodes``; the two
+  kinds never read each other's setters;
 - ``PrimitiveNode`` (and cg-use-everywhere's ``Seed Everywhere``) becomes its widget
   value, a constant;
 - a muted node (mode 2) feeds nothing: the consumer input is left unconnected;
@@ -32,7 +35,9 @@ from wfrun.graph.model import LinkRef
 from wfrun.graph.scopes import Scope, Scopes, full_id
 
 MUTED, BYPASSED = 2, 4
-PASS_THROUGH = frozenset({"Reroute", "SetNode"})
+PASS_THROUGH = frozenset({"Reroute", "SetNode", "easy setNode"})
+#: Getter type -> (the setter type it reads, whether it also looks in outer graphs).
+GETTERS: dict[str, tuple[str, bool]] = {"GetNode": ("SetNode", True), "easy getNode": ("easy setNode", False)}
 #: Links followed by all walks of one build together (a real file needs a few hundred).
 MAX_HOPS = 1_000_000
 
@@ -93,7 +98,7 @@ class Resolver:
     problems: list[LinkProblem] = field(default_factory=list)
     hops: int = 0
     _known: dict[tuple, Origin] = field(default_factory=dict)
-    _setters: dict[str, dict[Any, UINode]] = field(default_factory=dict)
+    _setters: dict[tuple[str, str], dict[Any, UINode]] = field(default_factory=dict)
     #: Per instance scope: its host widgets' values by subgraph input name.
     _host_values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -184,14 +189,15 @@ class Resolver:
             return Origin(why_none=f"node {node.id} is muted")
         if node.type in PASS_THROUGH:
             return self._follow_input(hop.scope_id, node, 0, hop.want_type)
-        if node.type == "GetNode":
+        if node.type in GETTERS:
             setter = self._find_setter(hop.scope_id, node)
             if setter is None:
                 name = _first_widget(node)
+                kind = GETTERS[node.type][0]
                 self.problems.append(LinkProblem(
                     "dangling-link", hop.scope_id, node,
-                    f"GetNode reads '{name}', but no SetNode of that name exists"))
-                return Origin(why_none=f"no SetNode named {name!r}")
+                    f"{node.type} reads '{name}', but no {kind} of that name exists"))
+                return Origin(why_none=f"no {kind} named {name!r}")
             return self._follow_input(setter[0], setter[1], 0, hop.want_type)
         if node.type == "PrimitiveNode":
             values = node.widgets_values if isinstance(node.widgets_values, list) else []
@@ -251,18 +257,21 @@ class Resolver:
         return _Hop(child.id, link.origin_id, link.origin_slot, link.type, want_type, child.instance, link.id)
 
     def _find_setter(self, scope_id: str | None, getter: UINode) -> tuple[str, UINode] | None:
+        kind, outer = GETTERS[getter.type]
         name = _frozen(_first_widget(getter))
+        if kind == "easy setNode" and name in ("", None):
+            return None  # its frontend matches no setter for an empty name
         while scope_id is not None:
-            setters = self._setters.get(scope_id)
+            setters = self._setters.get((scope_id, kind))
             scope = self.scopes.by_id[scope_id]
-            if setters is None:  # the first SetNode of each name, as a linear scan finds it
-                setters = self._setters[scope_id] = {}
+            if setters is None:  # the first setter of each name, as a linear scan finds it
+                setters = self._setters[(scope_id, kind)] = {}
                 for node in scope.nodes.values():
-                    if node.type == "SetNode":
+                    if node.type == kind:
                         setters.setdefault(_frozen(_first_widget(node)), node)
             if name in setters:
                 return scope_id, setters[name]
-            scope_id = scope.parent
+            scope_id = scope.parent if outer else None
         return None
 
 

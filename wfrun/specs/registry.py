@@ -23,7 +23,7 @@ from wfrun.specs.spec import NodeSpec, PackSpecs
 #: labels, bookmarks and the fast muters/bypassers. Not its Random Unmuter (it changes
 #: modes at every queue) nor its Power Conductor.
 FRONTEND_ONLY = frozenset({
-    "Reroute", "PrimitiveNode", "Note", "MarkdownNote", "SetNode", "GetNode",
+    "Reroute", "PrimitiveNode", "Note", "MarkdownNote", "SetNode", "GetNode", "easy setNode", "easy getNode",
     "Label (rgthree)", "Bookmark (rgthree)", "Fast Groups Bypasser (rgthree)",
     "Fast Groups Muter (rgthree)", "Fast Bypasser (rgthree)", "Fast Muter (rgthree)",
     "Mute / Bypass Repeater (rgthree)", "Mute / Bypass Relay (rgthree)", "Node Collector (rgthree)",

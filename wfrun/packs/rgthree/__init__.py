@@ -1,1 +1,2 @@
-"""rgthree-comfy (rgthree/rgthree-comfy): Seed, Any Switch, Power Lora Loader, KSampler Config, Image Inset Crop."""
+"""rgthree-comfy (rgthree/rgthree-comfy): Seed, Any Switch, Context, Context Switch, Power Lora Loader, KSampler Config,
+Image Inset Crop."""

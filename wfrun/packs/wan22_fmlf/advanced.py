@@ -20,7 +20,10 @@ weights) is read and run as the pack did then (:mod:`.advanced_first`). The layo
 (caf852e of the same day to 2025-12-28) are refused by input
 name (by the saved signature's date where the inputs alone cannot tell), as are ``long_video_mode``
 ``LATENT_CONTINUE`` (added 2026-01-02 in the same layout) and a ``structural_repulsion_boost``
-above 1 (its spatial-gradient mask is not implemented; at 1 the pack skips it too).
+above 1 (its spatial-gradient mask is not implemented; at 1 the pack skips it too, as it does
+in SVI mode with a start image or a ``prev_latent`` to continue, whose branch returns before
+it, for 4 frames or fewer, and without two of the start, middle and end images, between
+which its gradient is computed).
 
 Outputs: ``positive_high`` / ``positive_low`` (Wan 2.2 A14B's two experts), ``negative``
 (with the high stage's concat latents and mask), a zero LATENT in the VAE's shape, and the
@@ -164,9 +167,6 @@ def newest_layouts(ctx: ExecContext, positive: Any, negative: Any, vae: Any, wid
     if long_video_mode not in LONG_MODES:
         raise NodeInputError("long_video_mode", f"{long_video_mode!r} is not implemented; wfrun implements "
                              f"{', '.join(LONG_MODES)}", "LATENT_CONTINUE came after this layout")
-    if structural_repulsion_boost is not None and float(structural_repulsion_boost) > 1.001:
-        raise NodeInputError("structural_repulsion_boost", f"{structural_repulsion_boost} is not implemented "
-                             "(the spatial-gradient mask)", "set it to 1.0")
     length, width, height = int(length), int(width), int(height)
     offset, count = int(video_frame_offset), int(continue_frames_count)
     enable_middle, use_start, use_end = bool(enable_middle_frame), bool(enable_start_frame), bool(enable_end_frame)
@@ -225,6 +225,15 @@ def newest_layouts(ctx: ExecContext, positive: Any, negative: Any, vae: Any, wid
             neg = with_clip(with_concat(negative, concat, high, "negative"), clip, "negative")
             return (pos_high, pos_low, neg, {"samples": latent}, 0, trim_image, next_offset)
 
+    # The pack applies the boost only here, after its SVI branch has returned (so an SVI
+    # node never reads it), for more than 4 frames, between two of its images: start and
+    # middle, middle and end (the middle enabled), or start and end (without it).
+    paired = (middle is not None and enable_middle and (start is not None or end is not None)) or (
+        start is not None and end is not None and (middle is None or not enable_middle))
+    if structural_repulsion_boost is not None and float(structural_repulsion_boost) > 1.001 and length > 4 \
+            and paired:
+        raise NodeInputError("structural_repulsion_boost", f"{structural_repulsion_boost} is not implemented "
+                             "(the spatial-gradient mask)", "set it to 1.0")
     video = grey_video(length, height, width)
     high, low = mask_frames(latent), mask_frames(latent)
 

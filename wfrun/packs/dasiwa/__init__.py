@@ -1,0 +1,1 @@
+"""ComfyUI-DaSiWa-Nodes (darksidewalker/ComfyUI-DaSiWa-Nodes): the Resolution Scale Calculator."""
