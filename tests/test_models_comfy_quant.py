@@ -308,3 +308,13 @@ def test_wrapper_t2v_runs_from_an_mxfp8_file(tiny_models, tmp_path):
                                        "-o", str(tmp_path / "out"), "--device", "cpu", "--format", "json",
                                        *[a for s in sets for a in ("--set", s)]])
     assert video_frames(result) == [5]
+
+
+def test_the_dry_run_check_refuses_what_the_loader_refuses(files, tmp_path):
+    from wfrun.models.preflight import check_model_file
+
+    assert check_model_file(files["nvfp4"], "diffusion_models").variant == "t2v"
+    path = rewrite(files["nvfp4"], tmp_path / "wan_int8_convrot.safetensors", lambda t, m: t.__setitem__(
+        f"{LAYER}.comfy_quant", mark({"format": "int8_tensorwise", "convrot": True})))
+    with pytest.raises(CheckpointError, match="int8_tensorwise"):
+        check_model_file(path, "diffusion_models")
