@@ -29,7 +29,7 @@ def to_blocked(scales: torch.Tensor) -> torch.Tensor:
     tiles), shaped ``[padded rows, padded blocks]`` as ComfyUI saves it."""
     rows, cols = scales.shape
     pr, pc = -(-rows // 128) * 128, -(-cols // 4) * 4
-    padded = torch.zeros(pr, pc, dtype=scales.dtype)
+    padded = torch.zeros(pr, pc, dtype=scales.dtype, device=scales.device)
     padded[:rows, :cols] = scales
     tiles = padded.reshape(pr // 128, 4, 32, pc // 4, 4).permute(0, 3, 2, 1, 4)  # [tr, tc, r%32, r//32, c]
     return tiles.contiguous().reshape(pr, pc)
@@ -48,7 +48,7 @@ def quantize_fp8(w: torch.Tensor, dtype: torch.dtype) -> dict[str, torch.Tensor]
 
 def _e2m1_codes(x: torch.Tensor) -> torch.Tensor:
     """Nearest FP4 E2M1 code of each value (already scaled into [-6, 6])."""
-    table = torch.tensor(E2M1_VALUES)
+    table = torch.tensor(E2M1_VALUES, device=x.device)
     index = (x.abs().unsqueeze(-1) - table).abs().argmin(dim=-1)
     return (index | ((x < 0).long() << 3)).to(torch.uint8)
 
