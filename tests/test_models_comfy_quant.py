@@ -318,3 +318,14 @@ def test_the_dry_run_check_refuses_what_the_loader_refuses(files, tmp_path):
         f"{LAYER}.comfy_quant", mark({"format": "int8_tensorwise", "convrot": True})))
     with pytest.raises(CheckpointError, match="int8_tensorwise"):
         check_model_file(path, "diffusion_models")
+
+
+def test_a_listed_layer_without_weights_changes_nothing(files, tmp_path):
+    def list_a_ghost(tensors, metadata):
+        layers = json.loads(metadata["_quantization_metadata"])
+        layers["layers"][f"{PREFIX}blocks.9.ffn.0"] = {"format": "int8_tensorwise"}
+        metadata["_quantization_metadata"] = json.dumps(layers)
+
+    path = rewrite(files["nvfp4"], tmp_path / "ghost_nvfp4.safetensors", list_a_ghost)
+    a, b = load_transformer(path, dtype=torch.float32), load_transformer(files["nvfp4"], dtype=torch.float32)
+    assert torch.equal(a.blocks[0].attn1.to_q.weight, b.blocks[0].attn1.to_q.weight)

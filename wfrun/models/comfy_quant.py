@@ -96,7 +96,7 @@ FORMATS = {
 
 #: Formats ComfyUI runs that wfrun refuses, and why (said in the refusal).
 REFUSED = {
-    "int8_tensorwise": "int8 weights (with a Hadamard \"convrot\" rotation in the *_int8_convrot files)",
+    "int8_tensorwise": "int8 weights",
     "convrot_w4a4": "rotated 4-bit weights",
     "asym_w4a8_int8": "4-bit codebook weights",
     "awq_w4a16": "AWQ 4-bit weights",
@@ -193,6 +193,8 @@ def layer_configs(reader) -> dict[str, dict]:
             raise CheckpointError(f"{path}: {key} does not hold ComfyUI's quantization JSON "
                                   '({"format": ...}); the file is damaged')
         configs[layer] = config  # the per-layer mark wins, as in ComfyUI (it reads the tensor)
+    # a listed layer with no weight in the file changes nothing (ComfyUI leaves such marks unused)
+    configs = {layer: config for layer, config in configs.items() if f"{layer}.weight" in tensors}
     for layer, config in configs.items():
         check_layer(path, tensors, layer, config)
     return configs
@@ -202,7 +204,7 @@ def check_layer(path, tensors: Mapping[str, TensorInfo], layer: str, config: Map
     """The layer's format, after checking the file stores what that format needs."""
     name = config.get("format")
     if name in REFUSED:
-        extra = " with a convrot rotation" if config.get("convrot") else ""
+        extra = ' with a Hadamard "convrot" rotation (its *_int8_convrot files)' if config.get("convrot") else ""
         raise CheckpointError(
             f"{path}: layer {layer} is stored in ComfyUI's {name!r} quantization{extra} ({REFUSED[name]}), "
             "which wfrun cannot load; use the bf16, fp16, fp8, nvfp4 or mxfp8 release of this model")
@@ -211,9 +213,7 @@ def check_layer(path, tensors: Mapping[str, TensorInfo], layer: str, config: Map
         raise CheckpointError(
             f"{path}: layer {layer} is stored in ComfyUI quantization format {name!r}, which wfrun does not know "
             f"(it reads {', '.join(FORMATS)}); use the bf16, fp16 or fp8 release of this model")
-    weight = tensors.get(f"{layer}.weight")
-    if weight is None:
-        raise CheckpointError(f"{path}: layer {layer} is marked {name} but has no {layer}.weight")
+    weight = tensors[f"{layer}.weight"]
     needed = ["weight_scale"] + (["weight_scale_2"] if name == "nvfp4" else [])
     missing = [s for s in needed if f"{layer}.{s}" not in tensors]
     if missing:
