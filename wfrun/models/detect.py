@@ -44,6 +44,8 @@ from wfrun.models.families import CLIP_HEADS_BY_WIDTH, classify_transformer, cla
 from wfrun.models.families.encoders import image_encoder_variant, text_encoder_variant
 from wfrun.models.families.wan_transformer import (ANIMATE_FACE_EVERY, ANIMATE_MODULES, HUMO_MODULES, S2V_MODULES,
                                                    SIZES)
+from wfrun.models.comfy_quant import EXTRA_SUFFIXES as _QUANT_EXTRAS
+from wfrun.models.comfy_quant import logical_header
 from wfrun.models.header import CheckpointError, TensorInfo
 
 KIND_LABELS = {
@@ -92,11 +94,11 @@ PART_OF = {"wan_vace_module": "wan_transformer", "fantasytalking": "wan_transfor
 FOLDER_GUESTS = {"mel_band_roformer": "wan_transformer"}
 
 STORAGE_NAMES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8_e4m3fn",
-                 "F8_E5M2": "fp8_e5m2", "F64": "fp64"}
+                 "F8_E5M2": "fp8_e5m2", "F64": "fp64", "NVFP4": "nvfp4", "MXFP8": "mxfp8"}
 
 #: Suffixes of the per-layer scale tensors of fp8 "scaled" files, and of tensors we drop.
 SCALE_SUFFIXES = (".scale_weight", ".weight_scale")
-DROPPED_SUFFIXES = (".scale_input", ".input_scale", ".comfy_quant",
+DROPPED_SUFFIXES = (".scale_input", ".input_scale", ".comfy_quant", *_QUANT_EXTRAS,  # read by layer (comfy_quant)
                     ".attn.freqs_cis")  # SAM 3's precomputed rotary tables (complex64): recomputed, never read
 MARKER_KEYS = ("scaled_fp8",)
 
@@ -159,6 +161,7 @@ def detect(path: str | Path, *, allow_pickle: bool | None = None) -> ModelInfo:
 def identify(path: Path, tensors: Mapping[str, TensorInfo], metadata: Mapping[str, str] | None = None) -> ModelInfo:
     """Tell what a checkpoint is from its tensor names, dtypes and shapes."""
     metadata = metadata or {}
+    tensors = logical_header(tensors, metadata)  # ComfyUI's nvfp4/mxfp8 weights in their logical shapes
     keys = list(tensors)
     for kind, finder in _FINDERS:
         found = finder(path, tensors, keys, metadata)

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from wfrun.models.meta_init import empty_weights
-from wfrun.models import convert_clip, convert_t5, convert_transformer, convert_vae
+from wfrun.models import comfy_quant, convert_clip, convert_t5, convert_transformer, convert_vae
 from wfrun.models.detect import PART_OF, ModelInfo, identify, identify_part, require_kind
 from wfrun.models.families import transformer_family
 from wfrun.models.fp8 import FP8_DTYPES, quantize, swap_in
@@ -207,17 +207,19 @@ def _fp32_matcher(model: nn.Module, dtype: torch.dtype) -> Callable[[str], bool]
 def _load(reader: CheckpointReader, info: ModelInfo, build: Callable[[], nn.Module], rename, label: str,
           fp8_modules: re.Pattern | None, dtype: Any, device: Any, quantization: str | None) -> nn.Module:
 
-    path, tensors = reader.path, reader.tensors
+    path = reader.path
     dtype = compute_dtype(dtype, info)
     device = torch.device(device)
     policy = _storage_policy(quantization)
-    plan = build_plan(path, tensors, info.prefix, rename, label=label)
-    _refuse_integer_weights(path, plan, tensors)
+    plan = build_plan(path, reader.tensors, info.prefix, rename, label=label)
     with empty_weights():
         model = build()
     # names the library fills by tying (transformers 5: {target: source}; 4.x: a list of targets)
     tied = set(getattr(model, "_tied_weights_keys", None) or ())
     expected = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
+    # ComfyUI's block-quantized layers (nvfp4, mxfp8) are read dequantized, in their logical shapes
+    reader, tensors = _block_quantized(reader, plan, expected)
+    _refuse_integer_weights(path, plan, tensors)
     check_plan(path, plan, tensors, expected, label=label, optional=tied)
 
     fp8 = _fp8_targets(model, plan, tensors, fp8_modules, policy)
@@ -240,6 +242,58 @@ def _load(reader: CheckpointReader, info: ModelInfo, build: Callable[[], nn.Modu
         model.tie_weights()
     _finish(model, path, device)
     return model
+
+
+def _block_quantized(reader, plan: Plan, expected: Mapping[str, tuple[int, ...]]):
+    """The reader and header to load from: unchanged for files without ComfyUI quantization
+    marks; else each marked layer checked (unsupported formats refused by name) and the
+    block-scaled ones (nvfp4, mxfp8) read through :class:`BlockDequantizingReader`, their
+    weights float32 in their logical shapes, their block scales out of the plan."""
+    if not comfy_quant.marked_layers(reader.tensors, reader.metadata):
+        return reader, reader.tensors
+    configs = comfy_quant.layer_configs(reader)
+    layers: dict[str, tuple[comfy_quant.Format, str, tuple[int, ...]]] = {}
+    view = dict(reader.tensors)
+    for target, take in plan.takes.items():
+        layer = take.source.removesuffix(".weight")
+        fmt = comfy_quant.FORMATS[configs[layer]["format"]] if layer in configs and take.source != layer else None
+        if fmt is None or not fmt.block_scaled:
+            continue
+        stored = reader.tensors[take.source]
+        shape = fmt.logical_shape(stored.shape)
+        want = expected.get(target)
+        if take.op == "copy" and want is not None and len(want) == 2 and fmt.storage_shape(want) == stored.shape:
+            shape = tuple(want)  # padding cut off: the module's own shape
+        layers[take.source] = (fmt, layer, shape)
+        view[take.source] = comfy_quant.TensorInfo(fmt.name.upper(), shape, stored.start, stored.end)
+        plan.scales.pop(target, None)
+    if not layers:
+        return reader, view
+    return BlockDequantizingReader(reader, layers), view
+
+
+class BlockDequantizingReader:
+    """A reader whose block-quantized weights come out dequantized (float32, logical shape);
+    every other tensor as stored. Only what ``_load`` uses: ``iter_tensors`` and ``read``."""
+
+    def __init__(self, reader, layers: Mapping[str, tuple[Any, str, tuple[int, ...]]]):
+        self._reader, self._layers = reader, layers
+        self.path, self.tensors, self.metadata = reader.path, reader.tensors, reader.metadata
+
+    def read(self, name: str, device: Any = "cpu") -> torch.Tensor:
+        return self._dequantized(name, self._reader.read(name, device), device)
+
+    def iter_tensors(self, names=None, device="cpu") -> Iterator[tuple[str, torch.Tensor]]:
+        for name, tensor in self._reader.iter_tensors(names, device):
+            yield name, self._dequantized(name, tensor, device)
+
+    def _dequantized(self, name: str, tensor: torch.Tensor, device: Any) -> torch.Tensor:
+        if name not in self._layers:
+            return tensor
+        fmt, layer, shape = self._layers[name]
+        scale = self._reader.read(f"{layer}.weight_scale", device)
+        scale_2 = self._reader.read(f"{layer}.weight_scale_2", device) if fmt.name == "nvfp4" else None
+        return comfy_quant.dequantize(fmt, tensor, scale, scale_2, shape)
 
 
 #: Integer storage of weight matrices: ComfyUI's int8 quantization (``int8_tensorwise``, with

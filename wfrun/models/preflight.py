@@ -6,8 +6,9 @@ reported with every other problem of the workflow, before the run starts. So ``w
 (with or without ``--dry-run``) hands each model file a workflow names to
 :func:`check_model_file`, which uses the same pieces the loaders use: ``open_checkpoint``
 (the one header check of ``header.read_checkpoint_header``, or the pickle refusal),
-``detect.identify`` and ``require_kind`` for the family, and ``load.loadable_config`` for
-what the loader refuses of the right family. Only headers are read. A GGUF file is read as
+``detect.identify`` and ``require_kind`` for the family, ``comfy_quant.layer_configs`` for
+ComfyUI's per-layer quantization marks, and ``load.loadable_config`` for what the loader
+refuses of the right family. Only headers are read. A GGUF file is read as
 one (``gguf_reader``'s checked header, ``load_gguf``'s names) only where its loader loads
 GGUF (``gguf=True``); elsewhere it is refused as that loader refuses it. Likewise a
 TorchScript archive is read as data (``torchscript_weights``: its tensors' names, dtypes and
@@ -21,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from wfrun.models.comfy_quant import layer_configs, marked_layers
 from wfrun.models.detect import DROPPED_SUFFIXES, FOLDER_KINDS, STRICT_KINDS, ModelInfo, identify, require_kind
 from wfrun.models.header import CheckpointError, TensorInfo, sniff
 from wfrun.models.load import loadable_config
@@ -70,6 +72,8 @@ def check_model_file(path: str | Path, folders: str | Iterable[str] | None = Non
                 raise CheckpointError(
                     f"{reader.path}: tensor {name!r} has dtype {tensor.dtype}, which wfrun cannot read; "
                     "use a version of this model stored in bf16, fp16, fp32 or fp8")
+        if marked_layers(reader.tensors, reader.metadata):  # ComfyUI's quantization marks: a few bytes each
+            layer_configs(reader)
     if wanted and info.kind not in wanted and (info.kind != "unknown" or wanted & STRICT_KINDS):
         require_kind(info, wanted)
     if info.kind in wanted:

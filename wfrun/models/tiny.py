@@ -30,6 +30,8 @@ import torch
 from wfrun.models.families import CLIP_VISION_H, transformer_family, vae_family
 from wfrun.models.families import UMT5_XXL as _UMT5
 from wfrun.models.families.wan_transformer import CAMERA_CHANNELS, CAUSAL_AR_CONFIG, VACE_CONTEXT_CHANNELS
+from wfrun.models.tiny_comfy_quant import PRECISIONS as COMFY_QUANT
+from wfrun.models.tiny_comfy_quant import quantize_state
 
 #: Bump when the files change, so cached copies are rebuilt.
 TINY_VERSION = "11"
@@ -90,7 +92,7 @@ class TinySpec:
     kind: str       # wan_transformer | wan_vace_module | wan_vae | umt5 | clip_vision | lora | control_lora | wan_checkpoint
     task: str       # transformer (or all-in-one) task, VAE family (``wan2.2``; "" is Wan 2.1); "" for the others
     layout: str     # original | comfyui | transformers | open_clip
-    precision: str  # bf16 | fp16 | fp32 | fp8_e4m3fn | fp8_e5m2 | fp8_e4m3fn_scaled
+    precision: str  # bf16 | fp16 | fp32 | fp8_e4m3fn | fp8_e5m2 | fp8_e4m3fn_scaled | ComfyUI's fp8mixed, nvfp4, mxfp8
     rest: str = "bf16"  # dtype of what is not fp8 in an fp8 file
 
     @property
@@ -701,6 +703,8 @@ def apply_precision(sd: dict[str, torch.Tensor], precision: str, rest: str = "bf
     ones store ``weight / scale`` with a per-tensor ``scale_weight`` and a ``scaled_fp8`` marker."""
     if precision in FLOATS:
         return {k: v.to(FLOATS[precision]) for k, v in sd.items()}
+    if precision in COMFY_QUANT:
+        return quantize_state(sd, COMFY_QUANT[precision], _FP8_ELIGIBLE, FLOATS[rest], keep=_MIXED_KEEP.search)[0]
     fp8_name = precision.removesuffix("_scaled")
     fp8, scaled = FP8[fp8_name], precision.endswith("_scaled")
     limit = torch.finfo(fp8).max
@@ -718,6 +722,10 @@ def apply_precision(sd: dict[str, torch.Tensor], precision: str, rest: str = "bf
     if scaled:
         out["scaled_fp8"] = torch.empty(0, dtype=fp8)
     return out
+
+
+#: ComfyUI's "mixed" files leave some block linears unquantized: the tiny ones keep block 1's.
+_MIXED_KEEP = re.compile(r"(^|\.)blocks?\.1\.")
 
 
 def file_tensors(spec: TinySpec) -> dict[str, torch.Tensor]:
@@ -740,6 +748,10 @@ def file_metadata(spec: TinySpec) -> dict[str, str]:
             meta["config"] = json.dumps(CAUSAL_AR_CONFIG)
     if spec.kind == "clip_vision":
         meta["wfrun.num_heads"] = str(CLIP["heads"])
+    if spec.precision in COMFY_QUANT:  # the layer list ComfyUI's releases repeat in the header
+        layers = {k.removesuffix(".comfy_quant"): {"format": COMFY_QUANT[spec.precision]}
+                  for k in file_tensors(spec) if k.endswith(".comfy_quant")}
+        meta["_quantization_metadata"] = json.dumps({"layers": layers})
     return meta
 
 

@@ -1,0 +1,79 @@
+"""GPU benchmark: what dequantizing ComfyUI's NVFP4 / MXFP8 layers at load costs (``models.comfy_quant``).
+
+wfrun reads a ``*_nvfp4*`` / ``*_mxfp8*`` file's block-quantized linears dequantized once, at
+load. This times ``comfy_quant.dequantize`` on the linears of one Wan 2.1 14B I2V block at full
+size (self- and cross-attention q/k/v/o, the image k/v, the FFN: 5120 wide, FFN 13824),
+quantized here with the tiny writer's quantizers, and scales it to the 40 blocks; it checks that
+the GPU gives the CPU's bits and that the result is the weight within the format's rounding.
+
+Prints one JSON object.
+
+    python bench/comfy_quant_dequant.py [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from wfrun.models.comfy_quant import FORMATS, dequantize  # noqa: E402
+from wfrun.models.tiny_comfy_quant import quantize_layer  # noqa: E402
+
+DIM, FFN, BLOCKS = 5120, 13824, 40
+#: (out, in) of one I2V block's linears: 4 self-attention, 6 cross-attention (image k/v), FFN in/out
+SHAPES = [(DIM, DIM)] * 10 + [(FFN, DIM), (DIM, FFN)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    gen = torch.Generator().manual_seed(0)
+    out: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                 "torch": torch.__version__}
+    for name in ("nvfp4", "mxfp8"):
+        fmt = FORMATS[name]
+        layers = []
+        for shape in SHAPES:
+            w = (torch.randn(*shape, generator=gen) * shape[1] ** -0.5).to(device)
+            layers.append((w, {k: v.cpu() for k, v in quantize_layer(w, name).items()}))
+        # the GPU's bits are the CPU's (the FFN's output projection: the widest blocks of scales)
+        w, stored = layers[-1]
+        cpu = dequantize(fmt, stored["weight"], stored["weight_scale"], stored.get("weight_scale_2"), w.shape)
+        moved = {k: v.to(device) for k, v in stored.items()}
+        gpu = dequantize(fmt, moved["weight"], moved["weight_scale"], moved.get("weight_scale_2"), w.shape)
+        same = bool(torch.equal(cpu, gpu.cpu()))
+        w = w.cpu()
+        error = float((cpu - w).abs().max() / w.abs().max())
+        on_device = [(w.shape, {k: v.to(device) for k, v in s.items()}) for w, s in layers]
+        for shape, s in on_device[:2]:  # warm-up
+            dequantize(fmt, s["weight"], s["weight_scale"], s.get("weight_scale_2"), shape).to(torch.bfloat16)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        for shape, s in on_device:
+            dequantize(fmt, s["weight"], s["weight_scale"], s.get("weight_scale_2"), shape).to(torch.bfloat16)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        block = time.perf_counter() - start
+        params = sum(a * b for a, b in SHAPES)
+        out[name] = {"gpu_equals_cpu": same, "max_error_over_max_weight": round(error, 4),
+                     "one_block_s": round(block, 4), "forty_blocks_s": round(block * BLOCKS, 2),
+                     "block_linear_params": params,
+                     "stored_gib_40_blocks": round(sum(sum(t.numel() * t.element_size() for t in s.values())
+                                                       for _, s in layers) * BLOCKS / 2 ** 30, 2),
+                     "bf16_gib_40_blocks": round(params * 2 * BLOCKS / 2 ** 30, 2)}
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
