@@ -124,7 +124,17 @@ def rotate(x, positions):
     return torch.view_as_real(xc * turn[:, None]).reshape(x.shape).float()
 
 
-def block(sd, b, x, ctx, e0, positions):
+def nag_mix(pos, neg, scale, tau, alpha):
+    """KJNodes' ``normalized_attention_guidance`` on two attention outputs [L, D] (written out
+    from the pack: L1 norms per token, rescale where the ratio exceeds tau, then blend)."""
+    guided = pos * scale - neg * (scale - 1)
+    n_pos = pos.abs().sum(-1, keepdim=True)
+    n_guided = guided.abs().sum(-1, keepdim=True)
+    guided = torch.where(n_guided / n_pos > tau, guided * (n_pos * tau) / (n_guided + 1e-7), guided)
+    return guided * alpha + pos * (1 - alpha)
+
+
+def block(sd, b, x, ctx, e0, positions, nag=None):
     m = sd[f"{b}.modulation"][0] + e0  # [L, 6, D]
     h = ln(x) * (1 + m[:, 1]) + m[:, 0]
     q = rotate(rms(lin(sd, f"{b}.self_attn.q", h), sd[f"{b}.self_attn.norm_q.weight"]), positions)
@@ -133,7 +143,12 @@ def block(sd, b, x, ctx, e0, positions):
     h = F.layer_norm(x, (D,), sd[f"{b}.norm3.weight"], sd[f"{b}.norm3.bias"], eps=1e-6)
     q = rms(lin(sd, f"{b}.cross_attn.q", h), sd[f"{b}.cross_attn.norm_q.weight"])
     k = rms(lin(sd, f"{b}.cross_attn.k", ctx), sd[f"{b}.cross_attn.norm_k.weight"])
-    x = x + lin(sd, f"{b}.cross_attn.o", attend(q, k, lin(sd, f"{b}.cross_attn.v", ctx)))
+    out = attend(q, k, lin(sd, f"{b}.cross_attn.v", ctx))
+    if nag is not None:  # (the NAG prompt through the text embedding, scale, tau, alpha)
+        neg_ctx, scale, tau, alpha = nag
+        k_neg = rms(lin(sd, f"{b}.cross_attn.k", neg_ctx), sd[f"{b}.cross_attn.norm_k.weight"])
+        out = nag_mix(out, attend(q, k_neg, lin(sd, f"{b}.cross_attn.v", neg_ctx)), scale, tau, alpha)
+    x = x + lin(sd, f"{b}.cross_attn.o", out)
     h = ln(x) * (1 + m[:, 4]) + m[:, 3]
     return x + lin(sd, f"{b}.ffn.2", F.gelu(lin(sd, f"{b}.ffn.0", h), approximate="tanh")) * m[:, 5]
 
@@ -192,7 +207,7 @@ def spaced(count, steps):
 
 
 def reference(sd, x, t, text, audio=None, ref=None, control=None, motion=None, audio_scale=1.0,
-              video_kind_on_ref=False, audio_skip=0):
+              video_kind_on_ref=False, audio_skip=0, nag=None):
     """ComfyUI's S2V forward for batch 1, written out token by token (with the wrapper's
     ``audio_scale`` on the local audio tokens and its video token vector on the reference)."""
     _, _, frames, h, w = x.shape
@@ -219,13 +234,16 @@ def reference(sd, x, t, text, audio=None, ref=None, control=None, motion=None, a
             positions += [(first + a, r, c) for a in range(gf) for r in spaced(hh, gh) for c in spaced(ww, gw)]
             times += [0.0] * gf * gh * gw
     e, e0 = time_embedding(sd, torch.tensor(times))
-    ctx = lin(sd, "text_embedding.2", F.gelu(lin(sd, "text_embedding.0", text[0]), approximate="tanh"))
+    embed = lambda txt: lin(sd, "text_embedding.2", F.gelu(lin(sd, "text_embedding.0", txt), approximate="tanh"))  # noqa: E731
+    ctx = embed(text[0])
+    if nag is not None:  # (NAG prompt [1, L, text_dim], scale, tau, alpha)
+        nag = (embed(nag[0][0]), *nag[1:])
     audio_out = None
     if audio is not None:  # the first ``audio_skip`` encoded frames dropped (the wrapper's framepack)
         glob, local = audio_tokens(sd, audio[..., :(frames + audio_skip) * 4])
         audio_out = (glob[audio_skip:], local[audio_skip:])
     for i in range(S2V["layers"]):
-        tokens = block(sd, f"blocks.{i}", tokens, ctx, e0, positions)
+        tokens = block(sd, f"blocks.{i}", tokens, ctx, e0, positions, nag)
         if audio_out is not None and i in INJECT:
             tokens = inject(sd, INJECT.index(i), tokens, *audio_out, hh * ww, audio_scale)
     mod = sd["head.modulation"][0] + e[:, None]
@@ -314,6 +332,53 @@ def test_the_core_sampler_hands_the_model_normalised_latents(model):
     torch.testing.assert_close(got, want, rtol=1e-5, atol=3e-5)
     with pytest.raises(NodeInputError, match="audio"):  # another model would lose the audio: refused
         conditioning_entries(cond, "positive")
+
+
+def test_nag_guides_the_text_cross_attention_of_every_block(model, sd):
+    """KJNodes' WanVideoNAG patches every block's cross_attn whatever the Wan model: on S2V
+    the text attention is guided; the audio injectors stay as they are."""
+    from wfrun.sampling.forward import ForwardOptions
+    from wfrun.sampling.nag import NAGContext, NAGParams
+
+    c = s2v_case(seed=5)
+    neg = torch.randn(1, 5, TRANSFORMER["text_dim"], generator=torch.Generator().manual_seed(9))
+    inputs = S2VInputs(audio=c["audio"], reference=c["ref"], control=c["control"])
+    with torch.no_grad():
+        got = s2v_forward(model, c["x"], torch.tensor([600.0]), c["text"], inputs,
+                          ForwardOptions(nag=NAGContext(neg, NAGParams(3.0, 1.5, 0.5))))
+        plain = s2v_forward(model, c["x"], torch.tensor([600.0]), c["text"], inputs)
+        want = reference(sd, c["x"], 600.0, c["text"], audio=c["audio"], ref=c["ref"], control=c["control"],
+                         nag=(neg, 3.0, 1.5, 0.5))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=3e-5)
+    assert (got - plain).abs().max() > 1e-3
+    assert all(type(b.attn2.processor).__name__ != "NAGCrossAttnProcessor" for b in model.blocks)  # put back
+
+
+def test_the_core_sampler_guides_only_the_positive_pass_with_nag(model):
+    """WanVideoNAG on the core S2V model (MushroomFleet's S2V workflow): the cond pass is
+    guided by the NAG prompt, the uncond pass is not (as wfrun does for every core model)."""
+    from wfrun.models.handles import CoreModel
+    from wfrun.packs.comfy_core_models.model_input import WanPredictor
+    from wfrun.sampling.forward import ForwardOptions
+    from wfrun.sampling.nag import NAGContext, NAGGuidance, NAGParams
+
+    c = s2v_case(seed=6)
+    neg = torch.randn(1, 4, TRANSFORMER["text_dim"], generator=torch.Generator().manual_seed(3))
+    options = {"audio_embed": c["audio"], "control_video": latent_format(16).process_out(c["control"])}
+    cond = [[c["text"], options]]
+    params = NAGParams(2.0, 2.5, 0.25)
+    core = CoreModel(transformer=model, task="s2v-14b", path=Path("s2v.safetensors"), dtype=torch.float32,
+                     latent_channels=16, shift=8.0)
+    inputs = S2VInputs(audio=c["audio"], control=c["control"])
+    with torch.no_grad():
+        predictor = WanPredictor(core, cond, cond, "cpu", nag=NAGGuidance(neg, params))
+        got_cond = predictor(c["x"], torch.tensor([700.0]), "cond")
+        got_uncond = predictor(c["x"], torch.tensor([700.0]), "uncond")
+        want_cond = s2v_forward(model, c["x"], torch.tensor([700.0]), c["text"], inputs,
+                                ForwardOptions(nag=NAGContext(neg, params)))
+        want_uncond = s2v_forward(model, c["x"], torch.tensor([700.0]), c["text"], inputs)
+    torch.testing.assert_close(got_cond, want_cond, rtol=1e-5, atol=3e-5)
+    torch.testing.assert_close(got_uncond, want_uncond, rtol=1e-5, atol=3e-5)
 
 
 def test_rope_tables_agree_with_diffusers_on_the_video_grid(model):

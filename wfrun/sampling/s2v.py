@@ -34,13 +34,20 @@ place wfrun follows ComfyUI on: the motion tokens' spread rows and columns are f
 RoPE positions there, while the official ``s2v_utils.rope_precompute`` truncates them to
 integers (``np.linspace(...).astype(int)``).
 
-Not supported with S2V (refused by name): context windows, NAG, step caches (TeaCache,
+NAG (``call.nag``, KJNodes' WanVideoNAG on the core MODEL): the blocks' text
+cross-attention of the positive pass is guided as in any Wan forward
+(:mod:`wfrun.sampling.nag`). KJNodes patches every block's ``cross_attn`` whatever the
+model, and ComfyUI's S2V blocks are the plain ones (text-only cross-attention, no CLIP
+tokens), so the same rule holds there; the audio injector after a block is not touched.
+
+Not supported with S2V (refused by name): context windows, step caches (TeaCache,
 EasyCache, MagCache: whatever the pass holds as its step cache), ``--gpus`` context
 parallelism.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -49,6 +56,7 @@ from wfrun.models.families.wan_transformer import S2V_AUDIO_PER_LATENT
 from wfrun.sampling import context_parallel
 from wfrun.sampling.forward import ForwardOptions
 from wfrun.sampling.hooks import active_pass
+from wfrun.sampling.nag import nag_cross_attention
 
 #: Where the reference image's RoPE frames start: ``max(REF_FRAME_MIN, frames + REF_FRAME_GAP)``.
 REF_FRAME_MIN, REF_FRAME_GAP = 30, 9
@@ -198,10 +206,14 @@ def s2v_forward(transformer, hidden_states: torch.Tensor, timestep: torch.Tensor
     cos, sin = rope_tables(head_dim, torch.cat(positions, dim=0))
     rotary = (cos.to(device), sin.to(device))
 
-    for index, block in enumerate(tr.blocks):
-        x = block(x, context, proj, rotary)
-        if audio is not None:
-            x = tr.audio_injector(x, index, audio[1], audio[0], video_tokens, float(inputs.audio_scale))
+    nag = call.nag if call is not None else None
+    guided = contextlib.nullcontext() if nag is None else nag_cross_attention(
+        tr.blocks, tr.condition_embedder.text_embedder(nag.context.to(context.device, context.dtype)), nag.params)
+    with guided:
+        for index, block in enumerate(tr.blocks):
+            x = block(x, context, proj, rotary)
+            if audio is not None:
+                x = tr.audio_injector(x, index, audio[1], audio[0], video_tokens, float(inputs.audio_scale))
 
     # the head modulates every token by its own timestep; only the video's tokens are kept
     temb, x = temb[:, :video_tokens], x[:, :video_tokens]

@@ -516,8 +516,6 @@ class WanPredictor:
                                  "reference and motion tokens are made for the whole chunk)",
                                  "remove the context windows node; S2V makes long videos chunk by chunk "
                                  "(WanSoundImageToVideoExtend)")
-        if self.nag is not None:
-            raise NodeInputError("model", "NAG is not supported with a Wan 2.2 S2V model yet")
         caches = [name for name, value in (("TeaCache", self.model.teacache), ("EasyCache", self.model.easycache),
                                            ("MagCache", self.model.magcache)) if value is not None]
         if caches:
@@ -541,7 +539,7 @@ class WanPredictor:
         t = t.expand(batch) if t.numel() == 1 else t
         context = _batch(entry.tensor.to(self.device, model.dtype), batch)
         step = step_index(self.sigmas, sigma)
-        call = ForwardOptions(is_uncond=bool(skip), step=step)
+        call = ForwardOptions(is_uncond=bool(skip), step=step, nag=self._nag_context(which, sigma, batch))
         out = s2v_forward(tr, hidden, t, context, self._extras[slot], call)
         return out.float()[:, :, :frames, :height, :width]
 
