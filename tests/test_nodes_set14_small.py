@@ -103,3 +103,54 @@ def test_silent_audio_is_five_stereo_seconds_at_44100():
     assert audio["sample_rate"] == 44100
     assert audio["waveform"].shape == (1, 2, 220500) and audio["waveform"].dtype == torch.float32
     assert not audio["waveform"].any()
+
+
+# ---------------------------------------------------------------- refusals set 14 asked for
+
+def _refused(tmp_path, prompt) -> str:
+    import json
+
+    from click.testing import CliRunner
+
+    from wfrun.cli import main
+
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps(prompt))
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "--tiny-models", "-o", str(tmp_path / "out")],
+                                env={"WFRUN_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 1, result.output
+    assert "nothing was loaded" in result.output and "Traceback" not in result.output
+    return result.output
+
+
+def test_openrouter_and_stand_in_face_nodes_are_refused_with_their_reason(tmp_path):
+    out = _refused(tmp_path, {
+        "1": {"class_type": "OpenRouterNode", "inputs": {"user_message_box": "describe"}},
+        "2": {"class_type": "FaceProcessorLoader", "inputs": {}},
+        "3": {"class_type": "ApplyFaceProcessor", "inputs": {"face_processor": ["2", 0], "image": ["5", 0]}},
+        "5": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+        "6": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": ["1", 0]}},
+    })
+    assert "OpenRouter API over the network" in out and "OpenRouterNode call(s) a network API" in out
+    assert out.count("Stand-In preprocessor") == 2 and "YOLOv8" in out
+
+
+def test_a_project_path_feeds_a_save_prefix(tmp_path):
+    """MushroomFleet's wiring: ProjectFilePathNode's string into a save node's filename_prefix."""
+    import json
+
+    from click.testing import CliRunner
+
+    from wfrun.cli import main
+
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps({
+        "1": {"class_type": "ProjectFilePathNode", "inputs": {"root": "WAN", "project_name": "my shot",
+                                                              "subfolder": "video", "filename": "wan.mp4"}},
+        "2": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 16, "batch_size": 1, "color": 0}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": ["1", 0]}},
+    }))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(path), "-o", str(out)], env={"WFRUN_CACHE": str(tmp_path / "c")})
+    assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["WAN/my_shot/video/wan_00001_.png"]

@@ -413,12 +413,18 @@ MODELS_MISSING = {
           "from Hugging Face at run time, and the pack patches ComfyUI's Wan model for image conditioning), which "
           "wfrun does not have"
     for name in ("WanVideoModelLoader_F2", "WanVideoConfigure_F2", "WanVideoModelPatcher_F2", "WanVideoSampler_F2",
-                 "WanVideoEnhancer_F2")}
+                 "WanVideoEnhancer_F2")} | {
+    name: "part of WeChatCV's Stand-In preprocessor, which finds faces with an Ultralytics YOLOv8 model (a pickled "
+          ".pt it downloads at run time) and parses them with facexlib's BiSeNet; wfrun has neither model"
+    for name in ("FaceProcessorLoader", "ApplyFaceProcessor", "VideoFramePreprocessor", "VideoInputPreprocessor",
+                 "VideoBackgroundRestorer")}
 
 #: Custom nodes that send their inputs to a vendor's service over the network (said beside
 #: them when a run is refused): wfrun runs nothing off this machine.
 NETWORK_NODES = {
     "IFGeminiNode": "calls Google's Gemini API over the network (if-ai/ComfyUI-IF_Gemini), which wfrun never does",
+    "OpenRouterNode": "sends its prompt (and any images) to the OpenRouter API over the network, which wfrun never "
+                      "does",
     **{name: "sends its inputs to an Ollama server's HTTP API to run a language model (stavsap/comfyui-ollama), "
              "which wfrun never does"
        for name in ("OllamaGenerate", "OllamaGenerateAdvance", "OllamaVision", "OllamaConnectivityV2",
