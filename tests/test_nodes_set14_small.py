@@ -154,3 +154,14 @@ def test_a_project_path_feeds_a_save_prefix(tmp_path):
     result = CliRunner().invoke(main, ["run", str(path), "-o", str(out)], env={"WFRUN_CACHE": str(tmp_path / "c")})
     assert result.exit_code == 0, result.output
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["WAN/my_shot/video/wan_00001_.png"]
+
+
+# ---------------------------------------------------------------- WanInputFrameNumber
+
+def test_wan_frame_number_passes_lengths_of_4n_plus_1():
+    assert node("WanInputFrameNumber")(CTX)[0] == 81  # the spec's default
+    assert node("WanInputFrameNumber")(CTX, frame_number=97)[0] == 97  # VRGDV_HumoWF's value
+    assert node("WanInputFrameNumber")(CTX, frame_number=1)[0] == 1
+    with pytest.raises(NodeInputError, match=r"frame_number 80: \(frames - 1\) must be divisible by 4") as err:
+        node("WanInputFrameNumber")(CTX, frame_number=80)
+    assert err.value.hint == "use 77 or 81"

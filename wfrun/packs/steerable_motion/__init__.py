@@ -1,1 +1,2 @@
-"""Steerable-Motion (banodoco/Steerable-Motion): its Wan video continuation helpers."""
+"""Steerable-Motion (banodoco/Steerable-Motion): its Wan video continuation helpers and the
+Wan frame-count input."""
