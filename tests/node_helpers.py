@@ -53,3 +53,21 @@ def saved_as(ctx: Any, class_type: str, aux_id: str, ver: str | None, node_id: s
     props = {"aux_id": aux_id} | ({"ver": ver} if ver else {})
     workflow = {"nodes": [{"id": int(node_id), "type": class_type, "properties": props}]}
     return dataclasses.replace(ctx, node_id=node_id, workflow_json=workflow)
+
+
+def refused_before_loading(tmp_path: Any, prompt: dict) -> str:
+    """``wfrun run --smoke --tiny-models`` on an API prompt that must be refused before any
+    model loads (exit 1, no traceback); the run's output, for the test to read the reasons."""
+    import json
+
+    from click.testing import CliRunner
+
+    from wfrun.cli import main
+
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps(prompt))
+    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "--tiny-models", "-o", str(tmp_path / "out")],
+                                env={"WFRUN_CACHE": str(tmp_path / "cache")})
+    assert result.exit_code == 1, result.output
+    assert "nothing was loaded" in result.output and "Traceback" not in result.output
+    return result.output

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from node_helpers import node
+from node_helpers import node, refused_before_loading
 from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.specs.registry import default_registry
 
@@ -107,24 +107,8 @@ def test_silent_audio_is_five_stereo_seconds_at_44100():
 
 # ---------------------------------------------------------------- refusals set 14 asked for
 
-def _refused(tmp_path, prompt) -> str:
-    import json
-
-    from click.testing import CliRunner
-
-    from wfrun.cli import main
-
-    path = tmp_path / "wf.json"
-    path.write_text(json.dumps(prompt))
-    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "--tiny-models", "-o", str(tmp_path / "out")],
-                                env={"WFRUN_CACHE": str(tmp_path / "cache")})
-    assert result.exit_code == 1, result.output
-    assert "nothing was loaded" in result.output and "Traceback" not in result.output
-    return result.output
-
-
 def test_openrouter_and_stand_in_face_nodes_are_refused_with_their_reason(tmp_path):
-    out = _refused(tmp_path, {
+    out = refused_before_loading(tmp_path, {
         "1": {"class_type": "OpenRouterNode", "inputs": {"user_message_box": "describe"}},
         "2": {"class_type": "FaceProcessorLoader", "inputs": {}},
         "3": {"class_type": "ApplyFaceProcessor", "inputs": {"face_processor": ["2", 0], "image": ["5", 0]}},

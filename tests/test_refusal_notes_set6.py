@@ -6,25 +6,11 @@ loads, without a traceback."""
 
 from __future__ import annotations
 
-import json
-
-from click.testing import CliRunner
-
-from wfrun.cli import main
-
-
-def _run(tmp_path, data) -> str:
-    path = tmp_path / "wf.json"
-    path.write_text(json.dumps(data))
-    result = CliRunner().invoke(main, ["run", str(path), "--smoke", "--tiny-models", "-o", str(tmp_path / "out")],
-                                env={"WFRUN_CACHE": str(tmp_path / "cache")})
-    assert result.exit_code == 1, result.output
-    assert "nothing was loaded" in result.output and "Traceback" not in result.output
-    return result.output
+from node_helpers import refused_before_loading
 
 
 def test_ollama_nodes_are_refused_as_network_api_nodes(tmp_path):
-    out = _run(tmp_path, {
+    out = refused_before_loading(tmp_path, {
         "1": {"class_type": "OllamaConnectivityV2", "inputs": {"url": "http://127.0.0.1:11434", "model": "llama3",
                                                                 "keep_alive": 5, "keep_alive_unit": "minutes"}},
         "2": {"class_type": "OllamaGenerateV2", "inputs": {"connectivity": ["1", 0], "system": "", "prompt": "hi",
@@ -38,7 +24,7 @@ def test_ollama_nodes_are_refused_as_network_api_nodes(tmp_path):
 
 
 def test_a_core_node_no_core_version_has_is_named_as_unknown_to_comfyui(tmp_path):
-    out = _run(tmp_path, {"last_node_id": 2, "last_link_id": 1, "version": 0.4, "links": [[1, 1, 0, 2, 0, "LATENT"]],
+    out = refused_before_loading(tmp_path, {"last_node_id": 2, "last_link_id": 1, "version": 0.4, "links": [[1, 1, 0, 2, 0, "LATENT"]],
                           "nodes": [
         {"id": 1, "type": "EmptyWanLatentVideo", "mode": 0, "widgets_values": [832, 480, 81, 1],
          "properties": {"cnr_id": "comfy-core", "ver": "0.3.34"}, "inputs": [],
