@@ -10,7 +10,10 @@ written with random weights in Kijai's layout, once per precision:
 
 Block swap (20 blocks, as saved) stays on unless --no-block-swap; --compile links the
 workflow's torch.compile settings to the loader; TeaCache is bypassed so
-every step does the same work, except in the ``teacache`` variant (the node as saved). Start/end images are drawn by ``wfrun.media.samples``.
+every step does the same work, except in the ``teacache`` variant (the node as saved) and the
+``magcache`` variants (the node swapped for WanVideoMagCache at the pack's defaults: its skips follow
+the model's calibrated ratio table, not the weights, so random weights skip what real ones
+would). Start/end images are drawn by ``wfrun.media.samples``.
 Prints one JSON object with time per step, node times and peak GPU memory.
 
     python bench/i2v_endframe_14b.py --workflow W.json --out /tmp/b [--steps 3] [--small --device cpu]
@@ -40,7 +43,7 @@ def node(data: dict, node_type: str) -> dict:
 
 
 def prepare_workflow(data: dict, precision: str, block_swap: bool, compile_model: bool = False,
-                     swap_blocks: int | None = None, step_cache: bool = False) -> dict:
+                     swap_blocks: int | None = None, step_cache: str | None = None) -> dict:
     data = json.loads(json.dumps(data))
     if compile_model:
         from bench_common import link_compile_settings
@@ -49,6 +52,9 @@ def prepare_workflow(data: dict, precision: str, block_swap: bool, compile_model
     for n in data["nodes"]:
         if n["type"] == "WanVideoTeaCache" and not step_cache:
             n["mode"] = 4
+        if n["type"] == "WanVideoTeaCache" and step_cache == "magcache":
+            n["type"] = "WanVideoMagCache"
+            n["widgets_values"] = magcache_defaults()
         if n["type"] == "WanVideoBlockSwap" and not block_swap:
             n["mode"] = 4
         if n["type"] == "WanVideoBlockSwap" and swap_blocks is not None:
@@ -62,6 +68,14 @@ def prepare_workflow(data: dict, precision: str, block_swap: bool, compile_model
     if precision == "bf16":
         loader["widgets_values"][1:3] = ["bf16", "disabled"]
     return data
+
+
+def magcache_defaults() -> list:
+    """WanVideoMagCache's widgets at the pack's defaults, read from wfrun's node specs."""
+    from wfrun.specs.registry import default_registry
+
+    signature = default_registry().get("WanVideoMagCache").signatures[-1]
+    return [i.default for i in signature.inputs if i.section == "required"]
 
 
 def write_models(models: Path, data: dict, device: str, small: bool) -> dict:
@@ -119,7 +133,8 @@ def main() -> None:
     parser.add_argument("--log-dir", type=Path, help="where each run's stderr is streamed")
     parser.add_argument("--variants", default="saved",
                         help="runs per precision, in order: saved (as the workflow says), teacache (as saved "
-                             "with its WanVideoTeaCache kept), serial (as saved, "
+                             "with its WanVideoTeaCache kept), magcache / magcachefast (WanVideoMagCache at the "
+                             "pack's defaults in its place; the second with --fast), serial (as saved, "
                              "loaders not run ahead: WFRUN_BACKGROUND_LOADS=0), eager (--compile off), fast "
                              "(wfrun run --fast), fastexact (--fast --no-fp8-attention) or budget20 (--gpu-memory 20: residency decides as on a "
                              "20 GiB card); "
@@ -163,12 +178,16 @@ def main() -> None:
         result["checkpoint"] = {"write_s": round(written_s, 1), "gib": round(path.stat().st_size / 2**30, 2)}
         cached = args.out / f"i2v_{precision}_teacache.json"
         cached.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap, args.compile,
-                                                      args.swap, step_cache=True)))
+                                                      args.swap, step_cache="teacache")))
+        magcached = args.out / f"i2v_{precision}_magcache.json"
+        magcached.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap, args.compile,
+                                                         args.swap, step_cache="magcache")))
         for index, variant in enumerate(args.variants.split(",")):
             name = f"{precision} {variant} #{index + 1}"
-            extra = {"fast": ("--fast",), "fastexact": ("--fast", "--no-fp8-attention"), "eager": ("--compile", "off"),
+            extra = {"fast": ("--fast",), "magcachefast": ("--fast",), "fastexact": ("--fast", "--no-fp8-attention"), "eager": ("--compile", "off"),
                      "budget20": ("--gpu-memory", "20")}.get(variant, ())
-            result[name] = run_one(cached if variant == "teacache" else workflow, models, args.out, args, data, extra,
+            chosen = {"teacache": cached, "magcache": magcached, "magcachefast": magcached}.get(variant, workflow)
+            result[name] = run_one(chosen, models, args.out, args, data, extra,
                                    {"WFRUN_BACKGROUND_LOADS": "0"} if variant == "serial" else None)
             print(json.dumps({name: result[name]}), file=sys.stderr, flush=True)
         shutil.rmtree(folder)  # disk: the two 14B files need not exist at once
