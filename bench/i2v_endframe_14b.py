@@ -133,8 +133,8 @@ def main() -> None:
     parser.add_argument("--log-dir", type=Path, help="where each run's stderr is streamed")
     parser.add_argument("--variants", default="saved",
                         help="runs per precision, in order: saved (as the workflow says), teacache (as saved "
-                             "with its WanVideoTeaCache kept), magcache / magcachefast (WanVideoMagCache at the "
-                             "pack's defaults in its place; the second with --fast), serial (as saved, "
+                             "with its WanVideoTeaCache kept), magcache / magcachefast / magcachefast20 (WanVideoMagCache "
+                             "at the pack's defaults in its place; with --fast; with --fast --gpu-memory 20), serial (as saved, "
                              "loaders not run ahead: WFRUN_BACKGROUND_LOADS=0), eager (--compile off), fast "
                              "(wfrun run --fast), fastexact (--fast --no-fp8-attention) or budget20 (--gpu-memory 20: residency decides as on a "
                              "20 GiB card); "
@@ -184,9 +184,11 @@ def main() -> None:
                                                          args.swap, step_cache="magcache")))
         for index, variant in enumerate(args.variants.split(",")):
             name = f"{precision} {variant} #{index + 1}"
-            extra = {"fast": ("--fast",), "magcachefast": ("--fast",), "fastexact": ("--fast", "--no-fp8-attention"), "eager": ("--compile", "off"),
+            extra = {"fast": ("--fast",), "magcachefast": ("--fast",),
+                     "magcachefast20": ("--fast", "--gpu-memory", "20"), "fastexact": ("--fast", "--no-fp8-attention"), "eager": ("--compile", "off"),
                      "budget20": ("--gpu-memory", "20")}.get(variant, ())
-            chosen = {"teacache": cached, "magcache": magcached, "magcachefast": magcached}.get(variant, workflow)
+            chosen = {"teacache": cached, "magcache": magcached, "magcachefast": magcached,
+                      "magcachefast20": magcached}.get(variant, workflow)
             result[name] = run_one(chosen, models, args.out, args, data, extra,
                                    {"WFRUN_BACKGROUND_LOADS": "0"} if variant == "serial" else None)
             print(json.dumps({name: result[name]}), file=sys.stderr, flush=True)

@@ -92,6 +92,7 @@ import numpy as np
 import torch
 
 from wfrun.models.rope import apply_rotary, turned_by_source
+from wfrun.sampling.cache_store import keep
 from wfrun.sampling import context_parallel
 from wfrun.sampling.conditioning import EasyCacheArgs, TeaCacheArgs
 from wfrun.sampling.hooks import active_pass
@@ -177,7 +178,7 @@ class TeaCache:
 
     def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
         state = self.states[pred_id]
-        state["previous_residual"] = x.to(original.device) - original
+        state["previous_residual"] = keep(x - original.to(x.device), self.cache_device, owned=True)
         state["previous_modulated_input"] = state.pop("pending_modulated_input")
 
     def after_step(self, pred_id: int, x: torch.Tensor) -> None:
@@ -200,7 +201,7 @@ class NativeTeaCache(TeaCache):
         return should_calc or not self.active(step), pred_id
 
     def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
-        self.states[pred_id]["previous_residual"] = x.to(original.device) - original
+        self.states[pred_id]["previous_residual"] = keep(x - original.to(x.device), self.cache_device, owned=True)
 
 
 @dataclass
@@ -256,13 +257,14 @@ class EasyCache:
         return x + state["cache"].to(x.device, x.dtype)
 
     def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
-        out = x.to(original.device)
-        change = (out - original).abs().mean()
-        self.states[pred_id].update(previous_input=original, previous_output=out, cache=out - original,
-                                    k=change / (original - out).abs().mean())
+        before = original.to(x.device)
+        change = (x - before).abs().mean()
+        self.states[pred_id].update(previous_input=original, previous_output=keep(x, self.cache_device),
+                                    cache=keep(x - before, self.cache_device, owned=True),
+                                    k=change / (before - x).abs().mean())
 
     def after_step(self, pred_id: int, x: torch.Tensor) -> None:
-        self.states[pred_id]["previous_output"] = x.to(self.cache_device).clone()
+        self.states[pred_id]["previous_output"] = keep(x, self.cache_device)
 
 
 @dataclass
@@ -753,7 +755,7 @@ def transformer_forward(transformer: Any, hidden_states: torch.Tensor, timestep:
         x = cache.reuse(pred_id, opt.step, x)
 
     if should_calc:
-        original = x.to(cache.cache_device).clone() if cache_on else None
+        original = keep(x, cache.cache_device) if cache_on else None
         feta = (int(opt.feta_frames), float(opt.feta_weight)) if opt.feta_weight is not None and opt.feta_frames > 1 else None
         chunks = None
         if multi_prompt and opt.step in opt.split_attn_steps:
@@ -962,7 +964,7 @@ def _teacache_decide(cache: TeaCache, pred_id: int | None, temb: torch.Tensor,
     """The pack's TeaCache decision; returns (compute?, pred_id, embedding to remember)."""
     args = cache.args
     use_e = bool(args.use_coefficients) and args.mode == "e"
-    current = (temb if use_e else proj).to(cache.cache_device).clone()
+    current = keep(temb if use_e else proj, cache.cache_device)
     if pred_id is None or pred_id not in cache.states:
         return True, cache.new_prediction(), current
     state = cache.states[pred_id]

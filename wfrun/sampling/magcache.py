@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 from wfrun.sampling import magcache_ratios as R
+from wfrun.sampling.cache_store import keep
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class MagCache:
         return x + state.residual.to(x.device, x.dtype)
 
     def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
-        self.states[pred_id].residual = x.to(original.device) - original
+        self.states[pred_id].residual = keep(x - original.to(x.device), self.cache_device, owned=True)
 
     def after_step(self, pred_id: int, x: torch.Tensor) -> None:
         return None
@@ -286,7 +287,7 @@ class CoreMagCache:
         return x + state.residual.to(x.device, x.dtype)
 
     def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
-        self.states[self.role].residual = x.to(original.device) - original
+        self.states[self.role].residual = keep(x - original.to(x.device), self.cache_device, owned=True)
 
     def after_step(self, pred_id: int, x: torch.Tensor) -> None:
         return None
