@@ -139,7 +139,8 @@ def main() -> None:
                              "(wfrun run --fast), fastexact (--fast --no-fp8-attention) or budget20 (--gpu-memory 20: residency decides as on a "
                              "20 GiB card); "
                              "fast,fast shows what the compile cache saves a second process")
-    parser.add_argument("--checkpoint-dir", type=Path, help="reuse the transformer files found here")
+    parser.add_argument("--checkpoint-dir", type=Path,
+                        help="reuse the transformer files found here (written there first when missing)")
     args = parser.parse_args()
     import diffusers
     import torch
@@ -164,12 +165,14 @@ def main() -> None:
         path = folder / MODEL_FILES[precision]
         start = time.perf_counter()
         reuse = args.checkpoint_dir / MODEL_FILES[precision] if args.checkpoint_dir else None
-        if reuse is not None and reuse.exists():
+        target = reuse if reuse is not None else path
+        if not target.exists():  # a --checkpoint-dir without the file gets it, for the next run
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fullsize.write_transformer(target, "i2v", "14B", "fp8_e4m3fn" if precision == "fp8" else "bf16",
+                                       args.device, args.small)
+        if reuse is not None:
             folder.mkdir(parents=True, exist_ok=True)
             os.link(reuse, path)
-        else:
-            fullsize.write_transformer(path, "i2v", "14B", "fp8_e4m3fn" if precision == "fp8" else "bf16",
-                                       args.device, args.small)
         written_s = time.perf_counter() - start
         print(f"{precision}: checkpoint written in {written_s:.1f} s", file=sys.stderr, flush=True)
         workflow = args.out / f"i2v_{precision}.json"
