@@ -446,6 +446,46 @@ def test_a_fast_run_prepares_the_compiler_on_the_main_thread_while_its_first_mod
     assert saved[-1] == ("early*7", "LATE+7")
 
 
+def test_a_fast_run_hands_every_ready_loader_to_its_worker_before_preparing_the_compiler(monkeypatch):
+    """The compiler's imports hold the main thread (0.6 s, 2.9 s where Python compiled their
+    bytecode); a loader ready at the same time as the first diffusion model's (here the VAE's,
+    which the plan needs after the model) is handed to its worker first, so it reads beside
+    them instead of after them (the end-frame job's CLIP loader started 0.6-2.9 s late,
+    bench/RESULTS.md, session 24)."""
+    import dataclasses
+
+    from specs_for_tests import inp, node, out
+
+    from wfrun.engine.plan import Plan
+    from wfrun.models import compile as compile_module
+
+    vae_read = threading.Event()
+    seen: list[bool] = []
+    saved: list[tuple] = []
+    load_packs()  # first: loading them later would fill the table this test swaps in
+    table = dict(registry_module._EXECUTORS)
+    table.update({"TLoad": ExecutorInfo(lambda ctx, name: (name,), background=True),
+                  "TLoadVae": ExecutorInfo(lambda ctx, name: (vae_read.set() or name,), background=True),
+                  "TUse": ExecutorInfo(lambda ctx, model: (model.upper(),)),
+                  "TDecode": ExecutorInfo(lambda ctx, vae, samples: (f"{samples}/{vae}",)),
+                  "TSave": ExecutorInfo(lambda ctx, a, b: saved.append((a, b)) or ())})
+    monkeypatch.setattr(registry_module, "_EXECUTORS", table)
+    monkeypatch.setattr(compile_module, "prepare_compiler", lambda: seen.append(vae_read.wait(timeout=10)))
+    graph = _graph([
+        node(1, "TLoad", ["m"], outputs=[out("MODEL", "MODEL", [1])]),
+        node(2, "TLoadVae", ["v"], outputs=[out("VAE", "VAE", [2])]),
+        node(3, "TUse", [], inputs=[inp("model", "MODEL", 1)], outputs=[out("LATENT", "LATENT", [3, 4])]),
+        node(4, "TDecode", [], inputs=[inp("vae", "VAE", 2), inp("samples", "LATENT", 3)],
+             outputs=[out("LATENT", "LATENT", [5])]),
+        node(5, "TSave", [], inputs=[inp("a", "LATENT", 4), inp("b", "LATENT", 5)]),
+    ], [[1, 1, 0, 3, 0, "MODEL"], [2, 2, 0, 4, 0, "VAE"], [3, 3, 0, 4, 1, "LATENT"], [4, 3, 0, 5, 0, "LATENT"],
+        [5, 4, 0, 5, 1, "LATENT"]])
+    run_plan(graph, Plan(order=["1", "2", "3", "4", "5"], outputs=["5"]),
+             dataclasses.replace(ExecContext(), fast=True, device="cuda:0"), background=True)
+    assert seen == [True]  # the VAE was being read while the compiler was prepared
+    assert saved == [("M", "M/v")]
+
+
 def _ahead_executors(monkeypatch, ahead, *, encode_waits: threading.Event | None = None):
     """The patch (``TPatch``) gets an ``ahead`` hook; the encode waits (up to 5 s) for
     ``encode_waits`` so that it sees the hook run only if the two overlap. The loader takes

@@ -428,6 +428,7 @@ class _BackgroundLoads:
     def start_ready(self, position: int, values: dict[str, tuple], prints: dict[str, str]) -> None:
         import dataclasses
 
+        submitted_model = False
         for node_id in list(self.waiting):
             if self.index[node_id] < position:  # its turn came before it could start
                 self.waiting.remove(node_id)
@@ -454,8 +455,10 @@ class _BackgroundLoads:
             self.futures[node_id] = pool.submit(contextvars.copy_context().run, _timed_call, node, info, kwargs,
                                                      own, torch.is_inference_mode_enabled())
             if pool is self.model_pool:
-                self._prepare_compiler()
+                submitted_model = True
                 self.ahead_waiting.append(node_id)
+        if submitted_model:  # after the loop: the other loaders ready now read beside it
+            self._prepare_compiler()
         self._start_ahead(values)
 
     def _consumers(self, node_id: str) -> set[str]:
