@@ -151,3 +151,28 @@ def test_attention_backend_holds_for_one_pass_and_the_output_stays():
         inside, _ = transformer_forward(model, x, t, ctx)
     assert backends() == {None}
     torch.testing.assert_close(inside, plain, rtol=1e-5, atol=1e-5)
+
+
+@torch.no_grad()
+def test_compiled_blocks_do_not_compile_again_as_slg_steps_through_its_window():
+    """SLG decides outside compiled code: over a pass whose step percent runs through the
+    window, cond and uncond alike, the compiled block graphs are the shared block's and the
+    skipped block's own, each traced once (traced, SLG's reads became guards and the block
+    compiled again at the second step and where the window opened and closed: six graphs).
+    Dynamo on CPU with its eager backend: the same tracing and guards as on the GPU."""
+    from torch._dynamo.utils import counters
+
+    model = tiny(3)
+    x, ctx = inputs()
+    torch._dynamo.reset()
+    counters.clear()
+    model.compile_repeated_blocks(fullgraph=False, backend="eager")
+    try:
+        with sampling_pass(model, slg=SLGArgs(blocks=(1,), start_percent=0.2, end_percent=0.8)):
+            for step in range(10):
+                for uncond in (False, True):
+                    options = ForwardOptions(step=step, step_percent=step / 10, is_uncond=uncond)
+                    transformer_forward(model, x, torch.tensor([1000.0 - 100 * step]), ctx, options=options)
+        assert counters["stats"]["unique_graphs"] == 2
+    finally:
+        torch._dynamo.reset()

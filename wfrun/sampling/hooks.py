@@ -45,6 +45,7 @@ import time
 from typing import Any, Callable, Iterator
 
 from diffusers.hooks import ModelHook
+import torch
 from torch import nn
 
 from wfrun.models import module_hooks
@@ -87,7 +88,13 @@ class SkipLayerGuidance(ModelHook):
         self.owner = owner
         self.slg = slg
 
+    @torch.compiler.disable
     def skips(self) -> bool:
+        """Decided outside compiled code: traced, the call's ``is_uncond`` and ``step_percent``
+        became guards of the compiled block, which compiled again at the second step (the
+        first float seen again as another value) and where the window opened and closed (the
+        end-frame job's steps 1, 5 and 17: 0.3-0.7 s each, bench/RESULTS.md, session 24).
+        Opaque to the compiler, the block compiles once for each answer."""
         call = self.owner.call
         return call is not None and bool(call.is_uncond) and \
             self.slg.start_percent <= call.step_percent <= self.slg.end_percent
@@ -110,10 +117,17 @@ class SelfAttentionOverride(ModelHook):
         self.index = index
         self.saved: list[Any] = []
 
+    @torch.compiler.disable
+    def _active(self) -> bool:
+        """Whether the override applies to the running call, decided outside compiled code
+        (as :meth:`SkipLayerGuidance.skips`: no guard on the step number)."""
+        call = self.owner.call
+        return call is not None and self.override.active(call.step)
+
     def pre_forward(self, module: nn.Module, *args: Any, **kwargs: Any):
         call = self.owner.call
         processor = getattr(getattr(module, "attn1", None), "processor", None)
-        if call is not None and processor is not None and self.override.active(call.step):
+        if processor is not None and self._active():
             self.saved.append((processor, getattr(processor, "_attention_backend", None)))
             processor._attention_backend = self.override.backend
             if self.override.verbose and self.index == min(self.override.blocks or (0,)):
