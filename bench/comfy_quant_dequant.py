@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--tokens", type=int, default=34_320)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--per-call", action="store_true", help="the per_call row on the CPU too (on CUDA always)")
     args = parser.parse_args()
     device = torch.device(args.device)
     gen = torch.Generator().manual_seed(0)
@@ -82,18 +83,23 @@ def main() -> None:
                      "stored_gib_40_blocks": round(sum(sum(t.numel() * t.element_size() for t in s.values())
                                                        for _, s in layers) * BLOCKS / 2 ** 30, 2),
                      "bf16_gib_40_blocks": round(params * 2 * BLOCKS / 2 ** 30, 2)}
-        if device.type == "cuda":
+        if device.type == "cuda" or args.per_call:
             out[name]["per_call"] = per_call(fmt, layers, device, args.tokens, not args.no_compile)
     print(json.dumps(out, indent=1))
 
 
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _timed(fn, device, repeats: int = 3) -> float:
     fn()  # warm-up (and the compile)
-    torch.cuda.synchronize(device)
+    _sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
-    torch.cuda.synchronize(device)
+    _sync(device)
     return (time.perf_counter() - start) / repeats
 
 
@@ -124,15 +130,15 @@ def per_call(fmt, layers, device, tokens: int, compiled: bool) -> dict:
         row["packed_equals_dequantized_at_load"] = same
         row["dequantized_at_load_block_s"] = round(_timed(lambda: run(plain), device), 4)
         row["packed_block_s"] = round(_timed(lambda: run(packed), device), 4)
-        # transient memory of the widest layer's call (the FFN's output projection)
-        x = inputs[packed[-1].in_features]
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        y = packed[-1](x)
-        row["packed_ffn_out_call_transient_mib"] = round(
-            (torch.cuda.max_memory_allocated(device) - base - y.nbytes) / 2 ** 20, 1)
-        del y
+        if device.type == "cuda":  # transient memory of the widest layer's call (the FFN's output projection)
+            x = inputs[packed[-1].in_features]
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            y = packed[-1](x)
+            row["packed_ffn_out_call_transient_mib"] = round(
+                (torch.cuda.max_memory_allocated(device) - base - y.nbytes) / 2 ** 20, 1)
+            del y
         if compiled:
             for limit in ("cache_size_limit", "recompile_limit"):  # one graph per layer shape and weight
                 if hasattr(torch._dynamo.config, limit):
