@@ -39,10 +39,10 @@ from wfrun.models.mapping import Plan, build_plan, check_plan
 from wfrun.models.reader import TORCH_DTYPES, CheckpointReader, open_checkpoint
 from wfrun.models.wan_extra_parts import extra_parts
 
-DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
-          "fp16_fast": torch.float16, "fp32": torch.float32, "float32": torch.float32}
 log = logging.getLogger(__name__)
 
+DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+          "fp16_fast": torch.float16, "fp32": torch.float32, "float32": torch.float32}
 _STORED = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
