@@ -31,9 +31,18 @@ tiles of 512 bytes, tiles row-major; inside a tile the scale of (row ``r``, colu
 byte ``(r % 32) * 16 + (r // 32) * 4 + c``.
 
 ComfyUI computes nvfp4 and mxfp8 layers with Blackwell's block-scaled matmuls where it can
-and otherwise dequantizes each weight per call; wfrun dequantizes once at load (to the
-compute dtype, or re-quantizes to per-tensor fp8 when the loader is asked for fp8). The
-products are formed in float32 and rounded once; ComfyUI's eager dequantizer multiplies in
+and otherwise dequantizes each weight per call. wfrun does one of two things, decided at load
+by memory (``comfy_quant_linear.keep_packed``, logged in one line): where the model with its
+block-scaled layers dequantized fits the card with wfrun's working margin (``residency``:
+``MARGIN_SHARE``, ``MIN_MARGIN``, the ``--gpu-memory`` budget), it dequantizes them once at load
+(to the compute dtype, or re-quantizes to per-tensor fp8 when the loader is asked for fp8):
+no per-call cost. Where it would not (a 14B model's block linears: 8.5 GiB as NVFP4, 30 GiB
+dequantized to bf16, on a 24-32 GB card), the transformer blocks' linears stay packed as
+stored (``comfy_quant_linear.PackedLinear``: weight bytes, block scales, ``weight_scale_2``)
+and are dequantized by :func:`dequantize` for each call, 0.25 s (NVFP4) / 0.13 s (MXFP8) per
+forward of the 40 blocks on an H200; the output is bit for bit the dequantized-at-load one.
+A loader may also ask for either (``load_transformer(packed=...)``: block swap wants packed).
+The products are formed in float32 and rounded once; ComfyUI's eager dequantizer multiplies in
 the compute dtype, which can differ by one rounding of the scales (bf16: at most 0.4 %).
 """
 

@@ -6,7 +6,8 @@ Every loader does the same five steps, so they share one implementation:
 2. build the module's config from the bundled JSON and the dimensions in the header;
 3. create the module on the ``meta`` device (no memory), and plan where every tensor of
    the file goes, checking names and shapes before reading any weight;
-4. swap in ``Fp8Linear`` where fp8 weights stay fp8;
+4. swap in ``Fp8Linear`` where fp8 weights stay fp8, ``PackedLinear`` where ComfyUI's NVFP4 /
+   MXFP8 block linears stay packed (``comfy_quant_linear``: when dequantized they would not fit);
 5. read the file one tensor at a time, straight to ``device``, convert it, and *assign* it
    as the parameter (no copy into a pre-allocated module, no full fp32 copy anywhere).
 
@@ -19,8 +20,9 @@ fp32 for any lower dtype; transformers does so for ``_keep_in_fp32_modules`` onl
 
 from __future__ import annotations
 
+import logging
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -28,7 +30,7 @@ import torch
 from torch import nn
 
 from wfrun.models.meta_init import empty_weights
-from wfrun.models import comfy_quant, convert_clip, convert_t5, convert_transformer, convert_vae
+from wfrun.models import comfy_quant, comfy_quant_linear, convert_clip, convert_t5, convert_transformer, convert_vae
 from wfrun.models.detect import PART_OF, ModelInfo, identify, identify_part, require_kind
 from wfrun.models.families import transformer_family
 from wfrun.models.fp8 import FP8_DTYPES, quantize, swap_in
@@ -37,6 +39,8 @@ from wfrun.models.mapping import Plan, build_plan, check_plan
 from wfrun.models.reader import TORCH_DTYPES, CheckpointReader, open_checkpoint
 from wfrun.models.wan_extra_parts import extra_parts
 
+log = logging.getLogger(__name__)
+
 DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
           "fp16_fast": torch.float16, "fp32": torch.float32, "float32": torch.float32}
 _STORED = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -44,7 +48,7 @@ _STORED = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = "auto",
                      num_heads: int | None = None, allow_pickle: bool | None = None,
-                     vace_modules: tuple[str | Path, ...] = ()):
+                     vace_modules: tuple[str | Path, ...] = (), packed: bool | None = None):
     """A Wan transformer file (Kijai's or ComfyUI's layout, fp8 or not, or the transformer of an
     all-in-one checkpoint) as a diffusers ``WanTransformer3DModel`` — every Wan 2.1 and 2.2
     family diffusers has a module for (T2V, I2V, FLF2V, Fun InP/Control, the Wan 2.2 A14B
@@ -55,6 +59,8 @@ def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu"
     ``quantization``: ``"auto"`` keeps fp8 weights as stored; ``"fp8_e4m3fn"``/``"fp8_e5m2"``
     stores the block linears in that format; ``"none"`` up-casts everything.
     ``vace_modules``: VACE module files laid over a T2V model (``models.vace_module``).
+    ``packed``: for ComfyUI's NVFP4 / MXFP8 files, keep the block linears packed (True),
+    dequantize them at load (False), or decide by memory (None, ``comfy_quant_linear.keep_packed``).
     """
     from wfrun.models.vace_module import open_with_modules
 
@@ -64,7 +70,7 @@ def load_transformer(path: str | Path, *, dtype: Any = None, device: Any = "cpu"
         parts = extra_parts(info.config)
         return _load(reader, info, lambda: convert_transformer.build(config, parts), convert_transformer.rename,
                      convert_transformer.label_for(config), convert_transformer.FP8_MODULES, dtype, device,
-                     quantization)
+                     quantization, packed)
 
 
 def load_vae(path: str | Path, *, dtype: Any = None, device: Any = "cpu", quantization: str | None = None,
@@ -205,7 +211,8 @@ def _fp32_matcher(model: nn.Module, dtype: torch.dtype) -> Callable[[str], bool]
 
 
 def _load(reader: CheckpointReader, info: ModelInfo, build: Callable[[], nn.Module], rename, label: str,
-          fp8_modules: re.Pattern | None, dtype: Any, device: Any, quantization: str | None) -> nn.Module:
+          fp8_modules: re.Pattern | None, dtype: Any, device: Any, quantization: str | None,
+          packed: bool | None = False) -> nn.Module:
 
     path = reader.path
     dtype = compute_dtype(dtype, info)
@@ -223,12 +230,17 @@ def _load(reader: CheckpointReader, info: ModelInfo, build: Callable[[], nn.Modu
     check_plan(path, plan, tensors, expected, label=label, optional=tied)
 
     fp8 = _fp8_targets(model, plan, tensors, fp8_modules, policy)
+    kept_packed = _packed_targets(model, plan, reader, fp8_modules, fp8, packed, dtype, device, label)
     swap_in(model, {t.rpartition(".")[0]: (storage, keep_scale) for t, (storage, keep_scale) in fp8.items()})
+    comfy_quant_linear.swap_in(model, {t.rpartition(".")[0]: fmt for t, (fmt, _) in kept_packed.items()}, dtype)
     keep_fp32 = _fp32_matcher(model, dtype)
 
     scales = {target: reader.read(source, "cpu").float() for target, (source, _) in plan.scales.items()}
     for take, tensor, _shared in _each_take(plan, reader, device):
         scale = _scale_for(scales, plan, take, device)
+        if take.target in kept_packed:
+            _assign_packed(model, reader, take.target, *kept_packed[take.target], tensor, device)
+            continue
         if take.target in fp8:
             storage, keep_scale = fp8[take.target]
             if keep_scale:
@@ -272,13 +284,78 @@ def _block_quantized(reader, plan: Plan, expected: Mapping[str, tuple[int, ...]]
     return BlockDequantizingReader(reader, layers), view
 
 
+def _packed_targets(model: nn.Module, plan: Plan, reader, fp8_modules, fp8: Mapping[str, Any], packed: bool | None,
+                    dtype: torch.dtype, device: torch.device, label: str) -> dict[str, tuple[Any, str]]:
+    """Block-quantized weight targets to keep packed (``comfy_quant_linear``): target →
+    (format, layer). Candidates are the block linears that fp8 files keep in fp8
+    (``fp8_modules``: the same layers, the same code paths around them), copied whole
+    (not split) and not asked for in fp8; ``packed`` None decides by memory
+    (:func:`comfy_quant_linear.keep_packed`, logged in one line)."""
+    if packed is False or fp8_modules is None or not isinstance(reader, BlockDequantizingReader):
+        return {}
+    out: dict[str, tuple[Any, str]] = {}
+    feeds = Counter(take.source for take in plan.takes.values())
+    for target, take in plan.takes.items():
+        module_name, _, leaf = target.rpartition(".")
+        entry = reader.layers.get(take.source)
+        if (entry is None or leaf != "weight" or take.op != "copy" or feeds[take.source] > 1 or target in fp8
+                or not fp8_modules.search(module_name) or type(model.get_submodule(module_name)) is not nn.Linear):
+            continue
+        out[target] = (entry[0], entry[1])
+    if not out:
+        return {}
+    if packed is None:
+        packed, why = comfy_quant_linear.keep_packed(reader.dequantized_bytes(dtype), device)
+        log.info("%s %s: %d %s layers %s", label, reader.path.name, len(out),
+                 "/".join(sorted({fmt.name for fmt, _ in out.values()})), why)
+    if not packed:
+        return {}
+    reader.keep_packed(take.source for target, take in plan.takes.items() if target in out)
+    return out
+
+
+def _assign_packed(model: nn.Module, reader, target: str, fmt, layer: str, weight: torch.Tensor,
+                   device: torch.device) -> None:
+    """A packed layer's stored tensors into its ``PackedLinear``: the weight's bytes as stored,
+    the block scales (MXFP8's E8M0 viewed as the uint8 they are), NVFP4's per-tensor scale."""
+    module_name = target.rpartition(".")[0]
+    _assign(model, target, weight)
+    scale = reader.read(f"{layer}.weight_scale", device)
+    _assign(model, f"{module_name}.weight_scale", scale.view(torch.uint8) if fmt.name == "mxfp8" else scale)
+    if fmt.name == "nvfp4":
+        _assign(model, f"{module_name}.weight_scale_2", reader.read(f"{layer}.weight_scale_2", device).float())
+
+
 class BlockDequantizingReader:
     """A reader whose block-quantized weights come out dequantized (float32, logical shape);
-    every other tensor as stored. Only what ``_load`` uses: ``iter_tensors`` and ``read``."""
+    every other tensor as stored, and so are the layers kept packed (:meth:`keep_packed`).
+    Only what ``_load`` uses: ``iter_tensors`` and ``read``."""
 
     def __init__(self, reader, layers: Mapping[str, tuple[Any, str, tuple[int, ...]]]):
-        self._reader, self._layers = reader, layers
+        self._reader, self._layers = reader, dict(layers)
         self.path, self.tensors, self.metadata = reader.path, reader.tensors, reader.metadata
+
+    @property
+    def layers(self) -> Mapping[str, tuple[Any, str, tuple[int, ...]]]:
+        """Weight name → (format, layer, logical shape) of the layers read dequantized."""
+        return self._layers
+
+    def keep_packed(self, names) -> None:
+        """Read these weights as stored from now on (their layers kept packed)."""
+        for name in names:
+            self._layers.pop(name, None)
+
+    def dequantized_bytes(self, dtype: torch.dtype) -> int:
+        """The file's bytes with each block-quantized weight dequantized to ``dtype`` (its
+        scales gone): about what the loaded model takes when nothing stays packed."""
+        scales = {f"{layer}.{s}" for _, layer, _ in self._layers.values() for s in ("weight_scale", "weight_scale_2")}
+        total = 0
+        for name, info in self.tensors.items():
+            if name in self._layers:
+                total += torch.Size(self._layers[name][2]).numel() * dtype.itemsize
+            elif name not in scales:
+                total += info.end - info.start
+        return total
 
     def read(self, name: str, device: Any = "cpu") -> torch.Tensor:
         return self._dequantized(name, self._reader.read(name, device), device)

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from wfrun.models import convert_transformer, lora_read
+from wfrun.models.comfy_quant_linear import PackedLinear
 from wfrun.models.reader import open_checkpoint
 
 _PREFIXES = ("diffusion_model.", "model.diffusion_model.", "transformer.", "base_model.model.", "unet.")
@@ -126,9 +127,26 @@ def lora_delta(parts: dict[str, torch.Tensor], strength: float, shape: tuple[int
 
 def weight_shape(module: nn.Module) -> torch.Size:
     """The shape of ``module.weight`` as the layer uses it (a GGUF weight's ``quant_shape``,
-    not the shape of its bytes)."""
+    a packed NVFP4 / MXFP8 layer's ``logical_shape``, not the shape of its bytes)."""
+    if isinstance(module, PackedLinear):
+        return torch.Size(module.logical_shape)
     weight = module.weight
     return torch.Size(getattr(weight, "quant_shape", weight.shape))
+
+
+def lora_patch(parts: dict[str, torch.Tensor], strength: float, shape: torch.Size) -> Callable:
+    """A packed layer's LoRA patch (``comfy_quant_linear``): :func:`lora_delta` made at each
+    call on the weight's device from the factors alone (a block-swapped layer's weight moves;
+    the factors follow it, a few MiB), checked against ``shape`` now."""
+    down, up = parts["down"].flatten(1), parts["up"].flatten(1)
+    if up.shape[1] != down.shape[0] or up.shape[0] * down.shape[1] != shape.numel():
+        raise LoraError(f"LoRA layer shape {(up.shape[0], down.shape[1])} does not fit weight {tuple(shape)}")
+
+    def patch(device: torch.device) -> torch.Tensor:
+        placed = {k: v if k == "alpha" else v.to(device) for k, v in parts.items()}
+        return lora_delta(placed, strength, shape)
+
+    return patch
 
 
 def with_delta(module: nn.Module, name: str, delta: torch.Tensor) -> nn.Parameter:
@@ -140,6 +158,10 @@ def with_delta(module: nn.Module, name: str, delta: torch.Tensor) -> nn.Paramete
     uses as it is — ComfyUI-GGUF's numbers (dequantize, add the patch in fp32), kept for the
     sampling pass instead of recomputed at every forward."""
     current = getattr(module, name)
+    if name == "weight" and isinstance(module, PackedLinear):  # that layer is dequantized, merged
+        merged_weight = module.dequantized_weight(module.compute_dtype)
+        return nn.Parameter((merged_weight.float() + delta.to(current.device)).to(module.compute_dtype),
+                            requires_grad=False)
     if name == "weight" and hasattr(current, "quant_type"):
         from wfrun.models.load_gguf import dequantize
 
@@ -201,7 +223,9 @@ def lora_layers(transformer: nn.Module, path: Path, strength: float) -> Iterator
     del by_device
     for name, module, device, parts in targets:
         parts = {kind: t if kind == "alpha" else placed.pop(f"{name}\0{kind}").to(device) for kind, t in parts.items()}
-        if "down" in parts and "up" in parts:
+        if "down" in parts and "up" in parts and isinstance(module, PackedLinear):  # added per call
+            yield module, "weight", lora_patch(parts, strength, weight_shape(module))
+        elif "down" in parts and "up" in parts:
             yield module, "weight", lora_delta(parts, strength, weight_shape(module))
         if "diff" in parts and getattr(module, "weight", None) is not None:
             diff = parts["diff"].float() * strength
@@ -264,6 +288,11 @@ def _merge_all(transformer: nn.Module, loras: Sequence[tuple[Path, float]],
             continue
         check_fits(transformer, Path(path))
         for module, name, delta in lora_layers(transformer, Path(path), float(strength)):
+            if name == "weight" and isinstance(module, PackedLinear):  # a patch, its bytes stay packed
+                originals.setdefault((id(module), "patches"), (module, "patches", module.patches))
+                module.patches = (*module.patches, delta if callable(delta) else _fixed(delta))
+                count += 1
+                continue
             originals.setdefault((id(module), name), (module, name, getattr(module, name)))
             if name == "weight" and getattr(module, "weight_scale", None) is not None:
                 originals.setdefault((id(module), "weight_scale"), (module, "weight_scale", module.weight_scale))
@@ -309,7 +338,7 @@ def merged(transformer: nn.Module, loras: Sequence[tuple[Path, float]], *, keep:
         ok = True
     finally:
         with lock:
-            if ok and keep and originals and all(_plain(p) for _, _, p in originals.values()):
+            if ok and keep and originals and all(_plain(p) or isinstance(p, tuple) for _, _, p in originals.values()):
                 _KEPT[transformer] = (key, originals, count)
             else:
                 _restore(originals)
@@ -391,6 +420,11 @@ def unmerge(transformer: nn.Module) -> bool:
             return False
         _restore(kept[1])
         return True
+
+
+def _fixed(delta: torch.Tensor) -> Callable:
+    """A patch of a full delta (a LoRA's ``diff`` on a packed layer)."""
+    return lambda device: delta.to(device)
 
 
 def _plain(tensor: Any) -> bool:
