@@ -212,3 +212,22 @@ def multitalk_speakers_without_masks(graph: WorkflowGraph, options: CheckOptions
             message, hint = missing_masks_text(names)
             yield _diag(graph, node, "missing-input", Severity.ERROR, message, input="ref_target_masks",
                         found="nothing connected", expected=f"a MASK batch of {len(names)} or more masks", hint=hint)
+
+
+@graph_check
+def everanimate_black_background(graph: WorkflowGraph, options: CheckOptions) -> Iterator[Diagnostic]:
+    """WanVideoEverAnimateEmbeds with more than one anchor and no ``bg_images``: the pack's
+    black background has F + 3N frames, whose latents outnumber the video's whatever F is,
+    and the pack cannot line the two up (``everanimate.py``); refused before anything loads."""
+    for node in graph.nodes():
+        anchors = node.inputs.get("num_video_anchor_latents")
+        if (node.class_type != "WanVideoEverAnimateEmbeds" or node.inputs.get("bg_images") is not None
+                or not isinstance(anchors, int) or isinstance(anchors, bool) or anchors <= 1):
+            continue
+        yield _diag(graph, node, "missing-input", Severity.ERROR,
+                    f"with {anchors} anchor latents and no bg_images the pack's black background has 3 frames "
+                    "per anchor more than the video, so its latents outnumber the video's and the conditioning "
+                    "cannot be lined up (the pack fails there too)",
+                    input="bg_images", found="nothing connected",
+                    expected="a background video of num_frames frames",
+                    hint="connect bg_images, or set num_video_anchor_latents to 1")
