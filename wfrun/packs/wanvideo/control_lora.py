@@ -30,6 +30,7 @@ from diffusers.hooks import ModelHook
 from torch import nn
 
 from wfrun.models import module_hooks
+from wfrun.models.lora_files import weight_shape
 from wfrun.packs.wanvideo.lora_delta import add_delta, lora_delta
 
 #: The module key of the patch embedding's LoRA, in original Wan names.
@@ -95,7 +96,7 @@ class ControlLora(ModelHook):
             if enabled:
                 for module, parts in self.layers.items():
                     self._backup[module] = module.weight.detach().clone()
-                    add_delta(module, lora_delta(parts, self.strength, module.weight.shape))
+                    add_delta(module, lora_delta(parts, self.strength, weight_shape(module)))
                 self.wide_patch.to(self.original_patch.weight.device)
                 self.transformer.patch_embedding = self.wide_patch
             else:

@@ -20,7 +20,7 @@ import torch
 
 from wfrun.nodes.executor import NodeInputError
 from wfrun.models import convert_transformer
-from wfrun.models.lora_files import read_lora
+from wfrun.models.lora_files import read_lora, weight_shape
 from wfrun.packs.wanvideo.control_lora import (PATCH, ControlLora, attach_control_lora, control_lora_of,
                                                is_control_lora)
 from wfrun.packs.wanvideo.lora_delta import add_delta, lora_delta
@@ -53,13 +53,13 @@ def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
                 continue
             matched += 1
             if control:
-                lora_delta(parts, spec.strength, module.weight.shape)  # the shapes must fit now
+                lora_delta(parts, spec.strength, weight_shape(module))  # the shapes must fit now
                 held[module] = parts
             else:  # merged one layer at a time: no full-size copy of the model is made
                 # the delta is made where the weight lives (a model read straight onto the GPU:
                 # its 400 matmuls there instead of on the CPU), as the core LoRA merge does
                 parts = {kind: tensor.to(module.weight.device) for kind, tensor in parts.items()}
-                add_delta(module, lora_delta(parts, spec.strength, module.weight.shape))
+                add_delta(module, lora_delta(parts, spec.strength, weight_shape(module)))
         if unknown and not matched:
             raise NodeInputError("lora", f"{spec.path}: none of its {len(unknown)} layers match this model "
                                  f"(first: {unknown[0]})", "is it a LoRA for another model family?")

@@ -157,8 +157,9 @@ def wanvideo_model_loader(ctx: ExecContext, model: str, base_precision: str,
                 task = identify(reader.path, reader.tensors, reader.metadata).task
             direct = not wants_swap and multitalk is None and fantasytalking is None
             with load_place(ctx, first_device, path, vace_modules, direct=direct) as where:
+                # block swap streams the blocks from host memory: NVFP4 / MXFP8 layers cross packed
                 transformer = load_transformer(path, dtype=dtype, device=where, quantization=quantization,
-                                               vace_modules=vace_modules)
+                                               vace_modules=vace_modules, packed=True if wants_swap else None)
             if str(where) != str(first_device):
                 residency.track(transformer, where, ctx.offload_device)
         if vace_modules:
