@@ -1,7 +1,8 @@
 """The wrapper's model loader on ComfyUI's NVFP4 files (``models.comfy_quant_linear``): a
-LoRA selected on the loader merges into a packed layer as it merges into the same layer
-dequantized at load (it was refused: the packed bytes' shape was taken for the weight's),
-and block swap keeps the block linears packed (they cross to the GPU as stored)."""
+LoRA selected on the loader is added to a packed layer at each call, with the numbers of
+its merge into the same layer dequantized at load, and the layer stays packed (it was
+refused: the packed bytes' shape was taken for the weight's); block swap keeps the block
+linears packed (they cross to the GPU as stored)."""
 
 from __future__ import annotations
 
@@ -55,10 +56,9 @@ def test_a_loader_lora_on_a_packed_nvfp4_model_merges_like_the_dequantized_one(t
     packed, plain = load(True), load(False)
     assert has_packed(packed) and not has_packed(plain)
     q = packed.blocks[0].attn1.to_q
-    assert isinstance(q, PackedLinear)
-    assert torch.equal(q.dequantized_weight(torch.bfloat16), plain.blocks[0].attn1.to_q.weight)
-    untouched = packed.blocks[0].attn1.to_k
-    assert untouched.weight.dtype == torch.uint8  # a layer the LoRA leaves alone stays packed
+    assert isinstance(q, PackedLinear) and q.weight.dtype == torch.uint8 and len(q.patches) == 1  # still packed
+    assert torch.equal(q.dequantized_weight(torch.bfloat16), plain.blocks[0].attn1.to_q.weight)  # = the merge
+    assert packed.blocks[0].attn1.to_k.patches == ()  # a layer the LoRA leaves alone
     assert torch.equal(forward(packed), forward(plain))
 
 

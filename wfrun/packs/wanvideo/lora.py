@@ -23,7 +23,8 @@ from wfrun.models import convert_transformer
 from wfrun.models.lora_files import read_lora, weight_shape
 from wfrun.packs.wanvideo.control_lora import (PATCH, ControlLora, attach_control_lora, control_lora_of,
                                                is_control_lora)
-from wfrun.packs.wanvideo.lora_delta import add_delta, lora_delta
+from wfrun.models.comfy_quant_linear import PackedLinear
+from wfrun.packs.wanvideo.lora_delta import add_delta, add_patch, lora_delta
 
 
 def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
@@ -59,7 +60,10 @@ def apply_loras(transformer: Any, loras: Iterable[Any]) -> int:
                 # the delta is made where the weight lives (a model read straight onto the GPU:
                 # its 400 matmuls there instead of on the CPU), as the core LoRA merge does
                 parts = {kind: tensor.to(module.weight.device) for kind, tensor in parts.items()}
-                add_delta(module, lora_delta(parts, spec.strength, weight_shape(module)))
+                if isinstance(module, PackedLinear):  # kept packed: the LoRA is added at each call
+                    add_patch(module, parts, spec.strength)
+                else:
+                    add_delta(module, lora_delta(parts, spec.strength, weight_shape(module)))
         if unknown and not matched:
             raise NodeInputError("lora", f"{spec.path}: none of its {len(unknown)} layers match this model "
                                  f"(first: {unknown[0]})", "is it a LoRA for another model family?")

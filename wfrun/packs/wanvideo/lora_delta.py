@@ -20,6 +20,19 @@ def lora_delta(parts: dict[str, torch.Tensor], strength: float, shape: tuple[int
         raise NodeInputError("lora", str(err)) from None
 
 
+def add_patch(module: Any, parts: dict[str, torch.Tensor], strength: float) -> None:
+    """A LoRA on a layer kept packed (``models.comfy_quant_linear``: an NVFP4 / MXFP8 file that
+    would not fit dequantized): added at each call from its factors, the numbers of a merge
+    into the dequantized layer, while the layer's bytes stay packed. Merging it instead would
+    dequantize every layer the LoRA touches (a step-distill LoRA touches them all) and undo
+    what keeping the model packed is for."""
+    try:
+        patch = lora_files.lora_patch(parts, strength, lora_files.weight_shape(module))
+    except lora_files.LoraError as err:
+        raise NodeInputError("lora", str(err)) from None
+    module.patches = (*module.patches, patch)
+
+
 def add_delta(module: Any, delta: torch.Tensor) -> None:
     """``weight += delta`` in the weight's own format (fp8 up-cast, merged, quantized again)."""
     module.weight = lora_files.with_delta(module, "weight", delta)
