@@ -73,3 +73,25 @@ def test_block_swap_loads_the_block_linears_packed(tmp_path):
     plain = node("WanVideoModelLoader")(ctx, **args)[0].transformer
     assert has_packed(swapped) and not has_packed(plain)  # no GPU and no budget: dequantized at load
     assert torch.equal(forward(swapped), forward(plain))
+
+
+def test_lora_factors_on_a_packed_layer_go_where_the_layer_goes(tmp_path):
+    """A model loaded into host memory is sampled on the GPU, and block swap moves blocks: the
+    factors move with their layer, so no call copies them from host memory (on the CPU here:
+    the meta device stands for the GPU), in their own dtype."""
+    write_file(TinySpec("diffusion_models", MODEL, "wan_transformer", "t2v", "comfyui", "nvfp4"), tmp_path)
+    (tmp_path / "loras").mkdir()
+    write_lora(tmp_path / "loras" / "tiny_lora.safetensors")
+    ctx = ExecContext(models=ModelRoots.from_options(str(tmp_path)), device="cpu", offload_device="cpu")
+    loras = node("WanVideoLoraSelect")(ctx, lora="tiny_lora.safetensors", strength=0.8)[0]
+    swap = node("WanVideoBlockSwap")(ctx, blocks_to_swap=1, offload_img_emb=False, offload_txt_emb=False,
+                                     use_non_blocking=False, vace_blocks_to_swap=0)[0]
+    model = node("WanVideoModelLoader")(ctx, model=MODEL, base_precision="bf16", quantization="disabled",
+                                        load_device="offload_device", attention_mode="sdpa", lora=loras,
+                                        block_swap_args=swap)[0].transformer
+    patch = model.blocks[0].attn1.to_q.patches[0]
+    dtypes = {k: v.dtype for k, v in patch.parts.items() if k != "alpha"}
+    model.to(torch.float16)
+    model.to("meta")
+    assert {k: (v.device.type, v.dtype) for k, v in patch.parts.items() if k != "alpha"} == \
+        {k: ("meta", d) for k, d in dtypes.items()}

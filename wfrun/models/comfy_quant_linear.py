@@ -104,6 +104,9 @@ class PackedLinear(nn.Linear):
                 self._parameters["weight"] = nn.Parameter(moved, requires_grad=False)
         for name in kept:
             self._buffers[name] = _moved(self._buffers[name], fn)
+        for patch in self.patches:  # LoRA factors go where the layer goes (lora_files.LoraPatch)
+            if hasattr(patch, "moved"):
+                patch.moved(fn)
         return self
 
     def extra_repr(self) -> str:

@@ -134,19 +134,33 @@ def weight_shape(module: nn.Module) -> torch.Size:
     return torch.Size(getattr(weight, "quant_shape", weight.shape))
 
 
-def lora_patch(parts: dict[str, torch.Tensor], strength: float, shape: torch.Size) -> Callable:
-    """A packed layer's LoRA patch (``comfy_quant_linear``): :func:`lora_delta` made at each
-    call on the weight's device from the factors alone (a block-swapped layer's weight moves;
-    the factors follow it, a few MiB), checked against ``shape`` now."""
+def lora_patch(parts: dict[str, torch.Tensor], strength: float, shape: torch.Size) -> "LoraPatch":
+    """A packed layer's LoRA patch (``comfy_quant_linear``), checked against ``shape`` now."""
     down, up = parts["down"].flatten(1), parts["up"].flatten(1)
     if up.shape[1] != down.shape[0] or up.shape[0] * down.shape[1] != shape.numel():
         raise LoraError(f"LoRA layer shape {(up.shape[0], down.shape[1])} does not fit weight {tuple(shape)}")
+    return LoraPatch(dict(parts), float(strength), torch.Size(shape))
 
-    def patch(device: torch.device) -> torch.Tensor:
-        placed = {k: v if k == "alpha" else v.to(device) for k, v in parts.items()}
-        return lora_delta(placed, strength, shape)
 
-    return patch
+class LoraPatch:
+    """:func:`lora_delta` made at each call, on the weight's device, from the factors alone.
+    The factors move with the layer (``PackedLinear._apply`` calls :meth:`moved`): a model
+    loaded into host memory and sampled on the GPU, or a block that block swap brings in,
+    finds them on its device instead of copying them from host memory at every call (a
+    blocking copy per layer)."""
+
+    def __init__(self, parts: dict[str, torch.Tensor], strength: float, shape: torch.Size):
+        self.parts, self.strength, self.shape = parts, strength, shape
+
+    def __call__(self, device: torch.device) -> torch.Tensor:
+        placed = {k: v if k == "alpha" else v.to(device) for k, v in self.parts.items()}
+        return lora_delta(placed, self.strength, self.shape)
+
+    def moved(self, fn) -> None:
+        """Follow the layer's ``.to(device)`` (``fn`` as ``Module._apply`` got it; dtypes kept)."""
+        from wfrun.models.fp8 import _moved
+
+        self.parts = {k: v if k == "alpha" else _moved(v, fn) for k, v in self.parts.items()}
 
 
 def with_delta(module: nn.Module, name: str, delta: torch.Tensor) -> nn.Parameter:
