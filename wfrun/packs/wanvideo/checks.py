@@ -227,7 +227,7 @@ def everanimate_black_background(graph: WorkflowGraph, options: CheckOptions) ->
         yield _diag(graph, node, "missing-input", Severity.ERROR,
                     f"with {anchors} anchor latents and no bg_images the pack's black background has 3 frames "
                     "per anchor more than the video, so its latents outnumber the video's and the conditioning "
-                    "cannot be lined up (the pack fails there too)",
+                    "cannot be lined up with them",
                     input="bg_images", found="nothing connected",
                     expected="a background video of num_frames frames",
                     hint="connect bg_images, or set num_video_anchor_latents to 1")
