@@ -68,6 +68,16 @@ def _video(images: torch.Tensor, width: int, height: int) -> torch.Tensor:
     return out * 2 - 1
 
 
+def pose_latents(encode, pose_images: torch.Tensor, width: int, height: int, frames: int) -> torch.Tensor:
+    """The pose video's latents, padded with zeros to one latent frame short of a video of
+    ``frames`` frames, as the pack pads them (the model adds them to the frames after the first)."""
+    pose = encode(_video(pose_images, width, height))
+    short = (frames - 1) // 4 - pose.shape[1]
+    if short > 0:
+        pose = torch.cat([pose, pose.new_zeros(pose.shape[0], short, *pose.shape[2:])], dim=1)
+    return pose
+
+
 def fold_mask(mask: torch.Tensor) -> torch.Tensor:
     """A per-pixel-frame mask ``[1, T, h, w]`` (T = 4k) → ``[4, k + 1, h, w]``: its first
     frame repeated 4 times, then every 4 frames one latent frame's 4 channels (the pack's
@@ -124,12 +134,7 @@ def wanvideo_animate_embeds(ctx: ExecContext, vae: WanVAE, width: int, height: i
     def encode(video: torch.Tensor) -> torch.Tensor:
         return encode_video(vae, video, device, ctx=ctx).float().cpu()
 
-    pose = None
-    if pose_images is not None:
-        pose = encode(_video(pose_images, W, H))
-        short = (frames - 1) // 4 - pose.shape[1]  # the pack pads to one frame short of the video
-        if short > 0:
-            pose = torch.cat([pose, pose.new_zeros(pose.shape[0], short, *pose.shape[2:])], dim=1)
+    pose = pose_latents(encode, pose_images, W, H, frames) if pose_images is not None else None
     bg = _video(bg_images, W, H) if bg_images is not None else torch.zeros(3, video_frames - num_refs, H, W)
     bg_latents = encode(bg)
     if bg_latents.shape[1] != latent_frames - num_refs:

@@ -49,7 +49,7 @@ import torch
 from wfrun.media.image import common_upscale as comfy_upscale
 from wfrun.models import placement
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.wanvideo.animate import FACE_SIZE, STRIDE, _video, background_mask
+from wfrun.packs.wanvideo.animate import FACE_SIZE, STRIDE, _video, background_mask, pose_latents
 from wfrun.packs.wanvideo.types import ClipEmbeds, ImageEmbeds, WanVAE
 from wfrun.packs.wanvideo.vae import encode_video, set_tiling
 from wfrun.sampling.conditioning import AnimateEmbeds
@@ -165,10 +165,7 @@ def wanvideo_everanimate_embeds(ctx: ExecContext, vae: WanVAE, width: int, heigh
 
     pose = None
     if pose_images is not None:
-        pose = encode(_video(pose_images, W, H))
-        short = (window - 1) // 4 - pose.shape[1]  # the pack pads to one frame short of the video
-        if short > 0:
-            pose = torch.cat([pose, pose.new_zeros(pose.shape[0], short, *pose.shape[2:])], dim=1)
+        pose = pose_latents(encode, pose_images, W, H, window)
         if pose.shape[1] != latent_frames - 1:
             raise NodeInputError("pose_images", f"{pose_images.shape[0]} pose frames make {pose.shape[1]} pose "
                                  f"latents; the pack's model adds them to the {latent_frames - 1} latent frames "
