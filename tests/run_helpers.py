@@ -52,3 +52,24 @@ def videos(report) -> dict[str, tuple[int, int, int]]:
             info = probe(path)
             out[Path(path).name] = (info.frame_count, info.width, info.height)
     return out
+
+
+def nvfp4_t2v_template(tiny_models: Path, tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """ComfyUI's Wan 2.1 T2V template set up on an NVFP4 transformer and an fp8-mixed UMT5
+    (ComfyUI's per-layer quantized layouts, written tiny): (models folder, workflow, --set lines)."""
+    from importlib import resources
+
+    from wfrun.models.tiny import TinySpec, write_file
+
+    models = linked_models(tiny_models, tmp_path / "models", {"vae/wan_2.1_vae.safetensors":
+                                                              "vae/wan_2.1_vae_tiny.safetensors"})
+    write_file(TinySpec("diffusion_models", "wan2.1_t2v_1.3B_nvfp4.safetensors", "wan_transformer", "t2v", "comfyui",
+                        "nvfp4"), models)
+    write_file(TinySpec("text_encoders", "umt5_xxl_fp8mixed.safetensors", "umt5", "", "transformers", "fp8mixed"),
+               models)
+    template = resources.files("comfyui_workflow_templates_json") / "templates" / "text_to_video_wan.json"
+    workflow = tmp_path / "t2v.json"
+    workflow.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    sets = ["37.unet_name=wan2.1_t2v_1.3B_nvfp4.safetensors", "38.clip_name=umt5_xxl_fp8mixed.safetensors",
+            "40.width=64", "40.height=64", "40.length=5", "3.steps=2"]
+    return models, workflow, sets

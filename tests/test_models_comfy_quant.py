@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from run_helpers import ROOT, linked_models
+from run_helpers import ROOT, linked_models, nvfp4_t2v_template
 from wfrun.cli import main
 from wfrun.media.video import probe
 from wfrun.models.comfy_quant import dequantize, FORMATS
@@ -278,19 +278,7 @@ def video_frames(result) -> list[int]:
 
 def test_core_t2v_template_runs_from_nvfp4_and_fp8_mixed_files(tiny_models, tmp_path):
     """ComfyUI's Wan 2.1 template: UNETLoader on an NVFP4 file, CLIPLoader on a UMT5 fp8-mixed one."""
-    from importlib import resources
-
-    models = linked_models(tiny_models, tmp_path / "models", {"vae/wan_2.1_vae.safetensors":
-                                                              "vae/wan_2.1_vae_tiny.safetensors"})
-    write_file(TinySpec("diffusion_models", "wan2.1_t2v_1.3B_nvfp4.safetensors", "wan_transformer", "t2v", "comfyui",
-                        "nvfp4"), models)
-    write_file(TinySpec("text_encoders", "umt5_xxl_fp8mixed.safetensors", "umt5", "", "transformers", "fp8mixed"),
-               models)
-    template = resources.files("comfyui_workflow_templates_json") / "templates" / "text_to_video_wan.json"
-    workflow = tmp_path / "t2v.json"
-    workflow.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
-    sets = ["37.unet_name=wan2.1_t2v_1.3B_nvfp4.safetensors", "38.clip_name=umt5_xxl_fp8mixed.safetensors",
-            "40.width=64", "40.height=64", "40.length=5", "3.steps=2"]
+    models, workflow, sets = nvfp4_t2v_template(tiny_models, tmp_path)
     result = CliRunner().invoke(main, ["run", str(workflow), "--models", str(models), "-o", str(tmp_path / "out"),
                                        "--device", "cpu", "--format", "json", *[a for s in sets for a in ("--set", s)]])
     assert video_frames(result) == [5]

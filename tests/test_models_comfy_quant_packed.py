@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
-from torch import nn
 
 from wfrun.models import placement, residency
 from wfrun.models.comfy_quant_linear import PackedLinear, has_packed, keep_packed
@@ -216,25 +215,14 @@ def test_a_run_under_a_small_gpu_budget_samples_from_the_packed_layers(tiny_mode
     the 4 GiB margin does not fit 1 GiB, so its block linears stay packed, and the run's video
     is the one the model dequantized at load gives (the same run without the budget)."""
     import json
-    from importlib import resources
     from pathlib import Path
 
     from click.testing import CliRunner
-    from run_helpers import linked_models
+    from run_helpers import nvfp4_t2v_template
     from wfrun.cli import main
     from wfrun.media.video import iter_frames
 
-    models = linked_models(tiny_models, tmp_path / "models", {"vae/wan_2.1_vae.safetensors":
-                                                              "vae/wan_2.1_vae_tiny.safetensors"})
-    write_file(TinySpec("diffusion_models", "wan2.1_t2v_1.3B_nvfp4.safetensors", "wan_transformer", "t2v", "comfyui",
-                        "nvfp4"), models)
-    write_file(TinySpec("text_encoders", "umt5_xxl_fp8mixed.safetensors", "umt5", "", "transformers", "fp8mixed"),
-               models)
-    template = resources.files("comfyui_workflow_templates_json") / "templates" / "text_to_video_wan.json"
-    workflow = tmp_path / "t2v.json"
-    workflow.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
-    sets = ["37.unet_name=wan2.1_t2v_1.3B_nvfp4.safetensors", "40.width=64", "40.height=64", "40.length=5",
-            "3.steps=2", "38.clip_name=umt5_xxl_fp8mixed.safetensors"]
+    models, workflow, sets = nvfp4_t2v_template(tiny_models, tmp_path)
     frames = {}
     for budget in (["--gpu-memory", "1"], []):
         out = tmp_path / f"out{len(budget)}"
