@@ -16,8 +16,8 @@ compute device: the same elementwise operations, so the same bits), and a tensor
   which a ``force_offload`` model stays on a card with room, since what the packs' offload
   protects is the memory of a smaller card, which is then still honoured;
 - otherwise in page-locked host memory, by a copy that does not wait for the GPU. Such a
-  copy is only ever read back by a later copy to the GPU on the same stream, which runs
-  after it, so nothing reads it early.
+  copy is only ever read back by a later copy to the GPU on the same stream (:func:`back`,
+  which does not wait either), which runs after it, so nothing reads it early.
 
 On the CPU (and wherever the tensor already is on ``cache_device``) this is the packs'
 plain copy.
@@ -54,3 +54,11 @@ def keep(tensor: torch.Tensor, cache_device: Any, *, owned: bool = False) -> tor
         held = torch.empty(tensor.shape, dtype=tensor.dtype, device="cpu", pin_memory=True)
         return held.copy_(tensor, non_blocking=True)
     return tensor.to(target, copy=True)
+
+
+def back(tensor: torch.Tensor, device: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A kept tensor on ``device`` (in ``dtype``) for the step's arithmetic. A page-locked host
+    copy comes without the host waiting for the GPU's queue (the blocks just launched): the
+    copy is ordered on the stream after the one that filled it and before what reads it."""
+    moved = tensor.to(device, non_blocking=tensor.is_pinned())
+    return moved if dtype is None else moved.to(dtype)

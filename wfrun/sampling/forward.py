@@ -92,7 +92,7 @@ import numpy as np
 import torch
 
 from wfrun.models.rope import apply_rotary, turned_by_source
-from wfrun.sampling.cache_store import keep
+from wfrun.sampling.cache_store import back, keep
 from wfrun.sampling import context_parallel
 from wfrun.sampling.conditioning import EasyCacheArgs, TeaCacheArgs
 from wfrun.sampling.hooks import active_pass
@@ -174,11 +174,11 @@ class TeaCache:
         """The blocks' output when they are skipped: the input plus the last residual."""
         state = self.states[pred_id]
         state["skipped_steps"].append(step)
-        return x.to(state["previous_residual"].dtype) + state["previous_residual"].to(x.device)
+        return x.to(state["previous_residual"].dtype) + back(state["previous_residual"], x.device)
 
     def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
         state = self.states[pred_id]
-        state["previous_residual"] = keep(x - original.to(x.device), self.cache_device, owned=True)
+        state["previous_residual"] = keep(x - back(original, x.device), self.cache_device, owned=True)
         state["previous_modulated_input"] = state.pop("pending_modulated_input")
 
     def after_step(self, pred_id: int, x: torch.Tensor) -> None:
@@ -201,7 +201,7 @@ class NativeTeaCache(TeaCache):
         return should_calc or not self.active(step), pred_id
 
     def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
-        self.states[pred_id]["previous_residual"] = keep(x - original.to(x.device), self.cache_device, owned=True)
+        self.states[pred_id]["previous_residual"] = keep(x - back(original, x.device), self.cache_device, owned=True)
 
 
 @dataclass
@@ -247,17 +247,17 @@ class EasyCache:
         state = self.states[pred_id]
         if state["previous_input"] is None or state["previous_output"] is None:
             return True, pred_id
-        change = (x - state["previous_input"].to(x.device)).abs().mean()
-        norm = state["previous_output"].to(x.device).abs().mean()
+        change = (x - back(state["previous_input"], x.device)).abs().mean()
+        norm = back(state["previous_output"], x.device).abs().mean()
         return not float(change / norm * state["k"]) < float(self.args.easycache_thresh), pred_id
 
     def reuse(self, pred_id: int, step: int, x: torch.Tensor) -> torch.Tensor:
         state = self.states[pred_id]
         state["skipped_steps"].append(step)
-        return x + state["cache"].to(x.device, x.dtype)
+        return x + back(state["cache"], x.device, x.dtype)
 
     def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
-        before = original.to(x.device)
+        before = back(original, x.device)
         change = (x - before).abs().mean()
         self.states[pred_id].update(previous_input=original, previous_output=keep(x, self.cache_device),
                                     cache=keep(x - before, self.cache_device, owned=True),
@@ -971,7 +971,7 @@ def _teacache_decide(cache: TeaCache, pred_id: int | None, temb: torch.Tensor,
     previous = state["previous_modulated_input"]
     if previous is None:
         return True, pred_id, current
-    previous = previous.to(temb.device)
+    previous = back(previous, temb.device)
     probe = temb if (args.use_coefficients and args.mode == "e") else proj
     rel = ((probe - previous).abs().mean() / previous.abs().mean()).float().cpu().item()
     if args.use_coefficients:

@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 from wfrun.sampling import magcache_ratios as R
-from wfrun.sampling.cache_store import keep
+from wfrun.sampling.cache_store import back, keep
 
 log = logging.getLogger(__name__)
 
@@ -190,10 +190,10 @@ class MagCache:
     def reuse(self, pred_id: int, step: int, x: torch.Tensor) -> torch.Tensor:
         state = self.states[pred_id]
         state.skipped_steps.append(step)
-        return x + state.residual.to(x.device, x.dtype)
+        return x + back(state.residual, x.device, x.dtype)
 
     def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
-        self.states[pred_id].residual = keep(x - original.to(x.device), self.cache_device, owned=True)
+        self.states[pred_id].residual = keep(x - back(original, x.device), self.cache_device, owned=True)
 
     def after_step(self, pred_id: int, x: torch.Tensor) -> None:
         return None
@@ -284,10 +284,10 @@ class CoreMagCache:
     def reuse(self, pred_id: int, step: int, x: torch.Tensor) -> torch.Tensor:
         state = self.states[self.role]
         state.skipped_steps.append(step)
-        return x + state.residual.to(x.device, x.dtype)
+        return x + back(state.residual, x.device, x.dtype)
 
     def after_blocks(self, pred_id: int, original: torch.Tensor, x: torch.Tensor) -> None:
-        self.states[self.role].residual = keep(x - original.to(x.device), self.cache_device, owned=True)
+        self.states[self.role].residual = keep(x - back(original, x.device), self.cache_device, owned=True)
 
     def after_step(self, pred_id: int, x: torch.Tensor) -> None:
         return None
