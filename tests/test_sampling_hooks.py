@@ -135,7 +135,8 @@ def test_sampler_channels_come_from_the_family_registry():
 @torch.no_grad()
 def test_attention_backend_holds_for_one_pass_and_the_output_stays():
     """The loader's attention choice is set for the pass and reset after it (the model is left
-    as loaded); the math backend gives the default backend's output."""
+    as loaded, and so is diffusers' process-wide backend); the math backend gives the default
+    backend's output."""
     torch.manual_seed(0)
     model = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=16,
                                   out_channels=16, text_dim=24, freq_dim=16, ffn_dim=48, num_layers=2).eval()
@@ -145,11 +146,16 @@ def test_attention_backend_holds_for_one_pass_and_the_output_stays():
     def backends():
         return {b.attn1.processor._attention_backend for b in model.blocks}
 
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    process_wide = _AttentionBackendRegistry.get_active_backend()[0]
     assert backends() == {None}
     with sampling_pass(model, attention="_native_math"):
         assert {getattr(b, "value", b) for b in backends()} == {"_native_math"}
         inside, _ = transformer_forward(model, x, t, ctx)
     assert backends() == {None}
+    # diffusers also sets its process-wide backend; the next model must not inherit this one's
+    assert _AttentionBackendRegistry.get_active_backend()[0] == process_wide
     torch.testing.assert_close(inside, plain, rtol=1e-5, atol=1e-5)
 
 

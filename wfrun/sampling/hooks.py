@@ -216,6 +216,23 @@ def _cuda_sync() -> None:
         torch.cuda.synchronize()
 
 
+def _active_backend() -> Any:
+    """diffusers' process-wide attention backend (``set_attention_backend`` sets it as well as
+    the model's processors; ``reset_attention_backend`` resets only the processors)."""
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    return _AttentionBackendRegistry.get_active_backend()[0]
+
+
+def _restore_active_backend(backend: Any) -> None:
+    """Put diffusers' process-wide backend back as the pass found it: left as the pass set it,
+    the next model without an attention choice of its own (the next workflow of a
+    ``wfrun run`` with several, a ``--gpus`` check) would silently use this one's."""
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    _AttentionBackendRegistry.set_active_backend(backend)
+
+
 def active_pass(transformer: Any) -> SamplingPass | None:
     """The sampling pass attached to ``transformer``, or None outside one."""
     return module_hooks.find(transformer, PASS)
@@ -241,11 +258,11 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
     state = SamplingPass(teacache)
     attached: list[tuple[Any, str]] = []
     hookable = isinstance(transformer, nn.Module) and hasattr(transformer, "blocks")
-    backend_set = False
+    backend_before = None
     try:
         if hookable and attention != "native" and hasattr(transformer, "set_attention_backend"):
+            backend_before = _active_backend()
             transformer.set_attention_backend(attention)
-            backend_set = True
         if hookable:
             module_hooks.attach(transformer, PASS, state)
             attached.append((transformer, PASS))
@@ -278,5 +295,6 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
         finally:
             for module, name in reversed(attached):
                 module_hooks.detach(module, name)
-            if backend_set:
+            if backend_before is not None:
                 transformer.reset_attention_backend()
+                _restore_active_backend(backend_before)
