@@ -68,6 +68,20 @@ def _video(images: torch.Tensor, width: int, height: int) -> torch.Tensor:
     return out * 2 - 1
 
 
+def video_size(width: Any, height: Any, num_frames: Any) -> tuple[int, int, int, int, int]:
+    """(W, H, latent H, latent W, frames) of an Animate video: the size floored to multiples of
+    16, the frame count to 4n+1, as the pack floors them; a size or count that leaves nothing
+    is refused on its input."""
+    W, H = int(width) // 16 * 16, int(height) // 16 * 16
+    if W < 16 or H < 16:
+        raise NodeInputError("width", f"{width}x{height} is smaller than 16 pixels a side",
+                             "use a width and height of at least 16")
+    frames = (int(num_frames) - 1) // 4 * 4 + 1
+    if frames < 1:
+        raise NodeInputError("num_frames", f"num_frames {num_frames} gives no frames", "use 1 or more frames")
+    return W, H, H // STRIDE, W // STRIDE, frames
+
+
 def pose_latents(encode, pose_images: torch.Tensor, width: int, height: int, frames: int) -> torch.Tensor:
     """The pose video's latents, padded with zeros to one latent frame short of a video of
     ``frames`` frames, as the pack pads them (the model adds them to the frames after the first)."""
@@ -108,13 +122,7 @@ def wanvideo_animate_embeds(ctx: ExecContext, vae: WanVAE, width: int, height: i
                             ref_images: torch.Tensor | None = None, pose_images: torch.Tensor | None = None,
                             face_images: torch.Tensor | None = None, bg_images: torch.Tensor | None = None,
                             mask: torch.Tensor | None = None, tiled_vae: bool, **_: Any) -> tuple:
-    W, H = int(width) // 16 * 16, int(height) // 16 * 16
-    if W < 16 or H < 16:
-        raise NodeInputError("width", f"{width}x{height} is smaller than 16 pixels a side")
-    lat_h, lat_w = H // STRIDE, W // STRIDE
-    frames = (int(num_frames) - 1) // 4 * 4 + 1
-    if frames < 1:
-        raise NodeInputError("num_frames", f"num_frames {num_frames} gives no frames")
+    W, H, lat_h, lat_w, frames = video_size(width, height, num_frames)
     if frames > int(frame_window_size):
         raise NodeInputError("frame_window_size", f"num_frames {frames} is above frame_window_size "
                              f"{frame_window_size}: the pack's long-video window loop is not supported by wfrun",

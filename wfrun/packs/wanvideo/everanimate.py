@@ -49,7 +49,7 @@ import torch
 from wfrun.media.image import common_upscale as comfy_upscale
 from wfrun.models import placement
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.packs.wanvideo.animate import FACE_SIZE, STRIDE, _video, background_mask, pose_latents
+from wfrun.packs.wanvideo.animate import FACE_SIZE, _video, background_mask, pose_latents, video_size
 from wfrun.packs.wanvideo.types import ClipEmbeds, ImageEmbeds, WanVAE
 from wfrun.packs.wanvideo.vae import encode_video, set_tiling
 from wfrun.sampling.conditioning import AnimateEmbeds
@@ -106,13 +106,7 @@ def wanvideo_everanimate_embeds(ctx: ExecContext, vae: WanVAE, width: int, heigh
                                 face_images: torch.Tensor | None = None, bg_images: torch.Tensor | None = None,
                                 mask: torch.Tensor | None = None, tiled_vae: bool,
                                 prev_last_latent: Any = None, video_anchor_latent: Any = None, **_: Any) -> tuple:
-    W, H = int(width) // 16 * 16, int(height) // 16 * 16
-    if W < 16 or H < 16:
-        raise NodeInputError("width", f"{width}x{height} is smaller than 16 pixels a side")
-    lat_h, lat_w = H // STRIDE, W // STRIDE
-    frames = (int(num_frames) - 1) // 4 * 4 + 1
-    if frames < 1:
-        raise NodeInputError("num_frames", f"num_frames {num_frames} gives no frames")
+    W, H, lat_h, lat_w, frames = video_size(width, height, num_frames)
     n, m = int(num_video_anchor_latents), int(num_motion_latents)
     if n < 1 or m < 0:
         raise NodeInputError("num_video_anchor_latents" if n < 1 else "num_motion_latents",
