@@ -141,6 +141,9 @@ def main() -> None:
                              "fast,fast shows what the compile cache saves a second process")
     parser.add_argument("--checkpoint-dir", type=Path,
                         help="reuse the transformer files found here (written there first when missing)")
+    parser.add_argument("--wfrun-caches",
+                        help="comma-separated $WFRUN_CACHE folders, one per variant in order (cycled): "
+                             "a fresh folder compiles the kernels afresh, a used one loads them from its cache")
     args = parser.parse_args()
     import diffusers
     import torch
@@ -185,15 +188,19 @@ def main() -> None:
         magcached = args.out / f"i2v_{precision}_magcache.json"
         magcached.write_text(json.dumps(prepare_workflow(data, precision, not args.no_block_swap, args.compile,
                                                          args.swap, step_cache="magcache")))
+        caches = args.wfrun_caches.split(",") if args.wfrun_caches else []
         for index, variant in enumerate(args.variants.split(",")):
             name = f"{precision} {variant} #{index + 1}"
+            env = {"WFRUN_BACKGROUND_LOADS": "0"} if variant == "serial" else {}
+            if caches:
+                env["WFRUN_CACHE"] = caches[index % len(caches)]
+                name += f" cache {env['WFRUN_CACHE']}"
             extra = {"fast": ("--fast",), "magcachefast": ("--fast",),
                      "magcachefast20": ("--fast", "--gpu-memory", "20"), "fastexact": ("--fast", "--no-fp8-attention"), "eager": ("--compile", "off"),
                      "budget20": ("--gpu-memory", "20")}.get(variant, ())
             chosen = {"teacache": cached, "magcache": magcached, "magcachefast": magcached,
                       "magcachefast20": magcached}.get(variant, workflow)
-            result[name] = run_one(chosen, models, args.out, args, data, extra,
-                                   {"WFRUN_BACKGROUND_LOADS": "0"} if variant == "serial" else None)
+            result[name] = run_one(chosen, models, args.out, args, data, extra, env or None)
             print(json.dumps({name: result[name]}), file=sys.stderr, flush=True)
         shutil.rmtree(folder)  # disk: the two 14B files need not exist at once
     print(json.dumps(result, indent=1))

@@ -182,3 +182,32 @@ def test_compiled_blocks_do_not_compile_again_as_slg_steps_through_its_window():
         assert counters["stats"]["unique_graphs"] == 2
     finally:
         torch._dynamo.reset()
+
+
+@torch.no_grad()
+def test_compiled_blocks_under_block_swap_never_trace_the_streamer():
+    """Block swap with compiled blocks (``--fast`` or the packs' compile nodes next to
+    WanVideoBlockSwap): each streamed block's hooks run inside its compiled forward. Traced,
+    the streamer's ``.data`` swaps became ``set_`` calls in the block graph, which failed on
+    CUDA ("Unhandled FakeTensor Device Propagation for aten.set_ ... cpu, cuda:0": found by the
+    first ``--fast`` run of the tiny end-frame workflow on the H200). The streamer now runs
+    outside compiled code: no graph holds a ``set_``, the output is the eager one's bits."""
+    graphs: list[list[str]] = []
+
+    def recording(gm, example_inputs):
+        graphs.append([str(n.target) for n in gm.graph.nodes])
+        return gm
+
+    model = tiny(3)
+    x, ctx = inputs()
+    base, _ = transformer_forward(model, x, torch.tensor([500.0]), ctx)
+    placement.place_transformer(model, "cpu", "cpu", swap_blocks=2)
+    torch._dynamo.reset()
+    model.compile_repeated_blocks(fullgraph=False, backend=recording)
+    try:
+        for _ in range(2):
+            out, _ = transformer_forward(model, x, torch.tensor([500.0]), ctx)
+            assert torch.equal(out, base)
+        assert graphs and not any("set_" in target for graph in graphs for target in graph)
+    finally:
+        torch._dynamo.reset()

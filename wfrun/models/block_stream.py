@@ -90,8 +90,12 @@ class BlockStreamer(ModelHook):
             done.record(self.stream)
         self.pending[index] = (copies, done)
 
+    @torch.compiler.disable
     def _before(self, index: int) -> None:
-        """Module ``index`` is about to run: point it at its device copy, prefetch the next."""
+        """Module ``index`` is about to run: point it at its device copy, prefetch the next.
+        Never traced: a compiled block (``--fast``, the packs' compile nodes) calls its hooks
+        inside its compiled forward, where swapping ``.data`` from host to device copies failed
+        to trace on CUDA (FakeTensor: "found two different devices cpu, cuda:0")."""
         self._load(index)
         copies, done = self.pending.pop(index)
         if done is not None:
@@ -104,8 +108,9 @@ class BlockStreamer(ModelHook):
         if len(self.modules) > 1:
             self._load((index + 1) % len(self.modules))
 
+    @torch.compiler.disable
     def _after(self, index: int) -> None:
-        """Module ``index`` has run: point it back at its host copy."""
+        """Module ``index`` has run: point it back at its host copy (never traced, as ``_before``)."""
         for tensor, copy in zip(self.tensors[index], self.host[index]):
             tensor.data = copy
 
