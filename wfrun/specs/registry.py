@@ -60,7 +60,7 @@ _PACK_HINTS: list[tuple[str, str, str | None]] = [
     (r"KJ|^(Set|Get)Node$", "ComfyUI-KJNodes", "comfyui-kjnodes"),
     (r"Florence2", "ComfyUI-Florence2", "comfyui-florence2"),
     (r"DepthAnything", "ComfyUI-DepthAnythingV2", "comfyui-depthanythingv2"),
-    (r"^HyVideo", "ComfyUI-HunyuanVideoWrapper", None),
+    (r"^HyVideo", "ComfyUI-HunyuanVideoWrapper", "ComfyUI-HunyuanVideoWrapper"),
     (r"^Layer(Utility|Mask|Style|Color|Filter): ", "ComfyUI_LayerStyle (chflame163)", "comfyui_layerstyle"),
 ]
 #: Spec extractors; their files list every node of the pack unless ``only_nodes`` or
