@@ -10,29 +10,25 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.animate_fixtures import KIJAI, animate_context, tiny_vae
 from tests.node_helpers import node
-from wfrun.models.paths import ModelRoots
-from wfrun.models.tiny import TinySpec, write_file
 from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.packs.wanvideo.vae import encode_video
 from wfrun.sampling import loop as loop_module
 from wfrun.sampling.conditioning import AnimateEmbeds, TextEmbeds
 from wfrun.sampling.forward import ForwardOptions, add_pose, transformer_forward
 
-KIJAI = TinySpec("diffusion_models", "Wan2_2-Animate-14B_tiny_fp8_e4m3fn_scaled_KJ.safetensors", "wan_transformer",
-                 "animate-14b", "original", "fp32")
 W, H = 48, 32
 
 
 @pytest.fixture(scope="module")
 def ctx(tiny_models) -> ExecContext:
-    write_file(KIJAI, tiny_models)
-    return ExecContext(models=ModelRoots.from_options(tiny_models))
+    return animate_context(tiny_models)
 
 
 @pytest.fixture(scope="module")
 def vae(ctx):
-    return node("WanVideoVAELoader")(ctx, model_name="Wan2_1_VAE_tiny_fp32.safetensors", precision="fp32")[0]
+    return tiny_vae(ctx)
 
 
 @pytest.fixture(scope="module")

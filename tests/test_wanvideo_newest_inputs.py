@@ -9,10 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.animate_fixtures import KIJAI, animate_context, tiny_vae
 from tests.node_helpers import node
 from wfrun.graph.widgets import bind, choose_signature
-from wfrun.models.paths import ModelRoots
-from wfrun.models.tiny import TinySpec, write_file
 from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.packs.wanvideo.vae import encode_video
 from wfrun.sampling import loop as loop_module
@@ -90,21 +89,18 @@ def test_saves_of_every_signature_bind_in_place(class_type):
 
 # --- WanVideoEverAnimateEmbeds ---------------------------------------------------------------------
 
-KIJAI = TinySpec("diffusion_models", "Wan2_2-Animate-14B_tiny_fp8_e4m3fn_scaled_KJ.safetensors", "wan_transformer",
-                 "animate-14b", "original", "fp32")
 W, H = 48, 32
 LH, LW = H // 8, W // 8
 
 
 @pytest.fixture(scope="module")
 def ctx(tiny_models) -> ExecContext:
-    write_file(KIJAI, tiny_models)
-    return ExecContext(models=ModelRoots.from_options(tiny_models))
+    return animate_context(tiny_models)
 
 
 @pytest.fixture(scope="module")
 def vae(ctx):
-    return node("WanVideoVAELoader")(ctx, model_name="Wan2_1_VAE_tiny_fp32.safetensors", precision="fp32")[0]
+    return tiny_vae(ctx)
 
 
 def _images(frames: int, h: int = H, w: int = W, seed: int = 0) -> torch.Tensor:
