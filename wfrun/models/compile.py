@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 _COMPILED: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
-def compile_transformer(transformer: Any, device: Any, *, backend: str, fullgraph: bool, mode: str, dynamic: bool,
+def compile_transformer(transformer: Any, device: Any, *, backend: str, fullgraph: bool, mode: str, dynamic: bool | None,
                         blocks_only: bool, cache_size_limit: int) -> bool:
     """Compile ``transformer`` for ``device``; False (with a notice) where it runs eagerly:
     on a device other than CUDA, as the wrapper does."""

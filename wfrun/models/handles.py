@@ -100,6 +100,8 @@ class CoreModel:
     attention: str = "native"
     fp16_accumulation: bool = False
     compile: dict | None = None
+    #: KJNodes' WanChunkFeedForward: (chunks, token threshold) of the blocks' feed-forward.
+    ffn_chunks: tuple[int, int] | None = None
     #: KJNodes' native TeaCache (threshold, percent window, coefficient set, cache device)
     #: and Enhance-A-Video (weight, latent frames), applied by the core KSampler.
     teacache: dict | None = None

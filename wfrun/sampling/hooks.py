@@ -62,6 +62,7 @@ PROBE = "wfrun.block_probe"
 COMPILE = "wfrun.compile_when_it_pays"
 AUDIO = "wfrun.fantasytalking_audio"
 ATTENTION_OVERRIDE = "wfrun.attention_override"
+FFN_CHUNKS = "wfrun.ffn_chunks"
 
 
 class SamplingPass(ModelHook):
@@ -154,6 +155,25 @@ class BlockProbe(ModelHook):
         return args, kwargs
 
 
+class FeedForwardChunks(ModelHook):
+    """KJNodes' WanChunkFeedForward on one block's ``ffn``: a token sequence longer than
+    ``threshold`` goes through the feed-forward in ``chunks`` pieces along the token axis
+    and is joined again. The feed-forward works on each token alone, so the output is the
+    whole sequence's; only the hidden activation (13,824 wide on a 14B) is held for one
+    piece at a time, which lowers the step's peak memory."""
+
+    def __init__(self, chunks: int, threshold: int):
+        super().__init__()
+        self.chunks = int(chunks)
+        self.threshold = int(threshold)
+
+    def new_forward(self, module: nn.Module, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        forward = self.fn_ref.original_forward
+        if hidden_states.shape[1] <= self.threshold:
+            return forward(hidden_states, *args, **kwargs)
+        return torch.cat([forward(piece, *args, **kwargs) for piece in hidden_states.chunk(self.chunks, dim=1)], dim=1)
+
+
 class CompileWhenItPays(ModelHook):
     """Compiles the transformer's repeated blocks before its second forward when the
     forwards left would pay for it at the first one's measured time, or before the first
@@ -242,7 +262,8 @@ def active_pass(transformer: Any) -> SamplingPass | None:
 def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any = None,
                   on_block: Callable[[int], None] | None = None, control: Any = None,
                   attention: str = "native", forwards: int | None = None,
-                  audio: bool = False, attention_override: AttentionOverride | None = None) -> Iterator[SamplingPass]:
+                  audio: bool = False, attention_override: AttentionOverride | None = None,
+                  ffn_chunks: tuple[int, int] | None = None) -> Iterator[SamplingPass]:
     """Attach the pass's hooks to ``transformer`` and remove them when the block ends.
 
     A ``transformer`` that is not an ``nn.Module`` with ``blocks`` (a test's stand-in) gets
@@ -254,7 +275,9 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
     planned transformer calls) lets :class:`CompileWhenItPays` weigh compiling; a pass with a
     step cache (``teacache``) runs fewer full forwards than planned and is not weighed.
     ``audio``: the blocks with FantasyTalking's audio maps get the audio cross-attention.
-    ``attention_override``: another backend for some blocks' self-attention at some steps."""
+    ``attention_override``: another backend for some blocks' self-attention at some steps.
+    ``ffn_chunks``: (chunks, token threshold) for every block's feed-forward
+    (:class:`FeedForwardChunks`)."""
     state = SamplingPass(teacache)
     attached: list[tuple[Any, str]] = []
     hookable = isinstance(transformer, nn.Module) and hasattr(transformer, "blocks")
@@ -284,6 +307,9 @@ def sampling_pass(transformer: Any, *, slg: SLGArgs | None = None, teacache: Any
                                                        or index in attention_override.blocks):
                     module_hooks.attach(block, ATTENTION_OVERRIDE, SelfAttentionOverride(state, attention_override, index))
                     attached.append((block, ATTENTION_OVERRIDE))
+                if ffn_chunks is not None and ffn_chunks[0] > 1 and isinstance(getattr(block, "ffn", None), nn.Module):
+                    module_hooks.attach(block.ffn, FFN_CHUNKS, FeedForwardChunks(*ffn_chunks))
+                    attached.append((block.ffn, FFN_CHUNKS))
                 if audio and block_has_audio_maps(block):
                     module_hooks.attach(block.attn2, AUDIO, AudioCrossAttention(state, attention in MASKING_BACKENDS))
                     attached.append((block.attn2, AUDIO))

@@ -216,7 +216,7 @@ def run_ar_video(ctx: ExecContext, model: Any, positive: Any, cfg: float, seed: 
     try:
         with merged(transformer, lora_paths(model.loras), keep=swap is None), \
                 placement.swapped(transformer, device, ctx.offload_device, swap), \
-                sampling_pass(transformer, attention=model.attention), causal_attention(transformer, caches), \
+                sampling_pass(transformer, attention=model.attention, ffn_chunks=model.ffn_chunks), causal_attention(transformer, caches), \
                 fp16_accumulation(model.fp16_accumulation), torch.no_grad():
             start = None if initial is None else fmt.process_in(initial.float()).to(device, model.dtype)
             out = sample_ar_video(denoise, x.to(device), sigmas.to(device), caches, seed=int(seed),

@@ -246,7 +246,7 @@ def run_sampler(ctx: ExecContext, model: Any, positive: Any, negative: Any, late
         with merged(transformer, lora_paths(model.loras), keep=swap is None), \
                 placement.swapped(transformer, device, ctx.offload_device, swap), \
                 sampling_pass(transformer, slg=slg, attention=model.attention, teacache=cache,
-                              forwards=None if isinstance(predictor, EasyCache) or talk is not None else
+                              ffn_chunks=model.ffn_chunks, forwards=None if isinstance(predictor, EasyCache) or talk is not None else
                               (len(sigmas) - 1) * (1 if float(cfg) == 1.0 else 2)), \
                 audio_attention(transformer, talk), \
                 fp16_accumulation(model.fp16_accumulation), torch.no_grad():

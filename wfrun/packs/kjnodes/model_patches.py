@@ -13,6 +13,17 @@ patched copy of the MODEL (the loaded transformer stays shared, as ComfyUI's
   (``torch.backends.cuda.matmul.allow_fp16_accumulation``), held while the model samples.
 - ``TorchCompileModelWanVideoV2``: torch.compile of the transformer blocks (or the whole
   forward), applied once when the model first samples on CUDA; on the CPU a notice, eager.
+- ``TorchCompileModelAdvanced``: the same settings as V2 (its ``dynamic`` a choice: ``auto``
+  leaves it to torch.compile); ``debug_compile_keys`` and ``disable_dynamic_vram`` concern
+  ComfyUI's loader and logs, not the numbers.
+- ``WanChunkFeedForward``: the blocks' feed-forward in ``chunks`` pieces along the tokens when
+  there are more than ``dim_threshold`` of them (``sampling.hooks.FeedForwardChunks``, per
+  sampling pass): the same numbers, a lower peak; ``chunks`` 1 leaves the model.
+- ``ModelMemoryUsageFactorOverride``: hands the model on; it scales ComfyUI's estimate of
+  the memory a step takes, which decides ComfyUI's offloading. wfrun measures the card
+  instead (``models.residency``), so there is no estimate to scale.
+- ``WanVideoMemoryEfficientSageAttentionPatch``: SageAttention for the model, as
+  ``PathchSageAttentionKJ`` (the same fallback without the package or a GPU).
 - ``TorchCompileModelWanVideo`` (deprecated): the same choice as V2, by revision: in the
   first (2025-02-26) ``compile_transformer_blocks`` compiles the blocks and off compiles
   nothing; from 2025-03-07 ``compile_transformer_blocks_only`` picks the blocks or the whole
@@ -97,6 +108,43 @@ def torch_compile_model_wan(ctx: ExecContext, model: Any, backend: str, fullgrap
     settings = {"backend": backend, "fullgraph": bool(fullgraph), "mode": mode, "dynamic": bool(dynamic),
                 "blocks_only": bool(compile_transformer_blocks_only), "cache_size_limit": int(dynamo_cache_size_limit)}
     return (dataclasses.replace(_model(model), compile=settings),)
+
+
+@executor("TorchCompileModelAdvanced")
+def torch_compile_model_advanced(ctx: ExecContext, model: Any, backend: str, fullgraph: bool, mode: str,
+                                 dynamic: str | bool, compile_transformer_blocks_only: bool, dynamo_cache_size_limit: int,
+                                 **_: Any) -> tuple:
+    """``dynamic`` is a switch in the first revision (2025-11-27), a choice since 2025-12-09."""
+    choices = {"auto": None, "true": True, "false": False}
+    if not isinstance(dynamic, bool) and str(dynamic) not in choices:
+        raise NodeInputError("dynamic", f"unknown choice {dynamic!r}", "use auto, true or false")
+    chosen = dynamic if isinstance(dynamic, bool) else choices[str(dynamic)]
+    settings = {"backend": backend, "fullgraph": bool(fullgraph), "mode": mode, "dynamic": chosen,
+                "blocks_only": bool(compile_transformer_blocks_only), "cache_size_limit": int(dynamo_cache_size_limit)}
+    return (dataclasses.replace(_model(model), compile=settings),)
+
+
+@executor("WanChunkFeedForward")
+def wan_chunk_feed_forward(ctx: ExecContext, model: Any, chunks: int, dim_threshold: int, **_: Any) -> tuple:
+    model = _model(model)
+    if int(chunks) < 1:
+        raise NodeInputError("chunks", f"{chunks} chunks", "use 1 or more (1 leaves the feed-forward whole)")
+    if int(chunks) == 1:
+        return (model,)
+    return (dataclasses.replace(model, ffn_chunks=(int(chunks), int(dim_threshold))),)
+
+
+@executor("ModelMemoryUsageFactorOverride")
+def model_memory_usage_factor_override(ctx: ExecContext, model: Any, **_: Any) -> tuple:
+    """A pass-through; the module docstring says why nothing is lost."""
+    return (_model(model),)
+
+
+@executor("WanVideoMemoryEfficientSageAttentionPatch")
+def wan_memory_efficient_sage_attention(ctx: ExecContext, model: Any, **_: Any) -> tuple:
+    model = _model(model)
+    backend = usable_backend("sage", "sageattention", ctx.device, "SageAttention (memory-efficient)")
+    return (dataclasses.replace(model, attention=backend) if backend != "native" else model,)
 
 
 @executor("TorchCompileModelWanVideo")
