@@ -16,19 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from wfrun.nodes.blocked import Blocked
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.basic_data_handling.common import PREFIX, describe
 from wfrun.packs.basic_data_handling.data_lists import _names
 
 
-class _Blocked:
-    """FlowSelect's output on the side ``select`` did not choose."""
-
-    def __repr__(self) -> str:
-        return "<blocked by FlowSelect: ComfyUI skips the nodes that read this output>"
-
-
-BLOCKED = _Blocked()
+#: FlowSelect's output on the side ``select`` did not choose.
+BLOCKED = Blocked("FlowSelect: ComfyUI skips the nodes that read this output")
 
 
 def _condition(value: Any) -> bool:

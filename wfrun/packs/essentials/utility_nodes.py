@@ -13,6 +13,13 @@ latent mask remover, the console printers and ConditioningCombineMultiple+.
   tensors, whose comparison is no BOOLEAN, are refused).
 - BatchCount+ counts a tensor's first dimension, a LATENT's samples, a list or a dict.
 - ConsoleDebug+ and DebugTensorShape+ write their line to the log (the pack prints it).
+- SimpleCondition+ hands on ``on_true`` when ``evaluate`` is true, else ``on_false``; false
+  with nothing on ``on_false`` is ComfyUI's ``ExecutionBlocker`` in the pack, a
+  :class:`wfrun.nodes.blocked.Blocked` here (a node reading it stops the run, naming its input).
+- DisplayAny (an output node) writes ``str(input)`` to the log and returns it; in ``tensor
+  shape`` mode the text is the list of the shapes found in the value (DebugTensorShape+'s walk).
+- ImageToDevice+ hands on a copy of the image on the CPU (``cpu``, and ``auto``: ComfyUI's
+  intermediate device) or the run's device (``gpu``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 
 import torch
 
+from wfrun.nodes.blocked import Blocked
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 from wfrun.packs.essentials.math_nodes import simple_math
 from wfrun.packs.essentials.values import number, whole
@@ -173,3 +181,37 @@ def conditioning_combine_multiple(ctx: ExecContext, conditioning_1: Any, conditi
             raise NodeInputError(f"conditioning_{i}", f"expected CONDITIONING, found {type(value).__name__}")
         out += value
     return (out,)
+
+
+#: SimpleCondition+'s result when ``evaluate`` is false and nothing is on ``on_false``.
+CONDITION_BLOCKED = Blocked("SimpleCondition+: evaluate is false and nothing is on on_false, ComfyUI skips "
+                            "the nodes that read its result")
+
+#: DisplayAny's text in the log is cut at this many characters (the node's output is whole).
+LOGGED_CHARS = 400
+
+
+@executor("SimpleCondition+")
+def simple_condition(ctx: ExecContext, evaluate: Any, on_true: Any, on_false: Any = None, **_: Any) -> tuple:
+    if _truth(evaluate):
+        return (on_true,)
+    return (on_false if on_false is not None else CONDITION_BLOCKED,)
+
+
+@executor("DisplayAny")
+def display_any(ctx: ExecContext, input: Any, mode: Any, **_: Any) -> tuple:
+    if mode not in ("raw value", "tensor shape"):
+        raise NodeInputError("mode", f"unknown mode {mode!r}", "use 'raw value' or 'tensor shape'")
+    text = str(_shapes(input, []) if mode == "tensor shape" else input)
+    shown = text if len(text) <= LOGGED_CHARS else text[:LOGGED_CHARS] + f"… ({len(text):,} characters)"
+    log.info("%s: %s", ctx.node_title or ctx.node_id or "DisplayAny", shown)
+    return (text,)
+
+
+@executor("ImageToDevice+")
+def image_to_device(ctx: ExecContext, image: Any, device: Any, **_: Any) -> tuple:
+    if device not in ("auto", "cpu", "gpu"):
+        raise NodeInputError("device", f"unknown device {device!r}", "use auto, cpu or gpu")
+    if not isinstance(image, torch.Tensor):
+        raise NodeInputError("image", f"expected an IMAGE tensor, got {type(image).__name__}")
+    return (image.clone().to(ctx.device if device == "gpu" else "cpu"),)

@@ -20,17 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 from wfrun.models import residency
+from wfrun.nodes.blocked import Blocked
 from wfrun.nodes.executor import ExecContext, executor
 
 
-class _Blocked:
-    """PainterVRAM's output when nothing was connected to ``anything``."""
-
-    def __repr__(self) -> str:
-        return "<blocked by PainterVRAM: nothing on its 'anything' input, ComfyUI skips the nodes that read it>"
-
-
-BLOCKED = _Blocked()
+#: PainterVRAM's output when nothing was connected to ``anything``.
+BLOCKED = Blocked("PainterVRAM: nothing on its 'anything' input, ComfyUI skips the nodes that read it")
 
 
 @executor("PainterVRAM")

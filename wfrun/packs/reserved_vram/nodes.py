@@ -29,20 +29,14 @@ from typing import Any
 import torch
 
 from wfrun.models import residency
+from wfrun.nodes.blocked import Blocked
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 
 _GB = 1024 ** 3
 
 
-class _Blocked:
-    """ReservedVRAMSetter's ``output`` when nothing was connected to ``anything``."""
-
-    def __repr__(self) -> str:
-        return ("<blocked by ReservedVRAMSetter: nothing on its 'anything' input, ComfyUI skips the nodes "
-                "that read it>")
-
-
-BLOCKED = _Blocked()
+#: ReservedVRAMSetter's ``output`` when nothing was connected to ``anything``.
+BLOCKED = Blocked("ReservedVRAMSetter: nothing on its 'anything' input, ComfyUI skips the nodes that read it")
 
 
 def gpu_used_gb() -> float | None:
