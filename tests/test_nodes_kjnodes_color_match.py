@@ -100,3 +100,37 @@ def test_a_flat_frame_is_kept():
     flat = torch.full((1, 6, 6, 3), 0.5)
     (out,) = node("ColorMatch")(CTX, image_ref=_frames(1, 13), image_target=flat, method="reinhard")
     assert torch.equal(out, flat)
+
+
+# --- ColorMatchV2 --------------------------------------------------------------------------------
+
+def test_v2_repeats_the_last_reference_frame_and_equals_v1_per_frame():
+    target, ref = _frames(3, 21, 0.4, 0.3), _frames(2, 22, 0.3, 0.35)
+    (out,) = node("ColorMatchV2")(CTX, image_target=target, image_ref=ref, method="hm-mkl-hm", strength=0.8)
+    for i, r in ((0, 0), (1, 1), (2, 1)):  # the pack: reference frame min(i, frames - 1)
+        (one,) = node("ColorMatch")(CTX, image_ref=ref[r:r + 1], image_target=target[i:i + 1], method="hm-mkl-hm",
+                                    strength=0.8)
+        torch.testing.assert_close(out[i:i + 1], one, rtol=0, atol=0)
+    (same,) = node("ColorMatchV2")(CTX, image_target=target, image_ref=ref, method="mkl", strength=0.0)
+    assert same is target
+    with pytest.raises(NodeInputError) as err:
+        node("ColorMatchV2")(CTX, image_target=target, image_ref=ref, method="lab", strength=1.0)
+    assert err.value.input_name == "method"
+
+
+@pytest.mark.parametrize("refs", [1, 3])
+def test_v2_reinhard_lab_is_the_pack_s_kornia_formula(refs):
+    import kornia
+
+    target, ref = _frames(3, 23, 0.5, 0.2), _frames(refs, 24, 0.3, 0.4)
+    strength = 0.7
+    # the pack's reinhard_lab_gpu, written out with kornia (what it calls)
+    src, reference = target.permute(0, 3, 1, 2), ref.permute(0, 3, 1, 2)
+    s_lab, r_lab = kornia.color.rgb_to_lab(src).flatten(2), kornia.color.rgb_to_lab(reference).flatten(2)
+    s_std, s_mean = torch.std_mean(s_lab, dim=-1, keepdim=True, unbiased=False)
+    r_std, r_mean = torch.std_mean(r_lab, dim=-1, keepdim=True, unbiased=False)
+    mapped = kornia.color.lab_to_rgb(((s_lab - s_mean) * (r_std / s_std.clamp_min(1e-6)) + r_mean).view(src.shape))
+    expected = ((1 - strength) * src + strength * mapped).permute(0, 2, 3, 1).clamp(0, 1)
+    (out,) = node("ColorMatchV2")(CTX, image_target=target, image_ref=ref, method="reinhard_lab_gpu",
+                                  strength=strength)
+    torch.testing.assert_close(out, expected, rtol=0, atol=2e-5)

@@ -12,6 +12,13 @@ signature's ``use_only_first`` takes the first reference frame for all; ``multit
 only spreads frames over threads in the pack (same result). One difference: the library's
 Reinhard step writes its zero replacement into the caller's arrays, so in ComfyUI the
 target and reference tensors themselves change; wfrun leaves its inputs alone.
+
+ColorMatchV2 (2025): the same methods and blend, ``image_target`` first; target frame ``i``
+uses reference frame ``min(i, reference frames - 1)`` (a shorter reference batch repeats its
+last frame), and one more method, ``reinhard_lab_gpu``: per frame, each L*a*b* channel
+(kornia's conversion, :mod:`wfrun.media.lab`) moved to the reference's mean and population
+standard deviation (the source's at least 1e-6), converted back, then blended
+``(1 - s) * target + s * mapped`` and clamped; on the run's device.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import numpy as np
 import torch
 
 from wfrun.media.color_transfer import METHODS, TRANSFERS
+from wfrun.media.lab import lab_to_rgb, rgb_to_lab
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 
 log = logging.getLogger(__name__)
@@ -67,4 +75,43 @@ def color_match(ctx: ExecContext, image_ref: Any, image_target: Any, method: str
         ctx.check_interrupt()
         r = ref[0 if ref.shape[0] == 1 else i].numpy()
         frames.append(torch.from_numpy(match_frame(target[i].numpy(), r, method, float(strength))))
+    return (torch.stack(frames).to(torch.float32).clamp_(0, 1),)
+
+
+#: ColorMatchV2's method that runs in L*a*b* on the GPU in the pack (kornia there).
+LAB_REINHARD = "reinhard_lab_gpu"
+
+
+def reinhard_lab(target: torch.Tensor, ref: torch.Tensor, strength: float) -> torch.Tensor:
+    """``reinhard_lab_gpu`` on IMAGE batches ``[frames, height, width, 3]`` (``ref`` one frame or
+    as many as ``target``)."""
+    src, reference = target.permute(0, 3, 1, 2), ref.permute(0, 3, 1, 2)
+    src_lab = rgb_to_lab(src).flatten(2)
+    ref_lab = rgb_to_lab(reference).flatten(2)
+    src_std, src_mean = torch.std_mean(src_lab, dim=-1, keepdim=True, unbiased=False)
+    ref_std, ref_mean = torch.std_mean(ref_lab, dim=-1, keepdim=True, unbiased=False)
+    mapped = (src_lab - src_mean) * (ref_std / src_std.clamp_min(1e-6)) + ref_mean
+    rgb = lab_to_rgb(mapped.view(src.shape))
+    out = (1.0 - strength) * src + strength * rgb
+    return out.permute(0, 2, 3, 1).float().clamp_(0, 1)
+
+
+@executor("ColorMatchV2")
+def color_match_v2(ctx: ExecContext, image_target: Any, image_ref: Any, method: str, strength: float,
+                   **_: Any) -> tuple:
+    if method not in TRANSFERS and method != LAB_REINHARD:
+        raise NodeInputError("method", f"unknown method {method!r}", f"use one of {', '.join((*METHODS, LAB_REINHARD))}")
+    target = _batch("image_target", image_target)
+    if strength == 0:
+        return (image_target,)
+    ref = _batch("image_ref", image_ref)
+    index = [min(i, ref.shape[0] - 1) for i in range(target.shape[0])]
+    if method == LAB_REINHARD:
+        device = ctx.device
+        refs = ref[:1] if ref.shape[0] == 1 else ref[index]
+        return (reinhard_lab(target.to(device), refs.to(device), float(strength)).cpu(),)
+    frames = []
+    for i in range(target.shape[0]):
+        ctx.check_interrupt()
+        frames.append(torch.from_numpy(match_frame(target[i].numpy(), ref[index[i]].numpy(), method, float(strength))))
     return (torch.stack(frames).to(torch.float32).clamp_(0, 1),)
