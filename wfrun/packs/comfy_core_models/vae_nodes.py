@@ -19,9 +19,10 @@ from typing import Any, Iterator
 import torch
 
 from wfrun.models import residency
-from wfrun.models.vae_codec import decode_raw, encode_raw
+from wfrun.models.vae_codec import encode_raw
 from wfrun.models.vae_progress import chunk_progress, encode_calls
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.vae import check_vae, decode_latents  # noqa: F401 - the pack's modules import them from here
 from wfrun.packs.comfy_core_models.types import WanVAE
 
 VAE_OOM_HINT = "use VAEDecodeTiled (smaller tiles use less memory)"
@@ -29,12 +30,6 @@ VAE_OOM_HINT = "use VAEDecodeTiled (smaller tiles use less memory)"
 
 def spatial_ratio(vae: WanVAE) -> int:
     return int(vae.vae.spatial_compression_ratio)
-
-
-def check_vae(vae: Any, input_name: str = "vae") -> WanVAE:
-    if not isinstance(vae, WanVAE):
-        raise NodeInputError(input_name, f"expected a VAE from VAELoader, got {type(vae).__name__}")
-    return vae
 
 
 def crop_to_ratio(images: torch.Tensor, ratio: int) -> torch.Tensor:
@@ -168,19 +163,6 @@ def encode_tiled(ctx: ExecContext, vae: WanVAE, images: Any, tile_size: int, ove
     finally:
         vae.vae.use_tiling = tiling
     return out / weight
-
-
-def decode_latents(ctx: ExecContext, vae: WanVAE, samples: torch.Tensor) -> torch.Tensor:
-    """Raw latents ``[B, C, T, h, w]`` → IMAGE ``[B·T', H, W, 3]`` in 0..1 (float32, CPU)."""
-    expected = int(vae.vae.config.z_dim)
-    if samples.ndim != 5 or samples.shape[1] != expected:
-        raise NodeInputError("samples", f"latents of shape {tuple(samples.shape)} do not fit this VAE "
-                             f"({expected} channels, [batch, channels, frames, height, width])",
-                             "decode with the VAE of the model that made them (Wan 2.2 5B latents need the Wan 2.2 VAE)")
-    with _on_device(ctx, vae):
-        video = decode_raw(vae.vae, vae.dtype, samples.float(), ctx.device, ctx=ctx)
-    frames = ((video + 1.0) / 2.0).clamp(0, 1).permute(0, 2, 3, 4, 1)
-    return frames.reshape(-1, *frames.shape[2:]).cpu()
 
 
 @executor("VAEEncode")
