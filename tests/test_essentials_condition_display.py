@@ -59,3 +59,22 @@ def test_display_any_is_an_output_a_workflow_runs(tmp_path):
     path.write_text(json.dumps(prompt))
     report = run_file(path, RunOptions(output_dir=tmp_path / "out", device="cpu"))
     assert set(report.result.executed) == {"1", "2", "3"} and report.result.outputs["3"] == ("5",)
+
+
+def test_mask_preview_writes_grey_pngs_into_the_temp_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    ctx = ExecContext(output_dir=tmp_path / "out")
+    mask = torch.rand(2, 6, 10, generator=torch.Generator().manual_seed(3))
+    assert node("MaskPreview+")(ctx, mask=mask) == ()
+    assert len(ctx.written) == 2 and all(p.parent == tmp_path / "out" / "temp" for p in ctx.written)
+    assert ctx.written[0].name.startswith("ComfyUI_temp_") and ctx.written[0].name.endswith("_00001_.png")
+    with Image.open(ctx.written[1]) as png:
+        pixels = torch.from_numpy(np.array(png.convert("RGB"))).float()
+    # ComfyUI's SaveImage rounding: clip(255 * x) to uint8, the same value in each channel
+    expected = (255.0 * mask[1]).clamp(0, 255).to(torch.uint8).float()
+    assert torch.equal(pixels[..., 0], expected) and torch.equal(pixels[..., 2], expected)
+    with pytest.raises(NodeInputError) as err:
+        node("MaskPreview+")(ctx, mask=torch.rand(1, 2, 3, 4))
+    assert err.value.input_name == "mask"

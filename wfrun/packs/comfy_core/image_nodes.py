@@ -23,9 +23,8 @@ from typing import Any
 import torch
 
 from wfrun.nodes.executor import ExecContext, executor, NodeInputError
-from wfrun.media.image import (MediaPathError, load_image_file, save_target, to_uint8, upscale_image,
-                               workflow_metadata, write_png)
-from wfrun.nodes.files import input_file, record, temp_dir
+from wfrun.media.image import MediaPathError, load_image_file, upscale_image
+from wfrun.nodes.files import input_file, save_images, temp_dir
 from wfrun.packs.comfy_core.values import float_input, image_input, int_input
 
 
@@ -43,34 +42,6 @@ def load_image(ctx: ExecContext, image: str, **_: Any) -> tuple:
     except MediaPathError as err:
         raise NodeInputError("image", str(err), "use a PNG, JPEG, WebP, GIF or TIFF file") from None
     return images, masks
-
-
-def save_images(ctx: ExecContext, images: torch.Tensor, filename_prefix: str, folder: Any,
-                compress_level: int) -> list:
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise NodeInputError("images", "expected an IMAGE batch [frames, height, width, channels]")
-    try:
-        target = save_target(folder, filename_prefix, images[0].shape[1], images[0].shape[0])
-    except MediaPathError as err:
-        raise NodeInputError("filename_prefix", str(err), "use a name or a relative sub-folder/name") from None
-    text = workflow_metadata(ctx.workflow_json)
-    counter = target.counter
-    saved = []
-    for batch_number, image in enumerate(images):
-        ctx.check_interrupt()  # between images: Ctrl-C stops a long batch, each file complete or absent
-        stem = target.filename.replace("%batch_num%", str(batch_number))
-        array = to_uint8(image)
-        while True:
-            path = target.folder / f"{stem}_{counter:05}_.png"
-            try:
-                write_png(path, array, text, compress_level)
-                break
-            except FileExistsError:
-                counter += 1
-        record(ctx, path)
-        saved.append({"filename": path.name, "subfolder": target.subfolder, "path": path})
-        counter += 1
-    return saved
 
 
 @executor("SaveImage")

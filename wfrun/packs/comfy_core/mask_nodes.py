@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
-from wfrun.nodes.files import temp_dir
-from wfrun.packs.comfy_core.image_nodes import save_images
+from wfrun.nodes.files import save_images, temp_dir
 from wfrun.packs.comfy_core.values import (choice_input, float_input, image_input, int_input, mask_input)
 
 CHANNELS = ("red", "green", "blue", "alpha")

@@ -7,10 +7,15 @@ runs scipy's grey morphology with square windows, as the pack does. MaskBlur+'s 
 choice only moves the work between devices in the pack; wfrun blurs where the mask is.
 Oldest signatures: MaskBlur+ of 2023-09 (an explicit ``size`` and ``sigma``) and of 2023-12
 (a float ``amount``, rounded down to the kernel size the pack's int took).
+MaskPreview+ (a display node) writes the masks as grey PNGs into the temp folder, as
+PreviewImage writes images (``ComfyUI_temp_<five letters>_<counter>_.png``, the pack's
+compression 4).
 """
 
 from __future__ import annotations
 
+import random
+import string
 from typing import Any
 
 import numpy as np
@@ -19,6 +24,7 @@ import torch
 from wfrun.media.blur import gaussian_blur
 from wfrun.media.image import common_upscale
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
+from wfrun.nodes.files import save_images, temp_dir
 from wfrun.packs.essentials.expand import expand_batch
 from wfrun.packs.essentials.values import choice, image as as_image, mask as as_mask, number, whole
 
@@ -209,3 +215,12 @@ def mask_fix(ctx: ExecContext, mask: Any, erode_dilate: Any, fill_holes: Any, re
             m = _blur(m.float().unsqueeze(0), blur).squeeze(0)
         out.append(m.float())
     return (torch.stack(out, dim=0),)
+
+
+@executor("MaskPreview+")
+def mask_preview_plus(ctx: ExecContext, mask: Any, **_: Any) -> tuple:
+    mask = as_mask(mask, "mask")
+    preview = mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1]).movedim(1, -1).expand(-1, -1, -1, 3)
+    suffix = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
+    save_images(ctx, preview, f"ComfyUI_temp_{suffix}", temp_dir(ctx), compress_level=4)
+    return ()
