@@ -30,6 +30,8 @@ class FileCoverage:
     path: str
     #: (class_type, pack) of each node type that blocks the file (each once).
     blocking: list[tuple[str, str | None]] = field(default_factory=list)
+    #: The ids of the planned nodes that no pack of wfrun runs (what ``wfrun run`` names).
+    unsupported_ids: list[str] = field(default_factory=list)
     #: Why the file could not be read or planned (None when it was planned).
     error: str | None = None
 
@@ -119,6 +121,7 @@ def file_coverage(path: str | Path, registry: Registry | None = None) -> FileCov
         result.error = str(err)
         return result
     seen: set[tuple[str, str | None]] = set()
+    result.unsupported_ids = [str(node_id) for node_id in plan.unsupported]
     for node_id in plan.unsupported:
         node = graph.node(node_id)
         key = (node.class_type, pack_name(node))
