@@ -170,3 +170,40 @@ def test_audio_concat_makes_mono_stereo_and_resamples_the_lower_rate():
     assert torch.equal(joined["waveform"], torch.cat([up, stereo["waveform"]], dim=2))
     refused("AudioConcat", "audio2", audio1=stereo, audio2=audio(3, 10, 100))
     refused("AudioConcat", "audio1", audio1={"waveform": torch.zeros(2, 10)}, audio2=stereo)
+
+
+# ---------------------------------------------------------------------------- RegexMatch / RegexReplace
+
+MATCH_CASES = [(r"frame \d+: dog", {}), (r"^frame", {"case_insensitive": False}), (r"cat.frame", {"dotall": True}),
+               (r"^FRAME 3", {"multiline": True, "case_insensitive": False}), (r"(unclosed", {})]
+
+
+@pytest.mark.parametrize("pattern,flags", MATCH_CASES)
+def test_regex_match_is_python_re_search(pattern, flags):
+    options = {"case_insensitive": True, "multiline": False, "dotall": False, **flags}
+    bits = (re.IGNORECASE if options["case_insensitive"] else 0) | (re.MULTILINE if options["multiline"] else 0) | \
+        (re.DOTALL if options["dotall"] else 0)
+    try:
+        expected = re.search(pattern, TEXT, bits) is not None
+    except re.error:
+        expected = False  # ComfyUI catches re.error: no match
+    assert node("RegexMatch")(ctx, string=TEXT, regex_pattern=pattern, **options) == (expected,)
+
+
+@pytest.mark.parametrize("pattern,template,count", [(r"(\d+)", r"<\1>", 0), (r"frame (?P<n>\d+)", r"F\g<n>", 1),
+                                                    (r"\s+", " ", 2)])
+def test_regex_replace_is_python_re_sub(pattern, template, count):
+    expected = re.sub(pattern, template, TEXT, count=count, flags=re.IGNORECASE)
+    assert node("RegexReplace")(ctx, string=TEXT, regex_pattern=pattern, replace=template, case_insensitive=True,
+                                multiline=False, dotall=False, count=count) == (expected,)
+
+
+def test_regex_replace_refuses_a_bad_pattern_or_template_and_a_runaway(monkeypatch):
+    base = dict(string=TEXT, case_insensitive=True, multiline=False, dotall=False, count=0)
+    refused("RegexReplace", "regex_pattern", regex_pattern="(unclosed", replace="x", **base)
+    refused("RegexReplace", "replace", regex_pattern=r"(\d+)", replace=r"\2", **base)
+    monkeypatch.setattr(regex_nodes, "REGEX_SECONDS", 0.05)
+    refused("RegexReplace", "regex_pattern", regex_pattern=r"(a|aa)+$", replace="",
+            **{**base, "string": "a" * 5000 + "b"})
+    refused("RegexMatch", "regex_pattern", string="a" * 5000 + "b", regex_pattern=r"(a|aa)+$", case_insensitive=False,
+            multiline=False, dotall=False)

@@ -56,3 +56,19 @@ def test_a_wrapper_model_is_refused_by_name():
     with pytest.raises(NodeInputError) as err:
         node("ModelPatchTorchSettings")(ExecContext(), model=object(), enable_fp16_accumulation=True)
     assert err.value.input_name == "model"
+
+
+def test_core_torch_compile_model_compiles_the_whole_model_with_torch_s_other_settings():
+    import torch._dynamo
+
+    model = _model()
+    (out,) = node("TorchCompileModel")(ExecContext(), model=model, backend="inductor")
+    assert out.compile == {"backend": "inductor", "fullgraph": False, "mode": None, "dynamic": None,
+                           "blocks_only": False, "cache_size_limit": torch._dynamo.config.cache_size_limit}
+    assert model.compile is None and out.transformer is model.transformer
+    blocks = list(out.transformer.blocks)
+    compiled_for(out, "cpu")  # on the CPU: eager, nothing wrapped
+    assert list(out.transformer.blocks) == blocks and not hasattr(out.transformer.forward, "_torchdynamo_orig_callable")
+    with pytest.raises(NodeInputError) as err:
+        node("TorchCompileModel")(ExecContext(), model=model, backend="tvm")
+    assert err.value.input_name == "backend"

@@ -1,5 +1,11 @@
-"""ComfyUI's RegexExtract ("Extract Text", ``comfy_extras/nodes_string.py`` at the revision of
-our comfy-core specs). The Wan Dancer template picks one line of a list with it.
+"""ComfyUI's RegexExtract ("Extract Text"), RegexMatch and RegexReplace
+(``comfy_extras/nodes_string.py`` at the revision of our comfy-core specs). The Wan Dancer
+template picks one line of a list with RegexExtract.
+
+RegexMatch: whether the pattern is found anywhere (``re.search``); a pattern ``re`` cannot
+compile gives False, as ComfyUI catches ``re.error``. RegexReplace: ``re.sub`` with the
+replacement template (``\\1``, ``\\g<name>``) and ``count`` (0: all); ComfyUI does not catch
+a bad pattern or template there, so wfrun refuses them by name.
 
 Modes, as in ComfyUI (results joined with newlines): ``First Match`` the whole first match;
 ``All Matches`` every match (a pattern with groups gives each match's first group, as
@@ -50,9 +56,62 @@ def _matches(pattern: Any, string: str, first: bool) -> list:
             return [found] if found is not None else []
         return list(pattern.finditer(string, timeout=REGEX_SECONDS))
     except TimeoutError:
-        raise NodeInputError("regex_pattern", f"the pattern ran for more than {REGEX_SECONDS} s without finishing "
-                             "(it backtracks without end on this text)",
-                             "simplify the pattern: nested repeats like (a+)+ backtrack exponentially") from None
+        raise _timed_out() from None
+
+
+def _compiled(source: str, case_insensitive: bool, multiline: bool, dotall: bool) -> Any:
+    """The pattern for the ``regex`` package's time-limited matching, or None where Python's
+    ``re`` (what ComfyUI compiles with) refuses it."""
+    chosen = (case_insensitive, multiline, dotall)
+    re_flags = sum(flag for flag, on in zip((re.IGNORECASE, re.MULTILINE, re.DOTALL), chosen) if on)
+    rx_flags = sum(flag for flag, on in zip((regex.IGNORECASE, regex.MULTILINE, regex.DOTALL), chosen) if on)
+    try:
+        re.compile(source, re_flags)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    try:
+        return regex.compile(source, rx_flags | regex.VERSION0)
+    except (regex.error, RecursionError, OverflowError):  # accepted by re, not by regex: nothing safe to run
+        raise NodeInputError("regex_pattern", f"wfrun cannot run the pattern {source[:80]!r} under a time limit",
+                             "rewrite it without the construct the regex package rejects") from None
+
+
+def _timed_out() -> NodeInputError:
+    return NodeInputError("regex_pattern", f"the pattern ran for more than {REGEX_SECONDS} s without finishing "
+                          "(it backtracks without end on this text)",
+                          "simplify the pattern: nested repeats like (a+)+ backtrack exponentially")
+
+
+@executor("RegexMatch")
+def regex_match(ctx: ExecContext, string: Any, regex_pattern: Any, case_insensitive: Any, multiline: Any,
+                dotall: Any, **_: Any) -> tuple:
+    string = _text(string, "string", MAX_TEXT)
+    pattern = _compiled(_text(regex_pattern, "regex_pattern", MAX_PATTERN), bool(case_insensitive),
+                        bool(multiline), bool(dotall))
+    return (pattern is not None and bool(_matches(pattern, string, first=True)),)
+
+
+@executor("RegexReplace")
+def regex_replace(ctx: ExecContext, string: Any, regex_pattern: Any, replace: Any, case_insensitive: Any,
+                  multiline: Any, dotall: Any, count: Any, **_: Any) -> tuple:
+    string = _text(string, "string", MAX_TEXT)
+    source = _text(regex_pattern, "regex_pattern", MAX_PATTERN)
+    template = _text(replace, "replace", MAX_PATTERN)
+    count = int_input(count, "count", 0, 100)
+    pattern = _compiled(source, bool(case_insensitive), bool(multiline), bool(dotall))
+    if pattern is None:
+        raise NodeInputError("regex_pattern", f"{source[:80]!r} is not a regular expression Python accepts",
+                             "fix the pattern (ComfyUI stops with an error here too)")
+    try:
+        result = pattern.sub(template, string, count=count, timeout=REGEX_SECONDS)
+    except TimeoutError:
+        raise _timed_out() from None
+    except (regex.error, IndexError) as err:
+        raise NodeInputError("replace", f"the replacement {template[:80]!r} cannot be used: {err}",
+                             "refer only to groups the pattern has (\\1, \\g<name>)") from None
+    if len(result) > MAX_TEXT:
+        raise NodeInputError("replace", f"the result would have {len(result):,} characters (at most {MAX_TEXT:,})")
+    return (result,)
 
 
 @executor("RegexExtract")
@@ -62,18 +121,9 @@ def regex_extract(ctx: ExecContext, string: Any, regex_pattern: Any, mode: Any, 
     source = _text(regex_pattern, "regex_pattern", MAX_PATTERN)
     mode = choice_input(mode, "mode", MODES)
     group = int_input(group_index, "group_index", 0, 100)
-    chosen = [bool(case_insensitive), bool(multiline), bool(dotall)]
-    re_flags = sum(flag for flag, on in zip((re.IGNORECASE, re.MULTILINE, re.DOTALL), chosen) if on)
-    rx_flags = sum(flag for flag, on in zip((regex.IGNORECASE, regex.MULTILINE, regex.DOTALL), chosen) if on)
-    try:
-        re.compile(source, re_flags)
-    except (re.error, RecursionError, OverflowError):
+    pattern = _compiled(source, bool(case_insensitive), bool(multiline), bool(dotall))
+    if pattern is None:
         return ("",)
-    try:
-        pattern = regex.compile(source, rx_flags | regex.VERSION0)
-    except (regex.error, RecursionError, OverflowError):  # accepted by re, not by regex: nothing safe to run
-        raise NodeInputError("regex_pattern", f"wfrun cannot run the pattern {source[:80]!r} under a time limit",
-                             "rewrite it without the construct the regex package rejects") from None
     found = _matches(pattern, string, first=mode in ("First Match", "First Group"))
     if mode == "First Match":
         return (found[0].group(0) if found else "",)

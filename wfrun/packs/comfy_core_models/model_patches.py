@@ -1,5 +1,5 @@
 """Nodes that patch a MODEL: ModelSamplingSD3, ModelSamplingAuraFlow, EasyCache, CFGZeroStar, SkipLayerGuidanceDiT,
-SkipLayerGuidanceDiTSimple, ScaleROPE and
+SkipLayerGuidanceDiTSimple, ScaleROPE, TorchCompileModel and
 UNetTemporalAttentionMultiply. Each returns a new :class:`CoreModel`; the sampler applies
 the patches (see ``types``).
 
@@ -25,6 +25,11 @@ positions of each axis: the ``i``-th patch of an axis sits at ``shift + i * scal
 any start the model gives it), fractional positions included, as ComfyUI's Wan
 ``rope_encode`` reads its ``rope_options`` (``sampling.forward.rotary_embedding``). A later
 ScaleROPE replaces an earlier one's values, as ComfyUI's ``set_model_rope_options`` does.
+
+TorchCompileModel compiles the whole diffusion model with the chosen backend (ComfyUI's
+``set_torch_compile_wrapper`` on ``diffusion_model``, its other settings torch's), once it
+samples on CUDA (``models.compile``; on the CPU a notice and eager, as for KJNodes'
+compile nodes).
 
 SkipLayerGuidanceDiTSimple changes only the uncond pass: while the step's sigma is inside
 ``[percent_to_sigma(end_percent), percent_to_sigma(start_percent)]`` the negative prediction
@@ -117,3 +122,14 @@ def skip_layer_guidance_dit_simple(ctx: ExecContext, model: CoreModel, double_la
 @executor("UNetTemporalAttentionMultiply")
 def unet_temporal_attention_multiply(ctx: ExecContext, model: CoreModel, **_: Any) -> tuple:
     return (check_model(model),)
+
+
+@executor("TorchCompileModel")
+def torch_compile_model(ctx: ExecContext, model: Any, backend: Any, **_: Any) -> tuple:
+    import torch._dynamo
+
+    if backend not in ("inductor", "cudagraphs"):
+        raise NodeInputError("backend", f"unknown backend {backend!r}", "use inductor or cudagraphs")
+    settings = {"backend": backend, "fullgraph": False, "mode": None, "dynamic": None, "blocks_only": False,
+                "cache_size_limit": int(torch._dynamo.config.cache_size_limit)}
+    return (check_model(model).patched(compile=settings),)
