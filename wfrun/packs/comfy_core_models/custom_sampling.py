@@ -48,9 +48,11 @@ from wfrun.sampling.ksampler.wrapped import GuiderChoice, run_settings, unwrap
 
 @dataclass(frozen=True)
 class SamplerChoice:
-    """A SAMPLER value: one of KSampler's samplers, by name."""
+    """A SAMPLER value: one of KSampler's samplers, by name, with the keyword settings the
+    sampler nodes give it (``eta``, ``s_noise``, …; ComfyUI's ``ksampler(name, extra_options)``)."""
 
     sampler_name: str
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 @executor("KSamplerSelect")
@@ -159,6 +161,8 @@ def sample_custom(ctx: ExecContext, model: Any, positive: Any, negative: Any, cf
         return denoiser
 
     start_noise, sampler_options = run_settings(wrappers)
+    if sampler_options is None and base.options:
+        sampler_options = dict(base.options)
     x0: dict = {}
     out = run_sampler(ctx, model, positive, negative, latent_image, seed=int(seed), steps=len(sigmas) - 1,
                       cfg=float(cfg), sampler_name=base.sampler_name, scheduler=None,

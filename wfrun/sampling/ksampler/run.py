@@ -31,7 +31,8 @@ device (ComfyUI's is float32, the dtype of its latents).
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Mapping
+from typing import Any, Callable, Protocol
 
 import torch
 
@@ -133,7 +134,7 @@ def sample(denoiser: Denoiser, latent: torch.Tensor, noise: torch.Tensor, sigmas
            callback: Callable[[int, int], None] | None = None, disable_noise: bool = False,
            denoise_mask: torch.Tensor | None = None, latent_format: LatentFormat | None = None,
            noisy_inpaint: bool = True, on_step: Callable[[dict], None] | None = None,
-           sampler_options: res4lyf.ResOptions | None = None) -> torch.Tensor:
+           sampler_options: res4lyf.ResOptions | Mapping[str, Any] | None = None) -> torch.Tensor:
     """Run ``sampler_name`` over ``sigmas`` from ``latent`` and ``noise`` as KSampler does.
 
     ``denoiser(x, sigma) -> x0`` is usually :func:`~.guidance.cfg_denoiser`'s; the CFG++
@@ -141,9 +142,15 @@ def sample(denoiser: Denoiser, latent: torch.Tensor, noise: torch.Tensor, sigmas
     ``denoise_mask`` must already be broadcastable to the latent (1 = resample, 0 = keep);
     ``noisy_inpaint`` False keeps the masked-out latent un-noised (the model's
     ``scale_latent_inpaint`` returning the latent, as Wan 2.2's does). ``sampler_options``
-    (RES samplers only) replaces the settings the name implies (RES4LYF's ClownsharKSampler).
+    replaces the settings the name implies: RES options for the RES samplers (RES4LYF's
+    ClownsharKSampler), or a mapping of a k-diffusion sampler's keyword arguments (``eta``,
+    ``s_noise``, ``r``, ``solver_type``, ``order``: ComfyUI's ``ksampler(name, extra_options)``
+    from the SamplerEulerAncestral-style nodes).
     """
     check_sampler(sampler_name)
+    keyword_options: dict[str, Any] = {}
+    if isinstance(sampler_options, Mapping):
+        keyword_options, sampler_options = dict(sampler_options), None
     if sampler_options is not None and sampler_name not in res4lyf.RES_SAMPLERS:
         raise SamplerNotAvailableError(f"sampler options are only taken by the RES samplers, not {sampler_name!r}",
                                        sampler_name)
@@ -193,7 +200,7 @@ def sample(denoiser: Denoiser, latent: torch.Tensor, noise: torch.Tensor, sigmas
     ctx = SamplerContext(ms=ms, seed=seed, callback=step_callback, uncond=uncond, options=sampler_options)
     x = ms.noise_scaling(sigmas[0], noise, latent_in)
     with torch.no_grad():
-        x = _ALL_SAMPLERS[sampler_name](model, x, sigmas, ctx)
+        x = _ALL_SAMPLERS[sampler_name](model, x, sigmas, ctx, **keyword_options)
     x = ms.inverse_noise_scaling(sigmas[-1], x)
     if latent_format is not None:
         x = latent_format.process_out(x)

@@ -845,8 +845,8 @@ def seeds_3(model, x, sigmas, ctx, eta=1.0, s_noise=1.0, r_1=1.0 / 3, r_2=2.0 / 
 # --- registry ---------------------------------------------------------------------------------
 
 def _with(fn, **fixed):
-    def bound(model, x, sigmas, ctx):
-        return fn(model, x, sigmas, ctx, **fixed)
+    def bound(model, x, sigmas, ctx, **options):
+        return fn(model, x, sigmas, ctx, **{**fixed, **options})
     bound.__name__ = fn.__name__
     bound.__doc__ = fn.__doc__
     return bound
