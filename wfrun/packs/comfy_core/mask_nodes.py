@@ -1,6 +1,13 @@
 """ComfyUI's mask nodes (``comfy_extras/nodes_mask.py``) that Wan templates use: MaskToImage,
 ImageToMask, SolidMask, InvertMask, GrowMask, MaskComposite, ImageCompositeMasked and
-MaskPreview.
+MaskPreview; ImageColorToMask, CropMask, FeatherMask and ThresholdMask.
+
+ImageColorToMask marks the pixels whose 0..255 RGB (rounded) packs to ``color`` (``R << 16 |
+G << 8 | B``). CropMask cuts ``width`` x ``height`` from ``x``, ``y`` (clipped at the edges).
+ThresholdMask is ``mask > value``. FeatherMask multiplies the ``left`` first columns by
+``(i + 1) / left`` and the ``top`` first rows likewise; for ``right`` and ``bottom`` it takes
+ComfyUI's index ``-i``, so its ``i = 0`` ramp step lands on the first column (row) instead
+of the last, and the last is left whole: kept, as it is what ComfyUI gives.
 
 A MASK is ``[frames, height, width]``; a ``[height, width]`` mask is taken as one frame, as
 ComfyUI's nodes reshape it. ImageCompositeMasked evens out channel counts the way ComfyUI's
@@ -193,3 +200,41 @@ def mask_preview(ctx: ExecContext, mask: Any, **_: Any) -> tuple:
     suffix = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
     save_images(ctx, images, f"ComfyUI_temp_{suffix}", temp_dir(ctx), compress_level=1)
     return ()
+
+
+@executor("ImageColorToMask")
+def image_color_to_mask(ctx: ExecContext, image: Any, color: Any, **_: Any) -> tuple:
+    image = image_input(image, "image")
+    if image.shape[-1] < 3:
+        raise NodeInputError("image", f"image has {image.shape[-1]} channels; the colour needs RGB")
+    values = (image.clamp(0, 1.0) * 255.0).round().to(torch.int)
+    packed = (values[..., 0] << 16) + (values[..., 1] << 8) + values[..., 2]
+    return (torch.where(packed == int(color), 1.0, 0.0).float(),)
+
+
+@executor("CropMask")
+def crop_mask(ctx: ExecContext, mask: Any, x: Any, y: Any, width: Any, height: Any, **_: Any) -> tuple:
+    mask = mask_input(mask, "mask")
+    x, y = int(x), int(y)
+    return (mask[:, y:y + int(height), x:x + int(width)],)
+
+
+@executor("FeatherMask")
+def feather_mask(ctx: ExecContext, mask: Any, left: Any, top: Any, right: Any, bottom: Any, **_: Any) -> tuple:
+    out = mask_input(mask, "mask").clone()
+    left, right = min(int(left), out.shape[-1]), min(int(right), out.shape[-1])
+    top, bottom = min(int(top), out.shape[-2]), min(int(bottom), out.shape[-2])
+    for i in range(left):
+        out[:, :, i] *= (i + 1.0) / left
+    for i in range(right):
+        out[:, :, -i] *= (i + 1) / right
+    for i in range(top):
+        out[:, i, :] *= (i + 1) / top
+    for i in range(bottom):
+        out[:, -i, :] *= (i + 1) / bottom
+    return (out,)
+
+
+@executor("ThresholdMask")
+def threshold_mask(ctx: ExecContext, mask: Any, value: Any, **_: Any) -> tuple:
+    return ((mask_input(mask, "mask") > float(value)).float(),)
