@@ -207,3 +207,9 @@ def test_regex_replace_refuses_a_bad_pattern_or_template_and_a_runaway(monkeypat
             **{**base, "string": "a" * 5000 + "b"})
     refused("RegexMatch", "regex_pattern", string="a" * 5000 + "b", regex_pattern=r"(a|aa)+$", case_insensitive=False,
             multiline=False, dotall=False)
+
+
+def test_regex_replace_stops_a_result_that_would_grow_past_the_limit():
+    err = refused("RegexReplace", "replace", string="x" * 1000, regex_pattern="x", replace="y" * 2000,
+                  case_insensitive=False, multiline=False, dotall=False, count=0)
+    assert "characters" in str(err)

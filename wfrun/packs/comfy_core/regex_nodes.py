@@ -102,15 +102,28 @@ def regex_replace(ctx: ExecContext, string: Any, regex_pattern: Any, replace: An
     if pattern is None:
         raise NodeInputError("regex_pattern", f"{source[:80]!r} is not a regular expression Python accepts",
                              "fix the pattern (ComfyUI stops with an error here too)")
+    length = len(string)
+
+    def expand(match: Any) -> str:
+        """The template for one match, the result's length kept within MAX_TEXT as it grows
+        (a short text with many matches and a long template could otherwise fill memory)."""
+        nonlocal length
+        piece = match.expand(template)
+        length += len(piece) - (match.end() - match.start())
+        if length > MAX_TEXT:
+            raise OverflowError
+        return piece
+
     try:
-        result = pattern.sub(template, string, count=count, timeout=REGEX_SECONDS)
+        result = pattern.sub(expand, string, count=count, timeout=REGEX_SECONDS)
     except TimeoutError:
         raise _timed_out() from None
+    except OverflowError:
+        raise NodeInputError("replace", f"the result would have more than {MAX_TEXT:,} characters",
+                             "replace fewer matches (count) or with a shorter text") from None
     except (regex.error, IndexError) as err:
         raise NodeInputError("replace", f"the replacement {template[:80]!r} cannot be used: {err}",
                              "refer only to groups the pattern has (\\1, \\g<name>)") from None
-    if len(result) > MAX_TEXT:
-        raise NodeInputError("replace", f"the result would have {len(result):,} characters (at most {MAX_TEXT:,})")
     return (result,)
 
 
