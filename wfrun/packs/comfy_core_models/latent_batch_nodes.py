@@ -1,69 +1,103 @@
-"""ComfyUI's LatentFromBatch and RepeatLatentBatch (``nodes.py``): a latent batch cut or
-repeated, its ``noise_mask`` and ``batch_index`` with it, as ComfyUI does them.
+"""ComfyUI core's EmptySD3LatentImage (``comfy_extras/nodes_sd3.py``) and RebatchLatents
+(``comfy_extras/nodes_rebatch.py``), as in the revision of our comfy-core specs.
 
-* LatentFromBatch: ``length`` latents from ``batch_index`` (both clamped into the batch). A
-  one-entry noise mask is kept whole; a longer one is repeated up to the batch, then cut the
-  same way. ``batch_index`` (which seeds each latent's noise, ``sampling.ksampler.noise``) is
-  cut along, or, absent, made the positions taken, so the latents keep the noise they would
-  have had in the whole batch.
-* RepeatLatentBatch: the batch ``amount`` times; a noise mask of more than one entry is
-  repeated too; a ``batch_index`` list goes on with each repeat offset by its span.
+EmptySD3LatentImage: zeros ``[batch, 16, height // 8, width // 8]`` and nothing else (unlike
+EmptyLatentImage, no ``downscale_ratio_spacial``). ComfyUI's first version (2024-06) filled
+it with 0.0609 instead of zeros; every Wan-era file was saved after the change to zeros. A
+sampler takes it as any all-zero latent (``ksampler_nodes.fix_empty_latent``): the model's
+channel count, one latent frame, and — having no ratio — its size kept.
+
+RebatchLatents takes its list input whole (``INPUT_IS_LIST``) and gives a list output
+(``wfrun.engine.lists``): the incoming LATENTs are joined in order while their height and
+width (the last two axes) agree and cut into batches of ``batch_size`` (the last one
+shorter); a LATENT of another size closes the batch being filled. Each output carries
+``samples``, ``batch_index`` (the incoming ``batch_index``, else the running position over
+all inputs) and ``noise_mask``, which is dropped when it is all ones. A LATENT without a
+mask contributes ones ``[batch, 1, axis2 x 8, axis3 x 8]`` (the pack's rule; on a video
+latent that is frames x 8 by height x 8). As in the pack, a mask of another size is not
+resized (its resize result is discarded) and a shorter mask batch is repeated; masks that
+then cannot be joined are refused by name instead of failing in ``torch.cat``.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
 from wfrun.nodes.executor import ExecContext, NodeInputError, executor
 
-
-def _latent(value: Any, name: str) -> tuple[dict, torch.Tensor]:
-    samples = value.get("samples") if isinstance(value, dict) else None
-    if not isinstance(samples, torch.Tensor) or samples.ndim < 3 or samples.shape[0] == 0:
-        raise NodeInputError(name, f"{name}: expected a LATENT (a dict with 'samples' [batch, channels, …])",
-                             f"connect a LATENT output to '{name}'")
-    return value, samples
+#: The pixel size of one latent the pack's default mask assumes.
+MASK_SCALE = 8
 
 
-def _masks_for(masks: torch.Tensor, batch: int) -> torch.Tensor:
-    """A noise mask repeated up to the latent batch, as ComfyUI's ``masks.repeat`` does."""
-    if masks.shape[0] < batch:
-        masks = masks.repeat(math.ceil(batch / masks.shape[0]), *(1,) * (masks.ndim - 1))[:batch]
-    return masks
+@executor("EmptySD3LatentImage")
+def empty_sd3_latent_image(ctx: ExecContext, width: int, height: int, batch_size: int, **_: Any) -> tuple:
+    return ({"samples": torch.zeros(int(batch_size), 16, int(height) // 8, int(width) // 8)},)
 
 
-@executor("LatentFromBatch")
-def latent_from_batch(ctx: ExecContext, samples: Any, batch_index: Any, length: Any, **_: Any) -> tuple:
-    latent, s_in = _latent(samples, "samples")
-    start = min(s_in.shape[0] - 1, int(batch_index))
-    count = min(s_in.shape[0] - start, int(length))
-    out = dict(latent)
-    out["samples"] = s_in[start:start + count].clone()
-    if "noise_mask" in latent:
-        masks = latent["noise_mask"]
-        out["noise_mask"] = masks.clone() if masks.shape[0] == 1 else \
-            _masks_for(masks, s_in.shape[0])[start:start + count].clone()
-    out["batch_index"] = list(latent["batch_index"])[start:start + count] if "batch_index" in latent else \
-        list(range(start, start + count))
-    return (out,)
+def _entry(latent: Any, offset: int) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """(samples, mask, batch indices) of one incoming LATENT (the pack's ``get_batch``)."""
+    samples = latent.get("samples") if isinstance(latent, dict) else None
+    if not isinstance(samples, torch.Tensor) or samples.ndim < 4:
+        raise NodeInputError("latents", f"expected LATENTs (dicts with 'samples' [batch, channels, …]), found "
+                             f"{type(latent).__name__}", "connect a sampler's or an empty latent's LATENT")
+    shape = samples.shape
+    mask = latent.get("noise_mask")
+    if mask is None:
+        mask = torch.ones(shape[0], 1, shape[2] * MASK_SCALE, shape[3] * MASK_SCALE)
+    elif not isinstance(mask, torch.Tensor) or mask.ndim < 1 or mask.shape[0] == 0:
+        raise NodeInputError("latents", "a LATENT's noise_mask is not a mask tensor")
+    if mask.shape[0] < shape[0]:
+        mask = mask.repeat((shape[0] - 1) // mask.shape[0] + 1, *([1] * (mask.ndim - 1)))[:shape[0]]
+    indices = list(latent["batch_index"]) if "batch_index" in latent else [offset + i for i in range(shape[0])]
+    return samples, mask, indices
 
 
-@executor("RepeatLatentBatch")
-def repeat_latent_batch(ctx: ExecContext, samples: Any, amount: Any, **_: Any) -> tuple:
-    latent, s_in = _latent(samples, "samples")
-    amount = int(amount)
-    if amount < 1:
-        raise NodeInputError("amount", f"amount {amount}", "repeat at least once")
-    out = dict(latent)
-    out["samples"] = s_in.repeat((amount,) + (1,) * (s_in.ndim - 1))
-    masks = latent.get("noise_mask")
-    if isinstance(masks, torch.Tensor) and masks.shape[0] > 1:
-        out["noise_mask"] = masks.repeat((amount,) + (1,) * (masks.ndim - 1))
-    if "batch_index" in latent:
-        index = list(latent["batch_index"])
-        offset = max(index) - min(index) + 1
-        out["batch_index"] = index + [x + i * offset for i in range(1, amount) for x in index]
+def _join(current: tuple, new: tuple) -> tuple:
+    samples, mask, indices = current
+    if mask.shape[1:] != new[1].shape[1:]:
+        raise NodeInputError("latents", f"noise masks of shapes {list(mask.shape)} and {list(new[1].shape)} cannot "
+                             "be joined into one batch (ComfyUI fails here too)",
+                             "give the latents masks of one size, or none")
+    return torch.cat((samples, new[0])), torch.cat((mask, new[1])), indices + new[2]
+
+
+def _output(samples: torch.Tensor, mask: torch.Tensor, indices: list) -> dict:
+    return {"samples": samples, "noise_mask": mask, "batch_index": indices}
+
+
+@executor("RebatchLatents")
+def rebatch_latents(ctx: ExecContext, latents: Any, batch_size: Any, **_: Any) -> tuple:
+    if not isinstance(latents, list) or not isinstance(batch_size, list) or not batch_size:
+        raise NodeInputError("latents", "expected the engine's lists (RebatchLatents takes its inputs whole)")
+    size = batch_size[0]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise NodeInputError("batch_size", f"expected a whole number of at least 1, found {size!r}")
+    out: list[dict] = []
+    current: tuple | None = None
+    processed = 0
+    for latent in latents:
+        new = _entry(latent, processed)
+        processed += len(new[2])
+        if current is None:
+            current = new
+        elif new[0].shape[-2:] != current[0].shape[-2:]:
+            out.append(_output(current[0][:size], current[1][:size], current[2][:size]))
+            current = new
+        else:
+            current = _join(current, new)
+        if current[0].shape[0] > size:
+            count = current[0].shape[0] // size
+            for i in range(count):
+                part = slice(i * size, (i + 1) * size)
+                out.append(_output(current[0][part], current[1][part], current[2][part]))
+            rest = slice(count * size, None)
+            current = (current[0][rest], current[1][rest], current[2][rest]) if count * size < len(current[2]) \
+                else None
+    if current is not None:
+        out.append(_output(current[0][:size], current[1][:size], current[2][:size]))
+    for entry in out:
+        if entry["noise_mask"].mean() == 1.0:
+            del entry["noise_mask"]
     return (out,)
