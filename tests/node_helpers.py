@@ -71,3 +71,20 @@ def refused_before_loading(tmp_path: Any, prompt: dict) -> str:
     assert result.exit_code == 1, result.output
     assert "nothing was loaded" in result.output and "Traceback" not in result.output
     return result.output
+
+
+def tiny_core(tiny_models: Any) -> tuple:
+    """(context, MODEL, positive, negative) for the core samplers' tests: the tiny Wan 2.1 T2V
+    checkpoint through UNETLoader and two random text conditionings (seed 0) of its width."""
+    import torch
+
+    from wfrun.models.paths import ModelRoots
+    from wfrun.nodes.executor import ExecContext
+
+    ctx = ExecContext(models=ModelRoots.from_options(tiny_models))
+    (model,) = node("UNETLoader")(ctx, unet_name="wan2.1_t2v_1.3B_tiny_bf16.safetensors", weight_dtype="default")
+    dim = model.transformer.config.text_dim
+    g = torch.Generator().manual_seed(0)
+    positive = [[torch.randn(1, 512, dim, generator=g), {}]]
+    negative = [[torch.randn(1, 512, dim, generator=g), {}]]
+    return ctx, model, positive, negative

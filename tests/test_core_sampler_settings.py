@@ -13,18 +13,13 @@ import math
 import pytest
 import torch
 
-from node_helpers import node
-from wfrun.models.paths import ModelRoots
+from node_helpers import node, tiny_core
 from wfrun.nodes.executor import ExecContext, NodeInputError
 
 
 @pytest.fixture(scope="module")
 def core(tiny_models):
-    ctx = ExecContext(models=ModelRoots.from_options(tiny_models))
-    (model,) = node("UNETLoader")(ctx, unet_name="wan2.1_t2v_1.3B_tiny_bf16.safetensors", weight_dtype="default")
-    dim = model.transformer.config.text_dim
-    g = torch.Generator().manual_seed(0)
-    positive, negative = [[torch.randn(1, 512, dim, generator=g), {}]], [[torch.randn(1, 512, dim, generator=g), {}]]
+    ctx, model, positive, negative = tiny_core(tiny_models)
     (sigmas,) = node("BasicScheduler")(ctx, model=model, scheduler="simple", steps=3, denoise=1.0)
     return ctx, model, positive, negative, sigmas
 

@@ -14,9 +14,8 @@ import dataclasses
 import pytest
 import torch
 
-from node_helpers import node
+from node_helpers import node, tiny_core
 from tiny_transformer import tiny_wan
-from wfrun.models.paths import ModelRoots
 from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.sampling.forward import transformer_forward
 from wfrun.sampling.hooks import sampling_pass
@@ -56,12 +55,7 @@ def test_a_chunked_feed_forward_sees_pieces_and_gives_the_whole_one_s_output():
 
 @pytest.fixture(scope="module")
 def core(tiny_models):
-    ctx = ExecContext(models=ModelRoots.from_options(tiny_models))
-    (model,) = node("UNETLoader")(ctx, unet_name="wan2.1_t2v_1.3B_tiny_bf16.safetensors", weight_dtype="default")
-    dim = model.transformer.config.text_dim
-    g = torch.Generator().manual_seed(0)
-    cond = lambda: [[torch.randn(1, 512, dim, generator=g), {}]]  # noqa: E731
-    return ctx, model, cond(), cond(), {"samples": torch.zeros(1, 16, 2, 4, 4)}
+    return (*tiny_core(tiny_models), {"samples": torch.zeros(1, 16, 2, 4, 4)})
 
 
 @torch.no_grad()

@@ -14,9 +14,8 @@ import pytest
 import torch
 from diffusers import WanTransformer3DModel
 
-from node_helpers import node
+from node_helpers import node, tiny_core
 from wfrun.models.handles import CoreModel
-from wfrun.models.paths import ModelRoots
 from wfrun.nodes.executor import ExecContext, NodeInputError
 from wfrun.packs.wanvideo.types import ImageEmbeds, SamplerOptions, TextEmbeds
 from wfrun.sampling import magcache_ratios as R
@@ -259,13 +258,7 @@ STEPS = 8
 
 @pytest.fixture(scope="module")
 def core(tiny_models):
-    ctx = ExecContext(models=ModelRoots.from_options(tiny_models))
-    (model,) = node("UNETLoader")(ctx, unet_name="wan2.1_t2v_1.3B_tiny_bf16.safetensors", weight_dtype="default")
-    dim = model.transformer.config.text_dim
-    g = torch.Generator().manual_seed(0)
-    positive = [[torch.randn(1, 512, dim, generator=g), {}]]
-    negative = [[torch.randn(1, 512, dim, generator=g), {}]]
-    return ctx, model, positive, negative, {"samples": torch.zeros(1, 16, 3, 4, 4)}
+    return (*tiny_core(tiny_models), {"samples": torch.zeros(1, 16, 3, 4, 4)})
 
 
 def _ksample(core, model, cfg=4.0):
