@@ -185,3 +185,21 @@ def test_an_odd_latent_is_padded_to_the_patches_circularly_and_cut_back(ctx, mod
                  return_dict=False)[0]
     assert out.shape == x.shape
     torch.testing.assert_close(out, ref.float()[..., :5, :7], rtol=1e-4, atol=1e-5)
+
+
+def test_latent_upscale_sizes_like_comfyui():
+    latent = torch.rand(1, 16, 2, 6, 8, generator=torch.Generator().manual_seed(0))  # 48x64 pixels
+    up = lambda **kw: node("LatentUpscale")(ExecContext(), samples={"samples": latent}, **kw)[0]["samples"]  # noqa: E731
+    # both given: each at least 64 px, then // 8 latents
+    assert up(upscale_method="nearest-exact", width=128, height=32, crop="disabled").shape == (1, 16, 2, 8, 16)
+    # one side 0: the other by the latent's aspect ratio (96 high -> round(8 * 96 / 6) = 128 wide)
+    assert up(upscale_method="bilinear", width=0, height=96, crop="disabled").shape == (1, 16, 2, 12, 16)
+    assert up(upscale_method="bilinear", width=0, height=0, crop="disabled") is latent
+    # nearest-exact at twice the size: each value a 2x2 block, frame by frame
+    assert torch.equal(up(upscale_method="nearest-exact", width=128, height=96, crop="disabled"),
+                       latent.repeat_interleave(2, dim=-1).repeat_interleave(2, dim=-2))
+    # center crop to a square first (ComfyUI's common_upscale): 6x8 -> the middle 6x6, then 8x8
+    cropped = up(upscale_method="nearest-exact", width=64, height=64, crop="center")
+    expected = torch.nn.functional.interpolate(latent[..., 1:7].reshape(1, 16, 2, 6, 6).movedim(2, 1).reshape(2, 16, 6, 6),
+                                               size=(8, 8), mode="nearest-exact").reshape(1, 2, 16, 8, 8).movedim(1, 2)
+    assert torch.equal(cropped, expected)
