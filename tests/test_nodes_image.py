@@ -517,3 +517,28 @@ def test_image_blur_is_comfyuis_gaussian_with_reflected_edges():
     with pytest.raises(NodeInputError) as err:
         image_blur(None, image=image, blur_radius=7, sigma=1.0)
     assert err.value.input_name == "blur_radius"
+
+
+def test_image_sharpen_is_comfyuis_unsharp_kernel():
+    """ComfyUI's ImageSharpen written out: its Gaussian kernel times -(10 alpha), the centre
+    raised so the kernel sums to 1, over the reflected image (its zero padding is cropped off
+    again), clamped."""
+    g = torch.Generator().manual_seed(1)
+    image = torch.rand(2, 7, 9, 3, generator=g)
+    radius, sigma, alpha = 2, 1.5, 0.3
+    [sharpened] = node("ImageSharpen")(None, image=image, sharpen_radius=radius, sigma=sigma, alpha=alpha)
+    size = 2 * radius + 1
+    x, y = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    kernel = torch.exp(-(x * x + y * y) / (2.0 * sigma * sigma))
+    kernel = kernel / kernel.sum() * -(alpha * 10)
+    kernel[radius, radius] = kernel[radius, radius] - kernel.sum() + 1.0
+    kernel = kernel.repeat(3, 1, 1).unsqueeze(1)
+    padded = torch.nn.functional.pad(image.permute(0, 3, 1, 2), (radius,) * 4, "reflect")
+    expected = torch.nn.functional.conv2d(padded, kernel, padding=radius, groups=3)[:, :, radius:-radius, radius:-radius]
+    torch.testing.assert_close(sharpened, expected.permute(0, 2, 3, 1).clamp(0, 1), rtol=0, atol=1e-6)
+    flat = torch.full((1, 6, 6, 3), 0.4)
+    torch.testing.assert_close(node("ImageSharpen")(None, image=flat, sharpen_radius=1, sigma=1.0, alpha=1.0)[0], flat)
+    assert node("ImageSharpen")(None, image=image, sharpen_radius=0, sigma=1.0, alpha=1.0)[0] is image
+    with pytest.raises(NodeInputError) as err:
+        node("ImageSharpen")(None, image=image, sharpen_radius=7, sigma=1.0, alpha=1.0)
+    assert err.value.input_name == "sharpen_radius"

@@ -1,5 +1,7 @@
 """ComfyUI's image post-processing nodes that Wan workflows use (``comfy_extras``):
-ImageBlur, which the pack's 1.3B control examples run on their control video."""
+ImageBlur, which the pack's 1.3B control examples run on their control video, and
+ImageSharpen: the same Gaussian kernel scaled by ``-10 · alpha`` with its centre raised so the
+kernel sums to 1 (an unsharp mask), over the reflected image, clamped to 0..1."""
 
 from __future__ import annotations
 
@@ -28,11 +30,31 @@ def image_blur(ctx: ExecContext, image: torch.Tensor, blur_radius: int, sigma: f
     radius = int(blur_radius)
     if radius == 0:
         return (image,)
-    frames, height, width, channels = image.shape
-    if radius >= min(height, width):
-        raise NodeInputError("blur_radius", f"blur_radius {radius} needs an image larger than {width}x{height}",
-                             f"use a blur_radius below {min(height, width)}")
+    _reflect_radius(image, radius, "blur_radius")
+    channels = image.shape[-1]
     size = 2 * radius + 1
     kernel = gaussian_kernel(size, float(sigma)).to(image).expand(channels, 1, size, size)
     x = F.pad(image.permute(0, 3, 1, 2), (radius, radius, radius, radius), mode="reflect")
     return (F.conv2d(x, kernel, groups=channels).permute(0, 2, 3, 1),)
+
+
+def _reflect_radius(image: torch.Tensor, radius: int, name: str) -> None:
+    if radius >= min(image.shape[1], image.shape[2]):
+        raise NodeInputError(name, f"{name} {radius} needs an image larger than {image.shape[2]}x{image.shape[1]}",
+                             f"use a {name} below {min(image.shape[1], image.shape[2])}")
+
+
+@executor("ImageSharpen")
+def image_sharpen(ctx: ExecContext, image: torch.Tensor, sharpen_radius: int, sigma: float, alpha: float,
+                  **_: Any) -> tuple:
+    radius = int(sharpen_radius)
+    if radius == 0:
+        return (image,)
+    _reflect_radius(image, radius, "sharpen_radius")
+    channels = image.shape[-1]
+    size = 2 * radius + 1
+    kernel = gaussian_kernel(size, float(sigma)) * -(float(alpha) * 10)
+    kernel[radius, radius] = kernel[radius, radius] - kernel.sum() + 1.0
+    kernel = kernel.to(image).expand(channels, 1, size, size)
+    x = F.pad(image.permute(0, 3, 1, 2), (radius, radius, radius, radius), mode="reflect")
+    return (F.conv2d(x, kernel, groups=channels).permute(0, 2, 3, 1).clamp(0, 1),)
