@@ -30,18 +30,20 @@ def image_blur(ctx: ExecContext, image: torch.Tensor, blur_radius: int, sigma: f
     radius = int(blur_radius)
     if radius == 0:
         return (image,)
-    _reflect_radius(image, radius, "blur_radius")
-    channels = image.shape[-1]
-    size = 2 * radius + 1
-    kernel = gaussian_kernel(size, float(sigma)).to(image).expand(channels, 1, size, size)
-    x = F.pad(image.permute(0, 3, 1, 2), (radius, radius, radius, radius), mode="reflect")
-    return (F.conv2d(x, kernel, groups=channels).permute(0, 2, 3, 1),)
+    return (filtered(image, gaussian_kernel(2 * radius + 1, float(sigma)), "blur_radius"),)
 
 
-def _reflect_radius(image: torch.Tensor, radius: int, name: str) -> None:
+def filtered(image: torch.Tensor, kernel: torch.Tensor, name: str) -> torch.Tensor:
+    """``image`` [frames, H, W, C] convolved channel by channel with the square ``kernel`` over
+    its edges reflected (ComfyUI's reflect pad; its extra zero padding is cropped off again);
+    a kernel radius the image cannot reflect is refused on ``name``."""
+    radius = kernel.shape[-1] // 2
     if radius >= min(image.shape[1], image.shape[2]):
         raise NodeInputError(name, f"{name} {radius} needs an image larger than {image.shape[2]}x{image.shape[1]}",
                              f"use a {name} below {min(image.shape[1], image.shape[2])}")
+    channels, size = image.shape[-1], kernel.shape[-1]
+    x = F.pad(image.permute(0, 3, 1, 2), (radius, radius, radius, radius), mode="reflect")
+    return F.conv2d(x, kernel.to(image).expand(channels, 1, size, size), groups=channels).permute(0, 2, 3, 1)
 
 
 @executor("ImageSharpen")
@@ -50,11 +52,6 @@ def image_sharpen(ctx: ExecContext, image: torch.Tensor, sharpen_radius: int, si
     radius = int(sharpen_radius)
     if radius == 0:
         return (image,)
-    _reflect_radius(image, radius, "sharpen_radius")
-    channels = image.shape[-1]
-    size = 2 * radius + 1
-    kernel = gaussian_kernel(size, float(sigma)) * -(float(alpha) * 10)
+    kernel = gaussian_kernel(2 * radius + 1, float(sigma)) * -(float(alpha) * 10)
     kernel[radius, radius] = kernel[radius, radius] - kernel.sum() + 1.0
-    kernel = kernel.to(image).expand(channels, 1, size, size)
-    x = F.pad(image.permute(0, 3, 1, 2), (radius, radius, radius, radius), mode="reflect")
-    return (F.conv2d(x, kernel, groups=channels).permute(0, 2, 3, 1).clamp(0, 1),)
+    return (filtered(image, kernel, "sharpen_radius").clamp(0, 1),)

@@ -32,14 +32,19 @@ def upscale_latent(samples: torch.Tensor, width: int, height: int, method: str, 
     return out.reshape((shape[0], -1, shape[1], height, width)).movedim(2, 1).reshape(shape[:-2] + (height, width))
 
 
-@executor("LatentUpscaleBy")
-def latent_upscale_by(ctx: ExecContext, samples: Any, upscale_method: Any, scale_by: Any, **_: Any) -> tuple:
+def _check(samples: Any, upscale_method: Any) -> None:
+    """Both nodes' LATENT and method, refused by name."""
     if not isinstance(samples, dict) or not isinstance(samples.get("samples"), torch.Tensor) \
             or samples["samples"].ndim < 4:
         raise NodeInputError("samples", "samples: expected a LATENT", "connect a latent output here")
     if upscale_method not in METHODS:
         raise NodeInputError("upscale_method", f"upscale_method {upscale_method!r} is not supported",
                              f"use one of {', '.join(METHODS)}")
+
+
+@executor("LatentUpscaleBy")
+def latent_upscale_by(ctx: ExecContext, samples: Any, upscale_method: Any, scale_by: Any, **_: Any) -> tuple:
+    _check(samples, upscale_method)
     if isinstance(scale_by, bool) or not isinstance(scale_by, (int, float)) or scale_by <= 0:
         raise NodeInputError("scale_by", f"scale_by: expected a positive number, found {scale_by!r}")
     latent = samples["samples"]
@@ -54,12 +59,7 @@ def latent_upscale_by(ctx: ExecContext, samples: Any, upscale_method: Any, scale
 @executor("LatentUpscale")
 def latent_upscale(ctx: ExecContext, samples: Any, upscale_method: Any, width: Any, height: Any, crop: Any,
                    **_: Any) -> tuple:
-    if not isinstance(samples, dict) or not isinstance(samples.get("samples"), torch.Tensor) \
-            or samples["samples"].ndim < 4:
-        raise NodeInputError("samples", "samples: expected a LATENT", "connect a latent output here")
-    if upscale_method not in METHODS:
-        raise NodeInputError("upscale_method", f"upscale_method {upscale_method!r} is not supported",
-                             f"use one of {', '.join(METHODS)}")
+    _check(samples, upscale_method)
     if crop not in ("disabled", "center"):
         raise NodeInputError("crop", f"unknown crop {crop!r}", "use disabled or center")
     width, height = int(width), int(height)
